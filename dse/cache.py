@@ -1,0 +1,109 @@
+"""A content-addressed cache of trained networks on disk.
+
+An entry is one file ``<root>/<key[:2]>/<key>.dse``: a magic line, the SHA-256 of the
+payload, then the payload (``torch.save`` of plain tensors, numbers and strings, read back
+with ``weights_only=True``: a cache file can never run code). Writes go to a temp file in
+the same folder and are renamed into place, so a crash leaves the old entry or none, never
+half of one. A file whose digest does not match is reported, moved aside as
+``*.corrupt`` (kept for inspection, never trusted) and treated as a miss.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+log = logging.getLogger(__name__)
+
+SCHEMA = 1
+MAGIC = b"DSE-CACHE 1\n"
+
+
+def default_root() -> Path:
+    """``$DSE_CACHE`` or ``.dse-cache`` in the working directory."""
+    return Path(os.environ.get("DSE_CACHE", ".dse-cache"))
+
+
+def key_of(fields: dict[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of ``fields`` plus the schema version."""
+    text = json.dumps({"schema": SCHEMA, **fields}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file and a rename (all or nothing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class Cache:
+    """Trained networks by key."""
+
+    def __init__(self, root: str | Path | None = None):
+        self.root = Path(root) if root is not None else default_root()
+
+    def path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.dse"
+
+    def put(self, key: str, payload: dict[str, Any]) -> Path:
+        buf = io.BytesIO()
+        torch.save(payload, buf)
+        body = buf.getvalue()
+        digest = hashlib.sha256(body).hexdigest().encode()
+        path = self.path(key)
+        atomic_write_bytes(path, MAGIC + digest + b"\n" + body)
+        return path
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The payload, or None on a miss or a corrupt entry (which is moved aside)."""
+        path = self.path(key)
+        try:
+            raw = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        problem = self._check(raw)
+        if problem is None:
+            body = raw[len(MAGIC) + 65 :]
+            try:
+                payload = torch.load(io.BytesIO(body), weights_only=True)
+            except Exception as exc:  # digest matched but content unreadable
+                problem = f"unreadable payload ({type(exc).__name__})"
+            else:
+                if isinstance(payload, dict) and payload.get("key") == key:
+                    return payload
+                problem = "payload belongs to another key"
+        aside = path.with_suffix(".corrupt")
+        os.replace(path, aside)
+        log.warning("%s: cache entry corrupt (%s); moved to %s and retraining", path, problem,
+                    aside.name)
+        return None
+
+    @staticmethod
+    def _check(raw: bytes) -> str | None:
+        if not raw.startswith(MAGIC):
+            return "bad magic"
+        digest = raw[len(MAGIC) : len(MAGIC) + 64]
+        body = raw[len(MAGIC) + 65 :]
+        if hashlib.sha256(body).hexdigest().encode() != digest:
+            return "digest mismatch"
+        return None
+
+    def keys(self) -> list[str]:
+        return sorted(p.stem for p in self.root.glob("*/*.dse"))

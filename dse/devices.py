@@ -1,0 +1,645 @@
+"""Device and link profiles: versioned TOML data files, loaded and validated here.
+
+A :class:`DeviceProfile` says how fast a device computes (peak FLOP/s per dtype, the
+fraction of peak each op kind reaches, a per-layer dispatch overhead), how fast it moves
+bytes, how much memory it has and how much power it draws. A :class:`LinkProfile` says
+how fast a network link carries bits, its round-trip time and what the edge radio spends
+to send them. The cost model (``costs.py``) reads nothing else about hardware.
+
+Profiles are data, never code: every number is in a TOML file with a unit
+(:mod:`dse.units`) and a citation in ``[sources]`` stating whether it is stated by the
+source (S), derived from sourced inputs (D), unconfirmed (U), an estimate (E) or measured
+by the profile's author (M). ``profiles/README.md`` describes the format field by field.
+Every check here raises :class:`~dse.errors.InputError` naming the file, the dotted field
+and the fix.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+
+from dse.errors import InputError
+from dse.kinds import OP_KINDS
+from dse.units import Dimension, parse_quantity
+
+#: The shipped profiles: ``profiles/devices/*.toml`` and ``profiles/links/*.toml``.
+#: The environment variable ``DSE_PROFILES`` names another folder of the same layout.
+PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
+
+DEVICE_KINDS: tuple[str, ...] = ("edge", "server")
+#: Number formats a profile may give a peak for (keys of ``[compute].peak_flops``).
+DTYPES: tuple[str, ...] = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4")
+#: Keys of ``[compute.efficiency]``: an op kind or "default" (required).
+EFFICIENCY_KEYS: tuple[str, ...] = ("default", *OP_KINDS)
+#: Status letters a citation in ``[sources]`` starts with, as in docs REFERENCES.md.
+SOURCE_STATUS: Mapping[str, str] = MappingProxyType(
+    {
+        "S": "stated by the source named",
+        "D": "derived by arithmetic from sourced inputs (write the arithmetic out)",
+        "U": "widely repeated but not confirmed from a primary source",
+        "E": "estimate; calibrate with measurements",
+        "M": "measured by the profile's author (say how)",
+    }
+)
+_STATUS_RE = re.compile(r"^[SDUEM](?:\s*/\s*[SDUEM])*\s*:\s*\S")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_FORMAT_HINT = "see profiles/README.md for the format"
+
+Bound = Literal["positive", "nonnegative", "fraction"]
+
+
+def _frozen(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A read-only copy, so a frozen profile cannot be changed through its tables."""
+    return MappingProxyType(dict(mapping))
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    """What the cost model knows about one device, in SI units.
+
+    Latency of a layer is ``max(flops / (peak * eff(kind)), bytes / mem_bandwidth_Bps)
+    + overhead_s``; its energy is ``active_power_w * latency`` unless the profile gives
+    ``energy_per_flop_j`` and ``energy_per_byte_j``.
+    """
+
+    name: str
+    version: int
+    kind: str  # "edge" | "server"
+    description: str
+    source: str
+    path: Path | None
+    #: Peak FLOP/s per dtype, e.g. {"fp32": 48e9}. One FLOP = one multiply or one add.
+    peak_flops: Mapping[str, float] = field(hash=False)
+    #: The dtype the cost model uses by default; a key of ``peak_flops``.
+    dtype: str
+    #: Fraction of peak reached per op kind; "default" covers kinds not listed.
+    efficiency: Mapping[str, float] = field(hash=False)
+    #: Op kinds with sparse kernels here -> fraction of peak reached on the nonzero
+    #: FLOPs. Empty: no sparse kernels, sparsity saves storage but no time.
+    sparse_efficiency: Mapping[str, float] = field(hash=False)
+    #: Per-layer launch/dispatch overhead, s.
+    overhead_s: float
+    #: Sustained memory bandwidth, bytes/s.
+    mem_bandwidth_Bps: float
+    #: Memory the model may use, bytes.
+    mem_capacity_bytes: float
+    #: Whole-device power when idle and when computing, W.
+    idle_power_w: float
+    active_power_w: float
+    #: Optional alternative energy model, J per FLOP and J per byte moved.
+    energy_per_flop_j: float | None = None
+    energy_per_byte_j: float | None = None
+    #: Dotted field name -> citation with its S/D/U/E/M status.
+    sources: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        for name in ("peak_flops", "efficiency", "sparse_efficiency", "sources"):
+            object.__setattr__(self, name, _frozen(getattr(self, name)))
+        if self.kind not in DEVICE_KINDS:
+            raise ValueError(f"kind must be one of {DEVICE_KINDS}, got {self.kind!r}")
+        if self.dtype not in self.peak_flops:
+            raise ValueError(f"dtype {self.dtype!r} has no entry in peak_flops")
+        if "default" not in self.efficiency:
+            raise ValueError("efficiency needs a 'default' entry")
+        for table in (self.efficiency, self.sparse_efficiency):
+            for kind, value in table.items():
+                if not 0.0 < value <= 1.0:
+                    raise ValueError(f"efficiency of {kind!r} must lie in (0, 1], got {value}")
+        if min(self.peak_flops.values()) <= 0 or self.mem_bandwidth_Bps <= 0:
+            raise ValueError("peak FLOP/s and memory bandwidth must be positive")
+
+    def eff(self, kind: str) -> float:
+        """Fraction of peak that layers of op kind ``kind`` reach; "default" if unlisted."""
+        return self.efficiency.get(kind, self.efficiency["default"])
+
+    def sparse_eff(self, kind: str) -> float | None:
+        """Fraction of peak on the nonzero FLOPs of ``kind``; None without sparse kernels."""
+        return self.sparse_efficiency.get(kind)
+
+    @property
+    def peak(self) -> float:
+        """Peak FLOP/s in the default dtype."""
+        return self.peak_flops[self.dtype]
+
+
+@dataclass(frozen=True)
+class LinkProfile:
+    """What the cost model knows about one network link, in SI units.
+
+    Sending ``b`` bytes takes ``8 b / uplink_bps + rtt_s`` seconds; the edge radio draws
+    ``alpha_w_per_mbps * uplink_mbps + beta_w`` watts meanwhile (Huang et al., MobiSys
+    2012), plus ``tail_energy_j`` once per transfer.
+    """
+
+    name: str
+    version: int
+    description: str
+    source: str
+    path: Path | None
+    #: Effective throughput edge -> server and server -> edge, bit/s.
+    uplink_bps: float
+    downlink_bps: float
+    #: Round-trip time, s.
+    rtt_s: float
+    #: Radio power slope (W per Mbit/s of uplink throughput) and intercept (W).
+    alpha_w_per_mbps: float
+    beta_w: float
+    #: Energy spent in the radio's high-power tail after a transfer, J.
+    tail_energy_j: float = 0.0
+    sources: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "sources", _frozen(self.sources))
+        if self.uplink_bps <= 0 or self.downlink_bps <= 0:
+            raise ValueError("uplink and downlink must be positive")
+        if min(self.rtt_s, self.alpha_w_per_mbps, self.beta_w, self.tail_energy_j) < 0:
+            raise ValueError("rtt, alpha, beta and tail energy must not be negative")
+
+    @property
+    def uplink_mbps(self) -> float:
+        """Uplink throughput in Mbit/s, the unit of the radio power model."""
+        return self.uplink_bps / 1e6
+
+    def uplink_power_w(self) -> float:
+        """Radio power while sending at the uplink throughput, W: alpha * Mbit/s + beta."""
+        return self.alpha_w_per_mbps * self.uplink_mbps + self.beta_w
+
+
+Profile = DeviceProfile | LinkProfile
+
+
+# --- registry -------------------------------------------------------------------------
+
+
+def profiles_dir() -> Path:
+    """The folder of shipped profiles: ``$DSE_PROFILES`` if set, else :data:`PROFILES_DIR`."""
+    override = os.environ.get("DSE_PROFILES")
+    return Path(override).expanduser() if override else PROFILES_DIR
+
+
+def _names(folder: str) -> list[str]:
+    directory = profiles_dir() / folder
+    return sorted(p.stem for p in directory.glob("*.toml")) if directory.is_dir() else []
+
+
+def list_devices() -> list[str]:
+    """Names of the shipped device profiles, sorted."""
+    return _names("devices")
+
+
+def list_links() -> list[str]:
+    """Names of the shipped link profiles, sorted."""
+    return _names("links")
+
+
+def load_device(name_or_path: str | Path) -> DeviceProfile:
+    """A device profile by shipped name (``"raspberry-pi-4"``) or by path to a TOML file."""
+    profile = _load_file(_resolve(name_or_path, "device"))
+    if not isinstance(profile, DeviceProfile):
+        raise InputError(
+            profile.path or name_or_path,
+            "type",
+            "this is a link profile, not a device",
+            'give a file with type = "device"',
+        )
+    return profile
+
+
+def load_link(name_or_path: str | Path) -> LinkProfile:
+    """A link profile by shipped name (``"lte"``) or by path to a TOML file."""
+    profile = _load_file(_resolve(name_or_path, "link"))
+    if not isinstance(profile, LinkProfile):
+        raise InputError(
+            profile.path or name_or_path,
+            "type",
+            "this is a device profile, not a link",
+            'give a file with type = "link"',
+        )
+    return profile
+
+
+def validate_file(path: str | Path) -> Profile:
+    """Load and check any profile file; its top-level ``type`` decides device or link."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise InputError(path, "<file>", "no such file", "give the path to a profile .toml")
+    return _load_file(path)
+
+
+def _resolve(name_or_path: str | Path, what: str) -> Path:
+    """A user path as is; a bare name looked up in the shipped folder of ``what``."""
+    text = str(name_or_path)
+    if isinstance(name_or_path, Path) or "/" in text or os.sep in text or text.endswith(".toml"):
+        path = Path(name_or_path).expanduser()
+        if not path.is_file():
+            raise InputError(path, "<file>", "no such file", f"give a {what} profile .toml")
+        return path
+    folder = profiles_dir() / f"{what}s"
+    known = _names(f"{what}s")
+    if text not in known:
+        raise InputError(
+            folder,
+            "name",
+            f"unknown {what} {text!r}",
+            f"known {what}s: {', '.join(known) or '(none)'}; or give a path to a .toml file",
+        )
+    return folder / f"{text}.toml"
+
+
+def _load_file(path: Path) -> Profile:
+    """Load through a cache keyed on the resolved path and its modification time."""
+    resolved = path.resolve()
+    return _load_cached(resolved, resolved.stat().st_mtime_ns, str(path))
+
+
+@functools.lru_cache(maxsize=256)
+def _load_cached(resolved: Path, mtime_ns: int, shown: str) -> Profile:
+    del mtime_ns  # part of the cache key only: an edited file is read again
+    try:
+        with resolved.open("rb") as handle:
+            data = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(shown, "<toml>", f"not valid TOML: {exc}", _FORMAT_HINT) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(shown, "<toml>", f"not UTF-8 text: {exc}", _FORMAT_HINT) from None
+    reader = _Reader(shown)
+    kind = reader.string(data, "", "type", choices=("device", "link"))
+    if kind == "device":
+        return _parse_device(reader, data, resolved)
+    return _parse_link(reader, data, resolved)
+
+
+# --- parsing and validation -----------------------------------------------------------
+
+
+def _dotted(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+class _Reader:
+    """Reads fields of one profile file, naming the file and the dotted field on error.
+
+    It records the dotted name of every numeric field it reads, so that the
+    ``[sources]`` check can require a citation for each.
+    """
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.numeric: list[str] = []
+
+    def error(self, field_name: str, reason: str, fix: str | None = None) -> InputError:
+        return InputError(self.where, field_name, reason, fix)
+
+    def keys(
+        self,
+        table: Mapping[str, Any],
+        prefix: str,
+        required: tuple[str, ...],
+        optional: tuple[str, ...] = (),
+    ) -> None:
+        """Refuse unknown keys and missing required keys of one table."""
+        allowed = required + optional
+        place = f" in [{prefix}]" if prefix else " at the top level"
+        for key in table:
+            if key not in allowed:
+                raise self.error(
+                    _dotted(prefix, key), "unknown key", f"allowed{place}: {', '.join(allowed)}"
+                )
+        for key in required:
+            if key not in table:
+                raise self.error(
+                    _dotted(prefix, key),
+                    "missing required field",
+                    f"add {key}{place}; {_FORMAT_HINT}",
+                )
+
+    def table(
+        self, parent: Mapping[str, Any], prefix: str, key: str, *, optional: bool = False
+    ) -> dict[str, Any]:
+        name = _dotted(prefix, key)
+        if key not in parent:
+            if optional:
+                return {}
+            raise self.error(name, "missing required table", f"add [{name}]; {_FORMAT_HINT}")
+        value = parent[key]
+        if not isinstance(value, dict):
+            raise self.error(name, f"expected a table, got {_type_name(value)}", _FORMAT_HINT)
+        return value
+
+    def string(
+        self,
+        table: Mapping[str, Any],
+        prefix: str,
+        key: str,
+        *,
+        choices: tuple[str, ...] | None = None,
+    ) -> str:
+        name = _dotted(prefix, key)
+        if key not in table:
+            fix = f"one of: {', '.join(choices)}" if choices else _FORMAT_HINT
+            raise self.error(name, "missing required field", fix)
+        value = table[key]
+        if not isinstance(value, str):
+            raise self.error(name, f"expected a string, got {_type_name(value)}")
+        if not value.strip():
+            raise self.error(name, "must not be empty")
+        if choices is not None and value not in choices:
+            raise self.error(name, f"{value!r} is not allowed", f"one of: {', '.join(choices)}")
+        return value
+
+    def integer(self, table: Mapping[str, Any], prefix: str, key: str, *, minimum: int) -> int:
+        name = _dotted(prefix, key)
+        value = table.get(key)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.error(name, f"expected an integer, got {_type_name(value)}")
+        if value < minimum:
+            raise self.error(name, f"must be at least {minimum}, got {value}")
+        return value
+
+    def quantity(
+        self,
+        table: Mapping[str, Any],
+        prefix: str,
+        key: str,
+        dimension: Dimension,
+        bound: Bound,
+    ) -> float:
+        """A number with its unit converted to SI, checked against ``bound``."""
+        name = _dotted(prefix, key)
+        value = parse_quantity(table[key], dimension, where=self.where, field=name)
+        if bound == "positive" and not value > 0:
+            raise self.error(name, f"must be positive, got {table[key]!r}")
+        if bound == "nonnegative" and value < 0:
+            raise self.error(name, f"must not be negative, got {table[key]!r}")
+        if bound == "fraction" and not 0 < value <= 1:
+            raise self.error(
+                name, f"must lie in (0, 1], got {table[key]!r}", "a fraction of peak, e.g. 0.3"
+            )
+        self.numeric.append(name)
+        return value
+
+    def header(self, data: Mapping[str, Any]) -> tuple[str, int, str, str]:
+        """The fields every profile has: name, version, description, source."""
+        name = self.string(data, "", "name")
+        if not _NAME_RE.match(name):
+            raise self.error(
+                "name", f"{name!r} is not a plain name", "letters, digits, '.', '_' and '-'"
+            )
+        version = self.integer(data, "", "version", minimum=1)
+        return name, version, self.string(data, "", "description"), self.string(data, "", "source")
+
+    def sources(self, data: Mapping[str, Any], *, tables: tuple[str, ...]) -> dict[str, str]:
+        """Check ``[sources]``: one cited, status-marked entry for every numeric field.
+
+        An entry may name a numeric field ("memory.bandwidth") or, for the per-dtype and
+        per-kind tables in ``tables``, the whole table ("compute.efficiency").
+        """
+        flat = _flatten(self.table(data, "", "sources"), "")
+        allowed = sorted(set(self.numeric) | set(tables))
+        for key, text in flat.items():
+            name = f'sources."{key}"'
+            if key not in allowed:
+                raise self.error(
+                    name,
+                    "names no numeric field of this profile",
+                    f"keys must be one of: {', '.join(allowed)}",
+                )
+            if not isinstance(text, str) or not text.strip():
+                raise self.error(name, "expected a non-empty citation string")
+            if not _STATUS_RE.match(text):
+                letters = "; ".join(f"{k} = {v}" for k, v in SOURCE_STATUS.items())
+                raise self.error(
+                    name,
+                    "citation does not start with its status",
+                    f"begin it with S:, D:, U:, E: or M: ({letters})",
+                )
+        for numeric in self.numeric:
+            parent = numeric.rpartition(".")[0]
+            if numeric not in flat and not (parent in tables and parent in flat):
+                raise self.error(
+                    numeric,
+                    "has no entry in [sources]",
+                    f'add "{numeric}" = "S: <where the figure comes from>" to [sources]',
+                )
+        return flat
+
+
+def _flatten(table: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+    """``[sources]`` keys as dotted strings, whether quoted ("a.b") or nested (a.b)."""
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        name = _dotted(prefix, key)
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name))
+        else:
+            flat[name] = value
+    return flat
+
+
+def _type_name(value: object) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return {str: "a string", int: "an integer", float: "a number"}.get(
+        type(value), type(value).__name__
+    )
+
+
+_MAP_TABLES = ("compute.peak_flops", "compute.efficiency", "compute.sparse_efficiency")
+
+
+def _fractions(
+    reader: _Reader, table: Mapping[str, Any], prefix: str, allowed: tuple[str, ...]
+) -> dict[str, float]:
+    for key in table:
+        if key not in allowed:
+            reason = "not allowed here" if key == "default" else f"unknown op kind {key!r}"
+            raise reader.error(_dotted(prefix, key), reason, f"allowed: {', '.join(allowed)}")
+    return {key: reader.quantity(table, prefix, key, "ratio", "fraction") for key in table}
+
+
+def _parse_device(reader: _Reader, data: dict[str, Any], path: Path) -> DeviceProfile:
+    reader.keys(
+        data,
+        "",
+        (
+            "type",
+            "name",
+            "version",
+            "kind",
+            "description",
+            "source",
+            "compute",
+            "memory",
+            "power",
+            "sources",
+        ),
+    )
+    name, version, description, source = reader.header(data)
+    kind = reader.string(data, "", "kind", choices=DEVICE_KINDS)
+
+    compute = reader.table(data, "", "compute")
+    reader.keys(
+        compute,
+        "compute",
+        ("peak_flops", "dtype", "overhead", "efficiency"),
+        ("sparse_efficiency",),
+    )
+    peaks_table = reader.table(compute, "compute", "peak_flops")
+    if not peaks_table:
+        raise reader.error("compute.peak_flops", "needs at least one dtype", "e.g. fp32 = ...")
+    reader.keys(peaks_table, "compute.peak_flops", (), DTYPES)
+    peak_flops = {
+        key: reader.quantity(peaks_table, "compute.peak_flops", key, "flop_rate", "positive")
+        for key in peaks_table
+    }
+    dtype = reader.string(compute, "compute", "dtype")
+    if dtype not in peak_flops:
+        raise reader.error(
+            "compute.dtype",
+            f"{dtype!r} has no peak in compute.peak_flops",
+            f"one of: {', '.join(peak_flops)}",
+        )
+    overhead = reader.quantity(compute, "compute", "overhead", "time", "nonnegative")
+    efficiency_table = reader.table(compute, "compute", "efficiency")
+    if "default" not in efficiency_table:
+        raise reader.error(
+            "compute.efficiency.default",
+            "missing required field",
+            "the efficiency of op kinds not listed, e.g. default = 0.2",
+        )
+    efficiency = _fractions(reader, efficiency_table, "compute.efficiency", EFFICIENCY_KEYS)
+    sparse = _fractions(
+        reader,
+        reader.table(compute, "compute", "sparse_efficiency", optional=True),
+        "compute.sparse_efficiency",
+        OP_KINDS,
+    )
+
+    memory = reader.table(data, "", "memory")
+    reader.keys(memory, "memory", ("bandwidth", "capacity"))
+    bandwidth = reader.quantity(memory, "memory", "bandwidth", "byte_rate", "positive")
+    capacity = reader.quantity(memory, "memory", "capacity", "bytes", "positive")
+
+    power = reader.table(data, "", "power")
+    reader.keys(power, "power", ("idle", "active"), ("energy_per_flop", "energy_per_byte"))
+    idle = reader.quantity(power, "power", "idle", "power", "nonnegative")
+    active = reader.quantity(power, "power", "active", "power", "positive")
+    if active < idle:
+        raise reader.error(
+            "power.active",
+            f"{power['active']!r} is below power.idle {power['idle']!r}",
+            "active power is the whole device's draw while computing",
+        )
+    per_flop = per_byte = None
+    if ("energy_per_flop" in power) != ("energy_per_byte" in power):
+        missing = "energy_per_byte" if "energy_per_flop" in power else "energy_per_flop"
+        raise reader.error(
+            f"power.{missing}",
+            "missing: the energy model needs both per-FLOP and per-byte",
+            "give both or neither",
+        )
+    if "energy_per_flop" in power:
+        per_flop = reader.quantity(power, "power", "energy_per_flop", "energy", "positive")
+        per_byte = reader.quantity(power, "power", "energy_per_byte", "energy", "positive")
+
+    sources = reader.sources(data, tables=_MAP_TABLES)
+    return DeviceProfile(
+        name=name,
+        version=version,
+        kind=kind,
+        description=description,
+        source=source,
+        path=path,
+        peak_flops=peak_flops,
+        dtype=dtype,
+        efficiency=efficiency,
+        sparse_efficiency=sparse,
+        overhead_s=overhead,
+        mem_bandwidth_Bps=bandwidth,
+        mem_capacity_bytes=capacity,
+        idle_power_w=idle,
+        active_power_w=active,
+        energy_per_flop_j=per_flop,
+        energy_per_byte_j=per_byte,
+        sources=sources,
+    )
+
+
+def _parse_link(reader: _Reader, data: dict[str, Any], path: Path) -> LinkProfile:
+    reader.keys(
+        data,
+        "",
+        (
+            "type",
+            "name",
+            "version",
+            "description",
+            "source",
+            "uplink",
+            "downlink",
+            "rtt",
+            "radio",
+            "sources",
+        ),
+    )
+    name, version, description, source = reader.header(data)
+    uplink = reader.quantity(data, "", "uplink", "bit_rate", "positive")
+    downlink = reader.quantity(data, "", "downlink", "bit_rate", "positive")
+    rtt = reader.quantity(data, "", "rtt", "time", "nonnegative")
+    radio = reader.table(data, "", "radio")
+    reader.keys(radio, "radio", ("alpha", "beta"), ("tail_energy",))
+    alpha = reader.quantity(radio, "radio", "alpha", "power_per_rate", "nonnegative")
+    beta = reader.quantity(radio, "radio", "beta", "power", "nonnegative")
+    tail = 0.0
+    if "tail_energy" in radio:
+        tail = reader.quantity(radio, "radio", "tail_energy", "energy", "nonnegative")
+    sources = reader.sources(data, tables=())
+    return LinkProfile(
+        name=name,
+        version=version,
+        description=description,
+        source=source,
+        path=path,
+        uplink_bps=uplink,
+        downlink_bps=downlink,
+        rtt_s=rtt,
+        alpha_w_per_mbps=alpha,
+        beta_w=beta,
+        tail_energy_j=tail,
+        sources=sources,
+    )
+
+
+def describe(profile: Profile) -> str:
+    """A human-readable listing of a profile: every field with its unit and its source."""
+    from dataclasses import fields as dc_fields
+
+    lines = [f"{profile.name} v{profile.version}: {profile.description}",
+             f"  source: {profile.source}"]
+    if profile.path is not None:
+        lines.append(f"  file: {profile.path}")
+    for f in dc_fields(profile):
+        if f.name in ("name", "version", "description", "source", "path", "sources"):
+            continue
+        value = getattr(profile, f.name)
+        if isinstance(value, Mapping):
+            value = ", ".join(f"{k}={v:g}" for k, v in value.items()) or "-"
+        lines.append(f"  {f.name:20s} {value}")
+    if profile.sources:
+        lines.append("  sources:")
+        lines.extend(f"    {k}: {v}" for k, v in profile.sources.items())
+    return "\n".join(lines)

@@ -1,0 +1,568 @@
+"""The layer graph: a torch.fx trace of a model, annotated with what every layer costs.
+
+One node per leaf module or functional op, in the fx topological order, held in a
+networkx DiGraph. Shapes come from propagating *meta* tensors (no arithmetic, no real
+forward pass); FLOPs come from one fvcore ``FlopCountAnalysis`` per model, extended with
+handles for the ops fvcore skips by default, so nothing silently counts as zero.
+
+FLOP convention, used everywhere in dse: one FLOP is one multiply *or* one add, so a
+multiply-accumulate (MAC) is 2 FLOP. For conv, linear and matmul ``flops == 2 * macs``;
+elementwise ops, pooling and norms count one FLOP per element they produce (pooling:
+per element read) and no MACs.
+
+Multi-output models: when the model returns a tuple or list, the *last* element is the
+final prediction and the ones before it are early exits. Nodes needed only by exit ``i``
+form that exit's head; the nodes the final output needs form the backbone. Cuts are
+positions in the backbone's topological order: cut ``k`` runs backbone nodes ``[:k]`` on
+the edge and the rest on the server; cut 0 sends the input, the last cut sends nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+import torch
+import torch.fx as fx
+import torch.nn as nn
+from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
+
+from dse.errors import InputError
+from dse.kinds import OP_KINDS
+
+log = logging.getLogger(__name__)
+
+# --------------------------------------------------------------------------------------
+# The op table: module classes and functions -> op kind, and how FLOPs are counted.
+# --------------------------------------------------------------------------------------
+
+_MODULE_KINDS: tuple[tuple[type[nn.Module], str], ...] = (
+    (nn.Linear, "linear"),
+    (nn.modules.conv._ConvNd, "conv"),
+    (nn.modules.batchnorm._NormBase, "norm"),
+    (nn.LayerNorm, "norm"),
+    (nn.GroupNorm, "norm"),
+    (nn.ReLU, "activation"),
+    (nn.ReLU6, "activation"),
+    (nn.GELU, "activation"),
+    (nn.SiLU, "activation"),
+    (nn.Hardswish, "activation"),
+    (nn.Hardsigmoid, "activation"),
+    (nn.Sigmoid, "activation"),
+    (nn.Tanh, "activation"),
+    (nn.LeakyReLU, "activation"),
+    (nn.ELU, "activation"),
+    (nn.Hardtanh, "activation"),
+    (nn.modules.pooling._MaxPoolNd, "pool"),
+    (nn.modules.pooling._AvgPoolNd, "pool"),
+    (nn.modules.pooling._AdaptiveAvgPoolNd, "pool"),
+    (nn.modules.pooling._AdaptiveMaxPoolNd, "pool"),
+    (nn.Flatten, "reshape"),
+    (nn.Unflatten, "reshape"),
+    (nn.Identity, "reshape"),
+    (nn.modules.dropout._DropoutNd, "dropout"),
+    (nn.Softmax, "softmax"),
+    (nn.LogSoftmax, "softmax"),
+)
+
+# Functions and tensor methods: name -> (kind, rule). Rules count FLOPs from shapes for
+# functional nodes, which fvcore attributes to the enclosing module rather than a node.
+_FUNCTION_KINDS: dict[str, tuple[str, str]] = {
+    "add": ("add", "elementwise"),
+    "iadd": ("add", "elementwise"),
+    "sub": ("add", "elementwise"),
+    "isub": ("add", "elementwise"),
+    "mul": ("mul", "elementwise"),
+    "imul": ("mul", "elementwise"),
+    "truediv": ("mul", "elementwise"),
+    "div": ("mul", "elementwise"),
+    "relu": ("activation", "elementwise"),
+    "relu_": ("activation", "elementwise"),
+    "relu6": ("activation", "elementwise"),
+    "gelu": ("activation", "elementwise"),
+    "silu": ("activation", "elementwise"),
+    "sigmoid": ("activation", "elementwise"),
+    "tanh": ("activation", "elementwise"),
+    "hardswish": ("activation", "elementwise"),
+    "hardsigmoid": ("activation", "elementwise"),
+    "leaky_relu": ("activation", "elementwise"),
+    "hardtanh": ("activation", "elementwise"),
+    "softmax": ("softmax", "elementwise"),
+    "log_softmax": ("softmax", "elementwise"),
+    "max_pool2d": ("pool", "input"),
+    "avg_pool2d": ("pool", "input"),
+    "adaptive_avg_pool2d": ("pool", "input"),
+    "adaptive_max_pool2d": ("pool", "input"),
+    "mean": ("pool", "input"),
+    "cat": ("concat", "zero"),
+    "stack": ("concat", "zero"),
+    "flatten": ("reshape", "zero"),
+    "view": ("reshape", "zero"),
+    "reshape": ("reshape", "zero"),
+    "permute": ("reshape", "zero"),
+    "transpose": ("reshape", "zero"),
+    "contiguous": ("reshape", "zero"),
+    "squeeze": ("reshape", "zero"),
+    "unsqueeze": ("reshape", "zero"),
+    "getitem": ("reshape", "zero"),
+    "size": ("reshape", "zero"),
+    "getattr": ("reshape", "zero"),
+    "dropout": ("dropout", "zero"),
+    "matmul": ("matmul", "matmul"),
+    "bmm": ("matmul", "matmul"),
+    "linear": ("linear", "linear"),
+}
+
+# fvcore operator names whose count is MACs (fvcore counts one per multiply-add).
+_MAC_OPERATORS = frozenset({"conv", "linear", "matmul", "bmm", "einsum", "addmm", "baddbmm"})
+
+# aten ops fvcore skips by default, and how we count them: one FLOP per output element
+# ("out") or per element of the first input ("in"). Registered through fvcore's own
+# handle mechanism (``set_op_handle``).
+_EXTRA_FVCORE_OPS: dict[str, str] = {
+    "aten::relu": "out", "aten::relu_": "out", "aten::hardtanh": "out",
+    "aten::hardtanh_": "out", "aten::gelu": "out", "aten::silu": "out",
+    "aten::silu_": "out", "aten::sigmoid": "out", "aten::tanh": "out",
+    "aten::hardswish": "out", "aten::hardswish_": "out", "aten::hardsigmoid": "out",
+    "aten::leaky_relu": "out", "aten::elu": "out", "aten::add": "out", "aten::add_": "out",
+    "aten::sub": "out", "aten::mul": "out", "aten::mul_": "out", "aten::div": "out",
+    "aten::softmax": "out", "aten::log_softmax": "out",
+    "aten::max_pool2d": "in", "aten::avg_pool2d": "in", "aten::adaptive_max_pool2d": "in",
+    "aten::mean": "in",
+}
+
+
+def _fvcore_elementwise(where: str) -> Callable[[list[Any], list[Any]], int]:
+    """A fvcore handle counting one FLOP per element of the output or first input."""
+
+    def handle(inputs: list[Any], outputs: list[Any]) -> int:
+        value = outputs[0] if where == "out" else inputs[0]
+        shape = value.type().sizes()
+        return int(math.prod(shape)) if shape is not None else 0
+
+    return handle
+
+
+def _module_kind(module: nn.Module) -> str:
+    if isinstance(module, nn.modules.conv._ConvNd):
+        depthwise = module.groups > 1 and module.groups == module.in_channels
+        return "depthwise_conv" if depthwise else "conv"
+    for cls, kind in _MODULE_KINDS:
+        if isinstance(module, cls):
+            return kind
+    return "other"
+
+
+def _function_name(node: fx.Node) -> str:
+    target = node.target
+    if isinstance(target, str):
+        return target
+    name = getattr(target, "__name__", str(target))
+    return name
+
+
+# --------------------------------------------------------------------------------------
+# The frozen graph handed to later stages.
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Node:
+    """One layer (leaf module or functional op) with its sizes and arithmetic."""
+
+    name: str
+    target: str  # module path, or the function / method name
+    kind: str  # one of OP_KINDS
+    inputs: tuple[str, ...]
+    output_shape: tuple[int, ...]
+    output_bytes: int
+    input_bytes: int
+    params: int  # all parameters, dense
+    nonzero_params: int  # parameters outside a sparsity mask
+    weight_bytes: int  # bytes of parameters read when computing (dense layout)
+    stored_bytes: int  # bytes to store the parameters (sparse layers: values + indices)
+    flops: int  # dense FLOPs (1 MAC = 2 FLOP)
+    macs: int
+    density: float = 1.0  # realised weight density of this layer (1.0 if dense)
+    exit: int | None = None  # index of the exit head this node belongs to (None: backbone)
+
+    @property
+    def sparse_flops(self) -> int:
+        """FLOPs if only non-zero weights are multiplied (what a sparse kernel does)."""
+        if self.density >= 1.0:
+            return self.flops
+        return int(round(self.flops * self.density))
+
+
+@dataclass(frozen=True)
+class Cut:
+    """Cut ``index``: backbone nodes ``[:index]`` on the edge, the rest on the server."""
+
+    index: int
+    after: str  # name of the last edge node ("input" for cut 0)
+    tensors: tuple[str, ...]  # producers whose output crosses the cut
+    bytes: int  # bytes sent edge -> server (0 for the edge-only cut)
+    clean: bool  # exactly one tensor crosses (or none, for edge-only)
+
+
+@dataclass(frozen=True)
+class ExitSite:
+    """An early exit: its head nodes and the backbone position it hangs off."""
+
+    index: int
+    site: str  # the backbone node the head reads
+    position: int  # the head can run on the edge for cuts >= position
+    nodes: tuple[str, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class LayerGraph:
+    """The annotated graph of one model at one input shape."""
+
+    model_name: str
+    input_shape: tuple[int, ...]
+    input_bytes: int
+    result_bytes: int  # bytes of the final output (returned to the edge after a cut)
+    nodes: Mapping[str, Node]  # every node, topological order
+    backbone: tuple[str, ...]  # backbone node names, topological order
+    cuts: tuple[Cut, ...]  # len(backbone) + 1 cuts
+    exits: tuple[ExitSite, ...]
+    dag: nx.DiGraph = field(repr=False)
+    unsupported: Mapping[str, int] = field(default_factory=dict)  # op -> count, FLOPs unknown
+
+    @property
+    def params(self) -> int:
+        return sum(n.params for n in self.nodes.values())
+
+    @property
+    def flops(self) -> int:
+        return sum(n.flops for n in self.nodes.values())
+
+    @property
+    def macs(self) -> int:
+        return sum(n.macs for n in self.nodes.values())
+
+    def backbone_nodes(self) -> list[Node]:
+        return [self.nodes[n] for n in self.backbone]
+
+    def exit_nodes(self, index: int) -> list[Node]:
+        return [self.nodes[n] for n in self.exits[index].nodes]
+
+    def clean_cuts(self) -> list[int]:
+        return [c.index for c in self.cuts if c.clean]
+
+
+# --------------------------------------------------------------------------------------
+# Building it.
+# --------------------------------------------------------------------------------------
+
+
+def trace(model: nn.Module, *, name: str = "model") -> fx.GraphModule:
+    """Symbolically trace ``model``; an untraceable op becomes an InputError with a fix.
+
+    A GraphModule is traced again too, so that containers it calls (an exit head's
+    Sequential) are expanded into their leaf layers.
+    """
+    try:
+        return fx.symbolic_trace(model)
+    except Exception as exc:  # fx raises TraceError, TypeError, RuntimeError, ...
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            name,
+            "forward",
+            f"torch.fx cannot trace this model: {type(exc).__name__}: {first}",
+            "make data-dependent control flow static, or wrap the failing part in its own "
+            "nn.Module and mark it as a leaf (torch.fx.wrap for functions)",
+        ) from None
+
+
+def _propagate_shapes(gm: fx.GraphModule, example: torch.Tensor) -> None:
+    """Fill ``node.meta['tensor_meta']`` using meta tensors: shapes without arithmetic."""
+    from torch.nn.utils.stateless import _reparametrize_module
+
+    state = dict(gm.named_parameters())
+    state.update(dict(gm.named_buffers()))
+    meta = {k: torch.empty(v.shape, dtype=v.dtype, device="meta") for k, v in state.items()}
+    x = torch.empty(example.shape, dtype=example.dtype, device="meta")
+    try:
+        with _reparametrize_module(gm, meta):
+            ShapeProp(gm).propagate(x)
+    except Exception:
+        # Some ops have no meta kernel: fall back to a real forward pass on the input.
+        with torch.no_grad():
+            ShapeProp(gm).propagate(example)
+
+
+def _tensor_meta(node: fx.Node) -> list[TensorMetadata]:
+    meta = node.meta.get("tensor_meta")
+    if meta is None:
+        return []
+    if isinstance(meta, TensorMetadata):
+        return [meta]
+    out: list[TensorMetadata] = []
+    for m in meta if isinstance(meta, list | tuple) else meta.values():
+        if isinstance(m, TensorMetadata):
+            out.append(m)
+    return out
+
+
+def _nbytes(metas: Iterable[TensorMetadata]) -> int:
+    return sum(int(math.prod(m.shape)) * m.dtype.itemsize for m in metas)
+
+
+def _fvcore_counts(gm: fx.GraphModule, example: torch.Tensor) -> tuple[dict, dict[str, int]]:
+    """Per-module, per-operator counts from one fvcore analysis, and unsupported ops."""
+    from fvcore.nn import FlopCountAnalysis
+
+    analysis = FlopCountAnalysis(gm, example)
+    for op, where in _EXTRA_FVCORE_OPS.items():
+        analysis.set_op_handle(op, _fvcore_elementwise(where))
+    analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+    analysis.tracer_warnings("none")
+    logging.getLogger("fvcore").setLevel(logging.ERROR)
+    by_module = analysis.by_module_and_operator()
+    unsupported = dict(analysis.unsupported_ops())
+    return by_module, unsupported
+
+
+def _flops_from_counter(counter: Mapping[str, int]) -> tuple[int, int]:
+    flops = macs = 0
+    for op, count in counter.items():
+        if op in _MAC_OPERATORS:
+            macs += int(count)
+            flops += 2 * int(count)
+        else:
+            flops += int(count)
+    return flops, macs
+
+
+def _rule_flops(rule: str, node: fx.Node, out: list[TensorMetadata]) -> tuple[int, int]:
+    """FLOPs and MACs of a functional node from its shapes (same conventions as fvcore's)."""
+    if rule == "zero" or not out:
+        return 0, 0
+    numel_out = int(math.prod(out[0].shape))
+    if rule == "elementwise":
+        return numel_out, 0
+    first = next((a for a in node.all_input_nodes), None)
+    in_meta = _tensor_meta(first) if first is not None else []
+    if rule == "input":
+        return (int(math.prod(in_meta[0].shape)) if in_meta else numel_out), 0
+    if rule in ("matmul", "linear") and in_meta:
+        k = int(in_meta[0].shape[-1])
+        macs = numel_out * k
+        return 2 * macs, macs
+    return 0, 0
+
+
+def _site_of_module(gm: fx.GraphModule, path: str) -> str:
+    """The last fx node executed inside module ``path`` (its output)."""
+    last = None
+    for node in gm.graph.nodes:
+        stack = node.meta.get("nn_module_stack") or {}
+        paths = {v[0] if isinstance(v, tuple) else k for k, v in stack.items()}
+        if path in paths or (node.op == "call_module" and node.target == path):
+            last = node.name
+    if last is None:
+        raise InputError("model", "exit_sites", f"no layer runs inside module {path!r}")
+    return last
+
+
+def build_graph(
+    model: nn.Module,
+    example_input: torch.Tensor,
+    *,
+    name: str | None = None,
+    stored_bytes: Callable[[nn.Module], int] | None = None,
+) -> LayerGraph:
+    """Trace ``model`` on ``example_input`` and annotate every node.
+
+    ``stored_bytes(module)`` gives the bytes a (possibly sparse) leaf module needs in
+    storage; by default its parameters' dense bytes. Modules carrying a boolean buffer
+    ``weight_mask`` count only the unmasked weights as non-zero.
+    """
+    label = name or type(model).__name__
+    was_training = model.training
+    model.eval()
+    try:
+        gm = trace(model, name=label)
+        _propagate_shapes(gm, example_input)
+        by_module, unsupported = _fvcore_counts(gm, example_input)
+    finally:
+        model.train(was_training)
+    return _annotate(gm, example_input, by_module, unsupported, label, stored_bytes)
+
+
+def _annotate(
+    gm: fx.GraphModule,
+    example: torch.Tensor,
+    by_module: Mapping[str, Mapping[str, int]],
+    unsupported: Mapping[str, int],
+    label: str,
+    stored_bytes: Callable[[nn.Module], int] | None,
+) -> LayerGraph:
+    modules = dict(gm.named_modules())
+    graph_nodes = list(gm.graph.nodes)
+    calls: dict[str, int] = {}
+    for n in graph_nodes:
+        if n.op == "call_module":
+            calls[n.target] = calls.get(n.target, 0) + 1
+
+    placeholder = next(n for n in graph_nodes if n.op == "placeholder")
+    output = next(n for n in graph_nodes if n.op == "output")
+    compute = [n for n in graph_nodes if n.op in ("call_module", "call_function", "call_method")]
+    compute_names = {n.name for n in compute}
+    dag = nx.DiGraph()
+    dag.add_node("input")
+    for n in compute:
+        dag.add_node(n.name)
+        for a in n.all_input_nodes:
+            src = "input" if a is placeholder else a.name
+            if src in compute_names or src == "input":
+                dag.add_edge(src, n.name)
+
+    # Which output element does each node serve? Last element = final, others = exits.
+    out_arg = output.args[0]
+    outs = list(out_arg) if isinstance(out_arg, list | tuple) else [out_arg]
+    out_nodes = [o for o in outs if isinstance(o, fx.Node)]
+    final = out_nodes[-1]
+    backbone_set = nx.ancestors(dag, final.name) | {final.name}
+    backbone_set.discard("input")
+    head_of: dict[str, int] = {}
+    for i, o in enumerate(out_nodes[:-1]):
+        for a in (nx.ancestors(dag, o.name) | {o.name}) - backbone_set - {"input"}:
+            head_of.setdefault(a, i)
+
+    warned: set[str] = set()
+    nodes: dict[str, Node] = {}
+    for n in compute:
+        if n.name not in backbone_set and n.name not in head_of:
+            continue  # dead code: traced but feeds no output
+        metas = _tensor_meta(n)
+        in_bytes = sum(_nbytes(_tensor_meta(a)) for a in n.all_input_nodes)
+        params = nonzero = weight_bytes = 0
+        stored = 0
+        density = 1.0
+        if n.op == "call_module":
+            mod = modules[n.target]
+            kind = _module_kind(mod)
+            for p in mod.parameters():
+                params += p.numel()
+                weight_bytes += p.numel() * p.element_size()
+            nonzero = params
+            mask = getattr(mod, "weight_mask", None)
+            if isinstance(mask, torch.Tensor):
+                kept = int(mask.sum())
+                nonzero = params - mask.numel() + kept
+                density = kept / mask.numel()
+            stored = stored_bytes(mod) if stored_bytes is not None else weight_bytes
+            counter = by_module.get(n.target, {})
+            flops, macs = _flops_from_counter(counter)
+            share = calls.get(n.target, 1)
+            flops, macs = flops // share, macs // share
+            if kind == "other" and type(mod).__name__ not in warned:
+                warned.add(type(mod).__name__)
+                log.warning("op kind of module %s unknown; costed as 'other'", type(mod).__name__)
+        else:
+            fname = _function_name(n)
+            kind, rule = _FUNCTION_KINDS.get(fname, ("other", "zero"))
+            if kind == "other" and fname not in warned:
+                warned.add(fname)
+                log.warning("no FLOP rule for %s; counted as 0 FLOPs, kind 'other'", fname)
+            flops, macs = _rule_flops(rule, n, metas)
+        assert kind in OP_KINDS, kind
+        shape = tuple(int(s) for s in metas[0].shape) if metas else ()
+        nodes[n.name] = Node(
+            name=n.name,
+            target=n.target if isinstance(n.target, str) else _function_name(n),
+            kind=kind,
+            inputs=tuple("input" if a is placeholder else a.name for a in n.all_input_nodes),
+            output_shape=shape,
+            output_bytes=_nbytes(metas),
+            input_bytes=in_bytes,
+            params=params,
+            nonzero_params=nonzero,
+            weight_bytes=weight_bytes,
+            stored_bytes=stored,
+            flops=flops,
+            macs=macs,
+            density=density,
+            exit=head_of.get(n.name),
+        )
+    for name, node in nodes.items():
+        dag.nodes[name]["node"] = node
+
+    backbone = tuple(n.name for n in compute if n.name in backbone_set)
+    input_bytes = int(example.numel()) * example.element_size()
+    result_bytes = nodes[final.name].output_bytes
+    cuts = _cuts(dag, backbone, input_bytes, nodes)
+    position = {name: i for i, name in enumerate(backbone)}
+    exits = []
+    for i in range(len(out_nodes) - 1):
+        head = tuple(n for n in nodes if nodes[n].exit == i)
+        reads = {p for h in head for p in dag.predecessors(h) if p in position}
+        site = max(reads, key=position.__getitem__) if reads else backbone[0]
+        exits.append(ExitSite(i, site, position[site] + 1, head))
+    return LayerGraph(
+        model_name=label,
+        input_shape=tuple(example.shape),
+        input_bytes=input_bytes,
+        result_bytes=result_bytes,
+        nodes=nodes,
+        backbone=backbone,
+        cuts=tuple(cuts),
+        exits=tuple(exits),
+        dag=dag,
+        unsupported=unsupported,
+    )
+
+
+def _cuts(
+    dag: nx.DiGraph, backbone: tuple[str, ...], input_bytes: int, nodes: Mapping[str, Node]
+) -> list[Cut]:
+    """Every cut of the backbone order, with the tensors that cross it.
+
+    A producer crosses cut ``k`` when it runs on the edge (the input, or backbone position
+    < k) and some backbone consumer runs on the server (position >= k). Exit heads read
+    their site on whichever side the site is, so they never add to the traffic.
+    """
+    position = {name: i for i, name in enumerate(backbone)}
+    position["input"] = -1
+    # last backbone consumer of every producer
+    last_use: dict[str, int] = {}
+    for name in ["input", *backbone]:
+        users = [position[s] for s in dag.successors(name) if s in position]
+        if users:
+            last_use[name] = max(users)
+    cuts = []
+    n = len(backbone)
+    for k in range(n + 1):
+        if k == n:
+            cuts.append(Cut(k, backbone[-1] if n else "input", (), 0, True))
+            continue
+        crossing = tuple(
+            p for p in ["input", *backbone[:k]] if last_use.get(p, -2) >= k
+        )
+        size = sum(input_bytes if p == "input" else nodes[p].output_bytes for p in crossing)
+        after = backbone[k - 1] if k else "input"
+        cuts.append(Cut(k, after, crossing, size, len(crossing) == 1))
+    return cuts
+
+
+def site_nodes(gm: fx.GraphModule, module_paths: Iterable[str]) -> list[str]:
+    """The fx node names that produce the outputs of the given module paths."""
+    return [_site_of_module(gm, p) for p in module_paths]
+
+
+__all__ = [
+    "Cut",
+    "ExitSite",
+    "LayerGraph",
+    "Node",
+    "build_graph",
+    "site_nodes",
+    "trace",
+]

@@ -1,0 +1,117 @@
+"""Per-layer and per-cut tables of one model on one (edge, server, link)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn as nn
+
+from dse.costs import CostTable, cost_table, layer_latency
+from dse.devices import DeviceProfile, LinkProfile
+from dse.graph import LayerGraph, build_graph
+
+
+@dataclass(frozen=True, eq=False)
+class Profile:
+    """A model's layer graph, its cost table, and both as pandas tables."""
+
+    graph: LayerGraph
+    table: CostTable
+    layers: pd.DataFrame
+    cuts: pd.DataFrame
+    best_cut: int  # minimum total latency (ties: the later cut, which sends less)
+
+    @property
+    def edge_only(self) -> pd.Series:
+        return self.cuts.iloc[-1]
+
+    @property
+    def server_only(self) -> pd.Series:
+        return self.cuts.iloc[0]
+
+
+def profile_graph(
+    graph: LayerGraph,
+    edge: DeviceProfile,
+    server: DeviceProfile,
+    link: LinkProfile,
+    *,
+    tail: bool = True,
+) -> Profile:
+    table = cost_table(graph, edge, server, link, tail=tail)
+    layers = pd.DataFrame(
+        [
+            {
+                "name": n.name,
+                "kind": n.kind,
+                "exit": n.exit,
+                "output_shape": list(n.output_shape),
+                "output_bytes": n.output_bytes,
+                "params": n.params,
+                "nonzero_params": n.nonzero_params,
+                "stored_bytes": n.stored_bytes,
+                "flops": n.flops,
+                "macs": n.macs,
+                "edge_latency_s": layer_latency(n, edge),
+                "server_latency_s": layer_latency(n, server),
+            }
+            for n in graph.nodes.values()
+        ]
+    )
+    cuts = pd.DataFrame(
+        {
+            "index": np.arange(table.n_cuts),
+            "after": [c.after for c in graph.cuts],
+            "tensors": [list(c.tensors) for c in graph.cuts],
+            "clean": [c.clean for c in graph.cuts],
+            "bytes": table.cut_bytes.astype(int),
+            "edge_s": table.edge_s,
+            "transfer_s": table.transfer_s,
+            "server_s": table.server_s,
+            "total_s": table.total_s,
+            "edge_energy_j": table.edge_energy_j,
+            "edge_memory_bytes": table.edge_memory_bytes.astype(int),
+        }
+    )
+    total = table.total_s
+    best = int(np.flatnonzero(total <= total.min() * (1 + 1e-12))[-1])
+    return Profile(graph, table, layers, cuts, best)
+
+
+def profile_model(
+    model: nn.Module,
+    example: torch.Tensor,
+    edge: DeviceProfile,
+    server: DeviceProfile,
+    link: LinkProfile,
+    *,
+    name: str | None = None,
+    tail: bool = True,
+) -> Profile:
+    """Build the layer graph of ``model`` and cost it."""
+    return profile_graph(build_graph(model, example, name=name), edge, server, link, tail=tail)
+
+
+def to_json(p: Profile) -> dict[str, Any]:
+    """The machine-readable profile (``dse profile --json``)."""
+    g = p.graph
+    return {
+        "model": g.model_name,
+        "input_shape": list(g.input_shape),
+        "edge": p.table.edge.name,
+        "server": p.table.server.name,
+        "link": p.table.link.name,
+        "layers": p.layers.to_dict(orient="records"),
+        "cuts": [
+            {**row, "tensors": list(row["tensors"])} for row in p.cuts.to_dict(orient="records")
+        ],
+        "totals": {"params": g.params, "flops": g.flops, "macs": g.macs},
+        "best_cut": p.best_cut,
+        "edge_only_s": float(p.edge_only["total_s"]),
+        "server_only_s": float(p.server_only["total_s"]),
+        "unsupported_ops": dict(g.unsupported),
+    }

@@ -1,0 +1,897 @@
+"""Predefined sparsity: connection patterns fixed before training, and their storage.
+
+A junction between ``n_in`` inputs and ``n_out`` outputs keeps exactly ``d_out`` outgoing
+connections per input neuron and exactly ``d_in`` incoming connections per output neuron,
+``n_in * d_out == n_out * d_in``, density ``rho = d_out / n_out = d_in / n_in`` (Dey, Huang,
+Chugg, Beerel; used by Capogrosso et al. 2024). The pattern is drawn from a seed before
+training; weights outside it are zero from initialisation on and stay zero, because
+:func:`mask_gradients` zeroes their gradients before each optimiser step and
+:func:`enforce_masks` zeroes the weights after it.
+
+Granularity: a ``Linear`` is masked per weight. A convolution is masked per
+(output channel, input channel) pair, the same regular pattern expanded over the kernel, so
+``d_in`` and ``d_out`` of a convolution count *channels*; its fan-in is
+``d_in * kernel_numel``. Grouped convolutions get one independent regular pattern per group
+(``d_in``, ``d_out`` are then per group); depthwise convolutions (``groups ==
+in_channels``, the ``depthwise_conv`` kind of :mod:`dse.kinds`) are always left dense,
+since a single input channel per group cannot be thinned at channel granularity.
+Transposed convolutions are left dense.
+
+Storage: :func:`pack_state` writes a real compressed file format (magic header, version,
+CRC-32, JSON table of contents, raw little-endian payload) and :func:`unpack_state` reads
+it back bit-exactly. The cost model counts stored bytes in the ``"indices"`` form (values
+plus explicit column indices): a deployment that cannot run our seeded generator on the
+device still needs the indices. The ``"seed"`` form (values plus the pattern's seed) is
+reported alongside as the lower bound.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import struct
+import sys
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from dse.errors import InputError
+
+MASK_BUFFER = "weight_mask"
+"""Name of the boolean buffer (same shape as ``weight``) that marks the kept weights."""
+
+SEED_BUFFER = "weight_mask_seed"
+"""Name of the 0-d int64 buffer holding the seed the mask was drawn from (for the seed form)."""
+
+DENSITY_TOL = 1e-9
+"""A requested density counts as met when ``|d_out / n_out - density| <= DENSITY_TOL``."""
+
+PACK_MAGIC = b"DSESPARS"
+PACK_VERSION = 1
+PACK_WHERE = "<packed state>"
+_HEADER = struct.Struct("<8sIII")  # magic, version, TOC length (bytes), CRC-32 of TOC+payload
+_MIX_ROUNDS = 12  # rounds of degree-preserving switches applied to the shuffled band pattern
+_KERAS_TRUNC_STD = 0.87962566103423978  # std of a unit normal truncated to [-2, 2]
+_MAX_SEED = 2**63
+
+_CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_WEIGHTED_TYPES = (
+    nn.Linear,
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.ConvTranspose1d,
+    nn.ConvTranspose2d,
+    nn.ConvTranspose3d,
+)
+
+_DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "int64": torch.int64,
+    "int32": torch.int32,
+    "int16": torch.int16,
+    "int8": torch.int8,
+    "uint8": torch.uint8,
+    "bool": torch.bool,
+}
+_DTYPE_NAMES = {v: k for k, v in _DTYPES.items()}
+_INDEX_DTYPES: tuple[tuple[str, int, torch.dtype], ...] = (
+    ("uint8", 1 << 8, torch.uint8),
+    ("uint16", 1 << 16, torch.uint16),
+    ("uint32", 1 << 32, torch.uint32),
+)
+
+
+# --------------------------------------------------------------------------- degrees
+
+
+def _check_sizes(n_out: int, n_in: int, where: str) -> None:
+    for field, n in (("n_out", n_out), ("n_in", n_in)):
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise InputError(where, field, f"must be a positive integer, got {n!r}")
+
+
+def _check_density(density: float, where: str, field: str) -> None:
+    ok = isinstance(density, (int, float)) and not isinstance(density, bool)
+    if not ok or not math.isfinite(density) or not 0.0 < density <= 1.0:
+        raise InputError(where, field, f"must be a number in (0, 1], got {density!r}")
+
+
+def _d_out_step(n_out: int, n_in: int) -> int:
+    """Smallest ``d_out`` with ``n_in * d_out`` divisible by ``n_out``; the valid ones are its
+    multiples."""
+    return n_out // math.gcd(n_out, n_in)
+
+
+def valid_densities(n_out: int, n_in: int) -> list[float]:
+    """Every density a junction of ``n_in`` inputs -> ``n_out`` outputs can meet exactly, ascending.
+
+    These are ``d_out / n_out`` for ``d_out`` in ``1..n_out`` with ``n_in * d_out`` divisible
+    by ``n_out`` (so that ``d_in`` is an integer); ``1.0`` is always among them.
+    """
+    _check_sizes(n_out, n_in, "valid_densities")
+    step = _d_out_step(n_out, n_in)
+    return [d / n_out for d in range(step, n_out + 1, step)]
+
+
+def _degrees(n_out: int, n_in: int, density: float, *, where: str, field: str) -> tuple[int, int]:
+    _check_sizes(n_out, n_in, where)
+    _check_density(density, where, field)
+    step = _d_out_step(n_out, n_in)
+    d_out = round(density * n_out)
+    if d_out >= 1 and d_out % step == 0 and abs(d_out / n_out - density) <= DENSITY_TOL:
+        return n_in * d_out // n_out, d_out
+    valid = list(range(step, n_out + 1, step))
+    below = [d for d in valid if d / n_out < density]
+    above = [d for d in valid if d / n_out > density]
+    near = below[-1:] + above[:1]
+    if len(near) < 2:  # the request lies outside the valid range: take the two closest
+        near = sorted(sorted(valid, key=lambda d: abs(d / n_out - density))[:2])
+    names = " or ".join(f"{d / n_out!r} (d_out={d})" for d in near)
+    raise InputError(
+        where,
+        field,
+        f"{density!r} cannot be met exactly by a junction of {n_in} inputs -> {n_out} outputs "
+        f"(d_out = density * {n_out} must be a whole multiple of {step})",
+        fix=f"nearest valid densit{'ies' if len(near) > 1 else 'y'}: {names}",
+    )
+
+
+def degrees_for(
+    n_out: int, n_in: int, density: float, *, where: str = "density"
+) -> tuple[int, int]:
+    """``(d_in, d_out)`` of a junction of ``n_in`` inputs -> ``n_out`` outputs at ``density``.
+
+    ``d_in`` counts the incoming connections of each output, ``d_out`` the outgoing ones of
+    each input. A density that no integer degrees meet within :data:`DENSITY_TOL` raises
+    :class:`InputError` (at ``where``) naming the two nearest valid densities.
+    """
+    return _degrees(n_out, n_in, density, where=where, field="density")
+
+
+# --------------------------------------------------------------------------- patterns
+
+
+def _generator(seed: int) -> torch.Generator:
+    """A CPU generator seeded locally; the global RNG is never touched."""
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise InputError("seed", "seed", f"must be an integer, got {seed!r}")
+    g = torch.Generator(device="cpu")
+    g.manual_seed(seed % _MAX_SEED)
+    return g
+
+
+def layer_seed(plan_seed: int, name: str) -> int:
+    """Seed of one layer's pattern: a hash-free, reproducible mix of the plan seed and its name."""
+    return (plan_seed * 1000003 + zlib.crc32(name.encode("utf-8"))) % _MAX_SEED
+
+
+def _switch_round(idx: torch.Tensor, mask: torch.Tensor, g: torch.Generator) -> None:
+    """One round of degree-preserving switches, in place.
+
+    Rows are paired at random; within a pair (A, B) the positions of A are matched to a
+    random permutation of the positions of B, and a matched pair ``(a, b)`` with ``a`` only
+    in A and ``b`` only in B is swapped with probability 1/2 (swapping all of them would only
+    exchange the two rows' exclusive parts wholesale). So the columns that A and B do not
+    share are re-split between them at random. Every row and column keeps its degree and no
+    row gets a column twice.
+    """
+    n_out, d_in = idx.shape
+    half = n_out // 2
+    if half == 0:
+        return
+    perm = torch.randperm(n_out, generator=g)
+    r1, r2 = perm[:half], perm[half : 2 * half]
+    k2 = torch.rand(half, d_in, generator=g).argsort(dim=1)
+    c1 = idx[r1]
+    c2 = idx[r2].gather(1, k2)
+    coin = torch.rand(half, d_in, generator=g) < 0.5
+    swap = coin & ~mask[r1[:, None], c2] & ~mask[r2[:, None], c1]
+    idx[r1] = torch.where(swap, c2, c1)
+    idx[r2] = idx[r2].scatter(1, k2, torch.where(swap, c1, c2))
+    mask.zero_()
+    mask.scatter_(1, idx, True)
+
+
+def _regular_pattern(n_out: int, n_in: int, d_in: int, g: torch.Generator) -> torch.Tensor:
+    """Random bool ``[n_out, n_in]`` pattern, ``d_in`` Trues per row, equal counts per column.
+
+    Start from the cyclic band (row ``r`` takes columns ``r*d_in .. r*d_in+d_in-1`` modulo
+    ``n_in``: the edge sequence wraps exactly ``d_out`` times, so every column gets
+    ``d_out``), permute its rows and columns, then mix it with switch rounds so that, unlike
+    the bare band, no two outputs are forced to share the same inputs.
+    """
+    if d_in == n_in:
+        return torch.ones(n_out, n_in, dtype=torch.bool)
+    band = (torch.arange(n_out)[:, None] * d_in + torch.arange(d_in)[None, :]) % n_in
+    col_perm = torch.randperm(n_in, generator=g)
+    row_perm = torch.randperm(n_out, generator=g)
+    idx = col_perm[band][row_perm].contiguous()
+    mask = torch.zeros(n_out, n_in, dtype=torch.bool)
+    mask.scatter_(1, idx, True)
+    for _ in range(_MIX_ROUNDS):
+        _switch_round(idx, mask, g)
+    return mask
+
+
+def predefined_mask(n_out: int, n_in: int, density: float, *, seed: int) -> torch.Tensor:
+    """Bool ``[n_out, n_in]`` predefined pattern: ``d_in`` Trues per row, ``d_out`` per column.
+
+    Drawn from a local generator seeded with ``seed``: the same seed gives the same pattern,
+    different seeds give (almost surely) different ones. Raises :class:`InputError` when
+    ``density`` cannot be met exactly (see :func:`degrees_for`).
+    """
+    d_in, _ = degrees_for(n_out, n_in, density)
+    return _regular_pattern(n_out, n_in, d_in, _generator(seed))
+
+
+# --------------------------------------------------------------------------- layers
+
+
+def _is_depthwise(module: nn.Module) -> bool:
+    return isinstance(module, _CONV_TYPES) and module.groups == module.in_channels
+
+
+def _sparsifiable(module: nn.Module) -> bool:
+    """Linear, or a non-transposed, non-depthwise convolution."""
+    if isinstance(module, nn.Linear):
+        return True
+    return isinstance(module, _CONV_TYPES) and not _is_depthwise(module)
+
+
+def _junction(module: nn.Module) -> tuple[int, int, int]:
+    """``(groups, n_out, n_in)`` of a sparsifiable layer (convolutions: channels per group)."""
+    if isinstance(module, nn.Linear):
+        return 1, module.out_features, module.in_features
+    g = module.groups
+    return g, module.out_channels // g, module.in_channels // g
+
+
+def _pattern_for(groups: int, n_out: int, n_in: int, d_in: int, seed: int) -> torch.Tensor:
+    """Channel-level bool ``[groups * n_out, n_in]`` pattern: one block per group, one generator."""
+    g = _generator(seed)
+    return torch.cat([_regular_pattern(n_out, n_in, d_in, g) for _ in range(groups)], dim=0)
+
+
+def _expand(channel_mask: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """Expand a ``[O, I]`` channel mask over the kernel dims of a weight (a new tensor)."""
+    extra = len(shape) - 2
+    return channel_mask.reshape(*channel_mask.shape, *([1] * extra)).expand(shape).contiguous()
+
+
+def _channel_mask(mask: torch.Tensor) -> torch.Tensor:
+    """The ``[O, I]`` channel-level view of a full weight mask (its first kernel position)."""
+    return mask.reshape(mask.shape[0], mask.shape[1], -1)[:, :, 0]
+
+
+def _set_buffer(module: nn.Module, name: str, value: torch.Tensor) -> None:
+    if name in module._buffers:
+        module._buffers[name] = value
+    else:
+        module.register_buffer(name, value, persistent=True)
+
+
+@dataclass(frozen=True)
+class SparsityPlan:
+    """Which layers get predefined sparsity, at which density, from which seed.
+
+    ``method`` is ``"predefined"`` when ``layers`` is non-empty, else ``"dense"``;
+    ``density`` is the requested global density; ``layers`` maps module name -> density
+    applied (sparsified layers only, in the model's module order).
+    """
+
+    method: str
+    density: float
+    seed: int
+    layers: Mapping[str, float]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "layers", dict(self.layers))
+        if self.method not in ("predefined", "dense"):
+            raise InputError(
+                "plan",
+                "method",
+                f"unknown method {self.method!r}",
+                fix="use 'predefined' or 'dense'",
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able form, e.g. for a cache key."""
+        return {
+            "method": self.method,
+            "density": self.density,
+            "seed": self.seed,
+            "layers": dict(self.layers),
+        }
+
+
+def _excluded(name: str, exclude: tuple[str, ...]) -> bool:
+    return any(name == e or name.startswith(e + ".") for e in exclude)
+
+
+def plan_sparsity(
+    model: nn.Module,
+    density: float,
+    *,
+    seed: int,
+    exclude: Iterable[str] = (),
+    overrides: Mapping[str, float] | None = None,
+    strict: bool = False,
+) -> SparsityPlan:
+    """Choose the layers to sparsify at ``density`` (a fraction of weights kept, in (0, 1]).
+
+    Every ``Linear`` and non-depthwise convolution is chosen unless its name is in
+    ``exclude`` (a name excludes that module and everything under ``name.``; the caller
+    passes exit heads and the final classifier) or ``density`` cannot be met exactly for it
+    (it then stays dense; with ``strict=True`` the :class:`InputError` is raised instead).
+    ``overrides`` sets a per-layer density that must be exact and takes precedence over
+    ``exclude`` (an override of 1.0 keeps that layer dense). ``density == 1.0`` with no
+    overrides below 1 gives an empty plan with method ``"dense"``.
+    """
+    _check_density(density, "density", "density")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise InputError("seed", "seed", f"must be an integer, got {seed!r}")
+    excl = tuple(exclude)
+    modules = dict(model.named_modules())
+    for e in excl:
+        if not isinstance(e, str) or e not in modules:
+            raise InputError(
+                "exclude",
+                str(e),
+                "names no module of the model",
+                fix=f"known modules: {_name_list(modules)}",
+            )
+    eligible = {n: m for n, m in modules.items() if _sparsifiable(m)}
+    over = dict(overrides or {})
+    for n in over:
+        if n not in eligible:
+            raise InputError(
+                "overrides",
+                str(n),
+                "is not a sparsifiable layer (Linear or non-depthwise conv)",
+                fix=f"sparsifiable layers: {_name_list(eligible)}",
+            )
+    layers: dict[str, float] = {}
+    for name, module in eligible.items():
+        _, n_out, n_in = _junction(module)
+        if name in over:
+            d_in, _ = _degrees(n_out, n_in, over[name], where="overrides", field=name)
+            if d_in < n_in:
+                layers[name] = float(over[name])
+            continue
+        if _excluded(name, excl) or density == 1.0:
+            continue
+        try:
+            d_in, _ = _degrees(n_out, n_in, density, where="density", field=f"layer {name!r}")
+        except InputError:
+            if strict:
+                raise
+            continue
+        layers[name] = float(density)
+    return SparsityPlan(
+        method="predefined" if layers else "dense", density=float(density), seed=seed, layers=layers
+    )
+
+
+def _name_list(names: Iterable[str], limit: int = 20) -> str:
+    shown = [repr(n) for n in names]
+    more = len(shown) - limit
+    return ", ".join(shown[:limit]) + (f", ... ({more} more)" if more > 0 else "")
+
+
+def apply_sparsity(model: nn.Module, plan: SparsityPlan) -> dict[str, torch.Tensor]:
+    """Draw each planned layer's mask, register it, and re-initialise that layer's weight.
+
+    Each mask comes from :func:`layer_seed` ``(plan.seed, name)`` and is registered as the
+    persistent bool buffer ``weight_mask`` (so ``state_dict`` carries it) next to the 0-d
+    int64 buffer ``weight_mask_seed``. The kept weights are redrawn He-normal like the
+    paper's Keras code (normal truncated at 2 std, variance ``2 / fan_in``) with the fan-in
+    of the *sparse* layer, ``d_in * kernel_numel``, so activations keep their variance; the
+    rest are set to exactly 0. The init uses the layer's local generator too, so the result
+    depends only on the plan. Biases are left as the model set them. Layers not in the plan
+    are untouched. Returns module name -> mask (same shape as its weight).
+    """
+    modules = dict(model.named_modules())
+    masks: dict[str, torch.Tensor] = {}
+    for name, density in plan.layers.items():
+        module = modules.get(name)
+        if module is None or not _sparsifiable(module):
+            raise InputError(
+                "plan",
+                name,
+                "is not a sparsifiable layer of this model",
+                fix=f"sparsifiable layers: "
+                f"{_name_list(n for n, m in modules.items() if _sparsifiable(m))}",
+            )
+        groups, n_out, n_in = _junction(module)
+        d_in, _ = _degrees(n_out, n_in, density, where="plan", field=name)
+        seed = layer_seed(plan.seed, name)
+        g = _generator(seed)
+        channel = torch.cat([_regular_pattern(n_out, n_in, d_in, g) for _ in range(groups)])
+        weight = module.weight
+        mask = _expand(channel, weight.shape)
+        kernel = math.prod(weight.shape[2:])
+        std = math.sqrt(2.0 / (d_in * kernel)) / _KERAS_TRUNC_STD
+        init = torch.empty(weight.shape, dtype=torch.float32)
+        nn.init.trunc_normal_(init, 0.0, std, -2.0 * std, 2.0 * std, generator=g)
+        init.masked_fill_(~mask, 0.0)
+        with torch.no_grad():
+            weight.copy_(init)
+        mask = mask.to(weight.device)
+        _set_buffer(module, MASK_BUFFER, mask)
+        _set_buffer(
+            module, SEED_BUFFER, torch.tensor(seed, dtype=torch.int64, device=weight.device)
+        )
+        masks[name] = mask
+    return masks
+
+
+def _masked_modules(model: nn.Module) -> dict[str, nn.Module]:
+    return {n: m for n, m in model.named_modules() if m._buffers.get(MASK_BUFFER) is not None}
+
+
+def enforce_masks(model: nn.Module) -> None:
+    """Set every weight outside its ``weight_mask`` to exactly +0.0; call after each step."""
+    with torch.no_grad():
+        for module in _masked_modules(model).values():
+            module.weight.masked_fill_(~module._buffers[MASK_BUFFER], 0.0)
+
+
+def mask_gradients(model: nn.Module) -> None:
+    """Zero the gradients of weights outside their mask; call after ``backward``, before the step.
+
+    With zero gradients Adam's moments stay zero for those weights, and decoupled weight
+    decay (AdamW) keeps a zero weight at zero, so pruned weights never move.
+    """
+    with torch.no_grad():
+        for module in _masked_modules(model).values():
+            grad = module.weight.grad
+            if grad is not None:
+                grad.masked_fill_(~module._buffers[MASK_BUFFER], 0.0)
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+@dataclass(frozen=True)
+class LayerSparsity:
+    """Sparsity of one Linear/conv layer.
+
+    ``total`` and ``nonzero`` count weights (biases excluded); ``density = nonzero / total``.
+    ``d_in`` / ``d_out`` are the pattern's degrees (channels for convolutions, per group for
+    grouped ones); ``None`` when the layer has no mask. ``kind`` uses :mod:`dse.kinds`
+    vocabulary: ``"linear"``, ``"conv"`` or ``"depthwise_conv"``.
+    """
+
+    kind: str
+    total: int
+    nonzero: int
+    density: float
+    d_in: int | None
+    d_out: int | None
+
+
+def _weighted_modules(model: nn.Module) -> dict[str, nn.Module]:
+    return {n: m for n, m in model.named_modules() if isinstance(m, _WEIGHTED_TYPES)}
+
+
+def _degrees_of(mask: torch.Tensor, groups: int) -> tuple[int | None, int | None]:
+    """``(d_in, d_out)`` of a channel-granular regular mask, or ``(None, None)`` if irregular."""
+    channel = _channel_mask(mask)
+    if not torch.equal(_expand(channel, mask.shape), mask):
+        return None, None
+    rows = channel.sum(dim=1)
+    blocks = channel.reshape(groups, channel.shape[0] // groups, channel.shape[1])
+    cols = blocks.sum(dim=1)
+    if (
+        rows.numel() == 0
+        or not bool((rows == rows[0]).all())
+        or not bool((cols == cols[0, 0]).all())
+    ):
+        return None, None
+    return int(rows[0]), int(cols[0, 0])
+
+
+def layer_stats(model: nn.Module) -> dict[str, LayerSparsity]:
+    """Per Linear/conv module (sparsified or not): weight count, nonzeros, density, degrees."""
+    out: dict[str, LayerSparsity] = {}
+    for name, module in _weighted_modules(model).items():
+        weight = module.weight.detach()
+        total = weight.numel()
+        nonzero = int(torch.count_nonzero(weight))
+        if isinstance(module, nn.Linear):
+            kind = "linear"
+        else:
+            kind = "depthwise_conv" if _is_depthwise(module) else "conv"
+        mask = module._buffers.get(MASK_BUFFER)
+        d_in = d_out = None
+        if mask is not None:
+            d_in, d_out = _degrees_of(mask.cpu(), getattr(module, "groups", 1))
+        out[name] = LayerSparsity(
+            kind=kind,
+            total=total,
+            nonzero=nonzero,
+            density=nonzero / total if total else 1.0,
+            d_in=d_in,
+            d_out=d_out,
+        )
+    return out
+
+
+def realised_density(model: nn.Module) -> float:
+    """Nonzero weights / all weights over every Linear/conv layer (1.0 for a model with none)."""
+    stats = layer_stats(model).values()
+    total = sum(s.total for s in stats)
+    return sum(s.nonzero for s in stats) / total if total else 1.0
+
+
+# --------------------------------------------------------------------------- storage
+
+
+def _check_form(form: str) -> None:
+    if form not in ("indices", "seed"):
+        raise InputError(
+            "pack_state", "form", f"unknown form {form!r}", fix="use 'indices' or 'seed'"
+        )
+
+
+def _index_dtype(n_in: int) -> tuple[str, torch.dtype]:
+    for name, limit, dtype in _INDEX_DTYPES:
+        if n_in <= limit:
+            return name, dtype
+    raise ValueError(f"{n_in} input channels do not fit uint32 indices")
+
+
+def _implicit_keys(model: nn.Module) -> set[str]:
+    """State keys that the packed format never stores raw (masks and their seeds)."""
+    keys = set()
+    for name, _ in model.named_modules():
+        prefix = f"{name}." if name else ""
+        keys.update((prefix + MASK_BUFFER, prefix + SEED_BUFFER))
+    return keys
+
+
+def _dtype_name(t: torch.Tensor, key: str) -> str:
+    name = _DTYPE_NAMES.get(t.dtype)
+    if name is None:
+        raise ValueError(f"{key}: dtype {t.dtype} is not supported by the packed format")
+    return name
+
+
+def _raw(t: torch.Tensor) -> bytes:
+    """Little-endian bytes of a tensor in row-major order."""
+    return t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+
+
+def _build(model: nn.Module, form: str, *, with_payload: bool) -> tuple[bytes, list[bytes], int]:
+    """The TOC (JSON bytes), the payload chunks (only if ``with_payload``) and the payload size."""
+    _check_form(form)
+    if sys.byteorder != "little":
+        raise RuntimeError("the packed format is written on little-endian hosts only")
+    masked = _masked_modules(model)
+    sparse_keys = {(f"{n}." if n else "") + "weight": n for n in masked}
+    implicit = _implicit_keys(model)
+    entries: list[dict[str, Any]] = []
+    chunks: list[bytes] = []
+    size = 0
+    for key, tensor in model.state_dict().items():
+        if key in implicit:
+            continue
+        dtype = _dtype_name(tensor, key)
+        if key not in sparse_keys:
+            nbytes = tensor.numel() * tensor.element_size()
+            entries.append(
+                {
+                    "name": key,
+                    "kind": "dense",
+                    "dtype": dtype,
+                    "shape": list(tensor.shape),
+                    "nbytes": nbytes,
+                }
+            )
+            if with_payload:
+                chunks.append(_raw(tensor))
+            size += nbytes
+            continue
+        module = masked[sparse_keys[key]]
+        groups = getattr(module, "groups", 1)
+        mask = module._buffers[MASK_BUFFER].cpu()
+        d_in, _ = _degrees_of(mask, groups)
+        if d_in is None:
+            raise ValueError(f"{key}: weight_mask is not a channel-granular regular pattern")
+        channel = _channel_mask(mask)
+        seed_t = module._buffers.get(SEED_BUFFER)
+        seed = int(seed_t) if seed_t is not None else None
+        weight = tensor.cpu()
+        if bool(weight.masked_select(~mask).ne(0).any()):
+            raise ValueError(f"{key}: nonzero weights outside the mask; call enforce_masks first")
+        kernel = math.prod(weight.shape[2:])
+        nnz = channel.shape[0] * d_in * kernel
+        entry: dict[str, Any] = {
+            "name": key,
+            "kind": "sparse",
+            "form": form,
+            "dtype": dtype,
+            "shape": list(weight.shape),
+            "groups": groups,
+            "d_in": d_in,
+            "seed": seed,
+            "values_nbytes": nnz * weight.element_size(),
+        }
+        if with_payload:
+            chunks.append(_raw(weight.masked_select(mask)))
+        size += entry["values_nbytes"]
+        if form == "indices":
+            index_name, index_dtype = _index_dtype(channel.shape[1])
+            entry["index_dtype"] = index_name
+            entry["index_nbytes"] = (
+                channel.shape[0] * d_in * torch.empty(0, dtype=index_dtype).element_size()
+            )
+            if with_payload:
+                cols = channel.nonzero()[:, 1].to(torch.int64)
+                chunks.append(_raw(cols.to(index_dtype)))
+            size += entry["index_nbytes"]
+        else:
+            if seed is None:
+                raise ValueError(f"{key}: no {SEED_BUFFER} buffer; use form='indices'")
+            n_out_g = channel.shape[0] // groups
+            regen = _pattern_for(groups, n_out_g, channel.shape[1], d_in, seed)
+            if not torch.equal(regen, channel):
+                raise ValueError(
+                    f"{key}: the mask is not reproducible from its seed; use form='indices'"
+                )
+            entry["pattern_crc32"] = zlib.crc32(_raw(channel))
+        entries.append(entry)
+    toc = json.dumps({"entries": entries}, separators=(",", ":"), sort_keys=True).encode("utf-8")
+    return toc, chunks, size
+
+
+def pack_state(model: nn.Module, *, form: str = "indices") -> bytes:
+    """Serialise every parameter and persistent buffer of ``model``, masked layers compressed.
+
+    Layout: ``magic (8 bytes) | version (u32) | TOC length (u32) | CRC-32 of TOC+payload
+    (u32) | TOC (UTF-8 JSON) | payload`` (all little-endian; no pickle). Dense tensors are
+    stored raw in their dtype. A masked weight is stored as its kept values (in its dtype,
+    row-major order of the mask) plus, for ``form="indices"``, the kept input-channel
+    indices of each output row (``d_in`` per row, uint8/uint16/uint32, whichever fits the
+    input width), or, for ``form="seed"``, only the pattern's seed and degrees (regenerated
+    on load and checked against a CRC-32 of the pattern). Masks themselves are never
+    stored raw. Weights outside a mask must be zero (see :func:`enforce_masks`).
+    """
+    toc, chunks, _ = _build(model, form, with_payload=True)
+    body = toc + b"".join(chunks)
+    return _HEADER.pack(PACK_MAGIC, PACK_VERSION, len(toc), zlib.crc32(body)) + body
+
+
+def stored_bytes(model: nn.Module, *, form: str = "indices") -> int:
+    """``len(pack_state(model, form=form))`` in bytes, without serialising the tensors.
+
+    The cost model uses ``form="indices"``; ``form="seed"`` is the lower bound.
+    """
+    toc, _, size = _build(model, form, with_payload=False)
+    return _HEADER.size + len(toc) + size
+
+
+def dense_bytes(model: nn.Module) -> int:
+    """Bytes of every parameter and persistent buffer stored plainly (no masks, no header).
+
+    Each tensor counts ``numel * element_size`` of its own dtype, i.e. 4 bytes per weight
+    for a float32 model; masks and mask seeds are excluded.
+    """
+    implicit = _implicit_keys(model)
+    return sum(
+        t.numel() * t.element_size() for k, t in model.state_dict().items() if k not in implicit
+    )
+
+
+def _bad(field: str, reason: str) -> InputError:
+    return InputError(
+        PACK_WHERE,
+        field,
+        reason,
+        fix="re-export it with pack_state from a model of the same architecture",
+    )
+
+
+def _tensor_from(
+    data: bytes, offset: int, nbytes: int, dtype: torch.dtype, shape: list[int]
+) -> torch.Tensor:
+    raw = np.frombuffer(data, dtype=np.uint8, count=nbytes, offset=offset).copy()
+    return torch.from_numpy(raw).view(dtype).reshape(shape)
+
+
+def _int_field(entry: dict[str, Any], field: str, key: str) -> int:
+    value = entry.get(field)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _bad(f"entries.{key}.{field}", f"must be a non-negative integer, got {value!r}")
+    return value
+
+
+def unpack_state(data: bytes, model: nn.Module) -> None:
+    """Restore a :func:`pack_state` result into ``model`` (same architecture), bit-exactly.
+
+    Masks (``weight_mask`` and ``weight_mask_seed`` buffers) are registered, replaced or
+    removed so the model's masks match the packed state, so a freshly built dense model
+    works. Everything is validated before the model is touched; corrupt, truncated or
+    mismatched data raises ``InputError("<packed state>", field, reason)``.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise _bad("data", f"expected bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if len(data) < _HEADER.size:
+        raise _bad("header", f"truncated: {len(data)} bytes, a header needs {_HEADER.size}")
+    magic, version, toc_len, crc = _HEADER.unpack_from(data, 0)
+    if magic != PACK_MAGIC:
+        raise _bad("magic", f"not a dse packed state (magic {magic!r})")
+    if version != PACK_VERSION:
+        raise _bad("version", f"version {version} is not supported (this dse reads {PACK_VERSION})")
+    body = data[_HEADER.size :]
+    if toc_len > len(body):
+        raise _bad(
+            "toc", f"truncated: the table of contents needs {toc_len} bytes, {len(body)} remain"
+        )
+    if zlib.crc32(body) != crc:
+        raise _bad("checksum", "CRC-32 mismatch: the data is corrupt or truncated")
+    try:
+        toc = json.loads(body[:toc_len].decode("utf-8"))
+        entries = toc["entries"]
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise TypeError("entries is not a list of objects")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise _bad("toc", f"unreadable table of contents ({exc})") from exc
+    payload_start = _HEADER.size + toc_len
+
+    state = model.state_dict(keep_vars=True)
+    implicit = _implicit_keys(model)
+    expected = [k for k in state if k not in implicit]
+    names = [e.get("name") for e in entries]
+    if sorted(map(str, names)) != sorted(expected) or len(set(names)) != len(names):
+        missing = sorted(set(expected) - set(map(str, names)))
+        extra = sorted(set(map(str, names)) - set(expected))
+        raise _bad(
+            "entries", f"does not match the model (missing {missing[:5]}, unexpected {extra[:5]})"
+        )
+    modules = dict(model.named_modules())
+
+    offset = payload_start
+    dense_values: dict[str, torch.Tensor] = {}
+    sparse_values: dict[str, tuple[nn.Module, torch.Tensor, torch.Tensor, int | None]] = {}
+
+    def take(nbytes: int, key: str) -> int:
+        nonlocal offset
+        start = offset
+        if start + nbytes > len(data):
+            raise _bad(f"entries.{key}", "payload truncated")
+        offset += nbytes
+        return start
+
+    for entry in entries:
+        key = entry["name"]
+        target = state[key]
+        dtype = _DTYPES.get(entry.get("dtype"))
+        if dtype is None or dtype != target.dtype:
+            raise _bad(
+                f"entries.{key}.dtype",
+                f"{entry.get('dtype')!r} does not match the model's {target.dtype}",
+            )
+        if entry.get("shape") != list(target.shape):
+            raise _bad(
+                f"entries.{key}.shape",
+                f"{entry.get('shape')!r} does not match the model's {list(target.shape)}",
+            )
+        kind = entry.get("kind")
+        if kind == "dense":
+            nbytes = _int_field(entry, "nbytes", key)
+            if nbytes != target.numel() * target.element_size():
+                raise _bad(f"entries.{key}.nbytes", f"{nbytes} does not fit the shape")
+            value = _tensor_from(data, take(nbytes, key), nbytes, dtype, entry["shape"])
+            if dtype == torch.bool and bool((value.view(torch.uint8) > 1).any()):
+                raise _bad(f"entries.{key}", "invalid bool bytes")
+            dense_values[key] = value
+            continue
+        if kind != "sparse":
+            raise _bad(f"entries.{key}.kind", f"unknown kind {kind!r}")
+        module_name = key[: -len(".weight")] if key.endswith(".weight") else ""
+        module = modules.get(module_name)
+        if (
+            module is None
+            or key != (f"{module_name}." if module_name else "") + "weight"
+            or not _sparsifiable(module)
+        ):
+            raise _bad(
+                f"entries.{key}",
+                "a sparse entry must be the weight of a Linear or non-depthwise conv layer",
+            )
+        groups = getattr(module, "groups", 1)
+        if entry.get("groups") != groups:
+            raise _bad(
+                f"entries.{key}.groups",
+                f"{entry.get('groups')!r} does not match the model's {groups}",
+            )
+        _, n_out_g, n_in = _junction(module)
+        n_rows = n_out_g * groups
+        d_in = _int_field(entry, "d_in", key)
+        if not 1 <= d_in <= n_in or (n_out_g * d_in) % n_in != 0:
+            raise _bad(
+                f"entries.{key}.d_in",
+                f"{d_in} is not a valid degree for {n_in} inputs -> {n_out_g} outputs",
+            )
+        seed = entry.get("seed")
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < _MAX_SEED
+        ):
+            raise _bad(f"entries.{key}.seed", f"invalid seed {seed!r}")
+        kernel = math.prod(target.shape[2:])
+        values_nbytes = _int_field(entry, "values_nbytes", key)
+        if values_nbytes != n_rows * d_in * kernel * target.element_size():
+            raise _bad(f"entries.{key}.values_nbytes", f"{values_nbytes} does not fit the degrees")
+        values = _tensor_from(data, take(values_nbytes, key), values_nbytes, dtype, [-1])
+        form = entry.get("form")
+        if form == "indices":
+            index_name, index_dtype = _index_dtype(n_in)
+            if entry.get("index_dtype") != index_name:
+                raise _bad(
+                    f"entries.{key}.index_dtype",
+                    f"expected {index_name!r} for {n_in} inputs, got {entry.get('index_dtype')!r}",
+                )
+            index_nbytes = _int_field(entry, "index_nbytes", key)
+            count = n_rows * d_in
+            if index_nbytes != count * torch.empty(0, dtype=index_dtype).element_size():
+                raise _bad(
+                    f"entries.{key}.index_nbytes", f"{index_nbytes} does not fit the degrees"
+                )
+            cols = _tensor_from(
+                data, take(index_nbytes, key), index_nbytes, index_dtype, [n_rows, d_in]
+            ).to(torch.int64)
+            if bool((cols >= n_in).any()) or (d_in > 1 and bool((cols.diff(dim=1) <= 0).any())):
+                raise _bad(f"entries.{key}", "column indices out of range or not increasing")
+            channel = torch.zeros(n_rows, n_in, dtype=torch.bool)
+            channel.scatter_(1, cols, True)
+            col_sums = channel.reshape(groups, n_out_g, n_in).sum(dim=1)
+            if not bool((col_sums == n_out_g * d_in // n_in).all()):
+                raise _bad(f"entries.{key}", "the pattern is not regular (unequal out-degrees)")
+        elif form == "seed":
+            if seed is None:
+                raise _bad(f"entries.{key}.seed", "the seed form needs a seed")
+            channel = _pattern_for(groups, n_out_g, n_in, d_in, seed)
+            if zlib.crc32(_raw(channel)) != entry.get("pattern_crc32"):
+                raise _bad(
+                    f"entries.{key}.pattern_crc32",
+                    "the pattern regenerated from the seed differs from the packed one "
+                    "(was it packed with another torch version?)",
+                )
+        else:
+            raise _bad(f"entries.{key}.form", f"unknown form {form!r}")
+        mask = _expand(channel, target.shape)
+        weight = torch.zeros(target.shape, dtype=dtype)
+        weight.masked_scatter_(mask, values)
+        sparse_values[key] = (module, weight, mask, seed)
+    if offset != len(data):
+        raise _bad("payload", f"{len(data) - offset} trailing bytes after the last entry")
+
+    with torch.no_grad():
+        for key, value in dense_values.items():
+            state[key].copy_(value)
+        for key, (module, weight, mask, seed) in sparse_values.items():
+            state[key].copy_(weight)
+            device = state[key].device
+            _set_buffer(module, MASK_BUFFER, mask.to(device))
+            if seed is None:
+                module._buffers.pop(SEED_BUFFER, None)
+            else:
+                _set_buffer(
+                    module, SEED_BUFFER, torch.tensor(seed, dtype=torch.int64, device=device)
+                )
+    sparse_modules = {id(m) for m, _, _, _ in sparse_values.values()}
+    for module in _masked_modules(model).values():
+        if id(module) not in sparse_modules:  # packed as dense: drop the stale mask
+            module._buffers.pop(MASK_BUFFER, None)
+            module._buffers.pop(SEED_BUFFER, None)
