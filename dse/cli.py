@@ -168,6 +168,84 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------
+# train
+# --------------------------------------------------------------------------------------
+
+
+def _data_from_args(args: argparse.Namespace) -> Any:
+    from dse.data import load_data
+
+    opts = {k: getattr(args, k) for k in ("size", "n", "channels") if getattr(args, k, None)}
+    if getattr(args, "noise", None):
+        opts["noise"] = args.noise
+    return load_data(args.data, root=args.data_root, seed=args.data_seed, **opts)
+
+
+def network_summary(trained: Any) -> dict[str, Any]:
+    """Accuracy, sizes and arithmetic of a trained network (what ``dse train`` prints)."""
+    from dse import sparsity
+    from dse.graph import build_graph
+    from dse.training import example_input
+
+    net = trained.network()
+    graph = build_graph(net, example_input(trained.spec.data), name=trained.spec.model)
+    acc = trained.accuracy("test")
+    return {
+        "model": trained.spec.model,
+        "method": trained.spec.method,
+        "accuracy": acc[-1],
+        "exit_accuracy": acc[:-1],
+        "exit_sites": list(trained.exit_sites),
+        "val_accuracy": trained.accuracy("val")[-1],
+        "density": sparsity.realised_density(net),
+        "params": graph.params,
+        "nonzero_params": sum(n.nonzero_params for n in graph.nodes.values()),
+        "flops": sum(n.sparse_flops for n in graph.nodes.values()),
+        "dense_flops": graph.flops,
+        "stored_bytes": sparsity.stored_bytes(net, form="indices"),
+        "stored_bytes_seed_form": sparsity.stored_bytes(net, form="seed")
+        if trained.spec.method == "predefined" else sparsity.stored_bytes(net),
+        "dense_bytes": sparsity.dense_bytes(net),
+        "train_seconds": trained.train_seconds,
+        "cached": trained.cached,
+        "key": trained.key,
+    }
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from dse import fmt
+    from dse.cache import Cache
+    from dse.training import NetworkSpec, TrainConfig, train_network
+
+    data = _data_from_args(args)
+    exits: tuple[str, ...] | None = None
+    if args.exits not in (None, "all"):
+        exits = () if args.exits == "none" else tuple(args.exits.split(","))
+    spec = NetworkSpec(
+        model=args.model, data=data, method=args.method, density=args.density, exits=exits,
+        train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                          seed=args.seed),
+    )
+    trained = train_network(spec, cache=Cache(args.cache_dir), progress=not args.quiet)
+    info = network_summary(trained)
+    state = "loaded from cache" if trained.cached else f"trained in {trained.train_seconds:.1f} s"
+    print(f"{args.model} on {data.name} ({args.method}, density {args.density:g}): {state}")
+    for site, acc in zip(info["exit_sites"], info["exit_accuracy"], strict=True):
+        print(f"  exit after {site:12s} test accuracy {fmt.percent(acc)}")
+    print(f"  final                    test accuracy {fmt.percent(info['accuracy'])}")
+    print(f"  realised density {info['density']:.4f}; non-zero params "
+          f"{fmt.count(info['nonzero_params'])} of {fmt.count(info['params'])}; FLOPs "
+          f"{fmt.count(info['flops'])} (dense {fmt.count(info['dense_flops'])})")
+    print(f"  stored {fmt.nbytes(info['stored_bytes'])} with explicit indices, "
+          f"{fmt.nbytes(info['stored_bytes_seed_form'])} with seed-regenerated indices, "
+          f"dense float32 {fmt.nbytes(info['dense_bytes'])}")
+    if args.json:
+        _write_json(args.json, info)
+        print(f"wrote {args.json}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------
 # demo
 # --------------------------------------------------------------------------------------
 
@@ -217,9 +295,35 @@ def build_parser() -> argparse.ArgumentParser:
     ms = m.add_subparsers(dest="action", required=True)
     ms.add_parser("list").set_defaults(func=cmd_models_list)
 
+    t = sub.add_parser("train", help="train one network (or load it from the cache)")
+    t.add_argument("model")
+    _add_data_args(t)
+    t.add_argument("--method", default="predefined", help="predefined | channels")
+    t.add_argument("--density", type=float, default=1.0, help="fraction of weights kept")
+    t.add_argument("--exits", default="all", help="all | none | comma-separated exit sites")
+    t.add_argument("--epochs", type=int, default=10)
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--lr", type=float, default=3e-3)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--cache-dir", default=None, help="default: $DSE_CACHE or .dse-cache")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.add_argument("--json", help="write the summary as JSON here")
+    t.set_defaults(func=cmd_train)
+
     d = sub.add_parser("demo", help="what `make demo` runs")
     d.set_defaults(func=cmd_demo)
     return parser
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", default="digits", help="digits | shapes | mnist | "
+                   "fashion-mnist | cifar10")
+    p.add_argument("--data-root", default=None, help="folder with the data files (file sets)")
+    p.add_argument("--data-seed", type=int, default=0)
+    p.add_argument("--size", type=int, default=None, help="resize images to SIZE x SIZE")
+    p.add_argument("--n", type=int, default=None, help="number of samples (shapes) or cap")
+    p.add_argument("--noise", type=float, default=None, help="salt-and-pepper fraction")
+    p.add_argument("--channels", type=int, default=None, help="force 1 or 3 channels")
 
 
 def _profile_cmds_lazy(kind: str) -> Callable[[str], Callable[[argparse.Namespace], int]]:
@@ -237,6 +341,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"dse: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into head and closed early
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print("dse: interrupted", file=sys.stderr)
         return 130

@@ -341,6 +341,7 @@ def _build(name: str, splits: list[torch.Tensor], labels: list[Mapping[str, np.n
     xs = _standardise(splits)
     parts = [Split(x, {t: _labels(v) for t, v in y.items()}) for x, y in zip(xs, labels,
                                                                                strict=True)]
+    key_fields["shape"] = "x".join(str(d) for d in xs[0].shape[1:])
     key_fields["split"] = "/".join(str(len(p)) for p in parts)
     return DataSet(name=name, train=parts[0], val=parts[1], test=parts[2], classes=classes,
                    task=task, input_shape=tuple(xs[0].shape[1:]),
@@ -364,18 +365,20 @@ def _load_digits(opts: _Options, root: str | Path | None) -> DataSet:
         images, targets, total = images[keep], targets[keep], opts.n
     index = _three_way("digits", total, opts)
     splits = [_prepare(images[i], opts, 1, k) for k, i in enumerate(index)]
-    key = _common_key(opts, total=total, size=opts.size or 8, channels=opts.channels or 1,
-                      test_fraction=opts.test_fraction)
+    key = _common_key(opts, total=total, test_fraction=opts.test_fraction)
     return _build("digits", splits, [{"digit": targets[i]} for i in index], {"digit": 10},
                   "digit", key)
 
 
-def _common_key(opts: _Options, *, total: int, size: int, channels: int,
-                test_fraction: float | str) -> dict[str, object]:
-    """The option fields every key carries, with defaults resolved to what was used."""
+def _common_key(opts: _Options, *, total: int, test_fraction: float | str
+                ) -> dict[str, object]:
+    """The option fields every key carries, with defaults resolved to what was used.
+
+    Size and channels enter as the output shape (added by :func:`_build`), so asking for the
+    native size or channel count gives the same key as leaving them unset.
+    """
     return {"seed": opts.seed, "n": total, "val_fraction": opts.val_fraction,
-            "test_fraction": test_fraction, "size": size, "channels": channels,
-            "noise": opts.noise}
+            "test_fraction": test_fraction, "noise": opts.noise}
 
 
 # --------------------------------------------------------------------------- shapes
@@ -459,8 +462,7 @@ def _load_shapes(opts: _Options, root: str | Path | None) -> DataSet:
     splits = [torch.from_numpy(np.ascontiguousarray(images[i])) for i in index]
     classes = {"shape": len(SHAPE_NAMES), "size": len(SIZE_NAMES),
                "position": len(POSITION_NAMES)}
-    key = _common_key(opts, total=total, size=size, channels=channels,
-                      test_fraction=opts.test_fraction)
+    key = _common_key(opts, total=total, test_fraction=opts.test_fraction)
     return _build("shapes", splits, [{t: v[i] for t, v in labels.items()} for i in index],
                   classes, "shape", key)
 
@@ -572,8 +574,7 @@ def _official_split(name: str, train_x: np.ndarray, train_y: np.ndarray, test_x:
     parts = [(train_x[train], train_y[train]), (train_x[val], train_y[val]), (test_x, test_y)]
     splits = [_prepare(x.astype(np.float32) / 255.0, opts, native_channels, k)
               for k, (x, _) in enumerate(parts)]
-    key = _common_key(opts, total=total, size=opts.size or train_x.shape[-1],
-                      channels=opts.channels or native_channels, test_fraction="official")
+    key = _common_key(opts, total=total, test_fraction="official")
     key["sha256"] = digest
     return _build(name, splits, [{task: y} for _, y in parts], {task: 10}, task, key)
 

@@ -33,6 +33,7 @@ from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
 
 from dse.errors import InputError
 from dse.kinds import OP_KINDS
+from dse.sparsity import payload_bytes
 
 log = logging.getLogger(__name__)
 
@@ -381,7 +382,8 @@ def build_graph(
     """Trace ``model`` on ``example_input`` and annotate every node.
 
     ``stored_bytes(module)`` gives the bytes a (possibly sparse) leaf module needs in
-    storage; by default its parameters' dense bytes. Modules carrying a boolean buffer
+    storage; by default :func:`dse.sparsity.payload_bytes` (kept values + explicit
+    indices for masked layers, raw tensors otherwise). Modules carrying a boolean buffer
     ``weight_mask`` count only the unmasked weights as non-zero.
     """
     label = name or type(model).__name__
@@ -458,7 +460,7 @@ def _annotate(
                 kept = int(mask.sum())
                 nonzero = params - mask.numel() + kept
                 density = kept / mask.numel()
-            stored = stored_bytes(mod) if stored_bytes is not None else weight_bytes
+            stored = (stored_bytes or payload_bytes)(mod)
             counter = by_module.get(n.target, {})
             flops, macs = _flops_from_counter(counter)
             share = calls.get(n.target, 1)

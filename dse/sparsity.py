@@ -680,6 +680,15 @@ def stored_bytes(model: nn.Module, *, form: str = "indices") -> int:
     return _HEADER.size + len(toc) + size
 
 
+def payload_bytes(module: nn.Module, *, form: str = "indices") -> int:
+    """Bytes of ``module``'s tensors as stored (values, indices, dense tensors), no header.
+
+    The per-layer storage the cost model charges; summed over layers it is
+    :func:`stored_bytes` less the file's header and table of contents.
+    """
+    return _build(module, form, with_payload=False)[2]
+
+
 def dense_bytes(model: nn.Module) -> int:
     """Bytes of every parameter and persistent buffer stored plainly (no masks, no header).
 
