@@ -66,6 +66,12 @@ class Cache:
         buf = io.BytesIO()
         torch.save(payload, buf)
         body = buf.getvalue()
+        try:  # refuse what get() could never read back, rather than store a "corrupt" entry
+            torch.load(io.BytesIO(body), weights_only=True)
+        except Exception as exc:
+            raise TypeError(f"cache payload for {key} cannot be read back with "
+                            f"weights_only=True (plain tensors, numbers, strings, lists and "
+                            f"dicts only): {exc}") from None
         digest = hashlib.sha256(body).hexdigest().encode()
         path = self.path(key)
         atomic_write_bytes(path, MAGIC + digest + b"\n" + body)
@@ -90,6 +96,10 @@ class Cache:
                     return payload
                 problem = "payload belongs to another key"
         aside = path.with_suffix(".corrupt")
+        n = 0
+        while aside.exists():  # keep every earlier corrupt copy too
+            n += 1
+            aside = path.with_suffix(f".{n}.corrupt")
         os.replace(path, aside)
         log.warning("%s: cache entry corrupt (%s); moved to %s and retraining", path, problem,
                     aside.name)

@@ -246,15 +246,220 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------
+# study, front, verify, compare, report
+# --------------------------------------------------------------------------------------
+
+
+def _print_status(info: dict[str, Any]) -> None:
+    trials = ", ".join(f"{k.lower()} {v}" for k, v in info["trials"].items()) or "none"
+    print(f"study {info['name']}: trials {trials}; {info['trainings']} networks trained")
+    line = f"hypervolume {info['hypervolume']:.4f} (ruler from {info['ruler']})"
+    if "hv_fraction_of_grid" in info:
+        line += f", {100 * info['hv_fraction_of_grid']:.1f}% of the grid front's"
+    print(line)
+
+
+def cmd_study_run(args: argparse.Namespace) -> int:
+    from dse.spec import load_spec
+    from dse.study import run_study, status
+
+    spec = load_spec(args.spec)
+    study = run_study(spec, n_trials=args.n_trials, storage=args.storage,
+                      progress=not args.quiet)
+    _print_status(status(study, spec))
+    print(f"next: dse front {spec.name}   |   dse report {spec.name}")
+    return 0
+
+
+def cmd_study_resume(args: argparse.Namespace) -> int:
+    from dse.study import load_study, resume_study, status
+
+    study = resume_study(args.name, n_trials=args.n_trials, storage=args.storage,
+                         progress=not args.quiet)
+    _, spec = load_study(args.name, storage=args.storage)
+    _print_status(status(study, spec))
+    return 0
+
+
+def cmd_study_status(args: argparse.Namespace) -> int:
+    from dse.study import load_study, status
+
+    study, spec = load_study(args.name, storage=args.storage)
+    info = status(study, spec)
+    if args.json:
+        _write_json(args.json, info)
+    _print_status(info)
+    return 0
+
+
+def cmd_study_grid(args: argparse.Namespace) -> int:
+    from dse import fmt
+    from dse.baselines import grid_hypervolume, run_grid, save_grid
+    from dse.spec import load_spec
+    from dse.study import Explorer, create_study, study_hypervolume
+
+    spec = load_spec(args.spec)
+    explorer = Explorer(spec, progress=not args.quiet)
+    grid = run_grid(explorer)
+    path = save_grid(grid, spec.name)
+    hv = grid_hypervolume(grid)
+    study, _ = create_study(spec, storage=args.storage, explorer=explorer)
+    study.set_user_attr("ruler", grid.ruler.to_dict())
+    study.set_user_attr("grid_hypervolume", hv)
+    print(f"grid of {spec.name}: {len(grid.frame)} candidates scored in "
+          f"{fmt.seconds(grid.seconds)}, {int(grid.frame.pareto.sum())} on the front, "
+          f"hypervolume {hv:.4f}; wrote {path}")
+    shv = study_hypervolume(study, spec, grid.ruler)
+    if shv:
+        print(f"the study's trials reach {100 * shv / hv:.1f}% of it")
+    return 0
+
+
+def _knob_text(row: Any) -> str:
+    exits = ",".join(str(e) for e in row.knob_exits) or "none"
+    return (f"{row.knob_method}@{row.knob_density:g} cut {row.knob_split} exits {exits} "
+            f"tau {row.knob_threshold:g}")
+
+
+def cmd_front(args: argparse.Namespace) -> int:
+    from dse import fmt
+    from dse.study import front_frame, load_study, status
+
+    study, spec = load_study(args.name, storage=args.storage)
+    front = front_frame(study, spec)
+    if args.format == "json":
+        knob_cols = [c for c in front.columns if c.startswith("knob_")]
+        data = [{"trial": int(r.trial),
+                 "knobs": {c[5:]: getattr(r, c) for c in knob_cols},
+                 "metrics": {c: getattr(r, c) for c in front.columns
+                             if c not in knob_cols and c != "trial"}}
+                for r in front.itertuples(index=False)]
+        text = json.dumps(data, indent=2, default=_jsonable)
+        if args.out:
+            Path(args.out).write_text(text)
+        else:
+            print(text)
+        return 0
+    if args.format == "csv":
+        out = front.to_csv(index=False)
+        if args.out:
+            Path(args.out).write_text(out)
+        else:
+            print(out, end="")
+        return 0
+    if front.empty:
+        print(f"study {spec.name}: no feasible trial on the front (constraints: "
+              f"{', '.join(map(str, spec.constraints)) or 'none'})")
+        return 0
+    table = pd_table(front, fmt)
+    print(table.to_string(index=False))
+    _print_status(status(study, spec))
+    return 0
+
+
+def pd_table(front: Any, fmt: Any) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame({
+        "trial": front.trial,
+        "config": [_knob_text(r) for r in front.itertuples(index=False)],
+        "accuracy": front.accuracy.map(fmt.percent),
+        "test acc": front.test_accuracy.map(fmt.percent),
+        "latency": front.latency_mean.map(fmt.seconds),
+        "p95": front.latency_p95.map(fmt.seconds),
+        "sent": front.bandwidth.map(fmt.nbytes),
+        "edge energy": front.edge_energy.map(fmt.joules),
+        "edge memory": front.edge_memory.map(fmt.nbytes),
+    })
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from dse import fmt
+    from dse.study import load_study, verify
+
+    study, spec = load_study(args.name, storage=args.storage)
+    results = verify(study, spec, top=args.top, progress=not args.quiet)
+    for r in results:
+        k = r["knobs"]
+        print(f"trial {r['trial']:4d} {k['method']}@{k['density']:g} cut {k['split']} exits "
+              f"{list(k['exits'])} tau {k['threshold']:g}: test accuracy "
+              f"{fmt.percent(r['old_test_accuracy'])} (shared training) -> "
+              f"{fmt.percent(r['new_test_accuracy'])} (retrained alone), "
+              f"{100 * r['delta']:+.1f} points")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from dse import fmt
+    from dse.baselines import compare, grid_hypervolume, load_grid, run_grid, save_grid
+    from dse.spec import load_spec
+    from dse.study import Explorer, create_study
+
+    spec = load_spec(args.spec)
+    grid = load_grid(spec.name)
+    if grid is None:
+        grid = run_grid(Explorer(spec, progress=not args.quiet))
+        save_grid(grid, spec.name)
+        study, _ = create_study(spec, storage=args.storage)
+        study.set_user_attr("ruler", grid.ruler.to_dict())
+        study.set_user_attr("grid_hypervolume", grid_hypervolume(grid))
+    table = compare(grid, spec)
+    ref = table.attrs["reference_accuracy"]
+    print(f"{spec.name}: baselines on the same trained networks; matched accuracy = within "
+          f"1 point of dense server-only ({fmt.percent(ref)})")
+    shown = table.assign(
+        hv=table.hv.map(lambda v: f"{v:.4f}"),
+        latency=table.latency_s.map(fmt.seconds),
+        sent=table.bytes.map(fmt.nbytes),
+        energy=table.edge_energy_j.map(fmt.joules),
+        **{"latency x": table.latency_s_ratio.map(_ratio),
+           "sent x": table.bytes_ratio.map(_ratio),
+           "energy x": table.edge_energy_j_ratio.map(_ratio)},
+    )[["candidates", "hv", "matched", "latency", "latency x", "sent", "sent x", "energy",
+       "energy x"]]
+    print(shown.to_string())
+    print("(x: baseline / joint at matched accuracy; > 1 means joint is better)")
+    if args.json:
+        _write_json(args.json, {"reference_accuracy": ref,
+                                "baselines": table.reset_index().to_dict(orient="records")})
+    return 0
+
+
+def _ratio(x: float) -> str:
+    import math
+
+    return "-" if x is None or math.isnan(x) else ("inf" if math.isinf(x) else f"{x:.2f}")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from dse.report import write_report
+
+    index = write_report(args.name, Path(args.out) if args.out else None,
+                         storage=args.storage, progress=not args.quiet)
+    print(f"report written: {index}")
+    print(f"  markdown: {index.with_name('report.md')}")
+    return 0
+
+
+# --------------------------------------------------------------------------------------
 # demo
 # --------------------------------------------------------------------------------------
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    ns = argparse.Namespace(model="resnet-s", edge=DEFAULT_EDGE, server=DEFAULT_SERVER,
-                            link=DEFAULT_LINK, input_shape=None, classes=10, csv=None,
-                            json=None, clean_only=True, no_tail=False)
-    return cmd_profile(ns)
+    """Run the quickstart study (resuming if it exists) and write its report."""
+    spec_path = Path("studies/quickstart.toml")
+    if not spec_path.exists():
+        raise InputError(spec_path, "<file>", "missing", "run `make demo` from the repository")
+    print("== dse demo: the quickstart study (studies/quickstart.toml) ==")
+    rc = cmd_study_run(argparse.Namespace(spec=str(spec_path), n_trials=None, storage=None,
+                                          quiet=False))
+    name = "quickstart"
+    rc = rc or cmd_compare(argparse.Namespace(spec=str(spec_path), storage=None, quiet=False,
+                                              json=None))
+    rc = rc or cmd_front(argparse.Namespace(name=name, storage=None, format="table", out=None))
+    rc = rc or cmd_report(argparse.Namespace(name=name, out=None, storage=None, quiet=False))
+    return rc
 
 
 # --------------------------------------------------------------------------------------
@@ -309,6 +514,59 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--json", help="write the summary as JSON here")
     t.set_defaults(func=cmd_train)
+
+    st = sub.add_parser("study", help="run, resume, inspect a search study")
+    sts = st.add_subparsers(dest="action", required=True)
+    r = sts.add_parser("run", help="run a study spec (resumes if it exists)")
+    r.add_argument("spec")
+    r.add_argument("--n-trials", type=int, default=None)
+    r.add_argument("--storage", default=None, help="journal | sqlite | memory | URL | path")
+    r.add_argument("--quiet", action="store_true")
+    r.set_defaults(func=cmd_study_run)
+    r = sts.add_parser("resume", help="continue a stored study by name")
+    r.add_argument("name")
+    r.add_argument("--n-trials", type=int, default=None)
+    r.add_argument("--storage", default=None)
+    r.add_argument("--quiet", action="store_true")
+    r.set_defaults(func=cmd_study_resume)
+    r = sts.add_parser("status", help="trials per state, trainings, hypervolume")
+    r.add_argument("name")
+    r.add_argument("--storage", default=None)
+    r.add_argument("--json", default=None)
+    r.set_defaults(func=cmd_study_status)
+    r = sts.add_parser("grid", help="score the whole discretised space: the reference front")
+    r.add_argument("spec")
+    r.add_argument("--storage", default=None)
+    r.add_argument("--quiet", action="store_true")
+    r.set_defaults(func=cmd_study_grid)
+
+    f = sub.add_parser("front", help="the Pareto trials of a study")
+    f.add_argument("name")
+    f.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    f.add_argument("--out", default=None, help="write csv/json here instead of stdout")
+    f.add_argument("--storage", default=None)
+    f.set_defaults(func=cmd_front)
+
+    v = sub.add_parser("verify", help="retrain top front configurations alone, compare")
+    v.add_argument("name")
+    v.add_argument("--top", type=int, default=3)
+    v.add_argument("--storage", default=None)
+    v.add_argument("--quiet", action="store_true")
+    v.set_defaults(func=cmd_verify)
+
+    c = sub.add_parser("compare", help="baselines as restricted spaces of the same search")
+    c.add_argument("spec")
+    c.add_argument("--storage", default=None)
+    c.add_argument("--json", default=None)
+    c.add_argument("--quiet", action="store_true")
+    c.set_defaults(func=cmd_compare)
+
+    rp = sub.add_parser("report", help="figures and an HTML + Markdown report of a study")
+    rp.add_argument("name")
+    rp.add_argument("--out", default=None, help="default: reports/NAME")
+    rp.add_argument("--storage", default=None)
+    rp.add_argument("--quiet", action="store_true")
+    rp.set_defaults(func=cmd_report)
 
     d = sub.add_parser("demo", help="what `make demo` runs")
     d.set_defaults(func=cmd_demo)

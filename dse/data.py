@@ -31,7 +31,6 @@ import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType
 
 import numpy as np
 import torch
@@ -89,8 +88,9 @@ _CIFAR_RECORD = 1 + 3 * 32 * 32
 class Split:
     """One split of a data set: images ``x`` (float32, N x C x H x W) and labels per task.
 
-    ``y`` maps a task name to int64 labels of length N; it is stored read-only. Equality
-    is identity (comparing tensors element-wise is never what a caller means).
+    ``y`` maps a task name to int64 labels of length N (a private copy: treat it as
+    read-only). Equality is identity (comparing tensors element-wise is never what a caller
+    means). Splits pickle, so they can be sent to worker processes.
     """
 
     x: torch.Tensor
@@ -98,13 +98,16 @@ class Split:
 
     def __post_init__(self) -> None:
         if self.x.ndim != 4 or self.x.dtype != torch.float32:
-            raise ValueError(f"Split.x must be float32 N x C x H x W, got {self.x.dtype} "
-                             f"{tuple(self.x.shape)}")
+            raise ValueError(
+                f"Split.x must be float32 N x C x H x W, got {self.x.dtype} {tuple(self.x.shape)}"
+            )
         for task, labels in self.y.items():
             if labels.dtype != torch.int64 or labels.shape != (self.x.shape[0],):
-                raise ValueError(f"Split.y[{task!r}] must be int64 of length {self.x.shape[0]}, "
-                                 f"got {labels.dtype} {tuple(labels.shape)}")
-        object.__setattr__(self, "y", MappingProxyType(dict(self.y)))
+                raise ValueError(
+                    f"Split.y[{task!r}] must be int64 of length {self.x.shape[0]}, "
+                    f"got {labels.dtype} {tuple(labels.shape)}"
+                )
+        object.__setattr__(self, "y", dict(self.y))  # own copy; a plain dict pickles
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -131,7 +134,7 @@ class DataSet:
     key: str
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "classes", MappingProxyType(dict(self.classes)))
+        object.__setattr__(self, "classes", dict(self.classes))
         object.__setattr__(self, "input_shape", tuple(int(d) for d in self.input_shape))
         if self.task not in self.classes:
             raise ValueError(f"default task {self.task!r} is not one of {sorted(self.classes)}")
@@ -186,16 +189,33 @@ def load_data(
     """
     key = str(name).strip().lower()
     if key not in _LOADERS:
-        raise InputError("data", "name", f"unknown data set {name!r}",
-                         f"known: {', '.join(list_data())}")
-    opts = _check_options(key, seed=seed, val_fraction=val_fraction,
-                          test_fraction=test_fraction, size=size, n=n, noise=noise,
-                          channels=channels)
+        raise InputError(
+            "data", "name", f"unknown data set {name!r}", f"known: {', '.join(list_data())}"
+        )
+    opts = _check_options(
+        key,
+        seed=seed,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        size=size,
+        n=n,
+        noise=noise,
+        channels=channels,
+    )
     return _LOADERS[key](opts, root)
 
 
-def _check_options(name: str, *, seed: object, val_fraction: object, test_fraction: object,
-                   size: object, n: object, noise: object, channels: object) -> _Options:
+def _check_options(
+    name: str,
+    *,
+    seed: object,
+    val_fraction: object,
+    test_fraction: object,
+    size: object,
+    n: object,
+    noise: object,
+    channels: object,
+) -> _Options:
     """Validate the options once, so loaders can trust them; errors say how to fix them."""
 
     def as_int(field: str, value: object, low: int, high: int | None, fix: str) -> int:
@@ -206,8 +226,11 @@ def _check_options(name: str, *, seed: object, val_fraction: object, test_fracti
         raise InputError(name, field, f"must be an integer {span}, got {value!r}", fix)
 
     def as_float(field: str, value: object, fix: str) -> float:
-        if isinstance(value, int | float | np.integer | np.floating) and not isinstance(
-                value, bool) and math.isfinite(float(value)):
+        if (
+            isinstance(value, int | float | np.integer | np.floating)
+            and not isinstance(value, bool)
+            and math.isfinite(float(value))
+        ):
             return float(value)
         raise InputError(name, field, f"must be a number, got {value!r}", fix)
 
@@ -216,26 +239,55 @@ def _check_options(name: str, *, seed: object, val_fraction: object, test_fracti
     test = as_float("test_fraction", test_fraction, "pass e.g. 0.15")
     for field, value in (("val_fraction", val), ("test_fraction", test)):
         if not 0.0 < value < 1.0:
-            raise InputError(name, field, f"must lie strictly between 0 and 1, got {value:g}",
-                             "pass e.g. 0.15")
+            raise InputError(
+                name, field, f"must lie strictly between 0 and 1, got {value:g}", "pass e.g. 0.15"
+            )
     if val + test >= 1.0:
-        raise InputError(name, "val_fraction", f"val_fraction + test_fraction = {val + test:g} "
-                         "leaves no training data", "make the two fractions sum to less than 1")
+        raise InputError(
+            name,
+            "val_fraction",
+            f"val_fraction + test_fraction = {val + test:g} leaves no training data",
+            "make the two fractions sum to less than 1",
+        )
     min_size = _MIN_SHAPES_SIZE if name == "shapes" else _MIN_SIZE
-    size_ = None if size is None else as_int(
-        "size", size, min_size, _MAX_SIZE, f"pass a size of at least {min_size} or leave it unset")
+    size_ = (
+        None
+        if size is None
+        else as_int(
+            "size",
+            size,
+            min_size,
+            _MAX_SIZE,
+            f"pass a size of at least {min_size} or leave it unset",
+        )
+    )
     n_ = None if n is None else as_int("n", n, _MIN_N, None, "pass a larger n or leave it unset")
     noise_ = as_float("noise", noise, "pass e.g. noise=0.1, or 0 for none")
     if not 0.0 <= noise_ < 1.0:
-        raise InputError(name, "noise", f"must be a fraction of pixels in [0, 1), got {noise_:g}",
-                         "pass e.g. noise=0.1, or 0 for none")
-    channels_ = None if channels is None else as_int(
-        "channels", channels, 1, 3, "pass 1 for grey or 3 for colour")
+        raise InputError(
+            name,
+            "noise",
+            f"must be a fraction of pixels in [0, 1), got {noise_:g}",
+            "pass e.g. noise=0.1, or 0 for none",
+        )
+    channels_ = (
+        None
+        if channels is None
+        else as_int("channels", channels, 1, 3, "pass 1 for grey or 3 for colour")
+    )
     if channels_ == 2:
-        raise InputError(name, "channels", "must be 1 or 3, got 2",
-                         "pass 1 for grey or 3 for colour")
-    return _Options(seed=seed_, val_fraction=val, test_fraction=test, size=size_, n=n_,
-                    noise=noise_, channels=channels_)
+        raise InputError(
+            name, "channels", "must be 1 or 3, got 2", "pass 1 for grey or 3 for colour"
+        )
+    return _Options(
+        seed=seed_,
+        val_fraction=val,
+        test_fraction=test,
+        size=size_,
+        n=n_,
+        noise=noise_,
+        channels=channels_,
+    )
 
 
 # --------------------------------------------------------------------------- shared steps
@@ -254,9 +306,12 @@ def _split_counts(name: str, total: int, fractions: tuple[float, ...]) -> list[i
     parts = [int(math.floor(total * f + 0.5)) for f in fractions]
     counts = [total - sum(parts), *parts]
     if min(counts) < 1:
-        raise InputError(name, "n", f"{total} samples leave an empty split "
-                         f"(train/val/test sizes {counts})",
-                         "pass a larger n or larger fractions")
+        raise InputError(
+            name,
+            "n",
+            f"{total} samples leave an empty split (train/val/test sizes {counts})",
+            "pass a larger n or larger fractions",
+        )
     return counts
 
 
@@ -268,7 +323,7 @@ def _three_way(name: str, total: int, opts: _Options) -> tuple[np.ndarray, ...]:
     """
     n_train, n_test, n_val = _split_counts(name, total, (opts.test_fraction, opts.val_fraction))
     perm = _rng(opts.seed, _STREAM_SPLIT).permutation(total)
-    test, val, train = perm[:n_test], perm[n_test:n_test + n_val], perm[n_test + n_val:]
+    test, val, train = perm[:n_test], perm[n_test : n_test + n_val], perm[n_test + n_val :]
     assert len(train) == n_train
     return train, val, test
 
@@ -288,13 +343,19 @@ def _salt_and_pepper(x: np.ndarray, fraction: float, rng: np.random.Generator) -
     return x
 
 
-def _prepare(x: np.ndarray, opts: _Options, native_channels: int, stream_offset: int
-             ) -> torch.Tensor:
+def _prepare(
+    x: np.ndarray, opts: _Options, native_channels: int, stream_offset: int
+) -> torch.Tensor:
     """Turn [0, 1] images (N x C x H x W) into the requested size, channels and noise."""
     t = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     if opts.size is not None and opts.size != t.shape[-1]:
-        t = F.interpolate(t, size=(opts.size, opts.size), mode="bilinear",
-                          align_corners=False, antialias=opts.size < t.shape[-1])
+        t = F.interpolate(
+            t,
+            size=(opts.size, opts.size),
+            mode="bilinear",
+            align_corners=False,
+            antialias=opts.size < t.shape[-1],
+        )
         t = t.clamp_(0.0, 1.0)
     want = opts.channels or native_channels
     if want != t.shape[1]:
@@ -335,17 +396,31 @@ def _make_key(name: str, fields: Mapping[str, object]) -> str:
     return f"{name}(v{_FORMAT_VERSION},{inner})"
 
 
-def _build(name: str, splits: list[torch.Tensor], labels: list[Mapping[str, np.ndarray]],
-           classes: Mapping[str, int], task: str, key_fields: dict[str, object]) -> DataSet:
+def _build(
+    name: str,
+    splits: list[torch.Tensor],
+    labels: list[Mapping[str, np.ndarray]],
+    classes: Mapping[str, int],
+    task: str,
+    key_fields: dict[str, object],
+) -> DataSet:
     """Standardise, wrap in :class:`Split` s and compute the key."""
     xs = _standardise(splits)
-    parts = [Split(x, {t: _labels(v) for t, v in y.items()}) for x, y in zip(xs, labels,
-                                                                               strict=True)]
+    parts = [
+        Split(x, {t: _labels(v) for t, v in y.items()}) for x, y in zip(xs, labels, strict=True)
+    ]
     key_fields["shape"] = "x".join(str(d) for d in xs[0].shape[1:])
     key_fields["split"] = "/".join(str(len(p)) for p in parts)
-    return DataSet(name=name, train=parts[0], val=parts[1], test=parts[2], classes=classes,
-                   task=task, input_shape=tuple(xs[0].shape[1:]),
-                   key=_make_key(name, key_fields))
+    return DataSet(
+        name=name,
+        train=parts[0],
+        val=parts[1],
+        test=parts[2],
+        classes=classes,
+        task=task,
+        input_shape=tuple(xs[0].shape[1:]),
+        key=_make_key(name, key_fields),
+    )
 
 
 # --------------------------------------------------------------------------- digits
@@ -361,32 +436,42 @@ def _load_digits(opts: _Options, root: str | Path | None) -> DataSet:
     targets = np.asarray(bunch.target, dtype=np.int64)
     total = len(images)
     if opts.n is not None and opts.n < total:
-        keep = np.sort(_rng(opts.seed, _STREAM_SUBSET).permutation(total)[:opts.n])
+        keep = np.sort(_rng(opts.seed, _STREAM_SUBSET).permutation(total)[: opts.n])
         images, targets, total = images[keep], targets[keep], opts.n
     index = _three_way("digits", total, opts)
     splits = [_prepare(images[i], opts, 1, k) for k, i in enumerate(index)]
     key = _common_key(opts, total=total, test_fraction=opts.test_fraction)
-    return _build("digits", splits, [{"digit": targets[i]} for i in index], {"digit": 10},
-                  "digit", key)
+    return _build(
+        "digits", splits, [{"digit": targets[i]} for i in index], {"digit": 10}, "digit", key
+    )
 
 
-def _common_key(opts: _Options, *, total: int, test_fraction: float | str
-                ) -> dict[str, object]:
+def _common_key(opts: _Options, *, total: int, test_fraction: float | str) -> dict[str, object]:
     """The option fields every key carries, with defaults resolved to what was used.
 
     Size and channels enter as the output shape (added by :func:`_build`), so asking for the
     native size or channel count gives the same key as leaving them unset.
     """
-    return {"seed": opts.seed, "n": total, "val_fraction": opts.val_fraction,
-            "test_fraction": test_fraction, "noise": opts.noise}
+    return {
+        "seed": opts.seed,
+        "n": total,
+        "val_fraction": opts.val_fraction,
+        "test_fraction": test_fraction,
+        "noise": opts.noise,
+    }
 
 
 # --------------------------------------------------------------------------- shapes
 
 
-def render_shapes(n: int, *, size: int = _SHAPES_DEFAULT_SIZE, channels: int = 3,
-                  noise: float = 0.0, seed: int = 0
-                  ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def render_shapes(
+    n: int,
+    *,
+    size: int = _SHAPES_DEFAULT_SIZE,
+    channels: int = 3,
+    noise: float = 0.0,
+    seed: int = 0,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Render ``n`` procedural images in [0, 1] (N x C x size x size float32) and labels.
 
     Each image holds one shape (``SHAPE_NAMES``) of one size class (``SIZE_NAMES``) inside
@@ -425,11 +510,15 @@ def render_shapes(n: int, *, size: int = _SHAPES_DEFAULT_SIZE, channels: int = 3
     # too little contrast: move the foreground half-way round the colour cube
     faint = np.abs(foreground - background).max(axis=1) < 0.3
     foreground[faint] = (background[faint] + 0.5) % 1.0
-    images = np.where(mask[:, None], foreground[:, :, None, None],
-                      background[:, :, None, None]).astype(np.float32)
+    images = np.where(
+        mask[:, None], foreground[:, :, None, None], background[:, :, None, None]
+    ).astype(np.float32)
     _salt_and_pepper(images, noise, _rng(seed, _STREAM_NOISE * 16))
-    labels = {"shape": shape.astype(np.int64), "size": size_cls.astype(np.int64),
-              "position": position.astype(np.int64)}
+    labels = {
+        "shape": shape.astype(np.int64),
+        "size": size_cls.astype(np.int64),
+        "position": position.astype(np.int64),
+    }
     return images, labels
 
 
@@ -457,14 +546,20 @@ def _load_shapes(opts: _Options, root: str | Path | None) -> DataSet:
     size = opts.size if opts.size is not None else _SHAPES_DEFAULT_SIZE
     channels = opts.channels if opts.channels is not None else 3
     index = _three_way("shapes", total, opts)  # check sizes before rendering anything
-    images, labels = render_shapes(total, size=size, channels=channels, noise=opts.noise,
-                                   seed=opts.seed)
+    images, labels = render_shapes(
+        total, size=size, channels=channels, noise=opts.noise, seed=opts.seed
+    )
     splits = [torch.from_numpy(np.ascontiguousarray(images[i])) for i in index]
-    classes = {"shape": len(SHAPE_NAMES), "size": len(SIZE_NAMES),
-               "position": len(POSITION_NAMES)}
+    classes = {"shape": len(SHAPE_NAMES), "size": len(SIZE_NAMES), "position": len(POSITION_NAMES)}
     key = _common_key(opts, total=total, test_fraction=opts.test_fraction)
-    return _build("shapes", splits, [{t: v[i] for t, v in labels.items()} for i in index],
-                  classes, "shape", key)
+    return _build(
+        "shapes",
+        splits,
+        [{t: v[i] for t, v in labels.items()} for i in index],
+        classes,
+        "shape",
+        key,
+    )
 
 
 # --------------------------------------------------------------------------- file reading
@@ -474,17 +569,23 @@ def _need_root(name: str, root: str | Path | None, expected: tuple[str, ...]) ->
     """The data directory, or an error that says what it must contain."""
     listing = ", ".join(expected)
     if root is None:
-        raise InputError(name, "root", f"{name} is read from files and no data directory "
-                         "was given", f"pass --data-root DIR containing {listing}")
+        raise InputError(
+            name,
+            "root",
+            f"{name} is read from files and no data directory was given",
+            f"pass --data-root DIR containing {listing}",
+        )
     path = Path(root).expanduser()
     if not path.is_dir():
-        raise InputError(path, "root", "is not a directory",
-                         f"pass --data-root DIR containing {listing}")
+        raise InputError(
+            path, "root", "is not a directory", f"pass --data-root DIR containing {listing}"
+        )
     return path
 
 
-def _find_dir(root: Path, subdirs: tuple[str, ...], names: tuple[str, ...],
-              suffixes: tuple[str, ...]) -> Path:
+def _find_dir(
+    root: Path, subdirs: tuple[str, ...], names: tuple[str, ...], suffixes: tuple[str, ...]
+) -> Path:
     """The first of ``root`` and ``root/subdir`` that holds any expected file, else root."""
     for d in (root, *(root / s for s in subdirs)):
         if any((d / (f + s)).is_file() for f in names for s in suffixes):
@@ -498,8 +599,9 @@ class _Reader:
     def __init__(self) -> None:
         self._sha = hashlib.sha256()
 
-    def read(self, directory: Path, name: str, *, gz_ok: bool, expected: tuple[str, ...]
-             ) -> tuple[Path, bytes]:
+    def read(
+        self, directory: Path, name: str, *, gz_ok: bool, expected: tuple[str, ...]
+    ) -> tuple[Path, bytes]:
         plain, packed = directory / name, directory / (name + ".gz")
         if plain.is_file():
             path, data = plain, plain.read_bytes()
@@ -508,13 +610,20 @@ class _Reader:
             try:
                 data = gzip.decompress(packed.read_bytes())
             except (OSError, EOFError, zlib.error) as exc:
-                raise InputError(path, "gzip", f"cannot be decompressed ({exc})",
-                                 "re-download the file or replace it with the "
-                                 "uncompressed one") from exc
+                raise InputError(
+                    path,
+                    "gzip",
+                    f"cannot be decompressed ({exc})",
+                    "re-download the file or replace it with the uncompressed one",
+                ) from exc
         else:
             alt = " (or .gz)" if gz_ok else ""
-            raise InputError(directory, "files", f"missing {name}{alt}",
-                             f"put the files {', '.join(expected)} in {directory}")
+            raise InputError(
+                directory,
+                "files",
+                f"missing {name}{alt}",
+                f"put the files {', '.join(expected)} in {directory}",
+            )
         self._sha.update(f"{name}\0{len(data)}\0".encode())
         self._sha.update(data)
         return path, data
@@ -529,58 +638,90 @@ def _parse_idx(path: Path, data: bytes, *, images: bool) -> np.ndarray:
     header = 16 if images else 8
     kind = "images (idx3-ubyte)" if images else "labels (idx1-ubyte)"
     if len(data) < header:
-        raise InputError(path, "header", f"truncated: {len(data)} bytes, an idx {kind} "
-                         f"header needs {header}", "re-download the file")
+        raise InputError(
+            path,
+            "header",
+            f"truncated: {len(data)} bytes, an idx {kind} header needs {header}",
+            "re-download the file",
+        )
     dims = np.frombuffer(data, dtype=">u4", count=header // 4)
     magic = int(dims[0])
     if magic != magic_want:
         other = {_IDX_IMAGES_MAGIC: "an images file", _IDX_LABELS_MAGIC: "a labels file"}
         hint = f"; it looks like {other[magic]}" if magic in other else ""
-        raise InputError(path, "magic", f"expected {magic_want} for {kind}, got {magic}{hint}",
-                         "check that the file is the one its name says, uncompressed idx")
+        raise InputError(
+            path,
+            "magic",
+            f"expected {magic_want} for {kind}, got {magic}{hint}",
+            "check that the file is the one its name says, uncompressed idx",
+        )
     shape = tuple(int(d) for d in dims[1:])
     if images and (shape[1] < 1 or shape[2] < 1):
-        raise InputError(path, "header", f"image size {shape[1]}x{shape[2]} is empty",
-                         "re-download the file")
+        raise InputError(
+            path, "header", f"image size {shape[1]}x{shape[2]} is empty", "re-download the file"
+        )
     body = math.prod(shape)
     if len(data) - header != body:
         state = "truncated" if len(data) - header < body else "has trailing bytes"
-        raise InputError(path, "length", f"{state}: header says {shape[0]} items "
-                         f"({header + body} bytes), file has {len(data)} bytes",
-                         "re-download the file")
+        raise InputError(
+            path,
+            "length",
+            f"{state}: header says {shape[0]} items "
+            f"({header + body} bytes), file has {len(data)} bytes",
+            "re-download the file",
+        )
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape)
 
 
 def _check_labels(path: Path, labels: np.ndarray, classes: int) -> None:
     if labels.size and int(labels.max()) >= classes:
         bad = int(np.argmax(labels >= classes))
-        raise InputError(path, "labels", f"label {int(labels[bad])} at record {bad} is out "
-                         f"of range 0..{classes - 1}", "re-download the file")
+        raise InputError(
+            path,
+            "labels",
+            f"label {int(labels[bad])} at record {bad} is out of range 0..{classes - 1}",
+            "re-download the file",
+        )
 
 
-def _official_split(name: str, train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray,
-                    test_y: np.ndarray, opts: _Options, native_channels: int,
-                    digest: str, task: str) -> DataSet:
+def _official_split(
+    name: str,
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    test_x: np.ndarray,
+    test_y: np.ndarray,
+    opts: _Options,
+    native_channels: int,
+    digest: str,
+    task: str,
+) -> DataSet:
     """Carve val (and the ``n`` cap) out of the official train files; test stays whole."""
     available = len(train_x)
     total = available if opts.n is None else min(opts.n, available)
     if total < _MIN_N:
-        raise InputError(name, "n", f"the training files hold only {available} samples, "
-                         f"fewer than {_MIN_N}", "use complete training files")
+        raise InputError(
+            name,
+            "n",
+            f"the training files hold only {available} samples, fewer than {_MIN_N}",
+            "use complete training files",
+        )
     n_train, n_val = _split_counts(name, total, (opts.val_fraction,))
     perm = _rng(opts.seed, _STREAM_SPLIT).permutation(available)
     val, train = perm[:n_val], perm[n_val:total]
     assert len(train) == n_train
     parts = [(train_x[train], train_y[train]), (train_x[val], train_y[val]), (test_x, test_y)]
-    splits = [_prepare(x.astype(np.float32) / 255.0, opts, native_channels, k)
-              for k, (x, _) in enumerate(parts)]
+    splits = [
+        _prepare(x.astype(np.float32) / 255.0, opts, native_channels, k)
+        for k, (x, _) in enumerate(parts)
+    ]
     key = _common_key(opts, total=total, test_fraction="official")
     key["sha256"] = digest
     return _build(name, splits, [{task: y} for _, y in parts], {task: 10}, task, key)
 
 
-def _idx_loader(name: str, task: str, subdirs: tuple[str, ...]
-                ) -> Callable[[_Options, str | Path | None], DataSet]:
+def _idx_loader(
+    name: str, task: str, subdirs: tuple[str, ...]
+) -> Callable[[_Options, str | Path | None], DataSet]:
     """A loader for an MNIST-format set (four idx files, plain or gzipped), 10 classes."""
 
     def load(opts: _Options, root: str | Path | None) -> DataSet:
@@ -596,18 +737,34 @@ def _idx_loader(name: str, task: str, subdirs: tuple[str, ...]
         train_x, train_y, test_x, test_y = arrays
         for xi, yi in ((0, 1), (2, 3)):
             if len(arrays[xi]) != len(arrays[yi]):
-                raise InputError(paths[yi], "count", f"{len(arrays[yi])} labels for "
-                                 f"{len(arrays[xi])} images in {paths[xi].name}",
-                                 "use matching image and label files")
+                raise InputError(
+                    paths[yi],
+                    "count",
+                    f"{len(arrays[yi])} labels for {len(arrays[xi])} images in {paths[xi].name}",
+                    "use matching image and label files",
+                )
             _check_labels(paths[yi], arrays[yi], 10)
         if test_x.shape[1:] != train_x.shape[1:]:
-            raise InputError(paths[2], "header", f"image size {test_x.shape[1:]} differs "
-                             f"from the training images' {train_x.shape[1:]}",
-                             "use test and training files of the same data set")
+            raise InputError(
+                paths[2],
+                "header",
+                f"image size {test_x.shape[1:]} differs "
+                f"from the training images' {train_x.shape[1:]}",
+                "use test and training files of the same data set",
+            )
         if len(test_x) == 0:
             raise InputError(paths[2], "count", "holds no images", "re-download the file")
-        return _official_split(name, train_x[:, None], train_y, test_x[:, None], test_y,
-                               opts, 1, reader.hexdigest(), task)
+        return _official_split(
+            name,
+            train_x[:, None],
+            train_y,
+            test_x[:, None],
+            test_y,
+            opts,
+            1,
+            reader.hexdigest(),
+            task,
+        )
 
     return load
 
@@ -615,10 +772,13 @@ def _idx_loader(name: str, task: str, subdirs: tuple[str, ...]
 def _parse_cifar(path: Path, data: bytes) -> tuple[np.ndarray, np.ndarray]:
     """Parse a CIFAR-10 binary batch: records of 1 label byte + 3x32x32 pixel bytes."""
     if len(data) == 0 or len(data) % _CIFAR_RECORD:
-        raise InputError(path, "length", f"{len(data)} bytes is not a positive multiple of "
-                         f"the {_CIFAR_RECORD}-byte record (1 label + 3072 pixels)",
-                         "use the CIFAR-10 binary version (cifar-10-binary.tar.gz), "
-                         "complete files")
+        raise InputError(
+            path,
+            "length",
+            f"{len(data)} bytes is not a positive multiple of "
+            f"the {_CIFAR_RECORD}-byte record (1 label + 3072 pixels)",
+            "use the CIFAR-10 binary version (cifar-10-binary.tar.gz), complete files",
+        )
     records = np.frombuffer(data, dtype=np.uint8).reshape(-1, _CIFAR_RECORD)
     labels = records[:, 0].astype(np.int64)
     _check_labels(path, labels, 10)
@@ -628,16 +788,19 @@ def _parse_cifar(path: Path, data: bytes) -> tuple[np.ndarray, np.ndarray]:
 def _load_cifar10(opts: _Options, root: str | Path | None) -> DataSet:
     """CIFAR-10 from its binary batches (never unpickled): 50000 train, 10000 test."""
     expected = (*_CIFAR_TRAIN_FILES, _CIFAR_TEST_FILE)
-    directory = _find_dir(_need_root("cifar10", root, expected), ("cifar-10-batches-bin",),
-                          expected, ("",))
+    directory = _find_dir(
+        _need_root("cifar10", root, expected), ("cifar-10-batches-bin",), expected, ("",)
+    )
     reader = _Reader()
-    parsed = [_parse_cifar(*reader.read(directory, f, gz_ok=False, expected=expected))
-              for f in expected]
+    parsed = [
+        _parse_cifar(*reader.read(directory, f, gz_ok=False, expected=expected)) for f in expected
+    ]
     train_x = np.concatenate([p[0] for p in parsed[:-1]])
     train_y = np.concatenate([p[1] for p in parsed[:-1]])
     test_x, test_y = parsed[-1]
-    return _official_split("cifar10", train_x, train_y, test_x, test_y, opts, 3,
-                           reader.hexdigest(), "class")
+    return _official_split(
+        "cifar10", train_x, train_y, test_x, test_y, opts, 3, reader.hexdigest(), "class"
+    )
 
 
 _LOADERS: dict[str, Callable[[_Options, str | Path | None], DataSet]] = {

@@ -6,9 +6,12 @@ forward pass); FLOPs come from one fvcore ``FlopCountAnalysis`` per model, exten
 handles for the ops fvcore skips by default, so nothing silently counts as zero.
 
 FLOP convention, used everywhere in dse: one FLOP is one multiply *or* one add, so a
-multiply-accumulate (MAC) is 2 FLOP. For conv, linear and matmul ``flops == 2 * macs``;
-elementwise ops, pooling and norms count one FLOP per element they produce (pooling:
-per element read) and no MACs.
+multiply-accumulate (MAC) is 2 FLOP. For conv, linear and matmul ``flops == 2 * macs``
+(a bias adds nothing, as in fvcore); elementwise ops and activations count one FLOP per
+element they produce, pooling one per element it reads, inference batch norm two per
+element (scale and shift; one without affine, fvcore's rule), all with no MACs. A module
+called several times has its parameters stored once (on its first call) and its fvcore
+count split over the calls in proportion to the elements each produces (reads, for pooling).
 
 Multi-output models: when the model returns a tuple or list, the *last* element is the
 final prediction and the ones before it are early exits. Nodes needed only by exit ``i``
@@ -133,6 +136,9 @@ _EXTRA_FVCORE_OPS: dict[str, str] = {
     "aten::sub": "out", "aten::mul": "out", "aten::mul_": "out", "aten::div": "out",
     "aten::softmax": "out", "aten::log_softmax": "out",
     "aten::max_pool2d": "in", "aten::avg_pool2d": "in", "aten::adaptive_max_pool2d": "in",
+    "aten::max_pool1d": "in", "aten::avg_pool1d": "in", "aten::adaptive_max_pool1d": "in",
+    "aten::adaptive_avg_pool1d": "in", "aten::max_pool3d": "in", "aten::avg_pool3d": "in",
+    "aten::adaptive_max_pool3d": "in", "aten::adaptive_avg_pool3d": "in",
     "aten::mean": "in",
 }
 
@@ -275,10 +281,25 @@ def trace(model: nn.Module, *, name: str = "model") -> fx.GraphModule:
         raise InputError(
             name,
             "forward",
-            f"torch.fx cannot trace this model: {type(exc).__name__}: {first}",
+            f"torch.fx cannot trace this model: {type(exc).__name__}: {first}"
+            f"{_user_frame(exc)}",
             "make data-dependent control flow static, or wrap the failing part in its own "
             "nn.Module and mark it as a leaf (torch.fx.wrap for functions)",
         ) from None
+
+
+def _user_frame(exc: BaseException) -> str:
+    """`` at FILE:LINE: SOURCE`` of the innermost traceback frame outside torch and dse."""
+    import traceback
+    from pathlib import Path
+
+    skip = (str(Path(torch.__file__).parent), str(Path(__file__).parent))
+    frames = [f for f in traceback.extract_tb(exc.__traceback__)
+              if not f.filename.startswith(skip) and not f.filename.startswith("<")]
+    if not frames:
+        return ""
+    f = frames[-1]
+    return f" at {f.filename}:{f.lineno}: {(f.line or '').strip()}"
 
 
 def _propagate_shapes(gm: fx.GraphModule, example: torch.Tensor) -> None:
@@ -359,6 +380,46 @@ def _rule_flops(rule: str, node: fx.Node, out: list[TensorMetadata]) -> tuple[in
     return 0, 0
 
 
+def _parameter(gm: fx.GraphModule, node: fx.Node) -> nn.Parameter | None:
+    """The parameter a ``get_attr`` node reads, or None (buffers, constants, other nodes)."""
+    if node.op != "get_attr":
+        return None
+    try:
+        return gm.get_parameter(str(node.target))
+    except AttributeError:
+        return None
+
+
+def _stored_bytes(module: nn.Module, rule: Callable[[nn.Module], int] | None) -> int:
+    """Storage of a leaf module; dense bytes (with a warning) if its mask cannot be packed."""
+    if rule is not None:
+        return rule(module)
+    try:
+        return payload_bytes(module)
+    except ValueError as exc:  # e.g. an irregular mask the packed format cannot express
+        log.warning("storage of %s counted dense: %s", type(module).__name__, exc)
+        return sum(t.numel() * t.element_size() for t in module.parameters())
+
+
+def _call_size(node: fx.Node, kind: str) -> int:
+    """What one call of a shared module scales with: elements read (pool) or produced."""
+    if kind == "pool" and node.all_input_nodes:
+        metas = _tensor_meta(node.all_input_nodes[0])
+    else:
+        metas = _tensor_meta(node)
+    return int(math.prod(metas[0].shape)) if metas else 0
+
+
+def _share(total: int, weights: list[int], i: int) -> int:
+    """Call ``i``'s integer share of ``total`` in proportion to ``weights``; shares sum
+    to ``total`` exactly (equal shares if every weight is 0)."""
+    if sum(weights) <= 0:
+        weights = [1] * len(weights)
+    whole = sum(weights)
+    before = sum(weights[:i])
+    return total * (before + weights[i]) // whole - total * before // whole
+
+
 def _site_of_module(gm: fx.GraphModule, path: str) -> str:
     """The last fx node executed inside module ``path`` (its output)."""
     last = None
@@ -408,10 +469,10 @@ def _annotate(
 ) -> LayerGraph:
     modules = dict(gm.named_modules())
     graph_nodes = list(gm.graph.nodes)
-    calls: dict[str, int] = {}
+    calls: dict[str, list[fx.Node]] = {}  # module path -> its call nodes, in order
     for n in graph_nodes:
         if n.op == "call_module":
-            calls[n.target] = calls.get(n.target, 0) + 1
+            calls.setdefault(n.target, []).append(n)
 
     placeholder = next(n for n in graph_nodes if n.op == "placeholder")
     output = next(n for n in graph_nodes if n.op == "output")
@@ -439,18 +500,23 @@ def _annotate(
             head_of.setdefault(a, i)
 
     warned: set[str] = set()
+    stored_once: set[str] = set()  # modules / parameters whose storage is already counted
     nodes: dict[str, Node] = {}
     for n in compute:
         if n.name not in backbone_set and n.name not in head_of:
             continue  # dead code: traced but feeds no output
         metas = _tensor_meta(n)
-        in_bytes = sum(_nbytes(_tensor_meta(a)) for a in n.all_input_nodes)
+        activations = [a for a in n.all_input_nodes if a.op != "get_attr"]
+        in_bytes = sum(_nbytes(_tensor_meta(a)) for a in activations)
         params = nonzero = weight_bytes = 0
         stored = 0
         density = 1.0
         if n.op == "call_module":
             mod = modules[n.target]
             kind = _module_kind(mod)
+            # A module called several times is read at every call, stored once.
+            first_call = n.target not in stored_once
+            stored_once.add(n.target)
             for p in mod.parameters():
                 params += p.numel()
                 weight_bytes += p.numel() * p.element_size()
@@ -460,11 +526,17 @@ def _annotate(
                 kept = int(mask.sum())
                 nonzero = params - mask.numel() + kept
                 density = kept / mask.numel()
-            stored = (stored_bytes or payload_bytes)(mod)
+            if first_call:
+                stored = _stored_bytes(mod, stored_bytes)
+            else:
+                params = nonzero = 0
             counter = by_module.get(n.target, {})
             flops, macs = _flops_from_counter(counter)
-            share = calls.get(n.target, 1)
-            flops, macs = flops // share, macs // share
+            group = calls[n.target]
+            if len(group) > 1:  # fvcore counts per module: split it over the calls
+                weights = [_call_size(c, kind) for c in group]
+                i = group.index(n)
+                flops, macs = _share(flops, weights, i), _share(macs, weights, i)
             if kind == "other" and type(mod).__name__ not in warned:
                 warned.add(type(mod).__name__)
                 log.warning("op kind of module %s unknown; costed as 'other'", type(mod).__name__)
@@ -475,13 +547,25 @@ def _annotate(
                 warned.add(fname)
                 log.warning("no FLOP rule for %s; counted as 0 FLOPs, kind 'other'", fname)
             flops, macs = _rule_flops(rule, n, metas)
+            # Parameters a functional op reads directly (F.linear(x, self.weight), or a
+            # traced root module that is itself a leaf such as a bare nn.Linear).
+            for a in n.all_input_nodes:
+                p = _parameter(gm, a)
+                if p is None:
+                    continue
+                weight_bytes += p.numel() * p.element_size()
+                if a.target not in stored_once:
+                    stored_once.add(a.target)
+                    params += p.numel()
+                    stored += p.numel() * p.element_size()
+            nonzero = params
         assert kind in OP_KINDS, kind
         shape = tuple(int(s) for s in metas[0].shape) if metas else ()
         nodes[n.name] = Node(
             name=n.name,
             target=n.target if isinstance(n.target, str) else _function_name(n),
             kind=kind,
-            inputs=tuple("input" if a is placeholder else a.name for a in n.all_input_nodes),
+            inputs=tuple("input" if a is placeholder else a.name for a in activations),
             output_shape=shape,
             output_bytes=_nbytes(metas),
             input_bytes=in_bytes,

@@ -62,6 +62,10 @@ def profile_graph(
             for n in graph.nodes.values()
         ]
     )
+    # object dtype keeps exit indices as ints and backbone layers as None (JSON null), where
+    # pandas would otherwise make the column float with NaN
+    layers["exit"] = pd.Series([n.exit for n in graph.nodes.values()], index=layers.index,
+                               dtype=object)
     cuts = pd.DataFrame(
         {
             "index": np.arange(table.n_cuts),

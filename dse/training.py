@@ -110,10 +110,19 @@ def build_network(spec: NetworkSpec) -> nn.Module:
     net = attach_exits(base, example_input(data), num_classes=classes, sites=spec.exits,
                        head=spec.train.head)
     if spec.method == "predefined" and spec.density < 1:
-        exclude = ["exit_heads"]
-        if getattr(net, "classifier_name", None):
-            exclude.append(net.classifier_name)
+        # Exit heads and the final classifier stay dense; name only modules that exist
+        # (a network built with no exits has no ``exit_heads``).
+        modules = dict(net.named_modules())
+        exclude = [n for n in ("exit_heads", getattr(net, "classifier_name", None))
+                   if n and n in modules]
         plan = sparsity.plan_sparsity(net, spec.density, seed=spec.train.seed, exclude=exclude)
+        if not plan.layers:
+            # No layer can meet the density exactly: training would silently give a dense
+            # network under a sparse key. Strict planning names the nearest valid densities.
+            sparsity.plan_sparsity(net, spec.density, seed=spec.train.seed, exclude=exclude,
+                                   strict=True)
+            raise InputError("space", "density", f"{spec.model} has no layer that predefined "
+                             "sparsity may thin", "use method 'channels' or density 1")
         sparsity.apply_sparsity(net, plan)
     return net
 

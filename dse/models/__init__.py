@@ -82,7 +82,10 @@ def load_model(
             raise InputError("model", name, f"bad model option: {exc}",
                              "see the factory's keyword arguments in dse/models/zoo.py") from None
     if ":" in name:
-        return _from_path(name, num_classes=num_classes, **options)
+        # The input geometry and width reach a user factory too, if it takes them.
+        given = {"in_channels": in_channels, "input_size": input_size, "width": width}
+        given = {k: v for k, v in given.items() if v is not None and (k != "width" or v != 1.0)}
+        return _from_path(name, num_classes=num_classes, **given, **options)
     for loader in (_torchvision, _timm):
         model = loader(name, num_classes)
         if model is not None:
@@ -102,8 +105,8 @@ def _from_path(spec: str, **options: Any) -> nn.Module:
         raise InputError("model", spec, f"cannot import {module_name!r}: {exc}",
                          "put the module on PYTHONPATH or run from its folder") from None
     factory = getattr(module, attr, None)
-    if factory is None:
-        raise InputError("model", spec, f"{module_name} has no attribute {attr!r}",
+    if not callable(factory):
+        raise InputError("model", spec, f"{module_name} has no callable {attr!r}",
                          "name a function or nn.Module class that builds the model")
     accepted = _accepted(factory, options)
     model = factory(**accepted)

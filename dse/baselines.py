@@ -1,0 +1,180 @@
+"""The exhaustive grid of a study's discretised space, and the neighbours as subsets of it.
+
+Scoring is post hoc, so every candidate of the space can be scored once its networks are
+trained: that gives the reference front that a sampler's front is measured against. The
+neighbouring methods are restricted spaces of the same search, scored on the same trained
+networks and measured with the same ruler:
+
+- ``edge-only`` / ``server-only``: dense, the last / first cut, no exit;
+- ``neurosurgeon``: dense, any cut, no exit (Kang et al., ASPLOS 2017);
+- ``edgent``: dense, any cut, at most one exit taken by every sample (threshold 0:
+  the model is right-sized at that exit) (Li et al., 2018);
+- ``spinn``: dense, any cut, all exits, any threshold (Laskaridis et al., MobiCom 2020);
+- ``joint``: everything, all four knobs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from dse.pareto import Ruler, hypervolume, pareto_mask
+from dse.space import Candidate
+from dse.spec import StudySpec
+from dse.study import STUDIES_DIR, Explorer
+
+BASELINES = ("edge-only", "server-only", "neurosurgeon", "edgent", "spinn", "joint")
+
+
+def _rows(explorer: Explorer, cands: list[Candidate], source: str) -> list[dict[str, Any]]:
+    rows = []
+    for c in cands:
+        m = explorer.evaluate(c)
+        row: dict[str, Any] = {f"knob_{k}": (tuple(v) if isinstance(v, list) else v)
+                               for k, v in c.as_dict().items()}
+        row.update({k: (tuple(v) if isinstance(v, list) else v)
+                    for k, v in m.as_dict().items()})
+        row["source"] = source
+        rows.append(row)
+    return rows
+
+
+def _edgent_candidates(explorer: Explorer) -> list[Candidate]:
+    """Right-sized networks: every sample leaves at one exit (threshold 0)."""
+    sp = explorer.space
+    return [Candidate("dense", 1.0, cut, (j,), 0.0, sp.criterion)
+            for cut in sp.cuts for j in sp.allowed_exits]
+
+
+@dataclass(frozen=True, eq=False)
+class Grid:
+    """Every candidate of the space scored, with feasibility and the fitted ruler."""
+
+    frame: pd.DataFrame
+    ruler: Ruler
+    seconds: float
+
+    def feasible(self) -> pd.DataFrame:
+        return self.frame[self.frame.feasible]
+
+
+def run_grid(explorer: Explorer, *, progress: bool = True) -> Grid:
+    """Score the whole discretised space (plus the edgent right-sizing points)."""
+    spec = explorer.spec
+    start = time.perf_counter()
+    cands = list(explorer.space.enumerate())
+    rows = _rows(explorer, cands, "space") + _rows(explorer, _edgent_candidates(explorer),
+                                                   "edgent")
+    df = pd.DataFrame(rows)
+    df["feasible"] = _feasible(df, spec)
+    names = list(spec.objectives)
+    feas = df[df.feasible]
+    ruler = Ruler.fit(spec.objectives, (feas if len(feas) else df)[names].to_numpy())
+    df["pareto"] = False
+    if len(feas):
+        mask = pareto_mask(ruler.loss(feas[names].to_numpy()))
+        df.loc[feas.index[mask], "pareto"] = True
+    return Grid(df, ruler, time.perf_counter() - start)
+
+
+def _feasible(df: pd.DataFrame, spec: StudySpec) -> np.ndarray:
+    ok = np.ones(len(df), dtype=bool)
+    for c in spec.constraints:
+        ok &= np.array([c.violation(v) <= 0 for v in df[c.metric]])
+    return ok
+
+
+def grid_paths(name: str) -> tuple[Path, Path]:
+    return STUDIES_DIR / f"{name}.grid.csv", STUDIES_DIR / f"{name}.grid.json"
+
+
+def save_grid(grid: Grid, name: str) -> Path:
+    csv, meta = grid_paths(name)
+    STUDIES_DIR.mkdir(exist_ok=True)
+    df = grid.frame.copy()
+    for col in df.columns:
+        if df[col].map(lambda v: isinstance(v, tuple)).any():
+            df[col] = df[col].map(lambda v: json.dumps(list(v)) if isinstance(v, tuple) else v)
+    from dse.cache import atomic_write_bytes
+
+    atomic_write_bytes(csv, df.to_csv(index=False).encode())
+    atomic_write_bytes(meta, json.dumps({"ruler": grid.ruler.to_dict(), "rows": len(df),
+                                         "seconds": grid.seconds,
+                                         "hypervolume": grid_hypervolume(grid)}).encode())
+    return csv
+
+
+def load_grid(name: str) -> Grid | None:
+    csv, meta = grid_paths(name)
+    if not (csv.exists() and meta.exists()):
+        return None
+    df = pd.read_csv(csv)
+    for col in ("knob_exits", "exit_rates", "test_exit_rates"):
+        if col in df:
+            df[col] = df[col].map(lambda s: tuple(json.loads(s)))
+    info = json.loads(meta.read_text())
+    return Grid(df, Ruler.from_dict(info["ruler"]), float(info["seconds"]))
+
+
+def grid_hypervolume(grid: Grid) -> float:
+    feas = grid.feasible()
+    return hypervolume(grid.ruler.loss(feas[list(grid.ruler.names)].to_numpy()))
+
+
+def restrict(df: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    """The rows of the grid that a baseline may choose."""
+    dense = df.knob_method == "dense"
+    n_exits = df.knob_exits.map(len)
+    last_cut = df.knob_split.max()
+    if baseline == "edge-only":
+        return df[dense & (n_exits == 0) & (df.knob_split == last_cut)]
+    if baseline == "server-only":
+        return df[dense & (n_exits == 0) & (df.knob_split == 0)]
+    if baseline == "neurosurgeon":
+        return df[dense & (n_exits == 0)]
+    if baseline == "edgent":
+        return df[dense & ((n_exits == 0) | (df.source == "edgent"))]
+    if baseline == "spinn":
+        all_exits = n_exits == n_exits.max()
+        return df[dense & (df.source == "space") & (all_exits | (n_exits == 0))]
+    if baseline == "joint":
+        return df
+    raise ValueError(baseline)
+
+
+def compare(grid: Grid, spec: StudySpec) -> pd.DataFrame:
+    """Each baseline's hypervolume and, at matched accuracy, its best latency, bytes, energy.
+
+    Matched accuracy: validation accuracy within 1 point of the dense server-only
+    configuration (the unmodified network). Ratios are baseline / joint (> 1: joint wins).
+    """
+    df = grid.feasible()
+    names = list(spec.objectives)
+    ref_rows = restrict(grid.frame, "server-only")
+    reference = float(ref_rows.accuracy.iloc[0]) if len(ref_rows) else float("nan")
+    rows = []
+    for b in BASELINES:
+        sub = restrict(df, b)
+        matched = sub[sub.accuracy >= reference - 0.01]
+        rows.append({
+            "baseline": b,
+            "candidates": len(sub),
+            "hv": hypervolume(grid.ruler.loss(sub[names].to_numpy())) if len(sub) else 0.0,
+            "matched": len(matched),
+            "latency_s": float(matched.latency_mean.min()) if len(matched) else float("nan"),
+            "bytes": float(matched.bandwidth.min()) if len(matched) else float("nan"),
+            "edge_energy_j": float(matched.edge_energy.min()) if len(matched) else float("nan"),
+        })
+    out = pd.DataFrame(rows).set_index("baseline")
+    joint = out.loc["joint"]
+    for col in ("latency_s", "bytes", "edge_energy_j"):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[f"{col}_ratio"] = out[col] / joint[col]
+    out.attrs["reference_accuracy"] = reference
+    return out

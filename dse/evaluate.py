@@ -1,0 +1,209 @@
+"""Score a candidate from cached logits and the cost table: no training, no forward pass.
+
+For cut ``k`` and used exits ``E`` (ascending site position), a sample takes one *path*:
+it leaves at the first exit in ``E`` whose confidence reaches the threshold, or runs to
+the final classifier. Every path has a latency, bytes sent and edge energy:
+
+- exit ``j`` on the edge (site position ``p_j <= k``): the edge backbone up to ``p_j`` plus
+  the heads of ``E`` evaluated so far; nothing is sent;
+- exit ``j`` on the server (``p_j > k``): the edge part up to ``k`` with all edge heads,
+  the transfer, the server backbone from ``k`` to ``p_j`` and the server heads so far;
+- the final classifier: edge part, transfer, the rest of the server backbone and all
+  server heads of ``E``.
+
+Expected latency, bytes and energy are the path values weighted by the paths' rates;
+p95 latency is the 95th percentile of that discrete distribution. Selection uses the
+validation split; the same numbers on the test split are kept for reporting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from dse.costs import CostTable, cost_table
+from dse.devices import DeviceProfile, LinkProfile
+from dse.exits import CRITERIA, confidence
+from dse.graph import LayerGraph, build_graph
+from dse.space import Candidate
+from dse.training import TrainedNetwork, example_input
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Everything measured for one candidate (SI units: s, bytes, J)."""
+
+    accuracy: float
+    latency_mean: float
+    latency_p95: float
+    bandwidth: float
+    edge_energy: float
+    edge_memory: float
+    storage: float
+    edge_s: float  # expected parts of the latency
+    transfer_s: float
+    server_s: float
+    compute_energy: float
+    radio_energy: float
+    exit_rates: tuple[float, ...]  # per used exit, then the final classifier
+    test_accuracy: float
+    test_latency_mean: float
+    test_latency_p95: float
+    test_bandwidth: float
+    test_edge_energy: float
+    test_exit_rates: tuple[float, ...]
+
+    def as_dict(self) -> dict[str, float | list[float]]:
+        d = asdict(self)
+        d["exit_rates"] = list(self.exit_rates)
+        d["test_exit_rates"] = list(self.test_exit_rates)
+        return d
+
+
+@dataclass(frozen=True, eq=False)
+class Scorer:
+    """One trained network on one deployment: its cost table and per-output confidences."""
+
+    trained: TrainedNetwork
+    graph: LayerGraph
+    table: CostTable
+    confidence: dict[str, dict[str, np.ndarray]]  # split -> criterion -> [outputs, N]
+    correct: dict[str, np.ndarray]  # split -> bool [outputs, N]
+    storage_backbone: float
+    storage_exits: np.ndarray  # per exit head
+
+    def score(self, cand: Candidate) -> Metrics:
+        t = self.table
+        k = cand.split
+        used = sorted(cand.exits, key=lambda j: (t.exit_position[j], j))
+        paths = _paths(t, k, used)
+        val = _mix(paths, self._choice("val", used, cand), self.correct["val"], used)
+        test = _mix(paths, self._choice("test", used, cand), self.correct["test"], used)
+        on_edge = [j for j in used if t.exit_position[j] <= k]
+        memory = (t.edge_memory_bytes[k] + float(t.exit_weight_bytes[on_edge].sum())
+                  if on_edge else t.edge_memory_bytes[k])
+        storage = self.storage_backbone + float(self.storage_exits[used].sum()) if used else (
+            self.storage_backbone)
+        return Metrics(
+            accuracy=val["accuracy"],
+            latency_mean=val["latency_mean"],
+            latency_p95=val["latency_p95"],
+            bandwidth=val["bandwidth"],
+            edge_energy=val["edge_energy"],
+            edge_memory=float(memory),
+            storage=float(storage),
+            edge_s=val["edge_s"],
+            transfer_s=val["transfer_s"],
+            server_s=val["server_s"],
+            compute_energy=val["compute_energy"],
+            radio_energy=val["radio_energy"],
+            exit_rates=val["rates"],
+            test_accuracy=test["accuracy"],
+            test_latency_mean=test["latency_mean"],
+            test_latency_p95=test["latency_p95"],
+            test_bandwidth=test["bandwidth"],
+            test_edge_energy=test["edge_energy"],
+            test_exit_rates=test["rates"],
+        )
+
+    def _choice(self, split: str, used: list[int], cand: Candidate) -> np.ndarray:
+        """Per sample, the path it takes: position in ``used``, or len(used) = final."""
+        n = self.correct[split].shape[1]
+        if not used:
+            return np.zeros(n, dtype=np.int64)
+        conf = self.confidence[split][cand.criterion][used]
+        passed = conf >= cand.threshold
+        first = passed.argmax(axis=0)
+        return np.where(passed.any(axis=0), first, len(used))
+
+
+def _paths(t: CostTable, k: int, used: list[int]) -> dict[str, np.ndarray]:
+    """Per path (used exits in order, then final): latency parts, bytes, energy parts."""
+    m = len(used) + 1
+    edge = np.zeros(m)
+    transfer = np.zeros(m)
+    server = np.zeros(m)
+    nbytes = np.zeros(m)
+    compute_j = np.zeros(m)
+    radio_j = np.zeros(m)
+    pos = t.exit_position
+    on_edge = [j for j in used if pos[j] <= k]
+    base_edge = t.edge_s[k] + sum(t.exit_edge_s[j] for j in on_edge)
+    base_j = t.edge_compute_j[k] + sum(t.exit_edge_j[j] for j in on_edge)
+    head_edge = head_edge_j = head_server = 0.0
+    for i, j in enumerate(used):
+        if pos[j] <= k:
+            head_edge += t.exit_edge_s[j]
+            head_edge_j += t.exit_edge_j[j]
+            edge[i] = t.edge_s[pos[j]] + head_edge
+            compute_j[i] = t.edge_compute_j[pos[j]] + head_edge_j
+        else:
+            head_server += t.exit_server_s[j]
+            edge[i] = base_edge
+            compute_j[i] = base_j
+            transfer[i] = t.transfer_s[k]
+            server[i] = t.server_s[k] - t.server_s[pos[j]] + head_server
+            nbytes[i] = t.cut_bytes[k]
+            radio_j[i] = t.radio_j[k]
+    server_heads = sum(t.exit_server_s[j] for j in used if pos[j] > k)
+    edge[-1] = base_edge
+    compute_j[-1] = base_j
+    transfer[-1] = t.transfer_s[k]
+    server[-1] = t.server_s[k] + (server_heads if k < len(t.cut_bytes) - 1 else 0.0)
+    nbytes[-1] = t.cut_bytes[k]
+    radio_j[-1] = t.radio_j[k]
+    return {"edge": edge, "transfer": transfer, "server": server, "bytes": nbytes,
+            "compute_j": compute_j, "radio_j": radio_j}
+
+
+def _mix(paths: dict[str, np.ndarray], choice: np.ndarray, correct: np.ndarray,
+         used: list[int]) -> dict:
+    m = len(used) + 1
+    rates = np.bincount(choice, minlength=m) / len(choice)
+    outputs = np.array([*used, correct.shape[0] - 1])
+    accuracy = float(correct[outputs[choice], np.arange(len(choice))].mean())
+    latency = paths["edge"] + paths["transfer"] + paths["server"]
+    order = np.argsort(latency, kind="stable")
+    cum = np.cumsum(rates[order])
+    p95 = float(latency[order][min(int(np.searchsorted(cum, 0.95 - 1e-12)), m - 1)])
+    energy = paths["compute_j"] + paths["radio_j"]
+    return {
+        "accuracy": accuracy,
+        "latency_mean": float(rates @ latency),
+        "latency_p95": p95,
+        "bandwidth": float(rates @ paths["bytes"]),
+        "edge_energy": float(rates @ energy),
+        "edge_s": float(rates @ paths["edge"]),
+        "transfer_s": float(rates @ paths["transfer"]),
+        "server_s": float(rates @ paths["server"]),
+        "compute_energy": float(rates @ paths["compute_j"]),
+        "radio_energy": float(rates @ paths["radio_j"]),
+        "rates": tuple(float(r) for r in rates),
+    }
+
+
+def make_scorer(
+    trained: TrainedNetwork,
+    edge: DeviceProfile,
+    server: DeviceProfile,
+    link: LinkProfile,
+    *,
+    tail: bool = True,
+    graph: LayerGraph | None = None,
+) -> Scorer:
+    """Build the layer graph of the trained network, its cost table and confidences."""
+    if graph is None:
+        net = trained.network()
+        graph = build_graph(net, example_input(trained.spec.data), name=trained.spec.model)
+    table = cost_table(graph, edge, server, link, tail=tail)
+    conf: dict[str, dict[str, np.ndarray]] = {}
+    correct: dict[str, np.ndarray] = {}
+    for split, logits, labels in (("val", trained.val_logits, trained.val_labels),
+                                  ("test", trained.test_logits, trained.test_labels)):
+        conf[split] = {c: confidence(logits, c).numpy() for c in CRITERIA}
+        correct[split] = (logits.argmax(-1) == labels).numpy()
+    head_nodes = {n for e in graph.exits for n in e.nodes}
+    backbone = sum(n.stored_bytes for name, n in graph.nodes.items() if name not in head_nodes)
+    exits = np.array([sum(graph.nodes[n].stored_bytes for n in e.nodes) for e in graph.exits])
+    return Scorer(trained, graph, table, conf, correct, float(backbone), exits)

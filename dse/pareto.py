@@ -1,0 +1,84 @@
+"""Pareto fronts, hypervolume against one written-down reference, and the knee point.
+
+Objectives are first put in a common *loss* form: each metric is scaled to [0, 1] by
+fixed bounds (``lo``, ``hi``) and flipped where it is maximised, so 0 is best. The
+reference point is 1.1 in every dimension. The bounds are chosen once per study (from
+its exhaustive grid when there is one) and stored with it, so every hypervolume of the
+study, sampler, grid and baselines alike, is measured on the same ruler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from optuna._hypervolume import compute_hypervolume
+from optuna.study._multi_objective import _is_pareto_front
+
+REFERENCE = 1.1
+
+
+@dataclass(frozen=True)
+class Ruler:
+    """Per objective: name, direction and the bounds used to scale it to [0, 1]."""
+
+    names: tuple[str, ...]
+    directions: tuple[str, ...]
+    lo: tuple[float, ...]
+    hi: tuple[float, ...]
+
+    @classmethod
+    def fit(cls, objectives: Mapping[str, str], values: np.ndarray) -> Ruler:
+        """Bounds from the observed ``values`` [n, m] (the grid's, ideally)."""
+        values = np.asarray(values, dtype=float)
+        lo = np.nanmin(values, axis=0) if len(values) else np.zeros(len(objectives))
+        hi = np.nanmax(values, axis=0) if len(values) else np.ones(len(objectives))
+        return cls(tuple(objectives), tuple(objectives.values()),
+                   tuple(float(x) for x in lo), tuple(float(x) for x in hi))
+
+    def to_dict(self) -> dict[str, list]:
+        return {"names": list(self.names), "directions": list(self.directions),
+                "lo": list(self.lo), "hi": list(self.hi), "reference": REFERENCE}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Sequence]) -> Ruler:
+        return cls(tuple(d["names"]), tuple(d["directions"]), tuple(d["lo"]), tuple(d["hi"]))
+
+    def loss(self, values: np.ndarray) -> np.ndarray:
+        """Scale ``values`` [n, m] to losses in [0, 1] (0 best); outside the bounds clips."""
+        v = np.asarray(values, dtype=float).reshape(-1, len(self.names))
+        lo, hi = np.array(self.lo), np.array(self.hi)
+        span = np.where(hi > lo, hi - lo, 1.0)
+        scaled = (v - lo) / span
+        flip = np.array([d == "maximize" for d in self.directions])
+        scaled[:, flip] = 1.0 - scaled[:, flip]
+        return np.clip(scaled, 0.0, REFERENCE)
+
+
+def pareto_mask(losses: np.ndarray) -> np.ndarray:
+    """Boolean mask of the non-dominated rows of ``losses`` [n, m] (all minimised)."""
+    losses = np.asarray(losses, dtype=float)
+    if len(losses) == 0:
+        return np.zeros(0, dtype=bool)
+    unique, inverse = np.unique(losses, axis=0, return_inverse=True)
+    on_front = _is_pareto_front(unique, assume_unique_lexsorted=True)
+    return on_front[inverse.reshape(-1)]
+
+
+def hypervolume(losses: np.ndarray) -> float:
+    """Hypervolume dominated by ``losses`` (already scaled) up to the reference point."""
+    losses = np.asarray(losses, dtype=float)
+    if len(losses) == 0:
+        return 0.0
+    front = losses[pareto_mask(losses)]
+    ref = np.full(losses.shape[1], REFERENCE)
+    return float(compute_hypervolume(front, ref, assume_pareto=True))
+
+
+def knee(losses: np.ndarray) -> int:
+    """Index of the front point closest to the ideal point (0, ..., 0) in scaled units."""
+    losses = np.asarray(losses, dtype=float)
+    mask = pareto_mask(losses)
+    idx = np.flatnonzero(mask)
+    return int(idx[np.argmin(np.linalg.norm(losses[idx], axis=1))])

@@ -1,0 +1,119 @@
+"""Candidates: one point of the joint space, drawn from an Optuna trial or enumerated.
+
+The four knobs: sparsity (method, density) changes the weights; split point, exit
+subset and threshold only change how the cached logits and the cost table are read.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import optuna
+
+from dse.spec import StudySpec
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One configuration of the four knobs."""
+
+    method: str  # "predefined" | "channels" ("dense" when density == 1)
+    density: float
+    split: int  # cut index: backbone [:split] runs on the edge
+    exits: tuple[int, ...]  # indices of the exit heads in use, ascending
+    threshold: float  # a sample leaves at the first used exit with confidence >= threshold
+    criterion: str = "max_prob"
+
+    @property
+    def network(self) -> tuple[str, float]:
+        """What training depends on: (method, density); every density-1 net is one."""
+        return ("dense", 1.0) if self.density >= 1.0 else (self.method, self.density)
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["exits"] = list(self.exits)
+        d["method"] = self.network[0]
+        return d
+
+
+@dataclass(frozen=True)
+class Space:
+    """The discretised space of one study for one model (its cuts and exits known)."""
+
+    densities: tuple[float, ...]
+    methods: tuple[str, ...]
+    cuts: tuple[int, ...]  # allowed cut indices
+    n_exits: int  # exit heads the trained networks carry
+    allowed_exits: tuple[int, ...]  # which of them the search may use
+    thresholds: tuple[float, ...]
+    criterion: str
+
+    @classmethod
+    def from_spec(cls, spec: StudySpec, *, cuts: Sequence[int], n_exits: int,
+                  allowed_exits: Sequence[int] | None = None) -> Space:
+        return cls(
+            densities=spec.densities,
+            methods=spec.methods,
+            cuts=tuple(cuts),
+            n_exits=n_exits,
+            allowed_exits=tuple(range(n_exits) if allowed_exits is None else allowed_exits),
+            thresholds=spec.thresholds,
+            criterion=spec.criterion,
+        )
+
+    def networks(self) -> list[tuple[str, float]]:
+        """Distinct (method, density) pairs: one training each."""
+        seen: dict[tuple[str, float], None] = {}
+        for d in self.densities:
+            for m in self.methods:
+                seen.setdefault(("dense", 1.0) if d >= 1.0 else (m, d), None)
+        return list(seen)
+
+    def suggest(self, trial: optuna.Trial) -> Candidate:
+        """Draw a candidate; every parameter is always suggested (a fixed search space)."""
+        density = trial.suggest_categorical("density", list(self.densities))
+        method = (trial.suggest_categorical("method", list(self.methods))
+                  if len(self.methods) > 1 else self.methods[0])
+        pos = trial.suggest_int("split", 0, len(self.cuts) - 1)
+        used = tuple(i for i in self.allowed_exits
+                     if trial.suggest_categorical(f"exit_{i}", [False, True]))
+        lo, hi = self.thresholds[0], self.thresholds[-1]
+        if len(self.thresholds) > 1:
+            step = round(self.thresholds[1] - self.thresholds[0], 10)
+            threshold = trial.suggest_float("threshold", lo, hi, step=step)
+        else:
+            threshold = lo
+        return Candidate(method, float(density), self.cuts[pos], used, round(threshold, 10),
+                         self.criterion)
+
+    def grid_params(self) -> dict[str, list[Any]]:
+        """The parameter grid for Optuna's GridSampler (same names as ``suggest``)."""
+        grid: dict[str, list[Any]] = {"density": list(self.densities)}
+        if len(self.methods) > 1:
+            grid["method"] = list(self.methods)
+        grid["split"] = list(range(len(self.cuts)))
+        for i in self.allowed_exits:
+            grid[f"exit_{i}"] = [False, True]
+        grid["threshold"] = list(self.thresholds)
+        return grid
+
+    def exit_subsets(self) -> list[tuple[int, ...]]:
+        ids = self.allowed_exits
+        return [s for r in range(len(ids) + 1) for s in itertools.combinations(ids, r)]
+
+    def enumerate(self) -> Iterator[Candidate]:
+        """Every distinct candidate (no duplicates from irrelevant knobs)."""
+        for method, density in self.networks():
+            for cut in self.cuts:
+                for subset in self.exit_subsets():
+                    thresholds = self.thresholds if subset else self.thresholds[:1]
+                    for t in thresholds:
+                        yield Candidate(method, density, cut, subset, t, self.criterion)
+
+    def size(self) -> int:
+        n_sub = len(self.exit_subsets())
+        per_net = len(self.cuts) * ((n_sub - 1) * len(self.thresholds) + 1)
+        return len(self.networks()) * per_net

@@ -1,0 +1,288 @@
+"""Study specs: one TOML file says everything a study needs, checked before anything runs.
+
+See ``studies/quickstart.toml`` for a commented example. Unknown keys, impossible values,
+unknown models, data sets, profiles, metrics and samplers are rejected with
+``FILE: FIELD: reason (fix)``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dse.errors import InputError
+
+METRICS: dict[str, str] = {
+    "accuracy": "fraction of validation samples classified right (exit policy applied)",
+    "latency_mean": "expected end-to-end latency per inference, s",
+    "latency_p95": "95th percentile latency per inference, s",
+    "bandwidth": "expected bytes sent edge -> server per inference",
+    "edge_energy": "expected edge energy per inference (compute + radio), J",
+    "edge_memory": "edge weights as stored + peak live activations, bytes",
+    "storage": "bytes to store the deployed network (edge and server parts)",
+}
+DIRECTIONS = ("minimize", "maximize")
+SAMPLERS = ("nsga2", "nsga3", "tpe", "gp", "random", "grid")
+METHODS = ("predefined", "channels")
+CRITERIA = ("max_prob", "entropy")
+
+_TOP = {"name", "description", "n_trials", "sampler", "seed", "storage", "model", "data",
+        "training", "deployment", "space", "objectives", "constraints"}
+_MODEL = {"name", "options"}
+_DATA = {"name", "root", "seed", "size", "n", "noise", "channels", "val_fraction",
+         "test_fraction", "task"}
+_TRAINING = {"epochs", "batch_size", "lr", "weight_decay", "exit_weight", "head", "seed"}
+_DEPLOYMENT = {"edge", "server", "link", "tail_energy"}
+_SPACE = {"densities", "methods", "exits", "thresholds", "criterion", "splits"}
+_THRESH = {"low", "high", "step"}
+
+
+@dataclass(frozen=True)
+class Constraint:
+    metric: str
+    op: str  # "<=" or ">="
+    bound: float
+
+    def violation(self, value: float) -> float:
+        """Optuna's convention: <= 0 when satisfied."""
+        return value - self.bound if self.op == "<=" else self.bound - value
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.op} {self.bound:g}"
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    """A parsed, checked study spec."""
+
+    name: str
+    path: Path | None
+    text: str  # the TOML as written (stored with the study so it can be rebuilt)
+    description: str
+    model: str
+    model_options: Mapping[str, Any]
+    data: Mapping[str, Any]
+    training: Mapping[str, Any]
+    edge: str
+    server: str
+    link: str
+    tail_energy: bool
+    densities: tuple[float, ...]
+    methods: tuple[str, ...]
+    exits: tuple[str, ...] | None  # None: every site the model marks
+    thresholds: tuple[float, ...]
+    criterion: str
+    splits: str  # "all" | "clean"
+    objectives: Mapping[str, str]  # metric -> direction, in order
+    constraints: tuple[Constraint, ...]
+    sampler: str
+    seed: int
+    n_trials: int
+    storage: str
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def directions(self) -> list[str]:
+        return list(self.objectives.values())
+
+
+class _Check:
+    def __init__(self, where: str):
+        self.where = where
+
+    def fail(self, fld: str, reason: str, fix: str | None = None) -> InputError:
+        return InputError(self.where, fld, reason, fix)
+
+    def table(self, data: Any, fld: str, allowed: set[str]) -> dict[str, Any]:
+        if not isinstance(data, dict):
+            raise self.fail(fld, f"must be a table, got {type(data).__name__}")
+        unknown = sorted(set(data) - allowed)
+        if unknown:
+            raise self.fail(f"{fld}.{unknown[0]}" if fld else unknown[0], "unknown key",
+                            f"allowed: {', '.join(sorted(allowed))}")
+        return data
+
+    def number(self, value: Any, fld: str, *, lo: float | None = None, hi: float | None = None,
+               integer: bool = False) -> float:
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        if not ok or (integer and not isinstance(value, int)) or not math.isfinite(value):
+            raise self.fail(fld, f"must be {'an integer' if integer else 'a number'}, "
+                            f"got {value!r}")
+        if lo is not None and value < lo or hi is not None and value > hi:
+            raise self.fail(fld, f"{value} is outside [{lo}, {hi}]")
+        return value
+
+    def string(self, value: Any, fld: str, choices: tuple[str, ...] | None = None) -> str:
+        if not isinstance(value, str):
+            raise self.fail(fld, f"must be a string, got {value!r}")
+        if choices is not None and value not in choices:
+            raise self.fail(fld, f"unknown value {value!r}", f"use one of {', '.join(choices)}")
+        return value
+
+
+def load_spec(path: str | Path) -> StudySpec:
+    """Read and check a study spec file."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise InputError(p, "<file>", f"cannot read: {exc.strerror}",
+                         "give the path of a study .toml (see studies/)") from None
+    return parse_spec(text, where=str(p), path=p)
+
+
+def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) -> StudySpec:
+    """Check a spec's text; every problem is an InputError naming the field."""
+    c = _Check(where)
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise c.fail("<toml>", f"not valid TOML: {exc}") from None
+    top = c.table(raw, "", _TOP)
+    for req in ("name", "model", "data", "objectives"):
+        if req not in top:
+            raise c.fail(req, "missing", "see studies/quickstart.toml")
+    name = c.string(top["name"], "name")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+        raise c.fail("name", f"{name!r} is not a plain name", "use letters, digits, - _ .")
+
+    model_t = top["model"]
+    if isinstance(model_t, str):
+        model_t = {"name": model_t}
+    model_t = c.table(model_t, "model", _MODEL)
+    model = c.string(model_t.get("name"), "model.name")
+    options = c.table(model_t.get("options", {}), "model.options",
+                      set(model_t.get("options", {})))
+    _check_model(c, model, options)
+
+    data = dict(c.table(top["data"], "data", _DATA))
+    from dse.data import list_data
+
+    c.string(data.get("name"), "data.name", tuple(list_data()))
+
+    training = dict(c.table(top.get("training", {}), "training", _TRAINING))
+    for k in ("epochs", "batch_size", "seed"):
+        if k in training:
+            c.number(training[k], f"training.{k}", lo=0 if k == "seed" else 1, integer=True)
+    for k in ("lr", "weight_decay", "exit_weight"):
+        if k in training:
+            c.number(training[k], f"training.{k}", lo=0)
+
+    dep = c.table(top.get("deployment", {}), "deployment", _DEPLOYMENT)
+    from dse.devices import load_device, load_link
+
+    edge = c.string(dep.get("edge", "raspberry-pi-4"), "deployment.edge")
+    server = c.string(dep.get("server", "a100"), "deployment.server")
+    link = c.string(dep.get("link", "lte"), "deployment.link")
+    for fld, name_, loader in (("edge", edge, load_device), ("server", server, load_device),
+                               ("link", link, load_link)):
+        try:
+            loader(_relative(name_, path))
+        except InputError as exc:
+            raise c.fail(f"deployment.{fld}", str(exc)) from None
+    tail = dep.get("tail_energy", True)
+    if not isinstance(tail, bool):
+        raise c.fail("deployment.tail_energy", "must be true or false")
+
+    space = c.table(top.get("space", {}), "space", _SPACE)
+    densities = space.get("densities", [1.0])
+    if not isinstance(densities, list) or not densities:
+        raise c.fail("space.densities", "must be a non-empty list of numbers in (0, 1]")
+    dens = tuple(sorted({float(c.number(d, "space.densities", lo=0, hi=1)) for d in densities},
+                        reverse=True))
+    if 0.0 in dens:
+        raise c.fail("space.densities", "a density of 0 keeps no weight", "use values in (0, 1]")
+    methods = space.get("methods", ["predefined"])
+    if not isinstance(methods, list) or not methods:
+        raise c.fail("space.methods", "must be a non-empty list", f"use {METHODS}")
+    meths = tuple(c.string(m, "space.methods", METHODS) for m in methods)
+    exits_v = space.get("exits", "all")
+    exits: tuple[str, ...] | None
+    if exits_v == "all":
+        exits = None
+    elif exits_v == "none":
+        exits = ()
+    elif isinstance(exits_v, list) and all(isinstance(e, str) for e in exits_v):
+        exits = tuple(exits_v)
+    else:
+        raise c.fail("space.exits", f"bad value {exits_v!r}",
+                     'use "all", "none" or a list of exit sites')
+    thr = c.table(space.get("thresholds", {}), "space.thresholds", _THRESH)
+    lo = c.number(thr.get("low", 0.5), "space.thresholds.low", lo=0, hi=1)
+    hi = c.number(thr.get("high", 1.0), "space.thresholds.high", lo=0, hi=1)
+    step = c.number(thr.get("step", 0.05), "space.thresholds.step", lo=1e-6, hi=1)
+    if hi < lo:
+        raise c.fail("space.thresholds", f"high {hi} < low {lo}")
+    count = int(round((hi - lo) / step))
+    if abs(lo + count * step - hi) > 1e-9:
+        raise c.fail("space.thresholds.step", f"({hi} - {lo}) is not a multiple of {step}")
+    thresholds = tuple(round(lo + i * step, 10) for i in range(count + 1))
+    criterion = c.string(space.get("criterion", "max_prob"), "space.criterion", CRITERIA)
+    splits = c.string(space.get("splits", "all"), "space.splits", ("all", "clean"))
+
+    objectives_t = c.table(top["objectives"], "objectives", set(METRICS))
+    if not objectives_t:
+        raise c.fail("objectives", "no objective", f"name some of {', '.join(METRICS)}")
+    objectives = {m: c.string(d, f"objectives.{m}", DIRECTIONS) for m, d in objectives_t.items()}
+
+    constraints = []
+    for metric, rule in c.table(top.get("constraints", {}), "constraints", set(METRICS)).items():
+        constraints.append(_constraint(c, metric, rule))
+
+    sampler = c.string(top.get("sampler", "nsga2"), "sampler", SAMPLERS)
+    seed = int(c.number(top.get("seed", 0), "seed", lo=0, integer=True))
+    n_trials = int(c.number(top.get("n_trials", 200), "n_trials", lo=1, integer=True))
+    storage = c.string(top.get("storage", "journal"), "storage")
+    return StudySpec(
+        name=name, path=path, text=text, description=str(top.get("description", "")),
+        model=model, model_options=options, data=data, training=training,
+        edge=_relative(edge, path), server=_relative(server, path), link=_relative(link, path),
+        tail_energy=tail, densities=dens, methods=meths, exits=exits,
+        thresholds=thresholds, criterion=criterion, splits=splits, objectives=objectives,
+        constraints=tuple(constraints), sampler=sampler, seed=seed, n_trials=n_trials,
+        storage=storage,
+    )
+
+
+def _relative(name: str, spec_path: Path | None) -> str:
+    """A profile given as a relative .toml path is read beside the spec."""
+    if spec_path is not None and name.endswith(".toml") and not Path(name).is_absolute():
+        candidate = spec_path.parent / name
+        if candidate.exists():
+            return str(candidate)
+    return name
+
+
+def _check_model(c: _Check, model: str, options: Mapping[str, Any]) -> None:
+    from dse.models import list_models
+
+    if model in list_models() or ":" in model:
+        return
+    try:
+        from dse.models import load_model
+
+        load_model(model, **options)
+    except InputError as exc:
+        raise c.fail("model.name", exc.reason, exc.fix) from None
+
+
+def _constraint(c: _Check, metric: str, rule: Any) -> Constraint:
+    fld = f"constraints.{metric}"
+    if not isinstance(rule, str):
+        raise c.fail(fld, f"must be a string like \"<= 4e6\", got {rule!r}")
+    m = re.fullmatch(r"\s*(<=|>=)\s*([-+0-9.eE]+)\s*", rule)
+    if not m:
+        raise c.fail(fld, f"cannot read {rule!r}", 'write "<= NUMBER" or ">= NUMBER"')
+    bound = float(m.group(2))
+    if metric != "accuracy" and m.group(1) == "<=" and bound < 0:
+        raise c.fail(fld, f"{metric} is never negative, so {rule!r} cannot hold",
+                     "use a bound >= 0")
+    if metric == "accuracy" and m.group(1) == ">=" and bound > 1:
+        raise c.fail(fld, f"accuracy is at most 1, so {rule!r} cannot hold",
+                     "give accuracy as a fraction, e.g. >= 0.9")
+    return Constraint(metric, m.group(1), bound)

@@ -1,0 +1,375 @@
+"""The joint search: one multi-objective Optuna study over the four knobs.
+
+A trial draws a :class:`~dse.space.Candidate`; its network comes from the training cache
+(trained at most once per key, with every allowed exit attached) and everything else is
+scored post hoc by :mod:`dse.evaluate`. Metrics go into the trial's user attributes in one
+write (``trial.user_attrs["dse"]``); constraint violations reach the sampler through
+Optuna's ``constraints_func``. The spec's text is stored with the study, so a study can
+be resumed, listed and reported by name alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+import pandas as pd
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
+
+from dse.cache import Cache
+from dse.data import DataSet, load_data
+from dse.devices import load_device, load_link
+from dse.errors import InputError
+from dse.evaluate import Metrics, Scorer, make_scorer
+from dse.graph import build_graph
+from dse.pareto import Ruler, hypervolume
+from dse.space import Candidate, Space
+from dse.spec import StudySpec, parse_spec
+from dse.training import NetworkSpec, TrainConfig, build_network, example_input, train_network
+
+log = logging.getLogger(__name__)
+STUDIES_DIR = Path("studies")
+
+
+class CandidateFailed(Exception):
+    """A candidate that could not be scored: its trial fails, the study goes on."""
+
+
+@dataclass
+class Explorer:
+    """Trained networks and scorers for one spec, created lazily and kept for the process."""
+
+    spec: StudySpec
+    cache: Cache = field(default_factory=Cache)
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        s = self.spec
+        opts = {k: v for k, v in s.data.items() if k not in ("name", "root", "task")}
+        self.data: DataSet = load_data(s.data["name"], root=s.data.get("root"), **opts)
+        self.task: str | None = s.data.get("task")
+        self.edge = load_device(s.edge)
+        self.server = load_device(s.server)
+        self.link = load_link(s.link)
+        self.train_config = TrainConfig(**s.training)
+        self._scorers: dict[tuple[str, float], Scorer] = {}
+        self.trained_now: dict[str, float] = {}  # key -> training seconds, this process
+        self.loaded: set[str] = set()  # keys served from the cache
+        dense = build_network(self.network_spec("dense", 1.0))
+        self.reference_graph = build_graph(dense, example_input(self.data), name=s.model)
+        g = self.reference_graph
+        cuts = g.clean_cuts() if s.splits == "clean" else list(range(len(g.cuts)))
+        self.exit_names: tuple[str, ...] = tuple(getattr(dense, "exit_sites", ()))
+        self.space = Space.from_spec(s, cuts=cuts, n_exits=len(g.exits))
+
+    def network_spec(self, method: str, density: float, *,
+                     exits: tuple[str, ...] | None = None) -> NetworkSpec:
+        return NetworkSpec(
+            model=self.spec.model, data=self.data, task=self.task,
+            model_options=dict(self.spec.model_options),
+            method="predefined" if method == "dense" else method, density=density,
+            exits=self.spec.exits if exits is None else exits, train=self.train_config,
+        )
+
+    def scorer(self, method: str, density: float) -> Scorer:
+        key = ("dense", 1.0) if density >= 1.0 else (method, density)
+        if key not in self._scorers:
+            nspec = self.network_spec(*key)
+            trained = train_network(nspec, cache=self.cache, progress=self.progress)
+            if trained.cached:
+                self.loaded.add(trained.key)
+            else:
+                self.trained_now[trained.key] = trained.train_seconds
+            scorer = make_scorer(trained, self.edge, self.server, self.link,
+                                 tail=self.spec.tail_energy)
+            if len(scorer.graph.cuts) != len(self.reference_graph.cuts):
+                raise CandidateFailed(f"{key}: the network has {len(scorer.graph.cuts)} cuts, "
+                                      f"the reference {len(self.reference_graph.cuts)}")
+            self._scorers[key] = scorer
+        return self._scorers[key]
+
+    def evaluate(self, cand: Candidate) -> Metrics:
+        return self.scorer(cand.method, cand.density).score(cand)
+
+    def training_keys(self) -> set[str]:
+        return {self.network_spec(m, d).key for m, d in self.space.networks()}
+
+
+# --------------------------------------------------------------------------------------
+# storage and samplers
+# --------------------------------------------------------------------------------------
+
+
+def storage_for(name: str, kind: str = "journal") -> optuna.storages.BaseStorage | str:
+    """``journal`` (default; Optuna's journal file), ``sqlite``, ``memory``, or a URL/path."""
+    STUDIES_DIR.mkdir(exist_ok=True)
+    if kind == "journal":
+        return JournalStorage(JournalFileBackend(str(STUDIES_DIR / f"{name}.journal")))
+    if kind == "sqlite":
+        return f"sqlite:///{STUDIES_DIR / f'{name}.db'}"
+    if kind == "memory":
+        return optuna.storages.InMemoryStorage()
+    if "://" in kind:
+        return kind
+    if kind.endswith((".journal", ".log")):
+        return JournalStorage(JournalFileBackend(kind))
+    raise InputError("storage", kind, "unknown storage",
+                     "use journal, sqlite, memory, an RDB URL or a .journal file path")
+
+
+def find_storage(name: str, storage: str | None = None) -> optuna.storages.BaseStorage | str:
+    """The storage of an existing study by name (journal, then sqlite, under studies/)."""
+    if storage is not None:
+        return storage_for(name, storage)
+    if (STUDIES_DIR / f"{name}.journal").exists():
+        return storage_for(name, "journal")
+    if (STUDIES_DIR / f"{name}.db").exists():
+        return storage_for(name, "sqlite")
+    known = sorted(p.stem for p in STUDIES_DIR.glob("*.journal")) if STUDIES_DIR.exists() else []
+    raise InputError(STUDIES_DIR / f"{name}.journal", "study", f"no study named {name!r}",
+                     f"known: {', '.join(known) or 'none'}; run `dse study run SPEC` first")
+
+
+def make_sampler(spec: StudySpec, space: Space) -> optuna.samplers.BaseSampler:
+    """The spec's sampler, seeded. Constraints reach it through ``trial.set_constraint``."""
+    s = spec.sampler
+    if s == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=spec.seed)
+    if s == "nsga3":
+        return optuna.samplers.NSGAIIISampler(seed=spec.seed)
+    if s == "tpe":
+        return optuna.samplers.TPESampler(seed=spec.seed, multivariate=True)
+    if s == "gp":
+        return optuna.samplers.GPSampler(seed=spec.seed)
+    if s == "random":
+        return optuna.samplers.RandomSampler(seed=spec.seed)
+    return optuna.samplers.GridSampler(space.grid_params(), seed=spec.seed)
+
+
+# --------------------------------------------------------------------------------------
+# running
+# --------------------------------------------------------------------------------------
+
+
+def objective_for(explorer: Explorer) -> Callable[[optuna.Trial], list[float]]:
+    spec = explorer.spec
+    names = list(spec.objectives)
+
+    def objective(trial: optuna.Trial) -> list[float]:
+        cand = explorer.space.suggest(trial)
+        try:
+            m = explorer.evaluate(cand)
+        except Exception as exc:  # a failing candidate is a failed trial
+            reason = f"{type(exc).__name__}: {exc}"
+            trial.set_user_attr("fail_reason", reason)
+            raise CandidateFailed(reason) from exc
+        metrics = m.as_dict()
+        violations = [c.violation(metrics[c.metric]) for c in spec.constraints]
+        trial.set_user_attr("dse", {"knobs": cand.as_dict(), "metrics": metrics,
+                                    "constraints": violations})
+        for c, v in zip(spec.constraints, violations, strict=True):
+            trial.set_constraint(str(c), v)
+        return [metrics[k] for k in names]
+
+    return objective
+
+
+def create_study(spec: StudySpec, *, storage: str | None = None,
+                 explorer: Explorer | None = None) -> tuple[optuna.Study, Explorer]:
+    """Create (or load, if it exists) the study of ``spec`` in its storage."""
+    explorer = explorer or Explorer(spec)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    st = storage_for(spec.name, storage or spec.storage)
+    study = optuna.create_study(
+        study_name=spec.name, storage=st, directions=spec.directions,
+        sampler=make_sampler(spec, explorer.space), load_if_exists=True,
+    )
+    old = study.user_attrs.get("spec")
+    if old is not None and old != spec.text:
+        raise InputError(spec.path or spec.name, "name",
+                         f"a different study named {spec.name!r} exists in its storage",
+                         "rename the study in the spec, or delete studies/"
+                         f"{spec.name}.journal")
+    if old is None:
+        study.set_user_attr("spec", spec.text)
+        study.set_user_attr("spec_path", str(spec.path.resolve()) if spec.path else "")
+    return study, explorer
+
+
+def finished(study: optuna.Study) -> int:
+    states = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+def run_study(spec: StudySpec, *, n_trials: int | None = None, storage: str | None = None,
+              progress: bool = True, explorer: Explorer | None = None) -> optuna.Study:
+    """Run the study until it has ``n_trials`` finished trials (resuming where it stopped)."""
+    study, explorer = create_study(spec, storage=storage, explorer=explorer)
+    _fail_stale(study)
+    target = n_trials if n_trials is not None else spec.n_trials
+    todo = target - finished(study)
+    if todo > 0:
+        study.optimize(objective_for(explorer), n_trials=todo, catch=(CandidateFailed,),
+                       show_progress_bar=progress)
+    return study
+
+
+def _fail_stale(study: optuna.Study) -> None:
+    """Trials left RUNNING by an interrupted run can never finish: mark them failed."""
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        study._storage.set_trial_user_attr(t._trial_id, "fail_reason", "interrupted")
+        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+
+
+def load_study(name: str, *, storage: str | None = None) -> tuple[optuna.Study, StudySpec]:
+    """A stored study and the spec it was run with."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    st = find_storage(name, storage)
+    try:
+        study = optuna.load_study(study_name=name, storage=st)
+    except KeyError:
+        raise InputError(name, "study", "not found in its storage",
+                         "run `dse study run SPEC` first") from None
+    text = study.user_attrs.get("spec")
+    if text is None:
+        raise InputError(name, "spec", "the study has no stored spec", "it was not made by dse")
+    path = study.user_attrs.get("spec_path") or None
+    spec = parse_spec(text, where=f"{name} (stored spec)", path=Path(path) if path else None)
+    return study, spec
+
+
+def resume_study(name: str, *, n_trials: int | None = None, storage: str | None = None,
+                 progress: bool = True) -> optuna.Study:
+    _, spec = load_study(name, storage=storage)
+    return run_study(spec, n_trials=n_trials, storage=storage, progress=progress)
+
+
+# --------------------------------------------------------------------------------------
+# reading a study back
+# --------------------------------------------------------------------------------------
+
+
+def trials_frame(study: optuna.Study) -> pd.DataFrame:
+    """One row per complete trial: number, knobs, metrics, feasibility."""
+    rows = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        d = t.user_attrs.get("dse")
+        if d is None:
+            continue
+        row: dict[str, Any] = {"trial": t.number}
+        row.update({f"knob_{k}": (tuple(v) if isinstance(v, list) else v)
+                    for k, v in d["knobs"].items()})
+        row.update({k: (tuple(v) if isinstance(v, list) else v) for k, v in d["metrics"].items()})
+        row["feasible"] = all(c <= 0 for c in d["constraints"])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def front_frame(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
+    """The Pareto trials (feasible, complete), best accuracy first where it is an objective."""
+    numbers = {t.number for t in study.best_trials}
+    df = trials_frame(study)
+    if df.empty:
+        return df
+    front = df[df.trial.isin(numbers)].copy()
+    knobs = [c for c in front.columns if c.startswith("knob_")]
+    front = front.drop_duplicates(subset=knobs, keep="first")  # a point sampled twice
+    if "accuracy" in spec.objectives:
+        front = front.sort_values(["accuracy", "trial"], ascending=[False, True])
+    return front.reset_index(drop=True)
+
+
+def study_ruler(study: optuna.Study, spec: StudySpec) -> tuple[Ruler, str]:
+    """The study's written-down hypervolume ruler, or one fitted to its own trials."""
+    stored = study.user_attrs.get("ruler")
+    if stored is not None:
+        return Ruler.from_dict(stored), "grid"
+    df = trials_frame(study)
+    values = df[list(spec.objectives)].to_numpy() if not df.empty else np.zeros((0, 0))
+    return Ruler.fit(spec.objectives, values), "trials"
+
+
+def study_hypervolume(study: optuna.Study, spec: StudySpec, ruler: Ruler) -> float:
+    df = trials_frame(study)
+    if df.empty:
+        return 0.0
+    df = df[df.feasible]
+    return hypervolume(ruler.loss(df[list(spec.objectives)].to_numpy()))
+
+
+def status(study: optuna.Study, spec: StudySpec) -> dict[str, Any]:
+    counts = {s.name: 0 for s in TrialState}
+    for t in study.get_trials(deepcopy=False):
+        counts[t.state.name] += 1
+    df = trials_frame(study)
+    networks = set()
+    if not df.empty:
+        networks = set(zip(df.knob_method, df.knob_density, strict=True))
+    ruler, source = study_ruler(study, spec)
+    hv = study_hypervolume(study, spec, ruler)
+    out: dict[str, Any] = {
+        "name": spec.name, "trials": {k: v for k, v in counts.items() if v},
+        "trainings": len(networks), "networks": sorted(networks),
+        "hypervolume": hv, "ruler": source,
+    }
+    grid_hv = study.user_attrs.get("grid_hypervolume")
+    if grid_hv:
+        out["hv_fraction_of_grid"] = hv / grid_hv
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# verify: retrain the chosen configurations alone
+# --------------------------------------------------------------------------------------
+
+
+def verify(study: optuna.Study, spec: StudySpec, *, top: int = 3, progress: bool = True,
+           explorer: Explorer | None = None) -> list[dict[str, Any]]:
+    """Retrain the top front configurations with only their exits; compare test accuracy.
+
+    The study scored every exit subset from one network trained with all exits attached;
+    here each chosen configuration is trained as it would be deployed, and its test
+    accuracy under the same exit policy is measured again.
+    """
+    explorer = explorer or Explorer(spec, progress=progress)
+    front = front_frame(study, spec).head(top)
+    results = []
+    for _, row in front.iterrows():
+        used = tuple(int(i) for i in row.knob_exits)
+        names = tuple(explorer.exit_names[i] for i in used)
+        nspec = explorer.network_spec(row.knob_method, float(row.knob_density), exits=names)
+        start = time.perf_counter()
+        trained = train_network(nspec, cache=explorer.cache, progress=progress)
+        scorer = make_scorer(trained, explorer.edge, explorer.server, explorer.link,
+                             tail=spec.tail_energy)
+        cand = Candidate(row.knob_method, float(row.knob_density), int(row.knob_split),
+                         tuple(range(len(used))), float(row.knob_threshold), row.knob_criterion)
+        m = scorer.score(cand)
+        results.append({
+            "trial": int(row.trial), "knobs": {k[5:]: row[k] for k in row.index
+                                               if k.startswith("knob_")},
+            "old_test_accuracy": float(row.test_accuracy), "new_test_accuracy": m.test_accuracy,
+            "delta": m.test_accuracy - float(row.test_accuracy),
+            "old_latency_mean": float(row.latency_mean), "new_latency_mean": m.latency_mean,
+            "seconds": time.perf_counter() - start, "cached": trained.cached,
+        })
+    study.set_user_attr("verify", _plain(results))
+    return results
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_plain(v) for v in x]
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
