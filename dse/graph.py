@@ -22,6 +22,8 @@ the edge and the rest on the server; cut 0 sends the input, the last cut sends n
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
@@ -302,21 +304,39 @@ def _user_frame(exc: BaseException) -> str:
     return f" at {f.filename}:{f.lineno}: {(f.line or '').strip()}"
 
 
-def _propagate_shapes(gm: fx.GraphModule, example: torch.Tensor) -> None:
-    """Fill ``node.meta['tensor_meta']`` using meta tensors: shapes without arithmetic."""
+def _propagate_shapes(gm: fx.GraphModule, example: torch.Tensor, *, name: str = "model") -> None:
+    """Fill ``node.meta['tensor_meta']`` using meta tensors: shapes without arithmetic.
+
+    A model that cannot run on ``example`` at all (wrong shape or dtype) is bad input: an
+    InputError naming the input, not an internal failure.
+    """
     from torch.nn.utils.stateless import _reparametrize_module
 
     state = dict(gm.named_parameters())
     state.update(dict(gm.named_buffers()))
     meta = {k: torch.empty(v.shape, dtype=v.dtype, device="meta") for k, v in state.items()}
     x = torch.empty(example.shape, dtype=example.dtype, device="meta")
+    # ShapeProp prints a traceback to stderr for every failing node: keep it quiet, the
+    # failure is handled (or reported in one line) here.
     try:
-        with _reparametrize_module(gm, meta):
+        with _reparametrize_module(gm, meta), contextlib.redirect_stderr(io.StringIO()):
             ShapeProp(gm).propagate(x)
     except Exception:
         # Some ops have no meta kernel: fall back to a real forward pass on the input.
-        with torch.no_grad():
-            ShapeProp(gm).propagate(example)
+        try:
+            with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
+                ShapeProp(gm).propagate(example)
+        except Exception as exc:
+            cause = exc.__cause__ or exc
+            text = str(cause).strip().splitlines()
+            shape = "x".join(map(str, example.shape))
+            raise InputError(
+                name,
+                "input",
+                f"the model does not run on a {shape} {str(example.dtype).removeprefix('torch.')}"
+                f" input: {type(cause).__name__}: {text[0] if text else ''}",
+                "give the input shape (and dtype) the model expects, e.g. --input-shape",
+            ) from None
 
 
 def _tensor_meta(node: fx.Node) -> list[TensorMetadata]:
@@ -452,7 +472,7 @@ def build_graph(
     model.eval()
     try:
         gm = trace(model, name=label)
-        _propagate_shapes(gm, example_input)
+        _propagate_shapes(gm, example_input, name=label)
         by_module, unsupported = _fvcore_counts(gm, example_input)
     finally:
         model.train(was_training)

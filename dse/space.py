@@ -86,7 +86,10 @@ class Space:
             threshold = trial.suggest_float("threshold", lo, hi, step=step)
         else:
             threshold = lo
-        return Candidate(method, float(density), self.cuts[pos], used, round(threshold, 10),
+        # With no exit in use the threshold decides nothing: keep the candidate canonical
+        # (as ``enumerate`` does) so one configuration is one point of the front.
+        threshold = round(threshold, 10) if used else lo
+        return Candidate(method, float(density), self.cuts[pos], used, threshold,
                          self.criterion)
 
     def grid_params(self) -> dict[str, list[Any]]:

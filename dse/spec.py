@@ -268,7 +268,7 @@ def _check_model(c: _Check, model: str, options: Mapping[str, Any]) -> None:
 
         load_model(model, **options)
     except InputError as exc:
-        raise c.fail("model.name", exc.reason, exc.fix) from None
+        raise c.fail("model.name", f"{model!r}: {exc.reason}", exc.fix) from None
 
 
 def _constraint(c: _Check, metric: str, rule: Any) -> Constraint:
@@ -278,8 +278,12 @@ def _constraint(c: _Check, metric: str, rule: Any) -> Constraint:
     m = re.fullmatch(r"\s*(<=|>=)\s*([-+0-9.eE]+)\s*", rule)
     if not m:
         raise c.fail(fld, f"cannot read {rule!r}", 'write "<= NUMBER" or ">= NUMBER"')
-    bound = float(m.group(2))
-    if metric != "accuracy" and m.group(1) == "<=" and bound < 0:
+    try:
+        bound = float(m.group(2))
+    except ValueError:
+        raise c.fail(fld, f"cannot read the number in {rule!r}",
+                     'write "<= NUMBER" or ">= NUMBER"') from None
+    if m.group(1) == "<=" and bound < 0:  # every metric, accuracy too, is >= 0
         raise c.fail(fld, f"{metric} is never negative, so {rule!r} cannot hold",
                      "use a bound >= 0")
     if metric == "accuracy" and m.group(1) == ">=" and bound > 1:

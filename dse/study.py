@@ -99,6 +99,21 @@ class Explorer:
     def evaluate(self, cand: Candidate) -> Metrics:
         return self.scorer(cand.method, cand.density).score(cand)
 
+    def evaluate_alone(self, cand: Candidate, *, cache: Cache | None) -> tuple[Metrics, bool]:
+        """Train ``cand``'s network with only its exits attached (as deployed), then score.
+
+        What the shared training stands in for: ``dse verify`` compares the two. Returns
+        the metrics and whether the network came from ``cache``.
+        """
+        names = tuple(self.exit_names[i] for i in cand.exits)
+        nspec = self.network_spec(cand.method, cand.density, exits=names)
+        trained = train_network(nspec, cache=cache, progress=self.progress)
+        scorer = make_scorer(trained, self.edge, self.server, self.link,
+                             tail=self.spec.tail_energy)
+        alone = Candidate(cand.method, cand.density, cand.split, tuple(range(len(names))),
+                          cand.threshold, cand.criterion)
+        return scorer.score(alone), trained.cached
+
     def training_keys(self) -> set[str]:
         return {self.network_spec(m, d).key for m, d in self.space.networks()}
 
@@ -343,23 +358,18 @@ def verify(study: optuna.Study, spec: StudySpec, *, top: int = 3, progress: bool
     front = front_frame(study, spec).head(top)
     results = []
     for _, row in front.iterrows():
-        used = tuple(int(i) for i in row.knob_exits)
-        names = tuple(explorer.exit_names[i] for i in used)
-        nspec = explorer.network_spec(row.knob_method, float(row.knob_density), exits=names)
-        start = time.perf_counter()
-        trained = train_network(nspec, cache=explorer.cache, progress=progress)
-        scorer = make_scorer(trained, explorer.edge, explorer.server, explorer.link,
-                             tail=spec.tail_energy)
         cand = Candidate(row.knob_method, float(row.knob_density), int(row.knob_split),
-                         tuple(range(len(used))), float(row.knob_threshold), row.knob_criterion)
-        m = scorer.score(cand)
+                         tuple(int(i) for i in row.knob_exits), float(row.knob_threshold),
+                         row.knob_criterion)
+        start = time.perf_counter()
+        m, cached = explorer.evaluate_alone(cand, cache=explorer.cache)
         results.append({
             "trial": int(row.trial), "knobs": {k[5:]: row[k] for k in row.index
                                                if k.startswith("knob_")},
             "old_test_accuracy": float(row.test_accuracy), "new_test_accuracy": m.test_accuracy,
             "delta": m.test_accuracy - float(row.test_accuracy),
             "old_latency_mean": float(row.latency_mean), "new_latency_mean": m.latency_mean,
-            "seconds": time.perf_counter() - start, "cached": trained.cached,
+            "seconds": time.perf_counter() - start, "cached": cached,
         })
     study.set_user_attr("verify", _plain(results))
     return results

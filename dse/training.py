@@ -9,8 +9,10 @@ per-exit logits without training. This module is the only one that trains.
 from __future__ import annotations
 
 import math
+import os
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -80,7 +82,7 @@ class NetworkSpec:
             "data": self.data.key,
             "task": self.task_name,
             "method": self.method if self.density < 1 else "dense",
-            "density": self.density,
+            "density": float(self.density),
             "exits": list(self.exits) if self.exits is not None else "all",
             "train": asdict(self.train),
         }
@@ -170,6 +172,29 @@ def _logits(net: nn.Module, x: torch.Tensor, batch: int = 512) -> torch.Tensor:
     return torch.cat(outs, dim=1)
 
 
+def threads() -> int:
+    """Intra-op threads for training: ``$DSE_THREADS``, default 1.
+
+    The zoo's networks are small: a second thread gains little, and on a shared machine
+    (or beside another process) OpenMP's spinning threads can make an epoch 10-30x
+    slower. Set DSE_THREADS to the number of free cores on a dedicated machine.
+    """
+    try:
+        return max(1, int(os.environ.get("DSE_THREADS", "1")))
+    except ValueError:
+        raise InputError("environment", "DSE_THREADS", "must be a positive integer") from None
+
+
+@contextmanager
+def _thread_limit(n: int) -> Iterator[None]:
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
 def train_network(
     spec: NetworkSpec, *, cache: Cache | None = None, progress: bool = True
 ) -> TrainedNetwork:
@@ -179,6 +204,14 @@ def train_network(
         hit = cache.get(key)
         if hit is not None:
             return _from_payload(spec, hit)
+    with _thread_limit(threads()):
+        trained = _train(spec, progress=progress)
+    if cache is not None:
+        cache.put(key, _to_payload(trained))
+    return trained
+
+
+def _train(spec: NetworkSpec, *, progress: bool = True) -> TrainedNetwork:
     net = build_network(spec)
     data = spec.data
     task = spec.task_name
@@ -231,8 +264,6 @@ def train_network(
         history=tuple(history),
         cached=False,
     )
-    if cache is not None:
-        cache.put(key, _to_payload(trained))
     return trained
 
 

@@ -1,0 +1,235 @@
+"""How well and how fast the joint search works, against the plain way and bare Optuna.
+
+On a spec (default: studies/quickstart.toml), in one run:
+
+1. cold: the study's sampler and storage, ``--trials`` trials, with an empty training
+   cache, so the wall time includes every training; the number of trainings must equal
+   the number of distinct training keys;
+2. warm: the same number of trials again into a fresh storage with the networks trained
+   (median of ``--repeats``): our trials per second, against
+3. bare Optuna: the same sampler and storage kind, the same parameters suggested, a
+   trivial objective (median of ``--repeats``, interleaved with 2); target ratio >= 0.8;
+4. the exhaustive grid of the space: the sampler's hypervolume as a fraction of the grid
+   front's (target >= 0.98), on the grid's ruler, and the baselines table (joint must
+   beat every baseline's hypervolume);
+5. naive: an Optuna loop (same sampler) that trains every trial's network from scratch,
+   with only its exits, given the cold run's wall time; the hypervolume it reaches and
+   the ratio of the times both need to reach 90% of the grid front's hypervolume;
+6. on ``--cut-spec`` (resnet-s at 32x32, Raspberry Pi 4 -> A100 over LTE): at matched
+   accuracy, the joint search's mean latency against the best Neurosurgeon split
+   (target: >= 1.5x lower). Its networks are cached in the default cache.
+
+Print the figures; ``--json FILE`` writes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+
+from dse.baselines import compare, grid_hypervolume, run_grid
+from dse.cache import Cache
+from dse.pareto import Ruler, hypervolume
+from dse.spec import StudySpec, load_spec
+from dse.study import Explorer, make_sampler, objective_for, storage_for
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _study(spec: StudySpec, explorer: Explorer, storage_name: str) -> optuna.Study:
+    return optuna.create_study(study_name=storage_name, storage=storage_for(storage_name,
+                               spec.storage), directions=spec.directions,
+                               sampler=make_sampler(spec, explorer.space))
+
+
+def run_timed(spec: StudySpec, explorer: Explorer, n: int, name: str,
+              objective=None) -> tuple[optuna.Study, list[float], float]:
+    """Run ``n`` trials; return the study, each trial's finish time (s from start), wall."""
+    study = _study(spec, explorer, name)
+    start = time.perf_counter()
+    stamps: list[float] = []
+    study.optimize(objective or objective_for(explorer), n_trials=n,
+                   callbacks=[lambda s, t: stamps.append(time.perf_counter() - start)])
+    return study, stamps, time.perf_counter() - start
+
+
+def bare(spec: StudySpec, explorer: Explorer, n: int, name: str) -> float:
+    """Trials per second of bare Optuna: same sampler, storage, parameters; no work."""
+    k = len(spec.objectives)
+
+    def trivial(trial: optuna.Trial) -> list[float]:
+        explorer.space.suggest(trial)
+        return [0.0] * k
+
+    _, _, wall = run_timed(spec, explorer, n, name, trivial)
+    return n / wall
+
+
+def hv_curve(study: optuna.Study, stamps: list[float], ruler: Ruler,
+             names: list[str]) -> list[tuple[float, float]]:
+    """(time, hypervolume so far) after each complete trial, on ``ruler``."""
+    points = []
+    vals = []
+    trials = study.get_trials(deepcopy=False)
+    last = trials[-1].number if trials else -1
+    for t, stamp in zip(trials, stamps, strict=False):
+        d = t.user_attrs.get("dse")
+        if t.state != optuna.trial.TrialState.COMPLETE or d is None:
+            continue
+        if all(c <= 0 for c in d["constraints"]):
+            vals.append([d["metrics"][m] for m in names])
+        if vals and (len(points) < 50 or len(vals) % 10 == 0 or t.number == last):
+            points.append((stamp, hypervolume(ruler.loss(np.array(vals)))))
+    return points
+
+
+def time_to(curve: list[tuple[float, float]], level: float) -> float | None:
+    return next((t for t, hv in curve if hv >= level), None)
+
+
+def naive_objective(spec: StudySpec, explorer: Explorer):
+    names = list(spec.objectives)
+
+    def objective(trial: optuna.Trial) -> list[float]:
+        cand = explorer.space.suggest(trial)
+        m, _ = explorer.evaluate_alone(cand, cache=None)  # trains from scratch every trial
+        metrics = m.as_dict()
+        trial.set_user_attr("dse", {"knobs": cand.as_dict(), "metrics": metrics, "constraints":
+                                    [c.violation(metrics[c.metric]) for c in spec.constraints]})
+        for c in spec.constraints:
+            trial.set_constraint(str(c), c.violation(metrics[c.metric]))
+        return [metrics[k] for k in names]
+
+    return objective
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--spec", default=str(REPO / "studies/quickstart.toml"))
+    ap.add_argument("--cut-spec", default=str(REPO / "studies/resnet-shapes-lte.toml"))
+    ap.add_argument("--trials", type=int, default=1000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--skip-naive", action="store_true")
+    ap.add_argument("--skip-cut", action="store_true")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args(argv)
+    if args.json:
+        args.json = str(Path(args.json).resolve())
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    spec = load_spec(args.spec)
+    cut_spec = None if args.skip_cut else load_spec(args.cut_spec)
+    default_cache = Cache(REPO / ".dse-cache")
+    work = Path(tempfile.mkdtemp(prefix="dse-bench-"))
+    os.chdir(work)  # storages go to work/studies
+    names = list(spec.objectives)
+    out: dict = {"spec": spec.name, "trials": args.trials, "sampler": spec.sampler,
+                 "storage": spec.storage}
+
+    # 1. cold run
+    explorer = Explorer(spec, cache=Cache(work / "cache"), progress=False)
+    study, stamps, wall = run_timed(spec, explorer, args.trials, "cold")
+    keys = explorer.training_keys()
+    out.update(wall_s=wall, trainings=len(explorer.trained_now), training_keys=len(keys),
+               training_s=sum(explorer.trained_now.values()))
+    print(f"cold run: {args.trials} trials in {wall:.1f} s, {len(explorer.trained_now)} "
+          f"trainings ({out['training_s']:.1f} s) for {len(keys)} distinct training keys"
+          f" [{'PASS' if len(explorer.trained_now) == len(keys) else 'FAIL'}]")
+
+    # 2 + 3. warm trials/s against bare Optuna, interleaved
+    ours, theirs = [], []
+    for r in range(args.repeats):
+        _, _, w = run_timed(spec, explorer, args.trials, f"warm{r}")
+        ours.append(args.trials / w)
+        theirs.append(bare(spec, explorer, args.trials, f"bare{r}"))
+    tps, bare_tps = statistics.median(ours), statistics.median(theirs)
+    out.update(trials_per_s=tps, bare_optuna_trials_per_s=bare_tps,
+               trials_per_s_runs=ours, bare_runs=theirs)
+    print(f"warm: {tps:.0f} trials/s (runs {', '.join(f'{x:.0f}' for x in ours)}); bare "
+          f"Optuna {bare_tps:.0f} trials/s (runs {', '.join(f'{x:.0f}' for x in theirs)}); "
+          f"ratio {tps / bare_tps:.2f} [{'PASS' if tps >= 0.8 * bare_tps else 'FAIL'} >= 0.8]")
+
+    # 4. grid and baselines
+    grid = run_grid(explorer)
+    ghv = grid_hypervolume(grid)
+    curve = hv_curve(study, stamps, grid.ruler, names)
+    frac = curve[-1][1] / ghv if curve else 0.0
+    out.update(grid_candidates=len(grid.frame), grid_s=grid.seconds, grid_hv=ghv,
+               hv_fraction_of_grid=frac)
+    print(f"grid: {len(grid.frame)} candidates in {grid.seconds:.1f} s; sampler reaches "
+          f"{100 * frac:.1f}% of the grid front's hypervolume "
+          f"[{'PASS' if frac >= 0.98 else 'FAIL'} >= 98%]")
+    table = compare(grid, spec)
+    print(table[["candidates", "hv", "matched", "latency_s", "bytes", "edge_energy_j",
+                 "latency_s_ratio"]].to_string(float_format=lambda v: f"{v:.4g}"))
+    beats = all(table.loc["joint", "hv"] > table.loc[b, "hv"] for b in table.index
+                if b != "joint")
+    print(f"joint beats every baseline's hypervolume [{'PASS' if beats else 'FAIL'}]")
+    out["baselines"] = {b: {"hv": float(r.hv), "latency_s": float(r.latency_s),
+                            "bytes": float(r.bytes), "edge_energy_j": float(r.edge_energy_j)}
+                        for b, r in table.iterrows()}
+    out["reference_accuracy"] = table.attrs["reference_accuracy"]
+
+    # 5. naive
+    level = 0.9 * ghv
+    ours_t = time_to(curve, level)
+    if not args.skip_naive:
+        nstudy = _study(spec, explorer, "naive")
+        start = time.perf_counter()
+        nstamps: list[float] = []
+        nstudy.optimize(naive_objective(spec, explorer), timeout=wall,
+                        callbacks=[lambda s, t: nstamps.append(time.perf_counter() - start)])
+        ncurve = hv_curve(nstudy, nstamps, grid.ruler, names)
+        nfrac = ncurve[-1][1] / ghv if ncurve else 0.0
+        naive_t = time_to(ncurve, level)
+        n_done = len(nstudy.trials)
+        out["naive"] = {"trials": n_done, "hv_fraction_of_grid": nfrac,
+                        "wall_s": time.perf_counter() - start,
+                        "time_to_90pct_s": naive_t}
+        if ours_t is not None and naive_t is not None:
+            speed = naive_t / ours_t
+            speed_text = f"{speed:.1f}x"
+        elif ours_t is not None:
+            speed = wall / ours_t  # lower bound: naive never got there within the budget
+            speed_text = f"> {speed:.1f}x (naive never reached 90% in {wall:.0f} s)"
+        else:
+            speed, speed_text = None, "n/a (neither reached 90%)"
+        out["speedup_to_90pct_hv"] = speed
+        out["time_to_90pct_s"] = ours_t
+        print(f"naive (train every trial): {n_done} trials in {wall:.0f} s, "
+              f"{100 * nfrac:.1f}% of the grid hypervolume; ours reached 90% after "
+              f"{ours_t if ours_t is None else round(ours_t, 1)} s; speed-up to 90%: "
+              f"{speed_text}")
+
+    # 6. where the cut matters
+    if cut_spec is not None:
+        cx = Explorer(cut_spec, cache=default_cache, progress=True)
+        cgrid = run_grid(cx)
+        ctable = compare(cgrid, cut_spec)
+        ratio = float(ctable.loc["neurosurgeon", "latency_s"] / ctable.loc["joint", "latency_s"])
+        out["cut_spec"] = cut_spec.name
+        out["cut_baselines"] = {b: {"hv": float(r.hv), "latency_s": float(r.latency_s),
+                                    "bytes": float(r.bytes)} for b, r in ctable.iterrows()}
+        out["latency_ratio_vs_neurosurgeon"] = ratio
+        print(f"\n{cut_spec.name}: reference accuracy "
+              f"{100 * ctable.attrs['reference_accuracy']:.1f}%")
+        print(ctable[["candidates", "hv", "matched", "latency_s", "bytes",
+                      "latency_s_ratio"]].to_string(float_format=lambda v: f"{v:.4g}"))
+        print(f"joint mean latency at matched accuracy is {ratio:.2f}x lower than the best "
+              f"neurosurgeon split [{'PASS' if ratio >= 1.5 else 'FAIL'} >= 1.5x]")
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2, default=float))
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1082 @@
+"""The study report: one HTML page and one Markdown file with the same content.
+
+``write_report(name)`` reads a stored study, makes sure its exhaustive grid exists (so
+every hypervolume is on one ruler), draws the figures of :mod:`dse.plots` and writes::
+
+    reports/NAME/index.html   opens from disk: images are files beside it, nothing fetched
+    reports/NAME/report.md    the same text, tables and figures in Markdown
+    reports/NAME/front.csv    every trial of the feasible front: knobs and metrics (SI units)
+    reports/NAME/figures/     every figure as PNG and SVG
+
+The text is built once as a list of blocks and written out twice, so the two files
+cannot drift apart; every string that comes from the spec or the profiles is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import math
+import sys
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from dse import fmt, plots
+from dse.baselines import (
+    BASELINES,
+    Grid,
+    compare,
+    grid_hypervolume,
+    load_grid,
+    restrict,
+    run_grid,
+    save_grid,
+)
+from dse.devices import DeviceProfile, LinkProfile
+from dse.pareto import Ruler, hypervolume
+from dse.space import Candidate
+from dse.spec import StudySpec
+from dse.study import Explorer, load_study, study_ruler, trials_frame
+
+REPORTS_DIR = Path("reports")
+log = logging.getLogger(__name__)
+
+# --------------------------------------------------------------------------------------
+# a tiny document model, written as Markdown and as HTML
+# --------------------------------------------------------------------------------------
+
+
+class Code(NamedTuple):
+    text: str
+
+
+class Bold(NamedTuple):
+    text: str
+
+
+class Link(NamedTuple):
+    text: str
+    href: str
+
+
+Inline = str | Code | Bold | Link
+
+
+def _md_text(s: str) -> str:
+    out = s.replace("\\", "\\\\")
+    for ch in "<>*[]`|":
+        out = out.replace(ch, "\\" + ch)
+    return out
+
+
+def _md_inline(parts: Sequence[Inline]) -> str:
+    out = []
+    for p in parts:
+        if isinstance(p, Code):
+            tick = "``" if "`" in p.text else "`"
+            out.append(f"{tick}{p.text.replace('|', '¦')}{tick}")
+        elif isinstance(p, Bold):
+            core = p.text.strip()
+            lead = p.text[: len(p.text) - len(p.text.lstrip())]
+            trail = p.text[len(p.text.rstrip()):]
+            out.append(f"{lead}**{_md_text(core)}**{trail}")
+        elif isinstance(p, Link):
+            out.append(f"[{_md_text(p.text)}]({p.href})")
+        else:
+            out.append(_md_text(p))
+    return "".join(out)
+
+
+def _html_inline(parts: Sequence[Inline]) -> str:
+    out = []
+    for p in parts:
+        if isinstance(p, Code):
+            out.append(f"<code>{html.escape(p.text)}</code>")
+        elif isinstance(p, Bold):
+            out.append(f"<strong>{html.escape(p.text)}</strong>")
+        elif isinstance(p, Link):
+            out.append(f'<a href="{html.escape(p.href, quote=True)}">{html.escape(p.text)}</a>')
+        else:
+            out.append(html.escape(p))
+    return "".join(out)
+
+
+def _parts(x: Inline | Sequence[Inline]) -> list[Inline]:
+    return [x] if isinstance(x, str | Code | Bold | Link) else list(x)
+
+
+@dataclass
+class Doc:
+    """Blocks of a report: headings, paragraphs, lists, tables, code, figures."""
+
+    title: str
+    blocks: list[tuple[str, Any]] = field(default_factory=list)
+
+    def h(self, level: int, text: str, anchor: str | None = None) -> None:
+        self.blocks.append(("h", (level, text, anchor)))
+
+    def p(self, *parts: Inline) -> None:
+        self.blocks.append(("p", list(parts)))
+
+    def items(self, rows: Sequence[Inline | Sequence[Inline]]) -> None:
+        self.blocks.append(("ul", [_parts(r) for r in rows]))
+
+    def table(self, headers: Sequence[str], rows: Sequence[Sequence[Inline]]) -> None:
+        self.blocks.append(("table", (list(headers), [[_parts(c) for c in r] for r in rows])))
+
+    def code(self, text: str) -> None:
+        self.blocks.append(("code", text))
+
+    def figure(self, stem: str, caption: str) -> None:
+        """``stem``: path of the figure without suffix, relative to the report folder."""
+        self.blocks.append(("figure", (stem, caption)))
+
+    def markdown(self) -> str:
+        out = [f"# {_md_text(self.title)}", ""]
+        for kind, b in self.blocks:
+            if kind == "h":
+                level, text, _ = b
+                out += ["#" * (level + 1) + " " + _md_text(text), ""]
+            elif kind == "p":
+                out += [_md_inline(b), ""]
+            elif kind == "ul":
+                out += [f"- {_md_inline(r)}" for r in b] + [""]
+            elif kind == "table":
+                headers, rows = b
+                out.append("| " + " | ".join(_md_text(h) for h in headers) + " |")
+                out.append("|" + "---|" * len(headers))
+                out += ["| " + " | ".join(_md_inline(c).replace("\n", " ") for c in r) + " |"
+                        for r in rows]
+                out.append("")
+            elif kind == "code":
+                fence = "````" if "```" in b else "```"
+                out += [fence, b.rstrip("\n"), fence, ""]
+            elif kind == "figure":
+                stem, caption = b
+                out += [f"![{_md_text(caption)}]({stem}.png)", "",
+                        f"*{_md_text(caption)}* ([SVG]({stem}.svg))", ""]
+        return "\n".join(out)
+
+    def html(self) -> str:
+        body = []
+        toc = []
+        for kind, b in self.blocks:
+            if kind == "h":
+                level, text, anchor = b
+                tag = f"h{level + 1}"
+                aid = f' id="{html.escape(anchor, quote=True)}"' if anchor else ""
+                body.append(f"<{tag}{aid}>{html.escape(text)}</{tag}>")
+                if anchor and level == 1:
+                    toc.append(f'<li><a href="#{html.escape(anchor, quote=True)}">'
+                               f"{html.escape(text)}</a></li>")
+            elif kind == "p":
+                body.append(f"<p>{_html_inline(b)}</p>")
+            elif kind == "ul":
+                body.append("<ul>" + "".join(f"<li>{_html_inline(r)}</li>" for r in b)
+                            + "</ul>")
+            elif kind == "table":
+                headers, rows = b
+                head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+                trs = "".join("<tr>" + "".join(f"<td>{_html_inline(c)}</td>" for c in r)
+                              + "</tr>" for r in rows)
+                body.append(f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+                            f"<tbody>{trs}</tbody></table></div>")
+            elif kind == "code":
+                body.append(f"<pre><code>{html.escape(b)}</code></pre>")
+            elif kind == "figure":
+                stem, caption = b
+                src = html.escape(f"{stem}.png", quote=True)
+                svg = html.escape(f"{stem}.svg", quote=True)
+                cap = html.escape(caption)
+                body.append(f'<figure><a href="{svg}"><img src="{src}" alt="{cap}"></a>'
+                            f'<figcaption>{cap} (<a href="{svg}">SVG</a>)</figcaption>'
+                            "</figure>")
+        nav = f'<nav><ul>{"".join(toc)}</ul></nav>' if toc else ""
+        title = html.escape(self.title)
+        return (
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>{title}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+            f"<h1>{title}</h1>\n{nav}\n" + "\n".join(body) + "\n</body>\n</html>\n"
+        )
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1200px;
+margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
+h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}
+table{border-collapse:collapse;font-size:.88em;margin:.6em 0}
+th,td{border:1px solid #ccc;padding:.25em .55em;text-align:left;vertical-align:top}
+th{background:#f3f3f3}tbody tr:nth-child(even){background:#fafafa}
+.scroll{overflow-x:auto}pre{background:#f6f6f6;padding:.8em;overflow-x:auto;font-size:.85em}
+code{background:#f3f3f3;padding:0 .2em}figure{margin:1em 0}
+img{max-width:100%;border:1px solid #eee}figcaption{font-size:.9em;color:#555}
+nav ul{columns:2;font-size:.92em}
+""".replace("\n", "")
+
+# --------------------------------------------------------------------------------------
+# numbers shown in human units
+# --------------------------------------------------------------------------------------
+
+
+def _kind(metric: str) -> str:
+    if metric in ("accuracy", "test_accuracy") or metric.endswith("_rate"):
+        return "%"
+    if metric.startswith(("latency", "test_latency")) or metric.endswith("_s"):
+        return "s"
+    if metric in ("bandwidth", "test_bandwidth", "edge_memory", "storage", "bytes"):
+        return "B"
+    if "energy" in metric or metric.endswith("_j"):
+        return "J"
+    return ""
+
+
+def human(metric: str, value: Any) -> str:
+    """One metric value in human units (fmt); "-" for a missing one."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    kind = _kind(metric)
+    if kind == "%":
+        return fmt.percent(float(value))
+    if kind and float(value) == 0:
+        return f"0 {kind}"
+    if kind == "s":
+        return fmt.seconds(float(value))
+    if kind == "B":
+        return fmt.nbytes(float(value))
+    if kind == "J":
+        return fmt.joules(float(value))
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _ratio(x: float) -> str:
+    if x is None or math.isnan(x):
+        return "-"
+    if math.isinf(x):
+        return "∞"
+    return f"{x:.2f}x"
+
+
+def _mbps(bps: float) -> str:
+    if bps >= 1e9:
+        return f"{bps / 1e9:.3g} Gbit/s"
+    return f"{bps / 1e6:.3g} Mbit/s"
+
+
+# --------------------------------------------------------------------------------------
+# what the report is made of
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Figures:
+    """Key -> caption of the figures drawn, or the sentence standing in for one."""
+
+    folder: Path
+    drawn: dict[str, str] = field(default_factory=dict)
+    missing: dict[str, str] = field(default_factory=dict)
+    infos: dict[str, Any] = field(default_factory=dict)
+
+    def draw(self, key: str, caption: str, make: Callable[[], Any],
+             render: Callable[[Any, Path], list[Path]], *, what: str) -> Any:
+        try:
+            info = make()
+            render(info, self.folder / key)
+        except Exception as exc:  # a figure that cannot be drawn never stops the report
+            detail = "".join(traceback.format_exception_only(exc)).strip()
+            log.warning("the %s could not be drawn", what, exc_info=True)
+            self.missing[key] = f"The {what} could not be drawn: {detail}"
+            return None
+        self.drawn[key] = caption
+        self.infos[key] = info
+        return info
+
+    def skip(self, key: str, sentence: str) -> None:
+        self.missing[key] = sentence
+
+    def put(self, doc: Doc, key: str) -> None:
+        if key in self.drawn:
+            doc.figure(f"figures/{key}", self.drawn[key])
+        elif key in self.missing:
+            doc.p(Bold("Figure not drawn. "), self.missing[key])
+
+
+def _say(progress: bool) -> Callable[[str], None]:
+    def say(msg: str) -> None:
+        if progress:
+            print(f"report: {msg}", file=sys.stderr, flush=True)
+
+    return say
+
+
+def _tuple(v: Any) -> tuple:
+    if isinstance(v, tuple | list):
+        return tuple(v)
+    if isinstance(v, str):
+        return tuple(json.loads(v))
+    return ()
+
+
+def candidate_of(row: Mapping[str, Any]) -> Candidate:
+    """The Candidate of a trials/grid frame row."""
+    return Candidate(str(row["knob_method"]), float(row["knob_density"]),
+                     int(row["knob_split"]), tuple(int(i) for i in _tuple(row["knob_exits"])),
+                     float(row["knob_threshold"]), str(row["knob_criterion"]))
+
+
+def baseline_bests(grid: Grid, ruler: Ruler) -> dict[str, pd.Series]:
+    """Each baseline's feasible grid point closest to the ideal point on ``ruler``.
+
+    As in ``compare``: the baseline's rows of the whole grid, then the feasible ones.
+    """
+    names = list(ruler.names)
+    out: dict[str, pd.Series] = {}
+    for b in BASELINES:
+        sub = restrict(grid.frame, b)
+        sub = sub[sub["feasible"].astype(bool)]
+        if not len(sub):
+            continue
+        losses = ruler.loss(sub[names].to_numpy())
+        out[b] = sub.iloc[int(np.argmin(np.linalg.norm(losses, axis=1)))]
+    return out
+
+
+def importances(study: Any, names: Sequence[str], *,
+                seed: int = 0) -> dict[str, dict[str, float] | str]:
+    """fANOVA importance of each knob per objective, or why it could not be computed."""
+    import optuna  # the study object is Optuna's already; only its importance API is used
+
+    out: dict[str, dict[str, float] | str] = {}
+    for i, name in enumerate(names):
+        try:
+            ev = optuna.importance.FanovaImportanceEvaluator(seed=seed)
+            res = optuna.importance.get_param_importances(
+                study, evaluator=ev, target=lambda t, i=i: t.values[i])
+            out[name] = {k: float(v) for k, v in res.items()}
+            if not out[name]:
+                out[name] = "no parameter varied across the complete trials"
+        except Exception as exc:  # e.g. too few trials, a single distinct value
+            out[name] = f"{type(exc).__name__}: {exc}".strip()
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# write_report
+# --------------------------------------------------------------------------------------
+
+
+def write_report(name: str, out: Path | str | None = None, *, storage: str | None = None,
+                 progress: bool = True) -> Path:
+    """Write the report of study ``name`` under ``out`` (default reports/NAME); return
+    the path of its index.html.
+
+    If the study's exhaustive grid has not been computed it is computed and saved, and
+    its ruler and hypervolume are written to the study (when absent) so that every
+    hypervolume of the report is measured on the same ruler.
+    """
+    say = _say(progress)
+    study, spec = load_study(name, storage=storage)
+    out = REPORTS_DIR / name if out is None else Path(out)
+    figdir = out / "figures"
+    figdir.mkdir(parents=True, exist_ok=True)
+    for old in [*figdir.glob("*.png"), *figdir.glob("*.svg")]:
+        old.unlink()  # a figure not drawn this time must not linger from an earlier report
+    say(f"loading the networks of {name}")
+    explorer = Explorer(spec, progress=progress)
+    grid = load_grid(name)
+    if grid is None:
+        say(f"scoring the exhaustive grid ({explorer.space.size()} candidates)")
+        grid = run_grid(explorer, progress=progress)
+        save_grid(grid, name)
+    attrs = study.user_attrs
+    if "ruler" not in attrs:
+        study.set_user_attr("ruler", grid.ruler.to_dict())
+    if "grid_hypervolume" not in attrs:
+        study.set_user_attr("grid_hypervolume", grid_hypervolume(grid))
+
+    say("computing the figures")
+    r = _Report(study, spec, explorer, grid, Figures(figdir))
+    r.compute()
+    doc = r.document()
+    say(f"writing {out}")
+    front = r.front.copy()
+    for col in front.columns:
+        if front[col].map(lambda v: isinstance(v, tuple)).any():
+            front[col] = front[col].map(lambda v: json.dumps(list(v)) if isinstance(v, tuple)
+                                        else v)
+    front.to_csv(out / "front.csv", index=False)
+    (out / "report.md").write_text(doc.markdown(), encoding="utf-8")
+    index = out / "index.html"
+    index.write_text(doc.html(), encoding="utf-8")
+    return index
+
+
+class _Report:
+    """Everything the report shows, computed once, then laid out by ``document``."""
+
+    def __init__(self, study: Any, spec: StudySpec, explorer: Explorer, grid: Grid,
+                 figures: Figures):
+        self.study, self.spec, self.ex, self.grid, self.fig = study, spec, explorer, grid, figures
+        self.names = list(spec.objectives)
+
+    # ---- numbers --------------------------------------------------------------------
+
+    def compute(self) -> None:
+        spec, names = self.spec, self.names
+        self.counts: dict[str, int] = {}
+        for t in self.study.get_trials(deepcopy=False):
+            self.counts[t.state.name] = self.counts.get(t.state.name, 0) + 1
+        df = trials_frame(self.study)
+        if df.empty:
+            df = pd.DataFrame(columns=["trial", *names, "feasible"])
+        self.df = df.sort_values("trial").reset_index(drop=True)
+        self.ruler, self.ruler_source = study_ruler(self.study, spec)
+        values = self.df[names].to_numpy(dtype=float) if len(self.df) else np.zeros((0, len(names)))
+        feasible = self.df["feasible"].to_numpy(dtype=bool)
+        self.bests = baseline_bests(self.grid, self.ruler)
+        gf = self.grid.frame
+        reference = gf[gf["pareto"].astype(bool)][names].to_numpy(dtype=float) if (
+            "pareto" in gf) else None
+        title = (f"Pareto front of {spec.name}: {spec.model} on {spec.data['name']}, "
+                 f"{self.ex.edge.name} -> {self.ex.link.name} -> {self.ex.server.name}")
+        self.front_info = plots.front_info(
+            values, names, spec.directions, feasible=feasible,
+            trials=self.df["trial"].to_numpy(dtype=int), ruler=self.ruler,
+            baselines={b: row[names].to_numpy(dtype=float) for b, row in self.bests.items()},
+            reference=reference, title=title)
+        fi = self.front_info
+        self.front = self.df[fi.on_front].copy()
+        knobs = [c for c in self.front.columns if c.startswith("knob_")]
+        self.front = self.front.drop_duplicates(subset=knobs, keep="first")  # sampled twice
+        if "accuracy" in names:
+            self.front = self.front.sort_values(["accuracy", "trial"], ascending=[False, True])
+        else:
+            self.front = self.front.sort_values([names[0], "trial"])
+        self.rec = self.df.iloc[fi.knee] if fi.knee is not None else None
+        self.rec_cand = candidate_of(self.rec) if self.rec is not None else None
+
+        self.comparison = compare(self.grid, spec)
+        grid_feas = self.grid.feasible()
+        self.hv_study = hypervolume(self.ruler.loss(values[feasible])) if feasible.any() else 0.0
+        self.hv_grid = hypervolume(self.ruler.loss(grid_feas[names].to_numpy(dtype=float))) if (
+            len(grid_feas)) else 0.0
+        self.verify = self.study.user_attrs.get("verify")
+
+        self.rec_scorer = None
+        self.rescored = None
+        if self.rec_cand is not None:
+            self.rec_scorer = self.ex.scorer(self.rec_cand.method, self.rec_cand.density)
+            self.rescored = self.rec_scorer.score(self.rec_cand)
+        self.dense = self.ex.scorer("dense", 1.0)
+        self._figures()
+
+    def _figures(self) -> None:
+        f, spec, ex = self.fig, self.spec, self.ex
+        deploy = f"{ex.edge.name} -> {ex.link.name} -> {ex.server.name}"
+        f.draw("front", "Pareto front: every complete trial, the feasible front highlighted, "
+               "the recommended (knee) point and each baseline's best point",
+               lambda: self.front_info, plots.render_front, what="Pareto front")
+        dense_table = self.dense.table
+        f.draw("layers", "Per-layer latency on the edge and the server (bars) and the bytes a "
+               "cut after each layer sends (line, log scale), for the dense network",
+               lambda: plots.layer_profile_info(dense_table, exit_names=ex.exit_names,
+                                                title=f"Per-layer cost of {spec.model} "
+                                                f"(dense) on {deploy}"),
+               plots.render_layer_profile, what="per-layer profile")
+        rc, sc = self.rec_cand, self.rec_scorer
+        none = ("No trial is feasible, so there is no recommended configuration to draw "
+                "the {} for.")
+        if rc is None or sc is None:
+            for key, what in (("split", "split sweep"), ("exits", "exit analysis"),
+                              ("bandwidth", "bandwidth regime map")):
+                f.skip(key, none.format(what))
+        else:
+            net = _network_name(rc)
+            policy = [sc.score(replace(rc, split=int(k))).latency_mean
+                      for k in range(sc.table.n_cuts)] if rc.exits else None
+            f.draw("split", "Latency per cut point with no early exit, stacked edge / "
+                   "transfer / server, for the recommended network; the line is the expected "
+                   "latency with the recommended exits and threshold",
+                   lambda: plots.split_sweep_info(
+                       sc.table, allowed=ex.space.cuts, chosen=rc.split, policy_s=policy,
+                       title=f"Latency per cut of {spec.model} ({net}) on {deploy}"),
+                   plots.render_split_sweep, what="split sweep")
+            if not ex.space.allowed_exits:
+                f.skip("exits", "The model has no early-exit sites in this study's space, so "
+                       "there is no exit analysis.")
+            else:
+                f.draw("exits", "Accuracy, early-exit rate and expected latency against the "
+                       "confidence threshold, per exit subset, for the recommended network at "
+                       "its cut",
+                       lambda: plots.exit_info(
+                           sc.score, rc, ex.space.exit_subsets(), spec.thresholds,
+                           exit_names=ex.exit_names,
+                           title=f"Early exits of {spec.model} ({net}) at cut {rc.split} "
+                           f"on {deploy}"),
+                       plots.render_exits, what="exit analysis")
+            fam = _exits_text(rc, ex.exit_names)
+            f.draw("bandwidth", "The fastest cut and its expected latency as the uplink "
+                   "sweeps from 0.1 Mbit/s to 1 Gbit/s (cost model; RTT, downlink and radio "
+                   "kept), for the recommended network, exits and threshold",
+                   lambda: plots.bandwidth_info(
+                       sc.graph, ex.edge, ex.server, ex.link, cuts=ex.space.cuts,
+                       score=lambda table, c: replace(sc, table=table).score(c).latency_mean,
+                       candidate=rc, tail=spec.tail_energy,
+                       title=f"Best cut of {spec.model} ({net}, {fam}) vs uplink: "
+                       f"{ex.edge.name} -> {ex.server.name}, {ex.link.name} RTT "
+                       f"{fmt.seconds(ex.link.rtt_s)}"),
+                   plots.render_bandwidth, what="bandwidth regime map")
+        f.draw("density", "Final-classifier accuracy, stored size, FLOPs and edge-only latency "
+               "against density, per sparsity method",
+               lambda: plots.density_info(
+                   {n: ex.scorer(*n) for n in ex.space.networks()}, spec.methods,
+                   title=f"Density of {spec.model} on {spec.data['name']}: accuracy and cost "
+                   f"({ex.edge.name})"),
+               plots.render_density, what="density figure")
+        vals = self.df[self.names].to_numpy(dtype=float) if len(self.df) else np.zeros(
+            (0, len(self.names)))
+        if not len(self.df):
+            f.skip("hypervolume", "The study has no complete trial yet.")
+            f.skip("importance", "The study has no complete trial yet.")
+            return
+        f.draw("hypervolume", "Hypervolume of the feasible trials so far against the trial "
+               "number, as a share of the exhaustive grid's (same ruler)",
+               lambda: plots.hypervolume_info(
+                   vals, self.df["trial"].to_numpy(dtype=int),
+                   self.df["feasible"].to_numpy(dtype=bool), self.ruler,
+                   grid_hv=self.hv_grid or None, ruler_source=self.ruler_source,
+                   title=f"Hypervolume of {spec.name} ({spec.sampler}) against trial number"),
+               plots.render_hypervolume, what="hypervolume history")
+        self.importance = importances(self.study, self.names, seed=spec.seed)
+        f.draw("importance", "How much each knob explains each objective across the trials "
+               "(fANOVA)",
+               lambda: plots.importance_info(
+                   self.importance, title=f"Knob importance (fANOVA) in {spec.name}"),
+               plots.render_importance, what="knob importance")
+
+    # ---- the document ---------------------------------------------------------------
+
+    def document(self) -> Doc:
+        spec, ex = self.spec, self.ex
+        doc = Doc(f"dse report: {spec.name}")
+        if spec.description:
+            doc.p(spec.description)
+        doc.p(f"Model {spec.model} on {spec.data['name']}; edge {ex.edge.name}, server "
+              f"{ex.server.name}, link {ex.link.name}. Objectives: ",
+              ", ".join(f"{m} ({d})" for m, d in spec.objectives.items()),
+              ". Constraints: ", ", ".join(str(c) for c in spec.constraints) or "none",
+              f". Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.")
+        self._summary(doc)
+        self._recommended(doc)
+        self._front(doc)
+        self._baselines(doc)
+        self._why(doc)
+        self._density(doc)
+        self._search(doc)
+        self._verification(doc)
+        self._notes(doc)
+        self._deployment(doc)
+        self._spec(doc)
+        self._reproduce(doc)
+        return doc
+
+    def _summary(self, doc: Doc) -> None:
+        doc.h(1, "Summary", "summary")
+        n = len(self.df)
+        n_feas = int(self.df["feasible"].sum()) if n else 0
+        states = ", ".join(f"{v} {k.lower()}" for k, v in sorted(self.counts.items())) or "none"
+        items: list[Inline | Sequence[Inline]] = [
+            f"Trials: {states}; {n_feas} of {n} complete trials feasible; "
+            f"{len(self.front)} on the feasible Pareto front.",
+        ]
+        if self.rec is None:
+            items.append([Bold("No trial is feasible: there is no recommended configuration. "),
+                          f"The exhaustive grid has {len(self.grid.feasible())} feasible "
+                          f"candidates of {len(self.grid.frame)}; "
+                          + ("the sampler missed them: run more trials." if
+                             len(self.grid.feasible()) else
+                             "the constraints exclude the whole space: relax them.")])
+        else:
+            items.append([Bold("Recommended: "), self._one_line(self.rec)])
+        if self.hv_grid > 0:
+            items.append(f"The study's feasible front reaches "
+                         f"{100 * self.hv_study / self.hv_grid:.1f}% of the exhaustive grid's "
+                         f"hypervolume ({self.hv_study:.4f} of {self.hv_grid:.4f}, on the "
+                         f"{self.ruler_source} ruler).")
+        else:
+            items.append("The exhaustive grid has no feasible candidate, so there is no "
+                         "hypervolume to compare with.")
+        doc.items(items)
+
+    def _one_line(self, row: pd.Series) -> str:
+        c = candidate_of(row)
+        return (f"trial {int(row['trial'])}: {_network_name(c)}, {self._cut_text(c.split)}, "
+                f"{_exits_text(c, self.ex.exit_names)}; accuracy "
+                f"{human('accuracy', row['accuracy'])}"
+                f" (test {human('accuracy', row['test_accuracy'])}), latency "
+                f"{human('latency_mean', row['latency_mean'])}, sent "
+                f"{human('bandwidth', row['bandwidth'])}, edge energy "
+                f"{human('edge_energy', row['edge_energy'])}.")
+
+    def _cut_text(self, k: int) -> str:
+        g = self.ex.reference_graph
+        last = len(g.cuts) - 1
+        if k == 0:
+            return "cut 0 (server-only: the input is sent)"
+        if k == last:
+            return f"cut {k} (edge-only: nothing is sent)"
+        return f"cut {k} (after {g.cuts[k].after})"
+
+    def _recommended(self, doc: Doc) -> None:
+        doc.h(1, "Recommended configuration", "recommended")
+        if self.rec is None:
+            doc.p(Bold("No trial is feasible"), ", so nothing is recommended. Constraints: ",
+                  ", ".join(str(c) for c in self.spec.constraints) or "none", ".")
+            return
+        row, c, ex = self.rec, self.rec_cand, self.ex
+        assert c is not None
+        doc.p("The knee of the feasible front: the front trial closest to the ideal point "
+              f"when every objective is scaled to [0, 1] on the study's ruler "
+              f"({self.ruler_source}).")
+        exits = [ex.exit_names[j] if j < len(ex.exit_names) else str(j) for j in c.exits]
+        doc.table(["knob", "value"], [
+            ["trial", str(int(row["trial"]))],
+            ["network", _network_name(c)],
+            ["cut", self._cut_text(c.split)],
+            ["exits used", ", ".join(exits) or "none"],
+            ["threshold", f"{c.threshold:g} ({c.criterion})" if c.exits else "- (no exit)"],
+        ])
+        cap = ex.edge.mem_capacity_bytes
+        rows = [
+            ["accuracy", human("accuracy", row["accuracy"]), human("accuracy",
+                                                                    row["test_accuracy"])],
+            ["latency, mean", human("latency_mean", row["latency_mean"]),
+             human("latency_mean", row["test_latency_mean"])],
+            ["· edge compute", human("edge_s", row["edge_s"]), ""],
+            ["· transfer", human("transfer_s", row["transfer_s"]), ""],
+            ["· server compute", human("server_s", row["server_s"]), ""],
+            ["latency, p95", human("latency_p95", row["latency_p95"]),
+             human("latency_p95", row["test_latency_p95"])],
+            ["bytes sent per inference", human("bandwidth", row["bandwidth"]),
+             human("bandwidth", row["test_bandwidth"])],
+            ["edge energy per inference", human("edge_energy", row["edge_energy"]),
+             human("edge_energy", row["test_edge_energy"])],
+            ["· compute", human("edge_energy", row["compute_energy"]), ""],
+            ["· radio", human("edge_energy", row["radio_energy"]), ""],
+            ["edge memory (weights + peak activations)", human("edge_memory",
+                                                               row["edge_memory"])
+             + f" ({100 * row['edge_memory'] / cap:.2g}% of {fmt.nbytes(cap)})", ""],
+            ["storage (edge and server parts)", human("storage", row["storage"]), ""],
+        ]
+        rates, trates = _tuple(row["exit_rates"]), _tuple(row["test_exit_rates"])
+        labels = [f"leave at exit {e}" for e in exits] + ["run to the final classifier"]
+        for lab, v, t in zip(labels, rates, trates, strict=False):
+            rows.append([lab, fmt.percent(v), fmt.percent(t)])
+        doc.table(["metric", "validation", "test"], rows)
+        better = self.grid_better()
+        if better is not None:
+            c2 = candidate_of(better)
+            vals = ", ".join(f"{m} {human(m, better[m])} (vs {human(m, row[m])})"
+                             for m in self.names)
+            doc.p(Bold("The exhaustive grid has better: "), "the study did not find "
+                  f"{_network_name(c2)}, {self._cut_text(c2.split)}, "
+                  f"{_exits_text(c2, ex.exit_names)}, which dominates the recommendation: "
+                  f"{vals}. Run more trials, or deploy that candidate.")
+        if self.rescored is not None:
+            drift = abs(self.rescored.accuracy - float(row["accuracy"])) + abs(
+                self.rescored.latency_mean - float(row["latency_mean"])) / max(
+                float(row["latency_mean"]), 1e-12)
+            if drift > 1e-6:
+                doc.p(Bold("Warning: "), "scoring this configuration again now gives accuracy "
+                      f"{human('accuracy', self.rescored.accuracy)} and latency "
+                      f"{human('latency_mean', self.rescored.latency_mean)}: the cached "
+                      "networks or the profiles changed since the study ran.")
+
+    def grid_better(self) -> pd.Series | None:
+        """The feasible grid candidate closest to ideal among those that dominate the
+        recommendation (None if nothing does)."""
+        if self.rec is None:
+            return None
+        feas = self.grid.feasible()
+        if not len(feas):
+            return None
+        sign = np.array([-1.0 if d == "maximize" else 1.0 for d in self.spec.directions])
+        g = feas[self.names].to_numpy(dtype=float) * sign
+        r = self.rec[self.names].to_numpy(dtype=float) * sign
+        dom = np.all(g <= r + 1e-15, axis=1) & np.any(g < r - 1e-12 * np.abs(r), axis=1)
+        if not dom.any():
+            return None
+        sub = feas[dom]
+        losses = self.ruler.loss(sub[self.names].to_numpy(dtype=float))
+        return sub.iloc[int(np.argmin(np.linalg.norm(losses, axis=1)))]
+
+    def _front(self, doc: Doc) -> None:
+        doc.h(1, "Pareto front", "front")
+        self.fig.put(doc, "front")
+        if not len(self.front):
+            doc.p("No feasible trial, so the front is empty (front.csv has only its header).")
+            return
+        shown = self.front.head(40)
+        knee = int(self.rec["trial"]) if self.rec is not None else -1
+        metrics = list(dict.fromkeys([*self.names, "accuracy", "test_accuracy", "latency_mean",
+                                      "latency_p95", "bandwidth", "edge_energy", "edge_memory",
+                                      "storage"]))
+        rows = []
+        for _, r in shown.iterrows():
+            c = candidate_of(r)
+            rows.append([
+                f"{int(r['trial'])}{' ★' if int(r['trial']) == knee else ''}",
+                _network_name(c), str(c.split), _exits_text(c, self.ex.exit_names, short=True),
+                *[human(m, r[m]) for m in metrics]])
+        doc.table(["trial", "network", "cut", "exits @ threshold", *metrics], rows)
+        rest = len(self.front) - len(shown)
+        more = f" ({rest} more rows)" if rest > 0 else ""
+        doc.p(f"{len(self.front)} feasible front trials{more}; ★ marks the recommended one. "
+              "All of them, with every knob and metric in SI units, are in ",
+              Link("front.csv", "front.csv"), ".")
+
+    def _baselines(self, doc: Doc) -> None:
+        doc.h(1, "Against the baselines", "baselines")
+        cmp = self.comparison
+        ref = cmp.attrs.get("reference_accuracy", float("nan"))
+        doc.p("Each baseline is a restricted space of the same search, scored on the same "
+              "trained networks (the exhaustive grid) and measured with the same ruler. "
+              "Matched accuracy: validation accuracy within 1 point of the dense server-only "
+              f"network's ({human('accuracy', ref)}). Ratios are baseline / joint: above 1 the "
+              "joint search wins.")
+        if not len(self.grid.feasible()):
+            doc.p(Bold("No candidate of the exhaustive grid is feasible"), ", so no baseline "
+                  "has anything to compare.")
+            return
+        joint_hv = float(cmp.loc["joint", "hv"]) if "joint" in cmp.index else float("nan")
+        rows = []
+        for b, r in cmp.iterrows():
+            rows.append([
+                str(b), str(int(r["candidates"])), f"{r['hv']:.4f}",
+                f"{100 * r['hv'] / joint_hv:.1f}%" if joint_hv > 0 else "-",
+                str(int(r["matched"])),
+                human("latency_mean", r["latency_s"]), _ratio(r["latency_s_ratio"]),
+                human("bandwidth", r["bytes"]), _ratio(r["bytes_ratio"]),
+                human("edge_energy", r["edge_energy_j"]), _ratio(r["edge_energy_j_ratio"]),
+            ])
+        doc.table(["baseline", "candidates", "hypervolume", "% of joint", "matched",
+                   "best latency", "ratio", "fewest bytes", "ratio", "least edge energy",
+                   "ratio"], rows)
+        if (cmp["bytes"] == 0).any():
+            doc.p("A ratio of ∞ or - in the bytes column: the joint search (or both) sends "
+                  "nothing at matched accuracy, so the ratio has no finite value.")
+        if self.bests:
+            doc.p("Each baseline's feasible candidate closest to the ideal point on the "
+                  "ruler (the hollow markers of the front figure):")
+            rows = []
+            for b, r in self.bests.items():
+                c = candidate_of(r)
+                rows.append([b, _network_name(c), str(c.split),
+                             _exits_text(c, self.ex.exit_names, short=True),
+                             *[human(m, r[m]) for m in self.names]])
+            doc.table(["baseline", "network", "cut", "exits @ threshold", *self.names], rows)
+
+    def _why(self, doc: Doc) -> None:
+        doc.h(1, "Why this cut", "why")
+        tbl = self.dense.table
+        nodes = self.ex.reference_graph.backbone_nodes()
+        doc.p(f"The dense network has {len(nodes)} backbone layers and "
+              f"{len(tbl.cut_bytes)} cuts ({len(self.ex.reference_graph.clean_cuts())} clean). "
+              f"Run whole on the edge it takes {fmt.seconds(tbl.total_s[-1])}; sent whole to the "
+              f"server it takes {fmt.seconds(tbl.total_s[0])} (the input is "
+              f"{fmt.nbytes(tbl.cut_bytes[0])}; the link's RTT alone is "
+              f"{fmt.seconds(self.ex.link.rtt_s)}).")
+        self.fig.put(doc, "layers")
+        self.fig.put(doc, "split")
+        sp = self.fig.infos.get("split")
+        if sp is not None:
+            doc.p(f"With no early exit the fastest allowed cut of the recommended network is "
+                  f"{self._cut_text(sp.best)} at {fmt.seconds(sp.total_s[sp.best])}; "
+                  f"server-only takes {fmt.seconds(sp.total_s[0])}, edge-only "
+                  f"{fmt.seconds(sp.total_s[-1])}.")
+        self.fig.put(doc, "bandwidth")
+        bw = self.fig.infos.get("bandwidth")
+        if bw is not None:
+            spans = plots.regime_spans(bw)
+            doc.items([f"{r} wins from {_mbps(lo)} to {_mbps(hi)}" for r, lo, hi in spans])
+            if len(spans) == 1:
+                doc.p(f"{spans[0][0]} wins at every uplink bandwidth from 0.1 Mbit/s to "
+                      "1 Gbit/s: the bandwidth is not what decides this cut"
+                      + (" — the link's RTT alone exceeds the edge-only latency."
+                         if spans[0][0] == "edge-only" and self.ex.link.rtt_s
+                         >= bw.latency_s[-1, -1] else "."))
+        doc.h(1, "Early exits", "exits")
+        self.fig.put(doc, "exits")
+        ei = self.fig.infos.get("exits")
+        if ei is not None and self.rec_cand is not None and self.rec_cand.exits:
+            doc.p(f"At its cut, the recommended network without any exit is "
+                  f"{human('accuracy', ei.final_accuracy)} accurate in "
+                  f"{fmt.seconds(ei.final_latency_s)}; with "
+                  f"{_exits_text(self.rec_cand, self.ex.exit_names)} it is "
+                  f"{human('accuracy', self.rec['accuracy'])} accurate in "
+                  f"{fmt.seconds(self.rec['latency_mean'])}.")
+
+    def _density(self, doc: Doc) -> None:
+        doc.h(1, "Sparsity", "sparsity")
+        self.fig.put(doc, "density")
+        info = self.fig.infos.get("density")
+        if info is None:
+            return
+        rows = []
+        for m in info.methods:
+            for i, d in enumerate(info.densities[m]):
+                rows.append([m if d < 1 else "dense", f"{d:g}",
+                             fmt.percent(info.accuracy[m][i]),
+                             fmt.percent(info.test_accuracy[m][i]),
+                             fmt.nbytes(info.stored_bytes[m][i]), fmt.count(info.flops[m][i]),
+                             fmt.seconds(info.edge_only_s[m][i])])
+        seen: set[tuple[str, ...]] = set()
+        uniq = [r for r in rows if not (tuple(r) in seen or seen.add(tuple(r)))]
+        doc.table(["method", "density", "accuracy (val)", "accuracy (test)", "stored",
+                   "backbone FLOP (sparse kernels)", "edge-only latency"], uniq)
+        if not self.ex.edge.sparse_efficiency:
+            doc.p(f"{self.ex.edge.name} has no sparse kernels in its profile: predefined "
+                  "sparsity shrinks storage and memory there, not compute time; channel "
+                  "pruning shrinks the layers themselves.")
+
+    def _search(self, doc: Doc) -> None:
+        doc.h(1, "The search", "search")
+        g = self.grid
+        on_front = int(g.frame["pareto"].sum()) if "pareto" in g.frame else 0
+        doc.p(f"Sampler {self.spec.sampler} (seed {self.spec.seed}); the exhaustive grid "
+              f"scored {len(g.frame)} candidates in {g.seconds:.1f} s "
+              f"({len(g.feasible())} feasible, {on_front} on its front).")
+        if self.hv_grid > 0:
+            doc.p(f"Hypervolume of the study's feasible trials: {self.hv_study:.4f}, "
+                  f"{100 * self.hv_study / self.hv_grid:.1f}% of the grid's {self.hv_grid:.4f} "
+                  f"(on the {self.ruler_source} ruler; reference point 1.1 in every scaled "
+                  "objective).")
+        r = self.ruler
+        doc.p("The ruler: every objective scaled to [0, 1] between these bounds (fitted to "
+              + ("the exhaustive grid's feasible candidates" if self.ruler_source == "grid"
+                 else "the study's own trials") + "), 0 best:")
+        doc.table(["objective", "direction", "best end", "worst end"], [
+            [m, d, human(m, r.hi[i] if d == "maximize" else r.lo[i]),
+             human(m, r.lo[i] if d == "maximize" else r.hi[i])]
+            for i, (m, d) in enumerate(zip(r.names, r.directions, strict=True))])
+        self.fig.put(doc, "hypervolume")
+        self.fig.put(doc, "importance")
+        imp = getattr(self, "importance", None)
+        if imp:
+            failed = {k: v for k, v in imp.items() if isinstance(v, str)}
+            for k, v in failed.items():
+                doc.p(f"Importance for {k} could not be computed: {v}")
+
+    def _verification(self, doc: Doc) -> None:
+        doc.h(1, "Verification", "verification")
+        v = self.verify
+        if not v:
+            doc.p("Every trial was scored from one network per (method, density) trained with "
+                  "all exits attached. Not verified yet: ",
+                  Code(f"dse verify {self.spec.name}"), " retrains the top front "
+                  "configurations with only their own exits and measures their test accuracy "
+                  "again; run it and then this report again.")
+            return
+        doc.p("The top front configurations retrained alone, with only their own exits "
+              "(test split):")
+        rows = []
+        for r in v:
+            try:
+                c = candidate_of({f"knob_{k}": x for k, x in r.get("knobs", {}).items()})
+                what = (f"{_network_name(c)}, cut {c.split}, "
+                        f"{_exits_text(c, self.ex.exit_names, short=True)}")
+            except (KeyError, TypeError, ValueError):
+                what = "-"
+            rows.append([str(r.get("trial")), what,
+                         human("accuracy", r.get("old_test_accuracy")),
+                         human("accuracy", r.get("new_test_accuracy")),
+                         f"{100 * float(r.get('delta', float('nan'))):+.1f} points",
+                         human("latency_mean", r.get("old_latency_mean")),
+                         human("latency_mean", r.get("new_latency_mean"))])
+        doc.table(["trial", "configuration", "test accuracy (study)",
+                   "test accuracy (retrained)", "change",
+                   "latency (study)", "latency (retrained)"], rows)
+
+    def _notes(self, doc: Doc) -> None:
+        notes = self.notes()
+        if notes:
+            doc.h(1, "Read the numbers with care", "notes")
+            doc.items(notes)
+
+    def notes(self) -> list[str]:
+        """Plain warnings about where the numbers come from and where they saturate."""
+        out = []
+        ex, tbl = self.ex, self.dense.table
+        n_val = self.dense.correct["val"].shape[1]
+        n_test = self.dense.correct["test"].shape[1]
+        out.append(f"Accuracy is measured on {n_val} validation and {n_test} test samples: one "
+                   f"sample is {100 / max(n_val, 1):.2g} points, so smaller differences are "
+                   "noise.")
+        if len(self.df) and "accuracy" in self.df and float(self.df["accuracy"].max()) >= 1.0:
+            out.append("Some trials reach 100% validation accuracy: accuracy saturates, so the "
+                       "front trades the other objectives among equally accurate points.")
+        edge_only = float(tbl.total_s[-1])
+        n_layers = int(sum(1 for x in ex.reference_graph.backbone_nodes()
+                           if x.kind not in ("reshape", "dropout")))
+        overhead = n_layers * ex.edge.overhead_s
+        if edge_only > 0 and overhead / edge_only > 0.3:
+            src = ex.edge.sources.get("compute.overhead", "")
+            out.append(f"{100 * overhead / edge_only:.0f}% of the dense edge-only latency "
+                       f"({fmt.seconds(edge_only)}) is the per-layer overhead of "
+                       f"{ex.edge.name} ({fmt.seconds(ex.edge.overhead_s)} x {n_layers} "
+                       f"layers{'; ' + src.split(':')[0] + ' in its sources' if src else ''}): "
+                       "the cut is decided by that estimate more than by FLOPs.")
+        if ex.link.rtt_s >= edge_only:
+            out.append(f"The link's RTT ({fmt.seconds(ex.link.rtt_s)}) alone exceeds the "
+                       f"dense edge-only latency ({fmt.seconds(edge_only)}): offloading cannot "
+                       "be faster at any bandwidth.")
+        if tbl.cut_bytes[0] > 0:
+            air = 8.0 * tbl.cut_bytes[0] / ex.link.uplink_bps
+            wait = float(tbl.transfer_s[0] + tbl.server_s[0])
+            out.append(f"Edge energy counts edge compute and radio airtime only: server-only "
+                       f"(dense) is charged {fmt.joules(tbl.radio_j[0])} for "
+                       f"{fmt.seconds(air)} of transmission, while the {fmt.seconds(wait)} it "
+                       "waits for the link and the server cost nothing in the model (at "
+                       f"{ex.edge.name}'s idle power, {ex.edge.idle_power_w:g} W, they would "
+                       f"add {fmt.joules(wait * ex.edge.idle_power_w)}). Offloading looks "
+                       "cheaper in energy than it is.")
+        out.extend(self._exit_notes())
+        out.extend(self._knee_notes())
+        if not self.spec.tail_energy:
+            out.append("The radio's tail energy is not charged (tail_energy = false: "
+                       "back-to-back inferences); an isolated request would pay "
+                       f"{fmt.joules(ex.link.tail_energy_j)} more whenever it sends.")
+        return out
+
+    def _exit_notes(self) -> list[str]:
+        spec, ex = self.spec, self.ex
+        sc = self.rec_scorer or self.dense
+        conf = sc.confidence["val"][spec.criterion]
+        lowest = min(spec.thresholds)
+        out = []
+        for j in ex.space.allowed_exits:
+            top = float(conf[j].max()) if conf.shape[1] else 0.0
+            if top < lowest:
+                name = ex.exit_names[j] if j < len(ex.exit_names) else str(j)
+                out.append(f"Exit {name} is never taken at any threshold of the space: its "
+                           f"highest validation confidence ({spec.criterion}) is {top:.3g}, "
+                           f"below the lowest threshold {lowest:g}. Using it only adds its "
+                           "head's cost; the space could start lower, or the head needs "
+                           "more training weight.")
+        return out
+
+    def _knee_notes(self) -> list[str]:
+        out: list[str] = []
+        if self.rec is None:
+            return out
+        names, rec = self.names, self.rec
+        if "accuracy" in names and len(self.front) > 1:
+            top = self.front.iloc[0]
+            if float(top["accuracy"]) > float(rec["accuracy"]):
+                i = names.index("accuracy")
+                lo, hi = self.ruler.lo[i], self.ruler.hi[i]
+                n_val = self.dense.correct["val"].shape[1]
+                lost = float(top["accuracy"]) - float(rec["accuracy"])
+                others = ", ".join(f"{m} {human(m, top[m])} -> {human(m, rec[m])}"
+                                   for m in names if m != "accuracy")
+                out.append(f"The knee gives up {100 * lost:.2g} points of validation accuracy "
+                           f"({round(lost * n_val)} of {n_val} samples) against trial "
+                           f"{int(top['trial'])}, the most accurate front trial, for {others}. "
+                           f"The ruler scales accuracy over {fmt.percent(lo)} to "
+                           f"{fmt.percent(hi)}, so such a loss weighs little; if it matters, "
+                           "pick that trial from the front table.")
+        if self.hv_grid > 0:
+            alone = hypervolume(self.ruler.loss(rec[names].to_numpy(dtype=float)))
+            share = alone / self.hv_grid
+            if share > 0.9:
+                out.append(f"The recommended point alone covers {100 * share:.0f}% of the "
+                           "grid's hypervolume: on this ruler every fraction (the sampler's, "
+                           "the baselines') sits near 100% and says little; compare the fronts "
+                           "and the matched-accuracy columns instead.")
+        return out
+
+    def _deployment(self, doc: Doc) -> None:
+        doc.h(1, "Devices and link", "deployment")
+        ex = self.ex
+        for role, prof in (("edge", ex.edge), ("server", ex.server), ("link", ex.link)):
+            doc.h(2, f"{role}: {prof.name} (v{prof.version})")
+            doc.p(prof.description)
+            doc.p(Bold("Source: "), prof.source)
+            if prof.path is not None:
+                doc.p("File: ", Code(str(prof.path)))
+            doc.table(["field", "value"], [[k, v] for k, v in _profile_fields(prof)])
+            if prof.sources:
+                doc.table(["field", "source"], [[Code(k), v] for k, v in prof.sources.items()])
+
+    def _spec(self, doc: Doc) -> None:
+        doc.h(1, "Study spec", "spec")
+        where = str(self.spec.path) if self.spec.path else "(stored with the study)"
+        doc.p("As stored with the study; written at ", Code(where), ":")
+        doc.code(self.spec.text)
+
+    def _reproduce(self, doc: Doc) -> None:
+        doc.h(1, "Reproduce", "reproduce")
+        name = self.spec.name
+        path = self.spec.path
+        shown = f"studies/{name}.toml"
+        if path is not None:
+            try:
+                shown = str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+            except ValueError:
+                shown = str(path)
+        doc.code("\n".join([
+            f"dse study run {shown}      # the study (resumes where it stopped)",
+            f"dse study grid {name}      # the exhaustive grid: the reference front",
+            f"dse compare {name}         # the baselines table",
+            f"dse verify {name}          # retrain the top front configurations alone",
+            f"dse report {name}          # this report",
+        ]))
+
+
+def _network_name(c: Candidate) -> str:
+    method, density = c.network
+    return "dense" if method == "dense" else f"{method} sparsity, density {density:g}"
+
+
+def _exits_text(c: Candidate, names: Sequence[str], *, short: bool = False) -> str:
+    if not c.exits:
+        return "no exit"
+    used = "+".join(names[j] if j < len(names) else str(j) for j in c.exits)
+    return f"{used} @ {c.threshold:g}" if short else f"exits {used} at threshold {c.threshold:g}"
+
+
+def _profile_fields(p: DeviceProfile | LinkProfile) -> list[tuple[str, str]]:
+    if isinstance(p, LinkProfile):
+        return [
+            ("uplink", _mbps(p.uplink_bps)), ("downlink", _mbps(p.downlink_bps)),
+            ("RTT", fmt.seconds(p.rtt_s)),
+            ("radio power", f"{p.alpha_w_per_mbps * 1e3:.4g} mW per Mbit/s x uplink + "
+                            f"{p.beta_w * 1e3:.4g} mW = {p.uplink_power_w():.3g} W"),
+            ("tail energy", fmt.joules(p.tail_energy_j)),
+        ]
+    eff = ", ".join(f"{k} {v:g}" for k, v in p.efficiency.items())
+    sparse = ", ".join(f"{k} {v:g}" for k, v in p.sparse_efficiency.items()) or "none"
+    rows = [("kind", p.kind),
+            ("peak", ", ".join(f"{k} {fmt.count(v)}FLOP/s" for k, v in p.peak_flops.items())
+             + f" (model uses {p.dtype})"),
+            ("efficiency (fraction of peak)", eff),
+            ("sparse kernels (fraction of peak)", sparse),
+            ("per-layer overhead", fmt.seconds(p.overhead_s)),
+            ("memory bandwidth", f"{fmt.nbytes(p.mem_bandwidth_Bps)}/s"),
+            ("memory capacity", fmt.nbytes(p.mem_capacity_bytes)),
+            ("power idle / active", f"{p.idle_power_w:g} W / {p.active_power_w:g} W")]
+    if p.energy_per_flop_j is not None:
+        rows.append(("energy per FLOP / byte",
+                     f"{p.energy_per_flop_j:g} J / {p.energy_per_byte_j:g} J"))
+    return rows
+
+
+__all__ = ["write_report", "Doc", "human", "baseline_bests", "importances", "candidate_of",
+]

@@ -1,0 +1,44 @@
+"""Shared fixtures: device and link profiles built in code, with round numbers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from dse.devices import DeviceProfile, LinkProfile
+
+
+def _device(**overrides: Any) -> DeviceProfile:
+    """1 GFLOP/s peak, conv at 50% and everything else at 25% of it, 100 MB/s memory,
+    100 us per layer, 2 W active, no sparse kernels; override any field by keyword."""
+    fields: dict[str, Any] = dict(
+        name="test-device", version=1, kind="edge", description="made in a test",
+        source="tests/conftest.py", path=None, peak_flops={"fp32": 1e9}, dtype="fp32",
+        efficiency={"default": 0.25, "conv": 0.5}, sparse_efficiency={}, overhead_s=1e-4,
+        mem_bandwidth_Bps=1e8, mem_capacity_bytes=1e9, idle_power_w=1.0, active_power_w=2.0,
+    )
+    fields.update(overrides)
+    return DeviceProfile(**fields)
+
+
+def _link(**overrides: Any) -> LinkProfile:
+    """8 Mbit/s (1 MB/s) up, 16 Mbit/s down, 20 ms RTT, radio 0.5 W/(Mbit/s) + 1 W, 3 J tail."""
+    fields: dict[str, Any] = dict(
+        name="test-link", version=1, description="made in a test", source="tests/conftest.py",
+        path=None, uplink_bps=8e6, downlink_bps=16e6, rtt_s=0.02, alpha_w_per_mbps=0.5,
+        beta_w=1.0, tail_energy_j=3.0,
+    )
+    fields.update(overrides)
+    return LinkProfile(**fields)
+
+
+@pytest.fixture
+def make_device() -> Callable[..., DeviceProfile]:
+    return _device
+
+
+@pytest.fixture
+def make_link() -> Callable[..., LinkProfile]:
+    return _link

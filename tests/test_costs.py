@@ -1,0 +1,304 @@
+"""The cost model: roofline latency, energy, link transfer, per-cut tables and memory, all
+against hand-computed figures on a device and a link made in code (tests/conftest.py)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from dse import costs as C
+from dse.devices import DeviceProfile, LinkProfile
+from dse.graph import Node, build_graph
+from dse.profiler import profile_graph, to_json
+
+MakeDevice = Callable[..., DeviceProfile]
+MakeLink = Callable[..., LinkProfile]
+
+
+def node(kind: str = "conv", *, flops: int = 0, in_b: int = 0, out_b: int = 0,
+         weight_b: int = 0, stored_b: int | None = None, density: float = 1.0) -> Node:
+    """A layer with the given work; names and shapes do not matter to the cost model."""
+    return Node(
+        name="n", target="n", kind=kind, inputs=("input",), output_shape=(1,),
+        output_bytes=out_b, input_bytes=in_b, params=weight_b // 4,
+        nonzero_params=int(weight_b // 4 * density), weight_bytes=weight_b,
+        stored_bytes=weight_b if stored_b is None else stored_b, flops=flops, macs=flops // 2,
+        density=density,
+    )
+
+
+# Device of conftest: peak 1e9 FLOP/s, eff conv 0.5 / default 0.25, 1e8 B/s, 1e-4 s, 2 W.
+
+# ------------------------------------------------------------------------- roofline
+
+
+def test_compute_bound_layer(make_device: MakeDevice) -> None:
+    n = node("conv", flops=10**6, in_b=4000, out_b=4000, weight_b=2000)
+    # compute 1e6 / (1e9 * 0.5) = 2 ms; memory 10 kB / 100 MB/s = 0.1 ms; + 0.1 ms overhead
+    assert C.layer_latency(n, make_device()) == pytest.approx(2e-3 + 1e-4, rel=1e-12)
+
+
+def test_memory_bound_layer(make_device: MakeDevice) -> None:
+    n = node("activation", flops=1000, in_b=4000, out_b=4000)
+    # compute 1000 / (1e9 * 0.25) = 4 us; memory 8 kB / 100 MB/s = 80 us; + 100 us
+    assert C.layer_latency(n, make_device()) == pytest.approx(8e-5 + 1e-4, rel=1e-12)
+
+
+def test_unlisted_kind_uses_default_efficiency(make_device: MakeDevice) -> None:
+    n = node("linear", flops=10**6)
+    assert C.layer_latency(n, make_device()) == pytest.approx(1e6 / 2.5e8 + 1e-4, rel=1e-12)
+    assert C.layer_latency(node("other", flops=10**6), make_device()) == pytest.approx(
+        1e6 / 2.5e8 + 1e-4, rel=1e-12)
+
+
+def test_overhead_added_even_with_no_work(make_device: MakeDevice) -> None:
+    assert C.layer_latency(node("add"), make_device()) == pytest.approx(1e-4)
+    assert C.layer_latency(node("add"), make_device(overhead_s=0.0)) == 0.0
+    assert C.layer_latency(node("add", out_b=100), make_device(overhead_s=3e-3)) == (
+        pytest.approx(100 / 1e8 + 3e-3, rel=1e-12))
+
+
+@pytest.mark.parametrize("kind", ["reshape", "dropout"])
+def test_views_are_free(make_device: MakeDevice, kind: str) -> None:
+    n = node(kind, flops=10**6, in_b=10**6, out_b=10**6, weight_b=10**6)
+    assert C.layer_latency(n, make_device()) == 0.0
+    assert C.layer_energy(n, make_device()) == 0.0
+    per_op = make_device(energy_per_flop_j=1e-9, energy_per_byte_j=1e-9)
+    assert C.layer_energy(n, per_op) == 0.0
+
+
+def test_peak_of_the_profiles_dtype(make_device: MakeDevice) -> None:
+    dev = make_device(peak_flops={"fp32": 1e9, "fp16": 4e9}, dtype="fp16")
+    n = node("conv", flops=10**6)
+    assert C.layer_latency(n, dev) == pytest.approx(1e6 / 2e9 + 1e-4, rel=1e-12)
+
+
+# -------------------------------------------------------------------------- sparsity
+
+
+def test_sparsity_saves_time_only_with_sparse_kernels(make_device: MakeDevice) -> None:
+    # density 1/4: 1e6 dense FLOPs -> 2.5e5; weights 4e5 B dense -> 1.5e5 B stored
+    n = node("conv", flops=10**6, in_b=10**4, out_b=10**4, weight_b=4 * 10**5,
+             stored_b=15 * 10**4, density=0.25)
+    dense_dev = make_device()
+    # no sparse kernels: max(1e6 / 5e8 = 2 ms, 4.2e5 B / 1e8 = 4.2 ms) + 0.1 ms
+    assert C.layer_latency(n, dense_dev) == pytest.approx(4.2e-3 + 1e-4, rel=1e-12)
+    sparse_dev = make_device(sparse_efficiency={"conv": 0.4})
+    # sparse conv: max(2.5e5 / 4e8 = 0.625 ms, 1.7e5 B / 1e8 = 1.7 ms) + 0.1 ms
+    assert C.layer_latency(n, sparse_dev) == pytest.approx(1.7e-3 + 1e-4, rel=1e-12)
+    compute = node("conv", flops=10**8, weight_b=400, stored_b=150, density=0.25)
+    assert C.layer_latency(compute, sparse_dev) == pytest.approx(2.5e7 / 4e8 + 1e-4, rel=1e-12)
+    # sparse kernels for conv only: a sparse linear layer runs dense
+    lin = node("linear", flops=10**6, weight_b=4 * 10**5, stored_b=15 * 10**4, density=0.25)
+    assert C.layer_latency(lin, sparse_dev) == C.layer_latency(lin, dense_dev)
+    # a dense layer is unaffected by sparse kernels
+    full = node("conv", flops=10**6, weight_b=4 * 10**5)
+    assert C.layer_latency(full, sparse_dev) == C.layer_latency(full, dense_dev)
+
+
+# ---------------------------------------------------------------------------- energy
+
+
+def test_energy_is_active_power_times_time(make_device: MakeDevice) -> None:
+    n = node("conv", flops=10**6, in_b=4000, out_b=4000, weight_b=2000)
+    dev = make_device(active_power_w=3.0)
+    assert C.layer_energy(n, dev) == pytest.approx(3.0 * 2.1e-3, rel=1e-12)
+    assert C.layer_energy(n, dev, latency_s=0.5) == 1.5  # a given latency is used as is
+
+
+def test_energy_per_flop_and_byte(make_device: MakeDevice) -> None:
+    dev = make_device(energy_per_flop_j=2e-12, energy_per_byte_j=5e-11)
+    n = node("conv", flops=10**6, in_b=4000, out_b=4000, weight_b=2000)
+    assert C.layer_energy(n, dev) == pytest.approx(1e6 * 2e-12 + 1e4 * 5e-11, rel=1e-12)
+    sparse = node("conv", flops=10**6, in_b=4000, out_b=4000, weight_b=2000, stored_b=600,
+                  density=0.25)
+    dev = make_device(energy_per_flop_j=2e-12, energy_per_byte_j=5e-11,
+                      sparse_efficiency={"conv": 0.5})
+    assert C.layer_energy(sparse, dev) == pytest.approx(2.5e5 * 2e-12 + 8600 * 5e-11, rel=1e-12)
+
+
+# ------------------------------------------------------------------------------ link
+
+
+def test_transfer_time(make_link: MakeLink) -> None:
+    link = make_link()
+    # 1e5 B at 1 MB/s = 0.1 s, + 20 ms RTT, + 1000 B back at 2 MB/s = 0.5 ms
+    assert C.transfer_time(1e5, link, result_bytes=1000) == pytest.approx(0.1205, rel=1e-12)
+    assert C.transfer_time(1e5, link) == pytest.approx(0.12, rel=1e-12)
+    assert C.transfer_time(0, link, result_bytes=1000) == 0.0  # edge-only: no round trip
+
+
+def test_radio_energy(make_link: MakeLink) -> None:
+    link = make_link()
+    # power 0.5 W/(Mbit/s) * 8 Mbit/s + 1 W = 5 W for 0.1 s = 0.5 J, + 3 J tail
+    assert link.uplink_power_w() == pytest.approx(5.0)
+    assert C.radio_energy(1e5, link) == pytest.approx(3.5, rel=1e-12)
+    assert C.radio_energy(1e5, link, tail=False) == pytest.approx(0.5, rel=1e-12)
+    assert C.radio_energy(1e5, make_link(tail_energy_j=0.0)) == pytest.approx(0.5, rel=1e-12)
+    assert C.radio_energy(0, link) == 0.0
+
+
+# ------------------------------------------------------------------------ cost table
+
+
+def chain() -> tuple[nn.Module, torch.Tensor]:
+    return nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 4)), torch.zeros(
+        1, 1, 4, 4)
+
+
+def test_cost_table_prefix_and_suffix_sums(make_device: MakeDevice, make_link: MakeLink) -> None:
+    model, x = chain()
+    g = build_graph(model, x)
+    edge = make_device()
+    server = make_device(kind="server", peak_flops={"fp32": 1e12}, mem_bandwidth_Bps=1e11,
+                         overhead_s=1e-6, active_power_w=300.0)
+    link = make_link()
+    t = C.cost_table(g, edge, server, link)
+    layers = g.backbone_nodes()
+    e = [C.layer_latency(n, edge) for n in layers]
+    s = [C.layer_latency(n, server) for n in layers]
+    n = len(layers)
+    assert n == 4 and t.n_cuts == 5
+    for k in range(n + 1):
+        assert t.edge_s[k] == pytest.approx(sum(e[:k]), rel=1e-12, abs=0)
+        assert t.server_s[k] == pytest.approx(sum(s[k:]), rel=1e-12, abs=0)
+        assert t.edge_compute_j[k] == pytest.approx(2.0 * sum(e[:k]), rel=1e-12, abs=0)
+    # the hand figures of the first linear layer on the edge: 16*8 MACs = 256 FLOP at
+    # 2.5e8 FLOP/s = 1.024 us; bytes 64 in + 32 out + 544 weights = 640 B at 1e8 B/s = 6.4 us
+    assert e[1] == pytest.approx(6.4e-6 + 1e-4, rel=1e-12)
+    assert e[0] == 0.0  # flatten
+    # bytes: input 64 B, flatten 64, linear 32, relu 32, nothing
+    assert t.cut_bytes.tolist() == [64, 64, 32, 32, 0]
+    result = 4 * 4
+    for k, b in enumerate([64, 64, 32, 32]):
+        assert t.transfer_s[k] == pytest.approx(8 * b / 8e6 + 0.02 + 8 * result / 16e6)
+        assert t.radio_j[k] == pytest.approx(5.0 * 8 * b / 8e6 + 3.0)
+    assert t.transfer_s[-1] == 0.0 and t.radio_j[-1] == 0.0  # edge-only sends nothing
+    assert t.server_s[-1] == 0.0 and t.edge_s[0] == 0.0
+    assert t.edge_compute_j[0] == 0.0
+    np.testing.assert_allclose(t.total_s, t.edge_s + t.transfer_s + t.server_s)
+    np.testing.assert_allclose(t.edge_energy_j, t.edge_compute_j + t.radio_j)
+    assert t.edge_weight_bytes.tolist() == [0, 0, 544, 544, 544 + 144]
+    np.testing.assert_array_equal(t.edge_memory_bytes,
+                                  t.edge_weight_bytes + t.edge_peak_activation_bytes)
+    assert C.cost_table(g, edge, server, link, tail=False).radio_j[0] == pytest.approx(
+        5.0 * 8 * 64 / 8e6)
+
+
+def test_cost_table_exits(make_device: MakeDevice, make_link: MakeLink) -> None:
+    class Exit(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = nn.Linear(4, 8)
+            self.b = nn.Linear(8, 2)
+            self.head = nn.Sequential(nn.ReLU(), nn.Linear(8, 2))
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            h = self.a(x)
+            return self.head(h), self.b(h)
+
+    g = build_graph(Exit(), torch.zeros(1, 4))
+    edge, server = make_device(), make_device(kind="server", overhead_s=1e-6)
+    t = C.cost_table(g, edge, server, make_link())
+    head = g.exit_nodes(0)
+    assert [n.name for n in head] == ["head_0", "head_1"]
+    assert t.exit_position.tolist() == [1]
+    assert t.exit_edge_s[0] == pytest.approx(sum(C.layer_latency(n, edge) for n in head))
+    assert t.exit_server_s[0] == pytest.approx(sum(C.layer_latency(n, server) for n in head))
+    assert t.exit_edge_j[0] == pytest.approx(2.0 * t.exit_edge_s[0])
+    assert t.exit_weight_bytes[0] == (8 * 2 + 2) * 4
+    assert t.exit_edge_position_s[0] == t.edge_s[1] == C.layer_latency(g.nodes["a"], edge)
+    assert len(t.edge_layer_s) == 2  # heads are not backbone layers
+
+
+# ------------------------------------------------------------------------ memory
+
+
+def test_peak_activation_bytes_on_a_chain() -> None:
+    model, x = chain()
+    g = build_graph(model, x)
+    # live while each layer runs (its inputs and its output): 64+64, 64+32, 32+32, 32+16
+    assert C.peak_activation_bytes(g).tolist() == [0, 128, 128, 128, 128]
+    net = nn.Sequential(nn.Linear(4, 64), nn.ReLU(), nn.Linear(64, 2), nn.ReLU())
+    g = build_graph(net, torch.zeros(1, 4))
+    # 16+256, 256+256, 256+8, 8+8
+    assert C.peak_activation_bytes(g).tolist() == [0, 272, 512, 512, 512]
+
+
+def test_peak_activation_bytes_keeps_the_skip_alive() -> None:
+    class Residual(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = nn.Conv2d(2, 4, 1)
+            self.r = nn.ReLU()
+            self.b = nn.Conv2d(4, 2, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.relu(self.b(self.r(self.a(x))) + x)
+
+    g = build_graph(Residual(), torch.zeros(1, 2, 3, 3))
+    x, w = 72, 144  # bytes of 2- and 4-channel 3x3 float32 tensors
+    # the input lives until the add (position 3):
+    # a: x + a; r: x + a + r; b: x + r + b; add: x + b + add; relu: add + relu
+    live = [x + w, x + 2 * w, x + w + x, 3 * x, 2 * x]
+    assert live == [216, 360, 288, 216, 144]
+    assert C.peak_activation_bytes(g).tolist() == [0, 216, 360, 360, 360, 360]
+
+
+# ------------------------------------------------------------------------ best cut
+
+
+def test_best_cut_is_the_argmin(make_device: MakeDevice, make_link: MakeLink) -> None:
+    model, x = chain()
+    g = build_graph(model, x)
+    server = make_device(kind="server", peak_flops={"fp32": 1e12}, mem_bandwidth_Bps=1e11,
+                         overhead_s=1e-6)
+    # a slow link: everything on the edge
+    p = profile_graph(g, make_device(), server, make_link(rtt_s=1.0))
+    assert p.best_cut == int(np.argmin(p.cuts.total_s)) == 4
+    # a slow edge and a free link: as early as possible; cut 1 (after the flatten) ties
+    # with cut 0 to the last bit and the later cut wins the tie
+    slow = make_device(overhead_s=1.0)
+    fast = make_link(uplink_bps=1e12, downlink_bps=1e12, rtt_s=0.0)
+    p = profile_graph(g, slow, server, fast)
+    assert p.cuts.total_s[0] == p.cuts.total_s[1] < p.cuts.total_s[2:].min()
+    assert p.best_cut == 1
+    # in between: a bottleneck. Input 16 kB; l1 = Linear(4096, 8) -> ReLU -> Linear(8, 4096)
+    # -> Linear(4096, 2). On the edge l1 moves 147,520 B (1.48 ms + 0.1 ms), after which
+    # 32 B go up in 32 us + 1 ms RTT: ~2.6 ms. Server-only sends 16 kB (16.4 ms + 1 ms);
+    # edge-only runs l2 and l3 too (~4.0 ms); after l2 the 16 kB go up again.
+    net = nn.Sequential(nn.Linear(4096, 8), nn.ReLU(), nn.Linear(8, 4096), nn.Linear(4096, 2))
+    g = build_graph(net, torch.zeros(1, 4096))
+    p = profile_graph(g, make_device(), server, make_link(rtt_s=1e-3))
+    total = p.cuts.total_s.to_numpy()
+    assert p.best_cut == int(np.argmin(total)) == 1
+    assert total[1] == pytest.approx(1.475_20e-3 + 1e-4 + 32 / 1e6 + 1e-3 + 8 * 8 / 16e6
+                                     + p.table.server_s[1], rel=1e-9)
+    assert total[0] > 17e-3 and 3.9e-3 < total[4] < 4.1e-3
+
+
+def test_profile_json_is_strict_json_with_exits(
+    make_device: MakeDevice, make_link: MakeLink
+) -> None:
+    class Exit(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = nn.Linear(4, 8)
+            self.b = nn.Linear(8, 2)
+            self.head = nn.Linear(8, 2)
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            h = self.a(x)
+            return self.head(h), self.b(h)
+
+    p = profile_graph(build_graph(Exit(), torch.zeros(1, 4)), make_device(),
+                      make_device(kind="server"), make_link())
+    data = json.loads(json.dumps(to_json(p), allow_nan=False))
+    assert [(r["name"], r["exit"]) for r in data["layers"]] == [
+        ("a", None), ("head", 0), ("b", None)]
+    assert len(data["cuts"]) == 3  # the head is not a backbone layer

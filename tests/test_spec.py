@@ -1,0 +1,259 @@
+"""Study specs: a valid spec parses as written; every bad input is one InputError that
+names the file and the dotted field; ``dse study run BAD.toml`` exits 2 and writes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dse.cli import main
+from dse.devices import list_devices, list_links
+from dse.errors import InputError
+from dse.models import list_models
+from dse.spec import Constraint, load_spec, parse_spec
+
+WHERE = "bad-spec.toml"
+
+GOOD = """\
+name = "tiny"
+description = "a spec written by a test"
+n_trials = 12
+sampler = "tpe"
+seed = 3
+
+[model]
+name = "mlp"
+
+[data]
+name = "digits"
+seed = 0
+
+[training]
+epochs = 1
+seed = 0
+
+[deployment]
+edge = "raspberry-pi-4"
+server = "a100"
+link = "wifi"
+tail_energy = false
+
+[space]
+densities = [0.25, 1.0, 0.5, 0.5]
+methods = ["predefined", "channels"]
+exits = ["layers.1"]
+thresholds = { low = 0.6, high = 0.9, step = 0.1 }
+criterion = "entropy"
+splits = "clean"
+
+[objectives]
+latency_mean = "minimize"
+accuracy = "maximize"
+edge_energy = "minimize"
+
+[constraints]
+edge_memory = "<= 4e6"
+accuracy = ">= 0.5"
+"""
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DSE_CACHE", str(tmp_path / "cache"))
+
+
+def test_a_valid_spec_parses_with_thresholds_discretised_and_order_kept() -> None:
+    spec = parse_spec(GOOD, where="good.toml")
+    assert spec.name == "tiny" and spec.description == "a spec written by a test"
+    assert (spec.n_trials, spec.sampler, spec.seed) == (12, "tpe", 3)
+    assert spec.model == "mlp" and dict(spec.model_options) == {}
+    assert spec.data == {"name": "digits", "seed": 0}
+    assert spec.training == {"epochs": 1, "seed": 0}
+    assert (spec.edge, spec.server, spec.link, spec.tail_energy) == (
+        "raspberry-pi-4", "a100", "wifi", False)
+    # densities: deduplicated, sorted densest first
+    assert spec.densities == (1.0, 0.5, 0.25)
+    assert spec.methods == ("predefined", "channels")
+    assert spec.exits == ("layers.1",)
+    # 0.6 .. 0.9 by 0.1: four values, exact to 10 digits (no 0.7000000000000001)
+    assert spec.thresholds == (0.6, 0.7, 0.8, 0.9)
+    assert spec.criterion == "entropy" and spec.splits == "clean"
+    # objectives keep the order they were written in, directions with them
+    assert list(spec.objectives) == ["latency_mean", "accuracy", "edge_energy"]
+    assert spec.directions == ["minimize", "maximize", "minimize"]
+    assert spec.constraints == (Constraint("edge_memory", "<=", 4e6),
+                                Constraint("accuracy", ">=", 0.5))
+    assert spec.text == GOOD and spec.storage == "journal"
+
+
+def test_defaults_fill_what_a_minimal_spec_leaves_out() -> None:
+    spec = parse_spec('name = "m"\nmodel = "mlp"\ndata = { name = "digits" }\n'
+                      '[objectives]\naccuracy = "maximize"\n')
+    assert (spec.edge, spec.server, spec.link) == ("raspberry-pi-4", "a100", "lte")
+    assert spec.densities == (1.0,) and spec.methods == ("predefined",)
+    assert spec.exits is None and spec.constraints == ()
+    assert spec.thresholds[0] == 0.5 and spec.thresholds[-1] == 1.0
+    assert len(spec.thresholds) == 11
+    assert (spec.sampler, spec.seed, spec.n_trials) == ("nsga2", 0, 200)
+
+
+def test_a_constraint_reports_its_violation_in_optunas_convention() -> None:
+    upper, lower = Constraint("edge_memory", "<=", 100.0), Constraint("accuracy", ">=", 0.9)
+    assert upper.violation(80.0) == -20.0 and upper.violation(130.0) == 30.0
+    assert lower.violation(0.95) == pytest.approx(-0.05)
+    assert lower.violation(0.5) == pytest.approx(0.4)
+    assert str(upper) == "edge_memory <= 100" and str(lower) == "accuracy >= 0.9"
+
+
+def test_a_profile_given_as_a_relative_toml_path_is_read_beside_the_spec(
+    tmp_path: Path
+) -> None:
+    from dse.devices import PROFILES_DIR
+
+    folder = tmp_path / "specs"
+    folder.mkdir()
+    (folder / "my-link.toml").write_text((PROFILES_DIR / "links" / "wifi.toml").read_text())
+    path = folder / "s.toml"
+    path.write_text(GOOD.replace('link = "wifi"', 'link = "my-link.toml"'))
+    spec = load_spec(path)
+    assert spec.link == str(folder / "my-link.toml") and spec.path == path
+
+
+def _replace(old: str, new: str) -> str:
+    assert old in GOOD, old
+    return GOOD.replace(old, new, 1)
+
+
+def _drop_table(table: str) -> str:
+    """GOOD without ``[table]`` and its keys (up to the next blank line)."""
+    head, _, rest = GOOD.partition(f"[{table}]\n")
+    assert rest, table
+    _, _, tail = rest.partition("\n\n")
+    return head + tail
+
+
+BAD: list[tuple[str, str, str, tuple[str, ...]]] = [
+    # id, spec text, the dotted field, words the message must contain
+    ("unknown-top-level-key", 'colour = "blue"\n' + GOOD, "colour", ("unknown key", "sampler")),
+    ("unknown-key-in-a-table", _replace("epochs = 1", "epochs = 1\nepoch = 2"),
+     "training.epoch", ("unknown key", "epochs")),
+    ("unknown-key-in-space", _replace('splits = "clean"', 'splits = "clean"\nsplit = 3'),
+     "space.split", ("unknown key",)),
+    ("bad-toml", _replace('name = "tiny"', 'name = "tiny'), "<toml>", ("not valid TOML",)),
+    ("missing-name", _replace('name = "tiny"\n', ""), "name", ("missing",)),
+    ("missing-model", _drop_table("model"), "model", ("missing",)),
+    ("missing-data", _drop_table("data"), "data", ("missing",)),
+    ("missing-objectives", _drop_table("objectives"), "objectives", ("missing",)),
+    ("empty-objectives", _replace('latency_mean = "minimize"\naccuracy = "maximize"\n'
+                                  'edge_energy = "minimize"\n', ""),
+     "objectives", ("no objective",)),
+    ("unknown-model", _replace('name = "mlp"', 'name = "no-such-net"'), "model.name",
+     ("unknown model", "no-such-net", *list_models())),
+    ("unknown-data", _replace('name = "digits"', 'name = "no-such-data"'), "data.name",
+     ("no-such-data", "digits")),
+    ("unknown-edge-device", _replace('edge = "raspberry-pi-4"', 'edge = "toaster"'),
+     "deployment.edge", ("toaster", *list_devices())),
+    ("unknown-server-device", _replace('server = "a100"', 'server = "abacus"'),
+     "deployment.server", ("abacus",)),
+    ("unknown-link", _replace('link = "wifi"', 'link = "carrier-pigeon"'), "deployment.link",
+     ("carrier-pigeon", *list_links())),
+    ("unknown-metric-in-objectives", _replace('edge_energy = "minimize"\n\n',
+                                              'edge_energy = "minimize"\nspeed = "maximize"\n\n'),
+     "objectives.speed", ("unknown key", "latency_p95")),
+    ("unknown-metric-in-constraints", _replace('accuracy = ">= 0.5"', 'fps = ">= 30"'),
+     "constraints.fps", ("unknown key",)),
+    ("bad-direction", _replace('accuracy = "maximize"', 'accuracy = "max"'),
+     "objectives.accuracy", ("'max'", "minimize, maximize")),
+    ("unknown-sampler", _replace('sampler = "tpe"', 'sampler = "annealing"'), "sampler",
+     ("'annealing'", "nsga2")),
+    ("density-0", _replace("densities = [0.25, 1.0, 0.5, 0.5]", "densities = [1.0, 0.0]"),
+     "space.densities", ("density of 0",)),
+    ("density-above-1", _replace("densities = [0.25, 1.0, 0.5, 0.5]", "densities = [1.5]"),
+     "space.densities", ("1.5", "outside")),
+    ("densities-empty", _replace("densities = [0.25, 1.0, 0.5, 0.5]", "densities = []"),
+     "space.densities", ("non-empty",)),
+    ("thresholds-high-below-low", _replace("low = 0.6, high = 0.9", "low = 0.9, high = 0.6"),
+     "space.thresholds", ("high 0.6 < low 0.9",)),
+    ("thresholds-step-does-not-divide", _replace("step = 0.1", "step = 0.25"),
+     "space.thresholds.step", ("not a multiple",)),
+    ("threshold-above-1", _replace("high = 0.9", "high = 1.2"), "space.thresholds.high",
+     ("outside",)),
+    ("unknown-method", _replace('"predefined", "channels"', '"predefined", "magnitude"'),
+     "space.methods", ("'magnitude'",)),
+    ("unknown-criterion", _replace('criterion = "entropy"', 'criterion = "margin"'),
+     "space.criterion", ("'margin'", "max_prob")),
+    ("accuracy-above-1", _replace('accuracy = ">= 0.5"', 'accuracy = ">= 1.5"'),
+     "constraints.accuracy", ("at most 1", "cannot hold")),
+    ("negative-memory-bound", _replace('edge_memory = "<= 4e6"', 'edge_memory = "<= -1"'),
+     "constraints.edge_memory", ("never negative", "cannot hold")),
+    ("negative-accuracy-bound", _replace('accuracy = ">= 0.5"', 'accuracy = "<= -0.1"'),
+     "constraints.accuracy", ("never negative", "cannot hold")),
+    ("constraint-without-operator", _replace('edge_memory = "<= 4e6"', 'edge_memory = "4e6"'),
+     "constraints.edge_memory", ("cannot read", "<= NUMBER")),
+    ("constraint-strict-operator", _replace('edge_memory = "<= 4e6"',
+                                            'edge_memory = "< 4e6"'),
+     "constraints.edge_memory", ("cannot read",)),
+    ("constraint-malformed-number", _replace('edge_memory = "<= 4e6"',
+                                             'edge_memory = "<= 4e"'),
+     "constraints.edge_memory", ("4e",)),
+    ("constraint-not-a-string", _replace('edge_memory = "<= 4e6"', "edge_memory = 4e6"),
+     "constraints.edge_memory", ("must be a string",)),
+    ("epochs-zero", _replace("epochs = 1", "epochs = 0"), "training.epochs", ("outside",)),
+    ("name-with-a-slash", _replace('name = "tiny"', 'name = "../tiny"'), "name",
+     ("not a plain name",)),
+    ("n-trials-not-integer", _replace("n_trials = 12", "n_trials = 1.5"), "n_trials",
+     ("integer",)),
+    ("tail-energy-not-bool", _replace("tail_energy = false", 'tail_energy = "no"'),
+     "deployment.tail_energy", ("true or false",)),
+    ("bad-exits", _replace('exits = ["layers.1"]', "exits = 3"), "space.exits",
+     ('"all", "none"',)),
+]
+
+
+@pytest.mark.parametrize(("text", "fld", "words"), [b[1:] for b in BAD],
+                         ids=[b[0] for b in BAD])
+def test_bad_input_is_an_input_error_naming_file_and_field(
+    text: str, fld: str, words: tuple[str, ...]
+) -> None:
+    with pytest.raises(InputError) as info:
+        parse_spec(text, where=WHERE)
+    err = info.value
+    assert err.where == WHERE and err.field == fld
+    msg = str(err)
+    assert msg.startswith(f"{WHERE}: {fld}: ") and "\n" not in msg
+    for w in words:
+        assert w in msg, (w, msg)
+
+
+def test_an_unreadable_spec_file_is_an_input_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as info:
+        load_spec(tmp_path / "nowhere.toml")
+    assert info.value.where == str(tmp_path / "nowhere.toml")
+    assert info.value.field == "<file>" and "cannot read" in str(info.value)
+
+
+def test_load_spec_names_the_file_it_read(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(_replace('sampler = "tpe"', 'sampler = "annealing"'))
+    with pytest.raises(InputError) as info:
+        load_spec(path)
+    assert str(info.value).startswith(f"{path}: sampler: ")
+
+
+@pytest.mark.parametrize("case", ["unknown-model", "accuracy-above-1", "bad-toml"])
+def test_study_run_on_a_bad_spec_exits_2_with_one_line_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    text = next(b[1] for b in BAD if b[0] == case)
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    rc = main(["study", "run", str(path), "--quiet"])
+    out = capsys.readouterr()
+    assert rc == 2
+    lines = out.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"dse: error: {path}: "), out.err
+    assert out.out == ""
+    # no study storage of any kind, nothing trained
+    assert not any(tmp_path.glob("studies/*")) and not (tmp_path / "cache").exists()

@@ -1,0 +1,328 @@
+"""The joint study: determinism, what is stored per trial, one training per network,
+resuming, constraints, failing candidates and name clashes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+import torch
+from optuna.trial import TrialState
+
+from dse.cache import Cache
+from dse.cli import main
+from dse.errors import InputError
+from dse.space import Candidate
+from dse.spec import StudySpec, parse_spec
+from dse.study import (
+    Explorer,
+    create_study,
+    front_frame,
+    load_study,
+    resume_study,
+    run_study,
+    status,
+    trials_frame,
+)
+
+OBJECTIVES = 'accuracy = "maximize"\nlatency_mean = "minimize"\nedge_energy = "minimize"\n'
+
+
+def spec_text(name: str, *, n_trials: int = 20, sampler: str = "nsga2", seed: int = 0,
+              methods: str = '["predefined"]', constraints: str = "", epochs: int = 1,
+              objectives: str = OBJECTIVES) -> str:
+    """A tiny study: the MLP on 8x8 digits, one epoch, densities 1 and 0.5."""
+    return f"""\
+name = "{name}"
+n_trials = {n_trials}
+sampler = "{sampler}"
+seed = {seed}
+[model]
+name = "mlp"
+[data]
+name = "digits"
+seed = 0
+[training]
+epochs = {epochs}
+seed = 0
+[space]
+densities = [1.0, 0.5]
+methods = {methods}
+thresholds = {{ low = 0.5, high = 1.0, step = 0.25 }}
+[objectives]
+{objectives}
+[constraints]
+{constraints}
+"""
+
+
+def make_spec(name: str, **kw: object) -> StudySpec:
+    return parse_spec(spec_text(name, **kw), where=f"{name}.toml")  # type: ignore[arg-type]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One training cache for the whole session (other test modules use the same path)."""
+    root = tmp_path_factory.getbasetemp() / "dse-shared-cache"
+    root.mkdir(exist_ok=True)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_cache: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DSE_CACHE", str(shared_cache))
+
+
+def explorer_for(spec: StudySpec) -> Explorer:
+    return Explorer(spec, progress=False)
+
+
+def enqueue(study: optuna.Study, density: float, split: int, exits: tuple[int, ...],
+            threshold: float, **extra: object) -> None:
+    study.enqueue_trial({"density": density, "split": split, "exit_0": 0 in exits,
+                         "exit_1": 1 in exits, "threshold": threshold, **extra})
+
+
+def snapshot(study: optuna.Study) -> list[tuple]:
+    return [(t.number, t.state, t.params, t.values, t.user_attrs, t.datetime_start,
+             t.datetime_complete) for t in study.get_trials()]
+
+
+def dominates(a: np.ndarray, b: np.ndarray, directions: list[str]) -> bool:
+    """``a`` is at least as good as ``b`` everywhere and better somewhere."""
+    sign = np.array([1.0 if d == "minimize" else -1.0 for d in directions])
+    la, lb = a * sign, b * sign
+    return bool(np.all(la <= lb) and np.any(la < lb))
+
+
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("sampler", "n_trials"),
+                         [pytest.param("nsga2", 60, marks=pytest.mark.slow), ("tpe", 20)])
+def test_same_spec_and_seed_give_identical_trials_and_front(
+    tmp_path: Path, sampler: str, n_trials: int
+) -> None:
+    """NSGA-II past its first population of 50, TPE past its 10 start-up trials; one run
+    in memory, one in a journal file."""
+    spec = make_spec("det", sampler=sampler, n_trials=n_trials)
+    runs = []
+    for store in ("memory", str(tmp_path / "b.journal")):
+        study = run_study(spec, storage=store, progress=False, explorer=explorer_for(spec))
+        trials = study.get_trials()
+        assert len(trials) == n_trials and all(t.state == TrialState.COMPLETE for t in trials)
+        runs.append(([(t.params, t.values) for t in trials],
+                     front_frame(study, spec).trial.tolist()))
+    assert runs[0] == runs[1]
+    params = runs[0][0]
+    assert len({tuple(sorted(p.items())) for p, _ in params}) > n_trials // 2  # not one point
+    assert runs[0][1]  # a front
+
+
+def test_an_enqueued_candidate_stores_what_explorer_evaluate_gives() -> None:
+    spec = make_spec("enq", n_trials=1, constraints='edge_memory = "<= 1e5"')
+    explorer = explorer_for(spec)
+    study, _ = create_study(spec, explorer=explorer)
+    enqueue(study, 0.5, 4, (0,), 0.75)
+    study = run_study(spec, n_trials=1, progress=False, explorer=explorer)
+    (trial,) = study.get_trials()
+    assert trial.state == TrialState.COMPLETE
+    cand = Candidate("predefined", 0.5, 4, (0,), 0.75)
+    expected = explorer_for(spec).evaluate(cand).as_dict()  # a fresh explorer, same cache
+    stored = trial.user_attrs["dse"]
+    assert stored["knobs"] == cand.as_dict()
+    assert stored["metrics"] == expected
+    assert trial.values == [expected[k] for k in spec.objectives]
+    assert stored["constraints"] == [expected["edge_memory"] - 1e5]
+    # and read back from the journal by name
+    again, _ = load_study("enq")
+    assert again.get_trials()[0].user_attrs["dse"] == stored
+    row = trials_frame(again).iloc[0]
+    assert row.knob_exits == (0,) and row.knob_density == 0.5 and row.knob_split == 4
+    assert row.feasible == (expected["edge_memory"] <= 1e5)
+
+
+def test_one_training_per_distinct_network(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DSE_CACHE", str(tmp_path / "fresh-cache"))
+    spec = make_spec("train-once", methods='["predefined", "channels"]', n_trials=10)
+    explorer = explorer_for(spec)
+    # densities [1, 0.5] x methods [predefined, channels]: the dense net is one, so three
+    assert explorer.space.networks() == [("dense", 1.0), ("predefined", 0.5),
+                                         ("channels", 0.5)]
+    study, _ = create_study(spec, explorer=explorer)
+    for method in ("predefined", "channels"):
+        for density in (1.0, 0.5):
+            enqueue(study, density, 3, (0, 1), 0.5, method=method)
+    study = run_study(spec, progress=False, explorer=explorer)
+    assert len(study.get_trials(states=(TrialState.COMPLETE,))) == 10
+    keys = explorer.training_keys()
+    assert len(keys) == 3
+    assert set(explorer.trained_now) == keys and explorer.loaded == set()
+    assert sorted(Cache(tmp_path / "fresh-cache").keys()) == sorted(keys)
+    assert status(study, spec)["trainings"] == 3
+
+    # a second process (a fresh explorer) on the same cache trains nothing
+    second = explorer_for(spec)
+    run_study(spec, storage="memory", progress=False, explorer=second)
+    assert second.trained_now == {} and second.loaded == keys
+
+
+def test_without_exits_the_threshold_is_not_a_knob() -> None:
+    """Three trials that differ only in a threshold no exit uses are one configuration:
+    the same knobs, the same metrics, one row of the front."""
+    spec = make_spec("no-exit", n_trials=3)
+    explorer = explorer_for(spec)
+    study, _ = create_study(spec, explorer=explorer)
+    for tau in (0.5, 0.75, 1.0):
+        enqueue(study, 1.0, 6, (), tau)
+    study = run_study(spec, progress=False, explorer=explorer)
+    trials = study.get_trials()
+    assert [t.params["threshold"] for t in trials] == [0.5, 0.75, 1.0]
+    knobs = [t.user_attrs["dse"]["knobs"] for t in trials]
+    assert knobs[0] == knobs[1] == knobs[2] and knobs[0]["threshold"] == spec.thresholds[0]
+    assert trials[0].values == trials[1].values == trials[2].values
+    front = front_frame(study, spec)
+    assert len(front) == 1 and front.trial[0] == 0
+
+
+def test_resume_keeps_every_completed_trial() -> None:
+    spec = make_spec("resume", n_trials=10)
+    first = run_study(spec, n_trials=5, progress=False, explorer=explorer_for(spec))
+    before = snapshot(first)
+    assert len(before) == 5
+    study = resume_study("resume", n_trials=10, progress=False)
+    after = snapshot(study)
+    assert len(after) == 10 and all(s == TrialState.COMPLETE for _, s, *_ in after)
+    assert after[:5] == before
+    # asking for no more than it has runs nothing
+    assert len(resume_study("resume", n_trials=10, progress=False).get_trials()) == 10
+
+
+def test_a_trial_left_running_by_a_crash_is_failed_on_resume() -> None:
+    spec = make_spec("crash", n_trials=6)
+    study = run_study(spec, n_trials=3, progress=False, explorer=explorer_for(spec))
+    crashed = study.ask()  # asked, never told: what a killed process leaves behind
+    assert study.get_trials()[-1].state == TrialState.RUNNING
+    done = {t.number: t.values for t in study.get_trials(states=(TrialState.COMPLETE,))}
+    study = resume_study("crash", n_trials=6, progress=False)
+    trials = study.get_trials()
+    assert not study.get_trials(states=(TrialState.RUNNING,))
+    stale = trials[crashed.number]
+    assert stale.state == TrialState.FAIL and stale.user_attrs["fail_reason"] == "interrupted"
+    assert {t.number: t.values for t in trials[:3]} == done
+    # 6 finished trials in all, the failed one among them
+    assert len(trials) == 6
+    assert [t.state for t in trials].count(TrialState.COMPLETE) == 5
+
+
+def test_a_memory_bound_keeps_edge_heavy_configs_off_the_front() -> None:
+    bound = 1e5  # bytes: the dense net's cuts >= 4 hold ~200 KB on the edge
+    spec = make_spec("bounded", n_trials=40, constraints=f'edge_memory = "<= {bound:g}"')
+    explorer = explorer_for(spec)
+    study, _ = create_study(spec, explorer=explorer)
+    enqueue(study, 1.0, 6, (), 0.5)  # edge-only: fastest and most frugal, and too big
+    study = run_study(spec, progress=False, explorer=explorer)
+    df = trials_frame(study)
+    assert len(df) == 40
+    heavy = df[df.edge_memory > bound]
+    assert len(heavy) > 0 and not heavy.feasible.any()
+    assert df[df.edge_memory <= bound].feasible.all()
+    front = front_frame(study, spec)
+    assert len(front) > 0 and (front.edge_memory <= bound).all()
+    # the front is exactly the non-dominated feasible trials
+    names, dirs = list(spec.objectives), spec.directions
+    feas = df[df.feasible]
+    values = feas[names].to_numpy()
+    expected = {int(n) for n, v in zip(feas.trial, values, strict=True)
+                if not any(dominates(w, v, dirs) for w in values)}
+    assert set(front.trial) <= expected
+    # (front_frame drops a second trial of the same knobs; values equal, so nothing lost)
+    knob_cols = [c for c in df.columns if c.startswith("knob_")]
+    assert len(feas[feas.trial.isin(expected)].drop_duplicates(knob_cols)) == len(front)
+    # without the bound, the edge-only trial would be on the front: the bound did bite
+    all_values = df[names].to_numpy()
+    edge_only = df[(df.knob_split == 6) & (df.knob_exits.map(len) == 0)][names].to_numpy()[0]
+    assert not any(dominates(w, edge_only, dirs) for w in all_values)
+
+
+def test_a_constraint_no_trial_meets_gives_an_empty_front(
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = make_spec("impossible", n_trials=8, constraints='latency_mean = "<= 1e-9"')
+    study = run_study(spec, progress=False, explorer=explorer_for(spec))
+    assert len(trials_frame(study)) == 8 and not trials_frame(study).feasible.any()
+    assert front_frame(study, spec).empty
+    capsys.readouterr()
+    assert main(["front", "impossible"]) == 0
+    out = capsys.readouterr().out
+    assert "no feasible trial on the front" in out and "latency_mean <= 1e-09" in out
+    assert main(["front", "impossible", "--format", "json"]) == 0
+    assert capsys.readouterr().out.strip() == "[]"
+
+
+def test_a_failing_candidate_is_a_failed_trial_and_the_study_goes_on(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = Explorer.evaluate
+
+    def evaluate(self: Explorer, cand: Candidate):  # type: ignore[no-untyped-def]
+        if cand.density == 0.5:
+            raise RuntimeError("boom at density 0.5")
+        return real(self, cand)
+
+    monkeypatch.setattr(Explorer, "evaluate", evaluate)
+    spec = make_spec("failing", n_trials=10)
+    explorer = explorer_for(spec)
+    study, _ = create_study(spec, explorer=explorer)
+    enqueue(study, 0.5, 2, (0,), 0.5)
+    enqueue(study, 1.0, 2, (0,), 0.5)
+    study = run_study(spec, progress=False, explorer=explorer)
+    trials = study.get_trials()
+    assert len(trials) == 10
+    failed = [t for t in trials if t.state == TrialState.FAIL]
+    complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert failed and complete and len(failed) + len(complete) == 10
+    assert trials[0].state == TrialState.FAIL and trials[1].state == TrialState.COMPLETE
+    for t in failed:
+        assert t.params["density"] == 0.5
+        assert t.user_attrs["fail_reason"] == "RuntimeError: boom at density 0.5"
+        assert "dse" not in t.user_attrs
+    assert all(t.params["density"] == 1.0 for t in complete)
+    assert status(study, spec)["trials"] == {"COMPLETE": len(complete), "FAIL": len(failed)}
+    assert set(trials_frame(study).trial) == {t.number for t in complete}
+
+
+def test_the_same_name_with_a_different_spec_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = make_spec("clash", n_trials=2)
+    run_study(spec, progress=False, explorer=explorer_for(spec))
+    changed = make_spec("clash", n_trials=2, seed=1)
+    with pytest.raises(InputError) as info:
+        run_study(changed, progress=False, explorer=explorer_for(changed))
+    assert info.value.field == "name" and "'clash'" in str(info.value)
+    study, stored = load_study("clash")
+    assert len(study.get_trials()) == 2 and stored.text == spec.text and stored.seed == 0
+    # through the command line: exit 2, one line, the study untouched
+    path = tmp_path / "clash.toml"
+    path.write_text(spec_text("clash", n_trials=4, epochs=2))
+    capsys.readouterr()
+    assert main(["study", "run", str(path), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"dse: error: {path}: name: ")
+    assert len(load_study("clash")[0].get_trials()) == 2
+    # the same text again is a resume, not a clash
+    assert len(run_study(spec, n_trials=3, progress=False).get_trials()) == 3

@@ -1,0 +1,237 @@
+"""``dse study``, ``dse front``, ``dse compare`` and ``dse verify`` end to end through
+``dse.cli.main``, each test in its own folder with a tiny spec."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from optuna.trial import TrialState
+
+from dse.baselines import BASELINES
+from dse.cli import main
+from dse.study import front_frame, load_study
+
+STATUS_KEYS = {"name", "trials", "trainings", "networks", "hypervolume", "ruler"}
+KNOB_KEYS = {"method", "density", "split", "exits", "threshold", "criterion"}
+OBJECTIVES = ("accuracy", "latency_mean", "edge_energy")
+
+
+def write_spec(folder: Path, name: str, *, n_trials: int = 20) -> Path:
+    path = folder / f"{name}.toml"
+    path.write_text(f"""\
+name = "{name}"
+n_trials = {n_trials}
+sampler = "nsga2"
+seed = 0
+[model]
+name = "mlp"
+[data]
+name = "digits"
+seed = 0
+[training]
+epochs = 1
+seed = 0
+[space]
+densities = [1.0, 0.5]
+thresholds = {{ low = 0.5, high = 1.0, step = 0.25 }}
+[objectives]
+accuracy = "maximize"
+latency_mean = "minimize"
+edge_energy = "minimize"
+""")
+    return path
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One training cache for the whole session (other test modules use the same path)."""
+    root = tmp_path_factory.getbasetemp() / "dse-shared-cache"
+    root.mkdir(exist_ok=True)
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_cache: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DSE_CACHE", str(shared_cache))
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """Run ``dse ARGV``, insist on exit 0, return stdout."""
+    capsys.readouterr()
+    rc = main(list(argv))
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    return out.out
+
+
+def test_study_run_status_and_front_in_every_format(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(tmp_path, "cli-front")
+    out = run(capsys, "study", "run", str(spec), "--quiet")
+    assert "study cli-front: trials complete 20; 2 networks trained" in out
+    assert "hypervolume" in out and "next: dse front cli-front" in out
+    assert (tmp_path / "studies" / "cli-front.journal").exists()
+
+    out = run(capsys, "study", "status", "cli-front", "--json", "status.json")
+    info = json.loads(Path("status.json").read_text())
+    assert STATUS_KEYS <= set(info)
+    assert info["name"] == "cli-front" and info["trials"] == {"COMPLETE": 20}
+    assert info["trainings"] == 2
+    assert info["networks"] == [["dense", 1.0], ["predefined", 0.5]]
+    assert info["ruler"] == "trials" and 0 < info["hypervolume"] <= 1.1 ** 3
+    assert "hv_fraction_of_grid" not in info  # no grid yet
+    assert "trials complete 20" in out
+
+    study, spec_back = load_study("cli-front")
+    front = front_frame(study, spec_back)
+    assert len(front) > 0
+
+    assert run(capsys, "front", "cli-front", "--format", "json", "--out", "front.json") == ""
+    data = json.loads(Path("front.json").read_text())
+    assert isinstance(data, list) and len(data) == len(front)
+    for item, row in zip(data, front.itertuples(index=False), strict=True):
+        assert set(item) == {"trial", "knobs", "metrics"}
+        assert item["trial"] == row.trial
+        assert set(item["knobs"]) == KNOB_KEYS
+        assert item["knobs"]["exits"] == list(row.knob_exits)
+        assert item["knobs"]["split"] == row.knob_split
+        assert set(OBJECTIVES) <= set(item["metrics"])
+        for k in OBJECTIVES:
+            assert item["metrics"][k] == getattr(row, k)
+        assert item["metrics"]["exit_rates"] == list(row.exit_rates)
+    # accuracy is an objective: the best first
+    accs = [d["metrics"]["accuracy"] for d in data]
+    assert accs == sorted(accs, reverse=True)
+    # without --out the JSON goes to stdout
+    assert json.loads(run(capsys, "front", "cli-front", "--format", "json")) == data
+
+    run(capsys, "front", "cli-front", "--format", "csv", "--out", "front.csv")
+    csv = pd.read_csv("front.csv")
+    assert csv.trial.tolist() == front.trial.tolist()
+    assert {"knob_split", "knob_exits", "accuracy", "latency_mean", "edge_energy"} <= set(
+        csv.columns)
+    assert csv.accuracy.tolist() == pytest.approx(front.accuracy.tolist(), rel=1e-12)
+
+    table = run(capsys, "front", "cli-front")
+    lines = table.splitlines()
+    assert "config" in lines[0] and "accuracy" in lines[0]
+    assert len([ln for ln in lines if re.match(r"\s*\d+\s+(dense|predefined)@", ln)]) == \
+        len(front)
+    assert "% of the grid" not in table
+
+
+def test_grid_then_front_shows_the_hypervolume_fraction_and_compare_writes_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(tmp_path, "cli-grid")
+    run(capsys, "study", "run", str(spec), "--quiet")
+    out = run(capsys, "study", "grid", str(spec), "--quiet")
+    m = re.search(r"grid of cli-grid: (\d+) candidates scored in .*, (\d+) on the front, "
+                  r"hypervolume ([0-9.]+); wrote (\S+)", out)
+    assert m, out
+    assert int(m.group(1)) == 140 + 14  # the space, plus 7 cuts x 2 edgent exits
+    assert Path(m.group(4)) == Path("studies/cli-grid.grid.csv") and Path(m.group(4)).exists()
+    reach = re.search(r"the study's trials reach ([0-9.]+)% of it", out)
+    assert reach and 0 < float(reach.group(1)) <= 100.0
+
+    info_out = run(capsys, "study", "status", "cli-grid", "--json", "status.json")
+    info = json.loads(Path("status.json").read_text())
+    assert info["ruler"] == "grid"
+    assert 0 < info["hv_fraction_of_grid"] <= 1.0 + 1e-9
+    assert info["hv_fraction_of_grid"] == pytest.approx(float(reach.group(1)) / 100, abs=1e-3)
+    assert "of the grid front's" in info_out
+
+    table = run(capsys, "front", "cli-grid")
+    frac = re.search(r"([0-9.]+)% of the grid front's", table)
+    assert frac and float(frac.group(1)) == pytest.approx(100 * info["hv_fraction_of_grid"],
+                                                          abs=0.05)
+
+    out = run(capsys, "compare", str(spec), "--json", "compare.json", "--quiet")
+    assert "matched accuracy" in out and "joint" in out
+    result = json.loads(Path("compare.json").read_text())
+    assert set(result) == {"reference_accuracy", "baselines"}
+    rows = {r["baseline"]: r for r in result["baselines"]}
+    assert list(rows) == list(BASELINES)
+    assert all(r["hv"] <= rows["joint"]["hv"] + 1e-12 for r in rows.values())
+    assert rows["joint"]["candidates"] == 154
+    # joint adds the edgent points to the space whose front the grid hypervolume measures
+    assert rows["joint"]["hv"] >= float(m.group(3)) - 1e-4
+    assert 0 < result["reference_accuracy"] <= 1
+
+
+def test_compare_without_a_grid_scores_one_and_keeps_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(tmp_path, "cli-compare")
+    out = run(capsys, "compare", str(spec), "--quiet")
+    assert "edge-only" in out and "neurosurgeon" in out
+    assert (tmp_path / "studies" / "cli-compare.grid.csv").exists()
+    study, _ = load_study("cli-compare")  # the ruler is written into the (empty) study
+    assert "ruler" in study.user_attrs and study.user_attrs["grid_hypervolume"] > 0
+    assert run(capsys, "compare", str(spec), "--quiet") == out  # read back, same table
+
+
+def test_verify_retrains_the_top_configuration_and_prints_old_to_new(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(tmp_path, "cli-verify")
+    run(capsys, "study", "run", str(spec), "--quiet")
+    study, spec_back = load_study("cli-verify")
+    top = front_frame(study, spec_back).iloc[0]
+    out = run(capsys, "verify", "cli-verify", "--top", "1", "--quiet")
+    lines = out.strip().splitlines()
+    assert len(lines) == 1
+    m = re.match(r"trial\s+(\d+) .*: test accuracy ([0-9.]+)% \(shared training\) -> "
+                 r"([0-9.]+)% \(retrained alone\), ([-+][0-9.]+) points", lines[0])
+    assert m, lines[0]
+    assert int(m.group(1)) == top.trial
+    assert float(m.group(2)) == pytest.approx(100 * top.test_accuracy, abs=0.05)
+    stored = load_study("cli-verify")[0].user_attrs["verify"]
+    assert len(stored) == 1 and stored[0]["trial"] == top.trial
+    assert stored[0]["old_test_accuracy"] == top.test_accuracy
+    assert 0 < stored[0]["new_test_accuracy"] <= 1
+    assert float(m.group(3)) == pytest.approx(100 * stored[0]["new_test_accuracy"], abs=0.05)
+    assert float(m.group(4)) == pytest.approx(100 * stored[0]["delta"], abs=0.05)
+    assert stored[0]["delta"] == pytest.approx(stored[0]["new_test_accuracy"]
+                                               - stored[0]["old_test_accuracy"])
+
+
+def test_resume_continues_a_stored_study_by_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(tmp_path, "cli-resume")
+    run(capsys, "study", "run", str(spec), "--n-trials", "4", "--quiet")
+    before = [(t.params, t.values) for t in load_study("cli-resume")[0].get_trials()]
+    assert len(before) == 4
+    out = run(capsys, "study", "resume", "cli-resume", "--n-trials", "7", "--quiet")
+    assert "trials complete 7" in out
+    trials = load_study("cli-resume")[0].get_trials()
+    assert len(trials) == 7 and all(t.state == TrialState.COMPLETE for t in trials)
+    assert [(t.params, t.values) for t in trials[:4]] == before
+
+
+def test_an_unknown_study_name_is_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for argv in (["study", "status", "nobody"], ["front", "nobody"],
+                 ["study", "resume", "nobody"], ["verify", "nobody"]):
+        capsys.readouterr()
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "no study named 'nobody'" in err[0], err

@@ -1,0 +1,140 @@
+"""Tests for ``dse train``: JSON summary, cache reuse, storage, and bad input (exit 2)."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from dse.cli import main
+
+KEYS = {"accuracy", "exit_accuracy", "density", "nonzero_params", "flops", "stored_bytes",
+        "train_seconds", "cached"}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def train(tmp_path: Path, name: str, *extra: str, cache: str = "cache") -> tuple[int, Path]:
+    out = tmp_path / f"{name}.json"
+    argv = ["train", "mlp", "--epochs", "2", "--json", str(out),
+            "--cache-dir", str(tmp_path / cache), "--quiet", *extra]
+    return main(argv), out
+
+
+def read(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())
+
+
+def test_train_writes_json_and_reuses_the_cache(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rc, out = train(tmp_path, "sparse", "--density", "0.25")
+    assert rc == 0
+    first = read(out)
+    assert KEYS <= set(first)
+    assert first["cached"] is False and first["train_seconds"] > 0
+    assert 0.1 < first["accuracy"] <= 1 and len(first["exit_accuracy"]) == 2
+    assert all(0 <= a <= 1 for a in first["exit_accuracy"])
+    # The hidden layers are at 1/4; the dense exit heads and classifier raise the whole
+    # network's density a little above it.
+    assert 0.25 < first["density"] < 0.35
+    text = capsys.readouterr().out
+    assert "trained in" in text and f"wrote {out}" in text
+    # Exactly one cache entry was written under the given folder, nothing elsewhere.
+    assert len(list((tmp_path / "cache").glob("*/*.dse"))) == 1
+
+    rc, out2 = train(tmp_path, "again", "--density", "0.25")
+    assert rc == 0
+    second = read(out2)
+    assert second["cached"] is True
+    assert "loaded from cache" in capsys.readouterr().out
+    for k in KEYS - {"cached"}:
+        assert second[k] == first[k], k
+    assert len(list((tmp_path / "cache").glob("*/*.dse"))) == 1
+
+    rc, out3 = train(tmp_path, "dense", "--density", "1")
+    assert rc == 0
+    dense = read(out3)
+    assert dense["cached"] is False and dense["density"] == 1.0
+    assert first["stored_bytes"] < dense["stored_bytes"] / 2
+    assert first["nonzero_params"] < dense["nonzero_params"] / 2
+    assert first["flops"] < dense["flops"] / 2
+    assert len(list((tmp_path / "cache").glob("*/*.dse"))) == 2
+
+
+def test_train_without_exits(tmp_path: Path) -> None:
+    rc, out = train(tmp_path, "noexit", "--density", "0.25", "--exits", "none")
+    assert rc == 0
+    info = read(out)
+    assert info["exit_accuracy"] == [] and info["density"] == pytest.approx(
+        (64 * 256 / 4 + 256 * 128 / 4 + 128 * 10) / (64 * 256 + 256 * 128 + 128 * 10))
+
+
+def test_channels_method_is_smaller_and_dense(tmp_path: Path) -> None:
+    rc, out = train(tmp_path, "ch", "--density", "0.25", "--method", "channels")
+    assert rc == 0
+    info = read(out)
+    rc, out = train(tmp_path, "dense", "--density", "1")
+    dense = read(out)
+    assert info["density"] == 1.0
+    assert info["nonzero_params"] < dense["nonzero_params"] / 2
+    assert info["flops"] < dense["flops"] / 2
+    assert info["stored_bytes"] < dense["stored_bytes"] / 2
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--density", "0.3"], "nearest valid densities"),  # no layer can meet 0.3 exactly
+        (["--density", "0"], "density"),
+        (["--density", "-0.25"], "density"),
+        (["--density", "1.5"], "density"),
+        (["--density", "nan"], "density"),
+        (["--method", "magnitude", "--density", "0.25"], "method"),
+        (["--exits", "layers.9"], "exit site"),
+        (["--epochs", "0"], "epochs"),
+        (["--data", "no-such-data"], "unknown data set"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], needle: str
+) -> None:
+    rc, out = train(tmp_path, "bad", *args)
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dse: error: ") and err.endswith("\n") and err.count("\n") == 1
+    assert needle in err
+    assert not out.exists()
+    assert not list(tmp_path.rglob("*.dse"))
+
+
+def test_unknown_model_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rc = main(["train", "no-such-model", "--epochs", "1", "--cache-dir", str(tmp_path),
+               "--quiet"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown model" in err and "mlp" in err
+    assert not list(tmp_path.rglob("*.dse"))
+
+
+def test_realised_density_is_printed_for_partial_plans(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """1/128 fits layers.1 (256 -> 128) only; layers.0 stays dense, and the JSON says so."""
+    rc, out = train(tmp_path, "partial", "--density", str(1 / 128), "--exits", "none")
+    assert rc == 0
+    info = read(out)
+    expected = (64 * 256 + 256 * 128 / 128 + 128 * 10) / (64 * 256 + 256 * 128 + 128 * 10)
+    assert math.isclose(info["density"], expected, rel_tol=1e-12)
+    assert f"realised density {expected:.4f}" in capsys.readouterr().out

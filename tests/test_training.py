@@ -1,0 +1,298 @@
+"""Tests for dse.training: the training cache, masks through training, determinism, accuracy."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from dse import sparsity
+from dse import training as T
+from dse.cache import Cache
+from dse.data import DataSet, load_data
+from dse.errors import InputError
+from dse.graph import build_graph
+from dse.training import NetworkSpec, TrainConfig, TrainedNetwork, build_network, train_network
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """Small nets train 10-100x faster on one thread when the 2 cores are shared."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def digits() -> DataSet:
+    return load_data("digits")
+
+
+def spec_of(data: DataSet, **kw: Any) -> NetworkSpec:
+    """A small, fast spec: mlp on digits, predefined density 1/4, 2 epochs."""
+    train = kw.pop("train", TrainConfig(epochs=2))
+    base: dict[str, Any] = {"model": "mlp", "data": data, "method": "predefined",
+                            "density": 0.25, "train": train}
+    return NetworkSpec(**{**base, **kw})
+
+
+def _same(a: TrainedNetwork, b: TrainedNetwork) -> None:
+    assert a.exit_sites == b.exit_sites
+    for name in ("val_logits", "val_labels", "test_logits", "test_labels"):
+        assert torch.equal(getattr(a, name), getattr(b, name)), name
+    assert a.state.keys() == b.state.keys()
+    for k in a.state:
+        assert torch.equal(a.state[k], b.state[k]), k
+
+
+# --------------------------------------------------------------------------- cache
+
+
+def test_cache_hit_returns_identical_result_without_training(
+    digits: DataSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = Cache(tmp_path)
+    spec = spec_of(digits)
+    first = train_network(spec, cache=cache, progress=False)
+    assert not first.cached and first.train_seconds > 0
+    assert cache.keys() == [spec.key]
+
+    def no_training(*args: object, **kwargs: object) -> None:
+        raise AssertionError("trained although the cache holds this spec")
+
+    monkeypatch.setattr(T, "build_network", no_training)
+    monkeypatch.setattr(torch.optim, "AdamW", no_training)
+    # An equal spec built anew (another DataSet object with the same key) hits too.
+    again = train_network(spec_of(load_data("digits")), cache=cache, progress=False)
+    monkeypatch.undo()
+    assert again.cached
+    _same(first, again)
+    assert again.train_seconds == first.train_seconds
+    assert again.history == first.history
+    assert again.accuracy() == first.accuracy()
+    # The cached state loads into a fresh network that gives the same logits.
+    net = again.network()
+    with torch.no_grad():
+        out = net(digits.val.x)
+    assert torch.allclose(torch.stack(list(out)), first.val_logits, atol=1e-6)
+
+
+def _key_variants(data: DataSet, cfg: TrainConfig) -> dict[str, NetworkSpec]:
+    def spec(d: DataSet = data, **kw: Any) -> NetworkSpec:
+        return spec_of(d, **{"train": cfg, **kw})
+
+    return {
+        "density": spec(density=0.5),
+        "dense": spec(density=1.0),
+        "method": spec(method="channels"),
+        "exits subset": spec(exits=("layers.1",)),
+        "no exits": spec(exits=()),
+        "epochs": spec(train=dataclasses.replace(cfg, epochs=cfg.epochs + 1)),
+        "seed": spec(train=dataclasses.replace(cfg, seed=1)),
+        "lr": spec(train=dataclasses.replace(cfg, lr=1e-3)),
+        "batch size": spec(train=dataclasses.replace(cfg, batch_size=128)),
+        "weight decay": spec(train=dataclasses.replace(cfg, weight_decay=0.0)),
+        "exit weight": spec(train=dataclasses.replace(cfg, exit_weight=0.5)),
+        "data seed": spec(load_data("digits", seed=1)),
+        "data size": spec(load_data("digits", n=1500)),
+        "image size": spec(load_data("digits", size=16)),
+        "model option": spec(model_options={"widths": (256, 64)}),
+    }
+
+
+def test_cache_misses_on_any_key_field(digits: DataSet, tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    cfg = TrainConfig(epochs=1)
+    base = spec_of(digits, train=cfg)
+    train_network(base, cache=cache, progress=False)
+    variants = _key_variants(digits, cfg)
+    keys = {name: s.key for name, s in variants.items()}
+    assert len(set(keys.values()) | {base.key}) == len(variants) + 1, keys
+    for name, spec in variants.items():
+        assert cache.get(spec.key) is None, name
+        got = train_network(spec, cache=cache, progress=False)
+        assert not got.cached, name
+    # Every variant is now stored under its own key, and the base entry is untouched.
+    assert set(cache.keys()) == {base.key, *keys.values()}
+    assert train_network(base, cache=cache, progress=False).cached
+    # The variants did change what was trained (spot checks).
+    assert variants["no exits"].key in cache.keys()
+    assert train_network(variants["no exits"], cache=cache, progress=False).val_logits.shape[0] == 1
+
+
+def test_dense_key_ignores_method_and_number_type(digits: DataSet) -> None:
+    """At density 1 both methods build the same dense network, so they share an entry."""
+    a = spec_of(digits, density=1.0, method="predefined")
+    b = spec_of(digits, density=1.0, method="channels")
+    assert a.key == b.key
+    assert spec_of(digits, method="predefined").key != spec_of(digits, method="channels").key
+    # An int density names the same network as the equal float.
+    assert spec_of(digits, density=1).key == a.key
+
+
+def test_corrupt_entry_is_retrained(
+    digits: DataSet, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cache = Cache(tmp_path)
+    spec = spec_of(digits)
+    train_network(spec, cache=cache, progress=False)
+    path = cache.path(spec.key)
+    raw = bytearray(path.read_bytes())
+    raw[-200] ^= 0xFF
+    path.write_bytes(bytes(raw))
+    retrained = train_network(spec, cache=cache, progress=False)
+    assert not retrained.cached
+    assert "corrupt" in caplog.text
+    assert path.with_suffix(".corrupt").read_bytes() == bytes(raw)
+    _same(retrained, train_network(spec, progress=False))  # equals a fresh training
+    hit = train_network(spec, cache=cache, progress=False)  # and the new entry is good
+    assert hit.cached
+    _same(retrained, hit)
+
+
+# --------------------------------------------------------------------------- sparsity
+
+
+def test_masked_weights_stay_zero_and_density_is_as_planned(digits: DataSet) -> None:
+    spec = spec_of(digits, train=TrainConfig(epochs=3))
+    init = dict(build_network(spec).named_modules())
+    trained = train_network(spec, progress=False)
+    net = trained.network()
+    modules = dict(net.named_modules())
+    stats = sparsity.layer_stats(net)
+    planned = {"layers.0.0": (64, 256), "layers.1.0": (256, 128)}  # name: (n_in, n_out)
+    for name, (n_in, n_out) in planned.items():
+        mask = modules[name].weight_mask
+        w = modules[name].weight.detach()
+        assert mask.shape == w.shape and mask.dtype == torch.bool
+        # Outside the mask: exactly +0.0 after every step of training (also in the state
+        # the cache stores).
+        assert torch.all(w[~mask] == 0) and not torch.any(torch.signbit(w[~mask]))
+        assert torch.all(trained.state[f"{name}.weight"][~mask] == 0)
+        # The pattern is the one drawn before training, and regular.
+        assert torch.equal(mask, init[name].weight_mask)
+        d_in, d_out = sparsity.degrees_for(n_out, n_in, 0.25)
+        assert (stats[name].d_in, stats[name].d_out) == (d_in, d_out)
+        assert torch.all(mask.sum(1) == d_in) and torch.all(mask.sum(0) == d_out)
+        # Realised density equals the planned one exactly: every kept weight is non-zero.
+        assert stats[name].nonzero == n_in * n_out // 4
+        assert stats[name].density == 0.25
+        # And training did move the kept weights.
+        assert not torch.equal(w[mask], init[name].weight.detach()[mask])
+    # Exit heads and the classifier stay dense.
+    for name in ("classifier", "exit_heads.0.0", "exit_heads.1.0"):
+        assert getattr(modules[name], "weight_mask", None) is None
+        assert stats[name].density == 1.0
+
+
+def test_density_impossible_for_every_layer_is_an_input_error(digits: DataSet) -> None:
+    # layers.0 (64 -> 256) needs multiples of 1/64, layers.1 (256 -> 128) of 1/128.
+    with pytest.raises(InputError, match="nearest valid"):
+        build_network(spec_of(digits, density=0.3))
+
+
+def test_density_met_by_some_layers_leaves_the_others_dense(digits: DataSet) -> None:
+    # 1/128 is valid for layers.1 (d_out = 1 of 128) but not for layers.0 (step 1/64).
+    net = build_network(spec_of(digits, density=1 / 128))
+    stats = sparsity.layer_stats(net)
+    assert stats["layers.0.0"].density == 1.0
+    assert stats["layers.1.0"].density == 1 / 128
+
+
+def test_predefined_without_exits_builds_and_trains(digits: DataSet) -> None:
+    trained = train_network(spec_of(digits, exits=()), progress=False)
+    assert trained.exit_sites == () and trained.val_logits.shape[0] == 1
+    stats = sparsity.layer_stats(trained.network())
+    assert stats["layers.0.0"].density == 0.25 and stats["classifier"].density == 1.0
+
+
+def test_channels_method_gives_a_smaller_dense_network(digits: DataSet) -> None:
+    dense = build_network(spec_of(digits, density=1.0))
+    small = build_network(spec_of(digits, method="channels", density=0.25))
+    x = T.example_input(digits)
+    gd = build_graph(dense, x, name="dense")
+    gs = build_graph(small, x, name="small")
+    # Genuinely dense: no masks, every weight counted; widths scaled by sqrt(1/4).
+    assert sparsity.realised_density(small) == 1.0
+    assert not any(hasattr(m, "weight_mask") for m in small.modules())
+    assert gs.nodes["layers_0_0"].output_shape == (1, 128)
+    assert gs.nodes["layers_1_0"].output_shape == (1, 64)
+    assert gs.params < gd.params / 2
+    assert gs.flops < gd.flops / 2
+    assert sparsity.stored_bytes(small) < sparsity.stored_bytes(dense) / 2
+    # Smaller tensors at the cuts inside the network (same topology, same cut positions).
+    assert [c.after for c in gs.cuts] == [c.after for c in gd.cuts]
+    inner = [(a.bytes, b.bytes) for a, b in zip(gs.cuts, gd.cuts, strict=True)
+             if a.after.startswith("layers")]
+    assert inner and all(s == d // 2 for s, d in inner)
+    # And it trains.
+    assert train_network(spec_of(digits, method="channels"), progress=False).accuracy()[-1] > 0.5
+
+
+# --------------------------------------------------------------------------- behaviour
+
+
+def test_training_is_deterministic(digits: DataSet) -> None:
+    spec = spec_of(digits)
+    a = train_network(spec, progress=False)
+    b = train_network(spec, progress=False)
+    _same(a, b)
+    assert [h["loss"] for h in a.history] == [h["loss"] for h in b.history]
+    other = train_network(spec_of(digits, train=TrainConfig(epochs=2, seed=1)), progress=False)
+    assert not torch.equal(a.val_logits, other.val_logits)
+
+
+def test_short_training_beats_chance_at_every_output(digits: DataSet) -> None:
+    spec = spec_of(digits, density=1.0, train=TrainConfig(epochs=8))
+    trained = train_network(spec, progress=False)
+    acc = trained.accuracy("test")
+    assert len(acc) == 3  # two exits, then the final classifier
+    assert acc[-1] > 0.9, acc  # chance is 0.1
+    assert all(a > 0.8 for a in acc), acc
+    assert trained.accuracy("val")[-1] > 0.9
+    losses = [h["loss"] for h in trained.history]
+    assert len(losses) == 8 and losses[-1] < losses[0] / 3
+
+
+def test_logit_shapes_and_accuracy_match_an_independent_forward(digits: DataSet) -> None:
+    trained = train_network(spec_of(digits, train=TrainConfig(epochs=3)), progress=False)
+    outputs, classes = 3, 10
+    assert trained.exit_sites == ("layers.0", "layers.1")
+    assert trained.val_logits.shape == (outputs, len(digits.val), classes)
+    assert trained.test_logits.shape == (outputs, len(digits.test), classes)
+    assert torch.equal(trained.val_labels, digits.val.y["digit"])
+    assert torch.equal(trained.test_labels, digits.test.y["digit"])
+    net = trained.network()
+    assert not net.training
+    with torch.no_grad():
+        out = net(digits.test.x)
+    assert isinstance(out, tuple) and len(out) == outputs
+    labels = digits.test.y["digit"]
+    for i, (logits, acc) in enumerate(zip(out, trained.accuracy("test"), strict=True)):
+        assert torch.allclose(logits, trained.test_logits[i], atol=1e-5)
+        correct = int((logits.argmax(-1) == labels).sum())
+        assert math.isclose(acc, correct / len(labels), abs_tol=1e-7), i
+    val_correct = int((trained.val_logits[-1].argmax(-1) == digits.val.y["digit"]).sum())
+    assert math.isclose(trained.accuracy("val")[-1], val_correct / len(digits.val), abs_tol=1e-7)
+    assert math.isclose(trained.history[-1]["val_accuracy"], trained.accuracy("val")[-1],
+                        abs_tol=1e-7)
+
+
+def test_bad_specs_are_input_errors(digits: DataSet) -> None:
+    with pytest.raises(InputError, match="method"):
+        spec_of(digits, method="magnitude")
+    for d in (0.0, -0.5, 1.5, math.nan):
+        with pytest.raises(InputError, match="density"):
+            spec_of(digits, density=d)
+    with pytest.raises(InputError, match="epochs"):
+        TrainConfig(epochs=0)
+    with pytest.raises(InputError, match="lr"):
+        TrainConfig(lr=0.0)
+    with pytest.raises(InputError, match="unknown model"):
+        build_network(spec_of(digits, model="no-such-model"))
