@@ -8,6 +8,13 @@ Layer ``l`` on device ``D``::
     bytes_l = weight bytes + input bytes + output bytes
     e_l = P_active_D * t_l      (or flops_l * J/FLOP + bytes_l * J/B if the profile gives them)
 
+Norms and activations that a runtime fuses into the preceding conv/linear kernel (see
+``graph.fuse_nodes``) pay no overhead and no memory traffic: a fused norm is folded into
+the weights, a fused activation costs its arithmetic only.
+
+While the edge waits for the link and the server it idles: the wait costs
+``P_idle_D * (transfer + server time)`` of edge energy.
+
 With sparsity, ``flops_l`` shrinks to the non-zero weights' share and the weight bytes to
 the stored (values + indices) bytes only where the device has a sparse kernel for the
 layer's kind (``sparse_efficiency`` in the profile, used instead of ``efficiency``).
@@ -35,10 +42,16 @@ FREE_KINDS = frozenset({"reshape", "dropout"})
 
 
 def layer_latency(node: Node, device: DeviceProfile) -> float:
-    """Roofline latency of one layer on ``device``, in seconds."""
-    if node.kind in FREE_KINDS:
+    """Roofline latency of one layer on ``device``, in seconds.
+
+    A fused norm is folded into its producer's weights (free); a fused activation costs
+    its arithmetic only, inside the producer's kernel (no overhead, no memory traffic).
+    """
+    if node.kind in FREE_KINDS or (node.fused and node.kind == "norm"):
         return 0.0
     flops, weight_bytes, eff = _effective_work(node, device)
+    if node.fused:
+        return flops / (device.peak * eff) if flops else 0.0
     moved = weight_bytes + node.input_bytes + node.output_bytes
     compute = flops / (device.peak * eff) if flops else 0.0
     memory = moved / device.mem_bandwidth_Bps
@@ -47,11 +60,11 @@ def layer_latency(node: Node, device: DeviceProfile) -> float:
 
 def layer_energy(node: Node, device: DeviceProfile, latency_s: float | None = None) -> float:
     """Energy of one layer on ``device``, in joules."""
-    if node.kind in FREE_KINDS:
+    if node.kind in FREE_KINDS or (node.fused and node.kind == "norm"):
         return 0.0
     if device.energy_per_flop_j is not None and device.energy_per_byte_j is not None:
         flops, weight_bytes, _ = _effective_work(node, device)
-        moved = weight_bytes + node.input_bytes + node.output_bytes
+        moved = 0.0 if node.fused else weight_bytes + node.input_bytes + node.output_bytes
         return flops * device.energy_per_flop_j + moved * device.energy_per_byte_j
     t = layer_latency(node, device) if latency_s is None else latency_s
     return device.active_power_w * t
@@ -125,8 +138,13 @@ class CostTable:
         return self.edge_s + self.transfer_s + self.server_s
 
     @property
+    def wait_j(self) -> np.ndarray:
+        """Edge energy idling while the link and the server work, per cut."""
+        return self.edge.idle_power_w * (self.transfer_s + self.server_s) * (self.cut_bytes > 0)
+
+    @property
     def edge_energy_j(self) -> np.ndarray:
-        return self.edge_compute_j + self.radio_j
+        return self.edge_compute_j + self.radio_j + self.wait_j
 
     @property
     def edge_memory_bytes(self) -> np.ndarray:
@@ -221,6 +239,7 @@ class PartitionCost:
     bytes: float
     edge_compute_j: float
     radio_j: float
+    wait_j: float
     edge_energy_j: float
     edge_memory_bytes: float
 
@@ -236,6 +255,7 @@ def partition(table: CostTable, cut: int) -> PartitionCost:
         bytes=float(table.cut_bytes[cut]),
         edge_compute_j=float(table.edge_compute_j[cut]),
         radio_j=float(table.radio_j[cut]),
+        wait_j=float(table.wait_j[cut]),
         edge_energy_j=float(table.edge_energy_j[cut]),
         edge_memory_bytes=float(table.edge_memory_bytes[cut]),
     )

@@ -7,7 +7,8 @@ the final classifier. Every path has a latency, bytes sent and edge energy:
 - exit ``j`` on the edge (site position ``p_j <= k``): the edge backbone up to ``p_j`` plus
   the heads of ``E`` evaluated so far; nothing is sent;
 - exit ``j`` on the server (``p_j > k``): the edge part up to ``k`` with all edge heads,
-  the transfer, the server backbone from ``k`` to ``p_j`` and the server heads so far;
+  the transfer, the server backbone from ``k`` to ``p_j`` and the server heads so far
+  (the edge idles meanwhile: idle power x that wait is edge energy too);
 - the final classifier: edge part, transfer, the rest of the server backbone and all
   server heads of ``E``.
 
@@ -46,6 +47,7 @@ class Metrics:
     server_s: float
     compute_energy: float
     radio_energy: float
+    idle_energy: float  # the edge idling while the link and the server work
     exit_rates: tuple[float, ...]  # per used exit, then the final classifier
     test_accuracy: float
     test_latency_mean: float
@@ -98,6 +100,7 @@ class Scorer:
             server_s=val["server_s"],
             compute_energy=val["compute_energy"],
             radio_energy=val["radio_energy"],
+            idle_energy=val["idle_energy"],
             exit_rates=val["rates"],
             test_accuracy=test["accuracy"],
             test_latency_mean=test["latency_mean"],
@@ -154,7 +157,8 @@ def _paths(t: CostTable, k: int, used: list[int]) -> dict[str, np.ndarray]:
     nbytes[-1] = t.cut_bytes[k]
     radio_j[-1] = t.radio_j[k]
     return {"edge": edge, "transfer": transfer, "server": server, "bytes": nbytes,
-            "compute_j": compute_j, "radio_j": radio_j}
+            "compute_j": compute_j, "radio_j": radio_j,
+            "idle_w": np.full(m, t.edge.idle_power_w)}
 
 
 def _mix(paths: dict[str, np.ndarray], choice: np.ndarray, correct: np.ndarray,
@@ -167,7 +171,8 @@ def _mix(paths: dict[str, np.ndarray], choice: np.ndarray, correct: np.ndarray,
     order = np.argsort(latency, kind="stable")
     cum = np.cumsum(rates[order])
     p95 = float(latency[order][min(int(np.searchsorted(cum, 0.95 - 1e-12)), m - 1)])
-    energy = paths["compute_j"] + paths["radio_j"]
+    idle = paths["idle_w"] * (paths["transfer"] + paths["server"])
+    energy = paths["compute_j"] + paths["radio_j"] + idle
     return {
         "accuracy": accuracy,
         "latency_mean": float(rates @ latency),
@@ -179,6 +184,7 @@ def _mix(paths: dict[str, np.ndarray], choice: np.ndarray, correct: np.ndarray,
         "server_s": float(rates @ paths["server"]),
         "compute_energy": float(rates @ paths["compute_j"]),
         "radio_energy": float(rates @ paths["radio_j"]),
+        "idle_energy": float(rates @ idle),
         "rates": tuple(float(r) for r in rates),
     }
 

@@ -27,7 +27,7 @@ import io
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import networkx as nx
@@ -198,6 +198,7 @@ class Node:
     macs: int
     density: float = 1.0  # realised weight density of this layer (1.0 if dense)
     exit: int | None = None  # index of the exit head this node belongs to (None: backbone)
+    fused: bool = False  # runs inside its producer's kernel (see fuse_nodes)
 
     @property
     def sparse_flops(self) -> int:
@@ -598,6 +599,7 @@ def _annotate(
             density=density,
             exit=head_of.get(n.name),
         )
+    nodes = fuse_nodes(nodes, dag)
     for name, node in nodes.items():
         dag.nodes[name]["node"] = node
 
@@ -624,6 +626,32 @@ def _annotate(
         dag=dag,
         unsupported=unsupported,
     )
+
+
+_FUSE_ANCHORS = {"norm": ("conv", "depthwise_conv", "linear"),
+                 "activation": ("conv", "depthwise_conv", "linear", "norm", "add")}
+
+
+def fuse_nodes(nodes: Mapping[str, Node], dag: nx.DiGraph) -> dict[str, Node]:
+    """Mark the norms and activations an inference runtime fuses into their producer.
+
+    A batch norm right after a conv or linear is folded into its weights; an activation
+    right after a conv, linear, norm or residual add runs in the same kernel. Either only
+    when it is the producer's sole consumer and the producer is itself a kernel (or
+    fused into one). Fused nodes pay no per-layer overhead and no memory traffic of their
+    own (see costs.py), as per-fused-kernel predictors such as nn-Meter assume.
+    """
+    out = dict(nodes)
+    for name, node in nodes.items():
+        anchors = _FUSE_ANCHORS.get(node.kind)
+        if anchors is None or len(node.inputs) != 1 or node.inputs[0] not in out:
+            continue
+        producer = out[node.inputs[0]]
+        if dag.out_degree(producer.name) != 1:
+            continue
+        if producer.kind in anchors or (producer.fused and node.kind == "activation"):
+            out[name] = replace(node, fused=True)
+    return out
 
 
 def _cuts(

@@ -49,6 +49,7 @@ def profile_graph(
                 "name": n.name,
                 "kind": n.kind,
                 "exit": n.exit,
+                "fused": n.fused,
                 "output_shape": list(n.output_shape),
                 "output_bytes": n.output_bytes,
                 "params": n.params,

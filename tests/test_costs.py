@@ -182,7 +182,11 @@ def test_cost_table_prefix_and_suffix_sums(make_device: MakeDevice, make_link: M
     assert t.server_s[-1] == 0.0 and t.edge_s[0] == 0.0
     assert t.edge_compute_j[0] == 0.0
     np.testing.assert_allclose(t.total_s, t.edge_s + t.transfer_s + t.server_s)
-    np.testing.assert_allclose(t.edge_energy_j, t.edge_compute_j + t.radio_j)
+    # the edge idles while the link and the server work (none of that for edge-only)
+    wait = [edge.idle_power_w * (t.transfer_s[k] + t.server_s[k]) for k in range(n)] + [0.0]
+    np.testing.assert_allclose(t.wait_j, wait)
+    assert t.wait_j[0] > 0
+    np.testing.assert_allclose(t.edge_energy_j, t.edge_compute_j + t.radio_j + wait)
     assert t.edge_weight_bytes.tolist() == [0, 0, 544, 544, 544 + 144]
     np.testing.assert_array_equal(t.edge_memory_bytes,
                                   t.edge_weight_bytes + t.edge_peak_activation_bytes)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -128,6 +129,7 @@ def _path_cost(t: CostTable, k: int, used: list[int], path: int) -> tuple[float,
         server = t.server_s[k] - t.server_s[pos[j]] + sum(t.exit_server_s[h] for h in heads)
     else:
         server = t.server_s[k] + sum(t.exit_server_s[h] for h in server_heads)
+    energy += t.edge.idle_power_w * (t.transfer_s[k] + server)  # waiting for the answer
     return float(edge + t.transfer_s[k] + server), float(energy), float(t.cut_bytes[k])
 
 
@@ -209,11 +211,14 @@ def test_memory_and_storage_count_the_heads_where_they_run(explorer: Explorer) -
 # --------------------------------------------------------------------------------------
 
 
-def _table() -> CostTable:
-    """Four backbone layers (cuts 0..4); exit 0 hangs at position 1, exit 1 at 3."""
+def _table(idle_w: float = 0.0) -> CostTable:
+    """Four backbone layers (cuts 0..4); exit 0 hangs at position 1, exit 1 at 3.
+
+    The edge draws ``idle_w`` while it waits for the link and the server (0: none)."""
     edge_s = np.array([0.0, 1.0, 3.0, 6.0, 10.0])
     return CostTable(
-        graph=None, edge=None, server=None, link=None,  # type: ignore[arg-type]
+        graph=None, edge=SimpleNamespace(idle_power_w=idle_w),  # type: ignore[arg-type]
+        server=None, link=None,  # type: ignore[arg-type]
         edge_layer_s=np.diff(edge_s), server_layer_s=np.array([0.1, 0.2, 0.3, 0.4]),
         edge_layer_j=np.array([2.0, 4.0, 6.0, 8.0]),
         edge_s=edge_s,
@@ -233,16 +238,17 @@ def _table() -> CostTable:
     )
 
 
-def _scorer(val_conf: np.ndarray, test_conf: np.ndarray, correct: np.ndarray) -> Scorer:
+def _scorer(val_conf: np.ndarray, test_conf: np.ndarray, correct: np.ndarray,
+            idle_w: float = 0.0) -> Scorer:
     return Scorer(
-        trained=None, graph=None, table=_table(),  # type: ignore[arg-type]
+        trained=None, graph=None, table=_table(idle_w),  # type: ignore[arg-type]
         confidence={"val": {"max_prob": val_conf}, "test": {"max_prob": test_conf}},
         correct={"val": correct, "test": correct},
         storage_backbone=1000.0, storage_exits=np.array([30.0, 20.0]),
     )
 
 
-def _ten_samples() -> Scorer:
+def _ten_samples(idle_w: float = 0.0) -> Scorer:
     """Validation: samples 0-2 pass exit 0, 3-6 pass exit 1 only, 7-9 pass neither.
     Right answers: exit 0 on 0, 1; exit 1 on 3, 4, 5; the final on 7, 8.
     Test: every sample passes exit 0 (so test numbers differ from validation ones)."""
@@ -255,7 +261,19 @@ def _ten_samples() -> Scorer:
     correct[0, [0, 1]] = True
     correct[1, [3, 4, 5]] = True
     correct[2, [7, 8]] = True
-    return _scorer(conf, test, correct)
+    return _scorer(conf, test, correct, idle_w)
+
+
+def test_the_edge_idles_while_the_link_and_the_server_work() -> None:
+    busy = _ten_samples(0.0).score(Candidate("dense", 1.0, 2, (0, 1), 0.8))
+    m = _ten_samples(0.5).score(Candidate("dense", 1.0, 2, (0, 1), 0.8))
+    # exit 0 stays on the edge (no wait); exit 1 waits transfer 30 + server 0.325 s,
+    # the final transfer 30 + server 0.725 s; each at 0.5 W
+    idle = 0.4 * 0.5 * (30.0 + 0.325) + 0.3 * 0.5 * (30.0 + 0.725)
+    assert m.idle_energy == pytest.approx(idle)
+    assert m.edge_energy == pytest.approx(busy.edge_energy + idle)
+    assert m.compute_energy == busy.compute_energy and m.radio_energy == busy.radio_energy
+    assert m.latency_mean == busy.latency_mean
 
 
 def test_hand_built_table_exit_on_edge_and_exit_after_the_cut() -> None:

@@ -453,3 +453,24 @@ def test_irregular_mask_counts_nonzeros_and_does_not_crash(
     assert n.density == pytest.approx(4 / 12)
     assert n.stored_bytes == 60  # no packed form for this pattern: stored dense
     assert any("counted dense" in r.getMessage() for r in caplog.records)
+
+
+def test_norms_and_activations_fuse_into_their_producing_kernel() -> None:
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(2, 2, 3, padding=1)
+            self.bn = nn.BatchNorm2d(2)
+            self.act = nn.ReLU()
+            self.bn2 = nn.BatchNorm2d(2)  # read twice below: stays a kernel of its own
+            self.act2 = nn.ReLU()
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.act(self.bn(self.conv(x)))  # conv -> bn -> relu: one kernel
+            z = self.bn2(y)  # a norm after an activation: not a kernel to fold into
+            return self.act2(z + z)  # relu after a residual-style add: fused into the add
+
+    g = build_graph(Net(), torch.zeros(1, 2, 4, 4))
+    fused = {n.name: n.fused for n in g.nodes.values()}
+    assert fused == {"conv": False, "bn": True, "act": True, "bn2": False, "add": False,
+                     "act2": True}

@@ -98,10 +98,13 @@ def test_users_own_device_profile_by_path(tmp_path: Path) -> None:
     for a, b in zip(shipped["layers"], own["layers"], strict=True):
         if a["kind"] == "reshape":  # free on every device
             assert a["edge_latency_s"] == b["edge_latency_s"] == 0.0
+        elif a["fused"]:  # runs inside its producer's kernel: no overhead of its own
+            assert b["edge_latency_s"] == a["edge_latency_s"]
         else:  # overhead is added to every other layer: +100 us each
             assert b["edge_latency_s"] - a["edge_latency_s"] == pytest.approx(1e-4, rel=1e-9)
         assert a["server_latency_s"] == b["server_latency_s"]
-    costly = sum(r["kind"] != "reshape" for r in own["layers"])
+    assert sum(r["fused"] for r in own["layers"]) == 2  # the ReLUs after the two hidden layers
+    costly = sum(r["kind"] != "reshape" and not r["fused"] for r in own["layers"])
     assert own["cuts"][-1]["edge_s"] - shipped["cuts"][-1]["edge_s"] == pytest.approx(
         costly * 1e-4, rel=1e-9)
 
