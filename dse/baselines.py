@@ -59,6 +59,7 @@ class Grid:
     frame: pd.DataFrame
     ruler: Ruler
     seconds: float
+    spec_digest: str = ""  # of the spec text and the scoring version it was computed with
 
     def feasible(self) -> pd.DataFrame:
         return self.frame[self.frame.feasible]
@@ -83,7 +84,16 @@ def run_grid(explorer: Explorer, *, progress: bool = True) -> Grid:
     if len(own):
         mask = pareto_mask(ruler.loss(own[names].to_numpy()))
         df.loc[own.index[mask], "pareto"] = True
-    return Grid(df, ruler, time.perf_counter() - start)
+    return Grid(df, ruler, time.perf_counter() - start, spec_digest(spec))
+
+
+GRID_VERSION = 2  # bump when scoring or the cost model changes what a grid holds
+
+
+def spec_digest(spec: StudySpec) -> str:
+    import hashlib
+
+    return hashlib.sha256(f"{GRID_VERSION}\n{spec.text}".encode()).hexdigest()
 
 
 def _feasible(df: pd.DataFrame, spec: StudySpec) -> np.ndarray:
@@ -108,21 +118,26 @@ def save_grid(grid: Grid, name: str) -> Path:
 
     atomic_write_bytes(csv, df.to_csv(index=False).encode())
     atomic_write_bytes(meta, json.dumps({"ruler": grid.ruler.to_dict(), "rows": len(df),
+                                         "spec_digest": grid.spec_digest,
                                          "seconds": grid.seconds,
                                          "hypervolume": grid_hypervolume(grid)}).encode())
     return csv
 
 
-def load_grid(name: str) -> Grid | None:
+def load_grid(name: str, spec: StudySpec | None = None) -> Grid | None:
+    """The saved grid of study ``name``; None if absent or (given ``spec``) stale."""
     csv, meta = grid_paths(name)
     if not (csv.exists() and meta.exists()):
         return None
+    info = json.loads(meta.read_text())
+    if spec is not None and info.get("spec_digest") != spec_digest(spec):
+        return None  # computed for another spec text or an older scoring version
     df = pd.read_csv(csv)
     for col in ("knob_exits", "exit_rates", "test_exit_rates"):
         if col in df:
             df[col] = df[col].map(lambda s: tuple(json.loads(s)))
-    info = json.loads(meta.read_text())
-    return Grid(df, Ruler.from_dict(info["ruler"]), float(info["seconds"]))
+    return Grid(df, Ruler.from_dict(info["ruler"]), float(info["seconds"]),
+                info.get("spec_digest", ""))
 
 
 def grid_hypervolume(grid: Grid) -> float:

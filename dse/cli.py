@@ -396,11 +396,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from dse.study import Explorer, create_study
 
     spec = load_spec(args.spec)
-    grid = load_grid(spec.name)
+    grid = load_grid(spec.name, spec)
     if grid is None:
-        grid = run_grid(Explorer(spec, progress=not args.quiet))
+        explorer = Explorer(spec, progress=not args.quiet)
+        grid = run_grid(explorer)
         save_grid(grid, spec.name)
-        study, _ = create_study(spec, storage=args.storage)
+        study, _ = create_study(spec, storage=args.storage, explorer=explorer)
         study.set_user_attr("ruler", grid.ruler.to_dict())
         study.set_user_attr("grid_hypervolume", grid_hypervolume(grid))
     table = compare(grid, spec)

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from dse import fmt, plots
+from dse import study as study_mod
 from dse.baselines import (
     BASELINES,
     Grid,
@@ -348,25 +349,6 @@ def baseline_bests(grid: Grid, ruler: Ruler) -> dict[str, pd.Series]:
     return out
 
 
-def importances(study: Any, names: Sequence[str], *,
-                seed: int = 0) -> dict[str, dict[str, float] | str]:
-    """fANOVA importance of each knob per objective, or why it could not be computed."""
-    import optuna  # the study object is Optuna's already; only its importance API is used
-
-    out: dict[str, dict[str, float] | str] = {}
-    for i, name in enumerate(names):
-        try:
-            ev = optuna.importance.FanovaImportanceEvaluator(seed=seed)
-            res = optuna.importance.get_param_importances(
-                study, evaluator=ev, target=lambda t, i=i: t.values[i])
-            out[name] = {k: float(v) for k, v in res.items()}
-            if not out[name]:
-                out[name] = "no parameter varied across the complete trials"
-        except Exception as exc:  # e.g. too few trials, a single distinct value
-            out[name] = f"{type(exc).__name__}: {exc}".strip()
-    return out
-
-
 # --------------------------------------------------------------------------------------
 # write_report
 # --------------------------------------------------------------------------------------
@@ -390,15 +372,16 @@ def write_report(name: str, out: Path | str | None = None, *, storage: str | Non
         old.unlink()  # a figure not drawn this time must not linger from an earlier report
     say(f"loading the networks of {name}")
     explorer = Explorer(spec, progress=progress)
-    grid = load_grid(name)
+    grid = load_grid(name, spec)
+    fresh = grid is None
     if grid is None:
         say(f"scoring the exhaustive grid ({explorer.space.size()} candidates)")
         grid = run_grid(explorer, progress=progress)
         save_grid(grid, name)
     attrs = study.user_attrs
-    if "ruler" not in attrs:
+    if fresh or "ruler" not in attrs:  # one ruler per study: the grid's
         study.set_user_attr("ruler", grid.ruler.to_dict())
-    if "grid_hypervolume" not in attrs:
+    if fresh or "grid_hypervolume" not in attrs:
         study.set_user_attr("grid_hypervolume", grid_hypervolume(grid))
 
     say("computing the figures")
@@ -554,7 +537,7 @@ class _Report:
                    grid_hv=self.hv_grid or None, ruler_source=self.ruler_source,
                    title=f"Hypervolume of {spec.name} ({spec.sampler}) against trial number"),
                plots.render_hypervolume, what="hypervolume history")
-        self.importance = importances(self.study, self.names, seed=spec.seed)
+        self.importance = study_mod.importances(self.study, self.names, seed=spec.seed)
         f.draw("importance", "How much each knob explains each objective across the trials "
                "(fANOVA)",
                lambda: plots.importance_info(
@@ -1078,5 +1061,5 @@ def _profile_fields(p: DeviceProfile | LinkProfile) -> list[tuple[str, str]]:
     return rows
 
 
-__all__ = ["write_report", "Doc", "human", "baseline_bests", "importances", "candidate_of",
+__all__ = ["write_report", "Doc", "human", "baseline_bests", "candidate_of",
 ]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ from dse.devices import load_device, load_link
 from dse.errors import InputError
 from dse.evaluate import Metrics, Scorer, make_scorer
 from dse.graph import build_graph
-from dse.pareto import Ruler, hypervolume
+from dse.pareto import Ruler, hypervolume, pareto_mask
 from dse.space import Candidate, Space
 from dse.spec import StudySpec, parse_spec
 from dse.training import NetworkSpec, TrainConfig, build_network, example_input, train_network
@@ -63,7 +63,12 @@ class Explorer:
         self._scorers: dict[tuple[str, float], Scorer] = {}
         self.trained_now: dict[str, float] = {}  # key -> training seconds, this process
         self.loaded: set[str] = set()  # keys served from the cache
-        dense = build_network(self.network_spec("dense", 1.0))
+        try:
+            dense = build_network(self.network_spec("dense", 1.0))
+        except InputError as exc:
+            if exc.field != "sites":
+                raise
+            raise InputError(s.path or s.name, "space.exits", exc.reason, exc.fix) from None
         self.reference_graph = build_graph(dense, example_input(self.data), name=s.model)
         g = self.reference_graph
         cuts = g.clean_cuts() if s.splits == "clean" else list(range(len(g.cuts)))
@@ -72,6 +77,9 @@ class Explorer:
 
     def network_spec(self, method: str, density: float, *,
                      exits: tuple[str, ...] | None = None) -> NetworkSpec:
+        """The training key of a network; exits None (or all of them): the study's own."""
+        if exits is not None and tuple(exits) == getattr(self, "exit_names", None):
+            exits = None  # the same network the study trained: one cache entry
         return NetworkSpec(
             model=self.spec.model, data=self.data, task=self.task,
             model_options=dict(self.spec.model_options),
@@ -289,17 +297,40 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
 
 
 def front_frame(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
-    """The Pareto trials (feasible, complete), best accuracy first where it is an objective."""
-    numbers = {t.number for t in study.best_trials}
+    """The Pareto trials (feasible, complete), best accuracy first where it is an objective.
+
+    Computed from the stored metrics and constraint values, so it holds for every sampler
+    whether or not the sampler itself knows the constraints.
+    """
     df = trials_frame(study)
     if df.empty:
         return df
-    front = df[df.trial.isin(numbers)].copy()
+    feasible = df[df.feasible]
+    losses = Ruler.fit(spec.objectives, feasible[list(spec.objectives)].to_numpy()).loss(
+        feasible[list(spec.objectives)].to_numpy())
+    front = feasible[pareto_mask(losses)].copy()
     knobs = [c for c in front.columns if c.startswith("knob_")]
     front = front.drop_duplicates(subset=knobs, keep="first")  # a point sampled twice
     if "accuracy" in spec.objectives:
         front = front.sort_values(["accuracy", "trial"], ascending=[False, True])
     return front.reset_index(drop=True)
+
+
+def importances(study: optuna.Study, names: Sequence[str], *,
+                seed: int = 0) -> dict[str, dict[str, float] | str]:
+    """fANOVA importance of each knob per objective, or why it could not be computed."""
+    out: dict[str, dict[str, float] | str] = {}
+    for i, name in enumerate(names):
+        try:
+            ev = optuna.importance.FanovaImportanceEvaluator(seed=seed)
+            res = optuna.importance.get_param_importances(
+                study, evaluator=ev, target=lambda t, i=i: t.values[i])
+            out[name] = {k: float(v) for k, v in res.items()}
+            if not out[name]:
+                out[name] = "no parameter varied across the complete trials"
+        except Exception as exc:  # e.g. too few trials, a single distinct value
+            out[name] = f"{type(exc).__name__}: {exc}".strip()
+    return out
 
 
 def study_ruler(study: optuna.Study, spec: StudySpec) -> tuple[Ruler, str]:
