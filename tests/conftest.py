@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,3 +43,19 @@ def make_device() -> Callable[..., DeviceProfile]:
 @pytest.fixture
 def make_link() -> Callable[..., LinkProfile]:
     return _link
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One training cache for the whole session: tiny networks are trained once."""
+    root = tmp_path_factory.getbasetemp() / "dse-shared-cache"
+    root.mkdir(exist_ok=True)
+    return root
+
+
+@pytest.fixture
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_cache: Path) -> Path:
+    """Run in a fresh folder (studies/, reports/ land there) with the shared cache."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DSE_CACHE", str(shared_cache))
+    return tmp_path

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from dse.baselines import (
     BASELINES,
@@ -53,26 +51,9 @@ thresholds = {{ low = 0.5, high = 1.0, step = 0.25 }}
 """
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="session")
-def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One training cache for the whole session (other test modules use the same path)."""
-    root = tmp_path_factory.getbasetemp() / "dse-shared-cache"
-    root.mkdir(exist_ok=True)
-    return root
-
-
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_cache: Path) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DSE_CACHE", str(shared_cache))
+def _isolated(isolated: Path) -> None:
+    """Every test in its own folder, all sharing one training cache (see conftest)."""
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ by sample. The cost mixture is checked on a hand-built cost table with round num
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -43,31 +42,14 @@ latency_mean = "minimize"
 """
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="session")
-def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One training cache for the whole session (other test modules use the same path)."""
-    root = tmp_path_factory.getbasetemp() / "dse-shared-cache"
-    root.mkdir(exist_ok=True)
-    return root
-
-
 @pytest.fixture(scope="module")
 def explorer(shared_cache: Path) -> Explorer:
     return Explorer(parse_spec(SPEC), cache=Cache(shared_cache), progress=False)
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_cache: Path) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DSE_CACHE", str(shared_cache))
+def _isolated(isolated: Path) -> None:
+    """Every test in its own folder, all sharing one training cache (see conftest)."""
 
 
 # --------------------------------------------------------------------------------------

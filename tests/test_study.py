@@ -3,13 +3,11 @@ resuming, constraints, failing candidates and name clashes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import optuna
 import pytest
-import torch
 from optuna.trial import TrialState
 
 from dse.cache import Cache
@@ -63,26 +61,9 @@ def make_spec(name: str, **kw: object) -> StudySpec:
     return parse_spec(spec_text(name, **kw), where=f"{name}.toml")  # type: ignore[arg-type]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="session")
-def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One training cache for the whole session (other test modules use the same path)."""
-    root = tmp_path_factory.getbasetemp() / "dse-shared-cache"
-    root.mkdir(exist_ok=True)
-    return root
-
-
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_cache: Path) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DSE_CACHE", str(shared_cache))
+def _isolated(isolated: Path) -> None:
+    """Every test in its own folder, all sharing one training cache (see conftest)."""
 
 
 def explorer_for(spec: StudySpec) -> Explorer:

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 from optuna.trial import TrialState
 
 from dse.baselines import BASELINES
@@ -48,26 +46,9 @@ edge_energy = "minimize"
     return path
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="session")
-def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One training cache for the whole session (other test modules use the same path)."""
-    root = tmp_path_factory.getbasetemp() / "dse-shared-cache"
-    root.mkdir(exist_ok=True)
-    return root
-
-
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_cache: Path) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DSE_CACHE", str(shared_cache))
+def _isolated(isolated: Path) -> None:
+    """Every test in its own folder, all sharing one training cache (see conftest)."""
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
