@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import statistics
 import sys
 import time
@@ -207,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     torch.set_num_threads(max(1, args.threads))
+    os.environ["DSE_THREADS"] = str(max(1, args.threads))  # what train_network uses
     seeds = list(range(1 if args.quick else max(1, args.seeds)))
     labels = QUICK_DENSITIES if args.quick else DENSITIES
     if args.densities:

@@ -23,7 +23,7 @@ import torch
 
 log = logging.getLogger(__name__)
 
-SCHEMA = 1
+SCHEMA = 2  # bump when training changes the weights a key stands for
 MAGIC = b"DSE-CACHE 1\n"
 
 

@@ -387,18 +387,31 @@ def _name_list(names: Iterable[str], limit: int = 20) -> str:
     return ", ".join(shown[:limit]) + (f", ... ({more} more)" if more > 0 else "")
 
 
-def apply_sparsity(model: nn.Module, plan: SparsityPlan) -> dict[str, torch.Tensor]:
-    """Draw each planned layer's mask, register it, and re-initialise that layer's weight.
+INITS = ("auto", "he", "keep")
+
+
+def apply_sparsity(
+    model: nn.Module, plan: SparsityPlan, *, init: str = "auto"
+) -> dict[str, torch.Tensor]:
+    """Draw each planned layer's mask, register it, and initialise that layer's weight.
 
     Each mask comes from :func:`layer_seed` ``(plan.seed, name)`` and is registered as the
     persistent bool buffer ``weight_mask`` (so ``state_dict`` carries it) next to the 0-d
-    int64 buffer ``weight_mask_seed``. The kept weights are redrawn He-normal like the
-    paper's Keras code (normal truncated at 2 std, variance ``2 / fan_in``) with the fan-in
-    of the *sparse* layer, ``d_in * kernel_numel``, so activations keep their variance; the
-    rest are set to exactly 0. The init uses the layer's local generator too, so the result
-    depends only on the plan. Biases are left as the model set them. Layers not in the plan
-    are untouched. Returns module name -> mask (same shape as its weight).
+    int64 buffer ``weight_mask_seed``. Weights outside the mask are set to exactly 0.
+
+    ``init`` decides the kept weights: ``he`` redraws them He-normal like the paper's Keras
+    code (normal truncated at 2 std, variance ``2 / fan_in``) with the fan-in of the
+    *sparse* layer, ``d_in * kernel_numel``, so activations keep their variance (from the
+    layer's local generator: the result depends only on the plan); ``keep`` leaves the
+    model's own init. ``auto`` (default) uses ``he`` for linear layers and ``keep`` for
+    convolutions: a conv followed by batch norm (every conv of the zoo) is scale-invariant,
+    and weights 3-7x larger than the dense init only shrink AdamW's effective step (on
+    vgg-s/shapes at 1/4: 81.9% with ``he`` against 87.3% with the default scale, dense
+    89.7%, 3 seeds). Biases are left as the model set them; layers not in the plan are
+    untouched. Returns module name -> mask (same shape as its weight).
     """
+    if init not in INITS:
+        raise InputError("sparsity", "init", f"unknown init {init!r}", f"use one of {INITS}")
     modules = dict(model.named_modules())
     masks: dict[str, torch.Tensor] = {}
     for name, density in plan.layers.items():
@@ -419,12 +432,16 @@ def apply_sparsity(model: nn.Module, plan: SparsityPlan) -> dict[str, torch.Tens
         weight = module.weight
         mask = _expand(channel, weight.shape)
         kernel = math.prod(weight.shape[2:])
-        std = math.sqrt(2.0 / (d_in * kernel)) / _KERAS_TRUNC_STD
-        init = torch.empty(weight.shape, dtype=torch.float32)
-        nn.init.trunc_normal_(init, 0.0, std, -2.0 * std, 2.0 * std, generator=g)
-        init.masked_fill_(~mask, 0.0)
+        redraw = init == "he" or (init == "auto" and isinstance(module, nn.Linear))
+        if redraw:
+            std = math.sqrt(2.0 / (d_in * kernel)) / _KERAS_TRUNC_STD
+            values = torch.empty(weight.shape, dtype=torch.float32)
+            nn.init.trunc_normal_(values, 0.0, std, -2.0 * std, 2.0 * std, generator=g)
+        else:
+            values = weight.detach().clone()
+        values.masked_fill_(~mask, 0.0)
         with torch.no_grad():
-            weight.copy_(init)
+            weight.copy_(values)
         mask = mask.to(weight.device)
         _set_buffer(module, MASK_BUFFER, mask)
         _set_buffer(

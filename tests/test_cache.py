@@ -41,9 +41,9 @@ def test_key_is_a_stable_sha256() -> None:
     assert key_of(shuffled) == key
     # Golden value: a change of the canonical form (which would orphan every stored entry)
     # must come with a SCHEMA bump, and then this value is updated on purpose.
-    canonical = b'{"a":1,"b":[1.5,"x"],"schema":1}'
+    canonical = b'{"a":1,"b":[1.5,"x"],"schema":2}'
     assert key_of({"b": [1.5, "x"], "a": 1}) == hashlib.sha256(canonical).hexdigest()
-    assert C.SCHEMA == 1
+    assert C.SCHEMA == 2
 
 
 def _variants() -> list[tuple[str, dict[str, Any]]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import struct
 import zlib
 
@@ -465,3 +466,29 @@ def test_paper_model_storage_figures() -> None:
     assert payload_seed < seed < payload_seed + 1024
     assert idx - seed == pytest.approx(payload_idx - payload_seed, abs=64)
     assert dense / idx > 4
+
+
+def test_auto_init_keeps_conv_weights_and_redraws_linear_ones_for_the_sparse_fan_in() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(8, 16, 3), nn.BatchNorm2d(16), nn.Flatten(),
+                          nn.Linear(64, 32))
+    conv_before = model[0].weight.detach().clone()
+    plan = S.plan_sparsity(model, 0.25, seed=3)
+    assert set(plan.layers) == {"0", "3"}
+    masks = S.apply_sparsity(model, plan)
+    conv, lin = model[0].weight.detach(), model[3].weight.detach()
+    # the conv (followed by batch norm) keeps its own init where the mask keeps a weight
+    assert torch.equal(conv[masks["0"]], conv_before[masks["0"]])
+    assert (conv[~masks["0"]] == 0).all()
+    # the linear layer is redrawn He-normal for its sparse fan-in d_in = 16: std ~ sqrt(2/16)
+    kept = lin[masks["3"]]
+    assert kept.abs().max() <= 2 * math.sqrt(2.0 / 16) / 0.87962566103423978 + 1e-6
+    assert 0.25 < float(kept.std()) < 0.45  # dense default would be ~ 1/sqrt(3*64) = 0.07
+    # and "he" redraws the conv too: fan-in d_in * 9 = 2 * 9
+    torch.manual_seed(0)
+    again = nn.Sequential(nn.Conv2d(8, 16, 3), nn.BatchNorm2d(16), nn.Flatten(),
+                          nn.Linear(64, 32))
+    masks = S.apply_sparsity(again, S.plan_sparsity(again, 0.25, seed=3), init="he")
+    assert not torch.equal(again[0].weight.detach()[masks["0"]], conv_before[masks["0"]])
+    with pytest.raises(InputError, match="init"):
+        S.apply_sparsity(again, plan, init="xavier")
