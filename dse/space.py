@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
@@ -33,10 +33,9 @@ class Candidate:
         return ("dense", 1.0) if self.density >= 1.0 else (self.method, self.density)
 
     def as_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["exits"] = list(self.exits)
-        d["method"] = self.network[0]
-        return d
+        return {"method": self.network[0], "density": self.density, "split": self.split,
+                "exits": list(self.exits), "threshold": self.threshold,
+                "criterion": self.criterion}
 
 
 @dataclass(frozen=True)
