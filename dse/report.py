@@ -683,11 +683,13 @@ class _Report:
                       "networks or the profiles changed since the study ran.")
 
     def grid_better(self) -> pd.Series | None:
-        """The feasible grid candidate closest to ideal among those that dominate the
-        recommendation (None if nothing does)."""
+        """The feasible candidate of the study's own space closest to ideal among those
+        that dominate the recommendation (None if nothing does). The edgent right-sizing
+        points lie outside the space the sampler draws from, so they are not counted."""
         if self.rec is None:
             return None
         feas = self.grid.feasible()
+        feas = feas[feas.source == "space"]
         if not len(feas):
             return None
         sign = np.array([-1.0 if d == "maximize" else 1.0 for d in self.spec.directions])
