@@ -370,6 +370,7 @@ def pd_table(front: Any, fmt: Any) -> Any:
         "sent": front.bandwidth.map(fmt.nbytes),
         "edge energy": front.edge_energy.map(fmt.joules),
         "edge memory": front.edge_memory.map(fmt.nbytes),
+        "storage": front.storage.map(fmt.nbytes),
     })
 
 

@@ -222,9 +222,10 @@ def objective_for(explorer: Explorer) -> Callable[[optuna.Trial], list[float]]:
 
 
 def create_study(spec: StudySpec, *, storage: str | None = None,
-                 explorer: Explorer | None = None) -> tuple[optuna.Study, Explorer]:
+                 explorer: Explorer | None = None,
+                 progress: bool = True) -> tuple[optuna.Study, Explorer]:
     """Create (or load, if it exists) the study of ``spec`` in its storage."""
-    explorer = explorer or Explorer(spec)
+    explorer = explorer or Explorer(spec, progress=progress)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     st = storage_for(spec.name, storage or spec.storage)
     study = optuna.create_study(
@@ -251,7 +252,7 @@ def finished(study: optuna.Study) -> int:
 def run_study(spec: StudySpec, *, n_trials: int | None = None, storage: str | None = None,
               progress: bool = True, explorer: Explorer | None = None) -> optuna.Study:
     """Run the study until it has ``n_trials`` finished trials (resuming where it stopped)."""
-    study, explorer = create_study(spec, storage=storage, explorer=explorer)
+    study, explorer = create_study(spec, storage=storage, explorer=explorer, progress=progress)
     _fail_stale(study)
     target = n_trials if n_trials is not None else spec.n_trials
     todo = target - finished(study)
