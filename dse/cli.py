@@ -300,10 +300,10 @@ def cmd_study_grid(args: argparse.Namespace) -> int:
 
     spec = load_spec(args.spec)
     explorer = Explorer(spec, progress=not args.quiet)
+    study, _ = create_study(spec, storage=args.storage, explorer=explorer)  # checks first
     grid = run_grid(explorer)
     path = save_grid(grid, spec.name)
     hv = grid_hypervolume(grid)
-    study, _ = create_study(spec, storage=args.storage, explorer=explorer)
     study.set_user_attr("ruler", grid.ruler.to_dict())
     study.set_user_attr("grid_hypervolume", hv)
     print(f"grid of {spec.name}: {len(grid.frame)} candidates scored in "
