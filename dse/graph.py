@@ -305,6 +305,26 @@ def _user_frame(exc: BaseException) -> str:
     return f" at {f.filename}:{f.lineno}: {(f.line or '').strip()}"
 
 
+# Leaf modules whose output has their input's shape and dtype: on meta tensors they need
+# not run at all (batch norm's meta path goes through slow Python decompositions).
+_SHAPE_PRESERVING: tuple[type[nn.Module], ...] = (
+    nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.ReLU, nn.ReLU6, nn.GELU,
+    nn.SiLU, nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.ELU,
+    nn.Hardtanh, nn.modules.dropout._DropoutNd, nn.Identity, nn.Softmax, nn.LogSoftmax,
+)
+
+
+class _MetaShapeProp(ShapeProp):
+    """ShapeProp on meta tensors that passes shape-preserving layers' inputs through."""
+
+    def call_module(self, target: Any, args: Any, kwargs: Any) -> Any:
+        module = self.fetch_attr(target)
+        if (isinstance(module, _SHAPE_PRESERVING) and len(args) == 1 and not kwargs
+                and isinstance(args[0], torch.Tensor)):
+            return args[0]
+        return super().call_module(target, args, kwargs)
+
+
 def _propagate_shapes(gm: fx.GraphModule, example: torch.Tensor, *, name: str = "model") -> None:
     """Fill ``node.meta['tensor_meta']`` using meta tensors: shapes without arithmetic.
 
@@ -321,7 +341,7 @@ def _propagate_shapes(gm: fx.GraphModule, example: torch.Tensor, *, name: str = 
     # failure is handled (or reported in one line) here.
     try:
         with _reparametrize_module(gm, meta), contextlib.redirect_stderr(io.StringIO()):
-            ShapeProp(gm).propagate(x)
+            _MetaShapeProp(gm).propagate(x)
     except Exception:
         # Some ops have no meta kernel: fall back to a real forward pass on the input.
         try:
