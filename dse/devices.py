@@ -202,27 +202,20 @@ def list_links() -> list[str]:
 
 def load_device(name_or_path: str | Path) -> DeviceProfile:
     """A device profile by shipped name (``"raspberry-pi-4"``) or by path to a TOML file."""
-    profile = _load_file(_resolve(name_or_path, "device"))
-    if not isinstance(profile, DeviceProfile):
-        raise InputError(
-            profile.path or name_or_path,
-            "type",
-            "this is a link profile, not a device",
-            'give a file with type = "device"',
-        )
-    return profile
+    return _load_typed(name_or_path, DeviceProfile, "device", "link")
 
 
 def load_link(name_or_path: str | Path) -> LinkProfile:
     """A link profile by shipped name (``"lte"``) or by path to a TOML file."""
-    profile = _load_file(_resolve(name_or_path, "link"))
-    if not isinstance(profile, LinkProfile):
-        raise InputError(
-            profile.path or name_or_path,
-            "type",
-            "this is a device profile, not a link",
-            'give a file with type = "link"',
-        )
+    return _load_typed(name_or_path, LinkProfile, "link", "device")
+
+
+def _load_typed(name_or_path: str | Path, cls: type[Any], what: str, other: str) -> Any:
+    profile = _load_file(_resolve(name_or_path, what))
+    if not isinstance(profile, cls):
+        raise InputError(profile.path or name_or_path, "type",
+                         f"this is a {other} profile, not a {what}",
+                         f'give a file with type = "{what}"')
     return profile
 
 

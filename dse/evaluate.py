@@ -157,7 +157,7 @@ def _paths(t: CostTable, k: int, used: list[int]) -> dict[str, np.ndarray]:
     edge[-1] = base_edge
     compute_j[-1] = base_j
     transfer[-1] = t.transfer_s[k]
-    server[-1] = t.server_s[k] + (server_heads if k < len(t.cut_bytes) - 1 else 0.0)
+    server[-1] = t.server_s[k] + server_heads  # no head is on the server at the last cut
     nbytes[-1] = t.cut_bytes[k]
     radio_j[-1] = t.radio_j[k]
     return {"edge": edge, "transfer": transfer, "server": server, "bytes": nbytes,

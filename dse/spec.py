@@ -11,7 +11,7 @@ import math
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +84,6 @@ class StudySpec:
     seed: int
     n_trials: int
     storage: str
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def directions(self) -> list[str]:

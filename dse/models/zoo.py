@@ -124,7 +124,24 @@ class BasicBlock(nn.Module):
         return self.relu(out + self.shortcut(x))
 
 
-class ResNet(nn.Module):
+class _StagedCNN(nn.Module):
+    """A stem, stages (exits after all but the last), global pooling and a classifier."""
+
+    def _finish(self, stem: nn.Module, stages: list[nn.Module], channels: int,
+                num_classes: int) -> None:
+        self.stem = stem
+        self.stages = nn.Sequential(*stages)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.classifier = nn.Linear(channels, num_classes)
+        self.exit_sites = tuple(f"stages.{i}" for i in range(len(stages) - 1))
+        self.classifier_name = "classifier"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stages(self.stem(x))
+        return self.classifier(torch.flatten(self.pool(x), 1))
+
+
+class ResNet(_StagedCNN):
     """CIFAR-style ResNet: a 3x3 stem and stages of basic blocks (first block strides)."""
 
     def __init__(
@@ -139,23 +156,15 @@ class ResNet(nn.Module):
     ):
         super().__init__()
         c = _w(channels[0], width)
-        self.stem = _conv_bn_relu(in_channels, c)
-        stages = []
+        stem = _conv_bn_relu(in_channels, c)
+        stages: list[nn.Module] = []
         for i, (ch, n) in enumerate(zip(channels, blocks, strict=True)):
             out = _w(ch, width)
             layers = [BasicBlock(c if j == 0 else out, out, 2 if (i > 0 and j == 0) else 1)
                       for j in range(n)]
             stages.append(nn.Sequential(*layers))
             c = out
-        self.stages = nn.Sequential(*stages)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c, num_classes)
-        self.exit_sites = tuple(f"stages.{i}" for i in range(len(channels) - 1))
-        self.classifier_name = "classifier"
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stages(self.stem(x))
-        return self.classifier(torch.flatten(self.pool(x), 1))
+        self._finish(stem, stages, c, num_classes)
 
 
 class InvertedResidual(nn.Module):
@@ -180,7 +189,7 @@ class InvertedResidual(nn.Module):
         return x + out if self.use_skip else out
 
 
-class MobileNet(nn.Module):
+class MobileNet(_StagedCNN):
     """MobileNetV2-style: a stem and stages of inverted residual blocks."""
 
     def __init__(
@@ -196,20 +205,12 @@ class MobileNet(nn.Module):
     ):
         super().__init__()
         c = _w(16, width)
-        self.stem = _conv_bn_relu(in_channels, c)
-        stages = []
+        stem = _conv_bn_relu(in_channels, c)
+        stages: list[nn.Module] = []
         for i, (ch, n) in enumerate(zip(channels, blocks, strict=True)):
             out = _w(ch, width)
             layers = [InvertedResidual(c if j == 0 else out, out, 2 if (i > 0 and j == 0) else 1,
                                        1 if i == 0 else expand) for j in range(n)]
             stages.append(nn.Sequential(*layers))
             c = out
-        self.stages = nn.Sequential(*stages)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.classifier = nn.Linear(c, num_classes)
-        self.exit_sites = tuple(f"stages.{i}" for i in range(len(channels) - 1))
-        self.classifier_name = "classifier"
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stages(self.stem(x))
-        return self.classifier(torch.flatten(self.pool(x), 1))
+        self._finish(stem, stages, c, num_classes)
