@@ -460,6 +460,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     rc = rc or cmd_compare(argparse.Namespace(spec=str(spec_path), storage=None, quiet=False,
                                               json=None))
     rc = rc or cmd_front(argparse.Namespace(name=name, storage=None, format="table", out=None))
+    print("\n== retraining the top 3 front configurations alone (dse verify) ==")
+    rc = rc or cmd_verify(argparse.Namespace(name=name, top=3, storage=None, quiet=True))
     rc = rc or cmd_report(argparse.Namespace(name=name, out=None, storage=None, quiet=False))
     return rc
 
