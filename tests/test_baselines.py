@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from tiny_study import spec_text as tiny_spec_text
 
 from dse.baselines import (
     BASELINES,
@@ -24,31 +25,9 @@ from dse.space import Candidate
 from dse.spec import StudySpec, parse_spec
 from dse.study import Explorer, run_study, study_hypervolume, trials_frame
 
-OBJECTIVES = 'accuracy = "maximize"\nlatency_mean = "minimize"\nedge_energy = "minimize"\n'
-
 
 def spec_text(name: str, *, constraints: str = "", n_trials: int = 60) -> str:
-    return f"""\
-name = "{name}"
-n_trials = {n_trials}
-sampler = "nsga2"
-seed = 0
-[model]
-name = "mlp"
-[data]
-name = "digits"
-seed = 0
-[training]
-epochs = 1
-seed = 0
-[space]
-densities = [1.0, 0.5]
-thresholds = {{ low = 0.5, high = 1.0, step = 0.25 }}
-[objectives]
-{OBJECTIVES}
-[constraints]
-{constraints}
-"""
+    return tiny_spec_text(name, constraints=constraints, n_trials=n_trials)
 
 
 @pytest.fixture(autouse=True)

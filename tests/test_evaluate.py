@@ -14,6 +14,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from tiny_study import spec_text
 
 from dse.cache import Cache
 from dse.costs import CostTable
@@ -23,23 +24,8 @@ from dse.space import Candidate
 from dse.spec import parse_spec
 from dse.study import Explorer
 
-SPEC = """\
-name = "evaluate-tiny"
-[model]
-name = "mlp"
-[data]
-name = "digits"
-seed = 0
-[training]
-epochs = 1
-seed = 0
-[space]
-densities = [1.0, 0.5]
-thresholds = { low = 0.5, high = 1.0, step = 0.25 }
-[objectives]
-accuracy = "maximize"
-latency_mean = "minimize"
-"""
+SPEC = spec_text("evaluate-tiny",
+                 objectives='accuracy = "maximize"\nlatency_mean = "minimize"\n')
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
+from tiny_study import spec_text
 
 from dse.cache import Cache
 from dse.cli import main
@@ -25,36 +26,6 @@ from dse.study import (
     status,
     trials_frame,
 )
-
-OBJECTIVES = 'accuracy = "maximize"\nlatency_mean = "minimize"\nedge_energy = "minimize"\n'
-
-
-def spec_text(name: str, *, n_trials: int = 20, sampler: str = "nsga2", seed: int = 0,
-              methods: str = '["predefined"]', constraints: str = "", epochs: int = 1,
-              objectives: str = OBJECTIVES) -> str:
-    """A tiny study: the MLP on 8x8 digits, one epoch, densities 1 and 0.5."""
-    return f"""\
-name = "{name}"
-n_trials = {n_trials}
-sampler = "{sampler}"
-seed = {seed}
-[model]
-name = "mlp"
-[data]
-name = "digits"
-seed = 0
-[training]
-epochs = {epochs}
-seed = 0
-[space]
-densities = [1.0, 0.5]
-methods = {methods}
-thresholds = {{ low = 0.5, high = 1.0, step = 0.25 }}
-[objectives]
-{objectives}
-[constraints]
-{constraints}
-"""
 
 
 def make_spec(name: str, **kw: object) -> StudySpec:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from optuna.trial import TrialState
+from tiny_study import spec_text
 
 from dse.baselines import BASELINES
 from dse.cli import main
@@ -22,27 +23,7 @@ OBJECTIVES = ("accuracy", "latency_mean", "edge_energy")
 
 def write_spec(folder: Path, name: str, *, n_trials: int = 20) -> Path:
     path = folder / f"{name}.toml"
-    path.write_text(f"""\
-name = "{name}"
-n_trials = {n_trials}
-sampler = "nsga2"
-seed = 0
-[model]
-name = "mlp"
-[data]
-name = "digits"
-seed = 0
-[training]
-epochs = 1
-seed = 0
-[space]
-densities = [1.0, 0.5]
-thresholds = {{ low = 0.5, high = 1.0, step = 0.25 }}
-[objectives]
-accuracy = "maximize"
-latency_mean = "minimize"
-edge_energy = "minimize"
-""")
+    path.write_text(spec_text(name, n_trials=n_trials))
     return path
 
 
