@@ -110,8 +110,10 @@ def cmd_profile(args: argparse.Namespace) -> int:
     if g.unsupported:
         print(f"ops with no FLOP rule (counted as 0): {dict(g.unsupported)}")
     if args.csv:
-        p.layers.to_csv(args.csv, index=False)
-        p.cuts.to_csv(Path(args.csv).with_suffix(".cuts.csv"), index=False)
+        p.layers.assign(output_shape=p.layers.output_shape.map(
+            lambda sh: "x".join(map(str, sh)))).to_csv(args.csv, index=False)
+        p.cuts.assign(tensors=p.cuts.tensors.map(" ".join)).to_csv(
+            Path(args.csv).with_suffix(".cuts.csv"), index=False)
         print(f"wrote {args.csv} and {Path(args.csv).with_suffix('.cuts.csv')}")
     if args.json:
         _write_json(args.json, to_json(p))
@@ -175,9 +177,9 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 def _data_from_args(args: argparse.Namespace) -> Any:
     from dse.data import load_data
 
-    opts = {k: getattr(args, k) for k in ("size", "n", "channels") if getattr(args, k, None)}
-    if getattr(args, "noise", None):
-        opts["noise"] = args.noise
+    # None means "not given"; any given value (0 included) goes to load_data to be checked
+    opts = {k: getattr(args, k) for k in ("size", "n", "channels", "noise")
+            if getattr(args, k, None) is not None}
     return load_data(args.data, root=args.data_root, seed=args.data_seed, **opts)
 
 

@@ -86,6 +86,9 @@ def test_profile_csv(tmp_path: Path) -> None:
     assert len(layers) == 6 and len(cuts) == 7
     assert layers.params.sum() == 50826
     np.testing.assert_allclose(cuts.total_s, cuts.edge_s + cuts.transfer_s + cuts.server_s)
+    # plain text a spreadsheet reads, not Python reprs
+    assert cuts.tensors.iloc[0] == "input" and pd.isna(cuts.tensors.iloc[-1])
+    assert layers.output_shape.iloc[-1] == "1x10"
 
 
 def test_users_own_device_profile_by_path(tmp_path: Path) -> None:

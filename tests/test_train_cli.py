@@ -105,6 +105,8 @@ def test_channels_method_is_smaller_and_dense(tmp_path: Path) -> None:
         (["--exits", "layers.9"], "exit site"),
         (["--epochs", "0"], "epochs"),
         (["--data", "no-such-data"], "unknown data set"),
+        (["--n", "0"], "n: must be"),  # a given 0 is checked, not taken for "unset"
+        (["--size", "0"], "size: must be"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(
