@@ -399,7 +399,10 @@ def render_layer_profile(info: LayerProfileInfo, path: str | Path) -> list[Path]
     pos = pos[pos > 0]
     if len(pos) and pos.max() / pos.min() > 20:
         ax.set_yscale("log")
-        ax.set_ylim(pos.min() / div / 2, pos.max() / div * 2)
+        # at most four decades: a fused activation's few picoseconds would otherwise
+        # stretch the axis so far that the layers that matter look alike
+        low = max(pos.min(), pos.max() * 1e-4)
+        ax.set_ylim(low / div / 2, pos.max() / div * 2)
         _plain_log_ticks(ax, "y")
     ax.set_ylabel(f"latency per layer ({unit})")
     ax.set_xlim(0, n + 1)
