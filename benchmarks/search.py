@@ -96,20 +96,9 @@ def time_to(curve: list[tuple[float, float]], level: float) -> float | None:
     return next((t for t, hv in curve if hv >= level), None)
 
 
-def naive_objective(spec: StudySpec, explorer: Explorer):
-    names = list(spec.objectives)
-
-    def objective(trial: optuna.Trial) -> list[float]:
-        cand = explorer.space.suggest(trial)
-        m, _ = explorer.evaluate_alone(cand, cache=None)  # trains from scratch every trial
-        metrics = m.as_dict()
-        trial.set_user_attr("dse", {"knobs": cand.as_dict(), "metrics": metrics, "constraints":
-                                    [c.violation(metrics[c.metric]) for c in spec.constraints]})
-        for c in spec.constraints:
-            trial.set_constraint(str(c), c.violation(metrics[c.metric]))
-        return [metrics[k] for k in names]
-
-    return objective
+def naive_objective(explorer: Explorer):
+    """The study's own objective, but every trial trains its network from scratch."""
+    return objective_for(explorer, lambda cand: explorer.evaluate_alone(cand, cache=None)[0])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -187,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
         nstudy = _study(spec, explorer, "naive")
         start = time.perf_counter()
         nstamps: list[float] = []
-        nstudy.optimize(naive_objective(spec, explorer), timeout=wall,
+        nstudy.optimize(naive_objective(explorer), timeout=wall,
                         callbacks=[lambda s, t: nstamps.append(time.perf_counter() - start)])
         ncurve = hv_curve(nstudy, nstamps, grid.ruler, names)
         nfrac = ncurve[-1][1] / ghv if ncurve else 0.0

@@ -27,7 +27,7 @@ import pandas as pd
 from dse.pareto import Ruler, hypervolume, pareto_mask
 from dse.space import Candidate
 from dse.spec import StudySpec
-from dse.study import STUDIES_DIR, Explorer
+from dse.study import STUDIES_DIR, Explorer, flat_row
 
 BASELINES = ("edge-only", "server-only", "neurosurgeon", "edgent", "spinn", "joint")
 
@@ -35,11 +35,7 @@ BASELINES = ("edge-only", "server-only", "neurosurgeon", "edgent", "spinn", "joi
 def _rows(explorer: Explorer, cands: list[Candidate], source: str) -> list[dict[str, Any]]:
     rows = []
     for c in cands:
-        m = explorer.evaluate(c)
-        row: dict[str, Any] = {f"knob_{k}": (tuple(v) if isinstance(v, list) else v)
-                               for k, v in c.as_dict().items()}
-        row.update({k: (tuple(v) if isinstance(v, list) else v)
-                    for k, v in m.as_dict().items()})
+        row = flat_row(c.as_dict(), explorer.evaluate(c).as_dict())
         row["source"] = source
         rows.append(row)
     return rows

@@ -200,14 +200,18 @@ def make_sampler(spec: StudySpec, space: Space) -> optuna.samplers.BaseSampler:
 # --------------------------------------------------------------------------------------
 
 
-def objective_for(explorer: Explorer) -> Callable[[optuna.Trial], list[float]]:
+def objective_for(
+    explorer: Explorer, evaluate: Callable[[Candidate], Metrics] | None = None
+) -> Callable[[optuna.Trial], list[float]]:
+    """The study's objective; ``evaluate`` defaults to post-hoc scoring (the explorer's)."""
     spec = explorer.spec
     names = list(spec.objectives)
+    score = evaluate or explorer.evaluate
 
     def objective(trial: optuna.Trial) -> list[float]:
         cand = explorer.space.suggest(trial)
         try:
-            m = explorer.evaluate(cand)
+            m = score(cand)
         except Exception as exc:  # a failing candidate is a failed trial
             reason = f"{type(exc).__name__}: {exc}"
             trial.set_user_attr("fail_reason", reason)
@@ -304,13 +308,17 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
         d = t.user_attrs.get("dse")
         if d is None:
             continue
-        row: dict[str, Any] = {"trial": t.number}
-        row.update({f"knob_{k}": (tuple(v) if isinstance(v, list) else v)
-                    for k, v in d["knobs"].items()})
-        row.update({k: (tuple(v) if isinstance(v, list) else v) for k, v in d["metrics"].items()})
+        row = {"trial": t.number, **flat_row(d["knobs"], d["metrics"])}
         row["feasible"] = all(c <= 0 for c in d["constraints"])
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def flat_row(knobs: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
+    """One table row: ``knob_*`` columns, then metrics; lists become (hashable) tuples."""
+    row = {f"knob_{k}": v for k, v in knobs.items()}
+    row.update(metrics)
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in row.items()}
 
 
 def front_frame(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
