@@ -136,6 +136,14 @@ def load_grid(name: str, spec: StudySpec | None = None) -> Grid | None:
                 info.get("spec_digest", ""))
 
 
+def record_grid(study: Any, grid: Grid) -> float:
+    """Write the grid's ruler and hypervolume into the study: its one ruler from now on."""
+    hv = grid_hypervolume(grid)
+    study.set_user_attr("ruler", grid.ruler.to_dict())
+    study.set_user_attr("grid_hypervolume", hv)
+    return hv
+
+
 def grid_hypervolume(grid: Grid) -> float:
     """Hypervolume of the feasible candidates of the study's own space (its best possible)."""
     feas = grid.feasible()

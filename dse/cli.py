@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -126,30 +126,23 @@ def cmd_profile(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------
 
 
-def _profile_cmds(kind: str) -> dict[str, Callable[[argparse.Namespace], int]]:
+def cmd_profiles(args: argparse.Namespace) -> int:
+    """``dse devices|links list|show|validate``."""
     from dse import devices
 
-    lister = devices.list_devices if kind == "devices" else devices.list_links
-    loader = devices.load_device if kind == "devices" else devices.load_link
-
-    def cmd_list(args: argparse.Namespace) -> int:
-        for name in lister():
+    devs = args.command == "devices"
+    if args.action == "list":
+        loader = devices.load_device if devs else devices.load_link
+        for name in devices.list_devices() if devs else devices.list_links():
             prof = loader(name)
             print(f"{name:20s} {getattr(prof, 'kind', 'link'):7s} {prof.description}")
-        return 0
-
-    def cmd_show(args: argparse.Namespace) -> int:
-        prof = loader(args.name)
-        print(devices.describe(prof))
-        return 0
-
-    def cmd_validate(args: argparse.Namespace) -> int:
+    elif args.action == "show":
+        print(devices.describe((devices.load_device if devs else devices.load_link)(args.name)))
+    else:
         for f in args.files:
             prof = devices.validate_file(f)
             print(f"{f}: ok ({prof.name} v{prof.version})")
-        return 0
-
-    return {"list": cmd_list, "show": cmd_show, "validate": cmd_validate}
+    return 0
 
 
 def cmd_models_list(args: argparse.Namespace) -> int:
@@ -296,7 +289,7 @@ def cmd_study_status(args: argparse.Namespace) -> int:
 
 def cmd_study_grid(args: argparse.Namespace) -> int:
     from dse import fmt
-    from dse.baselines import grid_hypervolume, run_grid, save_grid
+    from dse.baselines import record_grid, run_grid, save_grid
     from dse.spec import load_spec
     from dse.study import Explorer, create_study, study_hypervolume
 
@@ -305,9 +298,7 @@ def cmd_study_grid(args: argparse.Namespace) -> int:
     study, _ = create_study(spec, storage=args.storage, explorer=explorer)  # checks first
     grid = run_grid(explorer)
     path = save_grid(grid, spec.name)
-    hv = grid_hypervolume(grid)
-    study.set_user_attr("ruler", grid.ruler.to_dict())
-    study.set_user_attr("grid_hypervolume", hv)
+    hv = record_grid(study, grid)
     print(f"grid of {spec.name}: {len(grid.frame)} candidates scored in "
           f"{fmt.seconds(grid.seconds)}, {int(grid.frame.pareto.sum())} on the front, "
           f"hypervolume {hv:.4f}; wrote {path}")
@@ -394,7 +385,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from dse import fmt
-    from dse.baselines import compare, grid_hypervolume, load_grid, run_grid, save_grid
+    from dse.baselines import compare, load_grid, record_grid, run_grid, save_grid
     from dse.spec import load_spec
     from dse.study import Explorer, create_study
 
@@ -405,8 +396,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         grid = run_grid(explorer)
         save_grid(grid, spec.name)
         study, _ = create_study(spec, storage=args.storage, explorer=explorer)
-        study.set_user_attr("ruler", grid.ruler.to_dict())
-        study.set_user_attr("grid_hypervolume", grid_hypervolume(grid))
+        record_grid(study, grid)
     table = compare(grid, spec)
     ref = table.attrs["reference_accuracy"]
     print(f"{spec.name}: baselines on the same trained networks; matched accuracy = within "
@@ -491,16 +481,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_profile)
 
     for kind in ("devices", "links"):
-        cmds = _profile_cmds_lazy(kind)
         k = sub.add_parser(kind, help=f"list, show and validate {kind} profiles")
+        k.set_defaults(func=cmd_profiles)
         ks = k.add_subparsers(dest="action", required=True)
-        ks.add_parser("list", help=f"shipped {kind}").set_defaults(func=cmds("list"))
-        s = ks.add_parser("show", help="one profile with its sources")
-        s.add_argument("name")
-        s.set_defaults(func=cmds("show"))
-        v = ks.add_parser("validate", help="check profile files")
-        v.add_argument("files", nargs="+")
-        v.set_defaults(func=cmds("validate"))
+        ks.add_parser("list", help=f"shipped {kind}")
+        ks.add_parser("show", help="one profile with its sources").add_argument("name")
+        ks.add_parser("validate", help="check profile files").add_argument("files", nargs="+")
 
     m = sub.add_parser("models", help="the built-in model zoo")
     ms = m.add_subparsers(dest="action", required=True)
@@ -588,13 +574,6 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n", type=int, default=None, help="number of samples (shapes) or cap")
     p.add_argument("--noise", type=float, default=None, help="salt-and-pepper fraction")
     p.add_argument("--channels", type=int, default=None, help="force 1 or 3 channels")
-
-
-def _profile_cmds_lazy(kind: str) -> Callable[[str], Callable[[argparse.Namespace], int]]:
-    def get(action: str) -> Callable[[argparse.Namespace], int]:
-        return lambda args: _profile_cmds(kind)[action](args)
-
-    return get
 
 
 def main(argv: Sequence[str] | None = None) -> int:

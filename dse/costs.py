@@ -126,7 +126,6 @@ class CostTable:
     exit_server_s: np.ndarray
     exit_edge_j: np.ndarray
     exit_weight_bytes: np.ndarray
-    exit_edge_position_s: np.ndarray  # edge backbone time up to each exit's site
 
     @property
     def n_cuts(self) -> int:
@@ -198,7 +197,6 @@ def cost_table(
         exit_server_s=np.array([sum(layer_latency(x, server) for x in h) for h in heads]),
         exit_edge_j=np.array([sum(layer_energy(x, edge) for x in h) for h in heads]),
         exit_weight_bytes=np.array([sum(x.stored_bytes for x in h) for h in heads]),
-        exit_edge_position_s=np.array([edge_s[x.position] for x in graph.exits]),
     )
 
 

@@ -35,8 +35,8 @@ from dse.baselines import (
     BASELINES,
     Grid,
     compare,
-    grid_hypervolume,
     load_grid,
+    record_grid,
     restrict,
     run_grid,
     save_grid,
@@ -379,11 +379,8 @@ def write_report(name: str, out: Path | str | None = None, *, storage: str | Non
         say(f"scoring the exhaustive grid ({explorer.space.size()} candidates)")
         grid = run_grid(explorer, progress=progress)
         save_grid(grid, name)
-    attrs = study.user_attrs
-    if fresh or "ruler" not in attrs:  # one ruler per study: the grid's
-        study.set_user_attr("ruler", grid.ruler.to_dict())
-    if fresh or "grid_hypervolume" not in attrs:
-        study.set_user_attr("grid_hypervolume", grid_hypervolume(grid))
+    if fresh or "ruler" not in study.user_attrs:  # one ruler per study: the grid's
+        record_grid(study, grid)
 
     say("computing the figures")
     r = _Report(study, spec, explorer, grid, Figures(figdir))

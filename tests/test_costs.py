@@ -216,7 +216,7 @@ def test_cost_table_exits(make_device: MakeDevice, make_link: MakeLink) -> None:
     assert t.exit_server_s[0] == pytest.approx(sum(C.layer_latency(n, server) for n in head))
     assert t.exit_edge_j[0] == pytest.approx(2.0 * t.exit_edge_s[0])
     assert t.exit_weight_bytes[0] == (8 * 2 + 2) * 4
-    assert t.exit_edge_position_s[0] == t.edge_s[1] == C.layer_latency(g.nodes["a"], edge)
+    assert t.edge_s[t.exit_position[0]] == t.edge_s[1] == C.layer_latency(g.nodes["a"], edge)
     assert len(t.edge_layer_s) == 2  # heads are not backbone layers
 
 

@@ -202,7 +202,6 @@ def _table(idle_w: float = 0.0) -> CostTable:
         exit_server_s=np.array([0.05, 0.025]),
         exit_edge_j=np.array([1.0, 0.5]),
         exit_weight_bytes=np.array([7.0, 3.0]),
-        exit_edge_position_s=edge_s[[1, 3]],
     )
 
 
