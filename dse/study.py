@@ -23,6 +23,7 @@ import optuna
 import pandas as pd
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
+from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 
 from dse.cache import Cache
@@ -35,6 +36,7 @@ from dse.pareto import Ruler, hypervolume, pareto_mask
 from dse.space import Candidate, Space
 from dse.spec import StudySpec, parse_spec
 from dse.training import NetworkSpec, TrainConfig, build_network, example_input, train_network
+from dse.workers import Worker, registry_dir
 
 log = logging.getLogger(__name__)
 STUDIES_DIR = Path("studies")
@@ -168,8 +170,10 @@ def _constraints_func(trial: FrozenTrial) -> list[float]:
     return list(d["constraints"]) if d is not None else [1.0]
 
 
-def make_sampler(spec: StudySpec, space: Space) -> optuna.samplers.BaseSampler:
-    """The spec's sampler, seeded.
+def make_sampler(spec: StudySpec, space: Space, *, worker: int = 0
+                 ) -> optuna.samplers.BaseSampler:
+    """The spec's sampler, seeded with the spec's seed plus ``worker`` (0 for the first
+    worker of a study; parallel workers with one seed would all draw the same points).
 
     Constraints reach the samplers that use them through ``constraints_func``, which reads
     the values already stored with the trial's metrics: ``trial.set_constraint`` would cost
@@ -177,7 +181,8 @@ def make_sampler(spec: StudySpec, space: Space) -> optuna.samplers.BaseSampler:
     journal storage. (Optuna 5 marks ``constraints_func`` deprecated, for removal in 7.)
     """
     s = spec.sampler
-    kw: dict[str, Any] = {"seed": spec.seed}
+    seed = spec.seed + worker
+    kw: dict[str, Any] = {"seed": seed}
     if spec.constraints and s in ("nsga2", "nsga3", "tpe", "gp"):
         kw["constraints_func"] = _constraints_func
     with warnings.catch_warnings():
@@ -191,8 +196,8 @@ def make_sampler(spec: StudySpec, space: Space) -> optuna.samplers.BaseSampler:
         if s == "gp":
             return optuna.samplers.GPSampler(**kw)
     if s == "random":
-        return optuna.samplers.RandomSampler(seed=spec.seed)
-    return optuna.samplers.GridSampler(space.grid_params(), seed=spec.seed)
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.GridSampler(space.grid_params(), seed=seed)
 
 
 # --------------------------------------------------------------------------------------
@@ -226,15 +231,18 @@ def objective_for(
 
 
 def create_study(spec: StudySpec, *, storage: str | None = None,
-                 explorer: Explorer | None = None,
-                 progress: bool = True) -> tuple[optuna.Study, Explorer]:
-    """Create (or load, if it exists) the study of ``spec`` in its storage."""
+                 explorer: Explorer | None = None, progress: bool = True,
+                 worker: int = 0) -> tuple[optuna.Study, Explorer]:
+    """Create (or load, if it exists) the study of ``spec`` in its storage.
+
+    ``worker`` counts the other processes already running the study (it offsets the seed).
+    """
     explorer = explorer or Explorer(spec, progress=progress)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     st = storage_for(spec.name, storage or spec.storage)
     study = optuna.create_study(
         study_name=spec.name, storage=st, directions=spec.directions,
-        sampler=make_sampler(spec, explorer.space), load_if_exists=True,
+        sampler=make_sampler(spec, explorer.space, worker=worker), load_if_exists=True,
     )
     old = study.user_attrs.get("spec")
     if old is not None and old != spec.text:
@@ -248,29 +256,52 @@ def create_study(spec: StudySpec, *, storage: str | None = None,
     return study, explorer
 
 
+FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
+
+
 def finished(study: optuna.Study) -> int:
-    states = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
-    return len(study.get_trials(deepcopy=False, states=states))
+    return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
 def run_study(spec: StudySpec, *, n_trials: int | None = None, storage: str | None = None,
               progress: bool = True, explorer: Explorer | None = None) -> optuna.Study:
-    """Run the study until it has ``n_trials`` finished trials (resuming where it stopped)."""
-    study, explorer = create_study(spec, storage=storage, explorer=explorer, progress=progress)
-    _fail_stale(study)
-    target = n_trials if n_trials is not None else spec.n_trials
-    todo = target - finished(study)
-    if todo > 0:
-        study.optimize(objective_for(explorer), n_trials=todo, catch=(CandidateFailed,),
-                       show_progress_bar=progress)
+    """Run the study until it has ``n_trials`` finished trials (resuming where it stopped).
+
+    Several processes may run one study at once; together they stop at ``n_trials``.
+    """
+    kind = storage or spec.storage
+    with Worker(registry_dir(STUDIES_DIR, spec.name, kind)) as me:
+        others = me.others() if kind != "memory" else []
+        study, explorer = create_study(spec, storage=storage, explorer=explorer,
+                                       progress=progress, worker=len(others))
+        _fail_stale(study, others)
+        target = n_trials if n_trials is not None else spec.n_trials
+        todo = target - finished(study)
+        if todo > 0:
+            done = MaxTrialsCallback(target, states=FINISHED)  # counts every worker's
+            study.optimize(objective_for(explorer), n_trials=todo, catch=(CandidateFailed,),
+                           callbacks=[done], show_progress_bar=progress)
     return study
 
 
-def _fail_stale(study: optuna.Study) -> None:
-    """Trials left RUNNING by an interrupted run can never finish: mark them failed."""
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+def _fail_stale(study: optuna.Study, others: Sequence[str]) -> int:
+    """Mark the trials an interrupted run left RUNNING failed; return how many.
+
+    While another worker of the study is alive (``others``), a RUNNING trial may be its
+    (a training can take minutes), and failing it would crash that worker when it
+    reports: then nothing is touched, and a later run that starts alone fails them.
+    """
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if not running:
+        return 0
+    if others:
+        log.warning("%d RUNNING trial(s) left alone: %d other worker(s) alive (%s)",
+                    len(running), len(others), ", ".join(others))
+        return 0
+    for t in running:
         study._storage.set_trial_user_attr(t._trial_id, "fail_reason", "interrupted")
         study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
+    return len(running)
 
 
 def load_study(name: str, *, storage: str | None = None) -> tuple[optuna.Study, StudySpec]:

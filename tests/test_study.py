@@ -9,6 +9,7 @@ import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
+from test_workers import hold
 from tiny_study import spec_text
 
 from dse.cache import Cache
@@ -17,6 +18,7 @@ from dse.errors import InputError
 from dse.space import Candidate
 from dse.spec import StudySpec, parse_spec
 from dse.study import (
+    STUDIES_DIR,
     Explorer,
     create_study,
     front_frame,
@@ -26,6 +28,7 @@ from dse.study import (
     status,
     trials_frame,
 )
+from dse.workers import registry_dir
 
 
 def make_spec(name: str, **kw: object) -> StudySpec:
@@ -178,6 +181,58 @@ def test_a_trial_left_running_by_a_crash_is_failed_on_resume() -> None:
     # 6 finished trials in all, the failed one among them
     assert len(trials) == 6
     assert [t.state for t in trials].count(TrialState.COMPLETE) == 5
+
+
+def test_a_live_workers_running_trial_survives_another_run() -> None:
+    """Parallel workers: one is mid-trial (training, say) when another starts."""
+    spec = make_spec("parallel", n_trials=4)
+    study = run_study(spec, n_trials=2, progress=False, explorer=explorer_for(spec))
+    busy = study.ask()  # the other worker's trial, in flight
+    other = hold(registry_dir(STUDIES_DIR, "parallel", "journal"))
+    try:
+        study = resume_study("parallel", n_trials=4, progress=False)
+        states = [t.state for t in study.get_trials()]
+        assert states[busy.number] == TrialState.RUNNING
+        assert states.count(TrialState.COMPLETE) == 4
+        # the other worker finishes its trial as if nothing happened
+        study.tell(busy, [0.5, 0.01, 1000.0])
+        assert study.get_trials()[busy.number].state == TrialState.COMPLETE
+        crashed = study.ask()
+    finally:
+        other.kill()  # it dies without cleaning up
+        other.wait(timeout=30)
+    study = resume_study("parallel", n_trials=6, progress=False)
+    left = study.get_trials()[crashed.number]
+    assert left.state == TrialState.FAIL and left.user_attrs["fail_reason"] == "interrupted"
+
+
+def test_a_second_worker_draws_other_points_and_all_stop_at_n_trials() -> None:
+    spec = make_spec("workers", sampler="random", n_trials=8)
+    alone = run_study(make_spec("alone", sampler="random", n_trials=8), progress=False,
+                      explorer=explorer_for(spec))
+    explorer = explorer_for(spec)
+    first = True
+
+    def evaluate_while_another_finishes(cand: Candidate):  # type: ignore[no-untyped-def]
+        nonlocal first
+        if first:  # the other worker reports three trials meanwhile
+            first = False
+            other, _ = load_study("workers")
+            for t in alone.get_trials()[:3]:
+                other.add_trial(t)
+        return explorer.evaluate(cand)
+
+    explorer.evaluate = evaluate_while_another_finishes  # type: ignore[method-assign]
+    held = hold(registry_dir(STUDIES_DIR, "workers", "journal"))
+    try:
+        study = run_study(spec, progress=False, explorer=explorer)
+    finally:
+        held.kill()
+        held.wait(timeout=30)
+    trials = study.get_trials()
+    assert len(trials) == 8  # 3 of the other's and 5 of its own, not 3 + 8
+    own = [t.params for t in trials if t.number == 0 or t.number > 3]
+    assert own and all(p not in [t.params for t in alone.get_trials()] for p in own)
 
 
 def test_a_memory_bound_keeps_edge_heavy_configs_off_the_front() -> None:

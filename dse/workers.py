@@ -1,0 +1,85 @@
+"""Which processes are working on a study right now: one held file lock per worker.
+
+Several ``dse study run`` processes may share one study (Optuna's way of running in
+parallel). A trial left RUNNING is then either a live worker's (it may be training for
+minutes) or a crashed one's. Each worker holds an exclusive ``flock`` on a file of its
+own for as long as it runs; the operating system releases it when the process ends, even
+when it is killed. A lock another process can take belongs to a dead worker.
+
+The files live beside the study's storage on this machine, so this sees the workers of
+this host only (the journal and sqlite storages are local files anyway); workers sharing
+an RDB server from several hosts should resume with all of them stopped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+from pathlib import Path
+from types import TracebackType
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no registry, every RUNNING trial counts as stale
+    fcntl = None  # type: ignore[assignment]
+
+
+def registry_dir(root: Path, study: str, storage: str) -> Path:
+    """The folder of a study's worker locks: one per study name and storage."""
+    tag = hashlib.sha256(storage.encode()).hexdigest()[:8]
+    return root / ".workers" / f"{study}-{tag}"
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+class Worker:
+    """This process as a worker of one study, while the ``with`` block runs."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.path = folder / f"{socket.gethostname()}-{os.getpid()}.lock"
+        self._fd: int | None = None
+
+    def __enter__(self) -> Worker:
+        if fcntl is not None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            if not _try_lock(self._fd):  # the same process registered twice
+                os.close(self._fd)
+                self._fd = None
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if self._fd is not None:
+            self.path.unlink(missing_ok=True)
+            os.close(self._fd)  # closing releases the lock
+            self._fd = None
+
+    def others(self) -> list[str]:
+        """The other live workers (lock file names); files of dead workers are removed."""
+        if fcntl is None or not self.folder.is_dir():
+            return []
+        alive = []
+        for p in sorted(self.folder.glob("*.lock")):
+            if p == self.path:
+                continue
+            try:
+                fd = os.open(p, os.O_RDWR)
+            except FileNotFoundError:  # its worker finished meanwhile
+                continue
+            try:
+                if _try_lock(fd):
+                    p.unlink(missing_ok=True)
+                else:
+                    alive.append(p.stem)
+            finally:
+                os.close(fd)
+        return alive
