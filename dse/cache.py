@@ -6,6 +6,10 @@ with ``weights_only=True``: a cache file can never run code). Writes go to a tem
 the same folder and are renamed into place, so a crash leaves the old entry or none, never
 half of one. A file whose digest does not match is reported, moved aside as
 ``*.corrupt`` (kept for inspection, never trusted) and treated as a miss.
+
+Processes that share a cache (parallel workers of a study) train a key one at a time:
+:meth:`Cache.claim` holds an exclusive lock on ``<key>.lock`` beside the entry, so a
+second process asking for a network in training waits and then reads it.
 """
 
 from __future__ import annotations
@@ -16,10 +20,17 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
+
+try:
+    import fcntl
+except ImportError:  # not POSIX: no cross-process claim, a key may be trained twice
+    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +72,29 @@ class Cache:
 
     def path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.dse"
+
+    @contextmanager
+    def claim(self, key: str) -> Iterator[None]:
+        """Hold the exclusive right to train ``key`` (waiting while another process has it).
+
+        The lock files stay: removing one while another process waits on it would let a
+        third lock a new file and train alongside.
+        """
+        if fcntl is None:
+            yield
+            return
+        lock = self.path(key).with_suffix(".lock")
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                log.warning("another process is training %s...; waiting for it", key[:12])
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
 
     def put(self, key: str, payload: dict[str, Any]) -> Path:
         buf = io.BytesIO()

@@ -200,13 +200,18 @@ def train_network(
 ) -> TrainedNetwork:
     """Train ``spec`` (or load it from ``cache``) and return its logits and state."""
     key = spec.key
-    if cache is not None:
+    if cache is None:
+        with _thread_limit(threads()):
+            return _train(spec, progress=progress)
+    hit = cache.get(key)
+    if hit is not None:
+        return _from_payload(spec, hit)
+    with cache.claim(key):  # a parallel worker may be training it: wait, then read it
         hit = cache.get(key)
         if hit is not None:
             return _from_payload(spec, hit)
-    with _thread_limit(threads()):
-        trained = _train(spec, progress=progress)
-    if cache is not None:
+        with _thread_limit(threads()):
+            trained = _train(spec, progress=progress)
         cache.put(key, _to_payload(trained))
     return trained
 

@@ -106,6 +106,55 @@ def _key_variants(data: DataSet, cfg: TrainConfig) -> dict[str, NetworkSpec]:
     }
 
 
+CLAIM = """
+import shutil, sys
+from dse.cache import Cache
+cache, key, ready = Cache(sys.argv[1]), sys.argv[2], sys.argv[3]
+with cache.claim(key):
+    print("claimed", flush=True)
+    sys.stdin.readline()  # "training" until told to finish
+    shutil.copy(ready, cache.path(key))
+"""
+
+
+def test_a_network_another_process_is_training_is_waited_for_not_trained_again(
+    digits: DataSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+    import threading
+
+    spec = spec_of(digits)
+    elsewhere = Cache(tmp_path / "elsewhere")  # what the other process will have written
+    done = train_network(spec, cache=elsewhere, progress=False)
+    shared = Cache(tmp_path / "shared")
+    other = subprocess.Popen(
+        [sys.executable, "-c", CLAIM, str(shared.root), spec.key, str(elsewhere.path(spec.key))],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout is not None and other.stdout.readline().strip() == "claimed"
+
+        def no_training(*args: object, **kwargs: object) -> None:
+            raise AssertionError("trained although another process is training this spec")
+
+        monkeypatch.setattr(T, "_train", no_training)
+        got: list[TrainedNetwork] = []
+        waiting = threading.Thread(
+            target=lambda: got.append(train_network(spec, cache=shared, progress=False)))
+        waiting.start()
+        waiting.join(timeout=1.0)
+        assert waiting.is_alive() and not got  # blocked on the other's claim
+        other.stdin.close()  # type: ignore[union-attr]
+        waiting.join(timeout=60)
+        assert not waiting.is_alive()
+    finally:
+        other.kill()
+        other.wait(timeout=30)
+    (result,) = got
+    assert result.cached
+    _same(result, done)
+
+
 def test_cache_misses_on_any_key_field(digits: DataSet, tmp_path: Path) -> None:
     cache = Cache(tmp_path)
     cfg = TrainConfig(epochs=1)
