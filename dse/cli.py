@@ -69,8 +69,11 @@ def cmd_profile(args: argparse.Namespace) -> int:
     shape = parse_shape(args.input_shape) if args.input_shape else (1, *default_input(args.model))
     model = load_model(args.model, in_channels=shape[1], input_size=shape[-1],
                        num_classes=args.classes)
-    p = profile_model(model, torch.zeros(shape), edge, server, link, name=args.model,
-                      tail=not args.no_tail)
+    # The input takes the model's floating dtype: a float64 or bfloat16 model is profiled
+    # as it is, with its own bytes per element.
+    dtype = next((q.dtype for q in model.parameters() if q.is_floating_point()), torch.float32)
+    p = profile_model(model, torch.zeros(shape, dtype=dtype), edge, server, link,
+                      name=args.model, tail=not args.no_tail)
     g = p.graph
     print(f"{args.model} at {'x'.join(map(str, shape))}: {fmt.count(g.params)} params, "
           f"{fmt.count(g.macs)} MACs, {fmt.count(g.flops)} FLOPs")

@@ -356,7 +356,8 @@ def _propagate_shapes(gm: fx.GraphModule, example: torch.Tensor, *, name: str = 
                 "input",
                 f"the model does not run on a {shape} {str(example.dtype).removeprefix('torch.')}"
                 f" input: {type(cause).__name__}: {text[0] if text else ''}",
-                "give the input shape (and dtype) the model expects, e.g. --input-shape",
+                "give the input shape the model expects (--input-shape NxCxHxW) and one "
+                "floating dtype for all its parameters",
             ) from None
 
 

@@ -175,6 +175,10 @@ def build(in_channels=3, input_size=32, num_classes=10):
 
 def fixed():
     return nn.Sequential(nn.Flatten(), nn.Linear(12, 2))
+
+
+def double(in_channels=3, input_size=32, num_classes=10):
+    return build(in_channels, input_size, num_classes).double()
 '''
 
 
@@ -191,6 +195,16 @@ def test_profile_a_users_model_file(tmp_path: Path) -> None:
     # a batch dimension is added to a 3-number shape
     data = profile_json(tmp_path, f"{file}:build", "--input-shape", "3x8x8", name="b.json")
     assert data["input_shape"] == [1, 3, 8, 8]
+
+
+def test_a_float64_model_is_profiled_with_its_own_bytes(tmp_path: Path) -> None:
+    file = tmp_path / "dse_test_cli_double_model.py"
+    file.write_text(textwrap.dedent(USER_MODEL))
+    data = profile_json(tmp_path, f"{file}:double", "--input-shape", "1x3x16x16")
+    conv = data["layers"][0]
+    assert conv["macs"] == 4 * 16 * 16 * 3 * 9
+    assert conv["output_bytes"] == 4 * 16 * 16 * 8
+    assert data["cuts"][0]["bytes"] == 3 * 16 * 16 * 8
 
 
 def test_model_that_cannot_take_the_input_shape_is_exit_2(
