@@ -250,7 +250,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _print_status(info: dict[str, Any]) -> None:
     trials = ", ".join(f"{k.lower()} {v}" for k, v in info["trials"].items()) or "none"
-    print(f"study {info['name']}: trials {trials}; {info['trainings']} networks trained")
+    workers = f"; {info['workers']} worker(s) running" if info.get("workers") else ""
+    print(f"study {info['name']}: trials {trials}; {info['trainings']} networks trained"
+          f"{workers}")
     line = f"hypervolume {info['hypervolume']:.4f} (ruler from {info['ruler']})"
     if "hv_fraction_of_grid" in info:
         line += f", {100 * info['hv_fraction_of_grid']:.1f}% of the grid front's"
@@ -264,7 +266,7 @@ def cmd_study_run(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)
     study = run_study(spec, n_trials=args.n_trials, storage=args.storage,
                       progress=not args.quiet)
-    _print_status(status(study, spec))
+    _print_status(status(study, spec, args.storage))
     print(f"next: dse front {spec.name}   |   dse report {spec.name}")
     return 0
 
@@ -275,7 +277,7 @@ def cmd_study_resume(args: argparse.Namespace) -> int:
     study = resume_study(args.name, n_trials=args.n_trials, storage=args.storage,
                          progress=not args.quiet)
     _, spec = load_study(args.name, storage=args.storage)
-    _print_status(status(study, spec))
+    _print_status(status(study, spec, args.storage))
     return 0
 
 
@@ -283,7 +285,7 @@ def cmd_study_status(args: argparse.Namespace) -> int:
     from dse.study import load_study, status
 
     study, spec = load_study(args.name, storage=args.storage)
-    info = status(study, spec)
+    info = status(study, spec, args.storage)
     if args.json:
         _write_json(args.json, info)
     _print_status(info)
@@ -349,7 +351,7 @@ def cmd_front(args: argparse.Namespace) -> int:
         return 0
     table = pd_table(front, fmt)
     print(table.to_string(index=False))
-    _print_status(status(study, spec))
+    _print_status(status(study, spec, args.storage))
     return 0
 
 

@@ -36,7 +36,7 @@ from dse.pareto import Ruler, hypervolume, pareto_mask
 from dse.space import Candidate, Space
 from dse.spec import StudySpec, parse_spec
 from dse.training import NetworkSpec, TrainConfig, build_network, example_input, train_network
-from dse.workers import Worker, registry_dir
+from dse.workers import Worker, alive, registry_dir
 
 log = logging.getLogger(__name__)
 STUDIES_DIR = Path("studies")
@@ -407,7 +407,9 @@ def study_hypervolume(study: optuna.Study, spec: StudySpec, ruler: Ruler) -> flo
     return hypervolume(ruler.loss(df[list(spec.objectives)].to_numpy()))
 
 
-def status(study: optuna.Study, spec: StudySpec) -> dict[str, Any]:
+def status(study: optuna.Study, spec: StudySpec, storage: str | None = None
+           ) -> dict[str, Any]:
+    """Trials per state, networks trained, hypervolume, and the workers running it now."""
     counts = {s.name: 0 for s in TrialState}
     for t in study.get_trials(deepcopy=False):
         counts[t.state.name] += 1
@@ -421,6 +423,7 @@ def status(study: optuna.Study, spec: StudySpec) -> dict[str, Any]:
         "name": spec.name, "trials": {k: v for k, v in counts.items() if v},
         "trainings": len(networks), "networks": sorted(networks),
         "hypervolume": hv, "ruler": source,
+        "workers": len(alive(registry_dir(STUDIES_DIR, spec.name, storage or spec.storage))),
     }
     grid_hv = study.user_attrs.get("grid_hypervolume")
     if grid_hv:

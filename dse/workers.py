@@ -65,21 +65,26 @@ class Worker:
 
     def others(self) -> list[str]:
         """The other live workers (lock file names); files of dead workers are removed."""
-        if fcntl is None or not self.folder.is_dir():
-            return []
-        alive = []
-        for p in sorted(self.folder.glob("*.lock")):
-            if p == self.path:
-                continue
-            try:
-                fd = os.open(p, os.O_RDWR)
-            except FileNotFoundError:  # its worker finished meanwhile
-                continue
-            try:
-                if _try_lock(fd):
-                    p.unlink(missing_ok=True)
-                else:
-                    alive.append(p.stem)
-            finally:
-                os.close(fd)
-        return alive
+        return alive(self.folder, besides=self.path)
+
+
+def alive(folder: Path, *, besides: Path | None = None) -> list[str]:
+    """The live workers registered in ``folder`` (but ``besides``); dead ones' files go."""
+    if fcntl is None or not folder.is_dir():
+        return []
+    found = []
+    for p in sorted(folder.glob("*.lock")):
+        if p == besides:
+            continue
+        try:
+            fd = os.open(p, os.O_RDWR)
+        except FileNotFoundError:  # its worker finished meanwhile
+            continue
+        try:
+            if _try_lock(fd):
+                p.unlink(missing_ok=True)
+            else:
+                found.append(p.stem)
+        finally:
+            os.close(fd)
+    return found

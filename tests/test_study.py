@@ -9,7 +9,7 @@ import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
-from test_workers import hold
+from other_worker import hold
 from tiny_study import spec_text
 
 from dse.cache import Cache

@@ -10,11 +10,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from optuna.trial import TrialState
+from other_worker import hold
 from tiny_study import spec_text
 
 from dse.baselines import BASELINES
 from dse.cli import main
-from dse.study import front_frame, load_study
+from dse.study import STUDIES_DIR, front_frame, load_study
+from dse.workers import registry_dir
 
 STATUS_KEYS = {"name", "trials", "trainings", "networks", "hypervolume", "ruler"}
 KNOB_KEYS = {"method", "density", "split", "exits", "threshold", "criterion"}
@@ -59,6 +61,15 @@ def test_study_run_status_and_front_in_every_format(
     assert info["ruler"] == "trials" and 0 < info["hypervolume"] <= 1.1 ** 3
     assert "hv_fraction_of_grid" not in info  # no grid yet
     assert "trials complete 20" in out
+    assert info["workers"] == 0 and "worker" not in out
+    other = hold(registry_dir(STUDIES_DIR, "cli-front", "journal"))  # a run in progress
+    try:
+        out = run(capsys, "study", "status", "cli-front", "--json", "status.json")
+    finally:
+        other.kill()
+        other.wait(timeout=30)
+    assert json.loads(Path("status.json").read_text())["workers"] == 1
+    assert "1 worker(s) running" in out
 
     study, spec_back = load_study("cli-front")
     front = front_frame(study, spec_back)

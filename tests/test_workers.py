@@ -2,30 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from other_worker import hold
 
 from dse.workers import Worker, registry_dir
-
-HOLD = """
-import sys
-from pathlib import Path
-from dse.workers import Worker
-with Worker(Path(sys.argv[1])):
-    print("ready", flush=True)
-    sys.stdin.readline()
-"""
-
-
-def hold(folder: Path) -> subprocess.Popen[str]:
-    """Another process registered as a worker of ``folder`` until its stdin closes."""
-    p = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, text=True)
-    assert p.stdout is not None and p.stdout.readline().strip() == "ready"
-    return p
 
 
 def test_registry_dir_separates_studies_and_storages(tmp_path: Path) -> None:
