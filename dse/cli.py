@@ -572,8 +572,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", default="digits", help="digits | shapes | mnist | "
-                   "fashion-mnist | cifar10")
-    p.add_argument("--data-root", default=None, help="folder with the data files (file sets)")
+                   "fashion-mnist | cifar10 | npz")
+    p.add_argument("--data-root", default=None,
+                   help="folder with the data files (mnist, cifar10), or the .npz file (npz)")
     p.add_argument("--data-seed", type=int, default=0)
     p.add_argument("--size", type=int, default=None, help="resize images to SIZE x SIZE")
     p.add_argument("--n", type=int, default=None, help="number of samples (shapes) or cap")

@@ -4,10 +4,11 @@ Every set comes back as a :class:`DataSet` of three :class:`Split` s (train, val
 holding float32 image tensors ``N x C x H x W`` (always 4-D) and one int64 label vector per
 task. Nothing is downloaded: ``digits`` ships with scikit-learn, ``shapes`` is generated
 procedurally, and ``mnist`` / ``fashion-mnist`` (idx files) and ``cifar10`` (binary
-batches) are read from a directory the user already has. Splits depend only on ``seed``
-(a private numpy Generator, never the global RNG state), and images are standardised with
-the train split's per-channel mean and std, so the same arguments always give the same
-tensors and the same :attr:`DataSet.key`, which the training cache uses.
+batches) are read from a directory the user already has; ``npz`` reads the user's own
+images and labels from one NumPy ``.npz`` file (see :func:`_load_npz`). Splits depend only
+on ``seed`` (a private numpy Generator, never the global RNG state), and images are
+standardised with the train split's per-channel mean and std, so the same arguments always
+give the same tensors and the same :attr:`DataSet.key`, which the training cache uses.
 
 The options mean the same thing for every set:
 
@@ -26,7 +27,9 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import math
+import zipfile
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -803,10 +806,143 @@ def _load_cifar10(opts: _Options, root: str | Path | None) -> DataSet:
     )
 
 
+# --------------------------------------------------------------------------- npz
+
+
+_NPZ_FIX = "save it with numpy.savez(FILE, x=images, y=labels)"
+
+
+def _load_npz(opts: _Options, root: str | Path | None) -> DataSet:
+    """The user's own data set: one ``.npz`` file (``root``), read without pickle.
+
+    - ``x``: images, ``N x H x W`` (grey), ``N x C x H x W`` or ``N x H x W x C`` with
+      C = 1 or 3, square; uint8 (0..255) or floats in [0, 1];
+    - labels: ``y`` (the task ``class``) and/or ``y_TASK`` (one task each; several make
+      a multi-task set), integers 0..K-1, one per image;
+    - optional ``x_test`` with the matching ``y_test`` / ``y_TASK_test``: an official test
+      split (val is carved out of ``x``); without it train/val/test are drawn from ``x``.
+    """
+    if root is None:
+        raise InputError("npz", "root", "npz is read from a file and none was given",
+                         "pass --data-root FILE.npz (or root = \"FILE.npz\" in [data])")
+    path = Path(root).expanduser()
+    if not path.is_file():
+        raise InputError(path, "root", "is not a file", "pass the path of an .npz file")
+    raw = path.read_bytes()
+    try:
+        with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise InputError(path, "file", f"is not a readable .npz without pickle ({exc})",
+                         _NPZ_FIX) from None
+    if "x" not in arrays:
+        raise InputError(path, "x", f"missing (arrays: {', '.join(sorted(arrays)) or 'none'})",
+                         _NPZ_FIX)
+    x = _npz_images(path, "x", arrays["x"])
+    tasks = _npz_tasks(path, arrays)
+    y = {t: _npz_labels(path, k, arrays[k], len(x)) for t, k in tasks.items()}
+    classes = {t: int(v.max()) + 1 for t, v in y.items()}
+    for t, k in classes.items():
+        if k < 2:
+            raise InputError(path, tasks[t], "holds a single class", "give at least two")
+    task = "class" if "class" in tasks else sorted(tasks)[0]
+    digest = hashlib.sha256(raw).hexdigest()
+    channels = x.shape[1]
+    if "x_test" in arrays:
+        x_test = _npz_images(path, "x_test", arrays["x_test"])
+        if x_test.shape[1:] != x.shape[1:]:
+            raise InputError(path, "x_test", f"shape {x_test.shape[1:]} differs from x's "
+                             f"{x.shape[1:]}", "save test images like the training images")
+        y_test = {}
+        for t, k in tasks.items():
+            key = f"{k}_test"
+            if key not in arrays:
+                raise InputError(path, key, "missing: x_test needs labels for every task",
+                                 f"save {key} beside x_test")
+            y_test[t] = _npz_labels(path, key, arrays[key], len(x_test))
+            if int(y_test[t].max()) >= classes[t]:
+                raise InputError(path, key, f"has a class the training labels lack "
+                                 f"(0..{classes[t] - 1})", "use the same classes in both")
+        total = len(x) if opts.n is None else min(opts.n, len(x))
+        if total < _MIN_N:
+            raise InputError(path, "x", f"{len(x)} images, fewer than {_MIN_N}",
+                             "give more images")
+        n_train, n_val = _split_counts("npz", total, (opts.val_fraction,))
+        perm = _rng(opts.seed, _STREAM_SPLIT).permutation(len(x))
+        index = [perm[n_val:total], perm[:n_val]]
+        splits = [_prepare(x[i], opts, channels, k) for k, i in enumerate(index)]
+        splits.append(_prepare(x_test, opts, channels, 2))
+        labels = [{t: v[i] for t, v in y.items()} for i in index] + [y_test]
+        key = _common_key(opts, total=total, test_fraction="official")
+    else:
+        total = len(x)
+        if opts.n is not None and opts.n < total:
+            keep = np.sort(_rng(opts.seed, _STREAM_SUBSET).permutation(total)[: opts.n])
+            x, y, total = x[keep], {t: v[keep] for t, v in y.items()}, opts.n
+        index = list(_three_way("npz", total, opts))
+        splits = [_prepare(x[i], opts, channels, k) for k, i in enumerate(index)]
+        labels = [{t: v[i] for t, v in y.items()} for i in index]
+        key = _common_key(opts, total=total, test_fraction=opts.test_fraction)
+    key["sha256"] = digest
+    return _build("npz", splits, labels, classes, task, key)
+
+
+def _npz_tasks(path: Path, arrays: Mapping[str, np.ndarray]) -> dict[str, str]:
+    """Task name -> label array name, from ``y`` and ``y_TASK`` (not the ``_test`` ones)."""
+    tasks = {}
+    for k in sorted(arrays):
+        if k.endswith("_test"):
+            continue
+        if k == "y":
+            tasks["class"] = k
+        elif k.startswith("y_") and len(k) > 2:
+            tasks[k[2:]] = k
+    if not tasks:
+        raise InputError(path, "y", f"no label array (arrays: {', '.join(sorted(arrays))})",
+                         _NPZ_FIX + ", or y_TASK=labels per task")
+    return tasks
+
+
+def _npz_images(path: Path, name: str, x: np.ndarray) -> np.ndarray:
+    """Images as N x C x H x W float32 in [0, 1], or an error that says how to save them."""
+    fix = "save images as N x H x W, N x C x H x W or N x H x W x C with C = 1 or 3"
+    if x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim == 4 and x.shape[1] not in (1, 3) and x.shape[3] in (1, 3):
+        x = x.transpose(0, 3, 1, 2)  # channels last
+    if x.ndim != 4 or x.shape[1] not in (1, 3):
+        raise InputError(path, name, f"has shape {x.shape}", fix)
+    if x.shape[2] != x.shape[3] or x.shape[2] < _MIN_SIZE:
+        raise InputError(path, name, f"images are {x.shape[2]}x{x.shape[3]}",
+                         f"crop or resize them to a square of at least {_MIN_SIZE} pixels")
+    if x.dtype == np.uint8:
+        return x.astype(np.float32) / 255.0
+    if not np.issubdtype(x.dtype, np.floating):
+        raise InputError(path, name, f"has dtype {x.dtype}", "save uint8 or floats in [0, 1]")
+    x = x.astype(np.float32)
+    if not np.isfinite(x).all() or x.min() < 0.0 or x.max() > 1.0:
+        raise InputError(path, name, "holds values outside [0, 1] (or not finite)",
+                         "scale the images to [0, 1], or save them as uint8")
+    return x
+
+
+def _npz_labels(path: Path, name: str, y: np.ndarray, n: int) -> np.ndarray:
+    if y.ndim != 1 or len(y) != n:
+        raise InputError(path, name, f"has shape {y.shape} for {n} images",
+                         "save one integer label per image")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise InputError(path, name, f"has dtype {y.dtype}", "save integer labels 0..K-1")
+    if len(y) and y.min() < 0:
+        raise InputError(path, name, f"has a negative label ({int(y.min())})",
+                         "number the classes 0..K-1")
+    return y.astype(np.int64)
+
+
 _LOADERS: dict[str, Callable[[_Options, str | Path | None], DataSet]] = {
     "cifar10": _load_cifar10,
     "digits": _load_digits,
     "fashion-mnist": _idx_loader("fashion-mnist", "class", ("FashionMNIST/raw", "fashion-mnist")),
     "mnist": _idx_loader("mnist", "digit", ("MNIST/raw", "mnist")),
+    "npz": _load_npz,
     "shapes": _load_shapes,
 }

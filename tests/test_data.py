@@ -146,7 +146,7 @@ def _round_trip(
 
 
 def test_list_data() -> None:
-    assert list_data() == ["cifar10", "digits", "fashion-mnist", "mnist", "shapes"]
+    assert list_data() == ["cifar10", "digits", "fashion-mnist", "mnist", "npz", "shapes"]
 
 
 def test_unknown_name_lists_known_ones() -> None:
@@ -649,3 +649,100 @@ def test_dataset_pickles_for_worker_processes() -> None:
     back = pickle.loads(pickle.dumps(ds))
     assert back.key == ds.key and back.classes == ds.classes
     assert torch.equal(back.val.x, ds.val.x) and torch.equal(back.val.y["digit"], ds.val.y["digit"])
+
+
+# --------------------------------------------------------------------------- npz (the user's own)
+
+
+def _npz(path: Path, **arrays: np.ndarray) -> Path:
+    np.savez(path, **arrays)
+    return path
+
+
+def _grey(n: int, side: int = 6, seed: int = 5) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (n, side, side), dtype=np.uint8)
+
+
+def test_npz_with_a_test_split_round_trips(tmp_path: Path) -> None:
+    x, x_test = _grey(40), _grey(10, seed=6)
+    y, y_test = np.arange(40) % 4, np.arange(10) % 4
+    f = _npz(tmp_path / "mine.npz", x=x, y=y, x_test=x_test, y_test=y_test)
+    ds = load_data("npz", root=f, val_fraction=0.25)
+    assert ds.input_shape == (1, 6, 6) and dict(ds.classes) == {"class": 4}
+    assert (len(ds.train), len(ds.val), len(ds.test)) == (30, 10, 10)
+    _assert_standardised(ds)
+    _round_trip(ds, x[:, None], y, x_test[:, None], y_test)
+
+
+def test_npz_multi_task_channels_last_floats_and_three_way_split(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.random((60, 8, 8, 3)).astype(np.float32)  # N x H x W x C in [0, 1]
+    f = _npz(tmp_path / "mt.npz", x=x, y_kind=np.arange(60) % 3, y_side=np.arange(60) % 2)
+    ds = load_data("npz", root=f, n=50)
+    assert ds.input_shape == (3, 8, 8)
+    assert dict(ds.classes) == {"kind": 3, "side": 2} and ds.task == "kind"
+    assert len(ds.train) + len(ds.val) + len(ds.test) == 50
+    assert set(ds.val.y) == {"kind", "side"}
+    # the same file gives the same key; another content another key
+    assert load_data("npz", root=f, n=50).key == ds.key
+    x[0, 0, 0, 0] = 1.0 - x[0, 0, 0, 0]
+    assert load_data("npz", root=_npz(f, x=x, y_kind=np.arange(60) % 3,
+                                      y_side=np.arange(60) % 2), n=50).key != ds.key
+
+
+def test_npz_trains_a_zoo_model(tmp_path: Path) -> None:
+    """A user's set goes through the same training path as the built-in ones."""
+    from dse.training import NetworkSpec, TrainConfig, train_network
+
+    digits = load_digits()
+    f = _npz(tmp_path / "digits.npz", x=(digits.images / 16.0).astype(np.float32),
+             y=digits.target)
+    ds = load_data("npz", root=f)
+    trained = train_network(NetworkSpec("mlp", ds, density=1.0, train=TrainConfig(epochs=3)),
+                            progress=False)
+    assert trained.accuracy("test")[-1] > 0.8
+
+
+@pytest.mark.parametrize(
+    ("arrays", "field", "words"),
+    [
+        ({"y": np.arange(20) % 2}, "x", "missing"),
+        ({"x": _grey(20)}, "y", "no label array"),
+        ({"x": _grey(20).astype(np.int32), "y": np.arange(20) % 2}, "x", "dtype"),
+        ({"x": _grey(20) / 100.0, "y": np.arange(20) % 2}, "x", "outside [0, 1]"),
+        ({"x": np.zeros((20, 6, 7), np.uint8), "y": np.arange(20) % 2}, "x", "6x7"),
+        ({"x": np.zeros((20, 2, 6, 6), np.uint8), "y": np.arange(20) % 2}, "x", "shape"),
+        ({"x": _grey(20), "y": np.arange(19) % 2}, "y", "shape"),
+        ({"x": _grey(20), "y": (np.arange(20) % 2).astype(float)}, "y", "dtype"),
+        ({"x": _grey(20), "y": np.arange(20) % 2 - 1}, "y", "negative"),
+        ({"x": _grey(20), "y": np.zeros(20, int)}, "y", "single class"),
+        ({"x": _grey(20), "y": np.arange(20) % 2, "x_test": _grey(5)}, "y_test", "missing"),
+        ({"x": _grey(20), "y": np.arange(20) % 2, "x_test": _grey(5, side=4),
+          "y_test": np.arange(5) % 2}, "x_test", "differs"),
+        ({"x": _grey(20), "y": np.arange(20) % 2, "x_test": _grey(5),
+          "y_test": np.arange(5) % 3}, "y_test", "class"),
+    ],
+)
+def test_npz_bad_files_name_the_array(tmp_path: Path, arrays: dict[str, np.ndarray],
+                                      field: str, words: str) -> None:
+    f = _npz(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(InputError) as info:
+        load_data("npz", root=f)
+    assert info.value.field == field and words in str(info.value)
+    assert "bad.npz" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_npz_refuses_pickles_and_non_npz_files(tmp_path: Path) -> None:
+    f = tmp_path / "obj.npz"
+    np.savez(f, x=np.array([{"a": 1}], dtype=object), y=np.arange(1))
+    with pytest.raises(InputError, match="without pickle") as info:
+        load_data("npz", root=f)
+    assert info.value.field == "file"
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"not a zip at all")
+    with pytest.raises(InputError, match="junk.npz"):
+        load_data("npz", root=junk)
+    with pytest.raises(InputError, match="--data-root"):
+        load_data("npz")
+    with pytest.raises(InputError, match="is not a file"):
+        load_data("npz", root=tmp_path)
