@@ -129,6 +129,76 @@ def cmd_profile(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------
 
 
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    import re
+
+    import torch
+
+    from dse import fmt
+    from dse.cache import atomic_write_bytes
+    from dse.devices import load_device
+    from dse.measure import calibrate, profile_toml
+    from dse.models import default_input, load_model
+
+    base = load_device(args.base)
+    out = Path(args.out)
+    name = args.name or out.stem
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        raise InputError("--name", "name", f"{name!r} is not a profile name",
+                         "use letters, digits, '.', '_' and '-'")
+    if out.exists() and not args.force:
+        raise InputError(out, "--out", "exists already", "pass --force to replace it, "
+                         "or write to another path")
+    if not out.parent.is_dir():
+        raise InputError(out, "--out", "its folder does not exist", "create it first")
+    if args.repeats < 1:
+        raise InputError("--repeats", "repeats", f"must be >= 1, got {args.repeats}",
+                         "pass e.g. --repeats 20")
+    if args.threads is not None and args.threads < 1:
+        raise InputError("--threads", "threads", f"must be >= 1, got {args.threads}",
+                         "pass the number of cores the deployed runtime will use")
+    names = [m.strip() for m in args.models.split(",") if m.strip()]
+    if not names:
+        raise InputError("--models", "models", "no model given", "pass e.g. --models mlp,vgg-s")
+    models = [(n, load_model(n), torch.zeros((1, *default_input(n)))) for n in names]
+    print(f"measuring {', '.join(names)} on this machine ({args.repeats} runs each)...",
+          flush=True)
+    c = calibrate(models, base, name=name, repeats=args.repeats, threads=args.threads,
+                  gemm_peak=args.gemm_peak)
+    f = c.fit
+    print(c.machine)
+    print(f"peak {f.peak_flops / 1e9:.4g} GFLOP/s fp32 "
+          f"({'best measured matmul' if f.peak_source == 'gemm' else 'from ' + base.name})")
+    print(f"overhead per kernel {fmt.seconds(f.overhead_s)} "
+          f"(base {fmt.seconds(base.overhead_s)}); memory bandwidth "
+          f"{f.mem_bandwidth_Bps / 1e9:.3g} GB/s (base {base.mem_bandwidth_Bps / 1e9:.3g})")
+    for kind, n in sorted(f.kernels.items()):
+        print(f"efficiency {kind:15s} {f.efficiency[kind]:.3g} "
+              f"(base {base.eff(kind):.3g}; {n} kernels)")
+    t = c.table
+    shown = t.assign(**{col: t[col].map(fmt.seconds)
+                        for col in ("measured_s", "base_s", "fitted_s", "unseen_s")},
+                     **{col: t[col].map(lambda v: f"{100 * v:+.0f}%")
+                        for col in ("base_error", "fitted_error", "unseen_error")})
+    print("\nwhole networks, measured end to end vs predicted edge-only latency "
+          "(unseen: fitted on the other networks):")
+    print(shown[["model", "input", "kernels", "measured_s", "base_s", "base_error",
+                 "fitted_s", "fitted_error", "unseen_s", "unseen_error"]].to_string(index=False))
+    print(f"median |error|: base profile {100 * t.base_error.abs().median():.0f}%, "
+          f"fitted {100 * t.fitted_error.abs().median():.0f}%, "
+          f"on unseen networks {100 * t.unseen_error.abs().median():.0f}%")
+    atomic_write_bytes(out, profile_toml(c).encode())
+    load_device(out)  # what was written must load as a profile
+    print(f"\nwrote {out}; use it with: dse profile MODEL --edge {out}")
+    if args.json:
+        _write_json(args.json, {
+            "machine": c.machine, "profile": str(out), "peak_flops": f.peak_flops,
+            "peak_source": f.peak_source, "overhead_s": f.overhead_s,
+            "mem_bandwidth_Bps": f.mem_bandwidth_Bps, "efficiency": dict(f.efficiency),
+            "kernels": dict(f.kernels), "networks": t.to_dict(orient="records")})
+    return 0
+
+
 def cmd_profiles(args: argparse.Namespace) -> int:
     """``dse devices|links list|show|validate``."""
     from dse import devices
@@ -484,6 +554,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", help="write the layer table here (cuts beside it)")
     p.add_argument("--json", help="write the whole profile as JSON here")
     p.set_defaults(func=cmd_profile)
+
+    cal = sub.add_parser("calibrate", help="measure this machine and write a fitted "
+                         "device profile (run it on the edge device)")
+    cal.add_argument("--base", required=True,
+                     help="profile to start from: its peak (unless --gemm-peak), power and "
+                     "capacity are kept")
+    cal.add_argument("--out", required=True, help="the device profile file to write")
+    cal.add_argument("--name", default=None, help="profile name (default: the file's stem)")
+    cal.add_argument("--models", default="mlp,vgg-s,resnet-s,mobilenet-s",
+                     help="comma-separated networks to measure (default: the zoo)")
+    cal.add_argument("--repeats", type=int, default=20, help="timed runs per network")
+    cal.add_argument("--threads", type=int, default=None,
+                     help="intra-op threads (default: torch's, usually the core count)")
+    cal.add_argument("--gemm-peak", action="store_true",
+                     help="take peak FLOP/s from the best measured matmul, not the base")
+    cal.add_argument("--force", action="store_true", help="replace --out if it exists")
+    cal.add_argument("--json", help="write the figures as JSON here")
+    cal.set_defaults(func=cmd_calibrate)
 
     for kind in ("devices", "links"):
         k = sub.add_parser(kind, help=f"list, show and validate {kind} profiles")

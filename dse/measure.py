@@ -1,0 +1,375 @@
+"""Measure this machine and fit a device profile to it (what nn-Meter does per kernel).
+
+The shipped profiles' per-layer overhead and efficiencies are estimates ("E"); on small
+networks they decide the latency. Here they are measured instead, on the machine this
+runs on (run it on the edge device itself):
+
+1. every layer of a few networks is timed in eager PyTorch (median of ``repeats`` runs,
+   after a warm-up), through a torch.fx interpreter over the same trace the layer graph
+   uses, so a measured time belongs to a graph node by name; the interpreter's own cost
+   per node (the layers' sum less the plain forward pass, spread evenly) is taken out;
+2. layers the cost model fuses into their producer (``graph.fuse_nodes``) are added to
+   that producer: the cost model predicts per fused kernel, so it is fitted per kernel;
+3. memory bandwidth is measured STREAM-style (``c = a + b`` on arrays far larger than the
+   caches); peak FLOP/s comes from a base profile (a datasheet figure) or, without one,
+   from the best measured matrix multiply;
+4. per-kernel overhead is the median time of the kernels with almost no work; each
+   kind's efficiency is its FLOPs over peak times its measured time less that overhead,
+   summed over the kind's compute-bound kernels (whose work took longer than moving their
+   bytes and than the overhead), so big kernels weigh most.
+
+The fit is judged on whole networks, measured end to end: each network is predicted by a
+profile fitted on the *other* networks, so the error printed is one on unseen models.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import statistics
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+import torch.fx as fx
+import torch.nn as nn
+
+from dse.costs import FREE_KINDS, layer_latency
+from dse.devices import DeviceProfile
+from dse.errors import InputError
+from dse.graph import LayerGraph, Node, build_graph, trace
+
+COMPUTE_KINDS = ("conv", "depthwise_conv", "linear", "matmul")
+#: A kernel whose roofline time (no overhead) on the base profile is below this has
+#: almost no work: what it takes is per-kernel overhead.
+TINY_S = 2e-6
+
+
+@contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+    old = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+class _NodeTimer(fx.Interpreter):
+    """Runs a traced module node by node, adding each node's wall time to ``times``."""
+
+    def __init__(self, gm: fx.GraphModule, times: dict[str, list[float]]):
+        super().__init__(gm)
+        self.times = times
+
+    def run_node(self, n: fx.Node) -> Any:
+        if n.op in ("placeholder", "output", "get_attr"):
+            return super().run_node(n)
+        start = time.perf_counter()
+        out = super().run_node(n)
+        self.times[n.name].append(time.perf_counter() - start)
+        return out
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """One network timed on this machine: per layer and end to end, in seconds."""
+
+    model: str
+    input_shape: tuple[int, ...]
+    threads: int
+    repeats: int
+    layers: Mapping[str, float]  # graph node name -> median seconds, interpreter cost out
+    total_s: float  # median of whole forward passes (no interpreter)
+    interpreter_s: float  # what timing one node through the interpreter adds, subtracted
+
+
+def measure_model(model: nn.Module, example: torch.Tensor, *, name: str = "model",
+                  repeats: int = 20, warmup: int = 3, threads: int | None = None
+                  ) -> Measurement:
+    """Time every layer of ``model`` on ``example`` and the whole forward pass."""
+    if repeats < 1 or warmup < 0:
+        raise InputError("measure", "repeats", f"must be >= 1 (warm-up >= 0), got {repeats}")
+    model = model.eval()
+    gm = trace(model, name=name)
+    times: dict[str, list[float]] = defaultdict(list)
+    whole: list[float] = []
+    with _threads(threads), torch.inference_mode():
+        for i in range(warmup + repeats):
+            if i == warmup:
+                times.clear()
+            _NodeTimer(gm, times).run(example)
+            start = time.perf_counter()
+            model(example)
+            if i >= warmup:
+                whole.append(time.perf_counter() - start)
+        used = torch.get_num_threads()
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    total = statistics.median(whole)
+    # Running node by node costs the interpreter's own Python work on every node; the
+    # plain forward pass does not. Spread the difference evenly and take it out, so the
+    # layers add up to what the network really takes.
+    extra = max(0.0, (sum(medians.values()) - total) / max(1, len(medians)))
+    return Measurement(model=name, input_shape=tuple(example.shape), threads=used,
+                       repeats=repeats,
+                       layers={k: max(0.0, v - extra) for k, v in medians.items()},
+                       total_s=total, interpreter_s=extra)
+
+
+def kernels(graph: LayerGraph) -> dict[str, list[Node]]:
+    """Backbone kernels: each unfused, non-free node with the fused nodes it absorbs."""
+    nodes = graph.nodes
+    groups: dict[str, list[Node]] = {}
+    for name in graph.backbone:
+        node = nodes[name]
+        if node.kind in FREE_KINDS:
+            continue
+        anchor = node
+        while anchor.fused and anchor.inputs and anchor.inputs[0] in nodes:
+            anchor = nodes[anchor.inputs[0]]
+        groups.setdefault(anchor.name, []).append(node)
+    return groups
+
+
+def kernel_times(graph: LayerGraph, m: Measurement) -> dict[str, float]:
+    """Measured seconds per kernel: the anchor's time plus its fused nodes' times."""
+    return {a: sum(m.layers.get(n.name, 0.0) for n in group)
+            for a, group in kernels(graph).items()}
+
+
+def stream_bandwidth(*, mib: int = 64, repeats: int = 10, threads: int | None = None) -> float:
+    """Sustained memory bandwidth in bytes/s: ``c = a + b`` over three ``mib`` MiB arrays."""
+    n = mib * 2**20 // 4
+    a, b, c = torch.ones(n), torch.ones(n), torch.empty(n)
+    runs = []
+    with _threads(threads):
+        torch.add(a, b, out=c)
+        for _ in range(repeats):
+            start = time.perf_counter()
+            torch.add(a, b, out=c)
+            runs.append(time.perf_counter() - start)
+    return 3 * n * 4 / statistics.median(runs)
+
+
+def gemm_flops(*, size: int = 1024, repeats: int = 10, threads: int | None = None) -> float:
+    """The best FLOP/s of a float32 ``size`` x ``size`` matrix multiply (2 n^3 FLOPs)."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    runs = []
+    with _threads(threads):
+        a @ b
+        for _ in range(repeats):
+            start = time.perf_counter()
+            a @ b
+            runs.append(time.perf_counter() - start)
+    return 2 * size**3 / min(runs)
+
+
+@dataclass(frozen=True)
+class Fit:
+    """What the measurements say about this machine, in the profile's terms."""
+
+    peak_flops: float
+    peak_source: str
+    overhead_s: float
+    mem_bandwidth_Bps: float
+    efficiency: Mapping[str, float]
+    kernels: Mapping[str, int]  # kind -> kernels the efficiency was fitted on
+
+
+def fit(pairs: Sequence[tuple[LayerGraph, Measurement]], base: DeviceProfile, *,
+        bandwidth_Bps: float, peak_flops: float | None = None) -> Fit:
+    """Fit overhead and per-kind efficiency to measured kernels (see the module docstring).
+
+    ``peak_flops`` defaults to the base profile's; kinds with no measured kernel keep the
+    base profile's efficiency.
+    """
+    peak = peak_flops if peak_flops is not None else base.peak
+    probe = replace(base, overhead_s=0.0, mem_bandwidth_Bps=bandwidth_Bps)
+    # per kernel: kind, the anchor's FLOPs, measured s, roofline s without overhead, the
+    # anchor's memory s, and the predicted s of the layers fused into it
+    rows = []
+    for graph, m in pairs:
+        measured = kernel_times(graph, m)
+        for anchor, group in kernels(graph).items():
+            node = graph.nodes[anchor]
+            roof = sum(layer_latency(n, probe) for n in group)
+            moved = node.weight_bytes + node.input_bytes + node.output_bytes
+            fused = sum(layer_latency(n, probe) for n in group if n.name != anchor)
+            rows.append((node.kind, node.flops, measured[anchor], roof,
+                         moved / bandwidth_Bps, fused))
+    if not rows:
+        raise InputError("measure", "models", "no kernel was measured", "measure a model")
+    tiny = [r[2] for r in rows if r[3] < TINY_S]
+    overhead = statistics.median(tiny) if tiny else min(r[2] for r in rows)
+    flops: dict[str, float] = defaultdict(float)
+    busy: dict[str, float] = defaultdict(float)
+    count: dict[str, int] = defaultdict(int)
+    for kind, f, t, _, memory, fused in rows:
+        work = t - overhead - fused  # what the anchor's own arithmetic took
+        # Only a kernel whose work took longer than moving its bytes, and longer than the
+        # overhead itself, says how fast the kind computes: in a memory-bound or tiny
+        # kernel the arithmetic is lost in the other terms and their noise.
+        if kind in COMPUTE_KINDS and f > 0 and work > max(memory, overhead):
+            flops[kind] += f
+            busy[kind] += work
+            count[kind] += 1
+    eff = dict(base.efficiency)
+    for kind in flops:
+        eff[kind] = min(1.0, flops[kind] / (peak * busy[kind]))
+    return Fit(peak_flops=peak,
+               peak_source="base" if peak_flops is None else "gemm",
+               overhead_s=overhead, mem_bandwidth_Bps=bandwidth_Bps, efficiency=eff,
+               kernels=dict(count))
+
+
+def fitted_profile(base: DeviceProfile, f: Fit, *, name: str) -> DeviceProfile:
+    """``base`` with the fitted figures in place (dtype fp32: what was measured)."""
+    return replace(base, name=name, peak_flops={**base.peak_flops, "fp32": f.peak_flops},
+                   dtype="fp32", efficiency=f.efficiency, overhead_s=f.overhead_s,
+                   mem_bandwidth_Bps=f.mem_bandwidth_Bps)
+
+
+def predicted_total(graph: LayerGraph, device: DeviceProfile) -> float:
+    """The cost model's edge-only latency of ``graph``'s backbone on ``device``."""
+    return sum(layer_latency(graph.nodes[n], device) for n in graph.backbone)
+
+
+def machine() -> str:
+    """A line naming this machine: host, CPU model, cores, torch version."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith(("model name", "hardware")):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return (f"{socket.gethostname()}: {cpu}, {os.cpu_count()} logical cores, "
+            f"torch {torch.__version__}")
+
+
+# --------------------------------------------------------------------------------------
+# the whole procedure: measure zoo networks, fit, judge on unseen networks, write a profile
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Calibration:
+    base: DeviceProfile
+    profile: DeviceProfile  # fitted on every measured network
+    fit: Fit
+    measurements: tuple[Measurement, ...]
+    table: Any  # pandas DataFrame: one row per network, measured vs predicted
+    machine: str
+
+
+def calibrate(models: Sequence[tuple[str, nn.Module, torch.Tensor]], base: DeviceProfile, *,
+              name: str, repeats: int = 20, threads: int | None = None,
+              gemm_peak: bool = False) -> Calibration:
+    """Measure ``models`` here, fit ``base`` to them, and judge the fit on unseen models."""
+    import pandas as pd
+
+    pairs = []
+    for label, model, example in models:
+        graph = build_graph(model, example, name=label)
+        pairs.append((graph, measure_model(model, example, name=label, repeats=repeats,
+                                           threads=threads)))
+    bandwidth = stream_bandwidth(threads=threads)
+    peak = gemm_flops(threads=threads) if gemm_peak else None
+    whole = fit(pairs, base, bandwidth_Bps=bandwidth, peak_flops=peak)
+    profile = fitted_profile(base, whole, name=name)
+    rows = []
+    for i, (graph, m) in enumerate(pairs):
+        others = pairs[:i] + pairs[i + 1:]
+        unseen = (fitted_profile(base, fit(others, base, bandwidth_Bps=bandwidth,
+                                           peak_flops=peak), name=name) if others else None)
+        row = {"model": m.model, "input": "x".join(map(str, m.input_shape[1:])),
+               "kernels": len(kernels(graph)), "measured_s": m.total_s,
+               "base_s": predicted_total(graph, base),
+               "fitted_s": predicted_total(graph, profile)}
+        row["unseen_s"] = predicted_total(graph, unseen) if unseen else float("nan")
+        for col in ("base", "fitted", "unseen"):
+            row[f"{col}_error"] = row[f"{col}_s"] / m.total_s - 1.0
+        rows.append(row)
+    return Calibration(base=base, profile=profile, fit=whole,
+                       measurements=tuple(m for _, m in pairs),
+                       table=pd.DataFrame(rows), machine=machine())
+
+
+def profile_toml(c: Calibration) -> str:
+    """The fitted profile as a device profile file, every measured figure marked M:."""
+    p, f, base = c.profile, c.fit, c.base
+    nets = ", ".join(f"{m.model} {'x'.join(map(str, m.input_shape[1:]))}"
+                     for m in c.measurements)
+    threads = c.measurements[0].threads if c.measurements else torch.get_num_threads()
+    how = (f"dse calibrate on {c.machine}; {threads} thread(s); eager PyTorch, median of "
+           f"{c.measurements[0].repeats if c.measurements else 0} runs; networks: {nets}")
+    peak_src = (f"M: best float32 1024x1024 matmul, {how}" if f.peak_source == "gemm"
+                else base.sources.get("compute.peak_flops.fp32",
+                                      f"copied from {base.name} v{base.version}"))
+    eff_lines = [f"{k} = {v:.4g}" for k, v in sorted(p.efficiency.items())]
+    eff_src = {}
+    for k in sorted(p.efficiency):
+        if k in f.kernels:
+            eff_src[k] = (f"M: FLOPs / (peak x (time - overhead)) over {f.kernels[k]} "
+                          f"compute-bound kernels, {how}")
+        else:
+            kept = base.sources.get(f"compute.efficiency.{k}",
+                                    base.sources.get("compute.efficiency", ""))
+            eff_src[k] = (f"{kept or 'E: estimate'} (kept from {base.name}: "
+                          "no compute-bound kernel measured)")
+
+    def q(text: str) -> str:
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+    lines = [
+        f"# Fitted by `dse calibrate` from {base.name}: see [sources] for what was measured.",
+        'type = "device"',
+        f"name = {q(p.name)}",
+        "version = 1",
+        f"kind = {q(p.kind)}",
+        f"description = {q(f'{c.machine}; {threads} thread(s), FP32, eager PyTorch')}",
+        f"source = {q(f'measured with dse calibrate; power and capacity from {base.name}')}",
+        "",
+        "[compute]",
+        f'peak_flops = {{ fp32 = "{f.peak_flops / 1e9:.6g} GFLOP/s" }}',
+        'dtype = "fp32"',
+        f'overhead = "{f.overhead_s * 1e6:.4g} us"',
+        "",
+        "[compute.efficiency]",
+        *eff_lines,
+        "",
+    ]
+    if p.sparse_efficiency:
+        lines += ["[compute.sparse_efficiency]",
+                  *(f"{k} = {v:.4g}" for k, v in sorted(p.sparse_efficiency.items())), ""]
+    lines += [
+        "[memory]",
+        f'bandwidth = "{f.mem_bandwidth_Bps / 1e9:.4g} GB/s"',
+        f'capacity = "{p.mem_capacity_bytes:.0f} B"',
+        "",
+        "[power]",
+        f'idle = "{p.idle_power_w:g} W"',
+        f'active = "{p.active_power_w:g} W"',
+        "",
+        "[sources]",
+        f'"compute.peak_flops.fp32" = {q(peak_src)}',
+        f'"compute.overhead" = {q("M: median time of the kernels with almost no work, " + how)}',
+        *(f'"compute.efficiency.{k}" = {q(v)}' for k, v in eff_src.items()),
+    ]
+    if p.sparse_efficiency:
+        lines.append(f'"compute.sparse_efficiency" = {q(f"copied from {base.name}")}')
+    lines += [
+        f'"memory.bandwidth" = {q("M: STREAM-style c = a + b over 3 x 64 MiB, " + how)}',
+        f'"memory.capacity" = {q(base.sources.get("memory.capacity", "copied from " + base.name))}',
+        f'"power.idle" = {q(base.sources.get("power.idle", "copied from " + base.name))}',
+        f'"power.active" = {q(base.sources.get("power.active", "copied from " + base.name))}',
+    ]
+    return "\n".join(lines) + "\n"
