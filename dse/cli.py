@@ -330,12 +330,41 @@ def _print_status(info: dict[str, Any]) -> None:
 
 
 def cmd_study_run(args: argparse.Namespace) -> int:
+    import subprocess
+
     from dse.spec import load_spec
     from dse.study import run_study, status
 
     spec = load_spec(args.spec)
-    study = run_study(spec, n_trials=args.n_trials, storage=args.storage,
-                      progress=not args.quiet)
+    if args.workers < 1:
+        raise InputError("--workers", "workers", f"must be >= 1, got {args.workers}",
+                         "pass the number of processes to run, e.g. the free cores")
+    if args.workers > 1 and (args.storage or spec.storage) == "memory":
+        raise InputError("--workers", "storage", "an in-memory study is private to one "
+                         "process", "use the journal (default) or sqlite storage")
+    helpers: list[subprocess.Popen[bytes]] = []
+
+    def start_helpers() -> None:  # once this process holds the study: no start-up race
+        argv = [sys.executable, "-m", "dse.cli", "study", "run", args.spec, "--quiet"]
+        for flag, value in (("--n-trials", args.n_trials), ("--storage", args.storage)):
+            if value is not None:
+                argv += [flag, str(value)]
+        for i in range(1, args.workers):
+            helpers.append(subprocess.Popen([*argv, "--worker-index", str(i)],
+                                            stdin=subprocess.DEVNULL,
+                                            stdout=subprocess.DEVNULL))
+
+    try:
+        study = run_study(spec, n_trials=args.n_trials, storage=args.storage,
+                          progress=not args.quiet, worker=args.worker_index,
+                          on_start=start_helpers if args.workers > 1 else None)
+    finally:
+        codes = [p.wait() for p in helpers]
+    failed = [c for c in codes if c != 0]
+    if failed:
+        print(f"dse: error: {len(failed)} of {len(codes)} helper worker(s) failed "
+              f"(exit {failed[0]}); see their messages above", file=sys.stderr)
+        return failed[0]
     _print_status(status(study, spec, args.storage))
     print(f"next: dse front {spec.name}   |   dse report {spec.name}")
     return 0
@@ -522,7 +551,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         raise InputError(spec_path, "<file>", "missing", "run `make demo` from the repository")
     print("== dse demo: the quickstart study (studies/quickstart.toml) ==")
     rc = cmd_study_run(argparse.Namespace(spec=str(spec_path), n_trials=None, storage=None,
-                                          quiet=False))
+                                          workers=1, worker_index=None, quiet=False))
     name = "quickstart"
     rc = rc or cmd_compare(argparse.Namespace(spec=str(spec_path), storage=None, quiet=False,
                                               json=None))
@@ -606,6 +635,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("spec")
     r.add_argument("--n-trials", type=int, default=None)
     r.add_argument("--storage", default=None, help="journal | sqlite | memory | URL | path")
+    r.add_argument("--workers", type=int, default=1,
+                   help="processes sharing the study (trainings run in parallel)")
+    r.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
     r.add_argument("--quiet", action="store_true")
     r.set_defaults(func=cmd_study_run)
     r = sts.add_parser("resume", help="continue a stored study by name")

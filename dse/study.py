@@ -264,17 +264,25 @@ def finished(study: optuna.Study) -> int:
 
 
 def run_study(spec: StudySpec, *, n_trials: int | None = None, storage: str | None = None,
-              progress: bool = True, explorer: Explorer | None = None) -> optuna.Study:
+              progress: bool = True, explorer: Explorer | None = None,
+              worker: int | None = None,
+              on_start: Callable[[], None] | None = None) -> optuna.Study:
     """Run the study until it has ``n_trials`` finished trials (resuming where it stopped).
 
     Several processes may run one study at once; together they stop at ``n_trials``.
+    ``worker`` is this process's index among them (default: how many are alive already);
+    ``on_start`` runs once this process is registered and the study is ready (it starts
+    the other workers of ``dse study run --workers``).
     """
     kind = storage or spec.storage
     with Worker(registry_dir(STUDIES_DIR, spec.name, kind)) as me:
         others = me.others() if kind != "memory" else []
+        index = len(others) if worker is None else worker
         study, explorer = create_study(spec, storage=storage, explorer=explorer,
-                                       progress=progress, worker=len(others))
+                                       progress=progress, worker=index)
         _fail_stale(study, others)
+        if on_start is not None:
+            on_start()
         target = n_trials if n_trials is not None else spec.n_trials
         todo = target - finished(study)
         if todo > 0:

@@ -208,3 +208,47 @@ def test_an_unknown_study_name_is_bad_input(
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and "no study named 'nobody'" in err[0], err
+
+
+def test_study_run_with_workers_shares_the_study_with_helper_processes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The helpers are real ``python -m dse.cli`` processes; this one is slowed down, so
+    trials that took a few milliseconds were the helper's."""
+    import time
+
+    import dse.study
+
+    spec = write_spec(tmp_path, "cli-workers", n_trials=40)
+    run(capsys, "study", "run", str(spec), "--quiet", "--n-trials", "2")  # networks cached
+    plain = dse.study.objective_for
+
+    def slow(*a: object, **kw: object):  # type: ignore[no-untyped-def]
+        objective = plain(*a, **kw)  # type: ignore[arg-type]
+
+        def trial(t):  # type: ignore[no-untyped-def]
+            time.sleep(0.25)
+            return objective(t)
+        return trial
+
+    monkeypatch.setattr(dse.study, "objective_for", slow)
+    out = run(capsys, "study", "run", str(spec), "--quiet", "--workers", "2")
+    assert "networks trained" in out
+    trials = load_study("cli-workers")[0].get_trials(states=(TrialState.COMPLETE,))
+    assert 40 <= len(trials) <= 41
+    took = [(t.datetime_complete - t.datetime_start).total_seconds() for t in trials[2:]]
+    assert any(s < 0.2 for s in took) and any(s >= 0.25 for s in took)
+    folder = registry_dir(STUDIES_DIR, "cli-workers", "journal")
+    assert not list(folder.glob("*.lock"))  # every worker left cleanly
+
+
+@pytest.mark.parametrize(("argv", "words"), [
+    (["--workers", "0"], ">= 1"),
+    (["--workers", "2", "--storage", "memory"], "private to one process"),
+])
+def test_study_run_bad_workers_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                         argv: list[str], words: str) -> None:
+    spec = write_spec(tmp_path, "cli-bad-workers")
+    assert main(["study", "run", str(spec), "--quiet", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err
