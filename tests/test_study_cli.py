@@ -18,7 +18,7 @@ from dse.cli import main
 from dse.study import STUDIES_DIR, front_frame, load_study
 from dse.workers import registry_dir
 
-STATUS_KEYS = {"name", "trials", "trainings", "networks", "hypervolume", "ruler"}
+STATUS_KEYS = {"name", "trials", "trainings", "networks", "hypervolume", "ruler", "workers"}
 KNOB_KEYS = {"method", "density", "split", "exits", "threshold", "criterion"}
 OBJECTIVES = ("accuracy", "latency_mean", "edge_energy")
 
