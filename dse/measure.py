@@ -189,8 +189,10 @@ def fit(pairs: Sequence[tuple[LayerGraph, Measurement]], base: DeviceProfile, *,
     ``peak_flops`` defaults to the base profile's; kinds with no measured kernel keep the
     base profile's efficiency.
     """
-    peak = peak_flops if peak_flops is not None else base.peak
-    probe = replace(base, overhead_s=0.0, mem_bandwidth_Bps=bandwidth_Bps)
+    # What was measured is float32: the base's fp32 peak (its default dtype's otherwise).
+    peak = peak_flops if peak_flops is not None else base.peak_flops.get("fp32", base.peak)
+    probe = replace(base, peak_flops={**base.peak_flops, "fp32": peak}, dtype="fp32",
+                    overhead_s=0.0, mem_bandwidth_Bps=bandwidth_Bps)
     # per kernel: kind, the anchor's FLOPs, measured s, roofline s without overhead, the
     # anchor's memory s, and the predicted s of the layers fused into it
     rows = []

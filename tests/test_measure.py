@@ -74,6 +74,11 @@ def test_fit_recovers_the_profile_that_made_the_times() -> None:
         assert predicted_total(graph, fitted) == pytest.approx(m.total_s, rel=0.03)
     # a kind with no compute-bound kernel keeps the base figure
     assert f.efficiency["matmul"] == base.efficiency.get("matmul", base.eff("matmul"))
+    # a measured peak (the best matmul) stands in for the base's; the fit follows it
+    doubled = fit(pairs, base, bandwidth_Bps=10e9, peak_flops=2 * base.peak)
+    assert doubled.peak_source == "gemm" and doubled.peak_flops == 2 * base.peak
+    assert doubled.efficiency["conv"] == pytest.approx(0.1, rel=0.05)
+    assert doubled.overhead_s == pytest.approx(f.overhead_s, rel=0.05)
 
 
 def test_calibrate_writes_a_profile_that_loads_and_says_what_it_measured(
