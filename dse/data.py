@@ -839,6 +839,9 @@ def _load_npz(opts: _Options, root: str | Path | None) -> DataSet:
         raise InputError(path, "x", f"missing (arrays: {', '.join(sorted(arrays)) or 'none'})",
                          _NPZ_FIX)
     x = _npz_images(path, "x", arrays["x"])
+    if len(x) < _MIN_N:
+        raise InputError(path, "x", f"holds {len(x)} images, fewer than {_MIN_N}",
+                         "give more images")
     tasks = _npz_tasks(path, arrays)
     y = {t: _npz_labels(path, k, arrays[k], len(x)) for t, k in tasks.items()}
     classes = {t: int(v.max()) + 1 for t, v in y.items()}
@@ -850,6 +853,9 @@ def _load_npz(opts: _Options, root: str | Path | None) -> DataSet:
     channels = x.shape[1]
     if "x_test" in arrays:
         x_test = _npz_images(path, "x_test", arrays["x_test"])
+        if len(x_test) == 0:
+            raise InputError(path, "x_test", "holds no images", "give test images or leave "
+                             "x_test out (a test split is then drawn from x)")
         if x_test.shape[1:] != x.shape[1:]:
             raise InputError(path, "x_test", f"shape {x_test.shape[1:]} differs from x's "
                              f"{x.shape[1:]}", "save test images like the training images")
@@ -864,9 +870,6 @@ def _load_npz(opts: _Options, root: str | Path | None) -> DataSet:
                 raise InputError(path, key, f"has a class the training labels lack "
                                  f"(0..{classes[t] - 1})", "use the same classes in both")
         total = len(x) if opts.n is None else min(opts.n, len(x))
-        if total < _MIN_N:
-            raise InputError(path, "x", f"{len(x)} images, fewer than {_MIN_N}",
-                             "give more images")
         n_train, n_val = _split_counts("npz", total, (opts.val_fraction,))
         perm = _rng(opts.seed, _STREAM_SPLIT).permutation(len(x))
         index = [perm[n_val:total], perm[:n_val]]
