@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -329,23 +329,22 @@ def _print_status(info: dict[str, Any]) -> None:
     print(line)
 
 
-def cmd_study_run(args: argparse.Namespace) -> int:
+def _with_helpers(args: argparse.Namespace, command: list[str],
+                  run: Callable[[int | None, Callable[[], None] | None], Any]
+                  ) -> tuple[Any, int]:
+    """``run(worker_index, on_start)`` here, with ``args.workers - 1`` helper processes
+    running ``dse COMMAND --quiet --worker-index I`` on the same study; they are started
+    once this process holds the study, so none races its start-up. Returns run's result
+    and 0, or a failed helper's exit code."""
     import subprocess
 
-    from dse.spec import load_spec
-    from dse.study import run_study, status
-
-    spec = load_spec(args.spec)
     if args.workers < 1:
         raise InputError("--workers", "workers", f"must be >= 1, got {args.workers}",
                          "pass the number of processes to run, e.g. the free cores")
-    if args.workers > 1 and (args.storage or spec.storage) == "memory":
-        raise InputError("--workers", "storage", "an in-memory study is private to one "
-                         "process", "use the journal (default) or sqlite storage")
     helpers: list[subprocess.Popen[bytes]] = []
 
-    def start_helpers() -> None:  # once this process holds the study: no start-up race
-        argv = [sys.executable, "-m", "dse.cli", "study", "run", args.spec, "--quiet"]
+    def start_helpers() -> None:
+        argv = [sys.executable, "-m", "dse.cli", *command, "--quiet"]
         for flag, value in (("--n-trials", args.n_trials), ("--storage", args.storage)):
             if value is not None:
                 argv += [flag, str(value)]
@@ -355,16 +354,31 @@ def cmd_study_run(args: argparse.Namespace) -> int:
                                             stdout=subprocess.DEVNULL))
 
     try:
-        study = run_study(spec, n_trials=args.n_trials, storage=args.storage,
-                          progress=not args.quiet, worker=args.worker_index,
-                          on_start=start_helpers if args.workers > 1 else None)
+        result = run(args.worker_index, start_helpers if args.workers > 1 else None)
     finally:
         codes = [p.wait() for p in helpers]
     failed = [c for c in codes if c != 0]
     if failed:
         print(f"dse: error: {len(failed)} of {len(codes)} helper worker(s) failed "
               f"(exit {failed[0]}); see their messages above", file=sys.stderr)
-        return failed[0]
+        return result, failed[0]
+    return result, 0
+
+
+def cmd_study_run(args: argparse.Namespace) -> int:
+    from dse.spec import load_spec
+    from dse.study import run_study, status
+
+    spec = load_spec(args.spec)
+    if args.workers > 1 and (args.storage or spec.storage) == "memory":
+        raise InputError("--workers", "storage", "an in-memory study is private to one "
+                         "process", "use the journal (default) or sqlite storage")
+    study, rc = _with_helpers(args, ["study", "run", args.spec],
+                              lambda index, on_start: run_study(
+                                  spec, n_trials=args.n_trials, storage=args.storage,
+                                  progress=not args.quiet, worker=index, on_start=on_start))
+    if rc:
+        return rc
     _print_status(status(study, spec, args.storage))
     print(f"next: dse front {spec.name}   |   dse report {spec.name}")
     return 0
@@ -373,8 +387,12 @@ def cmd_study_run(args: argparse.Namespace) -> int:
 def cmd_study_resume(args: argparse.Namespace) -> int:
     from dse.study import load_study, resume_study, status
 
-    study = resume_study(args.name, n_trials=args.n_trials, storage=args.storage,
-                         progress=not args.quiet)
+    study, rc = _with_helpers(args, ["study", "resume", args.name],
+                              lambda index, on_start: resume_study(
+                                  args.name, n_trials=args.n_trials, storage=args.storage,
+                                  progress=not args.quiet, worker=index, on_start=on_start))
+    if rc:
+        return rc
     _, spec = load_study(args.name, storage=args.storage)
     _print_status(status(study, spec, args.storage))
     return 0
@@ -644,6 +662,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("name")
     r.add_argument("--n-trials", type=int, default=None)
     r.add_argument("--storage", default=None)
+    r.add_argument("--workers", type=int, default=1,
+                   help="processes sharing the study (trainings run in parallel)")
+    r.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
     r.add_argument("--quiet", action="store_true")
     r.set_defaults(func=cmd_study_resume)
     r = sts.add_parser("status", help="trials per state, trainings, hypervolume")

@@ -252,3 +252,32 @@ def test_study_run_bad_workers_is_exit_2(tmp_path: Path, capsys: pytest.CaptureF
     assert main(["study", "run", str(spec), "--quiet", *argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and words in err
+
+
+def test_a_failing_helper_fails_the_command_and_resume_takes_workers_too(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """capfd: the helper writes its error to the real standard error."""
+    import dse.study
+
+    spec = write_spec(tmp_path, "cli-helper-fails", n_trials=10)
+    plain = dse.study.run_study
+
+    def spec_gone_before_helpers_start(*a, on_start=None, **kw):  # type: ignore[no-untyped-def]
+        def start() -> None:
+            spec.unlink()  # the helper cannot read what this process already has
+            on_start()  # type: ignore[misc]
+        return plain(*a, on_start=start if on_start else None, **kw)
+
+    monkeypatch.setattr(dse.study, "run_study", spec_gone_before_helpers_start)
+    assert main(["study", "run", str(spec), "--quiet", "--workers", "2"]) == 2
+    err = capfd.readouterr().err
+    assert "cli-helper-fails.toml" in err and "1 of 1 helper worker(s) failed (exit 2)" in err
+    monkeypatch.setattr(dse.study, "run_study", plain)  # (undo() would leave the tmp dir)
+    # the study itself was run by this process; resume continues it with two workers
+    assert len(load_study("cli-helper-fails")[0].get_trials()) == 10
+    out = run(capfd, "study", "resume", "cli-helper-fails", "--n-trials", "30", "--quiet",
+              "--workers", "2")
+    assert "trials complete 3" in out  # 30, or 31 if both workers finished one at the end
+    trials = load_study("cli-helper-fails")[0].get_trials()
+    assert 30 <= len(trials) <= 31
