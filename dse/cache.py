@@ -96,6 +96,20 @@ class Cache:
         finally:
             os.close(fd)  # closing releases the lock
 
+    def busy(self, key: str) -> bool:
+        """Whether another process holds the claim on ``key`` right now."""
+        lock = self.path(key).with_suffix(".lock")
+        if fcntl is None or not lock.exists():
+            return False
+        fd = os.open(lock, os.O_RDWR)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
+
     def put(self, key: str, payload: dict[str, Any]) -> Path:
         buf = io.BytesIO()
         torch.save(payload, buf)

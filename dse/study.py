@@ -125,6 +125,26 @@ class Explorer:
                           cand.threshold, cand.criterion)
         return scorer.score(alone), trained.cached
 
+    def train_free(self) -> int:
+        """Train the space's networks that are neither cached nor in training elsewhere.
+
+        What parallel workers do before their first trial: each takes the next network no
+        one has claimed, so the trainings spread over the workers instead of one worker
+        waiting for the network another is training. Returns how many it trained.
+        """
+        done = 0
+        for method, density in self.space.networks():
+            key = self.network_spec(method, density).key
+            if self.cache.path(key).exists() or self.cache.busy(key):
+                continue
+            before = len(self.trained_now)
+            try:
+                self.scorer(method, density)  # trains it (or waits, if claimed meanwhile)
+            except Exception as exc:  # noqa: BLE001 - its trials will fail with the reason
+                log.warning("%s@%g: %s: %s", method, density, type(exc).__name__, exc)
+            done += len(self.trained_now) - before
+        return done
+
     def training_keys(self) -> set[str]:
         return {self.network_spec(m, d).key for m, d in self.space.networks()}
 
@@ -283,6 +303,8 @@ def run_study(spec: StudySpec, *, n_trials: int | None = None, storage: str | No
         _fail_stale(study, others)
         if on_start is not None:
             on_start()
+        if others or on_start is not None or index > 0:  # several workers: share trainings
+            explorer.train_free()
         target = n_trials if n_trials is not None else spec.n_trials
         todo = target - finished(study)
         if todo > 0:

@@ -1,4 +1,4 @@
-"""Another process registered as a worker of a study, for tests of parallel runs."""
+"""Other processes: a worker of a study, a training in progress (tests of parallel runs)."""
 
 from __future__ import annotations
 
@@ -21,4 +21,21 @@ def hold(folder: Path) -> subprocess.Popen[str]:
     p = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, text=True)
     assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+    return p
+
+
+CLAIM = """
+import sys
+from dse.cache import Cache
+with Cache(sys.argv[1]).claim(sys.argv[2]):
+    print("claimed", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def hold_claim(root: Path, key: str) -> subprocess.Popen[str]:
+    """Another process training ``key`` (holding its claim) until its stdin closes."""
+    p = subprocess.Popen([sys.executable, "-c", CLAIM, str(root), key], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, text=True)
+    assert p.stdout is not None and p.stdout.readline().strip() == "claimed"
     return p

@@ -9,7 +9,7 @@ import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
-from other_worker import hold
+from other_worker import hold, hold_claim
 from tiny_study import spec_text
 
 from dse.cache import Cache
@@ -233,6 +233,29 @@ def test_a_second_worker_draws_other_points_and_all_stop_at_n_trials() -> None:
     assert len(trials) == 8  # 3 of the other's and 5 of its own, not 3 + 8
     own = [t.params for t in trials if t.number == 0 or t.number > 3]
     assert own and all(p not in [t.params for t in alone.get_trials()] for p in own)
+
+
+def test_parallel_workers_first_train_the_networks_no_one_else_is_training(
+    tmp_path: Path,
+) -> None:
+    spec = make_spec("free")
+    cache = Cache(tmp_path / "fresh")
+    explorer = Explorer(spec, cache=cache, progress=False)
+    networks = explorer.space.networks()
+    keys = [explorer.network_spec(m, d).key for m, d in networks]
+    assert len(networks) >= 2
+    other = hold_claim(cache.root, keys[0])  # another worker is training the first
+    try:
+        assert cache.busy(keys[0]) and not cache.busy(keys[1])
+        assert explorer.train_free() == len(networks) - 1
+        assert not cache.path(keys[0]).exists()
+        assert all(cache.path(k).exists() for k in keys[1:])
+    finally:
+        other.kill()
+        other.wait(timeout=30)
+    assert not cache.busy(keys[0])  # the lock went with the process
+    assert explorer.train_free() == 1 and explorer.train_free() == 0
+    assert set(explorer.trained_now) == set(keys)
 
 
 def test_a_memory_bound_keeps_edge_heavy_configs_off_the_front() -> None:
