@@ -303,9 +303,10 @@ def run_study(spec: StudySpec, *, n_trials: int | None = None, storage: str | No
         _fail_stale(study, others)
         if on_start is not None:
             on_start()
-        if others or on_start is not None or index > 0:  # several workers: share trainings
-            explorer.train_free()
         target = n_trials if n_trials is not None else spec.n_trials
+        several = others or on_start is not None or index > 0
+        if several and finished(study) < target:  # share the trainings out first
+            explorer.train_free()
         todo = target - finished(study)
         if todo > 0:
             done = MaxTrialsCallback(target, states=FINISHED)  # counts every worker's

@@ -258,6 +258,19 @@ def test_parallel_workers_first_train_the_networks_no_one_else_is_training(
     assert set(explorer.trained_now) == set(keys)
 
 
+def test_a_worker_joining_a_finished_study_trains_nothing(tmp_path: Path) -> None:
+    spec = make_spec("joined", n_trials=3)
+    run_study(spec, progress=False, explorer=explorer_for(spec))
+    late = Explorer(spec, cache=Cache(tmp_path / "empty"), progress=False)
+    other = hold(registry_dir(STUDIES_DIR, "joined", "journal"))
+    try:
+        study = run_study(spec, progress=False, explorer=late)
+    finally:
+        other.kill()
+        other.wait(timeout=30)
+    assert len(study.get_trials()) == 3 and not late.trained_now
+
+
 def test_a_memory_bound_keeps_edge_heavy_configs_off_the_front() -> None:
     bound = 1e5  # bytes: the dense net's cuts >= 4 hold ~200 KB on the edge
     spec = make_spec("bounded", n_trials=40, constraints=f'edge_memory = "<= {bound:g}"')
