@@ -44,6 +44,16 @@ def explorer_for(spec: StudySpec) -> Explorer:
     return Explorer(spec, progress=False)
 
 
+def run_beside_a_worker(spec: StudySpec, explorer: Explorer) -> optuna.Study:
+    """``run_study`` while another process is registered as a worker of the study."""
+    other = hold(registry_dir(STUDIES_DIR, spec.name, "journal"))
+    try:
+        return run_study(spec, progress=False, explorer=explorer)
+    finally:
+        other.kill()
+        other.wait(timeout=30)
+
+
 def enqueue(study: optuna.Study, density: float, split: int, exits: tuple[int, ...],
             threshold: float, **extra: object) -> None:
     study.enqueue_trial({"density": density, "split": split, "exit_0": 0 in exits,
@@ -223,12 +233,7 @@ def test_a_second_worker_draws_other_points_and_all_stop_at_n_trials() -> None:
         return explorer.evaluate(cand)
 
     explorer.evaluate = evaluate_while_another_finishes  # type: ignore[method-assign]
-    held = hold(registry_dir(STUDIES_DIR, "workers", "journal"))
-    try:
-        study = run_study(spec, progress=False, explorer=explorer)
-    finally:
-        held.kill()
-        held.wait(timeout=30)
+    study = run_beside_a_worker(spec, explorer)
     trials = study.get_trials()
     assert len(trials) == 8  # 3 of the other's and 5 of its own, not 3 + 8
     own = [t.params for t in trials if t.number == 0 or t.number > 3]
@@ -262,12 +267,7 @@ def test_a_worker_joining_a_finished_study_trains_nothing(tmp_path: Path) -> Non
     spec = make_spec("joined", n_trials=3)
     run_study(spec, progress=False, explorer=explorer_for(spec))
     late = Explorer(spec, cache=Cache(tmp_path / "empty"), progress=False)
-    other = hold(registry_dir(STUDIES_DIR, "joined", "journal"))
-    try:
-        study = run_study(spec, progress=False, explorer=late)
-    finally:
-        other.kill()
-        other.wait(timeout=30)
+    study = run_beside_a_worker(spec, late)
     assert len(study.get_trials()) == 3 and not late.trained_now
 
 
