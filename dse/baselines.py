@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +62,16 @@ class Grid:
     def feasible(self) -> pd.DataFrame:
         return self.frame[self.frame.feasible]
 
+    @cached_property
+    def hypervolume(self) -> float:
+        """Hypervolume of the feasible candidates of the study's own space (its best
+        possible); the edgent right-sizing points lie outside that space."""
+        feas = self.feasible()
+        own = feas[feas.source == "space"]
+        return hypervolume(self.ruler.loss(own[list(self.ruler.names)].to_numpy()))
 
-def run_grid(explorer: Explorer, *, progress: bool = True) -> Grid:
+
+def run_grid(explorer: Explorer) -> Grid:
     """Score the whole discretised space (plus the edgent right-sizing points)."""
     spec = explorer.spec
     start = time.perf_counter()
@@ -136,6 +146,26 @@ def load_grid(name: str, spec: StudySpec | None = None) -> Grid | None:
                 info.get("spec_digest", ""))
 
 
+def ensure_grid(study: Any, explorer: Explorer, *, rescore: bool = False,
+                say: Callable[[str], None] | None = None) -> Grid:
+    """The spec's grid: the saved one, or (if absent, stale or ``rescore``) scored and
+    saved now. Its ruler becomes the study's when scored now or when the study has none.
+
+    The study is created (its name checked against the spec) before anything is written.
+    """
+    spec = explorer.spec
+    grid = None if rescore else load_grid(spec.name, spec)
+    scored = grid is None
+    if grid is None:
+        if say is not None:
+            say(f"scoring the exhaustive grid ({explorer.space.size()} candidates)")
+        grid = run_grid(explorer)
+        save_grid(grid, spec.name)
+    if scored or "ruler" not in study.user_attrs:  # one ruler per study: the grid's
+        record_grid(study, grid)
+    return grid
+
+
 def record_grid(study: Any, grid: Grid) -> float:
     """Write the grid's ruler and hypervolume into the study: its one ruler from now on."""
     hv = grid_hypervolume(grid)
@@ -146,9 +176,7 @@ def record_grid(study: Any, grid: Grid) -> float:
 
 def grid_hypervolume(grid: Grid) -> float:
     """Hypervolume of the feasible candidates of the study's own space (its best possible)."""
-    feas = grid.feasible()
-    own = feas[feas.source == "space"]
-    return hypervolume(grid.ruler.loss(own[list(grid.ruler.names)].to_numpy()))
+    return grid.hypervolume
 
 
 def restrict(df: pd.DataFrame, baseline: str) -> pd.DataFrame:

@@ -411,19 +411,18 @@ def cmd_study_status(args: argparse.Namespace) -> int:
 
 def cmd_study_grid(args: argparse.Namespace) -> int:
     from dse import fmt
-    from dse.baselines import record_grid, run_grid, save_grid
+    from dse.baselines import ensure_grid, grid_paths
     from dse.spec import load_spec
     from dse.study import Explorer, create_study, study_hypervolume
 
     spec = load_spec(args.spec)
     explorer = Explorer(spec, progress=not args.quiet)
     study, _ = create_study(spec, storage=args.storage, explorer=explorer)  # checks first
-    grid = run_grid(explorer)
-    path = save_grid(grid, spec.name)
-    hv = record_grid(study, grid)
+    grid = ensure_grid(study, explorer, rescore=True)
+    hv = grid.hypervolume
     print(f"grid of {spec.name}: {len(grid.frame)} candidates scored in "
           f"{fmt.seconds(grid.seconds)}, {int(grid.frame.pareto.sum())} on the front, "
-          f"hypervolume {hv:.4f}; wrote {path}")
+          f"hypervolume {hv:.4f}; wrote {grid_paths(spec.name)[0]}")
     shv = study_hypervolume(study, spec, grid.ruler)
     if shv:
         print(f"the study's trials reach {100 * shv / hv:.1f}% of it")
@@ -507,18 +506,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from dse import fmt
-    from dse.baselines import compare, load_grid, record_grid, run_grid, save_grid
+    from dse.baselines import compare, ensure_grid, load_grid
     from dse.spec import load_spec
     from dse.study import Explorer, create_study
 
     spec = load_spec(args.spec)
-    grid = load_grid(spec.name, spec)
+    grid = load_grid(spec.name, spec)  # a saved grid of this very spec: nothing to write
     if grid is None:
         explorer = Explorer(spec, progress=not args.quiet)
-        grid = run_grid(explorer)
-        save_grid(grid, spec.name)
-        study, _ = create_study(spec, storage=args.storage, explorer=explorer)
-        record_grid(study, grid)
+        study, _ = create_study(spec, storage=args.storage, explorer=explorer)  # checks first
+        grid = ensure_grid(study, explorer)
     table = compare(grid, spec)
     ref = table.attrs["reference_accuracy"]
     print(f"{spec.name}: baselines on the same trained networks; matched accuracy = within "

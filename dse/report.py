@@ -35,11 +35,8 @@ from dse.baselines import (
     BASELINES,
     Grid,
     compare,
-    load_grid,
-    record_grid,
+    ensure_grid,
     restrict,
-    run_grid,
-    save_grid,
 )
 from dse.costs import FREE_KINDS
 from dse.devices import DeviceProfile, LinkProfile
@@ -373,14 +370,7 @@ def write_report(name: str, out: Path | str | None = None, *, storage: str | Non
         old.unlink()  # a figure not drawn this time must not linger from an earlier report
     say(f"loading the networks of {name}")
     explorer = Explorer(spec, progress=progress)
-    grid = load_grid(name, spec)
-    fresh = grid is None
-    if grid is None:
-        say(f"scoring the exhaustive grid ({explorer.space.size()} candidates)")
-        grid = run_grid(explorer, progress=progress)
-        save_grid(grid, name)
-    if fresh or "ruler" not in study.user_attrs:  # one ruler per study: the grid's
-        record_grid(study, grid)
+    grid = ensure_grid(study, explorer, say=say)
 
     say("computing the figures")
     r = _Report(study, spec, explorer, grid, Figures(figdir))

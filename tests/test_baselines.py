@@ -47,7 +47,7 @@ def explorer(spec: StudySpec, shared_cache: Path) -> Explorer:
 
 @pytest.fixture(scope="module")
 def grid(explorer: Explorer) -> Grid:
-    return run_grid(explorer, progress=False)
+    return run_grid(explorer)
 
 
 def _as_loss(values: np.ndarray, directions: list[str]) -> np.ndarray:
@@ -186,7 +186,7 @@ def test_compare_keeps_each_baseline_to_its_own_configurations_under_constraints
     it must not turn the deepest feasible cut into an 'edge-only' candidate."""
     spec = parse_spec(spec_text("grid-bounded", constraints='edge_memory = "<= 1e5"'))
     explorer = Explorer(spec, cache=Cache(shared_cache), progress=False)
-    grid = run_grid(explorer, progress=False)
+    grid = run_grid(explorer)
     assert not grid.frame.feasible.all() and grid.frame.feasible.any()
     assert (grid.frame[grid.frame.pareto].edge_memory <= 1e5).all()
     table = compare(grid, spec)

@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 from other_worker import hold
 from tiny_study import spec_text
 
-from dse.baselines import BASELINES
+from dse.baselines import BASELINES, load_grid
 from dse.cli import main
 from dse.study import STUDIES_DIR, front_frame, load_study
 from dse.workers import registry_dir
@@ -281,3 +281,20 @@ def test_a_failing_helper_fails_the_command_and_resume_takes_workers_too(
     assert "trials complete 3" in out  # 30, or 31 if both workers finished one at the end
     trials = load_study("cli-helper-fails")[0].get_trials()
     assert 30 <= len(trials) <= 31
+
+
+def test_compare_with_a_clashing_spec_keeps_the_stored_studys_grid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = write_spec(tmp_path, "cli-clash")
+    run(capsys, "study", "run", str(spec), "--quiet")
+    run(capsys, "study", "grid", str(spec), "--quiet")
+    saved = [Path("studies/cli-clash.grid.csv"), Path("studies/cli-clash.grid.json")]
+    before = [p.read_bytes() for p in saved]
+    other = tmp_path / "other.toml"
+    other.write_text(spec.read_text().replace("n_trials = 20", "n_trials = 21"))
+    assert main(["compare", str(other), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cli-clash" in err
+    assert [p.read_bytes() for p in saved] == before
+    assert load_grid("cli-clash", load_study("cli-clash")[1]) is not None
