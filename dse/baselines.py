@@ -62,12 +62,16 @@ class Grid:
     def feasible(self) -> pd.DataFrame:
         return self.frame[self.frame.feasible]
 
+    def own_feasible(self) -> pd.DataFrame:
+        """The feasible candidates of the study's own space: the edgent right-sizing points
+        (threshold 0) lie outside what the study samples."""
+        feas = self.feasible()
+        return feas[feas.source == "space"]
+
     @cached_property
     def hypervolume(self) -> float:
-        """Hypervolume of the feasible candidates of the study's own space (its best
-        possible); the edgent right-sizing points lie outside that space."""
-        feas = self.feasible()
-        own = feas[feas.source == "space"]
+        """Hypervolume of the study's own space on the grid's ruler (its best possible)."""
+        own = self.own_feasible()
         return hypervolume(self.ruler.loss(own[list(self.ruler.names)].to_numpy()))
 
 

@@ -159,14 +159,14 @@ def test_report_escapes_the_spec_and_shows_the_recommendation(feasible: Path) ->
     assert "Recommended configuration" in md and "No trial is feasible" not in md
     for cmd in ("dse study run", "dse verify tiny", "dse report tiny", "dse compare tiny"):
         assert cmd in md
-    assert "dse verify tiny" in md  # not verified yet: the command to do it
+    assert "Not verified yet" in md  # and the command to do it, checked above
 
 
 @pytest.mark.slow
 def test_report_front_csv_and_grid_ruler(feasible: Path) -> None:
     from dse.baselines import load_grid
     from dse.pareto import Ruler
-    from dse.study import load_study
+    from dse.study import load_study, status
 
     front = pd.read_csv(feasible.parent / "front.csv")
     assert len(front) >= 1 and front["feasible"].all()
@@ -174,9 +174,13 @@ def test_report_front_csv_and_grid_ruler(feasible: Path) -> None:
     # the grid was computed for the report and its ruler written to the study
     grid = load_grid("tiny")
     assert grid is not None
-    study, _ = load_study("tiny")
+    study, spec = load_study("tiny")
     assert Ruler.from_dict(study.user_attrs["ruler"]) == grid.ruler
     assert study.user_attrs["grid_hypervolume"] > 0
+    # the report's share of the grid's hypervolume is the one `dse study status` prints
+    share = status(study, spec)["hv_fraction_of_grid"]
+    md = (feasible.parent / "report.md").read_text()
+    assert f"reaches {100 * share:.1f}% of the exhaustive grid's hypervolume" in md
 
 
 @pytest.mark.slow
