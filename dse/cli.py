@@ -92,7 +92,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
     cuts = p.cuts
     if args.clean_only:
         cuts = cuts[cuts.clean]
-    mark = {p.best_cut: "<- min latency", 0: "server-only", len(p.cuts) - 1: "edge-only"}
+    notes: dict[int, list[str]] = {0: ["server-only"], len(p.cuts) - 1: ["edge-only"]}
+    notes.setdefault(p.best_cut, []).append("<- min latency")
     table = cuts.assign(
         tensors=cuts.tensors.map(len),
         bytes=cuts.bytes.map(fmt.nbytes),
@@ -101,8 +102,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
         server=cuts.server_s.map(fmt.seconds),
         total=cuts.total_s.map(fmt.seconds),
         edge_energy=cuts.edge_energy_j.map(fmt.joules),
-        note=[mark.get(i, "") if i != 0 or p.best_cut != 0 else "server-only <- min latency"
-              for i in cuts["index"]],
+        note=[" ".join(notes.get(i, [])) for i in cuts["index"]],
     )[["index", "after", "tensors", "bytes", "edge", "transfer", "server", "total",
        "edge_energy", "note"]]
     print(table.to_string(index=False))

@@ -33,6 +33,11 @@ def test_profile_json_has_the_promised_keys_and_consistent_values(
     data = profile_json(tmp_path, "mlp")
     stdout = capsys.readouterr().out
     assert "min-latency cut" in stdout and "wrote" in stdout
+    # the table marks the min-latency row, also when it is an end (here: edge-only)
+    best = data["best_cut"]
+    row = next(line for line in stdout.splitlines() if line.split()[:1] == [str(best)]
+               and "B" in line)
+    assert "<- min latency" in row and ("edge-only" in row) == (best == len(data["cuts"]) - 1)
     assert {"model", "layers", "cuts", "totals", "best_cut"} <= set(data)
     assert data["model"] == "mlp" and data["input_shape"] == [1, 1, 8, 8]
     assert (data["edge"], data["server"], data["link"]) == ("raspberry-pi-4", "a100", "lte")
