@@ -3,21 +3,22 @@
 On a spec (default: studies/quickstart.toml), in one run:
 
 1. cold: the study's sampler and storage, ``--trials`` trials, with an empty training
-   cache, so the wall time includes every training; the number of trainings must equal
-   the number of distinct training keys;
+   cache, so the wall time includes every training; every training is counted (each
+   call of the training loop) and must equal the number of distinct training keys;
 2. warm: the same number of trials again into a fresh storage with the networks trained
    (median of ``--repeats``): our trials per second, against
 3. bare Optuna: the same sampler and storage kind, the same parameters suggested, a
    trivial objective (median of ``--repeats``, interleaved with 2); target ratio >= 0.8;
 4. the exhaustive grid of the space: the sampler's hypervolume as a fraction of the grid
-   front's (target >= 0.98), on the grid's ruler, and the baselines table (joint must
-   beat every baseline's hypervolume);
+   front's (target >= 0.98), on the grid's ruler, and the baselines table; the joint
+   search (the cold run's trials) must beat every baseline's hypervolume;
 5. naive: an Optuna loop (same sampler) that trains every trial's network from scratch,
    with only its exits, given the cold run's wall time; the hypervolume it reaches and
    the ratio of the times both need to reach 90% of the grid front's hypervolume;
-6. on ``--cut-spec`` (resnet-s at 32x32, Raspberry Pi 4 -> A100 over LTE): at matched
-   accuracy, the joint search's mean latency against the best Neurosurgeon split
-   (target: >= 1.5x lower). Its networks are cached in the default cache.
+6. on ``--cut-spec`` (resnet-s at 32x32, Raspberry Pi 4 -> A100 over LTE): the spec's
+   study is run (its ``n_trials``); at matched accuracy, the best mean latency its trials
+   found against the best Neurosurgeon split (target: >= 1.5x lower), beside the best of
+   the whole joint space (the grid). Its networks are cached in the default cache.
 
 Print the figures; ``--json FILE`` writes them.
 """
@@ -36,11 +37,12 @@ from pathlib import Path
 import numpy as np
 import optuna
 
+import dse.training
 from dse.baselines import compare, grid_hypervolume, run_grid
 from dse.cache import Cache
 from dse.pareto import Ruler, hypervolume
 from dse.spec import StudySpec, load_spec
-from dse.study import Explorer, make_sampler, objective_for, storage_for
+from dse.study import Explorer, make_sampler, objective_for, storage_for, trials_frame
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -123,15 +125,25 @@ def main(argv: list[str] | None = None) -> int:
     out: dict = {"spec": spec.name, "trials": args.trials, "sampler": spec.sampler,
                  "storage": spec.storage}
 
-    # 1. cold run
+    # 1. cold run, counting every run of the training loop (not distinct keys)
+    trained: list[str] = []
+    train_loop = dse.training._train
+
+    def counted(nspec, **kw):  # type: ignore[no-untyped-def]
+        trained.append(nspec.key)
+        return train_loop(nspec, **kw)
+
+    dse.training._train = counted
     explorer = Explorer(spec, cache=Cache(work / "cache"), progress=False)
     study, stamps, wall = run_timed(spec, explorer, args.trials, "cold")
+    dse.training._train = train_loop
     keys = explorer.training_keys()
-    out.update(wall_s=wall, trainings=len(explorer.trained_now), training_keys=len(keys),
+    once = len(trained) == len(keys) and set(trained) == keys
+    out.update(wall_s=wall, trainings=len(trained), training_keys=len(keys),
                training_s=sum(explorer.trained_now.values()))
-    print(f"cold run: {args.trials} trials in {wall:.1f} s, {len(explorer.trained_now)} "
+    print(f"cold run: {args.trials} trials in {wall:.1f} s, {len(trained)} "
           f"trainings ({out['training_s']:.1f} s) for {len(keys)} distinct training keys"
-          f" [{'PASS' if len(explorer.trained_now) == len(keys) else 'FAIL'}]")
+          f" [{'PASS' if once else 'FAIL'}]")
 
     # 2 + 3. warm trials/s against bare Optuna, interleaved
     ours, theirs = [], []
@@ -161,9 +173,13 @@ def main(argv: list[str] | None = None) -> int:
     table = compare(grid, spec)
     print(table[["candidates", "hv", "matched", "latency_s", "bytes", "edge_energy_j",
                  "latency_s_ratio"]].to_string(float_format=lambda v: f"{v:.4g}"))
-    beats = all(table.loc["joint", "hv"] > table.loc[b, "hv"] for b in table.index
-                if b != "joint")
-    print(f"joint beats every baseline's hypervolume [{'PASS' if beats else 'FAIL'}]")
+    # the table's "joint" row is the whole grid, a superset of every baseline: the search
+    # itself is judged by what its trials reached
+    searched = curve[-1][1] if curve else 0.0
+    beats = all(searched > table.loc[b, "hv"] for b in table.index if b != "joint")
+    out["joint_search_hv"] = searched
+    print(f"joint search: its trials' hypervolume {searched:.4g} beats every baseline's "
+          f"[{'PASS' if beats else 'FAIL'}]")
     out["baselines"] = {b: {"hv": float(r.hv), "latency_s": float(r.latency_s),
                             "bytes": float(r.bytes), "edge_energy_j": float(r.edge_energy_j)}
                         for b, r in table.iterrows()}
@@ -205,17 +221,27 @@ def main(argv: list[str] | None = None) -> int:
         cx = Explorer(cut_spec, cache=default_cache, progress=True)
         cgrid = run_grid(cx)
         ctable = compare(cgrid, cut_spec)
-        ratio = float(ctable.loc["neurosurgeon", "latency_s"] / ctable.loc["joint", "latency_s"])
+        cstudy, _, _ = run_timed(cut_spec, cx, cut_spec.n_trials, "cut")
+        found = trials_frame(cstudy)
+        reference = ctable.attrs["reference_accuracy"]
+        matched = found[found.feasible & (found.accuracy >= reference - 0.01)]
+        searched_s = float(matched.latency_mean.min()) if len(matched) else float("nan")
+        ratio = float(ctable.loc["neurosurgeon", "latency_s"]) / searched_s
         out["cut_spec"] = cut_spec.name
         out["cut_baselines"] = {b: {"hv": float(r.hv), "latency_s": float(r.latency_s),
                                     "bytes": float(r.bytes)} for b, r in ctable.iterrows()}
         out["latency_ratio_vs_neurosurgeon"] = ratio
+        out["cut_search"] = {"trials": len(found), "matched": len(matched),
+                             "latency_s": searched_s}
         print(f"\n{cut_spec.name}: reference accuracy "
               f"{100 * ctable.attrs['reference_accuracy']:.1f}%")
         print(ctable[["candidates", "hv", "matched", "latency_s", "bytes",
                       "latency_s_ratio"]].to_string(float_format=lambda v: f"{v:.4g}"))
-        print(f"joint mean latency at matched accuracy is {ratio:.2f}x lower than the best "
-              f"neurosurgeon split [{'PASS' if ratio >= 1.5 else 'FAIL'} >= 1.5x]")
+        print(f"joint search ({len(found)} trials, {len(matched)} at matched accuracy): best "
+              f"mean latency {searched_s:.4g} s (the grid's best: "
+              f"{ctable.loc['joint', 'latency_s']:.4g} s)")
+        print(f"joint search's mean latency at matched accuracy is {ratio:.2f}x lower than "
+              f"the best neurosurgeon split [{'PASS' if ratio >= 1.5 else 'FAIL'} >= 1.5x]")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2, default=float))
         print(f"wrote {args.json}")
