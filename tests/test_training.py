@@ -22,7 +22,7 @@ from dse.training import NetworkSpec, TrainConfig, TrainedNetwork, build_network
 
 @pytest.fixture(autouse=True, scope="module")
 def _one_thread() -> Iterator[None]:
-    """Small nets train 10-100x faster on one thread when the 2 cores are shared."""
+    """Small nets train far faster on one thread when the 2 cores are shared (README)."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
