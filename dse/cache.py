@@ -27,10 +27,7 @@ from typing import Any
 
 import torch
 
-try:
-    import fcntl
-except ImportError:  # not POSIX: no cross-process claim, a key may be trained twice
-    fcntl = None  # type: ignore[assignment]
+from dse import locks
 
 log = logging.getLogger(__name__)
 
@@ -80,35 +77,23 @@ class Cache:
         The lock files stay: removing one while another process waits on it would let a
         third lock a new file and train alongside.
         """
-        if fcntl is None:
+        if not locks.AVAILABLE:  # no cross-process claim: a key may be trained twice
             yield
             return
         lock = self.path(key).with_suffix(".lock")
         lock.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            if not locks.try_lock(fd):
                 log.warning("another process is training %s...; waiting for it", key[:12])
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                locks.lock(fd)
             yield
         finally:
             os.close(fd)  # closing releases the lock
 
     def busy(self, key: str) -> bool:
         """Whether another process holds the claim on ``key`` right now."""
-        lock = self.path(key).with_suffix(".lock")
-        if fcntl is None or not lock.exists():
-            return False
-        fd = os.open(lock, os.O_RDWR)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            return True
-        finally:
-            os.close(fd)
-        return False
+        return locks.held_elsewhere(self.path(key).with_suffix(".lock"))
 
     def put(self, key: str, payload: dict[str, Any]) -> Path:
         buf = io.BytesIO()

@@ -19,24 +19,13 @@ import socket
 from pathlib import Path
 from types import TracebackType
 
-try:
-    import fcntl
-except ImportError:  # not POSIX: no registry, every RUNNING trial counts as stale
-    fcntl = None  # type: ignore[assignment]
+from dse import locks
 
 
 def registry_dir(root: Path, study: str, storage: str) -> Path:
     """The folder of a study's worker locks: one per study name and storage."""
     tag = hashlib.sha256(storage.encode()).hexdigest()[:8]
     return root / ".workers" / f"{study}-{tag}"
-
-
-def _try_lock(fd: int) -> bool:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return False
-    return True
 
 
 class Worker:
@@ -48,10 +37,10 @@ class Worker:
         self._fd: int | None = None
 
     def __enter__(self) -> Worker:
-        if fcntl is not None:
+        if locks.AVAILABLE:
             self.folder.mkdir(parents=True, exist_ok=True)
             self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            if not _try_lock(self._fd):  # the same process registered twice
+            if not locks.try_lock(self._fd):  # the same process registered twice
                 os.close(self._fd)
                 self._fd = None
         return self
@@ -70,21 +59,14 @@ class Worker:
 
 def alive(folder: Path, *, besides: Path | None = None) -> list[str]:
     """The live workers registered in ``folder`` (but ``besides``); dead ones' files go."""
-    if fcntl is None or not folder.is_dir():
+    if not locks.AVAILABLE or not folder.is_dir():
         return []
     found = []
     for p in sorted(folder.glob("*.lock")):
         if p == besides:
             continue
-        try:
-            fd = os.open(p, os.O_RDWR)
-        except FileNotFoundError:  # its worker finished meanwhile
-            continue
-        try:
-            if _try_lock(fd):
-                p.unlink(missing_ok=True)
-            else:
-                found.append(p.stem)
-        finally:
-            os.close(fd)
+        if locks.held_elsewhere(p):
+            found.append(p.stem)
+        else:  # its worker is gone (or finished meanwhile)
+            p.unlink(missing_ok=True)
     return found
