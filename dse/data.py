@@ -437,16 +437,33 @@ def _load_digits(opts: _Options, root: str | Path | None) -> DataSet:
     bunch = load_digits()
     images = (np.asarray(bunch.images, dtype=np.float32) / 16.0)[:, None]  # N x 1 x 8 x 8
     targets = np.asarray(bunch.target, dtype=np.int64)
+    return _random_split("digits", images, {"digit": targets}, opts, {"digit": 10}, "digit")
+
+
+def _random_split(
+    name: str,
+    images: np.ndarray,
+    labels: Mapping[str, np.ndarray],
+    opts: _Options,
+    classes: Mapping[str, int],
+    task: str,
+    **key_fields: object,
+) -> DataSet:
+    """A set with no official test split: the ``n`` subset, then train/val/test drawn.
+
+    ``images`` are N x C x H x W in [0, 1]; ``key_fields`` (e.g. a file's digest) join the
+    key after the option fields.
+    """
     total = len(images)
     if opts.n is not None and opts.n < total:
         keep = np.sort(_rng(opts.seed, _STREAM_SUBSET).permutation(total)[: opts.n])
-        images, targets, total = images[keep], targets[keep], opts.n
-    index = _three_way("digits", total, opts)
-    splits = [_prepare(images[i], opts, 1, k) for k, i in enumerate(index)]
-    key = _common_key(opts, total=total, test_fraction=opts.test_fraction)
-    return _build(
-        "digits", splits, [{"digit": targets[i]} for i in index], {"digit": 10}, "digit", key
-    )
+        images, total = images[keep], opts.n
+        labels = {t: v[keep] for t, v in labels.items()}
+    index = _three_way(name, total, opts)
+    splits = [_prepare(images[i], opts, images.shape[1], k) for k, i in enumerate(index)]
+    key = {**_common_key(opts, total=total, test_fraction=opts.test_fraction), **key_fields}
+    return _build(name, splits, [{t: v[i] for t, v in labels.items()} for i in index],
+                  classes, task, key)
 
 
 def _common_key(opts: _Options, *, total: int, test_fraction: float | str) -> dict[str, object]:
@@ -690,15 +707,21 @@ def _check_labels(path: Path, labels: np.ndarray, classes: int) -> None:
 def _official_split(
     name: str,
     train_x: np.ndarray,
-    train_y: np.ndarray,
+    train_y: Mapping[str, np.ndarray],
     test_x: np.ndarray,
-    test_y: np.ndarray,
+    test_y: Mapping[str, np.ndarray],
     opts: _Options,
-    native_channels: int,
     digest: str,
+    classes: Mapping[str, int],
     task: str,
+    *,
+    scale: float = 255.0,
 ) -> DataSet:
-    """Carve val (and the ``n`` cap) out of the official train files; test stays whole."""
+    """Carve val (and the ``n`` cap) out of the official train files; test stays whole.
+
+    Images are N x C x H x W; each split is divided by ``scale`` (uint8 pixels by 255)
+    after it is taken, so a large uint8 set is never converted whole.
+    """
     available = len(train_x)
     total = available if opts.n is None else min(opts.n, available)
     if total < _MIN_N:
@@ -712,14 +735,18 @@ def _official_split(
     perm = _rng(opts.seed, _STREAM_SPLIT).permutation(available)
     val, train = perm[:n_val], perm[n_val:total]
     assert len(train) == n_train
-    parts = [(train_x[train], train_y[train]), (train_x[val], train_y[val]), (test_x, test_y)]
+    parts = [
+        (train_x[train], {t: v[train] for t, v in train_y.items()}),
+        (train_x[val], {t: v[val] for t, v in train_y.items()}),
+        (test_x, dict(test_y)),
+    ]
     splits = [
-        _prepare(x.astype(np.float32) / 255.0, opts, native_channels, k)
+        _prepare(x.astype(np.float32) / scale, opts, train_x.shape[1], k)
         for k, (x, _) in enumerate(parts)
     ]
     key = _common_key(opts, total=total, test_fraction="official")
     key["sha256"] = digest
-    return _build(name, splits, [{task: y} for _, y in parts], {task: 10}, task, key)
+    return _build(name, splits, [y for _, y in parts], classes, task, key)
 
 
 def _idx_loader(
@@ -757,17 +784,8 @@ def _idx_loader(
             )
         if len(test_x) == 0:
             raise InputError(paths[2], "count", "holds no images", "re-download the file")
-        return _official_split(
-            name,
-            train_x[:, None],
-            train_y,
-            test_x[:, None],
-            test_y,
-            opts,
-            1,
-            reader.hexdigest(),
-            task,
-        )
+        return _official_split(name, train_x[:, None], {task: train_y}, test_x[:, None],
+                               {task: test_y}, opts, reader.hexdigest(), {task: 10}, task)
 
     return load
 
@@ -801,9 +819,8 @@ def _load_cifar10(opts: _Options, root: str | Path | None) -> DataSet:
     train_x = np.concatenate([p[0] for p in parsed[:-1]])
     train_y = np.concatenate([p[1] for p in parsed[:-1]])
     test_x, test_y = parsed[-1]
-    return _official_split(
-        "cifar10", train_x, train_y, test_x, test_y, opts, 3, reader.hexdigest(), "class"
-    )
+    return _official_split("cifar10", train_x, {"class": train_y}, test_x, {"class": test_y},
+                           opts, reader.hexdigest(), {"class": 10}, "class")
 
 
 # --------------------------------------------------------------------------- npz
@@ -850,44 +867,27 @@ def _load_npz(opts: _Options, root: str | Path | None) -> DataSet:
             raise InputError(path, tasks[t], "holds a single class", "give at least two")
     task = "class" if "class" in tasks else sorted(tasks)[0]
     digest = hashlib.sha256(raw).hexdigest()
-    channels = x.shape[1]
-    if "x_test" in arrays:
-        x_test = _npz_images(path, "x_test", arrays["x_test"])
-        if len(x_test) == 0:
-            raise InputError(path, "x_test", "holds no images", "give test images or leave "
-                             "x_test out (a test split is then drawn from x)")
-        if x_test.shape[1:] != x.shape[1:]:
-            raise InputError(path, "x_test", f"shape {x_test.shape[1:]} differs from x's "
-                             f"{x.shape[1:]}", "save test images like the training images")
-        y_test = {}
-        for t, k in tasks.items():
-            key = f"{k}_test"
-            if key not in arrays:
-                raise InputError(path, key, "missing: x_test needs labels for every task",
-                                 f"save {key} beside x_test")
-            y_test[t] = _npz_labels(path, key, arrays[key], len(x_test))
-            if int(y_test[t].max()) >= classes[t]:
-                raise InputError(path, key, f"has a class the training labels lack "
-                                 f"(0..{classes[t] - 1})", "use the same classes in both")
-        total = len(x) if opts.n is None else min(opts.n, len(x))
-        n_train, n_val = _split_counts("npz", total, (opts.val_fraction,))
-        perm = _rng(opts.seed, _STREAM_SPLIT).permutation(len(x))
-        index = [perm[n_val:total], perm[:n_val]]
-        splits = [_prepare(x[i], opts, channels, k) for k, i in enumerate(index)]
-        splits.append(_prepare(x_test, opts, channels, 2))
-        labels = [{t: v[i] for t, v in y.items()} for i in index] + [y_test]
-        key = _common_key(opts, total=total, test_fraction="official")
-    else:
-        total = len(x)
-        if opts.n is not None and opts.n < total:
-            keep = np.sort(_rng(opts.seed, _STREAM_SUBSET).permutation(total)[: opts.n])
-            x, y, total = x[keep], {t: v[keep] for t, v in y.items()}, opts.n
-        index = list(_three_way("npz", total, opts))
-        splits = [_prepare(x[i], opts, channels, k) for k, i in enumerate(index)]
-        labels = [{t: v[i] for t, v in y.items()} for i in index]
-        key = _common_key(opts, total=total, test_fraction=opts.test_fraction)
-    key["sha256"] = digest
-    return _build("npz", splits, labels, classes, task, key)
+    if "x_test" not in arrays:
+        return _random_split("npz", x, y, opts, classes, task, sha256=digest)
+    x_test = _npz_images(path, "x_test", arrays["x_test"])
+    if len(x_test) == 0:
+        raise InputError(path, "x_test", "holds no images", "give test images or leave "
+                         "x_test out (a test split is then drawn from x)")
+    if x_test.shape[1:] != x.shape[1:]:
+        raise InputError(path, "x_test", f"shape {x_test.shape[1:]} differs from x's "
+                         f"{x.shape[1:]}", "save test images like the training images")
+    y_test = {}
+    for t, k in tasks.items():
+        key = f"{k}_test"
+        if key not in arrays:
+            raise InputError(path, key, "missing: x_test needs labels for every task",
+                             f"save {key} beside x_test")
+        y_test[t] = _npz_labels(path, key, arrays[key], len(x_test))
+        if int(y_test[t].max()) >= classes[t]:
+            raise InputError(path, key, f"has a class the training labels lack "
+                             f"(0..{classes[t] - 1})", "use the same classes in both")
+    return _official_split("npz", x, y, x_test, y_test, opts, digest, classes, task,
+                           scale=1.0)
 
 
 def _npz_tasks(path: Path, arrays: Mapping[str, np.ndarray]) -> dict[str, str]:
