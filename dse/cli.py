@@ -367,35 +367,34 @@ def _with_helpers(args: argparse.Namespace, command: list[str],
 
 def cmd_study_run(args: argparse.Namespace) -> int:
     from dse.spec import load_spec
-    from dse.study import run_study, status
 
     spec = load_spec(args.spec)
-    if args.workers > 1 and (args.storage or spec.storage) == "memory":
-        raise InputError("--workers", "storage", "an in-memory study is private to one "
-                         "process", "use the journal (default) or sqlite storage")
-    study, rc = _with_helpers(args, ["study", "run", args.spec],
-                              lambda index, on_start: run_study(
-                                  spec, n_trials=args.n_trials, storage=args.storage,
-                                  progress=not args.quiet, worker=index, on_start=on_start))
-    if rc:
-        return rc
-    _print_status(status(study, spec, args.storage))
-    print(f"next: dse front {spec.name}   |   dse report {spec.name}")
-    return 0
+    rc = _run_study(args, spec, ["study", "run", args.spec])
+    if rc == 0:
+        print(f"next: dse front {spec.name}   |   dse report {spec.name}")
+    return rc
 
 
 def cmd_study_resume(args: argparse.Namespace) -> int:
-    from dse.study import load_study, resume_study, status
+    from dse.study import load_study
 
-    study, rc = _with_helpers(args, ["study", "resume", args.name],
-                              lambda index, on_start: resume_study(
-                                  args.name, n_trials=args.n_trials, storage=args.storage,
-                                  progress=not args.quiet, worker=index, on_start=on_start))
-    if rc:
-        return rc
     _, spec = load_study(args.name, storage=args.storage)
-    _print_status(status(study, spec, args.storage))
-    return 0
+    return _run_study(args, spec, ["study", "resume", args.name])
+
+
+def _run_study(args: argparse.Namespace, spec: Any, command: list[str]) -> int:
+    """Run (or continue) ``spec``'s study with ``args.workers`` processes; print its status."""
+    from dse.study import run_study, status
+
+    if args.workers > 1 and (args.storage or spec.storage) == "memory":
+        raise InputError("--workers", "storage", "an in-memory study is private to one "
+                         "process", "use the journal (default) or sqlite storage")
+    study, rc = _with_helpers(args, command, lambda index, on_start: run_study(
+        spec, n_trials=args.n_trials, storage=args.storage, progress=not args.quiet,
+        worker=index, on_start=on_start))
+    if rc == 0:
+        _print_status(status(study, spec, args.storage))
+    return rc
 
 
 def cmd_study_status(args: argparse.Namespace) -> int:
@@ -646,24 +645,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("study", help="run, resume, inspect a search study")
     sts = st.add_subparsers(dest="action", required=True)
-    r = sts.add_parser("run", help="run a study spec (resumes if it exists)")
-    r.add_argument("spec")
-    r.add_argument("--n-trials", type=int, default=None)
-    r.add_argument("--storage", default=None, help="journal | sqlite | memory | URL | path")
-    r.add_argument("--workers", type=int, default=1,
-                   help="processes sharing the study (trainings run in parallel)")
-    r.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
-    r.add_argument("--quiet", action="store_true")
-    r.set_defaults(func=cmd_study_run)
-    r = sts.add_parser("resume", help="continue a stored study by name")
-    r.add_argument("name")
-    r.add_argument("--n-trials", type=int, default=None)
-    r.add_argument("--storage", default=None)
-    r.add_argument("--workers", type=int, default=1,
-                   help="processes sharing the study (trainings run in parallel)")
-    r.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
-    r.add_argument("--quiet", action="store_true")
-    r.set_defaults(func=cmd_study_resume)
+    for action, what, func, text in (
+        ("run", "spec", cmd_study_run, "run a study spec (resumes if it exists)"),
+        ("resume", "name", cmd_study_resume, "continue a stored study by name"),
+    ):
+        r = sts.add_parser(action, help=text)
+        r.add_argument(what)
+        r.add_argument("--n-trials", type=int, default=None)
+        r.add_argument("--storage", default=None, help="journal | sqlite | memory | URL | path")
+        r.add_argument("--workers", type=int, default=1,
+                       help="processes sharing the study (trainings run in parallel)")
+        r.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
+        r.add_argument("--quiet", action="store_true")
+        r.set_defaults(func=func)
     r = sts.add_parser("status", help="trials per state, trainings, hypervolume")
     r.add_argument("name")
     r.add_argument("--storage", default=None)

@@ -353,12 +353,10 @@ def load_study(name: str, *, storage: str | None = None) -> tuple[optuna.Study, 
 
 
 def resume_study(name: str, *, n_trials: int | None = None, storage: str | None = None,
-                 progress: bool = True, worker: int | None = None,
-                 on_start: Callable[[], None] | None = None) -> optuna.Study:
+                 progress: bool = True) -> optuna.Study:
     """Continue a stored study by name (see :func:`run_study`)."""
     _, spec = load_study(name, storage=storage)
-    return run_study(spec, n_trials=n_trials, storage=storage, progress=progress,
-                     worker=worker, on_start=on_start)
+    return run_study(spec, n_trials=n_trials, storage=storage, progress=progress)
 
 
 # --------------------------------------------------------------------------------------
