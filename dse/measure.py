@@ -137,12 +137,6 @@ def kernels(graph: LayerGraph) -> dict[str, list[Node]]:
     return groups
 
 
-def kernel_times(graph: LayerGraph, m: Measurement) -> dict[str, float]:
-    """Measured seconds per kernel: the anchor's time plus its fused nodes' times."""
-    return {a: sum(m.layers.get(n.name, 0.0) for n in group)
-            for a, group in kernels(graph).items()}
-
-
 def stream_bandwidth(*, mib: int = 64, repeats: int = 10, threads: int | None = None) -> float:
     """Sustained memory bandwidth in bytes/s: ``c = a + b`` over three ``mib`` MiB arrays."""
     n = mib * 2**20 // 4
@@ -197,13 +191,12 @@ def fit(pairs: Sequence[tuple[LayerGraph, Measurement]], base: DeviceProfile, *,
     # anchor's memory s, and the predicted s of the layers fused into it
     rows = []
     for graph, m in pairs:
-        measured = kernel_times(graph, m)
         for anchor, group in kernels(graph).items():
             node = graph.nodes[anchor]
-            roof = sum(layer_latency(n, probe) for n in group)
+            measured = sum(m.layers.get(n.name, 0.0) for n in group)  # anchor + fused layers
+            fused = sum(layer_latency(n, probe) for n in group if n is not node)
             moved = node.weight_bytes + node.input_bytes + node.output_bytes
-            fused = sum(layer_latency(n, probe) for n in group if n.name != anchor)
-            rows.append((node.kind, node.flops, measured[anchor], roof,
+            rows.append((node.kind, node.flops, measured, layer_latency(node, probe) + fused,
                          moved / bandwidth_Bps, fused))
     if not rows:
         raise InputError("measure", "models", "no kernel was measured", "measure a model")
