@@ -223,37 +223,3 @@ def peak_activation_bytes(graph: LayerGraph) -> np.ndarray:
         lo = max(start, 0)
         live[lo : last[p] + 1] += size[p]
     return np.concatenate([np.zeros(1), np.maximum.accumulate(live)]) if n else np.zeros(1)
-
-
-@dataclass(frozen=True)
-class PartitionCost:
-    """One cut with no early exit taken: the edge / link / server breakdown."""
-
-    cut: int
-    edge_s: float
-    transfer_s: float
-    server_s: float
-    total_s: float
-    bytes: float
-    edge_compute_j: float
-    radio_j: float
-    wait_j: float
-    edge_energy_j: float
-    edge_memory_bytes: float
-
-
-def partition(table: CostTable, cut: int) -> PartitionCost:
-    """The cost breakdown of one cut."""
-    return PartitionCost(
-        cut=cut,
-        edge_s=float(table.edge_s[cut]),
-        transfer_s=float(table.transfer_s[cut]),
-        server_s=float(table.server_s[cut]),
-        total_s=float(table.total_s[cut]),
-        bytes=float(table.cut_bytes[cut]),
-        edge_compute_j=float(table.edge_compute_j[cut]),
-        radio_j=float(table.radio_j[cut]),
-        wait_j=float(table.wait_j[cut]),
-        edge_energy_j=float(table.edge_energy_j[cut]),
-        edge_memory_bytes=float(table.edge_memory_bytes[cut]),
-    )

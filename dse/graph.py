@@ -432,10 +432,8 @@ def _parameter(gm: fx.GraphModule, node: fx.Node) -> nn.Parameter | None:
         return None
 
 
-def _stored_bytes(module: nn.Module, rule: Callable[[nn.Module], int] | None) -> int:
+def _stored_bytes(module: nn.Module) -> int:
     """Storage of a leaf module; dense bytes (with a warning) if its mask cannot be packed."""
-    if rule is not None:
-        return rule(module)
     try:
         return payload_bytes(module)
     except ValueError as exc:  # e.g. an irregular mask the packed format cannot express
@@ -480,12 +478,10 @@ def build_graph(
     example_input: torch.Tensor,
     *,
     name: str | None = None,
-    stored_bytes: Callable[[nn.Module], int] | None = None,
 ) -> LayerGraph:
     """Trace ``model`` on ``example_input`` and annotate every node.
 
-    ``stored_bytes(module)`` gives the bytes a (possibly sparse) leaf module needs in
-    storage; by default :func:`dse.sparsity.payload_bytes` (kept values + explicit
+    A leaf module's storage is :func:`dse.sparsity.payload_bytes` (kept values + explicit
     indices for masked layers, raw tensors otherwise). Modules carrying a boolean buffer
     ``weight_mask`` count only the unmasked weights as non-zero.
     """
@@ -498,7 +494,7 @@ def build_graph(
         by_module, unsupported = _fvcore_counts(gm, example_input)
     finally:
         model.train(was_training)
-    return _annotate(gm, example_input, by_module, unsupported, label, stored_bytes)
+    return _annotate(gm, example_input, by_module, unsupported, label)
 
 
 def _annotate(
@@ -507,7 +503,6 @@ def _annotate(
     by_module: Mapping[str, Mapping[str, int]],
     unsupported: Mapping[str, int],
     label: str,
-    stored_bytes: Callable[[nn.Module], int] | None,
 ) -> LayerGraph:
     modules = dict(gm.named_modules())
     graph_nodes = list(gm.graph.nodes)
@@ -569,7 +564,7 @@ def _annotate(
                 nonzero = params - mask.numel() + kept
                 density = kept / mask.numel()
             if first_call:
-                stored = _stored_bytes(mod, stored_bytes)
+                stored = _stored_bytes(mod)
             else:
                 params = nonzero = 0
             counter = by_module.get(n.target, {})

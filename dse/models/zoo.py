@@ -64,11 +64,6 @@ def _conv_bn_relu(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
     )
 
 
-class _Head(nn.Sequential):
-    def __init__(self, c: int, num_classes: int):
-        super().__init__(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes))
-
-
 class VGG(nn.Module):
     """VGG-style: stages of 3x3 conv-BN-ReLU blocks, each ending in a 2x2 max-pool."""
 
