@@ -227,8 +227,9 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
     for name in list_models():
         shape = (1, *default_input(name))
-        g = build_graph(load_model(name), torch.zeros(shape), name=name)
-        sites = getattr(load_model(name), "exit_sites", ())
+        model = load_model(name)
+        g = build_graph(model, torch.zeros(shape), name=name)
+        sites = getattr(model, "exit_sites", ())
         print(f"{name:12s} {fmt.count(g.params):>6s} params {fmt.count(g.flops):>6s} FLOPs "
               f"at {'x'.join(map(str, shape[1:]))}, exits after {', '.join(sites)}: "
               f"{model_entry(name).description}")
