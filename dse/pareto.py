@@ -61,9 +61,7 @@ def pareto_mask(losses: np.ndarray) -> np.ndarray:
     losses = np.asarray(losses, dtype=float)
     if len(losses) == 0:
         return np.zeros(0, dtype=bool)
-    unique, inverse = np.unique(losses, axis=0, return_inverse=True)
-    on_front = _is_pareto_front(unique, assume_unique_lexsorted=True)
-    return on_front[inverse.reshape(-1)]
+    return _is_pareto_front(losses, assume_unique_lexsorted=False)  # duplicates both kept
 
 
 def hypervolume(losses: np.ndarray) -> float:
@@ -71,9 +69,8 @@ def hypervolume(losses: np.ndarray) -> float:
     losses = np.asarray(losses, dtype=float)
     if len(losses) == 0:
         return 0.0
-    front = losses[pareto_mask(losses)]
-    ref = np.full(losses.shape[1], REFERENCE)
-    return float(compute_hypervolume(front, ref, assume_pareto=True))
+    # Optuna drops duplicates and dominated points itself
+    return float(compute_hypervolume(losses, np.full(losses.shape[1], REFERENCE)))
 
 
 def knee(losses: np.ndarray) -> int:
