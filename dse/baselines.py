@@ -29,7 +29,7 @@ import pandas as pd
 from dse.pareto import Ruler, hypervolume, pareto_mask
 from dse.space import Candidate
 from dse.spec import StudySpec
-from dse.study import STUDIES_DIR, Explorer, flat_row
+from dse.study import STUDIES_DIR, Explorer, csv_text, flat_row
 
 BASELINES = ("edge-only", "server-only", "neurosurgeon", "edgent", "spinn", "joint")
 
@@ -120,14 +120,10 @@ def grid_paths(name: str) -> tuple[Path, Path]:
 def save_grid(grid: Grid, name: str) -> Path:
     csv, meta = grid_paths(name)
     STUDIES_DIR.mkdir(exist_ok=True)
-    df = grid.frame.copy()
-    for col in df.columns:
-        if df[col].map(lambda v: isinstance(v, tuple)).any():
-            df[col] = df[col].map(lambda v: json.dumps(list(v)) if isinstance(v, tuple) else v)
     from dse.cache import atomic_write_bytes
 
-    atomic_write_bytes(csv, df.to_csv(index=False).encode())
-    atomic_write_bytes(meta, json.dumps({"ruler": grid.ruler.to_dict(), "rows": len(df),
+    atomic_write_bytes(csv, csv_text(grid.frame).encode())
+    atomic_write_bytes(meta, json.dumps({"ruler": grid.ruler.to_dict(), "rows": len(grid.frame),
                                          "spec_digest": grid.spec_digest,
                                          "seconds": grid.seconds,
                                          "hypervolume": grid_hypervolume(grid)}).encode())

@@ -437,29 +437,27 @@ def _knob_text(row: Any) -> str:
 
 def cmd_front(args: argparse.Namespace) -> int:
     from dse import fmt
-    from dse.study import front_frame, load_study, status
+    from dse.study import csv_text, front_frame, load_study, status
 
     study, spec = load_study(args.name, storage=args.storage)
     front = front_frame(study, spec)
-    if args.format == "json":
-        knob_cols = [c for c in front.columns if c.startswith("knob_")]
-        data = [{"trial": int(r.trial),
-                 "knobs": {c[5:]: getattr(r, c) for c in knob_cols},
-                 "metrics": {c: getattr(r, c) for c in front.columns
-                             if c not in knob_cols and c != "trial"}}
-                for r in front.itertuples(index=False)]
-        text = json.dumps(data, indent=2, default=_jsonable)
-        if args.out:
-            Path(args.out).write_text(text)
+    if args.format in ("json", "csv"):
+        if args.format == "csv":
+            text = csv_text(front)
         else:
-            print(text)
-        return 0
-    if args.format == "csv":
-        out = front.to_csv(index=False)
+            knob_cols = [c for c in front.columns if c.startswith("knob_")]
+            data = [{"trial": int(r.trial),
+                     "knobs": {c[5:]: getattr(r, c) for c in knob_cols},
+                     "metrics": {c: getattr(r, c) for c in front.columns
+                                 if c not in knob_cols and c != "trial"}}
+                    for r in front.itertuples(index=False)]
+            text = json.dumps(data, indent=2, default=_jsonable) + "\n"
         if args.out:
-            Path(args.out).write_text(out)
+            from dse.cache import atomic_write_bytes
+
+            atomic_write_bytes(Path(args.out), text.encode())
         else:
-            print(out, end="")
+            print(text, end="")
         return 0
     if front.empty:
         print(f"study {spec.name}: no feasible trial on the front (constraints: "

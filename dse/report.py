@@ -43,7 +43,7 @@ from dse.devices import DeviceProfile, LinkProfile
 from dse.pareto import Ruler, hypervolume
 from dse.space import Candidate
 from dse.spec import StudySpec
-from dse.study import Explorer, load_study, study_ruler, trials_frame
+from dse.study import Explorer, csv_text, load_study, study_ruler, trials_frame
 
 REPORTS_DIR = Path("reports")
 log = logging.getLogger(__name__)
@@ -377,12 +377,7 @@ def write_report(name: str, out: Path | str | None = None, *, storage: str | Non
     r.compute()
     doc = r.document()
     say(f"writing {out}")
-    front = r.front.copy()
-    for col in front.columns:
-        if front[col].map(lambda v: isinstance(v, tuple)).any():
-            front[col] = front[col].map(lambda v: json.dumps(list(v)) if isinstance(v, tuple)
-                                        else v)
-    front.to_csv(out / "front.csv", index=False)
+    (out / "front.csv").write_text(csv_text(r.front))
     (out / "report.md").write_text(doc.markdown(), encoding="utf-8")
     index = out / "index.html"
     index.write_text(doc.html(), encoding="utf-8")

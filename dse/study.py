@@ -10,6 +10,7 @@ be resumed, listed and reported by name alone.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 import warnings
@@ -384,6 +385,15 @@ def flat_row(knobs: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
     row = {f"knob_{k}": v for k, v in knobs.items()}
     row.update(metrics)
     return {k: tuple(v) if isinstance(v, list) else v for k, v in row.items()}
+
+
+def csv_text(df: pd.DataFrame) -> str:
+    """``df`` as CSV, its tuple cells (exits, exit rates) as JSON lists (see load_grid)."""
+    out = df.copy()
+    for col in out.columns:
+        if out[col].map(lambda v: isinstance(v, tuple)).any():
+            out[col] = out[col].map(lambda v: json.dumps(list(v)) if isinstance(v, tuple) else v)
+    return out.to_csv(index=False)
 
 
 def front_frame(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:

@@ -100,6 +100,8 @@ def test_study_run_status_and_front_in_every_format(
     assert {"knob_split", "knob_exits", "accuracy", "latency_mean", "edge_energy"} <= set(
         csv.columns)
     assert csv.accuracy.tolist() == pytest.approx(front.accuracy.tolist(), rel=1e-12)
+    # exits as JSON lists, as in the grid's and the report's CSV files
+    assert [tuple(json.loads(e)) for e in csv.knob_exits] == front.knob_exits.tolist()
 
     table = run(capsys, "front", "cli-front")
     lines = table.splitlines()
