@@ -43,7 +43,7 @@ from dse.devices import DeviceProfile, LinkProfile
 from dse.pareto import Ruler, hypervolume
 from dse.space import Candidate
 from dse.spec import StudySpec
-from dse.study import Explorer, csv_text, load_study, study_ruler, trials_frame
+from dse.study import Explorer, csv_text, load_study, study_ruler, tidy_front, trials_frame
 
 REPORTS_DIR = Path("reports")
 log = logging.getLogger(__name__)
@@ -418,13 +418,7 @@ class _Report:
             baselines={b: row[names].to_numpy(dtype=float) for b, row in self.bests.items()},
             reference=reference, title=title)
         fi = self.front_info
-        self.front = self.df[fi.on_front].copy()
-        knobs = [c for c in self.front.columns if c.startswith("knob_")]
-        self.front = self.front.drop_duplicates(subset=knobs, keep="first")  # sampled twice
-        if "accuracy" in names:
-            self.front = self.front.sort_values(["accuracy", "trial"], ascending=[False, True])
-        else:
-            self.front = self.front.sort_values([names[0], "trial"])
+        self.front = tidy_front(self.df[fi.on_front], spec)
         self.rec = self.df.iloc[fi.knee] if fi.knee is not None else None
         self.rec_cand = candidate_of(self.rec) if self.rec is not None else None
 

@@ -408,12 +408,17 @@ def front_frame(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
     feasible = df[df.feasible]
     losses = Ruler.fit(spec.objectives, feasible[list(spec.objectives)].to_numpy()).loss(
         feasible[list(spec.objectives)].to_numpy())
-    front = feasible[pareto_mask(losses)].copy()
+    return tidy_front(feasible[pareto_mask(losses)], spec).reset_index(drop=True)
+
+
+def tidy_front(front: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
+    """Front rows once per configuration (a point sampled twice), best accuracy first
+    (or the first objective's best, without accuracy), then by trial."""
     knobs = [c for c in front.columns if c.startswith("knob_")]
-    front = front.drop_duplicates(subset=knobs, keep="first")  # a point sampled twice
-    if "accuracy" in spec.objectives:
-        front = front.sort_values(["accuracy", "trial"], ascending=[False, True])
-    return front.reset_index(drop=True)
+    front = front.drop_duplicates(subset=knobs, keep="first")
+    first = "accuracy" if "accuracy" in spec.objectives else next(iter(spec.objectives))
+    return front.sort_values([first, "trial"],
+                             ascending=[spec.objectives[first] == "minimize", True])
 
 
 def importances(study: optuna.Study, names: Sequence[str], *,
