@@ -255,9 +255,10 @@ def _junction(module: nn.Module) -> tuple[int, int, int]:
     return g, module.out_channels // g, module.in_channels // g
 
 
-def _pattern_for(groups: int, n_out: int, n_in: int, d_in: int, seed: int) -> torch.Tensor:
-    """Channel-level bool ``[groups * n_out, n_in]`` pattern: one block per group, one generator."""
-    g = _generator(seed)
+def _pattern_for(groups: int, n_out: int, n_in: int, d_in: int,
+                 g: torch.Generator) -> torch.Tensor:
+    """Channel-level bool ``[groups * n_out, n_in]`` pattern: one block per group, drawn
+    from ``g`` (``_generator(layer_seed)``: the seed form regenerates it this way)."""
     return torch.cat([_regular_pattern(n_out, n_in, d_in, g) for _ in range(groups)], dim=0)
 
 
@@ -428,8 +429,8 @@ def apply_sparsity(
         groups, n_out, n_in = _junction(module)
         d_in, _ = _degrees(n_out, n_in, density, where="plan", field=name)
         seed = layer_seed(plan.seed, name)
-        g = _generator(seed)
-        channel = torch.cat([_regular_pattern(n_out, n_in, d_in, g) for _ in range(groups)])
+        g = _generator(seed)  # draws the pattern, then (He init) the values
+        channel = _pattern_for(groups, n_out, n_in, d_in, g)
         weight = module.weight
         mask = _expand(channel, weight.shape)
         kernel = math.prod(weight.shape[2:])
@@ -661,7 +662,7 @@ def _build(model: nn.Module, form: str, *, with_payload: bool) -> tuple[bytes, l
             if seed is None:
                 raise ValueError(f"{key}: no {SEED_BUFFER} buffer; use form='indices'")
             n_out_g = channel.shape[0] // groups
-            regen = _pattern_for(groups, n_out_g, channel.shape[1], d_in, seed)
+            regen = _pattern_for(groups, n_out_g, channel.shape[1], d_in, _generator(seed))
             if not torch.equal(regen, channel):
                 raise ValueError(
                     f"{key}: the mask is not reproducible from its seed; use form='indices'"
@@ -888,7 +889,7 @@ def unpack_state(data: bytes, model: nn.Module) -> None:
         elif form == "seed":
             if seed is None:
                 raise _bad(f"entries.{key}.seed", "the seed form needs a seed")
-            channel = _pattern_for(groups, n_out_g, n_in, d_in, seed)
+            channel = _pattern_for(groups, n_out_g, n_in, d_in, _generator(seed))
             if zlib.crc32(_raw(channel)) != entry.get("pattern_crc32"):
                 raise _bad(
                     f"entries.{key}.pattern_crc32",
