@@ -47,8 +47,7 @@ log = logging.getLogger(__name__)
 # --------------------------------------------------------------------------------------
 
 _MODULE_KINDS: tuple[tuple[type[nn.Module], str], ...] = (
-    (nn.Linear, "linear"),
-    (nn.modules.conv._ConvNd, "conv"),
+    (nn.Linear, "linear"),  # convolutions: see _module_kind (conv or depthwise_conv)
     (nn.modules.batchnorm._NormBase, "norm"),
     (nn.LayerNorm, "norm"),
     (nn.GroupNorm, "norm"),
@@ -307,11 +306,9 @@ def _user_frame(exc: BaseException) -> str:
 
 # Leaf modules whose output has their input's shape and dtype: on meta tensors they need
 # not run at all (batch norm's meta path goes through slow Python decompositions).
-_SHAPE_PRESERVING: tuple[type[nn.Module], ...] = (
-    nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm, nn.ReLU, nn.ReLU6, nn.GELU,
-    nn.SiLU, nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid, nn.Tanh, nn.LeakyReLU, nn.ELU,
-    nn.Hardtanh, nn.modules.dropout._DropoutNd, nn.Identity, nn.Softmax, nn.LogSoftmax,
-)
+_SHAPE_PRESERVING: tuple[type[nn.Module], ...] = (*(
+    cls for cls, kind in _MODULE_KINDS if kind in ("norm", "activation", "dropout", "softmax")
+), nn.Identity)
 
 
 class _MetaShapeProp(ShapeProp):
