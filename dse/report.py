@@ -461,13 +461,13 @@ class _Report:
                 f.skip(key, none.format(what))
         else:
             net = _network_name(rc)
-            policy = [sc.score(replace(rc, split=int(k))).latency_mean
-                      for k in range(sc.table.n_cuts)] if rc.exits else None
             f.draw("split", "Latency per cut point with no early exit, stacked edge / "
                    "transfer / server, for the recommended network; the line is the expected "
                    "latency with the recommended exits and threshold",
                    lambda: plots.split_sweep_info(
-                       sc.table, allowed=ex.space.cuts, chosen=rc.split, policy_s=policy,
+                       sc.table, allowed=ex.space.cuts, chosen=rc.split,
+                       policy_s=[sc.score(replace(rc, split=int(k))).latency_mean
+                                 for k in range(sc.table.n_cuts)] if rc.exits else None,
                        title=f"Latency per cut of {spec.model} ({net}) on {deploy}"),
                    plots.render_split_sweep, what="split sweep")
             if not ex.space.allowed_exits:
