@@ -128,6 +128,24 @@ def test_user_model_from_a_file(tmp_path: Path) -> None:
         load_model(f"{tmp_path / 'missing.py'}:build")
 
 
+def test_a_model_file_runs_once_per_version(tmp_path: Path) -> None:
+    import os
+
+    file = tmp_path / "dse_test_counted_model.py"
+    runs = tmp_path / "runs.txt"
+    body = (f"open({str(runs)!r}, 'a').write('x')\n"
+            "import torch.nn as nn\n"
+            "def build(num_classes=10, **_):\n    return nn.Linear(4, num_classes)\n")
+    file.write_text(body)
+    for _ in range(3):
+        load_model(f"{file}:build")
+    assert runs.read_text() == "x"
+    file.write_text(body + "# edited\n")
+    os.utime(file, ns=(file.stat().st_atime_ns, file.stat().st_mtime_ns + 10**9))
+    load_model(f"{file}:build")  # a new version of the file is executed again
+    assert runs.read_text() == "xx"
+
+
 def test_user_model_from_a_package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     package = tmp_path / "dse_test_user_pkg"
     package.mkdir()

@@ -116,7 +116,12 @@ def _from_path(spec: str, **options: Any) -> nn.Module:
     return model
 
 
+_FILE_MODULES: dict[tuple[str, int], Any] = {}  # (resolved path, mtime) -> module
+
+
 def _import_file(path: str) -> Any:
+    """The module of a model file, executed once per version of the file (a study builds
+    its networks many times)."""
     import importlib.util
     import sys
     from pathlib import Path
@@ -124,12 +129,16 @@ def _import_file(path: str) -> Any:
     file = Path(path)
     if not file.is_file():
         raise FileNotFoundError(f"no such file {path}")
+    version = (str(file.resolve()), file.stat().st_mtime_ns)
+    if version in _FILE_MODULES:
+        return _FILE_MODULES[version]
     spec = importlib.util.spec_from_file_location(file.stem, file)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules.setdefault(file.stem, module)
     spec.loader.exec_module(module)
+    _FILE_MODULES[version] = module
     return module
 
 
