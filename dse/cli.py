@@ -563,16 +563,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not spec_path.exists():
         raise InputError(spec_path, "<file>", "missing", "run `make demo` from the repository")
     print("== dse demo: the quickstart study (studies/quickstart.toml) ==")
-    rc = cmd_study_run(argparse.Namespace(spec=str(spec_path), n_trials=None, storage=None,
-                                          workers=1, worker_index=None, quiet=False))
     name = "quickstart"
-    rc = rc or cmd_compare(argparse.Namespace(spec=str(spec_path), storage=None, quiet=False,
-                                              json=None))
-    rc = rc or cmd_front(argparse.Namespace(name=name, storage=None, format="table", out=None))
-    print("\n== retraining the top 3 front configurations alone (dse verify) ==")
-    rc = rc or cmd_verify(argparse.Namespace(name=name, top=3, storage=None, quiet=True))
-    rc = rc or cmd_report(argparse.Namespace(name=name, out=None, storage=None, quiet=False))
-    return rc
+    steps = [["study", "run", str(spec_path)], ["compare", str(spec_path)],
+             ["front", name], ["verify", name, "--top", "3", "--quiet"], ["report", name]]
+    parser = build_parser()  # each step with its command's own defaults
+    for argv in steps:
+        if argv[0] == "verify":
+            print("\n== retraining the top 3 front configurations alone (dse verify) ==")
+        step = parser.parse_args(argv)
+        rc = step.func(step)
+        if rc:
+            return rc
+    return 0
 
 
 # --------------------------------------------------------------------------------------
