@@ -25,17 +25,23 @@ def hold(folder: Path) -> subprocess.Popen[str]:
 
 
 CLAIM = """
-import sys
+import shutil, sys
 from dse.cache import Cache
-with Cache(sys.argv[1]).claim(sys.argv[2]):
+cache, key = Cache(sys.argv[1]), sys.argv[2]
+with cache.claim(key):
     print("claimed", flush=True)
-    sys.stdin.readline()
+    sys.stdin.readline()  # "training" until told to finish
+    if len(sys.argv) > 3:
+        shutil.copy(sys.argv[3], cache.path(key))
 """
 
 
-def hold_claim(root: Path, key: str) -> subprocess.Popen[str]:
-    """Another process training ``key`` (holding its claim) until its stdin closes."""
-    p = subprocess.Popen([sys.executable, "-c", CLAIM, str(root), key], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, text=True)
+def hold_claim(root: Path, key: str, *, then_write: Path | None = None
+               ) -> subprocess.Popen[str]:
+    """Another process training ``key`` (holding its claim) until its stdin closes; then
+    it stores ``then_write`` (a cache entry) as the key's entry, if given."""
+    extra = [str(then_write)] if then_write is not None else []
+    p = subprocess.Popen([sys.executable, "-c", CLAIM, str(root), key, *extra],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert p.stdout is not None and p.stdout.readline().strip() == "claimed"
     return p

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import torch
+from other_worker import hold_claim
 
 from dse import sparsity
 from dse import training as T
@@ -106,34 +107,17 @@ def _key_variants(data: DataSet, cfg: TrainConfig) -> dict[str, NetworkSpec]:
     }
 
 
-CLAIM = """
-import shutil, sys
-from dse.cache import Cache
-cache, key, ready = Cache(sys.argv[1]), sys.argv[2], sys.argv[3]
-with cache.claim(key):
-    print("claimed", flush=True)
-    sys.stdin.readline()  # "training" until told to finish
-    shutil.copy(ready, cache.path(key))
-"""
-
-
 def test_a_network_another_process_is_training_is_waited_for_not_trained_again(
     digits: DataSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import subprocess
-    import sys
     import threading
 
     spec = spec_of(digits)
     elsewhere = Cache(tmp_path / "elsewhere")  # what the other process will have written
     done = train_network(spec, cache=elsewhere, progress=False)
     shared = Cache(tmp_path / "shared")
-    other = subprocess.Popen(
-        [sys.executable, "-c", CLAIM, str(shared.root), spec.key, str(elsewhere.path(spec.key))],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    other = hold_claim(shared.root, spec.key, then_write=elsewhere.path(spec.key))
     try:
-        assert other.stdout is not None and other.stdout.readline().strip() == "claimed"
-
         def no_training(*args: object, **kwargs: object) -> None:
             raise AssertionError("trained although another process is training this spec")
 
