@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
+from tiny_nets import Residual
 
 from dse import costs as C
 from dse.devices import DeviceProfile, LinkProfile
@@ -235,16 +236,6 @@ def test_peak_activation_bytes_on_a_chain() -> None:
 
 
 def test_peak_activation_bytes_keeps_the_skip_alive() -> None:
-    class Residual(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.a = nn.Conv2d(2, 4, 1)
-            self.r = nn.ReLU()
-            self.b = nn.Conv2d(4, 2, 1)
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return torch.relu(self.b(self.r(self.a(x))) + x)
-
     g = build_graph(Residual(), torch.zeros(1, 2, 3, 3))
     x, w = 72, 144  # bytes of 2- and 4-channel 3x3 float32 tensors
     # the input lives until the add (position 3):

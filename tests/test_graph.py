@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fvcore.nn import FlopCountAnalysis
+from tiny_nets import Residual
 
 from dse import graph as G
 from dse.errors import InputError
@@ -19,19 +20,6 @@ from dse.graph import build_graph
 from dse.models import default_input, list_models, load_model
 
 # ----------------------------------------------------------------------------- tiny nets
-
-
-class Residual(nn.Module):
-    """x(2ch) -> a: 1x1 conv 2->4 -> r: ReLU -> b: 1x1 conv 4->2 -> add x -> relu."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.a = nn.Conv2d(2, 4, 1)
-        self.r = nn.ReLU()
-        self.b = nn.Conv2d(4, 2, 1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.b(self.r(self.a(x))) + x)
 
 
 class Branches(nn.Module):
