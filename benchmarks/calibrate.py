@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
-from dse.devices import load_device
-from dse.measure import calibrate, machine
-from dse.models import default_input, load_model
+from dse.costmodel.calibrate import calibrate, machine
+from dse.costmodel.devices import load_device
+from dse.nets.models import default_input, load_model
 
 ZOO = ("mlp", "vgg-s", "resnet-s", "mobilenet-s")
 

@@ -2,7 +2,7 @@
 
 Two questions, answered in one run:
 
-1. Speed: ``dse.graph.build_graph(model, x)`` (fx trace, meta-tensor shapes, one fvcore
+1. Speed: ``dse.costmodel.graph.build_graph(model, x)`` (fx trace, meta-tensor shapes, one fvcore
    analysis, annotation, cuts) against fvcore's bare ``FlopCountAnalysis(model, x).total()``
    on the same ResNet-50, in the same process. Each is warmed up once, then timed ``N``
    times interleaved (graph, fvcore, graph, ...); the medians are compared. Target: the
@@ -37,7 +37,7 @@ import torch
 import torch.nn as nn
 from fvcore.nn import FlopCountAnalysis
 
-from dse.graph import build_graph
+from dse.costmodel.graph import build_graph
 
 RATIO_TARGET = 1.5
 COUNT_TOLERANCE = 0.02
@@ -239,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ok &= verdict == "PASS"
     print(f"ResNet-50 at 1x3x224x224, median of {args.runs} interleaved runs "
           f"(torch {torch.__version__}, {torch.get_num_threads()} threads)")
-    print(f"  graph_s  {graph_s:.3f}   (dse.graph.build_graph)")
+    print(f"  graph_s  {graph_s:.3f}   (dse.costmodel.graph.build_graph)")
     print(f"  fvcore_s {fvcore_s:.3f}   (fvcore FlopCountAnalysis(model, x).total())")
     print(f"  ratio    {ratio:.2f}    target <= {RATIO_TARGET}  {verdict}")
     print()

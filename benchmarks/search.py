@@ -37,12 +37,12 @@ from pathlib import Path
 import numpy as np
 import optuna
 
-import dse.training
-from dse.baselines import compare, grid_hypervolume, run_grid
-from dse.cache import Cache
-from dse.pareto import Ruler, hypervolume
-from dse.spec import StudySpec, load_spec
-from dse.study import Explorer, make_sampler, objective_for, storage_for, trials_frame
+import dse.nets.training
+from dse.nets.cache import Cache
+from dse.search.baselines import compare, grid_hypervolume, run_grid
+from dse.search.pareto import Ruler, hypervolume
+from dse.search.spec import StudySpec, load_spec
+from dse.search.study import Explorer, make_sampler, objective_for, storage_for, trials_frame
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -127,16 +127,16 @@ def main(argv: list[str] | None = None) -> int:
 
     # 1. cold run, counting every run of the training loop (not distinct keys)
     trained: list[str] = []
-    train_loop = dse.training._train
+    train_loop = dse.nets.training._train
 
     def counted(nspec, **kw):  # type: ignore[no-untyped-def]
         trained.append(nspec.key)
         return train_loop(nspec, **kw)
 
-    dse.training._train = counted
+    dse.nets.training._train = counted
     explorer = Explorer(spec, cache=Cache(work / "cache"), progress=False)
     study, stamps, wall = run_timed(spec, explorer, args.trials, "cold")
-    dse.training._train = train_loop
+    dse.nets.training._train = train_loop
     keys = explorer.training_keys()
     once = len(trained) == len(keys) and set(trained) == keys
     out.update(wall_s=wall, trainings=len(trained), training_keys=len(keys),

@@ -6,16 +6,16 @@ For each model/data case (``mlp`` on ``digits``; ``vgg-s`` on ``digits`` at 16x1
 ``shapes`` at 16x16 with 3000 samples), every density in 1, 1/2, 1/4, 1/8, 1/16, both
 methods (``predefined``: fixed regular connection patterns, ``channels``: whole channels
 removed before training, a smaller dense net) and several seeds are trained through
-``dse.training.train_network`` with a :class:`dse.cache.Cache` (default ``.dse-cache``, so a
-rerun is instant), and measured:
+``dse.nets.training.train_network`` with a :class:`dse.nets.cache.Cache` (default
+``.dse-cache``, so a rerun is instant), and measured:
 
 - accuracy: final-classifier test accuracy, mean and std over seeds;
 - realised density: non-zero Linear/conv weights over those of the dense network (a
   density a layer cannot meet exactly leaves that layer dense, so this can exceed the
   requested one; the classifier is never sparsified);
 - non-zero params (weights, biases, norms), FLOPs (``sum(node.sparse_flops)`` of
-  ``dse.graph.build_graph``: non-zero arithmetic, 1 MAC = 2 FLOP; plain dense FLOPs for
-  the channels method's smaller net) and stored bytes (``dse.sparsity.stored_bytes``,
+  ``dse.costmodel.graph.build_graph``: non-zero arithmetic, 1 MAC = 2 FLOP; plain dense FLOPs for
+  the channels method's smaller net) and stored bytes (``dse.nets.sparsity.stored_bytes``,
   values plus explicit indices);
 - reduction factors vs dense, and the headline: per case and method, the largest
   reduction (the smaller of the storage and FLOP factors) at which mean accuracy stays
@@ -49,11 +49,11 @@ from typing import Any
 import pandas as pd
 import torch
 
-from dse import sparsity
-from dse.cache import Cache, atomic_write_bytes
-from dse.data import DataSet, load_data
-from dse.graph import build_graph
-from dse.training import NetworkSpec, TrainConfig, example_input, train_network
+from dse.costmodel.graph import build_graph
+from dse.nets import sparsity
+from dse.nets.cache import Cache, atomic_write_bytes
+from dse.nets.data import DataSet, load_data
+from dse.nets.training import NetworkSpec, TrainConfig, example_input, train_network
 
 CLAIM_FACTOR = 4.0
 TOLERANCE_POINTS = 1.0

@@ -35,7 +35,7 @@ def parse_shape(text: str, *, field: str = "--input-shape") -> tuple[int, ...]:
 
 
 def _write_json(path: str, data: Any) -> None:
-    from dse.cache import atomic_write_bytes
+    from dse.nets.cache import atomic_write_bytes
 
     atomic_write_bytes(Path(path), json.dumps(data, indent=2, default=_jsonable).encode())
 
@@ -60,10 +60,10 @@ def _jsonable(x: Any) -> Any:
 def cmd_profile(args: argparse.Namespace) -> int:
     import torch
 
-    from dse import fmt
-    from dse.devices import load_device, load_link
-    from dse.models import default_input, load_model
-    from dse.profiler import profile_model, to_json
+    from dse.costmodel.devices import load_device, load_link
+    from dse.costmodel.profiler import profile_model, to_json
+    from dse.nets.models import default_input, load_model
+    from dse.report import fmt
 
     edge, server, link = load_device(args.edge), load_device(args.server), load_link(args.link)
     shape = parse_shape(args.input_shape) if args.input_shape else (1, *default_input(args.model))
@@ -134,11 +134,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     import torch
 
-    from dse import fmt
-    from dse.cache import atomic_write_bytes
-    from dse.devices import load_device
-    from dse.measure import calibrate, profile_toml
-    from dse.models import default_input, load_model
+    from dse.costmodel.calibrate import calibrate, profile_toml
+    from dse.costmodel.devices import load_device
+    from dse.nets.cache import atomic_write_bytes
+    from dse.nets.models import default_input, load_model
+    from dse.report import fmt
 
     base = load_device(args.base)
     out = Path(args.out)
@@ -201,7 +201,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def cmd_profiles(args: argparse.Namespace) -> int:
     """``dse devices|links list|show|validate``."""
-    from dse import devices
+    from dse.costmodel import devices
 
     devs = args.command == "devices"
     if args.action == "list":
@@ -221,9 +221,9 @@ def cmd_profiles(args: argparse.Namespace) -> int:
 def cmd_models_list(args: argparse.Namespace) -> int:
     import torch
 
-    from dse import fmt
-    from dse.graph import build_graph
-    from dse.models import default_input, list_models, load_model, model_entry
+    from dse.costmodel.graph import build_graph
+    from dse.nets.models import default_input, list_models, load_model, model_entry
+    from dse.report import fmt
 
     for name in list_models():
         shape = (1, *default_input(name))
@@ -242,7 +242,7 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
 
 def _data_from_args(args: argparse.Namespace) -> Any:
-    from dse.data import load_data
+    from dse.nets.data import load_data
 
     # None means "not given"; any given value (0 included) goes to load_data to be checked
     opts = {k: getattr(args, k) for k in ("size", "n", "channels", "noise")
@@ -252,9 +252,9 @@ def _data_from_args(args: argparse.Namespace) -> Any:
 
 def network_summary(trained: Any) -> dict[str, Any]:
     """Accuracy, sizes and arithmetic of a trained network (what ``dse train`` prints)."""
-    from dse import sparsity
-    from dse.graph import build_graph
-    from dse.training import example_input
+    from dse.costmodel.graph import build_graph
+    from dse.nets import sparsity
+    from dse.nets.training import example_input
 
     net = trained.network()
     graph = build_graph(net, example_input(trained.spec.data), name=trained.spec.model)
@@ -282,9 +282,9 @@ def network_summary(trained: Any) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from dse import fmt
-    from dse.cache import Cache
-    from dse.training import NetworkSpec, TrainConfig, train_network
+    from dse.nets.cache import Cache
+    from dse.nets.training import NetworkSpec, TrainConfig, train_network
+    from dse.report import fmt
 
     data = _data_from_args(args)
     exits: tuple[str, ...] | None = None
@@ -367,7 +367,7 @@ def _with_helpers(args: argparse.Namespace, command: list[str],
 
 
 def cmd_study_run(args: argparse.Namespace) -> int:
-    from dse.spec import load_spec
+    from dse.search.spec import load_spec
 
     spec = load_spec(args.spec)
     rc = _run_study(args, spec, ["study", "run", args.spec])
@@ -377,7 +377,7 @@ def cmd_study_run(args: argparse.Namespace) -> int:
 
 
 def cmd_study_resume(args: argparse.Namespace) -> int:
-    from dse.study import load_study
+    from dse.search.study import load_study
 
     _, spec = load_study(args.name, storage=args.storage)
     return _run_study(args, spec, ["study", "resume", args.name])
@@ -385,7 +385,7 @@ def cmd_study_resume(args: argparse.Namespace) -> int:
 
 def _run_study(args: argparse.Namespace, spec: Any, command: list[str]) -> int:
     """Run (or continue) ``spec``'s study with ``args.workers`` processes; print its status."""
-    from dse.study import run_study, status
+    from dse.search.study import run_study, status
 
     if args.workers > 1 and (args.storage or spec.storage) == "memory":
         raise InputError("--workers", "storage", "an in-memory study is private to one "
@@ -399,7 +399,7 @@ def _run_study(args: argparse.Namespace, spec: Any, command: list[str]) -> int:
 
 
 def cmd_study_status(args: argparse.Namespace) -> int:
-    from dse.study import load_study, status
+    from dse.search.study import load_study, status
 
     study, spec = load_study(args.name, storage=args.storage)
     info = status(study, spec, args.storage)
@@ -410,10 +410,10 @@ def cmd_study_status(args: argparse.Namespace) -> int:
 
 
 def cmd_study_grid(args: argparse.Namespace) -> int:
-    from dse import fmt
-    from dse.baselines import ensure_grid, grid_paths
-    from dse.spec import load_spec
-    from dse.study import Explorer, create_study, study_hypervolume
+    from dse.report import fmt
+    from dse.search.baselines import ensure_grid, grid_paths
+    from dse.search.spec import load_spec
+    from dse.search.study import Explorer, create_study, study_hypervolume
 
     spec = load_spec(args.spec)
     explorer = Explorer(spec, progress=not args.quiet)
@@ -436,8 +436,8 @@ def _knob_text(row: Any) -> str:
 
 
 def cmd_front(args: argparse.Namespace) -> int:
-    from dse import fmt
-    from dse.study import csv_text, front_frame, load_study, status
+    from dse.report import fmt
+    from dse.search.study import csv_text, front_frame, load_study, status
 
     study, spec = load_study(args.name, storage=args.storage)
     front = front_frame(study, spec)
@@ -453,7 +453,7 @@ def cmd_front(args: argparse.Namespace) -> int:
                     for r in front.itertuples(index=False)]
             text = json.dumps(data, indent=2, default=_jsonable) + "\n"
         if args.out:
-            from dse.cache import atomic_write_bytes
+            from dse.nets.cache import atomic_write_bytes
 
             atomic_write_bytes(Path(args.out), text.encode())
         else:
@@ -487,8 +487,8 @@ def pd_table(front: Any, fmt: Any) -> Any:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from dse import fmt
-    from dse.study import load_study, verify
+    from dse.report import fmt
+    from dse.search.study import load_study, verify
 
     study, spec = load_study(args.name, storage=args.storage)
     results = verify(study, spec, top=args.top, progress=not args.quiet)
@@ -503,10 +503,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from dse import fmt
-    from dse.baselines import compare, ensure_grid, load_grid
-    from dse.spec import load_spec
-    from dse.study import Explorer, create_study
+    from dse.report import fmt
+    from dse.search.baselines import compare, ensure_grid, load_grid
+    from dse.search.spec import load_spec
+    from dse.search.study import Explorer, create_study
 
     spec = load_spec(args.spec)
     grid = load_grid(spec.name, spec)  # a saved grid of this very spec: nothing to write
@@ -543,7 +543,7 @@ def _ratio(x: float) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from dse.report import write_report
+    from dse.report.html import write_report
 
     index = write_report(args.name, Path(args.out) if args.out else None,
                          storage=args.storage, progress=not args.quiet)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dse.devices import DeviceProfile, LinkProfile
+from dse.costmodel.devices import DeviceProfile, LinkProfile
 
 
 def _device(**overrides: Any) -> DeviceProfile:

@@ -9,7 +9,7 @@ from pathlib import Path
 HOLD = """
 import sys
 from pathlib import Path
-from dse.workers import Worker
+from dse.search.workers import Worker
 with Worker(Path(sys.argv[1])):
     print("ready", flush=True)
     sys.stdin.readline()
@@ -26,7 +26,7 @@ def hold(folder: Path) -> subprocess.Popen[str]:
 
 CLAIM = """
 import shutil, sys
-from dse.cache import Cache
+from dse.nets.cache import Cache
 cache, key = Cache(sys.argv[1]), sys.argv[2]
 with cache.claim(key):
     print("claimed", flush=True)

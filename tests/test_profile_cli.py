@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from dse.cli import main
-from dse.devices import PROFILES_DIR, list_devices, list_links
+from dse.costmodel.devices import PROFILES_DIR, list_devices, list_links
 
 LAYER_KEYS = {"name", "kind", "output_shape", "output_bytes", "params", "flops", "macs",
               "edge_latency_s", "server_latency_s"}

@@ -13,10 +13,10 @@ from optuna.trial import TrialState
 from other_worker import hold
 from tiny_study import spec_text
 
-from dse.baselines import BASELINES, load_grid
 from dse.cli import main
-from dse.study import STUDIES_DIR, front_frame, load_study
-from dse.workers import registry_dir
+from dse.search.baselines import BASELINES, load_grid
+from dse.search.study import STUDIES_DIR, front_frame, load_study
+from dse.search.workers import registry_dir
 
 STATUS_KEYS = {"name", "trials", "trainings", "networks", "hypervolume", "ruler", "workers"}
 KNOB_KEYS = {"method", "density", "split", "exits", "threshold", "criterion"}
@@ -219,11 +219,11 @@ def test_study_run_with_workers_shares_the_study_with_helper_processes(
     trials that took a few milliseconds were the helper's."""
     import time
 
-    import dse.study
+    import dse.search.study
 
     spec = write_spec(tmp_path, "cli-workers", n_trials=40)
     run(capsys, "study", "run", str(spec), "--quiet", "--n-trials", "2")  # networks cached
-    plain = dse.study.objective_for
+    plain = dse.search.study.objective_for
 
     def slow(*a: object, **kw: object):  # type: ignore[no-untyped-def]
         objective = plain(*a, **kw)  # type: ignore[arg-type]
@@ -233,7 +233,7 @@ def test_study_run_with_workers_shares_the_study_with_helper_processes(
             return objective(t)
         return trial
 
-    monkeypatch.setattr(dse.study, "objective_for", slow)
+    monkeypatch.setattr(dse.search.study, "objective_for", slow)
     out = run(capsys, "study", "run", str(spec), "--quiet", "--workers", "2")
     assert "networks trained" in out
     trials = load_study("cli-workers")[0].get_trials(states=(TrialState.COMPLETE,))
@@ -260,10 +260,10 @@ def test_a_failing_helper_fails_the_command_and_resume_takes_workers_too(
     tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """capfd: the helper writes its error to the real standard error."""
-    import dse.study
+    import dse.search.study
 
     spec = write_spec(tmp_path, "cli-helper-fails", n_trials=10)
-    plain = dse.study.run_study
+    plain = dse.search.study.run_study
 
     def spec_gone_before_helpers_start(*a, on_start=None, **kw):  # type: ignore[no-untyped-def]
         def start() -> None:
@@ -271,11 +271,11 @@ def test_a_failing_helper_fails_the_command_and_resume_takes_workers_too(
             on_start()  # type: ignore[misc]
         return plain(*a, on_start=start if on_start else None, **kw)
 
-    monkeypatch.setattr(dse.study, "run_study", spec_gone_before_helpers_start)
+    monkeypatch.setattr(dse.search.study, "run_study", spec_gone_before_helpers_start)
     assert main(["study", "run", str(spec), "--quiet", "--workers", "2"]) == 2
     err = capfd.readouterr().err
     assert "cli-helper-fails.toml" in err and "1 of 1 helper worker(s) failed (exit 2)" in err
-    monkeypatch.setattr(dse.study, "run_study", plain)  # (undo() would leave the tmp dir)
+    monkeypatch.setattr(dse.search.study, "run_study", plain)  # (undo() would leave the tmp dir)
     # the study itself was run by this process; resume continues it with two workers
     assert len(load_study("cli-helper-fails")[0].get_trials()) == 10
     out = run(capfd, "study", "resume", "cli-helper-fails", "--n-trials", "30", "--quiet",

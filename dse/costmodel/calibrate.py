@@ -39,10 +39,10 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 
-from dse.costs import FREE_KINDS, layer_latency
-from dse.devices import DeviceProfile
+from dse.costmodel.costs import FREE_KINDS, layer_latency
+from dse.costmodel.devices import DeviceProfile
+from dse.costmodel.graph import LayerGraph, Node, build_graph, trace
 from dse.errors import InputError
-from dse.graph import LayerGraph, Node, build_graph, trace
 
 COMPUTE_KINDS = ("conv", "depthwise_conv", "linear", "matmul")
 #: A kernel whose roofline time (no overhead) on the base profile is below this has

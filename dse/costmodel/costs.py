@@ -35,8 +35,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dse.devices import DeviceProfile, LinkProfile
-from dse.graph import LayerGraph, Node
+from dse.costmodel.devices import DeviceProfile, LinkProfile
+from dse.costmodel.graph import LayerGraph, Node
 
 FREE_KINDS = frozenset({"reshape", "dropout"})
 

@@ -7,7 +7,7 @@ how fast a network link carries bits, its round-trip time and what the edge radi
 to send them. The cost model (``costs.py``) reads nothing else about hardware.
 
 Profiles are data, never code: every number is in a TOML file with a unit
-(:mod:`dse.units`) and a citation in ``[sources]`` stating whether it is stated by the
+(:mod:`dse.costmodel.units`) and a citation in ``[sources]`` stating whether it is stated by the
 source (S), derived from sourced inputs (D), unconfirmed (U), an estimate (E) or measured
 by the profile's author (M). ``profiles/README.md`` describes the format field by field.
 Every check here raises :class:`~dse.errors.InputError` naming the file, the dotted field
@@ -26,13 +26,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
+from dse.costmodel.kinds import OP_KINDS
+from dse.costmodel.units import Dimension, parse_quantity
 from dse.errors import InputError
-from dse.kinds import OP_KINDS
-from dse.units import Dimension, parse_quantity
 
 #: The shipped profiles: ``profiles/devices/*.toml`` and ``profiles/links/*.toml``.
 #: The environment variable ``DSE_PROFILES`` names another folder of the same layout.
-PROFILES_DIR = Path(__file__).resolve().parent.parent / "profiles"
+PROFILES_DIR = Path(__file__).resolve().parents[2] / "profiles"
 
 DEVICE_KINDS: tuple[str, ...] = ("edge", "server")
 #: Number formats a profile may give a peak for (keys of ``[compute].peak_flops``).

@@ -36,9 +36,9 @@ import torch.fx as fx
 import torch.nn as nn
 from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
 
+from dse.costmodel.kinds import OP_KINDS
 from dse.errors import InputError
-from dse.kinds import OP_KINDS
-from dse.sparsity import payload_bytes
+from dse.nets.sparsity import payload_bytes
 
 log = logging.getLogger(__name__)
 
@@ -295,7 +295,7 @@ def _user_frame(exc: BaseException) -> str:
     import traceback
     from pathlib import Path
 
-    skip = (str(Path(torch.__file__).parent), str(Path(__file__).parent))
+    skip = (str(Path(torch.__file__).parent), str(Path(__file__).parents[1]))
     frames = [f for f in traceback.extract_tb(exc.__traceback__)
               if not f.filename.startswith(skip) and not f.filename.startswith("<")]
     if not frames:
@@ -478,7 +478,7 @@ def build_graph(
 ) -> LayerGraph:
     """Trace ``model`` on ``example_input`` and annotate every node.
 
-    A leaf module's storage is :func:`dse.sparsity.payload_bytes` (kept values + explicit
+    A leaf module's storage is :func:`dse.nets.sparsity.payload_bytes` (kept values + explicit
     indices for masked layers, raw tensors otherwise). Modules carrying a boolean buffer
     ``weight_mask`` count only the unmasked weights as non-zero.
     """

@@ -10,9 +10,9 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from dse.costs import CostTable, cost_table, layer_latency
-from dse.devices import DeviceProfile, LinkProfile
-from dse.graph import LayerGraph, build_graph
+from dse.costmodel.costs import CostTable, cost_table, layer_latency
+from dse.costmodel.devices import DeviceProfile, LinkProfile
+from dse.costmodel.graph import LayerGraph, build_graph
 
 
 @dataclass(frozen=True, eq=False)

@@ -14,8 +14,8 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 
+from dse.costmodel.graph import _propagate_shapes, site_nodes, trace
 from dse.errors import InputError
-from dse.graph import _propagate_shapes, site_nodes, trace
 
 HEADS = ("linear", "conv")
 CRITERIA = ("max_prob", "entropy")

@@ -16,7 +16,7 @@ from typing import Any
 import torch.nn as nn
 
 from dse.errors import InputError
-from dse.models.zoo import MLP, VGG, MobileNet, ResNet
+from dse.nets.zoo import MLP, VGG, MobileNet, ResNet
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ Granularity: a ``Linear`` is masked per weight. A convolution is masked per
 ``d_in`` and ``d_out`` of a convolution count *channels*; its fan-in is
 ``d_in * kernel_numel``. Grouped convolutions get one independent regular pattern per group
 (``d_in``, ``d_out`` are then per group); depthwise convolutions (``groups ==
-in_channels``, the ``depthwise_conv`` kind of :mod:`dse.kinds`) are always left dense,
+in_channels``, the ``depthwise_conv`` kind of :mod:`dse.costmodel.kinds`) are always left dense,
 since a single input channel per group cannot be thinned at channel granularity.
 Transposed convolutions are left dense.
 
@@ -486,7 +486,7 @@ class LayerSparsity:
 
     ``total`` and ``nonzero`` count weights (biases excluded); ``density = nonzero / total``.
     ``d_in`` / ``d_out`` are the pattern's degrees (channels for convolutions, per group for
-    grouped ones); ``None`` when the layer has no mask. ``kind`` uses :mod:`dse.kinds`
+    grouped ones); ``None`` when the layer has no mask. ``kind`` uses :mod:`dse.costmodel.kinds`
     vocabulary: ``"linear"``, ``"conv"`` or ``"depthwise_conv"``.
     """
 

@@ -21,12 +21,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from dse import sparsity
-from dse.cache import Cache, key_of
-from dse.data import DataSet
 from dse.errors import InputError
-from dse.exits import attach_exits
-from dse.models import load_model
+from dse.nets import sparsity
+from dse.nets.cache import Cache, key_of
+from dse.nets.data import DataSet
+from dse.nets.exits import attach_exits
+from dse.nets.models import load_model
 
 METHODS = ("predefined", "channels")
 

@@ -1,7 +1,7 @@
 """The study report: one HTML page and one Markdown file with the same content.
 
 ``write_report(name)`` reads a stored study, makes sure its exhaustive grid exists (so
-every hypervolume is on one ruler), draws the figures of :mod:`dse.plots` and writes::
+every hypervolume is on one ruler), draws the figures of :mod:`dse.report.plots` and writes::
 
     reports/NAME/index.html   opens from disk: images are files beside it, nothing fetched
     reports/NAME/report.md    the same text, tables and figures in Markdown
@@ -29,21 +29,21 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from dse import fmt, plots
-from dse import study as study_mod
-from dse.baselines import (
+from dse.costmodel.costs import FREE_KINDS
+from dse.costmodel.devices import DeviceProfile, LinkProfile
+from dse.report import fmt, plots
+from dse.search import study as study_mod
+from dse.search.baselines import (
     BASELINES,
     Grid,
     compare,
     ensure_grid,
     restrict,
 )
-from dse.costs import FREE_KINDS
-from dse.devices import DeviceProfile, LinkProfile
-from dse.pareto import Ruler, hypervolume
-from dse.space import Candidate
-from dse.spec import StudySpec
-from dse.study import Explorer, csv_text, load_study, study_ruler, tidy_front, trials_frame
+from dse.search.pareto import Ruler, hypervolume
+from dse.search.space import Candidate
+from dse.search.spec import StudySpec
+from dse.search.study import Explorer, csv_text, load_study, study_ruler, tidy_front, trials_frame
 
 REPORTS_DIR = Path("reports")
 log = logging.getLogger(__name__)

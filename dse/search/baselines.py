@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dse.pareto import Ruler, hypervolume, pareto_mask
-from dse.space import Candidate
-from dse.spec import StudySpec
-from dse.study import STUDIES_DIR, Explorer, csv_text, flat_row
+from dse.search.pareto import Ruler, hypervolume, pareto_mask
+from dse.search.space import Candidate
+from dse.search.spec import StudySpec
+from dse.search.study import STUDIES_DIR, Explorer, csv_text, flat_row
 
 BASELINES = ("edge-only", "server-only", "neurosurgeon", "edgent", "spinn", "joint")
 
@@ -120,7 +120,7 @@ def grid_paths(name: str) -> tuple[Path, Path]:
 def save_grid(grid: Grid, name: str) -> Path:
     csv, meta = grid_paths(name)
     STUDIES_DIR.mkdir(exist_ok=True)
-    from dse.cache import atomic_write_bytes
+    from dse.nets.cache import atomic_write_bytes
 
     atomic_write_bytes(csv, csv_text(grid.frame).encode())
     atomic_write_bytes(meta, json.dumps({"ruler": grid.ruler.to_dict(), "rows": len(grid.frame),

@@ -23,12 +23,12 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from dse.costs import CostTable, cost_table
-from dse.devices import DeviceProfile, LinkProfile
-from dse.exits import CRITERIA, confidence
-from dse.graph import LayerGraph, build_graph
-from dse.space import Candidate
-from dse.training import TrainedNetwork, example_input
+from dse.costmodel.costs import CostTable, cost_table
+from dse.costmodel.devices import DeviceProfile, LinkProfile
+from dse.costmodel.graph import LayerGraph, build_graph
+from dse.nets.exits import CRITERIA, confidence
+from dse.nets.training import TrainedNetwork, example_input
+from dse.search.space import Candidate
 
 
 @dataclass(frozen=True)

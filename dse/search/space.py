@@ -13,7 +13,7 @@ from typing import Any
 
 import optuna
 
-from dse.spec import StudySpec
+from dse.search.spec import StudySpec
 
 
 @dataclass(frozen=True)

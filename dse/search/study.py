@@ -1,8 +1,8 @@
 """The joint search: one multi-objective Optuna study over the four knobs.
 
-A trial draws a :class:`~dse.space.Candidate`; its network comes from the training cache
+A trial draws a :class:`~dse.search.space.Candidate`; its network comes from the training cache
 (trained at most once per key, with every allowed exit attached) and everything else is
-scored post hoc by :mod:`dse.evaluate`. Metrics go into the trial's user attributes in one
+scored post hoc by :mod:`dse.search.evaluate`. Metrics go into the trial's user attributes in one
 write (``trial.user_attrs["dse"]``); constraint violations reach the sampler through
 Optuna's ``constraints_func``. The spec's text is stored with the study, so a study can
 be resumed, listed and reported by name alone.
@@ -27,17 +27,17 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from dse.cache import Cache
-from dse.data import DataSet, load_data
-from dse.devices import load_device, load_link
+from dse.costmodel.devices import load_device, load_link
+from dse.costmodel.graph import build_graph
 from dse.errors import InputError
-from dse.evaluate import Metrics, Scorer, make_scorer
-from dse.graph import build_graph
-from dse.pareto import Ruler, hypervolume, pareto_mask
-from dse.space import Candidate, Space
-from dse.spec import StudySpec, parse_spec
-from dse.training import NetworkSpec, TrainConfig, build_network, example_input, train_network
-from dse.workers import Worker, alive, registry_dir
+from dse.nets.cache import Cache
+from dse.nets.data import DataSet, load_data
+from dse.nets.training import NetworkSpec, TrainConfig, build_network, example_input, train_network
+from dse.search.evaluate import Metrics, Scorer, make_scorer
+from dse.search.pareto import Ruler, hypervolume, pareto_mask
+from dse.search.space import Candidate, Space
+from dse.search.spec import StudySpec, parse_spec
+from dse.search.workers import Worker, alive, registry_dir
 
 log = logging.getLogger(__name__)
 STUDIES_DIR = Path("studies")

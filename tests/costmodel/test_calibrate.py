@@ -9,11 +9,18 @@ import pytest
 import torch
 
 from dse.cli import main
-from dse.costs import layer_latency
-from dse.devices import load_device
-from dse.graph import build_graph
-from dse.measure import Measurement, fit, fitted_profile, kernels, measure_model, predicted_total
-from dse.models import default_input, load_model
+from dse.costmodel.calibrate import (
+    Measurement,
+    fit,
+    fitted_profile,
+    kernels,
+    measure_model,
+    predicted_total,
+)
+from dse.costmodel.costs import layer_latency
+from dse.costmodel.devices import load_device
+from dse.costmodel.graph import build_graph
+from dse.nets.models import default_input, load_model
 
 ZOO = ("mlp", "vgg-s", "resnet-s", "mobilenet-s")
 

@@ -12,10 +12,10 @@ import torch
 import torch.nn as nn
 from tiny_nets import Residual
 
-from dse import costs as C
-from dse.devices import DeviceProfile, LinkProfile
-from dse.graph import Node, build_graph
-from dse.profiler import profile_graph, to_json
+from dse.costmodel import costs as C
+from dse.costmodel.devices import DeviceProfile, LinkProfile
+from dse.costmodel.graph import Node, build_graph
+from dse.costmodel.profiler import profile_graph, to_json
 
 MakeDevice = Callable[..., DeviceProfile]
 MakeLink = Callable[..., LinkProfile]

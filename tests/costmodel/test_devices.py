@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from dse import devices
-from dse.devices import (
+from dse.costmodel import devices
+from dse.costmodel.devices import (
     DeviceProfile,
     LinkProfile,
     list_devices,
@@ -20,8 +20,8 @@ from dse.devices import (
     load_link,
     validate_file,
 )
+from dse.costmodel.kinds import OP_KINDS
 from dse.errors import InputError
-from dse.kinds import OP_KINDS
 
 EDGE = {"raspberry-pi-4", "jetson-nano", "jetson-orin-nano", "snapdragon-855"}
 SERVER = {"a100", "xeon-8380", "epyc-7763"}
@@ -506,7 +506,7 @@ def test_op_kinds_are_the_shared_vocabulary():
 @pytest.mark.parametrize("index", [0, 1])
 def test_readme_examples_are_valid_profiles(index: int, tmp_path: Path):
     """The format documentation shows files that the loader accepts."""
-    readme = (Path(devices.__file__).resolve().parent.parent / "profiles" / "README.md").read_text()
+    readme = (Path(devices.__file__).resolve().parents[2] / "profiles" / "README.md").read_text()
     blocks = re.findall(r"```toml\n(.*?)```", readme, re.S)
     assert len(blocks) == 2
     path = tmp_path / "example.toml"

@@ -13,11 +13,11 @@ import torch.nn.functional as F
 from fvcore.nn import FlopCountAnalysis
 from tiny_nets import Residual
 
-from dse import graph as G
+from dse.costmodel import graph as G
+from dse.costmodel.graph import build_graph
 from dse.errors import InputError
-from dse.exits import attach_exits
-from dse.graph import build_graph
-from dse.models import default_input, list_models, load_model
+from dse.nets.exits import attach_exits
+from dse.nets.models import default_input, list_models, load_model
 
 # ----------------------------------------------------------------------------- tiny nets
 
@@ -396,11 +396,11 @@ def test_unknown_ops_cost_as_other_with_one_warning(caplog: pytest.LogCaptureFix
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return torch.exp(torch.exp(self.shuffle(x)))
 
-    with caplog.at_level(logging.WARNING, logger="dse.graph"):
+    with caplog.at_level(logging.WARNING, logger="dse.costmodel.graph"):
         g = build_graph(Odd(), torch.zeros(1, 4, 2, 2))
     assert [(n.kind, n.flops, n.output_shape) for n in g.nodes.values()] == [
         ("other", 0, (1, 1, 4, 4))] * 3
-    messages = [r.getMessage() for r in caplog.records if r.name == "dse.graph"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "dse.costmodel.graph"]
     assert sum("PixelShuffle" in m for m in messages) == 1
     assert sum("exp" in m for m in messages) == 1  # warned once, not per call
     assert g.unsupported == {"aten::pixel_shuffle": 1, "aten::exp": 2}
@@ -435,7 +435,7 @@ def test_irregular_mask_counts_nonzeros_and_does_not_crash(
     with torch.no_grad():
         fc.weight.mul_(mask)
     fc.register_buffer("weight_mask", mask)
-    with caplog.at_level(logging.WARNING, logger="dse.graph"):
+    with caplog.at_level(logging.WARNING, logger="dse.costmodel.graph"):
         n = only(build_graph(nn.Sequential(fc), torch.zeros(1, 4)))
     assert (n.params, n.nonzero_params) == (15, 3 + 4)
     assert n.density == pytest.approx(4 / 12)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from dse.costmodel.units import BASE_UNITS, DIMENSIONS, UNITS, parse_quantity
 from dse.errors import InputError
-from dse.units import BASE_UNITS, DIMENSIONS, UNITS, parse_quantity
 
 
 def q(value: object, dimension: str) -> float:

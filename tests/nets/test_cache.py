@@ -1,4 +1,4 @@
-"""Tests for dse.cache: stable keys, bit-exact round trips, corruption handling, safe loads."""
+"""Tests for dse.nets.cache: stable keys, bit-exact round trips, corruption handling, safe loads."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 import torch
 
-from dse import cache as C
-from dse.cache import MAGIC, Cache, atomic_write_bytes, key_of
+from dse.nets import cache as C
+from dse.nets.cache import MAGIC, Cache, atomic_write_bytes, key_of
 
 BASE_FIELDS: dict[str, Any] = {
     "model": "mlp",
@@ -201,7 +201,7 @@ def test_corrupt_entry_is_detected_moved_aside_and_logged(
     damage, reason = CORRUPTIONS[how]
     bad = damage(path.read_bytes())
     path.write_bytes(bad)
-    with caplog.at_level(logging.WARNING, logger="dse.cache"):
+    with caplog.at_level(logging.WARNING, logger="dse.nets.cache"):
         assert cache.get(key) is None
     # Moved aside, byte for byte: nothing stored is lost.
     assert not path.exists()
@@ -229,7 +229,7 @@ def test_entry_of_another_key_is_not_trusted(
     dst = cache.path(b)
     dst.parent.mkdir(parents=True, exist_ok=True)
     dst.write_bytes(src.read_bytes())
-    with caplog.at_level(logging.WARNING, logger="dse.cache"):
+    with caplog.at_level(logging.WARNING, logger="dse.nets.cache"):
         assert cache.get(b) is None
     assert "another key" in caplog.text and str(dst) in caplog.text
     assert not dst.exists() and any(p.name.endswith(".corrupt") for p in dst.parent.iterdir())
@@ -342,7 +342,7 @@ def test_crafted_file_with_code_is_never_executed(
     marker.unlink()
     digest = hashlib.sha256(body).hexdigest().encode()
     atomic_write_bytes(cache.path(key), MAGIC + digest + b"\n" + body)
-    with caplog.at_level(logging.WARNING, logger="dse.cache"):
+    with caplog.at_level(logging.WARNING, logger="dse.nets.cache"):
         assert cache.get(key) is None
     assert not marker.exists()
     assert "unreadable payload" in caplog.text

@@ -1,4 +1,4 @@
-"""Tests for dse.data: registry, splits, normalisation, the shapes generator, file readers."""
+"""Tests for dse.nets.data: registry, splits, normalisation, the shapes generator, file readers."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ import torch
 from sklearn.datasets import load_digits
 from torch import nn
 
-from dse.data import (
+from dse.errors import InputError
+from dse.nets.data import (
     POSITION_NAMES,
     SHAPE_NAMES,
     SIZE_NAMES,
@@ -25,7 +26,6 @@ from dse.data import (
     load_data,
     render_shapes,
 )
-from dse.errors import InputError
 
 IDX_NAMES = (
     "train-images-idx3-ubyte",
@@ -692,7 +692,7 @@ def test_npz_multi_task_channels_last_floats_and_three_way_split(tmp_path: Path)
 
 def test_npz_trains_a_zoo_model(tmp_path: Path) -> None:
     """A user's set goes through the same training path as the built-in ones."""
-    from dse.training import NetworkSpec, TrainConfig, train_network
+    from dse.nets.training import NetworkSpec, TrainConfig, train_network
 
     digits = load_digits()
     f = _npz(tmp_path / "digits.npz", x=(digits.images / 16.0).astype(np.float32),

@@ -9,8 +9,8 @@ import torch
 import torch.nn as nn
 
 from dse.errors import InputError
-from dse.exits import attach_exits, confidence, exit_sites, make_head
-from dse.models import default_input, load_model
+from dse.nets.exits import attach_exits, confidence, exit_sites, make_head
+from dse.nets.models import default_input, load_model
 
 
 def mlp_and_input() -> tuple[nn.Module, torch.Tensor]:

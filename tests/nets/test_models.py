@@ -12,9 +12,9 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 
+from dse.costmodel.graph import build_graph, site_nodes, trace
 from dse.errors import InputError
-from dse.graph import build_graph, site_nodes, trace
-from dse.models import default_input, list_models, load_model, model_entry
+from dse.nets.models import default_input, list_models, load_model, model_entry
 
 ZOO = list_models()
 

@@ -1,4 +1,4 @@
-"""Tests for dse.sparsity: exact degrees, seeded patterns, plans, training, packed storage."""
+"""Tests for dse.nets.sparsity: exact degrees, seeded patterns, plans, training, packed storage."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 import torch
 from torch import nn
 
-from dse import sparsity as S
 from dse.errors import InputError
+from dse.nets import sparsity as S
 
 
 class PaperMLP(nn.Module):

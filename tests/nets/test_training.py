@@ -1,4 +1,5 @@
-"""Tests for dse.training: the training cache, masks through training, determinism, accuracy."""
+"""Tests for dse.nets.training: the training cache, masks through training, determinism,
+accuracy."""
 
 from __future__ import annotations
 
@@ -12,13 +13,13 @@ import pytest
 import torch
 from other_worker import hold_claim
 
-from dse import sparsity
-from dse import training as T
-from dse.cache import Cache
-from dse.data import DataSet, load_data
+from dse.costmodel.graph import build_graph
 from dse.errors import InputError
-from dse.graph import build_graph
-from dse.training import NetworkSpec, TrainConfig, TrainedNetwork, build_network, train_network
+from dse.nets import sparsity
+from dse.nets import training as T
+from dse.nets.cache import Cache
+from dse.nets.data import DataSet, load_data
+from dse.nets.training import NetworkSpec, TrainConfig, TrainedNetwork, build_network, train_network
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from dse.report import Bold, Code, Doc, Link, human, write_report
+from dse.report.html import Bold, Code, Doc, Link, human, write_report
 
 # --------------------------------------------------------------------------------------
 # the document model
@@ -96,8 +96,8 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def _study(workdir: Path, name: str, constraint: str) -> Path:
-    from dse.spec import load_spec
-    from dse.study import Explorer, run_study
+    from dse.search.spec import load_spec
+    from dse.search.study import Explorer, run_study
 
     path = workdir / "studies" / f"{name}.toml"
     path.write_text(SPEC.format(name=name, constraint=constraint))
@@ -164,9 +164,9 @@ def test_report_escapes_the_spec_and_shows_the_recommendation(feasible: Path) ->
 
 @pytest.mark.slow
 def test_report_front_csv_and_grid_ruler(feasible: Path) -> None:
-    from dse.baselines import load_grid
-    from dse.pareto import Ruler
-    from dse.study import load_study, status
+    from dse.search.baselines import load_grid
+    from dse.search.pareto import Ruler
+    from dse.search.study import load_study, status
 
     front = pd.read_csv(feasible.parent / "front.csv")
     assert len(front) >= 1 and front["feasible"].all()

@@ -12,12 +12,12 @@ import pytest
 import torch
 import torch.nn as nn
 
-from dse import plots
-from dse.costs import cost_table
-from dse.devices import DeviceProfile, LinkProfile
-from dse.graph import build_graph
-from dse.pareto import Ruler, hypervolume
-from dse.space import Candidate
+from dse.costmodel.costs import cost_table
+from dse.costmodel.devices import DeviceProfile, LinkProfile
+from dse.costmodel.graph import build_graph
+from dse.report import plots
+from dse.search.pareto import Ruler, hypervolume
+from dse.search.space import Candidate
 
 # --------------------------------------------------------------------------------------
 # Pareto front

@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from tiny_study import spec_text as tiny_spec_text
 
-from dse.baselines import (
+from dse.nets.cache import Cache
+from dse.search.baselines import (
     BASELINES,
     Grid,
     compare,
@@ -19,11 +20,10 @@ from dse.baselines import (
     run_grid,
     save_grid,
 )
-from dse.cache import Cache
-from dse.pareto import hypervolume
-from dse.space import Candidate
-from dse.spec import StudySpec, parse_spec
-from dse.study import Explorer, run_study, study_hypervolume, trials_frame
+from dse.search.pareto import hypervolume
+from dse.search.space import Candidate
+from dse.search.spec import StudySpec, parse_spec
+from dse.search.study import Explorer, run_study, study_hypervolume, trials_frame
 
 
 def spec_text(name: str, *, constraints: str = "", n_trials: int = 60) -> str:

@@ -16,13 +16,13 @@ import pytest
 import torch
 from tiny_study import spec_text
 
-from dse.cache import Cache
-from dse.costs import CostTable
-from dse.evaluate import Scorer
-from dse.exits import confidence
-from dse.space import Candidate
-from dse.spec import parse_spec
-from dse.study import Explorer
+from dse.costmodel.costs import CostTable
+from dse.nets.cache import Cache
+from dse.nets.exits import confidence
+from dse.search.evaluate import Scorer
+from dse.search.space import Candidate
+from dse.search.spec import parse_spec
+from dse.search.study import Explorer
 
 SPEC = spec_text("evaluate-tiny",
                  objectives='accuracy = "maximize"\nlatency_mean = "minimize"\n')

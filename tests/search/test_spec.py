@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from dse.cli import main
-from dse.devices import list_devices, list_links
+from dse.costmodel.devices import list_devices, list_links
 from dse.errors import InputError
-from dse.models import list_models
-from dse.spec import Constraint, load_spec, parse_spec
+from dse.nets.models import list_models
+from dse.search.spec import Constraint, load_spec, parse_spec
 
 WHERE = "bad-spec.toml"
 
@@ -110,7 +110,7 @@ def test_a_constraint_reports_its_violation_in_optunas_convention() -> None:
 def test_a_profile_given_as_a_relative_toml_path_is_read_beside_the_spec(
     tmp_path: Path
 ) -> None:
-    from dse.devices import PROFILES_DIR
+    from dse.costmodel.devices import PROFILES_DIR
 
     folder = tmp_path / "specs"
     folder.mkdir()

@@ -12,12 +12,12 @@ from optuna.trial import TrialState
 from other_worker import hold, hold_claim
 from tiny_study import spec_text
 
-from dse.cache import Cache
 from dse.cli import main
 from dse.errors import InputError
-from dse.space import Candidate
-from dse.spec import StudySpec, parse_spec
-from dse.study import (
+from dse.nets.cache import Cache
+from dse.search.space import Candidate
+from dse.search.spec import StudySpec, parse_spec
+from dse.search.study import (
     STUDIES_DIR,
     Explorer,
     create_study,
@@ -28,7 +28,7 @@ from dse.study import (
     status,
     trials_frame,
 )
-from dse.workers import registry_dir
+from dse.search.workers import registry_dir
 
 
 def make_spec(name: str, **kw: object) -> StudySpec:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from other_worker import hold
 
-from dse.workers import Worker, registry_dir
+from dse.search.workers import Worker, registry_dir
 
 
 def test_registry_dir_separates_studies_and_storages(tmp_path: Path) -> None:
