@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import json
 import math
-import struct
-import sys
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -40,21 +38,20 @@ import numpy as np
 import torch
 from torch import nn
 
+from dse.costmodel import storage
 from dse.errors import InputError
 
-MASK_BUFFER = "weight_mask"
-"""Name of the boolean buffer (same shape as ``weight``) that marks the kept weights."""
+MASK_BUFFER = storage.MASK_BUFFER
+SEED_BUFFER = storage.SEED_BUFFER
+PACK_MAGIC = storage.PACK_MAGIC
+PACK_VERSION = storage.PACK_VERSION
+dense_bytes = storage.dense_bytes
 
-SEED_BUFFER = "weight_mask_seed"
-"""Name of the 0-d int64 buffer holding the seed the mask was drawn from (for the seed form)."""
+PACK_WHERE = "<packed state>"
 
 DENSITY_TOL = 1e-9
 """A requested density counts as met when ``|d_out / n_out - density| <= DENSITY_TOL``."""
 
-PACK_MAGIC = b"DSESPARS"
-PACK_VERSION = 1
-PACK_WHERE = "<packed state>"
-_HEADER = struct.Struct("<8sIII")  # magic, version, TOC length (bytes), CRC-32 of TOC+payload
 _MIX_ROUNDS = 12  # rounds of degree-preserving switches applied to the shuffled band pattern
 _KERAS_TRUNC_STD = 0.87962566103423978  # std of a unit normal truncated to [-2, 2]
 _MAX_SEED = 2**63
@@ -70,24 +67,6 @@ _WEIGHTED_TYPES = (
     nn.ConvTranspose3d,
 )
 
-_DTYPES: dict[str, torch.dtype] = {
-    "float32": torch.float32,
-    "float64": torch.float64,
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-    "int64": torch.int64,
-    "int32": torch.int32,
-    "int16": torch.int16,
-    "int8": torch.int8,
-    "uint8": torch.uint8,
-    "bool": torch.bool,
-}
-_DTYPE_NAMES = {v: k for k, v in _DTYPES.items()}
-_INDEX_DTYPES: tuple[tuple[str, int, torch.dtype], ...] = (
-    ("uint8", 1 << 8, torch.uint8),
-    ("uint16", 1 << 16, torch.uint16),
-    ("uint32", 1 << 32, torch.uint32),
-)
 
 
 # --------------------------------------------------------------------------- degrees
@@ -262,17 +241,6 @@ def _pattern_for(groups: int, n_out: int, n_in: int, d_in: int,
     return torch.cat([_regular_pattern(n_out, n_in, d_in, g) for _ in range(groups)], dim=0)
 
 
-def _expand(channel_mask: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-    """Expand a ``[O, I]`` channel mask over the kernel dims of a weight (a new tensor)."""
-    extra = len(shape) - 2
-    return channel_mask.reshape(*channel_mask.shape, *([1] * extra)).expand(shape).contiguous()
-
-
-def _channel_mask(mask: torch.Tensor) -> torch.Tensor:
-    """The ``[O, I]`` channel-level view of a full weight mask (its first kernel position)."""
-    return mask.reshape(mask.shape[0], mask.shape[1], -1)[:, :, 0]
-
-
 def _set_buffer(module: nn.Module, name: str, value: torch.Tensor) -> None:
     if name in module._buffers:
         module._buffers[name] = value
@@ -432,7 +400,7 @@ def apply_sparsity(
         g = _generator(seed)  # draws the pattern, then (He init) the values
         channel = _pattern_for(groups, n_out, n_in, d_in, g)
         weight = module.weight
-        mask = _expand(channel, weight.shape)
+        mask = storage.expand(channel, weight.shape)
         kernel = math.prod(weight.shape[2:])
         redraw = init == "he" or (init == "auto" and isinstance(module, nn.Linear))
         if redraw:
@@ -445,23 +413,19 @@ def apply_sparsity(
         with torch.no_grad():
             weight.copy_(values)
         mask = mask.to(weight.device)
-        _set_buffer(module, MASK_BUFFER, mask)
+        _set_buffer(module, storage.MASK_BUFFER, mask)
         _set_buffer(
-            module, SEED_BUFFER, torch.tensor(seed, dtype=torch.int64, device=weight.device)
+            module, storage.SEED_BUFFER, torch.tensor(seed, dtype=torch.int64, device=weight.device)
         )
         masks[name] = mask
     return masks
 
 
-def _masked_modules(model: nn.Module) -> dict[str, nn.Module]:
-    return {n: m for n, m in model.named_modules() if m._buffers.get(MASK_BUFFER) is not None}
-
-
 def enforce_masks(model: nn.Module) -> None:
     """Set every weight outside its ``weight_mask`` to exactly +0.0; call after each step."""
     with torch.no_grad():
-        for module in _masked_modules(model).values():
-            module.weight.masked_fill_(~module._buffers[MASK_BUFFER], 0.0)
+        for module in storage.masked_modules(model).values():
+            module.weight.masked_fill_(~module._buffers[storage.MASK_BUFFER], 0.0)
 
 
 def mask_gradients(model: nn.Module) -> None:
@@ -471,10 +435,10 @@ def mask_gradients(model: nn.Module) -> None:
     decay (AdamW) keeps a zero weight at zero, so pruned weights never move.
     """
     with torch.no_grad():
-        for module in _masked_modules(model).values():
+        for module in storage.masked_modules(model).values():
             grad = module.weight.grad
             if grad is not None:
-                grad.masked_fill_(~module._buffers[MASK_BUFFER], 0.0)
+                grad.masked_fill_(~module._buffers[storage.MASK_BUFFER], 0.0)
 
 
 # --------------------------------------------------------------------------- statistics
@@ -502,23 +466,6 @@ def _weighted_modules(model: nn.Module) -> dict[str, nn.Module]:
     return {n: m for n, m in model.named_modules() if isinstance(m, _WEIGHTED_TYPES)}
 
 
-def _degrees_of(mask: torch.Tensor, groups: int) -> tuple[int | None, int | None]:
-    """``(d_in, d_out)`` of a channel-granular regular mask, or ``(None, None)`` if irregular."""
-    channel = _channel_mask(mask)
-    if not torch.equal(_expand(channel, mask.shape), mask):
-        return None, None
-    rows = channel.sum(dim=1)
-    blocks = channel.reshape(groups, channel.shape[0] // groups, channel.shape[1])
-    cols = blocks.sum(dim=1)
-    if (
-        rows.numel() == 0
-        or not bool((rows == rows[0]).all())
-        or not bool((cols == cols[0, 0]).all())
-    ):
-        return None, None
-    return int(rows[0]), int(cols[0, 0])
-
-
 def layer_stats(model: nn.Module) -> dict[str, LayerSparsity]:
     """Per Linear/conv module (sparsified or not): weight count, nonzeros, density, degrees."""
     out: dict[str, LayerSparsity] = {}
@@ -530,10 +477,10 @@ def layer_stats(model: nn.Module) -> dict[str, LayerSparsity]:
             kind = "linear"
         else:
             kind = "depthwise_conv" if _is_depthwise(module) else "conv"
-        mask = module._buffers.get(MASK_BUFFER)
+        mask = module._buffers.get(storage.MASK_BUFFER)
         d_in = d_out = None
         if mask is not None:
-            d_in, d_out = _degrees_of(mask.cpu(), getattr(module, "groups", 1))
+            d_in, d_out = storage.degrees_of(mask.cpu(), getattr(module, "groups", 1))
         out[name] = LayerSparsity(
             kind=kind,
             total=total,
@@ -555,139 +502,15 @@ def realised_density(model: nn.Module) -> float:
 # --------------------------------------------------------------------------- storage
 
 
-def _check_form(form: str) -> None:
-    if form not in ("indices", "seed"):
-        raise InputError(
-            "pack_state", "form", f"unknown form {form!r}", fix="use 'indices' or 'seed'"
-        )
-
-
-def _index_dtype(n_in: int) -> tuple[str, torch.dtype]:
-    for name, limit, dtype in _INDEX_DTYPES:
-        if n_in <= limit:
-            return name, dtype
-    raise ValueError(f"{n_in} input channels do not fit uint32 indices")
-
-
-def _implicit_keys(model: nn.Module) -> set[str]:
-    """State keys that the packed format never stores raw (masks and their seeds)."""
-    keys = set()
-    for name, _ in model.named_modules():
-        prefix = f"{name}." if name else ""
-        keys.update((prefix + MASK_BUFFER, prefix + SEED_BUFFER))
-    return keys
-
-
-def _dtype_name(t: torch.Tensor, key: str) -> str:
-    name = _DTYPE_NAMES.get(t.dtype)
-    if name is None:
-        raise ValueError(f"{key}: dtype {t.dtype} is not supported by the packed format")
-    return name
-
-
-def _raw(t: torch.Tensor) -> bytes:
-    """Little-endian bytes of a tensor in row-major order."""
-    return t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
-
-
-def _build(model: nn.Module, form: str, *, with_payload: bool) -> tuple[bytes, list[bytes], int]:
-    """The TOC (JSON bytes), the payload chunks (only if ``with_payload``) and the payload size."""
-    _check_form(form)
-    if sys.byteorder != "little":
-        raise RuntimeError("the packed format is written on little-endian hosts only")
-    masked = _masked_modules(model)
-    sparse_keys = {(f"{n}." if n else "") + "weight": n for n in masked}
-    implicit = _implicit_keys(model)
-    entries: list[dict[str, Any]] = []
-    chunks: list[bytes] = []
-    size = 0
-    for key, tensor in model.state_dict().items():
-        if key in implicit:
-            continue
-        dtype = _dtype_name(tensor, key)
-        if key not in sparse_keys:
-            nbytes = tensor.numel() * tensor.element_size()
-            entries.append(
-                {
-                    "name": key,
-                    "kind": "dense",
-                    "dtype": dtype,
-                    "shape": list(tensor.shape),
-                    "nbytes": nbytes,
-                }
-            )
-            if with_payload:
-                chunks.append(_raw(tensor))
-            size += nbytes
-            continue
-        module = masked[sparse_keys[key]]
-        groups = getattr(module, "groups", 1)
-        mask = module._buffers[MASK_BUFFER].cpu()
-        d_in, _ = _degrees_of(mask, groups)
-        if d_in is None:
-            raise ValueError(f"{key}: weight_mask is not a channel-granular regular pattern")
-        channel = _channel_mask(mask)
-        seed_t = module._buffers.get(SEED_BUFFER)
-        seed = int(seed_t) if seed_t is not None else None
-        weight = tensor.cpu()
-        if bool(weight.masked_select(~mask).ne(0).any()):
-            raise ValueError(f"{key}: nonzero weights outside the mask; call enforce_masks first")
-        kernel = math.prod(weight.shape[2:])
-        nnz = channel.shape[0] * d_in * kernel
-        entry: dict[str, Any] = {
-            "name": key,
-            "kind": "sparse",
-            "form": form,
-            "dtype": dtype,
-            "shape": list(weight.shape),
-            "groups": groups,
-            "d_in": d_in,
-            "seed": seed,
-            "values_nbytes": nnz * weight.element_size(),
-        }
-        if with_payload:
-            chunks.append(_raw(weight.masked_select(mask)))
-        size += entry["values_nbytes"]
-        if form == "indices":
-            index_name, index_dtype = _index_dtype(channel.shape[1])
-            entry["index_dtype"] = index_name
-            entry["index_nbytes"] = (
-                channel.shape[0] * d_in * torch.empty(0, dtype=index_dtype).element_size()
-            )
-            if with_payload:
-                cols = channel.nonzero()[:, 1].to(torch.int64)
-                chunks.append(_raw(cols.to(index_dtype)))
-            size += entry["index_nbytes"]
-        else:
-            if seed is None:
-                raise ValueError(f"{key}: no {SEED_BUFFER} buffer; use form='indices'")
-            n_out_g = channel.shape[0] // groups
-            regen = _pattern_for(groups, n_out_g, channel.shape[1], d_in, _generator(seed))
-            if not torch.equal(regen, channel):
-                raise ValueError(
-                    f"{key}: the mask is not reproducible from its seed; use form='indices'"
-                )
-            entry["pattern_crc32"] = zlib.crc32(_raw(channel))
-        entries.append(entry)
-    toc = json.dumps({"entries": entries}, separators=(",", ":"), sort_keys=True).encode("utf-8")
-    return toc, chunks, size
+def _regenerate(groups: int, n_out: int, n_in: int, d_in: int, seed: int) -> torch.Tensor:
+    """The channel pattern a seed stands for (what the seed form stores instead of indices)."""
+    return _pattern_for(groups, n_out, n_in, d_in, _generator(seed))
 
 
 def pack_state(model: nn.Module, *, form: str = "indices") -> bytes:
-    """Serialise every parameter and persistent buffer of ``model``, masked layers compressed.
-
-    Layout: ``magic (8 bytes) | version (u32) | TOC length (u32) | CRC-32 of TOC+payload
-    (u32) | TOC (UTF-8 JSON) | payload`` (all little-endian; no pickle). Dense tensors are
-    stored raw in their dtype. A masked weight is stored as its kept values (in its dtype,
-    row-major order of the mask) plus, for ``form="indices"``, the kept input-channel
-    indices of each output row (``d_in`` per row, uint8/uint16/uint32, whichever fits the
-    input width), or, for ``form="seed"``, only the pattern's seed and degrees (regenerated
-    on load and checked against a CRC-32 of the pattern). Masks themselves are never
-    stored raw. Weights outside a mask must be zero (see :func:`enforce_masks`).
-    """
-    toc, chunks, _ = _build(model, form, with_payload=True)
-    body = toc + b"".join(chunks)
-    return _HEADER.pack(PACK_MAGIC, PACK_VERSION, len(toc), zlib.crc32(body)) + body
+    """:func:`dse.costmodel.storage.pack`, the seed form checked against the regenerated
+    pattern: every parameter and persistent buffer, masked layers compressed."""
+    return storage.pack(model, form=form, regenerate=_regenerate)
 
 
 def stored_bytes(model: nn.Module, *, form: str = "indices") -> int:
@@ -695,29 +518,7 @@ def stored_bytes(model: nn.Module, *, form: str = "indices") -> int:
 
     The cost model uses ``form="indices"``; ``form="seed"`` is the lower bound.
     """
-    toc, _, size = _build(model, form, with_payload=False)
-    return _HEADER.size + len(toc) + size
-
-
-def payload_bytes(module: nn.Module, *, form: str = "indices") -> int:
-    """Bytes of ``module``'s tensors as stored (values, indices, dense tensors), no header.
-
-    The per-layer storage the cost model charges; summed over layers it is
-    :func:`stored_bytes` less the file's header and table of contents.
-    """
-    return _build(module, form, with_payload=False)[2]
-
-
-def dense_bytes(model: nn.Module) -> int:
-    """Bytes of every parameter and persistent buffer stored plainly (no masks, no header).
-
-    Each tensor counts ``numel * element_size`` of its own dtype, i.e. 4 bytes per weight
-    for a float32 model; masks and mask seeds are excluded.
-    """
-    implicit = _implicit_keys(model)
-    return sum(
-        t.numel() * t.element_size() for k, t in model.state_dict().items() if k not in implicit
-    )
+    return storage.stored_bytes(model, form=form, regenerate=_regenerate)
 
 
 def _bad(field: str, reason: str) -> InputError:
@@ -754,14 +555,16 @@ def unpack_state(data: bytes, model: nn.Module) -> None:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise _bad("data", f"expected bytes, got {type(data).__name__}")
     data = bytes(data)
-    if len(data) < _HEADER.size:
-        raise _bad("header", f"truncated: {len(data)} bytes, a header needs {_HEADER.size}")
-    magic, version, toc_len, crc = _HEADER.unpack_from(data, 0)
-    if magic != PACK_MAGIC:
+    if len(data) < storage.HEADER.size:
+        raise _bad("header", f"truncated: {len(data)} bytes, a header needs {storage.HEADER.size}")
+    magic, version, toc_len, crc = storage.HEADER.unpack_from(data, 0)
+    if magic != storage.PACK_MAGIC:
         raise _bad("magic", f"not a dse packed state (magic {magic!r})")
-    if version != PACK_VERSION:
-        raise _bad("version", f"version {version} is not supported (this dse reads {PACK_VERSION})")
-    body = data[_HEADER.size :]
+    if version != storage.PACK_VERSION:
+        raise _bad(
+            "version", f"version {version} is not supported (this dse reads {PACK_VERSION})"
+        )
+    body = data[storage.HEADER.size :]
     if toc_len > len(body):
         raise _bad(
             "toc", f"truncated: the table of contents needs {toc_len} bytes, {len(body)} remain"
@@ -775,10 +578,10 @@ def unpack_state(data: bytes, model: nn.Module) -> None:
             raise TypeError("entries is not a list of objects")
     except (ValueError, KeyError, TypeError) as exc:
         raise _bad("toc", f"unreadable table of contents ({exc})") from exc
-    payload_start = _HEADER.size + toc_len
+    payload_start = storage.HEADER.size + toc_len
 
     state = model.state_dict(keep_vars=True)
-    implicit = _implicit_keys(model)
+    implicit = storage.implicit_keys(model)
     expected = [k for k in state if k not in implicit]
     names = [e.get("name") for e in entries]
     if sorted(map(str, names)) != sorted(expected) or len(set(names)) != len(names):
@@ -804,7 +607,7 @@ def unpack_state(data: bytes, model: nn.Module) -> None:
     for entry in entries:
         key = entry["name"]
         target = state[key]
-        dtype = _DTYPES.get(entry.get("dtype"))
+        dtype = storage.DTYPES.get(entry.get("dtype"))
         if dtype is None or dtype != target.dtype:
             raise _bad(
                 f"entries.{key}.dtype",
@@ -864,7 +667,7 @@ def unpack_state(data: bytes, model: nn.Module) -> None:
         values = _tensor_from(data, take(values_nbytes, key), values_nbytes, dtype, [-1])
         form = entry.get("form")
         if form == "indices":
-            index_name, index_dtype = _index_dtype(n_in)
+            index_name, idx_dtype = storage.index_dtype(n_in)
             if entry.get("index_dtype") != index_name:
                 raise _bad(
                     f"entries.{key}.index_dtype",
@@ -872,12 +675,12 @@ def unpack_state(data: bytes, model: nn.Module) -> None:
                 )
             index_nbytes = _int_field(entry, "index_nbytes", key)
             count = n_rows * d_in
-            if index_nbytes != count * torch.empty(0, dtype=index_dtype).element_size():
+            if index_nbytes != count * torch.empty(0, dtype=idx_dtype).element_size():
                 raise _bad(
                     f"entries.{key}.index_nbytes", f"{index_nbytes} does not fit the degrees"
                 )
             cols = _tensor_from(
-                data, take(index_nbytes, key), index_nbytes, index_dtype, [n_rows, d_in]
+                data, take(index_nbytes, key), index_nbytes, idx_dtype, [n_rows, d_in]
             ).to(torch.int64)
             if bool((cols >= n_in).any()) or (d_in > 1 and bool((cols.diff(dim=1) <= 0).any())):
                 raise _bad(f"entries.{key}", "column indices out of range or not increasing")
@@ -890,7 +693,7 @@ def unpack_state(data: bytes, model: nn.Module) -> None:
             if seed is None:
                 raise _bad(f"entries.{key}.seed", "the seed form needs a seed")
             channel = _pattern_for(groups, n_out_g, n_in, d_in, _generator(seed))
-            if zlib.crc32(_raw(channel)) != entry.get("pattern_crc32"):
+            if zlib.crc32(storage.raw_bytes(channel)) != entry.get("pattern_crc32"):
                 raise _bad(
                     f"entries.{key}.pattern_crc32",
                     "the pattern regenerated from the seed differs from the packed one "
@@ -898,7 +701,7 @@ def unpack_state(data: bytes, model: nn.Module) -> None:
                 )
         else:
             raise _bad(f"entries.{key}.form", f"unknown form {form!r}")
-        mask = _expand(channel, target.shape)
+        mask = storage.expand(channel, target.shape)
         weight = torch.zeros(target.shape, dtype=dtype)
         weight.masked_scatter_(mask, values)
         sparse_values[key] = (module, weight, mask, seed)
@@ -911,15 +714,14 @@ def unpack_state(data: bytes, model: nn.Module) -> None:
         for key, (module, weight, mask, seed) in sparse_values.items():
             state[key].copy_(weight)
             device = state[key].device
-            _set_buffer(module, MASK_BUFFER, mask.to(device))
+            _set_buffer(module, storage.MASK_BUFFER, mask.to(device))
             if seed is None:
-                module._buffers.pop(SEED_BUFFER, None)
+                module._buffers.pop(storage.SEED_BUFFER, None)
             else:
-                _set_buffer(
-                    module, SEED_BUFFER, torch.tensor(seed, dtype=torch.int64, device=device)
-                )
+                seed_t = torch.tensor(seed, dtype=torch.int64, device=device)
+                _set_buffer(module, SEED_BUFFER, seed_t)
     sparse_modules = {id(m) for m, _, _, _ in sparse_values.values()}
-    for module in _masked_modules(model).values():
+    for module in storage.masked_modules(model).values():
         if id(module) not in sparse_modules:  # packed as dense: drop the stale mask
-            module._buffers.pop(MASK_BUFFER, None)
-            module._buffers.pop(SEED_BUFFER, None)
+            module._buffers.pop(storage.MASK_BUFFER, None)
+            module._buffers.pop(storage.SEED_BUFFER, None)
