@@ -15,6 +15,17 @@ from typing import Any
 
 from dse.errors import InputError
 
+DESCRIPTION = """\
+Decide how to run a neural network across an edge device and a server: where to cut it,
+which early exits the edge part carries and at which confidence threshold, and how sparse
+its layers are. dse trains the candidates it needs, scores them with a per-layer cost
+model of your devices and link, and reports the Pareto fronts."""
+
+EPILOG = """\
+A first run: dse demo (a small study, its baselines, verification and report).
+Exit codes: 0 success, 2 bad input (one line naming the file, the field and the fix),
+1 internal failure."""
+
 DEFAULT_EDGE = "raspberry-pi-4"
 DEFAULT_SERVER = "a100"
 DEFAULT_LINK = "lte"
@@ -35,7 +46,7 @@ def parse_shape(text: str, *, field: str = "--input-shape") -> tuple[int, ...]:
 
 
 def _write_json(path: str, data: Any) -> None:
-    from dse.nets.cache import atomic_write_bytes
+    from dse.nets import atomic_write_bytes
 
     atomic_write_bytes(Path(path), json.dumps(data, indent=2, default=_jsonable).encode())
 
@@ -60,9 +71,8 @@ def _jsonable(x: Any) -> Any:
 def cmd_profile(args: argparse.Namespace) -> int:
     import torch
 
-    from dse.costmodel.devices import load_device, load_link
-    from dse.costmodel.profiler import profile_model, to_json
-    from dse.nets.models import default_input, load_model
+    from dse.costmodel import load_device, load_link, profile_model, to_json
+    from dse.nets import default_input, load_model
     from dse.report import fmt
 
     edge, server, link = load_device(args.edge), load_device(args.server), load_link(args.link)
@@ -134,10 +144,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     import torch
 
-    from dse.costmodel.calibrate import calibrate, profile_toml
-    from dse.costmodel.devices import load_device
-    from dse.nets.cache import atomic_write_bytes
-    from dse.nets.models import default_input, load_model
+    from dse.costmodel import calibrate, load_device
+    from dse.nets import atomic_write_bytes, default_input, load_model
     from dse.report import fmt
 
     base = load_device(args.base)
@@ -163,8 +171,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     models = [(n, load_model(n), torch.zeros((1, *default_input(n)))) for n in names]
     print(f"measuring {', '.join(names)} on this machine ({args.repeats} runs each)...",
           flush=True)
-    c = calibrate(models, base, name=name, repeats=args.repeats, threads=args.threads,
-                  gemm_peak=args.gemm_peak)
+    c = calibrate.calibrate(models, base, name=name, repeats=args.repeats, threads=args.threads,
+                            gemm_peak=args.gemm_peak)
     f = c.fit
     print(c.machine)
     print(f"peak {f.peak_flops / 1e9:.4g} GFLOP/s fp32 "
@@ -187,7 +195,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     print(f"median |error|: base profile {100 * t.base_error.abs().median():.0f}%, "
           f"fitted {100 * t.fitted_error.abs().median():.0f}%, "
           f"on unseen networks {100 * t.unseen_error.abs().median():.0f}%")
-    atomic_write_bytes(out, profile_toml(c).encode())
+    atomic_write_bytes(out, calibrate.profile_toml(c).encode())
     load_device(out)  # what was written must load as a profile
     print(f"\nwrote {out}; use it with: dse profile MODEL --edge {out}")
     if args.json:
@@ -221,8 +229,8 @@ def cmd_profiles(args: argparse.Namespace) -> int:
 def cmd_models_list(args: argparse.Namespace) -> int:
     import torch
 
-    from dse.costmodel.graph import build_graph
-    from dse.nets.models import default_input, list_models, load_model, model_entry
+    from dse.costmodel import build_graph
+    from dse.nets import default_input, list_models, load_model, model_entry
     from dse.report import fmt
 
     for name in list_models():
@@ -242,7 +250,7 @@ def cmd_models_list(args: argparse.Namespace) -> int:
 
 
 def _data_from_args(args: argparse.Namespace) -> Any:
-    from dse.nets.data import load_data
+    from dse.nets import load_data
 
     # None means "not given"; any given value (0 included) goes to load_data to be checked
     opts = {k: getattr(args, k) for k in ("size", "n", "channels", "noise")
@@ -252,9 +260,8 @@ def _data_from_args(args: argparse.Namespace) -> Any:
 
 def network_summary(trained: Any) -> dict[str, Any]:
     """Accuracy, sizes and arithmetic of a trained network (what ``dse train`` prints)."""
-    from dse.costmodel.graph import build_graph
-    from dse.nets import sparsity
-    from dse.nets.training import example_input
+    from dse.costmodel import build_graph
+    from dse.nets import example_input, sparsity
 
     net = trained.network()
     graph = build_graph(net, example_input(trained.spec.data), name=trained.spec.model)
@@ -282,8 +289,7 @@ def network_summary(trained: Any) -> dict[str, Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from dse.nets.cache import Cache
-    from dse.nets.training import NetworkSpec, TrainConfig, train_network
+    from dse.nets import Cache, NetworkSpec, TrainConfig, train_network
     from dse.report import fmt
 
     data = _data_from_args(args)
@@ -367,7 +373,7 @@ def _with_helpers(args: argparse.Namespace, command: list[str],
 
 
 def cmd_study_run(args: argparse.Namespace) -> int:
-    from dse.search.spec import load_spec
+    from dse.search import load_spec
 
     spec = load_spec(args.spec)
     rc = _run_study(args, spec, ["study", "run", args.spec])
@@ -377,7 +383,7 @@ def cmd_study_run(args: argparse.Namespace) -> int:
 
 
 def cmd_study_resume(args: argparse.Namespace) -> int:
-    from dse.search.study import load_study
+    from dse.search import load_study
 
     _, spec = load_study(args.name, storage=args.storage)
     return _run_study(args, spec, ["study", "resume", args.name])
@@ -385,7 +391,7 @@ def cmd_study_resume(args: argparse.Namespace) -> int:
 
 def _run_study(args: argparse.Namespace, spec: Any, command: list[str]) -> int:
     """Run (or continue) ``spec``'s study with ``args.workers`` processes; print its status."""
-    from dse.search.study import run_study, status
+    from dse.search import run_study, status
 
     if args.workers > 1 and (args.storage or spec.storage) == "memory":
         raise InputError("--workers", "storage", "an in-memory study is private to one "
@@ -399,7 +405,7 @@ def _run_study(args: argparse.Namespace, spec: Any, command: list[str]) -> int:
 
 
 def cmd_study_status(args: argparse.Namespace) -> int:
-    from dse.search.study import load_study, status
+    from dse.search import load_study, status
 
     study, spec = load_study(args.name, storage=args.storage)
     info = status(study, spec, args.storage)
@@ -411,9 +417,14 @@ def cmd_study_status(args: argparse.Namespace) -> int:
 
 def cmd_study_grid(args: argparse.Namespace) -> int:
     from dse.report import fmt
-    from dse.search.baselines import ensure_grid, grid_paths
-    from dse.search.spec import load_spec
-    from dse.search.study import Explorer, create_study, study_hypervolume
+    from dse.search import (
+        Explorer,
+        create_study,
+        ensure_grid,
+        grid_paths,
+        load_spec,
+        study_hypervolume,
+    )
 
     spec = load_spec(args.spec)
     explorer = Explorer(spec, progress=not args.quiet)
@@ -437,7 +448,7 @@ def _knob_text(row: Any) -> str:
 
 def cmd_front(args: argparse.Namespace) -> int:
     from dse.report import fmt
-    from dse.search.study import csv_text, front_frame, load_study, status
+    from dse.search import csv_text, front_frame, load_study, status
 
     study, spec = load_study(args.name, storage=args.storage)
     front = front_frame(study, spec)
@@ -453,7 +464,7 @@ def cmd_front(args: argparse.Namespace) -> int:
                     for r in front.itertuples(index=False)]
             text = json.dumps(data, indent=2, default=_jsonable) + "\n"
         if args.out:
-            from dse.nets.cache import atomic_write_bytes
+            from dse.nets import atomic_write_bytes
 
             atomic_write_bytes(Path(args.out), text.encode())
         else:
@@ -488,7 +499,7 @@ def pd_table(front: Any, fmt: Any) -> Any:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from dse.report import fmt
-    from dse.search.study import load_study, verify
+    from dse.search import load_study, verify
 
     study, spec = load_study(args.name, storage=args.storage)
     results = verify(study, spec, top=args.top, progress=not args.quiet)
@@ -504,9 +515,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from dse.report import fmt
-    from dse.search.baselines import compare, ensure_grid, load_grid
-    from dse.search.spec import load_spec
-    from dse.search.study import Explorer, create_study
+    from dse.search import Explorer, compare, create_study, ensure_grid, load_grid, load_spec
 
     spec = load_spec(args.spec)
     grid = load_grid(spec.name, spec)  # a saved grid of this very spec: nothing to write
@@ -543,7 +552,7 @@ def _ratio(x: float) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from dse.report.html import write_report
+    from dse.report import write_report
 
     index = write_report(args.name, Path(args.out) if args.out else None,
                          storage=args.storage, progress=not args.quiet)
@@ -581,7 +590,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dse", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="dse", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("profile", help="per-layer and per-cut costs of a model")
@@ -618,7 +630,7 @@ def build_parser() -> argparse.ArgumentParser:
     cal.set_defaults(func=cmd_calibrate)
 
     for kind in ("devices", "links"):
-        k = sub.add_parser(kind, help=f"list, show and validate {kind} profiles")
+        k = sub.add_parser(kind, help=f"list, show and validate {kind[:-1]} profiles")
         k.set_defaults(func=cmd_profiles)
         ks = k.add_subparsers(dest="action", required=True)
         ks.add_parser("list", help=f"shipped {kind}")

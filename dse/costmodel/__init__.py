@@ -1,1 +1,24 @@
-"""placeholder"""
+"""The cost model: a network's layer graph (torch.fx + fvcore), device and link profiles,
+per-layer latency, energy and memory on a device, a cut's transfer, stored bytes of sparse
+weights, and the calibration that fits a profile to a measured machine.
+
+Entry points: :func:`build_graph` -> :class:`LayerGraph`; :func:`load_device` /
+:func:`load_link` -> :class:`DeviceProfile` / :class:`LinkProfile`; :func:`cost_table`;
+:func:`profile_model`; the modules ``devices``, ``storage`` and ``calibrate``.
+"""
+
+from __future__ import annotations
+
+from dse.lazy import exports
+
+__all__, __getattr__ = exports(__name__, {
+    "LayerGraph": "graph", "Node": "graph", "build_graph": "graph", "site_nodes": "graph",
+    "trace": "graph", "propagate_shapes": "graph",
+    "DeviceProfile": "devices", "LinkProfile": "devices", "load_device": "devices",
+    "load_link": "devices", "list_devices": "devices", "list_links": "devices",
+    "CostTable": "costs", "FREE_KINDS": "costs", "cost_table": "costs", "layer_latency": "costs",
+    "profile_model": "profiler", "profile_graph": "profiler", "to_json": "profiler",
+    "payload_bytes": "storage",
+    "OP_KINDS": "kinds", "parse_quantity": "units",
+    "devices": "devices", "storage": "storage", "calibrate": "calibrate",
+})

@@ -37,8 +37,8 @@ import torch.nn as nn
 from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
 
 from dse.costmodel.kinds import OP_KINDS
+from dse.costmodel.storage import payload_bytes
 from dse.errors import InputError
-from dse.nets.sparsity import payload_bytes
 
 log = logging.getLogger(__name__)
 
@@ -322,7 +322,7 @@ class _MetaShapeProp(ShapeProp):
         return super().call_module(target, args, kwargs)
 
 
-def _propagate_shapes(gm: fx.GraphModule, example: torch.Tensor, *, name: str = "model") -> None:
+def propagate_shapes(gm: fx.GraphModule, example: torch.Tensor, *, name: str = "model") -> None:
     """Fill ``node.meta['tensor_meta']`` using meta tensors: shapes without arithmetic.
 
     A model that cannot run on ``example`` at all (wrong shape or dtype) is bad input: an
@@ -478,7 +478,7 @@ def build_graph(
 ) -> LayerGraph:
     """Trace ``model`` on ``example_input`` and annotate every node.
 
-    A leaf module's storage is :func:`dse.nets.sparsity.payload_bytes` (kept values + explicit
+    A leaf module's storage is :func:`dse.costmodel.storage.payload_bytes` (kept values + explicit
     indices for masked layers, raw tensors otherwise). Modules carrying a boolean buffer
     ``weight_mask`` count only the unmasked weights as non-zero.
     """
@@ -487,7 +487,7 @@ def build_graph(
     model.eval()
     try:
         gm = trace(model, name=label)
-        _propagate_shapes(gm, example_input, name=label)
+        propagate_shapes(gm, example_input, name=label)
         by_module, unsupported = _fvcore_counts(gm, example_input)
     finally:
         model.train(was_training)

@@ -1,1 +1,22 @@
-"""placeholder"""
+"""The networks: the model zoo and loaders for the user's own models, predefined sparsity,
+early-exit heads, data sets, and training, each distinct network trained once and cached.
+
+Entry points: :func:`load_model` / :func:`list_models`; :func:`load_data`;
+:func:`train_network` -> :class:`TrainedNetwork` (through a :class:`Cache`);
+:func:`attach_exits`, :func:`confidence`; the module ``sparsity``.
+"""
+
+from __future__ import annotations
+
+from dse.lazy import exports
+
+__all__, __getattr__ = exports(__name__, {
+    "load_model": "models", "list_models": "models", "default_input": "models",
+    "model_entry": "models",
+    "DataSet": "data", "load_data": "data", "list_data": "data",
+    "Cache": "cache", "atomic_write_bytes": "cache", "key_of": "cache",
+    "NetworkSpec": "training", "TrainConfig": "training", "TrainedNetwork": "training",
+    "build_network": "training", "example_input": "training", "train_network": "training",
+    "CRITERIA": "exits", "attach_exits": "exits", "confidence": "exits",
+    "sparsity": "sparsity",
+})

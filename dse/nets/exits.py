@@ -14,7 +14,7 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 
-from dse.costmodel.graph import _propagate_shapes, site_nodes, trace
+from dse.costmodel import propagate_shapes, site_nodes, trace
 from dse.errors import InputError
 
 HEADS = ("linear", "conv")
@@ -70,7 +70,7 @@ def attach_exits(
         gm.exit_sites = ()
         gm.classifier_name = classifier
         return gm
-    _propagate_shapes(gm, example)
+    propagate_shapes(gm, example)
     names = site_nodes(gm, chosen)
     by_name = {n.name: n for n in gm.graph.nodes}
     outputs = []

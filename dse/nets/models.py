@@ -80,7 +80,7 @@ def load_model(
             )
         except TypeError as exc:
             raise InputError("model", name, f"bad model option: {exc}",
-                             "see the factory's keyword arguments in dse/models/zoo.py") from None
+                             "see the factory's keyword arguments in dse/nets/zoo.py") from None
     if ":" in name:
         # The input geometry and width reach a user factory too, if it takes them.
         given = {"in_channels": in_channels, "input_size": input_size, "width": width}

@@ -1,1 +1,13 @@
-"""placeholder"""
+"""The report: figures (each computed as data, then drawn), the HTML and Markdown report of
+a study, and the plain-text formatting the commands print.
+
+Entry points: :func:`write_report`; the modules ``plots`` and ``fmt``.
+"""
+
+from __future__ import annotations
+
+from dse.lazy import exports
+
+__all__, __getattr__ = exports(__name__, {
+    "write_report": "html", "plots": "plots", "fmt": "fmt",
+})

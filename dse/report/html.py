@@ -29,21 +29,26 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from dse.costmodel.costs import FREE_KINDS
-from dse.costmodel.devices import DeviceProfile, LinkProfile
+from dse.costmodel import FREE_KINDS, DeviceProfile, LinkProfile
 from dse.report import fmt, plots
-from dse.search import study as study_mod
-from dse.search.baselines import (
+from dse.search import (
     BASELINES,
+    Candidate,
+    Explorer,
     Grid,
+    Ruler,
+    StudySpec,
     compare,
+    csv_text,
     ensure_grid,
+    hypervolume,
+    importances,
+    load_study,
     restrict,
+    study_ruler,
+    tidy_front,
+    trials_frame,
 )
-from dse.search.pareto import Ruler, hypervolume
-from dse.search.space import Candidate
-from dse.search.spec import StudySpec
-from dse.search.study import Explorer, csv_text, load_study, study_ruler, tidy_front, trials_frame
 
 REPORTS_DIR = Path("reports")
 log = logging.getLogger(__name__)
@@ -516,7 +521,7 @@ class _Report:
                    grid_hv=self.hv_grid or None, ruler_source=self.ruler_source,
                    title=f"Hypervolume of {spec.name} ({spec.sampler}) against trial number"),
                plots.render_hypervolume, what="hypervolume history")
-        self.importance = study_mod.importances(self.study, self.names, seed=spec.seed)
+        self.importance = importances(self.study, self.names, seed=spec.seed)
         f.draw("importance", "How much each knob explains each objective across the trials "
                "(fANOVA)",
                lambda: plots.importance_info(

@@ -24,11 +24,8 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
-from dse.costmodel.costs import CostTable, cost_table
-from dse.costmodel.devices import DeviceProfile, LinkProfile
-from dse.costmodel.graph import LayerGraph
-from dse.search.pareto import Ruler, knee, pareto_mask
-from dse.search.space import Candidate
+from dse.costmodel import CostTable, DeviceProfile, LayerGraph, LinkProfile, cost_table
+from dse.search import Candidate, Ruler, knee, pareto_mask
 
 # --------------------------------------------------------------------------------------
 # units and labels
@@ -864,7 +861,7 @@ class HypervolumeInfo(NamedTuple):
 def hypervolume_info(values: np.ndarray, trials: Sequence[int], feasible: np.ndarray,
                      ruler: Ruler, *, grid_hv: float | None = None, ruler_source: str = "grid",
                      title: str = "Hypervolume against trial number") -> HypervolumeInfo:
-    from dse.search.pareto import hypervolume
+    from dse.search import hypervolume
 
     v = np.asarray(values, float).reshape(len(trials), len(ruler.names))
     order = np.argsort(np.asarray(trials), kind="stable")

@@ -1,1 +1,26 @@
-"""placeholder"""
+"""The search: a study spec, its space of candidates, scoring a candidate from a cached
+network and the cost model (no training), the Optuna study, Pareto fronts, the exhaustive
+grid and the baselines as restricted spaces, and the registry of parallel workers.
+
+Entry points: :func:`load_spec` -> :class:`StudySpec`; :class:`Candidate`;
+:class:`Explorer`; :func:`run_study`, :func:`load_study`, :func:`status`, :func:`verify`;
+:func:`compare`, :func:`ensure_grid`; :func:`hypervolume`, :func:`pareto_mask`.
+"""
+
+from __future__ import annotations
+
+from dse.lazy import exports
+
+__all__, __getattr__ = exports(__name__, {
+    "StudySpec": "spec", "load_spec": "spec", "parse_spec": "spec",
+    "Candidate": "space", "Space": "space",
+    "Metrics": "evaluate", "Scorer": "evaluate", "make_scorer": "evaluate",
+    "Explorer": "study", "create_study": "study", "csv_text": "study", "front_frame": "study",
+    "importances": "study", "load_study": "study", "run_study": "study", "status": "study",
+    "study_hypervolume": "study", "study_ruler": "study", "tidy_front": "study",
+    "trials_frame": "study", "verify": "study",
+    "BASELINES": "baselines", "Grid": "baselines", "compare": "baselines",
+    "ensure_grid": "baselines", "grid_paths": "baselines", "load_grid": "baselines",
+    "restrict": "baselines",
+    "Ruler": "pareto", "hypervolume": "pareto", "knee": "pareto", "pareto_mask": "pareto",
+})

@@ -120,7 +120,7 @@ def grid_paths(name: str) -> tuple[Path, Path]:
 def save_grid(grid: Grid, name: str) -> Path:
     csv, meta = grid_paths(name)
     STUDIES_DIR.mkdir(exist_ok=True)
-    from dse.nets.cache import atomic_write_bytes
+    from dse.nets import atomic_write_bytes
 
     atomic_write_bytes(csv, csv_text(grid.frame).encode())
     atomic_write_bytes(meta, json.dumps({"ruler": grid.ruler.to_dict(), "rows": len(grid.frame),

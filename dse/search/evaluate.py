@@ -23,11 +23,8 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from dse.costmodel.costs import CostTable, cost_table
-from dse.costmodel.devices import DeviceProfile, LinkProfile
-from dse.costmodel.graph import LayerGraph, build_graph
-from dse.nets.exits import CRITERIA, confidence
-from dse.nets.training import TrainedNetwork, example_input
+from dse.costmodel import CostTable, DeviceProfile, LayerGraph, LinkProfile, build_graph, cost_table
+from dse.nets import CRITERIA, TrainedNetwork, confidence, example_input
 from dse.search.space import Candidate
 
 

@@ -160,7 +160,7 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
     _check_model(c, model, options)
 
     data = dict(c.table(top["data"], "data", _DATA))
-    from dse.nets.data import list_data
+    from dse.nets import list_data
 
     c.string(data.get("name"), "data.name", tuple(list_data()))
 
@@ -173,7 +173,7 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
             c.number(training[k], f"training.{k}", lo=0)
 
     dep = c.table(top.get("deployment", {}), "deployment", _DEPLOYMENT)
-    from dse.costmodel.devices import load_device, load_link
+    from dse.costmodel import load_device, load_link
 
     edge = c.string(dep.get("edge", "raspberry-pi-4"), "deployment.edge")
     server = c.string(dep.get("server", "a100"), "deployment.server")
@@ -258,12 +258,12 @@ def _relative(name: str, spec_path: Path | None) -> str:
 
 
 def _check_model(c: _Check, model: str, options: Mapping[str, Any]) -> None:
-    from dse.nets.models import list_models
+    from dse.nets import list_models
 
     if model in list_models() or ":" in model:
         return
     try:
-        from dse.nets.models import load_model
+        from dse.nets import load_model
 
         load_model(model, **options)
     except InputError as exc:

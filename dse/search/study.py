@@ -27,12 +27,18 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 
-from dse.costmodel.devices import load_device, load_link
-from dse.costmodel.graph import build_graph
+from dse.costmodel import build_graph, load_device, load_link
 from dse.errors import InputError
-from dse.nets.cache import Cache
-from dse.nets.data import DataSet, load_data
-from dse.nets.training import NetworkSpec, TrainConfig, build_network, example_input, train_network
+from dse.nets import (
+    Cache,
+    DataSet,
+    NetworkSpec,
+    TrainConfig,
+    build_network,
+    example_input,
+    load_data,
+    train_network,
+)
 from dse.search.evaluate import Metrics, Scorer, make_scorer
 from dse.search.pareto import Ruler, hypervolume, pareto_mask
 from dse.search.space import Candidate, Space
