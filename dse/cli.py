@@ -515,34 +515,72 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from dse.report import fmt
-    from dse.search import Explorer, compare, create_study, ensure_grid, load_grid, load_spec
+    from dse.search import (
+        Explorer,
+        compare,
+        create_study,
+        ensure_grid,
+        load_grid,
+        load_spec,
+        trials_frame,
+        verdicts,
+    )
 
     spec = load_spec(args.spec)
     grid = load_grid(spec.name, spec)  # a saved grid of this very spec: nothing to write
+    study = None
     if grid is None:
         explorer = Explorer(spec, progress=not args.quiet)
         study, _ = create_study(spec, storage=args.storage, explorer=explorer)  # checks first
         grid = ensure_grid(study, explorer)
-    table = compare(grid, spec)
+    else:
+        study = _stored_study(spec, args.storage)
+    table = compare(grid, spec, trials_frame(study) if study is not None else None)
     ref = table.attrs["reference_accuracy"]
-    print(f"{spec.name}: baselines on the same trained networks; matched accuracy = within "
-          f"1 point of dense server-only ({fmt.percent(ref)})")
+    print(f"{spec.name}: each baseline's exhaustive front on the same trained networks "
+          f"against the study's {table.attrs['trials']} trials (joint); matched accuracy = "
+          f"within 1 point of dense server-only ({fmt.percent(ref)} validation)")
     shown = table.assign(
         hv=table.hv.map(lambda v: f"{v:.4f}"),
         latency=table.latency_s.map(fmt.seconds),
+        test_acc=table.test_accuracy.map(fmt.percent),
         sent=table.bytes.map(fmt.nbytes),
         energy=table.edge_energy_j.map(fmt.joules),
         **{"latency x": table.latency_s_ratio.map(_ratio),
            "sent x": table.bytes_ratio.map(_ratio),
            "energy x": table.edge_energy_j_ratio.map(_ratio)},
-    )[["candidates", "hv", "matched", "latency", "latency x", "sent", "sent x", "energy",
-       "energy x"]]
+    )[["candidates", "hv", "matched", "latency", "test_acc", "latency x", "sent", "sent x",
+       "energy", "energy x"]]
     print(shown.to_string())
-    print("(x: baseline / joint at matched accuracy; > 1 means joint is better)")
+    print("(x: baseline / joint at matched accuracy; above 1 the study's trials are better, "
+          "below 1 the baseline is; test_acc: test accuracy of the lowest-latency matched "
+          "point)")
+    for line in verdicts(table):
+        print(line)
+    if not table.loc["edgent", "in_space"]:
+        print("edgent's right-sized points (threshold 0) lie outside the study's space; "
+              "start the spec's thresholds at 0 to search them.")
     if args.json:
-        _write_json(args.json, {"reference_accuracy": ref,
+        _write_json(args.json, {"reference_accuracy": ref, "trials": table.attrs["trials"],
+                                "verdicts": verdicts(table),
                                 "baselines": table.reset_index().to_dict(orient="records")})
     return 0
+
+
+def _stored_study(spec: Any, storage: str | None) -> Any:
+    """The spec's stored study, or None when it has not been run (nothing is created)."""
+    from dse.search import load_study
+
+    try:
+        study, stored = load_study(spec.name, storage=storage)
+    except InputError:
+        return None
+    if stored.text != spec.text:
+        raise InputError(spec.path or spec.name, "name",
+                         f"a different study named {spec.name!r} exists in its storage",
+                         "rename the study in the spec, or delete studies/"
+                         f"{spec.name}.journal")
+    return study
 
 
 def _ratio(x: float) -> str:

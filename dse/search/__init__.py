@@ -21,6 +21,7 @@ __all__, __getattr__ = exports(__name__, {
     "trials_frame": "study", "verify": "study",
     "BASELINES": "baselines", "Grid": "baselines", "compare": "baselines",
     "ensure_grid": "baselines", "grid_paths": "baselines", "load_grid": "baselines",
-    "restrict": "baselines",
+    "restrict": "baselines", "verdicts": "baselines",
+    "edgent_in_space": "baselines",
     "Ruler": "pareto", "hypervolume": "pareto", "knee": "pareto", "pareto_mask": "pareto",
 })
