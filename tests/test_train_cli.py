@@ -217,3 +217,18 @@ def test_channels_on_a_model_without_width_is_refused(
     assert err.count("\n") == 1 and f"{file}:build" in err and "width" in err
     assert "predefined" in err
     assert not list(tmp_path.rglob("*.dse"))
+
+
+def test_channels_with_a_width_that_changes_nothing_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "dse_test_train_user_nets_idle_width.py"
+    file.write_text(USER_NETS + "\n\ndef idle(num_classes=10, width=1.0):\n"
+                    "    return Net(num_classes)\n")
+    for _ in range(2):  # also when the network was built once before in this process
+        rc = main(["train", f"{file}:idle", "--density", "0.25", "--method", "channels",
+                   "--epochs", "1", "--quiet", "--cache-dir", str(tmp_path / "cache")])
+        assert rc == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "changed no layer" in err
+    assert not list(tmp_path.rglob("*.dse"))

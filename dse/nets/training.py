@@ -115,8 +115,8 @@ def build_network(spec: NetworkSpec) -> nn.Module:
     """
     net = _build(spec)
     if spec.density < 1 and spec.key not in _WARNED:
+        _check_density(spec)  # raises for a channels request that thins nothing
         _WARNED.add(spec.key)
-        _check_density(spec, net)
     return net
 
 
@@ -211,7 +211,7 @@ def realised_density(spec: NetworkSpec) -> float:
     return _densities(spec)[0]
 
 
-def _check_density(spec: NetworkSpec, net: nn.Module) -> None:
+def _check_density(spec: NetworkSpec) -> None:
     whole, thinned, layer = _densities(spec)
     if spec.method == "channels" and whole >= 1.0:
         raise InputError("space", "method", f"channels: {spec.model}'s `width` argument "
