@@ -77,8 +77,10 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
     edge, server, link = load_device(args.edge), load_device(args.server), load_link(args.link)
     shape = parse_shape(args.input_shape) if args.input_shape else (1, *default_input(args.model))
+    # --classes reaches the model only when given: a factory keeps its own default
+    options = {} if args.output is None else {"output": args.output}
     model = load_model(args.model, in_channels=shape[1], input_size=shape[-1],
-                       num_classes=args.classes)
+                       num_classes=args.classes, **options)
     # The input takes the model's floating dtype: a float64 or bfloat16 model is profiled
     # as it is, with its own bytes per element.
     dtype = next((q.dtype for q in model.parameters() if q.is_floating_point()), torch.float32)
@@ -274,6 +276,10 @@ def network_summary(trained: Any) -> dict[str, Any]:
         "exit_sites": list(trained.exit_sites),
         "val_accuracy": trained.accuracy("val")[-1],
         "density": sparsity.realised_density(net),
+        "requested_density": trained.spec.density,
+        "realised_density": trained.realised_density,
+        "classifier": getattr(net, "classifier_name", None),
+        "classifier_found": bool(getattr(net, "classifier_found", False)),
         "params": graph.params,
         "nonzero_params": sum(n.nonzero_params for n in graph.nodes.values()),
         "flops": sum(n.sparse_flops for n in graph.nodes.values()),
@@ -298,6 +304,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         exits = () if args.exits == "none" else tuple(args.exits.split(","))
     spec = NetworkSpec(
         model=args.model, data=data, method=args.method, density=args.density, exits=exits,
+        model_options={} if args.output is None else {"output": args.output},
         train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                           seed=args.seed),
     )
@@ -308,7 +315,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     for site, acc in zip(info["exit_sites"], info["exit_accuracy"], strict=True):
         print(f"  exit after {site:12s} test accuracy {fmt.percent(acc)}")
     print(f"  final                    test accuracy {fmt.percent(info['accuracy'])}")
-    print(f"  realised density {info['density']:.4f}; non-zero params "
+    found = " (the last layer before the output)" if info["classifier_found"] else ""
+    print(f"  final classifier {info['classifier'] or '(none found)'}{found} kept dense")
+    print(f"  realised density {info['realised_density']:.4f} of the dense network's weights "
+          f"(requested {args.density:g}); non-zero params "
           f"{fmt.count(info['nonzero_params'])} of {fmt.count(info['params'])}; FLOPs "
           f"{fmt.count(info['flops'])} (dense {fmt.count(info['dense_flops'])})")
     print(f"  stored {fmt.nbytes(info['stored_bytes'])} with explicit indices, "
@@ -494,6 +504,8 @@ def pd_table(front: Any, fmt: Any) -> Any:
         "edge energy": front.edge_energy.map(fmt.joules),
         "edge memory": front.edge_memory.map(fmt.nbytes),
         "storage": front.storage.map(fmt.nbytes),
+        "realised density": front.realised_density.map(lambda d: f"{d:.3g}")
+        if "realised_density" in front else "",
     })
 
 
@@ -641,7 +653,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--server", default=DEFAULT_SERVER, help="server profile (name or .toml)")
     p.add_argument("--link", default=DEFAULT_LINK, help="link profile (name or .toml)")
     p.add_argument("--input-shape", help="e.g. 1x3x32x32 (default: the model's own)")
-    p.add_argument("--classes", type=int, default=10, help="number of classes (default 10)")
+    p.add_argument("--classes", type=int, default=None,
+                   help="number of classes (default: the model's own; the zoo's is 10)")
+    p.add_argument("--output", default=None, help="of a model returning a tuple or dict: "
+                   "the index or key of the logits")
     p.add_argument("--clean-only", action="store_true", help="list only clean cuts")
     p.add_argument("--no-tail", action="store_true",
                    help="do not charge the radio tail energy (back-to-back inferences)")
@@ -685,6 +700,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--method", default="predefined", help="predefined | channels")
     t.add_argument("--density", type=float, default=1.0, help="fraction of weights kept")
     t.add_argument("--exits", default="all", help="all | none | comma-separated exit sites")
+    t.add_argument("--output", default=None, help="of a model returning a tuple or dict: "
+                   "the index or key of the logits")
     t.add_argument("--epochs", type=int, default=10)
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--lr", type=float, default=3e-3)

@@ -235,3 +235,93 @@ def test_unknown_model_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["profile", "no-such-model"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no-such-model" in err and "mlp" in err
+
+
+OWN_DEFAULT = '''
+import torch.nn as nn
+
+
+def build(num_classes=1000):
+    return nn.Sequential(nn.Flatten(), nn.Linear(12, num_classes))
+'''
+
+
+def test_a_users_factory_keeps_its_own_class_count(tmp_path: Path) -> None:
+    """--classes reaches the factory only when given: its own default (1000) otherwise."""
+    file = tmp_path / "dse_test_cli_own_default.py"
+    file.write_text(OWN_DEFAULT)
+    data = profile_json(tmp_path, f"{file}:build", "--input-shape", "1x3x2x2")
+    assert data["layers"][-1]["output_shape"] == [1, 1000]
+    assert data["totals"]["params"] == 12 * 1000 + 1000
+    data = profile_json(tmp_path, f"{file}:build", "--input-shape", "1x3x2x2",
+                        "--classes", "7", name="c.json")
+    assert data["layers"][-1]["output_shape"] == [1, 7]
+
+
+AWKWARD = '''
+import torch.nn as nn
+
+
+class Two(nn.Module):
+    def __init__(self, kind):
+        super().__init__()
+        self.kind = kind
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.fc = nn.Linear(4, 10)
+
+    def forward(self, x):
+        h = self.conv(x).mean((2, 3))
+        if self.kind == "dict":
+            return {"logits": self.fc(h), "features": h}
+        return self.fc(h), h
+
+
+def as_dict():
+    return Two("dict")
+
+
+def as_tuple():
+    return Two("tuple")
+
+
+def identity():
+    return nn.Identity()
+
+
+def no_layers():
+    return nn.Sequential()
+'''
+
+
+@pytest.mark.parametrize(("factory", "needles"), [
+    ("as_dict", ["dict of 2 outputs", "'logits', 'features'", "--output logits"]),
+    ("as_tuple", ["tuple of 2 outputs", "--output 0"]),
+    ("identity", ["no layer"]),
+    ("no_layers", ["no layer"]),
+])
+def test_models_dse_cannot_take_are_exit_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], factory: str, needles: list[str]
+) -> None:
+    file = tmp_path / "dse_test_cli_awkward.py"
+    file.write_text(AWKWARD)
+    assert main(["profile", f"{file}:{factory}", "--input-shape", "1x3x8x8"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dse: error: ") and err.count("\n") == 1
+    assert f"{file}:{factory}" in err
+    for needle in needles:
+        assert needle in err
+
+
+@pytest.mark.parametrize(("factory", "output", "params"), [
+    ("as_dict", "logits", 3 * 4 * 9 + 4 + 4 * 10 + 10),
+    ("as_tuple", "0", 3 * 4 * 9 + 4 + 4 * 10 + 10),
+    ("as_tuple", "1", 3 * 4 * 9 + 4),  # the features: the classifier no longer runs
+])
+def test_the_named_output_of_a_multi_output_model_is_used(
+    tmp_path: Path, factory: str, output: str, params: int
+) -> None:
+    file = tmp_path / "dse_test_cli_awkward_named.py"
+    file.write_text(AWKWARD)
+    data = profile_json(tmp_path, f"{file}:{factory}", "--input-shape", "1x3x8x8",
+                        "--output", output)
+    assert data["totals"]["params"] == params

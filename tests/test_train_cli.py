@@ -140,3 +140,95 @@ def test_realised_density_is_printed_for_partial_plans(
     expected = (64 * 256 + 256 * 128 / 128 + 128 * 10) / (64 * 256 + 256 * 128 + 128 * 10)
     assert math.isclose(info["density"], expected, rel_tol=1e-12)
     assert f"realised density {expected:.4f}" in capsys.readouterr().out
+
+
+def test_an_unmet_density_is_shown_realised_and_warned_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """1/128 thins only layers.1; the JSON and the output give the realised density beside
+    the requested one, and one warning names the layer that could not be thinned."""
+    caplog.set_level("WARNING")
+    rc, out = train(tmp_path, "unmet", "--density", str(1 / 128), "--seed", "11")
+    assert rc == 0
+    info = read(out)
+    heads = 256 * 10 + 128 * 10 + 128 * 10
+    expected = (64 * 256 + 256 * 128 / 128 + heads) / (64 * 256 + 256 * 128 + heads)
+    assert info["requested_density"] == 1 / 128
+    assert info["realised_density"] == pytest.approx(expected, rel=1e-12)
+    assert round(expected, 2) == 0.40
+    assert f"realised density {expected:.4f} of the dense network's weights (requested " \
+        f"{1 / 128:g})" in capsys.readouterr().out
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1 and "layers.0.0 could not be thinned" in warned[0]
+    assert "layers.1" not in warned[0]
+    # a request that is met warns nothing
+    caplog.clear()
+    rc, _ = train(tmp_path, "met", "--density", "0.5", "--seed", "11", "--exits", "none")
+    assert rc == 0 and not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+USER_NETS = '''
+import torch.nn as nn
+
+
+class Net(nn.Module):
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(64, 128), nn.ReLU(),
+                                  nn.Linear(128, 64), nn.ReLU())
+        self.head = nn.Linear(64, num_classes)
+
+    def forward(self, x):
+        return self.head(self.body(x)).flatten(1)
+
+
+def build(num_classes=10):
+    return Net(num_classes)
+'''
+
+
+def test_a_users_classifier_is_found_and_kept_dense(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "dse_test_train_user_nets.py"
+    file.write_text(USER_NETS)
+    out = tmp_path / "user.json"
+    rc = main(["train", f"{file}:build", "--density", "0.5", "--epochs", "1", "--quiet",
+               "--cache-dir", str(tmp_path / "cache"), "--json", str(out)])
+    assert rc == 0
+    info = read(out)
+    assert info["classifier"] == "head" and info["classifier_found"] is True
+    # the two body layers at 1/2, the classifier (which 1/2 fits too) dense
+    assert info["realised_density"] == pytest.approx(
+        (64 * 128 / 2 + 128 * 64 / 2 + 64 * 10) / (64 * 128 + 128 * 64 + 64 * 10), rel=1e-12)
+    assert "final classifier head (the last layer before the output) kept dense" in (
+        capsys.readouterr().out)
+
+
+def test_channels_on_a_model_without_width_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "dse_test_train_user_nets_nowidth.py"
+    file.write_text(USER_NETS)
+    rc = main(["train", f"{file}:build", "--density", "0.25", "--method", "channels",
+               "--epochs", "1", "--quiet", "--cache-dir", str(tmp_path / "cache")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{file}:build" in err and "width" in err
+    assert "predefined" in err
+    assert not list(tmp_path.rglob("*.dse"))
+
+
+def test_channels_with_a_width_that_changes_nothing_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "dse_test_train_user_nets_idle_width.py"
+    file.write_text(USER_NETS + "\n\ndef idle(num_classes=10, width=1.0):\n"
+                    "    return Net(num_classes)\n")
+    for _ in range(2):  # also when the network was built once before in this process
+        rc = main(["train", f"{file}:idle", "--density", "0.25", "--method", "channels",
+                   "--epochs", "1", "--quiet", "--cache-dir", str(tmp_path / "cache")])
+        assert rc == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "changed no layer" in err
+    assert not list(tmp_path.rglob("*.dse"))

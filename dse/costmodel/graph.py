@@ -523,9 +523,22 @@ def _annotate(
 
     # Which output element does each node serve? Last element = final, others = exits.
     out_arg = output.args[0]
+    if isinstance(out_arg, dict):
+        keys = ", ".join(map(repr, out_arg))
+        raise InputError(label, "output", f"the model returns a dict ({keys}); dse needs "
+                         "a tensor, or a tuple of exit logits then the final ones",
+                         "return the logits tensor (or load it with the option output = KEY)")
     outs = list(out_arg) if isinstance(out_arg, list | tuple) else [out_arg]
     out_nodes = [o for o in outs if isinstance(o, fx.Node)]
+    if len(out_nodes) != len(outs) or not outs:
+        raise InputError(label, "output", f"the model returns {out_arg!r}, not tensors",
+                         "return the logits tensor")
     final = out_nodes[-1]
+    if not compute or final.op == "placeholder":
+        raise InputError(label, "forward", "the model has no layer: it returns its input "
+                         "unchanged" if final.op == "placeholder" else "the model has no layer",
+                         "give a model that computes its output (nn.Identity or an empty "
+                         "nn.Sequential cannot be split)")
     backbone_set = nx.ancestors(dag, final.name) | {final.name}
     backbone_set.discard("input")
     head_of: dict[str, int] = {}

@@ -55,7 +55,8 @@ def attach_exits(
     """Return ``model`` traced, with an exit head after each of ``sites`` (default: all).
 
     The result's forward returns ``(exit_0, ..., exit_{k-1}, final)`` logits. It keeps
-    ``exit_sites`` (the sites used) and ``classifier_name`` as attributes.
+    ``exit_sites`` (the sites used) and ``classifier_name`` as attributes: the model's own,
+    or else the one :func:`find_classifier` finds (then ``classifier_found`` is True).
     """
     allowed = exit_sites(model)
     chosen = tuple(allowed if sites is None else sites)
@@ -66,6 +67,9 @@ def attach_exits(
     chosen = tuple(s for s in allowed if s in chosen)  # execution order
     gm = trace(model, name=type(model).__name__)
     classifier = getattr(model, "classifier_name", None)
+    gm.classifier_found = classifier is None
+    if classifier is None:
+        classifier = find_classifier(gm)
     if not chosen:
         gm.exit_sites = ()
         gm.classifier_name = classifier
@@ -88,6 +92,32 @@ def attach_exits(
     gm.exit_sites = chosen
     gm.classifier_name = classifier
     return gm
+
+
+def find_classifier(gm: fx.GraphModule) -> str | None:
+    """The module path of the last Linear or convolution the final output depends on (the
+    final classifier), or None when no such layer produces the output."""
+    out = next(n for n in gm.graph.nodes if n.op == "output")
+    final = out.args[0]
+    if isinstance(final, tuple | list):
+        final = final[-1] if final else None
+    if not isinstance(final, fx.Node):
+        return None
+    order = {n: i for i, n in enumerate(gm.graph.nodes)}
+    seen: set[fx.Node] = set()
+    todo = [final]
+    while todo:
+        node = todo.pop()
+        if node not in seen:
+            seen.add(node)
+            todo.extend(node.all_input_nodes)
+    modules = dict(gm.named_modules())
+    layers = [n for n in seen if n.op == "call_module"
+              and isinstance(modules.get(str(n.target)), (nn.Linear, *_CONVS))]
+    return str(max(layers, key=order.__getitem__).target) if layers else None
+
+
+_CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
 
 def confidence(logits: torch.Tensor, criterion: str = "max_prob") -> torch.Tensor:

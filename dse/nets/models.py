@@ -3,6 +3,12 @@
 ``load_model(name, ...)`` returns an ``nn.Module``; an unknown name raises an InputError
 listing the known ones. Zoo models carry ``exit_sites`` and ``classifier_name``; other
 models get no exit sites unless they define ``exit_sites`` themselves.
+
+A model other than the zoo's is built as its factory writes it: ``num_classes`` (and the
+input geometry) reach it only when the caller gives them. It must return one tensor (the
+logits); a model returning a tuple, list or dict is taken only with the option ``output``
+naming the element to use (an index or a key), and is otherwise refused with the names of
+its outputs.
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import torch.fx as fx
 import torch.nn as nn
 
+from dse.costmodel import trace
 from dse.errors import InputError
 from dse.nets.zoo import MLP, VGG, MobileNet, ResNet
 
@@ -62,36 +70,110 @@ def load_model(
     *,
     in_channels: int | None = None,
     input_size: int | None = None,
-    num_classes: int = 10,
+    num_classes: int | None = None,
     width: float = 1.0,
     **options: Any,
 ) -> nn.Module:
-    """Build a model by zoo name, ``package.module:factory`` or torchvision/timm name."""
+    """Build a model by zoo name, ``package.module:factory`` or torchvision/timm name.
+
+    ``num_classes`` None leaves the factory's own default (the zoo's is 10). The option
+    ``output`` (an index or key) picks the logits of a model that returns several outputs.
+    """
     if name in _ZOO:
         entry = _ZOO[name]
         c, h, _ = entry.default_input
+        classes = {} if num_classes is None else {"num_classes": num_classes}
         try:
             return entry.factory(
                 in_channels=in_channels or c,
                 input_size=input_size or h,
-                num_classes=num_classes,
                 width=width,
+                **classes,
                 **options,
             )
         except TypeError as exc:
             raise InputError("model", name, f"bad model option: {exc}",
                              "see the factory's keyword arguments in dse/nets/zoo.py") from None
+    output = options.pop("output", None)
     if ":" in name:
-        # The input geometry and width reach a user factory too, if it takes them.
-        given = {"in_channels": in_channels, "input_size": input_size, "width": width}
+        # The input geometry, classes and width reach a user factory too, if it takes them.
+        given = {"in_channels": in_channels, "input_size": input_size, "width": width,
+                 "num_classes": num_classes}
         given = {k: v for k, v in given.items() if v is not None and (k != "width" or v != 1.0)}
-        return _from_path(name, num_classes=num_classes, **given, **options)
+        return single_output(_from_path(name, **given, **options), name, output)
     for loader in (_torchvision, _timm):
         model = loader(name, num_classes)
         if model is not None:
-            return model
+            return single_output(model, name, output)
     model_entry(name)  # raises with the known names
     raise AssertionError("unreachable")
+
+
+def accepts_width(name: str) -> bool:
+    """Whether the model's factory takes ``width`` (what the ``channels`` method needs):
+    the zoo's do; a ``module:factory`` does when it names a ``width`` argument;
+    torchvision and timm models do not."""
+    if name in _ZOO:
+        return True
+    if ":" not in name:
+        return False
+    module_name, _, attr = name.rpartition(":")
+    try:
+        module = _import_file(module_name) if module_name.endswith(".py") else (
+            importlib.import_module(module_name))
+        params = inspect.signature(getattr(module, attr)).parameters
+    except Exception:  # noqa: BLE001 - load_model reports a broken factory itself
+        return False
+    return "width" in params
+
+
+def single_output(model: nn.Module, name: str, output: Any = None) -> nn.Module:
+    """``model`` if it returns one tensor; else a traced copy returning only ``output``.
+
+    A tuple, list or dict of outputs is refused (InputError naming them) unless ``output``
+    names one: an index for a tuple or list, a key for a dict.
+    """
+    gm = trace(model, name=name)
+    node = next(n for n in gm.graph.nodes if n.op == "output")
+    value = node.args[0]
+    if isinstance(value, fx.Node) and output is None:
+        return model
+    if isinstance(value, fx.Node):
+        raise InputError(name, "output", f"the model returns one tensor; there is no output "
+                         f"{output!r} to choose", "drop the output option")
+    if isinstance(value, dict):
+        kind, keys = "dict", list(value)
+    elif isinstance(value, tuple | list):
+        kind, keys = type(value).__name__, list(range(len(value)))
+    else:
+        raise InputError(name, "forward", f"the model returns {value!r}, not a tensor",
+                         "return the logits tensor")
+    shown = ", ".join(map(repr, keys))
+    if output is None:
+        raise InputError(name, "output", f"the model returns a {kind} of {len(keys)} outputs "
+                         f"({shown}); dse needs one tensor, the logits",
+                         f"name the one to use: --output {keys[0]} (in a spec: "
+                         f"[model] options = {{ output = {keys[0]!r} }})")
+    key: Any = output
+    if kind != "dict":
+        try:
+            key = int(output)
+        except (TypeError, ValueError):
+            key = None
+    if key not in keys:
+        raise InputError(name, "output", f"{output!r} is not one of the model's outputs "
+                         f"({shown})", f"use one of {shown}")
+    chosen = value[key]
+    if not isinstance(chosen, fx.Node):
+        raise InputError(name, "output", f"output {output!r} is {chosen!r}, not a tensor",
+                         f"use one of {shown}")
+    node.args = (chosen,)
+    gm.graph.eliminate_dead_code()
+    gm.recompile()
+    for attr in ("exit_sites", "classifier_name"):
+        if hasattr(model, attr):
+            setattr(gm, attr, getattr(model, attr))
+    return gm
 
 
 def _from_path(spec: str, **options: Any) -> nn.Module:
@@ -152,21 +234,23 @@ def _accepted(factory: Callable[..., Any], options: dict[str, Any]) -> dict[str,
     return {k: v for k, v in options.items() if k in params}
 
 
-def _torchvision(name: str, num_classes: int) -> nn.Module | None:
+def _torchvision(name: str, num_classes: int | None) -> nn.Module | None:
     try:
         import torchvision.models as tvm  # optional
     except Exception:
         return None
     if name in tvm.list_models():
-        return tvm.get_model(name, weights=None, num_classes=num_classes)
+        classes = {} if num_classes is None else {"num_classes": num_classes}
+        return tvm.get_model(name, weights=None, **classes)
     return None
 
 
-def _timm(name: str, num_classes: int) -> nn.Module | None:
+def _timm(name: str, num_classes: int | None) -> nn.Module | None:
     try:
         import timm  # optional
     except Exception:
         return None
     if timm.is_model(name):
-        return timm.create_model(name, pretrained=False, num_classes=num_classes)
+        classes = {} if num_classes is None else {"num_classes": num_classes}
+        return timm.create_model(name, pretrained=False, **classes)
     return None

@@ -66,6 +66,8 @@ _WEIGHTED_TYPES = (
     nn.ConvTranspose2d,
     nn.ConvTranspose3d,
 )
+WEIGHTED_TYPES = _WEIGHTED_TYPES
+"""The layers whose weights count in a density: Linear and every convolution."""
 
 
 

@@ -706,9 +706,11 @@ class _Report:
             c = candidate_of(r)
             rows.append([
                 f"{int(r['trial'])}{' ★' if int(r['trial']) == knee else ''}",
-                _network_name(c), str(c.split), _exits_text(c, self.ex.exit_names, short=True),
+                _network_name(c), _realised(r), str(c.split),
+                _exits_text(c, self.ex.exit_names, short=True),
                 *[human(m, r[m]) for m in metrics]])
-        doc.table(["trial", "network", "cut", "exits @ threshold", *metrics], rows)
+        doc.table(["trial", "network", "realised density", "cut", "exits @ threshold",
+                   *metrics], rows)
         rest = len(self.front) - len(shown)
         more = f" ({rest} more rows)" if rest > 0 else ""
         doc.p(f"{len(self.front)} feasible front trials{more}; ★ marks the recommended one. "
@@ -815,14 +817,15 @@ class _Report:
         rows = []
         for m in info.methods:
             for i, d in enumerate(info.densities[m]):
-                rows.append([m if d < 1 else "dense", f"{d:g}",
+                rows.append([m if d < 1 else "dense", f"{d:g}", f"{info.realised[m][i]:.3g}",
                              fmt.percent(info.accuracy[m][i]),
                              fmt.percent(info.test_accuracy[m][i]),
                              fmt.nbytes(info.stored_bytes[m][i]), fmt.count(info.flops[m][i]),
                              fmt.seconds(info.edge_only_s[m][i])])
         seen: set[tuple[str, ...]] = set()
         uniq = [r for r in rows if not (tuple(r) in seen or seen.add(tuple(r)))]
-        doc.table(["method", "density", "accuracy (val)", "accuracy (test)", "stored",
+        doc.table(["method", "density", "realised density", "accuracy (val)",
+                   "accuracy (test)", "stored",
                    "backbone FLOP (sparse kernels)", "edge-only latency"], uniq)
         if not self.ex.edge.sparse_efficiency:
             doc.p(f"{self.ex.edge.name} has no sparse kernels in its profile: predefined "
@@ -1021,6 +1024,12 @@ class _Report:
             f"dse verify {name}          # retrain the top front configurations alone",
             f"dse report {name}          # this report",
         ]))
+
+
+def _realised(row: Any) -> str:
+    """The realised density of a trial row (weights kept over the dense network's)."""
+    value = row.get("realised_density") if hasattr(row, "get") else None
+    return "-" if value is None or value != value else f"{float(value):.3g}"
 
 
 def _network_name(c: Candidate) -> str:

@@ -52,6 +52,8 @@ class Metrics:
     test_bandwidth: float
     test_edge_energy: float
     test_exit_rates: tuple[float, ...]
+    realised_density: float  # weights kept over those of the dense network (the requested
+    # density is the candidate's knob; layers it does not fit stay dense)
 
     def as_dict(self) -> dict[str, float | list[float]]:
         """Plain JSON-ready values (``dataclasses.asdict`` deep-copies: too slow per trial)."""
@@ -75,6 +77,7 @@ class Scorer:
     correct: dict[str, np.ndarray]  # split -> bool [outputs, N]
     storage_backbone: float
     storage_exits: np.ndarray  # per exit head
+    realised_density: float = 1.0  # the network's weights kept over its dense network's
 
     def score(self, cand: Candidate) -> Metrics:
         t = self.table
@@ -109,6 +112,7 @@ class Scorer:
             test_bandwidth=test["bandwidth"],
             test_edge_energy=test["edge_energy"],
             test_exit_rates=test["rates"],
+            realised_density=self.realised_density,
         )
 
     def _choice(self, split: str, used: list[int], cand: Candidate) -> np.ndarray:
@@ -213,4 +217,5 @@ def make_scorer(
     head_nodes = {n for e in graph.exits for n in e.nodes}
     backbone = sum(n.stored_bytes for name, n in graph.nodes.items() if name not in head_nodes)
     exits = np.array([sum(graph.nodes[n].stored_bytes for n in e.nodes) for e in graph.exits])
-    return Scorer(trained, graph, table, conf, correct, float(backbone), exits)
+    return Scorer(trained, graph, table, conf, correct, float(backbone), exits,
+                  trained.realised_density)

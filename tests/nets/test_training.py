@@ -330,3 +330,29 @@ def test_bad_specs_are_input_errors(digits: DataSet) -> None:
         TrainConfig(lr=0.0)
     with pytest.raises(InputError, match="unknown model"):
         build_network(spec_of(digits, model="no-such-model"))
+
+
+def test_only_a_sparse_network_outside_the_zoo_gets_the_classifier_key_field() -> None:
+    """The zoo's cache keys are unchanged; a user model's sparse network (whose classifier
+    now stays dense) gets a new key, so no stale network is read back."""
+    from dse.nets.data import load_data
+    from dse.nets.training import NetworkSpec
+
+    data = load_data("digits")
+    assert "classifier" not in NetworkSpec(model="mlp", data=data, density=0.5).fields()
+    assert "classifier" not in NetworkSpec(model="my.py:build", data=data).fields()
+    assert NetworkSpec(model="my.py:build", data=data, density=0.5).fields()[
+        "classifier"] == "dense"
+
+
+def test_channels_and_predefined_at_one_nominal_density_realise_different_ones() -> None:
+    """mobilenet-s at 1/8: depthwise convolutions and the stem stay dense under predefined
+    sparsity, while channels thins them: the realised densities differ by about 1.5x."""
+    from dse.nets.data import load_data
+    from dse.nets.training import NetworkSpec, realised_density
+
+    data = load_data("shapes", size=32, n=100)
+    pre = realised_density(NetworkSpec(model="mobilenet-s", data=data, density=1 / 8))
+    ch = realised_density(NetworkSpec(model="mobilenet-s", data=data, density=1 / 8,
+                                      method="channels"))
+    assert 0.2 < pre < 0.25 and 0.13 < ch < 0.16 and 1.4 < pre / ch < 1.6

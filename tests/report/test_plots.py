@@ -193,18 +193,22 @@ def test_exit_info_scores_every_subset_and_threshold(tmp_path: Path) -> None:
 
 
 def test_density_info_joins_the_dense_network_to_every_method(tmp_path: Path) -> None:
-    def net(acc: float, stored: int, flops: int, t: float) -> SimpleNamespace:
+    def net(acc: float, stored: int, flops: int, t: float,
+            realised: float = 1.0) -> SimpleNamespace:
         node = SimpleNamespace(stored_bytes=stored, sparse_flops=flops)
         graph = SimpleNamespace(nodes={"x": node}, backbone_nodes=lambda: [node])
         trained = SimpleNamespace(accuracy=lambda split: [0.5, acc])
-        return SimpleNamespace(graph=graph, trained=trained,
+        return SimpleNamespace(graph=graph, trained=trained, realised_density=realised,
                                table=SimpleNamespace(total_s=np.array([9.0, t])))
 
     nets = {("dense", 1.0): net(0.99, 1000, 100, 1e-3),
-            ("predefined", 0.5): net(0.98, 550, 50, 1e-3),
-            ("channels", 0.5): net(0.97, 500, 50, 6e-4)}
+            ("predefined", 0.5): net(0.98, 550, 50, 1e-3, 0.75),
+            ("channels", 0.5): net(0.97, 500, 50, 6e-4, 0.5)}
     info = plots.density_info(nets, ["predefined", "channels"])
     assert info.densities["predefined"].tolist() == [1.0, 0.5]
+    # one nominal density, two realised ones: the figure's x is the realised density
+    assert info.realised["predefined"].tolist() == [1.0, 0.75]
+    assert info.realised["channels"].tolist() == [1.0, 0.5]
     assert info.stored_bytes["channels"].tolist() == [1000, 500]
     assert info.accuracy["predefined"].tolist() == [0.99, 0.98]
     assert all(p.exists() for p in plots.render_density(info, tmp_path / "density"))

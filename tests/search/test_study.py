@@ -369,3 +369,19 @@ def test_the_same_name_with_a_different_spec_is_refused(
     assert len(load_study("clash")[0].get_trials()) == 2
     # the same text again is a resume, not a clash
     assert len(run_study(spec, n_trials=3, progress=False).get_trials()) == 3
+
+
+def test_trials_carry_the_realised_density_beside_the_requested_one() -> None:
+    """The MLP at 1/2 thins both hidden layers; its two exit heads and classifier stay
+    dense, so the network keeps more than half of its weights, and the rows say how many."""
+    spec = make_spec("realised", n_trials=2)
+    explorer = explorer_for(spec)
+    study, _ = create_study(spec, explorer=explorer)
+    enqueue(study, 0.5, 6, (), 1.0)
+    enqueue(study, 1.0, 6, (), 1.0)
+    study = run_study(spec, progress=False, explorer=explorer)
+    rows = trials_frame(study).set_index("knob_density")
+    heads = 256 * 10 + 128 * 10 + 128 * 10
+    assert rows.loc[0.5, "realised_density"] == pytest.approx(
+        (64 * 256 / 2 + 256 * 128 / 2 + heads) / (64 * 256 + 256 * 128 + heads), rel=1e-12)
+    assert rows.loc[1.0, "realised_density"] == 1.0
