@@ -328,8 +328,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _print_status(info: dict[str, Any]) -> None:
     trials = ", ".join(f"{k.lower()} {v}" for k, v in info["trials"].items()) or "none"
     workers = f"; {info['workers']} worker(s) running" if info.get("workers") else ""
-    print(f"study {info['name']}: trials {trials}; {info['trainings']} networks trained"
-          f"{workers}")
+    used, run = info["networks_used"], info["trainings_run"]
+    trainings = (f"{run} training(s) run by this study ({info['training_seconds']:.1f} s)"
+                 if run else "no training run by this study")
+    print(f"study {info['name']}: trials {trials}; {used} network(s) used by trials, "
+          f"{trainings}{workers}")
     line = f"hypervolume {info['hypervolume']:.4f} (ruler from {info['ruler']})"
     if "hv_fraction_of_grid" in info:
         line += f", {100 * info['hv_fraction_of_grid']:.1f}% of the grid front's"
@@ -671,7 +674,8 @@ def build_parser() -> argparse.ArgumentParser:
         r.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
         r.add_argument("--quiet", action="store_true")
         r.set_defaults(func=func)
-    r = sts.add_parser("status", help="trials per state, trainings, hypervolume")
+    r = sts.add_parser("status", help="trials per state, networks used, trainings run, "
+                       "hypervolume")
     r.add_argument("name")
     r.add_argument("--storage", default=None)
     r.add_argument("--json", default=None)

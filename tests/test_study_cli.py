@@ -18,7 +18,8 @@ from dse.search.baselines import BASELINES, load_grid
 from dse.search.study import STUDIES_DIR, front_frame, load_study
 from dse.search.workers import registry_dir
 
-STATUS_KEYS = {"name", "trials", "trainings", "networks", "hypervolume", "ruler", "workers"}
+STATUS_KEYS = {"name", "trials", "networks_used", "networks", "trainings_run", "trained",
+               "training_seconds", "hypervolume", "ruler", "workers"}
 KNOB_KEYS = {"method", "density", "split", "exits", "threshold", "criterion"}
 OBJECTIVES = ("accuracy", "latency_mean", "edge_energy")
 
@@ -48,7 +49,12 @@ def test_study_run_status_and_front_in_every_format(
 ) -> None:
     spec = write_spec(tmp_path, "cli-front")
     out = run(capsys, "study", "run", str(spec), "--quiet")
-    assert "study cli-front: trials complete 20; 2 networks trained" in out
+    # the two networks may come from the session's shared cache: they are counted as
+    # used by trials, and the trainings this study ran (if any) apart
+    assert "study cli-front: trials complete 20; 2 network(s) used by trials, " in out
+    ran = re.search(r"used by trials, (\d+) training\(s\) run by this study \(([\d.]+) s\)"
+                    r"|used by trials, no training run by this study", out)
+    assert ran is not None, out
     assert "hypervolume" in out and "next: dse front cli-front" in out
     assert (tmp_path / "studies" / "cli-front.journal").exists()
 
@@ -56,7 +62,8 @@ def test_study_run_status_and_front_in_every_format(
     info = json.loads(Path("status.json").read_text())
     assert STATUS_KEYS <= set(info)
     assert info["name"] == "cli-front" and info["trials"] == {"COMPLETE": 20}
-    assert info["trainings"] == 2
+    assert info["networks_used"] == 2
+    assert info["trainings_run"] == len(info["trained"]) == int(ran.group(1) or 0)
     assert info["networks"] == [["dense", 1.0], ["predefined", 0.5]]
     assert info["ruler"] == "trials" and 0 < info["hypervolume"] <= 1.1 ** 3
     assert "hv_fraction_of_grid" not in info  # no grid yet
@@ -235,7 +242,7 @@ def test_study_run_with_workers_shares_the_study_with_helper_processes(
 
     monkeypatch.setattr(dse.search.study, "objective_for", slow)
     out = run(capsys, "study", "run", str(spec), "--quiet", "--workers", "2")
-    assert "networks trained" in out
+    assert "network(s) used by trials" in out
     trials = load_study("cli-workers")[0].get_trials(states=(TrialState.COMPLETE,))
     assert 40 <= len(trials) <= 41
     took = [(t.datetime_complete - t.datetime_start).total_seconds() for t in trials[2:]]

@@ -33,6 +33,7 @@ from dse.costmodel import FREE_KINDS, DeviceProfile, LinkProfile
 from dse.report import fmt, plots
 from dse.search import (
     BASELINES,
+    METRICS,
     Candidate,
     Explorer,
     Grid,
@@ -536,10 +537,10 @@ class _Report:
         if spec.description:
             doc.p(spec.description)
         doc.p(f"Model {spec.model} on {spec.data['name']}; edge {ex.edge.name}, server "
-              f"{ex.server.name}, link {ex.link.name}. Objectives: ",
-              ", ".join(f"{m} ({d})" for m, d in spec.objectives.items()),
-              ". Constraints: ", ", ".join(str(c) for c in spec.constraints) or "none",
-              f". Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.")
+              f"{ex.server.name}, link {ex.link.name}. Constraints: ",
+              ", ".join(str(c) for c in spec.constraints) or "none",
+              f". Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Objectives:")
+        doc.items([[Code(m), f" ({d}): {METRICS[m]}"] for m, d in spec.objectives.items()])
         self._summary(doc)
         self._recommended(doc)
         self._front(doc)
@@ -637,6 +638,7 @@ class _Report:
              human("edge_energy", row["test_edge_energy"])],
             ["· compute", human("edge_energy", row["compute_energy"]), ""],
             ["· radio", human("edge_energy", row["radio_energy"]), ""],
+            ["· idle while waiting", human("edge_energy", row["idle_energy"]), ""],
             ["edge memory (weights + peak activations)", human("edge_memory",
                                                                row["edge_memory"])
              + f" ({100 * row['edge_memory'] / cap:.2g}% of {fmt.nbytes(cap)})", ""],

@@ -22,7 +22,8 @@ METRICS: dict[str, str] = {
     "latency_mean": "expected end-to-end latency per inference, s",
     "latency_p95": "95th percentile latency per inference, s",
     "bandwidth": "expected bytes sent edge -> server per inference",
-    "edge_energy": "expected edge energy per inference (compute + radio), J",
+    "edge_energy": "expected edge energy per inference: compute + radio + idle while waiting "
+                   "for the link and the server, J",
     "edge_memory": "edge weights as stored + peak live activations, bytes",
     "storage": "bytes to store the deployed network (edge and server parts)",
 }

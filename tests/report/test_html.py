@@ -160,6 +160,10 @@ def test_report_escapes_the_spec_and_shows_the_recommendation(feasible: Path) ->
     for cmd in ("dse study run", "dse verify tiny", "dse report tiny", "dse compare tiny"):
         assert cmd in md
     assert "Not verified yet" in md  # and the command to do it, checked above
+    # the objectives are described, and the recommended point's edge energy is broken into
+    # every part it sums, the edge idling while it waits included
+    assert "(minimize): expected end-to-end latency per inference, s" in md
+    assert "· idle while waiting" in md
 
 
 @pytest.mark.slow

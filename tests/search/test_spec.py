@@ -257,3 +257,19 @@ def test_study_run_on_a_bad_spec_exits_2_with_one_line_and_writes_nothing(
     assert out.out == ""
     # no study storage of any kind, nothing trained
     assert not any(tmp_path.glob("studies/*")) and not (tmp_path / "cache").exists()
+
+
+def test_edge_energy_description_names_every_part_it_sums() -> None:
+    """The objective's description says what the number is: each ``*_energy`` part that
+    the scorer adds into ``edge_energy`` (compute, radio, idle while waiting)."""
+    from dataclasses import fields
+
+    from dse.search.evaluate import Metrics
+    from dse.search.spec import METRICS
+
+    parts = [f.name.removesuffix("_energy") for f in fields(Metrics)
+             if f.name.endswith("_energy") and f.name not in ("edge_energy", "test_edge_energy")]
+    assert parts == ["compute", "radio", "idle"]
+    for part in parts:
+        assert part in METRICS["edge_energy"], part
+    assert "idle while waiting" in METRICS["edge_energy"]

@@ -137,12 +137,25 @@ def test_one_training_per_distinct_network(tmp_path: Path,
     assert len(keys) == 3
     assert set(explorer.trained_now) == keys and explorer.loaded == set()
     assert sorted(Cache(tmp_path / "fresh-cache").keys()) == sorted(keys)
-    assert status(study, spec)["trainings"] == 3
+    info = status(study, spec)
+    assert info["networks_used"] == 3 and info["trainings_run"] == 3
+    assert sorted(t["network"] for t in info["trained"]) == ["channels@0.5", "dense",
+                                                             "predefined@0.5"]
+    assert info["training_seconds"] == pytest.approx(sum(explorer.trained_now.values()))
 
-    # a second process (a fresh explorer) on the same cache trains nothing
-    second = explorer_for(spec)
-    run_study(spec, storage="memory", progress=False, explorer=second)
+    # a second process (a fresh explorer) on the same cache trains nothing: its study
+    # used three networks and ran no training
+    again = make_spec("train-again", methods='["predefined", "channels"]', n_trials=10)
+    second = explorer_for(again)
+    other, _ = create_study(again, explorer=second)
+    for method in ("predefined", "channels"):
+        for density in (1.0, 0.5):
+            enqueue(other, density, 3, (0, 1), 0.5, method=method)
+    other = run_study(again, progress=False, explorer=second)
     assert second.trained_now == {} and second.loaded == keys
+    info = status(other, again)
+    assert info["networks_used"] == 3 and info["trainings_run"] == 0
+    assert info["trained"] == [] and info["training_seconds"] == 0
 
 
 def test_without_exits_the_threshold_is_not_a_knob() -> None:
