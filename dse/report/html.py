@@ -443,6 +443,7 @@ class _Report:
             self.rec_scorer = self.ex.scorer(self.rec_cand.method, self.rec_cand.density)
             self.rescored = self.rec_scorer.score(self.rec_cand)
         self.dense = self.ex.scorer("dense", 1.0)
+        self.learning = self.ex.learning_warnings()
         self._figures()
 
     def _figures(self) -> None:
@@ -541,6 +542,8 @@ class _Report:
               ", ".join(str(c) for c in spec.constraints) or "none",
               f". Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Objectives:")
         doc.items([[Code(m), f" ({d}): {METRICS[m]}"] for m, d in spec.objectives.items()])
+        for line in self.learning:
+            doc.p(Bold("Warning: "), line[0].upper() + line[1:] + ".")
         self._summary(doc)
         self._recommended(doc)
         self._front(doc)
@@ -812,6 +815,12 @@ class _Report:
         uniq = [r for r in rows if not (tuple(r) in seen or seen.add(tuple(r)))]
         doc.table(["method", "density", "accuracy (val)", "accuracy (test)", "stored",
                    "backbone FLOP (sparse kernels)", "edge-only latency"], uniq)
+        ex = self.ex
+        trained = [(n, ex.scorer(*n).trained) for n in ex.space.networks()
+                   if ex.cache.path(ex.network_spec(*n).key).exists()]
+        doc.p(f"Training: {ex.train_config.describe()}; ",
+              "; ".join(f"{'dense' if d >= 1 else f'{m}@{d:g}'} {t.epochs_text()}"
+                        for (m, d), t in trained) + ".")
         if not self.ex.edge.sparse_efficiency:
             doc.p(f"{self.ex.edge.name} has no sparse kernels in its profile: predefined "
                   "sparsity shrinks storage and memory there, not compute time; channel "

@@ -173,6 +173,36 @@ class Explorer:
             done += len(self.trained_now) - before
         return done
 
+    def learning_warnings(self) -> list[str]:
+        """One line per reason to distrust the reference (dense) network: a final
+        classifier near chance, or more than 5 points below one of its exits or one of the
+        study's sparse networks (on validation; see ``dse.nets.learning_problem``).
+
+        Looks only at networks already cached (it never trains one); empty if the dense
+        network is not trained yet.
+        """
+        if not self.cache.path(self.network_spec("dense", 1.0).key).exists():
+            return []
+        dense = self.scorer("dense", 1.0).trained
+        others: dict[str, float] = {}
+        for method, density in self.space.networks():
+            if density >= 1 or not self.cache.path(
+                    self.network_spec(method, density).key).exists():
+                continue
+            try:
+                t = self.scorer(method, density).trained
+            except Exception:  # noqa: BLE001 - a network that fails is reported by its trials
+                continue
+            others[f"the {_network_label(method, density)} network"] = t.accuracy("val")[-1]
+        problem = dense.learning_problem(others)
+        if problem is None:
+            return []
+        fix = dense.learning_fix().replace("(dse train --epochs auto)",
+                                           "in the spec's [training]")
+        return [f"the reference network ({self.spec.model}, dense, {dense.epochs_text()}): "
+                f"{problem}; every accuracy figure of this study is measured against it; "
+                f"{fix}"]
+
     def training_keys(self) -> set[str]:
         return {self.network_spec(m, d).key for m, d in self.space.networks()}
 

@@ -136,6 +136,12 @@ def _drop_table(table: str) -> str:
 
 BAD: list[tuple[str, str, str, tuple[str, ...]]] = [
     # id, spec text, the dotted field, words the message must contain
+    ("epochs-neither-number-nor-auto", _replace("epochs = 1", 'epochs = "many"'),
+     "training.epochs", ("many", '"auto"')),
+    ("patience-without-auto", _replace("epochs = 1", "epochs = 1\npatience = 3"),
+     "training.patience", ('only used with epochs = "auto"',)),
+    ("max-epochs-zero", _replace("epochs = 1", 'epochs = "auto"\nmax_epochs = 0'),
+     "training.max_epochs", ("outside",)),
     ("unknown-top-level-key", 'colour = "blue"\n' + GOOD, "colour", ("unknown key", "sampler")),
     ("unknown-key-in-a-table", _replace("epochs = 1", "epochs = 1\nepoch = 2"),
      "training.epoch", ("unknown key", "epochs")),
@@ -273,3 +279,13 @@ def test_edge_energy_description_names_every_part_it_sums() -> None:
     for part in parts:
         assert part in METRICS["edge_energy"], part
     assert "idle while waiting" in METRICS["edge_energy"]
+
+
+def test_epochs_auto_with_its_patience_and_cap() -> None:
+    from dse.nets.training import TrainConfig
+
+    spec = parse_spec(_replace("epochs = 1", 'epochs = "auto"\npatience = 3\nmax_epochs = 40'),
+                      where="auto.toml")
+    assert spec.training == {"epochs": "auto", "patience": 3, "max_epochs": 40, "seed": 0}
+    cfg = TrainConfig(**spec.training)
+    assert cfg.auto and (cfg.patience, cfg.max_epochs) == (3, 40)
