@@ -307,3 +307,24 @@ def test_compare_with_a_clashing_spec_keeps_the_stored_studys_grid(
     assert err.count("\n") == 1 and "cli-clash" in err
     assert [p.read_bytes() for p in saved] == before
     assert load_grid("cli-clash", load_study("cli-clash")[1]) is not None
+
+
+def test_study_run_warns_when_the_reference_network_has_not_learned(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "unlearned.toml"
+    path.write_text(spec_text("unlearned", n_trials=3).replace("epochs = 1",
+                                                              "epochs = 1\nlr = 1e-5"))
+    capsys.readouterr()
+    assert main(["study", "run", str(path), "--quiet"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    line = err[0]
+    assert line.startswith("dse: warning: the reference network (mlp, dense, 1 epoch): the "
+                           "final classifier reaches ")
+    assert "it has not learned" in line and 'epochs = "auto" in the spec\'s [training]' in line
+    assert "every accuracy figure of this study is measured against it" in line
+    # a study whose networks learned says nothing
+    assert main(["study", "run", str(write_spec(tmp_path, "learned", n_trials=3)),
+                 "--quiet"]) == 0
+    assert capsys.readouterr().err == ""

@@ -382,3 +382,30 @@ def test_the_same_name_with_a_different_spec_is_refused(
     assert len(load_study("clash")[0].get_trials()) == 2
     # the same text again is a resume, not a clash
     assert len(run_study(spec, n_trials=3, progress=False).get_trials()) == 3
+
+
+def test_learning_warnings_compare_the_reference_with_the_sparse_networks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dse.nets.training import TrainedNetwork
+
+    monkeypatch.setenv("DSE_CACHE", str(tmp_path / "fresh-cache"))
+    spec = make_spec("lw", n_trials=2)
+    explorer = explorer_for(spec)
+    assert explorer.learning_warnings() == []  # nothing trained yet, and it trains nothing
+    assert explorer.trained_now == {} and Cache(tmp_path / "fresh-cache").keys() == []
+    run_study(spec, progress=False, explorer=explorer)
+    sparse = explorer.scorer("predefined", 0.5).trained.accuracy("val")[-1]
+    seen: list[dict[str, float]] = []
+
+    def lags(self: TrainedNetwork, others: dict[str, float] | None = None) -> str | None:
+        seen.append(dict(others or {}))
+        return "it lags" if self.spec.density == 1 else None
+
+    monkeypatch.setattr(TrainedNetwork, "learning_problem", lags)
+    lines = explorer.learning_warnings()
+    assert seen == [{"the predefined@0.5 network": sparse}]
+    assert lines == ["the reference network (mlp, dense, 1 epoch): it lags; every accuracy "
+                     "figure of this study is measured against it; train longer: more epochs, "
+                     'or epochs = "auto" in the spec\'s [training] to train until the '
+                     "validation accuracy stops improving; or more data"]
