@@ -429,8 +429,8 @@ def _run_study(args: argparse.Namespace, spec: Any, command: list[str]) -> int:
         explorer=explorer, worker=index, on_start=on_start))
     if rc == 0:
         _print_status(status(study, spec, args.storage))
-        for line in explorer.learning_warnings():
-            print(f"dse: warning: {line}", file=sys.stderr)
+        for line in explorer.learning_warnings() if args.worker_index is None else ():
+            print(f"dse: warning: {line}", file=sys.stderr)  # once, not once per helper
     return rc
 
 

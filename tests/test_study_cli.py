@@ -310,8 +310,9 @@ def test_compare_with_a_clashing_spec_keeps_the_stored_studys_grid(
 
 
 def test_study_run_warns_when_the_reference_network_has_not_learned(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
+    capsys = capfd  # the helper workers' own output too
     path = tmp_path / "unlearned.toml"
     path.write_text(spec_text("unlearned", n_trials=3).replace("epochs = 1",
                                                               "epochs = 1\nlr = 1e-5"))
@@ -324,6 +325,10 @@ def test_study_run_warns_when_the_reference_network_has_not_learned(
                            "final classifier reaches ")
     assert "it has not learned" in line and 'epochs = "auto" in the spec\'s [training]' in line
     assert "every accuracy figure of this study is measured against it" in line
+    # with helper workers, said once (by the process the user started)
+    assert main(["study", "run", str(path), "--quiet", "--workers", "2",
+                 "--n-trials", "6"]) == 0
+    assert capsys.readouterr().err.strip().splitlines() == [line]
     # a study whose networks learned says nothing
     assert main(["study", "run", str(write_spec(tmp_path, "learned", n_trials=3)),
                  "--quiet"]) == 0
