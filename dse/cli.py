@@ -289,6 +289,9 @@ def network_summary(trained: Any) -> dict[str, Any]:
         if trained.spec.method == "predefined" else sparsity.stored_bytes(net),
         "dense_bytes": sparsity.dense_bytes(net),
         "train_seconds": trained.train_seconds,
+        "epochs_run": trained.epochs_run,
+        "epoch_kept": trained.epoch_kept,
+        "learning_problem": trained.learning_problem(),
         "cached": trained.cached,
         "key": trained.key,
     }
@@ -298,6 +301,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     from dse.nets import Cache, NetworkSpec, TrainConfig, train_network
     from dse.report import fmt
 
+    auto = {k: v for k, v in (("patience", args.patience), ("max_epochs", args.max_epochs))
+            if v is not None}
+    if auto and args.epochs != "auto":
+        flag = "--patience" if "patience" in auto else "--max-epochs"
+        raise InputError("command line", flag, "only used with --epochs auto",
+                         "pass --epochs auto, or drop it")
     data = _data_from_args(args)
     exits: tuple[str, ...] | None = None
     if args.exits not in (None, "all"):
@@ -306,12 +315,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         model=args.model, data=data, method=args.method, density=args.density, exits=exits,
         model_options={} if args.output is None else {"output": args.output},
         train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                          seed=args.seed),
+                          seed=args.seed, **auto),
     )
     trained = train_network(spec, cache=Cache(args.cache_dir), progress=not args.quiet)
     info = network_summary(trained)
     state = "loaded from cache" if trained.cached else f"trained in {trained.train_seconds:.1f} s"
-    print(f"{args.model} on {data.name} ({args.method}, density {args.density:g}): {state}")
+    print(f"{args.model} on {data.name} ({args.method}, density {args.density:g}): {state}, "
+          f"{trained.epochs_text()}")
     for site, acc in zip(info["exit_sites"], info["exit_accuracy"], strict=True):
         print(f"  exit after {site:12s} test accuracy {fmt.percent(acc)}")
     print(f"  final                    test accuracy {fmt.percent(info['accuracy'])}")
@@ -324,10 +334,23 @@ def cmd_train(args: argparse.Namespace) -> int:
     print(f"  stored {fmt.nbytes(info['stored_bytes'])} with explicit indices, "
           f"{fmt.nbytes(info['stored_bytes_seed_form'])} with seed-regenerated indices, "
           f"dense float32 {fmt.nbytes(info['dense_bytes'])}")
+    if info["learning_problem"]:
+        print(f"dse: warning: {args.model} ({args.method}, density {args.density:g}): "
+              f"{info['learning_problem']}; {trained.learning_fix()}", file=sys.stderr)
     if args.json:
         _write_json(args.json, info)
         print(f"wrote {args.json}")
     return 0
+
+
+def _epochs(text: str) -> int | str:
+    """``--epochs``: a number of epochs or ``auto``."""
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither an integer nor 'auto'") from None
 
 
 # --------------------------------------------------------------------------------------
@@ -338,8 +361,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _print_status(info: dict[str, Any]) -> None:
     trials = ", ".join(f"{k.lower()} {v}" for k, v in info["trials"].items()) or "none"
     workers = f"; {info['workers']} worker(s) running" if info.get("workers") else ""
-    print(f"study {info['name']}: trials {trials}; {info['trainings']} networks trained"
-          f"{workers}")
+    used, run = info["networks_used"], info["trainings_run"]
+    trainings = (f"{run} training(s) run by this study ({info['training_seconds']:.1f} s)"
+                 if run else "no training run by this study")
+    print(f"study {info['name']}: trials {trials}; {used} network(s) used by trials, "
+          f"{trainings}{workers}")
     line = f"hypervolume {info['hypervolume']:.4f} (ruler from {info['ruler']})"
     if "hv_fraction_of_grid" in info:
         line += f", {100 * info['hv_fraction_of_grid']:.1f}% of the grid front's"
@@ -400,17 +426,21 @@ def cmd_study_resume(args: argparse.Namespace) -> int:
 
 
 def _run_study(args: argparse.Namespace, spec: Any, command: list[str]) -> int:
-    """Run (or continue) ``spec``'s study with ``args.workers`` processes; print its status."""
-    from dse.search import run_study, status
+    """Run (or continue) ``spec``'s study with ``args.workers`` processes; print its status
+    and a warning if its reference network has not learned."""
+    from dse.search import Explorer, run_study, status
 
     if args.workers > 1 and (args.storage or spec.storage) == "memory":
         raise InputError("--workers", "storage", "an in-memory study is private to one "
                          "process", "use the journal (default) or sqlite storage")
+    explorer = Explorer(spec, progress=not args.quiet)
     study, rc = _with_helpers(args, command, lambda index, on_start: run_study(
         spec, n_trials=args.n_trials, storage=args.storage, progress=not args.quiet,
-        worker=index, on_start=on_start))
+        explorer=explorer, worker=index, on_start=on_start))
     if rc == 0:
         _print_status(status(study, spec, args.storage))
+        for line in explorer.learning_warnings() if args.worker_index is None else ():
+            print(f"dse: warning: {line}", file=sys.stderr)  # once, not once per helper
     return rc
 
 
@@ -702,7 +732,14 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--exits", default="all", help="all | none | comma-separated exit sites")
     t.add_argument("--output", default=None, help="of a model returning a tuple or dict: "
                    "the index or key of the logits")
-    t.add_argument("--epochs", type=int, default=10)
+    t.add_argument("--epochs", type=_epochs, default=10,
+                   help="a number, or auto: until the validation accuracy stops improving "
+                   "(the best epoch's weights kept; default 10)")
+    t.add_argument("--patience", type=int, default=None,
+                   help="with --epochs auto: stop after this many epochs without "
+                   "improvement (default 5)")
+    t.add_argument("--max-epochs", type=int, default=None,
+                   help="with --epochs auto: at most this many epochs (default 100)")
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--lr", type=float, default=3e-3)
     t.add_argument("--seed", type=int, default=0)
@@ -726,7 +763,8 @@ def build_parser() -> argparse.ArgumentParser:
         r.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
         r.add_argument("--quiet", action="store_true")
         r.set_defaults(func=func)
-    r = sts.add_parser("status", help="trials per state, trainings, hypervolume")
+    r = sts.add_parser("status", help="trials per state, networks used, trainings run, "
+                       "hypervolume")
     r.add_argument("name")
     r.add_argument("--storage", default=None)
     r.add_argument("--json", default=None)

@@ -18,7 +18,8 @@ from dse.search.baselines import BASELINES, load_grid
 from dse.search.study import STUDIES_DIR, front_frame, load_study
 from dse.search.workers import registry_dir
 
-STATUS_KEYS = {"name", "trials", "trainings", "networks", "hypervolume", "ruler", "workers"}
+STATUS_KEYS = {"name", "trials", "networks_used", "networks", "trainings_run", "trained",
+               "training_seconds", "hypervolume", "ruler", "workers"}
 KNOB_KEYS = {"method", "density", "split", "exits", "threshold", "criterion"}
 OBJECTIVES = ("accuracy", "latency_mean", "edge_energy")
 
@@ -48,7 +49,12 @@ def test_study_run_status_and_front_in_every_format(
 ) -> None:
     spec = write_spec(tmp_path, "cli-front")
     out = run(capsys, "study", "run", str(spec), "--quiet")
-    assert "study cli-front: trials complete 20; 2 networks trained" in out
+    # the two networks may come from the session's shared cache: they are counted as
+    # used by trials, and the trainings this study ran (if any) apart
+    assert "study cli-front: trials complete 20; 2 network(s) used by trials, " in out
+    ran = re.search(r"used by trials, (\d+) training\(s\) run by this study \(([\d.]+) s\)"
+                    r"|used by trials, no training run by this study", out)
+    assert ran is not None, out
     assert "hypervolume" in out and "next: dse front cli-front" in out
     assert (tmp_path / "studies" / "cli-front.journal").exists()
 
@@ -56,7 +62,8 @@ def test_study_run_status_and_front_in_every_format(
     info = json.loads(Path("status.json").read_text())
     assert STATUS_KEYS <= set(info)
     assert info["name"] == "cli-front" and info["trials"] == {"COMPLETE": 20}
-    assert info["trainings"] == 2
+    assert info["networks_used"] == 2
+    assert info["trainings_run"] == len(info["trained"]) == int(ran.group(1) or 0)
     assert info["networks"] == [["dense", 1.0], ["predefined", 0.5]]
     assert info["ruler"] == "trials" and 0 < info["hypervolume"] <= 1.1 ** 3
     assert "hv_fraction_of_grid" not in info  # no grid yet
@@ -237,7 +244,7 @@ def test_study_run_with_workers_shares_the_study_with_helper_processes(
 
     monkeypatch.setattr(dse.search.study, "objective_for", slow)
     out = run(capsys, "study", "run", str(spec), "--quiet", "--workers", "2")
-    assert "networks trained" in out
+    assert "network(s) used by trials" in out
     trials = load_study("cli-workers")[0].get_trials(states=(TrialState.COMPLETE,))
     assert 40 <= len(trials) <= 41
     took = [(t.datetime_complete - t.datetime_start).total_seconds() for t in trials[2:]]
@@ -302,3 +309,29 @@ def test_compare_with_a_clashing_spec_keeps_the_stored_studys_grid(
     assert err.count("\n") == 1 and "cli-clash" in err
     assert [p.read_bytes() for p in saved] == before
     assert load_grid("cli-clash", load_study("cli-clash")[1]) is not None
+
+
+def test_study_run_warns_when_the_reference_network_has_not_learned(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    capsys = capfd  # the helper workers' own output too
+    path = tmp_path / "unlearned.toml"
+    path.write_text(spec_text("unlearned", n_trials=3).replace("epochs = 1",
+                                                              "epochs = 1\nlr = 1e-5"))
+    capsys.readouterr()
+    assert main(["study", "run", str(path), "--quiet"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    line = err[0]
+    assert line.startswith("dse: warning: the reference network (mlp, dense, 1 epoch): the "
+                           "final classifier reaches ")
+    assert "it has not learned" in line and 'epochs = "auto" in the spec\'s [training]' in line
+    assert "every accuracy figure of this study is measured against it" in line
+    # with helper workers, said once (by the process the user started)
+    assert main(["study", "run", str(path), "--quiet", "--workers", "2",
+                 "--n-trials", "6"]) == 0
+    assert capsys.readouterr().err.strip().splitlines() == [line]
+    # a study whose networks learned says nothing
+    assert main(["study", "run", str(write_spec(tmp_path, "learned", n_trials=3)),
+                 "--quiet"]) == 0
+    assert capsys.readouterr().err == ""

@@ -104,6 +104,9 @@ def test_channels_method_is_smaller_and_dense(tmp_path: Path) -> None:
         (["--method", "magnitude", "--density", "0.25"], "method"),
         (["--exits", "layers.9"], "exit site"),
         (["--epochs", "0"], "epochs"),
+        (["--patience", "3"], "--patience: only used with --epochs auto"),
+        (["--max-epochs", "30"], "--max-epochs: only used with --epochs auto"),
+        (["--epochs", "auto", "--patience", "0"], "patience: must be >= 1"),
         (["--data", "no-such-data"], "unknown data set"),
         (["--n", "0"], "n: must be"),  # a given 0 is checked, not taken for "unset"
         (["--size", "0"], "size: must be"),
@@ -232,3 +235,39 @@ def test_channels_with_a_width_that_changes_nothing_is_refused(
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "changed no layer" in err
     assert not list(tmp_path.rglob("*.dse"))
+
+
+def test_an_undertrained_network_is_warned_about_with_the_fix(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    rc, out = train(tmp_path, "slow", "--density", "1", "--epochs", "1", "--lr", "1e-5")
+    assert rc == 0
+    info = read(out)
+    assert info["val_accuracy"] < 0.3 and info["learning_problem"]
+    err = capsys.readouterr().err
+    assert err.startswith("dse: warning: mlp (predefined, density 1): the final classifier "
+                          f"reaches {100 * info['val_accuracy']:.1f}% validation accuracy")
+    assert "it has not learned; train longer" in err and "--epochs auto" in err
+    assert err.count("\n") == 1
+    # a network that learned: no warning
+    rc, out = train(tmp_path, "fine", "--density", "1", "--epochs", "3")
+    assert rc == 0 and read(out)["learning_problem"] is None
+    assert capsys.readouterr().err == ""
+
+
+def test_epochs_auto_says_which_epoch_it_kept(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    rc, out = train(tmp_path, "auto", "--density", "0.25", "--epochs", "auto",
+                    "--patience", "2", "--max-epochs", "12")
+    assert rc == 0
+    info = read(out)
+    run, kept = info["epochs_run"], info["epoch_kept"]
+    assert 1 <= kept < run <= 12 and run - kept == 2
+    assert f"epoch {kept} kept of {run} run (auto)" in capsys.readouterr().out
+    # a number of epochs keeps the last
+    rc, out = train(tmp_path, "two", "--density", "0.25")
+    assert read(out)["epochs_run"] == read(out)["epoch_kept"] == 2
+    assert "trained in" in capsys.readouterr().out

@@ -17,6 +17,7 @@ __all__, __getattr__ = exports(__name__, {
     "Cache": "cache", "atomic_write_bytes": "cache", "key_of": "cache",
     "NetworkSpec": "training", "TrainConfig": "training", "TrainedNetwork": "training",
     "build_network": "training", "example_input": "training", "train_network": "training",
+    "learning_problem": "training", "chance_accuracy": "training",
     "CRITERIA": "exits", "attach_exits": "exits", "confidence": "exits",
     "sparsity": "sparsity",
 })

@@ -12,7 +12,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -36,24 +36,64 @@ DENSITY_SLACK = 0.10
 """A request is met when the thinned layers keep within 10% of the requested density."""
 
 
+AUTO = "auto"
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """How a network is trained (AdamW, cosine learning rate, seeded)."""
+    """How a network is trained (AdamW, seeded).
 
-    epochs: int = 10
+    ``epochs`` is a number of epochs (one-cycle learning rate over them, the last epoch's
+    weights kept) or ``"auto"``: train until the validation accuracy of the final
+    classifier has not improved for ``patience`` epochs, at most ``max_epochs``, with a
+    one-epoch warm-up and the learning rate cut by ``AUTO_LR_FACTOR`` after ``patience // 2``
+    epochs without improvement; the best epoch's weights are kept. Only the validation
+    split selects; the test split is never looked at. ``patience`` and ``max_epochs``
+    enter the cache key only with ``"auto"``.
+    """
+
+    epochs: int | str = 10
     batch_size: int = 64
     lr: float = 3e-3
     weight_decay: float = 1e-4
     exit_weight: float = 1.0  # weight of each exit's loss; the final loss weighs 1
     head: str = "linear"  # exit head kind, see exits.make_head
     seed: int = 0
+    patience: int = 5  # epochs="auto": epochs without a better validation accuracy to stop
+    max_epochs: int = 100  # epochs="auto": the cap
 
     def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size"):
+        if isinstance(self.epochs, str) and self.epochs != AUTO:
+            raise InputError("training", "epochs", f"{self.epochs!r} is not a number of epochs",
+                             'use an integer >= 1 or "auto"')
+        names = ["batch_size", "patience", "max_epochs"] + ([] if self.auto else ["epochs"])
+        for name in names:
             if int(getattr(self, name)) < 1:
                 raise InputError("training", name, "must be >= 1")
         if not self.lr > 0:
             raise InputError("training", "lr", "must be > 0")
+
+    @property
+    def auto(self) -> bool:
+        """Whether training stops by itself (``epochs = "auto"``)."""
+        return self.epochs == AUTO
+
+    def key_fields(self) -> dict[str, Any]:
+        """The fields that change the weights: the auto-only ones only with ``"auto"``, so
+        the key of a network trained for a number of epochs is what it always was."""
+        d = asdict(self)
+        if not self.auto:
+            del d["patience"], d["max_epochs"]
+        return d
+
+    def describe(self) -> str:
+        if self.auto:
+            return (f'epochs "auto" (patience {self.patience}, at most {self.max_epochs}, '
+                    "best validation epoch kept)")
+        return f"{self.epochs} epochs"
+
+
+AUTO_LR_FACTOR = 0.3
 
 
 @dataclass(frozen=True)
@@ -89,7 +129,7 @@ class NetworkSpec:
             "method": self.method if self.density < 1 else "dense",
             "density": float(self.density),
             "exits": list(self.exits) if self.exits is not None else "all",
-            "train": asdict(self.train),
+            "train": self.train.key_fields(),
         }
         if self.density < 1 and self.model not in list_models():
             # A model outside the zoo keeps its final classifier dense (found in its graph
@@ -241,6 +281,7 @@ class TrainedNetwork:
     train_seconds: float
     history: tuple[dict[str, float], ...]
     cached: bool
+    kept_epoch: int | None = None  # the epoch whose weights were kept (None: the last)
 
     @property
     def key(self) -> str:
@@ -250,6 +291,46 @@ class TrainedNetwork:
     def realised_density(self) -> float:
         """Weights kept over those of the dense network: see :func:`realised_density`."""
         return realised_density(self.spec)
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history)
+
+    @property
+    def epoch_kept(self) -> int:
+        """The epoch (from 1) whose weights these are: the best one with ``"auto"``."""
+        return self.kept_epoch if self.kept_epoch is not None else self.epochs_run
+
+    def epochs_text(self) -> str:
+        """``10 epochs`` or, with ``"auto"``, ``epoch 7 kept of 12 run (auto)``."""
+        if not self.spec.train.auto:
+            return f"{self.epochs_run} epoch{'s' if self.epochs_run != 1 else ''}"
+        capped = " (stopped at the cap)" if self.epochs_run >= self.spec.train.max_epochs else ""
+        return f"epoch {self.epoch_kept} kept of {self.epochs_run} run (auto){capped}"
+
+    def learning_problem(self, others: Mapping[str, float] | None = None) -> str | None:
+        """Why this network's final classifier looks untrained on validation, or None.
+
+        See :func:`learning_problem`; the exits' validation accuracies are compared with
+        it, and ``others`` (name -> validation accuracy, e.g. the sparse networks of the
+        same study) too.
+        """
+        acc = self.accuracy("val")
+        exits = {f"the exit after {site}": a
+                 for site, a in zip(self.exit_sites, acc[:-1], strict=True)}
+        return learning_problem(acc[-1], self.val_labels, int(self.val_logits.shape[-1]),
+                                {**exits, **(others or {})})
+
+    def learning_fix(self) -> str:
+        """What to do about a network :meth:`learning_problem` flags."""
+        t = self.spec.train
+        if not t.auto:
+            return ('train longer: more epochs, or epochs = "auto" (dse train --epochs auto) '
+                    "to train until the validation accuracy stops improving; or more data")
+        if self.epochs_run >= t.max_epochs:
+            return f"it was still improving at the cap: raise max_epochs ({t.max_epochs})"
+        return (f"training stopped after {t.patience} epochs without improvement: raise "
+                "patience, lower lr, or give it more data")
 
     def accuracy(self, split: str = "test") -> list[float]:
         """Accuracy of every output (exits first, final last) on a split."""
@@ -326,17 +407,29 @@ def _train(spec: NetworkSpec, *, progress: bool = True) -> TrainedNetwork:
     data = spec.data
     task = spec.task_name
     x, y = data.train.x, data.train.y[task]
+    val_y = data.val.y[task]
     cfg = spec.train
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(x) / cfg.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch, pct_start=0.15
-    )
+    plateau: torch.optim.lr_scheduler.ReduceLROnPlateau | None = None
+    sched: torch.optim.lr_scheduler.LRScheduler
+    if cfg.auto:
+        # no end is known: a one-epoch linear warm-up, then the rate cut on a plateau
+        epochs = cfg.max_epochs
+        sched = torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.1,
+                                                  total_iters=steps_per_epoch)
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            opt, mode="max", factor=AUTO_LR_FACTOR, patience=max(1, cfg.patience // 2) - 1)
+    else:
+        epochs = int(cfg.epochs)
+        sched = torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=cfg.lr, total_steps=epochs * steps_per_epoch, pct_start=0.15)
     history: list[dict[str, float]] = []
+    best: tuple[float, int, dict[str, torch.Tensor], torch.Tensor] | None = None
     start = time.perf_counter()
-    bar = tqdm(range(cfg.epochs), desc=f"train {spec.model} d={spec.density:g}",
+    bar = tqdm(range(epochs), desc=f"train {spec.model} d={spec.density:g}",
                disable=not progress, leave=False)
     for epoch in bar:
         net.train()
@@ -355,24 +448,38 @@ def _train(spec: NetworkSpec, *, progress: bool = True) -> TrainedNetwork:
             sparsity.mask_gradients(net)
             opt.step()
             sparsity.enforce_masks(net)
-            sched.step()
+            if epoch == 0 or plateau is None:
+                sched.step()
             total += loss.item() * len(idx)
         val = _logits(net, data.val.x)
-        acc = (val[-1].argmax(-1) == data.val.y[task]).float().mean().item()
+        acc = (val[-1].argmax(-1) == val_y).float().mean().item()
         history.append({"epoch": epoch + 1, "loss": total / len(x), "val_accuracy": acc})
         bar.set_postfix(loss=f"{total / len(x):.3f}", val=f"{acc:.3f}")
+        if plateau is None:
+            continue
+        if best is None or acc > best[0]:  # validation only selects
+            best = (acc, epoch + 1, {k: v.detach().clone() for k, v in
+                                     net.state_dict().items()}, val)
+        elif epoch + 1 - best[1] >= cfg.patience:
+            break
+        plateau.step(acc)
+    kept_epoch = None
+    if best is not None:
+        _, kept_epoch, state, val = best
+        net.load_state_dict(state)
     seconds = time.perf_counter() - start
     trained = TrainedNetwork(
         spec=spec,
         state={k: v.detach().clone() for k, v in net.state_dict().items()},
         exit_sites=tuple(getattr(net, "exit_sites", ())),
-        val_logits=val,  # the last epoch's pass, on the final weights
-        val_labels=data.val.y[task].clone(),
+        val_logits=val,  # the kept epoch's pass, on the kept weights
+        val_labels=val_y.clone(),
         test_logits=_logits(net, data.test.x),
         test_labels=data.test.y[task].clone(),
         train_seconds=seconds,
         history=tuple(history),
         cached=False,
+        kept_epoch=kept_epoch,
     )
     return trained
 
@@ -389,6 +496,7 @@ def _to_payload(t: TrainedNetwork) -> dict[str, Any]:
         "test_labels": t.test_labels,
         "train_seconds": t.train_seconds,
         "history": [dict(h) for h in t.history],
+        **({"kept_epoch": t.kept_epoch} if t.kept_epoch is not None else {}),
     }
 
 
@@ -404,4 +512,63 @@ def _from_payload(spec: NetworkSpec, p: dict[str, Any]) -> TrainedNetwork:
         train_seconds=float(p["train_seconds"]),
         history=tuple(p["history"]),
         cached=True,
+        kept_epoch=p.get("kept_epoch"),
     )
+
+
+# --------------------------------------------------------------------------------------
+# did it learn?
+# --------------------------------------------------------------------------------------
+
+#: A final classifier is "near chance" below chance + max(NEAR_CHANCE_POINTS,
+#: NEAR_CHANCE_SHARE x (1 - chance)), and "behind" when it is more than BEHIND_POINTS
+#: below another output (an exit of its own, or another network of the same study).
+NEAR_CHANCE_POINTS = 0.05
+NEAR_CHANCE_SHARE = 0.20
+BEHIND_POINTS = 0.05
+
+
+_TOL = 1e-9  # accuracies are fractions k/N: a bound met exactly is met
+
+
+def learning_floor(chance: float) -> float:
+    """The validation accuracy below which a final classifier has not learned:
+    chance + max(5 points, 20% of (1 - chance)), never above halfway from chance to 1
+    (with a commonest label of 97%, 5 points more would be out of reach)."""
+    margin = max(NEAR_CHANCE_POINTS, NEAR_CHANCE_SHARE * (1 - chance))
+    return chance + min(margin, (1 - chance) / 2)
+
+
+def chance_accuracy(labels: torch.Tensor | Sequence[int], classes: int) -> float:
+    """What guessing reaches: 1/classes, or always answering the commonest label, if more."""
+    y = torch.as_tensor(labels).reshape(-1)
+    if classes < 1:
+        raise ValueError(f"classes must be >= 1, got {classes}")
+    majority = torch.bincount(y, minlength=classes).max().item() / len(y) if len(y) else 0.0
+    return max(1.0 / classes, float(majority))
+
+
+def learning_problem(accuracy: float, labels: torch.Tensor | Sequence[int], classes: int,
+                     others: Mapping[str, float] | None = None) -> str | None:
+    """Why a final classifier with validation ``accuracy`` has not learned, or None.
+
+    With chance = :func:`chance_accuracy` (``labels`` are the validation labels), it has
+    not learned when ``accuracy < chance + max(5 points, 20% of (1 - chance))`` (see
+    :func:`learning_floor`), and it lags when ``accuracy`` is more than 5 points below the
+    best of ``others`` (name -> validation accuracy: its own exits, other networks trained
+    on the same data).
+    """
+    chance = chance_accuracy(labels, classes)
+    floor = learning_floor(chance)
+    if accuracy < floor - _TOL:
+        return (f"the final classifier reaches {100 * accuracy:.1f}% validation accuracy, "
+                f"below {100 * floor:.1f}% where chance is {100 * chance:.1f}% ("
+                f"{'the commonest label' if chance > 1 / classes + 1e-12 else '1'} of "
+                f"{classes} classes); it has not learned")
+    if others:
+        name, acc = max(others.items(), key=lambda kv: kv[1])
+        if accuracy < acc - BEHIND_POINTS - _TOL:
+            return (f"the final classifier reaches {100 * accuracy:.1f}% validation accuracy, "
+                    f"{100 * (acc - accuracy):.1f} points below {name} ({100 * acc:.1f}%); "
+                    "it has not finished learning")
+    return None

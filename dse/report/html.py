@@ -33,6 +33,7 @@ from dse.costmodel import FREE_KINDS, DeviceProfile, LinkProfile
 from dse.report import fmt, plots
 from dse.search import (
     BASELINES,
+    METRICS,
     Candidate,
     Explorer,
     Grid,
@@ -446,6 +447,7 @@ class _Report:
             self.rec_scorer = self.ex.scorer(self.rec_cand.method, self.rec_cand.density)
             self.rescored = self.rec_scorer.score(self.rec_cand)
         self.dense = self.ex.scorer("dense", 1.0)
+        self.learning = self.ex.learning_warnings()
         self._figures()
 
     def _figures(self) -> None:
@@ -540,10 +542,12 @@ class _Report:
         if spec.description:
             doc.p(spec.description)
         doc.p(f"Model {spec.model} on {spec.data['name']}; edge {ex.edge.name}, server "
-              f"{ex.server.name}, link {ex.link.name}. Objectives: ",
-              ", ".join(f"{m} ({d})" for m, d in spec.objectives.items()),
-              ". Constraints: ", ", ".join(str(c) for c in spec.constraints) or "none",
-              f". Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.")
+              f"{ex.server.name}, link {ex.link.name}. Constraints: ",
+              ", ".join(str(c) for c in spec.constraints) or "none",
+              f". Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Objectives:")
+        doc.items([[Code(m), f" ({d}): {METRICS[m]}"] for m, d in spec.objectives.items()])
+        for line in self.learning:
+            doc.p(Bold("Warning: "), line[0].upper() + line[1:] + ".")
         self._summary(doc)
         self._recommended(doc)
         self._front(doc)
@@ -641,6 +645,7 @@ class _Report:
              human("edge_energy", row["test_edge_energy"])],
             ["· compute", human("edge_energy", row["compute_energy"]), ""],
             ["· radio", human("edge_energy", row["radio_energy"]), ""],
+            ["· idle while waiting", human("edge_energy", row["idle_energy"]), ""],
             ["edge memory (weights + peak activations)", human("edge_memory",
                                                                row["edge_memory"])
              + f" ({100 * row['edge_memory'] / cap:.2g}% of {fmt.nbytes(cap)})", ""],
@@ -827,6 +832,12 @@ class _Report:
         doc.table(["method", "density", "realised density", "accuracy (val)",
                    "accuracy (test)", "stored",
                    "backbone FLOP (sparse kernels)", "edge-only latency"], uniq)
+        ex = self.ex
+        trained = [(n, ex.scorer(*n).trained) for n in ex.space.networks()
+                   if ex.cache.path(ex.network_spec(*n).key).exists()]
+        doc.p(f"Training: {ex.train_config.describe()}; ",
+              "; ".join(f"{'dense' if d >= 1 else f'{m}@{d:g}'} {t.epochs_text()}"
+                        for (m, d), t in trained) + ".")
         if not self.ex.edge.sparse_efficiency:
             doc.p(f"{self.ex.edge.name} has no sparse kernels in its profile: predefined "
                   "sparsity shrinks storage and memory there, not compute time; channel "

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dse.lazy import exports
 
 __all__, __getattr__ = exports(__name__, {
-    "StudySpec": "spec", "load_spec": "spec", "parse_spec": "spec",
+    "METRICS": "spec", "StudySpec": "spec", "load_spec": "spec", "parse_spec": "spec",
     "Candidate": "space", "Space": "space",
     "Metrics": "evaluate", "Scorer": "evaluate", "make_scorer": "evaluate",
     "Explorer": "study", "create_study": "study", "csv_text": "study", "front_frame": "study",

@@ -22,7 +22,8 @@ METRICS: dict[str, str] = {
     "latency_mean": "expected end-to-end latency per inference, s",
     "latency_p95": "95th percentile latency per inference, s",
     "bandwidth": "expected bytes sent edge -> server per inference",
-    "edge_energy": "expected edge energy per inference (compute + radio), J",
+    "edge_energy": "expected edge energy per inference: compute + radio + idle while waiting "
+                   "for the link and the server, J",
     "edge_memory": "edge weights as stored + peak live activations, bytes",
     "storage": "bytes to store the deployed network (edge and server parts)",
 }
@@ -36,7 +37,8 @@ _TOP = {"name", "description", "n_trials", "sampler", "seed", "storage", "model"
 _MODEL = {"name", "options"}
 _DATA = {"name", "root", "seed", "size", "n", "noise", "channels", "val_fraction",
          "test_fraction", "task"}
-_TRAINING = {"epochs", "batch_size", "lr", "weight_decay", "exit_weight", "head", "seed"}
+_TRAINING = {"epochs", "batch_size", "lr", "weight_decay", "exit_weight", "head", "seed",
+             "patience", "max_epochs"}
 _DEPLOYMENT = {"edge", "server", "link", "tail_energy"}
 _SPACE = {"densities", "methods", "exits", "thresholds", "criterion", "splits"}
 _THRESH = {"low", "high", "step"}
@@ -165,8 +167,18 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
     c.string(data.get("name"), "data.name", tuple(list_data()))
 
     training = dict(c.table(top.get("training", {}), "training", _TRAINING))
-    for k in ("epochs", "batch_size", "seed"):
-        if k in training:
+    if training.get("epochs") == "auto":
+        pass  # until the validation accuracy stops improving (see TrainConfig)
+    elif isinstance(training.get("epochs"), str):
+        raise c.fail("training.epochs", f"unknown value {training['epochs']!r}",
+                     'use an integer >= 1 or "auto"')
+    else:
+        for k in ("patience", "max_epochs"):
+            if k in training:
+                raise c.fail(f"training.{k}", 'only used with epochs = "auto"',
+                             'set epochs = "auto", or remove it')
+    for k in ("epochs", "batch_size", "seed", "patience", "max_epochs"):
+        if k in training and training[k] != "auto":
             c.number(training[k], f"training.{k}", lo=0 if k == "seed" else 1, integer=True)
     for k in ("lr", "weight_decay", "exit_weight"):
         if k in training:

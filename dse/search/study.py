@@ -47,6 +47,11 @@ from dse.search.workers import Worker, alive, registry_dir
 
 log = logging.getLogger(__name__)
 STUDIES_DIR = Path("studies")
+TRAINED_PREFIX = "trained:"  # study attribute per training the study ran: trained:<key>
+
+
+def _network_label(method: str, density: float) -> str:
+    return "dense" if method == "dense" or density >= 1 else f"{method}@{density:g}"
 
 
 class CandidateFailed(Exception):
@@ -73,6 +78,9 @@ class Explorer:
         self._scorers: dict[tuple[str, float], Scorer] = {}
         self.trained_now: dict[str, float] = {}  # key -> training seconds, this process
         self.loaded: set[str] = set()  # keys served from the cache
+        #: the study this explorer trains for (set by create_study): each training it runs
+        #: is written to the study, so ``status`` can count trainings, not networks used
+        self.study: optuna.Study | None = None
         try:
             dense = build_network(self.network_spec("dense", 1.0))
         except InputError as exc:
@@ -106,6 +114,7 @@ class Explorer:
                 self.loaded.add(trained.key)
             else:
                 self.trained_now[trained.key] = trained.train_seconds
+                self._record(trained.key, _network_label(*key), trained.train_seconds)
             # the dense network's graph is the reference graph: weights change no count
             scorer = make_scorer(trained, self.edge, self.server, self.link,
                                  tail=self.spec.tail_energy,
@@ -128,11 +137,21 @@ class Explorer:
         names = tuple(self.exit_names[i] for i in cand.exits)
         nspec = self.network_spec(cand.method, cand.density, exits=names)
         trained = train_network(nspec, cache=cache, progress=self.progress)
+        if not trained.cached:
+            self._record(trained.key, f"{_network_label(cand.method, cand.density)} with "
+                         f"exits {', '.join(names) or 'none'} (alone)", trained.train_seconds)
         scorer = make_scorer(trained, self.edge, self.server, self.link,
                              tail=self.spec.tail_energy)
         alone = Candidate(cand.method, cand.density, cand.split, tuple(range(len(names))),
                           cand.threshold, cand.criterion)
         return scorer.score(alone), trained.cached
+
+    def _record(self, key: str, network: str, seconds: float) -> None:
+        """Write a training this process ran to the study (one attribute per key, so
+        parallel workers never overwrite each other's)."""
+        if self.study is not None:
+            self.study.set_user_attr(f"{TRAINED_PREFIX}{key}",
+                                     {"network": network, "seconds": float(seconds)})
 
     def train_free(self) -> int:
         """Train the space's networks that are neither cached nor in training elsewhere.
@@ -153,6 +172,36 @@ class Explorer:
                 log.warning("%s@%g: %s: %s", method, density, type(exc).__name__, exc)
             done += len(self.trained_now) - before
         return done
+
+    def learning_warnings(self) -> list[str]:
+        """One line per reason to distrust the reference (dense) network: a final
+        classifier near chance, or more than 5 points below one of its exits or one of the
+        study's sparse networks (on validation; see ``dse.nets.learning_problem``).
+
+        Looks only at networks already cached (it never trains one); empty if the dense
+        network is not trained yet.
+        """
+        if not self.cache.path(self.network_spec("dense", 1.0).key).exists():
+            return []
+        dense = self.scorer("dense", 1.0).trained
+        others: dict[str, float] = {}
+        for method, density in self.space.networks():
+            if density >= 1 or not self.cache.path(
+                    self.network_spec(method, density).key).exists():
+                continue
+            try:
+                t = self.scorer(method, density).trained
+            except Exception:  # noqa: BLE001 - a network that fails is reported by its trials
+                continue
+            others[f"the {_network_label(method, density)} network"] = t.accuracy("val")[-1]
+        problem = dense.learning_problem(others)
+        if problem is None:
+            return []
+        fix = dense.learning_fix().replace("(dse train --epochs auto)",
+                                           "in the spec's [training]")
+        return [f"the reference network ({self.spec.model}, dense, {dense.epochs_text()}): "
+                f"{problem}; every accuracy figure of this study is measured against it; "
+                f"{fix}"]
 
     def training_keys(self) -> set[str]:
         return {self.network_spec(m, d).key for m, d in self.space.networks()}
@@ -282,6 +331,7 @@ def create_study(spec: StudySpec, *, storage: str | None = None,
     if old is None:
         study.set_user_attr("spec", spec.text)
         study.set_user_attr("spec_path", str(spec.path.resolve()) if spec.path else "")
+    explorer.study = study
     return study, explorer
 
 
@@ -464,7 +514,15 @@ def study_hypervolume(study: optuna.Study, spec: StudySpec, ruler: Ruler) -> flo
 
 def status(study: optuna.Study, spec: StudySpec, storage: str | None = None
            ) -> dict[str, Any]:
-    """Trials per state, networks trained, hypervolume, and the workers running it now."""
+    """Trials per state, networks used and trainings run, hypervolume, and the workers
+    running it now.
+
+    ``networks_used`` counts the distinct networks (method, density) the complete trials
+    were scored on; ``trainings_run`` counts the trainings this study's own processes ran
+    (``dse study run``/``resume``/``grid``, ``dse compare``, ``dse verify``), as each wrote
+    them to the study. A network used but not trained by the study came from the cache,
+    trained earlier by another study, ``dse train``, or a dse version that kept no record.
+    """
     counts = {s.name: 0 for s in TrialState}
     for t in study.get_trials(deepcopy=False):
         counts[t.state.name] += 1
@@ -472,11 +530,15 @@ def status(study: optuna.Study, spec: StudySpec, storage: str | None = None
     networks = set()
     if not df.empty:
         networks = set(zip(df.knob_method, df.knob_density, strict=True))
+    trained = sorted((v for k, v in study.user_attrs.items() if k.startswith(TRAINED_PREFIX)),
+                     key=lambda v: v["network"])
     ruler, source = study_ruler(study, spec)
     hv = study_hypervolume(study, spec, ruler)
     out: dict[str, Any] = {
         "name": spec.name, "trials": {k: v for k, v in counts.items() if v},
-        "trainings": len(networks), "networks": sorted(networks),
+        "networks_used": len(networks), "networks": sorted(networks),
+        "trainings_run": len(trained), "trained": trained,
+        "training_seconds": float(sum(v["seconds"] for v in trained)),
         "hypervolume": hv, "ruler": source,
         "workers": len(alive(registry_dir(STUDIES_DIR, spec.name, storage or spec.storage))),
     }
@@ -500,6 +562,7 @@ def verify(study: optuna.Study, spec: StudySpec, *, top: int = 3, progress: bool
     accuracy under the same exit policy is measured again.
     """
     explorer = explorer or Explorer(spec, progress=progress)
+    explorer.study = study  # its retrainings are the study's
     front = front_frame(study, spec).head(top)
     results = []
     for _, row in front.iterrows():

@@ -356,3 +356,133 @@ def test_channels_and_predefined_at_one_nominal_density_realise_different_ones()
     ch = realised_density(NetworkSpec(model="mobilenet-s", data=data, density=1 / 8,
                                       method="channels"))
     assert 0.2 < pre < 0.25 and 0.13 < ch < 0.16 and 1.4 < pre / ch < 1.6
+
+
+# --------------------------------------------------------------------------- did it learn?
+
+
+def test_chance_is_one_over_classes_or_the_commonest_label() -> None:
+    assert T.chance_accuracy(torch.tensor([0, 1, 2, 3] * 5), 4) == 0.25
+    assert T.chance_accuracy([0] * 7 + [1] * 3, 2) == pytest.approx(0.7)
+    # a class absent from validation still counts in 1/classes
+    assert T.chance_accuracy([0, 1] * 4, 10) == pytest.approx(0.5)
+    assert T.chance_accuracy([0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 10) == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize(("chance", "floor"), [
+    (0.25, 0.40),   # 4 classes: 20% of 0.75 = 15 points
+    (0.5, 0.60),    # 2 classes: 20% of 0.5 = 10 points
+    (0.01, 0.208),  # 100 classes: 20% of 0.99
+    (0.9, 0.95),    # 20% of 0.1 is 2 points: the 5-point minimum
+    (0.97, 0.985),  # 5 points would pass 1: halfway from chance to 1
+])
+def test_learning_floor_closed_form(chance: float, floor: float) -> None:
+    assert T.learning_floor(chance) == pytest.approx(floor)
+
+
+def test_learning_problem_closed_form() -> None:
+    four = [0, 1, 2, 3] * 25  # 4 balanced classes: chance 25%, floor 40%
+    # the case that started it: 31% on a 4-class task
+    why = T.learning_problem(0.31, four, 4)
+    assert why is not None and "31.0%" in why and "below 40.0%" in why
+    assert "chance is 25.0% (1 of 4 classes)" in why and "not learned" in why
+    assert T.learning_problem(0.39, four, 4) is not None
+    assert T.learning_problem(0.40, four, 4) is None  # the floor itself is met
+    assert T.learning_problem(0.96, four, 4) is None
+    # the commonest label sets chance when it beats 1/classes
+    skewed = [0] * 70 + [1] * 30  # chance 70%: floor 70 + max(5, 6) = 76%
+    assert T.learning_problem(0.75, skewed, 2) is not None
+    assert "the commonest label of 2 classes" in str(T.learning_problem(0.75, skewed, 2))
+    assert T.learning_problem(0.76, skewed, 2) is None
+    # more than 5 points below another output (an exit, another network)
+    why = T.learning_problem(0.84, four, 4, {"the exit after a": 0.9, "b": 0.5})
+    assert why is not None and "6.0 points below the exit after a (90.0%)" in why
+    assert T.learning_problem(0.85, four, 4, {"the exit after a": 0.9}) is None
+    assert T.learning_problem(0.95, four, 4, {"the exit after a": 0.9}) is None
+    assert T.learning_problem(0.95, four, 4, {}) is None
+
+
+def test_an_undertrained_network_is_flagged_and_a_trained_one_is_not(digits: DataSet) -> None:
+    slow = train_network(spec_of(digits, density=1.0, train=TrainConfig(epochs=1, lr=1e-5)),
+                         progress=False)
+    acc = slow.accuracy("val")[-1]
+    chance = T.chance_accuracy(digits.val.y["digit"], 10)
+    assert acc < T.learning_floor(chance)
+    why = slow.learning_problem()
+    assert why is not None and f"{100 * acc:.1f}% validation accuracy" in why
+    assert 'epochs = "auto"' in slow.learning_fix() and "--epochs auto" in slow.learning_fix()
+    good = train_network(spec_of(digits, density=1.0, train=TrainConfig(epochs=3)),
+                         progress=False)
+    assert good.learning_problem() is None
+    # the same well-trained network, compared with a network 10 points better, lags
+    better = good.accuracy("val")[-1] + 0.1
+    assert "points below the other" in str(good.learning_problem({"the other": better}))
+
+
+# --------------------------------------------------------------------------- epochs = "auto"
+
+
+def test_integer_epoch_keys_are_unchanged_and_auto_has_its_own() -> None:
+    data = load_data("digits")
+    # the keys these specs had before "auto" existed
+    assert spec_of(data).key == (
+        "7198d8c15cf1b31b4f356ff035660a546d3eaeb0b858218ac341d51bc66b1aa9")
+    assert NetworkSpec(model="mlp", data=data).key == (
+        "5c29c8d5a9097ae508edd7e3611c5f34b24ccb0550be7abcb2f782f2f9a8aab7")
+    # patience and the cap do not touch an integer-epoch key
+    assert spec_of(data, train=TrainConfig(epochs=2, patience=9, max_epochs=7)).key == (
+        spec_of(data).key)
+    auto = spec_of(data, train=TrainConfig(epochs="auto"))
+    assert auto.fields()["train"]["epochs"] == "auto"
+    assert {"patience": 5, "max_epochs": 100}.items() <= auto.fields()["train"].items()
+    keys = {auto.key, spec_of(data).key,
+            spec_of(data, train=TrainConfig(epochs="auto", patience=2)).key,
+            spec_of(data, train=TrainConfig(epochs="auto", max_epochs=7)).key}
+    assert len(keys) == 4
+
+
+def test_bad_auto_settings_are_input_errors() -> None:
+    with pytest.raises(InputError, match="epochs"):
+        TrainConfig(epochs="many")
+    with pytest.raises(InputError, match="patience"):
+        TrainConfig(epochs="auto", patience=0)
+    with pytest.raises(InputError, match="max_epochs"):
+        TrainConfig(epochs="auto", max_epochs=0)
+
+
+def test_auto_stops_after_patience_and_keeps_the_best_validation_epoch(
+    digits: DataSet, tmp_path: Path
+) -> None:
+    cfg = TrainConfig(epochs="auto", patience=2, max_epochs=12)
+    spec = spec_of(digits, train=cfg)
+    cache = Cache(tmp_path)
+    trained = train_network(spec, cache=cache, progress=False)
+    curve = [h["val_accuracy"] for h in trained.history]
+    run = len(curve)
+    best = curve.index(max(curve)) + 1  # the first epoch that reached the best
+    assert trained.epochs_run == run and trained.epoch_kept == best
+    assert run < cfg.max_epochs  # it stopped by itself: `patience` epochs without a better
+    assert run - best == cfg.patience  # one (an equal one is not better)
+    assert all(a <= curve[best - 1] for a in curve[best:])
+    assert trained.epochs_text() == f"epoch {best} kept of {run} run (auto)"
+    # the kept weights are the best epoch's: their validation accuracy is its
+    assert trained.accuracy("val")[-1] == pytest.approx(curve[best - 1], abs=1e-7)
+    net = trained.network()
+    with torch.no_grad():
+        out = net(digits.val.x)
+    assert torch.allclose(torch.stack(list(out)), trained.val_logits, atol=1e-5)
+    with torch.no_grad():
+        out = net(digits.test.x)
+    assert torch.allclose(torch.stack(list(out)), trained.test_logits, atol=1e-5)
+    # and the cache keeps which epoch was kept
+    again = train_network(spec, cache=cache, progress=False)
+    assert again.cached and again.epoch_kept == best and again.epochs_run == run
+
+
+def test_auto_at_the_cap_says_so(digits: DataSet) -> None:
+    cfg = TrainConfig(epochs="auto", patience=5, max_epochs=2)
+    trained = train_network(spec_of(digits, train=cfg), progress=False)
+    assert trained.epochs_run == 2
+    assert trained.epochs_text().endswith("run (auto) (stopped at the cap)")
+    assert "raise max_epochs (2)" in trained.learning_fix()
+    assert train_network(spec_of(digits), progress=False).epochs_text() == "2 epochs"

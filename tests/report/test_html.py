@@ -160,6 +160,10 @@ def test_report_escapes_the_spec_and_shows_the_recommendation(feasible: Path) ->
     for cmd in ("dse study run", "dse verify tiny", "dse report tiny", "dse compare tiny"):
         assert cmd in md
     assert "Not verified yet" in md  # and the command to do it, checked above
+    # the objectives are described, and the recommended point's edge energy is broken into
+    # every part it sums, the edge idling while it waits included
+    assert "(minimize): expected end-to-end latency per inference, s" in md
+    assert "· idle while waiting" in md
 
 
 @pytest.mark.slow
@@ -197,3 +201,27 @@ def test_report_without_a_feasible_trial_says_so(infeasible: Path) -> None:
     html_refs, md_refs = _references(infeasible)
     for ref in html_refs + md_refs:
         assert (infeasible.parent / ref).is_file()
+
+
+@pytest.mark.slow
+def test_report_warns_at_the_top_when_the_reference_has_not_learned(workdir: Path,
+                                                                   feasible: Path) -> None:
+    from dse.search.spec import load_spec
+    from dse.search.study import Explorer, run_study
+
+    path = workdir / "studies" / "unlearned.toml"
+    path.write_text(SPEC.format(name="unlearned", constraint="").replace(
+        "epochs = 1", 'epochs = "auto"\nmax_epochs = 2\nlr = 1e-5'))
+    spec = load_spec(path)
+    run_study(spec, n_trials=4, explorer=Explorer(spec, progress=False), progress=False)
+    md = (write_report("unlearned", progress=False).parent / "report.md").read_text()
+    warning = md.index("**Warning:** The reference network (mlp, dense, epoch ")
+    assert warning < md.index("# Summary")
+    line = md[warning:].splitlines()[0]
+    assert "it has not learned" in line and "raise max_epochs (2)" in line
+    # which epoch each network kept, of how many it ran
+    assert 'Training: epochs "auto" (patience 5, at most 2, best validation epoch kept); ' in md
+    assert re.search(r"dense epoch [12] kept of 2 run \(auto\) \(stopped at the cap\); "
+                     r"predefined@0\.5 epoch [12] kept of 2 run", md), md
+    # a study whose networks learned has no warning
+    assert "**Warning:**" not in (feasible.parent / "report.md").read_text()

@@ -136,6 +136,12 @@ def _drop_table(table: str) -> str:
 
 BAD: list[tuple[str, str, str, tuple[str, ...]]] = [
     # id, spec text, the dotted field, words the message must contain
+    ("epochs-neither-number-nor-auto", _replace("epochs = 1", 'epochs = "many"'),
+     "training.epochs", ("many", '"auto"')),
+    ("patience-without-auto", _replace("epochs = 1", "epochs = 1\npatience = 3"),
+     "training.patience", ('only used with epochs = "auto"',)),
+    ("max-epochs-zero", _replace("epochs = 1", 'epochs = "auto"\nmax_epochs = 0'),
+     "training.max_epochs", ("outside",)),
     ("unknown-top-level-key", 'colour = "blue"\n' + GOOD, "colour", ("unknown key", "sampler")),
     ("unknown-key-in-a-table", _replace("epochs = 1", "epochs = 1\nepoch = 2"),
      "training.epoch", ("unknown key", "epochs")),
@@ -257,3 +263,29 @@ def test_study_run_on_a_bad_spec_exits_2_with_one_line_and_writes_nothing(
     assert out.out == ""
     # no study storage of any kind, nothing trained
     assert not any(tmp_path.glob("studies/*")) and not (tmp_path / "cache").exists()
+
+
+def test_edge_energy_description_names_every_part_it_sums() -> None:
+    """The objective's description says what the number is: each ``*_energy`` part that
+    the scorer adds into ``edge_energy`` (compute, radio, idle while waiting)."""
+    from dataclasses import fields
+
+    from dse.search.evaluate import Metrics
+    from dse.search.spec import METRICS
+
+    parts = [f.name.removesuffix("_energy") for f in fields(Metrics)
+             if f.name.endswith("_energy") and f.name not in ("edge_energy", "test_edge_energy")]
+    assert parts == ["compute", "radio", "idle"]
+    for part in parts:
+        assert part in METRICS["edge_energy"], part
+    assert "idle while waiting" in METRICS["edge_energy"]
+
+
+def test_epochs_auto_with_its_patience_and_cap() -> None:
+    from dse.nets.training import TrainConfig
+
+    spec = parse_spec(_replace("epochs = 1", 'epochs = "auto"\npatience = 3\nmax_epochs = 40'),
+                      where="auto.toml")
+    assert spec.training == {"epochs": "auto", "patience": 3, "max_epochs": 40, "seed": 0}
+    cfg = TrainConfig(**spec.training)
+    assert cfg.auto and (cfg.patience, cfg.max_epochs) == (3, 40)

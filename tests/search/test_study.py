@@ -137,12 +137,25 @@ def test_one_training_per_distinct_network(tmp_path: Path,
     assert len(keys) == 3
     assert set(explorer.trained_now) == keys and explorer.loaded == set()
     assert sorted(Cache(tmp_path / "fresh-cache").keys()) == sorted(keys)
-    assert status(study, spec)["trainings"] == 3
+    info = status(study, spec)
+    assert info["networks_used"] == 3 and info["trainings_run"] == 3
+    assert sorted(t["network"] for t in info["trained"]) == ["channels@0.5", "dense",
+                                                             "predefined@0.5"]
+    assert info["training_seconds"] == pytest.approx(sum(explorer.trained_now.values()))
 
-    # a second process (a fresh explorer) on the same cache trains nothing
-    second = explorer_for(spec)
-    run_study(spec, storage="memory", progress=False, explorer=second)
+    # a second process (a fresh explorer) on the same cache trains nothing: its study
+    # used three networks and ran no training
+    again = make_spec("train-again", methods='["predefined", "channels"]', n_trials=10)
+    second = explorer_for(again)
+    other, _ = create_study(again, explorer=second)
+    for method in ("predefined", "channels"):
+        for density in (1.0, 0.5):
+            enqueue(other, density, 3, (0, 1), 0.5, method=method)
+    other = run_study(again, progress=False, explorer=second)
     assert second.trained_now == {} and second.loaded == keys
+    info = status(other, again)
+    assert info["networks_used"] == 3 and info["trainings_run"] == 0
+    assert info["trained"] == [] and info["training_seconds"] == 0
 
 
 def test_without_exits_the_threshold_is_not_a_knob() -> None:
@@ -385,3 +398,30 @@ def test_trials_carry_the_realised_density_beside_the_requested_one() -> None:
     assert rows.loc[0.5, "realised_density"] == pytest.approx(
         (64 * 256 / 2 + 256 * 128 / 2 + heads) / (64 * 256 + 256 * 128 + heads), rel=1e-12)
     assert rows.loc[1.0, "realised_density"] == 1.0
+
+
+def test_learning_warnings_compare_the_reference_with_the_sparse_networks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dse.nets.training import TrainedNetwork
+
+    monkeypatch.setenv("DSE_CACHE", str(tmp_path / "fresh-cache"))
+    spec = make_spec("lw", n_trials=2)
+    explorer = explorer_for(spec)
+    assert explorer.learning_warnings() == []  # nothing trained yet, and it trains nothing
+    assert explorer.trained_now == {} and Cache(tmp_path / "fresh-cache").keys() == []
+    run_study(spec, progress=False, explorer=explorer)
+    sparse = explorer.scorer("predefined", 0.5).trained.accuracy("val")[-1]
+    seen: list[dict[str, float]] = []
+
+    def lags(self: TrainedNetwork, others: dict[str, float] | None = None) -> str | None:
+        seen.append(dict(others or {}))
+        return "it lags" if self.spec.density == 1 else None
+
+    monkeypatch.setattr(TrainedNetwork, "learning_problem", lags)
+    lines = explorer.learning_warnings()
+    assert seen == [{"the predefined@0.5 network": sparse}]
+    assert lines == ["the reference network (mlp, dense, 1 epoch): it lags; every accuracy "
+                     "figure of this study is measured against it; train longer: more epochs, "
+                     'or epochs = "auto" in the spec\'s [training] to train until the '
+                     "validation accuracy stops improving; or more data"]
