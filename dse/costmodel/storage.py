@@ -93,6 +93,35 @@ def degrees_of(mask: torch.Tensor, groups: int) -> tuple[int | None, int | None]
 
 
 
+#: Group sizes M tried, in order, when a mask is described as ``"N:M"``.
+NM_GROUPS: tuple[int, ...] = (4, 8, 16)
+
+
+def mask_pattern(mask: torch.Tensor, groups: int = 1) -> str:
+    """The sparsity pattern of a weight mask, as a device profile names its kernels.
+
+    ``"dense"`` when every weight is kept; ``"N:M"`` when every run of ``M`` consecutive
+    input weights of every output row (for a convolution: input channels at each kernel
+    position, the layout sparse tensor cores read) keeps exactly ``N`` (``M`` from
+    :data:`NM_GROUPS`, the first that fits); ``"predefined"`` for another regular
+    channel-granular pattern (equal counts per row and per column); else ``"unstructured"``.
+    """
+    mask = mask.detach().cpu().bool()
+    if bool(mask.all()):
+        return "dense"
+    n_in = mask.shape[1]
+    rows = mask.movedim(1, -1).reshape(-1, n_in)  # [out x kernel positions, inputs]
+    for m in NM_GROUPS:
+        if n_in % m:
+            continue
+        counts = rows.reshape(rows.shape[0], n_in // m, m).sum(-1)
+        n = int(counts.flatten()[0])
+        if 0 < n < m and bool((counts == n).all()):
+            return f"{n}:{m}"
+    d_in, _ = degrees_of(mask, groups)
+    return "predefined" if d_in is not None else "unstructured"
+
+
 def check_form(form: str) -> None:
     if form not in ("indices", "seed"):
         raise InputError(
