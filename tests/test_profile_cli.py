@@ -74,9 +74,15 @@ def test_profile_json_has_the_promised_keys_and_consistent_values(
     assert cuts[-1]["transfer_s"] == 0.0 and cuts[0]["edge_s"] == 0.0
     edge = [r["edge_latency_s"] for r in layers]
     server = [r["server_latency_s"] for r in layers]
+    # A cut between a linear layer and its fused ReLU (cuts 2 and 4) leaves the ReLU to
+    # the A100 as a kernel of its own: 5 us overhead + max(FLOPs / (156 TFLOP/s x 0.1),
+    # its input and output bytes / 2039 GB/s), instead of its fused arithmetic.
+    alone = {2: 5e-6 + max(256 / 15.6e12, 2048 / 2.039e12),
+             4: 5e-6 + max(128 / 15.6e12, 1024 / 2.039e12)}
     for k, c in enumerate(cuts):
         assert c["edge_s"] == pytest.approx(sum(edge[:k]), rel=1e-12, abs=0)
-        assert c["server_s"] == pytest.approx(sum(server[k:]), rel=1e-12, abs=0)
+        expected = sum(server[k:]) - server[k] + alone[k] if k in alone else sum(server[k:])
+        assert c["server_s"] == pytest.approx(expected, rel=1e-12, abs=0)
     assert cuts[-1]["edge_energy_j"] == pytest.approx(5.0 * cuts[-1]["edge_s"], rel=1e-12)
     assert data["edge_only_s"] == cuts[-1]["total_s"]
     assert data["server_only_s"] == cuts[0]["total_s"]
@@ -159,7 +165,7 @@ def test_devices_and_links_commands(capsys: pytest.CaptureFixture[str], tmp_path
     shutil.copy(PI, copy)
     assert main(["devices", "validate", str(copy), str(PROFILES_DIR / "links" / "lte.toml")]) == 0
     out = capsys.readouterr().out
-    assert f"{copy}: ok (raspberry-pi-4 v1)" in out and "lte.toml: ok (lte v1)" in out
+    assert f"{copy}: ok (raspberry-pi-4 v1)" in out and "lte.toml: ok (lte v2)" in out
     assert main(["devices", "show", "no-such-device"]) == 2
     err = capsys.readouterr().err
     assert "unknown device" in err and "raspberry-pi-4" in err

@@ -54,8 +54,9 @@ INDEX_DTYPES: tuple[tuple[str, int, torch.dtype], ...] = (
 )
 
 
-Regenerate = Callable[[int, int, int, int, int], torch.Tensor]
-"""``(groups, n_out per group, n_in, d_in, seed) -> [groups * n_out, n_in]`` bool pattern."""
+Regenerate = Callable[[int, int, int, int, int], list[torch.Tensor]]
+"""``(groups, n_out per group, n_in, d_in, seed) -> [groups * n_out, n_in]`` bool patterns
+the seed may stand for (one of them must be the layer's)."""
 
 
 def expand(channel_mask: torch.Tensor, shape: torch.Size) -> torch.Tensor:
@@ -236,8 +237,9 @@ def build(
             if seed is None:
                 raise ValueError(f"{key}: no {SEED_BUFFER} buffer; use form='indices'")
             n_out_g = channel.shape[0] // groups
-            if regenerate is not None and not torch.equal(
-                regenerate(groups, n_out_g, channel.shape[1], d_in, seed), channel
+            if regenerate is not None and not any(
+                torch.equal(c, channel)
+                for c in regenerate(groups, n_out_g, channel.shape[1], d_in, seed)
             ):
                 raise ValueError(
                     f"{key}: the mask is not reproducible from its seed; use form='indices'"

@@ -28,7 +28,7 @@ from dse.nets.data import DataSet
 from dse.nets.exits import attach_exits
 from dse.nets.models import load_model
 
-METHODS = ("predefined", "channels")
+METHODS = ("predefined", "channels", "nm")
 
 
 @dataclass(frozen=True)
@@ -111,20 +111,22 @@ def build_network(spec: NetworkSpec) -> nn.Module:
                       width=width, **spec.model_options)
     net = attach_exits(base, example_input(data), num_classes=classes, sites=spec.exits,
                        head=spec.train.head)
-    if spec.method == "predefined" and spec.density < 1:
+    if spec.method in ("predefined", "nm") and spec.density < 1:
         # Exit heads and the final classifier stay dense; name only modules that exist
         # (a network built with no exits has no ``exit_heads``).
         modules = dict(net.named_modules())
         exclude = [n for n in ("exit_heads", getattr(net, "classifier_name", None))
                    if n and n in modules]
-        plan = sparsity.plan_sparsity(net, spec.density, seed=spec.train.seed, exclude=exclude)
+        plan = sparsity.plan_sparsity(net, spec.density, seed=spec.train.seed, exclude=exclude,
+                                      method=spec.method)
         if not plan.layers:
             # No layer can meet the density exactly: training would silently give a dense
             # network under a sparse key. Strict planning names the nearest valid densities.
             sparsity.plan_sparsity(net, spec.density, seed=spec.train.seed, exclude=exclude,
-                                   strict=True)
-            raise InputError("space", "density", f"{spec.model} has no layer that predefined "
-                             "sparsity may thin", "use method 'channels' or density 1")
+                                   strict=True, method=spec.method)
+            raise InputError("space", "density", f"{spec.model} has no layer that "
+                             f"{spec.method} sparsity may thin",
+                             "use method 'channels' or density 1")
         sparsity.apply_sparsity(net, plan)
     return net
 

@@ -4,8 +4,8 @@ against hand-computed figures on a device and a link made in code (tests/conftes
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import pytest
