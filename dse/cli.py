@@ -670,7 +670,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train one network (or load it from the cache)")
     t.add_argument("model")
     _add_data_args(t)
-    t.add_argument("--method", default="predefined", choices=("predefined", "channels", "nm"),
+    t.add_argument("--method", default="predefined",
                    help="predefined | channels | nm (N:M: density 0.5 is 2:4)")
     t.add_argument("--density", type=float, default=1.0, help="fraction of weights kept")
     t.add_argument("--exits", default="all", help="all | none | comma-separated exit sites")

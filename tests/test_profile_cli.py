@@ -241,3 +241,30 @@ def test_unknown_model_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["profile", "no-such-model"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no-such-model" in err and "mlp" in err
+
+
+def test_profile_prints_the_radio_by_part(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["profile", "mlp"]) == 0
+    out = capsys.readouterr().out
+    assert "edge energy by part" in out
+    for part in ("radio_up", "radio_down", "radio_wait", "radio_tail", "idle"):
+        assert part in out
+
+
+def test_profile_says_which_sparse_layers_get_a_kernel(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "nmnet.py"
+    model.write_text(
+        "import torch.nn as nn\n"
+        "from dse.nets.sparsity import apply_sparsity, plan_sparsity\n"
+        "def build(**kw):\n"
+        "    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64),\n"
+        "                        nn.ReLU(), nn.Linear(64, 10))\n"
+        "    apply_sparsity(net, plan_sparsity(net, 0.5, seed=0, exclude=['5'], method='nm'))\n"
+        "    return net\n")
+    assert main(["profile", f"{model}:build", "--input-shape", "1x1x8x8"]) == 0
+    out = capsys.readouterr().out
+    assert "2:4: edge expand, server 2:4" in out
+    assert "sparse layers on server a100: 2:4 sparse kernel: _1, _3" in out
+    assert "sparse layers on edge raspberry-pi-4: expanded from compressed weights" in out

@@ -113,7 +113,7 @@ def mask_pattern(mask: torch.Tensor, groups: int = 1) -> str:
     n_in = mask.shape[1]
     rows = mask.movedim(1, -1).reshape(-1, n_in)  # [out x kernel positions, inputs]
     for m in NM_GROUPS:
-        if n_in % m:
+        if n_in % m or n_in == m:  # one run per row says no more than the row count
             continue
         counts = rows.reshape(rows.shape[0], n_in // m, m).sum(-1)
         n = int(counts.flatten()[0])

@@ -382,3 +382,138 @@ def test_profile_json_is_strict_json_with_exits(
     assert [(r["name"], r["exit"]) for r in data["layers"]] == [
         ("a", None), ("head", 0), ("b", None)]
     assert len(data["cuts"]) == 3  # the head is not a backbone layer
+
+
+# ------------------------------------------------------------ sparse kernels by pattern
+
+
+def test_the_a100_speeds_up_2_4_layers_only() -> None:
+    from dse.costmodel.devices import load_device
+    from dse.nets.sparsity import apply_sparsity, plan_sparsity
+
+    a100 = load_device("a100")
+    kernels = {}
+    for method in ("predefined", "nm"):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 8))
+        plan = plan_sparsity(model, 0.5, seed=0, exclude=["2"], method=method)
+        apply_sparsity(model, plan)
+        g = build_graph(model, torch.zeros(1, 64))
+        first = g.backbone_nodes()[0]
+        kernels[method] = (first.pattern, C.execution(first, a100).kernel)
+        dense = C.layer_latency(replace(first, density=1.0, pattern="dense"), a100)
+        if method == "nm":
+            # half the FLOPs at the 2:4 efficiency 0.3, the compressed bytes read
+            assert C.layer_latency(first, a100) < dense
+        else:
+            assert C.layer_latency(first, a100) == dense
+    assert kernels == {"predefined": ("predefined", "dense"), "nm": ("2:4", "2:4")}
+
+
+# ------------------------------------------------------------ cuts inside a fused group
+
+
+def test_a_cut_inside_a_fused_group_runs_the_rest_unfused_on_the_server(
+    make_device: MakeDevice, make_link: MakeLink
+) -> None:
+    net = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                        nn.Conv2d(4, 4, 3, padding=1))
+    g = build_graph(net, torch.zeros(1, 2, 6, 6))
+    conv, norm, relu, conv2 = g.backbone_nodes()
+    assert norm.fused and relu.fused
+    edge, server = make_device(), make_device(kind="server", overhead_s=1e-3)
+    t = C.cost_table(g, edge, server, make_link())
+    lat = C.layer_latency
+    # cut 1: the norm and the ReLU run on the server, the norm as a kernel of its own
+    # (1 ms overhead, 2 x 576 B of traffic) and the ReLU fused into it
+    assert t.server_s[1] == pytest.approx(lat(replace(norm, fused=False), server)
+                                          + lat(relu, server) + lat(conv2, server), rel=1e-12)
+    # cut 2: the norm was folded into the edge's conv; the ReLU is a kernel on the server
+    assert t.server_s[2] == pytest.approx(lat(replace(relu, fused=False), server)
+                                          + lat(conv2, server), rel=1e-12)
+    assert t.server_s[3] == pytest.approx(lat(conv2, server), rel=1e-12)
+    # three different server times where there was one: cuts 1 and 2 each leave one more
+    # kernel (1 ms launch) to the server than cut 3
+    assert t.server_s[1] > t.server_s[2] > t.server_s[3]
+    assert t.server_s[2] - t.server_s[3] > 1e-3
+    # the edge: its conv costs what it always does; the cut-off norm and ReLU cost nothing
+    assert t.edge_s[1] == t.edge_s[2] - lat(norm, edge) == lat(conv, edge)
+    assert lat(norm, edge) == 0.0
+
+
+def test_vgg_s_server_time_differs_at_cuts_4_5_6() -> None:
+    from dse.costmodel.devices import load_device, load_link
+    from dse.nets.models import load_model
+
+    g = build_graph(load_model("vgg-s"), torch.zeros(1, 3, 32, 32))
+    assert [x.kind for x in g.backbone_nodes()[3:6]] == ["conv", "norm", "activation"]
+    t = C.cost_table(g, load_device("raspberry-pi-4"), load_device("a100"), load_link("lte"))
+    s4, s5, s6 = t.server_s[4:7]
+    # cuts 4 and 5 leave the norm (with the ReLU fused into it), resp. the ReLU, to the
+    # A100 as a kernel of its own (5 us launch); they used to cost the same as cut 6
+    assert s4 > s5 > s6
+    assert s5 - s6 > 5e-6
+
+
+# ---------------------------------------------------------------- exit heads' memory
+
+
+def test_exit_heads_activations_count_in_edge_memory() -> None:
+    class Exit(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = nn.Linear(4, 8)
+            self.b = nn.Linear(8, 2)
+            self.head = nn.Sequential(nn.Linear(8, 64), nn.ReLU(), nn.Linear(64, 2))
+
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            h = self.a(x)
+            return self.head(h), self.b(h)
+
+    g = build_graph(Exit(), torch.zeros(1, 4))
+    held, alone = C.exit_activation_bytes(g)
+    # while the head runs: the site a (32 B, still needed by b) + the head's peak:
+    # Linear(8, 64) 256 B out with the ReLU's 256 B out (the site is counted once)
+    assert held.tolist() == [32 + 256 + 256]
+    assert alone.tolist() == [32 + 256 + 256]
+    # the backbone alone never holds that much: input + a, then a + b
+    assert C.peak_activation_bytes(g).tolist() == [16, 48, 48]
+
+
+# ------------------------------------------------------------------------- the radio
+
+
+def test_the_whole_radio_exchange_by_part(make_link: MakeLink) -> None:
+    from dse.costmodel.devices import load_link
+
+    link = make_link(alpha_down_w_per_mbps=0.25, connected_power_w=0.5)
+    # send 1e5 B at 5 W for 0.1 s; receive 1000 B at 0.25 x 16 + 1 = 5 W for 0.5 ms;
+    # connected 0.5 W through 20 ms RTT + 30 ms of server; 3 J tail
+    r = C.radio_parts(1e5, link, result_bytes=1000, wait_s=0.05)
+    assert (r.uplink, r.downlink, r.wait, r.tail) == pytest.approx((0.5, 2.5e-3, 0.025, 3.0))
+    assert C.radio_energy(1e5, link, result_bytes=1000, wait_s=0.05) == pytest.approx(
+        3.5275, rel=1e-12)
+    assert C.radio_parts(0, link, result_bytes=1000, wait_s=1.0).total == 0.0
+    lte = load_link("lte")
+    assert lte.alpha_down_w_per_mbps == pytest.approx(0.05197)
+    assert lte.connected_power_w == pytest.approx(1.06)
+    assert lte.downlink_power_w() == pytest.approx(0.05197 * 13 + 1.28804)
+    for name in ("3g", "wifi", "5g", "5g-mmwave"):
+        other = load_link(name)
+        assert other.alpha_down_w_per_mbps > 0 and other.connected_power_w > 0
+        assert {"radio.alpha_down", "radio.connected"} <= set(other.sources)
+
+
+def test_cost_table_charges_the_result_and_the_wait(
+    make_device: MakeDevice, make_link: MakeLink
+) -> None:
+    model, x = chain()
+    g = build_graph(model, x)
+    link = make_link(alpha_down_w_per_mbps=0.25, connected_power_w=0.5)
+    t = C.cost_table(g, make_device(), make_device(kind="server"), link)
+    for k in range(4):
+        assert t.radio_down_j[k] == pytest.approx(5.0 * 8 * 16 / 16e6)
+        assert t.radio_wait_j[k] == pytest.approx(0.5 * (0.02 + t.server_s[k]))
+        assert t.radio_j[k] == pytest.approx(t.radio_up_j[k] + t.radio_down_j[k]
+                                             + t.radio_wait_j[k] + 3.0)
+    assert t.radio_j[4] == t.radio_wait_j[4] == 0.0

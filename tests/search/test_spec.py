@@ -257,3 +257,14 @@ def test_study_run_on_a_bad_spec_exits_2_with_one_line_and_writes_nothing(
     assert out.out == ""
     # no study storage of any kind, nothing trained
     assert not any(tmp_path.glob("studies/*")) and not (tmp_path / "cache").exists()
+
+
+def test_nm_is_a_searchable_method_with_n_m_densities() -> None:
+    text = GOOD.replace('methods = ["predefined", "channels"]', 'methods = ["predefined", "nm"]')
+    assert 'methods = ["predefined", "nm"]' in text
+    spec = parse_spec(text, where=WHERE)
+    assert spec.methods == ("predefined", "nm") and spec.densities == (1.0, 0.5, 0.25)
+    with pytest.raises(InputError, match="no N:M density") as info:
+        parse_spec(text.replace("densities = [0.25, 1.0", "densities = [0.3, 1.0"),
+                   where=WHERE)
+    assert info.value.field == "space.densities"
