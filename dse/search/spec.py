@@ -23,7 +23,8 @@ METRICS: dict[str, str] = {
     "latency_p95": "95th percentile latency per inference, s",
     "bandwidth": "expected bytes sent edge -> server per inference",
     "edge_energy": "expected edge energy per inference (compute + radio), J",
-    "edge_memory": "edge weights as stored + peak live activations, bytes",
+    "edge_memory": "edge weights as stored + the largest layer expanded from compressed "
+                   "weights + peak live activations, bytes",
     "storage": "bytes to store the deployed network (edge and server parts)",
 }
 DIRECTIONS = ("minimize", "maximize")
