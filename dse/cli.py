@@ -71,7 +71,13 @@ def _jsonable(x: Any) -> Any:
 def cmd_profile(args: argparse.Namespace) -> int:
     import torch
 
-    from dse.costmodel import load_device, load_link, profile_model, to_json
+    from dse.costmodel import (
+        load_device,
+        load_link,
+        profile_model,
+        sparse_kernel_summary,
+        to_json,
+    )
     from dse.nets import default_input, load_model
     from dse.report import fmt
 
@@ -98,9 +104,17 @@ def cmd_profile(args: argparse.Namespace) -> int:
         flops=p.layers.flops.map(fmt.count),
         edge=p.layers.edge_latency_s.map(fmt.seconds),
         server=p.layers.server_latency_s.map(fmt.seconds),
-    )[["name", "kind", "output_shape", "output_bytes", "params", "flops", "edge", "server"]]
-    print(layers.to_string(index=False))
+    )
+    columns = ["name", "kind", "output_shape", "output_bytes", "params", "flops", "edge", "server"]
+    if (p.layers.pattern != "dense").any():
+        layers = layers.assign(sparse=[
+            "" if r.pattern == "dense" else f"{r.pattern}: edge {r.edge_kernel}, "
+            f"server {r.server_kernel}" for r in p.layers.itertuples()])
+        columns.append("sparse")
+    print(layers[columns].to_string(index=False))
     print()
+    for line in sparse_kernel_summary(p):
+        print(f"sparse layers on {line}")
     cuts = p.cuts
     if args.clean_only:
         cuts = cuts[cuts.clean]
@@ -118,6 +132,18 @@ def cmd_profile(args: argparse.Namespace) -> int:
     )[["index", "after", "tensors", "bytes", "edge", "transfer", "server", "total",
        "edge_energy", "note"]]
     print(table.to_string(index=False))
+    energy = cuts.assign(**{
+        c: cuts[c].map(fmt.joules) for c in ("edge_energy_j", "compute_j", "radio_up_j",
+                                             "radio_down_j", "radio_wait_j", "radio_tail_j",
+                                             "idle_j")})
+    energy = energy.rename(columns={
+        "edge_energy_j": "edge_energy", "compute_j": "compute", "radio_up_j": "radio_up",
+        "radio_down_j": "radio_down", "radio_wait_j": "radio_wait", "radio_tail_j": "radio_tail",
+        "idle_j": "idle"})
+    print("\nedge energy by part (radio: sending, receiving the result, connected through "
+          "the RTT and the server, tail; idle: the board waiting):")
+    print(energy[["index", "edge_energy", "compute", "radio_up", "radio_down", "radio_wait",
+                  "radio_tail", "idle"]].to_string(index=False))
     best = p.cuts.iloc[p.best_cut]
     print(f"\nmin-latency cut {p.best_cut} (after {best.after}): {fmt.seconds(best.total_s)}; "
           f"edge-only {fmt.seconds(p.edge_only.total_s)}, "
@@ -286,7 +312,7 @@ def network_summary(trained: Any) -> dict[str, Any]:
         "dense_flops": graph.flops,
         "stored_bytes": sparsity.stored_bytes(net, form="indices"),
         "stored_bytes_seed_form": sparsity.stored_bytes(net, form="seed")
-        if trained.spec.method == "predefined" else sparsity.stored_bytes(net),
+        if trained.spec.method in ("predefined", "nm") else sparsity.stored_bytes(net),
         "dense_bytes": sparsity.dense_bytes(net),
         "train_seconds": trained.train_seconds,
         "epochs_run": trained.epochs_run,
@@ -727,7 +753,8 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train one network (or load it from the cache)")
     t.add_argument("model")
     _add_data_args(t)
-    t.add_argument("--method", default="predefined", help="predefined | channels")
+    t.add_argument("--method", default="predefined",
+                   help="predefined | channels | nm (N:M: density 0.5 is 2:4)")
     t.add_argument("--density", type=float, default=1.0, help="fraction of weights kept")
     t.add_argument("--exits", default="all", help="all | none | comma-separated exit sites")
     t.add_argument("--output", default=None, help="of a model returning a tuple or dict: "

@@ -18,6 +18,7 @@ __all__, __getattr__ = exports(__name__, {
     "load_link": "devices", "list_devices": "devices", "list_links": "devices",
     "CostTable": "costs", "FREE_KINDS": "costs", "cost_table": "costs", "layer_latency": "costs",
     "profile_model": "profiler", "profile_graph": "profiler", "to_json": "profiler",
+    "sparse_kernel_summary": "profiler", "execution": "costs",
     "payload_bytes": "storage",
     "OP_KINDS": "kinds", "parse_quantity": "units",
     "devices": "devices", "storage": "storage", "calibrate": "calibrate",

@@ -10,72 +10,160 @@ Layer ``l`` on device ``D``::
 
 Norms and activations that a runtime fuses into the preceding conv/linear kernel (see
 ``graph.fuse_nodes``) pay no overhead and no memory traffic: a fused norm is folded into
-the weights, a fused activation costs its arithmetic only.
+the weights, a fused activation costs its arithmetic only. Fusion needs both layers on one
+device: when a cut separates a conv (edge) from its norm or activation (server), those
+run on the server as kernels of their own (``graph.fusion_after_cut``); the edge's conv
+costs what it always does, and its cut-off activation costs the edge nothing.
 
 While the edge waits for the link and the server it idles: the wait costs
 ``P_idle_D * (transfer + server time)`` of edge energy.
 
-With sparsity, ``flops_l`` shrinks to the non-zero weights' share and the weight bytes to
-the stored (values + indices) bytes only where the device has a sparse kernel for the
-layer's kind (``sparse_efficiency`` in the profile, used instead of ``efficiency``).
-Storage always shrinks. Reshapes and inference-time dropout are views: they cost nothing.
+Sparse weights. A layer's mask has a pattern (``Node.pattern``: ``N:M``, ``predefined``,
+``unstructured``). A device runs a sparse layer with a sparse kernel only when its profile
+names one for that pattern and op kind (``[compute.sparse_efficiency."PATTERN"]``): an
+``N:M`` kernel takes any layer with at most N nonzeros in every M consecutive weights and
+executes N/M of the dense FLOPs; a ``predefined`` kernel takes regular patterns, an
+``unstructured`` one any mask, and both execute the nonzero FLOPs. The kernel reads the
+stored (values + indices) bytes, scaled to the share it executes. Of the options it has,
+the device runs the fastest.
+
+Without a sparse kernel for its pattern, what an *edge* device holds at run time is the
+compressed weights (values + indices, the stored bytes), expanded one layer at a time
+into a dense buffer just before the layer runs: edge memory is the stored bytes plus the
+largest expanded layer, and each such layer pays the expansion, a memory-bound step
+``(stored + dense weight bytes) / mem_bw + overhead`` (read the compressed weights, write
+the dense ones), before its dense kernel. A *server* expands the weights once when it
+loads them and holds them dense (its memory is not a metric). Storage always shrinks.
+Reshapes and inference-time dropout are views: they cost nothing.
 
 Link ``L`` carrying ``b`` bytes up and the ``r``-byte result back::
 
     t = 8 b / uplink + rtt + 8 r / downlink
-    E_radio = (alpha_L * uplink_mbps + beta_L) * 8 b / uplink + tail_energy_L
+    E_radio = (alpha_L * uplink_mbps + beta_L) * 8 b / uplink          (sending)
+            + (alpha_down_L * downlink_mbps + beta_L) * 8 r / downlink  (receiving)
+            + P_connected_L * (rtt + server time)                       (waiting, connected)
+            + tail_energy_L                                             (once per exchange)
 
-(the uplink power model of Huang et al., MobiSys 2012, as used by Neurosurgeon).
-The edge-only cut sends nothing and costs nothing on the link.
+(the power model of Huang et al., MobiSys 2012, as used by Neurosurgeon). The edge-only
+cut sends nothing and costs nothing on the link.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from dse.costmodel.devices import DeviceProfile, LinkProfile
-from dse.costmodel.graph import LayerGraph, Node
+from dse.costmodel.devices import DeviceProfile, LinkProfile, parse_nm
+from dse.costmodel.graph import LayerGraph, Node, fusion_after_cut
 
 FREE_KINDS = frozenset({"reshape", "dropout"})
 
 
-def layer_latency(node: Node, device: DeviceProfile) -> float:
+@dataclass(frozen=True)
+class Execution:
+    """How a device runs one layer: the kernel and the work it does."""
+
+    kernel: str  # "dense"; "expand" (compressed weights expanded, then dense); or the
+    # pattern of the sparse kernel used ("2:4", "predefined", "unstructured")
+    flops: float  # FLOPs executed
+    weight_bytes: float  # weight bytes the kernel reads
+    efficiency: float  # fraction of peak on those FLOPs
+    expand_bytes: float = 0.0  # bytes the expansion step moves (read stored, write dense)
+    buffer_bytes: float = 0.0  # dense weight buffer held while the layer runs
+
+
+def kernel_share(pattern: str, node: Node) -> float | None:
+    """Share of the dense FLOPs a sparse kernel for ``pattern`` executes on ``node``, or
+    None when that kernel cannot run the layer's pattern."""
+    if node.density >= 1.0 or node.pattern == "dense":
+        return None
+    if pattern == "unstructured":
+        return node.density
+    if pattern == "predefined":
+        return node.density if node.pattern == "predefined" else None
+    kernel, layer = parse_nm(pattern), parse_nm(node.pattern)
+    if kernel is None or layer is None:
+        return None
+    (big_n, big_m), (n, m) = kernel, layer
+    if m % big_m == 0:
+        worst = n  # the layer's n nonzeros may all fall in one run of M
+    elif big_m % m == 0:
+        worst = n * (big_m // m)
+    else:
+        return None
+    return big_n / big_m if worst <= big_n else None
+
+
+def _expands(device: DeviceProfile, expand: bool | None) -> bool:
+    return device.kind == "edge" if expand is None else expand
+
+
+def executions(node: Node, device: DeviceProfile, *, expand: bool | None = None
+               ) -> list[Execution]:
+    """Every way ``device`` can run ``node``: its sparse kernels that fit, then dense.
+
+    ``expand``: whether the device holds sparse weights compressed and expands them per
+    layer (default: an edge device does, a server holds them dense).
+    """
+    eff = device.eff(node.kind)
+    if node.density >= 1.0 or node.pattern == "dense":
+        return [Execution("dense", float(node.flops), float(node.weight_bytes), eff)]
+    out = []
+    for pattern, sparse_eff in device.sparse_kernels(node.kind).items():
+        share = kernel_share(pattern, node)
+        if share is not None:
+            out.append(Execution(pattern, float(node.flops) * share,
+                                 float(node.stored_bytes) * share / node.density, sparse_eff))
+    if _expands(device, expand):
+        out.append(Execution("expand", float(node.flops), float(node.weight_bytes), eff,
+                             float(node.stored_bytes + node.weight_bytes),
+                             float(node.weight_bytes)))
+    else:
+        out.append(Execution("dense", float(node.flops), float(node.weight_bytes), eff))
+    return out
+
+
+def _latency(node: Node, device: DeviceProfile, ex: Execution) -> float:
+    if node.kind in FREE_KINDS or (node.fused and node.kind == "norm"):
+        return 0.0
+    compute = ex.flops / (device.peak * ex.efficiency) if ex.flops else 0.0
+    if node.fused:
+        return compute
+    moved = ex.weight_bytes + node.input_bytes + node.output_bytes
+    t = max(compute, moved / device.mem_bandwidth_Bps) + device.overhead_s
+    if ex.expand_bytes:
+        t += ex.expand_bytes / device.mem_bandwidth_Bps + device.overhead_s
+    return t
+
+
+def execution(node: Node, device: DeviceProfile, *, expand: bool | None = None) -> Execution:
+    """The fastest way ``device`` runs ``node`` (see :func:`executions`)."""
+    return min(executions(node, device, expand=expand), key=lambda e: _latency(node, device, e))
+
+
+def layer_latency(node: Node, device: DeviceProfile, *, expand: bool | None = None) -> float:
     """Roofline latency of one layer on ``device``, in seconds.
 
     A fused norm is folded into its producer's weights (free); a fused activation costs
     its arithmetic only, inside the producer's kernel (no overhead, no memory traffic).
+    A sparse layer with no sparse kernel here pays its expansion on an edge device.
     """
-    if node.kind in FREE_KINDS or (node.fused and node.kind == "norm"):
-        return 0.0
-    flops, weight_bytes, eff = _effective_work(node, device)
-    if node.fused:
-        return flops / (device.peak * eff) if flops else 0.0
-    moved = weight_bytes + node.input_bytes + node.output_bytes
-    compute = flops / (device.peak * eff) if flops else 0.0
-    memory = moved / device.mem_bandwidth_Bps
-    return max(compute, memory) + device.overhead_s
+    return _latency(node, device, execution(node, device, expand=expand))
 
 
-def layer_energy(node: Node, device: DeviceProfile, latency_s: float | None = None) -> float:
+def layer_energy(node: Node, device: DeviceProfile, latency_s: float | None = None, *,
+                 expand: bool | None = None) -> float:
     """Energy of one layer on ``device``, in joules."""
     if node.kind in FREE_KINDS or (node.fused and node.kind == "norm"):
         return 0.0
     if device.energy_per_flop_j is not None and device.energy_per_byte_j is not None:
-        flops, weight_bytes, _ = _effective_work(node, device)
-        moved = 0.0 if node.fused else weight_bytes + node.input_bytes + node.output_bytes
-        return flops * device.energy_per_flop_j + moved * device.energy_per_byte_j
-    t = layer_latency(node, device) if latency_s is None else latency_s
+        ex = execution(node, device, expand=expand)
+        moved = 0.0 if node.fused else ex.weight_bytes + node.input_bytes + node.output_bytes
+        moved += ex.expand_bytes
+        return ex.flops * device.energy_per_flop_j + moved * device.energy_per_byte_j
+    t = layer_latency(node, device, expand=expand) if latency_s is None else latency_s
     return device.active_power_w * t
-
-
-def _effective_work(node: Node, device: DeviceProfile) -> tuple[float, float, float]:
-    """(FLOPs, weight bytes, efficiency) the device really spends on ``node``."""
-    sparse_eff = device.sparse_eff(node.kind) if node.density < 1.0 else None
-    if sparse_eff is not None:
-        return float(node.sparse_flops), float(node.stored_bytes), sparse_eff
-    return float(node.flops), float(node.weight_bytes), device.eff(node.kind)
 
 
 def transfer_time(nbytes: float, link: LinkProfile, *, result_bytes: float = 0.0) -> float:
@@ -85,16 +173,43 @@ def transfer_time(nbytes: float, link: LinkProfile, *, result_bytes: float = 0.0
     return 8.0 * nbytes / link.uplink_bps + link.rtt_s + 8.0 * result_bytes / link.downlink_bps
 
 
-def radio_energy(nbytes: float, link: LinkProfile, *, tail: bool = True) -> float:
-    """Joules the edge radio spends sending ``nbytes``.
+@dataclass(frozen=True)
+class RadioEnergy:
+    """The edge radio's energy for one exchange, by part, J."""
 
-    With ``tail`` the link's tail energy is charged once per transfer: right for isolated
+    uplink: float = 0.0  # sending the cut's tensors
+    downlink: float = 0.0  # receiving the result
+    wait: float = 0.0  # connected, waiting out the RTT and the server
+    tail: float = 0.0  # the high-power tail after the exchange
+
+    @property
+    def total(self) -> float:
+        return self.uplink + self.downlink + self.wait + self.tail
+
+
+def radio_parts(nbytes: float, link: LinkProfile, *, result_bytes: float = 0.0,
+                wait_s: float = 0.0, tail: bool = True) -> RadioEnergy:
+    """The radio's energy to send ``nbytes``, wait ``wait_s`` beyond the airtimes (the RTT
+    and the server's time) and receive ``result_bytes``; nothing when nothing is sent.
+
+    With ``tail`` the link's tail energy is charged once per exchange: right for isolated
     requests; a stream of back-to-back inferences keeps the radio up and amortises it.
     """
     if nbytes <= 0:
-        return 0.0
-    extra = link.tail_energy_j if tail else 0.0
-    return link.uplink_power_w() * 8.0 * nbytes / link.uplink_bps + extra
+        return RadioEnergy()
+    return RadioEnergy(
+        uplink=link.uplink_power_w() * 8.0 * nbytes / link.uplink_bps,
+        downlink=(link.downlink_power_w() * 8.0 * result_bytes / link.downlink_bps
+                  if result_bytes > 0 else 0.0),
+        wait=link.connected_power_w * wait_s,
+        tail=link.tail_energy_j if tail else 0.0,
+    )
+
+
+def radio_energy(nbytes: float, link: LinkProfile, *, result_bytes: float = 0.0,
+                 wait_s: float = 0.0, tail: bool = True) -> float:
+    """Joules the edge radio spends on one exchange (:func:`radio_parts`, summed)."""
+    return radio_parts(nbytes, link, result_bytes=result_bytes, wait_s=wait_s, tail=tail).total
 
 
 @dataclass(frozen=True, eq=False)
@@ -111,21 +226,27 @@ class CostTable:
     server: DeviceProfile
     link: LinkProfile
     edge_layer_s: np.ndarray  # per backbone layer
-    server_layer_s: np.ndarray
+    server_layer_s: np.ndarray  # per backbone layer, fused as when the whole model is there
     edge_layer_j: np.ndarray
     edge_s: np.ndarray  # per cut: backbone [:k] on the edge
-    server_s: np.ndarray  # per cut: backbone [k:] on the server
+    server_s: np.ndarray  # per cut: backbone [k:] on the server (fusion split at the cut)
     edge_compute_j: np.ndarray
     cut_bytes: np.ndarray
     transfer_s: np.ndarray
-    radio_j: np.ndarray
+    radio_up_j: np.ndarray  # per cut: sending the cut's tensors
+    radio_down_j: np.ndarray  # per cut: receiving the result
+    radio_tail_j: np.ndarray  # per cut: the radio's tail after the exchange
     edge_weight_bytes: np.ndarray  # stored bytes of backbone [:k]
+    edge_expand_bytes: np.ndarray  # largest dense buffer of an expanded layer in [:k]
     edge_peak_activation_bytes: np.ndarray
     exit_position: np.ndarray  # per exit
     exit_edge_s: np.ndarray
     exit_server_s: np.ndarray
     exit_edge_j: np.ndarray
     exit_weight_bytes: np.ndarray
+    exit_expand_bytes: np.ndarray  # largest expanded buffer of the head on the edge
+    exit_activation_bytes: np.ndarray  # peak live bytes while the head runs on the edge
+    exit_alone_activation_bytes: np.ndarray  # the same when nothing runs after the exit
 
     @property
     def n_cuts(self) -> int:
@@ -137,9 +258,28 @@ class CostTable:
         return self.edge_s + self.transfer_s + self.server_s
 
     @property
+    def sent(self) -> np.ndarray:
+        """1.0 for cuts that send something (all but edge-only), else 0.0."""
+        return (self.cut_bytes > 0).astype(float)
+
+    def radio_wait_for(self, server_s: np.ndarray | float) -> np.ndarray | float:
+        """Connected-radio energy while waiting the RTT and ``server_s`` of server time."""
+        return self.link.connected_power_w * (self.link.rtt_s + server_s)
+
+    @property
+    def radio_wait_j(self) -> np.ndarray:
+        """Per cut: the radio connected while it waits out the RTT and the server."""
+        return self.radio_wait_for(self.server_s) * self.sent
+
+    @property
+    def radio_j(self) -> np.ndarray:
+        """Per cut: the whole exchange's radio energy (up, down, wait, tail)."""
+        return self.radio_up_j + self.radio_down_j + self.radio_wait_j + self.radio_tail_j
+
+    @property
     def wait_j(self) -> np.ndarray:
         """Edge energy idling while the link and the server work, per cut."""
-        return self.edge.idle_power_w * (self.transfer_s + self.server_s) * (self.cut_bytes > 0)
+        return self.edge.idle_power_w * (self.transfer_s + self.server_s) * self.sent
 
     @property
     def edge_energy_j(self) -> np.ndarray:
@@ -147,7 +287,8 @@ class CostTable:
 
     @property
     def edge_memory_bytes(self) -> np.ndarray:
-        return self.edge_weight_bytes + self.edge_peak_activation_bytes
+        """Stored weights, the expansion buffer and peak activations of backbone [:k]."""
+        return self.edge_weight_bytes + self.edge_expand_bytes + self.edge_peak_activation_bytes
 
 
 def cost_table(
@@ -158,24 +299,30 @@ def cost_table(
     *,
     tail: bool = True,
 ) -> CostTable:
-    """Cost every cut of ``graph`` for the given devices and link (``tail``: see radio_energy)."""
+    """Cost every cut of ``graph`` for the given devices and link (``tail``: see radio_parts)."""
     nodes = graph.backbone_nodes()
     n = len(nodes)
-    e_s = np.array([layer_latency(x, edge) for x in nodes], dtype=float)
-    s_s = np.array([layer_latency(x, server) for x in nodes], dtype=float)
-    e_j = np.array([layer_energy(x, edge, t) for x, t in zip(nodes, e_s, strict=True)])
+    e_s = np.array([layer_latency(x, edge, expand=True) for x in nodes], dtype=float)
+    s_s = np.array([layer_latency(x, server, expand=False) for x in nodes], dtype=float)
+    e_j = np.array([layer_energy(x, edge, t, expand=True)
+                    for x, t in zip(nodes, e_s, strict=True)])
     zero = np.zeros(1)
     edge_s = np.concatenate([zero, np.cumsum(e_s)])
     server_s = np.concatenate([np.cumsum(s_s[::-1])[::-1], zero]) if n else zero
+    server_s = server_s + _split_fusion(nodes, server, s_s)
     edge_j = np.concatenate([zero, np.cumsum(e_j)])
     cut_bytes = np.array([c.bytes for c in graph.cuts], dtype=float)
     transfer = np.array(
         [transfer_time(b, link, result_bytes=graph.result_bytes) for b in cut_bytes]
     )
-    radio = np.array([radio_energy(b, link, tail=tail) for b in cut_bytes])
+    radio = [radio_parts(b, link, result_bytes=graph.result_bytes, tail=tail)
+             for b in cut_bytes]
     weights = np.concatenate([zero, np.cumsum([x.stored_bytes for x in nodes])])
+    buffers = [execution(x, edge, expand=True).buffer_bytes for x in nodes]
+    expand = np.concatenate([zero, np.maximum.accumulate(buffers)]) if n else zero
 
     heads = [graph.exit_nodes(i) for i in range(len(graph.exits))]
+    held, alone = exit_activation_bytes(graph)
     return CostTable(
         graph=graph,
         edge=edge,
@@ -189,24 +336,43 @@ def cost_table(
         edge_compute_j=edge_j,
         cut_bytes=cut_bytes,
         transfer_s=transfer,
-        radio_j=radio,
+        radio_up_j=np.array([r.uplink for r in radio]),
+        radio_down_j=np.array([r.downlink for r in radio]),
+        radio_tail_j=np.array([r.tail for r in radio]),
         edge_weight_bytes=weights,
+        edge_expand_bytes=expand,
         edge_peak_activation_bytes=peak_activation_bytes(graph),
         exit_position=np.array([x.position for x in graph.exits], dtype=int),
-        exit_edge_s=np.array([sum(layer_latency(x, edge) for x in h) for h in heads]),
-        exit_server_s=np.array([sum(layer_latency(x, server) for x in h) for h in heads]),
-        exit_edge_j=np.array([sum(layer_energy(x, edge) for x in h) for h in heads]),
+        exit_edge_s=np.array([sum(layer_latency(x, edge, expand=True) for x in h)
+                              for h in heads]),
+        exit_server_s=np.array([sum(layer_latency(x, server, expand=False) for x in h)
+                                for h in heads]),
+        exit_edge_j=np.array([sum(layer_energy(x, edge, expand=True) for x in h)
+                              for h in heads]),
         exit_weight_bytes=np.array([sum(x.stored_bytes for x in h) for h in heads]),
+        exit_expand_bytes=np.array([max((execution(x, edge, expand=True).buffer_bytes
+                                         for x in h), default=0.0) for h in heads]),
+        exit_activation_bytes=held,
+        exit_alone_activation_bytes=alone,
     )
 
 
-def peak_activation_bytes(graph: LayerGraph) -> np.ndarray:
-    """Peak live activation bytes on the edge for each cut (0 for the server-only cut).
+def _split_fusion(nodes: list[Node], server: DeviceProfile, layer_s: np.ndarray) -> np.ndarray:
+    """Per cut: server time added because the cut separates fused layers (see
+    ``graph.fusion_after_cut``): those after the cut run as kernels of their own."""
+    n = len(nodes)
+    extra = np.zeros(n + 1)
+    index = {x.name: i for i, x in enumerate(nodes)}
+    for k in range(1, n):
+        for name in fusion_after_cut(nodes, k):
+            i = index[name]
+            extra[k] += layer_latency(replace(nodes[i], fused=False), server,
+                                      expand=False) - layer_s[i]
+    return extra
 
-    Running the backbone in order, a tensor lives from its producer until its last
-    backbone consumer; a tensor crossing the cut lives until it is sent. While layer
-    ``i`` runs, its inputs and its output are live together.
-    """
+
+def _lifetimes(graph: LayerGraph) -> tuple[dict[str, int], dict[str, int], dict[str, int]]:
+    """Backbone position of every producer ("input": -1), its size, its last backbone use."""
     order = graph.backbone
     pos = {name: i for i, name in enumerate(order)}
     pos["input"] = -1
@@ -217,9 +383,51 @@ def peak_activation_bytes(graph: LayerGraph) -> np.ndarray:
         for src in graph.nodes[name].inputs:
             if src in pos:
                 last[src] = max(last[src], pos[name])
-    n = len(order)
+    return pos, size, last
+
+
+def peak_activation_bytes(graph: LayerGraph) -> np.ndarray:
+    """Peak live activation bytes on the edge for each cut.
+
+    Running the backbone in order, a tensor lives from its producer until its last
+    backbone consumer; a tensor crossing the cut lives until it is sent. While layer
+    ``i`` runs, its inputs and its output are live together. At cut 0 the edge holds the
+    input until it is sent.
+    """
+    pos, size, last = _lifetimes(graph)
+    n = len(graph.backbone)
     live = np.zeros(n)
     for p, start in pos.items():
         lo = max(start, 0)
         live[lo : last[p] + 1] += size[p]
-    return np.concatenate([np.zeros(1), np.maximum.accumulate(live)]) if n else np.zeros(1)
+    first = np.full(1, float(graph.input_bytes))
+    return np.concatenate([first, np.maximum.accumulate(live)]) if n else first
+
+
+def exit_activation_bytes(graph: LayerGraph) -> tuple[np.ndarray, np.ndarray]:
+    """Per exit: peak live bytes while its head runs on the edge (after backbone
+    ``[:position]``), and the same when nothing runs after the exit (a right-sized network).
+
+    The head's own tensors live from their producer to their last consumer in the head;
+    meanwhile the exit's site stays live and, unless nothing runs after the exit, so does
+    every backbone tensor still needed later (or to be sent).
+    """
+    pos, size, last = _lifetimes(graph)
+    held = np.zeros(len(graph.exits))
+    alone = np.zeros(len(graph.exits))
+    for e in graph.exits:
+        p = e.position
+        after = {t for t, start in pos.items() if start < p <= last[t]} | {e.site}
+        hpos = {name: i for i, name in enumerate(e.nodes)}
+        hlast = dict(hpos)
+        for name in e.nodes:
+            for src in graph.nodes[name].inputs:
+                if src in hpos:
+                    hlast[src] = max(hlast[src], hpos[name])
+        live = np.zeros(len(e.nodes))
+        for name, i in hpos.items():
+            live[i : hlast[name] + 1] += graph.nodes[name].output_bytes
+        head = float(live.max()) if len(live) else 0.0
+        held[e.index] = sum(size[t] for t in after) + head
+        alone[e.index] = size[e.site] + head
+    return held, alone

@@ -39,6 +39,33 @@ DEVICE_KINDS: tuple[str, ...] = ("edge", "server")
 DTYPES: tuple[str, ...] = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4")
 #: Keys of ``[compute.efficiency]``: an op kind or "default" (required).
 EFFICIENCY_KEYS: tuple[str, ...] = ("default", *OP_KINDS)
+#: Sparsity patterns a profile may name a sparse kernel for, besides ``"N:M"`` (at most N
+#: nonzeros in every M consecutive input weights of a row, e.g. ``"2:4"``):
+#: ``predefined`` a regular fan-in/fan-out pattern (every row and column keeps the same
+#: count), ``unstructured`` any mask (a kernel for arbitrary sparse matrices).
+SPARSE_PATTERNS: tuple[str, ...] = ("predefined", "unstructured")
+_NM_RE = re.compile(r"^([1-9][0-9]*):([1-9][0-9]*)$")
+
+
+def parse_nm(pattern: str) -> tuple[int, int] | None:
+    """``(N, M)`` of an ``"N:M"`` pattern name, or None for any other name."""
+    m = _NM_RE.match(pattern)
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def pattern_error(pattern: str) -> str | None:
+    """Why ``pattern`` is not a sparsity pattern name, or None if it is one."""
+    if pattern in SPARSE_PATTERNS:
+        return None
+    nm = parse_nm(pattern)
+    if nm is None:
+        return (f"unknown sparsity pattern {pattern!r}: use \"N:M\" (e.g. \"2:4\") or one of "
+                f"{', '.join(SPARSE_PATTERNS)}")
+    if nm[0] >= nm[1]:
+        return f"pattern {pattern!r} keeps every weight: N must be below M"
+    return None
+
+
 #: Status letters a citation in ``[sources]`` starts with, as in docs REFERENCES.md.
 SOURCE_STATUS: Mapping[str, str] = MappingProxyType(
     {
@@ -82,9 +109,12 @@ class DeviceProfile:
     dtype: str
     #: Fraction of peak reached per op kind; "default" covers kinds not listed.
     efficiency: Mapping[str, float] = field(hash=False)
-    #: Op kinds with sparse kernels here -> fraction of peak reached on the nonzero
-    #: FLOPs. Empty: no sparse kernels, sparsity saves storage but no time.
-    sparse_efficiency: Mapping[str, float] = field(hash=False)
+    #: Sparse kernels by the sparsity pattern they accelerate (:data:`SPARSE_PATTERNS`, or
+    #: ``"N:M"``) -> op kind -> fraction of peak reached on the FLOPs the kernel executes
+    #: (the nonzero ones; ``N/M`` of the dense ones for an ``N:M`` kernel). A layer gets a
+    #: sparse kernel only when its own pattern is one of these (see costs.py). Empty: no
+    #: sparse kernels, sparsity saves storage but no time.
+    sparse_efficiency: Mapping[str, Mapping[str, float]] = field(hash=False)
     #: Per-layer launch/dispatch overhead, s.
     overhead_s: float
     #: Sustained memory bandwidth, bytes/s.
@@ -101,15 +131,25 @@ class DeviceProfile:
     sources: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
-        for name in ("peak_flops", "efficiency", "sparse_efficiency", "sources"):
+        for name in ("peak_flops", "efficiency", "sources"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
+        sparse: dict[str, Mapping[str, float]] = {}
+        for pattern, table in self.sparse_efficiency.items():
+            if not isinstance(table, Mapping):
+                raise ValueError(
+                    f"sparse_efficiency maps a sparsity pattern to a table of op kinds, got "
+                    f"{pattern!r} = {table!r}; e.g. {{'2:4': {{'conv': 0.3}}}}")
+            if pattern_error(pattern):
+                raise ValueError(f"sparse_efficiency: {pattern_error(pattern)}")
+            sparse[pattern] = _frozen(table)
+        object.__setattr__(self, "sparse_efficiency", _frozen(sparse))
         if self.kind not in DEVICE_KINDS:
             raise ValueError(f"kind must be one of {DEVICE_KINDS}, got {self.kind!r}")
         if self.dtype not in self.peak_flops:
             raise ValueError(f"dtype {self.dtype!r} has no entry in peak_flops")
         if "default" not in self.efficiency:
             raise ValueError("efficiency needs a 'default' entry")
-        for table in (self.efficiency, self.sparse_efficiency):
+        for table in (self.efficiency, *self.sparse_efficiency.values()):
             for kind, value in table.items():
                 if not 0.0 < value <= 1.0:
                     raise ValueError(f"efficiency of {kind!r} must lie in (0, 1], got {value}")
@@ -120,9 +160,14 @@ class DeviceProfile:
         """Fraction of peak that layers of op kind ``kind`` reach; "default" if unlisted."""
         return self.efficiency.get(kind, self.efficiency["default"])
 
-    def sparse_eff(self, kind: str) -> float | None:
-        """Fraction of peak on the nonzero FLOPs of ``kind``; None without sparse kernels."""
-        return self.sparse_efficiency.get(kind)
+    def sparse_eff(self, kind: str, pattern: str) -> float | None:
+        """Fraction of peak of the kernel for ``pattern`` on op kind ``kind``; None if the
+        profile names no such kernel."""
+        return self.sparse_efficiency.get(pattern, {}).get(kind)
+
+    def sparse_kernels(self, kind: str) -> dict[str, float]:
+        """Pattern -> efficiency of every sparse kernel this device has for ``kind``."""
+        return {p: t[kind] for p, t in self.sparse_efficiency.items() if kind in t}
 
     @property
     def peak(self) -> float:
@@ -134,9 +179,12 @@ class DeviceProfile:
 class LinkProfile:
     """What the cost model knows about one network link, in SI units.
 
-    Sending ``b`` bytes takes ``8 b / uplink_bps + rtt_s`` seconds; the edge radio draws
-    ``alpha_w_per_mbps * uplink_mbps + beta_w`` watts meanwhile (Huang et al., MobiSys
-    2012), plus ``tail_energy_j`` once per transfer.
+    Sending ``b`` bytes up and getting ``r`` bytes back takes ``8 b / uplink_bps + rtt_s +
+    8 r / downlink_bps`` seconds. The edge radio draws ``alpha_w_per_mbps * uplink_mbps +
+    beta_w`` watts while it sends and ``alpha_down_w_per_mbps * downlink_mbps + beta_w``
+    while it receives (Huang et al., MobiSys 2012), ``connected_power_w`` while it waits
+    for the answer (connected, neither sending nor receiving), plus ``tail_energy_j`` once
+    per exchange.
     """
 
     name: str
@@ -154,14 +202,19 @@ class LinkProfile:
     beta_w: float
     #: Energy spent in the radio's high-power tail after a transfer, J.
     tail_energy_j: float = 0.0
+    #: Radio power slope while receiving (W per Mbit/s of downlink throughput).
+    alpha_down_w_per_mbps: float = 0.0
+    #: Radio power while connected and waiting (between sending and receiving), W.
+    connected_power_w: float = 0.0
     sources: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "sources", _frozen(self.sources))
         if self.uplink_bps <= 0 or self.downlink_bps <= 0:
             raise ValueError("uplink and downlink must be positive")
-        if min(self.rtt_s, self.alpha_w_per_mbps, self.beta_w, self.tail_energy_j) < 0:
-            raise ValueError("rtt, alpha, beta and tail energy must not be negative")
+        if min(self.rtt_s, self.alpha_w_per_mbps, self.beta_w, self.tail_energy_j,
+               self.alpha_down_w_per_mbps, self.connected_power_w) < 0:
+            raise ValueError("rtt, radio powers and tail energy must not be negative")
 
     @property
     def uplink_mbps(self) -> float:
@@ -171,6 +224,11 @@ class LinkProfile:
     def uplink_power_w(self) -> float:
         """Radio power while sending at the uplink throughput, W: alpha * Mbit/s + beta."""
         return self.alpha_w_per_mbps * self.uplink_mbps + self.beta_w
+
+    def downlink_power_w(self) -> float:
+        """Radio power while receiving at the downlink throughput, W:
+        alpha_down * Mbit/s + beta."""
+        return self.alpha_down_w_per_mbps * self.downlink_bps / 1e6 + self.beta_w
 
 
 Profile = DeviceProfile | LinkProfile
@@ -415,8 +473,8 @@ class _Reader:
                     f"begin it with S:, D:, U:, E: or M: ({letters})",
                 )
         for numeric in self.numeric:
-            parent = numeric.rpartition(".")[0]
-            if numeric not in flat and not (parent in tables and parent in flat):
+            parents = [numeric.rsplit(".", i)[0] for i in range(1, numeric.count(".") + 1)]
+            if numeric not in flat and not any(p in tables and p in flat for p in parents):
                 raise self.error(
                     numeric,
                     "has no entry in [sources]",
@@ -515,12 +573,20 @@ def _parse_device(reader: _Reader, data: dict[str, Any], path: Path) -> DevicePr
             "the efficiency of op kinds not listed, e.g. default = 0.2",
         )
     efficiency = _fractions(reader, efficiency_table, "compute.efficiency", EFFICIENCY_KEYS)
-    sparse = _fractions(
-        reader,
-        reader.table(compute, "compute", "sparse_efficiency", optional=True),
-        "compute.sparse_efficiency",
-        OP_KINDS,
-    )
+    sparse: dict[str, dict[str, float]] = {}
+    sparse_table = reader.table(compute, "compute", "sparse_efficiency", optional=True)
+    for pattern, kinds in sparse_table.items():
+        where = f"compute.sparse_efficiency.{pattern}"
+        if not isinstance(kinds, dict):
+            raise reader.error(
+                where,
+                f"expected a table of op kinds under a sparsity pattern, got {_type_name(kinds)}",
+                'name the pattern the kernels accelerate: [compute.sparse_efficiency."2:4"] '
+                "conv = 0.3 (patterns: \"N:M\", " + ", ".join(SPARSE_PATTERNS) + ")",
+            )
+        if pattern_error(pattern):
+            raise reader.error(where, str(pattern_error(pattern)), _FORMAT_HINT)
+        sparse[pattern] = _fractions(reader, kinds, where, OP_KINDS)
 
     memory = reader.table(data, "", "memory")
     reader.keys(memory, "memory", ("bandwidth", "capacity"))
@@ -549,7 +615,8 @@ def _parse_device(reader: _Reader, data: dict[str, Any], path: Path) -> DevicePr
         per_flop = reader.quantity(power, "power", "energy_per_flop", "energy", "positive")
         per_byte = reader.quantity(power, "power", "energy_per_byte", "energy", "positive")
 
-    sources = reader.sources(data, tables=_MAP_TABLES)
+    pattern_tables = tuple(f"compute.sparse_efficiency.{p}" for p in sparse)
+    sources = reader.sources(data, tables=_MAP_TABLES + pattern_tables)
     return DeviceProfile(
         name=name,
         version=version,
@@ -594,9 +661,15 @@ def _parse_link(reader: _Reader, data: dict[str, Any], path: Path) -> LinkProfil
     downlink = reader.quantity(data, "", "downlink", "bit_rate", "positive")
     rtt = reader.quantity(data, "", "rtt", "time", "nonnegative")
     radio = reader.table(data, "", "radio")
-    reader.keys(radio, "radio", ("alpha", "beta"), ("tail_energy",))
+    reader.keys(radio, "radio", ("alpha", "beta"), ("tail_energy", "alpha_down", "connected"))
     alpha = reader.quantity(radio, "radio", "alpha", "power_per_rate", "nonnegative")
     beta = reader.quantity(radio, "radio", "beta", "power", "nonnegative")
+    alpha_down = connected = 0.0
+    if "alpha_down" in radio:
+        alpha_down = reader.quantity(radio, "radio", "alpha_down", "power_per_rate",
+                                     "nonnegative")
+    if "connected" in radio:
+        connected = reader.quantity(radio, "radio", "connected", "power", "nonnegative")
     tail = 0.0
     if "tail_energy" in radio:
         tail = reader.quantity(radio, "radio", "tail_energy", "energy", "nonnegative")
@@ -613,6 +686,8 @@ def _parse_link(reader: _Reader, data: dict[str, Any], path: Path) -> LinkProfil
         alpha_w_per_mbps=alpha,
         beta_w=beta,
         tail_energy_j=tail,
+        alpha_down_w_per_mbps=alpha_down,
+        connected_power_w=connected,
         sources=sources,
     )
 
@@ -630,7 +705,9 @@ def describe(profile: Profile) -> str:
             continue
         value = getattr(profile, f.name)
         if isinstance(value, Mapping):
-            value = ", ".join(f"{k}={v:g}" for k, v in value.items()) or "-"
+            value = ", ".join(
+                f"{k}=({', '.join(f'{a}={b:g}' for a, b in v.items())})"
+                if isinstance(v, Mapping) else f"{k}={v:g}" for k, v in value.items()) or "-"
         lines.append(f"  {f.name:20s} {value}")
     if profile.sources:
         lines.append("  sources:")

@@ -37,7 +37,7 @@ import torch.nn as nn
 from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
 
 from dse.costmodel.kinds import OP_KINDS
-from dse.costmodel.storage import payload_bytes
+from dse.costmodel.storage import mask_pattern, payload_bytes
 from dse.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -196,6 +196,9 @@ class Node:
     flops: int  # dense FLOPs (1 MAC = 2 FLOP)
     macs: int
     density: float = 1.0  # realised weight density of this layer (1.0 if dense)
+    #: sparsity pattern of its weight mask (storage.mask_pattern): "dense", "N:M",
+    #: "predefined" or "unstructured"; a device's sparse kernels are matched against it
+    pattern: str = "dense"
     exit: int | None = None  # index of the exit head this node belongs to (None: backbone)
     fused: bool = False  # runs inside its producer's kernel (see fuse_nodes)
 
@@ -558,6 +561,7 @@ def _annotate(
         params = nonzero = weight_bytes = 0
         stored = 0
         density = 1.0
+        pattern = "dense"
         if n.op == "call_module":
             mod = modules[n.target]
             kind = _module_kind(mod)
@@ -573,6 +577,7 @@ def _annotate(
                 kept = int(mask.sum())
                 nonzero = params - mask.numel() + kept
                 density = kept / mask.numel()
+                pattern = mask_pattern(mask, getattr(mod, "groups", 1))
             if first_call:
                 stored = _stored_bytes(mod)
             else:
@@ -623,6 +628,7 @@ def _annotate(
             flops=flops,
             macs=macs,
             density=density,
+            pattern=pattern,
             exit=head_of.get(n.name),
         )
     nodes = fuse_nodes(nodes, dag)
@@ -680,6 +686,33 @@ def fuse_nodes(nodes: Mapping[str, Node], dag: nx.DiGraph) -> dict[str, Node]:
     return out
 
 
+def fusion_after_cut(nodes: list[Node], k: int) -> dict[str, bool]:
+    """Which of the fused backbone nodes ``nodes[k:]`` stay fused when ``nodes[:k]`` run on
+    the other side of cut ``k``.
+
+    A node is fused into its producer's kernel (:func:`fuse_nodes`) only if that producer
+    runs on the same device: a norm or activation whose conv ran on the edge is a kernel
+    of its own on the server, and so is an activation fused into that norm. Returns the
+    fused nodes at positions ``>= k`` that are no longer fused, mapped to False (the rest
+    keep their flag).
+    """
+    position = {x.name: i for i, x in enumerate(nodes)}
+    status: dict[str, bool] = {}
+    for x in nodes[k:]:
+        if not x.fused:
+            continue
+        i = position.get(x.inputs[0]) if x.inputs else None
+        if i is None or i < k:
+            fused = False
+        else:
+            producer = nodes[i]
+            still = status.get(producer.name, producer.fused)
+            fused = producer.kind in _FUSE_ANCHORS[x.kind] or (
+                still and x.kind == "activation")
+        status[x.name] = fused
+    return {name: False for name, fused in status.items() if not fused}
+
+
 def _cuts(
     dag: nx.DiGraph, backbone: tuple[str, ...], input_bytes: int, nodes: Mapping[str, Node]
 ) -> list[Cut]:
@@ -718,6 +751,7 @@ def site_nodes(gm: fx.GraphModule, module_paths: Iterable[str]) -> list[str]:
 
 
 __all__ = [
+    "fusion_after_cut",
     "Cut",
     "ExitSite",
     "LayerGraph",

@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 import torch.nn as nn
 
-from dse.costmodel.costs import CostTable, cost_table, layer_latency
+from dse.costmodel.costs import CostTable, cost_table, execution, layer_latency
 from dse.costmodel.devices import DeviceProfile, LinkProfile
 from dse.costmodel.graph import LayerGraph, build_graph
 
@@ -32,6 +32,24 @@ class Profile:
     @property
     def server_only(self) -> pd.Series:
         return self.cuts.iloc[0]
+
+
+def sparse_kernel_summary(p: Profile) -> list[str]:
+    """One line per device on how its sparse layers run: which got a sparse kernel (and
+    for which pattern), which run dense (expanded on the edge)."""
+    sparse = p.layers[p.layers.pattern != "dense"]
+    if sparse.empty:
+        return []
+    lines = []
+    for side, device in (("edge", p.table.edge), ("server", p.table.server)):
+        kernels = sparse[f"{side}_kernel"]
+        parts = []
+        for kernel, names in sparse.groupby(kernels).name:
+            what = {"expand": "expanded from compressed weights, then dense",
+                    "dense": "dense (weights held dense)"}.get(kernel, f"{kernel} sparse kernel")
+            parts.append(f"{what}: {', '.join(names)}")
+        lines.append(f"{side} {device.name}: " + "; ".join(parts))
+    return lines
 
 
 def profile_graph(
@@ -57,8 +75,11 @@ def profile_graph(
                 "stored_bytes": n.stored_bytes,
                 "flops": n.flops,
                 "macs": n.macs,
-                "edge_latency_s": layer_latency(n, edge),
-                "server_latency_s": layer_latency(n, server),
+                "pattern": n.pattern,
+                "edge_kernel": execution(n, edge, expand=True).kernel,
+                "server_kernel": execution(n, server, expand=False).kernel,
+                "edge_latency_s": layer_latency(n, edge, expand=True),
+                "server_latency_s": layer_latency(n, server, expand=False),
             }
             for n in graph.nodes.values()
         ]
@@ -79,6 +100,12 @@ def profile_graph(
             "server_s": table.server_s,
             "total_s": table.total_s,
             "edge_energy_j": table.edge_energy_j,
+            "compute_j": table.edge_compute_j,
+            "radio_up_j": table.radio_up_j,
+            "radio_down_j": table.radio_down_j,
+            "radio_wait_j": table.radio_wait_j,
+            "radio_tail_j": table.radio_tail_j,
+            "idle_j": table.wait_j,
             "edge_memory_bytes": table.edge_memory_bytes.astype(int),
         }
     )

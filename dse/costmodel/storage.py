@@ -54,8 +54,9 @@ INDEX_DTYPES: tuple[tuple[str, int, torch.dtype], ...] = (
 )
 
 
-Regenerate = Callable[[int, int, int, int, int], torch.Tensor]
-"""``(groups, n_out per group, n_in, d_in, seed) -> [groups * n_out, n_in]`` bool pattern."""
+Regenerate = Callable[[int, int, int, int, int], list[torch.Tensor]]
+"""``(groups, n_out per group, n_in, d_in, seed) -> [groups * n_out, n_in]`` bool patterns
+the seed may stand for (one of them must be the layer's)."""
 
 
 def expand(channel_mask: torch.Tensor, shape: torch.Size) -> torch.Tensor:
@@ -91,6 +92,35 @@ def degrees_of(mask: torch.Tensor, groups: int) -> tuple[int | None, int | None]
         return None, None
     return int(rows[0]), int(cols[0, 0])
 
+
+
+#: Group sizes M tried, in order, when a mask is described as ``"N:M"``.
+NM_GROUPS: tuple[int, ...] = (4, 8, 16)
+
+
+def mask_pattern(mask: torch.Tensor, groups: int = 1) -> str:
+    """The sparsity pattern of a weight mask, as a device profile names its kernels.
+
+    ``"dense"`` when every weight is kept; ``"N:M"`` when every run of ``M`` consecutive
+    input weights of every output row (for a convolution: input channels at each kernel
+    position, the layout sparse tensor cores read) keeps exactly ``N`` (``M`` from
+    :data:`NM_GROUPS`, the first that fits); ``"predefined"`` for another regular
+    channel-granular pattern (equal counts per row and per column); else ``"unstructured"``.
+    """
+    mask = mask.detach().cpu().bool()
+    if bool(mask.all()):
+        return "dense"
+    n_in = mask.shape[1]
+    rows = mask.movedim(1, -1).reshape(-1, n_in)  # [out x kernel positions, inputs]
+    for m in NM_GROUPS:
+        if n_in % m or n_in == m:  # one run per row says no more than the row count
+            continue
+        counts = rows.reshape(rows.shape[0], n_in // m, m).sum(-1)
+        n = int(counts.flatten()[0])
+        if 0 < n < m and bool((counts == n).all()):
+            return f"{n}:{m}"
+    d_in, _ = degrees_of(mask, groups)
+    return "predefined" if d_in is not None else "unstructured"
 
 
 def check_form(form: str) -> None:
@@ -207,8 +237,9 @@ def build(
             if seed is None:
                 raise ValueError(f"{key}: no {SEED_BUFFER} buffer; use form='indices'")
             n_out_g = channel.shape[0] // groups
-            if regenerate is not None and not torch.equal(
-                regenerate(groups, n_out_g, channel.shape[1], d_in, seed), channel
+            if regenerate is not None and not any(
+                torch.equal(c, channel)
+                for c in regenerate(groups, n_out_g, channel.shape[1], d_in, seed)
             ):
                 raise ValueError(
                     f"{key}: the mask is not reproducible from its seed; use form='indices'"

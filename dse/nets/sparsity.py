@@ -17,6 +17,15 @@ in_channels``, the ``depthwise_conv`` kind of :mod:`dse.costmodel.kinds`) are al
 since a single input channel per group cannot be thinned at channel granularity.
 Transposed convolutions are left dense.
 
+N:M sparsity (``method = "nm"``): each output row keeps exactly ``N`` of every ``M``
+consecutive input weights (input channels for a convolution, the same at every kernel
+position: the layout sparse tensor cores read), ``N / M`` the density, ``M`` the
+first of 4, 8, 16 that makes ``N`` whole (density 1/2 is 2:4). Like the predefined
+pattern it is fixed before training and drawn from a seed; which ``N`` of each run a
+row keeps rotates over the rows, so every input keeps the same out-degree too (the
+pattern is regular, packed like a predefined one). A layer whose input width is not a
+multiple of ``M`` stays dense.
+
 Storage: :func:`pack_state` writes a real compressed file format (magic header, version,
 CRC-32, JSON table of contents, raw little-endian payload) and :func:`unpack_state` reads
 it back bit-exactly. The cost model counts stored bytes in the ``"indices"`` form (values
@@ -214,6 +223,42 @@ def predefined_mask(n_out: int, n_in: int, density: float, *, seed: int) -> torc
     return _regular_pattern(n_out, n_in, d_in, _generator(seed))
 
 
+def nm_of(density: float) -> tuple[int, int] | None:
+    """``(N, M)`` of the N:M pattern with density ``N / M`` (``M`` in 4, 8, 16, the first
+    that makes ``N`` whole), or None when there is none."""
+    for m in storage.NM_GROUPS:
+        n = round(density * m)
+        if 1 <= n < m and abs(n / m - density) <= DENSITY_TOL:
+            return n, m
+    return None
+
+
+def _nm_fits(n_out: int, n_in: int, n: int, m: int) -> bool:
+    """Whether a junction takes an N:M pattern that is regular (equal column counts)."""
+    return n_in % m == 0 and n_out % (m // math.gcd(n, m)) == 0
+
+
+def nm_mask(n_out: int, n_in: int, n: int, m: int, g: torch.Generator) -> torch.Tensor:
+    """Bool ``[n_out, n_in]`` N:M pattern: every row keeps ``n`` of every ``m`` consecutive
+    columns. Row ``r`` keeps offsets ``r*n .. r*n+n-1`` (mod ``m``) of each run, so the
+    kept offsets rotate and every column is kept by the same number of rows; the rows and
+    each run's columns are then permuted from ``g``."""
+    if not _nm_fits(n_out, n_in, n, m):
+        raise InputError("sparsity", "nm", f"a junction of {n_in} inputs -> {n_out} outputs "
+                         f"takes no regular {n}:{m} pattern",
+                         f"inputs must be a multiple of {m}, outputs of {m // math.gcd(n, m)}")
+    offsets = (torch.arange(n_out)[:, None] * n + torch.arange(n)[None, :]) % m  # [n_out, n]
+    block = torch.zeros(n_out, m, dtype=torch.bool)
+    block.scatter_(1, offsets, True)
+    block = block[torch.randperm(n_out, generator=g)]
+    runs = n_in // m
+    perms = torch.stack([torch.randperm(m, generator=g) for _ in range(runs)])  # [runs, m]
+    cols = (perms + torch.arange(runs)[:, None] * m).reshape(-1)  # run-local shuffles
+    mask = torch.zeros(n_out, n_in, dtype=torch.bool)
+    mask[:, cols] = block.repeat(1, runs)
+    return mask
+
+
 # --------------------------------------------------------------------------- layers
 
 
@@ -254,7 +299,8 @@ def _set_buffer(module: nn.Module, name: str, value: torch.Tensor) -> None:
 class SparsityPlan:
     """Which layers get predefined sparsity, at which density, from which seed.
 
-    ``method`` is ``"predefined"`` when ``layers`` is non-empty, else ``"dense"``;
+    ``method`` is ``"predefined"`` or ``"nm"`` (N:M) when ``layers`` is non-empty, else
+    ``"dense"``;
     ``density`` is the requested global density; ``layers`` maps module name -> density
     applied (sparsified layers only, in the model's module order).
     """
@@ -266,12 +312,12 @@ class SparsityPlan:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "layers", dict(self.layers))
-        if self.method not in ("predefined", "dense"):
+        if self.method not in ("predefined", "nm", "dense"):
             raise InputError(
                 "plan",
                 "method",
                 f"unknown method {self.method!r}",
-                fix="use 'predefined' or 'dense'",
+                fix="use 'predefined', 'nm' or 'dense'",
             )
 
     def to_dict(self) -> dict[str, Any]:
@@ -296,6 +342,7 @@ def plan_sparsity(
     exclude: Iterable[str] = (),
     overrides: Mapping[str, float] | None = None,
     strict: bool = False,
+    method: str = "predefined",
 ) -> SparsityPlan:
     """Choose the layers to sparsify at ``density`` (a fraction of weights kept, in (0, 1]).
 
@@ -306,8 +353,13 @@ def plan_sparsity(
     ``overrides`` sets a per-layer density that must be exact and takes precedence over
     ``exclude`` (an override of 1.0 keeps that layer dense). ``density == 1.0`` with no
     overrides below 1 gives an empty plan with method ``"dense"``.
+
+    ``method="nm"`` plans N:M patterns (:func:`nm_of` of ``density``) instead: a layer
+    whose junction takes no regular N:M pattern stays dense; no overrides.
     """
     _check_density(density, "density", "density")
+    if method == "nm":
+        return _plan_nm(model, density, seed=seed, exclude=exclude, strict=strict)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise InputError("seed", "seed", f"must be an integer, got {seed!r}")
     excl = tuple(exclude)
@@ -350,6 +402,35 @@ def plan_sparsity(
     return SparsityPlan(
         method="predefined" if layers else "dense", density=float(density), seed=seed, layers=layers
     )
+
+
+def _plan_nm(model: nn.Module, density: float, *, seed: int, exclude: Iterable[str],
+             strict: bool) -> SparsityPlan:
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise InputError("seed", "seed", f"must be an integer, got {seed!r}")
+    nm = nm_of(density)
+    if nm is None and density < 1.0:
+        raise InputError("density", "density", f"{density!r} is no N:M density",
+                         "use N/M with M = 4, 8 or 16 (0.5 is 2:4, 0.25 is 1:4, 0.125 is 1:8)")
+    excl = tuple(exclude)
+    modules = dict(model.named_modules())
+    for e in excl:
+        if e not in modules:
+            raise InputError("exclude", str(e), "names no module of the model",
+                             fix=f"known modules: {_name_list(modules)}")
+    layers: dict[str, float] = {}
+    for name, module in modules.items():
+        if nm is None or not _sparsifiable(module) or _excluded(name, excl):
+            continue
+        _, n_out, n_in = _junction(module)
+        if _nm_fits(n_out, n_in, *nm):
+            layers[name] = float(density)
+        elif strict:
+            raise InputError("density", f"layer {name!r}", f"{n_in} inputs -> {n_out} outputs "
+                             f"take no regular {nm[0]}:{nm[1]} pattern",
+                             f"inputs must be a multiple of {nm[1]}")
+    return SparsityPlan(method="nm" if layers else "dense", density=float(density), seed=seed,
+                        layers=layers)
 
 
 def _name_list(names: Iterable[str], limit: int = 20) -> str:
@@ -397,10 +478,15 @@ def apply_sparsity(
                 f"{_name_list(n for n, m in modules.items() if _sparsifiable(m))}",
             )
         groups, n_out, n_in = _junction(module)
-        d_in, _ = _degrees(n_out, n_in, density, where="plan", field=name)
         seed = layer_seed(plan.seed, name)
         g = _generator(seed)  # draws the pattern, then (He init) the values
-        channel = _pattern_for(groups, n_out, n_in, d_in, g)
+        nm = nm_of(density) if plan.method == "nm" else None
+        if nm is not None:
+            d_in = n_in * nm[0] // nm[1]
+            channel = torch.cat([nm_mask(n_out, n_in, *nm, g) for _ in range(groups)], dim=0)
+        else:
+            d_in, _ = _degrees(n_out, n_in, density, where="plan", field=name)
+            channel = _pattern_for(groups, n_out, n_in, d_in, g)
         weight = module.weight
         mask = storage.expand(channel, weight.shape)
         kernel = math.prod(weight.shape[2:])
@@ -504,9 +590,16 @@ def realised_density(model: nn.Module) -> float:
 # --------------------------------------------------------------------------- storage
 
 
-def _regenerate(groups: int, n_out: int, n_in: int, d_in: int, seed: int) -> torch.Tensor:
-    """The channel pattern a seed stands for (what the seed form stores instead of indices)."""
-    return _pattern_for(groups, n_out, n_in, d_in, _generator(seed))
+def _regenerate(groups: int, n_out: int, n_in: int, d_in: int, seed: int
+                ) -> list[torch.Tensor]:
+    """The channel patterns a seed may stand for (what the seed form stores instead of
+    indices): the predefined pattern and, when the degrees are N:M, the N:M one."""
+    out = [_pattern_for(groups, n_out, n_in, d_in, _generator(seed))]
+    nm = nm_of(d_in / n_in)
+    if nm is not None and _nm_fits(n_out, n_in, *nm):
+        g = _generator(seed)
+        out.append(torch.cat([nm_mask(n_out, n_in, *nm, g) for _ in range(groups)], dim=0))
+    return out
 
 
 def pack_state(model: nn.Module, *, form: str = "indices") -> bytes:
@@ -694,8 +787,10 @@ def unpack_state(data: bytes, model: nn.Module) -> None:
         elif form == "seed":
             if seed is None:
                 raise _bad(f"entries.{key}.seed", "the seed form needs a seed")
-            channel = _pattern_for(groups, n_out_g, n_in, d_in, _generator(seed))
-            if zlib.crc32(storage.raw_bytes(channel)) != entry.get("pattern_crc32"):
+            found = [c for c in _regenerate(groups, n_out_g, n_in, d_in, seed)
+                     if zlib.crc32(storage.raw_bytes(c)) == entry.get("pattern_crc32")]
+            channel = found[0] if found else torch.zeros(0)
+            if not found:
                 raise _bad(
                     f"entries.{key}.pattern_crc32",
                     "the pattern regenerated from the seed differs from the packed one "

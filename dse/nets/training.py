@@ -31,7 +31,7 @@ from dse.nets.models import accepts_width, list_models, load_model
 
 log = logging.getLogger(__name__)
 
-METHODS = ("predefined", "channels")
+METHODS = ("predefined", "channels", "nm")
 DENSITY_SLACK = 0.10
 """A request is met when the thinned layers keep within 10% of the requested density."""
 
@@ -185,16 +185,17 @@ def _build(spec: NetworkSpec, *, dense: bool = False) -> nn.Module:
                          "give a model with at least one layer that has parameters")
     net = attach_exits(base, example_input(data), num_classes=classes, sites=spec.exits,
                        head=spec.train.head)
-    if spec.method == "predefined" and spec.density < 1 and not dense:
+    if spec.method in ("predefined", "nm") and spec.density < 1 and not dense:
         plan = sparsity.plan_sparsity(net, spec.density, seed=spec.train.seed,
-                                      exclude=_kept_dense(net))
+                                      exclude=_kept_dense(net), method=spec.method)
         if not plan.layers:
             # No layer can meet the density exactly: training would silently give a dense
             # network under a sparse key. Strict planning names the nearest valid densities.
             sparsity.plan_sparsity(net, spec.density, seed=spec.train.seed,
-                                   exclude=_kept_dense(net), strict=True)
-            raise InputError("space", "density", f"{spec.model} has no layer that predefined "
-                             "sparsity may thin", "use method 'channels' or density 1")
+                                   exclude=_kept_dense(net), strict=True, method=spec.method)
+            raise InputError("space", "density", f"{spec.model} has no layer that "
+                             f"{spec.method} sparsity may thin",
+                             "use method 'channels' or density 1")
         sparsity.apply_sparsity(net, plan)
     return net
 

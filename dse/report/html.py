@@ -644,8 +644,16 @@ class _Report:
             ["edge energy per inference", human("edge_energy", row["edge_energy"]),
              human("edge_energy", row["test_edge_energy"])],
             ["· compute", human("edge_energy", row["compute_energy"]), ""],
-            ["· radio", human("edge_energy", row["radio_energy"]), ""],
-            ["· idle while waiting", human("edge_energy", row["idle_energy"]), ""],
+            ["· radio (whole exchange)", human("edge_energy", row["radio_energy"]), ""],
+            *[[f"  · radio, {label}", human("edge_energy", row[key]), ""]
+              for key, label in (("radio_up_energy", "sending"),
+                                 ("radio_down_energy", "receiving the result"),
+                                 ("radio_wait_energy", "connected through RTT and server"),
+                                 ("radio_tail_energy", "tail"))
+              if key in row and row[key] == row[key]],
+            ["· idle while waiting for the link and the server", human("edge_energy",
+                                                           row.get("idle_energy", float("nan"))),
+             ""],
             ["edge memory (weights + peak activations)", human("edge_memory",
                                                                row["edge_memory"])
              + f" ({100 * row['edge_memory'] / cap:.2g}% of {fmt.nbytes(cap)})", ""],
@@ -838,10 +846,42 @@ class _Report:
         doc.p(f"Training: {ex.train_config.describe()}; ",
               "; ".join(f"{'dense' if d >= 1 else f'{m}@{d:g}'} {t.epochs_text()}"
                         for (m, d), t in trained) + ".")
-        if not self.ex.edge.sparse_efficiency:
-            doc.p(f"{self.ex.edge.name} has no sparse kernels in its profile: predefined "
-                  "sparsity shrinks storage and memory there, not compute time; channel "
-                  "pruning shrinks the layers themselves.")
+        for line in self.sparse_notes():
+            doc.p(line)
+
+    def sparse_notes(self) -> list[str]:
+        """How each device runs the sparse layers: which patterns its kernels accelerate,
+        which layers of the recommended (or a sparse) network got one, and what the edge
+        holds when it has none."""
+        out = []
+        ex = self.ex
+        for dev in (ex.edge, ex.server):
+            kernels = "; ".join(f"{pat} for {', '.join(t)}"
+                                for pat, t in dev.sparse_efficiency.items())
+            out.append(f"{dev.name} ({dev.kind}): "
+                       + (f"sparse kernels for {kernels} only." if kernels else
+                          "no sparse kernels in its profile."))
+        out.append(f"Without a kernel for a layer's pattern, the edge ({ex.edge.name}) holds "
+                   "its weights compressed (values + indices) and expands each sparse layer "
+                   "into a dense buffer just before running it: edge memory counts the "
+                   "compressed weights plus the largest expanded layer, and latency and "
+                   "energy pay each expansion (reading the compressed bytes, writing the "
+                   "dense ones). The server holds its weights dense. Channel pruning shrinks "
+                   "the layers themselves.")
+        sc = self.rec_scorer if (self.rec_cand is not None
+                                 and self.rec_cand.density < 1) else None
+        if sc is not None:
+            from dse.costmodel import execution
+
+            for side, dev, expand in (("edge", ex.edge, True), ("server", ex.server, False)):
+                sparse = [n for n in sc.graph.nodes.values() if n.pattern != "dense"]
+                got = [f"{n.name} ({execution(n, dev, expand=expand).kernel})" for n in sparse
+                       if execution(n, dev, expand=expand).kernel not in ("dense", "expand")]
+                out.append(f"Recommended network on the {side}: "
+                           + (f"sparse kernels for {', '.join(got)}" if got else
+                              "no layer gets a sparse kernel")
+                           + f" (of {len(sparse)} sparse layers).")
+        return out
 
     def _search(self, doc: Doc) -> None:
         doc.h(1, "The search", "search")
@@ -939,7 +979,11 @@ class _Report:
             air = 8.0 * tbl.cut_bytes[0] / ex.link.uplink_bps
             wait = float(tbl.transfer_s[0] + tbl.server_s[0])
             out.append(f"Offloading is not free for the edge: server-only (dense) spends "
-                       f"{fmt.joules(tbl.radio_j[0])} on {fmt.seconds(air)} of radio airtime "
+                       f"{fmt.joules(tbl.radio_j[0])} on the radio ("
+                       f"{fmt.joules(tbl.radio_up_j[0])} sending in {fmt.seconds(air)}, "
+                       f"{fmt.joules(tbl.radio_down_j[0])} receiving the result, "
+                       f"{fmt.joules(tbl.radio_wait_j[0])} connected through the RTT and the "
+                       f"server, {fmt.joules(tbl.radio_tail_j[0])} tail) "
                        f"and {fmt.joules(tbl.wait_j[0])} idling ({ex.edge.idle_power_w:g} W) "
                        f"through the {fmt.seconds(wait)} it waits for the link and the server; "
                        "the idle power is the profile's whole-board figure, so a device that "
@@ -1060,17 +1104,23 @@ def _profile_fields(p: DeviceProfile | LinkProfile) -> list[tuple[str, str]]:
         return [
             ("uplink", _mbps(p.uplink_bps)), ("downlink", _mbps(p.downlink_bps)),
             ("RTT", fmt.seconds(p.rtt_s)),
-            ("radio power", f"{p.alpha_w_per_mbps * 1e3:.4g} mW per Mbit/s x uplink + "
-                            f"{p.beta_w * 1e3:.4g} mW = {p.uplink_power_w():.3g} W"),
+            ("radio power, sending", f"{p.alpha_w_per_mbps * 1e3:.4g} mW per Mbit/s x "
+                                     f"uplink + {p.beta_w * 1e3:.4g} mW = "
+                                     f"{p.uplink_power_w():.3g} W"),
+            ("radio power, receiving", f"{p.alpha_down_w_per_mbps * 1e3:.4g} mW per Mbit/s x "
+                                       f"downlink + {p.beta_w * 1e3:.4g} mW = "
+                                       f"{p.downlink_power_w():.3g} W"),
+            ("radio power, connected and waiting", f"{p.connected_power_w:.3g} W"),
             ("tail energy", fmt.joules(p.tail_energy_j)),
         ]
     eff = ", ".join(f"{k} {v:g}" for k, v in p.efficiency.items())
-    sparse = ", ".join(f"{k} {v:g}" for k, v in p.sparse_efficiency.items()) or "none"
+    sparse = "; ".join(f"{pat}: " + ", ".join(f"{k} {v:g}" for k, v in t.items())
+                       for pat, t in p.sparse_efficiency.items()) or "none"
     rows = [("kind", p.kind),
             ("peak", ", ".join(f"{k} {fmt.count(v)}FLOP/s" for k, v in p.peak_flops.items())
              + f" (model uses {p.dtype})"),
             ("efficiency (fraction of peak)", eff),
-            ("sparse kernels (fraction of peak)", sparse),
+            ("sparse kernels by pattern (fraction of peak)", sparse),
             ("per-layer overhead", fmt.seconds(p.overhead_s)),
             ("memory bandwidth", f"{fmt.nbytes(p.mem_bandwidth_Bps)}/s"),
             ("memory capacity", fmt.nbytes(p.mem_capacity_bytes)),

@@ -12,9 +12,18 @@ the final classifier. Every path has a latency, bytes sent and edge energy:
 - the final classifier: edge part, transfer, the rest of the server backbone and all
   server heads of ``E``.
 
+The radio's part of a path that sends is the whole exchange: sending, receiving the
+result, staying connected through the RTT and that path's server time, and the tail.
+
 Expected latency, bytes and energy are the path values weighted by the paths' rates;
 p95 latency is the 95th percentile of that discrete distribution. Selection uses the
 validation split; the same numbers on the test split are kept for reporting.
+
+What is deployed: the backbone and the used exits' heads, stored (edge and server parts)
+and, for the edge part, held in edge memory (stored weights, the largest layer expanded
+from compressed weights, peak activations including those of the edge heads). With
+threshold 0 every sample leaves at the first used exit: the layers after it never run,
+so they are neither stored nor held (a right-sized network).
 """
 
 from __future__ import annotations
@@ -43,7 +52,7 @@ class Metrics:
     transfer_s: float
     server_s: float
     compute_energy: float
-    radio_energy: float
+    radio_energy: float  # the radio's whole exchange, the sum of the four parts below
     idle_energy: float  # the edge idling while the link and the server work
     exit_rates: tuple[float, ...]  # per used exit, then the final classifier
     test_accuracy: float
@@ -54,6 +63,10 @@ class Metrics:
     test_exit_rates: tuple[float, ...]
     realised_density: float  # weights kept over those of the dense network (the requested
     # density is the candidate's knob; layers it does not fit stay dense)
+    radio_up_energy: float = 0.0  # sending the cut's tensors
+    radio_down_energy: float = 0.0  # receiving the result
+    radio_wait_energy: float = 0.0  # connected through the RTT and the server's time
+    radio_tail_energy: float = 0.0  # the radio's tail after the exchange
 
     def as_dict(self) -> dict[str, float | list[float]]:
         """Plain JSON-ready values (``dataclasses.asdict`` deep-copies: too slow per trial)."""
@@ -86,11 +99,7 @@ class Scorer:
         paths = _paths(t, k, used)
         val = _mix(paths, self._choice("val", used, cand), self.correct["val"], used)
         test = _mix(paths, self._choice("test", used, cand), self.correct["test"], used)
-        on_edge = [j for j in used if t.exit_position[j] <= k]
-        memory = (t.edge_memory_bytes[k] + float(t.exit_weight_bytes[on_edge].sum())
-                  if on_edge else t.edge_memory_bytes[k])
-        storage = self.storage_backbone + float(self.storage_exits[used].sum()) if used else (
-            self.storage_backbone)
+        memory, storage = self.deployed(cand)
         return Metrics(
             accuracy=val["accuracy"],
             latency_mean=val["latency_mean"],
@@ -105,6 +114,10 @@ class Scorer:
             compute_energy=val["compute_energy"],
             radio_energy=val["radio_energy"],
             idle_energy=val["idle_energy"],
+            radio_up_energy=val["radio_up"],
+            radio_down_energy=val["radio_down"],
+            radio_wait_energy=val["radio_wait"],
+            radio_tail_energy=val["radio_tail"],
             exit_rates=val["rates"],
             test_accuracy=test["accuracy"],
             test_latency_mean=test["latency_mean"],
@@ -114,6 +127,33 @@ class Scorer:
             test_exit_rates=test["rates"],
             realised_density=self.realised_density,
         )
+
+    def deployed(self, cand: Candidate) -> tuple[float, float]:
+        """(edge memory, storage) of what ``cand`` deploys, bytes.
+
+        Edge memory: stored weights of the edge backbone and its used heads, the largest
+        layer expanded from compressed weights, and the peak of live activations (the
+        backbone's, or a head's while it runs). Storage: the backbone and the used heads.
+        With threshold 0 nothing runs after the first used exit: only the backbone up to
+        it and its head are deployed.
+        """
+        t, k = self.table, cand.split
+        used = sorted(cand.exits, key=lambda j: (t.exit_position[j], j))
+        if used and cand.threshold <= 0.0:  # right-sized: every sample leaves at used[0]
+            j = used[0]
+            p = int(t.exit_position[j])
+            storage = float(t.edge_weight_bytes[p] + t.exit_weight_bytes[j])
+            if p <= k:
+                memory = (storage + max(t.edge_expand_bytes[p], t.exit_expand_bytes[j])
+                          + max(t.edge_peak_activation_bytes[p], t.exit_alone_activation_bytes[j]))
+                return float(memory), storage
+            return float(t.edge_memory_bytes[k]), storage
+        on_edge = [j for j in used if t.exit_position[j] <= k]
+        memory = (t.edge_weight_bytes[k] + float(t.exit_weight_bytes[on_edge].sum())
+                  + max([t.edge_expand_bytes[k], *t.exit_expand_bytes[on_edge]])
+                  + max([t.edge_peak_activation_bytes[k], *t.exit_activation_bytes[on_edge]]))
+        storage = self.storage_backbone + float(self.storage_exits[used].sum())
+        return float(memory), float(storage)
 
     def _choice(self, split: str, used: list[int], cand: Candidate) -> np.ndarray:
         """Per sample, the path it takes: position in ``used``, or len(used) = final."""
@@ -134,7 +174,7 @@ def _paths(t: CostTable, k: int, used: list[int]) -> dict[str, np.ndarray]:
     server = np.zeros(m)
     nbytes = np.zeros(m)
     compute_j = np.zeros(m)
-    radio_j = np.zeros(m)
+    up_j, down_j, tail_j = np.zeros(m), np.zeros(m), np.zeros(m)
     pos = t.exit_position
     on_edge = [j for j in used if pos[j] <= k]
     base_edge = t.edge_s[k] + sum(t.exit_edge_s[j] for j in on_edge)
@@ -153,16 +193,19 @@ def _paths(t: CostTable, k: int, used: list[int]) -> dict[str, np.ndarray]:
             transfer[i] = t.transfer_s[k]
             server[i] = t.server_s[k] - t.server_s[pos[j]] + head_server
             nbytes[i] = t.cut_bytes[k]
-            radio_j[i] = t.radio_j[k]
+            up_j[i], down_j[i], tail_j[i] = t.radio_up_j[k], t.radio_down_j[k], t.radio_tail_j[k]
     server_heads = sum(t.exit_server_s[j] for j in used if pos[j] > k)
     edge[-1] = base_edge
     compute_j[-1] = base_j
     transfer[-1] = t.transfer_s[k]
     server[-1] = t.server_s[k] + server_heads  # no head is on the server at the last cut
     nbytes[-1] = t.cut_bytes[k]
-    radio_j[-1] = t.radio_j[k]
+    up_j[-1], down_j[-1], tail_j[-1] = t.radio_up_j[k], t.radio_down_j[k], t.radio_tail_j[k]
+    sends = transfer > 0
+    wait_j = np.where(sends, t.radio_wait_for(server), 0.0)
     return {"edge": edge, "transfer": transfer, "server": server, "bytes": nbytes,
-            "compute_j": compute_j, "radio_j": radio_j,
+            "compute_j": compute_j, "radio_j": up_j + down_j + wait_j + tail_j,
+            "radio_up": up_j, "radio_down": down_j, "radio_wait": wait_j, "radio_tail": tail_j,
             "idle_w": np.full(m, t.edge.idle_power_w)}
 
 
@@ -189,6 +232,10 @@ def _mix(paths: dict[str, np.ndarray], choice: np.ndarray, correct: np.ndarray,
         "server_s": float(rates @ paths["server"]),
         "compute_energy": float(rates @ paths["compute_j"]),
         "radio_energy": float(rates @ paths["radio_j"]),
+        "radio_up": float(rates @ paths["radio_up"]),
+        "radio_down": float(rates @ paths["radio_down"]),
+        "radio_wait": float(rates @ paths["radio_wait"]),
+        "radio_tail": float(rates @ paths["radio_tail"]),
         "idle_energy": float(rates @ idle),
         "rates": tuple(float(r) for r in rates),
     }

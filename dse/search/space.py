@@ -20,7 +20,7 @@ from dse.search.spec import StudySpec
 class Candidate:
     """One configuration of the four knobs."""
 
-    method: str  # "predefined" | "channels" ("dense" when density == 1)
+    method: str  # "predefined" | "channels" | "nm" ("dense" when density == 1)
     density: float
     split: int  # cut index: backbone [:split] runs on the edge
     exits: tuple[int, ...]  # indices of the exit heads in use, ascending

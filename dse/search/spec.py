@@ -24,12 +24,13 @@ METRICS: dict[str, str] = {
     "bandwidth": "expected bytes sent edge -> server per inference",
     "edge_energy": "expected edge energy per inference: compute + radio + idle while waiting "
                    "for the link and the server, J",
-    "edge_memory": "edge weights as stored + peak live activations, bytes",
+    "edge_memory": "edge weights as stored + the largest layer expanded from compressed "
+                   "weights + peak live activations, bytes",
     "storage": "bytes to store the deployed network (edge and server parts)",
 }
 DIRECTIONS = ("minimize", "maximize")
 SAMPLERS = ("nsga2", "nsga3", "tpe", "gp", "random", "grid")
-METHODS = ("predefined", "channels")
+METHODS = ("predefined", "channels", "nm")
 CRITERIA = ("max_prob", "entropy")
 
 _TOP = {"name", "description", "n_trials", "sampler", "seed", "storage", "model", "data",
@@ -212,6 +213,13 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
     if not isinstance(methods, list) or not methods:
         raise c.fail("space.methods", "must be a non-empty list", f"use {METHODS}")
     meths = tuple(c.string(m, "space.methods", METHODS) for m in methods)
+    if "nm" in meths:
+        from dse.nets import sparsity
+
+        bad = [d for d in dens if d < 1 and sparsity.nm_of(d) is None]
+        if bad:
+            raise c.fail("space.densities", f"{bad[0]:g} is no N:M density (method nm)",
+                         "use N/M with M = 4, 8 or 16: 0.75, 0.5 (2:4), 0.25, 0.125, 0.0625")
     exits_v = space.get("exits", "all")
     exits: tuple[str, ...] | None
     if exits_v == "all":

@@ -95,9 +95,12 @@ def test_every_numeric_field_has_a_status_marked_source(path: Path):
     raw = tomllib.loads(path.read_text())
     sources = raw["sources"]
     for field in numeric_leaves(raw):
-        parent = field.rpartition(".")[0]
-        key = field if field in sources else parent
-        assert key in sources and (key == field or parent in MAP_TABLES), f"{field} uncited"
+        # a field, or a table it lies in: a per-kind table or one pattern's sparse kernels
+        parents = [field.rsplit(".", i)[0] for i in range(1, field.count(".") + 1)]
+        cited = [p for p in parents if p in sources and (
+            p in MAP_TABLES or p.startswith("compute.sparse_efficiency."))]
+        assert field in sources or cited, f"{field} uncited"
+        key = field if field in sources else cited[0]
         assert STATUS.match(sources[key]), f"{field}: {sources[key]!r} lacks S/D/U/E/M"
     # and the loader keeps them
     profile = validate_file(path)
@@ -132,15 +135,19 @@ def test_5g_radio_power_is_two_and_a_half_times_lte_at_the_operating_point():
         assert load_link(name).uplink_power_w() == pytest.approx(2.5 * lte, rel=1e-3)
 
 
-def test_only_the_a100_has_sparse_kernels_and_only_for_conv_and_linear():
+def test_only_the_a100_has_sparse_kernels_and_only_2_4_for_conv_and_linear():
     a100 = load_device("a100")
-    assert a100.sparse_eff("conv") == pytest.approx(0.3)
-    assert a100.sparse_eff("linear") == pytest.approx(0.3)
-    assert a100.sparse_eff("depthwise_conv") is None
+    assert set(a100.sparse_efficiency) == {"2:4"}
+    assert a100.sparse_eff("conv", "2:4") == pytest.approx(0.3)
+    assert a100.sparse_eff("linear", "2:4") == pytest.approx(0.3)
+    assert a100.sparse_eff("depthwise_conv", "2:4") is None
+    # its 2:4 tensor cores do not run predefined (random regular) patterns
+    assert a100.sparse_eff("conv", "predefined") is None
+    assert a100.sparse_kernels("conv") == {"2:4": pytest.approx(0.3)}
     for name in list_devices():
         if name != "a100":
             assert load_device(name).sparse_efficiency == {}
-            assert load_device(name).sparse_eff("conv") is None
+            assert load_device(name).sparse_kernels("conv") == {}
 
 
 def test_eff_falls_back_to_default():
@@ -390,15 +397,33 @@ DEVICE_CASES = {
     ),
     "unknown sparse op kind": (
         "[memory]",
-        "[compute.sparse_efficiency]\nconvs = 0.2\n[memory]",
-        "compute.sparse_efficiency.convs",
+        '[compute.sparse_efficiency."2:4"]\nconvs = 0.2\n[memory]',
+        "compute.sparse_efficiency.2:4.convs",
         "unknown op kind",
     ),
     "default in sparse table": (
         "[memory]",
-        "[compute.sparse_efficiency]\ndefault = 0.2\n[memory]",
-        "compute.sparse_efficiency.default",
+        "[compute.sparse_efficiency.predefined]\ndefault = 0.2\n[memory]",
+        "compute.sparse_efficiency.predefined.default",
         "not allowed",
+    ),
+    "sparse kernels without a pattern": (
+        "[memory]",
+        "[compute.sparse_efficiency]\nconv = 0.2\n[memory]",
+        "compute.sparse_efficiency.conv",
+        "under a sparsity pattern",
+    ),
+    "unknown sparse pattern": (
+        "[memory]",
+        "[compute.sparse_efficiency.block]\nconv = 0.2\n[memory]",
+        "compute.sparse_efficiency.block",
+        "unknown sparsity pattern 'block'",
+    ),
+    "N:M keeping everything": (
+        "[memory]",
+        '[compute.sparse_efficiency."4:4"]\nconv = 0.2\n[memory]',
+        "compute.sparse_efficiency.4:4",
+        "N must be below M",
     ),
     "no default efficiency": ("default = 0.2\n", "", "compute.efficiency.default", "missing"),
     "dtype without peak": ('dtype = "fp32"', 'dtype = "fp16"', "compute.dtype", "no peak"),

@@ -490,3 +490,54 @@ def test_auto_init_keeps_conv_weights_and_redraws_linear_ones_for_the_sparse_fan
     assert not torch.equal(again[0].weight.detach()[masks["0"]], conv_before[masks["0"]])
     with pytest.raises(InputError, match="init"):
         S.apply_sparsity(again, plan, init="xavier")
+
+
+# --------------------------------------------------------------------------- N:M
+
+
+def test_nm_mask_keeps_n_of_every_m_and_is_regular() -> None:
+    import torch as T
+
+    from dse.costmodel.storage import degrees_of, mask_pattern
+    from dse.nets.sparsity import nm_mask, nm_of
+
+    assert nm_of(0.5) == (2, 4) and nm_of(0.25) == (1, 4) and nm_of(0.125) == (1, 8)
+    assert nm_of(0.3) is None and nm_of(1.0) is None
+    g = T.Generator().manual_seed(3)
+    mask = nm_mask(12, 16, 2, 4, g)
+    runs = mask.reshape(12, 4, 4).sum(-1)
+    assert bool((runs == 2).all())  # 2 of every 4 consecutive inputs, every row
+    assert mask.sum(0).tolist() == [6] * 16  # every input kept by as many rows
+    assert degrees_of(mask, 1) == (8, 6)
+    assert mask_pattern(mask) == "2:4"
+    # a random regular (predefined) pattern at the same density is not 2:4
+    from dse.nets.sparsity import predefined_mask
+
+    assert mask_pattern(predefined_mask(12, 16, 0.5, seed=3)) == "predefined"
+
+
+def test_nm_method_trains_2_4_layers_that_pack_and_regenerate() -> None:
+    import torch as T
+
+    from dse.costmodel.graph import build_graph
+    from dse.nets.sparsity import apply_sparsity, pack_state, plan_sparsity, unpack_state
+
+    def net() -> nn.Module:
+        T.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 16, 3), nn.ReLU(),
+                             nn.Flatten(), nn.Linear(16, 4))
+
+    model = net()
+    plan = plan_sparsity(model, 0.5, seed=1, method="nm")
+    # the 3-channel input conv cannot take 2:4 and stays dense
+    assert plan.method == "nm" and set(plan.layers) == {"2", "5"}
+    apply_sparsity(model, plan)
+    g = build_graph(model, T.zeros(1, 3, 5, 5))
+    assert [n.pattern for n in g.backbone_nodes() if n.params] == ["dense", "2:4", "2:4"]
+    for form in ("indices", "seed"):
+        other = net()
+        unpack_state(pack_state(model, form=form), other)
+        for a, b in zip(model.state_dict().values(), other.state_dict().values(), strict=True):
+            assert T.equal(a, b)
+    with pytest.raises(InputError, match="no N:M density"):
+        plan_sparsity(net(), 0.3, seed=1, method="nm")

@@ -90,7 +90,8 @@ def _path_cost(t: CostTable, k: int, used: list[int], path: int) -> tuple[float,
         energy = t.edge_compute_j[pos[j]] + sum(t.exit_edge_j[h] for h in before)
         return float(lat), float(energy), 0.0
     edge = t.edge_s[k] + sum(t.exit_edge_s[h] for h in edge_heads)
-    energy = t.edge_compute_j[k] + sum(t.exit_edge_j[h] for h in edge_heads) + t.radio_j[k]
+    energy = (t.edge_compute_j[k] + sum(t.exit_edge_j[h] for h in edge_heads)
+              + t.radio_up_j[k] + t.radio_down_j[k] + t.radio_tail_j[k])
     if path < len(used):  # a server exit: backbone k..site, server heads up to it
         j = used[path]
         heads = server_heads[: server_heads.index(j) + 1]
@@ -98,6 +99,8 @@ def _path_cost(t: CostTable, k: int, used: list[int], path: int) -> tuple[float,
     else:
         server = t.server_s[k] + sum(t.exit_server_s[h] for h in server_heads)
     energy += t.edge.idle_power_w * (t.transfer_s[k] + server)  # waiting for the answer
+    if t.cut_bytes[k] > 0:  # the radio, connected while it waits
+        energy += t.link.connected_power_w * (t.link.rtt_s + server)
     return float(edge + t.transfer_s[k] + server), float(energy), float(t.cut_bytes[k])
 
 
@@ -169,9 +172,20 @@ def test_memory_and_storage_count_the_heads_where_they_run(explorer: Explorer) -
     assert m.storage == scorer.storage_backbone + scorer.storage_exits.sum()
     m = explorer.evaluate(Candidate("dense", 1.0, 4, (), 0.4))
     assert m.edge_memory == t.edge_memory_bytes[4] and m.storage == scorer.storage_backbone
-    # the sparse network stores fewer bytes on the edge at the same cut
+    # The sparse network stores fewer bytes. The edge (no sparse kernels) holds them
+    # compressed and expands one layer at a time before running it, so its memory also
+    # holds the largest expanded layer: here more than it saves (it used to count only
+    # the compressed weights while latency read dense ones).
+    sparse_scorer = explorer.scorer("predefined", 0.5)
+    st = sparse_scorer.table
     sparse = explorer.evaluate(Candidate("predefined", 0.5, 4, (), 0.4))
-    assert sparse.edge_memory < m.edge_memory and sparse.storage < m.storage
+    assert sparse.storage < m.storage
+    assert st.edge_weight_bytes[4] < t.edge_weight_bytes[4]
+    largest = max(n.weight_bytes for n in sparse_scorer.graph.backbone_nodes()[:4]
+                  if n.density < 1)
+    assert st.edge_expand_bytes[4] == largest > 0
+    assert sparse.edge_memory == (st.edge_weight_bytes[4] + largest
+                                  + st.edge_peak_activation_bytes[4])
 
 
 # --------------------------------------------------------------------------------------
@@ -179,14 +193,16 @@ def test_memory_and_storage_count_the_heads_where_they_run(explorer: Explorer) -
 # --------------------------------------------------------------------------------------
 
 
-def _table(idle_w: float = 0.0) -> CostTable:
+def _table(idle_w: float = 0.0, connected_w: float = 0.0) -> CostTable:
     """Four backbone layers (cuts 0..4); exit 0 hangs at position 1, exit 1 at 3.
 
-    The edge draws ``idle_w`` while it waits for the link and the server (0: none)."""
+    The edge draws ``idle_w`` while it waits for the link and the server (0: none); its
+    radio draws ``connected_w`` while it waits out the 5 s RTT and the server."""
     edge_s = np.array([0.0, 1.0, 3.0, 6.0, 10.0])
     return CostTable(
         graph=None, edge=SimpleNamespace(idle_power_w=idle_w),  # type: ignore[arg-type]
-        server=None, link=None,  # type: ignore[arg-type]
+        server=None,  # type: ignore[arg-type]
+        link=SimpleNamespace(connected_power_w=connected_w, rtt_s=5.0),  # type: ignore[arg-type]
         edge_layer_s=np.diff(edge_s), server_layer_s=np.array([0.1, 0.2, 0.3, 0.4]),
         edge_layer_j=np.array([2.0, 4.0, 6.0, 8.0]),
         edge_s=edge_s,
@@ -194,28 +210,34 @@ def _table(idle_w: float = 0.0) -> CostTable:
         edge_compute_j=np.array([0.0, 2.0, 6.0, 12.0, 20.0]),
         cut_bytes=np.array([100.0, 40.0, 60.0, 20.0, 0.0]),
         transfer_s=np.array([50.0, 20.0, 30.0, 10.0, 0.0]),
-        radio_j=np.array([5.0, 4.0, 4.5, 3.0, 0.0]),
+        radio_up_j=np.array([3.0, 2.5, 3.0, 1.5, 0.0]),
+        radio_down_j=np.array([0.5, 0.5, 0.5, 0.5, 0.0]),
+        radio_tail_j=np.array([1.5, 1.0, 1.0, 1.0, 0.0]),  # up + down + tail: 5, 4, 4.5, 3
         edge_weight_bytes=np.array([0.0, 10.0, 30.0, 60.0, 100.0]),
+        edge_expand_bytes=np.zeros(5),
         edge_peak_activation_bytes=np.array([0.0, 8.0, 8.0, 16.0, 16.0]),
         exit_position=np.array([1, 3]),
         exit_edge_s=np.array([0.5, 0.25]),
         exit_server_s=np.array([0.05, 0.025]),
         exit_edge_j=np.array([1.0, 0.5]),
         exit_weight_bytes=np.array([7.0, 3.0]),
+        exit_expand_bytes=np.zeros(2),
+        exit_activation_bytes=np.array([4.0, 6.0]),  # below the backbone's peak
+        exit_alone_activation_bytes=np.array([3.0, 5.0]),
     )
 
 
 def _scorer(val_conf: np.ndarray, test_conf: np.ndarray, correct: np.ndarray,
-            idle_w: float = 0.0) -> Scorer:
+            idle_w: float = 0.0, connected_w: float = 0.0) -> Scorer:
     return Scorer(
-        trained=None, graph=None, table=_table(idle_w),  # type: ignore[arg-type]
+        trained=None, graph=None, table=_table(idle_w, connected_w),  # type: ignore[arg-type]
         confidence={"val": {"max_prob": val_conf}, "test": {"max_prob": test_conf}},
         correct={"val": correct, "test": correct},
         storage_backbone=1000.0, storage_exits=np.array([30.0, 20.0]),
     )
 
 
-def _ten_samples(idle_w: float = 0.0) -> Scorer:
+def _ten_samples(idle_w: float = 0.0, connected_w: float = 0.0) -> Scorer:
     """Validation: samples 0-2 pass exit 0, 3-6 pass exit 1 only, 7-9 pass neither.
     Right answers: exit 0 on 0, 1; exit 1 on 3, 4, 5; the final on 7, 8.
     Test: every sample passes exit 0 (so test numbers differ from validation ones)."""
@@ -228,7 +250,7 @@ def _ten_samples(idle_w: float = 0.0) -> Scorer:
     correct[0, [0, 1]] = True
     correct[1, [3, 4, 5]] = True
     correct[2, [7, 8]] = True
-    return _scorer(conf, test, correct, idle_w)
+    return _scorer(conf, test, correct, idle_w, connected_w)
 
 
 def test_the_edge_idles_while_the_link_and_the_server_work() -> None:
@@ -241,6 +263,54 @@ def test_the_edge_idles_while_the_link_and_the_server_work() -> None:
     assert m.edge_energy == pytest.approx(busy.edge_energy + idle)
     assert m.compute_energy == busy.compute_energy and m.radio_energy == busy.radio_energy
     assert m.latency_mean == busy.latency_mean
+
+
+def test_the_radio_stays_connected_through_the_rtt_and_the_server() -> None:
+    quiet = _ten_samples().score(Candidate("dense", 1.0, 2, (0, 1), 0.8))
+    m = _ten_samples(connected_w=2.0).score(Candidate("dense", 1.0, 2, (0, 1), 0.8))
+    # exit 1 waits the 5 s RTT + its server path 0.325 s, the final 5 + 0.725 s, at 2 W;
+    # exit 0 stays on the edge and its radio does nothing
+    wait = 0.4 * 2.0 * (5.0 + 0.325) + 0.3 * 2.0 * (5.0 + 0.725)
+    assert m.radio_wait_energy == pytest.approx(wait)
+    assert quiet.radio_wait_energy == 0.0
+    assert m.radio_energy == pytest.approx(quiet.radio_energy + wait)
+    assert m.edge_energy == pytest.approx(quiet.edge_energy + wait)
+    # the parts: 7 of 10 samples send at cut 2 (up 3.0, down 0.5, tail 1.0)
+    assert (m.radio_up_energy, m.radio_down_energy, m.radio_tail_energy) == pytest.approx(
+        (0.7 * 3.0, 0.7 * 0.5, 0.7 * 1.0))
+    assert m.radio_energy == pytest.approx(m.radio_up_energy + m.radio_down_energy
+                                           + m.radio_wait_energy + m.radio_tail_energy)
+
+
+def test_threshold_zero_deploys_only_up_to_the_first_used_exit() -> None:
+    """Every sample leaves at exit 0 (position 1): layers after it never run, so neither
+    they nor exit 1's head are stored or held on the edge, at any cut past the exit."""
+    for cut in (1, 2, 4):
+        m = _ten_samples().score(Candidate("dense", 1.0, cut, (0, 1), 0.0))
+        assert m.exit_rates == pytest.approx((1.0, 0.0, 0.0))
+        # backbone [:1] (10 B) + head 0 (7 B); activations: max(backbone 8, head alone 3)
+        assert m.storage == pytest.approx(10.0 + 7.0)
+        assert m.edge_memory == pytest.approx(10.0 + 7.0 + 8.0)
+        assert m.bandwidth == 0.0
+    # the exit after the cut: the edge part is the plain cut; the server stops at the exit
+    m = _ten_samples().score(Candidate("dense", 1.0, 0, (0, 1), 0.0))
+    assert m.storage == pytest.approx(17.0) and m.edge_memory == 0.0
+    # any threshold above 0 may send a sample on: the whole network is deployed
+    m = _ten_samples().score(Candidate("dense", 1.0, 2, (0, 1), 0.05))
+    assert m.storage == pytest.approx(1000.0 + 30.0 + 20.0)
+
+
+def test_a_heads_activations_count_when_they_exceed_the_backbones() -> None:
+    t = _table()
+    big = CostTable(**{**t.__dict__, "exit_activation_bytes": np.array([40.0, 6.0])})
+    conf = np.full((3, 10), 0.1)
+    sc = Scorer(trained=None, graph=None, table=big,  # type: ignore[arg-type]
+                confidence={"val": {"max_prob": conf}, "test": {"max_prob": conf}},
+                correct={"val": np.ones((3, 10), bool), "test": np.ones((3, 10), bool)},
+                storage_backbone=1000.0, storage_exits=np.array([30.0, 20.0]))
+    # weights [:2] 30 + head 0's 7, activations max(backbone 8, head 0 running 40)
+    assert sc.score(Candidate("dense", 1.0, 2, (0,), 0.8)).edge_memory == pytest.approx(77.0)
+    assert sc.score(Candidate("dense", 1.0, 2, (), 0.8)).edge_memory == pytest.approx(38.0)
 
 
 def test_hand_built_table_exit_on_edge_and_exit_after_the_cut() -> None:

@@ -274,7 +274,9 @@ def test_edge_energy_description_names_every_part_it_sums() -> None:
     from dse.search.spec import METRICS
 
     parts = [f.name.removesuffix("_energy") for f in fields(Metrics)
-             if f.name.endswith("_energy") and f.name not in ("edge_energy", "test_edge_energy")]
+             if f.name.endswith("_energy") and f.name not in ("edge_energy", "test_edge_energy")
+             # radio_up, radio_down, ...: the parts of radio, not of edge_energy
+             and not (f.name.startswith("radio_") and f.name != "radio_energy")]
     assert parts == ["compute", "radio", "idle"]
     for part in parts:
         assert part in METRICS["edge_energy"], part
@@ -289,3 +291,14 @@ def test_epochs_auto_with_its_patience_and_cap() -> None:
     assert spec.training == {"epochs": "auto", "patience": 3, "max_epochs": 40, "seed": 0}
     cfg = TrainConfig(**spec.training)
     assert cfg.auto and (cfg.patience, cfg.max_epochs) == (3, 40)
+
+
+def test_nm_is_a_searchable_method_with_n_m_densities() -> None:
+    text = GOOD.replace('methods = ["predefined", "channels"]', 'methods = ["predefined", "nm"]')
+    assert 'methods = ["predefined", "nm"]' in text
+    spec = parse_spec(text, where=WHERE)
+    assert spec.methods == ("predefined", "nm") and spec.densities == (1.0, 0.5, 0.25)
+    with pytest.raises(InputError, match="no N:M density") as info:
+        parse_spec(text.replace("densities = [0.25, 1.0", "densities = [0.3, 1.0"),
+                   where=WHERE)
+    assert info.value.field == "space.densities"
