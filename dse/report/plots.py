@@ -681,7 +681,10 @@ def bandwidth_info(
             lat[i] = table.total_s[cs]
         else:
             lat[i] = [score(table, replace(candidate, split=int(k))) for k in cs]
-    best_i = np.argmin(lat, axis=1)
+    # Ties go to edge-only: a cut whose samples all leave at an edge exit sends nothing and
+    # costs what edge-only costs, and must not be called a split.
+    tie = lat <= lat.min(axis=1, keepdims=True) * (1 + 1e-9)
+    best_i = np.where(tie[:, -1] & (cs[-1] == last), len(cs) - 1, np.argmax(tie, axis=1))
     best = cs[best_i]
     regime = tuple("server-only" if k == 0 else "edge-only" if k == last else "split"
                    for k in best)

@@ -108,7 +108,7 @@ def run_grid(explorer: Explorer) -> Grid:
     return Grid(df, ruler, time.perf_counter() - start, spec_digest(spec))
 
 
-GRID_VERSION = 3  # bump when scoring or the cost model changes what a grid holds
+GRID_VERSION = 4  # bump when scoring or the cost model changes what a grid holds
 
 
 def spec_digest(spec: StudySpec) -> str:

@@ -91,6 +91,7 @@ class Scorer:
     storage_backbone: float
     storage_exits: np.ndarray  # per exit head
     realised_density: float = 1.0  # the network's weights kept over its dense network's
+    classes: int = 0  # outputs of the classifier (0: unknown)
 
     def score(self, cand: Candidate) -> Metrics:
         t = self.table
@@ -134,12 +135,12 @@ class Scorer:
         Edge memory: stored weights of the edge backbone and its used heads, the largest
         layer expanded from compressed weights, and the peak of live activations (the
         backbone's, or a head's while it runs). Storage: the backbone and the used heads.
-        With threshold 0 nothing runs after the first used exit: only the backbone up to
-        it and its head are deployed.
+        At a threshold every output passes (:meth:`always_exits`) nothing runs after the
+        first used exit: only the backbone up to it and its head are deployed.
         """
         t, k = self.table, cand.split
         used = sorted(cand.exits, key=lambda j: (t.exit_position[j], j))
-        if used and cand.threshold <= 0.0:  # right-sized: every sample leaves at used[0]
+        if used and self.always_exits(cand):  # right-sized: every sample leaves at used[0]
             j = used[0]
             p = int(t.exit_position[j])
             storage = float(t.edge_weight_bytes[p] + t.exit_weight_bytes[j])
@@ -154,6 +155,15 @@ class Scorer:
                   + max([t.edge_peak_activation_bytes[k], *t.exit_activation_bytes[on_edge]]))
         storage = self.storage_backbone + float(self.storage_exits[used].sum())
         return float(memory), float(storage)
+
+    def always_exits(self, cand: Candidate) -> bool:
+        """Whether every possible output passes ``cand``'s threshold, so no sample ever goes
+        past its first used exit: threshold 0, or, for the max softmax probability (never
+        below 1/classes), a threshold under 1/classes (by a margin for rounding)."""
+        if cand.threshold <= 0.0:
+            return True
+        return (cand.criterion == "max_prob" and self.classes > 0
+                and cand.threshold <= 1.0 / self.classes - 1e-6)
 
     def _choice(self, split: str, used: list[int], cand: Candidate) -> np.ndarray:
         """Per sample, the path it takes: position in ``used``, or len(used) = final."""
@@ -265,4 +275,4 @@ def make_scorer(
     backbone = sum(n.stored_bytes for name, n in graph.nodes.items() if name not in head_nodes)
     exits = np.array([sum(graph.nodes[n].stored_bytes for n in e.nodes) for e in graph.exits])
     return Scorer(trained, graph, table, conf, correct, float(backbone), exits,
-                  trained.realised_density)
+                  trained.realised_density, int(trained.val_logits.shape[-1]))

@@ -146,6 +146,19 @@ def test_bandwidth_info_uses_the_given_latency_function(
     assert list(info.best_cut) == [2, 2]
 
 
+def test_a_cut_that_sends_nothing_ties_with_edge_only_and_is_not_called_a_split(
+        deployment: tuple[Any, Any, Any]) -> None:
+    """Every sample leaves at an edge exit before cuts 1..last: they all cost the same as
+    edge-only and send nothing, so the best is edge-only, never a 'split'."""
+    edge, server, link = deployment
+    g = _tiny_graph()
+    last = len(g.cuts) - 1
+    cand = Candidate("dense", 1.0, 0, (0,), 0.0)
+    info = plots.bandwidth_info(g, edge, server, link, bandwidths=[1e5, 1e9], candidate=cand,
+                                score=lambda table, c: 5.0 if c.split == 0 else 1.0)
+    assert list(info.best_cut) == [last, last] and set(info.regime) == {"edge-only"}
+
+
 def test_layer_profile_and_split_sweep(deployment: tuple[Any, Any, Any],
                                        tmp_path: Path) -> None:
     edge, server, link = deployment

@@ -8,6 +8,7 @@ by sample. The cost mixture is checked on a hand-built cost table with round num
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -298,6 +299,22 @@ def test_threshold_zero_deploys_only_up_to_the_first_used_exit() -> None:
     # any threshold above 0 may send a sample on: the whole network is deployed
     m = _ten_samples().score(Candidate("dense", 1.0, 2, (0, 1), 0.05))
     assert m.storage == pytest.approx(1000.0 + 30.0 + 20.0)
+
+
+def test_a_threshold_every_output_passes_deploys_like_threshold_zero() -> None:
+    """The max softmax probability of 10 classes is never below 0.1: at threshold 0.05 every
+    sample leaves at the first exit, as at 0, and only that much is deployed. At 0.1 a
+    uniform output could round below it (not certain), and the entropy criterion can be 0."""
+    ten = replace(_ten_samples(), classes=10)
+    zero = ten.score(Candidate("dense", 1.0, 2, (0, 1), 0.0))
+    low = ten.score(Candidate("dense", 1.0, 2, (0, 1), 0.05))
+    assert (low.storage, low.edge_memory) == (zero.storage, zero.edge_memory) == (17.0, 25.0)
+    for cand in (Candidate("dense", 1.0, 2, (0, 1), 0.1),
+                 Candidate("dense", 1.0, 2, (0, 1), 0.05, "entropy")):
+        assert not ten.always_exits(cand)
+    assert ten.score(Candidate("dense", 1.0, 2, (0, 1), 0.1)).storage == 1050.0
+    # with the class count unknown, only threshold 0 is certain
+    assert not _ten_samples().always_exits(Candidate("dense", 1.0, 2, (0, 1), 0.05))
 
 
 def test_a_heads_activations_count_when_they_exceed_the_backbones() -> None:
