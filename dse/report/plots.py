@@ -820,7 +820,10 @@ def render_density(info: DensityInfo, path: str | Path) -> list[Path]:
     lunit, ldiv = unit_for("s", alll)
     # x is the realised density: a layer the requested one does not fit stays dense, and
     # two methods at one nominal density can keep very different fractions of the weights
-    dens = sorted({float(d) for v in info.realised.values() for d in v})
+    # (ticks at powers of two: the realised densities of two methods can sit too close to
+    # label each one)
+    real = [float(d) for v in info.realised.values() for d in v] or [1.0]
+    dens = [2.0 ** -k for k in range(0, 1 + int(np.ceil(-np.log2(max(min(real), 1e-6)))))]
     for i, m in enumerate(info.methods):
         c = f"C{i}"
         d = info.realised[m]
@@ -836,18 +839,18 @@ def render_density(info: DensityInfo, path: str | Path) -> list[Path]:
     for ax, lab in zip(axes, labels, strict=True):
         ax.set_xscale("log", base=2)
         ax.set_xticks(dens)
-        ax.set_xticklabels([f"{d:.2g}" for d in dens], fontsize=7, rotation=90)
+        ax.set_xticklabels([f"1/{round(1 / d)}" if d < 1 else "1" for d in dens], fontsize=8)
         ax.minorticks_off()
         ax.invert_xaxis()
-        ax.set_xlabel("realised density (fraction of the dense network's weights kept)",
-                      fontsize=8)
+        ax.set_xlabel("realised density", fontsize=9)
         ax.set_ylabel(lab, fontsize=9)
         ax.grid(True, alpha=0.3)
     for ax in axes[1:]:
         ax.set_ylim(bottom=0)
     axes[0].legend(fontsize=7)
     axes[1].legend(fontsize=8)
-    fig.suptitle(info.title, fontsize=11)
+    fig.suptitle(f"{info.title}\nx: realised density, the fraction of the dense network's "
+                 "weights kept", fontsize=11)
     fig.subplots_adjust(wspace=0.35)
     return _save(fig, path)
 
