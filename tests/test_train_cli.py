@@ -208,18 +208,65 @@ def test_a_users_classifier_is_found_and_kept_dense(
         capsys.readouterr().out)
 
 
-def test_channels_on_a_model_without_width_is_refused(
+RESIDUAL_NET = '''
+import torch.nn as nn
+
+
+class Block(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c)
+        self.conv2 = nn.Conv2d(c, c, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c)
+
+    def forward(self, x):
+        return (self.bn2(self.conv2(self.bn1(self.conv1(x)).relu())) + x).relu()
+
+
+class Net(nn.Module):
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(1, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU())
+        self.blocks = nn.Sequential(Block(32), Block(32))
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(32, num_classes)
+
+    def forward(self, x):
+        return self.fc(self.pool(self.blocks(self.stem(x))).flatten(1))
+
+
+def build(num_classes=10):
+    return Net(num_classes)
+'''
+
+
+def test_channels_on_a_model_without_width_prunes_it_with_its_residual_coupling(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """No `width` argument: whole channels are pruned from the built model, the residual
+    adds keeping both branches at one width, the classifier keeping its 10 outputs."""
     file = tmp_path / "dse_test_train_user_nets_nowidth.py"
-    file.write_text(USER_NETS)
+    file.write_text(RESIDUAL_NET)
+    out = tmp_path / "pruned.json"
     rc = main(["train", f"{file}:build", "--density", "0.25", "--method", "channels",
-               "--epochs", "1", "--quiet", "--cache-dir", str(tmp_path / "cache")])
-    assert rc == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and f"{file}:build" in err and "width" in err
-    assert "predefined" in err
-    assert not list(tmp_path.rglob("*.dse"))
+               "--epochs", "1", "--quiet", "--exits", "none", "--cache-dir",
+               str(tmp_path / "cache"), "--json", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    info = read(out)
+    # 32 channels -> 16 everywhere the add couples them: every conv keeps 1/4 of its
+    # weights, the classifier half of its inputs (its outputs are kept)
+    dense = 1 * 32 * 9 + 4 * 32 * 32 * 9 + 32 * 10
+    kept = 1 * 16 * 9 + 4 * 16 * 16 * 9 + 16 * 10
+    assert info["realised_density"] == pytest.approx(kept / dense, rel=1e-12)
+    from dse.nets.data import load_data
+    from dse.nets.training import NetworkSpec, build_network
+
+    net = build_network(NetworkSpec(model=f"{file}:build", data=load_data("digits"),
+                                    method="channels", density=0.25, exits=()))
+    convs = {n: m for n, m in net.named_modules() if isinstance(m, torch.nn.Conv2d)}
+    assert {m.out_channels for m in convs.values()} == {16}
+    assert net(torch.zeros(2, 1, 8, 8)).shape[-1] == 10
 
 
 def test_channels_with_a_width_that_changes_nothing_is_refused(

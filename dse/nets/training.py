@@ -22,12 +22,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from dse.costmodel import trace
 from dse.errors import InputError
 from dse.nets import sparsity
 from dse.nets.cache import Cache, key_of
 from dse.nets.data import DataSet
-from dse.nets.exits import attach_exits
+from dse.nets.exits import attach_exits, find_classifier
 from dse.nets.models import accepts_width, list_models, load_model
+from dse.nets.pruning import prune_channels
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +137,8 @@ class NetworkSpec:
             # A model outside the zoo keeps its final classifier dense (found in its graph
             # when it names none): such a network differs from one cached before.
             out["classifier"] = "dense"
+            if self.method == "channels" and not accepts_width(self.model):
+                out["channels"] = "pruned"  # by Torch-Pruning, not a width argument
         return out
 
     @property
@@ -168,12 +172,8 @@ def _build(spec: NetworkSpec, *, dense: bool = False) -> nn.Module:
     c, h = data.input_shape[0], data.input_shape[-1]
     classes = data.classes[spec.task_name]
     width = 1.0
-    if spec.method == "channels" and spec.density < 1 and not dense:
-        if not accepts_width(spec.model):
-            raise InputError("space", "method", f"channels: {spec.model}'s factory takes no "
-                             "`width`, so no channel can be removed",
-                             "use method 'predefined', or give the factory a `width` argument "
-                             "that scales every hidden width")
+    channels = spec.method == "channels" and spec.density < 1 and not dense
+    if channels and accepts_width(spec.model):
         # Whole channels removed before training: both sides of a junction shrink, so a
         # width factor sqrt(density) keeps about `density` of the weights.
         width = math.sqrt(spec.density)
@@ -183,6 +183,11 @@ def _build(spec: NetworkSpec, *, dense: bool = False) -> nn.Module:
     if not any(True for _ in base.parameters()):
         raise InputError("model", spec.model, "the model has no weights to train",
                          "give a model with at least one layer that has parameters")
+    if channels and width == 1.0:  # no `width` argument: prune the built model's channels
+        classifier = getattr(base, "classifier_name", None) or find_classifier(
+            trace(base, name=spec.model))
+        prune_channels(base, example_input(data), spec.density,
+                       keep=[classifier] if classifier else [], name=spec.model)
     net = attach_exits(base, example_input(data), num_classes=classes, sites=spec.exits,
                        head=spec.train.head)
     if spec.method in ("predefined", "nm") and spec.density < 1 and not dense:
