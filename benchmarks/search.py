@@ -45,7 +45,14 @@ from dse.nets.cache import Cache
 from dse.search.baselines import compare, grid_hypervolume, restrict, run_grid, verdicts
 from dse.search.pareto import Ruler, hypervolume
 from dse.search.spec import StudySpec, load_spec
-from dse.search.study import Explorer, make_sampler, objective_for, storage_for, trials_frame
+from dse.search.study import (
+    Explorer,
+    make_sampler,
+    objective_for,
+    record_of,
+    storage_for,
+    trials_frame,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -87,7 +94,7 @@ def hv_curve(study: optuna.Study, stamps: list[float], ruler: Ruler,
     trials = study.get_trials(deepcopy=False)
     last = trials[-1].number if trials else -1
     for t, stamp in zip(trials, stamps, strict=False):
-        d = t.user_attrs.get("dse")
+        d = record_of(t)
         if t.state != optuna.trial.TrialState.COMPLETE or d is None:
             continue
         if all(c <= 0 for c in d["constraints"]):

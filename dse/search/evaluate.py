@@ -176,8 +176,9 @@ class Scorer:
         return np.where(passed.any(axis=0), first, len(used))
 
 
-def _paths(t: CostTable, k: int, used: list[int]) -> dict[str, np.ndarray]:
-    """Per path (used exits in order, then final): latency parts, bytes, energy parts."""
+def _paths(t: CostTable, k: int, used: list[int]) -> np.ndarray:
+    """Per path (used exits in order, then final, as columns): the rows of
+    :data:`PATH_ROWS` (latency and its parts, bytes, edge energy and its parts)."""
     m = len(used) + 1
     edge = np.zeros(m)
     transfer = np.zeros(m)
@@ -213,42 +214,34 @@ def _paths(t: CostTable, k: int, used: list[int]) -> dict[str, np.ndarray]:
     up_j[-1], down_j[-1], tail_j[-1] = t.radio_up_j[k], t.radio_down_j[k], t.radio_tail_j[k]
     sends = transfer > 0
     wait_j = np.where(sends, t.radio_wait_for(server), 0.0)
-    return {"edge": edge, "transfer": transfer, "server": server, "bytes": nbytes,
-            "compute_j": compute_j, "radio_j": up_j + down_j + wait_j + tail_j,
-            "radio_up": up_j, "radio_down": down_j, "radio_wait": wait_j, "radio_tail": tail_j,
-            "idle_w": np.full(m, t.edge.idle_power_w)}
+    radio_j = up_j + down_j + wait_j + tail_j
+    idle_j = t.edge.idle_power_w * (transfer + server)
+    latency = edge + transfer + server
+    return np.stack([latency, nbytes, compute_j + radio_j + idle_j, edge, transfer, server,
+                     compute_j, radio_j, up_j, down_j, wait_j, tail_j, idle_j])
 
 
-def _mix(paths: dict[str, np.ndarray], choice: np.ndarray, correct: np.ndarray,
+PATH_ROWS = ("latency_mean", "bandwidth", "edge_energy", "edge_s", "transfer_s", "server_s",
+             "compute_energy", "radio_energy", "radio_up", "radio_down", "radio_wait",
+             "radio_tail", "idle_energy")
+"""The rows of :func:`_paths`' matrix: per path, what its rate-weighted mean becomes."""
+
+
+def _mix(paths: np.ndarray, choice: np.ndarray, correct: np.ndarray,
          used: list[int]) -> dict:
+    """Rate-weighted means of every path row, p95 latency, accuracy and the exit rates."""
     m = len(used) + 1
-    rates = np.bincount(choice, minlength=m) / len(choice)
+    n = len(choice)
+    rates = np.bincount(choice, minlength=m) / n
     outputs = np.array([*used, correct.shape[0] - 1])
-    accuracy = float(correct[outputs[choice], np.arange(len(choice))].mean())
-    latency = paths["edge"] + paths["transfer"] + paths["server"]
+    accuracy = np.count_nonzero(correct[outputs[choice], np.arange(n)]) / n
+    latency = paths[0]
     order = np.argsort(latency, kind="stable")
     cum = np.cumsum(rates[order])
     p95 = float(latency[order][min(int(np.searchsorted(cum, 0.95 - 1e-12)), m - 1)])
-    idle = paths["idle_w"] * (paths["transfer"] + paths["server"])
-    energy = paths["compute_j"] + paths["radio_j"] + idle
-    return {
-        "accuracy": accuracy,
-        "latency_mean": float(rates @ latency),
-        "latency_p95": p95,
-        "bandwidth": float(rates @ paths["bytes"]),
-        "edge_energy": float(rates @ energy),
-        "edge_s": float(rates @ paths["edge"]),
-        "transfer_s": float(rates @ paths["transfer"]),
-        "server_s": float(rates @ paths["server"]),
-        "compute_energy": float(rates @ paths["compute_j"]),
-        "radio_energy": float(rates @ paths["radio_j"]),
-        "radio_up": float(rates @ paths["radio_up"]),
-        "radio_down": float(rates @ paths["radio_down"]),
-        "radio_wait": float(rates @ paths["radio_wait"]),
-        "radio_tail": float(rates @ paths["radio_tail"]),
-        "idle_energy": float(rates @ idle),
-        "rates": tuple(float(r) for r in rates),
-    }
+    out = dict(zip(PATH_ROWS, (paths @ rates).tolist(), strict=True))
+    out.update(accuracy=float(accuracy), latency_p95=p95, rates=tuple(rates.tolist()))
+    return out
 
 
 def make_scorer(

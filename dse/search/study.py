@@ -2,10 +2,10 @@
 
 A trial draws a :class:`~dse.search.space.Candidate`; its network comes from the training cache
 (trained at most once per key, with every allowed exit attached) and everything else is
-scored post hoc by :mod:`dse.search.evaluate`. Metrics go into the trial's user attributes in one
-write (``trial.user_attrs["dse"]``); constraint violations reach the sampler through
-Optuna's ``constraints_func``. The spec's text is stored with the study, so a study can
-be resumed, listed and reported by name alone.
+scored post hoc by :mod:`dse.search.evaluate`. Metrics go into the trial's user attributes in
+one write (``trial.user_attrs["dse"]``, one JSON string: :func:`record_of`); constraint
+violations reach the sampler through Optuna's ``constraints_func``. The spec's text is
+stored with the study, so a study can be resumed, listed and reported by name alone.
 """
 
 from __future__ import annotations
@@ -242,9 +242,20 @@ def find_storage(name: str, storage: str | None = None) -> optuna.storages.BaseS
                      f"known: {', '.join(known) or 'none'}; run `dse study run SPEC` first")
 
 
-def _constraints_func(trial: FrozenTrial) -> list[float]:
-    """Constraint values from the trial's one ``dse`` attribute (infeasible if missing)."""
+def record_of(trial: FrozenTrial) -> dict[str, Any] | None:
+    """The trial's ``dse`` record (knobs, metrics, constraint violations), or None.
+
+    It is stored as one JSON string: Optuna deep-copies every trial's attributes whenever
+    a sampler reads the history, and a string copies for free where a nested dict of some
+    thirty metrics does not. A record stored as a dict (older studies) is read as it is.
+    """
     d = trial.user_attrs.get("dse")
+    return json.loads(d) if isinstance(d, str) else d
+
+
+def _constraints_func(trial: FrozenTrial) -> list[float]:
+    """Constraint values from the trial's one ``dse`` record (infeasible if missing)."""
+    d = record_of(trial)
     return list(d["constraints"]) if d is not None else [1.0]
 
 
@@ -301,8 +312,8 @@ def objective_for(
             raise CandidateFailed(reason) from exc
         metrics = m.as_dict()
         violations = [c.violation(metrics[c.metric]) for c in spec.constraints]
-        trial.set_user_attr("dse", {"knobs": cand.as_dict(), "metrics": metrics,
-                                    "constraints": violations})
+        trial.set_user_attr("dse", json.dumps({"knobs": cand.as_dict(), "metrics": metrics,
+                                               "constraints": violations}))
         return [metrics[k] for k in names]
 
     return objective
@@ -427,7 +438,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     """One row per complete trial: number, knobs, metrics, feasibility."""
     rows = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        d = t.user_attrs.get("dse")
+        d = record_of(t)
         if d is None:
             continue
         row = {"trial": t.number, **flat_row(d["knobs"], d["metrics"])}

@@ -23,6 +23,7 @@ from dse.search.study import (
     create_study,
     front_frame,
     load_study,
+    record_of,
     resume_study,
     run_study,
     status,
@@ -106,14 +107,19 @@ def test_an_enqueued_candidate_stores_what_explorer_evaluate_gives() -> None:
     assert trial.state == TrialState.COMPLETE
     cand = Candidate("predefined", 0.5, 4, (0,), 0.75)
     expected = explorer_for(spec).evaluate(cand).as_dict()  # a fresh explorer, same cache
-    stored = trial.user_attrs["dse"]
+    stored = record_of(trial)
     assert stored["knobs"] == cand.as_dict()
     assert stored["metrics"] == expected
     assert trial.values == [expected[k] for k in spec.objectives]
     assert stored["constraints"] == [expected["edge_memory"] - 1e5]
+    # one JSON string (Optuna deep-copies attributes; a string copies for free), and a
+    # record an older study stored as a dict reads the same
+    assert isinstance(trial.user_attrs["dse"], str)
+    older = optuna.trial.create_trial(values=trial.values, user_attrs={"dse": stored})
+    assert record_of(older) == stored
     # and read back from the journal by name
     again, _ = load_study("enq")
-    assert again.get_trials()[0].user_attrs["dse"] == stored
+    assert record_of(again.get_trials()[0]) == stored
     row = trials_frame(again).iloc[0]
     assert row.knob_exits == (0,) and row.knob_density == 0.5 and row.knob_split == 4
     assert row.feasible == (expected["edge_memory"] <= 1e5)
@@ -169,7 +175,7 @@ def test_without_exits_the_threshold_is_not_a_knob() -> None:
     study = run_study(spec, progress=False, explorer=explorer)
     trials = study.get_trials()
     assert [t.params["threshold"] for t in trials] == [0.5, 0.75, 1.0]
-    knobs = [t.user_attrs["dse"]["knobs"] for t in trials]
+    knobs = [record_of(t)["knobs"] for t in trials]
     assert knobs[0] == knobs[1] == knobs[2] and knobs[0]["threshold"] == spec.thresholds[0]
     assert trials[0].values == trials[1].values == trials[2].values
     front = front_frame(study, spec)
