@@ -568,18 +568,28 @@ def verify(study: optuna.Study, spec: StudySpec, *, top: int = 3, progress: bool
            explorer: Explorer | None = None) -> list[dict[str, Any]]:
     """Retrain the top front configurations with only their exits; compare test accuracy.
 
+    ``top`` distinct networks are retrained: the best front rows, one per (sparsity,
+    exits used), since rows differing only in cut or threshold share one retraining.
+
     The study scored every exit subset from one network trained with all exits attached;
     here each chosen configuration is trained as it would be deployed, and its test
     accuracy under the same exit policy is measured again.
     """
     explorer = explorer or Explorer(spec, progress=progress)
     explorer.study = study  # its retrainings are the study's
-    front = front_frame(study, spec).head(top)
     results = []
-    for _, row in front.iterrows():
+    seen: set[tuple[Any, ...]] = set()
+    for _, row in front_frame(study, spec).iterrows():
         cand = Candidate(row.knob_method, float(row.knob_density), int(row.knob_split),
                          tuple(int(i) for i in row.knob_exits), float(row.knob_threshold),
                          row.knob_criterion)
+        # one retraining per deployed network: front rows that differ only in the cut or
+        # the threshold would retrain the same network with the same exits
+        if (cand.network, cand.exits) in seen:
+            continue
+        if len(seen) == top:
+            break
+        seen.add((cand.network, cand.exits))
         start = time.perf_counter()
         m, cached = explorer.evaluate_alone(cand, cache=explorer.cache)
         results.append({

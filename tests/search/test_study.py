@@ -28,6 +28,7 @@ from dse.search.study import (
     run_study,
     status,
     trials_frame,
+    verify,
 )
 from dse.search.workers import registry_dir
 
@@ -431,3 +432,25 @@ def test_learning_warnings_compare_the_reference_with_the_sparse_networks(
                      "figure of this study is measured against it; train longer: more epochs, "
                      'or epochs = "auto" in the spec\'s [training] to train until the '
                      "validation accuracy stops improving; or more data"]
+
+
+def test_verify_retrains_distinct_networks_not_one_network_at_several_cuts(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Front rows may differ only in cut and threshold: they share one retraining (same
+    sparsity, same exits), so ``top`` counts distinct networks, best rows first."""
+    import dse.search.study as study_module
+
+    spec = make_spec("verify-distinct", n_trials=3)
+    explorer = explorer_for(spec)
+    study, _ = create_study(spec, explorer=explorer)
+    enqueue(study, 1.0, 5, (1,), 0.5)
+    enqueue(study, 1.0, 6, (1,), 0.75)  # the same network and exit as the row above
+    enqueue(study, 0.5, 6, (), 0.5)
+    study = run_study(spec, progress=False, explorer=explorer)
+    rows = trials_frame(study).sort_values("trial")  # taken as the front, in this order
+    monkeypatch.setattr(study_module, "front_frame", lambda s, sp: rows)
+    done = verify(study, spec, top=2, progress=False, explorer=explorer)
+    assert [d["trial"] for d in done] == [int(rows.trial.iloc[0]), int(rows.trial.iloc[2])]
+    assert [(d["knobs"]["density"], list(d["knobs"]["exits"])) for d in done] == [
+        (1.0, [1]), (0.5, [])]
