@@ -31,7 +31,7 @@ import io
 import math
 import zipfile
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,6 +169,28 @@ class DataSet:
                 raise ValueError(f"split shape {tuple(split.x.shape[1:])} != {self.input_shape}")
             if set(split.y) != set(self.classes):
                 raise ValueError(f"split tasks {sorted(split.y)} != {sorted(self.classes)}")
+
+    def check_tasks(
+        self, tasks: str | Sequence[str], *, where: str | Path = "data", field: str = "tasks"
+    ) -> tuple[str, ...]:
+        """``tasks`` (one name or several) as a tuple, once each, or an error naming ``field``.
+
+        Every name must be one of this set's tasks; the error lists them. ``where`` is what
+        the error is about (a spec file, ``"data"``).
+        """
+        names = (tasks,) if isinstance(tasks, str) else tuple(tasks)
+        have = ", ".join(self.classes)
+        if not names:
+            raise InputError(where, field, "names no task", f"{self.name} has tasks: {have}")
+        for t in names:
+            if not isinstance(t, str) or t not in self.classes:
+                raise InputError(where, field, f"unknown task {t!r}",
+                                 f"{self.name} has tasks: {have}")
+        if len(set(names)) != len(names):
+            twice = sorted({t for t in names if names.count(t) > 1})
+            raise InputError(where, field, f"names {', '.join(twice)} twice",
+                             "name each task once")
+        return names
 
 
 @dataclass(frozen=True)
@@ -453,14 +475,20 @@ def _build(
 
 
 def _load_digits(opts: _Options, root: str | Path | None) -> DataSet:
-    """scikit-learn's 8x8 handwritten digits (1797 images, values 0..16), one task."""
+    """scikit-learn's 8x8 handwritten digits (1797 images, values 0..16).
+
+    Tasks: ``digit`` (0..9, the default), and two derived from it: ``parity`` (0 even,
+    1 odd) and ``ge5`` (1 for a digit of 5 or more).
+    """
     del root
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
     images = (np.asarray(bunch.images, dtype=np.float32) / 16.0)[:, None]  # N x 1 x 8 x 8
     targets = np.asarray(bunch.target, dtype=np.int64)
-    return _random_split("digits", images, {"digit": targets}, opts, {"digit": 10}, "digit")
+    labels = {"digit": targets, "parity": targets % 2, "ge5": (targets >= 5).astype(np.int64)}
+    classes = {"digit": 10, "parity": 2, "ge5": 2}
+    return _random_split("digits", images, labels, opts, classes, "digit")
 
 
 def _random_split(

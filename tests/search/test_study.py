@@ -431,3 +431,13 @@ def test_learning_warnings_compare_the_reference_with_the_sparse_networks(
                      "figure of this study is measured against it; train longer: more epochs, "
                      'or epochs = "auto" in the spec\'s [training] to train until the '
                      "validation accuracy stops improving; or more data"]
+
+
+def test_an_unknown_data_task_names_the_field_and_the_tasks() -> None:
+    text = spec_text("badtask").replace('name = "digits"\n', 'name = "digits"\ntask = "odd"\n')
+    spec = parse_spec(text, where="badtask.toml")
+    with pytest.raises(InputError) as info:
+        explorer_for(spec)
+    err = info.value
+    assert (err.where, err.field, err.reason) == ("badtask", "data.task", "unknown task 'odd'")
+    assert err.fix == "digits has tasks: digit, parity, ge5"
