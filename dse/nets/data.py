@@ -31,7 +31,7 @@ import io
 import math
 import zipfile
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,13 +43,18 @@ from dse.errors import InputError
 
 __all__ = [
     "DataSet",
+    "HUES",
+    "ORIENTATIONS",
     "POSITION_NAMES",
+    "SCALES",
+    "SHAPES3D_TASKS",
     "SHAPE_NAMES",
     "SIZE_NAMES",
     "Split",
     "list_data",
     "load_data",
     "render_shapes",
+    "render_shapes3d",
 ]
 
 #: Bump when a loader's output changes for the same arguments, so cached training misses.
@@ -63,6 +68,24 @@ POSITION_NAMES: tuple[str, ...] = ("top-left", "top-right", "bottom-left", "bott
 # between classes keep the pixel areas of one shape apart between size classes at 32 px,
 # and small shapes stay big enough (7-8 px across) to tell a circle from a square.
 _SIZE_RANGES: tuple[tuple[float, float], ...] = ((0.38, 0.48), (0.62, 0.72), (0.86, 0.98))
+
+# The 3D-Shapes-like scene (``shapes3d``): the factors of Burgess & Kim's 3D Shapes, drawn in
+# 2-D. Hues are fractions of the HSV circle (10, as in 3D Shapes); scales multiply the
+# object's base half-extent; orientations are the scene's roll in degrees (15 from -30 to
+# 30, as 3D Shapes' camera angles).
+HUES: tuple[float, ...] = tuple(k / 10 for k in range(10))
+SCALES: tuple[float, ...] = tuple(0.75 + k * (0.5 / 7) for k in range(8))
+ORIENTATIONS: tuple[float, ...] = tuple(-30.0 + k * (60.0 / 14) for k in range(15))
+
+# Scene layout as fractions of the image side, around the image centre: the wall/floor
+# boundary lies _HORIZON below the centre, the object rests with its bottom _GROUND below
+# it, and its half-extent at scale 1 is _OBJECT_RADIUS.
+_HORIZON = 0.1
+_GROUND = 0.32
+_OBJECT_RADIUS = 0.2
+# (saturation, value) of each surface: one hue looks different on each, so an object is
+# never lost against a wall or floor of its own hue.
+_OBJECT_SV, _WALL_SV, _FLOOR_SV = (1.0, 1.0), (0.6, 0.95), (0.8, 0.65)
 
 _MIN_SIZE = 4
 _MAX_SIZE = 256
@@ -146,6 +169,28 @@ class DataSet:
                 raise ValueError(f"split shape {tuple(split.x.shape[1:])} != {self.input_shape}")
             if set(split.y) != set(self.classes):
                 raise ValueError(f"split tasks {sorted(split.y)} != {sorted(self.classes)}")
+
+    def check_tasks(
+        self, tasks: str | Sequence[str], *, where: str | Path = "data", field: str = "tasks"
+    ) -> tuple[str, ...]:
+        """``tasks`` (one name or several) as a tuple, once each, or an error naming ``field``.
+
+        Every name must be one of this set's tasks; the error lists them. ``where`` is what
+        the error is about (a spec file, ``"data"``).
+        """
+        names = (tasks,) if isinstance(tasks, str) else tuple(tasks)
+        have = ", ".join(self.classes)
+        if not names:
+            raise InputError(where, field, "names no task", f"{self.name} has tasks: {have}")
+        for t in names:
+            if not isinstance(t, str) or t not in self.classes:
+                raise InputError(where, field, f"unknown task {t!r}",
+                                 f"{self.name} has tasks: {have}")
+        if len(set(names)) != len(names):
+            twice = sorted({t for t in names if names.count(t) > 1})
+            raise InputError(where, field, f"names {', '.join(twice)} twice",
+                             "name each task once")
+        return names
 
 
 @dataclass(frozen=True)
@@ -252,7 +297,7 @@ def _check_options(
             f"val_fraction + test_fraction = {val + test:g} leaves no training data",
             "make the two fractions sum to less than 1",
         )
-    min_size = _MIN_SHAPES_SIZE if name == "shapes" else _MIN_SIZE
+    min_size = _MIN_SHAPES_SIZE if name in ("shapes", "shapes3d") else _MIN_SIZE
     size_ = (
         None
         if size is None
@@ -301,7 +346,7 @@ def _rng(seed: int, stream: int) -> np.random.Generator:
     return np.random.default_rng([seed, stream])
 
 
-_STREAM_SPLIT, _STREAM_SUBSET, _STREAM_NOISE, _STREAM_SHAPES = 1, 2, 3, 4
+_STREAM_SPLIT, _STREAM_SUBSET, _STREAM_NOISE, _STREAM_SHAPES, _STREAM_SHAPES3D = 1, 2, 3, 4, 5
 
 
 def _split_counts(name: str, total: int, fractions: tuple[float, ...]) -> list[int]:
@@ -430,14 +475,20 @@ def _build(
 
 
 def _load_digits(opts: _Options, root: str | Path | None) -> DataSet:
-    """scikit-learn's 8x8 handwritten digits (1797 images, values 0..16), one task."""
+    """scikit-learn's 8x8 handwritten digits (1797 images, values 0..16).
+
+    Tasks: ``digit`` (0..9, the default), and two derived from it: ``parity`` (0 even,
+    1 odd) and ``ge5`` (1 for a digit of 5 or more).
+    """
     del root
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
     images = (np.asarray(bunch.images, dtype=np.float32) / 16.0)[:, None]  # N x 1 x 8 x 8
     targets = np.asarray(bunch.target, dtype=np.int64)
-    return _random_split("digits", images, {"digit": targets}, opts, {"digit": 10}, "digit")
+    labels = {"digit": targets, "parity": targets % 2, "ge5": (targets >= 5).astype(np.int64)}
+    classes = {"digit": 10, "parity": 2, "ge5": 2}
+    return _random_split("digits", images, labels, opts, classes, "digit")
 
 
 def _random_split(
@@ -578,6 +629,105 @@ def _load_shapes(opts: _Options, root: str | Path | None) -> DataSet:
         [{t: v[i] for t, v in labels.items()} for i in index],
         classes,
         "shape",
+        key,
+    )
+
+
+SHAPES3D_TASKS: tuple[str, ...] = (
+    "object_shape",
+    "object_scale",
+    "object_hue",
+    "wall_hue",
+    "floor_hue",
+    "orientation",
+)
+
+
+def _hsv_to_rgb(h: np.ndarray, s: float, v: float) -> np.ndarray:
+    """RGB in [0, 1] (... x 3) of hues ``h`` (fractions of the circle) at one saturation, value."""
+    k = (np.asarray(h, dtype=np.float64)[..., None] * 6.0 + np.array([5.0, 3.0, 1.0])) % 6.0
+    return (v - v * s * np.clip(np.minimum(k, 4.0 - k), 0.0, 1.0)).astype(np.float32)
+
+
+def render_shapes3d(
+    n: int,
+    *,
+    size: int = _SHAPES_DEFAULT_SIZE,
+    channels: int = 3,
+    noise: float = 0.0,
+    seed: int = 0,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Render ``n`` scenes shaped like 3D Shapes in [0, 1] (N x C x size x size) and labels.
+
+    Six factors are drawn independently and uniformly from ``seed``, one task each
+    (:data:`SHAPES3D_TASKS`): ``object_shape`` (:data:`SHAPE_NAMES`), ``object_scale``
+    (:data:`SCALES`), ``object_hue``, ``wall_hue``, ``floor_hue`` (:data:`HUES`) and
+    ``orientation`` (:data:`ORIENTATIONS`). The scene, before its roll: a wall above a
+    horizontal boundary :data:`_HORIZON` of the side below the centre, the floor under it,
+    and the object centred left to right, resting on the floor. The whole scene is then
+    rolled by the orientation angle about the image centre. Each surface is one flat colour
+    (the hue at that surface's saturation and value), so an image is a pure function of its
+    six labels, as in 3D Shapes. ``channels`` 1 gives BT.601 luminance (the hue tasks are
+    then hard to tell apart); ``noise`` is the salt-and-pepper fraction (MTL-Split's noise),
+    drawn from its own stream so the clean scene underneath is the same.
+    """
+    rng = _rng(seed, _STREAM_SHAPES3D)
+    counts = (len(SHAPE_NAMES), len(SCALES), len(HUES), len(HUES), len(HUES), len(ORIENTATIONS))
+    labels = {t: rng.integers(0, k, n).astype(np.int64) for t, k in zip(SHAPES3D_TASKS, counts,
+                                                                         strict=True)}
+    theta = np.deg2rad(np.array(ORIENTATIONS, dtype=np.float64)[labels["orientation"]])
+    cos, sin = np.cos(theta).astype(np.float32), np.sin(theta).astype(np.float32)
+    radius = (size * _OBJECT_RADIUS * np.array(SCALES, dtype=np.float32))[labels["object_scale"]]
+
+    grid = np.arange(size, dtype=np.float32) + 0.5 - size / 2.0  # pixel centres from the centre
+    dy, dx = grid[None, :, None], grid[None, None, :]
+    # scene coordinates of each pixel (the image rotated back by the roll): u across, v down
+    u = dx * cos[:, None, None] + dy * sin[:, None, None]  # N x H x W
+    v = dy * cos[:, None, None] - dx * sin[:, None, None]
+    floor = v >= _HORIZON * size
+    obj = np.empty((n, size, size), dtype=bool)
+    centre = _GROUND * size - radius  # the object's centre, below the image centre
+    for k in range(len(SHAPE_NAMES)):
+        sel = np.flatnonzero(labels["object_shape"] == k)
+        obj[sel] = _shape_mask(k, v[sel] - centre[sel, None, None], u[sel],
+                               radius[sel, None, None])
+
+    colour = {
+        "object": _hsv_to_rgb(np.array(HUES)[labels["object_hue"]], *_OBJECT_SV),
+        "wall": _hsv_to_rgb(np.array(HUES)[labels["wall_hue"]], *_WALL_SV),
+        "floor": _hsv_to_rgb(np.array(HUES)[labels["floor_hue"]], *_FLOOR_SV),
+    }
+    if channels == 1:
+        weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)
+        colour = {k: (c * weights).sum(axis=1, keepdims=True) for k, c in colour.items()}
+    images = np.where(floor[:, None], colour["floor"][:, :, None, None],
+                      colour["wall"][:, :, None, None])
+    images = np.where(obj[:, None], colour["object"][:, :, None, None], images)
+    images = np.ascontiguousarray(images, dtype=np.float32)
+    _salt_and_pepper(images, noise, _rng(seed, _STREAM_NOISE * 16 + 8))
+    return images, labels
+
+
+def _load_shapes3d(opts: _Options, root: str | Path | None) -> DataSet:
+    """The procedural 3D-Shapes-like set: six tasks on one scene (see render_shapes3d)."""
+    del root
+    total = opts.n if opts.n is not None else _SHAPES_DEFAULT_N
+    size = opts.size if opts.size is not None else _SHAPES_DEFAULT_SIZE
+    channels = opts.channels if opts.channels is not None else 3
+    index = _three_way("shapes3d", total, opts)  # check sizes before rendering anything
+    images, labels = render_shapes3d(
+        total, size=size, channels=channels, noise=opts.noise, seed=opts.seed
+    )
+    splits = [torch.from_numpy(np.ascontiguousarray(images[i])) for i in index]
+    counts = (len(SHAPE_NAMES), len(SCALES), len(HUES), len(HUES), len(HUES), len(ORIENTATIONS))
+    classes = dict(zip(SHAPES3D_TASKS, counts, strict=True))
+    key = _common_key(opts, total=total, test_fraction=opts.test_fraction)
+    return _build(
+        "shapes3d",
+        splits,
+        [{t: v[i] for t, v in labels.items()} for i in index],
+        classes,
+        "object_shape",
         key,
     )
 
@@ -948,4 +1098,5 @@ _LOADERS: dict[str, Callable[[_Options, str | Path | None], DataSet]] = {
     "mnist": _idx_loader("mnist", "digit", ("MNIST/raw", "mnist")),
     "npz": _load_npz,
     "shapes": _load_shapes,
+    "shapes3d": _load_shapes3d,
 }

@@ -117,6 +117,8 @@ class NetworkSpec:
                              f"use one of {METHODS}")
         if not 0 < self.density <= 1:
             raise InputError("space", "density", f"{self.density} is outside (0, 1]")
+        if self.task is not None:
+            self.data.check_tasks(self.task, field="task")
 
     @property
     def task_name(self) -> str:

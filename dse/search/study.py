@@ -71,6 +71,8 @@ class Explorer:
         opts = {k: v for k, v in s.data.items() if k not in ("name", "root", "task")}
         self.data: DataSet = load_data(s.data["name"], root=s.data.get("root"), **opts)
         self.task: str | None = s.data.get("task")
+        if self.task is not None:
+            self.data.check_tasks(self.task, where=s.path or s.name, field="data.task")
         self.edge = load_device(s.edge)
         self.server = load_device(s.server)
         self.link = load_link(s.link)

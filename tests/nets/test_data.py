@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import colorsys
 import gzip
+import hashlib
+import math
 import pickle
 import struct
 import time
@@ -17,15 +20,21 @@ from torch import nn
 
 from dse.errors import InputError
 from dse.nets.data import (
+    HUES,
+    ORIENTATIONS,
     POSITION_NAMES,
+    SCALES,
     SHAPE_NAMES,
+    SHAPES3D_TASKS,
     SIZE_NAMES,
     DataSet,
     Split,
     list_data,
     load_data,
     render_shapes,
+    render_shapes3d,
 )
+from dse.nets.training import NetworkSpec
 
 IDX_NAMES = (
     "train-images-idx3-ubyte",
@@ -146,7 +155,9 @@ def _round_trip(
 
 
 def test_list_data() -> None:
-    assert list_data() == ["cifar10", "digits", "fashion-mnist", "mnist", "npz", "shapes"]
+    assert list_data() == [
+        "cifar10", "digits", "fashion-mnist", "mnist", "npz", "shapes", "shapes3d"
+    ]
 
 
 def test_unknown_name_lists_known_ones() -> None:
@@ -193,7 +204,7 @@ def test_n_too_small_for_the_fractions() -> None:
 def test_digits_shapes_and_normalisation() -> None:
     ds = load_data("digits")
     assert ds.name == "digits"
-    assert dict(ds.classes) == {"digit": 10} and ds.task == "digit"
+    assert dict(ds.classes) == {"digit": 10, "parity": 2, "ge5": 2} and ds.task == "digit"
     assert ds.input_shape == (1, 8, 8)
     assert (len(ds.train), len(ds.val), len(ds.test)) == (1257, 270, 270)
     for split in (ds.train, ds.val, ds.test):
@@ -750,3 +761,244 @@ def test_npz_refuses_pickles_and_non_npz_files(tmp_path: Path) -> None:
         load_data("npz")
     with pytest.raises(InputError, match="is not a file"):
         load_data("npz", root=tmp_path)
+
+
+# --------------------------------------------------------------------------- pinned outputs
+
+
+def _digest(ds: DataSet, tasks: tuple[str, ...]) -> str:
+    """sha256 (16 hex digits) of the first 20 images of each split and the named labels."""
+    h = hashlib.sha256()
+    for split in (ds.train, ds.val, ds.test):
+        h.update(split.x[:20].numpy().tobytes())
+        for task in tasks:
+            h.update(split.y[task].numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+_SHAPES_TASKS = ("position", "shape", "size")
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "tasks", "key", "digest"),
+    [
+        ("shapes", {}, _SHAPES_TASKS,
+         "shapes(v1,seed=0,n=6000,val_fraction=0.15,test_fraction=0.15,noise=0.0,"
+         "shape=3x32x32,split=4200/900/900)", "addd432a63924b63"),
+        ("shapes", {"n": 200, "size": 16, "noise": 0.1, "seed": 3}, _SHAPES_TASKS,
+         "shapes(v1,seed=3,n=200,val_fraction=0.15,test_fraction=0.15,noise=0.1,"
+         "shape=3x16x16,split=140/30/30)", "3ccb0efb731b4137"),
+        ("digits", {}, ("digit",),
+         "digits(v1,seed=0,n=1797,val_fraction=0.15,test_fraction=0.15,noise=0.0,"
+         "shape=1x8x8,split=1257/270/270)", "2b5f273e36d3b245"),
+        ("digits", {"n": 300, "size": 12, "channels": 3, "seed": 2}, ("digit",),
+         "digits(v1,seed=2,n=300,val_fraction=0.15,test_fraction=0.15,noise=0.0,"
+         "shape=3x12x12,split=210/45/45)", "b89800759df2a306"),
+    ],
+)
+def test_existing_keys_and_images_are_pinned(
+    name: str, options: dict[str, object], tasks: tuple[str, ...], key: str, digest: str
+) -> None:
+    """Cached networks and published figures depend on these: they must never drift."""
+    ds = load_data(name, **options)  # type: ignore[arg-type]
+    assert ds.key == key
+    assert _digest(ds, tasks) == digest
+    assert ds.task == {"shapes": "shape", "digits": "digit"}[name]
+
+
+def test_render_shapes_is_pinned() -> None:
+    images, labels = render_shapes(8, size=24, channels=1, noise=0.05, seed=7)
+    h = hashlib.sha256(images.tobytes())
+    for task in sorted(labels):
+        h.update(labels[task].tobytes())
+    assert h.hexdigest()[:16] == "0b557554c8f4294b"
+
+
+# --------------------------------------------------------------------------- digits tasks
+
+
+def test_digits_derived_tasks_follow_the_digit() -> None:
+    ds = load_data("digits", n=400, seed=1)
+    assert ds.task == "digit"
+    for split in (ds.train, ds.val, ds.test):
+        digit = split.y["digit"]
+        assert torch.equal(split.y["parity"], digit % 2)
+        assert torch.equal(split.y["ge5"], (digit >= 5).long())
+    assert set(ds.train.y["parity"].tolist()) == {0, 1}
+    assert set(ds.train.y["ge5"].tolist()) == {0, 1}
+
+
+# --------------------------------------------------------------------------- task names
+
+
+def test_check_tasks_accepts_known_names_in_order() -> None:
+    ds = load_data("digits", n=100)
+    assert ds.check_tasks("parity") == ("parity",)
+    assert ds.check_tasks(["ge5", "digit"]) == ("ge5", "digit")
+
+
+@pytest.mark.parametrize(
+    ("tasks", "reason"),
+    [("colour", "unknown task 'colour'"), (["digit", "Digit"], "unknown task 'Digit'"),
+     ([], "names no task"), (["digit", 3], "unknown task 3")],
+)
+def test_check_tasks_names_the_field_and_the_tasks_the_set_has(
+    tasks: object, reason: str
+) -> None:
+    ds = load_data("digits", n=100)
+    with pytest.raises(InputError) as info:
+        ds.check_tasks(tasks, where="spec.toml", field="data.tasks")  # type: ignore[arg-type]
+    err = info.value
+    assert (err.where, err.field, err.reason) == ("spec.toml", "data.tasks", reason)
+    assert err.fix == "digits has tasks: digit, parity, ge5"
+
+
+def test_check_tasks_refuses_a_task_named_twice() -> None:
+    ds = load_data("digits", n=100)
+    with pytest.raises(InputError, match="names parity twice"):
+        ds.check_tasks(["parity", "digit", "parity"])
+
+
+def test_a_network_spec_with_an_unknown_task_is_an_input_error() -> None:
+    ds = load_data("shapes3d", n=100, size=16)
+    with pytest.raises(InputError) as info:
+        NetworkSpec(model="mlp", data=ds, task="shape")
+    assert info.value.field == "task"
+    assert info.value.fix is not None and "object_shape" in info.value.fix
+    assert NetworkSpec(model="mlp", data=ds, task="wall_hue").task_name == "wall_hue"
+
+
+# --------------------------------------------------------------------------- shapes3d
+
+
+def _rgb(hue_index: np.ndarray, s: float, v: float) -> np.ndarray:
+    """Reference colours (N x 3) from the standard library's HSV conversion."""
+    return np.array([colorsys.hsv_to_rgb(HUES[int(h)], s, v) for h in hue_index])
+
+
+def test_shapes3d_layout_and_balance() -> None:
+    ds = load_data("shapes3d", n=3000)
+    assert ds.name == "shapes3d" and ds.task == "object_shape"
+    assert dict(ds.classes) == {"object_shape": 4, "object_scale": 8, "object_hue": 10,
+                                "wall_hue": 10, "floor_hue": 10, "orientation": 15}
+    assert tuple(ds.classes) == SHAPES3D_TASKS
+    assert ds.input_shape == (3, 32, 32)
+    assert (len(ds.train), len(ds.val), len(ds.test)) == (2100, 450, 450)
+    _assert_standardised(ds)
+    for task, count in ds.classes.items():
+        hist = torch.bincount(ds.train.y[task], minlength=count)
+        assert len(hist) == count
+        expected = len(ds.train) / count
+        assert (hist > 0.6 * expected).all() and (hist < 1.4 * expected).all()
+    # factors are drawn independently: shape and object hue are not correlated
+    y = ds.train.y
+    assert abs(float(np.corrcoef(y["object_shape"], y["object_hue"])[0, 1])) < 0.1
+    assert load_data("shapes3d", n=100, size=48, channels=1).input_shape == (1, 48, 48)
+    with pytest.raises(InputError) as info:
+        load_data("shapes3d", size=7)
+    assert info.value.field == "size"
+
+
+def test_shapes3d_determinism_and_seed() -> None:
+    a, b = load_data("shapes3d", n=300, seed=2), load_data("shapes3d", n=300, seed=2)
+    assert a.key == b.key and a.key.startswith("shapes3d(v1,seed=2,n=300,")
+    assert torch.equal(a.train.x, b.train.x) and torch.equal(a.test.x, b.test.x)
+    for task in a.classes:
+        assert torch.equal(a.train.y[task], b.train.y[task])
+    c = load_data("shapes3d", n=300, seed=3)
+    assert not torch.equal(a.train.x, c.train.x) and a.key != c.key
+    # the shapes set with the same options is untouched by the new set
+    assert load_data("shapes", n=300, seed=2).key == a.key.replace("shapes3d", "shapes")
+
+
+def test_shapes3d_surfaces_carry_their_hues() -> None:
+    """Bottom centre is floor, top centre is wall, the object's centre is object."""
+    size = 32
+    images, labels = render_shapes3d(600, size=size, seed=4)
+    pix = images.transpose(0, 2, 3, 1)  # N x H x W x 3
+    floor = _rgb(labels["floor_hue"], 0.8, 0.65)
+    wall = _rgb(labels["wall_hue"], 0.6, 0.95)
+    obj = _rgb(labels["object_hue"], 1.0, 1.0)
+    assert np.allclose(pix[:, -1, size // 2], floor, atol=1e-6)
+    assert np.allclose(pix[:, 0, size // 2], wall, atol=1e-6)
+    # the object's centre: 0.32 * size - radius below the image centre before the roll
+    theta = np.deg2rad(np.array(ORIENTATIONS)[labels["orientation"]])
+    radius = 0.2 * size * np.array(SCALES)[labels["object_scale"]]
+    down = 0.32 * size - radius
+    row = np.floor(size / 2 + down * np.cos(theta)).astype(int)
+    col = np.floor(size / 2 - down * np.sin(theta)).astype(int)
+    assert np.allclose(pix[np.arange(600), row, col], obj, atol=1e-6)
+    # every pixel is one of the three surface colours: flat colours, no blending
+    near = [np.abs(pix - c[:, None, None]).max(axis=-1) < 1e-6 for c in (floor, wall, obj)]
+    assert (near[0] | near[1] | near[2]).all()
+
+
+def test_shapes3d_orientation_is_the_slope_of_the_horizon() -> None:
+    """Floor pixels in the first and last columns differ by (size - 1) * tan(angle)."""
+    size = 64
+    images, labels = render_shapes3d(400, size=size, seed=5)
+    floor = _rgb(labels["floor_hue"], 0.8, 0.65)
+    is_floor = np.abs(images.transpose(0, 2, 3, 1) - floor[:, None, None]).max(axis=-1) < 1e-6
+    drop = is_floor[:, :, 0].sum(axis=1) - is_floor[:, :, -1].sum(axis=1)
+    angle = np.deg2rad(np.array(ORIENTATIONS)[labels["orientation"]])
+    assert np.abs(drop - (size - 1) * np.tan(angle)).max() <= 1.5
+    assert len(ORIENTATIONS) == 15 and ORIENTATIONS[0] == -30.0
+    assert ORIENTATIONS[-1] == pytest.approx(30.0)
+
+
+def test_shapes3d_object_area_follows_shape_and_scale() -> None:
+    size = 64
+    images, labels = render_shapes3d(800, size=size, seed=6)
+    obj = _rgb(labels["object_hue"], 1.0, 1.0)
+    area = (np.abs(images.transpose(0, 2, 3, 1) - obj[:, None, None]).max(axis=-1)
+            < 1e-6).sum(axis=(1, 2))
+    radius = 0.2 * size * np.array(SCALES)[labels["object_scale"]]
+    # closed forms: circle pi r^2, square (2r)^2, triangle half the square
+    for shape, factor in ((0, math.pi), (1, 4.0), (2, 2.0)):
+        sel = labels["object_shape"] == shape
+        assert np.allclose(area[sel], factor * radius[sel] ** 2, rtol=0.08)
+    for shape in range(len(SHAPE_NAMES)):  # mean area grows with the scale class
+        sel = labels["object_shape"] == shape
+        means = [area[sel & (labels["object_scale"] == k)].mean() for k in range(len(SCALES))]
+        assert all(np.diff(means) > 0)
+
+
+def test_shapes3d_salt_and_pepper_noise() -> None:
+    clean, labels = render_shapes3d(300, seed=1)
+    noisy, noisy_labels = render_shapes3d(300, seed=1, noise=0.2)
+    for task in labels:
+        assert np.array_equal(labels[task], noisy_labels[task])
+    changed = (clean != noisy).any(axis=1)  # no surface colour is black or white
+    assert 0.19 < changed.mean() < 0.21
+    values = noisy.transpose(0, 2, 3, 1)[changed]
+    black, white = (values == 0.0).all(axis=1), (values == 1.0).all(axis=1)
+    assert np.all(black | white) and 0.45 < white.mean() < 0.55
+    a, b = load_data("shapes3d", n=200), load_data("shapes3d", n=200, noise=0.2)
+    assert a.key != b.key and torch.equal(a.train.y["wall_hue"], b.train.y["wall_hue"])
+
+
+def test_shapes3d_every_task_is_learnable_by_a_linear_model() -> None:
+    """Logistic regression on 16 x 16 renders: every task at least twice chance (~2 s).
+
+    Measured: shape 0.69, scale 0.36, the three hues 1.0, orientation 0.99.
+    """
+    ds = load_data("shapes3d", n=1500, size=16)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.random.fork_rng():
+            torch.manual_seed(0)
+            x, xv = ds.train.x.flatten(1), ds.val.x.flatten(1)
+            for task, count in ds.classes.items():
+                net = nn.Linear(x.shape[1], count)
+                opt = torch.optim.Adam(net.parameters(), lr=1e-2)
+                for _ in range(80):
+                    loss = nn.functional.cross_entropy(net(x), ds.train.y[task])
+                    opt.zero_grad()
+                    loss.backward()
+                    opt.step()
+                with torch.no_grad():
+                    acc = float((net(xv).argmax(1) == ds.val.y[task]).float().mean())
+                assert acc > 2.0 / count, (task, acc)
+    finally:
+        torch.set_num_threads(threads)

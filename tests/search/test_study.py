@@ -454,3 +454,13 @@ def test_verify_retrains_distinct_networks_not_one_network_at_several_cuts(
     assert [d["trial"] for d in done] == [int(rows.trial.iloc[0]), int(rows.trial.iloc[2])]
     assert [(d["knobs"]["density"], list(d["knobs"]["exits"])) for d in done] == [
         (1.0, [1]), (0.5, [])]
+
+
+def test_an_unknown_data_task_names_the_field_and_the_tasks() -> None:
+    text = spec_text("badtask").replace('name = "digits"\n', 'name = "digits"\ntask = "odd"\n')
+    spec = parse_spec(text, where="badtask.toml")
+    with pytest.raises(InputError) as info:
+        explorer_for(spec)
+    err = info.value
+    assert (err.where, err.field, err.reason) == ("badtask", "data.task", "unknown task 'odd'")
+    assert err.fix == "digits has tasks: digit, parity, ge5"
