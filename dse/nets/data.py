@@ -610,27 +610,27 @@ def _shape_mask(shape: int, dy: np.ndarray, dx: np.ndarray, r: np.ndarray) -> np
     return box & ((ady <= thick) | (adx <= thick))
 
 
-def _load_shapes(opts: _Options, root: str | Path | None) -> DataSet:
-    """The procedural shapes set: three tasks (shape, size, position) on one image."""
-    del root
+def _load_procedural(name: str, render: Callable[..., tuple[np.ndarray, dict[str, np.ndarray]]],
+                     classes: dict[str, int], default_task: str, opts: _Options) -> DataSet:
+    """A generated set: ``render(n, size=, channels=, noise=, seed=)`` -> images, labels,
+    split three ways (sizes checked before anything is rendered)."""
     total = opts.n if opts.n is not None else _SHAPES_DEFAULT_N
     size = opts.size if opts.size is not None else _SHAPES_DEFAULT_SIZE
     channels = opts.channels if opts.channels is not None else 3
-    index = _three_way("shapes", total, opts)  # check sizes before rendering anything
-    images, labels = render_shapes(
-        total, size=size, channels=channels, noise=opts.noise, seed=opts.seed
-    )
+    index = _three_way(name, total, opts)
+    images, labels = render(total, size=size, channels=channels, noise=opts.noise,
+                            seed=opts.seed)
     splits = [torch.from_numpy(np.ascontiguousarray(images[i])) for i in index]
-    classes = {"shape": len(SHAPE_NAMES), "size": len(SIZE_NAMES), "position": len(POSITION_NAMES)}
     key = _common_key(opts, total=total, test_fraction=opts.test_fraction)
-    return _build(
-        "shapes",
-        splits,
-        [{t: v[i] for t, v in labels.items()} for i in index],
-        classes,
-        "shape",
-        key,
-    )
+    return _build(name, splits, [{t: v[i] for t, v in labels.items()} for i in index],
+                  classes, default_task, key)
+
+
+def _load_shapes(opts: _Options, root: str | Path | None) -> DataSet:
+    """The procedural shapes set: three tasks (shape, size, position) on one image."""
+    del root
+    classes = {"shape": len(SHAPE_NAMES), "size": len(SIZE_NAMES), "position": len(POSITION_NAMES)}
+    return _load_procedural("shapes", render_shapes, classes, "shape", opts)
 
 
 SHAPES3D_TASKS: tuple[str, ...] = (
@@ -711,25 +711,9 @@ def render_shapes3d(
 def _load_shapes3d(opts: _Options, root: str | Path | None) -> DataSet:
     """The procedural 3D-Shapes-like set: six tasks on one scene (see render_shapes3d)."""
     del root
-    total = opts.n if opts.n is not None else _SHAPES_DEFAULT_N
-    size = opts.size if opts.size is not None else _SHAPES_DEFAULT_SIZE
-    channels = opts.channels if opts.channels is not None else 3
-    index = _three_way("shapes3d", total, opts)  # check sizes before rendering anything
-    images, labels = render_shapes3d(
-        total, size=size, channels=channels, noise=opts.noise, seed=opts.seed
-    )
-    splits = [torch.from_numpy(np.ascontiguousarray(images[i])) for i in index]
     counts = (len(SHAPE_NAMES), len(SCALES), len(HUES), len(HUES), len(HUES), len(ORIENTATIONS))
     classes = dict(zip(SHAPES3D_TASKS, counts, strict=True))
-    key = _common_key(opts, total=total, test_fraction=opts.test_fraction)
-    return _build(
-        "shapes3d",
-        splits,
-        [{t: v[i] for t, v in labels.items()} for i in index],
-        classes,
-        "object_shape",
-        key,
-    )
+    return _load_procedural("shapes3d", render_shapes3d, classes, "object_shape", opts)
 
 
 # --------------------------------------------------------------------------- file reading
