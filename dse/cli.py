@@ -590,20 +590,21 @@ def cmd_compare(args: argparse.Namespace) -> int:
         ensure_grid,
         load_grid,
         load_spec,
+        stored_study,
         trials_frame,
         verdicts,
     )
 
     spec = load_spec(args.spec)
     grid = load_grid(spec.name, spec)  # a saved grid of this very spec: nothing to write
-    study = None
     if grid is None:
         explorer = Explorer(spec, progress=not args.quiet)
         study, _ = create_study(spec, storage=args.storage, explorer=explorer)  # checks first
         grid = ensure_grid(study, explorer)
     else:
-        study = _stored_study(spec, args.storage)
+        study = stored_study(spec, storage=args.storage)
     table = compare(grid, spec, trials_frame(study) if study is not None else None)
+    said = verdicts(table)
     ref = table.attrs["reference_accuracy"]
     print(f"{spec.name}: each baseline's exhaustive front on the same trained networks "
           f"against the study's {table.attrs['trials']} trials (joint); matched accuracy = "
@@ -623,32 +624,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print("(x: baseline / joint at matched accuracy; above 1 the study's trials are better, "
           "below 1 the baseline is; test_acc: test accuracy of the lowest-latency matched "
           "point)")
-    for line in verdicts(table):
+    for line in said:
         print(line)
     if not table.loc["edgent", "in_space"]:
         print("edgent's right-sized points (threshold 0) lie outside the study's space; "
               "start the spec's thresholds at 0 to search them.")
     if args.json:
         _write_json(args.json, {"reference_accuracy": ref, "trials": table.attrs["trials"],
-                                "verdicts": verdicts(table),
+                                "verdicts": said,
                                 "baselines": table.reset_index().to_dict(orient="records")})
     return 0
-
-
-def _stored_study(spec: Any, storage: str | None) -> Any:
-    """The spec's stored study, or None when it has not been run (nothing is created)."""
-    from dse.search import load_study
-
-    try:
-        study, stored = load_study(spec.name, storage=storage)
-    except InputError:
-        return None
-    if stored.text != spec.text:
-        raise InputError(spec.path or spec.name, "name",
-                         f"a different study named {spec.name!r} exists in its storage",
-                         "rename the study in the spec, or delete studies/"
-                         f"{spec.name}.journal")
-    return study
 
 
 def _ratio(x: float) -> str:

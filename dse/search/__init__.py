@@ -18,7 +18,7 @@ __all__, __getattr__ = exports(__name__, {
     "Explorer": "study", "create_study": "study", "csv_text": "study", "front_frame": "study",
     "importances": "study", "load_study": "study", "run_study": "study", "status": "study",
     "study_hypervolume": "study", "study_ruler": "study", "tidy_front": "study",
-    "trials_frame": "study", "verify": "study", "record_of": "study",
+    "trials_frame": "study", "verify": "study", "record_of": "study", "stored_study": "study",
     "BASELINES": "baselines", "Grid": "baselines", "compare": "baselines",
     "ensure_grid": "baselines", "grid_paths": "baselines", "load_grid": "baselines",
     "restrict": "baselines", "verdicts": "baselines",

@@ -321,6 +321,29 @@ def objective_for(
     return objective
 
 
+def _check_same_spec(study: optuna.Study, spec: StudySpec) -> None:
+    """Refuse a stored study of the same name that was run with another spec text."""
+    old = study.user_attrs.get("spec")
+    if old is not None and old != spec.text:
+        raise InputError(spec.path or spec.name, "name",
+                         f"a different study named {spec.name!r} exists in its storage",
+                         "rename the study in the spec, or delete studies/"
+                         f"{spec.name}.journal")
+
+
+def stored_study(spec: StudySpec, *, storage: str | None = None) -> optuna.Study | None:
+    """The spec's study if it has been run, else None (nothing is created); a study of the
+    same name run with another spec is refused."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.load_study(study_name=spec.name,
+                                  storage=find_storage(spec.name, storage))
+    except (InputError, KeyError):  # no storage file, or no such study in it
+        return None
+    _check_same_spec(study, spec)
+    return study
+
+
 def create_study(spec: StudySpec, *, storage: str | None = None,
                  explorer: Explorer | None = None, progress: bool = True,
                  worker: int = 0) -> tuple[optuna.Study, Explorer]:
@@ -335,13 +358,8 @@ def create_study(spec: StudySpec, *, storage: str | None = None,
         study_name=spec.name, storage=st, directions=spec.directions,
         sampler=make_sampler(spec, explorer.space, worker=worker), load_if_exists=True,
     )
-    old = study.user_attrs.get("spec")
-    if old is not None and old != spec.text:
-        raise InputError(spec.path or spec.name, "name",
-                         f"a different study named {spec.name!r} exists in its storage",
-                         "rename the study in the spec, or delete studies/"
-                         f"{spec.name}.journal")
-    if old is None:
+    _check_same_spec(study, spec)
+    if study.user_attrs.get("spec") is None:
         study.set_user_attr("spec", spec.text)
         study.set_user_attr("spec_path", str(spec.path.resolve()) if spec.path else "")
     explorer.study = study

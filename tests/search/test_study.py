@@ -27,6 +27,7 @@ from dse.search.study import (
     resume_study,
     run_study,
     status,
+    stored_study,
     trials_frame,
     verify,
 )
@@ -464,3 +465,14 @@ def test_an_unknown_data_task_names_the_field_and_the_tasks() -> None:
     err = info.value
     assert (err.where, err.field, err.reason) == ("badtask", "data.task", "unknown task 'odd'")
     assert err.fix == "digits has tasks: digit, parity, ge5"
+
+
+def test_stored_study_reads_a_run_study_and_creates_nothing() -> None:
+    spec = make_spec("stored", n_trials=2)
+    assert stored_study(spec) is None and not STUDIES_DIR.exists()  # nothing written
+    run_study(spec, progress=False, explorer=explorer_for(spec))
+    study = stored_study(spec)
+    assert study is not None and len(study.get_trials()) == 2
+    other = make_spec("stored", n_trials=3)  # same name, another spec text
+    with pytest.raises(InputError, match="a different study named 'stored'"):
+        stored_study(other)
