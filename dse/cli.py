@@ -508,8 +508,13 @@ def cmd_study_grid(args: argparse.Namespace) -> int:
 
 def _knob_text(row: Any) -> str:
     exits = ",".join(str(e) for e in row.knob_exits) or "none"
+    per_task = getattr(row, "knob_task_thresholds", None)
+    tau = (",".join(f"{x:g}" for x in per_task) if isinstance(per_task, tuple | list)
+           and len(per_task) else f"{row.knob_threshold:g}")
+    policy = getattr(row, "knob_policy", None)
+    policy = f" {policy}" if isinstance(policy, str) and policy != "all" else ""
     return (f"{row.knob_method}@{row.knob_density:g} cut {row.knob_split} exits {exits} "
-            f"tau {row.knob_threshold:g}")
+            f"tau {tau}{policy}")
 
 
 def cmd_front(args: argparse.Namespace) -> int:
@@ -523,11 +528,11 @@ def cmd_front(args: argparse.Namespace) -> int:
             text = csv_text(front)
         else:
             knob_cols = [c for c in front.columns if c.startswith("knob_")]
-            data = [{"trial": int(r.trial),
-                     "knobs": {c[5:]: getattr(r, c) for c in knob_cols},
-                     "metrics": {c: getattr(r, c) for c in front.columns
+            data = [{"trial": int(r["trial"]),
+                     "knobs": {c[5:]: r[c] for c in knob_cols},
+                     "metrics": {c: r[c] for c in front.columns
                                  if c not in knob_cols and c != "trial"}}
-                    for r in front.itertuples(index=False)]
+                    for r in front.to_dict("records")]
             text = json.dumps(data, indent=2, default=_jsonable) + "\n"
         if args.out:
             from dse.nets import atomic_write_bytes

@@ -15,7 +15,11 @@ count split over the calls in proportion to the elements each produces (reads, f
 
 Multi-output models: when the model returns a tuple or list, the *last* element is the
 final prediction and the ones before it are early exits. Nodes needed only by exit ``i``
-form that exit's head; the nodes the final output needs form the backbone. Cuts are
+form that exit's head; the nodes the final output needs form the backbone. A multi-task
+model (one naming its ``task_names``, T of them) returns T final predictions last, and
+each exit gives T outputs in a row (one per task): an exit's head is every node its T
+outputs need, and the backbone is what any final output needs, the task heads included
+(after the shared layers, in task order). Cuts are
 positions in the backbone's topological order: cut ``k`` runs backbone nodes ``[:k]`` on
 the edge and the rest on the server; cut 0 sends the input, the last cut sends nothing.
 """
@@ -466,7 +470,9 @@ def _site_of_module(gm: fx.GraphModule, path: str) -> str:
     for node in gm.graph.nodes:
         stack = node.meta.get("nn_module_stack") or {}
         paths = {v[0] if isinstance(v, tuple) else k for k, v in stack.items()}
-        if path in paths or (node.op == "call_module" and node.target == path):
+        inside = node.op == "call_module" and (node.target == path or str(
+            node.target).startswith(path + "."))  # a retraced GraphModule has no stack
+        if path in paths or inside:
             last = node.name
     if last is None:
         raise InputError("model", "exit_sites", f"no layer runs inside module {path!r}")
@@ -486,6 +492,7 @@ def build_graph(
     ``weight_mask`` count only the unmasked weights as non-zero.
     """
     label = name or type(model).__name__
+    tasks = len(tuple(getattr(model, "task_names", ()))) or 1
     was_training = model.training
     model.eval()
     try:
@@ -494,7 +501,7 @@ def build_graph(
         by_module, unsupported = _fvcore_counts(gm, example_input)
     finally:
         model.train(was_training)
-    return _annotate(gm, example_input, by_module, unsupported, label)
+    return _annotate(gm, example_input, by_module, unsupported, label, tasks=tasks)
 
 
 def _annotate(
@@ -503,6 +510,8 @@ def _annotate(
     by_module: Mapping[str, Mapping[str, int]],
     unsupported: Mapping[str, int],
     label: str,
+    *,
+    tasks: int = 1,
 ) -> LayerGraph:
     modules = dict(gm.named_modules())
     graph_nodes = list(gm.graph.nodes)
@@ -536,18 +545,23 @@ def _annotate(
     if len(out_nodes) != len(outs) or not outs:
         raise InputError(label, "output", f"the model returns {out_arg!r}, not tensors",
                          "return the logits tensor")
-    final = out_nodes[-1]
+    if len(out_nodes) % tasks:
+        raise InputError(label, "output", f"the model returns {len(out_nodes)} outputs, not a "
+                         f"multiple of its {tasks} tasks", "return every exit's logits per "
+                         "task, then the final logits of every task")
+    finals = out_nodes[len(out_nodes) - tasks:]
+    final = finals[-1]
     if not compute or final.op == "placeholder":
         raise InputError(label, "forward", "the model has no layer: it returns its input "
                          "unchanged" if final.op == "placeholder" else "the model has no layer",
                          "give a model that computes its output (nn.Identity or an empty "
                          "nn.Sequential cannot be split)")
-    backbone_set = nx.ancestors(dag, final.name) | {final.name}
+    backbone_set = set().union(*(nx.ancestors(dag, f.name) | {f.name} for f in finals))
     backbone_set.discard("input")
     head_of: dict[str, int] = {}
-    for i, o in enumerate(out_nodes[:-1]):
+    for i, o in enumerate(out_nodes[: len(out_nodes) - tasks]):
         for a in (nx.ancestors(dag, o.name) | {o.name}) - backbone_set - {"input"}:
-            head_of.setdefault(a, i)
+            head_of.setdefault(a, i // tasks)
 
     warned: set[str] = set()
     stored_once: set[str] = set()  # modules / parameters whose storage is already counted
@@ -637,11 +651,11 @@ def _annotate(
 
     backbone = tuple(n.name for n in compute if n.name in backbone_set)
     input_bytes = int(example.numel()) * example.element_size()
-    result_bytes = nodes[final.name].output_bytes
+    result_bytes = sum(nodes[f.name].output_bytes for f in finals)
     cuts = _cuts(dag, backbone, input_bytes, nodes)
     position = {name: i for i, name in enumerate(backbone)}
     exits = []
-    for i in range(len(out_nodes) - 1):
+    for i in range((len(out_nodes) - tasks) // tasks):
         head = tuple(n for n in nodes if nodes[n].exit == i)
         reads = {p for h in head for p in dag.predecessors(h) if p in position}
         site = max(reads, key=position.__getitem__) if reads else backbone[0]

@@ -3,7 +3,8 @@ early-exit heads, data sets, and training, each distinct network trained once an
 
 Entry points: :func:`load_model` / :func:`list_models`; :func:`load_data`;
 :func:`train_network` -> :class:`TrainedNetwork` (through a :class:`Cache`);
-:func:`attach_exits`, :func:`confidence`; the module ``sparsity``.
+:func:`attach_exits`, :func:`confidence`; :class:`HeadConfig` and
+:func:`attach_task_heads` (one head per task on a shared backbone); the module ``sparsity``.
 """
 
 from __future__ import annotations
@@ -19,5 +20,6 @@ __all__, __getattr__ = exports(__name__, {
     "build_network": "training", "example_input": "training", "train_network": "training",
     "learning_problem": "training", "chance_accuracy": "training",
     "CRITERIA": "exits", "attach_exits": "exits", "confidence": "exits",
+    "HeadConfig": "heads", "attach_task_heads": "heads",
     "sparsity": "sparsity",
 })

@@ -48,16 +48,23 @@ def attach_exits(
     model: nn.Module,
     example: torch.Tensor,
     *,
-    num_classes: int,
+    num_classes: int | Sequence[int],
     sites: Sequence[str] | None = None,
     head: str = "linear",
 ) -> fx.GraphModule:
-    """Return ``model`` traced, with an exit head after each of ``sites`` (default: all).
+    """Return ``model`` traced, with an exit head per task after each of ``sites``
+    (default: all).
 
-    The result's forward returns ``(exit_0, ..., exit_{k-1}, final)`` logits. It keeps
-    ``exit_sites`` (the sites used) and ``classifier_name`` as attributes: the model's own,
-    or else the one :func:`find_classifier` finds (then ``classifier_found`` is True).
+    ``num_classes`` is one number (one task) or one per task, in the order of the model's
+    outputs (``task_names``). The result's forward returns every exit's logits, task by
+    task within an exit, then the final logits of every task: ``(exit_0, ..., final)``
+    for one task. One task's exit head is ``exit_heads.i``; with several tasks exit ``i``
+    has ``exit_heads.i.t``. It keeps ``exit_sites`` (the sites used), ``task_names`` and
+    ``classifier_name`` as attributes: the model's own, or else the one
+    :func:`find_classifier` finds (then ``classifier_found`` is True).
     """
+    classes = [int(num_classes)] if isinstance(num_classes, int) else [int(c) for c in
+                                                                      num_classes]
     allowed = exit_sites(model)
     chosen = tuple(allowed if sites is None else sites)
     unknown = [s for s in chosen if s not in allowed]
@@ -66,10 +73,16 @@ def attach_exits(
                          f"this model allows {list(allowed)}")
     chosen = tuple(s for s in allowed if s in chosen)  # execution order
     gm = trace(model, name=type(model).__name__)
-    classifier = getattr(model, "classifier_name", None)
-    gm.classifier_found = classifier is None
-    if classifier is None:
-        classifier = find_classifier(gm)
+    tasks = tuple(getattr(model, "task_names", ()))
+    gm.task_names = tasks
+    if tasks:  # task heads replaced the classifier: they stay dense, nothing to find
+        classifier = None
+        gm.classifier_found = False
+    else:
+        classifier = getattr(model, "classifier_name", None)
+        gm.classifier_found = classifier is None
+        if classifier is None:
+            classifier = find_classifier(gm)
     if not chosen:
         gm.exit_sites = ()
         gm.classifier_name = classifier
@@ -81,17 +94,33 @@ def attach_exits(
     for i, name in enumerate(names):
         node = by_name[name]
         shape = node.meta["tensor_meta"].shape
-        gm.add_submodule(f"exit_heads.{i}", make_head(shape, num_classes, head))
+        paths = ([f"exit_heads.{i}"] if len(classes) == 1 else
+                 [f"exit_heads.{i}.{t}" for t in range(len(classes))])
+        for path, c in zip(paths, classes, strict=True):
+            gm.add_submodule(path, make_head(shape, c, head))
         with gm.graph.inserting_after(node):
-            outputs.append(gm.graph.call_module(f"exit_heads.{i}", (node,)))
+            outputs += [gm.graph.call_module(path, (node,)) for path in paths]
+    outputs = _by_head(outputs, len(classes))  # exit by exit, task by task
     out = next(n for n in gm.graph.nodes if n.op == "output")
     final = out.args[0]
-    out.args = (tuple([*outputs, final]),)
+    finals = list(final) if isinstance(final, tuple | list) else [final]
+    if len(finals) != len(classes):
+        raise InputError("exits", "num_classes", f"the model returns {len(finals)} outputs "
+                         f"for {len(classes)} task(s)", "give one class count per task")
+    out.args = (tuple([*outputs, *finals]),)
     gm.graph.lint()
     gm.recompile()
     gm.exit_sites = chosen
     gm.classifier_name = classifier
     return gm
+
+
+def _by_head(nodes: list[fx.Node], tasks: int) -> list[fx.Node]:
+    """Exit head call nodes ordered exit by exit, task by task (by their module path)."""
+    def order(n: fx.Node) -> tuple[int, ...]:
+        parts = str(n.target).split(".")[1:]
+        return tuple(int(p) for p in parts) + ((0,) if tasks == 1 else ())
+    return sorted(nodes, key=order)
 
 
 def find_classifier(gm: fx.GraphModule) -> str | None:

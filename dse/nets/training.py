@@ -28,6 +28,7 @@ from dse.nets import sparsity
 from dse.nets.cache import Cache, key_of
 from dse.nets.data import DataSet
 from dse.nets.exits import attach_exits, find_classifier
+from dse.nets.heads import HeadConfig, attach_task_heads
 from dse.nets.models import accepts_width, list_models, load_model
 from dse.nets.pruning import prune_channels
 
@@ -63,6 +64,11 @@ class TrainConfig:
     seed: int = 0
     patience: int = 5  # epochs="auto": epochs without a better validation accuracy to stop
     max_epochs: int = 100  # epochs="auto": the cap
+    #: several tasks: each task's loss weight, in task order (None: 1 each)
+    task_weights: tuple[float, ...] | None = None
+    #: "fixed" (task_weights) or "uncertainty": learned homoscedastic weights (Kendall
+    #: et al., CVPR 2018): sum_t exp(-s_t) L_t + s_t / 2, one learned s_t per task
+    task_weighting: str = "fixed"
 
     def __post_init__(self) -> None:
         if isinstance(self.epochs, str) and self.epochs != AUTO:
@@ -74,6 +80,19 @@ class TrainConfig:
                 raise InputError("training", name, "must be >= 1")
         if not self.lr > 0:
             raise InputError("training", "lr", "must be > 0")
+        if self.task_weighting not in WEIGHTINGS:
+            raise InputError("training", "task_weighting", f"unknown {self.task_weighting!r}",
+                             f"use one of {', '.join(WEIGHTINGS)}")
+        if self.task_weights is not None:
+            object.__setattr__(self, "task_weights", tuple(float(w) for w in self.task_weights))
+            if any(not (w >= 0 and math.isfinite(w)) for w in self.task_weights) or not any(
+                    self.task_weights):
+                raise InputError("training", "task_weights", "weights must be finite, >= 0 "
+                                 "and not all 0")
+            if self.task_weighting == "uncertainty":
+                raise InputError("training", "task_weights", "fixed weights and learned "
+                                 '(task_weighting = "uncertainty") exclude each other',
+                                 "remove one of them")
 
     @property
     def auto(self) -> bool:
@@ -86,6 +105,12 @@ class TrainConfig:
         d = asdict(self)
         if not self.auto:
             del d["patience"], d["max_epochs"]
+        if self.task_weights is None:  # keys of networks trained before tasks had weights
+            del d["task_weights"]
+        else:
+            d["task_weights"] = list(self.task_weights)
+        if self.task_weighting == "fixed":
+            del d["task_weighting"]
         return d
 
     def describe(self) -> str:
@@ -96,6 +121,7 @@ class TrainConfig:
 
 
 AUTO_LR_FACTOR = 0.3
+WEIGHTINGS = ("fixed", "uncertainty")
 
 
 @dataclass(frozen=True)
@@ -110,6 +136,9 @@ class NetworkSpec:
     density: float = 1.0
     exits: tuple[str, ...] | None = None  # None: every exit site the model marks
     train: TrainConfig = TrainConfig()
+    #: several tasks on one backbone, one head each (None: the one ``task``)
+    tasks: tuple[str, ...] | None = None
+    head: HeadConfig = HeadConfig()
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -119,10 +148,31 @@ class NetworkSpec:
             raise InputError("space", "density", f"{self.density} is outside (0, 1]")
         if self.task is not None:
             self.data.check_tasks(self.task, field="task")
+        if self.tasks is not None:
+            if self.task is not None:
+                raise InputError("data", "tasks", "give task or tasks, not both")
+            object.__setattr__(self, "tasks", self.data.check_tasks(self.tasks, field="tasks"))
+        weights = self.train.task_weights
+        if weights is not None and len(weights) != len(self.task_names):
+            raise InputError("training", "task_weights", f"{len(weights)} weight(s) for "
+                             f"{len(self.task_names)} task(s) ({', '.join(self.task_names)})",
+                             "give one weight per task, in the order of the tasks")
+        object.__setattr__(self, "head", self.head.resolved(len(self.task_names)))
 
     @property
     def task_name(self) -> str:
-        return self.task or self.data.task
+        """The first (for a single-task network, the only) task."""
+        return self.task_names[0]
+
+    @property
+    def task_names(self) -> tuple[str, ...]:
+        """The tasks the network answers, in the order of its heads."""
+        return self.tasks if self.tasks is not None else (self.task or self.data.task,)
+
+    @property
+    def task_heads(self) -> bool:
+        """Whether heads replace the model's classifier (several tasks, or an MLP head)."""
+        return self.head.kind != "classifier"
 
     def fields(self) -> dict[str, Any]:
         out = {
@@ -130,6 +180,8 @@ class NetworkSpec:
             "model_options": dict(sorted(self.model_options.items())),
             "data": self.data.key,
             "task": self.task_name,
+            **({"tasks": list(self.task_names), "head": self.head.key_fields()}
+               if self.task_heads else {}),
             "method": self.method if self.density < 1 else "dense",
             "density": float(self.density),
             "exits": list(self.exits) if self.exits is not None else "all",
@@ -173,6 +225,7 @@ def _build(spec: NetworkSpec, *, dense: bool = False) -> nn.Module:
     data = spec.data
     c, h = data.input_shape[0], data.input_shape[-1]
     classes = data.classes[spec.task_name]
+    per_task = [data.classes[t] for t in spec.task_names]
     width = 1.0
     channels = spec.method == "channels" and spec.density < 1 and not dense
     if channels and accepts_width(spec.model):
@@ -190,7 +243,9 @@ def _build(spec: NetworkSpec, *, dense: bool = False) -> nn.Module:
             trace(base, name=spec.model))
         prune_channels(base, example_input(data), spec.density,
                        keep=[classifier] if classifier else [], name=spec.model)
-    net = attach_exits(base, example_input(data), num_classes=classes, sites=spec.exits,
+    if spec.task_heads:
+        base = attach_task_heads(base, per_task, spec.task_names, spec.head, name=spec.model)
+    net = attach_exits(base, example_input(data), num_classes=per_task, sites=spec.exits,
                        head=spec.train.head)
     if spec.method in ("predefined", "nm") and spec.density < 1 and not dense:
         plan = sparsity.plan_sparsity(net, spec.density, seed=spec.train.seed,
@@ -211,7 +266,7 @@ def _kept_dense(net: nn.Module) -> list[str]:
     """Exit heads and the final classifier: kept dense. Only modules that exist are named
     (a network built with no exits has no ``exit_heads``)."""
     modules = dict(net.named_modules())
-    return [n for n in ("exit_heads", getattr(net, "classifier_name", None))
+    return [n for n in ("exit_heads", "task_heads", getattr(net, "classifier_name", None))
             if n and n in modules]
 
 
@@ -277,15 +332,19 @@ def _check_density(spec: NetworkSpec) -> None:
 
 @dataclass(frozen=True, eq=False)
 class TrainedNetwork:
-    """A trained network, its per-output logits on validation and test, and its sizes."""
+    """A trained network, its per-output logits on validation and test, and its sizes.
+
+    Logits and labels are per task, in the order of ``spec.task_names``: task ``t``'s
+    logits are ``[outputs, N, classes_t]`` (exits first, final last).
+    """
 
     spec: NetworkSpec
     state: dict[str, torch.Tensor] = field(repr=False)
     exit_sites: tuple[str, ...]
-    val_logits: torch.Tensor = field(repr=False)  # [outputs, N_val, classes]; last = final
-    val_labels: torch.Tensor = field(repr=False)
-    test_logits: torch.Tensor = field(repr=False)
-    test_labels: torch.Tensor = field(repr=False)
+    val_logits: tuple[torch.Tensor, ...] = field(repr=False)
+    val_labels: tuple[torch.Tensor, ...] = field(repr=False)
+    test_logits: tuple[torch.Tensor, ...] = field(repr=False)
+    test_labels: tuple[torch.Tensor, ...] = field(repr=False)
     train_seconds: float
     history: tuple[dict[str, float], ...]
     cached: bool
@@ -294,6 +353,15 @@ class TrainedNetwork:
     @property
     def key(self) -> str:
         return self.spec.key
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return self.spec.task_names
+
+    @property
+    def classes(self) -> tuple[int, ...]:
+        """Classes per task."""
+        return tuple(int(lg.shape[-1]) for lg in self.val_logits)
 
     @property
     def realised_density(self) -> float:
@@ -323,11 +391,19 @@ class TrainedNetwork:
         it, and ``others`` (name -> validation accuracy, e.g. the sparse networks of the
         same study) too.
         """
-        acc = self.accuracy("val")
-        exits = {f"the exit after {site}": a
-                 for site, a in zip(self.exit_sites, acc[:-1], strict=True)}
-        return learning_problem(acc[-1], self.val_labels, int(self.val_logits.shape[-1]),
-                                {**exits, **(others or {})})
+        problems = []
+        for t, task in enumerate(self.tasks):
+            acc = self.accuracy("val", t)
+            exits = {f"the exit after {site}": a
+                     for site, a in zip(self.exit_sites, acc[:-1], strict=True)}
+            theirs = {k: v[t] if isinstance(v, Sequence) else v
+                      for k, v in (others or {}).items()} if len(self.tasks) == 1 else {
+                k: v[t] for k, v in (others or {}).items() if isinstance(v, Sequence)}
+            problem = learning_problem(acc[-1], self.val_labels[t], self.classes[t],
+                                       {**exits, **theirs})
+            if problem is not None:
+                problems.append(problem if len(self.tasks) == 1 else f"task {task}: {problem}")
+        return "; ".join(problems) or None
 
     def learning_fix(self) -> str:
         """What to do about a network :meth:`learning_problem` flags."""
@@ -340,11 +416,16 @@ class TrainedNetwork:
         return (f"training stopped after {t.patience} epochs without improvement: raise "
                 "patience, lower lr, or give it more data")
 
-    def accuracy(self, split: str = "test") -> list[float]:
-        """Accuracy of every output (exits first, final last) on a split."""
-        logits = self.test_logits if split == "test" else self.val_logits
-        labels = self.test_labels if split == "test" else self.val_labels
+    def accuracy(self, split: str = "test", task: int = 0) -> list[float]:
+        """Accuracy of every output (exits first, final last) of task ``task`` (its index)
+        on a split."""
+        logits = (self.test_logits if split == "test" else self.val_logits)[task]
+        labels = (self.test_labels if split == "test" else self.val_labels)[task]
         return [(lg.argmax(-1) == labels).float().mean().item() for lg in logits]
+
+    def task_accuracy(self, split: str = "test") -> list[float]:
+        """The final classifier's accuracy per task on a split."""
+        return [self.accuracy(split, t)[-1] for t in range(len(self.tasks))]
 
     def network(self) -> nn.Module:
         """The network with its trained weights loaded."""
@@ -353,15 +434,24 @@ class TrainedNetwork:
         return net.eval()
 
 
-def _logits(net: nn.Module, x: torch.Tensor, batch: int = 512) -> torch.Tensor:
+def _logits(net: nn.Module, x: torch.Tensor, tasks: int = 1,
+            batch: int = 512) -> tuple[torch.Tensor, ...]:
+    """Per task, the logits of every output: ``[outputs, N, classes_t]``."""
     net.eval()
-    outs = []
+    outs: list[list[torch.Tensor]] = [[] for _ in range(tasks)]
     with torch.no_grad():
         for i in range(0, len(x), batch):
             out = net(x[i : i + batch])
             out = out if isinstance(out, tuple | list) else (out,)
-            outs.append(torch.stack(list(out)))
-    return torch.cat(outs, dim=1)
+            for t in range(tasks):
+                outs[t].append(torch.stack(list(out[t::tasks])))
+    return tuple(torch.cat(o, dim=1) for o in outs)
+
+
+def _val_accuracy(val: Sequence[torch.Tensor], labels: Sequence[torch.Tensor]) -> list[float]:
+    """The final classifier's accuracy per task."""
+    return [(lg[-1].argmax(-1) == y).float().mean().item()
+            for lg, y in zip(val, labels, strict=True)]
 
 
 def threads() -> int:
@@ -413,13 +503,20 @@ def train_network(
 def _train(spec: NetworkSpec, *, progress: bool = True) -> TrainedNetwork:
     net = build_network(spec)
     data = spec.data
-    task = spec.task_name
-    x, y = data.train.x, data.train.y[task]
-    val_y = data.val.y[task]
+    tasks = spec.task_names
+    T = len(tasks)
+    x, ys = data.train.x, [data.train.y[t] for t in tasks]
+    val_y = tuple(data.val.y[t] for t in tasks)
     cfg = spec.train
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    weights = cfg.task_weights or (1.0,) * T
+    log_vars = (torch.zeros(T, requires_grad=True) if cfg.task_weighting == "uncertainty"
+                else None)
+    params: list[dict[str, Any]] = [{"params": list(net.parameters())}]
+    if log_vars is not None:  # the learned weights are not decayed
+        params.append({"params": [log_vars], "weight_decay": 0.0})
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(x) / cfg.batch_size)
     plateau: torch.optim.lr_scheduler.ReduceLROnPlateau | None = None
     sched: torch.optim.lr_scheduler.LRScheduler
@@ -435,7 +532,7 @@ def _train(spec: NetworkSpec, *, progress: bool = True) -> TrainedNetwork:
         sched = torch.optim.lr_scheduler.OneCycleLR(
             opt, max_lr=cfg.lr, total_steps=epochs * steps_per_epoch, pct_start=0.15)
     history: list[dict[str, float]] = []
-    best: tuple[float, int, dict[str, torch.Tensor], torch.Tensor] | None = None
+    best: tuple[float, int, dict[str, torch.Tensor], tuple[torch.Tensor, ...]] | None = None
     start = time.perf_counter()
     bar = tqdm(range(epochs), desc=f"train {spec.model} d={spec.density:g}",
                disable=not progress, leave=False)
@@ -447,10 +544,21 @@ def _train(spec: NetworkSpec, *, progress: bool = True) -> TrainedNetwork:
             idx = order[i : i + cfg.batch_size]
             out = net(x[idx])
             out = out if isinstance(out, tuple | list) else (out,)
-            target = y[idx]
-            loss = F.cross_entropy(out[-1], target)
-            for o in out[:-1]:
-                loss = loss + cfg.exit_weight * F.cross_entropy(o, target)
+            losses = []
+            for t in range(T):  # task t's outputs: exits in order, then its final
+                target = ys[t][idx]
+                mine = out[t::T]
+                task_loss = F.cross_entropy(mine[-1], target)
+                for o in mine[:-1]:
+                    task_loss = task_loss + cfg.exit_weight * F.cross_entropy(o, target)
+                losses.append(task_loss)
+            if log_vars is not None:
+                loss = sum(torch.exp(-log_vars[t]) * losses[t] + 0.5 * log_vars[t]
+                           for t in range(T))
+            elif T == 1 and weights[0] == 1.0:
+                loss = losses[0]  # one task: exactly the single-task loss
+            else:
+                loss = sum(w * lt for w, lt in zip(weights, losses, strict=True))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             sparsity.mask_gradients(net)
@@ -459,9 +567,16 @@ def _train(spec: NetworkSpec, *, progress: bool = True) -> TrainedNetwork:
             if epoch == 0 or plateau is None:
                 sched.step()
             total += loss.item() * len(idx)
-        val = _logits(net, data.val.x)
-        acc = (val[-1].argmax(-1) == val_y).float().mean().item()
-        history.append({"epoch": epoch + 1, "loss": total / len(x), "val_accuracy": acc})
+        val = _logits(net, data.val.x, T)
+        per_task = _val_accuracy(val, val_y)
+        acc = per_task[0] if T == 1 else sum(per_task) / T  # the mean over tasks selects
+        row = {"epoch": epoch + 1, "loss": total / len(x), "val_accuracy": acc}
+        if T > 1:
+            row.update({f"val_accuracy.{t}": a for t, a in zip(tasks, per_task, strict=True)})
+        if log_vars is not None:
+            row.update({f"weight.{t}": math.exp(-float(s_t))
+                        for t, s_t in zip(tasks, log_vars.detach(), strict=True)})
+        history.append(row)
         bar.set_postfix(loss=f"{total / len(x):.3f}", val=f"{acc:.3f}")
         if plateau is None:
             continue
@@ -481,9 +596,9 @@ def _train(spec: NetworkSpec, *, progress: bool = True) -> TrainedNetwork:
         state={k: v.detach().clone() for k, v in net.state_dict().items()},
         exit_sites=tuple(getattr(net, "exit_sites", ())),
         val_logits=val,  # the kept epoch's pass, on the kept weights
-        val_labels=val_y.clone(),
-        test_logits=_logits(net, data.test.x),
-        test_labels=data.test.y[task].clone(),
+        val_labels=tuple(y.clone() for y in val_y),
+        test_logits=_logits(net, data.test.x, T),
+        test_labels=tuple(data.test.y[t].clone() for t in tasks),
         train_seconds=seconds,
         history=tuple(history),
         cached=False,
@@ -498,10 +613,10 @@ def _to_payload(t: TrainedNetwork) -> dict[str, Any]:
         "fields": repr(t.spec.fields()),
         "state": t.state,
         "exit_sites": list(t.exit_sites),
-        "val_logits": t.val_logits,
-        "val_labels": t.val_labels,
-        "test_logits": t.test_logits,
-        "test_labels": t.test_labels,
+        # per task; one task is stored as it always was (one tensor each)
+        **{name: (list(v) if len(v) > 1 else v[0]) for name, v in (
+            ("val_logits", t.val_logits), ("val_labels", t.val_labels),
+            ("test_logits", t.test_logits), ("test_labels", t.test_labels))},
         "train_seconds": t.train_seconds,
         "history": [dict(h) for h in t.history],
         **({"kept_epoch": t.kept_epoch} if t.kept_epoch is not None else {}),
@@ -513,15 +628,19 @@ def _from_payload(spec: NetworkSpec, p: dict[str, Any]) -> TrainedNetwork:
         spec=spec,
         state=p["state"],
         exit_sites=tuple(p["exit_sites"]),
-        val_logits=p["val_logits"],
-        val_labels=p["val_labels"],
-        test_logits=p["test_logits"],
-        test_labels=p["test_labels"],
+        val_logits=_per_task(p["val_logits"]),
+        val_labels=_per_task(p["val_labels"]),
+        test_logits=_per_task(p["test_logits"]),
+        test_labels=_per_task(p["test_labels"]),
         train_seconds=float(p["train_seconds"]),
         history=tuple(p["history"]),
         cached=True,
         kept_epoch=p.get("kept_epoch"),
     )
+
+
+def _per_task(value: torch.Tensor | Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    return (value,) if isinstance(value, torch.Tensor) else tuple(value)
 
 
 # --------------------------------------------------------------------------------------

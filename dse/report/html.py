@@ -951,8 +951,8 @@ class _Report:
         """Plain warnings about where the numbers come from and where they saturate."""
         out = []
         ex, tbl = self.ex, self.dense.table
-        n_val = self.dense.correct["val"].shape[1]
-        n_test = self.dense.correct["test"].shape[1]
+        n_val = self.dense.correct["val"].shape[-1]
+        n_test = self.dense.correct["test"].shape[-1]
         out.append(f"Accuracy is measured on {n_val} validation and {n_test} test samples: one "
                    f"sample is {100 / max(n_val, 1):.2g} points, so smaller differences are "
                    "noise.")
@@ -1003,7 +1003,10 @@ class _Report:
         lowest = min(spec.thresholds)
         out = []
         for j in ex.space.allowed_exits:
-            top = float(conf[j].max()) if conf.shape[1] else 0.0
+            # [tasks, outputs, N]: a sample leaves when every task is confident (with a
+            # per-task policy, when one is): the tasks' highest confidences decide
+            tops = conf[:, j].max(axis=1) if conf.shape[-1] else np.zeros(1)
+            top = float(tops.max() if "per_task" in ex.space.policies else tops.min())
             if top < lowest:
                 name = ex.exit_names[j] if j < len(ex.exit_names) else str(j)
                 out.append(f"Exit {name} is never taken at any threshold of the space: its "
@@ -1023,7 +1026,7 @@ class _Report:
             if float(top["accuracy"]) > float(rec["accuracy"]):
                 i = names.index("accuracy")
                 lo, hi = self.ruler.lo[i], self.ruler.hi[i]
-                n_val = self.dense.correct["val"].shape[1]
+                n_val = self.dense.correct["val"].shape[-1]
                 lost = float(top["accuracy"]) - float(rec["accuracy"])
                 others = ", ".join(f"{m} {human(m, top[m])} -> {human(m, rec[m])}"
                                    for m in names if m != "accuracy")

@@ -150,7 +150,8 @@ def load_grid(name: str, spec: StudySpec | None = None) -> Grid | None:
     if spec is not None and info.get("spec_digest") != spec_digest(spec):
         return None  # computed for another spec text or an older scoring version
     df = pd.read_csv(csv)
-    for col in ("knob_exits", "exit_rates", "test_exit_rates"):
+    for col in ("knob_exits", "exit_rates", "test_exit_rates", "knob_task_thresholds", "tasks",
+                "task_accuracy", "test_task_accuracy", "task_exit_rate"):
         if col in df:
             df[col] = df[col].map(lambda s: tuple(json.loads(s)))
     return Grid(df, Ruler.from_dict(info["ruler"]), float(info["seconds"]),

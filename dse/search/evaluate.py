@@ -15,6 +15,14 @@ the final classifier. Every path has a latency, bytes sent and edge energy:
 The radio's part of a path that sends is the whole exchange: sending, receiving the
 result, staying connected through the RTT and that path's server time, and the tail.
 
+Several tasks: every exit carries a head per task, and the candidate's ``policy`` says
+who leaves. ``all``: a sample leaves at the first used exit where every task is confident
+(each at its own threshold), all tasks answered there. ``per_task``: each task is answered
+at the first used exit where it is confident (or by its final head); the sample goes on
+(and is sent, past the cut) until every task is answered, so its path is the latest of its
+tasks' answers. Accuracy is per task; ``accuracy`` is their mean and ``accuracy_min`` the
+lowest (with one task, all three are the same number).
+
 Expected latency, bytes and energy are the path values weighted by the paths' rates;
 p95 latency is the 95th percentile of that discrete distribution. Selection uses the
 validation split; the same numbers on the test split are kept for reporting.
@@ -67,12 +75,28 @@ class Metrics:
     radio_down_energy: float = 0.0  # receiving the result
     radio_wait_energy: float = 0.0  # connected through the RTT and the server's time
     radio_tail_energy: float = 0.0  # the radio's tail after the exchange
+    tasks: tuple[str, ...] = ()  # the network's tasks, in order
+    task_accuracy: tuple[float, ...] = ()  # per task (``accuracy`` is their mean)
+    test_task_accuracy: tuple[float, ...] = ()
+    accuracy_min: float = 0.0  # the lowest task's accuracy
+    test_accuracy_min: float = 0.0
+    #: per task: the share of samples whose answer came from an exit (not the final head)
+    task_exit_rate: tuple[float, ...] = ()
 
     def as_dict(self) -> dict[str, float | list[float]]:
-        """Plain JSON-ready values (``dataclasses.asdict`` deep-copies: too slow per trial)."""
+        """Plain JSON-ready values (``dataclasses.asdict`` deep-copies: too slow per trial).
+
+        Per-task accuracies appear as ``accuracy.TASK`` and ``test_accuracy.TASK``, the
+        names objectives and constraints use.
+        """
         d: dict[str, float | list[float]] = {f: getattr(self, f) for f in _METRIC_FIELDS}
-        d["exit_rates"] = list(self.exit_rates)
-        d["test_exit_rates"] = list(self.test_exit_rates)
+        for name in ("exit_rates", "test_exit_rates", "tasks", "task_accuracy",
+                     "test_task_accuracy", "task_exit_rate"):
+            d[name] = list(d[name])
+        for task, a, b in zip(self.tasks, self.task_accuracy, self.test_task_accuracy,
+                              strict=True):
+            d[f"accuracy.{task}"] = a
+            d[f"test_accuracy.{task}"] = b
         return d
 
 
@@ -91,15 +115,31 @@ class Scorer:
     storage_backbone: float
     storage_exits: np.ndarray  # per exit head
     realised_density: float = 1.0  # the network's weights kept over its dense network's
-    classes: int = 0  # outputs of the classifier (0: unknown)
+    classes: tuple[int, ...] = ()  # outputs of each task's classifier (empty: unknown)
+
+    def __post_init__(self) -> None:
+        # one task may be given as [outputs, N]; stored as [tasks, outputs, N]
+        for split, c in self.correct.items():
+            if c.ndim == 2:
+                self.correct[split] = c[None]
+                self.confidence[split] = {k: v[None] for k, v in
+                                          self.confidence[split].items()}
+        if isinstance(self.classes, int):
+            object.__setattr__(self, "classes", (self.classes,) if self.classes else ())
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        if self.trained is not None:
+            return self.trained.tasks
+        return tuple(f"task{t}" for t in range(self.correct["val"].shape[0]))
 
     def score(self, cand: Candidate) -> Metrics:
         t = self.table
         k = cand.split
         used = sorted(cand.exits, key=lambda j: (t.exit_position[j], j))
         paths = _paths(t, k, used)
-        val = _mix(paths, self._choice("val", used, cand), self.correct["val"], used)
-        test = _mix(paths, self._choice("test", used, cand), self.correct["test"], used)
+        val = _mix(paths, *self._choice("val", used, cand), self.correct["val"], used)
+        test = _mix(paths, *self._choice("test", used, cand), self.correct["test"], used)
         memory, storage = self.deployed(cand)
         return Metrics(
             accuracy=val["accuracy"],
@@ -127,6 +167,12 @@ class Scorer:
             test_edge_energy=test["edge_energy"],
             test_exit_rates=test["rates"],
             realised_density=self.realised_density,
+            tasks=self.tasks,
+            task_accuracy=val["task_accuracy"],
+            test_task_accuracy=test["task_accuracy"],
+            accuracy_min=min(val["task_accuracy"]),
+            test_accuracy_min=min(test["task_accuracy"]),
+            task_exit_rate=val["task_exit_rate"],
         )
 
     def deployed(self, cand: Candidate) -> tuple[float, float]:
@@ -157,23 +203,34 @@ class Scorer:
         return float(memory), float(storage)
 
     def always_exits(self, cand: Candidate) -> bool:
-        """Whether every possible output passes ``cand``'s threshold, so no sample ever goes
-        past its first used exit: threshold 0, or, for the max softmax probability (never
-        below 1/classes), a threshold under 1/classes (by a margin for rounding)."""
-        if cand.threshold <= 0.0:
+        """Whether every possible output passes ``cand``'s thresholds, so no sample ever
+        goes past its first used exit: for every task, threshold 0, or, for the max softmax
+        probability (never below 1/classes), a threshold under 1/classes (by a margin for
+        rounding)."""
+        thresholds = cand.thresholds(len(self.tasks))
+        if all(x <= 0.0 for x in thresholds):
             return True
-        return (cand.criterion == "max_prob" and self.classes > 0
-                and cand.threshold <= 1.0 / self.classes - 1e-6)
+        return (cand.criterion == "max_prob" and len(self.classes) == len(thresholds)
+                and all(c > 0 and x <= 1.0 / c - 1e-6
+                        for c, x in zip(self.classes, thresholds, strict=True)))
 
-    def _choice(self, split: str, used: list[int], cand: Candidate) -> np.ndarray:
-        """Per sample, the path it takes: position in ``used``, or len(used) = final."""
-        n = self.correct[split].shape[1]
+    def _choice(self, split: str, used: list[int], cand: Candidate
+                ) -> tuple[np.ndarray, np.ndarray]:
+        """Per sample, the path it takes (position in ``used``, or len(used) = final), and
+        per task and sample, the path whose output answers that task (see the module's
+        docstring for the two policies)."""
+        tasks, _, n = self.correct[split].shape
         if not used:
-            return np.zeros(n, dtype=np.int64)
-        conf = self.confidence[split][cand.criterion][used]
-        passed = conf >= cand.threshold
-        first = passed.argmax(axis=0)
-        return np.where(passed.any(axis=0), first, len(used))
+            path = np.zeros(n, dtype=np.int64)
+            return path, np.broadcast_to(path, (tasks, n))
+        conf = self.confidence[split][cand.criterion][:, used]  # [T, used, N]
+        passed = conf >= np.asarray(cand.thresholds(tasks))[:, None, None]
+        if cand.policy == "per_task":
+            answer = np.where(passed.any(axis=1), passed.argmax(axis=1), len(used))
+            return answer.max(axis=0), answer
+        every = passed.all(axis=0)
+        path = np.where(every.any(axis=0), every.argmax(axis=0), len(used))
+        return path, np.broadcast_to(path, (tasks, n))
 
 
 def _paths(t: CostTable, k: int, used: list[int]) -> np.ndarray:
@@ -227,20 +284,30 @@ PATH_ROWS = ("latency_mean", "bandwidth", "edge_energy", "edge_s", "transfer_s",
 """The rows of :func:`_paths`' matrix: per path, what its rate-weighted mean becomes."""
 
 
-def _mix(paths: np.ndarray, choice: np.ndarray, correct: np.ndarray,
+def _mix(paths: np.ndarray, choice: np.ndarray, answer: np.ndarray, correct: np.ndarray,
          used: list[int]) -> dict:
-    """Rate-weighted means of every path row, p95 latency, accuracy and the exit rates."""
+    """Rate-weighted means of every path row, p95 latency, accuracy (the tasks' mean, and
+    per task) and the exit rates.
+
+    ``choice``: per sample, its path; ``answer``: per task and sample, the path whose
+    output answers it; ``correct``: [tasks, outputs, N].
+    """
     m = len(used) + 1
     n = len(choice)
     rates = np.bincount(choice, minlength=m) / n
-    outputs = np.array([*used, correct.shape[0] - 1])
-    accuracy = np.count_nonzero(correct[outputs[choice], np.arange(n)]) / n
+    outputs = np.array([*used, correct.shape[1] - 1])
+    samples = np.arange(n)
+    per_task = tuple(np.count_nonzero(correct[t, outputs[answer[t]], samples]) / n
+                     for t in range(correct.shape[0]))
+    accuracy = per_task[0] if len(per_task) == 1 else sum(per_task) / len(per_task)
+    early = tuple(float(np.count_nonzero(a < len(used)) / n) for a in answer)
     latency = paths[0]
     order = np.argsort(latency, kind="stable")
     cum = np.cumsum(rates[order])
     p95 = float(latency[order][min(int(np.searchsorted(cum, 0.95 - 1e-12)), m - 1)])
     out = dict(zip(PATH_ROWS, (paths @ rates).tolist(), strict=True))
-    out.update(accuracy=float(accuracy), latency_p95=p95, rates=tuple(rates.tolist()))
+    out.update(accuracy=float(accuracy), latency_p95=p95, rates=tuple(rates.tolist()),
+               task_accuracy=tuple(float(a) for a in per_task), task_exit_rate=early)
     return out
 
 
@@ -262,10 +329,13 @@ def make_scorer(
     correct: dict[str, np.ndarray] = {}
     for split, logits, labels in (("val", trained.val_logits, trained.val_labels),
                                   ("test", trained.test_logits, trained.test_labels)):
-        conf[split] = {c: confidence(logits, c).numpy() for c in CRITERIA}
-        correct[split] = (logits.argmax(-1) == labels).numpy()
+        # [tasks, outputs, N]: the classes differ between tasks, a confidence does not
+        conf[split] = {c: np.stack([confidence(lg, c).numpy() for lg in logits])
+                       for c in CRITERIA}
+        correct[split] = np.stack([(lg.argmax(-1) == y).numpy()
+                                   for lg, y in zip(logits, labels, strict=True)])
     head_nodes = {n for e in graph.exits for n in e.nodes}
     backbone = sum(n.stored_bytes for name, n in graph.nodes.items() if name not in head_nodes)
     exits = np.array([sum(graph.nodes[n].stored_bytes for n in e.nodes) for e in graph.exits])
     return Scorer(trained, graph, table, conf, correct, float(backbone), exits,
-                  trained.realised_density, int(trained.val_logits.shape[-1]))
+                  trained.realised_density, trained.classes)

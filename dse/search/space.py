@@ -26,6 +26,19 @@ class Candidate:
     exits: tuple[int, ...]  # indices of the exit heads in use, ascending
     threshold: float  # a sample leaves at the first used exit with confidence >= threshold
     criterion: str = "max_prob"
+    #: several tasks: "all" (a sample leaves where every task is confident) or "per_task"
+    #: (each task answered at its first confident exit; see dse.search.evaluate)
+    policy: str = "all"
+    #: several tasks: one threshold per task, in task order (empty: ``threshold`` for all)
+    task_thresholds: tuple[float, ...] = ()
+
+    def thresholds(self, tasks: int) -> tuple[float, ...]:
+        """The threshold of each of ``tasks`` tasks."""
+        if self.task_thresholds:
+            if len(self.task_thresholds) != tasks:
+                raise ValueError(f"{len(self.task_thresholds)} thresholds for {tasks} tasks")
+            return self.task_thresholds
+        return (self.threshold,) * tasks
 
     @property
     def network(self) -> tuple[str, float]:
@@ -33,9 +46,12 @@ class Candidate:
         return ("dense", 1.0) if self.density >= 1.0 else (self.method, self.density)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"method": self.network[0], "density": self.density, "split": self.split,
-                "exits": list(self.exits), "threshold": self.threshold,
-                "criterion": self.criterion}
+        d: dict[str, Any] = {"method": self.network[0], "density": self.density,
+                             "split": self.split, "exits": list(self.exits),
+                             "threshold": self.threshold, "criterion": self.criterion}
+        if self.policy != "all" or self.task_thresholds:  # several tasks only
+            d.update(policy=self.policy, task_thresholds=list(self.task_thresholds))
+        return d
 
 
 @dataclass(frozen=True)
@@ -49,10 +65,14 @@ class Space:
     allowed_exits: tuple[int, ...]  # which of them the search may use
     thresholds: tuple[float, ...]
     criterion: str
+    policies: tuple[str, ...] = ("all",)  # exit policies (several tasks)
+    #: several tasks with a threshold each: their names (empty: one threshold for all)
+    threshold_tasks: tuple[str, ...] = ()
 
     @classmethod
     def from_spec(cls, spec: StudySpec, *, cuts: Sequence[int], n_exits: int,
                   allowed_exits: Sequence[int] | None = None) -> Space:
+        tasks = spec.tasks
         return cls(
             densities=spec.densities,
             methods=spec.methods,
@@ -61,6 +81,8 @@ class Space:
             allowed_exits=tuple(range(n_exits) if allowed_exits is None else allowed_exits),
             thresholds=spec.thresholds,
             criterion=spec.criterion,
+            policies=spec.policies if len(tasks) > 1 else ("all",),
+            threshold_tasks=tasks if spec.task_thresholds and len(tasks) > 1 else (),
         )
 
     def networks(self) -> list[tuple[str, float]]:
@@ -79,17 +101,26 @@ class Space:
         pos = trial.suggest_int("split", 0, len(self.cuts) - 1)
         used = tuple(i for i in self.allowed_exits
                      if trial.suggest_categorical(f"exit_{i}", [False, True]))
-        lo, hi = self.thresholds[0], self.thresholds[-1]
-        if len(self.thresholds) > 1:
-            step = round(self.thresholds[1] - self.thresholds[0], 10)
-            threshold = trial.suggest_float("threshold", lo, hi, step=step)
-        else:
-            threshold = lo
+        policy = (trial.suggest_categorical("policy", list(self.policies))
+                  if len(self.policies) > 1 else self.policies[0])
+        names = [f"threshold.{t}" for t in self.threshold_tasks] or ["threshold"]
+        drawn = [self._threshold(trial, name) for name in names]
+        lo = self.thresholds[0]
         # With no exit in use the threshold decides nothing: keep the candidate canonical
         # (as ``enumerate`` does) so one configuration is one point of the front.
-        threshold = round(threshold, 10) if used else lo
-        return Candidate(method, float(density), self.cuts[pos], used, threshold,
-                         self.criterion)
+        if not used:
+            drawn, policy = [lo] * len(drawn), self.policies[0]
+        per_task = tuple(drawn) if self.threshold_tasks else ()
+        return Candidate(method, float(density), self.cuts[pos], used,
+                         per_task[0] if per_task else drawn[0], self.criterion, policy,
+                         per_task)
+
+    def _threshold(self, trial: optuna.Trial, name: str) -> float:
+        lo, hi = self.thresholds[0], self.thresholds[-1]
+        if len(self.thresholds) == 1:
+            return lo
+        step = round(self.thresholds[1] - self.thresholds[0], 10)
+        return round(trial.suggest_float(name, lo, hi, step=step), 10)
 
     def grid_params(self) -> dict[str, list[Any]]:
         """The parameter grid for Optuna's GridSampler (same names as ``suggest``)."""
@@ -99,7 +130,10 @@ class Space:
         grid["split"] = list(range(len(self.cuts)))
         for i in self.allowed_exits:
             grid[f"exit_{i}"] = [False, True]
-        grid["threshold"] = list(self.thresholds)
+        if len(self.policies) > 1:
+            grid["policy"] = list(self.policies)
+        for name in [f"threshold.{t}" for t in self.threshold_tasks] or ["threshold"]:
+            grid[name] = list(self.thresholds)
         return grid
 
     def exit_subsets(self) -> list[tuple[int, ...]]:
@@ -111,11 +145,21 @@ class Space:
         for method, density in self.networks():
             for cut in self.cuts:
                 for subset in self.exit_subsets():
-                    thresholds = self.thresholds if subset else self.thresholds[:1]
-                    for t in thresholds:
-                        yield Candidate(method, density, cut, subset, t, self.criterion)
+                    if not subset:
+                        yield Candidate(method, density, cut, subset, self.thresholds[0],
+                                        self.criterion, self.policies[0])
+                        continue
+                    for policy in self.policies:
+                        for ts in self._threshold_sets():
+                            yield Candidate(method, density, cut, subset, ts[0],
+                                            self.criterion, policy,
+                                            ts if self.threshold_tasks else ())
+
+    def _threshold_sets(self) -> Iterator[tuple[float, ...]]:
+        return itertools.product(self.thresholds, repeat=max(1, len(self.threshold_tasks)))
 
     def size(self) -> int:
         n_sub = len(self.exit_subsets())
-        per_net = len(self.cuts) * ((n_sub - 1) * len(self.thresholds) + 1)
+        per_exit = len(self.policies) * len(self.thresholds) ** max(1, len(self.threshold_tasks))
+        per_net = len(self.cuts) * ((n_sub - 1) * per_exit + 1)
         return len(self.networks()) * per_net

@@ -18,7 +18,9 @@ from typing import Any
 from dse.errors import InputError
 
 METRICS: dict[str, str] = {
-    "accuracy": "fraction of validation samples classified right (exit policy applied)",
+    "accuracy": "fraction of validation samples classified right (exit policy applied); "
+                "with several tasks, the mean over the tasks",
+    "accuracy_min": "the lowest task's accuracy (with one task, the accuracy)",
     "latency_mean": "expected end-to-end latency per inference, s",
     "latency_p95": "95th percentile latency per inference, s",
     "bandwidth": "expected bytes sent edge -> server per inference",
@@ -30,18 +32,21 @@ METRICS: dict[str, str] = {
 }
 DIRECTIONS = ("minimize", "maximize")
 SAMPLERS = ("nsga2", "nsga3", "tpe", "gp", "random", "grid")
+POLICIES = ("all", "per_task")
+TASK_METRIC = "accuracy."  # accuracy.TASK: one task's accuracy
 METHODS = ("predefined", "channels", "nm")
 CRITERIA = ("max_prob", "entropy")
 
 _TOP = {"name", "description", "n_trials", "sampler", "seed", "storage", "model", "data",
         "training", "deployment", "space", "objectives", "constraints"}
-_MODEL = {"name", "options"}
+_MODEL = {"name", "options", "head"}
 _DATA = {"name", "root", "seed", "size", "n", "noise", "channels", "val_fraction",
-         "test_fraction", "task"}
+         "test_fraction", "task", "tasks"}
 _TRAINING = {"epochs", "batch_size", "lr", "weight_decay", "exit_weight", "head", "seed",
-             "patience", "max_epochs"}
-_DEPLOYMENT = {"edge", "server", "link", "tail_energy"}
-_SPACE = {"densities", "methods", "exits", "thresholds", "criterion", "splits"}
+             "patience", "max_epochs", "task_weights", "task_weighting"}
+_DEPLOYMENT = {"edge", "server", "link", "tail_energy", "stl"}
+_SPACE = {"densities", "methods", "exits", "thresholds", "criterion", "splits", "policies",
+          "task_thresholds"}
 _THRESH = {"low", "high", "step"}
 
 
@@ -87,6 +92,11 @@ class StudySpec:
     seed: int
     n_trials: int
     storage: str
+    tasks: tuple[str, ...] = ()  # [data] tasks: several tasks on one backbone (empty: one)
+    head: Mapping[str, Any] | str | None = None  # [model] head (see dse.nets.HeadConfig)
+    policies: tuple[str, ...] = ("all",)  # exit policies searched (several tasks)
+    task_thresholds: bool = False  # one threshold per task, each a knob
+    stl: str = "sequential"  # single-task networks side by side: their edge parts' schedule
 
     @property
     def directions(self) -> list[str]:
@@ -158,6 +168,16 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
         model_t = {"name": model_t}
     model_t = c.table(model_t, "model", _MODEL)
     model = c.string(model_t.get("name"), "model.name")
+    head = model_t.get("head")
+    if head is not None:
+        from dse.nets import HeadConfig
+
+        try:
+            HeadConfig.parse(head)
+        except (InputError, TypeError) as exc:
+            reason = exc.reason if isinstance(exc, InputError) else str(exc)
+            raise c.fail("model.head", reason, 'e.g. head = { kind = "mlp", hidden = 128, '
+                         "layers = 2, dropout = 0.2 }") from None
     options = c.table(model_t.get("options", {}), "model.options",
                       set(model_t.get("options", {})))
     _check_model(c, model, options)
@@ -166,6 +186,18 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
     from dse.nets import list_data
 
     c.string(data.get("name"), "data.name", tuple(list_data()))
+    tasks: tuple[str, ...] = ()
+    if "tasks" in data:
+        raw_tasks = data.pop("tasks")
+        if (not isinstance(raw_tasks, list) or not raw_tasks
+                or not all(isinstance(t, str) for t in raw_tasks)):
+            raise c.fail("data.tasks", f"must be a non-empty list of task names, got "
+                         f"{raw_tasks!r}", 'e.g. tasks = ["object_shape", "object_scale"]')
+        if "task" in data:
+            raise c.fail("data.tasks", "give task (one) or tasks (several), not both")
+        if len(set(raw_tasks)) != len(raw_tasks):
+            raise c.fail("data.tasks", "names a task twice", "name each task once")
+        tasks = tuple(raw_tasks)
 
     training = dict(c.table(top.get("training", {}), "training", _TRAINING))
     if training.get("epochs") == "auto":
@@ -184,6 +216,26 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
     for k in ("lr", "weight_decay", "exit_weight"):
         if k in training:
             c.number(training[k], f"training.{k}", lo=0)
+    if "task_weighting" in training:
+        c.string(training["task_weighting"], "training.task_weighting", ("fixed", "uncertainty"))
+    if "task_weights" in training:
+        w = training["task_weights"]
+        if isinstance(w, dict):  # by task name
+            unknown = sorted(set(w) - set(tasks))
+            if unknown or set(w) != set(tasks):
+                named = ", ".join(unknown) or "not every task"
+                raise c.fail("training.task_weights", f"names {named}; the tasks are "
+                             f"{', '.join(tasks) or 'one'}",
+                             "give a weight for each task of [data] tasks")
+            w = [w[t] for t in tasks]
+        if not isinstance(w, list) or len(w) != max(1, len(tasks)):
+            raise c.fail("training.task_weights", f"needs one weight per task "
+                         f"({len(tasks) or 1}), got {w!r}",
+                         "a list in the order of [data] tasks, or a table task = weight")
+        training["task_weights"] = [c.number(x, "training.task_weights", lo=0) for x in w]
+        if training.get("task_weighting") == "uncertainty":
+            raise c.fail("training.task_weights", 'fixed weights and task_weighting = '
+                         '"uncertainty" exclude each other', "remove one of them")
 
     dep = c.table(top.get("deployment", {}), "deployment", _DEPLOYMENT)
     from dse.costmodel import load_device, load_link
@@ -200,6 +252,7 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
     tail = dep.get("tail_energy", True)
     if not isinstance(tail, bool):
         raise c.fail("deployment.tail_energy", "must be true or false")
+    stl = c.string(dep.get("stl", "sequential"), "deployment.stl", ("sequential", "parallel"))
 
     space = c.table(top.get("space", {}), "space", _SPACE)
     densities = space.get("densities", [1.0])
@@ -243,14 +296,28 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
     thresholds = tuple(round(lo + i * step, 10) for i in range(count + 1))
     criterion = c.string(space.get("criterion", "max_prob"), "space.criterion", CRITERIA)
     splits = c.string(space.get("splits", "all"), "space.splits", ("all", "clean"))
+    raw_policies = space.get("policies", ["all"])
+    if isinstance(raw_policies, str):
+        raw_policies = [raw_policies]
+    if not isinstance(raw_policies, list) or not raw_policies:
+        raise c.fail("space.policies", f"bad value {raw_policies!r}",
+                     f"a list of {', '.join(POLICIES)}")
+    policies = tuple(dict.fromkeys(c.string(p_, "space.policies", POLICIES)
+                                   for p_ in raw_policies))
+    task_thresholds = space.get("task_thresholds", False)
+    if not isinstance(task_thresholds, bool):
+        raise c.fail("space.task_thresholds", "must be true or false")
 
-    objectives_t = c.table(top["objectives"], "objectives", set(METRICS))
+    metrics = set(METRICS) | {f"{TASK_METRIC}{t}" for t in tasks}
+    objectives_t = c.table(_flat(c, top["objectives"], "objectives", tasks), "objectives",
+                           metrics)
     if not objectives_t:
         raise c.fail("objectives", "no objective", f"name some of {', '.join(METRICS)}")
     objectives = {m: c.string(d, f"objectives.{m}", DIRECTIONS) for m, d in objectives_t.items()}
 
     constraints = []
-    for metric, rule in c.table(top.get("constraints", {}), "constraints", set(METRICS)).items():
+    for metric, rule in c.table(_flat(c, top.get("constraints", {}), "constraints", tasks),
+                                "constraints", metrics).items():
         constraints.append(_constraint(c, metric, rule))
 
     sampler = c.string(top.get("sampler", "nsga2"), "sampler", SAMPLERS)
@@ -264,8 +331,28 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
         tail_energy=tail, densities=dens, methods=meths, exits=exits,
         thresholds=thresholds, criterion=criterion, splits=splits, objectives=objectives,
         constraints=tuple(constraints), sampler=sampler, seed=seed, n_trials=n_trials,
-        storage=storage,
+        storage=storage, tasks=tasks, head=head, policies=policies,
+        task_thresholds=task_thresholds, stl=stl,
     )
+
+
+def _flat(c: _Check, table: Any, fld: str, tasks: tuple[str, ...]) -> Any:
+    """``accuracy.TASK = ...`` (a dotted key: a table in TOML) as the key "accuracy.TASK";
+    an unknown task is named with the spec's tasks."""
+    if not isinstance(table, dict):
+        return table
+    out = {}
+    for key, value in table.items():
+        if key == "accuracy" and isinstance(value, dict):
+            for task, v in value.items():
+                if task not in tasks:
+                    raise c.fail(f"{fld}.accuracy.{task}", f"unknown task {task!r}",
+                                 f"the spec's [data] tasks are {', '.join(tasks)}" if tasks
+                                 else "per-task accuracy needs [data] tasks = [...]")
+                out[f"{TASK_METRIC}{task}"] = v
+        else:
+            out[key] = value
+    return out
 
 
 def _relative(name: str, spec_path: Path | None) -> str:
@@ -305,7 +392,7 @@ def _constraint(c: _Check, metric: str, rule: Any) -> Constraint:
     if m.group(1) == "<=" and bound < 0:  # every metric, accuracy too, is >= 0
         raise c.fail(fld, f"{metric} is never negative, so {rule!r} cannot hold",
                      "use a bound >= 0")
-    if metric == "accuracy" and m.group(1) == ">=" and bound > 1:
+    if metric.startswith("accuracy") and m.group(1) == ">=" and bound > 1:
         raise c.fail(fld, f"accuracy is at most 1, so {rule!r} cannot hold",
                      "give accuracy as a fraction, e.g. >= 0.9")
     return Constraint(metric, m.group(1), bound)

@@ -32,6 +32,7 @@ from dse.errors import InputError
 from dse.nets import (
     Cache,
     DataSet,
+    HeadConfig,
     NetworkSpec,
     TrainConfig,
     build_network,
@@ -73,10 +74,18 @@ class Explorer:
         self.task: str | None = s.data.get("task")
         if self.task is not None:
             self.data.check_tasks(self.task, where=s.path or s.name, field="data.task")
+        #: several tasks on one backbone ([data] tasks), else None
+        self.tasks: tuple[str, ...] | None = (
+            self.data.check_tasks(s.tasks, where=s.path or s.name, field="data.tasks")
+            if s.tasks else None)
+        self.head = HeadConfig.parse(s.head)
         self.edge = load_device(s.edge)
         self.server = load_device(s.server)
         self.link = load_link(s.link)
-        self.train_config = TrainConfig(**s.training)
+        training = dict(s.training)
+        if "task_weights" in training:
+            training["task_weights"] = tuple(training["task_weights"])
+        self.train_config = TrainConfig(**training)
         self._scorers: dict[tuple[str, float], Scorer] = {}
         self.trained_now: dict[str, float] = {}  # key -> training seconds, this process
         self.loaded: set[str] = set()  # keys served from the cache
@@ -105,6 +114,7 @@ class Explorer:
             model_options=dict(self.spec.model_options),
             method="predefined" if method == "dense" else method, density=density,
             exits=self.spec.exits if exits is None else exits, train=self.train_config,
+            tasks=self.tasks, head=self.head,
         )
 
     def scorer(self, method: str, density: float) -> Scorer:
@@ -186,7 +196,7 @@ class Explorer:
         if not self.cache.path(self.network_spec("dense", 1.0).key).exists():
             return []
         dense = self.scorer("dense", 1.0).trained
-        others: dict[str, float] = {}
+        others: dict[str, Any] = {}  # name -> accuracy (several tasks: one per task)
         for method, density in self.space.networks():
             if density >= 1 or not self.cache.path(
                     self.network_spec(method, density).key).exists():
@@ -195,7 +205,9 @@ class Explorer:
                 t = self.scorer(method, density).trained
             except Exception:  # noqa: BLE001 - a network that fails is reported by its trials
                 continue
-            others[f"the {_network_label(method, density)} network"] = t.accuracy("val")[-1]
+            accs = t.task_accuracy("val")  # one per task
+            others[f"the {_network_label(method, density)} network"] = (
+                accs[0] if len(accs) == 1 else accs)
         problem = dense.learning_problem(others)
         if problem is None:
             return []

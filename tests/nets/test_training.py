@@ -47,7 +47,9 @@ def spec_of(data: DataSet, **kw: Any) -> NetworkSpec:
 def _same(a: TrainedNetwork, b: TrainedNetwork) -> None:
     assert a.exit_sites == b.exit_sites
     for name in ("val_logits", "val_labels", "test_logits", "test_labels"):
-        assert torch.equal(getattr(a, name), getattr(b, name)), name
+        assert len(getattr(a, name)) == len(getattr(b, name)), name  # one per task
+        for x, y in zip(getattr(a, name), getattr(b, name), strict=True):
+            assert torch.equal(x, y), name
     assert a.state.keys() == b.state.keys()
     for k in a.state:
         assert torch.equal(a.state[k], b.state[k]), k
@@ -82,7 +84,7 @@ def test_cache_hit_returns_identical_result_without_training(
     net = again.network()
     with torch.no_grad():
         out = net(digits.val.x)
-    assert torch.allclose(torch.stack(list(out)), first.val_logits, atol=1e-6)
+    assert torch.allclose(torch.stack(list(out)), first.val_logits[0], atol=1e-6)
 
 
 def _key_variants(data: DataSet, cfg: TrainConfig) -> dict[str, NetworkSpec]:
@@ -157,7 +159,8 @@ def test_cache_misses_on_any_key_field(digits: DataSet, tmp_path: Path) -> None:
     assert train_network(base, cache=cache, progress=False).cached
     # The variants did change what was trained (spot checks).
     assert variants["no exits"].key in cache.keys()
-    assert train_network(variants["no exits"], cache=cache, progress=False).val_logits.shape[0] == 1
+    alone = train_network(variants["no exits"], cache=cache, progress=False)
+    assert alone.val_logits[0].shape[0] == 1
 
 
 def test_dense_key_ignores_method_and_number_type(digits: DataSet) -> None:
@@ -241,7 +244,7 @@ def test_density_met_by_some_layers_leaves_the_others_dense(digits: DataSet) -> 
 
 def test_predefined_without_exits_builds_and_trains(digits: DataSet) -> None:
     trained = train_network(spec_of(digits, exits=()), progress=False)
-    assert trained.exit_sites == () and trained.val_logits.shape[0] == 1
+    assert trained.exit_sites == () and trained.val_logits[0].shape[0] == 1
     stats = sparsity.layer_stats(trained.network())
     assert stats["layers.0.0"].density == 0.25 and stats["classifier"].density == 1.0
 
@@ -279,7 +282,7 @@ def test_training_is_deterministic(digits: DataSet) -> None:
     _same(a, b)
     assert [h["loss"] for h in a.history] == [h["loss"] for h in b.history]
     other = train_network(spec_of(digits, train=TrainConfig(epochs=2, seed=1)), progress=False)
-    assert not torch.equal(a.val_logits, other.val_logits)
+    assert not torch.equal(a.val_logits[0], other.val_logits[0])
 
 
 def test_short_training_beats_chance_at_every_output(digits: DataSet) -> None:
@@ -298,10 +301,11 @@ def test_logit_shapes_and_accuracy_match_an_independent_forward(digits: DataSet)
     trained = train_network(spec_of(digits, train=TrainConfig(epochs=3)), progress=False)
     outputs, classes = 3, 10
     assert trained.exit_sites == ("layers.0", "layers.1")
-    assert trained.val_logits.shape == (outputs, len(digits.val), classes)
-    assert trained.test_logits.shape == (outputs, len(digits.test), classes)
-    assert torch.equal(trained.val_labels, digits.val.y["digit"])
-    assert torch.equal(trained.test_labels, digits.test.y["digit"])
+    assert trained.val_logits[0].shape == (outputs, len(digits.val), classes)
+    assert trained.test_logits[0].shape == (outputs, len(digits.test), classes)
+    assert len(trained.val_labels) == 1
+    assert torch.equal(trained.val_labels[0], digits.val.y["digit"])
+    assert torch.equal(trained.test_labels[0], digits.test.y["digit"])
     net = trained.network()
     assert not net.training
     with torch.no_grad():
@@ -309,10 +313,10 @@ def test_logit_shapes_and_accuracy_match_an_independent_forward(digits: DataSet)
     assert isinstance(out, tuple) and len(out) == outputs
     labels = digits.test.y["digit"]
     for i, (logits, acc) in enumerate(zip(out, trained.accuracy("test"), strict=True)):
-        assert torch.allclose(logits, trained.test_logits[i], atol=1e-5)
+        assert torch.allclose(logits, trained.test_logits[0][i], atol=1e-5)
         correct = int((logits.argmax(-1) == labels).sum())
         assert math.isclose(acc, correct / len(labels), abs_tol=1e-7), i
-    val_correct = int((trained.val_logits[-1].argmax(-1) == digits.val.y["digit"]).sum())
+    val_correct = int((trained.val_logits[0][-1].argmax(-1) == digits.val.y["digit"]).sum())
     assert math.isclose(trained.accuracy("val")[-1], val_correct / len(digits.val), abs_tol=1e-7)
     assert math.isclose(trained.history[-1]["val_accuracy"], trained.accuracy("val")[-1],
                         abs_tol=1e-7)
@@ -470,10 +474,10 @@ def test_auto_stops_after_patience_and_keeps_the_best_validation_epoch(
     net = trained.network()
     with torch.no_grad():
         out = net(digits.val.x)
-    assert torch.allclose(torch.stack(list(out)), trained.val_logits, atol=1e-5)
+    assert torch.allclose(torch.stack(list(out)), trained.val_logits[0], atol=1e-5)
     with torch.no_grad():
         out = net(digits.test.x)
-    assert torch.allclose(torch.stack(list(out)), trained.test_logits, atol=1e-5)
+    assert torch.allclose(torch.stack(list(out)), trained.test_logits[0], atol=1e-5)
     # and the cache keeps which epoch was kept
     again = train_network(spec, cache=cache, progress=False)
     assert again.cached and again.epoch_kept == best and again.epochs_run == run
