@@ -602,8 +602,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     spec = load_spec(args.spec)
     grid = load_grid(spec.name, spec)  # a saved grid of this very spec: nothing to write
+    grid_explorer = None
     if grid is None:
-        explorer = Explorer(spec, progress=not args.quiet)
+        explorer = grid_explorer = Explorer(spec, progress=not args.quiet)
         study, _ = create_study(spec, storage=args.storage, explorer=explorer)  # checks first
         grid = ensure_grid(study, explorer)
     else:
@@ -634,11 +635,51 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if not table.loc["edgent", "in_space"]:
         print("edgent's right-sized points (threshold 0) lie outside the study's space; "
               "start the spec's thresholds at 0 to search them.")
+    tasks_out = None
+    if len(spec.tasks) > 1:
+        from dse.search import compare_tasks
+
+        if grid_explorer is None:
+            grid_explorer = Explorer(spec, progress=not args.quiet)
+        tasks_out = compare_tasks(grid_explorer)
+        _print_tasks(tasks_out, fmt)
     if args.json:
         _write_json(args.json, {"reference_accuracy": ref, "trials": table.attrs["trials"],
                                 "verdicts": said,
-                                "baselines": table.reset_index().to_dict(orient="records")})
+                                "baselines": table.reset_index().to_dict(orient="records"),
+                                **({"tasks": _tasks_json(tasks_out)} if tasks_out else {})})
     return 0
+
+
+def _print_tasks(c: Any, fmt: Any) -> None:
+    """The multi-task comparison of ``dse compare`` (see dse.search.tasks)."""
+    print()
+    print(f"one backbone for {', '.join(c.tasks)} (MTL) against one network per task (STL, "
+          f"{c.schedule}), dense, no exit taken; test accuracy per task:")
+    f = c.frame()
+    shown = pd_frame({
+        "cuts": f.cuts,
+        "edge FLOPs": f.edge_flops.map(lambda v: f"{v:.3g}"),
+        "sent": f.bytes.map(fmt.nbytes),
+        "latency": f.latency_mean.map(fmt.seconds),
+        "edge energy": f.edge_energy.map(fmt.joules),
+        "edge memory": f.edge_memory.map(fmt.nbytes),
+        **{t: f[f"test_accuracy.{t}"].map(fmt.percent) for t in c.tasks},
+    }, f.index)
+    print(shown.to_string())
+    for line in c.verdicts():
+        print(line)
+
+
+def _tasks_json(c: Any) -> dict[str, Any]:
+    return {"tasks": list(c.tasks), "schedule": c.schedule, "verdicts": c.verdicts(),
+            "designs": c.frame().reset_index().to_dict(orient="records")}
+
+
+def pd_frame(columns: dict[str, Any], index: Any) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame(columns, index=index)
 
 
 def _ratio(x: float) -> str:

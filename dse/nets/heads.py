@@ -27,6 +27,7 @@ from dse.errors import InputError
 from dse.nets.exits import find_classifier
 
 KINDS = ("auto", "classifier", "mlp")
+HEAD_VERSION = 2  # bumped whenever make_task_head builds another architecture
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ class HeadConfig:
     def key_fields(self) -> dict[str, Any]:
         """What enters a training key (only for heads other than the model's classifier)."""
         return {"kind": self.kind, "hidden": int(self.hidden), "layers": int(self.layers),
-                "dropout": float(self.dropout)}
+                "dropout": float(self.dropout), "version": HEAD_VERSION}
 
     def describe(self) -> str:
         if self.kind == "classifier":
@@ -90,8 +91,8 @@ class HeadConfig:
 
 
 def make_task_head(features: int, classes: int, cfg: HeadConfig) -> nn.Module:
-    """One task's head on ``features`` inputs (flattened first if they are not flat)."""
-    layers: list[nn.Module] = [nn.Flatten()]
+    """One task's head on the ``features`` inputs the model's classifier read."""
+    layers: list[nn.Module] = []
     width = features
     for _ in range(int(cfg.layers) - 1):
         layers += [nn.Linear(width, int(cfg.hidden)), nn.ReLU()]

@@ -4,7 +4,8 @@ grid and the baselines as restricted spaces, and the registry of parallel worker
 
 Entry points: :func:`load_spec` -> :class:`StudySpec`; :class:`Candidate`;
 :class:`Explorer`; :func:`run_study`, :func:`load_study`, :func:`status`, :func:`verify`;
-:func:`compare`, :func:`ensure_grid`; :func:`hypervolume`, :func:`pareto_mask`.
+:func:`compare`, :func:`ensure_grid`; :func:`compare_tasks` (one backbone for several
+tasks against one network per task); :func:`hypervolume`, :func:`pareto_mask`.
 """
 
 from __future__ import annotations
@@ -23,5 +24,6 @@ __all__, __getattr__ = exports(__name__, {
     "ensure_grid": "baselines", "grid_paths": "baselines", "load_grid": "baselines",
     "restrict": "baselines", "verdicts": "baselines",
     "edgent_in_space": "baselines",
+    "TaskComparison": "tasks", "compare_tasks": "tasks", "single_task_spec": "tasks",
     "Ruler": "pareto", "hypervolume": "pareto", "knee": "pareto", "pareto_mask": "pareto",
 })
