@@ -105,8 +105,8 @@ class TrainConfig:
         d = asdict(self)
         if not self.auto:
             del d["patience"], d["max_epochs"]
-        if self.task_weights is None:  # keys of networks trained before tasks had weights
-            del d["task_weights"]
+        if self.task_weights is None or all(w == 1.0 for w in self.task_weights):
+            del d["task_weights"]  # equal weights of 1 train exactly as no weights
         else:
             d["task_weights"] = list(self.task_weights)
         if self.task_weighting == "fixed":

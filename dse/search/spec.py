@@ -126,6 +126,10 @@ class _Check:
             raise self.fail(fld, f"must be {'an integer' if integer else 'a number'}, "
                             f"got {value!r}")
         if lo is not None and value < lo or hi is not None and value > hi:
+            if hi is None:
+                raise self.fail(fld, f"{value} is below {lo:g}", f"use a value >= {lo:g}")
+            if lo is None:
+                raise self.fail(fld, f"{value} is above {hi:g}", f"use a value <= {hi:g}")
             raise self.fail(fld, f"{value} is outside [{lo}, {hi}]")
         return value
 
@@ -198,6 +202,13 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
         if len(set(raw_tasks)) != len(raw_tasks):
             raise c.fail("data.tasks", "names a task twice", "name each task once")
         tasks = tuple(raw_tasks)
+    if head is not None:
+        from dse.nets import HeadConfig
+
+        try:
+            HeadConfig.parse(head).resolved(len(tasks) or 1)
+        except InputError as exc:
+            raise c.fail("model.head.kind", exc.reason, exc.fix) from None
 
     training = dict(c.table(top.get("training", {}), "training", _TRAINING))
     if training.get("epochs") == "auto":
