@@ -4,8 +4,10 @@ For a spec with several ``[data] tasks``: the study's dense multi-task network, 
 single-task network per task built from the same backbone, head kind, exit sites and
 training settings (each trained once and cached like every network). Both are scored
 dense, with no exit taken, at every cut. Each design is shown at its best cut (the lowest
-mean latency; with equal latencies, the fewest bytes), all on the edge, and all on the
-server. The single-task networks run side by side under ``[deployment] stl``:
+mean latency; with equal latencies, the fewest bytes), at MTL-Split's cut (the shared
+layers on the edge, the heads on the server; the single-task networks cut at the same
+layer), all on the edge, and all on the server. The single-task networks run side by
+side under ``[deployment] stl``:
 
 - ``sequential`` (default): their edge parts run one after another on the one device; each
   sends as soon as its edge part is done, the link carries one transfer at a time, and the
@@ -148,6 +150,16 @@ def _per_cut(scorer: Scorer, cands: list[Candidate]) -> tuple[list[Metrics], pd.
     return metrics, frame
 
 
+SHARED_MTL = "MTL, shared layers on edge"
+SHARED_STL = "STL, same cut"
+
+
+def shared_cut(cuts: pd.DataFrame) -> int:
+    """The cut after the shared layers (MTL-Split's: the backbone on the edge, every head
+    on the server); the single-task networks have the same layers before it."""
+    return int(cuts.cut[~cuts.in_heads].max())
+
+
 def _best(metrics: list[Metrics]) -> int:
     return min(range(len(metrics)), key=lambda i: (metrics[i].latency_mean,
                                                    metrics[i].bandwidth))
@@ -211,9 +223,12 @@ def compare_tasks(explorer: Explorer, *, schedule: str | None = None) -> TaskCom
             tuple(m.test_task_accuracy[0] for m, _, _ in chosen))
 
     last = [len(s[1]) - 1 for s in singles]
+    shared = shared_cut(m_frame)
     designs = (
         mtl_design("MTL, best cut", _best(m_metrics)),
         stl_design("STL, best cuts", [_best(s[1]) for s in singles]),
+        mtl_design(SHARED_MTL, shared),
+        stl_design(SHARED_STL, [shared] * len(singles)),
         mtl_design("MTL, all on edge", len(m_metrics) - 1),
         stl_design("STL, all on edge", last),
         mtl_design("MTL, all on server", 0),

@@ -1,0 +1,209 @@
+"""One backbone for several tasks (MTL-Split) against one network per task, with numbers.
+
+MTL-Split (Capogrosso et al., DAC 2024) runs one shared backbone on the device and one head
+per task on the server. Does it keep each task's accuracy, and what does it save? On the
+3D-Shapes-like set (``shapes3d``), for 2 and 3 tasks, this trains (through the cache, so a
+rerun is instant) the multi-task network and one single-task network per task from the same
+backbone, head kind (MTL-Split's two-layer MLP) and training settings, every one with
+``epochs = "auto"``: trained until the validation accuracy stops improving, the best
+validation epoch kept. Validation selects; test accuracy is reported.
+
+Costs come from ``dse.search.compare_tasks`` on one deployment (default a Jetson Nano to an
+A100 over Wi-Fi), dense networks, no exit taken:
+
+- at MTL-Split's cut (the shared layers on the edge, the heads on the server; the
+  single-task networks cut at the same layer): edge FLOPs, bytes sent per input, mean
+  latency, edge energy. The edge FLOPs and bytes there are a T-th of the single-task
+  networks' *by construction* (one backbone instead of T, the same tensor): printed as a
+  check of the build, not as a finding;
+- at each design's own best cut (lowest mean latency): what a user would deploy.
+
+The single-task side runs its edge parts one after another on the device (``--stl
+sequential``, the spec's default) or all at once (``parallel``, an optimistic bound).
+
+Target (PASS/FAIL): every task's MTL test accuracy within 1 point of (or above) its
+single-task network's, and at MTL-Split's cut edge FLOPs and bytes at most 1/T of the
+single-task networks'. Where MTL loses (a task whose accuracy drops, a cut where the heads
+cost more than the shared layers, a deployment where one network per task is faster) is
+printed as plainly as where it wins.
+
+    python benchmarks/mtl.py [--quick] [--json FILE] [--link lte] [--stl parallel]
+
+``--json FILE`` writes, for the 3-task case, ``{"tasks": [{"task", "mtl_accuracy",
+"stl_accuracy"}], "edge_flops_ratio", "bytes_ratio", "latency_ratio"}`` (MTL over STL at
+MTL-Split's cut; test accuracy), with every case's full figures under ``"cases"``.
+The full run trains 7 networks, about 15 minutes on 2 CPU cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+CASES = (("object_shape", "object_hue"), ("object_shape", "object_scale", "object_hue"))
+
+
+def spec_text(tasks: tuple[str, ...], args: argparse.Namespace) -> str:
+    epochs = (f'epochs = "auto"\npatience = {args.patience}\nmax_epochs = {args.max_epochs}'
+              if not args.quick else "epochs = 3")
+    return f"""
+name = "mtl-bench-{len(tasks)}"
+n_trials = 1
+storage = "memory"
+[model]
+name = "{args.model}"
+[data]
+name = "shapes3d"
+n = {args.n}
+size = {args.size}
+seed = {args.seed}
+tasks = {json.dumps(list(tasks))}
+[training]
+{epochs}
+seed = {args.seed}
+[deployment]
+edge = "{args.edge}"
+server = "{args.server}"
+link = "{args.link}"
+stl = "{args.stl}"
+[space]
+exits = "none"
+[objectives]
+accuracy = "maximize"
+latency_mean = "minimize"
+"""
+
+
+def run_case(tasks: tuple[str, ...], args: argparse.Namespace) -> dict[str, Any]:
+    from dse.nets import Cache
+    from dse.search import Explorer, compare_tasks, parse_spec
+    from dse.search.tasks import SHARED_MTL, SHARED_STL
+
+    spec = parse_spec(spec_text(tasks, args), where=f"mtl-bench-{len(tasks)}")
+    t0 = time.perf_counter()
+    explorer = Explorer(spec, cache=Cache(args.cache), progress=False)
+    comparison = compare_tasks(explorer)
+    seconds = time.perf_counter() - t0
+    mtl, stl = comparison.design(SHARED_MTL), comparison.design(SHARED_STL)
+    best_m, best_s = comparison.design("MTL, best cut"), comparison.design("STL, best cuts")
+    trained = explorer.scorer("dense", 1.0).trained
+    T = len(tasks)
+
+    def ratio(a: float, b: float) -> float | None:
+        return a / b if b > 0 else None
+
+    rows = [{"task": t, "mtl_accuracy": m, "stl_accuracy": s, "mtl_val": mv, "stl_val": sv}
+            for t, m, s, mv, sv in zip(tasks, mtl.test_accuracy, stl.test_accuracy,
+                                       mtl.accuracy, stl.accuracy, strict=True)]
+    out = {
+        "tasks": rows,
+        "n_test": int(trained.test_labels[0].numel()),
+        "mtl_epochs": trained.epochs_text(),
+        "cut": mtl.cuts[0],
+        "edge_flops_ratio": ratio(mtl.edge_flops, stl.edge_flops),
+        "bytes_ratio": ratio(mtl.bytes, stl.bytes),
+        "latency_ratio": ratio(mtl.latency_mean, stl.latency_mean),
+        "energy_ratio": ratio(mtl.edge_energy, stl.edge_energy),
+        "best_cut": {"mtl": best_m.cuts, "stl": best_s.cuts,
+                     "latency_ratio": ratio(best_m.latency_mean, best_s.latency_mean),
+                     "energy_ratio": ratio(best_m.edge_energy, best_s.edge_energy),
+                     "bytes": [best_m.bytes, best_s.bytes]},
+        "designs": comparison.frame().reset_index().to_dict(orient="records"),
+        "verdicts": comparison.verdicts(),
+        "seconds": seconds,
+    }
+    acc_ok = all(r["mtl_accuracy"] >= r["stl_accuracy"] - 0.01 - 1e-9 for r in rows)
+    cost_ok = all(r is not None and r <= 1 / T + 1e-9
+                  for r in (out["edge_flops_ratio"], out["bytes_ratio"]))
+    out["pass"] = {"accuracy": acc_ok, "cost": cost_ok}
+    _print_case(tasks, out, comparison, args)
+    return out
+
+
+def _print_case(tasks: tuple[str, ...], out: dict[str, Any], comparison: Any,
+                args: argparse.Namespace) -> None:
+    from dse.report import fmt
+
+    T = len(tasks)
+    print(f"\n== {T} tasks: {', '.join(tasks)} ({args.model}, shapes3d {args.size}x{args.size}, "
+          f"n={args.n}; {args.edge} -> {args.server} over {args.link}; STL {args.stl}) ==")
+    print(f"multi-task network: {out['mtl_epochs']}; {out['n_test']} test samples "
+          f"(one sample = {100 / out['n_test']:.2f} points)")
+    print(f"{'task':<14} {'MTL val':>8} {'STL val':>8} {'MTL test':>9} {'STL test':>9} "
+          f"{'diff':>7}")
+    for r in out["tasks"]:
+        diff = 100 * (r["mtl_accuracy"] - r["stl_accuracy"])
+        flag = "  <- MTL loses more than 1 point" if diff < -1 - 1e-9 else ""
+        print(f"{r['task']:<14} {fmt.percent(r['mtl_val']):>8} {fmt.percent(r['stl_val']):>8} "
+              f"{fmt.percent(r['mtl_accuracy']):>9} {fmt.percent(r['stl_accuracy']):>9} "
+              f"{diff:>+6.1f}{flag}")
+    f = comparison.frame()
+    print(f"\n{'design':<28} {'cuts':>10} {'edge FLOPs':>11} {'sent':>9} {'latency':>9} "
+          f"{'edge energy':>11} {'edge mem':>9}")
+    for name, row in f.iterrows():
+        print(f"{name:<28} {row.cuts:>10} {row.edge_flops:>11.3g} {fmt.nbytes(row.bytes):>9} "
+              f"{fmt.seconds(row.latency_mean):>9} {fmt.joules(row.edge_energy):>11} "
+              f"{fmt.nbytes(row.edge_memory):>9}")
+
+    def r(x: float | None) -> str:
+        return "-" if x is None else f"{x:.3f}"
+
+    print(f"\nat MTL-Split's cut (cut {out['cut']}), MTL over STL: edge FLOPs "
+          f"{r(out['edge_flops_ratio'])}, bytes {r(out['bytes_ratio'])} "
+          f"(1/T = {1 / T:.3f}, by construction), "
+          f"latency {r(out['latency_ratio'])}, edge energy {r(out['energy_ratio'])}")
+    b = out["best_cut"]
+    print(f"each at its best cut (MTL cut {b['mtl'][0]}, STL cuts "
+          f"{','.join(map(str, b['stl']))}): latency {r(b['latency_ratio'])}, edge energy "
+          f"{r(b['energy_ratio'])}")
+    for line in out["verdicts"]:
+        print(f"  - {line}")
+    p = out["pass"]
+    print(f"accuracy within 1 point of STL for every task: {'PASS' if p['accuracy'] else 'FAIL'}")
+    print(f"edge FLOPs and bytes <= 1/T at MTL-Split's cut: {'PASS' if p['cost'] else 'FAIL'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="vgg-s")
+    ap.add_argument("--n", type=int, default=3000, help="images in shapes3d (all splits)")
+    ap.add_argument("--size", type=int, default=32)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--patience", type=int, default=6)
+    ap.add_argument("--max-epochs", type=int, default=60)
+    ap.add_argument("--edge", default="jetson-nano")
+    ap.add_argument("--server", default="a100")
+    ap.add_argument("--link", default="wifi")
+    ap.add_argument("--stl", default="sequential", choices=("sequential", "parallel"))
+    ap.add_argument("--cache", default=os.environ.get("DSE_CACHE", ".dse-cache"))
+    ap.add_argument("--quick", action="store_true",
+                    help="600 images at 16x16, 3 epochs: a smoke run, not the target")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.n, args.size = 600, 16
+    logging.basicConfig(level=logging.WARNING)
+    results = {len(t): run_case(t, args) for t in CASES}
+    passed = all(all(r["pass"].values()) for r in results.values())
+    print(f"\nOVERALL: {'PASS' if passed else 'FAIL'}"
+          f"{' (quick run: not the target)' if args.quick else ''}")
+    if args.json:
+        three = results[3]
+        doc = {"tasks": [{k: r[k] for k in ("task", "mtl_accuracy", "stl_accuracy")}
+                         for r in three["tasks"]],
+               **{k: three[k] for k in ("edge_flops_ratio", "bytes_ratio", "latency_ratio")},
+               "pass": passed, "quick": args.quick,
+               "cases": {str(k): v for k, v in results.items()}}
+        args.json.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+        print(f"wrote {args.json}")
+    return 0 if passed else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
