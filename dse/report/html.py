@@ -332,9 +332,7 @@ def _tuple(v: Any) -> tuple:
 
 def candidate_of(row: Mapping[str, Any]) -> Candidate:
     """The Candidate of a trials/grid frame row."""
-    return Candidate(str(row["knob_method"]), float(row["knob_density"]),
-                     int(row["knob_split"]), tuple(int(i) for i in _tuple(row["knob_exits"])),
-                     float(row["knob_threshold"]), str(row["knob_criterion"]))
+    return Candidate.from_row(row)
 
 
 def baseline_bests(grid: Grid, ruler: Ruler) -> dict[str, pd.Series]:

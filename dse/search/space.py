@@ -7,6 +7,7 @@ subset and threshold only change how the cached logits and the cost table are re
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,6 +45,22 @@ class Candidate:
     def network(self) -> tuple[str, float]:
         """What training depends on: (method, density); every density-1 net is one."""
         return ("dense", 1.0) if self.density >= 1.0 else (self.method, self.density)
+
+    @classmethod
+    def from_row(cls, row: Any) -> Candidate:
+        """The candidate of a trials or grid frame row (``knob_*`` columns; lists may be
+        tuples or JSON text, and the several-task knobs may be missing)."""
+        def seq(v: Any) -> tuple[Any, ...]:
+            if isinstance(v, str):
+                v = json.loads(v)
+            return tuple(v) if isinstance(v, list | tuple) else ()
+
+        policy = row.get("knob_policy")
+        return cls(str(row["knob_method"]), float(row["knob_density"]), int(row["knob_split"]),
+                   tuple(int(i) for i in seq(row["knob_exits"])),
+                   float(row["knob_threshold"]), str(row["knob_criterion"]),
+                   policy if isinstance(policy, str) else "all",
+                   tuple(float(x) for x in seq(row.get("knob_task_thresholds"))))
 
     def as_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"method": self.network[0], "density": self.density,

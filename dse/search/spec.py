@@ -127,9 +127,10 @@ class _Check:
                             f"got {value!r}")
         if lo is not None and value < lo or hi is not None and value > hi:
             if hi is None:
-                raise self.fail(fld, f"{value} is below {lo:g}", f"use a value >= {lo:g}")
+                raise self.fail(fld, f"{value} is outside [{lo:g}, inf)", f"use a value >= {lo:g}")
             if lo is None:
-                raise self.fail(fld, f"{value} is above {hi:g}", f"use a value <= {hi:g}")
+                raise self.fail(fld, f"{value} is outside (-inf, {hi:g}]",
+                                f"use a value <= {hi:g}")
             raise self.fail(fld, f"{value} is outside [{lo}, {hi}]")
         return value
 

@@ -15,7 +15,7 @@ import logging
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -154,8 +154,7 @@ class Explorer:
                          f"exits {', '.join(names) or 'none'} (alone)", trained.train_seconds)
         scorer = make_scorer(trained, self.edge, self.server, self.link,
                              tail=self.spec.tail_energy)
-        alone = Candidate(cand.method, cand.density, cand.split, tuple(range(len(names))),
-                          cand.threshold, cand.criterion)
+        alone = replace(cand, exits=tuple(range(len(names))))
         return scorer.score(alone), trained.cached
 
     def _record(self, key: str, network: str, seconds: float) -> None:
@@ -612,9 +611,7 @@ def verify(study: optuna.Study, spec: StudySpec, *, top: int = 3, progress: bool
     results = []
     seen: set[tuple[Any, ...]] = set()
     for _, row in front_frame(study, spec).iterrows():
-        cand = Candidate(row.knob_method, float(row.knob_density), int(row.knob_split),
-                         tuple(int(i) for i in row.knob_exits), float(row.knob_threshold),
-                         row.knob_criterion)
+        cand = Candidate.from_row(row)
         # one retraining per deployed network: front rows that differ only in the cut or
         # the threshold would retrain the same network with the same exits
         if (cand.network, cand.exits) in seen:

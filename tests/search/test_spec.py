@@ -302,3 +302,19 @@ def test_nm_is_a_searchable_method_with_n_m_densities() -> None:
         parse_spec(text.replace("densities = [0.25, 1.0", "densities = [0.3, 1.0"),
                    where=WHERE)
     assert info.value.field == "space.densities"
+
+
+SHIPPED = sorted((Path(__file__).resolve().parents[2] / "studies").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
+def test_every_shipped_study_spec_parses(path: Path) -> None:
+    spec = load_spec(path)
+    assert spec.name == path.stem
+
+
+def test_the_shipped_multitask_spec_names_three_tasks_and_a_per_task_constraint() -> None:
+    spec = load_spec(next(p for p in SHIPPED if p.stem == "mtl-shapes"))
+    assert spec.tasks == ("object_shape", "object_scale", "object_hue")
+    assert [str(c) for c in spec.constraints][0] == "accuracy.object_scale >= 0.8"
+    assert spec.policies == ("all", "per_task") and spec.task_thresholds
