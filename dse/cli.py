@@ -318,6 +318,10 @@ def network_summary(trained: Any) -> dict[str, Any]:
         "epochs_run": trained.epochs_run,
         "epoch_kept": trained.epoch_kept,
         "learning_problem": trained.learning_problem(),
+        "tasks": list(trained.tasks),
+        "task_accuracy": dict(zip(trained.tasks, trained.task_accuracy("test"), strict=True)),
+        "task_exit_accuracy": {t: trained.accuracy("test", i)[:-1]
+                               for i, t in enumerate(trained.tasks)},
         "cached": trained.cached,
         "key": trained.key,
     }
@@ -337,22 +341,33 @@ def cmd_train(args: argparse.Namespace) -> int:
     exits: tuple[str, ...] | None = None
     if args.exits not in (None, "all"):
         exits = () if args.exits == "none" else tuple(args.exits.split(","))
+    tasks = (data.check_tasks(tuple(t for t in args.tasks.split(",") if t),
+                              where="command line", field="--tasks") if args.tasks else None)
     spec = NetworkSpec(
         model=args.model, data=data, method=args.method, density=args.density, exits=exits,
         model_options={} if args.output is None else {"output": args.output},
         train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                           seed=args.seed, **auto),
+        tasks=tasks,
     )
     trained = train_network(spec, cache=Cache(args.cache_dir), progress=not args.quiet)
     info = network_summary(trained)
     state = "loaded from cache" if trained.cached else f"trained in {trained.train_seconds:.1f} s"
     print(f"{args.model} on {data.name} ({args.method}, density {args.density:g}): {state}, "
           f"{trained.epochs_text()}")
-    for site, acc in zip(info["exit_sites"], info["exit_accuracy"], strict=True):
-        print(f"  exit after {site:12s} test accuracy {fmt.percent(acc)}")
-    print(f"  final                    test accuracy {fmt.percent(info['accuracy'])}")
-    found = " (the last layer before the output)" if info["classifier_found"] else ""
-    print(f"  final classifier {info['classifier'] or '(none found)'}{found} kept dense")
+    if len(info["tasks"]) == 1:
+        for site, acc in zip(info["exit_sites"], info["exit_accuracy"], strict=True):
+            print(f"  exit after {site:12s} test accuracy {fmt.percent(acc)}")
+        print(f"  final                    test accuracy {fmt.percent(info['accuracy'])}")
+        found = " (the last layer before the output)" if info["classifier_found"] else ""
+        print(f"  final classifier {info['classifier'] or '(none found)'}{found} kept dense")
+    else:
+        for task in info["tasks"]:
+            exits = "".join(f", exit after {site} {fmt.percent(a)}" for site, a in zip(
+                info["exit_sites"], info["task_exit_accuracy"][task], strict=True))
+            print(f"  task {task}: final test accuracy "
+                  f"{fmt.percent(info['task_accuracy'][task])}{exits}")
+        print(f"  one head per task ({trained.spec.head.describe()}), kept dense")
     print(f"  realised density {info['realised_density']:.4f} of the dense network's weights "
           f"(requested {args.density:g}); non-zero params "
           f"{fmt.count(info['nonzero_params'])} of {fmt.count(info['params'])}; FLOPs "
@@ -567,6 +582,10 @@ def pd_table(front: Any, fmt: Any) -> Any:
         "storage": front.storage.map(fmt.nbytes),
         "realised density": front.realised_density.map(lambda d: f"{d:.3g}")
         if "realised_density" in front else "",
+        # several tasks: each one's test accuracy (the accuracy columns are their mean)
+        **{f"test {c[len('test_accuracy.'):]}": front[c].map(fmt.percent)
+           for c in front.columns if c.startswith("test_accuracy.")
+           and len([x for x in front.columns if x.startswith("test_accuracy.")]) > 1},
     })
 
 
@@ -788,6 +807,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="predefined | channels | nm (N:M: density 0.5 is 2:4)")
     t.add_argument("--density", type=float, default=1.0, help="fraction of weights kept")
     t.add_argument("--exits", default="all", help="all | none | comma-separated exit sites")
+    t.add_argument("--tasks", default=None, help="several tasks of the data set on one "
+                   "backbone, one head each: comma-separated (e.g. object_shape,object_hue)")
     t.add_argument("--output", default=None, help="of a model returning a tuple or dict: "
                    "the index or key of the logits")
     t.add_argument("--epochs", type=_epochs, default=10,
