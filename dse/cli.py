@@ -602,6 +602,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
               f"{fmt.percent(r['old_test_accuracy'])} (shared training) -> "
               f"{fmt.percent(r['new_test_accuracy'])} (retrained alone), "
               f"{100 * r['delta']:+.1f} points")
+        for task, (before, after) in r.get("tasks", {}).items():
+            print(f"    task {task}: {fmt.percent(before)} -> {fmt.percent(after)}, "
+                  f"{100 * (after - before):+.1f} points")
     return 0
 
 

@@ -628,6 +628,9 @@ def verify(study: optuna.Study, spec: StudySpec, *, top: int = 3, progress: bool
             "delta": m.test_accuracy - float(row.test_accuracy),
             "old_latency_mean": float(row.latency_mean), "new_latency_mean": m.latency_mean,
             "seconds": time.perf_counter() - start, "cached": cached,
+            # several tasks: each one's test accuracy before and after
+            **({"tasks": {t: [float(row[f"test_accuracy.{t}"]), b] for t, b in zip(
+                m.tasks, m.test_task_accuracy, strict=True)}} if len(m.tasks) > 1 else {}),
         })
     study.set_user_attr("verify", _plain(results))
     return results

@@ -148,3 +148,17 @@ def test_dse_compare_prints_and_writes_the_multitask_comparison(
     assert doc["tasks"]["tasks"] == list(TASKS)
     assert [d["design"] for d in doc["tasks"]["designs"]][:2] == ["MTL, best cut",
                                                                   "STL, best cuts"]
+
+
+def test_verify_reports_each_tasks_test_accuracy_before_and_after(shared_cache: Path) -> None:
+    from dse.search import run_study, verify
+
+    spec = parse_spec(SPEC.format(stl="sequential"))
+    explorer = Explorer(spec, cache=Cache(shared_cache), progress=False)
+    study = run_study(spec, storage="memory", progress=False, explorer=explorer)
+    (r,) = verify(study, spec, top=1, progress=False, explorer=explorer)
+    assert set(r["tasks"]) == set(TASKS)
+    before = [r["tasks"][t][0] for t in TASKS]
+    after = [r["tasks"][t][1] for t in TASKS]
+    assert r["old_test_accuracy"] == pytest.approx(sum(before) / 2)
+    assert r["new_test_accuracy"] == pytest.approx(sum(after) / 2)
