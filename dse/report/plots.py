@@ -1043,41 +1043,66 @@ def tasks_info(comparison: Any, *, title: str = "One backbone or one network per
 MTL_C, STL_C = "#4c72b0", "#dd8452"
 
 
-def _pair_bars(ax: Any, labels: Sequence[str], values: np.ndarray, texts: np.ndarray,
-               *, names: Sequence[str] = ("one backbone (MTL)", "one network per task (STL)")
+def _pair_bars(ax: Any, labels: Sequence[str], values: np.ndarray, texts: Sequence[Sequence[str]],
+               *, log: bool = False,
+               names: Sequence[str] = ("one backbone (MTL)", "one network per task (STL)")
                ) -> None:
-    """Two bars (MTL, STL) per group, each with its value written above it."""
+    """Two bars (MTL, STL) per group, each with its value written above it; on a log axis
+    where ``log`` (values far apart: the small ones stay readable)."""
     x = np.arange(len(labels))
     w = 0.38
-    top = float(np.nanmax(values)) if values.size and np.isfinite(values).any() else 1.0
+    finite = values[np.isfinite(values)]
+    top = float(finite.max()) if finite.size else 1.0
+    if log:
+        ax.set_yscale("log")
+        _plain_log_ticks(ax, "y")
     for r, (name, colour) in enumerate(zip(names, (MTL_C, STL_C), strict=True)):
         bars = ax.bar(x + (r - 0.5) * w, values[r], w, color=colour, label=name)
         for b, t in zip(bars, texts[r], strict=True):
             ax.annotate(t, (b.get_x() + b.get_width() / 2, b.get_height()), xytext=(0, 2),
-                        textcoords="offset points", ha="center", va="bottom", fontsize=7)
+                        textcoords="offset points", ha="center", va="bottom", fontsize=6.5)
     ax.set_xticks(x)
     ax.set_xticklabels(labels, fontsize=8)
-    ax.set_ylim(0, 1.18 * top if top > 0 else 1.0)
+    if log:
+        ax.set_ylim(float(finite.min()) / 3, top * 4)
+    else:
+        ax.set_ylim(0, 1.18 * top if top > 0 else 1.0)
     ax.grid(True, axis="y", alpha=0.3)
 
 
+def _with_unit(quantity: str, value: float) -> str:
+    """One value in its own unit of ``quantity``'s ladder: 2.46 mJ, 12.4 J, 0 B."""
+    if value == 0:
+        return f"0 {_LADDERS[quantity][-1][1]}"
+    unit, div = unit_for(quantity, [value])
+    return f"{value / div:.3g} {unit}"
+
+
+def _same_cuts(cuts: str) -> str:
+    """"27 each" for "27,27,27": long lists of cuts crowd the tick labels."""
+    parts = cuts.split(",")
+    return f"{parts[0]} each" if len(parts) > 1 and len(set(parts)) == 1 else cuts
+
+
 def render_tasks(info: TasksInfo, path: str | Path) -> list[Path]:
-    fig = Figure(figsize=(17, 4.6))
+    fig = Figure(figsize=(18, 4.8))
     axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [3, 3, 3, max(2, len(info.tasks))]})
-    groups = [f"{p}\nMTL cut {m}\nSTL cuts {s}" for p, m, s in zip(info.placements, *info.cuts,
-                                                                  strict=True)]
+    groups = [f"{p}\nMTL cut {m}\nSTL cuts {_same_cuts(s)}"
+              for p, m, s in zip(info.placements, *info.cuts, strict=True)]
     for ax, values, quantity, label in (
             (axes[0], info.latency_s, "s", "mean latency"),
             (axes[1], info.edge_energy_j, "J", "edge energy per inference"),
             (axes[2], info.bytes_sent, "B", "bytes sent per inference")):
         unit, div = unit_for(quantity, values)
         shown = values / div
-        _pair_bars(ax, groups, shown, np.vectorize(lambda v: f"{v:.3g}")(shown))
-        ax.set_ylabel(f"{label} ({unit})", fontsize=9)
+        log = bool(values.size and values.min() > 0 and values.max() / values.min() >= 30)
+        texts = [[_with_unit(quantity, float(v)) for v in row] for row in values]
+        _pair_bars(ax, groups, shown, texts, log=log)
+        ax.set_ylabel(f"{label} ({unit}{', log scale' if log else ''})", fontsize=9)
         ax.set_title(label + (f" (STL {info.schedule})" if quantity == "s" else ""),
                      fontsize=10)
     acc = 100 * info.test_accuracy
-    _pair_bars(axes[3], list(info.tasks), acc, np.vectorize(lambda v: f"{v:.1f}")(acc))
+    _pair_bars(axes[3], list(info.tasks), acc, [[f"{v:.1f}%" for v in row] for row in acc])
     axes[3].set_ylim(0, 110)
     axes[3].set_ylabel("test accuracy (%)", fontsize=9)
     axes[3].set_title("test accuracy per task (final heads)", fontsize=10)

@@ -5,6 +5,7 @@ exit policy in the knobs, and the section comparing one backbone with one networ
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -222,3 +223,44 @@ def test_a_second_report_reads_the_single_task_networks_from_the_cache(report: P
     again = write_report("mtl-report", progress=False)
     md = (again.parent / "report.md").read_text()
     assert "all of them came from the cache this time" in md
+
+
+def _section_md(section: object, *, schedule: str = "sequential") -> str:
+    """The section alone, laid out by the report from a given TasksSection."""
+    from dse.report.html import Doc, Figures, _Report
+
+    r = object.__new__(_Report)
+    r.tasks = TASKS
+    r.task_section = section
+    r.spec = SimpleNamespace(name="s")
+    r.fig = Figures(Path("unused"))
+    doc = Doc("t")
+    r._tasks_section(doc)
+    return doc.markdown()
+
+
+def test_section_says_how_the_single_task_side_is_scheduled_and_when_it_failed() -> None:
+    from dse.report.html import TasksSection
+    from dse.search.tasks import Design, TaskComparison
+
+    def design(name: str, kind: str, cuts: tuple[int, ...]) -> Design:
+        return Design(name, kind, cuts, 1e6, 0.0, 1e-3, 1e-3, 1e-3, 1e3, (0.5, 0.5),
+                      (0.5, 0.25))
+
+    designs = tuple(design(f"{k}, {p}", k.lower(), (0,) if k == "MTL" else (0, 0))
+                    for p in ("best cut", "all on edge", "all on server") for k in ("MTL", "STL"))
+    designs = (designs[0], replace(designs[1], name="STL, best cuts"), *designs[2:])
+    cuts = pd.DataFrame({"cut": [0, 1], "edge_flops": [0.0, 1e6], "bytes": [1.0, 0.0],
+                         "latency_mean": [1.0, 1.0], "edge_energy": [1.0, 1.0],
+                         "in_heads": [False, False]})
+    for schedule, said in (("parallel", 'stl = "parallel"): as if the edge device ran every'),
+                           ("sequential", 'stl = "sequential"): the edge parts run one after')):
+        cmp = TaskComparison(TASKS, schedule, designs, cuts, (cuts, cuts))
+        md = _section_md(TasksSection(cmp, 2, 1, None))
+        assert said in md
+        assert "1 trained for this report, 1 from the cache" in md
+        assert "| MTL, all on server | 0 | 1 MFLOP | 0 B | 1 ms | 1 mJ | 1 kB | 50.0% | 25.0% |" \
+            in md
+    md = _section_md(TasksSection(None, 2, 0, "RuntimeError: out of memory"))
+    assert "**Not computed:** the comparison failed (RuntimeError: out of memory)" in md
+    assert "`dse compare s`" in md and "| design |" not in md
