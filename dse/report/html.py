@@ -881,8 +881,10 @@ class _Report:
               + (f"{ts.trained_now} trained for this report, {cached} from the cache."
                  if ts.trained_now else "all of them came from the cache this time.")
               + " Both sides are scored dense, with no exit taken, at every cut; each "
-              "design is shown at its best cut (the lowest mean latency), all on the edge and "
-              "all on the server.")
+              "design is shown at its best cut (the lowest mean latency), at MTL-Split's cut "
+              "where the comparison has it (the shared layers on the edge, every head on the "
+              "server; the single-task networks cut at the same layer), all on the edge and all "
+              "on the server.")
         if ts.comparison is None:
             doc.p(Bold("Not computed: "), f"the comparison failed ({ts.error}). ",
                   Code(f"dse compare {self.spec.name}"), " runs it alone.")

@@ -1001,15 +1001,16 @@ def _wrap(text: str, width: int) -> str:
 class TasksInfo(NamedTuple):
     """One backbone (MTL) against one network per task (STL), per placement.
 
-    Placements pair the comparison's designs in order: each design's costs at its best
-    cut, all on the edge and all on the server (row 0 MTL, row 1 STL). Test accuracy is
+    Placements pair the comparison's designs in order (the i-th MTL design with the i-th
+    STL one): each design's costs at its best cut, at MTL-Split's cut (the shared layers on
+    the edge), all on the edge and all on the server (row 0 MTL, row 1 STL). Test accuracy is
     per task of the final heads: the same at every placement, shown once.
     """
 
     title: str
     tasks: tuple[str, ...]
     schedule: str  # how the single-task networks share the edge: sequential | parallel
-    placements: tuple[str, ...]  # "best cut", "all on edge", "all on server"
+    placements: tuple[str, ...]  # the MTL designs' names less "MTL, ": "best cut", ...
     cuts: tuple[tuple[str, ...], tuple[str, ...]]  # cut text per placement: MTL, STL
     latency_s: np.ndarray  # [2, placements] mean end-to-end latency
     edge_energy_j: np.ndarray  # [2, placements] per inference of every task
@@ -1085,9 +1086,10 @@ def _same_cuts(cuts: str) -> str:
 
 
 def render_tasks(info: TasksInfo, path: str | Path) -> list[Path]:
-    fig = Figure(figsize=(18, 4.8))
-    axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [3, 3, 3, max(2, len(info.tasks))]})
-    groups = [f"{p}\nMTL cut {m}\nSTL cuts {_same_cuts(s)}"
+    fig = Figure(figsize=(6 + 3.6 * len(info.placements), 4.8))
+    n = len(info.placements)
+    axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [n, n, n, max(2, len(info.tasks))]})
+    groups = [f"{_wrap(p, 14)}\nMTL cut {m}\nSTL cuts {_same_cuts(s)}"
               for p, m, s in zip(info.placements, *info.cuts, strict=True)]
     for ax, values, quantity, label in (
             (axes[0], info.latency_s, "s", "mean latency"),
