@@ -582,8 +582,9 @@ class _Report:
         cmp, ex = ts.comparison, self.ex
         self.fig.draw(
             "tasks", "One backbone for all tasks (MTL) against one network per task (STL): "
-            "mean latency, edge energy and bytes sent at each design's best cut, all on the "
-            "edge and all on the server, and each task's test accuracy",
+            "mean latency, edge energy and bytes sent at each design's best cut, at MTL-Split's "
+            "cut (where the comparison has it), all on the edge and all on the server, and "
+            "each task's test accuracy",
             lambda: plots.tasks_info(
                 cmp, title=f"{self.spec.model} on {self.spec.data['name']}: one backbone for "
                 f"{len(cmp.tasks)} tasks or one network per task "
