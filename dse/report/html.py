@@ -39,13 +39,16 @@ from dse.search import (
     Grid,
     Ruler,
     StudySpec,
+    TaskComparison,
     compare,
+    compare_tasks,
     csv_text,
     ensure_grid,
     hypervolume,
     importances,
     load_study,
     restrict,
+    single_task_spec,
     study_ruler,
     tidy_front,
     trials_frame,
@@ -235,6 +238,8 @@ nav ul{columns:2;font-size:.92em}
 def _kind(metric: str) -> str:
     if metric in ("accuracy", "test_accuracy") or metric.endswith("_rate"):
         return "%"
+    if metric.startswith(("accuracy.", "test_accuracy.", "accuracy_min", "test_accuracy_min")):
+        return "%"  # a task's accuracy, or the lowest task's
     if metric.startswith(("latency", "test_latency")) or metric.endswith("_s"):
         return "s"
     if metric in ("bandwidth", "test_bandwidth", "edge_memory", "storage", "bytes"):
@@ -355,6 +360,34 @@ def baseline_bests(grid: Grid, ruler: Ruler) -> dict[str, pd.Series]:
     return out
 
 
+class TasksSection(NamedTuple):
+    """The multi-task comparison the report shows (a spec with several tasks)."""
+
+    comparison: TaskComparison | None  # None: it could not be computed (``error`` says why)
+    networks: int  # single-task networks it needs: one per task
+    trained_now: int  # of them, trained for this report; the others came from the cache
+    error: str | None
+
+
+def tasks_section_info(explorer: Explorer) -> TasksSection:
+    """One backbone against one network per task (:func:`dse.search.compare_tasks`) for
+    ``explorer``'s spec, and how many single-task networks had to be trained for it.
+
+    A comparison that cannot be computed never stops the report: the section says why.
+    """
+    tasks = explorer.tasks or ()
+    base = explorer.network_spec("dense", 1.0)
+    missing = sum(not explorer.cache.path(single_task_spec(base, t).key).exists()
+                  for t in tasks)
+    try:
+        comparison = compare_tasks(explorer)
+    except Exception as exc:  # the rest of the report still comes out
+        log.warning("the multi-task comparison could not be computed", exc_info=True)
+        detail = "".join(traceback.format_exception_only(exc)).strip()
+        return TasksSection(None, len(tasks), 0, detail)
+    return TasksSection(comparison, len(tasks), missing, None)
+
+
 # --------------------------------------------------------------------------------------
 # write_report
 # --------------------------------------------------------------------------------------
@@ -399,6 +432,11 @@ class _Report:
                  figures: Figures):
         self.study, self.spec, self.ex, self.grid, self.fig = study, spec, explorer, grid, figures
         self.names = list(spec.objectives)
+        #: the spec's tasks where it has several (per-task columns, thresholds, section)
+        self.tasks: tuple[str, ...] = tuple(spec.tasks) if len(spec.tasks) > 1 else ()
+
+    def _exits(self, c: Candidate, short: bool = False) -> str:
+        return _exits_text(c, self.ex.exit_names, short=short, tasks=self.tasks)
 
     # ---- numbers --------------------------------------------------------------------
 
@@ -446,6 +484,7 @@ class _Report:
             self.rescored = self.rec_scorer.score(self.rec_cand)
         self.dense = self.ex.scorer("dense", 1.0)
         self.learning = self.ex.learning_warnings()
+        self.task_section = tasks_section_info(self.ex) if self.tasks else None
         self._figures()
 
     def _figures(self) -> None:
@@ -492,7 +531,7 @@ class _Report:
                            title=f"Early exits of {spec.model} ({net}) at cut {rc.split} "
                            f"on {deploy}"),
                        plots.render_exits, what="exit analysis")
-            fam = _exits_text(rc, ex.exit_names)
+            fam = self._exits(rc)
             f.draw("bandwidth", "The fastest cut and its expected latency as the uplink "
                    "sweeps from 0.1 Mbit/s to 1 Gbit/s (cost model; RTT, downlink and radio "
                    "kept), for the recommended network, exits and threshold",
@@ -525,12 +564,32 @@ class _Report:
                    grid_hv=self.hv_grid or None, ruler_source=self.ruler_source,
                    title=f"Hypervolume of {spec.name} ({spec.sampler}) against trial number"),
                plots.render_hypervolume, what="hypervolume history")
+        self._task_figure()
         self.importance = importances(self.study, self.names, seed=spec.seed)
         f.draw("importance", "How much each knob explains each objective across the trials "
                "(fANOVA)",
                lambda: plots.importance_info(
                    self.importance, title=f"Knob importance (fANOVA) in {spec.name}"),
                plots.render_importance, what="knob importance")
+
+    def _task_figure(self) -> None:
+        ts = self.task_section
+        if ts is None:
+            return
+        if ts.comparison is None:
+            self.fig.skip("tasks", "The multi-task comparison could not be computed.")
+            return
+        cmp, ex = ts.comparison, self.ex
+        self.fig.draw(
+            "tasks", "One backbone for all tasks (MTL) against one network per task (STL): "
+            "mean latency, edge energy and bytes sent at each design's best cut, at MTL-Split's "
+            "cut (where the comparison has it), all on the edge and all on the server, and "
+            "each task's test accuracy",
+            lambda: plots.tasks_info(
+                cmp, title=f"{self.spec.model} on {self.spec.data['name']}: one backbone for "
+                f"{len(cmp.tasks)} tasks or one network per task "
+                f"({ex.edge.name} -> {ex.link.name} -> {ex.server.name})"),
+            plots.render_tasks, what="multi-task comparison figure")
 
     # ---- the document ---------------------------------------------------------------
 
@@ -543,13 +602,14 @@ class _Report:
               f"{ex.server.name}, link {ex.link.name}. Constraints: ",
               ", ".join(str(c) for c in spec.constraints) or "none",
               f". Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Objectives:")
-        doc.items([[Code(m), f" ({d}): {METRICS[m]}"] for m, d in spec.objectives.items()])
+        doc.items([[Code(m), f" ({d}): {_metric_text(m)}"] for m, d in spec.objectives.items()])
         for line in self.learning:
             doc.p(Bold("Warning: "), line[0].upper() + line[1:] + ".")
         self._summary(doc)
         self._recommended(doc)
         self._front(doc)
         self._baselines(doc)
+        self._tasks_section(doc)
         self._why(doc)
         self._density(doc)
         self._search(doc)
@@ -591,12 +651,20 @@ class _Report:
     def _one_line(self, row: pd.Series) -> str:
         c = candidate_of(row)
         return (f"trial {int(row['trial'])}: {_network_name(c)}, {self._cut_text(c.split)}, "
-                f"{_exits_text(c, self.ex.exit_names)}; accuracy "
+                f"{self._exits(c)}; accuracy "
                 f"{human('accuracy', row['accuracy'])}"
-                f" (test {human('accuracy', row['test_accuracy'])}), latency "
+                f" (test {human('accuracy', row['test_accuracy'])})"
+                + "".join(f"; {t} {human('accuracy', row.get(f'accuracy.{t}'))} (test "
+                          f"{human('accuracy', row.get(f'test_accuracy.{t}'))})"
+                          for t in self.tasks)
+                + ", latency "
                 f"{human('latency_mean', row['latency_mean'])}, sent "
                 f"{human('bandwidth', row['bandwidth'])}, edge energy "
                 f"{human('edge_energy', row['edge_energy'])}.")
+
+    def _task_columns(self) -> list[str]:
+        """Each task's validation and test accuracy columns (several tasks only)."""
+        return [f"{split}.{t}" for t in self.tasks for split in ("accuracy", "test_accuracy")]
 
     def _cut_text(self, k: int) -> str:
         g = self.ex.reference_graph
@@ -624,12 +692,14 @@ class _Report:
             ["network", _network_name(c)],
             ["cut", self._cut_text(c.split)],
             ["exits used", ", ".join(exits) or "none"],
-            ["threshold", f"{c.threshold:g} ({c.criterion})" if c.exits else "- (no exit)"],
+            *self._threshold_rows(c),
         ])
         cap = ex.edge.mem_capacity_bytes
         rows = [
-            ["accuracy", human("accuracy", row["accuracy"]), human("accuracy",
-                                                                    row["test_accuracy"])],
+            ["accuracy" + (", mean over the tasks" if self.tasks else ""),
+             human("accuracy", row["accuracy"]), human("accuracy", row["test_accuracy"])],
+            *[[f"· accuracy, {t}", human("accuracy", row.get(f"accuracy.{t}")),
+               human("accuracy", row.get(f"test_accuracy.{t}"))] for t in self.tasks],
             ["latency, mean", human("latency_mean", row["latency_mean"]),
              human("latency_mean", row["test_latency_mean"])],
             ["· edge compute", human("edge_s", row["edge_s"]), ""],
@@ -669,7 +739,7 @@ class _Report:
                              for m in self.names)
             doc.p(Bold("The exhaustive grid has better: "), "the study did not find "
                   f"{_network_name(c2)}, {self._cut_text(c2.split)}, "
-                  f"{_exits_text(c2, ex.exit_names)}, which dominates the recommendation: "
+                  f"{self._exits(c2)}, which dominates the recommendation: "
                   f"{vals}. Run more trials, or deploy that candidate.")
         if self.rescored is not None:
             drift = abs(self.rescored.accuracy - float(row["accuracy"])) + abs(
@@ -680,6 +750,20 @@ class _Report:
                       f"{human('accuracy', self.rescored.accuracy)} and latency "
                       f"{human('latency_mean', self.rescored.latency_mean)}: the cached "
                       "networks or the profiles changed since the study ran.")
+
+    def _threshold_rows(self, c: Candidate) -> list[list[Inline]]:
+        """The threshold row of the knob table; with several tasks, one per task and the
+        exit policy."""
+        if not c.exits:
+            return [["threshold", "- (no exit)"]]
+        if not self.tasks:
+            return [["threshold", f"{c.threshold:g} ({c.criterion})"]]
+        per = c.thresholds(len(self.tasks))
+        return [*[[f"threshold, {t}", f"{x:g} ({c.criterion})"]
+                  for t, x in zip(self.tasks, per, strict=True)],
+                ["exit policy", c.policy + (" (a sample leaves where every task is confident)"
+                                            if c.policy == "all" else
+                                            " (each task answered at its first confident exit)")]]
 
     def grid_better(self) -> pd.Series | None:
         """The feasible candidate of the study's own space closest to ideal among those
@@ -709,16 +793,19 @@ class _Report:
             return
         shown = self.front.head(40)
         knee = int(self.rec["trial"]) if self.rec is not None else -1
-        metrics = list(dict.fromkeys([*self.names, "accuracy", "test_accuracy", "latency_mean",
+        per_task = self._task_columns()  # grouped by task, after the mean accuracy
+        metrics = list(dict.fromkeys([*[m for m in self.names if m not in per_task],
+                                      "accuracy", "test_accuracy", *per_task, "latency_mean",
                                       "latency_p95", "bandwidth", "edge_energy", "edge_memory",
                                       "storage"]))
+        metrics = [m for m in metrics if m in shown]
         rows = []
         for _, r in shown.iterrows():
             c = candidate_of(r)
             rows.append([
                 f"{int(r['trial'])}{' ★' if int(r['trial']) == knee else ''}",
                 _network_name(c), _realised(r), str(c.split),
-                _exits_text(c, self.ex.exit_names, short=True),
+                self._exits(c, short=True),
                 *[human(m, r[m]) for m in metrics]])
         doc.table(["trial", "network", "realised density", "cut", "exits @ threshold",
                    *metrics], rows)
@@ -775,9 +862,70 @@ class _Report:
             for b, r in self.bests.items():
                 c = candidate_of(r)
                 rows.append([b, _network_name(c), str(c.split),
-                             _exits_text(c, self.ex.exit_names, short=True),
+                             self._exits(c, short=True),
                              *[human(m, r[m]) for m in self.names]])
             doc.table(["baseline", "network", "cut", "exits @ threshold", *self.names], rows)
+
+    def _tasks_section(self, doc: Doc) -> None:
+        ts = self.task_section
+        if ts is None:
+            return
+        doc.h(1, "One backbone or one network per task", "tasks")
+        t = len(self.tasks)
+        cached = ts.networks - ts.trained_now
+        doc.p(f"The study's dense network, one backbone shared by its {t} tasks with one head "
+              f"per task (MTL), against {ts.networks} single-task networks (STL), one per "
+              "task, built from the same backbone, head kind, exit sites and training "
+              "settings. Those "
+              f"{ts.networks} networks are trained for this comparison only the first time and "
+              "cached: "
+              + (f"{ts.trained_now} trained for this report, {cached} from the cache."
+                 if ts.trained_now else "all of them came from the cache this time.")
+              + " Both sides are scored dense, with no exit taken, at every cut; each "
+              "design is shown at its best cut (the lowest mean latency), at MTL-Split's cut "
+              "where the comparison has it (the shared layers on the edge, every head on the "
+              "server; the single-task networks cut at the same layer), all on the edge and all "
+              "on the server.")
+        if ts.comparison is None:
+            doc.p(Bold("Not computed: "), f"the comparison failed ({ts.error}). ",
+                  Code(f"dse compare {self.spec.name}"), " runs it alone.")
+            return
+        c = ts.comparison
+        f = c.frame()
+        rows = []
+        for name, r in f.iterrows():
+            rows.append([str(name), str(r["cuts"]), _flop(float(r["edge_flops"])),
+                         human("bandwidth", r["bytes"]), human("latency_mean", r["latency_mean"]),
+                         human("edge_energy", r["edge_energy"]),
+                         human("edge_memory", r["edge_memory"]),
+                         *[human("accuracy", r[f"test_accuracy.{task}"]) for task in c.tasks]])
+        doc.table(["design", "cuts", "edge FLOPs", "bytes sent", "mean latency",
+                   "edge energy", "edge memory", *[f"test accuracy, {task}" for task in c.tasks]],
+                  rows)
+        doc.p("Cuts: the multi-task network's one cut; the single-task networks' cuts in task "
+              f"order ({', '.join(c.tasks)}). Edge FLOPs, bytes sent, edge energy and edge "
+              "memory of the single-task side are sums over its networks (every edge part "
+              "resident at once); accuracy is that of the final heads.")
+        self.fig.put(doc, "tasks")
+        doc.p(Bold("What the numbers say: "))
+        doc.items([v[0].upper() + v[1:] + "." for v in c.verdicts()])
+        if c.schedule == "parallel":
+            sched = ("The single-task side runs in parallel ([deployment] stl = \"parallel\"): "
+                     "as if the edge device ran every network at once (as many cores as "
+                     "tasks), so its latency is the slowest network's. This is an optimistic "
+                     "bound; stl = \"sequential\" runs them one after another.")
+        else:
+            sched = ("The single-task side runs sequentially ([deployment] stl = "
+                     "\"sequential\"): the edge parts run one after another on the one edge "
+                     "device, each sends as soon as its own edge part is done, the link "
+                     "carries one transfer at a time and the server runs the server parts as "
+                     "they arrive; the latency is when the last answer is back. stl = "
+                     "\"parallel\" gives the optimistic bound of one core per network.")
+        doc.p(sched)
+        doc.p(f"At a cut inside the shared layers, one backbone computes and sends 1/{t} of "
+              f"what {t} single-task networks do, by construction (one backbone instead of "
+              f"{t}): that saving needs no measuring. The comparison that matters is each "
+              "design at its own best cut, and the accuracy each task keeps.")
 
     def _why(self, doc: Doc) -> None:
         doc.h(1, "Why this cut", "why")
@@ -815,7 +963,7 @@ class _Report:
             doc.p(f"At its cut, the recommended network without any exit is "
                   f"{human('accuracy', ei.final_accuracy)} accurate in "
                   f"{fmt.seconds(ei.final_latency_s)}; with "
-                  f"{_exits_text(self.rec_cand, self.ex.exit_names)} it is "
+                  f"{self._exits(self.rec_cand)} it is "
                   f"{human('accuracy', self.rec['accuracy'])} accurate in "
                   f"{fmt.seconds(self.rec['latency_mean'])}.")
 
@@ -926,7 +1074,7 @@ class _Report:
             try:
                 c = candidate_of({f"knob_{k}": x for k, x in r.get("knobs", {}).items()})
                 what = (f"{_network_name(c)}, cut {c.split}, "
-                        f"{_exits_text(c, self.ex.exit_names, short=True)}")
+                        f"{self._exits(c, short=True)}")
             except (KeyError, TypeError, ValueError):
                 what = "-"
             rows.append([str(r.get("trial")), what,
@@ -1082,6 +1230,21 @@ class _Report:
         ]))
 
 
+def _flop(n: float) -> str:
+    """FLOPs in human units: 0 FLOP, 640 FLOP, 5.05 MFLOP."""
+    text = fmt.count(n)
+    return f"{text}FLOP" if text[-1:].isalpha() else f"{text} FLOP"
+
+
+def _metric_text(metric: str) -> str:
+    """What a metric of the spec measures (a task's accuracy: ``accuracy.TASK``)."""
+    if metric in METRICS:
+        return METRICS[metric]
+    task = metric.removeprefix("accuracy.")
+    return f"fraction of validation samples classified right for task {task} (exit policy " \
+        "applied)"
+
+
 def _realised(row: Any) -> str:
     """The realised density of a trial row (weights kept over the dense network's)."""
     value = row.get("realised_density") if hasattr(row, "get") else None
@@ -1093,10 +1256,19 @@ def _network_name(c: Candidate) -> str:
     return "dense" if method == "dense" else f"{method} sparsity, density {density:g}"
 
 
-def _exits_text(c: Candidate, names: Sequence[str], *, short: bool = False) -> str:
+def _exits_text(c: Candidate, names: Sequence[str], *, short: bool = False,
+                tasks: Sequence[str] = ()) -> str:
+    """The exits a candidate uses and its threshold; with ``tasks`` (a spec with several)
+    each task's threshold and the exit policy."""
     if not c.exits:
         return "no exit"
     used = "+".join(names[j] if j < len(names) else str(j) for j in c.exits)
+    if len(tasks) > 1:
+        per = ", ".join(f"{t} {x:g}" for t, x in zip(tasks, c.thresholds(len(tasks)),
+                                                     strict=True))
+        policy = f"policy {c.policy}"
+        return (f"{used} @ {per}; {policy}" if short else
+                f"exits {used} at thresholds {per} ({policy})")
     return f"{used} @ {c.threshold:g}" if short else f"exits {used} at threshold {c.threshold:g}"
 
 

@@ -153,7 +153,7 @@ def load_grid(name: str, spec: StudySpec | None = None) -> Grid | None:
     for col in ("knob_exits", "exit_rates", "test_exit_rates", "knob_task_thresholds", "tasks",
                 "task_accuracy", "test_task_accuracy", "task_exit_rate"):
         if col in df:
-            df[col] = df[col].map(lambda s: tuple(json.loads(s)))
+            df[col] = df[col].map(lambda s: tuple(json.loads(s)) if isinstance(s, str) else ())
     return Grid(df, Ruler.from_dict(info["ruler"]), float(info["seconds"]),
                 info.get("spec_digest", ""))
 

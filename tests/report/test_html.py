@@ -164,6 +164,11 @@ def test_report_escapes_the_spec_and_shows_the_recommendation(feasible: Path) ->
     # every part it sums, the edge idling while it waits included
     assert "(minimize): expected end-to-end latency per inference, s" in md
     assert "· idle while waiting" in md
+    # one task: no multi-task section, figure, per-task rows or exit policy
+    assert "One backbone or one network per task" not in md
+    assert not (feasible.parent / "figures" / "tasks.png").exists()
+    assert "| accuracy, mean over the tasks |" not in md and "| exit policy |" not in md
+    assert "; policy " not in md and "| threshold | " in md
 
 
 @pytest.mark.slow
