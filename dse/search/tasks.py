@@ -216,6 +216,7 @@ def compare_tasks(explorer: Explorer, *, schedule: str | None = None) -> TaskCom
         return Design(
             name, "stl", tuple(picks),
             float(sum(f.edge_flops[i] for _, f, i in chosen)),
+            # no exit is taken: every input takes the one path, so p95 is the mean
             float(sum(m.bandwidth for m, _, _ in chosen)), lat, lat,
             float(sum(m.edge_energy for m, _, _ in chosen)),
             float(sum(m.edge_memory for m, _, _ in chosen)),
