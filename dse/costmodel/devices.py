@@ -57,11 +57,15 @@ CODEC_RATES: tuple[str, ...] = ("quantize", "dequantize", "zstd", "unzstd", "zli
 #: Plausible bounds of a codec throughput, B/s: below 1 kB/s or above 20 TB/s (ten times
 #: the fastest memory of any shipped device) a figure is a unit slip, not a measurement.
 CODEC_RATE_BOUNDS: tuple[float, float] = (1e3, 2e13)
-#: Bytes of memory traffic per float32 byte of the default rule: a quantiser reads its
-#: input twice (min/max, then quantise) and writes at most half as much (fp16): 2.5, taken
-#: as 3 for slack; a dequantiser reads at most half and writes the float32 once: 1.5, as 2.
-QUANTIZE_TRAFFIC = 3.0
-DEQUANTIZE_TRAFFIC = 2.0
+#: Bytes of memory traffic per float32 byte of the default rule, for eager PyTorch, one
+#: pass per operation: a quantiser reads the input for min/max (1), then subtracts,
+#: divides, rounds and clamps (read + write each, 8) and casts (read 1, write 1/4):
+#: ~10.25, taken as 10; a dequantiser casts (read 1/4, write 1), multiplies and adds
+#: (read + write each, 4): ~5.25, taken as 6. A fused kernel moves 2.5 and 1.5: the rule
+#: is conservative for it, and `dse calibrate` replaces it with a measurement (on a shared
+#: 2-core cloud VM, eager int8 quantisation of 4 MiB reached ~1/40 of the STREAM figure).
+QUANTIZE_TRAFFIC = 10.0
+DEQUANTIZE_TRAFFIC = 6.0
 #: The reference for lossless coders without a ``[codec]`` figure: the zstd README's
 #: lzbench table on a Core i9-9900K @ 5.0 GHz (zstd 1.4.5 -1: 500 MB/s compress, 1660 MB/s
 #: decompress; zlib 1.2.11 -1: 90 MB/s, 400 MB/s), one thread, Silesia corpus.
@@ -80,8 +84,8 @@ DEFAULT_CORE_FACTOR = 0.15
 def default_codec_rate(key: str, mem_bandwidth_Bps: float) -> float:
     """The throughput, B/s, a device without a ``[codec]`` figure for ``key`` is given.
 
-    ``quantize`` = memory bandwidth / :data:`QUANTIZE_TRAFFIC` (3) and ``dequantize`` =
-    memory bandwidth / :data:`DEQUANTIZE_TRAFFIC` (2): a fused, memory-bound kernel. The
+    ``quantize`` = memory bandwidth / :data:`QUANTIZE_TRAFFIC` (10) and ``dequantize`` =
+    memory bandwidth / :data:`DEQUANTIZE_TRAFFIC` (6): memory-bound eager passes. The
     lossless coders run on one CPU core whatever the device: the reference figure
     (:data:`LOSSLESS_REFERENCE_Bps`) x the level factor (:data:`LOSSLESS_LEVEL_FACTOR`) x
     :data:`DEFAULT_CORE_FACTOR` (0.15), e.g. zstd 500 MB/s x 0.7 x 0.15 = 52.5 MB/s.
