@@ -63,7 +63,8 @@ CODEC_RATE_BOUNDS: tuple[float, float] = (1e3, 2e13)
 #: ~10.25, taken as 10; a dequantiser casts (read 1/4, write 1), multiplies and adds
 #: (read + write each, 4): ~5.25, taken as 6. A fused kernel moves 2.5 and 1.5: the rule
 #: is conservative for it, and `dse calibrate` replaces it with a measurement (on a shared
-#: 2-core cloud VM, eager int8 quantisation of 4 MiB reached ~1/40 of the STREAM figure).
+#: 2-core cloud VM, eager int8 quantisation of 4 MiB reached 1/10 to 1/40 of its STREAM
+#: figure from run to run).
 QUANTIZE_TRAFFIC = 10.0
 DEQUANTIZE_TRAFFIC = 6.0
 #: The reference for lossless coders without a ``[codec]`` figure: the zstd README's
