@@ -211,6 +211,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     for kind, n in sorted(f.kernels.items()):
         print(f"efficiency {kind:15s} {f.efficiency[kind]:.3g} "
               f"(base {base.eff(kind):.3g}; {n} kernels)")
+    print("codec throughputs: " + ", ".join(
+        f"{k} {v / 1e6:.4g} MB/s (base {base.codec_rate(k) / 1e6:.4g})"
+        for k, v in c.profile.codec_Bps.items()))
     t = c.table
     shown = t.assign(**{col: t[col].map(fmt.seconds)
                         for col in ("measured_s", "base_s", "fitted_s", "unseen_s")},
@@ -231,7 +234,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             "machine": c.machine, "profile": str(out), "peak_flops": f.peak_flops,
             "peak_source": f.peak_source, "overhead_s": f.overhead_s,
             "mem_bandwidth_Bps": f.mem_bandwidth_Bps, "efficiency": dict(f.efficiency),
-            "kernels": dict(f.kernels), "networks": t.to_dict(orient="records")})
+            "kernels": dict(f.kernels), "codec_Bps": dict(c.profile.codec_Bps),
+            "networks": t.to_dict(orient="records")})
     return 0
 
 

@@ -157,7 +157,8 @@ def test_devices_and_links_commands(capsys: pytest.CaptureFixture[str], tmp_path
         assert name in out
     assert main(["devices", "show", "raspberry-pi-4"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("raspberry-pi-4 v1: ") and "mem_bandwidth_Bps" in out
+    assert out.startswith("raspberry-pi-4 v2: ") and "mem_bandwidth_Bps" in out
+    assert "codec_Bps" in out and "quantize=5.6e+08" in out
     assert "5600000000" in out.replace(".0", "")  # 5.6 GB/s in B/s
     assert main(["links", "show", "lte"]) == 0
     assert "5850000" in capsys.readouterr().out.replace(".0", "")
@@ -165,7 +166,7 @@ def test_devices_and_links_commands(capsys: pytest.CaptureFixture[str], tmp_path
     shutil.copy(PI, copy)
     assert main(["devices", "validate", str(copy), str(PROFILES_DIR / "links" / "lte.toml")]) == 0
     out = capsys.readouterr().out
-    assert f"{copy}: ok (raspberry-pi-4 v1)" in out and "lte.toml: ok (lte v2)" in out
+    assert f"{copy}: ok (raspberry-pi-4 v2)" in out and "lte.toml: ok (lte v2)" in out
     assert main(["devices", "show", "no-such-device"]) == 2
     err = capsys.readouterr().err
     assert "unknown device" in err and "raspberry-pi-4" in err

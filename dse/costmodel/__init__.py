@@ -4,7 +4,9 @@ weights, and the calibration that fits a profile to a measured machine.
 
 Entry points: :func:`build_graph` -> :class:`LayerGraph`; :func:`load_device` /
 :func:`load_link` -> :class:`DeviceProfile` / :class:`LinkProfile`; :func:`cost_table`;
-:func:`profile_model`; the modules ``devices``, ``storage`` and ``calibrate``.
+:func:`profile_model`; :func:`codec_seconds` (coding the tensors at a cut, with the
+:data:`CODEC_RATES` throughputs of a profile's ``[codec]`` table); the modules
+``devices``, ``storage`` and ``calibrate``.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ __all__, __getattr__ = exports(__name__, {
     "profile_model": "profiler", "profile_graph": "profiler", "to_json": "profiler",
     "sparse_kernel_summary": "profiler", "execution": "costs",
     "payload_bytes": "storage",
+    "codec_seconds": "costs", "CODEC_BODY_FRACTION": "costs", "CODEC_LOSSLESS": "costs",
+    "CODEC_RATES": "devices", "default_codec_rate": "devices",
     "OP_KINDS": "kinds", "parse_quantity": "units",
     "devices": "devices", "storage": "storage", "calibrate": "calibrate",
 })

@@ -13,7 +13,10 @@ runs on (run it on the edge device itself):
 3. memory bandwidth is measured STREAM-style (``c = a + b`` on arrays far larger than the
    caches); peak FLOP/s comes from a base profile (a datasheet figure) or, without one,
    from the best measured matrix multiply;
-4. per-kernel overhead is the median time of the kernels with almost no work; each
+4. the codec throughputs of the ``[codec]`` table (:func:`measure_codecs`): float32 to
+   int8 quantisation with its min/max pass and back, in torch; zstd level 3 and zlib
+   level 6 on int8 codes of activation-like data (ReLU'd normal samples);
+5. per-kernel overhead is the median time of the kernels with almost no work; each
    kind's efficiency is its FLOPs over peak times its measured time less that overhead,
    summed over the kind's compute-bound kernels (whose work took longer than moving their
    bytes and than the overhead), so big kernels weigh most.
@@ -29,6 +32,7 @@ import platform
 import socket
 import statistics
 import time
+import zlib
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -38,9 +42,10 @@ from typing import Any
 import torch
 import torch.fx as fx
 import torch.nn as nn
+import zstandard
 
 from dse.costmodel.costs import FREE_KINDS, layer_latency
-from dse.costmodel.devices import DeviceProfile
+from dse.costmodel.devices import CODEC_RATES, DeviceProfile
 from dse.costmodel.graph import LayerGraph, Node, build_graph, trace
 from dse.errors import InputError
 
@@ -164,6 +169,66 @@ def gemm_flops(*, size: int = 1024, repeats: int = 10, threads: int | None = Non
     return 2 * size**3 / min(runs)
 
 
+def _median_s(step: Any, repeats: int) -> float:
+    """Median wall time of ``step()`` over ``repeats`` runs, after one warm-up run."""
+    step()
+    runs = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        runs.append(time.perf_counter() - start)
+    return max(statistics.median(runs), 1e-9)
+
+
+def measure_codecs(*, mib: float = 4.0, repeats: int = 5, threads: int | None = None,
+                   seed: int = 0) -> dict[str, float]:
+    """This machine's codec throughputs, B/s, by :data:`~dse.costmodel.devices.CODEC_RATES`
+    key (the units of a profile's ``[codec]`` table), each the median of ``repeats`` runs.
+
+    On ``mib`` MiB of float32 activations-like data (ReLU of standard normal samples):
+    ``quantize`` times an int8 affine quantisation with its min/max pass (float32 bytes in
+    per second), ``dequantize`` the way back (float32 bytes out per second); ``zstd``
+    (level 3) and ``zlib`` (level 6) compress the int8 codes (bytes in per second),
+    ``unzstd`` and ``unzlib`` decompress them (bytes out per second), on one thread as
+    the zstandard and zlib modules run.
+    """
+    if mib <= 0 or repeats < 1:
+        raise InputError("calibrate", "codec", f"need mib > 0 and repeats >= 1, got {mib}, "
+                         f"{repeats}", "e.g. mib=4, repeats=5")
+    n = max(1024, int(mib * 2**20) // 4)
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.relu(torch.randn(n, generator=gen))
+    raw = 4.0 * n
+    levels = 255
+
+    def quantize() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        lo, hi = torch.aminmax(x)
+        scale = (hi - lo) / levels
+        safe = torch.where(scale > 0, scale, torch.ones_like(scale))
+        return torch.round((x - lo) / safe).clamp_(0, levels).to(torch.uint8), scale, lo
+
+    q, scale, lo = quantize()
+
+    def dequantize() -> torch.Tensor:
+        return q.to(torch.float32) * scale + lo
+
+    codes = q.numpy().tobytes()
+    zc, zd = zstandard.ZstdCompressor(level=3), zstandard.ZstdDecompressor()
+    zbody, lbody = zc.compress(codes), zlib.compress(codes, 6)
+    steps = {
+        "quantize": (quantize, raw),
+        "dequantize": (dequantize, raw),
+        "zstd": (lambda: zc.compress(codes), len(codes)),
+        "unzstd": (lambda: zd.decompress(zbody), len(codes)),
+        "zlib": (lambda: zlib.compress(codes, 6), len(codes)),
+        "unzlib": (lambda: zlib.decompress(lbody), len(codes)),
+    }
+    with _threads(threads), torch.inference_mode():
+        rates = {key: nbytes / _median_s(step, repeats) for key, (step, nbytes) in steps.items()}
+    assert tuple(rates) == CODEC_RATES
+    return rates
+
+
 @dataclass(frozen=True)
 class Fit:
     """What the measurements say about this machine, in the profile's terms."""
@@ -263,12 +328,14 @@ class Calibration:
     measurements: tuple[Measurement, ...]
     table: Any  # pandas DataFrame: one row per network, measured vs predicted
     machine: str
+    codec_mib: float = 0.0  # MiB of float32 the codec throughputs were measured on
 
 
 def calibrate(models: Sequence[tuple[str, nn.Module, torch.Tensor]], base: DeviceProfile, *,
               name: str, repeats: int = 20, threads: int | None = None,
-              gemm_peak: bool = False) -> Calibration:
-    """Measure ``models`` here, fit ``base`` to them, and judge the fit on unseen models."""
+              gemm_peak: bool = False, codec_mib: float = 4.0) -> Calibration:
+    """Measure ``models`` here, fit ``base`` to them, and judge the fit on unseen models;
+    measure the codec throughputs on ``codec_mib`` MiB (:func:`measure_codecs`)."""
     import pandas as pd
 
     pairs = []
@@ -279,7 +346,8 @@ def calibrate(models: Sequence[tuple[str, nn.Module, torch.Tensor]], base: Devic
     bandwidth = stream_bandwidth(threads=threads)
     peak = gemm_flops(threads=threads) if gemm_peak else None
     whole = fit(pairs, base, bandwidth_Bps=bandwidth, peak_flops=peak)
-    profile = fitted_profile(base, whole, name=name)
+    codec = measure_codecs(mib=codec_mib, threads=threads)
+    profile = replace(fitted_profile(base, whole, name=name), codec_Bps=codec)
     rows = []
     for i, (graph, m) in enumerate(pairs):
         others = pairs[:i] + pairs[i + 1:]
@@ -295,7 +363,7 @@ def calibrate(models: Sequence[tuple[str, nn.Module, torch.Tensor]], base: Devic
         rows.append(row)
     return Calibration(base=base, profile=profile, fit=whole,
                        measurements=tuple(m for _, m in pairs),
-                       table=pd.DataFrame(rows), machine=machine())
+                       table=pd.DataFrame(rows), machine=machine(), codec_mib=codec_mib)
 
 
 def profile_toml(c: Calibration) -> str:
@@ -354,6 +422,11 @@ def profile_toml(c: Calibration) -> str:
         f'idle = "{p.idle_power_w:g} W"',
         f'active = "{p.active_power_w:g} W"',
         "",
+    ]
+    if p.codec_Bps:
+        lines += ["[codec]", *(f'{k} = "{v / 1e6:.5g} MB/s"' for k, v in p.codec_Bps.items()),
+                  ""]
+    lines += [
         "[sources]",
         f'"compute.peak_flops.fp32" = {q(peak_src)}',
         f'"compute.overhead" = {q("M: median time of the kernels with almost no work, " + how)}',
@@ -367,4 +440,17 @@ def profile_toml(c: Calibration) -> str:
         f'"power.idle" = {q(base.sources.get("power.idle", "copied from " + base.name))}',
         f'"power.active" = {q(base.sources.get("power.active", "copied from " + base.name))}',
     ]
+    codec_how = {
+        "quantize": "float32 -> int8 affine quantisation in torch (min/max pass included), "
+                    "float32 bytes in per second",
+        "dequantize": "int8 -> float32 in torch, float32 bytes out per second",
+        "zstd": "zstandard level 3 compressing int8 codes, bytes in per second",
+        "unzstd": "zstandard decompressing them, bytes out per second",
+        "zlib": "zlib level 6 compressing int8 codes, bytes in per second",
+        "unzlib": "zlib decompressing them, bytes out per second",
+    }
+    for k in p.codec_Bps:
+        text = (f"M: {codec_how[k]}, on {c.codec_mib:g} MiB of ReLU'd standard normal "
+                f"float32 data, median of 5 runs; {how}")
+        lines.append(f'"codec.{k}" = {q(text)}')
     return "\n".join(lines) + "\n"

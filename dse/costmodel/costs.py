@@ -46,10 +46,17 @@ Link ``L`` carrying ``b`` bytes up and the ``r``-byte result back::
 
 (the power model of Huang et al., MobiSys 2012, as used by Neurosurgeon). The edge-only
 cut sends nothing and costs nothing on the link.
+
+Coding the tensors at a cut (:func:`codec_seconds`): ``R`` float32 bytes become a body of
+``R * CODEC_BODY_FRACTION[dtype]`` bytes (fp16/bf16 1/2, int8 1/4, int4 1/8), optionally
+compressed. The edge pays ``R / quantize + body / zstd`` (or ``/ zlib``), the server
+``body / unzstd + R / dequantize`` (throughputs: ``DeviceProfile.codec_rate``); fp32
+without a lossless coder costs nothing.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -164,6 +171,48 @@ def layer_energy(node: Node, device: DeviceProfile, latency_s: float | None = No
         return ex.flops * device.energy_per_flop_j + moved * device.energy_per_byte_j
     t = layer_latency(node, device, expand=expand) if latency_s is None else latency_s
     return device.active_power_w * t
+
+
+#: Bytes of the quantised body per float32 byte, by codec dtype.
+CODEC_BODY_FRACTION: dict[str, float] = {
+    "fp32": 1.0, "fp16": 0.5, "bf16": 0.5, "int8": 0.25, "int4": 0.125}
+CODEC_LOSSLESS: tuple[str, ...] = ("zstd", "zlib")
+
+
+def codec_seconds(device: DeviceProfile, *, dtype: str, lossless: str | None,
+                  raw_bytes: float, coded_bytes: float, direction: str) -> float:
+    """Seconds ``device`` takes to code (``direction="encode"``, the edge) or decode
+    (``"decode"``, the server) one sample's tensors at a cut.
+
+    ``raw_bytes`` is their float32 size, ``coded_bytes`` the payload's length (the
+    throughputs are rated on the uncompressed side, so it enters no term; it is checked,
+    and kept in the signature so a caller passes what it measured). With body =
+    ``raw_bytes * CODEC_BODY_FRACTION[dtype]``::
+
+        encode = raw_bytes / quantize  + body / zstd     (or zlib; each term only if used)
+        decode = body / unzstd         + raw_bytes / dequantize
+
+    fp32 quantises nothing; without ``lossless`` nothing is compressed.
+    """
+    if dtype not in CODEC_BODY_FRACTION:
+        raise ValueError(f"unknown codec dtype {dtype!r}; one of {', '.join(CODEC_BODY_FRACTION)}")
+    if lossless is not None and lossless not in CODEC_LOSSLESS:
+        raise ValueError(f"unknown lossless coder {lossless!r}; None or one of "
+                         f"{', '.join(CODEC_LOSSLESS)}")
+    if direction not in ("encode", "decode"):
+        raise ValueError(f"direction must be 'encode' or 'decode', got {direction!r}")
+    for label, value in (("raw_bytes", raw_bytes), ("coded_bytes", coded_bytes)):
+        if not (math.isfinite(value) and value >= 0):
+            raise ValueError(f"{label} must be finite and >= 0, got {value!r}")
+    body = raw_bytes * CODEC_BODY_FRACTION[dtype]
+    seconds = 0.0
+    if dtype != "fp32":
+        step = "quantize" if direction == "encode" else "dequantize"
+        seconds += raw_bytes / device.codec_rate(step)
+    if lossless is not None:
+        step = lossless if direction == "encode" else f"un{lossless}"
+        seconds += body / device.codec_rate(step)
+    return seconds
 
 
 def transfer_time(nbytes: float, link: LinkProfile, *, result_bytes: float = 0.0) -> float:

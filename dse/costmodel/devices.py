@@ -17,6 +17,7 @@ and the fix.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 import tomllib
@@ -45,6 +46,69 @@ EFFICIENCY_KEYS: tuple[str, ...] = ("default", *OP_KINDS)
 #: count), ``unstructured`` any mask (a kernel for arbitrary sparse matrices).
 SPARSE_PATTERNS: tuple[str, ...] = ("predefined", "unstructured")
 _NM_RE = re.compile(r"^([1-9][0-9]*):([1-9][0-9]*)$")
+
+#: Keys of a profile's optional ``[codec]`` table: throughputs, in bytes per second, of
+#: the steps that code the tensor at a cut. ``quantize``: float32 bytes read per second
+#: while converting to fp16/bf16/int8/int4 (min/max pass included); ``dequantize``: float32
+#: bytes written per second while converting back; ``zstd`` / ``zlib``: bytes of the
+#: quantised body compressed per second (zstd level 3, zlib level 6, one thread);
+#: ``unzstd`` / ``unzlib``: bytes of quantised body produced per second by decompression.
+CODEC_RATES: tuple[str, ...] = ("quantize", "dequantize", "zstd", "unzstd", "zlib", "unzlib")
+#: Plausible bounds of a codec throughput, B/s: below 1 kB/s or above 20 TB/s (ten times
+#: the fastest memory of any shipped device) a figure is a unit slip, not a measurement.
+CODEC_RATE_BOUNDS: tuple[float, float] = (1e3, 2e13)
+#: Bytes of memory traffic per float32 byte of the default rule, for eager PyTorch, one
+#: pass per operation: a quantiser reads the input for min/max (1), then subtracts,
+#: divides, rounds and clamps (read + write each, 8) and casts (read 1, write 1/4):
+#: ~10.25, taken as 10; a dequantiser casts (read 1/4, write 1), multiplies and adds
+#: (read + write each, 4): ~5.25, taken as 6. A fused kernel moves 2.5 and 1.5: the rule
+#: is conservative for it, and `dse calibrate` replaces it with a measurement (on a shared
+#: 2-core cloud VM, eager int8 quantisation of 4 MiB reached 1/10 to 1/40 of its STREAM
+#: figure from run to run).
+QUANTIZE_TRAFFIC = 10.0
+DEQUANTIZE_TRAFFIC = 6.0
+#: The reference for lossless coders without a ``[codec]`` figure: the zstd README's
+#: lzbench table on a Core i9-9900K @ 5.0 GHz (zstd 1.4.5 -1: 500 MB/s compress, 1660 MB/s
+#: decompress; zlib 1.2.11 -1: 90 MB/s, 400 MB/s), one thread, Silesia corpus.
+LOSSLESS_REFERENCE_Bps: Mapping[str, float] = MappingProxyType(
+    {"zstd": 500e6, "unzstd": 1660e6, "zlib": 90e6, "unzlib": 400e6})
+#: Level factors to the levels dse uses (zstd 3, zlib 6) from level 1: zstd -3 compresses
+#: at ~0.7 of -1 (estimate); zlib -6 at 0.3 of -1 (21 vs 70 MB/s in the zstd README's first
+#: fsbench table, Core i7-5600U); decompression is level independent.
+LOSSLESS_LEVEL_FACTOR: Mapping[str, float] = MappingProxyType(
+    {"zstd": 0.7, "unzstd": 1.0, "zlib": 0.3, "unzlib": 1.0})
+#: A conservative core for the default: 0.15 of the reference core, about a Cortex-A57
+#: at 1.4 GHz (clock 0.28 x instructions per cycle ~0.55; estimate), the slowest shipped CPU.
+DEFAULT_CORE_FACTOR = 0.15
+
+
+def default_codec_rate(key: str, mem_bandwidth_Bps: float) -> float:
+    """The throughput, B/s, a device without a ``[codec]`` figure for ``key`` is given.
+
+    ``quantize`` = memory bandwidth / :data:`QUANTIZE_TRAFFIC` (10) and ``dequantize`` =
+    memory bandwidth / :data:`DEQUANTIZE_TRAFFIC` (6): memory-bound eager passes. The
+    lossless coders run on one CPU core whatever the device: the reference figure
+    (:data:`LOSSLESS_REFERENCE_Bps`) x the level factor (:data:`LOSSLESS_LEVEL_FACTOR`) x
+    :data:`DEFAULT_CORE_FACTOR` (0.15), e.g. zstd 500 MB/s x 0.7 x 0.15 = 52.5 MB/s.
+    """
+    if key == "quantize":
+        return mem_bandwidth_Bps / QUANTIZE_TRAFFIC
+    if key == "dequantize":
+        return mem_bandwidth_Bps / DEQUANTIZE_TRAFFIC
+    if key not in LOSSLESS_REFERENCE_Bps:
+        raise ValueError(f"unknown codec throughput {key!r}; known: {', '.join(CODEC_RATES)}")
+    return LOSSLESS_REFERENCE_Bps[key] * LOSSLESS_LEVEL_FACTOR[key] * DEFAULT_CORE_FACTOR
+
+
+def codec_rate_error(key: str, value: float) -> str | None:
+    """Why ``value`` B/s is not a plausible throughput for ``[codec].key``, or None."""
+    if key not in CODEC_RATES:
+        return f"unknown codec throughput {key!r}: one of {', '.join(CODEC_RATES)}"
+    low, high = CODEC_RATE_BOUNDS
+    if not (isinstance(value, int | float) and math.isfinite(value) and low <= value <= high):
+        return (f"{value!r} B/s is not a plausible {key} throughput: it must lie between "
+                f"{low:g} B/s (1 kB/s) and {high:g} B/s (20 TB/s)")
+    return None
 
 
 def parse_nm(pattern: str) -> tuple[int, int] | None:
@@ -127,11 +191,15 @@ class DeviceProfile:
     #: Optional alternative energy model, J per FLOP and J per byte moved.
     energy_per_flop_j: float | None = None
     energy_per_byte_j: float | None = None
+    #: Codec throughputs the profile gives, B/s, by :data:`CODEC_RATES` key (its
+    #: ``[codec]`` table; may be partial or empty). Read them through :meth:`codec_rate`,
+    #: which fills a missing one by :func:`default_codec_rate`.
+    codec_Bps: Mapping[str, float] = field(default_factory=dict, hash=False)
     #: Dotted field name -> citation with its S/D/U/E/M status.
     sources: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
-        for name in ("peak_flops", "efficiency", "sources"):
+        for name in ("peak_flops", "efficiency", "codec_Bps", "sources"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
         sparse: dict[str, Mapping[str, float]] = {}
         for pattern, table in self.sparse_efficiency.items():
@@ -155,6 +223,16 @@ class DeviceProfile:
                     raise ValueError(f"efficiency of {kind!r} must lie in (0, 1], got {value}")
         if min(self.peak_flops.values()) <= 0 or self.mem_bandwidth_Bps <= 0:
             raise ValueError("peak FLOP/s and memory bandwidth must be positive")
+        for key, value in self.codec_Bps.items():
+            if codec_rate_error(key, value):
+                raise ValueError(f"codec_Bps: {codec_rate_error(key, value)}")
+
+    def codec_rate(self, key: str) -> float:
+        """Throughput of codec step ``key`` (:data:`CODEC_RATES`), B/s: the profile's
+        ``[codec]`` figure, else :func:`default_codec_rate` from its memory bandwidth."""
+        if key in self.codec_Bps:
+            return self.codec_Bps[key]
+        return default_codec_rate(key, self.mem_bandwidth_Bps)
 
     def eff(self, kind: str) -> float:
         """Fraction of peak that layers of op kind ``kind`` reach; "default" if unlisted."""
@@ -509,7 +587,8 @@ def _type_name(value: object) -> str:
     )
 
 
-_MAP_TABLES = ("compute.peak_flops", "compute.efficiency", "compute.sparse_efficiency")
+_MAP_TABLES = ("compute.peak_flops", "compute.efficiency", "compute.sparse_efficiency",
+               "codec")
 
 
 def _fractions(
@@ -538,6 +617,7 @@ def _parse_device(reader: _Reader, data: dict[str, Any], path: Path) -> DevicePr
             "power",
             "sources",
         ),
+        ("codec",),
     )
     name, version, description, source = reader.header(data)
     kind = reader.string(data, "", "kind", choices=DEVICE_KINDS)
@@ -615,6 +695,16 @@ def _parse_device(reader: _Reader, data: dict[str, Any], path: Path) -> DevicePr
         per_flop = reader.quantity(power, "power", "energy_per_flop", "energy", "positive")
         per_byte = reader.quantity(power, "power", "energy_per_byte", "energy", "positive")
 
+    codec_table = reader.table(data, "", "codec", optional=True)
+    reader.keys(codec_table, "codec", (), CODEC_RATES)
+    codec: dict[str, float] = {}
+    for key in codec_table:
+        value = reader.quantity(codec_table, "codec", key, "byte_rate", "positive")
+        if codec_rate_error(key, value):
+            raise reader.error(f"codec.{key}", str(codec_rate_error(key, value)),
+                               'a byte rate such as "1.2 GB/s"; see profiles/README.md')
+        codec[key] = value
+
     pattern_tables = tuple(f"compute.sparse_efficiency.{p}" for p in sparse)
     sources = reader.sources(data, tables=_MAP_TABLES + pattern_tables)
     return DeviceProfile(
@@ -635,6 +725,7 @@ def _parse_device(reader: _Reader, data: dict[str, Any], path: Path) -> DevicePr
         active_power_w=active,
         energy_per_flop_j=per_flop,
         energy_per_byte_j=per_byte,
+        codec_Bps=codec,
         sources=sources,
     )
 

@@ -4,7 +4,9 @@ early-exit heads, data sets, and training, each distinct network trained once an
 Entry points: :func:`load_model` / :func:`list_models`; :func:`load_data`;
 :func:`train_network` -> :class:`TrainedNetwork` (through a :class:`Cache`);
 :func:`attach_exits`, :func:`confidence`; :class:`HeadConfig` and
-:func:`attach_task_heads` (one head per task on a shared backbone); the module ``sparsity``.
+:func:`attach_task_heads` (one head per task on a shared backbone); :class:`Codec` (how
+the tensors at a cut are coded: the payload's bytes, encode, decode); the modules
+``sparsity`` and ``codecs``.
 """
 
 from __future__ import annotations
@@ -22,4 +24,7 @@ __all__, __getattr__ = exports(__name__, {
     "CRITERIA": "exits", "attach_exits": "exits", "confidence": "exits",
     "HeadConfig": "heads", "attach_task_heads": "heads",
     "sparsity": "sparsity",
+    "Codec": "codecs", "CODEC_DTYPES": "codecs", "LOSSLESS": "codecs",
+    "PayloadError": "codecs", "decode_payload": "codecs", "payload_header_bytes": "codecs",
+    "codecs": "codecs",
 })

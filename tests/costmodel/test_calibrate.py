@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -103,6 +104,13 @@ def test_calibrate_writes_a_profile_that_loads_and_says_what_it_measured(
     assert p.sources["memory.bandwidth"].startswith("M:")
     assert p.sources["compute.efficiency.conv"].startswith("M:")
     assert not p.sources["compute.efficiency.default"].startswith("M:")
+    # the codec throughputs are measured here too, each with its M: citation
+    assert "codec throughputs: quantize" in text
+    assert set(p.codec_Bps) == {"quantize", "dequantize", "zstd", "unzstd", "zlib", "unzlib"}
+    assert all(p.sources[f"codec.{k}"].startswith("M:") for k in p.codec_Bps)
+    assert p.codec_Bps != load_device("raspberry-pi-4").codec_Bps
+    measured = json.loads((tmp_path / "c.json").read_text())["codec_Bps"]
+    assert measured == pytest.approx(dict(p.codec_Bps), rel=1e-4)  # 5 digits in the file
     base = load_device("raspberry-pi-4")
     assert (p.peak, p.idle_power_w, p.mem_capacity_bytes) == (
         base.peak, base.idle_power_w, base.mem_capacity_bytes)
