@@ -411,6 +411,15 @@ def _print_status(info: dict[str, Any]) -> None:
                  if run else "no training run by this study")
     print(f"study {info['name']}: trials {trials}; {used} network(s) used by trials, "
           f"{trainings}{workers}")
+    coded = info.get("coded") or []
+    if coded:
+        passes = sum(v["evaluation_passes"] for v in coded)
+        per_cut = sum(v["evaluation_passes"] / max(1, v["cuts"]) for v in coded) / len(coded)
+        nets = len({v["network"] for v in coded})
+        print(f"codec outputs built for {nets} network(s): {sum(v['payloads'] for v in coded)} "
+              f"payloads coded, {passes:.1f} evaluation passes' worth of forward passes "
+              f"(validation and test; {per_cut:.2f} per network and cut), "
+              f"{sum(v['seconds'] for v in coded):.1f} s")
     line = f"hypervolume {info['hypervolume']:.4f} (ruler from {info['ruler']})"
     if "hv_fraction_of_grid" in info:
         line += f", {100 * info['hv_fraction_of_grid']:.1f}% of the grid front's"

@@ -23,6 +23,7 @@ __all__, __getattr__ = exports(__name__, {
     "sparse_kernel_summary": "profiler", "execution": "costs",
     "payload_bytes": "storage",
     "codec_seconds": "costs", "CODEC_BODY_FRACTION": "costs", "CODEC_LOSSLESS": "costs",
+    "radio_parts": "costs", "transfer_time": "costs",
     "CODEC_RATES": "devices", "default_codec_rate": "devices",
     "OP_KINDS": "kinds", "parse_quantity": "units",
     "devices": "devices", "storage": "storage", "calibrate": "calibrate",

@@ -9,7 +9,12 @@ same trained networks and measured with the same ruler:
 - ``neurosurgeon``: dense, any cut, no exit (Kang et al., ASPLOS 2017);
 - ``edgent``: dense, any cut, at most one exit taken by every sample (threshold 0:
   the model is right-sized at that exit) (Li et al., 2018);
-- ``spinn``: dense, any cut, all exits, any threshold (Laskaridis et al., MobiCom 2020).
+- ``spinn``: dense, any cut, all exits, any threshold (Laskaridis et al., MobiCom 2020);
+- ``auto-split``: dense, any cut, any codec of the space, no exit (Banitalebi-Dehkordi et
+  al., KDD 2021, who search the split with the bit widths); only in a space with codecs.
+
+With codecs in the space, the other baselines send what they were published with, float32
+(the ``fp32`` codec, which a spec with codecs must list).
 
 The ``joint`` row is what the study itself found: its completed, feasible trials only,
 never the grid. So a baseline can beat it (a short study against a full sweep), and the
@@ -36,7 +41,8 @@ from dse.search.space import Candidate
 from dse.search.spec import StudySpec
 from dse.search.study import STUDIES_DIR, Explorer, csv_text, flat_row
 
-BASELINES = ("edge-only", "server-only", "neurosurgeon", "edgent", "spinn", "joint")
+BASELINES = ("edge-only", "server-only", "neurosurgeon", "edgent", "spinn", "auto-split",
+             "joint")
 
 
 def _rows(explorer: Explorer, cands: list[Candidate], source: str) -> list[dict[str, Any]]:
@@ -56,7 +62,10 @@ def edgent_in_space(spec: StudySpec) -> bool:
 def _edgent_candidates(explorer: Explorer) -> list[Candidate]:
     """Right-sized networks: every sample leaves at one exit (threshold 0)."""
     sp = explorer.space
-    return [Candidate("dense", 1.0, cut, (j,), 0.0, sp.criterion)
+    codec = "fp32" if sp.codecs else None
+    return [Candidate("dense", 1.0, cut, (j,), 0.0, sp.criterion,
+                      task_thresholds=(0.0,) * len(sp.threshold_tasks),
+                      codec=sp.codecs[0] if codec and cut in sp.silent_cuts else codec)
             for cut in sp.cuts for j in sp.allowed_exits]
 
 
@@ -108,7 +117,7 @@ def run_grid(explorer: Explorer) -> Grid:
     return Grid(df, ruler, time.perf_counter() - start, spec_digest(spec))
 
 
-GRID_VERSION = 4  # bump when scoring or the cost model changes what a grid holds
+GRID_VERSION = 5  # bump when scoring or the cost model changes what a grid holds
 
 
 def spec_digest(spec: StudySpec) -> str:
@@ -192,7 +201,16 @@ def grid_hypervolume(grid: Grid) -> float:
 
 
 def restrict(df: pd.DataFrame, baseline: str) -> pd.DataFrame:
-    """The rows of the grid that a baseline may choose."""
+    """The rows of the grid that a baseline may choose (None for ``auto-split`` on a grid
+    without codecs: it would be ``neurosurgeon``)."""
+    coded = "knob_codec" in df and df.knob_codec.notna().any()
+    if baseline == "auto-split":
+        if not coded:
+            return df.iloc[:0]
+        return df[(df.knob_method == "dense") & (df.knob_exits.map(len) == 0)
+                  & (df.source == "space")]
+    if coded and baseline != "joint":  # float32, or nothing sent (the codec decides nothing)
+        df = df[(df.knob_codec == "fp32") | (df.bandwidth == 0)]
     dense = df.knob_method == "dense"
     n_exits = df.knob_exits.map(len)
     last_cut = df.knob_split.max()
@@ -249,7 +267,10 @@ def compare(grid: Grid, spec: StudySpec, trials: pd.DataFrame | None) -> pd.Data
     ref_rows = restrict(grid.frame, "server-only")
     reference = float(ref_rows.accuracy.iloc[0]) if len(ref_rows) else float("nan")
     rows = []
+    coded = "knob_codec" in grid.frame and grid.frame.knob_codec.notna().any()
     for b in BASELINES[:-1]:
+        if b == "auto-split" and not coded:
+            continue  # no codec in the space: it would be neurosurgeon
         # Restrict the whole grid, then drop infeasible rows: restricting the feasible rows
         # would make "the last cut" (edge-only) or "all exits" (spinn) mean whatever the
         # constraints happen to leave.

@@ -23,6 +23,14 @@ at the first used exit where it is confident (or by its final head); the sample 
 tasks' answers. Accuracy is per task; ``accuracy`` is their mean and ``accuracy_min`` the
 lowest (with one task, all three are the same number).
 
+A codec at the cut (the candidate's ``codec``; None sends float32 as the layer graph
+counts it, with no header): the bytes sent are the mean length of the real payloads of the
+split's samples, the edge pays the encoder's time (at its active power) and the server the
+decoder's, and the server's outputs (its exits and the final heads) are those computed on
+the decoded tensors (:mod:`dse.nets.split`, cached per network and codec). Edge exits read
+the tensors before coding. Latencies use the mean payload: p95 latency is that of the
+paths, not of payload sizes.
+
 Expected latency, bytes and energy are the path values weighted by the paths' rates;
 p95 latency is the 95th percentile of that discrete distribution. Selection uses the
 validation split; the same numbers on the test split are kept for reporting.
@@ -36,12 +44,22 @@ so they are neither stored nor held (a right-sized network).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from dse.costmodel import CostTable, DeviceProfile, LayerGraph, LinkProfile, build_graph, cost_table
-from dse.nets import CRITERIA, TrainedNetwork, confidence, example_input
+from dse.costmodel import (
+    CostTable,
+    DeviceProfile,
+    LayerGraph,
+    LinkProfile,
+    build_graph,
+    codec_seconds,
+    cost_table,
+    radio_parts,
+    transfer_time,
+)
+from dse.nets import CRITERIA, Codec, CodecView, TrainedNetwork, confidence, example_input
 from dse.search.space import Candidate
 
 
@@ -82,6 +100,7 @@ class Metrics:
     test_accuracy_min: float = 0.0
     #: per task: the share of samples whose answer came from an exit (not the final head)
     task_exit_rate: tuple[float, ...] = ()
+    bandwidth_p95: float = 0.0  # 95th percentile of the payload bytes (codecs), else bytes
 
     def as_dict(self) -> dict[str, float | list[float]]:
         """Plain JSON-ready values (``dataclasses.asdict`` deep-copies: too slow per trial).
@@ -116,6 +135,10 @@ class Scorer:
     storage_exits: np.ndarray  # per exit head
     realised_density: float = 1.0  # the network's weights kept over its dense network's
     classes: tuple[int, ...] = ()  # outputs of each task's classifier (empty: unknown)
+    tail: bool = True  # the radio's tail energy counted (see costs.radio_parts)
+    #: codec name -> cut -> (validation, test) views (dse.nets.split.codec_outputs)
+    codec_views: dict[str, dict[int, tuple[CodecView, CodecView]]] = field(
+        default_factory=dict)
 
     def __post_init__(self) -> None:
         # one task may be given as [outputs, N]; stored as [tasks, outputs, N]
@@ -137,9 +160,24 @@ class Scorer:
         t = self.table
         k = cand.split
         used = sorted(cand.exits, key=lambda j: (t.exit_position[j], j))
-        paths = _paths(t, k, used)
-        val = _mix(paths, *self._choice("val", used, cand), self.correct["val"], used)
-        test = _mix(paths, *self._choice("test", used, cand), self.correct["test"], used)
+        coded = cand.codec is not None and t.cut_bytes[k] > 0
+        views = self.codec_views[cand.codec][k] if coded else None
+        split_of = {}
+        for i, split in enumerate(("val", "test")):
+            if views is None:
+                split_of[split] = (_paths(t, k, used), self.correct[split],
+                                   self.confidence[split], float(t.cut_bytes[k]))
+                continue
+            view = views[i]
+            sent = self._sent(k, Codec.parse(cand.codec), view)
+            correct, conf = self._coded(split, k, view, Codec.parse(cand.codec).lossy)
+            split_of[split] = (_paths(t, k, used, sent), correct, conf,
+                               float(np.percentile(view.sizes, 95)))
+        results = {}
+        for split, (paths, correct, conf, p95_bytes) in split_of.items():
+            results[split] = _mix(paths, *self._choice(split, used, cand, conf), correct, used)
+            results[split]["bytes_p95"] = p95_bytes
+        val, test = results["val"], results["test"]
         memory, storage = self.deployed(cand)
         return Metrics(
             accuracy=val["accuracy"],
@@ -173,7 +211,37 @@ class Scorer:
             accuracy_min=min(val["task_accuracy"]),
             test_accuracy_min=min(test["task_accuracy"]),
             task_exit_rate=val["task_exit_rate"],
+            bandwidth_p95=val["bytes_p95"] if val["bandwidth"] > 0 else 0.0,
         )
+
+    def _sent(self, k: int, codec: Codec, view: CodecView) -> Sent:
+        """What crossing cut ``k`` with ``codec`` costs: the mean payload of ``view``'s
+        samples on the link and the radio, the encoder on the edge, the decoder on the
+        server."""
+        t = self.table
+        nbytes = float(view.sizes.mean())
+        raw = float(t.cut_bytes[k])
+        radio = radio_parts(nbytes, t.link, result_bytes=self.graph.result_bytes,
+                            tail=self.tail)
+        enc = codec_seconds(t.edge, dtype=codec.dtype, lossless=codec.lossless,
+                            raw_bytes=raw, coded_bytes=nbytes, direction="encode")
+        dec = codec_seconds(t.server, dtype=codec.dtype, lossless=codec.lossless,
+                            raw_bytes=raw, coded_bytes=nbytes, direction="decode")
+        return Sent(nbytes, transfer_time(nbytes, t.link, result_bytes=self.graph.result_bytes),
+                    radio.uplink, radio.downlink, radio.tail, enc,
+                    enc * t.edge.active_power_w, dec)
+
+    def _coded(self, split: str, k: int, view: CodecView, lossy: bool
+               ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Correctness and confidences with the server's outputs computed on the decoded
+        tensors (a lossless codec changes none); edge exits keep their own."""
+        if not lossy:
+            return self.correct[split], self.confidence[split]
+        server = np.array([*(self.table.exit_position > k), True])  # exits past k, final
+        correct = np.where(server[None, :, None], view.correct, self.correct[split])
+        conf = {c: np.where(server[None, :, None], view.confidence[c], v)
+                for c, v in self.confidence[split].items()}
+        return correct, conf
 
     def deployed(self, cand: Candidate) -> tuple[float, float]:
         """(edge memory, storage) of what ``cand`` deploys, bytes.
@@ -214,7 +282,8 @@ class Scorer:
                 and all(c > 0 and x <= 1.0 / c - 1e-6
                         for c, x in zip(self.classes, thresholds, strict=True)))
 
-    def _choice(self, split: str, used: list[int], cand: Candidate
+    def _choice(self, split: str, used: list[int], cand: Candidate,
+                confidences: dict[str, np.ndarray] | None = None
                 ) -> tuple[np.ndarray, np.ndarray]:
         """Per sample, the path it takes (position in ``used``, or len(used) = final), and
         per task and sample, the path whose output answers that task (see the module's
@@ -223,7 +292,8 @@ class Scorer:
         if not used:
             path = np.zeros(n, dtype=np.int64)
             return path, np.broadcast_to(path, (tasks, n))
-        conf = self.confidence[split][cand.criterion][:, used]  # [T, used, N]
+        source = confidences if confidences is not None else self.confidence[split]
+        conf = source[cand.criterion][:, used]  # [T, used, N]
         passed = conf >= np.asarray(cand.thresholds(tasks))[:, None, None]
         if cand.policy == "per_task":
             answer = np.where(passed.any(axis=1), passed.argmax(axis=1), len(used))
@@ -233,9 +303,31 @@ class Scorer:
         return path, np.broadcast_to(path, (tasks, n))
 
 
-def _paths(t: CostTable, k: int, used: list[int]) -> np.ndarray:
+@dataclass(frozen=True)
+class Sent:
+    """What crossing one cut costs per sample: bytes, link time, the radio's parts, and the
+    codec's encoder (edge: seconds and joules) and decoder (server: seconds)."""
+
+    nbytes: float
+    transfer_s: float
+    up_j: float
+    down_j: float
+    tail_j: float
+    encode_s: float = 0.0
+    encode_j: float = 0.0
+    decode_s: float = 0.0
+
+
+def _raw(t: CostTable, k: int) -> Sent:
+    """Float32 as the layer graph counts it (no codec, no header)."""
+    return Sent(float(t.cut_bytes[k]), float(t.transfer_s[k]), float(t.radio_up_j[k]),
+                float(t.radio_down_j[k]), float(t.radio_tail_j[k]))
+
+
+def _paths(t: CostTable, k: int, used: list[int], sent: Sent | None = None) -> np.ndarray:
     """Per path (used exits in order, then final, as columns): the rows of
     :data:`PATH_ROWS` (latency and its parts, bytes, edge energy and its parts)."""
+    s = sent if sent is not None else _raw(t, k)
     m = len(used) + 1
     edge = np.zeros(m)
     transfer = np.zeros(m)
@@ -256,19 +348,21 @@ def _paths(t: CostTable, k: int, used: list[int]) -> np.ndarray:
             compute_j[i] = t.edge_compute_j[pos[j]] + head_edge_j
         else:
             head_server += t.exit_server_s[j]
-            edge[i] = base_edge
-            compute_j[i] = base_j
-            transfer[i] = t.transfer_s[k]
-            server[i] = t.server_s[k] - t.server_s[pos[j]] + head_server
-            nbytes[i] = t.cut_bytes[k]
-            up_j[i], down_j[i], tail_j[i] = t.radio_up_j[k], t.radio_down_j[k], t.radio_tail_j[k]
+            edge[i] = base_edge + s.encode_s
+            compute_j[i] = base_j + s.encode_j
+            transfer[i] = s.transfer_s
+            server[i] = s.decode_s + t.server_s[k] - t.server_s[pos[j]] + head_server
+            nbytes[i] = s.nbytes
+            up_j[i], down_j[i], tail_j[i] = s.up_j, s.down_j, s.tail_j
     server_heads = sum(t.exit_server_s[j] for j in used if pos[j] > k)
-    edge[-1] = base_edge
-    compute_j[-1] = base_j
-    transfer[-1] = t.transfer_s[k]
-    server[-1] = t.server_s[k] + server_heads  # no head is on the server at the last cut
-    nbytes[-1] = t.cut_bytes[k]
-    up_j[-1], down_j[-1], tail_j[-1] = t.radio_up_j[k], t.radio_down_j[k], t.radio_tail_j[k]
+    sends = s.nbytes > 0  # nothing crosses the last cut: no coding either
+    edge[-1] = base_edge + (s.encode_s if sends else 0.0)
+    compute_j[-1] = base_j + (s.encode_j if sends else 0.0)
+    transfer[-1] = s.transfer_s
+    # no head is on the server at the last cut
+    server[-1] = (s.decode_s if sends else 0.0) + t.server_s[k] + server_heads
+    nbytes[-1] = s.nbytes
+    up_j[-1], down_j[-1], tail_j[-1] = s.up_j, s.down_j, s.tail_j
     sends = transfer > 0
     wait_j = np.where(sends, t.radio_wait_for(server), 0.0)
     radio_j = up_j + down_j + wait_j + tail_j
@@ -338,4 +432,4 @@ def make_scorer(
     backbone = sum(n.stored_bytes for name, n in graph.nodes.items() if name not in head_nodes)
     exits = np.array([sum(graph.nodes[n].stored_bytes for n in e.nodes) for e in graph.exits])
     return Scorer(trained, graph, table, conf, correct, float(backbone), exits,
-                  trained.realised_density, trained.classes)
+                  trained.realised_density, trained.classes, tail)

@@ -32,6 +32,9 @@ class Candidate:
     policy: str = "all"
     #: several tasks: one threshold per task, in task order (empty: ``threshold`` for all)
     task_thresholds: tuple[float, ...] = ()
+    #: the codec of the tensors at the cut (dse.nets.Codec name); None: float32 as the
+    #: layer graph counts it, what a spec without ``codecs`` sends
+    codec: str | None = None
 
     def thresholds(self, tasks: int) -> tuple[float, ...]:
         """The threshold of each of ``tasks`` tasks."""
@@ -56,11 +59,13 @@ class Candidate:
             return tuple(v) if isinstance(v, list | tuple) else ()
 
         policy = row.get("knob_policy")
+        codec = row.get("knob_codec")
         return cls(str(row["knob_method"]), float(row["knob_density"]), int(row["knob_split"]),
                    tuple(int(i) for i in seq(row["knob_exits"])),
                    float(row["knob_threshold"]), str(row["knob_criterion"]),
                    policy if isinstance(policy, str) else "all",
-                   tuple(float(x) for x in seq(row.get("knob_task_thresholds"))))
+                   tuple(float(x) for x in seq(row.get("knob_task_thresholds"))),
+                   codec if isinstance(codec, str) else None)
 
     def as_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"method": self.network[0], "density": self.density,
@@ -68,6 +73,8 @@ class Candidate:
                              "threshold": self.threshold, "criterion": self.criterion}
         if self.policy != "all" or self.task_thresholds:  # several tasks only
             d.update(policy=self.policy, task_thresholds=list(self.task_thresholds))
+        if self.codec is not None:  # a spec with codecs only
+            d["codec"] = self.codec
         return d
 
 
@@ -85,10 +92,13 @@ class Space:
     policies: tuple[str, ...] = ("all",)  # exit policies (several tasks)
     #: several tasks with a threshold each: their names (empty: one threshold for all)
     threshold_tasks: tuple[str, ...] = ()
+    codecs: tuple[str, ...] = ()  # codecs at the cut (empty: float32, no codec knob)
+    silent_cuts: tuple[int, ...] = ()  # cuts that send nothing (the codec decides nothing)
 
     @classmethod
     def from_spec(cls, spec: StudySpec, *, cuts: Sequence[int], n_exits: int,
-                  allowed_exits: Sequence[int] | None = None) -> Space:
+                  allowed_exits: Sequence[int] | None = None,
+                  silent_cuts: Sequence[int] = ()) -> Space:
         tasks = spec.tasks
         return cls(
             densities=spec.densities,
@@ -100,6 +110,8 @@ class Space:
             criterion=spec.criterion,
             policies=spec.policies if len(tasks) > 1 else ("all",),
             threshold_tasks=tasks if spec.task_thresholds and len(tasks) > 1 else (),
+            codecs=spec.codecs,
+            silent_cuts=tuple(silent_cuts),
         )
 
     def networks(self) -> list[tuple[str, float]]:
@@ -128,9 +140,15 @@ class Space:
         if not used:
             drawn, policy = [lo] * len(drawn), self.policies[0]
         per_task = tuple(drawn) if self.threshold_tasks else ()
+        codec = None
+        if self.codecs:
+            codec = (trial.suggest_categorical("codec", list(self.codecs))
+                     if len(self.codecs) > 1 else self.codecs[0])
+            if self.cuts[pos] in self.silent_cuts:  # nothing is sent: keep it canonical
+                codec = self.codecs[0]
         return Candidate(method, float(density), self.cuts[pos], used,
                          per_task[0] if per_task else drawn[0], self.criterion, policy,
-                         per_task)
+                         per_task, codec)
 
     def _threshold(self, trial: optuna.Trial, name: str) -> float:
         lo, hi = self.thresholds[0], self.thresholds[-1]
@@ -151,6 +169,8 @@ class Space:
             grid["policy"] = list(self.policies)
         for name in [f"threshold.{t}" for t in self.threshold_tasks] or ["threshold"]:
             grid[name] = list(self.thresholds)
+        if len(self.codecs) > 1:
+            grid["codec"] = list(self.codecs)
         return grid
 
     def exit_subsets(self) -> list[tuple[int, ...]]:
@@ -161,16 +181,24 @@ class Space:
         """Every distinct candidate (no duplicates from irrelevant knobs)."""
         for method, density in self.networks():
             for cut in self.cuts:
-                for subset in self.exit_subsets():
-                    if not subset:
-                        yield Candidate(method, density, cut, subset, self.thresholds[0],
-                                        self.criterion, self.policies[0])
-                        continue
-                    for policy in self.policies:
-                        for ts in self._threshold_sets():
-                            yield Candidate(method, density, cut, subset, ts[0],
-                                            self.criterion, policy,
-                                            ts if self.threshold_tasks else ())
+                for codec in self._codecs_at(cut):
+                    for subset in self.exit_subsets():
+                        if not subset:
+                            yield Candidate(method, density, cut, subset, self.thresholds[0],
+                                            self.criterion, self.policies[0],
+                                            (self.thresholds[0],) * len(self.threshold_tasks),
+                                            codec)
+                            continue
+                        for policy in self.policies:
+                            for ts in self._threshold_sets():
+                                yield Candidate(method, density, cut, subset, ts[0],
+                                                self.criterion, policy,
+                                                ts if self.threshold_tasks else (), codec)
+
+    def _codecs_at(self, cut: int) -> list[str | None]:
+        if not self.codecs:
+            return [None]
+        return [self.codecs[0]] if cut in self.silent_cuts else list(self.codecs)
 
     def _threshold_sets(self) -> Iterator[tuple[float, ...]]:
         return itertools.product(self.thresholds, repeat=max(1, len(self.threshold_tasks)))
@@ -178,5 +206,6 @@ class Space:
     def size(self) -> int:
         n_sub = len(self.exit_subsets())
         per_exit = len(self.policies) * len(self.thresholds) ** max(1, len(self.threshold_tasks))
-        per_net = len(self.cuts) * ((n_sub - 1) * per_exit + 1)
-        return len(self.networks()) * per_net
+        per_cut = (n_sub - 1) * per_exit + 1
+        coded = sum(len(self._codecs_at(c)) for c in self.cuts)
+        return len(self.networks()) * coded * per_cut

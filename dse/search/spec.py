@@ -46,7 +46,7 @@ _TRAINING = {"epochs", "batch_size", "lr", "weight_decay", "exit_weight", "head"
              "patience", "max_epochs", "task_weights", "task_weighting"}
 _DEPLOYMENT = {"edge", "server", "link", "tail_energy", "stl"}
 _SPACE = {"densities", "methods", "exits", "thresholds", "criterion", "splits", "policies",
-          "task_thresholds"}
+          "task_thresholds", "codecs"}
 _THRESH = {"low", "high", "step"}
 
 
@@ -97,6 +97,7 @@ class StudySpec:
     policies: tuple[str, ...] = ("all",)  # exit policies searched (several tasks)
     task_thresholds: bool = False  # one threshold per task, each a knob
     stl: str = "sequential"  # single-task networks side by side: their edge parts' schedule
+    codecs: tuple[str, ...] = ()  # codecs at the cut (canonical names; empty: float32 only)
 
     @property
     def directions(self) -> list[str]:
@@ -319,6 +320,21 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
     task_thresholds = space.get("task_thresholds", False)
     if not isinstance(task_thresholds, bool):
         raise c.fail("space.task_thresholds", "must be true or false")
+    codecs: tuple[str, ...] = ()
+    if "codecs" in space:
+        from dse.nets import Codec
+
+        raw_codecs = space["codecs"]
+        if not isinstance(raw_codecs, list) or not raw_codecs or not all(
+                isinstance(x, str) for x in raw_codecs):
+            raise c.fail("space.codecs", f"must be a non-empty list of codec names, got "
+                         f"{raw_codecs!r}", 'e.g. codecs = ["fp32", "fp16", "int8+zstd"]')
+        codecs = tuple(dict.fromkeys(Codec.parse(x, where=where, field="space.codecs").name
+                                     for x in raw_codecs))
+        if "fp32" not in codecs:
+            raise c.fail("space.codecs", "must include fp32: what the baselines (and a split "
+                         "without a codec) send, the reference every codec is held against",
+                         'add "fp32" to the list')
 
     metrics = set(METRICS) | {f"{TASK_METRIC}{t}" for t in tasks}
     objectives_t = c.table(_flat(c, top["objectives"], "objectives", tasks), "objectives",
@@ -344,7 +360,7 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
         thresholds=thresholds, criterion=criterion, splits=splits, objectives=objectives,
         constraints=tuple(constraints), sampler=sampler, seed=seed, n_trials=n_trials,
         storage=storage, tasks=tasks, head=head, policies=policies,
-        task_thresholds=task_thresholds, stl=stl,
+        task_thresholds=task_thresholds, stl=stl, codecs=codecs,
     )
 
 

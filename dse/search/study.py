@@ -31,12 +31,18 @@ from dse.costmodel import build_graph, load_device, load_link
 from dse.errors import InputError
 from dse.nets import (
     Cache,
+    Codec,
+    CodecView,
+    CodecWork,
     DataSet,
     HeadConfig,
     NetworkSpec,
     TrainConfig,
+    TrainedNetwork,
     build_network,
+    codec_outputs,
     example_input,
+    key_of,
     load_data,
     train_network,
 )
@@ -49,10 +55,37 @@ from dse.search.workers import Worker, alive, registry_dir
 log = logging.getLogger(__name__)
 STUDIES_DIR = Path("studies")
 TRAINED_PREFIX = "trained:"  # study attribute per training the study ran: trained:<key>
+CODED_PREFIX = "coded:"  # study attribute per codec output cache the study built
+CODEC_OUTPUTS_VERSION = 1  # bump when dse.nets.split changes what it computes
 
 
 def _network_label(method: str, density: float) -> str:
     return "dense" if method == "dense" or density >= 1 else f"{method}@{density:g}"
+
+
+def _views_payload(views: list[dict[tuple[int, str], CodecView]], codec: Codec
+                   ) -> dict[str, Any]:
+    """Codec outputs (validation, test) as a cache payload of tensors."""
+    import torch
+
+    cuts = sorted(k for k, _ in views[0])
+    out: dict[str, Any] = {"cuts": cuts, "codec": codec.name}
+    for split, v in zip(("val", "test"), views, strict=True):
+        out[split] = [{"correct": torch.from_numpy(v[(k, codec.name)].correct),
+                       "sizes": torch.from_numpy(v[(k, codec.name)].sizes),
+                       **{f"conf_{c}": torch.from_numpy(np.ascontiguousarray(x))
+                          for c, x in v[(k, codec.name)].confidence.items()}}
+                      for k in cuts]
+    return out
+
+
+def _views_from(payload: dict[str, Any]) -> dict[int, tuple[CodecView, CodecView]]:
+    def view(d: dict[str, Any]) -> CodecView:
+        conf = {k[5:]: v.numpy() for k, v in d.items() if k.startswith("conf_")}
+        return CodecView(d["correct"].numpy(), conf, d["sizes"].numpy())
+
+    return {int(k): (view(a), view(b)) for k, a, b in
+            zip(payload["cuts"], payload["val"], payload["test"], strict=True)}
 
 
 class CandidateFailed(Exception):
@@ -102,7 +135,9 @@ class Explorer:
         g = self.reference_graph
         cuts = g.clean_cuts() if s.splits == "clean" else list(range(len(g.cuts)))
         self.exit_names: tuple[str, ...] = tuple(getattr(dense, "exit_sites", ()))
-        self.space = Space.from_spec(s, cuts=cuts, n_exits=len(g.exits))
+        silent = [c.index for c in g.cuts if c.bytes == 0]
+        self.space = Space.from_spec(s, cuts=cuts, n_exits=len(g.exits), silent_cuts=silent)
+        self.codecs = tuple(Codec.parse(c) for c in s.codecs)
 
     def network_spec(self, method: str, density: float, *,
                      exits: tuple[str, ...] | None = None) -> NetworkSpec:
@@ -134,6 +169,8 @@ class Explorer:
             if len(scorer.graph.cuts) != len(self.reference_graph.cuts):
                 raise CandidateFailed(f"{key}: the network has {len(scorer.graph.cuts)} cuts, "
                                       f"the reference {len(self.reference_graph.cuts)}")
+            if self.codecs:
+                scorer.codec_views.update(self._codec_views(trained, scorer))
             self._scorers[key] = scorer
         return self._scorers[key]
 
@@ -156,6 +193,50 @@ class Explorer:
                              tail=self.spec.tail_energy)
         alone = replace(cand, exits=tuple(range(len(names))))
         return scorer.score(alone), trained.cached
+
+    def codec_key(self, trained: TrainedNetwork, codec: Codec) -> str:
+        """The cache key of one network's outputs with ``codec`` at the space's cuts."""
+        return key_of({"codec_outputs": CODEC_OUTPUTS_VERSION, "network": trained.key,
+                       "codec": codec.name, "cuts": list(self.space.cuts)})
+
+    def _codec_views(self, trained: TrainedNetwork, scorer: Scorer
+                     ) -> dict[str, dict[int, tuple[CodecView, CodecView]]]:
+        """Per codec and cut, the (validation, test) outputs of ``trained`` with that codec
+        at the cut: from the cache, or computed (every missing codec in one pass over the
+        splits) and recorded in the study with what it cost."""
+        out = {}
+        missing = []
+        for codec in self.codecs:
+            hit = self.cache.get(self.codec_key(trained, codec))
+            if hit is None:
+                missing.append(codec)
+            else:
+                out[codec.name] = _views_from(hit)
+        if missing:
+            work = CodecWork()
+            net = trained.network()
+            data, tasks = self.data, len(trained.tasks)
+            views = [codec_outputs(net, scorer.graph, x, labels, self.space.cuts, missing,
+                                   tasks=tasks, work=work)
+                     for x, labels in ((data.val.x, trained.val_labels),
+                                       (data.test.x, trained.test_labels))]
+            for codec in missing:
+                key = self.codec_key(trained, codec)
+                payload = {"key": key, **_views_payload(views, codec)}
+                self.cache.put(key, payload)
+                out[codec.name] = _views_from(payload)
+            if self.study is not None:
+                label = _network_label(trained.spec.method if trained.spec.density < 1
+                                       else "dense", trained.spec.density)
+                self.study.set_user_attr(
+                    f"{CODED_PREFIX}{trained.key}:{','.join(c.name for c in missing)}", {
+                        "network": label, "codecs": [c.name for c in missing],
+                        "seconds": work.seconds, "batches": work.full_passes,
+                        "server_batches": work.server_passes,
+                        # over validation and test: one evaluation pass is 1 per split
+                        "evaluation_passes": work.equivalent_passes / 2,
+                        "payloads": work.encoded, "cuts": len(self.space.cuts)})
+        return out
 
     def _record(self, key: str, network: str, seconds: float) -> None:
         """Write a training this process ran to the study (one attribute per key, so
@@ -576,7 +657,9 @@ def status(study: optuna.Study, spec: StudySpec, storage: str | None = None
                      key=lambda v: v["network"])
     ruler, source = study_ruler(study, spec)
     hv = study_hypervolume(study, spec, ruler)
+    coded = [v for k, v in study.user_attrs.items() if k.startswith(CODED_PREFIX)]
     out: dict[str, Any] = {
+        "coded": coded,
         "name": spec.name, "trials": {k: v for k, v in counts.items() if v},
         "networks_used": len(networks), "networks": sorted(networks),
         "trainings_run": len(trained), "trained": trained,

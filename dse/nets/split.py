@@ -1,0 +1,174 @@
+"""The network run as it is split: the edge part, the payload at the cut, the server part.
+
+A codec changes no weight, only what the server part reads. :func:`codec_outputs` runs a
+trained network once per batch up to every cut (one ordinary forward pass, keeping every
+layer's output), then, for each cut and each lossy codec, codes the tensors that cross the
+cut sample by sample (:meth:`Codec.roundtrip`: one real payload per sample, batch size one
+as a device sends) and runs only the server part (the backbone from the cut on and the
+exits past it) on the decoded tensors. Edge exits read the tensors before coding, so their
+outputs never change. A lossless codec (fp32, or fp32 with zstd or zlib) gives the server
+the very tensors it had: only the payload sizes are measured.
+
+What comes out per (cut, codec), for validation and test: each task's per-output
+correctness and confidences (the only things scoring reads), and every sample's payload
+length in bytes. :class:`CodecWork` counts what building them cost: forward passes of the
+whole network, server-part passes, and their FLOP-weighted sum in whole-network passes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.fx as fx
+import torch.nn as nn
+
+from dse.costmodel import LayerGraph, trace
+from dse.nets.codecs import Codec
+from dse.nets.exits import CRITERIA, confidence
+
+
+@dataclass(frozen=True)
+class CodecView:
+    """One (cut, codec) on one split: what scoring needs in place of the plain logits."""
+
+    correct: np.ndarray  # bool [tasks, outputs, N]
+    confidence: dict[str, np.ndarray]  # criterion -> float32 [tasks, outputs, N]
+    sizes: np.ndarray  # int64 [N]: payload bytes per sample
+
+
+@dataclass
+class CodecWork:
+    """What building codec outputs cost."""
+
+    full_passes: int = 0  # batches run through the whole network
+    server_passes: int = 0  # batches run through a server part (per cut and lossy codec)
+    #: all of it in passes of the whole network over the split (a server part counts its
+    #: share of the network's FLOPs, a batch its share of the samples)
+    equivalent_passes: float = 0.0
+    seconds: float = 0.0
+    encoded: int = 0  # payloads encoded (samples x cuts x codecs)
+
+
+def sides(graph: LayerGraph, cut: int) -> set[str]:
+    """The graph nodes that run on the server at ``cut``: the backbone from ``cut`` on and
+    the heads of the exits whose site is past it."""
+    server = set(graph.backbone[cut:])
+    for e in graph.exits:
+        if cut < e.position:
+            server.update(e.nodes)
+    return server
+
+
+def _flop_share(graph: LayerGraph, cut: int) -> float:
+    total = sum(n.flops for n in graph.nodes.values()) or 1
+    return sum(graph.nodes[n].flops for n in sides(graph, cut)) / total
+
+
+def codec_outputs(net: nn.Module, graph: LayerGraph, x: torch.Tensor,
+                  labels: Sequence[torch.Tensor], cuts: Sequence[int],
+                  codecs: Sequence[Codec], *, tasks: int = 1, batch: int = 256,
+                  work: CodecWork | None = None) -> dict[tuple[int, str], CodecView]:
+    """Per (cut, codec name): the network's outputs with the cut's tensors coded.
+
+    ``net`` is the trained network (exits attached, eval mode), ``graph`` its layer graph,
+    ``x`` the inputs of one split and ``labels`` its labels per task. The edge-only cut
+    sends nothing and is skipped.
+    """
+    work = work if work is not None else CodecWork()
+    start = time.perf_counter()
+    gm = trace(net, name="network")
+    gm.eval()
+    modules = dict(gm.named_modules())
+    nodes = list(gm.graph.nodes)
+    placeholder = next(n for n in nodes if n.op == "placeholder")
+    output = next(n for n in nodes if n.op == "output")
+    n_cuts = len(graph.cuts)
+    plan = [k for k in cuts if 0 <= k < n_cuts - 1 and graph.cuts[k].bytes > 0]
+    server_of = {k: sides(graph, k) for k in plan}
+    lossy = [c for c in codecs if c.lossy]
+    pieces: dict[tuple[int, str], dict[str, list[Any]]] = {
+        (k, c.name): {"out": [], "sizes": []} for k in plan for c in codecs}
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            xb = x[i : i + batch]
+            env = _run(gm, modules, nodes, {placeholder: xb}, set())
+            work.full_passes += 1
+            share = len(xb) / len(x)
+            work.equivalent_passes += share
+            plain = _outputs(env, output)
+            for k in plan:
+                crossing = [placeholder if p == "input" else _node(nodes, p)
+                            for p in graph.cuts[k].tensors]
+                values = [env[n] for n in crossing]
+                for codec in codecs:
+                    decoded, sizes = codec.roundtrip(values)
+                    work.encoded += len(xb)
+                    piece = pieces[(k, codec.name)]
+                    piece["sizes"].append(np.asarray(sizes, dtype=np.int64))
+                    if codec in lossy:
+                        seeded = dict(env)
+                        seeded.update(zip(crossing, decoded, strict=True))
+                        out = _outputs(_run(gm, modules, nodes, seeded, server_of[k]), output)
+                        work.server_passes += 1
+                        work.equivalent_passes += share * _flop_share(graph, k)
+                        piece["out"].append(out)
+                    else:
+                        piece["out"].append(plain)
+    views = {}
+    for (k, name), piece in pieces.items():
+        outs = [torch.cat([o[j] for o in piece["out"]]) for j in range(len(piece["out"][0]))]
+        per_task = [torch.stack(outs[t::tasks]) for t in range(tasks)]
+        correct = np.stack([(lg.argmax(-1) == y).numpy()
+                            for lg, y in zip(per_task, labels, strict=True)])
+        conf = {c: np.stack([confidence(lg, c).numpy() for lg in per_task]) for c in CRITERIA}
+        views[(k, name)] = CodecView(correct, conf, np.concatenate(piece["sizes"]))
+    work.seconds += time.perf_counter() - start
+    return views
+
+
+def _node(nodes: list[fx.Node], name: str) -> fx.Node:
+    for n in nodes:
+        if n.name == name:
+            return n
+    raise KeyError(f"no node {name!r} in the traced network")
+
+
+def _outputs(env: dict[fx.Node, Any], output: fx.Node) -> list[torch.Tensor]:
+    value = fx.node.map_arg(output.args[0], lambda n: env[n])
+    return list(value) if isinstance(value, tuple | list) else [value]
+
+
+def _run(gm: fx.GraphModule, modules: dict[str, nn.Module], nodes: list[fx.Node],
+         env: dict[fx.Node, Any], only: set[str]) -> dict[fx.Node, Any]:
+    """Execute ``gm``'s graph; with ``only`` non-empty, only the compute nodes named in it
+    run (the others keep their value in ``env``, which seeds them)."""
+    env = dict(env)
+    for n in nodes:
+        if n.op in ("placeholder", "output"):
+            continue
+        if only and n.op != "get_attr" and n.name not in only:
+            continue
+        args = fx.node.map_arg(n.args, lambda a: env[a])
+        kwargs = fx.node.map_arg(n.kwargs, lambda a: env[a])
+        if n.op == "call_module":
+            env[n] = modules[str(n.target)](*args, **kwargs)
+        elif n.op == "call_function":
+            env[n] = n.target(*args, **kwargs)
+        elif n.op == "call_method":
+            obj, *rest = args
+            env[n] = getattr(obj, str(n.target))(*rest, **kwargs)
+        elif n.op == "get_attr":
+            env[n] = _attr(gm, str(n.target))
+    return env
+
+
+def _attr(gm: fx.GraphModule, target: str) -> Any:
+    obj: Any = gm
+    for part in target.split("."):
+        obj = getattr(obj, part)
+    return obj
