@@ -879,10 +879,10 @@ class _Report:
         if c.codec is None:
             return "-"
         if not self._sends(c):
-            return "- (nothing sent)"
+            return "- (nothing sent)" if long else "-"
         if not self._sends(c, row):
             return (f"{c.codec}, unused: every sample leaves at an edge exit, nothing is sent"
-                    if long else "- (nothing sent)")
+                    if long else "-")
         return c.codec
 
     def codec_usage(self) -> tuple[list[str], list[str]]:
@@ -908,8 +908,9 @@ class _Report:
                     int(r["trial"]))
         n = len(self.front)
         used = ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
-        said = [f"Codecs on the front ({n} points): "
-                + (used if used else "none: no front point sends anything")
+        said = [f"Codecs on the front ({n} points; - in the codec column: nothing is sent): "
+                + (used if used else "none, no front point sends anything, so the codec "
+                   "decides nothing on it")
                 + (f"; {silent} send nothing (edge-only, or every sample leaves at an edge "
                    "exit), so the codec decides nothing there" if silent and used else "")
                 + "."]
@@ -1120,10 +1121,12 @@ class _Report:
         info = infos[0]
         ref = info.reference
         others = [c for c in info.codecs if c != ref]
+        fastest = self._fastest_codecs(info.cuts)
         rows = []
         for j, k in enumerate(info.cuts):
             rows.append([
                 f"{k} (after {info.after[j]})" if k else "0 (input)",
+                fastest.get(k, "-"),
                 fmt.nbytes(info.bytes[ref][j]),
                 f"{fmt.percent(info.accuracy[ref][j])}; {fmt.percent(info.test_accuracy[ref][j])}",
                 *[x for c in others for x in (
@@ -1132,11 +1135,17 @@ class _Report:
         doc.p(f"Per cut of the {info.network} network: the {ref} payload (validation mean), "
               f"the final classifier's accuracy with it, and for each other codec its payload "
               f"as a share of {ref}'s and its accuracy change in points (each cell: "
-              "validation; test).")
-        doc.table(["cut", f"{ref} bytes", f"{ref} accuracy (val; test)",
+              "validation; test). The fastest codec at a cut is the one with the lowest mean "
+              "latency, with no exit, among those within 1 point of the dense server-only "
+              "network's validation accuracy (the matched accuracy of the baselines).")
+        doc.table(["cut", "fastest codec (latency)", f"{ref} bytes",
+                   f"{ref} accuracy (val; test)",
                    *[h for c in others for h in (f"{c}: bytes / {ref} (val; test)",
                                                  f"{c}: accuracy change, points (val; test)")]],
                   rows)
+        said = self._codec_verdict()
+        if said:
+            doc.p(said)
         big = info.raw_bytes >= 4000
         for c in others:
             if not big.any():
@@ -1150,6 +1159,45 @@ class _Report:
             doc.p("The figure also shows the front's other networks (",
                   ", ".join(i.network for i in infos[1:]), "); the table is the dense "
                   "network's.")
+
+    def _matched(self) -> pd.DataFrame:
+        """The dense, no-exit grid rows with a codec (auto-split's), at matched accuracy."""
+        gf = restrict(self.grid.frame, "auto-split")
+        ref = float(self.comparison.attrs.get("reference_accuracy", float("nan")))
+        return gf[gf.accuracy >= ref - 0.01] if ref == ref else gf.iloc[:0]
+
+    def _fastest_codecs(self, cuts: Sequence[int]) -> dict[int, str]:
+        """Per cut: the codec of the dense network with no exit that is fastest at matched
+        accuracy, and its mean latency."""
+        m = self._matched()
+        out = {}
+        for k in cuts:
+            sub = m[m.knob_split == k]
+            if len(sub):
+                best = sub.loc[sub.latency_mean.idxmin()]
+                out[k] = f"{best.knob_codec} ({human('latency_mean', best.latency_mean)})"
+        return out
+
+    def _codec_verdict(self) -> str:
+        """Whether a codec moves the fastest feasible cut of the dense network with no exit
+        at matched accuracy (fp32 only, against every codec of the space)."""
+        m = self._matched()
+        m = m[m.feasible.astype(bool)]
+        plain = m[(m.knob_codec == "fp32") | (m.bandwidth == 0)]
+        if not len(m) or not len(plain):
+            return ""
+        a, b = plain.loc[plain.latency_mean.idxmin()], m.loc[m.latency_mean.idxmin()]
+        ka, kb = int(a.knob_split), int(b.knob_split)
+        head = "Dense, with no exit, feasible and at matched accuracy: the fastest cut "
+        if b.latency_mean >= a.latency_mean or (ka == kb and b.knob_codec == a.knob_codec):
+            return (head + f"sending float32 is {self._cut_text(ka)} "
+                    f"({human('latency_mean', a.latency_mean)}), and no codec beats it.")
+        return (head + f"sending float32 is {self._cut_text(ka)} "
+                f"({human('latency_mean', a.latency_mean)}); with the codecs it is "
+                f"{self._cut_text(kb)} with {b.knob_codec} "
+                f"({human('latency_mean', b.latency_mean)}, "
+                f"{human('bandwidth', b.bandwidth)} sent): the codec made that cut the "
+                "best.")
 
     def _density(self, doc: Doc) -> None:
         doc.h(1, "Sparsity", "sparsity")
