@@ -914,9 +914,10 @@ class _Report:
                 + (f"; {silent} send nothing (edge-only, or every sample leaves at an edge "
                    "exit), so the codec decides nothing there" if silent and used else "")
                 + "."]
-        if not lossy and used:
-            said.append("No front point sends a lossily coded tensor: no codec that reduces "
-                        "precision made a cut better here.")
+        if not lossy:
+            if used:
+                said.append("No front point sends a lossily coded tensor: no codec that "
+                            "reduces precision made a cut better here.")
             return said, []
         said.append("A lossy codec puts these cuts on the front (payload, validation mean, "
                     "against fp32's at the same cut; final-classifier accuracy change):")
@@ -1140,8 +1141,8 @@ class _Report:
               "network's validation accuracy (the matched accuracy of the baselines).")
         doc.table(["cut", "fastest codec (latency)", f"{ref} bytes",
                    f"{ref} accuracy (val; test)",
-                   *[h for c in others for h in (f"{c}: bytes / {ref} (val; test)",
-                                                 f"{c}: accuracy change, points (val; test)")]],
+                   *[h for c in others for h in (f"{c}: bytes / {ref}",
+                                                 f"{c}: accuracy change (points)")]],
                   rows)
         said = self._codec_verdict()
         if said:
@@ -1150,11 +1151,11 @@ class _Report:
         for c in others:
             if not big.any():
                 break
-            worst = float(info.change(c, split="test").min())
+            lo, hi = (f"{float(f((1 / info.ratio(c))[big])):.3g}x" for f in (np.min, np.max))
             doc.p(f"{c}: at the cuts whose float32 tensors take at least 4 kB, its payload is "
-                  f"{float((1 / info.ratio(c))[big].min()):.3g}x to "
-                  f"{float((1 / info.ratio(c))[big].max()):.3g}x smaller than {ref}'s; its "
-                  f"worst test accuracy change over all cuts is {worst:+.1f} points.")
+                  + (lo if lo == hi else f"{lo} to {hi}") + f" smaller than {ref}'s; its "
+                  f"worst accuracy change over all cuts is {info.change(c).min():+.1f} "
+                  f"points on validation, {info.change(c, split='test').min():+.1f} on test.")
         if len(infos) > 1:
             doc.p("The figure also shows the front's other networks (",
                   ", ".join(i.network for i in infos[1:]), "); the table is the dense "
@@ -1190,14 +1191,13 @@ class _Report:
         ka, kb = int(a.knob_split), int(b.knob_split)
         head = "Dense, with no exit, feasible and at matched accuracy: the fastest cut "
         if b.latency_mean >= a.latency_mean or (ka == kb and b.knob_codec == a.knob_codec):
-            return (head + f"sending float32 is {self._cut_text(ka)} "
-                    f"({human('latency_mean', a.latency_mean)}), and no codec beats it.")
-        return (head + f"sending float32 is {self._cut_text(ka)} "
-                f"({human('latency_mean', a.latency_mean)}); with the codecs it is "
-                f"{self._cut_text(kb)} with {b.knob_codec} "
-                f"({human('latency_mean', b.latency_mean)}, "
-                f"{human('bandwidth', b.bandwidth)} sent): the codec made that cut the "
-                "best.")
+            return (head + f"with float32 is {self._cut_text(ka)}, at "
+                    f"{human('latency_mean', a.latency_mean)}, and no codec beats it.")
+        return (head + f"with float32 is {self._cut_text(ka)}, at "
+                f"{human('latency_mean', a.latency_mean)}; with the codecs it is "
+                f"{self._cut_text(kb)} with {b.knob_codec}, at "
+                f"{human('latency_mean', b.latency_mean)} sending "
+                f"{human('bandwidth', b.bandwidth)}: the codec made that cut the best.")
 
     def _density(self, doc: Doc) -> None:
         doc.h(1, "Sparsity", "sparsity")

@@ -110,8 +110,7 @@ def test_report_has_the_codec_figure_and_its_per_cut_table(study: tuple[Path, An
     head, *rows = _table(md, "| cut | fastest codec")
     assert head[1:4] == ["fastest codec (latency)", "fp32 bytes", "fp32 accuracy (val; test)"]
     assert head[4:] == [h for c in ("int8", "int4+zstd")
-                        for h in (f"{c}: bytes / fp32 (val; test)",
-                                  f"{c}: accuracy change, points (val; test)")]
+                        for h in (f"{c}: bytes / fp32", f"{c}: accuracy change (points)")]
     assert [int(r[0].split()[0]) for r in rows] == list(info.cuts)
     views = explorer.scorer("dense", 1.0).codec_views
     # the fastest codec per cut: the dense no-exit grid rows within 1 point of server-only
