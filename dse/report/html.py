@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from dse.costmodel import FREE_KINDS, DeviceProfile, LinkProfile
+from dse.nets import Codec
 from dse.report import fmt, plots
 from dse.search import (
     BASELINES,
@@ -56,6 +57,7 @@ from dse.search import (
 )
 
 REPORTS_DIR = Path("reports")
+CODEC_NETWORKS = 4  # at most this many networks in the codec figure (dense first)
 log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------------------------
@@ -485,7 +487,21 @@ class _Report:
         self.dense = self.ex.scorer("dense", 1.0)
         self.learning = self.ex.learning_warnings()
         self.task_section = tasks_section_info(self.ex) if self.tasks else None
+        self.codec_networks = self._codec_networks()
         self._figures()
+
+    def _codec_networks(self) -> list[tuple[str, float]]:
+        """The networks whose codecs the report shows (a spec with codecs): the dense one,
+        then each other network on the front, at most :data:`CODEC_NETWORKS` in all."""
+        if not self.spec.codecs:
+            return []
+        nets = [("dense", 1.0)]
+        for _, r in self.front.iterrows():
+            c = candidate_of(r)
+            net = ("dense", 1.0) if c.network[0] == "dense" else c.network
+            if net not in nets:
+                nets.append(net)
+        return nets[:CODEC_NETWORKS]
 
     def _figures(self) -> None:
         f, spec, ex = self.fig, self.spec, self.ex
@@ -565,12 +581,34 @@ class _Report:
                    title=f"Hypervolume of {spec.name} ({spec.sampler}) against trial number"),
                plots.render_hypervolume, what="hypervolume history")
         self._task_figure()
+        self._codec_figure()
         self.importance = importances(self.study, self.names, seed=spec.seed)
         f.draw("importance", "How much each knob explains each objective across the trials "
                "(fANOVA)",
                lambda: plots.importance_info(
                    self.importance, title=f"Knob importance (fANOVA) in {spec.name}"),
                plots.render_importance, what="knob importance")
+
+    def _codec_figure(self) -> None:
+        if not self.codec_networks:
+            return
+        ex, spec = self.ex, self.spec
+
+        def infos() -> tuple[plots.RateAccuracyInfo, ...]:
+            return tuple(plots.rate_accuracy_info(
+                ex.scorer(m, d), network=_net_label(m, d),
+                title=f"Codecs at the cut: {spec.model} on {spec.data['name']}, bytes sent "
+                f"over {ex.link.name} against final-classifier accuracy")
+                for m, d in self.codec_networks)
+
+        self.fig.draw("codecs", "Per cut that sends something, the mean payload of each codec "
+                      "(header included, validation samples) against the final classifier's "
+                      "validation accuracy on the decoded tensors (left; grey lines join one "
+                      "cut's codecs), and each codec's accuracy change against fp32 per cut "
+                      "(right)" + (", for the dense network and each network on the front"
+                                   if len(self.codec_networks) > 1 else
+                                   ", for the dense network"),
+                      infos, plots.render_rate_accuracy, what="rate-accuracy figure")
 
     def _task_figure(self) -> None:
         ts = self.task_section
@@ -611,6 +649,7 @@ class _Report:
         self._baselines(doc)
         self._tasks_section(doc)
         self._why(doc)
+        self._codecs(doc)
         self._density(doc)
         self._search(doc)
         self._verification(doc)
@@ -650,8 +689,9 @@ class _Report:
 
     def _one_line(self, row: pd.Series) -> str:
         c = candidate_of(row)
-        return (f"trial {int(row['trial'])}: {_network_name(c)}, {self._cut_text(c.split)}, "
-                f"{self._exits(c)}; accuracy "
+        codec = (f", codec {c.codec}" if c.codec is not None and self._sends(c, row) else "")
+        return (f"trial {int(row['trial'])}: {_network_name(c)}, {self._cut_text(c.split)}"
+                f"{codec}, {self._exits(c)}; accuracy "
                 f"{human('accuracy', row['accuracy'])}"
                 f" (test {human('accuracy', row['test_accuracy'])})"
                 + "".join(f"; {t} {human('accuracy', row.get(f'accuracy.{t}'))} (test "
@@ -693,6 +733,8 @@ class _Report:
             ["cut", self._cut_text(c.split)],
             ["exits used", ", ".join(exits) or "none"],
             *self._threshold_rows(c),
+            *([["codec at the cut", self._codec_text(c, row, long=True)]]
+              if c.codec is not None else []),
         ])
         cap = ex.edge.mem_capacity_bytes
         rows = [
@@ -799,6 +841,7 @@ class _Report:
                                       "latency_p95", "bandwidth", "edge_energy", "edge_memory",
                                       "storage"]))
         metrics = [m for m in metrics if m in shown]
+        coded = bool(self.spec.codecs)
         rows = []
         for _, r in shown.iterrows():
             c = candidate_of(r)
@@ -806,14 +849,106 @@ class _Report:
                 f"{int(r['trial'])}{' ★' if int(r['trial']) == knee else ''}",
                 _network_name(c), _realised(r), str(c.split),
                 self._exits(c, short=True),
+                *([self._codec_text(c, r)] if coded else []),
                 *[human(m, r[m]) for m in metrics]])
         doc.table(["trial", "network", "realised density", "cut", "exits @ threshold",
-                   *metrics], rows)
+                   *(["codec"] if coded else []), *metrics], rows)
         rest = len(self.front) - len(shown)
         more = f" ({rest} more rows)" if rest > 0 else ""
         doc.p(f"{len(self.front)} feasible front trials{more}; ★ marks the recommended one. "
               "All of them, with every knob and metric in SI units, are in ",
               Link("front.csv", "front.csv"), ".")
+        if coded:
+            said, lossy = self.codec_usage()
+            for line in said:
+                doc.p(line)
+            if lossy:
+                doc.items(lossy)
+
+    def _sends(self, c: Candidate, row: Mapping[str, Any] | None = None) -> bool:
+        """Whether ``c`` sends anything: its cut does, and (given its scored ``row``) some
+        sample reaches the server."""
+        if float(self.ex.reference_graph.cuts[c.split].bytes) <= 0:
+            return False
+        return row is None or not float(row.get("bandwidth", 1.0)) == 0
+
+    def _codec_text(self, c: Candidate, row: Mapping[str, Any] | None = None, *,
+                    long: bool = False) -> str:
+        """The codec knob of a candidate: its name, or that nothing is sent (then the codec
+        decides nothing)."""
+        if c.codec is None:
+            return "-"
+        if not self._sends(c):
+            return "- (nothing sent)" if long else "-"
+        if not self._sends(c, row):
+            return (f"{c.codec}, unused: every sample leaves at an edge exit, nothing is sent"
+                    if long else "-")
+        return c.codec
+
+    def codec_usage(self) -> tuple[list[str], list[str]]:
+        """Which codecs the front's points use (counts) in sentences, and, one item each,
+        every (lossy codec, network, cut) that sends on the front, with its payload as a
+        share of fp32's there."""
+        if not self.spec.codecs or not len(self.front):
+            return [], []
+        counts: dict[str, int] = {}
+        lossy: dict[tuple[str, str], dict[int, list[int]]] = {}
+        silent = 0
+        for _, r in self.front.iterrows():
+            c = candidate_of(r)
+            if c.codec is None:
+                continue
+            if not self._sends(c, r):
+                silent += 1
+                continue
+            counts[c.codec] = counts.get(c.codec, 0) + 1
+            if _lossy(c.codec):
+                net = _net_label(*c.network)
+                lossy.setdefault((c.codec, net), {}).setdefault(c.split, []).append(
+                    int(r["trial"]))
+        n = len(self.front)
+        used = ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+        said = [f"Codecs on the front ({n} points; - in the codec column: nothing is sent): "
+                + (used if used else "none, no front point sends anything, so the codec "
+                   "decides nothing on it")
+                + (f"; {silent} send nothing (edge-only, or every sample leaves at an edge "
+                   "exit), so the codec decides nothing there" if silent and used else "")
+                + "."]
+        if not lossy:
+            if used:
+                said.append("No front point sends a lossily coded tensor: no codec that "
+                            "reduces precision made a cut better here.")
+            return said, []
+        said.append("A lossy codec puts these cuts on the front (payload, validation mean, "
+                    "against fp32's at the same cut; final-classifier accuracy change):")
+        items = []
+        for (codec, net), cuts in sorted(lossy.items()):
+            info = self._codec_info(net)
+            for k, trials in sorted(cuts.items()):
+                where = ""
+                if info is not None and k in info.cuts:
+                    j = info.cuts.index(k)
+                    where = (f": {fmt.nbytes(info.bytes[codec][j])} instead of "
+                             f"{fmt.nbytes(info.bytes[info.reference][j])} "
+                             f"({info.ratio(codec)[j]:.3g}x), accuracy "
+                             f"{info.change(codec)[j]:+.1f} points")
+                ts = ", ".join(map(str, trials[:5])) + (", ..." if len(trials) > 5 else "")
+                items.append(f"{codec} at cut {k} of {net}{where} "
+                             f"(trial{'s' if len(trials) > 1 else ''} {ts})")
+        return said, items
+
+    def _codec_info(self, net: str) -> Any:
+        """The rate-accuracy numbers of the network labelled ``net`` (None: not computed)."""
+        for i in self.fig.infos.get("codecs") or ():
+            if i.network == net:
+                return i
+        for m, d in self.ex.space.networks():
+            if _net_label(m, d) == net:
+                try:
+                    return plots.rate_accuracy_info(self.ex.scorer(m, d), network=net)
+                except ValueError:
+                    return None
+        return None
 
     def _baselines(self, doc: Doc) -> None:
         doc.h(1, "Against the baselines", "baselines")
@@ -859,12 +994,15 @@ class _Report:
             doc.p("Each baseline's feasible candidate closest to the ideal point on the "
                   "ruler (the hollow markers of the front figure):")
             rows = []
+            coded = bool(self.spec.codecs)
             for b, r in self.bests.items():
                 c = candidate_of(r)
                 rows.append([b, _network_name(c), str(c.split),
                              self._exits(c, short=True),
+                             *([self._codec_text(c, r)] if coded else []),
                              *[human(m, r[m]) for m in self.names]])
-            doc.table(["baseline", "network", "cut", "exits @ threshold", *self.names], rows)
+            doc.table(["baseline", "network", "cut", "exits @ threshold",
+                       *(["codec"] if coded else []), *self.names], rows)
 
     def _tasks_section(self, doc: Doc) -> None:
         ts = self.task_section
@@ -966,6 +1104,100 @@ class _Report:
                   f"{self._exits(self.rec_cand)} it is "
                   f"{human('accuracy', self.rec['accuracy'])} accurate in "
                   f"{fmt.seconds(self.rec['latency_mean'])}.")
+
+    def _codecs(self, doc: Doc) -> None:
+        if not self.spec.codecs:
+            return
+        doc.h(1, "The tensor at the cut: codecs", "codecs")
+        doc.p("Codecs of the space: ", ", ".join(self.spec.codecs), ". A codec changes no "
+              "weight: at each cut, the server part of each trained network ran once on the "
+              "decoded tensors of every validation and test sample, and each sample's payload "
+              "is the length of its real encoding (header, scales and CRC included, batch "
+              "size one). Edge exits read the tensors before coding. The edge-only cut sends "
+              "nothing and is left out.")
+        self.fig.put(doc, "codecs")
+        infos = self.fig.infos.get("codecs")
+        if not infos:
+            return
+        info = infos[0]
+        ref = info.reference
+        others = [c for c in info.codecs if c != ref]
+        fastest = self._fastest_codecs(info.cuts)
+        rows = []
+        for j, k in enumerate(info.cuts):
+            rows.append([
+                f"{k} (after {info.after[j]})" if k else "0 (input)",
+                fastest.get(k, "-"),
+                fmt.nbytes(info.bytes[ref][j]),
+                f"{fmt.percent(info.accuracy[ref][j])}; {fmt.percent(info.test_accuracy[ref][j])}",
+                *[x for c in others for x in (
+                    f"{info.ratio(c)[j]:.3g}x; {info.ratio(c, split='test')[j]:.3g}x",
+                    f"{info.change(c)[j]:+.1f}; {info.change(c, split='test')[j]:+.1f}")]])
+        doc.p(f"Per cut of the {info.network} network: the {ref} payload (validation mean), "
+              f"the final classifier's accuracy with it, and for each other codec its payload "
+              f"as a share of {ref}'s and its accuracy change in points (each cell: "
+              "validation; test). The fastest codec at a cut is the one with the lowest mean "
+              "latency, with no exit, among those within 1 point of the dense server-only "
+              "network's validation accuracy (the matched accuracy of the baselines).")
+        doc.table(["cut", "fastest codec (latency)", f"{ref} bytes",
+                   f"{ref} accuracy (val; test)",
+                   *[h for c in others for h in (f"{c}: bytes / {ref}",
+                                                 f"{c}: accuracy change (points)")]],
+                  rows)
+        said = self._codec_verdict()
+        if said:
+            doc.p(said)
+        big = info.raw_bytes >= 4000
+        for c in others:
+            if not big.any():
+                break
+            lo, hi = (f"{float(f((1 / info.ratio(c))[big])):.3g}x" for f in (np.min, np.max))
+            doc.p(f"{c}: at the cuts whose float32 tensors take at least 4 kB, its payload is "
+                  + (lo if lo == hi else f"{lo} to {hi}") + f" smaller than {ref}'s; its "
+                  f"worst accuracy change over all cuts is {info.change(c).min():+.1f} "
+                  f"points on validation, {info.change(c, split='test').min():+.1f} on test.")
+        if len(infos) > 1:
+            doc.p("The figure also shows the front's other networks (",
+                  ", ".join(i.network for i in infos[1:]), "); the table is the dense "
+                  "network's.")
+
+    def _matched(self) -> pd.DataFrame:
+        """The dense, no-exit grid rows with a codec (auto-split's), at matched accuracy."""
+        gf = restrict(self.grid.frame, "auto-split")
+        ref = float(self.comparison.attrs.get("reference_accuracy", float("nan")))
+        return gf[gf.accuracy >= ref - 0.01] if ref == ref else gf.iloc[:0]
+
+    def _fastest_codecs(self, cuts: Sequence[int]) -> dict[int, str]:
+        """Per cut: the codec of the dense network with no exit that is fastest at matched
+        accuracy, and its mean latency."""
+        m = self._matched()
+        out = {}
+        for k in cuts:
+            sub = m[m.knob_split == k]
+            if len(sub):
+                best = sub.loc[sub.latency_mean.idxmin()]
+                out[k] = f"{best.knob_codec} ({human('latency_mean', best.latency_mean)})"
+        return out
+
+    def _codec_verdict(self) -> str:
+        """Whether a codec moves the fastest feasible cut of the dense network with no exit
+        at matched accuracy (fp32 only, against every codec of the space)."""
+        m = self._matched()
+        m = m[m.feasible.astype(bool)]
+        plain = m[(m.knob_codec == "fp32") | (m.bandwidth == 0)]
+        if not len(m) or not len(plain):
+            return ""
+        a, b = plain.loc[plain.latency_mean.idxmin()], m.loc[m.latency_mean.idxmin()]
+        ka, kb = int(a.knob_split), int(b.knob_split)
+        head = "Dense, with no exit, feasible and at matched accuracy: the fastest cut "
+        if b.latency_mean >= a.latency_mean or (ka == kb and b.knob_codec == a.knob_codec):
+            return (head + f"with float32 is {self._cut_text(ka)}, at "
+                    f"{human('latency_mean', a.latency_mean)}, and no codec beats it.")
+        return (head + f"with float32 is {self._cut_text(ka)}, at "
+                f"{human('latency_mean', a.latency_mean)}; with the codecs it is "
+                f"{self._cut_text(kb)} with {b.knob_codec}, at "
+                f"{human('latency_mean', b.latency_mean)} sending "
+                f"{human('bandwidth', b.bandwidth)}: the codec made that cut the best.")
 
     def _density(self, doc: Doc) -> None:
         doc.h(1, "Sparsity", "sparsity")
@@ -1249,6 +1481,16 @@ def _realised(row: Any) -> str:
     """The realised density of a trial row (weights kept over the dense network's)."""
     value = row.get("realised_density") if hasattr(row, "get") else None
     return "-" if value is None or value != value else f"{float(value):.3g}"
+
+
+def _lossy(codec: str) -> bool:
+    """Whether a codec (canonical name) may change the tensors: anything but float32."""
+    return Codec.parse(codec).lossy
+
+
+def _net_label(method: str, density: float) -> str:
+    """A network in short: ``dense`` or ``method@density``."""
+    return "dense" if method == "dense" or density >= 1 else f"{method}@{density:g}"
 
 
 def _network_name(c: Candidate) -> str:

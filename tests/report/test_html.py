@@ -169,6 +169,10 @@ def test_report_escapes_the_spec_and_shows_the_recommendation(feasible: Path) ->
     assert not (feasible.parent / "figures" / "tasks.png").exists()
     assert "| accuracy, mean over the tasks |" not in md and "| exit policy |" not in md
     assert "; policy " not in md and "| threshold | " in md
+    # no codecs in the space: no codec section, figure, column or knob, no auto-split
+    assert "The tensor at the cut: codecs" not in md and "auto-split" not in md
+    assert not (feasible.parent / "figures" / "codecs.png").exists()
+    assert "| codec" not in md and "Codecs on the front" not in md
 
 
 @pytest.mark.slow
