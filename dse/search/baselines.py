@@ -65,7 +65,7 @@ def _edgent_candidates(explorer: Explorer) -> list[Candidate]:
     codec = "fp32" if sp.codecs else None
     return [Candidate("dense", 1.0, cut, (j,), 0.0, sp.criterion,
                       task_thresholds=(0.0,) * len(sp.threshold_tasks),
-                      codec=sp.codecs[0] if codec and cut in sp.silent_cuts else codec)
+                      codec=codec)
             for cut in sp.cuts for j in sp.allowed_exits]
 
 
@@ -209,8 +209,8 @@ def restrict(df: pd.DataFrame, baseline: str) -> pd.DataFrame:
             return df.iloc[:0]
         return df[(df.knob_method == "dense") & (df.knob_exits.map(len) == 0)
                   & (df.source == "space")]
-    if coded and baseline != "joint":  # float32, or nothing sent (the codec decides nothing)
-        df = df[(df.knob_codec == "fp32") | (df.bandwidth == 0)]
+    if coded and baseline != "joint":  # float32 (a cut that sends nothing has fp32 too)
+        df = df[df.knob_codec == "fp32"]
     dense = df.knob_method == "dense"
     n_exits = df.knob_exits.map(len)
     last_cut = df.knob_split.max()

@@ -16,6 +16,9 @@ import optuna
 
 from dse.search.spec import StudySpec
 
+#: The codec of a candidate whose cut sends nothing (a spec with codecs lists it).
+SILENT_CODEC = "fp32"
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -145,7 +148,7 @@ class Space:
             codec = (trial.suggest_categorical("codec", list(self.codecs))
                      if len(self.codecs) > 1 else self.codecs[0])
             if self.cuts[pos] in self.silent_cuts:  # nothing is sent: keep it canonical
-                codec = self.codecs[0]
+                codec = SILENT_CODEC
         return Candidate(method, float(density), self.cuts[pos], used,
                          per_task[0] if per_task else drawn[0], self.criterion, policy,
                          per_task, codec)
@@ -198,7 +201,7 @@ class Space:
     def _codecs_at(self, cut: int) -> list[str | None]:
         if not self.codecs:
             return [None]
-        return [self.codecs[0]] if cut in self.silent_cuts else list(self.codecs)
+        return [SILENT_CODEC] if cut in self.silent_cuts else list(self.codecs)
 
     def _threshold_sets(self) -> Iterator[tuple[float, ...]]:
         return itertools.product(self.thresholds, repeat=max(1, len(self.threshold_tasks)))

@@ -199,3 +199,16 @@ def test_a_spec_without_codecs_has_no_codec_knob(tmp_path: Path) -> None:
     assert explorer.space.codecs == ()
     assert {c.codec for c in explorer.space.enumerate()} == {None}
     assert "codec" not in Candidate("dense", 1.0, 1, (), 0.5).as_dict()
+
+
+def test_a_cut_that_sends_nothing_is_fp32_whatever_the_first_codec() -> None:
+    from dse.search import Space
+
+    space = Space(densities=(1.0,), methods=("predefined",), cuts=(0, 1, 2), n_exits=0,
+                  allowed_exits=(), thresholds=(0.5,), criterion="max_prob",
+                  codecs=("int8", "fp32"), silent_cuts=(2,))
+    by_cut = {}
+    for c in space.enumerate():
+        by_cut.setdefault(c.split, []).append(c.codec)
+    assert by_cut == {0: ["int8", "fp32"], 1: ["int8", "fp32"], 2: ["fp32"]}
+    assert space.size() == 5
