@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 STUDIES_DIR = Path("studies")
 TRAINED_PREFIX = "trained:"  # study attribute per training the study ran: trained:<key>
 CODED_PREFIX = "coded:"  # study attribute per codec output cache the study built
-CODEC_OUTPUTS_VERSION = 1  # bump when dse.nets.split changes what it computes
+CODEC_OUTPUTS_VERSION = 2  # bump when dse.nets.split or the payload format changes what it computes
 
 
 def _network_label(method: str, density: float) -> str:

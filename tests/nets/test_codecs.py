@@ -123,7 +123,7 @@ def test_int_codecs_are_within_half_a_step(codec: Codec, relu: bool):
 def test_a_relu_tensor_uses_the_whole_unsigned_range():
     x = sample(2, (1, 16, 16, 16), relu=True)
     payload = Codec("int8").encode([x])
-    scale, lo = struct.unpack_from("<ff", payload, 12 + 1 + 16)
+    scale, lo = struct.unpack_from("<ff", payload, 12 + 1 + 4)  # 4 one-byte dimensions
     assert lo == 0.0 and scale == pytest.approx(float(x.max()) / 255)  # code 0 is 0.0
     codes = np.frombuffer(payload[-4 - x.numel():-4], np.uint8)
     assert codes.min() == 0 and codes.max() == 255
@@ -270,7 +270,7 @@ def test_each_refusal_says_what_is_wrong():
     payload = c.encode([sample(18, (1, 5))])
     cases = {
         "magic": b"XSEC" + payload[4:],
-        "version 2": payload[:4] + b"\x02" + payload[5:],
+        "version 3": payload[:4] + b"\x03" + payload[5:],
         "CRC32 mismatch": payload[:-1] + bytes([payload[-1] ^ 1]),
         "unknown codec id": resign(payload[:5] + b"\x07" + payload[6:]),
         "coded with int4": Codec("int4").encode([sample(18, (1, 5))]),
@@ -288,16 +288,20 @@ def test_well_formed_envelopes_around_inconsistent_contents_are_refused():
     """A correct length and CRC do not make a payload valid: the headers must agree
     with the body."""
     x = sample(19, (1, 6))
-    p = Codec("int8").encode([x])  # 12 fixed + rank 1 + 2 dims x 4 + 8 params = 29 header
-    shape_at = 12 + 1 + 4  # second dimension
+    p = Codec("int8").encode([x])  # 12 fixed + rank 1 + 2 one-byte dims + 8 params = 23
+    shape_at = 12 + 1 + 1  # second dimension
     cases = {
-        "needs 7|values where": p[:shape_at] + struct.pack("<I", 7) + p[shape_at + 4:],
-        "batch dimension 2": p[:13] + struct.pack("<I", 2) + p[17:],
+        "needs 7|values where": p[:shape_at] + b"\x07" + p[shape_at + 1:],
+        "batch dimension 2": p[:13] + b"\x02" + p[14:],
         "rank 0": p[:12] + b"\x00" + p[13:],
         "rank 9": p[:12] + b"\x09" + p[13:],
         "holds no tensor": p[:6] + b"\x00\x00" + p[8:],
-        "negative or non-finite": p[:21] + struct.pack("<f", -1.0) + p[25:],
+        "negative or non-finite": p[:15] + struct.pack("<f", -1.0) + p[19:],
         "values where": p[:-5] + p[-4:],  # one value fewer in the body
+        # dimensions are varints: the shortest form only, at most 5 bytes, below 2^32
+        "shortest form": p[:shape_at] + b"\x86\x00" + p[shape_at + 1:],
+        "over 5 bytes": p[:shape_at] + b"\x86\x80\x80\x80\x80\x00" + p[shape_at + 1:],
+        "exceeds 2": p[:shape_at] + b"\xff\xff\xff\xff\x1f" + p[shape_at + 1:],
     }
     for says, bad in cases.items():
         with pytest.raises(PayloadError, match=says):
@@ -305,7 +309,7 @@ def test_well_formed_envelopes_around_inconsistent_contents_are_refused():
     # a lossless body that is not a stream of its coder, or holds the wrong size
     z = Codec("int8", lossless="zstd")
     pz = z.encode([x])
-    body_at = 12 + 1 + 8 + 8
+    body_at = 12 + 1 + 2 + 8
     with pytest.raises(PayloadError, match="zstd"):
         z.decode(resign(pz[:body_at] + b"garbage!" + pz[-4:]))
     other = z.encode([sample(19, (1, 7))])  # a valid frame of 7 values behind a 6-value shape
