@@ -36,7 +36,8 @@ Targets (PASS/FAIL):
   is printed, not judged);
 - with codecs, the search's hypervolume is higher than without, on each spec.
 
-    python benchmarks/codec.py [--quick] [--trials N] [--json FILE] [--cache DIR]
+    python benchmarks/codec.py [--quick] [--trials N] [--spec NAME] [--json FILE]
+                               [--cache DIR]
 
 ``--json FILE`` writes ``{"specs": {NAME: {"hv_with", "hv_without",
 "int8_worst_acc_drop", "int8_min_bytes_ratio", ...}}}``: ``int8_worst_acc_drop`` in
@@ -308,13 +309,13 @@ def run_spec(path: Path, link: str | None, args: argparse.Namespace) -> tuple[st
           f"union of both studies' feasible trials ({len(union)} points)")
     for tag in ("without", "with"):
         print(f"  {tag:>7} codecs: {len(frames[tag])} complete, {len(feasible[tag])} "
-              f"feasible, hypervolume {hv[tag]:.4f} ({seconds[tag]:.1f} s)")
+              f"feasible, hypervolume {hv[tag]:.6f} ({seconds[tag]:.1f} s)")
     if "knob_codec" in feasible["with"]:
         used = feasible["with"].knob_codec.value_counts().to_dict()
         print("  codecs of the feasible trials with codecs: " + ", ".join(
             f"{c} {n}" for c, n in used.items()))
-    print(f"with codecs the hypervolume is higher: {hv['with']:.4f} vs {hv['without']:.4f} "
-          f"({hv['with'] - hv['without']:+.4f}) [{'PASS' if hv_pass else 'FAIL'}]")
+    print(f"with codecs the hypervolume is higher: {hv['with']:.6f} vs {hv['without']:.6f} "
+          f"({hv['with'] - hv['without']:+.2e}) [{'PASS' if hv_pass else 'FAIL'}]")
 
     # best latency at matched accuracy
     reference = ex.evaluate(Candidate("dense", 1.0, 0, (), 1.0, codec="fp32"))
@@ -372,6 +373,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", default=os.environ.get("DSE_CACHE", ".dse-cache"))
     ap.add_argument("--quick", action="store_true",
                     help="quickstart only (both links), 60 trials: a smoke run")
+    ap.add_argument("--spec", action="append", choices=SPECS,
+                    help="run only this spec (over its link and 3g); repeatable")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     args.cache = str(Path(args.cache).resolve())
@@ -384,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     os.chdir(tempfile.mkdtemp(prefix="dse-codec-bench-"))  # run_study's registry, if any
-    names = SPECS[:1] if args.quick else SPECS
+    names = tuple(args.spec) if args.spec else SPECS[:1] if args.quick else SPECS
     results: dict[str, Any] = {}
     start = time.perf_counter()
     for base in names:
@@ -397,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     print("\nsummary:")
     for n, r in results.items():
         ratio = r["int8_min_bytes_ratio"]
-        print(f"  {n:<22} hv with {r['hv_with']:.4f} without {r['hv_without']:.4f} "
+        print(f"  {n:<22} hv with {r['hv_with']:.6f} without {r['hv_without']:.6f} "
               f"[{'PASS' if r['hv_pass'] else 'FAIL'}]; int8 worst drop "
               f"{r['int8_worst_acc_drop']:.2f} pt [{'PASS' if r['int8_acc_pass'] else 'FAIL'}]"
               f"; int8 min ratio (>= 4 kB) "
