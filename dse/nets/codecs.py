@@ -211,8 +211,14 @@ class Codec:
         coded = [self._code(t, i) for i, t in enumerate(batch)]
         n = batch[0].shape[0]
         compressor = self._compressor()
-        sizes = np.fromiter((len(self._pack(coded, i, compressor)) for i in range(n)),
-                            dtype=np.int64, count=n)
+        if self.lossless is None and n:
+            # Without an entropy coder a payload's length depends on the shapes alone,
+            # which every sample of the batch shares: one real payload gives them all
+            # (a test holds this against encoding every sample).
+            sizes = np.full(n, len(self._pack(coded, 0, None)), dtype=np.int64)
+        else:
+            sizes = np.fromiter((len(self._pack(coded, i, compressor)) for i in range(n)),
+                                dtype=np.int64, count=n)
         return [self._decoded(c) for c in coded], sizes
 
     # --- internals ------------------------------------------------------------------
