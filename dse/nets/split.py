@@ -17,6 +17,7 @@ whole network, server-part passes, and their FLOP-weighted sum in whole-network 
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -39,6 +40,15 @@ class CodecView:
     correct: np.ndarray  # bool [tasks, outputs, N]
     confidence: dict[str, np.ndarray]  # criterion -> float32 [tasks, outputs, N]
     sizes: np.ndarray  # int64 [N]: payload bytes per sample
+
+    @functools.cached_property
+    def bytes_mean(self) -> float:
+        """Mean payload bytes: what the link carries per inference."""
+        return float(self.sizes.mean())
+
+    @functools.cached_property
+    def bytes_p95(self) -> float:
+        return float(np.percentile(self.sizes, 95))
 
 
 @dataclass
@@ -90,6 +100,10 @@ def codec_outputs(net: nn.Module, graph: LayerGraph, x: torch.Tensor,
     n_cuts = len(graph.cuts)
     plan = [k for k in cuts if 0 <= k < n_cuts - 1 and graph.cuts[k].bytes > 0]
     server_of = {k: sides(graph, k) for k in plan}
+    share_of = {k: _flop_share(graph, k) for k in plan}  # fixed per cut: once, not per batch
+    by_name = {n.name: n for n in nodes}
+    crossing_of = {k: [placeholder if p == "input" else by_name[p]
+                       for p in graph.cuts[k].tensors] for k in plan}
     lossy = [c for c in codecs if c.lossy]
     pieces: dict[tuple[int, str], dict[str, list[Any]]] = {
         (k, c.name): {"out": [], "sizes": []} for k in plan for c in codecs}
@@ -102,8 +116,7 @@ def codec_outputs(net: nn.Module, graph: LayerGraph, x: torch.Tensor,
             work.equivalent_passes += share
             plain = _outputs(env, output)
             for k in plan:
-                crossing = [placeholder if p == "input" else _node(nodes, p)
-                            for p in graph.cuts[k].tensors]
+                crossing = crossing_of[k]
                 values = [env[n] for n in crossing]
                 for codec in codecs:
                     decoded, sizes = codec.roundtrip(values)
@@ -115,7 +128,7 @@ def codec_outputs(net: nn.Module, graph: LayerGraph, x: torch.Tensor,
                         seeded.update(zip(crossing, decoded, strict=True))
                         out = _outputs(_run(gm, modules, nodes, seeded, server_of[k]), output)
                         work.server_passes += 1
-                        work.equivalent_passes += share * _flop_share(graph, k)
+                        work.equivalent_passes += share * share_of[k]
                         piece["out"].append(out)
                     else:
                         piece["out"].append(plain)
@@ -129,13 +142,6 @@ def codec_outputs(net: nn.Module, graph: LayerGraph, x: torch.Tensor,
         views[(k, name)] = CodecView(correct, conf, np.concatenate(piece["sizes"]))
     work.seconds += time.perf_counter() - start
     return views
-
-
-def _node(nodes: list[fx.Node], name: str) -> fx.Node:
-    for n in nodes:
-        if n.name == name:
-            return n
-    raise KeyError(f"no node {name!r} in the traced network")
 
 
 def _outputs(env: dict[fx.Node, Any], output: fx.Node) -> list[torch.Tensor]:

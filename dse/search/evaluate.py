@@ -140,6 +140,7 @@ class Scorer:
     #: codec name -> cut -> (validation, test) views (dse.nets.split.codec_outputs)
     codec_views: dict[str, dict[int, tuple[CodecView, CodecView]]] = field(
         default_factory=dict)
+    _sent_of: dict[int, Sent] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         # one task may be given as [outputs, N]; stored as [tasks, outputs, N]
@@ -173,8 +174,7 @@ class Scorer:
             codec = _codec(cand.codec)
             sent = self._sent(k, codec, view)
             correct, conf = self._coded(split, k, view, codec.lossy)
-            split_of[split] = (_paths(t, k, used, sent), correct, conf,
-                               float(np.percentile(view.sizes, 95)))
+            split_of[split] = (_paths(t, k, used, sent), correct, conf, view.bytes_p95)
         results = {}
         for split, (paths, correct, conf, p95_bytes) in split_of.items():
             results[split] = _mix(paths, *self._choice(split, used, cand, conf), correct, used)
@@ -219,9 +219,12 @@ class Scorer:
     def _sent(self, k: int, codec: Codec, view: CodecView) -> Sent:
         """What crossing cut ``k`` with ``codec`` costs: the mean payload of ``view``'s
         samples on the link and the radio, the encoder on the edge, the decoder on the
-        server."""
+        server. Computed once per view (a trial is a look-up)."""
+        hit = self._sent_of.get(id(view))
+        if hit is not None:
+            return hit
         t = self.table
-        nbytes = float(view.sizes.mean())
+        nbytes = view.bytes_mean
         raw = float(t.cut_bytes[k])
         radio = radio_parts(nbytes, t.link, result_bytes=self.graph.result_bytes,
                             tail=self.tail)
@@ -229,9 +232,11 @@ class Scorer:
                             raw_bytes=raw, coded_bytes=nbytes, direction="encode")
         dec = codec_seconds(t.server, dtype=codec.dtype, lossless=codec.lossless,
                             raw_bytes=raw, coded_bytes=nbytes, direction="decode")
-        return Sent(nbytes, transfer_time(nbytes, t.link, result_bytes=self.graph.result_bytes),
+        sent = Sent(nbytes, transfer_time(nbytes, t.link, result_bytes=self.graph.result_bytes),
                     radio.uplink, radio.downlink, radio.tail, enc,
                     enc * t.edge.active_power_w, dec)
+        self._sent_of[id(view)] = sent  # the views live as long as the scorer
+        return sent
 
     def _coded(self, split: str, k: int, view: CodecView, lossy: bool
                ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
