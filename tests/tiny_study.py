@@ -33,3 +33,16 @@ thresholds = {{ low = 0.5, high = 1.0, step = 0.25 }}
 [constraints]
 {constraints}
 """
+
+
+#: The tiny multi-task data the multi-task tests share (two hues of shapes3d, 300 images
+#: at 16x16): a [data] table to put in a spec's text.
+HUE_TASKS = ("wall_hue", "floor_hue")
+HUE_DATA = """\
+[data]
+name = "shapes3d"
+n = 300
+size = 16
+seed = 0
+tasks = ["wall_hue", "floor_hue"]
+"""

@@ -17,8 +17,9 @@ import torch
 from dse.report import fmt, plots
 from dse.report.html import _exits_text, candidate_of, human, write_report
 from dse.search.space import Candidate
+from tests.tiny_study import HUE_DATA, HUE_TASKS
 
-TASKS = ("wall_hue", "floor_hue")
+TASKS = HUE_TASKS
 SECTION = "One backbone or one network per task"
 
 SPEC = """\
@@ -28,12 +29,7 @@ sampler = "random"
 seed = 0
 [model]
 name = "mlp"
-[data]
-name = "shapes3d"
-n = 300
-size = 16
-seed = 0
-tasks = ["wall_hue", "floor_hue"]
+""" + HUE_DATA + """\
 [training]
 epochs = 1
 seed = 0

@@ -21,6 +21,7 @@ from dse.search.evaluate import Scorer
 from dse.search.space import Candidate
 from dse.search.spec import parse_spec
 from dse.search.study import Explorer, record_of, run_study
+from tests.tiny_study import HUE_DATA, HUE_TASKS
 
 
 def _table() -> CostTable:
@@ -255,7 +256,7 @@ def test_per_task_policy_never_answers_a_task_at_an_exit_that_was_not_confident(
 # --------------------------------------------------------------------------- a study
 
 
-TASKS = ("wall_hue", "floor_hue")
+TASKS = HUE_TASKS
 
 SPEC = """\
 name = "multitask-tiny"
@@ -264,12 +265,7 @@ sampler = "random"
 seed = 0
 [model]
 name = "mlp"
-[data]
-name = "shapes3d"
-n = 300
-size = 16
-seed = 0
-tasks = ["wall_hue", "floor_hue"]
+""" + HUE_DATA + """\
 [training]
 epochs = 1
 seed = 0

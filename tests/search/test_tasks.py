@@ -11,8 +11,9 @@ from dse.errors import InputError
 from dse.nets import Cache, train_network
 from dse.search import Candidate, Explorer, compare_tasks, parse_spec, single_task_spec
 from dse.search.tasks import SHARED_MTL, SHARED_STL, _schedule
+from tests.tiny_study import HUE_DATA, HUE_TASKS
 
-TASKS = ("wall_hue", "floor_hue")
+TASKS = HUE_TASKS
 
 SPEC = """\
 name = "tasks-compare"
@@ -21,12 +22,7 @@ sampler = "random"
 storage = "memory"
 [model]
 name = "vgg-s"
-[data]
-name = "shapes3d"
-n = 300
-size = 16
-seed = 0
-tasks = ["wall_hue", "floor_hue"]
+""" + HUE_DATA + """\
 [training]
 epochs = 1
 seed = 0
