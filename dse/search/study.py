@@ -23,7 +23,7 @@ import numpy as np
 import optuna
 import pandas as pd
 from optuna.storages import JournalStorage
-from optuna.storages.journal import JournalFileBackend
+from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
 
@@ -54,6 +54,9 @@ from dse.search.workers import Worker, alive, registry_dir
 
 log = logging.getLogger(__name__)
 STUDIES_DIR = Path("studies")
+#: Seconds a journal lock may stay unchanged before a waiting process takes it as left by
+#: a killed one and releases it (an append holds it for milliseconds).
+JOURNAL_GRACE_S = 30
 TRAINED_PREFIX = "trained:"  # study attribute per training the study ran: trained:<key>
 CODED_PREFIX = "coded:"  # study attribute per codec output cache the study built
 CODEC_OUTPUTS_VERSION = 2  # bump when dse.nets.split or the payload format changes what it computes
@@ -306,11 +309,25 @@ class Explorer:
 # --------------------------------------------------------------------------------------
 
 
+def _journal(path: Path | str) -> JournalStorage:
+    """Optuna's journal file at ``path``, locked by a symlink that names it absolutely.
+
+    The lock is a symlink to the journal; a process killed while appending leaves it
+    behind, and Optuna releases it once it has not changed for the grace period, which it
+    learns by following the link. A relative target resolves beside the link (to
+    ``studies/studies/...``, a file that does not exist), and the waiting process then
+    spins forever instead of releasing it.
+    """
+    absolute = str(Path(path).resolve())
+    lock = JournalFileSymlinkLock(absolute, grace_period=JOURNAL_GRACE_S)
+    return JournalStorage(JournalFileBackend(absolute, lock_obj=lock))
+
+
 def storage_for(name: str, kind: str = "journal") -> optuna.storages.BaseStorage | str:
     """``journal`` (default; Optuna's journal file), ``sqlite``, ``memory``, or a URL/path."""
     STUDIES_DIR.mkdir(exist_ok=True)
     if kind == "journal":
-        return JournalStorage(JournalFileBackend(str(STUDIES_DIR / f"{name}.journal")))
+        return _journal(STUDIES_DIR / f"{name}.journal")
     if kind == "sqlite":
         return f"sqlite:///{STUDIES_DIR / f'{name}.db'}"
     if kind == "memory":
@@ -318,7 +335,7 @@ def storage_for(name: str, kind: str = "journal") -> optuna.storages.BaseStorage
     if "://" in kind:
         return kind
     if kind.endswith((".journal", ".log")):
-        return JournalStorage(JournalFileBackend(kind))
+        return _journal(kind)
     raise InputError("storage", kind, "unknown storage",
                      "use journal, sqlite, memory, an RDB URL or a .journal file path")
 
