@@ -435,6 +435,8 @@ def _with_helpers(args: argparse.Namespace, command: list[str],
     and 0, or a failed helper's exit code."""
     import subprocess
 
+    from dse.search import die_with_parent
+
     if args.workers < 1:
         raise InputError("--workers", "workers", f"must be >= 1, got {args.workers}",
                          "pass the number of processes to run, e.g. the free cores")
@@ -442,13 +444,15 @@ def _with_helpers(args: argparse.Namespace, command: list[str],
 
     def start_helpers() -> None:
         argv = [sys.executable, "-m", "dse.cli", *command, "--quiet"]
+        preexec = die_with_parent()
         for flag, value in (("--n-trials", args.n_trials), ("--storage", args.storage)):
             if value is not None:
                 argv += [flag, str(value)]
         for i in range(1, args.workers):
             helpers.append(subprocess.Popen([*argv, "--worker-index", str(i)],
                                             stdin=subprocess.DEVNULL,
-                                            stdout=subprocess.DEVNULL))
+                                            stdout=subprocess.DEVNULL,
+                                            preexec_fn=preexec))
 
     try:
         result = run(args.worker_index, start_helpers if args.workers > 1 else None)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -348,3 +349,55 @@ def test_study_run_warns_when_the_reference_network_has_not_learned(
     assert main(["study", "run", str(write_spec(tmp_path, "learned", n_trials=3)),
                  "--quiet"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def _children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (Linux /proc)."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        text = (task / "children").read_text() if (task / "children").exists() else ""
+        found += [int(c) for c in text.split()]
+    return found
+
+
+def _gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state == "Z"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_killing_the_parent_of_workers_stops_its_helpers(tmp_path: Path) -> None:
+    """``kill -9`` of ``study run --workers 2`` must not leave its helper running."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    spec = write_spec(tmp_path, "cli-orphan", n_trials=100000)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    parent = subprocess.Popen([sys.executable, "-m", "dse.cli", "study", "run", str(spec),
+                               "--quiet", "--workers", "2"], env=env,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    helpers: list[int] = []
+    try:
+        deadline = time.monotonic() + 120
+        while not helpers and time.monotonic() < deadline:
+            assert parent.poll() is None, "the run ended before its helper started"
+            helpers = _children(parent.pid)
+            time.sleep(0.2)
+        assert helpers, "no helper process started"
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while not all(_gone(h) for h in helpers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert all(_gone(h) for h in helpers), "the helper outlived its parent"
+    finally:
+        parent.kill()
+        for h in helpers:
+            if not _gone(h):
+                os.kill(h, signal.SIGKILL)

@@ -13,9 +13,14 @@ an RDB server from several hosts should resume with all of them stopped.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import hashlib
 import os
+import signal
 import socket
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -70,3 +75,27 @@ def alive(folder: Path, *, besides: Path | None = None) -> list[str]:
         else:  # its worker is gone (or finished meanwhile)
             p.unlink(missing_ok=True)
     return found
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` for helper processes: the kernel sends the child SIGTERM when the
+    process that started it dies, even by ``kill -9`` (Linux ``PR_SET_PDEATHSIG``), so no
+    helper is left running on a study nobody watches. None where the system has no such
+    call (the helpers then end with their trial budget)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return None
+    libc = ctypes.CDLL(name, use_errno=True)
+    parent = os.getpid()
+
+    def preexec() -> None:
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before the call took effect
+            os._exit(1)
+
+    return preexec
