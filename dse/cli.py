@@ -495,11 +495,26 @@ def _run_study(args: argparse.Namespace, spec: Any, command: list[str]) -> int:
     study, rc = _with_helpers(args, command, lambda index, on_start: run_study(
         spec, n_trials=args.n_trials, storage=args.storage, progress=not args.quiet,
         explorer=explorer, worker=index, on_start=on_start))
-    if rc == 0:
-        _print_status(status(study, spec, args.storage))
-        for line in explorer.learning_warnings() if args.worker_index is None else ():
-            print(f"dse: warning: {line}", file=sys.stderr)  # once, not once per helper
-    return rc
+    if rc != 0:
+        return rc
+    info = status(study, spec, args.storage)
+    _print_status(info)
+    if args.worker_index is not None:
+        return 0  # a helper: the first process judges the study
+    for line in explorer.learning_warnings():
+        print(f"dse: warning: {line}", file=sys.stderr)  # once, not once per helper
+    complete = info["trials"].get("COMPLETE", 0)
+    if complete == 0 and info["trials"].get("FAIL", 0):
+        print(f"dse: error: every trial failed; the first: {info['first_failure']}",
+              file=sys.stderr)
+        return 1
+    if complete and not info["feasible"] and spec.constraints:
+        text = ", ".join(str(c) for c in spec.constraints)
+        raise InputError(spec.path or spec.name, "constraints",
+                         f"none of the {complete} complete trials meets {text}",
+                         "loosen the constraints or widen the space; `dse front "
+                         f"{spec.name}` lists no point until one does")
+    return 0
 
 
 def cmd_study_status(args: argparse.Namespace) -> int:

@@ -401,3 +401,68 @@ def test_killing_the_parent_of_workers_stops_its_helpers(tmp_path: Path) -> None
         for h in helpers:
             if not _gone(h):
                 os.kill(h, signal.SIGKILL)
+
+
+def _fails_with(capsys: pytest.CaptureFixture[str], rc_expected: int, *argv: str) -> str:
+    """Run ``dse ARGV``; insist on exit ``rc_expected`` with one line on stderr."""
+    capsys.readouterr()
+    rc = main(list(argv))
+    err = capsys.readouterr().err.strip()
+    assert rc == rc_expected, err
+    assert err.startswith("dse: error: ") and "\n" not in err, err
+    return err
+
+
+def test_a_constraint_no_trial_meets_exits_2_and_keeps_the_trials(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "nothing.toml"
+    spec.write_text(spec_text("nothing", n_trials=4,
+                              constraints='latency_mean = "<= 1e-12"'))
+    err = _fails_with(capsys, 2, "study", "run", str(spec), "--quiet")
+    assert "none of the 4 complete trials meets latency_mean <= 1e-12" in err
+    study, _ = load_study("nothing")
+    assert len(study.trials) == 4  # what ran is kept
+
+
+def test_every_trial_failing_exits_1_with_the_reason(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from dse.search import study as study_mod
+
+    def broken(self: object, cand: object) -> None:
+        raise RuntimeError("the scorer broke")
+
+    monkeypatch.setattr(study_mod.Explorer, "evaluate", broken)
+    err = _fails_with(capsys, 1, "study", "run", str(write_spec(tmp_path, "broken", n_trials=3)),
+                      "--quiet")
+    assert "every trial failed; the first: RuntimeError: the scorer broke" in err
+
+
+def test_bad_files_and_storages_are_one_line_errors(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = write_spec(tmp_path, "badio", n_trials=2)
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(bytes(range(256)))
+    assert "not a text file" in _fails_with(capsys, 2, "study", "run", str(binary))
+    err = _fails_with(capsys, 2, "study", "run", str(spec), "--storage",
+                      "sqlite:////nonexistent/dir/x.db")
+    assert "storage: the folder /nonexistent/dir does not exist" in err
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    cache = os.environ["DSE_CACHE"]
+    monkeypatch.setenv("DSE_CACHE", str(a_file))
+    assert "DSE_CACHE: is a file, not a folder" in _fails_with(
+        capsys, 2, "study", "run", str(spec), "--quiet")
+    monkeypatch.setenv("DSE_CACHE", cache)
+    assert not list(Path("studies").glob("badio*"))  # nothing half-made was stored
+
+
+def test_report_into_a_file_is_a_one_line_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "study", "run", str(write_spec(tmp_path, "rep-out", n_trials=4)), "--quiet")
+    target = tmp_path / "taken"
+    target.write_text("keep me")
+    assert "--out: is a file, not a folder" in _fails_with(
+        capsys, 2, "report", "rep-out", "--out", str(target), "--quiet")
+    assert target.read_text() == "keep me"

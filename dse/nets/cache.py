@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from dse import locks
+from dse.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,10 @@ class Cache:
 
     def __init__(self, root: str | Path | None = None):
         self.root = Path(root) if root is not None else default_root()
+        if self.root.exists() and not self.root.is_dir():
+            raise InputError(self.root, "DSE_CACHE" if root is None else "cache",
+                             "is a file, not a folder",
+                             "point it at a folder (created when missing), or unset DSE_CACHE")
 
     def path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.dse"

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from dse.costmodel import FREE_KINDS, DeviceProfile, LinkProfile
+from dse.errors import InputError
 from dse.nets import Codec
 from dse.report import fmt, plots
 from dse.search import (
@@ -408,7 +409,14 @@ def write_report(name: str, out: Path | str | None = None, *, storage: str | Non
     study, spec = load_study(name, storage=storage)
     out = REPORTS_DIR / name if out is None else Path(out)
     figdir = out / "figures"
-    figdir.mkdir(parents=True, exist_ok=True)
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "--out", "is a file, not a folder",
+                         "give a folder for the report (created when missing)")
+    try:
+        figdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(out, "--out", f"cannot create the report folder: {exc.strerror}",
+                         "give a folder you can write to") from None
     for old in [*figdir.glob("*.png"), *figdir.glob("*.svg")]:
         old.unlink()  # a figure not drawn this time must not linger from an earlier report
     say(f"loading the networks of {name}")

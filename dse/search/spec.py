@@ -147,9 +147,12 @@ def load_spec(path: str | Path) -> StudySpec:
     """Read and check a study spec file."""
     p = Path(path)
     try:
-        text = p.read_text()
+        text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(p, "<file>", f"cannot read: {exc.strerror}",
+                         "give the path of a study .toml (see studies/)") from None
+    except UnicodeDecodeError as exc:
+        raise InputError(p, "<file>", f"not a text file (byte {exc.start} is not UTF-8)",
                          "give the path of a study .toml (see studies/)") from None
     return parse_spec(text, where=str(p), path=p)
 

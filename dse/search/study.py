@@ -333,11 +333,28 @@ def storage_for(name: str, kind: str = "journal") -> optuna.storages.BaseStorage
     if kind == "memory":
         return optuna.storages.InMemoryStorage()
     if "://" in kind:
-        return kind
+        return _rdb(kind)
     if kind.endswith((".journal", ".log")):
         return _journal(kind)
     raise InputError("storage", kind, "unknown storage",
                      "use journal, sqlite, memory, an RDB URL or a .journal file path")
+
+
+def _rdb(url: str) -> optuna.storages.RDBStorage:
+    """An RDB storage at ``url``, opened now so that a wrong URL, an unreachable server
+    or a missing folder is a one-line error, not a traceback at the first trial."""
+    if url.startswith("sqlite:///"):
+        folder = Path(url[len("sqlite:///"):]).parent
+        if not folder.is_dir():
+            raise InputError(url, "storage", f"the folder {folder} does not exist",
+                             "create it, or give a sqlite URL in an existing folder")
+    try:
+        return optuna.storages.RDBStorage(url)
+    except Exception as exc:  # sqlalchemy's errors: a wrong driver, URL or server
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(url, "storage", f"cannot open the storage: {reason}",
+                         "check the URL (e.g. sqlite:///studies/x.db or "
+                         "postgresql+psycopg://user@host/db) and that its server runs") from None
 
 
 def find_storage(name: str, storage: str | None = None) -> optuna.storages.BaseStorage | str:
@@ -675,7 +692,11 @@ def status(study: optuna.Study, spec: StudySpec, storage: str | None = None
     ruler, source = study_ruler(study, spec)
     hv = study_hypervolume(study, spec, ruler)
     coded = [v for k, v in study.user_attrs.items() if k.startswith(CODED_PREFIX)]
+    failed = [t.user_attrs.get("fail_reason", "no reason recorded")
+              for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))]
     out: dict[str, Any] = {
+        "feasible": int(df.feasible.sum()) if not df.empty else 0,
+        "first_failure": failed[0] if failed else None,
         "coded": coded,
         "name": spec.name, "trials": {k: v for k, v in counts.items() if v},
         "networks_used": len(networks), "networks": sorted(networks),
