@@ -1049,6 +1049,9 @@ def _npz_images(path: Path, name: str, x: np.ndarray) -> np.ndarray:
         x = x.transpose(0, 3, 1, 2)  # channels last
     if x.ndim != 4 or x.shape[1] not in (1, 3):
         raise InputError(path, name, f"has shape {x.shape}", fix)
+    if x.shape[0] == 0:
+        raise InputError(path, name, "holds 0 images: no images to read",
+                         "save the images of the split in it")
     if x.shape[2] != x.shape[3] or x.shape[2] < _MIN_SIZE:
         raise InputError(path, name, f"images are {x.shape[2]}x{x.shape[3]}",
                          f"crop or resize them to a square of at least {_MIN_SIZE} pixels")
