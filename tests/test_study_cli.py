@@ -466,3 +466,27 @@ def test_report_into_a_file_is_a_one_line_error(
     assert "--out: is a file, not a folder" in _fails_with(
         capsys, 2, "report", "rep-out", "--out", str(target), "--quiet")
     assert target.read_text() == "keep me"
+
+
+@pytest.mark.slow
+def test_two_runs_started_together_end_with_exactly_n_trials(tmp_path: Path) -> None:
+    """Two ``study run`` processes started at once share the study: neither fails the
+    other's live trial as stale, and together they stop at n_trials, not one more."""
+    import subprocess
+    import sys
+
+    from optuna.trial import TrialState
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    for attempt in range(3):
+        name = f"together-{attempt}"
+        spec = write_spec(tmp_path, name, n_trials=12)
+        procs = [subprocess.Popen([sys.executable, "-m", "dse.cli", "study", "run", str(spec),
+                                   "--quiet"], env=env, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                 for _ in range(2)]
+        errors = [p.communicate(timeout=300)[1].decode() for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], errors
+        study, _ = load_study(name)
+        states = [t.state for t in study.trials]
+        assert states == [TrialState.COMPLETE] * 12, (attempt, states)

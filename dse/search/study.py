@@ -14,7 +14,8 @@ import json
 import logging
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,8 @@ import optuna
 import pandas as pd
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
-from optuna.study import MaxTrialsCallback
 from optuna.trial import FrozenTrial, TrialState
+from tqdm.auto import tqdm
 
 from dse.costmodel import build_graph, load_device, load_link
 from dse.errors import InputError
@@ -50,7 +51,7 @@ from dse.search.evaluate import Metrics, Scorer, make_scorer
 from dse.search.pareto import Ruler, hypervolume, pareto_mask
 from dse.search.space import Candidate, Space
 from dse.search.spec import StudySpec, parse_spec
-from dse.search.workers import Worker, alive, registry_dir
+from dse.search.workers import Worker, alive, registry_dir, serial
 
 log = logging.getLogger(__name__)
 STUDIES_DIR = Path("studies")
@@ -511,24 +512,65 @@ def run_study(spec: StudySpec, *, n_trials: int | None = None, storage: str | No
     the other workers of ``dse study run --workers``).
     """
     kind = storage or spec.storage
-    with Worker(registry_dir(STUDIES_DIR, spec.name, kind)) as me:
-        others = me.others() if kind != "memory" else []
-        index = len(others) if worker is None else worker
-        study, explorer = create_study(spec, storage=storage, explorer=explorer,
-                                       progress=progress, worker=index)
-        _fail_stale(study, others)
+    folder = registry_dir(STUDIES_DIR, spec.name, kind)
+    shared = kind != "memory"
+    with Worker(folder) as me:
+        # Registered first, then, one worker at a time: a worker that finds no other
+        # alive knows every RUNNING trial is a dead one's, since trials are only created
+        # under the same lock, by registered workers.
+        with serial(folder) if shared else _nothing():
+            others = me.others() if shared else []
+            index = len(others) if worker is None else worker
+            study, explorer = create_study(spec, storage=storage, explorer=explorer,
+                                           progress=progress, worker=index)
+            _fail_stale(study, others)
         if on_start is not None:
             on_start()
         target = n_trials if n_trials is not None else spec.n_trials
         several = others or on_start is not None or index > 0
         if several and finished(study) < target:  # share the trainings out first
             explorer.train_free()
-        todo = target - finished(study)
-        if todo > 0:
-            done = MaxTrialsCallback(target, states=FINISHED)  # counts every worker's
-            study.optimize(objective_for(explorer), n_trials=todo, catch=(CandidateFailed,),
-                           callbacks=[done], show_progress_bar=progress)
+        _trials(study, objective_for(explorer), target,
+                folder if shared else None, progress=progress)
     return study
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+def _trials(study: optuna.Study, objective: Callable[[optuna.Trial], list[float]],
+            target: int, folder: Path | None, *, progress: bool) -> None:
+    """Ask, score and tell trials until the study holds ``target`` started trials (running
+    or finished), all workers' together: a trial is started only while fewer exist
+    (counted and started under the study's lock), so workers started together never
+    overshoot; enqueued trials run first. Every trial created
+    ends: a candidate that fails is a FAIL trial with its reason, an interruption fails
+    the trial and stops."""
+    started = (TrialState.RUNNING, *FINISHED)  # not WAITING: an enqueued trial is to run
+    bar = tqdm(total=max(0, target - len(study.get_trials(deepcopy=False, states=started))),
+               disable=not progress, desc=study.study_name, leave=False)
+    try:
+        while True:
+            with serial(folder) if folder is not None else _nothing():
+                if len(study.get_trials(deepcopy=False, states=started)) >= target:
+                    return
+                trial = study.ask()
+            try:
+                values = objective(trial)
+            except CandidateFailed as exc:
+                log.warning("trial %d failed: %s", trial.number, exc)
+                study.tell(trial, state=TrialState.FAIL)
+            except BaseException:
+                trial.set_user_attr("fail_reason", "interrupted")
+                study.tell(trial, state=TrialState.FAIL)
+                raise
+            else:
+                study.tell(trial, values)
+            bar.update()
+    finally:
+        bar.close()
 
 
 def _fail_stale(study: optuna.Study, others: Sequence[str]) -> int:

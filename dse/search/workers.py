@@ -20,7 +20,8 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -60,6 +61,23 @@ class Worker:
     def others(self) -> list[str]:
         """The other live workers (lock file names); files of dead workers are removed."""
         return alive(self.folder, besides=self.path)
+
+
+@contextmanager
+def serial(folder: Path) -> Iterator[None]:
+    """Hold the study's own lock (a file in ``folder``), waiting for it: what must happen
+    one worker at a time (starting up and judging RUNNING trials stale; counting the
+    trials and creating the next) runs inside."""
+    if not locks.AVAILABLE:
+        yield
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / "study.serial", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        locks.lock(fd)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def alive(folder: Path, *, besides: Path | None = None) -> list[str]:
