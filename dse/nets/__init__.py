@@ -27,5 +27,6 @@ __all__, __getattr__ = exports(__name__, {
     "CodecView": "split", "CodecWork": "split", "codec_outputs": "split",
     "Codec": "codecs", "CODEC_DTYPES": "codecs", "LOSSLESS": "codecs",
     "PayloadError": "codecs", "decode_payload": "codecs", "payload_header_bytes": "codecs",
+    "Quantized": "codecs", "dequantize": "codecs", "read_payload": "codecs",
     "codecs": "codecs",
 })
