@@ -34,12 +34,11 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn as nn
-from optuna.trial import TrialState
 
 import dse
-from dse.errors import InputError
 import dse.deploy.bundle as B
 from dse.deploy.programs import EdgeModule, ServerModule, _Runner, traced
+from dse.errors import InputError
 from dse.nets import Cache, Codec, sides, sparsity
 from dse.search import Candidate, Explorer, front_frame, load_study, record_of
 
@@ -83,7 +82,7 @@ def choose_trial(name: str, *, trial: int | None, best: str | None,
         raise InputError(name, "--trial", f"no trial {trial}",
                          f"the study has trials 0..{last}" if last >= 0 else "run the study")
     t = found[0]
-    if t.state != TrialState.COMPLETE:
+    if t.state.name != "COMPLETE":
         reason = t.user_attrs.get("fail_reason")
         raise InputError(name, "--trial", f"trial {trial} is {t.state.name}"
                          + (f" ({reason})" if reason else ""),
