@@ -4,8 +4,9 @@ A :class:`KernelPredictor` maps a graph node to its latency in seconds, one mode
 kind, fitted by :func:`fit_predictor` on measured single kernels (``calibrate.py``
 samples and times them) and layers of whole networks. Two methods, both plain data:
 
-- ``terms``: a roofline with fitted terms, per kind (:func:`model_key`) ``t = c0 + c1 * FLOPs + c2 * bytes
-  + c3 * output elements + c4 * input elements`` (seconds, every coefficient >= 0),
+- ``terms``: a roofline with fitted terms, per kind (:func:`model_key`)
+  ``t = c0 + c1 * FLOPs + c2 * bytes + c3 * output elements + c4 * input elements``
+  (seconds, every coefficient >= 0),
   fitted by non-negative least squares weighted by ``1 / t**2`` (relative error);
 - ``trees``: an extra-trees ensemble on :data:`FEATURES` predicting ``log(t)``, stored
   as arrays (children, feature, threshold, value per tree): no pickled code.
