@@ -167,9 +167,10 @@ def cmd_profile(args: argparse.Namespace) -> int:
 def _measure_profile(args: argparse.Namespace, model: Any, example: Any, p: Any) -> int:
     """``dse profile MODEL --measure``: every backbone layer timed here, beside the
     edge profile's prediction; ``--csv`` writes the measurement CSV schema."""
-    from dse.costmodel.calibrate import machine
-    from dse.costmodel.measure import CALL_NODE, measure_layers, write_csv
+    from dse.costmodel import calibrate, measure
     from dse.report import fmt
+
+    machine, CALL_NODE = calibrate.machine, measure.CALL_NODE
 
     if args.repeats < 1:
         raise InputError("--repeats", "repeats", f"must be >= 1, got {args.repeats}",
@@ -177,7 +178,7 @@ def _measure_profile(args: argparse.Namespace, model: Any, example: Any, p: Any)
     if args.threads < 1:
         raise InputError("--threads", "threads", f"must be >= 1, got {args.threads}",
                          "pass the number of cores the deployed runtime will use")
-    table = measure_layers(model, example, name=args.model, runtime=args.runtime,
+    table = measure.measure_layers(model, example, name=args.model, runtime=args.runtime,
                            threads=args.threads, rounds=args.repeats, device=machine(),
                            graph=p.graph)
     predicted = dict(zip(p.layers.name, p.layers.edge_latency_s, strict=True))
@@ -195,7 +196,7 @@ def _measure_profile(args: argparse.Namespace, model: Any, example: Any, p: Any)
           f"{fmt.seconds(layers.median_s.sum())}; {p.table.edge.name} predicts "
           f"{fmt.seconds(float(p.edge_only.edge_s))} (edge-only)")
     if args.csv:
-        write_csv(table, args.csv)
+        measure.write_csv(table, args.csv)
         print(f"wrote {args.csv}; fit a profile from it with: dse calibrate --from-csv "
               f"{args.csv} --base BASE --out FILE")
     if args.json:
@@ -213,19 +214,18 @@ def _calibrate_predictor(args: argparse.Namespace, base: Any, out: Path, name: s
     """``dse calibrate --runtime R`` or ``--from-csv FILE``: a kernel predictor profile."""
     import torch
 
-    from dse.costmodel import calibrate, load_device
-    from dse.costmodel.measure import check_nodes, read_csv
+    from dse.costmodel import calibrate, load_device, measure
     from dse.nets import atomic_write_bytes, default_input, load_model
     from dse.report import fmt
 
     if args.from_csv:
-        table = read_csv(args.from_csv)
+        table = measure.read_csv(args.from_csv)
         graphs = {}
         for model, shape in table.groupby(["model", "input_shape"], sort=False).groups:
             dims = parse_shape(shape, field=f"{args.from_csv}: input_shape")
             net = load_model(model, in_channels=dims[1], input_size=dims[-1])
             graphs[(model, shape)] = calibrate.build_graph(net, torch.zeros(dims), name=model)
-        check_nodes(table, graphs, args.from_csv)
+        measure.check_nodes(table, graphs, args.from_csv)
         runtime = str(table.runtime.iloc[0])
         nets = calibrate.networks_from_table(table, graphs)
         fitted = calibrate.fit_kernel_predictor([], [], nets, runtime=runtime,
