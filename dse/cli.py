@@ -92,6 +92,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
     dtype = next((q.dtype for q in model.parameters() if q.is_floating_point()), torch.float32)
     p = profile_model(model, torch.zeros(shape, dtype=dtype), edge, server, link,
                       name=args.model, tail=not args.no_tail)
+    if args.measure:
+        return _measure_profile(args, model, torch.zeros(shape, dtype=dtype), p)
     g = p.graph
     print(f"{args.model} at {'x'.join(map(str, shape))}: {fmt.count(g.params)} params, "
           f"{fmt.count(g.macs)} MACs, {fmt.count(g.flops)} FLOPs")
@@ -162,9 +164,107 @@ def cmd_profile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _measure_profile(args: argparse.Namespace, model: Any, example: Any, p: Any) -> int:
+    """``dse profile MODEL --measure``: every backbone layer timed here, beside the
+    edge profile's prediction; ``--csv`` writes the measurement CSV schema."""
+    from dse.costmodel import calibrate, measure
+    from dse.report import fmt
+
+    machine, CALL_NODE = calibrate.machine, measure.CALL_NODE
+
+    if args.repeats < 1:
+        raise InputError("--repeats", "repeats", f"must be >= 1, got {args.repeats}",
+                         "pass e.g. --repeats 30")
+    if args.threads < 1:
+        raise InputError("--threads", "threads", f"must be >= 1, got {args.threads}",
+                         "pass the number of cores the deployed runtime will use")
+    table = measure.measure_layers(model, example, name=args.model, runtime=args.runtime,
+                           threads=args.threads, rounds=args.repeats, device=machine(),
+                           graph=p.graph)
+    predicted = dict(zip(p.layers.name, p.layers.edge_latency_s, strict=True))
+    print(f"{args.model} at {'x'.join(map(str, example.shape))}, measured on {machine()}")
+    print(f"runtime {args.runtime}, {int(table.threads.iloc[0])} thread(s) pinned, "
+          f"{args.repeats} interleaved rounds after 3 warm-up rounds; per-call floor "
+          "taken out of every layer and shown as (call)\n")
+    shown = table.assign(
+        median=table.median_s.map(fmt.seconds), p10=table.p10_s.map(fmt.seconds),
+        spread=table.spread.map(lambda v: f"{100 * v:.0f}%"),
+        predicted=[fmt.seconds(predicted[n]) if n in predicted else "" for n in table.node])
+    print(shown[["node", "kind", "p10", "median", "spread", "predicted"]].to_string(index=False))
+    layers = table[table.node != CALL_NODE]
+    print(f"\nsum of layers: p10 {fmt.seconds(layers.p10_s.sum())}, median "
+          f"{fmt.seconds(layers.median_s.sum())}; {p.table.edge.name} predicts "
+          f"{fmt.seconds(float(p.edge_only.edge_s))} (edge-only)")
+    if args.csv:
+        measure.write_csv(table, args.csv)
+        print(f"wrote {args.csv}; fit a profile from it with: dse calibrate --from-csv "
+              f"{args.csv} --base BASE --out FILE")
+    if args.json:
+        _write_json(args.json, table.to_dict(orient="records"))
+        print(f"wrote {args.json}")
+    return 0
+
+
 # --------------------------------------------------------------------------------------
 # devices / links / models
 # --------------------------------------------------------------------------------------
+
+
+def _calibrate_predictor(args: argparse.Namespace, base: Any, out: Path, name: str) -> int:
+    """``dse calibrate --runtime R`` or ``--from-csv FILE``: a kernel predictor profile."""
+    import torch
+
+    from dse.costmodel import calibrate, load_device, measure
+    from dse.nets import atomic_write_bytes, default_input, load_model
+    from dse.report import fmt
+
+    if args.from_csv:
+        table = measure.read_csv(args.from_csv)
+        graphs = {}
+        for model, shape in table.groupby(["model", "input_shape"], sort=False).groups:
+            dims = parse_shape(shape, field=f"{args.from_csv}: input_shape")
+            net = load_model(model, in_channels=dims[1], input_size=dims[-1])
+            graphs[(model, shape)] = calibrate.build_graph(net, torch.zeros(dims), name=model)
+        measure.check_nodes(table, graphs, args.from_csv)
+        runtime = str(table.runtime.iloc[0])
+        nets = calibrate.networks_from_table(table, graphs)
+        fitted = calibrate.fit_kernel_predictor([], [], nets, runtime=runtime,
+                                                call_s=calibrate.call_floor_of(table),
+                                                seed=args.seed)
+        how = f"from {args.from_csv}: {', '.join(sorted(set(table.device)))}"
+    else:
+        names = [m.strip() for m in args.models.split(",") if m.strip()]
+        models = [(n, load_model(n), torch.zeros((1, *default_input(n)))) for n in names]
+        print(f"timing {args.kernels} sampled kernels and every layer of {', '.join(names)} "
+              f"as {args.runtime} programs ({args.repeats} interleaved rounds)...", flush=True)
+        fitted, _ = calibrate.calibrate_predictor(
+            models, runtime=args.runtime, kernels=args.kernels, threads=args.threads or 1,
+            rounds=args.repeats, seed=args.seed)
+        runtime = args.runtime
+        how = (f"{args.kernels} sampled kernels and {', '.join(names)}, {args.threads or 1} "
+               f"thread(s), p10 of {args.repeats} interleaved rounds")
+    print(f"per-call floor {fmt.seconds(fitted.call_s)}; held-out networks (each predicted "
+          "by a fit without it), every cut's edge part:")
+    t = fitted.table
+    print(t.assign(**{c: t[c].map(lambda v: f"{100 * v:.0f}%")
+                      for c in ("within_10", "within_20", "mape")}).to_string(index=False))
+    for method, s in fitted.scores.items():
+        mark = "  <- chosen" if method == fitted.chosen else ""
+        print(f"{method:6s} within 10%: {100 * s['within_10']:.0f}% of held-out cuts, "
+              f"MAPE {100 * s['mape']:.1f}%{mark}")
+    text, sidecar = calibrate.predictor_profile_files(base, fitted.predictor, name=name,
+                                                      out=out, how=how)
+    atomic_write_bytes(out.with_name(f"{out.stem}.predictor.json"), sidecar)
+    atomic_write_bytes(out, text.encode())
+    load_device(out)  # what was written must load as a profile
+    print(f"\nwrote {out} (runtime {runtime}) and {out.stem}.predictor.json; use it with: "
+          f"dse profile MODEL --edge {out}")
+    if args.json:
+        _write_json(args.json, {"profile": str(out), "runtime": runtime,
+                                "chosen": fitted.chosen, "scores": dict(fitted.scores),
+                                "call_s": fitted.call_s,
+                                "held_out": t.to_dict(orient="records")})
+    return 0
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
@@ -196,6 +296,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     names = [m.strip() for m in args.models.split(",") if m.strip()]
     if not names:
         raise InputError("--models", "models", "no model given", "pass e.g. --models mlp,vgg-s")
+    if args.kernels < 0:
+        raise InputError("--kernels", "kernels", f"must be >= 0, got {args.kernels}",
+                         "pass e.g. --kernels 150")
+    if args.from_csv or args.runtime:
+        return _calibrate_predictor(args, base, out, name)
     models = [(n, load_model(n), torch.zeros((1, *default_input(n)))) for n in names]
     print(f"measuring {', '.join(names)} on this machine ({args.repeats} runs each)...",
           flush=True)
@@ -819,8 +924,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--clean-only", action="store_true", help="list only clean cuts")
     p.add_argument("--no-tail", action="store_true",
                    help="do not charge the radio tail energy (back-to-back inferences)")
-    p.add_argument("--csv", help="write the layer table here (cuts beside it)")
+    p.add_argument("--csv", help="write the layer table here (cuts beside it); with "
+                   "--measure, the measurement CSV (schema: README, dse/costmodel/measure.py)")
     p.add_argument("--json", help="write the whole profile as JSON here")
+    p.add_argument("--measure", action="store_true",
+                   help="time every layer on this machine (warm-up, interleaved rounds, "
+                   "median and 10th percentile) beside the edge profile's prediction")
+    p.add_argument("--runtime", default="torch-export", choices=("eager", "torch-export"),
+                   help="with --measure: run each layer eager or as a torch.export program")
+    p.add_argument("--threads", type=int, default=1, help="with --measure: intra-op threads")
+    p.add_argument("--repeats", type=int, default=30,
+                   help="with --measure: timed interleaved rounds")
     p.set_defaults(func=cmd_profile)
 
     cal = sub.add_parser("calibrate", help="measure this machine and write a fitted "
@@ -839,6 +953,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help="take peak FLOP/s from the best measured matmul, not the base")
     cal.add_argument("--force", action="store_true", help="replace --out if it exists")
     cal.add_argument("--json", help="write the figures as JSON here")
+    cal.add_argument("--runtime", default=None, choices=("eager", "torch-export"),
+                     help="fit a kernel predictor for this runtime from sampled kernels and "
+                     "the --models' layers, timed here (written beside --out)")
+    cal.add_argument("--kernels", type=int, default=150,
+                     help="with --runtime: sampled kernel configurations to time")
+    cal.add_argument("--from-csv", default=None,
+                     help="fit the kernel predictor from a measurement CSV (dse profile "
+                     "--measure --csv, e.g. written on the device) instead of timing here")
+    cal.add_argument("--seed", type=int, default=0, help="kernel sampling and tree seed")
     cal.set_defaults(func=cmd_calibrate)
 
     for kind in ("devices", "links"):

@@ -6,7 +6,8 @@ Entry points: :func:`build_graph` -> :class:`LayerGraph`; :func:`load_device` /
 :func:`load_link` -> :class:`DeviceProfile` / :class:`LinkProfile`; :func:`cost_table`;
 :func:`profile_model`; :func:`codec_seconds` (coding the tensors at a cut, with the
 :data:`CODEC_RATES` throughputs of a profile's ``[codec]`` table); the modules
-``devices``, ``storage`` and ``calibrate``.
+``devices``, ``storage``, ``calibrate``, ``measure`` (timing layers, kernels and
+programs; the measurement CSV) and ``predictor`` (kernel latency predictors).
 """
 
 from __future__ import annotations
@@ -27,4 +28,5 @@ __all__, __getattr__ = exports(__name__, {
     "CODEC_RATES": "devices", "default_codec_rate": "devices",
     "OP_KINDS": "kinds", "parse_quantity": "units",
     "devices": "devices", "storage": "storage", "calibrate": "calibrate",
+    "measure": "measure", "predictor": "predictor", "RUNTIMES": "devices",
 })

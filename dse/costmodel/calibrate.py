@@ -454,3 +454,195 @@ def profile_toml(c: Calibration) -> str:
                 f"float32 data, median of 5 runs; {how}")
         lines.append(f'"codec.{k}" = {q(text)}')
     return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------
+# kernel predictors: sampled kernels + network layers, timed in the profile's runtime
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LayerTimes:
+    """One network's backbone nodes with their measured seconds (floor out)."""
+
+    model: str
+    nodes: tuple[Node, ...]
+    seconds: tuple[float, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class PredictorFit:
+    """The chosen predictor, and how each method did on held-out networks."""
+
+    predictor: Any  # KernelPredictor fitted on everything
+    chosen: str
+    table: Any  # pandas: method, model, cuts, within_10, within_20, mape
+    scores: Mapping[str, Mapping[str, float]]  # method -> within_10, mape (all held out)
+    kernels: int  # sampled kernels measured
+    call_s: float
+
+
+def cut_errors(predicted: Sequence[float], measured: Sequence[float], call_s: float
+               ) -> list[float]:
+    """Relative error of every cut's edge part (prefix sums of layer times + the floor)."""
+    import numpy as np
+
+    p = call_s + np.cumsum(predicted)
+    m = call_s + np.cumsum(measured)
+    return [float(a / b - 1.0) for a, b in zip(p, m, strict=True) if b > 0]
+
+
+def fit_kernel_predictor(kernel_nodes: Sequence[Node], kernel_s: Sequence[float],
+                         networks: Sequence[LayerTimes], *, runtime: str, call_s: float,
+                         seed: int = 0, methods: Sequence[str] = ("terms", "trees")
+                         ) -> PredictorFit:
+    """Fit each method on kernels + networks; judge each on every network held out (fit on
+    the kernels and the other networks, predict every cut of the held-out one); keep the
+    method with the larger share of cuts within 10% (then the lower MAPE)."""
+    import numpy as np
+    import pandas as pd
+
+    from dse.costmodel.predictor import fit_predictor
+
+    rows = []
+    for method in methods:
+        for i, held in enumerate(networks):
+            nodes = list(kernel_nodes) + [n for j, w in enumerate(networks) if j != i
+                                          for n in w.nodes]
+            secs = list(kernel_s) + [s for j, w in enumerate(networks) if j != i
+                                     for s in w.seconds]
+            pred = fit_predictor(nodes, secs, method=method, runtime=runtime,
+                                 call_s=call_s, seed=seed)
+            p = [pred.time_of(n) if pred.time_of(n) is not None else 0.0 for n in held.nodes]
+            err = np.abs(cut_errors(p, held.seconds, call_s))
+            rows.append({"method": method, "model": held.model, "cuts": len(err),
+                         "within_10": float((err <= 0.10).mean()),
+                         "within_20": float((err <= 0.20).mean()),
+                         "mape": float(err.mean()), "errors": err})
+    table = pd.DataFrame(rows)
+    scores: dict[str, dict[str, float]] = {}
+    for method, group in table.groupby("method"):
+        err = np.concatenate(list(group.errors)) if len(group) else np.zeros(0)
+        scores[str(method)] = {"within_10": float((err <= 0.10).mean()) if len(err) else 0.0,
+                               "mape": float(err.mean()) if len(err) else float("inf")}
+    chosen = (max(scores, key=lambda m: (scores[m]["within_10"], -scores[m]["mape"]))
+              if scores else methods[0])
+    nodes = list(kernel_nodes) + [n for w in networks for n in w.nodes]
+    secs = list(kernel_s) + [s for w in networks for s in w.seconds]
+    final = fit_predictor(nodes, secs, method=chosen, runtime=runtime, call_s=call_s,
+                          seed=seed, meta={"kernels": len(kernel_nodes),
+                                           "networks": [w.model for w in networks],
+                                           "held_out": {m: dict(s) for m, s in scores.items()}})
+    return PredictorFit(predictor=final, chosen=chosen, table=table.drop(columns="errors"),
+                        scores=scores, kernels=len(kernel_nodes), call_s=call_s)
+
+
+def calibrate_predictor(models: Sequence[tuple[str, nn.Module, torch.Tensor]], *,
+                        runtime: str, kernels: int = 150, threads: int | None = 1,
+                        rounds: int = 20, seed: int = 0) -> tuple[PredictorFit, Any]:
+    """Sample ``kernels`` layer configurations and time them with every layer of
+    ``models``, in ``runtime`` (``measure.TIMED_RUNTIMES``), on ``threads`` threads; fit
+    and choose the predictor (:func:`fit_kernel_predictor`). Returns it and the networks'
+    per-layer table in the CSV schema (``measure.CSV_COLUMNS``)."""
+    import pandas as pd
+
+    from dse.costmodel.measure import measure_kernels, measure_layers, sample_kernels
+
+    knodes, _, kp10, floor = measure_kernels(sample_kernels(kernels, seed=seed),
+                                             runtime=runtime, threads=threads,
+                                             rounds=rounds, seed=seed)
+    tables, nets = [], []
+    for label, model, example in models:
+        graph = build_graph(model, example, name=label)
+        t = measure_layers(model, example, name=label, runtime=runtime, threads=threads,
+                           rounds=rounds, seed=seed, device=machine(), graph=graph)
+        tables.append(t)
+        nets.append(networks_from_table(t, {(label, _shape(example)): graph})[0])
+    fitted = fit_kernel_predictor(knodes, kp10, nets, runtime=runtime, call_s=floor,
+                                  seed=seed)
+    return fitted, pd.concat(tables, ignore_index=True)
+
+
+def _shape(x: torch.Tensor) -> str:
+    return "x".join(map(str, x.shape))
+
+
+def networks_from_table(table: Any, graphs: Mapping[tuple[str, str], LayerGraph]
+                        ) -> list[LayerTimes]:
+    """Per (model, input shape) of a measurement table: its nodes and p10 seconds, in
+    backbone order (rows of nodes off the backbone, and the floor row, left out)."""
+    out = []
+    for (model, shape), rows in table.groupby(["model", "input_shape"], sort=False):
+        g = graphs[(model, shape)]
+        secs = dict(zip(rows.node, rows.p10_s, strict=True))
+        names = [n for n in g.backbone if n in secs]
+        out.append(LayerTimes(str(model), tuple(g.nodes[n] for n in names),
+                              tuple(float(secs[n]) for n in names)))
+    return out
+
+
+def call_floor_of(table: Any) -> float:
+    """The per-call floor of a measurement table: the median of its ``(call)`` rows' p10."""
+    from dse.costmodel.measure import CALL_NODE
+
+    floors = table[table.node == CALL_NODE].p10_s
+    return float(floors.median()) if len(floors) else 0.0
+
+
+def _toml_value(v: Any) -> str:
+    import json
+
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int | float):
+        return repr(v)
+    return json.dumps(str(v), ensure_ascii=False)
+
+
+def _toml_key(k: str) -> str:
+    import re
+
+    return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else _toml_value(k)
+
+
+def dump_toml(data: Mapping[str, Any], prefix: str = "") -> str:
+    """A nested mapping of strings and numbers as TOML text (tables after scalars)."""
+    lines = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in data.items()
+             if not isinstance(v, Mapping)]
+    out = "\n".join(lines) + ("\n" if lines else "")
+    for k, v in data.items():
+        if isinstance(v, Mapping):
+            name = f"{prefix}.{_toml_key(k)}" if prefix else _toml_key(k)
+            out += f"\n[{name}]\n" + dump_toml(v, name)
+    return out
+
+
+def predictor_profile_files(base: DeviceProfile, fitted: Any, *, name: str, out: Any,
+                            how: str) -> tuple[str, bytes]:
+    """The device profile (TOML text) and its predictor sidecar (bytes) for ``out``:
+    ``base``'s figures with ``compute.runtime`` set to the predictor's runtime and a
+    ``[predictor]`` table naming ``<out stem>.predictor.json`` with its sha256."""
+    import tomllib
+    from pathlib import Path
+
+    from dse.costmodel.predictor import sha256
+
+    if base.path is None:
+        raise InputError(base.name, "path", "the base profile has no file", "give a .toml")
+    data = tomllib.loads(Path(base.path).read_text())
+    sidecar = fitted.dumps()
+    predictor = fitted
+    data["name"] = name
+    data["version"] = 1
+    data["description"] = (f"{machine()}: {predictor.runtime} runtime, kernel predictor "
+                           f"({predictor.method}); other figures from {base.name}")
+    data["source"] = f"measured with dse calibrate ({how}); other figures from {base.name}"
+    data["compute"]["runtime"] = predictor.runtime
+    data["compute"].pop("sparse_efficiency", None)  # eager/exported programs: no sparse kernel
+    data["sources"] = {k: v for k, v in data.get("sources", {}).items()
+                       if not str(k).startswith("compute.sparse_efficiency")}
+    data["predictor"] = {"file": f"{Path(out).stem}.predictor.json", "sha256": sha256(sidecar)}
+    head = (f"# Fitted by `dse calibrate` from {base.name}: layer latencies come from the "
+            "kernel predictor in [predictor];\n# the roofline figures below are kept from "
+            "the base for kinds the predictor has no model of.\n")
+    return head + dump_toml(data), sidecar

@@ -8,7 +8,10 @@ Layer ``l`` on device ``D``::
     bytes_l = weight bytes + input bytes + output bytes
     e_l = P_active_D * t_l      (or flops_l * J/FLOP + bytes_l * J/B if the profile gives them)
 
-Norms and activations that a runtime fuses into the preceding conv/linear kernel (see
+Fusion follows the profile's runtime (``DeviceProfile.runtime``): under ``eager`` and
+``torch-export`` every node is a kernel of its own (a fused flag is ignored). Under a
+fusing runtime (``fused``, the default; ``executorch-xnnpack``; ``tensorrt``), norms and
+activations that it fuses into the preceding conv/linear kernel (see
 ``graph.fuse_nodes``) pay no overhead and no memory traffic: a fused norm is folded into
 the weights, a fused activation costs its arithmetic only. Fusion needs both layers on one
 device: when a cut separates a conv (edge) from its norm or activation (server), those
@@ -34,7 +37,14 @@ largest expanded layer, and each such layer pays the expansion, a memory-bound s
 ``(stored + dense weight bytes) / mem_bw + overhead`` (read the compressed weights, write
 the dense ones), before its dense kernel. A *server* expands the weights once when it
 loads them and holds them dense (its memory is not a metric). Storage always shrinks.
-Reshapes and inference-time dropout are views: they cost nothing.
+Reshapes and inference-time dropout are views: they cost nothing. Under ``eager`` and
+``torch-export`` masked weights are held dense and run dense: no expansion step.
+
+A profile with a fitted kernel predictor (``DeviceProfile.predictor``, see
+``predictor.py``) predicts every unfused node of a kind it has a model for from the
+predictor instead of the roofline (reshapes too, when it has a model for them), and each
+side of a cut pays the predictor's per-call floor once (``call_s``: the edge when it runs
+at least one layer, the server likewise). Without a predictor nothing changes.
 
 Link ``L`` carrying ``b`` bytes up and the ``r``-byte result back::
 
@@ -61,7 +71,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from dse.costmodel.devices import DeviceProfile, LinkProfile, parse_nm
+from dse.costmodel.devices import UNFUSED_RUNTIMES, DeviceProfile, LinkProfile, parse_nm
 from dse.costmodel.graph import LayerGraph, Node, fusion_after_cut
 
 FREE_KINDS = frozenset({"reshape", "dropout"})
@@ -103,6 +113,8 @@ def kernel_share(pattern: str, node: Node) -> float | None:
 
 
 def _expands(device: DeviceProfile, expand: bool | None) -> bool:
+    if device.runtime in UNFUSED_RUNTIMES:
+        return False  # eager PyTorch holds masked weights dense and runs them dense
     return device.kind == "edge" if expand is None else expand
 
 
@@ -131,11 +143,29 @@ def executions(node: Node, device: DeviceProfile, *, expand: bool | None = None
     return out
 
 
+def is_fused(node: Node, device: DeviceProfile) -> bool:
+    """Whether ``node`` runs inside its producer's kernel on ``device`` (its runtime fuses
+    and the graph marks it fused)."""
+    return node.fused and device.fuses
+
+
+def call_floor(device: DeviceProfile) -> float:
+    """Seconds one program call costs on ``device`` beyond its layers (predictor's floor)."""
+    return device.predictor.call_s if device.predictor is not None else 0.0
+
+
 def _latency(node: Node, device: DeviceProfile, ex: Execution) -> float:
-    if node.kind in FREE_KINDS or (node.fused and node.kind == "norm"):
+    fused = is_fused(node, device)
+    if device.predictor is not None and not fused and ex.kernel in ("dense", "expand"):
+        predicted = device.predictor.time_of(node)
+        if predicted is not None:
+            if ex.expand_bytes:
+                predicted += ex.expand_bytes / device.mem_bandwidth_Bps + device.overhead_s
+            return predicted
+    if node.kind in FREE_KINDS or (fused and node.kind == "norm"):
         return 0.0
     compute = ex.flops / (device.peak * ex.efficiency) if ex.flops else 0.0
-    if node.fused:
+    if fused:
         return compute
     moved = ex.weight_bytes + node.input_bytes + node.output_bytes
     t = max(compute, moved / device.mem_bandwidth_Bps) + device.overhead_s
@@ -162,15 +192,16 @@ def layer_latency(node: Node, device: DeviceProfile, *, expand: bool | None = No
 def layer_energy(node: Node, device: DeviceProfile, latency_s: float | None = None, *,
                  expand: bool | None = None) -> float:
     """Energy of one layer on ``device``, in joules."""
-    if node.kind in FREE_KINDS or (node.fused and node.kind == "norm"):
-        return 0.0
+    fused = is_fused(node, device)
     if device.energy_per_flop_j is not None and device.energy_per_byte_j is not None:
+        if node.kind in FREE_KINDS or (fused and node.kind == "norm"):
+            return 0.0
         ex = execution(node, device, expand=expand)
-        moved = 0.0 if node.fused else ex.weight_bytes + node.input_bytes + node.output_bytes
+        moved = 0.0 if fused else ex.weight_bytes + node.input_bytes + node.output_bytes
         moved += ex.expand_bytes
         return ex.flops * device.energy_per_flop_j + moved * device.energy_per_byte_j
     t = layer_latency(node, device, expand=expand) if latency_s is None else latency_s
-    return device.active_power_w * t
+    return device.active_power_w * t  # 0 for a free or folded layer: its latency is 0
 
 
 #: Bytes of the quantised body per float32 byte, by codec dtype.
@@ -356,8 +387,9 @@ def cost_table(
     e_j = np.array([layer_energy(x, edge, t, expand=True)
                     for x, t in zip(nodes, e_s, strict=True)])
     zero = np.zeros(1)
-    edge_s = np.concatenate([zero, np.cumsum(e_s)])
-    server_s = np.concatenate([np.cumsum(s_s[::-1])[::-1], zero]) if n else zero
+    edge_s = np.concatenate([zero, np.cumsum(e_s) + call_floor(edge)])
+    server_s = (np.concatenate([np.cumsum(s_s[::-1])[::-1] + call_floor(server), zero])
+                if n else zero)
     server_s = server_s + _split_fusion(nodes, server, s_s)
     edge_j = np.concatenate([zero, np.cumsum(e_j)])
     cut_bytes = np.array([c.bytes for c in graph.cuts], dtype=float)

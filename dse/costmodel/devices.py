@@ -17,6 +17,7 @@ and the fix.
 from __future__ import annotations
 
 import functools
+import json
 import math
 import os
 import re
@@ -28,6 +29,7 @@ from types import MappingProxyType
 from typing import Any, Literal
 
 from dse.costmodel.kinds import OP_KINDS
+from dse.costmodel.predictor import KernelPredictor, sha256
 from dse.costmodel.units import Dimension, parse_quantity
 from dse.errors import InputError
 
@@ -36,6 +38,18 @@ from dse.errors import InputError
 PROFILES_DIR = Path(__file__).resolve().parents[2] / "profiles"
 
 DEVICE_KINDS: tuple[str, ...] = ("edge", "server")
+#: Runtimes a profile's figures may be for (``[compute].runtime``); fusion follows it.
+#: ``fused``: an optimising inference runtime in general (the default, and what the
+#: datasheet profiles assume): a batch norm after a conv/linear is folded into its weights
+#: and an activation after a conv, linear, norm or add runs in the same kernel
+#: (``graph.fuse_nodes``). ``executorch-xnnpack`` and ``tensorrt`` fuse the same way.
+#: ``eager`` (PyTorch eager) and ``torch-export`` (an exported program's graph, run op by
+#: op) fuse nothing: every norm and activation is a kernel of its own, and masked sparse
+#: weights are held dense (no sparse kernel, no per-layer expansion).
+RUNTIMES: tuple[str, ...] = ("fused", "eager", "torch-export", "executorch-xnnpack",
+                             "tensorrt")
+#: The runtimes that run every graph node as a kernel of its own.
+UNFUSED_RUNTIMES: frozenset[str] = frozenset({"eager", "torch-export"})
 #: Number formats a profile may give a peak for (keys of ``[compute].peak_flops``).
 DTYPES: tuple[str, ...] = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4")
 #: Keys of ``[compute.efficiency]``: an op kind or "default" (required).
@@ -197,8 +211,14 @@ class DeviceProfile:
     codec_Bps: Mapping[str, float] = field(default_factory=dict, hash=False)
     #: Dotted field name -> citation with its S/D/U/E/M status.
     sources: Mapping[str, str] = field(default_factory=dict, hash=False)
+    #: The runtime the figures are for (:data:`RUNTIMES`); it decides fusion.
+    runtime: str = "fused"
+    #: Fitted per-kind kernel latency models (``[predictor]`` sidecar); None: roofline.
+    predictor: KernelPredictor | None = field(default=None, hash=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {RUNTIMES}, got {self.runtime!r}")
         for name in ("peak_flops", "efficiency", "codec_Bps", "sources"):
             object.__setattr__(self, name, _frozen(getattr(self, name)))
         sparse: dict[str, Mapping[str, float]] = {}
@@ -233,6 +253,11 @@ class DeviceProfile:
         if key in self.codec_Bps:
             return self.codec_Bps[key]
         return default_codec_rate(key, self.mem_bandwidth_Bps)
+
+    @property
+    def fuses(self) -> bool:
+        """Whether the runtime fuses norms and activations into their producer's kernel."""
+        return self.runtime not in UNFUSED_RUNTIMES
 
     def eff(self, kind: str) -> float:
         """Fraction of peak that layers of op kind ``kind`` reach; "default" if unlisted."""
@@ -617,7 +642,7 @@ def _parse_device(reader: _Reader, data: dict[str, Any], path: Path) -> DevicePr
             "power",
             "sources",
         ),
-        ("codec",),
+        ("codec", "predictor"),
     )
     name, version, description, source = reader.header(data)
     kind = reader.string(data, "", "kind", choices=DEVICE_KINDS)
@@ -627,8 +652,10 @@ def _parse_device(reader: _Reader, data: dict[str, Any], path: Path) -> DevicePr
         compute,
         "compute",
         ("peak_flops", "dtype", "overhead", "efficiency"),
-        ("sparse_efficiency",),
+        ("sparse_efficiency", "runtime"),
     )
+    runtime = (reader.string(compute, "compute", "runtime", choices=RUNTIMES)
+               if "runtime" in compute else "fused")
     peaks_table = reader.table(compute, "compute", "peak_flops")
     if not peaks_table:
         raise reader.error("compute.peak_flops", "needs at least one dtype", "e.g. fp32 = ...")
@@ -705,6 +732,7 @@ def _parse_device(reader: _Reader, data: dict[str, Any], path: Path) -> DevicePr
                                'a byte rate such as "1.2 GB/s"; see profiles/README.md')
         codec[key] = value
 
+    predictor = _predictor(reader, data, path, runtime)
     pattern_tables = tuple(f"compute.sparse_efficiency.{p}" for p in sparse)
     sources = reader.sources(data, tables=_MAP_TABLES + pattern_tables)
     return DeviceProfile(
@@ -727,7 +755,38 @@ def _parse_device(reader: _Reader, data: dict[str, Any], path: Path) -> DevicePr
         energy_per_byte_j=per_byte,
         codec_Bps=codec,
         sources=sources,
+        runtime=runtime,
+        predictor=predictor,
     )
+
+
+def _predictor(reader: _Reader, data: Mapping[str, Any], path: Path, runtime: str
+               ) -> KernelPredictor | None:
+    """The ``[predictor]`` sidecar: ``file`` (beside the profile) and its ``sha256``."""
+    table = reader.table(data, "", "predictor", optional=True)
+    if not table:
+        return None
+    reader.keys(table, "predictor", ("file", "sha256"))
+    name = reader.string(table, "predictor", "file")
+    digest = reader.string(table, "predictor", "sha256")
+    sidecar = path.parent / name
+    if not sidecar.is_file():
+        raise reader.error("predictor.file", f"no such file {str(sidecar)!r}",
+                           "keep the .predictor.json beside the profile, or remove [predictor]")
+    raw = sidecar.read_bytes()
+    if sha256(raw) != digest:
+        raise reader.error("predictor.sha256", f"{name} does not match its sha256",
+                           "the sidecar was changed: calibrate again, or restore it")
+    try:
+        predictor = KernelPredictor.from_json(json.loads(raw))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise reader.error("predictor.file", f"{name}: {exc}",
+                           "write it with dse calibrate") from None
+    if predictor.runtime != runtime:
+        raise reader.error("predictor.file", f"{name} is for runtime {predictor.runtime!r}, "
+                           f"the profile for {runtime!r}",
+                           "set compute.runtime to the predictor's runtime")
+    return predictor
 
 
 def _parse_link(reader: _Reader, data: dict[str, Any], path: Path) -> LinkProfile:

@@ -205,6 +205,9 @@ class Node:
     pattern: str = "dense"
     exit: int | None = None  # index of the exit head this node belongs to (None: backbone)
     fused: bool = False  # runs inside its producer's kernel (see fuse_nodes)
+    #: the module's class name or the function / method name ("MaxPool2d", "add"):
+    #: kernel predictors tell ops of one kind apart by it (max from average pooling)
+    op: str = ""
 
     @property
     def sparse_flops(self) -> int:
@@ -579,6 +582,7 @@ def _annotate(
         if n.op == "call_module":
             mod = modules[n.target]
             kind = _module_kind(mod)
+            op = type(mod).__name__
             # A module called several times is read at every call, stored once.
             first_call = n.target not in stored_once
             stored_once.add(n.target)
@@ -607,7 +611,7 @@ def _annotate(
                 warned.add(type(mod).__name__)
                 log.warning("op kind of module %s unknown; costed as 'other'", type(mod).__name__)
         else:
-            fname = _function_name(n)
+            fname = op = _function_name(n)
             kind, rule = _FUNCTION_KINDS.get(fname, ("other", "zero"))
             if kind == "other" and fname not in warned:
                 warned.add(fname)
@@ -644,6 +648,7 @@ def _annotate(
             density=density,
             pattern=pattern,
             exit=head_of.get(n.name),
+            op=op,
         )
     nodes = fuse_nodes(nodes, dag)
     for name, node in nodes.items():

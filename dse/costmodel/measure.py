@@ -1,0 +1,430 @@
+"""Timing layers, kernels and edge parts on this machine, and the measurement CSV.
+
+Timing (:func:`time_interleaved`): every program is run ``warmup`` times, then
+``rounds`` rounds in which each program runs once, in a freshly shuffled order per round,
+so that a busy spell of a shared machine hits every program alike. Per program the
+median and the 10th percentile (the uncontended time) are kept, with the spread
+(``(p90 - p10) / median``). Threads are pinned (``torch.set_num_threads``) for the run.
+
+Programs (:func:`program`) run in a runtime: ``eager`` calls the fx sub-graph (PyTorch
+eager, op by op); ``torch-export`` exports it with ``torch.export`` and calls the
+exported program's graph module with its lifted parameters and buffers, as a runtime runs
+the program (``ExportedProgram.module()`` adds a pytree and guard wrapper of its own,
+70-200 us per call on a 2-core x86 VM, which no deployed runtime pays).
+
+Per-layer measurement (:func:`measure_layers`): every backbone node of a model is cut out
+as a one-node program on the inputs it really gets (captured from one forward pass) and
+timed as above, with an empty program (returns its input) timed in the same rounds: the
+per-call floor, taken out of every node's time and reported as its own row.
+
+The CSV schema (``dse profile MODEL --measure --csv FILE``; ``dse calibrate --from-csv``
+reads it; a user can write it on their device with any tool), one row per measured node:
+
+==============  ===========================================================================
+column          meaning
+==============  ===========================================================================
+model           model name as ``dse`` loads it (zoo name, ``module:factory``, ...)
+input_shape     the input shape, ``1x3x32x32``
+node            graph node name (as ``dse profile`` lists it); ``(call)`` for the floor
+kind            op kind of the node (``conv``, ``norm``, ...; ``call`` for the floor)
+runtime         ``eager`` or ``torch-export`` (or another of ``devices.RUNTIMES``)
+threads         intra-op threads the run used
+median_s        median seconds of the node's kernel, per-call floor taken out
+p10_s           10th percentile seconds, the same way
+runs            timed runs per node
+device          free text naming the machine
+==============  ===========================================================================
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.fx as fx
+import torch.nn as nn
+
+from dse.costmodel.devices import RUNTIMES
+from dse.costmodel.graph import LayerGraph, build_graph, trace
+from dse.errors import InputError
+
+CSV_COLUMNS: tuple[str, ...] = ("model", "input_shape", "node", "kind", "runtime", "threads",
+                                "median_s", "p10_s", "runs", "device")
+CALL_NODE = "(call)"
+#: Runtimes a program can be timed in on this machine.
+TIMED_RUNTIMES: tuple[str, ...] = ("eager", "torch-export")
+
+
+@contextmanager
+def pinned_threads(n: int | None) -> Iterator[int]:
+    """Run with ``n`` intra-op threads (None: torch's current); yields the count used."""
+    old = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield torch.get_num_threads()
+    finally:
+        torch.set_num_threads(old)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Repeated runs of one program, seconds."""
+
+    median_s: float
+    p10_s: float
+    p90_s: float
+    runs: int
+
+    @property
+    def spread(self) -> float:
+        """(p90 - p10) / median: how much the runs disagree."""
+        return (self.p90_s - self.p10_s) / self.median_s if self.median_s > 0 else 0.0
+
+
+def time_interleaved(calls: Mapping[str, Callable[[], Any]], *, rounds: int = 30,
+                     warmup: int = 3, seed: int = 0) -> dict[str, Timing]:
+    """Time every call in ``rounds`` shuffled rounds after ``warmup`` rounds (see module)."""
+    if rounds < 1 or warmup < 0:
+        raise InputError("measure", "repeats", f"need rounds >= 1, got {rounds}",
+                         "pass e.g. --repeats 30")
+    names = list(calls)
+    runs: dict[str, list[float]] = {n: [] for n in names}
+    rng = random.Random(seed)
+    clock = time.perf_counter
+    with torch.inference_mode():
+        for r in range(warmup + rounds):
+            rng.shuffle(names)
+            for n in names:
+                f = calls[n]
+                start = clock()
+                f()
+                if r >= warmup:
+                    runs[n].append(clock() - start)
+    out = {}
+    for n, v in runs.items():
+        a = np.asarray(v)
+        out[n] = Timing(float(np.median(a)), float(np.percentile(a, 10)),
+                        float(np.percentile(a, 90)), len(a))
+    return out
+
+
+# --------------------------------------------------------------------------------------
+# programs: fx sub-graphs, run eager or as torch.export programs
+# --------------------------------------------------------------------------------------
+
+
+def subgraph(gm: fx.GraphModule, keep: Sequence[str], outputs: Sequence[str]) -> fx.GraphModule:
+    """The fx sub-graph of ``gm`` made of the nodes ``keep`` (in graph order), returning
+    ``outputs`` (one tensor, or a tuple of several). A kept node's input from outside the
+    sub-graph becomes a placeholder, in the order first used; attributes are copied."""
+    wanted = set(keep)
+    graph = fx.Graph()
+    env: dict[fx.Node, fx.Node] = {}
+
+    def arg(n: fx.Node) -> fx.Node:
+        if n not in env:
+            if n.op == "get_attr":
+                env[n] = graph.get_attr(n.target)  # type: ignore[arg-type]
+            else:
+                env[n] = graph.placeholder(n.name)
+        return env[n]
+
+    by_name = {}
+    for n in gm.graph.nodes:
+        by_name[n.name] = n
+        if n.name in wanted:
+            env[n] = graph.node_copy(n, arg)
+    missing = [o for o in outputs if by_name.get(o) not in env]
+    if missing:
+        raise ValueError(f"outputs {missing} are not in the sub-graph")
+    outs = [env[by_name[o]] for o in outputs]
+    graph.output(outs[0] if len(outs) == 1 else tuple(outs))
+    sub = fx.GraphModule(gm, graph)
+    sub.eval()
+    return sub
+
+
+def _placeholders(gm: fx.GraphModule) -> list[str]:
+    return [n.name for n in gm.graph.nodes if n.op == "placeholder"]
+
+
+def program(module: nn.Module, inputs: Sequence[torch.Tensor], *, runtime: str
+            ) -> Callable[[], Any]:
+    """A zero-argument call running ``module`` on ``inputs`` in ``runtime``."""
+    if runtime not in TIMED_RUNTIMES:
+        raise InputError("measure", "runtime", f"cannot time {runtime!r} on this machine",
+                         f"one of: {', '.join(TIMED_RUNTIMES)}")
+    args = tuple(inputs)
+    if runtime == "eager":
+        return lambda: module(*args)
+    ep = torch.export.export(module.eval(), args)
+    gm = ep.graph_module
+    sig = ep.graph_signature
+    tables = {**ep.state_dict, **ep.constants}
+    lifted = [tables[n] for n in (*sig.parameters, *sig.buffers)]
+    lifted += [tables[n] for n in getattr(sig, "lifted_tensor_constants", ())]
+    full = (*lifted, *args)
+    return lambda: gm(*full)
+
+
+class _Capture(fx.Interpreter):
+    """Runs a traced module once, keeping every node's output."""
+
+    def __init__(self, gm: fx.GraphModule):
+        super().__init__(gm)
+        self.values: dict[str, Any] = {}
+
+    def run_node(self, n: fx.Node) -> Any:
+        out = super().run_node(n)
+        self.values[n.name] = out
+        return out
+
+
+class _Empty(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+
+def node_programs(model: nn.Module, example: torch.Tensor, names: Sequence[str], *,
+                  runtime: str, prefix: str = "") -> dict[str, Callable[[], Any]]:
+    """One program per node of ``names``: the node alone on the inputs it really gets."""
+    gm = trace(model.eval())
+    cap = _Capture(gm)
+    with torch.inference_mode():
+        cap.run(example)
+    by_name = {n.name: n for n in gm.graph.nodes}
+    calls = {}
+    for name in names:
+        sub = subgraph(gm, [name], [name])
+        # placeholders are named after the producers they stand for ("x" for the input)
+        inputs = []
+        for p in _placeholders(sub):
+            src = by_name[p]
+            value = example if src.op == "placeholder" else cap.values[p]
+            inputs.append(value.clone() if isinstance(value, torch.Tensor) else value)
+        calls[prefix + name] = program(sub, inputs, runtime=runtime)
+    return calls
+
+
+def empty_program(example: torch.Tensor, *, runtime: str) -> Callable[[], Any]:
+    """An empty program (returns its input): what a call costs with no layer in it."""
+    return program(_Empty(), [example], runtime=runtime)
+
+
+def measure_layers(model: nn.Module, example: torch.Tensor, *, name: str, runtime: str,
+                   threads: int | None = 1, rounds: int = 30, warmup: int = 3, seed: int = 0,
+                   device: str = "", graph: LayerGraph | None = None) -> Any:
+    """Every backbone node of ``model`` timed as a kernel of its own (module docstring),
+    as a pandas table in the CSV schema (:data:`CSV_COLUMNS`), the floor row last."""
+    import pandas as pd
+
+    graph = graph or build_graph(model, example, name=name)
+    with pinned_threads(threads) as used:
+        calls = node_programs(model, example, graph.backbone, runtime=runtime)
+        calls[CALL_NODE] = empty_program(example, runtime=runtime)
+        times = time_interleaved(calls, rounds=rounds, warmup=warmup, seed=seed)
+    floor = times[CALL_NODE]
+    shape = "x".join(map(str, example.shape))
+    rows = []
+    for n in (*graph.backbone, CALL_NODE):
+        t = times[n]
+        own = n != CALL_NODE
+        rows.append({"model": name, "input_shape": shape, "node": n,
+                     "kind": graph.nodes[n].kind if own else "call", "runtime": runtime,
+                     "threads": used,
+                     "median_s": max(0.0, t.median_s - floor.median_s) if own else t.median_s,
+                     "p10_s": max(0.0, t.p10_s - floor.p10_s) if own else t.p10_s,
+                     "runs": t.runs, "device": device,
+                     "spread": t.spread})
+    return pd.DataFrame(rows)
+
+
+def write_csv(table: Any, path: str | Path) -> None:
+    """Write a measurement table in the CSV schema (extra columns dropped)."""
+    table[list(CSV_COLUMNS)].to_csv(path, index=False)
+
+
+def read_csv(path: str | Path) -> Any:
+    """Read and check a measurement CSV (module docstring); one-line InputError on any
+    missing column, non-numeric or negative time, bad runs/threads or unknown runtime."""
+    import pandas as pd
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "<file>", "no such file", "give the CSV written by "
+                         "dse profile MODEL --measure --csv FILE")
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise InputError(path, "<csv>", f"not a readable CSV: {str(exc).splitlines()[0]}",
+                         "write it with dse profile MODEL --measure --csv FILE") from None
+    missing = [c for c in CSV_COLUMNS if c not in table.columns]
+    if missing:
+        raise InputError(path, missing[0], "missing column",
+                         f"the header needs: {','.join(CSV_COLUMNS)}")
+    if table.empty:
+        raise InputError(path, "<rows>", "no measurement rows", "measure at least one model")
+    out = table.copy()
+    for col in ("median_s", "p10_s", "threads", "runs"):
+        values = []
+        for i, text in enumerate(table[col]):
+            row = f"row {i + 2}"  # 1-based, after the header line
+            try:
+                v = float(text)
+            except ValueError:
+                v = math.nan
+            if not math.isfinite(v):
+                raise InputError(path, f"{row}.{col}", f"{text!r} is not a number",
+                                 "seconds as a plain number, e.g. 1.2e-05")
+            if v < 0:
+                raise InputError(path, f"{row}.{col}", f"negative value {text}",
+                                 "times and counts are >= 0: re-measure that row")
+            if col in ("threads", "runs") and (v < 1 or v != int(v)):
+                raise InputError(path, f"{row}.{col}", f"{text!r} is not a count >= 1",
+                                 "a whole number, e.g. 30")
+            values.append(v)
+        out[col] = values
+    for i, r in enumerate(table["runtime"]):
+        if r not in RUNTIMES:
+            raise InputError(path, f"row {i + 2}.runtime", f"unknown runtime {r!r}",
+                             f"one of: {', '.join(RUNTIMES)}")
+    if out["runtime"].nunique() > 1:
+        raise InputError(path, "runtime", f"rows for several runtimes "
+                         f"({', '.join(sorted(out.runtime.unique()))})",
+                         "fit one profile per runtime: split the file")
+    return out
+
+
+def check_nodes(table: Any, graphs: Mapping[tuple[str, str], LayerGraph], path: str | Path
+                ) -> None:
+    """Every row's node must be a backbone node of its model at its input shape."""
+    for i, r in enumerate(table.itertuples(index=False)):
+        if r.node == CALL_NODE:
+            continue
+        g = graphs[(r.model, r.input_shape)]
+        if r.node not in g.nodes:
+            near = ", ".join(list(g.backbone)[:8])
+            raise InputError(path, f"row {i + 2}.node",
+                             f"unknown node {r.node!r} for model {r.model} at {r.input_shape}",
+                             f"use the names dse profile {r.model} lists (e.g. {near}, ...)")
+
+
+# --------------------------------------------------------------------------------------
+# sampled kernels (nn-Meter's kernel builder, small)
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KernelSpec:
+    """One sampled layer configuration: an op of ``kind`` on a ``c_in x size x size`` input."""
+
+    kind: str
+    c_in: int
+    c_out: int
+    size: int
+    kernel: int = 1
+    stride: int = 1
+
+    @property
+    def label(self) -> str:
+        return (f"{self.kind}:{self.c_in}-{self.c_out}@{self.size}"
+                f"k{self.kernel}s{self.stride}")
+
+    def build(self) -> tuple[nn.Module, torch.Tensor]:
+        """The module and its input (batch 1, float32)."""
+        x = torch.randn(1, self.c_in, self.size, self.size)
+        k, s, c, o = self.kernel, self.stride, self.c_in, self.c_out
+        if self.kind == "conv":
+            m: nn.Module = nn.Conv2d(c, o, k, s, padding=k // 2)
+        elif self.kind == "depthwise_conv":
+            m = nn.Conv2d(c, c, k, s, padding=k // 2, groups=c)
+        elif self.kind == "linear":
+            m, x = nn.Linear(c, o), torch.randn(1, c)
+        elif self.kind == "maxpool":
+            m = nn.MaxPool2d(k, s)
+        elif self.kind == "avgpool":
+            m = nn.AdaptiveAvgPool2d(1)
+        elif self.kind == "norm":
+            m = nn.BatchNorm2d(c)
+            with torch.no_grad():
+                m.running_mean.normal_()
+                m.running_var.uniform_(0.5, 2.0)
+        elif self.kind == "activation":
+            m = nn.ReLU() if k == 1 else nn.ReLU6()
+        elif self.kind == "add":
+            m = _Add()
+        elif self.kind == "reshape":
+            m = nn.Flatten()
+        else:
+            raise ValueError(f"unknown kernel kind {self.kind!r}")
+        return nn.Sequential(m).eval(), x  # a leaf module under fx, as in a network
+
+
+class _Add(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + x
+
+
+def sample_kernels(n: int, *, seed: int = 0) -> list[KernelSpec]:
+    """``n`` layer configurations drawn over kinds, channels, sizes, kernels and strides
+    (the ranges of small edge CNNs and MLPs: 3-512 channels, 2-64 pixels)."""
+    rng = random.Random(seed)
+    chans = (3, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+    sizes = (2, 4, 8, 16, 32, 64)
+    kinds = ("conv", "conv", "conv", "depthwise_conv", "linear", "linear", "maxpool",
+             "avgpool", "norm", "activation", "add", "reshape")
+    out = []
+    while len(out) < n:
+        kind = rng.choice(kinds)
+        c, o, size = rng.choice(chans), rng.choice(chans), rng.choice(sizes)
+        if kind in ("conv", "depthwise_conv"):
+            k, s = rng.choice((1, 3, 3, 5)), rng.choice((1, 1, 2))
+            if kind == "depthwise_conv":
+                c = max(c, 8)
+            if c * o * k * k * size * size > 4e8:  # keep a kernel under ~1 GFLOP
+                continue
+            out.append(KernelSpec(kind, c, o, size, k, s))
+        elif kind == "linear":
+            c, o = rng.choice((16, 64, 128, 256, 512, 1024, 2048)), rng.choice(chans)
+            out.append(KernelSpec(kind, c, o, 1))
+        elif kind == "maxpool":
+            k = rng.choice((2, 2, 3))
+            out.append(KernelSpec(kind, c, c, max(size, 4), k, 2 if k == 2 else rng.choice((1, 2))))
+        elif kind in ("avgpool", "norm", "add", "reshape"):
+            out.append(KernelSpec(kind, c, c, size))
+        else:
+            out.append(KernelSpec(kind, c, c, size, rng.choice((1, 2))))
+    return out
+
+
+def measure_kernels(specs: Sequence[KernelSpec], *, runtime: str, threads: int | None = 1,
+                    rounds: int = 20, warmup: int = 3, seed: int = 0
+                    ) -> tuple[list[Any], list[float], list[float], float]:
+    """Time every sampled kernel, all interleaved: (graph node, median s, p10 s) per node
+    of each kernel's graph, and the per-call floor (p10 s), taken out of each time."""
+    entries = []
+    calls: dict[str, Callable[[], Any]] = {}
+    with pinned_threads(threads):
+        for i, spec in enumerate(specs):
+            module, x = spec.build()
+            graph = build_graph(module, x, name=spec.label)
+            prefix = f"{i}/"
+            calls.update(node_programs(module, x, graph.backbone, runtime=runtime,
+                                       prefix=prefix))
+            entries += [(prefix + n, graph.nodes[n]) for n in graph.backbone]
+        calls[CALL_NODE] = empty_program(torch.zeros(1, 8), runtime=runtime)
+        times = time_interleaved(calls, rounds=rounds, warmup=warmup, seed=seed)
+    floor = times[CALL_NODE]
+    nodes = [node for _, node in entries]
+    med = [max(0.0, times[k].median_s - floor.median_s) for k, _ in entries]
+    p10 = [max(0.0, times[k].p10_s - floor.p10_s) for k, _ in entries]
+    return nodes, med, p10, floor.p10_s
