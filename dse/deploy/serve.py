@@ -212,9 +212,10 @@ class SplitServer(socketserver.ThreadingTCPServer):
         self.bundle = bundle
         self.n_tasks = len(bundle.manifest["tasks"])
         self.max_payload = max_payload
-        self.lock = threading.Lock()
-        self.served = 0  # requests answered with status 0
-        self.refused = 0  # requests answered with an error status
+        self.lock = threading.Lock()  # one inference at a time
+        self.counting = threading.Lock()
+        self.served = 0  # requests answered with status 0 (counted before the reply is sent)
+        self.refused = 0  # requests answered with an error status (likewise)
         super().__init__((host, port), _Handler)
 
     @property
@@ -224,7 +225,8 @@ class SplitServer(socketserver.ThreadingTCPServer):
 
     def _refuse(self, sock: socket.socket, status: int, reason: str, *,
                 close: bool) -> bool:
-        self.refused += 1
+        with self.counting:
+            self.refused += 1
         sock.sendall(error_frame(status, reason))
         if close:  # cannot find the next frame: discard what was sent, then close
             with contextlib.suppress(OSError):
@@ -271,8 +273,9 @@ class SplitServer(socketserver.ThreadingTCPServer):
         except Exception as exc:  # noqa: BLE001 - reported to the client, serving goes on
             return self._refuse(sock, SERVER_ERROR, f"{type(exc).__name__}: {exc}",
                                 close=False)
+        with self.counting:
+            self.served += 1
         sock.sendall(reply_frame(OK, body))
-        self.served += 1
         return True
 
 
