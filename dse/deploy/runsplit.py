@@ -410,13 +410,14 @@ def run_split(folder: str | Path, *, data: str | Path | None = None,
     ``limit``: only the first samples.
     """
     from dse.costmodel import load_link
-    from dse.deploy.bundle import load_bundle
     from dse.deploy.serve import parse_address
 
     address = parse_address(server) if server is not None else None
     link_profile = load_link(link) if link is not None else None
     if limit is not None and limit < 1:
         raise InputError("command line", "--limit", f"{limit} samples", "give at least 1")
+    from dse.deploy.bundle import load_bundle
+
     bundle = load_bundle(folder)
     man = bundle.manifest
     where = str(Path(folder) / "manifest.json")

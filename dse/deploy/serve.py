@@ -290,8 +290,7 @@ def make_server(bundle: ServerSide, host: str = "127.0.0.1", port: int = 0, *,
 
 
 def serve(folder: str | Path, host: str = "127.0.0.1", port: int = 0, *,
-          out: Callable[[str], None] | None = None,
-          ready: Callable[[SplitServer], None] | None = None) -> int:
+          out: Callable[[str], None] | None = None) -> int:
     """Serve the bundle in ``folder`` until Ctrl-C or SIGTERM; returns requests answered.
 
     Prints ``serving DIR on HOST:PORT`` (the real port when ``port`` is 0) and flushes, so a
@@ -299,8 +298,13 @@ def serve(folder: str | Path, host: str = "127.0.0.1", port: int = 0, *,
     """
     from dse.deploy.bundle import load_bundle
 
+    return serve_bundle(load_bundle(folder), str(folder), host, port, out=out)
+
+
+def serve_bundle(bundle: ServerSide, label: str, host: str = "127.0.0.1", port: int = 0, *,
+                 out: Callable[[str], None] | None = None) -> int:
+    """:func:`serve` for a loaded bundle (``label`` names it in the first line)."""
     say = out or (lambda s: print(s, flush=True))
-    bundle = load_bundle(folder)
     srv = make_server(bundle, host, port)
     h, p = srv.address
 
@@ -311,10 +315,8 @@ def serve(folder: str | Path, host: str = "127.0.0.1", port: int = 0, *,
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, on_term)
     try:
-        say(f"serving {folder} on {h}:{p}")
+        say(f"serving {label} on {h}:{p}")
         sys.stdout.flush()
-        if ready is not None:
-            ready(srv)
         with contextlib.suppress(KeyboardInterrupt):
             srv.serve_forever(poll_interval=0.2)
     finally:

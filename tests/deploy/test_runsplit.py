@@ -157,3 +157,21 @@ def test_pacing_sleeps_the_links_time_less_what_the_exchange_took(
     target = 32 * 8 / 8e6 + 0.02 + 2 * 3 * 4 * 8 / 16e6  # payload up, rtt, 2x3 logits down
     assert len(slept) == np.count_nonzero(sent)
     assert all(target - 0.005 < s <= target for s in slept)
+
+
+@pytest.mark.parametrize(("argv", "words"), [
+    (["run-split", "DIR", "--server", "localhost"], "--server: bad address 'localhost'"),
+    (["run-split", "DIR", "--server", "127.0.0.1:99999"], "--server: bad address"),
+    (["run-split", "DIR", "--link", "no-such-link"], "no-such-link"),
+    (["run-split", "DIR", "--limit", "0"], "--limit"),
+    (["serve", "DIR", "--port", "70000"], "--port: 70000 is not a port"),
+])
+def test_bad_command_lines_exit_2_with_one_line(
+    argv: list[str], words: str, capsys: pytest.CaptureFixture[str], tmp_path: object
+) -> None:
+    from dse.cli import main
+
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and err.startswith("dse: error: ") and words in err, err
+    assert out == ""

@@ -181,3 +181,43 @@ def test_an_unreachable_server_names_the_address_and_the_fix() -> None:
             sv.Client("127.0.0.1", port, 1, timeout=5)
     msg = str(err.value)
     assert f"127.0.0.1:{port}" in msg and "dse serve DIR" in msg and "\n" not in msg
+
+
+SERVE_FAKE = """\
+import sys
+sys.path.insert(0, sys.argv[1])
+from fake_bundle import FakeBundle
+from dse.deploy.serve import serve_bundle
+serve_bundle(FakeBundle(n_tasks=2), "fake-bundle", "127.0.0.1", 0)
+"""
+
+
+def test_a_served_process_prints_its_port_and_stops_cleanly_on_sigterm() -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(here.parents[1]), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-c", SERVE_FAKE, str(here)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()  # printed and flushed before serving
+        assert line.startswith("serving fake-bundle on 127.0.0.1:"), line + proc.stderr.read()
+        port = int(line.strip().rsplit(":", 1)[1])
+        assert port > 0
+        bundle = FakeBundle(n_tasks=2)
+        with sv.Client("127.0.0.1", port, 2) as client:
+            assert client.ask(payload_of(bundle)).answered == (1, 1)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "stopped: 1 requests answered, 0 refused" in out
+    assert "Traceback" not in err
