@@ -758,6 +758,24 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    """Write one trial of a study as an edge and a server program (a bundle folder)."""
+    from dse.deploy import export_bundle
+
+    done = export_bundle(args.name, args.out, trial=args.trial, best=args.best,
+                         force=args.force, storage=args.storage, progress=not args.quiet)
+    m = done.manifest
+    where = ("edge only" if m["edge_only"] else "server only" if m["server_only"]
+             else f"cut {m['cut']} after {m['cut_after']}")
+    print(f"exported trial {m['trial']} of {m['study']} to {done.folder}: {where}, "
+          f"{len(m['exits'])} exit(s), codec {m['codec'] or 'none (float32)'}")
+    for name in sorted(m["files"]):
+        print(f"  {name}  {(done.folder / name).stat().st_size} bytes")
+    for note in done.notes:
+        print(f"note: {note}")
+    return 0
+
+
 # --------------------------------------------------------------------------------------
 # serve, run-split: the exported split, run
 # --------------------------------------------------------------------------------------
@@ -926,6 +944,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="what `make demo` runs")
     d.set_defaults(func=cmd_demo)
+
+    ex = sub.add_parser("export", help="one trial of a study as edge and server programs")
+    ex.add_argument("name", help="the study")
+    pick = ex.add_mutually_exclusive_group(required=True)
+    pick.add_argument("--trial", type=int, default=None, help="the trial's number")
+    pick.add_argument("--best", default=None, metavar="OBJECTIVE",
+                      help="the front's best trial by this objective")
+    ex.add_argument("--out", required=True, help="the bundle folder to write")
+    ex.add_argument("--force", action="store_true", help="replace a bundle in --out")
+    ex.add_argument("--storage", default=None)
+    ex.add_argument("--quiet", action="store_true")
+    ex.set_defaults(func=cmd_export)
 
     sv = sub.add_parser("serve", help="serve an exported bundle's server part over TCP")
     sv.add_argument("dir", help="the bundle folder (dse export)")

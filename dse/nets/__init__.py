@@ -24,8 +24,9 @@ __all__, __getattr__ = exports(__name__, {
     "CRITERIA": "exits", "attach_exits": "exits", "confidence": "exits",
     "HeadConfig": "heads", "attach_task_heads": "heads",
     "sparsity": "sparsity",
-    "CodecView": "split", "CodecWork": "split", "codec_outputs": "split",
+    "CodecView": "split", "CodecWork": "split", "codec_outputs": "split", "sides": "split",
     "Codec": "codecs", "CODEC_DTYPES": "codecs", "LOSSLESS": "codecs",
     "PayloadError": "codecs", "decode_payload": "codecs", "payload_header_bytes": "codecs",
+    "Quantized": "codecs", "dequantize": "codecs", "read_payload": "codecs",
     "codecs": "codecs",
 })

@@ -8,7 +8,10 @@ text is :attr:`Codec.name` (``"int8-ch+zstd"``); :meth:`Codec.parse` reads it ba
 into a payload, :meth:`Codec.decode` turns a payload back into float32 tensors, and
 :meth:`Codec.roundtrip` does both for a batch at once, returning every sample's payload
 length from a real encode (never a formula) and decoded tensors identical to
-``decode(encode(sample))``.
+``decode(encode(sample))``. Encoding is two steps, :meth:`Codec.quantize` (tensor operations
+only: a deployed edge program computes it in its graph) and :meth:`Codec.pack` (the bytes);
+decoding likewise, :func:`read_payload` then :func:`dequantize` (in a server program), so
+a deployed split and the study share one implementation of each.
 
 Affine quantisation (int8: b = 8, int4: b = 4), per tensor or per channel (dimension 1):
 ``lo = min``, ``scale = (max - min) / (2^b - 1)``, code ``q = clamp(round((x - lo) /
@@ -105,6 +108,15 @@ class _Coded(NamedTuple):
     data: np.ndarray  # [N, bytes] uint8: each sample's body bytes of this tensor
 
 
+class Quantized(NamedTuple):
+    """The numeric part of coding one tensor (:meth:`Codec.quantize`), a batch ``[N, ...]``:
+    what a deployed edge program computes and its runtime packs (:meth:`Codec.pack`)."""
+
+    values: torch.Tensor  # float32, float16, bfloat16, or uint8 codes (full shape)
+    scale: torch.Tensor | None  # [N, C] float32, int8/int4 only
+    lo: torch.Tensor | None  # [N, C] float32, int8/int4 only
+
+
 @dataclass(frozen=True)
 class Codec:
     """How the tensors crossing a cut are coded: number format, scaling, lossless coder."""
@@ -183,9 +195,52 @@ class Codec:
     # --- coding ---------------------------------------------------------------------
 
     def encode(self, tensors: Sequence[torch.Tensor]) -> bytes:
-        """The payload of one sample's tensors, each with batch dimension 1."""
+        """The payload of one sample's tensors, each with batch dimension 1: the numeric
+        part (:meth:`quantize`) then the byte packing (:meth:`pack`), the two steps a
+        deployed edge program splits between its graph and its runtime."""
         batch = _check(tensors, single=True)
-        coded = [self._code(t, i) for i, t in enumerate(batch)]
+        return self.pack([self.quantize(t) for t in batch])
+
+    def quantize(self, x: torch.Tensor) -> Quantized:
+        """The numeric part of coding a batch ``[N, ...]`` of one float32 tensor: its
+        coded values (float32, float16, bfloat16, or uint8 codes of the full shape for
+        int8 and int4) and, for int8/int4, per sample the ``[N, C]`` scales and offsets
+        ``lo`` (see the module docstring).
+
+        Tensor operations only, no data-dependent Python, so ``torch.export`` can put it
+        in a program; :meth:`pack` checks what it cannot (non-finite values).
+        """
+        n = x.shape[0]
+        if self.dtype == "fp32":
+            return Quantized(x, None, None)
+        if self.dtype == "fp16":
+            return Quantized(x.to(torch.float16), None, None)
+        if self.dtype == "bf16":
+            return Quantized(x.to(torch.bfloat16), None, None)
+        levels = 2**QUANT_BITS[self.dtype] - 1
+        c = channels(x.shape, self.per_channel)
+        if x.numel() == 0:
+            lo = hi = torch.zeros(n, c)
+        else:
+            flat = x.reshape(n, c, -1)
+            lo, hi = flat.amin(2), flat.amax(2)
+        scale = (hi - lo) / levels
+        safe = torch.where(scale > 0, scale, torch.ones_like(scale))
+        q = torch.round((x - _per_value(lo, x.dim())) / _per_value(safe, x.dim()))
+        return Quantized(q.clamp(0, levels).to(torch.uint8), scale, lo)
+
+    def pack(self, quantized: Sequence[Quantized]) -> bytes:
+        """One sample's payload from its tensors' :meth:`quantize` results (batch
+        dimension 1): the tensor headers, the body's bytes (int4 two codes a byte), the
+        lossless coder, the CRC. ``ValueError`` for a non-finite scale or offset (a
+        tensor with non-finite values or a range beyond float32)."""
+        if not quantized:
+            raise ValueError("no tensor to code: give at least one")
+        if len(quantized) >= 2**16:
+            raise ValueError(f"{len(quantized)} tensors: a payload holds at most 65535")
+        coded = [self._coded(q, i) for i, q in enumerate(quantized)]
+        if any(c.values.shape[0] != 1 for c in coded):
+            raise ValueError("pack codes one sample: batch dimension 1")
         return self._pack(coded, 0, self._compressor())
 
     def decode(self, payload: bytes) -> list[torch.Tensor]:
@@ -228,42 +283,35 @@ class Codec:
 
     def _code(self, x: torch.Tensor, index: int) -> _Coded:
         """Quantise or cast a batch ``[N, ...]`` of one tensor, per sample."""
-        n = x.shape[0]
-        shape = (1, *x.shape[1:])
+        return self._coded(self.quantize(x), index)
+
+    def _coded(self, quantized: Quantized, index: int) -> _Coded:
+        """A batch's :meth:`quantize` result with each sample's body bytes (checked:
+        quantised values need finite scales and offsets)."""
+        values, scale, lo = quantized
+        values = values.detach().cpu().contiguous()
+        n = values.shape[0]
+        shape = (1, *values.shape[1:])
         if self.dtype == "fp32":
-            return _Coded(shape, None, None, x, _bytes(x.numpy(), "<f4", n))
+            return _Coded(shape, None, None, values, _bytes(values.numpy(), "<f4", n))
         if self.dtype == "fp16":
-            v = x.to(torch.float16)
-            return _Coded(shape, None, None, v, _bytes(v.numpy(), "<f2", n))
+            return _Coded(shape, None, None, values, _bytes(values.numpy(), "<f2", n))
         if self.dtype == "bf16":
-            v = x.to(torch.bfloat16)
-            return _Coded(shape, None, None, v, _bytes(v.view(torch.int16).numpy(), "<i2", n))
-        bits = QUANT_BITS[self.dtype]
-        levels = 2**bits - 1
-        c = channels(shape, self.per_channel)
-        if x.numel() == 0:
-            lo = hi = torch.zeros(n, c)
-        else:
-            flat = x.reshape(n, c, -1)
-            lo, hi = flat.amin(2), flat.amax(2)
-        scale = (hi - lo) / levels
-        if not bool(torch.isfinite(scale).all()):
+            return _Coded(shape, None, None, values,
+                          _bytes(values.view(torch.int16).numpy(), "<i2", n))
+        assert scale is not None and lo is not None
+        scale, lo = scale.detach().cpu(), lo.detach().cpu()
+        if not bool(torch.isfinite(scale).all() and torch.isfinite(lo).all()):
             raise ValueError(f"tensor {index} has non-finite values (or a range beyond "
                              f"float32): it cannot be quantised to {self.dtype}")
-        safe = torch.where(scale > 0, scale, torch.ones_like(scale))
-        q = torch.round((x - _per_value(lo, x.dim())) / _per_value(safe, x.dim()))
-        q = q.clamp_(0, levels).to(torch.uint8)
-        codes = q.reshape(n, -1).numpy()
-        if bits == 4:
+        codes = values.reshape(n, -1).numpy()
+        if self.dtype == "int4":
             codes = _pack_nibbles(codes)
-        return _Coded(shape, scale, lo, q, np.ascontiguousarray(codes))
+        return _Coded(shape, scale, lo, values, np.ascontiguousarray(codes))
 
     def _decoded(self, c: _Coded) -> torch.Tensor:
         """The float32 values a decoder rebuilds from coded values (a batch)."""
-        if c.scale is None:
-            return c.values.to(torch.float32, copy=True)
-        assert c.lo is not None
-        return _dequantize(c.values, c.scale, c.lo)
+        return dequantize(c.values, c.scale, c.lo)
 
     def _pack(self, coded: Sequence[_Coded], i: int,
               compressor: zstandard.ZstdCompressor | None) -> bytes:
@@ -317,6 +365,14 @@ def decode_payload(payload: bytes) -> tuple[Codec, list[torch.Tensor]]:
     """The codec a payload names and its float32 tensors; :class:`PayloadError` for a
     wrong magic, unknown version or codec, truncation, trailing bytes, a CRC mismatch or
     headers inconsistent with the body."""
+    codec, coded = read_payload(payload)
+    return codec, [dequantize(*q) for q in coded]
+
+
+def read_payload(payload: bytes) -> tuple[Codec, list[Quantized]]:
+    """The codec a payload names and its tensors as coded (:class:`Quantized`, batch
+    dimension 1), before :func:`dequantize`: what a deployed server program reads.
+    :class:`PayloadError` as :func:`decode_payload`."""
     if not isinstance(payload, bytes | bytearray | memoryview):
         raise PayloadError("<bytes>", f"expected bytes, got {type(payload).__name__}")
     payload = bytes(payload)
@@ -386,7 +442,7 @@ def decode_payload(payload: bytes) -> tuple[Codec, list[torch.Tensor]]:
     for t, ((shape, scale, lo), nbytes) in enumerate(zip(heads, sizes, strict=True)):
         chunk = body[offset:offset + nbytes]
         offset += nbytes
-        tensors.append(_decode_tensor(codec, t, shape, scale, lo, chunk))
+        tensors.append(_read_tensor(codec, t, shape, scale, lo, chunk))
     return codec, tensors
 
 
@@ -445,17 +501,18 @@ def _decompress(codec: Codec, body: bytes, expected: int) -> bytes:
     return out
 
 
-def _decode_tensor(codec: Codec, t: int, shape: tuple[int, ...], scale: np.ndarray | None,
-                   lo: np.ndarray | None, chunk: bytes) -> torch.Tensor:
+def _read_tensor(codec: Codec, t: int, shape: tuple[int, ...], scale: np.ndarray | None,
+                 lo: np.ndarray | None, chunk: bytes) -> Quantized:
     count = int(np.prod(shape, dtype=np.int64))
     if codec.dtype == "fp32":
-        return torch.from_numpy(np.frombuffer(chunk, "<f4").astype(np.float32)).reshape(shape)
+        values = torch.from_numpy(np.frombuffer(chunk, "<f4").astype(np.float32))
+        return Quantized(values.reshape(shape), None, None)
     if codec.dtype == "fp16":
         half = torch.from_numpy(np.frombuffer(chunk, "<f2").astype(np.float16))
-        return half.to(torch.float32).reshape(shape)
+        return Quantized(half.reshape(shape), None, None)
     if codec.dtype == "bf16":
         bits = torch.from_numpy(np.frombuffer(chunk, "<i2").astype(np.int16))
-        return bits.view(torch.bfloat16).to(torch.float32).reshape(shape)
+        return Quantized(bits.view(torch.bfloat16).reshape(shape), None, None)
     codes = np.frombuffer(chunk, np.uint8)
     if codec.dtype == "int4":
         if count % 2 and codes.size and codes[-1] >> 4:
@@ -463,7 +520,17 @@ def _decode_tensor(codec: Codec, t: int, shape: tuple[int, ...], scale: np.ndarr
         codes = np.stack([codes & 15, codes >> 4], axis=1).reshape(-1)[:count]
     assert scale is not None and lo is not None
     q = torch.from_numpy(np.array(codes, np.uint8)).reshape(shape)  # a writable copy
-    return _dequantize(q, torch.from_numpy(scale)[None], torch.from_numpy(lo)[None])
+    return Quantized(q, torch.from_numpy(scale)[None], torch.from_numpy(lo)[None])
+
+
+def dequantize(values: torch.Tensor, scale: torch.Tensor | None = None,
+               lo: torch.Tensor | None = None) -> torch.Tensor:
+    """The float32 tensor of coded values (:class:`Quantized`): a cast for fp32, fp16 and
+    bf16, ``q * scale + lo`` for int8/int4. Tensor operations only (a deployed server
+    program runs it), always a new tensor."""
+    if scale is None or lo is None:
+        return values.to(torch.float32, copy=True)
+    return _dequantize(values, scale, lo)
 
 
 def _dequantize(q: torch.Tensor, scale: torch.Tensor, lo: torch.Tensor) -> torch.Tensor:

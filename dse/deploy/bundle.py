@@ -1,0 +1,285 @@
+"""A deployed bundle read back and run: the edge program, the payload, the server program.
+
+A bundle is the folder ``dse export`` writes (``manifest.json``, ``edge.pt2``, ``server.pt2``
+unless the cut is edge-only, ``reference.npz``, and ``weights/sparse.dsew`` for a sparse
+network: its sparse layers compressed, the programs holding only placeholders for them).
+:func:`load_bundle` checks every file against the manifest's sha256, fills the sparse
+weights in, and gives a :class:`Bundle` whose :meth:`Bundle.edge` runs one sample up to the
+cut and packs the payload (the codec's byte packing and lossless coder run here, its
+numeric part in the program), and whose :meth:`Bundle.server` reads a payload and runs the
+rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from dse.errors import InputError
+from dse.nets import Codec, PayloadError, Quantized, read_payload, sparsity
+
+FORMAT = 1
+MANIFEST = "manifest.json"
+EDGE = "edge.pt2"
+SERVER = "server.pt2"
+REFERENCE = "reference.npz"
+SPARSE = "weights/sparse.dsew"
+#: where the exported modules keep the network's layers (state_dict keys start with it)
+PREFIX = "runner.gm."
+
+
+@dataclass(frozen=True)
+class EdgeResult:
+    """What the edge part did with one sample."""
+
+    #: per task: index into manifest["exits"] of the edge exit that answered it, or None
+    #: (not answered on the edge); at the edge-only cut the final heads answer on the
+    #: edge: len(manifest["exits"])
+    answered: tuple[int | None, ...]
+    #: per task: [1, classes] logits where answered, else None
+    logits: tuple[torch.Tensor | None, ...]
+    #: the payload to send (codec format v2, or raw float32 without a codec); None when
+    #: every task was answered on the edge
+    payload: bytes | None
+    seconds: float  # wall time of the edge program and the encoding
+
+
+@dataclass(frozen=True)
+class ServerResult:
+    """What the server part did with one payload."""
+
+    #: per task: index into manifest["exits"] of the server exit that answered it, or
+    #: len(manifest["exits"]) for the final head; -1 for a task that was not open
+    answered: tuple[int, ...]
+    logits: tuple[torch.Tensor, ...]  # per task [1, classes] (zeros for a task not open)
+    seconds: float  # wall time of decoding and the server program
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _bad(folder: Path, name: str, field: str, reason: str, fix: str) -> InputError:
+    return InputError(folder / name, field, reason, fix)
+
+
+def read_manifest(folder: str | Path) -> dict[str, Any]:
+    """The manifest of a bundle folder, checked for its format and keys."""
+    folder = Path(folder)
+    path = folder / MANIFEST
+    if not path.is_file():
+        raise InputError(path, "manifest", "missing: not a dse bundle folder",
+                         "give the folder `dse export ... --out DIR` wrote")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(path, "manifest", f"unreadable JSON ({exc})",
+                         "export the bundle again") from None
+    if not isinstance(manifest, dict):
+        raise InputError(path, "manifest", "not a JSON object", "export the bundle again")
+    fmt = manifest.get("format")
+    if fmt != FORMAT:
+        raise InputError(path, "format", f"bundle format {fmt!r}; this dse reads format "
+                         f"{FORMAT}", "export the bundle again with this dse")
+    need = ("tasks", "classes", "exits", "cut", "crossing", "codec", "files", "edge_only")
+    missing = [k for k in need if k not in manifest]
+    if missing:
+        raise InputError(path, missing[0], "missing from the manifest",
+                         "export the bundle again")
+    return manifest
+
+
+def check_files(folder: Path, manifest: dict[str, Any]) -> None:
+    """Every file the manifest lists exists and has its sha256."""
+    files = manifest["files"]
+    if not isinstance(files, dict) or EDGE not in files:
+        raise _bad(folder, MANIFEST, "files", "no file list with the edge program",
+                   "export the bundle again")
+    for name, digest in files.items():
+        path = folder / name
+        if not path.is_file():
+            raise InputError(path, "files", "missing from the bundle",
+                             "copy the whole bundle folder, or export it again")
+        if sha256_of(path) != digest:
+            raise InputError(path, "sha256", "does not match the manifest: the file was "
+                             "changed or damaged", "copy it again, or export the bundle again")
+
+
+def _skeleton(layers: list[dict[str, Any]]) -> nn.Module:
+    """Layers of the shapes the sparse file holds (what unpack_state fills)."""
+    root = nn.Module()
+    for entry in layers:
+        shape = [int(d) for d in entry["weight_shape"]]
+        groups = int(entry.get("groups", 1))
+        bias = bool(entry["bias"])
+        if entry["kind"] == "linear":
+            layer: nn.Module = nn.Linear(shape[1], shape[0], bias=bias)
+        else:
+            conv = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[len(shape) - 2]
+            layer = conv(shape[1] * groups, shape[0], tuple(shape[2:]), groups=groups,
+                         bias=bias)
+        parent = root
+        *path, last = entry["module"].split(".")
+        for part in path:
+            if not hasattr(parent, part):
+                parent.add_module(part, nn.Module())
+            parent = getattr(parent, part)
+        parent.add_module(last, layer)
+    return root
+
+
+def sparse_weights(folder: Path, manifest: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """Module path + ``.weight`` -> the weight expanded from the compressed file."""
+    info = manifest.get("sparse")
+    if not info:
+        return {}
+    root = _skeleton(info["layers"])
+    sparsity.unpack_state((folder / info["file"]).read_bytes(), root)
+    return {f"{e['module']}.weight": root.get_submodule(e["module"]).weight.detach().clone()
+            for e in info["layers"]}
+
+
+def load_program(path: Path, weights: dict[str, torch.Tensor]) -> nn.Module:
+    """An exported program with its sparse weights filled in, as a callable module."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ep = torch.export.load(str(path))
+    except Exception as exc:  # noqa: BLE001 - any unreadable archive is bad input
+        raise InputError(path, "program", f"cannot load it ({type(exc).__name__}: {exc})",
+                         "export the bundle again with this torch version") from None
+    for name, value in weights.items():
+        key = PREFIX + name
+        if key in ep.state_dict:
+            ep.state_dict[key] = nn.Parameter(value, requires_grad=False)
+    return ep.module()
+
+
+class Bundle:
+    """A loaded bundle: :meth:`edge` for one sample, :meth:`server` for one payload."""
+
+    def __init__(self, folder: Path, manifest: dict[str, Any], edge: nn.Module,
+                 server: nn.Module | None) -> None:
+        self.folder = folder
+        self.manifest = manifest
+        self._edge = edge
+        self._server = server
+        self.tasks: tuple[str, ...] = tuple(manifest["tasks"])
+        self.codec = Codec.parse(manifest["codec"]) if manifest["codec"] else None
+        self.shapes = [tuple(int(d) for d in c["shape"]) for c in manifest["crossing"]]
+        self.quantised = self.codec is not None and self.codec.dtype in ("int8", "int4")
+
+    def edge(self, x: torch.Tensor) -> EdgeResult:
+        """Run the edge program on one sample (batch dimension 1) and pack its payload."""
+        start = time.perf_counter()
+        shape = tuple(self.manifest["input_shape"])
+        if tuple(x.shape) != shape:
+            raise InputError("edge input", "shape", f"{tuple(x.shape)}, the bundle takes "
+                             f"{shape}", "give one sample with the batch dimension 1")
+        with torch.no_grad():
+            out = self._edge(x.to(torch.float32))
+        t = len(self.tasks)
+        answered = tuple(None if int(a) < 0 else int(a) for a in out[0])
+        logits = tuple(None if a is None else lg for a, lg in
+                       zip(answered, out[1:1 + t], strict=True))
+        payload = None
+        if not self.manifest["edge_only"] and any(a is None for a in answered):
+            payload = self.pack(list(out[1 + t:]))
+        return EdgeResult(answered, logits, payload, time.perf_counter() - start)
+
+    def pack(self, values: list[torch.Tensor]) -> bytes:
+        """The payload bytes of the edge program's payload outputs."""
+        if self.codec is None:  # raw little-endian float32, crossing order, no header
+            return b"".join(v.detach().numpy().astype("<f4").tobytes() for v in values)
+        step = 3 if self.quantised else 1
+        groups = [Quantized(*values[i:i + 3]) if self.quantised
+                  else Quantized(values[i], None, None)
+                  for i in range(0, len(values), step)]
+        return self.codec.pack(groups)
+
+    def unpack(self, payload: bytes) -> list[torch.Tensor]:
+        """The server program's payload inputs; :class:`PayloadError` for a payload that
+        is not one this bundle's edge sends."""
+        if self.codec is None:
+            if not isinstance(payload, bytes | bytearray | memoryview):
+                raise PayloadError("<bytes>", f"expected bytes, got {type(payload).__name__}")
+            payload = bytes(payload)
+            need = sum(4 * int(np.prod(s)) for s in self.shapes)
+            if len(payload) != need:
+                raise PayloadError("length", f"{len(payload)} bytes; this bundle's raw "
+                                   f"float32 payload has {need}")
+            out, pos = [], 0
+            for s in self.shapes:
+                n = int(np.prod(s))
+                arr = np.frombuffer(payload, "<f4", n, pos).astype(np.float32)
+                out.append(torch.from_numpy(arr).reshape(s))
+                pos += 4 * n
+            return out
+        codec, coded = read_payload(payload)
+        if codec != self.codec:
+            raise PayloadError("codec", f"the payload was coded with {codec.name}, this "
+                               f"bundle's edge sends {self.codec.name}")
+        shapes = [tuple(q.values.shape) for q in coded]
+        if shapes != self.shapes:
+            raise PayloadError("shape", f"tensors {shapes}; this bundle's cut sends "
+                               f"{self.shapes}")
+        flat: list[torch.Tensor] = []
+        for q in coded:
+            flat += [q.values, q.scale, q.lo] if self.quantised else [q.values]
+        return flat
+
+    def server(self, payload: bytes, open_tasks: tuple[bool, ...] | None = None
+               ) -> ServerResult:
+        """Decode a payload and run the server program; ``open_tasks``: which tasks are
+        still unanswered (None: all)."""
+        if self._server is None:
+            raise InputError(self.folder / MANIFEST, "cut", "the cut is edge-only: the "
+                             "bundle has no server part", "run the edge part alone")
+        start = time.perf_counter()
+        t = len(self.tasks)
+        open_ = (True,) * t if open_tasks is None else tuple(bool(o) for o in open_tasks)
+        if len(open_) != t:
+            raise InputError("server", "open_tasks", f"{len(open_)} flags for {t} tasks",
+                             "give one flag per task")
+        inputs = self.unpack(payload)
+        with torch.no_grad():
+            out = self._server(torch.tensor(open_, dtype=torch.bool), *inputs)
+        answered = tuple(int(a) for a in out[0])
+        logits = tuple(out[1:1 + t])
+        return ServerResult(answered, logits, time.perf_counter() - start)
+
+    def reference(self) -> dict[str, np.ndarray]:
+        """The arrays of ``reference.npz`` (the study's own answers on the test split)."""
+        with np.load(self.folder / REFERENCE) as z:
+            return {k: z[k] for k in z.files}
+
+
+def load_bundle(folder: str | Path) -> Bundle:
+    """Read a bundle folder: manifest, sha256 of every file, programs, sparse weights.
+
+    :class:`InputError` (one line: file, field, fix) for a missing or changed file, an
+    unreadable manifest or one of another format version.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(folder, "bundle", "no such folder",
+                         "give the folder `dse export ... --out DIR` wrote")
+    manifest = read_manifest(folder)
+    check_files(folder, manifest)
+    weights = sparse_weights(folder, manifest)
+    edge = load_program(folder / EDGE, weights)
+    server = None if manifest["edge_only"] else load_program(folder / SERVER, weights)
+    return Bundle(folder, manifest, edge, server)
