@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -175,3 +176,202 @@ def test_bad_command_lines_exit_2_with_one_line(
     out, err = capsys.readouterr()
     assert err.count("\n") == 1 and err.startswith("dse: error: ") and words in err, err
     assert out == ""
+
+
+# ---------------------------------------------------------------- a real exported bundle
+
+
+@pytest.fixture(scope="module")
+def real_bundle(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> Path:
+    """A tiny study's trial exported: the digits MLP cut at 3 with exit 0 on the edge and
+    exit 1 on the server at threshold 0.5 (some samples leave at each, most run on)."""
+    from tiny_study import spec_text
+
+    from dse.deploy import export_bundle
+    from dse.search.spec import parse_spec
+    from dse.search.study import Explorer, create_study, run_study
+
+    root = tmp_path_factory.mktemp("run-split")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.setenv("DSE_CACHE", str(shared_cache))
+        spec = parse_spec(spec_text("runsplit", n_trials=1), where="runsplit.toml")
+        explorer = Explorer(spec, progress=False)
+        study, _ = create_study(spec, explorer=explorer)
+        study.enqueue_trial({"density": 1.0, "split": 3, "exit_0": True, "exit_1": True,
+                             "threshold": 0.5})
+        run_study(spec, n_trials=1, progress=False, explorer=explorer)
+        done = export_bundle("runsplit", root / "bundle", trial=0)
+    man = done.manifest
+    assert [e["side"] for e in man["exits"]] == ["edge", "server"] and man["codec"] is None
+    rates = man["predicted"]["exit_rates"]
+    assert all(r > 0 for r in rates), rates  # every path taken by some sample
+    return done.folder
+
+
+def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    from dse.cli import main
+
+    rc = main(argv)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def tampered(bundle: Path, dest: Path, change: Callable[[dict], None]) -> Path:
+    """A copy of ``bundle`` whose reference.npz ``change`` edited (its sha256 updated in
+    the manifest, so the bundle loads: the reference disagrees, nothing is damaged)."""
+    import hashlib
+    import io
+    import json
+    import shutil
+
+    shutil.copytree(bundle, dest)
+    with np.load(dest / "reference.npz") as z:
+        ref = {k: z[k].copy() for k in z.files}
+    change(ref)
+    buf = io.BytesIO()
+    np.savez(buf, **ref)
+    (dest / "reference.npz").write_bytes(buf.getvalue())
+    man = json.loads((dest / "manifest.json").read_text())
+    man["files"]["reference.npz"] = hashlib.sha256(buf.getvalue()).hexdigest()
+    (dest / "manifest.json").write_text(json.dumps(man))
+    return dest
+
+
+@pytest.mark.slow
+def test_run_split_in_process_passes_its_checks(real_bundle: Path, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    rc, out, err = run_cli(["run-split", str(real_bundle), "--json",
+                            str(tmp_path / "run.json")], capsys)
+    assert rc == 0, out + err
+    assert "5 of 5 checks passed" in out and "FAIL" not in out
+    assert "server in-process" in out
+    got = json.loads((tmp_path / "run.json").read_text())
+    man = json.loads((real_bundle / "manifest.json").read_text())
+    ref = np.load(real_bundle / "reference.npz")
+    assert got["passed"] and got["n"] == ref["answered"].shape[1]
+    figures = got["figures"]
+    assert figures["accuracy digit"]["measured"] == man["predicted"]["accuracy"]
+    for name, rate in zip(["layers.0", "layers.1", "final"], man["predicted"]["exit_rates"],
+                          strict=True):
+        assert figures[f"exit rate {name}"]["measured"] == pytest.approx(rate, abs=1e-12)
+    assert figures["payload bytes/input (mean)"]["measured"] == pytest.approx(
+        man["predicted"]["bytes"], rel=1e-12)
+    sent = np.array(got["samples"]["payload_bytes"]) > 0
+    wire = np.array(got["samples"]["wire_up"])
+    assert (wire[sent] == np.array(got["samples"]["payload_bytes"])[sent] + 16).all()
+    assert figures["end-to-end s (mean)"]["ratio"] > 0  # printed, not checked
+
+
+@pytest.mark.slow
+def test_run_split_over_tcp_against_dse_serve(real_bundle: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
+    proc = subprocess.Popen([sys.executable, "-m", "dse.cli", "serve", str(real_bundle),
+                             "--port", "0"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith(f"serving {real_bundle} on 127.0.0.1:"), line
+        address = line.split()[-1]
+        host, port = sv.parse_address(address)
+        with socket.create_connection((host, port), timeout=30) as sock:  # garbage first
+            sock.sendall(sv.request_frame(b"DSEC" + bytes(60), None, 1))
+            head = sv.recv_exact(sock, sv.REPLY.size)
+            assert head is not None and sv.REPLY.unpack(head)[2] == sv.BAD_PAYLOAD
+        rc, out, err = run_cli(["run-split", str(real_bundle), "--server", address,
+                                "--limit", "60", "--json", str(tmp_path / "tcp.json")], capsys)
+        assert rc == 0, out + err
+        assert f"server tcp {address}" in out and "5 of 5 checks passed" in out
+        got = json.loads((tmp_path / "tcp.json").read_text())
+        assert got["n"] == 60 and got["mode"] == f"tcp {address}"
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, stderr
+    served = int(np.count_nonzero(np.array(got["samples"]["payload_bytes"])))
+    assert f"stopped: {served} requests answered, 1 refused" in stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("change", ["decision", "class", "bytes", "logits"])
+def test_a_tampered_reference_makes_run_split_exit_1(
+    real_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], change: str
+) -> None:
+    def edit(ref: dict) -> None:
+        final = int(np.flatnonzero(ref["answered"][0] == 2)[0])
+        if change == "decision":
+            ref["answered"][0, final] = 1
+        elif change == "class":
+            ref["predicted"][0, final] = (ref["predicted"][0, final] + 1) % 10
+        elif change == "bytes":
+            ref["payload_bytes"][final] -= 1
+        else:
+            ref["whole_logits_digit"][final] += 1e-3
+
+    bundle = tampered(real_bundle, tmp_path / "b", edit)
+    rc, out, _ = run_cli(["run-split", str(bundle), "--limit", "40"], capsys)
+    assert rc == 1
+    failed = [line for line in out.splitlines() if line.strip().startswith("FAIL")]
+    words = {"decision": "exit decisions", "class": "predicted classes",
+             "bytes": "payload bytes", "logits": "final logits digit"}[change]
+    assert len(failed) == 1 and words in failed[0], out
+    assert "1 FAILED" in out
+
+
+@pytest.mark.slow
+def test_link_pacing_on_the_real_bundle(real_bundle: Path, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from dse.costmodel import load_link
+
+    rc, out, err = run_cli(["run-split", str(real_bundle), "--link", "3g", "--limit", "8",
+                            "--json", str(tmp_path / "l.json")], capsys)
+    assert rc == 0, out + err
+    assert "paced to emulate link 3g" in out and "not a real radio" in out
+    link = load_link("3g")
+    got = json.loads((tmp_path / "l.json").read_text())
+    nbytes = np.array(got["samples"]["payload_bytes"])
+    transfer = np.array(got["samples"]["transfer_s"])
+    assert (nbytes > 0).any()
+    floor = 8 * nbytes / link.uplink_bps + link.rtt_s
+    assert (transfer[nbytes > 0] >= floor[nbytes > 0]).all()
+    assert (transfer[nbytes == 0] == 0).all()
+
+
+@pytest.mark.slow
+def test_bad_inputs_exit_2_with_one_line(real_bundle: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as s:  # bound, never listening: nobody answers there
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        cases = [
+            (["run-split", str(tmp_path / "nowhere")], "nowhere"),
+            (["serve", str(tmp_path / "nowhere")], "nowhere"),
+            (["run-split", str(real_bundle), "--server", f"127.0.0.1:{port}"],
+             f"127.0.0.1:{port}: --server: server not reachable"),
+            (["run-split", str(real_bundle), "--data", str(tmp_path / "none.toml")],
+             "none.toml"),
+        ]
+        (tmp_path / "empty").mkdir()
+        cases.append((["run-split", str(tmp_path / "empty")], "manifest.json"))
+        for argv, words in cases:
+            rc, out, err = run_cli(argv, capsys)
+            assert rc == 2, (argv, out, err)
+            assert err.count("\n") == 1 and words in err, err
+    assert "dse serve DIR" in run_cli(cases[2][0], capsys)[2]
