@@ -27,8 +27,9 @@ Reply (server -> client), a 12-byte header then the body::
     6       2      zero (reserved)
     8       4      body length B in bytes
     12      B      status 0: the server's compute seconds (float64: decoding + the server
-                   program), T (uint16), then per task: the answering exit (uint16: index into
-                   manifest["exits"], or len(exits) for the final head), its number of
+                   program), T (uint16), then per task: the answering exit (int16: index into
+                   manifest["exits"], len(exits) for the final head, -1 where the server
+                   did not answer it: a task the request marked closed), its number of
                    classes C (uint32), C logits (float32);
                    status != 0: a one-line reason (UTF-8)
 
@@ -87,8 +88,9 @@ class ServerSide(Protocol):
 class Reply:
     """The server's answer to one request, as the client received it.
 
-    ``answered``: per task, index into manifest["exits"] of the answering exit, or
-    len(exits) for the final head; ``logits``: per task, [1, classes] float32;
+    ``answered``: per task, index into manifest["exits"] of the answering exit,
+    len(exits) for the final head, or -1 for a task the request marked closed;
+    ``logits``: per task, [1, classes] float32;
     ``seconds``: the server's compute seconds as it measured them; ``wire_up`` /
     ``wire_down``: bytes of the request and reply frames, headers included.
     """
@@ -131,7 +133,7 @@ def ok_body(answered: tuple[int, ...], logits: tuple[torch.Tensor, ...], seconds
     for a, lg in zip(answered, logits, strict=True):
         values = np.ascontiguousarray(lg.detach().reshape(-1).to(torch.float32).numpy(),
                                       dtype="<f4")
-        parts.append(struct.pack("<HI", int(a), values.size))
+        parts.append(struct.pack("<hI", int(a), values.size))
         parts.append(values.tobytes())
     return b"".join(parts)
 
@@ -152,7 +154,7 @@ def parse_ok(body: bytes) -> tuple[tuple[int, ...], tuple[torch.Tensor, ...], fl
         at = 10
         answered, logits = [], []
         for _ in range(n):
-            a, c = struct.unpack_from("<HI", body, at)
+            a, c = struct.unpack_from("<hI", body, at)
             at += 6
             end = at + 4 * c
             if end > len(body):

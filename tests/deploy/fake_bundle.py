@@ -82,7 +82,12 @@ class FakeBundle:
             raise PayloadError("length", f"{len(payload)} bytes, expected 32")
         h = torch.from_numpy(np.frombuffer(payload, dtype="<f4").copy()).reshape(1, 8)
         logits = tuple(head(h) for head in self.final_heads)
-        return ServerResult((1,) * len(logits), logits, time.perf_counter() - t0)
+        open_ = open_tasks if open_tasks is not None else (True,) * len(logits)
+        # like the exported server program: -1 (and zero logits) for a closed task
+        return ServerResult(tuple(1 if o else -1 for o in open_),
+                            tuple(lg if o else torch.zeros_like(lg)
+                                  for lg, o in zip(logits, open_, strict=True)),
+                            time.perf_counter() - t0)
 
     def reference(self, x: torch.Tensor) -> dict[str, np.ndarray]:
         """reference.npz's arrays for inputs ``x`` [N, 4], computed batched."""

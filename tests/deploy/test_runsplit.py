@@ -375,3 +375,58 @@ def test_bad_inputs_exit_2_with_one_line(real_bundle: Path, tmp_path: Path,
             assert rc == 2, (argv, out, err)
             assert err.count("\n") == 1 and words in err, err
     assert "dse serve DIR" in run_cli(cases[2][0], capsys)[2]
+
+
+@pytest.fixture(scope="module")
+def per_task_bundle(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> Path:
+    """Two tasks (the tiny hues) answered per task: exit 0 on the edge, exit 1 on the
+    server; a sample whose first task left at the edge is sent for the other alone."""
+    from tiny_study import HUE_DATA, spec_text
+
+    from dse.deploy import export_bundle
+    from dse.search.spec import parse_spec
+    from dse.search.study import Explorer, create_study, run_study
+
+    root = tmp_path_factory.mktemp("run-split-tasks")
+    text = (spec_text("runsplit-tasks", n_trials=1)
+            .replace('[data]\nname = "digits"\nseed = 0\n', HUE_DATA)
+            .replace("[space]\n", '[space]\npolicies = ["per_task"]\n'))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.setenv("DSE_CACHE", str(shared_cache))
+        spec = parse_spec(text, where="runsplit-tasks.toml")
+        explorer = Explorer(spec, progress=False)
+        study, _ = create_study(spec, explorer=explorer)
+        study.enqueue_trial({"density": 1.0, "split": 4, "exit_0": True, "exit_1": True,
+                             "threshold": 0.5})
+        run_study(spec, n_trials=1, progress=False, explorer=explorer)
+        done = export_bundle("runsplit-tasks", root / "bundle", trial=0)
+    assert done.manifest["policy"] == "per_task" and len(done.manifest["tasks"]) == 2
+    return done.folder
+
+
+@pytest.mark.slow
+def test_per_task_answers_over_tcp_send_only_the_open_tasks(
+    per_task_bundle: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ref = np.load(per_task_bundle / "reference.npz")
+    answered = ref["answered"]
+    # some sample has one task answered on the edge and the other still open
+    assert ((answered == 0).any(axis=0) & (answered > 0).any(axis=0)).any()
+    from dse.deploy.bundle import load_bundle
+
+    srv = sv.make_server(load_bundle(per_task_bundle), "127.0.0.1", 0)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        host, port = srv.address
+        rc, out, err = run_cli(["run-split", str(per_task_bundle), "--server",
+                                f"{host}:{port}"], capsys)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(timeout=10)
+    assert rc == 0, out + err
+    assert "7 of 7 checks passed" in out
+    assert srv.served == int(np.count_nonzero(ref["payload_bytes"])) and srv.refused == 0
