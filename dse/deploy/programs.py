@@ -67,7 +67,7 @@ class _Runner(nn.Module):
     def __init__(self, gm: fx.GraphModule) -> None:
         super().__init__()
         self.gm = gm
-        self._modules = dict(gm.named_modules())
+        self._layers = dict(gm.named_modules())
         self.placeholder = next(n.name for n in gm.graph.nodes if n.op == "placeholder")
         self._plan: dict[str, tuple[str, Any, Any, Any]] = {}
         for n in gm.graph.nodes:
@@ -91,7 +91,7 @@ class _Runner(nn.Module):
             args = self._fill(args_t, env)
             kwargs = self._fill(kwargs_t, env)
             if op == "call_module":
-                env[name] = self._modules[target](*args, **kwargs)
+                env[name] = self._layers[target](*args, **kwargs)
             elif op == "call_function":
                 env[name] = target(*args, **kwargs)
             else:

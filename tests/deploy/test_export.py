@@ -1,0 +1,258 @@
+"""dse export: a trial of a tiny study as edge and server programs, run sample by sample
+against what the study's own scoring says (reference.npz)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from export_fixtures import make_study, walk
+
+from dse.cli import main
+from dse.deploy import FORMAT, export_bundle, load_bundle
+from dse.errors import InputError
+from dse.nets import Codec, PayloadError
+from dse.search import Explorer, front_frame, load_study
+
+CONTRACT_KEYS = {"dse_version", "format", "study", "spec", "trial", "candidate", "model",
+                 "input_shape", "cut", "cut_after", "crossing", "codec", "exits",
+                 "thresholds", "criterion", "policy", "tasks", "classes", "predicted", "files"}
+
+
+def trial(density: float, split: int, exits: tuple[int, ...], threshold: float = 0.5,
+          **extra: object) -> dict[str, object]:
+    return {"density": density, "split": split, "exit_0": 0 in exits, "exit_1": 1 in exits,
+            "threshold": threshold, **extra}
+
+
+@pytest.fixture(scope="module")
+def place(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> Iterator[Path]:
+    """One folder (studies/ land there) and the session's training cache, per module."""
+    root = tmp_path_factory.mktemp("export")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.setenv("DSE_CACHE", str(shared_cache))
+        yield root
+
+
+@pytest.fixture(scope="module")
+def plain(place: Path) -> str:
+    """A study without codecs: float32 crosses the cut as the layer graph counts it."""
+    make_study("plain", [trial(1.0, 3, (0, 1)),  # exit 0 on the edge, exit 1 on the server
+                         trial(1.0, 6, (0, 1)),  # edge only
+                         trial(1.0, 0, (0, 1)),  # server only
+                         trial(0.5, 3, (0, 1))])  # predefined sparsity
+    return "plain"
+
+
+@pytest.fixture(scope="module")
+def coded(place: Path) -> str:
+    make_study("coded", [trial(1.0, 3, (0, 1), codec="int8+zstd")], codecs=True)
+    return "coded"
+
+
+def split_x(name: str) -> torch.Tensor:
+    _, spec = load_study(name)
+    return Explorer(spec, progress=False).data.test.x
+
+
+def check_against_reference(folder: Path, x: torch.Tensor) -> tuple:
+    bundle = load_bundle(folder)
+    ref = bundle.reference()
+    got = walk(bundle, x)
+    np.testing.assert_array_equal(got.answered, ref["answered"])
+    np.testing.assert_array_equal(got.predicted, ref["predicted"])
+    np.testing.assert_array_equal(got.payload_bytes, ref["payload_bytes"])
+    return bundle, ref, got
+
+
+# ----------------------------------------------------------------------------- end to end
+
+
+@pytest.mark.slow
+def test_lossy_codec_split_gives_the_studys_decisions_answers_and_bytes(
+        coded: str, place: Path) -> None:
+    done = export_bundle(coded, place / "b-int8", trial=0)
+    m = done.manifest
+    assert CONTRACT_KEYS <= set(m) and m["format"] == FORMAT == 1
+    assert m["codec"] == "int8+zstd" and m["encoder"] == "program" and m["cut"] == 3
+    assert [e["side"] for e in m["exits"]] == ["edge", "server"]
+    assert m["crossing"] == [{"name": "layers_0_1", "shape": [1, 256], "dtype": "float32"}]
+    assert set(m["files"]) == {"edge.pt2", "server.pt2", "reference.npz"}
+    x = split_x(coded)
+    bundle, ref, got = check_against_reference(place / "b-int8", x)
+    # every path is taken: the edge exit, the server exit, the final head
+    assert set(ref["answered"][0]) == {0, 1, 2}
+    sent = ref["payload_bytes"] > 0
+    assert sent.any() and not sent.all()
+    # the payload's bytes are Codec.encode's own (the quantiser in the program is exact)
+    net = Explorer(load_study(coded)[1], progress=False).scorer("dense", 1.0).trained.network()
+    codec = Codec.parse("int8+zstd")
+    for i in np.flatnonzero(sent)[:20]:
+        h = net.get_submodule("layers.0.1")(net.get_submodule("layers.0.0")(
+            torch.flatten(x[i:i + 1], 1)))
+        assert got.payloads[i] == codec.encode([h])
+    # a damaged payload is refused, one line
+    payload = bytearray(got.payloads[int(np.flatnonzero(sent)[0])])
+    payload[20] ^= 0xFF
+    with pytest.raises(PayloadError):
+        bundle.server(bytes(payload))
+
+
+@pytest.mark.slow
+def test_no_codec_sends_raw_float32_and_gives_the_whole_networks_logits(
+        plain: str, place: Path) -> None:
+    done = export_bundle(plain, place / "b-plain", trial=0)
+    assert done.manifest["codec"] is None
+    x = split_x(plain)
+    bundle, ref, got = check_against_reference(place / "b-plain", x)
+    assert set(ref["answered"][0]) == {0, 1, 2}
+    assert set(got.payload_bytes) == {0, 1024}  # 256 float32 crossing, no header
+    i = int(np.flatnonzero(got.payload_bytes)[0])
+    h = torch.relu(torch.nn.functional.linear(
+        torch.flatten(x[i:i + 1], 1), *_layer(plain, "layers.0.0")))
+    np.testing.assert_allclose(np.frombuffer(got.payloads[i], "<f4"), h.numpy().ravel(),
+                               rtol=1e-5, atol=1e-6)
+    final = ref["answered"][0] == 2
+    whole = ref["whole_logits_digit"] if "whole_logits_digit" in ref else next(
+        v for k, v in ref.items() if k.startswith("whole_logits_"))
+    mine = torch.cat([got.logits[0][i] for i in np.flatnonzero(final)]).numpy()
+    np.testing.assert_allclose(mine, whole[final], atol=1e-5, rtol=0)
+    # the server program stops at its exit: the classifier is inside the cond's branch
+    ep = torch.export.load(str(place / "b-plain" / "server.pt2"))
+    top = [n for n in ep.graph.nodes if n.op == "call_function"]
+    assert sum("linear" in str(n.target) for n in top) == 2  # layers.1.0 and exit 1's head
+    assert any("cond" in str(n.target) for n in top)
+
+
+def _layer(name: str, path: str) -> tuple[torch.Tensor, torch.Tensor]:
+    net = Explorer(load_study(name)[1], progress=False).scorer("dense", 1.0).trained.network()
+    m = net.get_submodule(path)
+    return m.weight.detach(), m.bias.detach()
+
+
+@pytest.mark.slow
+def test_edge_only_and_server_only_cuts(plain: str, place: Path) -> None:
+    x = split_x(plain)
+    export_bundle(plain, place / "b-edge", trial=1)
+    assert not (place / "b-edge" / "server.pt2").exists()
+    bundle, ref, got = check_against_reference(place / "b-edge", x)
+    assert all(p is None for p in got.payloads)
+    assert set(ref["answered"][0]) == {0, 1, 2}  # the final head answers on the edge too
+    whole = next(v for k, v in ref.items() if k.startswith("whole_logits_"))
+    final = np.flatnonzero(ref["answered"][0] == 2)
+    np.testing.assert_allclose(torch.cat([got.logits[0][i] for i in final]).numpy(),
+                               whole[final], atol=1e-5, rtol=0)
+    with pytest.raises(InputError, match="edge-only"):
+        bundle.server(b"")
+
+    done = export_bundle(plain, place / "b-server", trial=2)
+    assert done.manifest["server_only"] and done.manifest["crossing"][0]["name"] == "input"
+    bundle, ref, got = check_against_reference(place / "b-server", x)
+    assert all(len(p) == x[0].numel() * 4 for p in got.payloads)  # the input, raw
+    assert np.frombuffer(got.payloads[0], "<f4").tolist() == x[0].flatten().tolist()
+
+
+@pytest.mark.slow
+def test_a_sparse_network_is_stored_compressed_and_gives_the_same_outputs(
+        plain: str, place: Path) -> None:
+    x = split_x(plain)
+    dense = export_bundle(plain, place / "b-dense", trial=0, force=True)
+    sparse = export_bundle(plain, place / "b-sparse", trial=3)
+    info = sparse.manifest["sparse"]
+    assert info["form"] == "seed" and info["layers"]
+    check_against_reference(place / "b-sparse", x)
+
+    def size(folder: Path, names: tuple[str, ...]) -> int:
+        return sum((folder / n).stat().st_size for n in names)
+
+    programs = ("edge.pt2", "server.pt2")
+    assert size(place / "b-sparse", programs) < 0.8 * size(place / "b-dense", programs)
+    assert (size(place / "b-sparse", (*programs, "weights/sparse.dsew"))
+            < size(place / "b-dense", programs))
+    assert dense.manifest["sparse"] is None
+
+
+# ----------------------------------------------------------------------------- several tasks
+
+
+@pytest.mark.slow
+def test_two_tasks_per_task_policy(place: Path) -> None:
+    make_study("hues", [trial(1.0, 3, (0, 1), policy="per_task",
+                              **{"threshold.wall_hue": 0.5, "threshold.floor_hue": 0.75}),
+                        trial(1.0, 3, (0, 1), policy="all",
+                              **{"threshold.wall_hue": 0.5, "threshold.floor_hue": 0.5})],
+               tasks=True)
+    x = split_x("hues")
+    done = export_bundle("hues", place / "b-hues", trial=0)
+    assert done.manifest["policy"] == "per_task" and done.manifest["tasks"] == [
+        "wall_hue", "floor_hue"]
+    assert done.manifest["thresholds"] == [0.5, 0.75]
+    _, ref, _ = check_against_reference(place / "b-hues", x)
+    assert (ref["answered"][0] != ref["answered"][1]).any()  # tasks answered apart
+    export_bundle("hues", place / "b-hues-all", trial=1)
+    _, ref, _ = check_against_reference(place / "b-hues-all", x)
+    assert (ref["answered"][0] == ref["answered"][1]).all()
+
+
+# ----------------------------------------------------------------------------- bad input
+
+
+def test_an_unknown_study_is_one_line_and_exit_2(isolated: Path,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(InputError, match="no study named 'nope'"):
+        export_bundle("nope", isolated / "b", trial=0)
+    assert main(["export", "nope", "--trial", "0", "--out", str(isolated / "b")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nope" in err
+
+
+@pytest.mark.slow
+def test_bad_trials_and_objectives(plain: str, place: Path,
+                                   capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(InputError, match="no trial 99"):
+        export_bundle(plain, place / "x", trial=99)
+    with pytest.raises(InputError, match="'bandwidth' is not an objective"):
+        export_bundle(plain, place / "x", best="bandwidth")
+    assert main(["export", plain, "--trial", "99", "--out", str(place / "x")]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    study, spec = load_study(plain)
+    front = front_frame(study, spec)
+    done = export_bundle(plain, place / "b-best", best="latency_mean")
+    assert done.manifest["trial"] == int(front.sort_values("latency_mean").iloc[0]["trial"])
+    with pytest.raises(InputError, match="not empty"):
+        export_bundle(plain, place / "b-best", best="latency_mean")
+
+
+@pytest.mark.slow
+def test_damaged_or_foreign_bundles_are_refused(plain: str, place: Path) -> None:
+    src = place / "b-plain"
+    if not src.exists():
+        export_bundle(plain, src, trial=0)
+    for name, damage in (("edge.pt2", "flip"), ("reference.npz", "delete"),
+                         ("manifest.json", "format")):
+        folder = place / f"bad-{name}"
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.copytree(src, folder)
+        path = folder / name
+        if damage == "flip":
+            data = bytearray(path.read_bytes())
+            data[len(data) // 2] ^= 1
+            path.write_bytes(bytes(data))
+            words = "sha256"
+        elif damage == "delete":
+            path.unlink()
+            words = "missing"
+        else:
+            m = json.loads(path.read_text())
+            m["format"] = 2
+            path.write_text(json.dumps(m))
+            words = "format 2"
+        with pytest.raises(InputError, match=words) as err:
+            load_bundle(folder)
+        assert name in str(err.value) and "\n" not in str(err.value)
