@@ -430,3 +430,16 @@ def test_per_task_answers_over_tcp_send_only_the_open_tasks(
     assert rc == 0, out + err
     assert "7 of 7 checks passed" in out
     assert srv.served == int(np.count_nonzero(ref["payload_bytes"])) and srv.refused == 0
+
+
+def test_a_limited_run_predicts_rates_and_bytes_from_its_own_samples(fake: tuple) -> None:
+    bundle, x, ref, labels = fake
+    bundle.manifest["predicted"].update(exit_rates=[0.5, 0.5], bytes=1e6)  # whole split
+    m = rs.measure(bundle, x[:9], rs.in_process(bundle))
+    figures, _ = rs.evaluate(bundle.manifest, m, ref, labels, full=False)
+    path = ref["answered"][:, :9].max(axis=0)
+    assert figures["exit rate exit0"] == (np.mean(path == 0), np.mean(path == 0))
+    assert figures["payload bytes/input (mean)"][1] == ref["payload_bytes"][:9].mean()
+    full, _ = rs.evaluate(bundle.manifest, rs.measure(bundle, x, rs.in_process(bundle)), ref,
+                          labels, full=True)
+    assert full["exit rate exit0"][1] == 0.5 and full["payload bytes/input (mean)"][1] == 1e6
