@@ -783,23 +783,23 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """The bundle's server part as a TCP service until Ctrl-C or SIGTERM."""
-    from dse.deploy.serve import serve
+    from dse.deploy.serve import run_server
 
     if not 0 <= args.port < 65536:
         raise InputError("command line", "--port", f"{args.port} is not a port",
                          "give 0..65535 (0: any free port)")
-    serve(args.dir, args.host, args.port)
+    run_server(args.dir, args.host, args.port)
     return 0
 
 
 def cmd_run_split(args: argparse.Namespace) -> int:
     """Run the bundle on its test split, print measured against predicted and the checks;
     exit 1 when a check fails."""
-    from dse.deploy.runsplit import render, run_split
+    from dse.deploy.runsplit import run_split
 
     run = run_split(args.dir, data=args.data, server=args.server, link=args.link,
                     limit=args.limit)
-    print(render(run, title=f"run-split {args.dir}"))
+    print(run.text(title=f"run-split {args.dir}"))
     if args.json:
         _write_json(args.json, run.as_dict())
     return 0 if run.passed else 1

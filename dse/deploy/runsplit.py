@@ -63,6 +63,7 @@ class Check:
     passed: bool
     tolerance: str
     detail: str
+    skipped: bool = False  # not applicable to this bundle (passed, shown as SKIP)
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,29 @@ class SplitRun:
                 for name, (m, p) in self.figures.items()}
         return pd.DataFrame.from_dict(rows, orient="index")
 
+    def text(self, *, title: str = "") -> str:
+        """The run as text: a header, the figures table and the checks."""
+        import pandas as pd
+
+        lines = [title] if title else []
+        lines.append(f"{self.n} test samples at batch 1, server {self.mode}")
+        lines += [f"note: {n}" for n in self.notes]
+        table = self.table()
+        with pd.option_context("display.float_format", lambda v: f"{v:.6g}",
+                               "display.width", 160):
+            lines.append(table.to_string(na_rep="-"))
+        lines.append("checks:")
+        for c in self.checks:
+            word = "SKIP" if c.skipped else "PASS" if c.passed else "FAIL"
+            lines.append(f"  {word}  {c.name}  [{c.tolerance}]  {c.detail}")
+        done = [c for c in self.checks if not c.skipped]
+        failed = sum(not c.passed for c in done)
+        skipped = len(self.checks) - len(done)
+        lines.append(f"{len(done) - failed} of {len(done)} checks passed"
+                     + (f", {failed} FAILED" if failed else "")
+                     + (f" ({skipped} skipped)" if skipped else ""))
+        return "\n".join(lines)
+
     def as_dict(self) -> dict[str, Any]:
         m = self.measured
         return {
@@ -113,7 +137,7 @@ class SplitRun:
             "figures": {k: {"measured": _num(a), "predicted": _num(b),
                             "ratio": _num(_ratio(a, b))} for k, (a, b) in self.figures.items()},
             "checks": [{"name": c.name, "passed": c.passed, "tolerance": c.tolerance,
-                        "detail": c.detail} for c in self.checks],
+                        "detail": c.detail, "skipped": c.skipped} for c in self.checks],
             "samples": {"answered": m.answered.tolist(), "predicted": m.predicted.tolist(),
                         "payload_bytes": m.payload_bytes.tolist(),
                         "wire_up": m.wire_up.tolist(), "wire_down": m.wire_down.tolist(),
@@ -311,8 +335,8 @@ def evaluate(man: dict, m: Measured, reference: dict[str, np.ndarray],
                             f"measured {acc:.6f}, predicted {want:.6f}"))
     if not lossless(man):
         checks.append(Check("final logits = whole network's", True, "not checked",
-                            f"skipped: codec {man['codec']} is lossy (the server reads "
-                            "decoded tensors; their classes are checked above)"))
+                            f"codec {man['codec']} is lossy (the server reads decoded "
+                            "tensors; their classes are checked above)", skipped=True))
     else:
         for t, task in enumerate(tasks):
             key = f"whole_logits_{task}"
@@ -478,25 +502,3 @@ def run_split(folder: str | Path, *, data: str | Path | None = None,
                      "the study's over the whole split")
     return SplitRun(n, mode, link_profile.name if link_profile else None, figures, checks, m,
                     tuple(notes))
-
-
-def render(run: SplitRun, *, title: str = "") -> str:
-    """The run as text: a header, the figures table and the checks."""
-    import pandas as pd
-
-    lines = [title] if title else []
-    lines.append(f"{run.n} test samples at batch 1, server {run.mode}")
-    lines += [f"note: {n}" for n in run.notes]
-    table = run.table()
-    with pd.option_context("display.float_format", lambda v: f"{v:.6g}",
-                           "display.width", 160):
-        lines.append(table.to_string(na_rep="-"))
-    lines.append("checks:")
-    for c in run.checks:
-        word = "SKIP" if c.tolerance == "not checked" else "PASS" if c.passed else "FAIL"
-        lines.append(f"  {word}  {c.name}  [{c.tolerance}]  "
-                     f"{c.detail}")
-    failed = sum(not c.passed for c in run.checks)
-    lines.append(f"{len(run.checks) - failed} of {len(run.checks)} checks passed"
-                 + (f", {failed} FAILED" if failed else ""))
-    return "\n".join(lines)

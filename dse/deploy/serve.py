@@ -291,8 +291,8 @@ def make_server(bundle: ServerSide, host: str = "127.0.0.1", port: int = 0, *,
                          f"{exc.strerror or exc}", "pick a free port (0: any)") from None
 
 
-def serve(folder: str | Path, host: str = "127.0.0.1", port: int = 0, *,
-          out: Callable[[str], None] | None = None) -> int:
+def run_server(folder: str | Path, host: str = "127.0.0.1", port: int = 0, *,
+               out: Callable[[str], None] | None = None) -> int:
     """Serve the bundle in ``folder`` until Ctrl-C or SIGTERM; returns requests answered.
 
     Prints ``serving DIR on HOST:PORT`` (the real port when ``port`` is 0) and flushes, so a
@@ -305,7 +305,7 @@ def serve(folder: str | Path, host: str = "127.0.0.1", port: int = 0, *,
 
 def serve_bundle(bundle: ServerSide, label: str, host: str = "127.0.0.1", port: int = 0, *,
                  out: Callable[[str], None] | None = None) -> int:
-    """:func:`serve` for a loaded bundle (``label`` names it in the first line)."""
+    """:func:`run_server` for a loaded bundle (``label`` names it in the first line)."""
     say = out or (lambda s: print(s, flush=True))
     srv = make_server(bundle, host, port)
     h, p = srv.address

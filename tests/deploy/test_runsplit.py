@@ -443,3 +443,49 @@ def test_a_limited_run_predicts_rates_and_bytes_from_its_own_samples(fake: tuple
     full, _ = rs.evaluate(bundle.manifest, rs.measure(bundle, x, rs.in_process(bundle)), ref,
                           labels, full=True)
     assert full["exit rate exit0"][1] == 0.5 and full["payload bytes/input (mean)"][1] == 1e6
+
+
+@pytest.mark.slow
+def test_a_lossy_codec_bundle_passes_with_its_logits_check_skipped(
+    tmp_path_factory: pytest.TempPathFactory, shared_cache: Path,
+    capsys: pytest.CaptureFixture[str]
+) -> None:
+    from export_fixtures import make_study
+
+    from dse.deploy import export_bundle
+
+    root = tmp_path_factory.mktemp("run-split-codec")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        mp.setenv("DSE_CACHE", str(shared_cache))
+        make_study("runsplit-codec", [{"density": 1.0, "split": 3, "exit_0": True,
+                                       "exit_1": True, "threshold": 0.5,
+                                       "codec": "int8+zstd"}], codecs=True)
+        done = export_bundle("runsplit-codec", root / "bundle", trial=0)
+    assert done.manifest["codec"] == "int8+zstd"
+    rc, out, err = run_cli(["run-split", str(done.folder), "--limit", "60"], capsys)
+    assert rc == 0, out + err
+    assert "SKIP  final logits" in out and "4 of 4 checks passed (1 skipped)" in out
+
+
+@pytest.mark.slow
+def test_data_from_another_file(real_bundle: Path, tmp_path: Path,
+                                capsys: pytest.CaptureFixture[str]) -> None:
+    same = tmp_path / "same.toml"  # only a [data] table, equal to the study's
+    same.write_text('[data]\nname = "digits"\nseed = 0\n')
+    rc, out, err = run_cli(["run-split", str(real_bundle), "--data", str(same),
+                            "--limit", "30"], capsys)
+    assert rc == 0 and "4 of 4" not in out and "5 of 5 checks passed" in out, out + err
+    shuffled = tmp_path / "shuffled.toml"  # the same set split with another seed
+    shuffled.write_text('name = "x"\n[data]\nname = "digits"\nseed = 1\n')
+    rc, out, err = run_cli(["run-split", str(real_bundle), "--data", str(shuffled),
+                            "--limit", "30"], capsys)
+    assert rc == 1 and "FAIL  exit decisions" in out  # other samples: the checks see it
+    for text, words in (('[data]\nname = "digits"\nval_fraction = 0.3\ntest_fraction = 0.3\n',
+                         "samples, the bundle's reference"),
+                        ('[data]\nname = "digits"\nbogus = 1\n', "data.bogus: unknown key"),
+                        ("[model]\nname = 'mlp'\n", "no [data] table")):
+        other = tmp_path / "other.toml"
+        other.write_text(text)
+        rc, out, err = run_cli(["run-split", str(real_bundle), "--data", str(other)], capsys)
+        assert rc == 2 and err.count("\n") == 1 and words in err, err
