@@ -227,6 +227,9 @@ def test_bad_trials_and_objectives(plain: str, place: Path,
     assert done.manifest["trial"] == int(front.sort_values("latency_mean").iloc[0]["trial"])
     with pytest.raises(InputError, match="not empty"):
         export_bundle(plain, place / "b-best", best="latency_mean")
+    assert main(["export", plain, "--best", "latency_mean", "--out", str(place / "b-best"),
+                 "--force", "--quiet"]) == 0
+    assert f"exported trial {done.manifest['trial']} of plain" in capsys.readouterr().out
 
 
 @pytest.mark.slow
@@ -256,3 +259,22 @@ def test_damaged_or_foreign_bundles_are_refused(plain: str, place: Path) -> None
         with pytest.raises(InputError, match=words) as err:
             load_bundle(folder)
         assert name in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("name", ["fp32", "fp16+zlib", "bf16", "int8", "int8-ch+zstd",
+                                  "int4", "int4-ch+zstd"])
+def test_the_quantiser_in_an_exported_program_packs_to_encodes_bytes(name: str) -> None:
+    codec = Codec.parse(name)
+
+    class Quantise(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            values, scale, lo = codec.quantize(x)
+            return (values.clone(),) if scale is None else (values, scale, lo)
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.relu(torch.randn(1, 6, 5, 3, generator=g)) * 3.7
+    program = torch.export.export(Quantise(), (x,)).module()
+    for sample in (x, torch.randn(1, 6, 5, 3, generator=g), torch.zeros(1, 6, 5, 3)):
+        out = program(sample)
+        q = list(out) + [None] * (3 - len(out))
+        assert codec.pack([q]) == codec.encode([sample])
