@@ -183,6 +183,9 @@ def over_tcp(client: Client) -> Ask:
         except ServerError as exc:
             raise InputError(client.address, "reply", exc.reason,
                              "serve this bundle: dse serve DIR") from None
+        except OSError as exc:  # the server went away (ConnectionError, a timeout)
+            raise InputError(client.address, "--server", f"connection lost: {exc}",
+                             "check that `dse serve DIR` still runs there") from None
         return r.answered, r.logits, r.seconds, r.wire_up, r.wire_down
 
     return ask

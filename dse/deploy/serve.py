@@ -300,7 +300,11 @@ def run_server(folder: str | Path, host: str = "127.0.0.1", port: int = 0, *,
     """
     from dse.deploy.bundle import load_bundle
 
-    return serve_bundle(load_bundle(folder), str(folder), host, port, out=out)
+    bundle = load_bundle(folder)
+    if bundle.manifest.get("edge_only"):
+        raise InputError(Path(folder) / "manifest.json", "cut", "the cut is edge-only: the "
+                         "bundle has no server part to serve", "run it alone: dse run-split DIR")
+    return serve_bundle(bundle, str(folder), host, port, out=out)
 
 
 def serve_bundle(bundle: ServerSide, label: str, host: str = "127.0.0.1", port: int = 0, *,

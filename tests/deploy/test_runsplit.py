@@ -195,13 +195,16 @@ def real_bundle(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) ->
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         mp.setenv("DSE_CACHE", str(shared_cache))
-        spec = parse_spec(spec_text("runsplit", n_trials=1), where="runsplit.toml")
+        spec = parse_spec(spec_text("runsplit", n_trials=2), where="runsplit.toml")
         explorer = Explorer(spec, progress=False)
         study, _ = create_study(spec, explorer=explorer)
         study.enqueue_trial({"density": 1.0, "split": 3, "exit_0": True, "exit_1": True,
                              "threshold": 0.5})
-        run_study(spec, n_trials=1, progress=False, explorer=explorer)
+        study.enqueue_trial({"density": 1.0, "split": 6, "exit_0": True, "exit_1": False,
+                             "threshold": 0.5})  # edge only
+        run_study(spec, n_trials=2, progress=False, explorer=explorer)
         done = export_bundle("runsplit", root / "bundle", trial=0)
+        assert export_bundle("runsplit", root / "edge-only", trial=1).manifest["edge_only"]
     man = done.manifest
     assert [e["side"] for e in man["exits"]] == ["edge", "server"] and man["codec"] is None
     rates = man["predicted"]["exit_rates"]
@@ -370,6 +373,7 @@ def test_bad_inputs_exit_2_with_one_line(real_bundle: Path, tmp_path: Path,
         ]
         (tmp_path / "empty").mkdir()
         cases.append((["run-split", str(tmp_path / "empty")], "manifest.json"))
+        cases.append((["serve", str(real_bundle.parent / "edge-only")], "edge-only"))
         for argv, words in cases:
             rc, out, err = run_cli(argv, capsys)
             assert rc == 2, (argv, out, err)
@@ -489,3 +493,44 @@ def test_data_from_another_file(real_bundle: Path, tmp_path: Path,
         other.write_text(text)
         rc, out, err = run_cli(["run-split", str(real_bundle), "--data", str(other)], capsys)
         assert rc == 2 and err.count("\n") == 1 and words in err, err
+
+
+@pytest.mark.slow
+def test_an_edge_only_bundle_runs_alone(real_bundle: Path, tmp_path: Path,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    rc, out, err = run_cli(["run-split", str(real_bundle.parent / "edge-only"), "--limit",
+                            "40", "--json", str(tmp_path / "e.json")], capsys)
+    assert rc == 0 and "5 of 5 checks passed" in out, out + err
+    samples = json.loads((tmp_path / "e.json").read_text())["samples"]
+    assert set(samples["payload_bytes"]) == set(samples["wire_up"]) == {0}
+    assert set(samples["server_s"]) == set(samples["transfer_s"]) == {0.0}
+    assert set(samples["answered"][0]) == {0, 1}  # exit 0, and the final head on the edge
+
+
+@pytest.mark.slow
+def test_a_server_going_away_mid_run_is_one_line(real_bundle: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from dse.deploy.bundle import load_bundle
+
+    class Dying(sv.SplitServer):
+        def answer_one(self, sock: object) -> bool:
+            if self.served >= 3:
+                return False  # closes the connection without a reply
+            return super().answer_one(sock)  # type: ignore[arg-type]
+
+    srv = Dying(load_bundle(real_bundle), "127.0.0.1", 0)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        host, port = srv.address
+        rc, out, err = run_cli(["run-split", str(real_bundle), "--server", f"{host}:{port}"],
+                               capsys)
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(timeout=10)
+    assert rc == 2 and err.count("\n") == 1, err
+    assert f"{host}:{port}: --server: connection lost" in err and "dse serve DIR" in err
