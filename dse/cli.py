@@ -901,6 +901,32 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------
+# serve, run-split: the exported split, run
+# --------------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """The bundle's server part as a TCP service until Ctrl-C or SIGTERM."""
+    from dse.deploy.serve import run_server
+
+    if not 0 <= args.port < 65536:
+        raise InputError("command line", "--port", f"{args.port} is not a port",
+                         "give 0..65535 (0: any free port)")
+    run_server(args.dir, args.host, args.port)
+    return 0
+
+
+def cmd_run_split(args: argparse.Namespace) -> int:
+    """Run the bundle on its test split, print measured against predicted and the checks;
+    exit 1 when a check fails."""
+    from dse.deploy.runsplit import run_split
+
+    run = run_split(args.dir, data=args.data, server=args.server, link=args.link,
+                    limit=args.limit)
+    print(run.text(title=f"run-split {args.dir}"))
+    if args.json:
+        _write_json(args.json, run.as_dict())
+    return 0 if run.passed else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -1072,6 +1098,25 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--storage", default=None)
     ex.add_argument("--quiet", action="store_true")
     ex.set_defaults(func=cmd_export)
+
+    sv = sub.add_parser("serve", help="serve an exported bundle's server part over TCP")
+    sv.add_argument("dir", help="the bundle folder (dse export)")
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--port", type=int, default=0, help="0: any free port (printed)")
+    sv.set_defaults(func=cmd_serve)
+
+    rs = sub.add_parser("run-split", help="run an exported bundle on its test split, edge "
+                        "and server, and check it against the study's prediction")
+    rs.add_argument("dir", help="the bundle folder (dse export)")
+    rs.add_argument("--data", default=None, help="a spec .toml whose [data] table to use "
+                    "(default: the bundle's own spec)")
+    rs.add_argument("--server", default=None, help="HOST:PORT of a `dse serve` (default: "
+                    "the server part in this process)")
+    rs.add_argument("--link", default=None, help="link profile (name or .toml) to pace "
+                    "transfers with (an emulation, not a real radio)")
+    rs.add_argument("--limit", type=int, default=None, help="only the first N test samples")
+    rs.add_argument("--json", default=None, help="write every figure and check here")
+    rs.set_defaults(func=cmd_run_split)
     return parser
 
 

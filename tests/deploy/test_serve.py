@@ -1,0 +1,224 @@
+"""The TCP service of a bundle's server part: framing, answers equal to the in-process
+server program, error replies for malformed frames and payloads, and a server that keeps
+serving after each."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+from collections.abc import Iterator
+
+import pytest
+import torch
+from fake_bundle import FakeBundle
+
+from dse.deploy import serve as sv
+from dse.errors import InputError
+
+
+@pytest.fixture
+def bundle() -> FakeBundle:
+    return FakeBundle(n_tasks=2, threshold=0.99, policy="per_task")
+
+
+@pytest.fixture
+def server(bundle: FakeBundle) -> Iterator[sv.SplitServer]:
+    srv = sv.make_server(bundle, "127.0.0.1", 0, max_payload=1000)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+    thread.join(timeout=10)
+
+
+def payload_of(bundle: FakeBundle, seed: int = 1) -> bytes:
+    x = torch.randn(1, 4, generator=torch.Generator().manual_seed(seed))
+    return bundle.edge_net(x).detach().numpy().astype("<f4").tobytes()
+
+
+def raw_exchange(sock: socket.socket, data: bytes) -> tuple[int, bytes]:
+    """Send ``data``, read one reply frame: (status, body)."""
+    sock.sendall(data)
+    head = sv.recv_exact(sock, sv.REPLY.size)
+    assert head is not None, "server closed without a reply"
+    magic, version, status, zero, length = sv.REPLY.unpack(head)
+    assert (magic, version, zero) == (sv.REPLY_MAGIC, sv.VERSION, 0)
+    body = sv.recv_exact(sock, length) if length else b""
+    assert body is not None
+    return status, body
+
+
+def connect(srv: sv.SplitServer) -> socket.socket:
+    return socket.create_connection(srv.address, timeout=10)
+
+
+def good_request(bundle: FakeBundle, srv: sv.SplitServer, sock: socket.socket) -> None:
+    payload = payload_of(bundle)
+    status, body = raw_exchange(sock, sv.request_frame(payload, (True, False), 2))
+    assert status == sv.OK
+    answered, logits, seconds = sv.parse_ok(body)
+    direct = bundle.server(payload, (True, False))
+    assert answered == direct.answered
+    for a, b in zip(logits, direct.logits, strict=True):
+        assert torch.equal(a, b)
+    assert seconds > 0
+
+
+def test_port_0_picks_a_free_port_and_answers_like_the_server_program(
+    bundle: FakeBundle, server: sv.SplitServer
+) -> None:
+    host, port = server.address
+    assert host == "127.0.0.1" and port > 0
+    with sv.Client(host, port, 2) as client:
+        for seed in range(3):  # several requests on one connection
+            payload = payload_of(bundle, seed)
+            reply = client.ask(payload, (False, True))
+            direct = bundle.server(payload, (False, True))
+            assert reply.answered == direct.answered == (-1, 1)  # -1: a closed task
+            for a, b in zip(reply.logits, direct.logits, strict=True):
+                assert a.shape == (1, 3) and torch.equal(a, b)
+            assert reply.wire_up == sv.REQUEST.size + len(payload) == 16 + 32
+            assert reply.wire_down == sv.REPLY.size + 10 + 2 * (6 + 3 * 4)
+    assert server.served == 3 and server.refused == 0
+
+
+@pytest.mark.parametrize("garbage", [
+    b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",  # bad magic, and more bytes than a header
+    sv.REQUEST.pack(b"DSEQ", 9, 0, 2, 1, 0),  # unknown version
+    sv.REQUEST.pack(b"DSEQ", 1, 0, 2, 1, 10_000) + b"x" * 5000,  # over the limit (1000)
+])
+def test_an_unframeable_request_gets_an_error_and_the_server_survives(
+    bundle: FakeBundle, server: sv.SplitServer, garbage: bytes
+) -> None:
+    with connect(server) as sock:
+        status, body = raw_exchange(sock, garbage)
+        assert status in (sv.BAD_FRAME, sv.TOO_LARGE)
+        reason = body.decode()
+        assert reason and "\n" not in reason
+        assert ("limit is 1000" in reason) == (status == sv.TOO_LARGE)
+        sock.settimeout(5)
+        assert sock.recv(1) == b""  # the server closed this connection: no frame boundary
+    with connect(server) as sock:  # a new connection is served
+        good_request(bundle, server, sock)
+    assert server.refused == 1 and server.served == 1
+
+
+@pytest.mark.parametrize(("frame", "status", "words"), [
+    (sv.request_frame(b"\x00" * 31, None, 2), sv.BAD_PAYLOAD, "expected 32"),  # damaged
+    (sv.request_frame(b"DSEC" + b"\x07" * 40, None, 2), sv.BAD_PAYLOAD, "payload"),
+    (sv.request_frame(b"\x00" * 32, None, 3), sv.BAD_FRAME, "this bundle has 2"),
+    (sv.REQUEST.pack(b"DSEQ", 1, 0, 2, 0, 32) + b"\x00" * 32, sv.BAD_FRAME, "mask"),
+    (sv.REQUEST.pack(b"DSEQ", 1, 0, 2, 4, 32) + b"\x00" * 32, sv.BAD_FRAME, "mask"),
+])
+def test_a_framed_bad_request_gets_an_error_and_the_same_connection_goes_on(
+    bundle: FakeBundle, server: sv.SplitServer, frame: bytes, status: int, words: str
+) -> None:
+    with connect(server) as sock:
+        got, body = raw_exchange(sock, frame)
+        assert got == status and words in body.decode()
+        good_request(bundle, server, sock)  # the same connection
+    with connect(server) as sock:  # and a new one
+        good_request(bundle, server, sock)
+    assert server.refused == 1 and server.served == 2
+
+
+def test_the_client_raises_the_servers_reason(bundle: FakeBundle,
+                                              server: sv.SplitServer) -> None:
+    with sv.Client(*server.address, 2) as client:
+        with pytest.raises(sv.ServerError) as err:
+            client.ask(b"short")
+        assert err.value.status == sv.BAD_PAYLOAD and "5 bytes, expected 32" in err.value.reason
+        assert client.ask(payload_of(bundle)).answered == (1, 1)
+
+
+def test_a_server_error_is_reported_and_serving_goes_on(server: sv.SplitServer,
+                                                        bundle: FakeBundle,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+
+    def broken(payload: bytes, open_tasks: object = None) -> object:
+        calls.append(1)
+        raise RuntimeError("out of memory")
+
+    monkeypatch.setattr(bundle, "server", broken)
+    with sv.Client(*server.address, 2) as client:
+        with pytest.raises(sv.ServerError, match="RuntimeError: out of memory"):
+            client.ask(payload_of(bundle))
+        monkeypatch.undo()
+        assert client.ask(payload_of(bundle)).answered == (1, 1)
+    assert calls == [1]
+
+
+def test_reply_bodies_round_trip_and_truncation_is_refused() -> None:
+    logits = (torch.tensor([[1.0, -2.5, 3.25]]), torch.tensor([[0.5, 7.0]]))
+    body = sv.ok_body((0, 3), logits, 0.125)
+    answered, back, seconds = sv.parse_ok(body)
+    assert answered == (0, 3) and seconds == 0.125
+    assert all(torch.equal(a, b) for a, b in zip(back, logits, strict=True))
+    for bad in (body[:-1], body + b"\x00", body[:5]):
+        with pytest.raises(ValueError):
+            sv.parse_ok(bad)
+    assert sv.mask_of(None, 3) == 0b111 and sv.mask_of((False, True, True), 3) == 0b110
+    assert struct.unpack_from("<I", sv.request_frame(b"ab", (True,), 1), 12) == (2,)
+
+
+@pytest.mark.parametrize("text", ["localhost", "host:", ":80", "h:0", "h:70000", "h:x"])
+def test_bad_addresses_are_input_errors(text: str) -> None:
+    with pytest.raises(InputError, match="HOST:PORT"):
+        sv.parse_address(text)
+    assert sv.parse_address("[::1]:8080") == ("::1", 8080)
+    assert sv.parse_address("127.0.0.1:5") == ("127.0.0.1", 5)
+
+
+def test_an_unreachable_server_names_the_address_and_the_fix() -> None:
+    with socket.socket() as s:  # a port nobody listens on: bound, never listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        with pytest.raises(InputError) as err:
+            sv.Client("127.0.0.1", port, 1, timeout=5)
+    msg = str(err.value)
+    assert f"127.0.0.1:{port}" in msg and "dse serve DIR" in msg and "\n" not in msg
+
+
+SERVE_FAKE = """\
+import sys
+sys.path.insert(0, sys.argv[1])
+from fake_bundle import FakeBundle
+from dse.deploy.serve import serve_bundle
+serve_bundle(FakeBundle(n_tasks=2), "fake-bundle", "127.0.0.1", 0)
+"""
+
+
+@pytest.mark.slow
+def test_a_served_process_prints_its_port_and_stops_cleanly_on_sigterm() -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(here.parents[1]), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, "-c", SERVE_FAKE, str(here)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()  # printed and flushed before serving
+        assert line.startswith("serving fake-bundle on 127.0.0.1:"), line + proc.stderr.read()
+        port = int(line.strip().rsplit(":", 1)[1])
+        assert port > 0
+        bundle = FakeBundle(n_tasks=2)
+        with sv.Client("127.0.0.1", port, 2) as client:
+            assert client.ask(payload_of(bundle)).answered == (1, 1)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "stopped: 1 requests answered, 0 refused" in out
+    assert "Traceback" not in err
