@@ -907,7 +907,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """The bundle's server part as a TCP service until Ctrl-C or SIGTERM."""
-    from dse.deploy.serve import run_server
+    from dse.deploy import run_server
 
     if not 0 <= args.port < 65536:
         raise InputError("command line", "--port", f"{args.port} is not a port",
@@ -919,7 +919,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_run_split(args: argparse.Namespace) -> int:
     """Run the bundle on its test split, print measured against predicted and the checks;
     exit 1 when a check fails."""
-    from dse.deploy.runsplit import run_split
+    from dse.deploy import run_split
 
     run = run_split(args.dir, data=args.data, server=args.server, link=args.link,
                     limit=args.limit)
