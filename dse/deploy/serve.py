@@ -315,7 +315,9 @@ def serve_bundle(bundle: ServerSide, label: str, host: str = "127.0.0.1", port: 
     h, p = srv.address
 
     def on_term(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
+        # ask the serving loop to end at its next poll (shutdown() waits for the loop, so
+        # it cannot run on the thread that serves), rather than raise into whatever runs
+        threading.Thread(target=srv.shutdown, daemon=True).start()
 
     previous = None
     if threading.current_thread() is threading.main_thread():
