@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -913,7 +914,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise InputError("command line", "--port", f"{args.port} is not a port",
                          "give 0..65535 (0: any free port)")
     run_server(args.dir, args.host, args.port)
-    return 0
+    # Stopped cleanly (connections closed, threads joined, "stopped" printed): leave now.
+    # Tearing the interpreter down after torch ran on several threads may abort it
+    # ("terminate called without an active exception") once the work is done.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def cmd_run_split(args: argparse.Namespace) -> int:

@@ -150,14 +150,14 @@ def export_bundle(name: str, out: str | Path, *, trial: int | None = None,
     files: dict[str, bytes] = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        edge_ep = torch.export.export(edge_mod, (example,))
+        edge_ep = _export(edge_mod, (example,), "edge", spec)
         files[B.EDGE] = _saved(edge_ep, sparse)
         if not edge_only:
             server_mod = ServerModule(gm, graph, k, used, codec=codec, **rule).eval()
             with torch.no_grad():
                 payload = edge_mod(example)[1 + len(tasks):]
             opened = torch.ones(len(tasks), dtype=torch.bool)
-            server_ep = torch.export.export(server_mod, (opened, *payload))
+            server_ep = _export(server_mod, (opened, *payload), "server", spec)
             files[B.SERVER] = _saved(server_ep, sparse)
     if sparse_blob is not None:
         files[B.SPARSE] = sparse_blob
@@ -307,6 +307,20 @@ def _saved(ep: torch.export.ExportedProgram, sparse: dict[str, nn.Module]) -> by
     buf = io.BytesIO()
     torch.export.save(ep, buf)
     return buf.getvalue()
+
+
+def _export(module: nn.Module, args: tuple[torch.Tensor, ...], side: str,
+            spec: Any) -> torch.export.ExportedProgram:
+    """``torch.export`` of one part; a network it cannot take is one line, not a trace."""
+    try:
+        return torch.export.export(module, args)
+    except Exception as exc:
+        first = next((line for line in str(exc).splitlines() if line.strip()),
+                     type(exc).__name__)
+        raise InputError(spec.path or spec.name, "model",
+                         f"torch.export cannot take the {side} part of {spec.model}: "
+                         f"{first[:300]}", "export another trial (another cut), or "
+                         "simplify the model's forward") from None
 
 
 # ------------------------------------------------------------------------- reference

@@ -259,8 +259,12 @@ class _Staged(nn.Module):
                                        answered)
                 given = [torch.where(waiting[t], env[o].to(torch.float32), g)
                          for t, (o, g) in enumerate(zip(s.outputs, given, strict=True))]
-            # new tensors: a cond branch may not return its operands
-            return (answered.clone(), *(g.clone() for g in given), *self._finish(env))
+            # new tensors (a cond branch may not return its operands), and contiguous
+            # ones: both branches of a cond must agree on strides, and a convolution's
+            # output may come channels-last where the other branch's zeros do not
+            return (answered.clone(), *(g.clone() for g in given),
+                    *(p.clone(memory_format=torch.contiguous_format)
+                      for p in self._finish(env)))
         self.runner.run(s.heads, env)
         answered, given, done = self.decider.decide(
             s.exit_index, [env[o] for o in s.outputs], answered, given, open_)

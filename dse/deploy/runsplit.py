@@ -351,6 +351,11 @@ def evaluate(man: dict, m: Measured, reference: dict[str, np.ndarray],
             whole = np.asarray(reference[key])
             worst = max((float(np.abs(m.final_logits[t][i] - whole[i]).max())
                          for i in reached), default=0.0)
+            if not reached:  # nothing to compare: not a pass
+                checks.append(Check(f"final logits {task} = whole network's", True,
+                                    f"abs <= {LOGITS_TOL:g}",
+                                    "no sample reached the final head", skipped=True))
+                continue
             checks.append(Check(f"final logits {task} = whole network's", worst <= LOGITS_TOL,
                                 f"abs <= {LOGITS_TOL:g}",
                                 f"{len(reached)} samples reached the final head, max "

@@ -194,9 +194,15 @@ class _Handler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         sock: socket.socket = self.request
         sock.settimeout(IDLE_TIMEOUT_S)
-        with contextlib.suppress(OSError, ConnectionError):
-            while self.server.answer_one(sock):
-                pass
+        with self.server.counting:
+            self.server.open_sockets.add(sock)
+        try:
+            with contextlib.suppress(OSError, ConnectionError):
+                while self.server.answer_one(sock):
+                    pass
+        finally:
+            with self.server.counting:
+                self.server.open_sockets.discard(sock)
 
 
 class SplitServer(socketserver.ThreadingTCPServer):
@@ -206,7 +212,11 @@ class SplitServer(socketserver.ThreadingTCPServer):
     inference at a time, so the compute seconds it reports are not shared with another).
     """
 
-    daemon_threads = True
+    # Connection threads are joined when the server closes (their sockets shut down
+    # first, so none waits on an idle client): a thread still inside torch when the
+    # interpreter exits can abort the process ("terminate called ...").
+    daemon_threads = False
+    block_on_close = True
     allow_reuse_address = True
 
     def __init__(self, bundle: ServerSide, host: str = "127.0.0.1", port: int = 0, *,
@@ -218,7 +228,17 @@ class SplitServer(socketserver.ThreadingTCPServer):
         self.counting = threading.Lock()
         self.served = 0  # requests answered with status 0 (counted before the reply is sent)
         self.refused = 0  # requests answered with an error status (likewise)
+        self.open_sockets: set[socket.socket] = set()
         super().__init__((host, port), _Handler)
+
+    def server_close(self) -> None:
+        """Stop listening, end every open connection, and wait for their threads."""
+        with self.counting:
+            open_now = list(self.open_sockets)
+        for sock in open_now:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        super().server_close()
 
     @property
     def address(self) -> tuple[str, int]:

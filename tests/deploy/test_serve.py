@@ -189,6 +189,9 @@ sys.path.insert(0, sys.argv[1])
 from fake_bundle import FakeBundle
 from dse.deploy.serve import serve_bundle
 serve_bundle(FakeBundle(n_tasks=2), "fake-bundle", "127.0.0.1", 0)
+sys.stdout.flush()  # then leave as `dse serve` does (see cmd_serve)
+import os
+os._exit(0)
 """
 
 
