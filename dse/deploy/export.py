@@ -40,7 +40,7 @@ import dse.deploy.bundle as B
 from dse.deploy.programs import EdgeModule, ServerModule, _Runner, traced
 from dse.errors import InputError
 from dse.nets import Cache, Codec, sides, sparsity
-from dse.search import Candidate, Explorer, front_frame, load_study, record_of
+from dse.search import Candidate, Explorer, front_frame, load_study, plain, record_of
 
 #: Metrics a trial's record must match when its network is scored again (the network in
 #: the cache is the one the study scored).
@@ -236,18 +236,8 @@ def _write(out: Path, files: dict[str, bytes], manifest: dict[str, Any], force: 
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
         manifest["files"][name] = B.sha256_of(path)
-    (out / B.MANIFEST).write_text(json.dumps(_plain(manifest), indent=1) + "\n",
+    (out / B.MANIFEST).write_text(json.dumps(plain(manifest), indent=1) + "\n",
                                   encoding="utf-8")
-
-
-def _plain(x: Any) -> Any:
-    if isinstance(x, dict):
-        return {str(k): _plain(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_plain(v) for v in x]
-    if isinstance(x, np.generic):
-        return x.item()
-    return x
 
 
 # ------------------------------------------------------------------------- sparse weights

@@ -26,5 +26,5 @@ __all__, __getattr__ = exports(__name__, {
     "edgent_in_space": "baselines",
     "TaskComparison": "tasks", "compare_tasks": "tasks", "single_task_spec": "tasks",
     "Ruler": "pareto", "hypervolume": "pareto", "knee": "pareto", "pareto_mask": "pareto",
-    "die_with_parent": "workers",
+    "die_with_parent": "workers", "plain": "study",
 })

@@ -795,15 +795,17 @@ def verify(study: optuna.Study, spec: StudySpec, *, top: int = 3, progress: bool
             **({"tasks": {t: [float(row[f"test_accuracy.{t}"]), b] for t, b in zip(
                 m.tasks, m.test_task_accuracy, strict=True)}} if len(m.tasks) > 1 else {}),
         })
-    study.set_user_attr("verify", _plain(results))
+    study.set_user_attr("verify", plain(results))
     return results
 
 
-def _plain(x: Any) -> Any:
+def plain(x: Any) -> Any:
+    """``x`` with numpy scalars as Python numbers, tuples as lists and keys as strings:
+    what JSON (and Optuna's user attributes) can store."""
     if isinstance(x, dict):
-        return {str(k): _plain(v) for k, v in x.items()}
+        return {str(k): plain(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
-        return [_plain(v) for v in x]
+        return [plain(v) for v in x]
     if isinstance(x, np.generic):
         return x.item()
     return x
