@@ -8,6 +8,8 @@ take belongs to nobody alive. Without ``fcntl`` (not POSIX) nothing is ever lock
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 try:
@@ -45,3 +47,24 @@ def held_elsewhere(path: Path) -> bool:
         return not try_lock(fd)
     finally:
         os.close(fd)  # closing releases what try_lock took
+
+
+@contextmanager
+def exclusive(path: Path, *, on_wait: Callable[[], None] | None = None) -> Iterator[None]:
+    """Hold the exclusive lock on ``path`` (created with its folder if missing) while the
+    block runs, waiting while another process holds it (``on_wait`` is called first). The
+    file stays: removing it while another process waits on it would let a third lock a
+    new file alongside."""
+    if fcntl is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if not try_lock(fd):
+            if on_wait is not None:
+                on_wait()
+            lock(fd)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

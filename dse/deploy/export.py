@@ -14,7 +14,7 @@ its seed), in ``weights/sparse.dsew``; in the programs each such weight is a pla
 of the right shape over one stored value, filled at load.
 
 ``reference.npz`` holds, over the test split, what the study's own scoring says: each
-task's path (``Scorer._choice``), the predicted class under that scoring (the server's
+task's path (``Scorer.decisions``), the predicted class under that scoring (the server's
 outputs on decoded tensors for a lossy codec), the payload bytes the study counted, and
 the whole network's final logits.
 """
@@ -325,10 +325,7 @@ def _reference(scorer: Any, gm: Any, cand: Candidate, used: list[int], codec: Co
     notes: list[str] = []
     coded = cand.codec is not None and table.cut_bytes[k] > 0
     view = scorer.codec_views[cand.codec][k][1] if coded else None
-    conf = None
-    if view is not None:
-        conf = scorer._coded("test", k, view, Codec.parse(cand.codec).lossy)[1]
-    path, answer = scorer._choice("test", used, cand, conf)
+    path, answer = scorer.decisions(cand, "test")
     answer = np.array(answer, dtype=np.int64)
     t_count, n = answer.shape
     outputs = np.array([*used, trained.test_logits[0].shape[0] - 1])

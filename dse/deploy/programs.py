@@ -3,7 +3,7 @@
 :class:`EdgeModule` runs the backbone up to the cut, evaluating the used edge exits in
 order, and :class:`ServerModule` runs the rest from the (decoded) tensors at the cut,
 evaluating the server exits. Both decide who leaves as the study scored it
-(``dse.search.Scorer._choice``): a task passes an exit when its confidence (the
+(``dse.search.Scorer.decisions``): a task passes an exit when its confidence (the
 candidate's criterion, :func:`dse.nets.confidence`) reaches its threshold, compared in
 float64 like the scorer's numpy; policy ``all`` leaves where every (open) task passes,
 ``per_task`` answers each task at its first passing exit and goes on until all are

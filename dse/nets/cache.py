@@ -82,19 +82,11 @@ class Cache:
         The lock files stay: removing one while another process waits on it would let a
         third lock a new file and train alongside.
         """
-        if not locks.AVAILABLE:  # no cross-process claim: a key may be trained twice
+        # without locks (not POSIX) there is no cross-process claim: a key may be trained
+        # twice
+        with locks.exclusive(self.path(key).with_suffix(".lock"), on_wait=lambda: log.warning(
+                "another process is training %s...; waiting for it", key[:12])):
             yield
-            return
-        lock = self.path(key).with_suffix(".lock")
-        lock.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            if not locks.try_lock(fd):
-                log.warning("another process is training %s...; waiting for it", key[:12])
-                locks.lock(fd)
-            yield
-        finally:
-            os.close(fd)  # closing releases the lock
 
     def busy(self, key: str) -> bool:
         """Whether another process holds the claim on ``key`` right now."""

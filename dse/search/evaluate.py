@@ -216,6 +216,20 @@ class Scorer:
             bandwidth_p95=val["bytes_p95"] if val["bandwidth"] > 0 else 0.0,
         )
 
+    def decisions(self, cand: Candidate, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+        """On ``split``, per sample the path ``cand`` takes and per task and sample the
+        path that answers it (positions in the used exits sorted by site, their number
+        for the final heads), as :meth:`score` decides them: with a lossy codec, the
+        server's exits read their outputs on the decoded tensors."""
+        t = self.table
+        k = cand.split
+        used = sorted(cand.exits, key=lambda j: (t.exit_position[j], j))
+        conf = None
+        if cand.codec is not None and t.cut_bytes[k] > 0:
+            view = self.codec_views[cand.codec][k][("val", "test").index(split)]
+            conf = self._coded(split, k, view, _codec(cand.codec).lossy)[1]
+        return self._choice(split, used, cand, conf)
+
     def _sent(self, k: int, codec: Codec, view: CodecView) -> Sent:
         """What crossing cut ``k`` with ``codec`` costs: the mean payload of ``view``'s
         samples on the link and the radio, the encoder on the edge, the decoder on the

@@ -14,8 +14,8 @@ import json
 import logging
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -518,7 +518,7 @@ def run_study(spec: StudySpec, *, n_trials: int | None = None, storage: str | No
         # Registered first, then, one worker at a time: a worker that finds no other
         # alive knows every RUNNING trial is a dead one's, since trials are only created
         # under the same lock, by registered workers.
-        with serial(folder) if shared else _nothing():
+        with serial(folder) if shared else nullcontext():
             others = me.others() if shared else []
             index = len(others) if worker is None else worker
             study, explorer = create_study(spec, storage=storage, explorer=explorer,
@@ -535,11 +535,6 @@ def run_study(spec: StudySpec, *, n_trials: int | None = None, storage: str | No
     return study
 
 
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield
-
-
 def _trials(study: optuna.Study, objective: Callable[[optuna.Trial], list[float]],
             target: int, folder: Path | None, *, progress: bool) -> None:
     """Ask, score and tell trials until the study holds ``target`` started trials (running
@@ -553,7 +548,7 @@ def _trials(study: optuna.Study, objective: Callable[[optuna.Trial], list[float]
                disable=not progress, desc=study.study_name, leave=False)
     try:
         while True:
-            with serial(folder) if folder is not None else _nothing():
+            with serial(folder) if folder is not None else nullcontext():
                 if len(study.get_trials(deepcopy=False, states=started)) >= target:
                     return
                 trial = study.ask()

@@ -68,16 +68,8 @@ def serial(folder: Path) -> Iterator[None]:
     """Hold the study's own lock (a file in ``folder``), waiting for it: what must happen
     one worker at a time (starting up and judging RUNNING trials stale; counting the
     trials and creating the next) runs inside."""
-    if not locks.AVAILABLE:
+    with locks.exclusive(folder / "study.serial"):
         yield
-        return
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / "study.serial", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        locks.lock(fd)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
 
 
 def alive(folder: Path, *, besides: Path | None = None) -> list[str]:

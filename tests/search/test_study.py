@@ -478,3 +478,19 @@ def test_stored_study_reads_a_run_study_and_creates_nothing() -> None:
     other = make_spec("stored", n_trials=3)  # same name, another spec text
     with pytest.raises(InputError, match="a different study named 'stored'"):
         stored_study(other)
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.75, 1.0])
+def test_decisions_are_the_paths_scoring_counts(threshold: float) -> None:
+    """Scorer.decisions (what an exported split is held to) gives, sample by sample, the
+    paths whose shares are the exit rates the scored metrics report."""
+    ex = explorer_for(make_spec("decide"))
+    sc = ex.scorer("dense", 1.0)
+    cand = Candidate("dense", 1.0, len(sc.graph.cuts) - 1, tuple(range(len(sc.graph.exits))),
+                     threshold)
+    m = sc.score(cand)
+    assert len(m.exit_rates) > 1  # exits to choose between
+    for split, rates in (("val", m.exit_rates), ("test", m.test_exit_rates)):
+        path, answer = sc.decisions(cand, split)
+        assert np.allclose(np.bincount(path, minlength=len(rates)) / len(path), rates)
+        assert np.array_equal(answer[0], path)  # one task: it is answered where it leaves
