@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> dict:
     zoo = [(n, load_model(n).eval(), torch.zeros((1, *default_input(n)))) for n in ZOO]
     print(machine())
     t0 = time.perf_counter()
-    fitted, _ = calibrate_predictor(zoo, runtime="torch-export", kernels=kernels,
+    fitted = calibrate_predictor(zoo, runtime="torch-export", kernels=kernels,
                                     threads=1, rounds=rounds, seed=args.seed)
     print(f"calibrated in {time.perf_counter() - t0:.0f} s: {kernels} kernels + {len(zoo)} "
           f"zoo networks; per-call floor {fitted.call_s * 1e6:.2f} us")

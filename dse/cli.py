@@ -238,12 +238,19 @@ def _calibrate_predictor(args: argparse.Namespace, base: Any, out: Path, name: s
         models = [(n, load_model(n), torch.zeros((1, *default_input(n)))) for n in names]
         print(f"timing {args.kernels} sampled kernels and every layer of {', '.join(names)} "
               f"as {args.runtime} programs ({args.repeats} interleaved rounds)...", flush=True)
-        fitted, _ = calibrate.calibrate_predictor(
+        fitted = calibrate.calibrate_predictor(
             models, runtime=args.runtime, kernels=args.kernels, threads=args.threads or 1,
             rounds=args.repeats, seed=args.seed)
         runtime = args.runtime
         how = (f"{args.kernels} sampled kernels and {', '.join(names)}, {args.threads or 1} "
                f"thread(s), p10 of {args.repeats} interleaved rounds")
+    if not fitted.predictor.models:
+        from dse.costmodel.predictor import MIN_SAMPLES
+
+        raise InputError(args.from_csv or "--models", "predictor",
+                         f"no kind of layer was timed {MIN_SAMPLES} times or more: nothing "
+                         "to fit", "measure more or larger networks (e.g. add `dse profile "
+                         "vgg-s --measure --csv` rows), or sample kernels (--kernels)")
     print(f"per-call floor {fmt.seconds(fitted.call_s)}; held-out networks (each predicted "
           "by a fit without it), every cut's edge part:")
     t = fitted.table

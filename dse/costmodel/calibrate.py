@@ -34,8 +34,7 @@ import statistics
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -47,23 +46,13 @@ import zstandard
 from dse.costmodel.costs import FREE_KINDS, layer_latency
 from dse.costmodel.devices import CODEC_RATES, DeviceProfile
 from dse.costmodel.graph import LayerGraph, Node, build_graph, trace
+from dse.costmodel.measure import pinned_threads, shape_text
 from dse.errors import InputError
 
 COMPUTE_KINDS = ("conv", "depthwise_conv", "linear", "matmul")
 #: A kernel whose roofline time (no overhead) on the base profile is below this has
 #: almost no work: what it takes is per-kernel overhead.
 TINY_S = 2e-6
-
-
-@contextmanager
-def _threads(n: int | None) -> Iterator[None]:
-    old = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 class _NodeTimer(fx.Interpreter):
@@ -105,7 +94,7 @@ def measure_model(model: nn.Module, example: torch.Tensor, *, name: str = "model
     gm = trace(model, name=name)
     times: dict[str, list[float]] = defaultdict(list)
     whole: list[float] = []
-    with _threads(threads), torch.inference_mode():
+    with pinned_threads(threads), torch.inference_mode():
         for i in range(warmup + repeats):
             if i == warmup:
                 times.clear()
@@ -147,7 +136,7 @@ def stream_bandwidth(*, mib: int = 64, repeats: int = 10, threads: int | None = 
     n = mib * 2**20 // 4
     a, b, c = torch.ones(n), torch.ones(n), torch.empty(n)
     runs = []
-    with _threads(threads):
+    with pinned_threads(threads):
         torch.add(a, b, out=c)
         for _ in range(repeats):
             start = time.perf_counter()
@@ -160,7 +149,7 @@ def gemm_flops(*, size: int = 1024, repeats: int = 10, threads: int | None = Non
     """The best FLOP/s of a float32 ``size`` x ``size`` matrix multiply (2 n^3 FLOPs)."""
     a, b = torch.randn(size, size), torch.randn(size, size)
     runs = []
-    with _threads(threads):
+    with pinned_threads(threads):
         a @ b
         for _ in range(repeats):
             start = time.perf_counter()
@@ -223,7 +212,7 @@ def measure_codecs(*, mib: float = 4.0, repeats: int = 5, threads: int | None = 
         "zlib": (lambda: zlib.compress(codes, 6), len(codes)),
         "unzlib": (lambda: zlib.decompress(lbody), len(codes)),
     }
-    with _threads(threads), torch.inference_mode():
+    with pinned_threads(threads), torch.inference_mode():
         rates = {key: nbytes / _median_s(step, repeats) for key, (step, nbytes) in steps.items()}
     assert tuple(rates) == CODEC_RATES
     return rates
@@ -505,21 +494,24 @@ def fit_kernel_predictor(kernel_nodes: Sequence[Node], kernel_s: Sequence[float]
     from dse.costmodel.predictor import fit_predictor
 
     rows = []
-    for method in methods:
-        for i, held in enumerate(networks):
-            nodes = list(kernel_nodes) + [n for j, w in enumerate(networks) if j != i
-                                          for n in w.nodes]
-            secs = list(kernel_s) + [s for j, w in enumerate(networks) if j != i
-                                     for s in w.seconds]
+    for i, held in enumerate(networks):
+        nodes = list(kernel_nodes) + [n for j, w in enumerate(networks) if j != i
+                                      for n in w.nodes]
+        secs = list(kernel_s) + [s for j, w in enumerate(networks) if j != i
+                                 for s in w.seconds]
+        for method in methods:
             pred = fit_predictor(nodes, secs, method=method, runtime=runtime,
                                  call_s=call_s, seed=seed)
-            p = [pred.time_of(n) if pred.time_of(n) is not None else 0.0 for n in held.nodes]
+            p = [pred.time_of(n) or 0.0 for n in held.nodes]
             err = np.abs(cut_errors(p, held.seconds, call_s))
             rows.append({"method": method, "model": held.model, "cuts": len(err),
                          "within_10": float((err <= 0.10).mean()),
                          "within_20": float((err <= 0.20).mean()),
                          "mape": float(err.mean()), "errors": err})
     table = pd.DataFrame(rows)
+    if len(table):  # method by method, networks in their order
+        table = table.iloc[np.argsort([list(methods).index(m) for m in table.method],
+                                      kind="stable")].reset_index(drop=True)
     scores: dict[str, dict[str, float]] = {}
     for method, group in table.groupby("method"):
         err = np.concatenate(list(group.errors)) if len(group) else np.zeros(0)
@@ -539,32 +531,23 @@ def fit_kernel_predictor(kernel_nodes: Sequence[Node], kernel_s: Sequence[float]
 
 def calibrate_predictor(models: Sequence[tuple[str, nn.Module, torch.Tensor]], *,
                         runtime: str, kernels: int = 150, threads: int | None = 1,
-                        rounds: int = 20, seed: int = 0) -> tuple[PredictorFit, Any]:
+                        rounds: int = 20, seed: int = 0) -> PredictorFit:
     """Sample ``kernels`` layer configurations and time them with every layer of
     ``models``, in ``runtime`` (``measure.TIMED_RUNTIMES``), on ``threads`` threads; fit
-    and choose the predictor (:func:`fit_kernel_predictor`). Returns it and the networks'
-    per-layer table in the CSV schema (``measure.CSV_COLUMNS``)."""
-    import pandas as pd
-
+    and choose the predictor (:func:`fit_kernel_predictor`)."""
     from dse.costmodel.measure import measure_kernels, measure_layers, sample_kernels
 
-    knodes, _, kp10, floor = measure_kernels(sample_kernels(kernels, seed=seed),
+    knodes, kp10, floor = measure_kernels(sample_kernels(kernels, seed=seed),
                                              runtime=runtime, threads=threads,
                                              rounds=rounds, seed=seed)
-    tables, nets = [], []
+    nets = []
     for label, model, example in models:
         graph = build_graph(model, example, name=label)
         t = measure_layers(model, example, name=label, runtime=runtime, threads=threads,
                            rounds=rounds, seed=seed, device=machine(), graph=graph)
-        tables.append(t)
-        nets.append(networks_from_table(t, {(label, _shape(example)): graph})[0])
-    fitted = fit_kernel_predictor(knodes, kp10, nets, runtime=runtime, call_s=floor,
-                                  seed=seed)
-    return fitted, pd.concat(tables, ignore_index=True)
-
-
-def _shape(x: torch.Tensor) -> str:
-    return "x".join(map(str, x.shape))
+        nets.append(networks_from_table(t, {(label, shape_text(example)): graph})[0])
+    return fit_kernel_predictor(knodes, kp10, nets, runtime=runtime, call_s=floor,
+                                seed=seed)
 
 
 def networks_from_table(table: Any, graphs: Mapping[tuple[str, str], LayerGraph]

@@ -155,12 +155,19 @@ def call_floor(device: DeviceProfile) -> float:
 
 
 def _latency(node: Node, device: DeviceProfile, ex: Execution) -> float:
+    t = _kernel_latency(node, device, ex)
+    if ex.expand_bytes:  # expanding compressed weights first: one more pass over memory
+        t += ex.expand_bytes / device.mem_bandwidth_Bps + device.overhead_s
+    return t
+
+
+def _kernel_latency(node: Node, device: DeviceProfile, ex: Execution) -> float:
+    """The kernel itself: the profile's predictor where it has a model of the kind, else
+    the roofline."""
     fused = is_fused(node, device)
     if device.predictor is not None and not fused and ex.kernel in ("dense", "expand"):
         predicted = device.predictor.time_of(node)
         if predicted is not None:
-            if ex.expand_bytes:
-                predicted += ex.expand_bytes / device.mem_bandwidth_Bps + device.overhead_s
             return predicted
     if node.kind in FREE_KINDS or (fused and node.kind == "norm"):
         return 0.0
@@ -168,10 +175,7 @@ def _latency(node: Node, device: DeviceProfile, ex: Execution) -> float:
     if fused:
         return compute
     moved = ex.weight_bytes + node.input_bytes + node.output_bytes
-    t = max(compute, moved / device.mem_bandwidth_Bps) + device.overhead_s
-    if ex.expand_bytes:
-        t += ex.expand_bytes / device.mem_bandwidth_Bps + device.overhead_s
-    return t
+    return max(compute, moved / device.mem_bandwidth_Bps) + device.overhead_s
 
 
 def execution(node: Node, device: DeviceProfile, *, expand: bool | None = None) -> Execution:

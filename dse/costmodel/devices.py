@@ -409,14 +409,18 @@ def _resolve(name_or_path: str | Path, what: str) -> Path:
 
 
 def _load_file(path: Path) -> Profile:
-    """Load through a cache keyed on the resolved path and its modification time."""
+    """Load through a cache keyed on the resolved path and its modification time, and on
+    those of the predictor sidecars beside it (an edited sidecar is checked again)."""
     resolved = path.resolve()
-    return _load_cached(resolved, resolved.stat().st_mtime_ns, str(path))
+    sidecars = tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size)
+                            for p in resolved.parent.glob("*.predictor.json")))
+    return _load_cached(resolved, resolved.stat().st_mtime_ns, sidecars, str(path))
 
 
 @functools.lru_cache(maxsize=256)
-def _load_cached(resolved: Path, mtime_ns: int, shown: str) -> Profile:
-    del mtime_ns  # part of the cache key only: an edited file is read again
+def _load_cached(resolved: Path, mtime_ns: int, sidecars: tuple[tuple[str, int, int], ...],
+                 shown: str) -> Profile:
+    del mtime_ns, sidecars  # part of the cache key only: an edited file is read again
     try:
         with resolved.open("rb") as handle:
             data = tomllib.load(handle)

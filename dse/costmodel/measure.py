@@ -63,6 +63,11 @@ CALL_NODE = "(call)"
 TIMED_RUNTIMES: tuple[str, ...] = ("eager", "torch-export")
 
 
+def shape_text(x: torch.Tensor) -> str:
+    """A tensor's shape as the CSV's ``input_shape`` writes it (``1x3x32x32``)."""
+    return "x".join(map(str, x.shape))
+
+
 @contextmanager
 def pinned_threads(n: int | None) -> Iterator[int]:
     """Run with ``n`` intra-op threads (None: torch's current); yields the count used."""
@@ -233,7 +238,7 @@ def measure_layers(model: nn.Module, example: torch.Tensor, *, name: str, runtim
         calls[CALL_NODE] = empty_program(example, runtime=runtime)
         times = time_interleaved(calls, rounds=rounds, warmup=warmup, seed=seed)
     floor = times[CALL_NODE]
-    shape = "x".join(map(str, example.shape))
+    shape = shape_text(example)
     rows = []
     for n in (*graph.backbone, CALL_NODE):
         t = times[n]
@@ -408,9 +413,9 @@ def sample_kernels(n: int, *, seed: int = 0) -> list[KernelSpec]:
 
 def measure_kernels(specs: Sequence[KernelSpec], *, runtime: str, threads: int | None = 1,
                     rounds: int = 20, warmup: int = 3, seed: int = 0
-                    ) -> tuple[list[Any], list[float], list[float], float]:
-    """Time every sampled kernel, all interleaved: (graph node, median s, p10 s) per node
-    of each kernel's graph, and the per-call floor (p10 s), taken out of each time."""
+                    ) -> tuple[list[Any], list[float], float]:
+    """Time every sampled kernel, all interleaved: the graph nodes of each kernel's graph,
+    each node's p10 seconds less the per-call floor's, and that floor (p10 s)."""
     entries = []
     calls: dict[str, Callable[[], Any]] = {}
     with pinned_threads(threads):
@@ -425,6 +430,5 @@ def measure_kernels(specs: Sequence[KernelSpec], *, runtime: str, threads: int |
         times = time_interleaved(calls, rounds=rounds, warmup=warmup, seed=seed)
     floor = times[CALL_NODE]
     nodes = [node for _, node in entries]
-    med = [max(0.0, times[k].median_s - floor.median_s) for k, _ in entries]
     p10 = [max(0.0, times[k].p10_s - floor.p10_s) for k, _ in entries]
-    return nodes, med, p10, floor.p10_s
+    return nodes, p10, floor.p10_s

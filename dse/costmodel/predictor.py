@@ -26,11 +26,12 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from dse.costmodel.graph import Node
+if TYPE_CHECKING:  # annotations only: devices.py imports this module, and must stay light
+    from dse.costmodel.graph import Node
 
 #: Version of the sidecar format; a reader refuses others.
 FORMAT_VERSION = 1

@@ -12,8 +12,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -22,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from dse.costmodel import trace
+from dse.costmodel import pinned_threads, trace
 from dse.errors import InputError
 from dse.nets import sparsity
 from dse.nets.cache import Cache, key_of
@@ -469,23 +468,13 @@ def threads() -> int:
         raise InputError("environment", "DSE_THREADS", "must be a positive integer") from None
 
 
-@contextmanager
-def _thread_limit(n: int) -> Iterator[None]:
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
 def train_network(
     spec: NetworkSpec, *, cache: Cache | None = None, progress: bool = True
 ) -> TrainedNetwork:
     """Train ``spec`` (or load it from ``cache``) and return its logits and state."""
     key = spec.key
     if cache is None:
-        with _thread_limit(threads()):
+        with pinned_threads(threads()):
             return _train(spec, progress=progress)
     hit = cache.get(key)
     if hit is not None:
@@ -494,7 +483,7 @@ def train_network(
         hit = cache.get(key)
         if hit is not None:
             return _from_payload(spec, hit)
-        with _thread_limit(threads()):
+        with pinned_threads(threads()):
             trained = _train(spec, progress=progress)
         cache.put(key, _to_payload(trained))
     return trained
