@@ -91,10 +91,11 @@ def cmd_profile(args: argparse.Namespace) -> int:
     # The input takes the model's floating dtype: a float64 or bfloat16 model is profiled
     # as it is, with its own bytes per element.
     dtype = next((q.dtype for q in model.parameters() if q.is_floating_point()), torch.float32)
-    p = profile_model(model, torch.zeros(shape, dtype=dtype), edge, server, link,
-                      name=args.model, tail=not args.no_tail)
+    example = torch.zeros(shape, dtype=dtype)
+    p = profile_model(model, example, edge, server, link, name=args.model,
+                      tail=not args.no_tail)
     if args.measure:
-        return _measure_profile(args, model, torch.zeros(shape, dtype=dtype), p)
+        return _measure_profile(args, model, example, p)
     g = p.graph
     print(f"{args.model} at {'x'.join(map(str, shape))}: {fmt.count(g.params)} params, "
           f"{fmt.count(g.macs)} MACs, {fmt.count(g.flops)} FLOPs")
@@ -171,8 +172,6 @@ def _measure_profile(args: argparse.Namespace, model: Any, example: Any, p: Any)
     from dse.costmodel import calibrate, measure
     from dse.report import fmt
 
-    machine, CALL_NODE = calibrate.machine, measure.CALL_NODE
-
     if args.repeats < 1:
         raise InputError("--repeats", "repeats", f"must be >= 1, got {args.repeats}",
                          "pass e.g. --repeats 30")
@@ -180,10 +179,10 @@ def _measure_profile(args: argparse.Namespace, model: Any, example: Any, p: Any)
         raise InputError("--threads", "threads", f"must be >= 1, got {args.threads}",
                          "pass the number of cores the deployed runtime will use")
     table = measure.measure_layers(model, example, name=args.model, runtime=args.runtime,
-                           threads=args.threads, rounds=args.repeats, device=machine(),
+                           threads=args.threads, rounds=args.repeats, device=calibrate.machine(),
                            graph=p.graph)
     predicted = dict(zip(p.layers.name, p.layers.edge_latency_s, strict=True))
-    print(f"{args.model} at {'x'.join(map(str, example.shape))}, measured on {machine()}")
+    print(f"{args.model} at {'x'.join(map(str, example.shape))}, measured on {calibrate.machine()}")
     print(f"runtime {args.runtime}, {int(table.threads.iloc[0])} thread(s) pinned, "
           f"{args.repeats} interleaved rounds after 3 warm-up rounds; per-call floor "
           "taken out of every layer and shown as (call)\n")
@@ -192,7 +191,7 @@ def _measure_profile(args: argparse.Namespace, model: Any, example: Any, p: Any)
         spread=table.spread.map(lambda v: f"{100 * v:.0f}%"),
         predicted=[fmt.seconds(predicted[n]) if n in predicted else "" for n in table.node])
     print(shown[["node", "kind", "p10", "median", "spread", "predicted"]].to_string(index=False))
-    layers = table[table.node != CALL_NODE]
+    layers = table[table.node != measure.CALL_NODE]
     print(f"\nsum of layers: p10 {fmt.seconds(layers.p10_s.sum())}, median "
           f"{fmt.seconds(layers.median_s.sum())}; {p.table.edge.name} predicts "
           f"{fmt.seconds(float(p.edge_only.edge_s))} (edge-only)")
@@ -245,7 +244,7 @@ def _calibrate_predictor(args: argparse.Namespace, base: Any, out: Path, name: s
         how = (f"{args.kernels} sampled kernels and {', '.join(names)}, {args.threads or 1} "
                f"thread(s), p10 of {args.repeats} interleaved rounds")
     if not fitted.predictor.models:
-        from dse.costmodel.predictor import MIN_SAMPLES
+        from dse.costmodel import MIN_SAMPLES
 
         raise InputError(args.from_csv or "--models", "predictor",
                          f"no kind of layer was timed {MIN_SAMPLES} times or more: nothing "
@@ -943,6 +942,8 @@ def cmd_run_split(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from dse.costmodel import TIMED_RUNTIMES  # light: no torch
+
     parser = argparse.ArgumentParser(
         prog="dse", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -969,7 +970,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--measure", action="store_true",
                    help="time every layer on this machine (warm-up, interleaved rounds, "
                    "median and 10th percentile) beside the edge profile's prediction")
-    p.add_argument("--runtime", default="torch-export", choices=("eager", "torch-export"),
+    p.add_argument("--runtime", default="torch-export", choices=TIMED_RUNTIMES,
                    help="with --measure: run each layer eager or as a torch.export program")
     p.add_argument("--threads", type=int, default=1, help="with --measure: intra-op threads")
     p.add_argument("--repeats", type=int, default=30,
@@ -987,12 +988,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="comma-separated networks to measure (default: the zoo)")
     cal.add_argument("--repeats", type=int, default=20, help="timed runs per network")
     cal.add_argument("--threads", type=int, default=None,
-                     help="intra-op threads (default: torch's, usually the core count)")
+                     help="intra-op threads (default: torch's, usually the core count; with "
+                     "--runtime, 1)")
     cal.add_argument("--gemm-peak", action="store_true",
                      help="take peak FLOP/s from the best measured matmul, not the base")
     cal.add_argument("--force", action="store_true", help="replace --out if it exists")
     cal.add_argument("--json", help="write the figures as JSON here")
-    cal.add_argument("--runtime", default=None, choices=("eager", "torch-export"),
+    cal.add_argument("--runtime", default=None, choices=TIMED_RUNTIMES,
                      help="fit a kernel predictor for this runtime from sampled kernels and "
                      "the --models' layers, timed here (written beside --out)")
     cal.add_argument("--kernels", type=int, default=150,

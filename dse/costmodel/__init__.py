@@ -29,5 +29,5 @@ __all__, __getattr__ = exports(__name__, {
     "OP_KINDS": "kinds", "parse_quantity": "units",
     "devices": "devices", "storage": "storage", "calibrate": "calibrate",
     "measure": "measure", "predictor": "predictor", "RUNTIMES": "devices",
-    "pinned_threads": "measure",
+    "pinned_threads": "measure", "TIMED_RUNTIMES": "devices", "MIN_SAMPLES": "predictor",
 })

@@ -49,7 +49,9 @@ DEVICE_KINDS: tuple[str, ...] = ("edge", "server")
 RUNTIMES: tuple[str, ...] = ("fused", "eager", "torch-export", "executorch-xnnpack",
                              "tensorrt")
 #: The runtimes that run every graph node as a kernel of its own.
-UNFUSED_RUNTIMES: frozenset[str] = frozenset({"eager", "torch-export"})
+#: Runtimes ``dse profile --measure`` and ``dse calibrate --runtime`` time on this machine.
+TIMED_RUNTIMES: tuple[str, ...] = ("eager", "torch-export")
+UNFUSED_RUNTIMES: frozenset[str] = frozenset(TIMED_RUNTIMES)
 #: Number formats a profile may give a peak for (keys of ``[compute].peak_flops``).
 DTYPES: tuple[str, ...] = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4")
 #: Keys of ``[compute.efficiency]``: an op kind or "default" (required).

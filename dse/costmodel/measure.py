@@ -4,7 +4,7 @@ Timing (:func:`time_interleaved`): every program is run ``warmup`` times, then
 ``rounds`` rounds in which each program runs once, in a freshly shuffled order per round,
 so that a busy spell of a shared machine hits every program alike. Per program the
 median and the 10th percentile (the uncontended time) are kept, with the spread
-(``(p90 - p10) / median``). Threads are pinned (``torch.set_num_threads``) for the run.
+(``(p90 - p10) / median``). Its callers pin the threads for the run (:func:`pinned_threads`).
 
 Programs (:func:`program`) run in a runtime: ``eager`` calls the fx sub-graph (PyTorch
 eager, op by op); ``torch-export`` exports it with ``torch.export`` and calls the
@@ -52,15 +52,13 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 
-from dse.costmodel.devices import RUNTIMES
+from dse.costmodel.devices import RUNTIMES, TIMED_RUNTIMES
 from dse.costmodel.graph import LayerGraph, build_graph, trace
 from dse.errors import InputError
 
 CSV_COLUMNS: tuple[str, ...] = ("model", "input_shape", "node", "kind", "runtime", "threads",
                                 "median_s", "p10_s", "runs", "device")
 CALL_NODE = "(call)"
-#: Runtimes a program can be timed in on this machine.
-TIMED_RUNTIMES: tuple[str, ...] = ("eager", "torch-export")
 
 
 def shape_text(x: torch.Tensor) -> str:
@@ -311,7 +309,8 @@ def read_csv(path: str | Path) -> Any:
 
 def check_nodes(table: Any, graphs: Mapping[tuple[str, str], LayerGraph], path: str | Path
                 ) -> None:
-    """Every row's node must be a backbone node of its model at its input shape."""
+    """Every row's node must be a node of its model's graph at its input shape (the fit
+    reads the backbone's rows; a head's are kept in the file but not fitted on)."""
     for i, r in enumerate(table.itertuples(index=False)):
         if r.node == CALL_NODE:
             continue

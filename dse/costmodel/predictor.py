@@ -1,8 +1,8 @@
 """Per-kind kernel latency predictors fitted to measured kernels (what nn-Meter does).
 
 A :class:`KernelPredictor` maps a graph node to its latency in seconds, one model per op
-kind, fitted by :func:`fit_predictor` on measured single kernels (``calibrate.py``
-samples and times them) and layers of whole networks. Two methods, both plain data:
+kind, fitted by :func:`fit_predictor` on measured single kernels (``measure.py`` samples
+and times them) and layers of whole networks. Two methods, both plain data:
 
 - ``terms``: a roofline with fitted terms, per kind (:func:`model_key`)
   ``t = c0 + c1 * FLOPs + c2 * bytes + c3 * output elements + c4 * input elements``
@@ -65,11 +65,9 @@ def _elements(nbytes: int) -> float:
 
 def features(node: Node) -> np.ndarray:
     """The :data:`FEATURES` vector of one node."""
-    n_out = float(np.prod(node.output_shape)) if node.output_shape else _elements(node.output_bytes)
-    n_in = _elements(node.input_bytes)
+    _, _, moved, n_out, n_in = term_values(node)
     channels = float(node.output_shape[1]) if len(node.output_shape) > 1 else n_out
     spatial = n_out / max(channels, 1.0)
-    moved = node.weight_bytes + node.input_bytes + node.output_bytes
     return np.array([
         math.log1p(node.flops), math.log1p(moved), math.log1p(n_in), math.log1p(n_out),
         math.log1p(node.params), math.log1p(channels), math.log1p(spatial),
