@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from dse.costmodel import pinned_threads
 from dse.costmodel.devices import DeviceProfile, LinkProfile
 
 
@@ -59,3 +60,11 @@ def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_cache: Path
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DSE_CACHE", str(shared_cache))
     return tmp_path
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """Small nets train far faster on one thread when the 2 cores are shared (README):
+    ``pytestmark = pytest.mark.usefixtures("one_thread")`` in a module that trains."""
+    with pinned_threads(1):
+        yield

@@ -131,14 +131,20 @@ def _skeleton(layers: list[dict[str, Any]]) -> nn.Module:
             conv = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[len(shape) - 2]
             layer = conv(shape[1] * groups, shape[0], tuple(shape[2:]), groups=groups,
                          bias=bias)
-        parent = root
-        *path, last = entry["module"].split(".")
-        for part in path:
-            if not hasattr(parent, part):
-                parent.add_module(part, nn.Module())
-            parent = getattr(parent, part)
-        parent.add_module(last, layer)
+        nest(root, entry["module"], layer)
     return root
+
+
+def nest(root: nn.Module, name: str, module: nn.Module) -> None:
+    """Place ``module`` in ``root`` at the dotted path ``name``, creating empty modules on
+    the way (so a state packed from a network's layers unpacks into it by name)."""
+    parent = root
+    *path, last = name.split(".")
+    for part in path:
+        if not hasattr(parent, part):
+            parent.add_module(part, nn.Module())
+        parent = getattr(parent, part)
+    parent.add_module(last, module)
 
 
 def sparse_weights(folder: Path, manifest: dict[str, Any]) -> dict[str, torch.Tensor]:
@@ -180,7 +186,7 @@ class Bundle:
         self.tasks: tuple[str, ...] = tuple(manifest["tasks"])
         self.codec = Codec.parse(manifest["codec"]) if manifest["codec"] else None
         self.shapes = [tuple(int(d) for d in c["shape"]) for c in manifest["crossing"]]
-        self.quantised = self.codec is not None and self.codec.dtype in ("int8", "int4")
+        self.quantised = self.codec is not None and self.codec.quantised
 
     def edge(self, x: torch.Tensor) -> EdgeResult:
         """Run the edge program on one sample (batch dimension 1) and pack its payload."""
@@ -262,9 +268,23 @@ class Bundle:
         return ServerResult(answered, logits, time.perf_counter() - start)
 
     def reference(self) -> dict[str, np.ndarray]:
-        """The arrays of ``reference.npz`` (the study's own answers on the test split)."""
-        with np.load(self.folder / REFERENCE) as z:
-            return {k: z[k] for k in z.files}
+        """The arrays of ``reference.npz`` (the study's own answers on the test split),
+        checked for the arrays and shapes a run compares with."""
+        path = self.folder / REFERENCE
+        try:
+            with np.load(path) as z:
+                ref = {k: z[k] for k in z.files}
+        except (OSError, ValueError) as exc:
+            raise InputError(path, "<file>", f"cannot read: {exc}",
+                             "export the bundle again with dse export") from None
+        for key in ("answered", "predicted", "payload_bytes"):
+            if key not in ref:
+                raise InputError(path, key, "missing", "export the bundle again with dse export")
+        tasks = len(self.tasks)
+        if ref["answered"].shape[0] != tasks or ref["predicted"].shape != ref["answered"].shape:
+            raise InputError(path, "answered", f"shape {ref['answered'].shape} does not fit "
+                             f"{tasks} tasks", "export the bundle again with dse export")
+        return ref
 
 
 def load_bundle(folder: str | Path) -> Bundle:

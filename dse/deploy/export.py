@@ -37,7 +37,7 @@ import torch.nn as nn
 
 import dse
 import dse.deploy.bundle as B
-from dse.deploy.programs import EdgeModule, ServerModule, _Runner, traced
+from dse.deploy.programs import EdgeModule, ServerModule, _Runner, output_names, traced
 from dse.errors import InputError
 from dse.nets import Cache, Codec, sides, sparsity
 from dse.search import Candidate, Explorer, front_frame, load_study, plain, record_of
@@ -252,13 +252,7 @@ def _sparse_layers(gm: nn.Module) -> dict[str, nn.Module]:
 def _container(sparse: dict[str, nn.Module]) -> nn.Module:
     root = nn.Module()
     for name, m in sparse.items():
-        parent = root
-        *path, last = name.split(".")
-        for part in path:
-            if not hasattr(parent, part):
-                parent.add_module(part, nn.Module())
-            parent = getattr(parent, part)
-        parent.add_module(last, copy.deepcopy(m))
+        B.nest(root, name, copy.deepcopy(m))
     return root
 
 
@@ -362,9 +356,7 @@ def _server_logits(gm: Any, graph: Any, k: int, codec: Codec, x: torch.Tensor,
     runner = _Runner(gm)
     order = [nd.name for nd in gm.graph.nodes if nd.name in runner._plan]
     server = [name for name in order if name in sides(graph, k)]
-    out_node = next(nd for nd in gm.graph.nodes if nd.op == "output")
-    value = out_node.args[0]
-    names = [v.name for v in (value if isinstance(value, tuple | list) else [value])]
+    names = output_names(gm)
     keys = [runner.key(p) for p in graph.cuts[k].tensors]
     pieces: list[list[torch.Tensor]] = []
     with torch.no_grad():

@@ -119,7 +119,9 @@ def traced(net: nn.Module) -> fx.GraphModule:
     return gm.eval()
 
 
-def _outputs(gm: fx.GraphModule) -> list[str]:
+def output_names(gm: fx.GraphModule) -> list[str]:
+    """The nodes a traced network returns, in order (per exit, then the final heads; a
+    task each)."""
     out = next(n for n in gm.graph.nodes if n.op == "output")
     value = out.args[0]
     values = list(value) if isinstance(value, tuple | list) else [value]
@@ -155,7 +157,7 @@ def plan_stages(gm: fx.GraphModule, graph: LayerGraph, cut: int, used: Sequence[
     heads, and a final stage (to the cut on the edge, with the final heads when the cut
     is edge-only; to the end and the final heads on the server)."""
     placeholder = next(n.name for n in gm.graph.nodes if n.op == "placeholder")
-    outs = _outputs(gm)
+    outs = output_names(gm)
     finals = outs[len(outs) - tasks:]
     backbone = graph.backbone
     n = len(backbone)
@@ -341,14 +343,9 @@ class ServerModule(_Staged):
 
     def forward(self, open_tasks: torch.Tensor, *payload: torch.Tensor
                 ) -> tuple[torch.Tensor, ...]:
-        env: dict[str, Any] = {}
-        i = 0
-        quantised = self.codec is not None and self.codec.dtype in ("int8", "int4")
-        for name in self.crossing:
-            if quantised:
-                env[self.runner.key(name)] = dequantize(*payload[i:i + 3])
-                i += 3
-            else:
-                env[self.runner.key(name)] = dequantize(payload[i])
-                i += 1
+        # per crossing tensor: its codes, scale and offset (int8, int4), else its values
+        step = 3 if self.codec is not None and self.codec.quantised else 1
+        env: dict[str, Any] = {
+            self.runner.key(name): dequantize(*payload[j * step:(j + 1) * step])
+            for j, name in enumerate(self.crossing)}
         return self.staged(env, open_tasks)

@@ -41,19 +41,6 @@ from dse.errors import InputError
 
 ACCURACY_TOL = 1e-9  # |measured - predicted|: float rounding only
 LOGITS_TOL = 1e-4  # max |final logits - whole_logits|, absolute
-_DATA_KEYS = ("seed", "size", "n", "noise", "channels", "val_fraction", "test_fraction")
-
-#: my figure -> keys of manifest["predicted"] that may hold it, first present wins
-_PREDICTED_KEYS: dict[str, tuple[str, ...]] = {
-    "latency_mean": ("test_latency_mean", "latency_mean"),
-    "latency_p95": ("test_latency_p95", "latency_p95"),
-    "edge_s": ("test_edge_s", "edge_s", "edge_latency"),
-    "transfer_s": ("test_transfer_s", "transfer_s", "transfer_latency"),
-    "server_s": ("test_server_s", "server_s", "server_latency"),
-    "bytes": ("test_bandwidth", "bandwidth", "bytes"),
-    "exit_rates": ("test_exit_rates", "exit_rates"),
-}
-
 
 @dataclass(frozen=True)
 class Check:
@@ -246,41 +233,19 @@ def measure(bundle: Any, x: torch.Tensor, ask: Ask, *, link: LinkProfile | None 
 
 
 def _predicted(man: dict, name: str, default: Any = math.nan) -> Any:
-    """A predicted figure of the test split from the manifest (``default`` if absent)."""
-    pred = man.get("predicted") or {}
-    for key in _PREDICTED_KEYS.get(name, (name,)):
-        if key in pred:
-            return pred[key]
-    return default
+    """A predicted figure of the test split, as ``dse export`` writes it in the manifest
+    (``default`` where absent)."""
+    return (man.get("predicted") or {}).get(name, default)
 
 
-def _predicted_part(man: dict, name: str) -> tuple[float, bool]:
-    """A latency part (``edge_s``, ...): the test split's if the manifest has it, else the
-    validation split's (the study scores the parts on validation only); with whether it
-    came from validation."""
-    value = _predicted(man, name, None)
-    if value is not None:
-        return float(value), False
-    val = (man.get("predicted") or {}).get("validation") or {}
-    if name in val:
-        return float(val[name]), True
-    return math.nan, False
+def _predicted_part(man: dict, name: str) -> float:
+    """A latency part (``edge_s``, ``transfer_s``, ``server_s``): the study scores the
+    parts on the validation split only."""
+    return float(((man.get("predicted") or {}).get("validation") or {}).get(name, math.nan))
 
 
-def _task_accuracy(man: dict, task: str, t: int) -> float:
-    pred = man.get("predicted") or {}
-    for key in (f"test_accuracy.{task}", f"accuracy.{task}"):
-        if key in pred:
-            return float(pred[key])
-    for key in ("test_task_accuracy", "task_accuracy", "accuracy"):
-        value = pred.get(key)
-        if isinstance(value, dict) and task in value:
-            return float(value[task])
-        if isinstance(value, list) and len(value) == len(man["tasks"]):
-            return float(value[t])
-        if isinstance(value, int | float) and len(man["tasks"]) == 1:
-            return float(value)
-    return math.nan
+def _task_accuracy(man: dict, task: str) -> float:
+    return float(_predicted(man, "task_accuracy", {}).get(task, math.nan))
 
 
 def lossless(man: dict) -> bool:
@@ -328,7 +293,7 @@ def evaluate(man: dict, m: Measured, reference: dict[str, np.ndarray],
         y = np.asarray(labels[t])[:n]
         acc = float(np.count_nonzero(m.predicted[t] == y) / n)
         if full:
-            want, source = _task_accuracy(man, task, t), "the study's test accuracy"
+            want, source = _task_accuracy(man, task), "the study's test accuracy"
         else:
             want = float(np.count_nonzero(ref_predicted[t] == y) / n)
             source = f"the reference's on these {n} samples"
@@ -376,9 +341,8 @@ def evaluate(man: dict, m: Measured, reference: dict[str, np.ndarray],
     figures["wire bytes down/input (frames, mean)"] = (float(m.wire_down.mean()), math.nan)
     for name, arr in (("edge_s", m.edge_s), ("transfer_s", m.transfer_s),
                       ("server_s", m.server_s)):
-        value, from_val = _predicted_part(man, name)
-        label = f"{name[:-2]} time s (mean{'; predicted: validation' if from_val else ''})"
-        figures[label] = (float(arr.mean()), value)
+        figures[f"{name[:-2]} time s (mean; predicted: validation)"] = (
+            float(arr.mean()), _predicted_part(man, name))
     figures["end-to-end s (mean)"] = (float(m.total_s.mean()),
                                       float(_predicted(man, "latency_mean")))
     figures["end-to-end s (p95)"] = (float(np.percentile(m.total_s, 95)),
@@ -390,8 +354,11 @@ def evaluate(man: dict, m: Measured, reference: dict[str, np.ndarray],
 
 
 def data_table(man: dict, data: str | Path | None, *, where: str) -> tuple[dict, str]:
-    """The [data] table to load: the manifest's spec's, or that of the TOML file ``data``
-    (a study spec or a file holding only a [data] table); with where it came from."""
+    """The [data] table to load, checked as a spec's is: the manifest's spec's, or that of
+    the TOML file ``data`` (a study spec or a file holding only a [data] table); with where
+    it came from."""
+    from dse.search import check_data
+
     if data is None:
         text, source = man.get("spec"), f"{where}: spec"
         if not isinstance(text, str):
@@ -399,9 +366,10 @@ def data_table(man: dict, data: str | Path | None, *, where: str) -> tuple[dict,
     else:
         path = Path(data)
         try:
-            text, source = path.read_text(), str(path)
-        except OSError as exc:
-            raise InputError(path, "<file>", f"cannot read: {exc.strerror}",
+            text, source = path.read_text(encoding="utf-8"), str(path)
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise InputError(path, "<file>", f"cannot read: {reason}",
                              "give a study spec .toml (its [data] table is used)") from None
     try:
         table = tomllib.loads(text).get("data")
@@ -410,21 +378,16 @@ def data_table(man: dict, data: str | Path | None, *, where: str) -> tuple[dict,
     if not isinstance(table, dict) or "name" not in table:
         raise InputError(source, "data", "no [data] table with a name",
                          "give a study spec with a [data] table")
-    return table, source
+    return check_data(table, where=source)[0], source
 
 
 def load_test_split(man: dict, data: str | Path | None, *, where: str
                     ) -> tuple[torch.Tensor, list[np.ndarray]]:
     """The test split's inputs and, per task of the bundle, its labels."""
-    from dse.nets import load_data
+    from dse.search import data_of
 
     table, source = data_table(man, data, where=where)
-    unknown = sorted(set(table) - {"name", "root", "task", "tasks", *_DATA_KEYS})
-    if unknown:
-        raise InputError(source, f"data.{unknown[0]}", "unknown key",
-                         f"allowed: name, root, task, tasks, {', '.join(_DATA_KEYS)}")
-    opts = {k: table[k] for k in _DATA_KEYS if k in table}
-    ds = load_data(table["name"], root=table.get("root"), **opts)
+    ds = data_of(table)
     labels = []
     for task in man["tasks"]:
         if task not in ds.test.y:
@@ -436,23 +399,6 @@ def load_test_split(man: dict, data: str | Path | None, *, where: str
         raise InputError(source, "data", f"inputs of shape {ds.input_shape}, the bundle "
                          f"takes {want}", "give the data the bundle was trained on")
     return ds.test.x, labels
-
-
-def load_reference(folder: Path, n_tasks: int) -> dict[str, np.ndarray]:
-    path = folder / "reference.npz"
-    try:
-        with np.load(path) as z:
-            ref = {k: z[k] for k in z.files}
-    except (OSError, ValueError) as exc:
-        raise InputError(path, "<file>", f"cannot read: {exc}",
-                         "export the bundle again with dse export") from None
-    for key in ("answered", "predicted", "payload_bytes"):
-        if key not in ref:
-            raise InputError(path, key, "missing", "export the bundle again with dse export")
-    if ref["answered"].shape[0] != n_tasks or ref["predicted"].shape != ref["answered"].shape:
-        raise InputError(path, "answered", f"shape {ref['answered'].shape} does not fit "
-                         f"{n_tasks} tasks", "export the bundle again with dse export")
-    return ref
 
 
 def run_split(folder: str | Path, *, data: str | Path | None = None,
@@ -476,7 +422,7 @@ def run_split(folder: str | Path, *, data: str | Path | None = None,
     bundle = load_bundle(folder)
     man = bundle.manifest
     where = str(Path(folder) / "manifest.json")
-    reference = load_reference(Path(folder), len(man["tasks"]))
+    reference = bundle.reference()
     x, labels = load_test_split(man, data, where=where)
     n_ref = reference["answered"].shape[1]
     if x.shape[0] != n_ref:

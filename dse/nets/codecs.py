@@ -171,6 +171,12 @@ class Codec:
         return cls(dtype, suffix == "-ch", lossless)
 
     @property
+    def quantised(self) -> bool:
+        """Whether values become integer codes with a scale and an offset (int8, int4):
+        :meth:`quantize` then returns all three, else the cast values alone."""
+        return self.dtype in QUANT_BITS
+
+    @property
     def lossy(self) -> bool:
         """Whether decoding may change a value: every format but fp32 (with or without a
         lossless coder)."""
@@ -348,7 +354,7 @@ def payload_header_bytes(codec: Codec, shapes: Sequence[Sequence[int]]) -> int:
     total = _HEAD.size + _CRC.size
     for shape in shapes:
         total += 1 + sum(len(_varint(int(d))) for d in shape)
-        if codec.dtype in QUANT_BITS:
+        if codec.quantised:
             total += 8 * channels(shape, codec.per_channel)
     return total
 
@@ -419,7 +425,7 @@ def read_payload(payload: bytes) -> tuple[Codec, list[Quantized]]:
         if shape[0] != 1:
             raise PayloadError("shape", f"tensor {t} has batch dimension {shape[0]}, not 1")
         scale = lo = None
-        if codec.dtype in QUANT_BITS:
+        if codec.quantised:
             c = channels(shape, codec.per_channel)
             if pos + 8 * c > end:
                 raise PayloadError("scale", f"tensor {t}'s scales run past the payload")

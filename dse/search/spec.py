@@ -157,6 +157,29 @@ def load_spec(path: str | Path) -> StudySpec:
     return parse_spec(text, where=str(p), path=p)
 
 
+def check_data(table: Any, *, where: str) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """A ``[data]`` table checked (known keys, a known data set, the task list): the
+    table without its ``tasks`` list, and that list (empty: one task)."""
+    c = _Check(where)
+    data = dict(c.table(table, "data", _DATA))
+    from dse.nets import list_data
+
+    c.string(data.get("name"), "data.name", tuple(list_data()))
+    tasks: tuple[str, ...] = ()
+    if "tasks" in data:
+        raw_tasks = data.pop("tasks")
+        if (not isinstance(raw_tasks, list) or not raw_tasks
+                or not all(isinstance(t, str) for t in raw_tasks)):
+            raise c.fail("data.tasks", f"must be a non-empty list of task names, got "
+                         f"{raw_tasks!r}", 'e.g. tasks = ["object_shape", "object_scale"]')
+        if "task" in data:
+            raise c.fail("data.tasks", "give task (one) or tasks (several), not both")
+        if len(set(raw_tasks)) != len(raw_tasks):
+            raise c.fail("data.tasks", "names a task twice", "name each task once")
+        tasks = tuple(raw_tasks)
+    return data, tasks
+
+
 def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) -> StudySpec:
     """Check a spec's text; every problem is an InputError naming the field."""
     c = _Check(where)
@@ -191,22 +214,7 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
                       set(model_t.get("options", {})))
     _check_model(c, model, options)
 
-    data = dict(c.table(top["data"], "data", _DATA))
-    from dse.nets import list_data
-
-    c.string(data.get("name"), "data.name", tuple(list_data()))
-    tasks: tuple[str, ...] = ()
-    if "tasks" in data:
-        raw_tasks = data.pop("tasks")
-        if (not isinstance(raw_tasks, list) or not raw_tasks
-                or not all(isinstance(t, str) for t in raw_tasks)):
-            raise c.fail("data.tasks", f"must be a non-empty list of task names, got "
-                         f"{raw_tasks!r}", 'e.g. tasks = ["object_shape", "object_scale"]')
-        if "task" in data:
-            raise c.fail("data.tasks", "give task (one) or tasks (several), not both")
-        if len(set(raw_tasks)) != len(raw_tasks):
-            raise c.fail("data.tasks", "names a task twice", "name each task once")
-        tasks = tuple(raw_tasks)
+    data, tasks = check_data(top["data"], where=where)
     if head is not None:
         from dse.nets import HeadConfig
 

@@ -14,7 +14,7 @@ import json
 import logging
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -96,6 +96,13 @@ class CandidateFailed(Exception):
     """A candidate that could not be scored: its trial fails, the study goes on."""
 
 
+def data_of(data: Mapping[str, Any]) -> DataSet:
+    """The data set a checked ``[data]`` table (:func:`~dse.search.spec.check_data`) names;
+    its task choice is the caller's."""
+    opts = {k: v for k, v in data.items() if k not in ("name", "root", "task")}
+    return load_data(data["name"], root=data.get("root"), **opts)
+
+
 @dataclass
 class Explorer:
     """Trained networks and scorers for one spec, created lazily and kept for the process."""
@@ -106,8 +113,7 @@ class Explorer:
 
     def __post_init__(self) -> None:
         s = self.spec
-        opts = {k: v for k, v in s.data.items() if k not in ("name", "root", "task")}
-        self.data: DataSet = load_data(s.data["name"], root=s.data.get("root"), **opts)
+        self.data: DataSet = data_of(s.data)
         self.task: str | None = s.data.get("task")
         if self.task is not None:
             self.data.check_tasks(self.task, where=s.path or s.name, field="data.task")

@@ -1,13 +1,17 @@
-"""A small stand-in for an exported bundle: plain nn.Modules behind the Bundle API of
-notes on the bundle contract (``edge``, ``server``, ``manifest``), no codec (raw
+"""A small stand-in for an exported bundle: plain nn.Modules behind the API of
+:class:`dse.deploy.Bundle` (``edge``, ``server``, ``manifest``), no codec (raw
 little-endian float32 at the cut), one edge exit. Its reference arrays are computed the
 way the study would, so run-split's checks pass on it unless a test tampers with them."""
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -107,3 +111,18 @@ class FakeBundle:
         for t, f in enumerate(final):
             out[f"whole_logits_task{t}"] = f.numpy().astype(np.float32)
         return out
+
+
+@contextmanager
+def serving(srv: Any) -> Iterator[Any]:
+    """``srv`` (a bound :class:`dse.deploy.serve.SplitServer`) serving on a thread while
+    the block runs; then shut down, closed and its thread joined."""
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
+                              daemon=True)
+    thread.start()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(timeout=10)

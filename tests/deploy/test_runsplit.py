@@ -3,14 +3,13 @@ the prediction (and that they can fail), link pacing, over TCP and in process.""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from fake_bundle import FakeBundle
+from fake_bundle import FakeBundle, serving
 
 from dse.costmodel import LinkProfile
 from dse.deploy import runsplit as rs
@@ -29,7 +28,7 @@ def fake() -> tuple[FakeBundle, torch.Tensor, dict[str, np.ndarray], list[np.nda
     rng = np.random.default_rng(0)
     labels = [rng.integers(0, 3, N) for _ in range(2)]
     for t, y in enumerate(labels):
-        bundle.manifest["predicted"][f"test_accuracy.task{t}"] = float(
+        bundle.manifest["predicted"].setdefault("task_accuracy", {})[f"task{t}"] = float(
             np.count_nonzero(ref["predicted"][t] == y) / N)
     assert 0 < np.count_nonzero(ref["payload_bytes"]) < N  # both kinds of sample
     assert (ref["answered"][0] != ref["answered"][1]).any()  # tasks decided apart
@@ -38,14 +37,8 @@ def fake() -> tuple[FakeBundle, torch.Tensor, dict[str, np.ndarray], list[np.nda
 
 @pytest.fixture
 def tcp(fake: tuple) -> Iterator[sv.SplitServer]:
-    srv = sv.make_server(fake[0], "127.0.0.1", 0)
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join(timeout=10)
+    with serving(sv.make_server(fake[0], "127.0.0.1", 0)) as srv:
+        yield srv
 
 
 def checks_of(bundle: FakeBundle, m: rs.Measured, ref: dict, labels: list,
@@ -106,7 +99,7 @@ def test_a_tampered_reference_fails_its_check(fake: tuple, tamper: str) -> None:
         ref["whole_logits_task1"][final, 2] += 2e-4  # just past the tolerance
         name = "final logits task1"
     else:
-        bundle.manifest["predicted"]["test_accuracy.task0"] += 1 / N
+        bundle.manifest["predicted"]["task_accuracy"]["task0"] += 1 / N
         name = "accuracy task0"
     checks = checks_of(bundle, m, ref, labels)
     assert not checks[name].passed
@@ -419,18 +412,10 @@ def test_per_task_answers_over_tcp_send_only_the_open_tasks(
     assert ((answered == 0).any(axis=0) & (answered > 0).any(axis=0)).any()
     from dse.deploy.bundle import load_bundle
 
-    srv = sv.make_server(load_bundle(per_task_bundle), "127.0.0.1", 0)
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    try:
+    with serving(sv.make_server(load_bundle(per_task_bundle), "127.0.0.1", 0)) as srv:
         host, port = srv.address
         rc, out, err = run_cli(["run-split", str(per_task_bundle), "--server",
                                 f"{host}:{port}"], capsys)
-    finally:
-        srv.shutdown()
-        srv.server_close()
-        thread.join(timeout=10)
     assert rc == 0, out + err
     assert "7 of 7 checks passed" in out
     assert srv.served == int(np.count_nonzero(ref["payload_bytes"])) and srv.refused == 0
@@ -520,17 +505,9 @@ def test_a_server_going_away_mid_run_is_one_line(real_bundle: Path,
                 return False  # closes the connection without a reply
             return super().answer_one(sock)  # type: ignore[arg-type]
 
-    srv = Dying(load_bundle(real_bundle), "127.0.0.1", 0)
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    try:
+    with serving(Dying(load_bundle(real_bundle), "127.0.0.1", 0)) as srv:
         host, port = srv.address
         rc, out, err = run_cli(["run-split", str(real_bundle), "--server", f"{host}:{port}"],
                                capsys)
-    finally:
-        srv.shutdown()
-        srv.server_close()
-        thread.join(timeout=10)
     assert rc == 2 and err.count("\n") == 1, err
     assert f"{host}:{port}: --server: connection lost" in err and "dse serve DIR" in err

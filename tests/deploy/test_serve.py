@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import socket
 import struct
-import threading
 from collections.abc import Iterator
 
 import pytest
 import torch
-from fake_bundle import FakeBundle
+from fake_bundle import FakeBundle, serving
 
 from dse.deploy import serve as sv
 from dse.errors import InputError
@@ -24,14 +23,8 @@ def bundle() -> FakeBundle:
 
 @pytest.fixture
 def server(bundle: FakeBundle) -> Iterator[sv.SplitServer]:
-    srv = sv.make_server(bundle, "127.0.0.1", 0, max_payload=1000)
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
-    thread.start()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
-    thread.join(timeout=10)
+    with serving(sv.make_server(bundle, "127.0.0.1", 0, max_payload=1000)) as srv:
+        yield srv
 
 
 def payload_of(bundle: FakeBundle, seed: int = 1) -> bytes:

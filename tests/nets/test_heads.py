@@ -9,8 +9,6 @@ learns every task.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 import torch.fx as fx
@@ -34,13 +32,7 @@ from dse.nets.training import (
 TASKS = ("object_shape", "object_scale", "wall_hue")  # 4, 8 and 10 classes
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread() -> Iterator[None]:
-    """Small nets train far faster on one thread when the 2 cores are shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
