@@ -37,9 +37,9 @@ import torch.nn as nn
 
 import dse
 import dse.deploy.bundle as B
-from dse.deploy.programs import EdgeModule, ServerModule, _Runner, output_names, traced
+from dse.deploy.programs import EdgeModule, ServerModule, traced
 from dse.errors import InputError
-from dse.nets import Cache, Codec, sides, sparsity
+from dse.nets import Cache, Codec, codec_outputs, sparsity
 from dse.search import Candidate, Explorer, front_frame, load_study, plain, record_of
 
 #: Metrics a trial's record must match when its network is scored again (the network in
@@ -161,7 +161,7 @@ def export_bundle(name: str, out: str | Path, *, trial: int | None = None,
             files[B.SERVER] = _saved(server_ep, sparse)
     if sparse_blob is not None:
         files[B.SPARSE] = sparse_blob
-    reference, check = _reference(scorer, gm, cand, used, codec, x_test)
+    reference, check = _reference(scorer, cand, used, codec, x_test)
     notes += check
     buf = io.BytesIO()
     np.savez(buf, **reference)
@@ -310,7 +310,7 @@ def _export(module: nn.Module, args: tuple[torch.Tensor, ...], side: str,
 # ------------------------------------------------------------------------- reference
 
 
-def _reference(scorer: Any, gm: Any, cand: Candidate, used: list[int], codec: Codec | None,
+def _reference(scorer: Any, cand: Candidate, used: list[int], codec: Codec | None,
                x: torch.Tensor) -> tuple[dict[str, np.ndarray], list[str]]:
     """What the study's scoring says on the test split (see the module docstring), and
     notes where a recomputation of the codec's outputs disagrees with the cached ones."""
@@ -323,20 +323,20 @@ def _reference(scorer: Any, gm: Any, cand: Candidate, used: list[int], codec: Co
     answer = np.array(answer, dtype=np.int64)
     t_count, n = answer.shape
     outputs = np.array([*used, trained.test_logits[0].shape[0] - 1])
-    logits = [lg.numpy() for lg in trained.test_logits]  # [outputs, N, classes]
+    # per task [outputs, N]: each output's class, the server's on decoded tensors
+    classes = [lg.argmax(-1).numpy() for lg in trained.test_logits]
     if view is not None and codec is not None and codec.lossy:
-        server = _server_logits(gm, graph, k, codec, x, t_count)
+        fresh = codec_outputs(trained.network(), graph, x, trained.test_labels, [k], [codec],
+                              tasks=t_count)[(k, codec.name)]
+        assert fresh.predicted is not None
         on_server = np.array([*(table.exit_position > k), True])
         for t in range(t_count):
-            lg = logits[t].copy()
-            lg[on_server] = server[t][on_server]
-            logits[t] = lg
-            mine = (lg.argmax(-1) == trained.test_labels[t].numpy()[None])
-            if not np.array_equal(mine[on_server], view.correct[t][on_server]):
+            classes[t] = np.where(on_server[:, None], fresh.predicted[t], classes[t])
+            if not np.array_equal(fresh.correct[t][on_server], view.correct[t][on_server]):
                 notes.append(f"task {t}: the server's outputs computed again on decoded "
                              "tensors differ from the study's cached codec outputs")
     samples = np.arange(n)
-    predicted = np.stack([logits[t][outputs[answer[t]], samples].argmax(-1)
+    predicted = np.stack([classes[t][outputs[answer[t]], samples]
                           for t in range(t_count)]).astype(np.int64)
     n_edge = sum(1 for j in used if graph.exits[j].position <= k)
     sends = (path >= n_edge) & (table.cut_bytes[k] > 0)
@@ -347,25 +347,3 @@ def _reference(scorer: Any, gm: Any, cand: Candidate, used: list[int], codec: Co
     for t, name in enumerate(trained.tasks):
         ref[f"whole_logits_{name}"] = trained.test_logits[t][-1].numpy().astype(np.float32)
     return ref, notes
-
-
-def _server_logits(gm: Any, graph: Any, k: int, codec: Codec, x: torch.Tensor,
-                   tasks: int, batch: int = 256) -> list[np.ndarray]:
-    """Per task ``[outputs, N, classes]``: every output with the cut's tensors coded
-    sample by sample (what ``dse.nets.codec_outputs`` scores, here with the logits)."""
-    runner = _Runner(gm)
-    order = [nd.name for nd in gm.graph.nodes if nd.name in runner._plan]
-    server = [name for name in order if name in sides(graph, k)]
-    names = output_names(gm)
-    keys = [runner.key(p) for p in graph.cuts[k].tensors]
-    pieces: list[list[torch.Tensor]] = []
-    with torch.no_grad():
-        for i in range(0, len(x), batch):
-            env: dict[str, Any] = {runner.placeholder: x[i:i + batch]}
-            runner.run(order, env)
-            decoded, _ = codec.roundtrip([env[key] for key in keys])
-            env.update(zip(keys, decoded, strict=True))
-            runner.run(server, env)
-            pieces.append([env[name] for name in names])
-    outs = [torch.cat([p[j] for p in pieces]) for j in range(len(names))]
-    return [torch.stack(outs[t::tasks]).numpy() for t in range(tasks)]

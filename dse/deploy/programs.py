@@ -119,7 +119,7 @@ def traced(net: nn.Module) -> fx.GraphModule:
     return gm.eval()
 
 
-def output_names(gm: fx.GraphModule) -> list[str]:
+def _outputs(gm: fx.GraphModule) -> list[str]:
     """The nodes a traced network returns, in order (per exit, then the final heads; a
     task each)."""
     out = next(n for n in gm.graph.nodes if n.op == "output")
@@ -157,7 +157,7 @@ def plan_stages(gm: fx.GraphModule, graph: LayerGraph, cut: int, used: Sequence[
     heads, and a final stage (to the cut on the edge, with the final heads when the cut
     is edge-only; to the end and the final heads on the server)."""
     placeholder = next(n.name for n in gm.graph.nodes if n.op == "placeholder")
-    outs = output_names(gm)
+    outs = _outputs(gm)
     finals = outs[len(outs) - tasks:]
     backbone = graph.backbone
     n = len(backbone)

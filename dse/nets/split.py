@@ -10,9 +10,10 @@ outputs never change. A lossless codec (fp32, or fp32 with zstd or zlib) gives t
 the very tensors it had: only the payload sizes are measured.
 
 What comes out per (cut, codec), for validation and test: each task's per-output
-correctness and confidences (the only things scoring reads), and every sample's payload
-length in bytes. :class:`CodecWork` counts what building them cost: forward passes of the
-whole network, server-part passes, and their FLOP-weighted sum in whole-network passes.
+correctness and confidences (the only things scoring reads), every sample's payload
+length in bytes, and each output's class (what an exported split is held to).
+:class:`CodecWork` counts what building them cost: forward passes of the whole network,
+server-part passes, and their FLOP-weighted sum in whole-network passes.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ class CodecView:
     correct: np.ndarray  # bool [tasks, outputs, N]
     confidence: dict[str, np.ndarray]  # criterion -> float32 [tasks, outputs, N]
     sizes: np.ndarray  # int64 [N]: payload bytes per sample
+    #: int64 [tasks, outputs, N]: each output's class (fresh from codec_outputs; the
+    #: cached views keep only what scoring reads, and have None)
+    predicted: np.ndarray | None = None
 
     @functools.cached_property
     def bytes_mean(self) -> float:
@@ -136,10 +140,10 @@ def codec_outputs(net: nn.Module, graph: LayerGraph, x: torch.Tensor,
     for (k, name), piece in pieces.items():
         outs = [torch.cat([o[j] for o in piece["out"]]) for j in range(len(piece["out"][0]))]
         per_task = [torch.stack(outs[t::tasks]) for t in range(tasks)]
-        correct = np.stack([(lg.argmax(-1) == y).numpy()
-                            for lg, y in zip(per_task, labels, strict=True)])
+        predicted = np.stack([lg.argmax(-1).numpy() for lg in per_task])
+        correct = np.stack([p == y.numpy() for p, y in zip(predicted, labels, strict=True)])
         conf = {c: np.stack([confidence(lg, c).numpy() for lg in per_task]) for c in CRITERIA}
-        views[(k, name)] = CodecView(correct, conf, np.concatenate(piece["sizes"]))
+        views[(k, name)] = CodecView(correct, conf, np.concatenate(piece["sizes"]), predicted)
     work.seconds += time.perf_counter() - start
     return views
 
