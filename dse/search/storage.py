@@ -51,8 +51,11 @@ MAX_RETRY = 3
 WORKER_ATTR = "dse:worker"
 BEAT_ATTR = "dse:beat"
 LOST_ATTR = "dse:lost"
-#: Seconds a worker waits before looking again for the trials others still run.
+#: Seconds a worker waits before looking again at a claim another worker holds.
 POLL_S = 2.0
+#: Seconds a worker whose budget is spent waits before looking again at the trials others
+#: still run (the study's end waits this long at most for the last of them).
+WAIT_S = 0.25
 
 
 def liveness() -> tuple[int, int]:
@@ -364,10 +367,9 @@ def alive_elsewhere(registry: Path) -> bool:
     return any(p.name != mine and locks.held_elsewhere(p) for p in registry.glob("*.lock"))
 
 
-def counted(study: optuna.Study) -> int:
-    """The trials that count against the budget: running or finished, but for a failed
-    trial that was retried (its retry counts instead)."""
-    trials = study.get_trials(deepcopy=False)
+def counted(trials: list[FrozenTrial]) -> int:
+    """How many of a study's ``trials`` count against its budget: running or finished,
+    but for a failed trial that was retried (its retry counts instead)."""
     retried = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
     return sum(1 for t in trials
                if t.state in (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)

@@ -53,8 +53,8 @@ from dse.search.pareto import Ruler, hypervolume, pareto_mask
 from dse.search.space import Candidate, Space
 from dse.search.spec import StudySpec, parse_spec
 from dse.search.storage import (
-    POLL_S,
     STUDIES_DIR,
+    WAIT_S,
     beating,
     counted,
     fail_reason,
@@ -501,7 +501,8 @@ def run_study(spec: StudySpec, *, n_trials: int | None = None, storage: str | No
             on_start()
         target = n_trials if n_trials is not None else spec.n_trials
         several = others or on_start is not None or index > 0
-        if several and counted(study) < target:  # share the trainings out first
+        # share the trainings out first
+        if several and counted(study.get_trials(deepcopy=False)) < target:
             explorer.train_free()
         _trials(study, objective_for(explorer), target,
                 folder if shared else None, progress=progress, local=not remote(kind))
@@ -523,23 +524,29 @@ def _trials(study: optuna.Study, objective: Callable[[optuna.Trial], list[float]
     this host (see :func:`~dse.search.storage.fail_stale`).
     """
     every, _ = liveness()
-    bar = tqdm(total=max(0, target - counted(study)), disable=not progress,
-               desc=study.study_name, leave=False)
+    bar = tqdm(total=max(0, target - counted(study.get_trials(deepcopy=False))),
+               disable=not progress, desc=study.study_name, leave=False)
     private = folder is None and isinstance(study._storage, optuna.storages.InMemoryStorage)
+    judged = -float("inf")  # when stale trials were last looked for
     try:
         while True:
             with study_lock(study, folder):
-                if not private:
+                # a trial cannot go stale faster than a heartbeat: look once per interval
+                if not private and time.monotonic() - judged >= every:
                     fail_stale(study, folder, local=local)
+                    judged = time.monotonic()
+                trials = study.get_trials(deepcopy=False)
                 trial = None
-                if counted(study) < target:
-                    trial = study.ask()
+                if counted(trials) < target:
+                    with warnings.catch_warnings():  # Optuna: "heartbeat ... with optimize"
+                        warnings.simplefilter("ignore", UserWarning)
+                        trial = study.ask()
                     if not private:
                         take(study, trial)
-                elif not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+                elif not any(t.state == TrialState.RUNNING for t in trials):
                     return
             if trial is None:  # the others' last trials: wait, in case one is lost
-                time.sleep(POLL_S)
+                time.sleep(WAIT_S)
                 continue
             with beating(every, trial_beat(study, trial._trial_id)) if not private \
                     else nullcontext():
