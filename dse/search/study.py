@@ -55,6 +55,7 @@ from dse.search.spec import StudySpec, parse_spec
 from dse.search.storage import (
     STUDIES_DIR,
     WAIT_S,
+    WORKER_ATTR,
     beating,
     counted,
     fail_reason,
@@ -733,7 +734,11 @@ def status(study: optuna.Study, spec: StudySpec, storage: str | None = None
         "trainings_run": len(trained), "trained": trained,
         "training_seconds": float(sum(v["seconds"] for v in trained)),
         "hypervolume": hv, "ruler": source,
-        "workers": len(alive(registry_dir(STUDIES_DIR, spec.name, storage or spec.storage))),
+        # this host's registered workers, and any host's workers with a trial running
+        "workers": len(set(alive(registry_dir(STUDIES_DIR, spec.name, storage or spec.storage)))
+                       | {t.system_attrs[WORKER_ATTR] for t in study.get_trials(
+                           deepcopy=False, states=(TrialState.RUNNING,))
+                          if WORKER_ATTR in t.system_attrs}),
     }
     grid_hv = study.user_attrs.get("grid_hypervolume")
     if grid_hv:
