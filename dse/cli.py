@@ -612,7 +612,7 @@ def cmd_storage_serve(args: argparse.Namespace) -> int:
 
     import optuna
 
-    from dse.search.storage import storage_for
+    from dse.search import storage_for
 
     if "://" not in args.storage or args.storage.startswith("grpc://"):
         raise InputError("--storage", "storage", f"{args.storage!r} is not a database URL",

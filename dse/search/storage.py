@@ -286,10 +286,10 @@ def trial_beat(study: optuna.Study, trial_id: int) -> Callable[[], None]:
     return lambda: storage.set_trial_system_attr(trial_id, BEAT_ATTR, time.time())
 
 
-def take(study: optuna.Study, trial: optuna.Trial) -> None:
-    """Mark ``trial`` as this worker's (before any other worker can judge it stale)."""
-    study._storage.set_trial_system_attr(trial._trial_id, WORKER_ATTR, me())
-    trial_beat(study, trial._trial_id)()
+def take(study: optuna.Study, trial_id: int) -> None:
+    """Mark a trial as this worker's (before any other worker can judge it stale)."""
+    study._storage.set_trial_system_attr(trial_id, WORKER_ATTR, me())
+    trial_beat(study, trial_id)()
 
 
 # --------------------------------------------------------------------------------------

@@ -537,18 +537,17 @@ def _trials(study: optuna.Study, objective: Callable[[optuna.Trial], list[float]
                     fail_stale(study, folder, local=local)
                     judged = time.monotonic()
                 trials = study.get_trials(deepcopy=False)
-                trial = None
+                trial_id = None
                 if counted(trials) < target:
-                    with warnings.catch_warnings():  # Optuna: "heartbeat ... with optimize"
-                        warnings.simplefilter("ignore", UserWarning)
-                        trial = study.ask()
+                    trial_id = _new_trial(study)
                     if not private:
-                        take(study, trial)
+                        take(study, trial_id)
                 elif not any(t.state == TrialState.RUNNING for t in trials):
                     return
-            if trial is None:  # the others' last trials: wait, in case one is lost
+            if trial_id is None:  # the others' last trials: wait, in case one is lost
                 time.sleep(WAIT_S)
                 continue
+            trial = optuna.Trial(study, trial_id)  # the sampler's work, outside the lock
             with beating(every, trial_beat(study, trial._trial_id)) if not private \
                     else nullcontext():
                 try:
@@ -564,6 +563,17 @@ def _trials(study: optuna.Study, objective: Callable[[optuna.Trial], list[float]
             bar.update()
     finally:
         bar.close()
+
+
+def _new_trial(study: optuna.Study) -> int:
+    """Start the next trial (an enqueued one first) and return its id: what
+    :meth:`optuna.Study.ask` does before it builds the :class:`optuna.Trial`, whose sampler
+    (NSGA-II's selection, say) need not hold the study's lock."""
+    study._thread_local.cached_all_trials = None  # read the storage afresh, as ask does
+    trial_id = study._pop_waiting_trial_id()
+    if trial_id is None:
+        trial_id = study._storage.create_new_trial(study._study_id)
+    return trial_id
 
 
 def _tell(study: optuna.Study, trial: optuna.Trial, values: list[float] | None = None, *,
