@@ -1147,10 +1147,19 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--channels", type=int, default=None, help="force 1 or 3 channels")
 
 
+#: Subcommands whose positional NAME is a stored study's name.
+_STUDY_NAMED = frozenset({cmd_study_resume, cmd_study_status, cmd_front, cmd_verify, cmd_report,
+                          cmd_export})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.func in _STUDY_NAMED:  # a NAME from the command line names files
+            from dse.search import check_name
+
+            check_name(args.name, where="<command line>", field="NAME")
         return int(args.func(args) or 0)
     except InputError as exc:
         print(f"dse: error: {exc}", file=sys.stderr)
