@@ -12,10 +12,14 @@ rest.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import time
 import warnings
+import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,10 +162,45 @@ def sparse_weights(folder: Path, manifest: dict[str, Any]) -> dict[str, torch.Te
             for e in info["layers"]}
 
 
-def load_program(path: Path, weights: dict[str, torch.Tensor]) -> nn.Module:
-    """An exported program with its sparse weights filled in, as a callable module."""
+#: Members of a .pt2 archive that ``torch.export.load`` would unpickle with plain pickle
+#: (script and opaque objects): a dse export never writes them, and their pickle could run
+#: code, so an archive holding one is refused.
+_PICKLED_MEMBERS = ("custom_obj_", "opaque_obj_")
+
+
+@contextlib.contextmanager
+def _weights_only() -> Iterator[None]:
+    """Every ``torch.load`` inside (those ``torch.export.load`` makes of pickled weights
+    and constants included, which ask for ``weights_only=False``) loads weights only."""
+    old = os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD")
+    os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
     try:
-        with warnings.catch_warnings():
+        yield
+    finally:
+        if old is None:
+            del os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"]
+        else:
+            os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = old
+
+
+def load_program(path: Path, weights: dict[str, torch.Tensor]) -> nn.Module:
+    """An exported program with its sparse weights filled in, as a callable module.
+
+    Nothing in the archive is unpickled but plain tensors (``weights_only``): a bundle
+    from elsewhere can hold no code that runs on load.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.namelist()
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise InputError(path, "program", f"not a .pt2 archive ({exc})",
+                         "export the bundle again with dse export") from None
+    pickled = [m for m in members if m.rsplit("/", 1)[-1].startswith(_PICKLED_MEMBERS)]
+    if pickled:
+        raise InputError(path, "program", f"holds a pickled object ({pickled[0]}) that "
+                         "loading would run", "export the bundle again with dse export")
+    try:
+        with warnings.catch_warnings(), _weights_only():
             warnings.simplefilter("ignore")
             ep = torch.export.load(str(path))
     except Exception as exc:  # noqa: BLE001 - any unreadable archive is bad input
@@ -272,7 +311,7 @@ class Bundle:
         checked for the arrays and shapes a run compares with."""
         path = self.folder / REFERENCE
         try:
-            with np.load(path) as z:
+            with np.load(path, allow_pickle=False) as z:
                 ref = {k: z[k] for k in z.files}
         except (OSError, ValueError) as exc:
             raise InputError(path, "<file>", f"cannot read: {exc}",
