@@ -224,7 +224,13 @@ def _calibrate_predictor(args: argparse.Namespace, base: Any, out: Path, name: s
         for model, shape in table.groupby(["model", "input_shape"], sort=False).groups:
             dims = parse_shape(shape, field=f"{args.from_csv}: input_shape")
             net = load_model(model, in_channels=dims[1], input_size=dims[-1])
-            graphs[(model, shape)] = calibrate.build_graph(net, torch.zeros(dims), name=model)
+            try:
+                graphs[(model, shape)] = calibrate.build_graph(net, torch.zeros(dims),
+                                                               name=model)
+            except Exception as exc:  # noqa: BLE001 - the CSV's shape does not fit the model
+                raise InputError(args.from_csv, "input_shape", f"{model} does not run on "
+                                 f"{shape} ({type(exc).__name__}: {exc})",
+                                 "the shape the model was measured at") from None
         measure.check_nodes(table, graphs, args.from_csv)
         runtime = str(table.runtime.iloc[0])
         nets = calibrate.networks_from_table(table, graphs)
