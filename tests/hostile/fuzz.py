@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 #: Moderate, deterministic and without a deadline: every loader here reads files. Set
 #: DSE_FUZZ_EXAMPLES (and DSE_FUZZ_RANDOM=1 for fresh draws) to search longer by hand.
 FUZZ = settings(max_examples=int(os.environ.get("DSE_FUZZ_EXAMPLES", "60")), deadline=None,
-                derandomize=os.environ.get("DSE_FUZZ_RANDOM") != "1",
+                derandomize=os.environ.get("DSE_FUZZ_RANDOM") != "1", database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 UNITS = ["", "W", "mW", "uW", "kW", "J", "s", "ms", "us", "min", "B", "GiB", "kB", "B/s",

@@ -9,10 +9,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
+from dse.cli import main
 from dse.errors import InputError
 from dse.nets.data import DataSet, load_data
 from tests.hostile.fuzz import FUZZ
@@ -169,3 +171,13 @@ def test_any_idx_files(files: tuple[bytes, ...], packed: list[bool], opts: dict)
             else:
                 (root / name).write_bytes(data)
         _load("mnist", root, opts)
+
+
+def test_through_the_cli_exit_2_in_one_line(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "empty.npz"
+    np.savez(path, x=np.zeros((0, 8, 8), np.uint8), y=np.zeros(0, np.int64))
+    assert main(["train", "mlp", "--data", "npz", "--data-root", str(path),
+                 "--quiet", "--cache-dir", str(tmp_path / "cache")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "0 images" in err[0]

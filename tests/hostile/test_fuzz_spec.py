@@ -6,9 +6,11 @@ import tempfile
 import tomllib
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dse.cli import main
 from dse.errors import InputError
 from dse.search.spec import StudySpec, load_spec, parse_spec
 from tests.hostile.fuzz import FUZZ, mutated, renumbered, toml_text
@@ -69,3 +71,14 @@ def test_a_valid_spec_with_fields_changed(data: st.DataObject) -> None:
 @given(st.data())
 def test_a_valid_spec_with_numbers_changed(data: st.DataObject) -> None:
     _parse(toml_text(data.draw(renumbered(data.draw(st.sampled_from(BASES))))))
+
+
+@pytest.mark.parametrize("raw", [b"\xff\xfe\x00binary", b'name = "../x"\n', b"[model\n",
+                                 FULL.replace('"jetson-nano"', '"nowhere"').encode()])
+def test_through_the_cli_exit_2_in_one_line(raw: bytes, tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "spec.toml"
+    path.write_bytes(raw)
+    assert main(["study", "run", str(path), "--storage", "memory", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("dse: error: ")
