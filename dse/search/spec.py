@@ -153,9 +153,9 @@ def check_name(name: Any, *, where: str, field: str = "name") -> str:
     """``name`` if it is a safe study name (:data:`NAME_RE`), else the one-line error."""
     if not isinstance(name, str) or not NAME_RE.fullmatch(name) or ".." in name:
         shown = repr(name) if len(repr(name)) <= 80 else repr(name)[:77] + "..."
-        raise InputError(where, field, f"{shown} is not a safe study name",
-                         "1 to 64 letters, digits, '.', '_' or '-', starting with a letter or "
-                         "a digit, without '..'")
+        raise InputError(where, field, f"{shown} is not a plain name",
+                         "a study's name is 1 to 64 letters, digits, '.', '_' or '-', starting "
+                         "with a letter or a digit, without '..'")
     return name
 
 

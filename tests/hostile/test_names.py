@@ -23,12 +23,12 @@ def test_a_spec_with_an_unsafe_name_is_refused(name: str) -> None:
     text = spec_text("placeholder").replace('"placeholder"', json.dumps(name), 1)
     with pytest.raises(InputError) as info:
         parse_spec(text, where="s.toml")
-    assert info.value.field == "name" and "not a safe study name" in str(info.value)
+    assert info.value.field == "name" and "not a plain name" in str(info.value)
 
 
 @pytest.mark.parametrize("name", BAD + [3, None], ids=repr)
 def test_check_name_refuses(name: object) -> None:
-    with pytest.raises(InputError, match="not a safe study name") as info:
+    with pytest.raises(InputError, match="not a plain name") as info:
         check_name(name, where="w")
     assert "\n" not in str(info.value)
 
@@ -51,5 +51,5 @@ def test_cli_refuses_an_unsafe_name_in_one_line(argv: list[str], isolated: Path,
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "not a safe study name" in err[0]
+    assert len(err) == 1 and "not a plain name" in err[0]
     assert not any(isolated.iterdir()), "nothing may be written for a refused name"
