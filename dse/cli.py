@@ -542,6 +542,9 @@ def _print_status(info: dict[str, Any]) -> None:
     if "hv_fraction_of_grid" in info:
         line += f", {100 * info['hv_fraction_of_grid']:.1f}% of the grid front's"
     print(line)
+    if info.get("unreadable"):
+        print(f"{info['unreadable']} complete trial(s) left out: their values are not finite "
+              f"(first: {info['first_unreadable']})")
 
 
 def _with_helpers(args: argparse.Namespace, command: list[str],

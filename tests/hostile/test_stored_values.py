@@ -100,6 +100,7 @@ def test_a_study_holding_inf_nan_and_1e308_is_read_by_status_front_and_report(
     assert study_ruler(study, spec)[1] == "trials"
 
     assert main(["study", "status", "odd"]) == 0
+    assert "2 complete trial(s) left out" in capsys.readouterr().out
     assert main(["front", "odd"]) == 0
     assert main(["report", "odd", "--quiet"]) == 0
     out = capsys.readouterr().out
