@@ -224,7 +224,13 @@ def _calibrate_predictor(args: argparse.Namespace, base: Any, out: Path, name: s
         for model, shape in table.groupby(["model", "input_shape"], sort=False).groups:
             dims = parse_shape(shape, field=f"{args.from_csv}: input_shape")
             net = load_model(model, in_channels=dims[1], input_size=dims[-1])
-            graphs[(model, shape)] = calibrate.build_graph(net, torch.zeros(dims), name=model)
+            try:
+                graphs[(model, shape)] = calibrate.build_graph(net, torch.zeros(dims),
+                                                               name=model)
+            except Exception as exc:  # noqa: BLE001 - the CSV's shape does not fit the model
+                raise InputError(args.from_csv, "input_shape", f"{model} does not run on "
+                                 f"{shape} ({type(exc).__name__}: {exc})",
+                                 "the shape the model was measured at") from None
         measure.check_nodes(table, graphs, args.from_csv)
         runtime = str(table.runtime.iloc[0])
         nets = calibrate.networks_from_table(table, graphs)
@@ -536,6 +542,9 @@ def _print_status(info: dict[str, Any]) -> None:
     if "hv_fraction_of_grid" in info:
         line += f", {100 * info['hv_fraction_of_grid']:.1f}% of the grid front's"
     print(line)
+    if info.get("unreadable"):
+        print(f"{info['unreadable']} complete trial(s) left out: their values are not finite "
+              f"(first: {info['first_unreadable']})")
 
 
 def _with_helpers(args: argparse.Namespace, command: list[str],
@@ -1208,10 +1217,19 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--channels", type=int, default=None, help="force 1 or 3 channels")
 
 
+#: Subcommands whose positional NAME is a stored study's name.
+_STUDY_NAMED = frozenset({cmd_study_resume, cmd_study_status, cmd_front, cmd_verify, cmd_report,
+                          cmd_export})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.func in _STUDY_NAMED:  # a NAME from the command line names files
+            from dse.search import check_name
+
+            check_name(args.name, where="<command line>", field="NAME")
         return int(args.func(args) or 0)
     except InputError as exc:
         print(f"dse: error: {exc}", file=sys.stderr)

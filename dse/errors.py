@@ -20,4 +20,5 @@ class InputError(Exception):
         msg = f"{self.where}: {field}: {reason}"
         if fix:
             msg += f" ({fix})"
-        super().__init__(msg)
+        # one line whatever it quotes (a library's multi-line message, a name with a newline)
+        super().__init__(" ".join(part.strip() for part in msg.splitlines() if part.strip()))

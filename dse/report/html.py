@@ -18,6 +18,7 @@ import html
 import json
 import logging
 import math
+import re
 import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -89,12 +90,18 @@ def _md_text(s: str) -> str:
     return out
 
 
+def _longest_tick_run(s: str) -> int:
+    """The longest run of backticks in ``s`` (0 for none)."""
+    return max((len(m) for m in re.findall(r"`+", s)), default=0)
+
+
 def _md_inline(parts: Sequence[Inline]) -> str:
     out = []
     for p in parts:
         if isinstance(p, Code):
-            tick = "``" if "`" in p.text else "`"
-            out.append(f"{tick}{p.text.replace('|', '¦')}{tick}")
+            tick = "`" * (_longest_tick_run(p.text) + 1)  # no run inside can close it
+            pad = " " if p.text.startswith("`") or p.text.endswith("`") else ""
+            out.append(f"{tick}{pad}{p.text.replace('|', '¦')}{pad}{tick}")
         elif isinstance(p, Bold):
             core = p.text.strip()
             lead = p.text[: len(p.text) - len(p.text.lstrip())]
@@ -169,7 +176,7 @@ class Doc:
                         for r in rows]
                 out.append("")
             elif kind == "code":
-                fence = "````" if "```" in b else "```"
+                fence = "`" * max(3, _longest_tick_run(b) + 1)  # no line inside closes it
                 out += [fence, b.rstrip("\n"), fence, ""]
             elif kind == "figure":
                 stem, caption = b

@@ -39,6 +39,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from dse import locks
 from dse.errors import InputError
+from dse.search.spec import check_name
 from dse.search.workers import serial
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,8 @@ def _journal(path: Path | str) -> JournalStorage:
 def storage_for(name: str, kind: str = "journal") -> optuna.storages.BaseStorage:
     """``journal`` (default; Optuna's journal file), ``sqlite``, ``memory``, an RDB URL,
     ``grpc://host:port`` (a ``dse storage serve`` proxy) or a journal file path."""
+    if kind in ("journal", "sqlite"):  # a file named after the study: no path in the name
+        check_name(name, where="study", field="name")
     if kind == "journal":
         STUDIES_DIR.mkdir(exist_ok=True)
         return _journal(STUDIES_DIR / f"{name}.journal")
@@ -187,6 +190,7 @@ def remote(kind: str) -> bool:
 
 def find_storage(name: str, storage: str | None = None) -> optuna.storages.BaseStorage:
     """The storage of an existing study by name (journal, then sqlite, under studies/)."""
+    check_name(name, where="study", field="name")
     if storage is not None:
         return storage_for(name, storage)
     if (STUDIES_DIR / f"{name}.journal").exists():
