@@ -111,7 +111,9 @@ class Cache:
         """The payload, or None on a miss or a corrupt entry (which is moved aside)."""
         path = self.path(key)
         try:
-            raw = path.read_bytes()
+            with open(path, "rb") as f:
+                inode = os.fstat(f.fileno()).st_ino
+                raw = f.read()
         except FileNotFoundError:
             return None
         problem = self._check(raw)
@@ -125,15 +127,30 @@ class Cache:
                 if isinstance(payload, dict) and payload.get("key") == key:
                     return payload
                 problem = "payload belongs to another key"
+        self._set_aside(path, inode, problem)
+        return None
+
+    @staticmethod
+    def _set_aside(path: Path, inode: int, problem: str) -> None:
+        """Move the corrupt file ``path`` (the one read: ``inode``) to ``*.corrupt``, never
+        deleting it. A file another process has put in its place since (a new entry), or
+        already moved aside, is left alone."""
+        try:
+            if os.stat(path).st_ino != inode:
+                return
+        except FileNotFoundError:
+            return
         aside = path.with_suffix(".corrupt")
         n = 0
         while aside.exists():  # keep every earlier corrupt copy too
             n += 1
             aside = path.with_suffix(f".{n}.corrupt")
-        os.replace(path, aside)
+        try:
+            os.replace(path, aside)
+        except FileNotFoundError:  # another reader moved it aside first
+            return
         log.warning("%s: cache entry corrupt (%s); moved to %s and retraining", path, problem,
                     aside.name)
-        return None
 
     @staticmethod
     def _check(raw: bytes) -> str | None:

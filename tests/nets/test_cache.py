@@ -250,6 +250,28 @@ def test_repeated_corruption_keeps_every_corrupt_file(tmp_path: Path) -> None:
     assert aside == sorted(kept)
 
 
+def test_an_entry_written_while_a_corrupt_one_is_read_is_not_moved_aside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader that found the old file corrupt must not move aside the good entry another
+    process renamed into place meanwhile."""
+    cache = Cache(tmp_path)
+    key = key_of(BASE_FIELDS)
+    path = cache.put(key, _payload(key))
+    path.write_bytes(path.read_bytes()[:60])  # what a crash of a non-atomic writer leaves
+    real = Cache._check
+
+    def check_while_another_writes(raw: bytes) -> str | None:
+        monkeypatch.setattr(Cache, "_check", staticmethod(real))
+        Cache(tmp_path).put(key, _payload(key))  # the other process, between read and check
+        return real(raw)
+
+    monkeypatch.setattr(Cache, "_check", staticmethod(check_while_another_writes))
+    assert cache.get(key) is None  # what this reader read was corrupt
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # nothing set aside
+    _assert_same(_payload(key), cache.get(key))
+
+
 # --------------------------------------------------------------------------- atomic writes
 
 
