@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from dse import locks
-from dse.errors import InputError
+from dse.errors import InputError, write_refused
 
 log = logging.getLogger(__name__)
 
@@ -48,18 +48,43 @@ def key_of(fields: dict[str, Any]) -> str:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file and a rename (all or nothing)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write ``data`` to ``path`` via a temp file and a rename (all or nothing).
+
+    A write the disk refuses (full, over a file-size limit or quota, read-only) is the
+    one-line :class:`InputError`; the temp file is removed and ``path`` keeps what it held.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise (write_refused(path, exc) or exc) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        refused = write_refused(path, exc)
+        if refused is not None:
+            raise refused from None
         raise
+    _sync_folder(path.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (where folders can be opened and synced)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 class Cache:
