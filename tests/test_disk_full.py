@@ -76,6 +76,9 @@ def test_a_full_disk_leaves_the_old_report_and_the_old_bundle(isolated: Path) ->
     assert done.returncode == 2
     one_line(done.stderr, where="reports/reported: write:")
     assert snapshot(report) == before and not list(report.glob(".*"))
+    done = dse_limited(largest - 1, ["report", "reported", "--out", "new", "--quiet"],
+                       cwd=isolated)
+    assert done.returncode == 2 and not (isolated / "new").exists()  # as it was
 
     complete = [t.number for t in load_study("reported")[0].get_trials()
                 if t.state == TrialState.COMPLETE]
@@ -88,6 +91,9 @@ def test_a_full_disk_leaves_the_old_report_and_the_old_bundle(isolated: Path) ->
     assert done.returncode == 2
     one_line(done.stderr, where="b: write:")
     assert snapshot(isolated / "b") == before and not list((isolated / "b").glob(".*"))
+    done = dse_limited(largest - 1, ["export", "reported", "--trial", str(complete[-1]),
+                                     "--out", "new-b", "--quiet"], cwd=isolated)
+    assert done.returncode == 2 and not (isolated / "new-b").exists()
 
 
 @pytest.mark.slow

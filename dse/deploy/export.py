@@ -21,6 +21,7 @@ the whole network's final logits.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import json
@@ -231,6 +232,7 @@ def _write(out: Path, files: dict[str, bytes], manifest: dict[str, Any], force: 
     """Write the bundle into a temp folder inside ``out``, then move it into place: a write
     the disk refuses leaves the old bundle (with ``force``) whole and no file of the new
     one. The manifest moves last: a bundle without it is refused as incomplete."""
+    new = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
         stage = Path(tempfile.mkdtemp(dir=out, prefix=".export-", suffix=".tmp"))
@@ -246,6 +248,10 @@ def _write(out: Path, files: dict[str, bytes], manifest: dict[str, Any], force: 
             (stage / B.MANIFEST).write_text(json.dumps(plain(manifest), indent=1) + "\n",
                                             encoding="utf-8")
         except OSError as exc:
+            shutil.rmtree(stage, ignore_errors=True)
+            if new:
+                with contextlib.suppress(OSError):
+                    out.rmdir()  # as it was: absent
             raise (write_refused(out, exc) or exc) from None
         if force:  # all written: the old bundle gives way (unlinks and renames only)
             for name in (B.MANIFEST, B.EDGE, B.SERVER, B.REFERENCE):

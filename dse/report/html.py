@@ -14,6 +14,7 @@ cannot drift apart; every string that comes from the spec or the profiles is esc
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import logging
@@ -416,6 +417,7 @@ def write_report(name: str, out: Path | str | None = None, *, storage: str | Non
     if out.exists() and not out.is_dir():
         raise InputError(out, "--out", "is a file, not a folder",
                          "give a folder for the report (created when missing)")
+    new = not out.exists()
     try:
         out.mkdir(parents=True, exist_ok=True)
         # written here first, moved into place once whole: a write the disk refuses
@@ -448,6 +450,10 @@ def write_report(name: str, out: Path | str | None = None, *, storage: str | Non
         for file in ("front.csv", "report.md", "index.html"):
             os.replace(stage / file, out / file)
     except OSError as exc:  # a figure, a file or the grid: the disk refused a write
+        shutil.rmtree(stage, ignore_errors=True)
+        if new:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # as it was: absent
         raise (write_refused(out, exc) or exc) from None
     finally:
         shutil.rmtree(stage, ignore_errors=True)
