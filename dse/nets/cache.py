@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -87,6 +88,21 @@ def _sync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+STALE_TEMP_S = 3600.0
+"""A temp file of an entry older than this (seconds) was left by a writer that was killed
+(a write takes seconds): the next write of the entry removes it. It was never read."""
+
+
+def _remove_stale_temps(path: Path) -> None:
+    now = time.time()
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            if now - tmp.stat().st_mtime > STALE_TEMP_S:
+                tmp.unlink()
+        except FileNotFoundError:
+            pass
+
+
 class Cache:
     """Trained networks by key."""
 
@@ -130,6 +146,7 @@ class Cache:
         digest = hashlib.sha256(body).hexdigest().encode()
         path = self.path(key)
         atomic_write_bytes(path, MAGIC + digest + b"\n" + body)
+        _remove_stale_temps(path)
         return path
 
     def get(self, key: str) -> dict[str, Any] | None:

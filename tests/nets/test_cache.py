@@ -7,6 +7,7 @@ import io
 import logging
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -285,6 +286,19 @@ def test_atomic_write_leaves_no_temp_file(tmp_path: Path) -> None:
     target = tmp_path / "deep" / "out.json"
     atomic_write_bytes(target, b"{}")
     assert target.read_bytes() == b"{}" and os.listdir(target.parent) == ["out.json"]
+
+
+def test_a_write_removes_the_stale_temp_files_a_killed_writer_left(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    key = key_of(BASE_FIELDS)
+    path = cache.path(key)
+    path.parent.mkdir(parents=True)
+    stale, live = (path.parent / f".{path.name}.{n}.tmp" for n in ("old", "new"))
+    stale.write_bytes(b"half")
+    live.write_bytes(b"being written")
+    os.utime(stale, (0, time.time() - 2 * C.STALE_TEMP_S))
+    cache.put(key, _payload(key))
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted([path.name, live.name])
 
 
 def test_failed_write_keeps_old_entry_and_no_temp(
