@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from dse.errors import InputError
+from dse.errors import InputError, write_refused
 
 DESCRIPTION = """\
 Decide how to run a neural network across an edge device and a server: where to cut it,
@@ -1237,6 +1237,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into head and closed early
         sys.stderr.close()
         return 0
+    except OSError as exc:  # a write the disk refused where no writer said so itself
+        refused = write_refused(exc.filename or "a file", exc)
+        if refused is None:
+            raise
+        print(f"dse: error: {refused}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("dse: interrupted", file=sys.stderr)
         return 130

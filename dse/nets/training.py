@@ -121,6 +121,24 @@ class TrainConfig:
 
 AUTO_LR_FACTOR = 0.3
 WEIGHTINGS = ("fixed", "uncertainty")
+DIVERGENCE_FACTOR = 10.0
+"""A training has diverged when an epoch's mean loss exceeds this many times its first
+batch's loss (or 1, if that was smaller): the untrained network's loss is what guessing
+costs, and a training that learns never ends an epoch far above it."""
+
+
+class TrainingDiverged(InputError):
+    """A training whose loss or weights stopped being finite, or whose loss grew far past
+    where it started: nothing it produced is kept (and nothing is cached)."""
+
+    def __init__(self, spec: NetworkSpec, what: str):
+        super().__init__("training", "lr", f"{spec.model} {_label(spec)}: training diverged: "
+                         f"{what}", f"lower the learning rate (now {spec.train.lr:g}), or "
+                         "check the data for non-finite values")
+
+
+def _label(spec: NetworkSpec) -> str:
+    return "dense" if spec.density >= 1 else f"{spec.method}@{spec.density:g}"
 
 
 @dataclass(frozen=True)
@@ -521,6 +539,7 @@ def _train(spec: NetworkSpec, *, progress: bool = True) -> TrainedNetwork:
         sched = torch.optim.lr_scheduler.OneCycleLR(
             opt, max_lr=cfg.lr, total_steps=epochs * steps_per_epoch, pct_start=0.15)
     history: list[dict[str, float]] = []
+    first_loss: float | None = None  # the first batch's, what the untrained network costs
     best: tuple[float, int, dict[str, torch.Tensor], tuple[torch.Tensor, ...]] | None = None
     start = time.perf_counter()
     bar = tqdm(range(epochs), desc=f"train {spec.model} d={spec.density:g}",
@@ -555,7 +574,13 @@ def _train(spec: NetworkSpec, *, progress: bool = True) -> TrainedNetwork:
             sparsity.enforce_masks(net)
             if epoch == 0 or plateau is None:
                 sched.step()
-            total += loss.item() * len(idx)
+            value = loss.item()
+            if not math.isfinite(value):
+                raise TrainingDiverged(spec, f"the loss is {value} at epoch {epoch + 1}, "
+                                       f"batch {i // cfg.batch_size + 1}")
+            first_loss = value if first_loss is None else first_loss
+            total += value * len(idx)
+        _check_diverged(spec, net, epoch, total / len(x), first_loss)
         val = _logits(net, data.val.x, T)
         per_task = _val_accuracy(val, val_y)
         acc = per_task[0] if T == 1 else sum(per_task) / T  # the mean over tasks selects
@@ -594,6 +619,21 @@ def _train(spec: NetworkSpec, *, progress: bool = True) -> TrainedNetwork:
         kept_epoch=kept_epoch,
     )
     return trained
+
+
+def _check_diverged(spec: NetworkSpec, net: nn.Module, epoch: int, loss: float,
+                    first_loss: float | None) -> None:
+    """Raise :class:`TrainingDiverged` when an epoch ends with non-finite weights or with a
+    mean loss past :data:`DIVERGENCE_FACTOR` times the first batch's."""
+    bad = [n for n, p in net.named_parameters() if not torch.isfinite(p).all()]
+    if bad:
+        raise TrainingDiverged(spec, f"non-finite weights in {', '.join(bad[:3])}"
+                               f"{' ...' if len(bad) > 3 else ''} after epoch {epoch + 1}")
+    limit = DIVERGENCE_FACTOR * max(first_loss or 0.0, 1.0)
+    if loss > limit:
+        raise TrainingDiverged(spec, f"the mean loss of epoch {epoch + 1} is {loss:.4g}, over "
+                               f"{DIVERGENCE_FACTOR:g} x the first batch's "
+                               f"({first_loss:.4g})")
 
 
 def _to_payload(t: TrainedNetwork) -> dict[str, Any]:

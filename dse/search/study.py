@@ -41,6 +41,7 @@ from dse.nets import (
     NetworkSpec,
     TrainConfig,
     TrainedNetwork,
+    TrainingDiverged,
     build_network,
     codec_outputs,
     example_input,
@@ -147,6 +148,10 @@ class Explorer:
         self._scorers: dict[tuple[str, float], Scorer] = {}
         self.trained_now: dict[str, float] = {}  # key -> training seconds, this process
         self.loaded: set[str] = set()  # keys served from the cache
+        #: networks whose training diverged in this process: their trials fail at once with
+        #: the same reason instead of training again (the failure is not cached on disk,
+        #: so another process, or a later run, tries once more)
+        self.diverged: dict[tuple[str, float], TrainingDiverged] = {}
         #: the study this explorer trains for (set by create_study): each training it runs
         #: is written to the study, so ``status`` can count trainings, not networks used
         self.study: optuna.Study | None = None
@@ -179,9 +184,15 @@ class Explorer:
 
     def scorer(self, method: str, density: float) -> Scorer:
         key = ("dense", 1.0) if density >= 1.0 else (method, density)
+        if key in self.diverged:
+            raise self.diverged[key].with_traceback(None)
         if key not in self._scorers:
             nspec = self.network_spec(*key)
-            trained = train_network(nspec, cache=self.cache, progress=self.progress)
+            try:
+                trained = train_network(nspec, cache=self.cache, progress=self.progress)
+            except TrainingDiverged as exc:
+                self.diverged[key] = exc
+                raise
             if trained.cached:
                 self.loaded.add(trained.key)
             else:
