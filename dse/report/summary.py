@@ -22,7 +22,9 @@ class FrontSummary(NamedTuple):
 
     study: str
     points: int  # trials on the feasible front
-    cuts: tuple[int, ...]  # distinct cuts of the front's points, ascending
+    #: distinct cuts of the front's points, ascending; a point that sends nothing (every
+    #: sample leaves at an edge exit before its cut) counts as edge-only, whatever its knob
+    cuts: tuple[int, ...]
     last_cut: int  # the edge-only cut of the network (0 is server-only)
     exit_points: int  # front points that carry at least one exit on their edge part
     knee_trial: int | None  # the recommended (knee) trial, None when nothing is feasible
@@ -46,7 +48,8 @@ class FrontSummary(NamedTuple):
             return ("0 (server-only)" if k == 0 else f"{k} (edge-only)" if k == self.last_cut
                     else f"{k} (inside the network)")
 
-        regimes = "; ".join(f"{r} {_mbps(lo)}-{_mbps(hi)}" for r, lo, hi in self.regimes)
+        regimes = "; ".join(f"{r} {lo / 1e6:.3g}-{hi / 1e6:.3g} Mbit/s"
+                            for r, lo, hi in self.regimes)
         return [
             f"front of {self.study}: {self.points} point(s); cuts "
             + (", ".join(name(k) for k in self.cuts) or "none"),
@@ -55,10 +58,6 @@ class FrontSummary(NamedTuple):
             "the front spans the design space (>= 3 cuts, one inside the network, exits "
             f"used, >= 2 bandwidth regimes): {'yes' if self.spans_the_space else 'NO'}",
         ]
-
-
-def _mbps(bps: float) -> str:
-    return f"{bps / 1e6:.3g} Mbit/s"
 
 
 def front_summary(name: str, *, storage: str | None = None,
@@ -93,5 +92,7 @@ def front_summary(name: str, *, storage: str | None = None,
             score=lambda table, c: replace(sc, table=table).score(c).latency_mean,
             candidate=rc, tail=spec.tail_energy)
         regimes = tuple(plots.regime_spans(bw))
-    return FrontSummary(name, len(front), tuple(sorted({c.split for c in cands})), last,
-                        exit_points, knee, regimes)
+    cuts = {c.split if sent > 0 else last
+            for c, sent in zip(cands, front["bandwidth"], strict=True)}
+    return FrontSummary(name, len(front), tuple(sorted(cuts)), last, exit_points, knee,
+                        regimes)
