@@ -26,10 +26,11 @@ class FrontSummary(NamedTuple):
     #: sample leaves at an edge exit before its cut) counts as edge-only, whatever its knob
     cuts: tuple[int, ...]
     last_cut: int  # the edge-only cut of the network (0 is server-only)
-    exit_points: int  # front points that carry at least one exit on their edge part
+    exit_points: int  # front trials that carry at least one exit on their edge part
     knee_trial: int | None  # the recommended (knee) trial, None when nothing is feasible
     #: the bandwidth map of the knee's configuration: (regime, lowest, highest uplink bit/s)
     regimes: tuple[tuple[str, float, float], ...]
+    distinct: int = 0  # distinct objective vectors among the front's trials
 
     @property
     def mid_cuts(self) -> tuple[int, ...]:
@@ -51,9 +52,10 @@ class FrontSummary(NamedTuple):
         regimes = "; ".join(f"{r} {lo / 1e6:.3g}-{hi / 1e6:.3g} Mbit/s"
                             for r, lo, hi in self.regimes)
         return [
-            f"front of {self.study}: {self.points} point(s); cuts "
+            f"front of {self.study}: {self.points} trial(s), {self.distinct} distinct "
+            "point(s); cuts "
             + (", ".join(name(k) for k in self.cuts) or "none"),
-            f"front points with an early exit on the edge: {self.exit_points}",
+            f"front trials with an early exit on the edge: {self.exit_points}",
             f"bandwidth map of the recommended trial ({self.knee_trial}): {regimes or 'none'}",
             "the front spans the design space (>= 3 cuts, one inside the network, exits "
             f"used, >= 2 bandwidth regimes): {'yes' if self.spans_the_space else 'NO'}",
@@ -94,5 +96,6 @@ def front_summary(name: str, *, storage: str | None = None,
         regimes = tuple(plots.regime_spans(bw))
     cuts = {c.split if sent > 0 else last
             for c, sent in zip(cands, front["bandwidth"], strict=True)}
+    distinct = len(np.unique(front[names].to_numpy(dtype=float), axis=0))
     return FrontSummary(name, len(front), tuple(sorted(cuts)), last, exit_points, knee,
-                        regimes)
+                        regimes, distinct)
