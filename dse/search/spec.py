@@ -293,7 +293,7 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
     edge = c.string(dep.get("edge", "raspberry-pi-4"), "deployment.edge")
     server = c.string(dep.get("server", "a100"), "deployment.server")
     link = c.string(dep.get("link", "lte"), "deployment.link")
-    loaded = {}
+    loaded: dict[str, Any] = {}  # the profiles, by deployment field
     for fld, name_, loader in (("edge", edge, load_device), ("server", server, load_device),
                                ("link", link, load_link)):
         try:
