@@ -1,10 +1,12 @@
-# `make demo` and `make test` each set up .venv on their own.
+# `make demo` and `make test` each set up .venv on their own; `make docs` runs the demo
+# (resuming it if it ran before) and copies its front figure to docs/ for the README.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEMO := tiny-esp32
 
-.PHONY: demo test lint clean
+.PHONY: demo docs test lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -14,6 +16,11 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/dse demo
+
+docs: $(STAMP)
+	$(BIN)/dse demo
+	mkdir -p docs
+	cp reports/$(DEMO)/figures/front.png docs/demo-front.png
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

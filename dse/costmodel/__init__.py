@@ -19,6 +19,7 @@ __all__, __getattr__ = exports(__name__, {
     "trace": "graph", "propagate_shapes": "graph",
     "DeviceProfile": "devices", "LinkProfile": "devices", "load_device": "devices",
     "load_link": "devices", "list_devices": "devices", "list_links": "devices",
+    "check_runs_float": "devices", "FLOAT_DTYPES": "devices",
     "CostTable": "costs", "FREE_KINDS": "costs", "cost_table": "costs", "layer_latency": "costs",
     "profile_model": "profiler", "profile_graph": "profiler", "to_json": "profiler",
     "sparse_kernel_summary": "profiler", "execution": "costs",

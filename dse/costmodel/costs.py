@@ -71,7 +71,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from dse.costmodel.devices import UNFUSED_RUNTIMES, DeviceProfile, LinkProfile, parse_nm
+from dse.costmodel.devices import (
+    UNFUSED_RUNTIMES,
+    DeviceProfile,
+    LinkProfile,
+    check_runs_float,
+    parse_nm,
+)
 from dse.costmodel.graph import LayerGraph, Node, fusion_after_cut
 
 FREE_KINDS = frozenset({"reshape", "dropout"})
@@ -383,7 +389,13 @@ def cost_table(
     *,
     tail: bool = True,
 ) -> CostTable:
-    """Cost every cut of ``graph`` for the given devices and link (``tail``: see radio_parts)."""
+    """Cost every cut of ``graph`` for the given devices and link (``tail``: see radio_parts).
+
+    An integer-only edge or server (an int8 accelerator) is refused: see
+    :func:`~dse.costmodel.devices.check_runs_float`.
+    """
+    check_runs_float(edge, "edge")
+    check_runs_float(server, "server")
     nodes = graph.backbone_nodes()
     n = len(nodes)
     e_s = np.array([layer_latency(x, edge, expand=True) for x in nodes], dtype=float)

@@ -54,6 +54,11 @@ TIMED_RUNTIMES: tuple[str, ...] = ("eager", "torch-export")
 UNFUSED_RUNTIMES: frozenset[str] = frozenset(TIMED_RUNTIMES)
 #: Number formats a profile may give a peak for (keys of ``[compute].peak_flops``).
 DTYPES: tuple[str, ...] = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4")
+#: The floating-point formats of :data:`DTYPES`: a device whose ``peak_flops`` names none of
+#: them computes integers only (an int8 accelerator such as the Edge TPU), and dse, which
+#: trains and scores float32 networks, does not place a network's part on it
+#: (:func:`check_runs_float`).
+FLOAT_DTYPES: tuple[str, ...] = ("fp64", "fp32", "tf32", "bf16", "fp16", "fp8")
 #: Keys of ``[compute.efficiency]``: an op kind or "default" (required).
 EFFICIENCY_KEYS: tuple[str, ...] = ("default", *OP_KINDS)
 #: Sparsity patterns a profile may name a sparse kernel for, besides ``"N:M"`` (at most N
@@ -319,6 +324,34 @@ class DeviceProfile:
     def peak(self) -> float:
         """Peak FLOP/s in the default dtype."""
         return self.peak_flops[self.dtype]
+
+    @property
+    def dtypes(self) -> tuple[str, ...]:
+        """The number formats the device computes in: the keys of ``peak_flops``."""
+        return tuple(self.peak_flops)
+
+    @property
+    def integer_only(self) -> bool:
+        """True when the device declares no floating-point format (int8-only hardware)."""
+        return not any(d in FLOAT_DTYPES for d in self.peak_flops)
+
+
+def check_runs_float(device: DeviceProfile, role: str) -> None:
+    """Refuse an integer-only device (:attr:`DeviceProfile.integer_only`) as ``role``.
+
+    dse trains float32 networks and measures their accuracy in float32 (a codec at the cut
+    quantises only the tensors sent). On int8-only hardware every layer of the part it runs
+    must be quantised, which changes the accuracy dse reports and the bytes it counts, so
+    pricing a float part there at the int8 peak would flatter it: it is refused instead,
+    naming the profile file, ``compute.peak_flops`` and the fix.
+    """
+    if not device.integer_only:
+        return
+    raise InputError(
+        device.path or device.name, "compute.peak_flops",
+        f"{device.name} computes {', '.join(device.dtypes)} only, and dse places float32 "
+        f"networks; it cannot be the {role} of a split whose part it would run unquantised",
+        f"choose a device with a floating-point peak as the {role} (dse devices list)")
 
 
 @dataclass(frozen=True)

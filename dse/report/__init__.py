@@ -1,7 +1,8 @@
 """The report: figures (each computed as data, then drawn), the HTML and Markdown report of
 a study, and the plain-text formatting the commands print.
 
-Entry points: :func:`write_report`; the modules ``plots`` and ``fmt``.
+Entry points: :func:`write_report`; :func:`front_summary` (what a front spans: its cuts,
+exits and bandwidth regimes); the modules ``plots`` and ``fmt``.
 """
 
 from __future__ import annotations
@@ -10,4 +11,5 @@ from dse.lazy import exports
 
 __all__, __getattr__ = exports(__name__, {
     "write_report": "html", "plots": "plots", "fmt": "fmt",
+    "FrontSummary": "summary", "front_summary": "summary",
 })

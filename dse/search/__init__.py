@@ -28,4 +28,5 @@ __all__, __getattr__ = exports(__name__, {
     "Ruler": "pareto", "hypervolume": "pareto", "knee": "pareto", "pareto_mask": "pareto",
     "die_with_parent": "workers", "plain": "study", "data_of": "study",
     "check_data": "spec", "check_name": "spec", "storage_for": "storage",
+    "Constraint": "spec", "capacity_constraint": "spec", "with_capacity": "spec",
 })

@@ -13,9 +13,12 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dse.errors import InputError
+
+if TYPE_CHECKING:
+    from dse.costmodel import DeviceProfile
 
 METRICS: dict[str, str] = {
     "accuracy": "fraction of validation samples classified right (exit policy applied); "
@@ -55,13 +58,36 @@ class Constraint:
     metric: str
     op: str  # "<=" or ">="
     bound: float
+    #: Where a constraint the spec did not write comes from (e.g. "memory capacity of
+    #: esp32-s3"); empty for the spec's own ``[constraints]``.
+    origin: str = ""
 
     def violation(self, value: float) -> float:
         """Optuna's convention: <= 0 when satisfied."""
         return value - self.bound if self.op == "<=" else self.bound - value
 
     def __str__(self) -> str:
-        return f"{self.metric} {self.op} {self.bound:g}"
+        text = f"{self.metric} {self.op} {self.bound:g}"
+        return f"{text} ({self.origin})" if self.origin else text
+
+
+def capacity_constraint(edge: DeviceProfile) -> Constraint:
+    """``edge_memory <= the edge device's memory capacity`` (``[memory].capacity``, bytes):
+    a configuration whose edge part does not fit the device is infeasible, whatever the
+    spec's own constraints say."""
+    return Constraint("edge_memory", "<=", float(edge.mem_capacity_bytes),
+                      origin=f"memory capacity of {edge.name}")
+
+
+def with_capacity(constraints: tuple[Constraint, ...], edge: DeviceProfile
+                  ) -> tuple[Constraint, ...]:
+    """``constraints`` and, after them, the edge's :func:`capacity_constraint`, unless one of
+    them already bounds ``edge_memory`` at or below the capacity."""
+    cap = capacity_constraint(edge)
+    if any(c.metric == "edge_memory" and c.op == "<=" and c.bound <= cap.bound
+           for c in constraints):
+        return constraints
+    return (*constraints, cap)
 
 
 @dataclass(frozen=True)
@@ -276,15 +302,18 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
                          '"uncertainty" exclude each other', "remove one of them")
 
     dep = c.table(top.get("deployment", {}), "deployment", _DEPLOYMENT)
-    from dse.costmodel import load_device, load_link
+    from dse.costmodel import check_runs_float, load_device, load_link
 
     edge = c.string(dep.get("edge", "raspberry-pi-4"), "deployment.edge")
     server = c.string(dep.get("server", "a100"), "deployment.server")
     link = c.string(dep.get("link", "lte"), "deployment.link")
+    loaded: dict[str, Any] = {}  # the profiles, by deployment field
     for fld, name_, loader in (("edge", edge, load_device), ("server", server, load_device),
                                ("link", link, load_link)):
         try:
-            loader(_relative(name_, path))
+            loaded[fld] = loader(_relative(name_, path))
+            if fld != "link":
+                check_runs_float(loaded[fld], fld)
         except InputError as exc:
             raise c.fail(f"deployment.{fld}", str(exc)) from None
     tail = dep.get("tail_energy", True)
@@ -372,6 +401,8 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
     for metric, rule in c.table(_flat(c, top.get("constraints", {}), "constraints", tasks),
                                 "constraints", metrics).items():
         constraints.append(_constraint(c, metric, rule))
+    # The edge device's memory is a hard limit: a part that does not fit is infeasible.
+    constraints_t = with_capacity(tuple(constraints), loaded["edge"])
 
     sampler = c.string(top.get("sampler", "nsga2"), "sampler", SAMPLERS)
     seed = int(c.number(top.get("seed", 0), "seed", lo=0, integer=True))
@@ -383,7 +414,7 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
         edge=_relative(edge, path), server=_relative(server, path), link=_relative(link, path),
         tail_energy=tail, densities=dens, methods=meths, exits=exits,
         thresholds=thresholds, criterion=criterion, splits=splits, objectives=objectives,
-        constraints=tuple(constraints), sampler=sampler, seed=seed, n_trials=n_trials,
+        constraints=constraints_t, sampler=sampler, seed=seed, n_trials=n_trials,
         storage=storage, tasks=tasks, head=head, policies=policies,
         task_thresholds=task_thresholds, stl=stl, codecs=codecs,
     )

@@ -23,7 +23,10 @@ from dse.costmodel.devices import (
 from dse.costmodel.kinds import OP_KINDS
 from dse.errors import InputError
 
-EDGE = {"raspberry-pi-4", "jetson-nano", "jetson-orin-nano", "snapdragon-855"}
+EDGE = {"raspberry-pi-4", "jetson-nano", "jetson-orin-nano", "snapdragon-855", "stm32h7",
+        "esp32-s3", "raspberry-pi-zero-2w", "coral-dev-board-micro"}
+#: Links whose radio is a low-power one (tens of mW, not the watts of a phone's).
+LOW_POWER_LINKS = {"ble5"}
 SERVER = {"a100", "xeon-8380", "epyc-7763"}
 LINKS = {"3g", "lte", "wifi", "5g", "5g-mmwave"}
 STATUS = re.compile(r"^[SDUEM](\s*/\s*[SDUEM])*\s*:")
@@ -79,8 +82,12 @@ def test_shipped_link_loads_and_validates(name: str):
     assert link.uplink_power_w() == pytest.approx(
         link.alpha_w_per_mbps * link.uplink_bps / 1e6 + link.beta_w
     )
-    # A phone radio draws watts, not tens of watts: guards against unit slips in alpha.
-    assert 0.1 < link.uplink_power_w() < 15
+    # A phone radio draws watts, not tens of watts: guards against unit slips in alpha;
+    # a BLE radio draws milliwatts, not watts.
+    if name in LOW_POWER_LINKS:
+        assert 0.005 < link.uplink_power_w() < 0.1
+    else:
+        assert 0.1 < link.uplink_power_w() < 15
     assert validate_file(link.path) == link
 
 

@@ -307,7 +307,9 @@ def test_a_study_over_two_tasks_stores_each_tasks_accuracy(
         assert trial.values[:2] == pytest.approx(per_task)
         assert metrics["accuracy_min"] == pytest.approx(min(per_task))
         assert metrics["accuracy"] == pytest.approx(sum(per_task) / 2)
-        assert rec["constraints"] == [pytest.approx(-metrics["accuracy_min"])]
+        # the spec's own constraint, then the edge's memory capacity (Pi 4: 4 GiB)
+        assert rec["constraints"] == [pytest.approx(-metrics["accuracy_min"]),
+                                      pytest.approx(metrics["edge_memory"] - 4 * 2**30)]
         knobs = rec["knobs"]
         if knobs["exits"]:  # the policy and one threshold per task are knobs
             assert knobs["policy"] in ("all", "per_task")

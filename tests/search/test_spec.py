@@ -93,7 +93,9 @@ def test_defaults_fill_what_a_minimal_spec_leaves_out() -> None:
                       '[objectives]\naccuracy = "maximize"\n')
     assert (spec.edge, spec.server, spec.link) == ("raspberry-pi-4", "a100", "lte")
     assert spec.densities == (1.0,) and spec.methods == ("predefined",)
-    assert spec.exits is None and spec.constraints == ()
+    # no [constraints]: the edge's memory capacity (4 GiB on the default Pi 4) still binds
+    assert spec.exits is None and spec.constraints == (
+        Constraint("edge_memory", "<=", 4 * 2**30, origin="memory capacity of raspberry-pi-4"),)
     assert spec.thresholds[0] == 0.5 and spec.thresholds[-1] == 1.0
     assert len(spec.thresholds) == 11
     assert (spec.sampler, spec.seed, spec.n_trials) == ("nsga2", 0, 200)

@@ -64,8 +64,10 @@ def test_a_spec_with_tasks_parses_as_written() -> None:
     assert s.training["task_weights"] == [2.0, 1.0]  # a table is put in task order
     assert s.policies == ("per_task", "all") and s.task_thresholds is True
     assert s.objectives == {"accuracy.floor_hue": "maximize", "accuracy_min": "maximize"}
-    (c,) = s.constraints
+    c, cap = s.constraints  # the spec's own, then the edge's memory capacity
     assert (c.metric, c.op, c.bound) == ("accuracy.wall_hue", ">=", 0.2)
+    assert (cap.metric, cap.op, cap.origin) == ("edge_memory", "<=",
+                                                 "memory capacity of raspberry-pi-4")
 
 
 @pytest.mark.parametrize(("data", "training", "field", "words"), [
