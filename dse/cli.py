@@ -865,6 +865,79 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------------------
+# sweep: one spec's space on many deployments
+# --------------------------------------------------------------------------------------
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Score the spec's space on every edge x link (x server) from cached networks and
+    print each combination's best configuration."""
+    import pandas as pd
+
+    from dse.report import fmt
+    from dse.search import load_spec, profile_names, run_sweep
+
+    spec = load_spec(args.spec)
+    edges = profile_names(args.edge, option="--edge")
+    links = profile_names(args.link, option="--link")
+    servers = profile_names(args.server, option="--server") if args.server else None
+
+    def say(msg: str) -> None:
+        if not args.quiet:
+            print(f"sweep: {msg}", file=sys.stderr, flush=True)
+
+    sw = run_sweep(spec, edges, links, servers, train=args.train, progress=not args.quiet,
+                   say=say)
+    rows = []
+    for r in sw.results:
+        b = r.best
+        if b is None:
+            rows.append({"edge": r.edge, "link": r.link, "server": r.server,
+                         "best": f"nothing feasible ({r.candidates} candidates)"})
+            continue
+        k = b.knobs
+        exits = "+".join(sw.exit_names[j] if j < len(sw.exit_names) else str(j)
+                         for j in k["exits"]) or "none"
+        rows.append({
+            "edge": r.edge, "link": r.link, "server": r.server,
+            "best": f"{k['method']}@{k['density']:g} cut {k['split']} ({r.where}) exits "
+                    f"{exits}" + (f" tau {k['threshold']:g}" if k["exits"] else "")
+                    + (f" codec {k['codec']}" if k.get("codec") else ""),
+            "accuracy": fmt.percent(b.metrics["accuracy"]),
+            "latency": fmt.seconds(b.metrics["latency_mean"]),
+            "sent": fmt.nbytes(b.metrics["bandwidth"]),
+            "edge energy": fmt.joules(b.metrics["edge_energy"]),
+            "split wins": "yes" if r.split_wins else "no",
+            "best edge-only": _versus(b, r.edge_only, fmt),
+            "best server-only": _versus(b, r.server_only, fmt),
+        })
+    with pd.option_context("display.max_colwidth", 80, "display.width", 250):
+        print(pd.DataFrame(rows).fillna("").to_string(index=False))
+    n = len(sw.results)
+    wins = sum(r.split_wins for r in sw.results)
+    print(f"\n{spec.name}: {n} deployment(s), a split wins on {wins}; best = the knee of "
+          f"each one's feasible front (constraints: "
+          f"{', '.join(sw.constraints) or 'none'}, and the edge's memory); "
+          f"{sw.setup_seconds:.2f} s to load and decide, "
+          f"{sum(r.seconds for r in sw.results) / max(n, 1):.3f} s per deployment")
+    if args.json:
+        _write_json(args.json, sw.as_dict())
+    return 0
+
+
+def _versus(best: Any, end: Any, fmt: Any) -> str:
+    """The best configuration at one end (edge-only, server-only): accuracy, latency,
+    edge energy; ``same`` where it is the best overall."""
+    if end is None:
+        return "none feasible"
+    if end.knobs == best.knobs:
+        return "same"
+    m = end.metrics
+    return (f"{fmt.percent(m['accuracy'])}, {fmt.seconds(m['latency_mean'])}, "
+            f"{fmt.joules(m['edge_energy'])}")
+
+
+# --------------------------------------------------------------------------------------
 # demo
 # --------------------------------------------------------------------------------------
 
@@ -1098,6 +1171,29 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--storage", default=None)
     rp.add_argument("--quiet", action="store_true")
     rp.set_defaults(func=cmd_report)
+
+    sw = sub.add_parser(
+        "sweep", help="score a spec's space on every edge x link (x server) from cached "
+        "networks and print each one's best configuration",
+        description="Score a study spec's space on every combination of edge devices, links "
+        "and servers, from the networks the study trained (no training: a network not in "
+        "the cache is named, with the command that trains it, unless --train). Per "
+        "combination: the knee of the feasible front under the spec's constraints and "
+        "the edge device's memory, and whether a cut inside the network beats the best "
+        "edge-only and server-only configurations.")
+    sw.add_argument("spec", help="the study spec (.toml) whose space and networks to use")
+    sw.add_argument("--edge", required=True,
+                    help="edge device profiles, comma-separated names or .toml paths")
+    sw.add_argument("--link", required=True,
+                    help="link profiles, comma-separated names or .toml paths")
+    sw.add_argument("--server", default=None,
+                    help="server profiles, comma-separated (default: the spec's server)")
+    sw.add_argument("--train", action="store_true",
+                    help="train the space's networks that are not cached (once; cached)")
+    sw.add_argument("--json", default=None,
+                    help="write every combination's result here (what the report reads)")
+    sw.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    sw.set_defaults(func=cmd_sweep)
 
     d = sub.add_parser("demo", help="what `make demo` runs")
     d.set_defaults(func=cmd_demo)
