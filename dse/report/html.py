@@ -532,9 +532,9 @@ class _Report:
         edges = [e if e in list_devices() else spec.edge for e in edges]
         links = [x if x in list_links() else spec.link for x in links]
         work = len(edges) * len(links) * ex.space.size()
-        how = (f"`dse sweep {self._spec_shown()} --edge {','.join(edges)} --link "
-               f"{','.join(links)} --json sweep.json`, then `dse report {spec.name} --sweep "
-               "sweep.json`")
+        how = (f"dse sweep {self._spec_shown()} --edge {','.join(edges)} --link "
+               f"{','.join(links)} --json sweep.json, then dse report {spec.name} --sweep "
+               "sweep.json")
         if work > MAP_BUDGET:
             return None, (f"The deployment map was not scored here: {len(edges)} edge devices x "
                           f"{len(links)} links x {ex.space.size()} candidates is more than "
@@ -550,7 +550,12 @@ class _Report:
     def _spec_shown(self) -> str:
         """The spec's file as the report shows it: relative to the working folder, or its
         name alone (never a path of the machine that wrote the report)."""
-        return shown_path(self.spec.path) if self.spec.path else f"studies/{self.spec.name}.toml"
+        if self.spec.path is None:
+            return f"studies/{self.spec.name}.toml"
+        shown = shown_path(self.spec.path)
+        # a spec kept under another checkout's studies/ folder: where it lives here
+        return (f"studies/{shown}" if "/" not in shown and Path(self.spec.path).parent.name
+                == "studies" else shown)
 
     def _codec_networks(self) -> list[tuple[str, float]]:
         """The networks whose codecs the report shows (a spec with codecs): the dense one,
