@@ -202,3 +202,14 @@ def test_sweep_cli_prints_each_deployment_and_writes_json(
     assert len(load_sweep("out.json").results) == 2
     assert main(["sweep", "s.toml", "--edge", " ,", "--link", "wifi"]) == 2
     assert "--edge" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_sweep_trains_missing_networks_only_when_asked(tmp_path: Path) -> None:
+    spec = parse_spec(spec_text("sweep-train"), where="s.toml")
+    ex = Explorer(spec, cache=Cache(tmp_path / "fresh"), progress=False)
+    sw = run_sweep(spec, ["raspberry-pi-4"], ["wifi"], explorer=ex, train=True)
+    assert sw.trained == ("dense", "predefined@0.5") and missing_networks(ex) == []
+    assert sw.results[0].best is not None
+    again = run_sweep(spec, ["raspberry-pi-4"], ["wifi"], explorer=ex)  # all cached now
+    assert again.trained == () and again.results[0].best == sw.results[0].best
