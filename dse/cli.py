@@ -28,6 +28,10 @@ front spans).
 Exit codes: 0 success, 2 bad input (one line naming the file, the field and the fix),
 1 internal failure."""
 
+STORAGE_HELP = ("the study's storage: journal | sqlite | memory | a .journal path | an RDB "
+                "URL (postgresql+psycopg://user@host/db) | grpc://host:port (default: the "
+                "spec's when running it, else studies/NAME.journal or NAME.db)")
+QUIET_HELP = "no progress bars or progress lines"
 DEFAULT_EDGE = "raspberry-pi-4"
 DEFAULT_SERVER = "a100"
 DEFAULT_LINK = "lte"
@@ -918,10 +922,83 @@ def cmd_report(args: argparse.Namespace) -> int:
     from dse.report import write_report
 
     index = write_report(args.name, Path(args.out) if args.out else None,
-                         storage=args.storage, progress=not args.quiet)
+                         storage=args.storage, progress=not args.quiet, sweep=args.sweep)
     print(f"report written: {index}")
     print(f"  markdown: {index.with_name('report.md')}")
     return 0
+
+
+# --------------------------------------------------------------------------------------
+# sweep: one spec's space on many deployments
+# --------------------------------------------------------------------------------------
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Score the spec's space on every edge x link (x server) from cached networks and
+    print each combination's best configuration."""
+    import pandas as pd
+
+    from dse.report import fmt
+    from dse.search import load_spec, profile_names, run_sweep
+
+    spec = load_spec(args.spec)
+    edges = profile_names(args.edge, option="--edge")
+    links = profile_names(args.link, option="--link")
+    servers = profile_names(args.server, option="--server") if args.server else None
+
+    def say(msg: str) -> None:
+        if not args.quiet:
+            print(f"sweep: {msg}", file=sys.stderr, flush=True)
+
+    sw = run_sweep(spec, edges, links, servers, train=args.train, progress=not args.quiet,
+                   say=say)
+    rows = []
+    for r in sw.results:
+        b = r.best
+        if b is None:
+            rows.append({"edge": r.edge, "link": r.link, "server": r.server,
+                         "best": f"nothing feasible ({r.candidates} candidates)"})
+            continue
+        k = b.knobs
+        exits = "+".join(sw.exit_names[j] if j < len(sw.exit_names) else str(j)
+                         for j in k["exits"]) or "none"
+        rows.append({
+            "edge": r.edge, "link": r.link, "server": r.server,
+            "best": f"{k['method']}@{k['density']:g} cut {k['split']} ({r.where}) exits "
+                    f"{exits}" + (f" tau {k['threshold']:g}" if k["exits"] else "")
+                    + (f" codec {k['codec']}" if k.get("codec") else ""),
+            "accuracy": fmt.percent(b.metrics["accuracy"]),
+            "latency": fmt.seconds(b.metrics["latency_mean"]),
+            "sent": fmt.nbytes(b.metrics["bandwidth"]),
+            "edge energy": fmt.joules(b.metrics["edge_energy"]),
+            "split wins": "yes" if r.split_wins else "no",
+            "best edge-only": _versus(b, r.edge_only, fmt),
+            "best server-only": _versus(b, r.server_only, fmt),
+        })
+    with pd.option_context("display.max_colwidth", 80, "display.width", 250):
+        print(pd.DataFrame(rows).fillna("").to_string(index=False))
+    n = len(sw.results)
+    wins = sum(r.split_wins for r in sw.results)
+    print(f"\n{spec.name}: {n} deployment(s), a split wins on {wins}; best = the knee of "
+          f"each one's feasible front (constraints: "
+          f"{', '.join(sw.constraints) or 'none'}, and the edge's memory); "
+          f"{sw.setup_seconds:.2f} s to load and decide, "
+          f"{sum(r.seconds for r in sw.results) / max(n, 1):.3f} s per deployment")
+    if args.json:
+        _write_json(args.json, sw.as_dict())
+    return 0
+
+
+def _versus(best: Any, end: Any, fmt: Any) -> str:
+    """The best configuration at one end (edge-only, server-only): accuracy, latency,
+    edge energy; ``same`` where it is the best overall."""
+    if end is None:
+        return "none feasible"
+    if end.knobs == best.knobs:
+        return "same"
+    m = end.metrics
+    return (f"{fmt.percent(m['accuracy'])}, {fmt.seconds(m['latency_mean'])}, "
+            f"{fmt.joules(m['edge_energy'])}")
 
 
 # --------------------------------------------------------------------------------------
@@ -1010,9 +1087,12 @@ def cmd_run_split(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from dse.costmodel import TIMED_RUNTIMES  # light: no torch
 
+    # plain text: Python 3.14's argparse colours help on a terminal unless told not to
+    # (its subcommands take the setting from here)
+    plain = {"color": False} if sys.version_info >= (3, 14) else {}
     parser = argparse.ArgumentParser(
         prog="dse", description=DESCRIPTION, epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=argparse.RawDescriptionHelpFormatter, **plain,
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -1076,15 +1156,19 @@ def build_parser() -> argparse.ArgumentParser:
         k.set_defaults(func=cmd_profiles)
         ks = k.add_subparsers(dest="action", required=True)
         ks.add_parser("list", help=f"shipped {kind}")
-        ks.add_parser("show", help="one profile with its sources").add_argument("name")
-        ks.add_parser("validate", help="check profile files").add_argument("files", nargs="+")
+        ks.add_parser("show", help="one profile with its sources").add_argument(
+            "name", help=f"a shipped {kind[:-1]} profile's name, or a .toml file")
+        ks.add_parser("validate", help="check profile files").add_argument(
+            "files", nargs="+", help="profile .toml files")
 
     m = sub.add_parser("models", help="the built-in model zoo")
     ms = m.add_subparsers(dest="action", required=True)
-    ms.add_parser("list").set_defaults(func=cmd_models_list)
+    ms.add_parser("list", help="the zoo's models with their exit sites").set_defaults(
+        func=cmd_models_list)
 
     t = sub.add_parser("train", help="train one network (or load it from the cache)")
-    t.add_argument("model")
+    t.add_argument("model", help="zoo name (dse models list), package.module:factory or "
+                   "file.py:factory")
     _add_data_args(t)
     t.add_argument("--method", default="predefined",
                    help="predefined | channels | nm (N:M: density 0.5 is 2:4)")
@@ -1102,9 +1186,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "improvement (default 5)")
     t.add_argument("--max-epochs", type=int, default=None,
                    help="with --epochs auto: at most this many epochs (default 100)")
-    t.add_argument("--batch-size", type=int, default=64)
-    t.add_argument("--lr", type=float, default=3e-3)
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--batch-size", type=int, default=64, help="samples per step (default 64)")
+    t.add_argument("--lr", type=float, default=3e-3,
+                   help="peak learning rate of AdamW (default 0.003)")
+    t.add_argument("--seed", type=int, default=0,
+                   help="seed of the initial weights and the batch order (default 0)")
     t.add_argument("--cache-dir", default=None, help="default: $DSE_CACHE or .dse-cache")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.add_argument("--json", help="write the summary as JSON here")
@@ -1119,26 +1205,27 @@ def build_parser() -> argparse.ArgumentParser:
          "URL) as one more worker, from any machine"),
     ):
         r = sts.add_parser(action, help=text)
-        r.add_argument(what)
-        r.add_argument("--n-trials", type=int, default=None)
-        r.add_argument("--storage", default=None,
-                       help="journal | sqlite | memory | a .journal path | an RDB URL "
-                       "(postgresql+psycopg://user@host/db) | grpc://host:port")
+        r.add_argument(what, help="the study spec (.toml)" if what == "spec" else
+                       "the study's name")
+        r.add_argument("--n-trials", type=int, default=None,
+                       help="finished trials to reach, all workers together (default: the "
+                       "spec's n_trials)")
+        r.add_argument("--storage", default=None, help=STORAGE_HELP)
         r.add_argument("--workers", type=int, default=1,
                        help="processes sharing the study (trainings run in parallel)")
         r.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
-        r.add_argument("--quiet", action="store_true")
+        r.add_argument("--quiet", action="store_true", help=QUIET_HELP)
         r.set_defaults(func=func)
     r = sts.add_parser("status", help="trials per state, networks used, trainings run, "
                        "hypervolume")
-    r.add_argument("name")
-    r.add_argument("--storage", default=None)
-    r.add_argument("--json", default=None)
+    r.add_argument("name", help="the study's name")
+    r.add_argument("--storage", default=None, help=STORAGE_HELP)
+    r.add_argument("--json", default=None, help="write the status as JSON here")
     r.set_defaults(func=cmd_study_status)
     r = sts.add_parser("grid", help="score the whole discretised space: the reference front")
-    r.add_argument("spec")
-    r.add_argument("--storage", default=None)
-    r.add_argument("--quiet", action="store_true")
+    r.add_argument("spec", help="the study spec (.toml)")
+    r.add_argument("--storage", default=None, help=STORAGE_HELP)
+    r.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     r.set_defaults(func=cmd_study_grid)
 
     sg = sub.add_parser("storage", help="serve a study database to workers on many machines")
@@ -1152,32 +1239,60 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_storage_serve)
 
     f = sub.add_parser("front", help="the Pareto trials of a study")
-    f.add_argument("name")
-    f.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    f.add_argument("name", help="the study's name")
+    f.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                   help="a table for people (default), or every column as CSV or JSON")
     f.add_argument("--out", default=None, help="write csv/json here instead of stdout")
-    f.add_argument("--storage", default=None)
+    f.add_argument("--storage", default=None, help=STORAGE_HELP)
     f.set_defaults(func=cmd_front)
 
     v = sub.add_parser("verify", help="retrain top front configurations alone, compare")
-    v.add_argument("name")
-    v.add_argument("--top", type=int, default=3)
-    v.add_argument("--storage", default=None)
-    v.add_argument("--quiet", action="store_true")
+    v.add_argument("name", help="the study's name")
+    v.add_argument("--top", type=int, default=3,
+                   help="distinct front networks (sparsity and exits) to retrain (default 3)")
+    v.add_argument("--storage", default=None, help=STORAGE_HELP)
+    v.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     v.set_defaults(func=cmd_verify)
 
     c = sub.add_parser("compare", help="baselines as restricted spaces of the same search")
-    c.add_argument("spec")
-    c.add_argument("--storage", default=None)
-    c.add_argument("--json", default=None)
-    c.add_argument("--quiet", action="store_true")
+    c.add_argument("spec", help="the study spec (.toml)")
+    c.add_argument("--storage", default=None, help=STORAGE_HELP)
+    c.add_argument("--json", default=None, help="write the comparison table as JSON here")
+    c.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     c.set_defaults(func=cmd_compare)
 
     rp = sub.add_parser("report", help="figures and an HTML + Markdown report of a study")
-    rp.add_argument("name")
-    rp.add_argument("--out", default=None, help="default: reports/NAME")
-    rp.add_argument("--storage", default=None)
-    rp.add_argument("--quiet", action="store_true")
+    rp.add_argument("name", help="the study's name")
+    rp.add_argument("--out", default=None, help="the report's folder (default: reports/NAME)")
+    rp.add_argument("--storage", default=None, help=STORAGE_HELP)
+    rp.add_argument("--quiet", action="store_true", help=QUIET_HELP)
+    rp.add_argument("--sweep", default=None,
+                    help="a file `dse sweep --json` wrote for this study's spec: the "
+                    "deployment map (default: scored over the shipped edge devices and links)")
     rp.set_defaults(func=cmd_report)
+
+    sw = sub.add_parser(
+        "sweep", help="score a spec's space on every edge x link (x server) from cached "
+        "networks and print each one's best configuration",
+        description="Score a study spec's space on every combination of edge devices, links "
+        "and servers, from the networks the study trained (no training: a network not in "
+        "the cache is named, with the command that trains it, unless --train). Per "
+        "combination: the knee of the feasible front under the spec's constraints and "
+        "the edge device's memory, and whether a cut inside the network beats the best "
+        "edge-only and server-only configurations.")
+    sw.add_argument("spec", help="the study spec (.toml) whose space and networks to use")
+    sw.add_argument("--edge", required=True,
+                    help="edge device profiles, comma-separated names or .toml paths")
+    sw.add_argument("--link", required=True,
+                    help="link profiles, comma-separated names or .toml paths")
+    sw.add_argument("--server", default=None,
+                    help="server profiles, comma-separated (default: the spec's server)")
+    sw.add_argument("--train", action="store_true",
+                    help="train the space's networks that are not cached (once; cached)")
+    sw.add_argument("--json", default=None,
+                    help="write every combination's result here (what the report reads)")
+    sw.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
+    sw.set_defaults(func=cmd_sweep)
 
     d = sub.add_parser("demo", help="what `make demo` runs")
     d.set_defaults(func=cmd_demo)
@@ -1190,13 +1305,14 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the front's best trial by this objective")
     ex.add_argument("--out", required=True, help="the bundle folder to write")
     ex.add_argument("--force", action="store_true", help="replace a bundle in --out")
-    ex.add_argument("--storage", default=None)
-    ex.add_argument("--quiet", action="store_true")
+    ex.add_argument("--storage", default=None, help=STORAGE_HELP)
+    ex.add_argument("--quiet", action="store_true", help=QUIET_HELP)
     ex.set_defaults(func=cmd_export)
 
     sv = sub.add_parser("serve", help="serve an exported bundle's server part over TCP")
     sv.add_argument("dir", help="the bundle folder (dse export)")
-    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--host", default="127.0.0.1",
+                    help="the address to listen on (default 127.0.0.1: this machine only)")
     sv.add_argument("--port", type=int, default=0, help="0: any free port (printed)")
     sv.set_defaults(func=cmd_serve)
 
@@ -1220,7 +1336,8 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
                    "fashion-mnist | cifar10 | npz")
     p.add_argument("--data-root", default=None,
                    help="folder with the data files (mnist, cifar10), or the .npz file (npz)")
-    p.add_argument("--data-seed", type=int, default=0)
+    p.add_argument("--data-seed", type=int, default=0,
+                   help="seed of the train/validation/test split (default 0)")
     p.add_argument("--size", type=int, default=None, help="resize images to SIZE x SIZE")
     p.add_argument("--n", type=int, default=None, help="number of samples (shapes) or cap")
     p.add_argument("--noise", type=float, default=None, help="salt-and-pepper fraction")

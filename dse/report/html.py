@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from dse.costmodel import FREE_KINDS, DeviceProfile, LinkProfile
+from dse.costmodel import FREE_KINDS, DeviceProfile, LinkProfile, list_devices, list_links
 from dse.errors import InputError, write_refused
 from dse.nets import Codec
 from dse.report import fmt, plots
@@ -46,6 +46,7 @@ from dse.search import (
     Grid,
     Ruler,
     StudySpec,
+    Sweep,
     TaskComparison,
     compare,
     compare_tasks,
@@ -54,7 +55,9 @@ from dse.search import (
     hypervolume,
     importances,
     load_study,
+    load_sweep,
     restrict,
+    run_sweep,
     single_task_spec,
     study_ruler,
     tidy_front,
@@ -63,6 +66,10 @@ from dse.search import (
 )
 
 REPORTS_DIR = Path("reports")
+#: The deployment map is scored in the report when the shipped edge devices x links x the
+#: space's candidates come to at most this many scorings (about 1 s per 40 000 on 2 cores);
+#: above it, the report asks for ``dse sweep --json`` and ``dse report --sweep``.
+MAP_BUDGET = 2_000_000
 CODEC_NETWORKS = 4  # at most this many networks in the codec figure (dense first)
 log = logging.getLogger(__name__)
 
@@ -410,9 +417,14 @@ def tasks_section_info(explorer: Explorer) -> TasksSection:
 
 
 def write_report(name: str, out: Path | str | None = None, *, storage: str | None = None,
-                 progress: bool = True) -> Path:
+                 progress: bool = True, sweep: Path | str | None = None) -> Path:
     """Write the report of study ``name`` under ``out`` (default reports/NAME); return
     the path of its index.html.
+
+    The deployment map comes from ``sweep`` (a file ``dse sweep --json`` wrote for this
+    study's spec) or, without one, from a sweep of the space over the shipped edge devices
+    and links (server: the spec's) scored now, when that is small enough
+    (:data:`MAP_BUDGET`).
 
     If the study's exhaustive grid has not been computed it is computed and saved, and
     its ruler and hypervolume are written to the study (when absent) so that every
@@ -420,6 +432,10 @@ def write_report(name: str, out: Path | str | None = None, *, storage: str | Non
     """
     say = _say(progress)
     study, spec = load_study(name, storage=storage)
+    given = load_sweep(sweep) if sweep is not None else None
+    if given is not None and given.spec != spec.name:
+        raise InputError(sweep, "spec", f"a sweep of spec {given.spec!r}, not of {spec.name!r}",
+                         f"run `dse sweep` on the spec of study {spec.name}")
     out = REPORTS_DIR / name if out is None else Path(out)
     if out.exists() and not out.is_dir():
         raise InputError(out, "--out", "is a file, not a folder",
@@ -443,6 +459,8 @@ def write_report(name: str, out: Path | str | None = None, *, storage: str | Non
 
         say("computing the figures")
         r = _Report(study, spec, explorer, grid, Figures(figdir))
+        r.given_sweep = given
+        r.say = say
         r.compute()
         doc = r.document()
         say(f"writing {out}")
@@ -479,6 +497,8 @@ class _Report:
         self.names = list(spec.objectives)
         #: the spec's tasks where it has several (per-task columns, thresholds, section)
         self.tasks: tuple[str, ...] = tuple(spec.tasks) if len(spec.tasks) > 1 else ()
+        self.given_sweep: Sweep | None = None  # a sweep file's (dse report --sweep)
+        self.say: Callable[[str], None] = lambda _msg: None
 
     def _exits(self, c: Candidate, short: bool = False) -> str:
         return _exits_text(c, self.ex.exit_names, short=short, tasks=self.tasks)
@@ -531,7 +551,46 @@ class _Report:
         self.learning = self.ex.learning_warnings()
         self.task_section = tasks_section_info(self.ex) if self.tasks else None
         self.codec_networks = self._codec_networks()
+        self.sweep, self.sweep_note = self._deployment_sweep()
         self._figures()
+
+    def _deployment_sweep(self) -> tuple[Sweep | None, str]:
+        """The sweep the deployment map shows and a sentence saying where it came from."""
+        if self.given_sweep is not None:
+            return self.given_sweep, "from the sweep file given to dse report --sweep"
+        ex, spec = self.ex, self.spec
+        edges = [d for d in list_devices() if _device_kind(d) == "edge"]
+        links = list_links()
+        for mine, names in ((ex.edge.name, edges), (ex.link.name, links)):
+            if mine not in names:
+                names.append(mine)
+        edges = [e if e in list_devices() else spec.edge for e in edges]
+        links = [x if x in list_links() else spec.link for x in links]
+        work = len(edges) * len(links) * ex.space.size()
+        how = (f"dse sweep {self._spec_shown()} --edge {','.join(edges)} --link "
+               f"{','.join(links)} --json sweep.json, then dse report {spec.name} --sweep "
+               "sweep.json")
+        if work > MAP_BUDGET:
+            return None, (f"The deployment map was not scored here: {len(edges)} edge devices x "
+                          f"{len(links)} links x {ex.space.size()} candidates is more than "
+                          f"{MAP_BUDGET:,} scorings. Run {how}.")
+        self.say(f"scoring the space on {len(edges)} edge devices x {len(links)} links")
+        try:
+            sw = run_sweep(spec, edges, links, explorer=ex)
+        except InputError as exc:
+            return None, f"The deployment map could not be scored: {exc}"
+        return sw, (f"scored for this report over the shipped edge devices and links (server "
+                    f"{ex.server.name}); for other profiles run {how}")
+
+    def _spec_shown(self) -> str:
+        """The spec's file as the report shows it: relative to the working folder, or its
+        name alone (never a path of the machine that wrote the report)."""
+        if self.spec.path is None:
+            return f"studies/{self.spec.name}.toml"
+        shown = shown_path(self.spec.path)
+        # a spec kept under another checkout's studies/ folder: where it lives here
+        return (f"studies/{shown}" if "/" not in shown and Path(self.spec.path).parent.name
+                == "studies" else shown)
 
     def _codec_networks(self) -> list[tuple[str, float]]:
         """The networks whose codecs the report shows (a spec with codecs): the dense one,
@@ -602,6 +661,27 @@ class _Report:
                        f"{ex.edge.name} -> {ex.server.name}, {ex.link.name} RTT "
                        f"{fmt.seconds(ex.link.rtt_s)}"),
                    plots.render_bandwidth, what="bandwidth regime map")
+        if self.sweep is None:
+            f.skip("deployments", self.sweep_note)
+        else:
+            sw = self.sweep
+            f.draw("deployments", "The best configuration (the knee of each deployment's "
+                   "feasible front) per edge device and link: where it runs, its cut, mean "
+                   "latency, edge energy and accuracy; ★ marks a split that beats both ends",
+                   lambda: plots.deployment_map_info(
+                       sw, server=ex.server.name if any(
+                           r.server == ex.server.name for r in sw.results) else None,
+                       current=(ex.edge.name, ex.link.name),
+                       title=f"Best configuration of {spec.name} per edge device and link"),
+                   plots.render_deployment_map, what="deployment map")
+        trained = {_net_label(*n): ex.scorer(*n).trained for n in ex.space.networks()}
+        f.draw("training", "Training loss and validation accuracy (final classifier) per "
+               "epoch of every network of the space; the dot marks the best validation "
+               "epoch, the square the epoch whose weights were kept where it differs",
+               lambda: plots.training_info(
+                   trained, title=f"Training curves of {spec.model} on {spec.data['name']} "
+                   f"({ex.train_config.describe()})"),
+               plots.render_training, what="training curves")
         f.draw("density", "Final-classifier accuracy, stored size, FLOPs and edge-only latency "
                "against density, per sparsity method",
                lambda: plots.density_info(
@@ -677,6 +757,11 @@ class _Report:
     def document(self) -> Doc:
         spec, ex = self.spec, self.ex
         doc = Doc(f"dse report: {spec.name}")
+        self._what_to_do(doc)
+        for line in self.learning:
+            doc.p(Bold("Warning: "), line[0].upper() + line[1:] + ".")
+        self._front(doc)
+        doc.h(1, "The study", "study")
         if spec.description:
             doc.p(spec.description)
         doc.p(f"Model {spec.model} on {spec.data['name']}; edge {ex.edge.name}, server "
@@ -684,11 +769,10 @@ class _Report:
               ", ".join(str(c) for c in spec.constraints) or "none",
               f". Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Objectives:")
         doc.items([[Code(m), f" ({d}): {_metric_text(m)}"] for m, d in spec.objectives.items()])
-        for line in self.learning:
-            doc.p(Bold("Warning: "), line[0].upper() + line[1:] + ".")
         self._summary(doc)
         self._recommended(doc)
-        self._front(doc)
+        self._deployment_map(doc)
+        self._training(doc)
         self._baselines(doc)
         self._tasks_section(doc)
         self._why(doc)
@@ -701,6 +785,203 @@ class _Report:
         self._spec(doc)
         self._reproduce(doc)
         return doc
+
+    # ---- the first screen: what to do, why, what it gives up, what would change it -----
+
+    def _what_to_do(self, doc: Doc) -> None:
+        """One paragraph: the recommendation, why, what it gives up, what would change it."""
+        doc.h(1, "What to do", "recommendation")
+        ex = self.ex
+        if self.rec is None or self.rec_cand is None:
+            doc.p(Bold("Nothing to deploy yet: no trial is feasible. "),
+                  f"The exhaustive grid has {len(self.grid.feasible())} feasible candidates of "
+                  f"{len(self.grid.frame)} on {ex.edge.name} -> {ex.link.name} -> "
+                  f"{ex.server.name}; "
+                  + ("run more trials." if len(self.grid.feasible()) else
+                     "the constraints (" + ", ".join(str(c) for c in self.spec.constraints)
+                     + ") exclude the whole space: relax them, or pick another device or "
+                     "link (see the deployment map).") + self._map_sentence())
+            return
+        row, c = self.rec, self.rec_cand
+        sends = self._sends(c, row)
+        k, last = c.split, len(ex.reference_graph.cuts) - 1
+        if k == 0:
+            where = (f"run it all on the server ({ex.server.name}): {ex.edge.name} sends its "
+                     f"input over {ex.link.name} ({human('bandwidth', row['bandwidth'])})")
+        elif not sends:
+            where = (f"run it all on {ex.edge.name} ("
+                     + ("edge-only" if k == last else "every sample is answered by an exit on "
+                        "the edge") + ": nothing is sent)")
+        else:
+            where = (f"split it at cut {k} (after {ex.reference_graph.cuts[k].after}): "
+                     f"{ex.edge.name} runs the first part and sends "
+                     f"{human('bandwidth', row['bandwidth'])} per inference over "
+                     f"{ex.link.name} to {ex.server.name}")
+        parts: list[Inline] = [
+            Bold(f"Deploy {_network_name(c)} with {self._exits(c)}"), f" and {where}. ",
+            f"Expected per inference: accuracy {human('accuracy', row['accuracy'])} "
+            f"(test {human('accuracy', row['test_accuracy'])}), latency "
+            f"{human('latency_mean', row['latency_mean'])}, edge energy "
+            f"{human('edge_energy', row['edge_energy'])}. ",
+            f"Why: of the {len(self.front)} feasible front trials it is the closest to the "
+            "ideal point with every objective scaled to [0, 1] (the knee)"
+            + self._ends_text() + ". ",
+            "It gives up " + self._gives_up() + ". ",
+            "What would change it: " + self._would_change() + ".",
+        ]
+        doc.p(*parts)
+
+    def _ends_text(self) -> str:
+        """How the recommendation compares with the best edge-only and server-only
+        configurations on the study's own deployment (from the deployment sweep)."""
+        r = self._own_cell()
+        if r is None:
+            return ""
+        out = []
+        mine = self.rec_cand.as_dict() if self.rec_cand is not None else None
+        for label, end in (("edge-only", r.edge_only), ("server-only", r.server_only)):
+            if end is None:
+                out.append(f"no {label} configuration is feasible")
+            elif end.knobs == mine:
+                out.append(f"it is itself the best {label} configuration")
+            else:
+                m = end.metrics
+                out.append(f"the best {label} one has accuracy {human('accuracy', m['accuracy'])}"
+                           f", latency {human('latency_mean', m['latency_mean'])} and edge "
+                           f"energy {human('edge_energy', m['edge_energy'])}")
+        return "; " + "; ".join(out)
+
+    def _own_cell(self) -> Any:
+        """The deployment sweep's result for the study's own edge, link and server."""
+        if self.sweep is None:
+            return None
+        ex = self.ex
+        return next((r for r in self.sweep.results if (r.edge, r.link, r.server) == (
+            ex.edge.name, ex.link.name, ex.server.name)), None)
+
+    def _gives_up(self) -> str:
+        """Per objective, how far the recommendation is from the front's best on it."""
+        row, front = self.rec, self.front
+        out = []
+        for m, d in self.spec.objectives.items():
+            if m not in front or not len(front):
+                continue
+            i = front[m].idxmax() if d == "maximize" else front[m].idxmin()
+            best, mine = float(front.loc[i, m]), float(row[m])
+            trial = int(front.loc[i, "trial"])
+            if d == "maximize" and best > mine + 1e-12:
+                gap = (f"{100 * (best - mine):.2g} points" if _kind(m) == "%" else
+                       human(m, best - mine))
+                out.append(f"{gap} of {_short(m)} (trial {trial} reaches {human(m, best)})")
+            elif d == "minimize" and mine > best * (1 + 1e-9) + 1e-300:
+                ratio = mine / best if best > 0 else float("inf")
+                out.append(f"{_short(m)}: {ratio:.3g}x that of trial {trial} "
+                           f"({human(m, best)})")
+        return ("; ".join(out) + " (each the best of the feasible front on that objective)"
+                if out else "nothing: no feasible trial does better on any objective")
+
+    def _would_change(self) -> str:
+        """What would move the recommendation: the link's bandwidth, another device or
+        link, and the constraints."""
+        out = []
+        bw = self.fig.infos.get("bandwidth")
+        if bw is not None:
+            spans = plots.regime_spans(bw)
+            here = next((r for r, lo, hi in spans if lo <= bw.link_bps * 1.0001 and
+                         bw.link_bps <= hi * 1.0001), None)
+            other = [f"{r} below {_mbps(hi)}" if lo <= bw.uplink_bps[0] else
+                     f"{r} above {_mbps(lo)}" if hi >= bw.uplink_bps[-1] else
+                     f"{r} from {_mbps(lo)} to {_mbps(hi)}"
+                     for r, lo, hi in spans if r != here]
+            if other:
+                out.append("the uplink: with these exits the fastest is " + ", ".join(other)
+                           + " (bandwidth map)")
+            else:
+                out.append(f"not the uplink alone: {spans[0][0]} is fastest from "
+                           f"{_mbps(bw.uplink_bps[0])} to {_mbps(bw.uplink_bps[-1])}")
+        out.append(self._map_sentence().strip().rstrip(".") or
+                   "another device or link (run dse sweep)")
+        binding = []
+        gf = self.grid.frame
+        for con in self.spec.constraints:
+            if con.metric in gf:
+                cut = int(sum(con.violation(v) > 0 for v in gf[con.metric]))
+                if cut:
+                    binding.append(f"{con} (it excludes {100 * cut / len(gf):.0f}% of the "
+                                   "space)")
+        if binding:
+            out.append("relaxing " + ", ".join(binding))
+        return "; ".join(x for x in out if x)
+
+    def _map_sentence(self) -> str:
+        """What the deployment map says in a sentence (empty without one)."""
+        sw = self.sweep
+        if sw is None:
+            return ""
+        own = self._own_cell()
+        mine = own.where if own is not None else None
+        others = [r for r in sw.results if r is not own and r.where != mine]
+        wins = [r for r in sw.results if r.split_wins]
+        text = (f" a split wins on {len(wins)} of the {len(sw.results)} deployments of the "
+                "deployment map")
+        if not others and mine is not None:
+            return (f" no edge device or link of the deployment map ({len(sw.edges)} x "
+                    f"{len(sw.links)}) changes where it runs: {mine} on every one.")
+        if others:
+            ex = others[:3]
+            text += (" (elsewhere: " + ", ".join(
+                f"{r.edge} over {r.link}: {r.where}"
+                + (f" at cut {r.best.split}" if r.best is not None else "")
+                for r in ex) + (", ..." if len(others) > 3 else "") + ")")
+        return text + "."
+
+    # ---- deployment map and training ------------------------------------------------
+
+    def _deployment_map(self, doc: Doc) -> None:
+        doc.h(1, "Deployment map", "deployments")
+        sw = self.sweep
+        if sw is None:
+            doc.p(self.sweep_note)
+            return
+        doc.p("Which edge device and which link suit this model: the study's space (the same "
+              "networks, cuts, exits and thresholds, no training) scored on every "
+              "combination, ", self.sweep_note, ". Per combination, the best configuration "
+              "is the knee of its feasible front, under the spec's constraints and the edge "
+              "device's memory; a split wins where that knee cuts inside the network and "
+              "sends, i.e. it beats the best edge-only and the best server-only "
+              "configurations.")
+        self.fig.put(doc, "deployments")
+        rows = []
+        for r in sw.results:
+            b = r.best
+            if b is None:
+                rows.append([r.edge, r.link, r.server, "nothing feasible", "", "", "", "", ""])
+                continue
+            c = Candidate.from_row({f"knob_{k}": v for k, v in b.knobs.items()})
+            rows.append([r.edge, r.link, r.server,
+                         f"{_net_label(*c.network)}, cut {c.split}, {self._exits(c, short=True)}",
+                         r.where + (" ★" if r.split_wins else ""),
+                         human("accuracy", b.metrics["accuracy"]),
+                         human("latency_mean", b.metrics["latency_mean"]),
+                         human("edge_energy", b.metrics["edge_energy"]),
+                         human("bandwidth", b.metrics["bandwidth"])])
+        doc.table(["edge", "link", "server", "best configuration", "where", "accuracy",
+                   "latency", "edge energy", "sent"], rows)
+
+    def _training(self, doc: Doc) -> None:
+        doc.h(1, "Training curves", "training")
+        self.fig.put(doc, "training")
+        info = self.fig.infos.get("training")
+        if info is None:
+            return
+        doc.table(["network", "epochs run", "best validation epoch", "epoch kept",
+                   "validation accuracy there", "final training loss"],
+                  [[n, str(len(info.epochs[i])), str(info.best_epoch[i]),
+                    str(info.kept_epoch[i]),
+                    fmt.percent(float(info.val_accuracy[i][list(info.epochs[i]).index(
+                        info.kept_epoch[i])])) if info.kept_epoch[i] in list(info.epochs[i])
+                    else "-", f"{float(info.loss[i][-1]):.4g}"]
+                   for i, n in enumerate(info.networks)])
 
     def _summary(self, doc: Doc) -> None:
         doc.h(1, "Summary", "summary")
@@ -1475,27 +1756,21 @@ class _Report:
             doc.p(prof.description)
             doc.p(Bold("Source: "), prof.source)
             if prof.path is not None:
-                doc.p("File: ", Code(str(prof.path)))
+                doc.p("File: ", Code(shown_path(prof.path)))
             doc.table(["field", "value"], [[k, v] for k, v in _profile_fields(prof)])
             if prof.sources:
                 doc.table(["field", "source"], [[Code(k), v] for k, v in prof.sources.items()])
 
     def _spec(self, doc: Doc) -> None:
         doc.h(1, "Study spec", "spec")
-        where = str(self.spec.path) if self.spec.path else "(stored with the study)"
+        where = self._spec_shown() if self.spec.path else "(stored with the study)"
         doc.p("As stored with the study; written at ", Code(where), ":")
         doc.code(self.spec.text)
 
     def _reproduce(self, doc: Doc) -> None:
         doc.h(1, "Reproduce", "reproduce")
         name = self.spec.name
-        path = self.spec.path
-        shown = f"studies/{name}.toml"
-        if path is not None:
-            try:
-                shown = str(Path(path).resolve().relative_to(Path.cwd().resolve()))
-            except ValueError:
-                shown = str(path)
+        shown = self._spec_shown()
         doc.code("\n".join([
             f"dse study run {shown}      # the study (resumes where it stopped)",
             f"dse study grid {name}      # the exhaustive grid: the reference front",
@@ -1505,10 +1780,45 @@ class _Report:
         ]))
 
 
+def shown_path(path: str | Path) -> str:
+    """A file as a report may show it: relative to the working folder, else relative to
+    the shipped profiles' folder's parent (``profiles/devices/x.toml``), else its name
+    alone: never an absolute path of the machine that wrote the report."""
+    from dse.costmodel import devices
+
+    p = Path(path)
+    if not p.is_absolute():
+        return p.as_posix()
+    for base in (Path.cwd(), devices.profiles_dir().parent):
+        try:
+            return p.resolve().relative_to(base.resolve()).as_posix()
+        except (ValueError, OSError):
+            continue
+    return p.name
+
+
+def _device_kind(name: str) -> str:
+    """A shipped device profile's kind (``edge`` or ``server``); ``""`` if unreadable."""
+    from dse.costmodel import load_device
+
+    try:
+        return load_device(name).kind
+    except InputError:
+        return ""
+
+
 def _flop(n: float) -> str:
     """FLOPs in human units: 0 FLOP, 640 FLOP, 5.05 MFLOP."""
     text = fmt.count(n)
     return f"{text}FLOP" if text[-1:].isalpha() else f"{text} FLOP"
+
+
+def _short(metric: str) -> str:
+    """A metric in a few words (``accuracy``, ``mean latency``, ``edge energy``)."""
+    return {"latency_mean": "mean latency", "latency_p95": "p95 latency",
+            "bandwidth": "bytes sent", "edge_energy": "edge energy",
+            "edge_memory": "edge memory", "accuracy_min": "lowest task accuracy"}.get(
+        metric, metric.replace("accuracy.", "accuracy of "))
 
 
 def _metric_text(metric: str) -> str:

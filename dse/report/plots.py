@@ -1246,3 +1246,173 @@ def render_rate_accuracy(infos: RateAccuracyInfo | Sequence[RateAccuracyInfo],
     fig.suptitle(rows[0].title, fontsize=11, y=1 - 0.15 / height)
     fig.subplots_adjust(wspace=0.25, hspace=0.55, top=1 - 0.7 / height)
     return _save(fig, path)
+
+
+# --------------------------------------------------------------------------------------
+# deployment map: the best configuration per edge device and link
+# --------------------------------------------------------------------------------------
+
+
+class DeploymentMapInfo(NamedTuple):
+    """Per edge device (rows) and link (columns): where the best configuration runs, its
+    cut, latency, edge energy and accuracy (NaN, cut -1 and ``none``: nothing feasible)."""
+
+    title: str
+    edges: tuple[str, ...]
+    links: tuple[str, ...]
+    server: str
+    where: tuple[tuple[str, ...], ...]  # [e][l] "edge-only" | "split" | "server-only" | "none"
+    cut: np.ndarray  # [e, l]
+    latency_s: np.ndarray  # [e, l]
+    energy_j: np.ndarray  # [e, l]
+    accuracy: np.ndarray  # [e, l]
+    current: tuple[int, int] | None  # the study's own (edge, link) cell
+
+
+def deployment_map_info(sweep: Any, *, server: str | None = None,
+                        current: tuple[str, str] | None = None,
+                        title: str = "Best configuration per edge device and link"
+                        ) -> DeploymentMapInfo:
+    """The cells of a :class:`~dse.search.Sweep` on one server (default: its first)."""
+    results = [r for r in sweep.results if server is None or r.server == server]
+    if not results:
+        raise ValueError(f"the sweep has no result on server {server!r}")
+    server = results[0].server
+    results = [r for r in results if r.server == server]
+    edges = tuple(dict.fromkeys(r.edge for r in results))
+    links = tuple(dict.fromkeys(r.link for r in results))
+    shape = (len(edges), len(links))
+    cut = np.full(shape, -1, dtype=int)
+    lat, energy, acc = np.full(shape, np.nan), np.full(shape, np.nan), np.full(shape, np.nan)
+    where = [["none"] * len(links) for _ in edges]
+    for r in results:
+        i, j = edges.index(r.edge), links.index(r.link)
+        where[i][j] = r.where
+        if r.best is not None:
+            cut[i, j] = r.best.split
+            lat[i, j] = r.best.metrics["latency_mean"]
+            energy[i, j] = r.best.metrics["edge_energy"]
+            acc[i, j] = r.best.metrics["accuracy"]
+    here = None
+    if current is not None and current[0] in edges and current[1] in links:
+        here = (edges.index(current[0]), links.index(current[1]))
+    return DeploymentMapInfo(title, edges, links, server, tuple(tuple(w) for w in where), cut,
+                             lat, energy, acc, here)
+
+
+def render_deployment_map(info: DeploymentMapInfo, path: str | Path) -> list[Path]:
+    colours = {**REGIME_C, "none": "#eeeeee"}
+    n_e, n_l = len(info.edges), len(info.links)
+    fig = Figure(figsize=(max(6.5, 1.9 * n_l + 2.5), max(2.8, 1.05 * n_e + 1.6)))
+    ax = fig.add_subplot()
+    for i in range(n_e):
+        for j in range(n_l):
+            w = info.where[i][j]
+            y = n_e - 1 - i
+            ax.add_patch(_cell(j, y, colours[w], here=info.current == (i, j)))
+            if w == "none":
+                text = "nothing\nfeasible"
+            else:
+                text = (f"{'★ ' if w == 'split' else ''}{w}, cut {info.cut[i, j]}\n"
+                        f"{_with_unit('s', info.latency_s[i, j])}, "
+                        f"{_with_unit('J', info.energy_j[i, j])}\n"
+                        f"acc {100 * info.accuracy[i, j]:.1f}%")
+            ax.text(j + 0.5, y + 0.5, text, ha="center", va="center", fontsize=8,
+                    weight="bold" if w == "split" else "normal")
+    ax.set_xlim(0, n_l)
+    ax.set_ylim(0, n_e)
+    ax.set_xticks(np.arange(n_l) + 0.5, info.links)
+    ax.set_yticks(np.arange(n_e) + 0.5, list(reversed(info.edges)))
+    ax.xaxis.tick_top()
+    ax.set_xlabel(f"link (server: {info.server})")
+    ax.set_ylabel("edge device")
+    ax.tick_params(length=0)
+    for s in ax.spines.values():
+        s.set_visible(False)
+    handles = [Patch(color=colours[r], label=r) for r in (*REGIMES, "none")
+               if any(r in row for row in info.where)]
+    if info.current is not None:
+        handles.append(Patch(facecolor="none", edgecolor="black", lw=2,
+                             label="the study's own deployment"))
+    ax.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.04),
+              ncol=len(handles), frameon=False)
+    ax.set_title(_wrap(info.title, 100), fontsize=10, pad=24)
+    return _save(fig, path)
+
+
+def _cell(x: float, y: float, colour: str, *, here: bool) -> Any:
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((x + 0.03, y + 0.03), 0.94, 0.94, facecolor=colour,
+                     edgecolor="black" if here else "white", lw=2.0 if here else 0.5)
+
+
+# --------------------------------------------------------------------------------------
+# training curves
+# --------------------------------------------------------------------------------------
+
+
+class TrainingInfo(NamedTuple):
+    """Per network: training loss and validation accuracy per epoch, the best validation
+    epoch and the epoch whose weights were kept (epochs count from 1)."""
+
+    title: str
+    networks: tuple[str, ...]
+    epochs: tuple[np.ndarray, ...]
+    loss: tuple[np.ndarray, ...]
+    val_accuracy: tuple[np.ndarray, ...]
+    best_epoch: tuple[int, ...]  # highest validation accuracy (the first of ties)
+    kept_epoch: tuple[int, ...]
+
+
+def training_info(networks: Mapping[str, Any], *, title: str = "Training curves"
+                  ) -> TrainingInfo:
+    """From trained networks (``history`` rows with epoch, loss and val_accuracy;
+    ``epoch_kept``), by label; a network with no history is left out."""
+    names, epochs, loss, acc, best, kept = [], [], [], [], [], []
+    for label, t in networks.items():
+        rows = list(t.history)
+        if not rows:
+            continue
+        names.append(label)
+        epochs.append(np.array([int(r["epoch"]) for r in rows]))
+        loss.append(np.array([float(r["loss"]) for r in rows]))
+        a = np.array([float(r["val_accuracy"]) for r in rows])
+        acc.append(a)
+        best.append(int(epochs[-1][int(np.argmax(a))]))
+        kept.append(int(t.epoch_kept))
+    return TrainingInfo(title, tuple(names), tuple(epochs), tuple(loss), tuple(acc),
+                        tuple(best), tuple(kept))
+
+
+def render_training(info: TrainingInfo, path: str | Path) -> list[Path]:
+    fig = Figure(figsize=(11, 4.4))
+    ax_l, ax_a = fig.subplots(1, 2)
+    colours = [f"C{i % 10}" for i in range(len(info.networks))]
+    for k, name in enumerate(info.networks):
+        e, c = info.epochs[k], colours[k]
+        ax_l.plot(e, info.loss[k], color=c, lw=1.5, label=name)
+        ax_a.plot(e, 100 * info.val_accuracy[k], color=c, lw=1.5, label=name)
+        b = info.best_epoch[k]
+        ax_a.plot([b], [100 * info.val_accuracy[k][list(e).index(b)]], "o", color=c, ms=7,
+                  mec="black", zorder=4)
+        kept = info.kept_epoch[k]
+        if kept != b and kept in list(e):
+            ax_a.plot([kept], [100 * info.val_accuracy[k][list(e).index(kept)]], "s",
+                      color="white", mec=c, mew=1.5, ms=6, zorder=4)
+    _log_if_wide(ax_l, "y", np.concatenate(info.loss) if info.loss else np.ones(1), ratio=20)
+    ax_l.set_xlabel("epoch")
+    ax_l.set_ylabel("training loss (all outputs)")
+    ax_a.set_xlabel("epoch")
+    ax_a.set_ylabel("validation accuracy, final classifier (%)")
+    for a in (ax_l, ax_a):
+        a.grid(True, alpha=0.3)
+        a.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_l.legend(fontsize=7, loc="upper right")
+    ax_a.legend(handles=[
+        Line2D([], [], marker="o", ls="", color="grey", mec="black",
+               label="best validation epoch"),
+        Line2D([], [], marker="s", ls="", color="white", mec="grey",
+               label="epoch kept (where it differs)")], fontsize=7, loc="lower right")
+    fig.suptitle(_wrap(info.title, 110), fontsize=10)
+    return _save(fig, path)

@@ -5,7 +5,9 @@ grid and the baselines as restricted spaces, and the registry of parallel worker
 Entry points: :func:`load_spec` -> :class:`StudySpec`; :class:`Candidate`;
 :class:`Explorer`; :func:`run_study`, :func:`load_study`, :func:`status`, :func:`verify`;
 :func:`compare`, :func:`ensure_grid`; :func:`compare_tasks` (one backbone for several
-tasks against one network per task); :func:`hypervolume`, :func:`pareto_mask`.
+tasks against one network per task); :func:`hypervolume`, :func:`pareto_mask`;
+:func:`run_sweep` -> :class:`Sweep` (the space scored on every edge x link x server from
+cached networks, :func:`batch` deciding each candidate once) and :func:`load_sweep`.
 """
 
 from __future__ import annotations
@@ -29,4 +31,7 @@ __all__, __getattr__ = exports(__name__, {
     "die_with_parent": "workers", "plain": "study", "data_of": "study",
     "check_data": "spec", "check_name": "spec", "storage_for": "storage",
     "Constraint": "spec", "capacity_constraint": "spec", "with_capacity": "spec",
+    "Batch": "evaluate", "batch": "evaluate", "COST_FIELDS": "evaluate",
+    "Sweep": "sweep", "DeploymentResult": "sweep", "Choice": "sweep", "run_sweep": "sweep",
+    "load_sweep": "sweep", "missing_networks": "sweep", "profile_names": "sweep",
 })
