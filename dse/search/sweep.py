@@ -32,7 +32,7 @@ from dse.errors import InputError
 from dse.search.evaluate import Batch, batch
 from dse.search.pareto import Ruler, knee, pareto_mask
 from dse.search.space import Candidate
-from dse.search.spec import StudySpec
+from dse.search.spec import Constraint, StudySpec, with_capacity
 from dse.search.study import Explorer
 
 SWEEP_VERSION = 1  # bump when a sweep file's fields change
@@ -224,9 +224,14 @@ def run_sweep(spec: StudySpec, edges: Sequence[str], links: Sequence[str],
                 if say is not None:
                     r = results[-1]
                     say(f"{e.name} / {x.name} / {s.name}: {r.where} ({r.seconds:.2f} s)")
-    return Sweep(spec.name, dict(spec.objectives), tuple(str(c) for c in spec.constraints),
+    return Sweep(spec.name, dict(spec.objectives), tuple(str(c) for c in _own(spec.constraints)),
                  tuple(results), setup, tuple("" if c.index == 0 else str(c.after) for c in cuts),
                  tuple(ex.exit_names), tuple(missing))
+
+
+def _own(constraints: Sequence[Constraint]) -> tuple[Constraint, ...]:
+    """The spec's own constraints, without the one its edge's memory capacity added."""
+    return tuple(c for c in constraints if not c.origin)
 
 
 def _one(spec: StudySpec, batches: Sequence[tuple[Any, Batch]], edge: Any, link: Any,
@@ -241,8 +246,8 @@ def _one(spec: StudySpec, batches: Sequence[tuple[Any, Batch]], edge: Any, link:
             cols.setdefault(name, []).append(v)
         knobs.extend(b.candidates)
     m = {k: np.concatenate(v) for k, v in cols.items()}
-    ok = m["edge_memory"] <= edge.mem_capacity_bytes
-    for c in spec.constraints:
+    ok = np.ones(len(knobs), dtype=bool)
+    for c in with_capacity(_own(spec.constraints), edge):  # this edge's capacity, not the spec's
         ok &= np.array([c.violation(v) <= 0 for v in m[c.metric]])
     splits = np.array([c.split for c in knobs])
     values = np.column_stack([m[n] for n in names])

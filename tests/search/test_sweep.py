@@ -213,3 +213,24 @@ def test_sweep_trains_missing_networks_only_when_asked(tmp_path: Path) -> None:
     assert sw.results[0].best is not None
     again = run_sweep(spec, ["raspberry-pi-4"], ["wifi"], explorer=ex)  # all cached now
     assert again.trained == () and again.results[0].best == sw.results[0].best
+
+
+def test_each_edge_is_held_to_its_own_memory_not_the_specs_edges(explorer: Explorer) -> None:
+    """A spec for a small edge carries that edge's capacity as a constraint; sweeping a
+    larger edge holds its configurations to the larger edge's capacity instead."""
+    board = Path(__file__).resolve().parents[2] / "profiles" / "devices" / "esp32-s3.toml"
+    Path("board.toml").write_text(board.read_text().replace(
+        'name = "esp32-s3"', 'name = "small-board"').replace(
+        'capacity = "512 KiB"', 'capacity = "16 KiB"'))
+    small = parse_spec(spec_text("sweep-small") + '[deployment]\nedge = "board.toml"\n',
+                       where="sweep-small.toml")
+    assert any(c.origin for c in small.constraints)  # the board's capacity, from the spec
+    ex = Explorer(small, cache=explorer.cache, progress=False)
+    [r] = run_sweep(small, ["raspberry-pi-4"], ["wifi"], explorer=ex).results
+    edge = load_device("raspberry-pi-4")
+    scorers = {n: ex.scorer(*n).redeployed(edge, load_device(r.server), load_link("wifi"))
+               for n in ex.space.networks()}
+    ms = [scorers[c.network].score(c) for c in ex.space.enumerate()]
+    tiny = 16 * 1024
+    assert any(m.edge_memory > tiny for m in ms)  # the test means something
+    assert r.feasible == sum(m.edge_memory <= edge.mem_capacity_bytes for m in ms)
