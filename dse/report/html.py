@@ -559,7 +559,10 @@ class _Report:
         if self.given_sweep is not None:
             return self.given_sweep, "from the sweep file given to dse report --sweep"
         ex, spec = self.ex, self.spec
-        edges = [d for d in list_devices() if _device_kind(d) == "edge"]
+        shipped = [d for d in list_devices() if _device_kind(d) == "edge"]
+        # an int8-only board cannot run a float32 edge part (see check_runs_float)
+        integer = [d for d in shipped if _integer_only(d)]
+        edges = [d for d in shipped if d not in integer]
         links = list_links()
         for mine, names in ((ex.edge.name, edges), (ex.link.name, links)):
             if mine not in names:
@@ -579,8 +582,10 @@ class _Report:
             sw = run_sweep(spec, edges, links, explorer=ex)
         except InputError as exc:
             return None, f"The deployment map could not be scored: {exc}"
+        left = (f"; left out: {', '.join(integer)} (int8 only, and the networks are float32)"
+                if integer else "")
         return sw, (f"scored for this report over the shipped edge devices and links (server "
-                    f"{ex.server.name}); for other profiles run {how}")
+                    f"{ex.server.name}){left}; for other profiles run {how}")
 
     def _spec_shown(self) -> str:
         """The spec's file as the report shows it: relative to the working folder, or its
@@ -1805,6 +1810,13 @@ def _device_kind(name: str) -> str:
         return load_device(name).kind
     except InputError:
         return ""
+
+
+def _integer_only(name: str) -> bool:
+    """Whether a shipped device profile computes in integers only."""
+    from dse.costmodel import load_device
+
+    return load_device(name).integer_only
 
 
 def _flop(n: float) -> str:

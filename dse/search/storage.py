@@ -315,9 +315,10 @@ def _keeps_heartbeat(storage: optuna.storages.BaseStorage) -> bool:
 
 @contextmanager
 def beating(every: float, beat: Callable[[], None]) -> Iterator[None]:
-    """Call ``beat`` now and then every ``every`` seconds, from a thread, while the block
-    runs. A beat that fails is logged, not raised: a storage that hiccups for one beat
-    does not kill the work it watches (a grace period spans several beats)."""
+    """Call ``beat`` every ``every`` seconds, from a thread, while the block runs (the
+    caller has just beaten: a trial when it was taken, a claim when it was written). A
+    beat that fails is logged, not raised: a storage that hiccups for one beat does not
+    kill the work it watches (a grace period spans several beats)."""
     stop = threading.Event()
 
     def run() -> None:
@@ -327,7 +328,6 @@ def beating(every: float, beat: Callable[[], None]) -> Iterator[None]:
             except Exception as exc:  # the storage may be briefly unreachable
                 log.warning("heartbeat failed: %s", exc)
 
-    beat()
     thread = threading.Thread(target=run, name="dse-heartbeat", daemon=True)
     thread.start()
     try:
