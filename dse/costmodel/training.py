@@ -34,9 +34,11 @@ Rules, per batch of ``B`` samples, from the layer graph (built at batch 1; all S
   up to the training exit's site and the heads of every exit on the edge (the other exits'
   heads learn on detached features), while layers between that site and the cut only run
   forward (no loss reaches them). With no exit before the cut the edge only runs forward.
-- bytes per batch: up ``B * (cut bytes + label bytes)`` (labels: 8 bytes per task, int64);
-  down, in ``split`` only, the gradient of the cut's tensors, ``B * cut bytes`` (none at
-  cut 0: the edge has nothing to train).
+- bytes per sample: up ``cut bytes + label bytes`` (labels: 8 bytes per task, int64);
+  down, in ``split`` only, the gradient of the cut's tensors, ``cut bytes`` (none at cut
+  0: the edge has nothing to train). An epoch's bytes and radio airtime count each
+  training sample once; its stage times cost every batch at ``B`` (the last batch, maybe
+  smaller, is costed whole).
 - schedules per epoch of ``n = ceil(N / B)`` batches, every batch costed at ``B``, with
   ``E`` = edge forward + backward + optimizer, ``L`` = link airtime (up and down), ``S`` =
   server forward + backward + optimizer, ``rtt`` the link's round trip:
@@ -93,7 +95,7 @@ class TrainingCost:
     link_s: float  # per batch: uplink + downlink airtime (no RTT)
     server_s: float  # per batch: server forward + backward + optimizer
     epoch_s: float  # one epoch under the mode's schedule
-    up_bytes: float  # per epoch
+    up_bytes: float  # per epoch (every training sample once)
     down_bytes: float  # per epoch
     edge_epoch_j: float  # edge energy per epoch (no tail)
     edge_memory_bytes: float  # while training
@@ -230,12 +232,13 @@ def training_cost(graph: LayerGraph, edge: DeviceProfile, server: DeviceProfile,
     else:
         epoch = (E + L + rtt + S) + (n - 1) * max(E, L, S)
     busy = n * E
-    airtime = n * L
-    radio = (n * (link.uplink_power_w() * up_air + link.downlink_power_w() * down_air)
-             + link.connected_power_w * max(0.0, epoch - airtime))
+    up_epoch, down_epoch = up / B * samples, down / B * samples  # exact: every sample once
+    up_air, down_air = 8.0 * up_epoch / link.uplink_bps, 8.0 * down_epoch / link.downlink_bps
+    radio = (link.uplink_power_w() * up_air + link.downlink_power_w() * down_air
+             + link.connected_power_w * max(0.0, epoch - up_air - down_air))
     energy = edge.active_power_w * busy + edge.idle_power_w * (epoch - busy) + radio
-    return TrainingCost(mode, cut, used_exit, n, B, fwd, bwd, opt, L, S, epoch, n * up,
-                        n * down, energy, float(memory), OPTIMIZER_STATE * trained_w,
+    return TrainingCost(mode, cut, used_exit, n, B, fwd, bwd, opt, L, S, epoch, up_epoch,
+                        down_epoch, energy, float(memory), OPTIMIZER_STATE * trained_w,
                         once_j=link.tail_energy_j)
 
 

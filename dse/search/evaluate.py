@@ -54,10 +54,12 @@ from dse.costmodel import (
     DeviceProfile,
     LayerGraph,
     LinkProfile,
+    TrainingCost,
     build_graph,
     codec_seconds,
     cost_table,
     radio_parts,
+    training_costs,
     transfer_time,
 )
 from dse.nets import CRITERIA, Codec, CodecView, TrainedNetwork, confidence, example_input
@@ -102,6 +104,12 @@ class Metrics:
     #: per task: the share of samples whose answer came from an exit (not the final head)
     task_exit_rate: tuple[float, ...] = ()
     bandwidth_p95: float = 0.0  # 95th percentile of the payload bytes (codecs), else bytes
+    #: training the network in its [training] mode over the epochs it ran (see
+    #: dse.costmodel.training): seconds, edge joules, bytes both ways, edge bytes held
+    train_time: float = 0.0
+    train_edge_energy: float = 0.0
+    train_bytes: float = 0.0
+    train_edge_memory: float = 0.0
 
     def as_dict(self) -> dict[str, float | list[float]]:
         """Plain JSON-ready values (``dataclasses.asdict`` deep-copies: too slow per trial).
@@ -141,6 +149,9 @@ class Scorer:
     codec_views: dict[str, dict[int, tuple[CodecView, CodecView]]] = field(
         default_factory=dict)
     _sent_of: dict[int, Sent] = field(default_factory=dict, repr=False)
+    #: per cut, what training the network in its mode costs (None: no such training)
+    training: tuple[TrainingCost | None, ...] = ()
+    epochs: float = 0.0  # the epochs the training ran
 
     def __post_init__(self) -> None:
         # one task may be given as [outputs, N]; stored as [tasks, outputs, N]
@@ -181,6 +192,7 @@ class Scorer:
             results[split]["bytes_p95"] = p95_bytes
         val, test = results["val"], results["test"]
         memory, storage = self.deployed(cand)
+        train = self.training_metrics(k)
         return Metrics(
             accuracy=val["accuracy"],
             latency_mean=val["latency_mean"],
@@ -214,7 +226,22 @@ class Scorer:
             test_accuracy_min=min(test["task_accuracy"]),
             task_exit_rate=val["task_exit_rate"],
             bandwidth_p95=val["bytes_p95"] if val["bandwidth"] > 0 else 0.0,
+            **train,
         )
+
+    def training_metrics(self, k: int) -> dict[str, float]:
+        """Training the network in its mode at cut ``k`` over its epochs (zeros when no
+        training costs were given; NaN where no such training exists)."""
+        if not self.training:
+            return {}
+        c = self.training[k]
+        if c is None:
+            nan = float("nan")
+            return dict(train_time=nan, train_edge_energy=nan, train_bytes=nan,
+                        train_edge_memory=nan)
+        return dict(train_time=c.time_s(self.epochs),
+                    train_edge_energy=c.edge_energy_j(self.epochs),
+                    train_bytes=c.bytes(self.epochs), train_edge_memory=c.edge_memory_bytes)
 
     def decisions(self, cand: Candidate, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
         """On ``split``, per sample the path ``cand`` takes and per task and sample the
@@ -458,5 +485,11 @@ def make_scorer(
     head_nodes = {n for e in graph.exits for n in e.nodes}
     backbone = sum(n.stored_bytes for name, n in graph.nodes.items() if name not in head_nodes)
     exits = np.array([sum(graph.nodes[n].stored_bytes for n in e.nodes) for e in graph.exits])
+    cfg = trained.spec.train
+    training = training_costs(
+        graph, edge, server, link, mode=cfg.mode, samples=len(trained.spec.data.train.x),
+        batch_size=cfg.batch_size, tasks=len(trained.tasks),
+        exit=trained.exit_sites.index(cfg.exit) if cfg.exit in trained.exit_sites else None)
     return Scorer(trained, graph, table, conf, correct, float(backbone), exits,
-                  trained.realised_density, trained.classes, tail)
+                  trained.realised_density, trained.classes, tail,
+                  training=tuple(training), epochs=float(trained.epochs_run))

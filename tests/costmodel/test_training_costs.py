@@ -58,9 +58,9 @@ def test_hierarchical_at_the_exit_is_pipelined(graph, make_device, make_link) ->
     assert c.link_s == pytest.approx(L) and c.server_s == pytest.approx(S)
     assert c.epoch_s == pytest.approx(E + L + 0.02 + S + 3 * max(E, L, S))  # 0.0243208
     assert c.epoch_s == pytest.approx(0.0243208)
-    assert (c.up_bytes, c.down_bytes) == (4 * 240, 0)
+    assert (c.up_bytes, c.down_bytes) == (35 * 24, 0)  # every sample once
     busy = 4 * E
-    radio = 5.0 * 4 * L  # sending at 5 W; the test link has no connected power
+    radio = 5.0 * 8 * 840 / 8e6  # sending at 5 W; the test link has no connected power
     assert c.edge_epoch_j == pytest.approx(2 * busy + 1 * (c.epoch_s - busy) + radio)
     assert c.once_j == 3.0  # the tail, once per training
     # weights 140 + gradients and 2 moments 3 x 140 + activations 10 x (16 + 16 + 16 + 16
@@ -79,8 +79,8 @@ def test_split_is_sequential_and_sends_the_gradient_back(graph, make_device, mak
     assert c.link_s == pytest.approx(L)
     assert c.epoch_s == pytest.approx(4 * (E + L + 0.02 + S))  # 0.086304
     assert c.epoch_s == pytest.approx(0.086304)
-    assert (c.up_bytes, c.down_bytes) == (960, 640)
-    assert c.bytes(2) == 2 * 1600
+    assert (c.up_bytes, c.down_bytes) == (35 * 24, 35 * 16)
+    assert c.bytes(2) == 2 * (840 + 560)
     hier = cost(graph, make_device, make_link, "hierarchical", 3)
     assert hier.epoch_s < c.epoch_s
 
@@ -113,7 +113,7 @@ def test_edge_only_and_server_only_cuts(graph, make_device, make_link) -> None: 
     assert last.edge_epoch_j == pytest.approx(2 * 4 * E) and last.once_j == 0
     first = cost(graph, make_device, make_link, "split", 0)
     assert first.edge_forward_s == 0 and first.down_bytes == 0  # no edge layer to train
-    assert first.up_bytes == 4 * 10 * (16 + 8)
+    assert first.up_bytes == 35 * (16 + 8)
 
 
 def test_training_exit_and_the_table(graph, make_device, make_link) -> None:  # noqa: ANN001
