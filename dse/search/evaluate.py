@@ -40,6 +40,11 @@ and, for the edge part, held in edge memory (stored weights, the largest layer e
 from compressed weights, peak activations including those of the edge heads). With
 threshold 0 every sample leaves at the first used exit: the layers after it never run,
 so they are neither stored nor held (a right-sized network).
+
+Training the network costs what ``dse.costmodel.training`` models for its ``[training]``
+mode at the candidate's cut (central training: the same at every cut), over the epochs
+the network ran: ``train_time``, ``train_edge_energy``, ``train_bytes``,
+``train_edge_memory``.
 """
 
 from __future__ import annotations
