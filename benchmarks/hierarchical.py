@@ -156,6 +156,11 @@ def judge(rows: list[dict[str, Any]]) -> tuple[bool, list[str]]:
         if lost > MAX_ACCURACY_LOSS + 1e-9:
             why.append(f"{100 * lost:.1f} points of test accuracy lost > "
                        f"{100 * MAX_ACCURACY_LOSS:.0f}")
+        if h["exit_accuracy"] < s["exit_accuracy"] - 0.05:
+            why.append(f"the training exit itself reaches {100 * h['exit_accuracy']:.1f}% "
+                       f"(the same exit under split training: "
+                       f"{100 * s['exit_accuracy']:.1f}%): trained on its own loss alone it "
+                       "did not learn, and the edge features it shaped starve the server")
         verdict = "holds" if holds else "does not hold: " + "; ".join(why)
         tag = " (target link)" if link == TARGET_LINK else ""
         lines.append(f"{model} over {link}{tag}: hierarchical takes {100 * cut:.0f}% less "
