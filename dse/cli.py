@@ -595,6 +595,53 @@ def cmd_study_resume(args: argparse.Namespace) -> int:
     return _run_study(args, spec, ["study", "resume", args.name])
 
 
+def cmd_study_worker(args: argparse.Namespace) -> int:
+    from dse.search import load_study
+
+    if args.storage is None:
+        raise InputError("--storage", "storage", "a worker joins a study in a shared storage",
+                         "pass the study's URL, e.g. --storage "
+                         "postgresql+psycopg://user@host/db or grpc://host:13000")
+    _, spec = load_study(args.name, storage=args.storage)
+    return _run_study(args, spec, ["study", "worker", args.name])
+
+
+def cmd_storage_serve(args: argparse.Namespace) -> int:
+    """Optuna's gRPC storage proxy in front of ``--storage``, until SIGTERM or Ctrl-C."""
+    import signal
+
+    import optuna
+
+    from dse.search.storage import storage_for
+
+    if "://" not in args.storage or args.storage.startswith("grpc://"):
+        raise InputError("--storage", "storage", f"{args.storage!r} is not a database URL",
+                         "serve a database shared by the workers, e.g. "
+                         "postgresql+psycopg://user@host/db")
+    storage = storage_for("", args.storage)
+    try:
+        from optuna.storages import run_grpc_proxy_server
+    except ImportError as exc:
+        raise InputError("--storage", "grpc", f"gRPC is not installed ({exc})",
+                         "pip install grpcio protobuf") from None
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    print(f"serving {args.storage.split('@')[-1]} as grpc://{args.host}:{args.port} "
+          "(Ctrl-C stops)", flush=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        run_grpc_proxy_server(storage, host=args.host, port=args.port)
+    except KeyboardInterrupt:
+        pass
+    except RuntimeError as exc:  # grpc: the port is taken
+        raise InputError("--port", "port", f"cannot serve on {args.host}:{args.port}: {exc}",
+                         "choose a free port") from None
+    return 0
+
+
 def _run_study(args: argparse.Namespace, spec: Any, command: list[str]) -> int:
     """Run (or continue) ``spec``'s study with ``args.workers`` processes; print its status
     and a warning if its reference network has not learned."""
@@ -1049,11 +1096,15 @@ def build_parser() -> argparse.ArgumentParser:
     for action, what, func, text in (
         ("run", "spec", cmd_study_run, "run a study spec (resumes if it exists)"),
         ("resume", "name", cmd_study_resume, "continue a stored study by name"),
+        ("worker", "name", cmd_study_worker, "join a study in a shared storage (--storage "
+         "URL) as one more worker, from any machine"),
     ):
         r = sts.add_parser(action, help=text)
         r.add_argument(what)
         r.add_argument("--n-trials", type=int, default=None)
-        r.add_argument("--storage", default=None, help="journal | sqlite | memory | URL | path")
+        r.add_argument("--storage", default=None,
+                       help="journal | sqlite | memory | a .journal path | an RDB URL "
+                       "(postgresql+psycopg://user@host/db) | grpc://host:port")
         r.add_argument("--workers", type=int, default=1,
                        help="processes sharing the study (trainings run in parallel)")
         r.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
@@ -1070,6 +1121,16 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--storage", default=None)
     r.add_argument("--quiet", action="store_true")
     r.set_defaults(func=cmd_study_grid)
+
+    sg = sub.add_parser("storage", help="serve a study database to workers on many machines")
+    sgs = sg.add_subparsers(dest="action", required=True)
+    r = sgs.add_parser("serve", help="Optuna's gRPC storage proxy in front of a database: "
+                       "workers then pass --storage grpc://HOST:PORT")
+    r.add_argument("--storage", required=True,
+                   help="the database, e.g. postgresql+psycopg://user@host/db")
+    r.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all)")
+    r.add_argument("--port", type=int, default=13000, help="port to listen on")
+    r.set_defaults(func=cmd_storage_serve)
 
     f = sub.add_parser("front", help="the Pareto trials of a study")
     f.add_argument("name")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -68,3 +69,26 @@ def one_thread() -> Iterator[None]:
     ``pytestmark = pytest.mark.usefixtures("one_thread")`` in a module that trains."""
     with pinned_threads(1):
         yield
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[str]:
+    """A PostgreSQL server for the session (see tests/pg.py); skipped where there is
+    none, unless ``DSE_REQUIRE_POSTGRES=1`` (CI), where that is an error."""
+    from pg import server
+
+    with server() as url:
+        if url is None:
+            if os.environ.get("DSE_REQUIRE_POSTGRES") == "1":
+                pytest.fail("DSE_REQUIRE_POSTGRES=1 but no PostgreSQL server could be "
+                            "started (install Debian's postgresql, or set DSE_TEST_POSTGRES)")
+            pytest.skip("no PostgreSQL here (install Debian's postgresql)")
+        yield url
+
+
+@pytest.fixture
+def postgres(postgres_server: str) -> str:
+    """A fresh empty database: its ``postgresql+psycopg://`` URL."""
+    from pg import new_database
+
+    return new_database(postgres_server)

@@ -9,7 +9,9 @@ half of one. A file whose digest does not match is reported, moved aside as
 
 Processes that share a cache (parallel workers of a study) train a key one at a time:
 :meth:`Cache.claim` holds an exclusive lock on ``<key>.lock`` beside the entry, so a
-second process asking for a network in training waits and then reads it.
+second process asking for a network in training waits and then reads it. Hosts that share
+a cache folder share their claims through :attr:`Cache.claims` (a study's storage: see
+``dse.search.claims``), which holds where file locks across NFS clients do not.
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -62,11 +64,25 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+class Claims(Protocol):
+    """Claims on keys shared by every host of a cache (e.g. in a study's storage)."""
+
+    def hold(self, key: str, ready: Callable[[], bool]) -> AbstractContextManager[None]:
+        """Hold the claim on ``key``, or return once ``ready()`` (its entry exists)."""
+        ...
+
+    def busy(self, key: str) -> bool:
+        """Whether a live process holds the claim on ``key``."""
+        ...
+
+
 class Cache:
     """Trained networks by key."""
 
-    def __init__(self, root: str | Path | None = None):
+    def __init__(self, root: str | Path | None = None, *, claims: Claims | None = None):
         self.root = Path(root) if root is not None else default_root()
+        #: claims shared beyond this host (a study's storage); None: this host's locks only
+        self.claims = claims
         if self.root.exists() and not self.root.is_dir():
             raise InputError(self.root, "DSE_CACHE" if root is None else "cache",
                              "is a file, not a folder",
@@ -86,11 +102,16 @@ class Cache:
         # twice
         with locks.exclusive(self.path(key).with_suffix(".lock"), on_wait=lambda: log.warning(
                 "another process is training %s...; waiting for it", key[:12])):
-            yield
+            if self.claims is None:
+                yield
+            else:  # then among the hosts sharing this cache
+                with self.claims.hold(key, ready=self.path(key).exists):
+                    yield
 
     def busy(self, key: str) -> bool:
         """Whether another process holds the claim on ``key`` right now."""
-        return locks.held_elsewhere(self.path(key).with_suffix(".lock"))
+        return (locks.held_elsewhere(self.path(key).with_suffix(".lock"))
+                or (self.claims is not None and self.claims.busy(key)))
 
     def put(self, key: str, payload: dict[str, Any]) -> Path:
         buf = io.BytesIO()

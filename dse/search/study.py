@@ -15,6 +15,7 @@ import json
 import logging
 import time
 import warnings
+import zlib
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
@@ -24,8 +25,7 @@ from typing import Any
 import numpy as np
 import optuna
 import pandas as pd
-from optuna.storages import JournalStorage
-from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 from tqdm.auto import tqdm
 
@@ -48,17 +48,31 @@ from dse.nets import (
     load_data,
     train_network,
 )
+from dse.search.claims import StorageClaims
 from dse.search.evaluate import Metrics, Scorer, make_scorer
 from dse.search.pareto import Ruler, hypervolume, pareto_mask
 from dse.search.space import Candidate, Space
 from dse.search.spec import StudySpec, parse_spec
-from dse.search.workers import Worker, alive, registry_dir, serial
+from dse.search.storage import (
+    STUDIES_DIR,
+    WAIT_S,
+    WORKER_ATTR,
+    beating,
+    counted,
+    fail_reason,
+    fail_stale,
+    find_storage,
+    liveness,
+    lose,
+    remote,
+    storage_for,
+    study_lock,
+    take,
+    trial_beat,
+)
+from dse.search.workers import Worker, alive, registry_dir
 
 log = logging.getLogger(__name__)
-STUDIES_DIR = Path("studies")
-#: Seconds a journal lock may stay unchanged before a waiting process takes it as left by
-#: a killed one and releases it (an append holds it for milliseconds).
-JOURNAL_GRACE_S = 30
 TRAINED_PREFIX = "trained:"  # study attribute per training the study ran: trained:<key>
 CODED_PREFIX = "coded:"  # study attribute per codec output cache the study built
 CODEC_OUTPUTS_VERSION = 2  # bump when dse.nets.split or the payload format changes what it computes
@@ -349,67 +363,6 @@ class Explorer:
 # --------------------------------------------------------------------------------------
 
 
-def _journal(path: Path | str) -> JournalStorage:
-    """Optuna's journal file at ``path``, locked by a symlink that names it absolutely.
-
-    The lock is a symlink to the journal; a process killed while appending leaves it
-    behind, and Optuna releases it once it has not changed for the grace period, which it
-    learns by following the link. A relative target resolves beside the link (to
-    ``studies/studies/...``, a file that does not exist), and the waiting process then
-    spins forever instead of releasing it.
-    """
-    absolute = str(Path(path).resolve())
-    lock = JournalFileSymlinkLock(absolute, grace_period=JOURNAL_GRACE_S)
-    return JournalStorage(JournalFileBackend(absolute, lock_obj=lock))
-
-
-def storage_for(name: str, kind: str = "journal") -> optuna.storages.BaseStorage | str:
-    """``journal`` (default; Optuna's journal file), ``sqlite``, ``memory``, or a URL/path."""
-    STUDIES_DIR.mkdir(exist_ok=True)
-    if kind == "journal":
-        return _journal(STUDIES_DIR / f"{name}.journal")
-    if kind == "sqlite":
-        return f"sqlite:///{STUDIES_DIR / f'{name}.db'}"
-    if kind == "memory":
-        return optuna.storages.InMemoryStorage()
-    if "://" in kind:
-        return _rdb(kind)
-    if kind.endswith((".journal", ".log")):
-        return _journal(kind)
-    raise InputError("storage", kind, "unknown storage",
-                     "use journal, sqlite, memory, an RDB URL or a .journal file path")
-
-
-def _rdb(url: str) -> optuna.storages.RDBStorage:
-    """An RDB storage at ``url``, opened now so that a wrong URL, an unreachable server
-    or a missing folder is a one-line error, not a traceback at the first trial."""
-    if url.startswith("sqlite:///"):
-        folder = Path(url[len("sqlite:///"):]).parent
-        if not folder.is_dir():
-            raise InputError(url, "storage", f"the folder {folder} does not exist",
-                             "create it, or give a sqlite URL in an existing folder")
-    try:
-        return optuna.storages.RDBStorage(url)
-    except Exception as exc:  # sqlalchemy's errors: a wrong driver, URL or server
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(url, "storage", f"cannot open the storage: {reason}",
-                         "check the URL (e.g. sqlite:///studies/x.db or "
-                         "postgresql+psycopg://user@host/db) and that its server runs") from None
-
-
-def find_storage(name: str, storage: str | None = None) -> optuna.storages.BaseStorage | str:
-    """The storage of an existing study by name (journal, then sqlite, under studies/)."""
-    if storage is not None:
-        return storage_for(name, storage)
-    if (STUDIES_DIR / f"{name}.journal").exists():
-        return storage_for(name, "journal")
-    if (STUDIES_DIR / f"{name}.db").exists():
-        return storage_for(name, "sqlite")
-    known = sorted(p.stem for p in STUDIES_DIR.glob("*.journal")) if STUDIES_DIR.exists() else []
-    raise InputError(STUDIES_DIR / f"{name}.journal", "study", f"no study named {name!r}",
-                     f"known: {', '.join(known) or 'none'}; run `dse study run SPEC` first")
-
-
 def record_of(trial: FrozenTrial) -> dict[str, Any] | None:
     """The trial's ``dse`` record (knobs, metrics, constraint violations), or None.
 
@@ -427,6 +380,10 @@ def _constraints_func(trial: FrozenTrial) -> list[float]:
     return list(d["constraints"]) if d is not None else [1.0]
 
 
+#: Samplers that take ``constraints_func`` (and store each trial's constraint values).
+SAMPLERS_WITH_CONSTRAINTS = ("nsga2", "nsga3", "tpe", "gp")
+
+
 def make_sampler(spec: StudySpec, space: Space, *, worker: int = 0
                  ) -> optuna.samplers.BaseSampler:
     """The spec's sampler, seeded with the spec's seed plus ``worker`` (0 for the first
@@ -440,7 +397,7 @@ def make_sampler(spec: StudySpec, space: Space, *, worker: int = 0
     s = spec.sampler
     seed = spec.seed + worker
     kw: dict[str, Any] = {"seed": seed}
-    if spec.constraints and s in ("nsga2", "nsga3", "tpe", "gp"):
+    if spec.constraints and s in SAMPLERS_WITH_CONSTRAINTS:
         kw["constraints_func"] = _constraints_func
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*constraints_func.*", category=FutureWarning)
@@ -482,6 +439,10 @@ def objective_for(
         violations = [c.violation(metrics[c.metric]) for c in spec.constraints]
         trial.set_user_attr("dse", json.dumps({"knobs": cand.as_dict(), "metrics": metrics,
                                                "constraints": violations}))
+        if violations and spec.sampler not in SAMPLERS_WITH_CONSTRAINTS:
+            # where no sampler stores them, stored as Optuna's samplers do, so that tools
+            # reading the storage (optuna-dashboard) show feasibility
+            trial.storage.set_trial_system_attr(trial._trial_id, "constraints", violations)
         return [metrics[k] for k in names]
 
     return objective
@@ -525,6 +486,10 @@ def create_study(spec: StudySpec, *, storage: str | None = None,
         sampler=make_sampler(spec, explorer.space, worker=worker), load_if_exists=True,
     )
     _check_same_spec(study, spec)
+    if study.metric_names is None:  # named axes in Optuna's own tools (optuna-dashboard)
+        with warnings.catch_warnings():  # "experimental" since Optuna 3.2
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(list(spec.objectives))
     if study.user_attrs.get("spec") is None:
         study.set_user_attr("spec", spec.text)
         study.set_user_attr("spec_path", str(spec.path.resolve()) if spec.path else "")
@@ -543,88 +508,111 @@ def run_study(spec: StudySpec, *, n_trials: int | None = None, storage: str | No
               progress: bool = True, explorer: Explorer | None = None,
               worker: int | None = None,
               on_start: Callable[[], None] | None = None) -> optuna.Study:
-    """Run the study until it has ``n_trials`` finished trials (resuming where it stopped).
+    """Run the study until it has ``n_trials`` trials that count (resuming where it
+    stopped; see :func:`_trials`).
 
-    Several processes may run one study at once; together they stop at ``n_trials``.
-    ``worker`` is this process's index among them (default: how many are alive already);
-    ``on_start`` runs once this process is registered and the study is ready (it starts
-    the other workers of ``dse study run --workers``).
+    Any number of processes, on any number of machines sharing the storage, may run one
+    study at once; together they stop at ``n_trials``. ``worker`` is this process's index
+    among them (default: how many are alive already on this host; it offsets the
+    sampler's seed); ``on_start`` runs once this process is registered and the study is
+    ready (it starts the other workers of ``dse study run --workers``). In a storage
+    shared across machines, the seed is offset by a hash of this worker's host and
+    process as well: two hosts' first workers must not draw the same points.
     """
     kind = storage or spec.storage
     folder = registry_dir(STUDIES_DIR, spec.name, kind)
     shared = kind != "memory"
     with Worker(folder) as me:
-        # Registered first, then, one worker at a time: a worker that finds no other
-        # alive knows every RUNNING trial is a dead one's, since trials are only created
-        # under the same lock, by registered workers.
-        with serial(folder) if shared else nullcontext():
-            others = me.others() if shared else []
-            index = len(others) if worker is None else worker
-            study, explorer = create_study(spec, storage=storage, explorer=explorer,
-                                           progress=progress, worker=index)
-            _fail_stale(study, others)
+        others = me.others() if shared else []
+        index = len(others) if worker is None else worker
+        if worker is None and remote(kind):  # workers of other hosts are not seen here
+            index += zlib.crc32(me.path.stem.encode()) % 100_000
+        study, explorer = create_study(spec, storage=storage, explorer=explorer,
+                                       progress=progress, worker=index)
+        if shared:  # trainings are claimed in the study's storage, which every host sees
+            explorer.cache.claims = StorageClaims(study)
         if on_start is not None:
             on_start()
         target = n_trials if n_trials is not None else spec.n_trials
         several = others or on_start is not None or index > 0
-        if several and finished(study) < target:  # share the trainings out first
+        # share the trainings out first
+        if several and counted(study.get_trials(deepcopy=False)) < target:
             explorer.train_free()
         _trials(study, objective_for(explorer), target,
-                folder if shared else None, progress=progress)
+                folder if shared else None, progress=progress, local=not remote(kind))
     return study
 
 
 def _trials(study: optuna.Study, objective: Callable[[optuna.Trial], list[float]],
-            target: int, folder: Path | None, *, progress: bool) -> None:
-    """Ask, score and tell trials until the study holds ``target`` started trials (running
-    or finished), all workers' together: a trial is started only while fewer exist
-    (counted and started under the study's lock), so workers started together never
-    overshoot; enqueued trials run first. Every trial created
-    ends: a candidate that fails is a FAIL trial with its reason, an interruption fails
-    the trial and stops."""
-    started = (TrialState.RUNNING, *FINISHED)  # not WAITING: an enqueued trial is to run
-    bar = tqdm(total=max(0, target - len(study.get_trials(deepcopy=False, states=started))),
+            target: int, folder: Path | None, *, progress: bool, local: bool = True) -> None:
+    """Ask, score and tell trials until ``target`` trials count (:func:`counted`: running
+    or finished, a lost trial's retry in its place), all workers' together, and none is
+    running any more.
+
+    Counting, judging stale trials and creating the next happen one worker at a time
+    (:func:`study_lock`), so workers started together never overshoot; enqueued trials
+    (retries first) run first. While the budget is spent but other workers still run
+    trials, this one waits: if one of them dies, its trial is retried here. Every trial
+    created ends: a candidate that fails is a FAIL trial with its reason; an interruption
+    fails the trial, enqueues its retry and stops. ``local``: the storage is a file of
+    this host (see :func:`~dse.search.storage.fail_stale`).
+    """
+    every, _ = liveness()
+    bar = tqdm(total=max(0, target - counted(study.get_trials(deepcopy=False))),
                disable=not progress, desc=study.study_name, leave=False)
+    private = folder is None and isinstance(study._storage, optuna.storages.InMemoryStorage)
+    judged = -float("inf")  # when stale trials were last looked for
     try:
         while True:
-            with serial(folder) if folder is not None else nullcontext():
-                if len(study.get_trials(deepcopy=False, states=started)) >= target:
+            with study_lock(study, folder):
+                # a trial cannot go stale faster than a heartbeat: look once per interval
+                if not private and time.monotonic() - judged >= every:
+                    fail_stale(study, folder, local=local)
+                    judged = time.monotonic()
+                trials = study.get_trials(deepcopy=False)
+                trial = None
+                if counted(trials) < target:
+                    with warnings.catch_warnings():  # Optuna: "heartbeat ... with optimize"
+                        warnings.simplefilter("ignore", UserWarning)
+                        trial = study.ask()
+                    if not private:
+                        take(study, trial)
+                elif not any(t.state == TrialState.RUNNING for t in trials):
                     return
-                trial = study.ask()
-            try:
-                values = objective(trial)
-            except CandidateFailed as exc:
-                log.warning("trial %d failed: %s", trial.number, exc)
-                study.tell(trial, state=TrialState.FAIL)
-            except BaseException:
-                trial.set_user_attr("fail_reason", "interrupted")
-                study.tell(trial, state=TrialState.FAIL)
-                raise
-            else:
-                study.tell(trial, values)
+            if trial is None:  # the others' last trials: wait, in case one is lost
+                time.sleep(WAIT_S)
+                continue
+            with beating(every, trial_beat(study, trial._trial_id)) if not private \
+                    else nullcontext():
+                try:
+                    values = objective(trial)
+                except CandidateFailed as exc:
+                    log.warning("trial %d failed: %s", trial.number, exc)
+                    _tell(study, trial, state=TrialState.FAIL)
+                except BaseException:
+                    lose(study, study._storage.get_trial(trial._trial_id), "interrupted")
+                    raise
+                else:
+                    _tell(study, trial, values)
             bar.update()
     finally:
         bar.close()
 
 
-def _fail_stale(study: optuna.Study, others: Sequence[str]) -> int:
-    """Mark the trials an interrupted run left RUNNING failed; return how many.
-
-    While another worker of the study is alive (``others``), a RUNNING trial may be its
-    (a training can take minutes), and failing it would crash that worker when it
-    reports: then nothing is touched, and a later run that starts alone fails them.
-    """
-    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    if not running:
-        return 0
-    if others:
-        log.warning("%d RUNNING trial(s) left alone: %d other worker(s) alive (%s)",
-                    len(running), len(others), ", ".join(others))
-        return 0
-    for t in running:
-        study._storage.set_trial_user_attr(t._trial_id, "fail_reason", "interrupted")
-        study._storage.set_trial_state_values(t._trial_id, TrialState.FAIL)
-    return len(running)
+def _tell(study: optuna.Study, trial: optuna.Trial, values: list[float] | None = None, *,
+          state: TrialState | None = None) -> None:
+    """Tell ``trial``'s result, unless another worker judged it lost meanwhile (this
+    worker stalled past the grace period): then its retry stands for it."""
+    try:
+        study.tell(trial, values, state=state)
+    except UpdateFinishedTrialError:
+        log.warning("trial %d was judged lost while it ran; its retry replaces it",
+                    trial.number)
+    except ValueError as exc:
+        if "Cannot tell" not in str(exc):
+            raise
+        log.warning("trial %d was judged lost while it ran; its retry replaces it",
+                    trial.number)
 
 
 def load_study(name: str, *, storage: str | None = None) -> tuple[optuna.Study, StudySpec]:
@@ -768,7 +756,7 @@ def status(study: optuna.Study, spec: StudySpec, storage: str | None = None
     ruler, source = study_ruler(study, spec)
     hv = study_hypervolume(study, spec, ruler)
     coded = [v for k, v in study.user_attrs.items() if k.startswith(CODED_PREFIX)]
-    failed = [t.user_attrs.get("fail_reason", "no reason recorded")
+    failed = [fail_reason(t)
               for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))]
     out: dict[str, Any] = {
         "feasible": int(df.feasible.sum()) if not df.empty else 0,
@@ -779,7 +767,11 @@ def status(study: optuna.Study, spec: StudySpec, storage: str | None = None
         "trainings_run": len(trained), "trained": trained,
         "training_seconds": float(sum(v["seconds"] for v in trained)),
         "hypervolume": hv, "ruler": source,
-        "workers": len(alive(registry_dir(STUDIES_DIR, spec.name, storage or spec.storage))),
+        # this host's registered workers, and any host's workers with a trial running
+        "workers": len(set(alive(registry_dir(STUDIES_DIR, spec.name, storage or spec.storage)))
+                       | {t.system_attrs[WORKER_ATTR] for t in study.get_trials(
+                           deepcopy=False, states=(TrialState.RUNNING,))
+                          if WORKER_ATTR in t.system_attrs}),
     }
     grid_hv = study.user_attrs.get("grid_hypervolume")
     if grid_hv:

@@ -12,7 +12,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from dse.search import study as study_mod
+from dse.search import storage as storage_mod
 
 
 def _die_holding_the_lock(cwd: Path, storage: str) -> None:
@@ -33,7 +33,7 @@ def _die_holding_the_lock(cwd: Path, storage: str) -> None:
 @pytest.mark.parametrize("storage", ["journal", "studies/other.journal"])
 def test_a_stale_journal_lock_is_released_after_the_grace_period(
         isolated: Path, monkeypatch: pytest.MonkeyPatch, storage: str) -> None:
-    monkeypatch.setattr(study_mod, "JOURNAL_GRACE_S", 3)
+    monkeypatch.setattr(storage_mod, "JOURNAL_GRACE_S", 3)
     (isolated / "studies").mkdir(exist_ok=True)
     _die_holding_the_lock(isolated, storage)
     locks = list((isolated / "studies").glob("*.lock"))
@@ -44,7 +44,7 @@ def test_a_stale_journal_lock_is_released_after_the_grace_period(
     done = threading.Event()
 
     def create() -> None:
-        optuna.create_study(storage=study_mod.storage_for("stale", storage), study_name="s")
+        optuna.create_study(storage=storage_mod.storage_for("stale", storage), study_name="s")
         done.set()
 
     threading.Thread(target=create, daemon=True).start()
@@ -54,5 +54,5 @@ def test_a_stale_journal_lock_is_released_after_the_grace_period(
 
 def test_the_journal_path_is_absolute_whatever_the_working_folder(
         isolated: Path) -> None:
-    s = study_mod.storage_for("abs")
+    s = storage_mod.storage_for("abs")
     assert Path(s._backend._file_path).is_absolute()

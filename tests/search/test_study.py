@@ -3,6 +3,8 @@ resuming, constraints, failing candidates and name clashes."""
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,7 @@ from dse.errors import InputError
 from dse.nets.cache import Cache
 from dse.search.space import Candidate
 from dse.search.spec import StudySpec, parse_spec
+from dse.search.storage import LOST_ATTR
 from dse.search.study import (
     STUDIES_DIR,
     Explorer,
@@ -201,17 +204,22 @@ def test_a_trial_left_running_by_a_crash_is_failed_on_resume() -> None:
     spec = make_spec("crash", n_trials=6)
     study = run_study(spec, n_trials=3, progress=False, explorer=explorer_for(spec))
     crashed = study.ask()  # asked, never told: what a killed process leaves behind
+    explorer_for(spec).space.suggest(crashed)
     assert study.get_trials()[-1].state == TrialState.RUNNING
     done = {t.number: t.values for t in study.get_trials(states=(TrialState.COMPLETE,))}
     study = resume_study("crash", n_trials=6, progress=False)
     trials = study.get_trials()
     assert not study.get_trials(states=(TrialState.RUNNING,))
     stale = trials[crashed.number]
-    assert stale.state == TrialState.FAIL and stale.user_attrs["fail_reason"] == "interrupted"
+    assert stale.state == TrialState.FAIL
+    assert "ended without finishing" in stale.system_attrs[LOST_ATTR]
     assert {t.number: t.values for t in trials[:3]} == done
-    # 6 finished trials in all, the failed one among them
-    assert len(trials) == 6
-    assert [t.state for t in trials].count(TrialState.COMPLETE) == 5
+    # the lost trial is retried with its parameters and does not count: 6 complete
+    retries = [t for t in trials if t.system_attrs.get("failed_trial") == crashed.number]
+    assert len(retries) == 1 and retries[0].state == TrialState.COMPLETE
+    assert retries[0].params == stale.params and stale.params
+    assert len(trials) == 7
+    assert [t.state for t in trials].count(TrialState.COMPLETE) == 6
 
 
 def test_a_live_workers_running_trial_survives_another_run() -> None:
@@ -221,13 +229,15 @@ def test_a_live_workers_running_trial_survives_another_run() -> None:
     busy = study.ask()  # the other worker's trial, in flight
     other = hold(registry_dir(STUDIES_DIR, "parallel", "journal"))
     try:
+        # the other worker finishes its trial a while later, as if nothing happened
+        finish = threading.Timer(3.0, lambda: study.tell(busy, [0.5, 0.01, 1000.0]))
+        finish.start()
+        started = time.monotonic()
         study = resume_study("parallel", n_trials=4, progress=False)
-        states = [t.state for t in study.get_trials()]
-        assert states[busy.number] == TrialState.RUNNING
-        # the live trial counts towards n_trials: the two workers end with 4, not 5
-        assert states.count(TrialState.COMPLETE) == 3 and len(states) == 4
-        # the other worker finishes its trial as if nothing happened
-        study.tell(busy, [0.5, 0.01, 1000.0])
+        finish.join()
+        # the live trial was left alone and counted towards n_trials (4, not 5), and this
+        # run waited for it before returning, in case its worker died
+        assert time.monotonic() - started >= 3.0
         assert study.get_trials()[busy.number].state == TrialState.COMPLETE
         assert [t.state for t in study.get_trials()] == [TrialState.COMPLETE] * 4
         crashed = study.ask()
@@ -236,7 +246,8 @@ def test_a_live_workers_running_trial_survives_another_run() -> None:
         other.wait(timeout=30)
     study = resume_study("parallel", n_trials=6, progress=False)
     left = study.get_trials()[crashed.number]
-    assert left.state == TrialState.FAIL and left.user_attrs["fail_reason"] == "interrupted"
+    assert left.state == TrialState.FAIL and LOST_ATTR in left.system_attrs
+    assert [t.state for t in study.get_trials()].count(TrialState.COMPLETE) == 6
 
 
 def test_a_second_worker_draws_other_points_and_all_stop_at_n_trials() -> None:

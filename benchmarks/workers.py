@@ -1,0 +1,231 @@
+"""Trials per second with 1, 2 and 4 workers on one study, and where their time goes.
+
+On a spec (default: studies/quickstart.toml) whose networks are trained first (scoring
+only: every trial reads the cache), for each storage (the journal file; PostgreSQL, a
+throwaway server on loopback unless ``--postgres URL``) and each number of workers W:
+W processes join one fresh study (``run_study``, as ``dse study worker`` does) and run
+``--trials`` trials per worker between them; they start together (each loads the spec
+and its networks first, then waits for a common start), and the time runs from the start
+to the last worker's end. Each worker times its sampler (``study.ask``), its storage
+writes (``tell`` and the trial's attributes) and its scoring (the objective). The median
+of ``--repeats`` runs is quoted, with the speed-up over one worker measured in the same
+run.
+
+The scaling targets (PostgreSQL: 2 workers >= 1.5x one, 4 workers >= 2.5x one) need as
+many free cores as workers: where the machine has fewer, 4 workers also run a
+scoring-free objective (the same sampler and storage, one fixed result), which shows
+what bounds them: the cores (scoring), or the sampler and storage.
+
+Print the figures; ``--json FILE`` writes ``{"storage": {KIND: {"1": trials_per_s,
+"2": ..., "4": ...}}, ...}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import multiprocessing as mp
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))  # the throwaway PostgreSQL server of the tests
+
+
+def _worker(spec_path: str, storage: str, name: str, total: int, index: int,
+            scoring: bool, cache: str, ready: Any, go: Any, out: Any) -> None:
+    """One worker: load, wait for the start, run the study, report its timings."""
+    os.environ["DSE_CACHE"] = cache
+    import optuna
+
+    from dse.costmodel import pinned_threads
+    from dse.search.spec import load_spec
+    from dse.search.study import Explorer, run_study
+
+    spec = dataclasses.replace(load_spec(spec_path), name=name)
+    explorer = Explorer(spec, progress=False)
+    explorer.train_free()  # every network from the cache, before the clock starts
+    for method, density in explorer.space.networks():
+        explorer.scorer(method, density)  # and its scorer built
+    timers = {"sampler": 0.0, "storage": 0.0, "scoring": 0.0, "lock": 0.0,
+              "liveness": 0.0}
+    fixed: dict[str, Any] = {}
+    score = explorer.evaluate
+
+    def evaluate(cand: Any) -> Any:
+        t = time.perf_counter()
+        if scoring:
+            m = score(cand)
+        else:  # the sampler and the storage alone: one fixed result
+            m = fixed.get("m") or fixed.setdefault("m", score(cand))
+        timers["scoring"] += time.perf_counter() - t
+        return m
+
+    explorer.evaluate = evaluate  # type: ignore[method-assign]
+    ask, tell = optuna.Study.ask, optuna.Study.tell
+    set_attr = optuna.Trial.set_user_attr
+
+    def timed(key: str, fn: Any) -> Any:
+        def wrapper(*a: Any, **k: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                timers[key] += time.perf_counter() - t
+        return wrapper
+
+    import dse.search.study as study_mod
+    from dse.search.space import Space
+
+    lock = study_mod.study_lock
+
+    @contextmanager
+    def timed_lock(*a: Any, **k: Any) -> Iterator[None]:
+        t = time.perf_counter()
+        with lock(*a, **k):
+            timers["lock"] += time.perf_counter() - t
+            yield
+
+    study_mod.study_lock = timed_lock  # type: ignore[assignment]
+    study_mod.fail_stale = timed("liveness", study_mod.fail_stale)  # type: ignore[assignment]
+    study_mod.take = timed("liveness", study_mod.take)  # type: ignore[assignment]
+    Space.suggest = timed("sampler", Space.suggest)  # type: ignore[method-assign]
+    optuna.Study.ask = timed("sampler", ask)  # type: ignore[method-assign]
+    optuna.Study.tell = timed("storage", tell)  # type: ignore[method-assign]
+    optuna.Trial.set_user_attr = timed("storage", set_attr)  # type: ignore[method-assign]
+    ready.put(index)
+    go.wait()
+    start = time.perf_counter()
+    with pinned_threads(1):
+        study = run_study(spec, n_trials=total, storage=storage, progress=False,
+                          explorer=explorer, worker=index)
+    wall = time.perf_counter() - start
+    mine = sum(1 for t in study.get_trials(deepcopy=False)
+               if t.system_attrs.get("dse:worker", "").endswith(f"-{os.getpid()}"))
+    out.put({"index": index, "wall": wall, "trials": mine, **timers})
+
+
+#: Where a worker's time goes: the sampler (ask and suggest), the storage's writes (tell
+#: and the trial's record), scoring, waiting for the study's lock, and liveness (judging
+#: stale trials, marking a trial taken); "other" is the rest (reading trials, heartbeats).
+PARTS = ("sampler", "storage", "scoring", "lock", "liveness")
+
+
+def run_once(spec_path: str, storage: str, workers: int, per_worker: int, *, scoring: bool,
+             cache: str, tag: str) -> dict[str, Any]:
+    """One study with ``workers`` processes: trials/s and the time split."""
+    ctx = mp.get_context("spawn")
+    ready, out, go = ctx.Queue(), ctx.Queue(), ctx.Event()
+    name = f"bench-workers-{tag}-{workers}-{int(time.time() * 1000) % 10**9}"
+    total = per_worker * workers
+    procs = [ctx.Process(target=_worker, args=(spec_path, storage, name, total, i, scoring,
+                                               cache, ready, go, out))
+             for i in range(workers)]
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get(timeout=600)
+    start = time.perf_counter()
+    go.set()
+    results = [out.get(timeout=1800) for _ in procs]
+    wall = time.perf_counter() - start
+    for p in procs:
+        p.join()
+        if p.exitcode != 0:
+            raise SystemExit(f"a worker failed (exit {p.exitcode})")
+    busy = sum(r["wall"] for r in results)
+    split = {k: sum(r[k] for r in results) / busy for k in PARTS}
+    split["other"] = max(0.0, 1 - sum(split.values()))
+    return {"trials_per_s": total / wall, "wall_s": wall, "trials": total, "split": split,
+            "per_worker": sorted(r["trials"] for r in results)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--spec", default=str(REPO / "studies" / "quickstart.toml"))
+    ap.add_argument("--trials", type=int, default=60, help="trials per worker and run")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--workers", default="1,2,4")
+    ap.add_argument("--postgres", default=None, help="a server URL (default: start one)")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args(argv)
+    counts = [int(w) for w in args.workers.split(",")]
+    cache = os.environ.get("DSE_CACHE", str(REPO / ".dse-cache"))
+    os.environ["DSE_CACHE"] = cache
+    from dse.search.spec import load_spec
+    from dse.search.study import Explorer
+
+    t = time.perf_counter()
+    Explorer(load_spec(args.spec), progress=True).train_free()
+    print(f"networks ready in {time.perf_counter() - t:.1f} s (cache {cache}); "
+          f"{os.cpu_count()} cores here")
+    report: dict[str, Any] = {"storage": {}, "split": {}, "scoring_free": {},
+                              "cores": os.cpu_count(), "trials_per_worker": args.trials,
+                              "repeats": args.repeats}
+    failures: list[str] = []
+    with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
+        os.chdir(tmp)  # the journal studies land in tmp/studies
+        url = args.postgres
+        if url is None:
+            from pg import new_database, server
+
+            base = stack.enter_context(server())
+            if base is None:
+                print("no PostgreSQL here: install Debian's postgresql or pass --postgres")
+            else:
+                url = new_database(base)
+        kinds = {"journal": "journal", **({"postgres": url} if url else {})}
+        for kind, storage in kinds.items():
+            rates: dict[str, list[float]] = {str(w): [] for w in counts}
+            splits: dict[str, Any] = {}
+            for rep in range(args.repeats):
+                for w in counts:  # interleaved: the machine's noise hits every count alike
+                    r = run_once(args.spec, storage, w, args.trials, scoring=True,
+                                 cache=cache, tag=kind)
+                    rates[str(w)].append(r["trials_per_s"])
+                    splits[str(w)] = r["split"]
+                    print(f"  {kind:8s} {w} worker(s), run {rep + 1}: "
+                          f"{r['trials_per_s']:7.1f} trials/s  ({r['trials']} trials in "
+                          f"{r['wall_s']:.1f} s; per worker {r['per_worker']})")
+            med = {w: statistics.median(v) for w, v in rates.items()}
+            report["storage"][kind] = med
+            report["split"][kind] = splits
+            print(f"{kind}:")
+            for w in med:
+                sp = splits[w]
+                parts = ", ".join(f"{k} {sp[k]:.0%}" for k in (*PARTS, "other"))
+                print(f"  {w} worker(s): {med[w]:7.1f} trials/s  x{med[w] / med['1']:.2f}   "
+                      f"time: {parts}")
+            if kind == "postgres":
+                for w, target in (("2", 1.5), ("4", 2.5)):
+                    if w in med:
+                        x = med[w] / med["1"]
+                        ok = x >= target
+                        print(f"{'PASS' if ok else 'FAIL'}: {w} workers on PostgreSQL "
+                              f"x{x:.2f} one (target >= {target})")
+                        if not ok:
+                            failures.append(f"{w} workers x{x:.2f}")
+            if max(counts) > (os.cpu_count() or 1):
+                w = max(counts)
+                free = [run_once(args.spec, storage, n, args.trials, scoring=False,
+                                 cache=cache, tag=f"{kind}-free")["trials_per_s"]
+                        for n in (1, w) for _ in range(1)]
+                report["scoring_free"][kind] = {"1": free[0], str(w): free[1]}
+                print(f"  scoring-free objective: 1 worker {free[0]:.1f} trials/s, {w} "
+                      f"workers {free[1]:.1f} trials/s (x{free[1] / free[0]:.2f}): with "
+                      f"{os.cpu_count()} cores, {w} scoring workers share them")
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
