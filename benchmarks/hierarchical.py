@@ -160,7 +160,7 @@ def judge(rows: list[dict[str, Any]]) -> tuple[bool, list[str]]:
             why.append(f"the training exit itself reaches {100 * h['exit_accuracy']:.1f}% "
                        f"(the same exit under split training: "
                        f"{100 * s['exit_accuracy']:.1f}%): trained on its own loss alone it "
-                       "did not learn, and the edge features it shaped starve the server")
+                       "did not learn, nor did the server on the features it shaped")
         verdict = "holds" if holds else "does not hold: " + "; ".join(why)
         tag = " (target link)" if link == TARGET_LINK else ""
         lines.append(f"{model} over {link}{tag}: hierarchical takes {100 * cut:.0f}% less "

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from dse.errors import InputError
+from dse.errors import InputError, write_refused
 
 DESCRIPTION = """\
 Decide how to run a neural network across an edge device and a server: where to cut it,
@@ -224,7 +224,13 @@ def _calibrate_predictor(args: argparse.Namespace, base: Any, out: Path, name: s
         for model, shape in table.groupby(["model", "input_shape"], sort=False).groups:
             dims = parse_shape(shape, field=f"{args.from_csv}: input_shape")
             net = load_model(model, in_channels=dims[1], input_size=dims[-1])
-            graphs[(model, shape)] = calibrate.build_graph(net, torch.zeros(dims), name=model)
+            try:
+                graphs[(model, shape)] = calibrate.build_graph(net, torch.zeros(dims),
+                                                               name=model)
+            except Exception as exc:  # noqa: BLE001 - the CSV's shape does not fit the model
+                raise InputError(args.from_csv, "input_shape", f"{model} does not run on "
+                                 f"{shape} ({type(exc).__name__}: {exc})",
+                                 "the shape the model was measured at") from None
         measure.check_nodes(table, graphs, args.from_csv)
         runtime = str(table.runtime.iloc[0])
         nets = calibrate.networks_from_table(table, graphs)
@@ -536,6 +542,9 @@ def _print_status(info: dict[str, Any]) -> None:
     if "hv_fraction_of_grid" in info:
         line += f", {100 * info['hv_fraction_of_grid']:.1f}% of the grid front's"
     print(line)
+    if info.get("unreadable"):
+        print(f"{info['unreadable']} complete trial(s) left out: their values are not finite "
+              f"(first: {info['first_unreadable']})")
 
 
 def _with_helpers(args: argparse.Namespace, command: list[str],
@@ -612,7 +621,7 @@ def cmd_storage_serve(args: argparse.Namespace) -> int:
 
     import optuna
 
-    from dse.search.storage import storage_for
+    from dse.search import storage_for
 
     if "://" not in args.storage or args.storage.startswith("grpc://"):
         raise InputError("--storage", "storage", f"{args.storage!r} is not a database URL",
@@ -1267,10 +1276,19 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--channels", type=int, default=None, help="force 1 or 3 channels")
 
 
+#: Subcommands whose positional NAME is a stored study's name.
+_STUDY_NAMED = frozenset({cmd_study_resume, cmd_study_status, cmd_front, cmd_verify, cmd_report,
+                          cmd_export})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.func in _STUDY_NAMED:  # a NAME from the command line names files
+            from dse.search import check_name
+
+            check_name(args.name, where="<command line>", field="NAME")
         return int(args.func(args) or 0)
     except InputError as exc:
         print(f"dse: error: {exc}", file=sys.stderr)
@@ -1278,6 +1296,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into head and closed early
         sys.stderr.close()
         return 0
+    except OSError as exc:  # a write the disk refused where no writer said so itself
+        refused = write_refused(exc.filename or "a file", exc)
+        if refused is None:
+            raise
+        print(f"dse: error: {refused}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("dse: interrupted", file=sys.stderr)
         return 130

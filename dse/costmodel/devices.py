@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 from dse.costmodel.kinds import OP_KINDS
 from dse.costmodel.predictor import KernelPredictor, sha256
-from dse.costmodel.units import Dimension, parse_quantity
+from dse.costmodel.units import BASE_UNITS, Dimension, parse_quantity
 from dse.errors import InputError
 
 #: The shipped profiles: ``profiles/devices/*.toml`` and ``profiles/links/*.toml``.
@@ -156,6 +156,47 @@ SOURCE_STATUS: Mapping[str, str] = MappingProxyType(
         "M": "measured by the profile's author (say how)",
     }
 )
+#: Physical bounds of a profile's figures, in SI base units, by dotted field (a peak of
+#: any dtype under ``compute.peak_flops``): (low, high, unit, the devices that set them).
+#: They admit every shipped profile and every real device from a microcontroller (an 8-bit
+#: AVR: ~1 MFLOP/s in software, 2 KiB of SRAM, ~1 mW) to a datacentre GPU or a whole
+#: multi-GPU server (~1e16 FLOP/s, 8 TB/s of HBM, ~15 kW), with a margin of 1000x or more
+#: where a figure can vary that much; a figure outside them is a unit slip (a GFLOP/s
+#: written as FLOP/s, W as mW) or a number that would overflow the cost model.
+PHYSICAL_BOUNDS: Mapping[str, tuple[float, float, str, str]] = MappingProxyType({
+    "compute.peak_flops": (1e3, 1e18, "FLOP/s", "1 kFLOP/s to 1 EFLOP/s"),
+    "compute.overhead": (0.0, 60.0, "s", "0 to 60 s per layer"),
+    "memory.bandwidth": (1e3, 1e17, "B/s", "1 kB/s to 100 PB/s"),
+    "memory.capacity": (1e3, 1e16, "B", "1 kB to 10 PB"),
+    "power.idle": (0.0, 1e5, "W", "0 to 100 kW"),
+    "power.active": (1e-6, 1e5, "W", "1 uW to 100 kW"),
+    "power.energy_per_flop": (1e-16, 1e-3, "J", "0.1 fJ to 1 mJ per FLOP"),
+    "power.energy_per_byte": (1e-16, 1e-3, "J", "0.1 fJ to 1 mJ per byte"),
+    "uplink": (1.0, 1e13, "bit/s", "1 bit/s to 10 Tbit/s"),
+    "downlink": (1.0, 1e13, "bit/s", "1 bit/s to 10 Tbit/s"),
+    "rtt": (0.0, 60.0, "s", "0 to 60 s"),
+    "radio.alpha": (0.0, 1e4, "W/Mbps", "0 to 10 kW per Mbit/s"),
+    "radio.alpha_down": (0.0, 1e4, "W/Mbps", "0 to 10 kW per Mbit/s"),
+    "radio.beta": (0.0, 1e5, "W", "0 to 100 kW"),
+    "radio.connected": (0.0, 1e5, "W", "0 to 100 kW"),
+    "radio.tail_energy": (0.0, 1e4, "J", "0 to 10 kJ"),
+})
+#: The most a radio may draw while sending or receiving (alpha x Mbit/s + beta), W.
+RADIO_POWER_MAX_W = 1e5
+
+
+def physical_bound_error(field_name: str, value: float) -> str | None:
+    """Why ``value`` (SI base units) is outside :data:`PHYSICAL_BOUNDS` of the dotted
+    ``field_name``, or None (also for a field without bounds)."""
+    key = "compute.peak_flops" if field_name.startswith("compute.peak_flops.") else field_name
+    if key not in PHYSICAL_BOUNDS:
+        return None
+    low, high, unit, text = PHYSICAL_BOUNDS[key]
+    if low <= value <= high:
+        return None
+    return f"{value:g} {unit} is outside the physical bounds {text} ({low:g}..{high:g} {unit})"
+
+
 _STATUS_RE = re.compile(r"^[SDUEM](?:\s*/\s*[SDUEM])*\s*:\s*\S")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _FORMAT_HINT = "see profiles/README.md for the format"
@@ -543,6 +584,10 @@ class _Reader:
             raise self.error(
                 name, f"must lie in (0, 1], got {table[key]!r}", "a fraction of peak, e.g. 0.3"
             )
+        bound_error = physical_bound_error(name, value)
+        if bound_error:
+            raise self.error(name, f"{table[key]!r}: {bound_error}", "check the figure and its "
+                             f"unit; a bare number is in {BASE_UNITS[dimension]}")
         self.numeric.append(name)
         return value
 
@@ -829,6 +874,15 @@ def _parse_link(reader: _Reader, data: dict[str, Any], path: Path) -> LinkProfil
     tail = 0.0
     if "tail_energy" in radio:
         tail = reader.quantity(radio, "radio", "tail_energy", "energy", "nonnegative")
+    for direction, slope, rate in (("uplink", alpha, uplink), ("downlink", alpha_down, downlink)):
+        radio_w = slope * rate / 1e6 + beta
+        if not radio_w <= RADIO_POWER_MAX_W:
+            field_name = "radio.alpha" if direction == "uplink" else "radio.alpha_down"
+            raise reader.error(
+                field_name,
+                f"the radio would draw {radio_w:g} W at the {direction} rate "
+                f"(alpha x Mbit/s + beta), above the physical bound {RADIO_POWER_MAX_W:g} W",
+                "check alpha's unit: W per Mbit/s of throughput, e.g. \"0.44 W/Mbps\"")
     sources = reader.sources(data, tables=())
     return LinkProfile(
         name=name,

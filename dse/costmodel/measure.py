@@ -256,6 +256,28 @@ def write_csv(table: Any, path: str | Path) -> None:
     table[list(CSV_COLUMNS)].to_csv(path, index=False)
 
 
+#: The longest one layer's kernel may take in a measurement CSV, s (as a profile's
+#: per-layer overhead; see devices.PHYSICAL_BOUNDS).
+MAX_KERNEL_S = 60.0
+#: The most elements an input shape of a measurement CSV may have (a model is built and
+#: traced on a tensor of that shape): 2**26, 256 MiB of float32.
+MAX_INPUT_ELEMENTS = 2**26
+
+
+def shape_error(text: str) -> str | None:
+    """Why ``text`` is not a CSV input shape (``1xCxHxW``, batch 1, at most
+    :data:`MAX_INPUT_ELEMENTS` elements), or None."""
+    parts = text.lower().split("x")
+    if len(parts) != 4 or not all(p.isdigit() and p.isascii() for p in parts):
+        return f"{text!r} is not 1xCxHxW"
+    dims = [int(p) for p in parts]
+    if dims[0] != 1 or min(dims) < 1:
+        return f"{text!r}: the batch must be 1 and every other size at least 1"
+    if math.prod(dims) > MAX_INPUT_ELEMENTS:
+        return f"{text!r} has more than {MAX_INPUT_ELEMENTS} elements"
+    return None
+
+
 def read_csv(path: str | Path) -> Any:
     """Read and check a measurement CSV (module docstring); one-line InputError on any
     missing column, non-numeric or negative time, bad runs/threads or unknown runtime."""
@@ -296,6 +318,17 @@ def read_csv(path: str | Path) -> Any:
                                  "a whole number, e.g. 30")
             values.append(v)
         out[col] = values
+    for col in ("median_s", "p10_s"):
+        for i, v in enumerate(out[col]):
+            if v > MAX_KERNEL_S:
+                raise InputError(path, f"row {i + 2}.{col}", f"{v:g} s is longer than any "
+                                 f"one layer runs ({MAX_KERNEL_S:g} s)",
+                                 "seconds, not milliseconds or microseconds: re-measure it")
+    for i, text in enumerate(table["input_shape"]):
+        why = shape_error(text)
+        if why:
+            raise InputError(path, f"row {i + 2}.input_shape", why,
+                             "1xCxHxW as dse profile writes it, e.g. 1x3x32x32")
     for i, r in enumerate(table["runtime"]):
         if r not in RUNTIMES:
             raise InputError(path, f"row {i + 2}.runtime", f"unknown runtime {r!r}",

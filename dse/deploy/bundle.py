@@ -12,10 +12,15 @@ rest.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import math
+import os
 import time
 import warnings
+import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -99,7 +104,68 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
     if missing:
         raise InputError(path, missing[0], "missing from the manifest",
                          "export the bundle again")
+    why = _manifest_error(manifest)
+    if why:
+        raise InputError(path, why[0], why[1], "export the bundle again with dse export")
     return manifest
+
+
+#: The most weights one sparse layer of a manifest may have (its dense skeleton is built
+#: before the packed file fills it): 2**28, 1 GiB of float32.
+MAX_LAYER_WEIGHTS = 2**28
+
+
+def _sizes(value: Any) -> bool:
+    """A list of sizes: positive integers (no booleans)."""
+    return isinstance(value, list) and all(
+        isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in value)
+
+
+def _inside(name: Any) -> bool:
+    """A file name relative to the bundle folder that stays inside it."""
+    return (isinstance(name, str) and bool(name) and not Path(name).is_absolute()
+            and ".." not in Path(name).parts and "\\" not in name and "\0" not in name)
+
+
+def _manifest_error(m: dict[str, Any]) -> tuple[str, str] | None:
+    """``(field, reason)`` of the first manifest entry a bundle is read through that has
+    the wrong type or shape, or None: what reading it would otherwise trip over."""
+    tasks, files, sparse = m["tasks"], m["files"], m.get("sparse")
+    if not (isinstance(tasks, list) and tasks and all(isinstance(t, str) for t in tasks)):
+        return "tasks", "not a non-empty list of task names"
+    if not (_sizes(m["classes"]) and len(m["classes"]) == len(tasks)):
+        return "classes", "not one class count (>= 1) per task"
+    if not isinstance(m["exits"], list):
+        return "exits", "not a list"
+    if not isinstance(m["cut"], int) or isinstance(m["cut"], bool) or m["cut"] < 0:
+        return "cut", "not a cut index (an integer >= 0)"
+    if not isinstance(m["edge_only"], bool):
+        return "edge_only", "not true or false"
+    if not (isinstance(m["crossing"], list) and all(
+            isinstance(c, dict) and _sizes(c.get("shape")) for c in m["crossing"])):
+        return "crossing", "not a list of tensors with a shape of sizes"
+    if m["codec"] is not None and not isinstance(m["codec"], str):
+        return "codec", "not a codec name or null"
+    if "input_shape" in m and not (_sizes(m["input_shape"]) and m["input_shape"]):
+        return "input_shape", "not a list of sizes"
+    if not (isinstance(files, dict) and all(_inside(k) and isinstance(v, str)
+                                            for k, v in files.items())):
+        return "files", "not a table of file names inside the bundle and their sha256"
+    if sparse is not None:
+        layers = sparse.get("layers") if isinstance(sparse, dict) else None
+        if not (isinstance(sparse, dict) and _inside(sparse.get("file"))
+                and sparse["file"] in files and isinstance(layers, list)):
+            return "sparse", "not a table of a listed file and its layers"
+        for e in layers:
+            if not (isinstance(e, dict) and isinstance(e.get("module"), str)
+                    and e["module"] and _sizes(e.get("weight_shape"))
+                    and 2 <= len(e["weight_shape"]) <= 5 and isinstance(e.get("bias"), bool)
+                    and math.prod(e["weight_shape"]) <= MAX_LAYER_WEIGHTS
+                    and _sizes([e.get("groups", 1)]) and (
+                        e.get("kind") == "linear" and len(e["weight_shape"]) == 2
+                        or e.get("kind") != "linear" and len(e["weight_shape"]) > 2)):
+                return "sparse.layers", f"{e!r:.60} is not a layer entry"
+    return None
 
 
 def check_files(folder: Path, manifest: dict[str, Any]) -> None:
@@ -152,16 +218,55 @@ def sparse_weights(folder: Path, manifest: dict[str, Any]) -> dict[str, torch.Te
     info = manifest.get("sparse")
     if not info:
         return {}
-    root = _skeleton(info["layers"])
+    try:
+        root = _skeleton(info["layers"])
+    except (KeyError, ValueError, TypeError, RuntimeError) as exc:  # e.g. a clashing path
+        raise InputError(folder / MANIFEST, "sparse.layers", f"cannot build its layers "
+                         f"({type(exc).__name__}: {exc})", "export the bundle again") from None
     sparsity.unpack_state((folder / info["file"]).read_bytes(), root)
     return {f"{e['module']}.weight": root.get_submodule(e["module"]).weight.detach().clone()
             for e in info["layers"]}
 
 
-def load_program(path: Path, weights: dict[str, torch.Tensor]) -> nn.Module:
-    """An exported program with its sparse weights filled in, as a callable module."""
+#: Members of a .pt2 archive that ``torch.export.load`` would unpickle with plain pickle
+#: (script and opaque objects): a dse export never writes them, and their pickle could run
+#: code, so an archive holding one is refused.
+_PICKLED_MEMBERS = ("custom_obj_", "opaque_obj_")
+
+
+@contextlib.contextmanager
+def _weights_only() -> Iterator[None]:
+    """Every ``torch.load`` inside (those ``torch.export.load`` makes of pickled weights
+    and constants included, which ask for ``weights_only=False``) loads weights only."""
+    old = os.environ.get("TORCH_FORCE_WEIGHTS_ONLY_LOAD")
+    os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
     try:
-        with warnings.catch_warnings():
+        yield
+    finally:
+        if old is None:
+            del os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"]
+        else:
+            os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = old
+
+
+def load_program(path: Path, weights: dict[str, torch.Tensor]) -> nn.Module:
+    """An exported program with its sparse weights filled in, as a callable module.
+
+    Nothing in the archive is unpickled but plain tensors (``weights_only``): a bundle
+    from elsewhere can hold no code that runs on load.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.namelist()
+    except (OSError, zipfile.BadZipFile) as exc:
+        raise InputError(path, "program", f"not a .pt2 archive ({exc})",
+                         "export the bundle again with dse export") from None
+    pickled = [m for m in members if m.rsplit("/", 1)[-1].startswith(_PICKLED_MEMBERS)]
+    if pickled:
+        raise InputError(path, "program", f"holds a pickled object ({pickled[0]}) that "
+                         "loading would run", "export the bundle again with dse export")
+    try:
+        with warnings.catch_warnings(), _weights_only():
             warnings.simplefilter("ignore")
             ep = torch.export.load(str(path))
     except Exception as exc:  # noqa: BLE001 - any unreadable archive is bad input
@@ -272,7 +377,7 @@ class Bundle:
         checked for the arrays and shapes a run compares with."""
         path = self.folder / REFERENCE
         try:
-            with np.load(path) as z:
+            with np.load(path, allow_pickle=False) as z:
                 ref = {k: z[k] for k in z.files}
         except (OSError, ValueError) as exc:
             raise InputError(path, "<file>", f"cannot read: {exc}",

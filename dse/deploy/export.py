@@ -21,11 +21,14 @@ the whole network's final logits.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
 import json
 import math
+import os
 import shutil
+import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +41,7 @@ import torch.nn as nn
 import dse
 import dse.deploy.bundle as B
 from dse.deploy.programs import EdgeModule, ServerModule, traced
-from dse.errors import InputError
+from dse.errors import InputError, write_refused
 from dse.nets import Cache, Codec, codec_outputs, sparsity
 from dse.search import Candidate, Explorer, front_frame, load_study, plain, record_of
 
@@ -226,18 +229,39 @@ def export_bundle(name: str, out: str | Path, *, trial: int | None = None,
 
 
 def _write(out: Path, files: dict[str, bytes], manifest: dict[str, Any], force: bool) -> None:
-    if out.exists() and force:
-        for name in (B.MANIFEST, B.EDGE, B.SERVER, B.REFERENCE):
-            (out / name).unlink(missing_ok=True)
-        shutil.rmtree(out / "weights", ignore_errors=True)
-    out.mkdir(parents=True, exist_ok=True)
-    for name, data in files.items():
-        path = out / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        manifest["files"][name] = B.sha256_of(path)
-    (out / B.MANIFEST).write_text(json.dumps(plain(manifest), indent=1) + "\n",
-                                  encoding="utf-8")
+    """Write the bundle into a temp folder inside ``out``, then move it into place: a write
+    the disk refuses leaves the old bundle (with ``force``) whole and no file of the new
+    one. The manifest moves last: a bundle without it is refused as incomplete."""
+    new = not out.exists()
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        stage = Path(tempfile.mkdtemp(dir=out, prefix=".export-", suffix=".tmp"))
+    except OSError as exc:
+        raise (write_refused(out, exc) or exc) from None
+    try:
+        try:
+            for name, data in files.items():
+                path = stage / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+                manifest["files"][name] = B.sha256_of(path)
+            (stage / B.MANIFEST).write_text(json.dumps(plain(manifest), indent=1) + "\n",
+                                            encoding="utf-8")
+        except OSError as exc:
+            shutil.rmtree(stage, ignore_errors=True)
+            if new:
+                with contextlib.suppress(OSError):
+                    out.rmdir()  # as it was: absent
+            raise (write_refused(out, exc) or exc) from None
+        if force:  # all written: the old bundle gives way (unlinks and renames only)
+            for name in (B.MANIFEST, B.EDGE, B.SERVER, B.REFERENCE):
+                (out / name).unlink(missing_ok=True)
+            shutil.rmtree(out / "weights", ignore_errors=True)
+        for top in sorted({Path(n).parts[0] for n in files}):
+            os.replace(stage / top, out / top)
+        os.replace(stage / B.MANIFEST, out / B.MANIFEST)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 # ------------------------------------------------------------------------- sparse weights

@@ -2,7 +2,8 @@
 early-exit heads, data sets, and training, each distinct network trained once and cached.
 
 Entry points: :func:`load_model` / :func:`list_models`; :func:`load_data`;
-:func:`train_network` -> :class:`TrainedNetwork` (through a :class:`Cache`);
+:func:`train_network` -> :class:`TrainedNetwork` (through a :class:`Cache`), or
+:class:`TrainingDiverged`;
 :func:`attach_exits`, :func:`confidence`; :class:`HeadConfig` and
 :func:`attach_task_heads` (one head per task on a shared backbone); :class:`Codec` (how
 the tensors at a cut are coded: the payload's bytes, encode, decode); the modules
@@ -22,6 +23,7 @@ __all__, __getattr__ = exports(__name__, {
     "NetworkSpec": "training", "TrainConfig": "training", "TrainedNetwork": "training",
     "build_network": "training", "example_input": "training", "train_network": "training",
     "learning_problem": "training", "chance_accuracy": "training",
+    "TrainingDiverged": "training",
     "CRITERIA": "exits", "attach_exits": "exits", "confidence": "exits",
     "HeadConfig": "heads", "attach_task_heads": "heads",
     "sparsity": "sparsity",

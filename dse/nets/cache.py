@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -30,7 +31,7 @@ from typing import Any, Protocol
 import torch
 
 from dse import locks
-from dse.errors import InputError
+from dse.errors import InputError, write_refused
 
 log = logging.getLogger(__name__)
 
@@ -50,18 +51,58 @@ def key_of(fields: dict[str, Any]) -> str:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file and a rename (all or nothing)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write ``data`` to ``path`` via a temp file and a rename (all or nothing).
+
+    A write the disk refuses (full, over a file-size limit or quota, read-only) is the
+    one-line :class:`InputError`; the temp file is removed and ``path`` keeps what it held.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise (write_refused(path, exc) or exc) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        refused = write_refused(path, exc)
+        if refused is not None:
+            raise refused from None
         raise
+    _sync_folder(path.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (where folders can be opened and synced)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+STALE_TEMP_S = 3600.0
+"""A temp file of an entry older than this (seconds) was left by a writer that was killed
+(a write takes seconds): the next write of the entry removes it. It was never read."""
+
+
+def _remove_stale_temps(path: Path) -> None:
+    now = time.time()
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        try:
+            if now - tmp.stat().st_mtime > STALE_TEMP_S:
+                tmp.unlink()
+        except FileNotFoundError:
+            pass
 
 
 class Claims(Protocol):
@@ -126,13 +167,16 @@ class Cache:
         digest = hashlib.sha256(body).hexdigest().encode()
         path = self.path(key)
         atomic_write_bytes(path, MAGIC + digest + b"\n" + body)
+        _remove_stale_temps(path)
         return path
 
     def get(self, key: str) -> dict[str, Any] | None:
         """The payload, or None on a miss or a corrupt entry (which is moved aside)."""
         path = self.path(key)
         try:
-            raw = path.read_bytes()
+            with open(path, "rb") as f:
+                inode = os.fstat(f.fileno()).st_ino
+                raw = f.read()
         except FileNotFoundError:
             return None
         problem = self._check(raw)
@@ -146,15 +190,30 @@ class Cache:
                 if isinstance(payload, dict) and payload.get("key") == key:
                     return payload
                 problem = "payload belongs to another key"
+        self._set_aside(path, inode, problem)
+        return None
+
+    @staticmethod
+    def _set_aside(path: Path, inode: int, problem: str) -> None:
+        """Move the corrupt file ``path`` (the one read: ``inode``) to ``*.corrupt``, never
+        deleting it. A file another process has put in its place since (a new entry), or
+        already moved aside, is left alone."""
+        try:
+            if os.stat(path).st_ino != inode:
+                return
+        except FileNotFoundError:
+            return
         aside = path.with_suffix(".corrupt")
         n = 0
         while aside.exists():  # keep every earlier corrupt copy too
             n += 1
             aside = path.with_suffix(f".{n}.corrupt")
-        os.replace(path, aside)
+        try:
+            os.replace(path, aside)
+        except FileNotFoundError:  # another reader moved it aside first
+            return
         log.warning("%s: cache entry corrupt (%s); moved to %s and retraining", path, problem,
                     aside.name)
-        return None
 
     @staticmethod
     def _check(raw: bytes) -> str | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -178,6 +179,10 @@ def single_output(model: nn.Module, name: str, output: Any = None) -> nn.Module:
 
 def _from_path(spec: str, **options: Any) -> nn.Module:
     module_name, _, attr = spec.rpartition(":")
+    dotted = re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", module_name)
+    if not (module_name.endswith(".py") or dotted) or not attr.isidentifier():
+        raise InputError("model", spec, "is not 'package.module:factory' or 'file.py:factory'",
+                         "e.g. mypkg.nets:build or ./nets.py:build")
     try:
         if module_name.endswith(".py"):
             module = _import_file(module_name)
@@ -186,12 +191,20 @@ def _from_path(spec: str, **options: Any) -> nn.Module:
     except (ImportError, FileNotFoundError) as exc:
         raise InputError("model", spec, f"cannot import {module_name!r}: {exc}",
                          "put the module on PYTHONPATH or run from its folder") from None
+    except Exception as exc:  # noqa: BLE001 - the user's module failed as it ran
+        raise InputError("model", spec, f"importing {module_name!r} raised "
+                         f"{type(exc).__name__}: {exc}", "fix the module") from None
     factory = getattr(module, attr, None)
     if not callable(factory):
         raise InputError("model", spec, f"{module_name} has no callable {attr!r}",
                          "name a function or nn.Module class that builds the model")
     accepted = _accepted(factory, options)
-    model = factory(**accepted)
+    try:
+        model = factory(**accepted)
+    except Exception as exc:  # noqa: BLE001 - the user's factory failed on its arguments
+        raise InputError("model", spec, f"the factory raised {type(exc).__name__}: {exc}",
+                         "name a factory that builds an nn.Module from these options "
+                         f"({', '.join(accepted) or 'none'})") from None
     if not isinstance(model, nn.Module):
         raise InputError("model", spec, f"factory returned {type(model).__name__}, not nn.Module",
                          "return a torch.nn.Module")

@@ -146,6 +146,24 @@ class TrainConfig:
 AUTO_LR_FACTOR = 0.3
 WEIGHTINGS = ("fixed", "uncertainty")
 MODES = ("central", "split", "hierarchical")
+DIVERGENCE_FACTOR = 10.0
+"""A training has diverged when an epoch's mean loss exceeds this many times its first
+batch's loss (or 1, if that was smaller): the untrained network's loss is what guessing
+costs, and a training that learns never ends an epoch far above it."""
+
+
+class TrainingDiverged(InputError):
+    """A training whose loss or weights stopped being finite, or whose loss grew far past
+    where it started: nothing it produced is kept (and nothing is cached)."""
+
+    def __init__(self, spec: NetworkSpec, what: str):
+        super().__init__("training", "lr", f"{spec.model} {_label(spec)}: training diverged: "
+                         f"{what}", f"lower the learning rate (now {spec.train.lr:g}), or "
+                         "check the data for non-finite values")
+
+
+def _label(spec: NetworkSpec) -> str:
+    return "dense" if spec.density >= 1 else f"{spec.method}@{spec.density:g}"
 
 
 @dataclass(frozen=True)
@@ -565,6 +583,7 @@ def _train(spec: NetworkSpec, *, progress: bool = True, server: bool = True
             opt, max_lr=cfg.lr, total_steps=epochs * steps_per_epoch, pct_start=0.15)
     parts = trainer_of(spec, net)
     history: list[dict[str, float]] = []
+    first_loss: float | None = None  # the first batch's, what the untrained network costs
     best: tuple[float, int, dict[str, torch.Tensor], tuple[torch.Tensor, ...]] | None = None
     start = time.perf_counter()
     bar = tqdm(range(epochs), desc=f"train {spec.model} d={spec.density:g}",
@@ -577,39 +596,21 @@ def _train(spec: NetworkSpec, *, progress: bool = True, server: bool = True
             idx = order[i : i + cfg.batch_size]
             if parts is not None:  # two parts: the step runs both backwards
                 opt.zero_grad(set_to_none=True)
-                loss_value = parts.step(x[idx], [y[idx] for y in ys], server=server)
-                sparsity.mask_gradients(net)
-                opt.step()
-                sparsity.enforce_masks(net)
-                if epoch == 0 or plateau is None:
-                    sched.step()
-                total += loss_value * len(idx)
-                continue
-            out = net(x[idx])
-            out = out if isinstance(out, tuple | list) else (out,)
-            losses = []
-            for t in range(T):  # task t's outputs: exits in order, then its final
-                target = ys[t][idx]
-                mine = out[t::T]
-                task_loss = F.cross_entropy(mine[-1], target)
-                for o in mine[:-1]:
-                    task_loss = task_loss + cfg.exit_weight * F.cross_entropy(o, target)
-                losses.append(task_loss)
-            if log_vars is not None:
-                loss = sum(torch.exp(-log_vars[t]) * losses[t] + 0.5 * log_vars[t]
-                           for t in range(T))
-            elif T == 1 and weights[0] == 1.0:
-                loss = losses[0]  # one task: exactly the single-task loss
+                value = parts.step(x[idx], [y[idx] for y in ys], server=server)
             else:
-                loss = sum(w * lt for w, lt in zip(weights, losses, strict=True))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
+                value = _central_step(net, x[idx], [y[idx] for y in ys], cfg, weights,
+                                      log_vars, opt)
             sparsity.mask_gradients(net)
             opt.step()
             sparsity.enforce_masks(net)
             if epoch == 0 or plateau is None:
                 sched.step()
-            total += loss.item() * len(idx)
+            if not math.isfinite(value):
+                raise TrainingDiverged(spec, f"the loss is {value} at epoch {epoch + 1}, "
+                                       f"batch {i // cfg.batch_size + 1}")
+            first_loss = value if first_loss is None else first_loss
+            total += value * len(idx)
+        _check_diverged(spec, net, epoch, total / len(x), first_loss)
         val = _logits(net, data.val.x, T)
         per_task = _val_accuracy(val, val_y)
         acc = per_task[0] if T == 1 else sum(per_task) / T  # the mean over tasks selects
@@ -650,6 +651,32 @@ def _train(spec: NetworkSpec, *, progress: bool = True, server: bool = True
     return trained
 
 
+def _central_step(net: nn.Module, x: torch.Tensor, ys: Sequence[torch.Tensor],
+                  cfg: TrainConfig, weights: Sequence[float], log_vars: torch.Tensor | None,
+                  opt: torch.optim.Optimizer) -> float:
+    """Forward and backward of one batch of the whole network; returns its loss."""
+    T = len(ys)
+    out = net(x)
+    out = out if isinstance(out, tuple | list) else (out,)
+    losses = []
+    for t in range(T):  # task t's outputs: exits in order, then its final
+        target = ys[t]
+        mine = out[t::T]
+        task_loss = F.cross_entropy(mine[-1], target)
+        for o in mine[:-1]:
+            task_loss = task_loss + cfg.exit_weight * F.cross_entropy(o, target)
+        losses.append(task_loss)
+    if log_vars is not None:
+        loss = sum(torch.exp(-log_vars[t]) * losses[t] + 0.5 * log_vars[t] for t in range(T))
+    elif T == 1 and weights[0] == 1.0:
+        loss = losses[0]  # one task: exactly the single-task loss
+    else:
+        loss = sum(w * lt for w, lt in zip(weights, losses, strict=True))
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    return loss.item()
+
+
 def trainer_of(spec: NetworkSpec, net: nn.Module) -> SplitTrainer | None:
     """The two-part trainer of a split or hierarchical ``spec`` (None: central)."""
     cfg = spec.train
@@ -661,6 +688,21 @@ def trainer_of(spec: NetworkSpec, net: nn.Module) -> SplitTrainer | None:
                          exit_weight=cfg.exit_weight,
                          task_weights=cfg.task_weights or (1.0,) * len(spec.task_names),
                          seed=cfg.seed)
+
+
+def _check_diverged(spec: NetworkSpec, net: nn.Module, epoch: int, loss: float,
+                    first_loss: float | None) -> None:
+    """Raise :class:`TrainingDiverged` when an epoch ends with non-finite weights or with a
+    mean loss past :data:`DIVERGENCE_FACTOR` times the first batch's."""
+    bad = [n for n, p in net.named_parameters() if not torch.isfinite(p).all()]
+    if bad:
+        raise TrainingDiverged(spec, f"non-finite weights in {', '.join(bad[:3])}"
+                               f"{' ...' if len(bad) > 3 else ''} after epoch {epoch + 1}")
+    limit = DIVERGENCE_FACTOR * max(first_loss or 0.0, 1.0)
+    if loss > limit:
+        raise TrainingDiverged(spec, f"the mean loss of epoch {epoch + 1} is {loss:.4g}, over "
+                               f"{DIVERGENCE_FACTOR:g} x the first batch's "
+                               f"({first_loss:.4g})")
 
 
 def _to_payload(t: TrainedNetwork) -> dict[str, Any]:

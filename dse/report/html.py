@@ -14,11 +14,16 @@ cannot drift apart; every string that comes from the spec or the profiles is esc
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import logging
 import math
+import os
+import re
+import shutil
 import sys
+import tempfile
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -30,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from dse.costmodel import FREE_KINDS, DeviceProfile, LinkProfile
-from dse.errors import InputError
+from dse.errors import InputError, write_refused
 from dse.nets import Codec
 from dse.report import fmt, plots
 from dse.search import (
@@ -89,12 +94,18 @@ def _md_text(s: str) -> str:
     return out
 
 
+def _longest_tick_run(s: str) -> int:
+    """The longest run of backticks in ``s`` (0 for none)."""
+    return max((len(m) for m in re.findall(r"`+", s)), default=0)
+
+
 def _md_inline(parts: Sequence[Inline]) -> str:
     out = []
     for p in parts:
         if isinstance(p, Code):
-            tick = "``" if "`" in p.text else "`"
-            out.append(f"{tick}{p.text.replace('|', '¦')}{tick}")
+            tick = "`" * (_longest_tick_run(p.text) + 1)  # no run inside can close it
+            pad = " " if p.text.startswith("`") or p.text.endswith("`") else ""
+            out.append(f"{tick}{pad}{p.text.replace('|', '¦')}{pad}{tick}")
         elif isinstance(p, Bold):
             core = p.text.strip()
             lead = p.text[: len(p.text) - len(p.text.lstrip())]
@@ -169,7 +180,7 @@ class Doc:
                         for r in rows]
                 out.append("")
             elif kind == "code":
-                fence = "````" if "```" in b else "```"
+                fence = "`" * max(3, _longest_tick_run(b) + 1)  # no line inside closes it
                 out += [fence, b.rstrip("\n"), fence, ""]
             elif kind == "figure":
                 stem, caption = b
@@ -304,6 +315,8 @@ class Figures:
             info = make()
             render(info, self.folder / key)
         except Exception as exc:  # a figure that cannot be drawn never stops the report
+            if write_refused(self.folder, exc) is not None:
+                raise  # ... but a full disk does: the report as a whole is not written
             detail = "".join(traceback.format_exception_only(exc)).strip()
             log.warning("the %s could not be drawn", what, exc_info=True)
             self.missing[key] = f"The {what} could not be drawn: {detail}"
@@ -408,31 +421,53 @@ def write_report(name: str, out: Path | str | None = None, *, storage: str | Non
     say = _say(progress)
     study, spec = load_study(name, storage=storage)
     out = REPORTS_DIR / name if out is None else Path(out)
-    figdir = out / "figures"
     if out.exists() and not out.is_dir():
         raise InputError(out, "--out", "is a file, not a folder",
                          "give a folder for the report (created when missing)")
+    new = not out.exists()
     try:
-        figdir.mkdir(parents=True, exist_ok=True)
+        out.mkdir(parents=True, exist_ok=True)
+        # written here first, moved into place once whole: a write the disk refuses
+        # leaves the previous report as it was
+        stage = Path(tempfile.mkdtemp(dir=out, prefix=".report-", suffix=".tmp"))
     except OSError as exc:
-        raise InputError(out, "--out", f"cannot create the report folder: {exc.strerror}",
-                         "give a folder you can write to") from None
-    for old in [*figdir.glob("*.png"), *figdir.glob("*.svg")]:
-        old.unlink()  # a figure not drawn this time must not linger from an earlier report
-    say(f"loading the networks of {name}")
-    explorer = Explorer(spec, progress=progress)
-    grid = ensure_grid(study, explorer, say=say)
+        raise write_refused(out, exc) or InputError(
+            out, "--out", f"cannot create the report folder: {exc.strerror}",
+            "give a folder you can write to") from None
+    try:
+        figdir = stage / FIGURES
+        figdir.mkdir()
+        say(f"loading the networks of {name}")
+        explorer = Explorer(spec, progress=progress)
+        grid = ensure_grid(study, explorer, say=say)
 
-    say("computing the figures")
-    r = _Report(study, spec, explorer, grid, Figures(figdir))
-    r.compute()
-    doc = r.document()
-    say(f"writing {out}")
-    (out / "front.csv").write_text(csv_text(r.front))
-    (out / "report.md").write_text(doc.markdown(), encoding="utf-8")
-    index = out / "index.html"
-    index.write_text(doc.html(), encoding="utf-8")
-    return index
+        say("computing the figures")
+        r = _Report(study, spec, explorer, grid, Figures(figdir))
+        r.compute()
+        doc = r.document()
+        say(f"writing {out}")
+        (stage / "front.csv").write_text(csv_text(r.front))
+        (stage / "report.md").write_text(doc.markdown(), encoding="utf-8")
+        (stage / "index.html").write_text(doc.html(), encoding="utf-8")
+        # whole: the old report gives way (renames only; a figure not drawn this time
+        # does not linger, since the figures folder is replaced whole)
+        if (out / FIGURES).is_dir():
+            os.replace(out / FIGURES, stage / f"{FIGURES}.old")
+        os.replace(figdir, out / FIGURES)
+        for file in ("front.csv", "report.md", "index.html"):
+            os.replace(stage / file, out / file)
+    except OSError as exc:  # a figure, a file or the grid: the disk refused a write
+        shutil.rmtree(stage, ignore_errors=True)
+        if new:
+            with contextlib.suppress(OSError):
+                out.rmdir()  # as it was: absent
+        raise (write_refused(out, exc) or exc) from None
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return out / "index.html"
+
+
+FIGURES = "figures"
 
 
 class _Report:
@@ -490,7 +525,8 @@ class _Report:
         self.rec_scorer = None
         self.rescored = None
         if self.rec_cand is not None:
-            self.rec_scorer = self.ex.scorer(self.rec_cand.method, self.rec_cand.density)
+            self.rec_scorer = self.ex.scorer(self.rec_cand.method, self.rec_cand.density,
+                                           self.rec_cand.split)
             self.rescored = self.rec_scorer.score(self.rec_cand)
         self.dense = self.ex.scorer("dense", 1.0)
         self.learning = self.ex.learning_warnings()

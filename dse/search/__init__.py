@@ -27,5 +27,5 @@ __all__, __getattr__ = exports(__name__, {
     "TaskComparison": "tasks", "compare_tasks": "tasks", "single_task_spec": "tasks",
     "Ruler": "pareto", "hypervolume": "pareto", "knee": "pareto", "pareto_mask": "pareto",
     "die_with_parent": "workers", "plain": "study", "data_of": "study",
-    "check_data": "spec",
+    "check_data": "spec", "check_name": "spec", "storage_for": "storage",
 })

@@ -30,10 +30,16 @@ class Ruler:
 
     @classmethod
     def fit(cls, objectives: Mapping[str, str], values: np.ndarray) -> Ruler:
-        """Bounds from the observed ``values`` [n, m] (the grid's, ideally)."""
-        values = np.asarray(values, dtype=float)
-        lo = np.nanmin(values, axis=0) if len(values) else np.zeros(len(objectives))
-        hi = np.nanmax(values, axis=0) if len(values) else np.ones(len(objectives))
+        """Bounds from the finite observed ``values`` [n, m] (the grid's, ideally); an
+        objective with no finite value gets the bounds (0, 1)."""
+        m = len(objectives)
+        values = np.asarray(values, dtype=float).reshape(-1, m)
+        finite = np.isfinite(values)
+        lo, hi = np.zeros(m), np.ones(m)
+        for j in range(m):
+            column = values[finite[:, j], j]
+            if len(column):
+                lo[j], hi[j] = column.min(), column.max()
         return cls(tuple(objectives), tuple(objectives.values()),
                    tuple(float(x) for x in lo), tuple(float(x) for x in hi))
 
@@ -46,14 +52,19 @@ class Ruler:
         return cls(tuple(d["names"]), tuple(d["directions"]), tuple(d["lo"]), tuple(d["hi"]))
 
     def loss(self, values: np.ndarray) -> np.ndarray:
-        """Scale ``values`` [n, m] to losses in [0, 1] (0 best); outside the bounds clips."""
+        """Scale ``values`` [n, m] to losses in [0, 1] (0 best); outside the bounds clips.
+
+        Any stored value is read: halves are subtracted so that no finite pair overflows,
+        and a NaN (or a non-finite bound) scores the reference point, the worst loss.
+        """
         v = np.asarray(values, dtype=float).reshape(-1, len(self.names))
-        lo, hi = np.array(self.lo), np.array(self.hi)
-        span = np.where(hi > lo, hi - lo, 1.0)
-        scaled = (v - lo) / span
+        lo, hi = np.array(self.lo, dtype=float), np.array(self.hi, dtype=float)
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            span = np.where(hi > lo, hi / 2 - lo / 2, 0.5)
+            scaled = (v / 2 - lo / 2) / span
         flip = np.array([d == "maximize" for d in self.directions])
         scaled[:, flip] = 1.0 - scaled[:, flip]
-        return np.clip(scaled, 0.0, REFERENCE)
+        return np.clip(np.nan_to_num(scaled, nan=REFERENCE), 0.0, REFERENCE)
 
 
 def pareto_mask(losses: np.ndarray) -> np.ndarray:

@@ -151,6 +151,22 @@ class _Check:
         return value
 
 
+#: A study name: it names files under studies/ and reports/ and a folder of workers, so it
+#: is a plain file name: 1 to 64 letters, digits, '.', '_' or '-', first a letter or a
+#: digit, never '..' (no path separator, no escape from those folders).
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def check_name(name: Any, *, where: str, field: str = "name") -> str:
+    """``name`` if it is a safe study name (:data:`NAME_RE`), else the one-line error."""
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name) or ".." in name:
+        shown = repr(name) if len(repr(name)) <= 80 else repr(name)[:77] + "..."
+        raise InputError(where, field, f"{shown} is not a plain name",
+                         "a study's name is 1 to 64 letters, digits, '.', '_' or '-', starting "
+                         "with a letter or a digit, without '..'")
+    return name
+
+
 def load_spec(path: str | Path) -> StudySpec:
     """Read and check a study spec file."""
     p = Path(path)
@@ -199,9 +215,7 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
     for req in ("name", "model", "data", "objectives"):
         if req not in top:
             raise c.fail(req, "missing", "see studies/quickstart.toml")
-    name = c.string(top["name"], "name")
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
-        raise c.fail("name", f"{name!r} is not a plain name", "use letters, digits, - _ .")
+    name = check_name(top["name"], where=where)
 
     model_t = top["model"]
     if isinstance(model_t, str):

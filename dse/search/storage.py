@@ -19,6 +19,7 @@ does not count against the study's budget: its retry does.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import socket
@@ -38,7 +39,8 @@ from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 from optuna.trial import FrozenTrial, TrialState
 
 from dse import locks
-from dse.errors import InputError
+from dse.errors import InputError, write_refused
+from dse.search.spec import check_name
 from dse.search.workers import serial
 
 log = logging.getLogger(__name__)
@@ -101,12 +103,69 @@ def _journal(path: Path | str) -> JournalStorage:
     """
     absolute = str(Path(path).resolve())
     lock = JournalFileSymlinkLock(absolute, grace_period=JOURNAL_GRACE_S)
-    return JournalStorage(JournalFileBackend(absolute, lock_obj=lock))
+    return JournalStorage(_WholeLinesJournal(absolute, lock))
+
+
+class _WholeLinesJournal(JournalFileBackend):
+    """Optuna's journal file, whose append takes back what a refused write left.
+
+    A write the disk refuses part-way (full, over a file-size limit) leaves half a line at
+    the end. Optuna reads a half line at the end as absent, but the next append follows
+    it on the same line, and that line, no longer the last, makes the whole journal
+    unreadable. So a failed append truncates the file back to where it began (under the
+    journal's lock, so no other process's line is cut), and raises; and a half line a
+    killed process left at the end is cut off before the next append.
+    """
+
+    def __init__(self, path: str, lock: JournalFileSymlinkLock):
+        super().__init__(path, lock_obj=lock)
+        self._path, self._append_lock = path, lock
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        text = "\n".join(json.dumps(entry, separators=(",", ":")) for entry in logs) + "\n"
+        data = text.encode("utf-8")
+        self._append_lock.acquire()
+        try:
+            fd = os.open(self._path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+            try:
+                start = _whole_lines(fd, self._path)
+                try:
+                    done = 0
+                    while done < len(data):
+                        done += os.write(fd, data[done:])
+                    os.fsync(fd)
+                except BaseException as exc:
+                    os.ftruncate(fd, start)  # raises only if taking it back fails too
+                    raise (write_refused(self._path, exc) or exc) from None
+            finally:
+                os.close(fd)
+        finally:
+            self._append_lock.release()
+
+
+def _whole_lines(fd: int, path: str) -> int:
+    """The journal's size after cutting off a half line at its end (left by a process
+    killed mid-append; the caller holds the lock, so no writer is alive in it)."""
+    size = os.lseek(fd, 0, os.SEEK_END)
+    end = size
+    while end > 0:
+        chunk = os.pread(fd, min(4096, end), end - min(4096, end))
+        cut = chunk.rfind(b"\n")
+        if cut >= 0:
+            end = end - len(chunk) + cut + 1
+            break
+        end -= len(chunk)
+    if end < size:
+        log.warning("%s: cut off %d byte(s) of a half-written last entry", path, size - end)
+        os.ftruncate(fd, end)
+    return end
 
 
 def storage_for(name: str, kind: str = "journal") -> optuna.storages.BaseStorage:
     """``journal`` (default; Optuna's journal file), ``sqlite``, ``memory``, an RDB URL,
     ``grpc://host:port`` (a ``dse storage serve`` proxy) or a journal file path."""
+    if kind in ("journal", "sqlite"):  # a file named after the study: no path in the name
+        check_name(name, where="study", field="name")
     if kind == "journal":
         STUDIES_DIR.mkdir(exist_ok=True)
         return _journal(STUDIES_DIR / f"{name}.journal")
@@ -187,6 +246,7 @@ def remote(kind: str) -> bool:
 
 def find_storage(name: str, storage: str | None = None) -> optuna.storages.BaseStorage:
     """The storage of an existing study by name (journal, then sqlite, under studies/)."""
+    check_name(name, where="study", field="name")
     if storage is not None:
         return storage_for(name, storage)
     if (STUDIES_DIR / f"{name}.journal").exists():
@@ -286,10 +346,10 @@ def trial_beat(study: optuna.Study, trial_id: int) -> Callable[[], None]:
     return lambda: storage.set_trial_system_attr(trial_id, BEAT_ATTR, time.time())
 
 
-def take(study: optuna.Study, trial: optuna.Trial) -> None:
-    """Mark ``trial`` as this worker's (before any other worker can judge it stale)."""
-    study._storage.set_trial_system_attr(trial._trial_id, WORKER_ATTR, me())
-    trial_beat(study, trial._trial_id)()
+def take(study: optuna.Study, trial_id: int) -> None:
+    """Mark a trial as this worker's (before any other worker can judge it stale)."""
+    study._storage.set_trial_system_attr(trial_id, WORKER_ATTR, me())
+    trial_beat(study, trial_id)()
 
 
 # --------------------------------------------------------------------------------------

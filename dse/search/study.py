@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import math
 import time
 import warnings
 import zlib
@@ -41,6 +42,7 @@ from dse.nets import (
     NetworkSpec,
     TrainConfig,
     TrainedNetwork,
+    TrainingDiverged,
     build_network,
     codec_outputs,
     example_input,
@@ -147,6 +149,10 @@ class Explorer:
         self._scorers: dict[tuple[str, float, int | None], Scorer] = {}
         self.trained_now: dict[str, float] = {}  # key -> training seconds, this process
         self.loaded: set[str] = set()  # keys served from the cache
+        #: networks whose training diverged in this process: their trials fail at once with
+        #: the same reason instead of training again (the failure is not cached on disk,
+        #: so another process, or a later run, tries once more)
+        self.diverged: dict[tuple[str, float, int | None], TrainingDiverged] = {}
         #: the study this explorer trains for (set by create_study): each training it runs
         #: is written to the study, so ``status`` can count trainings, not networks used
         self.study: optuna.Study | None = None
@@ -209,9 +215,15 @@ class Explorer:
         ``cut``, see :meth:`train_cut`)."""
         key = ("dense", 1.0) if density >= 1.0 else (method, density)
         cut = self.train_cut(cut)
+        if (*key, cut) in self.diverged:
+            raise self.diverged[(*key, cut)].with_traceback(None)
         if (*key, cut) not in self._scorers:
             nspec = self.network_spec(*key, cut=cut)
-            trained = train_network(nspec, cache=self.cache, progress=self.progress)
+            try:
+                trained = train_network(nspec, cache=self.cache, progress=self.progress)
+            except TrainingDiverged as exc:
+                self.diverged[(*key, cut)] = exc
+                raise
             if trained.cached:
                 self.loaded.add(trained.key)
             else:
@@ -437,6 +449,14 @@ def objective_for(
             raise CandidateFailed(reason) from exc
         metrics = m.as_dict()
         violations = [c.violation(metrics[c.metric]) for c in spec.constraints]
+        bad = _non_finite(metrics) + [f"constraint {c.metric}" for c, v in
+                                      zip(spec.constraints, violations, strict=True)
+                                      if not math.isfinite(v)]
+        if bad:  # Optuna would store inf and a front, a ruler, a hypervolume break on it
+            reason = (f"non-finite metrics: {', '.join(bad)} (a cost overflowed: check the "
+                      "profiles' figures and units)")
+            trial.set_user_attr("fail_reason", reason)
+            raise CandidateFailed(reason)
         trial.set_user_attr("dse", json.dumps({"knobs": cand.as_dict(), "metrics": metrics,
                                                "constraints": violations}))
         if violations and spec.sampler not in SAMPLERS_WITH_CONSTRAINTS:
@@ -446,6 +466,16 @@ def objective_for(
         return [metrics[k] for k in names]
 
     return objective
+
+
+def _non_finite(metrics: Mapping[str, Any]) -> list[str]:
+    """``name = value`` of every metric (or list element) that is not a finite number."""
+    bad = []
+    for name, value in metrics.items():
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, int | float) and not math.isfinite(v):
+                bad.append(f"{name} = {v}")
+    return bad
 
 
 def _check_same_spec(study: optuna.Study, spec: StudySpec) -> None:
@@ -570,18 +600,17 @@ def _trials(study: optuna.Study, objective: Callable[[optuna.Trial], list[float]
                     fail_stale(study, folder, local=local)
                     judged = time.monotonic()
                 trials = study.get_trials(deepcopy=False)
-                trial = None
+                trial_id = None
                 if counted(trials) < target:
-                    with warnings.catch_warnings():  # Optuna: "heartbeat ... with optimize"
-                        warnings.simplefilter("ignore", UserWarning)
-                        trial = study.ask()
+                    trial_id = _new_trial(study)
                     if not private:
-                        take(study, trial)
+                        take(study, trial_id)
                 elif not any(t.state == TrialState.RUNNING for t in trials):
                     return
-            if trial is None:  # the others' last trials: wait, in case one is lost
+            if trial_id is None:  # the others' last trials: wait, in case one is lost
                 time.sleep(WAIT_S)
                 continue
+            trial = optuna.Trial(study, trial_id)  # the sampler's work, outside the lock
             with beating(every, trial_beat(study, trial._trial_id)) if not private \
                     else nullcontext():
                 try:
@@ -597,6 +626,17 @@ def _trials(study: optuna.Study, objective: Callable[[optuna.Trial], list[float]
             bar.update()
     finally:
         bar.close()
+
+
+def _new_trial(study: optuna.Study) -> int:
+    """Start the next trial (an enqueued one first) and return its id: what
+    :meth:`optuna.Study.ask` does before it builds the :class:`optuna.Trial`, whose sampler
+    (NSGA-II's selection, say) need not hold the study's lock."""
+    study._thread_local.cached_all_trials = None  # read the storage afresh, as ask does
+    trial_id = study._pop_waiting_trial_id()
+    if trial_id is None:
+        trial_id = study._storage.create_new_trial(study._study_id)
+    return trial_id
 
 
 def _tell(study: optuna.Study, trial: optuna.Trial, values: list[float] | None = None, *,
@@ -645,16 +685,52 @@ def resume_study(name: str, *, n_trials: int | None = None, storage: str | None 
 
 
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
-    """One row per complete trial: number, knobs, metrics, feasibility."""
+    """One row per complete trial: number, knobs, metrics, feasibility.
+
+    A trial whose stored values are not all finite numbers (one stored by an older dse, or
+    written into the storage by hand) is left out, as a failed one is: see
+    :func:`unreadable_trials`.
+    """
     rows = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        d = record_of(t)
-        if d is None:
+        d, why = _read(t)
+        if d is None or why:
             continue
         row = {"trial": t.number, **flat_row(d["knobs"], d["metrics"])}
         row["feasible"] = all(c <= 0 for c in d["constraints"])
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _read(t: FrozenTrial) -> tuple[dict[str, Any] | None, str | None]:
+    """A complete trial's record (None without one) and why its values or record cannot
+    be read as finite numbers (None if they can)."""
+    try:
+        d = record_of(t)
+    except (ValueError, TypeError):
+        return None, "a malformed record"
+    values = t.values or []
+    if not all(isinstance(v, int | float) and math.isfinite(v) for v in values):
+        return d, f"objective values {values}"
+    if d is None:
+        return None, None
+    try:
+        bad = _non_finite(d["metrics"]) + [f"constraint {c}" for c in d["constraints"]
+                                           if not math.isfinite(c)]
+        d["knobs"].items()
+    except (TypeError, KeyError, AttributeError):
+        return d, "a malformed record"
+    return d, (f"non-finite {', '.join(bad)}" if bad else None)
+
+
+def unreadable_trials(study: optuna.Study) -> dict[int, str]:
+    """Complete trials left out of every table, front and hypervolume: number -> why."""
+    out = {}
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        why = _read(t)[1]
+        if why:
+            out[t.number] = why
+    return out
 
 
 def flat_row(knobs: dict[str, Any], metrics: dict[str, Any]) -> dict[str, Any]:
@@ -719,7 +795,13 @@ def study_ruler(study: optuna.Study, spec: StudySpec) -> tuple[Ruler, str]:
     """The study's written-down hypervolume ruler, or one fitted to its own trials."""
     stored = study.user_attrs.get("ruler")
     if stored is not None:
-        return Ruler.from_dict(stored), "grid"
+        try:
+            ruler = Ruler.from_dict(stored)
+            ruler.loss(np.zeros((1, len(spec.objectives))))  # numbers, one per objective
+            if ruler.names == tuple(spec.objectives):
+                return ruler, "grid"
+        except (KeyError, TypeError, ValueError):
+            pass  # a ruler no dse wrote: fitted to the trials instead
     df = trials_frame(study)
     values = df[list(spec.objectives)].to_numpy() if not df.empty else np.zeros((0, 0))
     return Ruler.fit(spec.objectives, values), "trials"
@@ -773,8 +855,13 @@ def status(study: optuna.Study, spec: StudySpec, storage: str | None = None
                            deepcopy=False, states=(TrialState.RUNNING,))
                           if WORKER_ATTR in t.system_attrs}),
     }
+    unreadable = unreadable_trials(study)
+    if unreadable:
+        number, why = next(iter(unreadable.items()))
+        out["unreadable"] = len(unreadable)
+        out["first_unreadable"] = f"trial {number}: {why}"
     grid_hv = study.user_attrs.get("grid_hypervolume")
-    if grid_hv:
+    if isinstance(grid_hv, int | float) and math.isfinite(grid_hv) and grid_hv > 0:
         out["hv_fraction_of_grid"] = hv / grid_hv
     return out
 

@@ -7,6 +7,7 @@ import io
 import logging
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -250,6 +251,28 @@ def test_repeated_corruption_keeps_every_corrupt_file(tmp_path: Path) -> None:
     assert aside == sorted(kept)
 
 
+def test_an_entry_written_while_a_corrupt_one_is_read_is_not_moved_aside(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader that found the old file corrupt must not move aside the good entry another
+    process renamed into place meanwhile."""
+    cache = Cache(tmp_path)
+    key = key_of(BASE_FIELDS)
+    path = cache.put(key, _payload(key))
+    path.write_bytes(path.read_bytes()[:60])  # what a crash of a non-atomic writer leaves
+    real = Cache._check
+
+    def check_while_another_writes(raw: bytes) -> str | None:
+        monkeypatch.setattr(Cache, "_check", staticmethod(real))
+        Cache(tmp_path).put(key, _payload(key))  # the other process, between read and check
+        return real(raw)
+
+    monkeypatch.setattr(Cache, "_check", staticmethod(check_while_another_writes))
+    assert cache.get(key) is None  # what this reader read was corrupt
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # nothing set aside
+    _assert_same(_payload(key), cache.get(key))
+
+
 # --------------------------------------------------------------------------- atomic writes
 
 
@@ -263,6 +286,19 @@ def test_atomic_write_leaves_no_temp_file(tmp_path: Path) -> None:
     target = tmp_path / "deep" / "out.json"
     atomic_write_bytes(target, b"{}")
     assert target.read_bytes() == b"{}" and os.listdir(target.parent) == ["out.json"]
+
+
+def test_a_write_removes_the_stale_temp_files_a_killed_writer_left(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    key = key_of(BASE_FIELDS)
+    path = cache.path(key)
+    path.parent.mkdir(parents=True)
+    stale, live = (path.parent / f".{path.name}.{n}.tmp" for n in ("old", "new"))
+    stale.write_bytes(b"half")
+    live.write_bytes(b"being written")
+    os.utime(stale, (0, time.time() - 2 * C.STALE_TEMP_S))
+    cache.put(key, _payload(key))
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted([path.name, live.name])
 
 
 def test_failed_write_keeps_old_entry_and_no_temp(

@@ -482,3 +482,38 @@ def test_auto_at_the_cap_says_so(digits: DataSet) -> None:
     assert trained.epochs_text().endswith("run (auto) (stopped at the cap)")
     assert "raise max_epochs (2)" in trained.learning_fix()
     assert train_network(spec_of(digits), progress=False).epochs_text() == "2 epochs"
+
+
+def test_a_nan_loss_is_a_clear_error_and_nothing_is_cached(digits: DataSet,
+                                                           tmp_path: Path) -> None:
+    cache = Cache(tmp_path / "cache")
+    spec = spec_of(digits, density=1.0, train=TrainConfig(epochs=2, lr=1e6))
+    with pytest.raises(T.TrainingDiverged,
+                       match=r"diverged: the loss is (nan|inf) at epoch 1, batch"):
+        train_network(spec, cache=cache, progress=False)
+    assert cache.keys() == []
+    assert [p for p in (tmp_path / "cache").rglob("*") if p.is_file()
+            and not p.name.endswith(".lock")] == []
+
+
+def test_a_growing_loss_is_divergence_and_a_one_line_input_error(digits: DataSet) -> None:
+    spec = spec_of(digits, density=1.0, train=TrainConfig(epochs=2, lr=10.0))
+    with pytest.raises(InputError, match=r"mean loss of epoch 1 is .* over 10 x") as err:
+        train_network(spec, progress=False)
+    assert isinstance(err.value, T.TrainingDiverged)
+    assert "\n" not in str(err.value) and "lower the learning rate (now 10)" in str(err.value)
+
+
+def test_non_finite_weights_are_divergence(digits: DataSet,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    real = T.sparsity.enforce_masks
+
+    def poison(net: torch.nn.Module) -> None:  # a finite loss, then an infinite weight
+        real(net)
+        with torch.no_grad():
+            next(net.parameters())[0, 0] = math.inf
+
+    monkeypatch.setattr(T.sparsity, "enforce_masks", poison)
+    with pytest.raises(T.TrainingDiverged, match="non-finite weights in .* after epoch 1"):
+        train_network(spec_of(digits, density=1.0, train=TrainConfig(epochs=1)),
+                      progress=False)

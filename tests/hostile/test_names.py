@@ -1,0 +1,55 @@
+"""Study names are plain file names: none escapes studies/, reports/ or the cache."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from dse.cli import main
+from dse.errors import InputError
+from dse.search import check_name
+from dse.search.spec import parse_spec
+from tests.tiny_study import spec_text
+
+BAD = ["../evil", "..", "a..b", "a/b", "/etc/passwd", "a\\b", "", "-dash", ".hidden",
+       "x" * 65, "tab\tname", "new\nline", "name\n", "é", "a b", "nul\x00"]
+GOOD = ["quickstart", "a", "A.b_c-1", "x" * 64, "1.0"]
+
+
+@pytest.mark.parametrize("name", BAD, ids=repr)
+def test_a_spec_with_an_unsafe_name_is_refused(name: str) -> None:
+    text = spec_text("placeholder").replace('"placeholder"', json.dumps(name), 1)
+    with pytest.raises(InputError) as info:
+        parse_spec(text, where="s.toml")
+    assert info.value.field == "name" and "not a plain name" in str(info.value)
+
+
+@pytest.mark.parametrize("name", BAD + [3, None], ids=repr)
+def test_check_name_refuses(name: object) -> None:
+    with pytest.raises(InputError, match="not a plain name") as info:
+        check_name(name, where="w")
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name", GOOD)
+def test_check_name_accepts(name: str) -> None:
+    assert check_name(name, where="w") == name
+    assert parse_spec(spec_text(name), where="s.toml").name == name
+
+
+@pytest.mark.parametrize("argv", [
+    ["study", "status", "../../outside"],
+    ["study", "resume", "../outside"],
+    ["front", "a..b"],
+    ["verify", "/tmp/x"],
+    ["report", "../../outside"],
+    ["export", "../x", "--trial", "0", "--out", "bundle"],
+])
+def test_cli_refuses_an_unsafe_name_in_one_line(argv: list[str], isolated: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "not a plain name" in err[0]
+    assert not any(isolated.iterdir()), "nothing may be written for a refused name"

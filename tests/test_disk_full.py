@@ -1,0 +1,119 @@
+"""A disk that fills mid-write (simulated by a file-size limit, ``ulimit -f``): every
+writer gives one clear line, and what was there before stays as it was, with no temp
+file left behind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from limited import dse_limited, file_size_limit, snapshot
+from optuna.trial import TrialState
+from tiny_study import spec_text
+
+from dse.cli import main
+from dse.errors import InputError
+from dse.nets.cache import Cache, atomic_write_bytes, key_of
+from dse.search.spec import parse_spec
+from dse.search.study import Explorer, load_study, run_study
+
+LIMIT = 100_000  # bytes a file may grow to: past a study's journal, short of a network
+
+
+def test_a_refused_cache_write_keeps_the_old_entry_and_no_temp_file(tmp_path: Path) -> None:
+    cache = Cache(tmp_path)
+    key = key_of({"what": "a refused write"})
+    cache.put(key, {"key": key, "x": torch.zeros(10)})
+    before = snapshot(tmp_path)
+    with file_size_limit(LIMIT), pytest.raises(
+            InputError, match=r"\.dse: write: File too large; nothing was replaced \(free"):
+        cache.put(key, {"key": key, "x": torch.ones(LIMIT)})
+    assert snapshot(tmp_path) == before
+    got = cache.get(key)
+    assert got is not None and torch.equal(got["x"], torch.zeros(10))
+    target = tmp_path / "out.json"
+    atomic_write_bytes(target, b"{}")
+    with file_size_limit(LIMIT), pytest.raises(InputError, match="out.json: write: File too"):
+        atomic_write_bytes(target, b" " * (2 * LIMIT))
+    assert target.read_bytes() == b"{}" and not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_refused_cache_write_in_a_study_fails_its_trials_with_the_reason(
+        isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DSE_CACHE", str(isolated / "cache"))  # the networks must train
+    spec = parse_spec(spec_text("full", n_trials=3, sampler="random"), where="full.toml")
+    with file_size_limit(LIMIT):
+        study = run_study(spec, progress=False, explorer=Explorer(spec, progress=False))
+    trials = study.get_trials()
+    assert [t.state for t in trials] == [TrialState.FAIL] * 3
+    for t in trials:
+        assert t.user_attrs["fail_reason"].startswith("InputError: ")
+        assert ".dse: write: File too large; nothing was replaced" in t.user_attrs["fail_reason"]
+    assert not [p for p in (isolated / "cache").rglob("*") if p.is_file()
+                and not p.name.endswith(".lock")]
+    study = run_study(spec, n_trials=5, progress=False, explorer=Explorer(spec, progress=False))
+    assert sum(t.state == TrialState.COMPLETE for t in study.get_trials()) == 2
+
+
+def one_line(stderr: str, *, where: str) -> None:
+    lines = [ln for ln in stderr.splitlines() if ln.startswith("dse: error:")]
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    assert where in lines[0] and "File too large; nothing was replaced" in lines[0], lines[0]
+
+
+@pytest.mark.slow
+def test_a_full_disk_leaves_the_old_report_and_the_old_bundle(isolated: Path) -> None:
+    spec = parse_spec(spec_text("reported", n_trials=6, sampler="random"),
+                      where="reported.toml")
+    run_study(spec, progress=False, explorer=Explorer(spec, progress=False))
+    assert main(["report", "reported", "--quiet"]) == 0
+    report = isolated / "reports" / "reported"
+    before = snapshot(report)
+    largest = max(len(b) for b in before.values())
+    done = dse_limited(largest - 1, ["report", "reported", "--quiet"], cwd=isolated)
+    assert done.returncode == 2
+    one_line(done.stderr, where="reports/reported: write:")
+    assert snapshot(report) == before and not list(report.glob(".*"))
+    done = dse_limited(largest - 1, ["report", "reported", "--out", "new", "--quiet"],
+                       cwd=isolated)
+    assert done.returncode == 2 and not (isolated / "new").exists()  # as it was
+
+    complete = [t.number for t in load_study("reported")[0].get_trials()
+                if t.state == TrialState.COMPLETE]
+    assert main(["export", "reported", "--trial", str(complete[0]), "--out", "b",
+                 "--quiet"]) == 0
+    before = snapshot(isolated / "b")
+    largest = max(len(b) for b in before.values())
+    done = dse_limited(largest - 1, ["export", "reported", "--trial", str(complete[-1]),
+                                     "--out", "b", "--force", "--quiet"], cwd=isolated)
+    assert done.returncode == 2
+    one_line(done.stderr, where="b: write:")
+    assert snapshot(isolated / "b") == before and not list((isolated / "b").glob(".*"))
+    done = dse_limited(largest - 1, ["export", "reported", "--trial", str(complete[-1]),
+                                     "--out", "new-b", "--quiet"], cwd=isolated)
+    assert done.returncode == 2 and not (isolated / "new-b").exists()
+
+
+@pytest.mark.slow
+def test_a_full_disk_under_the_journal_loses_nothing_and_the_study_resumes(
+        isolated: Path) -> None:
+    spec = parse_spec(spec_text("journal", n_trials=4, sampler="random"), where="j.toml")
+    run_study(spec, progress=False, explorer=Explorer(spec, progress=False))
+    journal = isolated / "studies" / "journal.journal"
+    before = journal.read_bytes()
+    done = dse_limited(len(before) + 3000, ["study", "resume", "journal", "--n-trials", "12"],
+                       cwd=isolated)
+    assert done.returncode == 2
+    one_line(done.stderr, where="journal.journal: write:")
+    after = journal.read_bytes()
+    assert after.startswith(before) and after.endswith(b"\n")  # whole lines, none lost
+    for line in after.splitlines():
+        json.loads(line)
+    study, _ = load_study("journal")
+    assert sum(t.state == TrialState.COMPLETE for t in study.get_trials()) >= 4
+    assert main(["study", "resume", "journal", "--n-trials", "12"]) == 0
+    study, _ = load_study("journal")
+    states = [t.state for t in study.get_trials()]
+    assert len(states) == 12 and states.count(TrialState.COMPLETE) >= 11
