@@ -1328,7 +1328,66 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--limit", type=int, default=None, help="only the first N test samples")
     rs.add_argument("--json", default=None, help="write every figure and check here")
     rs.set_defaults(func=cmd_run_split)
+    _add_train_modes_parser(sub)
     return parser
+
+
+def _add_train_modes_parser(sub: Any) -> None:
+    tm = sub.add_parser("train-modes", help="what training a model costs centrally, split "
+                        "and hierarchically at each exit's cut (or --cut), and optionally one "
+                        "epoch run for real over loopback")
+    tm.add_argument("model")
+    _add_data_args(tm)
+    tm.add_argument("--edge", default="jetson-nano", help="edge device profile")
+    tm.add_argument("--server", default="a100", help="server device profile")
+    tm.add_argument("--link", default="lte", help="link profile")
+    tm.add_argument("--cut", type=int, default=None, help="one cut (default: each exit's)")
+    tm.add_argument("--batch-size", type=int, default=64)
+    tm.add_argument("--epochs", type=int, default=10, help="epochs the totals are for")
+    tm.add_argument("--loopback", type=int, default=0, metavar="SAMPLES",
+                    help="also train one epoch of split and hierarchical over this many "
+                    "samples as two processes over loopback, the link paced (0: no)")
+    tm.set_defaults(func=cmd_train_modes)
+
+
+def cmd_train_modes(args: argparse.Namespace) -> int:
+    from dse.costmodel import build_graph, load_device, load_link, training_cost
+    from dse.nets import NetworkSpec, TrainConfig, build_network, example_input
+    from dse.report import fmt
+
+    data = _data_from_args(args)
+    net = build_network(NetworkSpec(model=args.model, data=data))
+    graph = build_graph(net, example_input(data), name=args.model)
+    edge, server, link = load_device(args.edge), load_device(args.server), load_link(args.link)
+    cuts = [args.cut] if args.cut is not None else [e.position for e in graph.exits]
+    if not cuts:
+        raise InputError("command line", "--cut", f"{args.model} has no exit",
+                         "give the cut to train at")
+    if not all(0 <= k < len(graph.cuts) for k in cuts):
+        raise InputError("command line", "--cut", f"cut {args.cut} is outside "
+                         f"0..{len(graph.cuts) - 1}", "see `dse profile` for the cuts")
+    samples = len(data.train.x)
+    print(f"{args.model} on {data.name} ({samples} training samples, batch "
+          f"{args.batch_size}, {args.epochs} epochs): edge {edge.name}, server {server.name}, "
+          f"link {link.name}")
+    for k in cuts:
+        print(f"cut {k} (after {graph.cuts[k].after}, {fmt.nbytes(graph.cuts[k].bytes)} "
+              "per sample):")
+        for mode in ("central", "split", "hierarchical"):
+            c = training_cost(graph, edge, server, link, mode=mode, cut=k, samples=samples,
+                              batch_size=args.batch_size)
+            print(f"  {mode:12s} epoch {c.epoch_s:9.3g} s  training {c.time_s(args.epochs):9.3g}"
+                  f" s  edge {c.edge_energy_j(args.epochs):9.3g} J  link "
+                  f"{fmt.nbytes(c.bytes(args.epochs))}  edge memory "
+                  f"{fmt.nbytes(c.edge_memory_bytes)}")
+        if args.loopback > 0:
+            from dse.deploy import train_loopback
+
+            for mode in ("split", "hierarchical"):
+                spec = NetworkSpec(model=args.model, data=data, cut=k, train=TrainConfig(
+                    epochs=1, batch_size=args.batch_size, mode=mode))
+                print("  " + train_loopback(spec, link=link, samples=args.loopback).text())
+    return 0
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:

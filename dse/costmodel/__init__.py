@@ -5,7 +5,8 @@ weights, and the calibration that fits a profile to a measured machine.
 Entry points: :func:`build_graph` -> :class:`LayerGraph`; :func:`load_device` /
 :func:`load_link` -> :class:`DeviceProfile` / :class:`LinkProfile`; :func:`cost_table`;
 :func:`profile_model`; :func:`codec_seconds` (coding the tensors at a cut, with the
-:data:`CODEC_RATES` throughputs of a profile's ``[codec]`` table); the modules
+:data:`CODEC_RATES` throughputs of a profile's ``[codec]`` table); :func:`training_cost`
+-> :class:`TrainingCost` (training a network centrally, split or hierarchically); the modules
 ``devices``, ``storage``, ``calibrate``, ``measure`` (timing layers, kernels and
 programs; the measurement CSV) and ``predictor`` (kernel latency predictors).
 """
@@ -31,4 +32,6 @@ __all__, __getattr__ = exports(__name__, {
     "devices": "devices", "storage": "storage", "calibrate": "calibrate",
     "measure": "measure", "predictor": "predictor", "RUNTIMES": "devices",
     "pinned_threads": "measure", "TIMED_RUNTIMES": "devices", "MIN_SAMPLES": "predictor",
+    "TrainingCost": "training", "training_cost": "training", "training_costs": "training",
+    "training_exit": "training", "TRAINING_MODES": "training", "forward_seconds": "training",
 })

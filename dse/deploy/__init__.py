@@ -7,7 +7,8 @@ reference answers); :func:`load_bundle` -> :class:`Bundle` (``edge``: one sample
 payload; ``server``: a payload to the answers), :class:`EdgeResult`, :class:`ServerResult`;
 :func:`run_server` (``dse serve``: the server program behind a TCP port); :func:`run_split`
 -> :class:`SplitRun` (``dse run-split``: the test split through both programs, measured
-against the study's predictions).
+against the study's predictions); :func:`train_loopback` -> :class:`LoopbackRun` (split or
+hierarchical training as two processes over loopback, the link paced to a profile).
 """
 
 from __future__ import annotations
@@ -20,4 +21,5 @@ __all__, __getattr__ = exports(__name__, {
     "load_bundle": "bundle", "read_manifest": "bundle", "FORMAT": "bundle",
     "run_server": "serve", "serve_bundle": "serve",
     "run_split": "runsplit", "SplitRun": "runsplit",
+    "train_loopback": "trainloop", "LoopbackRun": "trainloop",
 })

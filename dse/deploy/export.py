@@ -119,7 +119,7 @@ def export_bundle(name: str, out: str | Path, *, trial: int | None = None,
     study, spec, record, notes = choose_trial(name, trial=trial, best=best, storage=storage)
     cand = candidate_of(record)
     explorer = Explorer(spec, cache=cache or Cache(), progress=progress)
-    scorer = explorer.scorer(cand.method, cand.density)
+    scorer = explorer.scorer(cand.method, cand.density, cand.split)
     if explorer.trained_now:
         notes.append("the network was not in the training cache: trained it again "
                      "(same key and seed) for the export")

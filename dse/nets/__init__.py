@@ -7,7 +7,8 @@ Entry points: :func:`load_model` / :func:`list_models`; :func:`load_data`;
 :func:`attach_exits`, :func:`confidence`; :class:`HeadConfig` and
 :func:`attach_task_heads` (one head per task on a shared backbone); :class:`Codec` (how
 the tensors at a cut are coded: the payload's bytes, encode, decode); the modules
-``sparsity`` and ``codecs``.
+``sparsity`` and ``codecs``; :func:`split_trainer` -> :class:`SplitTrainer` (split and
+hierarchical training: the network trained as an edge part and a server part).
 """
 
 from __future__ import annotations
@@ -31,4 +32,5 @@ __all__, __getattr__ = exports(__name__, {
     "PayloadError": "codecs", "decode_payload": "codecs", "payload_header_bytes": "codecs",
     "Quantized": "codecs", "dequantize": "codecs", "read_payload": "codecs",
     "codecs": "codecs",
+    "SplitTrainer": "hierarchical", "split_trainer": "hierarchical",
 })

@@ -3,7 +3,8 @@
 A network is fixed by a :class:`NetworkSpec`: model and its options, data set, sparsity
 method and density, exit sites, training settings and seed. Everything else a study
 varies (split point, which exits are used, threshold) is scored later from the cached
-per-exit logits without training. This module is the only one that trains.
+per-exit logits without training. This module is the only one that trains (split and
+hierarchical training take their two-part step from ``hierarchical.py``).
 """
 
 from __future__ import annotations
@@ -21,13 +22,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from dse.costmodel import pinned_threads, trace
+from dse.costmodel import build_graph, pinned_threads, trace
 from dse.errors import InputError
 from dse.nets import sparsity
 from dse.nets.cache import Cache, key_of
 from dse.nets.data import DataSet
 from dse.nets.exits import attach_exits, find_classifier
 from dse.nets.heads import HeadConfig, attach_task_heads
+from dse.nets.hierarchical import SplitTrainer, split_trainer
 from dse.nets.models import accepts_width, list_models, load_model
 from dse.nets.pruning import prune_channels
 
@@ -68,6 +70,13 @@ class TrainConfig:
     #: "fixed" (task_weights) or "uncertainty": learned homoscedastic weights (Kendall
     #: et al., CVPR 2018): sum_t exp(-s_t) L_t + s_t / 2, one learned s_t per task
     task_weighting: str = "fixed"
+    #: "central" (the whole network in one place), "split" or "hierarchical": trained in
+    #: two parts at the network's cut (see dse.nets.hierarchical); then the cut is part of
+    #: the key (NetworkSpec.cut)
+    mode: str = "central"
+    #: hierarchical: the module path of the exit whose loss trains the edge part (None:
+    #: the exit nearest before the cut)
+    exit: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.epochs, str) and self.epochs != AUTO:
@@ -92,6 +101,17 @@ class TrainConfig:
                 raise InputError("training", "task_weights", "fixed weights and learned "
                                  '(task_weighting = "uncertainty") exclude each other',
                                  "remove one of them")
+        if self.mode not in MODES:
+            raise InputError("training", "mode", f"unknown mode {self.mode!r}",
+                             f"use one of {', '.join(MODES)}")
+        if self.exit is not None and self.mode != "hierarchical":
+            raise InputError("training", "exit", "only hierarchical training has an exit "
+                             "that trains the edge part", 'set mode = "hierarchical" or '
+                             "remove exit")
+        if self.mode != "central" and self.task_weighting == "uncertainty":
+            raise InputError("training", "task_weighting", "learned task weights are shared "
+                             f"by edge and server, which {self.mode} training keeps apart",
+                             'use fixed task_weights, or mode = "central"')
 
     @property
     def auto(self) -> bool:
@@ -110,6 +130,10 @@ class TrainConfig:
             d["task_weights"] = list(self.task_weights)
         if self.task_weighting == "fixed":
             del d["task_weighting"]
+        if self.mode == "central":
+            del d["mode"]  # a central network's key is what it always was
+        if self.exit is None:
+            del d["exit"]
         return d
 
     def describe(self) -> str:
@@ -121,6 +145,7 @@ class TrainConfig:
 
 AUTO_LR_FACTOR = 0.3
 WEIGHTINGS = ("fixed", "uncertainty")
+MODES = ("central", "split", "hierarchical")
 DIVERGENCE_FACTOR = 10.0
 """A training has diverged when an epoch's mean loss exceeds this many times its first
 batch's loss (or 1, if that was smaller): the untrained network's loss is what guessing
@@ -156,8 +181,16 @@ class NetworkSpec:
     #: several tasks on one backbone, one head each (None: the one ``task``)
     tasks: tuple[str, ...] | None = None
     head: HeadConfig = HeadConfig()
+    #: split or hierarchical training: the cut (index into the layer graph's cuts) the
+    #: network is trained at; ignored (None) in central training
+    cut: int | None = None
 
     def __post_init__(self) -> None:
+        if self.train.mode == "central":
+            object.__setattr__(self, "cut", None)
+        elif self.cut is None or isinstance(self.cut, bool) or int(self.cut) < 0:
+            raise InputError("training", "mode", f"{self.train.mode} training needs the cut "
+                             f"it trains at, got {self.cut!r}", "give a cut index >= 0")
         if self.method not in METHODS:
             raise InputError("space", "method", f"unknown sparsity method {self.method!r}",
                              f"use one of {METHODS}")
@@ -203,6 +236,7 @@ class NetworkSpec:
             "density": float(self.density),
             "exits": list(self.exits) if self.exits is not None else "all",
             "train": self.train.key_fields(),
+            **({"cut": int(self.cut)} if self.cut is not None else {}),
         }
         if self.density < 1 and self.model not in list_models():
             # A model outside the zoo keeps its final classifier dense (found in its graph
@@ -487,13 +521,21 @@ def threads() -> int:
 
 
 def train_network(
-    spec: NetworkSpec, *, cache: Cache | None = None, progress: bool = True
+    spec: NetworkSpec, *, cache: Cache | None = None, progress: bool = True,
+    server: bool = True,
 ) -> TrainedNetwork:
-    """Train ``spec`` (or load it from ``cache``) and return its logits and state."""
+    """Train ``spec`` (or load it from ``cache``) and return its logits and state.
+
+    ``server=False`` (hierarchical training only, never cached): train the edge part
+    alone, the server part left as built; what shows that no server gradient reaches it.
+    """
     key = spec.key
+    if not server and (cache is not None or spec.train.mode != "hierarchical"):
+        raise ValueError("server=False trains a hierarchical network's edge part alone, "
+                         "uncached")
     if cache is None:
         with pinned_threads(threads()):
-            return _train(spec, progress=progress)
+            return _train(spec, progress=progress, server=server)
     hit = cache.get(key)
     if hit is not None:
         return _from_payload(spec, hit)
@@ -507,7 +549,8 @@ def train_network(
     return trained
 
 
-def _train(spec: NetworkSpec, *, progress: bool = True) -> TrainedNetwork:
+def _train(spec: NetworkSpec, *, progress: bool = True, server: bool = True
+           ) -> TrainedNetwork:
     net = build_network(spec)
     data = spec.data
     tasks = spec.task_names
@@ -538,6 +581,7 @@ def _train(spec: NetworkSpec, *, progress: bool = True) -> TrainedNetwork:
         epochs = int(cfg.epochs)
         sched = torch.optim.lr_scheduler.OneCycleLR(
             opt, max_lr=cfg.lr, total_steps=epochs * steps_per_epoch, pct_start=0.15)
+    parts = trainer_of(spec, net)
     history: list[dict[str, float]] = []
     first_loss: float | None = None  # the first batch's, what the untrained network costs
     best: tuple[float, int, dict[str, torch.Tensor], tuple[torch.Tensor, ...]] | None = None
@@ -550,31 +594,17 @@ def _train(spec: NetworkSpec, *, progress: bool = True) -> TrainedNetwork:
         total = 0.0
         for i in range(0, len(x), cfg.batch_size):
             idx = order[i : i + cfg.batch_size]
-            out = net(x[idx])
-            out = out if isinstance(out, tuple | list) else (out,)
-            losses = []
-            for t in range(T):  # task t's outputs: exits in order, then its final
-                target = ys[t][idx]
-                mine = out[t::T]
-                task_loss = F.cross_entropy(mine[-1], target)
-                for o in mine[:-1]:
-                    task_loss = task_loss + cfg.exit_weight * F.cross_entropy(o, target)
-                losses.append(task_loss)
-            if log_vars is not None:
-                loss = sum(torch.exp(-log_vars[t]) * losses[t] + 0.5 * log_vars[t]
-                           for t in range(T))
-            elif T == 1 and weights[0] == 1.0:
-                loss = losses[0]  # one task: exactly the single-task loss
+            if parts is not None:  # two parts: the step runs both backwards
+                opt.zero_grad(set_to_none=True)
+                value = parts.step(x[idx], [y[idx] for y in ys], server=server)
             else:
-                loss = sum(w * lt for w, lt in zip(weights, losses, strict=True))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
+                value = _central_step(net, x[idx], [y[idx] for y in ys], cfg, weights,
+                                      log_vars, opt)
             sparsity.mask_gradients(net)
             opt.step()
             sparsity.enforce_masks(net)
             if epoch == 0 or plateau is None:
                 sched.step()
-            value = loss.item()
             if not math.isfinite(value):
                 raise TrainingDiverged(spec, f"the loss is {value} at epoch {epoch + 1}, "
                                        f"batch {i // cfg.batch_size + 1}")
@@ -619,6 +649,45 @@ def _train(spec: NetworkSpec, *, progress: bool = True) -> TrainedNetwork:
         kept_epoch=kept_epoch,
     )
     return trained
+
+
+def _central_step(net: nn.Module, x: torch.Tensor, ys: Sequence[torch.Tensor],
+                  cfg: TrainConfig, weights: Sequence[float], log_vars: torch.Tensor | None,
+                  opt: torch.optim.Optimizer) -> float:
+    """Forward and backward of one batch of the whole network; returns its loss."""
+    T = len(ys)
+    out = net(x)
+    out = out if isinstance(out, tuple | list) else (out,)
+    losses = []
+    for t in range(T):  # task t's outputs: exits in order, then its final
+        target = ys[t]
+        mine = out[t::T]
+        task_loss = F.cross_entropy(mine[-1], target)
+        for o in mine[:-1]:
+            task_loss = task_loss + cfg.exit_weight * F.cross_entropy(o, target)
+        losses.append(task_loss)
+    if log_vars is not None:
+        loss = sum(torch.exp(-log_vars[t]) * losses[t] + 0.5 * log_vars[t] for t in range(T))
+    elif T == 1 and weights[0] == 1.0:
+        loss = losses[0]  # one task: exactly the single-task loss
+    else:
+        loss = sum(w * lt for w, lt in zip(weights, losses, strict=True))
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    return loss.item()
+
+
+def trainer_of(spec: NetworkSpec, net: nn.Module) -> SplitTrainer | None:
+    """The two-part trainer of a split or hierarchical ``spec`` (None: central)."""
+    cfg = spec.train
+    if cfg.mode == "central":
+        return None
+    assert spec.cut is not None  # NetworkSpec checks it
+    graph = build_graph(net, example_input(spec.data), name=spec.model)
+    return split_trainer(net, graph, mode=cfg.mode, cut=spec.cut, exit=cfg.exit,
+                         exit_weight=cfg.exit_weight,
+                         task_weights=cfg.task_weights or (1.0,) * len(spec.task_names),
+                         seed=cfg.seed)
 
 
 def _check_diverged(spec: NetworkSpec, net: nn.Module, epoch: int, loss: float,

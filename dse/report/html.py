@@ -545,7 +545,8 @@ class _Report:
         self.rec_scorer = None
         self.rescored = None
         if self.rec_cand is not None:
-            self.rec_scorer = self.ex.scorer(self.rec_cand.method, self.rec_cand.density)
+            self.rec_scorer = self.ex.scorer(self.rec_cand.method, self.rec_cand.density,
+                                           self.rec_cand.split)
             self.rescored = self.rec_scorer.score(self.rec_cand)
         self.dense = self.ex.scorer("dense", 1.0)
         self.learning = self.ex.learning_warnings()

@@ -40,6 +40,11 @@ and, for the edge part, held in edge memory (stored weights, the largest layer e
 from compressed weights, peak activations including those of the edge heads). With
 threshold 0 every sample leaves at the first used exit: the layers after it never run,
 so they are neither stored nor held (a right-sized network).
+
+Training the network costs what ``dse.costmodel.training`` models for its ``[training]``
+mode at the candidate's cut (central training: the same at every cut), over the epochs
+the network ran: ``train_time``, ``train_edge_energy``, ``train_bytes``,
+``train_edge_memory``.
 """
 
 from __future__ import annotations
@@ -56,10 +61,12 @@ from dse.costmodel import (
     DeviceProfile,
     LayerGraph,
     LinkProfile,
+    TrainingCost,
     build_graph,
     codec_seconds,
     cost_table,
     radio_parts,
+    training_costs,
     transfer_time,
 )
 from dse.nets import CRITERIA, Codec, CodecView, TrainedNetwork, confidence, example_input
@@ -104,6 +111,12 @@ class Metrics:
     #: per task: the share of samples whose answer came from an exit (not the final head)
     task_exit_rate: tuple[float, ...] = ()
     bandwidth_p95: float = 0.0  # 95th percentile of the payload bytes (codecs), else bytes
+    #: training the network in its [training] mode over the epochs it ran (see
+    #: dse.costmodel.training): seconds, edge joules, bytes both ways, edge bytes held
+    train_time: float = 0.0
+    train_edge_energy: float = 0.0
+    train_bytes: float = 0.0
+    train_edge_memory: float = 0.0
 
     def as_dict(self) -> dict[str, float | list[float]]:
         """Plain JSON-ready values (``dataclasses.asdict`` deep-copies: too slow per trial).
@@ -143,6 +156,9 @@ class Scorer:
     codec_views: dict[str, dict[int, tuple[CodecView, CodecView]]] = field(
         default_factory=dict)
     _sent_of: dict[int, Sent] = field(default_factory=dict, repr=False)
+    #: per cut, what training the network in its mode costs (None: no such training)
+    training: tuple[TrainingCost | None, ...] = ()
+    epochs: float = 0.0  # the epochs the training ran
 
     def __post_init__(self) -> None:
         # one task may be given as [outputs, N]; stored as [tasks, outputs, N]
@@ -183,6 +199,7 @@ class Scorer:
             results[split]["bytes_p95"] = p95_bytes
         val, test = results["val"], results["test"]
         memory, storage = self.deployed(cand)
+        train = self.training_metrics(k)
         return Metrics(
             accuracy=val["accuracy"],
             latency_mean=val["latency_mean"],
@@ -216,6 +233,7 @@ class Scorer:
             test_accuracy_min=min(test["task_accuracy"]),
             task_exit_rate=val["task_exit_rate"],
             bandwidth_p95=val["bytes_p95"] if val["bandwidth"] > 0 else 0.0,
+            **train,
         )
 
     def redeployed(self, edge: DeviceProfile, server: DeviceProfile, link: LinkProfile
@@ -224,7 +242,22 @@ class Scorer:
         confidences, correctness and codec outputs shared (no device or link changes
         them)."""
         table = cost_table(self.graph, edge, server, link, tail=self.tail)
-        return replace(self, table=table, _sent_of={})
+        return replace(self, table=table, _sent_of={},
+                       training=_training(self.trained, self.graph, edge, server, link))
+
+    def training_metrics(self, k: int) -> dict[str, float]:
+        """Training the network in its mode at cut ``k`` over its epochs (zeros when no
+        training costs were given; NaN where no such training exists)."""
+        if not self.training:
+            return {}
+        c = self.training[k]
+        if c is None:
+            nan = float("nan")
+            return dict(train_time=nan, train_edge_energy=nan, train_bytes=nan,
+                        train_edge_memory=nan)
+        return dict(train_time=c.time_s(self.epochs),
+                    train_edge_energy=c.edge_energy_j(self.epochs),
+                    train_bytes=c.bytes(self.epochs), train_edge_memory=c.edge_memory_bytes)
 
     def decisions(self, cand: Candidate, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
         """On ``split``, per sample the path ``cand`` takes and per task and sample the
@@ -445,7 +478,9 @@ def _mix(paths: np.ndarray, choice: np.ndarray, answer: np.ndarray, correct: np.
 COST_FIELDS = ("latency_mean", "latency_p95", "bandwidth", "edge_energy", "edge_memory",
                "storage", "edge_s", "transfer_s", "server_s", "compute_energy",
                "radio_energy", "idle_energy")
-"""What :meth:`Batch.costs` gives per candidate: the metrics a deployment changes."""
+"""What :meth:`Batch.costs` gives per candidate: the metrics a deployment changes (and
+:data:`TRAIN_FIELDS`, where the scorer has training costs)."""
+TRAIN_FIELDS = ("train_time", "train_edge_energy", "train_bytes", "train_edge_memory")
 
 
 class _Group(NamedTuple):
@@ -507,6 +542,12 @@ class Batch:
                 rows = g.rows[self.always[g.rows] == flag]
                 out["edge_memory"][rows] = memory
                 out["storage"][rows] = storage
+        if scorer.training:  # training the network at each candidate's cut, here
+            for name in TRAIN_FIELDS:
+                out[name] = np.empty(n)
+            for i, cand in enumerate(self.candidates):
+                for name, v in scorer.training_metrics(cand.split).items():
+                    out[name][i] = v
         return out
 
 
@@ -591,4 +632,16 @@ def make_scorer(
     backbone = sum(n.stored_bytes for name, n in graph.nodes.items() if name not in head_nodes)
     exits = np.array([sum(graph.nodes[n].stored_bytes for n in e.nodes) for e in graph.exits])
     return Scorer(trained, graph, table, conf, correct, float(backbone), exits,
-                  trained.realised_density, trained.classes, tail)
+                  trained.realised_density, trained.classes, tail,
+                  training=_training(trained, graph, edge, server, link),
+                  epochs=float(trained.epochs_run))
+
+
+def _training(trained: TrainedNetwork, graph: LayerGraph, edge: DeviceProfile,
+              server: DeviceProfile, link: LinkProfile) -> tuple[TrainingCost | None, ...]:
+    """What training ``trained`` in its mode costs at each cut on this deployment."""
+    cfg = trained.spec.train
+    return tuple(training_costs(
+        graph, edge, server, link, mode=cfg.mode, samples=len(trained.spec.data.train.x),
+        batch_size=cfg.batch_size, tasks=len(trained.tasks),
+        exit=trained.exit_sites.index(cfg.exit) if cfg.exit in trained.exit_sites else None))

@@ -32,7 +32,15 @@ METRICS: dict[str, str] = {
     "edge_memory": "edge weights as stored + the largest layer expanded from compressed "
                    "weights + peak live activations, bytes",
     "storage": "bytes to store the deployed network (edge and server parts)",
+    "train_time": "seconds to train the network in the spec's [training] mode over its "
+                  "epochs (central: the training set's upload and the server's time)",
+    "train_edge_energy": "edge energy to train the network in that mode: compute, idle, "
+                         "radio, J",
+    "train_bytes": "bytes over the link (both ways) to train the network in that mode",
+    "train_edge_memory": "edge memory while training: weights, gradients, AdamW moments "
+                         "and the activations kept for the backward, bytes",
 }
+TRAINING_MODES = ("central", "split", "hierarchical")
 DIRECTIONS = ("minimize", "maximize")
 SAMPLERS = ("nsga2", "nsga3", "tpe", "gp", "random", "grid")
 POLICIES = ("all", "per_task")
@@ -46,7 +54,7 @@ _MODEL = {"name", "options", "head"}
 _DATA = {"name", "root", "seed", "size", "n", "noise", "channels", "val_fraction",
          "test_fraction", "task", "tasks"}
 _TRAINING = {"epochs", "batch_size", "lr", "weight_decay", "exit_weight", "head", "seed",
-             "patience", "max_epochs", "task_weights", "task_weighting"}
+             "patience", "max_epochs", "task_weights", "task_weighting", "mode", "exit"}
 _DEPLOYMENT = {"edge", "server", "link", "tail_energy", "stl"}
 _SPACE = {"densities", "methods", "exits", "thresholds", "criterion", "splits", "policies",
           "task_thresholds", "codecs"}
@@ -282,6 +290,16 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
             c.number(training[k], f"training.{k}", lo=0)
     if "task_weighting" in training:
         c.string(training["task_weighting"], "training.task_weighting", ("fixed", "uncertainty"))
+    mode = c.string(training.get("mode", "central"), "training.mode", TRAINING_MODES)
+    if "exit" in training:
+        c.string(training["exit"], "training.exit")
+        if mode != "hierarchical":
+            raise c.fail("training.exit", "only hierarchical training has an exit that trains "
+                         "the edge part", 'set mode = "hierarchical", or remove exit')
+    if mode != "central" and training.get("task_weighting") == "uncertainty":
+        raise c.fail("training.task_weighting", f"learned task weights are shared by edge "
+                     f"and server, which {mode} training keeps apart",
+                     'use fixed task_weights, or mode = "central"')
     if "task_weights" in training:
         w = training["task_weights"]
         if isinstance(w, dict):  # by task name
@@ -351,6 +369,10 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
     else:
         raise c.fail("space.exits", f"bad value {exits_v!r}",
                      'use "all", "none" or a list of exit sites')
+    if exits is not None and training.get("exit") is not None and training["exit"] not in exits:
+        raise c.fail("training.exit", f"{training['exit']!r} is not one of the exits the "
+                     f"networks carry ({', '.join(exits) or 'none'})",
+                     "name one of [space] exits, or add it there")
     thr = c.table(space.get("thresholds", {}), "space.thresholds", _THRESH)
     lo = c.number(thr.get("low", 0.5), "space.thresholds.low", lo=0, hi=1)
     hi = c.number(thr.get("high", 1.0), "space.thresholds.high", lo=0, hi=1)

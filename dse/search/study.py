@@ -10,6 +10,7 @@ stored with the study, so a study can be resumed, listed and reported by name al
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -145,18 +146,21 @@ class Explorer:
         if "task_weights" in training:
             training["task_weights"] = tuple(training["task_weights"])
         self.train_config = TrainConfig(**training)
-        self._scorers: dict[tuple[str, float], Scorer] = {}
+        self._scorers: dict[tuple[str, float, int | None], Scorer] = {}
         self.trained_now: dict[str, float] = {}  # key -> training seconds, this process
         self.loaded: set[str] = set()  # keys served from the cache
         #: networks whose training diverged in this process: their trials fail at once with
         #: the same reason instead of training again (the failure is not cached on disk,
         #: so another process, or a later run, tries once more)
-        self.diverged: dict[tuple[str, float], TrainingDiverged] = {}
+        self.diverged: dict[tuple[str, float, int | None], TrainingDiverged] = {}
         #: the study this explorer trains for (set by create_study): each training it runs
         #: is written to the study, so ``status`` can count trainings, not networks used
         self.study: optuna.Study | None = None
+        #: split or hierarchical training: each cut trains a network of its own
+        self.split_training = self.train_config.mode != "central"
+        self.default_cut: int | None = None
         try:
-            dense = build_network(self.network_spec("dense", 1.0))
+            dense = build_network(self.network_spec("dense", 1.0, cut=0))
         except InputError as exc:
             if exc.field != "sites":
                 raise
@@ -165,13 +169,36 @@ class Explorer:
         g = self.reference_graph
         cuts = g.clean_cuts() if s.splits == "clean" else list(range(len(g.cuts)))
         self.exit_names: tuple[str, ...] = tuple(getattr(dense, "exit_sites", ()))
+        named = self.train_config.exit
+        if named is not None and named not in self.exit_names:
+            raise InputError(s.path or s.name, "training.exit", f"{named!r} is not an exit "
+                             "of the network",
+                             f"its exits: {', '.join(self.exit_names) or 'none'}")
         silent = [c.index for c in g.cuts if c.bytes == 0]
         self.space = Space.from_spec(s, cuts=cuts, n_exits=len(g.exits), silent_cuts=silent)
         self.codecs = tuple(Codec.parse(c) for c in s.codecs)
+        if self.split_training:  # for callers that name no cut: after the deepest exit
+            sends = [k for k in self.space.cuts if g.cuts[k].bytes > 0] or list(self.space.cuts)
+            deepest = max((e.position for e in g.exits), default=sends[len(sends) // 2])
+            self.default_cut = min(sends, key=lambda k: (abs(k - deepest), k))
+
+    def train_cut(self, split: int | None = None) -> int | None:
+        """The cut a network is trained at for a candidate cut ``split``: None in central
+        training (one network serves every cut), else ``split`` (or, given none, the
+        space's cut nearest after the deepest exit)."""
+        if not self.split_training:
+            return None
+        return split if split is not None else self.default_cut
+
+    def network_cuts(self) -> list[int | None]:
+        """The cuts that train networks of their own ([None] in central training)."""
+        return list(self.space.cuts) if self.split_training else [None]
 
     def network_spec(self, method: str, density: float, *,
-                     exits: tuple[str, ...] | None = None) -> NetworkSpec:
-        """The training key of a network; exits None (or all of them): the study's own."""
+                     exits: tuple[str, ...] | None = None, cut: int | None = None
+                     ) -> NetworkSpec:
+        """The training key of a network; exits None (or all of them): the study's own;
+        ``cut``: split or hierarchical training's cut (None: :meth:`train_cut`'s)."""
         if exits is not None and tuple(exits) == getattr(self, "exit_names", None):
             exits = None  # the same network the study trained: one cache entry
         return NetworkSpec(
@@ -180,18 +207,22 @@ class Explorer:
             method="predefined" if method == "dense" else method, density=density,
             exits=self.spec.exits if exits is None else exits, train=self.train_config,
             tasks=self.tasks, head=self.head,
+            cut=self.train_cut(cut),
         )
 
-    def scorer(self, method: str, density: float) -> Scorer:
+    def scorer(self, method: str, density: float, cut: int | None = None) -> Scorer:
+        """The scorer of a network (split or hierarchical training: the one trained at
+        ``cut``, see :meth:`train_cut`)."""
         key = ("dense", 1.0) if density >= 1.0 else (method, density)
-        if key in self.diverged:
-            raise self.diverged[key].with_traceback(None)
-        if key not in self._scorers:
-            nspec = self.network_spec(*key)
+        cut = self.train_cut(cut)
+        if (*key, cut) in self.diverged:
+            raise self.diverged[(*key, cut)].with_traceback(None)
+        if (*key, cut) not in self._scorers:
+            nspec = self.network_spec(*key, cut=cut)
             try:
                 trained = train_network(nspec, cache=self.cache, progress=self.progress)
             except TrainingDiverged as exc:
-                self.diverged[key] = exc
+                self.diverged[(*key, cut)] = exc
                 raise
             if trained.cached:
                 self.loaded.add(trained.key)
@@ -207,11 +238,11 @@ class Explorer:
                                       f"the reference {len(self.reference_graph.cuts)}")
             if self.codecs:
                 scorer.codec_views.update(self._codec_views(trained, scorer))
-            self._scorers[key] = scorer
-        return self._scorers[key]
+            self._scorers[(*key, cut)] = scorer
+        return self._scorers[(*key, cut)]
 
     def evaluate(self, cand: Candidate) -> Metrics:
-        return self.scorer(cand.method, cand.density).score(cand)
+        return self.scorer(cand.method, cand.density, cand.split).score(cand)
 
     def evaluate_alone(self, cand: Candidate, *, cache: Cache | None) -> tuple[Metrics, bool]:
         """Train ``cand``'s network with only its exits attached (as deployed), then score.
@@ -220,7 +251,7 @@ class Explorer:
         the metrics and whether the network came from ``cache``.
         """
         names = tuple(self.exit_names[i] for i in cand.exits)
-        nspec = self.network_spec(cand.method, cand.density, exits=names)
+        nspec = self.network_spec(cand.method, cand.density, exits=names, cut=cand.split)
         trained = train_network(nspec, cache=cache, progress=self.progress)
         if not trained.cached:
             self._record(trained.key, f"{_network_label(cand.method, cand.density)} with "
@@ -289,13 +320,14 @@ class Explorer:
         waiting for the network another is training. Returns how many it trained.
         """
         done = 0
-        for method, density in self.space.networks():
-            key = self.network_spec(method, density).key
+        for (method, density), cut in itertools.product(self.space.networks(),
+                                                         self.network_cuts()):
+            key = self.network_spec(method, density, cut=cut).key
             if self.cache.path(key).exists() or self.cache.busy(key):
                 continue
             before = len(self.trained_now)
             try:
-                self.scorer(method, density)  # trains it (or waits, if claimed meanwhile)
+                self.scorer(method, density, cut)  # trains it (or waits, if claimed meanwhile)
             except Exception as exc:  # noqa: BLE001 - its trials will fail with the reason
                 log.warning("%s@%g: %s: %s", method, density, type(exc).__name__, exc)
             done += len(self.trained_now) - before
@@ -334,7 +366,8 @@ class Explorer:
                 f"{fix}"]
 
     def training_keys(self) -> set[str]:
-        return {self.network_spec(m, d).key for m, d in self.space.networks()}
+        return {self.network_spec(m, d, cut=c).key for m, d in self.space.networks()
+                for c in self.network_cuts()}
 
 
 # --------------------------------------------------------------------------------------

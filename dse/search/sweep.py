@@ -197,8 +197,13 @@ def run_sweep(spec: StudySpec, edges: Sequence[str], links: Sequence[str],
     server_p = [load_device(s) for s in (servers or [spec.server])]
     start = time.perf_counter()
     ex = explorer or Explorer(spec, progress=progress)
-    missing = missing_networks(ex)
     where = spec.path or spec.name
+    mode = spec.training.get("mode", "central")
+    if mode != "central":
+        raise InputError(where, "training.mode", f"a {mode} network depends on "
+                         "its cut, and a sweep scores one network per sparsity",
+                         "sweep the spec with mode = \"central\"")
+    missing = missing_networks(ex)
     if missing and not train:
         raise InputError(where, "networks", f"{len(missing)} of {len(ex.space.networks())} "
                          f"networks are not trained: {', '.join(missing)}",

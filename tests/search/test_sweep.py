@@ -26,6 +26,7 @@ from dse.search import (
     parse_spec,
     run_sweep,
 )
+from dse.search.evaluate import TRAIN_FIELDS
 from dse.search.pareto import Ruler, pareto_mask
 from dse.search.sweep import place
 
@@ -86,6 +87,9 @@ def _same_as_scoring(ex: Explorer, deployments: list) -> None:
             costs = b.costs(moved)
             one = [moved.score(c) for c in cands]
             for name in COST_FIELDS:
+                np.testing.assert_allclose(costs[name], [getattr(m, name) for m in one],
+                                           rtol=1e-12, atol=0, err_msg=name)
+            for name in TRAIN_FIELDS:  # training this network, priced on this deployment
                 np.testing.assert_allclose(costs[name], [getattr(m, name) for m in one],
                                            rtol=1e-12, atol=0, err_msg=name)
             for name in ("accuracy", "accuracy_min", "test_accuracy"):
@@ -234,3 +238,10 @@ def test_each_edge_is_held_to_its_own_memory_not_the_specs_edges(explorer: Explo
     tiny = 16 * 1024
     assert any(m.edge_memory > tiny for m in ms)  # the test means something
     assert r.feasible == sum(m.edge_memory <= edge.mem_capacity_bytes for m in ms)
+
+
+def test_a_sweep_refuses_networks_that_depend_on_the_cut() -> None:
+    text = spec_text("sweep-hier").replace("[training]\n", '[training]\nmode = "hierarchical"\n')
+    spec = parse_spec(text, where="sweep-hier.toml")
+    with pytest.raises(InputError, match="training.mode"):
+        run_sweep(spec, ["raspberry-pi-4"], ["wifi"])
