@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO := tiny-esp32
 
-.PHONY: demo docs test lint clean
+.PHONY: demo docs test test-all lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,6 +23,9 @@ docs: $(STAMP)
 	cp reports/$(DEMO)/figures/front.png docs/demo-front.png
 
 test: $(STAMP)
+	$(BIN)/python -m pytest -m "not heavy"
+
+test-all: $(STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)

@@ -1336,13 +1336,14 @@ def _add_train_modes_parser(sub: Any) -> None:
     tm = sub.add_parser("train-modes", help="what training a model costs centrally, split "
                         "and hierarchically at each exit's cut (or --cut), and optionally one "
                         "epoch run for real over loopback")
-    tm.add_argument("model")
+    tm.add_argument("model", help="zoo name (dse models list), package.module:factory or "
+                    "file.py:factory")
     _add_data_args(tm)
     tm.add_argument("--edge", default="jetson-nano", help="edge device profile")
     tm.add_argument("--server", default="a100", help="server device profile")
     tm.add_argument("--link", default="lte", help="link profile")
     tm.add_argument("--cut", type=int, default=None, help="one cut (default: each exit's)")
-    tm.add_argument("--batch-size", type=int, default=64)
+    tm.add_argument("--batch-size", type=int, default=64, help="samples per step (default 64)")
     tm.add_argument("--epochs", type=int, default=10, help="epochs the totals are for")
     tm.add_argument("--loopback", type=int, default=0, metavar="SAMPLES",
                     help="also train one epoch of split and hierarchical over this many "

@@ -64,6 +64,7 @@ def one_line(stderr: str, *, where: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_a_full_disk_leaves_the_old_report_and_the_old_bundle(isolated: Path) -> None:
     spec = parse_spec(spec_text("reported", n_trials=6, sampler="random"),
                       where="reported.toml")

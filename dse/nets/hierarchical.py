@@ -38,7 +38,7 @@ import torch.nn.functional as F
 
 from dse.costmodel import TRAINING_MODES, LayerGraph, trace, training_exit
 from dse.errors import InputError
-from dse.nets.split import sides
+from dse.nets.split import attr_of, call_node, sides
 
 MODES = TRAINING_MODES
 
@@ -155,7 +155,7 @@ class SplitTrainer:
             if n.op in ("placeholder", "output") or n in env:
                 continue
             if n.op == "get_attr":
-                env[n] = _attr(self.gm, str(n.target))
+                env[n] = attr_of(self.gm, str(n.target))
                 continue
             if n.name not in names:
                 continue
@@ -167,21 +167,8 @@ class SplitTrainer:
 
             args = fx.node.map_arg(n.args, value)
             kwargs = fx.node.map_arg(n.kwargs, value)
-            if n.op == "call_module":
-                env[n] = self._modules[str(n.target)](*args, **kwargs)
-            elif n.op == "call_function":
-                env[n] = n.target(*args, **kwargs)  # type: ignore[operator]
-            elif n.op == "call_method":
-                obj, *rest = args
-                env[n] = getattr(obj, str(n.target))(*rest, **kwargs)
+            env[n] = call_node(n, self._modules, args, kwargs)
         return env
-
-
-def _attr(gm: fx.GraphModule, target: str) -> Any:
-    obj: Any = gm
-    for part in target.split("."):
-        obj = getattr(obj, part)
-    return obj
 
 
 def _params(gm: fx.GraphModule, nodes: list[fx.Node], names: set[str]) -> list[nn.Parameter]:
@@ -191,7 +178,7 @@ def _params(gm: fx.GraphModule, nodes: list[fx.Node], names: set[str]) -> list[n
             for p in gm.get_submodule(str(n.target)).parameters():
                 seen.setdefault(id(p), p)
         elif n.op == "get_attr" and any(u.name in names for u in n.users):
-            value = _attr(gm, str(n.target))
+            value = attr_of(gm, str(n.target))
             if isinstance(value, nn.Parameter):
                 seen.setdefault(id(value), value)
     return list(seen.values())

@@ -163,21 +163,27 @@ def _run(gm: fx.GraphModule, modules: dict[str, nn.Module], nodes: list[fx.Node]
             continue
         if only and n.op != "get_attr" and n.name not in only:
             continue
+        if n.op == "get_attr":
+            env[n] = attr_of(gm, str(n.target))
+            continue
         args = fx.node.map_arg(n.args, lambda a: env[a])
         kwargs = fx.node.map_arg(n.kwargs, lambda a: env[a])
-        if n.op == "call_module":
-            env[n] = modules[str(n.target)](*args, **kwargs)
-        elif n.op == "call_function":
-            env[n] = n.target(*args, **kwargs)
-        elif n.op == "call_method":
-            obj, *rest = args
-            env[n] = getattr(obj, str(n.target))(*rest, **kwargs)
-        elif n.op == "get_attr":
-            env[n] = _attr(gm, str(n.target))
+        env[n] = call_node(n, modules, args, kwargs)
     return env
 
 
-def _attr(gm: fx.GraphModule, target: str) -> Any:
+def call_node(n: fx.Node, modules: dict[str, nn.Module], args: Any, kwargs: Any) -> Any:
+    """Run one compute node of a traced graph (a module, function or method call) on the
+    values of its arguments."""
+    if n.op == "call_module":
+        return modules[str(n.target)](*args, **kwargs)
+    if n.op == "call_function":
+        return n.target(*args, **kwargs)  # type: ignore[operator]
+    obj, *rest = args  # call_method
+    return getattr(obj, str(n.target))(*rest, **kwargs)
+
+
+def attr_of(gm: fx.GraphModule, target: str) -> Any:
     obj: Any = gm
     for part in target.split("."):
         obj = getattr(obj, part)

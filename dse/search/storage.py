@@ -50,6 +50,8 @@ STUDIES_DIR = Path("studies")
 JOURNAL_GRACE_S = 30
 #: Times a trial lost with its worker is retried before it counts as failed.
 MAX_RETRY = 3
+#: Seconds a worker waits for a gRPC storage proxy to answer before giving up.
+GRPC_WAIT_S = 10
 WORKER_ATTR = "dse:worker"
 BEAT_ATTR = "dse:beat"
 LOST_ATTR = "dse:lost"
@@ -226,7 +228,7 @@ def _grpc(url: str) -> optuna.storages.BaseStorage:
         with warnings.catch_warnings():  # "experimental" since Optuna 4.2
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             proxy = optuna.storages.GrpcStorageProxy(host=host, port=int(port))
-        proxy.wait_server_ready(timeout=10)
+        proxy.wait_server_ready(timeout=GRPC_WAIT_S)
     except ImportError as exc:
         raise InputError(url, "storage", f"gRPC is not installed ({exc})",
                          "pip install grpcio protobuf") from None

@@ -19,6 +19,7 @@ from optuna.trial import TrialState
 from tiny_study import spec_text
 
 from dse.nets.cache import Cache
+from dse.search import storage as storage_mod
 from dse.search.space import Candidate
 from dse.search.storage import LOST_ATTR, storage_for
 from dse.search.study import Explorer, front_frame, load_study, record_of
@@ -48,6 +49,15 @@ def storage(request: pytest.FixtureRequest, isolated: Path) -> str:
     return "journal"
 
 
+@pytest.fixture(params=[pytest.param("journal", marks=pytest.mark.heavy), "postgres"])
+def storage_pg_first(request: pytest.FixtureRequest, isolated: Path) -> str:
+    """As ``storage``, the journal's case marked heavy (the journal has its own
+    multi-process tests in test_study_cli)."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("postgres"))
+    return "journal"
+
+
 def _write_spec(folder: Path, name: str, n_trials: int, **kw: object) -> Path:
     path = folder / f"{name}.toml"
     path.write_text(spec_text(name, n_trials=n_trials, sampler="random", **kw))  # type: ignore[arg-type]
@@ -67,8 +77,9 @@ def _states(trials: list[optuna.trial.FrozenTrial]) -> dict[str, int]:
 
 
 @pytest.mark.slow
-def test_workers_started_together_end_with_exactly_n_trials(storage: str, isolated: Path
-                                                            ) -> None:
+def test_workers_started_together_end_with_exactly_n_trials(storage_pg_first: str,
+                                                            isolated: Path) -> None:
+    storage = storage_pg_first
     spec = _write_spec(isolated, "together", 12)
     env = _env()
     first = _dse("study", "run", str(spec), "--storage", storage, "--n-trials", "0",
@@ -156,7 +167,9 @@ def _log(folder: Path) -> list[tuple[str, float]]:
 
 
 @pytest.mark.slow
-def test_a_key_is_claimed_by_one_worker_at_a_time(storage: str, isolated: Path) -> None:
+def test_a_key_is_claimed_by_one_worker_at_a_time(storage_pg_first: str, isolated: Path
+                                                 ) -> None:
+    storage = storage_pg_first
     optuna.create_study(study_name="claims", storage=storage_for("claims", storage))
     procs = _claimants(storage, isolated, 3, hold_s=1.5, finish=False, env=_env(**FAST_BEAT))
     for p in procs:
@@ -220,7 +233,7 @@ def _uninterrupted_metrics(name: str, storage: str, cache: Path) -> dict[int, di
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.heavy)])
 def test_a_worker_killed_at_a_random_moment_loses_nothing(storage: str, isolated: Path,
                                                           tmp_path_factory: pytest.TempPathFactory,
                                                           seed: int) -> None:
@@ -293,11 +306,12 @@ def test_workers_through_the_grpc_proxy(postgres: str, isolated: Path) -> None:
     assert _states(_trials("proxied", postgres)) == {"COMPLETE": 6}
 
 
-def test_an_unreachable_proxy_is_one_line(isolated: Path, capsys: pytest.CaptureFixture[str]
-                                          ) -> None:
+def test_an_unreachable_proxy_is_one_line(isolated: Path, capsys: pytest.CaptureFixture[str],
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
     from dse.cli import main
 
     spec = _write_spec(isolated, "noproxy", 2)
+    monkeypatch.setattr(storage_mod, "GRPC_WAIT_S", 1)
     port = _free_port()
     assert main(["study", "run", str(spec), "--storage", f"grpc://127.0.0.1:{port}"]) == 2
     err = capsys.readouterr().err
