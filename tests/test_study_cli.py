@@ -469,6 +469,7 @@ def test_report_into_a_file_is_a_one_line_error(
 
 
 @pytest.mark.slow
+@pytest.mark.heavy
 def test_two_runs_started_together_end_with_exactly_n_trials(tmp_path: Path) -> None:
     """Two ``study run`` processes started at once share the study: neither fails the
     other's live trial as stale, and together they stop at n_trials, not one more."""

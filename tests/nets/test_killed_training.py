@@ -72,6 +72,8 @@ def check_readable(root: Path) -> list[str]:
     return keys
 
 
+@pytest.mark.slow
+@pytest.mark.heavy
 def test_a_training_killed_at_random_moments_leaves_no_entry_that_is_read(
         tmp_path: Path) -> None:
     whole, began = start(tmp_path / "whole")
