@@ -543,11 +543,12 @@ class Batch:
                 out["edge_memory"][rows] = memory
                 out["storage"][rows] = storage
         if scorer.training:  # training the network at each candidate's cut, here
+            splits = np.array([c.split for c in self.candidates])
             for name in TRAIN_FIELDS:
                 out[name] = np.empty(n)
-            for i, cand in enumerate(self.candidates):
-                for name, v in scorer.training_metrics(cand.split).items():
-                    out[name][i] = v
+            for k in np.unique(splits):  # once per cut, not per candidate
+                for name, v in scorer.training_metrics(int(k)).items():
+                    out[name][splits == k] = v
         return out
 
 

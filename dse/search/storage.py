@@ -311,10 +311,6 @@ def study_lock(study: optuna.Study, folder: Path | None) -> Iterator[None]:
 # --------------------------------------------------------------------------------------
 
 
-def _keeps_heartbeat(storage: optuna.storages.BaseStorage) -> bool:
-    return is_heartbeat_enabled(storage)
-
-
 @contextmanager
 def beating(every: float, beat: Callable[[], None]) -> Iterator[None]:
     """Call ``beat`` every ``every`` seconds, from a thread, while the block runs (the
@@ -343,7 +339,7 @@ def trial_beat(study: optuna.Study, trial_id: int) -> Callable[[], None]:
     """One heartbeat of a trial: Optuna's where the storage keeps one, else its
     ``dse:beat`` system attribute."""
     storage = study._storage
-    if _keeps_heartbeat(storage):
+    if is_heartbeat_enabled(storage):
         return lambda: storage.record_heartbeat(trial_id)
     return lambda: storage.set_trial_system_attr(trial_id, BEAT_ATTR, time.time())
 
@@ -393,7 +389,8 @@ def fail_stale(study: optuna.Study, registry: Path | None, *, local: bool) -> in
     storage = study._storage
     _, grace = liveness()
     lost = 0
-    if _keeps_heartbeat(storage):  # what Optuna's fail_stale_trials does, with a reason
+    optuna_beats = is_heartbeat_enabled(storage)
+    if optuna_beats:  # what Optuna's fail_stale_trials does, with a reason
         for trial_id in storage._get_stale_trial_ids(study._study_id):  # type: ignore[attr-defined]
             t = storage.get_trial(trial_id)
             if lose(study, t, f"no heartbeat from its worker "
@@ -414,9 +411,8 @@ def fail_stale(study: optuna.Study, registry: Path | None, *, local: bool) -> in
             reason = f"its worker {worker} ended without finishing it"
         elif worker is None and nobody_else:
             reason = "its worker ended without finishing it"
-        elif not _keeps_heartbeat(storage) and now - _last_beat(t) > grace:
-            reason = (f"no heartbeat from its worker {worker or '(unknown)'} for "
-                      f"{now - _last_beat(t):.0f} s")
+        elif not optuna_beats and (silent := now - _last_beat(t)) > grace:
+            reason = f"no heartbeat from its worker {worker or '(unknown)'} for {silent:.0f} s"
         if reason is not None and lose(study, t, reason):
             log.warning("trial %d lost: %s; retried", t.number, reason)
             lost += 1
