@@ -30,6 +30,7 @@ test-all: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check dse tests benchmarks
+	$(BIN)/ruff format --check dse tests benchmarks
 
 clean:
 	rm -rf $(VENV) .dse-cache

@@ -37,28 +37,48 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     base = load_device(args.base)
     models = [(n, load_model(n), torch.zeros((1, *default_input(n)))) for n in ZOO]
-    tables = [calibrate(models, base, name="bench", repeats=args.repeats,
-                        threads=args.threads).table for _ in range(args.runs)]
-    print(f"{machine()}; {args.threads} thread(s); base {base.name}; "
-          f"median of {args.runs} calibrations")
+    tables = [
+        calibrate(models, base, name="bench", repeats=args.repeats, threads=args.threads).table
+        for _ in range(args.runs)
+    ]
+    print(
+        f"{machine()}; {args.threads} thread(s); base {base.name}; "
+        f"median of {args.runs} calibrations"
+    )
     rows = []
     for i, name in enumerate(ZOO):
         row = {"model": name}
         for col in ("measured_s", "base_error", "fitted_error", "unseen_error"):
             row[col] = statistics.median(float(t[col].iloc[i]) for t in tables)
         rows.append(row)
-        print(f"{name:12s} measured {row['measured_s'] * 1e3:7.3f} ms   error: base "
-              f"{100 * row['base_error']:+5.0f}%  fitted {100 * row['fitted_error']:+5.0f}%  "
-              f"unseen {100 * row['unseen_error']:+5.0f}%")
-    summary = {col: statistics.median(abs(r[col]) for r in rows)
-               for col in ("base_error", "fitted_error", "unseen_error")}
-    print(f"median |error| over networks: base {100 * summary['base_error']:.0f}%, "
-          f"fitted {100 * summary['fitted_error']:.0f}%, "
-          f"unseen {100 * summary['unseen_error']:.0f}%")
+        print(
+            f"{name:12s} measured {row['measured_s'] * 1e3:7.3f} ms   error: base "
+            f"{100 * row['base_error']:+5.0f}%  fitted {100 * row['fitted_error']:+5.0f}%  "
+            f"unseen {100 * row['unseen_error']:+5.0f}%"
+        )
+    summary = {
+        col: statistics.median(abs(r[col]) for r in rows)
+        for col in ("base_error", "fitted_error", "unseen_error")
+    }
+    print(
+        f"median |error| over networks: base {100 * summary['base_error']:.0f}%, "
+        f"fitted {100 * summary['fitted_error']:.0f}%, "
+        f"unseen {100 * summary['unseen_error']:.0f}%"
+    )
     if args.json:
-        Path(args.json).write_text(json.dumps(
-            {"machine": machine(), "threads": args.threads, "base": base.name,
-             "runs": args.runs, "networks": rows, "median_abs_error": summary}, indent=2))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "machine": machine(),
+                    "threads": args.threads,
+                    "base": base.name,
+                    "runs": args.runs,
+                    "networks": rows,
+                    "median_abs_error": summary,
+                },
+                indent=2,
+            )
+        )
         print(f"wrote {args.json}")
     return 0
 

@@ -79,8 +79,9 @@ def spec_text(path: Path, name: str, link: str | None, codecs: tuple[str, ...]) 
     text = path.read_text()
     if re.search(r"(?m)^storage\s*=", text):
         raise SystemExit(f"{path}: it sets a storage already")
-    text, n = re.subn(r'(?m)^name\s*=\s*"[^"]*"', f'name = "{name}"\nstorage = "memory"',
-                      text, count=1)
+    text, n = re.subn(
+        r'(?m)^name\s*=\s*"[^"]*"', f'name = "{name}"\nstorage = "memory"', text, count=1
+    )
     if n != 1:
         raise SystemExit(f"{path}: no top-level name to replace")
     if link is not None:
@@ -88,8 +89,9 @@ def spec_text(path: Path, name: str, link: str | None, codecs: tuple[str, ...]) 
         if n != 1:
             raise SystemExit(f"{path}: no [deployment] link to replace")
     if codecs:
-        text, n = re.subn(r"(?m)^\[space\]\s*$",
-                          "[space]\ncodecs = " + json.dumps(list(codecs)), text, count=1)
+        text, n = re.subn(
+            r"(?m)^\[space\]\s*$", "[space]\ncodecs = " + json.dumps(list(codecs)), text, count=1
+        )
         if n != 1:
             raise SystemExit(f"{path}: no [space] table")
     return text
@@ -109,40 +111,54 @@ def cut_table(explorer: Any) -> list[dict[str, Any]]:
     rows = []
     for cut in g.cuts:
         k = cut.index
-        row: dict[str, Any] = {"cut": k, "after": cut.after, "fp32_bytes": int(cut.bytes),
-                               "tensors": list(cut.tensors), "codecs": {}}
-        if cut.bytes == 0 or "fp32" not in scorer.codec_views or \
-                k not in scorer.codec_views["fp32"]:
+        row: dict[str, Any] = {
+            "cut": k,
+            "after": cut.after,
+            "fp32_bytes": int(cut.bytes),
+            "tensors": list(cut.tensors),
+            "codecs": {},
+        }
+        if (
+            cut.bytes == 0
+            or "fp32" not in scorer.codec_views
+            or k not in scorer.codec_views["fp32"]
+        ):
             row["sent"] = False
             row["val_accuracy"] = _acc(scorer.correct["val"])
             row["test_accuracy"] = _acc(scorer.correct["test"])
             rows.append(row)
             continue
         row["sent"] = True
-        shapes = [g.input_shape if t == "input" else g.nodes[t].output_shape
-                  for t in cut.tensors]
+        shapes = [g.input_shape if t == "input" else g.nodes[t].output_shape for t in cut.tensors]
         fp32_payload = float(scorer.codec_views["fp32"][k][0].sizes.mean())
         for name in explorer.spec.codecs:
             val, test = scorer.codec_views[name][k]
             mean = float(val.sizes.mean())
             header = payload_header_bytes(Codec.parse(name), shapes)
             row["codecs"][name] = {
-                "bytes": mean, "bytes_test": float(test.sizes.mean()),
+                "bytes": mean,
+                "bytes_test": float(test.sizes.mean()),
                 "bytes_p95": float(np.percentile(val.sizes, 95)),
-                "ratio": fp32_payload / mean, "header_bytes": header,
+                "ratio": fp32_payload / mean,
+                "header_bytes": header,
                 "header_share": header / mean,
-                "val_accuracy": _acc(val.correct), "test_accuracy": _acc(test.correct)}
+                "val_accuracy": _acc(val.correct),
+                "test_accuracy": _acc(test.correct),
+            }
         rows.append(row)
     return rows
 
 
-def print_cut_table(name: str, rows: list[dict[str, Any]], codecs: tuple[str, ...],
-                    n_val: int, n_test: int) -> None:
+def print_cut_table(
+    name: str, rows: list[dict[str, Any]], codecs: tuple[str, ...], n_val: int, n_test: int
+) -> None:
     from dse.report import fmt
 
-    print(f"\nper cut, dense network, final classifier ({n_val} validation, {n_test} test "
-          f"samples; one test sample = {100 / n_test:.2f} points); bytes = mean payload "
-          "on validation, x = fp32 payload / codec payload, val/test accuracy %")
+    print(
+        f"\nper cut, dense network, final classifier ({n_val} validation, {n_test} test "
+        f"samples; one test sample = {100 / n_test:.2f} points); bytes = mean payload "
+        "on validation, x = fp32 payload / codec payload, val/test accuracy %"
+    )
     head = f"{'cut':>3} {'after':<14} {'fp32 raw':>9}"
     for c in codecs:
         head += f" | {c:^26}"
@@ -150,13 +166,17 @@ def print_cut_table(name: str, rows: list[dict[str, Any]], codecs: tuple[str, ..
     for r in rows:
         line = f"{r['cut']:>3} {r['after'][:14]:<14} {fmt.nbytes(r['fp32_bytes']):>9}"
         if not r["sent"]:
-            print(f"{line} | nothing sent (val {100 * r['val_accuracy']:.1f}%, test "
-                  f"{100 * r['test_accuracy']:.1f}%)")
+            print(
+                f"{line} | nothing sent (val {100 * r['val_accuracy']:.1f}%, test "
+                f"{100 * r['test_accuracy']:.1f}%)"
+            )
             continue
         for c in codecs:
             d = r["codecs"][c]
-            line += (f" | {fmt.nbytes(d['bytes']):>8} {d['ratio']:>5.2f}x "
-                     f"{100 * d['val_accuracy']:>5.1f} {100 * d['test_accuracy']:>5.1f}")
+            line += (
+                f" | {fmt.nbytes(d['bytes']):>8} {d['ratio']:>5.2f}x "
+                f"{100 * d['val_accuracy']:>5.1f} {100 * d['test_accuracy']:>5.1f}"
+            )
         print(line)
 
 
@@ -164,20 +184,34 @@ def int8_targets(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Worst int8 test-accuracy drop (points) over cuts, smallest bytes ratio over cuts of
     at least BIG bytes, and the header's share of int8 payloads below BIG."""
     sent = [r for r in rows if r["sent"]]
-    drops = {r["cut"]: 100 * (r["codecs"]["fp32"]["test_accuracy"]
-                              - r["codecs"]["int8"]["test_accuracy"]) for r in sent}
+    drops = {
+        r["cut"]: 100
+        * (r["codecs"]["fp32"]["test_accuracy"] - r["codecs"]["int8"]["test_accuracy"])
+        for r in sent
+    }
     big = {r["cut"]: r["codecs"]["int8"]["ratio"] for r in sent if r["fp32_bytes"] >= BIG}
-    small = {r["cut"]: (r["codecs"]["int8"]["header_share"], r["codecs"]["int8"]["ratio"],
-                        r["fp32_bytes"])
-             for r in sent if r["fp32_bytes"] < BIG}
+    small = {
+        r["cut"]: (
+            r["codecs"]["int8"]["header_share"],
+            r["codecs"]["int8"]["ratio"],
+            r["fp32_bytes"],
+        )
+        for r in sent
+        if r["fp32_bytes"] < BIG
+    }
     worst_cut = max(drops, key=drops.get) if drops else None
     min_cut = min(big, key=big.get) if big else None
-    return {"drops": drops, "worst_drop": drops[worst_cut] if drops else 0.0,
-            "worst_drop_cut": worst_cut, "ratios": big,
-            "min_ratio": big[min_cut] if big else None, "min_ratio_cut": min_cut,
-            "small": small,
-            "acc_pass": all(d <= MAX_DROP + 1e-9 for d in drops.values()),
-            "bytes_pass": all(x >= MIN_RATIO for x in big.values())}
+    return {
+        "drops": drops,
+        "worst_drop": drops[worst_cut] if drops else 0.0,
+        "worst_drop_cut": worst_cut,
+        "ratios": big,
+        "min_ratio": big[min_cut] if big else None,
+        "min_ratio_cut": min_cut,
+        "small": small,
+        "acc_pass": all(d <= MAX_DROP + 1e-9 for d in drops.values()),
+        "bytes_pass": all(x >= MIN_RATIO for x in big.values()),
+    }
 
 
 def best_matched(df: pd.DataFrame, reference: float) -> dict[str, Any] | None:
@@ -190,14 +224,19 @@ def best_matched(df: pd.DataFrame, reference: float) -> dict[str, Any] | None:
         return None
     r = m.loc[m.latency_mean.idxmin()]
     codec = r.get("knob_codec")
-    return {"trial": int(r["trial"]) if "trial" in r else None,
-            "network": (str(r.knob_method) if float(r.knob_density) < 1 else "dense")
-            + (f"@{float(r.knob_density):g}" if float(r.knob_density) < 1 else ""),
-            "split": int(r.knob_split), "exits": list(r.knob_exits),
-            "threshold": float(r.knob_threshold),
-            "codec": codec if isinstance(codec, str) else None,
-            "latency_s": float(r.latency_mean), "bytes": float(r.bandwidth),
-            "accuracy": float(r.accuracy), "test_accuracy": float(r.test_accuracy)}
+    return {
+        "trial": int(r["trial"]) if "trial" in r else None,
+        "network": (str(r.knob_method) if float(r.knob_density) < 1 else "dense")
+        + (f"@{float(r.knob_density):g}" if float(r.knob_density) < 1 else ""),
+        "split": int(r.knob_split),
+        "exits": list(r.knob_exits),
+        "threshold": float(r.knob_threshold),
+        "codec": codec if isinstance(codec, str) else None,
+        "latency_s": float(r.latency_mean),
+        "bytes": float(r.bandwidth),
+        "accuracy": float(r.accuracy),
+        "test_accuracy": float(r.test_accuracy),
+    }
 
 
 def codec_made_it(with_: dict[str, Any] | None, without: dict[str, Any] | None) -> bool:
@@ -214,10 +253,12 @@ def _describe(p: dict[str, Any] | None) -> str:
     if p is None:
         return "none at matched accuracy"
     exits = ",".join(map(str, p["exits"])) or "none"
-    return (f"{p['network']}, cut {p['split']}, exits {exits} @ {p['threshold']:g}, codec "
-            f"{p['codec'] or 'fp32 (no knob)'}: {1e3 * p['latency_s']:.2f} ms, "
-            f"{p['bytes']:.0f} B sent, val {100 * p['accuracy']:.1f}% / test "
-            f"{100 * p['test_accuracy']:.1f}%")
+    return (
+        f"{p['network']}, cut {p['split']}, exits {exits} @ {p['threshold']:g}, codec "
+        f"{p['codec'] or 'fp32 (no knob)'}: {1e3 * p['latency_s']:.2f} ms, "
+        f"{p['bytes']:.0f} B sent, val {100 * p['accuracy']:.1f}% / test "
+        f"{100 * p['test_accuracy']:.1f}%"
+    )
 
 
 def dense_grid(explorer: Any, codecs: tuple[str | None, ...]) -> pd.DataFrame:
@@ -233,13 +274,20 @@ def dense_grid(explorer: Any, codecs: tuple[str | None, ...]) -> pd.DataFrame:
             except KeyError:  # a silent cut has no views: fp32 only there
                 continue
             d = m.as_dict()
-            feasible = all(con.violation(d[con.metric]) <= 0
-                           for con in explorer.spec.constraints)
-            rows.append({"trial": -1, "knob_method": "dense", "knob_density": 1.0,
-                         "knob_split": k, "knob_exits": (), "knob_threshold": 1.0,
-                         "knob_codec": c, "feasible": feasible, **{
-                             x: d[x] for x in ("accuracy", "test_accuracy", "latency_mean",
-                                               "bandwidth")}})
+            feasible = all(con.violation(d[con.metric]) <= 0 for con in explorer.spec.constraints)
+            rows.append(
+                {
+                    "trial": -1,
+                    "knob_method": "dense",
+                    "knob_density": 1.0,
+                    "knob_split": k,
+                    "knob_exits": (),
+                    "knob_threshold": 1.0,
+                    "knob_codec": c,
+                    "feasible": feasible,
+                    **{x: d[x] for x in ("accuracy", "test_accuracy", "latency_mean", "bandwidth")},
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -257,124 +305,180 @@ def run_spec(path: Path, link: str | None, args: argparse.Namespace) -> tuple[st
 
     base = path.stem
     name = base if link is None else f"{base.removesuffix('-lte')}-{link}"
-    specs = {tag: parse_spec(spec_text(path, name, link, codecs), where=f"{name} ({tag})",
-                             path=path)
-             for tag, codecs in (("without", ()), ("with", CODECS))}
+    specs = {
+        tag: parse_spec(spec_text(path, name, link, codecs), where=f"{name} ({tag})", path=path)
+        for tag, codecs in (("without", ()), ("with", CODECS))
+    }
     cache = Cache(args.cache)
     t0 = time.perf_counter()
     explorers = {tag: Explorer(s, cache=cache, progress=False) for tag, s in specs.items()}
     ex = explorers["with"]
-    print(f"\n== {name}: {ex.spec.model} on {ex.spec.data['name']}, {ex.spec.edge} -> "
-          f"{ex.spec.server} over {ex.link.name} ==")
+    print(
+        f"\n== {name}: {ex.spec.model} on {ex.spec.data['name']}, {ex.spec.edge} -> "
+        f"{ex.spec.server} over {ex.link.name} =="
+    )
     rows = cut_table(ex)
     setup_s = time.perf_counter() - t0
     trained = ex.scorer("dense", 1.0).trained
     n_val, n_test = int(trained.val_labels[0].numel()), int(trained.test_labels[0].numel())
     print_cut_table(name, rows, CODECS, n_val, n_test)
     t8 = int8_targets(rows)
-    print("int8 test accuracy drop vs fp32 per cut (points): " + ", ".join(
-        f"{k}: {d:+.2f}" for k, d in t8["drops"].items()))
-    print(f"int8 loses at most {MAX_DROP} point of test accuracy at every cut: worst "
-          f"{t8['worst_drop']:.2f} points at cut {t8['worst_drop_cut']} "
-          f"[{'PASS' if t8['acc_pass'] else 'FAIL'}]")
+    print(
+        "int8 test accuracy drop vs fp32 per cut (points): "
+        + ", ".join(f"{k}: {d:+.2f}" for k, d in t8["drops"].items())
+    )
+    print(
+        f"int8 loses at most {MAX_DROP} point of test accuracy at every cut: worst "
+        f"{t8['worst_drop']:.2f} points at cut {t8['worst_drop_cut']} "
+        f"[{'PASS' if t8['acc_pass'] else 'FAIL'}]"
+    )
     if t8["ratios"]:
-        print(f"int8 payload >= {MIN_RATIO}x smaller than fp32's at every cut of >= 4 kB "
-              f"({len(t8['ratios'])} cuts): smallest {t8['min_ratio']:.3f}x at cut "
-              f"{t8['min_ratio_cut']} [{'PASS' if t8['bytes_pass'] else 'FAIL'}]")
+        print(
+            f"int8 payload >= {MIN_RATIO}x smaller than fp32's at every cut of >= 4 kB "
+            f"({len(t8['ratios'])} cuts): smallest {t8['min_ratio']:.3f}x at cut "
+            f"{t8['min_ratio_cut']} [{'PASS' if t8['bytes_pass'] else 'FAIL'}]"
+        )
     else:
         print("no cut sends >= 4 kB of float32: int8 bytes target not applicable")
     for k, (share, ratio, raw) in t8["small"].items():
-        print(f"  cut {k} ({raw} B of float32, < 4 kB): int8 {ratio:.2f}x smaller, header "
-              f"{100 * share:.1f}% of its payload")
+        print(
+            f"  cut {k} ({raw} B of float32, < 4 kB): int8 {ratio:.2f}x smaller, header "
+            f"{100 * share:.1f}% of its payload"
+        )
 
     # the joint search, without and with the codec knob
     n_trials = args.trials if args.trials is not None else specs["with"].n_trials
     frames, seconds, studies = {}, {}, {}
     for tag in ("without", "with"):
         start = time.perf_counter()
-        studies[tag] = run_study(specs[tag], n_trials=n_trials, storage="memory",
-                                 progress=False, explorer=explorers[tag])
+        studies[tag] = run_study(
+            specs[tag], n_trials=n_trials, storage="memory", progress=False, explorer=explorers[tag]
+        )
         seconds[tag] = time.perf_counter() - start
         frames[tag] = trials_frame(studies[tag])
     objectives = list(specs["with"].objectives)
     feasible = {tag: f[f.feasible] if not f.empty else f for tag, f in frames.items()}
-    union = np.concatenate([f[objectives].to_numpy(dtype=float) for f in feasible.values()
-                            if not f.empty])
+    union = np.concatenate(
+        [f[objectives].to_numpy(dtype=float) for f in feasible.values() if not f.empty]
+    )
     ruler = Ruler.fit(specs["with"].objectives, union)
-    hv = {tag: hypervolume(ruler.loss(f[objectives].to_numpy(dtype=float)))
-          if not f.empty else 0.0 for tag, f in feasible.items()}
+    hv = {
+        tag: hypervolume(ruler.loss(f[objectives].to_numpy(dtype=float))) if not f.empty else 0.0
+        for tag, f in feasible.items()
+    }
     hv_pass = hv["with"] > hv["without"]
-    print(f"\njoint search, {n_trials} trials each, {specs['with'].sampler} seed "
-          f"{specs['with'].seed}, objectives {', '.join(objectives)}; ruler fitted on the "
-          f"union of both studies' feasible trials ({len(union)} points)")
+    print(
+        f"\njoint search, {n_trials} trials each, {specs['with'].sampler} seed "
+        f"{specs['with'].seed}, objectives {', '.join(objectives)}; ruler fitted on the "
+        f"union of both studies' feasible trials ({len(union)} points)"
+    )
     for tag in ("without", "with"):
-        print(f"  {tag:>7} codecs: {len(frames[tag])} complete, {len(feasible[tag])} "
-              f"feasible, hypervolume {hv[tag]:.6f} ({seconds[tag]:.1f} s)")
+        print(
+            f"  {tag:>7} codecs: {len(frames[tag])} complete, {len(feasible[tag])} "
+            f"feasible, hypervolume {hv[tag]:.6f} ({seconds[tag]:.1f} s)"
+        )
     if "knob_codec" in feasible["with"]:
         used = feasible["with"].knob_codec.value_counts().to_dict()
-        print("  codecs of the feasible trials with codecs: " + ", ".join(
-            f"{c} {n}" for c, n in used.items()))
-    print(f"with codecs the hypervolume is higher: {hv['with']:.6f} vs {hv['without']:.6f} "
-          f"({hv['with'] - hv['without']:+.2e}) [{'PASS' if hv_pass else 'FAIL'}]")
+        print(
+            "  codecs of the feasible trials with codecs: "
+            + ", ".join(f"{c} {n}" for c, n in used.items())
+        )
+    print(
+        f"with codecs the hypervolume is higher: {hv['with']:.6f} vs {hv['without']:.6f} "
+        f"({hv['with'] - hv['without']:+.2e}) [{'PASS' if hv_pass else 'FAIL'}]"
+    )
 
     # best latency at matched accuracy
     reference = ex.evaluate(Candidate("dense", 1.0, 0, (), 1.0, codec="fp32"))
     ref = explorers["without"].evaluate(Candidate("dense", 1.0, 0, (), 1.0))
-    print(f"\nmatched accuracy: validation >= {100 * ref.accuracy:.1f}% - 1 point (dense "
-          f"server-only, float32; test {100 * ref.test_accuracy:.1f}%)")
+    print(
+        f"\nmatched accuracy: validation >= {100 * ref.accuracy:.1f}% - 1 point (dense "
+        f"server-only, float32; test {100 * ref.test_accuracy:.1f}%)"
+    )
     best = {tag: best_matched(frames[tag], ref.accuracy) for tag in frames}
     grid_fp32 = dense_grid(explorers["without"], (None,))
     grid_codec = dense_grid(ex, CODECS)
-    dense_best = {"without": best_matched(grid_fp32, ref.accuracy),
-                  "with": best_matched(grid_codec, ref.accuracy)}
-    for label, pair in (("search", best), ("dense, no exit (Neurosurgeon vs Auto-Split)",
-                                           dense_best)):
+    dense_best = {
+        "without": best_matched(grid_fp32, ref.accuracy),
+        "with": best_matched(grid_codec, ref.accuracy),
+    }
+    for label, pair in (
+        ("search", best),
+        ("dense, no exit (Neurosurgeon vs Auto-Split)", dense_best),
+    ):
         print(f"  {label}:")
         print(f"    without codecs: {_describe(pair['without'])}")
         print(f"    with codecs:    {_describe(pair['with'])}")
         if codec_made_it(pair["with"], pair["without"]):
             w, wo = pair["with"], pair["without"]
-            print(f"    -> because of a codec, cut {w['split']} ({w['codec']}) is the best "
-                  f"latency at matched accuracy (without codecs: cut {wo['split']}); "
-                  f"latency {1e3 * wo['latency_s']:.2f} -> {1e3 * w['latency_s']:.2f} ms"
-                  + (" (slower: the two searches sampled different points)"
-                     if w["latency_s"] > wo["latency_s"] else ""))
+            print(
+                f"    -> because of a codec, cut {w['split']} ({w['codec']}) is the best "
+                f"latency at matched accuracy (without codecs: cut {wo['split']}); "
+                f"latency {1e3 * wo['latency_s']:.2f} -> {1e3 * w['latency_s']:.2f} ms"
+                + (
+                    " (slower: the two searches sampled different points)"
+                    if w["latency_s"] > wo["latency_s"]
+                    else ""
+                )
+            )
         else:
             print("    -> no cut becomes the best at matched accuracy because of a codec")
     drift = abs(reference.accuracy - ref.accuracy)
     if drift > 1e-12:
-        print(f"  note: dense server-only fp32 scored through the codec views differs by "
-              f"{100 * drift:.2f} points")
+        print(
+            f"  note: dense server-only fp32 scored through the codec views differs by "
+            f"{100 * drift:.2f} points"
+        )
 
     return name, {
-        "link": ex.link.name, "hv_with": hv["with"], "hv_without": hv["without"],
+        "link": ex.link.name,
+        "hv_with": hv["with"],
+        "hv_without": hv["without"],
         "hv_pass": hv_pass,
-        "int8_worst_acc_drop": t8["worst_drop"], "int8_worst_acc_drop_cut":
-            t8["worst_drop_cut"], "int8_acc_pass": t8["acc_pass"],
-        "int8_min_bytes_ratio": t8["min_ratio"], "int8_min_bytes_ratio_cut":
-            t8["min_ratio_cut"], "int8_bytes_pass": t8["bytes_pass"],
+        "int8_worst_acc_drop": t8["worst_drop"],
+        "int8_worst_acc_drop_cut": t8["worst_drop_cut"],
+        "int8_acc_pass": t8["acc_pass"],
+        "int8_min_bytes_ratio": t8["min_ratio"],
+        "int8_min_bytes_ratio_cut": t8["min_ratio_cut"],
+        "int8_bytes_pass": t8["bytes_pass"],
         "int8_small_cuts_header_share": {str(k): v[0] for k, v in t8["small"].items()},
-        "trials": n_trials, "complete": {t: len(f) for t, f in frames.items()},
+        "trials": n_trials,
+        "complete": {t: len(f) for t, f in frames.items()},
         "feasible": {t: len(f) for t, f in feasible.items()},
-        "ruler": ruler.to_dict(), "ruler_fit": "union of both studies' feasible trials",
-        "study_seconds": seconds, "setup_seconds": setup_s,
-        "reference_accuracy": ref.accuracy, "reference_test_accuracy": ref.test_accuracy,
-        "best_matched": best, "best_matched_dense_no_exit": dense_best,
+        "ruler": ruler.to_dict(),
+        "ruler_fit": "union of both studies' feasible trials",
+        "study_seconds": seconds,
+        "setup_seconds": setup_s,
+        "reference_accuracy": ref.accuracy,
+        "reference_test_accuracy": ref.test_accuracy,
+        "best_matched": best,
+        "best_matched_dense_no_exit": dense_best,
         "codec_changes_best": codec_made_it(best["with"], best["without"]),
         "codec_changes_best_dense": codec_made_it(dense_best["with"], dense_best["without"]),
-        "n_val": n_val, "n_test": n_test, "cuts": rows,
+        "n_val": n_val,
+        "n_test": n_test,
+        "cuts": rows,
     }
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--trials", type=int, default=None,
-                    help="trials per study (default: the spec's n_trials; --quick: 60)")
+    ap.add_argument(
+        "--trials",
+        type=int,
+        default=None,
+        help="trials per study (default: the spec's n_trials; --quick: 60)",
+    )
     ap.add_argument("--cache", default=os.environ.get("DSE_CACHE", ".dse-cache"))
-    ap.add_argument("--quick", action="store_true",
-                    help="quickstart only (both links), 60 trials: a smoke run")
-    ap.add_argument("--spec", action="append", choices=SPECS,
-                    help="run only this spec (over its link and 3g); repeatable")
+    ap.add_argument(
+        "--quick", action="store_true", help="quickstart only (both links), 60 trials: a smoke run"
+    )
+    ap.add_argument(
+        "--spec",
+        action="append",
+        choices=SPECS,
+        help="run only this spec (over its link and 3g); repeatable",
+    )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     args.cache = str(Path(args.cache).resolve())
@@ -394,26 +498,39 @@ def main(argv: list[str] | None = None) -> int:
         for link in LINKS:
             name, out = run_spec(REPO / "studies" / f"{base}.toml", link, args)
             results[name] = out
-    checks = {n: {k: r[k] for k in ("int8_acc_pass", "int8_bytes_pass", "hv_pass")}
-              for n, r in results.items()}
+    checks = {
+        n: {k: r[k] for k in ("int8_acc_pass", "int8_bytes_pass", "hv_pass")}
+        for n, r in results.items()
+    }
     passed = all(all(c.values()) for c in checks.values())
     print("\nsummary:")
     for n, r in results.items():
         ratio = r["int8_min_bytes_ratio"]
-        print(f"  {n:<22} hv with {r['hv_with']:.6f} without {r['hv_without']:.6f} "
-              f"[{'PASS' if r['hv_pass'] else 'FAIL'}]; int8 worst drop "
-              f"{r['int8_worst_acc_drop']:.2f} pt [{'PASS' if r['int8_acc_pass'] else 'FAIL'}]"
-              f"; int8 min ratio (>= 4 kB) "
-              f"{'-' if ratio is None else f'{ratio:.3f}x'} "
-              f"[{'PASS' if r['int8_bytes_pass'] else 'FAIL'}]")
-    print(f"OVERALL: {'PASS' if passed else 'FAIL'}"
-          f"{' (quick run: not the target)' if args.quick else ''} "
-          f"({time.perf_counter() - start:.0f} s)")
+        print(
+            f"  {n:<22} hv with {r['hv_with']:.6f} without {r['hv_without']:.6f} "
+            f"[{'PASS' if r['hv_pass'] else 'FAIL'}]; int8 worst drop "
+            f"{r['int8_worst_acc_drop']:.2f} pt [{'PASS' if r['int8_acc_pass'] else 'FAIL'}]"
+            f"; int8 min ratio (>= 4 kB) "
+            f"{'-' if ratio is None else f'{ratio:.3f}x'} "
+            f"[{'PASS' if r['int8_bytes_pass'] else 'FAIL'}]"
+        )
+    print(
+        f"OVERALL: {'PASS' if passed else 'FAIL'}"
+        f"{' (quick run: not the target)' if args.quick else ''} "
+        f"({time.perf_counter() - start:.0f} s)"
+    )
     if args.json:
-        doc = {"specs": results, "codecs": list(CODECS), "quick": args.quick,
-               "pass": passed, "targets": {"int8_max_acc_drop_points": MAX_DROP,
-                                           "int8_min_bytes_ratio": MIN_RATIO,
-                                           "big_cut_bytes": BIG}}
+        doc = {
+            "specs": results,
+            "codecs": list(CODECS),
+            "quick": args.quick,
+            "pass": passed,
+            "targets": {
+                "int8_max_acc_drop_points": MAX_DROP,
+                "int8_min_bytes_ratio": MIN_RATIO,
+                "big_cut_bytes": BIG,
+            },
+        }
         args.json.write_text(json.dumps(doc, indent=2, default=_plain) + "\n")
         print(f"wrote {args.json}")
     return 0 if passed else 1

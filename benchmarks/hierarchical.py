@@ -72,8 +72,9 @@ MIN_TIME_CUT = 0.25  # hierarchical's time at most 75% of split's
 MAX_ACCURACY_LOSS = 0.01  # one point
 
 
-def train(model: str, data: DataSet, mode: str, cut: int | None, args: argparse.Namespace,
-          cache: Cache) -> TrainedNetwork:
+def train(
+    model: str, data: DataSet, mode: str, cut: int | None, args: argparse.Namespace, cache: Cache
+) -> TrainedNetwork:
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, mode=mode)
     spec = NetworkSpec(model=model, data=data, train=cfg, cut=cut)
     t0 = time.perf_counter()
@@ -83,8 +84,9 @@ def train(model: str, data: DataSet, mode: str, cut: int | None, args: argparse.
     return trained
 
 
-def run_model(model: str, data: DataSet, args: argparse.Namespace, cache: Cache
-              ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def run_model(
+    model: str, data: DataSet, args: argparse.Namespace, cache: Cache
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     net = build_network(NetworkSpec(model=model, data=data))
     graph = build_graph(net, example_input(data), name=model)
     exit_cuts = [e.position for e in graph.exits]
@@ -93,30 +95,53 @@ def run_model(model: str, data: DataSet, args: argparse.Namespace, cache: Cache
     kept = max(exit_cuts, key=lambda k: (hier[k].accuracy("val")[-1], -k))
     j = exit_cuts.index(kept)  # the training exit: the one at the kept cut
     split = train(model, data, "split", kept, args, cache)
-    print(f"  {model}: hierarchical cut kept on validation: {kept} (after "
-          f"{graph.cuts[kept].after}, {graph.cuts[kept].bytes} B per sample; validation "
-          + ", ".join(f"cut {k}: {100 * hier[k].accuracy('val')[-1]:.1f}%" for k in exit_cuts)
-          + ")")
+    print(
+        f"  {model}: hierarchical cut kept on validation: {kept} (after "
+        f"{graph.cuts[kept].after}, {graph.cuts[kept].bytes} B per sample; validation "
+        + ", ".join(f"cut {k}: {100 * hier[k].accuracy('val')[-1]:.1f}%" for k in exit_cuts)
+        + ")"
+    )
     edge, server = load_device(args.edge), load_device(args.server)
     samples = len(data.train.x)
     rows = []
     for link_name in LINKS:
         link = load_link(link_name)
-        for mode, trained in (("central", central), ("split", split),
-                              ("hierarchical", hier[kept])):
-            c = training_cost(graph, edge, server, link, mode=mode, cut=kept, samples=samples,
-                              batch_size=args.batch_size)
+        for mode, trained in (("central", central), ("split", split), ("hierarchical", hier[kept])):
+            c = training_cost(
+                graph,
+                edge,
+                server,
+                link,
+                mode=mode,
+                cut=kept,
+                samples=samples,
+                batch_size=args.batch_size,
+            )
             epochs = trained.epochs_run
             test = trained.accuracy("test")
-            rows.append({"model": model, "link": link_name, "mode": mode, "cut": kept,
-                         "epochs": epochs, "epoch_s": c.epoch_s,
-                         "train_time_s": c.time_s(epochs), "train_bytes": c.bytes(epochs),
-                         "edge_energy_j": c.edge_energy_j(epochs),
-                         "edge_memory_bytes": c.edge_memory_bytes,
-                         "accuracy": test[-1], "exit_accuracy": test[j],
-                         "val_accuracy": trained.accuracy("val")[-1]})
-    return rows, {"model": model, "cut": kept, "exit": net.exit_sites[j],
-                  "cut_bytes": graph.cuts[kept].bytes}
+            rows.append(
+                {
+                    "model": model,
+                    "link": link_name,
+                    "mode": mode,
+                    "cut": kept,
+                    "epochs": epochs,
+                    "epoch_s": c.epoch_s,
+                    "train_time_s": c.time_s(epochs),
+                    "train_bytes": c.bytes(epochs),
+                    "edge_energy_j": c.edge_energy_j(epochs),
+                    "edge_memory_bytes": c.edge_memory_bytes,
+                    "accuracy": test[-1],
+                    "exit_accuracy": test[j],
+                    "val_accuracy": trained.accuracy("val")[-1],
+                }
+            )
+    return rows, {
+        "model": model,
+        "cut": kept,
+        "exit": net.exit_sites[j],
+        "cut_bytes": graph.cuts[kept].bytes,
+    }
 
 
 def _si(x: float, unit: str) -> str:
@@ -127,15 +152,19 @@ def _si(x: float, unit: str) -> str:
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    head = (f"{'model':9} {'link':4} {'mode':12} {'epoch':>10} {'training':>10} "
-            f"{'edge energy':>11} {'bytes':>9} {'edge mem':>9} {'final':>6} {'exit':>6}")
+    head = (
+        f"{'model':9} {'link':4} {'mode':12} {'epoch':>10} {'training':>10} "
+        f"{'edge energy':>11} {'bytes':>9} {'edge mem':>9} {'final':>6} {'exit':>6}"
+    )
     print(head)
     print("-" * len(head))
     for r in rows:
-        print(f"{r['model']:9} {r['link']:4} {r['mode']:12} {_si(r['epoch_s'], 's'):>10} "
-              f"{_si(r['train_time_s'], 's'):>10} {_si(r['edge_energy_j'], 'J'):>11} "
-              f"{_si(r['train_bytes'], 'B'):>9} {_si(r['edge_memory_bytes'], 'B'):>9} "
-              f"{100 * r['accuracy']:5.1f}% {100 * r['exit_accuracy']:5.1f}%")
+        print(
+            f"{r['model']:9} {r['link']:4} {r['mode']:12} {_si(r['epoch_s'], 's'):>10} "
+            f"{_si(r['train_time_s'], 's'):>10} {_si(r['edge_energy_j'], 'J'):>11} "
+            f"{_si(r['train_bytes'], 'B'):>9} {_si(r['edge_memory_bytes'], 'B'):>9} "
+            f"{100 * r['accuracy']:5.1f}% {100 * r['exit_accuracy']:5.1f}%"
+        )
 
 
 def judge(rows: list[dict[str, Any]]) -> tuple[bool, list[str]]:
@@ -154,18 +183,23 @@ def judge(rows: list[dict[str, Any]]) -> tuple[bool, list[str]]:
         if cut < MIN_TIME_CUT:
             why.append(f"time cut {100 * cut:.0f}% < {100 * MIN_TIME_CUT:.0f}%")
         if lost > MAX_ACCURACY_LOSS + 1e-9:
-            why.append(f"{100 * lost:.1f} points of test accuracy lost > "
-                       f"{100 * MAX_ACCURACY_LOSS:.0f}")
+            why.append(
+                f"{100 * lost:.1f} points of test accuracy lost > {100 * MAX_ACCURACY_LOSS:.0f}"
+            )
         if h["exit_accuracy"] < s["exit_accuracy"] - 0.05:
-            why.append(f"the training exit itself reaches {100 * h['exit_accuracy']:.1f}% "
-                       f"(the same exit under split training: "
-                       f"{100 * s['exit_accuracy']:.1f}%): trained on its own loss alone it "
-                       "did not learn, nor did the server on the features it shaped")
+            why.append(
+                f"the training exit itself reaches {100 * h['exit_accuracy']:.1f}% "
+                f"(the same exit under split training: "
+                f"{100 * s['exit_accuracy']:.1f}%): trained on its own loss alone it "
+                "did not learn, nor did the server on the features it shaped"
+            )
         verdict = "holds" if holds else "does not hold: " + "; ".join(why)
         tag = " (target link)" if link == TARGET_LINK else ""
-        lines.append(f"{model} over {link}{tag}: hierarchical takes {100 * cut:.0f}% less "
-                     f"time than split, test accuracy {100 * h['accuracy']:.1f}% vs "
-                     f"{100 * s['accuracy']:.1f}% ({-100 * lost:+.1f} points): {verdict}")
+        lines.append(
+            f"{model} over {link}{tag}: hierarchical takes {100 * cut:.0f}% less "
+            f"time than split, test accuracy {100 * h['accuracy']:.1f}% vs "
+            f"{100 * s['accuracy']:.1f}% ({-100 * lost:+.1f} points): {verdict}"
+        )
     return ok, lines
 
 
@@ -181,10 +215,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cifar10", type=Path, help="a folder with CIFAR-10's binary batches")
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--cache", default=os.environ.get("DSE_CACHE"))
-    ap.add_argument("--quick", action="store_true",
-                    help="600 images at 16x16, 2 epochs: a smoke run, not the target")
-    ap.add_argument("--loopback", action="store_true",
-                    help="also run the kept vgg-s cut as two processes over loopback")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="600 images at 16x16, 2 epochs: a smoke run, not the target",
+    )
+    ap.add_argument(
+        "--loopback",
+        action="store_true",
+        help="also run the kept vgg-s cut as two processes over loopback",
+    )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     if args.quick:
@@ -196,8 +236,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         data = load_data("shapes", n=args.n, size=args.size, seed=args.seed)
         what = f"shapes {args.size}x{args.size} ({len(data.train.x)} training images)"
-    print(f"{what}, task {data.task}; {args.epochs} epochs, batch {args.batch_size}; "
-          f"edge {args.edge}, server {args.server}, links {', '.join(LINKS)}")
+    print(
+        f"{what}, task {data.task}; {args.epochs} epochs, batch {args.batch_size}; "
+        f"edge {args.edge}, server {args.server}, links {', '.join(LINKS)}"
+    )
     cache = Cache(args.cache)
     rows, kept = [], []
     for model in args.models.split(","):
@@ -215,16 +257,28 @@ def main(argv: list[str] | None = None) -> int:
 
         k = next(k for k in kept if k["model"] == "vgg-s")
         for mode in ("split", "hierarchical"):
-            spec = NetworkSpec(model="vgg-s", data=data, cut=k["cut"], train=TrainConfig(
-                epochs=1, batch_size=args.batch_size, seed=args.seed, mode=mode))
+            spec = NetworkSpec(
+                model="vgg-s",
+                data=data,
+                cut=k["cut"],
+                train=TrainConfig(epochs=1, batch_size=args.batch_size, seed=args.seed, mode=mode),
+            )
             print(train_loopback(spec, link="lte").text())
     quick = " (quick run: not the target)" if args.quick else ""
-    print(f"\nTARGET (on {TARGET_LINK}: hierarchical >= {100 * MIN_TIME_CUT:.0f}% less "
-          f"training time than split, <= {100 * MAX_ACCURACY_LOSS:.0f} point of accuracy "
-          f"lost): {'PASS' if ok else 'FAIL'}{quick}")
+    print(
+        f"\nTARGET (on {TARGET_LINK}: hierarchical >= {100 * MIN_TIME_CUT:.0f}% less "
+        f"training time than split, <= {100 * MAX_ACCURACY_LOSS:.0f} point of accuracy "
+        f"lost): {'PASS' if ok else 'FAIL'}{quick}"
+    )
     if args.json:
-        doc = {"cases": rows, "kept": kept, "target": {"pass": ok, "lines": lines},
-               "quick": args.quick, "epochs": args.epochs, "data": what}
+        doc = {
+            "cases": rows,
+            "kept": kept,
+            "target": {"pass": ok, "lines": lines},
+            "quick": args.quick,
+            "epochs": args.epochs,
+            "data": what,
+        }
         args.json.write_text(json.dumps(doc, indent=2) + "\n")
         print(f"wrote {args.json}")
     return 0 if ok else 1

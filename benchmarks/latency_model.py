@@ -92,17 +92,27 @@ def run(args: argparse.Namespace) -> dict:
     zoo = [(n, load_model(n).eval(), torch.zeros((1, *default_input(n)))) for n in ZOO]
     print(machine())
     t0 = time.perf_counter()
-    fitted = calibrate_predictor(zoo, runtime="torch-export", kernels=kernels,
-                                    threads=1, rounds=rounds, seed=args.seed)
-    print(f"calibrated in {time.perf_counter() - t0:.0f} s: {kernels} kernels + {len(zoo)} "
-          f"zoo networks; per-call floor {fitted.call_s * 1e6:.2f} us")
+    fitted = calibrate_predictor(
+        zoo, runtime="torch-export", kernels=kernels, threads=1, rounds=rounds, seed=args.seed
+    )
+    print(
+        f"calibrated in {time.perf_counter() - t0:.0f} s: {kernels} kernels + {len(zoo)} "
+        f"zoo networks; per-call floor {fitted.call_s * 1e6:.2f} us"
+    )
     for method, s in fitted.scores.items():
         mark = "  <- chosen" if method == fitted.chosen else ""
-        print(f"  held-out zoo networks, {method:5s}: {100 * s['within_10']:.0f}% of cuts "
-              f"within 10%, MAPE {100 * s['mape']:.1f}%{mark}")
+        print(
+            f"  held-out zoo networks, {method:5s}: {100 * s['within_10']:.0f}% of cuts "
+            f"within 10%, MAPE {100 * s['mape']:.1f}%{mark}"
+        )
     base = load_device("raspberry-pi-4")
-    edge = replace(base, name="this-machine", runtime="torch-export",
-                   predictor=fitted.predictor, sparse_efficiency={})
+    edge = replace(
+        base,
+        name="this-machine",
+        runtime="torch-export",
+        predictor=fitted.predictor,
+        sparse_efficiency={},
+    )
     server, link = load_device("a100"), load_link("lte")
 
     rows = []
@@ -122,63 +132,103 @@ def run(args: argparse.Namespace) -> dict:
             for k in cuts:
                 t = times[k]
                 pred = float(table.edge_s[k])
-                rows.append({"model": name, "variant": variant, "unseen": is_unseen, "cut": k,
-                             "after": graph.cuts[k].after, "predicted_s": pred,
-                             "p10_s": t.p10_s, "median_s": t.median_s, "spread": t.spread,
-                             "error": pred / t.p10_s - 1.0,
-                             "error_median": pred / t.median_s - 1.0})
+                rows.append(
+                    {
+                        "model": name,
+                        "variant": variant,
+                        "unseen": is_unseen,
+                        "cut": k,
+                        "after": graph.cuts[k].after,
+                        "predicted_s": pred,
+                        "p10_s": t.p10_s,
+                        "median_s": t.median_s,
+                        "spread": t.spread,
+                        "error": pred / t.p10_s - 1.0,
+                        "error_median": pred / t.median_s - 1.0,
+                    }
+                )
             print(f"  {name:13s} {variant:6s} {len(cuts):3d} cuts timed", flush=True)
     df = pd.DataFrame(rows)
 
     def stats(d: pd.DataFrame) -> dict:
         e = d.error.abs()
-        return {"n": len(d), "within_10": float((e <= 0.10).mean()),
-                "within_20": float((e <= 0.20).mean()), "mape": float(e.mean()),
-                "rmse_s": float(math.sqrt(((d.predicted_s - d.p10_s) ** 2).mean())),
-                "within_10_median": float((d.error_median.abs() <= 0.10).mean()),
-                "spread_median": float(d.spread.median())}
+        return {
+            "n": len(d),
+            "within_10": float((e <= 0.10).mean()),
+            "within_20": float((e <= 0.20).mean()),
+            "mape": float(e.mean()),
+            "rmse_s": float(math.sqrt(((d.predicted_s - d.p10_s) ** 2).mean())),
+            "within_10_median": float((d.error_median.abs() <= 0.10).mean()),
+            "spread_median": float(d.spread.median()),
+        }
 
     seen_s, unseen_s, all_s = stats(df[~df.unseen]), stats(df[df.unseen]), stats(df)
     print("\nper network (p10 truth; median truth beside it):")
     for (name, variant), d in df.groupby(["model", "variant"], sort=False):
         s = stats(d)
-        print(f"  {name:13s} {variant:6s} n={s['n']:3d} within10 {100 * s['within_10']:5.1f}% "
-              f"within20 {100 * s['within_20']:5.1f}% MAPE {100 * s['mape']:5.1f}% "
-              f"(vs median: within10 {100 * s['within_10_median']:5.1f}%) "
-              f"spread {100 * s['spread_median']:.0f}%")
+        print(
+            f"  {name:13s} {variant:6s} n={s['n']:3d} within10 {100 * s['within_10']:5.1f}% "
+            f"within20 {100 * s['within_20']:5.1f}% MAPE {100 * s['mape']:5.1f}% "
+            f"(vs median: within10 {100 * s['within_10_median']:5.1f}%) "
+            f"spread {100 * s['spread_median']:.0f}%"
+        )
     for label, s in (("seen", seen_s), ("unseen", unseen_s), ("all", all_s)):
-        print(f"{label:6s} n={s['n']:4d}  within 10%: {100 * s['within_10']:.1f}%  "
-              f"within 20%: {100 * s['within_20']:.1f}%  MAPE {100 * s['mape']:.1f}%  "
-              f"RMSE {s['rmse_s'] * 1e6:.1f} us  (within 10% of the median: "
-              f"{100 * s['within_10_median']:.1f}%; median spread {100 * s['spread_median']:.0f}%)")
+        print(
+            f"{label:6s} n={s['n']:4d}  within 10%: {100 * s['within_10']:.1f}%  "
+            f"within 20%: {100 * s['within_20']:.1f}%  MAPE {100 * s['mape']:.1f}%  "
+            f"RMSE {s['rmse_s'] * 1e6:.1f} us  (within 10% of the median: "
+            f"{100 * s['within_10_median']:.1f}%; median spread {100 * s['spread_median']:.0f}%)"
+        )
     worst = df.reindex(df.error.abs().sort_values(ascending=False).index).head(10)
     print("\nworst cuts:")
     for r in worst.itertuples():
-        print(f"  {r.model:13s} {r.variant:6s} cut {r.cut:3d} after {r.after:22s} predicted "
-              f"{r.predicted_s * 1e6:8.1f} us, p10 {r.p10_s * 1e6:8.1f} us, median "
-              f"{r.median_s * 1e6:8.1f} us ({100 * r.error:+.0f}%)")
+        print(
+            f"  {r.model:13s} {r.variant:6s} cut {r.cut:3d} after {r.after:22s} predicted "
+            f"{r.predicted_s * 1e6:8.1f} us, p10 {r.p10_s * 1e6:8.1f} us, median "
+            f"{r.median_s * 1e6:8.1f} us ({100 * r.error:+.0f}%)"
+        )
     ok = unseen_s["within_10"] >= TARGET
-    print(f"\n{'PASS' if ok else 'FAIL'}: {100 * unseen_s['within_10']:.1f}% of unseen cuts "
-          f"within +-10% (target >= {100 * TARGET:.0f}%)")
+    print(
+        f"\n{'PASS' if ok else 'FAIL'}: {100 * unseen_s['within_10']:.1f}% of unseen cuts "
+        f"within +-10% (target >= {100 * TARGET:.0f}%)"
+    )
     if not ok:
         bad = df[df.unseen & (df.error.abs() > 0.10)]
         over = (bad.error > 0).mean() if len(bad) else 0.0
-        print("between us and nn-Meter's 99%: "
-              f"{len(bad)} unseen cuts miss, {100 * over:.0f}% of them over-predicted; "
-              f"timing spread alone (median {100 * unseen_s['spread_median']:.0f}% between "
-              "p10 and p90 on this shared machine) is larger than the +-10% band, and per-layer "
-              "errors add up along a cut; nn-Meter times thousands of kernels per kind on an "
-              "idle device and predicts fused kernels, where this run samples "
-              f"{kernels} kernels on a busy 2-core VM.")
-    worst_list = [{"model": r.model, "variant": r.variant, "cut": int(r.cut),
-                   "predicted_s": r.predicted_s, "p10_s": r.p10_s, "median_s": r.median_s,
-                   "error": r.error} for r in worst.itertuples()]
-    return {"n": all_s["n"], "within_10": all_s["within_10"], "within_20": all_s["within_20"],
-            "mape": all_s["mape"], "rmse_s": all_s["rmse_s"],
-            "seen": {k: seen_s[k] for k in ("n", "within_10", "within_20", "mape")},
-            "unseen": {k: unseen_s[k] for k in ("n", "within_10", "within_20", "mape")},
-            "worst": worst_list, "pass": ok, "chosen": fitted.chosen,
-            "held_out": {m: dict(s) for m, s in fitted.scores.items()}}
+        print(
+            "between us and nn-Meter's 99%: "
+            f"{len(bad)} unseen cuts miss, {100 * over:.0f}% of them over-predicted; "
+            f"timing spread alone (median {100 * unseen_s['spread_median']:.0f}% between "
+            "p10 and p90 on this shared machine) is larger than the +-10% band, and per-layer "
+            "errors add up along a cut; nn-Meter times thousands of kernels per kind on an "
+            "idle device and predicts fused kernels, where this run samples "
+            f"{kernels} kernels on a busy 2-core VM."
+        )
+    worst_list = [
+        {
+            "model": r.model,
+            "variant": r.variant,
+            "cut": int(r.cut),
+            "predicted_s": r.predicted_s,
+            "p10_s": r.p10_s,
+            "median_s": r.median_s,
+            "error": r.error,
+        }
+        for r in worst.itertuples()
+    ]
+    return {
+        "n": all_s["n"],
+        "within_10": all_s["within_10"],
+        "within_20": all_s["within_20"],
+        "mape": all_s["mape"],
+        "rmse_s": all_s["rmse_s"],
+        "seen": {k: seen_s[k] for k in ("n", "within_10", "within_20", "mape")},
+        "unseen": {k: unseen_s[k] for k in ("n", "within_10", "within_20", "mape")},
+        "worst": worst_list,
+        "pass": ok,
+        "chosen": fitted.chosen,
+        "held_out": {m: dict(s) for m, s in fitted.scores.items()},
+    }
 
 
 def main() -> int:

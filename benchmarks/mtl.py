@@ -55,10 +55,12 @@ from typing import Any
 CASES = (("object_scale", "object_hue"), ("object_shape", "object_scale", "object_hue"))
 
 
-def spec_text(tasks: tuple[str, ...], args: argparse.Namespace,
-              weighting: str = "fixed") -> str:
-    epochs = (f'epochs = "auto"\npatience = {args.patience}\nmax_epochs = {args.max_epochs}'
-              if not args.quick else "epochs = 3")
+def spec_text(tasks: tuple[str, ...], args: argparse.Namespace, weighting: str = "fixed") -> str:
+    epochs = (
+        f'epochs = "auto"\npatience = {args.patience}\nmax_epochs = {args.max_epochs}'
+        if not args.quick
+        else "epochs = 3"
+    )
     if weighting != "fixed":
         epochs += f'\ntask_weighting = "{weighting}"'
     return f"""
@@ -95,15 +97,18 @@ def run_case(tasks: tuple[str, ...], args: argparse.Namespace) -> dict[str, Any]
     from dse.search.tasks import SHARED_MTL, SHARED_STL
 
     t0 = time.perf_counter()
-    weightings = (("fixed", "uncertainty") if args.task_weighting == "select"
-                  else (args.task_weighting,))
+    weightings = (
+        ("fixed", "uncertainty") if args.task_weighting == "select" else (args.task_weighting,)
+    )
     chosen = None
     for weighting in weightings:  # the validation split chooses; test is only reported
         spec = parse_spec(spec_text(tasks, args, weighting), where=f"mtl-bench-{len(tasks)}")
         explorer = Explorer(spec, cache=Cache(args.cache), progress=False)
         val = sum(explorer.scorer("dense", 1.0).trained.task_accuracy("val"))
-        print(f"  {len(tasks)} tasks, task weighting {weighting}: mean validation accuracy "
-              f"{100 * val / len(tasks):.2f}%")
+        print(
+            f"  {len(tasks)} tasks, task weighting {weighting}: mean validation accuracy "
+            f"{100 * val / len(tasks):.2f}%"
+        )
         if chosen is None or val > chosen[0]:
             chosen = (val, weighting, explorer)
     assert chosen is not None
@@ -118,9 +123,12 @@ def run_case(tasks: tuple[str, ...], args: argparse.Namespace) -> dict[str, Any]
     def ratio(a: float, b: float) -> float | None:
         return a / b if b > 0 else None
 
-    rows = [{"task": t, "mtl_accuracy": m, "stl_accuracy": s, "mtl_val": mv, "stl_val": sv}
-            for t, m, s, mv, sv in zip(tasks, mtl.test_accuracy, stl.test_accuracy,
-                                       mtl.accuracy, stl.accuracy, strict=True)]
+    rows = [
+        {"task": t, "mtl_accuracy": m, "stl_accuracy": s, "mtl_val": mv, "stl_val": sv}
+        for t, m, s, mv, sv in zip(
+            tasks, mtl.test_accuracy, stl.test_accuracy, mtl.accuracy, stl.accuracy, strict=True
+        )
+    ]
     out = {
         "tasks": rows,
         "n_test": int(trained.test_labels[0].numel()),
@@ -131,59 +139,77 @@ def run_case(tasks: tuple[str, ...], args: argparse.Namespace) -> dict[str, Any]
         "bytes_ratio": ratio(mtl.bytes, stl.bytes),
         "latency_ratio": ratio(mtl.latency_mean, stl.latency_mean),
         "energy_ratio": ratio(mtl.edge_energy, stl.edge_energy),
-        "best_cut": {"mtl": best_m.cuts, "stl": best_s.cuts,
-                     "latency_ratio": ratio(best_m.latency_mean, best_s.latency_mean),
-                     "energy_ratio": ratio(best_m.edge_energy, best_s.edge_energy),
-                     "bytes": [best_m.bytes, best_s.bytes]},
+        "best_cut": {
+            "mtl": best_m.cuts,
+            "stl": best_s.cuts,
+            "latency_ratio": ratio(best_m.latency_mean, best_s.latency_mean),
+            "energy_ratio": ratio(best_m.edge_energy, best_s.edge_energy),
+            "bytes": [best_m.bytes, best_s.bytes],
+        },
         "designs": comparison.frame().reset_index().to_dict(orient="records"),
         "verdicts": comparison.verdicts(),
         "seconds": seconds,
     }
     acc_ok = all(r["mtl_accuracy"] >= r["stl_accuracy"] - 0.01 - 1e-9 for r in rows)
-    cost_ok = all(r is not None and r <= 1 / T + 1e-9
-                  for r in (out["edge_flops_ratio"], out["bytes_ratio"]))
+    cost_ok = all(
+        r is not None and r <= 1 / T + 1e-9 for r in (out["edge_flops_ratio"], out["bytes_ratio"])
+    )
     out["pass"] = {"accuracy": acc_ok, "cost": cost_ok}
     _print_case(tasks, out, comparison, args)
     return out
 
 
-def _print_case(tasks: tuple[str, ...], out: dict[str, Any], comparison: Any,
-                args: argparse.Namespace) -> None:
+def _print_case(
+    tasks: tuple[str, ...], out: dict[str, Any], comparison: Any, args: argparse.Namespace
+) -> None:
     from dse.report import fmt
 
     T = len(tasks)
-    print(f"\n== {T} tasks: {', '.join(tasks)} ({args.model}, shapes3d {args.size}x{args.size}, "
-          f"n={args.n}; {args.edge} -> {args.server} over {args.link}; STL {args.stl}) ==")
-    print(f"multi-task network: task weighting {out['task_weighting']} (chosen on "
-          f"validation), {out['mtl_epochs']}; {out['n_test']} test samples "
-          f"(one sample = {100 / out['n_test']:.2f} points)")
-    print(f"{'task':<14} {'MTL val':>8} {'STL val':>8} {'MTL test':>9} {'STL test':>9} "
-          f"{'diff':>7}")
+    print(
+        f"\n== {T} tasks: {', '.join(tasks)} ({args.model}, shapes3d {args.size}x{args.size}, "
+        f"n={args.n}; {args.edge} -> {args.server} over {args.link}; STL {args.stl}) =="
+    )
+    print(
+        f"multi-task network: task weighting {out['task_weighting']} (chosen on "
+        f"validation), {out['mtl_epochs']}; {out['n_test']} test samples "
+        f"(one sample = {100 / out['n_test']:.2f} points)"
+    )
+    print(f"{'task':<14} {'MTL val':>8} {'STL val':>8} {'MTL test':>9} {'STL test':>9} {'diff':>7}")
     for r in out["tasks"]:
         diff = 100 * (r["mtl_accuracy"] - r["stl_accuracy"])
         flag = "  <- MTL loses more than 1 point" if diff < -1 - 1e-9 else ""
-        print(f"{r['task']:<14} {fmt.percent(r['mtl_val']):>8} {fmt.percent(r['stl_val']):>8} "
-              f"{fmt.percent(r['mtl_accuracy']):>9} {fmt.percent(r['stl_accuracy']):>9} "
-              f"{diff:>+6.1f}{flag}")
+        print(
+            f"{r['task']:<14} {fmt.percent(r['mtl_val']):>8} {fmt.percent(r['stl_val']):>8} "
+            f"{fmt.percent(r['mtl_accuracy']):>9} {fmt.percent(r['stl_accuracy']):>9} "
+            f"{diff:>+6.1f}{flag}"
+        )
     f = comparison.frame()
-    print(f"\n{'design':<28} {'cuts':>10} {'edge FLOPs':>11} {'sent':>9} {'latency':>9} "
-          f"{'edge energy':>11} {'edge mem':>9}")
+    print(
+        f"\n{'design':<28} {'cuts':>10} {'edge FLOPs':>11} {'sent':>9} {'latency':>9} "
+        f"{'edge energy':>11} {'edge mem':>9}"
+    )
     for name, row in f.iterrows():
-        print(f"{name:<28} {row.cuts:>10} {row.edge_flops:>11.3g} {fmt.nbytes(row.bytes):>9} "
-              f"{fmt.seconds(row.latency_mean):>9} {fmt.joules(row.edge_energy):>11} "
-              f"{fmt.nbytes(row.edge_memory):>9}")
+        print(
+            f"{name:<28} {row.cuts:>10} {row.edge_flops:>11.3g} {fmt.nbytes(row.bytes):>9} "
+            f"{fmt.seconds(row.latency_mean):>9} {fmt.joules(row.edge_energy):>11} "
+            f"{fmt.nbytes(row.edge_memory):>9}"
+        )
 
     def r(x: float | None) -> str:
         return "-" if x is None else f"{x:.3f}"
 
-    print(f"\nat MTL-Split's cut (cut {out['cut']}), MTL over STL: edge FLOPs "
-          f"{r(out['edge_flops_ratio'])}, bytes {r(out['bytes_ratio'])} "
-          f"(1/T = {1 / T:.3f}, by construction), "
-          f"latency {r(out['latency_ratio'])}, edge energy {r(out['energy_ratio'])}")
+    print(
+        f"\nat MTL-Split's cut (cut {out['cut']}), MTL over STL: edge FLOPs "
+        f"{r(out['edge_flops_ratio'])}, bytes {r(out['bytes_ratio'])} "
+        f"(1/T = {1 / T:.3f}, by construction), "
+        f"latency {r(out['latency_ratio'])}, edge energy {r(out['energy_ratio'])}"
+    )
     b = out["best_cut"]
-    print(f"each at its best cut (MTL cut {b['mtl'][0]}, STL cuts "
-          f"{','.join(map(str, b['stl']))}): latency {r(b['latency_ratio'])}, edge energy "
-          f"{r(b['energy_ratio'])}")
+    print(
+        f"each at its best cut (MTL cut {b['mtl'][0]}, STL cuts "
+        f"{','.join(map(str, b['stl']))}): latency {r(b['latency_ratio'])}, edge energy "
+        f"{r(b['energy_ratio'])}"
+    )
     for line in out["verdicts"]:
         print(f"  - {line}")
     p = out["pass"]
@@ -203,13 +229,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--server", default="a100")
     ap.add_argument("--link", default="wifi")
     ap.add_argument("--stl", default="sequential", choices=("sequential", "parallel"))
-    ap.add_argument("--task-weighting", default="select",
-                    choices=("fixed", "uncertainty", "select"),
-                    help="the multi-task loss weights; select: train both, keep the one with "
-                    "the higher mean validation accuracy (default)")
+    ap.add_argument(
+        "--task-weighting",
+        default="select",
+        choices=("fixed", "uncertainty", "select"),
+        help="the multi-task loss weights; select: train both, keep the one with "
+        "the higher mean validation accuracy (default)",
+    )
     ap.add_argument("--cache", default=os.environ.get("DSE_CACHE", ".dse-cache"))
-    ap.add_argument("--quick", action="store_true",
-                    help="600 images at 16x16, 3 epochs: a smoke run, not the target")
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="600 images at 16x16, 3 epochs: a smoke run, not the target",
+    )
     ap.add_argument("--json", type=Path)
     args = ap.parse_args(argv)
     if args.quick:
@@ -217,15 +249,21 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     results = {len(t): run_case(t, args) for t in CASES}
     passed = all(all(r["pass"].values()) for r in results.values())
-    print(f"\nOVERALL: {'PASS' if passed else 'FAIL'}"
-          f"{' (quick run: not the target)' if args.quick else ''}")
+    print(
+        f"\nOVERALL: {'PASS' if passed else 'FAIL'}"
+        f"{' (quick run: not the target)' if args.quick else ''}"
+    )
     if args.json:
         three = results[3]
-        doc = {"tasks": [{k: r[k] for k in ("task", "mtl_accuracy", "stl_accuracy")}
-                         for r in three["tasks"]],
-               **{k: three[k] for k in ("edge_flops_ratio", "bytes_ratio", "latency_ratio")},
-               "pass": passed, "quick": args.quick,
-               "cases": {str(k): v for k, v in results.items()}}
+        doc = {
+            "tasks": [
+                {k: r[k] for k in ("task", "mtl_accuracy", "stl_accuracy")} for r in three["tasks"]
+            ],
+            **{k: three[k] for k in ("edge_flops_ratio", "bytes_ratio", "latency_ratio")},
+            "pass": passed,
+            "quick": args.quick,
+            "cases": {str(k): v for k, v in results.items()},
+        }
         args.json.write_text(json.dumps(doc, indent=2, default=str) + "\n")
         print(f"wrote {args.json}")
     return 0 if passed else 1

@@ -110,7 +110,9 @@ class ResNet(nn.Module):
     """ImageNet ResNet: 7x7 stem, max-pool, four stages, global pool, linear."""
 
     def __init__(
-        self, block: type[BasicBlock] | type[Bottleneck], layers: Sequence[int],
+        self,
+        block: type[BasicBlock] | type[Bottleneck],
+        layers: Sequence[int],
         num_classes: int = 1000,
     ) -> None:
         super().__init__()
@@ -139,8 +141,7 @@ class ResNet(nn.Module):
 class VGG16(nn.Module):
     """VGG-16 (configuration D), no batch norm, 7x7 adaptive pool, 4096-4096-1000 head."""
 
-    CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M",
-           512, 512, 512, "M")
+    CFG = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
 
     def __init__(self, num_classes: int = 1000) -> None:
         super().__init__()
@@ -155,8 +156,12 @@ class VGG16(nn.Module):
         self.features = nn.Sequential(*layers)
         self.avgpool = nn.AdaptiveAvgPool2d(7)
         self.classifier = nn.Sequential(
-            nn.Linear(512 * 7 * 7, 4096), nn.ReLU(True), nn.Dropout(),
-            nn.Linear(4096, 4096), nn.ReLU(True), nn.Dropout(),
+            nn.Linear(512 * 7 * 7, 4096),
+            nn.ReLU(True),
+            nn.Dropout(),
+            nn.Linear(4096, 4096),
+            nn.ReLU(True),
+            nn.Dropout(),
             nn.Linear(4096, num_classes),
         )
 
@@ -237,27 +242,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     ratio = graph_s / fvcore_s
     verdict = "PASS" if ratio <= RATIO_TARGET else "FAIL"
     ok &= verdict == "PASS"
-    print(f"ResNet-50 at 1x3x224x224, median of {args.runs} interleaved runs "
-          f"(torch {torch.__version__}, {torch.get_num_threads()} threads)")
+    print(
+        f"ResNet-50 at 1x3x224x224, median of {args.runs} interleaved runs "
+        f"(torch {torch.__version__}, {torch.get_num_threads()} threads)"
+    )
     print(f"  graph_s  {graph_s:.3f}   (dse.costmodel.graph.build_graph)")
     print(f"  fvcore_s {fvcore_s:.3f}   (fvcore FlopCountAnalysis(model, x).total())")
     print(f"  ratio    {ratio:.2f}    target <= {RATIO_TARGET}  {verdict}")
     print()
-    print(f"{'model':10s} {'params':>12s} {'published':>10s} {'diff':>7s}   "
-          f"{'MACs':>14s} {'published':>10s} {'diff':>7s}   within {COUNT_TOLERANCE:.0%}")
+    print(
+        f"{'model':10s} {'params':>12s} {'published':>10s} {'diff':>7s}   "
+        f"{'MACs':>14s} {'published':>10s} {'diff':>7s}   within {COUNT_TOLERANCE:.0%}"
+    )
     published = []
     for name, pub_params, pub_macs in PUBLISHED:
         params, macs = counts(name)
         dp, dm = _rel(params, pub_params), _rel(macs, pub_macs)
         verdict = "PASS" if max(abs(dp), abs(dm)) <= COUNT_TOLERANCE else "FAIL"
         ok &= verdict == "PASS"
-        print(f"{name:10s} {params:12,d} {pub_params / 1e6:9.1f}M {dp:+7.2%}   "
-              f"{macs:14,d} {pub_macs / 1e9:9.2f}G {dm:+7.2%}   {verdict}")
-        published.append({"model": name, "params": params, "macs": macs,
-                          "published_params": pub_params, "published_macs": pub_macs})
+        print(
+            f"{name:10s} {params:12,d} {pub_params / 1e6:9.1f}M {dp:+7.2%}   "
+            f"{macs:14,d} {pub_macs / 1e9:9.2f}G {dm:+7.2%}   {verdict}"
+        )
+        published.append(
+            {
+                "model": name,
+                "params": params,
+                "macs": macs,
+                "published_params": pub_params,
+                "published_macs": pub_macs,
+            }
+        )
     if args.json:
-        data = {"graph_s": graph_s, "fvcore_s": fvcore_s, "ratio": ratio,
-                "published": published}
+        data = {"graph_s": graph_s, "fvcore_s": fvcore_s, "ratio": ratio, "published": published}
         Path(args.json).write_text(json.dumps(data, indent=2) + "\n")
         print(f"\nwrote {args.json}")
     return 0 if ok else 1

@@ -58,19 +58,26 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _study(spec: StudySpec, explorer: Explorer, storage_name: str) -> optuna.Study:
-    return optuna.create_study(study_name=storage_name, storage=storage_for(storage_name,
-                               spec.storage), directions=spec.directions,
-                               sampler=make_sampler(spec, explorer.space))
+    return optuna.create_study(
+        study_name=storage_name,
+        storage=storage_for(storage_name, spec.storage),
+        directions=spec.directions,
+        sampler=make_sampler(spec, explorer.space),
+    )
 
 
-def run_timed(spec: StudySpec, explorer: Explorer, n: int, name: str,
-              objective=None) -> tuple[optuna.Study, list[float], float]:
+def run_timed(
+    spec: StudySpec, explorer: Explorer, n: int, name: str, objective=None
+) -> tuple[optuna.Study, list[float], float]:
     """Run ``n`` trials; return the study, each trial's finish time (s from start), wall."""
     study = _study(spec, explorer, name)
     start = time.perf_counter()
     stamps: list[float] = []
-    study.optimize(objective or objective_for(explorer), n_trials=n,
-                   callbacks=[lambda s, t: stamps.append(time.perf_counter() - start)])
+    study.optimize(
+        objective or objective_for(explorer),
+        n_trials=n,
+        callbacks=[lambda s, t: stamps.append(time.perf_counter() - start)],
+    )
     return study, stamps, time.perf_counter() - start
 
 
@@ -86,8 +93,9 @@ def bare(spec: StudySpec, explorer: Explorer, n: int, name: str) -> float:
     return n / wall
 
 
-def hv_curve(study: optuna.Study, stamps: list[float], ruler: Ruler,
-             names: list[str]) -> list[tuple[float, float]]:
+def hv_curve(
+    study: optuna.Study, stamps: list[float], ruler: Ruler, names: list[str]
+) -> list[tuple[float, float]]:
     """(time, hypervolume so far) after each complete trial, on ``ruler``."""
     points = []
     vals = []
@@ -132,8 +140,12 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="dse-bench-"))
     os.chdir(work)  # storages go to work/studies
     names = list(spec.objectives)
-    out: dict = {"spec": spec.name, "trials": args.trials, "sampler": spec.sampler,
-                 "storage": spec.storage}
+    out: dict = {
+        "spec": spec.name,
+        "trials": args.trials,
+        "sampler": spec.sampler,
+        "storage": spec.storage,
+    }
 
     # 1. cold run, counting every run of the training loop (not distinct keys)
     trained: list[str] = []
@@ -149,11 +161,17 @@ def main(argv: list[str] | None = None) -> int:
     dse.nets.training._train = train_loop
     keys = explorer.training_keys()
     once = len(trained) == len(keys) and set(trained) == keys
-    out.update(wall_s=wall, trainings=len(trained), training_keys=len(keys),
-               training_s=sum(explorer.trained_now.values()))
-    print(f"cold run: {args.trials} trials in {wall:.1f} s, {len(trained)} "
-          f"trainings ({out['training_s']:.1f} s) for {len(keys)} distinct training keys"
-          f" [{'PASS' if once else 'FAIL'}]")
+    out.update(
+        wall_s=wall,
+        trainings=len(trained),
+        training_keys=len(keys),
+        training_s=sum(explorer.trained_now.values()),
+    )
+    print(
+        f"cold run: {args.trials} trials in {wall:.1f} s, {len(trained)} "
+        f"trainings ({out['training_s']:.1f} s) for {len(keys)} distinct training keys"
+        f" [{'PASS' if once else 'FAIL'}]"
+    )
 
     # 2 + 3. warm trials/s against bare Optuna, interleaved
     ours, theirs = [], []
@@ -164,37 +182,67 @@ def main(argv: list[str] | None = None) -> int:
     tps, bare_tps = statistics.median(ours), statistics.median(theirs)
     # each of our runs is paired with the bare run right after it (same machine state)
     ratio = statistics.median(o / b for o, b in zip(ours, theirs, strict=True))
-    out.update(trials_per_s=tps, bare_optuna_trials_per_s=bare_tps,
-               trials_per_s_runs=ours, bare_runs=theirs, ratio_vs_bare=ratio)
-    print(f"warm: {tps:.0f} trials/s (runs {', '.join(f'{x:.0f}' for x in ours)}); bare "
-          f"Optuna {bare_tps:.0f} trials/s (runs {', '.join(f'{x:.0f}' for x in theirs)}); "
-          f"median paired ratio {ratio:.2f} [{'PASS' if ratio >= 0.8 else 'FAIL'} >= 0.8]")
+    out.update(
+        trials_per_s=tps,
+        bare_optuna_trials_per_s=bare_tps,
+        trials_per_s_runs=ours,
+        bare_runs=theirs,
+        ratio_vs_bare=ratio,
+    )
+    print(
+        f"warm: {tps:.0f} trials/s (runs {', '.join(f'{x:.0f}' for x in ours)}); bare "
+        f"Optuna {bare_tps:.0f} trials/s (runs {', '.join(f'{x:.0f}' for x in theirs)}); "
+        f"median paired ratio {ratio:.2f} [{'PASS' if ratio >= 0.8 else 'FAIL'} >= 0.8]"
+    )
 
     # 4. grid and baselines
     grid = run_grid(explorer)
     ghv = grid_hypervolume(grid)
     curve = hv_curve(study, stamps, grid.ruler, names)
     frac = curve[-1][1] / ghv if curve else 0.0
-    out.update(grid_candidates=len(grid.frame), grid_s=grid.seconds, grid_hv=ghv,
-               hv_fraction_of_grid=frac)
-    print(f"grid: {len(grid.frame)} candidates in {grid.seconds:.1f} s; sampler reaches "
-          f"{100 * frac:.1f}% of the grid front's hypervolume "
-          f"[{'PASS' if frac >= 0.98 else 'FAIL'} >= 98%]")
+    out.update(
+        grid_candidates=len(grid.frame), grid_s=grid.seconds, grid_hv=ghv, hv_fraction_of_grid=frac
+    )
+    print(
+        f"grid: {len(grid.frame)} candidates in {grid.seconds:.1f} s; sampler reaches "
+        f"{100 * frac:.1f}% of the grid front's hypervolume "
+        f"[{'PASS' if frac >= 0.98 else 'FAIL'} >= 98%]"
+    )
     table = compare(grid, spec, trials_frame(study))
-    print(table[["candidates", "hv", "matched", "latency_s", "test_accuracy", "bytes",
-                 "edge_energy_j", "latency_s_ratio"]].to_string(float_format=lambda v: f"{v:.4g}"))
+    print(
+        table[
+            [
+                "candidates",
+                "hv",
+                "matched",
+                "latency_s",
+                "test_accuracy",
+                "bytes",
+                "edge_energy_j",
+                "latency_s_ratio",
+            ]
+        ].to_string(float_format=lambda v: f"{v:.4g}")
+    )
     for line in verdicts(table):
         print(f"  {line}")
     # the joint row is the cold run's trials; every baseline is its own exhaustive front
     searched = float(table.loc["joint", "hv"])
     beats = all(searched > table.loc[b, "hv"] for b in table.index if b != "joint")
     out["joint_search_hv"] = searched
-    print(f"joint search: its trials' hypervolume {searched:.4g} beats every baseline's "
-          f"[{'PASS' if beats else 'FAIL'}]")
-    out["baselines"] = {b: {"hv": float(r.hv), "latency_s": float(r.latency_s),
-                            "test_accuracy": float(r.test_accuracy), "bytes": float(r.bytes),
-                            "edge_energy_j": float(r.edge_energy_j)}
-                        for b, r in table.iterrows()}
+    print(
+        f"joint search: its trials' hypervolume {searched:.4g} beats every baseline's "
+        f"[{'PASS' if beats else 'FAIL'}]"
+    )
+    out["baselines"] = {
+        b: {
+            "hv": float(r.hv),
+            "latency_s": float(r.latency_s),
+            "test_accuracy": float(r.test_accuracy),
+            "bytes": float(r.bytes),
+            "edge_energy_j": float(r.edge_energy_j),
+        }
+        for b, r in table.iterrows()
+    }
     out["reference_accuracy"] = table.attrs["reference_accuracy"]
 
     # 5. naive
@@ -204,15 +252,21 @@ def main(argv: list[str] | None = None) -> int:
         nstudy = _study(spec, explorer, "naive")
         start = time.perf_counter()
         nstamps: list[float] = []
-        nstudy.optimize(naive_objective(explorer), timeout=wall,
-                        callbacks=[lambda s, t: nstamps.append(time.perf_counter() - start)])
+        nstudy.optimize(
+            naive_objective(explorer),
+            timeout=wall,
+            callbacks=[lambda s, t: nstamps.append(time.perf_counter() - start)],
+        )
         ncurve = hv_curve(nstudy, nstamps, grid.ruler, names)
         nfrac = ncurve[-1][1] / ghv if ncurve else 0.0
         naive_t = time_to(ncurve, level)
         n_done = len(nstudy.trials)
-        out["naive"] = {"trials": n_done, "hv_fraction_of_grid": nfrac,
-                        "wall_s": time.perf_counter() - start,
-                        "time_to_90pct_s": naive_t}
+        out["naive"] = {
+            "trials": n_done,
+            "hv_fraction_of_grid": nfrac,
+            "wall_s": time.perf_counter() - start,
+            "time_to_90pct_s": naive_t,
+        }
         if ours_t is not None and naive_t is not None:
             speed = naive_t / ours_t
             speed_text = f"{speed:.1f}x"
@@ -223,10 +277,12 @@ def main(argv: list[str] | None = None) -> int:
             speed, speed_text = None, "n/a (neither reached 90%)"
         out["speedup_to_90pct_hv"] = speed
         out["time_to_90pct_s"] = ours_t
-        print(f"naive (train every trial): {n_done} trials in {wall:.0f} s, "
-              f"{100 * nfrac:.1f}% of the grid hypervolume; ours reached 90% after "
-              f"{ours_t if ours_t is None else round(ours_t, 1)} s; speed-up to 90%: "
-              f"{speed_text}")
+        print(
+            f"naive (train every trial): {n_done} trials in {wall:.0f} s, "
+            f"{100 * nfrac:.1f}% of the grid hypervolume; ours reached 90% after "
+            f"{ours_t if ours_t is None else round(ours_t, 1)} s; speed-up to 90%: "
+            f"{speed_text}"
+        )
 
     # 6. where the cut matters
     if cut_spec is not None:
@@ -246,32 +302,61 @@ def main(argv: list[str] | None = None) -> int:
         space = space[(space.source == "space") & (space.accuracy >= reference - 0.01)]
         grid_best = space.loc[space.latency_mean.idxmin()] if len(space) else None
         out["cut_spec"] = cut_spec.name
-        out["cut_baselines"] = {b: {"hv": float(r.hv), "latency_s": float(r.latency_s),
-                                    "test_accuracy": float(r.test_accuracy),
-                                    "bytes": float(r.bytes)} for b, r in ctable.iterrows()}
+        out["cut_baselines"] = {
+            b: {
+                "hv": float(r.hv),
+                "latency_s": float(r.latency_s),
+                "test_accuracy": float(r.test_accuracy),
+                "bytes": float(r.bytes),
+            }
+            for b, r in ctable.iterrows()
+        }
         out["latency_ratio_vs_neurosurgeon"] = ratio
-        out["cut_search"] = {"trials": len(found), "matched": int(joint.matched),
-                             "latency_s": searched_s,
-                             "test_accuracy": float(joint.test_accuracy),
-                             "dense_test_accuracy": dense_test}
-        print(f"\n{cut_spec.name}: reference (dense server-only) accuracy "
-              f"{100 * reference:.1f}% validation, {100 * dense_test:.1f}% test")
-        print(ctable[["candidates", "hv", "matched", "latency_s", "test_accuracy", "bytes",
-                      "latency_s_ratio"]].to_string(float_format=lambda v: f"{v:.4g}"))
+        out["cut_search"] = {
+            "trials": len(found),
+            "matched": int(joint.matched),
+            "latency_s": searched_s,
+            "test_accuracy": float(joint.test_accuracy),
+            "dense_test_accuracy": dense_test,
+        }
+        print(
+            f"\n{cut_spec.name}: reference (dense server-only) accuracy "
+            f"{100 * reference:.1f}% validation, {100 * dense_test:.1f}% test"
+        )
+        print(
+            ctable[
+                [
+                    "candidates",
+                    "hv",
+                    "matched",
+                    "latency_s",
+                    "test_accuracy",
+                    "bytes",
+                    "latency_s_ratio",
+                ]
+            ].to_string(float_format=lambda v: f"{v:.4g}")
+        )
         for line in verdicts(ctable):
             print(f"  {line}")
-        grid_text = (f"{grid_best.latency_mean:.4g} s at {100 * grid_best.test_accuracy:.1f}% "
-                     "test" if grid_best is not None else "none")
-        print(f"joint search ({len(found)} trials, {int(joint.matched)} at matched validation "
-              f"accuracy): best mean latency {searched_s:.4g} s at "
-              f"{100 * joint.test_accuracy:.1f}% test accuracy (the grid's best: {grid_text}); "
-              f"neurosurgeon's best {float(neuro.latency_s):.4g} s at "
-              f"{100 * neuro.test_accuracy:.1f}% test")
+        grid_text = (
+            f"{grid_best.latency_mean:.4g} s at {100 * grid_best.test_accuracy:.1f}% test"
+            if grid_best is not None
+            else "none"
+        )
+        print(
+            f"joint search ({len(found)} trials, {int(joint.matched)} at matched validation "
+            f"accuracy): best mean latency {searched_s:.4g} s at "
+            f"{100 * joint.test_accuracy:.1f}% test accuracy (the grid's best: {grid_text}); "
+            f"neurosurgeon's best {float(neuro.latency_s):.4g} s at "
+            f"{100 * neuro.test_accuracy:.1f}% test"
+        )
         ok = ratio >= 1.5 and test_ok
-        print(f"joint search's mean latency at matched accuracy is {ratio:.2f}x lower than "
-              f"the best neurosurgeon split, its test accuracy "
-              f"{'within' if test_ok else 'NOT within'} 1 point of dense "
-              f"[{'PASS' if ok else 'FAIL'} >= 1.5x and test-matched]")
+        print(
+            f"joint search's mean latency at matched accuracy is {ratio:.2f}x lower than "
+            f"the best neurosurgeon split, its test accuracy "
+            f"{'within' if test_ok else 'NOT within'} 1 point of dense "
+            f"[{'PASS' if ok else 'FAIL'} >= 1.5x and test-matched]"
+        )
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2, default=float))
         print(f"wrote {args.json}")

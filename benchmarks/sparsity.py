@@ -97,11 +97,26 @@ CASES: tuple[Case, ...] = (
 )
 
 
-def measure(case: Case, data: DataSet, method: str, density: Fraction, seed: int, *,
-            epochs: int, exits: tuple[str, ...] | None, cache: Cache) -> dict[str, Any]:
+def measure(
+    case: Case,
+    data: DataSet,
+    method: str,
+    density: Fraction,
+    seed: int,
+    *,
+    epochs: int,
+    exits: tuple[str, ...] | None,
+    cache: Cache,
+) -> dict[str, Any]:
     """Train (or load) one network and measure accuracy, params, FLOPs and storage."""
-    spec = NetworkSpec(model=case.model, data=data, method=method, density=float(density),
-                       exits=exits, train=TrainConfig(epochs=epochs, seed=seed))
+    spec = NetworkSpec(
+        model=case.model,
+        data=data,
+        method=method,
+        density=float(density),
+        exits=exits,
+        train=TrainConfig(epochs=epochs, seed=seed),
+    )
     trained = train_network(spec, cache=cache, progress=False)
     net = trained.network()
     graph = build_graph(net, example_input(data), name=case.model)
@@ -156,23 +171,25 @@ def summarise(rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[dict[str, 
         val, val_std = _mean_std([100 * a for a in g.val_accuracy])
         test, test_std = _mean_std([100 * a for a in g.accuracy])
         first = g.iloc[0]
-        table.append({
-            "method": "dense" if density == 1.0 else method,
-            "density": first.density_label,
-            "realised": first.nonzero_weights / dense_weights,
-            "val %": f"{val:.2f} ± {val_std:.2f}",
-            "Δ val": val - dense_val,
-            "test %": f"{test:.2f} ± {test_std:.2f}",
-            "Δ test": test - dense_test,
-            "nonzero params": int(first.nonzero_params),
-            "FLOPs": int(first.flops),
-            "stored B": int(first.stored_bytes),
-            "storage x": dense_stored / first.stored_bytes,
-            "FLOP x": dense_flops / first.flops,
-            "storage x seed": dense_stored / first.stored_bytes_seed_form,
-            "_density": density,
-            "_method": method,
-        })
+        table.append(
+            {
+                "method": "dense" if density == 1.0 else method,
+                "density": first.density_label,
+                "realised": first.nonzero_weights / dense_weights,
+                "val %": f"{val:.2f} ± {val_std:.2f}",
+                "Δ val": val - dense_val,
+                "test %": f"{test:.2f} ± {test_std:.2f}",
+                "Δ test": test - dense_test,
+                "nonzero params": int(first.nonzero_params),
+                "FLOPs": int(first.flops),
+                "stored B": int(first.stored_bytes),
+                "storage x": dense_stored / first.stored_bytes,
+                "FLOP x": dense_flops / first.flops,
+                "storage x seed": dense_stored / first.stored_bytes_seed_form,
+                "_density": density,
+                "_method": method,
+            }
+        )
     t = pd.DataFrame(table)
     verdicts = []
     for method in METHODS:
@@ -182,30 +199,43 @@ def summarise(rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[dict[str, 
         best = ok.loc[reduction.idxmax()]
         factor = float(reduction.max())
         test_ok = best["Δ test"] >= -TOLERANCE_POINTS
-        verdicts.append({
-            "method": method,
-            "best density": best.density,
-            "realised": best.realised,
-            "storage x": best["storage x"],
-            "FLOP x": best["FLOP x"],
-            "reduction x": factor,
-            "Δ val": best["Δ val"],
-            "Δ test": best["Δ test"],
-            "4x claim": "PASS" if factor >= CLAIM_FACTOR and test_ok else "FAIL",
-        })
+        verdicts.append(
+            {
+                "method": method,
+                "best density": best.density,
+                "realised": best.realised,
+                "storage x": best["storage x"],
+                "FLOP x": best["FLOP x"],
+                "reduction x": factor,
+                "Δ val": best["Δ val"],
+                "Δ test": best["Δ test"],
+                "4x claim": "PASS" if factor >= CLAIM_FACTOR and test_ok else "FAIL",
+            }
+        )
     return t, verdicts
 
 
-def sweep_epochs(case: Case, data: DataSet, counts: list[int], seeds: list[int], *,
-                 exits: tuple[str, ...] | None, cache: Cache) -> int:
+def sweep_epochs(
+    case: Case,
+    data: DataSet,
+    counts: list[int],
+    seeds: list[int],
+    *,
+    exits: tuple[str, ...] | None,
+    cache: Cache,
+) -> int:
     """Mean validation accuracy of dense and 1/8 predefined per epoch count; the fewest
     epochs within 0.5 point of the best for both (test accuracy is printed, never used)."""
     rows = []
     for epochs in counts:
         row: dict[str, Any] = {"epochs": epochs}
         for density in (Fraction(1), Fraction(1, 8)):
-            got = [measure(case, data, "predefined", density, s, epochs=epochs, exits=exits,
-                           cache=cache) for s in seeds]
+            got = [
+                measure(
+                    case, data, "predefined", density, s, epochs=epochs, exits=exits, cache=cache
+                )
+                for s in seeds
+            ]
             row[f"val {density}"] = 100 * statistics.fmean(r["val_accuracy"] for r in got)
             row[f"test {density}"] = 100 * statistics.fmean(r["accuracy"] for r in got)
         rows.append(row)
@@ -229,26 +259,48 @@ def parse_density(text: str) -> Fraction:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3, help="training seeds 0..N-1 (3)")
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="epochs for every case (default: per case, converged)")
-    parser.add_argument("--densities", default=None,
-                        help=f"comma-separated, fractions allowed (default {','.join(DENSITIES)})")
-    parser.add_argument("--cases", default=None,
-                        help="comma-separated model/data filters, e.g. mlp/digits")
-    parser.add_argument("--exits", choices=("none", "all"), default="none",
-                        help="exit heads attached while training (default none)")
-    parser.add_argument("--quick", action="store_true",
-                        help=f"smoke run: 1 seed, densities {','.join(QUICK_DENSITIES)}")
+    parser.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="epochs for every case (default: per case, converged)",
+    )
+    parser.add_argument(
+        "--densities",
+        default=None,
+        help=f"comma-separated, fractions allowed (default {','.join(DENSITIES)})",
+    )
+    parser.add_argument(
+        "--cases", default=None, help="comma-separated model/data filters, e.g. mlp/digits"
+    )
+    parser.add_argument(
+        "--exits",
+        choices=("none", "all"),
+        default="none",
+        help="exit heads attached while training (default none)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"smoke run: 1 seed, densities {','.join(QUICK_DENSITIES)}",
+    )
     parser.add_argument("--cache-dir", default=".dse-cache", help="default .dse-cache")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--json", help="write one row per trained network here")
-    parser.add_argument("--init", choices=sparsity.INITS, default=None,
-                        help="force this init of the sparse layers (the library's default is "
-                             "'auto'); the cache key does not record it, so give its own "
-                             "--cache-dir")
-    parser.add_argument("--sweep-epochs", default=None,
-                        help="comma-separated epoch counts: print the validation sweep that "
-                             "chooses each case's epochs, and stop")
+    parser.add_argument(
+        "--init",
+        choices=sparsity.INITS,
+        default=None,
+        help="force this init of the sparse layers (the library's default is "
+        "'auto'); the cache key does not record it, so give its own "
+        "--cache-dir",
+    )
+    parser.add_argument(
+        "--sweep-epochs",
+        default=None,
+        help="comma-separated epoch counts: print the validation sweep that "
+        "chooses each case's epochs, and stop",
+    )
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -278,8 +330,9 @@ def main(argv: list[str] | None = None) -> int:
         counts = sorted({int(x) for x in args.sweep_epochs.split(",")})
         for case in cases:
             data = load_data(case.data, **case.data_options)
-            sweep_epochs(case, data, counts, seeds if args.seeds != 3 else [0, 1],
-                         exits=exits, cache=cache)
+            sweep_epochs(
+                case, data, counts, seeds if args.seeds != 3 else [0, 1], exits=exits, cache=cache
+            )
         return 0
     pd.set_option("display.width", 200)
     pd.set_option("display.max_columns", 20)
@@ -295,24 +348,29 @@ def main(argv: list[str] | None = None) -> int:
         for method in METHODS:
             for density in densities:
                 for seed in seeds:
-                    row = measure(case, data, method, density, seed, epochs=epochs,
-                                  exits=exits, cache=cache)
+                    row = measure(
+                        case, data, method, density, seed, epochs=epochs, exits=exits, cache=cache
+                    )
                     trained += not row["cached"]
                     rows.append(row)
         all_rows += rows
         table, verdicts = summarise(rows)
-        print(f"\n== {case.label}: {epochs} epochs, seeds {seeds}, exits {args.exits}, "
-              f"test n={len(data.test)} (1 sample = {100 / len(data.test):.2f} pts); "
-              f"{trained} trained, {len(rows) - trained} from cache, "
-              f"{time.perf_counter() - t0:.0f} s")
+        print(
+            f"\n== {case.label}: {epochs} epochs, seeds {seeds}, exits {args.exits}, "
+            f"test n={len(data.test)} (1 sample = {100 / len(data.test):.2f} pts); "
+            f"{trained} trained, {len(rows) - trained} from cache, "
+            f"{time.perf_counter() - t0:.0f} s"
+        )
         shown = table.drop(columns=[c for c in table.columns if c.startswith("_")])
         print(shown.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
         for v in verdicts:
             headline.append({"case": f"{case.model}/{case.data}", **v})
 
-    print(f"\n== Headline: largest reduction (min of storage and FLOP factors) with mean "
-          f"validation accuracy within {TOLERANCE_POINTS:g} point of dense (test shown beside; "
-          f"PASS needs it within {TOLERANCE_POINTS:g} point too); claim: >= {CLAIM_FACTOR:g}x")
+    print(
+        f"\n== Headline: largest reduction (min of storage and FLOP factors) with mean "
+        f"validation accuracy within {TOLERANCE_POINTS:g} point of dense (test shown beside; "
+        f"PASS needs it within {TOLERANCE_POINTS:g} point too); claim: >= {CLAIM_FACTOR:g}x"
+    )
     print(pd.DataFrame(headline).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
     print(f"\ntotal {time.perf_counter() - start:.0f} s")
     if args.json:

@@ -40,11 +40,15 @@ TARGET_S = 10.0
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--spec", default="studies/quickstart.toml", help="the study spec")
-    ap.add_argument("--edges", default="raspberry-pi-4,jetson-nano,snapdragon-855",
-                    help="edge device profiles, comma-separated")
+    ap.add_argument(
+        "--edges",
+        default="raspberry-pi-4,jetson-nano,snapdragon-855",
+        help="edge device profiles, comma-separated",
+    )
     ap.add_argument("--links", default="lte,wifi,3g", help="link profiles, comma-separated")
-    ap.add_argument("--cache", default=None, help="training cache (default: $DSE_CACHE or "
-                    ".dse-cache)")
+    ap.add_argument(
+        "--cache", default=None, help="training cache (default: $DSE_CACHE or .dse-cache)"
+    )
     ap.add_argument("--train", action="store_true", help="train networks not in the cache")
     ap.add_argument("--json", default=None, help="write the timings here")
     args = ap.parse_args()
@@ -54,20 +58,31 @@ def main() -> int:
     explorer_s = time.perf_counter() - start
     edges, links = args.edges.split(","), args.links.split(",")
     sw = run_sweep(spec, edges, links, explorer=ex, train=args.train)
-    print(f"{spec.name}: {sw.results[0].candidates} candidates per deployment, "
-          f"{len(sw.results)} deployments")
-    print(f"set-up: explorer {explorer_s:.2f} s, networks and decisions "
-          f"{sw.setup_seconds:.2f} s (once)")
+    print(
+        f"{spec.name}: {sw.results[0].candidates} candidates per deployment, "
+        f"{len(sw.results)} deployments"
+    )
+    print(
+        f"set-up: explorer {explorer_s:.2f} s, networks and decisions "
+        f"{sw.setup_seconds:.2f} s (once)"
+    )
     print(f"{'edge':>16} {'link':>6} {'seconds':>8}  best")
     for r in sw.results:
         b = r.best
-        what = "nothing feasible" if b is None else (
-            f"{b.knobs['method']}@{b.knobs['density']:g} cut {b.knobs['split']} "
-            f"exits {b.knobs['exits']} ({r.where}{', split wins' if r.split_wins else ''})")
+        what = (
+            "nothing feasible"
+            if b is None
+            else (
+                f"{b.knobs['method']}@{b.knobs['density']:g} cut {b.knobs['split']} "
+                f"exits {b.knobs['exits']} ({r.where}{', split wins' if r.split_wins else ''})"
+            )
+        )
         print(f"{r.edge:>16} {r.link:>6} {r.seconds:8.3f}  {what}")
     total = sum(r.seconds for r in sw.results)
-    print(f"per combination: mean {total / len(sw.results):.3f} s, max "
-          f"{max(r.seconds for r in sw.results):.3f} s; all {total:.2f} s")
+    print(
+        f"per combination: mean {total / len(sw.results):.3f} s, max "
+        f"{max(r.seconds for r in sw.results):.3f} s; all {total:.2f} s"
+    )
 
     # the first combination again, one candidate at a time
     edge, link = load_device(edges[0]), load_link(links[0])
@@ -86,19 +101,33 @@ def main() -> int:
         batched_s += time.perf_counter() - t0
         for name in COST_FIELDS:
             ref = np.array([getattr(m, name) for m in ms])
-            worst = max(worst, float(np.max(np.abs(costs[name] - ref)
-                                            / np.maximum(np.abs(ref), 1e-300))))
-    print(f"{edges[0]} / {links[0]} one by one: {one_s:.2f} s; batched costs {batched_s:.3f} s "
-          f"({one_s / max(batched_s, 1e-9):.0f}x); largest relative difference {worst:.1e}")
+            worst = max(
+                worst, float(np.max(np.abs(costs[name] - ref) / np.maximum(np.abs(ref), 1e-300)))
+            )
+    print(
+        f"{edges[0]} / {links[0]} one by one: {one_s:.2f} s; batched costs {batched_s:.3f} s "
+        f"({one_s / max(batched_s, 1e-9):.0f}x); largest relative difference {worst:.1e}"
+    )
     ok = total < TARGET_S and worst < 1e-9
-    print(f"{'PASS' if ok else 'FAIL'}: {len(sw.results)} combinations in {total:.2f} s "
-          f"(target < {TARGET_S:g} s), batched = one by one: {worst < 1e-9}")
+    print(
+        f"{'PASS' if ok else 'FAIL'}: {len(sw.results)} combinations in {total:.2f} s "
+        f"(target < {TARGET_S:g} s), batched = one by one: {worst < 1e-9}"
+    )
     if args.json:
-        Path(args.json).write_text(json.dumps({
-            "setup_s": sw.setup_seconds, "explorer_s": explorer_s,
-            "per_combination_s": {f"{r.edge}/{r.link}": r.seconds for r in sw.results},
-            "one_by_one_s": one_s, "batched_s": batched_s, "max_rel_diff": worst,
-            "pass": ok}, indent=2))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "setup_s": sw.setup_seconds,
+                    "explorer_s": explorer_s,
+                    "per_combination_s": {f"{r.edge}/{r.link}": r.seconds for r in sw.results},
+                    "one_by_one_s": one_s,
+                    "batched_s": batched_s,
+                    "max_rel_diff": worst,
+                    "pass": ok,
+                },
+                indent=2,
+            )
+        )
     return 0 if ok else 1
 
 

@@ -40,8 +40,18 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))  # the throwaway PostgreSQL server of the tests
 
 
-def _worker(spec_path: str, storage: str, name: str, total: int, index: int,
-            scoring: bool, cache: str, ready: Any, go: Any, out: Any) -> None:
+def _worker(
+    spec_path: str,
+    storage: str,
+    name: str,
+    total: int,
+    index: int,
+    scoring: bool,
+    cache: str,
+    ready: Any,
+    go: Any,
+    out: Any,
+) -> None:
     """One worker: load, wait for the start, run the study, report its timings."""
     os.environ["DSE_CACHE"] = cache
     import optuna
@@ -55,8 +65,7 @@ def _worker(spec_path: str, storage: str, name: str, total: int, index: int,
     explorer.train_free()  # every network from the cache, before the clock starts
     for method, density in explorer.space.networks():
         explorer.scorer(method, density)  # and its scorer built
-    timers = {"sampler": 0.0, "storage": 0.0, "scoring": 0.0, "lock": 0.0,
-              "liveness": 0.0}
+    timers = {"sampler": 0.0, "storage": 0.0, "scoring": 0.0, "lock": 0.0, "liveness": 0.0}
     fixed: dict[str, Any] = {}
     score = explorer.evaluate
 
@@ -80,6 +89,7 @@ def _worker(spec_path: str, storage: str, name: str, total: int, index: int,
                 return fn(*a, **k)
             finally:
                 timers[key] += time.perf_counter() - t
+
         return wrapper
 
     import dse.search.study as study_mod
@@ -105,11 +115,15 @@ def _worker(spec_path: str, storage: str, name: str, total: int, index: int,
     go.wait()
     start = time.perf_counter()
     with pinned_threads(1):
-        study = run_study(spec, n_trials=total, storage=storage, progress=False,
-                          explorer=explorer, worker=index)
+        study = run_study(
+            spec, n_trials=total, storage=storage, progress=False, explorer=explorer, worker=index
+        )
     wall = time.perf_counter() - start
-    mine = sum(1 for t in study.get_trials(deepcopy=False)
-               if t.system_attrs.get("dse:worker", "").endswith(f"-{os.getpid()}"))
+    mine = sum(
+        1
+        for t in study.get_trials(deepcopy=False)
+        if t.system_attrs.get("dse:worker", "").endswith(f"-{os.getpid()}")
+    )
     out.put({"index": index, "wall": wall, "trials": mine, **timers})
 
 
@@ -119,16 +133,28 @@ def _worker(spec_path: str, storage: str, name: str, total: int, index: int,
 PARTS = ("sampler", "storage", "scoring", "lock", "liveness")
 
 
-def run_once(spec_path: str, storage: str, workers: int, per_worker: int, *, scoring: bool,
-             cache: str, tag: str) -> dict[str, Any]:
+def run_once(
+    spec_path: str,
+    storage: str,
+    workers: int,
+    per_worker: int,
+    *,
+    scoring: bool,
+    cache: str,
+    tag: str,
+) -> dict[str, Any]:
     """One study with ``workers`` processes: trials/s and the time split."""
     ctx = mp.get_context("spawn")
     ready, out, go = ctx.Queue(), ctx.Queue(), ctx.Event()
     name = f"bench-workers-{tag}-{workers}-{int(time.time() * 1000) % 10**9}"
     total = per_worker * workers
-    procs = [ctx.Process(target=_worker, args=(spec_path, storage, name, total, i, scoring,
-                                               cache, ready, go, out))
-             for i in range(workers)]
+    procs = [
+        ctx.Process(
+            target=_worker,
+            args=(spec_path, storage, name, total, i, scoring, cache, ready, go, out),
+        )
+        for i in range(workers)
+    ]
     for p in procs:
         p.start()
     for _ in procs:
@@ -144,8 +170,13 @@ def run_once(spec_path: str, storage: str, workers: int, per_worker: int, *, sco
     busy = sum(r["wall"] for r in results)
     split = {k: sum(r[k] for r in results) / busy for k in PARTS}
     split["other"] = max(0.0, 1 - sum(split.values()))
-    return {"trials_per_s": total / wall, "wall_s": wall, "trials": total, "split": split,
-            "per_worker": sorted(r["trials"] for r in results)}
+    return {
+        "trials_per_s": total / wall,
+        "wall_s": wall,
+        "trials": total,
+        "split": split,
+        "per_worker": sorted(r["trials"] for r in results),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,11 +196,18 @@ def main(argv: list[str] | None = None) -> int:
 
     t = time.perf_counter()
     Explorer(load_spec(args.spec), progress=True).train_free()
-    print(f"networks ready in {time.perf_counter() - t:.1f} s (cache {cache}); "
-          f"{os.cpu_count()} cores here")
-    report: dict[str, Any] = {"storage": {}, "split": {}, "scoring_free": {},
-                              "cores": os.cpu_count(), "trials_per_worker": args.trials,
-                              "repeats": args.repeats}
+    print(
+        f"networks ready in {time.perf_counter() - t:.1f} s (cache {cache}); "
+        f"{os.cpu_count()} cores here"
+    )
+    report: dict[str, Any] = {
+        "storage": {},
+        "split": {},
+        "scoring_free": {},
+        "cores": os.cpu_count(),
+        "trials_per_worker": args.trials,
+        "repeats": args.repeats,
+    }
     failures: list[str] = []
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
         os.chdir(tmp)  # the journal studies land in tmp/studies
@@ -188,13 +226,16 @@ def main(argv: list[str] | None = None) -> int:
             splits: dict[str, Any] = {}
             for rep in range(args.repeats):
                 for w in counts:  # interleaved: the machine's noise hits every count alike
-                    r = run_once(args.spec, storage, w, args.trials, scoring=True,
-                                 cache=cache, tag=kind)
+                    r = run_once(
+                        args.spec, storage, w, args.trials, scoring=True, cache=cache, tag=kind
+                    )
                     rates[str(w)].append(r["trials_per_s"])
                     splits[str(w)] = r["split"]
-                    print(f"  {kind:8s} {w} worker(s), run {rep + 1}: "
-                          f"{r['trials_per_s']:7.1f} trials/s  ({r['trials']} trials in "
-                          f"{r['wall_s']:.1f} s; per worker {r['per_worker']})")
+                    print(
+                        f"  {kind:8s} {w} worker(s), run {rep + 1}: "
+                        f"{r['trials_per_s']:7.1f} trials/s  ({r['trials']} trials in "
+                        f"{r['wall_s']:.1f} s; per worker {r['per_worker']})"
+                    )
             med = {w: statistics.median(v) for w, v in rates.items()}
             report["storage"][kind] = med
             report["split"][kind] = splits
@@ -202,26 +243,42 @@ def main(argv: list[str] | None = None) -> int:
             for w in med:
                 sp = splits[w]
                 parts = ", ".join(f"{k} {sp[k]:.0%}" for k in (*PARTS, "other"))
-                print(f"  {w} worker(s): {med[w]:7.1f} trials/s  x{med[w] / med['1']:.2f}   "
-                      f"time: {parts}")
+                print(
+                    f"  {w} worker(s): {med[w]:7.1f} trials/s  x{med[w] / med['1']:.2f}   "
+                    f"time: {parts}"
+                )
             if kind == "postgres":
                 for w, target in (("2", 1.5), ("4", 2.5)):
                     if w in med:
                         x = med[w] / med["1"]
                         ok = x >= target
-                        print(f"{'PASS' if ok else 'FAIL'}: {w} workers on PostgreSQL "
-                              f"x{x:.2f} one (target >= {target})")
+                        print(
+                            f"{'PASS' if ok else 'FAIL'}: {w} workers on PostgreSQL "
+                            f"x{x:.2f} one (target >= {target})"
+                        )
                         if not ok:
                             failures.append(f"{w} workers x{x:.2f}")
             if max(counts) > (os.cpu_count() or 1):
                 w = max(counts)
-                free = [run_once(args.spec, storage, n, args.trials, scoring=False,
-                                 cache=cache, tag=f"{kind}-free")["trials_per_s"]
-                        for n in (1, w) for _ in range(1)]
+                free = [
+                    run_once(
+                        args.spec,
+                        storage,
+                        n,
+                        args.trials,
+                        scoring=False,
+                        cache=cache,
+                        tag=f"{kind}-free",
+                    )["trials_per_s"]
+                    for n in (1, w)
+                    for _ in range(1)
+                ]
                 report["scoring_free"][kind] = {"1": free[0], str(w): free[1]}
-                print(f"  scoring-free objective: 1 worker {free[0]:.1f} trials/s, {w} "
-                      f"workers {free[1]:.1f} trials/s (x{free[1] / free[0]:.2f}): with "
-                      f"{os.cpu_count()} cores, {w} scoring workers share them")
+                print(
+                    f"  scoring-free objective: 1 worker {free[0]:.1f} trials/s, {w} "
+                    f"workers {free[1]:.1f} trials/s (x{free[1] / free[0]:.2f}): with "
+                    f"{os.cpu_count()} cores, {w} scoring workers share them"
+                )
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
     return 1 if failures else 0

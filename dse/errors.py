@@ -27,8 +27,11 @@ class InputError(Exception):
 
 #: errno values of a write the disk refused: no space left, over the file-size limit
 #: (``ulimit -f``), over the quota, a read-only file system
-WRITE_REFUSED = frozenset(e for e in (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", None),
-                                      errno.EROFS) if e is not None)
+WRITE_REFUSED = frozenset(
+    e
+    for e in (errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", None), errno.EROFS)
+    if e is not None
+)
 
 
 def write_refused(where: str | Path, exc: BaseException) -> InputError | None:
@@ -36,6 +39,9 @@ def write_refused(where: str | Path, exc: BaseException) -> InputError | None:
     None for any other exception. The writers that use it leave what was there before."""
     if not isinstance(exc, OSError) or exc.errno not in WRITE_REFUSED:
         return None
-    return InputError(where, "write", f"{exc.strerror or exc}; nothing was replaced",
-                      "free space on that disk (or lift the file-size limit or quota), or "
-                      "write elsewhere")
+    return InputError(
+        where,
+        "write",
+        f"{exc.strerror or exc}; nothing was replaced",
+        "free space on that disk (or lift the file-size limit or quota), or write elsewhere",
+    )

@@ -17,10 +17,21 @@ def _device(**overrides: Any) -> DeviceProfile:
     """1 GFLOP/s peak, conv at 50% and everything else at 25% of it, 100 MB/s memory,
     100 us per layer, 2 W active, no sparse kernels; override any field by keyword."""
     fields: dict[str, Any] = dict(
-        name="test-device", version=1, kind="edge", description="made in a test",
-        source="tests/conftest.py", path=None, peak_flops={"fp32": 1e9}, dtype="fp32",
-        efficiency={"default": 0.25, "conv": 0.5}, sparse_efficiency={}, overhead_s=1e-4,
-        mem_bandwidth_Bps=1e8, mem_capacity_bytes=1e9, idle_power_w=1.0, active_power_w=2.0,
+        name="test-device",
+        version=1,
+        kind="edge",
+        description="made in a test",
+        source="tests/conftest.py",
+        path=None,
+        peak_flops={"fp32": 1e9},
+        dtype="fp32",
+        efficiency={"default": 0.25, "conv": 0.5},
+        sparse_efficiency={},
+        overhead_s=1e-4,
+        mem_bandwidth_Bps=1e8,
+        mem_capacity_bytes=1e9,
+        idle_power_w=1.0,
+        active_power_w=2.0,
     )
     fields.update(overrides)
     return DeviceProfile(**fields)
@@ -29,9 +40,17 @@ def _device(**overrides: Any) -> DeviceProfile:
 def _link(**overrides: Any) -> LinkProfile:
     """8 Mbit/s (1 MB/s) up, 16 Mbit/s down, 20 ms RTT, radio 0.5 W/(Mbit/s) + 1 W, 3 J tail."""
     fields: dict[str, Any] = dict(
-        name="test-link", version=1, description="made in a test", source="tests/conftest.py",
-        path=None, uplink_bps=8e6, downlink_bps=16e6, rtt_s=0.02, alpha_w_per_mbps=0.5,
-        beta_w=1.0, tail_energy_j=3.0,
+        name="test-link",
+        version=1,
+        description="made in a test",
+        source="tests/conftest.py",
+        path=None,
+        uplink_bps=8e6,
+        downlink_bps=16e6,
+        rtt_s=0.02,
+        alpha_w_per_mbps=0.5,
+        beta_w=1.0,
+        tail_energy_j=3.0,
     )
     fields.update(overrides)
     return LinkProfile(**fields)
@@ -80,8 +99,10 @@ def postgres_server() -> Iterator[str]:
     with server() as url:
         if url is None:
             if os.environ.get("DSE_REQUIRE_POSTGRES") == "1":
-                pytest.fail("DSE_REQUIRE_POSTGRES=1 but no PostgreSQL server could be "
-                            "started (install Debian's postgresql, or set DSE_TEST_POSTGRES)")
+                pytest.fail(
+                    "DSE_REQUIRE_POSTGRES=1 but no PostgreSQL server could be "
+                    "started (install Debian's postgresql, or set DSE_TEST_POSTGRES)"
+                )
             pytest.skip("no PostgreSQL here (install Debian's postgresql)")
         yield url
 

@@ -22,11 +22,16 @@ sys.exit(main(sys.argv[2:]))
 """
 
 
-def dse_limited(limit: int, args: Sequence[str], *, cwd: Path
-                ) -> subprocess.CompletedProcess[str]:
+def dse_limited(limit: int, args: Sequence[str], *, cwd: Path) -> subprocess.CompletedProcess[str]:
     """``dse ARGS`` in ``cwd``, its files limited to ``limit`` bytes each."""
-    return subprocess.run([sys.executable, "-c", CHILD, str(limit), *args], cwd=cwd,
-                          capture_output=True, text=True, env={**os.environ}, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-c", CHILD, str(limit), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+        timeout=600,
+    )
 
 
 @contextmanager
@@ -44,5 +49,8 @@ def file_size_limit(limit: int) -> Iterator[None]:
 
 def snapshot(folder: Path) -> dict[str, bytes]:
     """Every file under ``folder``, by relative path."""
-    return {p.relative_to(folder).as_posix(): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }

@@ -18,8 +18,12 @@ with Worker(Path(sys.argv[1])):
 
 def hold(folder: Path) -> subprocess.Popen[str]:
     """Another process registered as a worker of ``folder`` until its stdin closes."""
-    p = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(folder)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert p.stdout is not None and p.stdout.readline().strip() == "ready"
     return p
 
@@ -36,12 +40,15 @@ with cache.claim(key):
 """
 
 
-def hold_claim(root: Path, key: str, *, then_write: Path | None = None
-               ) -> subprocess.Popen[str]:
+def hold_claim(root: Path, key: str, *, then_write: Path | None = None) -> subprocess.Popen[str]:
     """Another process training ``key`` (holding its claim) until its stdin closes; then
     it stores ``then_write`` (a cache entry) as the key's entry, if given."""
     extra = [str(then_write)] if then_write is not None else []
-    p = subprocess.Popen([sys.executable, "-c", CLAIM, str(root), key, *extra],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-c", CLAIM, str(root), key, *extra],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert p.stdout is not None and p.stdout.readline().strip() == "claimed"
     return p

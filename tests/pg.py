@@ -54,13 +54,28 @@ def server() -> Iterator[str | None]:
         as_user = ["runuser", "-u", "postgres", "--"]
     data, port = folder / "data", _free_port()
     try:
-        subprocess.run([*as_user, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust",
-                        "-U", "postgres"], check=True, capture_output=True)
-        subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-w", "-l",
-                        str(folder / "log"), "-o",
-                        f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 "
-                        "-c max_connections=200 -c fsync=off", "start"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [*as_user, str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            [
+                *as_user,
+                str(bin_dir / "pg_ctl"),
+                "-D",
+                str(data),
+                "-w",
+                "-l",
+                str(folder / "log"),
+                "-o",
+                f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 "
+                "-c max_connections=200 -c fsync=off",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+        )
     except (OSError, subprocess.CalledProcessError):
         shutil.rmtree(folder, ignore_errors=True)
         yield None
@@ -68,8 +83,10 @@ def server() -> Iterator[str | None]:
     try:
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     finally:
-        subprocess.run([*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate",
-                        "stop"], capture_output=True)
+        subprocess.run(
+            [*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
+            capture_output=True,
+        )
         shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -79,7 +96,8 @@ def new_database(url: str) -> str:
 
     base, _, _ = url.rpartition("/")
     name = f"dse_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"),
-                         autocommit=True) as conn:
+    with psycopg.connect(
+        url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True
+    ) as conn:
         conn.execute(f"CREATE DATABASE {name}")
     return f"{base}/{name}"

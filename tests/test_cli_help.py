@@ -13,8 +13,9 @@ import pytest
 from dse.cli import build_parser
 
 
-def _walk(parser: argparse.ArgumentParser, path: tuple[str, ...] = ("dse",)
-          ) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+def _walk(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ("dse",)
+) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:
     yield path, parser
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
@@ -30,8 +31,9 @@ def test_every_command_and_option_has_a_help_text() -> None:
                 continue
             if isinstance(action, argparse._SubParsersAction):
                 helps = {c.dest: c.help for c in action._choices_actions}
-                missing += [f"{' '.join(path)} {name}" for name in action.choices
-                            if not helps.get(name)]
+                missing += [
+                    f"{' '.join(path)} {name}" for name in action.choices if not helps.get(name)
+                ]
                 continue
             if not (action.help or "").strip():
                 missing.append(f"{' '.join(path)} {'/'.join(action.option_strings) or action.dest}")
@@ -45,10 +47,19 @@ def test_every_command_is_walked() -> None:
 
 @pytest.mark.parametrize("argv", [["--help"], ["sweep", "--help"], ["study", "run", "--help"]])
 def test_help_is_plain_text(argv: list[str]) -> None:
-    out = subprocess.run([sys.executable, "-m", "dse.cli", *argv], capture_output=True,
-                         text=True, check=True, cwd=Path(__file__).parents[1],
-                         env={"PATH": "/usr/bin:/bin", "FORCE_COLOR": "1", "TERM": "xterm",
-                              "PYTHONPATH": str(Path(__file__).parents[1])}).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "dse.cli", *argv],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).parents[1],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "FORCE_COLOR": "1",
+            "TERM": "xterm",
+            "PYTHONPATH": str(Path(__file__).parents[1]),
+        },
+    ).stdout
     assert out.startswith("usage: dse")
     assert out.isascii() and "\x1b" not in out  # no colour codes, nothing but ASCII
     if argv == ["--help"]:

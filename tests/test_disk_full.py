@@ -27,8 +27,12 @@ def test_a_refused_cache_write_keeps_the_old_entry_and_no_temp_file(tmp_path: Pa
     key = key_of({"what": "a refused write"})
     cache.put(key, {"key": key, "x": torch.zeros(10)})
     before = snapshot(tmp_path)
-    with file_size_limit(LIMIT), pytest.raises(
-            InputError, match=r"\.dse: write: File too large; nothing was replaced \(free"):
+    with (
+        file_size_limit(LIMIT),
+        pytest.raises(
+            InputError, match=r"\.dse: write: File too large; nothing was replaced \(free"
+        ),
+    ):
         cache.put(key, {"key": key, "x": torch.ones(LIMIT)})
     assert snapshot(tmp_path) == before
     got = cache.get(key)
@@ -41,7 +45,8 @@ def test_a_refused_cache_write_keeps_the_old_entry_and_no_temp_file(tmp_path: Pa
 
 
 def test_a_refused_cache_write_in_a_study_fails_its_trials_with_the_reason(
-        isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DSE_CACHE", str(isolated / "cache"))  # the networks must train
     spec = parse_spec(spec_text("full", n_trials=3, sampler="random"), where="full.toml")
     with file_size_limit(LIMIT):
@@ -51,8 +56,9 @@ def test_a_refused_cache_write_in_a_study_fails_its_trials_with_the_reason(
     for t in trials:
         assert t.user_attrs["fail_reason"].startswith("InputError: ")
         assert ".dse: write: File too large; nothing was replaced" in t.user_attrs["fail_reason"]
-    assert not [p for p in (isolated / "cache").rglob("*") if p.is_file()
-                and not p.name.endswith(".lock")]
+    assert not [
+        p for p in (isolated / "cache").rglob("*") if p.is_file() and not p.name.endswith(".lock")
+    ]
     study = run_study(spec, n_trials=5, progress=False, explorer=Explorer(spec, progress=False))
     assert sum(t.state == TrialState.COMPLETE for t in study.get_trials()) == 2
 
@@ -66,8 +72,7 @@ def one_line(stderr: str, *, where: str) -> None:
 @pytest.mark.slow
 @pytest.mark.heavy
 def test_a_full_disk_leaves_the_old_report_and_the_old_bundle(isolated: Path) -> None:
-    spec = parse_spec(spec_text("reported", n_trials=6, sampler="random"),
-                      where="reported.toml")
+    spec = parse_spec(spec_text("reported", n_trials=6, sampler="random"), where="reported.toml")
     run_study(spec, progress=False, explorer=Explorer(spec, progress=False))
     assert main(["report", "reported", "--quiet"]) == 0
     report = isolated / "reports" / "reported"
@@ -77,35 +82,40 @@ def test_a_full_disk_leaves_the_old_report_and_the_old_bundle(isolated: Path) ->
     assert done.returncode == 2
     one_line(done.stderr, where="reports/reported: write:")
     assert snapshot(report) == before and not list(report.glob(".*"))
-    done = dse_limited(largest - 1, ["report", "reported", "--out", "new", "--quiet"],
-                       cwd=isolated)
+    done = dse_limited(largest - 1, ["report", "reported", "--out", "new", "--quiet"], cwd=isolated)
     assert done.returncode == 2 and not (isolated / "new").exists()  # as it was
 
-    complete = [t.number for t in load_study("reported")[0].get_trials()
-                if t.state == TrialState.COMPLETE]
-    assert main(["export", "reported", "--trial", str(complete[0]), "--out", "b",
-                 "--quiet"]) == 0
+    complete = [
+        t.number for t in load_study("reported")[0].get_trials() if t.state == TrialState.COMPLETE
+    ]
+    assert main(["export", "reported", "--trial", str(complete[0]), "--out", "b", "--quiet"]) == 0
     before = snapshot(isolated / "b")
     largest = max(len(b) for b in before.values())
-    done = dse_limited(largest - 1, ["export", "reported", "--trial", str(complete[-1]),
-                                     "--out", "b", "--force", "--quiet"], cwd=isolated)
+    done = dse_limited(
+        largest - 1,
+        ["export", "reported", "--trial", str(complete[-1]), "--out", "b", "--force", "--quiet"],
+        cwd=isolated,
+    )
     assert done.returncode == 2
     one_line(done.stderr, where="b: write:")
     assert snapshot(isolated / "b") == before and not list((isolated / "b").glob(".*"))
-    done = dse_limited(largest - 1, ["export", "reported", "--trial", str(complete[-1]),
-                                     "--out", "new-b", "--quiet"], cwd=isolated)
+    done = dse_limited(
+        largest - 1,
+        ["export", "reported", "--trial", str(complete[-1]), "--out", "new-b", "--quiet"],
+        cwd=isolated,
+    )
     assert done.returncode == 2 and not (isolated / "new-b").exists()
 
 
 @pytest.mark.slow
-def test_a_full_disk_under_the_journal_loses_nothing_and_the_study_resumes(
-        isolated: Path) -> None:
+def test_a_full_disk_under_the_journal_loses_nothing_and_the_study_resumes(isolated: Path) -> None:
     spec = parse_spec(spec_text("journal", n_trials=4, sampler="random"), where="j.toml")
     run_study(spec, progress=False, explorer=Explorer(spec, progress=False))
     journal = isolated / "studies" / "journal.journal"
     before = journal.read_bytes()
-    done = dse_limited(len(before) + 3000, ["study", "resume", "journal", "--n-trials", "12"],
-                       cwd=isolated)
+    done = dse_limited(
+        len(before) + 3000, ["study", "resume", "journal", "--n-trials", "12"], cwd=isolated
+    )
     assert done.returncode == 2
     one_line(done.stderr, where="journal.journal: write:")
     after = journal.read_bytes()

@@ -18,8 +18,18 @@ import dse
 from dse.cli import build_parser
 
 PACKAGE = Path(dse.__file__).resolve().parent
-RANK = {"errors": 0, "locks": 0, "lazy": 0, "__init__": 0,
-        "costmodel": 1, "nets": 2, "search": 3, "report": 4, "deploy": 4, "cli": 5}
+RANK = {
+    "errors": 0,
+    "locks": 0,
+    "lazy": 0,
+    "__init__": 0,
+    "costmodel": 1,
+    "nets": 2,
+    "search": 3,
+    "report": 4,
+    "deploy": 4,
+    "cli": 5,
+}
 STAGES = ("costmodel", "nets", "search", "report", "deploy")
 
 
@@ -35,8 +45,9 @@ def _imports(tree: ast.AST) -> list[tuple[int, str, list[str]]]:
             if node.module.split(".")[0] == "dse":
                 found.append((node.lineno, node.module, [a.name for a in node.names]))
         elif isinstance(node, ast.Import):
-            found += [(node.lineno, a.name, []) for a in node.names
-                      if a.name.split(".")[0] == "dse"]
+            found += [
+                (node.lineno, a.name, []) for a in node.names if a.name.split(".")[0] == "dse"
+            ]
     return sorted(found)
 
 
@@ -60,18 +71,24 @@ def layout_violations(root: Path = PACKAGE) -> list[str]:
                 if target == me:
                     continue
                 if RANK[target] > RANK[me] or {me, target} == {"report", "deploy"}:
-                    bad.append(f"{where}:{line}: imports {module} {names} against the order "
-                               "errors, locks < costmodel < nets < search < report, deploy < cli")
+                    bad.append(
+                        f"{where}:{line}: imports {module} {names} against the order "
+                        "errors, locks < costmodel < nets < search < report, deploy < cli"
+                    )
                     continue
                 if target in STAGES:
                     if len(parts) > 2 or not names:
-                        bad.append(f"{where}:{line}: imports {module} {names}: reach another "
-                                   f"stage through its package (from dse.{target} import ...)")
+                        bad.append(
+                            f"{where}:{line}: imports {module} {names}: reach another "
+                            f"stage through its package (from dse.{target} import ...)"
+                        )
                         continue
                     hidden = [n for n in names if n not in exported[target]]
                     if hidden:
-                        bad.append(f"{where}:{line}: imports {hidden} from dse.{target}, "
-                                   f"not among its entry points (__all__)")
+                        bad.append(
+                            f"{where}:{line}: imports {hidden} from dse.{target}, "
+                            f"not among its entry points (__all__)"
+                        )
     return bad
 
 
@@ -82,12 +99,12 @@ def test_every_import_in_dse_follows_the_stage_order():
 def test_the_checker_names_the_file_and_the_import(tmp_path: Path):
     (tmp_path / "dse" / "costmodel").mkdir(parents=True)
     (tmp_path / "dse" / "report").mkdir()
-    (tmp_path / "dse" / "costmodel" / "graph.py").write_text(
-        "from dse.search import Candidate\n")
+    (tmp_path / "dse" / "costmodel" / "graph.py").write_text("from dse.search import Candidate\n")
     (tmp_path / "dse" / "report" / "plots.py").write_text(
         "def f():\n    from dse.deploy import x\n"
         "from dse.nets.training import _train\n"
-        "from dse.nets import no_such_entry\n")
+        "from dse.nets import no_such_entry\n"
+    )
     bad = layout_violations(tmp_path / "dse")
     assert len(bad) == 4
     assert bad[0].startswith("dse/costmodel/graph.py:1: imports dse.search ['Candidate']")

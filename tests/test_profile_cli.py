@@ -14,10 +14,27 @@ import pytest
 from dse.cli import main
 from dse.costmodel.devices import PROFILES_DIR, list_devices, list_links
 
-LAYER_KEYS = {"name", "kind", "output_shape", "output_bytes", "params", "flops", "macs",
-              "edge_latency_s", "server_latency_s"}
-CUT_KEYS = {"index", "tensors", "bytes", "edge_s", "transfer_s", "server_s", "total_s",
-            "edge_energy_j"}
+LAYER_KEYS = {
+    "name",
+    "kind",
+    "output_shape",
+    "output_bytes",
+    "params",
+    "flops",
+    "macs",
+    "edge_latency_s",
+    "server_latency_s",
+}
+CUT_KEYS = {
+    "index",
+    "tensors",
+    "bytes",
+    "edge_s",
+    "transfer_s",
+    "server_s",
+    "total_s",
+    "edge_energy_j",
+}
 PI = PROFILES_DIR / "devices" / "raspberry-pi-4.toml"
 
 
@@ -35,8 +52,9 @@ def test_profile_json_has_the_promised_keys_and_consistent_values(
     assert "min-latency cut" in stdout and "wrote" in stdout
     # the table marks the min-latency row, also when it is an end (here: edge-only)
     best = data["best_cut"]
-    row = next(line for line in stdout.splitlines() if line.split()[:1] == [str(best)]
-               and "B" in line)
+    row = next(
+        line for line in stdout.splitlines() if line.split()[:1] == [str(best)] and "B" in line
+    )
     assert "<- min latency" in row and ("edge-only" in row) == (best == len(data["cuts"]) - 1)
     assert {"model", "layers", "cuts", "totals", "best_cut"} <= set(data)
     assert data["model"] == "mlp" and data["input_shape"] == [1, 1, 8, 8]
@@ -48,8 +66,14 @@ def test_profile_json_has_the_promised_keys_and_consistent_values(
         assert CUT_KEYS <= set(row)
 
     # the MLP 64 -> 256 -> 128 -> 10, all backbone: one cut more than layers
-    assert [r["kind"] for r in layers] == ["reshape", "linear", "activation", "linear",
-                                           "activation", "linear"]
+    assert [r["kind"] for r in layers] == [
+        "reshape",
+        "linear",
+        "activation",
+        "linear",
+        "activation",
+        "linear",
+    ]
     assert len(cuts) == len(layers) + 1
     assert [c["index"] for c in cuts] == list(range(len(cuts)))
     assert data["totals"] == {
@@ -59,8 +83,14 @@ def test_profile_json_has_the_promised_keys_and_consistent_values(
     }
     assert data["totals"]["params"] == sum(r["params"] for r in layers)
     assert data["totals"]["flops"] == sum(r["flops"] for r in layers)
-    assert [r["output_shape"] for r in layers] == [[1, 64], [1, 256], [1, 256], [1, 128],
-                                                   [1, 128], [1, 10]]
+    assert [r["output_shape"] for r in layers] == [
+        [1, 64],
+        [1, 256],
+        [1, 256],
+        [1, 128],
+        [1, 128],
+        [1, 10],
+    ]
 
     total = np.array([c["total_s"] for c in cuts])
     parts = np.array([c["edge_s"] + c["transfer_s"] + c["server_s"] for c in cuts])
@@ -77,8 +107,10 @@ def test_profile_json_has_the_promised_keys_and_consistent_values(
     # A cut between a linear layer and its fused ReLU (cuts 2 and 4) leaves the ReLU to
     # the A100 as a kernel of its own: 5 us overhead + max(FLOPs / (156 TFLOP/s x 0.1),
     # its input and output bytes / 2039 GB/s), instead of its fused arithmetic.
-    alone = {2: 5e-6 + max(256 / 15.6e12, 2048 / 2.039e12),
-             4: 5e-6 + max(128 / 15.6e12, 1024 / 2.039e12)}
+    alone = {
+        2: 5e-6 + max(256 / 15.6e12, 2048 / 2.039e12),
+        4: 5e-6 + max(128 / 15.6e12, 1024 / 2.039e12),
+    }
     for k, c in enumerate(cuts):
         assert c["edge_s"] == pytest.approx(sum(edge[:k]), rel=1e-12, abs=0)
         expected = sum(server[k:]) - server[k] + alone[k] if k in alone else sum(server[k:])
@@ -120,15 +152,18 @@ def test_users_own_device_profile_by_path(tmp_path: Path) -> None:
     assert sum(r["fused"] for r in own["layers"]) == 2  # the ReLUs after the two hidden layers
     costly = sum(r["kind"] != "reshape" and not r["fused"] for r in own["layers"])
     assert own["cuts"][-1]["edge_s"] - shipped["cuts"][-1]["edge_s"] == pytest.approx(
-        costly * 1e-4, rel=1e-9)
+        costly * 1e-4, rel=1e-9
+    )
 
 
 @pytest.mark.parametrize(
     "old,new,field",
-    [('bandwidth = "5.6 GB/s"', 'bandwidth = "fast"', "memory.bandwidth"),
-     ('overhead = "50 us"', 'overhead = "50 parsecs"', "compute.overhead"),
-     ('active = "5.0 W"', 'active = "1.0 W"', "power.active"),
-     ("conv = 0.3", "conv = 3", "compute.efficiency.conv")],
+    [
+        ('bandwidth = "5.6 GB/s"', 'bandwidth = "fast"', "memory.bandwidth"),
+        ('overhead = "50 us"', 'overhead = "50 parsecs"', "compute.overhead"),
+        ('active = "5.0 W"', 'active = "1.0 W"', "power.active"),
+        ("conv = 0.3", "conv = 3", "compute.efficiency.conv"),
+    ],
 )
 def test_broken_profile_is_exit_2_with_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, field: str
@@ -172,7 +207,7 @@ def test_devices_and_links_commands(capsys: pytest.CaptureFixture[str], tmp_path
     assert "unknown device" in err and "raspberry-pi-4" in err
 
 
-USER_MODEL = '''
+USER_MODEL = """
 import torch.nn as nn
 
 
@@ -191,14 +226,13 @@ def fixed():
 
 def double(in_channels=3, input_size=32, num_classes=10):
     return build(in_channels, input_size, num_classes).double()
-'''
+"""
 
 
 def test_profile_a_users_model_file(tmp_path: Path) -> None:
     file = tmp_path / "dse_test_cli_user_model.py"
     file.write_text(textwrap.dedent(USER_MODEL))
-    data = profile_json(tmp_path, f"{file}:build", "--input-shape", "1x3x16x16",
-                        "--classes", "5")
+    data = profile_json(tmp_path, f"{file}:build", "--input-shape", "1x3x16x16", "--classes", "5")
     assert data["input_shape"] == [1, 3, 16, 16]
     conv, relu, flat, fc = data["layers"]
     assert conv["macs"] == 4 * 16 * 16 * 3 * 9
@@ -244,13 +278,13 @@ def test_unknown_model_is_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert err.count("\n") == 1 and "no-such-model" in err and "mlp" in err
 
 
-OWN_DEFAULT = '''
+OWN_DEFAULT = """
 import torch.nn as nn
 
 
 def build(num_classes=1000):
     return nn.Sequential(nn.Flatten(), nn.Linear(12, num_classes))
-'''
+"""
 
 
 def test_a_users_factory_keeps_its_own_class_count(tmp_path: Path) -> None:
@@ -260,12 +294,13 @@ def test_a_users_factory_keeps_its_own_class_count(tmp_path: Path) -> None:
     data = profile_json(tmp_path, f"{file}:build", "--input-shape", "1x3x2x2")
     assert data["layers"][-1]["output_shape"] == [1, 1000]
     assert data["totals"]["params"] == 12 * 1000 + 1000
-    data = profile_json(tmp_path, f"{file}:build", "--input-shape", "1x3x2x2",
-                        "--classes", "7", name="c.json")
+    data = profile_json(
+        tmp_path, f"{file}:build", "--input-shape", "1x3x2x2", "--classes", "7", name="c.json"
+    )
     assert data["layers"][-1]["output_shape"] == [1, 7]
 
 
-AWKWARD = '''
+AWKWARD = """
 import torch.nn as nn
 
 
@@ -297,15 +332,18 @@ def identity():
 
 def no_layers():
     return nn.Sequential()
-'''
+"""
 
 
-@pytest.mark.parametrize(("factory", "needles"), [
-    ("as_dict", ["dict of 2 outputs", "'logits', 'features'", "--output logits"]),
-    ("as_tuple", ["tuple of 2 outputs", "--output 0"]),
-    ("identity", ["no layer"]),
-    ("no_layers", ["no layer"]),
-])
+@pytest.mark.parametrize(
+    ("factory", "needles"),
+    [
+        ("as_dict", ["dict of 2 outputs", "'logits', 'features'", "--output logits"]),
+        ("as_tuple", ["tuple of 2 outputs", "--output 0"]),
+        ("identity", ["no layer"]),
+        ("no_layers", ["no layer"]),
+    ],
+)
 def test_models_dse_cannot_take_are_exit_2_with_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], factory: str, needles: list[str]
 ) -> None:
@@ -319,18 +357,22 @@ def test_models_dse_cannot_take_are_exit_2_with_one_line(
         assert needle in err
 
 
-@pytest.mark.parametrize(("factory", "output", "params"), [
-    ("as_dict", "logits", 3 * 4 * 9 + 4 + 4 * 10 + 10),
-    ("as_tuple", "0", 3 * 4 * 9 + 4 + 4 * 10 + 10),
-    ("as_tuple", "1", 3 * 4 * 9 + 4),  # the features: the classifier no longer runs
-])
+@pytest.mark.parametrize(
+    ("factory", "output", "params"),
+    [
+        ("as_dict", "logits", 3 * 4 * 9 + 4 + 4 * 10 + 10),
+        ("as_tuple", "0", 3 * 4 * 9 + 4 + 4 * 10 + 10),
+        ("as_tuple", "1", 3 * 4 * 9 + 4),  # the features: the classifier no longer runs
+    ],
+)
 def test_the_named_output_of_a_multi_output_model_is_used(
     tmp_path: Path, factory: str, output: str, params: int
 ) -> None:
     file = tmp_path / "dse_test_cli_awkward_named.py"
     file.write_text(AWKWARD)
-    data = profile_json(tmp_path, f"{file}:{factory}", "--input-shape", "1x3x8x8",
-                        "--output", output)
+    data = profile_json(
+        tmp_path, f"{file}:{factory}", "--input-shape", "1x3x8x8", "--output", output
+    )
     assert data["totals"]["params"] == params
 
 
@@ -353,7 +395,8 @@ def test_profile_says_which_sparse_layers_get_a_kernel(
         "    net = nn.Sequential(nn.Flatten(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64),\n"
         "                        nn.ReLU(), nn.Linear(64, 10))\n"
         "    apply_sparsity(net, plan_sparsity(net, 0.5, seed=0, exclude=['5'], method='nm'))\n"
-        "    return net\n")
+        "    return net\n"
+    )
     assert main(["profile", f"{model}:build", "--input-shape", "1x1x8x8"]) == 0
     out = capsys.readouterr().out
     assert "2:4: edge expand, server 2:4" in out

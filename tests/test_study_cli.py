@@ -19,8 +19,18 @@ from dse.search.baselines import BASELINES, load_grid
 from dse.search.study import STUDIES_DIR, front_frame, load_study
 from dse.search.workers import registry_dir
 
-STATUS_KEYS = {"name", "trials", "networks_used", "networks", "trainings_run", "trained",
-               "training_seconds", "hypervolume", "ruler", "workers"}
+STATUS_KEYS = {
+    "name",
+    "trials",
+    "networks_used",
+    "networks",
+    "trainings_run",
+    "trained",
+    "training_seconds",
+    "hypervolume",
+    "ruler",
+    "workers",
+}
 KNOB_KEYS = {"method", "density", "split", "exits", "threshold", "criterion"}
 OBJECTIVES = ("accuracy", "latency_mean", "edge_energy")
 
@@ -53,8 +63,11 @@ def test_study_run_status_and_front_in_every_format(
     # the two networks may come from the session's shared cache: they are counted as
     # used by trials, and the trainings this study ran (if any) apart
     assert "study cli-front: trials complete 20; 2 network(s) used by trials, " in out
-    ran = re.search(r"used by trials, (\d+) training\(s\) run by this study \(([\d.]+) s\)"
-                    r"|used by trials, no training run by this study", out)
+    ran = re.search(
+        r"used by trials, (\d+) training\(s\) run by this study \(([\d.]+) s\)"
+        r"|used by trials, no training run by this study",
+        out,
+    )
     assert ran is not None, out
     assert "hypervolume" in out and "next: dse front cli-front" in out
     assert (tmp_path / "studies" / "cli-front.journal").exists()
@@ -66,7 +79,7 @@ def test_study_run_status_and_front_in_every_format(
     assert info["networks_used"] == 2
     assert info["trainings_run"] == len(info["trained"]) == int(ran.group(1) or 0)
     assert info["networks"] == [["dense", 1.0], ["predefined", 0.5]]
-    assert info["ruler"] == "trials" and 0 < info["hypervolume"] <= 1.1 ** 3
+    assert info["ruler"] == "trials" and 0 < info["hypervolume"] <= 1.1**3
     assert "hv_fraction_of_grid" not in info  # no grid yet
     assert "trials complete 20" in out
     assert info["workers"] == 0 and "worker" not in out
@@ -106,7 +119,8 @@ def test_study_run_status_and_front_in_every_format(
     csv = pd.read_csv("front.csv")
     assert csv.trial.tolist() == front.trial.tolist()
     assert {"knob_split", "knob_exits", "accuracy", "latency_mean", "edge_energy"} <= set(
-        csv.columns)
+        csv.columns
+    )
     assert csv.accuracy.tolist() == pytest.approx(front.accuracy.tolist(), rel=1e-12)
     # exits as JSON lists, as in the grid's and the report's CSV files
     assert [tuple(json.loads(e)) for e in csv.knob_exits] == front.knob_exits.tolist()
@@ -114,8 +128,7 @@ def test_study_run_status_and_front_in_every_format(
     table = run(capsys, "front", "cli-front")
     lines = table.splitlines()
     assert "config" in lines[0] and "accuracy" in lines[0]
-    assert len([ln for ln in lines if re.match(r"\s*\d+\s+(dense|predefined)@", ln)]) == \
-        len(front)
+    assert len([ln for ln in lines if re.match(r"\s*\d+\s+(dense|predefined)@", ln)]) == len(front)
     assert "% of the grid" not in table
 
 
@@ -125,8 +138,11 @@ def test_grid_then_front_shows_the_hypervolume_fraction_and_compare_writes_json(
     spec = write_spec(tmp_path, "cli-grid")
     run(capsys, "study", "run", str(spec), "--quiet")
     out = run(capsys, "study", "grid", str(spec), "--quiet")
-    m = re.search(r"grid of cli-grid: (\d+) candidates scored in .*, (\d+) on the front, "
-                  r"hypervolume ([0-9.]+); wrote (\S+)", out)
+    m = re.search(
+        r"grid of cli-grid: (\d+) candidates scored in .*, (\d+) on the front, "
+        r"hypervolume ([0-9.]+); wrote (\S+)",
+        out,
+    )
     assert m, out
     assert int(m.group(1)) == 140 + 14  # the space, plus 7 cuts x 2 edgent exits
     assert Path(m.group(4)) == Path("studies/cli-grid.grid.csv") and Path(m.group(4)).exists()
@@ -142,8 +158,9 @@ def test_grid_then_front_shows_the_hypervolume_fraction_and_compare_writes_json(
 
     table = run(capsys, "front", "cli-grid")
     frac = re.search(r"([0-9.]+)% of the grid front's", table)
-    assert frac and float(frac.group(1)) == pytest.approx(100 * info["hv_fraction_of_grid"],
-                                                          abs=0.05)
+    assert frac and float(frac.group(1)) == pytest.approx(
+        100 * info["hv_fraction_of_grid"], abs=0.05
+    )
 
     out = run(capsys, "compare", str(spec), "--json", "compare.json", "--quiet")
     assert "matched accuracy" in out and "joint" in out
@@ -154,7 +171,8 @@ def test_grid_then_front_shows_the_hypervolume_fraction_and_compare_writes_json(
     # the joint row is the study's own trials (all feasible here), measured as status does
     assert result["trials"] == 20 and rows["joint"]["candidates"] == 20
     assert rows["joint"]["hv"] == pytest.approx(
-        info["hv_fraction_of_grid"] * float(m.group(3)), rel=1e-3)
+        info["hv_fraction_of_grid"] * float(m.group(3)), rel=1e-3
+    )
     assert rows["edgent"]["in_space"] is False  # thresholds from 0.5: right-sizing is outside
     assert isinstance(result["verdicts"], list)
     assert 0 < result["reference_accuracy"] <= 1
@@ -182,8 +200,11 @@ def test_verify_retrains_the_top_configuration_and_prints_old_to_new(
     out = run(capsys, "verify", "cli-verify", "--top", "1", "--quiet")
     lines = out.strip().splitlines()
     assert len(lines) == 1
-    m = re.match(r"trial\s+(\d+) .*: test accuracy ([0-9.]+)% \(shared training\) -> "
-                 r"([0-9.]+)% \(retrained alone\), ([-+][0-9.]+) points", lines[0])
+    m = re.match(
+        r"trial\s+(\d+) .*: test accuracy ([0-9.]+)% \(shared training\) -> "
+        r"([0-9.]+)% \(retrained alone\), ([-+][0-9.]+) points",
+        lines[0],
+    )
     assert m, lines[0]
     assert int(m.group(1)) == top.trial
     assert float(m.group(2)) == pytest.approx(100 * top.test_accuracy, abs=0.05)
@@ -193,8 +214,9 @@ def test_verify_retrains_the_top_configuration_and_prints_old_to_new(
     assert 0 < stored[0]["new_test_accuracy"] <= 1
     assert float(m.group(3)) == pytest.approx(100 * stored[0]["new_test_accuracy"], abs=0.05)
     assert float(m.group(4)) == pytest.approx(100 * stored[0]["delta"], abs=0.05)
-    assert stored[0]["delta"] == pytest.approx(stored[0]["new_test_accuracy"]
-                                               - stored[0]["old_test_accuracy"])
+    assert stored[0]["delta"] == pytest.approx(
+        stored[0]["new_test_accuracy"] - stored[0]["old_test_accuracy"]
+    )
 
 
 def test_resume_continues_a_stored_study_by_name(
@@ -214,8 +236,12 @@ def test_resume_continues_a_stored_study_by_name(
 def test_an_unknown_study_name_is_bad_input(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for argv in (["study", "status", "nobody"], ["front", "nobody"],
-                 ["study", "resume", "nobody"], ["verify", "nobody"]):
+    for argv in (
+        ["study", "status", "nobody"],
+        ["front", "nobody"],
+        ["study", "resume", "nobody"],
+        ["verify", "nobody"],
+    ):
         capsys.readouterr()
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip().splitlines()
@@ -251,6 +277,7 @@ def test_study_run_with_workers_shares_the_study_with_helper_processes(
             mine.append(t.number)
             time.sleep(0.25)
             return objective(t)
+
         return trial
 
     monkeypatch.setattr(dse.search.study, "objective_for", slow)
@@ -267,12 +294,16 @@ def test_study_run_with_workers_shares_the_study_with_helper_processes(
     assert not list(folder.glob("*.lock"))  # every worker left cleanly
 
 
-@pytest.mark.parametrize(("argv", "words"), [
-    (["--workers", "0"], ">= 1"),
-    (["--workers", "2", "--storage", "memory"], "private to one process"),
-])
-def test_study_run_bad_workers_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                         argv: list[str], words: str) -> None:
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["--workers", "0"], ">= 1"),
+        (["--workers", "2", "--storage", "memory"], "private to one process"),
+    ],
+)
+def test_study_run_bad_workers_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], words: str
+) -> None:
     spec = write_spec(tmp_path, "cli-bad-workers")
     assert main(["study", "run", str(spec), "--quiet", *argv]) == 2
     err = capsys.readouterr().err
@@ -292,6 +323,7 @@ def test_a_failing_helper_fails_the_command_and_resume_takes_workers_too(
         def start() -> None:
             spec.unlink()  # the helper cannot read what this process already has
             on_start()  # type: ignore[misc]
+
         return plain(*a, on_start=start if on_start else None, **kw)
 
     monkeypatch.setattr(dse.search.study, "run_study", spec_gone_before_helpers_start)
@@ -301,8 +333,17 @@ def test_a_failing_helper_fails_the_command_and_resume_takes_workers_too(
     monkeypatch.setattr(dse.search.study, "run_study", plain)  # (undo() would leave the tmp dir)
     # the study itself was run by this process; resume continues it with two workers
     assert len(load_study("cli-helper-fails")[0].get_trials()) == 10
-    out = run(capfd, "study", "resume", "cli-helper-fails", "--n-trials", "30", "--quiet",
-              "--workers", "2")
+    out = run(
+        capfd,
+        "study",
+        "resume",
+        "cli-helper-fails",
+        "--n-trials",
+        "30",
+        "--quiet",
+        "--workers",
+        "2",
+    )
     assert "trials complete 3" in out  # 30, or 31 if both workers finished one at the end
     trials = load_study("cli-helper-fails")[0].get_trials()
     assert 30 <= len(trials) <= 31
@@ -330,24 +371,24 @@ def test_study_run_warns_when_the_reference_network_has_not_learned(
 ) -> None:
     capsys = capfd  # the helper workers' own output too
     path = tmp_path / "unlearned.toml"
-    path.write_text(spec_text("unlearned", n_trials=3).replace("epochs = 1",
-                                                              "epochs = 1\nlr = 1e-5"))
+    path.write_text(
+        spec_text("unlearned", n_trials=3).replace("epochs = 1", "epochs = 1\nlr = 1e-5")
+    )
     capsys.readouterr()
     assert main(["study", "run", str(path), "--quiet"]) == 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1, err
     line = err[0]
-    assert line.startswith("dse: warning: the reference network (mlp, dense, 1 epoch): the "
-                           "final classifier reaches ")
+    assert line.startswith(
+        "dse: warning: the reference network (mlp, dense, 1 epoch): the final classifier reaches "
+    )
     assert "it has not learned" in line and 'epochs = "auto" in the spec\'s [training]' in line
     assert "every accuracy figure of this study is measured against it" in line
     # with helper workers, said once (by the process the user started)
-    assert main(["study", "run", str(path), "--quiet", "--workers", "2",
-                 "--n-trials", "6"]) == 0
+    assert main(["study", "run", str(path), "--quiet", "--workers", "2", "--n-trials", "6"]) == 0
     assert capsys.readouterr().err.strip().splitlines() == [line]
     # a study whose networks learned says nothing
-    assert main(["study", "run", str(write_spec(tmp_path, "learned", n_trials=3)),
-                 "--quiet"]) == 0
+    assert main(["study", "run", str(write_spec(tmp_path, "learned", n_trials=3)), "--quiet"]) == 0
     assert capsys.readouterr().err == ""
 
 
@@ -379,9 +420,12 @@ def test_killing_the_parent_of_workers_stops_its_helpers(tmp_path: Path) -> None
 
     spec = write_spec(tmp_path, "cli-orphan", n_trials=100000)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    parent = subprocess.Popen([sys.executable, "-m", "dse.cli", "study", "run", str(spec),
-                               "--quiet", "--workers", "2"], env=env,
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "dse.cli", "study", "run", str(spec), "--quiet", "--workers", "2"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+    )
     helpers: list[int] = []
     try:
         deadline = time.monotonic() + 120
@@ -414,10 +458,10 @@ def _fails_with(capsys: pytest.CaptureFixture[str], rc_expected: int, *argv: str
 
 
 def test_a_constraint_no_trial_meets_exits_2_and_keeps_the_trials(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     spec = tmp_path / "nothing.toml"
-    spec.write_text(spec_text("nothing", n_trials=4,
-                              constraints='latency_mean = "<= 1e-12"'))
+    spec.write_text(spec_text("nothing", n_trials=4, constraints='latency_mean = "<= 1e-12"'))
     err = _fails_with(capsys, 2, "study", "run", str(spec), "--quiet")
     assert "none of the 4 complete trials meets latency_mean <= 1e-12" in err
     study, _ = load_study("nothing")
@@ -425,46 +469,51 @@ def test_a_constraint_no_trial_meets_exits_2_and_keeps_the_trials(
 
 
 def test_every_trial_failing_exits_1_with_the_reason(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from dse.search import study as study_mod
 
     def broken(self: object, cand: object) -> None:
         raise RuntimeError("the scorer broke")
 
     monkeypatch.setattr(study_mod.Explorer, "evaluate", broken)
-    err = _fails_with(capsys, 1, "study", "run", str(write_spec(tmp_path, "broken", n_trials=3)),
-                      "--quiet")
+    err = _fails_with(
+        capsys, 1, "study", "run", str(write_spec(tmp_path, "broken", n_trials=3)), "--quiet"
+    )
     assert "every trial failed; the first: RuntimeError: the scorer broke" in err
 
 
 def test_bad_files_and_storages_are_one_line_errors(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     spec = write_spec(tmp_path, "badio", n_trials=2)
     binary = tmp_path / "binary.toml"
     binary.write_bytes(bytes(range(256)))
     assert "not a text file" in _fails_with(capsys, 2, "study", "run", str(binary))
-    err = _fails_with(capsys, 2, "study", "run", str(spec), "--storage",
-                      "sqlite:////nonexistent/dir/x.db")
+    err = _fails_with(
+        capsys, 2, "study", "run", str(spec), "--storage", "sqlite:////nonexistent/dir/x.db"
+    )
     assert "storage: the folder /nonexistent/dir does not exist" in err
     a_file = tmp_path / "a-file"
     a_file.write_text("")
     cache = os.environ["DSE_CACHE"]
     monkeypatch.setenv("DSE_CACHE", str(a_file))
     assert "DSE_CACHE: is a file, not a folder" in _fails_with(
-        capsys, 2, "study", "run", str(spec), "--quiet")
+        capsys, 2, "study", "run", str(spec), "--quiet"
+    )
     monkeypatch.setenv("DSE_CACHE", cache)
     assert not list(Path("studies").glob("badio*"))  # nothing half-made was stored
 
 
 def test_report_into_a_file_is_a_one_line_error(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     run(capsys, "study", "run", str(write_spec(tmp_path, "rep-out", n_trials=4)), "--quiet")
     target = tmp_path / "taken"
     target.write_text("keep me")
     assert "--out: is a file, not a folder" in _fails_with(
-        capsys, 2, "report", "rep-out", "--out", str(target), "--quiet")
+        capsys, 2, "report", "rep-out", "--out", str(target), "--quiet"
+    )
     assert target.read_text() == "keep me"
 
 
@@ -482,10 +531,16 @@ def test_two_runs_started_together_end_with_exactly_n_trials(tmp_path: Path) -> 
     for attempt in range(3):
         name = f"together-{attempt}"
         spec = write_spec(tmp_path, name, n_trials=12)
-        procs = [subprocess.Popen([sys.executable, "-m", "dse.cli", "study", "run", str(spec),
-                                   "--quiet"], env=env, stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-                 for _ in range(2)]
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "dse.cli", "study", "run", str(spec), "--quiet"],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            for _ in range(2)
+        ]
         errors = [p.communicate(timeout=300)[1].decode() for p in procs]
         assert [p.returncode for p in procs] == [0, 0], errors
         study, _ = load_study(name)

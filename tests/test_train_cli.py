@@ -12,8 +12,16 @@ import torch
 
 from dse.cli import main
 
-KEYS = {"accuracy", "exit_accuracy", "density", "nonzero_params", "flops", "stored_bytes",
-        "train_seconds", "cached"}
+KEYS = {
+    "accuracy",
+    "exit_accuracy",
+    "density",
+    "nonzero_params",
+    "flops",
+    "stored_bytes",
+    "train_seconds",
+    "cached",
+}
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -21,8 +29,18 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def train(tmp_path: Path, name: str, *extra: str, cache: str = "cache") -> tuple[int, Path]:
     out = tmp_path / f"{name}.json"
-    argv = ["train", "mlp", "--epochs", "2", "--json", str(out),
-            "--cache-dir", str(tmp_path / cache), "--quiet", *extra]
+    argv = [
+        "train",
+        "mlp",
+        "--epochs",
+        "2",
+        "--json",
+        str(out),
+        "--cache-dir",
+        str(tmp_path / cache),
+        "--quiet",
+        *extra,
+    ]
     return main(argv), out
 
 
@@ -72,7 +90,8 @@ def test_train_without_exits(tmp_path: Path) -> None:
     assert rc == 0
     info = read(out)
     assert info["exit_accuracy"] == [] and info["density"] == pytest.approx(
-        (64 * 256 / 4 + 256 * 128 / 4 + 128 * 10) / (64 * 256 + 256 * 128 + 128 * 10))
+        (64 * 256 / 4 + 256 * 128 / 4 + 128 * 10) / (64 * 256 + 256 * 128 + 128 * 10)
+    )
 
 
 def test_channels_method_is_smaller_and_dense(tmp_path: Path) -> None:
@@ -119,8 +138,7 @@ def test_bad_input_exits_2_with_one_line(
 
 
 def test_unknown_model_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    rc = main(["train", "no-such-model", "--epochs", "1", "--cache-dir", str(tmp_path),
-               "--quiet"])
+    rc = main(["train", "no-such-model", "--epochs", "1", "--cache-dir", str(tmp_path), "--quiet"])
     assert rc == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown model" in err and "mlp" in err
@@ -153,8 +171,10 @@ def test_an_unmet_density_is_shown_realised_and_warned_once(
     assert info["requested_density"] == 1 / 128
     assert info["realised_density"] == pytest.approx(expected, rel=1e-12)
     assert round(expected, 2) == 0.40
-    assert f"realised density {expected:.4f} of the dense network's weights (requested " \
+    assert (
+        f"realised density {expected:.4f} of the dense network's weights (requested "
         f"{1 / 128:g})" in capsys.readouterr().out
+    )
     warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warned) == 1 and "layers.0.0 could not be thinned" in warned[0]
     assert "layers.1" not in warned[0]
@@ -164,7 +184,7 @@ def test_an_unmet_density_is_shown_realised_and_warned_once(
     assert rc == 0 and not [r for r in caplog.records if r.levelname == "WARNING"]
 
 
-USER_NETS = '''
+USER_NETS = """
 import torch.nn as nn
 
 
@@ -181,7 +201,7 @@ class Net(nn.Module):
 
 def build(num_classes=10):
     return Net(num_classes)
-'''
+"""
 
 
 def test_a_users_classifier_is_found_and_kept_dense(
@@ -190,19 +210,34 @@ def test_a_users_classifier_is_found_and_kept_dense(
     file = tmp_path / "dse_test_train_user_nets.py"
     file.write_text(USER_NETS)
     out = tmp_path / "user.json"
-    rc = main(["train", f"{file}:build", "--density", "0.5", "--epochs", "1", "--quiet",
-               "--cache-dir", str(tmp_path / "cache"), "--json", str(out)])
+    rc = main(
+        [
+            "train",
+            f"{file}:build",
+            "--density",
+            "0.5",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--json",
+            str(out),
+        ]
+    )
     assert rc == 0
     info = read(out)
     assert info["classifier"] == "head" and info["classifier_found"] is True
     # the two body layers at 1/2, the classifier (which 1/2 fits too) dense
     assert info["realised_density"] == pytest.approx(
-        (64 * 128 / 2 + 128 * 64 / 2 + 64 * 10) / (64 * 128 + 128 * 64 + 64 * 10), rel=1e-12)
+        (64 * 128 / 2 + 128 * 64 / 2 + 64 * 10) / (64 * 128 + 128 * 64 + 64 * 10), rel=1e-12
+    )
     assert "final classifier head (the last layer before the output) kept dense" in (
-        capsys.readouterr().out)
+        capsys.readouterr().out
+    )
 
 
-RESIDUAL_NET = '''
+RESIDUAL_NET = """
 import torch.nn as nn
 
 
@@ -232,7 +267,7 @@ class Net(nn.Module):
 
 def build(num_classes=10):
     return Net(num_classes)
-'''
+"""
 
 
 def test_channels_on_a_model_without_width_prunes_it_with_its_residual_coupling(
@@ -243,9 +278,25 @@ def test_channels_on_a_model_without_width_prunes_it_with_its_residual_coupling(
     file = tmp_path / "dse_test_train_user_nets_nowidth.py"
     file.write_text(RESIDUAL_NET)
     out = tmp_path / "pruned.json"
-    rc = main(["train", f"{file}:build", "--density", "0.25", "--method", "channels",
-               "--epochs", "1", "--quiet", "--exits", "none", "--cache-dir",
-               str(tmp_path / "cache"), "--json", str(out)])
+    rc = main(
+        [
+            "train",
+            f"{file}:build",
+            "--density",
+            "0.25",
+            "--method",
+            "channels",
+            "--epochs",
+            "1",
+            "--quiet",
+            "--exits",
+            "none",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--json",
+            str(out),
+        ]
+    )
     assert rc == 0, capsys.readouterr().err
     info = read(out)
     # 32 channels -> 16 everywhere the add couples them: every conv keeps 1/4 of its
@@ -256,8 +307,15 @@ def test_channels_on_a_model_without_width_prunes_it_with_its_residual_coupling(
     from dse.nets.data import load_data
     from dse.nets.training import NetworkSpec, build_network
 
-    net = build_network(NetworkSpec(model=f"{file}:build", data=load_data("digits"),
-                                    method="channels", density=0.25, exits=()))
+    net = build_network(
+        NetworkSpec(
+            model=f"{file}:build",
+            data=load_data("digits"),
+            method="channels",
+            density=0.25,
+            exits=(),
+        )
+    )
     convs = {n: m for n, m in net.named_modules() if isinstance(m, torch.nn.Conv2d)}
     assert {m.out_channels for m in convs.values()} == {16}
     assert net(torch.zeros(2, 1, 8, 8)).shape[-1] == 10
@@ -267,11 +325,25 @@ def test_channels_with_a_width_that_changes_nothing_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     file = tmp_path / "dse_test_train_user_nets_idle_width.py"
-    file.write_text(USER_NETS + "\n\ndef idle(num_classes=10, width=1.0):\n"
-                    "    return Net(num_classes)\n")
+    file.write_text(
+        USER_NETS + "\n\ndef idle(num_classes=10, width=1.0):\n    return Net(num_classes)\n"
+    )
     for _ in range(2):  # also when the network was built once before in this process
-        rc = main(["train", f"{file}:idle", "--density", "0.25", "--method", "channels",
-                   "--epochs", "1", "--quiet", "--cache-dir", str(tmp_path / "cache")])
+        rc = main(
+            [
+                "train",
+                f"{file}:idle",
+                "--density",
+                "0.25",
+                "--method",
+                "channels",
+                "--epochs",
+                "1",
+                "--quiet",
+                "--cache-dir",
+                str(tmp_path / "cache"),
+            ]
+        )
         assert rc == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "changed no layer" in err
@@ -287,8 +359,10 @@ def test_an_undertrained_network_is_warned_about_with_the_fix(
     info = read(out)
     assert info["val_accuracy"] < 0.3 and info["learning_problem"]
     err = capsys.readouterr().err
-    assert err.startswith("dse: warning: mlp (predefined, density 1): the final classifier "
-                          f"reaches {100 * info['val_accuracy']:.1f}% validation accuracy")
+    assert err.startswith(
+        "dse: warning: mlp (predefined, density 1): the final classifier "
+        f"reaches {100 * info['val_accuracy']:.1f}% validation accuracy"
+    )
     assert "it has not learned; train longer" in err and "--epochs auto" in err
     assert err.count("\n") == 1
     # a network that learned: no warning
@@ -301,8 +375,18 @@ def test_epochs_auto_says_which_epoch_it_kept(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     capsys.readouterr()
-    rc, out = train(tmp_path, "auto", "--density", "0.25", "--epochs", "auto",
-                    "--patience", "2", "--max-epochs", "12")
+    rc, out = train(
+        tmp_path,
+        "auto",
+        "--density",
+        "0.25",
+        "--epochs",
+        "auto",
+        "--patience",
+        "2",
+        "--max-epochs",
+        "12",
+    )
     assert rc == 0
     info = read(out)
     run, kept = info["epochs_run"], info["epoch_kept"]

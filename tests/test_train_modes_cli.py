@@ -17,8 +17,9 @@ def test_train_modes_prints_each_mode_at_each_exit(capsys: pytest.CaptureFixture
     for mode in ("central", "split", "hierarchical"):
         assert len(re.findall(rf"^  {mode} +epoch", out, flags=re.M)) == 2
     split = [float(x) for x in re.findall(r"^  split +epoch +([0-9.e+-]+) s", out, flags=re.M)]
-    hier = [float(x) for x in re.findall(r"^  hierarchical +epoch +([0-9.e+-]+) s", out,
-                                         flags=re.M)]
+    hier = [
+        float(x) for x in re.findall(r"^  hierarchical +epoch +([0-9.e+-]+) s", out, flags=re.M)
+    ]
     assert all(h < s for h, s in zip(hier, split, strict=True))  # 3g: no gradient to wait for
 
 

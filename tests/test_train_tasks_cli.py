@@ -9,14 +9,38 @@ import pytest
 
 from dse.cli import main
 
-ARGS = ["train", "mlp", "--data", "shapes3d", "--n", "300", "--size", "16", "--epochs", "1",
-        "--quiet"]
+ARGS = [
+    "train",
+    "mlp",
+    "--data",
+    "shapes3d",
+    "--n",
+    "300",
+    "--size",
+    "16",
+    "--epochs",
+    "1",
+    "--quiet",
+]
 
 
 def test_train_with_several_tasks_prints_and_writes_each_tasks_accuracy(
-        isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([*ARGS, "--tasks", "wall_hue,floor_hue", "--json", "out.json",
-                 "--cache-dir", str(isolated / "cache")]) == 0
+    isolated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert (
+        main(
+            [
+                *ARGS,
+                "--tasks",
+                "wall_hue,floor_hue",
+                "--json",
+                "out.json",
+                "--cache-dir",
+                str(isolated / "cache"),
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "task wall_hue: final test accuracy" in out
     assert "task floor_hue: final test accuracy" in out
@@ -28,9 +52,9 @@ def test_train_with_several_tasks_prints_and_writes_each_tasks_accuracy(
 
 
 def test_train_with_an_unknown_task_names_the_flag_and_the_sets_tasks(
-        isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([*ARGS, "--tasks", "wall_hue,nope", "--cache-dir",
-                 str(isolated / "cache")]) == 2
+    isolated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([*ARGS, "--tasks", "wall_hue,nope", "--cache-dir", str(isolated / "cache")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert err[0].startswith("dse: error: command line: --tasks: unknown task 'nope'")

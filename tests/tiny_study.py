@@ -7,9 +7,17 @@ from __future__ import annotations
 OBJECTIVES = 'accuracy = "maximize"\nlatency_mean = "minimize"\nedge_energy = "minimize"\n'
 
 
-def spec_text(name: str, *, n_trials: int = 20, sampler: str = "nsga2", seed: int = 0,
-              methods: str = '["predefined"]', constraints: str = "", epochs: int = 1,
-              objectives: str = OBJECTIVES) -> str:
+def spec_text(
+    name: str,
+    *,
+    n_trials: int = 20,
+    sampler: str = "nsga2",
+    seed: int = 0,
+    methods: str = '["predefined"]',
+    constraints: str = "",
+    epochs: int = 1,
+    objectives: str = OBJECTIVES,
+) -> str:
     """A tiny study: the MLP on 8x8 digits, one epoch, densities 1 and 0.5."""
     return f"""\
 name = "{name}"

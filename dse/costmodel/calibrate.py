@@ -84,9 +84,15 @@ class Measurement:
     interpreter_s: float  # what timing one node through the interpreter adds, subtracted
 
 
-def measure_model(model: nn.Module, example: torch.Tensor, *, name: str = "model",
-                  repeats: int = 20, warmup: int = 3, threads: int | None = None
-                  ) -> Measurement:
+def measure_model(
+    model: nn.Module,
+    example: torch.Tensor,
+    *,
+    name: str = "model",
+    repeats: int = 20,
+    warmup: int = 3,
+    threads: int | None = None,
+) -> Measurement:
     """Time every layer of ``model`` on ``example`` and the whole forward pass."""
     if repeats < 1 or warmup < 0:
         raise InputError("measure", "repeats", f"must be >= 1 (warm-up >= 0), got {repeats}")
@@ -110,10 +116,15 @@ def measure_model(model: nn.Module, example: torch.Tensor, *, name: str = "model
     # plain forward pass does not. Spread the difference evenly and take it out, so the
     # layers add up to what the network really takes.
     extra = max(0.0, (sum(medians.values()) - total) / max(1, len(medians)))
-    return Measurement(model=name, input_shape=tuple(example.shape), threads=used,
-                       repeats=repeats,
-                       layers={k: max(0.0, v - extra) for k, v in medians.items()},
-                       total_s=total, interpreter_s=extra)
+    return Measurement(
+        model=name,
+        input_shape=tuple(example.shape),
+        threads=used,
+        repeats=repeats,
+        layers={k: max(0.0, v - extra) for k, v in medians.items()},
+        total_s=total,
+        interpreter_s=extra,
+    )
 
 
 def kernels(graph: LayerGraph) -> dict[str, list[Node]]:
@@ -169,8 +180,9 @@ def _median_s(step: Any, repeats: int) -> float:
     return max(statistics.median(runs), 1e-9)
 
 
-def measure_codecs(*, mib: float = 4.0, repeats: int = 5, threads: int | None = None,
-                   seed: int = 0) -> dict[str, float]:
+def measure_codecs(
+    *, mib: float = 4.0, repeats: int = 5, threads: int | None = None, seed: int = 0
+) -> dict[str, float]:
     """This machine's codec throughputs, B/s, by :data:`~dse.costmodel.devices.CODEC_RATES`
     key (the units of a profile's ``[codec]`` table), each the median of ``repeats`` runs.
 
@@ -182,8 +194,12 @@ def measure_codecs(*, mib: float = 4.0, repeats: int = 5, threads: int | None = 
     the zstandard and zlib modules run.
     """
     if mib <= 0 or repeats < 1:
-        raise InputError("calibrate", "codec", f"need mib > 0 and repeats >= 1, got {mib}, "
-                         f"{repeats}", "e.g. mib=4, repeats=5")
+        raise InputError(
+            "calibrate",
+            "codec",
+            f"need mib > 0 and repeats >= 1, got {mib}, {repeats}",
+            "e.g. mib=4, repeats=5",
+        )
     n = max(1024, int(mib * 2**20) // 4)
     gen = torch.Generator().manual_seed(seed)
     x = torch.relu(torch.randn(n, generator=gen))
@@ -230,8 +246,13 @@ class Fit:
     kernels: Mapping[str, int]  # kind -> kernels the efficiency was fitted on
 
 
-def fit(pairs: Sequence[tuple[LayerGraph, Measurement]], base: DeviceProfile, *,
-        bandwidth_Bps: float, peak_flops: float | None = None) -> Fit:
+def fit(
+    pairs: Sequence[tuple[LayerGraph, Measurement]],
+    base: DeviceProfile,
+    *,
+    bandwidth_Bps: float,
+    peak_flops: float | None = None,
+) -> Fit:
     """Fit overhead and per-kind efficiency to measured kernels (see the module docstring).
 
     ``peak_flops`` defaults to the base profile's; kinds with no measured kernel keep the
@@ -239,8 +260,13 @@ def fit(pairs: Sequence[tuple[LayerGraph, Measurement]], base: DeviceProfile, *,
     """
     # What was measured is float32: the base's fp32 peak (its default dtype's otherwise).
     peak = peak_flops if peak_flops is not None else base.peak_flops.get("fp32", base.peak)
-    probe = replace(base, peak_flops={**base.peak_flops, "fp32": peak}, dtype="fp32",
-                    overhead_s=0.0, mem_bandwidth_Bps=bandwidth_Bps)
+    probe = replace(
+        base,
+        peak_flops={**base.peak_flops, "fp32": peak},
+        dtype="fp32",
+        overhead_s=0.0,
+        mem_bandwidth_Bps=bandwidth_Bps,
+    )
     # per kernel: kind, the anchor's FLOPs, measured s, roofline s without overhead, the
     # anchor's memory s, and the predicted s of the layers fused into it
     rows = []
@@ -250,8 +276,16 @@ def fit(pairs: Sequence[tuple[LayerGraph, Measurement]], base: DeviceProfile, *,
             measured = sum(m.layers.get(n.name, 0.0) for n in group)  # anchor + fused layers
             fused = sum(layer_latency(n, probe) for n in group if n is not node)
             moved = node.weight_bytes + node.input_bytes + node.output_bytes
-            rows.append((node.kind, node.flops, measured, layer_latency(node, probe) + fused,
-                         moved / bandwidth_Bps, fused))
+            rows.append(
+                (
+                    node.kind,
+                    node.flops,
+                    measured,
+                    layer_latency(node, probe) + fused,
+                    moved / bandwidth_Bps,
+                    fused,
+                )
+            )
     if not rows:
         raise InputError("measure", "models", "no kernel was measured", "measure a model")
     tiny = [r[2] for r in rows if r[3] < TINY_S]
@@ -271,17 +305,27 @@ def fit(pairs: Sequence[tuple[LayerGraph, Measurement]], base: DeviceProfile, *,
     eff = dict(base.efficiency)
     for kind in flops:
         eff[kind] = min(1.0, flops[kind] / (peak * busy[kind]))
-    return Fit(peak_flops=peak,
-               peak_source="base" if peak_flops is None else "gemm",
-               overhead_s=overhead, mem_bandwidth_Bps=bandwidth_Bps, efficiency=eff,
-               kernels=dict(count))
+    return Fit(
+        peak_flops=peak,
+        peak_source="base" if peak_flops is None else "gemm",
+        overhead_s=overhead,
+        mem_bandwidth_Bps=bandwidth_Bps,
+        efficiency=eff,
+        kernels=dict(count),
+    )
 
 
 def fitted_profile(base: DeviceProfile, f: Fit, *, name: str) -> DeviceProfile:
     """``base`` with the fitted figures in place (dtype fp32: what was measured)."""
-    return replace(base, name=name, peak_flops={**base.peak_flops, "fp32": f.peak_flops},
-                   dtype="fp32", efficiency=f.efficiency, overhead_s=f.overhead_s,
-                   mem_bandwidth_Bps=f.mem_bandwidth_Bps)
+    return replace(
+        base,
+        name=name,
+        peak_flops={**base.peak_flops, "fp32": f.peak_flops},
+        dtype="fp32",
+        efficiency=f.efficiency,
+        overhead_s=f.overhead_s,
+        mem_bandwidth_Bps=f.mem_bandwidth_Bps,
+    )
 
 
 def predicted_total(graph: LayerGraph, device: DeviceProfile) -> float:
@@ -300,8 +344,9 @@ def machine() -> str:
                     break
     except OSError:
         pass
-    return (f"{socket.gethostname()}: {cpu}, {os.cpu_count()} logical cores, "
-            f"torch {torch.__version__}")
+    return (
+        f"{socket.gethostname()}: {cpu}, {os.cpu_count()} logical cores, torch {torch.__version__}"
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -320,9 +365,16 @@ class Calibration:
     codec_mib: float = 0.0  # MiB of float32 the codec throughputs were measured on
 
 
-def calibrate(models: Sequence[tuple[str, nn.Module, torch.Tensor]], base: DeviceProfile, *,
-              name: str, repeats: int = 20, threads: int | None = None,
-              gemm_peak: bool = False, codec_mib: float = 4.0) -> Calibration:
+def calibrate(
+    models: Sequence[tuple[str, nn.Module, torch.Tensor]],
+    base: DeviceProfile,
+    *,
+    name: str,
+    repeats: int = 20,
+    threads: int | None = None,
+    gemm_peak: bool = False,
+    codec_mib: float = 4.0,
+) -> Calibration:
     """Measure ``models`` here, fit ``base`` to them, and judge the fit on unseen models;
     measure the codec throughputs on ``codec_mib`` MiB (:func:`measure_codecs`)."""
     import pandas as pd
@@ -330,8 +382,9 @@ def calibrate(models: Sequence[tuple[str, nn.Module, torch.Tensor]], base: Devic
     pairs = []
     for label, model, example in models:
         graph = build_graph(model, example, name=label)
-        pairs.append((graph, measure_model(model, example, name=label, repeats=repeats,
-                                           threads=threads)))
+        pairs.append(
+            (graph, measure_model(model, example, name=label, repeats=repeats, threads=threads))
+        )
     bandwidth = stream_bandwidth(threads=threads)
     peak = gemm_flops(threads=threads) if gemm_peak else None
     whole = fit(pairs, base, bandwidth_Bps=bandwidth, peak_flops=peak)
@@ -339,44 +392,66 @@ def calibrate(models: Sequence[tuple[str, nn.Module, torch.Tensor]], base: Devic
     profile = replace(fitted_profile(base, whole, name=name), codec_Bps=codec)
     rows = []
     for i, (graph, m) in enumerate(pairs):
-        others = pairs[:i] + pairs[i + 1:]
-        unseen = (fitted_profile(base, fit(others, base, bandwidth_Bps=bandwidth,
-                                           peak_flops=peak), name=name) if others else None)
-        row = {"model": m.model, "input": "x".join(map(str, m.input_shape[1:])),
-               "kernels": len(kernels(graph)), "measured_s": m.total_s,
-               "base_s": predicted_total(graph, base),
-               "fitted_s": predicted_total(graph, profile)}
+        others = pairs[:i] + pairs[i + 1 :]
+        unseen = (
+            fitted_profile(
+                base, fit(others, base, bandwidth_Bps=bandwidth, peak_flops=peak), name=name
+            )
+            if others
+            else None
+        )
+        row = {
+            "model": m.model,
+            "input": "x".join(map(str, m.input_shape[1:])),
+            "kernels": len(kernels(graph)),
+            "measured_s": m.total_s,
+            "base_s": predicted_total(graph, base),
+            "fitted_s": predicted_total(graph, profile),
+        }
         row["unseen_s"] = predicted_total(graph, unseen) if unseen else float("nan")
         for col in ("base", "fitted", "unseen"):
             row[f"{col}_error"] = row[f"{col}_s"] / m.total_s - 1.0
         rows.append(row)
-    return Calibration(base=base, profile=profile, fit=whole,
-                       measurements=tuple(m for _, m in pairs),
-                       table=pd.DataFrame(rows), machine=machine(), codec_mib=codec_mib)
+    return Calibration(
+        base=base,
+        profile=profile,
+        fit=whole,
+        measurements=tuple(m for _, m in pairs),
+        table=pd.DataFrame(rows),
+        machine=machine(),
+        codec_mib=codec_mib,
+    )
 
 
 def profile_toml(c: Calibration) -> str:
     """The fitted profile as a device profile file, every measured figure marked M:."""
     p, f, base = c.profile, c.fit, c.base
-    nets = ", ".join(f"{m.model} {'x'.join(map(str, m.input_shape[1:]))}"
-                     for m in c.measurements)
+    nets = ", ".join(f"{m.model} {'x'.join(map(str, m.input_shape[1:]))}" for m in c.measurements)
     threads = c.measurements[0].threads if c.measurements else torch.get_num_threads()
-    how = (f"dse calibrate on {c.machine}; {threads} thread(s); eager PyTorch, median of "
-           f"{c.measurements[0].repeats if c.measurements else 0} runs; networks: {nets}")
-    peak_src = (f"M: best float32 1024x1024 matmul, {how}" if f.peak_source == "gemm"
-                else base.sources.get("compute.peak_flops.fp32",
-                                      f"copied from {base.name} v{base.version}"))
+    how = (
+        f"dse calibrate on {c.machine}; {threads} thread(s); eager PyTorch, median of "
+        f"{c.measurements[0].repeats if c.measurements else 0} runs; networks: {nets}"
+    )
+    peak_src = (
+        f"M: best float32 1024x1024 matmul, {how}"
+        if f.peak_source == "gemm"
+        else base.sources.get("compute.peak_flops.fp32", f"copied from {base.name} v{base.version}")
+    )
     eff_lines = [f"{k} = {v:.4g}" for k, v in sorted(p.efficiency.items())]
     eff_src = {}
     for k in sorted(p.efficiency):
         if k in f.kernels:
-            eff_src[k] = (f"M: FLOPs / (peak x (time - overhead)) over {f.kernels[k]} "
-                          f"compute-bound kernels, {how}")
+            eff_src[k] = (
+                f"M: FLOPs / (peak x (time - overhead)) over {f.kernels[k]} "
+                f"compute-bound kernels, {how}"
+            )
         else:
-            kept = base.sources.get(f"compute.efficiency.{k}",
-                                    base.sources.get("compute.efficiency", ""))
-            eff_src[k] = (f"{kept or 'E: estimate'} (kept from {base.name}: "
-                          "no compute-bound kernel measured)")
+            kept = base.sources.get(
+                f"compute.efficiency.{k}", base.sources.get("compute.efficiency", "")
+            )
+            eff_src[k] = (
+                f"{kept or 'E: estimate'} (kept from {base.name}: no compute-bound kernel measured)"
+            )
 
     def q(text: str) -> str:
         return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -400,8 +475,11 @@ def profile_toml(c: Calibration) -> str:
         "",
     ]
     if p.sparse_efficiency:
-        lines += ["[compute.sparse_efficiency]",
-                  *(f"{k} = {v:.4g}" for k, v in sorted(p.sparse_efficiency.items())), ""]
+        lines += [
+            "[compute.sparse_efficiency]",
+            *(f"{k} = {v:.4g}" for k, v in sorted(p.sparse_efficiency.items())),
+            "",
+        ]
     lines += [
         "[memory]",
         f'bandwidth = "{f.mem_bandwidth_Bps / 1e9:.4g} GB/s"',
@@ -413,8 +491,7 @@ def profile_toml(c: Calibration) -> str:
         "",
     ]
     if p.codec_Bps:
-        lines += ["[codec]", *(f'{k} = "{v / 1e6:.5g} MB/s"' for k, v in p.codec_Bps.items()),
-                  ""]
+        lines += ["[codec]", *(f'{k} = "{v / 1e6:.5g} MB/s"' for k, v in p.codec_Bps.items()), ""]
     lines += [
         "[sources]",
         f'"compute.peak_flops.fp32" = {q(peak_src)}',
@@ -431,7 +508,7 @@ def profile_toml(c: Calibration) -> str:
     ]
     codec_how = {
         "quantize": "float32 -> int8 affine quantisation in torch (min/max pass included), "
-                    "float32 bytes in per second",
+        "float32 bytes in per second",
         "dequantize": "int8 -> float32 in torch, float32 bytes out per second",
         "zstd": "zstandard level 3 compressing int8 codes, bytes in per second",
         "unzstd": "zstandard decompressing them, bytes out per second",
@@ -439,8 +516,10 @@ def profile_toml(c: Calibration) -> str:
         "unzlib": "zlib decompressing them, bytes out per second",
     }
     for k in p.codec_Bps:
-        text = (f"M: {codec_how[k]}, on {c.codec_mib:g} MiB of ReLU'd standard normal "
-                f"float32 data, median of 5 runs; {how}")
+        text = (
+            f"M: {codec_how[k]}, on {c.codec_mib:g} MiB of ReLU'd standard normal "
+            f"float32 data, median of 5 runs; {how}"
+        )
         lines.append(f'"codec.{k}" = {q(text)}')
     return "\n".join(lines) + "\n"
 
@@ -471,8 +550,7 @@ class PredictorFit:
     call_s: float
 
 
-def cut_errors(predicted: Sequence[float], measured: Sequence[float], call_s: float
-               ) -> list[float]:
+def cut_errors(predicted: Sequence[float], measured: Sequence[float], call_s: float) -> list[float]:
     """Relative error of every cut's edge part (prefix sums of layer times + the floor)."""
     import numpy as np
 
@@ -481,10 +559,16 @@ def cut_errors(predicted: Sequence[float], measured: Sequence[float], call_s: fl
     return [float(a / b - 1.0) for a, b in zip(p, m, strict=True) if b > 0]
 
 
-def fit_kernel_predictor(kernel_nodes: Sequence[Node], kernel_s: Sequence[float],
-                         networks: Sequence[LayerTimes], *, runtime: str, call_s: float,
-                         seed: int = 0, methods: Sequence[str] = ("terms", "trees")
-                         ) -> PredictorFit:
+def fit_kernel_predictor(
+    kernel_nodes: Sequence[Node],
+    kernel_s: Sequence[float],
+    networks: Sequence[LayerTimes],
+    *,
+    runtime: str,
+    call_s: float,
+    seed: int = 0,
+    methods: Sequence[str] = ("terms", "trees"),
+) -> PredictorFit:
     """Fit each method on kernels + networks; judge each on every network held out (fit on
     the kernels and the other networks, predict every cut of the held-out one); keep the
     method with the larger share of cuts within 10% (then the lower MAPE)."""
@@ -495,63 +579,109 @@ def fit_kernel_predictor(kernel_nodes: Sequence[Node], kernel_s: Sequence[float]
 
     rows = []
     for i, held in enumerate(networks):
-        nodes = list(kernel_nodes) + [n for j, w in enumerate(networks) if j != i
-                                      for n in w.nodes]
-        secs = list(kernel_s) + [s for j, w in enumerate(networks) if j != i
-                                 for s in w.seconds]
+        nodes = list(kernel_nodes) + [n for j, w in enumerate(networks) if j != i for n in w.nodes]
+        secs = list(kernel_s) + [s for j, w in enumerate(networks) if j != i for s in w.seconds]
         for method in methods:
-            pred = fit_predictor(nodes, secs, method=method, runtime=runtime,
-                                 call_s=call_s, seed=seed)
+            pred = fit_predictor(
+                nodes, secs, method=method, runtime=runtime, call_s=call_s, seed=seed
+            )
             p = [pred.time_of(n) or 0.0 for n in held.nodes]
             err = np.abs(cut_errors(p, held.seconds, call_s))
-            rows.append({"method": method, "model": held.model, "cuts": len(err),
-                         "within_10": float((err <= 0.10).mean()),
-                         "within_20": float((err <= 0.20).mean()),
-                         "mape": float(err.mean()), "errors": err})
+            rows.append(
+                {
+                    "method": method,
+                    "model": held.model,
+                    "cuts": len(err),
+                    "within_10": float((err <= 0.10).mean()),
+                    "within_20": float((err <= 0.20).mean()),
+                    "mape": float(err.mean()),
+                    "errors": err,
+                }
+            )
     table = pd.DataFrame(rows)
     if len(table):  # method by method, networks in their order
-        table = table.iloc[np.argsort([list(methods).index(m) for m in table.method],
-                                      kind="stable")].reset_index(drop=True)
+        table = table.iloc[
+            np.argsort([list(methods).index(m) for m in table.method], kind="stable")
+        ].reset_index(drop=True)
     scores: dict[str, dict[str, float]] = {}
     for method, group in table.groupby("method"):
         err = np.concatenate(list(group.errors)) if len(group) else np.zeros(0)
-        scores[str(method)] = {"within_10": float((err <= 0.10).mean()) if len(err) else 0.0,
-                               "mape": float(err.mean()) if len(err) else float("inf")}
-    chosen = (max(scores, key=lambda m: (scores[m]["within_10"], -scores[m]["mape"]))
-              if scores else methods[0])
+        scores[str(method)] = {
+            "within_10": float((err <= 0.10).mean()) if len(err) else 0.0,
+            "mape": float(err.mean()) if len(err) else float("inf"),
+        }
+    chosen = (
+        max(scores, key=lambda m: (scores[m]["within_10"], -scores[m]["mape"]))
+        if scores
+        else methods[0]
+    )
     nodes = list(kernel_nodes) + [n for w in networks for n in w.nodes]
     secs = list(kernel_s) + [s for w in networks for s in w.seconds]
-    final = fit_predictor(nodes, secs, method=chosen, runtime=runtime, call_s=call_s,
-                          seed=seed, meta={"kernels": len(kernel_nodes),
-                                           "networks": [w.model for w in networks],
-                                           "held_out": {m: dict(s) for m, s in scores.items()}})
-    return PredictorFit(predictor=final, chosen=chosen, table=table.drop(columns="errors"),
-                        scores=scores, kernels=len(kernel_nodes), call_s=call_s)
+    final = fit_predictor(
+        nodes,
+        secs,
+        method=chosen,
+        runtime=runtime,
+        call_s=call_s,
+        seed=seed,
+        meta={
+            "kernels": len(kernel_nodes),
+            "networks": [w.model for w in networks],
+            "held_out": {m: dict(s) for m, s in scores.items()},
+        },
+    )
+    return PredictorFit(
+        predictor=final,
+        chosen=chosen,
+        table=table.drop(columns="errors"),
+        scores=scores,
+        kernels=len(kernel_nodes),
+        call_s=call_s,
+    )
 
 
-def calibrate_predictor(models: Sequence[tuple[str, nn.Module, torch.Tensor]], *,
-                        runtime: str, kernels: int = 150, threads: int | None = 1,
-                        rounds: int = 20, seed: int = 0) -> PredictorFit:
+def calibrate_predictor(
+    models: Sequence[tuple[str, nn.Module, torch.Tensor]],
+    *,
+    runtime: str,
+    kernels: int = 150,
+    threads: int | None = 1,
+    rounds: int = 20,
+    seed: int = 0,
+) -> PredictorFit:
     """Sample ``kernels`` layer configurations and time them with every layer of
     ``models``, in ``runtime`` (``measure.TIMED_RUNTIMES``), on ``threads`` threads; fit
     and choose the predictor (:func:`fit_kernel_predictor`)."""
     from dse.costmodel.measure import measure_kernels, measure_layers, sample_kernels
 
-    knodes, kp10, floor = measure_kernels(sample_kernels(kernels, seed=seed),
-                                             runtime=runtime, threads=threads,
-                                             rounds=rounds, seed=seed)
+    knodes, kp10, floor = measure_kernels(
+        sample_kernels(kernels, seed=seed),
+        runtime=runtime,
+        threads=threads,
+        rounds=rounds,
+        seed=seed,
+    )
     nets = []
     for label, model, example in models:
         graph = build_graph(model, example, name=label)
-        t = measure_layers(model, example, name=label, runtime=runtime, threads=threads,
-                           rounds=rounds, seed=seed, device=machine(), graph=graph)
+        t = measure_layers(
+            model,
+            example,
+            name=label,
+            runtime=runtime,
+            threads=threads,
+            rounds=rounds,
+            seed=seed,
+            device=machine(),
+            graph=graph,
+        )
         nets.append(networks_from_table(t, {(label, shape_text(example)): graph})[0])
-    return fit_kernel_predictor(knodes, kp10, nets, runtime=runtime, call_s=floor,
-                                seed=seed)
+    return fit_kernel_predictor(knodes, kp10, nets, runtime=runtime, call_s=floor, seed=seed)
 
 
-def networks_from_table(table: Any, graphs: Mapping[tuple[str, str], LayerGraph]
-                        ) -> list[LayerTimes]:
+def networks_from_table(
+    table: Any, graphs: Mapping[tuple[str, str], LayerGraph]
+) -> list[LayerTimes]:
     """Per (model, input shape) of a measurement table: its nodes and p10 seconds, in
     backbone order (rows of nodes off the backbone, and the floor row, left out)."""
     out = []
@@ -559,8 +689,11 @@ def networks_from_table(table: Any, graphs: Mapping[tuple[str, str], LayerGraph]
         g = graphs[(model, shape)]
         secs = dict(zip(rows.node, rows.p10_s, strict=True))
         names = [n for n in g.backbone if n in secs]
-        out.append(LayerTimes(str(model), tuple(g.nodes[n] for n in names),
-                              tuple(float(secs[n]) for n in names)))
+        out.append(
+            LayerTimes(
+                str(model), tuple(g.nodes[n] for n in names), tuple(float(secs[n]) for n in names)
+            )
+        )
     return out
 
 
@@ -590,8 +723,9 @@ def _toml_key(k: str) -> str:
 
 def dump_toml(data: Mapping[str, Any], prefix: str = "") -> str:
     """A nested mapping of strings and numbers as TOML text (tables after scalars)."""
-    lines = [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in data.items()
-             if not isinstance(v, Mapping)]
+    lines = [
+        f"{_toml_key(k)} = {_toml_value(v)}" for k, v in data.items() if not isinstance(v, Mapping)
+    ]
     out = "\n".join(lines) + ("\n" if lines else "")
     for k, v in data.items():
         if isinstance(v, Mapping):
@@ -600,8 +734,9 @@ def dump_toml(data: Mapping[str, Any], prefix: str = "") -> str:
     return out
 
 
-def predictor_profile_files(base: DeviceProfile, fitted: Any, *, name: str, out: Any,
-                            how: str) -> tuple[str, bytes]:
+def predictor_profile_files(
+    base: DeviceProfile, fitted: Any, *, name: str, out: Any, how: str
+) -> tuple[str, bytes]:
     """The device profile (TOML text) and its predictor sidecar (bytes) for ``out``:
     ``base``'s figures with ``compute.runtime`` set to the predictor's runtime and a
     ``[predictor]`` table naming ``<out stem>.predictor.json`` with its sha256."""
@@ -617,15 +752,22 @@ def predictor_profile_files(base: DeviceProfile, fitted: Any, *, name: str, out:
     predictor = fitted
     data["name"] = name
     data["version"] = 1
-    data["description"] = (f"{machine()}: {predictor.runtime} runtime, kernel predictor "
-                           f"({predictor.method}); other figures from {base.name}")
+    data["description"] = (
+        f"{machine()}: {predictor.runtime} runtime, kernel predictor "
+        f"({predictor.method}); other figures from {base.name}"
+    )
     data["source"] = f"measured with dse calibrate ({how}); other figures from {base.name}"
     data["compute"]["runtime"] = predictor.runtime
     data["compute"].pop("sparse_efficiency", None)  # eager/exported programs: no sparse kernel
-    data["sources"] = {k: v for k, v in data.get("sources", {}).items()
-                       if not str(k).startswith("compute.sparse_efficiency")}
+    data["sources"] = {
+        k: v
+        for k, v in data.get("sources", {}).items()
+        if not str(k).startswith("compute.sparse_efficiency")
+    }
     data["predictor"] = {"file": f"{Path(out).stem}.predictor.json", "sha256": sha256(sidecar)}
-    head = (f"# Fitted by `dse calibrate` from {base.name}: layer latencies come from the "
-            "kernel predictor in [predictor];\n# the roofline figures below are kept from "
-            "the base for kinds the predictor has no model of.\n")
+    head = (
+        f"# Fitted by `dse calibrate` from {base.name}: layer latencies come from the "
+        "kernel predictor in [predictor];\n# the roofline figures below are kept from "
+        "the base for kinds the predictor has no model of.\n"
+    )
     return head + dump_toml(data), sidecar

@@ -124,8 +124,7 @@ def _expands(device: DeviceProfile, expand: bool | None) -> bool:
     return device.kind == "edge" if expand is None else expand
 
 
-def executions(node: Node, device: DeviceProfile, *, expand: bool | None = None
-               ) -> list[Execution]:
+def executions(node: Node, device: DeviceProfile, *, expand: bool | None = None) -> list[Execution]:
     """Every way ``device`` can run ``node``: its sparse kernels that fit, then dense.
 
     ``expand``: whether the device holds sparse weights compressed and expands them per
@@ -138,12 +137,25 @@ def executions(node: Node, device: DeviceProfile, *, expand: bool | None = None
     for pattern, sparse_eff in device.sparse_kernels(node.kind).items():
         share = kernel_share(pattern, node)
         if share is not None:
-            out.append(Execution(pattern, float(node.flops) * share,
-                                 float(node.stored_bytes) * share / node.density, sparse_eff))
+            out.append(
+                Execution(
+                    pattern,
+                    float(node.flops) * share,
+                    float(node.stored_bytes) * share / node.density,
+                    sparse_eff,
+                )
+            )
     if _expands(device, expand):
-        out.append(Execution("expand", float(node.flops), float(node.weight_bytes), eff,
-                             float(node.stored_bytes + node.weight_bytes),
-                             float(node.weight_bytes)))
+        out.append(
+            Execution(
+                "expand",
+                float(node.flops),
+                float(node.weight_bytes),
+                eff,
+                float(node.stored_bytes + node.weight_bytes),
+                float(node.weight_bytes),
+            )
+        )
     else:
         out.append(Execution("dense", float(node.flops), float(node.weight_bytes), eff))
     return out
@@ -199,8 +211,9 @@ def layer_latency(node: Node, device: DeviceProfile, *, expand: bool | None = No
     return _latency(node, device, execution(node, device, expand=expand))
 
 
-def layer_energy(node: Node, device: DeviceProfile, latency_s: float | None = None, *,
-                 expand: bool | None = None) -> float:
+def layer_energy(
+    node: Node, device: DeviceProfile, latency_s: float | None = None, *, expand: bool | None = None
+) -> float:
     """Energy of one layer on ``device``, in joules."""
     fused = is_fused(node, device)
     if device.energy_per_flop_j is not None and device.energy_per_byte_j is not None:
@@ -216,12 +229,24 @@ def layer_energy(node: Node, device: DeviceProfile, latency_s: float | None = No
 
 #: Bytes of the quantised body per float32 byte, by codec dtype.
 CODEC_BODY_FRACTION: dict[str, float] = {
-    "fp32": 1.0, "fp16": 0.5, "bf16": 0.5, "int8": 0.25, "int4": 0.125}
+    "fp32": 1.0,
+    "fp16": 0.5,
+    "bf16": 0.5,
+    "int8": 0.25,
+    "int4": 0.125,
+}
 CODEC_LOSSLESS: tuple[str, ...] = ("zstd", "zlib")
 
 
-def codec_seconds(device: DeviceProfile, *, dtype: str, lossless: str | None,
-                  raw_bytes: float, coded_bytes: float, direction: str) -> float:
+def codec_seconds(
+    device: DeviceProfile,
+    *,
+    dtype: str,
+    lossless: str | None,
+    raw_bytes: float,
+    coded_bytes: float,
+    direction: str,
+) -> float:
     """Seconds ``device`` takes to code (``direction="encode"``, the edge) or decode
     (``"decode"``, the server) one sample's tensors at a cut.
 
@@ -238,8 +263,9 @@ def codec_seconds(device: DeviceProfile, *, dtype: str, lossless: str | None,
     if dtype not in CODEC_BODY_FRACTION:
         raise ValueError(f"unknown codec dtype {dtype!r}; one of {', '.join(CODEC_BODY_FRACTION)}")
     if lossless is not None and lossless not in CODEC_LOSSLESS:
-        raise ValueError(f"unknown lossless coder {lossless!r}; None or one of "
-                         f"{', '.join(CODEC_LOSSLESS)}")
+        raise ValueError(
+            f"unknown lossless coder {lossless!r}; None or one of {', '.join(CODEC_LOSSLESS)}"
+        )
     if direction not in ("encode", "decode"):
         raise ValueError(f"direction must be 'encode' or 'decode', got {direction!r}")
     for label, value in (("raw_bytes", raw_bytes), ("coded_bytes", coded_bytes)):
@@ -277,8 +303,14 @@ class RadioEnergy:
         return self.uplink + self.downlink + self.wait + self.tail
 
 
-def radio_parts(nbytes: float, link: LinkProfile, *, result_bytes: float = 0.0,
-                wait_s: float = 0.0, tail: bool = True) -> RadioEnergy:
+def radio_parts(
+    nbytes: float,
+    link: LinkProfile,
+    *,
+    result_bytes: float = 0.0,
+    wait_s: float = 0.0,
+    tail: bool = True,
+) -> RadioEnergy:
     """The radio's energy to send ``nbytes``, wait ``wait_s`` beyond the airtimes (the RTT
     and the server's time) and receive ``result_bytes``; nothing when nothing is sent.
 
@@ -289,15 +321,24 @@ def radio_parts(nbytes: float, link: LinkProfile, *, result_bytes: float = 0.0,
         return RadioEnergy()
     return RadioEnergy(
         uplink=link.uplink_power_w() * 8.0 * nbytes / link.uplink_bps,
-        downlink=(link.downlink_power_w() * 8.0 * result_bytes / link.downlink_bps
-                  if result_bytes > 0 else 0.0),
+        downlink=(
+            link.downlink_power_w() * 8.0 * result_bytes / link.downlink_bps
+            if result_bytes > 0
+            else 0.0
+        ),
         wait=link.connected_power_w * wait_s,
         tail=link.tail_energy_j if tail else 0.0,
     )
 
 
-def radio_energy(nbytes: float, link: LinkProfile, *, result_bytes: float = 0.0,
-                 wait_s: float = 0.0, tail: bool = True) -> float:
+def radio_energy(
+    nbytes: float,
+    link: LinkProfile,
+    *,
+    result_bytes: float = 0.0,
+    wait_s: float = 0.0,
+    tail: bool = True,
+) -> float:
     """Joules the edge radio spends on one exchange (:func:`radio_parts`, summed)."""
     return radio_parts(nbytes, link, result_bytes=result_bytes, wait_s=wait_s, tail=tail).total
 
@@ -400,20 +441,19 @@ def cost_table(
     n = len(nodes)
     e_s = np.array([layer_latency(x, edge, expand=True) for x in nodes], dtype=float)
     s_s = np.array([layer_latency(x, server, expand=False) for x in nodes], dtype=float)
-    e_j = np.array([layer_energy(x, edge, t, expand=True)
-                    for x, t in zip(nodes, e_s, strict=True)])
+    e_j = np.array([layer_energy(x, edge, t, expand=True) for x, t in zip(nodes, e_s, strict=True)])
     zero = np.zeros(1)
     edge_s = np.concatenate([zero, np.cumsum(e_s) + call_floor(edge)])
-    server_s = (np.concatenate([np.cumsum(s_s[::-1])[::-1] + call_floor(server), zero])
-                if n else zero)
+    server_s = (
+        np.concatenate([np.cumsum(s_s[::-1])[::-1] + call_floor(server), zero]) if n else zero
+    )
     server_s = server_s + _split_fusion(nodes, server, s_s)
     edge_j = np.concatenate([zero, np.cumsum(e_j)])
     cut_bytes = np.array([c.bytes for c in graph.cuts], dtype=float)
     transfer = np.array(
         [transfer_time(b, link, result_bytes=graph.result_bytes) for b in cut_bytes]
     )
-    radio = [radio_parts(b, link, result_bytes=graph.result_bytes, tail=tail)
-             for b in cut_bytes]
+    radio = [radio_parts(b, link, result_bytes=graph.result_bytes, tail=tail) for b in cut_bytes]
     weights = np.concatenate([zero, np.cumsum([x.stored_bytes for x in nodes])])
     buffers = [execution(x, edge, expand=True).buffer_bytes for x in nodes]
     expand = np.concatenate([zero, np.maximum.accumulate(buffers)]) if n else zero
@@ -440,15 +480,18 @@ def cost_table(
         edge_expand_bytes=expand,
         edge_peak_activation_bytes=peak_activation_bytes(graph),
         exit_position=np.array([x.position for x in graph.exits], dtype=int),
-        exit_edge_s=np.array([sum(layer_latency(x, edge, expand=True) for x in h)
-                              for h in heads]),
-        exit_server_s=np.array([sum(layer_latency(x, server, expand=False) for x in h)
-                                for h in heads]),
-        exit_edge_j=np.array([sum(layer_energy(x, edge, expand=True) for x in h)
-                              for h in heads]),
+        exit_edge_s=np.array([sum(layer_latency(x, edge, expand=True) for x in h) for h in heads]),
+        exit_server_s=np.array(
+            [sum(layer_latency(x, server, expand=False) for x in h) for h in heads]
+        ),
+        exit_edge_j=np.array([sum(layer_energy(x, edge, expand=True) for x in h) for h in heads]),
         exit_weight_bytes=np.array([sum(x.stored_bytes for x in h) for h in heads]),
-        exit_expand_bytes=np.array([max((execution(x, edge, expand=True).buffer_bytes
-                                         for x in h), default=0.0) for h in heads]),
+        exit_expand_bytes=np.array(
+            [
+                max((execution(x, edge, expand=True).buffer_bytes for x in h), default=0.0)
+                for h in heads
+            ]
+        ),
         exit_activation_bytes=held,
         exit_alone_activation_bytes=alone,
     )
@@ -463,8 +506,9 @@ def _split_fusion(nodes: list[Node], server: DeviceProfile, layer_s: np.ndarray)
     for k in range(1, n):
         for name in fusion_after_cut(nodes, k):
             i = index[name]
-            extra[k] += layer_latency(replace(nodes[i], fused=False), server,
-                                      expand=False) - layer_s[i]
+            extra[k] += (
+                layer_latency(replace(nodes[i], fused=False), server, expand=False) - layer_s[i]
+            )
     return extra
 
 

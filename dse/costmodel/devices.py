@@ -46,8 +46,7 @@ DEVICE_KINDS: tuple[str, ...] = ("edge", "server")
 #: ``eager`` (PyTorch eager) and ``torch-export`` (an exported program's graph, run op by
 #: op) fuse nothing: every norm and activation is a kernel of its own, and masked sparse
 #: weights are held dense (no sparse kernel, no per-layer expansion).
-RUNTIMES: tuple[str, ...] = ("fused", "eager", "torch-export", "executorch-xnnpack",
-                             "tensorrt")
+RUNTIMES: tuple[str, ...] = ("fused", "eager", "torch-export", "executorch-xnnpack", "tensorrt")
 #: The runtimes that run every graph node as a kernel of its own.
 #: Runtimes ``dse profile --measure`` and ``dse calibrate --runtime`` time on this machine.
 TIMED_RUNTIMES: tuple[str, ...] = ("eager", "torch-export")
@@ -92,12 +91,14 @@ DEQUANTIZE_TRAFFIC = 6.0
 #: lzbench table on a Core i9-9900K @ 5.0 GHz (zstd 1.4.5 -1: 500 MB/s compress, 1660 MB/s
 #: decompress; zlib 1.2.11 -1: 90 MB/s, 400 MB/s), one thread, Silesia corpus.
 LOSSLESS_REFERENCE_Bps: Mapping[str, float] = MappingProxyType(
-    {"zstd": 500e6, "unzstd": 1660e6, "zlib": 90e6, "unzlib": 400e6})
+    {"zstd": 500e6, "unzstd": 1660e6, "zlib": 90e6, "unzlib": 400e6}
+)
 #: Level factors to the levels dse uses (zstd 3, zlib 6) from level 1: zstd -3 compresses
 #: at ~0.7 of -1 (estimate); zlib -6 at 0.3 of -1 (21 vs 70 MB/s in the zstd README's first
 #: fsbench table, Core i7-5600U); decompression is level independent.
 LOSSLESS_LEVEL_FACTOR: Mapping[str, float] = MappingProxyType(
-    {"zstd": 0.7, "unzstd": 1.0, "zlib": 0.3, "unzlib": 1.0})
+    {"zstd": 0.7, "unzstd": 1.0, "zlib": 0.3, "unzlib": 1.0}
+)
 #: A conservative core for the default: 0.15 of the reference core, about a Cortex-A57
 #: at 1.4 GHz (clock 0.28 x instructions per cycle ~0.55; estimate), the slowest shipped CPU.
 DEFAULT_CORE_FACTOR = 0.15
@@ -127,8 +128,10 @@ def codec_rate_error(key: str, value: float) -> str | None:
         return f"unknown codec throughput {key!r}: one of {', '.join(CODEC_RATES)}"
     low, high = CODEC_RATE_BOUNDS
     if not (isinstance(value, int | float) and math.isfinite(value) and low <= value <= high):
-        return (f"{value!r} B/s is not a plausible {key} throughput: it must lie between "
-                f"{low:g} B/s (1 kB/s) and {high:g} B/s (20 TB/s)")
+        return (
+            f"{value!r} B/s is not a plausible {key} throughput: it must lie between "
+            f"{low:g} B/s (1 kB/s) and {high:g} B/s (20 TB/s)"
+        )
     return None
 
 
@@ -144,8 +147,10 @@ def pattern_error(pattern: str) -> str | None:
         return None
     nm = parse_nm(pattern)
     if nm is None:
-        return (f"unknown sparsity pattern {pattern!r}: use \"N:M\" (e.g. \"2:4\") or one of "
-                f"{', '.join(SPARSE_PATTERNS)}")
+        return (
+            f'unknown sparsity pattern {pattern!r}: use "N:M" (e.g. "2:4") or one of '
+            f"{', '.join(SPARSE_PATTERNS)}"
+        )
     if nm[0] >= nm[1]:
         return f"pattern {pattern!r} keeps every weight: N must be below M"
     return None
@@ -168,24 +173,26 @@ SOURCE_STATUS: Mapping[str, str] = MappingProxyType(
 #: multi-GPU server (~1e16 FLOP/s, 8 TB/s of HBM, ~15 kW), with a margin of 1000x or more
 #: where a figure can vary that much; a figure outside them is a unit slip (a GFLOP/s
 #: written as FLOP/s, W as mW) or a number that would overflow the cost model.
-PHYSICAL_BOUNDS: Mapping[str, tuple[float, float, str, str]] = MappingProxyType({
-    "compute.peak_flops": (1e3, 1e18, "FLOP/s", "1 kFLOP/s to 1 EFLOP/s"),
-    "compute.overhead": (0.0, 60.0, "s", "0 to 60 s per layer"),
-    "memory.bandwidth": (1e3, 1e17, "B/s", "1 kB/s to 100 PB/s"),
-    "memory.capacity": (1e3, 1e16, "B", "1 kB to 10 PB"),
-    "power.idle": (0.0, 1e5, "W", "0 to 100 kW"),
-    "power.active": (1e-6, 1e5, "W", "1 uW to 100 kW"),
-    "power.energy_per_flop": (1e-16, 1e-3, "J", "0.1 fJ to 1 mJ per FLOP"),
-    "power.energy_per_byte": (1e-16, 1e-3, "J", "0.1 fJ to 1 mJ per byte"),
-    "uplink": (1.0, 1e13, "bit/s", "1 bit/s to 10 Tbit/s"),
-    "downlink": (1.0, 1e13, "bit/s", "1 bit/s to 10 Tbit/s"),
-    "rtt": (0.0, 60.0, "s", "0 to 60 s"),
-    "radio.alpha": (0.0, 1e4, "W/Mbps", "0 to 10 kW per Mbit/s"),
-    "radio.alpha_down": (0.0, 1e4, "W/Mbps", "0 to 10 kW per Mbit/s"),
-    "radio.beta": (0.0, 1e5, "W", "0 to 100 kW"),
-    "radio.connected": (0.0, 1e5, "W", "0 to 100 kW"),
-    "radio.tail_energy": (0.0, 1e4, "J", "0 to 10 kJ"),
-})
+PHYSICAL_BOUNDS: Mapping[str, tuple[float, float, str, str]] = MappingProxyType(
+    {
+        "compute.peak_flops": (1e3, 1e18, "FLOP/s", "1 kFLOP/s to 1 EFLOP/s"),
+        "compute.overhead": (0.0, 60.0, "s", "0 to 60 s per layer"),
+        "memory.bandwidth": (1e3, 1e17, "B/s", "1 kB/s to 100 PB/s"),
+        "memory.capacity": (1e3, 1e16, "B", "1 kB to 10 PB"),
+        "power.idle": (0.0, 1e5, "W", "0 to 100 kW"),
+        "power.active": (1e-6, 1e5, "W", "1 uW to 100 kW"),
+        "power.energy_per_flop": (1e-16, 1e-3, "J", "0.1 fJ to 1 mJ per FLOP"),
+        "power.energy_per_byte": (1e-16, 1e-3, "J", "0.1 fJ to 1 mJ per byte"),
+        "uplink": (1.0, 1e13, "bit/s", "1 bit/s to 10 Tbit/s"),
+        "downlink": (1.0, 1e13, "bit/s", "1 bit/s to 10 Tbit/s"),
+        "rtt": (0.0, 60.0, "s", "0 to 60 s"),
+        "radio.alpha": (0.0, 1e4, "W/Mbps", "0 to 10 kW per Mbit/s"),
+        "radio.alpha_down": (0.0, 1e4, "W/Mbps", "0 to 10 kW per Mbit/s"),
+        "radio.beta": (0.0, 1e5, "W", "0 to 100 kW"),
+        "radio.connected": (0.0, 1e5, "W", "0 to 100 kW"),
+        "radio.tail_energy": (0.0, 1e4, "J", "0 to 10 kJ"),
+    }
+)
 #: The most a radio may draw while sending or receiving (alpha x Mbit/s + beta), W.
 RADIO_POWER_MAX_W = 1e5
 
@@ -274,7 +281,8 @@ class DeviceProfile:
             if not isinstance(table, Mapping):
                 raise ValueError(
                     f"sparse_efficiency maps a sparsity pattern to a table of op kinds, got "
-                    f"{pattern!r} = {table!r}; e.g. {{'2:4': {{'conv': 0.3}}}}")
+                    f"{pattern!r} = {table!r}; e.g. {{'2:4': {{'conv': 0.3}}}}"
+                )
             if pattern_error(pattern):
                 raise ValueError(f"sparse_efficiency: {pattern_error(pattern)}")
             sparse[pattern] = _frozen(table)
@@ -348,10 +356,12 @@ def check_runs_float(device: DeviceProfile, role: str) -> None:
     if not device.integer_only:
         return
     raise InputError(
-        device.path or device.name, "compute.peak_flops",
+        device.path or device.name,
+        "compute.peak_flops",
         f"{device.name} computes {', '.join(device.dtypes)} only, and dse places float32 "
         f"networks; it cannot be the {role} of a split whose part it would run unquantised",
-        f"choose a device with a floating-point peak as the {role} (dse devices list)")
+        f"choose a device with a floating-point peak as the {role} (dse devices list)",
+    )
 
 
 @dataclass(frozen=True)
@@ -391,8 +401,17 @@ class LinkProfile:
         object.__setattr__(self, "sources", _frozen(self.sources))
         if self.uplink_bps <= 0 or self.downlink_bps <= 0:
             raise ValueError("uplink and downlink must be positive")
-        if min(self.rtt_s, self.alpha_w_per_mbps, self.beta_w, self.tail_energy_j,
-               self.alpha_down_w_per_mbps, self.connected_power_w) < 0:
+        if (
+            min(
+                self.rtt_s,
+                self.alpha_w_per_mbps,
+                self.beta_w,
+                self.tail_energy_j,
+                self.alpha_down_w_per_mbps,
+                self.connected_power_w,
+            )
+            < 0
+        ):
             raise ValueError("rtt, radio powers and tail energy must not be negative")
 
     @property
@@ -450,9 +469,12 @@ def load_link(name_or_path: str | Path) -> LinkProfile:
 def _load_typed(name_or_path: str | Path, cls: type[Any], what: str, other: str) -> Any:
     profile = _load_file(_resolve(name_or_path, what))
     if not isinstance(profile, cls):
-        raise InputError(profile.path or name_or_path, "type",
-                         f"this is a {other} profile, not a {what}",
-                         f'give a file with type = "{what}"')
+        raise InputError(
+            profile.path or name_or_path,
+            "type",
+            f"this is a {other} profile, not a {what}",
+            f'give a file with type = "{what}"',
+        )
     return profile
 
 
@@ -488,14 +510,19 @@ def _load_file(path: Path) -> Profile:
     """Load through a cache keyed on the resolved path and its modification time, and on
     those of the predictor sidecars beside it (an edited sidecar is checked again)."""
     resolved = path.resolve()
-    sidecars = tuple(sorted((p.name, p.stat().st_mtime_ns, p.stat().st_size)
-                            for p in resolved.parent.glob("*.predictor.json")))
+    sidecars = tuple(
+        sorted(
+            (p.name, p.stat().st_mtime_ns, p.stat().st_size)
+            for p in resolved.parent.glob("*.predictor.json")
+        )
+    )
     return _load_cached(resolved, resolved.stat().st_mtime_ns, sidecars, str(path))
 
 
 @functools.lru_cache(maxsize=256)
-def _load_cached(resolved: Path, mtime_ns: int, sidecars: tuple[tuple[str, int, int], ...],
-                 shown: str) -> Profile:
+def _load_cached(
+    resolved: Path, mtime_ns: int, sidecars: tuple[tuple[str, int, int], ...], shown: str
+) -> Profile:
     del mtime_ns, sidecars  # part of the cache key only: an edited file is read again
     try:
         with resolved.open("rb") as handle:
@@ -619,8 +646,11 @@ class _Reader:
             )
         bound_error = physical_bound_error(name, value)
         if bound_error:
-            raise self.error(name, f"{table[key]!r}: {bound_error}", "check the figure and its "
-                             f"unit; a bare number is in {BASE_UNITS[dimension]}")
+            raise self.error(
+                name,
+                f"{table[key]!r}: {bound_error}",
+                f"check the figure and its unit; a bare number is in {BASE_UNITS[dimension]}",
+            )
         self.numeric.append(name)
         return value
 
@@ -696,8 +726,7 @@ def _type_name(value: object) -> str:
     )
 
 
-_MAP_TABLES = ("compute.peak_flops", "compute.efficiency", "compute.sparse_efficiency",
-               "codec")
+_MAP_TABLES = ("compute.peak_flops", "compute.efficiency", "compute.sparse_efficiency", "codec")
 
 
 def _fractions(
@@ -738,8 +767,11 @@ def _parse_device(reader: _Reader, data: dict[str, Any], path: Path) -> DevicePr
         ("peak_flops", "dtype", "overhead", "efficiency"),
         ("sparse_efficiency", "runtime"),
     )
-    runtime = (reader.string(compute, "compute", "runtime", choices=RUNTIMES)
-               if "runtime" in compute else "fused")
+    runtime = (
+        reader.string(compute, "compute", "runtime", choices=RUNTIMES)
+        if "runtime" in compute
+        else "fused"
+    )
     peaks_table = reader.table(compute, "compute", "peak_flops")
     if not peaks_table:
         raise reader.error("compute.peak_flops", "needs at least one dtype", "e.g. fp32 = ...")
@@ -773,7 +805,7 @@ def _parse_device(reader: _Reader, data: dict[str, Any], path: Path) -> DevicePr
                 where,
                 f"expected a table of op kinds under a sparsity pattern, got {_type_name(kinds)}",
                 'name the pattern the kernels accelerate: [compute.sparse_efficiency."2:4"] '
-                "conv = 0.3 (patterns: \"N:M\", " + ", ".join(SPARSE_PATTERNS) + ")",
+                'conv = 0.3 (patterns: "N:M", ' + ", ".join(SPARSE_PATTERNS) + ")",
             )
         if pattern_error(pattern):
             raise reader.error(where, str(pattern_error(pattern)), _FORMAT_HINT)
@@ -812,8 +844,11 @@ def _parse_device(reader: _Reader, data: dict[str, Any], path: Path) -> DevicePr
     for key in codec_table:
         value = reader.quantity(codec_table, "codec", key, "byte_rate", "positive")
         if codec_rate_error(key, value):
-            raise reader.error(f"codec.{key}", str(codec_rate_error(key, value)),
-                               'a byte rate such as "1.2 GB/s"; see profiles/README.md')
+            raise reader.error(
+                f"codec.{key}",
+                str(codec_rate_error(key, value)),
+                'a byte rate such as "1.2 GB/s"; see profiles/README.md',
+            )
         codec[key] = value
 
     predictor = _predictor(reader, data, path, runtime)
@@ -844,8 +879,9 @@ def _parse_device(reader: _Reader, data: dict[str, Any], path: Path) -> DevicePr
     )
 
 
-def _predictor(reader: _Reader, data: Mapping[str, Any], path: Path, runtime: str
-               ) -> KernelPredictor | None:
+def _predictor(
+    reader: _Reader, data: Mapping[str, Any], path: Path, runtime: str
+) -> KernelPredictor | None:
     """The ``[predictor]`` sidecar: ``file`` (beside the profile) and its ``sha256``."""
     table = reader.table(data, "", "predictor", optional=True)
     if not table:
@@ -855,21 +891,30 @@ def _predictor(reader: _Reader, data: Mapping[str, Any], path: Path, runtime: st
     digest = reader.string(table, "predictor", "sha256")
     sidecar = path.parent / name
     if not sidecar.is_file():
-        raise reader.error("predictor.file", f"no such file {str(sidecar)!r}",
-                           "keep the .predictor.json beside the profile, or remove [predictor]")
+        raise reader.error(
+            "predictor.file",
+            f"no such file {str(sidecar)!r}",
+            "keep the .predictor.json beside the profile, or remove [predictor]",
+        )
     raw = sidecar.read_bytes()
     if sha256(raw) != digest:
-        raise reader.error("predictor.sha256", f"{name} does not match its sha256",
-                           "the sidecar was changed: calibrate again, or restore it")
+        raise reader.error(
+            "predictor.sha256",
+            f"{name} does not match its sha256",
+            "the sidecar was changed: calibrate again, or restore it",
+        )
     try:
         predictor = KernelPredictor.from_json(json.loads(raw))
     except (ValueError, KeyError, TypeError) as exc:
-        raise reader.error("predictor.file", f"{name}: {exc}",
-                           "write it with dse calibrate") from None
+        raise reader.error(
+            "predictor.file", f"{name}: {exc}", "write it with dse calibrate"
+        ) from None
     if predictor.runtime != runtime:
-        raise reader.error("predictor.file", f"{name} is for runtime {predictor.runtime!r}, "
-                           f"the profile for {runtime!r}",
-                           "set compute.runtime to the predictor's runtime")
+        raise reader.error(
+            "predictor.file",
+            f"{name} is for runtime {predictor.runtime!r}, the profile for {runtime!r}",
+            "set compute.runtime to the predictor's runtime",
+        )
     return predictor
 
 
@@ -900,8 +945,7 @@ def _parse_link(reader: _Reader, data: dict[str, Any], path: Path) -> LinkProfil
     beta = reader.quantity(radio, "radio", "beta", "power", "nonnegative")
     alpha_down = connected = 0.0
     if "alpha_down" in radio:
-        alpha_down = reader.quantity(radio, "radio", "alpha_down", "power_per_rate",
-                                     "nonnegative")
+        alpha_down = reader.quantity(radio, "radio", "alpha_down", "power_per_rate", "nonnegative")
     if "connected" in radio:
         connected = reader.quantity(radio, "radio", "connected", "power", "nonnegative")
     tail = 0.0
@@ -915,7 +959,8 @@ def _parse_link(reader: _Reader, data: dict[str, Any], path: Path) -> LinkProfil
                 field_name,
                 f"the radio would draw {radio_w:g} W at the {direction} rate "
                 f"(alpha x Mbit/s + beta), above the physical bound {RADIO_POWER_MAX_W:g} W",
-                "check alpha's unit: W per Mbit/s of throughput, e.g. \"0.44 W/Mbps\"")
+                'check alpha\'s unit: W per Mbit/s of throughput, e.g. "0.44 W/Mbps"',
+            )
     sources = reader.sources(data, tables=())
     return LinkProfile(
         name=name,
@@ -939,8 +984,10 @@ def describe(profile: Profile) -> str:
     """A human-readable listing of a profile: every field with its unit and its source."""
     from dataclasses import fields as dc_fields
 
-    lines = [f"{profile.name} v{profile.version}: {profile.description}",
-             f"  source: {profile.source}"]
+    lines = [
+        f"{profile.name} v{profile.version}: {profile.description}",
+        f"  source: {profile.source}",
+    ]
     if profile.path is not None:
         lines.append(f"  file: {profile.path}")
     for f in dc_fields(profile):
@@ -948,9 +995,15 @@ def describe(profile: Profile) -> str:
             continue
         value = getattr(profile, f.name)
         if isinstance(value, Mapping):
-            value = ", ".join(
-                f"{k}=({', '.join(f'{a}={b:g}' for a, b in v.items())})"
-                if isinstance(v, Mapping) else f"{k}={v:g}" for k, v in value.items()) or "-"
+            value = (
+                ", ".join(
+                    f"{k}=({', '.join(f'{a}={b:g}' for a, b in v.items())})"
+                    if isinstance(v, Mapping)
+                    else f"{k}={v:g}"
+                    for k, v in value.items()
+                )
+                or "-"
+            )
         lines.append(f"  {f.name:20s} {value}")
     if profile.sources:
         lines.append("  sources:")

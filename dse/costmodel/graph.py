@@ -133,17 +133,39 @@ _MAC_OPERATORS = frozenset({"conv", "linear", "matmul", "bmm", "einsum", "addmm"
 # ("out") or per element of the first input ("in"). Registered through fvcore's own
 # handle mechanism (``set_op_handle``).
 _EXTRA_FVCORE_OPS: dict[str, str] = {
-    "aten::relu": "out", "aten::relu_": "out", "aten::hardtanh": "out",
-    "aten::hardtanh_": "out", "aten::gelu": "out", "aten::silu": "out",
-    "aten::silu_": "out", "aten::sigmoid": "out", "aten::tanh": "out",
-    "aten::hardswish": "out", "aten::hardswish_": "out", "aten::hardsigmoid": "out",
-    "aten::leaky_relu": "out", "aten::elu": "out", "aten::add": "out", "aten::add_": "out",
-    "aten::sub": "out", "aten::mul": "out", "aten::mul_": "out", "aten::div": "out",
-    "aten::softmax": "out", "aten::log_softmax": "out",
-    "aten::max_pool2d": "in", "aten::avg_pool2d": "in", "aten::adaptive_max_pool2d": "in",
-    "aten::max_pool1d": "in", "aten::avg_pool1d": "in", "aten::adaptive_max_pool1d": "in",
-    "aten::adaptive_avg_pool1d": "in", "aten::max_pool3d": "in", "aten::avg_pool3d": "in",
-    "aten::adaptive_max_pool3d": "in", "aten::adaptive_avg_pool3d": "in",
+    "aten::relu": "out",
+    "aten::relu_": "out",
+    "aten::hardtanh": "out",
+    "aten::hardtanh_": "out",
+    "aten::gelu": "out",
+    "aten::silu": "out",
+    "aten::silu_": "out",
+    "aten::sigmoid": "out",
+    "aten::tanh": "out",
+    "aten::hardswish": "out",
+    "aten::hardswish_": "out",
+    "aten::hardsigmoid": "out",
+    "aten::leaky_relu": "out",
+    "aten::elu": "out",
+    "aten::add": "out",
+    "aten::add_": "out",
+    "aten::sub": "out",
+    "aten::mul": "out",
+    "aten::mul_": "out",
+    "aten::div": "out",
+    "aten::softmax": "out",
+    "aten::log_softmax": "out",
+    "aten::max_pool2d": "in",
+    "aten::avg_pool2d": "in",
+    "aten::adaptive_max_pool2d": "in",
+    "aten::max_pool1d": "in",
+    "aten::avg_pool1d": "in",
+    "aten::adaptive_max_pool1d": "in",
+    "aten::adaptive_avg_pool1d": "in",
+    "aten::max_pool3d": "in",
+    "aten::avg_pool3d": "in",
+    "aten::adaptive_max_pool3d": "in",
+    "aten::adaptive_avg_pool3d": "in",
     "aten::mean": "in",
 }
 
@@ -293,8 +315,7 @@ def trace(model: nn.Module, *, name: str = "model") -> fx.GraphModule:
         raise InputError(
             name,
             "forward",
-            f"torch.fx cannot trace this model: {type(exc).__name__}: {first}"
-            f"{_user_frame(exc)}",
+            f"torch.fx cannot trace this model: {type(exc).__name__}: {first}{_user_frame(exc)}",
             "make data-dependent control flow static, or wrap the failing part in its own "
             "nn.Module and mark it as a leaf (torch.fx.wrap for functions)",
         ) from None
@@ -306,8 +327,11 @@ def _user_frame(exc: BaseException) -> str:
     from pathlib import Path
 
     skip = (str(Path(torch.__file__).parent), str(Path(__file__).parents[1]))
-    frames = [f for f in traceback.extract_tb(exc.__traceback__)
-              if not f.filename.startswith(skip) and not f.filename.startswith("<")]
+    frames = [
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
+        if not f.filename.startswith(skip) and not f.filename.startswith("<")
+    ]
     if not frames:
         return ""
     f = frames[-1]
@@ -316,9 +340,10 @@ def _user_frame(exc: BaseException) -> str:
 
 # Leaf modules whose output has their input's shape and dtype: on meta tensors they need
 # not run at all (batch norm's meta path goes through slow Python decompositions).
-_SHAPE_PRESERVING: tuple[type[nn.Module], ...] = (*(
-    cls for cls, kind in _MODULE_KINDS if kind in ("norm", "activation", "dropout", "softmax")
-), nn.Identity)
+_SHAPE_PRESERVING: tuple[type[nn.Module], ...] = (
+    *(cls for cls, kind in _MODULE_KINDS if kind in ("norm", "activation", "dropout", "softmax")),
+    nn.Identity,
+)
 
 
 class _MetaShapeProp(ShapeProp):
@@ -326,8 +351,12 @@ class _MetaShapeProp(ShapeProp):
 
     def call_module(self, target: Any, args: Any, kwargs: Any) -> Any:
         module = self.fetch_attr(target)
-        if (isinstance(module, _SHAPE_PRESERVING) and len(args) == 1 and not kwargs
-                and isinstance(args[0], torch.Tensor)):
+        if (
+            isinstance(module, _SHAPE_PRESERVING)
+            and len(args) == 1
+            and not kwargs
+            and isinstance(args[0], torch.Tensor)
+        ):
             return args[0]
         return super().call_module(target, args, kwargs)
 
@@ -473,8 +502,9 @@ def _site_of_module(gm: fx.GraphModule, path: str) -> str:
     for node in gm.graph.nodes:
         stack = node.meta.get("nn_module_stack") or {}
         paths = {v[0] if isinstance(v, tuple) else k for k, v in stack.items()}
-        inside = node.op == "call_module" and (node.target == path or str(
-            node.target).startswith(path + "."))  # a retraced GraphModule has no stack
+        inside = node.op == "call_module" and (
+            node.target == path or str(node.target).startswith(path + ".")
+        )  # a retraced GraphModule has no stack
         if path in paths or inside:
             last = node.name
     if last is None:
@@ -540,25 +570,41 @@ def _annotate(
     out_arg = output.args[0]
     if isinstance(out_arg, dict):
         keys = ", ".join(map(repr, out_arg))
-        raise InputError(label, "output", f"the model returns a dict ({keys}); dse needs "
-                         "a tensor, or a tuple of exit logits then the final ones",
-                         "return the logits tensor (or load it with the option output = KEY)")
+        raise InputError(
+            label,
+            "output",
+            f"the model returns a dict ({keys}); dse needs "
+            "a tensor, or a tuple of exit logits then the final ones",
+            "return the logits tensor (or load it with the option output = KEY)",
+        )
     outs = list(out_arg) if isinstance(out_arg, list | tuple) else [out_arg]
     out_nodes = [o for o in outs if isinstance(o, fx.Node)]
     if len(out_nodes) != len(outs) or not outs:
-        raise InputError(label, "output", f"the model returns {out_arg!r}, not tensors",
-                         "return the logits tensor")
+        raise InputError(
+            label,
+            "output",
+            f"the model returns {out_arg!r}, not tensors",
+            "return the logits tensor",
+        )
     if len(out_nodes) % tasks:
-        raise InputError(label, "output", f"the model returns {len(out_nodes)} outputs, not a "
-                         f"multiple of its {tasks} tasks", "return every exit's logits per "
-                         "task, then the final logits of every task")
-    finals = out_nodes[len(out_nodes) - tasks:]
+        raise InputError(
+            label,
+            "output",
+            f"the model returns {len(out_nodes)} outputs, not a multiple of its {tasks} tasks",
+            "return every exit's logits per task, then the final logits of every task",
+        )
+    finals = out_nodes[len(out_nodes) - tasks :]
     final = finals[-1]
     if not compute or final.op == "placeholder":
-        raise InputError(label, "forward", "the model has no layer: it returns its input "
-                         "unchanged" if final.op == "placeholder" else "the model has no layer",
-                         "give a model that computes its output (nn.Identity or an empty "
-                         "nn.Sequential cannot be split)")
+        raise InputError(
+            label,
+            "forward",
+            "the model has no layer: it returns its input unchanged"
+            if final.op == "placeholder"
+            else "the model has no layer",
+            "give a model that computes its output (nn.Identity or an empty "
+            "nn.Sequential cannot be split)",
+        )
     backbone_set = set().union(*(nx.ancestors(dag, f.name) | {f.name} for f in finals))
     backbone_set.discard("input")
     head_of: dict[str, int] = {}
@@ -679,8 +725,10 @@ def _annotate(
     )
 
 
-_FUSE_ANCHORS = {"norm": ("conv", "depthwise_conv", "linear"),
-                 "activation": ("conv", "depthwise_conv", "linear", "norm", "add")}
+_FUSE_ANCHORS = {
+    "norm": ("conv", "depthwise_conv", "linear"),
+    "activation": ("conv", "depthwise_conv", "linear", "norm", "add"),
+}
 
 
 def fuse_nodes(nodes: Mapping[str, Node], dag: nx.DiGraph) -> dict[str, Node]:
@@ -726,8 +774,7 @@ def fusion_after_cut(nodes: list[Node], k: int) -> dict[str, bool]:
         else:
             producer = nodes[i]
             still = status.get(producer.name, producer.fused)
-            fused = producer.kind in _FUSE_ANCHORS[x.kind] or (
-                still and x.kind == "activation")
+            fused = producer.kind in _FUSE_ANCHORS[x.kind] or (still and x.kind == "activation")
         status[x.name] = fused
     return {name: False for name, fused in status.items() if not fused}
 
@@ -755,9 +802,7 @@ def _cuts(
         if k == n:
             cuts.append(Cut(k, backbone[-1] if n else "input", (), 0, True))
             continue
-        crossing = tuple(
-            p for p in ["input", *backbone[:k]] if last_use.get(p, -2) >= k
-        )
+        crossing = tuple(p for p in ["input", *backbone[:k]] if last_use.get(p, -2) >= k)
         size = sum(input_bytes if p == "input" else nodes[p].output_bytes for p in crossing)
         after = backbone[k - 1] if k else "input"
         cuts.append(Cut(k, after, crossing, size, len(crossing) == 1))

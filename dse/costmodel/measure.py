@@ -56,8 +56,18 @@ from dse.costmodel.devices import RUNTIMES, TIMED_RUNTIMES
 from dse.costmodel.graph import LayerGraph, build_graph, trace
 from dse.errors import InputError
 
-CSV_COLUMNS: tuple[str, ...] = ("model", "input_shape", "node", "kind", "runtime", "threads",
-                                "median_s", "p10_s", "runs", "device")
+CSV_COLUMNS: tuple[str, ...] = (
+    "model",
+    "input_shape",
+    "node",
+    "kind",
+    "runtime",
+    "threads",
+    "median_s",
+    "p10_s",
+    "runs",
+    "device",
+)
 CALL_NODE = "(call)"
 
 
@@ -93,12 +103,14 @@ class Timing:
         return (self.p90_s - self.p10_s) / self.median_s if self.median_s > 0 else 0.0
 
 
-def time_interleaved(calls: Mapping[str, Callable[[], Any]], *, rounds: int = 30,
-                     warmup: int = 3, seed: int = 0) -> dict[str, Timing]:
+def time_interleaved(
+    calls: Mapping[str, Callable[[], Any]], *, rounds: int = 30, warmup: int = 3, seed: int = 0
+) -> dict[str, Timing]:
     """Time every call in ``rounds`` shuffled rounds after ``warmup`` rounds (see module)."""
     if rounds < 1 or warmup < 0:
-        raise InputError("measure", "repeats", f"need rounds >= 1, got {rounds}",
-                         "pass e.g. --repeats 30")
+        raise InputError(
+            "measure", "repeats", f"need rounds >= 1, got {rounds}", "pass e.g. --repeats 30"
+        )
     names = list(calls)
     runs: dict[str, list[float]] = {n: [] for n in names}
     rng = random.Random(seed)
@@ -115,8 +127,9 @@ def time_interleaved(calls: Mapping[str, Callable[[], Any]], *, rounds: int = 30
     out = {}
     for n, v in runs.items():
         a = np.asarray(v)
-        out[n] = Timing(float(np.median(a)), float(np.percentile(a, 10)),
-                        float(np.percentile(a, 90)), len(a))
+        out[n] = Timing(
+            float(np.median(a)), float(np.percentile(a, 10)), float(np.percentile(a, 90)), len(a)
+        )
     return out
 
 
@@ -160,12 +173,17 @@ def _placeholders(gm: fx.GraphModule) -> list[str]:
     return [n.name for n in gm.graph.nodes if n.op == "placeholder"]
 
 
-def program(module: nn.Module, inputs: Sequence[torch.Tensor], *, runtime: str
-            ) -> Callable[[], Any]:
+def program(
+    module: nn.Module, inputs: Sequence[torch.Tensor], *, runtime: str
+) -> Callable[[], Any]:
     """A zero-argument call running ``module`` on ``inputs`` in ``runtime``."""
     if runtime not in TIMED_RUNTIMES:
-        raise InputError("measure", "runtime", f"cannot time {runtime!r} on this machine",
-                         f"one of: {', '.join(TIMED_RUNTIMES)}")
+        raise InputError(
+            "measure",
+            "runtime",
+            f"cannot time {runtime!r} on this machine",
+            f"one of: {', '.join(TIMED_RUNTIMES)}",
+        )
     args = tuple(inputs)
     if runtime == "eager":
         return lambda: module(*args)
@@ -197,8 +215,9 @@ class _Empty(nn.Module):
         return x
 
 
-def node_programs(model: nn.Module, example: torch.Tensor, names: Sequence[str], *,
-                  runtime: str, prefix: str = "") -> dict[str, Callable[[], Any]]:
+def node_programs(
+    model: nn.Module, example: torch.Tensor, names: Sequence[str], *, runtime: str, prefix: str = ""
+) -> dict[str, Callable[[], Any]]:
     """One program per node of ``names``: the node alone on the inputs it really gets."""
     gm = trace(model.eval())
     cap = _Capture(gm)
@@ -223,9 +242,19 @@ def empty_program(example: torch.Tensor, *, runtime: str) -> Callable[[], Any]:
     return program(_Empty(), [example], runtime=runtime)
 
 
-def measure_layers(model: nn.Module, example: torch.Tensor, *, name: str, runtime: str,
-                   threads: int | None = 1, rounds: int = 30, warmup: int = 3, seed: int = 0,
-                   device: str = "", graph: LayerGraph | None = None) -> Any:
+def measure_layers(
+    model: nn.Module,
+    example: torch.Tensor,
+    *,
+    name: str,
+    runtime: str,
+    threads: int | None = 1,
+    rounds: int = 30,
+    warmup: int = 3,
+    seed: int = 0,
+    device: str = "",
+    graph: LayerGraph | None = None,
+) -> Any:
     """Every backbone node of ``model`` timed as a kernel of its own (module docstring),
     as a pandas table in the CSV schema (:data:`CSV_COLUMNS`), the floor row last."""
     import pandas as pd
@@ -241,13 +270,21 @@ def measure_layers(model: nn.Module, example: torch.Tensor, *, name: str, runtim
     for n in (*graph.backbone, CALL_NODE):
         t = times[n]
         own = n != CALL_NODE
-        rows.append({"model": name, "input_shape": shape, "node": n,
-                     "kind": graph.nodes[n].kind if own else "call", "runtime": runtime,
-                     "threads": used,
-                     "median_s": max(0.0, t.median_s - floor.median_s) if own else t.median_s,
-                     "p10_s": max(0.0, t.p10_s - floor.p10_s) if own else t.p10_s,
-                     "runs": t.runs, "device": device,
-                     "spread": t.spread})
+        rows.append(
+            {
+                "model": name,
+                "input_shape": shape,
+                "node": n,
+                "kind": graph.nodes[n].kind if own else "call",
+                "runtime": runtime,
+                "threads": used,
+                "median_s": max(0.0, t.median_s - floor.median_s) if own else t.median_s,
+                "p10_s": max(0.0, t.p10_s - floor.p10_s) if own else t.p10_s,
+                "runs": t.runs,
+                "device": device,
+                "spread": t.spread,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -285,17 +322,26 @@ def read_csv(path: str | Path) -> Any:
 
     path = Path(path)
     if not path.is_file():
-        raise InputError(path, "<file>", "no such file", "give the CSV written by "
-                         "dse profile MODEL --measure --csv FILE")
+        raise InputError(
+            path,
+            "<file>",
+            "no such file",
+            "give the CSV written by dse profile MODEL --measure --csv FILE",
+        )
     try:
         table = pd.read_csv(path, dtype=str, keep_default_na=False)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(path, "<csv>", f"not a readable CSV: {str(exc).splitlines()[0]}",
-                         "write it with dse profile MODEL --measure --csv FILE") from None
+        raise InputError(
+            path,
+            "<csv>",
+            f"not a readable CSV: {str(exc).splitlines()[0]}",
+            "write it with dse profile MODEL --measure --csv FILE",
+        ) from None
     missing = [c for c in CSV_COLUMNS if c not in table.columns]
     if missing:
-        raise InputError(path, missing[0], "missing column",
-                         f"the header needs: {','.join(CSV_COLUMNS)}")
+        raise InputError(
+            path, missing[0], "missing column", f"the header needs: {','.join(CSV_COLUMNS)}"
+        )
     if table.empty:
         raise InputError(path, "<rows>", "no measurement rows", "measure at least one model")
     out = table.copy()
@@ -308,40 +354,62 @@ def read_csv(path: str | Path) -> Any:
             except ValueError:
                 v = math.nan
             if not math.isfinite(v):
-                raise InputError(path, f"{row}.{col}", f"{text!r} is not a number",
-                                 "seconds as a plain number, e.g. 1.2e-05")
+                raise InputError(
+                    path,
+                    f"{row}.{col}",
+                    f"{text!r} is not a number",
+                    "seconds as a plain number, e.g. 1.2e-05",
+                )
             if v < 0:
-                raise InputError(path, f"{row}.{col}", f"negative value {text}",
-                                 "times and counts are >= 0: re-measure that row")
+                raise InputError(
+                    path,
+                    f"{row}.{col}",
+                    f"negative value {text}",
+                    "times and counts are >= 0: re-measure that row",
+                )
             if col in ("threads", "runs") and (v < 1 or v != int(v)):
-                raise InputError(path, f"{row}.{col}", f"{text!r} is not a count >= 1",
-                                 "a whole number, e.g. 30")
+                raise InputError(
+                    path, f"{row}.{col}", f"{text!r} is not a count >= 1", "a whole number, e.g. 30"
+                )
             values.append(v)
         out[col] = values
     for col in ("median_s", "p10_s"):
         for i, v in enumerate(out[col]):
             if v > MAX_KERNEL_S:
-                raise InputError(path, f"row {i + 2}.{col}", f"{v:g} s is longer than any "
-                                 f"one layer runs ({MAX_KERNEL_S:g} s)",
-                                 "seconds, not milliseconds or microseconds: re-measure it")
+                raise InputError(
+                    path,
+                    f"row {i + 2}.{col}",
+                    f"{v:g} s is longer than any one layer runs ({MAX_KERNEL_S:g} s)",
+                    "seconds, not milliseconds or microseconds: re-measure it",
+                )
     for i, text in enumerate(table["input_shape"]):
         why = shape_error(text)
         if why:
-            raise InputError(path, f"row {i + 2}.input_shape", why,
-                             "1xCxHxW as dse profile writes it, e.g. 1x3x32x32")
+            raise InputError(
+                path,
+                f"row {i + 2}.input_shape",
+                why,
+                "1xCxHxW as dse profile writes it, e.g. 1x3x32x32",
+            )
     for i, r in enumerate(table["runtime"]):
         if r not in RUNTIMES:
-            raise InputError(path, f"row {i + 2}.runtime", f"unknown runtime {r!r}",
-                             f"one of: {', '.join(RUNTIMES)}")
+            raise InputError(
+                path,
+                f"row {i + 2}.runtime",
+                f"unknown runtime {r!r}",
+                f"one of: {', '.join(RUNTIMES)}",
+            )
     if out["runtime"].nunique() > 1:
-        raise InputError(path, "runtime", f"rows for several runtimes "
-                         f"({', '.join(sorted(out.runtime.unique()))})",
-                         "fit one profile per runtime: split the file")
+        raise InputError(
+            path,
+            "runtime",
+            f"rows for several runtimes ({', '.join(sorted(out.runtime.unique()))})",
+            "fit one profile per runtime: split the file",
+        )
     return out
 
 
-def check_nodes(table: Any, graphs: Mapping[tuple[str, str], LayerGraph], path: str | Path
-                ) -> None:
+def check_nodes(table: Any, graphs: Mapping[tuple[str, str], LayerGraph], path: str | Path) -> None:
     """Every row's node must be a node of its model's graph at its input shape (the fit
     reads the backbone's rows; a head's are kept in the file but not fitted on)."""
     for i, r in enumerate(table.itertuples(index=False)):
@@ -350,9 +418,12 @@ def check_nodes(table: Any, graphs: Mapping[tuple[str, str], LayerGraph], path: 
         g = graphs[(r.model, r.input_shape)]
         if r.node not in g.nodes:
             near = ", ".join(list(g.backbone)[:8])
-            raise InputError(path, f"row {i + 2}.node",
-                             f"unknown node {r.node!r} for model {r.model} at {r.input_shape}",
-                             f"use the names dse profile {r.model} lists (e.g. {near}, ...)")
+            raise InputError(
+                path,
+                f"row {i + 2}.node",
+                f"unknown node {r.node!r} for model {r.model} at {r.input_shape}",
+                f"use the names dse profile {r.model} lists (e.g. {near}, ...)",
+            )
 
 
 # --------------------------------------------------------------------------------------
@@ -373,8 +444,7 @@ class KernelSpec:
 
     @property
     def label(self) -> str:
-        return (f"{self.kind}:{self.c_in}-{self.c_out}@{self.size}"
-                f"k{self.kernel}s{self.stride}")
+        return f"{self.kind}:{self.c_in}-{self.c_out}@{self.size}k{self.kernel}s{self.stride}"
 
     def build(self) -> tuple[nn.Module, torch.Tensor]:
         """The module and its input (batch 1, float32)."""
@@ -417,8 +487,20 @@ def sample_kernels(n: int, *, seed: int = 0) -> list[KernelSpec]:
     rng = random.Random(seed)
     chans = (3, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
     sizes = (2, 4, 8, 16, 32, 64)
-    kinds = ("conv", "conv", "conv", "depthwise_conv", "linear", "linear", "maxpool",
-             "avgpool", "norm", "activation", "add", "reshape")
+    kinds = (
+        "conv",
+        "conv",
+        "conv",
+        "depthwise_conv",
+        "linear",
+        "linear",
+        "maxpool",
+        "avgpool",
+        "norm",
+        "activation",
+        "add",
+        "reshape",
+    )
     out = []
     while len(out) < n:
         kind = rng.choice(kinds)
@@ -443,9 +525,15 @@ def sample_kernels(n: int, *, seed: int = 0) -> list[KernelSpec]:
     return out
 
 
-def measure_kernels(specs: Sequence[KernelSpec], *, runtime: str, threads: int | None = 1,
-                    rounds: int = 20, warmup: int = 3, seed: int = 0
-                    ) -> tuple[list[Any], list[float], float]:
+def measure_kernels(
+    specs: Sequence[KernelSpec],
+    *,
+    runtime: str,
+    threads: int | None = 1,
+    rounds: int = 20,
+    warmup: int = 3,
+    seed: int = 0,
+) -> tuple[list[Any], list[float], float]:
     """Time every sampled kernel, all interleaved: the graph nodes of each kernel's graph,
     each node's p10 seconds less the per-call floor's, and that floor (p10 s)."""
     entries = []
@@ -455,8 +543,7 @@ def measure_kernels(specs: Sequence[KernelSpec], *, runtime: str, threads: int |
             module, x = spec.build()
             graph = build_graph(module, x, name=spec.label)
             prefix = f"{i}/"
-            calls.update(node_programs(module, x, graph.backbone, runtime=runtime,
-                                       prefix=prefix))
+            calls.update(node_programs(module, x, graph.backbone, runtime=runtime, prefix=prefix))
             entries += [(prefix + n, graph.nodes[n]) for n in graph.backbone]
         calls[CALL_NODE] = empty_program(torch.zeros(1, 8), runtime=runtime)
         times = time_interleaved(calls, rounds=rounds, warmup=warmup, seed=seed)

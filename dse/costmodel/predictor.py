@@ -68,20 +68,33 @@ def features(node: Node) -> np.ndarray:
     _, _, moved, n_out, n_in = term_values(node)
     channels = float(node.output_shape[1]) if len(node.output_shape) > 1 else n_out
     spatial = n_out / max(channels, 1.0)
-    return np.array([
-        math.log1p(node.flops), math.log1p(moved), math.log1p(n_in), math.log1p(n_out),
-        math.log1p(node.params), math.log1p(channels), math.log1p(spatial),
-        math.log1p(node.macs / max(n_out, 1.0)),
-        math.log(max(n_in, 1.0) / max(n_out, 1.0)),
-    ])
+    return np.array(
+        [
+            math.log1p(node.flops),
+            math.log1p(moved),
+            math.log1p(n_in),
+            math.log1p(n_out),
+            math.log1p(node.params),
+            math.log1p(channels),
+            math.log1p(spatial),
+            math.log1p(node.macs / max(n_out, 1.0)),
+            math.log(max(n_in, 1.0) / max(n_out, 1.0)),
+        ]
+    )
 
 
 def term_values(node: Node) -> np.ndarray:
     """The :data:`TERMS` of one node: 1, FLOPs, bytes moved, output and input elements."""
     n_out = float(np.prod(node.output_shape)) if node.output_shape else _elements(node.output_bytes)
-    return np.array([1.0, float(node.flops),
-                     float(node.weight_bytes + node.input_bytes + node.output_bytes),
-                     n_out, _elements(node.input_bytes)])
+    return np.array(
+        [
+            1.0,
+            float(node.flops),
+            float(node.weight_bytes + node.input_bytes + node.output_bytes),
+            n_out,
+            _elements(node.input_bytes),
+        ]
+    )
 
 
 @dataclass(frozen=True)
@@ -159,14 +172,26 @@ class KernelPredictor:
                 entry["coef"] = [float(c) for c in m.coef]
             else:
                 entry["features"] = list(FEATURES)
-                entry["trees"] = [{"left": t.left.tolist(), "right": t.right.tolist(),
-                                   "feature": t.feature.tolist(),
-                                   "threshold": [float(v) for v in t.threshold],
-                                   "value": [float(v) for v in t.value]} for t in m.trees]
+                entry["trees"] = [
+                    {
+                        "left": t.left.tolist(),
+                        "right": t.right.tolist(),
+                        "feature": t.feature.tolist(),
+                        "threshold": [float(v) for v in t.threshold],
+                        "value": [float(v) for v in t.value],
+                    }
+                    for t in m.trees
+                ]
             kinds[kind] = entry
-        return {"format": "dse-kernel-predictor", "version": FORMAT_VERSION,
-                "method": self.method, "runtime": self.runtime, "call_s": self.call_s,
-                "meta": dict(self.meta), "kinds": kinds}
+        return {
+            "format": "dse-kernel-predictor",
+            "version": FORMAT_VERSION,
+            "method": self.method,
+            "runtime": self.runtime,
+            "call_s": self.call_s,
+            "meta": dict(self.meta),
+            "kinds": kinds,
+        }
 
     def dumps(self) -> bytes:
         """The sidecar file's bytes (stable key order, so its sha256 is reproducible)."""
@@ -185,24 +210,34 @@ class KernelPredictor:
             if method == "terms":
                 if e.get("terms") != list(TERMS) or len(e.get("coef", ())) != len(TERMS):
                     raise ValueError(f"kinds.{kind}.coef: expected {len(TERMS)} for {TERMS}")
-                models[kind] = KindModel(kind, method, int(e.get("samples", 0)),
-                                         coef=tuple(float(c) for c in e["coef"]))
+                models[kind] = KindModel(
+                    kind, method, int(e.get("samples", 0)), coef=tuple(float(c) for c in e["coef"])
+                )
             elif method == "trees":
                 if e.get("features") != list(FEATURES):
                     raise ValueError(f"kinds.{kind}.features: expected {list(FEATURES)}")
-                trees = tuple(Tree(np.asarray(t["left"], dtype=np.int64),
-                                   np.asarray(t["right"], dtype=np.int64),
-                                   np.asarray(t["feature"], dtype=np.int64),
-                                   np.asarray(t["threshold"], dtype=float),
-                                   np.asarray(t["value"], dtype=float)) for t in e["trees"])
+                trees = tuple(
+                    Tree(
+                        np.asarray(t["left"], dtype=np.int64),
+                        np.asarray(t["right"], dtype=np.int64),
+                        np.asarray(t["feature"], dtype=np.int64),
+                        np.asarray(t["threshold"], dtype=float),
+                        np.asarray(t["value"], dtype=float),
+                    )
+                    for t in e["trees"]
+                )
                 if not trees:
                     raise ValueError(f"kinds.{kind}.trees: empty")
                 models[kind] = KindModel(kind, method, int(e.get("samples", 0)), trees=trees)
             else:
                 raise ValueError(f"kinds.{kind}.method: {method!r} is not one of {METHODS}")
-        return cls(method=str(data.get("method")), runtime=str(data.get("runtime")),
-                   call_s=float(data.get("call_s", 0.0)), models=models,
-                   meta=data.get("meta", {}))
+        return cls(
+            method=str(data.get("method")),
+            runtime=str(data.get("runtime")),
+            call_s=float(data.get("call_s", 0.0)),
+            models=models,
+            meta=data.get("meta", {}),
+        )
 
 
 def sha256(data: bytes) -> str:
@@ -217,9 +252,17 @@ def sha256(data: bytes) -> str:
 MIN_SAMPLES = 4
 
 
-def fit_predictor(nodes: Sequence[Node], seconds: Sequence[float], *, method: str,
-                  runtime: str, call_s: float = 0.0, seed: int = 0, trees: int = 60,
-                  meta: Mapping[str, Any] | None = None) -> KernelPredictor:
+def fit_predictor(
+    nodes: Sequence[Node],
+    seconds: Sequence[float],
+    *,
+    method: str,
+    runtime: str,
+    call_s: float = 0.0,
+    seed: int = 0,
+    trees: int = 60,
+    meta: Mapping[str, Any] | None = None,
+) -> KernelPredictor:
     """Fit one model per op kind with at least :data:`MIN_SAMPLES` kernels (scikit-learn).
 
     ``seconds``: each node's measured time as a kernel of its own, per-call floor out.
@@ -243,18 +286,31 @@ def fit_predictor(nodes: Sequence[Node], seconds: Sequence[float], *, method: st
             scale[scale == 0] = 1.0
             reg = LinearRegression(positive=True, fit_intercept=False)
             reg.fit(x / scale, y, sample_weight=1.0 / y**2)
-            models[kind] = KindModel(kind, "terms", len(idx),
-                                     coef=tuple(float(c) for c in reg.coef_ / scale))
+            models[kind] = KindModel(
+                kind, "terms", len(idx), coef=tuple(float(c) for c in reg.coef_ / scale)
+            )
         else:
             from sklearn.ensemble import ExtraTreesRegressor
 
             x = np.array([features(nodes[i]) for i in idx])
-            reg = ExtraTreesRegressor(n_estimators=trees, min_samples_leaf=2,
-                                      random_state=seed).fit(x, np.log(y))
-            models[kind] = KindModel(kind, "trees", len(idx), trees=tuple(
-                Tree(e.tree_.children_left.astype(np.int64),
-                     e.tree_.children_right.astype(np.int64),
-                     e.tree_.feature.astype(np.int64), e.tree_.threshold.astype(float),
-                     e.tree_.value.reshape(-1).astype(float)) for e in reg.estimators_))
-    return KernelPredictor(method=method, runtime=runtime, call_s=call_s, models=models,
-                           meta=dict(meta or {}))
+            reg = ExtraTreesRegressor(
+                n_estimators=trees, min_samples_leaf=2, random_state=seed
+            ).fit(x, np.log(y))
+            models[kind] = KindModel(
+                kind,
+                "trees",
+                len(idx),
+                trees=tuple(
+                    Tree(
+                        e.tree_.children_left.astype(np.int64),
+                        e.tree_.children_right.astype(np.int64),
+                        e.tree_.feature.astype(np.int64),
+                        e.tree_.threshold.astype(float),
+                        e.tree_.value.reshape(-1).astype(float),
+                    )
+                    for e in reg.estimators_
+                ),
+            )
+    return KernelPredictor(
+        method=method, runtime=runtime, call_s=call_s, models=models, meta=dict(meta or {})
+    )

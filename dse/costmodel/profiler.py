@@ -45,8 +45,10 @@ def sparse_kernel_summary(p: Profile) -> list[str]:
         kernels = sparse[f"{side}_kernel"]
         parts = []
         for kernel, names in sparse.groupby(kernels).name:
-            what = {"expand": "expanded from compressed weights, then dense",
-                    "dense": "dense (weights held dense)"}.get(kernel, f"{kernel} sparse kernel")
+            what = {
+                "expand": "expanded from compressed weights, then dense",
+                "dense": "dense (weights held dense)",
+            }.get(kernel, f"{kernel} sparse kernel")
             parts.append(f"{what}: {', '.join(names)}")
         lines.append(f"{side} {device.name}: " + "; ".join(parts))
     return lines
@@ -86,8 +88,9 @@ def profile_graph(
     )
     # object dtype keeps exit indices as ints and backbone layers as None (JSON null), where
     # pandas would otherwise make the column float with NaN
-    layers["exit"] = pd.Series([n.exit for n in graph.nodes.values()], index=layers.index,
-                               dtype=object)
+    layers["exit"] = pd.Series(
+        [n.exit for n in graph.nodes.values()], index=layers.index, dtype=object
+    )
     cuts = pd.DataFrame(
         {
             "index": np.arange(table.n_cuts),

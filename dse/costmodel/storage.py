@@ -70,10 +70,8 @@ def channel_mask(mask: torch.Tensor) -> torch.Tensor:
     return mask.reshape(mask.shape[0], mask.shape[1], -1)[:, :, 0]
 
 
-
 def masked_modules(model: nn.Module) -> dict[str, nn.Module]:
     return {n: m for n, m in model.named_modules() if m._buffers.get(MASK_BUFFER) is not None}
-
 
 
 def degrees_of(mask: torch.Tensor, groups: int) -> tuple[int | None, int | None]:
@@ -91,7 +89,6 @@ def degrees_of(mask: torch.Tensor, groups: int) -> tuple[int | None, int | None]
     ):
         return None, None
     return int(rows[0]), int(cols[0, 0])
-
 
 
 #: Group sizes M tried, in order, when a mask is described as ``"N:M"``.
@@ -250,9 +247,7 @@ def build(
     return toc, chunks, size
 
 
-def pack(
-    model: nn.Module, *, form: str = "indices", regenerate: Regenerate | None = None
-) -> bytes:
+def pack(model: nn.Module, *, form: str = "indices", regenerate: Regenerate | None = None) -> bytes:
     """Serialise every parameter and persistent buffer of ``model``, masked layers compressed.
 
     Layout: ``magic (8 bytes) | version (u32) | TOC length (u32) | CRC-32 of TOC+payload
@@ -299,5 +294,3 @@ def dense_bytes(model: nn.Module) -> int:
     return sum(
         t.numel() * t.element_size() for k, t in model.state_dict().items() if k not in implicit
     )
-
-

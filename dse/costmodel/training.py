@@ -158,18 +158,30 @@ def training_exit(graph: LayerGraph, cut: int, named: int | None = None) -> int 
     if named is not None:
         e = graph.exits[named]
         if e.position > cut:
-            raise InputError("training", "exit", f"exit {named} (after {e.site}) is past cut "
-                             f"{cut}: its head runs on the server",
-                             "name an exit before the cut, or leave exit out (the nearest "
-                             "before the cut)")
+            raise InputError(
+                "training",
+                "exit",
+                f"exit {named} (after {e.site}) is past cut {cut}: its head runs on the server",
+                "name an exit before the cut, or leave exit out (the nearest before the cut)",
+            )
         return named
     before = [e for e in graph.exits if e.position <= cut]
     return max(before, key=lambda e: (e.position, e.index)).index if before else None
 
 
-def training_cost(graph: LayerGraph, edge: DeviceProfile, server: DeviceProfile,
-                  link: LinkProfile, *, mode: str, cut: int, samples: int, batch_size: int,
-                  tasks: int = 1, exit: int | None = None) -> TrainingCost:
+def training_cost(
+    graph: LayerGraph,
+    edge: DeviceProfile,
+    server: DeviceProfile,
+    link: LinkProfile,
+    *,
+    mode: str,
+    cut: int,
+    samples: int,
+    batch_size: int,
+    tasks: int = 1,
+    exit: int | None = None,
+) -> TrainingCost:
     """Cost of one epoch of training in ``mode`` at ``cut`` (see the module docstring).
 
     ``samples``: training samples per epoch; ``tasks``: labels per sample; ``exit``: the
@@ -191,10 +203,33 @@ def training_cost(graph: LayerGraph, edge: DeviceProfile, server: DeviceProfile,
         once_bytes = samples * (graph.input_bytes + label)
         up_air = 8.0 * once_bytes / link.uplink_bps
         once_s = transfer_time(once_bytes, link)
-        once_j = (link.uplink_power_w() * up_air + link.connected_power_w * rtt
-                  + edge.idle_power_w * once_s + link.tail_energy_j)
-        return TrainingCost(mode, cut, None, n, B, 0.0, 0.0, 0.0, 0.0, s, n * s, 0.0, 0.0,
-                            0.0, 0.0, 0.0, once_s, once_bytes, once_j)
+        once_j = (
+            link.uplink_power_w() * up_air
+            + link.connected_power_w * rtt
+            + edge.idle_power_w * once_s
+            + link.tail_energy_j
+        )
+        return TrainingCost(
+            mode,
+            cut,
+            None,
+            n,
+            B,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            s,
+            n * s,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            0.0,
+            once_s,
+            once_bytes,
+            once_j,
+        )
     on_server = server_nodes(graph, cut)
     edge_part = [x for x in every if x.name not in on_server]
     server_part = [x for x in every if x.name in on_server]
@@ -205,24 +240,46 @@ def training_cost(graph: LayerGraph, edge: DeviceProfile, server: DeviceProfile,
     else:
         used_exit = training_exit(graph, cut, exit)
         heads = {name for e in graph.exits if e.position <= cut for name in e.nodes}
-        upto = (set(graph.backbone[: graph.exits[used_exit].position])
-                if used_exit is not None else set())
+        upto = (
+            set(graph.backbone[: graph.exits[used_exit].position])
+            if used_exit is not None
+            else set()
+        )
         trained = [x for x in edge_part if x.name in heads or x.name in upto]
     fwd = _forward(edge_part, edge, B)
     bwd = BACKWARD_FACTOR * _forward(trained, edge, B)
     opt = _optimizer(trained, edge)
     trained_w = sum(x.weight_bytes for x in trained)
-    memory = (sum(x.weight_bytes for x in edge_part) + (1 + OPTIMIZER_STATE) * trained_w
-              + B * (graph.input_bytes + sum(x.output_bytes for x in trained)) + B * cut_bytes
-              if edge_part else B * (graph.input_bytes + label))
+    memory = (
+        sum(x.weight_bytes for x in edge_part)
+        + (1 + OPTIMIZER_STATE) * trained_w
+        + B * (graph.input_bytes + sum(x.output_bytes for x in trained))
+        + B * cut_bytes
+        if edge_part
+        else B * (graph.input_bytes + label)
+    )
     E = fwd + bwd + opt
     if cut_bytes <= 0:  # edge-only: no link, no server
         epoch = n * E
-        return TrainingCost(mode, cut, used_exit, n, B, fwd, bwd, opt, 0.0, 0.0, epoch, 0.0,
-                            0.0, edge.active_power_w * epoch, float(memory),
-                            OPTIMIZER_STATE * trained_w)
-    S = (_forward(server_part, server, B) * (1 + BACKWARD_FACTOR)
-         + _optimizer(server_part, server))
+        return TrainingCost(
+            mode,
+            cut,
+            used_exit,
+            n,
+            B,
+            fwd,
+            bwd,
+            opt,
+            0.0,
+            0.0,
+            epoch,
+            0.0,
+            0.0,
+            edge.active_power_w * epoch,
+            float(memory),
+            OPTIMIZER_STATE * trained_w,
+        )
+    S = _forward(server_part, server, B) * (1 + BACKWARD_FACTOR) + _optimizer(server_part, server)
     up = B * (cut_bytes + label)
     down = B * cut_bytes if mode == "split" and trained else 0.0
     up_air, down_air = 8.0 * up / link.uplink_bps, 8.0 * down / link.downlink_bps
@@ -234,25 +291,64 @@ def training_cost(graph: LayerGraph, edge: DeviceProfile, server: DeviceProfile,
     busy = n * E
     up_epoch, down_epoch = up / B * samples, down / B * samples  # exact: every sample once
     up_air, down_air = 8.0 * up_epoch / link.uplink_bps, 8.0 * down_epoch / link.downlink_bps
-    radio = (link.uplink_power_w() * up_air + link.downlink_power_w() * down_air
-             + link.connected_power_w * max(0.0, epoch - up_air - down_air))
+    radio = (
+        link.uplink_power_w() * up_air
+        + link.downlink_power_w() * down_air
+        + link.connected_power_w * max(0.0, epoch - up_air - down_air)
+    )
     energy = edge.active_power_w * busy + edge.idle_power_w * (epoch - busy) + radio
-    return TrainingCost(mode, cut, used_exit, n, B, fwd, bwd, opt, L, S, epoch, up_epoch,
-                        down_epoch, energy, float(memory), OPTIMIZER_STATE * trained_w,
-                        once_j=link.tail_energy_j)
+    return TrainingCost(
+        mode,
+        cut,
+        used_exit,
+        n,
+        B,
+        fwd,
+        bwd,
+        opt,
+        L,
+        S,
+        epoch,
+        up_epoch,
+        down_epoch,
+        energy,
+        float(memory),
+        OPTIMIZER_STATE * trained_w,
+        once_j=link.tail_energy_j,
+    )
 
 
-def training_costs(graph: LayerGraph, edge: DeviceProfile, server: DeviceProfile,
-                   link: LinkProfile, *, mode: str, samples: int, batch_size: int,
-                   tasks: int = 1, exit: int | None = None) -> list[TrainingCost | None]:
+def training_costs(
+    graph: LayerGraph,
+    edge: DeviceProfile,
+    server: DeviceProfile,
+    link: LinkProfile,
+    *,
+    mode: str,
+    samples: int,
+    batch_size: int,
+    tasks: int = 1,
+    exit: int | None = None,
+) -> list[TrainingCost | None]:
     """:func:`training_cost` at every cut of ``graph``; None where a named ``exit`` is
     past the cut (no such training exists)."""
     out: list[TrainingCost | None] = []
     for k in range(len(graph.cuts)):
         try:
-            out.append(training_cost(graph, edge, server, link, mode=mode, cut=k,
-                                     samples=samples, batch_size=batch_size, tasks=tasks,
-                                     exit=exit))
+            out.append(
+                training_cost(
+                    graph,
+                    edge,
+                    server,
+                    link,
+                    mode=mode,
+                    cut=k,
+                    samples=samples,
+                    batch_size=batch_size,
+                    tasks=tasks,
+                    exit=exit,
+                )
+            )
         except InputError:
             out.append(None)
     return out

@@ -15,11 +15,23 @@ from __future__ import annotations
 
 from dse.lazy import exports
 
-__all__, __getattr__ = exports(__name__, {
-    "export_bundle": "export", "Exported": "export", "choose_trial": "export",
-    "Bundle": "bundle", "EdgeResult": "bundle", "ServerResult": "bundle",
-    "load_bundle": "bundle", "read_manifest": "bundle", "FORMAT": "bundle",
-    "run_server": "serve", "serve_bundle": "serve",
-    "run_split": "runsplit", "SplitRun": "runsplit",
-    "train_loopback": "trainloop", "LoopbackRun": "trainloop",
-})
+__all__, __getattr__ = exports(
+    __name__,
+    {
+        "export_bundle": "export",
+        "Exported": "export",
+        "choose_trial": "export",
+        "Bundle": "bundle",
+        "EdgeResult": "bundle",
+        "ServerResult": "bundle",
+        "load_bundle": "bundle",
+        "read_manifest": "bundle",
+        "FORMAT": "bundle",
+        "run_server": "serve",
+        "serve_bundle": "serve",
+        "run_split": "runsplit",
+        "SplitRun": "runsplit",
+        "train_loopback": "trainloop",
+        "LoopbackRun": "trainloop",
+    },
+)

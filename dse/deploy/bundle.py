@@ -86,24 +86,32 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
     folder = Path(folder)
     path = folder / MANIFEST
     if not path.is_file():
-        raise InputError(path, "manifest", "missing: not a dse bundle folder",
-                         "give the folder `dse export ... --out DIR` wrote")
+        raise InputError(
+            path,
+            "manifest",
+            "missing: not a dse bundle folder",
+            "give the folder `dse export ... --out DIR` wrote",
+        )
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(path, "manifest", f"unreadable JSON ({exc})",
-                         "export the bundle again") from None
+        raise InputError(
+            path, "manifest", f"unreadable JSON ({exc})", "export the bundle again"
+        ) from None
     if not isinstance(manifest, dict):
         raise InputError(path, "manifest", "not a JSON object", "export the bundle again")
     fmt = manifest.get("format")
     if fmt != FORMAT:
-        raise InputError(path, "format", f"bundle format {fmt!r}; this dse reads format "
-                         f"{FORMAT}", "export the bundle again with this dse")
+        raise InputError(
+            path,
+            "format",
+            f"bundle format {fmt!r}; this dse reads format {FORMAT}",
+            "export the bundle again with this dse",
+        )
     need = ("tasks", "classes", "exits", "cut", "crossing", "codec", "files", "edge_only")
     missing = [k for k in need if k not in manifest]
     if missing:
-        raise InputError(path, missing[0], "missing from the manifest",
-                         "export the bundle again")
+        raise InputError(path, missing[0], "missing from the manifest", "export the bundle again")
     why = _manifest_error(manifest)
     if why:
         raise InputError(path, why[0], why[1], "export the bundle again with dse export")
@@ -118,13 +126,20 @@ MAX_LAYER_WEIGHTS = 2**28
 def _sizes(value: Any) -> bool:
     """A list of sizes: positive integers (no booleans)."""
     return isinstance(value, list) and all(
-        isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in value)
+        isinstance(d, int) and not isinstance(d, bool) and d >= 1 for d in value
+    )
 
 
 def _inside(name: Any) -> bool:
     """A file name relative to the bundle folder that stays inside it."""
-    return (isinstance(name, str) and bool(name) and not Path(name).is_absolute()
-            and ".." not in Path(name).parts and "\\" not in name and "\0" not in name)
+    return (
+        isinstance(name, str)
+        and bool(name)
+        and not Path(name).is_absolute()
+        and ".." not in Path(name).parts
+        and "\\" not in name
+        and "\0" not in name
+    )
 
 
 def _manifest_error(m: dict[str, Any]) -> tuple[str, str] | None:
@@ -141,29 +156,45 @@ def _manifest_error(m: dict[str, Any]) -> tuple[str, str] | None:
         return "cut", "not a cut index (an integer >= 0)"
     if not isinstance(m["edge_only"], bool):
         return "edge_only", "not true or false"
-    if not (isinstance(m["crossing"], list) and all(
-            isinstance(c, dict) and _sizes(c.get("shape")) for c in m["crossing"])):
+    if not (
+        isinstance(m["crossing"], list)
+        and all(isinstance(c, dict) and _sizes(c.get("shape")) for c in m["crossing"])
+    ):
         return "crossing", "not a list of tensors with a shape of sizes"
     if m["codec"] is not None and not isinstance(m["codec"], str):
         return "codec", "not a codec name or null"
     if "input_shape" in m and not (_sizes(m["input_shape"]) and m["input_shape"]):
         return "input_shape", "not a list of sizes"
-    if not (isinstance(files, dict) and all(_inside(k) and isinstance(v, str)
-                                            for k, v in files.items())):
+    if not (
+        isinstance(files, dict) and all(_inside(k) and isinstance(v, str) for k, v in files.items())
+    ):
         return "files", "not a table of file names inside the bundle and their sha256"
     if sparse is not None:
         layers = sparse.get("layers") if isinstance(sparse, dict) else None
-        if not (isinstance(sparse, dict) and _inside(sparse.get("file"))
-                and sparse["file"] in files and isinstance(layers, list)):
+        if not (
+            isinstance(sparse, dict)
+            and _inside(sparse.get("file"))
+            and sparse["file"] in files
+            and isinstance(layers, list)
+        ):
             return "sparse", "not a table of a listed file and its layers"
         for e in layers:
-            if not (isinstance(e, dict) and isinstance(e.get("module"), str)
-                    and e["module"] and _sizes(e.get("weight_shape"))
-                    and 2 <= len(e["weight_shape"]) <= 5 and isinstance(e.get("bias"), bool)
-                    and math.prod(e["weight_shape"]) <= MAX_LAYER_WEIGHTS
-                    and _sizes([e.get("groups", 1)]) and (
-                        e.get("kind") == "linear" and len(e["weight_shape"]) == 2
-                        or e.get("kind") != "linear" and len(e["weight_shape"]) > 2)):
+            if not (
+                isinstance(e, dict)
+                and isinstance(e.get("module"), str)
+                and e["module"]
+                and _sizes(e.get("weight_shape"))
+                and 2 <= len(e["weight_shape"]) <= 5
+                and isinstance(e.get("bias"), bool)
+                and math.prod(e["weight_shape"]) <= MAX_LAYER_WEIGHTS
+                and _sizes([e.get("groups", 1)])
+                and (
+                    e.get("kind") == "linear"
+                    and len(e["weight_shape"]) == 2
+                    or e.get("kind") != "linear"
+                    and len(e["weight_shape"]) > 2
+                )
+            ):
                 return "sparse.layers", f"{e!r:.60} is not a layer entry"
     return None
 
@@ -172,16 +203,29 @@ def check_files(folder: Path, manifest: dict[str, Any]) -> None:
     """Every file the manifest lists exists and has its sha256."""
     files = manifest["files"]
     if not isinstance(files, dict) or EDGE not in files:
-        raise _bad(folder, MANIFEST, "files", "no file list with the edge program",
-                   "export the bundle again")
+        raise _bad(
+            folder,
+            MANIFEST,
+            "files",
+            "no file list with the edge program",
+            "export the bundle again",
+        )
     for name, digest in files.items():
         path = folder / name
         if not path.is_file():
-            raise InputError(path, "files", "missing from the bundle",
-                             "copy the whole bundle folder, or export it again")
+            raise InputError(
+                path,
+                "files",
+                "missing from the bundle",
+                "copy the whole bundle folder, or export it again",
+            )
         if sha256_of(path) != digest:
-            raise InputError(path, "sha256", "does not match the manifest: the file was "
-                             "changed or damaged", "copy it again, or export the bundle again")
+            raise InputError(
+                path,
+                "sha256",
+                "does not match the manifest: the file was changed or damaged",
+                "copy it again, or export the bundle again",
+            )
 
 
 def _skeleton(layers: list[dict[str, Any]]) -> nn.Module:
@@ -195,8 +239,7 @@ def _skeleton(layers: list[dict[str, Any]]) -> nn.Module:
             layer: nn.Module = nn.Linear(shape[1], shape[0], bias=bias)
         else:
             conv = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}[len(shape) - 2]
-            layer = conv(shape[1] * groups, shape[0], tuple(shape[2:]), groups=groups,
-                         bias=bias)
+            layer = conv(shape[1] * groups, shape[0], tuple(shape[2:]), groups=groups, bias=bias)
         nest(root, entry["module"], layer)
     return root
 
@@ -221,11 +264,17 @@ def sparse_weights(folder: Path, manifest: dict[str, Any]) -> dict[str, torch.Te
     try:
         root = _skeleton(info["layers"])
     except (KeyError, ValueError, TypeError, RuntimeError) as exc:  # e.g. a clashing path
-        raise InputError(folder / MANIFEST, "sparse.layers", f"cannot build its layers "
-                         f"({type(exc).__name__}: {exc})", "export the bundle again") from None
+        raise InputError(
+            folder / MANIFEST,
+            "sparse.layers",
+            f"cannot build its layers ({type(exc).__name__}: {exc})",
+            "export the bundle again",
+        ) from None
     sparsity.unpack_state((folder / info["file"]).read_bytes(), root)
-    return {f"{e['module']}.weight": root.get_submodule(e["module"]).weight.detach().clone()
-            for e in info["layers"]}
+    return {
+        f"{e['module']}.weight": root.get_submodule(e["module"]).weight.detach().clone()
+        for e in info["layers"]
+    }
 
 
 #: Members of a .pt2 archive that ``torch.export.load`` would unpickle with plain pickle
@@ -259,19 +308,31 @@ def load_program(path: Path, weights: dict[str, torch.Tensor]) -> nn.Module:
         with zipfile.ZipFile(path) as archive:
             members = archive.namelist()
     except (OSError, zipfile.BadZipFile) as exc:
-        raise InputError(path, "program", f"not a .pt2 archive ({exc})",
-                         "export the bundle again with dse export") from None
+        raise InputError(
+            path,
+            "program",
+            f"not a .pt2 archive ({exc})",
+            "export the bundle again with dse export",
+        ) from None
     pickled = [m for m in members if m.rsplit("/", 1)[-1].startswith(_PICKLED_MEMBERS)]
     if pickled:
-        raise InputError(path, "program", f"holds a pickled object ({pickled[0]}) that "
-                         "loading would run", "export the bundle again with dse export")
+        raise InputError(
+            path,
+            "program",
+            f"holds a pickled object ({pickled[0]}) that loading would run",
+            "export the bundle again with dse export",
+        )
     try:
         with warnings.catch_warnings(), _weights_only():
             warnings.simplefilter("ignore")
             ep = torch.export.load(str(path))
     except Exception as exc:  # noqa: BLE001 - any unreadable archive is bad input
-        raise InputError(path, "program", f"cannot load it ({type(exc).__name__}: {exc})",
-                         "export the bundle again with this torch version") from None
+        raise InputError(
+            path,
+            "program",
+            f"cannot load it ({type(exc).__name__}: {exc})",
+            "export the bundle again with this torch version",
+        ) from None
     for name, value in weights.items():
         key = PREFIX + name
         if key in ep.state_dict:
@@ -282,8 +343,9 @@ def load_program(path: Path, weights: dict[str, torch.Tensor]) -> nn.Module:
 class Bundle:
     """A loaded bundle: :meth:`edge` for one sample, :meth:`server` for one payload."""
 
-    def __init__(self, folder: Path, manifest: dict[str, Any], edge: nn.Module,
-                 server: nn.Module | None) -> None:
+    def __init__(
+        self, folder: Path, manifest: dict[str, Any], edge: nn.Module, server: nn.Module | None
+    ) -> None:
         self.folder = folder
         self.manifest = manifest
         self._edge = edge
@@ -298,17 +360,22 @@ class Bundle:
         start = time.perf_counter()
         shape = tuple(self.manifest["input_shape"])
         if tuple(x.shape) != shape:
-            raise InputError("edge input", "shape", f"{tuple(x.shape)}, the bundle takes "
-                             f"{shape}", "give one sample with the batch dimension 1")
+            raise InputError(
+                "edge input",
+                "shape",
+                f"{tuple(x.shape)}, the bundle takes {shape}",
+                "give one sample with the batch dimension 1",
+            )
         with torch.no_grad():
             out = self._edge(x.to(torch.float32))
         t = len(self.tasks)
         answered = tuple(None if int(a) < 0 else int(a) for a in out[0])
-        logits = tuple(None if a is None else lg for a, lg in
-                       zip(answered, out[1:1 + t], strict=True))
+        logits = tuple(
+            None if a is None else lg for a, lg in zip(answered, out[1 : 1 + t], strict=True)
+        )
         payload = None
         if not self.manifest["edge_only"] and any(a is None for a in answered):
-            payload = self.pack(list(out[1 + t:]))
+            payload = self.pack(list(out[1 + t :]))
         return EdgeResult(answered, logits, payload, time.perf_counter() - start)
 
     def pack(self, values: list[torch.Tensor]) -> bytes:
@@ -316,9 +383,10 @@ class Bundle:
         if self.codec is None:  # raw little-endian float32, crossing order, no header
             return b"".join(v.detach().numpy().astype("<f4").tobytes() for v in values)
         step = 3 if self.quantised else 1
-        groups = [Quantized(*values[i:i + 3]) if self.quantised
-                  else Quantized(values[i], None, None)
-                  for i in range(0, len(values), step)]
+        groups = [
+            Quantized(*values[i : i + 3]) if self.quantised else Quantized(values[i], None, None)
+            for i in range(0, len(values), step)
+        ]
         return self.codec.pack(groups)
 
     def unpack(self, payload: bytes) -> list[torch.Tensor]:
@@ -330,8 +398,9 @@ class Bundle:
             payload = bytes(payload)
             need = sum(4 * int(np.prod(s)) for s in self.shapes)
             if len(payload) != need:
-                raise PayloadError("length", f"{len(payload)} bytes; this bundle's raw "
-                                   f"float32 payload has {need}")
+                raise PayloadError(
+                    "length", f"{len(payload)} bytes; this bundle's raw float32 payload has {need}"
+                )
             out, pos = [], 0
             for s in self.shapes:
                 n = int(np.prod(s))
@@ -341,35 +410,44 @@ class Bundle:
             return out
         codec, coded = read_payload(payload)
         if codec != self.codec:
-            raise PayloadError("codec", f"the payload was coded with {codec.name}, this "
-                               f"bundle's edge sends {self.codec.name}")
+            raise PayloadError(
+                "codec",
+                f"the payload was coded with {codec.name}, this "
+                f"bundle's edge sends {self.codec.name}",
+            )
         shapes = [tuple(q.values.shape) for q in coded]
         if shapes != self.shapes:
-            raise PayloadError("shape", f"tensors {shapes}; this bundle's cut sends "
-                               f"{self.shapes}")
+            raise PayloadError("shape", f"tensors {shapes}; this bundle's cut sends {self.shapes}")
         flat: list[torch.Tensor] = []
         for q in coded:
             flat += [q.values, q.scale, q.lo] if self.quantised else [q.values]
         return flat
 
-    def server(self, payload: bytes, open_tasks: tuple[bool, ...] | None = None
-               ) -> ServerResult:
+    def server(self, payload: bytes, open_tasks: tuple[bool, ...] | None = None) -> ServerResult:
         """Decode a payload and run the server program; ``open_tasks``: which tasks are
         still unanswered (None: all)."""
         if self._server is None:
-            raise InputError(self.folder / MANIFEST, "cut", "the cut is edge-only: the "
-                             "bundle has no server part", "run the edge part alone")
+            raise InputError(
+                self.folder / MANIFEST,
+                "cut",
+                "the cut is edge-only: the bundle has no server part",
+                "run the edge part alone",
+            )
         start = time.perf_counter()
         t = len(self.tasks)
         open_ = (True,) * t if open_tasks is None else tuple(bool(o) for o in open_tasks)
         if len(open_) != t:
-            raise InputError("server", "open_tasks", f"{len(open_)} flags for {t} tasks",
-                             "give one flag per task")
+            raise InputError(
+                "server",
+                "open_tasks",
+                f"{len(open_)} flags for {t} tasks",
+                "give one flag per task",
+            )
         inputs = self.unpack(payload)
         with torch.no_grad():
             out = self._server(torch.tensor(open_, dtype=torch.bool), *inputs)
         answered = tuple(int(a) for a in out[0])
-        logits = tuple(out[1:1 + t])
+        logits = tuple(out[1 : 1 + t])
         return ServerResult(answered, logits, time.perf_counter() - start)
 
     def reference(self) -> dict[str, np.ndarray]:
@@ -380,15 +458,20 @@ class Bundle:
             with np.load(path, allow_pickle=False) as z:
                 ref = {k: z[k] for k in z.files}
         except (OSError, ValueError) as exc:
-            raise InputError(path, "<file>", f"cannot read: {exc}",
-                             "export the bundle again with dse export") from None
+            raise InputError(
+                path, "<file>", f"cannot read: {exc}", "export the bundle again with dse export"
+            ) from None
         for key in ("answered", "predicted", "payload_bytes"):
             if key not in ref:
                 raise InputError(path, key, "missing", "export the bundle again with dse export")
         tasks = len(self.tasks)
         if ref["answered"].shape[0] != tasks or ref["predicted"].shape != ref["answered"].shape:
-            raise InputError(path, "answered", f"shape {ref['answered'].shape} does not fit "
-                             f"{tasks} tasks", "export the bundle again with dse export")
+            raise InputError(
+                path,
+                "answered",
+                f"shape {ref['answered'].shape} does not fit {tasks} tasks",
+                "export the bundle again with dse export",
+            )
         return ref
 
 
@@ -400,8 +483,9 @@ def load_bundle(folder: str | Path) -> Bundle:
     """
     folder = Path(folder)
     if not folder.is_dir():
-        raise InputError(folder, "bundle", "no such folder",
-                         "give the folder `dse export ... --out DIR` wrote")
+        raise InputError(
+            folder, "bundle", "no such folder", "give the folder `dse export ... --out DIR` wrote"
+        )
     manifest = read_manifest(folder)
     check_files(folder, manifest)
     weights = sparse_weights(folder, manifest)

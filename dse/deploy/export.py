@@ -59,22 +59,32 @@ class Exported:
     notes: tuple[str, ...]
 
 
-def choose_trial(name: str, *, trial: int | None, best: str | None,
-                 storage: str | None = None) -> tuple[Any, Any, dict[str, Any], list[str]]:
+def choose_trial(
+    name: str, *, trial: int | None, best: str | None, storage: str | None = None
+) -> tuple[Any, Any, dict[str, Any], list[str]]:
     """(study, spec, the trial's record, notes) for ``--trial N`` or ``--best OBJ``."""
     study, spec = load_study(name, storage=storage)
     notes: list[str] = []
     if (trial is None) == (best is None):
-        raise InputError("command line", "--trial/--best", "give exactly one of them",
-                         "e.g. --best latency_mean")
+        raise InputError(
+            "command line", "--trial/--best", "give exactly one of them", "e.g. --best latency_mean"
+        )
     if best is not None:
         if best not in spec.objectives:
-            raise InputError(name, "--best", f"{best!r} is not an objective of the study",
-                             f"use one of {', '.join(spec.objectives)}")
+            raise InputError(
+                name,
+                "--best",
+                f"{best!r} is not an objective of the study",
+                f"use one of {', '.join(spec.objectives)}",
+            )
         front = front_frame(study, spec)
         if front.empty:
-            raise InputError(name, "--best", "the study has no feasible complete trial",
-                             "run the study (longer), or relax its constraints")
+            raise InputError(
+                name,
+                "--best",
+                "the study has no feasible complete trial",
+                "run the study (longer), or relax its constraints",
+            )
         ascending = spec.objectives[best] == "minimize"
         row = front.sort_values([best, "trial"], ascending=[ascending, True]).iloc[0]
         trial = int(row["trial"])
@@ -82,23 +92,34 @@ def choose_trial(name: str, *, trial: int | None, best: str | None,
     found = [t for t in study.get_trials(deepcopy=False) if t.number == trial]
     if not found:
         last = len(study.trials) - 1
-        raise InputError(name, "--trial", f"no trial {trial}",
-                         f"the study has trials 0..{last}" if last >= 0 else "run the study")
+        raise InputError(
+            name,
+            "--trial",
+            f"no trial {trial}",
+            f"the study has trials 0..{last}" if last >= 0 else "run the study",
+        )
     t = found[0]
     if t.state.name != "COMPLETE":
         reason = t.user_attrs.get("fail_reason")
-        raise InputError(name, "--trial", f"trial {trial} is {t.state.name}"
-                         + (f" ({reason})" if reason else ""),
-                         "export a complete trial (dse front NAME lists them)")
+        raise InputError(
+            name,
+            "--trial",
+            f"trial {trial} is {t.state.name}" + (f" ({reason})" if reason else ""),
+            "export a complete trial (dse front NAME lists them)",
+        )
     record = record_of(t)
     if record is None:
-        raise InputError(name, "--trial", f"trial {trial} has no dse record",
-                         "export a trial dse scored")
-    violated = [str(c) for c, v in zip(spec.constraints, record["constraints"], strict=False)
-                if v > 0]
+        raise InputError(
+            name, "--trial", f"trial {trial} has no dse record", "export a trial dse scored"
+        )
+    violated = [
+        str(c) for c, v in zip(spec.constraints, record["constraints"], strict=False) if v > 0
+    ]
     if violated:
-        notes.append(f"trial {trial} fails the study's constraints ({'; '.join(violated)}): "
-                     "exported as asked")
+        notes.append(
+            f"trial {trial} fails the study's constraints ({'; '.join(violated)}): "
+            "exported as asked"
+        )
     return study, spec, {"number": trial, **record}, notes
 
 
@@ -106,30 +127,47 @@ def candidate_of(record: dict[str, Any]) -> Candidate:
     return Candidate.from_row({f"knob_{k}": v for k, v in record["knobs"].items()})
 
 
-def export_bundle(name: str, out: str | Path, *, trial: int | None = None,
-                  best: str | None = None, force: bool = False, storage: str | None = None,
-                  cache: Cache | None = None, progress: bool = False) -> Exported:
+def export_bundle(
+    name: str,
+    out: str | Path,
+    *,
+    trial: int | None = None,
+    best: str | None = None,
+    force: bool = False,
+    storage: str | None = None,
+    cache: Cache | None = None,
+    progress: bool = False,
+) -> Exported:
     """Export one trial of study ``name`` as a bundle in ``out`` (see the module
     docstring); :class:`InputError` for an unknown study, objective or trial, or an
     ``out`` that holds files (without ``force``)."""
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
-        raise InputError(out, "--out", "exists and is not empty",
-                         "give --force to replace it, or another folder")
+        raise InputError(
+            out, "--out", "exists and is not empty", "give --force to replace it, or another folder"
+        )
     study, spec, record, notes = choose_trial(name, trial=trial, best=best, storage=storage)
     cand = candidate_of(record)
     explorer = Explorer(spec, cache=cache or Cache(), progress=progress)
     scorer = explorer.scorer(cand.method, cand.density, cand.split)
     if explorer.trained_now:
-        notes.append("the network was not in the training cache: trained it again "
-                     "(same key and seed) for the export")
+        notes.append(
+            "the network was not in the training cache: trained it again "
+            "(same key and seed) for the export"
+        )
     rescored = scorer.score(cand).as_dict()
-    off = [k for k in RESCORED
-           if not math.isclose(float(rescored[k]), float(record["metrics"][k]),
-                               rel_tol=1e-9, abs_tol=1e-12)]
+    off = [
+        k
+        for k in RESCORED
+        if not math.isclose(
+            float(rescored[k]), float(record["metrics"][k]), rel_tol=1e-9, abs_tol=1e-12
+        )
+    ]
     if off:
-        notes.append(f"scoring the network again differs from the study's record in "
-                     f"{', '.join(off)}: the network is not the one the study scored")
+        notes.append(
+            f"scoring the network again differs from the study's record in "
+            f"{', '.join(off)}: the network is not the one the study scored"
+        )
     trained, graph = scorer.trained, scorer.graph
     k = cand.split
     n = len(graph.backbone)
@@ -147,8 +185,9 @@ def export_bundle(name: str, out: str | Path, *, trial: int | None = None,
     _drop_masks(gm)
     x_test = explorer.data.test.x
     example = x_test[:1].to(torch.float32)
-    rule = dict(thresholds=thresholds, criterion=cand.criterion, policy=cand.policy,
-                classes=classes)
+    rule = dict(
+        thresholds=thresholds, criterion=cand.criterion, policy=cand.policy, classes=classes
+    )
     edge_mod = EdgeModule(gm, graph, k, used, codec=codec, example=example, **rule).eval()
     files: dict[str, bytes] = {}
     with warnings.catch_warnings():
@@ -158,7 +197,7 @@ def export_bundle(name: str, out: str | Path, *, trial: int | None = None,
         if not edge_only:
             server_mod = ServerModule(gm, graph, k, used, codec=codec, **rule).eval()
             with torch.no_grad():
-                payload = edge_mod(example)[1 + len(tasks):]
+                payload = edge_mod(example)[1 + len(tasks) :]
             opened = torch.ones(len(tasks), dtype=torch.bool)
             server_ep = _export(server_mod, (opened, *payload), "server", spec)
             files[B.SERVER] = _saved(server_ep, sparse)
@@ -170,14 +209,30 @@ def export_bundle(name: str, out: str | Path, *, trial: int | None = None,
     np.savez(buf, **reference)
     files[B.REFERENCE] = buf.getvalue()
 
-    crossing = [] if edge_only else [
-        {"name": p, "shape": [1, *explorer.data.input_shape] if p == "input"
-         else list(graph.nodes[p].output_shape), "dtype": "float32"}
-        for p in graph.cuts[k].tensors]
-    exits = [{"name": explorer.exit_names[j] if j < len(explorer.exit_names) else
-              graph.exits[j].site, "index": j, "site": graph.exits[j].site,
-              "position": graph.exits[j].position,
-              "side": "edge" if graph.exits[j].position <= k else "server"} for j in used]
+    crossing = (
+        []
+        if edge_only
+        else [
+            {
+                "name": p,
+                "shape": [1, *explorer.data.input_shape]
+                if p == "input"
+                else list(graph.nodes[p].output_shape),
+                "dtype": "float32",
+            }
+            for p in graph.cuts[k].tensors
+        ]
+    )
+    exits = [
+        {
+            "name": explorer.exit_names[j] if j < len(explorer.exit_names) else graph.exits[j].site,
+            "index": j,
+            "site": graph.exits[j].site,
+            "position": graph.exits[j].position,
+            "side": "edge" if graph.exits[j].position <= k else "server",
+        }
+        for j in used
+    ]
     metrics = record["metrics"]
     predicted = {
         "split": "test",
@@ -186,9 +241,9 @@ def export_bundle(name: str, out: str | Path, *, trial: int | None = None,
         "bytes": metrics["test_bandwidth"],
         "edge_energy": metrics["test_edge_energy"],
         "accuracy": metrics["test_accuracy"],
-        "task_accuracy": dict(zip(tasks, metrics.get("test_task_accuracy",
-                                                     [metrics["test_accuracy"]]),
-                                  strict=False)),
+        "task_accuracy": dict(
+            zip(tasks, metrics.get("test_task_accuracy", [metrics["test_accuracy"]]), strict=False)
+        ),
         "exit_rates": metrics["test_exit_rates"],
         "payload_bytes_mean": float(reference["payload_bytes"].mean()),
         #: the latency's parts and the rest are scored on validation only
@@ -218,9 +273,13 @@ def export_bundle(name: str, out: str | Path, *, trial: int | None = None,
         "tasks": list(tasks),
         "classes": list(classes),
         "predicted": predicted,
-        "sparse": None if sparse_blob is None else {
-            "file": B.SPARSE, "form": form,
-            "layers": [_layer_entry(name, m) for name, m in sparse.items()]},
+        "sparse": None
+        if sparse_blob is None
+        else {
+            "file": B.SPARSE,
+            "form": form,
+            "layers": [_layer_entry(name, m) for name, m in sparse.items()],
+        },
         "notes": notes,
         "files": {},
     }
@@ -245,8 +304,9 @@ def _write(out: Path, files: dict[str, bytes], manifest: dict[str, Any], force: 
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(data)
                 manifest["files"][name] = B.sha256_of(path)
-            (stage / B.MANIFEST).write_text(json.dumps(plain(manifest), indent=1) + "\n",
-                                            encoding="utf-8")
+            (stage / B.MANIFEST).write_text(
+                json.dumps(plain(manifest), indent=1) + "\n", encoding="utf-8"
+            )
         except OSError as exc:
             shutil.rmtree(stage, ignore_errors=True)
             if new:
@@ -269,8 +329,11 @@ def _write(out: Path, files: dict[str, bytes], manifest: dict[str, Any], force: 
 
 def _sparse_layers(gm: nn.Module) -> dict[str, nn.Module]:
     """Module path -> the layers that carry a sparsity mask."""
-    return {name: m for name, m in gm.named_modules()
-            if isinstance(m._buffers.get(sparsity.MASK_BUFFER), torch.Tensor)}
+    return {
+        name: m
+        for name, m in gm.named_modules()
+        if isinstance(m._buffers.get(sparsity.MASK_BUFFER), torch.Tensor)
+    }
 
 
 def _container(sparse: dict[str, nn.Module]) -> nn.Module:
@@ -291,9 +354,13 @@ def _sparse_file(sparse: dict[str, nn.Module]) -> tuple[bytes, str]:
 
 
 def _layer_entry(name: str, m: nn.Module) -> dict[str, Any]:
-    return {"module": name, "kind": "linear" if isinstance(m, nn.Linear) else "conv",
-            "weight_shape": list(m.weight.shape), "groups": int(getattr(m, "groups", 1)),
-            "bias": getattr(m, "bias", None) is not None}
+    return {
+        "module": name,
+        "kind": "linear" if isinstance(m, nn.Linear) else "conv",
+        "weight_shape": list(m.weight.shape),
+        "groups": int(getattr(m, "groups", 1)),
+        "bias": getattr(m, "bias", None) is not None,
+    }
 
 
 def _drop_masks(gm: nn.Module) -> None:
@@ -317,25 +384,28 @@ def _saved(ep: torch.export.ExportedProgram, sparse: dict[str, nn.Module]) -> by
     return buf.getvalue()
 
 
-def _export(module: nn.Module, args: tuple[torch.Tensor, ...], side: str,
-            spec: Any) -> torch.export.ExportedProgram:
+def _export(
+    module: nn.Module, args: tuple[torch.Tensor, ...], side: str, spec: Any
+) -> torch.export.ExportedProgram:
     """``torch.export`` of one part; a network it cannot take is one line, not a trace."""
     try:
         return torch.export.export(module, args)
     except Exception as exc:
-        first = next((line for line in str(exc).splitlines() if line.strip()),
-                     type(exc).__name__)
-        raise InputError(spec.path or spec.name, "model",
-                         f"torch.export cannot take the {side} part of {spec.model}: "
-                         f"{first[:300]}", "export another trial (another cut), or "
-                         "simplify the model's forward") from None
+        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        raise InputError(
+            spec.path or spec.name,
+            "model",
+            f"torch.export cannot take the {side} part of {spec.model}: {first[:300]}",
+            "export another trial (another cut), or simplify the model's forward",
+        ) from None
 
 
 # ------------------------------------------------------------------------- reference
 
 
-def _reference(scorer: Any, cand: Candidate, used: list[int], codec: Codec | None,
-               x: torch.Tensor) -> tuple[dict[str, np.ndarray], list[str]]:
+def _reference(
+    scorer: Any, cand: Candidate, used: list[int], codec: Codec | None, x: torch.Tensor
+) -> tuple[dict[str, np.ndarray], list[str]]:
     """What the study's scoring says on the test split (see the module docstring), and
     notes where a recomputation of the codec's outputs disagrees with the cached ones."""
     trained, graph, table = scorer.trained, scorer.graph, scorer.table
@@ -350,24 +420,30 @@ def _reference(scorer: Any, cand: Candidate, used: list[int], codec: Codec | Non
     # per task [outputs, N]: each output's class, the server's on decoded tensors
     classes = [lg.argmax(-1).numpy() for lg in trained.test_logits]
     if view is not None and codec is not None and codec.lossy:
-        fresh = codec_outputs(trained.network(), graph, x, trained.test_labels, [k], [codec],
-                              tasks=t_count)[(k, codec.name)]
+        fresh = codec_outputs(
+            trained.network(), graph, x, trained.test_labels, [k], [codec], tasks=t_count
+        )[(k, codec.name)]
         assert fresh.predicted is not None
         on_server = np.array([*(table.exit_position > k), True])
         for t in range(t_count):
             classes[t] = np.where(on_server[:, None], fresh.predicted[t], classes[t])
             if not np.array_equal(fresh.correct[t][on_server], view.correct[t][on_server]):
-                notes.append(f"task {t}: the server's outputs computed again on decoded "
-                             "tensors differ from the study's cached codec outputs")
+                notes.append(
+                    f"task {t}: the server's outputs computed again on decoded "
+                    "tensors differ from the study's cached codec outputs"
+                )
     samples = np.arange(n)
-    predicted = np.stack([classes[t][outputs[answer[t]], samples]
-                          for t in range(t_count)]).astype(np.int64)
+    predicted = np.stack([classes[t][outputs[answer[t]], samples] for t in range(t_count)]).astype(
+        np.int64
+    )
     n_edge = sum(1 for j in used if graph.exits[j].position <= k)
     sends = (path >= n_edge) & (table.cut_bytes[k] > 0)
-    sizes = (view.sizes if view is not None
-             else np.full(n, int(graph.cuts[k].bytes), dtype=np.int64))
-    ref = {"answered": answer, "predicted": predicted,
-           "payload_bytes": np.where(sends, sizes, 0).astype(np.int64)}
+    sizes = view.sizes if view is not None else np.full(n, int(graph.cuts[k].bytes), dtype=np.int64)
+    ref = {
+        "answered": answer,
+        "predicted": predicted,
+        "payload_bytes": np.where(sends, sizes, 0).astype(np.int64),
+    }
     for t, name in enumerate(trained.tasks):
         ref[f"whole_logits_{name}"] = trained.test_logits[t][-1].numpy().astype(np.float32)
     return ref, notes

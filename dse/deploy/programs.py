@@ -132,8 +132,9 @@ def _head_order(gm: fx.GraphModule, heads: set[str]) -> tuple[str, ...]:
     return tuple(n.name for n in gm.graph.nodes if n.name in heads)
 
 
-def _with_live(gm: fx.GraphModule, stages: list[Stage], start: Sequence[str],
-               end: Sequence[str]) -> list[Stage]:
+def _with_live(
+    gm: fx.GraphModule, stages: list[Stage], start: Sequence[str], end: Sequence[str]
+) -> list[Stage]:
     """Fill each non-final stage's ``live``: the values produced so far (or given at the
     start) that a later stage reads, or that the end needs (``end``: the payload)."""
     users: dict[str, set[str]] = {}
@@ -144,21 +145,21 @@ def _with_live(gm: fx.GraphModule, stages: list[Stage], start: Sequence[str],
     out = []
     for i, s in enumerate(stages):
         produced += [*s.nodes, *s.heads]
-        later = {x for t in stages[i + 1:] for x in (*t.nodes, *t.heads)}
-        live = tuple(p for p in dict.fromkeys(produced)
-                     if users.get(p, set()) & later or p in end)
+        later = {x for t in stages[i + 1 :] for x in (*t.nodes, *t.heads)}
+        live = tuple(p for p in dict.fromkeys(produced) if users.get(p, set()) & later or p in end)
         out.append(Stage(s.nodes, s.heads, s.outputs, s.exit_index, live))
     return out
 
 
-def plan_stages(gm: fx.GraphModule, graph: LayerGraph, cut: int, used: Sequence[int],
-                tasks: int, side: str) -> list[Stage]:
+def plan_stages(
+    gm: fx.GraphModule, graph: LayerGraph, cut: int, used: Sequence[int], tasks: int, side: str
+) -> list[Stage]:
     """The stages of one side: backbone segments between its used exits, each exit's
     heads, and a final stage (to the cut on the edge, with the final heads when the cut
     is edge-only; to the end and the final heads on the server)."""
     placeholder = next(n.name for n in gm.graph.nodes if n.op == "placeholder")
     outs = _outputs(gm)
-    finals = outs[len(outs) - tasks:]
+    finals = outs[len(outs) - tasks :]
     backbone = graph.backbone
     n = len(backbone)
     edge = side == "edge"
@@ -169,18 +170,21 @@ def plan_stages(gm: fx.GraphModule, graph: LayerGraph, cut: int, used: Sequence[
         e = graph.exits[j]
         if (e.position <= cut) != edge:
             continue
-        stages.append(Stage(tuple(backbone[pos:e.position]),
-                            _head_order(gm, set(e.nodes)),
-                            tuple(outs[j * tasks + t] for t in range(tasks)), idx))
+        stages.append(
+            Stage(
+                tuple(backbone[pos : e.position]),
+                _head_order(gm, set(e.nodes)),
+                tuple(outs[j * tasks + t] for t in range(tasks)),
+                idx,
+            )
+        )
         pos = e.position
     final_heads: tuple[str, ...] = ()
     if hi == n:  # the final heads run here (a task's own layers after the backbone)
         final_heads = _head_order(gm, _ancestors_of(gm, finals, set(backbone)))
-    stages.append(Stage((*backbone[pos:hi], *final_heads), (),
-                        tuple(finals) if hi == n else ()))
+    stages.append(Stage((*backbone[pos:hi], *final_heads), (), tuple(finals) if hi == n else ()))
     crossing = [placeholder if p == "input" else p for p in graph.cuts[cut].tensors]
-    return _with_live(gm, stages, [placeholder] if edge else crossing,
-                      crossing if edge else [])
+    return _with_live(gm, stages, [placeholder] if edge else crossing, crossing if edge else [])
 
 
 def _ancestors_of(gm: fx.GraphModule, names: Sequence[str], stop: set[str]) -> set[str]:
@@ -202,11 +206,11 @@ def _ancestors_of(gm: fx.GraphModule, names: Sequence[str], stop: set[str]) -> s
 class _Decider(nn.Module):
     """The exit rule shared by both sides."""
 
-    def __init__(self, thresholds: Sequence[float], criterion: str, policy: str,
-                 classes: Sequence[int]) -> None:
+    def __init__(
+        self, thresholds: Sequence[float], criterion: str, policy: str, classes: Sequence[int]
+    ) -> None:
         super().__init__()
-        self.register_buffer("thresholds", torch.tensor(list(thresholds),
-                                                        dtype=torch.float64))
+        self.register_buffer("thresholds", torch.tensor(list(thresholds), dtype=torch.float64))
         self.criterion = criterion
         self.policy = policy
         self.classes = tuple(int(c) for c in classes)
@@ -215,9 +219,14 @@ class _Decider(nn.Module):
         answered = torch.full((len(self.classes),), -1, dtype=torch.int64)
         return answered, [torch.zeros(1, c) for c in self.classes]
 
-    def decide(self, index: int, logits: Sequence[torch.Tensor], answered: torch.Tensor,
-               given: list[torch.Tensor], open_: torch.Tensor
-               ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+    def decide(
+        self,
+        index: int,
+        logits: Sequence[torch.Tensor],
+        answered: torch.Tensor,
+        given: list[torch.Tensor],
+        open_: torch.Tensor,
+    ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
         """Record the tasks answered at exit ``index`` and whether the sample leaves."""
         conf = torch.cat([confidence(lg, self.criterion).reshape(1) for lg in logits])
         passed = conf.to(torch.float64) >= self.thresholds
@@ -227,8 +236,10 @@ class _Decider(nn.Module):
         else:  # every open task passes, or none is answered here
             newly = waiting & (passed | ~open_).all()
         answered = torch.where(newly, torch.full_like(answered, index), answered)
-        given = [torch.where(newly[t], lg.to(torch.float32), g)
-                 for t, (lg, g) in enumerate(zip(logits, given, strict=True))]
+        given = [
+            torch.where(newly[t], lg.to(torch.float32), g)
+            for t, (lg, g) in enumerate(zip(logits, given, strict=True))
+        ]
         done = (~open_ | (answered >= 0)).all()
         return answered, given, done
 
@@ -236,9 +247,14 @@ class _Decider(nn.Module):
 class _Staged(nn.Module):
     """Stages joined by ``torch.cond`` at every exit."""
 
-    def __init__(self, gm: fx.GraphModule, stages: list[Stage], decider: _Decider,
-                 finish: Callable[[dict[str, Any]], list[torch.Tensor]],
-                 templates: Callable[[], list[torch.Tensor]]) -> None:
+    def __init__(
+        self,
+        gm: fx.GraphModule,
+        stages: list[Stage],
+        decider: _Decider,
+        finish: Callable[[dict[str, Any]], list[torch.Tensor]],
+        templates: Callable[[], list[torch.Tensor]],
+    ) -> None:
         super().__init__()
         self.runner = _Runner(gm)
         self.decider = decider
@@ -250,36 +266,49 @@ class _Staged(nn.Module):
         answered, given = self.decider.initial()
         return self._stage(0, env, open_, answered, given)
 
-    def _stage(self, i: int, env: dict[str, Any], open_: torch.Tensor,
-               answered: torch.Tensor, given: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    def _stage(
+        self,
+        i: int,
+        env: dict[str, Any],
+        open_: torch.Tensor,
+        answered: torch.Tensor,
+        given: list[torch.Tensor],
+    ) -> tuple[torch.Tensor, ...]:
         s = self.stages[i]
         self.runner.run(s.nodes, env)
         if s.exit_index < 0:  # final stage
             if s.outputs:  # the final heads answer every task still open
                 waiting = open_ & (answered < 0)
-                answered = torch.where(waiting, torch.full_like(answered, self.final_index),
-                                       answered)
-                given = [torch.where(waiting[t], env[o].to(torch.float32), g)
-                         for t, (o, g) in enumerate(zip(s.outputs, given, strict=True))]
+                answered = torch.where(
+                    waiting, torch.full_like(answered, self.final_index), answered
+                )
+                given = [
+                    torch.where(waiting[t], env[o].to(torch.float32), g)
+                    for t, (o, g) in enumerate(zip(s.outputs, given, strict=True))
+                ]
             # new tensors (a cond branch may not return its operands), and contiguous
             # ones: both branches of a cond must agree on strides, and a convolution's
             # output may come channels-last where the other branch's zeros do not
-            return (answered.clone(), *(g.clone() for g in given),
-                    *(p.clone(memory_format=torch.contiguous_format)
-                      for p in self._finish(env)))
+            return (
+                answered.clone(),
+                *(g.clone() for g in given),
+                *(p.clone(memory_format=torch.contiguous_format) for p in self._finish(env)),
+            )
         self.runner.run(s.heads, env)
         answered, given, done = self.decider.decide(
-            s.exit_index, [env[o] for o in s.outputs], answered, given, open_)
+            s.exit_index, [env[o] for o in s.outputs], answered, given, open_
+        )
         live = [env[name] for name in s.live]
         tasks = len(given)
 
-        def leave(answered: torch.Tensor, open_: torch.Tensor, *rest: torch.Tensor
-                  ) -> tuple[torch.Tensor, ...]:
-            return (answered.clone(), *(g.clone() for g in rest[:tasks]),
-                    *self._templates())
+        def leave(
+            answered: torch.Tensor, open_: torch.Tensor, *rest: torch.Tensor
+        ) -> tuple[torch.Tensor, ...]:
+            return (answered.clone(), *(g.clone() for g in rest[:tasks]), *self._templates())
 
-        def go(answered: torch.Tensor, open_: torch.Tensor, *rest: torch.Tensor
-               ) -> tuple[torch.Tensor, ...]:
+        def go(
+            answered: torch.Tensor, open_: torch.Tensor, *rest: torch.Tensor
+        ) -> tuple[torch.Tensor, ...]:
             given = list(rest[:tasks])
             env = dict(zip(s.live, rest[tasks:], strict=True))
             return self._stage(i + 1, env, open_, answered, given)
@@ -293,15 +322,27 @@ class EdgeModule(_Staged):
     """The edge half: ``forward(x) -> (answered, *logits, *payload)`` (see the module
     docstring)."""
 
-    def __init__(self, gm: fx.GraphModule, graph: LayerGraph, cut: int, used: Sequence[int],
-                 *, codec: Codec | None, thresholds: Sequence[float], criterion: str,
-                 policy: str, classes: Sequence[int], example: torch.Tensor) -> None:
+    def __init__(
+        self,
+        gm: fx.GraphModule,
+        graph: LayerGraph,
+        cut: int,
+        used: Sequence[int],
+        *,
+        codec: Codec | None,
+        thresholds: Sequence[float],
+        criterion: str,
+        policy: str,
+        classes: Sequence[int],
+        example: torch.Tensor,
+    ) -> None:
         tasks = len(classes)
         stages = plan_stages(gm, graph, cut, used, tasks, "edge")
         self.crossing = tuple(graph.cuts[cut].tensors) if cut < len(graph.backbone) else ()
         self.codec = codec
-        super().__init__(gm, stages, _Decider(thresholds, criterion, policy, classes),
-                         self._payload, self._zeros)
+        super().__init__(
+            gm, stages, _Decider(thresholds, criterion, policy, classes), self._payload, self._zeros
+        )
         self.final_index = len(used)
         with torch.no_grad():  # the payload's shapes and dtypes, for the leave branches
             env = {self.runner.placeholder: example}
@@ -330,22 +371,33 @@ class EdgeModule(_Staged):
 class ServerModule(_Staged):
     """The server half: ``forward(open_tasks, *payload) -> (answered, *logits)``."""
 
-    def __init__(self, gm: fx.GraphModule, graph: LayerGraph, cut: int, used: Sequence[int],
-                 *, codec: Codec | None, thresholds: Sequence[float], criterion: str,
-                 policy: str, classes: Sequence[int]) -> None:
+    def __init__(
+        self,
+        gm: fx.GraphModule,
+        graph: LayerGraph,
+        cut: int,
+        used: Sequence[int],
+        *,
+        codec: Codec | None,
+        thresholds: Sequence[float],
+        criterion: str,
+        policy: str,
+        classes: Sequence[int],
+    ) -> None:
         tasks = len(classes)
         stages = plan_stages(gm, graph, cut, used, tasks, "server")
-        super().__init__(gm, stages, _Decider(thresholds, criterion, policy, classes),
-                         lambda env: [], list)
+        super().__init__(
+            gm, stages, _Decider(thresholds, criterion, policy, classes), lambda env: [], list
+        )
         self.crossing = tuple(graph.cuts[cut].tensors)
         self.codec = codec
         self.final_index = len(used)
 
-    def forward(self, open_tasks: torch.Tensor, *payload: torch.Tensor
-                ) -> tuple[torch.Tensor, ...]:
+    def forward(self, open_tasks: torch.Tensor, *payload: torch.Tensor) -> tuple[torch.Tensor, ...]:
         # per crossing tensor: its codes, scale and offset (int8, int4), else its values
         step = 3 if self.codec is not None and self.codec.quantised else 1
         env: dict[str, Any] = {
-            self.runner.key(name): dequantize(*payload[j * step:(j + 1) * step])
-            for j, name in enumerate(self.crossing)}
+            self.runner.key(name): dequantize(*payload[j * step : (j + 1) * step])
+            for j, name in enumerate(self.crossing)
+        }
         return self.staged(env, open_tasks)

@@ -42,6 +42,7 @@ from dse.errors import InputError
 ACCURACY_TOL = 1e-9  # |measured - predicted|: float rounding only
 LOGITS_TOL = 1e-4  # max |final logits - whole_logits|, absolute
 
+
 @dataclass(frozen=True)
 class Check:
     """One pass/fail check of the run against the reference or the prediction."""
@@ -89,8 +90,10 @@ class SplitRun:
         """The figures as a pandas DataFrame: measured, predicted, ratio."""
         import pandas as pd
 
-        rows = {name: {"measured": m, "predicted": p, "ratio": _ratio(m, p)}
-                for name, (m, p) in self.figures.items()}
+        rows = {
+            name: {"measured": m, "predicted": p, "ratio": _ratio(m, p)}
+            for name, (m, p) in self.figures.items()
+        }
         return pd.DataFrame.from_dict(rows, orient="index")
 
     def text(self, *, title: str = "") -> str:
@@ -101,8 +104,7 @@ class SplitRun:
         lines.append(f"{self.n} test samples at batch 1, server {self.mode}")
         lines += [f"note: {n}" for n in self.notes]
         table = self.table()
-        with pd.option_context("display.float_format", lambda v: f"{v:.6g}",
-                               "display.width", 160):
+        with pd.option_context("display.float_format", lambda v: f"{v:.6g}", "display.width", 160):
             lines.append(table.to_string(na_rep="-"))
         lines.append("checks:")
         for c in self.checks:
@@ -111,25 +113,46 @@ class SplitRun:
         done = [c for c in self.checks if not c.skipped]
         failed = sum(not c.passed for c in done)
         skipped = len(self.checks) - len(done)
-        lines.append(f"{len(done) - failed} of {len(done)} checks passed"
-                     + (f", {failed} FAILED" if failed else "")
-                     + (f" ({skipped} skipped)" if skipped else ""))
+        lines.append(
+            f"{len(done) - failed} of {len(done)} checks passed"
+            + (f", {failed} FAILED" if failed else "")
+            + (f" ({skipped} skipped)" if skipped else "")
+        )
         return "\n".join(lines)
 
     def as_dict(self) -> dict[str, Any]:
         m = self.measured
         return {
-            "n": self.n, "mode": self.mode, "link": self.link, "passed": self.passed,
+            "n": self.n,
+            "mode": self.mode,
+            "link": self.link,
+            "passed": self.passed,
             "notes": list(self.notes),
-            "figures": {k: {"measured": _num(a), "predicted": _num(b),
-                            "ratio": _num(_ratio(a, b))} for k, (a, b) in self.figures.items()},
-            "checks": [{"name": c.name, "passed": c.passed, "tolerance": c.tolerance,
-                        "detail": c.detail, "skipped": c.skipped} for c in self.checks],
-            "samples": {"answered": m.answered.tolist(), "predicted": m.predicted.tolist(),
-                        "payload_bytes": m.payload_bytes.tolist(),
-                        "wire_up": m.wire_up.tolist(), "wire_down": m.wire_down.tolist(),
-                        "edge_s": m.edge_s.tolist(), "transfer_s": m.transfer_s.tolist(),
-                        "server_s": m.server_s.tolist(), "total_s": m.total_s.tolist()},
+            "figures": {
+                k: {"measured": _num(a), "predicted": _num(b), "ratio": _num(_ratio(a, b))}
+                for k, (a, b) in self.figures.items()
+            },
+            "checks": [
+                {
+                    "name": c.name,
+                    "passed": c.passed,
+                    "tolerance": c.tolerance,
+                    "detail": c.detail,
+                    "skipped": c.skipped,
+                }
+                for c in self.checks
+            ],
+            "samples": {
+                "answered": m.answered.tolist(),
+                "predicted": m.predicted.tolist(),
+                "payload_bytes": m.payload_bytes.tolist(),
+                "wire_up": m.wire_up.tolist(),
+                "wire_down": m.wire_down.tolist(),
+                "edge_s": m.edge_s.tolist(),
+                "transfer_s": m.transfer_s.tolist(),
+                "server_s": m.server_s.tolist(),
+                "total_s": m.total_s.tolist(),
+            },
         }
 
 
@@ -146,8 +169,9 @@ def _ratio(measured: float, predicted: float) -> float:
 # ----------------------------------------------------------------------------- transport
 
 #: ask(payload, open_tasks) -> (answered, logits, server seconds, wire up, wire down)
-Ask = Callable[[bytes, tuple[bool, ...]], tuple[tuple[int, ...], tuple[torch.Tensor, ...],
-                                                float, int, int]]
+Ask = Callable[
+    [bytes, tuple[bool, ...]], tuple[tuple[int, ...], tuple[torch.Tensor, ...], float, int, int]
+]
 
 
 def in_process(bundle: Any) -> Ask:
@@ -157,8 +181,13 @@ def in_process(bundle: Any) -> Ask:
     def ask(payload: bytes, open_tasks: tuple[bool, ...]) -> tuple:
         r = bundle.server(payload, open_tasks)
         body = ok_body(tuple(r.answered), tuple(r.logits), r.seconds)
-        return (tuple(r.answered), tuple(r.logits), float(r.seconds),
-                REQUEST.size + len(payload), REPLY.size + len(body))
+        return (
+            tuple(r.answered),
+            tuple(r.logits),
+            float(r.seconds),
+            REQUEST.size + len(payload),
+            REPLY.size + len(body),
+        )
 
     return ask
 
@@ -168,11 +197,16 @@ def over_tcp(client: Client) -> Ask:
         try:
             r = client.ask(payload, open_tasks)
         except ServerError as exc:
-            raise InputError(client.address, "reply", exc.reason,
-                             "serve this bundle: dse serve DIR") from None
+            raise InputError(
+                client.address, "reply", exc.reason, "serve this bundle: dse serve DIR"
+            ) from None
         except OSError as exc:  # the server went away (ConnectionError, a timeout)
-            raise InputError(client.address, "--server", f"connection lost: {exc}",
-                             "check that `dse serve DIR` still runs there") from None
+            raise InputError(
+                client.address,
+                "--server",
+                f"connection lost: {exc}",
+                "check that `dse serve DIR` still runs there",
+            ) from None
         return r.answered, r.logits, r.seconds, r.wire_up, r.wire_down
 
     return ask
@@ -181,8 +215,14 @@ def over_tcp(client: Client) -> Ask:
 # ----------------------------------------------------------------------------- running
 
 
-def measure(bundle: Any, x: torch.Tensor, ask: Ask, *, link: LinkProfile | None = None,
-            sleep: Callable[[float], None] = time.sleep) -> Measured:
+def measure(
+    bundle: Any,
+    x: torch.Tensor,
+    ask: Ask,
+    *,
+    link: LinkProfile | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Measured:
     """Run every sample of ``x`` [N, ...] at batch 1 through the edge program and, where it
     sends, ``ask``; pace each exchange to ``link``'s transfer time when given."""
     man = bundle.manifest
@@ -222,14 +262,26 @@ def measure(bundle: Any, x: torch.Tensor, ask: Ask, *, link: LinkProfile | None 
         secs["total"][i] = clock() - t0
         for t in range(n_tasks):
             if paths[t] is None or answers[t] is None:
-                raise RuntimeError(f"sample {i}: task {man['tasks'][t]} answered by neither "
-                                   "the edge nor the server")
+                raise RuntimeError(
+                    f"sample {i}: task {man['tasks'][t]} answered by neither "
+                    "the edge nor the server"
+                )
             answered[t, i] = paths[t]
             if paths[t] == final:  # the final head answered (on the server, or an edge-only cut)
                 finals[t][i] = answers[t].detach().reshape(-1).float().numpy()
             predicted[t, i] = int(answers[t].reshape(-1).argmax())
-    return Measured(answered, predicted, ints["payload"], ints["up"], ints["down"],
-                    secs["edge"], secs["transfer"], secs["server"], secs["total"], finals)
+    return Measured(
+        answered,
+        predicted,
+        ints["payload"],
+        ints["up"],
+        ints["down"],
+        secs["edge"],
+        secs["transfer"],
+        secs["server"],
+        secs["total"],
+        finals,
+    )
 
 
 def _predicted(man: dict, name: str, default: Any = math.nan) -> Any:
@@ -257,8 +309,14 @@ def lossless(man: dict) -> bool:
     return not Codec.parse(man["codec"]).lossy
 
 
-def evaluate(man: dict, m: Measured, reference: dict[str, np.ndarray],
-             labels: Sequence[np.ndarray], *, full: bool) -> tuple[dict, tuple[Check, ...]]:
+def evaluate(
+    man: dict,
+    m: Measured,
+    reference: dict[str, np.ndarray],
+    labels: Sequence[np.ndarray],
+    *,
+    full: bool,
+) -> tuple[dict, tuple[Check, ...]]:
     """Figures (measured, predicted) and checks of a measured run against the reference
     arrays (their first N samples) and the manifest's prediction; ``full``: the run covers
     the whole test split (else the predicted accuracy is the reference's on these samples).
@@ -277,18 +335,32 @@ def evaluate(man: dict, m: Measured, reference: dict[str, np.ndarray],
         if not len(bad):
             return "all equal"
         where = tuple(int(v) for v in bad[0])
-        return (f"{len(bad)} differ, first at {where}: measured {a[where]}, "
-                f"reference {b[where]}")
+        return f"{len(bad)} differ, first at {where}: measured {a[where]}, reference {b[where]}"
 
-    checks.append(Check("exit decisions = reference answered", bool(np.array_equal(
-        m.answered, ref_answered)), "exact, every sample and task",
-        first_diff(m.answered, ref_answered)))
-    checks.append(Check("predicted classes = reference predicted", bool(np.array_equal(
-        m.predicted, ref_predicted)), "exact, every sample and task",
-        first_diff(m.predicted, ref_predicted)))
-    checks.append(Check("payload bytes = reference payload_bytes", bool(np.array_equal(
-        m.payload_bytes, ref_bytes)), "exact, every sample", first_diff(m.payload_bytes,
-                                                                        ref_bytes)))
+    checks.append(
+        Check(
+            "exit decisions = reference answered",
+            bool(np.array_equal(m.answered, ref_answered)),
+            "exact, every sample and task",
+            first_diff(m.answered, ref_answered),
+        )
+    )
+    checks.append(
+        Check(
+            "predicted classes = reference predicted",
+            bool(np.array_equal(m.predicted, ref_predicted)),
+            "exact, every sample and task",
+            first_diff(m.predicted, ref_predicted),
+        )
+    )
+    checks.append(
+        Check(
+            "payload bytes = reference payload_bytes",
+            bool(np.array_equal(m.payload_bytes, ref_bytes)),
+            "exact, every sample",
+            first_diff(m.payload_bytes, ref_bytes),
+        )
+    )
     for t, task in enumerate(tasks):
         y = np.asarray(labels[t])[:n]
         acc = float(np.count_nonzero(m.predicted[t] == y) / n)
@@ -299,32 +371,62 @@ def evaluate(man: dict, m: Measured, reference: dict[str, np.ndarray],
             source = f"the reference's on these {n} samples"
         figures[f"accuracy {task}"] = (acc, want)
         ok = math.isfinite(want) and abs(acc - want) <= ACCURACY_TOL
-        checks.append(Check(f"accuracy {task} = {source}", ok, f"abs <= {ACCURACY_TOL:g}",
-                            f"measured {acc:.6f}, predicted {want:.6f}"))
+        checks.append(
+            Check(
+                f"accuracy {task} = {source}",
+                ok,
+                f"abs <= {ACCURACY_TOL:g}",
+                f"measured {acc:.6f}, predicted {want:.6f}",
+            )
+        )
     if not lossless(man):
-        checks.append(Check("final logits = whole network's", True, "not checked",
-                            f"codec {man['codec']} is lossy (the server reads decoded "
-                            "tensors; their classes are checked above)", skipped=True))
+        checks.append(
+            Check(
+                "final logits = whole network's",
+                True,
+                "not checked",
+                f"codec {man['codec']} is lossy (the server reads decoded "
+                "tensors; their classes are checked above)",
+                skipped=True,
+            )
+        )
     else:
         for t, task in enumerate(tasks):
             key = f"whole_logits_{task}"
             reached = sorted(m.final_logits[t])
             if key not in reference:
-                checks.append(Check(f"final logits {task} = whole network's", False,
-                                    f"abs <= {LOGITS_TOL:g}", f"reference.npz has no {key}"))
+                checks.append(
+                    Check(
+                        f"final logits {task} = whole network's",
+                        False,
+                        f"abs <= {LOGITS_TOL:g}",
+                        f"reference.npz has no {key}",
+                    )
+                )
                 continue
             whole = np.asarray(reference[key])
-            worst = max((float(np.abs(m.final_logits[t][i] - whole[i]).max())
-                         for i in reached), default=0.0)
+            worst = max(
+                (float(np.abs(m.final_logits[t][i] - whole[i]).max()) for i in reached), default=0.0
+            )
             if not reached:  # nothing to compare: not a pass
-                checks.append(Check(f"final logits {task} = whole network's", True,
-                                    f"abs <= {LOGITS_TOL:g}",
-                                    "no sample reached the final head", skipped=True))
+                checks.append(
+                    Check(
+                        f"final logits {task} = whole network's",
+                        True,
+                        f"abs <= {LOGITS_TOL:g}",
+                        "no sample reached the final head",
+                        skipped=True,
+                    )
+                )
                 continue
-            checks.append(Check(f"final logits {task} = whole network's", worst <= LOGITS_TOL,
-                                f"abs <= {LOGITS_TOL:g}",
-                                f"{len(reached)} samples reached the final head, max "
-                                f"|diff| {worst:.3g}"))
+            checks.append(
+                Check(
+                    f"final logits {task} = whole network's",
+                    worst <= LOGITS_TOL,
+                    f"abs <= {LOGITS_TOL:g}",
+                    f"{len(reached)} samples reached the final head, max |diff| {worst:.3g}",
+                )
+            )
     rates = np.bincount(m.answered.max(axis=0), minlength=len(exits) + 1) / n
     if full:
         want_rates = _predicted(man, "exit_rates", None)
@@ -333,20 +435,24 @@ def evaluate(man: dict, m: Measured, reference: dict[str, np.ndarray],
         want_rates = np.bincount(ref_answered.max(axis=0), minlength=len(exits) + 1) / n
         want_bytes = float(ref_bytes.mean())
     for j, name in enumerate([*exits, "final"]):
-        want = (float(want_rates[j]) if want_rates is not None and j < len(want_rates)
-                else math.nan)
+        want = float(want_rates[j]) if want_rates is not None and j < len(want_rates) else math.nan
         figures[f"exit rate {name}"] = (float(rates[j]), want)
     figures["payload bytes/input (mean)"] = (float(m.payload_bytes.mean()), want_bytes)
     figures["wire bytes up/input (frames, mean)"] = (float(m.wire_up.mean()), math.nan)
     figures["wire bytes down/input (frames, mean)"] = (float(m.wire_down.mean()), math.nan)
-    for name, arr in (("edge_s", m.edge_s), ("transfer_s", m.transfer_s),
-                      ("server_s", m.server_s)):
+    for name, arr in (("edge_s", m.edge_s), ("transfer_s", m.transfer_s), ("server_s", m.server_s)):
         figures[f"{name[:-2]} time s (mean; predicted: validation)"] = (
-            float(arr.mean()), _predicted_part(man, name))
-    figures["end-to-end s (mean)"] = (float(m.total_s.mean()),
-                                      float(_predicted(man, "latency_mean")))
-    figures["end-to-end s (p95)"] = (float(np.percentile(m.total_s, 95)),
-                                     float(_predicted(man, "latency_p95")))
+            float(arr.mean()),
+            _predicted_part(man, name),
+        )
+    figures["end-to-end s (mean)"] = (
+        float(m.total_s.mean()),
+        float(_predicted(man, "latency_mean")),
+    )
+    figures["end-to-end s (p95)"] = (
+        float(np.percentile(m.total_s, 95)),
+        float(_predicted(man, "latency_p95")),
+    )
     return figures, tuple(checks)
 
 
@@ -369,20 +475,26 @@ def data_table(man: dict, data: str | Path | None, *, where: str) -> tuple[dict,
             text, source = path.read_text(encoding="utf-8"), str(path)
         except (OSError, UnicodeDecodeError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            raise InputError(path, "<file>", f"cannot read: {reason}",
-                             "give a study spec .toml (its [data] table is used)") from None
+            raise InputError(
+                path,
+                "<file>",
+                f"cannot read: {reason}",
+                "give a study spec .toml (its [data] table is used)",
+            ) from None
     try:
         table = tomllib.loads(text).get("data")
     except tomllib.TOMLDecodeError as exc:
         raise InputError(source, "<toml>", f"not valid TOML: {exc}") from None
     if not isinstance(table, dict) or "name" not in table:
-        raise InputError(source, "data", "no [data] table with a name",
-                         "give a study spec with a [data] table")
+        raise InputError(
+            source, "data", "no [data] table with a name", "give a study spec with a [data] table"
+        )
     return check_data(table, where=source)[0], source
 
 
-def load_test_split(man: dict, data: str | Path | None, *, where: str
-                    ) -> tuple[torch.Tensor, list[np.ndarray]]:
+def load_test_split(
+    man: dict, data: str | Path | None, *, where: str
+) -> tuple[torch.Tensor, list[np.ndarray]]:
     """The test split's inputs and, per task of the bundle, its labels."""
     from dse.search import data_of
 
@@ -391,19 +503,32 @@ def load_test_split(man: dict, data: str | Path | None, *, where: str
     labels = []
     for task in man["tasks"]:
         if task not in ds.test.y:
-            raise InputError(source, "data", f"data set {ds.name} has no task {task!r}",
-                             "give the data the bundle was trained on")
+            raise InputError(
+                source,
+                "data",
+                f"data set {ds.name} has no task {task!r}",
+                "give the data the bundle was trained on",
+            )
         labels.append(ds.test.y[task].numpy())
     want = tuple(int(d) for d in man.get("input_shape", ()))[1:]
     if want and tuple(ds.input_shape) != want:
-        raise InputError(source, "data", f"inputs of shape {ds.input_shape}, the bundle "
-                         f"takes {want}", "give the data the bundle was trained on")
+        raise InputError(
+            source,
+            "data",
+            f"inputs of shape {ds.input_shape}, the bundle takes {want}",
+            "give the data the bundle was trained on",
+        )
     return ds.test.x, labels
 
 
-def run_split(folder: str | Path, *, data: str | Path | None = None,
-              server: str | None = None, link: str | Path | None = None,
-              limit: int | None = None) -> SplitRun:
+def run_split(
+    folder: str | Path,
+    *,
+    data: str | Path | None = None,
+    server: str | None = None,
+    link: str | Path | None = None,
+    limit: int | None = None,
+) -> SplitRun:
     """Run the bundle in ``folder`` on its test split (or ``data``'s) and check it.
 
     ``server``: ``HOST:PORT`` of a ``dse serve`` (None: the server program in this
@@ -426,9 +551,12 @@ def run_split(folder: str | Path, *, data: str | Path | None = None,
     x, labels = load_test_split(man, data, where=where)
     n_ref = reference["answered"].shape[1]
     if x.shape[0] != n_ref:
-        raise InputError(data or where, "data", f"the test split has {x.shape[0]} samples, "
-                         f"the bundle's reference {n_ref}",
-                         "give the data the bundle was exported with (drop --data)")
+        raise InputError(
+            data or where,
+            "data",
+            f"the test split has {x.shape[0]} samples, the bundle's reference {n_ref}",
+            "give the data the bundle was exported with (drop --data)",
+        )
     n = min(int(x.shape[0]), limit or n_ref)
     if address is not None:
         with Client(*address, len(man["tasks"])) as client:
@@ -440,19 +568,25 @@ def run_split(folder: str | Path, *, data: str | Path | None = None,
     figures, checks = evaluate(man, m, reference, labels, full=n == n_ref)
     notes = []
     if link_profile is not None:
-        notes.append(f"transfer time paced to emulate link {link_profile.name} "
-                     f"(payload / uplink + rtt + result / downlink): emulated, not a real "
-                     "radio")
+        notes.append(
+            f"transfer time paced to emulate link {link_profile.name} "
+            f"(payload / uplink + rtt + result / downlink): emulated, not a real "
+            "radio"
+        )
     elif address is None:
-        notes.append("no link: the server program ran in this process (transfer = call "
-                     "overhead)")
+        notes.append("no link: the server program ran in this process (transfer = call overhead)")
     else:
         notes.append("no link emulation: transfer is this TCP connection's real time")
-    notes.append("predicted latency is the study's, for its edge, link and server profiles "
-                 "(not this machine): ratios are shown, not checked")
+    notes.append(
+        "predicted latency is the study's, for its edge, link and server profiles "
+        "(not this machine): ratios are shown, not checked"
+    )
     if n < n_ref:
-        notes.append(f"first {n} of {n_ref} test samples: predicted accuracy, exit rates and "
-                     "bytes are the reference's on these samples; predicted latencies are "
-                     "the study's over the whole split")
-    return SplitRun(n, mode, link_profile.name if link_profile else None, figures, checks, m,
-                    tuple(notes))
+        notes.append(
+            f"first {n} of {n_ref} test samples: predicted accuracy, exit rates and "
+            "bytes are the reference's on these samples; predicted latencies are "
+            "the study's over the whole split"
+        )
+    return SplitRun(
+        n, mode, link_profile.name if link_profile else None, figures, checks, m, tuple(notes)
+    )

@@ -70,8 +70,13 @@ VERSION = 1
 MAX_PAYLOAD = 64 * 1024 * 1024  # bytes: a request announcing more gets status 3
 MAX_TASKS = 32  # the open-task mask is 32 bits wide
 OK, BAD_FRAME, BAD_PAYLOAD, TOO_LARGE, SERVER_ERROR = range(5)
-STATUS_NAMES = {OK: "ok", BAD_FRAME: "malformed frame", BAD_PAYLOAD: "bad payload",
-                TOO_LARGE: "payload too large", SERVER_ERROR: "server error"}
+STATUS_NAMES = {
+    OK: "ok",
+    BAD_FRAME: "malformed frame",
+    BAD_PAYLOAD: "bad payload",
+    TOO_LARGE: "payload too large",
+    SERVER_ERROR: "server error",
+}
 IDLE_TIMEOUT_S = 300.0  # a connection silent this long is closed by the server
 DRAIN_S = 0.5  # after an unframeable request: seconds spent discarding what was sent
 
@@ -123,16 +128,19 @@ def mask_of(open_tasks: tuple[bool, ...] | None, n_tasks: int) -> int:
 
 def request_frame(payload: bytes, open_tasks: tuple[bool, ...] | None, n_tasks: int) -> bytes:
     """A whole request: header + payload."""
-    return REQUEST.pack(REQUEST_MAGIC, VERSION, 0, n_tasks, mask_of(open_tasks, n_tasks),
-                        len(payload)) + payload
+    return (
+        REQUEST.pack(REQUEST_MAGIC, VERSION, 0, n_tasks, mask_of(open_tasks, n_tasks), len(payload))
+        + payload
+    )
 
 
 def ok_body(answered: tuple[int, ...], logits: tuple[torch.Tensor, ...], seconds: float) -> bytes:
     """The body of a status-0 reply."""
     parts = [struct.pack("<dH", float(seconds), len(answered))]
     for a, lg in zip(answered, logits, strict=True):
-        values = np.ascontiguousarray(lg.detach().reshape(-1).to(torch.float32).numpy(),
-                                      dtype="<f4")
+        values = np.ascontiguousarray(
+            lg.detach().reshape(-1).to(torch.float32).numpy(), dtype="<f4"
+        )
         parts.append(struct.pack("<hI", int(a), values.size))
         parts.append(values.tobytes())
     return b"".join(parts)
@@ -219,8 +227,14 @@ class SplitServer(socketserver.ThreadingTCPServer):
     block_on_close = True
     allow_reuse_address = True
 
-    def __init__(self, bundle: ServerSide, host: str = "127.0.0.1", port: int = 0, *,
-                 max_payload: int = MAX_PAYLOAD) -> None:
+    def __init__(
+        self,
+        bundle: ServerSide,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        max_payload: int = MAX_PAYLOAD,
+    ) -> None:
         self.bundle = bundle
         self.n_tasks = len(bundle.manifest["tasks"])
         self.max_payload = max_payload
@@ -245,8 +259,7 @@ class SplitServer(socketserver.ThreadingTCPServer):
         host, port = self.server_address[:2]
         return str(host), int(port)
 
-    def _refuse(self, sock: socket.socket, status: int, reason: str, *,
-                close: bool) -> bool:
+    def _refuse(self, sock: socket.socket, status: int, reason: str, *, close: bool) -> bool:
         with self.counting:
             self.refused += 1
         sock.sendall(error_frame(status, reason))
@@ -266,25 +279,46 @@ class SplitServer(socketserver.ThreadingTCPServer):
             return False
         magic, version, flags, n_tasks, mask, length = REQUEST.unpack(head)
         if magic != REQUEST_MAGIC:
-            return self._refuse(sock, BAD_FRAME, f"bad magic {magic!r} (expected "
-                                f"{REQUEST_MAGIC!r}): not a dse run-split request", close=True)
+            return self._refuse(
+                sock,
+                BAD_FRAME,
+                f"bad magic {magic!r} (expected {REQUEST_MAGIC!r}): not a dse run-split request",
+                close=True,
+            )
         if version != VERSION:
-            return self._refuse(sock, BAD_FRAME, f"protocol version {version}, this server "
-                                f"speaks {VERSION}", close=True)
+            return self._refuse(
+                sock,
+                BAD_FRAME,
+                f"protocol version {version}, this server speaks {VERSION}",
+                close=True,
+            )
         if length > self.max_payload:
-            return self._refuse(sock, TOO_LARGE, f"payload of {length} bytes announced, the "
-                                f"limit is {self.max_payload}", close=True)
+            return self._refuse(
+                sock,
+                TOO_LARGE,
+                f"payload of {length} bytes announced, the limit is {self.max_payload}",
+                close=True,
+            )
         payload = recv_exact(sock, length) if length else b""
         if payload is None:
             raise ConnectionError("connection closed before the payload")
         if flags != 0:
             return self._refuse(sock, BAD_FRAME, f"flags {flags} (must be 0)", close=False)
         if n_tasks != self.n_tasks:
-            return self._refuse(sock, BAD_FRAME, f"request for {n_tasks} tasks, this bundle "
-                                f"has {self.n_tasks}: serve the same bundle", close=False)
+            return self._refuse(
+                sock,
+                BAD_FRAME,
+                f"request for {n_tasks} tasks, this bundle "
+                f"has {self.n_tasks}: serve the same bundle",
+                close=False,
+            )
         if mask == 0 or mask >> self.n_tasks:
-            return self._refuse(sock, BAD_FRAME, f"open-task mask {mask:#x} is not a "
-                                f"non-empty set of {self.n_tasks} task bits", close=False)
+            return self._refuse(
+                sock,
+                BAD_FRAME,
+                f"open-task mask {mask:#x} is not a non-empty set of {self.n_tasks} task bits",
+                close=False,
+            )
         open_tasks = tuple(bool(mask >> t & 1) for t in range(self.n_tasks))
         try:
             with self.lock:
@@ -293,26 +327,35 @@ class SplitServer(socketserver.ThreadingTCPServer):
         except InputError as exc:  # dse.nets.PayloadError: damaged or foreign payload
             return self._refuse(sock, BAD_PAYLOAD, str(exc), close=False)
         except Exception as exc:  # noqa: BLE001 - reported to the client, serving goes on
-            return self._refuse(sock, SERVER_ERROR, f"{type(exc).__name__}: {exc}",
-                                close=False)
+            return self._refuse(sock, SERVER_ERROR, f"{type(exc).__name__}: {exc}", close=False)
         with self.counting:
             self.served += 1
         sock.sendall(reply_frame(OK, body))
         return True
 
 
-def make_server(bundle: ServerSide, host: str = "127.0.0.1", port: int = 0, *,
-                max_payload: int = MAX_PAYLOAD) -> SplitServer:
+def make_server(
+    bundle: ServerSide, host: str = "127.0.0.1", port: int = 0, *, max_payload: int = MAX_PAYLOAD
+) -> SplitServer:
     """A bound, not yet serving server (port 0: a free port; see ``.address``)."""
     try:
         return SplitServer(bundle, host, port, max_payload=max_payload)
     except OSError as exc:
-        raise InputError("command line", "--host/--port", f"cannot listen on {host}:{port}: "
-                         f"{exc.strerror or exc}", "pick a free port (0: any)") from None
+        raise InputError(
+            "command line",
+            "--host/--port",
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+            "pick a free port (0: any)",
+        ) from None
 
 
-def run_server(folder: str | Path, host: str = "127.0.0.1", port: int = 0, *,
-               out: Callable[[str], None] | None = None) -> int:
+def run_server(
+    folder: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    out: Callable[[str], None] | None = None,
+) -> int:
     """Serve the bundle in ``folder`` until Ctrl-C or SIGTERM; returns requests answered.
 
     Prints ``serving DIR on HOST:PORT`` (the real port when ``port`` is 0) and flushes, so a
@@ -322,13 +365,23 @@ def run_server(folder: str | Path, host: str = "127.0.0.1", port: int = 0, *,
 
     bundle = load_bundle(folder)
     if bundle.manifest.get("edge_only"):
-        raise InputError(Path(folder) / "manifest.json", "cut", "the cut is edge-only: the "
-                         "bundle has no server part to serve", "run it alone: dse run-split DIR")
+        raise InputError(
+            Path(folder) / "manifest.json",
+            "cut",
+            "the cut is edge-only: the bundle has no server part to serve",
+            "run it alone: dse run-split DIR",
+        )
     return serve_bundle(bundle, str(folder), host, port, out=out)
 
 
-def serve_bundle(bundle: ServerSide, label: str, host: str = "127.0.0.1", port: int = 0, *,
-                 out: Callable[[str], None] | None = None) -> int:
+def serve_bundle(
+    bundle: ServerSide,
+    label: str,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    out: Callable[[str], None] | None = None,
+) -> int:
     """:func:`run_server` for a loaded bundle (``label`` names it in the first line)."""
     say = out or (lambda s: print(s, flush=True))
     srv = make_server(bundle, host, port)
@@ -363,8 +416,12 @@ def parse_address(text: str) -> tuple[str, int]:
     host, sep, port_text = text.rpartition(":")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise InputError("command line", "--server", f"bad address {text!r}",
-                         "write HOST:PORT, e.g. 127.0.0.1:5000, as `dse serve` printed it")
+        raise InputError(
+            "command line",
+            "--server",
+            f"bad address {text!r}",
+            "write HOST:PORT, e.g. 127.0.0.1:5000, as `dse serve` printed it",
+        )
     return host, int(port_text)
 
 
@@ -379,9 +436,12 @@ class Client:
             self.sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as exc:
             why = exc.strerror or type(exc).__name__
-            raise InputError(self.address, "--server", f"server not reachable ({why})",
-                             "start `dse serve DIR` there first and give the HOST:PORT it "
-                             "prints") from None
+            raise InputError(
+                self.address,
+                "--server",
+                f"server not reachable ({why})",
+                "start `dse serve DIR` there first and give the HOST:PORT it prints",
+            ) from None
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def ask(self, payload: bytes, open_tasks: tuple[bool, ...] | None = None) -> Reply:

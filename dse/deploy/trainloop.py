@@ -68,11 +68,13 @@ class LoopbackRun:
 
     def text(self) -> str:
         ratio = self.measured_s / self.modelled_s if self.modelled_s > 0 else float("nan")
-        return (f"loopback {self.mode} at cut {self.cut} over {self.link}, {self.batches} "
-                f"batches of {self.batch_size}: measured epoch {self.measured_s:.2f} s, "
-                f"modelled {self.modelled_s:.2f} s (x{ratio:.2f}); per batch edge "
-                f"{1e3 * self.edge_s:.1f} ms, server {1e3 * self.server_s:.1f} ms, link "
-                f"{1e3 * self.link_s:.1f} ms; {self.up_bytes} B up, {self.down_bytes} B down")
+        return (
+            f"loopback {self.mode} at cut {self.cut} over {self.link}, {self.batches} "
+            f"batches of {self.batch_size}: measured epoch {self.measured_s:.2f} s, "
+            f"modelled {self.modelled_s:.2f} s (x{ratio:.2f}); per batch edge "
+            f"{1e3 * self.edge_s:.1f} ms, server {1e3 * self.server_s:.1f} ms, link "
+            f"{1e3 * self.link_s:.1f} ms; {self.up_bytes} B up, {self.down_bytes} B down"
+        )
 
 
 def _frame(kind: int, header: dict[str, Any], body: bytes = b"") -> bytes:
@@ -111,8 +113,9 @@ def _unpack(shapes: list[list[int]], dtypes: list[str], body: bytes) -> list[tor
     for shape, dtype in zip(shapes, dtypes, strict=True):
         dt = np.dtype(dtype)
         n = int(np.prod(shape)) * dt.itemsize
-        out.append(torch.from_numpy(np.frombuffer(body[at : at + n], dtype=dt).copy()
-                                    .reshape(shape)))
+        out.append(
+            torch.from_numpy(np.frombuffer(body[at : at + n], dtype=dt).copy().reshape(shape))
+        )
         at += n
     return out
 
@@ -144,36 +147,64 @@ def _server(trainer: SplitTrainer, listener: socket.socket, lr: float) -> None:
                 if opt is not None:
                     opt.step()
                     opt.zero_grad(set_to_none=True)
-                grads = ([leaf.grad if leaf.grad is not None else torch.zeros_like(leaf)
-                          for leaf in leaves] if split else [])
+                grads = (
+                    [
+                        leaf.grad if leaf.grad is not None else torch.zeros_like(leaf)
+                        for leaf in leaves
+                    ]
+                    if split
+                    else []
+                )
                 seconds = time.perf_counter() - t0
                 total += seconds
                 if split:
                     shapes, gbody = _pack(grads)
-                    conn.sendall(_frame(GRADIENT, {"shapes": shapes, "bytes": len(gbody),
-                                                   "seconds": seconds}, gbody))
+                    conn.sendall(
+                        _frame(
+                            GRADIENT,
+                            {"shapes": shapes, "bytes": len(gbody), "seconds": seconds},
+                            gbody,
+                        )
+                    )
 
 
-def train_loopback(spec: NetworkSpec, *, link: str | LinkProfile = "lte",
-                   samples: int = 640, lr: float | None = None) -> LoopbackRun:
+def train_loopback(
+    spec: NetworkSpec,
+    *,
+    link: str | LinkProfile = "lte",
+    samples: int = 640,
+    lr: float | None = None,
+) -> LoopbackRun:
     """Train ``spec`` (split or hierarchical, at ``spec.cut``) for one epoch over its first
     ``samples`` training samples as two processes over loopback, the link paced to
     ``link``; see the module docstring."""
     cfg = spec.train
     if cfg.mode not in ("split", "hierarchical") or spec.cut is None:
-        raise InputError("training", "mode", f"a loopback run trains in two parts, not "
-                         f"{cfg.mode!r}", 'use mode "split" or "hierarchical" with a cut')
+        raise InputError(
+            "training",
+            "mode",
+            f"a loopback run trains in two parts, not {cfg.mode!r}",
+            'use mode "split" or "hierarchical" with a cut',
+        )
     profile = link if isinstance(link, LinkProfile) else load_link(link)
     data = spec.data
     net = build_network(spec)
     graph = build_graph(net, example_input(data), name=spec.model)
     if graph.cuts[spec.cut].bytes <= 0:
-        raise InputError("training", "cut", f"cut {spec.cut} sends nothing",
-                         "give a cut before the last")
+        raise InputError(
+            "training", "cut", f"cut {spec.cut} sends nothing", "give a cut before the last"
+        )
     tasks = spec.task_names
-    trainer = split_trainer(net, graph, mode=cfg.mode, cut=spec.cut, exit=cfg.exit,
-                            exit_weight=cfg.exit_weight,
-                            task_weights=cfg.task_weights or (1.0,) * len(tasks), seed=cfg.seed)
+    trainer = split_trainer(
+        net,
+        graph,
+        mode=cfg.mode,
+        cut=spec.cut,
+        exit=cfg.exit,
+        exit_weight=cfg.exit_weight,
+        task_weights=cfg.task_weights or (1.0,) * len(tasks),
+        seed=cfg.seed,
+    )
     net.train()
     x = data.train.x[:samples]
     ys = [data.train.y[t][:samples] for t in tasks]
@@ -181,8 +212,9 @@ def train_loopback(spec: NetworkSpec, *, link: str | LinkProfile = "lte",
     listener = socket.create_server(("127.0.0.1", 0))
     address = listener.getsockname()
     # fork: the server process starts with the same network, trainer and weights
-    proc = mp.get_context("fork").Process(target=_server, args=(trainer, listener,
-                                                                lr or cfg.lr), daemon=True)
+    proc = mp.get_context("fork").Process(
+        target=_server, args=(trainer, listener, lr or cfg.lr), daemon=True
+    )
     proc.start()
     listener.close()  # the server process holds its own copy
     try:
@@ -194,8 +226,15 @@ def train_loopback(spec: NetworkSpec, *, link: str | LinkProfile = "lte",
             proc.terminate()
 
 
-def _edge(trainer: SplitTrainer, sock: socket.socket, x: torch.Tensor,
-          ys: list[torch.Tensor], B: int, link: LinkProfile, lr: float) -> LoopbackRun:
+def _edge(
+    trainer: SplitTrainer,
+    sock: socket.socket,
+    x: torch.Tensor,
+    ys: list[torch.Tensor],
+    B: int,
+    link: LinkProfile,
+    lr: float,
+) -> LoopbackRun:
     params = trainer.edge_parameters()
     opt = torch.optim.AdamW(params, lr=lr) if params else None
     split = trainer.mode == "split"
@@ -230,8 +269,7 @@ def _edge(trainer: SplitTrainer, sock: socket.socket, x: torch.Tensor,
             sent = [env[n] for n in trainer.crossing]
             shapes, body = _pack([*sent, *targets])
             dtypes = [str(t.dtype).removeprefix("torch.") for t in [*sent, *targets]]
-            frame = _frame(BATCH, {"shapes": shapes, "dtypes": dtypes, "bytes": len(body)},
-                           body)
+            frame = _frame(BATCH, {"shapes": shapes, "dtypes": dtypes, "bytes": len(body)}, body)
             up_bytes += len(frame)
             if not split:
                 if loss is not None and loss.requires_grad:
@@ -250,8 +288,10 @@ def _edge(trainer: SplitTrainer, sock: socket.socket, x: torch.Tensor,
             gbody = _body(sock, head["bytes"])
             grads = _unpack(head["shapes"], ["float32"] * len(head["shapes"]), gbody)
             down_bytes += FRAME.size + len(gbody)
-            airtime = (8.0 * len(frame) / link.uplink_bps
-                       + 8.0 * (FRAME.size + len(gbody)) / link.downlink_bps)
+            airtime = (
+                8.0 * len(frame) / link.uplink_bps
+                + 8.0 * (FRAME.size + len(gbody)) / link.downlink_bps
+            )
             airtimes.append(airtime)
             target = airtime + link.rtt_s + head["seconds"]
             spent = time.perf_counter() - t1
@@ -281,7 +321,18 @@ def _edge(trainer: SplitTrainer, sock: socket.socket, x: torch.Tensor,
     E, S = edge_total / n, server_total / n
     L = sum(airtimes) / len(airtimes) if airtimes else 0.0
     rtt = link.rtt_s
-    modelled = (n * (E + L + rtt + S) if split
-                else (E + L + rtt + S) + (n - 1) * max(E, L, S))
-    return LoopbackRun(trainer.mode, link.name, trainer.cut, batches, B, measured, modelled,
-                       E, S, L, up_bytes, down_bytes)
+    modelled = n * (E + L + rtt + S) if split else (E + L + rtt + S) + (n - 1) * max(E, L, S)
+    return LoopbackRun(
+        trainer.mode,
+        link.name,
+        trainer.cut,
+        batches,
+        B,
+        measured,
+        modelled,
+        E,
+        S,
+        L,
+        up_bytes,
+        down_bytes,
+    )

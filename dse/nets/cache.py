@@ -125,9 +125,12 @@ class Cache:
         #: claims shared beyond this host (a study's storage); None: this host's locks only
         self.claims = claims
         if self.root.exists() and not self.root.is_dir():
-            raise InputError(self.root, "DSE_CACHE" if root is None else "cache",
-                             "is a file, not a folder",
-                             "point it at a folder (created when missing), or unset DSE_CACHE")
+            raise InputError(
+                self.root,
+                "DSE_CACHE" if root is None else "cache",
+                "is a file, not a folder",
+                "point it at a folder (created when missing), or unset DSE_CACHE",
+            )
 
     def path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.dse"
@@ -141,8 +144,12 @@ class Cache:
         """
         # without locks (not POSIX) there is no cross-process claim: a key may be trained
         # twice
-        with locks.exclusive(self.path(key).with_suffix(".lock"), on_wait=lambda: log.warning(
-                "another process is training %s...; waiting for it", key[:12])):
+        with locks.exclusive(
+            self.path(key).with_suffix(".lock"),
+            on_wait=lambda: log.warning(
+                "another process is training %s...; waiting for it", key[:12]
+            ),
+        ):
             if self.claims is None:
                 yield
             else:  # then among the hosts sharing this cache
@@ -151,8 +158,9 @@ class Cache:
 
     def busy(self, key: str) -> bool:
         """Whether another process holds the claim on ``key`` right now."""
-        return (locks.held_elsewhere(self.path(key).with_suffix(".lock"))
-                or (self.claims is not None and self.claims.busy(key)))
+        return locks.held_elsewhere(self.path(key).with_suffix(".lock")) or (
+            self.claims is not None and self.claims.busy(key)
+        )
 
     def put(self, key: str, payload: dict[str, Any]) -> Path:
         buf = io.BytesIO()
@@ -161,9 +169,11 @@ class Cache:
         try:  # refuse what get() could never read back, rather than store a "corrupt" entry
             torch.load(io.BytesIO(body), weights_only=True)
         except Exception as exc:
-            raise TypeError(f"cache payload for {key} cannot be read back with "
-                            f"weights_only=True (plain tensors, numbers, strings, lists and "
-                            f"dicts only): {exc}") from None
+            raise TypeError(
+                f"cache payload for {key} cannot be read back with "
+                f"weights_only=True (plain tensors, numbers, strings, lists and "
+                f"dicts only): {exc}"
+            ) from None
         digest = hashlib.sha256(body).hexdigest().encode()
         path = self.path(key)
         atomic_write_bytes(path, MAGIC + digest + b"\n" + body)
@@ -212,8 +222,9 @@ class Cache:
             os.replace(path, aside)
         except FileNotFoundError:  # another reader moved it aside first
             return
-        log.warning("%s: cache entry corrupt (%s); moved to %s and retraining", path, problem,
-                    aside.name)
+        log.warning(
+            "%s: cache entry corrupt (%s); moved to %s and retraining", path, problem, aside.name
+        )
 
     @staticmethod
     def _check(raw: bytes) -> str | None:

@@ -85,8 +85,10 @@ _LOSSLESS_ID: dict[str | None, int] = {None: 0, "zstd": 1, "zlib": 2}
 _HEAD = struct.Struct("<4sBBHI")  # magic, version, codec id, tensors, payload length
 _CRC = struct.Struct("<I")
 _MIN_PAYLOAD = _HEAD.size + 1 + 4 + _CRC.size  # one rank-1 tensor, no parameters, no data
-_FORMS = ("fp32, fp16, bf16, int8, int4, int8-ch, int4-ch, each optionally followed by "
-          "+zstd or +zlib (e.g. int8, int8-ch+zstd, fp16+zlib)")
+_FORMS = (
+    "fp32, fp16, bf16, int8, int4, int8-ch, int4-ch, each optionally followed by "
+    "+zstd or +zlib (e.g. int8, int8-ch+zstd, fp16+zlib)"
+)
 _NAME_RE = re.compile(r"^([a-z0-9]+)(-[a-z0-9]+)?(?:\+([a-z0-9]+))?$")
 
 
@@ -94,8 +96,12 @@ class PayloadError(InputError, ValueError):
     """A payload that is not a valid, intact dse codec payload (one line: what is wrong)."""
 
     def __init__(self, field: str, reason: str) -> None:
-        super().__init__("payload", field, reason,
-                         "the payload is damaged or not a dse codec payload: send it again")
+        super().__init__(
+            "payload",
+            field,
+            reason,
+            "the payload is damaged or not a dse codec payload: send it again",
+        )
 
 
 class _Coded(NamedTuple):
@@ -131,8 +137,7 @@ class Codec:
         if self.per_channel and self.dtype not in QUANT_BITS:
             raise ValueError(f"per_channel applies to int8 and int4 only, not {self.dtype}")
         if self.lossless not in _LOSSLESS_ID:
-            raise ValueError(f"lossless must be None or one of {LOSSLESS}, "
-                             f"got {self.lossless!r}")
+            raise ValueError(f"lossless must be None or one of {LOSSLESS}, got {self.lossless!r}")
 
     def __str__(self) -> str:
         return self.name
@@ -140,34 +145,51 @@ class Codec:
     @property
     def name(self) -> str:
         """Canonical text: ``"fp32"``, ``"int8-ch"``, ``"int4-ch+zstd"``, ``"bf16+zlib"``."""
-        return (self.dtype + ("-ch" if self.per_channel else "")
-                + (f"+{self.lossless}" if self.lossless else ""))
+        return (
+            self.dtype
+            + ("-ch" if self.per_channel else "")
+            + (f"+{self.lossless}" if self.lossless else "")
+        )
 
     @classmethod
     def parse(cls, text: str, *, where: str = "space", field: str = "codecs") -> Codec:
         """The codec named ``text`` (:attr:`name`'s form); an :class:`InputError` naming
         ``where`` and ``field`` and listing the valid forms for anything else."""
         if not isinstance(text, str):
-            raise InputError(where, field, f"a codec is a string, got {text!r}",
-                             f"valid forms: {_FORMS}")
+            raise InputError(
+                where, field, f"a codec is a string, got {text!r}", f"valid forms: {_FORMS}"
+            )
         m = _NAME_RE.match(text.strip())
         if m is None:
-            raise InputError(where, field, f"cannot read {text!r} as a codec",
-                             f"valid forms: {_FORMS}")
+            raise InputError(
+                where, field, f"cannot read {text!r} as a codec", f"valid forms: {_FORMS}"
+            )
         dtype, suffix, lossless = m.groups()
         if dtype not in CODEC_DTYPES:
-            raise InputError(where, field, f"unknown number format {dtype!r} in {text!r}",
-                             f"valid forms: {_FORMS}")
+            raise InputError(
+                where,
+                field,
+                f"unknown number format {dtype!r} in {text!r}",
+                f"valid forms: {_FORMS}",
+            )
         if suffix is not None and suffix != "-ch":
-            raise InputError(where, field, f"unknown option {suffix!r} in {text!r}",
-                             f"valid forms: {_FORMS}")
+            raise InputError(
+                where, field, f"unknown option {suffix!r} in {text!r}", f"valid forms: {_FORMS}"
+            )
         if suffix == "-ch" and dtype not in QUANT_BITS:
-            raise InputError(where, field,
-                             f"{text!r}: per channel (-ch) applies to int8 and int4 only",
-                             f"valid forms: {_FORMS}")
+            raise InputError(
+                where,
+                field,
+                f"{text!r}: per channel (-ch) applies to int8 and int4 only",
+                f"valid forms: {_FORMS}",
+            )
         if lossless is not None and lossless not in LOSSLESS:
-            raise InputError(where, field, f"unknown lossless coder {lossless!r} in {text!r}",
-                             f"valid forms: {_FORMS}")
+            raise InputError(
+                where,
+                field,
+                f"unknown lossless coder {lossless!r} in {text!r}",
+                f"valid forms: {_FORMS}",
+            )
         return cls(dtype, suffix == "-ch", lossless)
 
     @property
@@ -185,16 +207,24 @@ class Codec:
     @property
     def codec_id(self) -> int:
         """The codec's byte in the payload header (see the module docstring)."""
-        return (CODEC_DTYPES.index(self.dtype) | (8 if self.per_channel else 0)
-                | (_LOSSLESS_ID[self.lossless] << 4))
+        return (
+            CODEC_DTYPES.index(self.dtype)
+            | (8 if self.per_channel else 0)
+            | (_LOSSLESS_ID[self.lossless] << 4)
+        )
 
     @classmethod
     def from_id(cls, codec_id: int) -> Codec:
         """The codec of a payload header's codec byte; :class:`PayloadError` if unknown."""
         dtype, lossless = codec_id & 7, (codec_id >> 4) & 3
         per_channel = bool(codec_id & 8)
-        if (codec_id >> 6 or dtype >= len(CODEC_DTYPES) or lossless == 3
-                or per_channel and CODEC_DTYPES[dtype] not in QUANT_BITS):
+        if (
+            codec_id >> 6
+            or dtype >= len(CODEC_DTYPES)
+            or lossless == 3
+            or per_channel
+            and CODEC_DTYPES[dtype] not in QUANT_BITS
+        ):
             raise PayloadError("codec", f"unknown codec id {codec_id:#04x}")
         return cls(CODEC_DTYPES[dtype], per_channel, (None, *LOSSLESS)[lossless])
 
@@ -223,7 +253,7 @@ class Codec:
             return Quantized(x.to(torch.float16), None, None)
         if self.dtype == "bf16":
             return Quantized(x.to(torch.bfloat16), None, None)
-        levels = 2**QUANT_BITS[self.dtype] - 1
+        levels = 2 ** QUANT_BITS[self.dtype] - 1
         c = channels(x.shape, self.per_channel)
         if x.numel() == 0:
             lo = hi = torch.zeros(n, c)
@@ -254,12 +284,10 @@ class Codec:
         :class:`PayloadError` for anything else (see the module docstring)."""
         codec, tensors = decode_payload(payload)
         if codec != self:
-            raise PayloadError("codec", f"the payload was coded with {codec.name}, "
-                               f"not {self.name}")
+            raise PayloadError("codec", f"the payload was coded with {codec.name}, not {self.name}")
         return tensors
 
-    def roundtrip(self, tensors: Sequence[torch.Tensor]
-                  ) -> tuple[list[torch.Tensor], np.ndarray]:
+    def roundtrip(self, tensors: Sequence[torch.Tensor]) -> tuple[list[torch.Tensor], np.ndarray]:
         """Code a batch of N samples (each tensor ``[N, ...]``) one sample per payload.
 
         Returns the decoded tensors (float32, the input shapes), identical to
@@ -278,8 +306,9 @@ class Codec:
             # (a test holds this against encoding every sample).
             sizes = np.full(n, len(self._pack(coded, 0, None)), dtype=np.int64)
         else:
-            sizes = np.fromiter((len(self._pack(coded, i, compressor)) for i in range(n)),
-                                dtype=np.int64, count=n)
+            sizes = np.fromiter(
+                (len(self._pack(coded, i, compressor)) for i in range(n)), dtype=np.int64, count=n
+            )
         return [self._decoded(c) for c in coded], sizes
 
     # --- internals ------------------------------------------------------------------
@@ -303,13 +332,16 @@ class Codec:
         if self.dtype == "fp16":
             return _Coded(shape, None, None, values, _bytes(values.numpy(), "<f2", n))
         if self.dtype == "bf16":
-            return _Coded(shape, None, None, values,
-                          _bytes(values.view(torch.int16).numpy(), "<i2", n))
+            return _Coded(
+                shape, None, None, values, _bytes(values.view(torch.int16).numpy(), "<i2", n)
+            )
         assert scale is not None and lo is not None
         scale, lo = scale.detach().cpu(), lo.detach().cpu()
         if not bool(torch.isfinite(scale).all() and torch.isfinite(lo).all()):
-            raise ValueError(f"tensor {index} has non-finite values (or a range beyond "
-                             f"float32): it cannot be quantised to {self.dtype}")
+            raise ValueError(
+                f"tensor {index} has non-finite values (or a range beyond "
+                f"float32): it cannot be quantised to {self.dtype}"
+            )
         codes = values.reshape(n, -1).numpy()
         if self.dtype == "int4":
             codes = _pack_nibbles(codes)
@@ -319,8 +351,9 @@ class Codec:
         """The float32 values a decoder rebuilds from coded values (a batch)."""
         return dequantize(c.values, c.scale, c.lo)
 
-    def _pack(self, coded: Sequence[_Coded], i: int,
-              compressor: zstandard.ZstdCompressor | None) -> bytes:
+    def _pack(
+        self, coded: Sequence[_Coded], i: int, compressor: zstandard.ZstdCompressor | None
+    ) -> bytes:
         """Sample ``i``'s payload."""
         parts = []
         for c in coded:
@@ -391,18 +424,22 @@ def read_payload(payload: bytes) -> tuple[Codec, list[Quantized]]:
         raise PayloadError("length", f"truncated: {size} bytes, shorter than the header")
     _, version, codec_id, count, total = _HEAD.unpack_from(payload)
     if version != FORMAT_VERSION:
-        raise PayloadError("version", f"format version {version}; this dse reads version "
-                           f"{FORMAT_VERSION}")
+        raise PayloadError(
+            "version", f"format version {version}; this dse reads version {FORMAT_VERSION}"
+        )
     if size < total:
         raise PayloadError("length", f"truncated: {size} of {total} bytes")
     if size > total:
-        raise PayloadError("length", f"{size - total} trailing bytes after the {total} of "
-                           "the payload")
+        raise PayloadError(
+            "length", f"{size - total} trailing bytes after the {total} of the payload"
+        )
     if total < _MIN_PAYLOAD:
-        raise PayloadError("length", f"a payload of {total} bytes is shorter than the "
-                           f"smallest possible ({_MIN_PAYLOAD})")
+        raise PayloadError(
+            "length",
+            f"a payload of {total} bytes is shorter than the smallest possible ({_MIN_PAYLOAD})",
+        )
     (crc,) = _CRC.unpack_from(payload, total - _CRC.size)
-    if zlib.crc32(payload[:total - _CRC.size]) != crc:
+    if zlib.crc32(payload[: total - _CRC.size]) != crc:
         raise PayloadError("crc", "CRC32 mismatch: the payload was changed on the way")
     codec = Codec.from_id(codec_id)
     if count < 1:
@@ -432,21 +469,20 @@ def read_payload(payload: bytes) -> tuple[Codec, list[Quantized]]:
             scale = np.frombuffer(payload, "<f4", c, pos).astype(np.float32)
             lo = np.frombuffer(payload, "<f4", c, pos + 4 * c).astype(np.float32)
             pos += 8 * c
-            if not (np.isfinite(scale).all() and np.isfinite(lo).all()
-                    and (scale >= 0).all()):
-                raise PayloadError("scale", f"tensor {t} has a negative or non-finite scale "
-                                   "or offset")
+            if not (np.isfinite(scale).all() and np.isfinite(lo).all() and (scale >= 0).all()):
+                raise PayloadError(
+                    "scale", f"tensor {t} has a negative or non-finite scale or offset"
+                )
         heads.append((shape, scale, lo))
     sizes = [body_bytes(codec, shape) for shape, _, _ in heads]
     expected = sum(sizes)
     body = _decompress(codec, payload[pos:end], expected)
     if len(body) != expected:
-        raise PayloadError("body", f"{len(body)} bytes of values where the shapes need "
-                           f"{expected}")
+        raise PayloadError("body", f"{len(body)} bytes of values where the shapes need {expected}")
     tensors = []
     offset = 0
     for t, ((shape, scale, lo), nbytes) in enumerate(zip(heads, sizes, strict=True)):
-        chunk = body[offset:offset + nbytes]
+        chunk = body[offset : offset + nbytes]
         offset += nbytes
         tensors.append(_read_tensor(codec, t, shape, scale, lo, chunk))
     return codec, tensors
@@ -477,8 +513,7 @@ def _read_varint(payload: bytes, pos: int, end: int, t: int) -> tuple[int, int]:
         shift += 7
         if not byte & 0x80:
             if i and byte == 0:
-                raise PayloadError("shape", f"tensor {t}: a dimension is not in its "
-                                   "shortest form")
+                raise PayloadError("shape", f"tensor {t}: a dimension is not in its shortest form")
             if value >= 2**32:
                 raise PayloadError("shape", f"tensor {t}: a dimension exceeds 2^32 - 1")
             return value, pos + i + 1
@@ -492,23 +527,32 @@ def _decompress(codec: Codec, body: bytes, expected: int) -> bytes:
         if codec.lossless == "zstd":
             params = zstandard.get_frame_parameters(body)
             if params.content_size != expected:
-                raise PayloadError("body", f"the zstd frame holds {params.content_size} "
-                                   f"bytes where the shapes need {expected}")
+                raise PayloadError(
+                    "body",
+                    f"the zstd frame holds {params.content_size} "
+                    f"bytes where the shapes need {expected}",
+                )
             out = zstandard.ZstdDecompressor().decompress(body, max_output_size=expected)
         else:
             d = zlib.decompressobj()
             out = d.decompress(body, expected + 1)
             if not d.eof or d.unused_data or d.unconsumed_tail:
-                raise PayloadError("body", "the zlib stream does not end where the body "
-                                   "ends")
+                raise PayloadError("body", "the zlib stream does not end where the body ends")
     except (zstandard.ZstdError, zlib.error) as exc:
-        raise PayloadError("body", f"the {codec.lossless} body does not decompress: "
-                           f"{exc}") from None
+        raise PayloadError(
+            "body", f"the {codec.lossless} body does not decompress: {exc}"
+        ) from None
     return out
 
 
-def _read_tensor(codec: Codec, t: int, shape: tuple[int, ...], scale: np.ndarray | None,
-                 lo: np.ndarray | None, chunk: bytes) -> Quantized:
+def _read_tensor(
+    codec: Codec,
+    t: int,
+    shape: tuple[int, ...],
+    scale: np.ndarray | None,
+    lo: np.ndarray | None,
+    chunk: bytes,
+) -> Quantized:
     count = int(np.prod(shape, dtype=np.int64))
     if codec.dtype == "fp32":
         values = torch.from_numpy(np.frombuffer(chunk, "<f4").astype(np.float32))
@@ -529,8 +573,9 @@ def _read_tensor(codec: Codec, t: int, shape: tuple[int, ...], scale: np.ndarray
     return Quantized(q, torch.from_numpy(scale)[None], torch.from_numpy(lo)[None])
 
 
-def dequantize(values: torch.Tensor, scale: torch.Tensor | None = None,
-               lo: torch.Tensor | None = None) -> torch.Tensor:
+def dequantize(
+    values: torch.Tensor, scale: torch.Tensor | None = None, lo: torch.Tensor | None = None
+) -> torch.Tensor:
     """The float32 tensor of coded values (:class:`Quantized`): a cast for fp32, fp16 and
     bf16, ``q * scale + lo`` for int8/int4. Tensor operations only (a deployed server
     program runs it), always a new tensor."""
@@ -575,15 +620,18 @@ def _check(tensors: Sequence[torch.Tensor], *, single: bool) -> list[torch.Tenso
     out = []
     for i, t in enumerate(tensors):
         if not isinstance(t, torch.Tensor) or not 1 <= t.dim() <= MAX_RANK:
-            raise ValueError(f"tensor {i} must be a tensor of rank 1..{MAX_RANK} with the batch "
-                             f"first, got {getattr(t, 'shape', type(t).__name__)}")
+            raise ValueError(
+                f"tensor {i} must be a tensor of rank 1..{MAX_RANK} with the batch "
+                f"first, got {getattr(t, 'shape', type(t).__name__)}"
+            )
         if max(t.shape[1:], default=0) >= 2**32:
             raise ValueError(f"tensor {i}: a dimension of {tuple(t.shape)} exceeds 2^32 - 1")
         out.append(t.detach().to("cpu", torch.float32).contiguous())
     n = out[0].shape[0]
     if single and n != 1:
-        raise ValueError(f"encode codes one sample: batch dimension 1, got {n} "
-                         "(use roundtrip for a batch)")
+        raise ValueError(
+            f"encode codes one sample: batch dimension 1, got {n} (use roundtrip for a batch)"
+        )
     if any(t.shape[0] != n for t in out):
         raise ValueError(f"the tensors' batch sizes differ: {[t.shape[0] for t in out]}")
     return out

@@ -184,12 +184,12 @@ class DataSet:
             raise InputError(where, field, "names no task", f"{self.name} has tasks: {have}")
         for t in names:
             if not isinstance(t, str) or t not in self.classes:
-                raise InputError(where, field, f"unknown task {t!r}",
-                                 f"{self.name} has tasks: {have}")
+                raise InputError(
+                    where, field, f"unknown task {t!r}", f"{self.name} has tasks: {have}"
+                )
         if len(set(names)) != len(names):
             twice = sorted({t for t in names if names.count(t) > 1})
-            raise InputError(where, field, f"names {', '.join(twice)} twice",
-                             "name each task once")
+            raise InputError(where, field, f"names {', '.join(twice)} twice", "name each task once")
         return names
 
 
@@ -513,8 +513,9 @@ def _random_split(
     index = _three_way(name, total, opts)
     splits = [_prepare(images[i], opts, images.shape[1], k) for k, i in enumerate(index)]
     key = {**_common_key(opts, total=total, test_fraction=opts.test_fraction), **key_fields}
-    return _build(name, splits, [{t: v[i] for t, v in labels.items()} for i in index],
-                  classes, task, key)
+    return _build(
+        name, splits, [{t: v[i] for t, v in labels.items()} for i in index], classes, task, key
+    )
 
 
 def _common_key(opts: _Options, *, total: int, test_fraction: float | str) -> dict[str, object]:
@@ -610,20 +611,30 @@ def _shape_mask(shape: int, dy: np.ndarray, dx: np.ndarray, r: np.ndarray) -> np
     return box & ((ady <= thick) | (adx <= thick))
 
 
-def _load_procedural(name: str, render: Callable[..., tuple[np.ndarray, dict[str, np.ndarray]]],
-                     classes: dict[str, int], default_task: str, opts: _Options) -> DataSet:
+def _load_procedural(
+    name: str,
+    render: Callable[..., tuple[np.ndarray, dict[str, np.ndarray]]],
+    classes: dict[str, int],
+    default_task: str,
+    opts: _Options,
+) -> DataSet:
     """A generated set: ``render(n, size=, channels=, noise=, seed=)`` -> images, labels,
     split three ways (sizes checked before anything is rendered)."""
     total = opts.n if opts.n is not None else _SHAPES_DEFAULT_N
     size = opts.size if opts.size is not None else _SHAPES_DEFAULT_SIZE
     channels = opts.channels if opts.channels is not None else 3
     index = _three_way(name, total, opts)
-    images, labels = render(total, size=size, channels=channels, noise=opts.noise,
-                            seed=opts.seed)
+    images, labels = render(total, size=size, channels=channels, noise=opts.noise, seed=opts.seed)
     splits = [torch.from_numpy(np.ascontiguousarray(images[i])) for i in index]
     key = _common_key(opts, total=total, test_fraction=opts.test_fraction)
-    return _build(name, splits, [{t: v[i] for t, v in labels.items()} for i in index],
-                  classes, default_task, key)
+    return _build(
+        name,
+        splits,
+        [{t: v[i] for t, v in labels.items()} for i in index],
+        classes,
+        default_task,
+        key,
+    )
 
 
 def _load_shapes(opts: _Options, root: str | Path | None) -> DataSet:
@@ -673,8 +684,10 @@ def render_shapes3d(
     """
     rng = _rng(seed, _STREAM_SHAPES3D)
     counts = (len(SHAPE_NAMES), len(SCALES), len(HUES), len(HUES), len(HUES), len(ORIENTATIONS))
-    labels = {t: rng.integers(0, k, n).astype(np.int64) for t, k in zip(SHAPES3D_TASKS, counts,
-                                                                         strict=True)}
+    labels = {
+        t: rng.integers(0, k, n).astype(np.int64)
+        for t, k in zip(SHAPES3D_TASKS, counts, strict=True)
+    }
     theta = np.deg2rad(np.array(ORIENTATIONS, dtype=np.float64)[labels["orientation"]])
     cos, sin = np.cos(theta).astype(np.float32), np.sin(theta).astype(np.float32)
     radius = (size * _OBJECT_RADIUS * np.array(SCALES, dtype=np.float32))[labels["object_scale"]]
@@ -689,8 +702,7 @@ def render_shapes3d(
     centre = _GROUND * size - radius  # the object's centre, below the image centre
     for k in range(len(SHAPE_NAMES)):
         sel = np.flatnonzero(labels["object_shape"] == k)
-        obj[sel] = _shape_mask(k, v[sel] - centre[sel, None, None], u[sel],
-                               radius[sel, None, None])
+        obj[sel] = _shape_mask(k, v[sel] - centre[sel, None, None], u[sel], radius[sel, None, None])
 
     colour = {
         "object": _hsv_to_rgb(np.array(HUES)[labels["object_hue"]], *_OBJECT_SV),
@@ -700,8 +712,9 @@ def render_shapes3d(
     if channels == 1:
         weights = np.array([0.299, 0.587, 0.114], dtype=np.float32)
         colour = {k: (c * weights).sum(axis=1, keepdims=True) for k, c in colour.items()}
-    images = np.where(floor[:, None], colour["floor"][:, :, None, None],
-                      colour["wall"][:, :, None, None])
+    images = np.where(
+        floor[:, None], colour["floor"][:, :, None, None], colour["wall"][:, :, None, None]
+    )
     images = np.where(obj[:, None], colour["object"][:, :, None, None], images)
     images = np.ascontiguousarray(images, dtype=np.float32)
     _salt_and_pepper(images, noise, _rng(seed, _STREAM_NOISE * 16 + 8))
@@ -918,8 +931,17 @@ def _idx_loader(
             )
         if len(test_x) == 0:
             raise InputError(paths[2], "count", "holds no images", "re-download the file")
-        return _official_split(name, train_x[:, None], {task: train_y}, test_x[:, None],
-                               {task: test_y}, opts, reader.hexdigest(), {task: 10}, task)
+        return _official_split(
+            name,
+            train_x[:, None],
+            {task: train_y},
+            test_x[:, None],
+            {task: test_y},
+            opts,
+            reader.hexdigest(),
+            {task: 10},
+            task,
+        )
 
     return load
 
@@ -953,8 +975,17 @@ def _load_cifar10(opts: _Options, root: str | Path | None) -> DataSet:
     train_x = np.concatenate([p[0] for p in parsed[:-1]])
     train_y = np.concatenate([p[1] for p in parsed[:-1]])
     test_x, test_y = parsed[-1]
-    return _official_split("cifar10", train_x, {"class": train_y}, test_x, {"class": test_y},
-                           opts, reader.hexdigest(), {"class": 10}, "class")
+    return _official_split(
+        "cifar10",
+        train_x,
+        {"class": train_y},
+        test_x,
+        {"class": test_y},
+        opts,
+        reader.hexdigest(),
+        {"class": 10},
+        "class",
+    )
 
 
 # --------------------------------------------------------------------------- npz
@@ -974,8 +1005,12 @@ def _load_npz(opts: _Options, root: str | Path | None) -> DataSet:
       split (val is carved out of ``x``); without it train/val/test are drawn from ``x``.
     """
     if root is None:
-        raise InputError("npz", "root", "npz is read from a file and none was given",
-                         "pass --data-root FILE.npz (or root = \"FILE.npz\" in [data])")
+        raise InputError(
+            "npz",
+            "root",
+            "npz is read from a file and none was given",
+            'pass --data-root FILE.npz (or root = "FILE.npz" in [data])',
+        )
     path = Path(root).expanduser()
     if not path.is_file():
         raise InputError(path, "root", "is not a file", "pass the path of an .npz file")
@@ -984,15 +1019,18 @@ def _load_npz(opts: _Options, root: str | Path | None) -> DataSet:
         with np.load(io.BytesIO(raw), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
-        raise InputError(path, "file", f"is not a readable .npz without pickle ({exc})",
-                         _NPZ_FIX) from None
+        raise InputError(
+            path, "file", f"is not a readable .npz without pickle ({exc})", _NPZ_FIX
+        ) from None
     if "x" not in arrays:
-        raise InputError(path, "x", f"missing (arrays: {', '.join(sorted(arrays)) or 'none'})",
-                         _NPZ_FIX)
+        raise InputError(
+            path, "x", f"missing (arrays: {', '.join(sorted(arrays)) or 'none'})", _NPZ_FIX
+        )
     x = _npz_images(path, "x", arrays["x"])
     if len(x) < _MIN_N:
-        raise InputError(path, "x", f"holds {len(x)} images, fewer than {_MIN_N}",
-                         "give more images")
+        raise InputError(
+            path, "x", f"holds {len(x)} images, fewer than {_MIN_N}", "give more images"
+        )
     tasks = _npz_tasks(path, arrays)
     y = {t: _npz_labels(path, k, arrays[k], len(x)) for t, k in tasks.items()}
     classes = {t: int(v.max()) + 1 for t, v in y.items()}
@@ -1005,23 +1043,38 @@ def _load_npz(opts: _Options, root: str | Path | None) -> DataSet:
         return _random_split("npz", x, y, opts, classes, task, sha256=digest)
     x_test = _npz_images(path, "x_test", arrays["x_test"])
     if len(x_test) == 0:
-        raise InputError(path, "x_test", "holds no images", "give test images or leave "
-                         "x_test out (a test split is then drawn from x)")
+        raise InputError(
+            path,
+            "x_test",
+            "holds no images",
+            "give test images or leave x_test out (a test split is then drawn from x)",
+        )
     if x_test.shape[1:] != x.shape[1:]:
-        raise InputError(path, "x_test", f"shape {x_test.shape[1:]} differs from x's "
-                         f"{x.shape[1:]}", "save test images like the training images")
+        raise InputError(
+            path,
+            "x_test",
+            f"shape {x_test.shape[1:]} differs from x's {x.shape[1:]}",
+            "save test images like the training images",
+        )
     y_test = {}
     for t, k in tasks.items():
         key = f"{k}_test"
         if key not in arrays:
-            raise InputError(path, key, "missing: x_test needs labels for every task",
-                             f"save {key} beside x_test")
+            raise InputError(
+                path,
+                key,
+                "missing: x_test needs labels for every task",
+                f"save {key} beside x_test",
+            )
         y_test[t] = _npz_labels(path, key, arrays[key], len(x_test))
         if int(y_test[t].max()) >= classes[t]:
-            raise InputError(path, key, f"has a class the training labels lack "
-                             f"(0..{classes[t] - 1})", "use the same classes in both")
-    return _official_split("npz", x, y, x_test, y_test, opts, digest, classes, task,
-                           scale=1.0)
+            raise InputError(
+                path,
+                key,
+                f"has a class the training labels lack (0..{classes[t] - 1})",
+                "use the same classes in both",
+            )
+    return _official_split("npz", x, y, x_test, y_test, opts, digest, classes, task, scale=1.0)
 
 
 def _npz_tasks(path: Path, arrays: Mapping[str, np.ndarray]) -> dict[str, str]:
@@ -1035,8 +1088,12 @@ def _npz_tasks(path: Path, arrays: Mapping[str, np.ndarray]) -> dict[str, str]:
         elif k.startswith("y_") and len(k) > 2:
             tasks[k[2:]] = k
     if not tasks:
-        raise InputError(path, "y", f"no label array (arrays: {', '.join(sorted(arrays))})",
-                         _NPZ_FIX + ", or y_TASK=labels per task")
+        raise InputError(
+            path,
+            "y",
+            f"no label array (arrays: {', '.join(sorted(arrays))})",
+            _NPZ_FIX + ", or y_TASK=labels per task",
+        )
     return tasks
 
 
@@ -1050,31 +1107,42 @@ def _npz_images(path: Path, name: str, x: np.ndarray) -> np.ndarray:
     if x.ndim != 4 or x.shape[1] not in (1, 3):
         raise InputError(path, name, f"has shape {x.shape}", fix)
     if x.shape[0] == 0:
-        raise InputError(path, name, "holds 0 images: no images to read",
-                         "save the images of the split in it")
+        raise InputError(
+            path, name, "holds 0 images: no images to read", "save the images of the split in it"
+        )
     if x.shape[2] != x.shape[3] or x.shape[2] < _MIN_SIZE:
-        raise InputError(path, name, f"images are {x.shape[2]}x{x.shape[3]}",
-                         f"crop or resize them to a square of at least {_MIN_SIZE} pixels")
+        raise InputError(
+            path,
+            name,
+            f"images are {x.shape[2]}x{x.shape[3]}",
+            f"crop or resize them to a square of at least {_MIN_SIZE} pixels",
+        )
     if x.dtype == np.uint8:
         return x.astype(np.float32) / 255.0
     if not np.issubdtype(x.dtype, np.floating):
         raise InputError(path, name, f"has dtype {x.dtype}", "save uint8 or floats in [0, 1]")
     x = x.astype(np.float32)
     if not np.isfinite(x).all() or x.min() < 0.0 or x.max() > 1.0:
-        raise InputError(path, name, "holds values outside [0, 1] (or not finite)",
-                         "scale the images to [0, 1], or save them as uint8")
+        raise InputError(
+            path,
+            name,
+            "holds values outside [0, 1] (or not finite)",
+            "scale the images to [0, 1], or save them as uint8",
+        )
     return x
 
 
 def _npz_labels(path: Path, name: str, y: np.ndarray, n: int) -> np.ndarray:
     if y.ndim != 1 or len(y) != n:
-        raise InputError(path, name, f"has shape {y.shape} for {n} images",
-                         "save one integer label per image")
+        raise InputError(
+            path, name, f"has shape {y.shape} for {n} images", "save one integer label per image"
+        )
     if not np.issubdtype(y.dtype, np.integer):
         raise InputError(path, name, f"has dtype {y.dtype}", "save integer labels 0..K-1")
     if len(y) and y.min() < 0:
-        raise InputError(path, name, f"has a negative label ({int(y.min())})",
-                         "number the classes 0..K-1")
+        raise InputError(
+            path, name, f"has a negative label ({int(y.min())})", "number the classes 0..K-1"
+        )
     return y.astype(np.int64)
 
 

@@ -63,14 +63,17 @@ def attach_exits(
     ``classifier_name`` as attributes: the model's own, or else the one
     :func:`find_classifier` finds (then ``classifier_found`` is True).
     """
-    classes = [int(num_classes)] if isinstance(num_classes, int) else [int(c) for c in
-                                                                      num_classes]
+    classes = [int(num_classes)] if isinstance(num_classes, int) else [int(c) for c in num_classes]
     allowed = exit_sites(model)
     chosen = tuple(allowed if sites is None else sites)
     unknown = [s for s in chosen if s not in allowed]
     if unknown:
-        raise InputError("exits", "sites", f"unknown exit site(s) {unknown}",
-                         f"this model allows {list(allowed)}")
+        raise InputError(
+            "exits",
+            "sites",
+            f"unknown exit site(s) {unknown}",
+            f"this model allows {list(allowed)}",
+        )
     chosen = tuple(s for s in allowed if s in chosen)  # execution order
     gm = trace(model, name=type(model).__name__)
     tasks = tuple(getattr(model, "task_names", ()))
@@ -94,8 +97,11 @@ def attach_exits(
     for i, name in enumerate(names):
         node = by_name[name]
         shape = node.meta["tensor_meta"].shape
-        paths = ([f"exit_heads.{i}"] if len(classes) == 1 else
-                 [f"exit_heads.{i}.{t}" for t in range(len(classes))])
+        paths = (
+            [f"exit_heads.{i}"]
+            if len(classes) == 1
+            else [f"exit_heads.{i}.{t}" for t in range(len(classes))]
+        )
         for path, c in zip(paths, classes, strict=True):
             gm.add_submodule(path, make_head(shape, c, head))
         with gm.graph.inserting_after(node):
@@ -105,8 +111,12 @@ def attach_exits(
     final = out.args[0]
     finals = list(final) if isinstance(final, tuple | list) else [final]
     if len(finals) != len(classes):
-        raise InputError("exits", "num_classes", f"the model returns {len(finals)} outputs "
-                         f"for {len(classes)} task(s)", "give one class count per task")
+        raise InputError(
+            "exits",
+            "num_classes",
+            f"the model returns {len(finals)} outputs for {len(classes)} task(s)",
+            "give one class count per task",
+        )
     out.args = (tuple([*outputs, *finals]),)
     gm.graph.lint()
     gm.recompile()
@@ -117,9 +127,11 @@ def attach_exits(
 
 def _by_head(nodes: list[fx.Node], tasks: int) -> list[fx.Node]:
     """Exit head call nodes ordered exit by exit, task by task (by their module path)."""
+
     def order(n: fx.Node) -> tuple[int, ...]:
         parts = str(n.target).split(".")[1:]
         return tuple(int(p) for p in parts) + ((0,) if tasks == 1 else ())
+
     return sorted(nodes, key=order)
 
 
@@ -141,8 +153,11 @@ def find_classifier(gm: fx.GraphModule) -> str | None:
             seen.add(node)
             todo.extend(node.all_input_nodes)
     modules = dict(gm.named_modules())
-    layers = [n for n in seen if n.op == "call_module"
-              and isinstance(modules.get(str(n.target)), (nn.Linear, *_CONVS))]
+    layers = [
+        n
+        for n in seen
+        if n.op == "call_module" and isinstance(modules.get(str(n.target)), (nn.Linear, *_CONVS))
+    ]
     return str(max(layers, key=order.__getitem__).target) if layers else None
 
 
@@ -152,8 +167,9 @@ _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 def confidence(logits: torch.Tensor, criterion: str = "max_prob") -> torch.Tensor:
     """Per-sample confidence in [0, 1]: max softmax probability, or 1 - normalised entropy."""
     if criterion not in CRITERIA:
-        raise InputError("exits", "criterion", f"unknown criterion {criterion!r}",
-                         f"use one of {CRITERIA}")
+        raise InputError(
+            "exits", "criterion", f"unknown criterion {criterion!r}", f"use one of {CRITERIA}"
+        )
     p = torch.softmax(logits.float(), dim=-1)
     if criterion == "max_prob":
         return p.max(dim=-1).values

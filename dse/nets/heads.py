@@ -47,8 +47,12 @@ class HeadConfig:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise InputError("model", "head.kind", f"unknown head {self.kind!r}",
-                             f"use one of {', '.join(KINDS)}")
+            raise InputError(
+                "model",
+                "head.kind",
+                f"unknown head {self.kind!r}",
+                f"use one of {', '.join(KINDS)}",
+            )
         if int(self.hidden) < 1 or int(self.layers) < 1:
             raise InputError("model", "head", "hidden and layers must be >= 1")
         if not 0 <= self.dropout < 1:
@@ -62,32 +66,45 @@ class HeadConfig:
             return cls(kind=raw)
         unknown = sorted(set(raw) - {"kind", "hidden", "layers", "dropout"})
         if unknown:
-            raise InputError("model", f"head.{unknown[0]}", "unknown key",
-                             "allowed: kind, hidden, layers, dropout")
+            raise InputError(
+                "model",
+                f"head.{unknown[0]}",
+                "unknown key",
+                "allowed: kind, hidden, layers, dropout",
+            )
         return cls(**raw)
 
     def resolved(self, tasks: int) -> HeadConfig:
         """``auto`` made concrete for ``tasks`` tasks."""
         if self.kind != "auto":
             if self.kind == "classifier" and tasks > 1:
-                raise InputError("model", "head.kind", "the model's own classifier serves one "
-                                 f"task, not {tasks}", 'use kind = "mlp" (or "auto")')
+                raise InputError(
+                    "model",
+                    "head.kind",
+                    f"the model's own classifier serves one task, not {tasks}",
+                    'use kind = "mlp" (or "auto")',
+                )
             return self
-        return HeadConfig("classifier" if tasks == 1 else "mlp", self.hidden, self.layers,
-                          self.dropout)
+        return HeadConfig(
+            "classifier" if tasks == 1 else "mlp", self.hidden, self.layers, self.dropout
+        )
 
     def key_fields(self) -> dict[str, Any]:
         """What enters a training key (only for heads other than the model's classifier)."""
-        return {"kind": self.kind, "hidden": int(self.hidden), "layers": int(self.layers),
-                "dropout": float(self.dropout), "version": HEAD_VERSION}
+        return {
+            "kind": self.kind,
+            "hidden": int(self.hidden),
+            "layers": int(self.layers),
+            "dropout": float(self.dropout),
+            "version": HEAD_VERSION,
+        }
 
     def describe(self) -> str:
         if self.kind == "classifier":
             return "the model's classifier"
         if self.layers == 1:
             return "linear head"
-        return (f"{self.layers}-layer MLP head ({self.hidden} hidden, dropout "
-                f"{self.dropout:g})")
+        return f"{self.layers}-layer MLP head ({self.hidden} hidden, dropout {self.dropout:g})"
 
 
 def make_task_head(features: int, classes: int, cfg: HeadConfig) -> nn.Module:
@@ -103,8 +120,14 @@ def make_task_head(features: int, classes: int, cfg: HeadConfig) -> nn.Module:
     return nn.Sequential(*layers)
 
 
-def attach_task_heads(model: nn.Module, classes: Sequence[int], tasks: Sequence[str],
-                      cfg: HeadConfig, *, name: str = "model") -> fx.GraphModule:
+def attach_task_heads(
+    model: nn.Module,
+    classes: Sequence[int],
+    tasks: Sequence[str],
+    cfg: HeadConfig,
+    *,
+    name: str = "model",
+) -> fx.GraphModule:
     """``model`` traced, its final classifier replaced by one head per task.
 
     The result returns the tasks' logits in order and carries ``task_names``,
@@ -116,16 +139,22 @@ def attach_task_heads(model: nn.Module, classes: Sequence[int], tasks: Sequence[
     modules = dict(gm.named_modules())
     layer = modules.get(path) if path else None
     if not isinstance(layer, nn.Linear):
-        raise InputError(name, "classifier", "task heads replace the model's final Linear "
-                         f"layer; found {type(layer).__name__ if layer else 'none'}",
-                         "give a model whose logits come from an nn.Linear, or set its "
-                         "classifier_name")
+        raise InputError(
+            name,
+            "classifier",
+            "task heads replace the model's final Linear "
+            f"layer; found {type(layer).__name__ if layer else 'none'}",
+            "give a model whose logits come from an nn.Linear, or set its classifier_name",
+        )
     calls = [n for n in gm.graph.nodes if n.op == "call_module" and n.target == path]
     out = next(n for n in gm.graph.nodes if n.op == "output")
     if len(calls) != 1 or out.args[0] is not calls[0]:
-        raise InputError(name, "classifier", f"{path} must run once and give the output "
-                         "for task heads to replace it", "return the classifier's logits "
-                         "directly from forward")
+        raise InputError(
+            name,
+            "classifier",
+            f"{path} must run once and give the output for task heads to replace it",
+            "return the classifier's logits directly from forward",
+        )
     node = calls[0]
     source = node.args[0]
     heads = []

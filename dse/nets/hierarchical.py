@@ -86,8 +86,9 @@ class SplitTrainer:
         """The server part forward from the tensors that crossed the cut."""
         return self._run(dict(zip(self.crossing, crossing, strict=True)), self.server, set())
 
-    def loss(self, env: dict[fx.Node, Any], side: set[str], targets: Sequence[torch.Tensor]
-             ) -> torch.Tensor | None:
+    def loss(
+        self, env: dict[fx.Node, Any], side: set[str], targets: Sequence[torch.Tensor]
+    ) -> torch.Tensor | None:
         """The weighted loss of the outputs computed on ``side`` (None: no output there)."""
         total: torch.Tensor | None = None
         for j, (node, w) in enumerate(zip(self.outputs, self.weights, strict=True)):
@@ -97,8 +98,9 @@ class SplitTrainer:
             total = term if total is None else total + term
         return total
 
-    def step(self, x: torch.Tensor, targets: Sequence[torch.Tensor], *,
-             server: bool = True) -> float:
+    def step(
+        self, x: torch.Tensor, targets: Sequence[torch.Tensor], *, server: bool = True
+    ) -> float:
         """Forward and backward of one batch (gradients accumulate in ``.grad``; the
         caller steps the optimizer). ``server=False``: the edge part alone (hierarchical).
         Returns the batch's total loss."""
@@ -119,13 +121,18 @@ class SplitTrainer:
                 total += server_loss
             return total
         if not server:
-            raise ValueError("split training needs its server part: the edge's backward "
-                             "starts from the server's gradient")
+            raise ValueError(
+                "split training needs its server part: the edge's backward "
+                "starts from the server's gradient"
+            )
         # split: the cut's tensors cross as leaves; their gradient comes back
         leaves = [t.detach().requires_grad_(t.requires_grad) for t in sent]
         total += self._server_step(leaves, targets)
-        roots = [(t, leaf.grad) for t, leaf in zip(sent, leaves, strict=True)
-                 if t.requires_grad and leaf.grad is not None]
+        roots = [
+            (t, leaf.grad)
+            for t, leaf in zip(sent, leaves, strict=True)
+            if t.requires_grad and leaf.grad is not None
+        ]
         if edge_loss is not None:
             roots.insert(0, (edge_loss, None))
             total += float(edge_loss.item())
@@ -133,8 +140,7 @@ class SplitTrainer:
             torch.autograd.backward([r for r, _ in roots], [g for _, g in roots])
         return total
 
-    def _server_step(self, crossing: list[torch.Tensor], targets: Sequence[torch.Tensor]
-                     ) -> float:
+    def _server_step(self, crossing: list[torch.Tensor], targets: Sequence[torch.Tensor]) -> float:
         edge_rng = torch.get_rng_state()
         if self.server_rng is not None:
             torch.set_rng_state(self.server_rng)
@@ -148,8 +154,9 @@ class SplitTrainer:
             torch.set_rng_state(edge_rng)
         return float(loss.item()) if loss is not None else 0.0
 
-    def _run(self, env: dict[fx.Node, Any], names: set[str], detach: set[str]
-             ) -> dict[fx.Node, Any]:
+    def _run(
+        self, env: dict[fx.Node, Any], names: set[str], detach: set[str]
+    ) -> dict[fx.Node, Any]:
         env = dict(env)
         for n in self._nodes:
             if n.op in ("placeholder", "output") or n in env:
@@ -190,23 +197,40 @@ def exit_index(net: nn.Module, name: str | None) -> int | None:
         return None
     sites = tuple(getattr(net, "exit_sites", ()))
     if name not in sites:
-        raise InputError("training", "exit", f"{name!r} is not an exit of this network",
-                         f"its exits: {', '.join(sites) or 'none'}")
+        raise InputError(
+            "training",
+            "exit",
+            f"{name!r} is not an exit of this network",
+            f"its exits: {', '.join(sites) or 'none'}",
+        )
     return sites.index(name)
 
 
-def split_trainer(net: nn.Module, graph: LayerGraph, *, mode: str, cut: int,
-                  exit: str | None = None, exit_weight: float = 1.0,
-                  task_weights: Sequence[float] = (1.0,), seed: int = 0) -> SplitTrainer:
+def split_trainer(
+    net: nn.Module,
+    graph: LayerGraph,
+    *,
+    mode: str,
+    cut: int,
+    exit: str | None = None,
+    exit_weight: float = 1.0,
+    task_weights: Sequence[float] = (1.0,),
+    seed: int = 0,
+) -> SplitTrainer:
     """``net`` (exits attached; ``graph`` its layer graph) prepared to train in ``mode``
     (``split`` or ``hierarchical``) at ``cut``; ``exit``: the module path of the exit that
     trains the edge part (None: the nearest before the cut)."""
     if mode not in ("split", "hierarchical"):
-        raise InputError("training", "mode", f"{mode!r} does not split the network",
-                         "use split or hierarchical")
+        raise InputError(
+            "training", "mode", f"{mode!r} does not split the network", "use split or hierarchical"
+        )
     if not 0 <= cut < len(graph.cuts):
-        raise InputError("training", "cut", f"cut {cut} is outside 0..{len(graph.cuts) - 1}",
-                         "give a cut of the network's layer graph")
+        raise InputError(
+            "training",
+            "cut",
+            f"cut {cut} is outside 0..{len(graph.cuts) - 1}",
+            "give a cut of the network's layer graph",
+        )
     gm = trace(net, name="network")
     nodes = list(gm.graph.nodes)
     by_name = {n.name: n for n in nodes}
@@ -215,14 +239,19 @@ def split_trainer(net: nn.Module, graph: LayerGraph, *, mode: str, cut: int,
     server = set() if edge_only else sides(graph, cut) & compute
     edge = compute - server
     placeholder = next(n for n in nodes if n.op == "placeholder")
-    crossing = [] if edge_only else [placeholder if p == "input" else by_name[p]
-                                     for p in graph.cuts[cut].tensors]
+    crossing = (
+        []
+        if edge_only
+        else [placeholder if p == "input" else by_name[p] for p in graph.cuts[cut].tensors]
+    )
     out = next(n for n in nodes if n.op == "output").args[0]
     outputs = list(out) if isinstance(out, tuple | list) else [out]
     tasks = len(task_weights)
     n_exits = len(graph.exits)
-    weights = [float(task_weights[j % tasks]) * (exit_weight if j // tasks < n_exits else 1.0)
-               for j in range(len(outputs))]
+    weights = [
+        float(task_weights[j % tasks]) * (exit_weight if j // tasks < n_exits else 1.0)
+        for j in range(len(outputs))
+    ]
     used = None
     detach: set[str] = set()
     if mode == "hierarchical" and not edge_only:
@@ -235,11 +264,19 @@ def split_trainer(net: nn.Module, graph: LayerGraph, *, mode: str, cut: int,
                     weights[e.index * tasks + t] = float(task_weights[t])
             else:  # its head learns on detached features: its inputs from the backbone
                 head = set(e.nodes)
-                detach.update(name for name in e.nodes
-                              if any(a.name not in head for a in by_name[name].all_input_nodes))
+                detach.update(
+                    name
+                    for name in e.nodes
+                    if any(a.name not in head for a in by_name[name].all_input_nodes)
+                )
     elif exit is not None:
-        raise InputError("training", "exit", "only hierarchical training has an exit that "
-                         "trains the edge part", 'set mode = "hierarchical" or remove exit')
+        raise InputError(
+            "training",
+            "exit",
+            "only hierarchical training has an exit that trains the edge part",
+            'set mode = "hierarchical" or remove exit',
+        )
     state = torch.Generator().manual_seed(seed + 1).get_state()
-    return SplitTrainer(mode, cut, used, gm, edge, server, crossing, outputs, weights, tasks,
-                        detach, state)
+    return SplitTrainer(
+        mode, cut, used, gm, edge, server, crossing, outputs, weights, tasks, detach, state
+    )

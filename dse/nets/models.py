@@ -55,7 +55,9 @@ def list_models() -> list[str]:
 def model_entry(name: str) -> ModelEntry:
     if name not in _ZOO:
         raise InputError(
-            "model", name, "unknown model",
+            "model",
+            name,
+            "unknown model",
             f"known: {', '.join(list_models())}; or give package.module:factory",
         )
     return _ZOO[name]
@@ -93,13 +95,21 @@ def load_model(
                 **options,
             )
         except TypeError as exc:
-            raise InputError("model", name, f"bad model option: {exc}",
-                             "see the factory's keyword arguments in dse/nets/zoo.py") from None
+            raise InputError(
+                "model",
+                name,
+                f"bad model option: {exc}",
+                "see the factory's keyword arguments in dse/nets/zoo.py",
+            ) from None
     output = options.pop("output", None)
     if ":" in name:
         # The input geometry, classes and width reach a user factory too, if it takes them.
-        given = {"in_channels": in_channels, "input_size": input_size, "width": width,
-                 "num_classes": num_classes}
+        given = {
+            "in_channels": in_channels,
+            "input_size": input_size,
+            "width": width,
+            "num_classes": num_classes,
+        }
         given = {k: v for k, v in given.items() if v is not None and (k != "width" or v != 1.0)}
         return single_output(_from_path(name, **given, **options), name, output)
     for loader in (_torchvision, _timm):
@@ -120,8 +130,11 @@ def accepts_width(name: str) -> bool:
         return False
     module_name, _, attr = name.rpartition(":")
     try:
-        module = _import_file(module_name) if module_name.endswith(".py") else (
-            importlib.import_module(module_name))
+        module = (
+            _import_file(module_name)
+            if module_name.endswith(".py")
+            else (importlib.import_module(module_name))
+        )
         params = inspect.signature(getattr(module, attr)).parameters
     except Exception:  # noqa: BLE001 - load_model reports a broken factory itself
         return False
@@ -140,21 +153,33 @@ def single_output(model: nn.Module, name: str, output: Any = None) -> nn.Module:
     if isinstance(value, fx.Node) and output is None:
         return model
     if isinstance(value, fx.Node):
-        raise InputError(name, "output", f"the model returns one tensor; there is no output "
-                         f"{output!r} to choose", "drop the output option")
+        raise InputError(
+            name,
+            "output",
+            f"the model returns one tensor; there is no output {output!r} to choose",
+            "drop the output option",
+        )
     if isinstance(value, dict):
         kind, keys = "dict", list(value)
     elif isinstance(value, tuple | list):
         kind, keys = type(value).__name__, list(range(len(value)))
     else:
-        raise InputError(name, "forward", f"the model returns {value!r}, not a tensor",
-                         "return the logits tensor")
+        raise InputError(
+            name,
+            "forward",
+            f"the model returns {value!r}, not a tensor",
+            "return the logits tensor",
+        )
     shown = ", ".join(map(repr, keys))
     if output is None:
-        raise InputError(name, "output", f"the model returns a {kind} of {len(keys)} outputs "
-                         f"({shown}); dse needs one tensor, the logits",
-                         f"name the one to use: --output {keys[0]} (in a spec: "
-                         f"[model] options = {{ output = {keys[0]!r} }})")
+        raise InputError(
+            name,
+            "output",
+            f"the model returns a {kind} of {len(keys)} outputs "
+            f"({shown}); dse needs one tensor, the logits",
+            f"name the one to use: --output {keys[0]} (in a spec: "
+            f"[model] options = {{ output = {keys[0]!r} }})",
+        )
     key: Any = output
     if kind != "dict":
         try:
@@ -162,12 +187,17 @@ def single_output(model: nn.Module, name: str, output: Any = None) -> nn.Module:
         except (TypeError, ValueError):
             key = None
     if key not in keys:
-        raise InputError(name, "output", f"{output!r} is not one of the model's outputs "
-                         f"({shown})", f"use one of {shown}")
+        raise InputError(
+            name,
+            "output",
+            f"{output!r} is not one of the model's outputs ({shown})",
+            f"use one of {shown}",
+        )
     chosen = value[key]
     if not isinstance(chosen, fx.Node):
-        raise InputError(name, "output", f"output {output!r} is {chosen!r}, not a tensor",
-                         f"use one of {shown}")
+        raise InputError(
+            name, "output", f"output {output!r} is {chosen!r}, not a tensor", f"use one of {shown}"
+        )
     node.args = (chosen,)
     gm.graph.eliminate_dead_code()
     gm.recompile()
@@ -181,33 +211,57 @@ def _from_path(spec: str, **options: Any) -> nn.Module:
     module_name, _, attr = spec.rpartition(":")
     dotted = re.fullmatch(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*", module_name)
     if not (module_name.endswith(".py") or dotted) or not attr.isidentifier():
-        raise InputError("model", spec, "is not 'package.module:factory' or 'file.py:factory'",
-                         "e.g. mypkg.nets:build or ./nets.py:build")
+        raise InputError(
+            "model",
+            spec,
+            "is not 'package.module:factory' or 'file.py:factory'",
+            "e.g. mypkg.nets:build or ./nets.py:build",
+        )
     try:
         if module_name.endswith(".py"):
             module = _import_file(module_name)
         else:
             module = importlib.import_module(module_name)
     except (ImportError, FileNotFoundError) as exc:
-        raise InputError("model", spec, f"cannot import {module_name!r}: {exc}",
-                         "put the module on PYTHONPATH or run from its folder") from None
+        raise InputError(
+            "model",
+            spec,
+            f"cannot import {module_name!r}: {exc}",
+            "put the module on PYTHONPATH or run from its folder",
+        ) from None
     except Exception as exc:  # noqa: BLE001 - the user's module failed as it ran
-        raise InputError("model", spec, f"importing {module_name!r} raised "
-                         f"{type(exc).__name__}: {exc}", "fix the module") from None
+        raise InputError(
+            "model",
+            spec,
+            f"importing {module_name!r} raised {type(exc).__name__}: {exc}",
+            "fix the module",
+        ) from None
     factory = getattr(module, attr, None)
     if not callable(factory):
-        raise InputError("model", spec, f"{module_name} has no callable {attr!r}",
-                         "name a function or nn.Module class that builds the model")
+        raise InputError(
+            "model",
+            spec,
+            f"{module_name} has no callable {attr!r}",
+            "name a function or nn.Module class that builds the model",
+        )
     accepted = _accepted(factory, options)
     try:
         model = factory(**accepted)
     except Exception as exc:  # noqa: BLE001 - the user's factory failed on its arguments
-        raise InputError("model", spec, f"the factory raised {type(exc).__name__}: {exc}",
-                         "name a factory that builds an nn.Module from these options "
-                         f"({', '.join(accepted) or 'none'})") from None
+        raise InputError(
+            "model",
+            spec,
+            f"the factory raised {type(exc).__name__}: {exc}",
+            "name a factory that builds an nn.Module from these options "
+            f"({', '.join(accepted) or 'none'})",
+        ) from None
     if not isinstance(model, nn.Module):
-        raise InputError("model", spec, f"factory returned {type(model).__name__}, not nn.Module",
-                         "return a torch.nn.Module")
+        raise InputError(
+            "model",
+            spec,
+            f"factory returned {type(model).__name__}, not nn.Module",
+            "return a torch.nn.Module",
+        )
     return model
 
 

@@ -19,8 +19,14 @@ from torch import nn
 from dse.errors import InputError
 
 
-def prune_channels(model: nn.Module, example: torch.Tensor, density: float, *,
-                   keep: Sequence[str] = (), name: str = "model") -> nn.Module:
+def prune_channels(
+    model: nn.Module,
+    example: torch.Tensor,
+    density: float,
+    *,
+    keep: Sequence[str] = (),
+    name: str = "model",
+) -> nn.Module:
     """Remove ``1 - sqrt(density)`` of the channels of every prunable layer of ``model``
     (in place), so both sides of each junction shrink and about ``density`` of the weights
     remain. Layers named in ``keep`` (the final classifier) keep their output channels.
@@ -28,22 +34,33 @@ def prune_channels(model: nn.Module, example: torch.Tensor, density: float, *,
     try:
         import torch_pruning as tp
     except ImportError:  # pragma: no cover - a declared dependency
-        raise InputError("space", "method", f"channels: {name} has no `width` argument and "
-                         "torch-pruning is not installed", "pip install torch-pruning, or "
-                         "use method 'predefined'") from None
+        raise InputError(
+            "space",
+            "method",
+            f"channels: {name} has no `width` argument and torch-pruning is not installed",
+            "pip install torch-pruning, or use method 'predefined'",
+        ) from None
     modules = dict(model.named_modules())
     ignored = [modules[k] for k in keep if k in modules]
     ratio = 1.0 - math.sqrt(density)
     try:
         pruner = tp.pruner.MetaPruner(
-            model, example, importance=tp.importance.MagnitudeImportance(p=1),
-            pruning_ratio=ratio, ignored_layers=ignored)
+            model,
+            example,
+            importance=tp.importance.MagnitudeImportance(p=1),
+            pruning_ratio=ratio,
+            ignored_layers=ignored,
+        )
         pruner.step()
         with torch.no_grad():
             model.eval()(example)  # the pruned model must still run
     except Exception as exc:  # noqa: BLE001 - any failure of a foreign graph: one line
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError("space", "method", f"channels: Torch-Pruning could not prune {name} "
-                         f"({first[:200]})", "use method 'predefined'") from None
+        raise InputError(
+            "space",
+            "method",
+            f"channels: Torch-Pruning could not prune {name} ({first[:200]})",
+            "use method 'predefined'",
+        ) from None
     model.train()
     return model

@@ -79,7 +79,6 @@ WEIGHTED_TYPES = _WEIGHTED_TYPES
 """The layers whose weights count in a density: Linear and every convolution."""
 
 
-
 # --------------------------------------------------------------------------- degrees
 
 
@@ -244,9 +243,12 @@ def nm_mask(n_out: int, n_in: int, n: int, m: int, g: torch.Generator) -> torch.
     kept offsets rotate and every column is kept by the same number of rows; the rows and
     each run's columns are then permuted from ``g``."""
     if not _nm_fits(n_out, n_in, n, m):
-        raise InputError("sparsity", "nm", f"a junction of {n_in} inputs -> {n_out} outputs "
-                         f"takes no regular {n}:{m} pattern",
-                         f"inputs must be a multiple of {m}, outputs of {m // math.gcd(n, m)}")
+        raise InputError(
+            "sparsity",
+            "nm",
+            f"a junction of {n_in} inputs -> {n_out} outputs takes no regular {n}:{m} pattern",
+            f"inputs must be a multiple of {m}, outputs of {m // math.gcd(n, m)}",
+        )
     offsets = (torch.arange(n_out)[:, None] * n + torch.arange(n)[None, :]) % m  # [n_out, n]
     block = torch.zeros(n_out, m, dtype=torch.bool)
     block.scatter_(1, offsets, True)
@@ -281,8 +283,7 @@ def _junction(module: nn.Module) -> tuple[int, int, int]:
     return g, module.out_channels // g, module.in_channels // g
 
 
-def _pattern_for(groups: int, n_out: int, n_in: int, d_in: int,
-                 g: torch.Generator) -> torch.Tensor:
+def _pattern_for(groups: int, n_out: int, n_in: int, d_in: int, g: torch.Generator) -> torch.Tensor:
     """Channel-level bool ``[groups * n_out, n_in]`` pattern: one block per group, drawn
     from ``g`` (``_generator(layer_seed)``: the seed form regenerates it this way)."""
     return torch.cat([_regular_pattern(n_out, n_in, d_in, g) for _ in range(groups)], dim=0)
@@ -404,20 +405,29 @@ def plan_sparsity(
     )
 
 
-def _plan_nm(model: nn.Module, density: float, *, seed: int, exclude: Iterable[str],
-             strict: bool) -> SparsityPlan:
+def _plan_nm(
+    model: nn.Module, density: float, *, seed: int, exclude: Iterable[str], strict: bool
+) -> SparsityPlan:
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise InputError("seed", "seed", f"must be an integer, got {seed!r}")
     nm = nm_of(density)
     if nm is None and density < 1.0:
-        raise InputError("density", "density", f"{density!r} is no N:M density",
-                         "use N/M with M = 4, 8 or 16 (0.5 is 2:4, 0.25 is 1:4, 0.125 is 1:8)")
+        raise InputError(
+            "density",
+            "density",
+            f"{density!r} is no N:M density",
+            "use N/M with M = 4, 8 or 16 (0.5 is 2:4, 0.25 is 1:4, 0.125 is 1:8)",
+        )
     excl = tuple(exclude)
     modules = dict(model.named_modules())
     for e in excl:
         if e not in modules:
-            raise InputError("exclude", str(e), "names no module of the model",
-                             fix=f"known modules: {_name_list(modules)}")
+            raise InputError(
+                "exclude",
+                str(e),
+                "names no module of the model",
+                fix=f"known modules: {_name_list(modules)}",
+            )
     layers: dict[str, float] = {}
     for name, module in modules.items():
         if nm is None or not _sparsifiable(module) or _excluded(name, excl):
@@ -426,11 +436,15 @@ def _plan_nm(model: nn.Module, density: float, *, seed: int, exclude: Iterable[s
         if _nm_fits(n_out, n_in, *nm):
             layers[name] = float(density)
         elif strict:
-            raise InputError("density", f"layer {name!r}", f"{n_in} inputs -> {n_out} outputs "
-                             f"take no regular {nm[0]}:{nm[1]} pattern",
-                             f"inputs must be a multiple of {nm[1]}")
-    return SparsityPlan(method="nm" if layers else "dense", density=float(density), seed=seed,
-                        layers=layers)
+            raise InputError(
+                "density",
+                f"layer {name!r}",
+                f"{n_in} inputs -> {n_out} outputs take no regular {nm[0]}:{nm[1]} pattern",
+                f"inputs must be a multiple of {nm[1]}",
+            )
+    return SparsityPlan(
+        method="nm" if layers else "dense", density=float(density), seed=seed, layers=layers
+    )
 
 
 def _name_list(names: Iterable[str], limit: int = 20) -> str:
@@ -590,8 +604,7 @@ def realised_density(model: nn.Module) -> float:
 # --------------------------------------------------------------------------- storage
 
 
-def _regenerate(groups: int, n_out: int, n_in: int, d_in: int, seed: int
-                ) -> list[torch.Tensor]:
+def _regenerate(groups: int, n_out: int, n_in: int, d_in: int, seed: int) -> list[torch.Tensor]:
     """The channel patterns a seed may stand for (what the seed form stores instead of
     indices): the predefined pattern and, when the degrees are N:M, the N:M one."""
     out = [_pattern_for(groups, n_out, n_in, d_in, _generator(seed))]
@@ -656,9 +669,7 @@ def unpack_state(data: bytes, model: nn.Module) -> None:
     if magic != storage.PACK_MAGIC:
         raise _bad("magic", f"not a dse packed state (magic {magic!r})")
     if version != storage.PACK_VERSION:
-        raise _bad(
-            "version", f"version {version} is not supported (this dse reads {PACK_VERSION})"
-        )
+        raise _bad("version", f"version {version} is not supported (this dse reads {PACK_VERSION})")
     body = data[storage.HEADER.size :]
     if toc_len > len(body):
         raise _bad(
@@ -787,8 +798,11 @@ def unpack_state(data: bytes, model: nn.Module) -> None:
         elif form == "seed":
             if seed is None:
                 raise _bad(f"entries.{key}.seed", "the seed form needs a seed")
-            found = [c for c in _regenerate(groups, n_out_g, n_in, d_in, seed)
-                     if zlib.crc32(storage.raw_bytes(c)) == entry.get("pattern_crc32")]
+            found = [
+                c
+                for c in _regenerate(groups, n_out_g, n_in, d_in, seed)
+                if zlib.crc32(storage.raw_bytes(c)) == entry.get("pattern_crc32")
+            ]
             channel = found[0] if found else torch.zeros(0)
             if not found:
                 raise _bad(

@@ -83,10 +83,18 @@ def _flop_share(graph: LayerGraph, cut: int) -> float:
     return sum(graph.nodes[n].flops for n in sides(graph, cut)) / total
 
 
-def codec_outputs(net: nn.Module, graph: LayerGraph, x: torch.Tensor,
-                  labels: Sequence[torch.Tensor], cuts: Sequence[int],
-                  codecs: Sequence[Codec], *, tasks: int = 1, batch: int = 256,
-                  work: CodecWork | None = None) -> dict[tuple[int, str], CodecView]:
+def codec_outputs(
+    net: nn.Module,
+    graph: LayerGraph,
+    x: torch.Tensor,
+    labels: Sequence[torch.Tensor],
+    cuts: Sequence[int],
+    codecs: Sequence[Codec],
+    *,
+    tasks: int = 1,
+    batch: int = 256,
+    work: CodecWork | None = None,
+) -> dict[tuple[int, str], CodecView]:
     """Per (cut, codec name): the network's outputs with the cut's tensors coded.
 
     ``net`` is the trained network (exits attached, eval mode), ``graph`` its layer graph,
@@ -106,11 +114,14 @@ def codec_outputs(net: nn.Module, graph: LayerGraph, x: torch.Tensor,
     server_of = {k: sides(graph, k) for k in plan}
     share_of = {k: _flop_share(graph, k) for k in plan}  # fixed per cut: once, not per batch
     by_name = {n.name: n for n in nodes}
-    crossing_of = {k: [placeholder if p == "input" else by_name[p]
-                       for p in graph.cuts[k].tensors] for k in plan}
+    crossing_of = {
+        k: [placeholder if p == "input" else by_name[p] for p in graph.cuts[k].tensors]
+        for k in plan
+    }
     lossy = [c for c in codecs if c.lossy]
     pieces: dict[tuple[int, str], dict[str, list[Any]]] = {
-        (k, c.name): {"out": [], "sizes": []} for k in plan for c in codecs}
+        (k, c.name): {"out": [], "sizes": []} for k in plan for c in codecs
+    }
     with torch.no_grad():
         for i in range(0, len(x), batch):
             xb = x[i : i + batch]
@@ -153,8 +164,13 @@ def _outputs(env: dict[fx.Node, Any], output: fx.Node) -> list[torch.Tensor]:
     return list(value) if isinstance(value, tuple | list) else [value]
 
 
-def _run(gm: fx.GraphModule, modules: dict[str, nn.Module], nodes: list[fx.Node],
-         env: dict[fx.Node, Any], only: set[str]) -> dict[fx.Node, Any]:
+def _run(
+    gm: fx.GraphModule,
+    modules: dict[str, nn.Module],
+    nodes: list[fx.Node],
+    env: dict[fx.Node, Any],
+    only: set[str],
+) -> dict[fx.Node, Any]:
     """Execute ``gm``'s graph; with ``only`` non-empty, only the compute nodes named in it
     run (the others keep their value in ``env``, which seeds them)."""
     env = dict(env)

@@ -80,8 +80,12 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if isinstance(self.epochs, str) and self.epochs != AUTO:
-            raise InputError("training", "epochs", f"{self.epochs!r} is not a number of epochs",
-                             'use an integer >= 1 or "auto"')
+            raise InputError(
+                "training",
+                "epochs",
+                f"{self.epochs!r} is not a number of epochs",
+                'use an integer >= 1 or "auto"',
+            )
         names = ["batch_size", "patience", "max_epochs"] + ([] if self.auto else ["epochs"])
         for name in names:
             if int(getattr(self, name)) < 1:
@@ -89,29 +93,46 @@ class TrainConfig:
         if not self.lr > 0:
             raise InputError("training", "lr", "must be > 0")
         if self.task_weighting not in WEIGHTINGS:
-            raise InputError("training", "task_weighting", f"unknown {self.task_weighting!r}",
-                             f"use one of {', '.join(WEIGHTINGS)}")
+            raise InputError(
+                "training",
+                "task_weighting",
+                f"unknown {self.task_weighting!r}",
+                f"use one of {', '.join(WEIGHTINGS)}",
+            )
         if self.task_weights is not None:
             object.__setattr__(self, "task_weights", tuple(float(w) for w in self.task_weights))
             if any(not (w >= 0 and math.isfinite(w)) for w in self.task_weights) or not any(
-                    self.task_weights):
-                raise InputError("training", "task_weights", "weights must be finite, >= 0 "
-                                 "and not all 0")
+                self.task_weights
+            ):
+                raise InputError(
+                    "training", "task_weights", "weights must be finite, >= 0 and not all 0"
+                )
             if self.task_weighting == "uncertainty":
-                raise InputError("training", "task_weights", "fixed weights and learned "
-                                 '(task_weighting = "uncertainty") exclude each other',
-                                 "remove one of them")
+                raise InputError(
+                    "training",
+                    "task_weights",
+                    'fixed weights and learned (task_weighting = "uncertainty") exclude each other',
+                    "remove one of them",
+                )
         if self.mode not in MODES:
-            raise InputError("training", "mode", f"unknown mode {self.mode!r}",
-                             f"use one of {', '.join(MODES)}")
+            raise InputError(
+                "training", "mode", f"unknown mode {self.mode!r}", f"use one of {', '.join(MODES)}"
+            )
         if self.exit is not None and self.mode != "hierarchical":
-            raise InputError("training", "exit", "only hierarchical training has an exit "
-                             "that trains the edge part", 'set mode = "hierarchical" or '
-                             "remove exit")
+            raise InputError(
+                "training",
+                "exit",
+                "only hierarchical training has an exit that trains the edge part",
+                'set mode = "hierarchical" or remove exit',
+            )
         if self.mode != "central" and self.task_weighting == "uncertainty":
-            raise InputError("training", "task_weighting", "learned task weights are shared "
-                             f"by edge and server, which {self.mode} training keeps apart",
-                             'use fixed task_weights, or mode = "central"')
+            raise InputError(
+                "training",
+                "task_weighting",
+                "learned task weights are shared "
+                f"by edge and server, which {self.mode} training keeps apart",
+                'use fixed task_weights, or mode = "central"',
+            )
 
     @property
     def auto(self) -> bool:
@@ -138,8 +159,10 @@ class TrainConfig:
 
     def describe(self) -> str:
         if self.auto:
-            return (f'epochs "auto" (patience {self.patience}, at most {self.max_epochs}, '
-                    "best validation epoch kept)")
+            return (
+                f'epochs "auto" (patience {self.patience}, at most {self.max_epochs}, '
+                "best validation epoch kept)"
+            )
         return f"{self.epochs} epochs"
 
 
@@ -157,9 +180,13 @@ class TrainingDiverged(InputError):
     where it started: nothing it produced is kept (and nothing is cached)."""
 
     def __init__(self, spec: NetworkSpec, what: str):
-        super().__init__("training", "lr", f"{spec.model} {_label(spec)}: training diverged: "
-                         f"{what}", f"lower the learning rate (now {spec.train.lr:g}), or "
-                         "check the data for non-finite values")
+        super().__init__(
+            "training",
+            "lr",
+            f"{spec.model} {_label(spec)}: training diverged: {what}",
+            f"lower the learning rate (now {spec.train.lr:g}), or "
+            "check the data for non-finite values",
+        )
 
 
 def _label(spec: NetworkSpec) -> str:
@@ -189,11 +216,19 @@ class NetworkSpec:
         if self.train.mode == "central":
             object.__setattr__(self, "cut", None)
         elif self.cut is None or isinstance(self.cut, bool) or int(self.cut) < 0:
-            raise InputError("training", "mode", f"{self.train.mode} training needs the cut "
-                             f"it trains at, got {self.cut!r}", "give a cut index >= 0")
+            raise InputError(
+                "training",
+                "mode",
+                f"{self.train.mode} training needs the cut it trains at, got {self.cut!r}",
+                "give a cut index >= 0",
+            )
         if self.method not in METHODS:
-            raise InputError("space", "method", f"unknown sparsity method {self.method!r}",
-                             f"use one of {METHODS}")
+            raise InputError(
+                "space",
+                "method",
+                f"unknown sparsity method {self.method!r}",
+                f"use one of {METHODS}",
+            )
         if not 0 < self.density <= 1:
             raise InputError("space", "density", f"{self.density} is outside (0, 1]")
         if self.task is not None:
@@ -204,9 +239,13 @@ class NetworkSpec:
             object.__setattr__(self, "tasks", self.data.check_tasks(self.tasks, field="tasks"))
         weights = self.train.task_weights
         if weights is not None and len(weights) != len(self.task_names):
-            raise InputError("training", "task_weights", f"{len(weights)} weight(s) for "
-                             f"{len(self.task_names)} task(s) ({', '.join(self.task_names)})",
-                             "give one weight per task, in the order of the tasks")
+            raise InputError(
+                "training",
+                "task_weights",
+                f"{len(weights)} weight(s) for "
+                f"{len(self.task_names)} task(s) ({', '.join(self.task_names)})",
+                "give one weight per task, in the order of the tasks",
+            )
         object.__setattr__(self, "head", self.head.resolved(len(self.task_names)))
 
     @property
@@ -230,8 +269,11 @@ class NetworkSpec:
             "model_options": dict(sorted(self.model_options.items())),
             "data": self.data.key,
             "task": self.task_name,
-            **({"tasks": list(self.task_names), "head": self.head.key_fields()}
-               if self.task_heads else {}),
+            **(
+                {"tasks": list(self.task_names), "head": self.head.key_fields()}
+                if self.task_heads
+                else {}
+            ),
             "method": self.method if self.density < 1 else "dense",
             "density": float(self.density),
             "exits": list(self.exits) if self.exits is not None else "all",
@@ -284,31 +326,58 @@ def _build(spec: NetworkSpec, *, dense: bool = False) -> nn.Module:
         # width factor sqrt(density) keeps about `density` of the weights.
         width = math.sqrt(spec.density)
     torch.manual_seed(spec.train.seed)
-    base = load_model(spec.model, in_channels=c, input_size=h, num_classes=classes,
-                      width=width, **spec.model_options)
+    base = load_model(
+        spec.model,
+        in_channels=c,
+        input_size=h,
+        num_classes=classes,
+        width=width,
+        **spec.model_options,
+    )
     if not any(True for _ in base.parameters()):
-        raise InputError("model", spec.model, "the model has no weights to train",
-                         "give a model with at least one layer that has parameters")
+        raise InputError(
+            "model",
+            spec.model,
+            "the model has no weights to train",
+            "give a model with at least one layer that has parameters",
+        )
     if channels and width == 1.0:  # no `width` argument: prune the built model's channels
         classifier = getattr(base, "classifier_name", None) or find_classifier(
-            trace(base, name=spec.model))
-        prune_channels(base, example_input(data), spec.density,
-                       keep=[classifier] if classifier else [], name=spec.model)
+            trace(base, name=spec.model)
+        )
+        prune_channels(
+            base,
+            example_input(data),
+            spec.density,
+            keep=[classifier] if classifier else [],
+            name=spec.model,
+        )
     if spec.task_heads:
         base = attach_task_heads(base, per_task, spec.task_names, spec.head, name=spec.model)
-    net = attach_exits(base, example_input(data), num_classes=per_task, sites=spec.exits,
-                       head=spec.train.head)
+    net = attach_exits(
+        base, example_input(data), num_classes=per_task, sites=spec.exits, head=spec.train.head
+    )
     if spec.method in ("predefined", "nm") and spec.density < 1 and not dense:
-        plan = sparsity.plan_sparsity(net, spec.density, seed=spec.train.seed,
-                                      exclude=_kept_dense(net), method=spec.method)
+        plan = sparsity.plan_sparsity(
+            net, spec.density, seed=spec.train.seed, exclude=_kept_dense(net), method=spec.method
+        )
         if not plan.layers:
             # No layer can meet the density exactly: training would silently give a dense
             # network under a sparse key. Strict planning names the nearest valid densities.
-            sparsity.plan_sparsity(net, spec.density, seed=spec.train.seed,
-                                   exclude=_kept_dense(net), strict=True, method=spec.method)
-            raise InputError("space", "density", f"{spec.model} has no layer that "
-                             f"{spec.method} sparsity may thin",
-                             "use method 'channels' or density 1")
+            sparsity.plan_sparsity(
+                net,
+                spec.density,
+                seed=spec.train.seed,
+                exclude=_kept_dense(net),
+                strict=True,
+                method=spec.method,
+            )
+            raise InputError(
+                "space",
+                "density",
+                f"{spec.model} has no layer that {spec.method} sparsity may thin",
+                "use method 'channels' or density 1",
+            )
         sparsity.apply_sparsity(net, plan)
     return net
 
@@ -317,8 +386,11 @@ def _kept_dense(net: nn.Module) -> list[str]:
     """Exit heads and the final classifier: kept dense. Only modules that exist are named
     (a network built with no exits has no ``exit_heads``)."""
     modules = dict(net.named_modules())
-    return [n for n in ("exit_heads", "task_heads", getattr(net, "classifier_name", None))
-            if n and n in modules]
+    return [
+        n
+        for n in ("exit_heads", "task_heads", getattr(net, "classifier_name", None))
+        if n and n in modules
+    ]
 
 
 def _weights(net: nn.Module) -> dict[str, tuple[int, int]]:
@@ -368,17 +440,27 @@ def realised_density(spec: NetworkSpec) -> float:
 def _check_density(spec: NetworkSpec) -> None:
     whole, thinned, layer = _densities(spec)
     if spec.method == "channels" and whole >= 1.0:
-        raise InputError("space", "method", f"channels: {spec.model}'s `width` argument "
-                         "changed no layer", "use method 'predefined', or make `width` scale "
-                         "every hidden width")
+        raise InputError(
+            "space",
+            "method",
+            f"channels: {spec.model}'s `width` argument changed no layer",
+            "use method 'predefined', or make `width` scale every hidden width",
+        )
     if abs(thinned - spec.density) <= DENSITY_SLACK * spec.density:
         return
     stuck = [n for n, d in layer.items() if d > (1 + DENSITY_SLACK) * spec.density]
     shown = ", ".join(stuck[:8]) + (f", ... ({len(stuck) - 8} more)" if len(stuck) > 8 else "")
-    log.warning("%s %s@%g keeps %.3g of its weights (%.3g of the layers it may thin; exit "
-                "heads and classifier stay dense): %s could not be thinned to %g",
-                spec.model, spec.method, spec.density, whole, thinned, shown or "no layer",
-                spec.density)
+    log.warning(
+        "%s %s@%g keeps %.3g of its weights (%.3g of the layers it may thin; exit "
+        "heads and classifier stay dense): %s could not be thinned to %g",
+        spec.model,
+        spec.method,
+        spec.density,
+        whole,
+        thinned,
+        shown or "no layer",
+        spec.density,
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -445,13 +527,18 @@ class TrainedNetwork:
         problems = []
         for t, task in enumerate(self.tasks):
             acc = self.accuracy("val", t)
-            exits = {f"the exit after {site}": a
-                     for site, a in zip(self.exit_sites, acc[:-1], strict=True)}
-            theirs = {k: v[t] if isinstance(v, Sequence) else v
-                      for k, v in (others or {}).items()} if len(self.tasks) == 1 else {
-                k: v[t] for k, v in (others or {}).items() if isinstance(v, Sequence)}
-            problem = learning_problem(acc[-1], self.val_labels[t], self.classes[t],
-                                       {**exits, **theirs})
+            exits = {
+                f"the exit after {site}": a
+                for site, a in zip(self.exit_sites, acc[:-1], strict=True)
+            }
+            theirs = (
+                {k: v[t] if isinstance(v, Sequence) else v for k, v in (others or {}).items()}
+                if len(self.tasks) == 1
+                else {k: v[t] for k, v in (others or {}).items() if isinstance(v, Sequence)}
+            )
+            problem = learning_problem(
+                acc[-1], self.val_labels[t], self.classes[t], {**exits, **theirs}
+            )
             if problem is not None:
                 problems.append(problem if len(self.tasks) == 1 else f"task {task}: {problem}")
         return "; ".join(problems) or None
@@ -460,12 +547,16 @@ class TrainedNetwork:
         """What to do about a network :meth:`learning_problem` flags."""
         t = self.spec.train
         if not t.auto:
-            return ('train longer: more epochs, or epochs = "auto" (dse train --epochs auto) '
-                    "to train until the validation accuracy stops improving; or more data")
+            return (
+                'train longer: more epochs, or epochs = "auto" (dse train --epochs auto) '
+                "to train until the validation accuracy stops improving; or more data"
+            )
         if self.epochs_run >= t.max_epochs:
             return f"it was still improving at the cap: raise max_epochs ({t.max_epochs})"
-        return (f"training stopped after {t.patience} epochs without improvement: raise "
-                "patience, lower lr, or give it more data")
+        return (
+            f"training stopped after {t.patience} epochs without improvement: raise "
+            "patience, lower lr, or give it more data"
+        )
 
     def accuracy(self, split: str = "test", task: int = 0) -> list[float]:
         """Accuracy of every output (exits first, final last) of task ``task`` (its index)
@@ -485,8 +576,9 @@ class TrainedNetwork:
         return net.eval()
 
 
-def _logits(net: nn.Module, x: torch.Tensor, tasks: int = 1,
-            batch: int = 512) -> tuple[torch.Tensor, ...]:
+def _logits(
+    net: nn.Module, x: torch.Tensor, tasks: int = 1, batch: int = 512
+) -> tuple[torch.Tensor, ...]:
     """Per task, the logits of every output: ``[outputs, N, classes_t]``."""
     net.eval()
     outs: list[list[torch.Tensor]] = [[] for _ in range(tasks)]
@@ -501,8 +593,9 @@ def _logits(net: nn.Module, x: torch.Tensor, tasks: int = 1,
 
 def _val_accuracy(val: Sequence[torch.Tensor], labels: Sequence[torch.Tensor]) -> list[float]:
     """The final classifier's accuracy per task."""
-    return [(lg[-1].argmax(-1) == y).float().mean().item()
-            for lg, y in zip(val, labels, strict=True)]
+    return [
+        (lg[-1].argmax(-1) == y).float().mean().item() for lg, y in zip(val, labels, strict=True)
+    ]
 
 
 def threads() -> int:
@@ -521,7 +614,10 @@ def threads() -> int:
 
 
 def train_network(
-    spec: NetworkSpec, *, cache: Cache | None = None, progress: bool = True,
+    spec: NetworkSpec,
+    *,
+    cache: Cache | None = None,
+    progress: bool = True,
     server: bool = True,
 ) -> TrainedNetwork:
     """Train ``spec`` (or load it from ``cache``) and return its logits and state.
@@ -531,8 +627,7 @@ def train_network(
     """
     key = spec.key
     if not server and (cache is not None or spec.train.mode != "hierarchical"):
-        raise ValueError("server=False trains a hierarchical network's edge part alone, "
-                         "uncached")
+        raise ValueError("server=False trains a hierarchical network's edge part alone, uncached")
     if cache is None:
         with pinned_threads(threads()):
             return _train(spec, progress=progress, server=server)
@@ -549,8 +644,7 @@ def train_network(
     return trained
 
 
-def _train(spec: NetworkSpec, *, progress: bool = True, server: bool = True
-           ) -> TrainedNetwork:
+def _train(spec: NetworkSpec, *, progress: bool = True, server: bool = True) -> TrainedNetwork:
     net = build_network(spec)
     data = spec.data
     tasks = spec.task_names
@@ -561,8 +655,7 @@ def _train(spec: NetworkSpec, *, progress: bool = True, server: bool = True
     gen = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     weights = cfg.task_weights or (1.0,) * T
-    log_vars = (torch.zeros(T, requires_grad=True) if cfg.task_weighting == "uncertainty"
-                else None)
+    log_vars = torch.zeros(T, requires_grad=True) if cfg.task_weighting == "uncertainty" else None
     params: list[dict[str, Any]] = [{"params": list(net.parameters())}]
     if log_vars is not None:  # the learned weights are not decayed
         params.append({"params": [log_vars], "weight_decay": 0.0})
@@ -573,21 +666,28 @@ def _train(spec: NetworkSpec, *, progress: bool = True, server: bool = True
     if cfg.auto:
         # no end is known: a one-epoch linear warm-up, then the rate cut on a plateau
         epochs = cfg.max_epochs
-        sched = torch.optim.lr_scheduler.LinearLR(opt, start_factor=0.1,
-                                                  total_iters=steps_per_epoch)
+        sched = torch.optim.lr_scheduler.LinearLR(
+            opt, start_factor=0.1, total_iters=steps_per_epoch
+        )
         plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            opt, mode="max", factor=AUTO_LR_FACTOR, patience=max(1, cfg.patience // 2) - 1)
+            opt, mode="max", factor=AUTO_LR_FACTOR, patience=max(1, cfg.patience // 2) - 1
+        )
     else:
         epochs = int(cfg.epochs)
         sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=cfg.lr, total_steps=epochs * steps_per_epoch, pct_start=0.15)
+            opt, max_lr=cfg.lr, total_steps=epochs * steps_per_epoch, pct_start=0.15
+        )
     parts = trainer_of(spec, net)
     history: list[dict[str, float]] = []
     first_loss: float | None = None  # the first batch's, what the untrained network costs
     best: tuple[float, int, dict[str, torch.Tensor], tuple[torch.Tensor, ...]] | None = None
     start = time.perf_counter()
-    bar = tqdm(range(epochs), desc=f"train {spec.model} d={spec.density:g}",
-               disable=not progress, leave=False)
+    bar = tqdm(
+        range(epochs),
+        desc=f"train {spec.model} d={spec.density:g}",
+        disable=not progress,
+        leave=False,
+    )
     for epoch in bar:
         net.train()
         order = torch.randperm(len(x), generator=gen)
@@ -598,16 +698,19 @@ def _train(spec: NetworkSpec, *, progress: bool = True, server: bool = True
                 opt.zero_grad(set_to_none=True)
                 value = parts.step(x[idx], [y[idx] for y in ys], server=server)
             else:
-                value = _central_step(net, x[idx], [y[idx] for y in ys], cfg, weights,
-                                      log_vars, opt)
+                value = _central_step(
+                    net, x[idx], [y[idx] for y in ys], cfg, weights, log_vars, opt
+                )
             sparsity.mask_gradients(net)
             opt.step()
             sparsity.enforce_masks(net)
             if epoch == 0 or plateau is None:
                 sched.step()
             if not math.isfinite(value):
-                raise TrainingDiverged(spec, f"the loss is {value} at epoch {epoch + 1}, "
-                                       f"batch {i // cfg.batch_size + 1}")
+                raise TrainingDiverged(
+                    spec,
+                    f"the loss is {value} at epoch {epoch + 1}, batch {i // cfg.batch_size + 1}",
+                )
             first_loss = value if first_loss is None else first_loss
             total += value * len(idx)
         _check_diverged(spec, net, epoch, total / len(x), first_loss)
@@ -618,15 +721,23 @@ def _train(spec: NetworkSpec, *, progress: bool = True, server: bool = True
         if T > 1:
             row.update({f"val_accuracy.{t}": a for t, a in zip(tasks, per_task, strict=True)})
         if log_vars is not None:
-            row.update({f"weight.{t}": math.exp(-float(s_t))
-                        for t, s_t in zip(tasks, log_vars.detach(), strict=True)})
+            row.update(
+                {
+                    f"weight.{t}": math.exp(-float(s_t))
+                    for t, s_t in zip(tasks, log_vars.detach(), strict=True)
+                }
+            )
         history.append(row)
         bar.set_postfix(loss=f"{total / len(x):.3f}", val=f"{acc:.3f}")
         if plateau is None:
             continue
         if best is None or acc > best[0]:  # validation only selects
-            best = (acc, epoch + 1, {k: v.detach().clone() for k, v in
-                                     net.state_dict().items()}, val)
+            best = (
+                acc,
+                epoch + 1,
+                {k: v.detach().clone() for k, v in net.state_dict().items()},
+                val,
+            )
         elif epoch + 1 - best[1] >= cfg.patience:
             break
         plateau.step(acc)
@@ -651,9 +762,15 @@ def _train(spec: NetworkSpec, *, progress: bool = True, server: bool = True
     return trained
 
 
-def _central_step(net: nn.Module, x: torch.Tensor, ys: Sequence[torch.Tensor],
-                  cfg: TrainConfig, weights: Sequence[float], log_vars: torch.Tensor | None,
-                  opt: torch.optim.Optimizer) -> float:
+def _central_step(
+    net: nn.Module,
+    x: torch.Tensor,
+    ys: Sequence[torch.Tensor],
+    cfg: TrainConfig,
+    weights: Sequence[float],
+    log_vars: torch.Tensor | None,
+    opt: torch.optim.Optimizer,
+) -> float:
     """Forward and backward of one batch of the whole network; returns its loss."""
     T = len(ys)
     out = net(x)
@@ -684,25 +801,38 @@ def trainer_of(spec: NetworkSpec, net: nn.Module) -> SplitTrainer | None:
         return None
     assert spec.cut is not None  # NetworkSpec checks it
     graph = build_graph(net, example_input(spec.data), name=spec.model)
-    return split_trainer(net, graph, mode=cfg.mode, cut=spec.cut, exit=cfg.exit,
-                         exit_weight=cfg.exit_weight,
-                         task_weights=cfg.task_weights or (1.0,) * len(spec.task_names),
-                         seed=cfg.seed)
+    return split_trainer(
+        net,
+        graph,
+        mode=cfg.mode,
+        cut=spec.cut,
+        exit=cfg.exit,
+        exit_weight=cfg.exit_weight,
+        task_weights=cfg.task_weights or (1.0,) * len(spec.task_names),
+        seed=cfg.seed,
+    )
 
 
-def _check_diverged(spec: NetworkSpec, net: nn.Module, epoch: int, loss: float,
-                    first_loss: float | None) -> None:
+def _check_diverged(
+    spec: NetworkSpec, net: nn.Module, epoch: int, loss: float, first_loss: float | None
+) -> None:
     """Raise :class:`TrainingDiverged` when an epoch ends with non-finite weights or with a
     mean loss past :data:`DIVERGENCE_FACTOR` times the first batch's."""
     bad = [n for n, p in net.named_parameters() if not torch.isfinite(p).all()]
     if bad:
-        raise TrainingDiverged(spec, f"non-finite weights in {', '.join(bad[:3])}"
-                               f"{' ...' if len(bad) > 3 else ''} after epoch {epoch + 1}")
+        raise TrainingDiverged(
+            spec,
+            f"non-finite weights in {', '.join(bad[:3])}"
+            f"{' ...' if len(bad) > 3 else ''} after epoch {epoch + 1}",
+        )
     limit = DIVERGENCE_FACTOR * max(first_loss or 0.0, 1.0)
     if loss > limit:
-        raise TrainingDiverged(spec, f"the mean loss of epoch {epoch + 1} is {loss:.4g}, over "
-                               f"{DIVERGENCE_FACTOR:g} x the first batch's "
-                               f"({first_loss:.4g})")
+        raise TrainingDiverged(
+            spec,
+            f"the mean loss of epoch {epoch + 1} is {loss:.4g}, over "
+            f"{DIVERGENCE_FACTOR:g} x the first batch's "
+            f"({first_loss:.4g})",
+        )
 
 
 def _to_payload(t: TrainedNetwork) -> dict[str, Any]:
@@ -712,9 +842,15 @@ def _to_payload(t: TrainedNetwork) -> dict[str, Any]:
         "state": t.state,
         "exit_sites": list(t.exit_sites),
         # per task; one task is stored as it always was (one tensor each)
-        **{name: (list(v) if len(v) > 1 else v[0]) for name, v in (
-            ("val_logits", t.val_logits), ("val_labels", t.val_labels),
-            ("test_logits", t.test_logits), ("test_labels", t.test_labels))},
+        **{
+            name: (list(v) if len(v) > 1 else v[0])
+            for name, v in (
+                ("val_logits", t.val_logits),
+                ("val_labels", t.val_labels),
+                ("test_logits", t.test_logits),
+                ("test_labels", t.test_labels),
+            )
+        },
         "train_seconds": t.train_seconds,
         "history": [dict(h) for h in t.history],
         **({"kept_epoch": t.kept_epoch} if t.kept_epoch is not None else {}),
@@ -773,8 +909,12 @@ def chance_accuracy(labels: torch.Tensor | Sequence[int], classes: int) -> float
     return max(1.0 / classes, float(majority))
 
 
-def learning_problem(accuracy: float, labels: torch.Tensor | Sequence[int], classes: int,
-                     others: Mapping[str, float] | None = None) -> str | None:
+def learning_problem(
+    accuracy: float,
+    labels: torch.Tensor | Sequence[int],
+    classes: int,
+    others: Mapping[str, float] | None = None,
+) -> str | None:
     """Why a final classifier with validation ``accuracy`` has not learned, or None.
 
     With chance = :func:`chance_accuracy` (``labels`` are the validation labels), it has
@@ -786,14 +926,18 @@ def learning_problem(accuracy: float, labels: torch.Tensor | Sequence[int], clas
     chance = chance_accuracy(labels, classes)
     floor = learning_floor(chance)
     if accuracy < floor - _TOL:
-        return (f"the final classifier reaches {100 * accuracy:.1f}% validation accuracy, "
-                f"below {100 * floor:.1f}% where chance is {100 * chance:.1f}% ("
-                f"{'the commonest label' if chance > 1 / classes + 1e-12 else '1'} of "
-                f"{classes} classes); it has not learned")
+        return (
+            f"the final classifier reaches {100 * accuracy:.1f}% validation accuracy, "
+            f"below {100 * floor:.1f}% where chance is {100 * chance:.1f}% ("
+            f"{'the commonest label' if chance > 1 / classes + 1e-12 else '1'} of "
+            f"{classes} classes); it has not learned"
+        )
     if others:
         name, acc = max(others.items(), key=lambda kv: kv[1])
         if accuracy < acc - BEHIND_POINTS - _TOL:
-            return (f"the final classifier reaches {100 * accuracy:.1f}% validation accuracy, "
-                    f"{100 * (acc - accuracy):.1f} points below {name} ({100 * acc:.1f}%); "
-                    "it has not finished learning")
+            return (
+                f"the final classifier reaches {100 * accuracy:.1f}% validation accuracy, "
+                f"{100 * (acc - accuracy):.1f} points below {name} ({100 * acc:.1f}%); "
+                "it has not finished learning"
+            )
     return None

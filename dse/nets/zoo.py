@@ -122,8 +122,9 @@ class BasicBlock(nn.Module):
 class _StagedCNN(nn.Module):
     """A stem, stages (exits after all but the last), global pooling and a classifier."""
 
-    def _finish(self, stem: nn.Module, stages: list[nn.Module], channels: int,
-                num_classes: int) -> None:
+    def _finish(
+        self, stem: nn.Module, stages: list[nn.Module], channels: int, num_classes: int
+    ) -> None:
         self.stem = stem
         self.stages = nn.Sequential(*stages)
         self.pool = nn.AdaptiveAvgPool2d(1)
@@ -155,8 +156,10 @@ class ResNet(_StagedCNN):
         stages: list[nn.Module] = []
         for i, (ch, n) in enumerate(zip(channels, blocks, strict=True)):
             out = _w(ch, width)
-            layers = [BasicBlock(c if j == 0 else out, out, 2 if (i > 0 and j == 0) else 1)
-                      for j in range(n)]
+            layers = [
+                BasicBlock(c if j == 0 else out, out, 2 if (i > 0 and j == 0) else 1)
+                for j in range(n)
+            ]
             stages.append(nn.Sequential(*layers))
             c = out
         self._finish(stem, stages, c, num_classes)
@@ -204,8 +207,15 @@ class MobileNet(_StagedCNN):
         stages: list[nn.Module] = []
         for i, (ch, n) in enumerate(zip(channels, blocks, strict=True)):
             out = _w(ch, width)
-            layers = [InvertedResidual(c if j == 0 else out, out, 2 if (i > 0 and j == 0) else 1,
-                                       1 if i == 0 else expand) for j in range(n)]
+            layers = [
+                InvertedResidual(
+                    c if j == 0 else out,
+                    out,
+                    2 if (i > 0 and j == 0) else 1,
+                    1 if i == 0 else expand,
+                )
+                for j in range(n)
+            ]
             stages.append(nn.Sequential(*layers))
             c = out
         self._finish(stem, stages, c, num_classes)

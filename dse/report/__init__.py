@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from dse.lazy import exports
 
-__all__, __getattr__ = exports(__name__, {
-    "write_report": "html", "plots": "plots", "fmt": "fmt",
-    "FrontSummary": "summary", "front_summary": "summary",
-})
+__all__, __getattr__ = exports(
+    __name__,
+    {
+        "write_report": "html",
+        "plots": "plots",
+        "fmt": "fmt",
+        "FrontSummary": "summary",
+        "front_summary": "summary",
+    },
+)

@@ -83,10 +83,12 @@ def _metric_axis_text(metric: str) -> tuple[str, str]:
     """(label, quantity) of a metric, a task's accuracy (``accuracy.TASK``) included."""
     if metric in METRIC_AXES:
         return METRIC_AXES[metric]
-    for prefix, label in (("accuracy.", "validation accuracy"),
-                          ("test_accuracy.", "test accuracy")):
+    for prefix, label in (
+        ("accuracy.", "validation accuracy"),
+        ("test_accuracy.", "test accuracy"),
+    ):
         if metric.startswith(prefix):
-            return f"{label}, {metric[len(prefix):]}", "%"
+            return f"{label}, {metric[len(prefix) :]}", "%"
     if metric in ("accuracy_min", "test_accuracy_min"):
         split = "test" if metric.startswith("test") else "validation"
         return f"lowest task's {split} accuracy", "%"
@@ -158,8 +160,9 @@ class FrontInfo(NamedTuple):
     reference: np.ndarray  # [k, m] the exhaustive grid's front ([0, m] if not given)
 
 
-def front_mask(values: np.ndarray, directions: Sequence[str],
-               feasible: np.ndarray | None = None) -> np.ndarray:
+def front_mask(
+    values: np.ndarray, directions: Sequence[str], feasible: np.ndarray | None = None
+) -> np.ndarray:
     """Non-dominated rows among the feasible ones, on the raw values (no clipping)."""
     v = np.asarray(values, dtype=float).reshape(len(values), len(directions))
     feas = np.ones(len(v), dtype=bool) if feasible is None else np.asarray(feasible, bool)
@@ -202,61 +205,124 @@ def front_info(
     feas = np.ones(n, dtype=bool) if feasible is None else np.asarray(feasible, dtype=bool)
     on = front_mask(v, directions, feas)
     if ruler is None:
-        ruler = Ruler.fit(dict(zip(names, directions, strict=True)),
-                          v[feas] if feas.any() else v)
+        ruler = Ruler.fit(dict(zip(names, directions, strict=True)), v[feas] if feas.any() else v)
     merged: dict[str, np.ndarray] = {}
     for label, point in (baselines or {}).items():
         p = np.asarray(point, dtype=float)
-        same = next((k for k, q in merged.items() if np.allclose(q, p, rtol=1e-12, atol=0)),
-                    None)
+        same = next((k for k, q in merged.items() if np.allclose(q, p, rtol=1e-12, atol=0)), None)
         if same is None:
             merged[label] = p
         else:
             merged[f"{same} = {label}"] = merged.pop(same)
     ref = np.zeros((0, m)) if reference is None else np.asarray(reference, float).reshape(-1, m)
     return FrontInfo(
-        title=title, names=tuple(names), directions=tuple(directions), values=v,
+        title=title,
+        names=tuple(names),
+        directions=tuple(directions),
+        values=v,
         trials=np.asarray(trials if trials is not None else np.arange(n), dtype=int),
-        feasible=feas, on_front=on, knee=knee_row(v, on, ruler), baselines=merged,
+        feasible=feas,
+        on_front=on,
+        knee=knee_row(v, on, ruler),
+        baselines=merged,
         reference=ref,
     )
 
 
-def _front_panel(ax: Any, info: FrontInfo, i: int, j: int, divs: list[float],
-                 axes: list[tuple[bool, float, float]], *, line: bool) -> None:
+def _front_panel(
+    ax: Any,
+    info: FrontInfo,
+    i: int,
+    j: int,
+    divs: list[float],
+    axes: list[tuple[bool, float, float]],
+    *,
+    line: bool,
+) -> None:
     """Objective ``i`` on x, ``j`` on y; ``axes``: per objective (log, lo, hi) shown."""
     v = info.values
     x, y = v[:, i] / divs[i], v[:, j] / divs[j]
     bad = ~info.feasible
     dom = info.feasible & ~info.on_front
     if bad.any():
-        ax.scatter(x[bad], y[bad], marker="x", s=14, c="#d62728", alpha=0.35, lw=0.8,
-                   label="infeasible trial", zorder=1)
+        ax.scatter(
+            x[bad],
+            y[bad],
+            marker="x",
+            s=14,
+            c="#d62728",
+            alpha=0.35,
+            lw=0.8,
+            label="infeasible trial",
+            zorder=1,
+        )
     if dom.any():
-        ax.scatter(x[dom], y[dom], s=12, c="#9e9e9e", alpha=0.4, lw=0,
-                   label="dominated trial", zorder=2)
+        ax.scatter(
+            x[dom], y[dom], s=12, c="#9e9e9e", alpha=0.4, lw=0, label="dominated trial", zorder=2
+        )
     if len(info.reference):
         r = info.reference
-        ax.scatter(r[:, i] / divs[i], r[:, j] / divs[j], marker="+", s=40, c="#000000",
-                   alpha=0.6, lw=0.9, label="exhaustive grid front", zorder=3)
+        ax.scatter(
+            r[:, i] / divs[i],
+            r[:, j] / divs[j],
+            marker="+",
+            s=40,
+            c="#000000",
+            alpha=0.6,
+            lw=0.9,
+            label="exhaustive grid front",
+            zorder=3,
+        )
     if info.on_front.any():
         fx, fy = x[info.on_front], y[info.on_front]
         if line:
             order = np.lexsort((fy, fx))
-            ax.plot(fx[order], fy[order], drawstyle="steps-post", c="#1f77b4", lw=1.2,
-                    alpha=0.8, zorder=4)
-        ax.scatter(fx, fy, s=34, c="#1f77b4", edgecolors="black", lw=0.5,
-                   label="Pareto front (study)", zorder=5)
+            ax.plot(
+                fx[order],
+                fy[order],
+                drawstyle="steps-post",
+                c="#1f77b4",
+                lw=1.2,
+                alpha=0.8,
+                zorder=4,
+            )
+        ax.scatter(
+            fx,
+            fy,
+            s=34,
+            c="#1f77b4",
+            edgecolors="black",
+            lw=0.5,
+            label="Pareto front (study)",
+            zorder=5,
+        )
     for label, p in info.baselines.items():
         first = label.split(" = ")[0]
         marker, colour = BASELINE_STYLE.get(first, ("o", "#7f7f7f"))
-        ax.scatter([p[i] / divs[i]], [p[j] / divs[j]], marker=marker, s=90,
-                   facecolors="none", edgecolors=colour, lw=1.6,
-                   label=f"best of {label}", zorder=6)
+        ax.scatter(
+            [p[i] / divs[i]],
+            [p[j] / divs[j]],
+            marker=marker,
+            s=90,
+            facecolors="none",
+            edgecolors=colour,
+            lw=1.6,
+            label=f"best of {label}",
+            zorder=6,
+        )
     if info.knee is not None:
         k = info.knee
-        ax.scatter([x[k]], [y[k]], marker="*", s=260, c="#ff7f0e", edgecolors="black",
-                   lw=0.7, label=f"recommended (knee): trial {info.trials[k]}", zorder=7)
+        ax.scatter(
+            [x[k]],
+            [y[k]],
+            marker="*",
+            s=260,
+            c="#ff7f0e",
+            edgecolors="black",
+            lw=0.7,
+            label=f"recommended (knee): trial {info.trials[k]}",
+            zorder=7,
+        )
     for axis, col in (("x", i), ("y", j)):
         log, lo, hi = axes[col]
         if log:
@@ -266,8 +332,7 @@ def _front_panel(ax: Any, info: FrontInfo, i: int, j: int, divs: list[float],
     ax.grid(True, alpha=0.3, which="both", lw=0.5)
 
 
-def _front_axes(info: FrontInfo, divs: list[float]) -> tuple[list[tuple[bool, float, float]],
-                                                              int]:
+def _front_axes(info: FrontInfo, divs: list[float]) -> tuple[list[tuple[bool, float, float]], int]:
     """Per objective: log scale?, shown range; from the trials and baselines (the grid's
     front may reach further: the count of its points left outside is returned too)."""
     core = [info.values, *[p.reshape(1, -1) for p in info.baselines.values()]]
@@ -297,17 +362,24 @@ def _front_axes(info: FrontInfo, divs: list[float]) -> tuple[list[tuple[bool, fl
 def render_front(info: FrontInfo, path: str | Path) -> list[Path]:
     """Scatter (2 objectives: with the front line) or a matrix of pairwise projections."""
     m = len(info.names)
-    allv = np.vstack([info.values, info.reference, *info.baselines.values()]) if (
-        len(info.values) or len(info.reference)) else np.zeros((0, m))
-    axes_text = [metric_axis(nm, allv[:, c] if len(allv) else [1.0])
-                 for c, nm in enumerate(info.names)]
+    allv = (
+        np.vstack([info.values, info.reference, *info.baselines.values()])
+        if (len(info.values) or len(info.reference))
+        else np.zeros((0, m))
+    )
+    axes_text = [
+        metric_axis(nm, allv[:, c] if len(allv) else [1.0]) for c, nm in enumerate(info.names)
+    ]
     labels, divs = [a[0] for a in axes_text], [a[1] for a in axes_text]
     shown, outside = _front_axes(info, divs)
     n_feas = int(info.feasible.sum())
     distinct = len(np.unique(info.values[info.on_front], axis=0)) if info.on_front.any() else 0
-    note = (f"{len(info.values)} trials, {n_feas} feasible, {int(info.on_front.sum())} on the "
-            f"front ({distinct} distinct point{'s' if distinct != 1 else ''})" if n_feas
-            else f"{len(info.values)} trials, NONE feasible: no front, nothing recommended")
+    note = (
+        f"{len(info.values)} trials, {n_feas} feasible, {int(info.on_front.sum())} on the "
+        f"front ({distinct} distinct point{'s' if distinct != 1 else ''})"
+        if n_feas
+        else f"{len(info.values)} trials, NONE feasible: no front, nothing recommended"
+    )
     if outside:
         note += f"; {outside} exhaustive-grid front points lie outside the axes"
     if m == 1:
@@ -316,8 +388,15 @@ def render_front(info: FrontInfo, path: str | Path) -> list[Path]:
         v = info.values[:, 0] / divs[0]
         ax.scatter(info.trials, v, s=12, c=np.where(info.feasible, "#1f77b4", "#d62728"))
         if info.knee is not None:
-            ax.scatter([info.trials[info.knee]], [v[info.knee]], marker="*", s=260,
-                       c="#ff7f0e", edgecolors="black", label="best feasible trial")
+            ax.scatter(
+                [info.trials[info.knee]],
+                [v[info.knee]],
+                marker="*",
+                s=260,
+                c="#ff7f0e",
+                edgecolors="black",
+                label="best feasible trial",
+            )
             ax.legend(fontsize=8)
         ax.set_xlabel("trial")
         ax.set_ylabel(labels[0])
@@ -348,8 +427,9 @@ def render_front(info: FrontInfo, path: str | Path) -> list[Path]:
             ax.tick_params(labelsize=8, labelbottom=r == k - 1, labelleft=c == 0)
     legend_ax = fig.add_subplot(grid[0, k - 1])
     legend_ax.axis("off")
-    legend_ax.legend(list(handles.values()), list(handles), loc="upper right", fontsize=8,
-                     frameon=False)
+    legend_ax.legend(
+        list(handles.values()), list(handles), loc="upper right", fontsize=8, frameon=False
+    )
     fig.suptitle(f"{info.title}\n{note}", fontsize=11)
     return _save(fig, path)
 
@@ -372,21 +452,27 @@ class LayerProfileInfo(NamedTuple):
     exits: tuple[tuple[str, int], ...]  # (exit name, cut position it hangs off)
 
 
-def layer_profile_info(table: CostTable, *, exit_names: Sequence[str] = (),
-                       title: str | None = None) -> LayerProfileInfo:
+def layer_profile_info(
+    table: CostTable, *, exit_names: Sequence[str] = (), title: str | None = None
+) -> LayerProfileInfo:
     g = table.graph
     nodes = g.backbone_nodes()
     names = tuple(exit_names) or tuple(e.site for e in g.exits)
     return LayerProfileInfo(
-        title=title or (f"Per-layer cost of {g.model_name}: {table.edge.name} (edge) vs "
-                        f"{table.server.name} (server); cut sizes sent over {table.link.name}"),
-        layers=tuple(n.name for n in nodes), kinds=tuple(n.kind for n in nodes),
+        title=title
+        or (
+            f"Per-layer cost of {g.model_name}: {table.edge.name} (edge) vs "
+            f"{table.server.name} (server); cut sizes sent over {table.link.name}"
+        ),
+        layers=tuple(n.name for n in nodes),
+        kinds=tuple(n.kind for n in nodes),
         edge_s=np.asarray(table.edge_layer_s, float),
         server_s=np.asarray(table.server_layer_s, float),
         cut_bytes=np.asarray(table.cut_bytes, float),
         clean=np.array([c.clean for c in g.cuts], dtype=bool),
-        exits=tuple((names[i] if i < len(names) else e.site, int(e.position))
-                    for i, e in enumerate(g.exits)),
+        exits=tuple(
+            (names[i] if i < len(names) else e.site, int(e.position)) for i, e in enumerate(g.exits)
+        ),
     )
 
 
@@ -394,8 +480,9 @@ def _layer_ticks(ax: Any, labels: Sequence[str], positions: Sequence[float]) -> 
     n = len(labels)
     step = max(1, math.ceil(n / 60))
     ax.set_xticks([positions[i] for i in range(0, n, step)])
-    ax.set_xticklabels([labels[i] for i in range(0, n, step)], rotation=90,
-                       fontsize=7 if n > 30 else 8)
+    ax.set_xticklabels(
+        [labels[i] for i in range(0, n, step)], rotation=90, fontsize=7 if n > 30 else 8
+    )
 
 
 def render_layer_profile(info: LayerProfileInfo, path: str | Path) -> list[Path]:
@@ -404,10 +491,20 @@ def render_layer_profile(info: LayerProfileInfo, path: str | Path) -> list[Path]
     ax = fig.add_subplot()
     unit, div = unit_for("s", np.concatenate([info.edge_s, info.server_s]))
     x = np.arange(1, n + 1)
-    ax.bar(x - 0.2, info.edge_s / div, width=0.4, color=EDGE_C,
-           label=f"edge layer latency (sum {_fmt_s(info.edge_s.sum())})")
-    ax.bar(x + 0.2, info.server_s / div, width=0.4, color=SERVER_C,
-           label=f"server layer latency (sum {_fmt_s(info.server_s.sum())})")
+    ax.bar(
+        x - 0.2,
+        info.edge_s / div,
+        width=0.4,
+        color=EDGE_C,
+        label=f"edge layer latency (sum {_fmt_s(info.edge_s.sum())})",
+    )
+    ax.bar(
+        x + 0.2,
+        info.server_s / div,
+        width=0.4,
+        color=SERVER_C,
+        label=f"server layer latency (sum {_fmt_s(info.server_s.sum())})",
+    )
     pos = np.concatenate([info.edge_s, info.server_s])
     pos = pos[pos > 0]
     if len(pos) and pos.max() / pos.min() > 20:
@@ -429,8 +526,7 @@ def render_layer_profile(info: LayerProfileInfo, path: str | Path) -> list[Path]
     ax2.plot(cx, sent / bdiv, color=LINK_C, lw=1.5, zorder=5)
     cl = info.clean[:n]
     ax2.scatter(cx[cl], sent[cl] / bdiv, color=LINK_C, s=22, zorder=6)
-    ax2.scatter(cx[~cl], sent[~cl] / bdiv, facecolors="white", edgecolors=LINK_C, s=22,
-                zorder=6)
+    ax2.scatter(cx[~cl], sent[~cl] / bdiv, facecolors="white", edgecolors=LINK_C, s=22, zorder=6)
     positive = sent[sent > 0]
     if len(positive):
         ax2.set_yscale("log")
@@ -440,21 +536,55 @@ def render_layer_profile(info: LayerProfileInfo, path: str | Path) -> list[Path]
     ax2.tick_params(axis="y", colors=LINK_C)
     for name, p in info.exits:
         ax.axvline(p + 0.5, color="#555555", ls=":", lw=1.2)
-        ax.annotate(f"exit {name}", (p + 0.5, 1.0), xycoords=("data", "axes fraction"),
-                    xytext=(3, -12), textcoords="offset points", fontsize=8, color="#333333")
-    ax2.annotate("edge-only:\nnothing sent", (n + 0.5, 0.02), xycoords=("data", "axes fraction"),
-                 ha="right", fontsize=7, color="#555555")
-    handles = [*ax.get_legend_handles_labels()[0],
-               Line2D([], [], color=LINK_C, marker="o", lw=1.5,
-                      label="bytes sent at the cut after the layer (filled: clean cut)"),
-               Line2D([], [], color=LINK_C, marker="o", markerfacecolor="white", lw=0,
-                      label="cut where several tensors cross")]
+        ax.annotate(
+            f"exit {name}",
+            (p + 0.5, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(3, -12),
+            textcoords="offset points",
+            fontsize=8,
+            color="#333333",
+        )
+    ax2.annotate(
+        "edge-only:\nnothing sent",
+        (n + 0.5, 0.02),
+        xycoords=("data", "axes fraction"),
+        ha="right",
+        fontsize=7,
+        color="#555555",
+    )
+    handles = [
+        *ax.get_legend_handles_labels()[0],
+        Line2D(
+            [],
+            [],
+            color=LINK_C,
+            marker="o",
+            lw=1.5,
+            label="bytes sent at the cut after the layer (filled: clean cut)",
+        ),
+        Line2D(
+            [],
+            [],
+            color=LINK_C,
+            marker="o",
+            markerfacecolor="white",
+            lw=0,
+            label="cut where several tensors cross",
+        ),
+    ]
     if info.exits:
         handles.append(Line2D([], [], color="#555555", ls=":", label="exit site"))
     if cl.all():
         handles.pop(-2 if info.exits else -1)
-    ax.legend(handles=handles, fontsize=8, loc="lower center", ncol=2,
-              bbox_to_anchor=(0.5, 1.0), frameon=False)
+    ax.legend(
+        handles=handles,
+        fontsize=8,
+        loc="lower center",
+        ncol=2,
+        bbox_to_anchor=(0.5, 1.0),
+        frameon=False,
+    )
     ax.set_title(info.title, fontsize=10, pad=48)
     return _save(fig, path)
 
@@ -481,9 +611,14 @@ class SplitSweepInfo(NamedTuple):
     policy_s: np.ndarray | None  # expected latency per cut with the chosen exits/threshold
 
 
-def split_sweep_info(table: CostTable, *, allowed: Sequence[int] | None = None,
-                     chosen: int | None = None, policy_s: Sequence[float] | None = None,
-                     title: str | None = None) -> SplitSweepInfo:
+def split_sweep_info(
+    table: CostTable,
+    *,
+    allowed: Sequence[int] | None = None,
+    chosen: int | None = None,
+    policy_s: Sequence[float] | None = None,
+    title: str | None = None,
+) -> SplitSweepInfo:
     n = table.n_cuts
     ok = np.zeros(n, dtype=bool)
     ok[list(range(n)) if allowed is None else list(allowed)] = True
@@ -491,12 +626,21 @@ def split_sweep_info(table: CostTable, *, allowed: Sequence[int] | None = None,
     best = int(np.flatnonzero(ok)[np.argmin(total[ok])])
     labels = tuple(c.after for c in table.graph.cuts)
     return SplitSweepInfo(
-        title=title or (f"Latency per cut of {table.graph.model_name} on {table.edge.name} -> "
-                        f"{table.link.name} -> {table.server.name}"),
-        cuts=np.arange(n), labels=labels, edge_s=np.asarray(table.edge_s, float),
+        title=title
+        or (
+            f"Latency per cut of {table.graph.model_name} on {table.edge.name} -> "
+            f"{table.link.name} -> {table.server.name}"
+        ),
+        cuts=np.arange(n),
+        labels=labels,
+        edge_s=np.asarray(table.edge_s, float),
         transfer_s=np.asarray(table.transfer_s, float),
-        server_s=np.asarray(table.server_s, float), total_s=total,
-        bytes=np.asarray(table.cut_bytes, float), allowed=ok, best=best, chosen=chosen,
+        server_s=np.asarray(table.server_s, float),
+        total_s=total,
+        bytes=np.asarray(table.cut_bytes, float),
+        allowed=ok,
+        best=best,
+        chosen=chosen,
         policy_s=None if policy_s is None else np.asarray(policy_s, float),
     )
 
@@ -510,37 +654,52 @@ def render_split_sweep(info: SplitSweepInfo, path: str | Path) -> list[Path]:
     x = info.cuts
     e, t, s = info.edge_s / div, info.transfer_s / div, info.server_s / div
     alpha = np.where(info.allowed, 1.0, 0.35)
-    for vals, bottom, colour, label in ((e, 0, EDGE_C, "edge compute"),
-                                        (t, e, LINK_C, "transfer (uplink + RTT + result)"),
-                                        (s, e + t, SERVER_C, "server compute")):
+    for vals, bottom, colour, label in (
+        (e, 0, EDGE_C, "edge compute"),
+        (t, e, LINK_C, "transfer (uplink + RTT + result)"),
+        (s, e + t, SERVER_C, "server compute"),
+    ):
         bars = ax.bar(x, vals, bottom=bottom, color=colour, width=0.75, label=label)
         for b, a in zip(bars, alpha, strict=True):
             b.set_alpha(a)
     if info.policy_s is not None:
-        ax.plot(x, info.policy_s / div, color="black", marker=".", lw=1.2,
-                label="expected latency with the recommended exits and threshold")
+        ax.plot(
+            x,
+            info.policy_s / div,
+            color="black",
+            marker=".",
+            lw=1.2,
+            label="expected latency with the recommended exits and threshold",
+        )
     ymax = top.max() / div
     ax.set_ylim(0, ymax * 1.25)
     last = n - 1
     notes: dict[int, list[str]] = {0: [f"server-only\n{_fmt_s(info.total_s[0])}"]}
     notes.setdefault(last, []).append(f"edge-only\n{_fmt_s(info.total_s[last])}")
     if info.best not in (0, last):
-        notes.setdefault(info.best, []).append(
-            f"fastest\n{_fmt_s(info.total_s[info.best])}")
+        notes.setdefault(info.best, []).append(f"fastest\n{_fmt_s(info.total_s[info.best])}")
     if info.chosen is not None:
         notes.setdefault(info.chosen, []).append("recommended")
     for k, lines in notes.items():
         bar_top = max(info.total_s[k], 0 if info.policy_s is None else info.policy_s[k]) / div
         chosen = info.chosen == k
-        ax.annotate("\n".join(lines), (k, bar_top), xytext=(k, ymax * 1.07),
-                    ha="center", va="bottom", fontsize=8,
-                    color="#c55a00" if chosen else "black",
-                    fontweight="bold" if chosen else "normal",
-                    arrowprops={"arrowstyle": "->", "lw": 0.7,
-                                "color": "#c55a00" if chosen else "black"})
+        ax.annotate(
+            "\n".join(lines),
+            (k, bar_top),
+            xytext=(k, ymax * 1.07),
+            ha="center",
+            va="bottom",
+            fontsize=8,
+            color="#c55a00" if chosen else "black",
+            fontweight="bold" if chosen else "normal",
+            arrowprops={"arrowstyle": "->", "lw": 0.7, "color": "#c55a00" if chosen else "black"},
+        )
     ax.set_xticks(x)
-    ax.set_xticklabels([f"{k}: {lab}" for k, lab in zip(x, info.labels, strict=True)],
-                       rotation=90, fontsize=7 if n > 30 else 8)
+    ax.set_xticklabels(
+        [f"{k}: {lab}" for k, lab in zip(x, info.labels, strict=True)],
+        rotation=90,
+        fontsize=7 if n > 30 else 8,
+    )
     ax.set_xlabel("cut (the edge runs every layer up to and including the named one)")
     ax.set_ylabel(f"latency per inference, no early exit ({unit})")
     ax.grid(True, axis="y", alpha=0.3)
@@ -572,10 +731,16 @@ class ExitInfo(NamedTuple):
     chosen: tuple[tuple[int, ...], float] | None  # the recommended (exits, threshold)
 
 
-def exit_info(score: Callable[[Candidate], Any], candidate: Candidate,
-              subsets: Sequence[tuple[int, ...]], thresholds: Sequence[float], *,
-              exit_names: Sequence[str] = (), chosen: bool = True,
-              title: str = "Early exits") -> ExitInfo:
+def exit_info(
+    score: Callable[[Candidate], Any],
+    candidate: Candidate,
+    subsets: Sequence[tuple[int, ...]],
+    thresholds: Sequence[float],
+    *,
+    exit_names: Sequence[str] = (),
+    chosen: bool = True,
+    title: str = "Early exits",
+) -> ExitInfo:
     """Score every (subset, threshold) at the candidate's network and cut.
 
     ``score`` maps a Candidate to Metrics (``Scorer.score``).
@@ -595,12 +760,20 @@ def exit_info(score: Callable[[Candidate], Any], candidate: Candidate,
         return exit_names[i] if i < len(exit_names) else f"exit {i}"
 
     return ExitInfo(
-        title=title, split=candidate.split, thresholds=th, subsets=subs,
+        title=title,
+        split=candidate.split,
+        thresholds=th,
+        subsets=subs,
         labels=tuple(" + ".join(name(i) for i in s) for s in subs),
-        accuracy=acc, test_accuracy=tacc, exit_rate=rate, latency_s=lat,
-        final_accuracy=float(base.accuracy), final_latency_s=float(base.latency_mean),
+        accuracy=acc,
+        test_accuracy=tacc,
+        exit_rate=rate,
+        latency_s=lat,
+        final_accuracy=float(base.accuracy),
+        final_latency_s=float(base.latency_mean),
         chosen=(tuple(candidate.exits), float(candidate.threshold))
-        if chosen and candidate.exits else None,
+        if chosen and candidate.exits
+        else None,
     )
 
 
@@ -613,22 +786,37 @@ def render_exits(info: ExitInfo, path: str | Path) -> list[Path]:
     k = len(info.subsets)
     for i, lab in enumerate(info.labels):
         # earlier subsets drawn wider, so identical curves stay visible under later ones
-        kw = {"color": f"C{i % 10}", "ls": styles[i % 4], "marker": markers[i % 6],
-              "ms": 3 + 2.5 * (k - i) / k, "lw": 1 + 2.0 * (k - i) / k, "alpha": 0.85}
+        kw = {
+            "color": f"C{i % 10}",
+            "ls": styles[i % 4],
+            "marker": markers[i % 6],
+            "ms": 3 + 2.5 * (k - i) / k,
+            "lw": 1 + 2.0 * (k - i) / k,
+            "alpha": 0.85,
+        }
         axes[0].plot(info.thresholds, 100 * info.accuracy[i], label=lab, **kw)
         axes[1].plot(info.thresholds, 100 * info.exit_rate[i], **kw)
         axes[2].plot(info.thresholds, info.latency_s[i] / div, **kw)
-    axes[0].axhline(100 * info.final_accuracy, color="black", ls="--", lw=1,
-                    label="no early exit")
+    axes[0].axhline(100 * info.final_accuracy, color="black", ls="--", lw=1, label="no early exit")
     axes[2].axhline(info.final_latency_s / div, color="black", ls="--", lw=1)
     if info.chosen is not None and info.chosen[0] in info.subsets:
         i = info.subsets.index(info.chosen[0])
         j = int(np.argmin(np.abs(info.thresholds - info.chosen[1])))
-        for ax, arr in ((axes[0], 100 * info.accuracy), (axes[1], 100 * info.exit_rate),
-                        (axes[2], info.latency_s / div)):
-            ax.scatter([info.thresholds[j]], [arr[i, j]], marker="*", s=220, c="#ff7f0e",
-                       edgecolors="black", zorder=5,
-                       label="recommended" if ax is axes[0] else None)
+        for ax, arr in (
+            (axes[0], 100 * info.accuracy),
+            (axes[1], 100 * info.exit_rate),
+            (axes[2], info.latency_s / div),
+        ):
+            ax.scatter(
+                [info.thresholds[j]],
+                [arr[i, j]],
+                marker="*",
+                s=220,
+                c="#ff7f0e",
+                edgecolors="black",
+                zorder=5,
+                label="recommended" if ax is axes[0] else None,
+            )
     accs = 100 * np.append(info.accuracy.ravel(), info.final_accuracy)
     lo, hi = float(accs.min()), float(accs.max())
     pad = max(0.1 * (hi - lo), 0.5)
@@ -702,13 +890,20 @@ def bandwidth_info(
     tie = lat <= lat.min(axis=1, keepdims=True) * (1 + 1e-9)
     best_i = np.where(tie[:, -1] & (cs[-1] == last), len(cs) - 1, np.argmax(tie, axis=1))
     best = cs[best_i]
-    regime = tuple("server-only" if k == 0 else "edge-only" if k == last else "split"
-                   for k in best)
+    regime = tuple("server-only" if k == 0 else "edge-only" if k == last else "split" for k in best)
     return BandwidthInfo(
-        title=title or (f"Best cut of {graph.model_name} vs uplink bandwidth: {edge.name} -> "
-                        f"{server.name}, {link.name} RTT {link.rtt_s * 1e3:.3g} ms"),
-        uplink_bps=bw, cuts=cs, latency_s=lat, best_cut=best,
-        best_s=lat[np.arange(len(bw)), best_i], regime=regime, last_cut=last,
+        title=title
+        or (
+            f"Best cut of {graph.model_name} vs uplink bandwidth: {edge.name} -> "
+            f"{server.name}, {link.name} RTT {link.rtt_s * 1e3:.3g} ms"
+        ),
+        uplink_bps=bw,
+        cuts=cs,
+        latency_s=lat,
+        best_cut=best,
+        best_s=lat[np.arange(len(bw)), best_i],
+        regime=regime,
+        last_cut=last,
         link_bps=float(link.uplink_bps),
     )
 
@@ -739,18 +934,39 @@ def render_bandwidth(info: BandwidthInfo, path: str | Path) -> list[Path]:
     col = {int(k): i for i, k in enumerate(info.cuts)}
     ax.plot(mbps, info.best_s / div, color="black", lw=2.5, label="best cut", zorder=3)
     if 0 in col:
-        ax.plot(mbps, info.latency_s[:, col[0]] / div, color="#9467bd", ls="--", lw=1.2,
-                label="server-only")
+        ax.plot(
+            mbps,
+            info.latency_s[:, col[0]] / div,
+            color="#9467bd",
+            ls="--",
+            lw=1.2,
+            label="server-only",
+        )
     if info.last_cut in col:
-        ax.plot(mbps, info.latency_s[:, col[info.last_cut]] / div, color="#2ca02c", ls="--",
-                lw=1.2, label="edge-only", zorder=4)
+        ax.plot(
+            mbps,
+            info.latency_s[:, col[info.last_cut]] / div,
+            color="#2ca02c",
+            ls="--",
+            lw=1.2,
+            label="edge-only",
+            zorder=4,
+        )
     ax.set_xscale("log")
     ax.set_xlim(mbps[0], mbps[-1])
     spans = regime_spans(info)
     if len(spans) == 1:
-        ax.text(0.5, 0.5, f"{spans[0][0]} wins at every bandwidth shown", ha="center",
-                va="center", transform=ax.transAxes, fontsize=11, color="#333333",
-                bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "#999999"})
+        ax.text(
+            0.5,
+            0.5,
+            f"{spans[0][0]} wins at every bandwidth shown",
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+            fontsize=11,
+            color="#333333",
+            bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "#999999"},
+        )
     _log_if_wide(ax, "y", info.latency_s / div, ratio=20)
     if ax.get_yscale() == "log":
         _plain_log_ticks(ax, "y")
@@ -759,11 +975,17 @@ def render_bandwidth(info: BandwidthInfo, path: str | Path) -> list[Path]:
     link_mbps = info.link_bps / 1e6
     for a in (ax, ax2):
         a.axvline(link_mbps, color="#333333", lw=1, ls=":")
-    ax.annotate(f"this link: {link_mbps:.3g} Mbit/s", (link_mbps, 1.0),
-                xycoords=("data", "axes fraction"), xytext=(4, -12),
-                textcoords="offset points", fontsize=8)
+    ax.annotate(
+        f"this link: {link_mbps:.3g} Mbit/s",
+        (link_mbps, 1.0),
+        xycoords=("data", "axes fraction"),
+        xytext=(4, -12),
+        textcoords="offset points",
+        fontsize=8,
+    )
     handles = ax.get_legend_handles_labels()[0] + [
-        Patch(color=REGIME_C[r], label=f"{r} wins") for r in REGIMES if r in info.regime]
+        Patch(color=REGIME_C[r], label=f"{r} wins") for r in REGIMES if r in info.regime
+    ]
     ax.legend(handles=handles, fontsize=8, loc="lower left", framealpha=0.9)
     ax2.step(mbps, info.best_cut, where="mid", color="black", lw=1.5)
     ax2.set_ylabel("best cut")
@@ -797,13 +1019,19 @@ class DensityInfo(NamedTuple):
     edge_only_s: dict[str, np.ndarray]  # whole backbone on the edge device (cost model)
 
 
-def density_info(networks: Mapping[tuple[str, float], Any], methods: Sequence[str], *,
-                 title: str = "Accuracy and cost against density") -> DensityInfo:
+def density_info(
+    networks: Mapping[tuple[str, float], Any],
+    methods: Sequence[str],
+    *,
+    title: str = "Accuracy and cost against density",
+) -> DensityInfo:
     """``networks`` maps (method, density) to a Scorer; ("dense", 1.0) joins every method."""
     out: dict[str, dict[str, list[float]]] = {}
     for method in methods:
-        rows = sorted(((d, s) for (m, d), s in networks.items()
-                       if m == method or m == "dense"), key=lambda r: -r[0])
+        rows = sorted(
+            ((d, s) for (m, d), s in networks.items() if m == method or m == "dense"),
+            key=lambda r: -r[0],
+        )
         acc, tacc, stored, flops, lat, dens, real = [], [], [], [], [], [], []
         for d, s in rows:
             g = s.graph
@@ -814,15 +1042,22 @@ def density_info(networks: Mapping[tuple[str, float], Any], methods: Sequence[st
             stored.append(float(sum(n.stored_bytes for n in g.nodes.values())))
             flops.append(float(sum(n.sparse_flops for n in g.backbone_nodes())))
             lat.append(float(s.table.total_s[-1]))
-        out[method] = {"d": dens, "r": real, "a": acc, "t": tacc, "s": stored, "f": flops,
-                       "l": lat}
+        out[method] = {"d": dens, "r": real, "a": acc, "t": tacc, "s": stored, "f": flops, "l": lat}
 
     def col(key: str) -> dict[str, np.ndarray]:
         return {m: np.asarray(v[key], float) for m, v in out.items()}
 
-    return DensityInfo(title=title, methods=tuple(methods), densities=col("d"),
-                       realised=col("r"), accuracy=col("a"), test_accuracy=col("t"),
-                       stored_bytes=col("s"), flops=col("f"), edge_only_s=col("l"))
+    return DensityInfo(
+        title=title,
+        methods=tuple(methods),
+        densities=col("d"),
+        realised=col("r"),
+        accuracy=col("a"),
+        test_accuracy=col("t"),
+        stored_bytes=col("s"),
+        flops=col("f"),
+        edge_only_s=col("l"),
+    )
 
 
 def render_density(info: DensityInfo, path: str | Path) -> list[Path]:
@@ -839,19 +1074,23 @@ def render_density(info: DensityInfo, path: str | Path) -> list[Path]:
     # (ticks at powers of two: the realised densities of two methods can sit too close to
     # label each one)
     real = [float(d) for v in info.realised.values() for d in v] or [1.0]
-    dens = [2.0 ** -k for k in range(0, 1 + int(np.ceil(-np.log2(max(min(real), 1e-6)))))]
+    dens = [2.0**-k for k in range(0, 1 + int(np.ceil(-np.log2(max(min(real), 1e-6)))))]
     for i, m in enumerate(info.methods):
         c = f"C{i}"
         d = info.realised[m]
         axes[0].plot(d, 100 * info.accuracy[m], marker="o", color=c, label=f"{m} (validation)")
-        axes[0].plot(d, 100 * info.test_accuracy[m], marker="x", color=c, ls="--",
-                     label=f"{m} (test)")
+        axes[0].plot(
+            d, 100 * info.test_accuracy[m], marker="x", color=c, ls="--", label=f"{m} (test)"
+        )
         axes[1].plot(d, info.stored_bytes[m] / bdiv, marker="o", color=c, label=m)
         axes[2].plot(d, info.flops[m] / fdiv, marker="o", color=c, label=m)
         axes[3].plot(d, info.edge_only_s[m] / ldiv, marker="o", color=c, label=m)
-    labels = ("final-classifier accuracy (%)", f"stored size, all layers ({bunit})",
-              f"backbone FLOPs with sparse kernels ({funit})",
-              f"edge-only latency on the edge device ({lunit})")
+    labels = (
+        "final-classifier accuracy (%)",
+        f"stored size, all layers ({bunit})",
+        f"backbone FLOPs with sparse kernels ({funit})",
+        f"edge-only latency on the edge device ({lunit})",
+    )
     for ax, lab in zip(axes, labels, strict=True):
         ax.set_xscale("log", base=2)
         ax.set_xticks(dens)
@@ -865,8 +1104,10 @@ def render_density(info: DensityInfo, path: str | Path) -> list[Path]:
         ax.set_ylim(bottom=0)
     axes[0].legend(fontsize=7)
     axes[1].legend(fontsize=8)
-    fig.suptitle(f"{info.title}\nx: realised density, the fraction of the dense network's "
-                 "weights kept", fontsize=11)
+    fig.suptitle(
+        f"{info.title}\nx: realised density, the fraction of the dense network's weights kept",
+        fontsize=11,
+    )
     fig.subplots_adjust(wspace=0.35)
     return _save(fig, path)
 
@@ -886,9 +1127,16 @@ class HypervolumeInfo(NamedTuple):
     ruler_source: str  # "grid" or "trials"
 
 
-def hypervolume_info(values: np.ndarray, trials: Sequence[int], feasible: np.ndarray,
-                     ruler: Ruler, *, grid_hv: float | None = None, ruler_source: str = "grid",
-                     title: str = "Hypervolume against trial number") -> HypervolumeInfo:
+def hypervolume_info(
+    values: np.ndarray,
+    trials: Sequence[int],
+    feasible: np.ndarray,
+    ruler: Ruler,
+    *,
+    grid_hv: float | None = None,
+    ruler_source: str = "grid",
+    title: str = "Hypervolume against trial number",
+) -> HypervolumeInfo:
     from dse.search import hypervolume
 
     v = np.asarray(values, float).reshape(len(trials), len(ruler.names))
@@ -907,22 +1155,39 @@ def hypervolume_info(values: np.ndarray, trials: Sequence[int], feasible: np.nda
                 front = np.vstack([front[keep], p])
                 current = hypervolume(front)
         hv[i] = current
-    return HypervolumeInfo(title=title, trials=np.asarray(trials)[order], hv=hv,
-                           grid_hv=grid_hv, ruler_source=ruler_source)
+    return HypervolumeInfo(
+        title=title,
+        trials=np.asarray(trials)[order],
+        hv=hv,
+        grid_hv=grid_hv,
+        ruler_source=ruler_source,
+    )
 
 
 def render_hypervolume(info: HypervolumeInfo, path: str | Path) -> list[Path]:
     fig = Figure(figsize=(9, 4.6))
     ax = fig.add_subplot()
     if info.grid_hv:
-        ax.step(info.trials, 100 * info.hv / info.grid_hv, where="post", color="#1f77b4",
-                lw=1.8, label="study (feasible trials so far)")
+        ax.step(
+            info.trials,
+            100 * info.hv / info.grid_hv,
+            where="post",
+            color="#1f77b4",
+            lw=1.8,
+            label="study (feasible trials so far)",
+        )
         ax.axhline(100, color="black", ls="--", lw=1, label="exhaustive grid = 100%")
         ax.set_ylabel("hypervolume, % of the exhaustive grid's")
         ax.set_ylim(0, 105)
     else:
-        ax.step(info.trials, info.hv, where="post", color="#1f77b4", lw=1.8,
-                label="study (feasible trials so far)")
+        ax.step(
+            info.trials,
+            info.hv,
+            where="post",
+            color="#1f77b4",
+            lw=1.8,
+            label="study (feasible trials so far)",
+        )
         ax.set_ylabel("hypervolume (scaled objectives)")
     ax.set_xlabel("trial number")
     ax.grid(True, alpha=0.3)
@@ -941,8 +1206,11 @@ class ImportanceInfo(NamedTuple):
     errors: dict[str, str]  # objective -> why its importances could not be computed
 
 
-def importance_info(results: Mapping[str, Mapping[str, float] | str], *,
-                    title: str = "Knob importance (fANOVA) per objective") -> ImportanceInfo:
+def importance_info(
+    results: Mapping[str, Mapping[str, float] | str],
+    *,
+    title: str = "Knob importance (fANOVA) per objective",
+) -> ImportanceInfo:
     """``results``: objective -> {param: importance} or the error message it raised."""
     objectives = tuple(results)
     params: list[str] = []
@@ -957,8 +1225,9 @@ def importance_info(results: Mapping[str, Mapping[str, float] | str], *,
         else:
             for j, p in enumerate(params):
                 imp[i, j] = float(r.get(p, 0.0))
-    return ImportanceInfo(title=title, objectives=objectives, params=tuple(params),
-                          importance=imp, errors=errors)
+    return ImportanceInfo(
+        title=title, objectives=objectives, params=tuple(params), importance=imp, errors=errors
+    )
 
 
 def render_importance(info: ImportanceInfo, path: str | Path) -> list[Path]:
@@ -969,15 +1238,29 @@ def render_importance(info: ImportanceInfo, path: str | Path) -> list[Path]:
     for i, (ax, o) in enumerate(zip(axes, info.objectives, strict=False)):
         ax.set_title(METRIC_AXES.get(o, (o, ""))[0], fontsize=10)
         if o in info.errors:
-            ax.text(0.5, 0.5, "not computed:\n" + _wrap(info.errors[o], 40), ha="center",
-                    va="center", transform=ax.transAxes, fontsize=8, color="#a00000")
+            ax.text(
+                0.5,
+                0.5,
+                "not computed:\n" + _wrap(info.errors[o], 40),
+                ha="center",
+                va="center",
+                transform=ax.transAxes,
+                fontsize=8,
+                color="#a00000",
+            )
             ax.set_xticks([])
             continue
         vals = 100 * np.nan_to_num(info.importance[i])
         ax.barh(y, vals, color="#4c72b0")
         for yy, v in zip(y, vals, strict=True):
-            ax.annotate(f"{v:.0f}%", (v, yy), xytext=(3, 0), textcoords="offset points",
-                        va="center", fontsize=8)
+            ax.annotate(
+                f"{v:.0f}%",
+                (v, yy),
+                xytext=(3, 0),
+                textcoords="offset points",
+                va="center",
+                fontsize=8,
+            )
         ax.set_xlim(0, 115)
         ax.set_xlabel("importance (%)")
         ax.grid(True, axis="x", alpha=0.3)
@@ -1019,8 +1302,9 @@ class TasksInfo(NamedTuple):
     test_accuracy: np.ndarray  # [2, tasks] at the best cut(s)
 
 
-def tasks_info(comparison: Any, *, title: str = "One backbone or one network per task"
-               ) -> TasksInfo:
+def tasks_info(
+    comparison: Any, *, title: str = "One backbone or one network per task"
+) -> TasksInfo:
     """The figure's numbers from a :class:`dse.search.TaskComparison`."""
     by_kind = {k: [d for d in comparison.designs if d.kind == k] for k in ("mtl", "stl")}
     mtl, stl = by_kind["mtl"], by_kind["stl"]
@@ -1032,23 +1316,35 @@ def tasks_info(comparison: Any, *, title: str = "One backbone or one network per
         return np.array([[float(getattr(d, attr)) for d in ds] for ds in (mtl, stl)])
 
     return TasksInfo(
-        title=title, tasks=tuple(comparison.tasks), schedule=str(comparison.schedule),
+        title=title,
+        tasks=tuple(comparison.tasks),
+        schedule=str(comparison.schedule),
         placements=places,
-        cuts=(tuple(",".join(map(str, d.cuts)) for d in mtl),
-              tuple(",".join(map(str, d.cuts)) for d in stl)),
-        latency_s=rows("latency_mean"), edge_energy_j=rows("edge_energy"),
+        cuts=(
+            tuple(",".join(map(str, d.cuts)) for d in mtl),
+            tuple(",".join(map(str, d.cuts)) for d in stl),
+        ),
+        latency_s=rows("latency_mean"),
+        edge_energy_j=rows("edge_energy"),
         bytes_sent=rows("bytes"),
-        test_accuracy=np.array([list(mtl[0].test_accuracy), list(stl[0].test_accuracy)],
-                               dtype=float))
+        test_accuracy=np.array(
+            [list(mtl[0].test_accuracy), list(stl[0].test_accuracy)], dtype=float
+        ),
+    )
 
 
 MTL_C, STL_C = "#4c72b0", "#dd8452"
 
 
-def _pair_bars(ax: Any, labels: Sequence[str], values: np.ndarray, texts: Sequence[Sequence[str]],
-               *, log: bool = False,
-               names: Sequence[str] = ("one backbone (MTL)", "one network per task (STL)")
-               ) -> None:
+def _pair_bars(
+    ax: Any,
+    labels: Sequence[str],
+    values: np.ndarray,
+    texts: Sequence[Sequence[str]],
+    *,
+    log: bool = False,
+    names: Sequence[str] = ("one backbone (MTL)", "one network per task (STL)"),
+) -> None:
     """Two bars (MTL, STL) per group, each with its value written above it; on a log axis
     where ``log`` (values far apart: the small ones stay readable)."""
     x = np.arange(len(labels))
@@ -1061,8 +1357,15 @@ def _pair_bars(ax: Any, labels: Sequence[str], values: np.ndarray, texts: Sequen
     for r, (name, colour) in enumerate(zip(names, (MTL_C, STL_C), strict=True)):
         bars = ax.bar(x + (r - 0.5) * w, values[r], w, color=colour, label=name)
         for b, t in zip(bars, texts[r], strict=True):
-            ax.annotate(t, (b.get_x() + b.get_width() / 2, b.get_height()), xytext=(0, 2),
-                        textcoords="offset points", ha="center", va="bottom", fontsize=6.5)
+            ax.annotate(
+                t,
+                (b.get_x() + b.get_width() / 2, b.get_height()),
+                xytext=(0, 2),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                fontsize=6.5,
+            )
     ax.set_xticks(x)
     ax.set_xticklabels(labels, fontsize=8)
     if log:
@@ -1081,7 +1384,7 @@ def _with_unit(quantity: str, value: float) -> str:
 
 
 def _same_cuts(cuts: str) -> str:
-    """"27 each" for "27,27,27": long lists of cuts crowd the tick labels."""
+    """ "27 each" for "27,27,27": long lists of cuts crowd the tick labels."""
     parts = cuts.split(",")
     return f"{parts[0]} each" if len(parts) > 1 and len(set(parts)) == 1 else cuts
 
@@ -1090,28 +1393,33 @@ def render_tasks(info: TasksInfo, path: str | Path) -> list[Path]:
     fig = Figure(figsize=(6 + 3.6 * len(info.placements), 4.8))
     n = len(info.placements)
     axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [n, n, n, max(2, len(info.tasks))]})
-    groups = [f"{_wrap(p, 14)}\nMTL cut {m}\nSTL cuts {_same_cuts(s)}"
-              for p, m, s in zip(info.placements, *info.cuts, strict=True)]
+    groups = [
+        f"{_wrap(p, 14)}\nMTL cut {m}\nSTL cuts {_same_cuts(s)}"
+        for p, m, s in zip(info.placements, *info.cuts, strict=True)
+    ]
     for ax, values, quantity, label in (
-            (axes[0], info.latency_s, "s", "mean latency"),
-            (axes[1], info.edge_energy_j, "J", "edge energy per inference"),
-            (axes[2], info.bytes_sent, "B", "bytes sent per inference")):
+        (axes[0], info.latency_s, "s", "mean latency"),
+        (axes[1], info.edge_energy_j, "J", "edge energy per inference"),
+        (axes[2], info.bytes_sent, "B", "bytes sent per inference"),
+    ):
         unit, div = unit_for(quantity, values)
         shown = values / div
         log = bool(values.size and values.min() > 0 and values.max() / values.min() >= 30)
         texts = [[_with_unit(quantity, float(v)) for v in row] for row in values]
         _pair_bars(ax, groups, shown, texts, log=log)
         ax.set_ylabel(f"{label} ({unit}{', log scale' if log else ''})", fontsize=9)
-        ax.set_title(label + (f" (STL {info.schedule})" if quantity == "s" else ""),
-                     fontsize=10)
+        ax.set_title(label + (f" (STL {info.schedule})" if quantity == "s" else ""), fontsize=10)
     acc = 100 * info.test_accuracy
     _pair_bars(axes[3], list(info.tasks), acc, [[f"{v:.1f}%" for v in row] for row in acc])
     axes[3].set_ylim(0, 110)
     axes[3].set_ylabel("test accuracy (%)", fontsize=9)
     axes[3].set_title("test accuracy per task (final heads)", fontsize=10)
     axes[0].legend(fontsize=8, loc="upper left")
-    fig.suptitle(f"{info.title}\ndense, no exit taken; STL cuts in task order; the single-task "
-                 "side's costs are sums over its networks", fontsize=11)
+    fig.suptitle(
+        f"{info.title}\ndense, no exit taken; STL cuts in task order; the single-task "
+        "side's costs are sums over its networks",
+        fontsize=11,
+    )
     fig.subplots_adjust(wspace=0.3, top=0.8)
     return _save(fig, path)
 
@@ -1160,8 +1468,9 @@ def _final_accuracy(correct: np.ndarray) -> float:
     return float(np.asarray(correct)[:, -1, :].mean(axis=-1).mean())
 
 
-def rate_accuracy_info(scorer: Any, *, network: str = "dense",
-                       title: str | None = None) -> RateAccuracyInfo:
+def rate_accuracy_info(
+    scorer: Any, *, network: str = "dense", title: str | None = None
+) -> RateAccuracyInfo:
     """The rate-accuracy numbers of one network from its scorer's codec views
     (``Scorer.codec_views``: codec -> cut -> (validation, test) ``CodecView``).
 
@@ -1171,19 +1480,22 @@ def rate_accuracy_info(scorer: Any, *, network: str = "dense",
     if not views:
         raise ValueError("the scorer has no codec outputs: the spec has no [space] codecs")
     if REFERENCE_CODEC not in views:
-        raise ValueError(f"no {REFERENCE_CODEC} codec outputs to hold the others against "
-                         f"(codecs: {', '.join(views)})")
+        raise ValueError(
+            f"no {REFERENCE_CODEC} codec outputs to hold the others against "
+            f"(codecs: {', '.join(views)})"
+        )
     codecs = tuple(views)
     cuts = tuple(sorted(set.intersection(*(set(v) for v in views.values()))))
     g = scorer.graph
 
     def col(split: int, what: Callable[[Any], float]) -> dict[str, np.ndarray]:
-        return {c: np.array([what(views[c][k][split]) for k in cuts], dtype=float)
-                for c in codecs}
+        return {c: np.array([what(views[c][k][split]) for k in cuts], dtype=float) for c in codecs}
 
     return RateAccuracyInfo(
         title=title or f"Bytes sent against accuracy per codec at each cut ({network})",
-        network=network, cuts=cuts, after=tuple(g.cuts[k].after for k in cuts),
+        network=network,
+        cuts=cuts,
+        after=tuple(g.cuts[k].after for k in cuts),
         raw_bytes=np.array([float(scorer.table.cut_bytes[k]) for k in cuts], dtype=float),
         codecs=codecs,
         bytes=col(0, lambda v: float(np.mean(v.sizes))),
@@ -1196,8 +1508,9 @@ def rate_accuracy_info(scorer: Any, *, network: str = "dense",
 _CODEC_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
 
 
-def render_rate_accuracy(infos: RateAccuracyInfo | Sequence[RateAccuracyInfo],
-                         path: str | Path) -> list[Path]:
+def render_rate_accuracy(
+    infos: RateAccuracyInfo | Sequence[RateAccuracyInfo], path: str | Path
+) -> list[Path]:
     """One row per network: bytes sent against validation accuracy (each codec a series,
     each cut's codecs joined by a grey line), and each codec's accuracy change against
     fp32 per cut."""
@@ -1209,33 +1522,55 @@ def render_rate_accuracy(infos: RateAccuracyInfo | Sequence[RateAccuracyInfo],
     for (ax, ax2), info in zip(axes, rows, strict=True):
         allb = np.concatenate([info.bytes[c] for c in info.codecs])
         unit, div = unit_for("B", allb)
-        style = {c: (f"C{i % 10}", _CODEC_MARKERS[i % len(_CODEC_MARKERS)])
-                 for i, c in enumerate(info.codecs)}
+        style = {
+            c: (f"C{i % 10}", _CODEC_MARKERS[i % len(_CODEC_MARKERS)])
+            for i, c in enumerate(info.codecs)
+        }
         x = np.arange(len(info.cuts))
         for j in range(len(info.cuts)):  # one cut, every codec: that cut's trade-off
             pts = sorted((info.bytes[c][j], info.accuracy[c][j]) for c in info.codecs)
-            ax.plot([p[0] / div for p in pts], [100 * p[1] for p in pts], color="#bbbbbb",
-                    lw=0.8, zorder=1)
+            ax.plot(
+                [p[0] / div for p in pts],
+                [100 * p[1] for p in pts],
+                color="#bbbbbb",
+                lw=0.8,
+                zorder=1,
+            )
         for c in info.codecs:
             colour, marker = style[c]
-            ax.scatter(info.bytes[c] / div, 100 * info.accuracy[c], color=colour,
-                       marker=marker, s=30, zorder=3, label=c)
+            ax.scatter(
+                info.bytes[c] / div,
+                100 * info.accuracy[c],
+                color=colour,
+                marker=marker,
+                s=30,
+                zorder=3,
+                label=c,
+            )
             if c != info.reference:
                 ax2.plot(x, info.change(c), color=colour, marker=marker, ms=5, label=c)
         if _log_if_wide(ax, "x", allb / div, ratio=8.0):
             _plain_log_ticks(ax, "x")
-        ax.set_xlabel(f"mean payload per inference, validation ({unit}; log)"
-                      if ax.get_xscale() == "log" else
-                      f"mean payload per inference, validation ({unit})", fontsize=9)
+        ax.set_xlabel(
+            f"mean payload per inference, validation ({unit}; log)"
+            if ax.get_xscale() == "log"
+            else f"mean payload per inference, validation ({unit})",
+            fontsize=9,
+        )
         ax.set_ylabel("validation accuracy, final classifier (%)", fontsize=9)
-        ax.set_title(f"{info.network}: bytes against accuracy (a grey line joins one cut's "
-                     "codecs)", fontsize=10)
+        ax.set_title(
+            f"{info.network}: bytes against accuracy (a grey line joins one cut's codecs)",
+            fontsize=10,
+        )
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8, title="codec", title_fontsize=8)
         ax2.axhline(0.0, color="#888", lw=0.8)
         ax2.set_xticks(x)
-        ax2.set_xticklabels([f"{k}: {a}" for k, a in zip(info.cuts, info.after, strict=True)],
-                            rotation=90, fontsize=7 if len(x) > 20 else 8)
+        ax2.set_xticklabels(
+            [f"{k}: {a}" for k, a in zip(info.cuts, info.after, strict=True)],
+            rotation=90,
+            fontsize=7 if len(x) > 20 else 8,
+        )
         ax2.set_xlabel("cut (the last edge layer)", fontsize=9)
         ax2.set_ylabel(f"validation accuracy change vs {info.reference} (points)", fontsize=9)
         ax2.set_title(f"{info.network}: what each codec costs in accuracy", fontsize=10)
@@ -1269,10 +1604,13 @@ class DeploymentMapInfo(NamedTuple):
     current: tuple[int, int] | None  # the study's own (edge, link) cell
 
 
-def deployment_map_info(sweep: Any, *, server: str | None = None,
-                        current: tuple[str, str] | None = None,
-                        title: str = "Best configuration per edge device and link"
-                        ) -> DeploymentMapInfo:
+def deployment_map_info(
+    sweep: Any,
+    *,
+    server: str | None = None,
+    current: tuple[str, str] | None = None,
+    title: str = "Best configuration per edge device and link",
+) -> DeploymentMapInfo:
     """The cells of a :class:`~dse.search.Sweep` on one server (default: its first)."""
     results = [r for r in sweep.results if server is None or r.server == server]
     if not results:
@@ -1296,8 +1634,9 @@ def deployment_map_info(sweep: Any, *, server: str | None = None,
     here = None
     if current is not None and current[0] in edges and current[1] in links:
         here = (edges.index(current[0]), links.index(current[1]))
-    return DeploymentMapInfo(title, edges, links, server, tuple(tuple(w) for w in where), cut,
-                             lat, energy, acc, here)
+    return DeploymentMapInfo(
+        title, edges, links, server, tuple(tuple(w) for w in where), cut, lat, energy, acc, here
+    )
 
 
 def render_deployment_map(info: DeploymentMapInfo, path: str | Path) -> list[Path]:
@@ -1313,12 +1652,21 @@ def render_deployment_map(info: DeploymentMapInfo, path: str | Path) -> list[Pat
             if w == "none":
                 text = "nothing\nfeasible"
             else:
-                text = (f"{'★ ' if w == 'split' else ''}{w}, cut {info.cut[i, j]}\n"
-                        f"{_with_unit('s', info.latency_s[i, j])}, "
-                        f"{_with_unit('J', info.energy_j[i, j])}\n"
-                        f"acc {100 * info.accuracy[i, j]:.1f}%")
-            ax.text(j + 0.5, y + 0.5, text, ha="center", va="center", fontsize=8,
-                    weight="bold" if w == "split" else "normal")
+                text = (
+                    f"{'★ ' if w == 'split' else ''}{w}, cut {info.cut[i, j]}\n"
+                    f"{_with_unit('s', info.latency_s[i, j])}, "
+                    f"{_with_unit('J', info.energy_j[i, j])}\n"
+                    f"acc {100 * info.accuracy[i, j]:.1f}%"
+                )
+            ax.text(
+                j + 0.5,
+                y + 0.5,
+                text,
+                ha="center",
+                va="center",
+                fontsize=8,
+                weight="bold" if w == "split" else "normal",
+            )
     ax.set_xlim(0, n_l)
     ax.set_ylim(0, n_e)
     ax.set_xticks(np.arange(n_l) + 0.5, info.links)
@@ -1329,13 +1677,23 @@ def render_deployment_map(info: DeploymentMapInfo, path: str | Path) -> list[Pat
     ax.tick_params(length=0)
     for s in ax.spines.values():
         s.set_visible(False)
-    handles = [Patch(color=colours[r], label=r) for r in (*REGIMES, "none")
-               if any(r in row for row in info.where)]
+    handles = [
+        Patch(color=colours[r], label=r)
+        for r in (*REGIMES, "none")
+        if any(r in row for row in info.where)
+    ]
     if info.current is not None:
-        handles.append(Patch(facecolor="none", edgecolor="black", lw=2,
-                             label="the study's own deployment"))
-    ax.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.04),
-              ncol=len(handles), frameon=False)
+        handles.append(
+            Patch(facecolor="none", edgecolor="black", lw=2, label="the study's own deployment")
+        )
+    ax.legend(
+        handles=handles,
+        fontsize=8,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.04),
+        ncol=len(handles),
+        frameon=False,
+    )
     ax.set_title(_wrap(info.title, 100), fontsize=10, pad=24)
     return _save(fig, path)
 
@@ -1343,8 +1701,14 @@ def render_deployment_map(info: DeploymentMapInfo, path: str | Path) -> list[Pat
 def _cell(x: float, y: float, colour: str, *, here: bool) -> Any:
     from matplotlib.patches import Rectangle
 
-    return Rectangle((x + 0.03, y + 0.03), 0.94, 0.94, facecolor=colour,
-                     edgecolor="black" if here else "white", lw=2.0 if here else 0.5)
+    return Rectangle(
+        (x + 0.03, y + 0.03),
+        0.94,
+        0.94,
+        facecolor=colour,
+        edgecolor="black" if here else "white",
+        lw=2.0 if here else 0.5,
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -1365,8 +1729,7 @@ class TrainingInfo(NamedTuple):
     kept_epoch: tuple[int, ...]
 
 
-def training_info(networks: Mapping[str, Any], *, title: str = "Training curves"
-                  ) -> TrainingInfo:
+def training_info(networks: Mapping[str, Any], *, title: str = "Training curves") -> TrainingInfo:
     """From trained networks (``history`` rows with epoch, loss and val_accuracy;
     ``epoch_kept``), by label; a network with no history is left out."""
     names, epochs, loss, acc, best, kept = [], [], [], [], [], []
@@ -1381,8 +1744,9 @@ def training_info(networks: Mapping[str, Any], *, title: str = "Training curves"
         acc.append(a)
         best.append(int(epochs[-1][int(np.argmax(a))]))
         kept.append(int(t.epoch_kept))
-    return TrainingInfo(title, tuple(names), tuple(epochs), tuple(loss), tuple(acc),
-                        tuple(best), tuple(kept))
+    return TrainingInfo(
+        title, tuple(names), tuple(epochs), tuple(loss), tuple(acc), tuple(best), tuple(kept)
+    )
 
 
 def render_training(info: TrainingInfo, path: str | Path) -> list[Path]:
@@ -1394,12 +1758,27 @@ def render_training(info: TrainingInfo, path: str | Path) -> list[Path]:
         ax_l.plot(e, info.loss[k], color=c, lw=1.5, label=name)
         ax_a.plot(e, 100 * info.val_accuracy[k], color=c, lw=1.5, label=name)
         b = info.best_epoch[k]
-        ax_a.plot([b], [100 * info.val_accuracy[k][list(e).index(b)]], "o", color=c, ms=7,
-                  mec="black", zorder=4)
+        ax_a.plot(
+            [b],
+            [100 * info.val_accuracy[k][list(e).index(b)]],
+            "o",
+            color=c,
+            ms=7,
+            mec="black",
+            zorder=4,
+        )
         kept = info.kept_epoch[k]
         if kept != b and kept in list(e):
-            ax_a.plot([kept], [100 * info.val_accuracy[k][list(e).index(kept)]], "s",
-                      color="white", mec=c, mew=1.5, ms=6, zorder=4)
+            ax_a.plot(
+                [kept],
+                [100 * info.val_accuracy[k][list(e).index(kept)]],
+                "s",
+                color="white",
+                mec=c,
+                mew=1.5,
+                ms=6,
+                zorder=4,
+            )
     _log_if_wide(ax_l, "y", np.concatenate(info.loss) if info.loss else np.ones(1), ratio=20)
     ax_l.set_xlabel("epoch")
     ax_l.set_ylabel("training loss (all outputs)")
@@ -1409,10 +1788,23 @@ def render_training(info: TrainingInfo, path: str | Path) -> list[Path]:
         a.grid(True, alpha=0.3)
         a.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_l.legend(fontsize=7, loc="upper right")
-    ax_a.legend(handles=[
-        Line2D([], [], marker="o", ls="", color="grey", mec="black",
-               label="best validation epoch"),
-        Line2D([], [], marker="s", ls="", color="white", mec="grey",
-               label="epoch kept (where it differs)")], fontsize=7, loc="lower right")
+    ax_a.legend(
+        handles=[
+            Line2D(
+                [], [], marker="o", ls="", color="grey", mec="black", label="best validation epoch"
+            ),
+            Line2D(
+                [],
+                [],
+                marker="s",
+                ls="",
+                color="white",
+                mec="grey",
+                label="epoch kept (where it differs)",
+            ),
+        ],
+        fontsize=7,
+        loc="lower right",
+    )
     fig.suptitle(_wrap(info.title, 110), fontsize=10)
     return _save(fig, path)

@@ -40,21 +40,31 @@ class FrontSummary(NamedTuple):
     @property
     def spans_the_space(self) -> bool:
         """At least three cuts, one inside the network, exits used, two bandwidth regimes."""
-        return (len(self.cuts) >= 3 and bool(self.mid_cuts) and self.exit_points > 0
-                and len({r for r, _, _ in self.regimes}) >= 2)
+        return (
+            len(self.cuts) >= 3
+            and bool(self.mid_cuts)
+            and self.exit_points > 0
+            and len({r for r, _, _ in self.regimes}) >= 2
+        )
 
     def lines(self) -> list[str]:
         """The summary as lines of plain text."""
-        def name(k: int) -> str:
-            return ("0 (server-only)" if k == 0 else f"{k} (edge-only)" if k == self.last_cut
-                    else f"{k} (inside the network)")
 
-        regimes = "; ".join(f"{r} {lo / 1e6:.3g}-{hi / 1e6:.3g} Mbit/s"
-                            for r, lo, hi in self.regimes)
+        def name(k: int) -> str:
+            return (
+                "0 (server-only)"
+                if k == 0
+                else f"{k} (edge-only)"
+                if k == self.last_cut
+                else f"{k} (inside the network)"
+            )
+
+        regimes = "; ".join(
+            f"{r} {lo / 1e6:.3g}-{hi / 1e6:.3g} Mbit/s" for r, lo, hi in self.regimes
+        )
         return [
             f"front of {self.study}: {self.points} trial(s), {self.distinct} distinct "
-            "point(s); cuts "
-            + (", ".join(name(k) for k in self.cuts) or "none"),
+            "point(s); cuts " + (", ".join(name(k) for k in self.cuts) or "none"),
             f"front trials with an early exit on the edge: {self.exit_points}",
             f"bandwidth map of the recommended trial ({self.knee_trial}): {regimes or 'none'}",
             "the front spans the design space (>= 3 cuts, one inside the network, exits "
@@ -62,8 +72,9 @@ class FrontSummary(NamedTuple):
         ]
 
 
-def front_summary(name: str, *, storage: str | None = None,
-                  explorer: Explorer | None = None) -> FrontSummary:
+def front_summary(
+    name: str, *, storage: str | None = None, explorer: Explorer | None = None
+) -> FrontSummary:
     """Summarise the feasible front of stored study ``name`` (its networks must be cached:
     they are loaded, never trained, unless the cache lacks them)."""
     study, spec = load_study(name, storage=storage)
@@ -75,9 +86,14 @@ def front_summary(name: str, *, storage: str | None = None,
         return FrontSummary(name, 0, (), last, 0, None, ())
     df = df.sort_values("trial").reset_index(drop=True)
     ruler, _ = study_ruler(study, spec)
-    info = plots.front_info(df[names].to_numpy(dtype=float), names, spec.directions,
-                            feasible=df["feasible"].to_numpy(dtype=bool),
-                            trials=df["trial"].to_numpy(dtype=int), ruler=ruler)
+    info = plots.front_info(
+        df[names].to_numpy(dtype=float),
+        names,
+        spec.directions,
+        feasible=df["feasible"].to_numpy(dtype=bool),
+        trials=df["trial"].to_numpy(dtype=int),
+        ruler=ruler,
+    )
     front = df[info.on_front]
     positions = np.array([x.position for x in ex.reference_graph.exits], dtype=int)
     cands = [candidate_of(r) for _, r in front.iterrows()]
@@ -90,12 +106,20 @@ def front_summary(name: str, *, storage: str | None = None,
         rc = candidate_of(row)
         sc = ex.scorer(rc.method, rc.density)
         bw = plots.bandwidth_info(
-            sc.graph, ex.edge, ex.server, ex.link, cuts=ex.space.cuts,
+            sc.graph,
+            ex.edge,
+            ex.server,
+            ex.link,
+            cuts=ex.space.cuts,
             score=lambda table, c: replace(sc, table=table).score(c).latency_mean,
-            candidate=rc, tail=spec.tail_energy)
+            candidate=rc,
+            tail=spec.tail_energy,
+        )
         regimes = tuple(plots.regime_spans(bw))
-    cuts = {c.split if sent > 0 else last
-            for c, sent in zip(cands, front["bandwidth"], strict=True)}
+    cuts = {
+        c.split if sent > 0 else last for c, sent in zip(cands, front["bandwidth"], strict=True)
+    }
     distinct = len(np.unique(front[names].to_numpy(dtype=float), axis=0))
-    return FrontSummary(name, len(front), tuple(sorted(cuts)), last, exit_points, knee,
-                        regimes, distinct)
+    return FrontSummary(
+        name, len(front), tuple(sorted(cuts)), last, exit_points, knee, regimes, distinct
+    )

@@ -41,8 +41,7 @@ from dse.search.space import Candidate
 from dse.search.spec import StudySpec
 from dse.search.study import STUDIES_DIR, Explorer, csv_text, flat_row
 
-BASELINES = ("edge-only", "server-only", "neurosurgeon", "edgent", "spinn", "auto-split",
-             "joint")
+BASELINES = ("edge-only", "server-only", "neurosurgeon", "edgent", "spinn", "auto-split", "joint")
 
 
 def _rows(explorer: Explorer, cands: list[Candidate], source: str) -> list[dict[str, Any]]:
@@ -63,10 +62,20 @@ def _edgent_candidates(explorer: Explorer) -> list[Candidate]:
     """Right-sized networks: every sample leaves at one exit (threshold 0)."""
     sp = explorer.space
     codec = "fp32" if sp.codecs else None
-    return [Candidate("dense", 1.0, cut, (j,), 0.0, sp.criterion,
-                      task_thresholds=(0.0,) * len(sp.threshold_tasks),
-                      codec=codec)
-            for cut in sp.cuts for j in sp.allowed_exits]
+    return [
+        Candidate(
+            "dense",
+            1.0,
+            cut,
+            (j,),
+            0.0,
+            sp.criterion,
+            task_thresholds=(0.0,) * len(sp.threshold_tasks),
+            codec=codec,
+        )
+        for cut in sp.cuts
+        for j in sp.allowed_exits
+    ]
 
 
 @dataclass(frozen=True, eq=False)
@@ -143,10 +152,18 @@ def save_grid(grid: Grid, name: str) -> Path:
     from dse.nets import atomic_write_bytes
 
     atomic_write_bytes(csv, csv_text(grid.frame).encode())
-    atomic_write_bytes(meta, json.dumps({"ruler": grid.ruler.to_dict(), "rows": len(grid.frame),
-                                         "spec_digest": grid.spec_digest,
-                                         "seconds": grid.seconds,
-                                         "hypervolume": grid_hypervolume(grid)}).encode())
+    atomic_write_bytes(
+        meta,
+        json.dumps(
+            {
+                "ruler": grid.ruler.to_dict(),
+                "rows": len(grid.frame),
+                "spec_digest": grid.spec_digest,
+                "seconds": grid.seconds,
+                "hypervolume": grid_hypervolume(grid),
+            }
+        ).encode(),
+    )
     return csv
 
 
@@ -159,16 +176,30 @@ def load_grid(name: str, spec: StudySpec | None = None) -> Grid | None:
     if spec is not None and info.get("spec_digest") != spec_digest(spec):
         return None  # computed for another spec text or an older scoring version
     df = pd.read_csv(csv)
-    for col in ("knob_exits", "exit_rates", "test_exit_rates", "knob_task_thresholds", "tasks",
-                "task_accuracy", "test_task_accuracy", "task_exit_rate"):
+    for col in (
+        "knob_exits",
+        "exit_rates",
+        "test_exit_rates",
+        "knob_task_thresholds",
+        "tasks",
+        "task_accuracy",
+        "test_task_accuracy",
+        "task_exit_rate",
+    ):
         if col in df:
             df[col] = df[col].map(lambda s: tuple(json.loads(s)) if isinstance(s, str) else ())
-    return Grid(df, Ruler.from_dict(info["ruler"]), float(info["seconds"]),
-                info.get("spec_digest", ""))
+    return Grid(
+        df, Ruler.from_dict(info["ruler"]), float(info["seconds"]), info.get("spec_digest", "")
+    )
 
 
-def ensure_grid(study: Any, explorer: Explorer, *, rescore: bool = False,
-                say: Callable[[str], None] | None = None) -> Grid:
+def ensure_grid(
+    study: Any,
+    explorer: Explorer,
+    *,
+    rescore: bool = False,
+    say: Callable[[str], None] | None = None,
+) -> Grid:
     """The spec's grid: the saved one, or (if absent, stale or ``rescore``) scored and
     saved now. Its ruler becomes the study's when scored now or when the study has none.
 
@@ -207,8 +238,9 @@ def restrict(df: pd.DataFrame, baseline: str) -> pd.DataFrame:
     if baseline == "auto-split":
         if not coded:
             return df.iloc[:0]
-        return df[(df.knob_method == "dense") & (df.knob_exits.map(len) == 0)
-                  & (df.source == "space")]
+        return df[
+            (df.knob_method == "dense") & (df.knob_exits.map(len) == 0) & (df.source == "space")
+        ]
     if coded and baseline != "joint":  # float32 (a cut that sends nothing has fp32 too)
         df = df[df.knob_codec == "fp32"]
     dense = df.knob_method == "dense"
@@ -234,8 +266,7 @@ def restrict(df: pd.DataFrame, baseline: str) -> pd.DataFrame:
 RATIO_COLUMNS = ("latency_s", "bytes", "edge_energy_j")
 
 
-def _summary(sub: pd.DataFrame, names: list[str], ruler: Ruler,
-             reference: float) -> dict[str, Any]:
+def _summary(sub: pd.DataFrame, names: list[str], ruler: Ruler, reference: float) -> dict[str, Any]:
     """Candidates, hypervolume and, at matched accuracy, the best of each cost (with the
     test accuracy of the point that has the best latency)."""
     matched = sub[sub.accuracy >= reference - 0.01]
@@ -277,12 +308,14 @@ def compare(grid: Grid, spec: StudySpec, trials: pd.DataFrame | None) -> pd.Data
         sub = restrict(grid.frame, b)
         sub = sub[sub.feasible]
         in_space = b != "edgent" or edgent_in_space(spec)
-        rows.append({"baseline": b, **_summary(sub, names, grid.ruler, reference),
-                     "in_space": in_space})
+        rows.append(
+            {"baseline": b, **_summary(sub, names, grid.ruler, reference), "in_space": in_space}
+        )
     own = trials if trials is not None and len(trials) else None
     own = own[own.feasible] if own is not None else grid.frame.iloc[:0]
-    rows.append({"baseline": "joint", **_summary(own, names, grid.ruler, reference),
-                 "in_space": True})
+    rows.append(
+        {"baseline": "joint", **_summary(own, names, grid.ruler, reference), "in_space": True}
+    )
     out = pd.DataFrame(rows).set_index("baseline")
     joint = out.loc["joint"]
     for col in RATIO_COLUMNS:
@@ -301,25 +334,36 @@ def verdicts(table: pd.DataFrame) -> list[str]:
     joint row with nothing to compare; empty when the study's trials win everywhere."""
     joint = table.loc["joint"]
     if table.attrs.get("trials", 0) == 0:
-        return ["The study has no completed trials yet: the joint row is empty "
-                "(run `dse study run SPEC`)."]
+        return [
+            "The study has no completed trials yet: the joint row is empty "
+            "(run `dse study run SPEC`)."
+        ]
     out = []
     if joint.matched == 0:
-        out.append("No feasible trial of the study reaches matched accuracy, so no cost "
-                   "ratio can be formed.")
+        out.append(
+            "No feasible trial of the study reaches matched accuracy, so no cost "
+            "ratio can be formed."
+        )
     for b, row in table.drop(index="joint").iterrows():
         if row.candidates == 0:
             continue
         if row.hv > joint.hv + 1e-12:
-            fix = ("run more trials" if row.in_space else
-                   "its points lie outside the study's space: start the thresholds at 0")
-            out.append(f"{b} covers more of the objective space than the study's trials "
-                       f"(hypervolume {row.hv:.4f} against {joint.hv:.4f}): {fix}.")
+            fix = (
+                "run more trials"
+                if row.in_space
+                else "its points lie outside the study's space: start the thresholds at 0"
+            )
+            out.append(
+                f"{b} covers more of the objective space than the study's trials "
+                f"(hypervolume {row.hv:.4f} against {joint.hv:.4f}): {fix}."
+            )
         for col in RATIO_COLUMNS:
             r = row[f"{col}_ratio"]
             if not (np.isfinite(r) and r < 1.0):
                 continue
             by = f"{1 / r:.3g}x lower" if r > 0 else f"0 against {joint[col]:.4g}"
-            out.append(f"{b} beats the study's trials on {_WHAT[col]} at matched accuracy "
-                       f"(ratio {r:.3g}: {by}).")
+            out.append(
+                f"{b} beats the study's trials on {_WHAT[col]} at matched accuracy "
+                f"(ratio {r:.3g}: {by})."
+            )
     return out

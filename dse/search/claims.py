@@ -49,9 +49,14 @@ class StorageClaims:
         _, grace = liveness()
         now = time.time()
         head = f"{PREFIX}{key}:"
-        return {name[len(head):]: v for name, v in self._attrs().items()
-                if name.startswith(head) and isinstance(v, dict) and not v.get("released")
-                and now - float(v.get("beat", 0)) <= grace}
+        return {
+            name[len(head) :]: v
+            for name, v in self._attrs().items()
+            if name.startswith(head)
+            and isinstance(v, dict)
+            and not v.get("released")
+            and now - float(v.get("beat", 0)) <= grace
+        }
 
     def busy(self, key: str) -> bool:
         """Whether a live worker holds the claim on ``key``."""
@@ -78,10 +83,12 @@ class StorageClaims:
                     break
                 self._write(name, {**claim, "beat": time.time(), "released": True})
             if not waited:
-                holders = ", ".join(sorted(v.get("worker", "?")
-                                           for v in self.live(key).values()))
-                log.warning("another worker (%s) is training %s...; waiting for it",
-                            holders or "?", key[:12])
+                holders = ", ".join(sorted(v.get("worker", "?") for v in self.live(key).values()))
+                log.warning(
+                    "another worker (%s) is training %s...; waiting for it",
+                    holders or "?",
+                    key[:12],
+                )
                 waited = True
             time.sleep(POLL_S)
         try:

@@ -125,11 +125,16 @@ class Metrics:
         names objectives and constraints use.
         """
         d: dict[str, float | list[float]] = {f: getattr(self, f) for f in _METRIC_FIELDS}
-        for name in ("exit_rates", "test_exit_rates", "tasks", "task_accuracy",
-                     "test_task_accuracy", "task_exit_rate"):
+        for name in (
+            "exit_rates",
+            "test_exit_rates",
+            "tasks",
+            "task_accuracy",
+            "test_task_accuracy",
+            "task_exit_rate",
+        ):
             d[name] = list(d[name])
-        for task, a, b in zip(self.tasks, self.task_accuracy, self.test_task_accuracy,
-                              strict=True):
+        for task, a, b in zip(self.tasks, self.task_accuracy, self.test_task_accuracy, strict=True):
             d[f"accuracy.{task}"] = a
             d[f"test_accuracy.{task}"] = b
         return d
@@ -153,8 +158,7 @@ class Scorer:
     classes: tuple[int, ...] = ()  # outputs of each task's classifier (empty: unknown)
     tail: bool = True  # the radio's tail energy counted (see costs.radio_parts)
     #: codec name -> cut -> (validation, test) views (dse.nets.split.codec_outputs)
-    codec_views: dict[str, dict[int, tuple[CodecView, CodecView]]] = field(
-        default_factory=dict)
+    codec_views: dict[str, dict[int, tuple[CodecView, CodecView]]] = field(default_factory=dict)
     _sent_of: dict[int, Sent] = field(default_factory=dict, repr=False)
     #: per cut, what training the network in its mode costs (None: no such training)
     training: tuple[TrainingCost | None, ...] = ()
@@ -165,8 +169,7 @@ class Scorer:
         for split, c in self.correct.items():
             if c.ndim == 2:
                 self.correct[split] = c[None]
-                self.confidence[split] = {k: v[None] for k, v in
-                                          self.confidence[split].items()}
+                self.confidence[split] = {k: v[None] for k, v in self.confidence[split].items()}
         if isinstance(self.classes, int):
             object.__setattr__(self, "classes", (self.classes,) if self.classes else ())
 
@@ -185,8 +188,12 @@ class Scorer:
         split_of = {}
         for i, split in enumerate(("val", "test")):
             if views is None:
-                split_of[split] = (_paths(t, k, used), self.correct[split],
-                                   self.confidence[split], float(t.cut_bytes[k]))
+                split_of[split] = (
+                    _paths(t, k, used),
+                    self.correct[split],
+                    self.confidence[split],
+                    float(t.cut_bytes[k]),
+                )
                 continue
             view = views[i]
             codec = _codec(cand.codec)
@@ -236,14 +243,17 @@ class Scorer:
             **train,
         )
 
-    def redeployed(self, edge: DeviceProfile, server: DeviceProfile, link: LinkProfile
-                   ) -> Scorer:
+    def redeployed(self, edge: DeviceProfile, server: DeviceProfile, link: LinkProfile) -> Scorer:
         """The same network on another deployment: the cost table recomputed, the
         confidences, correctness and codec outputs shared (no device or link changes
         them)."""
         table = cost_table(self.graph, edge, server, link, tail=self.tail)
-        return replace(self, table=table, _sent_of={},
-                       training=_training(self.trained, self.graph, edge, server, link))
+        return replace(
+            self,
+            table=table,
+            _sent_of={},
+            training=_training(self.trained, self.graph, edge, server, link),
+        )
 
     def training_metrics(self, k: int) -> dict[str, float]:
         """Training the network in its mode at cut ``k`` over its epochs (zeros when no
@@ -253,11 +263,15 @@ class Scorer:
         c = self.training[k]
         if c is None:
             nan = float("nan")
-            return dict(train_time=nan, train_edge_energy=nan, train_bytes=nan,
-                        train_edge_memory=nan)
-        return dict(train_time=c.time_s(self.epochs),
-                    train_edge_energy=c.edge_energy_j(self.epochs),
-                    train_bytes=c.bytes(self.epochs), train_edge_memory=c.edge_memory_bytes)
+            return dict(
+                train_time=nan, train_edge_energy=nan, train_bytes=nan, train_edge_memory=nan
+            )
+        return dict(
+            train_time=c.time_s(self.epochs),
+            train_edge_energy=c.edge_energy_j(self.epochs),
+            train_bytes=c.bytes(self.epochs),
+            train_edge_memory=c.edge_memory_bytes,
+        )
 
     def decisions(self, cand: Candidate, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
         """On ``split``, per sample the path ``cand`` takes and per task and sample the
@@ -283,28 +297,49 @@ class Scorer:
         t = self.table
         nbytes = view.bytes_mean
         raw = float(t.cut_bytes[k])
-        radio = radio_parts(nbytes, t.link, result_bytes=self.graph.result_bytes,
-                            tail=self.tail)
-        enc = codec_seconds(t.edge, dtype=codec.dtype, lossless=codec.lossless,
-                            raw_bytes=raw, coded_bytes=nbytes, direction="encode")
-        dec = codec_seconds(t.server, dtype=codec.dtype, lossless=codec.lossless,
-                            raw_bytes=raw, coded_bytes=nbytes, direction="decode")
-        sent = Sent(nbytes, transfer_time(nbytes, t.link, result_bytes=self.graph.result_bytes),
-                    radio.uplink, radio.downlink, radio.tail, enc,
-                    enc * t.edge.active_power_w, dec)
+        radio = radio_parts(nbytes, t.link, result_bytes=self.graph.result_bytes, tail=self.tail)
+        enc = codec_seconds(
+            t.edge,
+            dtype=codec.dtype,
+            lossless=codec.lossless,
+            raw_bytes=raw,
+            coded_bytes=nbytes,
+            direction="encode",
+        )
+        dec = codec_seconds(
+            t.server,
+            dtype=codec.dtype,
+            lossless=codec.lossless,
+            raw_bytes=raw,
+            coded_bytes=nbytes,
+            direction="decode",
+        )
+        sent = Sent(
+            nbytes,
+            transfer_time(nbytes, t.link, result_bytes=self.graph.result_bytes),
+            radio.uplink,
+            radio.downlink,
+            radio.tail,
+            enc,
+            enc * t.edge.active_power_w,
+            dec,
+        )
         self._sent_of[id(view)] = sent  # the views live as long as the scorer
         return sent
 
-    def _coded(self, split: str, k: int, view: CodecView, lossy: bool
-               ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def _coded(
+        self, split: str, k: int, view: CodecView, lossy: bool
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """Correctness and confidences with the server's outputs computed on the decoded
         tensors (a lossless codec changes none); edge exits keep their own."""
         if not lossy:
             return self.correct[split], self.confidence[split]
         server = np.array([*(self.table.exit_position > k), True])  # exits past k, final
         correct = np.where(server[None, :, None], view.correct, self.correct[split])
-        conf = {c: np.where(server[None, :, None], view.confidence[c], v)
-                for c, v in self.confidence[split].items()}
+        conf = {
+            c: np.where(server[None, :, None], view.confidence[c], v)
+            for c, v in self.confidence[split].items()
+        }
         return correct, conf
 
     def deployed(self, cand: Candidate) -> tuple[float, float]:
@@ -323,14 +358,20 @@ class Scorer:
             p = int(t.exit_position[j])
             storage = float(t.edge_weight_bytes[p] + t.exit_weight_bytes[j])
             if p <= k:
-                memory = (storage + max(t.edge_expand_bytes[p], t.exit_expand_bytes[j])
-                          + max(t.edge_peak_activation_bytes[p], t.exit_alone_activation_bytes[j]))
+                memory = (
+                    storage
+                    + max(t.edge_expand_bytes[p], t.exit_expand_bytes[j])
+                    + max(t.edge_peak_activation_bytes[p], t.exit_alone_activation_bytes[j])
+                )
                 return float(memory), storage
             return float(t.edge_memory_bytes[k]), storage
         on_edge = [j for j in used if t.exit_position[j] <= k]
-        memory = (t.edge_weight_bytes[k] + float(t.exit_weight_bytes[on_edge].sum())
-                  + max([t.edge_expand_bytes[k], *t.exit_expand_bytes[on_edge]])
-                  + max([t.edge_peak_activation_bytes[k], *t.exit_activation_bytes[on_edge]]))
+        memory = (
+            t.edge_weight_bytes[k]
+            + float(t.exit_weight_bytes[on_edge].sum())
+            + max([t.edge_expand_bytes[k], *t.exit_expand_bytes[on_edge]])
+            + max([t.edge_peak_activation_bytes[k], *t.exit_activation_bytes[on_edge]])
+        )
         storage = self.storage_backbone + float(self.storage_exits[used].sum())
         return float(memory), float(storage)
 
@@ -342,13 +383,21 @@ class Scorer:
         thresholds = cand.thresholds(len(self.tasks))
         if all(x <= 0.0 for x in thresholds):
             return True
-        return (cand.criterion == "max_prob" and len(self.classes) == len(thresholds)
-                and all(c > 0 and x <= 1.0 / c - 1e-6
-                        for c, x in zip(self.classes, thresholds, strict=True)))
+        return (
+            cand.criterion == "max_prob"
+            and len(self.classes) == len(thresholds)
+            and all(
+                c > 0 and x <= 1.0 / c - 1e-6 for c, x in zip(self.classes, thresholds, strict=True)
+            )
+        )
 
-    def _choice(self, split: str, used: list[int], cand: Candidate,
-                confidences: dict[str, np.ndarray] | None = None
-                ) -> tuple[np.ndarray, np.ndarray]:
+    def _choice(
+        self,
+        split: str,
+        used: list[int],
+        cand: Candidate,
+        confidences: dict[str, np.ndarray] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Per sample, the path it takes (position in ``used``, or len(used) = final), and
         per task and sample, the path whose output answers that task (see the module's
         docstring for the two policies)."""
@@ -390,8 +439,13 @@ class Sent:
 
 def _raw(t: CostTable, k: int) -> Sent:
     """Float32 as the layer graph counts it (no codec, no header)."""
-    return Sent(float(t.cut_bytes[k]), float(t.transfer_s[k]), float(t.radio_up_j[k]),
-                float(t.radio_down_j[k]), float(t.radio_tail_j[k]))
+    return Sent(
+        float(t.cut_bytes[k]),
+        float(t.transfer_s[k]),
+        float(t.radio_up_j[k]),
+        float(t.radio_down_j[k]),
+        float(t.radio_tail_j[k]),
+    )
 
 
 def _paths(t: CostTable, k: int, used: list[int], sent: Sent | None = None) -> np.ndarray:
@@ -438,18 +492,46 @@ def _paths(t: CostTable, k: int, used: list[int], sent: Sent | None = None) -> n
     radio_j = up_j + down_j + wait_j + tail_j
     idle_j = t.edge.idle_power_w * (transfer + server)
     latency = edge + transfer + server
-    return np.stack([latency, nbytes, compute_j + radio_j + idle_j, edge, transfer, server,
-                     compute_j, radio_j, up_j, down_j, wait_j, tail_j, idle_j])
+    return np.stack(
+        [
+            latency,
+            nbytes,
+            compute_j + radio_j + idle_j,
+            edge,
+            transfer,
+            server,
+            compute_j,
+            radio_j,
+            up_j,
+            down_j,
+            wait_j,
+            tail_j,
+            idle_j,
+        ]
+    )
 
 
-PATH_ROWS = ("latency_mean", "bandwidth", "edge_energy", "edge_s", "transfer_s", "server_s",
-             "compute_energy", "radio_energy", "radio_up", "radio_down", "radio_wait",
-             "radio_tail", "idle_energy")
+PATH_ROWS = (
+    "latency_mean",
+    "bandwidth",
+    "edge_energy",
+    "edge_s",
+    "transfer_s",
+    "server_s",
+    "compute_energy",
+    "radio_energy",
+    "radio_up",
+    "radio_down",
+    "radio_wait",
+    "radio_tail",
+    "idle_energy",
+)
 """The rows of :func:`_paths`' matrix: per path, what its rate-weighted mean becomes."""
 
 
-def _mix(paths: np.ndarray, choice: np.ndarray, answer: np.ndarray, correct: np.ndarray,
-         used: list[int]) -> dict:
+def _mix(
+    paths: np.ndarray, choice: np.ndarray, answer: np.ndarray, correct: np.ndarray, used: list[int]
+) -> dict:
     """Rate-weighted means of every path row, p95 latency, accuracy (the tasks' mean, and
     per task) and the exit rates.
 
@@ -461,8 +543,10 @@ def _mix(paths: np.ndarray, choice: np.ndarray, answer: np.ndarray, correct: np.
     rates = np.bincount(choice, minlength=m) / n
     outputs = np.array([*used, correct.shape[1] - 1])
     samples = np.arange(n)
-    per_task = tuple(np.count_nonzero(correct[t, outputs[answer[t]], samples]) / n
-                     for t in range(correct.shape[0]))
+    per_task = tuple(
+        np.count_nonzero(correct[t, outputs[answer[t]], samples]) / n
+        for t in range(correct.shape[0])
+    )
     accuracy = per_task[0] if len(per_task) == 1 else sum(per_task) / len(per_task)
     early = tuple(float(np.count_nonzero(a < len(used)) / n) for a in answer)
     latency = paths[0]
@@ -470,14 +554,30 @@ def _mix(paths: np.ndarray, choice: np.ndarray, answer: np.ndarray, correct: np.
     cum = np.cumsum(rates[order])
     p95 = float(latency[order][min(int(np.searchsorted(cum, 0.95 - 1e-12)), m - 1)])
     out = dict(zip(PATH_ROWS, (paths @ rates).tolist(), strict=True))
-    out.update(accuracy=float(accuracy), latency_p95=p95, rates=tuple(rates.tolist()),
-               task_accuracy=tuple(float(a) for a in per_task), task_exit_rate=early)
+    out.update(
+        accuracy=float(accuracy),
+        latency_p95=p95,
+        rates=tuple(rates.tolist()),
+        task_accuracy=tuple(float(a) for a in per_task),
+        task_exit_rate=early,
+    )
     return out
 
 
-COST_FIELDS = ("latency_mean", "latency_p95", "bandwidth", "edge_energy", "edge_memory",
-               "storage", "edge_s", "transfer_s", "server_s", "compute_energy",
-               "radio_energy", "idle_energy")
+COST_FIELDS = (
+    "latency_mean",
+    "latency_p95",
+    "bandwidth",
+    "edge_energy",
+    "edge_memory",
+    "storage",
+    "edge_s",
+    "transfer_s",
+    "server_s",
+    "compute_energy",
+    "radio_energy",
+    "idle_energy",
+)
 """What :meth:`Batch.costs` gives per candidate: the metrics a deployment changes (and
 :data:`TRAIN_FIELDS`, where the scorer has training costs)."""
 TRAIN_FIELDS = ("train_time", "train_edge_energy", "train_bytes", "train_edge_memory")
@@ -558,8 +658,10 @@ def batch(scorer: Scorer, candidates: Sequence[Candidate]) -> Batch:
     cands = tuple(candidates)
     tasks = scorer.tasks
     decided: dict[tuple, tuple[np.ndarray, tuple[float, ...], float]] = {}
-    fixed = {name: np.empty(len(cands)) for name in
-             ("accuracy", "accuracy_min", "test_accuracy", *(f"accuracy.{x}" for x in tasks))}
+    fixed = {
+        name: np.empty(len(cands))
+        for name in ("accuracy", "accuracy_min", "test_accuracy", *(f"accuracy.{x}" for x in tasks))
+    }
     members: dict[tuple, list[int]] = {}
     rates_of: list[np.ndarray] = []
     always = np.zeros(len(cands), dtype=bool)
@@ -568,8 +670,13 @@ def batch(scorer: Scorer, candidates: Sequence[Candidate]) -> Batch:
         used = tuple(sorted(cand.exits, key=lambda j: (t.exit_position[j], j)))
         coded = cand.codec if cand.codec is not None and t.cut_bytes[k] > 0 else None
         lossy = coded is not None and _codec(coded).lossy
-        key = (used, cand.thresholds(len(tasks)), cand.criterion, cand.policy,
-               (k, coded) if lossy else None)
+        key = (
+            used,
+            cand.thresholds(len(tasks)),
+            cand.criterion,
+            cand.policy,
+            (k, coded) if lossy else None,
+        )
         hit = decided.get(key)
         if hit is None:
             split_acc = []
@@ -579,12 +686,17 @@ def batch(scorer: Scorer, candidates: Sequence[Candidate]) -> Batch:
                     view = scorer.codec_views[coded][k][s]
                     correct, conf = scorer._coded(split, k, view, lossy)
                 choice, answer = scorer._choice(split, list(used), cand, conf)
-                mixed = _mix(np.zeros((len(PATH_ROWS), len(used) + 1)), choice, answer,
-                             correct, list(used))
+                mixed = _mix(
+                    np.zeros((len(PATH_ROWS), len(used) + 1)), choice, answer, correct, list(used)
+                )
                 split_acc.append(mixed)
             val, test = split_acc
-            hit = (np.asarray(val["rates"]), val["task_accuracy"], test["accuracy"],
-                   val["accuracy"])
+            hit = (
+                np.asarray(val["rates"]),
+                val["task_accuracy"],
+                test["accuracy"],
+                val["accuracy"],
+            )
             decided[key] = hit
         rates, task_acc, test_acc, acc = hit
         fixed["accuracy"][i] = acc
@@ -601,8 +713,7 @@ def batch(scorer: Scorer, candidates: Sequence[Candidate]) -> Batch:
         first = {}
         for r in rows:
             first.setdefault(bool(always[r]), r)
-        groups.append(_Group(k, used, coded, idx, np.stack([rates_of[r] for r in rows]),
-                             first))
+        groups.append(_Group(k, used, coded, idx, np.stack([rates_of[r] for r in rows]), first))
     return Batch(cands, fixed, tuple(groups), always)
 
 
@@ -622,27 +733,53 @@ def make_scorer(
     table = cost_table(graph, edge, server, link, tail=tail)
     conf: dict[str, dict[str, np.ndarray]] = {}
     correct: dict[str, np.ndarray] = {}
-    for split, logits, labels in (("val", trained.val_logits, trained.val_labels),
-                                  ("test", trained.test_logits, trained.test_labels)):
+    for split, logits, labels in (
+        ("val", trained.val_logits, trained.val_labels),
+        ("test", trained.test_logits, trained.test_labels),
+    ):
         # [tasks, outputs, N]: the classes differ between tasks, a confidence does not
-        conf[split] = {c: np.stack([confidence(lg, c).numpy() for lg in logits])
-                       for c in CRITERIA}
-        correct[split] = np.stack([(lg.argmax(-1) == y).numpy()
-                                   for lg, y in zip(logits, labels, strict=True)])
+        conf[split] = {c: np.stack([confidence(lg, c).numpy() for lg in logits]) for c in CRITERIA}
+        correct[split] = np.stack(
+            [(lg.argmax(-1) == y).numpy() for lg, y in zip(logits, labels, strict=True)]
+        )
     head_nodes = {n for e in graph.exits for n in e.nodes}
     backbone = sum(n.stored_bytes for name, n in graph.nodes.items() if name not in head_nodes)
     exits = np.array([sum(graph.nodes[n].stored_bytes for n in e.nodes) for e in graph.exits])
-    return Scorer(trained, graph, table, conf, correct, float(backbone), exits,
-                  trained.realised_density, trained.classes, tail,
-                  training=_training(trained, graph, edge, server, link),
-                  epochs=float(trained.epochs_run))
+    return Scorer(
+        trained,
+        graph,
+        table,
+        conf,
+        correct,
+        float(backbone),
+        exits,
+        trained.realised_density,
+        trained.classes,
+        tail,
+        training=_training(trained, graph, edge, server, link),
+        epochs=float(trained.epochs_run),
+    )
 
 
-def _training(trained: TrainedNetwork, graph: LayerGraph, edge: DeviceProfile,
-              server: DeviceProfile, link: LinkProfile) -> tuple[TrainingCost | None, ...]:
+def _training(
+    trained: TrainedNetwork,
+    graph: LayerGraph,
+    edge: DeviceProfile,
+    server: DeviceProfile,
+    link: LinkProfile,
+) -> tuple[TrainingCost | None, ...]:
     """What training ``trained`` in its mode costs at each cut on this deployment."""
     cfg = trained.spec.train
-    return tuple(training_costs(
-        graph, edge, server, link, mode=cfg.mode, samples=len(trained.spec.data.train.x),
-        batch_size=cfg.batch_size, tasks=len(trained.tasks),
-        exit=trained.exit_sites.index(cfg.exit) if cfg.exit in trained.exit_sites else None))
+    return tuple(
+        training_costs(
+            graph,
+            edge,
+            server,
+            link,
+            mode=cfg.mode,
+            samples=len(trained.spec.data.train.x),
+            batch_size=cfg.batch_size,
+            tasks=len(trained.tasks),
+            exit=trained.exit_sites.index(cfg.exit) if cfg.exit in trained.exit_sites else None,
+        )
+    )

@@ -40,12 +40,21 @@ class Ruler:
             column = values[finite[:, j], j]
             if len(column):
                 lo[j], hi[j] = column.min(), column.max()
-        return cls(tuple(objectives), tuple(objectives.values()),
-                   tuple(float(x) for x in lo), tuple(float(x) for x in hi))
+        return cls(
+            tuple(objectives),
+            tuple(objectives.values()),
+            tuple(float(x) for x in lo),
+            tuple(float(x) for x in hi),
+        )
 
     def to_dict(self) -> dict[str, list]:
-        return {"names": list(self.names), "directions": list(self.directions),
-                "lo": list(self.lo), "hi": list(self.hi), "reference": REFERENCE}
+        return {
+            "names": list(self.names),
+            "directions": list(self.directions),
+            "lo": list(self.lo),
+            "hi": list(self.hi),
+            "reference": REFERENCE,
+        }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Sequence]) -> Ruler:

@@ -56,6 +56,7 @@ class Candidate:
     def from_row(cls, row: Any) -> Candidate:
         """The candidate of a trials or grid frame row (``knob_*`` columns; lists may be
         tuples or JSON text, and the several-task knobs may be missing)."""
+
         def seq(v: Any) -> tuple[Any, ...]:
             if isinstance(v, str):
                 v = json.loads(v)
@@ -63,17 +64,27 @@ class Candidate:
 
         policy = row.get("knob_policy")
         codec = row.get("knob_codec")
-        return cls(str(row["knob_method"]), float(row["knob_density"]), int(row["knob_split"]),
-                   tuple(int(i) for i in seq(row["knob_exits"])),
-                   float(row["knob_threshold"]), str(row["knob_criterion"]),
-                   policy if isinstance(policy, str) else "all",
-                   tuple(float(x) for x in seq(row.get("knob_task_thresholds"))),
-                   codec if isinstance(codec, str) else None)
+        return cls(
+            str(row["knob_method"]),
+            float(row["knob_density"]),
+            int(row["knob_split"]),
+            tuple(int(i) for i in seq(row["knob_exits"])),
+            float(row["knob_threshold"]),
+            str(row["knob_criterion"]),
+            policy if isinstance(policy, str) else "all",
+            tuple(float(x) for x in seq(row.get("knob_task_thresholds"))),
+            codec if isinstance(codec, str) else None,
+        )
 
     def as_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"method": self.network[0], "density": self.density,
-                             "split": self.split, "exits": list(self.exits),
-                             "threshold": self.threshold, "criterion": self.criterion}
+        d: dict[str, Any] = {
+            "method": self.network[0],
+            "density": self.density,
+            "split": self.split,
+            "exits": list(self.exits),
+            "threshold": self.threshold,
+            "criterion": self.criterion,
+        }
         if self.policy != "all" or self.task_thresholds:  # several tasks only
             d.update(policy=self.policy, task_thresholds=list(self.task_thresholds))
         if self.codec is not None:  # a spec with codecs only
@@ -99,9 +110,15 @@ class Space:
     silent_cuts: tuple[int, ...] = ()  # cuts that send nothing (the codec decides nothing)
 
     @classmethod
-    def from_spec(cls, spec: StudySpec, *, cuts: Sequence[int], n_exits: int,
-                  allowed_exits: Sequence[int] | None = None,
-                  silent_cuts: Sequence[int] = ()) -> Space:
+    def from_spec(
+        cls,
+        spec: StudySpec,
+        *,
+        cuts: Sequence[int],
+        n_exits: int,
+        allowed_exits: Sequence[int] | None = None,
+        silent_cuts: Sequence[int] = (),
+    ) -> Space:
         tasks = spec.tasks
         return cls(
             densities=spec.densities,
@@ -128,13 +145,20 @@ class Space:
     def suggest(self, trial: optuna.Trial) -> Candidate:
         """Draw a candidate; every parameter is always suggested (a fixed search space)."""
         density = trial.suggest_categorical("density", list(self.densities))
-        method = (trial.suggest_categorical("method", list(self.methods))
-                  if len(self.methods) > 1 else self.methods[0])
+        method = (
+            trial.suggest_categorical("method", list(self.methods))
+            if len(self.methods) > 1
+            else self.methods[0]
+        )
         pos = trial.suggest_int("split", 0, len(self.cuts) - 1)
-        used = tuple(i for i in self.allowed_exits
-                     if trial.suggest_categorical(f"exit_{i}", [False, True]))
-        policy = (trial.suggest_categorical("policy", list(self.policies))
-                  if len(self.policies) > 1 else self.policies[0])
+        used = tuple(
+            i for i in self.allowed_exits if trial.suggest_categorical(f"exit_{i}", [False, True])
+        )
+        policy = (
+            trial.suggest_categorical("policy", list(self.policies))
+            if len(self.policies) > 1
+            else self.policies[0]
+        )
         names = [f"threshold.{t}" for t in self.threshold_tasks] or ["threshold"]
         drawn = [self._threshold(trial, name) for name in names]
         lo = self.thresholds[0]
@@ -145,13 +169,24 @@ class Space:
         per_task = tuple(drawn) if self.threshold_tasks else ()
         codec = None
         if self.codecs:
-            codec = (trial.suggest_categorical("codec", list(self.codecs))
-                     if len(self.codecs) > 1 else self.codecs[0])
+            codec = (
+                trial.suggest_categorical("codec", list(self.codecs))
+                if len(self.codecs) > 1
+                else self.codecs[0]
+            )
             if self.cuts[pos] in self.silent_cuts:  # nothing is sent: keep it canonical
                 codec = SILENT_CODEC
-        return Candidate(method, float(density), self.cuts[pos], used,
-                         per_task[0] if per_task else drawn[0], self.criterion, policy,
-                         per_task, codec)
+        return Candidate(
+            method,
+            float(density),
+            self.cuts[pos],
+            used,
+            per_task[0] if per_task else drawn[0],
+            self.criterion,
+            policy,
+            per_task,
+            codec,
+        )
 
     def _threshold(self, trial: optuna.Trial, name: str) -> float:
         lo, hi = self.thresholds[0], self.thresholds[-1]
@@ -187,16 +222,31 @@ class Space:
                 for codec in self._codecs_at(cut):
                     for subset in self.exit_subsets():
                         if not subset:
-                            yield Candidate(method, density, cut, subset, self.thresholds[0],
-                                            self.criterion, self.policies[0],
-                                            (self.thresholds[0],) * len(self.threshold_tasks),
-                                            codec)
+                            yield Candidate(
+                                method,
+                                density,
+                                cut,
+                                subset,
+                                self.thresholds[0],
+                                self.criterion,
+                                self.policies[0],
+                                (self.thresholds[0],) * len(self.threshold_tasks),
+                                codec,
+                            )
                             continue
                         for policy in self.policies:
                             for ts in self._threshold_sets():
-                                yield Candidate(method, density, cut, subset, ts[0],
-                                                self.criterion, policy,
-                                                ts if self.threshold_tasks else (), codec)
+                                yield Candidate(
+                                    method,
+                                    density,
+                                    cut,
+                                    subset,
+                                    ts[0],
+                                    self.criterion,
+                                    policy,
+                                    ts if self.threshold_tasks else (),
+                                    codec,
+                                )
 
     def _codecs_at(self, cut: int) -> list[str | None]:
         if not self.codecs:

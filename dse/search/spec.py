@@ -22,23 +22,22 @@ if TYPE_CHECKING:
 
 METRICS: dict[str, str] = {
     "accuracy": "fraction of validation samples classified right (exit policy applied); "
-                "with several tasks, the mean over the tasks",
+    "with several tasks, the mean over the tasks",
     "accuracy_min": "the lowest task's accuracy (with one task, the accuracy)",
     "latency_mean": "expected end-to-end latency per inference, s",
     "latency_p95": "95th percentile latency per inference, s",
     "bandwidth": "expected bytes sent edge -> server per inference",
     "edge_energy": "expected edge energy per inference: compute + radio + idle while waiting "
-                   "for the link and the server, J",
+    "for the link and the server, J",
     "edge_memory": "edge weights as stored + the largest layer expanded from compressed "
-                   "weights + peak live activations, bytes",
+    "weights + peak live activations, bytes",
     "storage": "bytes to store the deployed network (edge and server parts)",
     "train_time": "seconds to train the network in the spec's [training] mode over its "
-                  "epochs (central: the training set's upload and the server's time)",
-    "train_edge_energy": "edge energy to train the network in that mode: compute, idle, "
-                         "radio, J",
+    "epochs (central: the training set's upload and the server's time)",
+    "train_edge_energy": "edge energy to train the network in that mode: compute, idle, radio, J",
     "train_bytes": "bytes over the link (both ways) to train the network in that mode",
     "train_edge_memory": "edge memory while training: weights, gradients, AdamW moments "
-                         "and the activations kept for the backward, bytes",
+    "and the activations kept for the backward, bytes",
 }
 TRAINING_MODES = ("central", "split", "hierarchical")
 DIRECTIONS = ("minimize", "maximize")
@@ -48,16 +47,62 @@ TASK_METRIC = "accuracy."  # accuracy.TASK: one task's accuracy
 METHODS = ("predefined", "channels", "nm")
 CRITERIA = ("max_prob", "entropy")
 
-_TOP = {"name", "description", "n_trials", "sampler", "seed", "storage", "model", "data",
-        "training", "deployment", "space", "objectives", "constraints"}
+_TOP = {
+    "name",
+    "description",
+    "n_trials",
+    "sampler",
+    "seed",
+    "storage",
+    "model",
+    "data",
+    "training",
+    "deployment",
+    "space",
+    "objectives",
+    "constraints",
+}
 _MODEL = {"name", "options", "head"}
-_DATA = {"name", "root", "seed", "size", "n", "noise", "channels", "val_fraction",
-         "test_fraction", "task", "tasks"}
-_TRAINING = {"epochs", "batch_size", "lr", "weight_decay", "exit_weight", "head", "seed",
-             "patience", "max_epochs", "task_weights", "task_weighting", "mode", "exit"}
+_DATA = {
+    "name",
+    "root",
+    "seed",
+    "size",
+    "n",
+    "noise",
+    "channels",
+    "val_fraction",
+    "test_fraction",
+    "task",
+    "tasks",
+}
+_TRAINING = {
+    "epochs",
+    "batch_size",
+    "lr",
+    "weight_decay",
+    "exit_weight",
+    "head",
+    "seed",
+    "patience",
+    "max_epochs",
+    "task_weights",
+    "task_weighting",
+    "mode",
+    "exit",
+}
 _DEPLOYMENT = {"edge", "server", "link", "tail_energy", "stl"}
-_SPACE = {"densities", "methods", "exits", "thresholds", "criterion", "splits", "policies",
-          "task_thresholds", "codecs"}
+_SPACE = {
+    "densities",
+    "methods",
+    "exits",
+    "thresholds",
+    "criterion",
+    "splits",
+    "policies",
+    "task_thresholds",
+    "codecs",
+}
 _THRESH = {"low", "high", "step"}
 
 
@@ -83,17 +128,23 @@ def capacity_constraint(edge: DeviceProfile) -> Constraint:
     """``edge_memory <= the edge device's memory capacity`` (``[memory].capacity``, bytes):
     a configuration whose edge part does not fit the device is infeasible, whatever the
     spec's own constraints say."""
-    return Constraint("edge_memory", "<=", float(edge.mem_capacity_bytes),
-                      origin=f"memory capacity of {edge.name}")
+    return Constraint(
+        "edge_memory",
+        "<=",
+        float(edge.mem_capacity_bytes),
+        origin=f"memory capacity of {edge.name}",
+    )
 
 
-def with_capacity(constraints: tuple[Constraint, ...], edge: DeviceProfile
-                  ) -> tuple[Constraint, ...]:
+def with_capacity(
+    constraints: tuple[Constraint, ...], edge: DeviceProfile
+) -> tuple[Constraint, ...]:
     """``constraints`` and, after them, the edge's :func:`capacity_constraint`, unless one of
     them already bounds ``edge_memory`` at or below the capacity."""
     cap = capacity_constraint(edge)
-    if any(c.metric == "edge_memory" and c.op == "<=" and c.bound <= cap.bound
-           for c in constraints):
+    if any(
+        c.metric == "edge_memory" and c.op == "<=" and c.bound <= cap.bound for c in constraints
+    ):
         return constraints
     return (*constraints, cap)
 
@@ -150,22 +201,32 @@ class _Check:
             raise self.fail(fld, f"must be a table, got {type(data).__name__}")
         unknown = sorted(set(data) - allowed)
         if unknown:
-            raise self.fail(f"{fld}.{unknown[0]}" if fld else unknown[0], "unknown key",
-                            f"allowed: {', '.join(sorted(allowed))}")
+            raise self.fail(
+                f"{fld}.{unknown[0]}" if fld else unknown[0],
+                "unknown key",
+                f"allowed: {', '.join(sorted(allowed))}",
+            )
         return data
 
-    def number(self, value: Any, fld: str, *, lo: float | None = None, hi: float | None = None,
-               integer: bool = False) -> float:
+    def number(
+        self,
+        value: Any,
+        fld: str,
+        *,
+        lo: float | None = None,
+        hi: float | None = None,
+        integer: bool = False,
+    ) -> float:
         ok = isinstance(value, int | float) and not isinstance(value, bool)
         if not ok or (integer and not isinstance(value, int)) or not math.isfinite(value):
-            raise self.fail(fld, f"must be {'an integer' if integer else 'a number'}, "
-                            f"got {value!r}")
+            raise self.fail(
+                fld, f"must be {'an integer' if integer else 'a number'}, got {value!r}"
+            )
         if lo is not None and value < lo or hi is not None and value > hi:
             if hi is None:
                 raise self.fail(fld, f"{value} is outside [{lo:g}, inf)", f"use a value >= {lo:g}")
             if lo is None:
-                raise self.fail(fld, f"{value} is outside (-inf, {hi:g}]",
-                                f"use a value <= {hi:g}")
+                raise self.fail(fld, f"{value} is outside (-inf, {hi:g}]", f"use a value <= {hi:g}")
             raise self.fail(fld, f"{value} is outside [{lo}, {hi}]")
         return value
 
@@ -187,9 +248,13 @@ def check_name(name: Any, *, where: str, field: str = "name") -> str:
     """``name`` if it is a safe study name (:data:`NAME_RE`), else the one-line error."""
     if not isinstance(name, str) or not NAME_RE.fullmatch(name) or ".." in name:
         shown = repr(name) if len(repr(name)) <= 80 else repr(name)[:77] + "..."
-        raise InputError(where, field, f"{shown} is not a plain name",
-                         "a study's name is 1 to 64 letters, digits, '.', '_' or '-', starting "
-                         "with a letter or a digit, without '..'")
+        raise InputError(
+            where,
+            field,
+            f"{shown} is not a plain name",
+            "a study's name is 1 to 64 letters, digits, '.', '_' or '-', starting "
+            "with a letter or a digit, without '..'",
+        )
     return name
 
 
@@ -199,11 +264,19 @@ def load_spec(path: str | Path) -> StudySpec:
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
-        raise InputError(p, "<file>", f"cannot read: {exc.strerror}",
-                         "give the path of a study .toml (see studies/)") from None
+        raise InputError(
+            p,
+            "<file>",
+            f"cannot read: {exc.strerror}",
+            "give the path of a study .toml (see studies/)",
+        ) from None
     except UnicodeDecodeError as exc:
-        raise InputError(p, "<file>", f"not a text file (byte {exc.start} is not UTF-8)",
-                         "give the path of a study .toml (see studies/)") from None
+        raise InputError(
+            p,
+            "<file>",
+            f"not a text file (byte {exc.start} is not UTF-8)",
+            "give the path of a study .toml (see studies/)",
+        ) from None
     return parse_spec(text, where=str(p), path=p)
 
 
@@ -218,10 +291,16 @@ def check_data(table: Any, *, where: str) -> tuple[dict[str, Any], tuple[str, ..
     tasks: tuple[str, ...] = ()
     if "tasks" in data:
         raw_tasks = data.pop("tasks")
-        if (not isinstance(raw_tasks, list) or not raw_tasks
-                or not all(isinstance(t, str) for t in raw_tasks)):
-            raise c.fail("data.tasks", f"must be a non-empty list of task names, got "
-                         f"{raw_tasks!r}", 'e.g. tasks = ["object_shape", "object_scale"]')
+        if (
+            not isinstance(raw_tasks, list)
+            or not raw_tasks
+            or not all(isinstance(t, str) for t in raw_tasks)
+        ):
+            raise c.fail(
+                "data.tasks",
+                f"must be a non-empty list of task names, got {raw_tasks!r}",
+                'e.g. tasks = ["object_shape", "object_scale"]',
+            )
         if "task" in data:
             raise c.fail("data.tasks", "give task (one) or tasks (several), not both")
         if len(set(raw_tasks)) != len(raw_tasks):
@@ -256,10 +335,12 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
             HeadConfig.parse(head)
         except (InputError, TypeError) as exc:
             reason = exc.reason if isinstance(exc, InputError) else str(exc)
-            raise c.fail("model.head", reason, 'e.g. head = { kind = "mlp", hidden = 128, '
-                         "layers = 2, dropout = 0.2 }") from None
-    options = c.table(model_t.get("options", {}), "model.options",
-                      set(model_t.get("options", {})))
+            raise c.fail(
+                "model.head",
+                reason,
+                'e.g. head = { kind = "mlp", hidden = 128, layers = 2, dropout = 0.2 }',
+            ) from None
+    options = c.table(model_t.get("options", {}), "model.options", set(model_t.get("options", {})))
     _check_model(c, model, options)
 
     data, tasks = check_data(top["data"], where=where)
@@ -275,13 +356,19 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
     if training.get("epochs") == "auto":
         pass  # until the validation accuracy stops improving (see TrainConfig)
     elif isinstance(training.get("epochs"), str):
-        raise c.fail("training.epochs", f"unknown value {training['epochs']!r}",
-                     'use an integer >= 1 or "auto"')
+        raise c.fail(
+            "training.epochs",
+            f"unknown value {training['epochs']!r}",
+            'use an integer >= 1 or "auto"',
+        )
     else:
         for k in ("patience", "max_epochs"):
             if k in training:
-                raise c.fail(f"training.{k}", 'only used with epochs = "auto"',
-                             'set epochs = "auto", or remove it')
+                raise c.fail(
+                    f"training.{k}",
+                    'only used with epochs = "auto"',
+                    'set epochs = "auto", or remove it',
+                )
     for k in ("epochs", "batch_size", "seed", "patience", "max_epochs"):
         if k in training and training[k] != "auto":
             c.number(training[k], f"training.{k}", lo=0 if k == "seed" else 1, integer=True)
@@ -294,30 +381,43 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
     if "exit" in training:
         c.string(training["exit"], "training.exit")
         if mode != "hierarchical":
-            raise c.fail("training.exit", "only hierarchical training has an exit that trains "
-                         "the edge part", 'set mode = "hierarchical", or remove exit')
+            raise c.fail(
+                "training.exit",
+                "only hierarchical training has an exit that trains the edge part",
+                'set mode = "hierarchical", or remove exit',
+            )
     if mode != "central" and training.get("task_weighting") == "uncertainty":
-        raise c.fail("training.task_weighting", f"learned task weights are shared by edge "
-                     f"and server, which {mode} training keeps apart",
-                     'use fixed task_weights, or mode = "central"')
+        raise c.fail(
+            "training.task_weighting",
+            f"learned task weights are shared by edge "
+            f"and server, which {mode} training keeps apart",
+            'use fixed task_weights, or mode = "central"',
+        )
     if "task_weights" in training:
         w = training["task_weights"]
         if isinstance(w, dict):  # by task name
             unknown = sorted(set(w) - set(tasks))
             if unknown or set(w) != set(tasks):
                 named = ", ".join(unknown) or "not every task"
-                raise c.fail("training.task_weights", f"names {named}; the tasks are "
-                             f"{', '.join(tasks) or 'one'}",
-                             "give a weight for each task of [data] tasks")
+                raise c.fail(
+                    "training.task_weights",
+                    f"names {named}; the tasks are {', '.join(tasks) or 'one'}",
+                    "give a weight for each task of [data] tasks",
+                )
             w = [w[t] for t in tasks]
         if not isinstance(w, list) or len(w) != max(1, len(tasks)):
-            raise c.fail("training.task_weights", f"needs one weight per task "
-                         f"({len(tasks) or 1}), got {w!r}",
-                         "a list in the order of [data] tasks, or a table task = weight")
+            raise c.fail(
+                "training.task_weights",
+                f"needs one weight per task ({len(tasks) or 1}), got {w!r}",
+                "a list in the order of [data] tasks, or a table task = weight",
+            )
         training["task_weights"] = [c.number(x, "training.task_weights", lo=0) for x in w]
         if training.get("task_weighting") == "uncertainty":
-            raise c.fail("training.task_weights", 'fixed weights and task_weighting = '
-                         '"uncertainty" exclude each other', "remove one of them")
+            raise c.fail(
+                "training.task_weights",
+                'fixed weights and task_weighting = "uncertainty" exclude each other',
+                "remove one of them",
+            )
 
     dep = c.table(top.get("deployment", {}), "deployment", _DEPLOYMENT)
     from dse.costmodel import check_runs_float, load_device, load_link
@@ -326,8 +426,11 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
     server = c.string(dep.get("server", "a100"), "deployment.server")
     link = c.string(dep.get("link", "lte"), "deployment.link")
     loaded: dict[str, Any] = {}  # the profiles, by deployment field
-    for fld, name_, loader in (("edge", edge, load_device), ("server", server, load_device),
-                               ("link", link, load_link)):
+    for fld, name_, loader in (
+        ("edge", edge, load_device),
+        ("server", server, load_device),
+        ("link", link, load_link),
+    ):
         try:
             loaded[fld] = loader(_relative(name_, path))
             if fld != "link":
@@ -343,8 +446,9 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
     densities = space.get("densities", [1.0])
     if not isinstance(densities, list) or not densities:
         raise c.fail("space.densities", "must be a non-empty list of numbers in (0, 1]")
-    dens = tuple(sorted({float(c.number(d, "space.densities", lo=0, hi=1)) for d in densities},
-                        reverse=True))
+    dens = tuple(
+        sorted({float(c.number(d, "space.densities", lo=0, hi=1)) for d in densities}, reverse=True)
+    )
     if 0.0 in dens:
         raise c.fail("space.densities", "a density of 0 keeps no weight", "use values in (0, 1]")
     methods = space.get("methods", ["predefined"])
@@ -356,8 +460,11 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
 
         bad = [d for d in dens if d < 1 and sparsity.nm_of(d) is None]
         if bad:
-            raise c.fail("space.densities", f"{bad[0]:g} is no N:M density (method nm)",
-                         "use N/M with M = 4, 8 or 16: 0.75, 0.5 (2:4), 0.25, 0.125, 0.0625")
+            raise c.fail(
+                "space.densities",
+                f"{bad[0]:g} is no N:M density (method nm)",
+                "use N/M with M = 4, 8 or 16: 0.75, 0.5 (2:4), 0.25, 0.125, 0.0625",
+            )
     exits_v = space.get("exits", "all")
     exits: tuple[str, ...] | None
     if exits_v == "all":
@@ -367,12 +474,16 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
     elif isinstance(exits_v, list) and all(isinstance(e, str) for e in exits_v):
         exits = tuple(exits_v)
     else:
-        raise c.fail("space.exits", f"bad value {exits_v!r}",
-                     'use "all", "none" or a list of exit sites')
+        raise c.fail(
+            "space.exits", f"bad value {exits_v!r}", 'use "all", "none" or a list of exit sites'
+        )
     if exits is not None and training.get("exit") is not None and training["exit"] not in exits:
-        raise c.fail("training.exit", f"{training['exit']!r} is not one of the exits the "
-                     f"networks carry ({', '.join(exits) or 'none'})",
-                     "name one of [space] exits, or add it there")
+        raise c.fail(
+            "training.exit",
+            f"{training['exit']!r} is not one of the exits the "
+            f"networks carry ({', '.join(exits) or 'none'})",
+            "name one of [space] exits, or add it there",
+        )
     thr = c.table(space.get("thresholds", {}), "space.thresholds", _THRESH)
     lo = c.number(thr.get("low", 0.5), "space.thresholds.low", lo=0, hi=1)
     hi = c.number(thr.get("high", 1.0), "space.thresholds.high", lo=0, hi=1)
@@ -389,10 +500,10 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
     if isinstance(raw_policies, str):
         raw_policies = [raw_policies]
     if not isinstance(raw_policies, list) or not raw_policies:
-        raise c.fail("space.policies", f"bad value {raw_policies!r}",
-                     f"a list of {', '.join(POLICIES)}")
-    policies = tuple(dict.fromkeys(c.string(p_, "space.policies", POLICIES)
-                                   for p_ in raw_policies))
+        raise c.fail(
+            "space.policies", f"bad value {raw_policies!r}", f"a list of {', '.join(POLICIES)}"
+        )
+    policies = tuple(dict.fromkeys(c.string(p_, "space.policies", POLICIES) for p_ in raw_policies))
     task_thresholds = space.get("task_thresholds", False)
     if not isinstance(task_thresholds, bool):
         raise c.fail("space.task_thresholds", "must be true or false")
@@ -401,27 +512,39 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
         from dse.nets import Codec
 
         raw_codecs = space["codecs"]
-        if not isinstance(raw_codecs, list) or not raw_codecs or not all(
-                isinstance(x, str) for x in raw_codecs):
-            raise c.fail("space.codecs", f"must be a non-empty list of codec names, got "
-                         f"{raw_codecs!r}", 'e.g. codecs = ["fp32", "fp16", "int8+zstd"]')
-        codecs = tuple(dict.fromkeys(Codec.parse(x, where=where, field="space.codecs").name
-                                     for x in raw_codecs))
+        if (
+            not isinstance(raw_codecs, list)
+            or not raw_codecs
+            or not all(isinstance(x, str) for x in raw_codecs)
+        ):
+            raise c.fail(
+                "space.codecs",
+                f"must be a non-empty list of codec names, got {raw_codecs!r}",
+                'e.g. codecs = ["fp32", "fp16", "int8+zstd"]',
+            )
+        codecs = tuple(
+            dict.fromkeys(
+                Codec.parse(x, where=where, field="space.codecs").name for x in raw_codecs
+            )
+        )
         if "fp32" not in codecs:
-            raise c.fail("space.codecs", "must include fp32: what the baselines (and a split "
-                         "without a codec) send, the reference every codec is held against",
-                         'add "fp32" to the list')
+            raise c.fail(
+                "space.codecs",
+                "must include fp32: what the baselines (and a split "
+                "without a codec) send, the reference every codec is held against",
+                'add "fp32" to the list',
+            )
 
     metrics = set(METRICS) | {f"{TASK_METRIC}{t}" for t in tasks}
-    objectives_t = c.table(_flat(c, top["objectives"], "objectives", tasks), "objectives",
-                           metrics)
+    objectives_t = c.table(_flat(c, top["objectives"], "objectives", tasks), "objectives", metrics)
     if not objectives_t:
         raise c.fail("objectives", "no objective", f"name some of {', '.join(METRICS)}")
     objectives = {m: c.string(d, f"objectives.{m}", DIRECTIONS) for m, d in objectives_t.items()}
 
     constraints = []
-    for metric, rule in c.table(_flat(c, top.get("constraints", {}), "constraints", tasks),
-                                "constraints", metrics).items():
+    for metric, rule in c.table(
+        _flat(c, top.get("constraints", {}), "constraints", tasks), "constraints", metrics
+    ).items():
         constraints.append(_constraint(c, metric, rule))
     # The edge device's memory is a hard limit: a part that does not fit is infeasible.
     constraints_t = with_capacity(tuple(constraints), loaded["edge"])
@@ -431,14 +554,36 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
     n_trials = int(c.number(top.get("n_trials", 200), "n_trials", lo=1, integer=True))
     storage = c.string(top.get("storage", "journal"), "storage")
     return StudySpec(
-        name=name, path=path, text=text, description=str(top.get("description", "")),
-        model=model, model_options=options, data=data, training=training,
-        edge=_relative(edge, path), server=_relative(server, path), link=_relative(link, path),
-        tail_energy=tail, densities=dens, methods=meths, exits=exits,
-        thresholds=thresholds, criterion=criterion, splits=splits, objectives=objectives,
-        constraints=constraints_t, sampler=sampler, seed=seed, n_trials=n_trials,
-        storage=storage, tasks=tasks, head=head, policies=policies,
-        task_thresholds=task_thresholds, stl=stl, codecs=codecs,
+        name=name,
+        path=path,
+        text=text,
+        description=str(top.get("description", "")),
+        model=model,
+        model_options=options,
+        data=data,
+        training=training,
+        edge=_relative(edge, path),
+        server=_relative(server, path),
+        link=_relative(link, path),
+        tail_energy=tail,
+        densities=dens,
+        methods=meths,
+        exits=exits,
+        thresholds=thresholds,
+        criterion=criterion,
+        splits=splits,
+        objectives=objectives,
+        constraints=constraints_t,
+        sampler=sampler,
+        seed=seed,
+        n_trials=n_trials,
+        storage=storage,
+        tasks=tasks,
+        head=head,
+        policies=policies,
+        task_thresholds=task_thresholds,
+        stl=stl,
+        codecs=codecs,
     )
 
 
@@ -452,9 +597,13 @@ def _flat(c: _Check, table: Any, fld: str, tasks: tuple[str, ...]) -> Any:
         if key == "accuracy" and isinstance(value, dict):
             for task, v in value.items():
                 if task not in tasks:
-                    raise c.fail(f"{fld}.accuracy.{task}", f"unknown task {task!r}",
-                                 f"the spec's [data] tasks are {', '.join(tasks)}" if tasks
-                                 else "per-task accuracy needs [data] tasks = [...]")
+                    raise c.fail(
+                        f"{fld}.accuracy.{task}",
+                        f"unknown task {task!r}",
+                        f"the spec's [data] tasks are {', '.join(tasks)}"
+                        if tasks
+                        else "per-task accuracy needs [data] tasks = [...]",
+                    )
                 out[f"{TASK_METRIC}{task}"] = v
         else:
             out[key] = value
@@ -486,19 +635,24 @@ def _check_model(c: _Check, model: str, options: Mapping[str, Any]) -> None:
 def _constraint(c: _Check, metric: str, rule: Any) -> Constraint:
     fld = f"constraints.{metric}"
     if not isinstance(rule, str):
-        raise c.fail(fld, f"must be a string like \"<= 4e6\", got {rule!r}")
+        raise c.fail(fld, f'must be a string like "<= 4e6", got {rule!r}')
     m = re.fullmatch(r"\s*(<=|>=)\s*([-+0-9.eE]+)\s*", rule)
     if not m:
         raise c.fail(fld, f"cannot read {rule!r}", 'write "<= NUMBER" or ">= NUMBER"')
     try:
         bound = float(m.group(2))
     except ValueError:
-        raise c.fail(fld, f"cannot read the number in {rule!r}",
-                     'write "<= NUMBER" or ">= NUMBER"') from None
+        raise c.fail(
+            fld, f"cannot read the number in {rule!r}", 'write "<= NUMBER" or ">= NUMBER"'
+        ) from None
     if m.group(1) == "<=" and bound < 0:  # every metric, accuracy too, is >= 0
-        raise c.fail(fld, f"{metric} is never negative, so {rule!r} cannot hold",
-                     "use a bound >= 0")
+        raise c.fail(
+            fld, f"{metric} is never negative, so {rule!r} cannot hold", "use a bound >= 0"
+        )
     if metric.startswith("accuracy") and m.group(1) == ">=" and bound > 1:
-        raise c.fail(fld, f"accuracy is at most 1, so {rule!r} cannot hold",
-                     "give accuracy as a fraction, e.g. >= 0.9")
+        raise c.fail(
+            fld,
+            f"accuracy is at most 1, so {rule!r} cannot hold",
+            "give accuracy as a fraction, e.g. >= 0.9",
+        )
     return Constraint(metric, m.group(1), bound)

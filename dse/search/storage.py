@@ -73,14 +73,22 @@ def liveness() -> tuple[int, int]:
         except ValueError:
             v = 0
         if v < 1:
-            raise InputError("environment", name, f"must be a whole number of seconds >= 1, "
-                             f"got {raw!r}", f"unset it for the default ({default})")
+            raise InputError(
+                "environment",
+                name,
+                f"must be a whole number of seconds >= 1, got {raw!r}",
+                f"unset it for the default ({default})",
+            )
         values.append(v)
     every, grace = values
     if grace < 2 * every:
-        raise InputError("environment", "DSE_GRACE_S", f"{grace} s is under twice the "
-                         f"heartbeat interval ({every} s): live workers would look dead",
-                         f"set DSE_GRACE_S >= {2 * every}")
+        raise InputError(
+            "environment",
+            "DSE_GRACE_S",
+            f"{grace} s is under twice the "
+            f"heartbeat interval ({every} s): live workers would look dead",
+            f"set DSE_GRACE_S >= {2 * every}",
+        )
     return every, grace
 
 
@@ -182,9 +190,12 @@ def storage_for(name: str, kind: str = "journal") -> optuna.storages.BaseStorage
         return rdb(kind)
     if kind.endswith((".journal", ".log")):
         return _journal(kind)
-    raise InputError("storage", kind, "unknown storage",
-                     "use journal, sqlite, memory, an RDB URL, grpc://host:port or a "
-                     ".journal file path")
+    raise InputError(
+        "storage",
+        kind,
+        "unknown storage",
+        "use journal, sqlite, memory, an RDB URL, grpc://host:port or a .journal file path",
+    )
 
 
 def rdb(url: str) -> optuna.storages.RDBStorage:
@@ -192,22 +203,33 @@ def rdb(url: str) -> optuna.storages.RDBStorage:
     wrong URL, an unreachable server or a missing folder is a one-line error, not a
     traceback at the first trial."""
     if url.startswith("sqlite:///"):
-        folder = Path(url[len("sqlite:///"):]).parent
+        folder = Path(url[len("sqlite:///") :]).parent
         if not folder.is_dir():
-            raise InputError(url, "storage", f"the folder {folder} does not exist",
-                             "create it, or give a sqlite URL in an existing folder")
+            raise InputError(
+                url,
+                "storage",
+                f"the folder {folder} does not exist",
+                "create it, or give a sqlite URL in an existing folder",
+            )
     every, grace = liveness()
     try:
         with warnings.catch_warnings():  # the heartbeat is "experimental" since Optuna 2.8
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.RDBStorage(
-                url, heartbeat_interval=every, grace_period=grace,
-                heartbeat_stale_trial_callback=retry())
+                url,
+                heartbeat_interval=every,
+                grace_period=grace,
+                heartbeat_stale_trial_callback=retry(),
+            )
     except Exception as exc:  # sqlalchemy's errors: a wrong driver, URL or server
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(url, "storage", f"cannot open the storage: {reason}",
-                         "check the URL (e.g. sqlite:///studies/x.db or "
-                         "postgresql+psycopg://user@host/db) and that its server runs") from None
+        raise InputError(
+            url,
+            "storage",
+            f"cannot open the storage: {reason}",
+            "check the URL (e.g. sqlite:///studies/x.db or "
+            "postgresql+psycopg://user@host/db) and that its server runs",
+        ) from None
 
 
 def retry() -> RetryHeartbeatStaleTrialCallback:
@@ -219,24 +241,31 @@ def retry() -> RetryHeartbeatStaleTrialCallback:
 
 def _grpc(url: str) -> optuna.storages.BaseStorage:
     """A client of Optuna's gRPC storage proxy at ``grpc://host:port``."""
-    host, _, port = url[len("grpc://"):].rstrip("/").rpartition(":")
+    host, _, port = url[len("grpc://") :].rstrip("/").rpartition(":")
     if not host or not port.isdigit():
-        raise InputError(url, "storage", "not grpc://HOST:PORT",
-                         "give the address `dse storage serve` printed, e.g. "
-                         "grpc://10.0.0.5:13000")
+        raise InputError(
+            url,
+            "storage",
+            "not grpc://HOST:PORT",
+            "give the address `dse storage serve` printed, e.g. grpc://10.0.0.5:13000",
+        )
     try:
         with warnings.catch_warnings():  # "experimental" since Optuna 4.2
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             proxy = optuna.storages.GrpcStorageProxy(host=host, port=int(port))
         proxy.wait_server_ready(timeout=GRPC_WAIT_S)
     except ImportError as exc:
-        raise InputError(url, "storage", f"gRPC is not installed ({exc})",
-                         "pip install grpcio protobuf") from None
+        raise InputError(
+            url, "storage", f"gRPC is not installed ({exc})", "pip install grpcio protobuf"
+        ) from None
     except Exception as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(url, "storage", f"no storage proxy answers there: {reason}",
-                         "start one with `dse storage serve --storage URL` on that "
-                         "host") from None
+        raise InputError(
+            url,
+            "storage",
+            f"no storage proxy answers there: {reason}",
+            "start one with `dse storage serve --storage URL` on that host",
+        ) from None
     return proxy
 
 
@@ -256,8 +285,12 @@ def find_storage(name: str, storage: str | None = None) -> optuna.storages.BaseS
     if (STUDIES_DIR / f"{name}.db").exists():
         return storage_for(name, "sqlite")
     known = sorted(p.stem for p in STUDIES_DIR.glob("*.journal")) if STUDIES_DIR.exists() else []
-    raise InputError(STUDIES_DIR / f"{name}.journal", "study", f"no study named {name!r}",
-                     f"known: {', '.join(known) or 'none'}; run `dse study run SPEC` first")
+    raise InputError(
+        STUDIES_DIR / f"{name}.journal",
+        "study",
+        f"no study named {name!r}",
+        f"known: {', '.join(known) or 'none'}; run `dse study run SPEC` first",
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -289,8 +322,9 @@ def study_lock(study: optuna.Study, folder: Path | None) -> Iterator[None]:
         from sqlalchemy import text
 
         engine = _rdb_of(storage).engine  # type: ignore[union-attr]
-        key = int.from_bytes(hashlib.sha256(f"dse:{study.study_name}".encode()).digest()[:8],
-                             "big", signed=True)
+        key = int.from_bytes(
+            hashlib.sha256(f"dse:{study.study_name}".encode()).digest()[:8], "big", signed=True
+        )
         with engine.connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
             try:
@@ -393,8 +427,12 @@ def fail_stale(study: optuna.Study, registry: Path | None, *, local: bool) -> in
     if optuna_beats:  # what Optuna's fail_stale_trials does, with a reason
         for trial_id in storage._get_stale_trial_ids(study._study_id):  # type: ignore[attr-defined]
             t = storage.get_trial(trial_id)
-            if lose(study, t, f"no heartbeat from its worker "
-                              f"{t.system_attrs.get(WORKER_ATTR, '(unknown)')} for {grace} s"):
+            if lose(
+                study,
+                t,
+                f"no heartbeat from its worker "
+                f"{t.system_attrs.get(WORKER_ATTR, '(unknown)')} for {grace} s",
+            ):
                 log.warning("trial %d lost: no heartbeat for %d s; retried", t.number, grace)
                 lost += 1
     host = socket.gethostname()
@@ -406,8 +444,12 @@ def fail_stale(study: optuna.Study, registry: Path | None, *, local: bool) -> in
         reason = None
         if worker == me():
             continue
-        if isinstance(worker, str) and worker.rpartition("-")[0] == host and watched \
-                and not locks.held_elsewhere(registry / f"{worker}.lock"):
+        if (
+            isinstance(worker, str)
+            and worker.rpartition("-")[0] == host
+            and watched
+            and not locks.held_elsewhere(registry / f"{worker}.lock")
+        ):
             reason = f"its worker {worker} ended without finishing it"
         elif worker is None and nobody_else:
             reason = "its worker ended without finishing it"
@@ -429,9 +471,12 @@ def counted(trials: list[FrozenTrial]) -> int:
     """How many of a study's ``trials`` count against its budget: running or finished,
     but for a failed trial that was retried (its retry counts instead)."""
     retried = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
-    return sum(1 for t in trials
-               if t.state in (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
-               or (t.state == TrialState.FAIL and t.number not in retried))
+    return sum(
+        1
+        for t in trials
+        if t.state in (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
+        or (t.state == TrialState.FAIL and t.number not in retried)
+    )
 
 
 def fail_reason(t: FrozenTrial) -> str:

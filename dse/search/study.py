@@ -84,19 +84,24 @@ def _network_label(method: str, density: float) -> str:
     return "dense" if method == "dense" or density >= 1 else f"{method}@{density:g}"
 
 
-def _views_payload(views: list[dict[tuple[int, str], CodecView]], codec: Codec
-                   ) -> dict[str, Any]:
+def _views_payload(views: list[dict[tuple[int, str], CodecView]], codec: Codec) -> dict[str, Any]:
     """Codec outputs (validation, test) as a cache payload of tensors."""
     import torch
 
     cuts = sorted(k for k, _ in views[0])
     out: dict[str, Any] = {"cuts": cuts, "codec": codec.name}
     for split, v in zip(("val", "test"), views, strict=True):
-        out[split] = [{"correct": torch.from_numpy(v[(k, codec.name)].correct),
-                       "sizes": torch.from_numpy(v[(k, codec.name)].sizes),
-                       **{f"conf_{c}": torch.from_numpy(np.ascontiguousarray(x))
-                          for c, x in v[(k, codec.name)].confidence.items()}}
-                      for k in cuts]
+        out[split] = [
+            {
+                "correct": torch.from_numpy(v[(k, codec.name)].correct),
+                "sizes": torch.from_numpy(v[(k, codec.name)].sizes),
+                **{
+                    f"conf_{c}": torch.from_numpy(np.ascontiguousarray(x))
+                    for c, x in v[(k, codec.name)].confidence.items()
+                },
+            }
+            for k in cuts
+        ]
     return out
 
 
@@ -105,8 +110,10 @@ def _views_from(payload: dict[str, Any]) -> dict[int, tuple[CodecView, CodecView
         conf = {k[5:]: v.numpy() for k, v in d.items() if k.startswith("conf_")}
         return CodecView(d["correct"].numpy(), conf, d["sizes"].numpy())
 
-    return {int(k): (view(a), view(b)) for k, a, b in
-            zip(payload["cuts"], payload["val"], payload["test"], strict=True)}
+    return {
+        int(k): (view(a), view(b))
+        for k, a, b in zip(payload["cuts"], payload["val"], payload["test"], strict=True)
+    }
 
 
 class CandidateFailed(Exception):
@@ -137,7 +144,9 @@ class Explorer:
         #: several tasks on one backbone ([data] tasks), else None
         self.tasks: tuple[str, ...] | None = (
             self.data.check_tasks(s.tasks, where=s.path or s.name, field="data.tasks")
-            if s.tasks else None)
+            if s.tasks
+            else None
+        )
         self.head = HeadConfig.parse(s.head)
         self.edge = load_device(s.edge)
         self.server = load_device(s.server)
@@ -171,9 +180,12 @@ class Explorer:
         self.exit_names: tuple[str, ...] = tuple(getattr(dense, "exit_sites", ()))
         named = self.train_config.exit
         if named is not None and named not in self.exit_names:
-            raise InputError(s.path or s.name, "training.exit", f"{named!r} is not an exit "
-                             "of the network",
-                             f"its exits: {', '.join(self.exit_names) or 'none'}")
+            raise InputError(
+                s.path or s.name,
+                "training.exit",
+                f"{named!r} is not an exit of the network",
+                f"its exits: {', '.join(self.exit_names) or 'none'}",
+            )
         silent = [c.index for c in g.cuts if c.bytes == 0]
         self.space = Space.from_spec(s, cuts=cuts, n_exits=len(g.exits), silent_cuts=silent)
         self.codecs = tuple(Codec.parse(c) for c in s.codecs)
@@ -194,19 +206,29 @@ class Explorer:
         """The cuts that train networks of their own ([None] in central training)."""
         return list(self.space.cuts) if self.split_training else [None]
 
-    def network_spec(self, method: str, density: float, *,
-                     exits: tuple[str, ...] | None = None, cut: int | None = None
-                     ) -> NetworkSpec:
+    def network_spec(
+        self,
+        method: str,
+        density: float,
+        *,
+        exits: tuple[str, ...] | None = None,
+        cut: int | None = None,
+    ) -> NetworkSpec:
         """The training key of a network; exits None (or all of them): the study's own;
         ``cut``: split or hierarchical training's cut (None: :meth:`train_cut`'s)."""
         if exits is not None and tuple(exits) == getattr(self, "exit_names", None):
             exits = None  # the same network the study trained: one cache entry
         return NetworkSpec(
-            model=self.spec.model, data=self.data, task=self.task,
+            model=self.spec.model,
+            data=self.data,
+            task=self.task,
             model_options=dict(self.spec.model_options),
-            method="predefined" if method == "dense" else method, density=density,
-            exits=self.spec.exits if exits is None else exits, train=self.train_config,
-            tasks=self.tasks, head=self.head,
+            method="predefined" if method == "dense" else method,
+            density=density,
+            exits=self.spec.exits if exits is None else exits,
+            train=self.train_config,
+            tasks=self.tasks,
+            head=self.head,
             cut=self.train_cut(cut),
         )
 
@@ -230,12 +252,19 @@ class Explorer:
                 self.trained_now[trained.key] = trained.train_seconds
                 self._record(trained.key, _network_label(*key), trained.train_seconds)
             # the dense network's graph is the reference graph: weights change no count
-            scorer = make_scorer(trained, self.edge, self.server, self.link,
-                                 tail=self.spec.tail_energy,
-                                 graph=self.reference_graph if key == ("dense", 1.0) else None)
+            scorer = make_scorer(
+                trained,
+                self.edge,
+                self.server,
+                self.link,
+                tail=self.spec.tail_energy,
+                graph=self.reference_graph if key == ("dense", 1.0) else None,
+            )
             if len(scorer.graph.cuts) != len(self.reference_graph.cuts):
-                raise CandidateFailed(f"{key}: the network has {len(scorer.graph.cuts)} cuts, "
-                                      f"the reference {len(self.reference_graph.cuts)}")
+                raise CandidateFailed(
+                    f"{key}: the network has {len(scorer.graph.cuts)} cuts, "
+                    f"the reference {len(self.reference_graph.cuts)}"
+                )
             if self.codecs:
                 scorer.codec_views.update(self._codec_views(trained, scorer))
             self._scorers[(*key, cut)] = scorer
@@ -254,20 +283,30 @@ class Explorer:
         nspec = self.network_spec(cand.method, cand.density, exits=names, cut=cand.split)
         trained = train_network(nspec, cache=cache, progress=self.progress)
         if not trained.cached:
-            self._record(trained.key, f"{_network_label(cand.method, cand.density)} with "
-                         f"exits {', '.join(names) or 'none'} (alone)", trained.train_seconds)
-        scorer = make_scorer(trained, self.edge, self.server, self.link,
-                             tail=self.spec.tail_energy)
+            self._record(
+                trained.key,
+                f"{_network_label(cand.method, cand.density)} with "
+                f"exits {', '.join(names) or 'none'} (alone)",
+                trained.train_seconds,
+            )
+        scorer = make_scorer(trained, self.edge, self.server, self.link, tail=self.spec.tail_energy)
         alone = replace(cand, exits=tuple(range(len(names))))
         return scorer.score(alone), trained.cached
 
     def codec_key(self, trained: TrainedNetwork, codec: Codec) -> str:
         """The cache key of one network's outputs with ``codec`` at the space's cuts."""
-        return key_of({"codec_outputs": CODEC_OUTPUTS_VERSION, "network": trained.key,
-                       "codec": codec.name, "cuts": list(self.space.cuts)})
+        return key_of(
+            {
+                "codec_outputs": CODEC_OUTPUTS_VERSION,
+                "network": trained.key,
+                "codec": codec.name,
+                "cuts": list(self.space.cuts),
+            }
+        )
 
-    def _codec_views(self, trained: TrainedNetwork, scorer: Scorer
-                     ) -> dict[str, dict[int, tuple[CodecView, CodecView]]]:
+    def _codec_views(
+        self, trained: TrainedNetwork, scorer: Scorer
+    ) -> dict[str, dict[int, tuple[CodecView, CodecView]]]:
         """Per codec and cut, the (validation, test) outputs of ``trained`` with that codec
         at the cut: from the cache, or computed (every missing codec in one pass over the
         splits) and recorded in the study with what it cost."""
@@ -283,34 +322,48 @@ class Explorer:
             work = CodecWork()
             net = trained.network()
             data, tasks = self.data, len(trained.tasks)
-            views = [codec_outputs(net, scorer.graph, x, labels, self.space.cuts, missing,
-                                   tasks=tasks, work=work)
-                     for x, labels in ((data.val.x, trained.val_labels),
-                                       (data.test.x, trained.test_labels))]
+            views = [
+                codec_outputs(
+                    net, scorer.graph, x, labels, self.space.cuts, missing, tasks=tasks, work=work
+                )
+                for x, labels in (
+                    (data.val.x, trained.val_labels),
+                    (data.test.x, trained.test_labels),
+                )
+            ]
             for codec in missing:
                 key = self.codec_key(trained, codec)
                 payload = {"key": key, **_views_payload(views, codec)}
                 self.cache.put(key, payload)
                 out[codec.name] = _views_from(payload)
             if self.study is not None:
-                label = _network_label(trained.spec.method if trained.spec.density < 1
-                                       else "dense", trained.spec.density)
+                label = _network_label(
+                    trained.spec.method if trained.spec.density < 1 else "dense",
+                    trained.spec.density,
+                )
                 self.study.set_user_attr(
-                    f"{CODED_PREFIX}{trained.key}:{','.join(c.name for c in missing)}", {
-                        "network": label, "codecs": [c.name for c in missing],
-                        "seconds": work.seconds, "batches": work.full_passes,
+                    f"{CODED_PREFIX}{trained.key}:{','.join(c.name for c in missing)}",
+                    {
+                        "network": label,
+                        "codecs": [c.name for c in missing],
+                        "seconds": work.seconds,
+                        "batches": work.full_passes,
                         "server_batches": work.server_passes,
                         # over validation and test: one evaluation pass is 1 per split
                         "evaluation_passes": work.equivalent_passes / 2,
-                        "payloads": work.encoded, "cuts": len(self.space.cuts)})
+                        "payloads": work.encoded,
+                        "cuts": len(self.space.cuts),
+                    },
+                )
         return out
 
     def _record(self, key: str, network: str, seconds: float) -> None:
         """Write a training this process ran to the study (one attribute per key, so
         parallel workers never overwrite each other's)."""
         if self.study is not None:
-            self.study.set_user_attr(f"{TRAINED_PREFIX}{key}",
-                                     {"network": network, "seconds": float(seconds)})
+            self.study.set_user_attr(
+                f"{TRAINED_PREFIX}{key}", {"network": network, "seconds": float(seconds)}
+            )
 
     def train_free(self) -> int:
         """Train the space's networks that are neither cached nor in training elsewhere.
@@ -320,8 +373,7 @@ class Explorer:
         waiting for the network another is training. Returns how many it trained.
         """
         done = 0
-        for (method, density), cut in itertools.product(self.space.networks(),
-                                                         self.network_cuts()):
+        for (method, density), cut in itertools.product(self.space.networks(), self.network_cuts()):
             key = self.network_spec(method, density, cut=cut).key
             if self.cache.path(key).exists() or self.cache.busy(key):
                 continue
@@ -346,8 +398,7 @@ class Explorer:
         dense = self.scorer("dense", 1.0).trained
         others: dict[str, Any] = {}  # name -> accuracy (several tasks: one per task)
         for method, density in self.space.networks():
-            if density >= 1 or not self.cache.path(
-                    self.network_spec(method, density).key).exists():
+            if density >= 1 or not self.cache.path(self.network_spec(method, density).key).exists():
                 continue
             try:
                 t = self.scorer(method, density).trained
@@ -355,19 +406,24 @@ class Explorer:
                 continue
             accs = t.task_accuracy("val")  # one per task
             others[f"the {_network_label(method, density)} network"] = (
-                accs[0] if len(accs) == 1 else accs)
+                accs[0] if len(accs) == 1 else accs
+            )
         problem = dense.learning_problem(others)
         if problem is None:
             return []
-        fix = dense.learning_fix().replace("(dse train --epochs auto)",
-                                           "in the spec's [training]")
-        return [f"the reference network ({self.spec.model}, dense, {dense.epochs_text()}): "
-                f"{problem}; every accuracy figure of this study is measured against it; "
-                f"{fix}"]
+        fix = dense.learning_fix().replace("(dse train --epochs auto)", "in the spec's [training]")
+        return [
+            f"the reference network ({self.spec.model}, dense, {dense.epochs_text()}): "
+            f"{problem}; every accuracy figure of this study is measured against it; "
+            f"{fix}"
+        ]
 
     def training_keys(self) -> set[str]:
-        return {self.network_spec(m, d, cut=c).key for m, d in self.space.networks()
-                for c in self.network_cuts()}
+        return {
+            self.network_spec(m, d, cut=c).key
+            for m, d in self.space.networks()
+            for c in self.network_cuts()
+        }
 
 
 # --------------------------------------------------------------------------------------
@@ -396,8 +452,7 @@ def _constraints_func(trial: FrozenTrial) -> list[float]:
 SAMPLERS_WITH_CONSTRAINTS = ("nsga2", "nsga3", "tpe", "gp")
 
 
-def make_sampler(spec: StudySpec, space: Space, *, worker: int = 0
-                 ) -> optuna.samplers.BaseSampler:
+def make_sampler(spec: StudySpec, space: Space, *, worker: int = 0) -> optuna.samplers.BaseSampler:
     """The spec's sampler, seeded with the spec's seed plus ``worker`` (0 for the first
     worker of a study; parallel workers with one seed would all draw the same points).
 
@@ -449,16 +504,22 @@ def objective_for(
             raise CandidateFailed(reason) from exc
         metrics = m.as_dict()
         violations = [c.violation(metrics[c.metric]) for c in spec.constraints]
-        bad = _non_finite(metrics) + [f"constraint {c.metric}" for c, v in
-                                      zip(spec.constraints, violations, strict=True)
-                                      if not math.isfinite(v)]
+        bad = _non_finite(metrics) + [
+            f"constraint {c.metric}"
+            for c, v in zip(spec.constraints, violations, strict=True)
+            if not math.isfinite(v)
+        ]
         if bad:  # Optuna would store inf and a front, a ruler, a hypervolume break on it
-            reason = (f"non-finite metrics: {', '.join(bad)} (a cost overflowed: check the "
-                      "profiles' figures and units)")
+            reason = (
+                f"non-finite metrics: {', '.join(bad)} (a cost overflowed: check the "
+                "profiles' figures and units)"
+            )
             trial.set_user_attr("fail_reason", reason)
             raise CandidateFailed(reason)
-        trial.set_user_attr("dse", json.dumps({"knobs": cand.as_dict(), "metrics": metrics,
-                                               "constraints": violations}))
+        trial.set_user_attr(
+            "dse",
+            json.dumps({"knobs": cand.as_dict(), "metrics": metrics, "constraints": violations}),
+        )
         if violations and spec.sampler not in SAMPLERS_WITH_CONSTRAINTS:
             # where no sampler stores them, stored as Optuna's samplers do, so that tools
             # reading the storage (optuna-dashboard) show feasibility
@@ -482,10 +543,12 @@ def _check_same_spec(study: optuna.Study, spec: StudySpec) -> None:
     """Refuse a stored study of the same name that was run with another spec text."""
     old = study.user_attrs.get("spec")
     if old is not None and old != spec.text:
-        raise InputError(spec.path or spec.name, "name",
-                         f"a different study named {spec.name!r} exists in its storage",
-                         "rename the study in the spec, or delete studies/"
-                         f"{spec.name}.journal")
+        raise InputError(
+            spec.path or spec.name,
+            "name",
+            f"a different study named {spec.name!r} exists in its storage",
+            f"rename the study in the spec, or delete studies/{spec.name}.journal",
+        )
 
 
 def stored_study(spec: StudySpec, *, storage: str | None = None) -> optuna.Study | None:
@@ -493,17 +556,21 @@ def stored_study(spec: StudySpec, *, storage: str | None = None) -> optuna.Study
     same name run with another spec is refused."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
-        study = optuna.load_study(study_name=spec.name,
-                                  storage=find_storage(spec.name, storage))
+        study = optuna.load_study(study_name=spec.name, storage=find_storage(spec.name, storage))
     except (InputError, KeyError):  # no storage file, or no such study in it
         return None
     _check_same_spec(study, spec)
     return study
 
 
-def create_study(spec: StudySpec, *, storage: str | None = None,
-                 explorer: Explorer | None = None, progress: bool = True,
-                 worker: int = 0) -> tuple[optuna.Study, Explorer]:
+def create_study(
+    spec: StudySpec,
+    *,
+    storage: str | None = None,
+    explorer: Explorer | None = None,
+    progress: bool = True,
+    worker: int = 0,
+) -> tuple[optuna.Study, Explorer]:
     """Create (or load, if it exists) the study of ``spec`` in its storage.
 
     ``worker`` counts the other processes already running the study (it offsets the seed).
@@ -512,8 +579,11 @@ def create_study(spec: StudySpec, *, storage: str | None = None,
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     st = storage_for(spec.name, storage or spec.storage)
     study = optuna.create_study(
-        study_name=spec.name, storage=st, directions=spec.directions,
-        sampler=make_sampler(spec, explorer.space, worker=worker), load_if_exists=True,
+        study_name=spec.name,
+        storage=st,
+        directions=spec.directions,
+        sampler=make_sampler(spec, explorer.space, worker=worker),
+        load_if_exists=True,
     )
     _check_same_spec(study, spec)
     if study.metric_names is None:  # named axes in Optuna's own tools (optuna-dashboard)
@@ -534,10 +604,16 @@ def finished(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=FINISHED))
 
 
-def run_study(spec: StudySpec, *, n_trials: int | None = None, storage: str | None = None,
-              progress: bool = True, explorer: Explorer | None = None,
-              worker: int | None = None,
-              on_start: Callable[[], None] | None = None) -> optuna.Study:
+def run_study(
+    spec: StudySpec,
+    *,
+    n_trials: int | None = None,
+    storage: str | None = None,
+    progress: bool = True,
+    explorer: Explorer | None = None,
+    worker: int | None = None,
+    on_start: Callable[[], None] | None = None,
+) -> optuna.Study:
     """Run the study until it has ``n_trials`` trials that count (resuming where it
     stopped; see :func:`_trials`).
 
@@ -557,8 +633,9 @@ def run_study(spec: StudySpec, *, n_trials: int | None = None, storage: str | No
         index = len(others) if worker is None else worker
         if worker is None and remote(kind):  # workers of other hosts are not seen here
             index += zlib.crc32(me.path.stem.encode()) % 100_000
-        study, explorer = create_study(spec, storage=storage, explorer=explorer,
-                                       progress=progress, worker=index)
+        study, explorer = create_study(
+            spec, storage=storage, explorer=explorer, progress=progress, worker=index
+        )
         if shared:  # trainings are claimed in the study's storage, which every host sees
             explorer.cache.claims = StorageClaims(study)
         if on_start is not None:
@@ -568,13 +645,26 @@ def run_study(spec: StudySpec, *, n_trials: int | None = None, storage: str | No
         # share the trainings out first
         if several and counted(study.get_trials(deepcopy=False)) < target:
             explorer.train_free()
-        _trials(study, objective_for(explorer), target,
-                folder if shared else None, progress=progress, local=not remote(kind))
+        _trials(
+            study,
+            objective_for(explorer),
+            target,
+            folder if shared else None,
+            progress=progress,
+            local=not remote(kind),
+        )
     return study
 
 
-def _trials(study: optuna.Study, objective: Callable[[optuna.Trial], list[float]],
-            target: int, folder: Path | None, *, progress: bool, local: bool = True) -> None:
+def _trials(
+    study: optuna.Study,
+    objective: Callable[[optuna.Trial], list[float]],
+    target: int,
+    folder: Path | None,
+    *,
+    progress: bool,
+    local: bool = True,
+) -> None:
     """Ask, score and tell trials until ``target`` trials count (:func:`counted`: running
     or finished, a lost trial's retry in its place), all workers' together, and none is
     running any more.
@@ -588,8 +678,12 @@ def _trials(study: optuna.Study, objective: Callable[[optuna.Trial], list[float]
     this host (see :func:`~dse.search.storage.fail_stale`).
     """
     every, _ = liveness()
-    bar = tqdm(total=max(0, target - counted(study.get_trials(deepcopy=False))),
-               disable=not progress, desc=study.study_name, leave=False)
+    bar = tqdm(
+        total=max(0, target - counted(study.get_trials(deepcopy=False))),
+        disable=not progress,
+        desc=study.study_name,
+        leave=False,
+    )
     private = folder is None and isinstance(study._storage, optuna.storages.InMemoryStorage)
     judged = -float("inf")  # when stale trials were last looked for
     try:
@@ -611,8 +705,9 @@ def _trials(study: optuna.Study, objective: Callable[[optuna.Trial], list[float]
                 time.sleep(WAIT_S)
                 continue
             trial = optuna.Trial(study, trial_id)  # the sampler's work, outside the lock
-            with beating(every, trial_beat(study, trial._trial_id)) if not private \
-                    else nullcontext():
+            with (
+                beating(every, trial_beat(study, trial._trial_id)) if not private else nullcontext()
+            ):
                 try:
                     values = objective(trial)
                 except CandidateFailed as exc:
@@ -639,20 +734,23 @@ def _new_trial(study: optuna.Study) -> int:
     return trial_id
 
 
-def _tell(study: optuna.Study, trial: optuna.Trial, values: list[float] | None = None, *,
-          state: TrialState | None = None) -> None:
+def _tell(
+    study: optuna.Study,
+    trial: optuna.Trial,
+    values: list[float] | None = None,
+    *,
+    state: TrialState | None = None,
+) -> None:
     """Tell ``trial``'s result, unless another worker judged it lost meanwhile (this
     worker stalled past the grace period): then its retry stands for it."""
     try:
         study.tell(trial, values, state=state)
     except UpdateFinishedTrialError:
-        log.warning("trial %d was judged lost while it ran; its retry replaces it",
-                    trial.number)
+        log.warning("trial %d was judged lost while it ran; its retry replaces it", trial.number)
     except ValueError as exc:
         if "Cannot tell" not in str(exc):
             raise
-        log.warning("trial %d was judged lost while it ran; its retry replaces it",
-                    trial.number)
+        log.warning("trial %d was judged lost while it ran; its retry replaces it", trial.number)
 
 
 def load_study(name: str, *, storage: str | None = None) -> tuple[optuna.Study, StudySpec]:
@@ -662,8 +760,9 @@ def load_study(name: str, *, storage: str | None = None) -> tuple[optuna.Study, 
     try:
         study = optuna.load_study(study_name=name, storage=st)
     except KeyError:
-        raise InputError(name, "study", "not found in its storage",
-                         "run `dse study run SPEC` first") from None
+        raise InputError(
+            name, "study", "not found in its storage", "run `dse study run SPEC` first"
+        ) from None
     text = study.user_attrs.get("spec")
     if text is None:
         raise InputError(name, "spec", "the study has no stored spec", "it was not made by dse")
@@ -672,8 +771,9 @@ def load_study(name: str, *, storage: str | None = None) -> tuple[optuna.Study, 
     return study, spec
 
 
-def resume_study(name: str, *, n_trials: int | None = None, storage: str | None = None,
-                 progress: bool = True) -> optuna.Study:
+def resume_study(
+    name: str, *, n_trials: int | None = None, storage: str | None = None, progress: bool = True
+) -> optuna.Study:
     """Continue a stored study by name (see :func:`run_study`)."""
     _, spec = load_study(name, storage=storage)
     return run_study(spec, n_trials=n_trials, storage=storage, progress=progress)
@@ -715,8 +815,9 @@ def _read(t: FrozenTrial) -> tuple[dict[str, Any] | None, str | None]:
     if d is None:
         return None, None
     try:
-        bad = _non_finite(d["metrics"]) + [f"constraint {c}" for c in d["constraints"]
-                                           if not math.isfinite(c)]
+        bad = _non_finite(d["metrics"]) + [
+            f"constraint {c}" for c in d["constraints"] if not math.isfinite(c)
+        ]
         d["knobs"].items()
     except (TypeError, KeyError, AttributeError):
         return d, "a malformed record"
@@ -760,7 +861,8 @@ def front_frame(study: optuna.Study, spec: StudySpec) -> pd.DataFrame:
         return df
     feasible = df[df.feasible]
     losses = Ruler.fit(spec.objectives, feasible[list(spec.objectives)].to_numpy()).loss(
-        feasible[list(spec.objectives)].to_numpy())
+        feasible[list(spec.objectives)].to_numpy()
+    )
     return tidy_front(feasible[pareto_mask(losses)], spec).reset_index(drop=True)
 
 
@@ -770,19 +872,22 @@ def tidy_front(front: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
     knobs = [c for c in front.columns if c.startswith("knob_")]
     front = front.drop_duplicates(subset=knobs, keep="first")
     first = "accuracy" if "accuracy" in spec.objectives else next(iter(spec.objectives))
-    return front.sort_values([first, "trial"],
-                             ascending=[spec.objectives[first] == "minimize", True])
+    return front.sort_values(
+        [first, "trial"], ascending=[spec.objectives[first] == "minimize", True]
+    )
 
 
-def importances(study: optuna.Study, names: Sequence[str], *,
-                seed: int = 0) -> dict[str, dict[str, float] | str]:
+def importances(
+    study: optuna.Study, names: Sequence[str], *, seed: int = 0
+) -> dict[str, dict[str, float] | str]:
     """fANOVA importance of each knob per objective, or why it could not be computed."""
     out: dict[str, dict[str, float] | str] = {}
     for i, name in enumerate(names):
         try:
             ev = optuna.importance.FanovaImportanceEvaluator(seed=seed)
             res = optuna.importance.get_param_importances(
-                study, evaluator=ev, target=lambda t, i=i: t.values[i])
+                study, evaluator=ev, target=lambda t, i=i: t.values[i]
+            )
             out[name] = {k: float(v) for k, v in res.items()}
             if not out[name]:
                 out[name] = "no parameter varied across the complete trials"
@@ -815,8 +920,7 @@ def study_hypervolume(study: optuna.Study, spec: StudySpec, ruler: Ruler) -> flo
     return hypervolume(ruler.loss(df[list(spec.objectives)].to_numpy()))
 
 
-def status(study: optuna.Study, spec: StudySpec, storage: str | None = None
-           ) -> dict[str, Any]:
+def status(study: optuna.Study, spec: StudySpec, storage: str | None = None) -> dict[str, Any]:
     """Trials per state, networks used and trainings run, hypervolume, and the workers
     running it now.
 
@@ -833,27 +937,36 @@ def status(study: optuna.Study, spec: StudySpec, storage: str | None = None
     networks = set()
     if not df.empty:
         networks = set(zip(df.knob_method, df.knob_density, strict=True))
-    trained = sorted((v for k, v in study.user_attrs.items() if k.startswith(TRAINED_PREFIX)),
-                     key=lambda v: v["network"])
+    trained = sorted(
+        (v for k, v in study.user_attrs.items() if k.startswith(TRAINED_PREFIX)),
+        key=lambda v: v["network"],
+    )
     ruler, source = study_ruler(study, spec)
     hv = study_hypervolume(study, spec, ruler)
     coded = [v for k, v in study.user_attrs.items() if k.startswith(CODED_PREFIX)]
-    failed = [fail_reason(t)
-              for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))]
+    failed = [fail_reason(t) for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))]
     out: dict[str, Any] = {
         "feasible": int(df.feasible.sum()) if not df.empty else 0,
         "first_failure": failed[0] if failed else None,
         "coded": coded,
-        "name": spec.name, "trials": {k: v for k, v in counts.items() if v},
-        "networks_used": len(networks), "networks": sorted(networks),
-        "trainings_run": len(trained), "trained": trained,
+        "name": spec.name,
+        "trials": {k: v for k, v in counts.items() if v},
+        "networks_used": len(networks),
+        "networks": sorted(networks),
+        "trainings_run": len(trained),
+        "trained": trained,
         "training_seconds": float(sum(v["seconds"] for v in trained)),
-        "hypervolume": hv, "ruler": source,
+        "hypervolume": hv,
+        "ruler": source,
         # this host's registered workers, and any host's workers with a trial running
-        "workers": len(set(alive(registry_dir(STUDIES_DIR, spec.name, storage or spec.storage)))
-                       | {t.system_attrs[WORKER_ATTR] for t in study.get_trials(
-                           deepcopy=False, states=(TrialState.RUNNING,))
-                          if WORKER_ATTR in t.system_attrs}),
+        "workers": len(
+            set(alive(registry_dir(STUDIES_DIR, spec.name, storage or spec.storage)))
+            | {
+                t.system_attrs[WORKER_ATTR]
+                for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                if WORKER_ATTR in t.system_attrs
+            }
+        ),
     }
     unreadable = unreadable_trials(study)
     if unreadable:
@@ -871,8 +984,14 @@ def status(study: optuna.Study, spec: StudySpec, storage: str | None = None
 # --------------------------------------------------------------------------------------
 
 
-def verify(study: optuna.Study, spec: StudySpec, *, top: int = 3, progress: bool = True,
-           explorer: Explorer | None = None) -> list[dict[str, Any]]:
+def verify(
+    study: optuna.Study,
+    spec: StudySpec,
+    *,
+    top: int = 3,
+    progress: bool = True,
+    explorer: Explorer | None = None,
+) -> list[dict[str, Any]]:
     """Retrain the top front configurations with only their exits; compare test accuracy.
 
     ``top`` distinct networks are retrained: the best front rows, one per (sparsity,
@@ -897,17 +1016,30 @@ def verify(study: optuna.Study, spec: StudySpec, *, top: int = 3, progress: bool
         seen.add((cand.network, cand.exits))
         start = time.perf_counter()
         m, cached = explorer.evaluate_alone(cand, cache=explorer.cache)
-        results.append({
-            "trial": int(row.trial), "knobs": {k[5:]: row[k] for k in row.index
-                                               if k.startswith("knob_")},
-            "old_test_accuracy": float(row.test_accuracy), "new_test_accuracy": m.test_accuracy,
-            "delta": m.test_accuracy - float(row.test_accuracy),
-            "old_latency_mean": float(row.latency_mean), "new_latency_mean": m.latency_mean,
-            "seconds": time.perf_counter() - start, "cached": cached,
-            # several tasks: each one's test accuracy before and after
-            **({"tasks": {t: [float(row[f"test_accuracy.{t}"]), b] for t, b in zip(
-                m.tasks, m.test_task_accuracy, strict=True)}} if len(m.tasks) > 1 else {}),
-        })
+        results.append(
+            {
+                "trial": int(row.trial),
+                "knobs": {k[5:]: row[k] for k in row.index if k.startswith("knob_")},
+                "old_test_accuracy": float(row.test_accuracy),
+                "new_test_accuracy": m.test_accuracy,
+                "delta": m.test_accuracy - float(row.test_accuracy),
+                "old_latency_mean": float(row.latency_mean),
+                "new_latency_mean": m.latency_mean,
+                "seconds": time.perf_counter() - start,
+                "cached": cached,
+                # several tasks: each one's test accuracy before and after
+                **(
+                    {
+                        "tasks": {
+                            t: [float(row[f"test_accuracy.{t}"]), b]
+                            for t, b in zip(m.tasks, m.test_task_accuracy, strict=True)
+                        }
+                    }
+                    if len(m.tasks) > 1
+                    else {}
+                ),
+            }
+        )
     study.set_user_attr("verify", plain(results))
     return results
 

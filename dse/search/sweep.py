@@ -37,8 +37,19 @@ from dse.search.study import Explorer
 
 SWEEP_VERSION = 1  # bump when a sweep file's fields change
 #: the metrics each chosen configuration keeps (besides the spec's objectives)
-SHOWN = ("accuracy", "test_accuracy", "latency_mean", "latency_p95", "bandwidth",
-         "edge_energy", "edge_memory", "storage", "edge_s", "transfer_s", "server_s")
+SHOWN = (
+    "accuracy",
+    "test_accuracy",
+    "latency_mean",
+    "latency_p95",
+    "bandwidth",
+    "edge_energy",
+    "edge_memory",
+    "storage",
+    "edge_s",
+    "transfer_s",
+    "server_s",
+)
 
 
 @dataclass(frozen=True)
@@ -79,8 +90,9 @@ class DeploymentResult:
     @property
     def where(self) -> str:
         """``edge-only``, ``server-only``, ``split`` or ``none`` (nothing feasible)."""
-        return "none" if self.best is None else place(self.best.split,
-                                                      self.best.metrics["bandwidth"])
+        return (
+            "none" if self.best is None else place(self.best.split, self.best.metrics["bandwidth"])
+        )
 
 
 @dataclass(frozen=True)
@@ -109,36 +121,75 @@ class Sweep:
             return None if c is None else {"knobs": c.knobs, "metrics": c.metrics}
 
         return {
-            "version": SWEEP_VERSION, "spec": self.spec, "objectives": self.objectives,
-            "constraints": list(self.constraints), "setup_seconds": self.setup_seconds,
-            "cut_names": list(self.cut_names), "exit_names": list(self.exit_names),
+            "version": SWEEP_VERSION,
+            "spec": self.spec,
+            "objectives": self.objectives,
+            "constraints": list(self.constraints),
+            "setup_seconds": self.setup_seconds,
+            "cut_names": list(self.cut_names),
+            "exit_names": list(self.exit_names),
             "trained": list(self.trained),
-            "results": [{
-                "edge": r.edge, "link": r.link, "server": r.server,
-                "candidates": r.candidates, "feasible": r.feasible, "front": r.front,
-                "splits_on_front": r.splits_on_front, "last_cut": r.last_cut,
-                "seconds": r.seconds, "where": r.where, "split_wins": r.split_wins,
-                "best": choice(r.best), "edge_only": choice(r.edge_only),
-                "server_only": choice(r.server_only)} for r in self.results],
+            "results": [
+                {
+                    "edge": r.edge,
+                    "link": r.link,
+                    "server": r.server,
+                    "candidates": r.candidates,
+                    "feasible": r.feasible,
+                    "front": r.front,
+                    "splits_on_front": r.splits_on_front,
+                    "last_cut": r.last_cut,
+                    "seconds": r.seconds,
+                    "where": r.where,
+                    "split_wins": r.split_wins,
+                    "best": choice(r.best),
+                    "edge_only": choice(r.edge_only),
+                    "server_only": choice(r.server_only),
+                }
+                for r in self.results
+            ],
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], *, where: str = "<sweep>") -> Sweep:
         if d.get("version") != SWEEP_VERSION:
-            raise InputError(where, "version", f"sweep file version {d.get('version')!r}, "
-                             f"this dse reads {SWEEP_VERSION}", "run `dse sweep` again")
+            raise InputError(
+                where,
+                "version",
+                f"sweep file version {d.get('version')!r}, this dse reads {SWEEP_VERSION}",
+                "run `dse sweep` again",
+            )
 
         def choice(c: dict[str, Any] | None) -> Choice | None:
             return None if c is None else Choice(dict(c["knobs"]), dict(c["metrics"]))
 
-        results = tuple(DeploymentResult(
-            r["edge"], r["link"], r["server"], int(r["candidates"]), int(r["feasible"]),
-            int(r["front"]), int(r["splits_on_front"]), choice(r["best"]),
-            choice(r["edge_only"]), choice(r["server_only"]), int(r["last_cut"]),
-            float(r["seconds"])) for r in d["results"])
-        return cls(d["spec"], dict(d["objectives"]), tuple(d["constraints"]), results,
-                   float(d["setup_seconds"]), tuple(d.get("cut_names", ())),
-                   tuple(d.get("exit_names", ())), tuple(d.get("trained", ())))
+        results = tuple(
+            DeploymentResult(
+                r["edge"],
+                r["link"],
+                r["server"],
+                int(r["candidates"]),
+                int(r["feasible"]),
+                int(r["front"]),
+                int(r["splits_on_front"]),
+                choice(r["best"]),
+                choice(r["edge_only"]),
+                choice(r["server_only"]),
+                int(r["last_cut"]),
+                float(r["seconds"]),
+            )
+            for r in d["results"]
+        )
+        return cls(
+            d["spec"],
+            dict(d["objectives"]),
+            tuple(d["constraints"]),
+            results,
+            float(d["setup_seconds"]),
+            tuple(d.get("cut_names", ())),
+            tuple(d.get("exit_names", ())),
+            tuple(d.get("trained", ())),
+        )
 
 
 def place(split: int, bandwidth: float) -> str:
@@ -153,11 +204,13 @@ def load_sweep(path: str | Path) -> Sweep:
     try:
         data = json.loads(p.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise InputError(p, "<file>", f"cannot read: {exc.strerror}",
-                         "give the file `dse sweep --json` wrote") from None
+        raise InputError(
+            p, "<file>", f"cannot read: {exc.strerror}", "give the file `dse sweep --json` wrote"
+        ) from None
     except json.JSONDecodeError as exc:
-        raise InputError(p, "<file>", f"not JSON: {exc.msg}",
-                         "give the file `dse sweep --json` wrote") from None
+        raise InputError(
+            p, "<file>", f"not JSON: {exc.msg}", "give the file `dse sweep --json` wrote"
+        ) from None
     if not isinstance(data, dict) or "results" not in data:
         raise InputError(p, "results", "missing", "give the file `dse sweep --json` wrote")
     return Sweep.from_dict(data, where=str(p))
@@ -177,15 +230,23 @@ def profile_names(text: str | Sequence[str], *, option: str) -> list[str]:
     items = [x.strip() for x in text.split(",")] if isinstance(text, str) else list(text)
     items = [x for x in items if x]
     if not items:
-        raise InputError("command line", option, "names no profile",
-                         "give one or more names separated by commas")
+        raise InputError(
+            "command line", option, "names no profile", "give one or more names separated by commas"
+        )
     return list(dict.fromkeys(items))
 
 
-def run_sweep(spec: StudySpec, edges: Sequence[str], links: Sequence[str],
-          servers: Sequence[str] | None = None, *, explorer: Explorer | None = None,
-          train: bool = False, progress: bool = False,
-          say: Callable[[str], None] | None = None) -> Sweep:
+def run_sweep(
+    spec: StudySpec,
+    edges: Sequence[str],
+    links: Sequence[str],
+    servers: Sequence[str] | None = None,
+    *,
+    explorer: Explorer | None = None,
+    train: bool = False,
+    progress: bool = False,
+    say: Callable[[str], None] | None = None,
+) -> Sweep:
     """Score ``spec``'s space on every (edge, link, server) and pick each one's best.
 
     ``servers`` defaults to the spec's. Networks come from the cache; one that is missing
@@ -200,15 +261,22 @@ def run_sweep(spec: StudySpec, edges: Sequence[str], links: Sequence[str],
     where = spec.path or spec.name
     mode = spec.training.get("mode", "central")
     if mode != "central":
-        raise InputError(where, "training.mode", f"a {mode} network depends on "
-                         "its cut, and a sweep scores one network per sparsity",
-                         "sweep the spec with mode = \"central\"")
+        raise InputError(
+            where,
+            "training.mode",
+            f"a {mode} network depends on its cut, and a sweep scores one network per sparsity",
+            'sweep the spec with mode = "central"',
+        )
     missing = missing_networks(ex)
     if missing and not train:
-        raise InputError(where, "networks", f"{len(missing)} of {len(ex.space.networks())} "
-                         f"networks are not trained: {', '.join(missing)}",
-                         f"run `dse study run {where}` (or `dse study grid`) first, or pass "
-                         "--train to train them now (once; cached)")
+        raise InputError(
+            where,
+            "networks",
+            f"{len(missing)} of {len(ex.space.networks())} "
+            f"networks are not trained: {', '.join(missing)}",
+            f"run `dse study run {where}` (or `dse study grid`) first, or pass "
+            "--train to train them now (once; cached)",
+        )
     if missing and say is not None:
         say(f"training {len(missing)} network(s): {', '.join(missing)}")
     by_net: dict[tuple[str, float], list[Candidate]] = {}
@@ -229,9 +297,16 @@ def run_sweep(spec: StudySpec, edges: Sequence[str], links: Sequence[str],
                 if say is not None:
                     r = results[-1]
                     say(f"{e.name} / {x.name} / {s.name}: {r.where} ({r.seconds:.2f} s)")
-    return Sweep(spec.name, dict(spec.objectives), tuple(str(c) for c in _own(spec.constraints)),
-                 tuple(results), setup, tuple("" if c.index == 0 else str(c.after) for c in cuts),
-                 tuple(ex.exit_names), tuple(missing))
+    return Sweep(
+        spec.name,
+        dict(spec.objectives),
+        tuple(str(c) for c in _own(spec.constraints)),
+        tuple(results),
+        setup,
+        tuple("" if c.index == 0 else str(c.after) for c in cuts),
+        tuple(ex.exit_names),
+        tuple(missing),
+    )
 
 
 def _own(constraints: Sequence[Constraint]) -> tuple[Constraint, ...]:
@@ -239,8 +314,14 @@ def _own(constraints: Sequence[Constraint]) -> tuple[Constraint, ...]:
     return tuple(c for c in constraints if not c.origin)
 
 
-def _one(spec: StudySpec, batches: Sequence[tuple[Any, Batch]], edge: Any, link: Any,
-         server: Any, last: int) -> DeploymentResult:
+def _one(
+    spec: StudySpec,
+    batches: Sequence[tuple[Any, Batch]],
+    edge: Any,
+    link: Any,
+    server: Any,
+    last: int,
+) -> DeploymentResult:
     start = time.perf_counter()
     names = list(spec.objectives)
     cols: dict[str, list[np.ndarray]] = {}
@@ -279,6 +360,17 @@ def _one(spec: StudySpec, batches: Sequence[tuple[Any, Batch]], edge: Any, link:
         best = pick(np.ones(len(feas), dtype=bool))
         edge_only = pick(local)
         server_only = pick(remote)
-    return DeploymentResult(edge.name, link.name, server.name, len(knobs), len(feas), front,
-                            on_front_splits, best, edge_only, server_only, last,
-                            time.perf_counter() - start)
+    return DeploymentResult(
+        edge.name,
+        link.name,
+        server.name,
+        len(knobs),
+        len(feas),
+        front,
+        on_front_splits,
+        best,
+        edge_only,
+        server_only,
+        last,
+        time.perf_counter() - start,
+    )

@@ -72,10 +72,16 @@ class TaskComparison:
         """One row per design: its cuts, costs and per-task accuracies."""
         rows = []
         for d in self.designs:
-            row = {"design": d.name, "cuts": ",".join(map(str, d.cuts)),
-                   "edge_flops": d.edge_flops, "bytes": d.bytes,
-                   "latency_mean": d.latency_mean, "latency_p95": d.latency_p95,
-                   "edge_energy": d.edge_energy, "edge_memory": d.edge_memory}
+            row = {
+                "design": d.name,
+                "cuts": ",".join(map(str, d.cuts)),
+                "edge_flops": d.edge_flops,
+                "bytes": d.bytes,
+                "latency_mean": d.latency_mean,
+                "latency_p95": d.latency_p95,
+                "edge_energy": d.edge_energy,
+                "edge_memory": d.edge_memory,
+            }
             for t, a, b in zip(self.tasks, d.accuracy, d.test_accuracy, strict=True):
                 row[f"accuracy.{t}"] = a
                 row[f"test_accuracy.{t}"] = b
@@ -86,26 +92,35 @@ class TaskComparison:
         """Plain sentences: where one backbone wins, and where it loses."""
         m, s = self.design("MTL, best cut"), self.design("STL, best cuts")
         out = []
-        for label, a, b, unit in (("mean latency", m.latency_mean, s.latency_mean, "s"),
-                                  ("edge energy", m.edge_energy, s.edge_energy, "J"),
-                                  ("bytes sent", m.bytes, s.bytes, "B"),
-                                  ("edge memory", m.edge_memory, s.edge_memory, "B")):
+        for label, a, b, unit in (
+            ("mean latency", m.latency_mean, s.latency_mean, "s"),
+            ("edge energy", m.edge_energy, s.edge_energy, "J"),
+            ("bytes sent", m.bytes, s.bytes, "B"),
+            ("edge memory", m.edge_memory, s.edge_memory, "B"),
+        ):
             if b > 0:
                 ratio = a / b
                 word = "less" if ratio < 1 else "more" if ratio > 1 else "the same"
-                out.append(f"{label}: one backbone needs {ratio:.2f}x what {len(self.tasks)} "
-                           f"single-task networks need ({word}), each at its best cut")
+                out.append(
+                    f"{label}: one backbone needs {ratio:.2f}x what {len(self.tasks)} "
+                    f"single-task networks need ({word}), each at its best cut"
+                )
             elif a > 0:
-                out.append(f"{label}: the single-task networks need none, one backbone "
-                           f"{a:.3g} {unit}")
+                out.append(
+                    f"{label}: the single-task networks need none, one backbone {a:.3g} {unit}"
+                )
         for t, a, b in zip(self.tasks, m.test_accuracy, s.test_accuracy, strict=True):
             diff = 100 * (a - b)
             if diff < -1:
-                out.append(f"task {t}: one backbone loses {-diff:.1f} points of test accuracy "
-                           f"({100 * a:.1f}% against {100 * b:.1f}%)")
+                out.append(
+                    f"task {t}: one backbone loses {-diff:.1f} points of test accuracy "
+                    f"({100 * a:.1f}% against {100 * b:.1f}%)"
+                )
             else:
-                out.append(f"task {t}: test accuracy {100 * a:.1f}% with one backbone, "
-                           f"{100 * b:.1f}% alone ({diff:+.1f} points)")
+                out.append(
+                    f"task {t}: test accuracy {100 * a:.1f}% with one backbone, "
+                    f"{100 * b:.1f}% alone ({diff:+.1f} points)"
+                )
         heavy = _heads_dominate(self.mtl_cuts)
         if heavy is not None:
             out.append(heavy)
@@ -121,8 +136,10 @@ def _heads_dominate(cuts: pd.DataFrame) -> str | None:
     trunk = float(shared.edge_flops.max())
     total = float(heads.edge_flops.max())
     if total - trunk > trunk:
-        return (f"the task heads cost more than the shared layers ({total - trunk:.3g} FLOPs "
-                f"against {trunk:.3g}): cuts that put heads on the edge lose what sharing saves")
+        return (
+            f"the task heads cost more than the shared layers ({total - trunk:.3g} FLOPs "
+            f"against {trunk:.3g}): cuts that put heads on the edge lose what sharing saves"
+        )
     return None
 
 
@@ -139,14 +156,16 @@ def _per_cut(scorer: Scorer, cands: list[Candidate]) -> tuple[list[Metrics], pd.
     g = scorer.graph
     heads = {n for n in g.backbone if str(g.nodes[n].target).startswith("task_heads.")}
     first_head = min((g.backbone.index(n) for n in heads), default=len(g.backbone))
-    frame = pd.DataFrame({
-        "cut": [c.split for c in cands],
-        "edge_flops": [flops[c.split] for c in cands],
-        "bytes": [m.bandwidth for m in metrics],
-        "latency_mean": [m.latency_mean for m in metrics],
-        "edge_energy": [m.edge_energy for m in metrics],
-        "in_heads": [c.split > first_head for c in cands],
-    })
+    frame = pd.DataFrame(
+        {
+            "cut": [c.split for c in cands],
+            "edge_flops": [flops[c.split] for c in cands],
+            "bytes": [m.bandwidth for m in metrics],
+            "latency_mean": [m.latency_mean for m in metrics],
+            "edge_energy": [m.edge_energy for m in metrics],
+            "in_heads": [c.split > first_head for c in cands],
+        }
+    )
     return metrics, frame
 
 
@@ -161,8 +180,7 @@ def shared_cut(cuts: pd.DataFrame) -> int:
 
 
 def _best(metrics: list[Metrics]) -> int:
-    return min(range(len(metrics)), key=lambda i: (metrics[i].latency_mean,
-                                                   metrics[i].bandwidth))
+    return min(range(len(metrics)), key=lambda i: (metrics[i].latency_mean, metrics[i].bandwidth))
 
 
 def single_task_spec(spec: NetworkSpec, task: str) -> NetworkSpec:
@@ -171,9 +189,17 @@ def single_task_spec(spec: NetworkSpec, task: str) -> NetworkSpec:
     train = spec.train
     if train.task_weights is not None or train.task_weighting != "fixed":
         train = replace(train, task_weights=None, task_weighting="fixed")
-    return NetworkSpec(model=spec.model, data=spec.data, tasks=(task,),
-                       model_options=dict(spec.model_options), method=spec.method,
-                       density=spec.density, exits=spec.exits, train=train, head=spec.head)
+    return NetworkSpec(
+        model=spec.model,
+        data=spec.data,
+        tasks=(task,),
+        model_options=dict(spec.model_options),
+        method=spec.method,
+        density=spec.density,
+        exits=spec.exits,
+        train=train,
+        head=spec.head,
+    )
 
 
 def compare_tasks(explorer: Explorer, *, schedule: str | None = None) -> TaskComparison:
@@ -182,13 +208,20 @@ def compare_tasks(explorer: Explorer, *, schedule: str | None = None) -> TaskCom
     spec = explorer.spec
     tasks = explorer.tasks or ()
     if len(tasks) < 2:
-        raise InputError(spec.path or spec.name, "data.tasks", "the comparison of one backbone "
-                         "against one network per task needs several tasks",
-                         'name them: [data] tasks = ["...", "..."]')
+        raise InputError(
+            spec.path or spec.name,
+            "data.tasks",
+            "the comparison of one backbone against one network per task needs several tasks",
+            'name them: [data] tasks = ["...", "..."]',
+        )
     schedule = schedule or spec.stl
     if schedule not in SCHEDULES:
-        raise InputError(spec.path or spec.name, "deployment.stl", f"unknown {schedule!r}",
-                         f"use one of {', '.join(SCHEDULES)}")
+        raise InputError(
+            spec.path or spec.name,
+            "deployment.stl",
+            f"unknown {schedule!r}",
+            f"use one of {', '.join(SCHEDULES)}",
+        )
     lo = spec.thresholds[0]
     mtl = explorer.scorer("dense", 1.0)
     cands = [Candidate("dense", 1.0, k, (), lo) for k in range(len(mtl.graph.cuts))]
@@ -196,32 +229,48 @@ def compare_tasks(explorer: Explorer, *, schedule: str | None = None) -> TaskCom
     base = explorer.network_spec("dense", 1.0)
     singles = []
     for task in tasks:
-        trained = train_network(single_task_spec(base, task), cache=explorer.cache,
-                                progress=explorer.progress)
-        sc = make_scorer(trained, explorer.edge, explorer.server, explorer.link,
-                         tail=spec.tail_energy)
+        trained = train_network(
+            single_task_spec(base, task), cache=explorer.cache, progress=explorer.progress
+        )
+        sc = make_scorer(
+            trained, explorer.edge, explorer.server, explorer.link, tail=spec.tail_energy
+        )
         sc_cands = [Candidate("dense", 1.0, k, (), lo) for k in range(len(sc.graph.cuts))]
         singles.append((sc, *_per_cut(sc, sc_cands)))
 
     def mtl_design(name: str, i: int) -> Design:
         m = m_metrics[i]
-        return Design(name, "mtl", (cands[i].split,), float(m_frame.edge_flops[i]),
-                      m.bandwidth, m.latency_mean, m.latency_p95, m.edge_energy,
-                      m.edge_memory, m.task_accuracy, m.test_task_accuracy)
+        return Design(
+            name,
+            "mtl",
+            (cands[i].split,),
+            float(m_frame.edge_flops[i]),
+            m.bandwidth,
+            m.latency_mean,
+            m.latency_p95,
+            m.edge_energy,
+            m.edge_memory,
+            m.task_accuracy,
+            m.test_task_accuracy,
+        )
 
     def stl_design(name: str, picks: list[int]) -> Design:
         chosen = [(s[1][i], s[2], i) for s, i in zip(singles, picks, strict=True)]
-        lat = _schedule([(m.edge_s, m.transfer_s, m.server_s) for m, _, _ in chosen],
-                        schedule)
+        lat = _schedule([(m.edge_s, m.transfer_s, m.server_s) for m, _, _ in chosen], schedule)
         return Design(
-            name, "stl", tuple(picks),
+            name,
+            "stl",
+            tuple(picks),
             float(sum(f.edge_flops[i] for _, f, i in chosen)),
             # no exit is taken: every input takes the one path, so p95 is the mean
-            float(sum(m.bandwidth for m, _, _ in chosen)), lat, lat,
+            float(sum(m.bandwidth for m, _, _ in chosen)),
+            lat,
+            lat,
             float(sum(m.edge_energy for m, _, _ in chosen)),
             float(sum(m.edge_memory for m, _, _ in chosen)),
             tuple(m.task_accuracy[0] for m, _, _ in chosen),
-            tuple(m.test_task_accuracy[0] for m, _, _ in chosen))
+            tuple(m.test_task_accuracy[0] for m, _, _ in chosen),
+        )
 
     last = [len(s[1]) - 1 for s in singles]
     shared = shared_cut(m_frame)
@@ -235,8 +284,7 @@ def compare_tasks(explorer: Explorer, *, schedule: str | None = None) -> TaskCom
         mtl_design("MTL, all on server", 0),
         stl_design("STL, all on server", [0] * len(singles)),
     )
-    return TaskComparison(tuple(tasks), schedule, designs, m_frame,
-                          tuple(s[2] for s in singles))
+    return TaskComparison(tuple(tasks), schedule, designs, m_frame, tuple(s[2] for s in singles))
 
 
 def _schedule(parts: list[tuple[float, float, float]], schedule: str) -> float:

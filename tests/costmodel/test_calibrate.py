@@ -67,8 +67,9 @@ def test_fit_recovers_the_profile_that_made_the_times() -> None:
         layers = {}
         for anchor, group in kernels(graph).items():
             for n in group:  # the anchor carries the kernel's whole time
-                layers[n.name] = sum(layer_latency(g, true) for g in group) if n.name == anchor \
-                    else 0.0
+                layers[n.name] = (
+                    sum(layer_latency(g, true) for g in group) if n.name == anchor else 0.0
+                )
         total = sum(layers.values())
         pairs.append((graph, Measurement(name, tuple(x.shape), 1, 1, layers, total, 0.0)))
     f = fit(pairs, base, bandwidth_Bps=10e9)
@@ -93,8 +94,21 @@ def test_calibrate_writes_a_profile_that_loads_and_says_what_it_measured(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "my-cpu.toml"
-    args = ["calibrate", "--base", "raspberry-pi-4", "--out", str(out), "--models",
-            "vgg-s,mlp", "--repeats", "2", "--threads", "1", "--json", str(tmp_path / "c.json")]
+    args = [
+        "calibrate",
+        "--base",
+        "raspberry-pi-4",
+        "--out",
+        str(out),
+        "--models",
+        "vgg-s,mlp",
+        "--repeats",
+        "2",
+        "--threads",
+        "1",
+        "--json",
+        str(tmp_path / "c.json"),
+    ]
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "vgg-s" in text and "unseen" in text and f"wrote {out}" in text
@@ -113,7 +127,10 @@ def test_calibrate_writes_a_profile_that_loads_and_says_what_it_measured(
     assert measured == pytest.approx(dict(p.codec_Bps), rel=1e-4)  # 5 digits in the file
     base = load_device("raspberry-pi-4")
     assert (p.peak, p.idle_power_w, p.mem_capacity_bytes) == (
-        base.peak, base.idle_power_w, base.mem_capacity_bytes)
+        base.peak,
+        base.idle_power_w,
+        base.mem_capacity_bytes,
+    )
     # it drives the cost model like any profile
     assert main(["profile", "vgg-s", "--edge", str(out)]) == 0
     capsys.readouterr()
@@ -136,10 +153,21 @@ def test_calibrate_writes_a_profile_that_loads_and_says_what_it_measured(
         (["--base", "no-such-device"], "no-such-device"),
     ],
 )
-def test_calibrate_bad_input_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                       extra: list[str], words: str) -> None:
-    args = ["calibrate", "--base", "raspberry-pi-4", "--out", str(tmp_path / "x.toml"),
-            "--models", "mlp", "--repeats", "1", *extra]
+def test_calibrate_bad_input_is_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], words: str
+) -> None:
+    args = [
+        "calibrate",
+        "--base",
+        "raspberry-pi-4",
+        "--out",
+        str(tmp_path / "x.toml"),
+        "--models",
+        "mlp",
+        "--repeats",
+        "1",
+        *extra,
+    ]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and words in err

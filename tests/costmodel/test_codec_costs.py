@@ -15,41 +15,57 @@ from dse.costmodel.devices import load_device, validate_file
 from dse.errors import InputError
 
 PI = Path(__file__).resolve().parents[2] / "profiles" / "devices" / "raspberry-pi-4.toml"
-RATES = {"quantize": 1e9, "dequantize": 2e9, "zstd": 1e8, "unzstd": 4e8, "zlib": 1e7,
-         "unzlib": 2e8}
+RATES = {"quantize": 1e9, "dequantize": 2e9, "zstd": 1e8, "unzstd": 4e8, "zlib": 1e7, "unzlib": 2e8}
 
 
 def test_codec_seconds_closed_forms(make_device):
     d = make_device(codec_Bps=RATES)
     raw = 1e6  # 1 MB of float32
     for dtype, frac in (("fp16", 0.5), ("bf16", 0.5), ("int8", 0.25), ("int4", 0.125)):
-        enc = codec_seconds(d, dtype=dtype, lossless=None, raw_bytes=raw, coded_bytes=1,
-                            direction="encode")
+        enc = codec_seconds(
+            d, dtype=dtype, lossless=None, raw_bytes=raw, coded_bytes=1, direction="encode"
+        )
         assert enc == pytest.approx(raw / 1e9)
-        assert codec_seconds(d, dtype=dtype, lossless=None, raw_bytes=raw, coded_bytes=1,
-                             direction="decode") == pytest.approx(raw / 2e9)
-        assert codec_seconds(d, dtype=dtype, lossless="zstd", raw_bytes=raw, coded_bytes=1,
-                             direction="encode") == pytest.approx(raw / 1e9 + raw * frac / 1e8)
-        assert codec_seconds(d, dtype=dtype, lossless="zstd", raw_bytes=raw, coded_bytes=1,
-                             direction="decode") == pytest.approx(raw * frac / 4e8 + raw / 2e9)
-        assert codec_seconds(d, dtype=dtype, lossless="zlib", raw_bytes=raw, coded_bytes=1,
-                             direction="encode") == pytest.approx(raw / 1e9 + raw * frac / 1e7)
-        assert codec_seconds(d, dtype=dtype, lossless="zlib", raw_bytes=raw, coded_bytes=1,
-                             direction="decode") == pytest.approx(raw * frac / 2e8 + raw / 2e9)
+        assert codec_seconds(
+            d, dtype=dtype, lossless=None, raw_bytes=raw, coded_bytes=1, direction="decode"
+        ) == pytest.approx(raw / 2e9)
+        assert codec_seconds(
+            d, dtype=dtype, lossless="zstd", raw_bytes=raw, coded_bytes=1, direction="encode"
+        ) == pytest.approx(raw / 1e9 + raw * frac / 1e8)
+        assert codec_seconds(
+            d, dtype=dtype, lossless="zstd", raw_bytes=raw, coded_bytes=1, direction="decode"
+        ) == pytest.approx(raw * frac / 4e8 + raw / 2e9)
+        assert codec_seconds(
+            d, dtype=dtype, lossless="zlib", raw_bytes=raw, coded_bytes=1, direction="encode"
+        ) == pytest.approx(raw / 1e9 + raw * frac / 1e7)
+        assert codec_seconds(
+            d, dtype=dtype, lossless="zlib", raw_bytes=raw, coded_bytes=1, direction="decode"
+        ) == pytest.approx(raw * frac / 2e8 + raw / 2e9)
     for direction in ("encode", "decode"):
-        assert codec_seconds(d, dtype="fp32", lossless=None, raw_bytes=raw, coded_bytes=raw,
-                             direction=direction) == 0.0
-    assert codec_seconds(d, dtype="fp32", lossless="zstd", raw_bytes=raw, coded_bytes=5e5,
-                         direction="encode") == pytest.approx(raw / 1e8)
-    assert codec_seconds(d, dtype="fp32", lossless="zlib", raw_bytes=raw, coded_bytes=5e5,
-                         direction="decode") == pytest.approx(raw / 2e8)
+        assert (
+            codec_seconds(
+                d, dtype="fp32", lossless=None, raw_bytes=raw, coded_bytes=raw, direction=direction
+            )
+            == 0.0
+        )
+    assert codec_seconds(
+        d, dtype="fp32", lossless="zstd", raw_bytes=raw, coded_bytes=5e5, direction="encode"
+    ) == pytest.approx(raw / 1e8)
+    assert codec_seconds(
+        d, dtype="fp32", lossless="zlib", raw_bytes=raw, coded_bytes=5e5, direction="decode"
+    ) == pytest.approx(raw / 2e8)
 
 
 def test_codec_seconds_refuses_unknown_arguments(make_device):
     d = make_device()
     good = dict(dtype="int8", lossless=None, raw_bytes=1.0, coded_bytes=1.0, direction="encode")
-    for bad in (dict(dtype="int3"), dict(lossless="lz4"), dict(direction="both"),
-                dict(raw_bytes=-1.0), dict(coded_bytes=math.nan)):
+    for bad in (
+        dict(dtype="int3"),
+        dict(lossless="lz4"),
+        dict(direction="both"),
+        dict(raw_bytes=-1.0),
+        dict(coded_bytes=math.nan),
+    ):
         with pytest.raises(ValueError):
             codec_seconds(d, **{**good, **bad})  # type: ignore[arg-type]
 
@@ -64,8 +80,9 @@ def test_defaults_follow_the_stated_rules(make_device):
     assert d.codec_rate("unzlib") == pytest.approx(400e6 * 0.15)
     partial = make_device(mem_bandwidth_Bps=6e9, codec_Bps={"zstd": 3e8})
     assert partial.codec_rate("zstd") == 3e8 and partial.codec_rate("quantize") == 6e8
-    assert codec_seconds(d, dtype="int8", lossless="zstd", raw_bytes=6e8, coded_bytes=1,
-                         direction="encode") == pytest.approx(1.0 + 1.5e8 / (500e6 * 0.105))
+    assert codec_seconds(
+        d, dtype="int8", lossless="zstd", raw_bytes=6e8, coded_bytes=1, direction="encode"
+    ) == pytest.approx(1.0 + 1.5e8 / (500e6 * 0.105))
 
 
 def test_direct_construction_checks_codec_figures(make_device):
@@ -89,16 +106,19 @@ def test_every_shipped_profile_has_a_cited_codec_table(name: str):
     assert d.codec_rate("dequantize") > d.codec_rate("quantize")
 
 
-@pytest.mark.parametrize("line, says", [
-    ('zstd = "0 MB/s"', "must be positive"),
-    ('zstd = "-5 MB/s"', "must be positive"),
-    ('zstd = "63 Mbit/s"', "unknown unit"),
-    ('zstd = "63 MB"', "unknown unit"),
-    ('zstd = "500 TB/s"', "not a plausible zstd throughput"),
-    ('zstd = "0.5 B/s"', "not a plausible zstd throughput"),
-    ('zstd = "inf MB/s"', "cannot read"),
-    ("zstd = true", "expected a number"),
-])
+@pytest.mark.parametrize(
+    "line, says",
+    [
+        ('zstd = "0 MB/s"', "must be positive"),
+        ('zstd = "-5 MB/s"', "must be positive"),
+        ('zstd = "63 Mbit/s"', "unknown unit"),
+        ('zstd = "63 MB"', "unknown unit"),
+        ('zstd = "500 TB/s"', "not a plausible zstd throughput"),
+        ('zstd = "0.5 B/s"', "not a plausible zstd throughput"),
+        ('zstd = "inf MB/s"', "cannot read"),
+        ("zstd = true", "expected a number"),
+    ],
+)
 def test_a_bad_codec_value_names_the_file_and_field(line: str, says: str, tmp_path: Path):
     text = PI.read_text().replace('zstd = "63 MB/s"', line)
     assert text != PI.read_text()
@@ -114,8 +134,9 @@ def test_unknown_codec_key_and_missing_citation(tmp_path: Path):
     path.write_text(PI.read_text().replace('zstd = "63 MB/s"', 'zstd = "63 MB/s"\nlz4 = "1 GB/s"'))
     with pytest.raises(InputError, match=r"codec\.lz4: unknown key .*quantize"):
         validate_file(path)
-    text = "\n".join(ln for ln in PI.read_text().splitlines()
-                     if not ln.startswith('"codec.unzlib"'))
+    text = "\n".join(
+        ln for ln in PI.read_text().splitlines() if not ln.startswith('"codec.unzlib"')
+    )
     path.write_text(text)
     with pytest.raises(InputError, match=r"codec\.unzlib: has no entry in \[sources\]"):
         validate_file(path)

@@ -22,15 +22,32 @@ MakeDevice = Callable[..., DeviceProfile]
 MakeLink = Callable[..., LinkProfile]
 
 
-def node(kind: str = "conv", *, flops: int = 0, in_b: int = 0, out_b: int = 0,
-         weight_b: int = 0, stored_b: int | None = None, density: float = 1.0,
-         pattern: str | None = None) -> Node:
+def node(
+    kind: str = "conv",
+    *,
+    flops: int = 0,
+    in_b: int = 0,
+    out_b: int = 0,
+    weight_b: int = 0,
+    stored_b: int | None = None,
+    density: float = 1.0,
+    pattern: str | None = None,
+) -> Node:
     """A layer with the given work; names and shapes do not matter to the cost model."""
     return Node(
-        name="n", target="n", kind=kind, inputs=("input",), output_shape=(1,),
-        output_bytes=out_b, input_bytes=in_b, params=weight_b // 4,
-        nonzero_params=int(weight_b // 4 * density), weight_bytes=weight_b,
-        stored_bytes=weight_b if stored_b is None else stored_b, flops=flops, macs=flops // 2,
+        name="n",
+        target="n",
+        kind=kind,
+        inputs=("input",),
+        output_shape=(1,),
+        output_bytes=out_b,
+        input_bytes=in_b,
+        params=weight_b // 4,
+        nonzero_params=int(weight_b // 4 * density),
+        weight_bytes=weight_b,
+        stored_bytes=weight_b if stored_b is None else stored_b,
+        flops=flops,
+        macs=flops // 2,
         density=density,
         pattern=pattern or ("dense" if density >= 1.0 else "predefined"),
     )
@@ -57,14 +74,16 @@ def test_unlisted_kind_uses_default_efficiency(make_device: MakeDevice) -> None:
     n = node("linear", flops=10**6)
     assert C.layer_latency(n, make_device()) == pytest.approx(1e6 / 2.5e8 + 1e-4, rel=1e-12)
     assert C.layer_latency(node("other", flops=10**6), make_device()) == pytest.approx(
-        1e6 / 2.5e8 + 1e-4, rel=1e-12)
+        1e6 / 2.5e8 + 1e-4, rel=1e-12
+    )
 
 
 def test_overhead_added_even_with_no_work(make_device: MakeDevice) -> None:
     assert C.layer_latency(node("add"), make_device()) == pytest.approx(1e-4)
     assert C.layer_latency(node("add"), make_device(overhead_s=0.0)) == 0.0
     assert C.layer_latency(node("add", out_b=100), make_device(overhead_s=3e-3)) == (
-        pytest.approx(100 / 1e8 + 3e-3, rel=1e-12))
+        pytest.approx(100 / 1e8 + 3e-3, rel=1e-12)
+    )
 
 
 @pytest.mark.parametrize("kind", ["reshape", "dropout"])
@@ -87,8 +106,15 @@ def test_peak_of_the_profiles_dtype(make_device: MakeDevice) -> None:
 
 def test_sparse_layer_without_a_kernel_is_expanded_on_the_edge(make_device: MakeDevice) -> None:
     # density 1/4: 1e6 dense FLOPs -> 2.5e5; weights 4e5 B dense -> 1.5e5 B stored
-    n = node("conv", flops=10**6, in_b=10**4, out_b=10**4, weight_b=4 * 10**5,
-             stored_b=15 * 10**4, density=0.25)
+    n = node(
+        "conv",
+        flops=10**6,
+        in_b=10**4,
+        out_b=10**4,
+        weight_b=4 * 10**5,
+        stored_b=15 * 10**4,
+        density=0.25,
+    )
     edge = make_device()
     # The edge holds the compressed weights and expands them before the dense kernel:
     # expansion reads 1.5e5 B and writes 4e5 B (5.5 ms) + 0.1 ms, then the dense kernel
@@ -124,15 +150,32 @@ def test_edge_memory_holds_stored_weights_and_the_largest_expanded_layer(
     assert t.edge_expand_bytes.tolist() == [0, 576, 576, 576, 576, 576]
     np.testing.assert_array_equal(
         t.edge_memory_bytes,
-        np.concatenate([[0], np.cumsum(stored)]) + t.edge_expand_bytes
-        + t.edge_peak_activation_bytes)
+        np.concatenate([[0], np.cumsum(stored)])
+        + t.edge_expand_bytes
+        + t.edge_peak_activation_bytes,
+    )
 
 
 def test_sparse_kernels_apply_only_to_the_patterns_they_name(make_device: MakeDevice) -> None:
-    predefined = node("conv", flops=10**6, in_b=10**4, out_b=10**4, weight_b=4 * 10**5,
-                      stored_b=15 * 10**4, density=0.25)
-    quarter = node("conv", flops=10**6, in_b=10**4, out_b=10**4, weight_b=4 * 10**5,
-                   stored_b=15 * 10**4, density=0.25, pattern="1:4")
+    predefined = node(
+        "conv",
+        flops=10**6,
+        in_b=10**4,
+        out_b=10**4,
+        weight_b=4 * 10**5,
+        stored_b=15 * 10**4,
+        density=0.25,
+    )
+    quarter = node(
+        "conv",
+        flops=10**6,
+        in_b=10**4,
+        out_b=10**4,
+        weight_b=4 * 10**5,
+        stored_b=15 * 10**4,
+        density=0.25,
+        pattern="1:4",
+    )
     half = node("conv", flops=10**8, weight_b=400, stored_b=240, density=0.5, pattern="2:4")
     dense_server = make_device(kind="server")
     two_four = make_device(kind="server", sparse_efficiency={"2:4": {"conv": 0.4}})
@@ -166,11 +209,22 @@ def test_sparse_kernels_apply_only_to_the_patterns_they_name(make_device: MakeDe
     assert C.execution(half, slow).kernel == "dense"
 
 
-@pytest.mark.parametrize(("kernel", "layer", "share"), [
-    ("2:4", "2:4", 0.5), ("2:4", "1:4", 0.5), ("2:4", "1:8", 0.5), ("2:4", "2:8", 0.5),
-    ("2:4", "3:4", None), ("2:4", "3:8", None), ("2:4", "1:2", 0.5), ("2:4", "2:2", None),
-    ("4:8", "2:4", 0.5), ("2:4", "predefined", None), ("predefined", "2:4", None),
-])
+@pytest.mark.parametrize(
+    ("kernel", "layer", "share"),
+    [
+        ("2:4", "2:4", 0.5),
+        ("2:4", "1:4", 0.5),
+        ("2:4", "1:8", 0.5),
+        ("2:4", "2:8", 0.5),
+        ("2:4", "3:4", None),
+        ("2:4", "3:8", None),
+        ("2:4", "1:2", 0.5),
+        ("2:4", "2:2", None),
+        ("4:8", "2:4", 0.5),
+        ("2:4", "predefined", None),
+        ("predefined", "2:4", None),
+    ],
+)
 def test_kernel_share(kernel: str, layer: str, share: float | None) -> None:
     n = node("conv", flops=100, weight_b=400, density=0.5, pattern=layer)
     assert C.kernel_share(kernel, n) == share
@@ -190,10 +244,14 @@ def test_energy_per_flop_and_byte(make_device: MakeDevice) -> None:
     dev = make_device(energy_per_flop_j=2e-12, energy_per_byte_j=5e-11)
     n = node("conv", flops=10**6, in_b=4000, out_b=4000, weight_b=2000)
     assert C.layer_energy(n, dev) == pytest.approx(1e6 * 2e-12 + 1e4 * 5e-11, rel=1e-12)
-    sparse = node("conv", flops=10**6, in_b=4000, out_b=4000, weight_b=2000, stored_b=600,
-                  density=0.25)
-    dev = make_device(energy_per_flop_j=2e-12, energy_per_byte_j=5e-11,
-                      sparse_efficiency={"predefined": {"conv": 0.5}})
+    sparse = node(
+        "conv", flops=10**6, in_b=4000, out_b=4000, weight_b=2000, stored_b=600, density=0.25
+    )
+    dev = make_device(
+        energy_per_flop_j=2e-12,
+        energy_per_byte_j=5e-11,
+        sparse_efficiency={"predefined": {"conv": 0.5}},
+    )
     assert C.layer_energy(sparse, dev) == pytest.approx(2.5e5 * 2e-12 + 8600 * 5e-11, rel=1e-12)
 
 
@@ -223,15 +281,21 @@ def test_radio_energy(make_link: MakeLink) -> None:
 
 def chain() -> tuple[nn.Module, torch.Tensor]:
     return nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 4)), torch.zeros(
-        1, 1, 4, 4)
+        1, 1, 4, 4
+    )
 
 
 def test_cost_table_prefix_and_suffix_sums(make_device: MakeDevice, make_link: MakeLink) -> None:
     model, x = chain()
     g = build_graph(model, x)
     edge = make_device()
-    server = make_device(kind="server", peak_flops={"fp32": 1e12}, mem_bandwidth_Bps=1e11,
-                         overhead_s=1e-6, active_power_w=300.0)
+    server = make_device(
+        kind="server",
+        peak_flops={"fp32": 1e12},
+        mem_bandwidth_Bps=1e11,
+        overhead_s=1e-6,
+        active_power_w=300.0,
+    )
     link = make_link()
     t = C.cost_table(g, edge, server, link)
     layers = g.backbone_nodes()
@@ -259,8 +323,7 @@ def test_cost_table_prefix_and_suffix_sums(make_device: MakeDevice, make_link: M
     for k, b in enumerate([64, 64, 32, 32]):
         assert t.transfer_s[k] == pytest.approx(8 * b / 8e6 + 0.02 + 8 * result / 16e6)
         # sending at 5 W, receiving the result at 0 W/(Mbit/s) x 16 + 1 W, the tail
-        assert t.radio_j[k] == pytest.approx(5.0 * 8 * b / 8e6 + 1.0 * 8 * result / 16e6
-                                             + 3.0)
+        assert t.radio_j[k] == pytest.approx(5.0 * 8 * b / 8e6 + 1.0 * 8 * result / 16e6 + 3.0)
     assert t.transfer_s[-1] == 0.0 and t.radio_j[-1] == 0.0  # edge-only sends nothing
     assert t.server_s[-1] == 0.0 and t.edge_s[0] == 0.0
     assert t.edge_compute_j[0] == 0.0
@@ -271,10 +334,12 @@ def test_cost_table_prefix_and_suffix_sums(make_device: MakeDevice, make_link: M
     assert t.wait_j[0] > 0
     np.testing.assert_allclose(t.edge_energy_j, t.edge_compute_j + t.radio_j + wait)
     assert t.edge_weight_bytes.tolist() == [0, 0, 544, 544, 544 + 144]
-    np.testing.assert_array_equal(t.edge_memory_bytes,
-                                  t.edge_weight_bytes + t.edge_peak_activation_bytes)
+    np.testing.assert_array_equal(
+        t.edge_memory_bytes, t.edge_weight_bytes + t.edge_peak_activation_bytes
+    )
     assert C.cost_table(g, edge, server, link, tail=False).radio_j[0] == pytest.approx(
-        5.0 * 8 * 64 / 8e6 + 1.0 * 8 * result / 16e6)
+        5.0 * 8 * 64 / 8e6 + 1.0 * 8 * result / 16e6
+    )
 
 
 def test_cost_table_exits(make_device: MakeDevice, make_link: MakeLink) -> None:
@@ -333,8 +398,9 @@ def test_peak_activation_bytes_keeps_the_skip_alive() -> None:
 def test_best_cut_is_the_argmin(make_device: MakeDevice, make_link: MakeLink) -> None:
     model, x = chain()
     g = build_graph(model, x)
-    server = make_device(kind="server", peak_flops={"fp32": 1e12}, mem_bandwidth_Bps=1e11,
-                         overhead_s=1e-6)
+    server = make_device(
+        kind="server", peak_flops={"fp32": 1e12}, mem_bandwidth_Bps=1e11, overhead_s=1e-6
+    )
     # a slow link: everything on the edge
     p = profile_graph(g, make_device(), server, make_link(rtt_s=1.0))
     assert p.best_cut == int(np.argmin(p.cuts.total_s)) == 4
@@ -356,8 +422,10 @@ def test_best_cut_is_the_argmin(make_device: MakeDevice, make_link: MakeLink) ->
     p = profile_graph(g, make_device(), server, make_link(rtt_s=1e-3))
     total = p.cuts.total_s.to_numpy()
     assert p.best_cut == int(np.argmin(total)) == 2
-    assert total[2] == pytest.approx(1.475_20e-3 + 1e-4 + 8 / 2.5e8 + 32 / 1e6 + 1e-3
-                                     + 8 * 8 / 16e6 + p.table.server_s[2], rel=1e-9)
+    assert total[2] == pytest.approx(
+        1.475_20e-3 + 1e-4 + 8 / 2.5e8 + 32 / 1e6 + 1e-3 + 8 * 8 / 16e6 + p.table.server_s[2],
+        rel=1e-9,
+    )
     assert total[1] > total[2]
     assert total[0] > 17e-3 and 3.9e-3 < total[4] < 4.1e-3
 
@@ -376,11 +444,18 @@ def test_profile_json_is_strict_json_with_exits(
             h = self.a(x)
             return self.head(h), self.b(h)
 
-    p = profile_graph(build_graph(Exit(), torch.zeros(1, 4)), make_device(),
-                      make_device(kind="server"), make_link())
+    p = profile_graph(
+        build_graph(Exit(), torch.zeros(1, 4)),
+        make_device(),
+        make_device(kind="server"),
+        make_link(),
+    )
     data = json.loads(json.dumps(to_json(p), allow_nan=False))
     assert [(r["name"], r["exit"]) for r in data["layers"]] == [
-        ("a", None), ("head", 0), ("b", None)]
+        ("a", None),
+        ("head", 0),
+        ("b", None),
+    ]
     assert len(data["cuts"]) == 3  # the head is not a backbone layer
 
 
@@ -416,8 +491,9 @@ def test_the_a100_speeds_up_2_4_layers_only() -> None:
 def test_a_cut_inside_a_fused_group_runs_the_rest_unfused_on_the_server(
     make_device: MakeDevice, make_link: MakeLink
 ) -> None:
-    net = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
-                        nn.Conv2d(4, 4, 3, padding=1))
+    net = nn.Sequential(
+        nn.Conv2d(2, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1)
+    )
     g = build_graph(net, torch.zeros(1, 2, 6, 6))
     conv, norm, relu, conv2 = g.backbone_nodes()
     assert norm.fused and relu.fused
@@ -426,11 +502,13 @@ def test_a_cut_inside_a_fused_group_runs_the_rest_unfused_on_the_server(
     lat = C.layer_latency
     # cut 1: the norm and the ReLU run on the server, the norm as a kernel of its own
     # (1 ms overhead, 2 x 576 B of traffic) and the ReLU fused into it
-    assert t.server_s[1] == pytest.approx(lat(replace(norm, fused=False), server)
-                                          + lat(relu, server) + lat(conv2, server), rel=1e-12)
+    assert t.server_s[1] == pytest.approx(
+        lat(replace(norm, fused=False), server) + lat(relu, server) + lat(conv2, server), rel=1e-12
+    )
     # cut 2: the norm was folded into the edge's conv; the ReLU is a kernel on the server
-    assert t.server_s[2] == pytest.approx(lat(replace(relu, fused=False), server)
-                                          + lat(conv2, server), rel=1e-12)
+    assert t.server_s[2] == pytest.approx(
+        lat(replace(relu, fused=False), server) + lat(conv2, server), rel=1e-12
+    )
     assert t.server_s[3] == pytest.approx(lat(conv2, server), rel=1e-12)
     # three different server times where there was one: cuts 1 and 2 each leave one more
     # kernel (1 ms launch) to the server than cut 3
@@ -492,7 +570,8 @@ def test_the_whole_radio_exchange_by_part(make_link: MakeLink) -> None:
     r = C.radio_parts(1e5, link, result_bytes=1000, wait_s=0.05)
     assert (r.uplink, r.downlink, r.wait, r.tail) == pytest.approx((0.5, 2.5e-3, 0.025, 3.0))
     assert C.radio_energy(1e5, link, result_bytes=1000, wait_s=0.05) == pytest.approx(
-        3.5275, rel=1e-12)
+        3.5275, rel=1e-12
+    )
     assert C.radio_parts(0, link, result_bytes=1000, wait_s=1.0).total == 0.0
     lte = load_link("lte")
     assert lte.alpha_down_w_per_mbps == pytest.approx(0.05197)
@@ -514,6 +593,7 @@ def test_cost_table_charges_the_result_and_the_wait(
     for k in range(4):
         assert t.radio_down_j[k] == pytest.approx(5.0 * 8 * 16 / 16e6)
         assert t.radio_wait_j[k] == pytest.approx(0.5 * (0.02 + t.server_s[k]))
-        assert t.radio_j[k] == pytest.approx(t.radio_up_j[k] + t.radio_down_j[k]
-                                             + t.radio_wait_j[k] + 3.0)
+        assert t.radio_j[k] == pytest.approx(
+            t.radio_up_j[k] + t.radio_down_j[k] + t.radio_wait_j[k] + 3.0
+        )
     assert t.radio_j[4] == t.radio_wait_j[4] == 0.0

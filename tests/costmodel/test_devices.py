@@ -23,8 +23,16 @@ from dse.costmodel.devices import (
 from dse.costmodel.kinds import OP_KINDS
 from dse.errors import InputError
 
-EDGE = {"raspberry-pi-4", "jetson-nano", "jetson-orin-nano", "snapdragon-855", "stm32h7",
-        "esp32-s3", "raspberry-pi-zero-2w", "coral-dev-board-micro"}
+EDGE = {
+    "raspberry-pi-4",
+    "jetson-nano",
+    "jetson-orin-nano",
+    "snapdragon-855",
+    "stm32h7",
+    "esp32-s3",
+    "raspberry-pi-zero-2w",
+    "coral-dev-board-micro",
+}
 #: Links whose radio is a low-power one (tens of mW, not the watts of a phone's).
 LOW_POWER_LINKS = {"ble5"}
 SERVER = {"a100", "xeon-8380", "epyc-7763"}
@@ -104,8 +112,11 @@ def test_every_numeric_field_has_a_status_marked_source(path: Path):
     for field in numeric_leaves(raw):
         # a field, or a table it lies in: a per-kind table or one pattern's sparse kernels
         parents = [field.rsplit(".", i)[0] for i in range(1, field.count(".") + 1)]
-        cited = [p for p in parents if p in sources and (
-            p in MAP_TABLES or p.startswith("compute.sparse_efficiency."))]
+        cited = [
+            p
+            for p in parents
+            if p in sources and (p in MAP_TABLES or p.startswith("compute.sparse_efficiency."))
+        ]
         assert field in sources or cited, f"{field} uncited"
         key = field if field in sources else cited[0]
         assert STATUS.match(sources[key]), f"{field}: {sources[key]!r} lacks S/D/U/E/M"

@@ -118,12 +118,16 @@ def test_conv_on_2x5x5() -> None:
 
 def test_strided_padded_and_depthwise_conv() -> None:
     # padding 1, stride 2 on 5x5: floor((5 + 2 - 3) / 2) + 1 = 3
-    n = only(build_graph(nn.Sequential(nn.Conv2d(2, 4, 3, 2, 1, bias=False)),
-                         torch.zeros(1, 2, 5, 5)))
+    n = only(
+        build_graph(nn.Sequential(nn.Conv2d(2, 4, 3, 2, 1, bias=False)), torch.zeros(1, 2, 5, 5))
+    )
     assert n.output_shape == (1, 4, 3, 3)
     assert (n.macs, n.params) == (36 * 18, 72)
-    dw = only(build_graph(nn.Sequential(nn.Conv2d(2, 2, 3, groups=2, bias=False)),
-                          torch.zeros(1, 2, 5, 5)))
+    dw = only(
+        build_graph(
+            nn.Sequential(nn.Conv2d(2, 2, 3, groups=2, bias=False)), torch.zeros(1, 2, 5, 5)
+        )
+    )
     assert dw.kind == "depthwise_conv"
     assert (dw.macs, dw.params) == (18 * 9, 18)  # each output reads one 3x3 window
 
@@ -144,8 +148,13 @@ def test_activations_count_one_flop_per_element() -> None:
 
 @pytest.mark.parametrize(
     "pool",
-    [nn.MaxPool2d(2), nn.AvgPool2d(2), nn.AdaptiveAvgPool2d(1), nn.AdaptiveMaxPool2d(1),
-     nn.MaxPool2d(3)],
+    [
+        nn.MaxPool2d(2),
+        nn.AvgPool2d(2),
+        nn.AdaptiveAvgPool2d(1),
+        nn.AdaptiveMaxPool2d(1),
+        nn.MaxPool2d(3),
+    ],
     ids=["max2", "avg2", "adaptive-avg", "adaptive-max", "max3-floor"],
 )
 def test_pooling_counts_one_flop_per_input_element(pool: nn.Module) -> None:
@@ -160,7 +169,9 @@ def test_functional_pooling_and_mean() -> None:
 
     g = build_graph(Fn(), torch.zeros(1, 3, 4, 4))
     assert [(n.kind, n.flops, n.output_shape) for n in g.nodes.values()] == [
-        ("pool", 48, (1, 3, 2, 2)), ("pool", 12, (1, 3))]
+        ("pool", 48, (1, 3, 2, 2)),
+        ("pool", 12, (1, 3)),
+    ]
 
 
 def test_batch_norm_at_inference() -> None:
@@ -294,8 +305,13 @@ def test_exit_heads_are_identified() -> None:
         (1, "b", 3, ("head1a", "head1b")),
     ]
     assert {k: n.exit for k, n in g.nodes.items()} == {
-        "a": None, "r": None, "b": None, "final": None,
-        "head0": 0, "head1a": 1, "head1b": 1,
+        "a": None,
+        "r": None,
+        "b": None,
+        "final": None,
+        "head0": 0,
+        "head1a": 1,
+        "head1b": 1,
     }
     assert [n.name for n in g.exit_nodes(1)] == ["head1a", "head1b"]
     assert g.result_bytes == 2 * 4  # the final output, not an exit's
@@ -309,8 +325,14 @@ def test_attached_exits_on_the_mlp() -> None:
     model = load_model("mlp")
     x = torch.zeros(1, *default_input("mlp"))
     g = build_graph(attach_exits(model, x, num_classes=10), x)
-    assert g.backbone == ("flatten", "layers_0_0", "layers_0_1", "layers_1_0", "layers_1_1",
-                          "classifier")
+    assert g.backbone == (
+        "flatten",
+        "layers_0_0",
+        "layers_0_1",
+        "layers_1_0",
+        "layers_1_1",
+        "classifier",
+    )
     assert [(e.site, e.position, e.nodes) for e in g.exits] == [
         ("layers_0_1", 3, ("exit_heads_0_0",)),
         ("layers_1_1", 5, ("exit_heads_1_0",)),
@@ -399,7 +421,8 @@ def test_unknown_ops_cost_as_other_with_one_warning(caplog: pytest.LogCaptureFix
     with caplog.at_level(logging.WARNING, logger="dse.costmodel.graph"):
         g = build_graph(Odd(), torch.zeros(1, 4, 2, 2))
     assert [(n.kind, n.flops, n.output_shape) for n in g.nodes.values()] == [
-        ("other", 0, (1, 1, 4, 4))] * 3
+        ("other", 0, (1, 1, 4, 4))
+    ] * 3
     messages = [r.getMessage() for r in caplog.records if r.name == "dse.costmodel.graph"]
     assert sum("PixelShuffle" in m for m in messages) == 1
     assert sum("exp" in m for m in messages) == 1  # warned once, not per call
@@ -460,5 +483,11 @@ def test_norms_and_activations_fuse_into_their_producing_kernel() -> None:
 
     g = build_graph(Net(), torch.zeros(1, 2, 4, 4))
     fused = {n.name: n.fused for n in g.nodes.values()}
-    assert fused == {"conv": False, "bn": True, "act": True, "bn2": False, "add": False,
-                     "act2": True}
+    assert fused == {
+        "conv": False,
+        "bn": True,
+        "act": True,
+        "bn2": False,
+        "add": False,
+        "act2": True,
+    }

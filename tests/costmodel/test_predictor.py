@@ -38,8 +38,13 @@ def fast(make_device: Callable[..., DeviceProfile], **kw: object) -> DeviceProfi
 def test_eager_costs_three_kernels_and_a_fusing_runtime_one(make_device) -> None:  # type: ignore[no-untyped-def]
     g = conv_bn_relu()
     assert [g.nodes[n].fused for n in g.backbone] == [False, True, True]
-    for runtime, kernels in (("eager", 3), ("torch-export", 3), ("fused", 1),
-                             ("executorch-xnnpack", 1), ("tensorrt", 1)):
+    for runtime, kernels in (
+        ("eager", 3),
+        ("torch-export", 3),
+        ("fused", 1),
+        ("executorch-xnnpack", 1),
+        ("tensorrt", 1),
+    ):
         d = fast(make_device, runtime=runtime)
         total = sum(layer_latency(g.nodes[n], d) for n in g.backbone)
         assert total == pytest.approx(kernels * 1e-4, rel=1e-6), runtime
@@ -116,17 +121,20 @@ def test_terms_predictor_recovers_a_known_law(kernel_nodes) -> None:  # type: ig
 def test_trees_predictor_fits_the_law_inside_its_range(kernel_nodes) -> None:  # type: ignore[no-untyped-def]
     times = [_law(n) for n in kernel_nodes]
     p = fit_predictor(kernel_nodes, times, method="trees", runtime="eager", seed=0)
-    errs = [abs(p.time_of(n) / t - 1) for n, t in zip(kernel_nodes, times, strict=True)
-            if p.time_of(n) is not None]
+    errs = [
+        abs(p.time_of(n) / t - 1)
+        for n, t in zip(kernel_nodes, times, strict=True)
+        if p.time_of(n) is not None
+    ]
     assert errs and sorted(errs)[len(errs) // 2] < 0.15  # median error on what it saw
 
 
 @pytest.mark.parametrize("method", ["terms", "trees"])
 def test_predictor_round_trips_through_the_profile_file_and_is_used(
-        kernel_nodes, method: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    kernel_nodes, method: str, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     times = [_law(n) for n in kernel_nodes]
-    p = fit_predictor(kernel_nodes, times, method=method, runtime="torch-export",
-                      call_s=2.5e-6)
+    p = fit_predictor(kernel_nodes, times, method=method, runtime="torch-export", call_s=2.5e-6)
     base = load_device("raspberry-pi-4")
     out = tmp_path / "here.toml"
     text, sidecar = predictor_profile_files(base, p, name="here", out=out, how="a test")
@@ -174,8 +182,9 @@ def test_held_out_choice_prefers_the_method_that_predicts_better(kernel_nodes) -
     g = conv_bn_relu()
     nodes = tuple(g.nodes[n] for n in g.backbone)
     nets = [LayerTimes(f"n{i}", nodes, tuple(_law(n) for n in nodes)) for i in range(2)]
-    fitted = fit_kernel_predictor(kernel_nodes, [_law(n) for n in kernel_nodes], nets,
-                                  runtime="eager", call_s=0.0)
+    fitted = fit_kernel_predictor(
+        kernel_nodes, [_law(n) for n in kernel_nodes], nets, runtime="eager", call_s=0.0
+    )
     assert set(fitted.scores) == {"terms", "trees"}
     assert fitted.chosen == "terms"  # the law is linear in the terms: they recover it
     assert fitted.scores["terms"]["within_10"] == 1.0
@@ -188,39 +197,85 @@ def test_held_out_choice_prefers_the_method_that_predicts_better(kernel_nodes) -
 @pytest.fixture(scope="module")
 def measured_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("csv") / "mlp.csv"
-    assert main(["profile", "mlp", "--measure", "--repeats", "2", "--runtime", "eager",
-                 "--csv", str(path)]) == 0
+    assert (
+        main(
+            [
+                "profile",
+                "mlp",
+                "--measure",
+                "--repeats",
+                "2",
+                "--runtime",
+                "eager",
+                "--csv",
+                str(path),
+            ]
+        )
+        == 0
+    )
     return path
 
 
 def test_measure_writes_the_schema_and_calibrate_imports_it(
-        measured_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    measured_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import pandas as pd
 
     table = pd.read_csv(measured_csv)
     assert tuple(table.columns) == CSV_COLUMNS
-    g = build_graph(__import__("dse.nets", fromlist=["load_model"]).load_model("mlp"),
-                    torch.zeros(1, 1, 8, 8), name="mlp")
+    g = build_graph(
+        __import__("dse.nets", fromlist=["load_model"]).load_model("mlp"),
+        torch.zeros(1, 1, 8, 8),
+        name="mlp",
+    )
     assert list(table.node) == [*g.backbone, "(call)"]
     assert (table.runtime == "eager").all() and (table.threads == 1).all()
     assert (table.p10_s >= 0).all() and (table.runs == 2).all()
     out = tmp_path / "fromcsv.toml"
     # the mlp alone has too few layers of any kind to fit a model on: one line, exit 2
     capsys.readouterr()
-    assert main(["calibrate", "--from-csv", str(measured_csv), "--base", "raspberry-pi-4",
-                 "--out", str(out)]) == 2
+    assert (
+        main(
+            [
+                "calibrate",
+                "--from-csv",
+                str(measured_csv),
+                "--base",
+                "raspberry-pi-4",
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert "predictor: no kind of layer was timed 4 times" in err and err.count("\n") == 1
     assert not out.exists()
     # with vgg-s's rows beside them there is something to fit
     both = tmp_path / "both.csv"
     vgg = tmp_path / "vgg.csv"
-    assert main(["profile", "vgg-s", "--measure", "--repeats", "2", "--runtime", "eager",
-                 "--csv", str(vgg)]) == 0
+    assert (
+        main(
+            [
+                "profile",
+                "vgg-s",
+                "--measure",
+                "--repeats",
+                "2",
+                "--runtime",
+                "eager",
+                "--csv",
+                str(vgg),
+            ]
+        )
+        == 0
+    )
     pd.concat([table, pd.read_csv(vgg)]).to_csv(both, index=False)
     capsys.readouterr()
-    assert main(["calibrate", "--from-csv", str(both), "--base", "raspberry-pi-4",
-                 "--out", str(out)]) == 0
+    assert (
+        main(["calibrate", "--from-csv", str(both), "--base", "raspberry-pi-4", "--out", str(out)])
+        == 0
+    )
     d = load_device(out)
     assert d.runtime == "eager" and d.predictor is not None and d.predictor.models
     calls = pd.read_csv(both).query("node == '(call)'").p10_s  # one floor row per network
@@ -240,16 +295,23 @@ def _col(rows: list[list[str]], name: str) -> int:
     return rows[0].index(name)
 
 
-@pytest.mark.parametrize("case, expect", [
-    ("missing column", ["p10_s", "missing column", "header needs"]),
-    ("non-numeric", ["row 3.median_s", "is not a number"]),
-    ("negative", ["row 2.p10_s", "negative"]),
-    ("unknown node", ["row 2.node", "unknown node 'nope'", "dse profile mlp"]),
-    ("unknown runtime", ["row 2.runtime", "unknown runtime 'onnx'", "one of"]),
-])
+@pytest.mark.parametrize(
+    "case, expect",
+    [
+        ("missing column", ["p10_s", "missing column", "header needs"]),
+        ("non-numeric", ["row 3.median_s", "is not a number"]),
+        ("negative", ["row 2.p10_s", "negative"]),
+        ("unknown node", ["row 2.node", "unknown node 'nope'", "dse profile mlp"]),
+        ("unknown runtime", ["row 2.runtime", "unknown runtime 'onnx'", "one of"]),
+    ],
+)
 def test_importer_errors_are_one_line_naming_file_row_and_fix(
-        measured_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-        case: str, expect: list[str]) -> None:
+    measured_csv: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    case: str,
+    expect: list[str],
+) -> None:
     def edit(rows: list[list[str]]) -> None:
         if case == "missing column":
             i = _col(rows, "p10_s")
@@ -266,8 +328,17 @@ def test_importer_errors_are_one_line_naming_file_row_and_fix(
 
     path = _broken(measured_csv, tmp_path, edit)
     capsys.readouterr()
-    code = main(["calibrate", "--from-csv", str(path), "--base", "raspberry-pi-4",
-                 "--out", str(tmp_path / "x.toml")])
+    code = main(
+        [
+            "calibrate",
+            "--from-csv",
+            str(path),
+            "--base",
+            "raspberry-pi-4",
+            "--out",
+            str(tmp_path / "x.toml"),
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1, err
     assert str(path) in err and all(e in err for e in expect), err

@@ -40,8 +40,17 @@ def graph():  # noqa: ANN201 - a LayerGraph
 
 
 def cost(graph, make_device, make_link, mode: str, cut: int, **kw):  # noqa: ANN001, ANN201
-    return training_cost(graph, make_device(), make_device(kind="server"), make_link(),
-                         mode=mode, cut=cut, samples=35, batch_size=10, **kw)
+    return training_cost(
+        graph,
+        make_device(),
+        make_device(kind="server"),
+        make_link(),
+        mode=mode,
+        cut=cut,
+        samples=35,
+        batch_size=10,
+        **kw,
+    )
 
 
 def test_hierarchical_at_the_exit_is_pipelined(graph, make_device, make_link) -> None:  # noqa: ANN001
@@ -121,8 +130,16 @@ def test_training_exit_and_the_table(graph, make_device, make_link) -> None:  # 
     with pytest.raises(InputError) as err:
         training_exit(graph, 2, 0)
     assert err.value.field == "exit" and "\n" not in str(err.value)
-    table = training_costs(graph, make_device(), make_device(), make_link(),
-                           mode="hierarchical", samples=35, batch_size=10, exit=0)
+    table = training_costs(
+        graph,
+        make_device(),
+        make_device(),
+        make_link(),
+        mode="hierarchical",
+        samples=35,
+        batch_size=10,
+        exit=0,
+    )
     assert [t is None for t in table] == [True, True, True, False, False]
     with pytest.raises(InputError):
         cost(graph, make_device, make_link, "federated", 3)

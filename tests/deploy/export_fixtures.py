@@ -24,8 +24,9 @@ def study_text(name: str, *, n_trials: int, codecs: bool = False, tasks: bool = 
     if tasks:  # two hues of shapes3d, a threshold per task, both policies
         start, end = text.index("[data]"), text.index("[training]")
         text = text[:start] + HUE_DATA + text[end:]
-        text = text.replace("[objectives]", 'policies = ["all", "per_task"]\n'
-                            "task_thresholds = true\n[objectives]")
+        text = text.replace(
+            "[objectives]", 'policies = ["all", "per_task"]\ntask_thresholds = true\n[objectives]'
+        )
     return text
 
 
@@ -58,7 +59,7 @@ def walk(bundle: Bundle, x: torch.Tensor) -> Walk:
     logits: list[list[torch.Tensor]] = [[] for _ in range(t_count)]
     payloads: list[bytes | None] = []
     for i in range(n):
-        e = bundle.edge(x[i:i + 1])
+        e = bundle.edge(x[i : i + 1])
         got = list(e.answered)
         lg = list(e.logits)
         payloads.append(e.payload)

@@ -39,8 +39,9 @@ class FakeBundle:
     """``n_tasks`` tasks of 3 classes on a 4 -> 8 edge layer; an edge exit per task at
     max-softmax threshold ``threshold``; the server's final heads (8 -> 3 each)."""
 
-    def __init__(self, *, n_tasks: int = 1, threshold: float = 0.5, seed: int = 0,
-                 policy: str = "all") -> None:
+    def __init__(
+        self, *, n_tasks: int = 1, threshold: float = 0.5, seed: int = 0, policy: str = "all"
+    ) -> None:
         g = torch.Generator().manual_seed(seed)
         self.edge_net = nn.Sequential(nn.Linear(4, 8), nn.ReLU())
         self.exit_heads = nn.ModuleList(nn.Linear(8, 3) for _ in range(n_tasks))
@@ -51,19 +52,30 @@ class FakeBundle:
         self.threshold = threshold
         self.folder = Path("fake-bundle")
         self.manifest = {
-            "format": 1, "study": "fake", "trial": 0, "model": "fake", "input_shape": [1, 4],
-            "cut": 2, "cut_after": "relu", "crossing": [{"name": "relu", "shape": [1, 8],
-                                                         "dtype": "float32"}],
+            "format": 1,
+            "study": "fake",
+            "trial": 0,
+            "model": "fake",
+            "input_shape": [1, 4],
+            "cut": 2,
+            "cut_after": "relu",
+            "crossing": [{"name": "relu", "shape": [1, 8], "dtype": "float32"}],
             "codec": None,
             "exits": [{"name": "exit0", "site": "relu", "position": 2, "side": "edge"}],
-            "thresholds": [threshold] * n_tasks, "criterion": "max_prob", "policy": policy,
-            "tasks": [f"task{t}" for t in range(n_tasks)], "classes": [3] * n_tasks,
+            "thresholds": [threshold] * n_tasks,
+            "criterion": "max_prob",
+            "policy": policy,
+            "tasks": [f"task{t}" for t in range(n_tasks)],
+            "classes": [3] * n_tasks,
             "predicted": {},
         }
 
     def parameters(self) -> list[nn.Parameter]:
-        return [*self.edge_net.parameters(), *self.exit_heads.parameters(),
-                *self.final_heads.parameters()]
+        return [
+            *self.edge_net.parameters(),
+            *self.exit_heads.parameters(),
+            *self.final_heads.parameters(),
+        ]
 
     @torch.no_grad()
     def edge(self, x: torch.Tensor) -> EdgeResult:
@@ -74,13 +86,15 @@ class FakeBundle:
         if self.manifest["policy"] == "all":
             sure = [all(sure)] * len(sure)
         payload = None if all(sure) else h.numpy().astype("<f4").tobytes()
-        return EdgeResult(tuple(0 if s else None for s in sure),
-                          tuple(lg if s else None for lg, s in zip(logits, sure, strict=True)),
-                          payload, time.perf_counter() - t0)
+        return EdgeResult(
+            tuple(0 if s else None for s in sure),
+            tuple(lg if s else None for lg, s in zip(logits, sure, strict=True)),
+            payload,
+            time.perf_counter() - t0,
+        )
 
     @torch.no_grad()
-    def server(self, payload: bytes, open_tasks: tuple[bool, ...] | None = None
-               ) -> ServerResult:
+    def server(self, payload: bytes, open_tasks: tuple[bool, ...] | None = None) -> ServerResult:
         t0 = time.perf_counter()
         if len(payload) != 32:
             raise PayloadError("length", f"{len(payload)} bytes, expected 32")
@@ -88,10 +102,11 @@ class FakeBundle:
         logits = tuple(head(h) for head in self.final_heads)
         open_ = open_tasks if open_tasks is not None else (True,) * len(logits)
         # like the exported server program: -1 (and zero logits) for a closed task
-        return ServerResult(tuple(1 if o else -1 for o in open_),
-                            tuple(lg if o else torch.zeros_like(lg)
-                                  for lg, o in zip(logits, open_, strict=True)),
-                            time.perf_counter() - t0)
+        return ServerResult(
+            tuple(1 if o else -1 for o in open_),
+            tuple(lg if o else torch.zeros_like(lg) for lg, o in zip(logits, open_, strict=True)),
+            time.perf_counter() - t0,
+        )
 
     def reference(self, x: torch.Tensor) -> dict[str, np.ndarray]:
         """reference.npz's arrays for inputs ``x`` [N, 4], computed batched."""
@@ -99,15 +114,21 @@ class FakeBundle:
             h = self.edge_net(x)
             early = [head(h) for head in self.exit_heads]
             final = [head(h) for head in self.final_heads]
-        sure = np.stack([(lg.softmax(-1).max(-1).values >= self.threshold).numpy()
-                         for lg in early])
+        sure = np.stack([(lg.softmax(-1).max(-1).values >= self.threshold).numpy() for lg in early])
         if self.manifest["policy"] == "all":
             sure = np.broadcast_to(sure.all(axis=0), sure.shape)
         answered = np.where(sure, 0, 1).astype(np.int64)
-        predicted = np.stack([np.where(s, e.argmax(-1).numpy(), f.argmax(-1).numpy())
-                              for s, e, f in zip(sure, early, final, strict=True)])
-        out = {"answered": answered, "predicted": predicted,
-               "payload_bytes": np.where(sure.all(axis=0), 0, 32).astype(np.int64)}
+        predicted = np.stack(
+            [
+                np.where(s, e.argmax(-1).numpy(), f.argmax(-1).numpy())
+                for s, e, f in zip(sure, early, final, strict=True)
+            ]
+        )
+        out = {
+            "answered": answered,
+            "predicted": predicted,
+            "payload_bytes": np.where(sure.all(axis=0), 0, 32).astype(np.int64),
+        }
         for t, f in enumerate(final):
             out[f"whole_logits_task{t}"] = f.numpy().astype(np.float32)
         return out
@@ -117,8 +138,7 @@ class FakeBundle:
 def serving(srv: Any) -> Iterator[Any]:
     """``srv`` (a bound :class:`dse.deploy.serve.SplitServer`) serving on a thread while
     the block runs; then shut down, closed and its thread joined."""
-    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05},
-                              daemon=True)
+    thread = threading.Thread(target=srv.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
         yield srv

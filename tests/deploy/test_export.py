@@ -19,15 +19,41 @@ from dse.errors import InputError
 from dse.nets import Codec, PayloadError
 from dse.search import Explorer, front_frame, load_study
 
-CONTRACT_KEYS = {"dse_version", "format", "study", "spec", "trial", "candidate", "model",
-                 "input_shape", "cut", "cut_after", "crossing", "codec", "exits",
-                 "thresholds", "criterion", "policy", "tasks", "classes", "predicted", "files"}
+CONTRACT_KEYS = {
+    "dse_version",
+    "format",
+    "study",
+    "spec",
+    "trial",
+    "candidate",
+    "model",
+    "input_shape",
+    "cut",
+    "cut_after",
+    "crossing",
+    "codec",
+    "exits",
+    "thresholds",
+    "criterion",
+    "policy",
+    "tasks",
+    "classes",
+    "predicted",
+    "files",
+}
 
 
-def trial(density: float, split: int, exits: tuple[int, ...], threshold: float = 0.5,
-          **extra: object) -> dict[str, object]:
-    return {"density": density, "split": split, "exit_0": 0 in exits, "exit_1": 1 in exits,
-            "threshold": threshold, **extra}
+def trial(
+    density: float, split: int, exits: tuple[int, ...], threshold: float = 0.5, **extra: object
+) -> dict[str, object]:
+    return {
+        "density": density,
+        "split": split,
+        "exit_0": 0 in exits,
+        "exit_1": 1 in exits,
+        "threshold": threshold,
+        **extra,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +69,15 @@ def place(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> Itera
 @pytest.fixture(scope="module")
 def plain(place: Path) -> str:
     """A study without codecs: float32 crosses the cut as the layer graph counts it."""
-    make_study("plain", [trial(1.0, 3, (0, 1)),  # exit 0 on the edge, exit 1 on the server
-                         trial(1.0, 6, (0, 1)),  # edge only
-                         trial(1.0, 0, (0, 1)),  # server only
-                         trial(0.5, 3, (0, 1))])  # predefined sparsity
+    make_study(
+        "plain",
+        [
+            trial(1.0, 3, (0, 1)),  # exit 0 on the edge, exit 1 on the server
+            trial(1.0, 6, (0, 1)),  # edge only
+            trial(1.0, 0, (0, 1)),  # server only
+            trial(0.5, 3, (0, 1)),
+        ],
+    )  # predefined sparsity
     return "plain"
 
 
@@ -76,7 +107,8 @@ def check_against_reference(folder: Path, x: torch.Tensor) -> tuple:
 
 @pytest.mark.slow
 def test_lossy_codec_split_gives_the_studys_decisions_answers_and_bytes(
-        coded: str, place: Path) -> None:
+    coded: str, place: Path
+) -> None:
     done = export_bundle(coded, place / "b-int8", trial=0)
     m = done.manifest
     assert CONTRACT_KEYS <= set(m) and m["format"] == FORMAT == 1
@@ -94,8 +126,9 @@ def test_lossy_codec_split_gives_the_studys_decisions_answers_and_bytes(
     net = Explorer(load_study(coded)[1], progress=False).scorer("dense", 1.0).trained.network()
     codec = Codec.parse("int8+zstd")
     for i in np.flatnonzero(sent)[:20]:
-        h = net.get_submodule("layers.0.1")(net.get_submodule("layers.0.0")(
-            torch.flatten(x[i:i + 1], 1)))
+        h = net.get_submodule("layers.0.1")(
+            net.get_submodule("layers.0.0")(torch.flatten(x[i : i + 1], 1))
+        )
         assert got.payloads[i] == codec.encode([h])
     # a damaged payload is refused, one line
     payload = bytearray(got.payloads[int(np.flatnonzero(sent)[0])])
@@ -106,7 +139,8 @@ def test_lossy_codec_split_gives_the_studys_decisions_answers_and_bytes(
 
 @pytest.mark.slow
 def test_no_codec_sends_raw_float32_and_gives_the_whole_networks_logits(
-        plain: str, place: Path) -> None:
+    plain: str, place: Path
+) -> None:
     done = export_bundle(plain, place / "b-plain", trial=0)
     assert done.manifest["codec"] is None
     x = split_x(plain)
@@ -114,13 +148,18 @@ def test_no_codec_sends_raw_float32_and_gives_the_whole_networks_logits(
     assert set(ref["answered"][0]) == {0, 1, 2}
     assert set(got.payload_bytes) == {0, 1024}  # 256 float32 crossing, no header
     i = int(np.flatnonzero(got.payload_bytes)[0])
-    h = torch.relu(torch.nn.functional.linear(
-        torch.flatten(x[i:i + 1], 1), *_layer(plain, "layers.0.0")))
-    np.testing.assert_allclose(np.frombuffer(got.payloads[i], "<f4"), h.numpy().ravel(),
-                               rtol=1e-5, atol=1e-6)
+    h = torch.relu(
+        torch.nn.functional.linear(torch.flatten(x[i : i + 1], 1), *_layer(plain, "layers.0.0"))
+    )
+    np.testing.assert_allclose(
+        np.frombuffer(got.payloads[i], "<f4"), h.numpy().ravel(), rtol=1e-5, atol=1e-6
+    )
     final = ref["answered"][0] == 2
-    whole = ref["whole_logits_digit"] if "whole_logits_digit" in ref else next(
-        v for k, v in ref.items() if k.startswith("whole_logits_"))
+    whole = (
+        ref["whole_logits_digit"]
+        if "whole_logits_digit" in ref
+        else next(v for k, v in ref.items() if k.startswith("whole_logits_"))
+    )
     mine = torch.cat([got.logits[0][i] for i in np.flatnonzero(final)]).numpy()
     np.testing.assert_allclose(mine, whole[final], atol=1e-5, rtol=0)
     # the server program stops at its exit: the classifier is inside the cond's branch
@@ -146,8 +185,9 @@ def test_edge_only_and_server_only_cuts(plain: str, place: Path) -> None:
     assert set(ref["answered"][0]) == {0, 1, 2}  # the final head answers on the edge too
     whole = next(v for k, v in ref.items() if k.startswith("whole_logits_"))
     final = np.flatnonzero(ref["answered"][0] == 2)
-    np.testing.assert_allclose(torch.cat([got.logits[0][i] for i in final]).numpy(),
-                               whole[final], atol=1e-5, rtol=0)
+    np.testing.assert_allclose(
+        torch.cat([got.logits[0][i] for i in final]).numpy(), whole[final], atol=1e-5, rtol=0
+    )
     with pytest.raises(InputError, match="edge-only"):
         bundle.server(b"")
 
@@ -160,7 +200,8 @@ def test_edge_only_and_server_only_cuts(plain: str, place: Path) -> None:
 
 @pytest.mark.slow
 def test_a_sparse_network_is_stored_compressed_and_gives_the_same_outputs(
-        plain: str, place: Path) -> None:
+    plain: str, place: Path
+) -> None:
     x = split_x(plain)
     dense = export_bundle(plain, place / "b-dense", trial=0, force=True)
     sparse = export_bundle(plain, place / "b-sparse", trial=3)
@@ -173,8 +214,9 @@ def test_a_sparse_network_is_stored_compressed_and_gives_the_same_outputs(
 
     programs = ("edge.pt2", "server.pt2")
     assert size(place / "b-sparse", programs) < 0.8 * size(place / "b-dense", programs)
-    assert (size(place / "b-sparse", (*programs, "weights/sparse.dsew"))
-            < size(place / "b-dense", programs))
+    assert size(place / "b-sparse", (*programs, "weights/sparse.dsew")) < size(
+        place / "b-dense", programs
+    )
     assert dense.manifest["sparse"] is None
 
 
@@ -183,15 +225,32 @@ def test_a_sparse_network_is_stored_compressed_and_gives_the_same_outputs(
 
 @pytest.mark.slow
 def test_two_tasks_per_task_policy(place: Path) -> None:
-    make_study("hues", [trial(1.0, 3, (0, 1), policy="per_task",
-                              **{"threshold.wall_hue": 0.5, "threshold.floor_hue": 0.75}),
-                        trial(1.0, 3, (0, 1), policy="all",
-                              **{"threshold.wall_hue": 0.5, "threshold.floor_hue": 0.5})],
-               tasks=True)
+    make_study(
+        "hues",
+        [
+            trial(
+                1.0,
+                3,
+                (0, 1),
+                policy="per_task",
+                **{"threshold.wall_hue": 0.5, "threshold.floor_hue": 0.75},
+            ),
+            trial(
+                1.0,
+                3,
+                (0, 1),
+                policy="all",
+                **{"threshold.wall_hue": 0.5, "threshold.floor_hue": 0.5},
+            ),
+        ],
+        tasks=True,
+    )
     x = split_x("hues")
     done = export_bundle("hues", place / "b-hues", trial=0)
     assert done.manifest["policy"] == "per_task" and done.manifest["tasks"] == [
-        "wall_hue", "floor_hue"]
+        "wall_hue",
+        "floor_hue",
+    ]
     assert done.manifest["thresholds"] == [0.5, 0.75]
     _, ref, _ = check_against_reference(place / "b-hues", x)
     assert (ref["answered"][0] != ref["answered"][1]).any()  # tasks answered apart
@@ -203,8 +262,9 @@ def test_two_tasks_per_task_policy(place: Path) -> None:
 # ----------------------------------------------------------------------------- bad input
 
 
-def test_an_unknown_study_is_one_line_and_exit_2(isolated: Path,
-                                                 capsys: pytest.CaptureFixture) -> None:
+def test_an_unknown_study_is_one_line_and_exit_2(
+    isolated: Path, capsys: pytest.CaptureFixture
+) -> None:
     with pytest.raises(InputError, match="no study named 'nope'"):
         export_bundle("nope", isolated / "b", trial=0)
     assert main(["export", "nope", "--trial", "0", "--out", str(isolated / "b")]) == 2
@@ -213,8 +273,7 @@ def test_an_unknown_study_is_one_line_and_exit_2(isolated: Path,
 
 
 @pytest.mark.slow
-def test_bad_trials_and_objectives(plain: str, place: Path,
-                                   capsys: pytest.CaptureFixture) -> None:
+def test_bad_trials_and_objectives(plain: str, place: Path, capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(InputError, match="no trial 99"):
         export_bundle(plain, place / "x", trial=99)
     with pytest.raises(InputError, match="'bandwidth' is not an objective"):
@@ -227,8 +286,21 @@ def test_bad_trials_and_objectives(plain: str, place: Path,
     assert done.manifest["trial"] == int(front.sort_values("latency_mean").iloc[0]["trial"])
     with pytest.raises(InputError, match="not empty"):
         export_bundle(plain, place / "b-best", best="latency_mean")
-    assert main(["export", plain, "--best", "latency_mean", "--out", str(place / "b-best"),
-                 "--force", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "export",
+                plain,
+                "--best",
+                "latency_mean",
+                "--out",
+                str(place / "b-best"),
+                "--force",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert f"exported trial {done.manifest['trial']} of plain" in capsys.readouterr().out
 
 
@@ -237,8 +309,11 @@ def test_damaged_or_foreign_bundles_are_refused(plain: str, place: Path) -> None
     src = place / "b-plain"
     if not src.exists():
         export_bundle(plain, src, trial=0)
-    for name, damage in (("edge.pt2", "flip"), ("reference.npz", "delete"),
-                         ("manifest.json", "format")):
+    for name, damage in (
+        ("edge.pt2", "flip"),
+        ("reference.npz", "delete"),
+        ("manifest.json", "format"),
+    ):
         folder = place / f"bad-{name}"
         shutil.rmtree(folder, ignore_errors=True)
         shutil.copytree(src, folder)
@@ -261,8 +336,9 @@ def test_damaged_or_foreign_bundles_are_refused(plain: str, place: Path) -> None
         assert name in str(err.value) and "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("name", ["fp32", "fp16+zlib", "bf16", "int8", "int8-ch+zstd",
-                                  "int4", "int4-ch+zstd"])
+@pytest.mark.parametrize(
+    "name", ["fp32", "fp16+zlib", "bf16", "int8", "int8-ch+zstd", "int4", "int4-ch+zstd"]
+)
 def test_the_quantiser_in_an_exported_program_packs_to_encodes_bytes(name: str) -> None:
     codec = Codec.parse(name)
 

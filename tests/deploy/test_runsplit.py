@@ -29,7 +29,8 @@ def fake() -> tuple[FakeBundle, torch.Tensor, dict[str, np.ndarray], list[np.nda
     labels = [rng.integers(0, 3, N) for _ in range(2)]
     for t, y in enumerate(labels):
         bundle.manifest["predicted"].setdefault("task_accuracy", {})[f"task{t}"] = float(
-            np.count_nonzero(ref["predicted"][t] == y) / N)
+            np.count_nonzero(ref["predicted"][t] == y) / N
+        )
     assert 0 < np.count_nonzero(ref["payload_bytes"]) < N  # both kinds of sample
     assert (ref["answered"][0] != ref["answered"][1]).any()  # tasks decided apart
     return bundle, x, ref, labels
@@ -41,8 +42,9 @@ def tcp(fake: tuple) -> Iterator[sv.SplitServer]:
         yield srv
 
 
-def checks_of(bundle: FakeBundle, m: rs.Measured, ref: dict, labels: list,
-              full: bool = True) -> dict[str, rs.Check]:
+def checks_of(
+    bundle: FakeBundle, m: rs.Measured, ref: dict, labels: list, full: bool = True
+) -> dict[str, rs.Check]:
     _, checks = rs.evaluate(bundle.manifest, m, ref, labels, full=full)
     return {c.name.split(" =")[0]: c for c in checks}
 
@@ -79,8 +81,9 @@ def test_over_tcp_gives_the_same_answers(fake: tuple, tcp: sv.SplitServer) -> No
     assert tcp.served == np.count_nonzero(ref["payload_bytes"])
 
 
-@pytest.mark.parametrize("tamper", ["answered", "predicted", "payload_bytes", "whole_logits",
-                                    "accuracy"])
+@pytest.mark.parametrize(
+    "tamper", ["answered", "predicted", "payload_bytes", "whole_logits", "accuracy"]
+)
 def test_a_tampered_reference_fails_its_check(fake: tuple, tamper: str) -> None:
     bundle, x, ref, labels = fake
     m = rs.measure(bundle, x, rs.in_process(bundle))
@@ -153,13 +156,16 @@ def test_pacing_sleeps_the_links_time_less_what_the_exchange_took(
     assert all(target - 0.005 < s <= target for s in slept)
 
 
-@pytest.mark.parametrize(("argv", "words"), [
-    (["run-split", "DIR", "--server", "localhost"], "--server: bad address 'localhost'"),
-    (["run-split", "DIR", "--server", "127.0.0.1:99999"], "--server: bad address"),
-    (["run-split", "DIR", "--link", "no-such-link"], "no-such-link"),
-    (["run-split", "DIR", "--limit", "0"], "--limit"),
-    (["serve", "DIR", "--port", "70000"], "--port: 70000 is not a port"),
-])
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["run-split", "DIR", "--server", "localhost"], "--server: bad address 'localhost'"),
+        (["run-split", "DIR", "--server", "127.0.0.1:99999"], "--server: bad address"),
+        (["run-split", "DIR", "--link", "no-such-link"], "no-such-link"),
+        (["run-split", "DIR", "--limit", "0"], "--limit"),
+        (["serve", "DIR", "--port", "70000"], "--port: 70000 is not a port"),
+    ],
+)
 def test_bad_command_lines_exit_2_with_one_line(
     argv: list[str], words: str, capsys: pytest.CaptureFixture[str], tmp_path: object
 ) -> None:
@@ -191,10 +197,12 @@ def real_bundle(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) ->
         spec = parse_spec(spec_text("runsplit", n_trials=2), where="runsplit.toml")
         explorer = Explorer(spec, progress=False)
         study, _ = create_study(spec, explorer=explorer)
-        study.enqueue_trial({"density": 1.0, "split": 3, "exit_0": True, "exit_1": True,
-                             "threshold": 0.5})
-        study.enqueue_trial({"density": 1.0, "split": 6, "exit_0": True, "exit_1": False,
-                             "threshold": 0.5})  # edge only
+        study.enqueue_trial(
+            {"density": 1.0, "split": 3, "exit_0": True, "exit_1": True, "threshold": 0.5}
+        )
+        study.enqueue_trial(
+            {"density": 1.0, "split": 6, "exit_0": True, "exit_1": False, "threshold": 0.5}
+        )  # edge only
         run_study(spec, n_trials=2, progress=False, explorer=explorer)
         done = export_bundle("runsplit", root / "bundle", trial=0)
         assert export_bundle("runsplit", root / "edge-only", trial=1).manifest["edge_only"]
@@ -235,12 +243,14 @@ def tampered(bundle: Path, dest: Path, change: Callable[[dict], None]) -> Path:
 
 
 @pytest.mark.slow
-def test_run_split_in_process_passes_its_checks(real_bundle: Path, tmp_path: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_split_in_process_passes_its_checks(
+    real_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import json
 
-    rc, out, err = run_cli(["run-split", str(real_bundle), "--json",
-                            str(tmp_path / "run.json")], capsys)
+    rc, out, err = run_cli(
+        ["run-split", str(real_bundle), "--json", str(tmp_path / "run.json")], capsys
+    )
     assert rc == 0, out + err
     assert "5 of 5 checks passed" in out and "FAIL" not in out
     assert "server in-process" in out
@@ -250,11 +260,13 @@ def test_run_split_in_process_passes_its_checks(real_bundle: Path, tmp_path: Pat
     assert got["passed"] and got["n"] == ref["answered"].shape[1]
     figures = got["figures"]
     assert figures["accuracy digit"]["measured"] == man["predicted"]["accuracy"]
-    for name, rate in zip(["layers.0", "layers.1", "final"], man["predicted"]["exit_rates"],
-                          strict=True):
+    for name, rate in zip(
+        ["layers.0", "layers.1", "final"], man["predicted"]["exit_rates"], strict=True
+    ):
         assert figures[f"exit rate {name}"]["measured"] == pytest.approx(rate, abs=1e-12)
     assert figures["payload bytes/input (mean)"]["measured"] == pytest.approx(
-        man["predicted"]["bytes"], rel=1e-12)
+        man["predicted"]["bytes"], rel=1e-12
+    )
     sent = np.array(got["samples"]["payload_bytes"]) > 0
     wire = np.array(got["samples"]["wire_up"])
     assert (wire[sent] == np.array(got["samples"]["payload_bytes"])[sent] + 16).all()
@@ -262,8 +274,9 @@ def test_run_split_in_process_passes_its_checks(real_bundle: Path, tmp_path: Pat
 
 
 @pytest.mark.slow
-def test_run_split_over_tcp_against_dse_serve(real_bundle: Path, tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_split_over_tcp_against_dse_serve(
+    real_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import json
     import os
     import signal
@@ -272,9 +285,13 @@ def test_run_split_over_tcp_against_dse_serve(real_bundle: Path, tmp_path: Path,
     import sys
 
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
-    proc = subprocess.Popen([sys.executable, "-m", "dse.cli", "serve", str(real_bundle),
-                             "--port", "0"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dse.cli", "serve", str(real_bundle), "--port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         assert line.startswith(f"serving {real_bundle} on 127.0.0.1:"), line
@@ -284,8 +301,19 @@ def test_run_split_over_tcp_against_dse_serve(real_bundle: Path, tmp_path: Path,
             sock.sendall(sv.request_frame(b"DSEC" + bytes(60), None, 1))
             head = sv.recv_exact(sock, sv.REPLY.size)
             assert head is not None and sv.REPLY.unpack(head)[2] == sv.BAD_PAYLOAD
-        rc, out, err = run_cli(["run-split", str(real_bundle), "--server", address,
-                                "--limit", "60", "--json", str(tmp_path / "tcp.json")], capsys)
+        rc, out, err = run_cli(
+            [
+                "run-split",
+                str(real_bundle),
+                "--server",
+                address,
+                "--limit",
+                "60",
+                "--json",
+                str(tmp_path / "tcp.json"),
+            ],
+            capsys,
+        )
         assert rc == 0, out + err
         assert f"server tcp {address}" in out and "5 of 5 checks passed" in out
         got = json.loads((tmp_path / "tcp.json").read_text())
@@ -321,21 +349,37 @@ def test_a_tampered_reference_makes_run_split_exit_1(
     rc, out, _ = run_cli(["run-split", str(bundle), "--limit", "40"], capsys)
     assert rc == 1
     failed = [line for line in out.splitlines() if line.strip().startswith("FAIL")]
-    words = {"decision": "exit decisions", "class": "predicted classes",
-             "bytes": "payload bytes", "logits": "final logits digit"}[change]
+    words = {
+        "decision": "exit decisions",
+        "class": "predicted classes",
+        "bytes": "payload bytes",
+        "logits": "final logits digit",
+    }[change]
     assert len(failed) == 1 and words in failed[0], out
     assert "1 FAILED" in out
 
 
 @pytest.mark.slow
-def test_link_pacing_on_the_real_bundle(real_bundle: Path, tmp_path: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_link_pacing_on_the_real_bundle(
+    real_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import json
 
     from dse.costmodel import load_link
 
-    rc, out, err = run_cli(["run-split", str(real_bundle), "--link", "3g", "--limit", "8",
-                            "--json", str(tmp_path / "l.json")], capsys)
+    rc, out, err = run_cli(
+        [
+            "run-split",
+            str(real_bundle),
+            "--link",
+            "3g",
+            "--limit",
+            "8",
+            "--json",
+            str(tmp_path / "l.json"),
+        ],
+        capsys,
+    )
     assert rc == 0, out + err
     assert "paced to emulate link 3g" in out and "not a real radio" in out
     link = load_link("3g")
@@ -349,8 +393,9 @@ def test_link_pacing_on_the_real_bundle(real_bundle: Path, tmp_path: Path,
 
 
 @pytest.mark.slow
-def test_bad_inputs_exit_2_with_one_line(real_bundle: Path, tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_inputs_exit_2_with_one_line(
+    real_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import socket
 
     with socket.socket() as s:  # bound, never listening: nobody answers there
@@ -359,10 +404,11 @@ def test_bad_inputs_exit_2_with_one_line(real_bundle: Path, tmp_path: Path,
         cases = [
             (["run-split", str(tmp_path / "nowhere")], "nowhere"),
             (["serve", str(tmp_path / "nowhere")], "nowhere"),
-            (["run-split", str(real_bundle), "--server", f"127.0.0.1:{port}"],
-             f"127.0.0.1:{port}: --server: server not reachable"),
-            (["run-split", str(real_bundle), "--data", str(tmp_path / "none.toml")],
-             "none.toml"),
+            (
+                ["run-split", str(real_bundle), "--server", f"127.0.0.1:{port}"],
+                f"127.0.0.1:{port}: --server: server not reachable",
+            ),
+            (["run-split", str(real_bundle), "--data", str(tmp_path / "none.toml")], "none.toml"),
         ]
         (tmp_path / "empty").mkdir()
         cases.append((["run-split", str(tmp_path / "empty")], "manifest.json"))
@@ -385,17 +431,20 @@ def per_task_bundle(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path
     from dse.search.study import Explorer, create_study, run_study
 
     root = tmp_path_factory.mktemp("run-split-tasks")
-    text = (spec_text("runsplit-tasks", n_trials=1)
-            .replace('[data]\nname = "digits"\nseed = 0\n', HUE_DATA)
-            .replace("[space]\n", '[space]\npolicies = ["per_task"]\n'))
+    text = (
+        spec_text("runsplit-tasks", n_trials=1)
+        .replace('[data]\nname = "digits"\nseed = 0\n', HUE_DATA)
+        .replace("[space]\n", '[space]\npolicies = ["per_task"]\n')
+    )
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         mp.setenv("DSE_CACHE", str(shared_cache))
         spec = parse_spec(text, where="runsplit-tasks.toml")
         explorer = Explorer(spec, progress=False)
         study, _ = create_study(spec, explorer=explorer)
-        study.enqueue_trial({"density": 1.0, "split": 4, "exit_0": True, "exit_1": True,
-                             "threshold": 0.5})
+        study.enqueue_trial(
+            {"density": 1.0, "split": 4, "exit_0": True, "exit_1": True, "threshold": 0.5}
+        )
         run_study(spec, n_trials=1, progress=False, explorer=explorer)
         done = export_bundle("runsplit-tasks", root / "bundle", trial=0)
     assert done.manifest["policy"] == "per_task" and len(done.manifest["tasks"]) == 2
@@ -414,8 +463,9 @@ def test_per_task_answers_over_tcp_send_only_the_open_tasks(
 
     with serving(sv.make_server(load_bundle(per_task_bundle), "127.0.0.1", 0)) as srv:
         host, port = srv.address
-        rc, out, err = run_cli(["run-split", str(per_task_bundle), "--server",
-                                f"{host}:{port}"], capsys)
+        rc, out, err = run_cli(
+            ["run-split", str(per_task_bundle), "--server", f"{host}:{port}"], capsys
+        )
     assert rc == 0, out + err
     assert "7 of 7 checks passed" in out
     assert srv.served == int(np.count_nonzero(ref["payload_bytes"])) and srv.refused == 0
@@ -429,15 +479,15 @@ def test_a_limited_run_predicts_rates_and_bytes_from_its_own_samples(fake: tuple
     path = ref["answered"][:, :9].max(axis=0)
     assert figures["exit rate exit0"] == (np.mean(path == 0), np.mean(path == 0))
     assert figures["payload bytes/input (mean)"][1] == ref["payload_bytes"][:9].mean()
-    full, _ = rs.evaluate(bundle.manifest, rs.measure(bundle, x, rs.in_process(bundle)), ref,
-                          labels, full=True)
+    full, _ = rs.evaluate(
+        bundle.manifest, rs.measure(bundle, x, rs.in_process(bundle)), ref, labels, full=True
+    )
     assert full["exit rate exit0"][1] == 0.5 and full["payload bytes/input (mean)"][1] == 1e6
 
 
 @pytest.mark.slow
 def test_a_lossy_codec_bundle_passes_with_its_logits_check_skipped(
-    tmp_path_factory: pytest.TempPathFactory, shared_cache: Path,
-    capsys: pytest.CaptureFixture[str]
+    tmp_path_factory: pytest.TempPathFactory, shared_cache: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from export_fixtures import make_study
 
@@ -447,9 +497,20 @@ def test_a_lossy_codec_bundle_passes_with_its_logits_check_skipped(
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
         mp.setenv("DSE_CACHE", str(shared_cache))
-        make_study("runsplit-codec", [{"density": 1.0, "split": 3, "exit_0": True,
-                                       "exit_1": True, "threshold": 0.5,
-                                       "codec": "int8+zstd"}], codecs=True)
+        make_study(
+            "runsplit-codec",
+            [
+                {
+                    "density": 1.0,
+                    "split": 3,
+                    "exit_0": True,
+                    "exit_1": True,
+                    "threshold": 0.5,
+                    "codec": "int8+zstd",
+                }
+            ],
+            codecs=True,
+        )
         done = export_bundle("runsplit-codec", root / "bundle", trial=0)
     assert done.manifest["codec"] == "int8+zstd"
     rc, out, err = run_cli(["run-split", str(done.folder), "--limit", "60"], capsys)
@@ -458,22 +519,29 @@ def test_a_lossy_codec_bundle_passes_with_its_logits_check_skipped(
 
 
 @pytest.mark.slow
-def test_data_from_another_file(real_bundle: Path, tmp_path: Path,
-                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_data_from_another_file(
+    real_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     same = tmp_path / "same.toml"  # only a [data] table, equal to the study's
     same.write_text('[data]\nname = "digits"\nseed = 0\n')
-    rc, out, err = run_cli(["run-split", str(real_bundle), "--data", str(same),
-                            "--limit", "30"], capsys)
+    rc, out, err = run_cli(
+        ["run-split", str(real_bundle), "--data", str(same), "--limit", "30"], capsys
+    )
     assert rc == 0 and "4 of 4" not in out and "5 of 5 checks passed" in out, out + err
     shuffled = tmp_path / "shuffled.toml"  # the same set split with another seed
     shuffled.write_text('name = "x"\n[data]\nname = "digits"\nseed = 1\n')
-    rc, out, err = run_cli(["run-split", str(real_bundle), "--data", str(shuffled),
-                            "--limit", "30"], capsys)
+    rc, out, err = run_cli(
+        ["run-split", str(real_bundle), "--data", str(shuffled), "--limit", "30"], capsys
+    )
     assert rc == 1 and "FAIL  exit decisions" in out  # other samples: the checks see it
-    for text, words in (('[data]\nname = "digits"\nval_fraction = 0.3\ntest_fraction = 0.3\n',
-                         "samples, the bundle's reference"),
-                        ('[data]\nname = "digits"\nbogus = 1\n', "data.bogus: unknown key"),
-                        ("[model]\nname = 'mlp'\n", "no [data] table")):
+    for text, words in (
+        (
+            '[data]\nname = "digits"\nval_fraction = 0.3\ntest_fraction = 0.3\n',
+            "samples, the bundle's reference",
+        ),
+        ('[data]\nname = "digits"\nbogus = 1\n', "data.bogus: unknown key"),
+        ("[model]\nname = 'mlp'\n", "no [data] table"),
+    ):
         other = tmp_path / "other.toml"
         other.write_text(text)
         rc, out, err = run_cli(["run-split", str(real_bundle), "--data", str(other)], capsys)
@@ -481,12 +549,22 @@ def test_data_from_another_file(real_bundle: Path, tmp_path: Path,
 
 
 @pytest.mark.slow
-def test_an_edge_only_bundle_runs_alone(real_bundle: Path, tmp_path: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_edge_only_bundle_runs_alone(
+    real_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import json
 
-    rc, out, err = run_cli(["run-split", str(real_bundle.parent / "edge-only"), "--limit",
-                            "40", "--json", str(tmp_path / "e.json")], capsys)
+    rc, out, err = run_cli(
+        [
+            "run-split",
+            str(real_bundle.parent / "edge-only"),
+            "--limit",
+            "40",
+            "--json",
+            str(tmp_path / "e.json"),
+        ],
+        capsys,
+    )
     assert rc == 0 and "5 of 5 checks passed" in out, out + err
     samples = json.loads((tmp_path / "e.json").read_text())["samples"]
     assert set(samples["payload_bytes"]) == set(samples["wire_up"]) == {0}
@@ -495,8 +573,9 @@ def test_an_edge_only_bundle_runs_alone(real_bundle: Path, tmp_path: Path,
 
 
 @pytest.mark.slow
-def test_a_server_going_away_mid_run_is_one_line(real_bundle: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_server_going_away_mid_run_is_one_line(
+    real_bundle: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from dse.deploy.bundle import load_bundle
 
     class Dying(sv.SplitServer):
@@ -507,7 +586,8 @@ def test_a_server_going_away_mid_run_is_one_line(real_bundle: Path,
 
     with serving(Dying(load_bundle(real_bundle), "127.0.0.1", 0)) as srv:
         host, port = srv.address
-        rc, out, err = run_cli(["run-split", str(real_bundle), "--server", f"{host}:{port}"],
-                               capsys)
+        rc, out, err = run_cli(
+            ["run-split", str(real_bundle), "--server", f"{host}:{port}"], capsys
+        )
     assert rc == 2 and err.count("\n") == 1, err
     assert f"{host}:{port}: --server: connection lost" in err and "dse serve DIR" in err

@@ -78,11 +78,14 @@ def test_port_0_picks_a_free_port_and_answers_like_the_server_program(
     assert server.served == 3 and server.refused == 0
 
 
-@pytest.mark.parametrize("garbage", [
-    b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",  # bad magic, and more bytes than a header
-    sv.REQUEST.pack(b"DSEQ", 9, 0, 2, 1, 0),  # unknown version
-    sv.REQUEST.pack(b"DSEQ", 1, 0, 2, 1, 10_000) + b"x" * 5000,  # over the limit (1000)
-])
+@pytest.mark.parametrize(
+    "garbage",
+    [
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",  # bad magic, and more bytes than a header
+        sv.REQUEST.pack(b"DSEQ", 9, 0, 2, 1, 0),  # unknown version
+        sv.REQUEST.pack(b"DSEQ", 1, 0, 2, 1, 10_000) + b"x" * 5000,  # over the limit (1000)
+    ],
+)
 def test_an_unframeable_request_gets_an_error_and_the_server_survives(
     bundle: FakeBundle, server: sv.SplitServer, garbage: bytes
 ) -> None:
@@ -99,13 +102,16 @@ def test_an_unframeable_request_gets_an_error_and_the_server_survives(
     assert server.refused == 1 and server.served == 1
 
 
-@pytest.mark.parametrize(("frame", "status", "words"), [
-    (sv.request_frame(b"\x00" * 31, None, 2), sv.BAD_PAYLOAD, "expected 32"),  # damaged
-    (sv.request_frame(b"DSEC" + b"\x07" * 40, None, 2), sv.BAD_PAYLOAD, "payload"),
-    (sv.request_frame(b"\x00" * 32, None, 3), sv.BAD_FRAME, "this bundle has 2"),
-    (sv.REQUEST.pack(b"DSEQ", 1, 0, 2, 0, 32) + b"\x00" * 32, sv.BAD_FRAME, "mask"),
-    (sv.REQUEST.pack(b"DSEQ", 1, 0, 2, 4, 32) + b"\x00" * 32, sv.BAD_FRAME, "mask"),
-])
+@pytest.mark.parametrize(
+    ("frame", "status", "words"),
+    [
+        (sv.request_frame(b"\x00" * 31, None, 2), sv.BAD_PAYLOAD, "expected 32"),  # damaged
+        (sv.request_frame(b"DSEC" + b"\x07" * 40, None, 2), sv.BAD_PAYLOAD, "payload"),
+        (sv.request_frame(b"\x00" * 32, None, 3), sv.BAD_FRAME, "this bundle has 2"),
+        (sv.REQUEST.pack(b"DSEQ", 1, 0, 2, 0, 32) + b"\x00" * 32, sv.BAD_FRAME, "mask"),
+        (sv.REQUEST.pack(b"DSEQ", 1, 0, 2, 4, 32) + b"\x00" * 32, sv.BAD_FRAME, "mask"),
+    ],
+)
 def test_a_framed_bad_request_gets_an_error_and_the_same_connection_goes_on(
     bundle: FakeBundle, server: sv.SplitServer, frame: bytes, status: int, words: str
 ) -> None:
@@ -118,8 +124,7 @@ def test_a_framed_bad_request_gets_an_error_and_the_same_connection_goes_on(
     assert server.refused == 1 and server.served == 2
 
 
-def test_the_client_raises_the_servers_reason(bundle: FakeBundle,
-                                              server: sv.SplitServer) -> None:
+def test_the_client_raises_the_servers_reason(bundle: FakeBundle, server: sv.SplitServer) -> None:
     with sv.Client(*server.address, 2) as client:
         with pytest.raises(sv.ServerError) as err:
             client.ask(b"short")
@@ -127,9 +132,9 @@ def test_the_client_raises_the_servers_reason(bundle: FakeBundle,
         assert client.ask(payload_of(bundle)).answered == (1, 1)
 
 
-def test_a_server_error_is_reported_and_serving_goes_on(server: sv.SplitServer,
-                                                        bundle: FakeBundle,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_server_error_is_reported_and_serving_goes_on(
+    server: sv.SplitServer, bundle: FakeBundle, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = []
 
     def broken(payload: bytes, open_tasks: object = None) -> object:
@@ -197,10 +202,17 @@ def test_a_served_process_prints_its_port_and_stops_cleanly_on_sigterm() -> None
     from pathlib import Path
 
     here = Path(__file__).parent
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(here.parents[1]), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen([sys.executable, "-c", SERVE_FAKE, str(here)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(here.parents[1]), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVE_FAKE, str(here)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()  # printed and flushed before serving
         assert line.startswith("serving fake-bundle on 127.0.0.1:"), line + proc.stderr.read()

@@ -15,8 +15,9 @@ def spec_of(mode: str, cut: int | None = None) -> NetworkSpec:
     spec = NetworkSpec(model="mlp", data=data, train=TrainConfig(epochs=1, batch_size=16))
     if cut is None:
         cut = build_graph(build_network(spec), example_input(data)).exits[0].position
-    return NetworkSpec(model="mlp", data=data, cut=cut,
-                       train=TrainConfig(epochs=1, batch_size=16, mode=mode))
+    return NetworkSpec(
+        model="mlp", data=data, cut=cut, train=TrainConfig(epochs=1, batch_size=16, mode=mode)
+    )
 
 
 @pytest.mark.parametrize("mode", ["hierarchical", "split"])

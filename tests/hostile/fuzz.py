@@ -13,18 +13,67 @@ from hypothesis import strategies as st
 
 #: Moderate, deterministic and without a deadline: every loader here reads files. Set
 #: DSE_FUZZ_EXAMPLES (and DSE_FUZZ_RANDOM=1 for fresh draws) to search longer by hand.
-FUZZ = settings(max_examples=int(os.environ.get("DSE_FUZZ_EXAMPLES", "60")), deadline=None,
-                derandomize=os.environ.get("DSE_FUZZ_RANDOM") != "1", database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=int(os.environ.get("DSE_FUZZ_EXAMPLES", "60")),
+    deadline=None,
+    derandomize=os.environ.get("DSE_FUZZ_RANDOM") != "1",
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
-UNITS = ["", "W", "mW", "uW", "kW", "J", "s", "ms", "us", "min", "B", "GiB", "kB", "B/s",
-         "GB/s", "bit/s", "Mbit/s", "Gbps", "FLOP/s", "GFLOP/s", "TOPS", "W/Mbps", "%", "µs",
-         "furlongs", "GFLOP/s/s"]
-NUMBERS = ["0", "-0", "1", "-1", "1e308", "1e-300", "1e309", "nan", "inf", "-inf", "1e3",
-           "0.5", "3", "12345678901234567890", ".5", "5.", "0x10", "1_000", ""]
+UNITS = [
+    "",
+    "W",
+    "mW",
+    "uW",
+    "kW",
+    "J",
+    "s",
+    "ms",
+    "us",
+    "min",
+    "B",
+    "GiB",
+    "kB",
+    "B/s",
+    "GB/s",
+    "bit/s",
+    "Mbit/s",
+    "Gbps",
+    "FLOP/s",
+    "GFLOP/s",
+    "TOPS",
+    "W/Mbps",
+    "%",
+    "µs",
+    "furlongs",
+    "GFLOP/s/s",
+]
+NUMBERS = [
+    "0",
+    "-0",
+    "1",
+    "-1",
+    "1e308",
+    "1e-300",
+    "1e309",
+    "nan",
+    "inf",
+    "-inf",
+    "1e3",
+    "0.5",
+    "3",
+    "12345678901234567890",
+    ".5",
+    "5.",
+    "0x10",
+    "1_000",
+    "",
+]
 
-quantity = st.builds(lambda n, u: f"{n} {u}".strip(), st.sampled_from(NUMBERS),
-                     st.sampled_from(UNITS))
+quantity = st.builds(
+    lambda n, u: f"{n} {u}".strip(), st.sampled_from(NUMBERS), st.sampled_from(UNITS)
+)
 scalar = st.one_of(
     st.integers(-(2**63), 2**63 - 1),
     st.sampled_from([0, 1, -1, 2, 64, 2**31, 10**18]),
@@ -34,8 +83,13 @@ scalar = st.one_of(
     st.text(max_size=12),
     quantity,
 )
-value = st.recursive(scalar, lambda inner: st.lists(inner, max_size=3)
-                     | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=6)
+value = st.recursive(
+    scalar,
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
 
 
 def _string(s: str) -> str:
@@ -78,8 +132,7 @@ def _paths(doc: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str,
 
 
 @st.composite
-def mutated(draw: st.DrawFn, base: dict[str, Any], keys: list[str] | None = None
-            ) -> dict[str, Any]:
+def mutated(draw: st.DrawFn, base: dict[str, Any], keys: list[str] | None = None) -> dict[str, Any]:
     """``base`` (deep-copied) with one to three fields replaced, removed or added: the
     replacement a value of the field's own kind now and then, of any kind otherwise."""
     doc = json.loads(json.dumps(base))
@@ -103,19 +156,28 @@ def mutated(draw: st.DrawFn, base: dict[str, Any], keys: list[str] | None = None
     return doc
 
 
-number = st.one_of(quantity, st.floats(allow_nan=True, allow_infinity=True),
-                   st.integers(-(10**30), 10**30))
+number = st.one_of(
+    quantity, st.floats(allow_nan=True, allow_infinity=True), st.integers(-(10**30), 10**30)
+)
 
 
 @st.composite
-def renumbered(draw: st.DrawFn, base: dict[str, Any], skip: tuple[str, ...] = ()
-               ) -> dict[str, Any]:
+def renumbered(draw: st.DrawFn, base: dict[str, Any], skip: tuple[str, ...] = ()) -> dict[str, Any]:
     """``base`` with one to four of its number or 'VALUE UNIT' fields given another number
     (tables named in ``skip`` left alone): deep into the checks of figures."""
     doc = json.loads(json.dumps(base))
-    leaves = [p for p in _paths(doc) if p[0] not in skip and not isinstance(_at(doc, p), dict)
-              and (isinstance(_at(doc, p), int | float) and not isinstance(_at(doc, p), bool)
-                   or isinstance(_at(doc, p), str) and _at(doc, p)[:1].isdigit())]
+    leaves = [
+        p
+        for p in _paths(doc)
+        if p[0] not in skip
+        and not isinstance(_at(doc, p), dict)
+        and (
+            isinstance(_at(doc, p), int | float)
+            and not isinstance(_at(doc, p), bool)
+            or isinstance(_at(doc, p), str)
+            and _at(doc, p)[:1].isdigit()
+        )
+    ]
     for path in draw(st.lists(st.sampled_from(leaves), min_size=1, max_size=4)) if leaves else []:
         _at(doc, path[:-1])[path[-1]] = draw(number)
     return doc

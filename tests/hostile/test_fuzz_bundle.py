@@ -19,9 +19,30 @@ from dse.deploy.bundle import Bundle, load_bundle
 from dse.errors import InputError
 from tests.hostile.fuzz import FUZZ, mutated
 
-KEYS = ["format", "tasks", "classes", "exits", "cut", "crossing", "codec", "files",
-        "edge_only", "input_shape", "sparse", "file", "layers", "module", "weight_shape",
-        "bias", "kind", "groups", "shape", "edge.pt2", "server.pt2", "weights/sparse.dsew"]
+KEYS = [
+    "format",
+    "tasks",
+    "classes",
+    "exits",
+    "cut",
+    "crossing",
+    "codec",
+    "files",
+    "edge_only",
+    "input_shape",
+    "sparse",
+    "file",
+    "layers",
+    "module",
+    "weight_shape",
+    "bias",
+    "kind",
+    "groups",
+    "shape",
+    "edge.pt2",
+    "server.pt2",
+    "weights/sparse.dsew",
+]
 
 
 def _program(module: nn.Module, shape: tuple[int, ...]) -> bytes:
@@ -31,19 +52,35 @@ def _program(module: nn.Module, shape: tuple[int, ...]) -> bytes:
         return path.read_bytes()
 
 
-PROGRAMS = {"edge.pt2": _program(nn.Linear(2, 2), (1, 2)),
-            "server.pt2": _program(nn.Linear(2, 3), (1, 2)),
-            "weights/sparse.dsew": b"DSEW not really a packed state"}
-BASE = {
-    "format": 1, "tasks": ["class"], "classes": [3], "exits": [], "cut": 1,
-    "crossing": [{"shape": [1, 2]}], "codec": None, "edge_only": False, "input_shape": [1, 2],
-    "files": {n: hashlib.sha256(b).hexdigest() for n, b in PROGRAMS.items()},
-    "sparse": {"file": "weights/sparse.dsew", "form": "dsew",
-               "layers": [{"module": "l", "kind": "linear", "weight_shape": [2, 2],
-                           "groups": 1, "bias": True}]},
+PROGRAMS = {
+    "edge.pt2": _program(nn.Linear(2, 2), (1, 2)),
+    "server.pt2": _program(nn.Linear(2, 3), (1, 2)),
+    "weights/sparse.dsew": b"DSEW not really a packed state",
 }
-BASES = [BASE, {**BASE, "sparse": None}, {**BASE, "sparse": None, "edge_only": True,
-                                           "codec": "int8+zstd"}]
+BASE = {
+    "format": 1,
+    "tasks": ["class"],
+    "classes": [3],
+    "exits": [],
+    "cut": 1,
+    "crossing": [{"shape": [1, 2]}],
+    "codec": None,
+    "edge_only": False,
+    "input_shape": [1, 2],
+    "files": {n: hashlib.sha256(b).hexdigest() for n, b in PROGRAMS.items()},
+    "sparse": {
+        "file": "weights/sparse.dsew",
+        "form": "dsew",
+        "layers": [
+            {"module": "l", "kind": "linear", "weight_shape": [2, 2], "groups": 1, "bias": True}
+        ],
+    },
+}
+BASES = [
+    BASE,
+    {**BASE, "sparse": None},
+    {**BASE, "sparse": None, "edge_only": True, "codec": "int8+zstd"},
+]
 
 
 def _load(manifest: dict) -> None:
@@ -82,9 +119,15 @@ def test_a_manifest_with_fields_changed(data: st.DataObject) -> None:
 
 
 @FUZZ
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8)
-                    | st.floats(), lambda inner: st.lists(inner, max_size=3)
-                    | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=8) | st.floats(),
+        lambda inner: (
+            st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+        ),
+        max_leaves=8,
+    )
+)
 def test_any_json(value: object) -> None:
     _load(value)  # type: ignore[arg-type]
 
@@ -95,13 +138,24 @@ CASES = {
     "tasks as a number": ("tasks", 3),
     "classes of another length": ("classes", [3, 3]),
     "a crossing without a shape": ("crossing", [{}]),
-    "a sparse layer at a clashing path": ("sparse", {
-        "file": "weights/sparse.dsew", "layers": [{"module": "training", "kind": "linear",
-                                                   "weight_shape": [2, 2], "bias": True}]}),
-    "a sparse layer of 2**40 weights": ("sparse", {
-        "file": "weights/sparse.dsew", "layers": [{"module": "l", "kind": "linear",
-                                                   "weight_shape": [2**20, 2**20],
-                                                   "bias": True}]}),
+    "a sparse layer at a clashing path": (
+        "sparse",
+        {
+            "file": "weights/sparse.dsew",
+            "layers": [
+                {"module": "training", "kind": "linear", "weight_shape": [2, 2], "bias": True}
+            ],
+        },
+    ),
+    "a sparse layer of 2**40 weights": (
+        "sparse",
+        {
+            "file": "weights/sparse.dsew",
+            "layers": [
+                {"module": "l", "kind": "linear", "weight_shape": [2**20, 2**20], "bias": True}
+            ],
+        },
+    ),
     "cut as a float": ("cut", math.pi),
 }
 

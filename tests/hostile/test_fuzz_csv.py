@@ -30,9 +30,18 @@ _UNIQUE = count()
 def _row(node: str, i: int) -> dict[str, str]:
     kind = "call" if node == CALL_NODE else _GRAPH.nodes[node].kind
     t = 1e-5 * (1 + i % 7)
-    return {"model": "mlp", "input_shape": "x".join(map(str, _SHAPE)), "node": node,
-            "kind": kind, "runtime": "eager", "threads": "1", "median_s": f"{t:.3g}",
-            "p10_s": f"{0.9 * t:.3g}", "runs": "30", "device": "a test machine"}
+    return {
+        "model": "mlp",
+        "input_shape": "x".join(map(str, _SHAPE)),
+        "node": node,
+        "kind": kind,
+        "runtime": "eager",
+        "threads": "1",
+        "median_s": f"{t:.3g}",
+        "p10_s": f"{0.9 * t:.3g}",
+        "runs": "30",
+        "device": "a test machine",
+    }
 
 
 def _text(rows: list[dict[str, str]], columns: list[str]) -> str:
@@ -43,10 +52,39 @@ def _text(rows: list[dict[str, str]], columns: list[str]) -> str:
     return out.getvalue()
 
 
-FIELD = st.one_of(st.text(max_size=10), st.sampled_from(
-    ["", "0", "-1", "1e308", "1e-300", "nan", "inf", "1.5", "2", "999999999999", "1x1x8x8",
-     "1x1x8x9", "5", "0x1x8x8", "1x100000x100000x100000", "x", "mlp", "vgg-s", "nosuch",
-     "os:system", "torch-export", "fused", "tensorrt", CALL_NODE, "call", "conv"]))
+FIELD = st.one_of(
+    st.text(max_size=10),
+    st.sampled_from(
+        [
+            "",
+            "0",
+            "-1",
+            "1e308",
+            "1e-300",
+            "nan",
+            "inf",
+            "1.5",
+            "2",
+            "999999999999",
+            "1x1x8x8",
+            "1x1x8x9",
+            "5",
+            "0x1x8x8",
+            "1x100000x100000x100000",
+            "x",
+            "mlp",
+            "vgg-s",
+            "nosuch",
+            "os:system",
+            "torch-export",
+            "fused",
+            "tensorrt",
+            CALL_NODE,
+            "call",
+            "conv",
+        ]
+    ),
+)
 
 
 @st.composite
@@ -62,7 +100,7 @@ def near_valid_csv(draw: st.DrawFn) -> str:
     columns = list(CSV_COLUMNS)
     if draw(st.integers(0, 9)) == 0:
         columns.remove(draw(st.sampled_from(columns)))
-    return _text(rows[:draw(st.sampled_from([len(rows), len(rows), 0, 1]))], columns)
+    return _text(rows[: draw(st.sampled_from([len(rows), len(rows), 0, 1]))], columns)
 
 
 def _read(text: str | bytes) -> None:
@@ -84,8 +122,7 @@ def test_any_bytes(raw: bytes) -> None:
 
 
 @FUZZ
-@given(st.lists(st.lists(FIELD, min_size=len(CSV_COLUMNS), max_size=len(CSV_COLUMNS)),
-                max_size=4))
+@given(st.lists(st.lists(FIELD, min_size=len(CSV_COLUMNS), max_size=len(CSV_COLUMNS)), max_size=4))
 def test_any_rows_under_the_right_header(rows: list[list[str]]) -> None:
     _read(_text([dict(zip(CSV_COLUMNS, r, strict=True)) for r in rows], list(CSV_COLUMNS)))
 
@@ -104,8 +141,9 @@ def test_calibrate_from_any_csv_exits_0_or_2(text: str) -> None:
         path = Path(tmp) / "m.csv"
         path.write_text(text)
         out = Path(tmp) / f"fitted-{next(_UNIQUE)}.toml"
-        code = main(["calibrate", "--from-csv", str(path), "--base", "raspberry-pi-4",
-                     "--out", str(out)])
+        code = main(
+            ["calibrate", "--from-csv", str(path), "--base", "raspberry-pi-4", "--out", str(out)]
+        )
     assert code in (0, 2)
 
 
@@ -120,15 +158,25 @@ CASES = {  # what the search found, and its neighbours: each refused in one line
 
 
 @pytest.mark.parametrize("case", CASES, ids=str)
-def test_calibrate_refuses_in_one_line(case: str, tmp_path: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_calibrate_refuses_in_one_line(
+    case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     column, value = CASES[case]
     rows = [_row(n, i) for i in range(4) for n in NODES]
     rows[0][column] = value
     path = tmp_path / "m.csv"
     path.write_text(_text(rows, list(CSV_COLUMNS)))
-    code = main(["calibrate", "--from-csv", str(path), "--base", "raspberry-pi-4",
-                 "--out", str(tmp_path / "fitted.toml")])
+    code = main(
+        [
+            "calibrate",
+            "--from-csv",
+            str(path),
+            "--base",
+            "raspberry-pi-4",
+            "--out",
+            str(tmp_path / "fitted.toml"),
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("dse: error: "), err
     assert not (tmp_path / "fitted.toml").exists()

@@ -20,18 +20,30 @@ from dse.nets.data import DataSet, load_data
 from tests.hostile.fuzz import FUZZ
 
 NAMES = ["x", "y", "y_a", "y_b", "x_test", "y_test", "y_a_test", "y_", "z", "y_a_b"]
-DTYPES = [np.uint8, np.float32, np.float64, np.float16, np.int64, np.int8, np.uint64,
-          np.bool_, np.complex64]
+DTYPES = [
+    np.uint8,
+    np.float32,
+    np.float64,
+    np.float16,
+    np.int64,
+    np.int8,
+    np.uint64,
+    np.bool_,
+    np.complex64,
+]
 
-options = st.fixed_dictionaries({}, optional={
-    "seed": st.integers(-3, 2**40),
-    "val_fraction": st.sampled_from([0.0, 0.15, 0.5, 0.99, 1.0, -0.1, float("nan")]),
-    "test_fraction": st.sampled_from([0.0, 0.15, 0.9, 1.5]),
-    "size": st.sampled_from([None, 0, 1, 4, 8, 16, 300, -1]),
-    "n": st.sampled_from([None, 0, 1, 10, 12, 40, 10**9, -5]),
-    "channels": st.sampled_from([None, 0, 1, 2, 3]),
-    "noise": st.sampled_from([0.0, 0.1, 1.0, 2.0, -0.5]),
-})
+options = st.fixed_dictionaries(
+    {},
+    optional={
+        "seed": st.integers(-3, 2**40),
+        "val_fraction": st.sampled_from([0.0, 0.15, 0.5, 0.99, 1.0, -0.1, float("nan")]),
+        "test_fraction": st.sampled_from([0.0, 0.15, 0.9, 1.5]),
+        "size": st.sampled_from([None, 0, 1, 4, 8, 16, 300, -1]),
+        "n": st.sampled_from([None, 0, 1, 10, 12, 40, 10**9, -5]),
+        "channels": st.sampled_from([None, 0, 1, 2, 3]),
+        "noise": st.sampled_from([0.0, 0.1, 1.0, 2.0, -0.5]),
+    },
+)
 
 
 def _load(name: str, root: Path, opts: dict) -> None:
@@ -48,8 +60,21 @@ def image_arrays(draw: st.DrawFn) -> np.ndarray:
     """Mostly N x S x S (or with a channel axis), any dtype and values."""
     n = draw(st.sampled_from([0, 1, 9, 10, 12, 30]))
     s = draw(st.sampled_from([0, 1, 3, 4, 8]))
-    shape = draw(st.sampled_from([(n, s, s), (n, 1, s, s), (n, 3, s, s), (n, s, s, 3),
-                                  (n, 2, s, s), (n, s, s + 1), (n,), (), (n, s, s, 3, 1)]))
+    shape = draw(
+        st.sampled_from(
+            [
+                (n, s, s),
+                (n, 1, s, s),
+                (n, 3, s, s),
+                (n, s, s, 3),
+                (n, 2, s, s),
+                (n, s, s + 1),
+                (n,),
+                (),
+                (n, s, s, 3, 1),
+            ]
+        )
+    )
     dtype = draw(st.sampled_from(DTYPES))
     fill = draw(st.sampled_from(["random", "zeros", "ones", "nan", "big"]))
     if fill == "random":
@@ -68,13 +93,18 @@ def label_arrays(draw: st.DrawFn) -> np.ndarray:
     if kind == "random":
         return draw(hnp.arrays(dtype, shape))
     with np.errstate(all="ignore"):
-        return (np.arange(int(np.prod(shape))).reshape(shape) % 2 if kind == "binary"
-                else np.zeros(shape)).astype(dtype)
+        return (
+            np.arange(int(np.prod(shape))).reshape(shape) % 2
+            if kind == "binary"
+            else np.zeros(shape)
+        ).astype(dtype)
 
 
 @FUZZ
-@given(st.dictionaries(st.sampled_from(NAMES), st.one_of(image_arrays(), label_arrays()),
-                       max_size=5), options)
+@given(
+    st.dictionaries(st.sampled_from(NAMES), st.one_of(image_arrays(), label_arrays()), max_size=5),
+    options,
+)
 def test_any_npz(arrays: dict[str, np.ndarray], opts: dict) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "data.npz"
@@ -123,8 +153,11 @@ def test_any_bytes_as_npz(raw: bytes) -> None:
 
 @st.composite
 def idx_file(draw: st.DrawFn, images: bool) -> bytes:
-    magic = draw(st.sampled_from([2051, 2049, 0, 2**32 - 1]) if draw(st.booleans()) else
-                 st.just(2051 if images else 2049))
+    magic = draw(
+        st.sampled_from([2051, 2049, 0, 2**32 - 1])
+        if draw(st.booleans())
+        else st.just(2051 if images else 2049)
+    )
     n = draw(st.sampled_from([0, 1, 10, 12, 2**31]))
     dims = [n, *(draw(st.sampled_from([0, 1, 4, 8])) for _ in range(2))] if images else [n]
     header = struct.pack(f">{1 + len(dims)}I", magic, *dims)
@@ -135,7 +168,7 @@ def idx_file(draw: st.DrawFn, images: bool) -> bytes:
     data = header + bytes([labels if not images else (i * 37) % 256 for i in range(length)])
     if not images and body == "exact" and labels == 1:
         data = header + bytes(i % 10 for i in range(length))
-    return data[:draw(st.sampled_from([len(data), len(data), 3, 0]))]
+    return data[: draw(st.sampled_from([len(data), len(data), 3, 0]))]
 
 
 def _idx(magic: int, dims: list[int], body: bytes) -> bytes:
@@ -146,9 +179,12 @@ def _idx(magic: int, dims: list[int], body: bytes) -> bytes:
 def near_valid_idx(draw: st.DrawFn) -> tuple[bytes, ...]:
     """Four valid idx files (12 training and 3 test images of 8 x 8) with at most one
     replaced by any other."""
-    files = [_idx(2051, [12, 8, 8], bytes(i % 256 for i in range(12 * 64))),
-             _idx(2049, [12], bytes(i % 10 for i in range(12))),
-             _idx(2051, [3, 8, 8], bytes(3 * 64)), _idx(2049, [3], bytes([1, 2, 3]))]
+    files = [
+        _idx(2051, [12, 8, 8], bytes(i % 256 for i in range(12 * 64))),
+        _idx(2049, [12], bytes(i % 10 for i in range(12))),
+        _idx(2051, [3, 8, 8], bytes(3 * 64)),
+        _idx(2049, [3], bytes([1, 2, 3])),
+    ]
     if draw(st.booleans()):
         k = draw(st.integers(0, 3))
         files[k] = draw(idx_file(k % 2 == 0))
@@ -156,28 +192,53 @@ def near_valid_idx(draw: st.DrawFn) -> tuple[bytes, ...]:
 
 
 @FUZZ
-@given(st.one_of(near_valid_idx(),
-                 st.tuples(idx_file(True), idx_file(False), idx_file(True), idx_file(False))),
-       st.lists(st.booleans(), min_size=4, max_size=4), st.one_of(st.just({}), options))
+@given(
+    st.one_of(
+        near_valid_idx(),
+        st.tuples(idx_file(True), idx_file(False), idx_file(True), idx_file(False)),
+    ),
+    st.lists(st.booleans(), min_size=4, max_size=4),
+    st.one_of(st.just({}), options),
+)
 def test_any_idx_files(files: tuple[bytes, ...], packed: list[bool], opts: dict) -> None:
-    names = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-             "t10k-labels-idx1-ubyte")
+    names = (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    )
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         for name, data, gz in zip(names, files, packed, strict=True):
             if gz:
-                (root / f"{name}.gz").write_bytes(gzip.compress(data) if data[:1] != b"\0"
-                                                  else data)
+                (root / f"{name}.gz").write_bytes(
+                    gzip.compress(data) if data[:1] != b"\0" else data
+                )
             else:
                 (root / name).write_bytes(data)
         _load("mnist", root, opts)
 
 
-def test_through_the_cli_exit_2_in_one_line(tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_through_the_cli_exit_2_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "empty.npz"
     np.savez(path, x=np.zeros((0, 8, 8), np.uint8), y=np.zeros(0, np.int64))
-    assert main(["train", "mlp", "--data", "npz", "--data-root", str(path),
-                 "--quiet", "--cache-dir", str(tmp_path / "cache")]) == 2
+    assert (
+        main(
+            [
+                "train",
+                "mlp",
+                "--data",
+                "npz",
+                "--data-root",
+                str(path),
+                "--quiet",
+                "--cache-dir",
+                str(tmp_path / "cache"),
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "0 images" in err[0]

@@ -26,13 +26,34 @@ from dse.errors import InputError
 from tests.costmodel.test_devices import DEVICE, LINK
 from tests.hostile.fuzz import FUZZ, mutated, renumbered, toml_text
 
-_SHIPPED = [tomllib.loads((profiles_dir() / "devices" / f"{n}.toml").read_text())
-            for n in list_devices()] + [
-    tomllib.loads((profiles_dir() / "links" / f"{n}.toml").read_text()) for n in list_links()]
+_SHIPPED = [
+    tomllib.loads((profiles_dir() / "devices" / f"{n}.toml").read_text()) for n in list_devices()
+] + [tomllib.loads((profiles_dir() / "links" / f"{n}.toml").read_text()) for n in list_links()]
 BASES = [tomllib.loads(DEVICE), tomllib.loads(LINK), *_SHIPPED]
-KEYS = ["type", "kind", "compute", "peak_flops", "fp32", "efficiency", "default", "conv",
-        "sparse_efficiency", "2:4", "memory", "power", "energy_per_flop", "codec", "zstd",
-        "predictor", "file", "sha256", "radio", "tail_energy", "sources", "runtime"]
+KEYS = [
+    "type",
+    "kind",
+    "compute",
+    "peak_flops",
+    "fp32",
+    "efficiency",
+    "default",
+    "conv",
+    "sparse_efficiency",
+    "2:4",
+    "memory",
+    "power",
+    "energy_per_flop",
+    "codec",
+    "zstd",
+    "predictor",
+    "file",
+    "sha256",
+    "radio",
+    "tail_energy",
+    "sources",
+    "runtime",
+]
 _UNIQUE = count()
 
 
@@ -47,11 +68,24 @@ def _load(text: str | bytes) -> None:
             assert "\n" not in str(exc)
             return
     assert isinstance(profile, DeviceProfile | LinkProfile)
-    numbers = ([profile.overhead_s, profile.mem_bandwidth_Bps, profile.mem_capacity_bytes,
-                profile.active_power_w, *profile.peak_flops.values()]
-               if isinstance(profile, DeviceProfile) else
-               [profile.uplink_bps, profile.downlink_bps, profile.rtt_s, profile.beta_w,
-                profile.uplink_power_w(), profile.downlink_power_w()])
+    numbers = (
+        [
+            profile.overhead_s,
+            profile.mem_bandwidth_Bps,
+            profile.mem_capacity_bytes,
+            profile.active_power_w,
+            *profile.peak_flops.values(),
+        ]
+        if isinstance(profile, DeviceProfile)
+        else [
+            profile.uplink_bps,
+            profile.downlink_bps,
+            profile.rtt_s,
+            profile.beta_w,
+            profile.uplink_power_w(),
+            profile.downlink_power_w(),
+        ]
+    )
     assert all(math.isfinite(x) for x in numbers)
 
 
@@ -82,8 +116,9 @@ def test_a_valid_profile_with_figures_changed(data: st.DataObject) -> None:
 
 
 @pytest.mark.parametrize("kind", ["devices", "links"])
-def test_through_the_cli_exit_0_or_2(kind: str, tmp_path: Path,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_through_the_cli_exit_0_or_2(
+    kind: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     good = tmp_path / "good.toml"
     good.write_text(DEVICE if kind == "devices" else LINK)
     bad = tmp_path / "bad.toml"

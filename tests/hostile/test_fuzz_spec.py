@@ -16,22 +16,59 @@ from dse.search.spec import StudySpec, load_spec, parse_spec
 from tests.hostile.fuzz import FUZZ, mutated, renumbered, toml_text
 from tests.tiny_study import HUE_DATA, spec_text
 
-FULL = spec_text("fuzz", constraints='edge_memory = "<= 1e9"\nlatency_mean = "<= 0.5"') + """
+FULL = (
+    spec_text("fuzz", constraints='edge_memory = "<= 1e9"\nlatency_mean = "<= 0.5"')
+    + """
 [deployment]
 edge = "jetson-nano"
 server = "a100"
 link = "wifi"
 tail_energy = false
 """
+)
 MULTI = spec_text("fuzz-tasks").replace('[data]\nname = "digits"\nseed = 0\n', HUE_DATA)
-BASES = [tomllib.loads(FULL), tomllib.loads(MULTI),
-         tomllib.loads((Path(__file__).resolve().parents[2] / "studies" / "quickstart.toml")
-                       .read_text())]
-KEYS = ["name", "description", "n_trials", "sampler", "seed", "storage", "model", "data",
-        "training", "space", "objectives", "constraints", "deployment", "densities",
-        "methods", "exits", "thresholds", "splits", "codecs", "policies", "epochs", "lr",
-        "tasks", "task_weights", "head", "options", "accuracy", "edge", "link", "criterion",
-        "low", "high", "step"]
+BASES = [
+    tomllib.loads(FULL),
+    tomllib.loads(MULTI),
+    tomllib.loads(
+        (Path(__file__).resolve().parents[2] / "studies" / "quickstart.toml").read_text()
+    ),
+]
+KEYS = [
+    "name",
+    "description",
+    "n_trials",
+    "sampler",
+    "seed",
+    "storage",
+    "model",
+    "data",
+    "training",
+    "space",
+    "objectives",
+    "constraints",
+    "deployment",
+    "densities",
+    "methods",
+    "exits",
+    "thresholds",
+    "splits",
+    "codecs",
+    "policies",
+    "epochs",
+    "lr",
+    "tasks",
+    "task_weights",
+    "head",
+    "options",
+    "accuracy",
+    "edge",
+    "link",
+    "criterion",
+    "low",
+    "high",
+    "step",
+]
 
 
 def _parse(text: str) -> None:
@@ -73,10 +110,18 @@ def test_a_valid_spec_with_numbers_changed(data: st.DataObject) -> None:
     _parse(toml_text(data.draw(renumbered(data.draw(st.sampled_from(BASES))))))
 
 
-@pytest.mark.parametrize("raw", [b"\xff\xfe\x00binary", b'name = "../x"\n', b"[model\n",
-                                 FULL.replace('"jetson-nano"', '"nowhere"').encode()])
-def test_through_the_cli_exit_2_in_one_line(raw: bytes, tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"\xff\xfe\x00binary",
+        b'name = "../x"\n',
+        b"[model\n",
+        FULL.replace('"jetson-nano"', '"nowhere"').encode(),
+    ],
+)
+def test_through_the_cli_exit_2_in_one_line(
+    raw: bytes, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "spec.toml"
     path.write_bytes(raw)
     assert main(["study", "run", str(path), "--storage", "memory", "--quiet"]) == 2

@@ -13,8 +13,24 @@ from dse.search import check_name
 from dse.search.spec import parse_spec
 from tests.tiny_study import spec_text
 
-BAD = ["../evil", "..", "a..b", "a/b", "/etc/passwd", "a\\b", "", "-dash", ".hidden",
-       "x" * 65, "tab\tname", "new\nline", "name\n", "é", "a b", "nul\x00"]
+BAD = [
+    "../evil",
+    "..",
+    "a..b",
+    "a/b",
+    "/etc/passwd",
+    "a\\b",
+    "",
+    "-dash",
+    ".hidden",
+    "x" * 65,
+    "tab\tname",
+    "new\nline",
+    "name\n",
+    "é",
+    "a b",
+    "nul\x00",
+]
 GOOD = ["quickstart", "a", "A.b_c-1", "x" * 64, "1.0"]
 
 
@@ -39,16 +55,20 @@ def test_check_name_accepts(name: str) -> None:
     assert parse_spec(spec_text(name), where="s.toml").name == name
 
 
-@pytest.mark.parametrize("argv", [
-    ["study", "status", "../../outside"],
-    ["study", "resume", "../outside"],
-    ["front", "a..b"],
-    ["verify", "/tmp/x"],
-    ["report", "../../outside"],
-    ["export", "../x", "--trial", "0", "--out", "bundle"],
-])
-def test_cli_refuses_an_unsafe_name_in_one_line(argv: list[str], isolated: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["study", "status", "../../outside"],
+        ["study", "resume", "../outside"],
+        ["front", "a..b"],
+        ["verify", "/tmp/x"],
+        ["report", "../../outside"],
+        ["export", "../x", "--trial", "0", "--out", "bundle"],
+    ],
+)
+def test_cli_refuses_an_unsafe_name_in_one_line(
+    argv: list[str], isolated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "not a plain name" in err[0]

@@ -15,33 +15,72 @@ from tests.costmodel.test_devices import DEVICE, LINK
 
 DEVICE_CASES = {
     # the absurd pair that used to pass and then overflow a study's costs
-    "peak far too low": ('fp32 = "10 GFLOP/s"', 'fp32 = "1e-300 GFLOP/s"',
-                         "compute.peak_flops.fp32", "1 kFLOP/s to 1 EFLOP/s"),
-    "active far too high": ('active = "3 W"', 'active = "1e308 W"', "power.active",
-                            "1 uW to 100 kW"),
-    "peak far too high": ('fp32 = "10 GFLOP/s"', "fp32 = 1e30", "compute.peak_flops.fp32",
-                          "1 EFLOP/s"),
-    "overhead of an hour": ('overhead = "10 us"', 'overhead = "61 min"', "compute.overhead",
-                            "0 to 60 s"),
-    "bandwidth of a bit": ('bandwidth = "10 GB/s"', 'bandwidth = "1 B/s"', "memory.bandwidth",
-                           "1 kB/s"),
-    "capacity of a byte": ('capacity = "1 GiB"', 'capacity = "1 B"', "memory.capacity",
-                           "1 kB to 10 PB"),
+    "peak far too low": (
+        'fp32 = "10 GFLOP/s"',
+        'fp32 = "1e-300 GFLOP/s"',
+        "compute.peak_flops.fp32",
+        "1 kFLOP/s to 1 EFLOP/s",
+    ),
+    "active far too high": (
+        'active = "3 W"',
+        'active = "1e308 W"',
+        "power.active",
+        "1 uW to 100 kW",
+    ),
+    "peak far too high": (
+        'fp32 = "10 GFLOP/s"',
+        "fp32 = 1e30",
+        "compute.peak_flops.fp32",
+        "1 EFLOP/s",
+    ),
+    "overhead of an hour": (
+        'overhead = "10 us"',
+        'overhead = "61 min"',
+        "compute.overhead",
+        "0 to 60 s",
+    ),
+    "bandwidth of a bit": (
+        'bandwidth = "10 GB/s"',
+        'bandwidth = "1 B/s"',
+        "memory.bandwidth",
+        "1 kB/s",
+    ),
+    "capacity of a byte": (
+        'capacity = "1 GiB"',
+        'capacity = "1 B"',
+        "memory.capacity",
+        "1 kB to 10 PB",
+    ),
     # idle 0 W is allowed; a device drawing 1 nW while computing is not
-    "active in nanowatts": ('idle = "1 W"\nactive = "3 W"', 'idle = "0 W"\nactive = "1 nW"',
-                            "power.active", "1 uW"),
+    "active in nanowatts": (
+        'idle = "1 W"\nactive = "3 W"',
+        'idle = "0 W"\nactive = "1 nW"',
+        "power.active",
+        "1 uW",
+    ),
 }
 
 LINK_CASES = {
-    "uplink of 1e300 bit/s": ('uplink = "10 Mbit/s"', "uplink = 1e300", "uplink",
-                              "10 Tbit/s"),
-    "downlink below a bit a second": ('downlink = "20 Mbit/s"', "downlink = 0.01", "downlink",
-                                      "1 bit/s"),
+    "uplink of 1e300 bit/s": ('uplink = "10 Mbit/s"', "uplink = 1e300", "uplink", "10 Tbit/s"),
+    "downlink below a bit a second": (
+        'downlink = "20 Mbit/s"',
+        "downlink = 0.01",
+        "downlink",
+        "1 bit/s",
+    ),
     "rtt of two minutes": ('rtt = "30 ms"', 'rtt = "2 min"', "rtt", "0 to 60 s"),
-    "alpha absurd": ('alpha = "100 mW/Mbps"', 'alpha = "1e200 W/Mbps"', "radio.alpha",
-                     "10 kW per Mbit/s"),
-    "radio power over the bound": ('uplink = "10 Mbit/s"\n', 'uplink = "1 Tbit/s"\n',
-                                   "radio.alpha", "the radio would draw"),
+    "alpha absurd": (
+        'alpha = "100 mW/Mbps"',
+        'alpha = "1e200 W/Mbps"',
+        "radio.alpha",
+        "10 kW per Mbit/s",
+    ),
+    "radio power over the bound": (
+        'uplink = "10 Mbit/s"\n',
+        'uplink = "1 Tbit/s"\n',
+        "radio.alpha",
+        "the radio would draw",
+    ),
 }
 
 
@@ -93,12 +132,19 @@ def test_bounds_admit_every_shipped_profile_with_room():
 
 def test_cli_validate_gives_one_line_and_exit_2(tmp_path: Path):
     path = tmp_path / "absurd.toml"
-    path.write_text(DEVICE.replace('active = "3 W"', 'active = "1e308 W"')
-                    .replace('fp32 = "10 GFLOP/s"', 'fp32 = "1e-300 GFLOP/s"'))
+    path.write_text(
+        DEVICE.replace('active = "3 W"', 'active = "1e308 W"').replace(
+            'fp32 = "10 GFLOP/s"', 'fp32 = "1e-300 GFLOP/s"'
+        )
+    )
     root = Path(__file__).resolve().parents[2]
-    run = subprocess.run([sys.executable, "-m", "dse.cli", "devices", "validate", str(path)],
-                         capture_output=True, text=True, cwd=root,
-                         env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+    run = subprocess.run(
+        [sys.executable, "-m", "dse.cli", "devices", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        cwd=root,
+        env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"},
+    )
     assert run.returncode == 2
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and "physical bounds" in lines[0], run.stderr

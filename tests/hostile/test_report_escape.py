@@ -19,7 +19,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 SCRIPT = "<script>alert(1)</script>"
 TASKS = (SCRIPT, "q\"uo'te&amp;<b>")
-DESCRIPTION = f'{SCRIPT} "quoted" \'single\' & <img src=x onerror=alert(2)>\n````\n<i>x</i>'
+DESCRIPTION = f"{SCRIPT} \"quoted\" 'single' & <img src=x onerror=alert(2)>\n````\n<i>x</i>"
 
 
 class _Tags(HTMLParser):
@@ -65,7 +65,7 @@ def _outside_code(md: str) -> str:
             if close:
                 i = close.end()
                 continue
-            kept.append(text[i:i + n])
+            kept.append(text[i : i + n])
             i += n
         else:
             kept.append(text[i])

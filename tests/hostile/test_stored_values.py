@@ -55,8 +55,12 @@ def _add(study: optuna.Study, like: optuna.trial.FrozenTrial, **metrics: float) 
     storage = study._storage
     trial_id = storage.create_new_trial(study._study_id)
     for name, value in like.params.items():
-        storage.set_trial_param(trial_id, name, like.distributions[name].to_internal_repr(
-            value), like.distributions[name])
+        storage.set_trial_param(
+            trial_id,
+            name,
+            like.distributions[name].to_internal_repr(value),
+            like.distributions[name],
+        )
     storage.set_trial_user_attr(trial_id, "dse", json.dumps(record))
     storage.set_trial_state_values(trial_id, TrialState.COMPLETE, values)
     return storage.get_trial_number_from_id(trial_id)
@@ -64,8 +68,9 @@ def _add(study: optuna.Study, like: optuna.trial.FrozenTrial, **metrics: float) 
 
 def test_ruler_and_hypervolume_read_any_value() -> None:
     objectives = {"accuracy": "maximize", "latency_mean": "minimize"}
-    values = np.array([[0.9, 1e-3], [0.5, 1e308], [math.nan, math.inf], [-1e308, -math.inf],
-                       [0.8, 2e-3]])
+    values = np.array(
+        [[0.9, 1e-3], [0.5, 1e308], [math.nan, math.inf], [-1e308, -math.inf], [0.8, 2e-3]]
+    )
     ruler = Ruler.fit(objectives, values)
     assert all(math.isfinite(x) for x in ruler.lo + ruler.hi)
     losses = ruler.loss(values)
@@ -77,7 +82,8 @@ def test_ruler_and_hypervolume_read_any_value() -> None:
 
 @pytest.mark.slow
 def test_a_study_holding_inf_nan_and_1e308_is_read_by_status_front_and_report(
-        capsys: pytest.CaptureFixture[str]) -> None:
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     study = _run("odd")
     good = study.get_trials(states=(TrialState.COMPLETE,))
     assert good
@@ -109,13 +115,15 @@ def test_a_study_holding_inf_nan_and_1e308_is_read_by_status_front_and_report(
 
 
 def test_non_finite_metrics_fail_the_trial_with_their_reason(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     real = Explorer.evaluate
 
     def evaluate(self: Explorer, cand):  # type: ignore[no-untyped-def]
         m: Metrics = real(self, cand)
         if cand.density == 0.5:
             from dataclasses import replace
+
             return replace(m, latency_mean=math.inf, edge_energy=math.nan)
         return m
 

@@ -37,8 +37,9 @@ def test_every_torch_load_in_the_package_is_weights_only() -> None:
         for match in re.finditer(r"torch\.load\(", text):
             calls += 1
             line_end = text.index(")", match.end())
-            assert "weights_only=True" in text[match.start():line_end + 40], (
-                f"{path}: a torch.load without weights_only=True")
+            assert "weights_only=True" in text[match.start() : line_end + 40], (
+                f"{path}: a torch.load without weights_only=True"
+            )
         assert "pickle.load" not in text, f"{path} unpickles"
     assert calls >= 1
 
@@ -75,10 +76,22 @@ def _bundle(folder: Path) -> Path:
 
 def _manifest(folder: Path) -> None:
     digest = hashlib.sha256((folder / "edge.pt2").read_bytes()).hexdigest()
-    (folder / "manifest.json").write_text(json.dumps({
-        "format": 1, "tasks": ["t"], "classes": [2], "exits": [], "cut": 1, "crossing": [],
-        "codec": None, "files": {"edge.pt2": digest}, "edge_only": True,
-        "input_shape": [1, 2]}))
+    (folder / "manifest.json").write_text(
+        json.dumps(
+            {
+                "format": 1,
+                "tasks": ["t"],
+                "classes": [2],
+                "exits": [],
+                "cut": 1,
+                "crossing": [],
+                "codec": None,
+                "files": {"edge.pt2": digest},
+                "edge_only": True,
+                "input_shape": [1, 2],
+            }
+        )
+    )
 
 
 def test_a_clean_program_still_loads(tmp_path: Path) -> None:

@@ -23,13 +23,18 @@ from dse.nets.codecs import (
     payload_header_bytes,
 )
 
-ALL = [Codec(d, ch, ll) for d in CODEC_DTYPES for ch in ((False, True) if d.startswith("int")
-       else (False,)) for ll in (None, *LOSSLESS)]
+ALL = [
+    Codec(d, ch, ll)
+    for d in CODEC_DTYPES
+    for ch in ((False, True) if d.startswith("int") else (False,))
+    for ll in (None, *LOSSLESS)
+]
 QUANT = [c for c in ALL if c.dtype in ("int8", "int4")]
 
 
-def sample(seed: int = 0, shape: tuple[int, ...] = (1, 4, 5, 6), relu: bool = False
-           ) -> torch.Tensor:
+def sample(
+    seed: int = 0, shape: tuple[int, ...] = (1, 4, 5, 6), relu: bool = False
+) -> torch.Tensor:
     x = torch.randn(shape, generator=torch.Generator().manual_seed(seed)) * 3 + 1
     return torch.relu(x) if relu else x
 
@@ -64,15 +69,18 @@ def test_canonical_names():
     assert not Codec.parse("fp32+zstd").lossy and Codec.parse("fp16").lossy
 
 
-@pytest.mark.parametrize("text, says", [
-    ("int3", "unknown number format 'int3'"),
-    ("fp16-ch", "int8 and int4 only"),
-    ("int8+lz4", "unknown lossless coder 'lz4'"),
-    ("int8-pc", "unknown option"),
-    ("INT8", "cannot read"),
-    ("", "cannot read"),
-    ("int8+", "cannot read"),
-])
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("int3", "unknown number format 'int3'"),
+        ("fp16-ch", "int8 and int4 only"),
+        ("int8+lz4", "unknown lossless coder 'lz4'"),
+        ("int8-pc", "unknown option"),
+        ("INT8", "cannot read"),
+        ("", "cannot read"),
+        ("int8+", "cannot read"),
+    ],
+)
 def test_parse_errors_name_the_field_and_list_the_valid_forms(text: str, says: str):
     with pytest.raises(InputError) as err:
         Codec.parse(text, where="studies/x.toml", field="space.codecs")
@@ -82,8 +90,11 @@ def test_parse_errors_name_the_field_and_list_the_valid_forms(text: str, says: s
 
 
 def test_direct_construction_is_checked():
-    for bad in (dict(dtype="int3"), dict(dtype="fp16", per_channel=True),
-                dict(dtype="int8", lossless="lz4")):
+    for bad in (
+        dict(dtype="int3"),
+        dict(dtype="fp16", per_channel=True),
+        dict(dtype="int8", lossless="lz4"),
+    ):
         with pytest.raises(ValueError):
             Codec(**bad)  # type: ignore[arg-type]
 
@@ -94,8 +105,9 @@ def test_direct_construction_is_checked():
 @pytest.mark.parametrize("lossless", [None, *LOSSLESS])
 def test_fp32_is_exact_and_fp16_bf16_round_to_nearest(lossless: str | None):
     x = sample()
-    assert torch.equal(Codec("fp32", lossless=lossless).decode(
-        Codec("fp32", lossless=lossless).encode([x]))[0], x)
+    assert torch.equal(
+        Codec("fp32", lossless=lossless).decode(Codec("fp32", lossless=lossless).encode([x]))[0], x
+    )
     for dtype, half_ulp in (("fp16", 2.0**-11), ("bf16", 2.0**-8)):
         c = Codec(dtype, lossless=lossless)
         y = c.decode(c.encode([x]))[0]
@@ -125,7 +137,7 @@ def test_a_relu_tensor_uses_the_whole_unsigned_range():
     payload = Codec("int8").encode([x])
     scale, lo = struct.unpack_from("<ff", payload, 12 + 1 + 4)  # 4 one-byte dimensions
     assert lo == 0.0 and scale == pytest.approx(float(x.max()) / 255)  # code 0 is 0.0
-    codes = np.frombuffer(payload[-4 - x.numel():-4], np.uint8)
+    codes = np.frombuffer(payload[-4 - x.numel() : -4], np.uint8)
     assert codes.min() == 0 and codes.max() == 255
     # more distinct codes than the 128 a symmetric signed range leaves for values >= 0
     assert len(np.unique(codes)) > 150
@@ -133,8 +145,10 @@ def test_a_relu_tensor_uses_the_whole_unsigned_range():
 
 def test_per_channel_beats_per_tensor_on_channels_of_different_scales():
     x = sample(3) * torch.tensor([0.01, 0.1, 1.0, 10.0]).reshape(1, 4, 1, 1)
-    err = {ch: (Codec("int8", ch).decode(Codec("int8", ch).encode([x]))[0] - x)[:, 0].abs().max()
-           for ch in (False, True)}
+    err = {
+        ch: (Codec("int8", ch).decode(Codec("int8", ch).encode([x]))[0] - x)[:, 0].abs().max()
+        for ch in (False, True)
+    }
     assert err[True] < err[False] / 100
 
 
@@ -201,7 +215,8 @@ def test_uncompressed_payload_is_header_plus_body(codec: Codec):
     tensors = [sample(i, s) for i, s in enumerate(shapes)]
     plain = Codec(codec.dtype, codec.per_channel)
     assert len(plain.encode(tensors)) == payload_header_bytes(plain, shapes) + sum(
-        body_bytes(plain, s) for s in shapes)
+        body_bytes(plain, s) for s in shapes
+    )
 
 
 @pytest.mark.parametrize("lossless", LOSSLESS)
@@ -224,11 +239,11 @@ def test_roundtrip_is_exactly_the_per_sample_decode_of_the_encode(codec: Codec):
     assert sizes.dtype == np.int64 and sizes.shape == (n,)
     assert [d.shape for d in decoded] == [b.shape for b in batch]
     for i in range(n):
-        payload = codec.encode([b[i:i + 1] for b in batch])
+        payload = codec.encode([b[i : i + 1] for b in batch])
         assert sizes[i] == len(payload)
         for whole, one in zip(decoded, codec.decode(payload), strict=True):
             assert whole.dtype == torch.float32
-            assert torch.equal(whole[i:i + 1], one)
+            assert torch.equal(whole[i : i + 1], one)
     if codec.lossless:  # sizes are measured per sample, not one formula
         assert len(set(sizes.tolist())) > 1
 
@@ -291,7 +306,7 @@ def test_well_formed_envelopes_around_inconsistent_contents_are_refused():
     p = Codec("int8").encode([x])  # 12 fixed + rank 1 + 2 one-byte dims + 8 params = 23
     shape_at = 12 + 1 + 1  # second dimension
     cases = {
-        "needs 7|values where": p[:shape_at] + b"\x07" + p[shape_at + 1:],
+        "needs 7|values where": p[:shape_at] + b"\x07" + p[shape_at + 1 :],
         "batch dimension 2": p[:13] + b"\x02" + p[14:],
         "rank 0": p[:12] + b"\x00" + p[13:],
         "rank 9": p[:12] + b"\x09" + p[13:],
@@ -299,9 +314,9 @@ def test_well_formed_envelopes_around_inconsistent_contents_are_refused():
         "negative or non-finite": p[:15] + struct.pack("<f", -1.0) + p[19:],
         "values where": p[:-5] + p[-4:],  # one value fewer in the body
         # dimensions are varints: the shortest form only, at most 5 bytes, below 2^32
-        "shortest form": p[:shape_at] + b"\x86\x00" + p[shape_at + 1:],
-        "over 5 bytes": p[:shape_at] + b"\x86\x80\x80\x80\x80\x00" + p[shape_at + 1:],
-        "exceeds 2": p[:shape_at] + b"\xff\xff\xff\xff\x1f" + p[shape_at + 1:],
+        "shortest form": p[:shape_at] + b"\x86\x00" + p[shape_at + 1 :],
+        "over 5 bytes": p[:shape_at] + b"\x86\x80\x80\x80\x80\x00" + p[shape_at + 1 :],
+        "exceeds 2": p[:shape_at] + b"\xff\xff\xff\xff\x1f" + p[shape_at + 1 :],
     }
     for says, bad in cases.items():
         with pytest.raises(PayloadError, match=says):

@@ -156,7 +156,13 @@ def _round_trip(
 
 def test_list_data() -> None:
     assert list_data() == [
-        "cifar10", "digits", "fashion-mnist", "mnist", "npz", "shapes", "shapes3d"
+        "cifar10",
+        "digits",
+        "fashion-mnist",
+        "mnist",
+        "npz",
+        "shapes",
+        "shapes3d",
     ]
 
 
@@ -697,8 +703,12 @@ def test_npz_multi_task_channels_last_floats_and_three_way_split(tmp_path: Path)
     # the same file gives the same key; another content another key
     assert load_data("npz", root=f, n=50).key == ds.key
     x[0, 0, 0, 0] = 1.0 - x[0, 0, 0, 0]
-    assert load_data("npz", root=_npz(f, x=x, y_kind=np.arange(60) % 3,
-                                      y_side=np.arange(60) % 2), n=50).key != ds.key
+    assert (
+        load_data(
+            "npz", root=_npz(f, x=x, y_kind=np.arange(60) % 3, y_side=np.arange(60) % 2), n=50
+        ).key
+        != ds.key
+    )
 
 
 def test_npz_trains_a_zoo_model(tmp_path: Path) -> None:
@@ -706,11 +716,11 @@ def test_npz_trains_a_zoo_model(tmp_path: Path) -> None:
     from dse.nets.training import NetworkSpec, TrainConfig, train_network
 
     digits = load_digits()
-    f = _npz(tmp_path / "digits.npz", x=(digits.images / 16.0).astype(np.float32),
-             y=digits.target)
+    f = _npz(tmp_path / "digits.npz", x=(digits.images / 16.0).astype(np.float32), y=digits.target)
     ds = load_data("npz", root=f)
-    trained = train_network(NetworkSpec("mlp", ds, density=1.0, train=TrainConfig(epochs=3)),
-                            progress=False)
+    trained = train_network(
+        NetworkSpec("mlp", ds, density=1.0, train=TrainConfig(epochs=3)), progress=False
+    )
     assert trained.accuracy("test")[-1] > 0.8
 
 
@@ -730,19 +740,47 @@ def test_npz_trains_a_zoo_model(tmp_path: Path) -> None:
         ({"x": _grey(20), "y": np.arange(20) % 2, "x_test": _grey(5)}, "y_test", "missing"),
         ({"x": _grey(0), "y": np.arange(0)}, "x", "holds 0 images"),
         ({"x": np.zeros((0, 8, 8), np.float32), "y": np.arange(0)}, "x", "holds 0 images"),
-        ({"x": _grey(20), "y": np.arange(20) % 2, "x_test": np.zeros((0, 8, 8), np.float32),
-          "y_test": np.arange(0)}, "x_test", "no images"),
+        (
+            {
+                "x": _grey(20),
+                "y": np.arange(20) % 2,
+                "x_test": np.zeros((0, 8, 8), np.float32),
+                "y_test": np.arange(0),
+            },
+            "x_test",
+            "no images",
+        ),
         ({"x": _grey(3), "y": np.arange(3) % 2}, "x", "fewer than"),
-        ({"x": _grey(20), "y": np.arange(20) % 2, "x_test": _grey(0),
-          "y_test": np.arange(0)}, "x_test", "no images"),
-        ({"x": _grey(20), "y": np.arange(20) % 2, "x_test": _grey(5, side=4),
-          "y_test": np.arange(5) % 2}, "x_test", "differs"),
-        ({"x": _grey(20), "y": np.arange(20) % 2, "x_test": _grey(5),
-          "y_test": np.arange(5) % 3}, "y_test", "class"),
+        (
+            {"x": _grey(20), "y": np.arange(20) % 2, "x_test": _grey(0), "y_test": np.arange(0)},
+            "x_test",
+            "no images",
+        ),
+        (
+            {
+                "x": _grey(20),
+                "y": np.arange(20) % 2,
+                "x_test": _grey(5, side=4),
+                "y_test": np.arange(5) % 2,
+            },
+            "x_test",
+            "differs",
+        ),
+        (
+            {
+                "x": _grey(20),
+                "y": np.arange(20) % 2,
+                "x_test": _grey(5),
+                "y_test": np.arange(5) % 3,
+            },
+            "y_test",
+            "class",
+        ),
     ],
 )
-def test_npz_bad_files_name_the_array(tmp_path: Path, arrays: dict[str, np.ndarray],
-                                      field: str, words: str) -> None:
+def test_npz_bad_files_name_the_array(
+    tmp_path: Path, arrays: dict[str, np.ndarray], field: str, words: str
+) -> None:
     f = _npz(tmp_path / "bad.npz", **arrays)
     with pytest.raises(InputError) as info:
         load_data("npz", root=f)
@@ -785,18 +823,38 @@ _SHAPES_TASKS = ("position", "shape", "size")
 @pytest.mark.parametrize(
     ("name", "options", "tasks", "key", "digest"),
     [
-        ("shapes", {}, _SHAPES_TASKS,
-         "shapes(v1,seed=0,n=6000,val_fraction=0.15,test_fraction=0.15,noise=0.0,"
-         "shape=3x32x32,split=4200/900/900)", "addd432a63924b63"),
-        ("shapes", {"n": 200, "size": 16, "noise": 0.1, "seed": 3}, _SHAPES_TASKS,
-         "shapes(v1,seed=3,n=200,val_fraction=0.15,test_fraction=0.15,noise=0.1,"
-         "shape=3x16x16,split=140/30/30)", "3ccb0efb731b4137"),
-        ("digits", {}, ("digit",),
-         "digits(v1,seed=0,n=1797,val_fraction=0.15,test_fraction=0.15,noise=0.0,"
-         "shape=1x8x8,split=1257/270/270)", "2b5f273e36d3b245"),
-        ("digits", {"n": 300, "size": 12, "channels": 3, "seed": 2}, ("digit",),
-         "digits(v1,seed=2,n=300,val_fraction=0.15,test_fraction=0.15,noise=0.0,"
-         "shape=3x12x12,split=210/45/45)", "b89800759df2a306"),
+        (
+            "shapes",
+            {},
+            _SHAPES_TASKS,
+            "shapes(v1,seed=0,n=6000,val_fraction=0.15,test_fraction=0.15,noise=0.0,"
+            "shape=3x32x32,split=4200/900/900)",
+            "addd432a63924b63",
+        ),
+        (
+            "shapes",
+            {"n": 200, "size": 16, "noise": 0.1, "seed": 3},
+            _SHAPES_TASKS,
+            "shapes(v1,seed=3,n=200,val_fraction=0.15,test_fraction=0.15,noise=0.1,"
+            "shape=3x16x16,split=140/30/30)",
+            "3ccb0efb731b4137",
+        ),
+        (
+            "digits",
+            {},
+            ("digit",),
+            "digits(v1,seed=0,n=1797,val_fraction=0.15,test_fraction=0.15,noise=0.0,"
+            "shape=1x8x8,split=1257/270/270)",
+            "2b5f273e36d3b245",
+        ),
+        (
+            "digits",
+            {"n": 300, "size": 12, "channels": 3, "seed": 2},
+            ("digit",),
+            "digits(v1,seed=2,n=300,val_fraction=0.15,test_fraction=0.15,noise=0.0,"
+            "shape=3x12x12,split=210/45/45)",
+            "b89800759df2a306",
+        ),
     ],
 )
 def test_existing_keys_and_images_are_pinned(
@@ -842,12 +900,14 @@ def test_check_tasks_accepts_known_names_in_order() -> None:
 
 @pytest.mark.parametrize(
     ("tasks", "reason"),
-    [("colour", "unknown task 'colour'"), (["digit", "Digit"], "unknown task 'Digit'"),
-     ([], "names no task"), (["digit", 3], "unknown task 3")],
+    [
+        ("colour", "unknown task 'colour'"),
+        (["digit", "Digit"], "unknown task 'Digit'"),
+        ([], "names no task"),
+        (["digit", 3], "unknown task 3"),
+    ],
 )
-def test_check_tasks_names_the_field_and_the_tasks_the_set_has(
-    tasks: object, reason: str
-) -> None:
+def test_check_tasks_names_the_field_and_the_tasks_the_set_has(tasks: object, reason: str) -> None:
     ds = load_data("digits", n=100)
     with pytest.raises(InputError) as info:
         ds.check_tasks(tasks, where="spec.toml", field="data.tasks")  # type: ignore[arg-type]
@@ -882,8 +942,14 @@ def _rgb(hue_index: np.ndarray, s: float, v: float) -> np.ndarray:
 def test_shapes3d_layout_and_balance() -> None:
     ds = load_data("shapes3d", n=3000)
     assert ds.name == "shapes3d" and ds.task == "object_shape"
-    assert dict(ds.classes) == {"object_shape": 4, "object_scale": 8, "object_hue": 10,
-                                "wall_hue": 10, "floor_hue": 10, "orientation": 15}
+    assert dict(ds.classes) == {
+        "object_shape": 4,
+        "object_scale": 8,
+        "object_hue": 10,
+        "wall_hue": 10,
+        "floor_hue": 10,
+        "orientation": 15,
+    }
     assert tuple(ds.classes) == SHAPES3D_TASKS
     assert ds.input_shape == (3, 32, 32)
     assert (len(ds.train), len(ds.val), len(ds.test)) == (2100, 450, 450)
@@ -953,8 +1019,9 @@ def test_shapes3d_object_area_follows_shape_and_scale() -> None:
     size = 64
     images, labels = render_shapes3d(800, size=size, seed=6)
     obj = _rgb(labels["object_hue"], 1.0, 1.0)
-    area = (np.abs(images.transpose(0, 2, 3, 1) - obj[:, None, None]).max(axis=-1)
-            < 1e-6).sum(axis=(1, 2))
+    area = (np.abs(images.transpose(0, 2, 3, 1) - obj[:, None, None]).max(axis=-1) < 1e-6).sum(
+        axis=(1, 2)
+    )
     radius = 0.2 * size * np.array(SCALES)[labels["object_scale"]]
     # closed forms: circle pi r^2, square (2r)^2, triangle half the square
     for shape, factor in ((0, math.pi), (1, 4.0), (2, 2.0)):

@@ -82,8 +82,14 @@ def test_conv_head_variant() -> None:
     x = torch.zeros(1, *default_input("vgg-s"))
     gm = attach_exits(model, x, num_classes=10, head="conv").eval()
     head = gm.get_submodule("exit_heads.0")  # on stages.0: 16 channels at 16x16
-    assert [type(m) for m in head] == [nn.Conv2d, nn.BatchNorm2d, nn.ReLU,
-                                       nn.AdaptiveAvgPool2d, nn.Flatten, nn.Linear]
+    assert [type(m) for m in head] == [
+        nn.Conv2d,
+        nn.BatchNorm2d,
+        nn.ReLU,
+        nn.AdaptiveAvgPool2d,
+        nn.Flatten,
+        nn.Linear,
+    ]
     c = 16
     assert sum(p.numel() for p in head.parameters()) == c * c * 9 + 2 * c + c * 10 + 10
     out = gm(torch.zeros(2, *default_input("vgg-s")))

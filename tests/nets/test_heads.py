@@ -56,11 +56,17 @@ def _head_entries(net: fx.GraphModule, t: int) -> list[fx.Node]:
     prefix = f"task_heads.{t}"
 
     def inside(n: object) -> bool:
-        return isinstance(n, fx.Node) and n.op == "call_module" and (
-            n.target == prefix or str(n.target).startswith(prefix + "."))
+        return (
+            isinstance(n, fx.Node)
+            and n.op == "call_module"
+            and (n.target == prefix or str(n.target).startswith(prefix + "."))
+        )
 
-    return [n for n in net.graph.nodes if inside(n)
-            and any(isinstance(a, fx.Node) and not inside(a) for a in n.args)]
+    return [
+        n
+        for n in net.graph.nodes
+        if inside(n) and any(isinstance(a, fx.Node) and not inside(a) for a in n.args)
+    ]
 
 
 # --------------------------------------------------------------------------- the cut tensor
@@ -71,8 +77,11 @@ def test_attach_task_heads_hangs_every_head_off_the_classifiers_input(shapes: Da
     single = fx.symbolic_trace(model)
     source = _classifier_input(single).name
     gm = attach_task_heads(model, [4, 8, 10], TASKS, HeadConfig("mlp"), name="vgg-s")
-    calls = [n for n in gm.graph.nodes if n.op == "call_module"
-             and str(n.target).startswith("task_heads.")]
+    calls = [
+        n
+        for n in gm.graph.nodes
+        if n.op == "call_module" and str(n.target).startswith("task_heads.")
+    ]
     assert [n.target for n in calls] == ["task_heads.0", "task_heads.1", "task_heads.2"]
     assert len({id(n.args[0]) for n in calls}) == 1  # one fx node feeds all three
     assert calls[0].args[0].name == source
@@ -105,10 +114,11 @@ def test_three_task_network_heads_read_one_tensor_and_follow_the_shared_layers(
 
     g = build_graph(net, example_input(shapes), name="vgg-s")
     backbone = list(g.backbone)
-    heads = [[i for i, n in enumerate(backbone) if g.nodes[n].target.startswith(
-        f"task_heads.{t}.")] for t in range(3)]
-    shared = [i for i, n in enumerate(backbone) if not g.nodes[n].target.startswith(
-        "task_heads.")]
+    heads = [
+        [i for i, n in enumerate(backbone) if g.nodes[n].target.startswith(f"task_heads.{t}.")]
+        for t in range(3)
+    ]
+    shared = [i for i, n in enumerate(backbone) if not g.nodes[n].target.startswith("task_heads.")]
     assert all(heads) and shared
     assert max(shared) < min(heads[0])  # the heads come after every shared layer ...
     assert max(heads[0]) < min(heads[1]) and max(heads[1]) < min(heads[2])  # ... in order
@@ -128,8 +138,7 @@ def test_three_task_network_heads_read_one_tensor_and_follow_the_shared_layers(
 
 def shapes_features(net: nn.Module) -> int:
     """Inputs of the first task head's first Linear: the shared feature vector's length."""
-    first = next(m for m in net.get_submodule("task_heads.0").modules()
-                 if isinstance(m, nn.Linear))
+    first = next(m for m in net.get_submodule("task_heads.0").modules() if isinstance(m, nn.Linear))
     return first.in_features
 
 
@@ -156,8 +165,7 @@ def test_make_task_head_layers() -> None:
     two = make_task_head(12, 5, HeadConfig("mlp", hidden=7, layers=2, dropout=0.1))
     linears = [m for m in two if isinstance(m, nn.Linear)]
     assert [(lin.in_features, lin.out_features) for lin in linears] == [(12, 7), (7, 5)]
-    assert any(isinstance(m, nn.Dropout) for m in two) and any(isinstance(m, nn.ReLU)
-                                                              for m in two)
+    assert any(isinstance(m, nn.Dropout) for m in two) and any(isinstance(m, nn.ReLU) for m in two)
     one = make_task_head(12, 5, HeadConfig("mlp", layers=1))
     assert [type(m) for m in one] == [nn.Linear]  # what the classifier read is flat already
     assert one(torch.randn(3, 12)).shape == (3, 5)
@@ -210,15 +218,18 @@ def test_single_task_keys_are_those_of_before_tasks(digits: DataSet, shapes: Dat
     # an MLP head on one task is another network, and so is a second task
     assert NetworkSpec("mlp", digits, head=HeadConfig("mlp")).key != KEY_PLAIN
     two = NetworkSpec("vgg-s", shapes, tasks=("object_hue", "object_shape")).key
-    assert two not in (KEY_SHAPES3D_TASK, NetworkSpec("vgg-s", shapes, tasks=(
-        "object_shape", "object_hue")).key)  # the order of the tasks is the heads' order
+    assert two not in (
+        KEY_SHAPES3D_TASK,
+        NetworkSpec("vgg-s", shapes, tasks=("object_shape", "object_hue")).key,
+    )  # the order of the tasks is the heads' order
 
 
 def test_one_named_task_trains_exactly_the_single_task_network(digits: DataSet) -> None:
     train = TrainConfig(epochs=2)
     plain = NetworkSpec("mlp", digits, method="predefined", density=0.5, train=train)
-    named = NetworkSpec("mlp", digits, method="predefined", density=0.5, train=train,
-                        tasks=(digits.task,))
+    named = NetworkSpec(
+        "mlp", digits, method="predefined", density=0.5, train=train, tasks=(digits.task,)
+    )
     assert named.key == plain.key and named.head.kind == "classifier"
     assert build_network(named).state_dict().keys() == build_network(plain).state_dict().keys()
     a = train_network(plain, progress=False)
@@ -245,9 +256,14 @@ def _same(a: TrainedNetwork, b: TrainedNetwork) -> None:
 
 
 def _tiny(shapes: DataSet, **train: object) -> NetworkSpec:
-    return NetworkSpec("mlp", shapes, tasks=("object_shape", "object_scale"), exits=(),
-                       head=HeadConfig("mlp", hidden=32),
-                       train=TrainConfig(**{"epochs": 1, **train}))  # type: ignore[arg-type]
+    return NetworkSpec(
+        "mlp",
+        shapes,
+        tasks=("object_shape", "object_scale"),
+        exits=(),
+        head=HeadConfig("mlp", hidden=32),
+        train=TrainConfig(**{"epochs": 1, **train}),
+    )  # type: ignore[arg-type]
 
 
 def test_task_weights_change_the_trained_weights(shapes: DataSet) -> None:
@@ -262,8 +278,7 @@ def test_task_weights_change_the_trained_weights(shapes: DataSet) -> None:
     assert len(equal.val_logits) == 2
     assert [lg.shape[-1] for lg in equal.val_logits] == [4, 8]
     assert set(equal.history[-1]) >= {"val_accuracy.object_shape", "val_accuracy.object_scale"}
-    assert equal.history[-1]["val_accuracy"] == pytest.approx(
-        sum(equal.task_accuracy("val")) / 2)
+    assert equal.history[-1]["val_accuracy"] == pytest.approx(sum(equal.task_accuracy("val")) / 2)
 
 
 def test_uncertainty_weighting_trains_and_records_each_tasks_weight(shapes: DataSet) -> None:

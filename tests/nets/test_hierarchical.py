@@ -19,8 +19,12 @@ def digits():  # noqa: ANN201 - a DataSet
     return load_data("digits", n=300)
 
 
-def spec_of(data, mode: str = "hierarchical", cut: int | None = None,  # noqa: ANN001
-            **train: object) -> NetworkSpec:
+def spec_of(
+    data,
+    mode: str = "hierarchical",
+    cut: int | None = None,  # noqa: ANN001
+    **train: object,
+) -> NetworkSpec:
     cfg = TrainConfig(**{"epochs": 2, "batch_size": 32, "mode": mode, **train})  # type: ignore[arg-type]
     return NetworkSpec(model="mlp", data=data, train=cfg, cut=cut)
 
@@ -60,7 +64,8 @@ def test_split_gradient_crosses_the_cut_as_central_training_computes_it(digits) 
     central = build_network(spec)  # the same initial weights (seeded)
     out = central(x)
     loss = torch.nn.functional.cross_entropy(out[-1], y) + sum(
-        torch.nn.functional.cross_entropy(o, y) for o in out[:-1])
+        torch.nn.functional.cross_entropy(o, y) for o in out[:-1]
+    )
     loss.backward()
     trainer = split_trainer(net, graph, mode="split", cut=spec.cut)
     trainer.step(x, [y])
@@ -84,8 +89,7 @@ def test_edge_layers_past_the_training_exit_keep_their_weights(digits) -> None: 
     assert torch.equal(trained.state["layers.1.0.weight"], start["layers.1.0.weight"])
     assert not torch.equal(trained.state["layers.0.0.weight"], start["layers.0.0.weight"])
     # exit 1's head learned on the detached features
-    assert not torch.equal(trained.state["exit_heads.1.0.weight"],
-                           start["exit_heads.1.0.weight"])
+    assert not torch.equal(trained.state["exit_heads.1.0.weight"], start["exit_heads.1.0.weight"])
 
 
 def test_the_cut_enters_the_key_only_when_it_changes_the_weights(digits) -> None:  # noqa: ANN001
@@ -98,15 +102,22 @@ def test_the_cut_enters_the_key_only_when_it_changes_the_weights(digits) -> None
     assert named not in keys
 
 
-@pytest.mark.parametrize(("train", "cut", "field"), [
-    ({"mode": "federated"}, 3, "mode"),
-    ({"mode": "central", "exit": "layers.0"}, None, "exit"),
-    ({"mode": "split", "exit": "layers.0"}, 3, "exit"),
-    ({"mode": "hierarchical"}, None, "mode"),
-    ({"mode": "split", "tasks_uncertain": True}, 3, "task_weighting"),
-])
-def test_bad_training_settings_are_one_line_errors(digits, train: dict, cut: int | None,  # noqa: ANN001
-                                                   field: str) -> None:
+@pytest.mark.parametrize(
+    ("train", "cut", "field"),
+    [
+        ({"mode": "federated"}, 3, "mode"),
+        ({"mode": "central", "exit": "layers.0"}, None, "exit"),
+        ({"mode": "split", "exit": "layers.0"}, 3, "exit"),
+        ({"mode": "hierarchical"}, None, "mode"),
+        ({"mode": "split", "tasks_uncertain": True}, 3, "task_weighting"),
+    ],
+)
+def test_bad_training_settings_are_one_line_errors(
+    digits,
+    train: dict,
+    cut: int | None,  # noqa: ANN001
+    field: str,
+) -> None:
     if train.pop("tasks_uncertain", False):
         train["task_weighting"] = "uncertainty"
     with pytest.raises(InputError) as err:
@@ -116,9 +127,11 @@ def test_bad_training_settings_are_one_line_errors(digits, train: dict, cut: int
 
 def test_a_named_exit_past_the_cut_or_a_cut_outside_is_refused(digits) -> None:  # noqa: ANN001
     cut = exit_cut(digits, 0)
-    for bad, field in ((spec_of(digits, cut=cut, exit="layers.1"), "exit"),
-                       (spec_of(digits, cut=cut, exit="layers.9"), "exit"),
-                       (spec_of(digits, cut=999), "cut")):
+    for bad, field in (
+        (spec_of(digits, cut=cut, exit="layers.1"), "exit"),
+        (spec_of(digits, cut=cut, exit="layers.9"), "exit"),
+        (spec_of(digits, cut=999), "cut"),
+    ):
         with pytest.raises(InputError) as err:
             train_network(bad, progress=False)
         assert err.value.field == field and "\n" not in str(err.value)

@@ -43,14 +43,19 @@ print("done", flush=True)
 
 
 def spec() -> NetworkSpec:
-    return NetworkSpec(model="mlp", data=load_data("digits"), density=1.0,
-                       train=TrainConfig(epochs=2))
+    return NetworkSpec(
+        model="mlp", data=load_data("digits"), density=1.0, train=TrainConfig(epochs=2)
+    )
 
 
 def start(root: Path) -> tuple[subprocess.Popen[str], float]:
     """The child, and when it began training."""
-    p = subprocess.Popen([sys.executable, "-c", CHILD, str(root)], stdout=subprocess.PIPE,
-                         text=True, env={**os.environ, "DSE_THREADS": "1"})
+    p = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(root)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "DSE_THREADS": "1"},
+    )
     assert p.stdout is not None and p.stdout.readline().strip() == "start"
     return p, time.perf_counter()
 
@@ -62,7 +67,8 @@ def check_readable(root: Path) -> list[str]:
     for f in root.rglob("*"):
         if f.is_file():
             assert f.name.endswith((".dse", ".lock")) or (
-                f.name.startswith(".") and f.name.endswith(".tmp")), f.name
+                f.name.startswith(".") and f.name.endswith(".tmp")
+            ), f.name
             if f.name.endswith(".dse"):
                 assert Cache._check(f.read_bytes()) is None, f"{f} is not whole"
     keys = cache.keys()
@@ -74,8 +80,7 @@ def check_readable(root: Path) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.heavy
-def test_a_training_killed_at_random_moments_leaves_no_entry_that_is_read(
-        tmp_path: Path) -> None:
+def test_a_training_killed_at_random_moments_leaves_no_entry_that_is_read(tmp_path: Path) -> None:
     whole, began = start(tmp_path / "whole")
     assert whole.wait(timeout=300) == 0
     seconds = time.perf_counter() - began  # training and writing, measured
@@ -87,8 +92,12 @@ def test_a_training_killed_at_random_moments_leaves_no_entry_that_is_read(
         if seed == "writing":  # the temp file is written, not yet renamed
             assert p.stdout is not None and p.stdout.readline().strip() == "writing"
         else:
-            time.sleep(max(0.0, began + random.Random(seed).uniform(0.0, 1.1) * seconds
-                           - time.perf_counter()))
+            time.sleep(
+                max(
+                    0.0,
+                    began + random.Random(seed).uniform(0.0, 1.1) * seconds - time.perf_counter(),
+                )
+            )
         p.send_signal(signal.SIGKILL)
         p.wait(timeout=60)
         keys = check_readable(root)

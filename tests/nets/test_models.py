@@ -75,8 +75,9 @@ def test_width_below_one_shrinks_params(name: str) -> None:
 
 
 def test_zoo_options_reach_the_factory() -> None:
-    model = load_model("mlp", in_channels=1, input_size=28, num_classes=10, widths=(40, 40),
-                       pad_to=800)
+    model = load_model(
+        "mlp", in_channels=1, input_size=28, num_classes=10, widths=(40, 40), pad_to=800
+    )
     assert model.layers[0][0].in_features == 800
     assert [layer[0].out_features for layer in model.layers] == [40, 40]
     with pytest.raises(InputError, match="bad model option"):
@@ -133,9 +134,11 @@ def test_a_model_file_runs_once_per_version(tmp_path: Path) -> None:
 
     file = tmp_path / "dse_test_counted_model.py"
     runs = tmp_path / "runs.txt"
-    body = (f"open({str(runs)!r}, 'a').write('x')\n"
-            "import torch.nn as nn\n"
-            "def build(num_classes=10, **_):\n    return nn.Linear(4, num_classes)\n")
+    body = (
+        f"open({str(runs)!r}, 'a').write('x')\n"
+        "import torch.nn as nn\n"
+        "def build(num_classes=10, **_):\n    return nn.Linear(4, num_classes)\n"
+    )
     file.write_text(body)
     for _ in range(3):
         load_model(f"{file}:build")

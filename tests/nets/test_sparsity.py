@@ -468,8 +468,7 @@ def test_paper_model_storage_figures() -> None:
 
 def test_auto_init_keeps_conv_weights_and_redraws_linear_ones_for_the_sparse_fan_in() -> None:
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(8, 16, 3), nn.BatchNorm2d(16), nn.Flatten(),
-                          nn.Linear(64, 32))
+    model = nn.Sequential(nn.Conv2d(8, 16, 3), nn.BatchNorm2d(16), nn.Flatten(), nn.Linear(64, 32))
     conv_before = model[0].weight.detach().clone()
     plan = S.plan_sparsity(model, 0.25, seed=3)
     assert set(plan.layers) == {"0", "3"}
@@ -484,8 +483,7 @@ def test_auto_init_keeps_conv_weights_and_redraws_linear_ones_for_the_sparse_fan
     assert 0.25 < float(kept.std()) < 0.45  # dense default would be ~ 1/sqrt(3*64) = 0.07
     # and "he" redraws the conv too: fan-in d_in * 9 = 2 * 9
     torch.manual_seed(0)
-    again = nn.Sequential(nn.Conv2d(8, 16, 3), nn.BatchNorm2d(16), nn.Flatten(),
-                          nn.Linear(64, 32))
+    again = nn.Sequential(nn.Conv2d(8, 16, 3), nn.BatchNorm2d(16), nn.Flatten(), nn.Linear(64, 32))
     masks = S.apply_sparsity(again, S.plan_sparsity(again, 0.25, seed=3), init="he")
     assert not torch.equal(again[0].weight.detach()[masks["0"]], conv_before[masks["0"]])
     with pytest.raises(InputError, match="init"):
@@ -524,8 +522,14 @@ def test_nm_method_trains_2_4_layers_that_pack_and_regenerate() -> None:
 
     def net() -> nn.Module:
         T.manual_seed(0)
-        return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 16, 3), nn.ReLU(),
-                             nn.Flatten(), nn.Linear(16, 4))
+        return nn.Sequential(
+            nn.Conv2d(3, 8, 3),
+            nn.ReLU(),
+            nn.Conv2d(8, 16, 3),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(16, 4),
+        )
 
     model = net()
     plan = plan_sparsity(model, 0.5, seed=1, method="nm")

@@ -31,8 +31,13 @@ def digits() -> DataSet:
 def spec_of(data: DataSet, **kw: Any) -> NetworkSpec:
     """A small, fast spec: mlp on digits, predefined density 1/4, 2 epochs."""
     train = kw.pop("train", TrainConfig(epochs=2))
-    base: dict[str, Any] = {"model": "mlp", "data": data, "method": "predefined",
-                            "density": 0.25, "train": train}
+    base: dict[str, Any] = {
+        "model": "mlp",
+        "data": data,
+        "method": "predefined",
+        "density": 0.25,
+        "train": train,
+    }
     return NetworkSpec(**{**base, **kw})
 
 
@@ -113,13 +118,15 @@ def test_a_network_another_process_is_training_is_waited_for_not_trained_again(
     shared = Cache(tmp_path / "shared")
     other = hold_claim(shared.root, spec.key, then_write=elsewhere.path(spec.key))
     try:
+
         def no_training(*args: object, **kwargs: object) -> None:
             raise AssertionError("trained although another process is training this spec")
 
         monkeypatch.setattr(T, "_train", no_training)
         got: list[TrainedNetwork] = []
         waiting = threading.Thread(
-            target=lambda: got.append(train_network(spec, cache=shared, progress=False)))
+            target=lambda: got.append(train_network(spec, cache=shared, progress=False))
+        )
         waiting.start()
         waiting.join(timeout=1.0)
         assert waiting.is_alive() and not got  # blocked on the other's claim
@@ -257,8 +264,11 @@ def test_channels_method_gives_a_smaller_dense_network(digits: DataSet) -> None:
     assert sparsity.stored_bytes(small) < sparsity.stored_bytes(dense) / 2
     # Smaller tensors at the cuts inside the network (same topology, same cut positions).
     assert [c.after for c in gs.cuts] == [c.after for c in gd.cuts]
-    inner = [(a.bytes, b.bytes) for a, b in zip(gs.cuts, gd.cuts, strict=True)
-             if a.after.startswith("layers")]
+    inner = [
+        (a.bytes, b.bytes)
+        for a, b in zip(gs.cuts, gd.cuts, strict=True)
+        if a.after.startswith("layers")
+    ]
     assert inner and all(s == d // 2 for s, d in inner)
     # And it trains.
     assert train_network(spec_of(digits, method="channels"), progress=False).accuracy()[-1] > 0.5
@@ -310,8 +320,9 @@ def test_logit_shapes_and_accuracy_match_an_independent_forward(digits: DataSet)
         assert math.isclose(acc, correct / len(labels), abs_tol=1e-7), i
     val_correct = int((trained.val_logits[0][-1].argmax(-1) == digits.val.y["digit"]).sum())
     assert math.isclose(trained.accuracy("val")[-1], val_correct / len(digits.val), abs_tol=1e-7)
-    assert math.isclose(trained.history[-1]["val_accuracy"], trained.accuracy("val")[-1],
-                        abs_tol=1e-7)
+    assert math.isclose(
+        trained.history[-1]["val_accuracy"], trained.accuracy("val")[-1], abs_tol=1e-7
+    )
 
 
 def test_bad_specs_are_input_errors(digits: DataSet) -> None:
@@ -337,8 +348,9 @@ def test_only_a_sparse_network_outside_the_zoo_gets_the_classifier_key_field() -
     data = load_data("digits")
     assert "classifier" not in NetworkSpec(model="mlp", data=data, density=0.5).fields()
     assert "classifier" not in NetworkSpec(model="my.py:build", data=data).fields()
-    assert NetworkSpec(model="my.py:build", data=data, density=0.5).fields()[
-        "classifier"] == "dense"
+    assert (
+        NetworkSpec(model="my.py:build", data=data, density=0.5).fields()["classifier"] == "dense"
+    )
 
 
 def test_channels_and_predefined_at_one_nominal_density_realise_different_ones() -> None:
@@ -349,8 +361,9 @@ def test_channels_and_predefined_at_one_nominal_density_realise_different_ones()
 
     data = load_data("shapes", size=32, n=100)
     pre = realised_density(NetworkSpec(model="mobilenet-s", data=data, density=1 / 8))
-    ch = realised_density(NetworkSpec(model="mobilenet-s", data=data, density=1 / 8,
-                                      method="channels"))
+    ch = realised_density(
+        NetworkSpec(model="mobilenet-s", data=data, density=1 / 8, method="channels")
+    )
     assert 0.2 < pre < 0.25 and 0.13 < ch < 0.16 and 1.4 < pre / ch < 1.6
 
 
@@ -365,13 +378,16 @@ def test_chance_is_one_over_classes_or_the_commonest_label() -> None:
     assert T.chance_accuracy([0, 1, 2, 3, 4, 5, 6, 7, 8, 9], 10) == pytest.approx(0.1)
 
 
-@pytest.mark.parametrize(("chance", "floor"), [
-    (0.25, 0.40),   # 4 classes: 20% of 0.75 = 15 points
-    (0.5, 0.60),    # 2 classes: 20% of 0.5 = 10 points
-    (0.01, 0.208),  # 100 classes: 20% of 0.99
-    (0.9, 0.95),    # 20% of 0.1 is 2 points: the 5-point minimum
-    (0.97, 0.985),  # 5 points would pass 1: halfway from chance to 1
-])
+@pytest.mark.parametrize(
+    ("chance", "floor"),
+    [
+        (0.25, 0.40),  # 4 classes: 20% of 0.75 = 15 points
+        (0.5, 0.60),  # 2 classes: 20% of 0.5 = 10 points
+        (0.01, 0.208),  # 100 classes: 20% of 0.99
+        (0.9, 0.95),  # 20% of 0.1 is 2 points: the 5-point minimum
+        (0.97, 0.985),  # 5 points would pass 1: halfway from chance to 1
+    ],
+)
 def test_learning_floor_closed_form(chance: float, floor: float) -> None:
     assert T.learning_floor(chance) == pytest.approx(floor)
 
@@ -399,16 +415,16 @@ def test_learning_problem_closed_form() -> None:
 
 
 def test_an_undertrained_network_is_flagged_and_a_trained_one_is_not(digits: DataSet) -> None:
-    slow = train_network(spec_of(digits, density=1.0, train=TrainConfig(epochs=1, lr=1e-5)),
-                         progress=False)
+    slow = train_network(
+        spec_of(digits, density=1.0, train=TrainConfig(epochs=1, lr=1e-5)), progress=False
+    )
     acc = slow.accuracy("val")[-1]
     chance = T.chance_accuracy(digits.val.y["digit"], 10)
     assert acc < T.learning_floor(chance)
     why = slow.learning_problem()
     assert why is not None and f"{100 * acc:.1f}% validation accuracy" in why
     assert 'epochs = "auto"' in slow.learning_fix() and "--epochs auto" in slow.learning_fix()
-    good = train_network(spec_of(digits, density=1.0, train=TrainConfig(epochs=3)),
-                         progress=False)
+    good = train_network(spec_of(digits, density=1.0, train=TrainConfig(epochs=3)), progress=False)
     assert good.learning_problem() is None
     # the same well-trained network, compared with a network 10 points better, lags
     better = good.accuracy("val")[-1] + 0.1
@@ -421,19 +437,23 @@ def test_an_undertrained_network_is_flagged_and_a_trained_one_is_not(digits: Dat
 def test_integer_epoch_keys_are_unchanged_and_auto_has_its_own() -> None:
     data = load_data("digits")
     # the keys these specs had before "auto" existed
-    assert spec_of(data).key == (
-        "7198d8c15cf1b31b4f356ff035660a546d3eaeb0b858218ac341d51bc66b1aa9")
+    assert spec_of(data).key == ("7198d8c15cf1b31b4f356ff035660a546d3eaeb0b858218ac341d51bc66b1aa9")
     assert NetworkSpec(model="mlp", data=data).key == (
-        "5c29c8d5a9097ae508edd7e3611c5f34b24ccb0550be7abcb2f782f2f9a8aab7")
+        "5c29c8d5a9097ae508edd7e3611c5f34b24ccb0550be7abcb2f782f2f9a8aab7"
+    )
     # patience and the cap do not touch an integer-epoch key
     assert spec_of(data, train=TrainConfig(epochs=2, patience=9, max_epochs=7)).key == (
-        spec_of(data).key)
+        spec_of(data).key
+    )
     auto = spec_of(data, train=TrainConfig(epochs="auto"))
     assert auto.fields()["train"]["epochs"] == "auto"
     assert {"patience": 5, "max_epochs": 100}.items() <= auto.fields()["train"].items()
-    keys = {auto.key, spec_of(data).key,
-            spec_of(data, train=TrainConfig(epochs="auto", patience=2)).key,
-            spec_of(data, train=TrainConfig(epochs="auto", max_epochs=7)).key}
+    keys = {
+        auto.key,
+        spec_of(data).key,
+        spec_of(data, train=TrainConfig(epochs="auto", patience=2)).key,
+        spec_of(data, train=TrainConfig(epochs="auto", max_epochs=7)).key,
+    }
     assert len(keys) == 4
 
 
@@ -484,16 +504,17 @@ def test_auto_at_the_cap_says_so(digits: DataSet) -> None:
     assert train_network(spec_of(digits), progress=False).epochs_text() == "2 epochs"
 
 
-def test_a_nan_loss_is_a_clear_error_and_nothing_is_cached(digits: DataSet,
-                                                           tmp_path: Path) -> None:
+def test_a_nan_loss_is_a_clear_error_and_nothing_is_cached(digits: DataSet, tmp_path: Path) -> None:
     cache = Cache(tmp_path / "cache")
     spec = spec_of(digits, density=1.0, train=TrainConfig(epochs=2, lr=1e6))
-    with pytest.raises(T.TrainingDiverged,
-                       match=r"diverged: the loss is (nan|inf) at epoch 1, batch"):
+    with pytest.raises(
+        T.TrainingDiverged, match=r"diverged: the loss is (nan|inf) at epoch 1, batch"
+    ):
         train_network(spec, cache=cache, progress=False)
     assert cache.keys() == []
-    assert [p for p in (tmp_path / "cache").rglob("*") if p.is_file()
-            and not p.name.endswith(".lock")] == []
+    assert [
+        p for p in (tmp_path / "cache").rglob("*") if p.is_file() and not p.name.endswith(".lock")
+    ] == []
 
 
 def test_a_growing_loss_is_divergence_and_a_one_line_input_error(digits: DataSet) -> None:
@@ -504,8 +525,9 @@ def test_a_growing_loss_is_divergence_and_a_one_line_input_error(digits: DataSet
     assert "\n" not in str(err.value) and "lower the learning rate (now 10)" in str(err.value)
 
 
-def test_non_finite_weights_are_divergence(digits: DataSet,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_non_finite_weights_are_divergence(
+    digits: DataSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real = T.sparsity.enforce_masks
 
     def poison(net: torch.nn.Module) -> None:  # a finite loss, then an infinite weight
@@ -515,5 +537,4 @@ def test_non_finite_weights_are_divergence(digits: DataSet,
 
     monkeypatch.setattr(T.sparsity, "enforce_masks", poison)
     with pytest.raises(T.TrainingDiverged, match="non-finite weights in .* after epoch 1"):
-        train_network(spec_of(digits, density=1.0, train=TrainConfig(epochs=1)),
-                      progress=False)
+        train_network(spec_of(digits, density=1.0, train=TrainConfig(epochs=1)), progress=False)

@@ -35,7 +35,8 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Any]
         mp.setenv("DSE_CACHE", str(root / "cache"))
         (root / "studies").mkdir()
         text = spec_text(NAME, n_trials=12).replace(
-            "[space]\n", '[space]\ncodecs = ["fp32", "int8", "int4+zstd"]\n')
+            "[space]\n", '[space]\ncodecs = ["fp32", "int8", "int4+zstd"]\n'
+        )
         path = root / "studies" / f"{NAME}.toml"
         path.write_text(text)
         spec = parse_spec(text, where=str(path), path=path)
@@ -52,7 +53,7 @@ def _table(md: str, header: str) -> list[list[str]]:
     lines = md.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(header))
     rows = []
-    for line in lines[start + 2:]:
+    for line in lines[start + 2 :]:
         if not line.startswith("|"):
             break
         rows.append([c.strip() for c in line.strip("|").split(" | ")])
@@ -86,8 +87,10 @@ def test_rate_accuracy_info_is_the_scorers_codec_views(study: tuple[Path, Any]) 
     big = info.raw_bytes >= 1000
     assert big.any() and np.all(info.ratio("int8")[big] < 0.3)
     assert np.allclose(info.change("fp32"), 0.0)
-    assert np.allclose(info.change("int8", split="test"),
-                       100 * (info.test_accuracy["int8"] - info.test_accuracy["fp32"]))
+    assert np.allclose(
+        info.change("int8", split="test"),
+        100 * (info.test_accuracy["int8"] - info.test_accuracy["fp32"]),
+    )
     # the renderer draws it (one network, or several in rows)
     out = plots.render_rate_accuracy([info, info], Path("rate.png"))
     assert [p.suffix for p in out] == [".png", ".svg"] and all(p.stat().st_size for p in out)
@@ -109,8 +112,11 @@ def test_report_has_the_codec_figure_and_its_per_cut_table(study: tuple[Path, An
     info = plots.rate_accuracy_info(explorer.scorer("dense", 1.0))
     head, *rows = _table(md, "| cut | fastest codec")
     assert head[1:4] == ["fastest codec (latency)", "fp32 bytes", "fp32 accuracy (val; test)"]
-    assert head[4:] == [h for c in ("int8", "int4+zstd")
-                        for h in (f"{c}: bytes / fp32", f"{c}: accuracy change (points)")]
+    assert head[4:] == [
+        h
+        for c in ("int8", "int4+zstd")
+        for h in (f"{c}: bytes / fp32", f"{c}: accuracy change (points)")
+    ]
     assert [int(r[0].split()[0]) for r in rows] == list(info.cuts)
     views = explorer.scorer("dense", 1.0).codec_views
     # the fastest codec per cut: the dense no-exit grid rows within 1 point of server-only
@@ -121,8 +127,12 @@ def test_report_has_the_codec_figure_and_its_per_cut_table(study: tuple[Path, An
     assert grid is not None
     ref = compare(grid, explorer.spec, None).attrs["reference_accuracy"]
     gf = grid.frame
-    plain = gf[(gf.knob_method == "dense") & (gf.knob_exits.map(len) == 0)
-               & (gf.source == "space") & (gf.accuracy >= ref - 0.01)]
+    plain = gf[
+        (gf.knob_method == "dense")
+        & (gf.knob_exits.map(len) == 0)
+        & (gf.source == "space")
+        & (gf.accuracy >= ref - 0.01)
+    ]
     for r, k in zip(rows, info.cuts, strict=True):
         here = plain[plain.knob_split == k]
         if not len(here):
@@ -133,10 +143,13 @@ def test_report_has_the_codec_figure_and_its_per_cut_table(study: tuple[Path, An
     for r, k in zip(rows, info.cuts, strict=True):
         (v32, t32), (v8, t8) = views["fp32"][k], views["int8"][k]
         assert r[2] == fmt.nbytes(v32.sizes.mean())
-        assert r[3] == f"{fmt.percent(v32.correct[0, -1].mean())}; " \
-                       f"{fmt.percent(t32.correct[0, -1].mean())}"
-        assert r[4] == (f"{v8.sizes.mean() / v32.sizes.mean():.3g}x; "
-                        f"{t8.sizes.mean() / t32.sizes.mean():.3g}x")
+        assert (
+            r[3] == f"{fmt.percent(v32.correct[0, -1].mean())}; "
+            f"{fmt.percent(t32.correct[0, -1].mean())}"
+        )
+        assert r[4] == (
+            f"{v8.sizes.mean() / v32.sizes.mean():.3g}x; {t8.sizes.mean() / t32.sizes.mean():.3g}x"
+        )
         dv = 100 * (v8.correct[0, -1].mean() - v32.correct[0, -1].mean())
         dt = 100 * (t8.correct[0, -1].mean() - t32.correct[0, -1].mean())
         assert r[5] == f"{dv:+.1f}; {dt:+.1f}"
@@ -144,7 +157,8 @@ def test_report_has_the_codec_figure_and_its_per_cut_table(study: tuple[Path, An
 
 @pytest.mark.slow
 def test_report_names_the_codec_of_each_front_point_and_the_auto_split_baseline(
-        study: tuple[Path, Any]) -> None:
+    study: tuple[Path, Any],
+) -> None:
     import pandas as pd
 
     index, _ = study

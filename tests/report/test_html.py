@@ -26,8 +26,17 @@ def test_doc_escapes_text_in_html_and_markdown() -> None:
     doc.code("<script>alert(1)</script>")
     doc.figure("figures/x", "<cap>")
     page = doc.html()
-    for raw in ("<b>x</b>", "<i>t</i>", "<h>", "<hd>", "<cell>", "<script>", "<cap>", "<l>",
-                "<code><code>"):
+    for raw in (
+        "<b>x</b>",
+        "<i>t</i>",
+        "<h>",
+        "<hd>",
+        "<cell>",
+        "<script>",
+        "<cap>",
+        "<l>",
+        "<code><code>",
+    ):
         assert raw not in page
     assert "&lt;b&gt;x&lt;/b&gt;" in page and "&lt;script&gt;" in page
     md = doc.markdown()
@@ -144,8 +153,16 @@ def test_report_files_exist_and_every_reference_resolves(feasible: Path) -> None
     for ref in html_refs + md_refs:
         assert "://" not in ref, f"{ref} would be fetched from the network"
         assert (out / ref).is_file(), f"{ref} is referenced but missing"
-    for key in ("front", "layers", "split", "exits", "bandwidth", "density", "hypervolume",
-                "importance"):
+    for key in (
+        "front",
+        "layers",
+        "split",
+        "exits",
+        "bandwidth",
+        "density",
+        "hypervolume",
+        "importance",
+    ):
         assert (out / "figures" / f"{key}.png").is_file()
         assert (out / "figures" / f"{key}.svg").is_file()
     assert set(html_refs) == set(md_refs)  # the same content in both
@@ -204,8 +221,11 @@ def test_report_without_a_feasible_trial_says_so(infeasible: Path) -> None:
     # the figures drawn for a recommendation are replaced by a sentence
     assert "no recommended configuration to draw" in md
     assert not (infeasible.parent / "figures" / "split.png").exists()
-    front = pd.read_csv(infeasible.parent / "front.csv") if (
-        infeasible.parent / "front.csv").stat().st_size else pd.DataFrame()
+    front = (
+        pd.read_csv(infeasible.parent / "front.csv")
+        if (infeasible.parent / "front.csv").stat().st_size
+        else pd.DataFrame()
+    )
     assert len(front) == 0
     html_refs, md_refs = _references(infeasible)
     for ref in html_refs + md_refs:
@@ -213,14 +233,18 @@ def test_report_without_a_feasible_trial_says_so(infeasible: Path) -> None:
 
 
 @pytest.mark.slow
-def test_report_warns_at_the_top_when_the_reference_has_not_learned(workdir: Path,
-                                                                   feasible: Path) -> None:
+def test_report_warns_at_the_top_when_the_reference_has_not_learned(
+    workdir: Path, feasible: Path
+) -> None:
     from dse.search.spec import load_spec
     from dse.search.study import Explorer, run_study
 
     path = workdir / "studies" / "unlearned.toml"
-    path.write_text(SPEC.format(name="unlearned", constraint="").replace(
-        "epochs = 1", 'epochs = "auto"\nmax_epochs = 2\nlr = 1e-5'))
+    path.write_text(
+        SPEC.format(name="unlearned", constraint="").replace(
+            "epochs = 1", 'epochs = "auto"\nmax_epochs = 2\nlr = 1e-5'
+        )
+    )
     spec = load_spec(path)
     run_study(spec, n_trials=4, explorer=Explorer(spec, progress=False), progress=False)
     md = (write_report("unlearned", progress=False).parent / "report.md").read_text()
@@ -230,7 +254,10 @@ def test_report_warns_at_the_top_when_the_reference_has_not_learned(workdir: Pat
     assert "it has not learned" in line and "raise max_epochs (2)" in line
     # which epoch each network kept, of how many it ran
     assert 'Training: epochs "auto" (patience 5, at most 2, best validation epoch kept); ' in md
-    assert re.search(r"dense epoch [12] kept of 2 run \(auto\) \(stopped at the cap\); "
-                     r"predefined@0\.5 epoch [12] kept of 2 run", md), md
+    assert re.search(
+        r"dense epoch [12] kept of 2 run \(auto\) \(stopped at the cap\); "
+        r"predefined@0\.5 epoch [12] kept of 2 run",
+        md,
+    ), md
     # a study whose networks learned has no warning
     assert "**Warning:**" not in (feasible.parent / "report.md").read_text()

@@ -72,8 +72,9 @@ def report(folder: Path) -> Path:
     from dse.search import Explorer, load_spec, run_study
 
     path = folder / "studies" / "screen.toml"
-    path.write_text(spec_text("screen", n_trials=16, sampler="random",
-                              constraints='edge_memory = "<= 1e9"'))
+    path.write_text(
+        spec_text("screen", n_trials=16, sampler="random", constraints='edge_memory = "<= 1e9"')
+    )
     spec = load_spec(path)
     run_study(spec, explorer=Explorer(spec, progress=False), progress=False)
     return write_report("screen", progress=False)
@@ -95,12 +96,19 @@ def test_first_screen_then_front_map_and_curves(report: Path) -> None:
     assert {"recommendation", "front", "deployments", "training"} <= set(page.ids)
     # the first section is what to do, in one paragraph, and the front comes right after
     assert page.ids[:2] == ["recommendation", "front"]
-    assert page.order.index("#front") < page.order.index("figures/front.png") < min(
-        page.order.index(f"#{k}") for k in page.ids[2:])
+    assert (
+        page.order.index("#front")
+        < page.order.index("figures/front.png")
+        < min(page.order.index(f"#{k}") for k in page.ids[2:])
+    )
     first = page.paragraphs[0]
     assert first.startswith("Deploy ")
-    for words in ("Expected per inference: accuracy", "Why: ", "It gives up ",
-                  "What would change it: "):
+    for words in (
+        "Expected per inference: accuracy",
+        "Why: ",
+        "It gives up ",
+        "What would change it: ",
+    ):
         assert words in first
     md = (report.parent / "report.md").read_text()
     assert md.index("## What to do") < md.index("## Pareto front") < md.index("## The study")
@@ -109,7 +117,7 @@ def test_first_screen_then_front_map_and_curves(report: Path) -> None:
 @pytest.mark.slow
 def test_deployment_map_covers_the_shipped_edges_and_links(report: Path) -> None:
     md = (report.parent / "report.md").read_text()
-    section = md[md.index("## Deployment map"):md.index("## Training curves")]
+    section = md[md.index("## Deployment map") : md.index("## Training curves")]
     shipped = [load_device(d) for d in list_devices()]
     edges = [d.name for d in shipped if d.kind == "edge" and not d.integer_only]
     rows = [line for line in section.splitlines() if line.startswith("| ")][1:]
@@ -118,7 +126,7 @@ def test_deployment_map_covers_the_shipped_edges_and_links(report: Path) -> None
     # an int8-only board cannot be an edge of float32 networks: named as left out
     integer = [d.name for d in shipped if d.kind == "edge" and d.integer_only]
     assert integer and all(name in section for name in integer) and "left out" in section
-    training = md[md.index("## Training curves"):]
+    training = md[md.index("## Training curves") :]
     assert "| dense | 1 |" in training and "| predefined@0.5 | 1 |" in training
 
 
@@ -132,8 +140,7 @@ def test_no_path_of_the_machine_in_the_report(report: Path, folder: Path) -> Non
         assert "studies/screen.toml" in text
 
 
-def test_shown_path_is_never_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-                                      ) -> None:
+def test_shown_path_is_never_absolute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "studies").mkdir()
     assert shown_path(tmp_path / "studies" / "a.toml") == "studies/a.toml"
@@ -144,16 +151,31 @@ def test_shown_path_is_never_absolute(tmp_path: Path, monkeypatch: pytest.Monkey
 
 
 @pytest.mark.slow
-def test_report_reads_the_deployment_map_from_a_sweep_file(report: Path, folder: Path
-                                                           ) -> None:
-    assert main(["sweep", "studies/screen.toml", "--edge", "jetson-nano,raspberry-pi-4",
-                 "--link", "wifi", "--json", "sweep.json", "--quiet"]) == 0
+def test_report_reads_the_deployment_map_from_a_sweep_file(report: Path, folder: Path) -> None:
+    assert (
+        main(
+            [
+                "sweep",
+                "studies/screen.toml",
+                "--edge",
+                "jetson-nano,raspberry-pi-4",
+                "--link",
+                "wifi",
+                "--json",
+                "sweep.json",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     index = write_report("screen", folder / "from-file", progress=False, sweep="sweep.json")
     md = (index.parent / "report.md").read_text()
-    section = md[md.index("## Deployment map"):md.index("## Training curves")]
+    section = md[md.index("## Deployment map") : md.index("## Training curves")]
     rows = [line for line in section.splitlines() if line.startswith("| ")][1:]
-    assert [r.split(" | ")[:2] for r in rows] == [["| jetson-nano", "wifi"],
-                                                   ["| raspberry-pi-4", "wifi"]]
+    assert [r.split(" | ")[:2] for r in rows] == [
+        ["| jetson-nano", "wifi"],
+        ["| raspberry-pi-4", "wifi"],
+    ]
     assert "from the sweep file given to dse report --sweep" in section
     other = json.loads(Path("sweep.json").read_text())
     other["spec"] = "another"

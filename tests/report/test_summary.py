@@ -14,9 +14,12 @@ from dse.search.study import Explorer
 DEMO = Path(__file__).resolve().parents[2] / "studies" / "tiny-esp32.toml"
 
 
-def summary(cuts: tuple[int, ...], exit_points: int = 1,
-            regimes: tuple[str, ...] = ("edge-only", "split", "server-only")) -> FrontSummary:
-    spans = tuple((r, 1e5 * 10**i, 1e5 * 10**(i + 1)) for i, r in enumerate(regimes))
+def summary(
+    cuts: tuple[int, ...],
+    exit_points: int = 1,
+    regimes: tuple[str, ...] = ("edge-only", "split", "server-only"),
+) -> FrontSummary:
+    spans = tuple((r, 1e5 * 10**i, 1e5 * 10 ** (i + 1)) for i, r in enumerate(regimes))
     return FrontSummary("s", len(cuts) + 1, cuts, 24, exit_points, 7, spans, len(cuts))
 
 
@@ -29,8 +32,10 @@ def test_a_front_spans_the_space_only_with_every_property() -> None:
     assert not summary((0, 7, 24), exit_points=0).spans_the_space  # no exit used
     assert not summary((0, 7, 24), regimes=("edge-only",)).spans_the_space  # one regime
     lines = full.lines()
-    assert lines[0] == ("front of s: 4 trial(s), 3 distinct point(s); cuts 0 (server-only), "
-                        "7 (inside the network), 24 (edge-only)")
+    assert lines[0] == (
+        "front of s: 4 trial(s), 3 distinct point(s); cuts 0 (server-only), "
+        "7 (inside the network), 24 (edge-only)"
+    )
     assert "edge-only 0.1-1 Mbit/s; split 1-10 Mbit/s; server-only 10-100 Mbit/s" in lines[2]
     assert lines[-1].endswith(": yes")
     assert summary((0, 24)).lines()[-1].endswith(": NO")

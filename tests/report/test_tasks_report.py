@@ -22,14 +22,17 @@ from tests.tiny_study import HUE_DATA, HUE_TASKS
 TASKS = HUE_TASKS
 SECTION = "One backbone or one network per task"
 
-SPEC = """\
+SPEC = (
+    """\
 name = "mtl-report"
 n_trials = 6
 sampler = "random"
 seed = 0
 [model]
 name = "mlp"
-""" + HUE_DATA + """\
+"""
+    + HUE_DATA
+    + """\
 [training]
 epochs = 1
 seed = 0
@@ -45,6 +48,7 @@ latency_mean = "minimize"
 [constraints]
 accuracy_min = ">= 0"
 """
+)
 
 # ------------------------------------------------------------------------- knobs text
 
@@ -52,25 +56,38 @@ accuracy_min = ">= 0"
 def test_knobs_text_names_each_tasks_threshold_and_the_policy_only_with_several_tasks() -> None:
     c = Candidate("dense", 1.0, 2, (0, 1), 0.5, "max_prob", "per_task", (0.5, 0.75))
     assert _exits_text(c, ["e1", "e2"], short=True, tasks=TASKS) == (
-        "e1+e2 @ wall_hue 0.5, floor_hue 0.75; policy per_task")
+        "e1+e2 @ wall_hue 0.5, floor_hue 0.75; policy per_task"
+    )
     assert _exits_text(c, ["e1", "e2"], tasks=TASKS) == (
-        "exits e1+e2 at thresholds wall_hue 0.5, floor_hue 0.75 (policy per_task)")
+        "exits e1+e2 at thresholds wall_hue 0.5, floor_hue 0.75 (policy per_task)"
+    )
     one = Candidate("dense", 1.0, 2, (0,), 0.5)
     assert _exits_text(one, ["e1"], short=True, tasks=TASKS) == (
-        "e1 @ wall_hue 0.5, floor_hue 0.5; policy all")  # one threshold serves every task
+        "e1 @ wall_hue 0.5, floor_hue 0.5; policy all"
+    )  # one threshold serves every task
     assert _exits_text(one, ["e1"], short=True) == "e1 @ 0.5"  # one task: as before
     assert _exits_text(Candidate("dense", 1.0, 2, (), 0.5), ["e1"], tasks=TASKS) == "no exit"
 
 
 def test_candidate_of_reads_the_policy_and_thresholds_a_row_has() -> None:
-    row = pd.Series({"knob_method": "dense", "knob_density": 1.0, "knob_split": 3,
-                     "knob_exits": (0,), "knob_threshold": 0.5, "knob_criterion": "max_prob",
-                     "knob_policy": "per_task", "knob_task_thresholds": (0.5, 1.0)})
+    row = pd.Series(
+        {
+            "knob_method": "dense",
+            "knob_density": 1.0,
+            "knob_split": 3,
+            "knob_exits": (0,),
+            "knob_threshold": 0.5,
+            "knob_criterion": "max_prob",
+            "knob_policy": "per_task",
+            "knob_task_thresholds": (0.5, 1.0),
+        }
+    )
     c = candidate_of(row)
     assert c.policy == "per_task" and c.task_thresholds == (0.5, 1.0)
     # a row without exits has no policy (NaN in a frame), a single-task row no column
     assert candidate_of(row.drop(["knob_policy", "knob_task_thresholds"])) == Candidate(
-        "dense", 1.0, 3, (0,), 0.5, "max_prob")
+        "dense", 1.0, 3, (0,), 0.5, "max_prob"
+    )
     row["knob_policy"], row["knob_task_thresholds"] = float("nan"), float("nan")
     assert candidate_of(row).policy == "all" and candidate_of(row).task_thresholds == ()
 
@@ -80,28 +97,50 @@ def test_a_tasks_accuracy_reads_as_a_percentage() -> None:
     assert human("test_accuracy.floor_hue", 0.25) == "25.0%"
     assert human("accuracy_min", 1.0) == "100.0%"
     assert plots.metric_axis("accuracy.wall_hue", [0.5]) == (
-        "validation accuracy, wall_hue (%)", 0.01)
+        "validation accuracy, wall_hue (%)",
+        0.01,
+    )
 
 
 # ------------------------------------------------------------------------- the figure
 
 
-def _design(name: str, kind: str, cuts: tuple[int, ...], lat: float, acc: tuple[float, ...],
-            ) -> SimpleNamespace:
-    return SimpleNamespace(name=name, kind=kind, cuts=cuts, edge_flops=1e6, bytes=lat * 10,
-                           latency_mean=lat, latency_p95=lat, edge_energy=lat * 2,
-                           edge_memory=1e3, accuracy=acc, test_accuracy=acc)
+def _design(
+    name: str,
+    kind: str,
+    cuts: tuple[int, ...],
+    lat: float,
+    acc: tuple[float, ...],
+) -> SimpleNamespace:
+    return SimpleNamespace(
+        name=name,
+        kind=kind,
+        cuts=cuts,
+        edge_flops=1e6,
+        bytes=lat * 10,
+        latency_mean=lat,
+        latency_p95=lat,
+        edge_energy=lat * 2,
+        edge_memory=1e3,
+        accuracy=acc,
+        test_accuracy=acc,
+    )
 
 
 def test_tasks_info_pairs_each_placement_and_renders(tmp_path: Path) -> None:
     mtl, stl = (0.9, 0.5), (0.95, 0.6)
-    cmp = SimpleNamespace(tasks=TASKS, schedule="parallel", designs=(
-        _design("MTL, best cut", "mtl", (2,), 1.0, mtl),
-        _design("STL, best cuts", "stl", (1, 3), 3.0, stl),
-        _design("MTL, all on edge", "mtl", (5,), 2.0, mtl),
-        _design("STL, all on edge", "stl", (4, 4), 5.0, stl),
-        _design("MTL, all on server", "mtl", (0,), 4.0, mtl),
-        _design("STL, all on server", "stl", (0, 0), 7.0, stl)))
+    cmp = SimpleNamespace(
+        tasks=TASKS,
+        schedule="parallel",
+        designs=(
+            _design("MTL, best cut", "mtl", (2,), 1.0, mtl),
+            _design("STL, best cuts", "stl", (1, 3), 3.0, stl),
+            _design("MTL, all on edge", "mtl", (5,), 2.0, mtl),
+            _design("STL, all on edge", "stl", (4, 4), 5.0, stl),
+            _design("MTL, all on server", "mtl", (0,), 4.0, mtl),
+            _design("STL, all on server", "stl", (0, 0), 7.0, stl),
+        ),
+    )
     info = plots.tasks_info(cmp)
     assert info.placements == ("best cut", "all on edge", "all on server")
     assert info.cuts == (("2", "5", "0"), ("1,3", "4,4", "0,0"))
@@ -114,8 +153,9 @@ def test_tasks_info_pairs_each_placement_and_renders(tmp_path: Path) -> None:
     assert [p.name for p in written] == ["tasks.png", "tasks.svg"]
     assert all(p.stat().st_size > 0 for p in written)
     with pytest.raises(ValueError, match="pairs"):
-        plots.tasks_info(SimpleNamespace(tasks=TASKS, schedule="sequential",
-                                         designs=cmp.designs[:3]))
+        plots.tasks_info(
+            SimpleNamespace(tasks=TASKS, schedule="sequential", designs=cmp.designs[:3])
+        )
 
 
 # ------------------------------------------------------------------------- a whole report
@@ -162,7 +202,7 @@ def test_report_of_several_tasks_has_the_section_columns_and_figure(report: Path
     for ext in ("png", "svg"):
         assert (out / "figures" / f"tasks.{ext}").is_file()
     assert "](figures/tasks.png)" in md and 'src="figures/tasks.png"' in page
-    section = md[md.index(f"## {SECTION}"):md.index("## Why this cut")]
+    section = md[md.index(f"## {SECTION}") : md.index("## Why this cut")]
     # how many single-task networks, and that the report trained them (own cache)
     assert "against 2 single-task networks (STL)" in section
     assert "2 trained for this report, 0 from the cache" in section
@@ -172,34 +212,44 @@ def test_report_of_several_tasks_has_the_section_columns_and_figure(report: Path
     header = next(line for line in md.splitlines() if line.startswith("| trial | network"))
     cols = [c.strip() for c in header.strip("|").split("|")]
     i = cols.index("accuracy.wall_hue")
-    assert cols[i:i + 4] == ["accuracy.wall_hue", "test_accuracy.wall_hue",
-                             "accuracy.floor_hue", "test_accuracy.floor_hue"]
+    assert cols[i : i + 4] == [
+        "accuracy.wall_hue",
+        "test_accuracy.wall_hue",
+        "accuracy.floor_hue",
+        "test_accuracy.floor_hue",
+    ]
     # the recommendation: each task's accuracy, and thresholds per task where exits are used
     start = md.index("## Recommended configuration")
-    rec = md[start:md.index("\n## ", start + 1)]  # up to the next section
+    rec = md[start : md.index("\n## ", start + 1)]  # up to the next section
     for t in TASKS:
         assert f"| · accuracy, {t} |" in rec
     assert ("| exit policy |" in rec) == ("| exits used | none |" not in rec)
     # the trial's policy and thresholds are read back: scoring it again gives its numbers
     assert "scoring this configuration again" not in md
     # the objectives naming a task are described
-    assert "`accuracy.wall_hue` (maximize): fraction of validation samples classified " \
+    assert (
+        "`accuracy.wall_hue` (maximize): fraction of validation samples classified "
         "right for task wall_hue" in md
+    )
 
 
 @pytest.mark.slow
 def test_report_section_and_figure_show_the_comparisons_numbers(report: Path) -> None:
     c = _comparison(report)
     md = (report.parent / "report.md").read_text()
-    section = md[md.index(f"## {SECTION}"):md.index("## Why this cut")]
+    section = md[md.index(f"## {SECTION}") : md.index("## Why this cut")]
     frame = c.frame()
     for name, r in frame.iterrows():
         cells = [str(name), str(r["cuts"])]
         row = next(line for line in section.splitlines() if line.startswith(f"| {name} |"))
         got = [x.strip() for x in row.strip("|").split("|")]
         assert got[:2] == cells
-        assert got[3:7] == [fmt.nbytes(r["bytes"]), fmt.seconds(r["latency_mean"]),
-                            fmt.joules(r["edge_energy"]), fmt.nbytes(r["edge_memory"])]
+        assert got[3:7] == [
+            fmt.nbytes(r["bytes"]),
+            fmt.seconds(r["latency_mean"]),
+            fmt.joules(r["edge_energy"]),
+            fmt.nbytes(r["edge_memory"]),
+        ]
         assert got[7:] == [fmt.percent(r[f"test_accuracy.{t}"]) for t in TASKS]
     for v in c.verdicts():
         assert f"- {v[0].upper()}{v[1:]}." in section
@@ -242,23 +292,35 @@ def test_section_says_how_the_single_task_side_is_scheduled_and_when_it_failed()
     from dse.search.tasks import Design, TaskComparison
 
     def design(name: str, kind: str, cuts: tuple[int, ...]) -> Design:
-        return Design(name, kind, cuts, 1e6, 0.0, 1e-3, 1e-3, 1e-3, 1e3, (0.5, 0.5),
-                      (0.5, 0.25))
+        return Design(name, kind, cuts, 1e6, 0.0, 1e-3, 1e-3, 1e-3, 1e3, (0.5, 0.5), (0.5, 0.25))
 
-    designs = tuple(design(f"{k}, {p}", k.lower(), (0,) if k == "MTL" else (0, 0))
-                    for p in ("best cut", "all on edge", "all on server") for k in ("MTL", "STL"))
+    designs = tuple(
+        design(f"{k}, {p}", k.lower(), (0,) if k == "MTL" else (0, 0))
+        for p in ("best cut", "all on edge", "all on server")
+        for k in ("MTL", "STL")
+    )
     designs = (designs[0], replace(designs[1], name="STL, best cuts"), *designs[2:])
-    cuts = pd.DataFrame({"cut": [0, 1], "edge_flops": [0.0, 1e6], "bytes": [1.0, 0.0],
-                         "latency_mean": [1.0, 1.0], "edge_energy": [1.0, 1.0],
-                         "in_heads": [False, False]})
-    for schedule, said in (("parallel", 'stl = "parallel"): as if the edge device ran every'),
-                           ("sequential", 'stl = "sequential"): the edge parts run one after')):
+    cuts = pd.DataFrame(
+        {
+            "cut": [0, 1],
+            "edge_flops": [0.0, 1e6],
+            "bytes": [1.0, 0.0],
+            "latency_mean": [1.0, 1.0],
+            "edge_energy": [1.0, 1.0],
+            "in_heads": [False, False],
+        }
+    )
+    for schedule, said in (
+        ("parallel", 'stl = "parallel"): as if the edge device ran every'),
+        ("sequential", 'stl = "sequential"): the edge parts run one after'),
+    ):
         cmp = TaskComparison(TASKS, schedule, designs, cuts, (cuts, cuts))
         md = _section_md(TasksSection(cmp, 2, 1, None))
         assert said in md
         assert "1 trained for this report, 1 from the cache" in md
-        assert "| MTL, all on server | 0 | 1 MFLOP | 0 B | 1 ms | 1 mJ | 1 kB | 50.0% | 25.0% |" \
-            in md
+        assert (
+            "| MTL, all on server | 0 | 1 MFLOP | 0 B | 1 ms | 1 mJ | 1 kB | 50.0% | 25.0% |" in md
+        )
     md = _section_md(TasksSection(None, 2, 0, "RuntimeError: out of memory"))
     assert "**Not computed:** the comparison failed (RuntimeError: out of memory)" in md
     assert "`dse compare s`" in md and "| design |" not in md

@@ -77,8 +77,7 @@ def test_the_grid_holds_the_whole_space_plus_the_edgent_points(
     assert len(grid.frame) == space.size() + edgent
     assert (grid.frame.source == "space").sum() == space.size()
     assert (grid.frame.source == "edgent").sum() == edgent
-    cands = {(c.network[0], c.density, c.split, c.exits, c.threshold)
-             for c in space.enumerate()}
+    cands = {(c.network[0], c.density, c.split, c.exits, c.threshold) for c in space.enumerate()}
     rows = grid.frame[grid.frame.source == "space"]
     assert set(rows[KNOBS].itertuples(index=False, name=None)) == cands
     assert grid.frame.feasible.all()  # no constraint
@@ -90,8 +89,7 @@ def test_the_grid_pareto_column_is_the_non_dominated_set(spec: StudySpec, grid: 
     names = list(spec.objectives)
     own = grid.frame[grid.frame.source == "space"]
     losses = _as_loss(own[names].to_numpy(), spec.directions)
-    brute = np.array([not any(np.all(o <= x) and np.any(o < x) for o in losses)
-                      for x in losses])
+    brute = np.array([not any(np.all(o <= x) and np.any(o < x) for o in losses) for x in losses])
     assert (own.pareto.to_numpy() == brute).all()
     assert not grid.frame[grid.frame.source == "edgent"].pareto.any()
     assert 1 < brute.sum() < len(brute)
@@ -109,10 +107,12 @@ def test_every_study_trial_is_weakly_dominated_by_the_grid_front(
         assert any(np.all(p <= values) for p in front), values
     # each trial is a grid candidate, knob for knob, with the same metrics
     space = grid.frame[grid.frame.source == "space"]
-    lookup = dict(zip(space[KNOBS].itertuples(index=False, name=None),
-                      space[names].to_numpy(), strict=True))
-    for knobs, values in zip(trials[KNOBS].itertuples(index=False, name=None),
-                             trials[names].to_numpy(), strict=True):
+    lookup = dict(
+        zip(space[KNOBS].itertuples(index=False, name=None), space[names].to_numpy(), strict=True)
+    )
+    for knobs, values in zip(
+        trials[KNOBS].itertuples(index=False, name=None), trials[names].to_numpy(), strict=True
+    ):
         np.testing.assert_array_equal(lookup[knobs], values)
     # measured on the grid's ruler, the sampler cannot beat the grid
     assert study_hypervolume(study, spec, grid.ruler) <= grid_hypervolume(grid) + 1e-12
@@ -160,9 +160,14 @@ def _study_rows(explorer: Explorer, spec: StudySpec, cands: list[Candidate]) -> 
     """A study of exactly ``cands`` (enqueued), run to completion: its trials frame."""
     study, _ = create_study(spec, explorer=explorer)
     for c in cands:
-        study.enqueue_trial({"density": c.density, "split": explorer.space.cuts.index(c.split),
-                             **{f"exit_{i}": i in c.exits for i in explorer.space.allowed_exits},
-                             "threshold": c.threshold})
+        study.enqueue_trial(
+            {
+                "density": c.density,
+                "split": explorer.space.cuts.index(c.split),
+                **{f"exit_{i}": i in c.exits for i in explorer.space.allowed_exits},
+                "threshold": c.threshold,
+            }
+        )
     study = run_study(spec, n_trials=len(cands), progress=False, explorer=explorer)
     return trials_frame(study)
 
@@ -180,8 +185,7 @@ def test_compare_scores_baselines_by_their_grid_front_and_joint_by_the_trials(
         row = table.loc[b]
         allowed = restrict(grid.frame, b)
         assert row.candidates == len(allowed)
-        assert row.hv == pytest.approx(
-            hypervolume(grid.ruler.loss(allowed[names].to_numpy())))
+        assert row.hv == pytest.approx(hypervolume(grid.ruler.loss(allowed[names].to_numpy())))
     # the joint row is the study's trials, not the grid
     joint = table.loc["joint"]
     own = trials[trials.feasible]
@@ -196,8 +200,9 @@ def test_compare_scores_baselines_by_their_grid_front_and_joint_by_the_trials(
     for b in table.index:
         row = table.loc[b]
         with np.errstate(divide="ignore", invalid="ignore"):
-            assert row.latency_s_ratio == pytest.approx(row.latency_s / joint.latency_s,
-                                                        nan_ok=True)
+            assert row.latency_s_ratio == pytest.approx(
+                row.latency_s / joint.latency_s, nan_ok=True
+            )
     # matched accuracy is measured against the dense, server-only network: its final
     # classifier's validation accuracy
     dense = explorer.scorer("dense", 1.0).trained
@@ -223,8 +228,9 @@ def test_a_baseline_that_beats_a_short_study_is_reported_as_winning(
     assert neuro.latency_s < joint.latency_s
     assert neuro.latency_s_ratio < 1.0  # printed as it is, not clipped or inverted
     said = verdicts(table)
-    assert any(s.startswith("neurosurgeon beats the study's trials on mean latency")
-               for s in said), said
+    assert any(
+        s.startswith("neurosurgeon beats the study's trials on mean latency") for s in said
+    ), said
     assert any(s.startswith("neurosurgeon covers more of the objective space") for s in said)
     # and a study with no trials says so instead of inventing a joint row
     empty = compare(grid, spec, None)
@@ -246,7 +252,7 @@ def test_a_spec_with_threshold_0_holds_edgent_in_its_own_space(shared_cache: Pat
 
 
 def test_compare_keeps_each_baseline_to_its_own_configurations_under_constraints(
-    shared_cache: Path
+    shared_cache: Path,
 ) -> None:
     """A memory bound that rules out the edge-only network leaves edge-only with nothing;
     it must not turn the deepest feasible cut into an 'edge-only' candidate."""
@@ -275,8 +281,9 @@ def test_save_and_load_grid_round_trip(spec: StudySpec, grid: Grid, tmp_path: Pa
     for col in ("knob_exits", "exit_rates", "test_exit_rates"):
         assert all(isinstance(v, tuple) for v in back.frame[col]), col
     assert set(back.frame.knob_exits) == set(grid.frame.knob_exits)
-    pd.testing.assert_frame_equal(back.frame, grid.frame, check_exact=False, rtol=1e-12,
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(
+        back.frame, grid.frame, check_exact=False, rtol=1e-12, check_dtype=False
+    )
     assert grid_hypervolume(back) == pytest.approx(grid_hypervolume(grid), rel=1e-12)
     assert (tmp_path / "studies" / f"{spec.name}.grid.json").exists()
 

@@ -15,8 +15,9 @@ from dse.search.study import Explorer, create_study, front_frame, run_study, tri
 ESP32_S3_BYTES = 512 * 1024  # [memory].capacity of the shipped esp32-s3 profile
 
 
-def spec_text(name: str, *, edge: str = "esp32-s3", constraints: str = "",
-              n_trials: int = 24) -> str:
+def spec_text(
+    name: str, *, edge: str = "esp32-s3", constraints: str = "", n_trials: int = 24
+) -> str:
     """The MLP on 8x8 digits, wide enough (1024 then 256 hidden units: ~1.3 MB of float32
     weights) that the whole network does not fit a 512 KiB microcontroller, while its
     first layer (~266 kB) does."""
@@ -51,15 +52,17 @@ edge_energy = "minimize"
 def test_the_edge_capacity_is_a_constraint_unless_the_spec_binds_tighter() -> None:
     spec = parse_spec(spec_text("cap"))
     assert load_device("esp32-s3").mem_capacity_bytes == ESP32_S3_BYTES
-    assert spec.constraints == (Constraint("edge_memory", "<=", ESP32_S3_BYTES,
-                                           origin="memory capacity of esp32-s3"),)
+    assert spec.constraints == (
+        Constraint("edge_memory", "<=", ESP32_S3_BYTES, origin="memory capacity of esp32-s3"),
+    )
     assert str(spec.constraints[0]) == "edge_memory <= 524288 (memory capacity of esp32-s3)"
     tighter = parse_spec(spec_text("cap", constraints='edge_memory = "<= 1e5"'))
     assert tighter.constraints == (Constraint("edge_memory", "<=", 1e5),)
     looser = parse_spec(spec_text("cap", constraints='edge_memory = "<= 1e7"'))
-    assert looser.constraints == (Constraint("edge_memory", "<=", 1e7),
-                                  Constraint("edge_memory", "<=", ESP32_S3_BYTES,
-                                             origin="memory capacity of esp32-s3"))
+    assert looser.constraints == (
+        Constraint("edge_memory", "<=", 1e7),
+        Constraint("edge_memory", "<=", ESP32_S3_BYTES, origin="memory capacity of esp32-s3"),
+    )
 
 
 def test_an_int8_only_edge_is_refused_by_the_spec() -> None:
@@ -70,15 +73,15 @@ def test_an_int8_only_edge_is_refused_by_the_spec() -> None:
 
 
 @pytest.mark.slow
-def test_configurations_that_do_not_fit_the_microcontroller_are_infeasible(
-        isolated: Path) -> None:
+def test_configurations_that_do_not_fit_the_microcontroller_are_infeasible(isolated: Path) -> None:
     spec = parse_spec(spec_text("fits"))
     explorer = Explorer(spec, progress=False)
     study, _ = create_study(spec, explorer=explorer)
     # edge-only (cut 6: the whole 1.3 MB network on the MCU) and the first layer alone
     for split in (6, 3):
-        study.enqueue_trial({"density": 1.0, "split": split, "exit_0": False,
-                             "exit_1": False, "threshold": 0.5})
+        study.enqueue_trial(
+            {"density": 1.0, "split": split, "exit_0": False, "exit_1": False, "threshold": 0.5}
+        )
     study = run_study(spec, progress=False, explorer=explorer)
     df = trials_frame(study)
     edge_only = df[df.knob_split == 6].iloc[0]

@@ -55,8 +55,9 @@ def _cut_module(explorer: Explorer) -> str:
     return str(g.nodes[name].target)
 
 
-def _coded_forward(explorer: Explorer, codec: Codec, x: torch.Tensor
-                   ) -> tuple[torch.Tensor, list[int]]:
+def _coded_forward(
+    explorer: Explorer, codec: Codec, x: torch.Tensor
+) -> tuple[torch.Tensor, list[int]]:
     """The network with the cut's tensor sent through ``codec`` one sample at a time: a
     forward hook on the cut's layer (independent of dse.nets.split's fx executor)."""
     net = explorer.scorer("dense", 1.0).trained.network()
@@ -78,13 +79,19 @@ def _coded_forward(explorer: Explorer, codec: Codec, x: torch.Tensor
 
 @pytest.mark.parametrize("name", ["int8", "int4+zstd", "fp16+zlib", "fp32"])
 def test_codec_scored_accuracy_and_bytes_are_those_of_the_split_network_run_for_real(
-        explorer: Explorer, name: str) -> None:
+    explorer: Explorer, name: str
+) -> None:
     data = explorer.data
     m = explorer.evaluate(Candidate("dense", 1.0, CUT, (), 0.5, codec=name))
-    for split, acc, nbytes in (("val", m.accuracy, m.bandwidth),
-                               ("test", m.test_accuracy, m.test_bandwidth)):
-        x, y = (data.val.x, data.val.y[data.task]) if split == "val" else (
-            data.test.x, data.test.y[data.task])
+    for split, acc, nbytes in (
+        ("val", m.accuracy, m.bandwidth),
+        ("test", m.test_accuracy, m.test_bandwidth),
+    ):
+        x, y = (
+            (data.val.x, data.val.y[data.task])
+            if split == "val"
+            else (data.test.x, data.test.y[data.task])
+        )
         logits, sizes = _coded_forward(explorer, Codec.parse(name), x)
         right = (logits.argmax(-1) == y).numpy()
         assert acc == pytest.approx(int(right.sum()) / len(y), abs=1e-12)
@@ -96,8 +103,7 @@ def test_codec_scored_accuracy_and_bytes_are_those_of_the_split_network_run_for_
             assert np.array_equal(view.correct[0, -1], right)
 
 
-def test_int4_changes_some_answers_so_the_comparison_above_has_teeth(
-        explorer: Explorer) -> None:
+def test_int4_changes_some_answers_so_the_comparison_above_has_teeth(explorer: Explorer) -> None:
     logits, _ = _coded_forward(explorer, Codec.parse("int4+zstd"), explorer.data.val.x)
     plain = explorer.scorer("dense", 1.0).trained.val_logits[0][-1]
     assert (logits.argmax(-1) != plain.argmax(-1)).any()
@@ -112,10 +118,22 @@ def test_the_cost_model_charges_the_payload_and_the_coders(explorer: Explorer) -
     assert m.bandwidth == pytest.approx(sizes.mean())
     assert m.bandwidth_p95 == pytest.approx(np.percentile(sizes, 95))
     raw = float(t.cut_bytes[CUT])
-    enc = codec_seconds(t.edge, dtype="int4", lossless="zstd", raw_bytes=raw,
-                        coded_bytes=m.bandwidth, direction="encode")
-    dec = codec_seconds(t.server, dtype="int4", lossless="zstd", raw_bytes=raw,
-                        coded_bytes=m.bandwidth, direction="decode")
+    enc = codec_seconds(
+        t.edge,
+        dtype="int4",
+        lossless="zstd",
+        raw_bytes=raw,
+        coded_bytes=m.bandwidth,
+        direction="encode",
+    )
+    dec = codec_seconds(
+        t.server,
+        dtype="int4",
+        lossless="zstd",
+        raw_bytes=raw,
+        coded_bytes=m.bandwidth,
+        direction="decode",
+    )
     assert enc > 0 and dec > 0
     assert m.edge_s == pytest.approx(t.edge_s[CUT] + enc)
     assert m.server_s == pytest.approx(t.server_s[CUT] + dec)
@@ -149,7 +167,8 @@ def test_at_the_edge_only_cut_the_codec_decides_nothing(explorer: Explorer) -> N
 
 
 def test_a_study_samples_the_codec_and_a_second_explorer_reads_the_cached_outputs(
-        explorer: Explorer, isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    explorer: Explorer, isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from dse.search import record_of
 
     study = run_study(explorer.spec, storage="memory", progress=False, explorer=explorer)
@@ -181,11 +200,14 @@ def test_codec_cache_cost_is_recorded_when_a_study_builds_it(tmp_path: Path) -> 
     assert rec["payloads"] == 2 * (cuts - 1) * (len(explorer.data.val) + len(explorer.data.test))
 
 
-@pytest.mark.parametrize("codecs, field, words", [
-    ('["int8"]', "space.codecs", "fp32"),
-    ('["fp32", "int3"]', "space.codecs", "int3"),
-    ('"int8"', "space.codecs", "list"),
-])
+@pytest.mark.parametrize(
+    "codecs, field, words",
+    [
+        ('["int8"]', "space.codecs", "fp32"),
+        ('["fp32", "int3"]', "space.codecs", "int3"),
+        ('"int8"', "space.codecs", "list"),
+    ],
+)
 def test_bad_codec_lists_name_the_field(codecs: str, field: str, words: str) -> None:
     with pytest.raises(InputError) as err:
         parse_spec(SPEC.format(codecs=codecs), where="c.toml")
@@ -204,9 +226,17 @@ def test_a_spec_without_codecs_has_no_codec_knob(tmp_path: Path) -> None:
 def test_a_cut_that_sends_nothing_is_fp32_whatever_the_first_codec() -> None:
     from dse.search import Space
 
-    space = Space(densities=(1.0,), methods=("predefined",), cuts=(0, 1, 2), n_exits=0,
-                  allowed_exits=(), thresholds=(0.5,), criterion="max_prob",
-                  codecs=("int8", "fp32"), silent_cuts=(2,))
+    space = Space(
+        densities=(1.0,),
+        methods=("predefined",),
+        cuts=(0, 1, 2),
+        n_exits=0,
+        allowed_exits=(),
+        thresholds=(0.5,),
+        criterion="max_prob",
+        codecs=("int8", "fp32"),
+        silent_cuts=(2,),
+    )
     by_cut = {}
     for c in space.enumerate():
         by_cut.setdefault(c.split, []).append(c.codec)

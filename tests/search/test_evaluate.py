@@ -25,8 +25,7 @@ from dse.search.space import Candidate
 from dse.search.spec import parse_spec
 from dse.search.study import Explorer
 
-SPEC = spec_text("evaluate-tiny",
-                 objectives='accuracy = "maximize"\nlatency_mean = "minimize"\n')
+SPEC = spec_text("evaluate-tiny", objectives='accuracy = "maximize"\nlatency_mean = "minimize"\n')
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +62,7 @@ def _direct(explorer: Explorer, cand: Candidate, split: str) -> dict[str, object
     latencies = []
     energies = []
     for i in range(len(labels)):
-        path = next((p for p, c in enumerate(conf) if float(c[i]) >= cand.threshold),
-                    len(used))
+        path = next((p for p, c in enumerate(conf) if float(c[i]) >= cand.threshold), len(used))
         counts[path] += 1
         output = outputs[used[path]] if path < len(used) else outputs[-1]
         right += int(output[i].argmax() == labels[i])
@@ -73,10 +71,14 @@ def _direct(explorer: Explorer, cand: Candidate, split: str) -> dict[str, object
         energies.append(energy)
         sent += nbytes
     n = len(labels)
-    return {"rates": tuple(counts / n), "accuracy": right / n, "bandwidth": sent / n,
-            "latency_mean": float(np.mean(latencies)),
-            "latency_p95": float(np.percentile(latencies, 95, method="inverted_cdf")),
-            "edge_energy": float(np.mean(energies))}
+    return {
+        "rates": tuple(counts / n),
+        "accuracy": right / n,
+        "bandwidth": sent / n,
+        "latency_mean": float(np.mean(latencies)),
+        "latency_p95": float(np.percentile(latencies, 95, method="inverted_cdf")),
+        "edge_energy": float(np.mean(energies)),
+    }
 
 
 def _path_cost(t: CostTable, k: int, used: list[int], path: int) -> tuple[float, float, float]:
@@ -91,8 +93,13 @@ def _path_cost(t: CostTable, k: int, used: list[int], path: int) -> tuple[float,
         energy = t.edge_compute_j[pos[j]] + sum(t.exit_edge_j[h] for h in before)
         return float(lat), float(energy), 0.0
     edge = t.edge_s[k] + sum(t.exit_edge_s[h] for h in edge_heads)
-    energy = (t.edge_compute_j[k] + sum(t.exit_edge_j[h] for h in edge_heads)
-              + t.radio_up_j[k] + t.radio_down_j[k] + t.radio_tail_j[k])
+    energy = (
+        t.edge_compute_j[k]
+        + sum(t.exit_edge_j[h] for h in edge_heads)
+        + t.radio_up_j[k]
+        + t.radio_down_j[k]
+        + t.radio_tail_j[k]
+    )
     if path < len(used):  # a server exit: backbone k..site, server heads up to it
         j = used[path]
         heads = server_heads[: server_heads.index(j) + 1]
@@ -121,8 +128,11 @@ CANDIDATES = [
 ]
 
 
-@pytest.mark.parametrize("cand", CANDIDATES, ids=lambda c: f"d{c.density}-k{c.split}-e{c.exits}"
-                         f"-t{c.threshold}-{c.criterion}")
+@pytest.mark.parametrize(
+    "cand",
+    CANDIDATES,
+    ids=lambda c: f"d{c.density}-k{c.split}-e{c.exits}-t{c.threshold}-{c.criterion}",
+)
 def test_post_hoc_scoring_agrees_with_a_direct_forward_pass(
     explorer: Explorer, cand: Candidate
 ) -> None:
@@ -168,8 +178,10 @@ def test_memory_and_storage_count_the_heads_where_they_run(explorer: Explorer) -
     t = scorer.table
     m = explorer.evaluate(Candidate("dense", 1.0, 4, (0, 1), 0.4))
     # exit 0 runs on the edge (its weights count), exit 1 on the server (they do not)
-    assert m.edge_memory == t.edge_weight_bytes[4] + t.edge_peak_activation_bytes[4] + \
-        t.exit_weight_bytes[0]
+    assert (
+        m.edge_memory
+        == t.edge_weight_bytes[4] + t.edge_peak_activation_bytes[4] + t.exit_weight_bytes[0]
+    )
     assert m.storage == scorer.storage_backbone + scorer.storage_exits.sum()
     m = explorer.evaluate(Candidate("dense", 1.0, 4, (), 0.4))
     assert m.edge_memory == t.edge_memory_bytes[4] and m.storage == scorer.storage_backbone
@@ -182,11 +194,11 @@ def test_memory_and_storage_count_the_heads_where_they_run(explorer: Explorer) -
     sparse = explorer.evaluate(Candidate("predefined", 0.5, 4, (), 0.4))
     assert sparse.storage < m.storage
     assert st.edge_weight_bytes[4] < t.edge_weight_bytes[4]
-    largest = max(n.weight_bytes for n in sparse_scorer.graph.backbone_nodes()[:4]
-                  if n.density < 1)
+    largest = max(n.weight_bytes for n in sparse_scorer.graph.backbone_nodes()[:4] if n.density < 1)
     assert st.edge_expand_bytes[4] == largest > 0
-    assert sparse.edge_memory == (st.edge_weight_bytes[4] + largest
-                                  + st.edge_peak_activation_bytes[4])
+    assert sparse.edge_memory == (
+        st.edge_weight_bytes[4] + largest + st.edge_peak_activation_bytes[4]
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -201,10 +213,12 @@ def _table(idle_w: float = 0.0, connected_w: float = 0.0) -> CostTable:
     radio draws ``connected_w`` while it waits out the 5 s RTT and the server."""
     edge_s = np.array([0.0, 1.0, 3.0, 6.0, 10.0])
     return CostTable(
-        graph=None, edge=SimpleNamespace(idle_power_w=idle_w),  # type: ignore[arg-type]
+        graph=None,
+        edge=SimpleNamespace(idle_power_w=idle_w),  # type: ignore[arg-type]
         server=None,  # type: ignore[arg-type]
         link=SimpleNamespace(connected_power_w=connected_w, rtt_s=5.0),  # type: ignore[arg-type]
-        edge_layer_s=np.diff(edge_s), server_layer_s=np.array([0.1, 0.2, 0.3, 0.4]),
+        edge_layer_s=np.diff(edge_s),
+        server_layer_s=np.array([0.1, 0.2, 0.3, 0.4]),
         edge_layer_j=np.array([2.0, 4.0, 6.0, 8.0]),
         edge_s=edge_s,
         server_s=np.array([1.0, 0.9, 0.7, 0.4, 0.0]),
@@ -228,13 +242,21 @@ def _table(idle_w: float = 0.0, connected_w: float = 0.0) -> CostTable:
     )
 
 
-def _scorer(val_conf: np.ndarray, test_conf: np.ndarray, correct: np.ndarray,
-            idle_w: float = 0.0, connected_w: float = 0.0) -> Scorer:
+def _scorer(
+    val_conf: np.ndarray,
+    test_conf: np.ndarray,
+    correct: np.ndarray,
+    idle_w: float = 0.0,
+    connected_w: float = 0.0,
+) -> Scorer:
     return Scorer(
-        trained=None, graph=None, table=_table(idle_w, connected_w),  # type: ignore[arg-type]
+        trained=None,
+        graph=None,
+        table=_table(idle_w, connected_w),  # type: ignore[arg-type]
         confidence={"val": {"max_prob": val_conf}, "test": {"max_prob": test_conf}},
         correct={"val": correct, "test": correct},
-        storage_backbone=1000.0, storage_exits=np.array([30.0, 20.0]),
+        storage_backbone=1000.0,
+        storage_exits=np.array([30.0, 20.0]),
     )
 
 
@@ -278,9 +300,11 @@ def test_the_radio_stays_connected_through_the_rtt_and_the_server() -> None:
     assert m.edge_energy == pytest.approx(quiet.edge_energy + wait)
     # the parts: 7 of 10 samples send at cut 2 (up 3.0, down 0.5, tail 1.0)
     assert (m.radio_up_energy, m.radio_down_energy, m.radio_tail_energy) == pytest.approx(
-        (0.7 * 3.0, 0.7 * 0.5, 0.7 * 1.0))
-    assert m.radio_energy == pytest.approx(m.radio_up_energy + m.radio_down_energy
-                                           + m.radio_wait_energy + m.radio_tail_energy)
+        (0.7 * 3.0, 0.7 * 0.5, 0.7 * 1.0)
+    )
+    assert m.radio_energy == pytest.approx(
+        m.radio_up_energy + m.radio_down_energy + m.radio_wait_energy + m.radio_tail_energy
+    )
 
 
 def test_threshold_zero_deploys_only_up_to_the_first_used_exit() -> None:
@@ -309,8 +333,10 @@ def test_a_threshold_every_output_passes_deploys_like_threshold_zero() -> None:
     zero = ten.score(Candidate("dense", 1.0, 2, (0, 1), 0.0))
     low = ten.score(Candidate("dense", 1.0, 2, (0, 1), 0.05))
     assert (low.storage, low.edge_memory) == (zero.storage, zero.edge_memory) == (17.0, 25.0)
-    for cand in (Candidate("dense", 1.0, 2, (0, 1), 0.1),
-                 Candidate("dense", 1.0, 2, (0, 1), 0.05, "entropy")):
+    for cand in (
+        Candidate("dense", 1.0, 2, (0, 1), 0.1),
+        Candidate("dense", 1.0, 2, (0, 1), 0.05, "entropy"),
+    ):
         assert not ten.always_exits(cand)
     assert ten.score(Candidate("dense", 1.0, 2, (0, 1), 0.1)).storage == 1050.0
     # with the class count unknown, only threshold 0 is certain
@@ -321,10 +347,15 @@ def test_a_heads_activations_count_when_they_exceed_the_backbones() -> None:
     t = _table()
     big = CostTable(**{**t.__dict__, "exit_activation_bytes": np.array([40.0, 6.0])})
     conf = np.full((3, 10), 0.1)
-    sc = Scorer(trained=None, graph=None, table=big,  # type: ignore[arg-type]
-                confidence={"val": {"max_prob": conf}, "test": {"max_prob": conf}},
-                correct={"val": np.ones((3, 10), bool), "test": np.ones((3, 10), bool)},
-                storage_backbone=1000.0, storage_exits=np.array([30.0, 20.0]))
+    sc = Scorer(
+        trained=None,
+        graph=None,
+        table=big,  # type: ignore[arg-type]
+        confidence={"val": {"max_prob": conf}, "test": {"max_prob": conf}},
+        correct={"val": np.ones((3, 10), bool), "test": np.ones((3, 10), bool)},
+        storage_backbone=1000.0,
+        storage_exits=np.array([30.0, 20.0]),
+    )
     # weights [:2] 30 + head 0's 7, activations max(backbone 8, head 0 running 40)
     assert sc.score(Candidate("dense", 1.0, 2, (0,), 0.8)).edge_memory == pytest.approx(77.0)
     assert sc.score(Candidate("dense", 1.0, 2, (), 0.8)).edge_memory == pytest.approx(38.0)
@@ -406,8 +437,9 @@ def test_hand_built_table_no_exit_is_the_plain_partition() -> None:
     assert m.edge_memory == pytest.approx(t.edge_memory_bytes[2])
 
 
-@pytest.mark.parametrize(("fast_share", "p95_is_fast"),
-                         [(18, False), (19, True), (20, True), (0, False)])
+@pytest.mark.parametrize(
+    ("fast_share", "p95_is_fast"), [(18, False), (19, True), (20, True), (0, False)]
+)
 def test_p95_of_a_two_path_mixture(fast_share: int, p95_is_fast: bool) -> None:
     """Of 20 samples, ``fast_share`` leave at the edge exit (1.5 s), the rest take the
     final path (34.2 s). 90% fast: the 95th percentile falls in the slow mass; 95% fast:
@@ -442,15 +474,23 @@ def test_real_table_hand_computed_latency(explorer: Explorer) -> None:
     m = scorer.score(cand)
     r0, r1, rf = m.test_exit_rates
     lat0 = t.edge_s[3] + t.exit_edge_s[0]
-    lat1 = (t.edge_s[4] + t.exit_edge_s[0] + t.transfer_s[4] + t.server_s[4] - t.server_s[5]
-            + t.exit_server_s[1])
+    lat1 = (
+        t.edge_s[4]
+        + t.exit_edge_s[0]
+        + t.transfer_s[4]
+        + t.server_s[4]
+        - t.server_s[5]
+        + t.exit_server_s[1]
+    )
     latf = t.edge_s[4] + t.exit_edge_s[0] + t.transfer_s[4] + t.server_s[4] + t.exit_server_s[1]
     assert m.test_latency_mean == pytest.approx(r0 * lat0 + r1 * lat1 + rf * latf, rel=1e-12)
     assert m.test_bandwidth == pytest.approx((r1 + rf) * t.cut_bytes[4], rel=1e-12)
     edge_only = scorer.score(Candidate("dense", 1.0, 6, (0, 1), 0.4))
     e0, e1, ef = edge_only.test_exit_rates
-    expected = (e0 * (t.edge_s[3] + t.exit_edge_s[0])
-                + e1 * (t.edge_s[5] + t.exit_edge_s[0] + t.exit_edge_s[1])
-                + ef * (t.edge_s[6] + t.exit_edge_s[0] + t.exit_edge_s[1]))
+    expected = (
+        e0 * (t.edge_s[3] + t.exit_edge_s[0])
+        + e1 * (t.edge_s[5] + t.exit_edge_s[0] + t.exit_edge_s[1])
+        + ef * (t.edge_s[6] + t.exit_edge_s[0] + t.exit_edge_s[1])
+    )
     assert edge_only.test_latency_mean == pytest.approx(expected, rel=1e-12)
     assert edge_only.test_bandwidth == 0.0

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_a_diverging_training_is_a_failed_trial_and_the_study_goes_on(
-        isolated: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    isolated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DSE_CACHE", str(isolated / "cache"))  # the sparse net must train
     real = T.build_network
     built: list[float] = []
@@ -32,8 +33,7 @@ def test_a_diverging_training_is_a_failed_trial_and_the_study_goes_on(
         return net
 
     monkeypatch.setattr(T, "build_network", build)
-    spec = parse_spec(spec_text("diverging", n_trials=12, sampler="random"),
-                      where="diverging.toml")
+    spec = parse_spec(spec_text("diverging", n_trials=12, sampler="random"), where="diverging.toml")
     study = run_study(spec, progress=False, explorer=Explorer(spec, progress=False))
     trials = study.get_trials()
     failed = [t for t in trials if t.state == TrialState.FAIL]
@@ -44,7 +44,8 @@ def test_a_diverging_training_is_a_failed_trial_and_the_study_goes_on(
     for t in failed:
         assert t.user_attrs["fail_reason"].startswith(
             "TrainingDiverged: training: lr: mlp predefined@0.5: training diverged: the loss "
-            "is nan at epoch 1, batch 1")
+            "is nan at epoch 1, batch 1"
+        )
     assert built == [0.5]  # trained once: later trials fail with the same reason
     assert status(study, spec)["first_failure"] == failed[0].user_attrs["fail_reason"]
     assert len(list((isolated / "cache").glob("*/*.dse"))) == 1  # the dense one alone

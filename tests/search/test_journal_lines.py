@@ -13,7 +13,8 @@ from dse.search.study import storage_for
 
 
 def test_a_half_line_left_by_a_killed_writer_is_cut_before_the_next_append(
-        isolated: Path, caplog: pytest.LogCaptureFixture) -> None:
+    isolated: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name="half", storage=storage_for("half"))
     study.set_user_attr("before", 1)

@@ -28,10 +28,12 @@ def _table() -> CostTable:
     """Four backbone layers (cuts 0..4); exits 0, 1, 2 hang at positions 1, 2 and 3."""
     edge_s = np.array([0.0, 1.0, 3.0, 6.0, 10.0])
     return CostTable(
-        graph=None, edge=SimpleNamespace(idle_power_w=0.0),  # type: ignore[arg-type]
+        graph=None,
+        edge=SimpleNamespace(idle_power_w=0.0),  # type: ignore[arg-type]
         server=None,  # type: ignore[arg-type]
         link=SimpleNamespace(connected_power_w=0.0, rtt_s=5.0),  # type: ignore[arg-type]
-        edge_layer_s=np.diff(edge_s), server_layer_s=np.array([0.1, 0.2, 0.3, 0.4]),
+        edge_layer_s=np.diff(edge_s),
+        server_layer_s=np.array([0.1, 0.2, 0.3, 0.4]),
         edge_layer_j=np.array([2.0, 4.0, 6.0, 8.0]),
         edge_s=edge_s,
         server_s=np.array([1.0, 0.9, 0.7, 0.4, 0.0]),
@@ -55,15 +57,24 @@ def _table() -> CostTable:
     )
 
 
-def _scorer(conf: np.ndarray, correct: np.ndarray, test_conf: np.ndarray | None = None,
-            test_correct: np.ndarray | None = None) -> Scorer:
+def _scorer(
+    conf: np.ndarray,
+    correct: np.ndarray,
+    test_conf: np.ndarray | None = None,
+    test_correct: np.ndarray | None = None,
+) -> Scorer:
     """A scorer on the hand-built table: arrays are [tasks, outputs (3 exits + final), N]."""
     return Scorer(
-        trained=None, graph=None, table=_table(),  # type: ignore[arg-type]
-        confidence={"val": {"max_prob": conf},
-                    "test": {"max_prob": conf if test_conf is None else test_conf}},
+        trained=None,
+        graph=None,
+        table=_table(),  # type: ignore[arg-type]
+        confidence={
+            "val": {"max_prob": conf},
+            "test": {"max_prob": conf if test_conf is None else test_conf},
+        },
         correct={"val": correct, "test": correct if test_correct is None else test_correct},
-        storage_backbone=1000.0, storage_exits=np.array([30.0, 20.0, 10.0]),
+        storage_backbone=1000.0,
+        storage_exits=np.array([30.0, 20.0, 10.0]),
     )
 
 
@@ -153,8 +164,9 @@ def test_per_task_policy_answers_each_task_at_its_own_confident_exit() -> None:
     # sample 1 is not counted as leaving at exit 0 although task 0 was answered there:
     # only sample 0 stays on the edge (exit 0 at position 1 <= cut 1); the rest send
     assert m.bandwidth == pytest.approx(0.75 * 40.0)
-    _, answer = scorer._choice("val", [0, 1], Candidate("dense", 1.0, 1, (0, 1), 0.5,
-                                                          policy="per_task"))
+    _, answer = scorer._choice(
+        "val", [0, 1], Candidate("dense", 1.0, 1, (0, 1), 0.5, policy="per_task")
+    )
     assert answer.tolist() == [[0, 0, 0, 2], [0, 1, 2, 2]]
 
 
@@ -174,13 +186,11 @@ def test_per_task_thresholds_apply_to_their_own_task() -> None:
     conf, correct = _two_tasks_four_samples()
     conf[1, 0, 1] = 0.7  # task 1 of sample 1: 0.7 at exit 0
     scorer = _scorer(conf, correct)
-    loose = Candidate("dense", 1.0, 1, (0, 1), 0.95, policy="per_task",
-                      task_thresholds=(0.8, 0.6))
+    loose = Candidate("dense", 1.0, 1, (0, 1), 0.95, policy="per_task", task_thresholds=(0.8, 0.6))
     m = scorer.score(loose)  # task 1 of sample 1 now passes at exit 0: sample 1 leaves there
     assert m.exit_rates == pytest.approx((0.5, 0.0, 0.5))
     assert m.task_exit_rate == pytest.approx((0.75, 0.5))
-    strict = Candidate("dense", 1.0, 1, (0, 1), 0.6, policy="per_task",
-                       task_thresholds=(0.95, 0.6))
+    strict = Candidate("dense", 1.0, 1, (0, 1), 0.6, policy="per_task", task_thresholds=(0.95, 0.6))
     m = scorer.score(strict)  # task 0 is never confident; its final head answers
     assert m.task_exit_rate == pytest.approx((0.0, 0.5))
     assert m.exit_rates == pytest.approx((0.0, 0.0, 1.0))
@@ -188,8 +198,9 @@ def test_per_task_thresholds_apply_to_their_own_task() -> None:
         Candidate("dense", 1.0, 1, (0,), 0.5, task_thresholds=(0.5,)).thresholds(2)
 
 
-def _reference(conf: np.ndarray, used: list[int], thresholds: np.ndarray, policy: str
-               ) -> tuple[np.ndarray, np.ndarray]:
+def _reference(
+    conf: np.ndarray, used: list[int], thresholds: np.ndarray, policy: str
+) -> tuple[np.ndarray, np.ndarray]:
     """Per sample its path, per task and sample its answering path, written from the rule
     one sample at a time."""
     tasks, _, n = conf.shape
@@ -198,13 +209,19 @@ def _reference(conf: np.ndarray, used: list[int], thresholds: np.ndarray, policy
     for s in range(n):
         if policy == "per_task":
             for t in range(tasks):
-                answer[t, s] = next((p for p, j in enumerate(used)
-                                     if conf[t, j, s] >= thresholds[t]), len(used))
+                answer[t, s] = next(
+                    (p for p, j in enumerate(used) if conf[t, j, s] >= thresholds[t]), len(used)
+                )
             path[s] = answer[:, s].max()
         else:
-            path[s] = next((p for p, j in enumerate(used)
-                            if all(conf[t, j, s] >= thresholds[t] for t in range(tasks))),
-                           len(used))
+            path[s] = next(
+                (
+                    p
+                    for p, j in enumerate(used)
+                    if all(conf[t, j, s] >= thresholds[t] for t in range(tasks))
+                ),
+                len(used),
+            )
             answer[:, s] = path[s]
     return path, answer
 
@@ -224,8 +241,15 @@ def test_per_task_policy_never_answers_a_task_at_an_exit_that_was_not_confident(
         cut = int(rng.integers(0, 5))
         scorer = _scorer(conf, correct)
         for policy in ("per_task", "all"):
-            cand = Candidate("dense", 1.0, cut, tuple(used), float(thresholds[0]),
-                             policy=policy, task_thresholds=tuple(float(x) for x in thresholds))
+            cand = Candidate(
+                "dense",
+                1.0,
+                cut,
+                tuple(used),
+                float(thresholds[0]),
+                policy=policy,
+                task_thresholds=tuple(float(x) for x in thresholds),
+            )
             path, answer = scorer._choice("val", used, cand)
             if policy == "per_task":
                 for t in range(tasks):
@@ -243,11 +267,9 @@ def test_per_task_policy_never_answers_a_task_at_an_exit_that_was_not_confident(
             m = scorer.score(cand)
             rates = np.bincount(want_path, minlength=len(used) + 1) / n
             assert m.exit_rates == pytest.approx(tuple(rates))
-            assert m.task_exit_rate == pytest.approx(
-                tuple((want_answer < len(used)).mean(axis=1)))
+            assert m.task_exit_rate == pytest.approx(tuple((want_answer < len(used)).mean(axis=1)))
             outputs = np.array([*used, 3])
-            acc = [correct[t, outputs[want_answer[t]], np.arange(n)].mean()
-                   for t in range(tasks)]
+            acc = [correct[t, outputs[want_answer[t]], np.arange(n)].mean() for t in range(tasks)]
             assert m.task_accuracy == pytest.approx(tuple(acc))
             assert m.accuracy == pytest.approx(float(np.mean(acc)))
             assert m.accuracy_min == pytest.approx(min(acc))
@@ -258,14 +280,17 @@ def test_per_task_policy_never_answers_a_task_at_an_exit_that_was_not_confident(
 
 TASKS = HUE_TASKS
 
-SPEC = """\
+SPEC = (
+    """\
 name = "multitask-tiny"
 n_trials = 8
 sampler = "random"
 seed = 0
 [model]
 name = "mlp"
-""" + HUE_DATA + """\
+"""
+    + HUE_DATA
+    + """\
 [training]
 epochs = 1
 seed = 0
@@ -281,6 +306,7 @@ latency_mean = "minimize"
 [constraints]
 accuracy_min = ">= 0"
 """
+)
 
 
 def test_a_study_over_two_tasks_stores_each_tasks_accuracy(
@@ -288,8 +314,7 @@ def test_a_study_over_two_tasks_stores_each_tasks_accuracy(
 ) -> None:
     spec = parse_spec(SPEC)
     assert spec.tasks == TASKS
-    assert list(spec.objectives) == ["accuracy.wall_hue", "accuracy.floor_hue",
-                                     "latency_mean"]
+    assert list(spec.objectives) == ["accuracy.wall_hue", "accuracy.floor_hue", "latency_mean"]
     explorer = Explorer(spec, cache=Cache(shared_cache), progress=False)
     assert explorer.space.policies == ("all", "per_task")
     assert explorer.space.threshold_tasks == TASKS
@@ -308,15 +333,25 @@ def test_a_study_over_two_tasks_stores_each_tasks_accuracy(
         assert metrics["accuracy_min"] == pytest.approx(min(per_task))
         assert metrics["accuracy"] == pytest.approx(sum(per_task) / 2)
         # the spec's own constraint, then the edge's memory capacity (Pi 4: 4 GiB)
-        assert rec["constraints"] == [pytest.approx(-metrics["accuracy_min"]),
-                                      pytest.approx(metrics["edge_memory"] - 4 * 2**30)]
+        assert rec["constraints"] == [
+            pytest.approx(-metrics["accuracy_min"]),
+            pytest.approx(metrics["edge_memory"] - 4 * 2**30),
+        ]
         knobs = rec["knobs"]
         if knobs["exits"]:  # the policy and one threshold per task are knobs
             assert knobs["policy"] in ("all", "per_task")
             assert len(knobs["task_thresholds"]) == 2
         # the stored numbers are those of scoring the stored knobs again
-        cand = Candidate(knobs["method"], knobs["density"], knobs["split"],
-                         tuple(knobs["exits"]), knobs["threshold"], knobs["criterion"],
-                         knobs.get("policy", "all"), tuple(knobs.get("task_thresholds", ())))
+        cand = Candidate(
+            knobs["method"],
+            knobs["density"],
+            knobs["split"],
+            tuple(knobs["exits"]),
+            knobs["threshold"],
+            knobs["criterion"],
+            knobs.get("policy", "all"),
+            tuple(knobs.get("task_thresholds", ())),
+        )
         assert explorer.evaluate(cand).as_dict()["accuracy.floor_hue"] == pytest.approx(
-            metrics["accuracy.floor_hue"])
+            metrics["accuracy.floor_hue"]
+        )

@@ -33,8 +33,14 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _dse(*argv: str, env: dict[str, str], **kw: object) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "dse.cli", *argv], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "dse.cli", *argv],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **kw,
+    )
 
 
 def _storage(kind: str, postgres: str | None) -> str:
@@ -65,8 +71,9 @@ def _write_spec(folder: Path, name: str, n_trials: int, **kw: object) -> Path:
 
 
 def _trials(name: str, storage: str) -> list[optuna.trial.FrozenTrial]:
-    return optuna.load_study(study_name=name,
-                             storage=storage_for(name, storage)).get_trials(deepcopy=False)
+    return optuna.load_study(study_name=name, storage=storage_for(name, storage)).get_trials(
+        deepcopy=False
+    )
 
 
 def _states(trials: list[optuna.trial.FrozenTrial]) -> dict[str, int]:
@@ -77,16 +84,20 @@ def _states(trials: list[optuna.trial.FrozenTrial]) -> dict[str, int]:
 
 
 @pytest.mark.slow
-def test_workers_started_together_end_with_exactly_n_trials(storage_pg_first: str,
-                                                            isolated: Path) -> None:
+def test_workers_started_together_end_with_exactly_n_trials(
+    storage_pg_first: str, isolated: Path
+) -> None:
     storage = storage_pg_first
     spec = _write_spec(isolated, "together", 12)
     env = _env()
-    first = _dse("study", "run", str(spec), "--storage", storage, "--n-trials", "0",
-                 "--quiet", env=env)
+    first = _dse(
+        "study", "run", str(spec), "--storage", storage, "--n-trials", "0", "--quiet", env=env
+    )
     assert first.wait(timeout=120) == 0, first.communicate()
-    workers = [_dse("study", "worker", "together", "--storage", storage, "--quiet", env=env)
-               for _ in range(3)]
+    workers = [
+        _dse("study", "worker", "together", "--storage", storage, "--quiet", env=env)
+        for _ in range(3)
+    ]
     for w in workers:
         out, err = w.communicate(timeout=300)
         assert w.returncode == 0, err
@@ -96,8 +107,9 @@ def test_workers_started_together_end_with_exactly_n_trials(storage_pg_first: st
     assert len({json.dumps(t.params, sort_keys=True) for t in trials}) > 4
 
 
-def test_a_worker_needs_a_storage_and_a_study(isolated: Path, capsys: pytest.CaptureFixture[str]
-                                             ) -> None:
+def test_a_worker_needs_a_storage_and_a_study(
+    isolated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from dse.cli import main
 
     assert main(["study", "worker", "nothing"]) == 2
@@ -111,13 +123,13 @@ def test_objective_names_and_constraints_are_stored_as_optuna_expects(isolated: 
     from dse.search.spec import parse_spec
     from dse.search.study import run_study
 
-    spec = parse_spec(spec_text("named", n_trials=3, sampler="random",
-                                constraints='accuracy = ">= 0.999"'))
+    spec = parse_spec(
+        spec_text("named", n_trials=3, sampler="random", constraints='accuracy = ">= 0.999"')
+    )
     study = run_study(spec, progress=False)
     assert study.metric_names == ["accuracy", "latency_mean", "edge_energy"]
     done = study.get_trials(states=(TrialState.COMPLETE,))
-    assert done and all(t.system_attrs["constraints"] == record_of(t)["constraints"]
-                        for t in done)
+    assert done and all(t.system_attrs["constraints"] == record_of(t)["constraints"] for t in done)
     assert any(t.system_attrs["constraints"][0] > 0 for t in done)  # infeasible: > 0
 
 
@@ -149,26 +161,41 @@ with StorageClaims(study).hold("k" * 64, ready=done.exists):
 """
 
 
-def _claimants(storage: str, folder: Path, n: int, *, hold_s: float, finish: bool,
-               env: dict[str, str]) -> list[subprocess.Popen[str]]:
-    procs = [subprocess.Popen([sys.executable, "-c", CLAIMANT, storage, str(folder / "log"),
-                               str(folder / "done"), str(hold_s),
-                               "finish" if finish else "keep"],
-                              env=env, text=True, stdout=subprocess.PIPE)
-             for _ in range(n)]
+def _claimants(
+    storage: str, folder: Path, n: int, *, hold_s: float, finish: bool, env: dict[str, str]
+) -> list[subprocess.Popen[str]]:
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                CLAIMANT,
+                storage,
+                str(folder / "log"),
+                str(folder / "done"),
+                str(hold_s),
+                "finish" if finish else "keep",
+            ],
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+        )
+        for _ in range(n)
+    ]
     for p in procs:
         assert p.stdout is not None and p.stdout.readline().strip() == "ready"
     return procs
 
 
 def _log(folder: Path) -> list[tuple[str, float]]:
-    return [(w, float(t)) for w, t in
-            (line.split() for line in (folder / "log").read_text().splitlines())]
+    return [
+        (w, float(t))
+        for w, t in (line.split() for line in (folder / "log").read_text().splitlines())
+    ]
 
 
 @pytest.mark.slow
-def test_a_key_is_claimed_by_one_worker_at_a_time(storage_pg_first: str, isolated: Path
-                                                 ) -> None:
+def test_a_key_is_claimed_by_one_worker_at_a_time(storage_pg_first: str, isolated: Path) -> None:
     storage = storage_pg_first
     optuna.create_study(study_name="claims", storage=storage_for("claims", storage))
     procs = _claimants(storage, isolated, 3, hold_s=1.5, finish=False, env=_env(**FAST_BEAT))
@@ -179,8 +206,7 @@ def test_a_key_is_claimed_by_one_worker_at_a_time(storage_pg_first: str, isolate
 
 
 @pytest.mark.slow
-def test_the_others_read_the_entry_once_the_holder_finishes(storage: str, isolated: Path
-                                                            ) -> None:
+def test_the_others_read_the_entry_once_the_holder_finishes(storage: str, isolated: Path) -> None:
     optuna.create_study(study_name="claims", storage=storage_for("claims", storage))
     procs = _claimants(storage, isolated, 3, hold_s=1.0, finish=True, env=_env(**FAST_BEAT))
     for p in procs:
@@ -189,8 +215,9 @@ def test_the_others_read_the_entry_once_the_holder_finishes(storage: str, isolat
 
 
 @pytest.mark.slow
-def test_a_dead_workers_claim_expires_and_another_takes_the_key(storage: str, isolated: Path
-                                                                ) -> None:
+def test_a_dead_workers_claim_expires_and_another_takes_the_key(
+    storage: str, isolated: Path
+) -> None:
     optuna.create_study(study_name="claims", storage=storage_for("claims", storage))
     env = _env(**FAST_BEAT)
     holder = _claimants(storage, isolated, 1, hold_s=60, finish=True, env=env)[0]
@@ -234,9 +261,9 @@ def _uninterrupted_metrics(name: str, storage: str, cache: Path) -> dict[int, di
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.heavy)])
-def test_a_worker_killed_at_a_random_moment_loses_nothing(storage: str, isolated: Path,
-                                                          tmp_path_factory: pytest.TempPathFactory,
-                                                          seed: int) -> None:
+def test_a_worker_killed_at_a_random_moment_loses_nothing(
+    storage: str, isolated: Path, tmp_path_factory: pytest.TempPathFactory, seed: int
+) -> None:
     """Killed mid-training or mid-trial (a fresh cache: the first trials train), then
     resumed: every completed trial stays, no corrupt entry is read, exactly n_trials
     complete, and each trial's metrics are those an uninterrupted run scores."""
@@ -250,8 +277,11 @@ def test_a_worker_killed_at_a_random_moment_loses_nothing(storage: str, isolated
     time.sleep(random.Random(seed).uniform(0.0, 4.0))  # from its first trial on
     worker.send_signal(signal.SIGKILL)
     worker.wait()
-    before = {t.number: (t.state, t.values) for t in _trials("killed", storage)
-              if t.state == TrialState.COMPLETE}
+    before = {
+        t.number: (t.state, t.values)
+        for t in _trials("killed", storage)
+        if t.state == TrialState.COMPLETE
+    }
     resumed = _dse("study", "resume", "killed", "--storage", storage, "--quiet", env=env)
     out, err = resumed.communicate(timeout=600)
     assert resumed.returncode == 0, err
@@ -289,8 +319,17 @@ def _free_port() -> int:
 def test_workers_through_the_grpc_proxy(postgres: str, isolated: Path) -> None:
     port = _free_port()
     env = _env()
-    proxy = _dse("storage", "serve", "--storage", postgres, "--host", "127.0.0.1",
-                 "--port", str(port), env=env)
+    proxy = _dse(
+        "storage",
+        "serve",
+        "--storage",
+        postgres,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        env=env,
+    )
     try:
         assert proxy.stdout is not None
         assert f"grpc://127.0.0.1:{port}" in proxy.stdout.readline()
@@ -306,8 +345,9 @@ def test_workers_through_the_grpc_proxy(postgres: str, isolated: Path) -> None:
     assert _states(_trials("proxied", postgres)) == {"COMPLETE": 6}
 
 
-def test_an_unreachable_proxy_is_one_line(isolated: Path, capsys: pytest.CaptureFixture[str],
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_unreachable_proxy_is_one_line(
+    isolated: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from dse.cli import main
 
     spec = _write_spec(isolated, "noproxy", 2)
@@ -318,16 +358,16 @@ def test_an_unreachable_proxy_is_one_line(isolated: Path, capsys: pytest.Capture
     assert err.count("\n") == 1 and "dse storage serve" in err
 
 
-def test_storage_serve_refuses_what_is_not_a_database(capsys: pytest.CaptureFixture[str]
-                                                      ) -> None:
+def test_storage_serve_refuses_what_is_not_a_database(capsys: pytest.CaptureFixture[str]) -> None:
     from dse.cli import main
 
     assert main(["storage", "serve", "--storage", "studies/x.journal"]) == 2
     assert "not a database URL" in capsys.readouterr().err
 
 
-def test_bad_heartbeat_settings_are_one_line(isolated: Path, monkeypatch: pytest.MonkeyPatch,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_heartbeat_settings_are_one_line(
+    isolated: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     from dse.cli import main
 
     spec = _write_spec(isolated, "beats", 2)

@@ -72,7 +72,11 @@ def test_a_valid_spec_parses_with_thresholds_discretised_and_order_kept() -> Non
     assert spec.data == {"name": "digits", "seed": 0}
     assert spec.training == {"epochs": 1, "seed": 0}
     assert (spec.edge, spec.server, spec.link, spec.tail_energy) == (
-        "raspberry-pi-4", "a100", "wifi", False)
+        "raspberry-pi-4",
+        "a100",
+        "wifi",
+        False,
+    )
     # densities: deduplicated, sorted densest first
     assert spec.densities == (1.0, 0.5, 0.25)
     assert spec.methods == ("predefined", "channels")
@@ -83,19 +87,24 @@ def test_a_valid_spec_parses_with_thresholds_discretised_and_order_kept() -> Non
     # objectives keep the order they were written in, directions with them
     assert list(spec.objectives) == ["latency_mean", "accuracy", "edge_energy"]
     assert spec.directions == ["minimize", "maximize", "minimize"]
-    assert spec.constraints == (Constraint("edge_memory", "<=", 4e6),
-                                Constraint("accuracy", ">=", 0.5))
+    assert spec.constraints == (
+        Constraint("edge_memory", "<=", 4e6),
+        Constraint("accuracy", ">=", 0.5),
+    )
     assert spec.text == GOOD and spec.storage == "journal"
 
 
 def test_defaults_fill_what_a_minimal_spec_leaves_out() -> None:
-    spec = parse_spec('name = "m"\nmodel = "mlp"\ndata = { name = "digits" }\n'
-                      '[objectives]\naccuracy = "maximize"\n')
+    spec = parse_spec(
+        'name = "m"\nmodel = "mlp"\ndata = { name = "digits" }\n'
+        '[objectives]\naccuracy = "maximize"\n'
+    )
     assert (spec.edge, spec.server, spec.link) == ("raspberry-pi-4", "a100", "lte")
     assert spec.densities == (1.0,) and spec.methods == ("predefined",)
     # no [constraints]: the edge's memory capacity (4 GiB on the default Pi 4) still binds
     assert spec.exits is None and spec.constraints == (
-        Constraint("edge_memory", "<=", 4 * 2**30, origin="memory capacity of raspberry-pi-4"),)
+        Constraint("edge_memory", "<=", 4 * 2**30, origin="memory capacity of raspberry-pi-4"),
+    )
     assert spec.thresholds[0] == 0.5 and spec.thresholds[-1] == 1.0
     assert len(spec.thresholds) == 11
     assert (spec.sampler, spec.seed, spec.n_trials) == ("nsga2", 0, 200)
@@ -109,9 +118,7 @@ def test_a_constraint_reports_its_violation_in_optunas_convention() -> None:
     assert str(upper) == "edge_memory <= 100" and str(lower) == "accuracy >= 0.9"
 
 
-def test_a_profile_given_as_a_relative_toml_path_is_read_beside_the_spec(
-    tmp_path: Path
-) -> None:
+def test_a_profile_given_as_a_relative_toml_path_is_read_beside_the_spec(tmp_path: Path) -> None:
     from dse.costmodel.devices import PROFILES_DIR
 
     folder = tmp_path / "specs"
@@ -138,90 +145,215 @@ def _drop_table(table: str) -> str:
 
 BAD: list[tuple[str, str, str, tuple[str, ...]]] = [
     # id, spec text, the dotted field, words the message must contain
-    ("epochs-neither-number-nor-auto", _replace("epochs = 1", 'epochs = "many"'),
-     "training.epochs", ("many", '"auto"')),
-    ("patience-without-auto", _replace("epochs = 1", "epochs = 1\npatience = 3"),
-     "training.patience", ('only used with epochs = "auto"',)),
-    ("max-epochs-zero", _replace("epochs = 1", 'epochs = "auto"\nmax_epochs = 0'),
-     "training.max_epochs", ("outside",)),
+    (
+        "epochs-neither-number-nor-auto",
+        _replace("epochs = 1", 'epochs = "many"'),
+        "training.epochs",
+        ("many", '"auto"'),
+    ),
+    (
+        "patience-without-auto",
+        _replace("epochs = 1", "epochs = 1\npatience = 3"),
+        "training.patience",
+        ('only used with epochs = "auto"',),
+    ),
+    (
+        "max-epochs-zero",
+        _replace("epochs = 1", 'epochs = "auto"\nmax_epochs = 0'),
+        "training.max_epochs",
+        ("outside",),
+    ),
     ("unknown-top-level-key", 'colour = "blue"\n' + GOOD, "colour", ("unknown key", "sampler")),
-    ("unknown-key-in-a-table", _replace("epochs = 1", "epochs = 1\nepoch = 2"),
-     "training.epoch", ("unknown key", "epochs")),
-    ("unknown-key-in-space", _replace('splits = "clean"', 'splits = "clean"\nsplit = 3'),
-     "space.split", ("unknown key",)),
+    (
+        "unknown-key-in-a-table",
+        _replace("epochs = 1", "epochs = 1\nepoch = 2"),
+        "training.epoch",
+        ("unknown key", "epochs"),
+    ),
+    (
+        "unknown-key-in-space",
+        _replace('splits = "clean"', 'splits = "clean"\nsplit = 3'),
+        "space.split",
+        ("unknown key",),
+    ),
     ("bad-toml", _replace('name = "tiny"', 'name = "tiny'), "<toml>", ("not valid TOML",)),
     ("missing-name", _replace('name = "tiny"\n', ""), "name", ("missing",)),
     ("missing-model", _drop_table("model"), "model", ("missing",)),
     ("missing-data", _drop_table("data"), "data", ("missing",)),
     ("missing-objectives", _drop_table("objectives"), "objectives", ("missing",)),
-    ("empty-objectives", _replace('latency_mean = "minimize"\naccuracy = "maximize"\n'
-                                  'edge_energy = "minimize"\n', ""),
-     "objectives", ("no objective",)),
-    ("unknown-model", _replace('name = "mlp"', 'name = "no-such-net"'), "model.name",
-     ("unknown model", "no-such-net", *list_models())),
-    ("unknown-data", _replace('name = "digits"', 'name = "no-such-data"'), "data.name",
-     ("no-such-data", "digits")),
-    ("unknown-edge-device", _replace('edge = "raspberry-pi-4"', 'edge = "toaster"'),
-     "deployment.edge", ("toaster", *list_devices())),
-    ("unknown-server-device", _replace('server = "a100"', 'server = "abacus"'),
-     "deployment.server", ("abacus",)),
-    ("unknown-link", _replace('link = "wifi"', 'link = "carrier-pigeon"'), "deployment.link",
-     ("carrier-pigeon", *list_links())),
-    ("unknown-metric-in-objectives", _replace('edge_energy = "minimize"\n\n',
-                                              'edge_energy = "minimize"\nspeed = "maximize"\n\n'),
-     "objectives.speed", ("unknown key", "latency_p95")),
-    ("unknown-metric-in-constraints", _replace('accuracy = ">= 0.5"', 'fps = ">= 30"'),
-     "constraints.fps", ("unknown key",)),
-    ("bad-direction", _replace('accuracy = "maximize"', 'accuracy = "max"'),
-     "objectives.accuracy", ("'max'", "minimize, maximize")),
-    ("unknown-sampler", _replace('sampler = "tpe"', 'sampler = "annealing"'), "sampler",
-     ("'annealing'", "nsga2")),
-    ("density-0", _replace("densities = [0.25, 1.0, 0.5, 0.5]", "densities = [1.0, 0.0]"),
-     "space.densities", ("density of 0",)),
-    ("density-above-1", _replace("densities = [0.25, 1.0, 0.5, 0.5]", "densities = [1.5]"),
-     "space.densities", ("1.5", "outside")),
-    ("densities-empty", _replace("densities = [0.25, 1.0, 0.5, 0.5]", "densities = []"),
-     "space.densities", ("non-empty",)),
-    ("thresholds-high-below-low", _replace("low = 0.6, high = 0.9", "low = 0.9, high = 0.6"),
-     "space.thresholds", ("high 0.6 < low 0.9",)),
-    ("thresholds-step-does-not-divide", _replace("step = 0.1", "step = 0.25"),
-     "space.thresholds.step", ("not a multiple",)),
-    ("threshold-above-1", _replace("high = 0.9", "high = 1.2"), "space.thresholds.high",
-     ("outside",)),
-    ("unknown-method", _replace('"predefined", "channels"', '"predefined", "magnitude"'),
-     "space.methods", ("'magnitude'",)),
-    ("unknown-criterion", _replace('criterion = "entropy"', 'criterion = "margin"'),
-     "space.criterion", ("'margin'", "max_prob")),
-    ("accuracy-above-1", _replace('accuracy = ">= 0.5"', 'accuracy = ">= 1.5"'),
-     "constraints.accuracy", ("at most 1", "cannot hold")),
-    ("negative-memory-bound", _replace('edge_memory = "<= 4e6"', 'edge_memory = "<= -1"'),
-     "constraints.edge_memory", ("never negative", "cannot hold")),
-    ("negative-accuracy-bound", _replace('accuracy = ">= 0.5"', 'accuracy = "<= -0.1"'),
-     "constraints.accuracy", ("never negative", "cannot hold")),
-    ("constraint-without-operator", _replace('edge_memory = "<= 4e6"', 'edge_memory = "4e6"'),
-     "constraints.edge_memory", ("cannot read", "<= NUMBER")),
-    ("constraint-strict-operator", _replace('edge_memory = "<= 4e6"',
-                                            'edge_memory = "< 4e6"'),
-     "constraints.edge_memory", ("cannot read",)),
-    ("constraint-malformed-number", _replace('edge_memory = "<= 4e6"',
-                                             'edge_memory = "<= 4e"'),
-     "constraints.edge_memory", ("4e",)),
-    ("constraint-not-a-string", _replace('edge_memory = "<= 4e6"', "edge_memory = 4e6"),
-     "constraints.edge_memory", ("must be a string",)),
+    (
+        "empty-objectives",
+        _replace(
+            'latency_mean = "minimize"\naccuracy = "maximize"\nedge_energy = "minimize"\n', ""
+        ),
+        "objectives",
+        ("no objective",),
+    ),
+    (
+        "unknown-model",
+        _replace('name = "mlp"', 'name = "no-such-net"'),
+        "model.name",
+        ("unknown model", "no-such-net", *list_models()),
+    ),
+    (
+        "unknown-data",
+        _replace('name = "digits"', 'name = "no-such-data"'),
+        "data.name",
+        ("no-such-data", "digits"),
+    ),
+    (
+        "unknown-edge-device",
+        _replace('edge = "raspberry-pi-4"', 'edge = "toaster"'),
+        "deployment.edge",
+        ("toaster", *list_devices()),
+    ),
+    (
+        "unknown-server-device",
+        _replace('server = "a100"', 'server = "abacus"'),
+        "deployment.server",
+        ("abacus",),
+    ),
+    (
+        "unknown-link",
+        _replace('link = "wifi"', 'link = "carrier-pigeon"'),
+        "deployment.link",
+        ("carrier-pigeon", *list_links()),
+    ),
+    (
+        "unknown-metric-in-objectives",
+        _replace(
+            'edge_energy = "minimize"\n\n', 'edge_energy = "minimize"\nspeed = "maximize"\n\n'
+        ),
+        "objectives.speed",
+        ("unknown key", "latency_p95"),
+    ),
+    (
+        "unknown-metric-in-constraints",
+        _replace('accuracy = ">= 0.5"', 'fps = ">= 30"'),
+        "constraints.fps",
+        ("unknown key",),
+    ),
+    (
+        "bad-direction",
+        _replace('accuracy = "maximize"', 'accuracy = "max"'),
+        "objectives.accuracy",
+        ("'max'", "minimize, maximize"),
+    ),
+    (
+        "unknown-sampler",
+        _replace('sampler = "tpe"', 'sampler = "annealing"'),
+        "sampler",
+        ("'annealing'", "nsga2"),
+    ),
+    (
+        "density-0",
+        _replace("densities = [0.25, 1.0, 0.5, 0.5]", "densities = [1.0, 0.0]"),
+        "space.densities",
+        ("density of 0",),
+    ),
+    (
+        "density-above-1",
+        _replace("densities = [0.25, 1.0, 0.5, 0.5]", "densities = [1.5]"),
+        "space.densities",
+        ("1.5", "outside"),
+    ),
+    (
+        "densities-empty",
+        _replace("densities = [0.25, 1.0, 0.5, 0.5]", "densities = []"),
+        "space.densities",
+        ("non-empty",),
+    ),
+    (
+        "thresholds-high-below-low",
+        _replace("low = 0.6, high = 0.9", "low = 0.9, high = 0.6"),
+        "space.thresholds",
+        ("high 0.6 < low 0.9",),
+    ),
+    (
+        "thresholds-step-does-not-divide",
+        _replace("step = 0.1", "step = 0.25"),
+        "space.thresholds.step",
+        ("not a multiple",),
+    ),
+    (
+        "threshold-above-1",
+        _replace("high = 0.9", "high = 1.2"),
+        "space.thresholds.high",
+        ("outside",),
+    ),
+    (
+        "unknown-method",
+        _replace('"predefined", "channels"', '"predefined", "magnitude"'),
+        "space.methods",
+        ("'magnitude'",),
+    ),
+    (
+        "unknown-criterion",
+        _replace('criterion = "entropy"', 'criterion = "margin"'),
+        "space.criterion",
+        ("'margin'", "max_prob"),
+    ),
+    (
+        "accuracy-above-1",
+        _replace('accuracy = ">= 0.5"', 'accuracy = ">= 1.5"'),
+        "constraints.accuracy",
+        ("at most 1", "cannot hold"),
+    ),
+    (
+        "negative-memory-bound",
+        _replace('edge_memory = "<= 4e6"', 'edge_memory = "<= -1"'),
+        "constraints.edge_memory",
+        ("never negative", "cannot hold"),
+    ),
+    (
+        "negative-accuracy-bound",
+        _replace('accuracy = ">= 0.5"', 'accuracy = "<= -0.1"'),
+        "constraints.accuracy",
+        ("never negative", "cannot hold"),
+    ),
+    (
+        "constraint-without-operator",
+        _replace('edge_memory = "<= 4e6"', 'edge_memory = "4e6"'),
+        "constraints.edge_memory",
+        ("cannot read", "<= NUMBER"),
+    ),
+    (
+        "constraint-strict-operator",
+        _replace('edge_memory = "<= 4e6"', 'edge_memory = "< 4e6"'),
+        "constraints.edge_memory",
+        ("cannot read",),
+    ),
+    (
+        "constraint-malformed-number",
+        _replace('edge_memory = "<= 4e6"', 'edge_memory = "<= 4e"'),
+        "constraints.edge_memory",
+        ("4e",),
+    ),
+    (
+        "constraint-not-a-string",
+        _replace('edge_memory = "<= 4e6"', "edge_memory = 4e6"),
+        "constraints.edge_memory",
+        ("must be a string",),
+    ),
     ("epochs-zero", _replace("epochs = 1", "epochs = 0"), "training.epochs", ("outside",)),
-    ("name-with-a-slash", _replace('name = "tiny"', 'name = "../tiny"'), "name",
-     ("not a plain name",)),
-    ("n-trials-not-integer", _replace("n_trials = 12", "n_trials = 1.5"), "n_trials",
-     ("integer",)),
-    ("tail-energy-not-bool", _replace("tail_energy = false", 'tail_energy = "no"'),
-     "deployment.tail_energy", ("true or false",)),
-    ("bad-exits", _replace('exits = ["layers.1"]', "exits = 3"), "space.exits",
-     ('"all", "none"',)),
+    (
+        "name-with-a-slash",
+        _replace('name = "tiny"', 'name = "../tiny"'),
+        "name",
+        ("not a plain name",),
+    ),
+    ("n-trials-not-integer", _replace("n_trials = 12", "n_trials = 1.5"), "n_trials", ("integer",)),
+    (
+        "tail-energy-not-bool",
+        _replace("tail_energy = false", 'tail_energy = "no"'),
+        "deployment.tail_energy",
+        ("true or false",),
+    ),
+    ("bad-exits", _replace('exits = ["layers.1"]', "exits = 3"), "space.exits", ('"all", "none"',)),
 ]
 
 
-@pytest.mark.parametrize(("text", "fld", "words"), [b[1:] for b in BAD],
-                         ids=[b[0] for b in BAD])
+@pytest.mark.parametrize(("text", "fld", "words"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
 def test_bad_input_is_an_input_error_naming_file_and_field(
     text: str, fld: str, words: tuple[str, ...]
 ) -> None:
@@ -275,12 +407,16 @@ def test_edge_energy_description_names_every_part_it_sums() -> None:
     from dse.search.evaluate import Metrics
     from dse.search.spec import METRICS
 
-    parts = [f.name.removesuffix("_energy") for f in fields(Metrics)
-             if f.name.endswith("_energy") and f.name not in ("edge_energy", "test_edge_energy")
-             # radio_up, radio_down, ...: the parts of radio, not of edge_energy
-             and not (f.name.startswith("radio_") and f.name != "radio_energy")
-             # training's own edge energy is another quantity, not a part of inference's
-             and f.name != "train_edge_energy"]
+    parts = [
+        f.name.removesuffix("_energy")
+        for f in fields(Metrics)
+        if f.name.endswith("_energy")
+        and f.name not in ("edge_energy", "test_edge_energy")
+        # radio_up, radio_down, ...: the parts of radio, not of edge_energy
+        and not (f.name.startswith("radio_") and f.name != "radio_energy")
+        # training's own edge energy is another quantity, not a part of inference's
+        and f.name != "train_edge_energy"
+    ]
     assert parts == ["compute", "radio", "idle"]
     for part in parts:
         assert part in METRICS["edge_energy"], part
@@ -290,8 +426,9 @@ def test_edge_energy_description_names_every_part_it_sums() -> None:
 def test_epochs_auto_with_its_patience_and_cap() -> None:
     from dse.nets.training import TrainConfig
 
-    spec = parse_spec(_replace("epochs = 1", 'epochs = "auto"\npatience = 3\nmax_epochs = 40'),
-                      where="auto.toml")
+    spec = parse_spec(
+        _replace("epochs = 1", 'epochs = "auto"\npatience = 3\nmax_epochs = 40'), where="auto.toml"
+    )
     assert spec.training == {"epochs": "auto", "patience": 3, "max_epochs": 40, "seed": 0}
     cfg = TrainConfig(**spec.training)
     assert cfg.auto and (cfg.patience, cfg.max_epochs) == (3, 40)
@@ -303,8 +440,7 @@ def test_nm_is_a_searchable_method_with_n_m_densities() -> None:
     spec = parse_spec(text, where=WHERE)
     assert spec.methods == ("predefined", "nm") and spec.densities == (1.0, 0.5, 0.25)
     with pytest.raises(InputError, match="no N:M density") as info:
-        parse_spec(text.replace("densities = [0.25, 1.0", "densities = [0.3, 1.0"),
-                   where=WHERE)
+        parse_spec(text.replace("densities = [0.25, 1.0", "densities = [0.3, 1.0"), where=WHERE)
     assert info.value.field == "space.densities"
 
 

@@ -13,14 +13,25 @@ from dse.search.spec import parse_spec
 from dse.search.study import Explorer
 
 WHERE = "tasks-spec.toml"
-SHAPES3D_TASKS = ("object_shape", "object_scale", "object_hue", "wall_hue", "floor_hue",
-                  "orientation")
+SHAPES3D_TASKS = (
+    "object_shape",
+    "object_scale",
+    "object_hue",
+    "wall_hue",
+    "floor_hue",
+    "orientation",
+)
 
 
-def spec(*, data: str = 'tasks = ["wall_hue", "floor_hue"]', model: str = "",
-         training: str = "", space: str = "",
-         objectives: str = 'accuracy.wall_hue = "maximize"\nlatency_mean = "minimize"',
-         constraints: str = "") -> str:
+def spec(
+    *,
+    data: str = 'tasks = ["wall_hue", "floor_hue"]',
+    model: str = "",
+    training: str = "",
+    space: str = "",
+    objectives: str = 'accuracy.wall_hue = "maximize"\nlatency_mean = "minimize"',
+    constraints: str = "",
+) -> str:
     return f"""\
 name = "tasks"
 n_trials = 4
@@ -53,12 +64,16 @@ def _error(text: str) -> InputError:
 
 
 def test_a_spec_with_tasks_parses_as_written() -> None:
-    s = parse_spec(spec(
-        model='head = { kind = "mlp", hidden = 64, layers = 2, dropout = 0.1 }',
-        training="task_weights = { floor_hue = 1.0, wall_hue = 2.0 }",
-        space='policies = ["per_task", "all"]\ntask_thresholds = true',
-        objectives='accuracy.floor_hue = "maximize"\naccuracy_min = "maximize"',
-        constraints='accuracy.wall_hue = ">= 0.2"'), where=WHERE)
+    s = parse_spec(
+        spec(
+            model='head = { kind = "mlp", hidden = 64, layers = 2, dropout = 0.1 }',
+            training="task_weights = { floor_hue = 1.0, wall_hue = 2.0 }",
+            space='policies = ["per_task", "all"]\ntask_thresholds = true',
+            objectives='accuracy.floor_hue = "maximize"\naccuracy_min = "maximize"',
+            constraints='accuracy.wall_hue = ">= 0.2"',
+        ),
+        where=WHERE,
+    )
     assert s.tasks == ("wall_hue", "floor_hue")
     assert s.head == {"kind": "mlp", "hidden": 64, "layers": 2, "dropout": 0.1}
     assert s.training["task_weights"] == [2.0, 1.0]  # a table is put in task order
@@ -66,33 +81,67 @@ def test_a_spec_with_tasks_parses_as_written() -> None:
     assert s.objectives == {"accuracy.floor_hue": "maximize", "accuracy_min": "maximize"}
     c, cap = s.constraints  # the spec's own, then the edge's memory capacity
     assert (c.metric, c.op, c.bound) == ("accuracy.wall_hue", ">=", 0.2)
-    assert (cap.metric, cap.op, cap.origin) == ("edge_memory", "<=",
-                                                 "memory capacity of raspberry-pi-4")
+    assert (cap.metric, cap.op, cap.origin) == (
+        "edge_memory",
+        "<=",
+        "memory capacity of raspberry-pi-4",
+    )
 
 
-@pytest.mark.parametrize(("data", "training", "field", "words"), [
-    ('tasks = ["wall_hue", "wall_hue"]', "", "data.tasks", "twice"),
-    ('task = "wall_hue"\ntasks = ["wall_hue", "floor_hue"]', "", "data.tasks", "not both"),
-    ("tasks = []", "", "data.tasks", "non-empty"),
-    ('tasks = "wall_hue"', "", "data.tasks", "list"),
-    ('tasks = ["wall_hue", "floor_hue"]', "task_weights = [1.0]", "training.task_weights",
-     "one weight per task"),
-    ('tasks = ["wall_hue", "floor_hue"]', "task_weights = [1.0, 2.0, 3.0]",
-     "training.task_weights", "one weight per task"),
-    ('tasks = ["wall_hue", "floor_hue"]', "task_weights = { wall_hue = 1.0 }",
-     "training.task_weights", "not every task"),
-    ('tasks = ["wall_hue", "floor_hue"]', "task_weights = { wall_hue = 1.0, nope = 1.0 }",
-     "training.task_weights", "nope"),
-    ('tasks = ["wall_hue", "floor_hue"]', "task_weights = [1.0, -1.0]",
-     "training.task_weights", ""),
-    ('tasks = ["wall_hue", "floor_hue"]',
-     'task_weights = [1.0, 2.0]\ntask_weighting = "uncertainty"', "training.task_weights",
-     "exclude"),
-    ('tasks = ["wall_hue", "floor_hue"]', 'task_weighting = "learned"',
-     "training.task_weighting", ""),
-])
-def test_bad_task_settings_name_their_field(data: str, training: str, field: str,
-                                            words: str) -> None:
+@pytest.mark.parametrize(
+    ("data", "training", "field", "words"),
+    [
+        ('tasks = ["wall_hue", "wall_hue"]', "", "data.tasks", "twice"),
+        ('task = "wall_hue"\ntasks = ["wall_hue", "floor_hue"]', "", "data.tasks", "not both"),
+        ("tasks = []", "", "data.tasks", "non-empty"),
+        ('tasks = "wall_hue"', "", "data.tasks", "list"),
+        (
+            'tasks = ["wall_hue", "floor_hue"]',
+            "task_weights = [1.0]",
+            "training.task_weights",
+            "one weight per task",
+        ),
+        (
+            'tasks = ["wall_hue", "floor_hue"]',
+            "task_weights = [1.0, 2.0, 3.0]",
+            "training.task_weights",
+            "one weight per task",
+        ),
+        (
+            'tasks = ["wall_hue", "floor_hue"]',
+            "task_weights = { wall_hue = 1.0 }",
+            "training.task_weights",
+            "not every task",
+        ),
+        (
+            'tasks = ["wall_hue", "floor_hue"]',
+            "task_weights = { wall_hue = 1.0, nope = 1.0 }",
+            "training.task_weights",
+            "nope",
+        ),
+        (
+            'tasks = ["wall_hue", "floor_hue"]',
+            "task_weights = [1.0, -1.0]",
+            "training.task_weights",
+            "",
+        ),
+        (
+            'tasks = ["wall_hue", "floor_hue"]',
+            'task_weights = [1.0, 2.0]\ntask_weighting = "uncertainty"',
+            "training.task_weights",
+            "exclude",
+        ),
+        (
+            'tasks = ["wall_hue", "floor_hue"]',
+            'task_weighting = "learned"',
+            "training.task_weighting",
+            "",
+        ),
+    ],
+)
+def test_bad_task_settings_name_their_field(
+    data: str, training: str, field: str, words: str
+) -> None:
     err = _error(spec(data=data, training=training, objectives='latency_mean = "minimize"'))
     assert err.field == field
     assert words in str(err)
@@ -112,15 +161,17 @@ def test_per_task_accuracy_of_a_task_the_spec_lacks_names_it_and_the_tasks() -> 
     assert err.field == "constraints.accuracy.wall_hue"
 
 
-@pytest.mark.parametrize(("model", "space", "field"), [
-    ('head = { kind = "mlp", width = 3 }', "", "model.head"),
-    ('head = "tower"', "", "model.head"),
-    ('head = { kind = "mlp", dropout = 1.5 }', "", "model.head"),
-    ("", 'policies = ["any"]', "space.policies"),
-    ("", "task_thresholds = 1", "space.task_thresholds"),
-])
-def test_bad_head_and_policy_settings_name_their_field(model: str, space: str,
-                                                       field: str) -> None:
+@pytest.mark.parametrize(
+    ("model", "space", "field"),
+    [
+        ('head = { kind = "mlp", width = 3 }', "", "model.head"),
+        ('head = "tower"', "", "model.head"),
+        ('head = { kind = "mlp", dropout = 1.5 }', "", "model.head"),
+        ("", 'policies = ["any"]', "space.policies"),
+        ("", "task_thresholds = 1", "space.task_thresholds"),
+    ],
+)
+def test_bad_head_and_policy_settings_name_their_field(model: str, space: str, field: str) -> None:
     assert _error(spec(model=model, space=space)).field == field
 
 
@@ -130,8 +181,10 @@ def test_a_bad_stl_schedule_names_its_field() -> None:
 
 
 def test_a_task_the_data_set_lacks_is_named_with_the_sets_tasks(tmp_path: Path) -> None:
-    s = parse_spec(spec(data='tasks = ["wall_hue", "nope"]',
-                        objectives='latency_mean = "minimize"'), where=WHERE)
+    s = parse_spec(
+        spec(data='tasks = ["wall_hue", "nope"]', objectives='latency_mean = "minimize"'),
+        where=WHERE,
+    )
     with pytest.raises(InputError) as err:
         Explorer(s, cache=Cache(tmp_path), progress=False)
     assert err.value.field == "data.tasks"
@@ -147,9 +200,13 @@ def test_the_models_classifier_for_several_tasks_fails_at_parse_time() -> None:
 
 
 def test_explorer_trains_with_the_specs_task_weights_and_head(tmp_path: Path) -> None:
-    s = parse_spec(spec(model='head = { kind = "mlp", hidden = 16 }',
-                        training="task_weights = { floor_hue = 1.0, wall_hue = 3.0 }"),
-                   where=WHERE)
+    s = parse_spec(
+        spec(
+            model='head = { kind = "mlp", hidden = 16 }',
+            training="task_weights = { floor_hue = 1.0, wall_hue = 3.0 }",
+        ),
+        where=WHERE,
+    )
     e = Explorer(s, cache=Cache(tmp_path), progress=False)
     net = e.network_spec("dense", 1.0)
     assert net.task_names == ("wall_hue", "floor_hue")

@@ -32,7 +32,8 @@ def _die_holding_the_lock(cwd: Path, storage: str) -> None:
 
 @pytest.mark.parametrize("storage", ["journal", "studies/other.journal"])
 def test_a_stale_journal_lock_is_released_after_the_grace_period(
-        isolated: Path, monkeypatch: pytest.MonkeyPatch, storage: str) -> None:
+    isolated: Path, monkeypatch: pytest.MonkeyPatch, storage: str
+) -> None:
     monkeypatch.setattr(storage_mod, "JOURNAL_GRACE_S", 3)
     (isolated / "studies").mkdir(exist_ok=True)
     _die_holding_the_lock(isolated, storage)
@@ -52,7 +53,6 @@ def test_a_stale_journal_lock_is_released_after_the_grace_period(
     assert not any(p.is_symlink() for p in (isolated / "studies").glob("*.lock"))
 
 
-def test_the_journal_path_is_absolute_whatever_the_working_folder(
-        isolated: Path) -> None:
+def test_the_journal_path_is_absolute_whatever_the_working_folder(isolated: Path) -> None:
     s = storage_mod.storage_for("abs")
     assert Path(s._backend._file_path).is_absolute()

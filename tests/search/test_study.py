@@ -60,15 +60,31 @@ def run_beside_a_worker(spec: StudySpec, explorer: Explorer) -> optuna.Study:
         other.wait(timeout=30)
 
 
-def enqueue(study: optuna.Study, density: float, split: int, exits: tuple[int, ...],
-            threshold: float, **extra: object) -> None:
-    study.enqueue_trial({"density": density, "split": split, "exit_0": 0 in exits,
-                         "exit_1": 1 in exits, "threshold": threshold, **extra})
+def enqueue(
+    study: optuna.Study,
+    density: float,
+    split: int,
+    exits: tuple[int, ...],
+    threshold: float,
+    **extra: object,
+) -> None:
+    study.enqueue_trial(
+        {
+            "density": density,
+            "split": split,
+            "exit_0": 0 in exits,
+            "exit_1": 1 in exits,
+            "threshold": threshold,
+            **extra,
+        }
+    )
 
 
 def snapshot(study: optuna.Study) -> list[tuple]:
-    return [(t.number, t.state, t.params, t.values, t.user_attrs, t.datetime_start,
-             t.datetime_complete) for t in study.get_trials()]
+    return [
+        (t.number, t.state, t.params, t.values, t.user_attrs, t.datetime_start, t.datetime_complete)
+        for t in study.get_trials()
+    ]
 
 
 def dominates(a: np.ndarray, b: np.ndarray, directions: list[str]) -> bool:
@@ -81,8 +97,9 @@ def dominates(a: np.ndarray, b: np.ndarray, directions: list[str]) -> bool:
 # --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("sampler", "n_trials"),
-                         [pytest.param("nsga2", 60, marks=pytest.mark.slow), ("tpe", 20)])
+@pytest.mark.parametrize(
+    ("sampler", "n_trials"), [pytest.param("nsga2", 60, marks=pytest.mark.slow), ("tpe", 20)]
+)
 def test_same_spec_and_seed_give_identical_trials_and_front(
     tmp_path: Path, sampler: str, n_trials: int
 ) -> None:
@@ -94,8 +111,9 @@ def test_same_spec_and_seed_give_identical_trials_and_front(
         study = run_study(spec, storage=store, progress=False, explorer=explorer_for(spec))
         trials = study.get_trials()
         assert len(trials) == n_trials and all(t.state == TrialState.COMPLETE for t in trials)
-        runs.append(([(t.params, t.values) for t in trials],
-                     front_frame(study, spec).trial.tolist()))
+        runs.append(
+            ([(t.params, t.values) for t in trials], front_frame(study, spec).trial.tolist())
+        )
     assert runs[0] == runs[1]
     params = runs[0][0]
     assert len({tuple(sorted(p.items())) for p, _ in params}) > n_trials // 2  # not one point
@@ -130,14 +148,12 @@ def test_an_enqueued_candidate_stores_what_explorer_evaluate_gives() -> None:
     assert row.feasible == (expected["edge_memory"] <= 1e5)
 
 
-def test_one_training_per_distinct_network(tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_one_training_per_distinct_network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DSE_CACHE", str(tmp_path / "fresh-cache"))
     spec = make_spec("train-once", methods='["predefined", "channels"]', n_trials=10)
     explorer = explorer_for(spec)
     # densities [1, 0.5] x methods [predefined, channels]: the dense net is one, so three
-    assert explorer.space.networks() == [("dense", 1.0), ("predefined", 0.5),
-                                         ("channels", 0.5)]
+    assert explorer.space.networks() == [("dense", 1.0), ("predefined", 0.5), ("channels", 0.5)]
     study, _ = create_study(spec, explorer=explorer)
     for method in ("predefined", "channels"):
         for density in (1.0, 0.5):
@@ -150,8 +166,11 @@ def test_one_training_per_distinct_network(tmp_path: Path,
     assert sorted(Cache(tmp_path / "fresh-cache").keys()) == sorted(keys)
     info = status(study, spec)
     assert info["networks_used"] == 3 and info["trainings_run"] == 3
-    assert sorted(t["network"] for t in info["trained"]) == ["channels@0.5", "dense",
-                                                             "predefined@0.5"]
+    assert sorted(t["network"] for t in info["trained"]) == [
+        "channels@0.5",
+        "dense",
+        "predefined@0.5",
+    ]
     assert info["training_seconds"] == pytest.approx(sum(explorer.trained_now.values()))
 
     # a second process (a fresh explorer) on the same cache trains nothing: its study
@@ -252,8 +271,11 @@ def test_a_live_workers_running_trial_survives_another_run() -> None:
 
 def test_a_second_worker_draws_other_points_and_all_stop_at_n_trials() -> None:
     spec = make_spec("workers", sampler="random", n_trials=8)
-    alone = run_study(make_spec("alone", sampler="random", n_trials=8), progress=False,
-                      explorer=explorer_for(spec))
+    alone = run_study(
+        make_spec("alone", sampler="random", n_trials=8),
+        progress=False,
+        explorer=explorer_for(spec),
+    )
     explorer = explorer_for(spec)
     first = True
 
@@ -323,8 +345,11 @@ def test_a_memory_bound_keeps_edge_heavy_configs_off_the_front() -> None:
     names, dirs = list(spec.objectives), spec.directions
     feas = df[df.feasible]
     values = feas[names].to_numpy()
-    expected = {int(n) for n, v in zip(feas.trial, values, strict=True)
-                if not any(dominates(w, v, dirs) for w in values)}
+    expected = {
+        int(n)
+        for n, v in zip(feas.trial, values, strict=True)
+        if not any(dominates(w, v, dirs) for w in values)
+    }
     assert set(front.trial) <= expected
     # (front_frame drops a second trial of the same knobs; values equal, so nothing lost)
     knob_cols = [c for c in df.columns if c.startswith("knob_")]
@@ -336,7 +361,7 @@ def test_a_memory_bound_keeps_edge_heavy_configs_off_the_front() -> None:
 
 
 def test_a_constraint_no_trial_meets_gives_an_empty_front(
-    capsys: pytest.CaptureFixture[str]
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     spec = make_spec("impossible", n_trials=8, constraints='latency_mean = "<= 1e-9"')
     study = run_study(spec, progress=False, explorer=explorer_for(spec))
@@ -351,7 +376,7 @@ def test_a_constraint_no_trial_meets_gives_an_empty_front(
 
 
 def test_a_failing_candidate_is_a_failed_trial_and_the_study_goes_on(
-    monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     real = Explorer.evaluate
 
@@ -417,7 +442,8 @@ def test_trials_carry_the_realised_density_beside_the_requested_one() -> None:
     rows = trials_frame(study).set_index("knob_density")
     heads = 256 * 10 + 128 * 10 + 128 * 10
     assert rows.loc[0.5, "realised_density"] == pytest.approx(
-        (64 * 256 / 2 + 256 * 128 / 2 + heads) / (64 * 256 + 256 * 128 + heads), rel=1e-12)
+        (64 * 256 / 2 + 256 * 128 / 2 + heads) / (64 * 256 + 256 * 128 + heads), rel=1e-12
+    )
     assert rows.loc[1.0, "realised_density"] == 1.0
 
 
@@ -442,14 +468,16 @@ def test_learning_warnings_compare_the_reference_with_the_sparse_networks(
     monkeypatch.setattr(TrainedNetwork, "learning_problem", lags)
     lines = explorer.learning_warnings()
     assert seen == [{"the predefined@0.5 network": sparse}]
-    assert lines == ["the reference network (mlp, dense, 1 epoch): it lags; every accuracy "
-                     "figure of this study is measured against it; train longer: more epochs, "
-                     'or epochs = "auto" in the spec\'s [training] to train until the '
-                     "validation accuracy stops improving; or more data"]
+    assert lines == [
+        "the reference network (mlp, dense, 1 epoch): it lags; every accuracy "
+        "figure of this study is measured against it; train longer: more epochs, "
+        'or epochs = "auto" in the spec\'s [training] to train until the '
+        "validation accuracy stops improving; or more data"
+    ]
 
 
 def test_verify_retrains_distinct_networks_not_one_network_at_several_cuts(
-    monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Front rows may differ only in cut and threshold: they share one retraining (same
     sparsity, same exits), so ``top`` counts distinct networks, best rows first."""
@@ -467,7 +495,9 @@ def test_verify_retrains_distinct_networks_not_one_network_at_several_cuts(
     done = verify(study, spec, top=2, progress=False, explorer=explorer)
     assert [d["trial"] for d in done] == [int(rows.trial.iloc[0]), int(rows.trial.iloc[2])]
     assert [(d["knobs"]["density"], list(d["knobs"]["exits"])) for d in done] == [
-        (1.0, [1]), (0.5, [])]
+        (1.0, [1]),
+        (0.5, []),
+    ]
 
 
 def test_an_unknown_data_task_names_the_field_and_the_tasks() -> None:
@@ -497,8 +527,9 @@ def test_decisions_are_the_paths_scoring_counts(threshold: float) -> None:
     paths whose shares are the exit rates the scored metrics report."""
     ex = explorer_for(make_spec("decide"))
     sc = ex.scorer("dense", 1.0)
-    cand = Candidate("dense", 1.0, len(sc.graph.cuts) - 1, tuple(range(len(sc.graph.exits))),
-                     threshold)
+    cand = Candidate(
+        "dense", 1.0, len(sc.graph.cuts) - 1, tuple(range(len(sc.graph.exits))), threshold
+    )
     m = sc.score(cand)
     assert len(m.exit_rates) > 1  # exits to choose between
     for split, rates in (("val", m.exit_rates), ("test", m.test_exit_rates)):

@@ -57,8 +57,9 @@ def _isolated(isolated: Path) -> None:
 
 @pytest.fixture(scope="module")
 def spec() -> StudySpec:
-    return parse_spec(spec_text("sweep-tiny", constraints='edge_memory = "<= 2e6"'),
-                      where="sweep-tiny.toml")
+    return parse_spec(
+        spec_text("sweep-tiny", constraints='edge_memory = "<= 2e6"'), where="sweep-tiny.toml"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -69,12 +70,13 @@ def explorer(spec: StudySpec, shared_cache: Path) -> Explorer:
     return ex
 
 
-def _deployments(make_device: Callable[..., DeviceProfile],
-                 make_link: Callable[..., LinkProfile]
-                 ) -> list[tuple[DeviceProfile, DeviceProfile, LinkProfile]]:
-    return [(make_device(), make_device(name="server", peak_flops={"fp32": 1e12}),
-             make_link()),
-            (load_device("jetson-nano"), load_device("a100"), load_link("3g"))]
+def _deployments(
+    make_device: Callable[..., DeviceProfile], make_link: Callable[..., LinkProfile]
+) -> list[tuple[DeviceProfile, DeviceProfile, LinkProfile]]:
+    return [
+        (make_device(), make_device(name="server", peak_flops={"fp32": 1e12}), make_link()),
+        (load_device("jetson-nano"), load_device("a100"), load_link("3g")),
+    ]
 
 
 def _same_as_scoring(ex: Explorer, deployments: list) -> None:
@@ -87,39 +89,48 @@ def _same_as_scoring(ex: Explorer, deployments: list) -> None:
             costs = b.costs(moved)
             one = [moved.score(c) for c in cands]
             for name in COST_FIELDS:
-                np.testing.assert_allclose(costs[name], [getattr(m, name) for m in one],
-                                           rtol=1e-12, atol=0, err_msg=name)
+                np.testing.assert_allclose(
+                    costs[name], [getattr(m, name) for m in one], rtol=1e-12, atol=0, err_msg=name
+                )
             for name in TRAIN_FIELDS:  # training this network, priced on this deployment
-                np.testing.assert_allclose(costs[name], [getattr(m, name) for m in one],
-                                           rtol=1e-12, atol=0, err_msg=name)
+                np.testing.assert_allclose(
+                    costs[name], [getattr(m, name) for m in one], rtol=1e-12, atol=0, err_msg=name
+                )
             for name in ("accuracy", "accuracy_min", "test_accuracy"):
                 assert b.fixed[name].tolist() == [getattr(m, name) for m in one], name
             assert b.always.any() == any(c.exits and c.threshold <= 0 for c in cands)
 
 
 def test_batch_costs_every_candidate_as_scoring_does(
-        explorer: Explorer, make_device: Callable[..., DeviceProfile],
-        make_link: Callable[..., LinkProfile]) -> None:
+    explorer: Explorer,
+    make_device: Callable[..., DeviceProfile],
+    make_link: Callable[..., LinkProfile],
+) -> None:
     _same_as_scoring(explorer, _deployments(make_device, make_link))
 
 
 @pytest.mark.slow
 def test_batch_with_codecs_costs_as_scoring_does(
-        shared_cache: Path, make_device: Callable[..., DeviceProfile],
-        make_link: Callable[..., LinkProfile]) -> None:
+    shared_cache: Path,
+    make_device: Callable[..., DeviceProfile],
+    make_link: Callable[..., LinkProfile],
+) -> None:
     ex = Explorer(parse_spec(CODEC_SPEC), cache=Cache(shared_cache), progress=False)
     assert any(c.lossy for c in ex.codecs)
     _same_as_scoring(ex, _deployments(make_device, make_link))
 
 
-def test_redeployed_changes_costs_not_decisions(explorer: Explorer,
-                                                make_device: Callable[..., DeviceProfile]
-                                                ) -> None:
+def test_redeployed_changes_costs_not_decisions(
+    explorer: Explorer, make_device: Callable[..., DeviceProfile]
+) -> None:
     scorer = explorer.scorer("dense", 1.0)
-    slow = scorer.redeployed(make_device(peak_flops={"fp32": 1e6}), scorer.table.server,
-                             scorer.table.link)
-    cand = max((c for c in explorer.space.enumerate() if c.exits and c.threshold > 0.5),
-               key=lambda c: c.split)  # the edge runs everything it can
+    slow = scorer.redeployed(
+        make_device(peak_flops={"fp32": 1e6}), scorer.table.server, scorer.table.link
+    )
+    cand = max(
+        (c for c in explorer.space.enumerate() if c.exits and c.threshold > 0.5),
+        key=lambda c: c.split,
+    )  # the edge runs everything it can
     a, b = scorer.score(cand), slow.score(cand)
     assert b.edge_s > 100 * a.edge_s and b.accuracy == a.accuracy
     assert b.exit_rates == a.exit_rates
@@ -136,7 +147,8 @@ def test_sweep_picks_each_deployments_knee(explorer: Explorer, spec: StudySpec) 
     edges, links = ["raspberry-pi-4", "jetson-nano"], ["lte", "wifi", "3g"]
     sw = run_sweep(spec, edges, links, explorer=explorer)
     assert [(r.edge, r.link, r.server) for r in sw.results] == [
-        (e, x, "a100") for e in edges for x in links]
+        (e, x, "a100") for e in edges for x in links
+    ]
     names = list(spec.objectives)
     cands = list(explorer.space.enumerate())
     for r in sw.results:
@@ -144,14 +156,16 @@ def test_sweep_picks_each_deployments_knee(explorer: Explorer, spec: StudySpec) 
         edge = load_device(r.edge)
         # every candidate scored one by one on this deployment: the best is feasible, on
         # the feasible front, and its metrics are the scorer's
-        scorers = {n: explorer.scorer(*n).redeployed(edge, load_device(r.server),
-                                                     load_link(r.link))
-                   for n in explorer.space.networks()}
+        scorers = {
+            n: explorer.scorer(*n).redeployed(edge, load_device(r.server), load_link(r.link))
+            for n in explorer.space.networks()
+        }
         ms = [scorers[c.network].score(c) for c in cands]
         ok = [m.edge_memory <= min(2e6, edge.mem_capacity_bytes) for m in ms]
         assert r.feasible == sum(ok)
-        values = np.array([[getattr(m, n) for n in names] for m, f in zip(ms, ok, strict=True)
-                           if f])
+        values = np.array(
+            [[getattr(m, n) for n in names] for m, f in zip(ms, ok, strict=True) if f]
+        )
         losses = Ruler.fit(spec.objectives, values).loss(values)
         assert r.front == int(pareto_mask(losses).sum())
         assert r.best is not None
@@ -162,7 +176,8 @@ def test_sweep_picks_each_deployments_knee(explorer: Explorer, spec: StudySpec) 
         best = np.array([r.best.metrics[n] for n in names]) * [-1, 1, 1]
         signed = values * [-1, 1, 1]  # all minimised; ties within rounding are no better
         dominated = np.all(signed <= best + 1e-12 * abs(best), axis=1) & np.any(
-            signed < best - 1e-12 * abs(best), axis=1)
+            signed < best - 1e-12 * abs(best), axis=1
+        )
         assert not dominated.any()
         assert r.where == place(r.best.split, r.best.metrics["bandwidth"])
         assert r.split_wins == (r.where == "split")
@@ -192,15 +207,26 @@ def test_sweep_names_networks_not_trained(shared_cache: Path, tmp_path: Path) ->
 
 
 def test_sweep_cli_prints_each_deployment_and_writes_json(
-        explorer: Explorer, spec: StudySpec, capsys: pytest.CaptureFixture[str]) -> None:
+    explorer: Explorer, spec: StudySpec, capsys: pytest.CaptureFixture[str]
+) -> None:
     Path("s.toml").write_text(spec.text)
-    rc = main(["sweep", "s.toml", "--edge", "raspberry-pi-4,jetson-nano", "--link", "wifi",
-               "--json", "out.json", "--quiet"])
+    rc = main(
+        [
+            "sweep",
+            "s.toml",
+            "--edge",
+            "raspberry-pi-4,jetson-nano",
+            "--link",
+            "wifi",
+            "--json",
+            "out.json",
+            "--quiet",
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0
     lines = out.splitlines()
-    assert sum(line.lstrip().startswith(("raspberry-pi-4", "jetson-nano"))
-               for line in lines) == 2
+    assert sum(line.lstrip().startswith(("raspberry-pi-4", "jetson-nano")) for line in lines) == 2
     assert "split wins" in lines[0] and "best edge-only" in lines[0]
     assert "2 deployment(s)" in out
     assert len(load_sweep("out.json").results) == 2
@@ -223,17 +249,22 @@ def test_each_edge_is_held_to_its_own_memory_not_the_specs_edges(explorer: Explo
     """A spec for a small edge carries that edge's capacity as a constraint; sweeping a
     larger edge holds its configurations to the larger edge's capacity instead."""
     board = Path(__file__).resolve().parents[2] / "profiles" / "devices" / "esp32-s3.toml"
-    Path("board.toml").write_text(board.read_text().replace(
-        'name = "esp32-s3"', 'name = "small-board"').replace(
-        'capacity = "512 KiB"', 'capacity = "16 KiB"'))
-    small = parse_spec(spec_text("sweep-small") + '[deployment]\nedge = "board.toml"\n',
-                       where="sweep-small.toml")
+    Path("board.toml").write_text(
+        board.read_text()
+        .replace('name = "esp32-s3"', 'name = "small-board"')
+        .replace('capacity = "512 KiB"', 'capacity = "16 KiB"')
+    )
+    small = parse_spec(
+        spec_text("sweep-small") + '[deployment]\nedge = "board.toml"\n', where="sweep-small.toml"
+    )
     assert any(c.origin for c in small.constraints)  # the board's capacity, from the spec
     ex = Explorer(small, cache=explorer.cache, progress=False)
     [r] = run_sweep(small, ["raspberry-pi-4"], ["wifi"], explorer=ex).results
     edge = load_device("raspberry-pi-4")
-    scorers = {n: ex.scorer(*n).redeployed(edge, load_device(r.server), load_link("wifi"))
-               for n in ex.space.networks()}
+    scorers = {
+        n: ex.scorer(*n).redeployed(edge, load_device(r.server), load_link("wifi"))
+        for n in ex.space.networks()
+    }
     ms = [scorers[c.network].score(c) for c in ex.space.enumerate()]
     tiny = 16 * 1024
     assert any(m.edge_memory > tiny for m in ms)  # the test means something

@@ -15,14 +15,17 @@ from tests.tiny_study import HUE_DATA, HUE_TASKS
 
 TASKS = HUE_TASKS
 
-SPEC = """\
+SPEC = (
+    """\
 name = "tasks-compare"
 n_trials = 4
 sampler = "random"
 storage = "memory"
 [model]
 name = "vgg-s"
-""" + HUE_DATA + """\
+"""
+    + HUE_DATA
+    + """\
 [training]
 epochs = 1
 seed = 0
@@ -38,6 +41,7 @@ exits = "none"
 accuracy_min = "maximize"
 latency_mean = "minimize"
 """
+)
 
 
 def test_sequential_schedule_shares_the_device_and_the_link() -> None:
@@ -52,35 +56,46 @@ def test_sequential_schedule_shares_the_device_and_the_link() -> None:
     assert _schedule([(1.0, 0.0, 0.0), (3.0, 0.0, 0.0)], "parallel") == pytest.approx(3.0)
 
 
-def test_single_task_counterparts_share_backbone_head_and_training(
-        shared_cache: Path) -> None:
-    explorer = Explorer(parse_spec(SPEC.format(stl="sequential")), cache=Cache(shared_cache),
-                        progress=False)
+def test_single_task_counterparts_share_backbone_head_and_training(shared_cache: Path) -> None:
+    explorer = Explorer(
+        parse_spec(SPEC.format(stl="sequential")), cache=Cache(shared_cache), progress=False
+    )
     base = explorer.network_spec("dense", 1.0)
     for task in TASKS:
         one = single_task_spec(base, task)
         assert one.task_names == (task,) and one.head == base.head and one.head.kind == "mlp"
         assert (one.model, one.train, one.exits, one.density) == (
-            base.model, base.train, base.exits, base.density)
+            base.model,
+            base.train,
+            base.exits,
+            base.density,
+        )
         assert one.key != base.key
 
 
 @pytest.mark.parametrize("stl", ["sequential", "parallel"])
 def test_compare_tasks_figures_come_from_the_networks_it_names(
-        shared_cache: Path, stl: str) -> None:
-    explorer = Explorer(parse_spec(SPEC.format(stl=stl)), cache=Cache(shared_cache),
-                        progress=False)
+    shared_cache: Path, stl: str
+) -> None:
+    explorer = Explorer(parse_spec(SPEC.format(stl=stl)), cache=Cache(shared_cache), progress=False)
     c = compare_tasks(explorer)
     assert c.tasks == TASKS and c.schedule == stl
     mtl, stl_same = c.design(SHARED_MTL), c.design(SHARED_STL)
     # accuracy: each side's own final heads, per task, on validation and test
     trained = explorer.scorer("dense", 1.0).trained
     assert mtl.test_accuracy == pytest.approx(tuple(trained.task_accuracy("test")))
-    singles = [train_network(single_task_spec(explorer.network_spec("dense", 1.0), t),
-                             cache=explorer.cache, progress=False) for t in TASKS]
+    singles = [
+        train_network(
+            single_task_spec(explorer.network_spec("dense", 1.0), t),
+            cache=explorer.cache,
+            progress=False,
+        )
+        for t in TASKS
+    ]
     assert all(s.cached for s in singles)  # compare_tasks trained and cached them
-    assert stl_same.test_accuracy == pytest.approx(tuple(s.task_accuracy("test")[0]
-                                                         for s in singles))
+    assert stl_same.test_accuracy == pytest.approx(
+        tuple(s.task_accuracy("test")[0] for s in singles)
+    )
     assert stl_same.accuracy == pytest.approx(tuple(s.task_accuracy("val")[0] for s in singles))
     # at the cut after the shared layers: one backbone's compute and tensor against two
     cut = mtl.cuts[0]
@@ -93,13 +108,15 @@ def test_compare_tasks_figures_come_from_the_networks_it_names(
     # the MTL side is the study's network scored at that cut
     m = explorer.evaluate(Candidate("dense", 1.0, cut, (), 0.5))
     assert (mtl.latency_mean, mtl.edge_energy, mtl.bytes) == pytest.approx(
-        (m.latency_mean, m.edge_energy, m.bandwidth))
+        (m.latency_mean, m.edge_energy, m.bandwidth)
+    )
     # best cut: the lowest mean latency of every cut
     best = c.design("MTL, best cut")
     assert best.latency_mean == pytest.approx(min(c.mtl_cuts.latency_mean))
     # all on the server sends the input once for MTL, once per network for STL
     assert c.design("MTL, all on server").bytes * 2 == pytest.approx(
-        c.design("STL, all on server").bytes)
+        c.design("STL, all on server").bytes
+    )
     assert c.design("MTL, all on edge").bytes == 0 == c.design("STL, all on edge").bytes
     frame = c.frame()
     assert list(frame.index) == [d.name for d in c.designs]
@@ -110,10 +127,14 @@ def test_compare_tasks_figures_come_from_the_networks_it_names(
 
 
 def test_sequential_single_task_side_is_never_faster_than_parallel(shared_cache: Path) -> None:
-    seq = compare_tasks(Explorer(parse_spec(SPEC.format(stl="sequential")),
-                                 cache=Cache(shared_cache), progress=False))
-    par = compare_tasks(Explorer(parse_spec(SPEC.format(stl="parallel")),
-                                 cache=Cache(shared_cache), progress=False))
+    seq = compare_tasks(
+        Explorer(
+            parse_spec(SPEC.format(stl="sequential")), cache=Cache(shared_cache), progress=False
+        )
+    )
+    par = compare_tasks(
+        Explorer(parse_spec(SPEC.format(stl="parallel")), cache=Cache(shared_cache), progress=False)
+    )
     for name in (SHARED_STL, "STL, all on server", "STL, all on edge"):
         assert seq.design(name).latency_mean >= par.design(name).latency_mean - 1e-12
     # the MTL side does not depend on how the single-task networks are scheduled
@@ -121,18 +142,22 @@ def test_sequential_single_task_side_is_never_faster_than_parallel(shared_cache:
 
 
 def test_compare_tasks_needs_several_tasks(shared_cache: Path) -> None:
-    one = SPEC.format(stl="sequential").replace('tasks = ["wall_hue", "floor_hue"]',
-                                               'task = "wall_hue"').replace(
-        'accuracy_min = "maximize"', 'accuracy = "maximize"')
-    explorer = Explorer(parse_spec(one, where="one.toml"), cache=Cache(shared_cache),
-                        progress=False)
+    one = (
+        SPEC.format(stl="sequential")
+        .replace('tasks = ["wall_hue", "floor_hue"]', 'task = "wall_hue"')
+        .replace('accuracy_min = "maximize"', 'accuracy = "maximize"')
+    )
+    explorer = Explorer(
+        parse_spec(one, where="one.toml"), cache=Cache(shared_cache), progress=False
+    )
     with pytest.raises(InputError) as err:
         compare_tasks(explorer)
     assert err.value.field == "data.tasks"
 
 
 def test_dse_compare_prints_and_writes_the_multitask_comparison(
-        isolated: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    isolated: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from dse.cli import main
 
     (isolated / "spec.toml").write_text(SPEC.format(stl="sequential"))
@@ -142,8 +167,7 @@ def test_dse_compare_prints_and_writes_the_multitask_comparison(
     assert SHARED_MTL in out and "STL, best cuts" in out
     doc = json.loads((isolated / "out.json").read_text())
     assert doc["tasks"]["tasks"] == list(TASKS)
-    assert [d["design"] for d in doc["tasks"]["designs"]][:2] == ["MTL, best cut",
-                                                                  "STL, best cuts"]
+    assert [d["design"] for d in doc["tasks"]["designs"]][:2] == ["MTL, best cut", "STL, best cuts"]
 
 
 def test_verify_reports_each_tasks_test_accuracy_before_and_after(shared_cache: Path) -> None:

@@ -17,8 +17,7 @@ from dse.search.study import Explorer
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def text(training: str = "", objectives: str = 'train_time = "minimize"\n',
-         space: str = "") -> str:
+def text(training: str = "", objectives: str = 'train_time = "minimize"\n', space: str = "") -> str:
     return f"""\
 name = "modes"
 n_trials = 4
@@ -47,20 +46,26 @@ accuracy = "maximize"
 def test_the_training_objectives_are_metrics() -> None:
     for name in ("train_time", "train_edge_energy", "train_bytes", "train_edge_memory"):
         assert name in METRICS
-    spec = parse_spec(text('mode = "hierarchical"\nexit = "layers.0"',
-                           'train_time = "minimize"\ntrain_bytes = "minimize"\n'
-                           'train_edge_energy = "minimize"\n'))
+    spec = parse_spec(
+        text(
+            'mode = "hierarchical"\nexit = "layers.0"',
+            'train_time = "minimize"\ntrain_bytes = "minimize"\ntrain_edge_energy = "minimize"\n',
+        )
+    )
     assert spec.training["mode"] == "hierarchical" and "train_bytes" in spec.objectives
 
 
-@pytest.mark.parametrize(("training", "space", "field"), [
-    ('mode = "federated"', "", "training.mode"),
-    ("mode = 3", "", "training.mode"),
-    ('exit = "layers.0"', "", "training.exit"),
-    ('mode = "split"\nexit = "layers.0"', "", "training.exit"),
-    ('mode = "hierarchical"\nexit = "layers.1"', 'exits = ["layers.0"]', "training.exit"),
-    ('mode = "hierarchical"\ntask_weighting = "uncertainty"', "", "training.task_weighting"),
-])
+@pytest.mark.parametrize(
+    ("training", "space", "field"),
+    [
+        ('mode = "federated"', "", "training.mode"),
+        ("mode = 3", "", "training.mode"),
+        ('exit = "layers.0"', "", "training.exit"),
+        ('mode = "split"\nexit = "layers.0"', "", "training.exit"),
+        ('mode = "hierarchical"\nexit = "layers.1"', 'exits = ["layers.0"]', "training.exit"),
+        ('mode = "hierarchical"\ntask_weighting = "uncertainty"', "", "training.task_weighting"),
+    ],
+)
 def test_bad_training_modes_are_one_line_errors(training: str, space: str, field: str) -> None:
     with pytest.raises(InputError) as err:
         parse_spec(text(training, space=space), where="s.toml")
@@ -77,7 +82,7 @@ def test_an_exit_the_network_lacks_is_refused_by_the_explorer(tmp_path: Path) ->
 
 @pytest.mark.slow
 def test_hierarchical_study_trains_one_network_per_cut(shared_cache: Path) -> None:
-    spec = parse_spec(text('mode = "hierarchical"', space="splits = \"clean\""))
+    spec = parse_spec(text('mode = "hierarchical"', space='splits = "clean"'))
     ex = Explorer(spec, cache=Cache(shared_cache), progress=False)
     central = Explorer(parse_spec(text()), cache=Cache(shared_cache), progress=False)
     g = ex.reference_graph

@@ -47,8 +47,7 @@ def test_a_killed_worker_counts_as_dead_and_its_file_is_removed(tmp_path: Path) 
 
 
 @pytest.mark.parametrize("enter_twice", [False, True])
-def test_registering_the_same_process_twice_is_harmless(tmp_path: Path,
-                                                          enter_twice: bool) -> None:
+def test_registering_the_same_process_twice_is_harmless(tmp_path: Path, enter_twice: bool) -> None:
     with Worker(tmp_path) as a:
         if enter_twice:
             with Worker(tmp_path) as b:
