@@ -22,6 +22,7 @@ RANK = {
     "errors": 0,
     "locks": 0,
     "lazy": 0,
+    "vocab": 0,
     "__init__": 0,
     "costmodel": 1,
     "nets": 2,

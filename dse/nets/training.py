@@ -32,6 +32,7 @@ from dse.nets.heads import HeadConfig, attach_task_heads
 from dse.nets.hierarchical import SplitTrainer, split_trainer
 from dse.nets.models import accepts_width, list_models, load_model
 from dse.nets.pruning import prune_channels
+from dse.vocab import network_label
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +191,7 @@ class TrainingDiverged(InputError):
 
 
 def _label(spec: NetworkSpec) -> str:
-    return "dense" if spec.density >= 1 else f"{spec.method}@{spec.density:g}"
+    return network_label(spec.method, spec.density)
 
 
 @dataclass(frozen=True)

@@ -15,35 +15,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dse import vocab
 from dse.errors import InputError
 
 if TYPE_CHECKING:
     from dse.costmodel import DeviceProfile
 
-METRICS: dict[str, str] = {
-    "accuracy": "fraction of validation samples classified right (exit policy applied); "
-    "with several tasks, the mean over the tasks",
-    "accuracy_min": "the lowest task's accuracy (with one task, the accuracy)",
-    "latency_mean": "expected end-to-end latency per inference, s",
-    "latency_p95": "95th percentile latency per inference, s",
-    "bandwidth": "expected bytes sent edge -> server per inference",
-    "edge_energy": "expected edge energy per inference: compute + radio + idle while waiting "
-    "for the link and the server, J",
-    "edge_memory": "edge weights as stored + the largest layer expanded from compressed "
-    "weights + peak live activations, bytes",
-    "storage": "bytes to store the deployed network (edge and server parts)",
-    "train_time": "seconds to train the network in the spec's [training] mode over its "
-    "epochs (central: the training set's upload and the server's time)",
-    "train_edge_energy": "edge energy to train the network in that mode: compute, idle, radio, J",
-    "train_bytes": "bytes over the link (both ways) to train the network in that mode",
-    "train_edge_memory": "edge memory while training: weights, gradients, AdamW moments "
-    "and the activations kept for the backward, bytes",
-}
+METRICS: dict[str, str] = {name: m.description for name, m in vocab.METRICS.items()}
+"""Metric name -> what it measures: the names a spec may use (:mod:`dse.vocab`)."""
 TRAINING_MODES = ("central", "split", "hierarchical")
 DIRECTIONS = ("minimize", "maximize")
 SAMPLERS = ("nsga2", "nsga3", "tpe", "gp", "random", "grid")
 POLICIES = ("all", "per_task")
-TASK_METRIC = "accuracy."  # accuracy.TASK: one task's accuracy
+TASK_METRIC = vocab.TASK_PREFIX  # accuracy.TASK: one task's accuracy
 METHODS = ("predefined", "channels", "nm")
 CRITERIA = ("max_prob", "entropy")
 

@@ -73,6 +73,7 @@ from dse.search.storage import (
     trial_beat,
 )
 from dse.search.workers import Worker, alive, registry_dir
+from dse.vocab import network_label
 
 log = logging.getLogger(__name__)
 TRAINED_PREFIX = "trained:"  # study attribute per training the study ran: trained:<key>
@@ -81,7 +82,7 @@ CODEC_OUTPUTS_VERSION = 2  # bump when dse.nets.split or the payload format chan
 
 
 def _network_label(method: str, density: float) -> str:
-    return "dense" if method == "dense" or density >= 1 else f"{method}@{density:g}"
+    return network_label(method, density)
 
 
 def _views_payload(views: list[dict[tuple[int, str], CodecView]], codec: Codec) -> dict[str, Any]:
