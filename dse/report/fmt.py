@@ -35,3 +35,38 @@ def count(n: float) -> str:
 
 def percent(x: float) -> str:
     return f"{100 * x:.1f}%"
+
+
+def ratio(x: float | None, digits: int = 3) -> str:
+    """A ratio as ``2.5x``; ``-`` when it is missing and ``∞`` when its denominator was
+    zero (never ``infx``)."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    if math.isinf(x):
+        return "∞" if x > 0 else "-∞"
+    return f"{x:.{digits}g}x"
+
+
+def mbps(bps: float) -> str:
+    """A bit rate in Mbit/s, or Gbit/s from 1 Gbit/s."""
+    if bps >= 1e9:
+        return f"{bps / 1e9:.3g} Gbit/s"
+    return f"{bps / 1e6:.3g} Mbit/s"
+
+
+def human(metric: str, value: object) -> str:
+    """One metric's value in human units, by its quantity in :mod:`dse.vocab`; ``-`` for a
+    missing one."""
+    from dse import vocab
+
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    quantity = vocab.metric(metric).quantity
+    if quantity == "%":
+        return percent(float(value))  # type: ignore[arg-type]
+    if quantity and float(value) == 0:  # type: ignore[arg-type]
+        return f"0 {quantity}"
+    show = {"s": seconds, "B": nbytes, "J": joules}.get(quantity)
+    if show is not None:
+        return show(float(value))  # type: ignore[arg-type]
+    return f"{value:g}" if isinstance(value, float) else str(value)
