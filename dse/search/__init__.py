@@ -22,6 +22,7 @@ __all__, __getattr__ = exports(
         "load_spec": "spec",
         "parse_spec": "spec",
         "Candidate": "space",
+        "exit_label": "space",
         "Space": "space",
         "Metrics": "evaluate",
         "Scorer": "evaluate",

@@ -15,9 +15,15 @@ from typing import Any
 import optuna
 
 from dse.search.spec import StudySpec
+from dse.vocab import network_label
 
 #: The codec of a candidate whose cut sends nothing (a spec with codecs lists it).
 SILENT_CODEC = "fp32"
+
+
+def exit_label(exit_names: Sequence[str], j: int) -> str:
+    """Exit ``j`` by its site name, or its index where the names do not reach it."""
+    return exit_names[j] if 0 <= j < len(exit_names) else str(j)
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,33 @@ class Candidate:
         if self.codec is not None:  # a spec with codecs only
             d["codec"] = self.codec
         return d
+
+    def exits_text(self, exit_names: Sequence[str], tasks: Sequence[str] = ()) -> str:
+        """The exits in use and their threshold (``stages.0+stages.1 @ 0.8``), each task's
+        with several tasks and the policy; ``no exit`` (and no threshold) without one."""
+        if not self.exits:
+            return "no exit"
+        used = "+".join(exit_label(exit_names, j) for j in self.exits)
+        if len(tasks) > 1:
+            per = ", ".join(
+                f"{t} {x:g}" for t, x in zip(tasks, self.thresholds(len(tasks)), strict=True)
+            )
+            return f"{used} @ {per}; policy {self.policy}"
+        return f"{used} @ {self.threshold:g}"
+
+    def label(
+        self, exit_names: Sequence[str], tasks: Sequence[str] = (), *, sends: bool = True
+    ) -> str:
+        """The configuration in one line, the same in every view:
+        ``predefined@0.25, cut 7, exits stages.0 @ 0.8, codec int8``. Knobs that change
+        nothing are left out: no threshold without an exit, no codec when the cut sends
+        nothing (``sends`` False) or the spec has no codec knob."""
+        parts = [network_label(*self.network), f"cut {self.split}"]
+        exits = self.exits_text(exit_names, tasks)
+        parts.append(exits if not self.exits else f"exits {exits}")
+        if self.codec is not None and sends:
+            parts.append(f"codec {self.codec}")
+        return ", ".join(parts)
 
 
 @dataclass(frozen=True)
