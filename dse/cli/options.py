@@ -127,20 +127,11 @@ def load_data_from(args: argparse.Namespace) -> Any:
 
 
 def json_text(data: Any) -> str:
-    """``data`` as indented JSON, numpy scalars and arrays as Python numbers and lists."""
-    return json.dumps(data, indent=2, default=_jsonable)
+    """``data`` as indented JSON, numpy scalars and tuples made plain by the one
+    normaliser the studies store their attributes with (``dse.search.plain``)."""
+    from dse.search import plain
 
-
-def _jsonable(x: Any) -> Any:
-    import numpy as np
-
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, tuple | set):
-        return list(x)
-    raise TypeError(f"not JSON serialisable: {type(x).__name__}")
+    return json.dumps(plain(data), indent=2)
 
 
 def write_json(path: str, data: Any) -> None:
