@@ -151,7 +151,7 @@ def cmd_profile(args: argparse.Namespace) -> int:
     )
     print(
         f"edge {edge.name}, server {server.name}, link {link.name} "
-        f"({link.uplink_bps / 1e6:g} Mbit/s up, rtt {fmt.seconds(link.rtt_s)})\n"
+        f"({fmt.mbps(link.uplink_bps)} up, rtt {fmt.seconds(link.rtt_s)})\n"
     )
     _print_layers(p)
     _print_cuts(p, clean_only=args.clean_only)

@@ -96,6 +96,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print each combination's best configuration."""
     import pandas as pd
 
+    from dse.report import fmt
     from dse.search import load_spec, profile_names, run_sweep
 
     spec = load_spec(args.spec)
@@ -117,8 +118,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         f"\n{spec.name}: {n} deployment(s), a split wins on {wins}; best = the knee of "
         f"each one's feasible front (constraints: "
         f"{', '.join(sw.constraints) or 'none'}, and the edge's memory); "
-        f"{sw.setup_seconds:.2f} s to load and decide, "
-        f"{sum(r.seconds for r in sw.results) / max(n, 1):.3f} s per deployment"
+        f"{fmt.seconds(sw.setup_seconds)} to load and decide, "
+        f"{fmt.seconds(sum(r.seconds for r in sw.results) / max(n, 1))} per deployment"
     )
     if args.json:
         write_json(args.json, sw.as_dict())

@@ -577,7 +577,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 def baselines_table(table: Any) -> Any:
     """The comparison for people: each baseline's hypervolume, its lowest-latency point
-    at matched accuracy and its costs as ratios to the study's."""
+    at matched accuracy and its costs as ratios to the study's (``fmt.ratio``)."""
     from dse.report import fmt
 
     shown = table.assign(
@@ -587,19 +587,13 @@ def baselines_table(table: Any) -> Any:
         sent=table.bytes.map(fmt.nbytes),
         energy=table.edge_energy_j.map(fmt.joules),
         **{
-            "latency x": table.latency_s_ratio.map(_ratio),
-            "sent x": table.bytes_ratio.map(_ratio),
-            "energy x": table.edge_energy_j_ratio.map(_ratio),
+            "latency x": table.latency_s_ratio.map(fmt.ratio),
+            "sent x": table.bytes_ratio.map(fmt.ratio),
+            "energy x": table.edge_energy_j_ratio.map(fmt.ratio),
         },
     )
     columns = ["candidates", "hv", "matched", "latency", "test_acc", "latency x", "sent"]
     return shown[[*columns, "sent x", "energy", "energy x"]]
-
-
-def _ratio(x: float) -> str:
-    import math
-
-    return "-" if x is None or math.isnan(x) else ("inf" if math.isinf(x) else f"{x:.2f}")
 
 
 def _print_tasks(c: Any) -> None:

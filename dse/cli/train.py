@@ -205,7 +205,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     spec = _network_spec(args)
     trained = train_network(spec, cache=Cache(args.cache_dir), progress=not args.quiet)
     info = network_summary(trained)
-    state = "loaded from cache" if trained.cached else f"trained in {trained.train_seconds:.1f} s"
+    took = fmt.seconds(trained.train_seconds)
+    state = "loaded from cache" if trained.cached else f"trained in {took}"
     print(
         f"{args.model} on {spec.data.name} ({args.method}, density {args.density:g}): "
         f"{state}, {trained.epochs_text()}"
