@@ -141,7 +141,8 @@ def sweep_row(r: Any, exit_names: tuple[str, ...]) -> dict[str, str]:
     config = (
         f"{k['method']}@{k['density']:g} cut {k['split']} ({r.where}) exits {exits}"
         + (f" tau {k['threshold']:g}" if k["exits"] else "")
-        + (f" codec {k['codec']}" if k.get("codec") else "")
+        # a codec decides nothing where nothing is sent (every sample answered on the edge)
+        + (f" codec {k['codec']}" if k.get("codec") and r.where != "edge-only" else "")
     )
     return {
         "edge": r.edge,

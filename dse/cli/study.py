@@ -395,9 +395,12 @@ def cmd_storage_serve(args: argparse.Namespace) -> int:
 
 def config_text(row: Any) -> str:
     """A front trial's configuration in the front table's words
-    (``predefined@0.5 cut 7 exits 0,1 tau 0.8``)."""
+    (``predefined@0.5 cut 7 exits 0,1 tau 0.8``), with no threshold or policy where no
+    exit is used, since then they decide nothing (as ``Candidate.label`` leaves them out)."""
     text = f"{row.knob_method}@{row.knob_density:g} cut {row.knob_split}"
-    exits = ",".join(str(e) for e in row.knob_exits) or "none"
+    exits = ",".join(str(e) for e in row.knob_exits)
+    if not exits:
+        return f"{text} exits none"
     per_task = getattr(row, "knob_task_thresholds", None)
     tau = (
         ",".join(f"{x:g}" for x in per_task)
@@ -490,7 +493,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     results = verify(study, spec, top=args.top, progress=not args.quiet)
     for r in results:
         k = r["knobs"]
-        tau = f" tau {k['threshold']:g}"
+        tau = f" tau {k['threshold']:g}" if k["exits"] else ""  # no exit: it decides nothing
         print(
             f"trial {r['trial']:4d} {k['method']}@{k['density']:g} cut {k['split']} exits "
             f"{list(k['exits'])}{tau}: test accuracy "

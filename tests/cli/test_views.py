@@ -1,13 +1,62 @@
-"""What the commands print about a comparison: the shared ratio format of
-``dse.report.fmt``."""
+"""What the commands print about a configuration and a comparison: the shared rules
+(no threshold without an exit, no codec where nothing is sent) and the shared ratio
+format of ``dse.report.fmt``."""
 
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
+from typing import Any
 
 import pandas as pd
 
-from dse.cli.study import baselines_table
+from dse.cli.report import sweep_row
+from dse.cli.study import baselines_table, config_text
+
+
+def _row(exits: tuple[int, ...], **knobs: Any) -> SimpleNamespace:
+    fields = dict(knob_method="predefined", knob_density=0.5, knob_split=3, knob_threshold=0.8)
+    return SimpleNamespace(**{**fields, "knob_exits": exits, **knobs})
+
+
+def test_a_front_configuration_without_an_exit_shows_no_threshold() -> None:
+    assert config_text(_row(())) == "predefined@0.5 cut 3 exits none"
+    assert config_text(_row((0, 1))) == "predefined@0.5 cut 3 exits 0,1 tau 0.8"
+    several = _row((1,), knob_task_thresholds=(0.5, 0.75), knob_policy="per_task")
+    assert config_text(several) == "predefined@0.5 cut 3 exits 1 tau 0.5,0.75 per_task"
+    alone = _row((), knob_task_thresholds=(0.5, 0.75), knob_policy="per_task")
+    assert config_text(alone) == "predefined@0.5 cut 3 exits none"
+
+
+def _deployment(where: str, **knobs: Any) -> SimpleNamespace:
+    metrics = {"accuracy": 0.9, "latency_mean": 0.012, "bandwidth": 0.0, "edge_energy": 0.003}
+    best = SimpleNamespace(
+        knobs={"method": "dense", "density": 1.0, "split": 5, **knobs}, metrics=metrics
+    )
+    return SimpleNamespace(
+        edge="esp32-s3",
+        link="wifi-mcu",
+        server="a100",
+        candidates=10,
+        best=best,
+        where=where,
+        split_wins=where == "split",
+        edge_only=best,
+        server_only=None,
+    )
+
+
+def test_a_sweep_row_leaves_out_the_knobs_that_decide_nothing() -> None:
+    names = ("stages.0", "stages.1")
+    silent = sweep_row(_deployment("edge-only", exits=[1], threshold=0.9, codec="int8"), names)
+    assert silent["best"] == "dense@1 cut 5 (edge-only) exits stages.1 tau 0.9"
+    sent = sweep_row(_deployment("split", exits=[], threshold=0.9, codec="int8"), names)
+    assert sent["best"] == "dense@1 cut 5 (split) exits none codec int8"
+    assert sent["split wins"] == "yes" and silent["split wins"] == "no"
+    assert sent["best edge-only"] == "same" and sent["best server-only"] == "none feasible"
+    assert sent["latency"] == "12 ms" and sent["accuracy"] == "90.0%"
+    nothing = SimpleNamespace(edge="e", link="l", server="s", candidates=4, best=None)
+    assert sweep_row(nothing, names)["best"] == "nothing feasible (4 candidates)"
 
 
 def test_compare_prints_ratios_as_the_report_does() -> None:
