@@ -52,12 +52,12 @@ def test_help_is_plain_text(argv: list[str]) -> None:
         capture_output=True,
         text=True,
         check=True,
-        cwd=Path(__file__).parents[1],
+        cwd=Path(__file__).parents[2],
         env={
             "PATH": "/usr/bin:/bin",
             "FORCE_COLOR": "1",
             "TERM": "xterm",
-            "PYTHONPATH": str(Path(__file__).parents[1]),
+            "PYTHONPATH": str(Path(__file__).parents[2]),
         },
     ).stdout
     assert out.startswith("usage: dse")

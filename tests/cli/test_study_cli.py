@@ -419,7 +419,7 @@ def test_killing_the_parent_of_workers_stops_its_helpers(tmp_path: Path) -> None
     import time
 
     spec = write_spec(tmp_path, "cli-orphan", n_trials=100000)
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     parent = subprocess.Popen(
         [sys.executable, "-m", "dse.cli", "study", "run", str(spec), "--quiet", "--workers", "2"],
         env=env,
@@ -527,7 +527,7 @@ def test_two_runs_started_together_end_with_exactly_n_trials(tmp_path: Path) -> 
 
     from optuna.trial import TrialState
 
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     for attempt in range(3):
         name = f"together-{attempt}"
         spec = write_spec(tmp_path, name, n_trials=12)
