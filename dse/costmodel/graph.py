@@ -41,7 +41,7 @@ import torch.nn as nn
 from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
 
 from dse.costmodel.kinds import OP_KINDS
-from dse.costmodel.storage import mask_pattern, payload_bytes
+from dse.costmodel.packing import mask_pattern, payload_bytes
 from dse.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -222,7 +222,7 @@ class Node:
     flops: int  # dense FLOPs (1 MAC = 2 FLOP)
     macs: int
     density: float = 1.0  # realised weight density of this layer (1.0 if dense)
-    #: sparsity pattern of its weight mask (storage.mask_pattern): "dense", "N:M",
+    #: sparsity pattern of its weight mask (packing.mask_pattern): "dense", "N:M",
     #: "predefined" or "unstructured"; a device's sparse kernels are matched against it
     pattern: str = "dense"
     exit: int | None = None  # index of the exit head this node belongs to (None: backbone)
@@ -520,7 +520,7 @@ def build_graph(
 ) -> LayerGraph:
     """Trace ``model`` on ``example_input`` and annotate every node.
 
-    A leaf module's storage is :func:`dse.costmodel.storage.payload_bytes` (kept values + explicit
+    A leaf module's storage is :func:`dse.costmodel.packing.payload_bytes` (kept values + explicit
     indices for masked layers, raw tensors otherwise). Modules carrying a boolean buffer
     ``weight_mask`` count only the unmasked weights as non-zero.
     """

@@ -1,4 +1,4 @@
-"""Predefined sparsity: connection patterns fixed before training, and their storage.
+"""Predefined sparsity: connection patterns fixed before training, and their packing.
 
 A junction between ``n_in`` inputs and ``n_out`` outputs keeps exactly ``d_out`` outgoing
 connections per input neuron and exactly ``d_in`` incoming connections per output neuron,
@@ -47,14 +47,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from dse.costmodel import storage
+from dse.costmodel import packing
 from dse.errors import InputError
 
-MASK_BUFFER = storage.MASK_BUFFER
-SEED_BUFFER = storage.SEED_BUFFER
-PACK_MAGIC = storage.PACK_MAGIC
-PACK_VERSION = storage.PACK_VERSION
-dense_bytes = storage.dense_bytes
+MASK_BUFFER = packing.MASK_BUFFER
+SEED_BUFFER = packing.SEED_BUFFER
+PACK_MAGIC = packing.PACK_MAGIC
+PACK_VERSION = packing.PACK_VERSION
+dense_bytes = packing.dense_bytes
 
 PACK_WHERE = "<packed state>"
 
@@ -225,7 +225,7 @@ def predefined_mask(n_out: int, n_in: int, density: float, *, seed: int) -> torc
 def nm_of(density: float) -> tuple[int, int] | None:
     """``(N, M)`` of the N:M pattern with density ``N / M`` (``M`` in 4, 8, 16, the first
     that makes ``N`` whole), or None when there is none."""
-    for m in storage.NM_GROUPS:
+    for m in packing.NM_GROUPS:
         n = round(density * m)
         if 1 <= n < m and abs(n / m - density) <= DENSITY_TOL:
             return n, m
@@ -502,7 +502,7 @@ def apply_sparsity(
             d_in, _ = _degrees(n_out, n_in, density, where="plan", field=name)
             channel = _pattern_for(groups, n_out, n_in, d_in, g)
         weight = module.weight
-        mask = storage.expand(channel, weight.shape)
+        mask = packing.expand(channel, weight.shape)
         kernel = math.prod(weight.shape[2:])
         redraw = init == "he" or (init == "auto" and isinstance(module, nn.Linear))
         if redraw:
@@ -515,9 +515,9 @@ def apply_sparsity(
         with torch.no_grad():
             weight.copy_(values)
         mask = mask.to(weight.device)
-        _set_buffer(module, storage.MASK_BUFFER, mask)
+        _set_buffer(module, packing.MASK_BUFFER, mask)
         _set_buffer(
-            module, storage.SEED_BUFFER, torch.tensor(seed, dtype=torch.int64, device=weight.device)
+            module, packing.SEED_BUFFER, torch.tensor(seed, dtype=torch.int64, device=weight.device)
         )
         masks[name] = mask
     return masks
@@ -526,8 +526,8 @@ def apply_sparsity(
 def enforce_masks(model: nn.Module) -> None:
     """Set every weight outside its ``weight_mask`` to exactly +0.0; call after each step."""
     with torch.no_grad():
-        for module in storage.masked_modules(model).values():
-            module.weight.masked_fill_(~module._buffers[storage.MASK_BUFFER], 0.0)
+        for module in packing.masked_modules(model).values():
+            module.weight.masked_fill_(~module._buffers[packing.MASK_BUFFER], 0.0)
 
 
 def mask_gradients(model: nn.Module) -> None:
@@ -537,10 +537,10 @@ def mask_gradients(model: nn.Module) -> None:
     decay (AdamW) keeps a zero weight at zero, so pruned weights never move.
     """
     with torch.no_grad():
-        for module in storage.masked_modules(model).values():
+        for module in packing.masked_modules(model).values():
             grad = module.weight.grad
             if grad is not None:
-                grad.masked_fill_(~module._buffers[storage.MASK_BUFFER], 0.0)
+                grad.masked_fill_(~module._buffers[packing.MASK_BUFFER], 0.0)
 
 
 # --------------------------------------------------------------------------- statistics
@@ -579,10 +579,10 @@ def layer_stats(model: nn.Module) -> dict[str, LayerSparsity]:
             kind = "linear"
         else:
             kind = "depthwise_conv" if _is_depthwise(module) else "conv"
-        mask = module._buffers.get(storage.MASK_BUFFER)
+        mask = module._buffers.get(packing.MASK_BUFFER)
         d_in = d_out = None
         if mask is not None:
-            d_in, d_out = storage.degrees_of(mask.cpu(), getattr(module, "groups", 1))
+            d_in, d_out = packing.degrees_of(mask.cpu(), getattr(module, "groups", 1))
         out[name] = LayerSparsity(
             kind=kind,
             total=total,
@@ -616,9 +616,9 @@ def _regenerate(groups: int, n_out: int, n_in: int, d_in: int, seed: int) -> lis
 
 
 def pack_state(model: nn.Module, *, form: str = "indices") -> bytes:
-    """:func:`dse.costmodel.storage.pack`, the seed form checked against the regenerated
+    """:func:`dse.costmodel.packing.pack`, the seed form checked against the regenerated
     pattern: every parameter and persistent buffer, masked layers compressed."""
-    return storage.pack(model, form=form, regenerate=_regenerate)
+    return packing.pack(model, form=form, regenerate=_regenerate)
 
 
 def stored_bytes(model: nn.Module, *, form: str = "indices") -> int:
@@ -626,7 +626,7 @@ def stored_bytes(model: nn.Module, *, form: str = "indices") -> int:
 
     The cost model uses ``form="indices"``; ``form="seed"`` is the lower bound.
     """
-    return storage.stored_bytes(model, form=form, regenerate=_regenerate)
+    return packing.stored_bytes(model, form=form, regenerate=_regenerate)
 
 
 def _bad(field: str, reason: str) -> InputError:
@@ -663,14 +663,14 @@ def unpack_state(data: bytes, model: nn.Module) -> None:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise _bad("data", f"expected bytes, got {type(data).__name__}")
     data = bytes(data)
-    if len(data) < storage.HEADER.size:
-        raise _bad("header", f"truncated: {len(data)} bytes, a header needs {storage.HEADER.size}")
-    magic, version, toc_len, crc = storage.HEADER.unpack_from(data, 0)
-    if magic != storage.PACK_MAGIC:
+    if len(data) < packing.HEADER.size:
+        raise _bad("header", f"truncated: {len(data)} bytes, a header needs {packing.HEADER.size}")
+    magic, version, toc_len, crc = packing.HEADER.unpack_from(data, 0)
+    if magic != packing.PACK_MAGIC:
         raise _bad("magic", f"not a dse packed state (magic {magic!r})")
-    if version != storage.PACK_VERSION:
+    if version != packing.PACK_VERSION:
         raise _bad("version", f"version {version} is not supported (this dse reads {PACK_VERSION})")
-    body = data[storage.HEADER.size :]
+    body = data[packing.HEADER.size :]
     if toc_len > len(body):
         raise _bad(
             "toc", f"truncated: the table of contents needs {toc_len} bytes, {len(body)} remain"
@@ -684,10 +684,10 @@ def unpack_state(data: bytes, model: nn.Module) -> None:
             raise TypeError("entries is not a list of objects")
     except (ValueError, KeyError, TypeError) as exc:
         raise _bad("toc", f"unreadable table of contents ({exc})") from exc
-    payload_start = storage.HEADER.size + toc_len
+    payload_start = packing.HEADER.size + toc_len
 
     state = model.state_dict(keep_vars=True)
-    implicit = storage.implicit_keys(model)
+    implicit = packing.implicit_keys(model)
     expected = [k for k in state if k not in implicit]
     names = [e.get("name") for e in entries]
     if sorted(map(str, names)) != sorted(expected) or len(set(names)) != len(names):
@@ -713,7 +713,7 @@ def unpack_state(data: bytes, model: nn.Module) -> None:
     for entry in entries:
         key = entry["name"]
         target = state[key]
-        dtype = storage.DTYPES.get(entry.get("dtype"))
+        dtype = packing.DTYPES.get(entry.get("dtype"))
         if dtype is None or dtype != target.dtype:
             raise _bad(
                 f"entries.{key}.dtype",
@@ -773,7 +773,7 @@ def unpack_state(data: bytes, model: nn.Module) -> None:
         values = _tensor_from(data, take(values_nbytes, key), values_nbytes, dtype, [-1])
         form = entry.get("form")
         if form == "indices":
-            index_name, idx_dtype = storage.index_dtype(n_in)
+            index_name, idx_dtype = packing.index_dtype(n_in)
             if entry.get("index_dtype") != index_name:
                 raise _bad(
                     f"entries.{key}.index_dtype",
@@ -801,7 +801,7 @@ def unpack_state(data: bytes, model: nn.Module) -> None:
             found = [
                 c
                 for c in _regenerate(groups, n_out_g, n_in, d_in, seed)
-                if zlib.crc32(storage.raw_bytes(c)) == entry.get("pattern_crc32")
+                if zlib.crc32(packing.raw_bytes(c)) == entry.get("pattern_crc32")
             ]
             channel = found[0] if found else torch.zeros(0)
             if not found:
@@ -812,7 +812,7 @@ def unpack_state(data: bytes, model: nn.Module) -> None:
                 )
         else:
             raise _bad(f"entries.{key}.form", f"unknown form {form!r}")
-        mask = storage.expand(channel, target.shape)
+        mask = packing.expand(channel, target.shape)
         weight = torch.zeros(target.shape, dtype=dtype)
         weight.masked_scatter_(mask, values)
         sparse_values[key] = (module, weight, mask, seed)
@@ -825,14 +825,14 @@ def unpack_state(data: bytes, model: nn.Module) -> None:
         for key, (module, weight, mask, seed) in sparse_values.items():
             state[key].copy_(weight)
             device = state[key].device
-            _set_buffer(module, storage.MASK_BUFFER, mask.to(device))
+            _set_buffer(module, packing.MASK_BUFFER, mask.to(device))
             if seed is None:
-                module._buffers.pop(storage.SEED_BUFFER, None)
+                module._buffers.pop(packing.SEED_BUFFER, None)
             else:
                 seed_t = torch.tensor(seed, dtype=torch.int64, device=device)
                 _set_buffer(module, SEED_BUFFER, seed_t)
     sparse_modules = {id(m) for m, _, _, _ in sparse_values.values()}
-    for module in storage.masked_modules(model).values():
+    for module in packing.masked_modules(model).values():
         if id(module) not in sparse_modules:  # packed as dense: drop the stale mask
-            module._buffers.pop(storage.MASK_BUFFER, None)
-            module._buffers.pop(storage.SEED_BUFFER, None)
+            module._buffers.pop(packing.MASK_BUFFER, None)
+            module._buffers.pop(packing.SEED_BUFFER, None)

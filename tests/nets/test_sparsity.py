@@ -496,7 +496,7 @@ def test_auto_init_keeps_conv_weights_and_redraws_linear_ones_for_the_sparse_fan
 def test_nm_mask_keeps_n_of_every_m_and_is_regular() -> None:
     import torch as T
 
-    from dse.costmodel.storage import degrees_of, mask_pattern
+    from dse.costmodel.packing import degrees_of, mask_pattern
     from dse.nets.sparsity import nm_mask, nm_of
 
     assert nm_of(0.5) == (2, 4) and nm_of(0.25) == (1, 4) and nm_of(0.125) == (1, 8)
