@@ -19,6 +19,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -47,6 +48,10 @@ DTYPES: dict[str, torch.dtype] = {
     "bool": torch.bool,
 }
 DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
+MAX_SEED = 2**63
+"""Seeds of patterns lie in ``[0, MAX_SEED)`` (a torch generator takes them whole)."""
+PACK_WHERE = "<packed state>"
+CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 INDEX_DTYPES: tuple[tuple[str, int, torch.dtype], ...] = (
     ("uint8", 1 << 8, torch.uint8),
     ("uint16", 1 << 16, torch.uint16),
@@ -57,6 +62,32 @@ INDEX_DTYPES: tuple[tuple[str, int, torch.dtype], ...] = (
 Regenerate = Callable[[int, int, int, int, int], list[torch.Tensor]]
 """``(groups, n_out per group, n_in, d_in, seed) -> [groups * n_out, n_in]`` bool patterns
 the seed may stand for (one of them must be the layer's)."""
+
+
+def is_depthwise(module: nn.Module) -> bool:
+    return isinstance(module, CONV_TYPES) and module.groups == module.in_channels
+
+
+def sparsifiable(module: nn.Module) -> bool:
+    """Linear, or a non-transposed, non-depthwise convolution."""
+    if isinstance(module, nn.Linear):
+        return True
+    return isinstance(module, CONV_TYPES) and not is_depthwise(module)
+
+
+def junction(module: nn.Module) -> tuple[int, int, int]:
+    """``(groups, n_out, n_in)`` of a sparsifiable layer (convolutions: channels per group)."""
+    if isinstance(module, nn.Linear):
+        return 1, module.out_features, module.in_features
+    g = module.groups
+    return g, module.out_channels // g, module.in_channels // g
+
+
+def set_buffer(module: nn.Module, name: str, value: torch.Tensor) -> None:
+    if name in module._buffers:
+        module._buffers[name] = value
+    else:
+        module.register_buffer(name, value, persistent=True)
 
 
 def expand(channel_mask: torch.Tensor, shape: torch.Size) -> torch.Tensor:
@@ -294,3 +325,212 @@ def dense_bytes(model: nn.Module) -> int:
     return sum(
         t.numel() * t.element_size() for k, t in model.state_dict().items() if k not in implicit
     )
+
+
+def _bad(field: str, reason: str) -> InputError:
+    return InputError(
+        PACK_WHERE,
+        field,
+        reason,
+        fix="re-export it with pack_state from a model of the same architecture",
+    )
+
+
+def _tensor_from(
+    data: bytes, offset: int, nbytes: int, dtype: torch.dtype, shape: list[int]
+) -> torch.Tensor:
+    raw = np.frombuffer(data, dtype=np.uint8, count=nbytes, offset=offset).copy()
+    return torch.from_numpy(raw).view(dtype).reshape(shape)
+
+
+def _int_field(entry: dict[str, Any], field: str, key: str) -> int:
+    value = entry.get(field)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _bad(f"entries.{key}.{field}", f"must be a non-negative integer, got {value!r}")
+    return value
+
+
+def unpack(data: bytes, model: nn.Module, *, regenerate: Regenerate) -> None:
+    """Restore a :func:`pack_state` result into ``model`` (same architecture), bit-exactly.
+
+    Masks (``weight_mask`` and ``weight_mask_seed`` buffers) are registered, replaced or
+    removed so the model's masks match the packed state, so a freshly built dense model
+    works. Everything is validated before the model is touched; corrupt, truncated or
+    mismatched data raises ``InputError("<packed state>", field, reason)``.
+    """
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise _bad("data", f"expected bytes, got {type(data).__name__}")
+    data = bytes(data)
+    if len(data) < HEADER.size:
+        raise _bad("header", f"truncated: {len(data)} bytes, a header needs {HEADER.size}")
+    magic, version, toc_len, crc = HEADER.unpack_from(data, 0)
+    if magic != PACK_MAGIC:
+        raise _bad("magic", f"not a dse packed state (magic {magic!r})")
+    if version != PACK_VERSION:
+        raise _bad("version", f"version {version} is not supported (this dse reads {PACK_VERSION})")
+    body = data[HEADER.size :]
+    if toc_len > len(body):
+        raise _bad(
+            "toc", f"truncated: the table of contents needs {toc_len} bytes, {len(body)} remain"
+        )
+    if zlib.crc32(body) != crc:
+        raise _bad("checksum", "CRC-32 mismatch: the data is corrupt or truncated")
+    try:
+        toc = json.loads(body[:toc_len].decode("utf-8"))
+        entries = toc["entries"]
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise TypeError("entries is not a list of objects")
+    except (ValueError, KeyError, TypeError) as exc:
+        raise _bad("toc", f"unreadable table of contents ({exc})") from exc
+    payload_start = HEADER.size + toc_len
+
+    state = model.state_dict(keep_vars=True)
+    implicit = implicit_keys(model)
+    expected = [k for k in state if k not in implicit]
+    names = [e.get("name") for e in entries]
+    if sorted(map(str, names)) != sorted(expected) or len(set(names)) != len(names):
+        missing = sorted(set(expected) - set(map(str, names)))
+        extra = sorted(set(map(str, names)) - set(expected))
+        raise _bad(
+            "entries", f"does not match the model (missing {missing[:5]}, unexpected {extra[:5]})"
+        )
+    modules = dict(model.named_modules())
+
+    offset = payload_start
+    dense_values: dict[str, torch.Tensor] = {}
+    sparse_values: dict[str, tuple[nn.Module, torch.Tensor, torch.Tensor, int | None]] = {}
+
+    def take(nbytes: int, key: str) -> int:
+        nonlocal offset
+        start = offset
+        if start + nbytes > len(data):
+            raise _bad(f"entries.{key}", "payload truncated")
+        offset += nbytes
+        return start
+
+    for entry in entries:
+        key = entry["name"]
+        target = state[key]
+        dtype = DTYPES.get(entry.get("dtype"))
+        if dtype is None or dtype != target.dtype:
+            raise _bad(
+                f"entries.{key}.dtype",
+                f"{entry.get('dtype')!r} does not match the model's {target.dtype}",
+            )
+        if entry.get("shape") != list(target.shape):
+            raise _bad(
+                f"entries.{key}.shape",
+                f"{entry.get('shape')!r} does not match the model's {list(target.shape)}",
+            )
+        kind = entry.get("kind")
+        if kind == "dense":
+            nbytes = _int_field(entry, "nbytes", key)
+            if nbytes != target.numel() * target.element_size():
+                raise _bad(f"entries.{key}.nbytes", f"{nbytes} does not fit the shape")
+            value = _tensor_from(data, take(nbytes, key), nbytes, dtype, entry["shape"])
+            if dtype == torch.bool and bool((value.view(torch.uint8) > 1).any()):
+                raise _bad(f"entries.{key}", "invalid bool bytes")
+            dense_values[key] = value
+            continue
+        if kind != "sparse":
+            raise _bad(f"entries.{key}.kind", f"unknown kind {kind!r}")
+        module_name = key[: -len(".weight")] if key.endswith(".weight") else ""
+        module = modules.get(module_name)
+        if (
+            module is None
+            or key != (f"{module_name}." if module_name else "") + "weight"
+            or not sparsifiable(module)
+        ):
+            raise _bad(
+                f"entries.{key}",
+                "a sparse entry must be the weight of a Linear or non-depthwise conv layer",
+            )
+        groups = getattr(module, "groups", 1)
+        if entry.get("groups") != groups:
+            raise _bad(
+                f"entries.{key}.groups",
+                f"{entry.get('groups')!r} does not match the model's {groups}",
+            )
+        _, n_out_g, n_in = junction(module)
+        n_rows = n_out_g * groups
+        d_in = _int_field(entry, "d_in", key)
+        if not 1 <= d_in <= n_in or (n_out_g * d_in) % n_in != 0:
+            raise _bad(
+                f"entries.{key}.d_in",
+                f"{d_in} is not a valid degree for {n_in} inputs -> {n_out_g} outputs",
+            )
+        seed = entry.get("seed")
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED
+        ):
+            raise _bad(f"entries.{key}.seed", f"invalid seed {seed!r}")
+        kernel = math.prod(target.shape[2:])
+        values_nbytes = _int_field(entry, "values_nbytes", key)
+        if values_nbytes != n_rows * d_in * kernel * target.element_size():
+            raise _bad(f"entries.{key}.values_nbytes", f"{values_nbytes} does not fit the degrees")
+        values = _tensor_from(data, take(values_nbytes, key), values_nbytes, dtype, [-1])
+        form = entry.get("form")
+        if form == "indices":
+            index_name, idx_dtype = index_dtype(n_in)
+            if entry.get("index_dtype") != index_name:
+                raise _bad(
+                    f"entries.{key}.index_dtype",
+                    f"expected {index_name!r} for {n_in} inputs, got {entry.get('index_dtype')!r}",
+                )
+            index_nbytes = _int_field(entry, "index_nbytes", key)
+            count = n_rows * d_in
+            if index_nbytes != count * torch.empty(0, dtype=idx_dtype).element_size():
+                raise _bad(
+                    f"entries.{key}.index_nbytes", f"{index_nbytes} does not fit the degrees"
+                )
+            cols = _tensor_from(
+                data, take(index_nbytes, key), index_nbytes, idx_dtype, [n_rows, d_in]
+            ).to(torch.int64)
+            if bool((cols >= n_in).any()) or (d_in > 1 and bool((cols.diff(dim=1) <= 0).any())):
+                raise _bad(f"entries.{key}", "column indices out of range or not increasing")
+            channel = torch.zeros(n_rows, n_in, dtype=torch.bool)
+            channel.scatter_(1, cols, True)
+            col_sums = channel.reshape(groups, n_out_g, n_in).sum(dim=1)
+            if not bool((col_sums == n_out_g * d_in // n_in).all()):
+                raise _bad(f"entries.{key}", "the pattern is not regular (unequal out-degrees)")
+        elif form == "seed":
+            if seed is None:
+                raise _bad(f"entries.{key}.seed", "the seed form needs a seed")
+            found = [
+                c
+                for c in regenerate(groups, n_out_g, n_in, d_in, seed)
+                if zlib.crc32(raw_bytes(c)) == entry.get("pattern_crc32")
+            ]
+            channel = found[0] if found else torch.zeros(0)
+            if not found:
+                raise _bad(
+                    f"entries.{key}.pattern_crc32",
+                    "the pattern regenerated from the seed differs from the packed one "
+                    "(was it packed with another torch version?)",
+                )
+        else:
+            raise _bad(f"entries.{key}.form", f"unknown form {form!r}")
+        mask = expand(channel, target.shape)
+        weight = torch.zeros(target.shape, dtype=dtype)
+        weight.masked_scatter_(mask, values)
+        sparse_values[key] = (module, weight, mask, seed)
+    if offset != len(data):
+        raise _bad("payload", f"{len(data) - offset} trailing bytes after the last entry")
+
+    with torch.no_grad():
+        for key, value in dense_values.items():
+            state[key].copy_(value)
+        for key, (module, weight, mask, seed) in sparse_values.items():
+            state[key].copy_(weight)
+            device = state[key].device
+            set_buffer(module, MASK_BUFFER, mask.to(device))
+            if seed is None:
+                module._buffers.pop(SEED_BUFFER, None)
+            else:
+                seed_t = torch.tensor(seed, dtype=torch.int64, device=device)
+                set_buffer(module, SEED_BUFFER, seed_t)
+    sparse_modules = {id(m) for m, _, _, _ in sparse_values.values()}
+    for module in masked_modules(model).values():
+        if id(module) not in sparse_modules:  # packed as dense: drop the stale mask
+            module._buffers.pop(MASK_BUFFER, None)
+            module._buffers.pop(SEED_BUFFER, None)
