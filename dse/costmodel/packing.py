@@ -1,12 +1,15 @@
-"""How sparse weights are stored, and how many bytes that takes.
+"""The packed sparse format: how sparse weights are stored, how many bytes that takes, and
+reading them back.
 
-The packed format: ``magic (8 bytes) | version (u32) | TOC length (u32) | CRC-32 of
-TOC+payload (u32) | TOC (UTF-8 JSON) | payload``, all little-endian, no pickle. A layer
-marks its kept weights with a boolean ``weight_mask`` buffer (channel-granular for
-convolutions); its weight is stored as the kept values plus, in the ``"indices"`` form,
-the kept input-channel indices of each output row, or, in the ``"seed"`` form, only the
-seed the pattern was drawn from. The cost model charges :func:`payload_bytes` per layer;
-:mod:`dse.nets.sparsity` draws the patterns, trains with them and reads the format back.
+The layout: ``magic (8 bytes) | version (u32) | TOC length (u32) | CRC-32 of TOC+payload
+(u32) | TOC (UTF-8 JSON) | payload``, all little-endian, no pickle. A layer marks its kept
+weights with a boolean ``weight_mask`` buffer (channel-granular for convolutions); its
+weight is stored as the kept values plus, in the ``"indices"`` form, the kept input-channel
+indices of each output row, or, in the ``"seed"`` form, only the seed the pattern was drawn
+from. The cost model charges :func:`payload_bytes` per layer. Drawing a pattern from a
+seed is :mod:`dse.nets.sparsity`'s job: the seed form's writer checks, and its reader
+regenerates, through the :data:`Regenerate` function that module passes in
+(``sparsity.pack_state`` / ``sparsity.unpack_state``).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import struct
 import sys
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -51,7 +55,9 @@ DTYPE_NAMES = {v: k for k, v in DTYPES.items()}
 MAX_SEED = 2**63
 """Seeds of patterns lie in ``[0, MAX_SEED)`` (a torch generator takes them whole)."""
 PACK_WHERE = "<packed state>"
+"""What a reading error names as its file: the bytes may come from anywhere."""
 CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+"""The convolutions a pattern may thin (transposed ones are left dense)."""
 INDEX_DTYPES: tuple[tuple[str, int, torch.dtype], ...] = (
     ("uint8", 1 << 8, torch.uint8),
     ("uint16", 1 << 16, torch.uint16),
@@ -64,7 +70,11 @@ Regenerate = Callable[[int, int, int, int, int], list[torch.Tensor]]
 the seed may stand for (one of them must be the layer's)."""
 
 
+# --------------------------------------------------------------------------- layers and masks
+
+
 def is_depthwise(module: nn.Module) -> bool:
+    """A convolution with one input channel per group, never thinned at channel granularity."""
     return isinstance(module, CONV_TYPES) and module.groups == module.in_channels
 
 
@@ -84,6 +94,7 @@ def junction(module: nn.Module) -> tuple[int, int, int]:
 
 
 def set_buffer(module: nn.Module, name: str, value: torch.Tensor) -> None:
+    """Register ``value`` as the persistent buffer ``name`` of ``module``, or replace it."""
     if name in module._buffers:
         module._buffers[name] = value
     else:
@@ -102,6 +113,7 @@ def channel_mask(mask: torch.Tensor) -> torch.Tensor:
 
 
 def masked_modules(model: nn.Module) -> dict[str, nn.Module]:
+    """Module name -> module, for every module carrying a ``weight_mask`` buffer."""
     return {n: m for n, m in model.named_modules() if m._buffers.get(MASK_BUFFER) is not None}
 
 
@@ -151,7 +163,11 @@ def mask_pattern(mask: torch.Tensor, groups: int = 1) -> str:
     return "predefined" if d_in is not None else "unstructured"
 
 
+# --------------------------------------------------------------------------- writing
+
+
 def check_form(form: str) -> None:
+    """Refuse a storage form other than ``"indices"`` and ``"seed"``."""
     if form not in ("indices", "seed"):
         raise InputError(
             "pack_state", "form", f"unknown form {form!r}", fix="use 'indices' or 'seed'"
@@ -159,6 +175,7 @@ def check_form(form: str) -> None:
 
 
 def index_dtype(n_in: int) -> tuple[str, torch.dtype]:
+    """The narrowest unsigned dtype (name, torch dtype) that holds ``n_in`` column indices."""
     for name, limit, dtype in INDEX_DTYPES:
         if n_in <= limit:
             return name, dtype
@@ -175,6 +192,7 @@ def implicit_keys(model: nn.Module) -> set[str]:
 
 
 def dtype_name(t: torch.Tensor, key: str) -> str:
+    """The format's name of ``t``'s dtype; a dtype it cannot store is a ValueError."""
     name = DTYPE_NAMES.get(t.dtype)
     if name is None:
         raise ValueError(f"{key}: dtype {t.dtype} is not supported by the packed format")
@@ -208,74 +226,90 @@ def build(
         if key in implicit:
             continue
         dtype = dtype_name(tensor, key)
-        if key not in sparse_keys:
-            nbytes = tensor.numel() * tensor.element_size()
-            entries.append(
-                {
-                    "name": key,
-                    "kind": "dense",
-                    "dtype": dtype,
-                    "shape": list(tensor.shape),
-                    "nbytes": nbytes,
-                }
+        if key in sparse_keys:
+            module = masked[sparse_keys[key]]
+            entry, parts, nbytes = _sparse_entry(
+                key, tensor, module, dtype, form, with_payload=with_payload, regenerate=regenerate
             )
-            if with_payload:
-                chunks.append(raw_bytes(tensor))
-            size += nbytes
-            continue
-        module = masked[sparse_keys[key]]
-        groups = getattr(module, "groups", 1)
-        mask = module._buffers[MASK_BUFFER].cpu()
-        d_in, _ = degrees_of(mask, groups)
-        if d_in is None:
-            raise ValueError(f"{key}: weight_mask is not a channel-granular regular pattern")
-        channel = channel_mask(mask)
-        seed_t = module._buffers.get(SEED_BUFFER)
-        seed = int(seed_t) if seed_t is not None else None
-        weight = tensor.cpu()
-        if bool(weight.masked_select(~mask).ne(0).any()):
-            raise ValueError(f"{key}: nonzero weights outside the mask; call enforce_masks first")
-        kernel = math.prod(weight.shape[2:])
-        nnz = channel.shape[0] * d_in * kernel
-        entry: dict[str, Any] = {
-            "name": key,
-            "kind": "sparse",
-            "form": form,
-            "dtype": dtype,
-            "shape": list(weight.shape),
-            "groups": groups,
-            "d_in": d_in,
-            "seed": seed,
-            "values_nbytes": nnz * weight.element_size(),
-        }
-        if with_payload:
-            chunks.append(raw_bytes(weight.masked_select(mask)))
-        size += entry["values_nbytes"]
-        if form == "indices":
-            index_name, idx_dtype = index_dtype(channel.shape[1])
-            entry["index_dtype"] = index_name
-            entry["index_nbytes"] = (
-                channel.shape[0] * d_in * torch.empty(0, dtype=idx_dtype).element_size()
-            )
-            if with_payload:
-                cols = channel.nonzero()[:, 1].to(torch.int64)
-                chunks.append(raw_bytes(cols.to(idx_dtype)))
-            size += entry["index_nbytes"]
         else:
-            if seed is None:
-                raise ValueError(f"{key}: no {SEED_BUFFER} buffer; use form='indices'")
-            n_out_g = channel.shape[0] // groups
-            if regenerate is not None and not any(
-                torch.equal(c, channel)
-                for c in regenerate(groups, n_out_g, channel.shape[1], d_in, seed)
-            ):
-                raise ValueError(
-                    f"{key}: the mask is not reproducible from its seed; use form='indices'"
-                )
-            entry["pattern_crc32"] = zlib.crc32(raw_bytes(channel))
+            entry, parts, nbytes = _dense_entry(key, tensor, dtype, with_payload=with_payload)
         entries.append(entry)
+        chunks += parts
+        size += nbytes
     toc = json.dumps({"entries": entries}, separators=(",", ":"), sort_keys=True).encode("utf-8")
     return toc, chunks, size
+
+
+def _dense_entry(
+    key: str, tensor: torch.Tensor, dtype: str, *, with_payload: bool
+) -> tuple[dict[str, Any], list[bytes], int]:
+    """A tensor stored raw: its TOC entry, its payload chunks and its payload bytes."""
+    nbytes = tensor.numel() * tensor.element_size()
+    entry = {
+        "name": key,
+        "kind": "dense",
+        "dtype": dtype,
+        "shape": list(tensor.shape),
+        "nbytes": nbytes,
+    }
+    return entry, [raw_bytes(tensor)] if with_payload else [], nbytes
+
+
+def _sparse_entry(
+    key: str,
+    tensor: torch.Tensor,
+    module: nn.Module,
+    dtype: str,
+    form: str,
+    *,
+    with_payload: bool,
+    regenerate: Regenerate | None,
+) -> tuple[dict[str, Any], list[bytes], int]:
+    """A masked weight stored as its kept values and its indices or seed: its TOC entry,
+    its payload chunks (values, then indices) and its payload bytes."""
+    groups = getattr(module, "groups", 1)
+    mask = module._buffers[MASK_BUFFER].cpu()
+    d_in, _ = degrees_of(mask, groups)
+    if d_in is None:
+        raise ValueError(f"{key}: weight_mask is not a channel-granular regular pattern")
+    channel = channel_mask(mask)
+    seed_t = module._buffers.get(SEED_BUFFER)
+    seed = int(seed_t) if seed_t is not None else None
+    weight = tensor.cpu()
+    if bool(weight.masked_select(~mask).ne(0).any()):
+        raise ValueError(f"{key}: nonzero weights outside the mask; call enforce_masks first")
+    nnz = channel.shape[0] * d_in * math.prod(weight.shape[2:])
+    entry: dict[str, Any] = {
+        "name": key,
+        "kind": "sparse",
+        "form": form,
+        "dtype": dtype,
+        "shape": list(weight.shape),
+        "groups": groups,
+        "d_in": d_in,
+        "seed": seed,
+        "values_nbytes": nnz * weight.element_size(),
+    }
+    chunks = [raw_bytes(weight.masked_select(mask))] if with_payload else []
+    if form == "indices":
+        index_name, idx_dtype = index_dtype(channel.shape[1])
+        entry["index_dtype"] = index_name
+        entry["index_nbytes"] = (
+            channel.shape[0] * d_in * torch.empty(0, dtype=idx_dtype).element_size()
+        )
+        if with_payload:
+            cols = channel.nonzero()[:, 1].to(torch.int64)
+            chunks.append(raw_bytes(cols.to(idx_dtype)))
+        return entry, chunks, entry["values_nbytes"] + entry["index_nbytes"]
+    if seed is None:
+        raise ValueError(f"{key}: no {SEED_BUFFER} buffer; use form='indices'")
+    n_out_g = channel.shape[0] // groups
+    if regenerate is not None and not any(
+        torch.equal(c, channel) for c in regenerate(groups, n_out_g, channel.shape[1], d_in, seed)
+    ):
+        raise ValueError(f"{key}: the mask is not reproducible from its seed; use form='indices'")
+    entry["pattern_crc32"] = zlib.crc32(raw_bytes(channel))
+    return entry, chunks, entry["values_nbytes"]
 
 
 def pack(model: nn.Module, *, form: str = "indices", regenerate: Regenerate | None = None) -> bytes:
@@ -327,6 +361,9 @@ def dense_bytes(model: nn.Module) -> int:
     )
 
 
+# --------------------------------------------------------------------------- reading
+
+
 def _bad(field: str, reason: str) -> InputError:
     return InputError(
         PACK_WHERE,
@@ -336,13 +373,6 @@ def _bad(field: str, reason: str) -> InputError:
     )
 
 
-def _tensor_from(
-    data: bytes, offset: int, nbytes: int, dtype: torch.dtype, shape: list[int]
-) -> torch.Tensor:
-    raw = np.frombuffer(data, dtype=np.uint8, count=nbytes, offset=offset).copy()
-    return torch.from_numpy(raw).view(dtype).reshape(shape)
-
-
 def _int_field(entry: dict[str, Any], field: str, key: str) -> int:
     value = entry.get(field)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
@@ -350,14 +380,76 @@ def _int_field(entry: dict[str, Any], field: str, key: str) -> int:
     return value
 
 
+class _Payload:
+    """The payload after the table of contents, read entry by entry, in order."""
+
+    def __init__(self, data: bytes, offset: int) -> None:
+        self.data = data
+        self.offset = offset
+
+    def take(self, nbytes: int, key: str, dtype: torch.dtype, shape: list[int]) -> torch.Tensor:
+        """The next ``nbytes`` as a tensor of ``dtype`` and ``shape`` (a copy)."""
+        start = self.offset
+        if start + nbytes > len(self.data):
+            raise _bad(f"entries.{key}", "payload truncated")
+        self.offset += nbytes
+        raw = np.frombuffer(self.data, dtype=np.uint8, count=nbytes, offset=start).copy()
+        return torch.from_numpy(raw).view(dtype).reshape(shape)
+
+    def finish(self) -> None:
+        """Refuse bytes left over after the last entry."""
+        if self.offset != len(self.data):
+            left = len(self.data) - self.offset
+            raise _bad("payload", f"{left} trailing bytes after the last entry")
+
+
+@dataclass(frozen=True)
+class _Sparse:
+    """A masked weight read back: the layer, its weight (zeros outside the mask), the full
+    mask and the seed the pattern was drawn from (None in the indices form without one)."""
+
+    module: nn.Module
+    weight: torch.Tensor
+    mask: torch.Tensor
+    seed: int | None
+
+
 def unpack(data: bytes, model: nn.Module, *, regenerate: Regenerate) -> None:
-    """Restore a :func:`pack_state` result into ``model`` (same architecture), bit-exactly.
+    """Restore a :func:`pack` result into ``model`` (same architecture), bit-exactly.
 
     Masks (``weight_mask`` and ``weight_mask_seed`` buffers) are registered, replaced or
     removed so the model's masks match the packed state, so a freshly built dense model
-    works. Everything is validated before the model is touched; corrupt, truncated or
-    mismatched data raises ``InputError("<packed state>", field, reason)``.
+    works. ``regenerate`` draws the patterns the seed form stands for. Everything is
+    validated before the model is touched; corrupt, truncated or mismatched data raises
+    ``InputError("<packed state>", field, reason)``.
     """
+    data, entries, payload_start = _read_toc(data)
+    state = model.state_dict(keep_vars=True)
+    implicit = implicit_keys(model)
+    _check_names(entries, [k for k in state if k not in implicit])
+    modules = dict(model.named_modules())
+    payload = _Payload(data, payload_start)
+    dense: dict[str, torch.Tensor] = {}
+    sparse: dict[str, _Sparse] = {}
+    for entry in entries:
+        key = entry["name"]
+        target = state[key]
+        dtype = _checked_dtype(entry, key, target)
+        kind = entry.get("kind")
+        if kind == "dense":
+            dense[key] = _dense_value(entry, key, target, dtype, payload)
+        elif kind == "sparse":
+            module = _sparse_layer(key, modules)
+            sparse[key] = _sparse_value(entry, key, target, dtype, module, payload, regenerate)
+        else:
+            raise _bad(f"entries.{key}.kind", f"unknown kind {kind!r}")
+    payload.finish()
+    _restore(model, state, dense, sparse)
+
+
+def _read_toc(data: object) -> tuple[bytes, list[dict[str, Any]], int]:
+    """The bytes, the table of contents' entries and where the payload starts; the header,
+    version and CRC-32 checked."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise _bad("data", f"expected bytes, got {type(data).__name__}")
     data = bytes(data)
@@ -382,11 +474,11 @@ def unpack(data: bytes, model: nn.Module, *, regenerate: Regenerate) -> None:
             raise TypeError("entries is not a list of objects")
     except (ValueError, KeyError, TypeError) as exc:
         raise _bad("toc", f"unreadable table of contents ({exc})") from exc
-    payload_start = HEADER.size + toc_len
+    return data, entries, HEADER.size + toc_len
 
-    state = model.state_dict(keep_vars=True)
-    implicit = implicit_keys(model)
-    expected = [k for k in state if k not in implicit]
+
+def _check_names(entries: list[dict[str, Any]], expected: list[str]) -> None:
+    """Every stored state key of the model once, and nothing else."""
     names = [e.get("name") for e in entries]
     if sorted(map(str, names)) != sorted(expected) or len(set(names)) != len(names):
         missing = sorted(set(expected) - set(map(str, names)))
@@ -394,142 +486,168 @@ def unpack(data: bytes, model: nn.Module, *, regenerate: Regenerate) -> None:
         raise _bad(
             "entries", f"does not match the model (missing {missing[:5]}, unexpected {extra[:5]})"
         )
-    modules = dict(model.named_modules())
 
-    offset = payload_start
-    dense_values: dict[str, torch.Tensor] = {}
-    sparse_values: dict[str, tuple[nn.Module, torch.Tensor, torch.Tensor, int | None]] = {}
 
-    def take(nbytes: int, key: str) -> int:
-        nonlocal offset
-        start = offset
-        if start + nbytes > len(data):
-            raise _bad(f"entries.{key}", "payload truncated")
-        offset += nbytes
-        return start
+def _checked_dtype(entry: dict[str, Any], key: str, target: torch.Tensor) -> torch.dtype:
+    """The entry's dtype, after checking dtype and shape against the model's tensor."""
+    dtype = DTYPES.get(entry.get("dtype"))
+    if dtype is None or dtype != target.dtype:
+        raise _bad(
+            f"entries.{key}.dtype",
+            f"{entry.get('dtype')!r} does not match the model's {target.dtype}",
+        )
+    if entry.get("shape") != list(target.shape):
+        raise _bad(
+            f"entries.{key}.shape",
+            f"{entry.get('shape')!r} does not match the model's {list(target.shape)}",
+        )
+    return dtype
 
-    for entry in entries:
-        key = entry["name"]
-        target = state[key]
-        dtype = DTYPES.get(entry.get("dtype"))
-        if dtype is None or dtype != target.dtype:
-            raise _bad(
-                f"entries.{key}.dtype",
-                f"{entry.get('dtype')!r} does not match the model's {target.dtype}",
-            )
-        if entry.get("shape") != list(target.shape):
-            raise _bad(
-                f"entries.{key}.shape",
-                f"{entry.get('shape')!r} does not match the model's {list(target.shape)}",
-            )
-        kind = entry.get("kind")
-        if kind == "dense":
-            nbytes = _int_field(entry, "nbytes", key)
-            if nbytes != target.numel() * target.element_size():
-                raise _bad(f"entries.{key}.nbytes", f"{nbytes} does not fit the shape")
-            value = _tensor_from(data, take(nbytes, key), nbytes, dtype, entry["shape"])
-            if dtype == torch.bool and bool((value.view(torch.uint8) > 1).any()):
-                raise _bad(f"entries.{key}", "invalid bool bytes")
-            dense_values[key] = value
-            continue
-        if kind != "sparse":
-            raise _bad(f"entries.{key}.kind", f"unknown kind {kind!r}")
-        module_name = key[: -len(".weight")] if key.endswith(".weight") else ""
-        module = modules.get(module_name)
-        if (
-            module is None
-            or key != (f"{module_name}." if module_name else "") + "weight"
-            or not sparsifiable(module)
-        ):
-            raise _bad(
-                f"entries.{key}",
-                "a sparse entry must be the weight of a Linear or non-depthwise conv layer",
-            )
-        groups = getattr(module, "groups", 1)
-        if entry.get("groups") != groups:
-            raise _bad(
-                f"entries.{key}.groups",
-                f"{entry.get('groups')!r} does not match the model's {groups}",
-            )
-        _, n_out_g, n_in = junction(module)
-        n_rows = n_out_g * groups
-        d_in = _int_field(entry, "d_in", key)
-        if not 1 <= d_in <= n_in or (n_out_g * d_in) % n_in != 0:
-            raise _bad(
-                f"entries.{key}.d_in",
-                f"{d_in} is not a valid degree for {n_in} inputs -> {n_out_g} outputs",
-            )
-        seed = entry.get("seed")
-        if seed is not None and (
-            isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED
-        ):
-            raise _bad(f"entries.{key}.seed", f"invalid seed {seed!r}")
-        kernel = math.prod(target.shape[2:])
-        values_nbytes = _int_field(entry, "values_nbytes", key)
-        if values_nbytes != n_rows * d_in * kernel * target.element_size():
-            raise _bad(f"entries.{key}.values_nbytes", f"{values_nbytes} does not fit the degrees")
-        values = _tensor_from(data, take(values_nbytes, key), values_nbytes, dtype, [-1])
-        form = entry.get("form")
-        if form == "indices":
-            index_name, idx_dtype = index_dtype(n_in)
-            if entry.get("index_dtype") != index_name:
-                raise _bad(
-                    f"entries.{key}.index_dtype",
-                    f"expected {index_name!r} for {n_in} inputs, got {entry.get('index_dtype')!r}",
-                )
-            index_nbytes = _int_field(entry, "index_nbytes", key)
-            count = n_rows * d_in
-            if index_nbytes != count * torch.empty(0, dtype=idx_dtype).element_size():
-                raise _bad(
-                    f"entries.{key}.index_nbytes", f"{index_nbytes} does not fit the degrees"
-                )
-            cols = _tensor_from(
-                data, take(index_nbytes, key), index_nbytes, idx_dtype, [n_rows, d_in]
-            ).to(torch.int64)
-            if bool((cols >= n_in).any()) or (d_in > 1 and bool((cols.diff(dim=1) <= 0).any())):
-                raise _bad(f"entries.{key}", "column indices out of range or not increasing")
-            channel = torch.zeros(n_rows, n_in, dtype=torch.bool)
-            channel.scatter_(1, cols, True)
-            col_sums = channel.reshape(groups, n_out_g, n_in).sum(dim=1)
-            if not bool((col_sums == n_out_g * d_in // n_in).all()):
-                raise _bad(f"entries.{key}", "the pattern is not regular (unequal out-degrees)")
-        elif form == "seed":
-            if seed is None:
-                raise _bad(f"entries.{key}.seed", "the seed form needs a seed")
-            found = [
-                c
-                for c in regenerate(groups, n_out_g, n_in, d_in, seed)
-                if zlib.crc32(raw_bytes(c)) == entry.get("pattern_crc32")
-            ]
-            channel = found[0] if found else torch.zeros(0)
-            if not found:
-                raise _bad(
-                    f"entries.{key}.pattern_crc32",
-                    "the pattern regenerated from the seed differs from the packed one "
-                    "(was it packed with another torch version?)",
-                )
-        else:
-            raise _bad(f"entries.{key}.form", f"unknown form {form!r}")
-        mask = expand(channel, target.shape)
-        weight = torch.zeros(target.shape, dtype=dtype)
-        weight.masked_scatter_(mask, values)
-        sparse_values[key] = (module, weight, mask, seed)
-    if offset != len(data):
-        raise _bad("payload", f"{len(data) - offset} trailing bytes after the last entry")
 
+def _dense_value(
+    entry: dict[str, Any], key: str, target: torch.Tensor, dtype: torch.dtype, payload: _Payload
+) -> torch.Tensor:
+    """A raw tensor's value."""
+    nbytes = _int_field(entry, "nbytes", key)
+    if nbytes != target.numel() * target.element_size():
+        raise _bad(f"entries.{key}.nbytes", f"{nbytes} does not fit the shape")
+    value = payload.take(nbytes, key, dtype, entry["shape"])
+    if dtype == torch.bool and bool((value.view(torch.uint8) > 1).any()):
+        raise _bad(f"entries.{key}", "invalid bool bytes")
+    return value
+
+
+def _sparse_layer(key: str, modules: dict[str, nn.Module]) -> nn.Module:
+    """The layer whose weight a sparse entry is: a Linear or a non-depthwise conv."""
+    module_name = key[: -len(".weight")] if key.endswith(".weight") else ""
+    module = modules.get(module_name)
+    if (
+        module is None
+        or key != (f"{module_name}." if module_name else "") + "weight"
+        or not sparsifiable(module)
+    ):
+        raise _bad(
+            f"entries.{key}",
+            "a sparse entry must be the weight of a Linear or non-depthwise conv layer",
+        )
+    return module
+
+
+def _sparse_value(
+    entry: dict[str, Any],
+    key: str,
+    target: torch.Tensor,
+    dtype: torch.dtype,
+    module: nn.Module,
+    payload: _Payload,
+    regenerate: Regenerate,
+) -> _Sparse:
+    """A masked weight: its degrees and seed checked, its values read, its pattern read
+    (indices form) or regenerated (seed form)."""
+    groups = getattr(module, "groups", 1)
+    if entry.get("groups") != groups:
+        raise _bad(
+            f"entries.{key}.groups",
+            f"{entry.get('groups')!r} does not match the model's {groups}",
+        )
+    _, n_out_g, n_in = junction(module)
+    n_rows = n_out_g * groups
+    d_in = _int_field(entry, "d_in", key)
+    if not 1 <= d_in <= n_in or (n_out_g * d_in) % n_in != 0:
+        raise _bad(
+            f"entries.{key}.d_in",
+            f"{d_in} is not a valid degree for {n_in} inputs -> {n_out_g} outputs",
+        )
+    seed = entry.get("seed")
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < MAX_SEED
+    ):
+        raise _bad(f"entries.{key}.seed", f"invalid seed {seed!r}")
+    kernel = math.prod(target.shape[2:])
+    values_nbytes = _int_field(entry, "values_nbytes", key)
+    if values_nbytes != n_rows * d_in * kernel * target.element_size():
+        raise _bad(f"entries.{key}.values_nbytes", f"{values_nbytes} does not fit the degrees")
+    values = payload.take(values_nbytes, key, dtype, [-1])
+    form = entry.get("form")
+    if form == "indices":
+        channel = _indices_pattern(entry, key, payload, groups, n_out_g, n_in, d_in)
+    elif form == "seed":
+        if seed is None:
+            raise _bad(f"entries.{key}.seed", "the seed form needs a seed")
+        channel = _seed_pattern(entry, key, regenerate(groups, n_out_g, n_in, d_in, seed))
+    else:
+        raise _bad(f"entries.{key}.form", f"unknown form {form!r}")
+    mask = expand(channel, target.shape)
+    weight = torch.zeros(target.shape, dtype=dtype)
+    weight.masked_scatter_(mask, values)
+    return _Sparse(module, weight, mask, seed)
+
+
+def _indices_pattern(
+    entry: dict[str, Any],
+    key: str,
+    payload: _Payload,
+    groups: int,
+    n_out_g: int,
+    n_in: int,
+    d_in: int,
+) -> torch.Tensor:
+    """The channel pattern of the indices form, from its stored column indices: in range,
+    increasing along each row, and regular (equal out-degrees in each group)."""
+    n_rows = n_out_g * groups
+    index_name, idx_dtype = index_dtype(n_in)
+    if entry.get("index_dtype") != index_name:
+        raise _bad(
+            f"entries.{key}.index_dtype",
+            f"expected {index_name!r} for {n_in} inputs, got {entry.get('index_dtype')!r}",
+        )
+    index_nbytes = _int_field(entry, "index_nbytes", key)
+    if index_nbytes != n_rows * d_in * torch.empty(0, dtype=idx_dtype).element_size():
+        raise _bad(f"entries.{key}.index_nbytes", f"{index_nbytes} does not fit the degrees")
+    cols = payload.take(index_nbytes, key, idx_dtype, [n_rows, d_in]).to(torch.int64)
+    if bool((cols >= n_in).any()) or (d_in > 1 and bool((cols.diff(dim=1) <= 0).any())):
+        raise _bad(f"entries.{key}", "column indices out of range or not increasing")
+    channel = torch.zeros(n_rows, n_in, dtype=torch.bool)
+    channel.scatter_(1, cols, True)
+    col_sums = channel.reshape(groups, n_out_g, n_in).sum(dim=1)
+    if not bool((col_sums == n_out_g * d_in // n_in).all()):
+        raise _bad(f"entries.{key}", "the pattern is not regular (unequal out-degrees)")
+    return channel
+
+
+def _seed_pattern(entry: dict[str, Any], key: str, candidates: list[torch.Tensor]) -> torch.Tensor:
+    """The one of the patterns a seed regenerates whose CRC-32 the entry stored."""
+    for channel in candidates:
+        if zlib.crc32(raw_bytes(channel)) == entry.get("pattern_crc32"):
+            return channel
+    raise _bad(
+        f"entries.{key}.pattern_crc32",
+        "the pattern regenerated from the seed differs from the packed one "
+        "(was it packed with another torch version?)",
+    )
+
+
+def _restore(
+    model: nn.Module,
+    state: dict[str, torch.Tensor],
+    dense: dict[str, torch.Tensor],
+    sparse: dict[str, _Sparse],
+) -> None:
+    """Copy the values read into the model and make its masks those of the packed state."""
     with torch.no_grad():
-        for key, value in dense_values.items():
+        for key, value in dense.items():
             state[key].copy_(value)
-        for key, (module, weight, mask, seed) in sparse_values.items():
-            state[key].copy_(weight)
+        for key, s in sparse.items():
+            state[key].copy_(s.weight)
             device = state[key].device
-            set_buffer(module, MASK_BUFFER, mask.to(device))
-            if seed is None:
-                module._buffers.pop(SEED_BUFFER, None)
+            set_buffer(s.module, MASK_BUFFER, s.mask.to(device))
+            if s.seed is None:
+                s.module._buffers.pop(SEED_BUFFER, None)
             else:
-                seed_t = torch.tensor(seed, dtype=torch.int64, device=device)
-                set_buffer(module, SEED_BUFFER, seed_t)
-    sparse_modules = {id(m) for m, _, _, _ in sparse_values.values()}
+                set_buffer(
+                    s.module, SEED_BUFFER, torch.tensor(s.seed, dtype=torch.int64, device=device)
+                )
+    sparse_modules = {id(s.module) for s in sparse.values()}
     for module in masked_modules(model).values():
         if id(module) not in sparse_modules:  # packed as dense: drop the stale mask
             module._buffers.pop(MASK_BUFFER, None)

@@ -28,7 +28,8 @@ multiple of ``M`` stays dense.
 
 Storage: :func:`pack_state` writes a real compressed file format (magic header, version,
 CRC-32, JSON table of contents, raw little-endian payload) and :func:`unpack_state` reads
-it back bit-exactly. The cost model counts stored bytes in the ``"indices"`` form (values
+it back bit-exactly; the format itself is :mod:`dse.costmodel.packing`'s, and this module
+hands it the pattern generator the seed form needs. The cost model counts stored bytes in the ``"indices"`` form (values
 plus explicit column indices): a deployment that cannot run our seeded generator on the
 device still needs the indices. The ``"seed"`` form (values plus the pattern's seed) is
 reported alongside as the lower bound.
@@ -48,6 +49,7 @@ from torch import nn
 from dse.costmodel import packing
 from dse.errors import InputError
 
+# The format's names, for the users of this module (deploy, the tests) that read masks.
 MASK_BUFFER = packing.MASK_BUFFER
 SEED_BUFFER = packing.SEED_BUFFER
 PACK_MAGIC = packing.PACK_MAGIC
