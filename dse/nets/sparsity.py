@@ -29,10 +29,10 @@ multiple of ``M`` stays dense.
 Storage: :func:`pack_state` writes a real compressed file format (magic header, version,
 CRC-32, JSON table of contents, raw little-endian payload) and :func:`unpack_state` reads
 it back bit-exactly; the format itself is :mod:`dse.costmodel.packing`'s, and this module
-hands it the pattern generator the seed form needs. The cost model counts stored bytes in the ``"indices"`` form (values
-plus explicit column indices): a deployment that cannot run our seeded generator on the
-device still needs the indices. The ``"seed"`` form (values plus the pattern's seed) is
-reported alongside as the lower bound.
+hands it the pattern generator the seed form needs. The cost model counts stored bytes in
+the ``"indices"`` form (values plus explicit column indices): a deployment that cannot run
+our seeded generator on the device still needs the indices. The ``"seed"`` form (values
+plus the pattern's seed) is reported alongside as the lower bound.
 """
 
 from __future__ import annotations
