@@ -26,178 +26,30 @@ the edge and the rest on the server; cut 0 sends the input, the last cut sends n
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import networkx as nx
 import torch
 import torch.fx as fx
 import torch.nn as nn
-from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
+from torch.fx.passes.shape_prop import TensorMetadata
 
 from dse.costmodel.kinds import OP_KINDS
+from dse.costmodel.ops import (
+    FUNCTION_KINDS,
+    flops_from_counter,
+    function_name,
+    fvcore_counts,
+    module_kind,
+)
 from dse.costmodel.packing import mask_pattern, payload_bytes
+from dse.costmodel.shapes import nbytes, propagate_shapes, tensor_meta, trace
 from dse.errors import InputError
 
 log = logging.getLogger(__name__)
-
-# --------------------------------------------------------------------------------------
-# The op table: module classes and functions -> op kind, and how FLOPs are counted.
-# --------------------------------------------------------------------------------------
-
-_MODULE_KINDS: tuple[tuple[type[nn.Module], str], ...] = (
-    (nn.Linear, "linear"),  # convolutions: see _module_kind (conv or depthwise_conv)
-    (nn.modules.batchnorm._NormBase, "norm"),
-    (nn.LayerNorm, "norm"),
-    (nn.GroupNorm, "norm"),
-    (nn.ReLU, "activation"),
-    (nn.ReLU6, "activation"),
-    (nn.GELU, "activation"),
-    (nn.SiLU, "activation"),
-    (nn.Hardswish, "activation"),
-    (nn.Hardsigmoid, "activation"),
-    (nn.Sigmoid, "activation"),
-    (nn.Tanh, "activation"),
-    (nn.LeakyReLU, "activation"),
-    (nn.ELU, "activation"),
-    (nn.Hardtanh, "activation"),
-    (nn.modules.pooling._MaxPoolNd, "pool"),
-    (nn.modules.pooling._AvgPoolNd, "pool"),
-    (nn.modules.pooling._AdaptiveAvgPoolNd, "pool"),
-    (nn.modules.pooling._AdaptiveMaxPoolNd, "pool"),
-    (nn.Flatten, "reshape"),
-    (nn.Unflatten, "reshape"),
-    (nn.Identity, "reshape"),
-    (nn.modules.dropout._DropoutNd, "dropout"),
-    (nn.Softmax, "softmax"),
-    (nn.LogSoftmax, "softmax"),
-)
-
-# Functions and tensor methods: name -> (kind, rule). Rules count FLOPs from shapes for
-# functional nodes, which fvcore attributes to the enclosing module rather than a node.
-_FUNCTION_KINDS: dict[str, tuple[str, str]] = {
-    "add": ("add", "elementwise"),
-    "iadd": ("add", "elementwise"),
-    "sub": ("add", "elementwise"),
-    "isub": ("add", "elementwise"),
-    "mul": ("mul", "elementwise"),
-    "imul": ("mul", "elementwise"),
-    "truediv": ("mul", "elementwise"),
-    "div": ("mul", "elementwise"),
-    "relu": ("activation", "elementwise"),
-    "relu_": ("activation", "elementwise"),
-    "relu6": ("activation", "elementwise"),
-    "gelu": ("activation", "elementwise"),
-    "silu": ("activation", "elementwise"),
-    "sigmoid": ("activation", "elementwise"),
-    "tanh": ("activation", "elementwise"),
-    "hardswish": ("activation", "elementwise"),
-    "hardsigmoid": ("activation", "elementwise"),
-    "leaky_relu": ("activation", "elementwise"),
-    "hardtanh": ("activation", "elementwise"),
-    "softmax": ("softmax", "elementwise"),
-    "log_softmax": ("softmax", "elementwise"),
-    "max_pool2d": ("pool", "input"),
-    "avg_pool2d": ("pool", "input"),
-    "adaptive_avg_pool2d": ("pool", "input"),
-    "adaptive_max_pool2d": ("pool", "input"),
-    "mean": ("pool", "input"),
-    "cat": ("concat", "zero"),
-    "stack": ("concat", "zero"),
-    "flatten": ("reshape", "zero"),
-    "view": ("reshape", "zero"),
-    "reshape": ("reshape", "zero"),
-    "permute": ("reshape", "zero"),
-    "transpose": ("reshape", "zero"),
-    "contiguous": ("reshape", "zero"),
-    "squeeze": ("reshape", "zero"),
-    "unsqueeze": ("reshape", "zero"),
-    "getitem": ("reshape", "zero"),
-    "size": ("reshape", "zero"),
-    "getattr": ("reshape", "zero"),
-    "dropout": ("dropout", "zero"),
-    "matmul": ("matmul", "matmul"),
-    "bmm": ("matmul", "matmul"),
-    "linear": ("linear", "linear"),
-}
-
-# fvcore operator names whose count is MACs (fvcore counts one per multiply-add).
-_MAC_OPERATORS = frozenset({"conv", "linear", "matmul", "bmm", "einsum", "addmm", "baddbmm"})
-
-# aten ops fvcore skips by default, and how we count them: one FLOP per output element
-# ("out") or per element of the first input ("in"). Registered through fvcore's own
-# handle mechanism (``set_op_handle``).
-_EXTRA_FVCORE_OPS: dict[str, str] = {
-    "aten::relu": "out",
-    "aten::relu_": "out",
-    "aten::hardtanh": "out",
-    "aten::hardtanh_": "out",
-    "aten::gelu": "out",
-    "aten::silu": "out",
-    "aten::silu_": "out",
-    "aten::sigmoid": "out",
-    "aten::tanh": "out",
-    "aten::hardswish": "out",
-    "aten::hardswish_": "out",
-    "aten::hardsigmoid": "out",
-    "aten::leaky_relu": "out",
-    "aten::elu": "out",
-    "aten::add": "out",
-    "aten::add_": "out",
-    "aten::sub": "out",
-    "aten::mul": "out",
-    "aten::mul_": "out",
-    "aten::div": "out",
-    "aten::softmax": "out",
-    "aten::log_softmax": "out",
-    "aten::max_pool2d": "in",
-    "aten::avg_pool2d": "in",
-    "aten::adaptive_max_pool2d": "in",
-    "aten::max_pool1d": "in",
-    "aten::avg_pool1d": "in",
-    "aten::adaptive_max_pool1d": "in",
-    "aten::adaptive_avg_pool1d": "in",
-    "aten::max_pool3d": "in",
-    "aten::avg_pool3d": "in",
-    "aten::adaptive_max_pool3d": "in",
-    "aten::adaptive_avg_pool3d": "in",
-    "aten::mean": "in",
-}
-
-
-def _fvcore_elementwise(where: str) -> Callable[[list[Any], list[Any]], int]:
-    """A fvcore handle counting one FLOP per element of the output or first input."""
-
-    def handle(inputs: list[Any], outputs: list[Any]) -> int:
-        value = outputs[0] if where == "out" else inputs[0]
-        shape = value.type().sizes()
-        return int(math.prod(shape)) if shape is not None else 0
-
-    return handle
-
-
-def _module_kind(module: nn.Module) -> str:
-    if isinstance(module, nn.modules.conv._ConvNd):
-        depthwise = module.groups > 1 and module.groups == module.in_channels
-        return "depthwise_conv" if depthwise else "conv"
-    for cls, kind in _MODULE_KINDS:
-        if isinstance(module, cls):
-            return kind
-    return "other"
-
-
-def _function_name(node: fx.Node) -> str:
-    target = node.target
-    if isinstance(target, str):
-        return target
-    name = getattr(target, "__name__", str(target))
-    return name
-
 
 # --------------------------------------------------------------------------------------
 # The frozen graph handed to later stages.
@@ -302,144 +154,6 @@ class LayerGraph:
 # --------------------------------------------------------------------------------------
 
 
-def trace(model: nn.Module, *, name: str = "model") -> fx.GraphModule:
-    """Symbolically trace ``model``; an untraceable op becomes an InputError with a fix.
-
-    A GraphModule is traced again too, so that containers it calls (an exit head's
-    Sequential) are expanded into their leaf layers.
-    """
-    try:
-        return fx.symbolic_trace(model)
-    except Exception as exc:  # fx raises TraceError, TypeError, RuntimeError, ...
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(
-            name,
-            "forward",
-            f"torch.fx cannot trace this model: {type(exc).__name__}: {first}{_user_frame(exc)}",
-            "make data-dependent control flow static, or wrap the failing part in its own "
-            "nn.Module and mark it as a leaf (torch.fx.wrap for functions)",
-        ) from None
-
-
-def _user_frame(exc: BaseException) -> str:
-    """`` at FILE:LINE: SOURCE`` of the innermost traceback frame outside torch and dse."""
-    import traceback
-    from pathlib import Path
-
-    skip = (str(Path(torch.__file__).parent), str(Path(__file__).parents[1]))
-    frames = [
-        f
-        for f in traceback.extract_tb(exc.__traceback__)
-        if not f.filename.startswith(skip) and not f.filename.startswith("<")
-    ]
-    if not frames:
-        return ""
-    f = frames[-1]
-    return f" at {f.filename}:{f.lineno}: {(f.line or '').strip()}"
-
-
-# Leaf modules whose output has their input's shape and dtype: on meta tensors they need
-# not run at all (batch norm's meta path goes through slow Python decompositions).
-_SHAPE_PRESERVING: tuple[type[nn.Module], ...] = (
-    *(cls for cls, kind in _MODULE_KINDS if kind in ("norm", "activation", "dropout", "softmax")),
-    nn.Identity,
-)
-
-
-class _MetaShapeProp(ShapeProp):
-    """ShapeProp on meta tensors that passes shape-preserving layers' inputs through."""
-
-    def call_module(self, target: Any, args: Any, kwargs: Any) -> Any:
-        module = self.fetch_attr(target)
-        if (
-            isinstance(module, _SHAPE_PRESERVING)
-            and len(args) == 1
-            and not kwargs
-            and isinstance(args[0], torch.Tensor)
-        ):
-            return args[0]
-        return super().call_module(target, args, kwargs)
-
-
-def propagate_shapes(gm: fx.GraphModule, example: torch.Tensor, *, name: str = "model") -> None:
-    """Fill ``node.meta['tensor_meta']`` using meta tensors: shapes without arithmetic.
-
-    A model that cannot run on ``example`` at all (wrong shape or dtype) is bad input: an
-    InputError naming the input, not an internal failure.
-    """
-    from torch.nn.utils.stateless import _reparametrize_module
-
-    state = dict(gm.named_parameters())
-    state.update(dict(gm.named_buffers()))
-    meta = {k: torch.empty(v.shape, dtype=v.dtype, device="meta") for k, v in state.items()}
-    x = torch.empty(example.shape, dtype=example.dtype, device="meta")
-    # ShapeProp prints a traceback to stderr for every failing node: keep it quiet, the
-    # failure is handled (or reported in one line) here.
-    try:
-        with _reparametrize_module(gm, meta), contextlib.redirect_stderr(io.StringIO()):
-            _MetaShapeProp(gm).propagate(x)
-    except Exception:
-        # Some ops have no meta kernel: fall back to a real forward pass on the input.
-        try:
-            with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
-                ShapeProp(gm).propagate(example)
-        except Exception as exc:
-            cause = exc.__cause__ or exc
-            text = str(cause).strip().splitlines()
-            shape = "x".join(map(str, example.shape))
-            raise InputError(
-                name,
-                "input",
-                f"the model does not run on a {shape} {str(example.dtype).removeprefix('torch.')}"
-                f" input: {type(cause).__name__}: {text[0] if text else ''}",
-                "give the input shape the model expects (--input-shape NxCxHxW) and one "
-                "floating dtype for all its parameters",
-            ) from None
-
-
-def _tensor_meta(node: fx.Node) -> list[TensorMetadata]:
-    meta = node.meta.get("tensor_meta")
-    if meta is None:
-        return []
-    if isinstance(meta, TensorMetadata):
-        return [meta]
-    out: list[TensorMetadata] = []
-    for m in meta if isinstance(meta, list | tuple) else meta.values():
-        if isinstance(m, TensorMetadata):
-            out.append(m)
-    return out
-
-
-def _nbytes(metas: Iterable[TensorMetadata]) -> int:
-    return sum(int(math.prod(m.shape)) * m.dtype.itemsize for m in metas)
-
-
-def _fvcore_counts(gm: fx.GraphModule, example: torch.Tensor) -> tuple[dict, dict[str, int]]:
-    """Per-module, per-operator counts from one fvcore analysis, and unsupported ops."""
-    from fvcore.nn import FlopCountAnalysis
-
-    analysis = FlopCountAnalysis(gm, example)
-    for op, where in _EXTRA_FVCORE_OPS.items():
-        analysis.set_op_handle(op, _fvcore_elementwise(where))
-    analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-    analysis.tracer_warnings("none")
-    logging.getLogger("fvcore").setLevel(logging.ERROR)
-    by_module = analysis.by_module_and_operator()
-    unsupported = dict(analysis.unsupported_ops())
-    return by_module, unsupported
-
-
-def _flops_from_counter(counter: Mapping[str, int]) -> tuple[int, int]:
-    flops = macs = 0
-    for op, count in counter.items():
-        if op in _MAC_OPERATORS:
-            macs += int(count)
-            flops += 2 * int(count)
-        else:
-            flops += int(count)
-    return flops, macs
-
-
 def _rule_flops(rule: str, node: fx.Node, out: list[TensorMetadata]) -> tuple[int, int]:
     """FLOPs and MACs of a functional node from its shapes (same conventions as fvcore's)."""
     if rule == "zero" or not out:
@@ -448,7 +162,7 @@ def _rule_flops(rule: str, node: fx.Node, out: list[TensorMetadata]) -> tuple[in
     if rule == "elementwise":
         return numel_out, 0
     first = next((a for a in node.all_input_nodes), None)
-    in_meta = _tensor_meta(first) if first is not None else []
+    in_meta = tensor_meta(first) if first is not None else []
     if rule == "input":
         return (int(math.prod(in_meta[0].shape)) if in_meta else numel_out), 0
     if rule in ("matmul", "linear") and in_meta:
@@ -480,9 +194,9 @@ def _stored_bytes(module: nn.Module) -> int:
 def _call_size(node: fx.Node, kind: str) -> int:
     """What one call of a shared module scales with: elements read (pool) or produced."""
     if kind == "pool" and node.all_input_nodes:
-        metas = _tensor_meta(node.all_input_nodes[0])
+        metas = tensor_meta(node.all_input_nodes[0])
     else:
-        metas = _tensor_meta(node)
+        metas = tensor_meta(node)
     return int(math.prod(metas[0].shape)) if metas else 0
 
 
@@ -531,7 +245,7 @@ def build_graph(
     try:
         gm = trace(model, name=label)
         propagate_shapes(gm, example_input, name=label)
-        by_module, unsupported = _fvcore_counts(gm, example_input)
+        by_module, unsupported = fvcore_counts(gm, example_input)
     finally:
         model.train(was_training)
     return _annotate(gm, example_input, by_module, unsupported, label, tasks=tasks)
@@ -618,16 +332,16 @@ def _annotate(
     for n in compute:
         if n.name not in backbone_set and n.name not in head_of:
             continue  # dead code: traced but feeds no output
-        metas = _tensor_meta(n)
+        metas = tensor_meta(n)
         activations = [a for a in n.all_input_nodes if a.op != "get_attr"]
-        in_bytes = sum(_nbytes(_tensor_meta(a)) for a in activations)
+        in_bytes = sum(nbytes(tensor_meta(a)) for a in activations)
         params = nonzero = weight_bytes = 0
         stored = 0
         density = 1.0
         pattern = "dense"
         if n.op == "call_module":
             mod = modules[n.target]
-            kind = _module_kind(mod)
+            kind = module_kind(mod)
             op = type(mod).__name__
             # A module called several times is read at every call, stored once.
             first_call = n.target not in stored_once
@@ -647,7 +361,7 @@ def _annotate(
             else:
                 params = nonzero = 0
             counter = by_module.get(n.target, {})
-            flops, macs = _flops_from_counter(counter)
+            flops, macs = flops_from_counter(counter)
             group = calls[n.target]
             if len(group) > 1:  # fvcore counts per module: split it over the calls
                 weights = [_call_size(c, kind) for c in group]
@@ -657,8 +371,8 @@ def _annotate(
                 warned.add(type(mod).__name__)
                 log.warning("op kind of module %s unknown; costed as 'other'", type(mod).__name__)
         else:
-            fname = op = _function_name(n)
-            kind, rule = _FUNCTION_KINDS.get(fname, ("other", "zero"))
+            fname = op = function_name(n)
+            kind, rule = FUNCTION_KINDS.get(fname, ("other", "zero"))
             if kind == "other" and fname not in warned:
                 warned.add(fname)
                 log.warning("no FLOP rule for %s; counted as 0 FLOPs, kind 'other'", fname)
@@ -679,11 +393,11 @@ def _annotate(
         shape = tuple(int(s) for s in metas[0].shape) if metas else ()
         nodes[n.name] = Node(
             name=n.name,
-            target=n.target if isinstance(n.target, str) else _function_name(n),
+            target=n.target if isinstance(n.target, str) else function_name(n),
             kind=kind,
             inputs=tuple("input" if a is placeholder else a.name for a in activations),
             output_shape=shape,
-            output_bytes=_nbytes(metas),
+            output_bytes=nbytes(metas),
             input_bytes=in_bytes,
             params=params,
             nonzero_params=nonzero,
