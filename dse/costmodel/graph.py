@@ -2,8 +2,10 @@
 
 One node per leaf module or functional op, in the fx topological order, held in a
 networkx DiGraph. Shapes come from propagating *meta* tensors (no arithmetic, no real
-forward pass); FLOPs come from one fvcore ``FlopCountAnalysis`` per model, extended with
-handles for the ops fvcore skips by default, so nothing silently counts as zero.
+forward pass: ``shapes.py``); FLOPs come from the op table (``ops.py``): one fvcore
+``FlopCountAnalysis`` per model for modules, extended with handles for the ops fvcore
+skips by default, and a rule per function or tensor method, so nothing silently counts as
+zero; an op no rule knows is counted as kind ``other`` and warned about once.
 
 FLOP convention, used everywhere in dse: one FLOP is one multiply *or* one add, so a
 multiply-accumulate (MAC) is 2 FLOP. For conv, linear and matmul ``flops == 2 * macs``
@@ -28,20 +30,20 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 
 import networkx as nx
 import torch
 import torch.fx as fx
 import torch.nn as nn
-from torch.fx.passes.shape_prop import TensorMetadata
 
 from dse.costmodel.kinds import OP_KINDS
 from dse.costmodel.ops import (
-    FUNCTION_KINDS,
+    UNKNOWN,
     flops_from_counter,
     function_name,
+    function_rule,
     fvcore_counts,
     module_kind,
 )
@@ -150,26 +152,261 @@ class LayerGraph:
 
 
 # --------------------------------------------------------------------------------------
-# Building it.
+# Building it: trace, DAG, output checks, per-node accounting, fusion, cuts and exits.
 # --------------------------------------------------------------------------------------
 
 
-def _rule_flops(rule: str, node: fx.Node, out: list[TensorMetadata]) -> tuple[int, int]:
-    """FLOPs and MACs of a functional node from its shapes (same conventions as fvcore's)."""
-    if rule == "zero" or not out:
-        return 0, 0
-    numel_out = int(math.prod(out[0].shape))
-    if rule == "elementwise":
-        return numel_out, 0
-    first = next((a for a in node.all_input_nodes), None)
-    in_meta = tensor_meta(first) if first is not None else []
-    if rule == "input":
-        return (int(math.prod(in_meta[0].shape)) if in_meta else numel_out), 0
-    if rule in ("matmul", "linear") and in_meta:
-        k = int(in_meta[0].shape[-1])
-        macs = numel_out * k
-        return 2 * macs, macs
-    return 0, 0
+def build_graph(
+    model: nn.Module,
+    example_input: torch.Tensor,
+    *,
+    name: str | None = None,
+) -> LayerGraph:
+    """Trace ``model`` on ``example_input`` and annotate every node.
+
+    A leaf module's storage is :func:`dse.costmodel.packing.payload_bytes` (kept values + explicit
+    indices for masked layers, raw tensors otherwise). Modules carrying a boolean buffer
+    ``weight_mask`` count only the unmasked weights as non-zero.
+    """
+    label = name or type(model).__name__
+    tasks = len(tuple(getattr(model, "task_names", ()))) or 1
+    was_training = model.training
+    model.eval()
+    try:
+        gm = trace(model, name=label)
+        propagate_shapes(gm, example_input, name=label)
+        by_module, unsupported = fvcore_counts(gm, example_input)
+    finally:
+        model.train(was_training)
+    return _annotate(gm, example_input, by_module, unsupported, label, tasks=tasks)
+
+
+def _annotate(
+    gm: fx.GraphModule,
+    example: torch.Tensor,
+    by_module: Mapping[str, Mapping[str, int]],
+    unsupported: Mapping[str, int],
+    label: str,
+    *,
+    tasks: int = 1,
+) -> LayerGraph:
+    """The frozen graph of a traced, shape-propagated model: its DAG, its outputs checked,
+    every node that feeds an output accounted, fused, and the cuts and exits found."""
+    trace_ = _Trace.of(gm)
+    outputs, finals = _outputs(trace_, label, tasks)
+    backbone_set, head_of = _roles(trace_.dag, outputs, finals, tasks)
+    accounting = _Accounting(gm, by_module)
+    nodes: dict[str, Node] = {}
+    for n in trace_.compute:
+        if n.name in backbone_set or n.name in head_of:  # else dead code: feeds no output
+            nodes[n.name] = _node(n, accounting.account(n), trace_.placeholder, head_of)
+    nodes = fuse_nodes(nodes, trace_.dag)
+    for name, node in nodes.items():
+        trace_.dag.nodes[name]["node"] = node
+    backbone = tuple(n.name for n in trace_.compute if n.name in backbone_set)
+    input_bytes = int(example.numel()) * example.element_size()
+    return LayerGraph(
+        model_name=label,
+        input_shape=tuple(example.shape),
+        input_bytes=input_bytes,
+        result_bytes=sum(nodes[f.name].output_bytes for f in finals),
+        nodes=nodes,
+        backbone=backbone,
+        cuts=tuple(_cuts(trace_.dag, backbone, input_bytes, nodes)),
+        exits=_exit_sites(trace_.dag, nodes, backbone, (len(outputs) - tasks) // tasks),
+        dag=trace_.dag,
+        unsupported=unsupported,
+    )
+
+
+@dataclass(frozen=True)
+class _Trace:
+    """The fx graph's input and output nodes, its compute nodes in order, and the DAG of
+    the compute nodes (``"input"`` standing for the placeholder)."""
+
+    placeholder: fx.Node
+    output: fx.Node
+    compute: list[fx.Node]
+    dag: nx.DiGraph
+
+    @classmethod
+    def of(cls, gm: fx.GraphModule) -> _Trace:
+        graph_nodes = list(gm.graph.nodes)
+        placeholder = next(n for n in graph_nodes if n.op == "placeholder")
+        output = next(n for n in graph_nodes if n.op == "output")
+        compute = [
+            n for n in graph_nodes if n.op in ("call_module", "call_function", "call_method")
+        ]
+        compute_names = {n.name for n in compute}
+        dag = nx.DiGraph()
+        dag.add_node("input")
+        for n in compute:
+            dag.add_node(n.name)
+            for a in n.all_input_nodes:
+                src = "input" if a is placeholder else a.name
+                if src in compute_names or src == "input":
+                    dag.add_edge(src, n.name)
+        return cls(placeholder, output, compute, dag)
+
+
+def _outputs(trace_: _Trace, label: str, tasks: int) -> tuple[list[fx.Node], list[fx.Node]]:
+    """The output nodes (exits first, per task, then the finals) and the ``tasks`` finals;
+    an output that is no tensor, or a model without a layer, is bad input."""
+    out_arg = trace_.output.args[0]
+    if isinstance(out_arg, dict):
+        keys = ", ".join(map(repr, out_arg))
+        raise InputError(
+            label,
+            "output",
+            f"the model returns a dict ({keys}); dse needs "
+            "a tensor, or a tuple of exit logits then the final ones",
+            "return the logits tensor (or load it with the option output = KEY)",
+        )
+    outs = list(out_arg) if isinstance(out_arg, list | tuple) else [out_arg]
+    out_nodes = [o for o in outs if isinstance(o, fx.Node)]
+    if len(out_nodes) != len(outs) or not outs:
+        raise InputError(
+            label,
+            "output",
+            f"the model returns {out_arg!r}, not tensors",
+            "return the logits tensor",
+        )
+    if len(out_nodes) % tasks:
+        raise InputError(
+            label,
+            "output",
+            f"the model returns {len(out_nodes)} outputs, not a multiple of its {tasks} tasks",
+            "return every exit's logits per task, then the final logits of every task",
+        )
+    finals = out_nodes[len(out_nodes) - tasks :]
+    final = finals[-1]
+    if not trace_.compute or final.op == "placeholder":
+        raise InputError(
+            label,
+            "forward",
+            "the model has no layer: it returns its input unchanged"
+            if final.op == "placeholder"
+            else "the model has no layer",
+            "give a model that computes its output (nn.Identity or an empty "
+            "nn.Sequential cannot be split)",
+        )
+    return out_nodes, finals
+
+
+def _roles(
+    dag: nx.DiGraph, outputs: list[fx.Node], finals: list[fx.Node], tasks: int
+) -> tuple[set[str], dict[str, int]]:
+    """Which output each node serves: the backbone (what any final output needs) and, for
+    the rest, the exit whose head it belongs to (the last outputs are final, the others
+    exits, ``tasks`` outputs per exit)."""
+    backbone = set().union(*(nx.ancestors(dag, f.name) | {f.name} for f in finals))
+    backbone.discard("input")
+    head_of: dict[str, int] = {}
+    for i, o in enumerate(outputs[: len(outputs) - tasks]):
+        for a in (nx.ancestors(dag, o.name) | {o.name}) - backbone - {"input"}:
+            head_of.setdefault(a, i // tasks)
+    return backbone, head_of
+
+
+@dataclass
+class _Account:
+    """What one node computes and stores, before it becomes a :class:`Node`."""
+
+    kind: str
+    op: str
+    flops: int = 0
+    macs: int = 0
+    params: int = 0
+    nonzero: int = 0
+    weight_bytes: int = 0
+    stored: int = 0
+    density: float = 1.0
+    pattern: str = "dense"
+
+
+class _Accounting:
+    """Accounts the nodes of one graph in order: a handler per fx node kind (a module
+    call, or a function or tensor-method call), sharing what is counted once per graph
+    (parameters are stored once, an unknown op is warned about once)."""
+
+    def __init__(self, gm: fx.GraphModule, by_module: Mapping[str, Mapping[str, int]]) -> None:
+        self.gm = gm
+        self.modules = dict(gm.named_modules())
+        self.by_module = by_module
+        self.calls: dict[str, list[fx.Node]] = {}  # module path -> its call nodes, in order
+        for n in gm.graph.nodes:
+            if n.op == "call_module":
+                self.calls.setdefault(n.target, []).append(n)
+        self.warned: set[str] = set()
+        self.stored_once: set[str] = set()  # modules / parameters whose storage is counted
+        self.handlers: dict[str, Callable[[fx.Node], _Account]] = {
+            "call_module": self.module,
+            "call_function": self.function,
+            "call_method": self.function,
+        }
+
+    def account(self, n: fx.Node) -> _Account:
+        account = self.handlers[n.op](n)
+        assert account.kind in OP_KINDS, account.kind
+        return account
+
+    def module(self, n: fx.Node) -> _Account:
+        """A leaf module: its parameters (masked ones as kept), stored once however often
+        it is called, and its fvcore count, split over its calls."""
+        mod = self.modules[n.target]
+        a = _Account(module_kind(mod), type(mod).__name__)
+        # A module called several times is read at every call, stored once.
+        first_call = n.target not in self.stored_once
+        self.stored_once.add(n.target)
+        for p in mod.parameters():
+            a.params += p.numel()
+            a.weight_bytes += p.numel() * p.element_size()
+        a.nonzero = a.params
+        mask = getattr(mod, "weight_mask", None)
+        if isinstance(mask, torch.Tensor):
+            kept = int(mask.sum())
+            a.nonzero = a.params - mask.numel() + kept
+            a.density = kept / mask.numel()
+            a.pattern = mask_pattern(mask, getattr(mod, "groups", 1))
+        if first_call:
+            a.stored = _stored_bytes(mod)
+        else:
+            a.params = a.nonzero = 0
+        a.flops, a.macs = flops_from_counter(self.by_module.get(n.target, {}))
+        group = self.calls[n.target]
+        if len(group) > 1:  # fvcore counts per module: split it over the calls
+            weights = [_call_size(c, a.kind) for c in group]
+            i = group.index(n)
+            a.flops, a.macs = _share(a.flops, weights, i), _share(a.macs, weights, i)
+        if a.kind == "other" and a.op not in self.warned:
+            self.warned.add(a.op)
+            log.warning("op kind of module %s unknown; costed as 'other'", a.op)
+        return a
+
+    def function(self, n: fx.Node) -> _Account:
+        """A function or tensor method: its rule from the op table, and the parameters it
+        reads directly (``F.linear(x, self.weight)``, or a traced root module that is
+        itself a leaf such as a bare ``nn.Linear``)."""
+        name = function_name(n)
+        rule = function_rule(name)
+        if rule is UNKNOWN and name not in self.warned:
+            self.warned.add(name)
+            log.warning("no FLOP rule for %s; counted as 0 FLOPs, kind 'other'", name)
+        first = next((a for a in n.all_input_nodes), None)
+        inputs = tensor_meta(first) if first is not None else []
+        a = _Account(rule.kind, name)
+        a.flops, a.macs = rule.count(inputs, tensor_meta(n))
+        for arg in n.all_input_nodes:
+            p = _parameter(self.gm, arg)
+            if p is None:
+                continue
+            a.weight_bytes += p.numel() * p.element_size()
+            if arg.target not in self.stored_once:
+                self.stored_once.add(arg.target)
+                a.params += p.numel()
+                a.stored += p.numel() * p.element_size()
+        a.nonzero = a.params
+        return a
 
 
 def _parameter(gm: fx.GraphModule, node: fx.Node) -> nn.Parameter | None:
@@ -210,233 +447,43 @@ def _share(total: int, weights: list[int], i: int) -> int:
     return total * (before + weights[i]) // whole - total * before // whole
 
 
-def _site_of_module(gm: fx.GraphModule, path: str) -> str:
-    """The last fx node executed inside module ``path`` (its output)."""
-    last = None
-    for node in gm.graph.nodes:
-        stack = node.meta.get("nn_module_stack") or {}
-        paths = {v[0] if isinstance(v, tuple) else k for k, v in stack.items()}
-        inside = node.op == "call_module" and (
-            node.target == path or str(node.target).startswith(path + ".")
-        )  # a retraced GraphModule has no stack
-        if path in paths or inside:
-            last = node.name
-    if last is None:
-        raise InputError("model", "exit_sites", f"no layer runs inside module {path!r}")
-    return last
+def _node(n: fx.Node, a: _Account, placeholder: fx.Node, head_of: Mapping[str, int]) -> Node:
+    """The frozen :class:`Node` of an accounted fx node: its sizes from the shapes."""
+    metas = tensor_meta(n)
+    activations = [x for x in n.all_input_nodes if x.op != "get_attr"]
+    return Node(
+        name=n.name,
+        target=n.target if isinstance(n.target, str) else function_name(n),
+        kind=a.kind,
+        inputs=tuple("input" if x is placeholder else x.name for x in activations),
+        output_shape=tuple(int(s) for s in metas[0].shape) if metas else (),
+        output_bytes=nbytes(metas),
+        input_bytes=sum(nbytes(tensor_meta(x)) for x in activations),
+        params=a.params,
+        nonzero_params=a.nonzero,
+        weight_bytes=a.weight_bytes,
+        stored_bytes=a.stored,
+        flops=a.flops,
+        macs=a.macs,
+        density=a.density,
+        pattern=a.pattern,
+        exit=head_of.get(n.name),
+        op=a.op,
+    )
 
 
-def build_graph(
-    model: nn.Module,
-    example_input: torch.Tensor,
-    *,
-    name: str | None = None,
-) -> LayerGraph:
-    """Trace ``model`` on ``example_input`` and annotate every node.
-
-    A leaf module's storage is :func:`dse.costmodel.packing.payload_bytes` (kept values + explicit
-    indices for masked layers, raw tensors otherwise). Modules carrying a boolean buffer
-    ``weight_mask`` count only the unmasked weights as non-zero.
-    """
-    label = name or type(model).__name__
-    tasks = len(tuple(getattr(model, "task_names", ()))) or 1
-    was_training = model.training
-    model.eval()
-    try:
-        gm = trace(model, name=label)
-        propagate_shapes(gm, example_input, name=label)
-        by_module, unsupported = fvcore_counts(gm, example_input)
-    finally:
-        model.train(was_training)
-    return _annotate(gm, example_input, by_module, unsupported, label, tasks=tasks)
-
-
-def _annotate(
-    gm: fx.GraphModule,
-    example: torch.Tensor,
-    by_module: Mapping[str, Mapping[str, int]],
-    unsupported: Mapping[str, int],
-    label: str,
-    *,
-    tasks: int = 1,
-) -> LayerGraph:
-    modules = dict(gm.named_modules())
-    graph_nodes = list(gm.graph.nodes)
-    calls: dict[str, list[fx.Node]] = {}  # module path -> its call nodes, in order
-    for n in graph_nodes:
-        if n.op == "call_module":
-            calls.setdefault(n.target, []).append(n)
-
-    placeholder = next(n for n in graph_nodes if n.op == "placeholder")
-    output = next(n for n in graph_nodes if n.op == "output")
-    compute = [n for n in graph_nodes if n.op in ("call_module", "call_function", "call_method")]
-    compute_names = {n.name for n in compute}
-    dag = nx.DiGraph()
-    dag.add_node("input")
-    for n in compute:
-        dag.add_node(n.name)
-        for a in n.all_input_nodes:
-            src = "input" if a is placeholder else a.name
-            if src in compute_names or src == "input":
-                dag.add_edge(src, n.name)
-
-    # Which output element does each node serve? Last element = final, others = exits.
-    out_arg = output.args[0]
-    if isinstance(out_arg, dict):
-        keys = ", ".join(map(repr, out_arg))
-        raise InputError(
-            label,
-            "output",
-            f"the model returns a dict ({keys}); dse needs "
-            "a tensor, or a tuple of exit logits then the final ones",
-            "return the logits tensor (or load it with the option output = KEY)",
-        )
-    outs = list(out_arg) if isinstance(out_arg, list | tuple) else [out_arg]
-    out_nodes = [o for o in outs if isinstance(o, fx.Node)]
-    if len(out_nodes) != len(outs) or not outs:
-        raise InputError(
-            label,
-            "output",
-            f"the model returns {out_arg!r}, not tensors",
-            "return the logits tensor",
-        )
-    if len(out_nodes) % tasks:
-        raise InputError(
-            label,
-            "output",
-            f"the model returns {len(out_nodes)} outputs, not a multiple of its {tasks} tasks",
-            "return every exit's logits per task, then the final logits of every task",
-        )
-    finals = out_nodes[len(out_nodes) - tasks :]
-    final = finals[-1]
-    if not compute or final.op == "placeholder":
-        raise InputError(
-            label,
-            "forward",
-            "the model has no layer: it returns its input unchanged"
-            if final.op == "placeholder"
-            else "the model has no layer",
-            "give a model that computes its output (nn.Identity or an empty "
-            "nn.Sequential cannot be split)",
-        )
-    backbone_set = set().union(*(nx.ancestors(dag, f.name) | {f.name} for f in finals))
-    backbone_set.discard("input")
-    head_of: dict[str, int] = {}
-    for i, o in enumerate(out_nodes[: len(out_nodes) - tasks]):
-        for a in (nx.ancestors(dag, o.name) | {o.name}) - backbone_set - {"input"}:
-            head_of.setdefault(a, i // tasks)
-
-    warned: set[str] = set()
-    stored_once: set[str] = set()  # modules / parameters whose storage is already counted
-    nodes: dict[str, Node] = {}
-    for n in compute:
-        if n.name not in backbone_set and n.name not in head_of:
-            continue  # dead code: traced but feeds no output
-        metas = tensor_meta(n)
-        activations = [a for a in n.all_input_nodes if a.op != "get_attr"]
-        in_bytes = sum(nbytes(tensor_meta(a)) for a in activations)
-        params = nonzero = weight_bytes = 0
-        stored = 0
-        density = 1.0
-        pattern = "dense"
-        if n.op == "call_module":
-            mod = modules[n.target]
-            kind = module_kind(mod)
-            op = type(mod).__name__
-            # A module called several times is read at every call, stored once.
-            first_call = n.target not in stored_once
-            stored_once.add(n.target)
-            for p in mod.parameters():
-                params += p.numel()
-                weight_bytes += p.numel() * p.element_size()
-            nonzero = params
-            mask = getattr(mod, "weight_mask", None)
-            if isinstance(mask, torch.Tensor):
-                kept = int(mask.sum())
-                nonzero = params - mask.numel() + kept
-                density = kept / mask.numel()
-                pattern = mask_pattern(mask, getattr(mod, "groups", 1))
-            if first_call:
-                stored = _stored_bytes(mod)
-            else:
-                params = nonzero = 0
-            counter = by_module.get(n.target, {})
-            flops, macs = flops_from_counter(counter)
-            group = calls[n.target]
-            if len(group) > 1:  # fvcore counts per module: split it over the calls
-                weights = [_call_size(c, kind) for c in group]
-                i = group.index(n)
-                flops, macs = _share(flops, weights, i), _share(macs, weights, i)
-            if kind == "other" and type(mod).__name__ not in warned:
-                warned.add(type(mod).__name__)
-                log.warning("op kind of module %s unknown; costed as 'other'", type(mod).__name__)
-        else:
-            fname = op = function_name(n)
-            kind, rule = FUNCTION_KINDS.get(fname, ("other", "zero"))
-            if kind == "other" and fname not in warned:
-                warned.add(fname)
-                log.warning("no FLOP rule for %s; counted as 0 FLOPs, kind 'other'", fname)
-            flops, macs = _rule_flops(rule, n, metas)
-            # Parameters a functional op reads directly (F.linear(x, self.weight), or a
-            # traced root module that is itself a leaf such as a bare nn.Linear).
-            for a in n.all_input_nodes:
-                p = _parameter(gm, a)
-                if p is None:
-                    continue
-                weight_bytes += p.numel() * p.element_size()
-                if a.target not in stored_once:
-                    stored_once.add(a.target)
-                    params += p.numel()
-                    stored += p.numel() * p.element_size()
-            nonzero = params
-        assert kind in OP_KINDS, kind
-        shape = tuple(int(s) for s in metas[0].shape) if metas else ()
-        nodes[n.name] = Node(
-            name=n.name,
-            target=n.target if isinstance(n.target, str) else function_name(n),
-            kind=kind,
-            inputs=tuple("input" if a is placeholder else a.name for a in activations),
-            output_shape=shape,
-            output_bytes=nbytes(metas),
-            input_bytes=in_bytes,
-            params=params,
-            nonzero_params=nonzero,
-            weight_bytes=weight_bytes,
-            stored_bytes=stored,
-            flops=flops,
-            macs=macs,
-            density=density,
-            pattern=pattern,
-            exit=head_of.get(n.name),
-            op=op,
-        )
-    nodes = fuse_nodes(nodes, dag)
-    for name, node in nodes.items():
-        dag.nodes[name]["node"] = node
-
-    backbone = tuple(n.name for n in compute if n.name in backbone_set)
-    input_bytes = int(example.numel()) * example.element_size()
-    result_bytes = sum(nodes[f.name].output_bytes for f in finals)
-    cuts = _cuts(dag, backbone, input_bytes, nodes)
+def _exit_sites(
+    dag: nx.DiGraph, nodes: Mapping[str, Node], backbone: tuple[str, ...], count: int
+) -> tuple[ExitSite, ...]:
+    """Each exit's head nodes and the last backbone node it reads (its site)."""
     position = {name: i for i, name in enumerate(backbone)}
     exits = []
-    for i in range((len(out_nodes) - tasks) // tasks):
+    for i in range(count):
         head = tuple(n for n in nodes if nodes[n].exit == i)
         reads = {p for h in head for p in dag.predecessors(h) if p in position}
         site = max(reads, key=position.__getitem__) if reads else backbone[0]
         exits.append(ExitSite(i, site, position[site] + 1, head))
-    return LayerGraph(
-        model_name=label,
-        input_shape=tuple(example.shape),
-        input_bytes=input_bytes,
-        result_bytes=result_bytes,
-        nodes=nodes,
-        backbone=backbone,
-        cuts=tuple(cuts),
-        exits=tuple(exits),
-        dag=dag,
-        unsupported=unsupported,
-    )
+    return tuple(exits)
 
 
 _FUSE_ANCHORS = {
@@ -523,6 +570,22 @@ def _cuts(
     return cuts
 
 
+def _site_of_module(gm: fx.GraphModule, path: str) -> str:
+    """The last fx node executed inside module ``path`` (its output)."""
+    last = None
+    for node in gm.graph.nodes:
+        stack = node.meta.get("nn_module_stack") or {}
+        paths = {v[0] if isinstance(v, tuple) else k for k, v in stack.items()}
+        inside = node.op == "call_module" and (
+            node.target == path or str(node.target).startswith(path + ".")
+        )  # a retraced GraphModule has no stack
+        if path in paths or inside:
+            last = node.name
+    if last is None:
+        raise InputError("model", "exit_sites", f"no layer runs inside module {path!r}")
+    return last
+
+
 def site_nodes(gm: fx.GraphModule, module_paths: Iterable[str]) -> list[str]:
     """The fx node names that produce the outputs of the given module paths."""
     return [_site_of_module(gm, p) for p in module_paths]
@@ -536,5 +599,4 @@ __all__ = [
     "Node",
     "build_graph",
     "site_nodes",
-    "trace",
 ]

@@ -1,7 +1,12 @@
 """The op table: module classes and functions -> op kind, and how their FLOPs are counted.
 
-FLOPs of modules come from one fvcore ``FlopCountAnalysis`` per model, extended with
-handles for the ops fvcore skips by default, so nothing silently counts as zero.
+Modules: :data:`MODULE_KINDS` gives the kind; FLOPs come from one fvcore
+``FlopCountAnalysis`` per model (:func:`fvcore_counts`), extended with handles for the aten
+ops fvcore skips by default (:data:`EXTRA_FVCORE_OPS`), so nothing silently counts as zero.
+Functions and tensor methods: :data:`FUNCTION_RULES` maps each name to an :class:`OpRule`
+(kind + handle), built by small factories per op family (:func:`elementwise`,
+:func:`reads_input`, :func:`free`, :func:`contraction`), the way fvcore maps operators to
+handles; an unknown name gets :data:`UNKNOWN` (kind ``other``, 0 FLOPs), never an error.
 """
 
 from __future__ import annotations
@@ -9,11 +14,14 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 import torch
 import torch.fx as fx
 import torch.nn as nn
+from torch.fx.passes.shape_prop import TensorMetadata
 
 MODULE_KINDS: tuple[tuple[type[nn.Module], str], ...] = (
     (nn.Linear, "linear"),  # convolutions: see module_kind (conv or depthwise_conv)
@@ -44,54 +52,126 @@ MODULE_KINDS: tuple[tuple[type[nn.Module], str], ...] = (
 )
 
 
-# Functions and tensor methods: name -> (kind, rule). Rules count FLOPs from shapes for
-# functional nodes, which fvcore attributes to the enclosing module rather than a node.
-FUNCTION_KINDS: dict[str, tuple[str, str]] = {
-    "add": ("add", "elementwise"),
-    "iadd": ("add", "elementwise"),
-    "sub": ("add", "elementwise"),
-    "isub": ("add", "elementwise"),
-    "mul": ("mul", "elementwise"),
-    "imul": ("mul", "elementwise"),
-    "truediv": ("mul", "elementwise"),
-    "div": ("mul", "elementwise"),
-    "relu": ("activation", "elementwise"),
-    "relu_": ("activation", "elementwise"),
-    "relu6": ("activation", "elementwise"),
-    "gelu": ("activation", "elementwise"),
-    "silu": ("activation", "elementwise"),
-    "sigmoid": ("activation", "elementwise"),
-    "tanh": ("activation", "elementwise"),
-    "hardswish": ("activation", "elementwise"),
-    "hardsigmoid": ("activation", "elementwise"),
-    "leaky_relu": ("activation", "elementwise"),
-    "hardtanh": ("activation", "elementwise"),
-    "softmax": ("softmax", "elementwise"),
-    "log_softmax": ("softmax", "elementwise"),
-    "max_pool2d": ("pool", "input"),
-    "avg_pool2d": ("pool", "input"),
-    "adaptive_avg_pool2d": ("pool", "input"),
-    "adaptive_max_pool2d": ("pool", "input"),
-    "mean": ("pool", "input"),
-    "cat": ("concat", "zero"),
-    "stack": ("concat", "zero"),
-    "flatten": ("reshape", "zero"),
-    "view": ("reshape", "zero"),
-    "reshape": ("reshape", "zero"),
-    "permute": ("reshape", "zero"),
-    "transpose": ("reshape", "zero"),
-    "contiguous": ("reshape", "zero"),
-    "squeeze": ("reshape", "zero"),
-    "unsqueeze": ("reshape", "zero"),
-    "getitem": ("reshape", "zero"),
-    "size": ("reshape", "zero"),
-    "getattr": ("reshape", "zero"),
-    "dropout": ("dropout", "zero"),
-    "matmul": ("matmul", "matmul"),
-    "bmm": ("matmul", "matmul"),
-    "linear": ("linear", "linear"),
-}
+# --------------------------------------------------------------------------------------
+# Functional nodes: one rule per function or tensor method, from small factories per family.
+# --------------------------------------------------------------------------------------
 
+Handle = Callable[[list[TensorMetadata], list[TensorMetadata]], tuple[int, int]]
+"""``(tensors of the first input, tensors produced) -> (FLOPs, MACs)`` of one functional
+node, from shapes alone (fvcore attributes a function's count to the enclosing module, not
+to a node, so the graph counts functional nodes itself, by fvcore's conventions)."""
+
+
+@dataclass(frozen=True)
+class OpRule:
+    """The op kind of a function or tensor method and how its FLOPs are counted."""
+
+    kind: str
+    handle: Handle
+
+    def count(self, inputs: list[TensorMetadata], outputs: list[TensorMetadata]) -> tuple[int, int]:
+        """``(FLOPs, MACs)``; nothing for a node whose output has no known tensor."""
+        return self.handle(inputs, outputs) if outputs else (0, 0)
+
+
+def _numel(metas: list[TensorMetadata]) -> int:
+    return int(math.prod(metas[0].shape))
+
+
+def elementwise(kind: str) -> OpRule:
+    """One FLOP per element produced (arithmetic, activations, softmax)."""
+    return OpRule(kind, lambda inputs, outputs: (_numel(outputs), 0))
+
+
+def reads_input(kind: str) -> OpRule:
+    """One FLOP per element of the first input, the output's if unknown (pooling, mean)."""
+    return OpRule(kind, lambda inputs, outputs: (_numel(inputs or outputs), 0))
+
+
+def free(kind: str) -> OpRule:
+    """No arithmetic: data movement, views, dropout at inference, an unknown op."""
+    return OpRule(kind, lambda inputs, outputs: (0, 0))
+
+
+def contraction(kind: str) -> OpRule:
+    """One MAC (2 FLOP) per element produced and per element of the contracted (last)
+    dimension of the first input; nothing if that input is unknown (matmul, linear)."""
+
+    def handle(inputs: list[TensorMetadata], outputs: list[TensorMetadata]) -> tuple[int, int]:
+        if not inputs:
+            return 0, 0
+        macs = _numel(outputs) * int(inputs[0].shape[-1])
+        return 2 * macs, macs
+
+    return OpRule(kind, handle)
+
+
+def _family(rule: OpRule, *names: str) -> dict[str, OpRule]:
+    return dict.fromkeys(names, rule)
+
+
+FUNCTION_RULES: Mapping[str, OpRule] = MappingProxyType(
+    {
+        **_family(elementwise("add"), "add", "iadd", "sub", "isub"),
+        **_family(elementwise("mul"), "mul", "imul", "truediv", "div"),
+        **_family(
+            elementwise("activation"),
+            "relu",
+            "relu_",
+            "relu6",
+            "gelu",
+            "silu",
+            "sigmoid",
+            "tanh",
+            "hardswish",
+            "hardsigmoid",
+            "leaky_relu",
+            "hardtanh",
+        ),
+        **_family(elementwise("softmax"), "softmax", "log_softmax"),
+        **_family(
+            reads_input("pool"),
+            "max_pool2d",
+            "avg_pool2d",
+            "adaptive_avg_pool2d",
+            "adaptive_max_pool2d",
+            "mean",
+        ),
+        **_family(free("concat"), "cat", "stack"),
+        **_family(
+            free("reshape"),
+            "flatten",
+            "view",
+            "reshape",
+            "permute",
+            "transpose",
+            "contiguous",
+            "squeeze",
+            "unsqueeze",
+            "getitem",
+            "size",
+            "getattr",
+        ),
+        **_family(free("dropout"), "dropout"),
+        **_family(contraction("matmul"), "matmul", "bmm"),
+        **_family(contraction("linear"), "linear"),
+    }
+)
+"""Function or tensor-method name -> its rule."""
+
+UNKNOWN = free("other")
+"""The rule of a function no entry names: kind ``other``, counted as 0 FLOPs (and warned
+about once per graph by the caller)."""
+
+
+def function_rule(name: str) -> OpRule:
+    """The rule of function or tensor method ``name``; :data:`UNKNOWN` if none names it."""
+    return FUNCTION_RULES.get(name, UNKNOWN)
+
+
+# --------------------------------------------------------------------------------------
+# Modules: their kind from the class; their FLOPs from fvcore, with handles for what it skips.
+# --------------------------------------------------------------------------------------
 
 # fvcore operator names whose count is MACs (fvcore counts one per multiply-add).
 MAC_OPERATORS = frozenset({"conv", "linear", "matmul", "bmm", "einsum", "addmm", "baddbmm"})
@@ -150,6 +230,7 @@ def fvcore_elementwise(where: str) -> Callable[[list[Any], list[Any]], int]:
 
 
 def module_kind(module: nn.Module) -> str:
+    """The op kind of a leaf module; ``other`` for a class the table does not know."""
     if isinstance(module, nn.modules.conv._ConvNd):
         depthwise = module.groups > 1 and module.groups == module.in_channels
         return "depthwise_conv" if depthwise else "conv"
@@ -160,6 +241,7 @@ def module_kind(module: nn.Module) -> str:
 
 
 def function_name(node: fx.Node) -> str:
+    """The function or tensor-method name of a functional fx node (``"add"``, ``"view"``)."""
     target = node.target
     if isinstance(target, str):
         return target
@@ -183,6 +265,7 @@ def fvcore_counts(gm: fx.GraphModule, example: torch.Tensor) -> tuple[dict, dict
 
 
 def flops_from_counter(counter: Mapping[str, int]) -> tuple[int, int]:
+    """``(FLOPs, MACs)`` of one module's fvcore counts by operator (a MAC is 2 FLOP)."""
     flops = macs = 0
     for op, count in counter.items():
         if op in MAC_OPERATORS:
