@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from dse.costmodel.devices import FORMAT_HINT, SOURCE_STATUS, physical_bound_error
-from dse.costmodel.units import BASE_UNITS, Dimension, parse_quantity
+from dse.costmodel.units import BASE_UNITS, Dimension, parse_quantity, toml_type
 from dse.errors import InputError
 
 STATUS_RE = re.compile(r"^[SDUEM](?:\s*/\s*[SDUEM])*\s*:\s*\S")
@@ -18,6 +18,7 @@ Bound = Literal["positive", "nonnegative", "fraction"]
 
 
 def dotted(prefix: str, key: str) -> str:
+    """The dotted name of ``key`` inside the table ``prefix`` (the top level: ``""``)."""
     return f"{prefix}.{key}" if prefix else key
 
 
@@ -146,7 +147,7 @@ class Reader:
         An entry may name a numeric field ("memory.bandwidth") or, for the per-dtype and
         per-kind tables in ``tables``, the whole table ("compute.efficiency").
         """
-        flat = flatten(self.table(data, "", "sources"), "")
+        flat = _flatten(self.table(data, "", "sources"), "")
         allowed = sorted(set(self.numeric) | set(tables))
         for key, text in flat.items():
             name = f'sources."{key}"'
@@ -176,27 +177,24 @@ class Reader:
         return flat
 
 
-def flatten(table: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+def _flatten(table: Mapping[str, Any], prefix: str) -> dict[str, Any]:
     """``[sources]`` keys as dotted strings, whether quoted ("a.b") or nested (a.b)."""
     flat: dict[str, Any] = {}
     for key, value in table.items():
         name = dotted(prefix, key)
         if isinstance(value, dict):
-            flat.update(flatten(value, name))
+            flat.update(_flatten(value, name))
         else:
             flat[name] = value
     return flat
 
 
+_SCALAR_NAMES = {str: "a string", int: "an integer", float: "a number"}
+
+
 def type_name(value: object) -> str:
+    """A value's type for an error about a profile field: ``nothing`` for a missing one,
+    the scalar kinds by name, else as :func:`~dse.costmodel.units.toml_type` says."""
     if value is None:
         return "nothing"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, dict):
-        return "a table"
-    if isinstance(value, list):
-        return "an array"
-    return {str: "a string", int: "an integer", float: "a number"}.get(
-        type(value), type(value).__name__
-    )
+    return _SCALAR_NAMES.get(type(value)) or toml_type(value)

@@ -1,4 +1,10 @@
-"""The tables of a device or link profile file, parsed and checked into a profile."""
+"""The tables of a device or link profile file, parsed and checked into a profile.
+
+One function per TOML table (``[compute]``, ``[compute.sparse_efficiency]``, ``[memory]``,
+``[power]``, ``[codec]``, ``[predictor]``; a link's rates and ``[radio]``), each returning
+the profile fields it gives; :func:`parse_device` and :func:`parse_link` read the tables in
+the order the checks have always run, so the first error a file meets is the same.
+"""
 
 from __future__ import annotations
 
@@ -25,41 +31,67 @@ from dse.costmodel.kinds import OP_KINDS
 from dse.costmodel.predictor import KernelPredictor, sha256
 from dse.costmodel.profile_reader import Reader, dotted, type_name
 
-MAP_TABLES = ("compute.peak_flops", "compute.efficiency", "compute.sparse_efficiency", "codec")
+_MAP_TABLES = ("compute.peak_flops", "compute.efficiency", "compute.sparse_efficiency", "codec")
 
 
-def fractions(
-    reader: Reader, table: Mapping[str, Any], prefix: str, allowed: tuple[str, ...]
-) -> dict[str, float]:
-    for key in table:
-        if key not in allowed:
-            reason = "not allowed here" if key == "default" else f"unknown op kind {key!r}"
-            raise reader.error(dotted(prefix, key), reason, f"allowed: {', '.join(allowed)}")
-    return {key: reader.quantity(table, prefix, key, "ratio", "fraction") for key in table}
+DEVICE_KEYS: tuple[str, ...] = (
+    "type",
+    "name",
+    "version",
+    "kind",
+    "description",
+    "source",
+    "compute",
+    "memory",
+    "power",
+    "sources",
+)
+"""The top-level keys every device profile has (``codec`` and ``predictor`` are optional)."""
+LINK_KEYS: tuple[str, ...] = (
+    "type",
+    "name",
+    "version",
+    "description",
+    "source",
+    "uplink",
+    "downlink",
+    "rtt",
+    "radio",
+    "sources",
+)
+"""The top-level keys of a link profile."""
 
 
 def parse_device(reader: Reader, data: dict[str, Any], path: Path) -> DeviceProfile:
-    reader.keys(
-        data,
-        "",
-        (
-            "type",
-            "name",
-            "version",
-            "kind",
-            "description",
-            "source",
-            "compute",
-            "memory",
-            "power",
-            "sources",
-        ),
-        ("codec", "predictor"),
-    )
+    """A device profile from the parsed TOML ``data`` of the file at ``path``."""
+    reader.keys(data, "", DEVICE_KEYS, ("codec", "predictor"))
     name, version, description, source = reader.header(data)
     kind = reader.string(data, "", "kind", choices=DEVICE_KINDS)
+    compute = _compute(reader, reader.table(data, "", "compute"))
+    memory = _memory(reader, reader.table(data, "", "memory"))
+    power = _power(reader, reader.table(data, "", "power"))
+    codec = _codec(reader, reader.table(data, "", "codec", optional=True))
+    predictor = _predictor(reader, data, path, compute["runtime"])
+    patterns = tuple(f"compute.sparse_efficiency.{p}" for p in compute["sparse_efficiency"])
+    sources = reader.sources(data, tables=_MAP_TABLES + patterns)
+    return DeviceProfile(
+        name=name,
+        version=version,
+        kind=kind,
+        description=description,
+        source=source,
+        path=path,
+        **compute,
+        **memory,
+        **power,
+        codec_Bps=codec,
+        sources=sources,
+        predictor=predictor,
+    )
 
-    compute = reader.table(data, "", "compute")
+
+def _compute(reader: Reader, compute: Mapping[str, Any]) -> dict[str, Any]:
+    """``[compute]``: runtime, peaks per dtype, the default dtype, overhead, efficiencies."""
     reader.keys(
         compute,
         "compute",
@@ -71,14 +103,7 @@ def parse_device(reader: Reader, data: dict[str, Any], path: Path) -> DeviceProf
         if "runtime" in compute
         else "fused"
     )
-    peaks_table = reader.table(compute, "compute", "peak_flops")
-    if not peaks_table:
-        raise reader.error("compute.peak_flops", "needs at least one dtype", "e.g. fp32 = ...")
-    reader.keys(peaks_table, "compute.peak_flops", (), DTYPES)
-    peak_flops = {
-        key: reader.quantity(peaks_table, "compute.peak_flops", key, "flop_rate", "positive")
-        for key in peaks_table
-    }
+    peak_flops = _peak_flops(reader, reader.table(compute, "compute", "peak_flops"))
     dtype = reader.string(compute, "compute", "dtype")
     if dtype not in peak_flops:
         raise reader.error(
@@ -87,17 +112,47 @@ def parse_device(reader: Reader, data: dict[str, Any], path: Path) -> DeviceProf
             f"one of: {', '.join(peak_flops)}",
         )
     overhead = reader.quantity(compute, "compute", "overhead", "time", "nonnegative")
-    efficiency_table = reader.table(compute, "compute", "efficiency")
-    if "default" not in efficiency_table:
+    efficiency = _efficiency(reader, reader.table(compute, "compute", "efficiency"))
+    sparse = _sparse_efficiency(
+        reader, reader.table(compute, "compute", "sparse_efficiency", optional=True)
+    )
+    return {
+        "runtime": runtime,
+        "peak_flops": peak_flops,
+        "dtype": dtype,
+        "overhead_s": overhead,
+        "efficiency": efficiency,
+        "sparse_efficiency": sparse,
+    }
+
+
+def _peak_flops(reader: Reader, table: Mapping[str, Any]) -> dict[str, float]:
+    """``[compute.peak_flops]``: FLOP/s per dtype, at least one."""
+    if not table:
+        raise reader.error("compute.peak_flops", "needs at least one dtype", "e.g. fp32 = ...")
+    reader.keys(table, "compute.peak_flops", (), DTYPES)
+    return {
+        key: reader.quantity(table, "compute.peak_flops", key, "flop_rate", "positive")
+        for key in table
+    }
+
+
+def _efficiency(reader: Reader, table: Mapping[str, Any]) -> dict[str, float]:
+    """``[compute.efficiency]``: the fraction of peak per op kind, with a default."""
+    if "default" not in table:
         raise reader.error(
             "compute.efficiency.default",
             "missing required field",
             "the efficiency of op kinds not listed, e.g. default = 0.2",
         )
-    efficiency = fractions(reader, efficiency_table, "compute.efficiency", EFFICIENCY_KEYS)
+    return _fractions(reader, table, "compute.efficiency", EFFICIENCY_KEYS)
+
+
+def _sparse_efficiency(reader: Reader, table: Mapping[str, Any]) -> dict[str, dict[str, float]]:
+    """``[compute.sparse_efficiency]``: per sparsity pattern, the fraction of peak its
+    kernels reach per op kind."""
     sparse: dict[str, dict[str, float]] = {}
-    sparse_table = reader.table(compute, "compute", "sparse_efficiency", optional=True)
-    for pattern, kinds in sparse_table.items():
+    for pattern, kinds in table.items():
         where = f"compute.sparse_efficiency.{pattern}"
         if not isinstance(kinds, dict):
             raise reader.error(
@@ -108,14 +163,35 @@ def parse_device(reader: Reader, data: dict[str, Any], path: Path) -> DeviceProf
             )
         if pattern_error(pattern):
             raise reader.error(where, str(pattern_error(pattern)), FORMAT_HINT)
-        sparse[pattern] = fractions(reader, kinds, where, OP_KINDS)
+        sparse[pattern] = _fractions(reader, kinds, where, OP_KINDS)
+    return sparse
 
-    memory = reader.table(data, "", "memory")
+
+def _fractions(
+    reader: Reader, table: Mapping[str, Any], prefix: str, allowed: tuple[str, ...]
+) -> dict[str, float]:
+    """A table of fractions of peak by op kind (keys from ``allowed``)."""
+    for key in table:
+        if key not in allowed:
+            reason = "not allowed here" if key == "default" else f"unknown op kind {key!r}"
+            raise reader.error(dotted(prefix, key), reason, f"allowed: {', '.join(allowed)}")
+    return {key: reader.quantity(table, prefix, key, "ratio", "fraction") for key in table}
+
+
+def _memory(reader: Reader, memory: Mapping[str, Any]) -> dict[str, float]:
+    """``[memory]``: sustained bandwidth and capacity."""
     reader.keys(memory, "memory", ("bandwidth", "capacity"))
-    bandwidth = reader.quantity(memory, "memory", "bandwidth", "byte_rate", "positive")
-    capacity = reader.quantity(memory, "memory", "capacity", "bytes", "positive")
+    return {
+        "mem_bandwidth_Bps": reader.quantity(
+            memory, "memory", "bandwidth", "byte_rate", "positive"
+        ),
+        "mem_capacity_bytes": reader.quantity(memory, "memory", "capacity", "bytes", "positive"),
+    }
 
-    power = reader.table(data, "", "power")
+
+def _power(reader: Reader, power: Mapping[str, Any]) -> dict[str, float | None]:
+    """``[power]``: idle and active draw, and the optional per-FLOP and per-byte energies
+    (both or neither)."""
     reader.keys(power, "power", ("idle", "active"), ("energy_per_flop", "energy_per_byte"))
     idle = reader.quantity(power, "power", "idle", "power", "nonnegative")
     active = reader.quantity(power, "power", "active", "power", "positive")
@@ -136,12 +212,20 @@ def parse_device(reader: Reader, data: dict[str, Any], path: Path) -> DeviceProf
     if "energy_per_flop" in power:
         per_flop = reader.quantity(power, "power", "energy_per_flop", "energy", "positive")
         per_byte = reader.quantity(power, "power", "energy_per_byte", "energy", "positive")
+    return {
+        "idle_power_w": idle,
+        "active_power_w": active,
+        "energy_per_flop_j": per_flop,
+        "energy_per_byte_j": per_byte,
+    }
 
-    codec_table = reader.table(data, "", "codec", optional=True)
-    reader.keys(codec_table, "codec", (), CODEC_RATES)
+
+def _codec(reader: Reader, table: Mapping[str, Any]) -> dict[str, float]:
+    """``[codec]``: the throughputs of the steps that code the tensor at a cut, B/s."""
+    reader.keys(table, "codec", (), CODEC_RATES)
     codec: dict[str, float] = {}
-    for key in codec_table:
-        value = reader.quantity(codec_table, "codec", key, "byte_rate", "positive")
+    for key in table:
+        value = reader.quantity(table, "codec", key, "byte_rate", "positive")
         if codec_rate_error(key, value):
             raise reader.error(
                 f"codec.{key}",
@@ -149,36 +233,10 @@ def parse_device(reader: Reader, data: dict[str, Any], path: Path) -> DeviceProf
                 'a byte rate such as "1.2 GB/s"; see profiles/README.md',
             )
         codec[key] = value
-
-    predictor = predictor_sidecar(reader, data, path, runtime)
-    pattern_tables = tuple(f"compute.sparse_efficiency.{p}" for p in sparse)
-    sources = reader.sources(data, tables=MAP_TABLES + pattern_tables)
-    return DeviceProfile(
-        name=name,
-        version=version,
-        kind=kind,
-        description=description,
-        source=source,
-        path=path,
-        peak_flops=peak_flops,
-        dtype=dtype,
-        efficiency=efficiency,
-        sparse_efficiency=sparse,
-        overhead_s=overhead,
-        mem_bandwidth_Bps=bandwidth,
-        mem_capacity_bytes=capacity,
-        idle_power_w=idle,
-        active_power_w=active,
-        energy_per_flop_j=per_flop,
-        energy_per_byte_j=per_byte,
-        codec_Bps=codec,
-        sources=sources,
-        runtime=runtime,
-        predictor=predictor,
-    )
+    return codec
 
 
-def predictor_sidecar(
+def _predictor(
     reader: Reader, data: Mapping[str, Any], path: Path, runtime: str
 ) -> KernelPredictor | None:
     """The ``[predictor]`` sidecar: ``file`` (beside the profile) and its ``sha256``."""
@@ -218,27 +276,33 @@ def predictor_sidecar(
 
 
 def parse_link(reader: Reader, data: dict[str, Any], path: Path) -> LinkProfile:
-    reader.keys(
-        data,
-        "",
-        (
-            "type",
-            "name",
-            "version",
-            "description",
-            "source",
-            "uplink",
-            "downlink",
-            "rtt",
-            "radio",
-            "sources",
-        ),
-    )
+    """A link profile from the parsed TOML ``data`` of the file at ``path``."""
+    reader.keys(data, "", LINK_KEYS)
     name, version, description, source = reader.header(data)
     uplink = reader.quantity(data, "", "uplink", "bit_rate", "positive")
     downlink = reader.quantity(data, "", "downlink", "bit_rate", "positive")
     rtt = reader.quantity(data, "", "rtt", "time", "nonnegative")
-    radio = reader.table(data, "", "radio")
+    radio = _radio(reader, reader.table(data, "", "radio"), uplink=uplink, downlink=downlink)
+    sources = reader.sources(data, tables=())
+    return LinkProfile(
+        name=name,
+        version=version,
+        description=description,
+        source=source,
+        path=path,
+        uplink_bps=uplink,
+        downlink_bps=downlink,
+        rtt_s=rtt,
+        **radio,
+        sources=sources,
+    )
+
+
+def _radio(
+    reader: Reader, radio: Mapping[str, Any], *, uplink: float, downlink: float
+) -> dict[str, float]:
+    """``[radio]``: the power model's slopes and intercept, the connected power and the
+    tail energy; the power it gives at either rate must stay physical."""
     reader.keys(radio, "radio", ("alpha", "beta"), ("tail_energy", "alpha_down", "connected"))
     alpha = reader.quantity(radio, "radio", "alpha", "power_per_rate", "nonnegative")
     beta = reader.quantity(radio, "radio", "beta", "power", "nonnegative")
@@ -260,20 +324,10 @@ def parse_link(reader: Reader, data: dict[str, Any], path: Path) -> LinkProfile:
                 f"(alpha x Mbit/s + beta), above the physical bound {RADIO_POWER_MAX_W:g} W",
                 'check alpha\'s unit: W per Mbit/s of throughput, e.g. "0.44 W/Mbps"',
             )
-    sources = reader.sources(data, tables=())
-    return LinkProfile(
-        name=name,
-        version=version,
-        description=description,
-        source=source,
-        path=path,
-        uplink_bps=uplink,
-        downlink_bps=downlink,
-        rtt_s=rtt,
-        alpha_w_per_mbps=alpha,
-        beta_w=beta,
-        tail_energy_j=tail,
-        alpha_down_w_per_mbps=alpha_down,
-        connected_power_w=connected,
-        sources=sources,
-    )
+    return {
+        "alpha_w_per_mbps": alpha,
+        "beta_w": beta,
+        "tail_energy_j": tail,
+        "alpha_down_w_per_mbps": alpha_down,
+        "connected_power_w": connected,
+    }
