@@ -113,6 +113,7 @@ def propagate_shapes(gm: fx.GraphModule, example: torch.Tensor, *, name: str = "
 
 
 def tensor_meta(node: fx.Node) -> list[TensorMetadata]:
+    """The tensors a node produces, as shape propagation recorded them (none if unknown)."""
     meta = node.meta.get("tensor_meta")
     if meta is None:
         return []
@@ -126,4 +127,5 @@ def tensor_meta(node: fx.Node) -> list[TensorMetadata]:
 
 
 def nbytes(metas: Iterable[TensorMetadata]) -> int:
+    """Bytes of the given tensors together."""
     return sum(int(math.prod(m.shape)) * m.dtype.itemsize for m in metas)

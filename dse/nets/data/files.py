@@ -27,6 +27,7 @@ from dse.nets.data.splits import (
     random_split,
     split_counts,
     stream_rng,
+    take,
 )
 
 _IDX_FILES: tuple[str, ...] = (
@@ -210,8 +211,8 @@ def _official_split(
     val, train = perm[:n_val], perm[n_val:total]
     assert len(train) == n_train
     parts = [
-        (train_x[train], {t: v[train] for t, v in train_y.items()}),
-        (train_x[val], {t: v[val] for t, v in train_y.items()}),
+        (train_x[train], take(train_y, train)),
+        (train_x[val], take(train_y, val)),
         (test_x, dict(test_y)),
     ]
     splits = [

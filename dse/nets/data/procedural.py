@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -18,6 +18,7 @@ from dse.nets.data.splits import (
     common_key,
     salt_and_pepper,
     stream_rng,
+    take,
     three_way,
 )
 
@@ -49,6 +50,15 @@ _OBJECT_RADIUS = 0.2
 _OBJECT_SV, _WALL_SV, _FLOOR_SV = (1.0, 1.0), (0.6, 0.95), (0.8, 0.65)
 _SHAPES_DEFAULT_N = 6000
 _SHAPES_DEFAULT_SIZE = 32
+
+
+class Renderer(Protocol):
+    """What every procedural set's renderer takes and gives: ``n`` images in [0, 1]
+    (N x C x size x size float32) and their labels per task, from ``seed`` alone."""
+
+    def __call__(
+        self, n: int, *, size: int, channels: int, noise: float, seed: int
+    ) -> tuple[np.ndarray, dict[str, np.ndarray]]: ...
 
 
 def render_shapes(
@@ -128,7 +138,7 @@ def _shape_mask(shape: int, dy: np.ndarray, dx: np.ndarray, r: np.ndarray) -> np
 
 def _load_procedural(
     name: str,
-    render: Callable[..., tuple[np.ndarray, dict[str, np.ndarray]]],
+    render: Renderer,
     classes: dict[str, int],
     default_task: str,
     opts: Options,
@@ -145,7 +155,7 @@ def _load_procedural(
     return build(
         name,
         splits,
-        [{t: v[i] for t, v in labels.items()} for i in index],
+        [take(labels, i) for i in index],
         classes,
         default_task,
         key,

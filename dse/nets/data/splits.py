@@ -17,7 +17,9 @@ from dse.errors import InputError
 #: Bump when a loader's output changes for the same arguments, so cached training misses.
 FORMAT_VERSION = 1
 MIN_SIZE = 4
+"""The smallest image side, pixels, a set may be resized to or read at."""
 MIN_N = 10
+"""The fewest samples a set may be drawn from."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -201,7 +203,13 @@ def standardise(splits: list[torch.Tensor]) -> list[torch.Tensor]:
     return [x.sub_(m).div_(s) for x in splits]
 
 
+def take(labels: Mapping[str, np.ndarray], index: np.ndarray) -> dict[str, np.ndarray]:
+    """Every task's labels at ``index``."""
+    return {t: v[index] for t, v in labels.items()}
+
+
 def labels_tensor(values: np.ndarray) -> torch.Tensor:
+    """Labels as the int64 tensor a :class:`Split` holds."""
     return torch.from_numpy(np.ascontiguousarray(values, dtype=np.int64))
 
 
@@ -263,13 +271,11 @@ def random_split(
     if opts.n is not None and opts.n < total:
         keep = np.sort(stream_rng(opts.seed, STREAM_SUBSET).permutation(total)[: opts.n])
         images, total = images[keep], opts.n
-        labels = {t: v[keep] for t, v in labels.items()}
+        labels = take(labels, keep)
     index = three_way(name, total, opts)
     splits = [prepare(images[i], opts, images.shape[1], k) for k, i in enumerate(index)]
     key = {**common_key(opts, total=total, test_fraction=opts.test_fraction), **key_fields}
-    return build(
-        name, splits, [{t: v[i] for t, v in labels.items()} for i in index], classes, task, key
-    )
+    return build(name, splits, [take(labels, i) for i in index], classes, task, key)
 
 
 def common_key(opts: Options, *, total: int, test_fraction: float | str) -> dict[str, object]:
