@@ -23,6 +23,7 @@ __all__, __getattr__ = exports(
         "Node": "graph",
         "build_graph": "graph",
         "site_nodes": "graph",
+        "server_nodes": "graph",
         "trace": "shapes",
         "propagate_shapes": "shapes",
         "DeviceProfile": "devices",

@@ -570,6 +570,16 @@ def _cuts(
     return cuts
 
 
+def server_nodes(graph: LayerGraph, cut: int) -> set[str]:
+    """Nodes on the server at ``cut``: the backbone from ``cut`` on and the heads of the
+    exits whose site is past it."""
+    server = set(graph.backbone[cut:])
+    for e in graph.exits:
+        if cut < e.position:
+            server.update(e.nodes)
+    return server
+
+
 def _site_of_module(gm: fx.GraphModule, path: str) -> str:
     """The last fx node executed inside module ``path`` (its output)."""
     last = None
@@ -598,5 +608,6 @@ __all__ = [
     "LayerGraph",
     "Node",
     "build_graph",
+    "server_nodes",
     "site_nodes",
 ]

@@ -65,7 +65,7 @@ from dataclasses import dataclass
 
 from dse.costmodel.costs import FREE_KINDS, transfer_time
 from dse.costmodel.devices import DeviceProfile, LinkProfile
-from dse.costmodel.graph import LayerGraph, Node
+from dse.costmodel.graph import LayerGraph, Node, server_nodes
 from dse.errors import InputError
 
 MODES = ("central", "split", "hierarchical")
@@ -137,16 +137,6 @@ def _forward(nodes: Iterable[Node], device: DeviceProfile, batch: int) -> float:
 
 def _optimizer(nodes: Iterable[Node], device: DeviceProfile) -> float:
     return OPTIMIZER_TRAFFIC * sum(n.weight_bytes for n in nodes) / device.mem_bandwidth_Bps
-
-
-def server_nodes(graph: LayerGraph, cut: int) -> set[str]:
-    """Nodes on the server at ``cut``: the backbone from ``cut`` on and the heads of the
-    exits whose site is past it."""
-    server = set(graph.backbone[cut:])
-    for e in graph.exits:
-        if cut < e.position:
-            server.update(e.nodes)
-    return server
 
 
 def training_exit(graph: LayerGraph, cut: int, named: int | None = None) -> int | None:

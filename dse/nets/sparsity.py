@@ -90,6 +90,11 @@ def _check_density(density: float, where: str, field: str) -> None:
         raise InputError(where, field, f"must be a number in (0, 1], got {density!r}")
 
 
+def _check_seed(seed: object) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise InputError("seed", "seed", f"must be an integer, got {seed!r}")
+
+
 def _d_out_step(n_out: int, n_in: int) -> int:
     """Smallest ``d_out`` with ``n_in * d_out`` divisible by ``n_out``; the valid ones are its
     multiples."""
@@ -147,8 +152,7 @@ def degrees_for(
 
 def _generator(seed: int) -> torch.Generator:
     """A CPU generator seeded locally; the global RNG is never touched."""
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise InputError("seed", "seed", f"must be an integer, got {seed!r}")
+    _check_seed(seed)
     g = torch.Generator(device="cpu")
     g.manual_seed(seed % packing.MAX_SEED)
     return g
@@ -331,18 +335,9 @@ def plan_sparsity(
     _check_density(density, "density", "density")
     if method == "nm":
         return _plan_nm(model, density, seed=seed, exclude=exclude, strict=strict)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise InputError("seed", "seed", f"must be an integer, got {seed!r}")
-    excl = tuple(exclude)
+    _check_seed(seed)
     modules = dict(model.named_modules())
-    for e in excl:
-        if not isinstance(e, str) or e not in modules:
-            raise InputError(
-                "exclude",
-                str(e),
-                "names no module of the model",
-                fix=f"known modules: {_name_list(modules)}",
-            )
+    excl = _checked_exclude(exclude, modules)
     eligible = {n: m for n, m in modules.items() if packing.sparsifiable(m)}
     over = dict(overrides or {})
     for n in over:
@@ -378,8 +373,7 @@ def plan_sparsity(
 def _plan_nm(
     model: nn.Module, density: float, *, seed: int, exclude: Iterable[str], strict: bool
 ) -> SparsityPlan:
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise InputError("seed", "seed", f"must be an integer, got {seed!r}")
+    _check_seed(seed)
     nm = nm_of(density)
     if nm is None and density < 1.0:
         raise InputError(
@@ -388,16 +382,8 @@ def _plan_nm(
             f"{density!r} is no N:M density",
             "use N/M with M = 4, 8 or 16 (0.5 is 2:4, 0.25 is 1:4, 0.125 is 1:8)",
         )
-    excl = tuple(exclude)
     modules = dict(model.named_modules())
-    for e in excl:
-        if e not in modules:
-            raise InputError(
-                "exclude",
-                str(e),
-                "names no module of the model",
-                fix=f"known modules: {_name_list(modules)}",
-            )
+    excl = _checked_exclude(exclude, modules)
     layers: dict[str, float] = {}
     for name, module in modules.items():
         if nm is None or not packing.sparsifiable(module) or _excluded(name, excl):
@@ -415,6 +401,20 @@ def _plan_nm(
     return SparsityPlan(
         method="nm" if layers else "dense", density=float(density), seed=seed, layers=layers
     )
+
+
+def _checked_exclude(exclude: Iterable[str], modules: Mapping[str, nn.Module]) -> tuple[str, ...]:
+    """The names to keep dense, each the name of a module of the model."""
+    excl = tuple(exclude)
+    for e in excl:
+        if not isinstance(e, str) or e not in modules:
+            raise InputError(
+                "exclude",
+                str(e),
+                "names no module of the model",
+                fix=f"known modules: {_name_list(modules)}",
+            )
+    return excl
 
 
 def _name_list(names: Iterable[str], limit: int = 20) -> str:
