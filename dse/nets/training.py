@@ -489,6 +489,7 @@ def _train(spec: NetworkSpec, *, progress: bool = True, server: bool = True) -> 
     if best is not None:
         net.load_state_dict(best.state)
         val = best.val
+    seconds = time.perf_counter() - start  # training only, not the test pass below
     return TrainedNetwork(
         spec=spec,
         state={k: v.detach().clone() for k, v in net.state_dict().items()},
@@ -497,7 +498,7 @@ def _train(spec: NetworkSpec, *, progress: bool = True, server: bool = True) -> 
         val_labels=tuple(y.clone() for y in val_y),
         test_logits=loop.logits(net, data.test.x, len(tasks)),
         test_labels=tuple(data.test.y[t].clone() for t in tasks),
-        train_seconds=time.perf_counter() - start,
+        train_seconds=seconds,
         history=tuple(history),
         cached=False,
         kept_epoch=best.epoch if best is not None else None,
