@@ -7,8 +7,9 @@ Entry points: :func:`build_graph` -> :class:`LayerGraph`; :func:`load_device` /
 :func:`profile_model`; :func:`codec_seconds` (coding the tensors at a cut, with the
 :data:`CODEC_RATES` throughputs of a profile's ``[codec]`` table); :func:`training_cost`
 -> :class:`TrainingCost` (training a network centrally, split or hierarchically); the modules
-``devices``, ``storage``, ``calibrate``, ``measure`` (timing layers, kernels and
-programs; the measurement CSV) and ``predictor`` (kernel latency predictors).
+``devices``, ``packing`` (the packed sparse format), ``calibrate``, ``measure`` (timing
+layers, kernels and programs; the measurement CSV) and ``predictor`` (kernel latency
+predictors).
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ __all__, __getattr__ = exports(
         "Node": "graph",
         "build_graph": "graph",
         "site_nodes": "graph",
-        "trace": "graph",
-        "propagate_shapes": "graph",
+        "server_nodes": "graph",
+        "trace": "shapes",
+        "propagate_shapes": "shapes",
         "DeviceProfile": "devices",
         "LinkProfile": "devices",
         "load_device": "devices",
@@ -41,7 +43,7 @@ __all__, __getattr__ = exports(
         "to_json": "profiler",
         "sparse_kernel_summary": "profiler",
         "execution": "costs",
-        "payload_bytes": "storage",
+        "payload_bytes": "packing",
         "codec_seconds": "costs",
         "CODEC_BODY_FRACTION": "costs",
         "CODEC_LOSSLESS": "costs",
@@ -52,7 +54,7 @@ __all__, __getattr__ = exports(
         "OP_KINDS": "kinds",
         "parse_quantity": "units",
         "devices": "devices",
-        "storage": "storage",
+        "packing": "packing",
         "calibrate": "calibrate",
         "measure": "measure",
         "predictor": "predictor",

@@ -45,8 +45,9 @@ import zstandard
 
 from dse.costmodel.costs import FREE_KINDS, layer_latency
 from dse.costmodel.devices import CODEC_RATES, DeviceProfile
-from dse.costmodel.graph import LayerGraph, Node, build_graph, trace
+from dse.costmodel.graph import LayerGraph, Node, build_graph
 from dse.costmodel.measure import pinned_threads, shape_text
+from dse.costmodel.shapes import trace
 from dse.errors import InputError
 
 COMPUTE_KINDS = ("conv", "depthwise_conv", "linear", "matmul")

@@ -2,8 +2,10 @@
 
 One node per leaf module or functional op, in the fx topological order, held in a
 networkx DiGraph. Shapes come from propagating *meta* tensors (no arithmetic, no real
-forward pass); FLOPs come from one fvcore ``FlopCountAnalysis`` per model, extended with
-handles for the ops fvcore skips by default, so nothing silently counts as zero.
+forward pass: ``shapes.py``); FLOPs come from the op table (``ops.py``): one fvcore
+``FlopCountAnalysis`` per model for modules, extended with handles for the ops fvcore
+skips by default, and a rule per function or tensor method, so nothing silently counts as
+zero; an op no rule knows is counted as kind ``other`` and warned about once.
 
 FLOP convention, used everywhere in dse: one FLOP is one multiply *or* one add, so a
 multiply-accumulate (MAC) is 2 FLOP. For conv, linear and matmul ``flops == 2 * macs``
@@ -26,178 +28,30 @@ the edge and the rest on the server; cut 0 sends the input, the last cut sends n
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
 
 import networkx as nx
 import torch
 import torch.fx as fx
 import torch.nn as nn
-from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
 
 from dse.costmodel.kinds import OP_KINDS
-from dse.costmodel.storage import mask_pattern, payload_bytes
+from dse.costmodel.ops import (
+    UNKNOWN,
+    flops_from_counter,
+    function_name,
+    function_rule,
+    fvcore_counts,
+    module_kind,
+)
+from dse.costmodel.packing import mask_pattern, payload_bytes
+from dse.costmodel.shapes import nbytes, propagate_shapes, tensor_meta, trace
 from dse.errors import InputError
 
 log = logging.getLogger(__name__)
-
-# --------------------------------------------------------------------------------------
-# The op table: module classes and functions -> op kind, and how FLOPs are counted.
-# --------------------------------------------------------------------------------------
-
-_MODULE_KINDS: tuple[tuple[type[nn.Module], str], ...] = (
-    (nn.Linear, "linear"),  # convolutions: see _module_kind (conv or depthwise_conv)
-    (nn.modules.batchnorm._NormBase, "norm"),
-    (nn.LayerNorm, "norm"),
-    (nn.GroupNorm, "norm"),
-    (nn.ReLU, "activation"),
-    (nn.ReLU6, "activation"),
-    (nn.GELU, "activation"),
-    (nn.SiLU, "activation"),
-    (nn.Hardswish, "activation"),
-    (nn.Hardsigmoid, "activation"),
-    (nn.Sigmoid, "activation"),
-    (nn.Tanh, "activation"),
-    (nn.LeakyReLU, "activation"),
-    (nn.ELU, "activation"),
-    (nn.Hardtanh, "activation"),
-    (nn.modules.pooling._MaxPoolNd, "pool"),
-    (nn.modules.pooling._AvgPoolNd, "pool"),
-    (nn.modules.pooling._AdaptiveAvgPoolNd, "pool"),
-    (nn.modules.pooling._AdaptiveMaxPoolNd, "pool"),
-    (nn.Flatten, "reshape"),
-    (nn.Unflatten, "reshape"),
-    (nn.Identity, "reshape"),
-    (nn.modules.dropout._DropoutNd, "dropout"),
-    (nn.Softmax, "softmax"),
-    (nn.LogSoftmax, "softmax"),
-)
-
-# Functions and tensor methods: name -> (kind, rule). Rules count FLOPs from shapes for
-# functional nodes, which fvcore attributes to the enclosing module rather than a node.
-_FUNCTION_KINDS: dict[str, tuple[str, str]] = {
-    "add": ("add", "elementwise"),
-    "iadd": ("add", "elementwise"),
-    "sub": ("add", "elementwise"),
-    "isub": ("add", "elementwise"),
-    "mul": ("mul", "elementwise"),
-    "imul": ("mul", "elementwise"),
-    "truediv": ("mul", "elementwise"),
-    "div": ("mul", "elementwise"),
-    "relu": ("activation", "elementwise"),
-    "relu_": ("activation", "elementwise"),
-    "relu6": ("activation", "elementwise"),
-    "gelu": ("activation", "elementwise"),
-    "silu": ("activation", "elementwise"),
-    "sigmoid": ("activation", "elementwise"),
-    "tanh": ("activation", "elementwise"),
-    "hardswish": ("activation", "elementwise"),
-    "hardsigmoid": ("activation", "elementwise"),
-    "leaky_relu": ("activation", "elementwise"),
-    "hardtanh": ("activation", "elementwise"),
-    "softmax": ("softmax", "elementwise"),
-    "log_softmax": ("softmax", "elementwise"),
-    "max_pool2d": ("pool", "input"),
-    "avg_pool2d": ("pool", "input"),
-    "adaptive_avg_pool2d": ("pool", "input"),
-    "adaptive_max_pool2d": ("pool", "input"),
-    "mean": ("pool", "input"),
-    "cat": ("concat", "zero"),
-    "stack": ("concat", "zero"),
-    "flatten": ("reshape", "zero"),
-    "view": ("reshape", "zero"),
-    "reshape": ("reshape", "zero"),
-    "permute": ("reshape", "zero"),
-    "transpose": ("reshape", "zero"),
-    "contiguous": ("reshape", "zero"),
-    "squeeze": ("reshape", "zero"),
-    "unsqueeze": ("reshape", "zero"),
-    "getitem": ("reshape", "zero"),
-    "size": ("reshape", "zero"),
-    "getattr": ("reshape", "zero"),
-    "dropout": ("dropout", "zero"),
-    "matmul": ("matmul", "matmul"),
-    "bmm": ("matmul", "matmul"),
-    "linear": ("linear", "linear"),
-}
-
-# fvcore operator names whose count is MACs (fvcore counts one per multiply-add).
-_MAC_OPERATORS = frozenset({"conv", "linear", "matmul", "bmm", "einsum", "addmm", "baddbmm"})
-
-# aten ops fvcore skips by default, and how we count them: one FLOP per output element
-# ("out") or per element of the first input ("in"). Registered through fvcore's own
-# handle mechanism (``set_op_handle``).
-_EXTRA_FVCORE_OPS: dict[str, str] = {
-    "aten::relu": "out",
-    "aten::relu_": "out",
-    "aten::hardtanh": "out",
-    "aten::hardtanh_": "out",
-    "aten::gelu": "out",
-    "aten::silu": "out",
-    "aten::silu_": "out",
-    "aten::sigmoid": "out",
-    "aten::tanh": "out",
-    "aten::hardswish": "out",
-    "aten::hardswish_": "out",
-    "aten::hardsigmoid": "out",
-    "aten::leaky_relu": "out",
-    "aten::elu": "out",
-    "aten::add": "out",
-    "aten::add_": "out",
-    "aten::sub": "out",
-    "aten::mul": "out",
-    "aten::mul_": "out",
-    "aten::div": "out",
-    "aten::softmax": "out",
-    "aten::log_softmax": "out",
-    "aten::max_pool2d": "in",
-    "aten::avg_pool2d": "in",
-    "aten::adaptive_max_pool2d": "in",
-    "aten::max_pool1d": "in",
-    "aten::avg_pool1d": "in",
-    "aten::adaptive_max_pool1d": "in",
-    "aten::adaptive_avg_pool1d": "in",
-    "aten::max_pool3d": "in",
-    "aten::avg_pool3d": "in",
-    "aten::adaptive_max_pool3d": "in",
-    "aten::adaptive_avg_pool3d": "in",
-    "aten::mean": "in",
-}
-
-
-def _fvcore_elementwise(where: str) -> Callable[[list[Any], list[Any]], int]:
-    """A fvcore handle counting one FLOP per element of the output or first input."""
-
-    def handle(inputs: list[Any], outputs: list[Any]) -> int:
-        value = outputs[0] if where == "out" else inputs[0]
-        shape = value.type().sizes()
-        return int(math.prod(shape)) if shape is not None else 0
-
-    return handle
-
-
-def _module_kind(module: nn.Module) -> str:
-    if isinstance(module, nn.modules.conv._ConvNd):
-        depthwise = module.groups > 1 and module.groups == module.in_channels
-        return "depthwise_conv" if depthwise else "conv"
-    for cls, kind in _MODULE_KINDS:
-        if isinstance(module, cls):
-            return kind
-    return "other"
-
-
-def _function_name(node: fx.Node) -> str:
-    target = node.target
-    if isinstance(target, str):
-        return target
-    name = getattr(target, "__name__", str(target))
-    return name
-
 
 # --------------------------------------------------------------------------------------
 # The frozen graph handed to later stages.
@@ -222,7 +76,7 @@ class Node:
     flops: int  # dense FLOPs (1 MAC = 2 FLOP)
     macs: int
     density: float = 1.0  # realised weight density of this layer (1.0 if dense)
-    #: sparsity pattern of its weight mask (storage.mask_pattern): "dense", "N:M",
+    #: sparsity pattern of its weight mask (packing.mask_pattern): "dense", "N:M",
     #: "predefined" or "unstructured"; a device's sparse kernels are matched against it
     pattern: str = "dense"
     exit: int | None = None  # index of the exit head this node belongs to (None: backbone)
@@ -298,218 +152,8 @@ class LayerGraph:
 
 
 # --------------------------------------------------------------------------------------
-# Building it.
+# Building it: trace, DAG, output checks, per-node accounting, fusion, cuts and exits.
 # --------------------------------------------------------------------------------------
-
-
-def trace(model: nn.Module, *, name: str = "model") -> fx.GraphModule:
-    """Symbolically trace ``model``; an untraceable op becomes an InputError with a fix.
-
-    A GraphModule is traced again too, so that containers it calls (an exit head's
-    Sequential) are expanded into their leaf layers.
-    """
-    try:
-        return fx.symbolic_trace(model)
-    except Exception as exc:  # fx raises TraceError, TypeError, RuntimeError, ...
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(
-            name,
-            "forward",
-            f"torch.fx cannot trace this model: {type(exc).__name__}: {first}{_user_frame(exc)}",
-            "make data-dependent control flow static, or wrap the failing part in its own "
-            "nn.Module and mark it as a leaf (torch.fx.wrap for functions)",
-        ) from None
-
-
-def _user_frame(exc: BaseException) -> str:
-    """`` at FILE:LINE: SOURCE`` of the innermost traceback frame outside torch and dse."""
-    import traceback
-    from pathlib import Path
-
-    skip = (str(Path(torch.__file__).parent), str(Path(__file__).parents[1]))
-    frames = [
-        f
-        for f in traceback.extract_tb(exc.__traceback__)
-        if not f.filename.startswith(skip) and not f.filename.startswith("<")
-    ]
-    if not frames:
-        return ""
-    f = frames[-1]
-    return f" at {f.filename}:{f.lineno}: {(f.line or '').strip()}"
-
-
-# Leaf modules whose output has their input's shape and dtype: on meta tensors they need
-# not run at all (batch norm's meta path goes through slow Python decompositions).
-_SHAPE_PRESERVING: tuple[type[nn.Module], ...] = (
-    *(cls for cls, kind in _MODULE_KINDS if kind in ("norm", "activation", "dropout", "softmax")),
-    nn.Identity,
-)
-
-
-class _MetaShapeProp(ShapeProp):
-    """ShapeProp on meta tensors that passes shape-preserving layers' inputs through."""
-
-    def call_module(self, target: Any, args: Any, kwargs: Any) -> Any:
-        module = self.fetch_attr(target)
-        if (
-            isinstance(module, _SHAPE_PRESERVING)
-            and len(args) == 1
-            and not kwargs
-            and isinstance(args[0], torch.Tensor)
-        ):
-            return args[0]
-        return super().call_module(target, args, kwargs)
-
-
-def propagate_shapes(gm: fx.GraphModule, example: torch.Tensor, *, name: str = "model") -> None:
-    """Fill ``node.meta['tensor_meta']`` using meta tensors: shapes without arithmetic.
-
-    A model that cannot run on ``example`` at all (wrong shape or dtype) is bad input: an
-    InputError naming the input, not an internal failure.
-    """
-    from torch.nn.utils.stateless import _reparametrize_module
-
-    state = dict(gm.named_parameters())
-    state.update(dict(gm.named_buffers()))
-    meta = {k: torch.empty(v.shape, dtype=v.dtype, device="meta") for k, v in state.items()}
-    x = torch.empty(example.shape, dtype=example.dtype, device="meta")
-    # ShapeProp prints a traceback to stderr for every failing node: keep it quiet, the
-    # failure is handled (or reported in one line) here.
-    try:
-        with _reparametrize_module(gm, meta), contextlib.redirect_stderr(io.StringIO()):
-            _MetaShapeProp(gm).propagate(x)
-    except Exception:
-        # Some ops have no meta kernel: fall back to a real forward pass on the input.
-        try:
-            with torch.no_grad(), contextlib.redirect_stderr(io.StringIO()):
-                ShapeProp(gm).propagate(example)
-        except Exception as exc:
-            cause = exc.__cause__ or exc
-            text = str(cause).strip().splitlines()
-            shape = "x".join(map(str, example.shape))
-            raise InputError(
-                name,
-                "input",
-                f"the model does not run on a {shape} {str(example.dtype).removeprefix('torch.')}"
-                f" input: {type(cause).__name__}: {text[0] if text else ''}",
-                "give the input shape the model expects (--input-shape NxCxHxW) and one "
-                "floating dtype for all its parameters",
-            ) from None
-
-
-def _tensor_meta(node: fx.Node) -> list[TensorMetadata]:
-    meta = node.meta.get("tensor_meta")
-    if meta is None:
-        return []
-    if isinstance(meta, TensorMetadata):
-        return [meta]
-    out: list[TensorMetadata] = []
-    for m in meta if isinstance(meta, list | tuple) else meta.values():
-        if isinstance(m, TensorMetadata):
-            out.append(m)
-    return out
-
-
-def _nbytes(metas: Iterable[TensorMetadata]) -> int:
-    return sum(int(math.prod(m.shape)) * m.dtype.itemsize for m in metas)
-
-
-def _fvcore_counts(gm: fx.GraphModule, example: torch.Tensor) -> tuple[dict, dict[str, int]]:
-    """Per-module, per-operator counts from one fvcore analysis, and unsupported ops."""
-    from fvcore.nn import FlopCountAnalysis
-
-    analysis = FlopCountAnalysis(gm, example)
-    for op, where in _EXTRA_FVCORE_OPS.items():
-        analysis.set_op_handle(op, _fvcore_elementwise(where))
-    analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-    analysis.tracer_warnings("none")
-    logging.getLogger("fvcore").setLevel(logging.ERROR)
-    by_module = analysis.by_module_and_operator()
-    unsupported = dict(analysis.unsupported_ops())
-    return by_module, unsupported
-
-
-def _flops_from_counter(counter: Mapping[str, int]) -> tuple[int, int]:
-    flops = macs = 0
-    for op, count in counter.items():
-        if op in _MAC_OPERATORS:
-            macs += int(count)
-            flops += 2 * int(count)
-        else:
-            flops += int(count)
-    return flops, macs
-
-
-def _rule_flops(rule: str, node: fx.Node, out: list[TensorMetadata]) -> tuple[int, int]:
-    """FLOPs and MACs of a functional node from its shapes (same conventions as fvcore's)."""
-    if rule == "zero" or not out:
-        return 0, 0
-    numel_out = int(math.prod(out[0].shape))
-    if rule == "elementwise":
-        return numel_out, 0
-    first = next((a for a in node.all_input_nodes), None)
-    in_meta = _tensor_meta(first) if first is not None else []
-    if rule == "input":
-        return (int(math.prod(in_meta[0].shape)) if in_meta else numel_out), 0
-    if rule in ("matmul", "linear") and in_meta:
-        k = int(in_meta[0].shape[-1])
-        macs = numel_out * k
-        return 2 * macs, macs
-    return 0, 0
-
-
-def _parameter(gm: fx.GraphModule, node: fx.Node) -> nn.Parameter | None:
-    """The parameter a ``get_attr`` node reads, or None (buffers, constants, other nodes)."""
-    if node.op != "get_attr":
-        return None
-    try:
-        return gm.get_parameter(str(node.target))
-    except AttributeError:
-        return None
-
-
-def _stored_bytes(module: nn.Module) -> int:
-    """Storage of a leaf module; dense bytes (with a warning) if its mask cannot be packed."""
-    try:
-        return payload_bytes(module)
-    except ValueError as exc:  # e.g. an irregular mask the packed format cannot express
-        log.warning("storage of %s counted dense: %s", type(module).__name__, exc)
-        return sum(t.numel() * t.element_size() for t in module.parameters())
-
-
-def _call_size(node: fx.Node, kind: str) -> int:
-    """What one call of a shared module scales with: elements read (pool) or produced."""
-    if kind == "pool" and node.all_input_nodes:
-        metas = _tensor_meta(node.all_input_nodes[0])
-    else:
-        metas = _tensor_meta(node)
-    return int(math.prod(metas[0].shape)) if metas else 0
-
-
-def _share(total: int, weights: list[int], i: int) -> int:
-    """Call ``i``'s integer share of ``total`` in proportion to ``weights``; shares sum
-    to ``total`` exactly (equal shares if every weight is 0)."""
-    if sum(weights) <= 0:
-        weights = [1] * len(weights)
-    whole = sum(weights)
-    before = sum(weights[:i])
-    return total * (before + weights[i]) // whole - total * before // whole
-
-
-def _site_of_module(gm: fx.GraphModule, path: str) -> str:
-    """The last fx node executed inside module ``path`` (its output)."""
-    last = None
-    for node in gm.graph.nodes:
-        stack = node.meta.get("nn_module_stack") or {}
-        paths = {v[0] if isinstance(v, tuple) else k for k, v in stack.items()}
-        inside = node.op == "call_module" and (
-            node.target == path or str(node.target).startswith(path + ".")
-        )  # a retraced GraphModule has no stack
-        if path in paths or inside:
-            last = node.name
-    if last is None:
-        raise InputError("model", "exit_sites", f"no layer runs inside module {path!r}")
-    return last
 
 
 def build_graph(
@@ -520,7 +164,7 @@ def build_graph(
 ) -> LayerGraph:
     """Trace ``model`` on ``example_input`` and annotate every node.
 
-    A leaf module's storage is :func:`dse.costmodel.storage.payload_bytes` (kept values + explicit
+    A leaf module's storage is :func:`dse.costmodel.packing.payload_bytes` (kept values + explicit
     indices for masked layers, raw tensors otherwise). Modules carrying a boolean buffer
     ``weight_mask`` count only the unmasked weights as non-zero.
     """
@@ -531,7 +175,7 @@ def build_graph(
     try:
         gm = trace(model, name=label)
         propagate_shapes(gm, example_input, name=label)
-        by_module, unsupported = _fvcore_counts(gm, example_input)
+        by_module, unsupported = fvcore_counts(gm, example_input)
     finally:
         model.train(was_training)
     return _annotate(gm, example_input, by_module, unsupported, label, tasks=tasks)
@@ -546,28 +190,69 @@ def _annotate(
     *,
     tasks: int = 1,
 ) -> LayerGraph:
-    modules = dict(gm.named_modules())
-    graph_nodes = list(gm.graph.nodes)
-    calls: dict[str, list[fx.Node]] = {}  # module path -> its call nodes, in order
-    for n in graph_nodes:
-        if n.op == "call_module":
-            calls.setdefault(n.target, []).append(n)
+    """The frozen graph of a traced, shape-propagated model: its DAG, its outputs checked,
+    every node that feeds an output accounted, fused, and the cuts and exits found."""
+    trace_ = _Trace.of(gm)
+    outputs, finals = _outputs(trace_, label, tasks)
+    backbone_set, head_of = _roles(trace_.dag, outputs, finals, tasks)
+    accounting = _Accounting(gm, by_module)
+    nodes: dict[str, Node] = {}
+    for n in trace_.compute:
+        if n.name in backbone_set or n.name in head_of:  # else dead code: feeds no output
+            nodes[n.name] = _node(n, accounting.account(n), trace_.placeholder, head_of)
+    nodes = fuse_nodes(nodes, trace_.dag)
+    for name, node in nodes.items():
+        trace_.dag.nodes[name]["node"] = node
+    backbone = tuple(n.name for n in trace_.compute if n.name in backbone_set)
+    input_bytes = int(example.numel()) * example.element_size()
+    return LayerGraph(
+        model_name=label,
+        input_shape=tuple(example.shape),
+        input_bytes=input_bytes,
+        result_bytes=sum(nodes[f.name].output_bytes for f in finals),
+        nodes=nodes,
+        backbone=backbone,
+        cuts=tuple(_cuts(trace_.dag, backbone, input_bytes, nodes)),
+        exits=_exit_sites(trace_.dag, nodes, backbone, (len(outputs) - tasks) // tasks),
+        dag=trace_.dag,
+        unsupported=unsupported,
+    )
 
-    placeholder = next(n for n in graph_nodes if n.op == "placeholder")
-    output = next(n for n in graph_nodes if n.op == "output")
-    compute = [n for n in graph_nodes if n.op in ("call_module", "call_function", "call_method")]
-    compute_names = {n.name for n in compute}
-    dag = nx.DiGraph()
-    dag.add_node("input")
-    for n in compute:
-        dag.add_node(n.name)
-        for a in n.all_input_nodes:
-            src = "input" if a is placeholder else a.name
-            if src in compute_names or src == "input":
-                dag.add_edge(src, n.name)
 
-    # Which output element does each node serve? Last element = final, others = exits.
-    out_arg = output.args[0]
+@dataclass(frozen=True)
+class _Trace:
+    """The fx graph's input and output nodes, its compute nodes in order, and the DAG of
+    the compute nodes (``"input"`` standing for the placeholder)."""
+
+    placeholder: fx.Node
+    output: fx.Node
+    compute: list[fx.Node]
+    dag: nx.DiGraph
+
+    @classmethod
+    def of(cls, gm: fx.GraphModule) -> _Trace:
+        graph_nodes = list(gm.graph.nodes)
+        placeholder = next(n for n in graph_nodes if n.op == "placeholder")
+        output = next(n for n in graph_nodes if n.op == "output")
+        compute = [
+            n for n in graph_nodes if n.op in ("call_module", "call_function", "call_method")
+        ]
+        compute_names = {n.name for n in compute}
+        dag = nx.DiGraph()
+        dag.add_node("input")
+        for n in compute:
+            dag.add_node(n.name)
+            for a in n.all_input_nodes:
+                src = "input" if a is placeholder else a.name
+                if src in compute_names or src == "input":
+                    dag.add_edge(src, n.name)
+        return cls(placeholder, output, compute, dag)
+
+
+def _outputs(trace_: _Trace, label: str, tasks: int) -> tuple[list[fx.Node], list[fx.Node]]:
+    """The output nodes (exits first, per task, then the finals) and the ``tasks`` finals;
+    an output that is no tensor, or a model without a layer, is bad input."""
+    out_arg = trace_.output.args[0]
     if isinstance(out_arg, dict):
         keys = ", ".join(map(repr, out_arg))
         raise InputError(
@@ -595,7 +280,7 @@ def _annotate(
         )
     finals = out_nodes[len(out_nodes) - tasks :]
     final = finals[-1]
-    if not compute or final.op == "placeholder":
+    if not trace_.compute or final.op == "placeholder":
         raise InputError(
             label,
             "forward",
@@ -605,124 +290,200 @@ def _annotate(
             "give a model that computes its output (nn.Identity or an empty "
             "nn.Sequential cannot be split)",
         )
-    backbone_set = set().union(*(nx.ancestors(dag, f.name) | {f.name} for f in finals))
-    backbone_set.discard("input")
+    return out_nodes, finals
+
+
+def _roles(
+    dag: nx.DiGraph, outputs: list[fx.Node], finals: list[fx.Node], tasks: int
+) -> tuple[set[str], dict[str, int]]:
+    """Which output each node serves: the backbone (what any final output needs) and, for
+    the rest, the exit whose head it belongs to (the last outputs are final, the others
+    exits, ``tasks`` outputs per exit)."""
+    backbone = set().union(*(nx.ancestors(dag, f.name) | {f.name} for f in finals))
+    backbone.discard("input")
     head_of: dict[str, int] = {}
-    for i, o in enumerate(out_nodes[: len(out_nodes) - tasks]):
-        for a in (nx.ancestors(dag, o.name) | {o.name}) - backbone_set - {"input"}:
+    for i, o in enumerate(outputs[: len(outputs) - tasks]):
+        for a in (nx.ancestors(dag, o.name) | {o.name}) - backbone - {"input"}:
             head_of.setdefault(a, i // tasks)
+    return backbone, head_of
 
-    warned: set[str] = set()
-    stored_once: set[str] = set()  # modules / parameters whose storage is already counted
-    nodes: dict[str, Node] = {}
-    for n in compute:
-        if n.name not in backbone_set and n.name not in head_of:
-            continue  # dead code: traced but feeds no output
-        metas = _tensor_meta(n)
-        activations = [a for a in n.all_input_nodes if a.op != "get_attr"]
-        in_bytes = sum(_nbytes(_tensor_meta(a)) for a in activations)
-        params = nonzero = weight_bytes = 0
-        stored = 0
-        density = 1.0
-        pattern = "dense"
-        if n.op == "call_module":
-            mod = modules[n.target]
-            kind = _module_kind(mod)
-            op = type(mod).__name__
-            # A module called several times is read at every call, stored once.
-            first_call = n.target not in stored_once
-            stored_once.add(n.target)
-            for p in mod.parameters():
-                params += p.numel()
-                weight_bytes += p.numel() * p.element_size()
-            nonzero = params
-            mask = getattr(mod, "weight_mask", None)
-            if isinstance(mask, torch.Tensor):
-                kept = int(mask.sum())
-                nonzero = params - mask.numel() + kept
-                density = kept / mask.numel()
-                pattern = mask_pattern(mask, getattr(mod, "groups", 1))
-            if first_call:
-                stored = _stored_bytes(mod)
-            else:
-                params = nonzero = 0
-            counter = by_module.get(n.target, {})
-            flops, macs = _flops_from_counter(counter)
-            group = calls[n.target]
-            if len(group) > 1:  # fvcore counts per module: split it over the calls
-                weights = [_call_size(c, kind) for c in group]
-                i = group.index(n)
-                flops, macs = _share(flops, weights, i), _share(macs, weights, i)
-            if kind == "other" and type(mod).__name__ not in warned:
-                warned.add(type(mod).__name__)
-                log.warning("op kind of module %s unknown; costed as 'other'", type(mod).__name__)
+
+@dataclass
+class _Account:
+    """What one node computes and stores, before it becomes a :class:`Node`."""
+
+    kind: str
+    op: str
+    flops: int = 0
+    macs: int = 0
+    params: int = 0
+    nonzero: int = 0
+    weight_bytes: int = 0
+    stored: int = 0
+    density: float = 1.0
+    pattern: str = "dense"
+
+
+class _Accounting:
+    """Accounts the nodes of one graph in order: a handler per fx node kind (a module
+    call, or a function or tensor-method call), sharing what is counted once per graph
+    (parameters are stored once, an unknown op is warned about once)."""
+
+    def __init__(self, gm: fx.GraphModule, by_module: Mapping[str, Mapping[str, int]]) -> None:
+        self.gm = gm
+        self.modules = dict(gm.named_modules())
+        self.by_module = by_module
+        self.calls: dict[str, list[fx.Node]] = {}  # module path -> its call nodes, in order
+        for n in gm.graph.nodes:
+            if n.op == "call_module":
+                self.calls.setdefault(n.target, []).append(n)
+        self.warned: set[str] = set()
+        self.stored_once: set[str] = set()  # modules / parameters whose storage is counted
+        self.handlers: dict[str, Callable[[fx.Node], _Account]] = {
+            "call_module": self.module,
+            "call_function": self.function,
+            "call_method": self.function,
+        }
+
+    def account(self, n: fx.Node) -> _Account:
+        account = self.handlers[n.op](n)
+        assert account.kind in OP_KINDS, account.kind
+        return account
+
+    def module(self, n: fx.Node) -> _Account:
+        """A leaf module: its parameters (masked ones as kept), stored once however often
+        it is called, and its fvcore count, split over its calls."""
+        mod = self.modules[n.target]
+        a = _Account(module_kind(mod), type(mod).__name__)
+        # A module called several times is read at every call, stored once.
+        first_call = n.target not in self.stored_once
+        self.stored_once.add(n.target)
+        for p in mod.parameters():
+            a.params += p.numel()
+            a.weight_bytes += p.numel() * p.element_size()
+        a.nonzero = a.params
+        mask = getattr(mod, "weight_mask", None)
+        if isinstance(mask, torch.Tensor):
+            kept = int(mask.sum())
+            a.nonzero = a.params - mask.numel() + kept
+            a.density = kept / mask.numel()
+            a.pattern = mask_pattern(mask, getattr(mod, "groups", 1))
+        if first_call:
+            a.stored = _stored_bytes(mod)
         else:
-            fname = op = _function_name(n)
-            kind, rule = _FUNCTION_KINDS.get(fname, ("other", "zero"))
-            if kind == "other" and fname not in warned:
-                warned.add(fname)
-                log.warning("no FLOP rule for %s; counted as 0 FLOPs, kind 'other'", fname)
-            flops, macs = _rule_flops(rule, n, metas)
-            # Parameters a functional op reads directly (F.linear(x, self.weight), or a
-            # traced root module that is itself a leaf such as a bare nn.Linear).
-            for a in n.all_input_nodes:
-                p = _parameter(gm, a)
-                if p is None:
-                    continue
-                weight_bytes += p.numel() * p.element_size()
-                if a.target not in stored_once:
-                    stored_once.add(a.target)
-                    params += p.numel()
-                    stored += p.numel() * p.element_size()
-            nonzero = params
-        assert kind in OP_KINDS, kind
-        shape = tuple(int(s) for s in metas[0].shape) if metas else ()
-        nodes[n.name] = Node(
-            name=n.name,
-            target=n.target if isinstance(n.target, str) else _function_name(n),
-            kind=kind,
-            inputs=tuple("input" if a is placeholder else a.name for a in activations),
-            output_shape=shape,
-            output_bytes=_nbytes(metas),
-            input_bytes=in_bytes,
-            params=params,
-            nonzero_params=nonzero,
-            weight_bytes=weight_bytes,
-            stored_bytes=stored,
-            flops=flops,
-            macs=macs,
-            density=density,
-            pattern=pattern,
-            exit=head_of.get(n.name),
-            op=op,
-        )
-    nodes = fuse_nodes(nodes, dag)
-    for name, node in nodes.items():
-        dag.nodes[name]["node"] = node
+            a.params = a.nonzero = 0
+        a.flops, a.macs = flops_from_counter(self.by_module.get(n.target, {}))
+        group = self.calls[n.target]
+        if len(group) > 1:  # fvcore counts per module: split it over the calls
+            weights = [_call_size(c, a.kind) for c in group]
+            i = group.index(n)
+            a.flops, a.macs = _share(a.flops, weights, i), _share(a.macs, weights, i)
+        if a.kind == "other" and a.op not in self.warned:
+            self.warned.add(a.op)
+            log.warning("op kind of module %s unknown; costed as 'other'", a.op)
+        return a
 
-    backbone = tuple(n.name for n in compute if n.name in backbone_set)
-    input_bytes = int(example.numel()) * example.element_size()
-    result_bytes = sum(nodes[f.name].output_bytes for f in finals)
-    cuts = _cuts(dag, backbone, input_bytes, nodes)
+    def function(self, n: fx.Node) -> _Account:
+        """A function or tensor method: its rule from the op table, and the parameters it
+        reads directly (``F.linear(x, self.weight)``, or a traced root module that is
+        itself a leaf such as a bare ``nn.Linear``)."""
+        name = function_name(n)
+        rule = function_rule(name)
+        if rule is UNKNOWN and name not in self.warned:
+            self.warned.add(name)
+            log.warning("no FLOP rule for %s; counted as 0 FLOPs, kind 'other'", name)
+        first = next((a for a in n.all_input_nodes), None)
+        inputs = tensor_meta(first) if first is not None else []
+        a = _Account(rule.kind, name)
+        a.flops, a.macs = rule.count(inputs, tensor_meta(n))
+        for arg in n.all_input_nodes:
+            p = _parameter(self.gm, arg)
+            if p is None:
+                continue
+            a.weight_bytes += p.numel() * p.element_size()
+            if arg.target not in self.stored_once:
+                self.stored_once.add(arg.target)
+                a.params += p.numel()
+                a.stored += p.numel() * p.element_size()
+        a.nonzero = a.params
+        return a
+
+
+def _parameter(gm: fx.GraphModule, node: fx.Node) -> nn.Parameter | None:
+    """The parameter a ``get_attr`` node reads, or None (buffers, constants, other nodes)."""
+    if node.op != "get_attr":
+        return None
+    try:
+        return gm.get_parameter(str(node.target))
+    except AttributeError:
+        return None
+
+
+def _stored_bytes(module: nn.Module) -> int:
+    """Storage of a leaf module; dense bytes (with a warning) if its mask cannot be packed."""
+    try:
+        return payload_bytes(module)
+    except ValueError as exc:  # e.g. an irregular mask the packed format cannot express
+        log.warning("storage of %s counted dense: %s", type(module).__name__, exc)
+        return sum(t.numel() * t.element_size() for t in module.parameters())
+
+
+def _call_size(node: fx.Node, kind: str) -> int:
+    """What one call of a shared module scales with: elements read (pool) or produced."""
+    if kind == "pool" and node.all_input_nodes:
+        metas = tensor_meta(node.all_input_nodes[0])
+    else:
+        metas = tensor_meta(node)
+    return int(math.prod(metas[0].shape)) if metas else 0
+
+
+def _share(total: int, weights: list[int], i: int) -> int:
+    """Call ``i``'s integer share of ``total`` in proportion to ``weights``; shares sum
+    to ``total`` exactly (equal shares if every weight is 0)."""
+    if sum(weights) <= 0:
+        weights = [1] * len(weights)
+    whole = sum(weights)
+    before = sum(weights[:i])
+    return total * (before + weights[i]) // whole - total * before // whole
+
+
+def _node(n: fx.Node, a: _Account, placeholder: fx.Node, head_of: Mapping[str, int]) -> Node:
+    """The frozen :class:`Node` of an accounted fx node: its sizes from the shapes."""
+    metas = tensor_meta(n)
+    activations = [x for x in n.all_input_nodes if x.op != "get_attr"]
+    return Node(
+        name=n.name,
+        target=n.target if isinstance(n.target, str) else function_name(n),
+        kind=a.kind,
+        inputs=tuple("input" if x is placeholder else x.name for x in activations),
+        output_shape=tuple(int(s) for s in metas[0].shape) if metas else (),
+        output_bytes=nbytes(metas),
+        input_bytes=sum(nbytes(tensor_meta(x)) for x in activations),
+        params=a.params,
+        nonzero_params=a.nonzero,
+        weight_bytes=a.weight_bytes,
+        stored_bytes=a.stored,
+        flops=a.flops,
+        macs=a.macs,
+        density=a.density,
+        pattern=a.pattern,
+        exit=head_of.get(n.name),
+        op=a.op,
+    )
+
+
+def _exit_sites(
+    dag: nx.DiGraph, nodes: Mapping[str, Node], backbone: tuple[str, ...], count: int
+) -> tuple[ExitSite, ...]:
+    """Each exit's head nodes and the last backbone node it reads (its site)."""
     position = {name: i for i, name in enumerate(backbone)}
     exits = []
-    for i in range((len(out_nodes) - tasks) // tasks):
+    for i in range(count):
         head = tuple(n for n in nodes if nodes[n].exit == i)
         reads = {p for h in head for p in dag.predecessors(h) if p in position}
         site = max(reads, key=position.__getitem__) if reads else backbone[0]
         exits.append(ExitSite(i, site, position[site] + 1, head))
-    return LayerGraph(
-        model_name=label,
-        input_shape=tuple(example.shape),
-        input_bytes=input_bytes,
-        result_bytes=result_bytes,
-        nodes=nodes,
-        backbone=backbone,
-        cuts=tuple(cuts),
-        exits=tuple(exits),
-        dag=dag,
-        unsupported=unsupported,
-    )
+    return tuple(exits)
 
 
 _FUSE_ANCHORS = {
@@ -809,6 +570,32 @@ def _cuts(
     return cuts
 
 
+def server_nodes(graph: LayerGraph, cut: int) -> set[str]:
+    """Nodes on the server at ``cut``: the backbone from ``cut`` on and the heads of the
+    exits whose site is past it."""
+    server = set(graph.backbone[cut:])
+    for e in graph.exits:
+        if cut < e.position:
+            server.update(e.nodes)
+    return server
+
+
+def _site_of_module(gm: fx.GraphModule, path: str) -> str:
+    """The last fx node executed inside module ``path`` (its output)."""
+    last = None
+    for node in gm.graph.nodes:
+        stack = node.meta.get("nn_module_stack") or {}
+        paths = {v[0] if isinstance(v, tuple) else k for k, v in stack.items()}
+        inside = node.op == "call_module" and (
+            node.target == path or str(node.target).startswith(path + ".")
+        )  # a retraced GraphModule has no stack
+        if path in paths or inside:
+            last = node.name
+    if last is None:
+        raise InputError("model", "exit_sites", f"no layer runs inside module {path!r}")
+    return last
+
+
 def site_nodes(gm: fx.GraphModule, module_paths: Iterable[str]) -> list[str]:
     """The fx node names that produce the outputs of the given module paths."""
     return [_site_of_module(gm, p) for p in module_paths]
@@ -821,6 +608,6 @@ __all__ = [
     "LayerGraph",
     "Node",
     "build_graph",
+    "server_nodes",
     "site_nodes",
-    "trace",
 ]

@@ -53,7 +53,8 @@ import torch.fx as fx
 import torch.nn as nn
 
 from dse.costmodel.devices import RUNTIMES, TIMED_RUNTIMES
-from dse.costmodel.graph import LayerGraph, build_graph, trace
+from dse.costmodel.graph import LayerGraph, build_graph
+from dse.costmodel.shapes import trace
 from dse.errors import InputError
 
 CSV_COLUMNS: tuple[str, ...] = (

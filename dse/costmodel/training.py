@@ -65,7 +65,7 @@ from dataclasses import dataclass
 
 from dse.costmodel.costs import FREE_KINDS, transfer_time
 from dse.costmodel.devices import DeviceProfile, LinkProfile
-from dse.costmodel.graph import LayerGraph, Node
+from dse.costmodel.graph import LayerGraph, Node, server_nodes
 from dse.errors import InputError
 
 MODES = ("central", "split", "hierarchical")
@@ -139,16 +139,6 @@ def _optimizer(nodes: Iterable[Node], device: DeviceProfile) -> float:
     return OPTIMIZER_TRAFFIC * sum(n.weight_bytes for n in nodes) / device.mem_bandwidth_Bps
 
 
-def server_nodes(graph: LayerGraph, cut: int) -> set[str]:
-    """Nodes on the server at ``cut``: the backbone from ``cut`` on and the heads of the
-    exits whose site is past it."""
-    server = set(graph.backbone[cut:])
-    for e in graph.exits:
-        if cut < e.position:
-            server.update(e.nodes)
-    return server
-
-
 def training_exit(graph: LayerGraph, cut: int, named: int | None = None) -> int | None:
     """The exit that trains the edge part at ``cut``: ``named`` (an index into
     ``graph.exits``) if given, else the one nearest before the cut (None if none is).
@@ -193,43 +183,106 @@ def training_cost(
         raise InputError("training", "cut", f"cut {cut} is outside 0..{len(graph.cuts) - 1}")
     if samples < 1 or batch_size < 1:
         raise ValueError("samples and batch_size must be >= 1")
-    B = int(batch_size)
-    n = math.ceil(samples / B)
-    label = LABEL_BYTES * tasks
-    rtt = link.rtt_s
-    every = list(graph.nodes.values())
+    epoch = _Epoch(samples, int(batch_size), LABEL_BYTES * tasks)
     if mode == "central":
-        s = _forward(every, server, B) * (1 + BACKWARD_FACTOR) + _optimizer(every, server)
-        once_bytes = samples * (graph.input_bytes + label)
-        up_air = 8.0 * once_bytes / link.uplink_bps
-        once_s = transfer_time(once_bytes, link)
-        once_j = (
-            link.uplink_power_w() * up_air
-            + link.connected_power_w * rtt
-            + edge.idle_power_w * once_s
-            + link.tail_energy_j
-        )
+        return _central(graph, edge, server, link, cut, epoch)
+    parts = _parts(graph, mode, cut, exit)
+    edge_s = _EdgeWork.of(parts, graph, edge, epoch)
+    if parts.cut_bytes <= 0:  # edge-only: no link, no server
+        seconds = epoch.batches * edge_s.total
         return TrainingCost(
             mode,
             cut,
-            None,
-            n,
-            B,
-            0.0,
-            0.0,
-            0.0,
-            0.0,
-            s,
-            n * s,
-            0.0,
-            0.0,
-            0.0,
-            0.0,
-            0.0,
-            once_s,
-            once_bytes,
-            once_j,
+            parts.exit,
+            epoch.batches,
+            epoch.batch,
+            edge_s.forward,
+            edge_s.backward,
+            edge_s.optimizer,
+            link_s=0.0,
+            server_s=0.0,
+            epoch_s=seconds,
+            up_bytes=0.0,
+            down_bytes=0.0,
+            edge_epoch_j=edge.active_power_w * seconds,
+            edge_memory_bytes=edge_s.memory,
+            optimizer_bytes=OPTIMIZER_STATE * edge_s.trained_bytes,
         )
+    return _two_parts(mode, cut, parts, edge_s, server, edge, link, epoch)
+
+
+@dataclass(frozen=True)
+class _Epoch:
+    """An epoch's sizes: training samples, the batch size, label bytes per sample."""
+
+    samples: int
+    batch: int
+    label_bytes: int
+
+    @property
+    def batches(self) -> int:
+        """Batches per epoch, the last maybe smaller (costed whole)."""
+        return math.ceil(self.samples / self.batch)
+
+
+def _central(
+    graph: LayerGraph,
+    edge: DeviceProfile,
+    server: DeviceProfile,
+    link: LinkProfile,
+    cut: int,
+    epoch: _Epoch,
+) -> TrainingCost:
+    """Central training: the raw training set uploaded once, the server trains alone."""
+    every = list(graph.nodes.values())
+    B, n = epoch.batch, epoch.batches
+    s = _forward(every, server, B) * (1 + BACKWARD_FACTOR) + _optimizer(every, server)
+    once_bytes = epoch.samples * (graph.input_bytes + epoch.label_bytes)
+    up_air = 8.0 * once_bytes / link.uplink_bps
+    once_s = transfer_time(once_bytes, link)
+    once_j = (
+        link.uplink_power_w() * up_air
+        + link.connected_power_w * link.rtt_s
+        + edge.idle_power_w * once_s
+        + link.tail_energy_j
+    )
+    return TrainingCost(
+        "central",
+        cut,
+        None,
+        n,
+        B,
+        edge_forward_s=0.0,
+        edge_backward_s=0.0,
+        edge_optimizer_s=0.0,
+        link_s=0.0,
+        server_s=s,
+        epoch_s=n * s,
+        up_bytes=0.0,
+        down_bytes=0.0,
+        edge_epoch_j=0.0,
+        edge_memory_bytes=0.0,
+        optimizer_bytes=0.0,
+        once_s=once_s,
+        once_bytes=once_bytes,
+        once_j=once_j,
+    )
+
+
+@dataclass(frozen=True)
+class _Parts:
+    """The layers of each side at a cut, those the edge trains, and the bytes crossing."""
+
+    edge: list[Node]
+    server: list[Node]
+    trained: list[Node]
+    cut_bytes: float
+    exit: int | None  # the exit whose loss trains the edge part (hierarchical)
+
+
+def _parts(graph: LayerGraph, mode: str, cut: int, exit: int | None) -> _Parts:
+    """Which layers run where at ``cut``, and which edge layers train in ``mode``."""
+    every = list(graph.nodes.values())
     on_server = server_nodes(graph, cut)
     edge_part = [x for x in every if x.name not in on_server]
     server_part = [x for x in every if x.name in on_server]
@@ -246,74 +299,94 @@ def training_cost(
             else set()
         )
         trained = [x for x in edge_part if x.name in heads or x.name in upto]
-    fwd = _forward(edge_part, edge, B)
-    bwd = BACKWARD_FACTOR * _forward(trained, edge, B)
-    opt = _optimizer(trained, edge)
-    trained_w = sum(x.weight_bytes for x in trained)
-    memory = (
-        sum(x.weight_bytes for x in edge_part)
-        + (1 + OPTIMIZER_STATE) * trained_w
-        + B * (graph.input_bytes + sum(x.output_bytes for x in trained))
-        + B * cut_bytes
-        if edge_part
-        else B * (graph.input_bytes + label)
-    )
-    E = fwd + bwd + opt
-    if cut_bytes <= 0:  # edge-only: no link, no server
-        epoch = n * E
-        return TrainingCost(
-            mode,
-            cut,
-            used_exit,
-            n,
-            B,
-            fwd,
-            bwd,
-            opt,
-            0.0,
-            0.0,
-            epoch,
-            0.0,
-            0.0,
-            edge.active_power_w * epoch,
-            float(memory),
-            OPTIMIZER_STATE * trained_w,
+    return _Parts(edge_part, server_part, trained, cut_bytes, used_exit)
+
+
+@dataclass(frozen=True)
+class _EdgeWork:
+    """The edge's seconds per batch (forward, backward, optimizer), the weight bytes it
+    trains and the memory it holds while training."""
+
+    forward: float
+    backward: float
+    optimizer: float
+    trained_bytes: float
+    memory: float
+
+    @property
+    def total(self) -> float:
+        return self.forward + self.backward + self.optimizer
+
+    @classmethod
+    def of(cls, parts: _Parts, graph: LayerGraph, edge: DeviceProfile, epoch: _Epoch) -> _EdgeWork:
+        B = epoch.batch
+        trained_w = sum(x.weight_bytes for x in parts.trained)
+        memory = (
+            sum(x.weight_bytes for x in parts.edge)
+            + (1 + OPTIMIZER_STATE) * trained_w
+            + B * (graph.input_bytes + sum(x.output_bytes for x in parts.trained))
+            + B * parts.cut_bytes
+            if parts.edge
+            else B * (graph.input_bytes + epoch.label_bytes)
         )
-    S = _forward(server_part, server, B) * (1 + BACKWARD_FACTOR) + _optimizer(server_part, server)
-    up = B * (cut_bytes + label)
-    down = B * cut_bytes if mode == "split" and trained else 0.0
-    up_air, down_air = 8.0 * up / link.uplink_bps, 8.0 * down / link.downlink_bps
-    L = up_air + down_air
+        return cls(
+            _forward(parts.edge, edge, B),
+            BACKWARD_FACTOR * _forward(parts.trained, edge, B),
+            _optimizer(parts.trained, edge),
+            trained_w,
+            float(memory),
+        )
+
+
+def _two_parts(
+    mode: str,
+    cut: int,
+    parts: _Parts,
+    edge_s: _EdgeWork,
+    server: DeviceProfile,
+    edge: DeviceProfile,
+    link: LinkProfile,
+    epoch: _Epoch,
+) -> TrainingCost:
+    """Split or hierarchical training with something crossing the cut: the three stages
+    scheduled one after another (split) or as a pipeline (hierarchical)."""
+    B, n, rtt = epoch.batch, epoch.batches, link.rtt_s
+    E = edge_s.total
+    S = _forward(parts.server, server, B) * (1 + BACKWARD_FACTOR) + _optimizer(parts.server, server)
+    up = B * (parts.cut_bytes + epoch.label_bytes)
+    down = B * parts.cut_bytes if mode == "split" and parts.trained else 0.0
+    L = 8.0 * up / link.uplink_bps + 8.0 * down / link.downlink_bps
     if mode == "split":
-        epoch = n * (E + L + rtt + S)
+        seconds = n * (E + L + rtt + S)
     else:
-        epoch = (E + L + rtt + S) + (n - 1) * max(E, L, S)
+        seconds = (E + L + rtt + S) + (n - 1) * max(E, L, S)
     busy = n * E
-    up_epoch, down_epoch = up / B * samples, down / B * samples  # exact: every sample once
+    # exact: every sample once
+    up_epoch, down_epoch = up / B * epoch.samples, down / B * epoch.samples
     up_air, down_air = 8.0 * up_epoch / link.uplink_bps, 8.0 * down_epoch / link.downlink_bps
     radio = (
         link.uplink_power_w() * up_air
         + link.downlink_power_w() * down_air
-        + link.connected_power_w * max(0.0, epoch - up_air - down_air)
+        + link.connected_power_w * max(0.0, seconds - up_air - down_air)
     )
-    energy = edge.active_power_w * busy + edge.idle_power_w * (epoch - busy) + radio
+    energy = edge.active_power_w * busy + edge.idle_power_w * (seconds - busy) + radio
     return TrainingCost(
         mode,
         cut,
-        used_exit,
+        parts.exit,
         n,
         B,
-        fwd,
-        bwd,
-        opt,
-        L,
-        S,
-        epoch,
-        up_epoch,
-        down_epoch,
-        energy,
-        float(memory),
-        OPTIMIZER_STATE * trained_w,
+        edge_s.forward,
+        edge_s.backward,
+        edge_s.optimizer,
+        link_s=L,
+        server_s=S,
+        epoch_s=seconds,
+        up_bytes=up_epoch,
+        down_bytes=down_epoch,
+        edge_epoch_j=energy,
+        edge_memory_bytes=edge_s.memory,
+        optimizer_bytes=OPTIMIZER_STATE * edge_s.trained_bytes,
         once_j=link.tail_energy_j,
     )
 

@@ -112,7 +112,7 @@ def parse_quantity(
     fix = known_units(dimension)
     if isinstance(value, bool) or not isinstance(value, int | float | str):
         raise InputError(
-            where, field, f"expected a number or a 'VALUE UNIT' string, got {_type(value)}", fix
+            where, field, f"expected a number or a 'VALUE UNIT' string, got {toml_type(value)}", fix
         )
     if isinstance(value, str):
         match = _QUANTITY.match(value)
@@ -134,8 +134,8 @@ def parse_quantity(
     return result
 
 
-def _type(value: object) -> str:
-    """A TOML-minded name for a value's type, for error messages."""
+def toml_type(value: object) -> str:
+    """A TOML-minded name for a value's type, for error messages (a table, an array)."""
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, dict):

@@ -1,4 +1,4 @@
-"""Predefined sparsity: connection patterns fixed before training, and their storage.
+"""Predefined sparsity: connection patterns fixed before training, and their packing.
 
 A junction between ``n_in`` inputs and ``n_out`` outputs keeps exactly ``d_out`` outgoing
 connections per input neuron and exactly ``d_in`` incoming connections per output neuron,
@@ -28,44 +28,40 @@ multiple of ``M`` stays dense.
 
 Storage: :func:`pack_state` writes a real compressed file format (magic header, version,
 CRC-32, JSON table of contents, raw little-endian payload) and :func:`unpack_state` reads
-it back bit-exactly. The cost model counts stored bytes in the ``"indices"`` form (values
-plus explicit column indices): a deployment that cannot run our seeded generator on the
-device still needs the indices. The ``"seed"`` form (values plus the pattern's seed) is
-reported alongside as the lower bound.
+it back bit-exactly; the format itself is :mod:`dse.costmodel.packing`'s, and this module
+hands it the pattern generator the seed form needs. The cost model counts stored bytes in
+the ``"indices"`` form (values plus explicit column indices): a deployment that cannot run
+our seeded generator on the device still needs the indices. The ``"seed"`` form (values
+plus the pattern's seed) is reported alongside as the lower bound.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
-from dse.costmodel import storage
+from dse.costmodel import packing
 from dse.errors import InputError
 
-MASK_BUFFER = storage.MASK_BUFFER
-SEED_BUFFER = storage.SEED_BUFFER
-PACK_MAGIC = storage.PACK_MAGIC
-PACK_VERSION = storage.PACK_VERSION
-dense_bytes = storage.dense_bytes
-
-PACK_WHERE = "<packed state>"
+# The format's names, for the users of this module (deploy, the tests) that read masks.
+MASK_BUFFER = packing.MASK_BUFFER
+SEED_BUFFER = packing.SEED_BUFFER
+PACK_MAGIC = packing.PACK_MAGIC
+PACK_VERSION = packing.PACK_VERSION
+dense_bytes = packing.dense_bytes
 
 DENSITY_TOL = 1e-9
 """A requested density counts as met when ``|d_out / n_out - density| <= DENSITY_TOL``."""
 
 _MIX_ROUNDS = 12  # rounds of degree-preserving switches applied to the shuffled band pattern
 _KERAS_TRUNC_STD = 0.87962566103423978  # std of a unit normal truncated to [-2, 2]
-_MAX_SEED = 2**63
 
-_CONV_TYPES = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _WEIGHTED_TYPES = (
     nn.Linear,
     nn.Conv1d,
@@ -92,6 +88,11 @@ def _check_density(density: float, where: str, field: str) -> None:
     ok = isinstance(density, (int, float)) and not isinstance(density, bool)
     if not ok or not math.isfinite(density) or not 0.0 < density <= 1.0:
         raise InputError(where, field, f"must be a number in (0, 1], got {density!r}")
+
+
+def _check_seed(seed: object) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise InputError("seed", "seed", f"must be an integer, got {seed!r}")
 
 
 def _d_out_step(n_out: int, n_in: int) -> int:
@@ -151,16 +152,15 @@ def degrees_for(
 
 def _generator(seed: int) -> torch.Generator:
     """A CPU generator seeded locally; the global RNG is never touched."""
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise InputError("seed", "seed", f"must be an integer, got {seed!r}")
+    _check_seed(seed)
     g = torch.Generator(device="cpu")
-    g.manual_seed(seed % _MAX_SEED)
+    g.manual_seed(seed % packing.MAX_SEED)
     return g
 
 
 def layer_seed(plan_seed: int, name: str) -> int:
     """Seed of one layer's pattern: a hash-free, reproducible mix of the plan seed and its name."""
-    return (plan_seed * 1000003 + zlib.crc32(name.encode("utf-8"))) % _MAX_SEED
+    return (plan_seed * 1000003 + zlib.crc32(name.encode("utf-8"))) % packing.MAX_SEED
 
 
 def _switch_round(idx: torch.Tensor, mask: torch.Tensor, g: torch.Generator) -> None:
@@ -225,7 +225,7 @@ def predefined_mask(n_out: int, n_in: int, density: float, *, seed: int) -> torc
 def nm_of(density: float) -> tuple[int, int] | None:
     """``(N, M)`` of the N:M pattern with density ``N / M`` (``M`` in 4, 8, 16, the first
     that makes ``N`` whole), or None when there is none."""
-    for m in storage.NM_GROUPS:
+    for m in packing.NM_GROUPS:
         n = round(density * m)
         if 1 <= n < m and abs(n / m - density) <= DENSITY_TOL:
             return n, m
@@ -264,36 +264,10 @@ def nm_mask(n_out: int, n_in: int, n: int, m: int, g: torch.Generator) -> torch.
 # --------------------------------------------------------------------------- layers
 
 
-def _is_depthwise(module: nn.Module) -> bool:
-    return isinstance(module, _CONV_TYPES) and module.groups == module.in_channels
-
-
-def _sparsifiable(module: nn.Module) -> bool:
-    """Linear, or a non-transposed, non-depthwise convolution."""
-    if isinstance(module, nn.Linear):
-        return True
-    return isinstance(module, _CONV_TYPES) and not _is_depthwise(module)
-
-
-def _junction(module: nn.Module) -> tuple[int, int, int]:
-    """``(groups, n_out, n_in)`` of a sparsifiable layer (convolutions: channels per group)."""
-    if isinstance(module, nn.Linear):
-        return 1, module.out_features, module.in_features
-    g = module.groups
-    return g, module.out_channels // g, module.in_channels // g
-
-
 def _pattern_for(groups: int, n_out: int, n_in: int, d_in: int, g: torch.Generator) -> torch.Tensor:
     """Channel-level bool ``[groups * n_out, n_in]`` pattern: one block per group, drawn
     from ``g`` (``_generator(layer_seed)``: the seed form regenerates it this way)."""
     return torch.cat([_regular_pattern(n_out, n_in, d_in, g) for _ in range(groups)], dim=0)
-
-
-def _set_buffer(module: nn.Module, name: str, value: torch.Tensor) -> None:
-    if name in module._buffers:
-        module._buffers[name] = value
-    else:
-        module.register_buffer(name, value, persistent=True)
 
 
 @dataclass(frozen=True)
@@ -361,19 +335,10 @@ def plan_sparsity(
     _check_density(density, "density", "density")
     if method == "nm":
         return _plan_nm(model, density, seed=seed, exclude=exclude, strict=strict)
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise InputError("seed", "seed", f"must be an integer, got {seed!r}")
-    excl = tuple(exclude)
+    _check_seed(seed)
     modules = dict(model.named_modules())
-    for e in excl:
-        if not isinstance(e, str) or e not in modules:
-            raise InputError(
-                "exclude",
-                str(e),
-                "names no module of the model",
-                fix=f"known modules: {_name_list(modules)}",
-            )
-    eligible = {n: m for n, m in modules.items() if _sparsifiable(m)}
+    excl = _checked_exclude(exclude, modules)
+    eligible = {n: m for n, m in modules.items() if packing.sparsifiable(m)}
     over = dict(overrides or {})
     for n in over:
         if n not in eligible:
@@ -385,7 +350,7 @@ def plan_sparsity(
             )
     layers: dict[str, float] = {}
     for name, module in eligible.items():
-        _, n_out, n_in = _junction(module)
+        _, n_out, n_in = packing.junction(module)
         if name in over:
             d_in, _ = _degrees(n_out, n_in, over[name], where="overrides", field=name)
             if d_in < n_in:
@@ -408,8 +373,7 @@ def plan_sparsity(
 def _plan_nm(
     model: nn.Module, density: float, *, seed: int, exclude: Iterable[str], strict: bool
 ) -> SparsityPlan:
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise InputError("seed", "seed", f"must be an integer, got {seed!r}")
+    _check_seed(seed)
     nm = nm_of(density)
     if nm is None and density < 1.0:
         raise InputError(
@@ -418,21 +382,13 @@ def _plan_nm(
             f"{density!r} is no N:M density",
             "use N/M with M = 4, 8 or 16 (0.5 is 2:4, 0.25 is 1:4, 0.125 is 1:8)",
         )
-    excl = tuple(exclude)
     modules = dict(model.named_modules())
-    for e in excl:
-        if e not in modules:
-            raise InputError(
-                "exclude",
-                str(e),
-                "names no module of the model",
-                fix=f"known modules: {_name_list(modules)}",
-            )
+    excl = _checked_exclude(exclude, modules)
     layers: dict[str, float] = {}
     for name, module in modules.items():
-        if nm is None or not _sparsifiable(module) or _excluded(name, excl):
+        if nm is None or not packing.sparsifiable(module) or _excluded(name, excl):
             continue
-        _, n_out, n_in = _junction(module)
+        _, n_out, n_in = packing.junction(module)
         if _nm_fits(n_out, n_in, *nm):
             layers[name] = float(density)
         elif strict:
@@ -445,6 +401,20 @@ def _plan_nm(
     return SparsityPlan(
         method="nm" if layers else "dense", density=float(density), seed=seed, layers=layers
     )
+
+
+def _checked_exclude(exclude: Iterable[str], modules: Mapping[str, nn.Module]) -> tuple[str, ...]:
+    """The names to keep dense, each the name of a module of the model."""
+    excl = tuple(exclude)
+    for e in excl:
+        if not isinstance(e, str) or e not in modules:
+            raise InputError(
+                "exclude",
+                str(e),
+                "names no module of the model",
+                fix=f"known modules: {_name_list(modules)}",
+            )
+    return excl
 
 
 def _name_list(names: Iterable[str], limit: int = 20) -> str:
@@ -483,15 +453,15 @@ def apply_sparsity(
     masks: dict[str, torch.Tensor] = {}
     for name, density in plan.layers.items():
         module = modules.get(name)
-        if module is None or not _sparsifiable(module):
+        if module is None or not packing.sparsifiable(module):
             raise InputError(
                 "plan",
                 name,
                 "is not a sparsifiable layer of this model",
                 fix=f"sparsifiable layers: "
-                f"{_name_list(n for n, m in modules.items() if _sparsifiable(m))}",
+                f"{_name_list(n for n, m in modules.items() if packing.sparsifiable(m))}",
             )
-        groups, n_out, n_in = _junction(module)
+        groups, n_out, n_in = packing.junction(module)
         seed = layer_seed(plan.seed, name)
         g = _generator(seed)  # draws the pattern, then (He init) the values
         nm = nm_of(density) if plan.method == "nm" else None
@@ -502,7 +472,7 @@ def apply_sparsity(
             d_in, _ = _degrees(n_out, n_in, density, where="plan", field=name)
             channel = _pattern_for(groups, n_out, n_in, d_in, g)
         weight = module.weight
-        mask = storage.expand(channel, weight.shape)
+        mask = packing.expand(channel, weight.shape)
         kernel = math.prod(weight.shape[2:])
         redraw = init == "he" or (init == "auto" and isinstance(module, nn.Linear))
         if redraw:
@@ -515,9 +485,9 @@ def apply_sparsity(
         with torch.no_grad():
             weight.copy_(values)
         mask = mask.to(weight.device)
-        _set_buffer(module, storage.MASK_BUFFER, mask)
-        _set_buffer(
-            module, storage.SEED_BUFFER, torch.tensor(seed, dtype=torch.int64, device=weight.device)
+        packing.set_buffer(module, packing.MASK_BUFFER, mask)
+        packing.set_buffer(
+            module, packing.SEED_BUFFER, torch.tensor(seed, dtype=torch.int64, device=weight.device)
         )
         masks[name] = mask
     return masks
@@ -526,8 +496,8 @@ def apply_sparsity(
 def enforce_masks(model: nn.Module) -> None:
     """Set every weight outside its ``weight_mask`` to exactly +0.0; call after each step."""
     with torch.no_grad():
-        for module in storage.masked_modules(model).values():
-            module.weight.masked_fill_(~module._buffers[storage.MASK_BUFFER], 0.0)
+        for module in packing.masked_modules(model).values():
+            module.weight.masked_fill_(~module._buffers[packing.MASK_BUFFER], 0.0)
 
 
 def mask_gradients(model: nn.Module) -> None:
@@ -537,10 +507,10 @@ def mask_gradients(model: nn.Module) -> None:
     decay (AdamW) keeps a zero weight at zero, so pruned weights never move.
     """
     with torch.no_grad():
-        for module in storage.masked_modules(model).values():
+        for module in packing.masked_modules(model).values():
             grad = module.weight.grad
             if grad is not None:
-                grad.masked_fill_(~module._buffers[storage.MASK_BUFFER], 0.0)
+                grad.masked_fill_(~module._buffers[packing.MASK_BUFFER], 0.0)
 
 
 # --------------------------------------------------------------------------- statistics
@@ -578,11 +548,11 @@ def layer_stats(model: nn.Module) -> dict[str, LayerSparsity]:
         if isinstance(module, nn.Linear):
             kind = "linear"
         else:
-            kind = "depthwise_conv" if _is_depthwise(module) else "conv"
-        mask = module._buffers.get(storage.MASK_BUFFER)
+            kind = "depthwise_conv" if packing.is_depthwise(module) else "conv"
+        mask = module._buffers.get(packing.MASK_BUFFER)
         d_in = d_out = None
         if mask is not None:
-            d_in, d_out = storage.degrees_of(mask.cpu(), getattr(module, "groups", 1))
+            d_in, d_out = packing.degrees_of(mask.cpu(), getattr(module, "groups", 1))
         out[name] = LayerSparsity(
             kind=kind,
             total=total,
@@ -616,9 +586,9 @@ def _regenerate(groups: int, n_out: int, n_in: int, d_in: int, seed: int) -> lis
 
 
 def pack_state(model: nn.Module, *, form: str = "indices") -> bytes:
-    """:func:`dse.costmodel.storage.pack`, the seed form checked against the regenerated
+    """:func:`dse.costmodel.packing.pack`, the seed form checked against the regenerated
     pattern: every parameter and persistent buffer, masked layers compressed."""
-    return storage.pack(model, form=form, regenerate=_regenerate)
+    return packing.pack(model, form=form, regenerate=_regenerate)
 
 
 def stored_bytes(model: nn.Module, *, form: str = "indices") -> int:
@@ -626,213 +596,10 @@ def stored_bytes(model: nn.Module, *, form: str = "indices") -> int:
 
     The cost model uses ``form="indices"``; ``form="seed"`` is the lower bound.
     """
-    return storage.stored_bytes(model, form=form, regenerate=_regenerate)
-
-
-def _bad(field: str, reason: str) -> InputError:
-    return InputError(
-        PACK_WHERE,
-        field,
-        reason,
-        fix="re-export it with pack_state from a model of the same architecture",
-    )
-
-
-def _tensor_from(
-    data: bytes, offset: int, nbytes: int, dtype: torch.dtype, shape: list[int]
-) -> torch.Tensor:
-    raw = np.frombuffer(data, dtype=np.uint8, count=nbytes, offset=offset).copy()
-    return torch.from_numpy(raw).view(dtype).reshape(shape)
-
-
-def _int_field(entry: dict[str, Any], field: str, key: str) -> int:
-    value = entry.get(field)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _bad(f"entries.{key}.{field}", f"must be a non-negative integer, got {value!r}")
-    return value
+    return packing.stored_bytes(model, form=form, regenerate=_regenerate)
 
 
 def unpack_state(data: bytes, model: nn.Module) -> None:
-    """Restore a :func:`pack_state` result into ``model`` (same architecture), bit-exactly.
-
-    Masks (``weight_mask`` and ``weight_mask_seed`` buffers) are registered, replaced or
-    removed so the model's masks match the packed state, so a freshly built dense model
-    works. Everything is validated before the model is touched; corrupt, truncated or
-    mismatched data raises ``InputError("<packed state>", field, reason)``.
-    """
-    if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise _bad("data", f"expected bytes, got {type(data).__name__}")
-    data = bytes(data)
-    if len(data) < storage.HEADER.size:
-        raise _bad("header", f"truncated: {len(data)} bytes, a header needs {storage.HEADER.size}")
-    magic, version, toc_len, crc = storage.HEADER.unpack_from(data, 0)
-    if magic != storage.PACK_MAGIC:
-        raise _bad("magic", f"not a dse packed state (magic {magic!r})")
-    if version != storage.PACK_VERSION:
-        raise _bad("version", f"version {version} is not supported (this dse reads {PACK_VERSION})")
-    body = data[storage.HEADER.size :]
-    if toc_len > len(body):
-        raise _bad(
-            "toc", f"truncated: the table of contents needs {toc_len} bytes, {len(body)} remain"
-        )
-    if zlib.crc32(body) != crc:
-        raise _bad("checksum", "CRC-32 mismatch: the data is corrupt or truncated")
-    try:
-        toc = json.loads(body[:toc_len].decode("utf-8"))
-        entries = toc["entries"]
-        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
-            raise TypeError("entries is not a list of objects")
-    except (ValueError, KeyError, TypeError) as exc:
-        raise _bad("toc", f"unreadable table of contents ({exc})") from exc
-    payload_start = storage.HEADER.size + toc_len
-
-    state = model.state_dict(keep_vars=True)
-    implicit = storage.implicit_keys(model)
-    expected = [k for k in state if k not in implicit]
-    names = [e.get("name") for e in entries]
-    if sorted(map(str, names)) != sorted(expected) or len(set(names)) != len(names):
-        missing = sorted(set(expected) - set(map(str, names)))
-        extra = sorted(set(map(str, names)) - set(expected))
-        raise _bad(
-            "entries", f"does not match the model (missing {missing[:5]}, unexpected {extra[:5]})"
-        )
-    modules = dict(model.named_modules())
-
-    offset = payload_start
-    dense_values: dict[str, torch.Tensor] = {}
-    sparse_values: dict[str, tuple[nn.Module, torch.Tensor, torch.Tensor, int | None]] = {}
-
-    def take(nbytes: int, key: str) -> int:
-        nonlocal offset
-        start = offset
-        if start + nbytes > len(data):
-            raise _bad(f"entries.{key}", "payload truncated")
-        offset += nbytes
-        return start
-
-    for entry in entries:
-        key = entry["name"]
-        target = state[key]
-        dtype = storage.DTYPES.get(entry.get("dtype"))
-        if dtype is None or dtype != target.dtype:
-            raise _bad(
-                f"entries.{key}.dtype",
-                f"{entry.get('dtype')!r} does not match the model's {target.dtype}",
-            )
-        if entry.get("shape") != list(target.shape):
-            raise _bad(
-                f"entries.{key}.shape",
-                f"{entry.get('shape')!r} does not match the model's {list(target.shape)}",
-            )
-        kind = entry.get("kind")
-        if kind == "dense":
-            nbytes = _int_field(entry, "nbytes", key)
-            if nbytes != target.numel() * target.element_size():
-                raise _bad(f"entries.{key}.nbytes", f"{nbytes} does not fit the shape")
-            value = _tensor_from(data, take(nbytes, key), nbytes, dtype, entry["shape"])
-            if dtype == torch.bool and bool((value.view(torch.uint8) > 1).any()):
-                raise _bad(f"entries.{key}", "invalid bool bytes")
-            dense_values[key] = value
-            continue
-        if kind != "sparse":
-            raise _bad(f"entries.{key}.kind", f"unknown kind {kind!r}")
-        module_name = key[: -len(".weight")] if key.endswith(".weight") else ""
-        module = modules.get(module_name)
-        if (
-            module is None
-            or key != (f"{module_name}." if module_name else "") + "weight"
-            or not _sparsifiable(module)
-        ):
-            raise _bad(
-                f"entries.{key}",
-                "a sparse entry must be the weight of a Linear or non-depthwise conv layer",
-            )
-        groups = getattr(module, "groups", 1)
-        if entry.get("groups") != groups:
-            raise _bad(
-                f"entries.{key}.groups",
-                f"{entry.get('groups')!r} does not match the model's {groups}",
-            )
-        _, n_out_g, n_in = _junction(module)
-        n_rows = n_out_g * groups
-        d_in = _int_field(entry, "d_in", key)
-        if not 1 <= d_in <= n_in or (n_out_g * d_in) % n_in != 0:
-            raise _bad(
-                f"entries.{key}.d_in",
-                f"{d_in} is not a valid degree for {n_in} inputs -> {n_out_g} outputs",
-            )
-        seed = entry.get("seed")
-        if seed is not None and (
-            isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < _MAX_SEED
-        ):
-            raise _bad(f"entries.{key}.seed", f"invalid seed {seed!r}")
-        kernel = math.prod(target.shape[2:])
-        values_nbytes = _int_field(entry, "values_nbytes", key)
-        if values_nbytes != n_rows * d_in * kernel * target.element_size():
-            raise _bad(f"entries.{key}.values_nbytes", f"{values_nbytes} does not fit the degrees")
-        values = _tensor_from(data, take(values_nbytes, key), values_nbytes, dtype, [-1])
-        form = entry.get("form")
-        if form == "indices":
-            index_name, idx_dtype = storage.index_dtype(n_in)
-            if entry.get("index_dtype") != index_name:
-                raise _bad(
-                    f"entries.{key}.index_dtype",
-                    f"expected {index_name!r} for {n_in} inputs, got {entry.get('index_dtype')!r}",
-                )
-            index_nbytes = _int_field(entry, "index_nbytes", key)
-            count = n_rows * d_in
-            if index_nbytes != count * torch.empty(0, dtype=idx_dtype).element_size():
-                raise _bad(
-                    f"entries.{key}.index_nbytes", f"{index_nbytes} does not fit the degrees"
-                )
-            cols = _tensor_from(
-                data, take(index_nbytes, key), index_nbytes, idx_dtype, [n_rows, d_in]
-            ).to(torch.int64)
-            if bool((cols >= n_in).any()) or (d_in > 1 and bool((cols.diff(dim=1) <= 0).any())):
-                raise _bad(f"entries.{key}", "column indices out of range or not increasing")
-            channel = torch.zeros(n_rows, n_in, dtype=torch.bool)
-            channel.scatter_(1, cols, True)
-            col_sums = channel.reshape(groups, n_out_g, n_in).sum(dim=1)
-            if not bool((col_sums == n_out_g * d_in // n_in).all()):
-                raise _bad(f"entries.{key}", "the pattern is not regular (unequal out-degrees)")
-        elif form == "seed":
-            if seed is None:
-                raise _bad(f"entries.{key}.seed", "the seed form needs a seed")
-            found = [
-                c
-                for c in _regenerate(groups, n_out_g, n_in, d_in, seed)
-                if zlib.crc32(storage.raw_bytes(c)) == entry.get("pattern_crc32")
-            ]
-            channel = found[0] if found else torch.zeros(0)
-            if not found:
-                raise _bad(
-                    f"entries.{key}.pattern_crc32",
-                    "the pattern regenerated from the seed differs from the packed one "
-                    "(was it packed with another torch version?)",
-                )
-        else:
-            raise _bad(f"entries.{key}.form", f"unknown form {form!r}")
-        mask = storage.expand(channel, target.shape)
-        weight = torch.zeros(target.shape, dtype=dtype)
-        weight.masked_scatter_(mask, values)
-        sparse_values[key] = (module, weight, mask, seed)
-    if offset != len(data):
-        raise _bad("payload", f"{len(data) - offset} trailing bytes after the last entry")
-
-    with torch.no_grad():
-        for key, value in dense_values.items():
-            state[key].copy_(value)
-        for key, (module, weight, mask, seed) in sparse_values.items():
-            state[key].copy_(weight)
-            device = state[key].device
-            _set_buffer(module, storage.MASK_BUFFER, mask.to(device))
-            if seed is None:
-                module._buffers.pop(storage.SEED_BUFFER, None)
-            else:
-                seed_t = torch.tensor(seed, dtype=torch.int64, device=device)
-                _set_buffer(module, SEED_BUFFER, seed_t)
-    sparse_modules = {id(m) for m, _, _, _ in sparse_values.values()}
-    for module in storage.masked_modules(model).values():
-        if id(module) not in sparse_modules:  # packed as dense: drop the stale mask
-            module._buffers.pop(storage.MASK_BUFFER, None)
-            module._buffers.pop(storage.SEED_BUFFER, None)
+    """Restore a :func:`pack_state` result into ``model`` (same architecture), bit-exactly:
+    :func:`dse.costmodel.packing.unpack`, the seed form regenerated by this module."""
+    packing.unpack(data, model, regenerate=_regenerate)

@@ -29,7 +29,7 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 
-from dse.costmodel import LayerGraph, trace
+from dse.costmodel import LayerGraph, server_nodes, trace
 from dse.nets.codecs import Codec
 from dse.nets.exits import CRITERIA, confidence
 
@@ -68,14 +68,9 @@ class CodecWork:
     encoded: int = 0  # payloads encoded (samples x cuts x codecs)
 
 
-def sides(graph: LayerGraph, cut: int) -> set[str]:
-    """The graph nodes that run on the server at ``cut``: the backbone from ``cut`` on and
-    the heads of the exits whose site is past it."""
-    server = set(graph.backbone[cut:])
-    for e in graph.exits:
-        if cut < e.position:
-            server.update(e.nodes)
-    return server
+sides = server_nodes
+"""The graph nodes that run on the server at ``cut``: the backbone from ``cut`` on and the
+heads of the exits whose site is past it (the cost model's own split of the graph)."""
 
 
 def _flop_share(graph: LayerGraph, cut: int) -> float:

@@ -19,28 +19,22 @@ from typing import Any
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from dse.costmodel import build_graph, pinned_threads, trace
+from dse.costmodel import build_graph, pinned_threads
 from dse.errors import InputError
-from dse.nets import sparsity
+from dse.nets import loop
+from dse.nets.build import build_network, example_input, realised_density
 from dse.nets.cache import Cache, key_of
 from dse.nets.data import DataSet
-from dse.nets.exits import attach_exits, find_classifier
-from dse.nets.heads import HeadConfig, attach_task_heads
+from dse.nets.heads import HeadConfig
 from dse.nets.hierarchical import SplitTrainer, split_trainer
-from dse.nets.models import accepts_width, list_models, load_model
-from dse.nets.pruning import prune_channels
+from dse.nets.models import accepts_width, list_models
 from dse.vocab import network_label
 
 log = logging.getLogger(__name__)
 
 METHODS = ("predefined", "channels", "nm")
-DENSITY_SLACK = 0.10
-"""A request is met when the thinned layers keep within 10% of the requested density."""
-
-
 AUTO = "auto"
 
 
@@ -51,7 +45,7 @@ class TrainConfig:
     ``epochs`` is a number of epochs (one-cycle learning rate over them, the last epoch's
     weights kept) or ``"auto"``: train until the validation accuracy of the final
     classifier has not improved for ``patience`` epochs, at most ``max_epochs``, with a
-    one-epoch warm-up and the learning rate cut by ``AUTO_LR_FACTOR`` after ``patience // 2``
+    one-epoch warm-up and the learning rate cut by ``loop.AUTO_LR_FACTOR`` after ``patience // 2``
     epochs without improvement; the best epoch's weights are kept. Only the validation
     split selects; the test split is never looked at. ``patience`` and ``max_epochs``
     enter the cache key only with ``"auto"``.
@@ -167,13 +161,8 @@ class TrainConfig:
         return f"{self.epochs} epochs"
 
 
-AUTO_LR_FACTOR = 0.3
 WEIGHTINGS = ("fixed", "uncertainty")
 MODES = ("central", "split", "hierarchical")
-DIVERGENCE_FACTOR = 10.0
-"""A training has diverged when an epoch's mean loss exceeds this many times its first
-batch's loss (or 1, if that was smaller): the untrained network's loss is what guessing
-costs, and a training that learns never ends an epoch far above it."""
 
 
 class TrainingDiverged(InputError):
@@ -294,176 +283,6 @@ class NetworkSpec:
         return key_of(self.fields())
 
 
-def example_input(data: DataSet) -> torch.Tensor:
-    return torch.zeros((1, *data.input_shape))
-
-
-def build_network(spec: NetworkSpec) -> nn.Module:
-    """The untrained multi-exit network for ``spec``: architecture, exits, sparsity masks.
-
-    The final classifier and the exit heads stay dense. A density the thinned layers cannot
-    meet within :data:`DENSITY_SLACK` is warned about once, naming the layers that could
-    not be thinned (see :func:`realised_density` for what the network really keeps).
-    """
-    net = _build(spec)
-    if spec.density < 1 and spec.key not in _WARNED:
-        _check_density(spec)  # raises for a channels request that thins nothing
-        _WARNED.add(spec.key)
-    return net
-
-
-_WARNED: set[str] = set()  # keys whose density was checked (and warned about) already
-
-
-def _build(spec: NetworkSpec, *, dense: bool = False) -> nn.Module:
-    data = spec.data
-    c, h = data.input_shape[0], data.input_shape[-1]
-    classes = data.classes[spec.task_name]
-    per_task = [data.classes[t] for t in spec.task_names]
-    width = 1.0
-    channels = spec.method == "channels" and spec.density < 1 and not dense
-    if channels and accepts_width(spec.model):
-        # Whole channels removed before training: both sides of a junction shrink, so a
-        # width factor sqrt(density) keeps about `density` of the weights.
-        width = math.sqrt(spec.density)
-    torch.manual_seed(spec.train.seed)
-    base = load_model(
-        spec.model,
-        in_channels=c,
-        input_size=h,
-        num_classes=classes,
-        width=width,
-        **spec.model_options,
-    )
-    if not any(True for _ in base.parameters()):
-        raise InputError(
-            "model",
-            spec.model,
-            "the model has no weights to train",
-            "give a model with at least one layer that has parameters",
-        )
-    if channels and width == 1.0:  # no `width` argument: prune the built model's channels
-        classifier = getattr(base, "classifier_name", None) or find_classifier(
-            trace(base, name=spec.model)
-        )
-        prune_channels(
-            base,
-            example_input(data),
-            spec.density,
-            keep=[classifier] if classifier else [],
-            name=spec.model,
-        )
-    if spec.task_heads:
-        base = attach_task_heads(base, per_task, spec.task_names, spec.head, name=spec.model)
-    net = attach_exits(
-        base, example_input(data), num_classes=per_task, sites=spec.exits, head=spec.train.head
-    )
-    if spec.method in ("predefined", "nm") and spec.density < 1 and not dense:
-        plan = sparsity.plan_sparsity(
-            net, spec.density, seed=spec.train.seed, exclude=_kept_dense(net), method=spec.method
-        )
-        if not plan.layers:
-            # No layer can meet the density exactly: training would silently give a dense
-            # network under a sparse key. Strict planning names the nearest valid densities.
-            sparsity.plan_sparsity(
-                net,
-                spec.density,
-                seed=spec.train.seed,
-                exclude=_kept_dense(net),
-                strict=True,
-                method=spec.method,
-            )
-            raise InputError(
-                "space",
-                "density",
-                f"{spec.model} has no layer that {spec.method} sparsity may thin",
-                "use method 'channels' or density 1",
-            )
-        sparsity.apply_sparsity(net, plan)
-    return net
-
-
-def _kept_dense(net: nn.Module) -> list[str]:
-    """Exit heads and the final classifier: kept dense. Only modules that exist are named
-    (a network built with no exits has no ``exit_heads``)."""
-    modules = dict(net.named_modules())
-    return [
-        n
-        for n in ("exit_heads", "task_heads", getattr(net, "classifier_name", None))
-        if n and n in modules
-    ]
-
-
-def _weights(net: nn.Module) -> dict[str, tuple[int, int]]:
-    """Per Linear/conv layer: (weights kept by its mask, all its weights)."""
-    out = {}
-    for name, m in net.named_modules():
-        if isinstance(m, sparsity.WEIGHTED_TYPES):
-            mask = m._buffers.get(sparsity.MASK_BUFFER)
-            total = m.weight.numel()
-            out[name] = (int(mask.sum()) if mask is not None else total, total)
-    return out
-
-
-_DENSITIES: dict[str, tuple[float, float, dict[str, float]]] = {}
-
-
-def _densities(spec: NetworkSpec) -> tuple[float, float, dict[str, float]]:
-    """(whole network, thinned layers, per thinned layer) kept weights over those of the
-    same model built dense."""
-    if spec.key in _DENSITIES:
-        return _DENSITIES[spec.key]
-    reference = _build(spec, dense=True)
-    net, ref = _weights(_build(spec)), _weights(reference)
-    dense = _kept_dense(reference)
-    target = [n for n in ref if not any(n == d or n.startswith(d + ".") for d in dense)]
-    kept = sum(net.get(n, (0, 0))[0] for n in ref)
-    whole = kept / max(1, sum(t for _, t in ref.values()))
-    layer = {n: net.get(n, (0, 0))[0] / ref[n][1] for n in target}
-    t_kept = sum(net.get(n, (0, 0))[0] for n in target)
-    thinned = t_kept / max(1, sum(ref[n][1] for n in target))
-    _DENSITIES[spec.key] = whole, thinned, layer
-    return whole, thinned, layer
-
-
-def realised_density(spec: NetworkSpec) -> float:
-    """Weights the network of ``spec`` keeps over those of the same model built dense (same
-    exits), over every Linear/conv layer, exit heads and final classifier included.
-
-    What a density really is: predefined sparsity leaves dense the layers the density does
-    not fit and depthwise ones, and ``channels`` keeps input and output sizes.
-    """
-    if spec.density >= 1:
-        return 1.0
-    return _densities(spec)[0]
-
-
-def _check_density(spec: NetworkSpec) -> None:
-    whole, thinned, layer = _densities(spec)
-    if spec.method == "channels" and whole >= 1.0:
-        raise InputError(
-            "space",
-            "method",
-            f"channels: {spec.model}'s `width` argument changed no layer",
-            "use method 'predefined', or make `width` scale every hidden width",
-        )
-    if abs(thinned - spec.density) <= DENSITY_SLACK * spec.density:
-        return
-    stuck = [n for n, d in layer.items() if d > (1 + DENSITY_SLACK) * spec.density]
-    shown = ", ".join(stuck[:8]) + (f", ... ({len(stuck) - 8} more)" if len(stuck) > 8 else "")
-    log.warning(
-        "%s %s@%g keeps %.3g of its weights (%.3g of the layers it may thin; exit "
-        "heads and classifier stay dense): %s could not be thinned to %g",
-        spec.model,
-        spec.method,
-        spec.density,
-        whole,
-        thinned,
-        shown or "no layer",
-        spec.density,
-    )
-
-
 @dataclass(frozen=True, eq=False)
 class TrainedNetwork:
     """A trained network, its per-output logits on validation and test, and its sizes.
@@ -577,28 +396,6 @@ class TrainedNetwork:
         return net.eval()
 
 
-def _logits(
-    net: nn.Module, x: torch.Tensor, tasks: int = 1, batch: int = 512
-) -> tuple[torch.Tensor, ...]:
-    """Per task, the logits of every output: ``[outputs, N, classes_t]``."""
-    net.eval()
-    outs: list[list[torch.Tensor]] = [[] for _ in range(tasks)]
-    with torch.no_grad():
-        for i in range(0, len(x), batch):
-            out = net(x[i : i + batch])
-            out = out if isinstance(out, tuple | list) else (out,)
-            for t in range(tasks):
-                outs[t].append(torch.stack(list(out[t::tasks])))
-    return tuple(torch.cat(o, dim=1) for o in outs)
-
-
-def _val_accuracy(val: Sequence[torch.Tensor], labels: Sequence[torch.Tensor]) -> list[float]:
-    """The final classifier's accuracy per task."""
-    return [
-        (lg[-1].argmax(-1) == y).float().mean().item() for lg, y in zip(val, labels, strict=True)
-    ]
-
-
 def threads() -> int:
     """Intra-op threads for training: ``$DSE_THREADS``, default 1.
 
@@ -646,153 +443,112 @@ def train_network(
 
 
 def _train(spec: NetworkSpec, *, progress: bool = True, server: bool = True) -> TrainedNetwork:
+    """Train ``spec`` from scratch: its epochs, each evaluated on validation, stopped early
+    with ``epochs = "auto"`` (the best epoch's weights kept), then scored on test."""
     net = build_network(spec)
-    data = spec.data
-    tasks = spec.task_names
-    T = len(tasks)
+    data, cfg, tasks = spec.data, spec.train, spec.task_names
     x, ys = data.train.x, [data.train.y[t] for t in tasks]
     val_y = tuple(data.val.y[t] for t in tasks)
-    cfg = spec.train
-    gen = torch.Generator().manual_seed(cfg.seed)
+    order = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
-    weights = cfg.task_weights or (1.0,) * T
-    log_vars = torch.zeros(T, requires_grad=True) if cfg.task_weighting == "uncertainty" else None
-    params: list[dict[str, Any]] = [{"params": list(net.parameters())}]
-    if log_vars is not None:  # the learned weights are not decayed
-        params.append({"params": [log_vars], "weight_decay": 0.0})
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = math.ceil(len(x) / cfg.batch_size)
-    plateau: torch.optim.lr_scheduler.ReduceLROnPlateau | None = None
-    sched: torch.optim.lr_scheduler.LRScheduler
-    if cfg.auto:
-        # no end is known: a one-epoch linear warm-up, then the rate cut on a plateau
-        epochs = cfg.max_epochs
-        sched = torch.optim.lr_scheduler.LinearLR(
-            opt, start_factor=0.1, total_iters=steps_per_epoch
-        )
-        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            opt, mode="max", factor=AUTO_LR_FACTOR, patience=max(1, cfg.patience // 2) - 1
-        )
-    else:
-        epochs = int(cfg.epochs)
-        sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=cfg.lr, total_steps=epochs * steps_per_epoch, pct_start=0.15
-        )
-    parts = trainer_of(spec, net)
+    uncertainty = cfg.task_weighting == "uncertainty"
+    log_vars = torch.zeros(len(tasks), requires_grad=True) if uncertainty else None
+    plan = loop.schedule(net, cfg, log_vars, math.ceil(len(x) / cfg.batch_size))
+    step = _step(spec, net, plan.optimizer, log_vars, server=server)
     history: list[dict[str, float]] = []
     first_loss: float | None = None  # the first batch's, what the untrained network costs
-    best: tuple[float, int, dict[str, torch.Tensor], tuple[torch.Tensor, ...]] | None = None
+    best = loop.Best(cfg.patience) if plan.plateau is not None else None
     start = time.perf_counter()
-    bar = tqdm(
-        range(epochs),
-        desc=f"train {spec.model} d={spec.density:g}",
-        disable=not progress,
-        leave=False,
-    )
-    for epoch in bar:
-        net.train()
-        order = torch.randperm(len(x), generator=gen)
-        total = 0.0
-        for i in range(0, len(x), cfg.batch_size):
-            idx = order[i : i + cfg.batch_size]
-            if parts is not None:  # two parts: the step runs both backwards
-                opt.zero_grad(set_to_none=True)
-                value = parts.step(x[idx], [y[idx] for y in ys], server=server)
-            else:
-                value = _central_step(
-                    net, x[idx], [y[idx] for y in ys], cfg, weights, log_vars, opt
-                )
-            sparsity.mask_gradients(net)
-            opt.step()
-            sparsity.enforce_masks(net)
-            if epoch == 0 or plateau is None:
-                sched.step()
-            if not math.isfinite(value):
-                raise TrainingDiverged(
-                    spec,
-                    f"the loss is {value} at epoch {epoch + 1}, batch {i // cfg.batch_size + 1}",
-                )
-            first_loss = value if first_loss is None else first_loss
-            total += value * len(idx)
-        _check_diverged(spec, net, epoch, total / len(x), first_loss)
-        val = _logits(net, data.val.x, T)
-        per_task = _val_accuracy(val, val_y)
-        acc = per_task[0] if T == 1 else sum(per_task) / T  # the mean over tasks selects
-        row = {"epoch": epoch + 1, "loss": total / len(x), "val_accuracy": acc}
-        if T > 1:
-            row.update({f"val_accuracy.{t}": a for t, a in zip(tasks, per_task, strict=True)})
-        if log_vars is not None:
-            row.update(
-                {
-                    f"weight.{t}": math.exp(-float(s_t))
-                    for t, s_t in zip(tasks, log_vars.detach(), strict=True)
-                }
+    desc = f"train {spec.model} d={spec.density:g}"
+    bar = tqdm(range(plan.epochs), desc=desc, disable=not progress, leave=False)
+    try:
+        for epoch in bar:
+            loss, first_loss = loop.epoch(
+                net,
+                x,
+                ys,
+                batch_size=cfg.batch_size,
+                step=step,
+                plan=plan,
+                order=order,
+                index=epoch,
+                first_loss=first_loss,
             )
-        history.append(row)
-        bar.set_postfix(loss=f"{total / len(x):.3f}", val=f"{acc:.3f}")
-        if plateau is None:
-            continue
-        if best is None or acc > best[0]:  # validation only selects
-            best = (
-                acc,
-                epoch + 1,
-                {k: v.detach().clone() for k, v in net.state_dict().items()},
-                val,
-            )
-        elif epoch + 1 - best[1] >= cfg.patience:
-            break
-        plateau.step(acc)
-    kept_epoch = None
+            loop.check_diverged(net, epoch, loss, first_loss)
+            val = loop.logits(net, data.val.x, len(tasks))
+            row = _history_row(epoch, loss, loop.final_accuracy(val, val_y), tasks, log_vars)
+            history.append(row)
+            bar.set_postfix(loss=f"{loss:.3f}", val=f"{row['val_accuracy']:.3f}")
+            if best is None or plan.plateau is None:
+                continue
+            if best.stop(row["val_accuracy"], epoch, net, val):
+                break
+            plan.plateau.step(row["val_accuracy"])
+    except loop.Diverged as exc:
+        raise TrainingDiverged(spec, str(exc)) from None
     if best is not None:
-        _, kept_epoch, state, val = best
-        net.load_state_dict(state)
-    seconds = time.perf_counter() - start
-    trained = TrainedNetwork(
+        net.load_state_dict(best.state)
+        val = best.val
+    seconds = time.perf_counter() - start  # training only, not the test pass below
+    return TrainedNetwork(
         spec=spec,
         state={k: v.detach().clone() for k, v in net.state_dict().items()},
         exit_sites=tuple(getattr(net, "exit_sites", ())),
         val_logits=val,  # the kept epoch's pass, on the kept weights
         val_labels=tuple(y.clone() for y in val_y),
-        test_logits=_logits(net, data.test.x, T),
+        test_logits=loop.logits(net, data.test.x, len(tasks)),
         test_labels=tuple(data.test.y[t].clone() for t in tasks),
         train_seconds=seconds,
         history=tuple(history),
         cached=False,
-        kept_epoch=kept_epoch,
+        kept_epoch=best.epoch if best is not None else None,
     )
-    return trained
 
 
-def _central_step(
+def _step(
+    spec: NetworkSpec,
     net: nn.Module,
-    x: torch.Tensor,
-    ys: Sequence[torch.Tensor],
-    cfg: TrainConfig,
-    weights: Sequence[float],
-    log_vars: torch.Tensor | None,
     opt: torch.optim.Optimizer,
-) -> float:
-    """Forward and backward of one batch of the whole network; returns its loss."""
-    T = len(ys)
-    out = net(x)
-    out = out if isinstance(out, tuple | list) else (out,)
-    losses = []
-    for t in range(T):  # task t's outputs: exits in order, then its final
-        target = ys[t]
-        mine = out[t::T]
-        task_loss = F.cross_entropy(mine[-1], target)
-        for o in mine[:-1]:
-            task_loss = task_loss + cfg.exit_weight * F.cross_entropy(o, target)
-        losses.append(task_loss)
+    log_vars: torch.Tensor | None,
+    *,
+    server: bool,
+) -> loop.Step:
+    """One step of ``spec``'s training: both parts' backwards in split and hierarchical
+    training (``server=False``: the edge part's alone), else the whole network's."""
+    parts = trainer_of(spec, net)
+    if parts is not None:  # two parts: the step runs both backwards
+
+        def two_parts(x: torch.Tensor, ys: list[torch.Tensor]) -> float:
+            opt.zero_grad(set_to_none=True)
+            return parts.step(x, ys, server=server)
+
+        return two_parts
+    cfg = spec.train
+    weights = cfg.task_weights or (1.0,) * len(spec.task_names)
+    return lambda x, ys: loop.central_step(net, x, ys, cfg, weights, log_vars, opt)
+
+
+def _history_row(
+    epoch: int,
+    loss: float,
+    per_task: list[float],
+    tasks: tuple[str, ...],
+    log_vars: torch.Tensor | None,
+) -> dict[str, float]:
+    """One epoch's line of the history: its mean loss, the validation accuracy that
+    selects (the mean over tasks), per task, and the learned task weights."""
+    acc = per_task[0] if len(tasks) == 1 else sum(per_task) / len(tasks)
+    row = {"epoch": epoch + 1, "loss": loss, "val_accuracy": acc}
+    if len(tasks) > 1:
+        row.update({f"val_accuracy.{t}": a for t, a in zip(tasks, per_task, strict=True)})
     if log_vars is not None:
-        loss = sum(torch.exp(-log_vars[t]) * losses[t] + 0.5 * log_vars[t] for t in range(T))
-    elif T == 1 and weights[0] == 1.0:
-        loss = losses[0]  # one task: exactly the single-task loss
-    else:
-        loss = sum(w * lt for w, lt in zip(weights, losses, strict=True))
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    return loss.item()
+        row.update(
+            {
+                f"weight.{t}": math.exp(-float(s_t))
+                for t, s_t in zip(tasks, log_vars.detach(), strict=True)
+            }
+        )
+    return row
 
 
 def trainer_of(spec: NetworkSpec, net: nn.Module) -> SplitTrainer | None:
@@ -812,28 +568,6 @@ def trainer_of(spec: NetworkSpec, net: nn.Module) -> SplitTrainer | None:
         task_weights=cfg.task_weights or (1.0,) * len(spec.task_names),
         seed=cfg.seed,
     )
-
-
-def _check_diverged(
-    spec: NetworkSpec, net: nn.Module, epoch: int, loss: float, first_loss: float | None
-) -> None:
-    """Raise :class:`TrainingDiverged` when an epoch ends with non-finite weights or with a
-    mean loss past :data:`DIVERGENCE_FACTOR` times the first batch's."""
-    bad = [n for n, p in net.named_parameters() if not torch.isfinite(p).all()]
-    if bad:
-        raise TrainingDiverged(
-            spec,
-            f"non-finite weights in {', '.join(bad[:3])}"
-            f"{' ...' if len(bad) > 3 else ''} after epoch {epoch + 1}",
-        )
-    limit = DIVERGENCE_FACTOR * max(first_loss or 0.0, 1.0)
-    if loss > limit:
-        raise TrainingDiverged(
-            spec,
-            f"the mean loss of epoch {epoch + 1} is {loss:.4g}, over "
-            f"{DIVERGENCE_FACTOR:g} x the first batch's "
-            f"({first_loss:.4g})",
-        )
 
 
 def _to_payload(t: TrainedNetwork) -> dict[str, Any]:

@@ -9,7 +9,7 @@ whole channels before training) and returns a module with two attributes:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn as nn
@@ -122,6 +122,32 @@ class BasicBlock(nn.Module):
 class _StagedCNN(nn.Module):
     """A stem, stages (exits after all but the last), global pooling and a classifier."""
 
+    def _build(
+        self,
+        in_channels: int,
+        stem: int,
+        channels: Sequence[int],
+        blocks: Sequence[int],
+        width: float,
+        num_classes: int,
+        block: Callable[[int, int, int, int], nn.Module],
+    ) -> None:
+        """A conv-BN-ReLU stem of ``stem`` channels, then one stage per entry of
+        ``channels`` / ``blocks``: ``block(stage, c_in, c_out, stride)`` repeated, the first
+        block of every stage but the first striding by 2; pooling and the classifier."""
+        c = _w(stem, width)
+        stem_layer = _conv_bn_relu(in_channels, c)
+        stages: list[nn.Module] = []
+        for i, (ch, n) in enumerate(zip(channels, blocks, strict=True)):
+            out = _w(ch, width)
+            layers = [
+                block(i, c if j == 0 else out, out, 2 if (i > 0 and j == 0) else 1)
+                for j in range(n)
+            ]
+            stages.append(nn.Sequential(*layers))
+            c = out
+        self._finish(stem_layer, stages, c, num_classes)
+
     def _finish(
         self, stem: nn.Module, stages: list[nn.Module], channels: int, num_classes: int
     ) -> None:
@@ -151,18 +177,15 @@ class ResNet(_StagedCNN):
         blocks: Sequence[int] = (2, 2, 2),
     ):
         super().__init__()
-        c = _w(channels[0], width)
-        stem = _conv_bn_relu(in_channels, c)
-        stages: list[nn.Module] = []
-        for i, (ch, n) in enumerate(zip(channels, blocks, strict=True)):
-            out = _w(ch, width)
-            layers = [
-                BasicBlock(c if j == 0 else out, out, 2 if (i > 0 and j == 0) else 1)
-                for j in range(n)
-            ]
-            stages.append(nn.Sequential(*layers))
-            c = out
-        self._finish(stem, stages, c, num_classes)
+        self._build(
+            in_channels,
+            channels[0],
+            channels,
+            blocks,
+            width,
+            num_classes,
+            lambda stage, c_in, c_out, stride: BasicBlock(c_in, c_out, stride),
+        )
 
 
 class InvertedResidual(nn.Module):
@@ -202,20 +225,14 @@ class MobileNet(_StagedCNN):
         expand: int = 4,
     ):
         super().__init__()
-        c = _w(16, width)
-        stem = _conv_bn_relu(in_channels, c)
-        stages: list[nn.Module] = []
-        for i, (ch, n) in enumerate(zip(channels, blocks, strict=True)):
-            out = _w(ch, width)
-            layers = [
-                InvertedResidual(
-                    c if j == 0 else out,
-                    out,
-                    2 if (i > 0 and j == 0) else 1,
-                    1 if i == 0 else expand,
-                )
-                for j in range(n)
-            ]
-            stages.append(nn.Sequential(*layers))
-            c = out
-        self._finish(stem, stages, c, num_classes)
+        self._build(
+            in_channels,
+            16,
+            channels,
+            blocks,
+            width,
+            num_classes,
+            lambda stage, c_in, c_out, stride: InvertedResidual(
+                c_in, c_out, stride, 1 if stage == 0 else expand
+            ),
+        )

@@ -14,6 +14,7 @@ from fvcore.nn import FlopCountAnalysis
 from tiny_nets import Residual
 
 from dse.costmodel import graph as G
+from dse.costmodel import ops
 from dse.costmodel.graph import build_graph
 from dse.errors import InputError
 from dse.nets.exits import attach_exits
@@ -356,7 +357,7 @@ def _fvcore_flops(model: nn.Module, x: torch.Tensor) -> tuple[int, int]:
         return count
 
     analysis = FlopCountAnalysis(model.eval(), x)
-    for op, where in G._EXTRA_FVCORE_OPS.items():
+    for op, where in ops.EXTRA_FVCORE_OPS.items():
         analysis.set_op_handle(op, handle(where))
     analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
     by_op = analysis.by_operator()

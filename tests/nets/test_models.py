@@ -12,7 +12,8 @@ import torch
 import torch.fx as fx
 import torch.nn as nn
 
-from dse.costmodel.graph import build_graph, site_nodes, trace
+from dse.costmodel.graph import build_graph, site_nodes
+from dse.costmodel.shapes import trace
 from dse.errors import InputError
 from dse.nets.models import default_input, list_models, load_model, model_entry
 

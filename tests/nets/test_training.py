@@ -528,13 +528,13 @@ def test_a_growing_loss_is_divergence_and_a_one_line_input_error(digits: DataSet
 def test_non_finite_weights_are_divergence(
     digits: DataSet, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = T.sparsity.enforce_masks
+    real = sparsity.enforce_masks  # the loop masks weights through this module
 
     def poison(net: torch.nn.Module) -> None:  # a finite loss, then an infinite weight
         real(net)
         with torch.no_grad():
             next(net.parameters())[0, 0] = math.inf
 
-    monkeypatch.setattr(T.sparsity, "enforce_masks", poison)
+    monkeypatch.setattr(sparsity, "enforce_masks", poison)
     with pytest.raises(T.TrainingDiverged, match="non-finite weights in .* after epoch 1"):
         train_network(spec_of(digits, density=1.0, train=TrainConfig(epochs=1)), progress=False)
