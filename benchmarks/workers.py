@@ -57,8 +57,9 @@ def _worker(
     import optuna
 
     from dse.costmodel import pinned_threads
+    from dse.search.explorer import Explorer
     from dse.search.spec import load_spec
-    from dse.search.study import Explorer, run_study
+    from dse.search.study import run_study
 
     spec = dataclasses.replace(load_spec(spec_path), name=name)
     explorer = Explorer(spec, progress=False)
@@ -191,8 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     counts = [int(w) for w in args.workers.split(",")]
     cache = os.environ.get("DSE_CACHE", str(REPO / ".dse-cache"))
     os.environ["DSE_CACHE"] = cache
+    from dse.search.explorer import Explorer
     from dse.search.spec import load_spec
-    from dse.search.study import Explorer
 
     t = time.perf_counter()
     Explorer(load_spec(args.spec), progress=True).train_free()

@@ -30,10 +30,10 @@ import numpy as np
 from dse.costmodel import load_device, load_link
 from dse.errors import InputError
 from dse.search.evaluate import Batch, batch
+from dse.search.explorer import Explorer
 from dse.search.pareto import Ruler, knee, pareto_mask
 from dse.search.space import Candidate
 from dse.search.spec import Constraint, StudySpec, with_capacity
-from dse.search.study import Explorer
 
 SWEEP_VERSION = 1  # bump when a sweep file's fields change
 #: the metrics each chosen configuration keeps (besides the spec's objectives)
