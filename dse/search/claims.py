@@ -24,6 +24,7 @@ from typing import Any
 
 import optuna
 
+from dse.search.optuna_compat import set_study_system_attr, study_system_attrs
 from dse.search.storage import POLL_S, beating, liveness, me
 
 log = logging.getLogger(__name__)
@@ -39,10 +40,10 @@ class StorageClaims:
         self.study = study
 
     def _attrs(self) -> dict[str, Any]:
-        return self.study._storage.get_study_system_attrs(self.study._study_id)
+        return study_system_attrs(self.study)
 
     def _write(self, name: str, value: dict[str, Any]) -> None:
-        self.study._storage.set_study_system_attr(self.study._study_id, name, value)
+        set_study_system_attr(self.study, name, value)
 
     def live(self, key: str) -> dict[str, dict[str, Any]]:
         """The live claims on ``key``: token -> claim."""

@@ -32,14 +32,25 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.exceptions import UpdateFinishedTrialError
-from optuna.storages import JournalStorage, RetryHeartbeatStaleTrialCallback
-from optuna.storages._heartbeat import is_heartbeat_enabled
+from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 from optuna.trial import FrozenTrial, TrialState
 
 from dse import locks
 from dse.errors import InputError, write_refused
+from dse.search.optuna_compat import (
+    UpdateFinishedTrialError,
+    get_trial,
+    heartbeat_enabled,
+    rdb_of,
+    retried_numbers,
+    retry_callback,
+    set_trial_failed,
+    set_trial_system_attr,
+    stale_trial_ids,
+    storage_of,
+    trial_id_of,
+)
 from dse.search.spec import check_name
 from dse.search.workers import serial
 
@@ -232,11 +243,9 @@ def rdb(url: str) -> optuna.storages.RDBStorage:
         ) from None
 
 
-def retry() -> RetryHeartbeatStaleTrialCallback:
+def retry() -> Callable[[optuna.Study, FrozenTrial], None]:
     """Optuna's retry of a lost trial: a WAITING copy, up to :data:`MAX_RETRY` times."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
+    return retry_callback(MAX_RETRY)
 
 
 def _grpc(url: str) -> optuna.storages.BaseStorage:
@@ -298,14 +307,8 @@ def find_storage(name: str, storage: str | None = None) -> optuna.storages.BaseS
 # --------------------------------------------------------------------------------------
 
 
-def _rdb_of(storage: optuna.storages.BaseStorage) -> optuna.storages.RDBStorage | None:
-    """The RDB storage under ``storage`` (a study wraps it in a cache), or None."""
-    inner = getattr(storage, "_backend", storage)
-    return inner if isinstance(inner, optuna.storages.RDBStorage) else None
-
-
 def _postgres(storage: optuna.storages.BaseStorage) -> bool:
-    inner = _rdb_of(storage)
+    inner = rdb_of(storage)
     return inner is not None and inner.engine.dialect.name == "postgresql"
 
 
@@ -317,11 +320,11 @@ def study_lock(study: optuna.Study, folder: Path | None) -> Iterator[None]:
     the study's file lock in ``folder`` on this machine (None: no lock, a private
     storage). Through a gRPC proxy there is no lock across machines: workers started at
     the same instant may each start one trial past the budget."""
-    storage = study._storage
+    storage = storage_of(study)
     if _postgres(storage):
         from sqlalchemy import text
 
-        engine = _rdb_of(storage).engine  # type: ignore[union-attr]
+        engine = rdb_of(storage).engine  # type: ignore[union-attr]
         key = int.from_bytes(
             hashlib.sha256(f"dse:{study.study_name}".encode()).digest()[:8], "big", signed=True
         )
@@ -372,15 +375,15 @@ def beating(every: float, beat: Callable[[], None]) -> Iterator[None]:
 def trial_beat(study: optuna.Study, trial_id: int) -> Callable[[], None]:
     """One heartbeat of a trial: Optuna's where the storage keeps one, else its
     ``dse:beat`` system attribute."""
-    storage = study._storage
-    if is_heartbeat_enabled(storage):
+    storage = storage_of(study)
+    if heartbeat_enabled(storage):
         return lambda: storage.record_heartbeat(trial_id)
     return lambda: storage.set_trial_system_attr(trial_id, BEAT_ATTR, time.time())
 
 
 def take(study: optuna.Study, trial_id: int) -> None:
     """Mark a trial as this worker's (before any other worker can judge it stale)."""
-    study._storage.set_trial_system_attr(trial_id, WORKER_ATTR, me())
+    set_trial_system_attr(study, trial_id, WORKER_ATTR, me())
     trial_beat(study, trial_id)()
 
 
@@ -400,14 +403,14 @@ def _last_beat(t: FrozenTrial) -> float:
 def lose(study: optuna.Study, t: FrozenTrial, reason: str) -> bool:
     """Fail ``t`` as lost (``reason``) and enqueue its retry; False if it had finished
     meanwhile (another worker judged it first, or its own worker reported)."""
-    storage = study._storage
+    trial_id = trial_id_of(t)
     try:
-        storage.set_trial_system_attr(t._trial_id, LOST_ATTR, reason)
-        if not storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
+        set_trial_system_attr(study, trial_id, LOST_ATTR, reason)
+        if not set_trial_failed(study, trial_id):
             return False
     except UpdateFinishedTrialError:
         return False
-    retry()(study, storage.get_trial(t._trial_id))
+    retry()(study, get_trial(study, trial_id))
     return True
 
 
@@ -420,13 +423,12 @@ def fail_stale(study: optuna.Study, registry: Path | None, *, local: bool) -> in
     worker is gone when its trial has not beaten for the grace period. Call it under
     :func:`study_lock`, so that two workers never judge one trial together.
     """
-    storage = study._storage
     _, grace = liveness()
     lost = 0
-    optuna_beats = is_heartbeat_enabled(storage)
+    optuna_beats = heartbeat_enabled(storage_of(study))
     if optuna_beats:  # what Optuna's fail_stale_trials does, with a reason
-        for trial_id in storage._get_stale_trial_ids(study._study_id):  # type: ignore[attr-defined]
-            t = storage.get_trial(trial_id)
+        for trial_id in stale_trial_ids(study):
+            t = get_trial(study, trial_id)
             if lose(
                 study,
                 t,
@@ -470,7 +472,7 @@ def alive_elsewhere(registry: Path) -> bool:
 def counted(trials: list[FrozenTrial]) -> int:
     """How many of a study's ``trials`` count against its budget: running or finished,
     but for a failed trial that was retried (its retry counts instead)."""
-    retried = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
+    retried = {n for t in trials for n in retried_numbers(t)}
     return sum(
         1
         for t in trials

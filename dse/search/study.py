@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 from tqdm.auto import tqdm
 
@@ -31,6 +30,14 @@ from dse.search.claims import StorageClaims
 from dse.search.evaluate import Metrics
 from dse.search.explorer import CandidateFailed, Explorer
 from dse.search.frames import _non_finite, record_of
+from dse.search.optuna_compat import (
+    get_trial,
+    in_memory,
+    next_trial_id,
+    store_constraints,
+    tell_unless_finished,
+    trial_of,
+)
 from dse.search.space import Candidate, Space
 from dse.search.spec import StudySpec, parse_spec
 from dse.search.storage import (
@@ -139,7 +146,7 @@ def objective_for(
         if violations and spec.sampler not in SAMPLERS_WITH_CONSTRAINTS:
             # where no sampler stores them, stored as Optuna's samplers do, so that tools
             # reading the storage (optuna-dashboard) show feasibility
-            trial.storage.set_trial_system_attr(trial._trial_id, "constraints", violations)
+            store_constraints(trial, violations)
         return [metrics[k] for k in names]
 
     return objective
@@ -290,7 +297,7 @@ def _trials(
         desc=study.study_name,
         leave=False,
     )
-    private = folder is None and isinstance(study._storage, optuna.storages.InMemoryStorage)
+    private = folder is None and in_memory(study)
     judged = -float("inf")  # when stale trials were last looked for
     try:
         while True:
@@ -302,7 +309,7 @@ def _trials(
                 trials = study.get_trials(deepcopy=False)
                 trial_id = None
                 if counted(trials) < target:
-                    trial_id = _new_trial(study)
+                    trial_id = next_trial_id(study)
                     if not private:
                         take(study, trial_id)
                 elif not any(t.state == TrialState.RUNNING for t in trials):
@@ -310,34 +317,21 @@ def _trials(
             if trial_id is None:  # the others' last trials: wait, in case one is lost
                 time.sleep(WAIT_S)
                 continue
-            trial = optuna.Trial(study, trial_id)  # the sampler's work, outside the lock
-            with (
-                beating(every, trial_beat(study, trial._trial_id)) if not private else nullcontext()
-            ):
+            trial = trial_of(study, trial_id)  # the sampler's work, outside the lock
+            with beating(every, trial_beat(study, trial_id)) if not private else nullcontext():
                 try:
                     values = objective(trial)
                 except CandidateFailed as exc:
                     log.warning("trial %d failed: %s", trial.number, exc)
                     _tell(study, trial, state=TrialState.FAIL)
                 except BaseException:
-                    lose(study, study._storage.get_trial(trial._trial_id), "interrupted")
+                    lose(study, get_trial(study, trial_id), "interrupted")
                     raise
                 else:
                     _tell(study, trial, values)
             bar.update()
     finally:
         bar.close()
-
-
-def _new_trial(study: optuna.Study) -> int:
-    """Start the next trial (an enqueued one first) and return its id: what
-    :meth:`optuna.Study.ask` does before it builds the :class:`optuna.Trial`, whose sampler
-    (NSGA-II's selection, say) need not hold the study's lock."""
-    study._thread_local.cached_all_trials = None  # read the storage afresh, as ask does
-    trial_id = study._pop_waiting_trial_id()
-    if trial_id is None:
-        trial_id = study._storage.create_new_trial(study._study_id)
-    return trial_id
 
 
 def _tell(
@@ -349,13 +343,7 @@ def _tell(
 ) -> None:
     """Tell ``trial``'s result, unless another worker judged it lost meanwhile (this
     worker stalled past the grace period): then its retry stands for it."""
-    try:
-        study.tell(trial, values, state=state)
-    except UpdateFinishedTrialError:
-        log.warning("trial %d was judged lost while it ran; its retry replaces it", trial.number)
-    except ValueError as exc:
-        if "Cannot tell" not in str(exc):
-            raise
+    if not tell_unless_finished(study, trial, values, state=state):
         log.warning("trial %d was judged lost while it ran; its retry replaces it", trial.number)
 
 
