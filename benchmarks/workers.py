@@ -107,7 +107,7 @@ def _worker(
 
     study_mod.study_lock = timed_lock  # type: ignore[assignment]
     study_mod.fail_stale = timed("liveness", study_mod.fail_stale)  # type: ignore[assignment]
-    study_mod.take = timed("liveness", study_mod.take)  # type: ignore[assignment]
+    study_mod.assign_to_this_worker = timed("liveness", study_mod.assign_to_this_worker)  # type: ignore[assignment]
     Space.suggest = timed("sampler", Space.suggest)  # type: ignore[method-assign]
     optuna.Study.ask = timed("sampler", ask)  # type: ignore[method-assign]
     optuna.Study.tell = timed("storage", tell)  # type: ignore[method-assign]

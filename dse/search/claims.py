@@ -25,7 +25,7 @@ from typing import Any
 import optuna
 
 from dse.search.optuna_compat import set_study_system_attr, study_system_attrs
-from dse.search.storage import POLL_S, beating, liveness, me
+from dse.search.storage import POLL_S, beating, heartbeat_settings, this_worker
 
 log = logging.getLogger(__name__)
 PREFIX = "dse:claim:"
@@ -47,7 +47,7 @@ class StorageClaims:
 
     def live(self, key: str) -> dict[str, dict[str, Any]]:
         """The live claims on ``key``: token -> claim."""
-        _, grace = liveness()
+        _, grace = heartbeat_settings()
         now = time.time()
         head = f"{PREFIX}{key}:"
         return {
@@ -67,10 +67,10 @@ class StorageClaims:
     def hold(self, key: str, ready: Callable[[], bool]) -> Iterator[None]:
         """Hold the claim on ``key`` while the block runs, or run the block once
         ``ready()`` says the key's entry exists (its holder finished); waits meanwhile."""
-        every, _ = liveness()
+        every, _ = heartbeat_settings()
         token = uuid.uuid4().hex
         name = f"{PREFIX}{key}:{token}"
-        claim = {"worker": me(), "since": time.time()}
+        claim = {"worker": this_worker(), "since": time.time()}
         waited = False
         while True:
             if ready():

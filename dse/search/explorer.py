@@ -215,7 +215,7 @@ class Explorer:
                 self.loaded.add(trained.key)
             else:
                 self.trained_now[trained.key] = trained.train_seconds
-                self._record(trained.key, _network_label(*key), trained.train_seconds)
+                self._record_training(trained.key, _network_label(*key), trained.train_seconds)
             # the dense network's graph is the reference graph: weights change no count
             scorer = make_scorer(
                 trained,
@@ -248,7 +248,7 @@ class Explorer:
         nspec = self.network_spec(cand.method, cand.density, exits=names, cut=cand.split)
         trained = train_network(nspec, cache=cache, progress=self.progress)
         if not trained.cached:
-            self._record(
+            self._record_training(
                 trained.key,
                 f"{_network_label(cand.method, cand.density)} with "
                 f"exits {', '.join(names) or 'none'} (alone)",
@@ -322,7 +322,7 @@ class Explorer:
                 )
         return out
 
-    def _record(self, key: str, network: str, seconds: float) -> None:
+    def _record_training(self, key: str, network: str, seconds: float) -> None:
         """Write a training this process ran to the study (one attribute per key, so
         parallel workers never overwrite each other's)."""
         if self.study is not None:

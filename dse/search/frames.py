@@ -54,7 +54,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     """
     rows = []
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        d, why = _read(t)
+        d, why = _record_and_problem(t)
         if d is None or why:
             continue
         row = {"trial": t.number, **flat_row(d["knobs"], d["metrics"])}
@@ -63,7 +63,7 @@ def trials_frame(study: optuna.Study) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _read(t: FrozenTrial) -> tuple[dict[str, Any] | None, str | None]:
+def _record_and_problem(t: FrozenTrial) -> tuple[dict[str, Any] | None, str | None]:
     """A complete trial's record (None without one) and why its values or record cannot
     be read as finite numbers (None if they can)."""
     try:
@@ -89,7 +89,7 @@ def unreadable_trials(study: optuna.Study) -> dict[int, str]:
     """Complete trials left out of every table, front and hypervolume: number -> why."""
     out = {}
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        why = _read(t)[1]
+        why = _record_and_problem(t)[1]
         if why:
             out[t.number] = why
     return out

@@ -52,7 +52,7 @@ from dse.search.optuna_compat import (
     trial_id_of,
 )
 from dse.search.spec import check_name
-from dse.search.workers import serial
+from dse.search.workers import study_file_lock
 
 log = logging.getLogger(__name__)
 STUDIES_DIR = Path("studies")
@@ -73,7 +73,7 @@ POLL_S = 2.0
 WAIT_S = 0.25
 
 
-def liveness() -> tuple[int, int]:
+def heartbeat_settings() -> tuple[int, int]:
     """(heartbeat interval, grace period) in whole seconds: ``DSE_HEARTBEAT_S`` (default
     10) and ``DSE_GRACE_S`` (default 60, at least twice the interval)."""
     values = []
@@ -103,7 +103,7 @@ def liveness() -> tuple[int, int]:
     return every, grace
 
 
-def me() -> str:
+def this_worker() -> str:
     """This process as a worker: ``host-pid``, as its registry lock file is named."""
     return f"{socket.gethostname()}-{os.getpid()}"
 
@@ -113,7 +113,7 @@ def me() -> str:
 # --------------------------------------------------------------------------------------
 
 
-def _journal(path: Path | str) -> JournalStorage:
+def _open_journal(path: Path | str) -> JournalStorage:
     """Optuna's journal file at ``path``, locked by a symlink that names it absolutely.
 
     The lock is a symlink to the journal; a process killed while appending leaves it
@@ -189,18 +189,18 @@ def storage_for(name: str, kind: str = "journal") -> optuna.storages.BaseStorage
         check_name(name, where="study", field="name")
     if kind == "journal":
         STUDIES_DIR.mkdir(exist_ok=True)
-        return _journal(STUDIES_DIR / f"{name}.journal")
+        return _open_journal(STUDIES_DIR / f"{name}.journal")
     if kind == "sqlite":
         STUDIES_DIR.mkdir(exist_ok=True)
-        return rdb(f"sqlite:///{STUDIES_DIR / f'{name}.db'}")
+        return open_rdb(f"sqlite:///{STUDIES_DIR / f'{name}.db'}")
     if kind == "memory":
         return optuna.storages.InMemoryStorage()
     if kind.startswith("grpc://"):
-        return _grpc(kind)
+        return _open_grpc(kind)
     if "://" in kind:
-        return rdb(kind)
+        return open_rdb(kind)
     if kind.endswith((".journal", ".log")):
-        return _journal(kind)
+        return _open_journal(kind)
     raise InputError(
         "storage",
         kind,
@@ -209,7 +209,7 @@ def storage_for(name: str, kind: str = "journal") -> optuna.storages.BaseStorage
     )
 
 
-def rdb(url: str) -> optuna.storages.RDBStorage:
+def open_rdb(url: str) -> optuna.storages.RDBStorage:
     """An RDB storage at ``url`` with Optuna's heartbeat and retries, opened now so that a
     wrong URL, an unreachable server or a missing folder is a one-line error, not a
     traceback at the first trial."""
@@ -222,7 +222,7 @@ def rdb(url: str) -> optuna.storages.RDBStorage:
                 f"the folder {folder} does not exist",
                 "create it, or give a sqlite URL in an existing folder",
             )
-    every, grace = liveness()
+    every, grace = heartbeat_settings()
     try:
         with warnings.catch_warnings():  # the heartbeat is "experimental" since Optuna 2.8
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -230,7 +230,7 @@ def rdb(url: str) -> optuna.storages.RDBStorage:
                 url,
                 heartbeat_interval=every,
                 grace_period=grace,
-                heartbeat_stale_trial_callback=retry(),
+                heartbeat_stale_trial_callback=retry_callback(MAX_RETRY),
             )
     except Exception as exc:  # sqlalchemy's errors: a wrong driver, URL or server
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -243,12 +243,7 @@ def rdb(url: str) -> optuna.storages.RDBStorage:
         ) from None
 
 
-def retry() -> Callable[[optuna.Study, FrozenTrial], None]:
-    """Optuna's retry of a lost trial: a WAITING copy, up to :data:`MAX_RETRY` times."""
-    return retry_callback(MAX_RETRY)
-
-
-def _grpc(url: str) -> optuna.storages.BaseStorage:
+def _open_grpc(url: str) -> optuna.storages.BaseStorage:
     """A client of Optuna's gRPC storage proxy at ``grpc://host:port``."""
     host, _, port = url[len("grpc://") :].rstrip("/").rpartition(":")
     if not host or not port.isdigit():
@@ -278,7 +273,7 @@ def _grpc(url: str) -> optuna.storages.BaseStorage:
     return proxy
 
 
-def remote(kind: str) -> bool:
+def shared_across_hosts(kind: str) -> bool:
     """Whether a storage may be shared with workers of other machines (a database
     server or a gRPC proxy, not a local file)."""
     return "://" in kind and not kind.startswith("sqlite:")
@@ -307,7 +302,7 @@ def find_storage(name: str, storage: str | None = None) -> optuna.storages.BaseS
 # --------------------------------------------------------------------------------------
 
 
-def _postgres(storage: optuna.storages.BaseStorage) -> bool:
+def _is_postgres(storage: optuna.storages.BaseStorage) -> bool:
     inner = rdb_of(storage)
     return inner is not None and inner.engine.dialect.name == "postgresql"
 
@@ -321,7 +316,7 @@ def study_lock(study: optuna.Study, folder: Path | None) -> Iterator[None]:
     storage). Through a gRPC proxy there is no lock across machines: workers started at
     the same instant may each start one trial past the budget."""
     storage = storage_of(study)
-    if _postgres(storage):
+    if _is_postgres(storage):
         from sqlalchemy import text
 
         engine = rdb_of(storage).engine  # type: ignore[union-attr]
@@ -339,7 +334,7 @@ def study_lock(study: optuna.Study, folder: Path | None) -> Iterator[None]:
     if folder is None:
         yield
         return
-    with serial(folder):
+    with study_file_lock(folder):
         yield
 
 
@@ -372,7 +367,7 @@ def beating(every: float, beat: Callable[[], None]) -> Iterator[None]:
         thread.join()
 
 
-def trial_beat(study: optuna.Study, trial_id: int) -> Callable[[], None]:
+def trial_heartbeat(study: optuna.Study, trial_id: int) -> Callable[[], None]:
     """One heartbeat of a trial: Optuna's where the storage keeps one, else its
     ``dse:beat`` system attribute."""
     storage = storage_of(study)
@@ -381,10 +376,10 @@ def trial_beat(study: optuna.Study, trial_id: int) -> Callable[[], None]:
     return lambda: storage.set_trial_system_attr(trial_id, BEAT_ATTR, time.time())
 
 
-def take(study: optuna.Study, trial_id: int) -> None:
+def assign_to_this_worker(study: optuna.Study, trial_id: int) -> None:
     """Mark a trial as this worker's (before any other worker can judge it stale)."""
-    set_trial_system_attr(study, trial_id, WORKER_ATTR, me())
-    trial_beat(study, trial_id)()
+    set_trial_system_attr(study, trial_id, WORKER_ATTR, this_worker())
+    trial_heartbeat(study, trial_id)()
 
 
 # --------------------------------------------------------------------------------------
@@ -400,7 +395,7 @@ def _last_beat(t: FrozenTrial) -> float:
     return start.timestamp() if start is not None else time.time()
 
 
-def lose(study: optuna.Study, t: FrozenTrial, reason: str) -> bool:
+def fail_and_retry(study: optuna.Study, t: FrozenTrial, reason: str) -> bool:
     """Fail ``t`` as lost (``reason``) and enqueue its retry; False if it had finished
     meanwhile (another worker judged it first, or its own worker reported)."""
     trial_id = trial_id_of(t)
@@ -410,7 +405,7 @@ def lose(study: optuna.Study, t: FrozenTrial, reason: str) -> bool:
             return False
     except UpdateFinishedTrialError:
         return False
-    retry()(study, get_trial(study, trial_id))
+    retry_callback(MAX_RETRY)(study, get_trial(study, trial_id))
     return True
 
 
@@ -423,13 +418,13 @@ def fail_stale(study: optuna.Study, registry: Path | None, *, local: bool) -> in
     worker is gone when its trial has not beaten for the grace period. Call it under
     :func:`study_lock`, so that two workers never judge one trial together.
     """
-    _, grace = liveness()
+    _, grace = heartbeat_settings()
     lost = 0
     optuna_beats = heartbeat_enabled(storage_of(study))
     if optuna_beats:  # what Optuna's fail_stale_trials does, with a reason
         for trial_id in stale_trial_ids(study):
             t = get_trial(study, trial_id)
-            if lose(
+            if fail_and_retry(
                 study,
                 t,
                 f"no heartbeat from its worker "
@@ -440,11 +435,11 @@ def fail_stale(study: optuna.Study, registry: Path | None, *, local: bool) -> in
     host = socket.gethostname()
     now = time.time()
     watched = registry is not None and locks.AVAILABLE
-    nobody_else = local and watched and not alive_elsewhere(registry)
+    nobody_else = local and watched and not other_worker_alive(registry)
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = t.system_attrs.get(WORKER_ATTR)
         reason = None
-        if worker == me():
+        if worker == this_worker():
             continue
         if (
             isinstance(worker, str)
@@ -457,19 +452,19 @@ def fail_stale(study: optuna.Study, registry: Path | None, *, local: bool) -> in
             reason = "its worker ended without finishing it"
         elif not optuna_beats and (silent := now - _last_beat(t)) > grace:
             reason = f"no heartbeat from its worker {worker or '(unknown)'} for {silent:.0f} s"
-        if reason is not None and lose(study, t, reason):
+        if reason is not None and fail_and_retry(study, t, reason):
             log.warning("trial %d lost: %s; retried", t.number, reason)
             lost += 1
     return lost
 
 
-def alive_elsewhere(registry: Path) -> bool:
+def other_worker_alive(registry: Path) -> bool:
     """Whether a worker other than this process is registered alive in ``registry``."""
-    mine = f"{me()}.lock"
+    mine = f"{this_worker()}.lock"
     return any(p.name != mine and locks.held_elsewhere(p) for p in registry.glob("*.lock"))
 
 
-def counted(trials: list[FrozenTrial]) -> int:
+def budget_used(trials: list[FrozenTrial]) -> int:
     """How many of a study's ``trials`` count against its budget: running or finished,
     but for a failed trial that was retried (its retry counts instead)."""
     retried = {n for t in trials for n in retried_numbers(t)}

@@ -43,17 +43,17 @@ from dse.search.spec import StudySpec, parse_spec
 from dse.search.storage import (
     STUDIES_DIR,
     WAIT_S,
+    assign_to_this_worker,
     beating,
-    counted,
+    budget_used,
+    fail_and_retry,
     fail_stale,
     find_storage,
-    liveness,
-    lose,
-    remote,
+    heartbeat_settings,
+    shared_across_hosts,
     storage_for,
     study_lock,
-    take,
-    trial_beat,
+    trial_heartbeat,
 )
 from dse.search.workers import Worker, registry_dir
 
@@ -228,7 +228,7 @@ def run_study(
     on_start: Callable[[], None] | None = None,
 ) -> optuna.Study:
     """Run the study until it has ``n_trials`` trials that count (resuming where it
-    stopped; see :func:`_trials`).
+    stopped; see :func:`_run_trials`).
 
     Any number of processes, on any number of machines sharing the storage, may run one
     study at once; together they stop at ``n_trials``. ``worker`` is this process's index
@@ -241,11 +241,11 @@ def run_study(
     kind = storage or spec.storage
     folder = registry_dir(STUDIES_DIR, spec.name, kind)
     shared = kind != "memory"
-    with Worker(folder) as me:
-        others = me.others() if shared else []
+    with Worker(folder) as registered:
+        others = registered.others() if shared else []
         index = len(others) if worker is None else worker
-        if worker is None and remote(kind):  # workers of other hosts are not seen here
-            index += zlib.crc32(me.path.stem.encode()) % 100_000
+        if worker is None and shared_across_hosts(kind):  # workers of other hosts are not seen here
+            index += zlib.crc32(registered.path.stem.encode()) % 100_000
         study, explorer = create_study(
             spec, storage=storage, explorer=explorer, progress=progress, worker=index
         )
@@ -256,20 +256,20 @@ def run_study(
         target = n_trials if n_trials is not None else spec.n_trials
         several = others or on_start is not None or index > 0
         # share the trainings out first
-        if several and counted(study.get_trials(deepcopy=False)) < target:
+        if several and budget_used(study.get_trials(deepcopy=False)) < target:
             explorer.train_free()
-        _trials(
+        _run_trials(
             study,
             objective_for(explorer),
             target,
             folder if shared else None,
             progress=progress,
-            local=not remote(kind),
+            local=not shared_across_hosts(kind),
         )
     return study
 
 
-def _trials(
+def _run_trials(
     study: optuna.Study,
     objective: Callable[[optuna.Trial], list[float]],
     target: int,
@@ -278,7 +278,7 @@ def _trials(
     progress: bool,
     local: bool = True,
 ) -> None:
-    """Ask, score and tell trials until ``target`` trials count (:func:`counted`: running
+    """Ask, score and tell trials until ``target`` trials count (:func:`budget_used`: running
     or finished, a lost trial's retry in its place), all workers' together, and none is
     running any more.
 
@@ -290,9 +290,9 @@ def _trials(
     fails the trial, enqueues its retry and stops. ``local``: the storage is a file of
     this host (see :func:`~dse.search.storage.fail_stale`).
     """
-    every, _ = liveness()
+    every, _ = heartbeat_settings()
     bar = tqdm(
-        total=max(0, target - counted(study.get_trials(deepcopy=False))),
+        total=max(0, target - budget_used(study.get_trials(deepcopy=False))),
         disable=not progress,
         desc=study.study_name,
         leave=False,
@@ -308,33 +308,33 @@ def _trials(
                     judged = time.monotonic()
                 trials = study.get_trials(deepcopy=False)
                 trial_id = None
-                if counted(trials) < target:
+                if budget_used(trials) < target:
                     trial_id = next_trial_id(study)
                     if not private:
-                        take(study, trial_id)
+                        assign_to_this_worker(study, trial_id)
                 elif not any(t.state == TrialState.RUNNING for t in trials):
                     return
             if trial_id is None:  # the others' last trials: wait, in case one is lost
                 time.sleep(WAIT_S)
                 continue
             trial = trial_of(study, trial_id)  # the sampler's work, outside the lock
-            with beating(every, trial_beat(study, trial_id)) if not private else nullcontext():
+            with beating(every, trial_heartbeat(study, trial_id)) if not private else nullcontext():
                 try:
                     values = objective(trial)
                 except CandidateFailed as exc:
                     log.warning("trial %d failed: %s", trial.number, exc)
-                    _tell(study, trial, state=TrialState.FAIL)
+                    _tell_or_warn(study, trial, state=TrialState.FAIL)
                 except BaseException:
-                    lose(study, get_trial(study, trial_id), "interrupted")
+                    fail_and_retry(study, get_trial(study, trial_id), "interrupted")
                     raise
                 else:
-                    _tell(study, trial, values)
+                    _tell_or_warn(study, trial, values)
             bar.update()
     finally:
         bar.close()
 
 
-def _tell(
+def _tell_or_warn(
     study: optuna.Study,
     trial: optuna.Trial,
     values: list[float] | None = None,

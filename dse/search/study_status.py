@@ -13,7 +13,7 @@ from dse.search.explorer import CODED_PREFIX, TRAINED_PREFIX
 from dse.search.frames import study_hypervolume, study_ruler, trials_frame, unreadable_trials
 from dse.search.spec import StudySpec
 from dse.search.storage import STUDIES_DIR, WORKER_ATTR, fail_reason
-from dse.search.workers import alive, registry_dir
+from dse.search.workers import live_workers, registry_dir
 
 
 def status(study: optuna.Study, spec: StudySpec, storage: str | None = None) -> dict[str, Any]:
@@ -56,7 +56,7 @@ def status(study: optuna.Study, spec: StudySpec, storage: str | None = None) -> 
         "ruler": source,
         # this host's registered workers, and any host's workers with a trial running
         "workers": len(
-            set(alive(registry_dir(STUDIES_DIR, spec.name, storage or spec.storage)))
+            set(live_workers(registry_dir(STUDIES_DIR, spec.name, storage or spec.storage)))
             | {
                 t.system_attrs[WORKER_ATTR]
                 for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
