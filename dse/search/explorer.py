@@ -85,9 +85,9 @@ class CandidateFailed(Exception):
     """A candidate that could not be scored: its trial fails, the study goes on."""
 
 
-def data_of(data: Mapping[str, Any]) -> DataSet:
-    """The data set a checked ``[data]`` table (:func:`~dse.search.spec.check_data`) names;
-    its task choice is the caller's."""
+def load_data_table(data: Mapping[str, Any]) -> DataSet:
+    """The data set a checked ``[data]`` table (:func:`~dse.search.spec.check_data_table`)
+    names; its task choice is the caller's."""
     opts = {k: v for k, v in data.items() if k not in ("name", "root", "task")}
     return load_data(data["name"], root=data.get("root"), **opts)
 
@@ -102,7 +102,7 @@ class Explorer:
 
     def __post_init__(self) -> None:
         s = self.spec
-        self.data: DataSet = data_of(s.data)
+        self.data: DataSet = load_data_table(s.data)
         self.task: str | None = s.data.get("task")
         if self.task is not None:
             self.data.check_tasks(self.task, where=s.path or s.name, field="data.task")

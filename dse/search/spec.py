@@ -228,7 +228,7 @@ class _Check:
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
-def check_name(name: Any, *, where: str, field: str = "name") -> str:
+def check_study_name(name: Any, *, where: str, field: str = "name") -> str:
     """``name`` if it is a safe study name (:data:`NAME_RE`), else the one-line error."""
     if not isinstance(name, str) or not NAME_RE.fullmatch(name) or ".." in name:
         shown = repr(name) if len(repr(name)) <= 80 else repr(name)[:77] + "..."
@@ -240,6 +240,10 @@ def check_name(name: Any, *, where: str, field: str = "name") -> str:
             "with a letter or a digit, without '..'",
         )
     return name
+
+
+#: The former name of :func:`check_study_name`, kept for the callers that still use it.
+check_name = check_study_name
 
 
 def load_spec(path: str | Path) -> StudySpec:
@@ -264,9 +268,10 @@ def load_spec(path: str | Path) -> StudySpec:
     return parse_spec(text, where=str(p), path=p)
 
 
-def check_data(table: Any, *, where: str) -> tuple[dict[str, Any], tuple[str, ...]]:
+def check_data_table(table: Any, *, where: str) -> tuple[dict[str, Any], tuple[str, ...]]:
     """A ``[data]`` table checked (known keys, a known data set, the task list): the
-    table without its ``tasks`` list, and that list (empty: one task)."""
+    table without its ``tasks`` list, and that list (empty: one task). Read by
+    :func:`parse_spec` and by whatever else takes a ``[data]`` table (dse run-split)."""
     c = _Check(where)
     data = dict(c.table(table, "data", _DATA))
     from dse.nets import list_data
@@ -304,7 +309,7 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
     for req in ("name", "model", "data", "objectives"):
         if req not in top:
             raise c.fail(req, "missing", "see studies/quickstart.toml")
-    name = check_name(top["name"], where=where)
+    name = check_study_name(top["name"], where=where)
 
     model_t = top["model"]
     if isinstance(model_t, str):
@@ -327,7 +332,7 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
     options = c.table(model_t.get("options", {}), "model.options", set(model_t.get("options", {})))
     _check_model(c, model, options)
 
-    data, tasks = check_data(top["data"], where=where)
+    data, tasks = check_data_table(top["data"], where=where)
     if head is not None:
         from dse.nets import HeadConfig
 

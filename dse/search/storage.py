@@ -51,7 +51,7 @@ from dse.search.optuna_compat import (
     storage_of,
     trial_id_of,
 )
-from dse.search.spec import check_name
+from dse.search.spec import check_study_name
 from dse.search.workers import study_file_lock
 
 log = logging.getLogger(__name__)
@@ -186,7 +186,7 @@ def storage_for(name: str, kind: str = "journal") -> optuna.storages.BaseStorage
     """``journal`` (default; Optuna's journal file), ``sqlite``, ``memory``, an RDB URL,
     ``grpc://host:port`` (a ``dse storage serve`` proxy) or a journal file path."""
     if kind in ("journal", "sqlite"):  # a file named after the study: no path in the name
-        check_name(name, where="study", field="name")
+        check_study_name(name, where="study", field="name")
     if kind == "journal":
         STUDIES_DIR.mkdir(exist_ok=True)
         return _open_journal(STUDIES_DIR / f"{name}.journal")
@@ -281,7 +281,7 @@ def shared_across_hosts(kind: str) -> bool:
 
 def find_storage(name: str, storage: str | None = None) -> optuna.storages.BaseStorage:
     """The storage of an existing study by name (journal, then sqlite, under studies/)."""
-    check_name(name, where="study", field="name")
+    check_study_name(name, where="study", field="name")
     if storage is not None:
         return storage_for(name, storage)
     if (STUDIES_DIR / f"{name}.journal").exists():

@@ -224,7 +224,7 @@ def test_a_spec_without_codecs_has_no_codec_knob(tmp_path: Path) -> None:
 
 
 def test_a_cut_that_sends_nothing_is_fp32_whatever_the_first_codec() -> None:
-    from dse.search import Space
+    from dse.search.space import Space
 
     space = Space(
         densities=(1.0,),
