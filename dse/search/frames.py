@@ -182,12 +182,19 @@ def study_hypervolume(study: optuna.Study, spec: StudySpec, ruler: Ruler) -> flo
 
 
 def plain(x: Any) -> Any:
-    """``x`` with numpy scalars as Python numbers, tuples as lists and keys as strings:
-    what JSON (and Optuna's user attributes) can store."""
+    """``x`` as JSON (and Optuna's user attributes) can store it: numpy scalars as Python
+    numbers, numpy arrays, tuples and sets as lists, keys as strings, at any depth.
+
+    dse's one JSON normaliser: ``json.dumps(plain(x))`` for whatever a command writes,
+    a study stores or an export records. Anything else is left as it is, for
+    :func:`json.dumps` to refuse.
+    """
     if isinstance(x, dict):
         return {str(k): plain(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
+    if isinstance(x, list | tuple | set | frozenset):
         return [plain(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return plain(x.tolist())
     if isinstance(x, np.generic):
         return x.item()
     return x
