@@ -210,13 +210,6 @@ def create_study(
     return study, explorer
 
 
-FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
-
-
-def finished(study: optuna.Study) -> int:
-    return len(study.get_trials(deepcopy=False, states=FINISHED))
-
-
 def run_study(
     spec: StudySpec,
     *,
