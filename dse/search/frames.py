@@ -40,11 +40,6 @@ def _non_finite(metrics: Mapping[str, Any]) -> list[str]:
     return bad
 
 
-# --------------------------------------------------------------------------------------
-# reading a study back
-# --------------------------------------------------------------------------------------
-
-
 def trials_frame(study: optuna.Study) -> pd.DataFrame:
     """One row per complete trial: number, knobs, metrics, feasibility.
 

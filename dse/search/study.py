@@ -1,11 +1,13 @@
-"""The joint search: one multi-objective Optuna study over the four knobs.
+"""The joint search: one multi-objective Optuna study over the four knobs, created or
+loaded from its storage and run by one worker or many.
 
 A trial draws a :class:`~dse.search.space.Candidate`; its network comes from the training cache
 (trained at most once per key, with every allowed exit attached) and everything else is
-scored post hoc by :mod:`dse.search.evaluate`. Metrics go into the trial's user attributes in
-one write (``trial.user_attrs["dse"]``, one JSON string: :func:`record_of`); constraint
-violations reach the sampler through Optuna's ``constraints_func``. The spec's text is
-stored with the study, so a study can be resumed, listed and reported by name alone.
+scored post hoc by the :class:`~dse.search.explorer.Explorer`. Metrics go into the trial's
+user attributes in one write (``trial.user_attrs["dse"]``, one JSON string, read back by
+:func:`~dse.search.frames.record_of`); constraint violations reach the sampler through
+Optuna's ``constraints_func``. The spec's text is stored with the study, so a study can be
+resumed, listed and reported by name alone. Reading a study back is :mod:`dse.search.frames`.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------------------
-# storage and samplers
+# samplers
 # --------------------------------------------------------------------------------------
 
 
