@@ -43,16 +43,12 @@ import optuna
 import dse.nets.training
 from dse.nets.cache import Cache
 from dse.search.baselines import compare, grid_hypervolume, restrict, run_grid, verdicts
+from dse.search.explorer import Explorer
+from dse.search.frames import record_of, trials_frame
 from dse.search.pareto import Ruler, hypervolume
 from dse.search.spec import StudySpec, load_spec
-from dse.search.study import (
-    Explorer,
-    make_sampler,
-    objective_for,
-    record_of,
-    storage_for,
-    trials_frame,
-)
+from dse.search.storage import storage_for
+from dse.search.study import make_sampler, objective_for
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -57,8 +57,9 @@ def _worker(
     import optuna
 
     from dse.costmodel import pinned_threads
+    from dse.search.explorer import Explorer
     from dse.search.spec import load_spec
-    from dse.search.study import Explorer, run_study
+    from dse.search.study import run_study
 
     spec = dataclasses.replace(load_spec(spec_path), name=name)
     explorer = Explorer(spec, progress=False)
@@ -106,7 +107,7 @@ def _worker(
 
     study_mod.study_lock = timed_lock  # type: ignore[assignment]
     study_mod.fail_stale = timed("liveness", study_mod.fail_stale)  # type: ignore[assignment]
-    study_mod.take = timed("liveness", study_mod.take)  # type: ignore[assignment]
+    study_mod.assign_to_this_worker = timed("liveness", study_mod.assign_to_this_worker)  # type: ignore[assignment]
     Space.suggest = timed("sampler", Space.suggest)  # type: ignore[method-assign]
     optuna.Study.ask = timed("sampler", ask)  # type: ignore[method-assign]
     optuna.Study.tell = timed("storage", tell)  # type: ignore[method-assign]
@@ -191,8 +192,8 @@ def main(argv: list[str] | None = None) -> int:
     counts = [int(w) for w in args.workers.split(",")]
     cache = os.environ.get("DSE_CACHE", str(REPO / ".dse-cache"))
     os.environ["DSE_CACHE"] = cache
+    from dse.search.explorer import Explorer
     from dse.search.spec import load_spec
-    from dse.search.study import Explorer
 
     t = time.perf_counter()
     Explorer(load_spec(args.spec), progress=True).train_free()

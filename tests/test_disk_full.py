@@ -16,8 +16,9 @@ from tiny_study import spec_text
 from dse.cli import main
 from dse.errors import InputError
 from dse.nets.cache import Cache, atomic_write_bytes, key_of
+from dse.search.explorer import Explorer
 from dse.search.spec import parse_spec
-from dse.search.study import Explorer, load_study, run_study
+from dse.search.study import load_study, run_study
 
 LIMIT = 100_000  # bytes a file may grow to: past a study's journal, short of a network
 

@@ -463,7 +463,7 @@ def data_table(man: dict, data: str | Path | None, *, where: str) -> tuple[dict,
     """The [data] table to load, checked as a spec's is: the manifest's spec's, or that of
     the TOML file ``data`` (a study spec or a file holding only a [data] table); with where
     it came from."""
-    from dse.search import check_data
+    from dse.search import check_data_table
 
     if data is None:
         text, source = man.get("spec"), f"{where}: spec"
@@ -489,17 +489,17 @@ def data_table(man: dict, data: str | Path | None, *, where: str) -> tuple[dict,
         raise InputError(
             source, "data", "no [data] table with a name", "give a study spec with a [data] table"
         )
-    return check_data(table, where=source)[0], source
+    return check_data_table(table, where=source)[0], source
 
 
 def load_test_split(
     man: dict, data: str | Path | None, *, where: str
 ) -> tuple[torch.Tensor, list[np.ndarray]]:
     """The test split's inputs and, per task of the bundle, its labels."""
-    from dse.search import data_of
+    from dse.search import load_data_table
 
     table, source = data_table(man, data, where=where)
-    ds = data_of(table)
+    ds = load_data_table(table)
     labels = []
     for task in man["tasks"]:
         if task not in ds.test.y:

@@ -2,12 +2,31 @@
 network and the cost model (no training), the Optuna study, Pareto fronts, the exhaustive
 grid and the baselines as restricted spaces, and the registry of parallel workers.
 
-Entry points: :func:`load_spec` -> :class:`StudySpec`; :class:`Candidate`;
-:class:`Explorer`; :func:`run_study`, :func:`load_study`, :func:`status`, :func:`verify`;
-:func:`compare`, :func:`ensure_grid`; :func:`compare_tasks` (one backbone for several
-tasks against one network per task); :func:`hypervolume`, :func:`pareto_mask`;
-:func:`run_sweep` -> :class:`Sweep` (the space scored on every edge x link x server from
-cached networks, :func:`batch` deciding each candidate once) and :func:`load_sweep`.
+What other stages and users call, by module:
+
+- a spec: :func:`load_spec`, :func:`parse_spec` -> :class:`StudySpec` (:data:`METRICS`
+  it may name); :func:`check_study_name`, :func:`check_data_table` (a study's name, a
+  ``[data]`` table, checked as a spec's are);
+- a candidate and its score: :class:`Candidate`, :func:`exit_label`; :class:`Explorer`
+  (a spec's networks and scorers; :func:`load_data_table`), :class:`Scorer`,
+  :class:`Metrics`; :func:`batch` -> :class:`Batch` (many candidates at once,
+  :data:`COST_FIELDS`);
+- the study: :func:`create_study`, :func:`load_study`, :func:`stored_study`,
+  :func:`run_study`; :func:`storage_for`; :func:`status`; :func:`verify`;
+  :func:`die_with_parent` (for helper worker processes);
+- a study read back: :func:`trials_frame`, :func:`front_frame`, :func:`tidy_front`,
+  :func:`csv_text`, :func:`record_of`, :func:`importances`, :func:`study_ruler`,
+  :func:`study_hypervolume`; :func:`plain` (any of it as JSON can store it);
+- fronts: :class:`Ruler`, :func:`hypervolume`, :func:`pareto_mask`, :func:`knee`;
+- the grid and baselines: :data:`BASELINES`, :class:`Grid`, :func:`ensure_grid`,
+  :func:`load_grid`, :func:`grid_paths`, :func:`compare`, :func:`restrict`,
+  :func:`verdicts`;
+- several tasks: :func:`compare_tasks` -> :class:`TaskComparison`,
+  :func:`single_task_spec`;
+- deployments: :func:`run_sweep` -> :class:`Sweep` (of :class:`DeploymentResult`, each
+  with its :class:`Choice`), :func:`load_sweep`, :func:`profile_names`.
+
+Everything else is the modules' own; tests import it from the module that defines it.
 """
 
 from __future__ import annotations
@@ -17,65 +36,67 @@ from dse.lazy import exports
 __all__, __getattr__ = exports(
     __name__,
     {
+        # spec
         "METRICS": "spec",
         "StudySpec": "spec",
         "load_spec": "spec",
         "parse_spec": "spec",
+        "check_study_name": "spec",
+        "check_name": "spec",  # the former name of check_study_name
+        "check_data_table": "spec",
+        # a candidate and its score
         "Candidate": "space",
         "exit_label": "space",
-        "Space": "space",
-        "Metrics": "evaluate",
+        "Explorer": "explorer",
+        "load_data_table": "explorer",
         "Scorer": "evaluate",
-        "make_scorer": "evaluate",
-        "Explorer": "study",
-        "create_study": "study",
-        "csv_text": "study",
-        "front_frame": "study",
-        "importances": "study",
-        "load_study": "study",
-        "run_study": "study",
-        "status": "study",
-        "study_hypervolume": "study",
-        "study_ruler": "study",
-        "tidy_front": "study",
-        "trials_frame": "study",
-        "verify": "study",
-        "record_of": "study",
-        "stored_study": "study",
-        "BASELINES": "baselines",
-        "Grid": "baselines",
-        "compare": "baselines",
-        "ensure_grid": "baselines",
-        "grid_paths": "baselines",
-        "load_grid": "baselines",
-        "restrict": "baselines",
-        "verdicts": "baselines",
-        "edgent_in_space": "baselines",
-        "TaskComparison": "tasks",
-        "compare_tasks": "tasks",
-        "single_task_spec": "tasks",
-        "Ruler": "pareto",
-        "hypervolume": "pareto",
-        "knee": "pareto",
-        "pareto_mask": "pareto",
-        "die_with_parent": "workers",
-        "plain": "study",
-        "data_of": "study",
-        "check_data": "spec",
-        "check_name": "spec",
-        "storage_for": "storage",
-        "Constraint": "spec",
-        "capacity_constraint": "spec",
-        "with_capacity": "spec",
+        "Metrics": "evaluate",
         "Batch": "evaluate",
         "batch": "evaluate",
         "COST_FIELDS": "evaluate",
+        # the study
+        "create_study": "study",
+        "load_study": "study",
+        "stored_study": "study",
+        "run_study": "study",
+        "storage_for": "storage",
+        "status": "study_status",
+        "verify": "verification",
+        "die_with_parent": "workers",
+        # a study read back
+        "trials_frame": "frames",
+        "front_frame": "frames",
+        "tidy_front": "frames",
+        "csv_text": "frames",
+        "record_of": "frames",
+        "importances": "frames",
+        "study_ruler": "frames",
+        "study_hypervolume": "frames",
+        "plain": "frames",
+        # fronts
+        "Ruler": "pareto",
+        "hypervolume": "pareto",
+        "pareto_mask": "pareto",
+        "knee": "pareto",
+        # the grid and baselines
+        "BASELINES": "baselines",
+        "Grid": "baselines",
+        "ensure_grid": "baselines",
+        "load_grid": "baselines",
+        "grid_paths": "baselines",
+        "compare": "baselines",
+        "restrict": "baselines",
+        "verdicts": "baselines",
+        # several tasks
+        "TaskComparison": "tasks",
+        "compare_tasks": "tasks",
+        "single_task_spec": "tasks",
+        # deployments
         "Sweep": "sweep",
         "DeploymentResult": "sweep",
         "Choice": "sweep",
         "run_sweep": "sweep",
         "load_sweep": "sweep",
-        "missing_networks": "sweep",
         "profile_names": "sweep",
     },
 )

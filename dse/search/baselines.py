@@ -36,10 +36,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from dse.search.explorer import Explorer
+from dse.search.frames import csv_text, flat_row
 from dse.search.pareto import Ruler, hypervolume, pareto_mask
 from dse.search.space import Candidate
 from dse.search.spec import StudySpec
-from dse.search.study import STUDIES_DIR, Explorer, csv_text, flat_row
+from dse.search.storage import STUDIES_DIR
 
 BASELINES = ("edge-only", "server-only", "neurosurgeon", "edgent", "spinn", "auto-split", "joint")
 

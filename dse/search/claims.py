@@ -24,7 +24,8 @@ from typing import Any
 
 import optuna
 
-from dse.search.storage import POLL_S, beating, liveness, me
+from dse.search.optuna_compat import set_study_system_attr, study_system_attrs
+from dse.search.storage import POLL_S, beating, heartbeat_settings, this_worker
 
 log = logging.getLogger(__name__)
 PREFIX = "dse:claim:"
@@ -39,14 +40,14 @@ class StorageClaims:
         self.study = study
 
     def _attrs(self) -> dict[str, Any]:
-        return self.study._storage.get_study_system_attrs(self.study._study_id)
+        return study_system_attrs(self.study)
 
     def _write(self, name: str, value: dict[str, Any]) -> None:
-        self.study._storage.set_study_system_attr(self.study._study_id, name, value)
+        set_study_system_attr(self.study, name, value)
 
     def live(self, key: str) -> dict[str, dict[str, Any]]:
         """The live claims on ``key``: token -> claim."""
-        _, grace = liveness()
+        _, grace = heartbeat_settings()
         now = time.time()
         head = f"{PREFIX}{key}:"
         return {
@@ -66,10 +67,10 @@ class StorageClaims:
     def hold(self, key: str, ready: Callable[[], bool]) -> Iterator[None]:
         """Hold the claim on ``key`` while the block runs, or run the block once
         ``ready()`` says the key's entry exists (its holder finished); waits meanwhile."""
-        every, _ = liveness()
+        every, _ = heartbeat_settings()
         token = uuid.uuid4().hex
         name = f"{PREFIX}{key}:{token}"
-        claim = {"worker": me(), "since": time.time()}
+        claim = {"worker": this_worker(), "since": time.time()}
         waited = False
         while True:
             if ready():

@@ -437,7 +437,7 @@ class Sent:
     decode_s: float = 0.0
 
 
-def _raw(t: CostTable, k: int) -> Sent:
+def _uncoded(t: CostTable, k: int) -> Sent:
     """Float32 as the layer graph counts it (no codec, no header)."""
     return Sent(
         float(t.cut_bytes[k]),
@@ -451,7 +451,7 @@ def _raw(t: CostTable, k: int) -> Sent:
 def _paths(t: CostTable, k: int, used: list[int], sent: Sent | None = None) -> np.ndarray:
     """Per path (used exits in order, then final, as columns): the rows of
     :data:`PATH_ROWS` (latency and its parts, bytes, edge energy and its parts)."""
-    s = sent if sent is not None else _raw(t, k)
+    s = sent if sent is not None else _uncoded(t, k)
     m = len(used) + 1
     edge = np.zeros(m)
     transfer = np.zeros(m)

@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from optuna._hypervolume import compute_hypervolume
-from optuna.study._multi_objective import _is_pareto_front
+
+from dse.search.optuna_compat import compute_hypervolume, is_pareto_front
 
 REFERENCE = 1.1
 
@@ -81,7 +81,7 @@ def pareto_mask(losses: np.ndarray) -> np.ndarray:
     losses = np.asarray(losses, dtype=float)
     if len(losses) == 0:
         return np.zeros(0, dtype=bool)
-    return _is_pareto_front(losses, assume_unique_lexsorted=False)  # duplicates both kept
+    return is_pareto_front(losses)  # duplicates both kept
 
 
 def hypervolume(losses: np.ndarray) -> float:
@@ -90,7 +90,7 @@ def hypervolume(losses: np.ndarray) -> float:
     if len(losses) == 0:
         return 0.0
     # Optuna drops duplicates and dominated points itself
-    return float(compute_hypervolume(losses, np.full(losses.shape[1], REFERENCE)))
+    return compute_hypervolume(losses, np.full(losses.shape[1], REFERENCE))
 
 
 def knee(losses: np.ndarray) -> int:

@@ -228,7 +228,7 @@ class _Check:
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
-def check_name(name: Any, *, where: str, field: str = "name") -> str:
+def check_study_name(name: Any, *, where: str, field: str = "name") -> str:
     """``name`` if it is a safe study name (:data:`NAME_RE`), else the one-line error."""
     if not isinstance(name, str) or not NAME_RE.fullmatch(name) or ".." in name:
         shown = repr(name) if len(repr(name)) <= 80 else repr(name)[:77] + "..."
@@ -240,6 +240,10 @@ def check_name(name: Any, *, where: str, field: str = "name") -> str:
             "with a letter or a digit, without '..'",
         )
     return name
+
+
+#: The former name of :func:`check_study_name`, kept for the callers that still use it.
+check_name = check_study_name
 
 
 def load_spec(path: str | Path) -> StudySpec:
@@ -264,9 +268,10 @@ def load_spec(path: str | Path) -> StudySpec:
     return parse_spec(text, where=str(p), path=p)
 
 
-def check_data(table: Any, *, where: str) -> tuple[dict[str, Any], tuple[str, ...]]:
+def check_data_table(table: Any, *, where: str) -> tuple[dict[str, Any], tuple[str, ...]]:
     """A ``[data]`` table checked (known keys, a known data set, the task list): the
-    table without its ``tasks`` list, and that list (empty: one task)."""
+    table without its ``tasks`` list, and that list (empty: one task). Read by
+    :func:`parse_spec` and by whatever else takes a ``[data]`` table (dse run-split)."""
     c = _Check(where)
     data = dict(c.table(table, "data", _DATA))
     from dse.nets import list_data
@@ -294,7 +299,12 @@ def check_data(table: Any, *, where: str) -> tuple[dict[str, Any], tuple[str, ..
 
 
 def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) -> StudySpec:
-    """Check a spec's text; every problem is an InputError naming the field."""
+    """Check a spec's text; every problem is an InputError naming the field.
+
+    The tables are checked in the order they are read here (the first problem found is
+    the one reported): the name, [model], [data], [training], [deployment], [space],
+    [objectives], [constraints], then the sampler and the run's settings.
+    """
     c = _Check(where)
     try:
         raw = tomllib.loads(text)
@@ -304,9 +314,86 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
     for req in ("name", "model", "data", "objectives"):
         if req not in top:
             raise c.fail(req, "missing", "see studies/quickstart.toml")
-    name = check_name(top["name"], where=where)
+    name = check_study_name(top["name"], where=where)
+    model, head, options = _model(c, top["model"])
+    data, tasks = check_data_table(top["data"], where=where)
+    if head is not None:
+        from dse.nets import HeadConfig
 
-    model_t = top["model"]
+        try:
+            HeadConfig.parse(head).resolved(len(tasks) or 1)
+        except InputError as exc:
+            raise c.fail("model.head.kind", exc.reason, exc.fix) from None
+    training = _training(c, top.get("training", {}), tasks)
+    edge, server, link, edge_profile, tail, stl = _deployment(c, top.get("deployment", {}), path)
+
+    space = c.table(top.get("space", {}), "space", _SPACE)
+    dens, meths = _densities_and_methods(c, space)
+    exits = _exits(c, space, training)
+    thresholds = _thresholds(c, space)
+    criterion = c.string(space.get("criterion", "max_prob"), "space.criterion", CRITERIA)
+    splits = c.string(space.get("splits", "all"), "space.splits", ("all", "clean"))
+    policies = _policies(c, space)
+    task_thresholds = space.get("task_thresholds", False)
+    if not isinstance(task_thresholds, bool):
+        raise c.fail("space.task_thresholds", "must be true or false")
+    codecs = _codecs(c, space, where)
+
+    metrics = set(METRICS) | {f"{TASK_METRIC}{t}" for t in tasks}
+    objectives_t = c.table(_flat(c, top["objectives"], "objectives", tasks), "objectives", metrics)
+    if not objectives_t:
+        raise c.fail("objectives", "no objective", f"name some of {', '.join(METRICS)}")
+    objectives = {m: c.string(d, f"objectives.{m}", DIRECTIONS) for m, d in objectives_t.items()}
+
+    constraints = []
+    for metric, rule in c.table(
+        _flat(c, top.get("constraints", {}), "constraints", tasks), "constraints", metrics
+    ).items():
+        constraints.append(_constraint(c, metric, rule))
+    # The edge device's memory is a hard limit: a part that does not fit is infeasible.
+    constraints_t = with_capacity(tuple(constraints), edge_profile)
+
+    sampler = c.string(top.get("sampler", "nsga2"), "sampler", SAMPLERS)
+    seed = int(c.number(top.get("seed", 0), "seed", lo=0, integer=True))
+    n_trials = int(c.number(top.get("n_trials", 200), "n_trials", lo=1, integer=True))
+    storage = c.string(top.get("storage", "journal"), "storage")
+    return StudySpec(
+        name=name,
+        path=path,
+        text=text,
+        description=str(top.get("description", "")),
+        model=model,
+        model_options=options,
+        data=data,
+        training=training,
+        edge=_relative(edge, path),
+        server=_relative(server, path),
+        link=_relative(link, path),
+        tail_energy=tail,
+        densities=dens,
+        methods=meths,
+        exits=exits,
+        thresholds=thresholds,
+        criterion=criterion,
+        splits=splits,
+        objectives=objectives,
+        constraints=constraints_t,
+        sampler=sampler,
+        seed=seed,
+        n_trials=n_trials,
+        storage=storage,
+        tasks=tasks,
+        head=head,
+        policies=policies,
+        task_thresholds=task_thresholds,
+        stl=stl,
+        codecs=codecs,
+    )
+
+
+def _model(c: _Check, model_t: Any) -> tuple[str, Any, dict[str, Any]]:
+    """The ``[model]`` table (or a bare model name): the model's name, its head (None:
+    the model's own) and its options."""
     if isinstance(model_t, str):
         model_t = {"name": model_t}
     model_t = c.table(model_t, "model", _MODEL)
@@ -326,17 +413,12 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
             ) from None
     options = c.table(model_t.get("options", {}), "model.options", set(model_t.get("options", {})))
     _check_model(c, model, options)
+    return model, head, options
 
-    data, tasks = check_data(top["data"], where=where)
-    if head is not None:
-        from dse.nets import HeadConfig
 
-        try:
-            HeadConfig.parse(head).resolved(len(tasks) or 1)
-        except InputError as exc:
-            raise c.fail("model.head.kind", exc.reason, exc.fix) from None
-
-    training = dict(c.table(top.get("training", {}), "training", _TRAINING))
+def _training(c: _Check, table: Any, tasks: tuple[str, ...]) -> dict[str, Any]:
+    """The ``[training]`` table checked, its task weights as a list in task order."""
+    training = dict(c.table(table, "training", _TRAINING))
     if training.get("epochs") == "auto":
         pass  # until the validation accuracy stops improving (see TrainConfig)
     elif isinstance(training.get("epochs"), str):
@@ -378,32 +460,47 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
             'use fixed task_weights, or mode = "central"',
         )
     if "task_weights" in training:
-        w = training["task_weights"]
-        if isinstance(w, dict):  # by task name
-            unknown = sorted(set(w) - set(tasks))
-            if unknown or set(w) != set(tasks):
-                named = ", ".join(unknown) or "not every task"
-                raise c.fail(
-                    "training.task_weights",
-                    f"names {named}; the tasks are {', '.join(tasks) or 'one'}",
-                    "give a weight for each task of [data] tasks",
-                )
-            w = [w[t] for t in tasks]
-        if not isinstance(w, list) or len(w) != max(1, len(tasks)):
-            raise c.fail(
-                "training.task_weights",
-                f"needs one weight per task ({len(tasks) or 1}), got {w!r}",
-                "a list in the order of [data] tasks, or a table task = weight",
-            )
-        training["task_weights"] = [c.number(x, "training.task_weights", lo=0) for x in w]
-        if training.get("task_weighting") == "uncertainty":
-            raise c.fail(
-                "training.task_weights",
-                'fixed weights and task_weighting = "uncertainty" exclude each other',
-                "remove one of them",
-            )
+        training["task_weights"] = _task_weights(c, training, tasks)
+    return training
 
-    dep = c.table(top.get("deployment", {}), "deployment", _DEPLOYMENT)
+
+def _task_weights(c: _Check, training: Mapping[str, Any], tasks: tuple[str, ...]) -> list[float]:
+    """``[training] task_weights`` (a list in task order, or a table by task name) as a
+    list of one weight per task."""
+    w = training["task_weights"]
+    if isinstance(w, dict):  # by task name
+        unknown = sorted(set(w) - set(tasks))
+        if unknown or set(w) != set(tasks):
+            named = ", ".join(unknown) or "not every task"
+            raise c.fail(
+                "training.task_weights",
+                f"names {named}; the tasks are {', '.join(tasks) or 'one'}",
+                "give a weight for each task of [data] tasks",
+            )
+        w = [w[t] for t in tasks]
+    if not isinstance(w, list) or len(w) != max(1, len(tasks)):
+        raise c.fail(
+            "training.task_weights",
+            f"needs one weight per task ({len(tasks) or 1}), got {w!r}",
+            "a list in the order of [data] tasks, or a table task = weight",
+        )
+    weights = [c.number(x, "training.task_weights", lo=0) for x in w]
+    if training.get("task_weighting") == "uncertainty":
+        raise c.fail(
+            "training.task_weights",
+            'fixed weights and task_weighting = "uncertainty" exclude each other',
+            "remove one of them",
+        )
+    return weights
+
+
+def _deployment(
+    c: _Check, table: Any, path: Path | None
+) -> tuple[str, str, str, DeviceProfile, bool, str]:
+    """The ``[deployment]`` table: edge, server and link as written, the edge's profile
+    (read and checked with the others), the tail energy switch and the single-task
+    networks' schedule."""
+    dep = c.table(table, "deployment", _DEPLOYMENT)
     from dse.costmodel import check_runs_float, load_device, load_link
 
     edge = c.string(dep.get("edge", "raspberry-pi-4"), "deployment.edge")
@@ -425,8 +522,13 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
     if not isinstance(tail, bool):
         raise c.fail("deployment.tail_energy", "must be true or false")
     stl = c.string(dep.get("stl", "sequential"), "deployment.stl", ("sequential", "parallel"))
+    return edge, server, link, loaded["edge"], tail, stl
 
-    space = c.table(top.get("space", {}), "space", _SPACE)
+
+def _densities_and_methods(
+    c: _Check, space: Mapping[str, Any]
+) -> tuple[tuple[float, ...], tuple[str, ...]]:
+    """``[space] densities`` (distinct, densest first) and ``methods``."""
     densities = space.get("densities", [1.0])
     if not isinstance(densities, list) or not densities:
         raise c.fail("space.densities", "must be a non-empty list of numbers in (0, 1]")
@@ -449,6 +551,13 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
                 f"{bad[0]:g} is no N:M density (method nm)",
                 "use N/M with M = 4, 8 or 16: 0.75, 0.5 (2:4), 0.25, 0.125, 0.0625",
             )
+    return dens, meths
+
+
+def _exits(
+    c: _Check, space: Mapping[str, Any], training: Mapping[str, Any]
+) -> tuple[str, ...] | None:
+    """``[space] exits``: None for every site the model marks, else the sites named."""
     exits_v = space.get("exits", "all")
     exits: tuple[str, ...] | None
     if exits_v == "all":
@@ -468,6 +577,11 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
             f"networks carry ({', '.join(exits) or 'none'})",
             "name one of [space] exits, or add it there",
         )
+    return exits
+
+
+def _thresholds(c: _Check, space: Mapping[str, Any]) -> tuple[float, ...]:
+    """``[space.thresholds]``: every threshold from low to high in steps."""
     thr = c.table(space.get("thresholds", {}), "space.thresholds", _THRESH)
     lo = c.number(thr.get("low", 0.5), "space.thresholds.low", lo=0, hi=1)
     hi = c.number(thr.get("high", 1.0), "space.thresholds.high", lo=0, hi=1)
@@ -477,9 +591,11 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
     count = int(round((hi - lo) / step))
     if abs(lo + count * step - hi) > 1e-9:
         raise c.fail("space.thresholds.step", f"({hi} - {lo}) is not a multiple of {step}")
-    thresholds = tuple(round(lo + i * step, 10) for i in range(count + 1))
-    criterion = c.string(space.get("criterion", "max_prob"), "space.criterion", CRITERIA)
-    splits = c.string(space.get("splits", "all"), "space.splits", ("all", "clean"))
+    return tuple(round(lo + i * step, 10) for i in range(count + 1))
+
+
+def _policies(c: _Check, space: Mapping[str, Any]) -> tuple[str, ...]:
+    """``[space] policies`` (one name or a list), each once, in the order written."""
     raw_policies = space.get("policies", ["all"])
     if isinstance(raw_policies, str):
         raw_policies = [raw_policies]
@@ -487,10 +603,11 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
         raise c.fail(
             "space.policies", f"bad value {raw_policies!r}", f"a list of {', '.join(POLICIES)}"
         )
-    policies = tuple(dict.fromkeys(c.string(p_, "space.policies", POLICIES) for p_ in raw_policies))
-    task_thresholds = space.get("task_thresholds", False)
-    if not isinstance(task_thresholds, bool):
-        raise c.fail("space.task_thresholds", "must be true or false")
+    return tuple(dict.fromkeys(c.string(p_, "space.policies", POLICIES) for p_ in raw_policies))
+
+
+def _codecs(c: _Check, space: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    """``[space] codecs`` by their canonical names, each once (empty: float32 only)."""
     codecs: tuple[str, ...] = ()
     if "codecs" in space:
         from dse.nets import Codec
@@ -518,57 +635,7 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
                 "without a codec) send, the reference every codec is held against",
                 'add "fp32" to the list',
             )
-
-    metrics = set(METRICS) | {f"{TASK_METRIC}{t}" for t in tasks}
-    objectives_t = c.table(_flat(c, top["objectives"], "objectives", tasks), "objectives", metrics)
-    if not objectives_t:
-        raise c.fail("objectives", "no objective", f"name some of {', '.join(METRICS)}")
-    objectives = {m: c.string(d, f"objectives.{m}", DIRECTIONS) for m, d in objectives_t.items()}
-
-    constraints = []
-    for metric, rule in c.table(
-        _flat(c, top.get("constraints", {}), "constraints", tasks), "constraints", metrics
-    ).items():
-        constraints.append(_constraint(c, metric, rule))
-    # The edge device's memory is a hard limit: a part that does not fit is infeasible.
-    constraints_t = with_capacity(tuple(constraints), loaded["edge"])
-
-    sampler = c.string(top.get("sampler", "nsga2"), "sampler", SAMPLERS)
-    seed = int(c.number(top.get("seed", 0), "seed", lo=0, integer=True))
-    n_trials = int(c.number(top.get("n_trials", 200), "n_trials", lo=1, integer=True))
-    storage = c.string(top.get("storage", "journal"), "storage")
-    return StudySpec(
-        name=name,
-        path=path,
-        text=text,
-        description=str(top.get("description", "")),
-        model=model,
-        model_options=options,
-        data=data,
-        training=training,
-        edge=_relative(edge, path),
-        server=_relative(server, path),
-        link=_relative(link, path),
-        tail_energy=tail,
-        densities=dens,
-        methods=meths,
-        exits=exits,
-        thresholds=thresholds,
-        criterion=criterion,
-        splits=splits,
-        objectives=objectives,
-        constraints=constraints_t,
-        sampler=sampler,
-        seed=seed,
-        n_trials=n_trials,
-        storage=storage,
-        tasks=tasks,
-        head=head,
-        policies=policies,
-        task_thresholds=task_thresholds,
-        stl=stl,
-        codecs=codecs,
-    )
+    return codecs
 
 
 def _flat(c: _Check, table: Any, fld: str, tasks: tuple[str, ...]) -> Any:

@@ -32,16 +32,27 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.exceptions import UpdateFinishedTrialError
-from optuna.storages import JournalStorage, RetryHeartbeatStaleTrialCallback
-from optuna.storages._heartbeat import is_heartbeat_enabled
+from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend, JournalFileSymlinkLock
 from optuna.trial import FrozenTrial, TrialState
 
 from dse import locks
 from dse.errors import InputError, write_refused
-from dse.search.spec import check_name
-from dse.search.workers import serial
+from dse.search.optuna_compat import (
+    UpdateFinishedTrialError,
+    get_trial,
+    heartbeat_enabled,
+    rdb_of,
+    retried_numbers,
+    retry_callback,
+    set_trial_failed,
+    set_trial_system_attr,
+    stale_trial_ids,
+    storage_of,
+    trial_id_of,
+)
+from dse.search.spec import check_study_name
+from dse.search.workers import study_file_lock
 
 log = logging.getLogger(__name__)
 STUDIES_DIR = Path("studies")
@@ -62,7 +73,7 @@ POLL_S = 2.0
 WAIT_S = 0.25
 
 
-def liveness() -> tuple[int, int]:
+def heartbeat_settings() -> tuple[int, int]:
     """(heartbeat interval, grace period) in whole seconds: ``DSE_HEARTBEAT_S`` (default
     10) and ``DSE_GRACE_S`` (default 60, at least twice the interval)."""
     values = []
@@ -92,7 +103,7 @@ def liveness() -> tuple[int, int]:
     return every, grace
 
 
-def me() -> str:
+def this_worker() -> str:
     """This process as a worker: ``host-pid``, as its registry lock file is named."""
     return f"{socket.gethostname()}-{os.getpid()}"
 
@@ -102,7 +113,7 @@ def me() -> str:
 # --------------------------------------------------------------------------------------
 
 
-def _journal(path: Path | str) -> JournalStorage:
+def _open_journal(path: Path | str) -> JournalStorage:
     """Optuna's journal file at ``path``, locked by a symlink that names it absolutely.
 
     The lock is a symlink to the journal; a process killed while appending leaves it
@@ -175,21 +186,21 @@ def storage_for(name: str, kind: str = "journal") -> optuna.storages.BaseStorage
     """``journal`` (default; Optuna's journal file), ``sqlite``, ``memory``, an RDB URL,
     ``grpc://host:port`` (a ``dse storage serve`` proxy) or a journal file path."""
     if kind in ("journal", "sqlite"):  # a file named after the study: no path in the name
-        check_name(name, where="study", field="name")
+        check_study_name(name, where="study", field="name")
     if kind == "journal":
         STUDIES_DIR.mkdir(exist_ok=True)
-        return _journal(STUDIES_DIR / f"{name}.journal")
+        return _open_journal(STUDIES_DIR / f"{name}.journal")
     if kind == "sqlite":
         STUDIES_DIR.mkdir(exist_ok=True)
-        return rdb(f"sqlite:///{STUDIES_DIR / f'{name}.db'}")
+        return open_rdb(f"sqlite:///{STUDIES_DIR / f'{name}.db'}")
     if kind == "memory":
         return optuna.storages.InMemoryStorage()
     if kind.startswith("grpc://"):
-        return _grpc(kind)
+        return _open_grpc(kind)
     if "://" in kind:
-        return rdb(kind)
+        return open_rdb(kind)
     if kind.endswith((".journal", ".log")):
-        return _journal(kind)
+        return _open_journal(kind)
     raise InputError(
         "storage",
         kind,
@@ -198,7 +209,7 @@ def storage_for(name: str, kind: str = "journal") -> optuna.storages.BaseStorage
     )
 
 
-def rdb(url: str) -> optuna.storages.RDBStorage:
+def open_rdb(url: str) -> optuna.storages.RDBStorage:
     """An RDB storage at ``url`` with Optuna's heartbeat and retries, opened now so that a
     wrong URL, an unreachable server or a missing folder is a one-line error, not a
     traceback at the first trial."""
@@ -211,7 +222,7 @@ def rdb(url: str) -> optuna.storages.RDBStorage:
                 f"the folder {folder} does not exist",
                 "create it, or give a sqlite URL in an existing folder",
             )
-    every, grace = liveness()
+    every, grace = heartbeat_settings()
     try:
         with warnings.catch_warnings():  # the heartbeat is "experimental" since Optuna 2.8
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -219,7 +230,7 @@ def rdb(url: str) -> optuna.storages.RDBStorage:
                 url,
                 heartbeat_interval=every,
                 grace_period=grace,
-                heartbeat_stale_trial_callback=retry(),
+                heartbeat_stale_trial_callback=retry_callback(MAX_RETRY),
             )
     except Exception as exc:  # sqlalchemy's errors: a wrong driver, URL or server
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -232,14 +243,7 @@ def rdb(url: str) -> optuna.storages.RDBStorage:
         ) from None
 
 
-def retry() -> RetryHeartbeatStaleTrialCallback:
-    """Optuna's retry of a lost trial: a WAITING copy, up to :data:`MAX_RETRY` times."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)
-
-
-def _grpc(url: str) -> optuna.storages.BaseStorage:
+def _open_grpc(url: str) -> optuna.storages.BaseStorage:
     """A client of Optuna's gRPC storage proxy at ``grpc://host:port``."""
     host, _, port = url[len("grpc://") :].rstrip("/").rpartition(":")
     if not host or not port.isdigit():
@@ -269,7 +273,7 @@ def _grpc(url: str) -> optuna.storages.BaseStorage:
     return proxy
 
 
-def remote(kind: str) -> bool:
+def shared_across_hosts(kind: str) -> bool:
     """Whether a storage may be shared with workers of other machines (a database
     server or a gRPC proxy, not a local file)."""
     return "://" in kind and not kind.startswith("sqlite:")
@@ -277,7 +281,7 @@ def remote(kind: str) -> bool:
 
 def find_storage(name: str, storage: str | None = None) -> optuna.storages.BaseStorage:
     """The storage of an existing study by name (journal, then sqlite, under studies/)."""
-    check_name(name, where="study", field="name")
+    check_study_name(name, where="study", field="name")
     if storage is not None:
         return storage_for(name, storage)
     if (STUDIES_DIR / f"{name}.journal").exists():
@@ -298,14 +302,8 @@ def find_storage(name: str, storage: str | None = None) -> optuna.storages.BaseS
 # --------------------------------------------------------------------------------------
 
 
-def _rdb_of(storage: optuna.storages.BaseStorage) -> optuna.storages.RDBStorage | None:
-    """The RDB storage under ``storage`` (a study wraps it in a cache), or None."""
-    inner = getattr(storage, "_backend", storage)
-    return inner if isinstance(inner, optuna.storages.RDBStorage) else None
-
-
-def _postgres(storage: optuna.storages.BaseStorage) -> bool:
-    inner = _rdb_of(storage)
+def _is_postgres(storage: optuna.storages.BaseStorage) -> bool:
+    inner = rdb_of(storage)
     return inner is not None and inner.engine.dialect.name == "postgresql"
 
 
@@ -317,11 +315,11 @@ def study_lock(study: optuna.Study, folder: Path | None) -> Iterator[None]:
     the study's file lock in ``folder`` on this machine (None: no lock, a private
     storage). Through a gRPC proxy there is no lock across machines: workers started at
     the same instant may each start one trial past the budget."""
-    storage = study._storage
-    if _postgres(storage):
+    storage = storage_of(study)
+    if _is_postgres(storage):
         from sqlalchemy import text
 
-        engine = _rdb_of(storage).engine  # type: ignore[union-attr]
+        engine = rdb_of(storage).engine  # type: ignore[union-attr]
         key = int.from_bytes(
             hashlib.sha256(f"dse:{study.study_name}".encode()).digest()[:8], "big", signed=True
         )
@@ -336,7 +334,7 @@ def study_lock(study: optuna.Study, folder: Path | None) -> Iterator[None]:
     if folder is None:
         yield
         return
-    with serial(folder):
+    with study_file_lock(folder):
         yield
 
 
@@ -369,19 +367,19 @@ def beating(every: float, beat: Callable[[], None]) -> Iterator[None]:
         thread.join()
 
 
-def trial_beat(study: optuna.Study, trial_id: int) -> Callable[[], None]:
+def trial_heartbeat(study: optuna.Study, trial_id: int) -> Callable[[], None]:
     """One heartbeat of a trial: Optuna's where the storage keeps one, else its
     ``dse:beat`` system attribute."""
-    storage = study._storage
-    if is_heartbeat_enabled(storage):
+    storage = storage_of(study)
+    if heartbeat_enabled(storage):
         return lambda: storage.record_heartbeat(trial_id)
     return lambda: storage.set_trial_system_attr(trial_id, BEAT_ATTR, time.time())
 
 
-def take(study: optuna.Study, trial_id: int) -> None:
+def assign_to_this_worker(study: optuna.Study, trial_id: int) -> None:
     """Mark a trial as this worker's (before any other worker can judge it stale)."""
-    study._storage.set_trial_system_attr(trial_id, WORKER_ATTR, me())
-    trial_beat(study, trial_id)()
+    set_trial_system_attr(study, trial_id, WORKER_ATTR, this_worker())
+    trial_heartbeat(study, trial_id)()
 
 
 # --------------------------------------------------------------------------------------
@@ -397,17 +395,17 @@ def _last_beat(t: FrozenTrial) -> float:
     return start.timestamp() if start is not None else time.time()
 
 
-def lose(study: optuna.Study, t: FrozenTrial, reason: str) -> bool:
+def fail_and_retry(study: optuna.Study, t: FrozenTrial, reason: str) -> bool:
     """Fail ``t`` as lost (``reason``) and enqueue its retry; False if it had finished
     meanwhile (another worker judged it first, or its own worker reported)."""
-    storage = study._storage
+    trial_id = trial_id_of(t)
     try:
-        storage.set_trial_system_attr(t._trial_id, LOST_ATTR, reason)
-        if not storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
+        set_trial_system_attr(study, trial_id, LOST_ATTR, reason)
+        if not set_trial_failed(study, trial_id):
             return False
     except UpdateFinishedTrialError:
         return False
-    retry()(study, storage.get_trial(t._trial_id))
+    retry_callback(MAX_RETRY)(study, get_trial(study, trial_id))
     return True
 
 
@@ -420,14 +418,13 @@ def fail_stale(study: optuna.Study, registry: Path | None, *, local: bool) -> in
     worker is gone when its trial has not beaten for the grace period. Call it under
     :func:`study_lock`, so that two workers never judge one trial together.
     """
-    storage = study._storage
-    _, grace = liveness()
+    _, grace = heartbeat_settings()
     lost = 0
-    optuna_beats = is_heartbeat_enabled(storage)
+    optuna_beats = heartbeat_enabled(storage_of(study))
     if optuna_beats:  # what Optuna's fail_stale_trials does, with a reason
-        for trial_id in storage._get_stale_trial_ids(study._study_id):  # type: ignore[attr-defined]
-            t = storage.get_trial(trial_id)
-            if lose(
+        for trial_id in stale_trial_ids(study):
+            t = get_trial(study, trial_id)
+            if fail_and_retry(
                 study,
                 t,
                 f"no heartbeat from its worker "
@@ -438,11 +435,11 @@ def fail_stale(study: optuna.Study, registry: Path | None, *, local: bool) -> in
     host = socket.gethostname()
     now = time.time()
     watched = registry is not None and locks.AVAILABLE
-    nobody_else = local and watched and not alive_elsewhere(registry)
+    nobody_else = local and watched and not other_worker_alive(registry)
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = t.system_attrs.get(WORKER_ATTR)
         reason = None
-        if worker == me():
+        if worker == this_worker():
             continue
         if (
             isinstance(worker, str)
@@ -455,22 +452,22 @@ def fail_stale(study: optuna.Study, registry: Path | None, *, local: bool) -> in
             reason = "its worker ended without finishing it"
         elif not optuna_beats and (silent := now - _last_beat(t)) > grace:
             reason = f"no heartbeat from its worker {worker or '(unknown)'} for {silent:.0f} s"
-        if reason is not None and lose(study, t, reason):
+        if reason is not None and fail_and_retry(study, t, reason):
             log.warning("trial %d lost: %s; retried", t.number, reason)
             lost += 1
     return lost
 
 
-def alive_elsewhere(registry: Path) -> bool:
+def other_worker_alive(registry: Path) -> bool:
     """Whether a worker other than this process is registered alive in ``registry``."""
-    mine = f"{me()}.lock"
+    mine = f"{this_worker()}.lock"
     return any(p.name != mine and locks.held_elsewhere(p) for p in registry.glob("*.lock"))
 
 
-def counted(trials: list[FrozenTrial]) -> int:
+def budget_used(trials: list[FrozenTrial]) -> int:
     """How many of a study's ``trials`` count against its budget: running or finished,
     but for a failed trial that was retried (its retry counts instead)."""
-    retried = {n for t in trials for n in t.system_attrs.get("retry_history", ())}
+    retried = {n for t in trials for n in retried_numbers(t)}
     return sum(
         1
         for t in trials

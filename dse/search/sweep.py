@@ -30,10 +30,10 @@ import numpy as np
 from dse.costmodel import load_device, load_link
 from dse.errors import InputError
 from dse.search.evaluate import Batch, batch
+from dse.search.explorer import Explorer
 from dse.search.pareto import Ruler, knee, pareto_mask
 from dse.search.space import Candidate
 from dse.search.spec import Constraint, StudySpec, with_capacity
-from dse.search.study import Explorer
 
 SWEEP_VERSION = 1  # bump when a sweep file's fields change
 #: the metrics each chosen configuration keeps (besides the spec's objectives)
@@ -293,14 +293,14 @@ def run_sweep(
     for e in edge_p:
         for x in link_p:
             for s in server_p:
-                results.append(_one(spec, batches, e, x, s, last))
+                results.append(_deployment_result(spec, batches, e, x, s, last))
                 if say is not None:
                     r = results[-1]
                     say(f"{e.name} / {x.name} / {s.name}: {r.where} ({r.seconds:.2f} s)")
     return Sweep(
         spec.name,
         dict(spec.objectives),
-        tuple(str(c) for c in _own(spec.constraints)),
+        tuple(str(c) for c in _spec_constraints(spec.constraints)),
         tuple(results),
         setup,
         tuple("" if c.index == 0 else str(c.after) for c in cuts),
@@ -309,12 +309,12 @@ def run_sweep(
     )
 
 
-def _own(constraints: Sequence[Constraint]) -> tuple[Constraint, ...]:
+def _spec_constraints(constraints: Sequence[Constraint]) -> tuple[Constraint, ...]:
     """The spec's own constraints, without the one its edge's memory capacity added."""
     return tuple(c for c in constraints if not c.origin)
 
 
-def _one(
+def _deployment_result(
     spec: StudySpec,
     batches: Sequence[tuple[Any, Batch]],
     edge: Any,
@@ -333,7 +333,8 @@ def _one(
         knobs.extend(b.candidates)
     m = {k: np.concatenate(v) for k, v in cols.items()}
     ok = np.ones(len(knobs), dtype=bool)
-    for c in with_capacity(_own(spec.constraints), edge):  # this edge's capacity, not the spec's
+    # this edge's capacity, not the spec's
+    for c in with_capacity(_spec_constraints(spec.constraints), edge):
         ok &= np.array([c.violation(v) <= 0 for v in m[c.metric]])
     splits = np.array([c.split for c in knobs])
     values = np.column_stack([m[n] for n in names])
@@ -345,9 +346,9 @@ def _one(
         losses = ruler.loss(values[feas])
         mask = pareto_mask(losses)
         front = int(mask.sum())
-        remote = splits[feas] == 0
-        local = ~remote & (m["bandwidth"][feas] <= 0)
-        on_front_splits = int((mask & ~remote & ~local).sum())
+        on_server = splits[feas] == 0  # the input is sent: server-only
+        on_edge = ~on_server & (m["bandwidth"][feas] <= 0)  # nothing is sent: edge-only
+        on_front_splits = int((mask & ~on_server & ~on_edge).sum())
 
         def pick(sel: np.ndarray) -> Choice | None:
             if not sel.any():
@@ -358,8 +359,8 @@ def _one(
             return Choice(knobs[i].as_dict(), {k: float(m[k][i]) for k in shown})
 
         best = pick(np.ones(len(feas), dtype=bool))
-        edge_only = pick(local)
-        server_only = pick(remote)
+        edge_only = pick(on_edge)
+        server_only = pick(on_server)
     return DeploymentResult(
         edge.name,
         link.name,

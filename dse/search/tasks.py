@@ -34,8 +34,8 @@ import pandas as pd
 from dse.errors import InputError
 from dse.nets import NetworkSpec, train_network
 from dse.search.evaluate import Metrics, Scorer, make_scorer
+from dse.search.explorer import Explorer
 from dse.search.space import Candidate
-from dse.search.study import Explorer
 
 SCHEDULES = ("sequential", "parallel")
 

@@ -64,11 +64,11 @@ class Worker:
 
     def others(self) -> list[str]:
         """The other live workers (lock file names); files of dead workers are removed."""
-        return alive(self.folder, besides=self.path)
+        return live_workers(self.folder, besides=self.path)
 
 
 @contextmanager
-def serial(folder: Path) -> Iterator[None]:
+def study_file_lock(folder: Path) -> Iterator[None]:
     """Hold the study's own lock (a file in ``folder``), waiting for it: what must happen
     one worker at a time (starting up and judging RUNNING trials stale; counting the
     trials and creating the next) runs inside."""
@@ -76,7 +76,7 @@ def serial(folder: Path) -> Iterator[None]:
         yield
 
 
-def alive(folder: Path, *, besides: Path | None = None) -> list[str]:
+def live_workers(folder: Path, *, besides: Path | None = None) -> list[str]:
     """The live workers registered in ``folder`` (but ``besides``); dead ones' files go."""
     if not locks.AVAILABLE or not folder.is_dir():
         return []

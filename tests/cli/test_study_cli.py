@@ -16,7 +16,8 @@ from tiny_study import spec_text
 
 from dse.cli import main
 from dse.search.baselines import BASELINES, load_grid
-from dse.search.study import STUDIES_DIR, front_frame, load_study
+from dse.search.frames import front_frame
+from dse.search.study import STUDIES_DIR, load_study
 from dse.search.workers import registry_dir
 
 STATUS_KEYS = {

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from dse.report.html import Code, Doc, write_report
+from dse.search.explorer import Explorer
 from dse.search.spec import load_spec
-from dse.search.study import Explorer, run_study
+from dse.search.study import run_study
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

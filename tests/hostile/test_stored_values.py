@@ -14,20 +14,19 @@ from optuna.trial import TrialState
 
 from dse.cli import main
 from dse.search.evaluate import Metrics
-from dse.search.pareto import Ruler, hypervolume
-from dse.search.spec import parse_spec
-from dse.search.study import (
-    Explorer,
+from dse.search.explorer import Explorer
+from dse.search.frames import (
     front_frame,
-    load_study,
     record_of,
-    run_study,
-    status,
     study_hypervolume,
     study_ruler,
     trials_frame,
     unreadable_trials,
 )
+from dse.search.pareto import Ruler, hypervolume
+from dse.search.spec import parse_spec
+from dse.search.study import load_study, run_study
+from dse.search.study_status import status
 from tests.tiny_study import spec_text
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -196,7 +196,8 @@ def test_report_escapes_the_spec_and_shows_the_recommendation(feasible: Path) ->
 def test_report_front_csv_and_grid_ruler(feasible: Path) -> None:
     from dse.search.baselines import load_grid
     from dse.search.pareto import Ruler
-    from dse.search.study import load_study, status
+    from dse.search.study import load_study
+    from dse.search.study_status import status
 
     front = pd.read_csv(feasible.parent / "front.csv")
     assert len(front) >= 1 and front["feasible"].all()

@@ -22,16 +22,12 @@ from dse.search.baselines import (
     save_grid,
     verdicts,
 )
+from dse.search.explorer import Explorer
+from dse.search.frames import study_hypervolume, trials_frame
 from dse.search.pareto import hypervolume
 from dse.search.space import Candidate
 from dse.search.spec import StudySpec, parse_spec
-from dse.search.study import (
-    Explorer,
-    create_study,
-    run_study,
-    study_hypervolume,
-    trials_frame,
-)
+from dse.search.study import create_study, run_study
 
 
 def spec_text(name: str, *, constraints: str = "", n_trials: int = 60) -> str:

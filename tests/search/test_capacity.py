@@ -9,8 +9,10 @@ import pytest
 
 from dse.costmodel import load_device
 from dse.errors import InputError
+from dse.search.explorer import Explorer
+from dse.search.frames import front_frame, trials_frame
 from dse.search.spec import Constraint, parse_spec
-from dse.search.study import Explorer, create_study, front_frame, run_study, trials_frame
+from dse.search.study import create_study, run_study
 
 ESP32_S3_BYTES = 512 * 1024  # [memory].capacity of the shipped esp32-s3 profile
 

@@ -174,12 +174,12 @@ def test_a_study_samples_the_codec_and_a_second_explorer_reads_the_cached_output
     study = run_study(explorer.spec, storage="memory", progress=False, explorer=explorer)
     codecs = {record_of(t)["knobs"]["codec"] for t in study.trials}
     assert codecs <= {"fp32", "int8", "int4+zstd", "fp16+zlib"} and len(codecs) > 1
-    import dse.search.study as study_mod
+    import dse.search.explorer as explorer_mod
 
     def no_build(*args: object, **kwargs: object) -> None:
         raise AssertionError("codec outputs built although cached")
 
-    monkeypatch.setattr(study_mod, "codec_outputs", no_build)
+    monkeypatch.setattr(explorer_mod, "codec_outputs", no_build)
     again = Explorer(explorer.spec, cache=explorer.cache, progress=False)
     cand = Candidate("dense", 1.0, CUT, (), 0.5, codec="int8")
     assert again.evaluate(cand) == explorer.evaluate(cand)
@@ -224,7 +224,7 @@ def test_a_spec_without_codecs_has_no_codec_knob(tmp_path: Path) -> None:
 
 
 def test_a_cut_that_sends_nothing_is_fp32_whatever_the_first_codec() -> None:
-    from dse.search import Space
+    from dse.search.space import Space
 
     space = Space(
         densities=(1.0,),

@@ -21,9 +21,9 @@ from dse.costmodel.costs import CostTable
 from dse.nets.cache import Cache
 from dse.nets.exits import confidence
 from dse.search.evaluate import Scorer
+from dse.search.explorer import Explorer
 from dse.search.space import Candidate
 from dse.search.spec import parse_spec
-from dse.search.study import Explorer
 
 SPEC = spec_text("evaluate-tiny", objectives='accuracy = "maximize"\nlatency_mean = "minimize"\n')
 

@@ -11,8 +11,10 @@ from optuna.trial import TrialState
 from tiny_study import spec_text
 
 from dse.nets import training as T
+from dse.search.explorer import Explorer
 from dse.search.spec import parse_spec
-from dse.search.study import Explorer, run_study, status
+from dse.search.study import run_study
+from dse.search.study_status import status
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from dse.search.study import storage_for
+from dse.search.storage import storage_for
 
 
 def test_a_half_line_left_by_a_killed_writer_is_cut_before_the_next_append(
@@ -23,7 +23,7 @@ def test_a_half_line_left_by_a_killed_writer_is_cut_before_the_next_append(
     with journal.open("ab") as f:  # what a process killed inside its write leaves
         f.write(b'{"op_code": 9, "study_id": 0, "us')
     again = optuna.load_study(study_name="half", storage=storage_for("half"))
-    with caplog.at_level(logging.WARNING, logger="dse.search.study"):
+    with caplog.at_level(logging.WARNING, logger="dse.search.storage"):
         again.set_user_attr("after", 2)
     assert "cut off 33 byte(s) of a half-written last entry" in caplog.text
     assert journal.read_bytes().startswith(whole)

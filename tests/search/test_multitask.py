@@ -18,9 +18,11 @@ import pytest
 from dse.costmodel.costs import CostTable
 from dse.nets.cache import Cache
 from dse.search.evaluate import Scorer
+from dse.search.explorer import Explorer
+from dse.search.frames import record_of
 from dse.search.space import Candidate
 from dse.search.spec import parse_spec
-from dse.search.study import Explorer, record_of, run_study
+from dse.search.study import run_study
 from tests.tiny_study import HUE_DATA, HUE_TASKS
 
 

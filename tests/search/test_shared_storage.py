@@ -20,9 +20,11 @@ from tiny_study import spec_text
 
 from dse.nets.cache import Cache
 from dse.search import storage as storage_mod
+from dse.search.explorer import Explorer
+from dse.search.frames import front_frame, record_of
 from dse.search.space import Candidate
 from dse.search.storage import LOST_ATTR, storage_for
-from dse.search.study import Explorer, front_frame, load_study, record_of
+from dse.search.study import load_study
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST_BEAT = {"DSE_HEARTBEAT_S": "1", "DSE_GRACE_S": "3"}

@@ -9,8 +9,8 @@ import pytest
 
 from dse.errors import InputError
 from dse.nets.cache import Cache
+from dse.search.explorer import Explorer
 from dse.search.spec import parse_spec
-from dse.search.study import Explorer
 
 WHERE = "tasks-spec.toml"
 SHAPES3D_TASKS = (

@@ -17,23 +17,14 @@ from tiny_study import spec_text
 from dse.cli import main
 from dse.errors import InputError
 from dse.nets.cache import Cache
+from dse.search.explorer import Explorer
+from dse.search.frames import front_frame, record_of, trials_frame
 from dse.search.space import Candidate
 from dse.search.spec import StudySpec, parse_spec
-from dse.search.storage import LOST_ATTR
-from dse.search.study import (
-    STUDIES_DIR,
-    Explorer,
-    create_study,
-    front_frame,
-    load_study,
-    record_of,
-    resume_study,
-    run_study,
-    status,
-    stored_study,
-    trials_frame,
-    verify,
-)
+from dse.search.storage import LOST_ATTR, STUDIES_DIR
+from dse.search.study import create_study, load_study, resume_study, run_study, stored_study
+from dse.search.study_status import status
+from dse.search.verification import verify
 from dse.search.workers import registry_dir
 
 
@@ -481,7 +472,7 @@ def test_verify_retrains_distinct_networks_not_one_network_at_several_cuts(
 ) -> None:
     """Front rows may differ only in cut and threshold: they share one retraining (same
     sparsity, same exits), so ``top`` counts distinct networks, best rows first."""
-    import dse.search.study as study_module
+    import dse.search.verification as verification_module
 
     spec = make_spec("verify-distinct", n_trials=3)
     explorer = explorer_for(spec)
@@ -491,7 +482,7 @@ def test_verify_retrains_distinct_networks_not_one_network_at_several_cuts(
     enqueue(study, 0.5, 6, (), 0.5)
     study = run_study(spec, progress=False, explorer=explorer)
     rows = trials_frame(study).sort_values("trial")  # taken as the front, in this order
-    monkeypatch.setattr(study_module, "front_frame", lambda s, sp: rows)
+    monkeypatch.setattr(verification_module, "front_frame", lambda s, sp: rows)
     done = verify(study, spec, top=2, progress=False, explorer=explorer)
     assert [d["trial"] for d in done] == [int(rows.trial.iloc[0]), int(rows.trial.iloc[2])]
     assert [(d["knobs"]["density"], list(d["knobs"]["exits"])) for d in done] == [

@@ -22,13 +22,12 @@ from dse.search import (
     Sweep,
     batch,
     load_sweep,
-    missing_networks,
     parse_spec,
     run_sweep,
 )
 from dse.search.evaluate import TRAIN_FIELDS
 from dse.search.pareto import Ruler, pareto_mask
-from dse.search.sweep import place
+from dse.search.sweep import missing_networks, place
 
 CODEC_SPEC = """\
 name = "sweep-codec"

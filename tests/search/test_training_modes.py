@@ -10,9 +10,9 @@ import pytest
 
 from dse.errors import InputError
 from dse.nets import Cache
+from dse.search.explorer import Explorer
 from dse.search.space import Candidate
 from dse.search.spec import METRICS, parse_spec
-from dse.search.study import Explorer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -1,0 +1,75 @@
+"""What a stored study holds now: trials per state, networks used and trainings run,
+hypervolume, the workers running it, and any trial no table can read."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from dse.search.explorer import CODED_PREFIX, TRAINED_PREFIX
+from dse.search.frames import study_hypervolume, study_ruler, trials_frame, unreadable_trials
+from dse.search.spec import StudySpec
+from dse.search.storage import STUDIES_DIR, WORKER_ATTR, fail_reason
+from dse.search.workers import live_workers, registry_dir
+
+
+def status(study: optuna.Study, spec: StudySpec, storage: str | None = None) -> dict[str, Any]:
+    """Trials per state, networks used and trainings run, hypervolume, and the workers
+    running it now.
+
+    ``networks_used`` counts the distinct networks (method, density) the complete trials
+    were scored on; ``trainings_run`` counts the trainings this study's own processes ran
+    (``dse study run``/``resume``/``grid``, ``dse compare``, ``dse verify``), as each wrote
+    them to the study. A network used but not trained by the study came from the cache,
+    trained earlier by another study, ``dse train``, or a dse version that kept no record.
+    """
+    counts = {s.name: 0 for s in TrialState}
+    for t in study.get_trials(deepcopy=False):
+        counts[t.state.name] += 1
+    df = trials_frame(study)
+    networks = set()
+    if not df.empty:
+        networks = set(zip(df.knob_method, df.knob_density, strict=True))
+    trained = sorted(
+        (v for k, v in study.user_attrs.items() if k.startswith(TRAINED_PREFIX)),
+        key=lambda v: v["network"],
+    )
+    ruler, source = study_ruler(study, spec)
+    hv = study_hypervolume(study, spec, ruler)
+    coded = [v for k, v in study.user_attrs.items() if k.startswith(CODED_PREFIX)]
+    failed = [fail_reason(t) for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))]
+    out: dict[str, Any] = {
+        "feasible": int(df.feasible.sum()) if not df.empty else 0,
+        "first_failure": failed[0] if failed else None,
+        "coded": coded,
+        "name": spec.name,
+        "trials": {k: v for k, v in counts.items() if v},
+        "networks_used": len(networks),
+        "networks": sorted(networks),
+        "trainings_run": len(trained),
+        "trained": trained,
+        "training_seconds": float(sum(v["seconds"] for v in trained)),
+        "hypervolume": hv,
+        "ruler": source,
+        # this host's registered workers, and any host's workers with a trial running
+        "workers": len(
+            set(live_workers(registry_dir(STUDIES_DIR, spec.name, storage or spec.storage)))
+            | {
+                t.system_attrs[WORKER_ATTR]
+                for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                if WORKER_ATTR in t.system_attrs
+            }
+        ),
+    }
+    unreadable = unreadable_trials(study)
+    if unreadable:
+        number, why = next(iter(unreadable.items()))
+        out["unreadable"] = len(unreadable)
+        out["first_unreadable"] = f"trial {number}: {why}"
+    grid_hv = study.user_attrs.get("grid_hypervolume")
+    if isinstance(grid_hv, int | float) and math.isfinite(grid_hv) and grid_hv > 0:
+        out["hv_fraction_of_grid"] = hv / grid_hv
+    return out
