@@ -63,9 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if getattr(args, "names_study", False):  # a NAME from the command line names files
-            from dse.search import check_name
+            from dse.search import check_study_name
 
-            check_name(args.name, where="<command line>", field="NAME")
+            check_study_name(args.name, where="<command line>", field="NAME")
         return int(args.func(args) or 0)
     except InputError as exc:
         print(f"dse: error: {exc}", file=sys.stderr)

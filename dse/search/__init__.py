@@ -42,7 +42,6 @@ __all__, __getattr__ = exports(
         "load_spec": "spec",
         "parse_spec": "spec",
         "check_study_name": "spec",
-        "check_name": "spec",  # the former name of check_study_name
         "check_data_table": "spec",
         # a candidate and its score
         "Candidate": "space",

@@ -242,10 +242,6 @@ def check_study_name(name: Any, *, where: str, field: str = "name") -> str:
     return name
 
 
-#: The former name of :func:`check_study_name`, kept for the callers that still use it.
-check_name = check_study_name
-
-
 def load_spec(path: str | Path) -> StudySpec:
     """Read and check a study spec file."""
     p = Path(path)

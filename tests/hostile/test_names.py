@@ -9,7 +9,7 @@ import pytest
 
 from dse.cli import main
 from dse.errors import InputError
-from dse.search import check_name
+from dse.search import check_study_name
 from dse.search.spec import parse_spec
 from tests.tiny_study import spec_text
 
@@ -45,13 +45,13 @@ def test_a_spec_with_an_unsafe_name_is_refused(name: str) -> None:
 @pytest.mark.parametrize("name", BAD + [3, None], ids=repr)
 def test_check_name_refuses(name: object) -> None:
     with pytest.raises(InputError, match="not a plain name") as info:
-        check_name(name, where="w")
+        check_study_name(name, where="w")
     assert "\n" not in str(info.value)
 
 
 @pytest.mark.parametrize("name", GOOD)
 def test_check_name_accepts(name: str) -> None:
-    assert check_name(name, where="w") == name
+    assert check_study_name(name, where="w") == name
     assert parse_spec(spec_text(name), where="s.toml").name == name
 
 

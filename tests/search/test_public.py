@@ -35,7 +35,3 @@ def test_the_benchmarks_import_only_entry_points_from_the_package() -> None:
             if isinstance(node, ast.ImportFrom) and node.module == "dse.search":
                 imported |= {a.name for a in node.names}
     assert imported and imported <= set(dse.search.__all__)
-
-
-def test_the_former_name_of_check_study_name_is_the_same_function() -> None:
-    assert dse.search.check_name is dse.search.check_study_name
