@@ -27,7 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 #: The Optuna versions dse supports, as pyproject.toml's ``optuna>=4.0,<7`` says: the
 #: journal storage's public home (optuna.storages.journal) is 4.0's, and Optuna 7 removes
 #: the samplers' ``constraints_func`` that dse passes (see dse.search.study.make_sampler).
-SUPPORTED = (">=4.0", "<7")
+SUPPORTED = (">=4.2", "<7")
 
 #: The system attribute Optuna's samplers store a trial's constraint values under
 #: (``optuna.study._constrained_optimization._CONSTRAINTS_KEY``, since Optuna 3.0), which

@@ -43,7 +43,7 @@ def _sqlite(tmp_path: Path, **kw: int) -> RDBStorage:
 def test_pyproject_states_the_supported_range_and_the_installed_optuna_is_inside() -> None:
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     (optuna_dep,) = [d for d in deps if re.match(r"optuna\b", d)]
-    assert optuna_dep == "optuna>=4.0,<7" == "optuna" + ",".join(oc.SUPPORTED)
+    assert optuna_dep == "optuna>=4.2,<7" == "optuna" + ",".join(oc.SUPPORTED)
     assert Version(optuna.__version__) in SpecifierSet(",".join(oc.SUPPORTED))
 
 
