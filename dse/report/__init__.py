@@ -12,7 +12,7 @@ from dse.lazy import exports
 __all__, __getattr__ = exports(
     __name__,
     {
-        "write_report": "html",
+        "write_report": "write",
         "plots": "plots",
         "fmt": "fmt",
         "FrontSummary": "summary",

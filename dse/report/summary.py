@@ -13,7 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from dse.report import plots
-from dse.report.html import candidate_of
+from dse.report.text import candidate_of
 from dse.search import Explorer, load_study, study_ruler, trials_frame
 
 

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dse.report.html import Code, Doc, write_report
+from dse.report.doc import Code, Doc
+from dse.report.write import write_report
 from dse.search.spec import load_spec
 from dse.search.study import Explorer, run_study
 

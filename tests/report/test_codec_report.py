@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from dse.report import fmt, plots
-from dse.report.html import write_report
+from dse.report.write import write_report
 from tests.tiny_study import spec_text
 
 CODECS = ("fp32", "int8", "int4+zstd")
@@ -120,7 +120,7 @@ def test_report_has_the_codec_figure_and_its_per_cut_table(study: tuple[Path, An
     assert [int(r[0].split()[0]) for r in rows] == list(info.cuts)
     views = explorer.scorer("dense", 1.0).codec_views
     # the fastest codec per cut: the dense no-exit grid rows within 1 point of server-only
-    from dse.report.html import human
+    from dse.report.text import human
     from dse.search.baselines import compare, load_grid
 
     grid = load_grid(NAME)

@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 import torch
 
-from dse.report.html import Bold, Code, Doc, Link, human, write_report
+from dse.report.doc import Bold, Code, Doc, Link
+from dse.report.text import human
+from dse.report.write import write_report
 
 # --------------------------------------------------------------------------------------
 # the document model

@@ -16,7 +16,8 @@ from tiny_study import spec_text
 from dse.cli import main
 from dse.costmodel import devices, list_devices, list_links, load_device
 from dse.errors import InputError
-from dse.report.html import shown_path, write_report
+from dse.report.text import shown_path
+from dse.report.write import write_report
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from dse.report import fmt, plots
-from dse.report.html import _exits_text, candidate_of, human, write_report
+from dse.report.text import _exits_text, candidate_of, human
+from dse.report.write import write_report
 from dse.search.space import Candidate
 from tests.tiny_study import HUE_DATA, HUE_TASKS
 
@@ -275,7 +276,7 @@ def test_a_second_report_reads_the_single_task_networks_from_the_cache(report: P
 
 def _section_md(section: object, *, schedule: str = "sequential") -> str:
     """The section alone, laid out by the report from a given TasksSection."""
-    from dse.report.html import Doc, Figures, _Report
+    from dse.report.data import Doc, Figures, _Report
 
     r = object.__new__(_Report)
     r.tasks = TASKS
@@ -288,7 +289,7 @@ def _section_md(section: object, *, schedule: str = "sequential") -> str:
 
 
 def test_section_says_how_the_single_task_side_is_scheduled_and_when_it_failed() -> None:
-    from dse.report.html import TasksSection
+    from dse.report.data import TasksSection
     from dse.search.tasks import Design, TaskComparison
 
     def design(name: str, kind: str, cuts: tuple[int, ...]) -> Design:
