@@ -15,13 +15,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import LogLocator, MaxNLocator
 
 from dse.costmodel import CostTable, DeviceProfile, LayerGraph, LinkProfile, cost_table
-from dse.report.plots.draw import (
-    _log_if_wide,
-    _plain_log_ticks,
-    _save,
-    _wrap,
-    unit_for,
-)
+from dse.report.plots.draw import _log_if_wide, _plain_log_ticks, _save, _wrap, unit_for
 from dse.search import Candidate
 
 # --------------------------------------------------------------------------------------

@@ -11,12 +11,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from matplotlib.figure import Figure
 
-from dse.report.plots.draw import (
-    _log_if_wide,
-    _plain_log_ticks,
-    _save,
-    unit_for,
-)
+from dse.report.plots.draw import _log_if_wide, _plain_log_ticks, _save, unit_for
 
 # --------------------------------------------------------------------------------------
 # codecs at the cut: rate against accuracy

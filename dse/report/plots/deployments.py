@@ -12,11 +12,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
 from dse.report.plots.bandwidth import REGIME_C, REGIMES
-from dse.report.plots.draw import (
-    _save,
-    _with_unit,
-    _wrap,
-)
+from dse.report.plots.draw import _save, _with_unit, _wrap
 
 # --------------------------------------------------------------------------------------
 # deployment map: the best configuration per edge device and link

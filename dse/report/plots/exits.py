@@ -12,10 +12,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from matplotlib.figure import Figure
 
-from dse.report.plots.draw import (
-    _save,
-    unit_for,
-)
+from dse.report.plots.draw import _save, unit_for
 from dse.search import Candidate
 
 # --------------------------------------------------------------------------------------

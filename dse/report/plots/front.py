@@ -11,11 +11,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from matplotlib.figure import Figure
 
-from dse.report.plots.draw import (
-    _plain_log_ticks,
-    _save,
-    metric_axis,
-)
+from dse.report.plots.draw import _plain_log_ticks, _save, metric_axis
 from dse.search import Ruler, knee, pareto_mask
 
 BASELINE_STYLE: dict[str, tuple[str, str]] = {  # marker, colour

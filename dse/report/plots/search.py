@@ -12,11 +12,7 @@ from typing import NamedTuple
 import numpy as np
 from matplotlib.figure import Figure
 
-from dse.report.plots.draw import (
-    METRIC_AXES,
-    _save,
-    _wrap,
-)
+from dse.report.plots.draw import METRIC_AXES, _save, _wrap
 from dse.search import Ruler
 
 # --------------------------------------------------------------------------------------

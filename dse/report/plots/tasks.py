@@ -11,13 +11,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from matplotlib.figure import Figure
 
-from dse.report.plots.draw import (
-    _plain_log_ticks,
-    _save,
-    _with_unit,
-    _wrap,
-    unit_for,
-)
+from dse.report.plots.draw import _plain_log_ticks, _save, _with_unit, _wrap, unit_for
 
 # --------------------------------------------------------------------------------------
 # one backbone for several tasks against one network per task

@@ -13,11 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from dse.report.plots.draw import (
-    _log_if_wide,
-    _save,
-    _wrap,
-)
+from dse.report.plots.draw import _log_if_wide, _save, _wrap
 
 # --------------------------------------------------------------------------------------
 # training curves
