@@ -276,7 +276,9 @@ def test_a_second_report_reads_the_single_task_networks_from_the_cache(report: P
 
 def _section_md(section: object, *, schedule: str = "sequential") -> str:
     """The section alone, laid out by the report from a given TasksSection."""
-    from dse.report.data import Doc, Figures, _Report
+    from dse.report.data import _Report
+    from dse.report.doc import Doc
+    from dse.report.figures import Figures
 
     r = object.__new__(_Report)
     r.tasks = TASKS
