@@ -118,6 +118,7 @@ METRICS: dict[str, Metric] = {
             "B",
             "min",
             "bytes to store the deployed network (edge and server parts)",
+            "storage",
         ),
         _m(
             "train_time",

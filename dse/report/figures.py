@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
+from dse import vocab
 from dse.errors import write_refused
 from dse.report import fmt, plots
 from dse.report.doc import Bold, Doc
-from dse.report.text import _net_label, _network_name
 from dse.search import importances
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ class FigureDrawing:
             ):
                 f.skip(key, none.format(what))
         else:
-            net = _network_name(rc)
+            net = vocab.network_name(*rc.network)
             f.draw(
                 "split",
                 "Latency per cut point with no early exit, stacked edge / "
@@ -190,7 +190,7 @@ class FigureDrawing:
                 plots.render_deployment_map,
                 what="deployment map",
             )
-        trained = {_net_label(*n): ex.scorer(*n).trained for n in ex.space.networks()}
+        trained = {vocab.network_label(*n): ex.scorer(*n).trained for n in ex.space.networks()}
         f.draw(
             "training",
             "Training loss and validation accuracy (final classifier) per "
@@ -264,7 +264,7 @@ class FigureDrawing:
             return tuple(
                 plots.rate_accuracy_info(
                     ex.scorer(m, d),
-                    network=_net_label(m, d),
+                    network=vocab.network_label(m, d),
                     title=f"Codecs at the cut: {spec.model} on {spec.data['name']}, bytes sent "
                     f"over {ex.link.name} against final-classifier accuracy",
                 )

@@ -1,68 +1,16 @@
-"""Words and numbers the report's sections share: human units, a candidate's exits,
-cut and codec in words, and files shown without a path of the machine.
+"""Words the report's sections share: a candidate's exits, cut and codec in words, and
+files shown without a path of the machine.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from dse.nets import Codec
-from dse.report import fmt
-from dse.search import METRICS, Candidate
-
-# --------------------------------------------------------------------------------------
-# numbers shown in human units
-# --------------------------------------------------------------------------------------
-
-
-def _kind(metric: str) -> str:
-    if metric in ("accuracy", "test_accuracy") or metric.endswith("_rate"):
-        return "%"
-    if metric.startswith(("accuracy.", "test_accuracy.", "accuracy_min", "test_accuracy_min")):
-        return "%"  # a task's accuracy, or the lowest task's
-    if metric.startswith(("latency", "test_latency")) or metric.endswith("_s"):
-        return "s"
-    if metric in ("bandwidth", "test_bandwidth", "edge_memory", "storage", "bytes"):
-        return "B"
-    if "energy" in metric or metric.endswith("_j"):
-        return "J"
-    return ""
-
-
-def human(metric: str, value: Any) -> str:
-    """One metric value in human units (fmt); "-" for a missing one."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    kind = _kind(metric)
-    if kind == "%":
-        return fmt.percent(float(value))
-    if kind and float(value) == 0:
-        return f"0 {kind}"
-    if kind == "s":
-        return fmt.seconds(float(value))
-    if kind == "B":
-        return fmt.nbytes(float(value))
-    if kind == "J":
-        return fmt.joules(float(value))
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _ratio(x: float) -> str:
-    if x is None or math.isnan(x):
-        return "-"
-    if math.isinf(x):
-        return "∞"
-    return f"{x:.2f}x"
-
-
-def _mbps(bps: float) -> str:
-    if bps >= 1e9:
-        return f"{bps / 1e9:.3g} Gbit/s"
-    return f"{bps / 1e6:.3g} Mbit/s"
+from dse.search import Candidate
 
 
 def _tuple(v: Any) -> tuple:
@@ -95,32 +43,6 @@ def shown_path(path: str | Path) -> str:
     return p.name
 
 
-def _flop(n: float) -> str:
-    """FLOPs in human units: 0 FLOP, 640 FLOP, 5.05 MFLOP."""
-    text = fmt.count(n)
-    return f"{text}FLOP" if text[-1:].isalpha() else f"{text} FLOP"
-
-
-def _short(metric: str) -> str:
-    """A metric in a few words (``accuracy``, ``mean latency``, ``edge energy``)."""
-    return {
-        "latency_mean": "mean latency",
-        "latency_p95": "p95 latency",
-        "bandwidth": "bytes sent",
-        "edge_energy": "edge energy",
-        "edge_memory": "edge memory",
-        "accuracy_min": "lowest task accuracy",
-    }.get(metric, metric.replace("accuracy.", "accuracy of "))
-
-
-def _metric_text(metric: str) -> str:
-    """What a metric of the spec measures (a task's accuracy: ``accuracy.TASK``)."""
-    if metric in METRICS:
-        return METRICS[metric]
-    task = metric.removeprefix("accuracy.")
-    return f"fraction of validation samples classified right for task {task} (exit policy applied)"
-
-
 def _realised(row: Any) -> str:
     """The realised density of a trial row (weights kept over the dense network's)."""
     value = row.get("realised_density") if hasattr(row, "get") else None
@@ -130,16 +52,6 @@ def _realised(row: Any) -> str:
 def _lossy(codec: str) -> bool:
     """Whether a codec (canonical name) may change the tensors: anything but float32."""
     return Codec.parse(codec).lossy
-
-
-def _net_label(method: str, density: float) -> str:
-    """A network in short: ``dense`` or ``method@density``."""
-    return "dense" if method == "dense" or density >= 1 else f"{method}@{density:g}"
-
-
-def _network_name(c: Candidate) -> str:
-    method, density = c.network
-    return "dense" if method == "dense" else f"{method} sparsity, density {density:g}"
 
 
 def _exits_text(

@@ -120,7 +120,7 @@ def test_report_has_the_codec_figure_and_its_per_cut_table(study: tuple[Path, An
     assert [int(r[0].split()[0]) for r in rows] == list(info.cuts)
     views = explorer.scorer("dense", 1.0).codec_views
     # the fastest codec per cut: the dense no-exit grid rows within 1 point of server-only
-    from dse.report.text import human
+    from dse.report.fmt import human
     from dse.search.baselines import compare, load_grid
 
     grid = load_grid(NAME)

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from dse.report.doc import Bold, Code, Doc, Link
-from dse.report.text import human
+from dse.report.fmt import human
 from dse.report.write import write_report
 
 # --------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ import torch.nn as nn
 from dse.costmodel.costs import cost_table
 from dse.costmodel.devices import DeviceProfile, LinkProfile
 from dse.costmodel.graph import build_graph
-from dse.report import plots
+from dse.report import fmt, plots
 from dse.search.pareto import Ruler, hypervolume
 from dse.search.space import Candidate
 
@@ -302,9 +302,9 @@ def test_importance_info_keeps_failures_as_text(tmp_path: Path) -> None:
 
 
 def test_unit_for_picks_readable_units() -> None:
-    assert plots.unit_for("s", [0.0012, 0.02]) == ("ms", 1e-3)
-    assert plots.unit_for("B", [512, 40_000]) == ("kB", 1e3)
-    assert plots.unit_for("J", [3e-3]) == ("mJ", 1e-3)
-    assert plots.unit_for("s", [2e-7]) == ("µs", 1e-6)
+    assert fmt.unit_for("s", [0.0012, 0.02]) == ("ms", 1e-3)
+    assert fmt.unit_for("B", [512, 40_000]) == ("kB", 1e3)
+    assert fmt.unit_for("J", [3e-3]) == ("mJ", 1e-3)
+    assert fmt.unit_for("s", [2e-7]) == ("µs", 1e-6)
     label, div = plots.metric_axis("edge_energy", [0.004])
     assert label == "edge energy per inference (mJ)" and div == 1e-3

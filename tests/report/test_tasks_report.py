@@ -15,7 +15,8 @@ import pytest
 import torch
 
 from dse.report import fmt, plots
-from dse.report.text import _exits_text, candidate_of, human
+from dse.report.fmt import human
+from dse.report.text import _exits_text, candidate_of
 from dse.report.write import write_report
 from dse.search.space import Candidate
 from tests.tiny_study import HUE_DATA, HUE_TASKS

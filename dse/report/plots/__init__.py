@@ -19,8 +19,6 @@ from dse.lazy import exports
 __all__, __getattr__ = exports(
     __name__,
     {
-        "METRIC_AXES": "draw",
-        "unit_for": "draw",
         "metric_axis": "draw",
         "BASELINE_STYLE": "front",
         "FrontInfo": "front",

@@ -15,7 +15,8 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import LogLocator, MaxNLocator
 
 from dse.costmodel import CostTable, DeviceProfile, LayerGraph, LinkProfile, cost_table
-from dse.report.plots.draw import _log_if_wide, _plain_log_ticks, _save, _wrap, unit_for
+from dse.report import fmt
+from dse.report.plots.draw import _log_if_wide, _plain_log_ticks, _save, _wrap
 from dse.search import Candidate
 
 # --------------------------------------------------------------------------------------
@@ -107,7 +108,7 @@ def render_bandwidth(info: BandwidthInfo, path: str | Path) -> list[Path]:
     fig = Figure(figsize=(10, 7.2))
     ax, ax2 = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2, 1.2]})
     mbps = info.uplink_bps / 1e6
-    unit, div = unit_for("s", info.best_s)
+    unit, div = fmt.unit_for("s", info.best_s)
     # shade each regime over the geometric midpoints between samples
     edges = np.sqrt(mbps[1:] * mbps[:-1])
     left = np.concatenate([[mbps[0]], edges])

@@ -11,7 +11,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from matplotlib.figure import Figure
 
-from dse.report.plots.draw import _log_if_wide, _plain_log_ticks, _save, unit_for
+from dse.report import fmt
+from dse.report.plots.draw import _log_if_wide, _plain_log_ticks, _save
 
 # --------------------------------------------------------------------------------------
 # codecs at the cut: rate against accuracy
@@ -110,7 +111,7 @@ def render_rate_accuracy(
     axes = np.atleast_2d(fig.subplots(len(rows), 2, gridspec_kw={"width_ratios": [1.25, 1]}))
     for (ax, ax2), info in zip(axes, rows, strict=True):
         allb = np.concatenate([info.bytes[c] for c in info.codecs])
-        unit, div = unit_for("B", allb)
+        unit, div = fmt.unit_for("B", allb)
         style = {
             c: (f"C{i % 10}", _CODEC_MARKERS[i % len(_CODEC_MARKERS)])
             for i, c in enumerate(info.codecs)

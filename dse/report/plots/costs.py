@@ -15,14 +15,13 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from dse.costmodel import CostTable
+from dse.report import fmt
 from dse.report.plots.draw import (
     EDGE_C,
     LINK_C,
     SERVER_C,
-    _fmt_s,
     _plain_log_ticks,
     _save,
-    unit_for,
 )
 
 # --------------------------------------------------------------------------------------
@@ -80,21 +79,21 @@ def render_layer_profile(info: LayerProfileInfo, path: str | Path) -> list[Path]
     n = len(info.layers)
     fig = Figure(figsize=(min(26.0, max(9.0, 0.3 * n + 3.5)), 6.2))
     ax = fig.add_subplot()
-    unit, div = unit_for("s", np.concatenate([info.edge_s, info.server_s]))
+    unit, div = fmt.unit_for("s", np.concatenate([info.edge_s, info.server_s]))
     x = np.arange(1, n + 1)
     ax.bar(
         x - 0.2,
         info.edge_s / div,
         width=0.4,
         color=EDGE_C,
-        label=f"edge layer latency (sum {_fmt_s(info.edge_s.sum())})",
+        label=f"edge layer latency (sum {fmt.with_unit('s', info.edge_s.sum())})",
     )
     ax.bar(
         x + 0.2,
         info.server_s / div,
         width=0.4,
         color=SERVER_C,
-        label=f"server layer latency (sum {_fmt_s(info.server_s.sum())})",
+        label=f"server layer latency (sum {fmt.with_unit('s', info.server_s.sum())})",
     )
     pos = np.concatenate([info.edge_s, info.server_s])
     pos = pos[pos > 0]
@@ -112,7 +111,7 @@ def render_layer_profile(info: LayerProfileInfo, path: str | Path) -> list[Path]
 
     ax2 = ax.twinx()
     sent = info.cut_bytes[:n]  # cut n (edge-only) sends nothing: left out of the log line
-    bunit, bdiv = unit_for("B", sent)
+    bunit, bdiv = fmt.unit_for("B", sent)
     cx = np.arange(n) + 0.5
     ax2.plot(cx, sent / bdiv, color=LINK_C, lw=1.5, zorder=5)
     cl = info.clean[:n]
@@ -241,7 +240,7 @@ def render_split_sweep(info: SplitSweepInfo, path: str | Path) -> list[Path]:
     fig = Figure(figsize=(min(26.0, max(9.0, 0.3 * n + 3.5)), 6.0))
     ax = fig.add_subplot()
     top = info.total_s if info.policy_s is None else np.maximum(info.total_s, info.policy_s)
-    unit, div = unit_for("s", top)
+    unit, div = fmt.unit_for("s", top)
     x = info.cuts
     e, t, s = info.edge_s / div, info.transfer_s / div, info.server_s / div
     alpha = np.where(info.allowed, 1.0, 0.35)
@@ -265,10 +264,12 @@ def render_split_sweep(info: SplitSweepInfo, path: str | Path) -> list[Path]:
     ymax = top.max() / div
     ax.set_ylim(0, ymax * 1.25)
     last = n - 1
-    notes: dict[int, list[str]] = {0: [f"server-only\n{_fmt_s(info.total_s[0])}"]}
-    notes.setdefault(last, []).append(f"edge-only\n{_fmt_s(info.total_s[last])}")
+    notes: dict[int, list[str]] = {0: [f"server-only\n{fmt.with_unit('s', info.total_s[0])}"]}
+    notes.setdefault(last, []).append(f"edge-only\n{fmt.with_unit('s', info.total_s[last])}")
     if info.best not in (0, last):
-        notes.setdefault(info.best, []).append(f"fastest\n{_fmt_s(info.total_s[info.best])}")
+        notes.setdefault(info.best, []).append(
+            f"fastest\n{fmt.with_unit('s', info.total_s[info.best])}"
+        )
     if info.chosen is not None:
         notes.setdefault(info.chosen, []).append("recommended")
     for k, lines in notes.items():

@@ -11,7 +11,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from matplotlib.figure import Figure
 
-from dse.report.plots.draw import _save, unit_for
+from dse.report import fmt
+from dse.report.plots.draw import _save
 
 # --------------------------------------------------------------------------------------
 # density
@@ -79,9 +80,9 @@ def render_density(info: DensityInfo, path: str | Path) -> list[Path]:
     allb = np.concatenate([v for v in info.stored_bytes.values()] or [np.ones(1)])
     allf = np.concatenate([v for v in info.flops.values()] or [np.ones(1)])
     alll = np.concatenate([v for v in info.edge_only_s.values()] or [np.ones(1)])
-    bunit, bdiv = unit_for("B", allb)
-    funit, fdiv = unit_for("FLOP", allf)
-    lunit, ldiv = unit_for("s", alll)
+    bunit, bdiv = fmt.unit_for("B", allb)
+    funit, fdiv = fmt.unit_for("FLOP", allf)
+    lunit, ldiv = fmt.unit_for("s", alll)
     # x is the realised density: a layer the requested one does not fit stays dense, and
     # two methods at one nominal density can keep very different fractions of the weights
     # (ticks at powers of two: the realised densities of two methods can sit too close to

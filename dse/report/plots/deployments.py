@@ -11,8 +11,9 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 
+from dse.report import fmt
 from dse.report.plots.bandwidth import REGIME_C, REGIMES
-from dse.report.plots.draw import _save, _with_unit, _wrap
+from dse.report.plots.draw import _save, _wrap
 
 # --------------------------------------------------------------------------------------
 # deployment map: the best configuration per edge device and link
@@ -85,8 +86,8 @@ def render_deployment_map(info: DeploymentMapInfo, path: str | Path) -> list[Pat
             else:
                 text = (
                     f"{'★ ' if w == 'split' else ''}{w}, cut {info.cut[i, j]}\n"
-                    f"{_with_unit('s', info.latency_s[i, j])}, "
-                    f"{_with_unit('J', info.energy_j[i, j])}\n"
+                    f"{fmt.with_unit('s', info.latency_s[i, j])}, "
+                    f"{fmt.with_unit('J', info.energy_j[i, j])}\n"
                     f"acc {100 * info.accuracy[i, j]:.1f}%"
                 )
             ax.text(

@@ -12,7 +12,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from matplotlib.figure import Figure
 
-from dse.report.plots.draw import _save, unit_for
+from dse.report import fmt
+from dse.report.plots.draw import _save
 from dse.search import Candidate
 
 # --------------------------------------------------------------------------------------
@@ -86,7 +87,7 @@ def exit_info(
 def render_exits(info: ExitInfo, path: str | Path) -> list[Path]:
     fig = Figure(figsize=(15, 4.8))
     axes = fig.subplots(1, 3)
-    unit, div = unit_for("s", np.append(info.latency_s, info.final_latency_s))
+    unit, div = fmt.unit_for("s", np.append(info.latency_s, info.final_latency_s))
     styles = ["-", "--", ":", "-."]
     markers = ["o", "s", "^", "D", "v", "P"]
     k = len(info.subsets)

@@ -12,7 +12,8 @@ from typing import NamedTuple
 import numpy as np
 from matplotlib.figure import Figure
 
-from dse.report.plots.draw import METRIC_AXES, _save, _wrap
+from dse import vocab
+from dse.report.plots.draw import _save, _wrap
 from dse.search import Ruler
 
 # --------------------------------------------------------------------------------------
@@ -139,7 +140,7 @@ def render_importance(info: ImportanceInfo, path: str | Path) -> list[Path]:
     axes = np.atleast_1d(fig.subplots(1, k, sharey=True))
     y = np.arange(len(info.params))
     for i, (ax, o) in enumerate(zip(axes, info.objectives, strict=False)):
-        ax.set_title(METRIC_AXES.get(o, (o, ""))[0], fontsize=10)
+        ax.set_title(vocab.axis_label(o), fontsize=10)
         if o in info.errors:
             ax.text(
                 0.5,

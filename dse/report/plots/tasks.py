@@ -11,7 +11,8 @@ from typing import Any, NamedTuple
 import numpy as np
 from matplotlib.figure import Figure
 
-from dse.report.plots.draw import _plain_log_ticks, _save, _with_unit, _wrap, unit_for
+from dse.report import fmt
+from dse.report.plots.draw import _plain_log_ticks, _save, _wrap
 
 # --------------------------------------------------------------------------------------
 # one backbone for several tasks against one network per task
@@ -130,10 +131,10 @@ def render_tasks(info: TasksInfo, path: str | Path) -> list[Path]:
         (axes[1], info.edge_energy_j, "J", "edge energy per inference"),
         (axes[2], info.bytes_sent, "B", "bytes sent per inference"),
     ):
-        unit, div = unit_for(quantity, values)
+        unit, div = fmt.unit_for(quantity, values)
         shown = values / div
         log = bool(values.size and values.min() > 0 and values.max() / values.min() >= 30)
-        texts = [[_with_unit(quantity, float(v)) for v in row] for row in values]
+        texts = [[fmt.with_unit(quantity, float(v)) for v in row] for row in values]
         _pair_bars(ax, groups, shown, texts, log=log)
         ax.set_ylabel(f"{label} ({unit}{', log scale' if log else ''})", fontsize=9)
         ax.set_title(label + (f" (STL {info.schedule})" if quantity == "s" else ""), fontsize=10)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from dse import vocab
 from dse.report.doc import Bold, Code, Doc
 from dse.report.sections.baselines import Baselines
 from dse.report.sections.codecs import Codecs
@@ -22,7 +23,6 @@ from dse.report.sections.training import Training
 from dse.report.sections.verification import Verification
 from dse.report.sections.what_to_do import WhatToDo
 from dse.report.sections.why import Why
-from dse.report.text import _metric_text
 
 
 class Document(
@@ -64,7 +64,12 @@ class Document(
             ", ".join(str(c) for c in spec.constraints) or "none",
             f". Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Objectives:",
         )
-        doc.items([[Code(m), f" ({d}): {_metric_text(m)}"] for m, d in spec.objectives.items()])
+        doc.items(
+            [
+                [Code(m), f" ({d}): {vocab.metric(m).description}"]
+                for m, d in spec.objectives.items()
+            ]
+        )
         self._summary(doc)
         self._recommended(doc)
         self._deployment_map(doc)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dse import vocab
+from dse.report import fmt
 from dse.report.doc import Bold, Doc
-from dse.report.text import _network_name, _ratio, candidate_of, human
+from dse.report.text import candidate_of
 from dse.search import verdicts
 
 
@@ -19,7 +21,7 @@ class Baselines:
             "the same trained networks (its best possible) and measured with the same ruler. "
             "The joint row is what the study's own feasible trials found, not the grid. "
             "Matched accuracy: validation accuracy within 1 point of the dense server-only "
-            f"network's ({human('accuracy', ref)}). Ratios are baseline / joint as measured: "
+            f"network's ({fmt.human('accuracy', ref)}). Ratios are baseline / joint as measured: "
             "above 1 the study's trials are better, below 1 the baseline is. Test accuracy "
             "is that of the lowest-latency matched point."
         )
@@ -40,13 +42,13 @@ class Baselines:
                     f"{r['hv']:.4f}",
                     f"{100 * r['hv'] / joint_hv:.1f}%" if joint_hv > 0 else "-",
                     str(int(r["matched"])),
-                    human("latency_mean", r["latency_s"]),
-                    human("accuracy", r["test_accuracy"]),
-                    _ratio(r["latency_s_ratio"]),
-                    human("bandwidth", r["bytes"]),
-                    _ratio(r["bytes_ratio"]),
-                    human("edge_energy", r["edge_energy_j"]),
-                    _ratio(r["edge_energy_j_ratio"]),
+                    fmt.human("latency_mean", r["latency_s"]),
+                    fmt.human("accuracy", r["test_accuracy"]),
+                    fmt.ratio(r["latency_s_ratio"], decimals=2),
+                    fmt.human("bandwidth", r["bytes"]),
+                    fmt.ratio(r["bytes_ratio"], decimals=2),
+                    fmt.human("edge_energy", r["edge_energy_j"]),
+                    fmt.ratio(r["edge_energy_j_ratio"], decimals=2),
                 ]
             )
         doc.table(
@@ -91,11 +93,11 @@ class Baselines:
                 rows.append(
                     [
                         b,
-                        _network_name(c),
+                        vocab.network_name(*c.network),
                         str(c.split),
                         self._exits(c, short=True),
                         *([self._codec_text(c, r)] if coded else []),
-                        *[human(m, r[m]) for m in self.names],
+                        *[fmt.human(m, r[m]) for m in self.names],
                     ]
                 )
             doc.table(

@@ -9,7 +9,6 @@ import pandas as pd
 
 from dse.report import fmt
 from dse.report.doc import Doc
-from dse.report.text import human
 from dse.search import restrict
 
 
@@ -51,7 +50,8 @@ class Codecs:
                         x
                         for c in others
                         for x in (
-                            f"{info.ratio(c)[j]:.3g}x; {info.ratio(c, split='test')[j]:.3g}x",
+                            f"{fmt.ratio(info.ratio(c)[j])}; "
+                            f"{fmt.ratio(info.ratio(c, split='test')[j])}",
                             f"{info.change(c)[j]:+.1f}; {info.change(c, split='test')[j]:+.1f}",
                         )
                     ],
@@ -86,7 +86,7 @@ class Codecs:
         for c in others:
             if not big.any():
                 break
-            lo, hi = (f"{float(f((1 / info.ratio(c))[big])):.3g}x" for f in (np.min, np.max))
+            lo, hi = (fmt.ratio(float(f((1 / info.ratio(c))[big]))) for f in (np.min, np.max))
             doc.p(
                 f"{c}: at the cuts whose float32 tensors take at least 4 kB, its payload is "
                 + (lo if lo == hi else f"{lo} to {hi}")
@@ -116,7 +116,7 @@ class Codecs:
             sub = m[m.knob_split == k]
             if len(sub):
                 best = sub.loc[sub.latency_mean.idxmin()]
-                out[k] = f"{best.knob_codec} ({human('latency_mean', best.latency_mean)})"
+                out[k] = f"{best.knob_codec} ({fmt.human('latency_mean', best.latency_mean)})"
         return out
 
     def _codec_verdict(self) -> str:
@@ -133,12 +133,12 @@ class Codecs:
         if b.latency_mean >= a.latency_mean or (ka == kb and b.knob_codec == a.knob_codec):
             return (
                 head + f"with float32 is {self._cut_text(ka)}, at "
-                f"{human('latency_mean', a.latency_mean)}, and no codec beats it."
+                f"{fmt.human('latency_mean', a.latency_mean)}, and no codec beats it."
             )
         return (
             head + f"with float32 is {self._cut_text(ka)}, at "
-            f"{human('latency_mean', a.latency_mean)}; with the codecs it is "
+            f"{fmt.human('latency_mean', a.latency_mean)}; with the codecs it is "
             f"{self._cut_text(kb)} with {b.knob_codec}, at "
-            f"{human('latency_mean', b.latency_mean)} sending "
-            f"{human('bandwidth', b.bandwidth)}: the codec made that cut the best."
+            f"{fmt.human('latency_mean', b.latency_mean)} sending "
+            f"{fmt.human('bandwidth', b.bandwidth)}: the codec made that cut the best."
         )

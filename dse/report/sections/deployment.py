@@ -5,7 +5,7 @@ from __future__ import annotations
 from dse.costmodel import DeviceProfile, LinkProfile
 from dse.report import fmt
 from dse.report.doc import Bold, Code, Doc
-from dse.report.text import _mbps, shown_path
+from dse.report.text import shown_path
 
 
 class Deployment:
@@ -28,8 +28,8 @@ class Deployment:
 def _profile_fields(p: DeviceProfile | LinkProfile) -> list[tuple[str, str]]:
     if isinstance(p, LinkProfile):
         return [
-            ("uplink", _mbps(p.uplink_bps)),
-            ("downlink", _mbps(p.downlink_bps)),
+            ("uplink", fmt.mbps(p.uplink_bps)),
+            ("downlink", fmt.mbps(p.downlink_bps)),
             ("RTT", fmt.seconds(p.rtt_s)),
             (
                 "radio power, sending",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dse import vocab
+from dse.report import fmt
 from dse.report.doc import Doc
-from dse.report.text import _net_label, human
 from dse.search import Candidate
 
 
@@ -42,12 +43,13 @@ class DeploymentMap:
                     r.edge,
                     r.link,
                     r.server,
-                    f"{_net_label(*c.network)}, cut {c.split}, {self._exits(c, short=True)}",
+                    f"{vocab.network_label(*c.network)}, cut {c.split}, "
+                    f"{self._exits(c, short=True)}",
                     r.where + (" ★" if r.split_wins else ""),
-                    human("accuracy", b.metrics["accuracy"]),
-                    human("latency_mean", b.metrics["latency_mean"]),
-                    human("edge_energy", b.metrics["edge_energy"]),
-                    human("bandwidth", b.metrics["bandwidth"]),
+                    fmt.human("accuracy", b.metrics["accuracy"]),
+                    fmt.human("latency_mean", b.metrics["latency_mean"]),
+                    fmt.human("edge_energy", b.metrics["edge_energy"]),
+                    fmt.human("bandwidth", b.metrics["bandwidth"]),
                 ]
             )
         doc.table(

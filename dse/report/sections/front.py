@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from dse import vocab
 from dse.report import fmt, plots
 from dse.report.doc import Doc, Link
-from dse.report.text import _lossy, _net_label, _network_name, _realised, candidate_of, human
+from dse.report.text import _lossy, _realised, candidate_of
 
 
 class Front:
@@ -45,12 +46,12 @@ class Front:
             rows.append(
                 [
                     f"{int(r['trial'])}{' ★' if int(r['trial']) == knee else ''}",
-                    _network_name(c),
+                    vocab.network_name(*c.network),
                     _realised(r),
                     str(c.split),
                     self._exits(c, short=True),
                     *([self._codec_text(c, r)] if coded else []),
-                    *[human(m, r[m]) for m in metrics],
+                    *[fmt.human(m, r[m]) for m in metrics],
                 ]
             )
         doc.table(
@@ -98,7 +99,7 @@ class Front:
                 continue
             counts[c.codec] = counts.get(c.codec, 0) + 1
             if _lossy(c.codec):
-                net = _net_label(*c.network)
+                net = vocab.network_label(*c.network)
                 lossy.setdefault((c.codec, net), {}).setdefault(c.split, []).append(int(r["trial"]))
         n = len(self.front)
         used = ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
@@ -138,7 +139,7 @@ class Front:
                     where = (
                         f": {fmt.nbytes(info.bytes[codec][j])} instead of "
                         f"{fmt.nbytes(info.bytes[info.reference][j])} "
-                        f"({info.ratio(codec)[j]:.3g}x), accuracy "
+                        f"({fmt.ratio(info.ratio(codec)[j])}), accuracy "
                         f"{info.change(codec)[j]:+.1f} points"
                     )
                 ts = ", ".join(map(str, trials[:5])) + (", ..." if len(trials) > 5 else "")
@@ -154,7 +155,7 @@ class Front:
             if i.network == net:
                 return i
         for m, d in self.ex.space.networks():
-            if _net_label(m, d) == net:
+            if vocab.network_label(m, d) == net:
                 try:
                     return plots.rate_accuracy_info(self.ex.scorer(m, d), network=net)
                 except ValueError:

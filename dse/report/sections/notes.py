@@ -7,7 +7,6 @@ import numpy as np
 from dse.costmodel import FREE_KINDS
 from dse.report import fmt
 from dse.report.doc import Doc
-from dse.report.text import human
 from dse.search import hypervolume
 
 
@@ -121,7 +120,7 @@ class Notes:
                 n_val = self.dense.correct["val"].shape[-1]
                 lost = float(top["accuracy"]) - float(rec["accuracy"])
                 others = ", ".join(
-                    f"{m} {human(m, top[m])} -> {human(m, rec[m])}"
+                    f"{m} {fmt.human(m, top[m])} -> {fmt.human(m, rec[m])}"
                     for m in names
                     if m != "accuracy"
                 )

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from dse import vocab
 from dse.report import fmt
 from dse.report.doc import Bold, Doc, Inline
-from dse.report.text import _network_name, _tuple, candidate_of, human
+from dse.report.text import _tuple, candidate_of
 from dse.search import Candidate
 
 
@@ -36,7 +37,7 @@ class Recommended:
             ["knob", "value"],
             [
                 ["trial", str(int(row["trial"]))],
-                ["network", _network_name(c)],
+                ["network", vocab.network_name(*c.network)],
                 ["cut", self._cut_text(c.split)],
                 ["exits used", ", ".join(exits) or "none"],
                 *self._threshold_rows(c),
@@ -51,44 +52,44 @@ class Recommended:
         rows = [
             [
                 "accuracy" + (", mean over the tasks" if self.tasks else ""),
-                human("accuracy", row["accuracy"]),
-                human("accuracy", row["test_accuracy"]),
+                fmt.human("accuracy", row["accuracy"]),
+                fmt.human("accuracy", row["test_accuracy"]),
             ],
             *[
                 [
                     f"· accuracy, {t}",
-                    human("accuracy", row.get(f"accuracy.{t}")),
-                    human("accuracy", row.get(f"test_accuracy.{t}")),
+                    fmt.human("accuracy", row.get(f"accuracy.{t}")),
+                    fmt.human("accuracy", row.get(f"test_accuracy.{t}")),
                 ]
                 for t in self.tasks
             ],
             [
                 "latency, mean",
-                human("latency_mean", row["latency_mean"]),
-                human("latency_mean", row["test_latency_mean"]),
+                fmt.human("latency_mean", row["latency_mean"]),
+                fmt.human("latency_mean", row["test_latency_mean"]),
             ],
-            ["· edge compute", human("edge_s", row["edge_s"]), ""],
-            ["· transfer", human("transfer_s", row["transfer_s"]), ""],
-            ["· server compute", human("server_s", row["server_s"]), ""],
+            ["· edge compute", fmt.human("edge_s", row["edge_s"]), ""],
+            ["· transfer", fmt.human("transfer_s", row["transfer_s"]), ""],
+            ["· server compute", fmt.human("server_s", row["server_s"]), ""],
             [
                 "latency, p95",
-                human("latency_p95", row["latency_p95"]),
-                human("latency_p95", row["test_latency_p95"]),
+                fmt.human("latency_p95", row["latency_p95"]),
+                fmt.human("latency_p95", row["test_latency_p95"]),
             ],
             [
                 "bytes sent per inference",
-                human("bandwidth", row["bandwidth"]),
-                human("bandwidth", row["test_bandwidth"]),
+                fmt.human("bandwidth", row["bandwidth"]),
+                fmt.human("bandwidth", row["test_bandwidth"]),
             ],
             [
                 "edge energy per inference",
-                human("edge_energy", row["edge_energy"]),
-                human("edge_energy", row["test_edge_energy"]),
+                fmt.human("edge_energy", row["edge_energy"]),
+                fmt.human("edge_energy", row["test_edge_energy"]),
             ],
-            ["· compute", human("edge_energy", row["compute_energy"]), ""],
-            ["· radio (whole exchange)", human("edge_energy", row["radio_energy"]), ""],
+            ["· compute", fmt.human("edge_energy", row["compute_energy"]), ""],
+            ["· radio (whole exchange)", fmt.human("edge_energy", row["radio_energy"]), ""],
             *[
-                [f"  · radio, {label}", human("edge_energy", row[key]), ""]
+                [f"  · radio, {label}", fmt.human("edge_energy", row[key]), ""]
                 for key, label in (
                     ("radio_up_energy", "sending"),
                     ("radio_down_energy", "receiving the result"),
@@ -99,16 +100,16 @@ class Recommended:
             ],
             [
                 "· idle while waiting for the link and the server",
-                human("edge_energy", row.get("idle_energy", float("nan"))),
+                fmt.human("edge_energy", row.get("idle_energy", float("nan"))),
                 "",
             ],
             [
                 "edge memory (weights + peak activations)",
-                human("edge_memory", row["edge_memory"])
+                fmt.human("edge_memory", row["edge_memory"])
                 + f" ({100 * row['edge_memory'] / cap:.2g}% of {fmt.nbytes(cap)})",
                 "",
             ],
-            ["storage (edge and server parts)", human("storage", row["storage"]), ""],
+            ["storage (edge and server parts)", fmt.human("storage", row["storage"]), ""],
         ]
         rates, trates = _tuple(row["exit_rates"]), _tuple(row["test_exit_rates"])
         labels = [f"leave at exit {e}" for e in exits] + ["run to the final classifier"]
@@ -119,12 +120,12 @@ class Recommended:
         if better is not None:
             c2 = candidate_of(better)
             vals = ", ".join(
-                f"{m} {human(m, better[m])} (vs {human(m, row[m])})" for m in self.names
+                f"{m} {fmt.human(m, better[m])} (vs {fmt.human(m, row[m])})" for m in self.names
             )
             doc.p(
                 Bold("The exhaustive grid has better: "),
                 "the study did not find "
-                f"{_network_name(c2)}, {self._cut_text(c2.split)}, "
+                f"{vocab.network_name(*c2.network)}, {self._cut_text(c2.split)}, "
                 f"{self._exits(c2)}, which dominates the recommendation: "
                 f"{vals}. Run more trials, or deploy that candidate.",
             )
@@ -136,8 +137,8 @@ class Recommended:
                 doc.p(
                     Bold("Warning: "),
                     "scoring this configuration again now gives accuracy "
-                    f"{human('accuracy', self.rescored.accuracy)} and latency "
-                    f"{human('latency_mean', self.rescored.latency_mean)}: the cached "
+                    f"{fmt.human('accuracy', self.rescored.accuracy)} and latency "
+                    f"{fmt.human('latency_mean', self.rescored.latency_mean)}: the cached "
                     "networks or the profiles changed since the study ran.",
                 )
 

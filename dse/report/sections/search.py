@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from dse.report import fmt
 from dse.report.doc import Doc
-from dse.report.text import human
 
 
 class Search:
@@ -41,8 +41,8 @@ class Search:
                 [
                     m,
                     d,
-                    human(m, r.hi[i] if d == "maximize" else r.lo[i]),
-                    human(m, r.lo[i] if d == "maximize" else r.hi[i]),
+                    fmt.human(m, r.hi[i] if d == "maximize" else r.lo[i]),
+                    fmt.human(m, r.lo[i] if d == "maximize" else r.hi[i]),
                 ]
                 for i, (m, d) in enumerate(zip(r.names, r.directions, strict=True))
             ],

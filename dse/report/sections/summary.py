@@ -8,8 +8,10 @@ from collections.abc import Sequence
 
 import pandas as pd
 
+from dse import vocab
+from dse.report import fmt
 from dse.report.doc import Bold, Doc, Inline
-from dse.report.text import _network_name, candidate_of, human
+from dse.report.text import candidate_of
 
 
 class Summary:
@@ -57,17 +59,18 @@ class Summary:
         c = candidate_of(row)
         codec = f", codec {c.codec}" if c.codec is not None and self._sends(c, row) else ""
         return (
-            f"trial {int(row['trial'])}: {_network_name(c)}, {self._cut_text(c.split)}"
+            f"trial {int(row['trial'])}: {vocab.network_name(*c.network)}, "
+            f"{self._cut_text(c.split)}"
             f"{codec}, {self._exits(c)}; accuracy "
-            f"{human('accuracy', row['accuracy'])}"
-            f" (test {human('accuracy', row['test_accuracy'])})"
+            f"{fmt.human('accuracy', row['accuracy'])}"
+            f" (test {fmt.human('accuracy', row['test_accuracy'])})"
             + "".join(
-                f"; {t} {human('accuracy', row.get(f'accuracy.{t}'))} (test "
-                f"{human('accuracy', row.get(f'test_accuracy.{t}'))})"
+                f"; {t} {fmt.human('accuracy', row.get(f'accuracy.{t}'))} (test "
+                f"{fmt.human('accuracy', row.get(f'test_accuracy.{t}'))})"
                 for t in self.tasks
             )
             + ", latency "
-            f"{human('latency_mean', row['latency_mean'])}, sent "
-            f"{human('bandwidth', row['bandwidth'])}, edge energy "
-            f"{human('edge_energy', row['edge_energy'])}."
+            f"{fmt.human('latency_mean', row['latency_mean'])}, sent "
+            f"{fmt.human('bandwidth', row['bandwidth'])}, edge energy "
+            f"{fmt.human('edge_energy', row['edge_energy'])}."
         )

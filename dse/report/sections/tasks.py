@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from dse.report import fmt
 from dse.report.doc import Bold, Code, Doc
-from dse.report.text import _flop, human
 
 
 class Tasks:
@@ -50,12 +50,12 @@ class Tasks:
                 [
                     str(name),
                     str(r["cuts"]),
-                    _flop(float(r["edge_flops"])),
-                    human("bandwidth", r["bytes"]),
-                    human("latency_mean", r["latency_mean"]),
-                    human("edge_energy", r["edge_energy"]),
-                    human("edge_memory", r["edge_memory"]),
-                    *[human("accuracy", r[f"test_accuracy.{task}"]) for task in c.tasks],
+                    fmt.flop(float(r["edge_flops"])),
+                    fmt.human("bandwidth", r["bytes"]),
+                    fmt.human("latency_mean", r["latency_mean"]),
+                    fmt.human("edge_energy", r["edge_energy"]),
+                    fmt.human("edge_memory", r["edge_memory"]),
+                    *[fmt.human("accuracy", r[f"test_accuracy.{task}"]) for task in c.tasks],
                 ]
             )
         doc.table(

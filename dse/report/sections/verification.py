@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dse import vocab
+from dse.report import fmt
 from dse.report.doc import Code, Doc
-from dse.report.text import _network_name, candidate_of, human
+from dse.report.text import candidate_of
 
 
 class Verification:
@@ -29,18 +31,20 @@ class Verification:
         for r in v:
             try:
                 c = candidate_of({f"knob_{k}": x for k, x in r.get("knobs", {}).items()})
-                what = f"{_network_name(c)}, cut {c.split}, {self._exits(c, short=True)}"
+                what = (
+                    f"{vocab.network_name(*c.network)}, cut {c.split}, {self._exits(c, short=True)}"
+                )
             except (KeyError, TypeError, ValueError):
                 what = "-"
             rows.append(
                 [
                     str(r.get("trial")),
                     what,
-                    human("accuracy", r.get("old_test_accuracy")),
-                    human("accuracy", r.get("new_test_accuracy")),
+                    fmt.human("accuracy", r.get("old_test_accuracy")),
+                    fmt.human("accuracy", r.get("new_test_accuracy")),
                     f"{100 * float(r.get('delta', float('nan'))):+.1f} points",
-                    human("latency_mean", r.get("old_latency_mean")),
-                    human("latency_mean", r.get("new_latency_mean")),
+                    fmt.human("latency_mean", r.get("old_latency_mean")),
+                    fmt.human("latency_mean", r.get("new_latency_mean")),
                 ]
             )
         doc.table(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from dse.report import plots
+from dse import vocab
+from dse.report import fmt, plots
 from dse.report.doc import Bold, Doc, Inline
-from dse.report.text import _kind, _mbps, _network_name, _short, human
 
 
 class WhatToDo:
@@ -41,7 +41,7 @@ class WhatToDo:
         if k == 0:
             where = (
                 f"run it all on the server ({ex.server.name}): {ex.edge.name} sends its "
-                f"input over {ex.link.name} ({human('bandwidth', row['bandwidth'])})"
+                f"input over {ex.link.name} ({fmt.human('bandwidth', row['bandwidth'])})"
             )
         elif not sends:
             where = (
@@ -53,16 +53,16 @@ class WhatToDo:
             where = (
                 f"split it at cut {k} (after {ex.reference_graph.cuts[k].after}): "
                 f"{ex.edge.name} runs the first part and sends "
-                f"{human('bandwidth', row['bandwidth'])} per inference over "
+                f"{fmt.human('bandwidth', row['bandwidth'])} per inference over "
                 f"{ex.link.name} to {ex.server.name}"
             )
         parts: list[Inline] = [
-            Bold(f"Deploy {_network_name(c)} with {self._exits(c)}"),
+            Bold(f"Deploy {vocab.network_name(*c.network)} with {self._exits(c)}"),
             f" and {where}. ",
-            f"Expected per inference: accuracy {human('accuracy', row['accuracy'])} "
-            f"(test {human('accuracy', row['test_accuracy'])}), latency "
-            f"{human('latency_mean', row['latency_mean'])}, edge energy "
-            f"{human('edge_energy', row['edge_energy'])}. ",
+            f"Expected per inference: accuracy {fmt.human('accuracy', row['accuracy'])} "
+            f"(test {fmt.human('accuracy', row['test_accuracy'])}), latency "
+            f"{fmt.human('latency_mean', row['latency_mean'])}, edge energy "
+            f"{fmt.human('edge_energy', row['edge_energy'])}. ",
             f"Why: of the {len(self.front)} feasible front trials it is the closest to the "
             "ideal point with every objective scaled to [0, 1] (the knee)"
             + self._ends_text()
@@ -88,9 +88,9 @@ class WhatToDo:
             else:
                 m = end.metrics
                 out.append(
-                    f"the best {label} one has accuracy {human('accuracy', m['accuracy'])}"
-                    f", latency {human('latency_mean', m['latency_mean'])} and edge "
-                    f"energy {human('edge_energy', m['edge_energy'])}"
+                    f"the best {label} one has accuracy {fmt.human('accuracy', m['accuracy'])}"
+                    f", latency {fmt.human('latency_mean', m['latency_mean'])} and edge "
+                    f"energy {fmt.human('edge_energy', m['edge_energy'])}"
                 )
         return "; " + "; ".join(out)
 
@@ -121,13 +121,18 @@ class WhatToDo:
             if d == "maximize" and best > mine + 1e-12:
                 gap = (
                     f"{100 * (best - mine):.2g} points"
-                    if _kind(m) == "%"
-                    else human(m, best - mine)
+                    if vocab.metric(m).quantity == "%"
+                    else fmt.human(m, best - mine)
                 )
-                out.append(f"{gap} of {_short(m)} (trial {trial} reaches {human(m, best)})")
+                out.append(
+                    f"{gap} of {vocab.metric(m).words} (trial {trial} reaches {fmt.human(m, best)})"
+                )
             elif d == "minimize" and mine > best * (1 + 1e-9) + 1e-300:
                 ratio = mine / best if best > 0 else float("inf")
-                out.append(f"{_short(m)}: {ratio:.3g}x that of trial {trial} ({human(m, best)})")
+                out.append(
+                    f"{vocab.metric(m).words}: {fmt.ratio(ratio)} that of trial {trial} "
+                    f"({fmt.human(m, best)})"
+                )
         return (
             "; ".join(out) + " (each the best of the feasible front on that objective)"
             if out
@@ -150,11 +155,11 @@ class WhatToDo:
                 None,
             )
             other = [
-                f"{r} below {_mbps(hi)}"
+                f"{r} below {fmt.mbps(hi)}"
                 if lo <= bw.uplink_bps[0]
-                else f"{r} above {_mbps(lo)}"
+                else f"{r} above {fmt.mbps(lo)}"
                 if hi >= bw.uplink_bps[-1]
-                else f"{r} from {_mbps(lo)} to {_mbps(hi)}"
+                else f"{r} from {fmt.mbps(lo)} to {fmt.mbps(hi)}"
                 for r, lo, hi in spans
                 if r != here
             ]
@@ -167,7 +172,7 @@ class WhatToDo:
             else:
                 out.append(
                     f"not the uplink alone: {spans[0][0]} is fastest from "
-                    f"{_mbps(bw.uplink_bps[0])} to {_mbps(bw.uplink_bps[-1])}"
+                    f"{fmt.mbps(bw.uplink_bps[0])} to {fmt.mbps(bw.uplink_bps[-1])}"
                 )
         out.append(
             self._map_sentence().strip().rstrip(".") or "another device or link (run dse sweep)"

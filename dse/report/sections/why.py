@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dse.report import fmt, plots
 from dse.report.doc import Doc
-from dse.report.text import _mbps, human
 
 
 class Why:
@@ -36,7 +35,7 @@ class Why:
         bw = self.fig.infos.get("bandwidth")
         if bw is not None:
             spans = plots.regime_spans(bw)
-            doc.items([f"{r} wins from {_mbps(lo)} to {_mbps(hi)}" for r, lo, hi in spans])
+            doc.items([f"{r} wins from {fmt.mbps(lo)} to {fmt.mbps(hi)}" for r, lo, hi in spans])
             if len(spans) == 1:
                 doc.p(
                     f"{spans[0][0]} wins at every uplink bandwidth from 0.1 Mbit/s to "
@@ -53,9 +52,9 @@ class Why:
         if ei is not None and self.rec_cand is not None and self.rec_cand.exits:
             doc.p(
                 f"At its cut, the recommended network without any exit is "
-                f"{human('accuracy', ei.final_accuracy)} accurate in "
+                f"{fmt.human('accuracy', ei.final_accuracy)} accurate in "
                 f"{fmt.seconds(ei.final_latency_s)}; with "
                 f"{self._exits(self.rec_cand)} it is "
-                f"{human('accuracy', self.rec['accuracy'])} accurate in "
+                f"{fmt.human('accuracy', self.rec['accuracy'])} accurate in "
                 f"{fmt.seconds(self.rec['latency_mean'])}."
             )
