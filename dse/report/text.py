@@ -1,5 +1,5 @@
-"""Words the report's sections share: a candidate's exits, cut and codec in words, and
-files shown without a path of the machine.
+"""Words the report's sections share: a configuration's exits, cut and codec, and files
+shown without a path of the machine that wrote the report.
 """
 
 from __future__ import annotations
@@ -7,23 +7,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dse.nets import Codec
-from dse.search import Candidate
+from dse.search import Candidate, StudySpec, exit_label
 
-
-def _tuple(v: Any) -> tuple:
-    if isinstance(v, tuple | list):
-        return tuple(v)
-    if isinstance(v, str):
-        return tuple(json.loads(v))
-    return ()
-
-
-def candidate_of(row: Mapping[str, Any]) -> Candidate:
-    """The Candidate of a trials/grid frame row."""
-    return Candidate.from_row(row)
+if TYPE_CHECKING:
+    from dse.report.data import ReportData
 
 
 def shown_path(path: str | Path) -> str:
@@ -43,86 +33,106 @@ def shown_path(path: str | Path) -> str:
     return p.name
 
 
-def _realised(row: Any) -> str:
+def spec_shown(spec: StudySpec) -> str:
+    """The spec's file as the report shows it: relative to the working folder, or its
+    name alone (never a path of the machine that wrote the report)."""
+    if spec.path is None:
+        return f"studies/{spec.name}.toml"
+    shown = shown_path(spec.path)
+    # a spec kept under another checkout's studies/ folder: where it lives here
+    return (
+        f"studies/{shown}"
+        if "/" not in shown and Path(spec.path).parent.name == "studies"
+        else shown
+    )
+
+
+def as_tuple(value: Any) -> tuple:
+    """A list column of a trials frame (a tuple, a list or JSON text) as a tuple."""
+    if isinstance(value, tuple | list):
+        return tuple(value)
+    if isinstance(value, str):
+        return tuple(json.loads(value))
+    return ()
+
+
+def realised(row: Any) -> str:
     """The realised density of a trial row (weights kept over the dense network's)."""
     value = row.get("realised_density") if hasattr(row, "get") else None
     return "-" if value is None or value != value else f"{float(value):.3g}"
 
 
-def _lossy(codec: str) -> bool:
+def lossy(codec: str) -> bool:
     """Whether a codec (canonical name) may change the tensors: anything but float32."""
     return Codec.parse(codec).lossy
 
 
-def _exits_text(
-    c: Candidate, names: Sequence[str], *, short: bool = False, tasks: Sequence[str] = ()
+def exits_text(
+    candidate: Candidate,
+    exit_names: Sequence[str],
+    *,
+    short: bool = False,
+    tasks: Sequence[str] = (),
 ) -> str:
     """The exits a candidate uses and its threshold; with ``tasks`` (a spec with several)
-    each task's threshold and the exit policy."""
-    if not c.exits:
-        return "no exit"
-    used = "+".join(names[j] if j < len(names) else str(j) for j in c.exits)
+    each task's threshold and the exit policy. ``short``: as every view writes it
+    (:meth:`Candidate.exits_text`, ``e1+e2 @ 0.8``); else in words (``exits e1+e2 at
+    threshold 0.8``)."""
+    if short or not candidate.exits:
+        return candidate.exits_text(exit_names, tasks)
+    used = "+".join(exit_label(exit_names, j) for j in candidate.exits)
     if len(tasks) > 1:
-        per = ", ".join(f"{t} {x:g}" for t, x in zip(tasks, c.thresholds(len(tasks)), strict=True))
-        policy = f"policy {c.policy}"
-        return (
-            f"{used} @ {per}; {policy}" if short else f"exits {used} at thresholds {per} ({policy})"
+        per = ", ".join(
+            f"{t} {x:g}" for t, x in zip(tasks, candidate.thresholds(len(tasks)), strict=True)
         )
-    return f"{used} @ {c.threshold:g}" if short else f"exits {used} at threshold {c.threshold:g}"
+        return f"exits {used} at thresholds {per} (policy {candidate.policy})"
+    return f"exits {used} at threshold {candidate.threshold:g}"
 
 
-class Phrases:
-    """What a configuration's cut, exits and codec are called in the report."""
+def exits_of(data: ReportData, candidate: Candidate, *, short: bool = False) -> str:
+    """:func:`exits_text` with the study's exit names and tasks."""
+    return exits_text(candidate, data.exit_names, short=short, tasks=data.tasks)
 
-    def _exits(self, c: Candidate, short: bool = False) -> str:
-        return _exits_text(c, self.ex.exit_names, short=short, tasks=self.tasks)
 
-    def _spec_shown(self) -> str:
-        """The spec's file as the report shows it: relative to the working folder, or its
-        name alone (never a path of the machine that wrote the report)."""
-        if self.spec.path is None:
-            return f"studies/{self.spec.name}.toml"
-        shown = shown_path(self.spec.path)
-        # a spec kept under another checkout's studies/ folder: where it lives here
+def cut_text(data: ReportData, k: int) -> str:
+    """Cut ``k`` in words: server-only, edge-only, or the layer it follows."""
+    if k == 0:
+        return "cut 0 (server-only: the input is sent)"
+    if k == data.last_cut:
+        return f"cut {k} (edge-only: nothing is sent)"
+    return f"cut {k} (after {data.graph.cuts[k].after})"
+
+
+def sends(data: ReportData, candidate: Candidate, row: Mapping[str, Any] | None = None) -> bool:
+    """Whether ``candidate`` sends anything: its cut does, and (given its scored ``row``)
+    some sample reaches the server."""
+    if float(data.graph.cuts[candidate.split].bytes) <= 0:
+        return False
+    return row is None or not float(row.get("bandwidth", 1.0)) == 0
+
+
+def codec_text(
+    data: ReportData,
+    candidate: Candidate,
+    row: Mapping[str, Any] | None = None,
+    *,
+    long: bool = False,
+) -> str:
+    """The codec knob of a candidate: its name, or that nothing is sent (then the codec
+    decides nothing)."""
+    if candidate.codec is None:
+        return "-"
+    if not sends(data, candidate):
+        return "- (nothing sent)" if long else "-"
+    if not sends(data, candidate, row):
         return (
-            f"studies/{shown}"
-            if "/" not in shown and Path(self.spec.path).parent.name == "studies"
-            else shown
+            f"{candidate.codec}, unused: every sample leaves at an edge exit, nothing is sent"
+            if long
+            else "-"
         )
+    return candidate.codec
 
-    def _task_columns(self) -> list[str]:
-        """Each task's validation and test accuracy columns (several tasks only)."""
-        return [f"{split}.{t}" for t in self.tasks for split in ("accuracy", "test_accuracy")]
 
-    def _cut_text(self, k: int) -> str:
-        g = self.ex.reference_graph
-        last = len(g.cuts) - 1
-        if k == 0:
-            return "cut 0 (server-only: the input is sent)"
-        if k == last:
-            return f"cut {k} (edge-only: nothing is sent)"
-        return f"cut {k} (after {g.cuts[k].after})"
-
-    def _sends(self, c: Candidate, row: Mapping[str, Any] | None = None) -> bool:
-        """Whether ``c`` sends anything: its cut does, and (given its scored ``row``) some
-        sample reaches the server."""
-        if float(self.ex.reference_graph.cuts[c.split].bytes) <= 0:
-            return False
-        return row is None or not float(row.get("bandwidth", 1.0)) == 0
-
-    def _codec_text(
-        self, c: Candidate, row: Mapping[str, Any] | None = None, *, long: bool = False
-    ) -> str:
-        """The codec knob of a candidate: its name, or that nothing is sent (then the codec
-        decides nothing)."""
-        if c.codec is None:
-            return "-"
-        if not self._sends(c):
-            return "- (nothing sent)" if long else "-"
-        if not self._sends(c, row):
-            return (
-                f"{c.codec}, unused: every sample leaves at an edge exit, nothing is sent"
-                if long
-                else "-"
-            )
-        return c.codec
+def task_columns(data: ReportData) -> list[str]:
+    """Each task's validation and test accuracy columns (several tasks only)."""
+    return [f"{split}.{t}" for t in data.tasks for split in ("accuracy", "test_accuracy")]

@@ -20,27 +20,18 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from dse.errors import InputError, write_refused
-from dse.report.data import _Report
-from dse.report.figures import Figures
-from dse.search import Explorer, csv_text, ensure_grid, load_study, load_sweep
+from dse.report.data import gather
+from dse.report.figures import draw_figures
+from dse.report.sections import document
+from dse.search import Explorer, StudySpec, Sweep, csv_text, ensure_grid, load_study, load_sweep
 
 REPORTS_DIR = Path("reports")
-
-
-def _say(progress: bool) -> Callable[[str], None]:
-    def say(msg: str) -> None:
-        if progress:
-            print(f"report: {msg}", file=sys.stderr, flush=True)
-
-    return say
-
-
-# --------------------------------------------------------------------------------------
-# write_report
-# --------------------------------------------------------------------------------------
+FIGURES = "figures"
+FILES = ("front.csv", "report.md", "index.html")
 
 
 def write_report(
@@ -57,7 +48,7 @@ def write_report(
     The deployment map comes from ``sweep`` (a file ``dse sweep --json`` wrote for this
     study's spec) or, without one, from a sweep of the space over the shipped edge devices
     and links (server: the spec's) scored now, when that is small enough
-    (:data:`MAP_BUDGET`).
+    (:data:`~dse.report.data.MAP_BUDGET` scorings).
 
     If the study's exhaustive grid has not been computed it is computed and saved, and
     its ruler and hypervolume are written to the study (when absent) so that every
@@ -65,58 +56,31 @@ def write_report(
     """
     say = _say(progress)
     study, spec = load_study(name, storage=storage)
-    given = load_sweep(sweep) if sweep is not None else None
-    if given is not None and given.spec != spec.name:
-        raise InputError(
-            sweep,
-            "spec",
-            f"a sweep of spec {given.spec!r}, not of {spec.name!r}",
-            f"run `dse sweep` on the spec of study {spec.name}",
-        )
+    given = _given_sweep(sweep, spec)
     out = REPORTS_DIR / name if out is None else Path(out)
-    if out.exists() and not out.is_dir():
-        raise InputError(
-            out,
-            "--out",
-            "is a file, not a folder",
-            "give a folder for the report (created when missing)",
-        )
     new = not out.exists()
+    stage = _stage(out)
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        # written here first, moved into place once whole: a write the disk refuses
-        # leaves the previous report as it was
-        stage = Path(tempfile.mkdtemp(dir=out, prefix=".report-", suffix=".tmp"))
-    except OSError as exc:
-        raise write_refused(out, exc) or InputError(
-            out,
-            "--out",
-            f"cannot create the report folder: {exc.strerror}",
-            "give a folder you can write to",
-        ) from None
-    try:
-        figdir = stage / FIGURES
-        figdir.mkdir()
+        folder = stage / FIGURES
+        folder.mkdir()
         say(f"loading the networks of {name}")
         explorer = Explorer(spec, progress=progress)
         grid = ensure_grid(study, explorer, say=say)
 
         say("computing the figures")
-        r = _Report(study, spec, explorer, grid, Figures(figdir))
-        r.given_sweep = given
-        r.say = say
-        r.compute()
-        doc = r.document()
+        data = gather(study, spec, explorer, grid, sweep=given, say=say)
+        data = replace(data, figures=draw_figures(data, folder))
+        doc = document(data)
         say(f"writing {out}")
-        (stage / "front.csv").write_text(csv_text(r.front))
+        (stage / "front.csv").write_text(csv_text(data.front))
         (stage / "report.md").write_text(doc.markdown(), encoding="utf-8")
         (stage / "index.html").write_text(doc.html(), encoding="utf-8")
         # whole: the old report gives way (renames only; a figure not drawn this time
         # does not linger, since the figures folder is replaced whole)
         if (out / FIGURES).is_dir():
             os.replace(out / FIGURES, stage / f"{FIGURES}.old")
-        os.replace(figdir, out / FIGURES)
-        for file in ("front.csv", "report.md", "index.html"):
+        os.replace(folder, out / FIGURES)
+        for file in FILES:
             os.replace(stage / file, out / file)
     except OSError as exc:  # a figure, a file or the grid: the disk refused a write
         shutil.rmtree(stage, ignore_errors=True)
@@ -129,4 +93,45 @@ def write_report(
     return out / "index.html"
 
 
-FIGURES = "figures"
+def _say(progress: bool) -> Callable[[str], None]:
+    def say(msg: str) -> None:
+        if progress:
+            print(f"report: {msg}", file=sys.stderr, flush=True)
+
+    return say
+
+
+def _given_sweep(path: Path | str | None, spec: StudySpec) -> Sweep | None:
+    """The sweep file given for the deployment map, refused unless it is of ``spec``."""
+    given = load_sweep(path) if path is not None else None
+    if given is not None and given.spec != spec.name:
+        raise InputError(
+            path,
+            "spec",
+            f"a sweep of spec {given.spec!r}, not of {spec.name!r}",
+            f"run `dse sweep` on the spec of study {spec.name}",
+        )
+    return given
+
+
+def _stage(out: Path) -> Path:
+    """A fresh folder inside ``out`` (created when missing) where the report is written
+    first, and moved into place once whole: a write the disk refuses leaves the previous
+    report as it was."""
+    if out.exists() and not out.is_dir():
+        raise InputError(
+            out,
+            "--out",
+            "is a file, not a folder",
+            "give a folder for the report (created when missing)",
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(dir=out, prefix=".report-", suffix=".tmp"))
+    except OSError as exc:
+        raise write_refused(out, exc) or InputError(
+            out,
+            "--out",
+            f"cannot create the report folder: {exc.strerror}",
+            "give a folder you can write to",
+        ) from None

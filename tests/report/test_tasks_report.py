@@ -16,9 +16,10 @@ import torch
 
 from dse.report import fmt, plots
 from dse.report.fmt import human
-from dse.report.text import _exits_text, candidate_of
+from dse.report.text import exits_text
 from dse.report.write import write_report
 from dse.search.space import Candidate
+from tests.report.hand_data import report_data
 from tests.tiny_study import HUE_DATA, HUE_TASKS
 
 TASKS = HUE_TASKS
@@ -57,18 +58,18 @@ accuracy_min = ">= 0"
 
 def test_knobs_text_names_each_tasks_threshold_and_the_policy_only_with_several_tasks() -> None:
     c = Candidate("dense", 1.0, 2, (0, 1), 0.5, "max_prob", "per_task", (0.5, 0.75))
-    assert _exits_text(c, ["e1", "e2"], short=True, tasks=TASKS) == (
+    assert exits_text(c, ["e1", "e2"], short=True, tasks=TASKS) == (
         "e1+e2 @ wall_hue 0.5, floor_hue 0.75; policy per_task"
     )
-    assert _exits_text(c, ["e1", "e2"], tasks=TASKS) == (
+    assert exits_text(c, ["e1", "e2"], tasks=TASKS) == (
         "exits e1+e2 at thresholds wall_hue 0.5, floor_hue 0.75 (policy per_task)"
     )
     one = Candidate("dense", 1.0, 2, (0,), 0.5)
-    assert _exits_text(one, ["e1"], short=True, tasks=TASKS) == (
+    assert exits_text(one, ["e1"], short=True, tasks=TASKS) == (
         "e1 @ wall_hue 0.5, floor_hue 0.5; policy all"
     )  # one threshold serves every task
-    assert _exits_text(one, ["e1"], short=True) == "e1 @ 0.5"  # one task: as before
-    assert _exits_text(Candidate("dense", 1.0, 2, (), 0.5), ["e1"], tasks=TASKS) == "no exit"
+    assert exits_text(one, ["e1"], short=True) == "e1 @ 0.5"  # one task: as before
+    assert exits_text(Candidate("dense", 1.0, 2, (), 0.5), ["e1"], tasks=TASKS) == "no exit"
 
 
 def test_candidate_of_reads_the_policy_and_thresholds_a_row_has() -> None:
@@ -84,14 +85,14 @@ def test_candidate_of_reads_the_policy_and_thresholds_a_row_has() -> None:
             "knob_task_thresholds": (0.5, 1.0),
         }
     )
-    c = candidate_of(row)
+    c = Candidate.from_row(row)
     assert c.policy == "per_task" and c.task_thresholds == (0.5, 1.0)
     # a row without exits has no policy (NaN in a frame), a single-task row no column
-    assert candidate_of(row.drop(["knob_policy", "knob_task_thresholds"])) == Candidate(
+    assert Candidate.from_row(row.drop(["knob_policy", "knob_task_thresholds"])) == Candidate(
         "dense", 1.0, 3, (0,), 0.5, "max_prob"
     )
     row["knob_policy"], row["knob_task_thresholds"] = float("nan"), float("nan")
-    assert candidate_of(row).policy == "all" and candidate_of(row).task_thresholds == ()
+    assert Candidate.from_row(row).policy == "all" and Candidate.from_row(row).task_thresholds == ()
 
 
 def test_a_tasks_accuracy_reads_as_a_percentage() -> None:
@@ -277,17 +278,12 @@ def test_a_second_report_reads_the_single_task_networks_from_the_cache(report: P
 
 def _section_md(section: object, *, schedule: str = "sequential") -> str:
     """The section alone, laid out by the report from a given TasksSection."""
-    from dse.report.data import _Report
     from dse.report.doc import Doc
-    from dse.report.figures import Figures
+    from dse.report.sections import tasks
 
-    r = object.__new__(_Report)
-    r.tasks = TASKS
-    r.task_section = section
-    r.spec = SimpleNamespace(name="s")
-    r.fig = Figures(Path("unused"))
+    data = report_data(tasks=TASKS, task_comparison=section, spec=SimpleNamespace(name="s"))
     doc = Doc("t")
-    r._tasks_section(doc)
+    tasks(data, doc)
     return doc.markdown()
 
 

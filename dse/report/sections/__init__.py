@@ -1,88 +1,65 @@
-"""The report's sections, one module each, in the order the report shows them."""
+"""The report's sections, one module each: a function ``(data, doc)`` that adds its part of
+the report to ``doc`` from :class:`~dse.report.data.ReportData` alone, so that each can be
+laid out (and tested) without running a study. :data:`SECTIONS` holds them in the order the
+report shows them: what to do first, then the front, then the details.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Callable
 
-from dse import vocab
-from dse.report.doc import Bold, Code, Doc
-from dse.report.sections.baselines import Baselines
-from dse.report.sections.codecs import Codecs
-from dse.report.sections.density import Density
-from dse.report.sections.deployment import Deployment
-from dse.report.sections.deployment_map import DeploymentMap
-from dse.report.sections.front import Front
-from dse.report.sections.notes import Notes
-from dse.report.sections.recommended import Recommended
-from dse.report.sections.reproduce import Reproduce
-from dse.report.sections.search import Search
-from dse.report.sections.spec import Spec
-from dse.report.sections.summary import Summary
-from dse.report.sections.tasks import Tasks
-from dse.report.sections.training import Training
-from dse.report.sections.verification import Verification
-from dse.report.sections.what_to_do import WhatToDo
-from dse.report.sections.why import Why
+from dse.report.data import ReportData
+from dse.report.doc import Doc
+from dse.report.sections.baselines import baselines
+from dse.report.sections.codecs import codecs
+from dse.report.sections.density import density
+from dse.report.sections.deployment import deployment
+from dse.report.sections.deployment_map import deployment_map
+from dse.report.sections.exits import exits
+from dse.report.sections.front import front
+from dse.report.sections.notes import notes
+from dse.report.sections.recommended import recommended
+from dse.report.sections.reproduce import reproduce
+from dse.report.sections.search import search
+from dse.report.sections.spec import spec
+from dse.report.sections.study import study
+from dse.report.sections.summary import summary
+from dse.report.sections.tasks import tasks
+from dse.report.sections.training import training
+from dse.report.sections.verification import verification
+from dse.report.sections.warnings import warnings
+from dse.report.sections.what_to_do import what_to_do
+from dse.report.sections.why import why
+
+Section = Callable[[ReportData, Doc], None]
+
+SECTIONS: tuple[Section, ...] = (
+    what_to_do,
+    warnings,
+    front,
+    study,
+    summary,
+    recommended,
+    deployment_map,
+    training,
+    baselines,
+    tasks,
+    why,
+    exits,
+    codecs,
+    density,
+    search,
+    verification,
+    notes,
+    deployment,
+    spec,
+    reproduce,
+)
 
 
-class Document(
-    WhatToDo,
-    DeploymentMap,
-    Training,
-    Summary,
-    Recommended,
-    Front,
-    Baselines,
-    Tasks,
-    Why,
-    Codecs,
-    Density,
-    Search,
-    Verification,
-    Notes,
-    Deployment,
-    Spec,
-    Reproduce,
-):
-    """Every section of the report, laid out in order by ``document``."""
-
-    # ---- the document ---------------------------------------------------------------
-
-    def document(self) -> Doc:
-        spec, ex = self.spec, self.ex
-        doc = Doc(f"dse report: {spec.name}")
-        self._what_to_do(doc)
-        for line in self.learning:
-            doc.p(Bold("Warning: "), line[0].upper() + line[1:] + ".")
-        self._front(doc)
-        doc.h(1, "The study", "study")
-        if spec.description:
-            doc.p(spec.description)
-        doc.p(
-            f"Model {spec.model} on {spec.data['name']}; edge {ex.edge.name}, server "
-            f"{ex.server.name}, link {ex.link.name}. Constraints: ",
-            ", ".join(str(c) for c in spec.constraints) or "none",
-            f". Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Objectives:",
-        )
-        doc.items(
-            [
-                [Code(m), f" ({d}): {vocab.metric(m).description}"]
-                for m, d in spec.objectives.items()
-            ]
-        )
-        self._summary(doc)
-        self._recommended(doc)
-        self._deployment_map(doc)
-        self._training(doc)
-        self._baselines(doc)
-        self._tasks_section(doc)
-        self._why(doc)
-        self._codecs(doc)
-        self._density(doc)
-        self._search(doc)
-        self._verification(doc)
-        self._notes(doc)
-        self._deployment(doc)
-        self._spec(doc)
-        self._reproduce(doc)
-        return doc
+def document(data: ReportData) -> Doc:
+    """The whole report of ``data``: every section, in order."""
+    doc = Doc(f"dse report: {data.spec.name}")
+    for section in SECTIONS:
+        section(data, doc)
+    return doc

@@ -4,28 +4,32 @@ from __future__ import annotations
 
 from dse.costmodel import DeviceProfile, LinkProfile
 from dse.report import fmt
+from dse.report.data import ReportData
 from dse.report.doc import Bold, Code, Doc
 from dse.report.text import shown_path
 
 
-class Deployment:
-    """The devices and link section: each profile's fields and sources."""
-
-    def _deployment(self, doc: Doc) -> None:
-        doc.h(1, "Devices and link", "deployment")
-        ex = self.ex
-        for role, prof in (("edge", ex.edge), ("server", ex.server), ("link", ex.link)):
-            doc.h(2, f"{role}: {prof.name} (v{prof.version})")
-            doc.p(prof.description)
-            doc.p(Bold("Source: "), prof.source)
-            if prof.path is not None:
-                doc.p("File: ", Code(shown_path(prof.path)))
-            doc.table(["field", "value"], [[k, v] for k, v in _profile_fields(prof)])
-            if prof.sources:
-                doc.table(["field", "source"], [[Code(k), v] for k, v in prof.sources.items()])
+def deployment(data: ReportData, doc: Doc) -> None:
+    """Each profile of the deployment (edge, server, link): its fields and their sources."""
+    doc.h(1, "Devices and link", "deployment")
+    explorer = data.explorer
+    for role, profile in (
+        ("edge", explorer.edge),
+        ("server", explorer.server),
+        ("link", explorer.link),
+    ):
+        doc.h(2, f"{role}: {profile.name} (v{profile.version})")
+        doc.p(profile.description)
+        doc.p(Bold("Source: "), profile.source)
+        if profile.path is not None:
+            doc.p("File: ", Code(shown_path(profile.path)))
+        doc.table(["field", "value"], [[k, v] for k, v in _profile_fields(profile)])
+        if profile.sources:
+            doc.table(["field", "source"], [[Code(k), v] for k, v in profile.sources.items()])
 
 
 def _profile_fields(p: DeviceProfile | LinkProfile) -> list[tuple[str, str]]:
+    """A profile's fields in human units."""
     if isinstance(p, LinkProfile):
         return [
             ("uplink", fmt.mbps(p.uplink_bps)),
@@ -46,11 +50,11 @@ def _profile_fields(p: DeviceProfile | LinkProfile) -> list[tuple[str, str]]:
             ("radio power, connected and waiting", f"{p.connected_power_w:.3g} W"),
             ("tail energy", fmt.joules(p.tail_energy_j)),
         ]
-    eff = ", ".join(f"{k} {v:g}" for k, v in p.efficiency.items())
+    efficiency = ", ".join(f"{k} {v:g}" for k, v in p.efficiency.items())
     sparse = (
         "; ".join(
-            f"{pat}: " + ", ".join(f"{k} {v:g}" for k, v in t.items())
-            for pat, t in p.sparse_efficiency.items()
+            f"{pattern}: " + ", ".join(f"{k} {v:g}" for k, v in kinds.items())
+            for pattern, kinds in p.sparse_efficiency.items()
         )
         or "none"
     )
@@ -61,7 +65,7 @@ def _profile_fields(p: DeviceProfile | LinkProfile) -> list[tuple[str, str]]:
             ", ".join(f"{k} {fmt.count(v)}FLOP/s" for k, v in p.peak_flops.items())
             + f" (model uses {p.dtype})",
         ),
-        ("efficiency (fraction of peak)", eff),
+        ("efficiency (fraction of peak)", efficiency),
         ("sparse kernels by pattern (fraction of peak)", sparse),
         ("per-layer overhead", fmt.seconds(p.overhead_s)),
         ("memory bandwidth", f"{fmt.nbytes(p.mem_bandwidth_Bps)}/s"),
