@@ -16,12 +16,8 @@ from matplotlib.ticker import LogLocator, MaxNLocator
 
 from dse.costmodel import CostTable, DeviceProfile, LayerGraph, LinkProfile, cost_table
 from dse.report import fmt
-from dse.report.plots.draw import _log_if_wide, _plain_log_ticks, _save, _wrap
+from dse.report.plots.draw import log_if_wide, plain_log_ticks, save, wrap
 from dse.search import Candidate
-
-# --------------------------------------------------------------------------------------
-# bandwidth regime map
-# --------------------------------------------------------------------------------------
 
 REGIMES = ("server-only", "split", "edge-only")
 REGIME_C = {"server-only": "#e8dff5", "split": "#fde9d9", "edge-only": "#ddefd9"}
@@ -152,9 +148,9 @@ def render_bandwidth(info: BandwidthInfo, path: str | Path) -> list[Path]:
             color="#333333",
             bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "#999999"},
         )
-    _log_if_wide(ax, "y", info.latency_s / div, ratio=20)
+    log_if_wide(ax, "y", info.latency_s / div, ratio=20)
     if ax.get_yscale() == "log":
-        _plain_log_ticks(ax, "y")
+        plain_log_ticks(ax, "y")
     ax.set_ylabel(f"expected latency ({unit})")
     ax.grid(True, alpha=0.3, which="both", lw=0.5)
     link_mbps = info.link_bps / 1e6
@@ -178,8 +174,8 @@ def render_bandwidth(info: BandwidthInfo, path: str | Path) -> list[Path]:
     ax2.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
     ax2.set_xlabel("uplink bandwidth (Mbit/s, log)")
     ax2.xaxis.set_major_locator(LogLocator(base=10))
-    _plain_log_ticks(ax2, "x")
+    plain_log_ticks(ax2, "x")
     ax2.grid(True, alpha=0.3, which="both", lw=0.5)
-    ax.set_title(_wrap(info.title, 100), fontsize=10)
+    ax.set_title(wrap(info.title, 100), fontsize=10)
     fig.subplots_adjust(hspace=0.08)
-    return _save(fig, path)
+    return save(fig, path)

@@ -12,11 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from dse.report import fmt
-from dse.report.plots.draw import _log_if_wide, _plain_log_ticks, _save
-
-# --------------------------------------------------------------------------------------
-# codecs at the cut: rate against accuracy
-# --------------------------------------------------------------------------------------
+from dse.report.plots.draw import log_if_wide, plain_log_ticks, save
 
 REFERENCE_CODEC = "fp32"
 
@@ -139,8 +135,8 @@ def render_rate_accuracy(
             )
             if c != info.reference:
                 ax2.plot(x, info.change(c), color=colour, marker=marker, ms=5, label=c)
-        if _log_if_wide(ax, "x", allb / div, ratio=8.0):
-            _plain_log_ticks(ax, "x")
+        if log_if_wide(ax, "x", allb / div, ratio=8.0):
+            plain_log_ticks(ax, "x")
         ax.set_xlabel(
             f"mean payload per inference, validation ({unit}; log)"
             if ax.get_xscale() == "log"
@@ -170,4 +166,4 @@ def render_rate_accuracy(
     height = 4.8 * len(rows)
     fig.suptitle(rows[0].title, fontsize=11, y=1 - 0.15 / height)
     fig.subplots_adjust(wspace=0.25, hspace=0.55, top=1 - 0.7 / height)
-    return _save(fig, path)
+    return save(fig, path)

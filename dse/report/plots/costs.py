@@ -20,13 +20,9 @@ from dse.report.plots.draw import (
     EDGE_C,
     LINK_C,
     SERVER_C,
-    _plain_log_ticks,
-    _save,
+    plain_log_ticks,
+    save,
 )
-
-# --------------------------------------------------------------------------------------
-# per-layer profile
-# --------------------------------------------------------------------------------------
 
 
 class LayerProfileInfo(NamedTuple):
@@ -103,27 +99,13 @@ def render_layer_profile(info: LayerProfileInfo, path: str | Path) -> list[Path]
         # stretch the axis so far that the layers that matter look alike
         low = max(pos.min(), pos.max() * 1e-4)
         ax.set_ylim(low / div / 2, pos.max() / div * 2)
-        _plain_log_ticks(ax, "y")
+        plain_log_ticks(ax, "y")
     ax.set_ylabel(f"latency per layer ({unit})")
     ax.set_xlim(0, n + 1)
     _layer_ticks(ax, [f"{a} ({k})" for a, k in zip(info.layers, info.kinds, strict=True)], x)
     ax.grid(True, axis="y", alpha=0.3, which="both", lw=0.5)
 
-    ax2 = ax.twinx()
-    sent = info.cut_bytes[:n]  # cut n (edge-only) sends nothing: left out of the log line
-    bunit, bdiv = fmt.unit_for("B", sent)
-    cx = np.arange(n) + 0.5
-    ax2.plot(cx, sent / bdiv, color=LINK_C, lw=1.5, zorder=5)
-    cl = info.clean[:n]
-    ax2.scatter(cx[cl], sent[cl] / bdiv, color=LINK_C, s=22, zorder=6)
-    ax2.scatter(cx[~cl], sent[~cl] / bdiv, facecolors="white", edgecolors=LINK_C, s=22, zorder=6)
-    positive = sent[sent > 0]
-    if len(positive):
-        ax2.set_yscale("log")
-        ax2.set_ylim(positive.min() / bdiv / 3, positive.max() / bdiv * 3)
-        _plain_log_ticks(ax2, "y")
-    ax2.set_ylabel(f"bytes sent if cut here ({bunit}, log)", color=LINK_C)
-    ax2.tick_params(axis="y", colors=LINK_C)
+    clean = _cut_bytes(ax, info)
     for name, p in info.exits:
         ax.axvline(p + 0.5, color="#555555", ls=":", lw=1.2)
         ax.annotate(
@@ -135,14 +117,6 @@ def render_layer_profile(info: LayerProfileInfo, path: str | Path) -> list[Path]
             fontsize=8,
             color="#333333",
         )
-    ax2.annotate(
-        "edge-only:\nnothing sent",
-        (n + 0.5, 0.02),
-        xycoords=("data", "axes fraction"),
-        ha="right",
-        fontsize=7,
-        color="#555555",
-    )
     handles = [
         *ax.get_legend_handles_labels()[0],
         Line2D(
@@ -165,7 +139,7 @@ def render_layer_profile(info: LayerProfileInfo, path: str | Path) -> list[Path]
     ]
     if info.exits:
         handles.append(Line2D([], [], color="#555555", ls=":", label="exit site"))
-    if cl.all():
+    if clean.all():
         handles.pop(-2 if info.exits else -1)
     ax.legend(
         handles=handles,
@@ -176,12 +150,39 @@ def render_layer_profile(info: LayerProfileInfo, path: str | Path) -> list[Path]
         frameon=False,
     )
     ax.set_title(info.title, fontsize=10, pad=48)
-    return _save(fig, path)
+    return save(fig, path)
 
 
-# --------------------------------------------------------------------------------------
-# split sweep
-# --------------------------------------------------------------------------------------
+def _cut_bytes(ax: Any, info: LayerProfileInfo) -> np.ndarray:
+    """The bytes each cut sends, on a log axis to the right of ``ax``; returns which of
+    the cuts drawn are clean."""
+    n = len(info.layers)
+    right = ax.twinx()
+    sent = info.cut_bytes[:n]  # cut n (edge-only) sends nothing: left out of the log line
+    unit, div = fmt.unit_for("B", sent)
+    centres = np.arange(n) + 0.5
+    right.plot(centres, sent / div, color=LINK_C, lw=1.5, zorder=5)
+    clean = info.clean[:n]
+    right.scatter(centres[clean], sent[clean] / div, color=LINK_C, s=22, zorder=6)
+    right.scatter(
+        centres[~clean], sent[~clean] / div, facecolors="white", edgecolors=LINK_C, s=22, zorder=6
+    )
+    positive = sent[sent > 0]
+    if len(positive):
+        right.set_yscale("log")
+        right.set_ylim(positive.min() / div / 3, positive.max() / div * 3)
+        plain_log_ticks(right, "y")
+    right.set_ylabel(f"bytes sent if cut here ({unit}, log)", color=LINK_C)
+    right.tick_params(axis="y", colors=LINK_C)
+    right.annotate(
+        "edge-only:\nnothing sent",
+        (n + 0.5, 0.02),
+        xycoords=("data", "axes fraction"),
+        ha="right",
+        fontsize=7,
+        color="#555555",
+    )
+    return clean
 
 
 class SplitSweepInfo(NamedTuple):
@@ -298,4 +299,4 @@ def render_split_sweep(info: SplitSweepInfo, path: str | Path) -> list[Path]:
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     faded = "; faded cuts are outside the study's space" if not info.allowed.all() else ""
     ax.set_title(info.title + faded, fontsize=10)
-    return _save(fig, path)
+    return save(fig, path)

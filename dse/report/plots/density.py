@@ -12,11 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from dse.report import fmt
-from dse.report.plots.draw import _save
-
-# --------------------------------------------------------------------------------------
-# density
-# --------------------------------------------------------------------------------------
+from dse.report.plots.draw import save
 
 
 class DensityInfo(NamedTuple):
@@ -123,4 +119,4 @@ def render_density(info: DensityInfo, path: str | Path) -> list[Path]:
         fontsize=11,
     )
     fig.subplots_adjust(wspace=0.35)
-    return _save(fig, path)
+    return save(fig, path)

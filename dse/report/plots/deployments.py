@@ -13,11 +13,7 @@ from matplotlib.patches import Patch
 
 from dse.report import fmt
 from dse.report.plots.bandwidth import REGIME_C, REGIMES
-from dse.report.plots.draw import _save, _wrap
-
-# --------------------------------------------------------------------------------------
-# deployment map: the best configuration per edge device and link
-# --------------------------------------------------------------------------------------
+from dse.report.plots.draw import save, wrap
 
 
 class DeploymentMapInfo(NamedTuple):
@@ -126,8 +122,8 @@ def render_deployment_map(info: DeploymentMapInfo, path: str | Path) -> list[Pat
         ncol=len(handles),
         frameon=False,
     )
-    ax.set_title(_wrap(info.title, 100), fontsize=10, pad=24)
-    return _save(fig, path)
+    ax.set_title(wrap(info.title, 100), fontsize=10, pad=24)
+    return save(fig, path)
 
 
 def _cell(x: float, y: float, colour: str, *, here: bool) -> Any:

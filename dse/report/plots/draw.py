@@ -29,7 +29,7 @@ def metric_axis(metric: str, values: Any) -> tuple[str, float]:
     return f"{label} ({unit})", div
 
 
-def _save(fig: Figure, path: str | Path) -> list[Path]:
+def save(fig: Figure, path: str | Path) -> list[Path]:
     """Write ``path`` with suffixes .png and .svg; return both paths."""
     base = Path(path)
     base = base.with_suffix("") if base.suffix in (".png", ".svg") else base
@@ -42,7 +42,7 @@ def _save(fig: Figure, path: str | Path) -> list[Path]:
     return out
 
 
-def _log_if_wide(ax: Any, axis: str, values: np.ndarray, ratio: float = 30.0) -> bool:
+def log_if_wide(ax: Any, axis: str, values: np.ndarray, ratio: float = 30.0) -> bool:
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     if len(v) and v.min() > 0 and v.max() / v.min() >= ratio:
@@ -51,7 +51,7 @@ def _log_if_wide(ax: Any, axis: str, values: np.ndarray, ratio: float = 30.0) ->
     return False
 
 
-def _plain_log_ticks(ax: Any, axis: str) -> None:
+def plain_log_ticks(ax: Any, axis: str) -> None:
     """Plain numbers (0.1, 1, 10, ...) instead of 10^k on a log axis."""
     fmt = FuncFormatter(lambda v, _: f"{v:g}")
     target = ax.xaxis if axis == "x" else ax.yaxis
@@ -59,7 +59,7 @@ def _plain_log_ticks(ax: Any, axis: str) -> None:
     target.set_minor_formatter(NullFormatter())
 
 
-def _wrap(text: str, width: int) -> str:
+def wrap(text: str, width: int) -> str:
     import textwrap
 
     return "\n".join(textwrap.wrap(text, width)[:6])

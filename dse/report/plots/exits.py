@@ -13,12 +13,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from dse.report import fmt
-from dse.report.plots.draw import _save
-from dse.search import Candidate
-
-# --------------------------------------------------------------------------------------
-# exits
-# --------------------------------------------------------------------------------------
+from dse.report.plots.draw import save
+from dse.search import Candidate, exit_label
 
 
 class ExitInfo(NamedTuple):
@@ -62,16 +58,12 @@ def exit_info(
             acc[i, j], tacc[i, j], lat[i, j] = m.accuracy, m.test_accuracy, m.latency_mean
             rate[i, j] = 1.0 - m.exit_rates[-1]
     base = score(replace(candidate, exits=()))
-
-    def name(i: int) -> str:
-        return exit_names[i] if i < len(exit_names) else f"exit {i}"
-
     return ExitInfo(
         title=title,
         split=candidate.split,
         thresholds=th,
         subsets=subs,
-        labels=tuple(" + ".join(name(i) for i in s) for s in subs),
+        labels=tuple(" + ".join(exit_label(exit_names, i) for i in s) for s in subs),
         accuracy=acc,
         test_accuracy=tacc,
         exit_rate=rate,
@@ -138,4 +130,4 @@ def render_exits(info: ExitInfo, path: str | Path) -> list[Path]:
     axes[0].legend(fontsize=8, title="exits used", title_fontsize=8)
     fig.suptitle(info.title, fontsize=11)
     fig.subplots_adjust(wspace=0.3)
-    return _save(fig, path)
+    return save(fig, path)

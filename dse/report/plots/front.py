@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from matplotlib.figure import Figure
 
-from dse.report.plots.draw import _plain_log_ticks, _save, metric_axis
+from dse.report.plots.draw import metric_axis, plain_log_ticks, save
 from dse.search import Ruler, knee, pareto_mask
 
 BASELINE_STYLE: dict[str, tuple[str, str]] = {  # marker, colour
@@ -23,11 +23,6 @@ BASELINE_STYLE: dict[str, tuple[str, str]] = {  # marker, colour
     "auto-split": ("*", "#bcbd22"),
     "joint": ("X", "#000000"),
 }
-
-
-# --------------------------------------------------------------------------------------
-# Pareto front
-# --------------------------------------------------------------------------------------
 
 
 class FrontInfo(NamedTuple):
@@ -181,6 +176,13 @@ def _front_panel(
             label="Pareto front (study)",
             zorder=5,
         )
+    _best_points(ax, info, i, j, divs)
+    _scales(ax, axes, i, j)
+    ax.grid(True, alpha=0.3, which="both", lw=0.5)
+
+
+def _best_points(ax: Any, info: FrontInfo, i: int, j: int, divs: list[float]) -> None:
+    """Each baseline's best point (hollow) and the knee (a star) on objectives ``i``, ``j``."""
     for label, p in info.baselines.items():
         first = label.split(" = ")[0]
         marker, colour = BASELINE_STYLE.get(first, ("o", "#7f7f7f"))
@@ -198,8 +200,8 @@ def _front_panel(
     if info.knee is not None:
         k = info.knee
         ax.scatter(
-            [x[k]],
-            [y[k]],
+            [info.values[k, i] / divs[i]],
+            [info.values[k, j] / divs[j]],
             marker="*",
             s=260,
             c="#ff7f0e",
@@ -208,13 +210,16 @@ def _front_panel(
             label=f"recommended (knee): trial {info.trials[k]}",
             zorder=7,
         )
+
+
+def _scales(ax: Any, axes: list[tuple[bool, float, float]], i: int, j: int) -> None:
+    """Objective ``i``'s scale and range on x, ``j``'s on y."""
     for axis, col in (("x", i), ("y", j)):
         log, lo, hi = axes[col]
         if log:
             (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
-            _plain_log_ticks(ax, axis)
+            plain_log_ticks(ax, axis)
         (ax.set_xlim if axis == "x" else ax.set_ylim)(lo, hi)
-    ax.grid(True, alpha=0.3, which="both", lw=0.5)
 
 
 def _front_axes(info: FrontInfo, divs: list[float]) -> tuple[list[tuple[bool, float, float]], int]:
@@ -287,7 +292,7 @@ def render_front(info: FrontInfo, path: str | Path) -> list[Path]:
         ax.set_ylabel(labels[0])
         ax.grid(True, alpha=0.3)
         fig.suptitle(f"{info.title}\n{note}", fontsize=10)
-        return _save(fig, path)
+        return save(fig, path)
     if m == 2:
         fig = Figure(figsize=(10, 5.5))
         ax = fig.add_subplot()
@@ -296,7 +301,7 @@ def render_front(info: FrontInfo, path: str | Path) -> list[Path]:
         ax.set_ylabel(labels[1])
         ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
         fig.suptitle(f"{info.title}\n{note}", fontsize=10)
-        return _save(fig, path)
+        return save(fig, path)
     k = m - 1
     fig = Figure(figsize=(3.9 * k + 0.8, 3.5 * k + 0.8))
     grid = fig.add_gridspec(k, k, hspace=0.12, wspace=0.12)
@@ -316,4 +321,4 @@ def render_front(info: FrontInfo, path: str | Path) -> list[Path]:
         list(handles.values()), list(handles), loc="upper right", fontsize=8, frameon=False
     )
     fig.suptitle(f"{info.title}\n{note}", fontsize=11)
-    return _save(fig, path)
+    return save(fig, path)

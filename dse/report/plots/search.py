@@ -13,12 +13,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from dse import vocab
-from dse.report.plots.draw import _save, _wrap
+from dse.report.plots.draw import save, wrap
 from dse.search import Ruler
-
-# --------------------------------------------------------------------------------------
-# hypervolume history and knob importance
-# --------------------------------------------------------------------------------------
 
 
 class HypervolumeInfo(NamedTuple):
@@ -97,7 +93,7 @@ def render_hypervolume(info: HypervolumeInfo, path: str | Path) -> list[Path]:
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title(f"{info.title} (ruler: {info.ruler_source})", fontsize=10)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 class ImportanceInfo(NamedTuple):
@@ -145,7 +141,7 @@ def render_importance(info: ImportanceInfo, path: str | Path) -> list[Path]:
             ax.text(
                 0.5,
                 0.5,
-                "not computed:\n" + _wrap(info.errors[o], 40),
+                "not computed:\n" + wrap(info.errors[o], 40),
                 ha="center",
                 va="center",
                 transform=ax.transAxes,
@@ -172,4 +168,4 @@ def render_importance(info: ImportanceInfo, path: str | Path) -> list[Path]:
     axes[0].set_yticklabels(info.params)
     axes[0].invert_yaxis()
     fig.suptitle(info.title, fontsize=11)
-    return _save(fig, path)
+    return save(fig, path)

@@ -12,11 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from dse.report import fmt
-from dse.report.plots.draw import _plain_log_ticks, _save, _wrap
-
-# --------------------------------------------------------------------------------------
-# one backbone for several tasks against one network per task
-# --------------------------------------------------------------------------------------
+from dse.report.plots.draw import plain_log_ticks, save, wrap
 
 
 class TasksInfo(NamedTuple):
@@ -90,7 +86,7 @@ def _pair_bars(
     top = float(finite.max()) if finite.size else 1.0
     if log:
         ax.set_yscale("log")
-        _plain_log_ticks(ax, "y")
+        plain_log_ticks(ax, "y")
     for r, (name, colour) in enumerate(zip(names, (MTL_C, STL_C), strict=True)):
         bars = ax.bar(x + (r - 0.5) * w, values[r], w, color=colour, label=name)
         for b, t in zip(bars, texts[r], strict=True):
@@ -123,7 +119,7 @@ def render_tasks(info: TasksInfo, path: str | Path) -> list[Path]:
     n = len(info.placements)
     axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [n, n, n, max(2, len(info.tasks))]})
     groups = [
-        f"{_wrap(p, 14)}\nMTL cut {m}\nSTL cuts {_same_cuts(s)}"
+        f"{wrap(p, 14)}\nMTL cut {m}\nSTL cuts {_same_cuts(s)}"
         for p, m, s in zip(info.placements, *info.cuts, strict=True)
     ]
     for ax, values, quantity, label in (
@@ -150,4 +146,4 @@ def render_tasks(info: TasksInfo, path: str | Path) -> list[Path]:
         fontsize=11,
     )
     fig.subplots_adjust(wspace=0.3, top=0.8)
-    return _save(fig, path)
+    return save(fig, path)

@@ -13,11 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from dse.report.plots.draw import _log_if_wide, _save, _wrap
-
-# --------------------------------------------------------------------------------------
-# training curves
-# --------------------------------------------------------------------------------------
+from dse.report.plots.draw import log_if_wide, save, wrap
 
 
 class TrainingInfo(NamedTuple):
@@ -83,7 +79,7 @@ def render_training(info: TrainingInfo, path: str | Path) -> list[Path]:
                 ms=6,
                 zorder=4,
             )
-    _log_if_wide(ax_l, "y", np.concatenate(info.loss) if info.loss else np.ones(1), ratio=20)
+    log_if_wide(ax_l, "y", np.concatenate(info.loss) if info.loss else np.ones(1), ratio=20)
     ax_l.set_xlabel("epoch")
     ax_l.set_ylabel("training loss (all outputs)")
     ax_a.set_xlabel("epoch")
@@ -110,5 +106,5 @@ def render_training(info: TrainingInfo, path: str | Path) -> list[Path]:
         fontsize=7,
         loc="lower right",
     )
-    fig.suptitle(_wrap(info.title, 110), fontsize=10)
-    return _save(fig, path)
+    fig.suptitle(wrap(info.title, 110), fontsize=10)
+    return save(fig, path)
