@@ -102,9 +102,13 @@ class Doc:
     def code(self, text: str) -> None:
         self.blocks.append(("code", text))
 
-    def figure(self, stem: str, caption: str) -> None:
-        """``stem``: path of the figure without suffix, relative to the report folder."""
-        self.blocks.append(("figure", (stem, caption)))
+    def figure(self, stem: str, caption: str, *, formats: Sequence[str] = ("png", "svg")) -> None:
+        """``stem``: path of the figure without suffix, relative to the report folder;
+        ``formats``: the files written of it. The PNG is shown (the SVG where there is no
+        PNG), and the SVG is linked beside it where there is both."""
+        shown = "png" if "png" in formats else "svg"
+        linked = "svg" in formats and shown == "png"
+        self.blocks.append(("figure", (stem, caption, shown, linked)))
 
     def markdown(self) -> str:
         out = [f"# {_md_text(self.title)}", ""]
@@ -129,11 +133,11 @@ class Doc:
                 fence = "`" * max(3, _longest_tick_run(b) + 1)  # no line inside closes it
                 out += [fence, b.rstrip("\n"), fence, ""]
             elif kind == "figure":
-                stem, caption = b
+                stem, caption, shown, linked = b
                 out += [
-                    f"![{_md_text(caption)}]({stem}.png)",
+                    f"![{_md_text(caption)}]({stem}.{shown})",
                     "",
-                    f"*{_md_text(caption)}* ([SVG]({stem}.svg))",
+                    f"*{_md_text(caption)}*" + (f" ([SVG]({stem}.svg))" if linked else ""),
                     "",
                 ]
         return "\n".join(out)
@@ -170,14 +174,16 @@ class Doc:
             elif kind == "code":
                 body.append(f"<pre><code>{html.escape(b)}</code></pre>")
             elif kind == "figure":
-                stem, caption = b
-                src = html.escape(f"{stem}.png", quote=True)
+                stem, caption, shown, linked = b
+                src = html.escape(f"{stem}.{shown}", quote=True)
                 svg = html.escape(f"{stem}.svg", quote=True)
                 cap = html.escape(caption)
+                img = f'<img src="{src}" alt="{cap}">'
                 body.append(
-                    f'<figure><a href="{svg}"><img src="{src}" alt="{cap}"></a>'
-                    f'<figcaption>{cap} (<a href="{svg}">SVG</a>)</figcaption>'
-                    "</figure>"
+                    f'<figure><a href="{svg}">{img}</a>'
+                    f'<figcaption>{cap} (<a href="{svg}">SVG</a>)</figcaption></figure>'
+                    if linked
+                    else f"<figure>{img}<figcaption>{cap}</figcaption></figure>"
                 )
         nav = f"<nav><ul>{''.join(toc)}</ul></nav>" if toc else ""
         title = html.escape(self.title)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,6 +36,7 @@ class Figures:
     drawn: Mapping[str, str] = field(default_factory=dict)
     missing: Mapping[str, str] = field(default_factory=dict)
     infos: Mapping[str, Any] = field(default_factory=dict)
+    formats: tuple[str, ...] = plots.FORMATS  # the files written of each figure drawn
 
     def info(self, key: str) -> Any:
         """The numbers figure ``key`` was drawn from; None if it was not drawn."""
@@ -44,16 +45,19 @@ class Figures:
     def put(self, doc: Doc, key: str) -> None:
         """Figure ``key`` into ``doc``, or the sentence saying why it was not drawn."""
         if key in self.drawn:
-            doc.figure(f"figures/{key}", self.drawn[key])
+            doc.figure(f"figures/{key}", self.drawn[key], formats=self.formats)
         elif key in self.missing:
             doc.p(Bold("Figure not drawn. "), self.missing[key])
 
 
 class _Drawing:
-    """The figures as they are drawn into one folder."""
+    """The figures as they are drawn into one folder, each written in ``formats`` (PNG at
+    ``dpi``)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, formats: Sequence[str], dpi: float) -> None:
         self.folder = folder
+        self.formats = tuple(formats)
+        self.dpi = dpi
         self.drawn: dict[str, str] = {}
         self.missing: dict[str, str] = {}
         self.infos: dict[str, Any] = {}
@@ -63,7 +67,7 @@ class _Drawing:
         key: str,
         caption: str,
         make: Callable[[], Any],
-        render: Callable[[Any, Path], list[Path]],
+        render: Callable[..., list[Path]],
         *,
         what: str,
     ) -> Any:
@@ -71,7 +75,7 @@ class _Drawing:
         failure, a sentence naming ``what`` could not be drawn and why."""
         try:
             info = make()
-            render(info, self.folder / key)
+            render(info, self.folder / key, formats=self.formats, dpi=self.dpi)
         except Exception as exc:  # a figure that cannot be drawn never stops the report
             if write_refused(self.folder, exc) is not None:
                 raise  # ... but a full disk does: the report as a whole is not written
@@ -87,12 +91,19 @@ class _Drawing:
         self.missing[key] = sentence
 
     def figures(self) -> Figures:
-        return Figures(dict(self.drawn), dict(self.missing), dict(self.infos))
+        return Figures(dict(self.drawn), dict(self.missing), dict(self.infos), self.formats)
 
 
-def draw_figures(data: ReportData, folder: Path) -> Figures:
-    """Every figure of the report, drawn into ``folder`` from ``data``."""
-    drawing = _Drawing(folder)
+def draw_figures(
+    data: ReportData,
+    folder: Path,
+    *,
+    formats: Sequence[str] = plots.FORMATS,
+    dpi: float = plots.DPI,
+) -> Figures:
+    """Every figure of the report, drawn into ``folder`` from ``data``, each written in
+    ``formats`` (PNG at ``dpi`` dots per inch)."""
+    drawing = _Drawing(folder, formats, dpi)
     _front_and_layers(data, drawing)
     _recommended(data, drawing)
     _deployments(data, drawing)

@@ -6,7 +6,7 @@ every hypervolume is on one ruler), draws the figures of :mod:`dse.report.plots`
     reports/NAME/index.html   opens from disk: images are files beside it, nothing fetched
     reports/NAME/report.md    the same text, tables and figures in Markdown
     reports/NAME/front.csv    every trial of the feasible front: knobs and metrics (SI units)
-    reports/NAME/figures/     every figure as PNG and SVG
+    reports/NAME/figures/     every figure as PNG and SVG (or as ``figure_formats`` say)
 
 The text is built once as a list of blocks and written out twice, so the two files
 cannot drift apart; every string that comes from the spec or the profiles is escaped.
@@ -19,11 +19,12 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
 from dse.errors import InputError, write_refused
+from dse.report import plots
 from dse.report.data import gather
 from dse.report.figures import draw_figures
 from dse.report.sections import document
@@ -41,6 +42,8 @@ def write_report(
     storage: str | None = None,
     progress: bool = True,
     sweep: Path | str | None = None,
+    figure_formats: Sequence[str] = plots.FORMATS,
+    dpi: float = plots.DPI,
 ) -> Path:
     """Write the report of study ``name`` under ``out`` (default reports/NAME); return
     the path of its index.html.
@@ -53,7 +56,14 @@ def write_report(
     If the study's exhaustive grid has not been computed it is computed and saved, and
     its ruler and hypervolume are written to the study (when absent) so that every
     hypervolume of the report is measured on the same ruler.
+
+    Each figure is written in ``figure_formats`` (``png``, ``svg`` or both), the PNG at
+    ``dpi`` dots per inch; PNG alone at a low resolution writes a report far faster.
     """
+    if not figure_formats or set(figure_formats) - set(plots.FORMATS):
+        raise ValueError(
+            f"figure_formats {list(figure_formats)}: give one or more of {list(plots.FORMATS)}"
+        )
     say = _say(progress)
     study, spec = load_study(name, storage=storage)
     given = _given_sweep(sweep, spec)
@@ -69,7 +79,8 @@ def write_report(
 
         say("computing the figures")
         data = gather(study, spec, explorer, grid, sweep=given, say=say)
-        data = replace(data, figures=draw_figures(data, folder))
+        figures = draw_figures(data, folder, formats=figure_formats, dpi=dpi)
+        data = replace(data, figures=figures)
         doc = document(data)
         say(f"writing {out}")
         (stage / "front.csv").write_text(csv_text(data.front))

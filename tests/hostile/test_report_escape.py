@@ -15,6 +15,7 @@ from dse.report.doc import Code, Doc
 from dse.report.write import write_report
 from dse.search.spec import load_spec
 from dse.search.study import Explorer, run_study
+from tests.report.fast_report import FAST
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -120,7 +121,7 @@ latency_mean = "minimize"
     path.write_text(text)
     spec = load_spec(path)
     run_study(spec, progress=False, explorer=Explorer(spec, progress=False))
-    index = write_report("hostile", progress=False)
+    index = write_report("hostile", progress=False, **FAST)
     page = index.read_text()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # shown, as text
     _check_page(page)

@@ -76,6 +76,15 @@ def test_front_info_with_nothing_feasible_has_no_front_and_no_knee(tmp_path: Pat
     assert {p.suffix for p in written} == {".png", ".svg"} and all(p.exists() for p in written)
 
 
+def test_a_renderer_writes_the_formats_asked_for(tmp_path: Path) -> None:
+    info = plots.front_info(VALUES, ["accuracy", "latency_mean"], ["maximize", "minimize"])
+    written = plots.render_front(info, tmp_path / "a", formats=("png",), dpi=20)
+    assert written == [tmp_path / "a.png"] and not (tmp_path / "a.svg").exists()
+    assert plots.render_front(info, tmp_path / "b", formats=("svg",)) == [tmp_path / "b.svg"]
+    with pytest.raises(ValueError, match="give one or more of"):
+        plots.render_front(info, tmp_path / "c", formats=("jpg",))
+
+
 def test_front_info_merges_baselines_with_the_same_best_point() -> None:
     info = plots.front_info(
         VALUES,

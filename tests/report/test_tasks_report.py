@@ -12,13 +12,13 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from dse.report import fmt, plots
 from dse.report.fmt import human
 from dse.report.text import exits_text
 from dse.report.write import write_report
 from dse.search.space import Candidate
+from tests.report.fast_report import FAST
 from tests.report.hand_data import report_data
 from tests.tiny_study import HUE_DATA, HUE_TASKS
 
@@ -165,25 +165,29 @@ def test_tasks_info_pairs_each_placement_and_renders(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The report of a tiny two-task study, in a folder and cache of its own (so the
-    single-task networks are trained by the report itself)."""
+def report(
+    tmp_path_factory: pytest.TempPathFactory, shared_cache: Path, one_thread: None
+) -> Iterator[Path]:
+    """The report of a tiny two-task study, in a folder of its own with the session's
+    training cache, less the single-task networks: the report trains those itself."""
+    from dse.search import single_task_spec
     from dse.search.spec import load_spec
     from dse.search.study import Explorer, run_study
 
     root = tmp_path_factory.mktemp("mtl-report")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny networks: threads only contend
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        mp.setenv("DSE_CACHE", str(root / "cache"))
+        mp.setenv("DSE_CACHE", str(shared_cache))
         (root / "studies").mkdir()
         path = root / "studies" / "mtl-report.toml"
         path.write_text(SPEC)
         spec = load_spec(path)
-        run_study(spec, explorer=Explorer(spec, progress=False), progress=False)
-        yield write_report("mtl-report", progress=False)
-    torch.set_num_threads(threads)
+        explorer = Explorer(spec, progress=False)
+        run_study(spec, explorer=explorer, progress=False)
+        base = explorer.network_spec("dense", 1.0)
+        for task in TASKS:  # another test may have trained them into the shared cache
+            explorer.cache.path(single_task_spec(base, task).key).unlink(missing_ok=True)
+        yield write_report("mtl-report", progress=False, **FAST)
 
 
 def _comparison(report: Path):  # type: ignore[no-untyped-def]
@@ -202,7 +206,7 @@ def test_report_of_several_tasks_has_the_section_columns_and_figure(report: Path
     page = report.read_text()
     assert f"## {SECTION}" in md and f'<h2 id="tasks">{SECTION}</h2>' in page
     assert f'<a href="#tasks">{SECTION}</a>' in page  # in the table of contents
-    for ext in ("png", "svg"):
+    for ext in FAST["figure_formats"]:
         assert (out / "figures" / f"tasks.{ext}").is_file()
     assert "](figures/tasks.png)" in md and 'src="figures/tasks.png"' in page
     section = md[md.index(f"## {SECTION}") : md.index("## Why this cut")]
@@ -271,7 +275,7 @@ def test_report_section_and_figure_show_the_comparisons_numbers(report: Path) ->
 
 @pytest.mark.slow
 def test_a_second_report_reads_the_single_task_networks_from_the_cache(report: Path) -> None:
-    again = write_report("mtl-report", progress=False)
+    again = write_report("mtl-report", progress=False, **FAST)
     md = (again.parent / "report.md").read_text()
     assert "all of them came from the cache this time" in md
 

@@ -2,7 +2,8 @@
 
 Every figure has a pure compute function returning a NamedTuple of plain numbers (which
 trials are on the front, the best cut per bandwidth, ...), which tests check, and a
-``render_*(info, path)`` that draws it with matplotlib and writes ``path`` as PNG and SVG.
+``render_*(info, path)`` that draws it with matplotlib and writes ``path`` as PNG and SVG
+(``formats`` and ``dpi`` choose, for tests: PNG alone at a low resolution is far faster).
 Info tuples hold SI units (s, bytes, J, FLOP, fractions); renderers show human units
 (ms, kB, mJ, %), picked per axis so that the numbers read well.
 
@@ -20,6 +21,8 @@ __all__, __getattr__ = exports(
     __name__,
     {
         "metric_axis": "draw",
+        "FORMATS": "draw",
+        "DPI": "draw",
         "BASELINE_STYLE": "front",
         "FrontInfo": "front",
         "front_mask": "front",

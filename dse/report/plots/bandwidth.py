@@ -16,7 +16,7 @@ from matplotlib.ticker import LogLocator, MaxNLocator
 
 from dse.costmodel import CostTable, DeviceProfile, LayerGraph, LinkProfile, cost_table
 from dse.report import fmt
-from dse.report.plots.draw import log_if_wide, plain_log_ticks, save, wrap
+from dse.report.plots.draw import DPI, FORMATS, log_if_wide, plain_log_ticks, save, wrap
 from dse.search import Candidate
 
 REGIMES = ("server-only", "split", "edge-only")
@@ -100,7 +100,13 @@ def regime_spans(info: BandwidthInfo) -> list[tuple[str, float, float]]:
     return spans
 
 
-def render_bandwidth(info: BandwidthInfo, path: str | Path) -> list[Path]:
+def render_bandwidth(
+    info: BandwidthInfo,
+    path: str | Path,
+    *,
+    formats: Sequence[str] = FORMATS,
+    dpi: float = DPI,
+) -> list[Path]:
     fig = Figure(figsize=(10, 7.2))
     ax, ax2 = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2, 1.2]})
     mbps = info.uplink_bps / 1e6
@@ -178,4 +184,4 @@ def render_bandwidth(info: BandwidthInfo, path: str | Path) -> list[Path]:
     ax2.grid(True, alpha=0.3, which="both", lw=0.5)
     ax.set_title(wrap(info.title, 100), fontsize=10)
     fig.subplots_adjust(hspace=0.08)
-    return save(fig, path)
+    return save(fig, path, formats=formats, dpi=dpi)

@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from dse.report import fmt
-from dse.report.plots.draw import log_if_wide, plain_log_ticks, save
+from dse.report.plots.draw import DPI, FORMATS, log_if_wide, plain_log_ticks, save
 
 REFERENCE_CODEC = "fp32"
 
@@ -95,7 +95,11 @@ _CODEC_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
 
 
 def render_rate_accuracy(
-    infos: RateAccuracyInfo | Sequence[RateAccuracyInfo], path: str | Path
+    infos: RateAccuracyInfo | Sequence[RateAccuracyInfo],
+    path: str | Path,
+    *,
+    formats: Sequence[str] = FORMATS,
+    dpi: float = DPI,
 ) -> list[Path]:
     """One row per network: bytes sent against validation accuracy (each codec a series,
     each cut's codecs joined by a grey line), and each codec's accuracy change against
@@ -166,4 +170,4 @@ def render_rate_accuracy(
     height = 4.8 * len(rows)
     fig.suptitle(rows[0].title, fontsize=11, y=1 - 0.15 / height)
     fig.subplots_adjust(wspace=0.25, hspace=0.55, top=1 - 0.7 / height)
-    return save(fig, path)
+    return save(fig, path, formats=formats, dpi=dpi)

@@ -17,7 +17,9 @@ from matplotlib.lines import Line2D
 from dse.costmodel import CostTable
 from dse.report import fmt
 from dse.report.plots.draw import (
+    DPI,
     EDGE_C,
+    FORMATS,
     LINK_C,
     SERVER_C,
     plain_log_ticks,
@@ -71,7 +73,13 @@ def _layer_ticks(ax: Any, labels: Sequence[str], positions: Sequence[float]) -> 
     )
 
 
-def render_layer_profile(info: LayerProfileInfo, path: str | Path) -> list[Path]:
+def render_layer_profile(
+    info: LayerProfileInfo,
+    path: str | Path,
+    *,
+    formats: Sequence[str] = FORMATS,
+    dpi: float = DPI,
+) -> list[Path]:
     n = len(info.layers)
     fig = Figure(figsize=(min(26.0, max(9.0, 0.3 * n + 3.5)), 6.2))
     ax = fig.add_subplot()
@@ -150,7 +158,7 @@ def render_layer_profile(info: LayerProfileInfo, path: str | Path) -> list[Path]
         frameon=False,
     )
     ax.set_title(info.title, fontsize=10, pad=48)
-    return save(fig, path)
+    return save(fig, path, formats=formats, dpi=dpi)
 
 
 def _cut_bytes(ax: Any, info: LayerProfileInfo) -> np.ndarray:
@@ -236,7 +244,13 @@ def split_sweep_info(
     )
 
 
-def render_split_sweep(info: SplitSweepInfo, path: str | Path) -> list[Path]:
+def render_split_sweep(
+    info: SplitSweepInfo,
+    path: str | Path,
+    *,
+    formats: Sequence[str] = FORMATS,
+    dpi: float = DPI,
+) -> list[Path]:
     n = len(info.cuts)
     fig = Figure(figsize=(min(26.0, max(9.0, 0.3 * n + 3.5)), 6.0))
     ax = fig.add_subplot()
@@ -299,4 +313,4 @@ def render_split_sweep(info: SplitSweepInfo, path: str | Path) -> list[Path]:
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     faded = "; faded cuts are outside the study's space" if not info.allowed.all() else ""
     ax.set_title(info.title + faded, fontsize=10)
-    return save(fig, path)
+    return save(fig, path, formats=formats, dpi=dpi)

@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from dse.report import fmt
-from dse.report.plots.draw import save
+from dse.report.plots.draw import DPI, FORMATS, save
 
 
 class DensityInfo(NamedTuple):
@@ -70,7 +70,13 @@ def density_info(
     )
 
 
-def render_density(info: DensityInfo, path: str | Path) -> list[Path]:
+def render_density(
+    info: DensityInfo,
+    path: str | Path,
+    *,
+    formats: Sequence[str] = FORMATS,
+    dpi: float = DPI,
+) -> list[Path]:
     fig = Figure(figsize=(16, 4.6))
     axes = fig.subplots(1, 4)
     allb = np.concatenate([v for v in info.stored_bytes.values()] or [np.ones(1)])
@@ -119,4 +125,4 @@ def render_density(info: DensityInfo, path: str | Path) -> list[Path]:
         fontsize=11,
     )
     fig.subplots_adjust(wspace=0.35)
-    return save(fig, path)
+    return save(fig, path, formats=formats, dpi=dpi)

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -13,7 +14,7 @@ from matplotlib.patches import Patch
 
 from dse.report import fmt
 from dse.report.plots.bandwidth import REGIME_C, REGIMES
-from dse.report.plots.draw import save, wrap
+from dse.report.plots.draw import DPI, FORMATS, save, wrap
 
 
 class DeploymentMapInfo(NamedTuple):
@@ -67,7 +68,13 @@ def deployment_map_info(
     )
 
 
-def render_deployment_map(info: DeploymentMapInfo, path: str | Path) -> list[Path]:
+def render_deployment_map(
+    info: DeploymentMapInfo,
+    path: str | Path,
+    *,
+    formats: Sequence[str] = FORMATS,
+    dpi: float = DPI,
+) -> list[Path]:
     colours = {**REGIME_C, "none": "#eeeeee"}
     n_e, n_l = len(info.edges), len(info.links)
     fig = Figure(figsize=(max(6.5, 1.9 * n_l + 2.5), max(2.8, 1.05 * n_e + 1.6)))
@@ -123,7 +130,7 @@ def render_deployment_map(info: DeploymentMapInfo, path: str | Path) -> list[Pat
         frameon=False,
     )
     ax.set_title(wrap(info.title, 100), fontsize=10, pad=24)
-    return save(fig, path)
+    return save(fig, path, formats=formats, dpi=dpi)
 
 
 def _cell(x: float, y: float, colour: str, *, here: bool) -> Any:

@@ -5,6 +5,7 @@ SVG.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,10 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 from dse import vocab
 from dse.report import fmt
 
+#: What a figure is written as, by default: a PNG to show (at :data:`DPI` dots per inch)
+#: and an SVG to zoom into. Tests write PNG alone at a low resolution, far faster.
+FORMATS: tuple[str, ...] = ("png", "svg")
+DPI = 130
 EDGE_C, LINK_C, SERVER_C = "#4c72b0", "#dd8452", "#55a868"
 
 
@@ -29,13 +34,21 @@ def metric_axis(metric: str, values: Any) -> tuple[str, float]:
     return f"{label} ({unit})", div
 
 
-def save(fig: Figure, path: str | Path) -> list[Path]:
-    """Write ``path`` with suffixes .png and .svg; return both paths."""
+def save(
+    fig: Figure, path: str | Path, *, formats: Sequence[str] = FORMATS, dpi: float = DPI
+) -> list[Path]:
+    """Write ``path`` in each of ``formats`` (``png``: at ``dpi`` dots per inch; ``svg``);
+    return the paths written."""
+    unknown = sorted(set(formats) - set(FORMATS))
+    if unknown or not formats:
+        raise ValueError(f"figure formats {list(formats)}: give one or more of {list(FORMATS)}")
     base = Path(path)
     base = base.with_suffix("") if base.suffix in (".png", ".svg") else base
     base.parent.mkdir(parents=True, exist_ok=True)
     out = []
-    for ext, kw in ((".png", {"dpi": 130}), (".svg", {})):
+    for ext, kw in ((".png", {"dpi": dpi}), (".svg", {})):
+        if ext[1:] not in formats:
+            continue
         p = base.parent / (base.name + ext)
         fig.savefig(p, bbox_inches="tight", **kw)
         out.append(p)

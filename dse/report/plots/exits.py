@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from dse.report import fmt
-from dse.report.plots.draw import save
+from dse.report.plots.draw import DPI, FORMATS, save
 from dse.search import Candidate, exit_label
 
 
@@ -76,7 +76,13 @@ def exit_info(
     )
 
 
-def render_exits(info: ExitInfo, path: str | Path) -> list[Path]:
+def render_exits(
+    info: ExitInfo,
+    path: str | Path,
+    *,
+    formats: Sequence[str] = FORMATS,
+    dpi: float = DPI,
+) -> list[Path]:
     fig = Figure(figsize=(15, 4.8))
     axes = fig.subplots(1, 3)
     unit, div = fmt.unit_for("s", np.append(info.latency_s, info.final_latency_s))
@@ -130,4 +136,4 @@ def render_exits(info: ExitInfo, path: str | Path) -> list[Path]:
     axes[0].legend(fontsize=8, title="exits used", title_fontsize=8)
     fig.suptitle(info.title, fontsize=11)
     fig.subplots_adjust(wspace=0.3)
-    return save(fig, path)
+    return save(fig, path, formats=formats, dpi=dpi)

@@ -11,7 +11,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from matplotlib.figure import Figure
 
-from dse.report.plots.draw import metric_axis, plain_log_ticks, save
+from dse.report.plots.draw import DPI, FORMATS, metric_axis, plain_log_ticks, save
 from dse.search import Ruler, knee, pareto_mask
 
 BASELINE_STYLE: dict[str, tuple[str, str]] = {  # marker, colour
@@ -249,7 +249,13 @@ def _front_axes(info: FrontInfo, divs: list[float]) -> tuple[list[tuple[bool, fl
     return out, outside
 
 
-def render_front(info: FrontInfo, path: str | Path) -> list[Path]:
+def render_front(
+    info: FrontInfo,
+    path: str | Path,
+    *,
+    formats: Sequence[str] = FORMATS,
+    dpi: float = DPI,
+) -> list[Path]:
     """Scatter (2 objectives: with the front line) or a matrix of pairwise projections."""
     m = len(info.names)
     allv = (
@@ -292,7 +298,7 @@ def render_front(info: FrontInfo, path: str | Path) -> list[Path]:
         ax.set_ylabel(labels[0])
         ax.grid(True, alpha=0.3)
         fig.suptitle(f"{info.title}\n{note}", fontsize=10)
-        return save(fig, path)
+        return save(fig, path, formats=formats, dpi=dpi)
     if m == 2:
         fig = Figure(figsize=(10, 5.5))
         ax = fig.add_subplot()
@@ -301,7 +307,7 @@ def render_front(info: FrontInfo, path: str | Path) -> list[Path]:
         ax.set_ylabel(labels[1])
         ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
         fig.suptitle(f"{info.title}\n{note}", fontsize=10)
-        return save(fig, path)
+        return save(fig, path, formats=formats, dpi=dpi)
     k = m - 1
     fig = Figure(figsize=(3.9 * k + 0.8, 3.5 * k + 0.8))
     grid = fig.add_gridspec(k, k, hspace=0.12, wspace=0.12)
@@ -321,4 +327,4 @@ def render_front(info: FrontInfo, path: str | Path) -> list[Path]:
         list(handles.values()), list(handles), loc="upper right", fontsize=8, frameon=False
     )
     fig.suptitle(f"{info.title}\n{note}", fontsize=11)
-    return save(fig, path)
+    return save(fig, path, formats=formats, dpi=dpi)

@@ -13,7 +13,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from dse import vocab
-from dse.report.plots.draw import save, wrap
+from dse.report.plots.draw import DPI, FORMATS, save, wrap
 from dse.search import Ruler
 
 
@@ -64,7 +64,13 @@ def hypervolume_info(
     )
 
 
-def render_hypervolume(info: HypervolumeInfo, path: str | Path) -> list[Path]:
+def render_hypervolume(
+    info: HypervolumeInfo,
+    path: str | Path,
+    *,
+    formats: Sequence[str] = FORMATS,
+    dpi: float = DPI,
+) -> list[Path]:
     fig = Figure(figsize=(9, 4.6))
     ax = fig.add_subplot()
     if info.grid_hv:
@@ -93,7 +99,7 @@ def render_hypervolume(info: HypervolumeInfo, path: str | Path) -> list[Path]:
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title(f"{info.title} (ruler: {info.ruler_source})", fontsize=10)
-    return save(fig, path)
+    return save(fig, path, formats=formats, dpi=dpi)
 
 
 class ImportanceInfo(NamedTuple):
@@ -130,7 +136,13 @@ def importance_info(
     )
 
 
-def render_importance(info: ImportanceInfo, path: str | Path) -> list[Path]:
+def render_importance(
+    info: ImportanceInfo,
+    path: str | Path,
+    *,
+    formats: Sequence[str] = FORMATS,
+    dpi: float = DPI,
+) -> list[Path]:
     k = max(1, len(info.objectives))
     fig = Figure(figsize=(4.2 * k + 0.8, 0.4 * max(4, len(info.params)) + 1.8))
     axes = np.atleast_1d(fig.subplots(1, k, sharey=True))
@@ -168,4 +180,4 @@ def render_importance(info: ImportanceInfo, path: str | Path) -> list[Path]:
     axes[0].set_yticklabels(info.params)
     axes[0].invert_yaxis()
     fig.suptitle(info.title, fontsize=11)
-    return save(fig, path)
+    return save(fig, path, formats=formats, dpi=dpi)

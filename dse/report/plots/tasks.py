@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from dse.report import fmt
-from dse.report.plots.draw import plain_log_ticks, save, wrap
+from dse.report.plots.draw import DPI, FORMATS, plain_log_ticks, save, wrap
 
 
 class TasksInfo(NamedTuple):
@@ -114,7 +114,13 @@ def _same_cuts(cuts: str) -> str:
     return f"{parts[0]} each" if len(parts) > 1 and len(set(parts)) == 1 else cuts
 
 
-def render_tasks(info: TasksInfo, path: str | Path) -> list[Path]:
+def render_tasks(
+    info: TasksInfo,
+    path: str | Path,
+    *,
+    formats: Sequence[str] = FORMATS,
+    dpi: float = DPI,
+) -> list[Path]:
     fig = Figure(figsize=(6 + 3.6 * len(info.placements), 4.8))
     n = len(info.placements)
     axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [n, n, n, max(2, len(info.tasks))]})
@@ -146,4 +152,4 @@ def render_tasks(info: TasksInfo, path: str | Path) -> list[Path]:
         fontsize=11,
     )
     fig.subplots_adjust(wspace=0.3, top=0.8)
-    return save(fig, path)
+    return save(fig, path, formats=formats, dpi=dpi)

@@ -4,7 +4,7 @@ kept epochs (:class:`TrainingInfo`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from dse.report.plots.draw import log_if_wide, save, wrap
+from dse.report.plots.draw import DPI, FORMATS, log_if_wide, save, wrap
 
 
 class TrainingInfo(NamedTuple):
@@ -49,7 +49,13 @@ def training_info(networks: Mapping[str, Any], *, title: str = "Training curves"
     )
 
 
-def render_training(info: TrainingInfo, path: str | Path) -> list[Path]:
+def render_training(
+    info: TrainingInfo,
+    path: str | Path,
+    *,
+    formats: Sequence[str] = FORMATS,
+    dpi: float = DPI,
+) -> list[Path]:
     fig = Figure(figsize=(11, 4.4))
     ax_l, ax_a = fig.subplots(1, 2)
     colours = [f"C{i % 10}" for i in range(len(info.networks))]
@@ -107,4 +113,4 @@ def render_training(info: TrainingInfo, path: str | Path) -> list[Path]:
         loc="lower right",
     )
     fig.suptitle(wrap(info.title, 110), fontsize=10)
-    return save(fig, path)
+    return save(fig, path, formats=formats, dpi=dpi)
