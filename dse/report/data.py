@@ -106,6 +106,7 @@ class ReportData:
 
     @property
     def exit_names(self) -> Sequence[str]:
+        """The exits' names, by index."""
         return self.explorer.exit_names
 
     @property

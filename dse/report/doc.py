@@ -10,20 +10,22 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-# --------------------------------------------------------------------------------------
-# a tiny document model, written as Markdown and as HTML
-# --------------------------------------------------------------------------------------
-
 
 class Code(NamedTuple):
+    """Text shown as code."""
+
     text: str
 
 
 class Bold(NamedTuple):
+    """Text shown in bold."""
+
     text: str
 
 
 class Link(NamedTuple):
+    """A link: its text and where it leads (a file beside the report)."""
+
     text: str
     href: str
 
@@ -32,6 +34,7 @@ Inline = str | Code | Bold | Link
 
 
 def _md_text(s: str) -> str:
+    """Text with Markdown's markup characters escaped."""
     out = s.replace("\\", "\\\\")
     for ch in "<>*[]`|":
         out = out.replace(ch, "\\" + ch)
@@ -44,6 +47,7 @@ def _longest_tick_run(s: str) -> int:
 
 
 def _md_inline(parts: Sequence[Inline]) -> str:
+    """Inline parts as Markdown."""
     out = []
     for p in parts:
         if isinstance(p, Code):
@@ -63,6 +67,7 @@ def _md_inline(parts: Sequence[Inline]) -> str:
 
 
 def _html_inline(parts: Sequence[Inline]) -> str:
+    """Inline parts as HTML."""
     out = []
     for p in parts:
         if isinstance(p, Code):
@@ -77,6 +82,7 @@ def _html_inline(parts: Sequence[Inline]) -> str:
 
 
 def _parts(x: Inline | Sequence[Inline]) -> list[Inline]:
+    """One inline part or several, as a list."""
     return [x] if isinstance(x, str | Code | Bold | Link) else list(x)
 
 
@@ -88,18 +94,23 @@ class Doc:
     blocks: list[tuple[str, Any]] = field(default_factory=list)
 
     def h(self, level: int, text: str, anchor: str | None = None) -> None:
+        """A heading (``level`` 1: a section, in the table of contents with ``anchor``)."""
         self.blocks.append(("h", (level, text, anchor)))
 
     def p(self, *parts: Inline) -> None:
+        """A paragraph of text, code, bold text and links."""
         self.blocks.append(("p", list(parts)))
 
     def items(self, rows: Sequence[Inline | Sequence[Inline]]) -> None:
+        """A list, one item per row."""
         self.blocks.append(("ul", [_parts(r) for r in rows]))
 
     def table(self, headers: Sequence[str], rows: Sequence[Sequence[Inline]]) -> None:
+        """A table: its header cells and rows of cells."""
         self.blocks.append(("table", (list(headers), [[_parts(c) for c in r] for r in rows])))
 
     def code(self, text: str) -> None:
+        """A block of code (or any text shown as it is)."""
         self.blocks.append(("code", text))
 
     def figure(self, stem: str, caption: str, *, formats: Sequence[str] = ("png", "svg")) -> None:
@@ -111,6 +122,7 @@ class Doc:
         self.blocks.append(("figure", (stem, caption, shown, linked)))
 
     def markdown(self) -> str:
+        """The document as Markdown, every text escaped."""
         out = [f"# {_md_text(self.title)}", ""]
         for kind, b in self.blocks:
             if kind == "h":
@@ -143,6 +155,7 @@ class Doc:
         return "\n".join(out)
 
     def html(self) -> str:
+        """The document as one HTML page that opens from disk, every text escaped."""
         body = []
         toc = []
         for kind, b in self.blocks:

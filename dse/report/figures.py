@@ -88,9 +88,11 @@ class _Drawing:
         return info
 
     def skip(self, key: str, sentence: str) -> None:
+        """Figure ``key`` is not drawn: ``sentence`` says why."""
         self.missing[key] = sentence
 
     def figures(self) -> Figures:
+        """The figures drawn so far, frozen."""
         return Figures(dict(self.drawn), dict(self.missing), dict(self.infos), self.formats)
 
 

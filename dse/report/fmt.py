@@ -21,6 +21,7 @@ AXIS_UNITS: dict[str, list[tuple[float, str]]] = {
 
 
 def _scaled(value: float, units: list[tuple[float, str]], digits: int = 3) -> str:
+    """``value`` in the largest of ``units`` it reaches, ``digits`` significant digits."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if value == 0:
@@ -33,18 +34,22 @@ def _scaled(value: float, units: list[tuple[float, str]], digits: int = 3) -> st
 
 
 def seconds(s: float) -> str:
+    """Seconds in s, ms, us or ns."""
     return _scaled(s, [(1.0, "s"), (1e-3, "ms"), (1e-6, "us"), (1e-9, "ns")])
 
 
 def nbytes(b: float) -> str:
+    """Bytes in GB, MB, kB or B."""
     return _scaled(b, [(1e9, "GB"), (1e6, "MB"), (1e3, "kB"), (1.0, "B")])
 
 
 def joules(j: float) -> str:
+    """Joules in J, mJ, uJ or nJ."""
     return _scaled(j, [(1.0, "J"), (1e-3, "mJ"), (1e-6, "uJ"), (1e-9, "nJ")])
 
 
 def count(n: float) -> str:
+    """A count with G, M or k."""
     return _scaled(n, [(1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, "")]).strip()
 
 
@@ -55,6 +60,7 @@ def flop(n: float) -> str:
 
 
 def percent(x: float) -> str:
+    """A fraction as a percent, one decimal."""
     return f"{100 * x:.1f}%"
 
 

@@ -72,7 +72,7 @@ def test_knobs_text_names_each_tasks_threshold_and_the_policy_only_with_several_
     assert exits_text(Candidate("dense", 1.0, 2, (), 0.5), ["e1"], tasks=TASKS) == "no exit"
 
 
-def test_candidate_of_reads_the_policy_and_thresholds_a_row_has() -> None:
+def test_a_rows_candidate_has_the_policy_and_thresholds_the_row_has() -> None:
     row = pd.Series(
         {
             "knob_method": "dense",

@@ -107,6 +107,8 @@ def render_bandwidth(
     formats: Sequence[str] = FORMATS,
     dpi: float = DPI,
 ) -> list[Path]:
+    """The fastest cut's latency against the uplink over the regimes it falls in (top),
+    and the fastest cut itself (bottom); the link's own uplink marked."""
     fig = Figure(figsize=(10, 7.2))
     ax, ax2 = fig.subplots(2, 1, sharex=True, gridspec_kw={"height_ratios": [2, 1.2]})
     mbps = info.uplink_bps / 1e6

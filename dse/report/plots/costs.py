@@ -43,6 +43,8 @@ class LayerProfileInfo(NamedTuple):
 def layer_profile_info(
     table: CostTable, *, exit_names: Sequence[str] = (), title: str | None = None
 ) -> LayerProfileInfo:
+    """Per backbone layer of ``table``'s graph: its latency on the edge and the server;
+    per cut: the bytes it sends and whether one tensor crosses it; where the exits hang."""
     g = table.graph
     nodes = g.backbone_nodes()
     names = tuple(exit_names) or tuple(e.site for e in g.exits)
@@ -65,6 +67,7 @@ def layer_profile_info(
 
 
 def _layer_ticks(ax: Any, labels: Sequence[str], positions: Sequence[float]) -> None:
+    """At most 60 layer names under the x axis."""
     n = len(labels)
     step = max(1, math.ceil(n / 60))
     ax.set_xticks([positions[i] for i in range(0, n, step)])
@@ -80,6 +83,8 @@ def render_layer_profile(
     formats: Sequence[str] = FORMATS,
     dpi: float = DPI,
 ) -> list[Path]:
+    """Per-layer latency on the edge and the server as bars, the bytes each cut sends as a
+    line on a log axis of its own, and the exit sites."""
     n = len(info.layers)
     fig = Figure(figsize=(min(26.0, max(9.0, 0.3 * n + 3.5)), 6.2))
     ax = fig.add_subplot()
@@ -218,6 +223,9 @@ def split_sweep_info(
     policy_s: Sequence[float] | None = None,
     title: str | None = None,
 ) -> SplitSweepInfo:
+    """The latency of every cut of ``table`` with no exit taken, split into edge,
+    transfer and server; the fastest of the ``allowed`` cuts, the ``chosen`` one, and
+    ``policy_s`` (the expected latency per cut with the chosen exits) when given."""
     n = table.n_cuts
     ok = np.zeros(n, dtype=bool)
     ok[list(range(n)) if allowed is None else list(allowed)] = True
@@ -251,6 +259,8 @@ def render_split_sweep(
     formats: Sequence[str] = FORMATS,
     dpi: float = DPI,
 ) -> list[Path]:
+    """Latency per cut as stacked bars (edge, transfer, server), cuts outside the space
+    faded, server-only, edge-only, the fastest and the recommended cut annotated."""
     n = len(info.cuts)
     fig = Figure(figsize=(min(26.0, max(9.0, 0.3 * n + 3.5)), 6.0))
     ax = fig.add_subplot()

@@ -75,6 +75,8 @@ def render_deployment_map(
     formats: Sequence[str] = FORMATS,
     dpi: float = DPI,
 ) -> list[Path]:
+    """One cell per edge device and link, coloured by where the best configuration
+    runs, with its cut, latency, edge energy and accuracy; the study's own cell outlined."""
     colours = {**REGIME_C, "none": "#eeeeee"}
     n_e, n_l = len(info.edges), len(info.links)
     fig = Figure(figsize=(max(6.5, 1.9 * n_l + 2.5), max(2.8, 1.05 * n_e + 1.6)))
@@ -134,6 +136,7 @@ def render_deployment_map(
 
 
 def _cell(x: float, y: float, colour: str, *, here: bool) -> Any:
+    """The square of one cell of the map (outlined in black where ``here``)."""
     from matplotlib.patches import Rectangle
 
     return Rectangle(

@@ -56,6 +56,8 @@ def save(
 
 
 def log_if_wide(ax: Any, axis: str, values: np.ndarray, ratio: float = 30.0) -> bool:
+    """A log scale on ``axis`` where the positive ``values`` span ``ratio`` or more;
+    whether it was set."""
     v = np.asarray(values, dtype=float)
     v = v[np.isfinite(v)]
     if len(v) and v.min() > 0 and v.max() / v.min() >= ratio:
@@ -73,6 +75,7 @@ def plain_log_ticks(ax: Any, axis: str) -> None:
 
 
 def wrap(text: str, width: int) -> str:
+    """``text`` in lines of at most ``width`` characters (six lines at most), for titles."""
     import textwrap
 
     return "\n".join(textwrap.wrap(text, width)[:6])

@@ -37,6 +37,8 @@ def hypervolume_info(
     ruler_source: str = "grid",
     title: str = "Hypervolume against trial number",
 ) -> HypervolumeInfo:
+    """The hypervolume of the feasible trials so far, on ``ruler``, after each trial in
+    the order of their numbers."""
     from dse.search import hypervolume
 
     v = np.asarray(values, float).reshape(len(trials), len(ruler.names))
@@ -71,6 +73,7 @@ def render_hypervolume(
     formats: Sequence[str] = FORMATS,
     dpi: float = DPI,
 ) -> list[Path]:
+    """The hypervolume against the trial number, as a share of the grid's where known."""
     fig = Figure(figsize=(9, 4.6))
     ax = fig.add_subplot()
     if info.grid_hv:
@@ -143,6 +146,8 @@ def render_importance(
     formats: Sequence[str] = FORMATS,
     dpi: float = DPI,
 ) -> list[Path]:
+    """One panel per objective: each knob's importance as a bar (or why it could not
+    be computed)."""
     k = max(1, len(info.objectives))
     fig = Figure(figsize=(4.2 * k + 0.8, 0.4 * max(4, len(info.params)) + 1.8))
     axes = np.atleast_1d(fig.subplots(1, k, sharey=True))

@@ -121,6 +121,8 @@ def render_tasks(
     formats: Sequence[str] = FORMATS,
     dpi: float = DPI,
 ) -> list[Path]:
+    """Latency, edge energy and bytes sent per placement, one backbone against one
+    network per task, and each task's test accuracy."""
     fig = Figure(figsize=(6 + 3.6 * len(info.placements), 4.8))
     n = len(info.placements)
     axes = fig.subplots(1, 4, gridspec_kw={"width_ratios": [n, n, n, max(2, len(info.tasks))]})

@@ -56,6 +56,8 @@ def render_training(
     formats: Sequence[str] = FORMATS,
     dpi: float = DPI,
 ) -> list[Path]:
+    """Training loss (left) and validation accuracy (right) per epoch, one line per
+    network, the best validation epoch dotted and the kept one squared."""
     fig = Figure(figsize=(11, 4.4))
     ax_l, ax_a = fig.subplots(1, 2)
     colours = [f"C{i % 10}" for i in range(len(info.networks))]
