@@ -56,21 +56,21 @@ def bandwidth_info(
     ``score`` and ``candidate`` the latency of a cut is ``score(table, candidate at that
     cut)`` (the exit policy's expected latency); without, the no-exit latency of the cut.
     """
-    bw = np.asarray(np.logspace(5, 9, 81) if bandwidths is None else bandwidths, float)
+    uplinks = np.asarray(np.logspace(5, 9, 81) if bandwidths is None else bandwidths, float)
     last = len(graph.cuts) - 1
-    cs = np.asarray(range(last + 1) if cuts is None else sorted(cuts), dtype=int)
-    lat = np.zeros((len(bw), len(cs)))
-    for i, b in enumerate(bw):
+    allowed = np.asarray(range(last + 1) if cuts is None else sorted(cuts), dtype=int)
+    latency = np.zeros((len(uplinks), len(allowed)))
+    for i, b in enumerate(uplinks):
         table = cost_table(graph, edge, server, replace(link, uplink_bps=float(b)), tail=tail)
         if score is None or candidate is None:
-            lat[i] = table.total_s[cs]
+            latency[i] = table.total_s[allowed]
         else:
-            lat[i] = [score(table, replace(candidate, split=int(k))) for k in cs]
+            latency[i] = [score(table, replace(candidate, split=int(k))) for k in allowed]
     # Ties go to edge-only: a cut whose samples all leave at an edge exit sends nothing and
     # costs what edge-only costs, and must not be called a split.
-    tie = lat <= lat.min(axis=1, keepdims=True) * (1 + 1e-9)
-    best_i = np.where(tie[:, -1] & (cs[-1] == last), len(cs) - 1, np.argmax(tie, axis=1))
-    best = cs[best_i]
+    tie = latency <= latency.min(axis=1, keepdims=True) * (1 + 1e-9)
+    best_i = np.where(tie[:, -1] & (allowed[-1] == last), len(allowed) - 1, np.argmax(tie, axis=1))
+    best = allowed[best_i]
     regime = tuple("server-only" if k == 0 else "edge-only" if k == last else "split" for k in best)
     return BandwidthInfo(
         title=title
@@ -78,11 +78,11 @@ def bandwidth_info(
             f"Best cut of {graph.model_name} vs uplink bandwidth: {edge.name} -> "
             f"{server.name}, {link.name} RTT {link.rtt_s * 1e3:.3g} ms"
         ),
-        uplink_bps=bw,
-        cuts=cs,
-        latency_s=lat,
+        uplink_bps=uplinks,
+        cuts=allowed,
+        latency_s=latency,
         best_cut=best,
-        best_s=lat[np.arange(len(bw)), best_i],
+        best_s=latency[np.arange(len(uplinks)), best_i],
         regime=regime,
         last_cut=last,
         link_bps=float(link.uplink_bps),
