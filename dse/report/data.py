@@ -63,12 +63,13 @@ class TasksSection(NamedTuple):
     error: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ReportData:
     """Everything the report shows about one study, computed once (SI units throughout).
 
     The recommendation is the knee of the feasible front: ``recommended`` (its trial row)
-    and ``configuration`` (its knobs) are None when no trial is feasible.
+    and ``configuration`` (its knobs) are None when no trial is feasible. Two of them are
+    never compared (their frames have no single truth value): ``==`` is identity.
     """
 
     spec: StudySpec
