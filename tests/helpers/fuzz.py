@@ -1,5 +1,6 @@
-"""Hypothesis strategies the hostile-input tests share: any TOML value, a valid document
-with a few of its fields replaced, removed or added, and TOML text for any such document."""
+"""Hypothesis strategies the hostile-input tests share: any TOML value, and a valid document
+with a few of its fields replaced, removed or added (written as TOML by
+:func:`helpers.toml.inline_text`)."""
 
 from __future__ import annotations
 
@@ -90,36 +91,6 @@ value = st.recursive(
     ),
     max_leaves=6,
 )
-
-
-def _string(s: str) -> str:
-    """A TOML basic string: JSON's escapes, and DEL escaped too (TOML forbids it raw)."""
-    return json.dumps(s, ensure_ascii=False).replace("\x7f", "\\u007f")
-
-
-def _value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return repr(v)
-    if isinstance(v, str):
-        return _string(v)
-    if isinstance(v, list):
-        return "[" + ", ".join(_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{_string(k)} = {_value(x)}" for k, x in v.items()) + "}"
-    raise TypeError(type(v))
-
-
-def toml_text(doc: dict[str, Any]) -> str:
-    """TOML for any document of TOML values (tables written inline)."""
-    return "".join(f"{_string(k)} = {_value(v)}\n" for k, v in doc.items())
 
 
 def _paths(doc: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:

@@ -1,4 +1,4 @@
-"""Tiny networks that several test modules build graphs of."""
+"""Tiny networks that several test modules build graphs of, with closed-form costs."""
 
 from __future__ import annotations
 
