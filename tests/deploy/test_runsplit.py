@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from fake_bundle import FakeBundle, serving
+from helpers import HUE, only, spec, study_folder_at
 
 from dse.costmodel import LinkProfile
 from dse.deploy import runsplit as rs
@@ -143,17 +144,45 @@ def test_link_pacing_makes_transfer_at_least_the_links_time(
     client.close()
 
 
+class SteppedClock:
+    """A clock that moves ``step`` seconds at each reading and by what is slept: the
+    time an exchange takes is then known exactly, whatever the machine's load."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step, self.slept = 0.0, step, []
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
 def test_pacing_sleeps_the_links_time_less_what_the_exchange_took(
     fake: tuple, make_link: Callable[..., LinkProfile]
 ) -> None:
     bundle, x, _, _ = fake
     link = make_link()  # 8 Mbit/s up, 16 down, 20 ms
-    slept: list[float] = []
-    m = rs.measure(bundle, x[:10], rs.in_process(bundle), link=link, sleep=slept.append)
+    clock = SteppedClock(0.003)  # each exchange takes 3 ms, 1 ms of it on the server
+    local = rs.in_process(bundle)
+
+    def ask(payload: bytes, open_tasks: tuple[bool, ...]) -> tuple:
+        got, logits, _, up, down = local(payload, open_tasks)
+        return got, logits, 0.001, up, down
+
+    m = rs.measure(bundle, x[:10], ask, link=link, sleep=clock.sleep, clock=clock)
+    slept = clock.slept
     sent = m.payload_bytes > 0
     target = 32 * 8 / 8e6 + 0.02 + 2 * 3 * 4 * 8 / 16e6  # payload up, rtt, 2x3 logits down
     assert len(slept) == np.count_nonzero(sent)
     assert all(target - 0.005 < s <= target for s in slept)
+    # exactly the link's time less the 2 ms the exchange took off the server
+    assert slept == pytest.approx([target - 0.002] * len(slept), abs=1e-12)
+    # and the transfer measured is the link's time, plus the reading after the sleep
+    assert m.transfer_s[sent] == pytest.approx(target + 0.003, abs=1e-12)
+    assert (m.server_s[sent] == 0.001).all() and (m.transfer_s[~sent] == 0).all()
 
 
 @pytest.mark.parametrize(
@@ -180,21 +209,20 @@ def test_bad_command_lines_exit_2_with_one_line(
 # ---------------------------------------------------------------- a real exported bundle
 
 
+RUNSPLIT = spec("runsplit", n_trials=2)
+
+
 @pytest.fixture(scope="module")
 def real_bundle(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> Path:
     """A tiny study's trial exported: the digits MLP cut at 3 with exit 0 on the edge and
     exit 1 on the server at threshold 0.5 (some samples leave at each, most run on)."""
-    from tiny_study import spec_text
-
     from dse.deploy import export_bundle
     from dse.search.spec import parse_spec
     from dse.search.study import Explorer, create_study, run_study
 
     root = tmp_path_factory.mktemp("run-split")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv("DSE_CACHE", str(shared_cache))
-        spec = parse_spec(spec_text("runsplit", n_trials=2), where="runsplit.toml")
+    with study_folder_at(root, shared_cache):
+        spec = parse_spec(RUNSPLIT, where="runsplit.toml")
         explorer = Explorer(spec, progress=False)
         study, _ = create_study(spec, explorer=explorer)
         study.enqueue_trial(
@@ -420,26 +448,20 @@ def test_bad_inputs_exit_2_with_one_line(
     assert "dse serve DIR" in run_cli(cases[2][0], capsys)[2]
 
 
+PER_TASK = spec("runsplit-tasks", n_trials=1, data=only(HUE), space={"policies": ["per_task"]})
+
+
 @pytest.fixture(scope="module")
 def per_task_bundle(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> Path:
     """Two tasks (the tiny hues) answered per task: exit 0 on the edge, exit 1 on the
     server; a sample whose first task left at the edge is sent for the other alone."""
-    from tiny_study import HUE_DATA, spec_text
-
     from dse.deploy import export_bundle
     from dse.search.spec import parse_spec
     from dse.search.study import Explorer, create_study, run_study
 
     root = tmp_path_factory.mktemp("run-split-tasks")
-    text = (
-        spec_text("runsplit-tasks", n_trials=1)
-        .replace('[data]\nname = "digits"\nseed = 0\n', HUE_DATA)
-        .replace("[space]\n", '[space]\npolicies = ["per_task"]\n')
-    )
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv("DSE_CACHE", str(shared_cache))
-        spec = parse_spec(text, where="runsplit-tasks.toml")
+    with study_folder_at(root, shared_cache):
+        spec = parse_spec(PER_TASK, where="runsplit-tasks.toml")
         explorer = Explorer(spec, progress=False)
         study, _ = create_study(spec, explorer=explorer)
         study.enqueue_trial(
@@ -494,9 +516,7 @@ def test_a_lossy_codec_bundle_passes_with_its_logits_check_skipped(
     from dse.deploy import export_bundle
 
     root = tmp_path_factory.mktemp("run-split-codec")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv("DSE_CACHE", str(shared_cache))
+    with study_folder_at(root, shared_cache):
         make_study(
             "runsplit-codec",
             [

@@ -32,12 +32,12 @@ def _die_holding_the_lock(cwd: Path, storage: str) -> None:
 
 @pytest.mark.parametrize("storage", ["journal", "studies/other.journal"])
 def test_a_stale_journal_lock_is_released_after_the_grace_period(
-    isolated: Path, monkeypatch: pytest.MonkeyPatch, storage: str
+    study_folder: Path, monkeypatch: pytest.MonkeyPatch, storage: str
 ) -> None:
     monkeypatch.setattr(storage_mod, "JOURNAL_GRACE_S", 3)
-    (isolated / "studies").mkdir(exist_ok=True)
-    _die_holding_the_lock(isolated, storage)
-    locks = list((isolated / "studies").glob("*.lock"))
+    (study_folder / "studies").mkdir(exist_ok=True)
+    _die_holding_the_lock(study_folder, storage)
+    locks = list((study_folder / "studies").glob("*.lock"))
     assert len(locks) == 1 and locks[0].is_symlink()
     # the lock names its journal by an absolute path: Optuna's stale-lock check reads the
     # link's target, and a relative one resolves beside the link, to a file that is not
@@ -50,9 +50,9 @@ def test_a_stale_journal_lock_is_released_after_the_grace_period(
 
     threading.Thread(target=create, daemon=True).start()
     assert done.wait(30), "the stale lock was never released"
-    assert not any(p.is_symlink() for p in (isolated / "studies").glob("*.lock"))
+    assert not any(p.is_symlink() for p in (study_folder / "studies").glob("*.lock"))
 
 
-def test_the_journal_path_is_absolute_whatever_the_working_folder(isolated: Path) -> None:
+def test_the_journal_path_is_absolute_whatever_the_working_folder(study_folder: Path) -> None:
     s = storage_mod.storage_for("abs")
     assert Path(s._backend._file_path).is_absolute()
