@@ -21,8 +21,9 @@ from optuna.trial import TrialState
 from dse.nets.cache import Cache
 from dse.search import storage as storage_mod
 from dse.search.space import Candidate
+from dse.search.spec import load_spec
 from dse.search.storage import LOST_ATTR, storage_for
-from dse.search.study import Explorer, front_frame, load_study, record_of
+from dse.search.study import Explorer, create_study, front_frame, load_study, record_of
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST_BEAT = {"DSE_HEARTBEAT_S": "1", "DSE_GRACE_S": "3"}
@@ -50,6 +51,15 @@ def _storage(kind: str, postgres: str | None) -> str:
 @pytest.fixture(params=["journal", "postgres"])
 def storage(request: pytest.FixtureRequest, study_folder: Path) -> str:
     """The URL (or kind) of a fresh storage of each kind."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("postgres"))
+    return "journal"
+
+
+@pytest.fixture(params=["journal", pytest.param("postgres", marks=pytest.mark.heavy)])
+def storage_journal_first(request: pytest.FixtureRequest, study_folder: Path) -> str:
+    """As ``storage``, the PostgreSQL case marked heavy (for a test whose logic does not
+    depend on the storage: the plain run tries it on the journal, CI on both)."""
     if request.param == "postgres":
         return str(request.getfixturevalue("postgres"))
     return "journal"
@@ -91,10 +101,7 @@ def test_workers_started_together_end_with_exactly_n_trials(
     storage = storage_pg_first
     spec = _write_spec(study_folder, "together", 12)
     env = _env()
-    first = _dse(
-        "study", "run", str(spec), "--storage", storage, "--n-trials", "0", "--quiet", env=env
-    )
-    assert first.wait(timeout=120) == 0, first.communicate()
+    create_study(load_spec(spec), storage=storage, progress=False)  # what `dse study run` makes
     workers = [
         _dse("study", "worker", "together", "--storage", storage, "--quiet", env=env)
         for _ in range(3)
@@ -271,11 +278,15 @@ def _uninterrupted_metrics(name: str, storage: str, cache: Path) -> dict[int, di
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.heavy)])
 def test_a_worker_killed_at_a_random_moment_loses_nothing(
-    storage: str, study_folder: Path, tmp_path_factory: pytest.TempPathFactory, seed: int
+    storage_journal_first: str,
+    study_folder: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    seed: int,
 ) -> None:
     """Killed mid-training or mid-trial (a fresh cache: the first trials train), then
     resumed: every completed trial stays, no corrupt entry is read, exactly n_trials
     complete, and each trial's metrics are those an uninterrupted run scores."""
+    storage = storage_journal_first
     cache = tmp_path_factory.mktemp(f"cache-{seed}")
     env = _env(DSE_CACHE=str(cache), **FAST_BEAT)
     spec = _write_spec(study_folder, "killed", 8, training={"epochs": 3})
