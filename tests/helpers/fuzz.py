@@ -12,10 +12,14 @@ from typing import Any
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-#: Moderate, deterministic and without a deadline: every loader here reads files. Set
+#: Examples per property in the plain run (``pytest``, ``make test``): a short search.
+#: ``make test-all`` (and so CI) sets DSE_FUZZ_EXAMPLES to search ten times longer.
+EXAMPLES = 25
+
+#: Deterministic and without a deadline: every loader here reads files. Set
 #: DSE_FUZZ_EXAMPLES (and DSE_FUZZ_RANDOM=1 for fresh draws) to search longer by hand.
 FUZZ = settings(
-    max_examples=int(os.environ.get("DSE_FUZZ_EXAMPLES", "60")),
+    max_examples=int(os.environ.get("DSE_FUZZ_EXAMPLES", str(EXAMPLES))),
     deadline=None,
     derandomize=os.environ.get("DSE_FUZZ_RANDOM") != "1",
     database=None,
