@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from fake_bundle import FakeBundle, serving
-from helpers import HUE, only, spec, study_folder_at
+from helpers import HUE, assert_cli_refused, only, spec, study_folder_at, toml_text
 
 from dse.costmodel import LinkProfile
 from dse.deploy import runsplit as rs
@@ -198,12 +198,7 @@ def test_pacing_sleeps_the_links_time_less_what_the_exchange_took(
 def test_bad_command_lines_exit_2_with_one_line(
     argv: list[str], words: str, capsys: pytest.CaptureFixture[str], tmp_path: object
 ) -> None:
-    from dse.cli import main
-
-    assert main(argv) == 2
-    out, err = capsys.readouterr()
-    assert err.count("\n") == 1 and err.startswith("dse: error: ") and words in err, err
-    assert out == ""
+    assert_cli_refused(argv, capsys, words=[words])
 
 
 # ---------------------------------------------------------------- a real exported bundle
@@ -442,9 +437,7 @@ def test_bad_inputs_exit_2_with_one_line(
         cases.append((["run-split", str(tmp_path / "empty")], "manifest.json"))
         cases.append((["serve", str(real_bundle.parent / "edge-only")], "edge-only"))
         for argv, words in cases:
-            rc, out, err = run_cli(argv, capsys)
-            assert rc == 2, (argv, out, err)
-            assert err.count("\n") == 1 and words in err, err
+            assert_cli_refused(argv, capsys, words=[words])
     assert "dse serve DIR" in run_cli(cases[2][0], capsys)[2]
 
 
@@ -543,29 +536,30 @@ def test_data_from_another_file(
     real_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     same = tmp_path / "same.toml"  # only a [data] table, equal to the study's
-    same.write_text('[data]\nname = "digits"\nseed = 0\n')
+    same.write_text(toml_text({"data": {"name": "digits", "seed": 0}}))
     rc, out, err = run_cli(
         ["run-split", str(real_bundle), "--data", str(same), "--limit", "30"], capsys
     )
     assert rc == 0 and "4 of 4" not in out and "5 of 5 checks passed" in out, out + err
     shuffled = tmp_path / "shuffled.toml"  # the same set split with another seed
-    shuffled.write_text('name = "x"\n[data]\nname = "digits"\nseed = 1\n')
+    shuffled.write_text(toml_text({"name": "x", "data": {"name": "digits", "seed": 1}}))
     rc, out, err = run_cli(
         ["run-split", str(real_bundle), "--data", str(shuffled), "--limit", "30"], capsys
     )
     assert rc == 1 and "FAIL  exit decisions" in out  # other samples: the checks see it
-    for text, words in (
+    for doc, words in (
         (
-            '[data]\nname = "digits"\nval_fraction = 0.3\ntest_fraction = 0.3\n',
+            {"data": {"name": "digits", "val_fraction": 0.3, "test_fraction": 0.3}},
             "samples, the bundle's reference",
         ),
-        ('[data]\nname = "digits"\nbogus = 1\n', "data.bogus: unknown key"),
-        ("[model]\nname = 'mlp'\n", "no [data] table"),
+        ({"data": {"name": "digits", "bogus": 1}}, "data.bogus: unknown key"),
+        ({"model": {"name": "mlp"}}, "no [data] table"),
     ):
         other = tmp_path / "other.toml"
-        other.write_text(text)
-        rc, out, err = run_cli(["run-split", str(real_bundle), "--data", str(other)], capsys)
-        assert rc == 2 and err.count("\n") == 1 and words in err, err
+        other.write_text(toml_text(doc))
+        assert_cli_refused(
+            ["run-split", str(real_bundle), "--data", str(other)], capsys, words=[words]
+        )
 
 
 @pytest.mark.slow

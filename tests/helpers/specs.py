@@ -88,19 +88,20 @@ def merged(base: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, A
 
 
 def spec_dict(
-    name: str = "tiny", /, *, base: Mapping[str, Any] = TINY, **overrides: Any
+    name: str | None = None, /, *, base: Mapping[str, Any] = TINY, **overrides: Any
 ) -> dict[str, Any]:
-    """The spec as a document: ``base`` named ``name``, with ``overrides`` merged in."""
-    return merged(base, {"name": name, **overrides})
+    """The spec as a document: ``base`` with ``overrides`` merged in, named ``name`` (by
+    default the base's own name)."""
+    return merged(base, overrides if name is None else {"name": name, **overrides})
 
 
-def spec(name: str = "tiny", /, *, base: Mapping[str, Any] = TINY, **overrides: Any) -> str:
+def spec(name: str | None = None, /, *, base: Mapping[str, Any] = TINY, **overrides: Any) -> str:
     """The spec as TOML text (see the module's docstring for the overrides)."""
     return toml_text(spec_dict(name, base=base, **overrides))
 
 
 def write_spec(
-    path: Path, name: str = "tiny", /, *, base: Mapping[str, Any] = TINY, **overrides: Any
+    path: Path, name: str | None = None, /, *, base: Mapping[str, Any] = TINY, **overrides: Any
 ) -> Path:
     """Write the spec to ``path`` (its folder created) and return ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
