@@ -16,6 +16,17 @@ from helpers.folders import study_folder_at
 from dse.costmodel import DeviceProfile, LinkProfile, pinned_threads
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """One intra-op thread for the whole session, in this process and in the processes
+    the tests start: the networks here are tiny, and a second thread only spins (it
+    doubled the CPU time of the graph and sparsity tests and, beside other work on the two
+    cores, their wall time too)."""
+    with pytest.MonkeyPatch.context() as mp, pinned_threads(1):
+        mp.setenv("OMP_NUM_THREADS", "1")
+        yield
+
+
 @pytest.fixture
 def make_device() -> Callable[..., DeviceProfile]:
     """The toy device (helpers.costs.toy_device): any field overridden by keyword."""
@@ -63,9 +74,7 @@ def isolated(study_folder: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def one_thread() -> Iterator[None]:
-    """One torch thread for a module that trains outside a study folder (small networks
-    train far faster on one thread when the 2 cores are shared):
-    ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    """The old name of :func:`one_torch_thread`'s pin, for modules that still ask for it."""
     with pinned_threads(1):
         yield
 

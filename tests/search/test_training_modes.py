@@ -15,8 +15,6 @@ from dse.search.space import Candidate
 from dse.search.spec import METRICS, parse_spec
 from dse.search.study import Explorer
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 #: The MLP on 300 digits, one epoch in batches of 32, on a Jetson Nano over 3G.
 MODES = spec_dict(
     "modes",
