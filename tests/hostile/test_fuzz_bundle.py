@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.fuzz import FUZZ, mutated
 from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
 
 from dse.deploy.bundle import Bundle, load_bundle
 from dse.errors import InputError
-from tests.hostile.fuzz import FUZZ, mutated
 
 KEYS = [
     "format",
