@@ -13,6 +13,11 @@ packing and lossless coder run here, its numeric part in the programs), and whos
 
 Format 2 (this one) added the stage programs; a format-1 bundle (one program per side, its
 exits inside as ``torch.cond``) is read as a side of one stage.
+
+The sha256 in the manifest catches damage (a truncated copy, a flipped bit), not
+tampering: whoever can change a file can change the manifest too. Sign the folder, or
+trust where it came from. Files are read only inside the folder (a symbolic link out of
+it is refused), and nothing in a program is unpickled but plain tensors.
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import math
 import os
+import pickle
 import re
 import time
 import warnings
@@ -45,6 +52,8 @@ EDGE = "edge.pt2"  # the edge's first program
 SERVER = "server.pt2"  # the server's first program
 #: a stage program's file name: ``edge.pt2``, ``edge.1.pt2``, ..., ``server.pt2``, ...
 PROGRAM_NAME = re.compile(r"(edge|server)(\.[1-9][0-9]*)?\.pt2")
+#: the deepest nesting of lists and tables a manifest may have (``dse export`` writes 4)
+MAX_DEPTH = 32
 REFERENCE = "reference.npz"
 SPARSE = "weights/sparse.dsew"
 #: where the exported modules keep the network's layers (state_dict keys start with it)
@@ -101,12 +110,22 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
             "missing: not a dse bundle folder",
             "give the folder `dse export ... --out DIR` wrote",
         )
+    outside(folder, MANIFEST, "manifest")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(
             path, "manifest", f"unreadable JSON ({exc})", "export the bundle again"
         ) from None
+    except RecursionError:  # the decoder recurses once per level of nesting
+        manifest = None
+    if manifest is None or _deeper(manifest, MAX_DEPTH):
+        raise InputError(
+            path,
+            "manifest",
+            f"nested deeper than {MAX_DEPTH} levels: not a dse manifest",
+            "export the bundle again",
+        )
     if not isinstance(manifest, dict):
         raise InputError(path, "manifest", "not a JSON object", "export the bundle again")
     fmt = manifest.get("format")
@@ -125,6 +144,19 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
     if why:
         raise InputError(path, why[0], why[1], "export the bundle again with dse export")
     return manifest
+
+
+def _deeper(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists and tables more than ``limit`` levels deep (found
+    without recursion)."""
+    todo = [(value, 0)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, dict | list):
+            if depth >= limit:
+                return True
+            todo += [(v, depth + 1) for v in (item.values() if isinstance(item, dict) else item)]
+    return False
 
 
 def program_names(side: str, stages: int) -> list[str]:
@@ -236,9 +268,30 @@ def _manifest_error(m: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+def outside(folder: Path, name: str, field: str) -> Path:
+    """``folder / name``, refused (:class:`InputError`) where a symbolic link on the way
+    leads out of ``folder``: a bundle's files are its own."""
+    path = folder / name
+    try:
+        real = path.resolve()
+        root = folder.resolve()
+    except (OSError, RuntimeError) as exc:  # a loop of links
+        raise InputError(
+            path, field, f"cannot be resolved ({exc})", "copy the bundle folder again"
+        ) from None
+    if not real.is_relative_to(root):
+        raise InputError(
+            path,
+            field,
+            f"is a symbolic link out of the bundle (to {real})",
+            "copy the files themselves into the bundle (cp -rL), not links to them",
+        )
+    return path
+
+
 def check_files(folder: Path, manifest: dict[str, Any]) -> None:
-    """Every file the manifest lists exists and has its sha256, and every program it runs
-    is listed."""
+    """Every file the manifest lists is inside the bundle, exists and has its sha256, and
+    every program it runs is listed."""
     files = manifest["files"]
     programs = programs_of(manifest)
     unlisted = [n for names in programs.values() for n in names if n not in files]
@@ -251,7 +304,7 @@ def check_files(folder: Path, manifest: dict[str, Any]) -> None:
             "export the bundle again",
         )
     for name, digest in files.items():
-        path = folder / name
+        path = outside(folder, name, "files")
         if not path.is_file():
             raise InputError(
                 path,
@@ -362,22 +415,77 @@ def load_program(path: Path, weights: dict[str, torch.Tensor]) -> nn.Module:
             f"holds a pickled object ({pickled[0]}) that loading would run",
             "export the bundle again with dse export",
         )
+    logged: list[BaseException] = []
     try:
-        with warnings.catch_warnings(), _weights_only():
+        with warnings.catch_warnings(), _weights_only(), _quiet_torch(logged):
             warnings.simplefilter("ignore")
             ep = torch.export.load(str(path))
+            for name, value in weights.items():
+                key = PREFIX + name
+                if key in ep.state_dict:
+                    ep.state_dict[key] = nn.Parameter(value, requires_grad=False)
+            return ep.module()
     except Exception as exc:  # noqa: BLE001 - any unreadable archive is bad input
         raise InputError(
-            path,
-            "program",
-            f"cannot load it ({type(exc).__name__}: {exc})",
-            "export the bundle again with this torch version",
+            path, "program", _load_failure(exc, logged), "export the bundle again with dse export"
         ) from None
-    for name, value in weights.items():
-        key = PREFIX + name
-        if key in ep.state_dict:
-            ep.state_dict[key] = nn.Parameter(value, requires_grad=False)
-    return ep.module()
+
+
+#: The loggers ``torch.export.load`` may write a traceback to before it raises.
+_TORCH_LOGGERS = ("torch.export", "torch._export")
+
+
+class _Swallow(logging.Filter):
+    """Drops every record, keeping the exceptions they carry."""
+
+    def __init__(self, into: list[BaseException]) -> None:
+        super().__init__()
+        self.into = into
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            self.into.append(record.exc_info[1])
+        return False
+
+
+@contextlib.contextmanager
+def _quiet_torch(into: list[BaseException]) -> Iterator[None]:
+    """Nothing torch's export loggers (and their children) log inside is shown: a refused
+    archive is one line, not a logged traceback first. The exceptions they logged are
+    put ``into`` the list (the reason the error names)."""
+    swallow = _Swallow(into)
+    names = [
+        n
+        for n in (*_TORCH_LOGGERS, *logging.root.manager.loggerDict)
+        if any(n == t or n.startswith(t + ".") for t in _TORCH_LOGGERS)
+    ]
+    loggers = [logging.getLogger(n) for n in dict.fromkeys(names)]
+    for lg in loggers:
+        lg.addFilter(swallow)
+    try:
+        yield
+    finally:
+        for lg in loggers:
+            lg.removeFilter(swallow)
+
+
+def _load_failure(exc: BaseException, logged: list[BaseException]) -> str:
+    """One short line for a program torch could not load: what the weights-only
+    unpickler refused, or the first error torch logged (its own error then only points at
+    that log)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    if isinstance(exc, pickle.UnpicklingError):
+        why = re.search(r"(?:WeightsUnpickler error|Unpickler error): ([^\n]*?)(?:\. |$)", text)
+        return (
+            "holds a pickle that weights-only loading refuses"
+            + (f" ({why.group(1)[:200]})" if why else "")
+            + ": it could run code"
+        )
+    cause = logged[0] if logged else exc
+    if cause is not exc:
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(cause))
+    line = next((ln for ln in text.splitlines() if ln.strip()), "")
+    return f"cannot load it ({type(cause).__name__}: {line[:300]})"
 
 
 class Chain:
@@ -519,7 +627,14 @@ class Bundle:
     def reference(self) -> dict[str, np.ndarray]:
         """The arrays of ``reference.npz`` (the study's own answers on the test split),
         checked for the arrays and shapes a run compares with."""
-        path = self.folder / REFERENCE
+        if REFERENCE not in self.manifest["files"]:
+            raise InputError(
+                self.folder / MANIFEST,
+                "files",
+                f"does not list {REFERENCE}",
+                "export the bundle again with dse export",
+            )
+        path = outside(self.folder, REFERENCE, "files")
         try:
             with np.load(path, allow_pickle=False) as z:
                 ref = {k: z[k] for k in z.files}
