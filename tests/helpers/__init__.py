@@ -10,7 +10,7 @@ from __future__ import annotations
 from helpers.costs import toy_device, toy_link, toy_scorer, toy_table
 from helpers.folders import study_folder_at
 from helpers.profiles import DEVICE, LINK, edited
-from helpers.refusals import assert_cli_refused, assert_refused
+from helpers.refusals import assert_cli_refused, assert_edit_refused, assert_refused
 from helpers.specs import (
     DROP,
     HUE,
@@ -34,6 +34,7 @@ __all__ = [
     "OBJECTIVES",
     "TINY",
     "assert_cli_refused",
+    "assert_edit_refused",
     "assert_refused",
     "edited",
     "inline_text",
