@@ -2,7 +2,8 @@
 model, the profile texts and the refusal checks. Tests import it as ``from helpers
 import ...`` (pytest puts tests/ on the path, see pyproject.toml); the hypothesis
 strategies of the hostile-input tests are in :mod:`helpers.fuzz`, the tiny networks in
-:mod:`helpers.nets`.
+:mod:`helpers.nets`, the ``python`` processes the tests start (servers) in
+:mod:`helpers.processes`.
 """
 
 from __future__ import annotations
