@@ -66,19 +66,6 @@ def module_study_folder(
         yield root
 
 
-@pytest.fixture
-def isolated(study_folder: Path) -> Path:
-    """The old name of :func:`study_folder`, for the test folders not yet moved to it."""
-    return study_folder
-
-
-@pytest.fixture(scope="module")
-def one_thread() -> Iterator[None]:
-    """The old name of :func:`one_torch_thread`'s pin, for modules that still ask for it."""
-    with pinned_threads(1):
-        yield
-
-
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[str]:
     """A PostgreSQL server for the session (see tests/pg.py); skipped where there is

@@ -34,7 +34,7 @@ import statistics
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -57,18 +57,25 @@ TINY_S = 2e-6
 
 
 class _NodeTimer(fx.Interpreter):
-    """Runs a traced module node by node, adding each node's wall time to ``times``."""
+    """Runs a traced module node by node, adding each node's time on ``clock`` (seconds)
+    to ``times``."""
 
-    def __init__(self, gm: fx.GraphModule, times: dict[str, list[float]]):
+    def __init__(
+        self,
+        gm: fx.GraphModule,
+        times: dict[str, list[float]],
+        clock: Callable[[], float] = time.perf_counter,
+    ):
         super().__init__(gm)
         self.times = times
+        self.clock = clock
 
     def run_node(self, n: fx.Node) -> Any:
         if n.op in ("placeholder", "output", "get_attr"):
             return super().run_node(n)
-        start = time.perf_counter()
+        start = self.clock()
         out = super().run_node(n)
-        self.times[n.name].append(time.perf_counter() - start)
+        self.times[n.name].append(self.clock() - start)
         return out
 
 
@@ -93,8 +100,11 @@ def measure_model(
     repeats: int = 20,
     warmup: int = 3,
     threads: int | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> Measurement:
-    """Time every layer of ``model`` on ``example`` and the whole forward pass."""
+    """Time every layer of ``model`` on ``example`` and the whole forward pass. ``clock``
+    (seconds) is the machine's; a test passes its own to check the arithmetic without
+    depending on how fast the machine runs."""
     if repeats < 1 or warmup < 0:
         raise InputError("measure", "repeats", f"must be >= 1 (warm-up >= 0), got {repeats}")
     model = model.eval()
@@ -105,11 +115,11 @@ def measure_model(
         for i in range(warmup + repeats):
             if i == warmup:
                 times.clear()
-            _NodeTimer(gm, times).run(example)
-            start = time.perf_counter()
+            _NodeTimer(gm, times, clock).run(example)
+            start = clock()
             model(example)
             if i >= warmup:
-                whole.append(time.perf_counter() - start)
+                whole.append(clock() - start)
         used = torch.get_num_threads()
     medians = {k: statistics.median(v) for k, v in times.items()}
     total = statistics.median(whole)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import textwrap
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import assert_cli_refused, edited
+from helpers.nets import USER_MODEL
 
 from dse.cli import main
 from dse.costmodel.devices import PROFILES_DIR, list_devices, list_links
@@ -136,9 +137,7 @@ def test_profile_csv(tmp_path: Path) -> None:
 
 def test_users_own_device_profile_by_path(tmp_path: Path) -> None:
     mine = tmp_path / "my-pi.toml"
-    text = PI.read_text()
-    assert 'overhead = "50 us"' in text
-    mine.write_text(text.replace('overhead = "50 us"', 'overhead = "150 us"'))
+    mine.write_text(edited(PI.read_text(), 'overhead = "50 us"', 'overhead = "150 us"'))
     shipped = profile_json(tmp_path, "mlp", name="shipped.json")
     own = profile_json(tmp_path, "mlp", "--edge", str(mine), name="own.json")
     for a, b in zip(shipped["layers"], own["layers"], strict=True):
@@ -169,15 +168,9 @@ def test_broken_profile_is_exit_2_with_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str, field: str
 ) -> None:
     bad = tmp_path / "broken.toml"
-    text = PI.read_text()
-    assert old in text
-    bad.write_text(text.replace(old, new))
-    assert main(["profile", "mlp", "--edge", str(bad)]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("dse: error: ")
-    assert str(bad) in err and field in err
-    assert main(["devices", "validate", str(bad)]) == 2
-    assert field in capsys.readouterr().err
+    bad.write_text(edited(PI.read_text(), old, new))
+    assert_cli_refused(["profile", "mlp", "--edge", str(bad)], capsys, words=[str(bad), field])
+    assert_cli_refused(["devices", "validate", str(bad)], capsys, words=[field])
 
 
 def test_devices_and_links_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -207,18 +200,11 @@ def test_devices_and_links_commands(capsys: pytest.CaptureFixture[str], tmp_path
     assert "unknown device" in err and "raspberry-pi-4" in err
 
 
-USER_MODEL = """
-import torch.nn as nn
-
-
-def build(in_channels=3, input_size=32, num_classes=10):
-    return nn.Sequential(
-        nn.Conv2d(in_channels, 4, 3, padding=1),
-        nn.ReLU(),
-        nn.Flatten(),
-        nn.Linear(4 * input_size * input_size, num_classes),
-    )
-
+#: The model file a user might bring (helpers.nets), with a factory of a fixed input size
+#: and one of float64 weights.
+MODELS = (
+    USER_MODEL
+    + """
 
 def fixed():
     return nn.Sequential(nn.Flatten(), nn.Linear(12, 2))
@@ -227,11 +213,12 @@ def fixed():
 def double(in_channels=3, input_size=32, num_classes=10):
     return build(in_channels, input_size, num_classes).double()
 """
+)
 
 
 def test_profile_a_users_model_file(tmp_path: Path) -> None:
     file = tmp_path / "dse_test_cli_user_model.py"
-    file.write_text(textwrap.dedent(USER_MODEL))
+    file.write_text(MODELS)
     data = profile_json(tmp_path, f"{file}:build", "--input-shape", "1x3x16x16", "--classes", "5")
     assert data["input_shape"] == [1, 3, 16, 16]
     conv, relu, flat, fc = data["layers"]
@@ -245,7 +232,7 @@ def test_profile_a_users_model_file(tmp_path: Path) -> None:
 
 def test_a_float64_model_is_profiled_with_its_own_bytes(tmp_path: Path) -> None:
     file = tmp_path / "dse_test_cli_double_model.py"
-    file.write_text(textwrap.dedent(USER_MODEL))
+    file.write_text(MODELS)
     data = profile_json(tmp_path, f"{file}:double", "--input-shape", "1x3x16x16")
     conv = data["layers"][0]
     assert conv["macs"] == 4 * 16 * 16 * 3 * 9
@@ -257,7 +244,7 @@ def test_model_that_cannot_take_the_input_shape_is_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     file = tmp_path / "dse_test_cli_fixed_model.py"
-    file.write_text(textwrap.dedent(USER_MODEL))
+    file.write_text(MODELS)
     assert main(["profile", f"{file}:fixed", "--input-shape", "1x3x2x2"]) == 0
     capsys.readouterr()
     assert main(["profile", f"{file}:fixed", "--input-shape", "1x3x2x3"]) == 2

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from helpers import write_spec
 from optuna.trial import TrialState
 from other_worker import hold
-from tiny_study import spec_text
 
 from dse.cli import main
 from dse.search.baselines import BASELINES, load_grid
@@ -34,16 +34,14 @@ STATUS_KEYS = {
 }
 KNOB_KEYS = {"method", "density", "split", "exits", "threshold", "criterion"}
 OBJECTIVES = ("accuracy", "latency_mean", "edge_energy")
-
-
-def write_spec(folder: Path, name: str, *, n_trials: int = 20) -> Path:
-    path = folder / f"{name}.toml"
-    path.write_text(spec_text(name, n_trials=n_trials))
-    return path
+#: How long a helper worker may take to complete its first trial (seconds): its start
+#: (importing torch, reading the cached networks) takes seconds, far more on a loaded
+#: machine; past this something is wrong.
+HELPER_WAIT_S = 300
 
 
 @pytest.fixture(autouse=True)
-def _isolated(isolated: Path) -> None:
+def _isolated(study_folder: Path) -> None:
     """Every test in its own folder, all sharing one training cache (see conftest)."""
 
 
@@ -59,7 +57,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
 def test_study_run_status_and_front_in_every_format(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    spec = write_spec(tmp_path, "cli-front")
+    spec = write_spec(tmp_path / "cli-front.toml", "cli-front")
     out = run(capsys, "study", "run", str(spec), "--quiet")
     # the two networks may come from the session's shared cache: they are counted as
     # used by trials, and the trainings this study ran (if any) apart
@@ -136,7 +134,7 @@ def test_study_run_status_and_front_in_every_format(
 def test_grid_then_front_shows_the_hypervolume_fraction_and_compare_writes_json(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    spec = write_spec(tmp_path, "cli-grid")
+    spec = write_spec(tmp_path / "cli-grid.toml", "cli-grid")
     run(capsys, "study", "run", str(spec), "--quiet")
     out = run(capsys, "study", "grid", str(spec), "--quiet")
     m = re.search(
@@ -182,7 +180,7 @@ def test_grid_then_front_shows_the_hypervolume_fraction_and_compare_writes_json(
 def test_compare_without_a_grid_scores_one_and_keeps_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    spec = write_spec(tmp_path, "cli-compare")
+    spec = write_spec(tmp_path / "cli-compare.toml", "cli-compare")
     out = run(capsys, "compare", str(spec), "--quiet")
     assert "edge-only" in out and "neurosurgeon" in out
     assert (tmp_path / "studies" / "cli-compare.grid.csv").exists()
@@ -194,7 +192,7 @@ def test_compare_without_a_grid_scores_one_and_keeps_it(
 def test_verify_retrains_the_top_configuration_and_prints_old_to_new(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    spec = write_spec(tmp_path, "cli-verify")
+    spec = write_spec(tmp_path / "cli-verify.toml", "cli-verify")
     run(capsys, "study", "run", str(spec), "--quiet")
     study, spec_back = load_study("cli-verify")
     top = front_frame(study, spec_back).iloc[0]
@@ -223,7 +221,7 @@ def test_verify_retrains_the_top_configuration_and_prints_old_to_new(
 def test_resume_continues_a_stored_study_by_name(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    spec = write_spec(tmp_path, "cli-resume")
+    spec = write_spec(tmp_path / "cli-resume.toml", "cli-resume")
     run(capsys, "study", "run", str(spec), "--n-trials", "4", "--quiet")
     before = [(t.params, t.values) for t in load_study("cli-resume")[0].get_trials()]
     assert len(before) == 4
@@ -253,14 +251,15 @@ def test_study_run_with_workers_shares_the_study_with_helper_processes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The helpers are real ``python -m dse.cli`` processes; this one is slowed down and
-    notes the trials it ran, so the others were the helper's. It waits (at most a minute)
-    for the helper's first trial before its own, so a helper slow to start on a loaded
-    machine still shares the study."""
+    notes the trials it ran, so the others were the helper's. It starts its own first
+    trial only once the helper has completed one, so a helper slow to start on a loaded
+    machine still shares the study; a helper that completes none in HELPER_WAIT_S fails
+    the test (rather than letting this process run the study alone)."""
     import time
 
     import dse.search.study
 
-    spec = write_spec(tmp_path, "cli-workers", n_trials=40)
+    spec = write_spec(tmp_path / "cli-workers.toml", "cli-workers", n_trials=40)
     run(capsys, "study", "run", str(spec), "--quiet", "--n-trials", "2")  # networks cached
     plain = dse.search.study.objective_for
     mine: list[int] = []
@@ -269,11 +268,13 @@ def test_study_run_with_workers_shares_the_study_with_helper_processes(
         objective = plain(*a, **kw)  # type: ignore[arg-type]
 
         def trial(t):  # type: ignore[no-untyped-def]
-            deadline = time.monotonic() + 60
-            while not mine and time.monotonic() < deadline:
+            deadline = time.monotonic() + HELPER_WAIT_S
+            while not mine:  # the helper has finished one of its own (2 came before)
                 done = t.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if len(done) > 2:  # the helper has finished one of its own
+                if len(done) > 2:
                     break
+                if time.monotonic() > deadline:
+                    pytest.fail(f"the helper worker completed no trial in {HELPER_WAIT_S} s")
                 time.sleep(0.1)
             mine.append(t.number)
             time.sleep(0.25)
@@ -305,7 +306,7 @@ def test_study_run_with_workers_shares_the_study_with_helper_processes(
 def test_study_run_bad_workers_is_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], words: str
 ) -> None:
-    spec = write_spec(tmp_path, "cli-bad-workers")
+    spec = write_spec(tmp_path / "cli-bad-workers.toml", "cli-bad-workers")
     assert main(["study", "run", str(spec), "--quiet", *argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and words in err
@@ -317,7 +318,7 @@ def test_a_failing_helper_fails_the_command_and_resume_takes_workers_too(
     """capfd: the helper writes its error to the real standard error."""
     import dse.search.study
 
-    spec = write_spec(tmp_path, "cli-helper-fails", n_trials=10)
+    spec = write_spec(tmp_path / "cli-helper-fails.toml", "cli-helper-fails", n_trials=10)
     plain = dse.search.study.run_study
 
     def spec_gone_before_helpers_start(*a, on_start=None, **kw):  # type: ignore[no-untyped-def]
@@ -353,13 +354,12 @@ def test_a_failing_helper_fails_the_command_and_resume_takes_workers_too(
 def test_compare_with_a_clashing_spec_keeps_the_stored_studys_grid(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    spec = write_spec(tmp_path, "cli-clash")
+    spec = write_spec(tmp_path / "cli-clash.toml", "cli-clash")
     run(capsys, "study", "run", str(spec), "--quiet")
     run(capsys, "study", "grid", str(spec), "--quiet")
     saved = [Path("studies/cli-clash.grid.csv"), Path("studies/cli-clash.grid.json")]
     before = [p.read_bytes() for p in saved]
-    other = tmp_path / "other.toml"
-    other.write_text(spec.read_text().replace("n_trials = 20", "n_trials = 21"))
+    other = write_spec(tmp_path / "other.toml", "cli-clash", n_trials=21)
     assert main(["compare", str(other), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cli-clash" in err
@@ -371,10 +371,7 @@ def test_study_run_warns_when_the_reference_network_has_not_learned(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     capsys = capfd  # the helper workers' own output too
-    path = tmp_path / "unlearned.toml"
-    path.write_text(
-        spec_text("unlearned", n_trials=3).replace("epochs = 1", "epochs = 1\nlr = 1e-5")
-    )
+    path = write_spec(tmp_path / "unlearned.toml", "unlearned", n_trials=3, training={"lr": 1e-5})
     capsys.readouterr()
     assert main(["study", "run", str(path), "--quiet"]) == 0
     err = capsys.readouterr().err.strip().splitlines()
@@ -389,7 +386,8 @@ def test_study_run_warns_when_the_reference_network_has_not_learned(
     assert main(["study", "run", str(path), "--quiet", "--workers", "2", "--n-trials", "6"]) == 0
     assert capsys.readouterr().err.strip().splitlines() == [line]
     # a study whose networks learned says nothing
-    assert main(["study", "run", str(write_spec(tmp_path, "learned", n_trials=3)), "--quiet"]) == 0
+    learned = write_spec(tmp_path / "learned.toml", "learned", n_trials=3)
+    assert main(["study", "run", str(learned), "--quiet"]) == 0
     assert capsys.readouterr().err == ""
 
 
@@ -419,7 +417,7 @@ def test_killing_the_parent_of_workers_stops_its_helpers(tmp_path: Path) -> None
     import sys
     import time
 
-    spec = write_spec(tmp_path, "cli-orphan", n_trials=100000)
+    spec = write_spec(tmp_path / "cli-orphan.toml", "cli-orphan", n_trials=100000)
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     parent = subprocess.Popen(
         [sys.executable, "-m", "dse.cli", "study", "run", str(spec), "--quiet", "--workers", "2"],
@@ -461,8 +459,9 @@ def _fails_with(capsys: pytest.CaptureFixture[str], rc_expected: int, *argv: str
 def test_a_constraint_no_trial_meets_exits_2_and_keeps_the_trials(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    spec = tmp_path / "nothing.toml"
-    spec.write_text(spec_text("nothing", n_trials=4, constraints='latency_mean = "<= 1e-12"'))
+    spec = write_spec(
+        tmp_path / "nothing.toml", "nothing", n_trials=4, constraints={"latency_mean": "<= 1e-12"}
+    )
     err = _fails_with(capsys, 2, "study", "run", str(spec), "--quiet")
     assert "none of the 4 complete trials meets latency_mean <= 1e-12" in err
     study, _ = load_study("nothing")
@@ -478,16 +477,15 @@ def test_every_trial_failing_exits_1_with_the_reason(
         raise RuntimeError("the scorer broke")
 
     monkeypatch.setattr(study_mod.Explorer, "evaluate", broken)
-    err = _fails_with(
-        capsys, 1, "study", "run", str(write_spec(tmp_path, "broken", n_trials=3)), "--quiet"
-    )
+    spec = write_spec(tmp_path / "broken.toml", "broken", n_trials=3)
+    err = _fails_with(capsys, 1, "study", "run", str(spec), "--quiet")
     assert "every trial failed; the first: RuntimeError: the scorer broke" in err
 
 
 def test_bad_files_and_storages_are_one_line_errors(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    spec = write_spec(tmp_path, "badio", n_trials=2)
+    spec = write_spec(tmp_path / "badio.toml", "badio", n_trials=2)
     binary = tmp_path / "binary.toml"
     binary.write_bytes(bytes(range(256)))
     assert "not a text file" in _fails_with(capsys, 2, "study", "run", str(binary))
@@ -509,7 +507,8 @@ def test_bad_files_and_storages_are_one_line_errors(
 def test_report_into_a_file_is_a_one_line_error(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    run(capsys, "study", "run", str(write_spec(tmp_path, "rep-out", n_trials=4)), "--quiet")
+    spec = write_spec(tmp_path / "rep-out.toml", "rep-out", n_trials=4)
+    run(capsys, "study", "run", str(spec), "--quiet")
     target = tmp_path / "taken"
     target.write_text("keep me")
     assert "--out: is a file, not a folder" in _fails_with(
@@ -531,7 +530,7 @@ def test_two_runs_started_together_end_with_exactly_n_trials(tmp_path: Path) -> 
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     for attempt in range(3):
         name = f"together-{attempt}"
-        spec = write_spec(tmp_path, name, n_trials=12)
+        spec = write_spec(tmp_path / f"{name}.toml", name, n_trials=12)
         procs = [
             subprocess.Popen(
                 [sys.executable, "-m", "dse.cli", "study", "run", str(spec), "--quiet"],

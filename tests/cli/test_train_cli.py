@@ -24,9 +24,6 @@ KEYS = {
 }
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
-
 def train(tmp_path: Path, name: str, *extra: str, cache: str = "cache") -> tuple[int, Path]:
     out = tmp_path / f"{name}.json"
     argv = [

@@ -25,7 +25,7 @@ ARGS = [
 
 
 def test_train_with_several_tasks_prints_and_writes_each_tasks_accuracy(
-    isolated: Path, capsys: pytest.CaptureFixture[str]
+    study_folder: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert (
         main(
@@ -36,7 +36,7 @@ def test_train_with_several_tasks_prints_and_writes_each_tasks_accuracy(
                 "--json",
                 "out.json",
                 "--cache-dir",
-                str(isolated / "cache"),
+                str(study_folder / "cache"),
             ]
         )
         == 0
@@ -45,16 +45,18 @@ def test_train_with_several_tasks_prints_and_writes_each_tasks_accuracy(
     assert "task wall_hue: final test accuracy" in out
     assert "task floor_hue: final test accuracy" in out
     assert "one head per task (2-layer MLP head" in out
-    info = json.loads((isolated / "out.json").read_text())
+    info = json.loads((study_folder / "out.json").read_text())
     assert info["tasks"] == ["wall_hue", "floor_hue"]
     assert set(info["task_accuracy"]) == {"wall_hue", "floor_hue"}
     assert info["accuracy"] == info["task_accuracy"]["wall_hue"]  # the first task's
 
 
 def test_train_with_an_unknown_task_names_the_flag_and_the_sets_tasks(
-    isolated: Path, capsys: pytest.CaptureFixture[str]
+    study_folder: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main([*ARGS, "--tasks", "wall_hue,nope", "--cache-dir", str(isolated / "cache")]) == 2
+    assert (
+        main([*ARGS, "--tasks", "wall_hue,nope", "--cache-dir", str(study_folder / "cache")]) == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert err[0].startswith("dse: error: command line: --tasks: unknown task 'nope'")

@@ -53,6 +53,21 @@ def node(
     )
 
 
+def quarter_conv(*, pattern: str | None = None) -> Node:
+    """A conv at density 1/4 (``pattern``, predefined by default): 1e6 dense FLOPs, 10 kB
+    in and out, 400 kB of dense weights stored in 150 kB."""
+    return node(
+        "conv",
+        flops=10**6,
+        in_b=10**4,
+        out_b=10**4,
+        weight_b=4 * 10**5,
+        stored_b=15 * 10**4,
+        density=0.25,
+        pattern=pattern,
+    )
+
+
 # Device of conftest: peak 1e9 FLOP/s, eff conv 0.5 / default 0.25, 1e8 B/s, 1e-4 s, 2 W.
 
 # ------------------------------------------------------------------------- roofline
@@ -106,15 +121,7 @@ def test_peak_of_the_profiles_dtype(make_device: MakeDevice) -> None:
 
 def test_sparse_layer_without_a_kernel_is_expanded_on_the_edge(make_device: MakeDevice) -> None:
     # density 1/4: 1e6 dense FLOPs -> 2.5e5; weights 4e5 B dense -> 1.5e5 B stored
-    n = node(
-        "conv",
-        flops=10**6,
-        in_b=10**4,
-        out_b=10**4,
-        weight_b=4 * 10**5,
-        stored_b=15 * 10**4,
-        density=0.25,
-    )
+    n = quarter_conv()
     edge = make_device()
     # The edge holds the compressed weights and expands them before the dense kernel:
     # expansion reads 1.5e5 B and writes 4e5 B (5.5 ms) + 0.1 ms, then the dense kernel
@@ -157,25 +164,8 @@ def test_edge_memory_holds_stored_weights_and_the_largest_expanded_layer(
 
 
 def test_sparse_kernels_apply_only_to_the_patterns_they_name(make_device: MakeDevice) -> None:
-    predefined = node(
-        "conv",
-        flops=10**6,
-        in_b=10**4,
-        out_b=10**4,
-        weight_b=4 * 10**5,
-        stored_b=15 * 10**4,
-        density=0.25,
-    )
-    quarter = node(
-        "conv",
-        flops=10**6,
-        in_b=10**4,
-        out_b=10**4,
-        weight_b=4 * 10**5,
-        stored_b=15 * 10**4,
-        density=0.25,
-        pattern="1:4",
-    )
+    predefined = quarter_conv()
+    quarter = quarter_conv(pattern="1:4")
     half = node("conv", flops=10**8, weight_b=400, stored_b=240, density=0.5, pattern="2:4")
     dense_server = make_device(kind="server")
     two_four = make_device(kind="server", sparse_efficiency={"2:4": {"conv": 0.4}})

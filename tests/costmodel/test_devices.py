@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from helpers import DEVICE, LINK, assert_refused, edited
+from helpers import DEVICE, LINK, assert_edit_refused, edited, toy_device
 
 from dse.costmodel import devices
 from dse.costmodel.devices import (
@@ -206,30 +206,13 @@ def test_shipped_folder_can_be_overridden(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_direct_construction_freezes_tables_and_checks_invariants():
-    kw = dict(
-        name="x",
-        version=1,
-        kind="edge",
-        description="d",
-        source="s",
-        path=None,
-        peak_flops={"fp32": 1e9},
-        dtype="fp32",
-        efficiency={"default": 0.5},
-        sparse_efficiency={},
-        overhead_s=0.0,
-        mem_bandwidth_Bps=1e9,
-        mem_capacity_bytes=1e9,
-        idle_power_w=1.0,
-        active_power_w=2.0,
-    )
-    profile = DeviceProfile(**kw)
+    profile = toy_device()  # DeviceProfile(...) with every field given
     with pytest.raises(TypeError):
         profile.peak_flops["fp16"] = 2e9  # type: ignore[index]
     with pytest.raises(ValueError, match="dtype"):
-        DeviceProfile(**{**kw, "dtype": "fp16"})
+        toy_device(dtype="fp16")
     with pytest.raises(ValueError, match="default"):
-        DeviceProfile(**{**kw, "efficiency": {"conv": 0.5}})
+        toy_device(efficiency={"conv": 0.5})
 
 
 # --- registry errors --------------------------------------------------------------------
@@ -430,10 +413,7 @@ DEVICE_CASES = {
 
 @pytest.mark.parametrize("case", DEVICE_CASES, ids=str)
 def test_bad_device_files(case: str, tmp_path: Path):
-    old, new, field, fragment = DEVICE_CASES[case]
-    path = tmp_path / "broken-device.toml"
-    path.write_text(edited(DEVICE, old, new))
-    assert_refused(lambda: load_device(path), field=field, where=path, words=[fragment])
+    assert_edit_refused(load_device, tmp_path / "broken-device.toml", DEVICE, DEVICE_CASES[case])
 
 
 LINK_CASES = {
@@ -460,10 +440,7 @@ LINK_CASES = {
 
 @pytest.mark.parametrize("case", LINK_CASES, ids=str)
 def test_bad_link_files(case: str, tmp_path: Path):
-    old, new, field, fragment = LINK_CASES[case]
-    path = tmp_path / "broken-link.toml"
-    path.write_text(edited(LINK, old, new))
-    assert_refused(lambda: validate_file(path), field=field, where=path, words=[fragment])
+    assert_edit_refused(validate_file, tmp_path / "broken-link.toml", LINK, LINK_CASES[case])
 
 
 def test_sources_may_be_nested_tables(tmp_path: Path):

@@ -8,27 +8,23 @@ from typing import Any
 
 import numpy as np
 import torch
-from tiny_study import HUE_DATA, spec_text
+from helpers import DROP, HUE, only, spec
 
 from dse.deploy import Bundle
 from dse.nets import confidence
 from dse.search import Explorer, create_study, parse_spec, run_study
 
-CODECS = 'codecs = ["fp32", "int8+zstd"]\n'
+CODECS = ("fp32", "int8+zstd")
 
 
 def study_text(name: str, *, n_trials: int, codecs: bool = False, tasks: bool = False) -> str:
-    """The tiny study of tests/tiny_study.py (digits MLP), with codecs or two tasks."""
-    text = spec_text(name, n_trials=n_trials, sampler="random")
-    if codecs:
-        text = text.replace("[objectives]", CODECS + "[objectives]")
+    """The tiny study of helpers.specs (digits MLP), with codecs or two tasks."""
+    data: dict[str, Any] = {}
+    space: dict[str, Any] = {"codecs": list(CODECS)} if codecs else {}
     if tasks:  # two hues of shapes3d, a threshold per task, both policies
-        start, end = text.index("[data]"), text.index("[training]")
-        text = text[:start] + HUE_DATA + text[end:]
-        text = text.replace(
-            "[objectives]", 'policies = ["all", "per_task"]\ntask_thresholds = true\n[objectives]'
-        )
-    return text
+        data = only(HUE)
+        space.update(policies=["all", "per_task"], task_thresholds=True)
+    return spec(name, n_trials=n_trials, sampler="random", data=data, space=space)
 
 
 def make_study(name: str, trials: list[dict[str, Any]], **kw: Any) -> None:
@@ -60,34 +56,23 @@ def zoo_study_text(model: str, *, n_trials: int, codecs: tuple[str, ...] = ()) -
     """A zoo model on 300 digits (8x8), two tasks (``digit``, ``parity``), three epochs of
     small batches (a second or two; the exits' confidences spread), every exit site, both
     policies, a threshold per task (in steps of 0.001), and ``codecs``."""
-    listed = f"codecs = [{', '.join(repr(c) for c in codecs)}]\n".replace("'", '"')
-    return f"""\
-name = "zoo-{model}"
-n_trials = {n_trials}
-sampler = "random"
-seed = 0
-[model]
-name = "{model}"
-[data]
-name = "digits"
-n = 300
-seed = 0
-tasks = ["digit", "parity"]
-[training]
-epochs = 3
-batch_size = 16
-seed = 0
-[space]
-densities = [1.0]
-methods = ["predefined"]
-exits = "all"
-thresholds = {{ low = 0.0, high = 1.0, step = 0.001 }}
-policies = ["all", "per_task"]
-task_thresholds = true
-{listed if codecs else ""}[objectives]
-accuracy = "maximize"
-latency_mean = "minimize"
-"""
+    return spec(
+        f"zoo-{model}",
+        n_trials=n_trials,
+        sampler="random",
+        model={"name": model},
+        data={"n": 300, "tasks": ["digit", "parity"]},
+        training={"epochs": 3, "batch_size": 16},
+        space={
+            "densities": [1.0],
+            "exits": "all",
+            "thresholds": {"low": 0.0, "high": 1.0, "step": 0.001},
+            "policies": ["all", "per_task"],
+            "task_thresholds": True,
+            "codecs": list(codecs) if codecs else DROP,
+        },
+        objectives=only({"accuracy": "maximize", "latency_mean": "minimize"}),
+    )
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,13 +69,10 @@ def trial(
 
 
 @pytest.fixture(scope="module")
-def place(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> Iterator[Path]:
-    """One folder (studies/ land there) and the session's training cache, per module."""
-    root = tmp_path_factory.mktemp("export")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv("DSE_CACHE", str(shared_cache))
-        yield root
+def place(module_study_folder: Path) -> Path:
+    """The module's study folder (studies/ land there; the session's training cache): the
+    bundles are written into it."""
+    return module_study_folder
 
 
 @pytest.fixture(scope="module")
@@ -388,11 +385,11 @@ def test_the_zoo_takes_every_codec() -> None:
 
 
 def test_an_unknown_study_is_one_line_and_exit_2(
-    isolated: Path, capsys: pytest.CaptureFixture
+    study_folder: Path, capsys: pytest.CaptureFixture
 ) -> None:
     with pytest.raises(InputError, match="no study named 'nope'"):
-        export_bundle("nope", isolated / "b", trial=0)
-    assert main(["export", "nope", "--trial", "0", "--out", str(isolated / "b")]) == 2
+        export_bundle("nope", study_folder / "b", trial=0)
+    assert main(["export", "nope", "--trial", "0", "--out", str(study_folder / "b")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nope" in err
 

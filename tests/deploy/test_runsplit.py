@@ -11,6 +11,7 @@ import pytest
 import torch
 from fake_bundle import FakeBundle, serving
 from helpers import HUE, assert_cli_refused, only, spec, study_folder_at, toml_text
+from helpers.processes import python_process
 
 from dse.costmodel import LinkProfile
 from dse.deploy import runsplit as rs
@@ -301,22 +302,11 @@ def test_run_split_over_tcp_against_dse_serve(
     real_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import json
-    import os
     import signal
     import socket
-    import subprocess
-    import sys
 
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "dse.cli", "serve", str(real_bundle), "--port", "0"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = proc.stdout.readline()
+    serve = ("-m", "dse.cli", "serve", str(real_bundle), "--port", "0")
+    with python_process(*serve) as (proc, line):
         assert line.startswith(f"serving {real_bundle} on 127.0.0.1:"), line
         address = line.split()[-1]
         host, port = sv.parse_address(address)
@@ -343,10 +333,6 @@ def test_run_split_over_tcp_against_dse_serve(
         assert got["n"] == 60 and got["mode"] == f"tcp {address}"
         proc.send_signal(signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 0, stderr
     served = int(np.count_nonzero(np.array(got["samples"]["payload_bytes"])))
     assert f"stopped: {served} requests answered, 1 refused" in stdout

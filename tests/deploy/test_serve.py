@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 import torch
 from fake_bundle import FakeBundle, serving
+from helpers.processes import python_process
 
 from dse.deploy import serve as sv
 from dse.errors import InputError
@@ -198,26 +199,10 @@ os._exit(0)
 
 @pytest.mark.slow
 def test_a_served_process_prints_its_port_and_stops_cleanly_on_sigterm() -> None:
-    import os
     import signal
-    import subprocess
-    import sys
     from pathlib import Path
 
-    here = Path(__file__).parent
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(here.parents[1]), os.environ.get("PYTHONPATH", "")]),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SERVE_FAKE, str(here)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = proc.stdout.readline()  # printed and flushed before serving
+    with python_process("-c", SERVE_FAKE, str(Path(__file__).parent)) as (proc, line):
         assert line.startswith("serving fake-bundle on 127.0.0.1:"), line + proc.stderr.read()
         port = int(line.strip().rsplit(":", 1)[1])
         assert port > 0
@@ -226,10 +211,6 @@ def test_a_served_process_prints_its_port_and_stops_cleanly_on_sigterm() -> None
             assert client.ask(payload_of(bundle)).answered == (1, 1)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 0, err
     assert "stopped: 1 requests answered, 0 refused" in out
     assert "Traceback" not in err
@@ -433,26 +414,10 @@ os._exit(0)
 
 @pytest.mark.slow
 def test_serve_bundle_applies_its_limits() -> None:
-    import os
     import signal
-    import subprocess
-    import sys
     from pathlib import Path
 
-    here = Path(__file__).parent
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(here.parents[1]), os.environ.get("PYTHONPATH", "")]),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-c", SERVE_LIMITED, str(here)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = proc.stdout.readline()
+    with python_process("-c", SERVE_LIMITED, str(Path(__file__).parent)) as (proc, line):
         assert line.startswith("serving fake-bundle on 127.0.0.1:"), line + proc.stderr.read()
         port = int(line.strip().rsplit(":", 1)[1])
         bundle = FakeBundle(n_tasks=2)
@@ -467,9 +432,5 @@ def test_serve_bundle_applies_its_limits() -> None:
             assert err.value.status == sv.TIMED_OUT
         proc.send_signal(signal.SIGTERM)
         out, err_text = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     assert proc.returncode == 0, err_text
     assert "stopped: 1 requests answered, 2 refused" in out

@@ -2,7 +2,8 @@
 model, the profile texts and the refusal checks. Tests import it as ``from helpers
 import ...`` (pytest puts tests/ on the path, see pyproject.toml); the hypothesis
 strategies of the hostile-input tests are in :mod:`helpers.fuzz`, the tiny networks in
-:mod:`helpers.nets`.
+:mod:`helpers.nets`, the ``python`` processes the tests start (servers) in
+:mod:`helpers.processes`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from helpers.costs import toy_device, toy_link, toy_scorer, toy_table
 from helpers.folders import study_folder_at
 from helpers.profiles import DEVICE, LINK, edited
-from helpers.refusals import assert_cli_refused, assert_refused
+from helpers.refusals import assert_cli_refused, assert_edit_refused, assert_refused
 from helpers.specs import (
     DROP,
     HUE,
@@ -34,6 +35,7 @@ __all__ = [
     "OBJECTIVES",
     "TINY",
     "assert_cli_refused",
+    "assert_edit_refused",
     "assert_refused",
     "edited",
     "inline_text",

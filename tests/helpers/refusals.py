@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from dse.errors import InputError
+from helpers.profiles import edited
 
 
 def assert_refused(
@@ -62,3 +63,14 @@ def assert_cli_refused(
     for w in words:
         assert w in line, (w, line)
     return line
+
+
+def assert_edit_refused(
+    load: Callable[[Path], Any], path: Path, text: str, case: tuple[str, str, str, str]
+) -> InputError:
+    """``text`` with one edit, ``case`` = (old, new, field, words): written to ``path`` with
+    ``old`` replaced by ``new`` (:func:`helpers.profiles.edited`), ``load(path)`` refuses it
+    on ``field`` in a line that starts with ``path`` and holds ``words``; returns the error."""
+    old, new, field, words = case
+    path.write_text(edited(text, old, new))
+    return assert_refused(lambda: load(path), field=field, where=path, words=[words])

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import DEVICE, LINK, assert_refused, edited
+from helpers import DEVICE, LINK, assert_edit_refused, edited
 
 from dse.costmodel import devices
 from dse.costmodel.devices import PHYSICAL_BOUNDS, list_devices, list_links, load_device, load_link
@@ -85,19 +85,13 @@ LINK_CASES = {
 
 @pytest.mark.parametrize("case", DEVICE_CASES, ids=str)
 def test_device_figures_outside_physical_bounds_are_refused(case: str, tmp_path: Path):
-    old, new, field, fragment = DEVICE_CASES[case]
-    path = tmp_path / "absurd.toml"
-    path.write_text(edited(DEVICE, old, new))
-    err = assert_refused(lambda: load_device(path), field=field, where=path, words=[fragment])
+    err = assert_edit_refused(load_device, tmp_path / "absurd.toml", DEVICE, DEVICE_CASES[case])
     assert "unit" in (err.fix or "")
 
 
 @pytest.mark.parametrize("case", LINK_CASES, ids=str)
 def test_link_figures_outside_physical_bounds_are_refused(case: str, tmp_path: Path):
-    old, new, field, fragment = LINK_CASES[case]
-    path = tmp_path / "absurd-link.toml"
-    path.write_text(edited(LINK, old, new))
-    assert_refused(lambda: load_link(path), field=field, where=path, words=[fragment])
+    assert_edit_refused(load_link, tmp_path / "absurd-link.toml", LINK, LINK_CASES[case])
 
 
 def test_bounds_admit_every_shipped_profile_with_room():

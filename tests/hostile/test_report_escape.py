@@ -3,13 +3,13 @@ names and spec text put no markup of their own into the HTML (or the Markdown)."
 
 from __future__ import annotations
 
-import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import DROP, only, write_spec
 from helpers.fast_report import FAST
 
 from dse.report.doc import Code, Doc
@@ -17,8 +17,6 @@ from dse.report.write import write_report
 from dse.search.explorer import Explorer
 from dse.search.spec import load_spec
 from dse.search.study import run_study
-
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 SCRIPT = "<script>alert(1)</script>"
 TASKS = (SCRIPT, "q\"uo'te&amp;<b>")
@@ -92,34 +90,21 @@ def test_doc_escapes_a_fence_and_backticks_in_code() -> None:
 
 
 @pytest.mark.slow
-def test_a_hostile_study_renders_an_escaped_report(isolated: Path) -> None:
+def test_a_hostile_study_renders_an_escaped_report(study_folder: Path) -> None:
     rng = np.random.default_rng(0)
     x = rng.random((60, 8, 8)).astype(np.float32)
     arrays = {"x": x, **{f"y_{t}": rng.integers(0, 2, 60) for t in TASKS}}
-    np.savez(isolated / "hostile.npz", **arrays)
-    text = f"""\
-name = "hostile"
-description = {json.dumps(DESCRIPTION)}
-n_trials = 4
-sampler = "random"
-[model]
-name = "mlp"
-[data]
-name = "npz"
-root = "hostile.npz"
-tasks = {json.dumps(list(TASKS))}
-[training]
-epochs = 1
-[space]
-densities = [1.0]
-methods = ["predefined"]
-[objectives]
-accuracy = "maximize"
-latency_mean = "minimize"
-"""
-    (isolated / "studies").mkdir()
-    path = isolated / "studies" / "hostile.toml"
-    path.write_text(text)
+    np.savez(study_folder / "hostile.npz", **arrays)
+    path = write_spec(
+        study_folder / "studies" / "hostile.toml",
+        "hostile",
+        description=DESCRIPTION,
+        n_trials=4,
+        sampler="random",
+        data=only({"name": "npz", "root": "hostile.npz", "tasks": list(TASKS)}),
+        space={"densities": [1.0], "thresholds": DROP},
+        objectives=only({"accuracy": "maximize", "latency_mean": "minimize"}),
+    )
     spec = load_spec(path)
     run_study(spec, progress=False, explorer=Explorer(spec, progress=False))
     index = write_report("hostile", progress=False, **FAST)

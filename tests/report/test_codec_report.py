@@ -5,46 +5,39 @@ the front uses, and the auto-split baseline."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from helpers import write_spec
 from helpers.fast_report import FAST
 
 from dse.report import fmt, plots
 from dse.report.write import write_report
-from tests.tiny_study import spec_text
 
 CODECS = ("fp32", "int8", "int4+zstd")
 NAME = "codec-report"
 
 
 @pytest.fixture(scope="module")
-def study(
-    tmp_path_factory: pytest.TempPathFactory, shared_cache: Path, one_thread: None
-) -> Iterator[tuple[Path, Any]]:
-    """A tiny study with three codecs, its report, and its explorer (the session's
-    training cache; one thread)."""
+def study(module_study_folder: Path) -> tuple[Path, Any]:
+    """A tiny study with three codecs, its report, and its explorer (the module's folder,
+    the session's training cache)."""
     from dse.search.spec import parse_spec
     from dse.search.study import Explorer, run_study
 
-    root = tmp_path_factory.mktemp("codec-report")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv("DSE_CACHE", str(shared_cache))
-        (root / "studies").mkdir()
-        text = spec_text(NAME, n_trials=12).replace(
-            "[space]\n", '[space]\ncodecs = ["fp32", "int8", "int4+zstd"]\n'
-        )
-        path = root / "studies" / f"{NAME}.toml"
-        path.write_text(text)
-        spec = parse_spec(text, where=str(path), path=path)
-        explorer = Explorer(spec, progress=False)
-        run_study(spec, explorer=explorer, progress=False)
-        index = write_report(NAME, progress=False, **FAST)
-        yield index, explorer
+    path = write_spec(
+        module_study_folder / "studies" / f"{NAME}.toml",
+        NAME,
+        n_trials=12,
+        space={"codecs": list(CODECS)},
+    )
+    spec = parse_spec(path.read_text(), where=str(path), path=path)
+    explorer = Explorer(spec, progress=False)
+    run_study(spec, explorer=explorer, progress=False)
+    index = write_report(NAME, progress=False, **FAST)
+    return index, explorer
 
 
 def _table(md: str, header: str) -> list[list[str]]:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from helpers import only, spec_dict, write_spec
 from helpers.fast_report import FAST
 
 from dse.report.doc import Bold, Code, Doc, Link
@@ -80,73 +80,41 @@ def test_human_units() -> None:
 # whole reports of tiny studies (an MLP on digits, one epoch)
 # --------------------------------------------------------------------------------------
 
-SPEC = """
-name = "{name}"
-description = "<b>x</b> & a \\"tiny\\" study"
-n_trials = 14
-sampler = "random"
-seed = 0
 
-[model]
-name = "mlp"
-
-[data]
-name = "digits"
-
-[training]
-epochs = 1
-
-[deployment]
-tail_energy = false
-
-[space]
-densities = [1.0, 0.5]
-methods = ["predefined"]
-thresholds = {{ low = 0.5, high = 1.0, step = 0.25 }}
-
-[objectives]
-accuracy = "maximize"
-latency_mean = "minimize"
-
-[constraints]
-{constraint}
-"""
+def _spec(name: str, constraints: dict[str, str], **overrides: Any) -> dict[str, Any]:
+    """The tiny study with a description to escape, 14 random trials, no radio tail and two
+    objectives."""
+    return spec_dict(
+        name,
+        description='<b>x</b> & a "tiny" study',
+        n_trials=14,
+        sampler="random",
+        deployment={"tail_energy": False},
+        objectives=only({"accuracy": "maximize", "latency_mean": "minimize"}),
+        constraints=constraints,
+        **overrides,
+    )
 
 
-@pytest.fixture(scope="module")
-def workdir(
-    tmp_path_factory: pytest.TempPathFactory, shared_cache: Path, one_thread: None
-) -> Iterator[Path]:
-    """A folder of the module's own, with the session's training cache (tiny networks:
-    one thread each, threads only contend)."""
-    root = tmp_path_factory.mktemp("report")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv("DSE_CACHE", str(shared_cache))
-        (root / "studies").mkdir()
-        yield root
-
-
-def _study(workdir: Path, name: str, constraint: str, **report: Any) -> Path:
+def _study(folder: Path, name: str, constraints: dict[str, str], **report: Any) -> Path:
     from dse.search.spec import load_spec
     from dse.search.study import Explorer, run_study
 
-    path = workdir / "studies" / f"{name}.toml"
-    path.write_text(SPEC.format(name=name, constraint=constraint))
+    path = write_spec(folder / "studies" / f"{name}.toml", base=_spec(name, constraints))
     spec = load_spec(path)
     run_study(spec, explorer=Explorer(spec, progress=False), progress=False)
     return write_report(name, progress=False, **report)
 
 
 @pytest.fixture(scope="module")
-def feasible(workdir: Path) -> Path:
+def feasible(module_study_folder: Path) -> Path:
     """The one report of the tests written as by default: every figure as PNG and SVG."""
-    return _study(workdir, "tiny", 'edge_memory = "<= 1e9"')
+    return _study(module_study_folder, "tiny", {"edge_memory": "<= 1e9"})
 
 
 @pytest.fixture(scope="module")
-def infeasible(workdir: Path) -> Path:
-    return _study(workdir, "never", 'latency_mean = "<= 1e-9"', **FAST)
+def infeasible(module_study_folder: Path) -> Path:
+    return _study(module_study_folder, "never", {"latency_mean": "<= 1e-9"}, **FAST)
 
 
 class _Refs(HTMLParser):
@@ -267,16 +235,14 @@ def test_the_fast_mode_writes_each_figure_as_a_png_alone(infeasible: Path) -> No
 
 @pytest.mark.slow
 def test_report_warns_at_the_top_when_the_reference_has_not_learned(
-    workdir: Path, feasible: Path
+    module_study_folder: Path, feasible: Path
 ) -> None:
     from dse.search.spec import load_spec
     from dse.search.study import Explorer, run_study
 
-    path = workdir / "studies" / "unlearned.toml"
-    path.write_text(
-        SPEC.format(name="unlearned", constraint="").replace(
-            "epochs = 1", 'epochs = "auto"\nmax_epochs = 2\nlr = 1e-5'
-        )
+    path = write_spec(
+        module_study_folder / "studies" / "unlearned.toml",
+        base=_spec("unlearned", {}, training={"epochs": "auto", "max_epochs": 2, "lr": 1e-5}),
     )
     spec = load_spec(path)
     run_study(spec, n_trials=4, explorer=Explorer(spec, progress=False), progress=False)

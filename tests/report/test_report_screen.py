@@ -6,21 +6,18 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from helpers import write_spec
 from helpers.fast_report import FAST
-from tiny_study import spec_text
 
 from dse.cli import main
 from dse.costmodel import devices, list_devices, list_links, load_device
 from dse.errors import InputError
 from dse.report.text import shown_path
 from dse.report.write import write_report
-
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 class _Page(HTMLParser):
@@ -60,22 +57,21 @@ class _Page(HTMLParser):
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> Iterator[Path]:
-    root = tmp_path_factory.mktemp("screen")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv("DSE_CACHE", str(shared_cache))
-        (root / "studies").mkdir()
-        yield root
+def folder(module_study_folder: Path) -> Path:
+    """The module's study folder: the report's paths are checked against it."""
+    return module_study_folder
 
 
 @pytest.fixture(scope="module")
 def report(folder: Path) -> Path:
     from dse.search import Explorer, load_spec, run_study
 
-    path = folder / "studies" / "screen.toml"
-    path.write_text(
-        spec_text("screen", n_trials=16, sampler="random", constraints='edge_memory = "<= 1e9"')
+    path = write_spec(
+        folder / "studies" / "screen.toml",
+        "screen",
+        n_trials=16,
+        sampler="random",
+        constraints={"edge_memory": "<= 1e9"},
     )
     spec = load_spec(path)
     run_study(spec, explorer=Explorer(spec, progress=False), progress=False)

@@ -43,7 +43,7 @@ def test_a_front_spans_the_space_only_with_every_property() -> None:
 
 @pytest.mark.slow
 @pytest.mark.heavy
-def test_the_demo_studys_front_spans_the_design_space(isolated: Path) -> None:
+def test_the_demo_studys_front_spans_the_design_space(study_folder: Path) -> None:
     """The shipped demo spec, run whole (3 networks trained, 300 trials scored)."""
     spec = load_spec(DEMO)
     explorer = Explorer(spec, progress=False)

@@ -4,7 +4,6 @@ exit policy in the knobs, and the section comparing one backbone with one networ
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,6 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from helpers import HUE, HUE_TASKS, only, spec_dict, write_spec
 from helpers.fast_report import FAST
 from helpers.report_data import report_data
 
@@ -20,37 +20,27 @@ from dse.report.fmt import human
 from dse.report.text import exits_text
 from dse.report.write import write_report
 from dse.search.space import Candidate
-from tests.tiny_study import HUE_DATA, HUE_TASKS
 
 TASKS = HUE_TASKS
 SECTION = "One backbone or one network per task"
 
-SPEC = (
-    """\
-name = "mtl-report"
-n_trials = 6
-sampler = "random"
-seed = 0
-[model]
-name = "mlp"
-"""
-    + HUE_DATA
-    + """\
-[training]
-epochs = 1
-seed = 0
-[space]
-densities = [1.0]
-thresholds = { low = 0.5, high = 1.0, step = 0.5 }
-policies = ["all", "per_task"]
-task_thresholds = true
-[objectives]
-accuracy.wall_hue = "maximize"
-accuracy_min = "maximize"
-latency_mean = "minimize"
-[constraints]
-accuracy_min = ">= 0"
-"""
+SPEC = spec_dict(
+    "mtl-report",
+    n_trials=6,
+    sampler="random",
+    data=only(HUE),
+    space=only(
+        {
+            "densities": [1.0],
+            "thresholds": {"low": 0.5, "high": 1.0, "step": 0.5},
+            "policies": ["all", "per_task"],
+            "task_thresholds": True,
+        }
+    ),
+    objectives=only(
+        {"accuracy.wall_hue": "maximize", "accuracy_min": "maximize", "latency_mean": "minimize"}
+    ),
+    constraints={"accuracy_min": ">= 0"},
 )
 
 # ------------------------------------------------------------------------- knobs text
@@ -165,29 +155,21 @@ def test_tasks_info_pairs_each_placement_and_renders(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def report(
-    tmp_path_factory: pytest.TempPathFactory, shared_cache: Path, one_thread: None
-) -> Iterator[Path]:
-    """The report of a tiny two-task study, in a folder of its own with the session's
+def report(module_study_folder: Path) -> Path:
+    """The report of a tiny two-task study, in the module's folder with the session's
     training cache, less the single-task networks: the report trains those itself."""
     from dse.search import single_task_spec
     from dse.search.spec import load_spec
     from dse.search.study import Explorer, run_study
 
-    root = tmp_path_factory.mktemp("mtl-report")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv("DSE_CACHE", str(shared_cache))
-        (root / "studies").mkdir()
-        path = root / "studies" / "mtl-report.toml"
-        path.write_text(SPEC)
-        spec = load_spec(path)
-        explorer = Explorer(spec, progress=False)
-        run_study(spec, explorer=explorer, progress=False)
-        base = explorer.network_spec("dense", 1.0)
-        for task in TASKS:  # another test may have trained them into the shared cache
-            explorer.cache.path(single_task_spec(base, task).key).unlink(missing_ok=True)
-        yield write_report("mtl-report", progress=False, **FAST)
+    path = write_spec(module_study_folder / "studies" / "mtl-report.toml", base=SPEC)
+    spec = load_spec(path)
+    explorer = Explorer(spec, progress=False)
+    run_study(spec, explorer=explorer, progress=False)
+    base = explorer.network_spec("dense", 1.0)
+    for task in TASKS:  # another test may have trained them into the shared cache
+        explorer.cache.path(single_task_spec(base, task).key).unlink(missing_ok=True)
+    return write_report("mtl-report", progress=False, **FAST)
 
 
 def _comparison(report: Path):  # type: ignore[no-untyped-def]
