@@ -195,6 +195,7 @@ class Explorer:
             tasks=self.tasks,
             head=self.head,
             cut=self.train_cut(cut),
+            weights=self.spec.weights,
         )
 
     def scorer(self, method: str, density: float, cut: int | None = None) -> Scorer:
