@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.fast_report import FAST
 
 from dse.report.doc import Code, Doc
 from dse.report.write import write_report
 from dse.search.explorer import Explorer
 from dse.search.spec import load_spec
 from dse.search.study import run_study
-from tests.report.fast_report import FAST
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers.fast_report import FAST
 
 from dse.report import fmt, plots
 from dse.report.write import write_report
-from tests.report.fast_report import FAST
 from tests.tiny_study import spec_text
 
 CODECS = ("fp32", "int8", "int4+zstd")

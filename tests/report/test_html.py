@@ -10,11 +10,11 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from helpers.fast_report import FAST
 
 from dse.report.doc import Bold, Code, Doc, Link
 from dse.report.fmt import human
 from dse.report.write import write_report
-from tests.report.fast_report import FAST
 
 # --------------------------------------------------------------------------------------
 # the document model

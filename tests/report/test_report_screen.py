@@ -11,6 +11,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from helpers.fast_report import FAST
 from tiny_study import spec_text
 
 from dse.cli import main
@@ -18,7 +19,6 @@ from dse.costmodel import devices, list_devices, list_links, load_device
 from dse.errors import InputError
 from dse.report.text import shown_path
 from dse.report.write import write_report
-from tests.report.fast_report import FAST
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

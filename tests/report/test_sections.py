@@ -8,6 +8,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from helpers.report_data import RULER, no_trial_feasible, report_data
+from helpers.report_data import spec as spec_fields
 
 from dse.report.data import ReportData
 from dse.report.doc import Doc
@@ -15,8 +17,6 @@ from dse.report.figures import Figures
 from dse.report.sections import reproduce, search, spec, summary, verification, what_to_do
 from dse.report.sections.deployment_map import deployment_map
 from dse.search import Choice, DeploymentResult, Grid, Sweep
-from tests.report.hand_data import RULER, no_trial_feasible, report_data
-from tests.report.hand_data import spec as spec_fields
 
 
 def _text(part: Any) -> str:

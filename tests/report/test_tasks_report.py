@@ -12,14 +12,14 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
+from helpers.fast_report import FAST
+from helpers.report_data import report_data
 
 from dse.report import fmt, plots
 from dse.report.fmt import human
 from dse.report.text import exits_text
 from dse.report.write import write_report
 from dse.search.space import Candidate
-from tests.report.fast_report import FAST
-from tests.report.hand_data import report_data
 from tests.tiny_study import HUE_DATA, HUE_TASKS
 
 TASKS = HUE_TASKS

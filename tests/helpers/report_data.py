@@ -11,8 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from dse.report import plots
-from dse.report.data import ReportData
+from dse.report import ReportData, plots
 from dse.search import Candidate, Grid, Ruler
 
 NAMES = ("accuracy", "latency_mean")
