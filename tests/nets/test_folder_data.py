@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import assert_cli_refused
 from PIL import Image
 
-from dse.cli import main
 from dse.errors import InputError
 from dse.nets import load_data
 from dse.nets.data.splits import normalise
@@ -190,7 +190,9 @@ def test_dse_train_refuses_a_broken_image_with_exit_2(
     make_folder(tmp_path / "imgs")
     (tmp_path / "imgs" / "owl" / "bad.jpg").write_bytes(b"\xff\xd8\xff broken")
     argv = ["train", "mlp", "--data", "folder", "--data-root", str(tmp_path / "imgs")]
-    rc = main([*argv, "--quiet", "--cache-dir", str(tmp_path / "cache")])
-    err = capsys.readouterr().err.strip()
-    assert rc == 2 and len(err.splitlines()) == 1
-    assert "bad.jpg" in err and "image" in err
+    assert_cli_refused(
+        [*argv, "--quiet", "--cache-dir", str(tmp_path / "cache")],
+        capsys,
+        where=tmp_path / "imgs" / "owl" / "bad.jpg",
+        words=["image: cannot be read as an image"],
+    )

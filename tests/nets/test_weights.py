@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from torch import nn
-from user_net import (
+from helpers import assert_cli_refused
+from helpers.user_net import (
     MEAN,
     N_TRAIN,
     STD,
@@ -25,12 +25,11 @@ from user_net import (
     write_model,
     write_npz,
 )
+from torch import nn
 
 from dse.cli import main
 from dse.errors import InputError
 from dse.nets import NetworkSpec, TrainConfig, load_data, train_network
-
-pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
@@ -247,11 +246,12 @@ def test_dse_train_takes_weights_and_backbone(
     # a state_dict the model does not take: one line, exit 2
     bad = tmp_path / "bad.pt"
     torch.save({"w": torch.zeros(1)}, bad)
-    assert main(argv(bad)) == 2
-    err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "bad.pt: weights: does not match" in err
-    assert main(argv(user["weights"], "--backbone", "scratch")) == 2
-    assert "scratch trains from random weights" in capsys.readouterr().err
+    assert_cli_refused(argv(bad), capsys, where=bad, words=["weights: does not match"])
+    assert_cli_refused(
+        argv(user["weights"], "--backbone", "scratch"),
+        capsys,
+        words=["training: backbone: scratch trains from random weights"],
+    )
 
 
 def test_the_npz_and_its_stated_normalisation_are_the_users_inputs(user: dict[str, Path]) -> None:
