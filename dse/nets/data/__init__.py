@@ -51,7 +51,7 @@ from dse.nets.data.procedural import (
     render_shapes,
     render_shapes3d,
 )
-from dse.nets.data.splits import MIN_N, MIN_SIZE, DataSet, Options, Split
+from dse.nets.data.splits import MIN_N, MIN_SIZE, DataSet, Options, Split, normalise
 
 __all__ = [
     "DataSet",
@@ -65,6 +65,7 @@ __all__ = [
     "Split",
     "list_data",
     "load_data",
+    "normalise",
     "render_shapes",
     "render_shapes3d",
 ]
