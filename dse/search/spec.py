@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from dse import vocab
 from dse.errors import InputError
+from dse.search import spec_network
 
 if TYPE_CHECKING:
     from dse.costmodel import DeviceProfile
@@ -30,8 +31,6 @@ POLICIES = ("all", "per_task")
 TASK_METRIC = vocab.TASK_PREFIX  # accuracy.TASK: one task's accuracy
 METHODS = ("predefined", "channels", "nm")
 CRITERIA = ("max_prob", "entropy")
-BACKBONES = ("scratch", "finetune", "frozen")
-DEVICES = ("auto", "cpu", "cuda")
 
 _TOP = {
     "name",
@@ -300,31 +299,8 @@ def check_data_table(table: Any, *, where: str) -> tuple[dict[str, Any], tuple[s
         if len(set(raw_tasks)) != len(raw_tasks):
             raise c.fail("data.tasks", "names a task twice", "name each task once")
         tasks = tuple(raw_tasks)
-    _normalisation(c, data)
+    spec_network.normalisation(c, data)
     return data, tasks
-
-
-def _normalisation(c: _Check, data: Mapping[str, Any]) -> None:
-    """``[data] mean`` and ``std``: both or neither, each a number or a list of 1 to 3
-    (one per channel), std above 0; their count against the images' channels is checked
-    when the data is read."""
-    if "mean" not in data and "std" not in data:
-        return
-    for fld in ("mean", "std"):
-        if fld not in data:
-            other = "std" if fld == "mean" else "mean"
-            raise c.fail(
-                f"data.{fld}",
-                f"missing: {other} is stated without it",
-                "state both, one value per channel: e.g. mean = [0.5], std = [0.25]",
-            )
-        raw = data[fld]
-        values = raw if isinstance(raw, list) else [raw]
-        if not 1 <= len(values) <= 3:
-            raise c.fail(f"data.{fld}", f"must be 1 to 3 numbers (one per channel), got {raw!r}")
-        for v in values:
-            if c.number(v, f"data.{fld}") <= 0 and fld == "std":
-                raise c.fail("data.std", f"{v} is not above 0", "a std is a positive spread")
 
 
 def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) -> StudySpec:
@@ -354,21 +330,12 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
         except InputError as exc:
             raise c.fail("model.head.kind", exc.reason, exc.fix) from None
     training = _training(c, top.get("training", {}), tasks)
-    _backbone(c, training, weights)
+    spec_network.backbone(c, training, weights)
     edge, server, link, edge_profile, tail, stl = _deployment(c, top.get("deployment", {}), path)
 
     space = c.table(top.get("space", {}), "space", _SPACE)
     dens, meths = _densities_and_methods(c, space)
-    if weights is not None and any(d < 1 for d in dens):
-        fixed = [m for m in meths if m in ("predefined", "nm")]
-        if fixed:
-            raise c.fail(
-                "space.methods",
-                f"{fixed[0]} sparsity is a pattern fixed before training, and [model] "
-                "weights were trained without it",
-                'use methods = ["channels"] (prunes the trained network and fine-tunes it), '
-                "or densities = [1.0], or train from scratch without weights",
-            )
+    spec_network.sparsity_of_trained(c, weights, dens, meths)
     exits = _exits(c, space, training)
     thresholds = _thresholds(c, space)
     criterion = c.string(space.get("criterion", "max_prob"), "space.criterion", CRITERIA)
@@ -456,48 +423,7 @@ def _model(
             ) from None
     options = c.table(model_t.get("options", {}), "model.options", set(model_t.get("options", {})))
     _check_model(c, model, options)
-    weights = None
-    if "weights" in model_t:
-        weights = _beside(c.string(model_t["weights"], "model.weights"), path)
-        if not Path(weights).expanduser().is_file():
-            raise c.fail(
-                "model.weights",
-                f"no such file {weights}",
-                "give the trained model's state_dict, saved with "
-                "torch.save(model.state_dict(), FILE) (a relative path is read beside the spec)",
-            )
-    return model, head, options, weights
-
-
-def _backbone(c: _Check, training: Mapping[str, Any], weights: str | None) -> None:
-    """``[training] backbone`` and ``device``: known values; ``finetune`` and ``frozen``
-    need [model] weights, ``scratch`` ignores them (refused), and a frozen backbone
-    trains only heads, centrally."""
-    if "device" in training:
-        c.string(training["device"], "training.device", DEVICES)
-    if "backbone" not in training:
-        return
-    backbone = c.string(training["backbone"], "training.backbone", BACKBONES)
-    if weights is None and backbone != "scratch":
-        raise c.fail(
-            "training.backbone",
-            f"{backbone} starts from trained weights and [model] has none",
-            'give [model] weights = "FILE.pt", or backbone = "scratch"',
-        )
-    if weights is not None and backbone == "scratch":
-        raise c.fail(
-            "training.backbone",
-            "scratch trains from random weights: [model] weights would be ignored",
-            'use backbone = "frozen" or "finetune", or remove [model] weights',
-        )
-    mode = training.get("mode", "central")
-    if backbone == "frozen" and mode != "central":
-        raise c.fail(
-            "training.backbone",
-            f"a frozen backbone leaves only heads to train, and {mode} training trains a "
-            "backbone in two parts",
-            'use mode = "central", or backbone = "finetune"',
-        )
+    return model, head, options, spec_network.weights_file(c, model_t, path)
 
 
 def _training(c: _Check, table: Any, tasks: tuple[str, ...]) -> dict[str, Any]:
@@ -743,15 +669,6 @@ def _flat(c: _Check, table: Any, fld: str, tasks: tuple[str, ...]) -> Any:
         else:
             out[key] = value
     return out
-
-
-def _beside(name: str, spec_path: Path | None) -> str:
-    """A relative file path read beside the spec when it is there, else as given."""
-    if spec_path is not None and not Path(name).expanduser().is_absolute():
-        candidate = spec_path.parent / name
-        if candidate.exists():
-            return str(candidate)
-    return name
 
 
 def _relative(name: str, spec_path: Path | None) -> str:
