@@ -76,6 +76,15 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from dse.deploy.limits import (
+    BACKLOG,
+    FRAME_TIMEOUT_S,
+    IDLE_TIMEOUT_S,
+    MAX_BUFFERED,
+    MAX_CONNECTIONS,
+    MAX_PAYLOAD,
+    MIN_RATE,
+)
 from dse.errors import InputError
 
 REQUEST = struct.Struct("<4sBBHII")
@@ -83,13 +92,6 @@ REPLY = struct.Struct("<4sBBHI")
 REQUEST_MAGIC = b"DSEQ"
 REPLY_MAGIC = b"DSEA"
 VERSION = 1
-MAX_PAYLOAD = 64 * 1024 * 1024  # bytes: a request announcing more gets status 3
-MAX_CONNECTIONS = 16  # connections served at once; one more gets status 5
-MAX_BUFFERED = 256 * 1024 * 1024  # payload bytes held at once over all connections
-IDLE_TIMEOUT_S = 60.0  # a connection silent this long between requests gets status 6
-FRAME_TIMEOUT_S = 30.0  # a frame's arrival, beyond its payload at MIN_RATE; a reply's taking
-MIN_RATE = 125_000  # bytes/s (1 Mbit/s): the slowest a payload may arrive
-BACKLOG = 128  # connections the kernel queues before they are accepted
 MAX_TASKS = 32  # the open-task mask is 32 bits wide
 OK, BAD_FRAME, BAD_PAYLOAD, TOO_LARGE, SERVER_ERROR, BUSY, TIMED_OUT = range(7)
 STATUS_NAMES = {
