@@ -32,6 +32,8 @@ __all__, __getattr__ = exports(
         "key_of": "cache",
         "NetworkSpec": "training",
         "TrainConfig": "training",
+        "BACKBONES": "training",
+        "DEVICES": "training",
         "TrainedNetwork": "training",
         "build_network": "build",
         "example_input": "build",

@@ -13,8 +13,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from dse.search.spec import _Check
 
-BACKBONES = ("scratch", "finetune", "frozen")
-DEVICES = ("auto", "cpu", "cuda")
 FIXED_BEFORE_TRAINING = ("predefined", "nm")
 """Sparsity methods whose pattern is fixed before training: refused with trained weights."""
 
@@ -63,6 +61,8 @@ def backbone(c: _Check, training: Mapping[str, Any], weights: str | None) -> Non
     """``[training] backbone`` and ``device``: known values; ``finetune`` and ``frozen``
     need [model] weights, ``scratch`` ignores them (refused), and a frozen backbone
     trains only heads, centrally."""
+    from dse.nets import BACKBONES, DEVICES
+
     if "device" in training:
         c.string(training["device"], "training.device", DEVICES)
     if "backbone" not in training:
