@@ -92,12 +92,13 @@ def data() -> argparse.ArgumentParser:
         p.add_argument(
             "--data",
             default="digits",
-            help="digits | shapes | mnist | fashion-mnist | cifar10 | npz",
+            help="digits | shapes | shapes3d | mnist | fashion-mnist | cifar10 | npz | folder",
         )
         p.add_argument(
             "--data-root",
             default=None,
-            help="folder with the data files (mnist, cifar10), or the .npz file (npz)",
+            help="folder with the data files (mnist, cifar10), the .npz file (npz), or "
+            "the folder of images, one subfolder per class (folder)",
         )
         p.add_argument(
             "--data-seed",
@@ -109,8 +110,25 @@ def data() -> argparse.ArgumentParser:
         p.add_argument("--n", type=int, default=None, help="number of samples (shapes) or cap")
         p.add_argument("--noise", type=float, default=None, help="salt-and-pepper fraction")
         p.add_argument("--channels", type=int, default=None, help="force 1 or 3 channels")
+        p.add_argument(
+            "--mean",
+            type=_floats,
+            default=None,
+            help="normalise (pixel - mean) / std with these per-channel values (pixels in "
+            "[0, 1]; e.g. 0.485,0.456,0.406), as the network was trained; default: the "
+            "training split's own",
+        )
+        p.add_argument("--std", type=_floats, default=None, help="with --mean: per-channel std")
 
     return _parent(("data",), declare)
+
+
+def _floats(text: str) -> list[float]:
+    """``--mean``/``--std``: comma-separated numbers."""
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not comma-separated numbers") from None
 
 
 def load_data_from(args: argparse.Namespace) -> Any:
@@ -120,7 +138,7 @@ def load_data_from(args: argparse.Namespace) -> Any:
     # None means "not given"; any given value (0 included) goes to load_data to be checked
     opts = {
         k: getattr(args, k)
-        for k in ("size", "n", "channels", "noise")
+        for k in ("size", "n", "channels", "noise", "mean", "std")
         if getattr(args, k, None) is not None
     }
     return load_data(args.data, root=args.data_root, seed=args.data_seed, **opts)

@@ -229,6 +229,7 @@ def _run_study(args: argparse.Namespace, spec: Any, command: list[str]) -> int:
             "use the journal (default) or sqlite storage",
         )
     explorer = Explorer(spec, progress=not args.quiet)
+    explorer.train_config.torch_device()  # device = "cuda" without a GPU: refused before any trial
     study, rc = _with_helpers(
         args,
         command,

@@ -99,6 +99,26 @@ def _add_train(sub: Any) -> None:
         default=0,
         help="seed of the initial weights and the batch order (default 0)",
     )
+    t.add_argument(
+        "--weights",
+        default=None,
+        metavar="FILE",
+        help="the model's trained state_dict (torch.save(model.state_dict(), FILE)), "
+        "loaded weights-only",
+    )
+    t.add_argument(
+        "--backbone",
+        choices=("scratch", "finetune", "frozen"),
+        default=None,
+        help="with --weights: frozen (default: only exit and task heads train) or "
+        "finetune (all of it); without: scratch",
+    )
+    t.add_argument(
+        "--device",
+        choices=("auto", "cpu", "cuda"),
+        default="auto",
+        help="where to train: auto (a CUDA GPU when there is one, default), cpu or cuda",
+    )
     t.add_argument("--cache-dir", default=None, help="default: $DSE_CACHE or .dse-cache")
     t.set_defaults(func=cmd_train)
 
@@ -189,9 +209,16 @@ def _network_spec(args: argparse.Namespace) -> Any:
         exits=exits,
         model_options={} if args.output is None else {"output": args.output},
         train=TrainConfig(
-            epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, **auto
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            seed=args.seed,
+            backbone=args.backbone,
+            device=args.device,
+            **auto,
         ),
         tasks=tasks,
+        weights=args.weights,
     )
 
 
@@ -207,9 +234,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     info = network_summary(trained)
     took = fmt.seconds(trained.train_seconds)
     state = "loaded from cache" if trained.cached else f"trained in {took}"
+    brought = (
+        f"; the backbone is {args.weights}'s, {spec.backbone}" if spec.weights is not None else ""
+    )
     print(
         f"{args.model} on {spec.data.name} ({args.method}, density {args.density:g}): "
-        f"{state}, {trained.epochs_text()}"
+        f"{state}, {trained.epochs_text()}{brought}"
     )
     _print_accuracy(info, trained)
     print(

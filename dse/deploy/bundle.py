@@ -43,7 +43,7 @@ import torch
 import torch.nn as nn
 
 from dse.errors import InputError
-from dse.nets import Codec, PayloadError, Quantized, read_payload, sparsity
+from dse.nets import Codec, PayloadError, Quantized, normalise, read_payload, sparsity
 
 FORMAT = 2  # what dse export writes
 READS = (1, 2)  # the formats this reader takes
@@ -218,6 +218,8 @@ def _manifest_error(m: dict[str, Any]) -> tuple[str, str] | None:
         return "codec", "not a codec name or null"
     if "input_shape" in m and not (_sizes(m["input_shape"]) and m["input_shape"]):
         return "input_shape", "not a list of sizes"
+    if "normalisation" in m and not _normalisation_ok(m["normalisation"], m.get("input_shape")):
+        return "normalisation", "not a table of one mean and one std (> 0) per input channel"
     if not (
         isinstance(files, dict) and all(_inside(k) and isinstance(v, str) for k, v in files.items())
     ):
@@ -266,6 +268,27 @@ def _manifest_error(m: dict[str, Any]) -> tuple[str, str] | None:
             ):
                 return "sparse.layers", f"{e!r:.60} is not a layer entry"
     return None
+
+
+def _normalisation_ok(norm: Any, shape: Any) -> bool:
+    """A manifest's ``normalisation``: ``mean`` and ``std`` lists of finite numbers, as
+    many as the input has channels, every std above 0."""
+    if not isinstance(norm, dict):
+        return False
+    mean, std = norm.get("mean"), norm.get("std")
+    channels = shape[1] if isinstance(shape, list) and len(shape) > 1 else None
+    lists = [v for v in (mean, std) if isinstance(v, list)]
+    return (
+        len(lists) == 2
+        and all(
+            isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+            for v in lists
+            for x in v
+        )
+        and len(mean) == len(std) >= 1
+        and (channels is None or len(mean) == channels)
+        and all(x > 0 for x in std)
+    )
 
 
 def outside(folder: Path, name: str, field: str) -> Path:
@@ -528,8 +551,23 @@ class Bundle:
         self.shapes = [tuple(int(d) for d in c["shape"]) for c in manifest["crossing"]]
         self.quantised = self.codec is not None and self.codec.quantised
 
+    def normalise(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The programs' inputs from [0, 1] pixels (N x C x H x W): the manifest's
+        ``(pixel - mean) / std`` per channel, as the network saw its images in training,
+        bit for bit. A bundle of before the manifest said it takes normalised inputs only."""
+        norm = self.manifest.get("normalisation")
+        if norm is None:
+            raise InputError(
+                self.folder / MANIFEST,
+                "normalisation",
+                "missing: this bundle does not say how its inputs are normalised",
+                "export it again with this dse",
+            )
+        return normalise(pixels.to(torch.float32).clone(), norm["mean"], norm["std"])
+
     def edge(self, x: torch.Tensor) -> EdgeResult:
-        """Run the edge program on one sample (batch dimension 1) and pack its payload."""
+        """Run the edge program on one sample (batch dimension 1, normalised: see
+        :meth:`normalise`) and pack its payload."""
         start = time.perf_counter()
         shape = tuple(self.manifest["input_shape"])
         if tuple(x.shape) != shape:

@@ -15,6 +15,11 @@ Sparse layers (predefined or N:M masks) are stored once, compressed
 its seed), in ``weights/sparse.dsew``; in the programs each such weight is a placeholder
 of the right shape over one stored value, filled at load.
 
+The programs take normalised inputs: the manifest's ``normalisation`` says how a device
+turns its [0, 1] pixels into them, ``(pixel - mean) / std`` per channel, the data set's
+own (the user's stated ``mean`` and ``std``, or the training split's statistics), which
+:meth:`dse.deploy.bundle.Bundle.normalise` applies and ``dse run-split`` runs through.
+
 ``reference.npz`` holds, over the test split, what the study's own scoring says: each
 task's path (``Scorer.decisions``), the predicted class under that scoring (the server's
 outputs on decoded tensors for a lossy codec), the payload bytes the study counted, and
@@ -263,6 +268,11 @@ def export_bundle(
         "candidate": record["knobs"],
         "model": spec.model,
         "input_shape": [1, *explorer.data.input_shape],
+        "normalisation": {
+            "pixels": "float32 in [0, 1], N x C x H x W",
+            "mean": list(explorer.data.mean),
+            "std": list(explorer.data.std),
+        },
         "cut": k,
         "cut_after": graph.cuts[k].after,
         "edge_only": edge_only,

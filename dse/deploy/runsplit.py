@@ -1,7 +1,9 @@
 """Run an exported split for real (``dse run-split DIR``) and hold it to the study's
 prediction.
 
-Every test sample of the bundle's data set goes through at batch 1: the edge program; if
+Every test sample of the bundle's data set, read as [0, 1] pixels and normalised as the
+manifest's ``normalisation`` says (as a device normalises its own images), goes through
+at batch 1: the edge program; if
 it sends, the payload goes to the server program, in this process or over TCP to a
 ``dse serve`` (:mod:`dse.deploy.serve`). With a link profile, the transfer is *paced*:
 after the exchange the client sleeps until ``8 * payload / uplink + rtt + 8 * result /
@@ -38,6 +40,7 @@ import torch
 from dse.costmodel import LinkProfile, transfer_time
 from dse.deploy.serve import REPLY, REQUEST, Client, ServerError, ok_body
 from dse.errors import InputError
+from dse.nets import normalise
 
 ACCURACY_TOL = 1e-9  # |measured - predicted|: float rounding only
 LOGITS_TOL = 1e-4  # max |final logits - whole_logits|, absolute
@@ -497,11 +500,14 @@ def data_table(man: dict, data: str | Path | None, *, where: str) -> tuple[dict,
 def load_test_split(
     man: dict, data: str | Path | None, *, where: str
 ) -> tuple[torch.Tensor, list[np.ndarray]]:
-    """The test split's inputs and, per task of the bundle, its labels."""
+    """The test split's inputs and, per task of the bundle, its labels: read as [0, 1]
+    pixels and normalised as the bundle's manifest says (what a device does with its own
+    images), or, for a bundle whose manifest does not say, as the data set normalises."""
     from dse.search import load_data_table
 
     table, source = data_table(man, data, where=where)
-    ds = load_data_table(table)
+    norm = man.get("normalisation")
+    ds = load_data_table(table, normalise=norm is None)
     labels = []
     for task in man["tasks"]:
         if task not in ds.test.y:
@@ -520,7 +526,9 @@ def load_test_split(
             f"inputs of shape {ds.input_shape}, the bundle takes {want}",
             "give the data the bundle was trained on",
         )
-    return ds.test.x, labels
+    if norm is None:
+        return ds.test.x, labels
+    return normalise(ds.test.x, norm["mean"], norm["std"]), labels
 
 
 def run_split(

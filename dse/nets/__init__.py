@@ -1,7 +1,8 @@
 """The networks: the model zoo and loaders for the user's own models, predefined sparsity,
 early-exit heads, data sets, and training, each distinct network trained once and cached.
 
-Entry points: :func:`load_model` / :func:`list_models`; :func:`load_data`;
+Entry points: :func:`load_model` / :func:`list_models`; :func:`load_data` and
+:func:`normalise` (what a data set's ``mean`` and ``std`` do to [0, 1] pixels);
 :func:`train_network` -> :class:`TrainedNetwork` (through a :class:`Cache`), or
 :class:`TrainingDiverged`;
 :func:`attach_exits`, :func:`confidence`; :class:`HeadConfig` and
@@ -25,11 +26,14 @@ __all__, __getattr__ = exports(
         "DataSet": "data",
         "load_data": "data",
         "list_data": "data",
+        "normalise": "data",
         "Cache": "cache",
         "atomic_write_bytes": "cache",
         "key_of": "cache",
         "NetworkSpec": "training",
         "TrainConfig": "training",
+        "BACKBONES": "training",
+        "DEVICES": "training",
         "TrainedNetwork": "training",
         "build_network": "build",
         "example_input": "build",

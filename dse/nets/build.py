@@ -16,7 +16,7 @@ from dse.nets import sparsity
 from dse.nets.data import DataSet
 from dse.nets.exits import attach_exits, find_classifier
 from dse.nets.heads import attach_task_heads
-from dse.nets.models import accepts_width, load_model
+from dse.nets.models import accepts_width, load_model, load_weights
 from dse.nets.pruning import prune_channels
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ def _build(spec: NetworkSpec, *, dense: bool = False) -> nn.Module:
     per_task = [data.classes[t] for t in spec.task_names]
     width = 1.0
     channels = spec.method == "channels" and spec.density < 1 and not dense
-    if channels and accepts_width(spec.model):
+    if channels and accepts_width(spec.model) and spec.weights is None:
         # Whole channels removed before training: both sides of a junction shrink, so a
         # width factor sqrt(density) keeps about `density` of the weights.
         width = math.sqrt(spec.density)
@@ -77,7 +77,11 @@ def _build(spec: NetworkSpec, *, dense: bool = False) -> nn.Module:
             "the model has no weights to train",
             "give a model with at least one layer that has parameters",
         )
-    if channels and width == 1.0:  # no `width` argument: prune the built model's channels
+    if spec.weights is not None:  # the user's trained network, before anything is cut off it
+        load_weights(base, spec.weights, name=spec.model)
+    # no `width` argument, or trained weights to keep: prune the built model's channels (a
+    # trained network's by the magnitude of its trained weights)
+    if channels and width == 1.0:
         classifier = getattr(base, "classifier_name", None) or find_classifier(
             trace(base, name=spec.model)
         )

@@ -61,7 +61,8 @@ def schedule(
     """AdamW over the network's parameters (and the learned task weights, undecayed) with
     a one-cycle schedule over ``cfg.epochs``, or, with ``epochs = "auto"``, a one-epoch
     linear warm-up and the rate cut by :data:`AUTO_LR_FACTOR` on a plateau."""
-    params: list[dict[str, Any]] = [{"params": list(net.parameters())}]
+    # a frozen backbone's weights take no gradient: only the rest is optimised
+    params: list[dict[str, Any]] = [{"params": [p for p in net.parameters() if p.requires_grad]}]
     if log_vars is not None:  # the learned weights are not decayed
         params.append({"params": [log_vars], "weight_decay": 0.0})
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -124,11 +125,15 @@ def epoch(
     order: torch.Generator,
     index: int,
     first_loss: float | None,
+    frozen: Sequence[nn.Module] = (),
 ) -> tuple[float, float | None]:
     """One pass over the training split in the order ``order`` draws, masks kept after
     every step: the epoch's mean loss and the first batch's loss of the whole training
-    (what the untrained network costs)."""
+    (what the untrained network costs). The ``frozen`` modules stay in eval mode (their
+    norms' statistics and dropout as at inference)."""
     net.train()
+    for m in frozen:
+        m.eval()
     perm = torch.randperm(len(x), generator=order)
     total = 0.0
     for i in range(0, len(x), batch_size):
@@ -164,17 +169,24 @@ def check_diverged(net: nn.Module, index: int, loss: float, first_loss: float | 
 
 
 def logits(
-    net: nn.Module, x: torch.Tensor, tasks: int = 1, batch: int = 512
+    net: nn.Module,
+    x: torch.Tensor,
+    tasks: int = 1,
+    batch: int = 512,
+    *,
+    device: torch.device | None = None,
 ) -> tuple[torch.Tensor, ...]:
-    """Per task, the logits of every output: ``[outputs, N, classes_t]``."""
+    """Per task, the logits of every output: ``[outputs, N, classes_t]`` (on the CPU; the
+    batches run on ``device``, None: where ``x`` is)."""
     net.eval()
     outs: list[list[torch.Tensor]] = [[] for _ in range(tasks)]
     with torch.no_grad():
         for i in range(0, len(x), batch):
-            out = net(x[i : i + batch])
+            chunk = x[i : i + batch]
+            out = net(chunk if device is None else chunk.to(device))
             out = out if isinstance(out, tuple | list) else (out,)
             for t in range(tasks):
-                outs[t].append(torch.stack(list(out[t::tasks])))
+                outs[t].append(torch.stack(list(out[t::tasks])).cpu())
     return tuple(torch.cat(o, dim=1) for o in outs)
 
 

@@ -9,17 +9,26 @@ input geometry) reach it only when the caller gives them. It must return one ten
 logits); a model returning a tuple, list or dict is taken only with the option ``output``
 naming the element to use (an index or a key), and is otherwise refused with the names of
 its outputs.
+
+A model the user has trained comes with its weights: :func:`load_weights` reads a
+state_dict saved with ``torch.save(model.state_dict(), FILE)``, weights only (a file that
+would unpickle anything else is refused, never run), into the model as built, and
+:func:`weights_digest` is the file's sha256, what the training key holds of it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import inspect
+import pickle
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import torch
 import torch.fx as fx
 import torch.nn as nn
 
@@ -321,3 +330,109 @@ def _timm(name: str, num_classes: int | None) -> nn.Module | None:
         classes = {} if num_classes is None else {"num_classes": num_classes}
         return timm.create_model(name, pretrained=False, **classes)
     return None
+
+
+# --------------------------------------------------------------------------------------
+# the user's trained weights
+# --------------------------------------------------------------------------------------
+
+WEIGHTS_FIX = "save the trained model's state_dict: torch.save(model.state_dict(), FILE)"
+_DIGESTS: dict[tuple[str, int, int], str] = {}  # (resolved path, mtime, size) -> sha256
+
+
+def weights_digest(path: str | Path) -> str:
+    """The sha256 of a weights file (what a training key holds of it), read once per
+    version of the file; a missing file is the one-line error."""
+    file = _weights_file(path)
+    stat = file.stat()
+    version = (str(file.resolve()), stat.st_mtime_ns, stat.st_size)
+    if version not in _DIGESTS:
+        _DIGESTS[version] = hashlib.sha256(file.read_bytes()).hexdigest()
+    return _DIGESTS[version]
+
+
+def _weights_file(path: str | Path) -> Path:
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise InputError(
+            file,
+            "weights",
+            "no such file" if not file.exists() else "is not a file",
+            "give the path of the trained model's state_dict (" + WEIGHTS_FIX + ")",
+        )
+    return file
+
+
+def read_weights(path: str | Path) -> dict[str, torch.Tensor]:
+    """A state_dict file read weights-only onto the CPU: a mapping of names to tensors, or
+    the one-line error that says how to save one."""
+    file = _weights_file(path)
+    try:
+        state = torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        unsupported = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(exc))
+        reason = (
+            f"is not weights-only: it pickles {unsupported.group(1)}, which loading "
+            "weights-only refuses (a whole model, not its state_dict)"
+            if unsupported
+            else "is not a file torch.save wrote"
+        )
+        raise InputError(file, "weights", reason, WEIGHTS_FIX) from None
+    except Exception as exc:  # noqa: BLE001 - garbage makes the unpickler raise anything
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            file, "weights", f"is not a file torch.save wrote ({first[:160]})", WEIGHTS_FIX
+        ) from None
+    if not isinstance(state, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()
+    ):
+        raise InputError(
+            file,
+            "weights",
+            f"holds a {type(state).__name__}, not a state_dict (names -> tensors)",
+            WEIGHTS_FIX,
+        )
+    return dict(state)
+
+
+def load_weights(model: nn.Module, path: str | Path, *, name: str = "model") -> nn.Module:
+    """Load the state_dict in ``path`` into ``model`` (in place; returned), strictly: a
+    name the model lacks or lacks in the file, or a tensor of another shape, is the
+    one-line error naming the file, what differs and the fix."""
+    file = Path(path).expanduser()
+    state = read_weights(file)
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    if missing or unexpected:
+        parts = []
+        if missing:
+            parts.append(f"the model's {_some(missing)} missing from the file")
+        if unexpected:
+            parts.append(f"the file's {_some(unexpected)} not in the model")
+        raise InputError(
+            file,
+            "weights",
+            f"does not match {name}: {'; '.join(parts)}",
+            "give the state_dict of the model [model] builds (same layers, same names), "
+            "or build that model (its factory and options)",
+        )
+    shapes = [k for k in own if tuple(state[k].shape) != tuple(own[k].shape)]
+    if shapes:
+        k = shapes[0]
+        more = f" (and {len(shapes) - 1} more)" if len(shapes) > 1 else ""
+        raise InputError(
+            file,
+            "weights",
+            f"does not match {name}: {k} is {list(state[k].shape)} in the file, "
+            f"{list(own[k].shape)} in the model{more}",
+            "build the model for the same input and classes as it was trained for "
+            "([data] size and channels, the model's options), or give its own weights",
+        )
+    model.load_state_dict(state, strict=True)
+    return model
+
+
+def _some(names: list[str]) -> str:
+    shown = ", ".join(names[:3])
+    return shown + (f" and {len(names) - 3} more" if len(names) > 3 else "")

@@ -1,10 +1,19 @@
 """The training-dependent part of a candidate: trained once per key and cached.
 
 A network is fixed by a :class:`NetworkSpec`: model and its options, data set, sparsity
-method and density, exit sites, training settings and seed. Everything else a study
-varies (split point, which exits are used, threshold) is scored later from the cached
-per-exit logits without training. This module is the only one that trains (split and
-hierarchical training take their two-part step from ``hierarchical.py``).
+method and density, exit sites, training settings and seed, and the user's trained
+weights when they bring them (their sha256). Everything else a study varies (split point,
+which exits are used, threshold) is scored later from the cached per-exit logits without
+training. This module is the only one that trains (split and hierarchical training take
+their two-part step from ``hierarchical.py``).
+
+A network brought with its weights (``NetworkSpec.weights``) keeps them as trained with
+``backbone = "frozen"`` (the default then): only the exit heads and task heads train, the
+backbone's weights, norms' statistics included, stay the user's (SDN's IC-only training),
+and a network with nothing left to train is not trained at all. ``"finetune"`` trains the
+whole network from them; a ``channels`` density below 1 prunes them and fine-tunes.
+Training runs on ``TrainConfig.device`` (a GPU when there is one, by default), which is no
+part of the key.
 """
 
 from __future__ import annotations
@@ -29,7 +38,7 @@ from dse.nets.cache import Cache, key_of
 from dse.nets.data import DataSet
 from dse.nets.heads import HeadConfig
 from dse.nets.hierarchical import SplitTrainer, split_trainer
-from dse.nets.models import accepts_width, list_models
+from dse.nets.models import accepts_width, list_models, weights_digest
 from dse.vocab import network_label
 
 log = logging.getLogger(__name__)
@@ -72,6 +81,12 @@ class TrainConfig:
     #: hierarchical: the module path of the exit whose loss trains the edge part (None:
     #: the exit nearest before the cut)
     exit: str | None = None
+    #: with the user's weights: "frozen" (the default then: only exit and task heads
+    #: train) or "finetune" (all of it); without: "scratch" (the default then)
+    backbone: str | None = None
+    #: where training runs: "auto" (a CUDA GPU when torch sees one, else the CPU), "cpu"
+    #: or "cuda"; no part of the key (see :meth:`torch_device`)
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         if isinstance(self.epochs, str) and self.epochs != AUTO:
@@ -120,6 +135,28 @@ class TrainConfig:
                 "only hierarchical training has an exit that trains the edge part",
                 'set mode = "hierarchical" or remove exit',
             )
+        if self.backbone is not None and self.backbone not in BACKBONES:
+            raise InputError(
+                "training",
+                "backbone",
+                f"unknown backbone {self.backbone!r}",
+                f"use one of {', '.join(BACKBONES)}",
+            )
+        if self.device not in DEVICES:
+            raise InputError(
+                "training",
+                "device",
+                f"unknown device {self.device!r}",
+                f"use one of {', '.join(DEVICES)}",
+            )
+        if self.backbone == "frozen" and self.mode != "central":
+            raise InputError(
+                "training",
+                "backbone",
+                f"a frozen backbone leaves only heads to train, and {self.mode} training "
+                "trains a backbone in two parts",
+                'use mode = "central", or backbone = "finetune"',
+            )
         if self.mode != "central" and self.task_weighting == "uncertainty":
             raise InputError(
                 "training",
@@ -150,7 +187,32 @@ class TrainConfig:
             del d["mode"]  # a central network's key is what it always was
         if self.exit is None:
             del d["exit"]
+        del d["backbone"]  # NetworkSpec.fields: only with weights, resolved
+        del d["device"]  # where it trains changes no key
         return d
+
+    def torch_device(self) -> torch.device:
+        """The device training runs on: ``cuda`` when asked for (refused in one line where
+        torch sees no CUDA GPU), ``cpu``, or with ``auto`` a GPU when there is one. Split
+        and hierarchical training run on the CPU: their two parts draw dropout from CPU
+        random streams of their own."""
+        gpu = torch.cuda.is_available()
+        if self.device == "cuda" and not gpu:
+            raise InputError(
+                "training",
+                "device",
+                "cuda asked for, but torch sees no CUDA GPU on this machine",
+                'use device = "auto" (a GPU when there is one) or "cpu"',
+            )
+        if self.device == "cuda" and self.mode != "central":
+            raise InputError(
+                "training",
+                "device",
+                f"{self.mode} training runs its two parts on the CPU",
+                'use device = "auto" or "cpu", or mode = "central"',
+            )
+        use_gpu = self.device == "cuda" or (self.device == AUTO and gpu and self.mode == "central")
+        return torch.device("cuda" if use_gpu else "cpu")
 
     def describe(self) -> str:
         if self.auto:
@@ -163,6 +225,10 @@ class TrainConfig:
 
 WEIGHTINGS = ("fixed", "uncertainty")
 MODES = ("central", "split", "hierarchical")
+BACKBONES = ("scratch", "finetune", "frozen")
+DEVICES = ("auto", "cpu", "cuda")
+HEAD_MODULES = ("exit_heads", "task_heads")
+"""The modules a frozen backbone leaves to train: the exit heads and the task heads."""
 
 
 class TrainingDiverged(InputError):
@@ -201,6 +267,9 @@ class NetworkSpec:
     #: split or hierarchical training: the cut (index into the layer graph's cuts) the
     #: network is trained at; ignored (None) in central training
     cut: int | None = None
+    #: the user's trained weights: a state_dict file loaded into the model as built (see
+    #: :func:`dse.nets.models.load_weights`); its sha256 enters the key
+    weights: str | None = None
 
     def __post_init__(self) -> None:
         if self.train.mode == "central":
@@ -221,6 +290,7 @@ class NetworkSpec:
             )
         if not 0 < self.density <= 1:
             raise InputError("space", "density", f"{self.density} is outside (0, 1]")
+        self._check_backbone()
         if self.task is not None:
             self.data.check_tasks(self.task, field="task")
         if self.tasks is not None:
@@ -237,6 +307,44 @@ class NetworkSpec:
                 "give one weight per task, in the order of the tasks",
             )
         object.__setattr__(self, "head", self.head.resolved(len(self.task_names)))
+
+    def _check_backbone(self) -> None:
+        """The user's weights, the backbone setting and the sparsity method agree."""
+        chosen = self.train.backbone
+        if self.weights is None and chosen in ("finetune", "frozen"):
+            raise InputError(
+                "training",
+                "backbone",
+                f"{chosen} starts from the user's trained weights and none are given",
+                'give [model] weights = "FILE.pt" (dse train --weights FILE), '
+                'or backbone = "scratch"',
+            )
+        if self.weights is not None and chosen == "scratch":
+            raise InputError(
+                "training",
+                "backbone",
+                "scratch trains from random weights: the [model] weights would be ignored",
+                'use backbone = "frozen" or "finetune", or remove weights',
+            )
+        if self.weights is not None and self.method in ("predefined", "nm") and self.density < 1:
+            raise InputError(
+                "space",
+                "method",
+                f"{self.method} sparsity is a pattern fixed before training, and "
+                f"{self.weights} was trained without it",
+                'use method "channels" (prunes the trained network and fine-tunes it), '
+                "or train from scratch without weights",
+            )
+
+    @property
+    def backbone(self) -> str:
+        """How the backbone trains: ``scratch`` without weights; with them ``frozen`` (the
+        default) or ``finetune``, and always ``finetune`` when ``channels`` prunes them."""
+        if self.weights is None:
+            return "scratch"
+        if self.method == "channels" and self.density < 1:
+            return "finetune"  # pruned: the weights that are left must learn again
+        return self.train.backbone or "frozen"
 
     @property
     def task_name(self) -> str:
@@ -269,6 +377,11 @@ class NetworkSpec:
             "exits": list(self.exits) if self.exits is not None else "all",
             "train": self.train.key_fields(),
             **({"cut": int(self.cut)} if self.cut is not None else {}),
+            **(
+                {"weights": weights_digest(self.weights), "backbone": self.backbone}
+                if self.weights is not None
+                else {}
+            ),
         }
         if self.density < 1 and self.model not in list_models():
             # A model outside the zoo keeps its final classifier dense (found in its graph
@@ -443,66 +556,95 @@ def train_network(
 
 
 def _train(spec: NetworkSpec, *, progress: bool = True, server: bool = True) -> TrainedNetwork:
-    """Train ``spec`` from scratch: its epochs, each evaluated on validation, stopped early
-    with ``epochs = "auto"`` (the best epoch's weights kept), then scored on test."""
+    """Train ``spec`` from scratch (or from the user's weights): its epochs, each evaluated
+    on validation, stopped early with ``epochs = "auto"`` (the best epoch's weights kept),
+    then scored on test. A frozen backbone stays as it was loaded; a network with nothing
+    left to train runs no epoch."""
     net = build_network(spec)
     data, cfg, tasks = spec.data, spec.train, spec.task_names
+    device = cfg.torch_device()
+    frozen = freeze_backbone(net) if spec.backbone == "frozen" else ()
+    net.to(device)
     x, ys = data.train.x, [data.train.y[t] for t in tasks]
     val_y = tuple(data.val.y[t] for t in tasks)
     order = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
-    uncertainty = cfg.task_weighting == "uncertainty"
-    log_vars = torch.zeros(len(tasks), requires_grad=True) if uncertainty else None
-    plan = loop.schedule(net, cfg, log_vars, math.ceil(len(x) / cfg.batch_size))
-    step = _step(spec, net, plan.optimizer, log_vars, server=server)
     history: list[dict[str, float]] = []
-    first_loss: float | None = None  # the first batch's, what the untrained network costs
-    best = loop.Best(cfg.patience) if plan.plateau is not None else None
+    best: loop.Best | None = None
     start = time.perf_counter()
-    desc = f"train {spec.model} d={spec.density:g}"
-    bar = tqdm(range(plan.epochs), desc=desc, disable=not progress, leave=False)
-    try:
-        for epoch in bar:
-            loss, first_loss = loop.epoch(
-                net,
-                x,
-                ys,
-                batch_size=cfg.batch_size,
-                step=step,
-                plan=plan,
-                order=order,
-                index=epoch,
-                first_loss=first_loss,
-            )
-            loop.check_diverged(net, epoch, loss, first_loss)
-            val = loop.logits(net, data.val.x, len(tasks))
-            row = _history_row(epoch, loss, loop.final_accuracy(val, val_y), tasks, log_vars)
-            history.append(row)
-            bar.set_postfix(loss=f"{loss:.3f}", val=f"{row['val_accuracy']:.3f}")
-            if best is None or plan.plateau is None:
-                continue
-            if best.stop(row["val_accuracy"], epoch, net, val):
-                break
-            plan.plateau.step(row["val_accuracy"])
-    except loop.Diverged as exc:
-        raise TrainingDiverged(spec, str(exc)) from None
+    if any(p.requires_grad for p in net.parameters()):
+        uncertainty = cfg.task_weighting == "uncertainty"
+        log_vars = (
+            torch.zeros(len(tasks), requires_grad=True, device=device) if uncertainty else None
+        )
+        plan = loop.schedule(net, cfg, log_vars, math.ceil(len(x) / cfg.batch_size))
+        step = _on(device, _step(spec, net, plan.optimizer, log_vars, server=server))
+        first_loss: float | None = None  # the first batch's, what the untrained network costs
+        best = loop.Best(cfg.patience) if plan.plateau is not None else None
+        desc = f"train {spec.model} d={spec.density:g}"
+        bar = tqdm(range(plan.epochs), desc=desc, disable=not progress, leave=False)
+        try:
+            for epoch in bar:
+                loss, first_loss = loop.epoch(
+                    net,
+                    x,
+                    ys,
+                    batch_size=cfg.batch_size,
+                    step=step,
+                    plan=plan,
+                    order=order,
+                    index=epoch,
+                    first_loss=first_loss,
+                    frozen=frozen,
+                )
+                loop.check_diverged(net, epoch, loss, first_loss)
+                val = loop.logits(net, data.val.x, len(tasks), device=device)
+                row = _history_row(epoch, loss, loop.final_accuracy(val, val_y), tasks, log_vars)
+                history.append(row)
+                bar.set_postfix(loss=f"{loss:.3f}", val=f"{row['val_accuracy']:.3f}")
+                if best is None or plan.plateau is None:
+                    continue
+                if best.stop(row["val_accuracy"], epoch, net, val):
+                    break
+                plan.plateau.step(row["val_accuracy"])
+        except loop.Diverged as exc:
+            raise TrainingDiverged(spec, str(exc)) from None
+    else:  # the user's network as it is, nothing attached that learns: no epoch to run
+        val = loop.logits(net, data.val.x, len(tasks), device=device)
     if best is not None:
         net.load_state_dict(best.state)
         val = best.val
     seconds = time.perf_counter() - start  # training only, not the test pass below
     return TrainedNetwork(
         spec=spec,
-        state={k: v.detach().clone() for k, v in net.state_dict().items()},
+        state={k: v.detach().cpu().clone() for k, v in net.state_dict().items()},
         exit_sites=tuple(getattr(net, "exit_sites", ())),
         val_logits=val,  # the kept epoch's pass, on the kept weights
         val_labels=tuple(y.clone() for y in val_y),
-        test_logits=loop.logits(net, data.test.x, len(tasks)),
+        test_logits=loop.logits(net, data.test.x, len(tasks), device=device),
         test_labels=tuple(data.test.y[t].clone() for t in tasks),
         train_seconds=seconds,
         history=tuple(history),
         cached=False,
         kept_epoch=best.epoch if best is not None else None,
     )
+
+
+def freeze_backbone(net: nn.Module) -> tuple[nn.Module, ...]:
+    """Freeze everything of ``net`` but its exit and task heads (:data:`HEAD_MODULES`): its
+    weights stop taking gradients, and the modules returned are kept in eval mode while
+    the heads train, so norms keep the statistics they were trained with."""
+    for name, p in net.named_parameters():
+        if name.split(".")[0] not in HEAD_MODULES:
+            p.requires_grad_(False)
+    return tuple(m for name, m in net.named_children() if name not in HEAD_MODULES)
+
+
+def _on(device: torch.device, step: loop.Step) -> loop.Step:
+    """``step`` fed its batch on ``device`` (the data sets stay on the CPU)."""
+    if device.type == "cpu":
+        return step
+    return lambda x, ys: step(x.to(device), [y.to(device) for y in ys])
 
 
 def _step(

@@ -85,11 +85,12 @@ class CandidateFailed(Exception):
     """A candidate that could not be scored: its trial fails, the study goes on."""
 
 
-def load_data_table(data: Mapping[str, Any]) -> DataSet:
+def load_data_table(data: Mapping[str, Any], *, normalise: bool = True) -> DataSet:
     """The data set a checked ``[data]`` table (:func:`~dse.search.spec.check_data_table`)
-    names; its task choice is the caller's."""
+    names; its task choice is the caller's. ``normalise=False``: its [0, 1] pixels, the
+    normalisation recorded (what a deployed device reads)."""
     opts = {k: v for k, v in data.items() if k not in ("name", "root", "task")}
-    return load_data(data["name"], root=data.get("root"), **opts)
+    return load_data(data["name"], root=data.get("root"), normalise=normalise, **opts)
 
 
 @dataclass
@@ -195,6 +196,7 @@ class Explorer:
             tasks=self.tasks,
             head=self.head,
             cut=self.train_cut(cut),
+            weights=self.spec.weights,
         )
 
     def scorer(self, method: str, density: float, cut: int | None = None) -> Scorer:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from dse import vocab
 from dse.errors import InputError
+from dse.search import spec_network
 
 if TYPE_CHECKING:
     from dse.costmodel import DeviceProfile
@@ -46,7 +47,7 @@ _TOP = {
     "objectives",
     "constraints",
 }
-_MODEL = {"name", "options", "head"}
+_MODEL = {"name", "options", "head", "weights"}
 _DATA = {
     "name",
     "root",
@@ -59,6 +60,8 @@ _DATA = {
     "test_fraction",
     "task",
     "tasks",
+    "mean",
+    "std",
 }
 _TRAINING = {
     "epochs",
@@ -74,6 +77,8 @@ _TRAINING = {
     "task_weighting",
     "mode",
     "exit",
+    "backbone",
+    "device",
 }
 _DEPLOYMENT = {"edge", "server", "link", "tail_energy", "stl"}
 _SPACE = {
@@ -167,6 +172,9 @@ class StudySpec:
     task_thresholds: bool = False  # one threshold per task, each a knob
     stl: str = "sequential"  # single-task networks side by side: their edge parts' schedule
     codecs: tuple[str, ...] = ()  # codecs at the cut (canonical names; empty: float32 only)
+    #: [model] weights: the user's trained state_dict (a path, beside the spec when it is
+    #: there; None: the model trains from random weights)
+    weights: str | None = None
 
     @property
     def directions(self) -> list[str]:
@@ -291,6 +299,7 @@ def check_data_table(table: Any, *, where: str) -> tuple[dict[str, Any], tuple[s
         if len(set(raw_tasks)) != len(raw_tasks):
             raise c.fail("data.tasks", "names a task twice", "name each task once")
         tasks = tuple(raw_tasks)
+    spec_network.normalisation(c, data)
     return data, tasks
 
 
@@ -311,7 +320,7 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
         if req not in top:
             raise c.fail(req, "missing", "see studies/quickstart.toml")
     name = check_study_name(top["name"], where=where)
-    model, head, options = _model(c, top["model"])
+    model, head, options, weights = _model(c, top["model"], path)
     data, tasks = check_data_table(top["data"], where=where)
     if head is not None:
         from dse.nets import HeadConfig
@@ -321,10 +330,12 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
         except InputError as exc:
             raise c.fail("model.head.kind", exc.reason, exc.fix) from None
     training = _training(c, top.get("training", {}), tasks)
+    spec_network.backbone(c, training, weights)
     edge, server, link, edge_profile, tail, stl = _deployment(c, top.get("deployment", {}), path)
 
     space = c.table(top.get("space", {}), "space", _SPACE)
     dens, meths = _densities_and_methods(c, space)
+    spec_network.sparsity_of_trained(c, weights, dens, meths)
     exits = _exits(c, space, training)
     thresholds = _thresholds(c, space)
     criterion = c.string(space.get("criterion", "max_prob"), "space.criterion", CRITERIA)
@@ -384,12 +395,15 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
         task_thresholds=task_thresholds,
         stl=stl,
         codecs=codecs,
+        weights=weights,
     )
 
 
-def _model(c: _Check, model_t: Any) -> tuple[str, Any, dict[str, Any]]:
+def _model(
+    c: _Check, model_t: Any, path: Path | None
+) -> tuple[str, Any, dict[str, Any], str | None]:
     """The ``[model]`` table (or a bare model name): the model's name, its head (None:
-    the model's own) and its options."""
+    the model's own), its options and its trained weights' file (None: none)."""
     if isinstance(model_t, str):
         model_t = {"name": model_t}
     model_t = c.table(model_t, "model", _MODEL)
@@ -409,7 +423,7 @@ def _model(c: _Check, model_t: Any) -> tuple[str, Any, dict[str, Any]]:
             ) from None
     options = c.table(model_t.get("options", {}), "model.options", set(model_t.get("options", {})))
     _check_model(c, model, options)
-    return model, head, options
+    return model, head, options, spec_network.weights_file(c, model_t, path)
 
 
 def _training(c: _Check, table: Any, tasks: tuple[str, ...]) -> dict[str, Any]:

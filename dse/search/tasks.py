@@ -199,6 +199,7 @@ def single_task_spec(spec: NetworkSpec, task: str) -> NetworkSpec:
         exits=spec.exits,
         train=train,
         head=spec.head,
+        weights=spec.weights,
     )
 
 

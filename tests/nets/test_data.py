@@ -158,6 +158,7 @@ def test_list_data() -> None:
         "cifar10",
         "digits",
         "fashion-mnist",
+        "folder",
         "mnist",
         "npz",
         "shapes",

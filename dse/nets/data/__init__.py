@@ -5,10 +5,13 @@ holding float32 image tensors ``N x C x H x W`` (always 4-D) and one int64 label
 task. Nothing is downloaded: ``digits`` ships with scikit-learn, ``shapes`` is generated
 procedurally, and ``mnist`` / ``fashion-mnist`` (idx files) and ``cifar10`` (binary
 batches) are read from a directory the user already has; ``npz`` reads the user's own
-images and labels from one NumPy ``.npz`` file (see :func:`files.npz`). Splits depend only
+images and labels from one NumPy ``.npz`` file (see :func:`files.npz`), and ``folder`` the
+user's image files, one subfolder per class (see :func:`folder.folder`). Splits depend only
 on ``seed`` (a private numpy Generator, never the global RNG state), and images are
-standardised with the train split's per-channel mean and std, so the same arguments always
-give the same tensors and the same :attr:`DataSet.key`, which the training cache uses.
+standardised with the train split's per-channel mean and std, or with the ``mean`` and
+``std`` the user states (what their own trained network expects), so the same arguments
+always give the same tensors and the same :attr:`DataSet.key`, which the training cache
+uses.
 
 The options mean the same thing for every set:
 
@@ -20,19 +23,23 @@ The options mean the same thing for every set:
 - ``n``: how many samples are drawn from the source before it is split: for ``shapes``
   the number generated, for ``digits`` a subset of the 1797 images, for the file-based
   sets a cap on the official training files (train and val are carved out of it; the
-  official test files always form the whole test split).
+  official test files always form the whole test split);
+- ``mean`` and ``std``: the normalisation ``(pixel - mean) / std`` per channel of the
+  [0, 1] pixels (one value: every channel), in place of the train split's own statistics;
+- ``normalise=False``: the [0, 1] pixels, the normalisation recorded but not applied
+  (what a deployed device reads before it normalises them itself).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from dse.errors import InputError
-from dse.nets.data import files, procedural
+from dse.nets.data import files, folder, procedural
 from dse.nets.data.procedural import (
     HUES,
     ORIENTATIONS,
@@ -44,7 +51,7 @@ from dse.nets.data.procedural import (
     render_shapes,
     render_shapes3d,
 )
-from dse.nets.data.splits import MIN_N, MIN_SIZE, DataSet, Options, Split
+from dse.nets.data.splits import MIN_N, MIN_SIZE, DataSet, Options, Split, normalise
 
 __all__ = [
     "DataSet",
@@ -58,6 +65,7 @@ __all__ = [
     "Split",
     "list_data",
     "load_data",
+    "normalise",
     "render_shapes",
     "render_shapes3d",
 ]
@@ -85,13 +93,17 @@ def load_data(
     n: int | None = None,
     noise: float = 0.0,
     channels: int | None = None,
+    mean: float | Sequence[float] | None = None,
+    std: float | Sequence[float] | None = None,
+    normalise: bool = True,
 ) -> DataSet:
     """Load data set ``name`` with deterministic train/val/test splits drawn from ``seed``.
 
     ``root`` is the directory holding the files of file-based sets (ignored otherwise).
     ``val_fraction`` and ``test_fraction`` are the shares of the samples put in val and
     test (``test_fraction`` is unused where the set has an official test split). See the
-    module docstring for ``size``, ``n``, ``noise`` and ``channels``. Raises
+    module docstring for ``size``, ``n``, ``noise``, ``channels``, ``mean``, ``std`` and
+    ``normalise``. Raises
     :class:`~dse.errors.InputError` for an unknown name, bad options, or missing or
     malformed files.
     """
@@ -109,6 +121,9 @@ def load_data(
         n=n,
         noise=noise,
         channels=channels,
+        mean=mean,
+        std=std,
+        normalise=normalise,
     )
     return _LOADERS[key](opts, root)
 
@@ -123,6 +138,9 @@ def _check_options(
     n: object,
     noise: object,
     channels: object,
+    mean: object = None,
+    std: object = None,
+    normalise: bool = True,
 ) -> Options:
     """Validate the options once, so loaders can trust them; errors say how to fix them."""
 
@@ -187,6 +205,7 @@ def _check_options(
         raise InputError(
             name, "channels", "must be 1 or 3, got 2", "pass 1 for grey or 3 for colour"
         )
+    mean_, std_ = _stats(name, mean, std)
     return Options(
         seed=seed_,
         val_fraction=val,
@@ -195,12 +214,48 @@ def _check_options(
         n=n_,
         noise=noise_,
         channels=channels_,
+        mean=mean_,
+        std=std_,
+        normalise=bool(normalise),
     )
+
+
+_STATS_FIX = "e.g. mean = [0.485, 0.456, 0.406] and std = [0.229, 0.224, 0.225], one per channel"
+
+
+def _stats(
+    name: str, mean: object, std: object
+) -> tuple[tuple[float, ...] | None, tuple[float, ...] | None]:
+    """The stated normalisation as tuples of floats (both or neither; finite, std > 0)."""
+    if mean is None and std is None:
+        return None, None
+    if mean is None or std is None:
+        given, other = ("mean", "std") if std is None else ("std", "mean")
+        raise InputError(name, other, f"missing: {given} is stated without it", _STATS_FIX)
+    out = []
+    for field, value in (("mean", mean), ("std", std)):
+        values = [value] if isinstance(value, int | float | np.number) else value
+        ok = isinstance(values, list | tuple) and 1 <= len(values) <= 3
+        ok = ok and all(
+            isinstance(v, int | float | np.number)
+            and not isinstance(v, bool)
+            and math.isfinite(float(v))
+            for v in values  # type: ignore[union-attr]
+        )
+        if not ok:
+            raise InputError(
+                name, field, f"must be 1 to 3 finite numbers, got {value!r}", _STATS_FIX
+            )
+        out.append(tuple(float(v) for v in values))  # type: ignore[union-attr]
+    if any(v <= 0 for v in out[1]):
+        raise InputError(name, "std", f"{list(out[1])} holds a value <= 0", _STATS_FIX)
+    return out[0], out[1]
 
 
 _LOADERS: dict[str, Callable[[Options, str | Path | None], DataSet]] = {
     "cifar10": files.cifar10,
     "digits": files.digits,
+    "folder": folder.folder,
     "fashion-mnist": files.idx("fashion-mnist", "class", ("FashionMNIST/raw", "fashion-mnist")),
     "mnist": files.idx("mnist", "digit", ("MNIST/raw", "mnist")),
     "npz": files.npz,

@@ -179,7 +179,7 @@ def _check_labels(path: Path, labels: np.ndarray, classes: int) -> None:
         )
 
 
-def _official_split(
+def official_split(
     name: str,
     train_x: np.ndarray,
     train_y: Mapping[str, np.ndarray],
@@ -221,7 +221,7 @@ def _official_split(
     ]
     key = common_key(opts, total=total, test_fraction="official")
     key["sha256"] = digest
-    return build(name, splits, [y for _, y in parts], classes, task, key)
+    return build(name, splits, [y for _, y in parts], classes, task, key, opts)
 
 
 def idx(
@@ -259,7 +259,7 @@ def idx(
             )
         if len(test_x) == 0:
             raise InputError(paths[2], "count", "holds no images", "re-download the file")
-        return _official_split(
+        return official_split(
             name,
             train_x[:, None],
             {task: train_y},
@@ -303,7 +303,7 @@ def cifar10(opts: Options, root: str | Path | None) -> DataSet:
     train_x = np.concatenate([p[0] for p in parsed[:-1]])
     train_y = np.concatenate([p[1] for p in parsed[:-1]])
     test_x, test_y = parsed[-1]
-    return _official_split(
+    return official_split(
         "cifar10",
         train_x,
         {"class": train_y},
@@ -399,7 +399,7 @@ def npz(opts: Options, root: str | Path | None) -> DataSet:
                 f"has a class the training labels lack (0..{classes[t] - 1})",
                 "use the same classes in both",
             )
-    return _official_split("npz", x, y, x_test, y_test, opts, digest, classes, task, scale=1.0)
+    return official_split("npz", x, y, x_test, y_test, opts, digest, classes, task, scale=1.0)
 
 
 def _npz_tasks(path: Path, arrays: Mapping[str, np.ndarray]) -> dict[str, str]:

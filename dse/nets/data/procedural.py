@@ -159,6 +159,7 @@ def _load_procedural(
         classes,
         default_task,
         key,
+        opts,
     )
 
 

@@ -56,7 +56,9 @@ class DataSet:
     """A named data set split three ways, with its tasks and a cache key.
 
     ``classes`` maps each task to its number of classes and ``task`` is the default one
-    (single-task training uses it). ``input_shape`` is (C, H, W). ``key`` is a stable,
+    (single-task training uses it). ``input_shape`` is (C, H, W). ``mean`` and ``std``
+    are the normalisation the images were given (see :func:`normalise`), which a deployed
+    edge device applies to its own pixels the same way. ``key`` is a stable,
     canonical description of everything that determines the tensors (name, loader
     version, the options that apply, seed, split sizes, and a sha256 of the file content
     for file-based sets); two loads with equal keys give identical tensors.
@@ -70,10 +72,18 @@ class DataSet:
     task: str
     input_shape: tuple[int, ...]
     key: str
+    #: the normalisation of the images, per channel: ``(pixel - mean) / std`` with pixels
+    #: in [0, 1] (float32 values); empty for a set built without one
+    mean: tuple[float, ...] = ()
+    std: tuple[float, ...] = ()
+    #: whether ``x`` holds the normalised images (True) or the [0, 1] pixels they come from
+    normalised: bool = True
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "classes", dict(self.classes))
         object.__setattr__(self, "input_shape", tuple(int(d) for d in self.input_shape))
+        object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
+        object.__setattr__(self, "std", tuple(float(v) for v in self.std))
         if self.task not in self.classes:
             raise ValueError(f"default task {self.task!r} is not one of {sorted(self.classes)}")
         for split in (self.train, self.val, self.test):
@@ -116,6 +126,13 @@ class Options:
     n: int | None
     noise: float
     channels: int | None
+    #: the normalisation stated by the user, per channel (one value: every channel); None:
+    #: the train split's own mean and std
+    mean: tuple[float, ...] | None = None
+    std: tuple[float, ...] | None = None
+    #: False: keep the [0, 1] pixels (what a deployed device reads), recording the
+    #: normalisation without applying it
+    normalise: bool = True
 
 
 STREAM_SPLIT, STREAM_SUBSET, STREAM_NOISE, STREAM_SHAPES, STREAM_SHAPES3D = 1, 2, 3, 4, 5
@@ -194,13 +211,42 @@ def prepare(x: np.ndarray, opts: Options, native_channels: int, stream_offset: i
     return t
 
 
-def standardise(splits: list[torch.Tensor]) -> list[torch.Tensor]:
-    """Standardise every split, in place, with the train (first) split's per-channel stats."""
-    var, mean = torch.var_mean(splits[0], dim=(0, 2, 3), unbiased=False)
+def normalise(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """``(x - mean) / std`` per channel of ``x`` (N x C x H x W float32 pixels in [0, 1]),
+    in place, with float32 ``mean`` and ``std``: the one normalisation training, scoring
+    and a deployed bundle apply, so the same pixels give bit for bit the same inputs."""
+    m = torch.tensor(list(mean), dtype=torch.float32).view(1, -1, 1, 1)
+    s = torch.tensor(list(std), dtype=torch.float32).view(1, -1, 1, 1)
+    return x.sub_(m).div_(s)
+
+
+def train_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of the train split's pixels (float32 values; a constant
+    channel gets std 1: it is centred only)."""
+    var, mean = torch.var_mean(x, dim=(0, 2, 3), unbiased=False)
     std = var.sqrt()
-    std = torch.where(std > 1e-6, std, torch.ones_like(std))  # constant channel: centre only
-    m, s = mean.view(1, -1, 1, 1), std.view(1, -1, 1, 1)
-    return [x.sub_(m).div_(s) for x in splits]
+    std = torch.where(std > 1e-6, std, torch.ones_like(std))
+    return tuple(float(v) for v in mean), tuple(float(v) for v in std)
+
+
+def stated_stats(
+    name: str, opts: Options, channels: int
+) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """The user's ``mean`` and ``std`` for ``channels`` channels (one value repeated), or
+    None when the spec states none; a count that fits neither is the one-line error."""
+    if opts.mean is None or opts.std is None:
+        return None
+    out = []
+    for field, values in (("mean", opts.mean), ("std", opts.std)):
+        if len(values) not in (1, channels):
+            raise InputError(
+                name,
+                field,
+                f"{len(values)} values for images of {channels} channel(s)",
+                f"give one value per channel ({channels}), or one for every channel",
+            )
+        out.append(tuple(float(v) for v in values) * (channels if len(values) == 1 else 1))
+    return out[0], out[1]
 
 
 def take(labels: Mapping[str, np.ndarray], index: np.ndarray) -> dict[str, np.ndarray]:
@@ -232,15 +278,30 @@ def build(
     classes: Mapping[str, int],
     task: str,
     key_fields: dict[str, object],
+    opts: Options,
 ) -> DataSet:
-    """Standardise, wrap in :class:`Split` s and compute the key."""
-    xs = standardise(splits)
+    """Normalise (the user's ``mean`` and ``std`` if ``opts`` states them, else the train
+    split's own), wrap in :class:`Split` s and compute the key.
+
+    With ``opts.normalise`` False the splits keep their [0, 1] pixels and the set records
+    the normalisation it would have applied (the key says ``pixels``).
+    """
+    channels = int(splits[0].shape[1])
+    stated = stated_stats(name, opts, channels)
+    mean, std = stated if stated is not None else train_stats(splits[0])
+    apply = opts.normalise
+    xs = [normalise(x, mean, std) for x in splits] if apply else splits
     parts = [
         Split(x, {t: labels_tensor(v) for t, v in y.items()})
         for x, y in zip(xs, labels, strict=True)
     ]
     key_fields["shape"] = "x".join(str(d) for d in xs[0].shape[1:])
     key_fields["split"] = "/".join(str(len(p)) for p in parts)
+    if stated is not None:  # a set normalised by its train split keeps the key it had
+        key_fields["mean"] = "/".join(repr(v) for v in mean)
+        key_fields["std"] = "/".join(repr(v) for v in std)
+    if not apply:
+        key_fields["pixels"] = True
     return DataSet(
         name=name,
         train=parts[0],
@@ -250,6 +311,9 @@ def build(
         task=task,
         input_shape=tuple(xs[0].shape[1:]),
         key=make_key(name, key_fields),
+        mean=mean,
+        std=std,
+        normalised=apply,
     )
 
 
@@ -275,7 +339,7 @@ def random_split(
     index = three_way(name, total, opts)
     splits = [prepare(images[i], opts, images.shape[1], k) for k, i in enumerate(index)]
     key = {**common_key(opts, total=total, test_fraction=opts.test_fraction), **key_fields}
-    return build(name, splits, [take(labels, i) for i in index], classes, task, key)
+    return build(name, splits, [take(labels, i) for i in index], classes, task, key, opts)
 
 
 def common_key(opts: Options, *, total: int, test_fraction: float | str) -> dict[str, object]:

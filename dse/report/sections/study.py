@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from dse import vocab
 from dse.report.data import ReportData
@@ -15,8 +16,17 @@ def study(data: ReportData, doc: Doc) -> None:
     doc.h(1, "The study", "study")
     if spec.description:
         doc.p(spec.description)
+    brought = ""
+    if spec.weights is not None:  # the user's trained network: say what training touched
+        backbone = explorer.network_spec("dense", 1.0).backbone
+        what = (
+            "frozen, only the exit and task heads trained"
+            if backbone == "frozen"
+            else "fine-tuned from them"
+        )
+        brought = f" with the user's trained weights ({Path(spec.weights).name}, {what})"
     doc.p(
-        f"Model {spec.model} on {spec.data['name']}; edge {explorer.edge.name}, server "
+        f"Model {spec.model}{brought} on {spec.data['name']}; edge {explorer.edge.name}, server "
         f"{explorer.server.name}, link {explorer.link.name}. Constraints: ",
         ", ".join(str(c) for c in spec.constraints) or "none",
         f". Generated {datetime.now(UTC):%Y-%m-%d %H:%M} UTC. Objectives:",
