@@ -319,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="100 kernels, 8 rounds, ~10 cuts/net")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--kernels", type=int, default=600)
+    ap.add_argument("--kernels", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=20)
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args(argv)

@@ -593,7 +593,10 @@ def sample_kernels(n: int, *, seed: int = 0) -> list[KernelSpec]:
     """``n`` layer configurations, each kind getting its :data:`SAMPLE_SHARES` of them:
     channels half from :data:`SAMPLE_CHANNELS`, half any count from 4 to its largest
     (log-uniform), sizes from :data:`SAMPLE_SIZES`, kernels and strides (linears over
-    :data:`SAMPLE_FEATURES`); every draw of one ``seed`` is the same."""
+    :data:`SAMPLE_FEATURES`). Half the convolutions are drawn as networks have them (a
+    3x3 or 1x1 kernel, stride 1 mostly, input channels the output's, half, twice, or an
+    expansion of 6 either way), where one sample tells most about the layers a user
+    brings; every draw of one ``seed`` is the same."""
     rng = random.Random(seed)
     kinds = [k for k, _ in SAMPLE_SHARES]
     weights = [w for _, w in SAMPLE_SHARES]
@@ -610,8 +613,11 @@ def sample_kernels(n: int, *, seed: int = 0) -> list[KernelSpec]:
         c, o, size = channels(), channels(), rng.choice(sizes)
         if kind == "conv":
             k, s = rng.choice((1, 1, 3, 3, 3, 5)), rng.choice((1, 1, 2))
-            if rng.random() < 0.3:  # as many channels out as in, as a residual stage has
-                o = c
+            if rng.random() < 0.5:  # as a stage of a network has them: 3x3 or 1x1, from
+                # as many channels as it puts out, half or twice as many, or an inverted
+                # residual's expansion or projection
+                k, s = rng.choice((3, 3, 3, 1)), 1 if rng.random() < 0.8 else 2
+                c = max(4, round(o * rng.choice((1.0, 1.0, 1.0, 0.5, 2.0, 1 / 6, 6.0))))
             if rng.random() < 0.2:  # a stem: 3 channels in at full resolution, 3x3
                 c, k, size = 3, 3, rng.choice(tuple(v for v in sizes if v >= 16))
             spec = KernelSpec(kind, c, o, size, k, s)

@@ -553,9 +553,9 @@ def fit_predictor(
                 continue
             reg = _extra_trees(np.array(xs), np.array(rs), trees=trees, seed=seed, leaf=3)
             tree_models[k] = tuple(Tree.of_sklearn(e) for e in reg.estimators_)
-        every = [nodes[i] for i in single] + [n for p in progs for n in p.nodes]
+        every = {id(n): n for n in [nodes[i] for i in single] + [n for p in progs for n in p.nodes]}
         factor = {}
-        for n in every:
+        for n in every.values():  # each node once: a program repeats its prefix's nodes
             key = model_key(n)
             if key in tree_models:
                 x = features(n)

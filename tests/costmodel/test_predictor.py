@@ -249,7 +249,8 @@ def test_hybrid_trees_learn_an_efficiency_the_terms_cannot_express(kernel_nodes)
         return errs[len(errs) // 2]
 
     terms, hybrid = median_error("terms"), median_error("hybrid")
-    assert hybrid < 0.05 < terms
+    assert terms > 0.20  # one line per FLOP cannot be both speeds
+    assert hybrid < 0.10 and hybrid < terms / 4
 
 
 def _v1_sidecar() -> dict:  # type: ignore[type-arg]
