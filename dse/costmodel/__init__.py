@@ -8,8 +8,8 @@ Entry points: :func:`build_graph` -> :class:`LayerGraph`; :func:`load_device` /
 :data:`CODEC_RATES` throughputs of a profile's ``[codec]`` table); :func:`training_cost`
 -> :class:`TrainingCost` (training a network centrally, split or hierarchically); the modules
 ``devices``, ``packing`` (the packed sparse format), ``calibrate``, ``measure`` (timing
-layers, kernels and programs; the measurement CSV) and ``predictor`` (kernel latency
-predictors).
+layers, kernels and programs; the measurement CSV), ``predictor`` (kernel latency
+predictors) and ``coverage`` (the layer configurations a calibration timed).
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ __all__, __getattr__ = exports(
         "calibrate": "calibrate",
         "measure": "measure",
         "predictor": "predictor",
+        "coverage": "coverage",
         "RUNTIMES": "devices",
         "pinned_threads": "measure",
         "TIMED_RUNTIMES": "devices",

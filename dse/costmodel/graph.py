@@ -84,6 +84,9 @@ class Node:
     #: the module's class name or the function / method name ("MaxPool2d", "add"):
     #: kernel predictors tell ops of one kind apart by it (max from average pooling)
     op: str = ""
+    #: shape of its first activation input, batch included (() if it has none): kernel
+    #: predictors read input channels, stride and kernel size from it
+    input_shape: tuple[int, ...] = ()
 
     @property
     def sparse_flops(self) -> int:
@@ -469,7 +472,17 @@ def _node(n: fx.Node, a: _Account, placeholder: fx.Node, head_of: Mapping[str, i
         pattern=a.pattern,
         exit=head_of.get(n.name),
         op=a.op,
+        input_shape=_first_shape(activations),
     )
+
+
+def _first_shape(inputs: list[fx.Node]) -> tuple[int, ...]:
+    """The shape of the first tensor among ``inputs`` (() if none is a tensor)."""
+    for x in inputs:
+        metas = tensor_meta(x)
+        if metas:
+            return tuple(int(s) for s in metas[0].shape)
+    return ()
 
 
 def _exit_sites(

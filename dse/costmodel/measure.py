@@ -5,6 +5,12 @@ Timing (:func:`time_interleaved`): every program is run ``warmup`` times, then
 so that a busy spell of a shared machine hits every program alike. Per program the
 median and the 10th percentile (the uncontended time) are kept, with the spread
 (``(p90 - p10) / median``). Its callers pin the threads for the run (:func:`pinned_threads`).
+:func:`time_passes` times the same programs in two such passes, one after the other: how
+far the second pass's p10 lies from the first's is the measurement's own repeatability,
+and the p10 over both passes' runs is the truth a predictor is judged against.
+
+Edge programs (:func:`edge_programs`): per cut, the backbone before the cut as one
+program returning the tensors that cross it, the whole edge part of a deployment.
 
 Programs (:func:`program`) run in a runtime: ``eager`` calls the fx sub-graph (PyTorch
 eager, op by op); ``torch-export`` exports it with ``torch.export`` and calls the
@@ -97,6 +103,7 @@ class Timing:
     p10_s: float
     p90_s: float
     runs: int
+    min_s: float = math.nan  # the fastest run
 
     @property
     def spread(self) -> float:
@@ -104,16 +111,16 @@ class Timing:
         return (self.p90_s - self.p10_s) / self.median_s if self.median_s > 0 else 0.0
 
 
-def time_interleaved(
-    calls: Mapping[str, Callable[[], Any]], *, rounds: int = 30, warmup: int = 3, seed: int = 0
-) -> dict[str, Timing]:
-    """Time every call in ``rounds`` shuffled rounds after ``warmup`` rounds (see module)."""
+def _runs(
+    calls: Mapping[Any, Callable[[], Any]], *, rounds: int, warmup: int, seed: int
+) -> dict[Any, list[float]]:
+    """Seconds of every timed run of every call (shuffled interleaved rounds, see module)."""
     if rounds < 1 or warmup < 0:
         raise InputError(
             "measure", "repeats", f"need rounds >= 1, got {rounds}", "pass e.g. --repeats 30"
         )
     names = list(calls)
-    runs: dict[str, list[float]] = {n: [] for n in names}
+    runs: dict[Any, list[float]] = {n: [] for n in names}
     rng = random.Random(seed)
     clock = time.perf_counter
     with torch.inference_mode():
@@ -125,13 +132,53 @@ def time_interleaved(
                 f()
                 if r >= warmup:
                     runs[n].append(clock() - start)
-    out = {}
-    for n, v in runs.items():
-        a = np.asarray(v)
-        out[n] = Timing(
-            float(np.median(a)), float(np.percentile(a, 10)), float(np.percentile(a, 90)), len(a)
-        )
-    return out
+    return runs
+
+
+def timing_of(runs: Sequence[float]) -> Timing:
+    """Median, 10th and 90th percentile of ``runs`` (seconds)."""
+    a = np.asarray(runs, dtype=float)
+    return Timing(
+        float(np.median(a)),
+        float(np.percentile(a, 10)),
+        float(np.percentile(a, 90)),
+        len(a),
+        float(a.min()),
+    )
+
+
+def time_interleaved(
+    calls: Mapping[Any, Callable[[], Any]], *, rounds: int = 30, warmup: int = 3, seed: int = 0
+) -> dict[Any, Timing]:
+    """Time every call in ``rounds`` shuffled rounds after ``warmup`` rounds (see module)."""
+    runs = _runs(calls, rounds=rounds, warmup=warmup, seed=seed)
+    return {n: timing_of(v) for n, v in runs.items()}
+
+
+@dataclass(frozen=True)
+class Passes:
+    """The same programs timed in two passes: each pass alone, and both pooled (truth)."""
+
+    first: Mapping[Any, Timing]
+    second: Mapping[Any, Timing]
+    pooled: Mapping[Any, Timing]
+
+    def repeat_error(self, name: Any) -> float:
+        """The second pass's p10 against the first's, less 1 (the measurement's own error)."""
+        return self.second[name].p10_s / self.first[name].p10_s - 1.0
+
+
+def time_passes(
+    calls: Mapping[Any, Callable[[], Any]], *, rounds: int = 20, warmup: int = 3, seed: int = 0
+) -> Passes:
+    """Time every call in two passes of ``rounds`` interleaved rounds each (module)."""
+    a = _runs(calls, rounds=rounds, warmup=warmup, seed=seed)
+    b = _runs(calls, rounds=rounds, warmup=1, seed=seed + 1)
+    return Passes(
+        first={n: timing_of(v) for n, v in a.items()},
+        second={n: timing_of(v) for n, v in b.items()},
+        pooled={n: timing_of([*a[n], *b[n]]) for n in a},
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -168,6 +215,29 @@ def subgraph(gm: fx.GraphModule, keep: Sequence[str], outputs: Sequence[str]) ->
     sub = fx.GraphModule(gm, graph)
     sub.eval()
     return sub
+
+
+def edge_programs(
+    model: nn.Module,
+    example: torch.Tensor,
+    graph: LayerGraph,
+    cuts: Sequence[int],
+    *,
+    runtime: str = "torch-export",
+) -> dict[int, Callable[[], Any]]:
+    """Per cut ``k`` (1 .. len(backbone)): a call running the backbone before the cut as
+    one ``runtime`` program on ``example``, returning the tensors that cross the cut (the
+    edge-only cut returns the backbone's last output)."""
+    gm = trace(model.eval())
+    calls = {}
+    for k in cuts:
+        if not 1 <= k <= len(graph.backbone):
+            raise ValueError(f"cut {k} runs nothing on the edge or is past the backbone")
+        cut = graph.cuts[k]
+        outputs = [t for t in cut.tensors if t in graph.nodes] or [graph.backbone[k - 1]]
+        sub = subgraph(gm, list(graph.backbone[:k]), outputs)
+        calls[k] = program(sub, [example], runtime=runtime)
+    return calls
 
 
 def _placeholders(gm: fx.GraphModule) -> list[str]:
@@ -447,6 +517,18 @@ class KernelSpec:
     def label(self) -> str:
         return f"{self.kind}:{self.c_in}-{self.c_out}@{self.size}k{self.kernel}s{self.stride}"
 
+    @property
+    def macs(self) -> float:
+        """Multiply-accumulates of a convolution or linear (0 for the other kinds)."""
+        out = (self.size // self.stride) ** 2
+        if self.kind == "conv":
+            return float(self.c_in * self.c_out * self.kernel**2 * out)
+        if self.kind == "depthwise_conv":
+            return float(self.c_in * self.kernel**2 * out)
+        if self.kind == "linear":
+            return float(self.c_in * self.c_out)
+        return 0.0
+
     def build(self) -> tuple[nn.Module, torch.Tensor]:
         """The module and its input (batch 1, float32)."""
         x = torch.randn(1, self.c_in, self.size, self.size)
@@ -482,47 +564,78 @@ class _Add(nn.Module):
         return x + x
 
 
+#: Channel counts, input sizes (pixels) and linear widths the sampler draws from: the
+#: ranges of small edge CNNs and MLPs, from a classifier's 10 outputs and a 3-channel
+#: stem up to 512 channels and 64 pixels.
+SAMPLE_CHANNELS: tuple[int, ...] = (3, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+SAMPLE_SIZES: tuple[int, ...] = (2, 3, 4, 6, 7, 8, 12, 14, 16, 24, 28, 32, 48, 56, 64)
+SAMPLE_FEATURES: tuple[int, ...] = (10, 16, 32, 64, 100, 128, 192, 256, 512, 1024, 2048)
+#: Share of the samples each kind gets: convolutions most (a fifth of them 3-channel
+#: stems at full resolution), depthwise convolutions and linears (small ones included,
+#: down to the 10 outputs of a classifier) next, then the cheap layers between them.
+SAMPLE_SHARES: tuple[tuple[str, float], ...] = (
+    ("conv", 0.28),
+    ("depthwise_conv", 0.15),
+    ("linear", 0.15),
+    ("norm", 0.08),
+    ("activation", 0.08),
+    ("add", 0.08),
+    ("maxpool", 0.06),
+    ("avgpool", 0.06),
+    ("reshape", 0.06),
+)
+#: The most MACs one sampled kernel may do, and the most elements its input may have.
+MAX_SAMPLE_MACS = 2e8
+MAX_SAMPLE_ELEMENTS = 2**20
+
+
 def sample_kernels(n: int, *, seed: int = 0) -> list[KernelSpec]:
-    """``n`` layer configurations drawn over kinds, channels, sizes, kernels and strides
-    (the ranges of small edge CNNs and MLPs: 3-512 channels, 2-64 pixels)."""
+    """``n`` layer configurations, each kind getting its :data:`SAMPLE_SHARES` of them:
+    channels half from :data:`SAMPLE_CHANNELS`, half any count from 4 to its largest
+    (log-uniform), sizes from :data:`SAMPLE_SIZES`, kernels and strides (linears over
+    :data:`SAMPLE_FEATURES`). Half the convolutions are drawn as networks have them (a
+    3x3 or 1x1 kernel, stride 1 mostly, input channels the output's, half, twice, or an
+    expansion of 6 either way), where one sample tells most about the layers a user
+    brings; every draw of one ``seed`` is the same."""
     rng = random.Random(seed)
-    chans = (3, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
-    sizes = (2, 4, 8, 16, 32, 64)
-    kinds = (
-        "conv",
-        "conv",
-        "conv",
-        "depthwise_conv",
-        "linear",
-        "linear",
-        "maxpool",
-        "avgpool",
-        "norm",
-        "activation",
-        "add",
-        "reshape",
-    )
-    out = []
+    kinds = [k for k, _ in SAMPLE_SHARES]
+    weights = [w for _, w in SAMPLE_SHARES]
+    chans, sizes = SAMPLE_CHANNELS, SAMPLE_SIZES
+    out: list[KernelSpec] = []
+
+    def channels() -> int:  # half from the grid, half any count (vector lanes part-filled)
+        if rng.random() < 0.5:
+            return rng.choice(chans[1:])
+        return int(round(math.exp(rng.uniform(math.log(4), math.log(chans[-1])))))
+
     while len(out) < n:
-        kind = rng.choice(kinds)
-        c, o, size = rng.choice(chans), rng.choice(chans), rng.choice(sizes)
-        if kind in ("conv", "depthwise_conv"):
-            k, s = rng.choice((1, 3, 3, 5)), rng.choice((1, 1, 2))
-            if kind == "depthwise_conv":
-                c = max(c, 8)
-            if c * o * k * k * size * size > 4e8:  # keep a kernel under ~1 GFLOP
-                continue
-            out.append(KernelSpec(kind, c, o, size, k, s))
+        kind = rng.choices(kinds, weights)[0]
+        c, o, size = channels(), channels(), rng.choice(sizes)
+        if kind == "conv":
+            k, s = rng.choice((1, 1, 3, 3, 3, 5)), rng.choice((1, 1, 2))
+            if rng.random() < 0.5:  # as a stage of a network has them: 3x3 or 1x1, from
+                # as many channels as it puts out, half or twice as many, or an inverted
+                # residual's expansion or projection
+                k, s = rng.choice((3, 3, 3, 1)), 1 if rng.random() < 0.8 else 2
+                c = max(4, round(o * rng.choice((1.0, 1.0, 1.0, 0.5, 2.0, 1 / 6, 6.0))))
+            if rng.random() < 0.2:  # a stem: 3 channels in at full resolution, 3x3
+                c, k, size = 3, 3, rng.choice(tuple(v for v in sizes if v >= 16))
+            spec = KernelSpec(kind, c, o, size, k, s)
+        elif kind == "depthwise_conv":
+            k, s = rng.choice((3, 3, 3, 5)), rng.choice((1, 1, 2))
+            spec = KernelSpec(kind, c, c, size, k, s)
         elif kind == "linear":
-            c, o = rng.choice((16, 64, 128, 256, 512, 1024, 2048)), rng.choice(chans)
-            out.append(KernelSpec(kind, c, o, 1))
-        elif kind == "maxpool":
+            spec = KernelSpec(kind, rng.choice(SAMPLE_FEATURES), rng.choice(SAMPLE_FEATURES), 1)
+        elif kind == "maxpool":  # windows that do not overlap: a node's sizes say its work
             k = rng.choice((2, 2, 3))
-            out.append(KernelSpec(kind, c, c, max(size, 4), k, 2 if k == 2 else rng.choice((1, 2))))
-        elif kind in ("avgpool", "norm", "add", "reshape"):
-            out.append(KernelSpec(kind, c, c, size))
-        else:
-            out.append(KernelSpec(kind, c, c, size, rng.choice((1, 2))))
+            spec = KernelSpec(kind, c, c, max(size, 2 * k), k, k)
+        elif kind == "activation":
+            spec = KernelSpec(kind, c, c, size, rng.choice((1, 2)))
+        else:  # avgpool, norm, add, reshape: the input's shape decides
+            spec = KernelSpec(kind, c, c, size)
+        if spec.macs > MAX_SAMPLE_MACS or spec.c_in * spec.size**2 > MAX_SAMPLE_ELEMENTS:
+            continue
+        out.append(spec)
     return out
 
 

@@ -97,7 +97,7 @@ def _law(node) -> float:  # type: ignore[no-untyped-def]
 @pytest.fixture(scope="module")
 def kernel_nodes():  # type: ignore[no-untyped-def]
     nodes = []
-    for spec in sample_kernels(80, seed=1):
+    for spec in sample_kernels(160, seed=1):
         module, x = spec.build()
         g = build_graph(module, x, name=spec.label)
         nodes += [g.nodes[n] for n in g.backbone]
@@ -129,7 +129,7 @@ def test_trees_predictor_fits_the_law_inside_its_range(kernel_nodes) -> None:  #
     assert errs and sorted(errs)[len(errs) // 2] < 0.15  # median error on what it saw
 
 
-@pytest.mark.parametrize("method", ["terms", "trees"])
+@pytest.mark.parametrize("method", ["terms", "trees", "hybrid"])
 def test_predictor_round_trips_through_the_profile_file_and_is_used(
     kernel_nodes, method: str, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
@@ -185,10 +185,226 @@ def test_held_out_choice_prefers_the_method_that_predicts_better(kernel_nodes) -
     fitted = fit_kernel_predictor(
         kernel_nodes, [_law(n) for n in kernel_nodes], nets, runtime="eager", call_s=0.0
     )
-    assert set(fitted.scores) == {"terms", "trees"}
+    assert set(fitted.scores) == {"terms", "trees", "hybrid"}
     assert fitted.chosen == "terms"  # the law is linear in the terms: they recover it
     assert fitted.scores["terms"]["within_10"] == 1.0
     assert isinstance(fitted.predictor, KernelPredictor)
+
+
+# ---- programs, hybrids, old sidecars -------------------------------------------------
+
+
+def _alone(node) -> float:  # type: ignore[no-untyped-def]
+    """A kernel alone in a program: the law, plus 10 us and 0.2 ns per input element (its
+    dispatch path and its input are cold there)."""
+    return _law(node) + 1e-5 + 2e-10 * node.input_bytes / 4
+
+
+def _prefixes(name: str, call_s: float):  # type: ignore[no-untyped-def]
+    """Every cut of a zoo network as a program: its nodes and call_s + the law's sum."""
+    from dse.costmodel.predictor import ProgramTime, model_key
+    from dse.nets import default_input, load_model
+
+    g = build_graph(load_model(name), torch.zeros((1, *default_input(name))), name=name)
+    nodes = tuple(g.nodes[n] for n in g.backbone)
+    law = [_law(n) if model_key(n) is not None else 0.0 for n in nodes]  # identities vanish
+    return [ProgramTime(nodes[:k], call_s + sum(law[:k])) for k in range(1, len(nodes) + 1)]
+
+
+def test_programs_fit_what_programs_take_not_what_their_layers_take_alone(kernel_nodes) -> None:  # type: ignore[no-untyped-def]
+    from dse.costmodel.predictor import TERMS_V1
+
+    alone = [_alone(n) for n in kernel_nodes]
+    programs = _prefixes("vgg-s", 4e-6) + _prefixes("mobilenet-s", 4e-6)
+    unseen = _prefixes("resnet-s", 4e-6)
+    with_programs = fit_predictor(
+        kernel_nodes, alone, method="terms", runtime="eager", programs=programs, terms=TERMS_V1
+    )
+    assert with_programs.call_s == pytest.approx(4e-6, rel=0.05)
+    errors = [abs(with_programs.program_s(p.nodes) / p.seconds - 1) for p in unseen]
+    assert max(errors) < 0.02
+    # fitted to kernels alone, the sums pay every kernel's cold start: far off
+    alone_only = fit_predictor(
+        kernel_nodes, alone, method="terms", runtime="eager", call_s=4e-6, terms=TERMS_V1
+    )
+    errors = [abs(alone_only.program_s(p.nodes) / p.seconds - 1) for p in unseen]
+    assert sorted(errors)[len(errors) // 2] > 0.10
+
+
+def test_hybrid_trees_learn_an_efficiency_the_terms_cannot_express(kernel_nodes) -> None:  # type: ignore[no-untyped-def]
+    """1x1 convolutions three times as fast per FLOP as larger kernels: no term says a
+    kernel's size, the hybrid's trees read it (log_kernel)."""
+    from dse.costmodel.predictor import _kernel_area
+
+    convs = [n for n in kernel_nodes if n.kind == "conv"]
+
+    def law(n) -> float:  # type: ignore[no-untyped-def]
+        return 3e-6 + n.flops / (6e10 if _kernel_area(n) <= 1 else 2e10)
+
+    times = [law(n) for n in convs]
+
+    def median_error(method: str) -> float:
+        p = fit_predictor(convs, times, method=method, runtime="eager", seed=0)
+        errs = sorted(abs(p.time_of(n) / t - 1) for n, t in zip(convs, times, strict=True))
+        return errs[len(errs) // 2]
+
+    terms, hybrid = median_error("terms"), median_error("hybrid")
+    assert terms > 0.20  # one line per FLOP cannot be both speeds
+    assert hybrid < 0.10 and hybrid < terms / 4
+
+
+def _v1_sidecar() -> dict:  # type: ignore[type-arg]
+    """A predictor file as the first format wrote it: a terms model and a trees model."""
+    from dse.costmodel.predictor import FEATURES_V1, TERMS_V1
+
+    return {
+        "format": "dse-kernel-predictor",
+        "version": 1,
+        "method": "terms",
+        "runtime": "torch-export",
+        "call_s": 2e-6,
+        "meta": {"kernels": 10},
+        "kinds": {
+            "conv": {
+                "method": "terms",
+                "samples": 9,
+                "terms": list(TERMS_V1),
+                "coef": [1e-6, 1e-10, 0.0, 0.0, 0.0],
+            },
+            "norm": {
+                "method": "trees",
+                "samples": 7,
+                "features": list(FEATURES_V1),
+                "trees": [
+                    {
+                        "left": [1, -1, -1],
+                        "right": [2, -1, -1],
+                        "feature": [3, -2, -2],
+                        "threshold": [5.0, -2.0, -2.0],
+                        "value": [0.0, -12.0, -11.0],
+                    }
+                ],
+            },
+        },
+    }
+
+
+def _write_profile(tmp_path: Path, sidecar: bytes) -> Path:
+    import hashlib
+
+    text = (SHIPPED / "raspberry-pi-4.toml").read_text()
+    text = text.replace("[compute]\n", '[compute]\nruntime = "torch-export"\n', 1)
+    digest = hashlib.sha256(sidecar).hexdigest()
+    text += f'\n[predictor]\nfile = "old.predictor.json"\nsha256 = "{digest}"\n'
+    (tmp_path / "old.predictor.json").write_bytes(sidecar)
+    path = tmp_path / "old.toml"
+    path.write_text(text)
+    return path
+
+
+def test_a_predictor_file_of_the_first_format_still_loads(tmp_path: Path) -> None:
+    import json
+    import math
+
+    d = load_device(_write_profile(tmp_path, json.dumps(_v1_sidecar()).encode()))
+    p = d.predictor
+    assert p is not None and p.call_s == 2e-6 and set(p.models) == {"conv", "norm"}
+    g = conv_bn_relu()
+    conv, norm = (g.nodes[n] for n in g.backbone[:2])
+    assert p.time_of(conv) == pytest.approx(1e-6 + 1e-10 * conv.flops)
+    # norm's output: 8 x 8 x 8 = 512 elements, log1p(512) > 5: the right leaf
+    assert math.log1p(512) > 5 and p.time_of(norm) == pytest.approx(math.exp(-11.0))
+
+
+@pytest.mark.parametrize(
+    "edit, expect",
+    [
+        (lambda d: d.update(version=3), "version: 3, this dse reads 1, 2"),
+        (
+            lambda d: d["kinds"]["conv"]["terms"].__setitem__(1, "flops_x"),
+            "kinds.conv.terms: unknown 'flops_x'",
+        ),
+        (lambda d: d["kinds"]["conv"]["coef"].pop(), "kinds.conv.coef: expected 5 numbers"),
+        (
+            lambda d: d["kinds"]["norm"]["trees"][0].__setitem__("left", [7, -1, -1]),
+            "kinds.norm.trees: a child index outside the tree",
+        ),
+        (
+            lambda d: d["kinds"]["norm"].__setitem__("method", "forest"),
+            "kinds.norm.method: 'forest' is not one of",
+        ),
+    ],
+)
+def test_a_broken_or_newer_predictor_file_is_refused_in_one_line(
+    tmp_path: Path,
+    edit: Callable[[dict], None],
+    expect: str,  # type: ignore[type-arg]
+) -> None:
+    import json
+
+    data = _v1_sidecar()
+    edit(data)
+    path = _write_profile(tmp_path, json.dumps(data).encode())
+    with pytest.raises(InputError) as err:
+        load_device(path)
+    text = str(err.value)
+    assert "\n" not in text and "predictor.file" in text and expect in text, text
+
+
+def test_sampled_kernels_reach_small_linears_depthwise_layers_stems_and_odd_widths() -> None:
+    specs = sample_kernels(600, seed=0)
+    kinds = {s.kind for s in specs}
+    assert kinds == {
+        "conv",
+        "depthwise_conv",
+        "linear",
+        "norm",
+        "activation",
+        "add",
+        "maxpool",
+        "avgpool",
+        "reshape",
+    }
+    # a classifier's linears: 10 outputs from 64 inputs or fewer (the zoo's smallest)
+    assert any(s.kind == "linear" and s.c_out == 10 and s.c_in <= 64 for s in specs)
+    # depthwise convolutions at the resolution of a stem's output
+    assert sum(s.kind == "depthwise_conv" and s.size >= 32 for s in specs) >= 10
+    # stems: 3 channels in at 16 pixels or more
+    assert sum(s.kind == "conv" and s.c_in == 3 and s.size >= 16 for s in specs) >= 10
+    # widths that fill no whole vector of 8 lanes
+    convs = [s for s in specs if s.kind == "conv" and s.c_in > 3]
+    assert sum(s.c_in % 8 != 0 for s in convs) >= len(convs) // 4
+    # pooling windows that do not overlap: a node's sizes say their work
+    assert all(s.kernel == s.stride for s in specs if s.kind == "maxpool")
+    assert specs == sample_kernels(600, seed=0)
+
+
+def test_held_out_networks_are_judged_on_their_programs(kernel_nodes) -> None:  # type: ignore[no-untyped-def]
+    from dse.costmodel.calibrate import LayerTimes
+
+    nets = []
+    for name in ("vgg-s", "mobilenet-s", "resnet-s"):
+        programs = _prefixes(name, 4e-6)
+        nodes = programs[-1].nodes
+        nets.append(
+            LayerTimes(
+                name,
+                nodes,
+                tuple(_alone(n) for n in nodes),
+                tuple((k + 1, p.seconds) for k, p in enumerate(programs)),
+            )
+        )
+    fitted = fit_kernel_predictor(
+        kernel_nodes,
+        [_alone(n) for n in kernel_nodes],
+        nets,
+        runtime="eager",
+        call_s=0.0,
+        methods=("terms",),
+    )
+    assert list(fitted.table.cuts) == [len(w.programs) for w in nets]
+    assert fitted.scores["terms"]["within_10"] == 1.0
+    assert fitted.predictor.meta["programs"] == sum(len(w.programs) for w in nets)
 
 
 # ---- the measurement CSV -------------------------------------------------------------
