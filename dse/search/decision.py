@@ -434,22 +434,22 @@ def best_label(name: str, direction: str) -> str:
 
 
 def _best_on(decision: Decision, name: str) -> Point:
-    """The front point best on objective ``name``; among several tied on it (an accuracy
-    within one standard error of the best, a cost within :data:`COST_TIE` of the lowest),
-    the one the rule takes (rule 4 and the knee)."""
+    """The front point best on objective ``name``; among several tied on it (equal on an
+    accuracy, within :data:`COST_TIE` of the lowest on a cost), the one the rule takes
+    (rule 4 and the knee). An accuracy is not widened by its standard error here: the
+    most accurate point is shown as it is, the rule saying why the answer may be
+    another."""
     front = list(decision.front)
     direction = decision.objectives[name]
     v = _values(front, [name])[:, 0]
     n = decision.validation_samples
-    if name in accuracy_objectives(decision.objectives):
-        best = v.max()
-        tied = [i for i in range(len(front)) if v[i] >= best - TIE_SE * standard_error(best, n)]
-    elif direction == "maximize":
-        best = v.max()
-        tied = [i for i in range(len(front)) if v[i] >= best - COST_TIE * abs(best)]
-    else:
-        best = v.min()
-        tied = [i for i in range(len(front)) if v[i] <= best + COST_TIE * abs(best)]
+    best = v.max() if direction == "maximize" else v.min()
+    slack = 0.0 if name in accuracy_objectives(decision.objectives) else COST_TIE * abs(best)
+    tied = [
+        i
+        for i in range(len(front))
+        if (v[i] >= best - slack if direction == "maximize" else v[i] <= best + slack)
+    ]
     among = [front[i] for i in tied]
     keep = _tie_survivors(among, decision.objectives, n)
     return among[_knee(among, keep, decision.objectives, n)]
