@@ -171,11 +171,13 @@ def test_spec_and_reproduce_never_show_a_path_of_the_machine() -> None:
     ]
     code = lines(reproduce, data)[1].splitlines()
     assert code[0].startswith("dse study run studies/tiny.toml ")
-    assert [c.split()[:3] for c in code[1:]] == [
-        ["dse", "study", "grid"],
-        ["dse", "compare", "tiny"],
-        ["dse", "verify", "tiny"],
-        ["dse", "report", "tiny"],
+    # the commands that take a spec are given the spec, the others the study's name
+    assert [c.split()[:4] for c in code[1:]] == [
+        ["dse", "study", "grid", "studies/tiny.toml"],
+        ["dse", "compare", "studies/tiny.toml", "#"],
+        ["dse", "recommend", "tiny", "#"],
+        ["dse", "verify", "tiny", "#"],
+        ["dse", "report", "tiny", "#"],
     ]
 
 
