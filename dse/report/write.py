@@ -40,6 +40,7 @@ from dse.search import (
     load_sweep,
     recommend,
     study_ruler,
+    untrained_networks,
 )
 
 REPORTS_DIR = Path("reports")
@@ -65,8 +66,9 @@ def write_report(
     and links (server: the spec's) scored now, when that is small enough
     (:data:`~dse.report.data.MAP_BUDGET` scorings).
 
-    If the study's exhaustive grid has not been computed and the space is small enough
-    (:data:`dse.search.GRID_BUDGET`), it is computed and saved, and its ruler and
+    The space's networks the study has not trained are trained first (the report shows
+    every one). If the study's exhaustive grid has not been computed and the space is
+    small enough (:data:`dse.search.GRID_BUDGET`), it is computed and saved, and its ruler and
     hypervolume are written to the study (when absent) so that every hypervolume of the
     report is measured on the same ruler; a larger space is reported without it, as
     every view decides without it, and the report says so.
@@ -89,6 +91,10 @@ def write_report(
         folder.mkdir()
         say(f"loading the networks of {name}")
         explorer = Explorer(spec, progress=progress)
+        untrained = untrained_networks(explorer)
+        if untrained:  # the report shows every network (training curves, density)
+            say(f"training {len(untrained)} network(s) the report shows: {', '.join(untrained)}")
+            explorer.train_free()
         grid, _ = decision_grid(study, explorer, say=say)
         decision = recommend(study, spec, explorer, grid=grid)
         if grid is None:

@@ -28,7 +28,8 @@ What other stages and users call, by module:
   :func:`answer_choice` (a study's answer as its own deployment's cell);
 - the answer, the same in every view: :func:`recommend` -> :class:`Decision` (of
   :class:`Point`, with its :class:`Floor` s and the :class:`Unlearned` outputs;
-  :func:`decision_grid`, :data:`GRID_BUDGET`, :func:`task_floors`), :func:`decide` on any
+  :func:`decision_grid`, :data:`GRID_BUDGET`, :func:`untrained_networks`,
+  :func:`task_floors`), :func:`decide` on any
   scored points, :func:`alternatives` (each an :class:`Alternative`), :func:`place`,
   :func:`standard_error`; as tables and JSON: :func:`points_frame`, :func:`rows_frame`,
   :func:`decision_record`, :func:`point_record` (:data:`POINT_COLUMNS` first).
@@ -119,6 +120,7 @@ __all__, __getattr__ = exports(
         "standard_error": "decision",
         "recommend": "recommendation",
         "decision_grid": "recommendation",
+        "untrained_networks": "recommendation",
         "task_floors": "recommendation",
         "points_frame": "recommendation",
         "rows_frame": "recommendation",

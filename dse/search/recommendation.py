@@ -10,9 +10,10 @@ study status``, ``dse verify`` and the demo all call it, so they show one answer
 
 The grid is part of the answer whenever it can be had without surprise
 (:func:`decision_grid`): a grid saved for this very spec is always read; a space of at
-most :data:`GRID_BUDGET` candidates is scored (and saved) by whichever view needs it
-first; a larger space is decided on the study's trials alone until ``dse study grid``
-has scored it, and every view says so.
+most :data:`GRID_BUDGET` candidates whose networks are all trained is scored (and saved)
+by whichever view needs it first; otherwise the answer is decided on the study's trials
+alone until ``dse study grid`` has scored it (training what it lacks), and every view
+says so.
 """
 
 from __future__ import annotations
@@ -123,17 +124,35 @@ def decision_grid(
     study: Any, explorer: Explorer, *, say: Callable[[str], None] | None = None
 ) -> tuple[Grid | None, str]:
     """The exhaustive grid the decision includes, and a sentence saying so: the grid
-    saved for this spec, or (a space of at most :data:`GRID_BUDGET` candidates) the grid
-    scored and saved now; None for a larger space with no saved grid."""
+    saved for this spec; else, for a space of at most :data:`GRID_BUDGET` candidates
+    whose networks are all trained, the grid scored and saved now; else None (a view
+    never trains a network to score the grid: ``dse study grid`` does)."""
     spec = explorer.spec
     size = explorer.space.size()
-    if load_grid(spec.name, spec) is None and size > GRID_BUDGET:
-        return None, grid_note(None, size=size, spec=spec)
+    if load_grid(spec.name, spec) is None:
+        untrained = untrained_networks(explorer)
+        if size > GRID_BUDGET or untrained:
+            return None, grid_note(None, size=size, spec=spec, untrained=untrained)
     grid = ensure_grid(study, explorer, say=say)
     return grid, grid_note(grid, size=size, spec=spec)
 
 
-def grid_note(grid: Grid | None, *, size: int, spec: StudySpec) -> str:
+def untrained_networks(explorer: Explorer) -> list[str]:
+    """The space's networks not in the training cache (``dense``, ``channels@0.5``, with
+    the cut in split or hierarchical training)."""
+    out = []
+    for (method, density), cut in [
+        (n, c) for n in explorer.space.networks() for c in explorer.network_cuts()
+    ]:
+        key = explorer.network_spec(method, density, cut=cut).key
+        if not explorer.cache.path(key).exists():
+            out.append(network_label(method, density) + (f" at cut {cut}" if cut else ""))
+    return out
+
+
+def grid_note(
+    grid: Grid | None, *, size: int, spec: StudySpec, untrained: Sequence[str] = ()
+) -> str:
     """Whether the answer includes the exhaustive grid, in one sentence."""
     if grid is not None:
         return (
@@ -141,9 +160,14 @@ def grid_note(grid: Grid | None, *, size: int, spec: StudySpec) -> str:
             "the space) is among the points decided on."
         )
     where = spec.path.as_posix() if spec.path is not None else f"studies/{spec.name}.toml"
+    why = (
+        f"the space has {size:,} candidates, more than the {GRID_BUDGET:,} a view scores by itself"
+        if size > GRID_BUDGET
+        else f"{len(untrained)} of its networks {'is' if len(untrained) == 1 else 'are'} not "
+        f"trained yet ({', '.join(untrained)})"
+    )
     return (
-        f"The exhaustive grid is not among the points decided on: the space has {size:,} "
-        f"candidates, more than the {GRID_BUDGET:,} a view scores by itself; run dse study "
+        f"The exhaustive grid is not among the points decided on: {why}; run dse study "
         f"grid {where} once to include it."
     )
 
@@ -241,7 +265,9 @@ def recommend(
     if isinstance(grid, _Auto):
         grid, note = decision_grid(study, explorer, say=say)
     else:
-        note = grid_note(grid, size=explorer.space.size(), spec=spec)
+        note = grid_note(
+            grid, size=explorer.space.size(), spec=spec, untrained=untrained_networks(explorer)
+        )
     points = candidate_points(trials_frame(study), grid, spec.objectives)
     decision = decide(
         points,

@@ -13,15 +13,17 @@ from tiny_study import spec_text
 
 import dse.search.recommendation as recommendation
 from dse.cli import main
-from dse.nets import chance_accuracy, learning_floor
+from dse.nets import Cache, chance_accuracy, learning_floor
 from dse.search import (
     Explorer,
     StudySpec,
+    create_study,
     decision_grid,
     parse_spec,
     recommend,
     run_study,
     task_floors,
+    untrained_networks,
 )
 from dse.search.baselines import load_grid
 from dse.search.frames import trials_frame
@@ -43,6 +45,7 @@ def test_every_scored_point_is_a_candidate_once_and_says_who_found_it() -> None:
     spec = make_spec("gather", n_trials=6, sampler="random")
     explorer = Explorer(spec, progress=False)
     study = run_study(spec, progress=False, explorer=explorer)
+    explorer.train_free()  # whatever the trials drew: a view trains nothing for the grid
     decision = recommend(study, spec, explorer)
     grid = load_grid(spec.name, spec)
     assert grid is not None and "is among the points decided on" in decision.grid_note
@@ -107,6 +110,7 @@ def test_a_space_over_the_budget_is_decided_on_the_trials_until_its_grid_is_scor
     spec = make_spec("budget", n_trials=5, sampler="random")
     explorer = Explorer(spec, progress=False)
     study = run_study(spec, progress=False, explorer=explorer)
+    explorer.train_free()
     monkeypatch.setattr(recommendation, "GRID_BUDGET", explorer.space.size() - 1)
     grid, note = decision_grid(study, explorer)
     assert grid is None and load_grid(spec.name, spec) is None  # nothing scored
@@ -121,6 +125,24 @@ def test_a_space_over_the_budget_is_decided_on_the_trials_until_its_grid_is_scor
     grid, note = decision_grid(study, explorer)  # saved now: every view includes it
     assert grid is not None and "is among the points" in note
     assert recommend(study, spec, explorer).candidates == len(grid.frame)
+
+
+def test_a_view_trains_no_network_to_score_the_grid(tmp_path: Path) -> None:
+    spec = make_spec("untrained", n_trials=2)
+    explorer = Explorer(spec, cache=Cache(tmp_path / "fresh"), progress=False)
+    study, _ = create_study(spec, explorer=explorer)
+    study.enqueue_trial({"density": 1.0, "split": 6, "exit_0": False, "exit_1": False})
+    study.enqueue_trial({"density": 1.0, "split": 3, "exit_0": False, "exit_1": False})
+    study = run_study(spec, progress=False, explorer=explorer)
+    assert untrained_networks(explorer) == ["predefined@0.5"]
+    decision = recommend(study, spec, explorer)
+    assert untrained_networks(explorer) == ["predefined@0.5"]  # still: nothing trained
+    assert load_grid(spec.name, spec) is None and decision.candidates == 2
+    assert decision.grid_note == (
+        "The exhaustive grid is not among the points decided on: 1 of its networks is not "
+        "trained yet (predefined@0.5); run dse study grid studies/untrained.toml once to "
+        "include it."
+    )
 
 
 def test_recommend_prints_the_answer_or_exits_1_with_the_reason(
