@@ -1,5 +1,6 @@
 # `make demo` and `make test` each set up .venv on their own; `make docs` runs the demo
-# (resuming it if it ran before) and copies its front figure to docs/ for the README.
+# (resuming it if it ran before), writes the lines it ends with into the README (between
+# its markers) and copies its front figure to docs/ for the README.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -18,8 +19,10 @@ demo: $(STAMP)
 	$(BIN)/dse demo
 
 docs: $(STAMP)
-	$(BIN)/dse demo
-	mkdir -p docs
+	mkdir -p docs reports
+	$(BIN)/dse demo > reports/demo.out
+	cat reports/demo.out
+	$(BIN)/python docs/readme_demo.py README.md reports/demo.out
 	cp reports/$(DEMO)/figures/front.png docs/demo-front.png
 
 test: $(STAMP)

@@ -2,9 +2,9 @@
 
 One module per command group registers its subcommands (``add_parser(subparsers)``):
 ``profile`` (profile, calibrate, devices, links, models), ``train`` (train,
-train-modes), ``study`` (study, storage, front, verify, compare), ``report`` (report,
-sweep, demo) and ``deploy`` (export, serve, run-split); the options several commands
-share are declared once, in ``options``.
+train-modes), ``study`` (study, storage, verify, compare), ``answer`` (recommend, front),
+``report`` (report, sweep, demo) and ``deploy`` (export, serve, run-split); the options
+several commands share are declared once, in ``options``.
 
 Exit codes: 0 success, 2 bad input (one line naming the file, the field and the fix),
 1 internal failure (an exception no one expected, with its traceback).
@@ -16,7 +16,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from dse.cli import deploy, profile, report, study, train
+from dse.cli import answer, deploy, profile, report, study, train
 from dse.errors import InputError, write_refused
 
 __all__ = ["build_parser", "main"]
@@ -34,7 +34,7 @@ Exit codes: 0 success, 2 bad input (one line naming the file, the field and the 
 1 internal failure."""
 
 #: The command groups, in the order ``dse --help`` lists their subcommands.
-GROUPS = (profile, train, study, report, deploy)
+GROUPS = (profile, train, study, answer, report, deploy)
 
 
 def build_parser() -> argparse.ArgumentParser:

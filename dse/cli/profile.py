@@ -5,6 +5,7 @@ and a profile fitted to this machine."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -379,7 +380,12 @@ def _add_calibrate(sub: Any) -> None:
         action="store_true",
         help="take peak FLOP/s from the best measured matmul, not the base",
     )
-    cal.add_argument("--force", action="store_true", help="replace --out if it exists")
+    cal.add_argument(
+        "--force",
+        action="store_true",
+        help="replace --out if it exists, and write a fit that is not clearly better than "
+        "the base profile, or whose timings spread wider than its error (exit 1 all the same)",
+    )
     cal.add_argument(
         "--runtime",
         default=None,
@@ -467,9 +473,15 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         gemm_peak=args.gemm_peak,
     )
     _print_fit(c, base)
-    atomic_write_bytes(out, calibrate.profile_toml(c).encode())
-    load_device(out)  # what was written must load as a profile
-    print(f"\nwrote {out}; use it with: dse profile MODEL --edge {out}")
+    problems = fit_problems(c.table)
+    for problem in problems:
+        print(f"dse: calibration not kept: {problem}", file=sys.stderr)
+    if problems and not args.force:
+        print(f"dse: {out} not written; pass --force to keep such a fit anyway", file=sys.stderr)
+    else:
+        atomic_write_bytes(out, calibrate.profile_toml(c).encode())
+        load_device(out)  # what was written must load as a profile
+        print(f"\nwrote {out}; use it with: dse profile MODEL --edge {out}")
     if args.json:
         f = c.fit
         write_json(
@@ -485,9 +497,45 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                 "kernels": dict(f.kernels),
                 "codec_Bps": dict(c.profile.codec_Bps),
                 "networks": c.table.to_dict(orient="records"),
+                "problems": problems,
+                "written": not problems or args.force,
             },
         )
-    return 0
+    return 1 if problems else 0
+
+
+#: A fitted profile is kept when its median error is at most this share of the base
+#: profile's, on the networks it was fitted on and on networks it was not.
+CLEARLY_BETTER = 0.8
+
+
+def fit_problems(table: Any) -> list[str]:
+    """Why a calibration's fit should not be trusted (empty when it should): it is not
+    clearly better than the base profile (median |error| above :data:`CLEARLY_BETTER` of
+    the base's, fitted or on unseen networks), or the timings spread wider than the error
+    it claims (the median over the networks of (p90 - p10) / median of their runs)."""
+    import math
+
+    base = float(table.base_error.abs().median())
+    fitted = float(table.fitted_error.abs().median())
+    unseen = float(table.unseen_error.abs().median())
+    expected = unseen if math.isfinite(unseen) else fitted
+    out = []
+    if not (fitted <= CLEARLY_BETTER * base and expected <= CLEARLY_BETTER * base):
+        out.append(
+            f"the fit is not clearly better than the base profile: median |error| "
+            f"{100 * fitted:.0f}% fitted, {100 * unseen:.0f}% on unseen networks, against "
+            f"{100 * base:.0f}% for the base (a fit is kept at "
+            f"{100 * CLEARLY_BETTER:.0f}% of the base's or less)"
+        )
+    spread = float(table.spread.median()) if "spread" in table else 0.0
+    if spread > expected:
+        out.append(
+            f"the timings spread wider ({100 * spread:.0f}% between the 10th and 90th "
+            f"percentile runs, median over the networks) than the error the fit claims "
+            f"({100 * expected:.0f}%): time again on an idle machine, with more --repeats"
+        )
+    return out
 
 
 def _print_fit(c: Any, base: Any) -> None:
@@ -524,12 +572,13 @@ def _print_fit(c: Any, base: Any) -> None:
     shown = t.assign(
         **{col: t[col].map(fmt.seconds) for col in times},
         **{col: t[col].map(lambda v: f"{100 * v:+.0f}%") for col in errors},
+        spread=t["spread"].map(lambda v: f"{100 * v:.0f}%") if "spread" in t else "-",
     )
     print(
         "\nwhole networks, measured end to end vs predicted edge-only latency "
         "(unseen: fitted on the other networks):"
     )
-    columns = ["model", "input", "kernels", "measured_s", "base_s", "base_error"]
+    columns = ["model", "input", "kernels", "measured_s", "spread", "base_s", "base_error"]
     columns += ["fitted_s", "fitted_error", "unseen_s", "unseen_error"]
     print(shown[columns].to_string(index=False))
     print(

@@ -46,9 +46,10 @@ def _add_sweep(sub: Any) -> None:
         description="Score a study spec's space on every combination of edge devices, links "
         "and servers, from the networks the study trained (no training: a network not in "
         "the cache is named, with the command that trains it, unless --train). Per "
-        "combination: the knee of the feasible front under the spec's constraints and "
-        "the edge device's memory, and whether a cut inside the network beats the best "
-        "edge-only and server-only configurations.",
+        "combination: the answer, decided as a study's is (dse recommend), under the "
+        "spec's constraints and the edge device's memory, the same rule's answer among "
+        "the edge-only and among the server-only configurations, and whether the answer "
+        "is a split.",
         parents=[
             options.json_out("write every combination's result here (what the report reads)"),
             options.quiet("no progress lines on stderr"),
@@ -115,8 +116,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     n = len(sw.results)
     wins = sum(r.split_wins for r in sw.results)
     print(
-        f"\n{spec.name}: {n} deployment(s), a split wins on {wins}; best = the knee of "
-        f"each one's feasible front (constraints: "
+        f"\n{spec.name}: {n} deployment(s), a split wins on {wins}; best = each one's "
+        "answer, decided as a study's is (the learned floor, accuracies within one "
+        "standard error tied and the cheaper winning; constraints: "
         f"{', '.join(sw.constraints) or 'none'}, and the edge's memory); "
         f"{fmt.seconds(sw.setup_seconds)} to load and decide, "
         f"{fmt.seconds(sum(r.seconds for r in sw.results) / max(n, 1))} per deployment"
@@ -134,7 +136,12 @@ def sweep_row(r: Any, exit_names: tuple[str, ...]) -> dict[str, str]:
 
     b = r.best
     if b is None:
-        best = f"nothing feasible ({r.candidates} candidates)"
+        nothing = (
+            "nothing learned"
+            if getattr(r, "reason", "").startswith("no configuration learned")
+            else "nothing feasible"
+        )
+        best = f"{nothing} ({r.candidates} candidates)"
         return {"edge": r.edge, "link": r.link, "server": r.server, "best": best}
     k = b.knobs
     exits = "+".join(exit_label(exit_names, j) for j in k["exits"]) or "none"
@@ -179,7 +186,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo study (resuming if it exists), write its report, and say what its front
     spans (cuts, exits, bandwidth regimes)."""
     from dse.cli import build_parser
-    from dse.report import front_summary
 
     spec_path = Path(DEMO_SPEC)
     if not spec_path.exists():
@@ -201,7 +207,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
         rc = step.func(step)
         if rc:
             return rc
-    print("\n== what the front spans ==")
-    for line in front_summary(name).lines():
+    for line in demo_summary(name):
         print(line)
     return 0
+
+
+def demo_summary(name: str) -> list[str]:
+    """What ``dse demo`` ends with (and ``make docs`` copies into the README): the
+    answer, as the report's first section and ``dse recommend`` say it, and what the
+    front spans."""
+    from dse.report import answer_lines, front_summary
+    from dse.search import Explorer, load_study, recommend
+
+    study, spec = load_study(name)
+    explorer = Explorer(spec, progress=False)
+    decision = recommend(study, spec, explorer)
+    return [
+        "",
+        "== what to do ==",
+        *answer_lines(decision, explorer, spec),
+        "",
+        "== what the front spans ==",
+        *front_summary(name, explorer=explorer, decision=decision).lines(),
+    ]

@@ -1,5 +1,5 @@
-"""``dse study``, ``dse storage``, ``dse front``, ``dse verify``, ``dse compare``: run a
-search study (with helper workers), serve its storage, read its front, retrain its chosen
+"""``dse study``, ``dse storage``, ``dse verify``, ``dse compare``: run a search study (with
+helper workers), serve its storage, score its exhaustive grid, retrain its chosen
 configurations alone and compare it with the baselines."""
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from dse.cli import options
-from dse.cli.options import json_text, write_json
+from dse.cli.options import write_json
 from dse.errors import InputError
 
 
 def add_parser(sub: Any) -> None:
-    """Register ``study``, ``storage``, ``front``, ``verify`` and ``compare``."""
+    """Register ``study``, ``storage``, ``verify`` and ``compare``."""
     _add_study(sub)
     sg = sub.add_parser("storage", help="serve a study database to workers on many machines")
     sgs = sg.add_subparsers(dest="action", required=True)
@@ -38,20 +38,9 @@ def add_parser(sub: Any) -> None:
     r.add_argument("--port", type=int, default=13000, help="port to listen on")
     r.set_defaults(func=cmd_storage_serve)
 
-    f = sub.add_parser("front", help="the Pareto trials of a study", parents=[options.storage()])
-    f.add_argument("name", help="the study's name")
-    f.add_argument(
-        "--format",
-        choices=("table", "csv", "json"),
-        default="table",
-        help="a table for people (default), or every column as CSV or JSON",
-    )
-    f.add_argument("--out", default=None, help="write csv/json here instead of stdout")
-    f.set_defaults(func=cmd_front, names_study=True)
-
     v = sub.add_parser(
         "verify",
-        help="retrain top front configurations alone, compare",
+        help="retrain the answer and the next front points alone, compare",
         parents=[options.storage(), options.quiet()],
     )
     v.add_argument("name", help="the study's name")
@@ -109,8 +98,12 @@ def _add_study(sub: Any) -> None:
         r.set_defaults(func=func, names_study=action == "resume")
     r = sts.add_parser(
         "status",
-        help="trials per state, networks used, trainings run, hypervolume",
-        parents=[options.storage(), options.json_out("write the status as JSON here")],
+        help="trials per state, networks used, trainings run, hypervolume, the answer",
+        parents=[
+            options.storage(),
+            options.json_out("write the status as JSON here"),
+            options.quiet("no progress lines on stderr"),
+        ],
     )
     r.add_argument("name", help="the study's name")
     r.set_defaults(func=cmd_study_status, names_study=True)
@@ -120,6 +113,11 @@ def _add_study(sub: Any) -> None:
         parents=[options.storage(), options.quiet()],
     )
     r.add_argument("spec", help="the study spec (.toml)")
+    r.add_argument(
+        "--out",
+        default=None,
+        help="also write every candidate here as CSV, one row each, with front.csv's columns",
+    )
     r.set_defaults(func=cmd_study_grid)
 
 
@@ -134,8 +132,11 @@ def cmd_study_run(args: argparse.Namespace) -> int:
 
     spec = load_spec(args.spec)
     rc = _run_study(args, spec, ["study", "run", args.spec])
-    if rc == 0:
-        print(f"next: dse front {spec.name}   |   dse report {spec.name}")
+    if rc == 0 and args.worker_index is None:
+        print(
+            f"next: dse recommend {spec.name}   |   dse front {spec.name}   |   "
+            f"dse report {spec.name}"
+        )
     return rc
 
 
@@ -221,6 +222,14 @@ def _run_study(args: argparse.Namespace, spec: Any, command: list[str]) -> int:
     and a warning if its reference network has not learned."""
     from dse.search import Explorer, run_study, status
 
+    if args.n_trials is not None and args.n_trials < 0:
+        raise InputError(
+            "--n-trials",
+            "n_trials",
+            f"must be >= 0, got {args.n_trials}",
+            "pass the number of finished trials to reach, e.g. --n-trials 100 "
+            "(0: create the study and run nothing)",
+        )
     if args.workers > 1 and (args.storage or spec.storage) == "memory":
         raise InputError(
             "--workers",
@@ -230,6 +239,8 @@ def _run_study(args: argparse.Namespace, spec: Any, command: list[str]) -> int:
         )
     explorer = Explorer(spec, progress=not args.quiet)
     explorer.train_config.torch_device()  # device = "cuda" without a GPU: refused before any trial
+    if args.worker_index is None:
+        print(opened(spec, args.storage, explorer), flush=True)
     study, rc = _with_helpers(
         args,
         command,
@@ -245,19 +256,20 @@ def _run_study(args: argparse.Namespace, spec: Any, command: list[str]) -> int:
     )
     if rc != 0:
         return rc
-    info = status(study, spec, args.storage)
-    _print_status(info)
     if args.worker_index is not None:
-        return 0  # a helper: the first process judges the study
+        return 0  # a helper: the first process judges the study and prints its answer
+    info = status(study, spec, args.storage)
     for line in explorer.learning_warnings():
         print(f"dse: warning: {line}", file=sys.stderr)  # once, not once per helper
     complete = info["trials"].get("COMPLETE", 0)
     if complete == 0 and info["trials"].get("FAIL", 0):
+        print_status(info)
         print(
             f"dse: error: every trial failed; the first: {info['first_failure']}", file=sys.stderr
         )
         return 1
     if complete and not info["feasible"] and spec.constraints:
+        print_status(info)
         text = ", ".join(str(c) for c in spec.constraints)
         raise InputError(
             spec.path or spec.name,
@@ -266,13 +278,72 @@ def _run_study(args: argparse.Namespace, spec: Any, command: list[str]) -> int:
             "loosen the constraints or widen the space; `dse front "
             f"{spec.name}` lists no point until one does",
         )
+    _print_answer(study, spec, args.storage, explorer, quiet=args.quiet)
     return 0
 
 
-def _print_status(info: dict[str, Any]) -> None:
+def _print_answer(
+    study: Any, spec: Any, storage: str | None, explorer: Any, *, quiet: bool
+) -> None:
+    """The study's status with its answer, as ``dse study status`` and ``dse recommend``
+    give it (scoring the exhaustive grid first when the space is small enough)."""
+    from dse.report import answer_lines
+    from dse.search import recommend, status
+
+    decision = recommend(study, spec, explorer, say=None if quiet else _stderr)
+    print_status(status(study, spec, storage, decision=decision, exit_names=explorer.exit_names))
+    for line in answer_lines(decision, explorer, spec):
+        print(line)
+
+
+def _stderr(msg: str) -> None:
+    print(f"dse: {msg}", file=sys.stderr, flush=True)
+
+
+def opened(spec: Any, storage: str | None, explorer: Any) -> str:
+    """The first line ``dse study run`` prints: which storage and cache it opened, and
+    whether the study is new or resumed. A spec whose study is stored beside it, in
+    another folder than the one this run would open, is refused rather than started over
+    (exit 2)."""
+    from dse.search import storage_place, stored_elsewhere, stored_study
+
+    where, shown = storage_place(spec, storage)
+    elsewhere = stored_elsewhere(spec, storage)
+    if elsewhere is not None:
+        raise InputError(
+            spec.path or spec.name,
+            "storage",
+            f"the study of this spec is stored in {elsewhere}, but run from here it would "
+            f"start over in {shown}",
+            f"run it from {elsewhere.parent.parent} (cd there), or pass --storage "
+            + (str(elsewhere) if elsewhere.suffix == ".journal" else f"sqlite:///{elsewhere}"),
+        )
+    study = stored_study(spec, storage=storage or spec.storage) if where != "memory" else None
+    cache = explorer.cache
+    nets = [
+        explorer.network_spec(m, d, cut=c)
+        for (m, d) in explorer.space.networks()
+        for c in explorer.network_cuts()
+    ]
+    cached = sum(cache.path(n.key).exists() for n in nets)
+    if study is None:
+        state = "a new study"
+    else:
+        from optuna.trial import TrialState
+
+        done = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+        state = f"resumed: {done} complete trial(s) already stored"
+    return (
+        f"study {spec.name}: storage {shown}; training cache {cache.root} ({cached} of "
+        f"{len(nets)} network(s) cached); {state}"
+    )
+
+
+def print_status(info: dict[str, Any]) -> None:
     """A study's status in a few lines: trials by state, networks and trainings, codec
-    outputs built, hypervolume, and the complete trials left out as unreadable (times in
-    seconds with one decimal, which scripts read)."""
+    outputs built, hypervolume, the complete trials left out as unreadable (times in
+    seconds with one decimal, which scripts read) and, with the decision, the front's
+    distinct points and the answer."""
     trials = ", ".join(f"{k.lower()} {v}" for k, v in info["trials"].items()) or "none"
     workers = f"; {info['workers']} worker(s) running" if info.get("workers") else ""
     used, run = info["networks_used"], info["trainings_run"]
@@ -305,17 +376,32 @@ def _print_status(info: dict[str, Any]) -> None:
             f"{info['unreadable']} complete trial(s) left out: their values are not finite "
             f"(first: {info['first_unreadable']})"
         )
+    front = info.get("front")
+    if front is not None:
+        below = f"; {front['below_floor']} below the learned floor" if front["below_floor"] else ""
+        print(
+            f"front: {front['points']} distinct point(s), {front['configurations']} "
+            f"configuration(s){below}"
+        )
+        rec = info.get("recommended")
+        if rec is None:
+            print(f"recommended: nothing ({info.get('reason')})")
+        else:
+            by = f"trial {rec['trial']}" if rec["source"] == "study" else f"{rec['source']}"
+            print(f"recommended: {rec['label']} (found by {by})")
 
 
 def cmd_study_status(args: argparse.Namespace) -> int:
-    """``dse study status NAME``: the stored study's status."""
-    from dse.search import load_study, status
+    """``dse study status NAME``: the stored study's status and its answer."""
+    from dse.search import Explorer, load_study, recommend, status
 
     study, spec = load_study(args.name, storage=args.storage)
-    info = status(study, spec, args.storage)
+    explorer = Explorer(spec, progress=not args.quiet)
+    decision = recommend(study, spec, explorer, say=None if args.quiet else _stderr)
+    info = status(study, spec, args.storage, decision=decision, exit_names=explorer.exit_names)
     if args.json:
         write_json(args.json, info)
-    _print_status(info)
+    print_status(info)
     return 0
 
 
@@ -326,16 +412,25 @@ def cmd_study_grid(args: argparse.Namespace) -> int:
     from dse.search import (
         Explorer,
         create_study,
+        csv_text,
         ensure_grid,
         grid_paths,
         load_spec,
+        rows_frame,
         study_hypervolume,
+        task_floors,
     )
 
     spec = load_spec(args.spec)
     explorer = Explorer(spec, progress=not args.quiet)
     study, _ = create_study(spec, storage=args.storage, explorer=explorer)  # checks first
     grid = ensure_grid(study, explorer, rescore=True)
+    if args.out:
+        from dse.nets import atomic_write_bytes
+
+        rows = rows_frame(grid.frame, task_floors(spec, explorer))
+        atomic_write_bytes(Path(args.out), csv_text(rows).encode())
+        print(f"wrote {args.out}: {len(rows)} candidates, one row each")
     hv = grid.hypervolume
     print(
         f"grid of {spec.name}: {len(grid.frame)} candidates scored in "
@@ -399,110 +494,23 @@ def cmd_storage_serve(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------------------
 
 
-def config_text(row: Any) -> str:
-    """A front trial's configuration in the front table's words
-    (``predefined@0.5 cut 7 exits 0,1 tau 0.8``), with no threshold or policy where no
-    exit is used, since then they decide nothing (as ``Candidate.label`` leaves them out)."""
-    text = f"{row.knob_method}@{row.knob_density:g} cut {row.knob_split}"
-    exits = ",".join(str(e) for e in row.knob_exits)
-    if not exits:
-        return f"{text} exits none"
-    per_task = getattr(row, "knob_task_thresholds", None)
-    tau = (
-        ",".join(f"{x:g}" for x in per_task)
-        if isinstance(per_task, tuple | list) and len(per_task)
-        else f"{row.knob_threshold:g}"
-    )
-    policy = getattr(row, "knob_policy", None)
-    policy = f" {policy}" if isinstance(policy, str) and policy != "all" else ""
-    return f"{text} exits {exits} tau {tau}{policy}"
-
-
-def cmd_front(args: argparse.Namespace) -> int:
-    """``dse front NAME``: the study's Pareto trials as a table, CSV or JSON."""
-    from dse.search import csv_text, front_frame, load_study, status
-
-    study, spec = load_study(args.name, storage=args.storage)
-    front = front_frame(study, spec)
-    if args.format in ("json", "csv"):
-        text = csv_text(front) if args.format == "csv" else _front_json(front)
-        if args.out:
-            from dse.nets import atomic_write_bytes
-
-            atomic_write_bytes(Path(args.out), text.encode())
-        else:
-            print(text, end="")
-        return 0
-    if front.empty:
-        print(
-            f"study {spec.name}: no feasible trial on the front (constraints: "
-            f"{', '.join(map(str, spec.constraints)) or 'none'})"
-        )
-        return 0
-    print(front_table(front).to_string(index=False))
-    _print_status(status(study, spec, args.storage))
-    return 0
-
-
-def _front_json(front: Any) -> str:
-    """The front as JSON: per trial its number, knobs and every metric."""
-    knob_cols = [c for c in front.columns if c.startswith("knob_")]
-    data = [
-        {
-            "trial": int(r["trial"]),
-            "knobs": {c[5:]: r[c] for c in knob_cols},
-            "metrics": {c: r[c] for c in front.columns if c not in knob_cols and c != "trial"},
-        }
-        for r in front.to_dict("records")
-    ]
-    return json_text(data) + "\n"
-
-
-def front_table(front: Any) -> Any:
-    """The front for people: configuration and metrics in human units (several tasks:
-    each one's test accuracy too; the accuracy columns are their mean)."""
-    import pandas as pd
-
-    from dse.report import fmt
-
-    tasks = [c for c in front.columns if c.startswith("test_accuracy.")]
-    return pd.DataFrame(
-        {
-            "trial": front.trial,
-            "config": [config_text(r) for r in front.itertuples(index=False)],
-            "accuracy": front.accuracy.map(fmt.percent),
-            "test acc": front.test_accuracy.map(fmt.percent),
-            "latency": front.latency_mean.map(fmt.seconds),
-            "p95": front.latency_p95.map(fmt.seconds),
-            "sent": front.bandwidth.map(fmt.nbytes),
-            "edge energy": front.edge_energy.map(fmt.joules),
-            "edge memory": front.edge_memory.map(fmt.nbytes),
-            "storage": front.storage.map(fmt.nbytes),
-            "realised density": front.realised_density.map(lambda d: f"{d:.3g}")
-            if "realised_density" in front
-            else "",
-            **{
-                f"test {c[len('test_accuracy.') :]}": front[c].map(fmt.percent)
-                for c in (tasks if len(tasks) > 1 else [])
-            },
-        }
-    )
-
-
 def cmd_verify(args: argparse.Namespace) -> int:
-    """``dse verify NAME``: the top front configurations retrained with only their exits,
-    their test accuracy beside the shared training's."""
+    """``dse verify NAME``: the answer and the next front points retrained with only their
+    exits, their test accuracy beside the shared training's."""
     from dse.report import fmt
-    from dse.search import load_study, verify
+    from dse.search import Candidate, Explorer, load_study, verify
 
     study, spec = load_study(args.name, storage=args.storage)
-    results = verify(study, spec, top=args.top, progress=not args.quiet)
+    explorer = Explorer(spec, progress=not args.quiet)
+    results = verify(study, spec, top=args.top, progress=not args.quiet, explorer=explorer)
+    tasks = spec.tasks if len(spec.tasks) > 1 else ()
     for r in results:
         k = r["knobs"]
-        tau = f" tau {k['threshold']:g}" if k["exits"] else ""  # no exit: it decides nothing
+        config = Candidate.from_row({f"knob_{n}": v for n, v in k.items()})
+        who = f"trial {r['trial']}" if r["trial"] is not None else f"{r['source']} point"
+        mark = " (recommended)" if r.get("recommended") else ""
         print(
-            f"trial {r['trial']:4d} {k['method']}@{k['density']:g} cut {k['split']} exits "
-            f"{list(k['exits'])}{tau}: test accuracy "
+            f"{who}{mark}: {config.label(explorer.exit_names, tasks)}: test accuracy "
             f"{fmt.percent(r['old_test_accuracy'])} (shared training) -> "
             f"{fmt.percent(r['new_test_accuracy'])} (retrained alone), "
             f"{100 * r['delta']:+.1f} points"

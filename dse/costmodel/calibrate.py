@@ -90,6 +90,7 @@ class Measurement:
     layers: Mapping[str, float]  # graph node name -> median seconds, interpreter cost out
     total_s: float  # median of whole forward passes (no interpreter)
     interpreter_s: float  # what timing one node through the interpreter adds, subtracted
+    spread: float = 0.0  # (p90 - p10) / median of the whole forward passes
 
 
 def measure_model(
@@ -123,6 +124,8 @@ def measure_model(
         used = torch.get_num_threads()
     medians = {k: statistics.median(v) for k, v in times.items()}
     total = statistics.median(whole)
+    ordered = sorted(whole)
+    p10, p90 = ordered[int(0.1 * (len(ordered) - 1))], ordered[int(0.9 * (len(ordered) - 1))]
     # Running node by node costs the interpreter's own Python work on every node; the
     # plain forward pass does not. Spread the difference evenly and take it out, so the
     # layers add up to what the network really takes.
@@ -135,6 +138,7 @@ def measure_model(
         layers={k: max(0.0, v - extra) for k, v in medians.items()},
         total_s=total,
         interpreter_s=extra,
+        spread=(p90 - p10) / total if total > 0 else 0.0,
     )
 
 
@@ -416,6 +420,7 @@ def calibrate(
             "input": "x".join(map(str, m.input_shape[1:])),
             "kernels": len(kernels(graph)),
             "measured_s": m.total_s,
+            "spread": m.spread,
             "base_s": predicted_total(graph, base),
             "fitted_s": predicted_total(graph, profile),
         }

@@ -40,6 +40,7 @@ __all__, __getattr__ = exports(
         "train_network": "training",
         "learning_problem": "training",
         "chance_accuracy": "training",
+        "learning_floor": "training",
         "TrainingDiverged": "training",
         "CRITERIA": "exits",
         "attach_exits": "exits",

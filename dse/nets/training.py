@@ -22,7 +22,8 @@ import logging
 import math
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -524,6 +525,23 @@ def threads() -> int:
         raise InputError("environment", "DSE_THREADS", "must be a positive integer") from None
 
 
+@contextmanager
+def deterministic() -> Iterator[None]:
+    """What makes training repeat itself on a machine: :func:`threads` intra-op threads
+    and PyTorch's deterministic algorithms (an op without one warns, and runs); the seed
+    and the data order are the spec's (``TrainConfig.seed``)."""
+    was, warn_only = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+    )
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        with pinned_threads(threads()):
+            yield
+    finally:
+        torch.use_deterministic_algorithms(was, warn_only=warn_only)
+
+
 def train_network(
     spec: NetworkSpec,
     *,
@@ -540,7 +558,7 @@ def train_network(
     if not server and (cache is not None or spec.train.mode != "hierarchical"):
         raise ValueError("server=False trains a hierarchical network's edge part alone, uncached")
     if cache is None:
-        with pinned_threads(threads()):
+        with deterministic():
             return _train(spec, progress=progress, server=server)
     hit = cache.get(key)
     if hit is not None:
@@ -549,7 +567,7 @@ def train_network(
         hit = cache.get(key)
         if hit is not None:
             return _from_payload(spec, hit)
-        with pinned_threads(threads()):
+        with deterministic():
             trained = _train(spec, progress=progress)
         cache.put(key, _to_payload(trained))
     return trained

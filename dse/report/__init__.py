@@ -2,7 +2,8 @@
 a study, and the plain-text formatting the commands print.
 
 Entry points: :func:`write_report`; :func:`front_summary` (what a front spans: its cuts,
-exits and bandwidth regimes); the modules ``plots`` (one module per figure family) and
+exits and bandwidth regimes); :func:`answer_lines` and :func:`answer_sentence` (the
+answer in words, as every view says it); the modules ``plots`` (one module per figure family) and
 ``fmt`` (every unit and ratio); :class:`ReportData` (everything a report shows, computed
 once) with :func:`gather`.
 
@@ -26,5 +27,7 @@ __all__, __getattr__ = exports(
         "front_summary": "summary",
         "ReportData": "data",
         "gather": "data",
+        "answer_lines": "answer",
+        "answer_sentence": "answer",
     },
 )

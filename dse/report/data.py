@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -25,6 +25,7 @@ from dse.report.text import spec_shown
 from dse.search import (
     BASELINES,
     Candidate,
+    Decision,
     DeploymentResult,
     Explorer,
     Grid,
@@ -34,15 +35,19 @@ from dse.search import (
     StudySpec,
     Sweep,
     TaskComparison,
+    answer_choice,
     compare,
     compare_tasks,
+    decide,
     hypervolume,
     importances,
+    place,
+    points_frame,
+    recommend,
     restrict,
     run_sweep,
     single_task_spec,
     study_ruler,
-    tidy_front,
     trials_frame,
 )
 
@@ -67,9 +72,11 @@ class TasksSection(NamedTuple):
 class ReportData:
     """Everything the report shows about one study, computed once (SI units throughout).
 
-    The recommendation is the knee of the feasible front: ``recommended`` (its trial row)
-    and ``configuration`` (its knobs) are None when no trial is feasible. Two of them are
-    never compared (their frames have no single truth value): ``==`` is identity.
+    The recommendation is the decision's (``decision``, :func:`dse.search.recommend`):
+    ``recommended`` (its point's row: a trial's, or the grid's with ``trial`` NaN) and
+    ``configuration`` (its canonical knobs) are None when nothing is recommended. Two of
+    them are never compared (their frames have no single truth value): ``==`` is
+    identity.
     """
 
     spec: StudySpec
@@ -79,14 +86,14 @@ class ReportData:
     states: Mapping[str, int]  # how many trials are in each state (COMPLETE, FAIL, ...)
     ruler: Ruler  # every hypervolume of the report is measured on it
     ruler_source: str  # "grid" or "trials": what the ruler was fitted to
-    front_info: plots.FrontInfo  # which trials are on the feasible front, and the knee
-    front: pd.DataFrame  # the feasible front's trials, as front.csv holds them
-    recommended: pd.Series | None  # the knee's trial row
-    configuration: Candidate | None  # the knee's configuration
-    recommended_scorer: Scorer | None  # the knee's network, scored at its cut
-    rescored: Metrics | None  # the knee's configuration scored again now
+    front_info: plots.FrontInfo  # the trials, the decision's front points and its star
+    front: pd.DataFrame  # the decision's distinct front points, as front.csv holds them
+    recommended: pd.Series | None  # the answer's row
+    configuration: Candidate | None  # the answer's canonical configuration
+    recommended_scorer: Scorer | None  # the answer's network, scored at its cut
+    rescored: Metrics | None  # the answer's configuration scored again now
     dense: Scorer  # the dense network
-    baseline_bests: Mapping[str, pd.Series]  # baseline -> its grid point closest to ideal
+    baseline_bests: Mapping[str, pd.Series]  # baseline -> its space decided by the rule
     comparison: pd.DataFrame  # each baseline against the study's trials (compare)
     study_hypervolume: float  # of the feasible trials
     grid_hypervolume: float  # of the grid's own feasible candidates; 0: none feasible
@@ -99,6 +106,8 @@ class ReportData:
     sweep_note: str = ""  # where the sweep came from, or why there is none
     importance: Mapping[str, Mapping[str, float] | str] | None = None  # None: no trial
     figures: Figures = field(default_factory=Figures)
+    decision: Decision | None = None  # the answer every view shows (None: made by hand)
+    grid_scored: bool = True  # False: the space was too large to score its grid here
 
     @property
     def names(self) -> list[str]:
@@ -121,12 +130,17 @@ class ReportData:
         return len(self.graph.cuts) - 1
 
     def own_deployment(self) -> DeploymentResult | None:
-        """The deployment sweep's result for the study's own edge, link and server."""
+        """The deployment sweep's result for the study's own edge, link and server (its
+        best configuration is the answer itself, see :func:`gather`)."""
         if self.sweep is None:
             return None
         explorer = self.explorer
         own = (explorer.edge.name, explorer.link.name, explorer.server.name)
         return next((r for r in self.sweep.results if (r.edge, r.link, r.server) == own), None)
+
+    def standard_error(self, accuracy: float) -> float:
+        """An accuracy's standard error on the validation split (NaN without a decision)."""
+        return self.decision.standard_error(accuracy) if self.decision else float("nan")
 
 
 def gather(
@@ -136,12 +150,15 @@ def gather(
     grid: Grid,
     *,
     sweep: Sweep | None = None,
+    decision: Decision | None = None,
     say: Callable[[str], None] = lambda _msg: None,
 ) -> ReportData:
     """Compute everything the report shows for ``study`` (no figure is drawn).
 
-    ``sweep``: the deployment map's (from ``dse report --sweep``); without one, the space
-    is scored here over the shipped edge devices and links when that is small enough.
+    ``decision``: the answer (default: :func:`dse.search.recommend` on ``grid``, or on the
+    trials alone when ``grid`` has no row). ``sweep``: the deployment map's (from ``dse
+    report --sweep``); without one, the space is scored here over the shipped edge devices
+    and links when that is small enough.
     """
     names = list(spec.objectives)
     states: dict[str, int] = {}
@@ -151,18 +168,21 @@ def gather(
     if trials.empty:
         trials = pd.DataFrame(columns=["trial", *names, "feasible"])
     trials = trials.sort_values("trial").reset_index(drop=True)
+    if decision is None:
+        decision = recommend(study, spec, explorer, grid=grid if len(grid.frame) else None)
     ruler, ruler_source = study_ruler(study, spec)
-    bests = baseline_bests(grid, ruler)
-    front_info = _front_info(trials, spec, explorer, grid, ruler, bests)
-    front = tidy_front(trials[front_info.on_front], spec)
-    recommended = trials.iloc[front_info.knee] if front_info.knee is not None else None
-    configuration = Candidate.from_row(recommended) if recommended is not None else None
+    bests = baseline_bests(grid, decision)
+    front_info = _front_info(trials, spec, explorer, decision, grid, ruler, bests)
+    point = decision.recommended
+    recommended = pd.Series(dict(point.row)) if point is not None else None
+    configuration = point.config if point is not None else None
     scorer = rescored = None
     if configuration is not None:
         scorer = explorer.scorer(configuration.method, configuration.density, configuration.split)
         rescored = scorer.score(configuration)
     study_hv, grid_hv = _hypervolumes(trials, grid, ruler, names)
     tasks = tuple(spec.tasks) if len(spec.tasks) > 1 else ()
+    front = points_frame(decision.front, decision)
     shown_sweep, sweep_note = deployment_sweep(spec, explorer, given=sweep, say=say)
     return ReportData(
         spec=spec,
@@ -188,30 +208,95 @@ def gather(
         tasks=tasks,
         task_comparison=tasks_section_info(explorer) if tasks else None,
         codec_networks=codec_networks(spec, front),
-        sweep=shown_sweep,
+        sweep=with_answer(shown_sweep, explorer, decision, spec),
         sweep_note=sweep_note,
         importance=importances(study, names, seed=spec.seed) if len(trials) else None,
+        decision=decision,
+        grid_scored=bool(len(grid.frame)),
     )
+
+
+def with_answer(
+    sweep: Sweep | None, explorer: Explorer, decision: Decision, spec: StudySpec
+) -> Sweep | None:
+    """``sweep`` with its cell for the study's own deployment made the answer itself, so
+    the deployment map and the first section tell one story."""
+    if sweep is None:
+        return None
+    own = (explorer.edge.name, explorer.link.name, explorer.server.name)
+    best = answer_choice(decision, spec)
+    results = tuple(
+        replace(
+            r,
+            best=best,
+            front=len(decision.front),
+            splits_on_front=sum(
+                place(p.config.split, float(p.row["bandwidth"])) == "split" for p in decision.front
+            ),
+            reason=decision.reason,
+        )
+        if (r.edge, r.link, r.server) == own
+        else r
+        for r in sweep.results
+    )
+    return replace(sweep, results=results)
+
+
+def empty_grid(spec: StudySpec, ruler: Ruler) -> Grid:
+    """A grid of no row: what the report holds when the space is too large to score its
+    exhaustive grid here (see :data:`dse.search.GRID_BUDGET`)."""
+    columns = [
+        *dict.fromkeys([*spec.objectives, *GRID_COLUMNS]),
+        "feasible",
+        "pareto",
+        "source",
+        *KNOB_COLUMNS,
+    ]
+    return Grid(pd.DataFrame(columns=columns), ruler, 0.0)
+
+
+#: The columns an empty grid carries, so that comparisons read it as one with no row.
+GRID_COLUMNS = ("accuracy", "test_accuracy", "latency_mean", "bandwidth", "edge_energy")
+KNOB_COLUMNS = (
+    "knob_method",
+    "knob_density",
+    "knob_split",
+    "knob_exits",
+    "knob_threshold",
+    "knob_criterion",
+)
 
 
 def _front_info(
     trials: pd.DataFrame,
     spec: StudySpec,
     explorer: Explorer,
+    decision: Decision,
     grid: Grid,
     ruler: Ruler,
     bests: Mapping[str, pd.Series],
 ) -> plots.FrontInfo:
-    """The front figure's numbers: every trial, the feasible front, the knee on ``ruler``,
-    each baseline's best point and the grid's front."""
+    """The front figure's numbers: every trial (those under the learned floor marked),
+    the decision's distinct front points and its answer, each baseline's point and the
+    grid's front."""
     names = list(spec.objectives)
     values = trials[names].to_numpy(dtype=float) if len(trials) else np.zeros((0, len(names)))
     grid_frame = grid.frame
-    reference = (
-        grid_frame[grid_frame["pareto"].astype(bool)][names].to_numpy(dtype=float)
-        if ("pareto" in grid_frame)
-        else None
-    )
+    reference = None
+    if "pareto" in grid_frame and len(grid_frame):
+        # the grid's front above the learned floor (a point under it is no front point;
+        # removing it leaves every other point's place on the front as it was)
+        on = grid_frame["pareto"].astype(bool).to_numpy().copy()
+        for f in decision.floors:
+            if f.column in grid_frame:
+                on &= grid_frame[f.column].to_numpy(dtype=float) >= f.floor - 1e-12
+        reference = grid_frame[on][names].to_numpy(dtype=float)
+    below = np.zeros(len(trials), dtype=bool)
+    for f in decision.floors:
+        if f.column in trials:
+            below |= ~(trials[f.column].to_numpy(dtype=float) >= f.floor - 1e-12)
+    front_trials = {t for p in decision.front for t in p.trials}
+    point = decision.recommended
     return plots.front_info(
         values,
         names,
@@ -223,7 +308,29 @@ def _front_info(
         reference=reference,
         title=f"Pareto front of {spec.name}: {spec.model} on {spec.data['name']}, "
         f"{explorer.edge.name} -> {explorer.link.name} -> {explorer.server.name}",
+        decided=plots.Decided(
+            on_front=trials["trial"].isin(front_trials).to_numpy(dtype=bool),
+            below=below,
+            points=np.array(
+                [[p.metrics[n] for n in names] for p in decision.front], dtype=float
+            ).reshape(-1, len(names)),
+            by_grid=np.array([p.source != "study" for p in decision.front], dtype=bool),
+            configurations=decision.configurations,
+            star=None
+            if point is None
+            else np.array([point.metrics[n] for n in names], dtype=float),
+            star_label=_star_label(point),
+        ),
     )
+
+
+def _star_label(point: Any) -> str:
+    """The answer's legend entry: its trial, or that only the grid found it."""
+    if point is None:
+        return "recommended: none"
+    if point.trial is not None:
+        return f"recommended: trial {point.trial}"
+    return "recommended: found by the exhaustive grid"
 
 
 def _hypervolumes(
@@ -242,23 +349,30 @@ def _hypervolumes(
     return study_hv, grid_hv
 
 
-def baseline_bests(grid: Grid, ruler: Ruler) -> dict[str, pd.Series]:
-    """Each baseline's feasible grid point closest to the ideal point on ``ruler``.
+def baseline_bests(grid: Grid, decision: Decision) -> dict[str, pd.Series]:
+    """Each baseline's restricted space of the grid (its feasible rows, as in
+    ``compare``) decided by the answer's own rule (the learned floor, ties within the
+    noise, the knee in standard errors): the configuration that baseline would deploy.
 
-    As in ``compare``: the baseline's rows of the whole grid, then the feasible ones. The
-    joint search is the study's own trials, already on the figure: no grid point stands in.
+    The joint search is the study's own answer, already on the figure: no grid point
+    stands in. A baseline none of whose points clears the floor has none.
     """
-    names = list(ruler.names)
     out: dict[str, pd.Series] = {}
     for b in BASELINES:
         if b == "joint":
             continue
         sub = restrict(grid.frame, b)
-        sub = sub[sub["feasible"].astype(bool)]
+        sub = sub[sub["feasible"].astype(bool)] if len(sub) else sub
         if not len(sub):
             continue
-        losses = ruler.loss(sub[names].to_numpy())
-        out[b] = sub.iloc[int(np.argmin(np.linalg.norm(losses, axis=1)))]
+        found = decide(
+            sub,
+            objectives=decision.objectives,
+            floors=decision.floors,
+            validation_samples=decision.validation_samples,
+        ).recommended
+        if found is not None:
+            out[b] = pd.Series(dict(found.row))
     return out
 
 

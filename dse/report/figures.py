@@ -139,8 +139,9 @@ def _front_and_layers(data: ReportData, drawing: _Drawing) -> None:
     spec, explorer = data.spec, data.explorer
     drawing.draw(
         "front",
-        "Pareto front: every complete trial, the feasible front highlighted, "
-        "the recommended (knee) point and each baseline's best point",
+        "Pareto front: every complete trial, the front's distinct points (hollow: found "
+        "only by the exhaustive grid), the trials below the learned floor apart, the "
+        "recommended point (star) and each baseline's own answer",
         lambda: data.front_info,
         plots.render_front,
         what="Pareto front",
@@ -202,19 +203,25 @@ def _recommended(data: ReportData, drawing: _Drawing) -> None:
             "there is no exit analysis.",
         )
     else:
+        cut = exits_cut(explorer, candidate)
+        at = replace(candidate, split=cut)
         drawing.draw(
             "exits",
             "Accuracy, early-exit rate and expected latency against the "
             "confidence threshold, per exit subset, for the recommended network at "
-            "its cut",
+            + (
+                "its cut"
+                if cut == candidate.split
+                else f"cut {cut}, where every exit runs on the edge"
+            ),
             lambda: plots.exit_info(
                 scorer.score,
-                candidate,
+                at,
                 explorer.space.exit_subsets(),
                 spec.thresholds,
                 exit_names=explorer.exit_names,
-                title=f"Early exits of {spec.model} ({network}) at cut {candidate.split} "
-                f"on {deployment}",
+                chosen=cut == candidate.split,
+                title=f"Early exits of {spec.model} ({network}) at cut {cut} on {deployment}",
             ),
             plots.render_exits,
             what="exit analysis",
@@ -243,6 +250,19 @@ def _recommended(data: ReportData, drawing: _Drawing) -> None:
     )
 
 
+def exits_cut(explorer: Any, candidate: Any) -> int:
+    """The cut the exit figure is drawn at: the answer's own when every allowed exit runs
+    on its edge part, else the first cut of the space after the deepest allowed exit (an
+    exit on the server saves the edge nothing, so a figure at such a cut shows nothing of
+    what exits do)."""
+    exits = explorer.reference_graph.exits
+    deepest = max((exits[j].position for j in explorer.space.allowed_exits), default=0)
+    if candidate.split >= deepest:
+        return int(candidate.split)
+    after = [k for k in explorer.space.cuts if k >= deepest]
+    return int(min(after)) if after else int(max(explorer.space.cuts))
+
+
 def _deployments(data: ReportData, drawing: _Drawing) -> None:
     """The deployment map: the best configuration per edge device and link."""
     sweep, explorer = data.sweep, data.explorer
@@ -252,9 +272,9 @@ def _deployments(data: ReportData, drawing: _Drawing) -> None:
     server = explorer.server.name
     drawing.draw(
         "deployments",
-        "The best configuration (the knee of each deployment's "
-        "feasible front) per edge device and link: where it runs, its cut, mean "
-        "latency, edge energy and accuracy; ★ marks a split that beats both ends",
+        "The best configuration per edge device and link (each decided by the answer's "
+        "rule; the study's own deployment is the answer itself): where it runs, its cut, "
+        "mean latency, edge energy and accuracy; ★ marks an answer that is a split",
         lambda: plots.deployment_map_info(
             sweep,
             server=server if any(r.server == server for r in sweep.results) else None,

@@ -64,6 +64,21 @@ def percent(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def accuracy_pm(accuracy: float, error: float) -> str:
+    """An accuracy and its standard error, both in percent: ``89.7% ± 1.6`` (the error in
+    points, one decimal); ``-`` for a missing accuracy."""
+    if accuracy is None or not math.isfinite(accuracy):
+        return "-"
+    if error is None or not math.isfinite(error):
+        return percent(accuracy)
+    return f"{percent(accuracy)} ± {100 * error:.1f}"
+
+
+def plural(n: int, noun: str) -> str:
+    """``1 point``, ``2 points``: a count and its noun (plural with an s)."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def ratio(x: float | None, digits: int = 3, *, decimals: int | None = None) -> str:
     """A ratio as ``2.5x`` (``digits`` significant digits, or ``decimals`` after the point:
     ``2.50x``); ``-`` when it is missing and ``∞`` when its denominator was zero (never

@@ -1,8 +1,8 @@
 """What a study's front spans, in a few numbers: which cuts it holds (server-only, inside the
-network, edge-only), whether its points use early exits, and which regimes the bandwidth map
-of its recommended configuration shows. ``dse demo`` prints it, so a person sees at once
-whether the cut mattered for this deployment; the numbers are those the report shows (the
-same front, knee and bandwidth sweep).
+network, edge-only), whether its points use early exits, what is recommended and which
+regimes the bandwidth map of the answer shows. ``dse demo`` prints it, so a person sees at
+once whether the cut mattered for this deployment; the numbers are those every view shows
+(the same decision, front and bandwidth sweep).
 """
 
 from __future__ import annotations
@@ -13,23 +13,26 @@ from typing import NamedTuple
 import numpy as np
 
 from dse.report import plots
-from dse.search import Candidate, Explorer, load_study, study_ruler, trials_frame
+from dse.search import Decision, Explorer, load_study, place, recommend
 
 
 class FrontSummary(NamedTuple):
-    """The span of one study's feasible front."""
+    """The span of one study's front: the decision's distinct points (see
+    :func:`dse.search.recommend`), as every view counts them."""
 
     study: str
-    points: int  # trials on the feasible front
+    points: int  # distinct points on the front (above the learned floor)
     #: distinct cuts of the front's points, ascending; a point that sends nothing (every
     #: sample leaves at an edge exit before its cut) counts as edge-only, whatever its knob
     cuts: tuple[int, ...]
     last_cut: int  # the edge-only cut of the network (0 is server-only)
-    exit_points: int  # front trials that carry at least one exit on their edge part
-    knee_trial: int | None  # the recommended (knee) trial, None when nothing is feasible
-    #: the bandwidth map of the knee's configuration: (regime, lowest, highest uplink bit/s)
+    exit_points: int  # front points whose configuration has an exit on its edge part
+    knee_trial: int | None  # the recommended point's trial (None: the grid's, or none)
+    #: the bandwidth map of the answer's configuration: (regime, lowest, highest uplink bit/s)
     regimes: tuple[tuple[str, float, float], ...]
-    distinct: int = 0  # distinct objective vectors among the front's trials
+    configurations: int = 0  # configurations on the front, equivalent ones counted
+    recommended: str = ""  # the answer in one line ("" when nothing is recommended)
+    below_floor: int = 0  # points under the learned floor, listed apart from the front
 
     @property
     def mid_cuts(self) -> tuple[int, ...]:
@@ -61,48 +64,41 @@ class FrontSummary(NamedTuple):
         regimes = "; ".join(
             f"{r} {lo / 1e6:.3g}-{hi / 1e6:.3g} Mbit/s" for r, lo, hi in self.regimes
         )
+        below = f"; {self.below_floor} more below the learned floor" if self.below_floor else ""
         return [
-            f"front of {self.study}: {self.points} trial(s), {self.distinct} distinct "
-            "point(s); cuts " + (", ".join(name(k) for k in self.cuts) or "none"),
-            f"front trials with an early exit on the edge: {self.exit_points}",
-            f"bandwidth map of the recommended trial ({self.knee_trial}): {regimes or 'none'}",
+            f"front of {self.study}: {self.points} distinct point(s) ({self.configurations} "
+            f"configuration(s)){below}; cuts " + (", ".join(name(k) for k in self.cuts) or "none"),
+            f"front points with an early exit on the edge: {self.exit_points}",
+            f"recommended: {self.recommended or 'nothing'}",
+            f"bandwidth map of the recommended configuration: {regimes or 'none'}",
             "the front spans the design space (>= 3 cuts, one inside the network, exits "
             f"used, >= 2 bandwidth regimes): {'yes' if self.spans_the_space else 'NO'}",
         ]
 
 
 def front_summary(
-    name: str, *, storage: str | None = None, explorer: Explorer | None = None
+    name: str,
+    *,
+    storage: str | None = None,
+    explorer: Explorer | None = None,
+    decision: Decision | None = None,
 ) -> FrontSummary:
-    """Summarise the feasible front of stored study ``name`` (its networks must be cached:
-    they are loaded, never trained, unless the cache lacks them)."""
+    """Summarise the front of stored study ``name`` as the decision every view shows
+    (``decision``, or :func:`dse.search.recommend`'s; its networks must be cached: they
+    are loaded, never trained, unless the cache lacks them)."""
     study, spec = load_study(name, storage=storage)
     explorer = explorer or Explorer(spec, progress=False)
-    names = list(spec.objectives)
-    trials = trials_frame(study)
+    decision = decision or recommend(study, spec, explorer)
     last = len(explorer.reference_graph.cuts) - 1
-    if trials.empty:
-        return FrontSummary(name, 0, (), last, 0, None, ())
-    trials = trials.sort_values("trial").reset_index(drop=True)
-    ruler, _ = study_ruler(study, spec)
-    info = plots.front_info(
-        trials[names].to_numpy(dtype=float),
-        names,
-        spec.directions,
-        feasible=trials["feasible"].to_numpy(dtype=bool),
-        trials=trials["trial"].to_numpy(dtype=int),
-        ruler=ruler,
-    )
-    front = trials[info.on_front]
     positions = np.array([x.position for x in explorer.reference_graph.exits], dtype=int)
-    candidates = [Candidate.from_row(row) for _, row in front.iterrows()]
-    exit_points = sum(any(positions[j] <= c.split for j in c.exits) for c in candidates)
+    front = decision.front
+    exit_points = sum(any(positions[j] <= p.config.split for j in p.config.exits) for p in front)
+    cuts = {p.config.split if float(p.row["bandwidth"]) > 0 else last for p in front}
     regimes: tuple[tuple[str, float, float], ...] = ()
-    knee = None
-    if info.knee is not None:
-        row = trials.iloc[info.knee]
-        knee = int(row["trial"])
-        candidate = Candidate.from_row(row)
+    point = decision.recommended
+    said = ""
+    if point is not None:
+        candidate = point.config
         scorer = explorer.scorer(candidate.method, candidate.density)
         bandwidth = plots.bandwidth_info(
             scorer.graph,
@@ -115,11 +111,21 @@ def front_summary(
             tail=spec.tail_energy,
         )
         regimes = tuple(plots.regime_spans(bandwidth))
-    cuts = {
-        c.split if sent > 0 else last
-        for c, sent in zip(candidates, front["bandwidth"], strict=True)
-    }
-    distinct = len(np.unique(front[names].to_numpy(dtype=float), axis=0))
+        tasks = spec.tasks if len(spec.tasks) > 1 else ()
+        sends = float(point.row["bandwidth"]) > 0
+        said = (
+            f"{candidate.label(explorer.exit_names, tasks, sends=sends)} "
+            f"({place(candidate.split, float(point.row['bandwidth']))}; {point.found_by()})"
+        )
     return FrontSummary(
-        name, len(front), tuple(sorted(cuts)), last, exit_points, knee, regimes, distinct
+        name,
+        len(front),
+        tuple(sorted(cuts)),
+        last,
+        exit_points,
+        point.trial if point is not None else None,
+        regimes,
+        decision.configurations,
+        said,
+        len(decision.below_floor),
     )

@@ -81,12 +81,13 @@ def exits_text(
     if short or not candidate.exits:
         return candidate.exits_text(exit_names, tasks)
     used = "+".join(exit_label(exit_names, j) for j in candidate.exits)
+    word = "exit" if len(candidate.exits) == 1 else "exits"
     if len(tasks) > 1:
         per = ", ".join(
             f"{t} {x:g}" for t, x in zip(tasks, candidate.thresholds(len(tasks)), strict=True)
         )
-        return f"exits {used} at thresholds {per} (policy {candidate.policy})"
-    return f"exits {used} at threshold {candidate.threshold:g}"
+        return f"{word} {used} at thresholds {per} (policy {candidate.policy})"
+    return f"{word} {used} at threshold {candidate.threshold:g}"
 
 
 def exits_of(data: ReportData, candidate: Candidate, *, short: bool = False) -> str:

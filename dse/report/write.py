@@ -1,11 +1,13 @@
 """The study report: one HTML page and one Markdown file with the same content.
 
-``write_report(name)`` reads a stored study, makes sure its exhaustive grid exists (so
-every hypervolume is on one ruler), draws the figures of :mod:`dse.report.plots` and writes::
+``write_report(name)`` reads a stored study, takes its exhaustive grid as every view does
+(:func:`dse.search.decision_grid`: the saved one, or scored now when the space is small
+enough, so every hypervolume is on one ruler and the answer is the one ``dse recommend``
+gives), draws the figures of :mod:`dse.report.plots` and writes::
 
     reports/NAME/index.html   opens from disk: images are files beside it, nothing fetched
     reports/NAME/report.md    the same text, tables and figures in Markdown
-    reports/NAME/front.csv    every trial of the feasible front: knobs and metrics (SI units)
+    reports/NAME/front.csv    the front's distinct points: knobs and metrics (SI units)
     reports/NAME/figures/     every figure as PNG and SVG (or as ``figure_formats`` say)
 
 The text is built once as a list of blocks and written out twice, so the two files
@@ -25,10 +27,21 @@ from pathlib import Path
 
 from dse.errors import InputError, write_refused
 from dse.report import plots
-from dse.report.data import gather
+from dse.report.data import empty_grid, gather
 from dse.report.figures import draw_figures
 from dse.report.sections import document
-from dse.search import Explorer, StudySpec, Sweep, csv_text, ensure_grid, load_study, load_sweep
+from dse.search import (
+    Explorer,
+    StudySpec,
+    Sweep,
+    csv_text,
+    decision_grid,
+    load_study,
+    load_sweep,
+    recommend,
+    study_ruler,
+    untrained_networks,
+)
 
 REPORTS_DIR = Path("reports")
 FIGURES = "figures"
@@ -53,9 +66,12 @@ def write_report(
     and links (server: the spec's) scored now, when that is small enough
     (:data:`~dse.report.data.MAP_BUDGET` scorings).
 
-    If the study's exhaustive grid has not been computed it is computed and saved, and
-    its ruler and hypervolume are written to the study (when absent) so that every
-    hypervolume of the report is measured on the same ruler.
+    The space's networks the study has not trained are trained first (the report shows
+    every one). If the study's exhaustive grid has not been computed and the space is
+    small enough (:data:`dse.search.GRID_BUDGET`), it is computed and saved, and its ruler and
+    hypervolume are written to the study (when absent) so that every hypervolume of the
+    report is measured on the same ruler; a larger space is reported without it, as
+    every view decides without it, and the report says so.
 
     Each figure is written in ``figure_formats`` (``png``, ``svg`` or both), the PNG at
     ``dpi`` dots per inch; PNG alone at a low resolution writes a report far faster.
@@ -75,10 +91,17 @@ def write_report(
         folder.mkdir()
         say(f"loading the networks of {name}")
         explorer = Explorer(spec, progress=progress)
-        grid = ensure_grid(study, explorer, say=say)
+        untrained = untrained_networks(explorer)
+        if untrained:  # the report shows every network (training curves, density)
+            say(f"training {len(untrained)} network(s) the report shows: {', '.join(untrained)}")
+            explorer.train_free()
+        grid, _ = decision_grid(study, explorer, say=say)
+        decision = recommend(study, spec, explorer, grid=grid)
+        if grid is None:
+            grid = empty_grid(spec, study_ruler(study, spec)[0])
 
         say("computing the figures")
-        data = gather(study, spec, explorer, grid, sweep=given, say=say)
+        data = gather(study, spec, explorer, grid, sweep=given, decision=decision, say=say)
         figures = draw_figures(data, folder, formats=figure_formats, dpi=dpi)
         data = replace(data, figures=figures)
         doc = document(data)

@@ -12,8 +12,8 @@ What other stages and users call, by module:
   :class:`Metrics`; :func:`batch` -> :class:`Batch` (many candidates at once,
   :data:`COST_FIELDS`);
 - the study: :func:`create_study`, :func:`load_study`, :func:`stored_study`,
-  :func:`run_study`; :func:`storage_for`; :func:`status`; :func:`verify`;
-  :func:`die_with_parent` (for helper worker processes);
+  :func:`run_study`; :func:`storage_for`, :func:`storage_place`, :func:`stored_elsewhere`;
+  :func:`status`; :func:`verify`; :func:`die_with_parent` (for helper worker processes);
 - a study read back: :func:`trials_frame`, :func:`front_frame`, :func:`tidy_front`,
   :func:`csv_text`, :func:`record_of`, :func:`importances`, :func:`study_ruler`,
   :func:`study_hypervolume`; :func:`plain` (any of it as JSON can store it);
@@ -24,7 +24,15 @@ What other stages and users call, by module:
 - several tasks: :func:`compare_tasks` -> :class:`TaskComparison`,
   :func:`single_task_spec`;
 - deployments: :func:`run_sweep` -> :class:`Sweep` (of :class:`DeploymentResult`, each
-  with its :class:`Choice`), :func:`load_sweep`, :func:`profile_names`.
+  with its :class:`Choice`), :func:`load_sweep`, :func:`profile_names`,
+  :func:`answer_choice` (a study's answer as its own deployment's cell);
+- the answer, the same in every view: :func:`recommend` -> :class:`Decision` (of
+  :class:`Point`, with its :class:`Floor` s and the :class:`Unlearned` outputs;
+  :func:`decision_grid`, :data:`GRID_BUDGET`, :func:`untrained_networks`,
+  :func:`task_floors`), :func:`decide` on any
+  scored points, :func:`alternatives` (each an :class:`Alternative`), :func:`place`,
+  :func:`standard_error`; as tables and JSON: :func:`points_frame`, :func:`rows_frame`,
+  :func:`decision_record`, :func:`point_record` (:data:`POINT_COLUMNS` first).
 
 Everything else is the modules' own; tests import it from the module that defines it.
 """
@@ -59,6 +67,8 @@ __all__, __getattr__ = exports(
         "stored_study": "study",
         "run_study": "study",
         "storage_for": "storage",
+        "storage_place": "study",
+        "stored_elsewhere": "study",
         "status": "study_status",
         "verify": "verification",
         "die_with_parent": "workers",
@@ -97,5 +107,26 @@ __all__, __getattr__ = exports(
         "run_sweep": "sweep",
         "load_sweep": "sweep",
         "profile_names": "sweep",
+        "answer_choice": "sweep",
+        # the answer
+        "Decision": "decision",
+        "Floor": "decision",
+        "Point": "decision",
+        "Unlearned": "decision",
+        "Alternative": "decision",
+        "decide": "decision",
+        "alternatives": "decision",
+        "place": "decision",
+        "standard_error": "decision",
+        "recommend": "recommendation",
+        "decision_grid": "recommendation",
+        "untrained_networks": "recommendation",
+        "task_floors": "recommendation",
+        "points_frame": "recommendation",
+        "rows_frame": "recommendation",
+        "decision_record": "recommendation",
+        "point_record": "recommendation",
+        "GRID_BUDGET": "recommendation",
+        "POINT_COLUMNS": "recommendation",
     },
 )

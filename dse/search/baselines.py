@@ -60,7 +60,7 @@ def edgent_in_space(spec: StudySpec) -> bool:
     return 0.0 in spec.thresholds
 
 
-def _edgent_candidates(explorer: Explorer) -> list[Candidate]:
+def edgent_candidates(explorer: Explorer) -> list[Candidate]:
     """Right-sized networks: every sample leaves at one exit (threshold 0)."""
     sp = explorer.space
     codec = "fp32" if sp.codecs else None
@@ -112,7 +112,7 @@ def run_grid(explorer: Explorer) -> Grid:
     cands = list(explorer.space.enumerate())
     rows = _rows(explorer, cands, "space")
     if not edgent_in_space(spec):  # the right-sized points, scored beside the space
-        rows += _rows(explorer, _edgent_candidates(explorer), "edgent")
+        rows += _rows(explorer, edgent_candidates(explorer), "edgent")
     df = pd.DataFrame(rows)
     df["feasible"] = _feasible(df, spec)
     names = list(spec.objectives)

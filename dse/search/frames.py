@@ -136,13 +136,20 @@ def tidy_front(front: pd.DataFrame, spec: StudySpec) -> pd.DataFrame:
 def importances(
     study: optuna.Study, names: Sequence[str], *, seed: int = 0
 ) -> dict[str, dict[str, float] | str]:
-    """fANOVA importance of each knob per objective, or why it could not be computed."""
+    """fANOVA importance of each knob per objective, or why it could not be computed.
+
+    A trial draws no threshold without an exit and no codec at a cut that sends nothing
+    (:meth:`~dse.search.space.Space.suggest`); fANOVA reads only the parameters every trial
+    has, so such a trial is read with the knob at its canonical value (the lowest
+    threshold, the first policy, the fp32 codec), as its configuration holds it.
+    """
+    source = _with_every_knob(study)
     out: dict[str, dict[str, float] | str] = {}
     for i, name in enumerate(names):
         try:
             ev = optuna.importance.FanovaImportanceEvaluator(seed=seed)
             res = optuna.importance.get_param_importances(
-                study, evaluator=ev, target=lambda t, i=i: t.values[i]
+                source, evaluator=ev, target=lambda t, i=i: t.values[i]
             )
             out[name] = {k: float(v) for k, v in res.items()}
             if not out[name]:
@@ -150,6 +157,37 @@ def importances(
         except Exception as exc:  # e.g. too few trials, a single distinct value
             out[name] = f"{type(exc).__name__}: {exc}".strip()
     return out
+
+
+def _with_every_knob(study: optuna.Study) -> optuna.Study:
+    """``study`` itself when every complete trial has every parameter; else an in-memory
+    copy of its complete trials with each missing parameter at its canonical value."""
+    from optuna.distributions import CategoricalDistribution
+
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    every: dict[str, Any] = {}
+    for t in trials:
+        for k, d in t.distributions.items():
+            every.setdefault(k, d)
+    if all(set(t.params) == set(every) for t in trials):
+        return study
+    filled = []
+    for t in trials:
+        params, dists = dict(t.params), dict(t.distributions)
+        for k, d in every.items():
+            if k in params:
+                continue
+            if isinstance(d, CategoricalDistribution):
+                params[k] = "fp32" if "fp32" in d.choices else d.choices[0]
+            else:
+                params[k] = d.low
+            dists[k] = d
+        filled.append(
+            optuna.trial.create_trial(params=params, distributions=dists, values=t.values)
+        )
+    copy = optuna.create_study(directions=study.directions)
+    copy.add_trials(filled)
+    return copy
 
 
 def study_ruler(study: optuna.Study, spec: StudySpec) -> tuple[Ruler, str]:

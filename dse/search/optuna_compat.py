@@ -225,3 +225,14 @@ def compute_hypervolume(losses: np.ndarray, reference: np.ndarray) -> float:
     ``reference``; duplicate and dominated rows add nothing:
     ``optuna._hypervolume.compute_hypervolume`` (since Optuna 4.0)."""
     return float(_hypervolume.compute_hypervolume(losses, reference))
+
+
+def gp_sampler(**kw: Any) -> optuna.samplers.BaseSampler:
+    """Optuna's GP sampler that draws the parameters not every trial has (a dynamic search
+    space) at random without a warning per trial: ``warn_independent_sampling=False``
+    where the installed ``GPSampler`` takes that argument (Optuna 5.1 does)."""
+    import inspect
+
+    if "warn_independent_sampling" in inspect.signature(optuna.samplers.GPSampler).parameters:
+        kw["warn_independent_sampling"] = False
+    return optuna.samplers.GPSampler(**kw)

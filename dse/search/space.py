@@ -176,7 +176,10 @@ class Space:
         return list(seen)
 
     def suggest(self, trial: optuna.Trial) -> Candidate:
-        """Draw a candidate; every parameter is always suggested (a fixed search space)."""
+        """Draw a candidate. Knobs that would change nothing are not drawn: a threshold (and
+        an exit policy) only when an exit is used, a codec only at a cut that sends; the
+        candidate then holds their canonical values, as :meth:`enumerate` does, so one
+        configuration is one point of the front."""
         density = trial.suggest_categorical("density", list(self.densities))
         method = (
             trial.suggest_categorical("method", list(self.methods))
@@ -187,28 +190,22 @@ class Space:
         used = tuple(
             i for i in self.allowed_exits if trial.suggest_categorical(f"exit_{i}", [False, True])
         )
-        policy = (
-            trial.suggest_categorical("policy", list(self.policies))
-            if len(self.policies) > 1
-            else self.policies[0]
-        )
+        policy = self.policies[0]
         names = [f"threshold.{t}" for t in self.threshold_tasks] or ["threshold"]
-        drawn = [self._threshold(trial, name) for name in names]
-        lo = self.thresholds[0]
-        # With no exit in use the threshold decides nothing: keep the candidate canonical
-        # (as ``enumerate`` does) so one configuration is one point of the front.
-        if not used:
-            drawn, policy = [lo] * len(drawn), self.policies[0]
+        drawn = [self.thresholds[0]] * len(names)
+        if used:
+            if len(self.policies) > 1:
+                policy = trial.suggest_categorical("policy", list(self.policies))
+            drawn = [self._threshold(trial, name) for name in names]
         per_task = tuple(drawn) if self.threshold_tasks else ()
         codec = None
         if self.codecs:
-            codec = (
-                trial.suggest_categorical("codec", list(self.codecs))
-                if len(self.codecs) > 1
-                else self.codecs[0]
-            )
-            if self.cuts[pos] in self.silent_cuts:  # nothing is sent: keep it canonical
+            if self.cuts[pos] in self.silent_cuts:  # nothing is sent: the codec decides nothing
                 codec = SILENT_CODEC
+            elif len(self.codecs) > 1:
+                codec = trial.suggest_categorical("codec", list(self.codecs))
+            else:
+                codec = self.codecs[0]
         return Candidate(
             method,
             float(density),

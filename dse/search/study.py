@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import time
 import warnings
 import zlib
@@ -34,6 +35,7 @@ from dse.search.explorer import CandidateFailed, Explorer
 from dse.search.frames import _non_finite, record_of
 from dse.search.optuna_compat import (
     get_trial,
+    gp_sampler,
     in_memory,
     next_trial_id,
     store_constraints,
@@ -97,10 +99,14 @@ def make_sampler(spec: StudySpec, space: Space, *, worker: int = 0) -> optuna.sa
             return optuna.samplers.NSGAIISampler(**kw)
         if s == "nsga3":
             return optuna.samplers.NSGAIIISampler(**kw)
+        # A trial draws a threshold only when it uses an exit, a codec only at a cut that
+        # sends (Space.suggest): TPE decomposes that changing space into groups; GP draws
+        # what not every trial has at random, as it must, without a warning per trial.
+        warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
         if s == "tpe":
-            return optuna.samplers.TPESampler(multivariate=True, **kw)
+            return optuna.samplers.TPESampler(multivariate=True, group=True, **kw)
         if s == "gp":
-            return optuna.samplers.GPSampler(**kw)
+            return gp_sampler(**kw)
     if s == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     return optuna.samplers.GridSampler(space.grid_params(), seed=seed)
@@ -340,6 +346,41 @@ def _tell_or_warn(
     worker stalled past the grace period): then its retry stands for it."""
     if not tell_unless_finished(study, trial, values, state=state):
         log.warning("trial %d was judged lost while it ran; its retry replaces it", trial.number)
+
+
+def storage_place(spec: StudySpec, storage: str | None = None) -> tuple[str, str]:
+    """The storage a run of ``spec`` opens: its kind (``journal``, ``sqlite``, ``memory``,
+    a URL, a file) and where it is, as a person reads it (a URL's password hidden)."""
+    kind = storage or spec.storage
+    if kind in ("journal", "sqlite"):
+        path = STUDIES_DIR / f"{spec.name}.{'journal' if kind == 'journal' else 'db'}"
+        return kind, str(path)
+    if kind == "memory":
+        return kind, "memory (this process only)"
+    if "://" in kind:
+        return "url", re.sub(r"//([^:/@]+):[^@/]*@", r"//\1:***@", kind)
+    return "file", kind
+
+
+def stored_elsewhere(spec: StudySpec, storage: str | None = None) -> Path | None:
+    """The file of ``spec``'s study in the ``studies/`` folder beside its spec (or beside
+    the spec's folder), when a run from here would not open it and would start the study
+    over in this folder's ``studies/`` instead; None when there is no such file, when a
+    study of that name is stored here already, or when a storage is named."""
+    if storage is not None or spec.path is None or spec.storage not in ("journal", "sqlite"):
+        return None
+    name = f"{spec.name}.{'journal' if spec.storage == 'journal' else 'db'}"
+    here = (STUDIES_DIR / name).resolve()
+    if here.exists():
+        return None
+    folder = spec.path.resolve().parent
+    for base in (folder, folder.parent / STUDIES_DIR.name):
+        if base.name != STUDIES_DIR.name:
+            continue
+        there = base / name
+        if there.resolve() != here and there.exists():
+            return there
+    return None
 
 
 def load_study(name: str, *, storage: str | None = None) -> tuple[optuna.Study, StudySpec]:

@@ -1,14 +1,17 @@
 """What a stored study holds now: trials per state, networks used and trainings run,
-hypervolume, the workers running it, and any trial no table can read."""
+hypervolume, the workers running it, any trial no table can read, and (given the
+decision) the answer and the front's distinct points, counted as every view counts them."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
+from dse.search.decision import Decision
 from dse.search.explorer import CODED_PREFIX, TRAINED_PREFIX
 from dse.search.frames import study_hypervolume, study_ruler, trials_frame, unreadable_trials
 from dse.search.spec import StudySpec
@@ -16,9 +19,19 @@ from dse.search.storage import STUDIES_DIR, WORKER_ATTR, fail_reason
 from dse.search.workers import live_workers, registry_dir
 
 
-def status(study: optuna.Study, spec: StudySpec, storage: str | None = None) -> dict[str, Any]:
-    """Trials per state, networks used and trainings run, hypervolume, and the workers
-    running it now.
+def status(
+    study: optuna.Study,
+    spec: StudySpec,
+    storage: str | None = None,
+    *,
+    decision: Decision | None = None,
+    exit_names: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Trials per state, networks used and trainings run, hypervolume, the workers
+    running it now and, given ``decision`` (:func:`~dse.search.recommendation.recommend`'s),
+    the answer and its front: ``front`` (distinct points, their configurations, the
+    points under the floor) and ``recommended`` (its label, source and trial; None with
+    ``reason``).
 
     ``networks_used`` counts the distinct networks (method, density) the complete trials
     were scored on; ``trainings_run`` counts the trainings this study's own processes ran
@@ -69,7 +82,33 @@ def status(study: optuna.Study, spec: StudySpec, storage: str | None = None) -> 
         number, why = next(iter(unreadable.items()))
         out["unreadable"] = len(unreadable)
         out["first_unreadable"] = f"trial {number}: {why}"
+    if decision is not None:
+        out.update(_answer(decision, exit_names, spec))
     grid_hv = study.user_attrs.get("grid_hypervolume")
     if isinstance(grid_hv, int | float) and math.isfinite(grid_hv) and grid_hv > 0:
         out["hv_fraction_of_grid"] = hv / grid_hv
     return out
+
+
+def _answer(decision: Decision, exit_names: Sequence[str], spec: StudySpec) -> dict[str, Any]:
+    """The decision as the status holds it."""
+    rec = decision.recommended
+    tasks = spec.tasks if len(spec.tasks) > 1 else ()
+    return {
+        "front": {
+            "points": len(decision.front),
+            "configurations": decision.configurations,
+            "below_floor": len(decision.below_floor),
+        },
+        "recommended": None
+        if rec is None
+        else {
+            "trial": rec.trial,
+            "source": rec.source,
+            "label": rec.config.label(
+                exit_names, tasks, sends=float(rec.row.get("bandwidth", 1.0)) > 0
+            ),
+        },
+        "reason": decision.reason or None,
+        "grid": decision.grid_note,
+    }

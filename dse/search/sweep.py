@@ -7,13 +7,15 @@ each deployment only prices the paths (one cost table per network and deployment
 
 Per deployment the sweep keeps the spec's constraints and adds one of its own: the edge
 part must fit the edge device's memory (``edge_memory <= mem_capacity`` of its profile),
-since a board that cannot hold the network cannot run it. Among the feasible candidates
-it picks the one a study's report recommends: the knee of the feasible front, the point
-closest to the ideal when every objective is scaled to [0, 1] over that deployment's
-feasible candidates. The same rule picks the best edge-only candidate (nothing is ever
-sent: the last cut, or every sample answered by an exit on the edge) and the best
-server-only one (cut 0); *a split wins* where the knee is neither, a cut inside the network
-that sends, i.e. a split is closer to the ideal than the best of either end.
+since a board that cannot hold the network cannot run it. Every deployment is decided as
+a study's answer is (:func:`~dse.search.decision.decide`, on the same points the study's
+exhaustive grid holds: the space and, where the spec's thresholds do not start at 0,
+Edgent's right-sized points): the learned floor, accuracy ties within one standard error
+going to the cheaper point, the knee with accuracy counted in standard errors. The same
+rule, on the edge-only candidates alone (nothing is ever sent: the last cut, or every
+sample answered by an exit on the edge) and on the server-only ones (cut 0), gives the best
+of either end; *a split wins* where the answer itself is a split, a cut inside the network
+that sends.
 """
 
 from __future__ import annotations
@@ -26,16 +28,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from dse.costmodel import load_device, load_link
 from dse.errors import InputError
+from dse.search.baselines import edgent_candidates, edgent_in_space
+from dse.search.decision import Decision, Floor, Point, alternatives, decide, place
 from dse.search.evaluate import Batch, batch
 from dse.search.explorer import Explorer
-from dse.search.pareto import Ruler, knee, pareto_mask
+from dse.search.frames import flat_row
+from dse.search.recommendation import task_floors, validation_size
 from dse.search.space import Candidate
 from dse.search.spec import Constraint, StudySpec, with_capacity
 
-SWEEP_VERSION = 1  # bump when a sweep file's fields change
+SWEEP_VERSION = 2  # bump when a sweep file's fields change
 #: the metrics each chosen configuration keeps (besides the spec's objectives)
 SHOWN = (
     "accuracy",
@@ -73,23 +79,24 @@ class DeploymentResult:
     server: str
     candidates: int
     feasible: int
-    front: int  # feasible Pareto points
-    splits_on_front: int  # of them, cuts inside the network
-    best: Choice | None  # the knee of the feasible front (None: nothing feasible)
-    edge_only: Choice | None  # the knee of the feasible edge-only candidates
-    server_only: Choice | None  # the knee of the feasible server-only candidates
+    front: int  # distinct Pareto points above the learned floor
+    splits_on_front: int  # of them, cuts inside the network that send
+    best: Choice | None  # the answer (None: nothing feasible, or nothing learned)
+    edge_only: Choice | None  # the answer among the edge-only candidates
+    server_only: Choice | None  # the answer among the server-only candidates
     last_cut: int  # the edge-only cut (nothing sent)
     seconds: float  # scoring this deployment
+    reason: str = ""  # why nothing is recommended (empty when something is)
 
     @property
     def split_wins(self) -> bool:
-        """Whether the best configuration is a split: a cut inside the network that sends
-        (closer to the ideal than the best edge-only and server-only configurations)."""
+        """Whether the answer is a split: a cut inside the network that sends (so the rule
+        preferred it to every edge-only and server-only configuration)."""
         return self.where == "split"
 
     @property
     def where(self) -> str:
-        """``edge-only``, ``server-only``, ``split`` or ``none`` (nothing feasible)."""
+        """``edge-only``, ``server-only``, ``split`` or ``none`` (nothing recommended)."""
         return (
             "none" if self.best is None else place(self.best.split, self.best.metrics["bandwidth"])
         )
@@ -145,6 +152,7 @@ class Sweep:
                     "best": choice(r.best),
                     "edge_only": choice(r.edge_only),
                     "server_only": choice(r.server_only),
+                    "reason": r.reason,
                 }
                 for r in self.results
             ],
@@ -177,6 +185,7 @@ class Sweep:
                 choice(r["server_only"]),
                 int(r["last_cut"]),
                 float(r["seconds"]),
+                str(r.get("reason", "")),
             )
             for r in d["results"]
         )
@@ -190,12 +199,6 @@ class Sweep:
             tuple(d.get("exit_names", ())),
             tuple(d.get("trained", ())),
         )
-
-
-def place(split: int, bandwidth: float) -> str:
-    """Where a configuration runs: ``server-only`` (cut 0), ``edge-only`` (nothing sent:
-    the last cut, or every sample answered on the edge) or ``split``."""
-    return "server-only" if split == 0 else "edge-only" if bandwidth <= 0 else "split"
 
 
 def load_sweep(path: str | Path) -> Sweep:
@@ -280,12 +283,19 @@ def run_sweep(
     if missing and say is not None:
         say(f"training {len(missing)} network(s): {', '.join(missing)}")
     by_net: dict[tuple[str, float], list[Candidate]] = {}
-    for c in ex.space.enumerate():
+    scored = list(ex.space.enumerate())
+    if not edgent_in_space(spec):  # as the exhaustive grid holds them (dse.search.baselines)
+        scored += edgent_candidates(ex)
+    for c in scored:
         by_net.setdefault(c.network, []).append(c)
     batches: list[tuple[Any, Batch]] = []
     for net, cands in by_net.items():
         scorer = ex.scorer(*net)
         batches.append((scorer, batch(scorer, cands)))
+    knobs = pd.DataFrame(
+        [flat_row(c.as_dict(), {}) for _, b in batches for c in b.candidates]
+    ).assign(source="grid", trial=np.nan)
+    answer = Answer(task_floors(spec, ex), validation_size(ex), knobs)
     setup = time.perf_counter() - start
     cuts = ex.reference_graph.cuts
     last = len(cuts) - 1
@@ -293,7 +303,7 @@ def run_sweep(
     for e in edge_p:
         for x in link_p:
             for s in server_p:
-                results.append(_deployment_result(spec, batches, e, x, s, last))
+                results.append(_deployment_result(spec, batches, answer, e, x, s, last))
                 if say is not None:
                     r = results[-1]
                     say(f"{e.name} / {x.name} / {s.name}: {r.where} ({r.seconds:.2f} s)")
@@ -309,6 +319,16 @@ def run_sweep(
     )
 
 
+@dataclass(frozen=True, eq=False)
+class Answer:
+    """What deciding a deployment needs besides its costs: the floors, the validation
+    size and the candidates' knobs (one row each, in the batches' order)."""
+
+    floors: tuple[Floor, ...]
+    validation_samples: int
+    knobs: pd.DataFrame
+
+
 def _spec_constraints(constraints: Sequence[Constraint]) -> tuple[Constraint, ...]:
     """The spec's own constraints, without the one its edge's memory capacity added."""
     return tuple(c for c in constraints if not c.origin)
@@ -317,61 +337,61 @@ def _spec_constraints(constraints: Sequence[Constraint]) -> tuple[Constraint, ..
 def _deployment_result(
     spec: StudySpec,
     batches: Sequence[tuple[Any, Batch]],
+    answer: Answer,
     edge: Any,
     link: Any,
     server: Any,
     last: int,
 ) -> DeploymentResult:
     start = time.perf_counter()
-    names = list(spec.objectives)
     cols: dict[str, list[np.ndarray]] = {}
-    knobs: list[Candidate] = []
     for scorer, b in batches:
         costs = b.costs(scorer.redeployed(edge, server, link))
         for name, v in [*b.fixed.items(), *costs.items()]:
             cols.setdefault(name, []).append(v)
-        knobs.extend(b.candidates)
     m = {k: np.concatenate(v) for k, v in cols.items()}
-    ok = np.ones(len(knobs), dtype=bool)
+    ok = np.ones(len(answer.knobs), dtype=bool)
     # this edge's capacity, not the spec's
     for c in with_capacity(_spec_constraints(spec.constraints), edge):
         ok &= np.array([c.violation(v) <= 0 for v in m[c.metric]])
-    splits = np.array([c.split for c in knobs])
-    values = np.column_stack([m[n] for n in names])
-    feas = np.flatnonzero(ok)
-    best = edge_only = server_only = None
-    front = on_front_splits = 0
-    if len(feas):
-        ruler = Ruler.fit(spec.objectives, values[feas])
-        losses = ruler.loss(values[feas])
-        mask = pareto_mask(losses)
-        front = int(mask.sum())
-        on_server = splits[feas] == 0  # the input is sent: server-only
-        on_edge = ~on_server & (m["bandwidth"][feas] <= 0)  # nothing is sent: edge-only
-        on_front_splits = int((mask & ~on_server & ~on_edge).sum())
-
-        def pick(sel: np.ndarray) -> Choice | None:
-            if not sel.any():
-                return None
-            rows = feas[sel]
-            i = int(rows[knee(losses[sel])])
-            shown = dict.fromkeys([*names, *SHOWN])
-            return Choice(knobs[i].as_dict(), {k: float(m[k][i]) for k in shown})
-
-        best = pick(np.ones(len(feas), dtype=bool))
-        edge_only = pick(on_edge)
-        server_only = pick(on_server)
+    rows = answer.knobs.assign(**m, feasible=ok)
+    decision = decide(
+        rows,
+        objectives=spec.objectives,
+        floors=answer.floors,
+        validation_samples=answer.validation_samples,
+    )
+    ends = {label: a.point for a in alternatives(decision) for label in a.labels}
+    splits = sum(
+        place(p.config.split, float(p.row["bandwidth"])) == "split" for p in decision.front
+    )
     return DeploymentResult(
         edge.name,
         link.name,
         server.name,
-        len(knobs),
-        len(feas),
-        front,
-        on_front_splits,
-        best,
-        edge_only,
-        server_only,
+        len(rows),
+        int(ok.sum()),
+        len(decision.front),
+        splits,
+        _choice(decision.recommended, spec),
+        _choice(ends.get("edge-only"), spec),
+        _choice(ends.get("server-only"), spec),
         last,
         time.perf_counter() - start,
+        decision.reason,
     )
+
+
+def _choice(point: Point | None, spec: StudySpec) -> Choice | None:
+    """A decided point as the sweep keeps it: its canonical knobs, the objectives and the
+    :data:`SHOWN` metrics."""
+    if point is None:
+        return None
+    shown = dict.fromkeys([*spec.objectives, *SHOWN])
+    return Choice(point.config.as_dict(), {k: float(point.row[k]) for k in shown if k in point.row})
+
+
+def answer_choice(decision: Decision, spec: StudySpec) -> Choice | None:
+    """A study's answer as a deployment's best configuration (the deployment map's cell
+    for the study's own deployment)."""
+    return _choice(decision.recommended, spec)

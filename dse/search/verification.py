@@ -1,4 +1,4 @@
-"""``dse verify``: the chosen configurations of a study's front retrained alone (only
+"""``dse verify``: the answer and the next points of a study's front retrained alone (only
 their exits attached), their test accuracy measured again against the shared training's."""
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ from typing import Any
 
 import optuna
 
+from dse.search.decision import Decision
 from dse.search.explorer import Explorer
-from dse.search.frames import front_frame, plain
-from dse.search.space import Candidate
+from dse.search.frames import plain
+from dse.search.recommendation import recommend
 from dse.search.spec import StudySpec
 
 
@@ -21,11 +22,16 @@ def verify(
     top: int = 3,
     progress: bool = True,
     explorer: Explorer | None = None,
+    decision: Decision | None = None,
 ) -> list[dict[str, Any]]:
-    """Retrain the top front configurations with only their exits; compare test accuracy.
+    """Retrain the answer and the next front points with only their exits; compare test
+    accuracy.
 
-    ``top`` distinct networks are retrained: the best front rows, one per (sparsity,
-    exits used), since rows differing only in cut or threshold share one retraining.
+    ``top`` distinct networks are retrained: the recommended point first, then the
+    front's points by accuracy (:func:`~dse.search.recommendation.recommend`'s, or
+    ``decision``'s), one per (sparsity, exits used), since points differing only in cut
+    or threshold share one retraining. With nothing above the learned floor, the points
+    under it are retrained instead (does training alone lift them?).
 
     The study scored every exit subset from one network trained with all exits attached;
     here each chosen configuration is trained as it would be deployed, and its test
@@ -33,11 +39,16 @@ def verify(
     """
     explorer = explorer or Explorer(spec, progress=progress)
     explorer.study = study  # its retrainings are the study's
+    decision = decision or recommend(study, spec, explorer)
+    first = [decision.recommended] if decision.recommended is not None else []
+    points = [*first, *(p for p in decision.front if p is not decision.recommended)]
+    if not points:  # nothing learned: whether training a configuration alone changes that
+        points = list(decision.below_floor)
     results = []
     seen: set[tuple[Any, ...]] = set()
-    for _, row in front_frame(study, spec).iterrows():
-        cand = Candidate.from_row(row)
-        # one retraining per deployed network: front rows that differ only in the cut or
+    for point in points:
+        cand, row = point.config, point.row
+        # one retraining per deployed network: points that differ only in the cut or
         # the threshold would retrain the same network with the same exits
         if (cand.network, cand.exits) in seen:
             continue
@@ -48,12 +59,14 @@ def verify(
         m, cached = explorer.evaluate_alone(cand, cache=explorer.cache)
         results.append(
             {
-                "trial": int(row.trial),
-                "knobs": {k[5:]: row[k] for k in row.index if k.startswith("knob_")},
-                "old_test_accuracy": float(row.test_accuracy),
+                "trial": point.trial,
+                "source": point.source,
+                "recommended": point is decision.recommended,
+                "knobs": cand.as_dict(),
+                "old_test_accuracy": float(row["test_accuracy"]),
                 "new_test_accuracy": m.test_accuracy,
-                "delta": m.test_accuracy - float(row.test_accuracy),
-                "old_latency_mean": float(row.latency_mean),
+                "delta": m.test_accuracy - float(row["test_accuracy"]),
+                "old_latency_mean": float(row["latency_mean"]),
                 "new_latency_mean": m.latency_mean,
                 "seconds": time.perf_counter() - start,
                 "cached": cached,

@@ -95,6 +95,7 @@ def test_the_storage_option_is_one_action_on_every_command_that_reads_a_study() 
         "dse study status",
         "dse study grid",
         "dse front",
+        "dse recommend",
         "dse verify",
         "dse compare",
         "dse report",

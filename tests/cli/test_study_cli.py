@@ -15,8 +15,8 @@ from optuna.trial import TrialState
 from other_worker import hold
 
 from dse.cli import main
+from dse.search import Explorer, recommend
 from dse.search.baselines import BASELINES, load_grid
-from dse.search.frames import front_frame
 from dse.search.study import STUDIES_DIR, load_study
 from dse.search.workers import registry_dir
 
@@ -68,23 +68,26 @@ def test_study_run_status_and_front_in_every_format(
         out,
     )
     assert ran is not None, out
-    assert "hypervolume" in out and "next: dse front cli-front" in out
+    assert "hypervolume" in out and "next: dse recommend cli-front" in out
     assert (tmp_path / "studies" / "cli-front.journal").exists()
+    # the run ends with its answer, which scores the (small) exhaustive grid first
+    assert re.search(r"^front: \d+ distinct point\(s\), \d+ configuration\(s\)", out, re.M)
+    assert re.search(r"^Deploy .* validation accuracy [0-9.]+% ± [0-9.]+ ", out, re.M)
 
-    out = run(capsys, "study", "status", "cli-front", "--json", "status.json")
+    out = run(capsys, "study", "status", "cli-front", "--json", "status.json", "--quiet")
     info = json.loads(Path("status.json").read_text())
     assert STATUS_KEYS <= set(info)
     assert info["name"] == "cli-front" and info["trials"] == {"COMPLETE": 20}
     assert info["networks_used"] == 2
     assert info["trainings_run"] == len(info["trained"]) == int(ran.group(1) or 0)
     assert info["networks"] == [["dense", 1.0], ["predefined", 0.5]]
-    assert info["ruler"] == "trials" and 0 < info["hypervolume"] <= 1.1**3
-    assert "hv_fraction_of_grid" not in info  # no grid yet
+    assert info["ruler"] == "grid" and 0 < info["hypervolume"] <= 1.1**3
+    assert 0 < info["hv_fraction_of_grid"] <= 1 + 1e-9
     assert "trials complete 20" in out
     assert info["workers"] == 0 and "worker" not in out
     other = hold(registry_dir(STUDIES_DIR, "cli-front", "journal"))  # a run in progress
     try:
-        out = run(capsys, "study", "status", "cli-front", "--json", "status.json")
+        out = run(capsys, "study", "status", "cli-front", "--json", "status.json", "--quiet")
     finally:
         other.kill()
         other.wait(timeout=30)
@@ -92,43 +95,59 @@ def test_study_run_status_and_front_in_every_format(
     assert "1 worker(s) running" in out
 
     study, spec_back = load_study("cli-front")
-    front = front_frame(study, spec_back)
+    decision = recommend(study, spec_back, Explorer(spec_back, progress=False))
+    front = decision.front
     assert len(front) > 0
+    # every view counts the same points: status, recommend, and front in every format
+    assert info["front"] == {
+        "points": len(front),
+        "configurations": decision.configurations,
+        "below_floor": len(decision.below_floor),
+    }
+    run(capsys, "recommend", "cli-front", "--json", "answer.json", "--quiet")
+    answer = json.loads(Path("answer.json").read_text())
+    assert len(answer["front"]) == len(front)
 
     assert run(capsys, "front", "cli-front", "--format", "json", "--out", "front.json") == ""
     data = json.loads(Path("front.json").read_text())
     assert isinstance(data, list) and len(data) == len(front)
-    for item, row in zip(data, front.itertuples(index=False), strict=True):
-        assert set(item) == {"trial", "knobs", "metrics"}
-        assert item["trial"] == row.trial
-        assert set(item["knobs"]) == KNOB_KEYS
-        assert item["knobs"]["exits"] == list(row.knob_exits)
-        assert item["knobs"]["split"] == row.knob_split
+    assert data == answer["front"]
+    for item, point in zip(data, front, strict=True):
+        assert item["trial"] == point.trial and item["source"] == point.source
+        assert set(item["config"]) == KNOB_KEYS
+        assert item["config"]["exits"] == list(point.config.exits)
+        assert item["config"]["split"] == point.config.split
+        assert len(item["configurations"]) == len(point.configurations)
+        assert item["configurations"][0] == item["config"]
         assert set(OBJECTIVES) <= set(item["metrics"])
         for k in OBJECTIVES:
-            assert item["metrics"][k] == getattr(row, k)
-        assert item["metrics"]["exit_rates"] == list(row.exit_rates)
+            assert item["metrics"][k] == point.metrics[k]
+        assert item["test_metrics"]["accuracy"] == point.row["test_accuracy"]
+        assert item["metrics"]["exit_rates"] == list(point.row["exit_rates"])
     # accuracy is an objective: the best first
     accs = [d["metrics"]["accuracy"] for d in data]
     assert accs == sorted(accs, reverse=True)
     # without --out the JSON goes to stdout
-    assert json.loads(run(capsys, "front", "cli-front", "--format", "json")) == data
+    assert json.loads(run(capsys, "front", "cli-front", "--format", "json", "--quiet")) == data
 
     run(capsys, "front", "cli-front", "--format", "csv", "--out", "front.csv")
     csv = pd.read_csv("front.csv")
-    assert csv.trial.tolist() == front.trial.tolist()
+    assert list(csv.columns[:5]) == ["trial", "source", "configurations", "feasible", "below_floor"]
+    assert len(csv) == len(front) and csv.configurations.sum() == decision.configurations
     assert {"knob_split", "knob_exits", "accuracy", "latency_mean", "edge_energy"} <= set(
         csv.columns
     )
-    assert csv.accuracy.tolist() == pytest.approx(front.accuracy.tolist(), rel=1e-12)
+    assert csv.accuracy.tolist() == pytest.approx([p.metrics["accuracy"] for p in front])
     # exits as JSON lists, as in the grid's and the report's CSV files
-    assert [tuple(json.loads(e)) for e in csv.knob_exits] == front.knob_exits.tolist()
+    assert [tuple(json.loads(e)) for e in csv.knob_exits] == [p.config.exits for p in front]
 
-    table = run(capsys, "front", "cli-front")
+    table = run(capsys, "front", "cli-front", "--quiet")
     lines = table.splitlines()
-    assert "config" in lines[0] and "accuracy" in lines[0]
-    assert len([ln for ln in lines if re.match(r"\s*\d+\s+(dense|predefined)@", ln)]) == len(front)
-    assert "% of the grid" not in table
+    assert "configuration" in lines[0] and "accuracy" in lines[0]
+    rows = [ln for ln in lines if re.match(r"[* ]\s*(dense|predefined@0\.5), cut ", ln)]
+    assert len(rows) == len(front)
+    assert f"{len(front)} distinct point(s), {decision.configurations} configuration(s)" in table
+    assert "% of the grid front's" in table
 
 
 def test_grid_then_front_shows_the_hypervolume_fraction_and_compare_writes_json(
@@ -195,24 +214,27 @@ def test_verify_retrains_the_top_configuration_and_prints_old_to_new(
     spec = write_spec(tmp_path / "cli-verify.toml", "cli-verify")
     run(capsys, "study", "run", str(spec), "--quiet")
     study, spec_back = load_study("cli-verify")
-    top = front_frame(study, spec_back).iloc[0]
+    explorer = Explorer(spec_back, progress=False)
+    top = recommend(study, spec_back, explorer).recommended
+    assert top is not None
     out = run(capsys, "verify", "cli-verify", "--top", "1", "--quiet")
     lines = out.strip().splitlines()
     assert len(lines) == 1
     m = re.match(
-        r"trial\s+(\d+) .*: test accuracy ([0-9.]+)% \(shared training\) -> "
-        r"([0-9.]+)% \(retrained alone\), ([-+][0-9.]+) points",
+        r"(trial \d+|\S+ point) \(recommended\): (.*): test accuracy ([0-9.]+)% \(shared "
+        r"training\) -> ([0-9.]+)% \(retrained alone\), ([-+][0-9.]+) points",
         lines[0],
     )
     assert m, lines[0]
-    assert int(m.group(1)) == top.trial
-    assert float(m.group(2)) == pytest.approx(100 * top.test_accuracy, abs=0.05)
+    assert m.group(1) == (f"trial {top.trial}" if top.trial is not None else f"{top.source} point")
+    assert m.group(2) == top.config.label(explorer.exit_names)
+    assert float(m.group(3)) == pytest.approx(100 * top.row["test_accuracy"], abs=0.05)
     stored = load_study("cli-verify")[0].user_attrs["verify"]
     assert len(stored) == 1 and stored[0]["trial"] == top.trial
-    assert stored[0]["old_test_accuracy"] == top.test_accuracy
+    assert stored[0]["old_test_accuracy"] == top.row["test_accuracy"]
     assert 0 < stored[0]["new_test_accuracy"] <= 1
-    assert float(m.group(3)) == pytest.approx(100 * stored[0]["new_test_accuracy"], abs=0.05)
-    assert float(m.group(4)) == pytest.approx(100 * stored[0]["delta"], abs=0.05)
+    assert float(m.group(4)) == pytest.approx(100 * stored[0]["new_test_accuracy"], abs=0.05)
+    assert float(m.group(5)) == pytest.approx(100 * stored[0]["delta"], abs=0.05)
     assert stored[0]["delta"] == pytest.approx(
         stored[0]["new_test_accuracy"] - stored[0]["old_test_accuracy"]
     )

@@ -10,22 +10,48 @@ from typing import Any
 
 import pandas as pd
 
+from dse.cli.answer import front_table
 from dse.cli.report import sweep_row
-from dse.cli.study import baselines_table, config_text
+from dse.cli.study import baselines_table
+from dse.search import Floor, decide
 
 
-def _row(exits: tuple[int, ...], **knobs: Any) -> SimpleNamespace:
-    fields = dict(knob_method="predefined", knob_density=0.5, knob_split=3, knob_threshold=0.8)
-    return SimpleNamespace(**{**fields, "knob_exits": exits, **knobs})
+def _point(exits: tuple[int, ...], accuracy: float, latency: float, **knobs: Any) -> dict:
+    return {
+        "trial": len(exits),
+        "source": "study",
+        "knob_method": "predefined",
+        "knob_density": 0.5,
+        "knob_split": 3,
+        "knob_exits": exits,
+        "knob_threshold": 0.8,
+        "knob_criterion": "max_prob",
+        "accuracy": accuracy,
+        "test_accuracy": accuracy,
+        "latency_mean": latency,
+        "latency_p95": latency,
+        "bandwidth": 100.0,
+        "edge_energy": 1e-3,
+        "edge_memory": 1e4,
+        "storage": 1e4,
+        "feasible": True,
+        **knobs,
+    }
 
 
 def test_a_front_configuration_without_an_exit_shows_no_threshold() -> None:
-    assert config_text(_row(())) == "predefined@0.5 cut 3 exits none"
-    assert config_text(_row((0, 1))) == "predefined@0.5 cut 3 exits 0,1 tau 0.8"
-    several = _row((1,), knob_task_thresholds=(0.5, 0.75), knob_policy="per_task")
-    assert config_text(several) == "predefined@0.5 cut 3 exits 1 tau 0.5,0.75 per_task"
-    alone = _row((), knob_task_thresholds=(0.5, 0.75), knob_policy="per_task")
-    assert config_text(alone) == "predefined@0.5 cut 3 exits none"
+    rows = pd.DataFrame([_point((), 0.95, 0.004), _point((0, 1), 0.80, 0.002)])
+    decision = decide(
+        rows,
+        objectives={"accuracy": "maximize", "latency_mean": "minimize"},
+        floors=(Floor("accuracy", chance=0.1, floor=0.28),),
+        validation_samples=10_000,
+    )
+    shown = front_table(decision, ("stages.0", "stages.1"), ()).configuration.tolist()
+    assert shown == [
+        "predefined@0.5, cut 3, no exit",
+        "predefined@0.5, cut 3, exits stages.0+stages.1 @ 0.8",
+    ]
 
 
 def _deployment(where: str, **knobs: Any) -> SimpleNamespace:

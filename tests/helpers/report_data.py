@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from dse.report import ReportData, plots
-from dse.search import Candidate, Grid, Ruler
+from dse.search import Candidate, Floor, Grid, Ruler, decide, points_frame
 
 NAMES = ("accuracy", "latency_mean")
 DIRECTIONS = ("maximize", "minimize")
@@ -85,7 +85,15 @@ def report_data(**fields: Any) -> ReportData:
         trials=trials["trial"].to_numpy(dtype=int),
         ruler=RULER,
     )
-    knee = trials.iloc[info.knee]
+    # 1000 validation samples: 90% and 95% are five standard errors apart, not a tie
+    decision = decide(
+        trials.assign(source="study"),
+        objectives=dict(zip(NAMES, DIRECTIONS, strict=True)),
+        floors=(Floor("accuracy", chance=0.1, floor=0.28),),
+        validation_samples=1000,
+    )
+    assert decision.recommended is not None
+    knee = pd.Series(dict(decision.recommended.row))
     grid = Grid(
         frame=pd.DataFrame(
             {
@@ -108,7 +116,7 @@ def report_data(**fields: Any) -> ReportData:
         ruler=RULER,
         ruler_source="grid",
         front_info=info,
-        front=trials[info.on_front],
+        front=points_frame(decision.front, decision),
         recommended=knee,
         configuration=Candidate.from_row(knee),
         recommended_scorer=None,
@@ -118,6 +126,7 @@ def report_data(**fields: Any) -> ReportData:
         comparison=pd.DataFrame(),
         study_hypervolume=0.2,
         grid_hypervolume=0.4,
+        decision=decision,
     )
     values.update(fields)
     return ReportData(**values)
@@ -127,13 +136,20 @@ def no_trial_feasible(**fields: Any) -> ReportData:
     """The tiny study where no trial is feasible."""
     data = report_data()
     trials = data.trials.assign(feasible=False)
+    decision = decide(
+        trials.assign(source="study"),
+        objectives=dict(zip(NAMES, DIRECTIONS, strict=True)),
+        floors=(Floor("accuracy", chance=0.1, floor=0.28),),
+        validation_samples=1000,
+    )
     return report_data(
         trials=trials,
-        front=trials.iloc[:0],
+        front=points_frame(decision.front, decision),
         front_info=data.front_info._replace(
             feasible=np.zeros(len(trials), bool), on_front=np.zeros(len(trials), bool), knee=None
         ),
         recommended=None,
         configuration=None,
+        decision=decision,
         **fields,
     )

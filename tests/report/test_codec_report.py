@@ -158,7 +158,7 @@ def test_report_names_the_codec_of_each_front_point_and_the_auto_split_baseline(
     md = (index.parent / "report.md").read_text()
     front = pd.read_csv(index.parent / "front.csv")
     assert "knob_codec" in front and set(front.knob_codec) <= set(CODECS)
-    head, *rows = _table(md, "| trial | network |")
+    head, *rows = _table(md, "| found by | network |")
     assert "codec" in head
     col = head.index("codec")
     for r, (_, f) in zip(rows, front.iterrows(), strict=False):

@@ -317,3 +317,48 @@ def test_unit_for_picks_readable_units() -> None:
     assert fmt.unit_for("s", [2e-7]) == ("µs", 1e-6)
     label, div = plots.metric_axis("edge_energy", [0.004])
     assert label == "edge energy per inference (mJ)" and div == 1e-3
+
+
+def test_the_front_figure_draws_the_decisions_points_and_the_floor_apart(
+    tmp_path: Path,
+) -> None:
+    """The decided front: trials under the learned floor are no front points (a cheap
+    exit at 23% on 4 classes would otherwise lead the front), a point only the grid
+    found is on it, and the star is the answer, which is no trial here."""
+    values = np.array([[0.23, 0.001], [0.90, 0.010], [0.85, 0.020]])
+    grid_point = [0.91, 0.009]
+    info = plots.front_info(
+        values,
+        ["accuracy", "latency_mean"],
+        ["maximize", "minimize"],
+        trials=[0, 1, 2],
+        decided=plots.Decided(
+            on_front=np.array([False, True, False]),
+            below=np.array([True, False, False]),
+            points=np.array([[0.90, 0.010], grid_point]),
+            by_grid=np.array([False, True]),
+            configurations=5,
+            star=np.array(grid_point),
+            star_label="recommended: found by the exhaustive grid",
+        ),
+    )
+    assert info.on_front.tolist() == [False, True, False] and info.knee is None
+    assert plots.front_note(info) == (
+        "3 trials, 3 feasible; front: 2 distinct points (5 configurations), 1 found only "
+        "by the exhaustive grid; 1 feasible trial below the learned floor"
+    )
+    assert plots.render_front(info, tmp_path / "f", formats=("png",), dpi=20)
+
+
+def test_the_exit_figure_is_drawn_where_the_exits_run_on_the_edge() -> None:
+    from dse.report.figures import exits_cut
+
+    explorer = SimpleNamespace(
+        reference_graph=SimpleNamespace(
+            exits=[SimpleNamespace(position=4), SimpleNamespace(position=9)]
+        ),
+        space=SimpleNamespace(allowed_exits=(0, 1), cuts=(0, 2, 7, 10, 12)),
+    )
+    at = Candidate("dense", 1.0, 0, (), 0.5)  # server-only: no exit would run on the edge
+    assert exits_cut(explorer, at) == 10  # the first cut after the deepest exit
+    assert exits_cut(explorer, Candidate("dense", 1.0, 12, (0,), 0.5)) == 12  # its own

@@ -99,17 +99,24 @@ def test_first_screen_then_front_map_and_curves(report: Path) -> None:
         < page.order.index("figures/front.png")
         < min(page.order.index(f"#{k}") for k in page.ids[2:])
     )
+    # the first screen: one sentence (what, where, accuracy with its error, latency,
+    # energy), the alternatives as a small table, then why in one sentence
     first = page.paragraphs[0]
     assert first.startswith("Deploy ")
-    for words in (
-        "Expected per inference: accuracy",
-        "Why: ",
-        "It gives up ",
-        "What would change it: ",
-    ):
+    for words in ("validation accuracy ", " ± ", "latency ", "edge energy "):
         assert words in first
+    assert page.paragraphs[1].startswith("Why: Chosen among ")
+    assert page.paragraphs[1].count(". ") == 0  # one sentence
+    assert any(p.startswith("What would change it: ") for p in page.paragraphs[2:4])
     md = (report.parent / "report.md").read_text()
     assert md.index("## What to do") < md.index("## Pareto front") < md.index("## The study")
+    assert "infx" not in md and "nanx" not in md  # a ratio with no finite value reads ∞ or -
+    section = md[md.index("## What to do") : md.index("## Pareto front")]
+    table = [line for line in section.splitlines() if line.startswith("| ")]
+    assert table[0].startswith("|  | configuration | runs | accuracy ± s.e. |")
+    assert table[1].startswith("| **recommended")
+    labels = " ".join(row.split(" | ")[0] for row in table[1:])
+    assert "edge-only" in labels and "server-only" in labels and "most accurate" in labels
 
 
 @pytest.mark.slow
@@ -124,6 +131,11 @@ def test_deployment_map_covers_the_shipped_edges_and_links(report: Path) -> None
     # an int8-only board cannot be an edge of float32 networks: named as left out
     integer = [d.name for d in shipped if d.kind == "edge" and d.integer_only]
     assert integer and all(name in section for name in integer) and "left out" in section
+    # the study's own deployment (raspberry-pi-4 over lte to a100): the answer itself
+    first = md[md.index("## What to do") : md.index("## Pareto front")]
+    answer = next(r for r in first.splitlines() if r.startswith("| **recommended"))
+    own = next(r for r in rows if r.startswith("| raspberry-pi-4 | lte | a100 |"))
+    assert own.split(" | ")[3] == answer.split(" | ")[1]
     training = md[md.index("## Training curves") :]
     assert "| dense | 1 |" in training and "| predefined@0.5 | 1 |" in training
 

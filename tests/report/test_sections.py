@@ -1,9 +1,9 @@
-"""Sections of the report laid out from a ReportData made by hand (tests/report/hand_data.py),
+"""Sections of the report laid out from a ReportData made by hand (tests/helpers/report_data.py),
 without running a study: what each says, in which words and numbers."""
 
 from __future__ import annotations
 
-from dataclasses import FrozenInstanceError
+from dataclasses import FrozenInstanceError, replace
 from typing import Any
 
 import pandas as pd
@@ -11,12 +11,12 @@ import pytest
 from helpers.report_data import RULER, no_trial_feasible, report_data
 from helpers.report_data import spec as spec_fields
 
-from dse.report.data import ReportData
+from dse.report.data import ReportData, with_answer
 from dse.report.doc import Doc
 from dse.report.figures import Figures
 from dse.report.sections import reproduce, search, spec, summary, verification, what_to_do
 from dse.report.sections.deployment_map import deployment_map
-from dse.search import Choice, DeploymentResult, Grid, Sweep
+from dse.search import Choice, DeploymentResult, Floor, Grid, Sweep, Unlearned, decide
 
 
 def _text(part: Any) -> str:
@@ -51,10 +51,11 @@ def test_summary_counts_the_trials_and_names_the_recommendation() -> None:
     said = lines(summary, report_data())
     assert said == [
         "# Summary",
-        "- Trials: 3 complete, 1 fail; 2 of 3 complete trials feasible; 2 on the feasible "
-        "Pareto front.",
-        "- Recommended: trial 0: dense, cut 1 (after fc1), exits fc1 at threshold 0.5; "
-        "accuracy 90.0% (test 89.0%), latency 2 ms, sent 64 B, edge energy 1 mJ.",
+        "- Trials: 3 complete, 1 fail; 2 of 3 complete trials feasible; 2 distinct points on "
+        "the feasible Pareto front (2 configurations).",
+        # 95% against 90% on 1000 samples: five standard errors apart, so the accurate one
+        "- Recommended: trial 1: dense, cut 1 (after fc1), exit fc1 at threshold 0.5; "
+        "accuracy 95.0% ± 0.7 (test 94.0%), latency 4 ms, sent 64 B, edge energy 1 mJ.",
         "- The study's feasible front reaches 50.0% of the exhaustive grid's hypervolume "
         "(0.2000 of 0.4000, on the grid ruler).",
     ]
@@ -155,8 +156,8 @@ def test_deployment_map_has_a_row_per_deployment_or_says_why_there_is_none() -> 
     said = lines(deployment_map, report_data(sweep=sweep, sweep_note="from a file"))
     assert "combination, from a file. Per combination" in said[1]
     assert said[3:] == [
-        "pi | lte | a100 | dense, cut 1, fc1 @ 0.5 | split ★ | 90.0% | 2 ms | 1 mJ | 64 B",
-        "nano | lte | a100 | dense, cut 2, fc1 @ 0.5 | edge-only | 90.0% | 2 ms | 1 mJ | 0 B",
+        "pi | lte | a100 | dense, cut 1, exits fc1 @ 0.5 | split ★ | 90.0% | 2 ms | 1 mJ | 64 B",
+        "nano | lte | a100 | dense, cut 2, exits fc1 @ 0.5 | edge-only | 90.0% | 2 ms | 1 mJ | 0 B",
         "esp | lte | a100 | nothing feasible |  |  |  |  | ",
     ]
 
@@ -170,11 +171,13 @@ def test_spec_and_reproduce_never_show_a_path_of_the_machine() -> None:
     ]
     code = lines(reproduce, data)[1].splitlines()
     assert code[0].startswith("dse study run studies/tiny.toml ")
-    assert [c.split()[:3] for c in code[1:]] == [
-        ["dse", "study", "grid"],
-        ["dse", "compare", "tiny"],
-        ["dse", "verify", "tiny"],
-        ["dse", "report", "tiny"],
+    # the commands that take a spec are given the spec, the others the study's name
+    assert [c.split()[:4] for c in code[1:]] == [
+        ["dse", "study", "grid", "studies/tiny.toml"],
+        ["dse", "compare", "studies/tiny.toml", "#"],
+        ["dse", "recommend", "tiny", "#"],
+        ["dse", "verify", "tiny", "#"],
+        ["dse", "report", "tiny", "#"],
     ]
 
 
@@ -186,3 +189,51 @@ def test_a_frozen_report_data_holds_what_it_was_given() -> None:
     assert isinstance(data.trials, pd.DataFrame) and data.figures == Figures()
     with pytest.raises(FrozenInstanceError):
         data.tasks = ("a",)  # type: ignore[misc]
+
+
+def test_what_to_do_is_one_sentence_a_table_of_alternatives_and_the_rule() -> None:
+    said = lines(what_to_do, report_data())
+    assert said[1] == (
+        "Deploy dense with exit fc1 at threshold 0.5 and split it at cut 1 (after fc1): "
+        "board runs the first part and sends 64 B per inference over radio to gpu: "
+        "validation accuracy 95.0% ± 0.7 (test 94.0%), latency 4 ms, edge energy 1 mJ."
+    )
+    assert said[2].split(" | ")[1:4] == ["configuration", "runs", "accuracy ± s.e."]
+    assert said[3].startswith("recommended, most accurate | dense, cut 1, exits fc1 @ 0.5 |")
+    assert said[4].startswith("lowest mean latency | dense, cut 1, exits fc1 @ 0.5 | split |")
+    assert said[5] == "edge-only | no edge-only configuration meets the constraints" + " | " * 6
+    assert said[7].startswith("Why: Chosen among 2 distinct configurations above the learned")
+
+
+def test_nothing_learned_says_so_and_what_to_do_instead_of_recommending() -> None:
+    data = report_data()
+    decision = decide(
+        data.trials.assign(source="study"),
+        objectives={"accuracy": "maximize", "latency_mean": "minimize"},
+        floors=(Floor("accuracy", chance=0.9, floor=0.97),),  # above every trial
+        validation_samples=1000,
+    )
+    unlearned = replace(decision, not_learned=(Unlearned("dense", "exit fc1", 0.5, 0.9, 0.97),))
+    said = lines(what_to_do, report_data(decision=unlearned, recommended=None, configuration=None))
+    assert said[1].startswith(
+        "No configuration learned: every configuration that meets the constraints is below "
+        "its learned floor of accuracy 97.0% (chance 90.0%)"
+    )
+    assert 'Train longer: epochs = "auto"' in said[1] and "Deploy" not in " ".join(said)
+    assert said[2].startswith("Below the learned floor of accuracy 97.0% (chance 90.0%), not ")
+    assert "2 points that would otherwise be on the front" in said[2]
+    assert "exit fc1: 50.0%, chance 90.0%" in said[2]
+
+
+def test_the_deployment_maps_cell_for_the_studys_deployment_is_the_answer() -> None:
+    data = report_data()
+    own = _result("board", 2, sent=0.0)  # the sweep's own pick for board/radio/gpu differs
+    own = DeploymentResult("board", "radio", "gpu", 10, 5, 2, 0, own.best, None, None, 2, 0.01)
+    sweep = Sweep("tiny", {"accuracy": "maximize"}, (), (own, _result("pi", 1)), 1.0)
+    shown = with_answer(sweep, data.explorer, data.decision, data.spec)
+    cell = shown.results[0].best
+    assert cell.knobs == data.configuration.as_dict()
+    assert cell.metrics["accuracy"] == 0.95 and shown.results[0].where == "split"
+    assert shown.results[1] == sweep.results[1]  # other deployments as the sweep decided
+    said = lines(deployment_map, report_data(sweep=shown, sweep_note="scored here"))
+    assert said[3].startswith("board | radio | gpu | dense, cut 1, exits fc1 @ 0.5 | split ★ |")

@@ -198,7 +198,7 @@ def test_report_of_several_tasks_has_the_section_columns_and_figure(report: Path
     assert 'stl = "sequential"' in section and "one after another" in section
     assert "1/2 of what 2 single-task networks do" in section
     # the front table: each task's validation and test accuracy, by name, grouped by task
-    header = next(line for line in md.splitlines() if line.startswith("| trial | network"))
+    header = next(line for line in md.splitlines() if line.startswith("| found by | network"))
     cols = [c.strip() for c in header.strip("|").split("|")]
     i = cols.index("accuracy.wall_hue")
     assert cols[i : i + 4] == [

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from helpers import DROP, edited, only, spec
 
@@ -17,17 +18,22 @@ from dse.errors import InputError
 from dse.nets import Cache
 from dse.search import (
     COST_FIELDS,
+    Candidate,
     Explorer,
     StudySpec,
     Sweep,
     batch,
+    decide,
     load_sweep,
     parse_spec,
+    place,
     run_sweep,
+    task_floors,
 )
+from dse.search.baselines import edgent_candidates, edgent_in_space
 from dse.search.evaluate import TRAIN_FIELDS
-from dse.search.pareto import Ruler, pareto_mask
-from dse.search.sweep import missing_networks, place
+from dse.search.frames import flat_row
+from dse.search.sweep import missing_networks
 
 CODEC_SPEC = spec(
     "sweep-codec",
@@ -128,19 +134,30 @@ def test_place_of_a_configuration() -> None:
     assert place(5, 12.5) == "split"
 
 
-def test_sweep_picks_each_deployments_knee(explorer: Explorer, spec: StudySpec) -> None:
+def scored_candidates(ex: Explorer) -> list[Candidate]:
+    """What a sweep scores: the space and, where its thresholds do not start at 0,
+    Edgent's right-sized points, as the study's exhaustive grid holds them."""
+    extra = [] if edgent_in_space(ex.spec) else edgent_candidates(ex)
+    return [*ex.space.enumerate(), *extra]
+
+
+def test_sweep_decides_each_deployment_as_a_studys_answer(
+    explorer: Explorer, spec: StudySpec
+) -> None:
     edges, links = ["raspberry-pi-4", "jetson-nano"], ["lte", "wifi", "3g"]
     sw = run_sweep(spec, edges, links, explorer=explorer)
     assert [(r.edge, r.link, r.server) for r in sw.results] == [
         (e, x, "a100") for e in edges for x in links
     ]
     names = list(spec.objectives)
-    cands = list(explorer.space.enumerate())
+    cands = scored_candidates(explorer)
+    assert len(cands) > explorer.space.size()  # the thresholds start at 0.5: Edgent's too
+    floors = task_floors(spec, explorer)
     for r in sw.results:
-        assert r.candidates == len(cands) == explorer.space.size()
+        assert r.candidates == len(cands)
         edge = load_device(r.edge)
-        # every candidate scored one by one on this deployment: the best is feasible, on
-        # the feasible front, and its metrics are the scorer's
+        # every candidate scored one by one on this deployment, and decided as a study's
+        # answer is: the sweep's best is that answer, with the scorer's metrics
         scorers = {
             n: explorer.scorer(*n).redeployed(edge, load_device(r.server), load_link(r.link))
             for n in explorer.space.networks()
@@ -148,18 +165,27 @@ def test_sweep_picks_each_deployments_knee(explorer: Explorer, spec: StudySpec) 
         ms = [scorers[c.network].score(c) for c in cands]
         ok = [m.edge_memory <= min(2e6, edge.mem_capacity_bytes) for m in ms]
         assert r.feasible == sum(ok)
-        values = np.array(
-            [[getattr(m, n) for n in names] for m, f in zip(ms, ok, strict=True) if f]
+        rows = pd.DataFrame(
+            [
+                {**flat_row(c.as_dict(), m.as_dict()), "feasible": f, "source": "grid"}
+                for c, m, f in zip(cands, ms, ok, strict=True)
+            ]
         )
-        losses = Ruler.fit(spec.objectives, values).loss(values)
-        assert r.front == int(pareto_mask(losses).sum())
-        assert r.best is not None
-        i = next(i for i, c in enumerate(cands) if c.as_dict() == r.best.knobs)
-        assert ok[i]
+        decision = decide(
+            rows,
+            objectives=spec.objectives,
+            floors=floors,
+            validation_samples=len(explorer.data.val),
+        )
+        assert r.front == len(decision.front)
+        assert r.best is not None and decision.recommended is not None
+        assert r.best.knobs == decision.recommended.config.as_dict()
         for n in names:
-            assert r.best.metrics[n] == pytest.approx(getattr(ms[i], n), rel=1e-12)
+            assert r.best.metrics[n] == pytest.approx(decision.recommended.metrics[n], rel=1e-12)
+        # never beaten on every objective by a feasible candidate above the floor
         best = np.array([r.best.metrics[n] for n in names]) * [-1, 1, 1]
-        signed = values * [-1, 1, 1]  # all minimised; ties within rounding are no better
+        usable = rows[rows.feasible & (rows.accuracy >= floors[0].floor)]
+        signed = usable[names].to_numpy() * [-1, 1, 1]
         dominated = np.all(signed <= best + 1e-12 * abs(best), axis=1) & np.any(
             signed < best - 1e-12 * abs(best), axis=1
         )
@@ -253,7 +279,7 @@ def test_each_edge_is_held_to_its_own_memory_not_the_specs_edges(explorer: Explo
         n: ex.scorer(*n).redeployed(edge, load_device(r.server), load_link("wifi"))
         for n in ex.space.networks()
     }
-    ms = [scorers[c.network].score(c) for c in ex.space.enumerate()]
+    ms = [scorers[c.network].score(c) for c in scored_candidates(ex)]
     tiny = 16 * 1024
     assert any(m.edge_memory > tiny for m in ms)  # the test means something
     assert r.feasible == sum(m.edge_memory <= edge.mem_capacity_bytes for m in ms)

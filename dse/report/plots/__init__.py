@@ -25,6 +25,8 @@ __all__, __getattr__ = exports(
         "DPI": "draw",
         "BASELINE_STYLE": "front",
         "FrontInfo": "front",
+        "Decided": "front",
+        "front_note": "front",
         "front_mask": "front",
         "knee_row": "front",
         "front_info": "front",

@@ -1,5 +1,7 @@
-"""The Pareto front: which trials are on the feasible front and the knee
-(:class:`FrontInfo`), drawn as a scatter or a matrix of pairwise projections.
+"""The Pareto front: every trial, the front's distinct points and the answer
+(:class:`FrontInfo`, from the decision every view shows: :class:`Decided`), drawn as a
+scatter or a matrix of pairwise projections. Points under the learned floor are drawn
+apart, never as front points.
 """
 
 from __future__ import annotations
@@ -25,8 +27,21 @@ BASELINE_STYLE: dict[str, tuple[str, str]] = {  # marker, colour
 }
 
 
+class Decided(NamedTuple):
+    """What the decision (:func:`dse.search.recommend`) says of the figure's points."""
+
+    on_front: np.ndarray  # [n] bool: trials that scored one of the front's points
+    below: np.ndarray  # [n] bool: trials under the learned floor
+    points: np.ndarray  # [k, m] the front's distinct points
+    by_grid: np.ndarray  # [k] bool: points the study's trials did not reach
+    configurations: int  # configurations on the front, equivalent ones counted
+    star: np.ndarray | None  # [m] the answer; None: nothing recommended
+    star_label: str  # the answer's legend entry
+
+
 class FrontInfo(NamedTuple):
-    """Every complete trial's objective values and which of them are on the front."""
+    """Every complete trial's objective values, which of them are on the front, the
+    front's distinct points and the answer."""
 
     title: str
     names: tuple[str, ...]  # objective metrics, in study order
@@ -34,10 +49,16 @@ class FrontInfo(NamedTuple):
     values: np.ndarray  # [n, m], SI units
     trials: np.ndarray  # [n] trial numbers
     feasible: np.ndarray  # [n] bool
-    on_front: np.ndarray  # [n] bool: non-dominated among the feasible trials
-    knee: int | None  # row of the knee trial (closest to ideal on the ruler); None: none feasible
+    on_front: np.ndarray  # [n] bool: trials that scored a front point
+    knee: int | None  # row of the answer's trial; None: not a trial, or nothing recommended
     baselines: dict[str, np.ndarray]  # label -> best point's values [m]
     reference: np.ndarray  # [k, m] the exhaustive grid's front ([0, m] if not given)
+    below: np.ndarray | None = None  # [n] bool: trials under the learned floor
+    points: np.ndarray | None = None  # [p, m] the front's distinct points
+    by_grid: np.ndarray | None = None  # [p] bool: points only the exhaustive grid reached
+    configurations: int = 0  # configurations on the front
+    star: np.ndarray | None = None  # [m] the answer's values
+    star_label: str = ""
 
 
 def front_mask(
@@ -73,19 +94,20 @@ def front_info(
     baselines: Mapping[str, Sequence[float]] | None = None,
     reference: np.ndarray | None = None,
     title: str = "Pareto front",
+    decided: Decided | None = None,
 ) -> FrontInfo:
-    """Which trials are on the (feasible) front, and the knee on ``ruler``.
+    """Which trials are on the (feasible) front, its distinct points and the answer.
 
-    Without a ruler one is fitted to the feasible values. Baselines with identical best
-    points are merged into one label ("edge-only = neurosurgeon").
+    ``decided``: what the decision says (the report's figure); without it the front is
+    the feasible trials' and the answer their knee on ``ruler`` (fitted to the feasible
+    values when None). Baselines with identical points are merged into one label
+    ("edge-only = neurosurgeon").
     """
     m = len(names)
     v = np.asarray(values, dtype=float).reshape(-1, m)
     n = len(v)
     feas = np.ones(n, dtype=bool) if feasible is None else np.asarray(feasible, dtype=bool)
-    on = front_mask(v, directions, feas)
-    if ruler is None:
-        ruler = Ruler.fit(dict(zip(names, directions, strict=True)), v[feas] if feas.any() else v)
+    numbers = np.asarray(trials if trials is not None else np.arange(n), dtype=int)
     merged: dict[str, np.ndarray] = {}
     for label, point in (baselines or {}).items():
         p = np.asarray(point, dtype=float)
@@ -95,17 +117,45 @@ def front_info(
         else:
             merged[f"{same} = {label}"] = merged.pop(same)
     ref = np.zeros((0, m)) if reference is None else np.asarray(reference, float).reshape(-1, m)
+    if decided is None:
+        on = front_mask(v, directions, feas)
+        if ruler is None:
+            ruler = Ruler.fit(
+                dict(zip(names, directions, strict=True)), v[feas] if feas.any() else v
+            )
+        k = knee_row(v, on, ruler)
+        points = np.unique(v[on], axis=0) if on.any() else np.zeros((0, m))
+        decided = Decided(
+            on,
+            np.zeros(n, dtype=bool),
+            points,
+            np.zeros(len(points), dtype=bool),
+            int(on.sum()),
+            None if k is None else v[k],
+            "recommended (knee)" if k is None else f"recommended (knee): trial {numbers[k]}",
+        )
+    star = decided.star
+    knee = None
+    if star is not None:
+        hit = np.flatnonzero(decided.on_front & np.all(np.isclose(v, star, rtol=1e-9), axis=1))
+        knee = int(hit[0]) if len(hit) else None
     return FrontInfo(
         title=title,
         names=tuple(names),
         directions=tuple(directions),
         values=v,
-        trials=np.asarray(trials if trials is not None else np.arange(n), dtype=int),
+        trials=numbers,
         feasible=feas,
-        on_front=on,
-        knee=knee_row(v, on, ruler),
+        on_front=np.asarray(decided.on_front, dtype=bool),
+        knee=knee,
         baselines=merged,
         reference=ref,
+        below=np.asarray(decided.below, dtype=bool),
+        points=np.asarray(decided.points, dtype=float).reshape(-1, m),
+        by_grid=np.asarray(decided.by_grid, dtype=bool),
+        configurations=decided.configurations,
+        star=star,
+        star_label=decided.star_label,
     )
 
 
@@ -122,8 +172,9 @@ def _front_panel(
     """Objective ``i`` on x, ``j`` on y; ``axes``: per objective (log, lo, hi) shown."""
     v = info.values
     x, y = v[:, i] / divs[i], v[:, j] / divs[j]
+    below = _below(info)
     bad = ~info.feasible
-    dom = info.feasible & ~info.on_front
+    dom = info.feasible & ~info.on_front & ~below
     if bad.any():
         ax.scatter(
             x[bad],
@@ -140,6 +191,20 @@ def _front_panel(
         ax.scatter(
             x[dom], y[dom], s=12, c="#9e9e9e", alpha=0.4, lw=0, label="dominated trial", zorder=2
         )
+    if (below & info.feasible).any():
+        under = below & info.feasible
+        ax.scatter(
+            x[under],
+            y[under],
+            marker="v",
+            s=18,
+            facecolors="none",
+            edgecolors="#8c564b",
+            alpha=0.6,
+            lw=0.8,
+            label="below the learned floor (not a candidate)",
+            zorder=2,
+        )
     if len(info.reference):
         r = info.reference
         ax.scatter(
@@ -153,8 +218,10 @@ def _front_panel(
             label="exhaustive grid front",
             zorder=3,
         )
-    if info.on_front.any():
-        fx, fy = x[info.on_front], y[info.on_front]
+    points = _points(info)
+    if len(points):
+        fx, fy = points[:, i] / divs[i], points[:, j] / divs[j]
+        grid = info.by_grid if info.by_grid is not None else np.zeros(len(points), dtype=bool)
         if line:
             order = np.lexsort((fy, fx))
             ax.plot(
@@ -166,16 +233,28 @@ def _front_panel(
                 alpha=0.8,
                 zorder=4,
             )
-        ax.scatter(
-            fx,
-            fy,
-            s=34,
-            c="#1f77b4",
-            edgecolors="black",
-            lw=0.5,
-            label="Pareto front (study)",
-            zorder=5,
-        )
+        if (~grid).any():
+            ax.scatter(
+                fx[~grid],
+                fy[~grid],
+                s=34,
+                c="#1f77b4",
+                edgecolors="black",
+                lw=0.5,
+                label="Pareto front: a point the study found",
+                zorder=5,
+            )
+        if grid.any():
+            ax.scatter(
+                fx[grid],
+                fy[grid],
+                s=34,
+                facecolors="white",
+                edgecolors="#1f77b4",
+                lw=1.2,
+                label="Pareto front: a point only the exhaustive grid found",
+                zorder=5,
+            )
     _best_points(ax, info, i, j, divs)
     _scales(ax, axes, i, j)
     ax.grid(True, alpha=0.3, which="both", lw=0.5)
@@ -197,19 +276,34 @@ def _best_points(ax: Any, info: FrontInfo, i: int, j: int, divs: list[float]) ->
             label=f"best of {label}",
             zorder=6,
         )
-    if info.knee is not None:
-        k = info.knee
+    if info.star is not None:
         ax.scatter(
-            [info.values[k, i] / divs[i]],
-            [info.values[k, j] / divs[j]],
+            [info.star[i] / divs[i]],
+            [info.star[j] / divs[j]],
             marker="*",
             s=260,
             c="#ff7f0e",
             edgecolors="black",
             lw=0.7,
-            label=f"recommended (knee): trial {info.trials[k]}",
+            label=info.star_label or "recommended",
             zorder=7,
         )
+
+
+def _below(info: FrontInfo) -> np.ndarray:
+    """Trials under the learned floor (none where the info does not say)."""
+    return (
+        np.asarray(info.below, dtype=bool)
+        if info.below is not None
+        else np.zeros(len(info.values), dtype=bool)
+    )
+
+
+def _points(info: FrontInfo) -> np.ndarray:
+    """The front's distinct points (the on-front trials' where the info has none)."""
+    if info.points is not None:
+        return info.points
+    return np.unique(info.values[info.on_front], axis=0) if info.on_front.any() else info.points
 
 
 def _scales(ax: Any, axes: list[tuple[bool, float, float]], i: int, j: int) -> None:
@@ -225,7 +319,13 @@ def _scales(ax: Any, axes: list[tuple[bool, float, float]], i: int, j: int) -> N
 def _front_axes(info: FrontInfo, divs: list[float]) -> tuple[list[tuple[bool, float, float]], int]:
     """Per objective: log scale?, shown range; from the trials and baselines (the grid's
     front may reach further: the count of its points left outside is returned too)."""
-    core = [info.values, *[p.reshape(1, -1) for p in info.baselines.values()]]
+    m = len(info.names)
+    extra = [
+        np.asarray(p, dtype=float).reshape(-1, m)
+        for p in (info.points, info.star)
+        if p is not None and len(p)
+    ]
+    core = [info.values, *extra, *[p.reshape(1, -1) for p in info.baselines.values()]]
     v = np.vstack(core) if len(info.values) or info.baselines else info.reference
     out = []
     for c, name in enumerate(info.names):
@@ -249,6 +349,31 @@ def _front_axes(info: FrontInfo, divs: list[float]) -> tuple[list[tuple[bool, fl
     return out, outside
 
 
+def front_note(info: FrontInfo) -> str:
+    """The figure's second title line: trials, feasible ones, the front's distinct points
+    and configurations (as every view counts them), who found them, and the trials under
+    the learned floor."""
+    n_feas = int(info.feasible.sum())
+    points = _points(info)
+    k = len(points) if points is not None else 0
+    if not n_feas:
+        return f"{len(info.values)} trials, NONE feasible: no front, nothing recommended"
+    grid = int(np.sum(info.by_grid)) if info.by_grid is not None else 0
+    under = int((_below(info) & info.feasible).sum())
+    note = (
+        f"{len(info.values)} trials, {n_feas} feasible; front: {k} distinct "
+        f"point{'s' if k != 1 else ''} ({info.configurations} configuration"
+        f"{'s' if info.configurations != 1 else ''})"
+    )
+    if grid:
+        note += f", {grid} found only by the exhaustive grid"
+    if under:
+        note += f"; {under} feasible trial{'s' if under != 1 else ''} below the learned floor"
+    if info.star is None:
+        note += "; nothing above the learned floor: nothing recommended"
+    return note
+
+
 def render_front(
     info: FrontInfo,
     path: str | Path,
@@ -258,8 +383,13 @@ def render_front(
 ) -> list[Path]:
     """Scatter (2 objectives: with the front line) or a matrix of pairwise projections."""
     m = len(info.names)
+    extra = [
+        np.asarray(p, dtype=float).reshape(-1, m)
+        for p in (info.points, info.star)
+        if p is not None and len(p)
+    ]
     allv = (
-        np.vstack([info.values, info.reference, *info.baselines.values()])
+        np.vstack([info.values, info.reference, *extra, *info.baselines.values()])
         if (len(info.values) or len(info.reference))
         else np.zeros((0, m))
     )
@@ -268,14 +398,7 @@ def render_front(
     ]
     labels, divs = [a[0] for a in axes_text], [a[1] for a in axes_text]
     shown, outside = _front_axes(info, divs)
-    n_feas = int(info.feasible.sum())
-    distinct = len(np.unique(info.values[info.on_front], axis=0)) if info.on_front.any() else 0
-    note = (
-        f"{len(info.values)} trials, {n_feas} feasible, {int(info.on_front.sum())} on the "
-        f"front ({distinct} distinct point{'s' if distinct != 1 else ''})"
-        if n_feas
-        else f"{len(info.values)} trials, NONE feasible: no front, nothing recommended"
-    )
+    note = front_note(info)
     if outside:
         note += f"; {outside} exhaustive-grid front points lie outside the axes"
     if m == 1:
@@ -291,7 +414,7 @@ def render_front(
                 s=260,
                 c="#ff7f0e",
                 edgecolors="black",
-                label="best feasible trial",
+                label=info.star_label or "recommended",
             )
             ax.legend(fontsize=8)
         ax.set_xlabel("trial")

@@ -24,6 +24,13 @@ def baselines(data: ReportData, doc: Doc) -> None:
         "measured: above 1 the study's trials are better, below 1 the baseline is. Test "
         "accuracy is that of the lowest-latency matched point."
     )
+    if not data.grid_scored:
+        doc.p(
+            Bold("The exhaustive grid was not scored"),
+            " (the space is too large for a report to score it by itself), so no baseline "
+            "has anything to compare: run dse study grid on the spec, then this report again.",
+        )
+        return
     if not len(data.grid.feasible()):
         doc.p(
             Bold("No candidate of the exhaustive grid is feasible"),
@@ -87,8 +94,9 @@ def _best_points(data: ReportData, doc: Doc) -> None:
     if not data.baseline_bests:
         return
     doc.p(
-        "Each baseline's feasible candidate closest to the ideal point on the "
-        "ruler (the hollow markers of the front figure):"
+        "What each baseline would deploy: its restricted space decided by the answer's "
+        "own rule (the learned floor, ties within one standard error, the knee in "
+        "standard errors; the hollow markers of the front figure):"
     )
     coded = bool(data.spec.codecs)
     rows: list[list[Inline]] = []

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from dse import vocab
 from dse.report import fmt
 from dse.report.data import ReportData
 from dse.report.doc import Doc, Inline
-from dse.report.text import exits_of
 from dse.search import Candidate
 
 
@@ -22,18 +20,23 @@ def deployment_map(data: ReportData, doc: Doc) -> None:
         "networks, cuts, exits and thresholds, no training) scored on every "
         "combination, ",
         data.sweep_note,
-        ". Per combination, the best configuration "
-        "is the knee of its feasible front, under the spec's constraints and the edge "
-        "device's memory; a split wins where that knee cuts inside the network and "
-        "sends, i.e. it beats the best edge-only and the best server-only "
-        "configurations.",
+        ". Per combination, the best configuration is decided by the same rule as the "
+        "answer (the learned floor, accuracies within one standard error tied and the "
+        "cheaper winning, the knee in standard errors), under the spec's constraints and "
+        "the edge device's memory; the row of the study's own deployment is the answer "
+        "itself. ★: the answer there is a split, a cut inside the network that sends.",
     )
     data.figures.put(doc, "deployments")
     rows: list[list[Inline]] = []
     for result in sweep.results:
         best = result.best
         if best is None:
-            rows.append([result.edge, result.link, result.server, "nothing feasible", *[""] * 5])
+            nothing = (
+                "nothing learned"
+                if result.reason.startswith("no configuration learned")
+                else "nothing feasible"
+            )
+            rows.append([result.edge, result.link, result.server, nothing, *[""] * 5])
             continue
         candidate = Candidate.from_row({f"knob_{k}": v for k, v in best.knobs.items()})
         rows.append(
@@ -41,8 +44,7 @@ def deployment_map(data: ReportData, doc: Doc) -> None:
                 result.edge,
                 result.link,
                 result.server,
-                f"{vocab.network_label(*candidate.network)}, cut {candidate.split}, "
-                f"{exits_of(data, candidate, short=True)}",
+                candidate.label(data.exit_names, data.tasks, sends=best.metrics["bandwidth"] > 0),
                 result.where + (" ★" if result.split_wins else ""),
                 fmt.human("accuracy", best.metrics["accuracy"]),
                 fmt.human("latency_mean", best.metrics["latency_mean"]),

@@ -1,4 +1,6 @@
-"""The Pareto front section: the figure, the table of front trials and the codecs they use."""
+"""The Pareto front section: the figure, the table of the front's distinct points (the
+answer starred, each with its count of equivalent configurations), the points under the
+learned floor apart, and the codecs the front uses."""
 
 from __future__ import annotations
 
@@ -11,18 +13,33 @@ from dse.report.doc import Doc, Link
 from dse.report.text import codec_text, exits_of, lossy, realised, sends, task_columns
 from dse.search import Candidate
 
-SHOWN = 40  # front trials in the table; front.csv has them all
+SHOWN = 40  # front points in the table; front.csv has them all
 
 
 def front(data: ReportData, doc: Doc) -> None:
-    """The front figure, its trials (the knee starred) and the codecs they use."""
+    """The front figure, its distinct points (the answer starred), the points under the
+    learned floor and the codecs the front uses."""
     doc.h(1, "Pareto front", "front")
     data.figures.put(doc, "front")
+    decision = data.decision
     if not len(data.front):
-        doc.p("No feasible trial, so the front is empty (front.csv has only its header).")
+        doc.p(
+            "Nothing is above the learned floor and feasible, so the front is empty "
+            "(front.csv has only its header)."
+            if decision is not None and decision.below_floor
+            else "No feasible trial, so the front is empty (front.csv has only its header)."
+        )
+        _below_floor(data, doc)
         return
     shown = data.front.head(SHOWN)
-    knee = int(data.recommended["trial"]) if data.recommended is not None else -1
+    star = next(
+        (
+            i
+            for i, p in enumerate(decision.front if decision is not None else ())
+            if p is decision.recommended
+        ),
+        -1,
+    )
     per_task = task_columns(data)  # grouped by task, after the mean accuracy
     metrics = list(
         dict.fromkeys(
@@ -43,45 +60,91 @@ def front(data: ReportData, doc: Doc) -> None:
     metrics = [m for m in metrics if m in shown]
     coded = bool(data.spec.codecs)
     rows = []
-    for _, row in shown.iterrows():
+    for i, (_, row) in enumerate(shown.iterrows()):
         candidate = Candidate.from_row(row)
+        mark = " ★" if i == star else ""
         rows.append(
             [
-                f"{int(row['trial'])}{' ★' if int(row['trial']) == knee else ''}",
+                found_cell(row) + mark,
                 vocab.network_name(*candidate.network),
                 realised(row),
                 str(candidate.split),
                 exits_of(data, candidate, short=True),
                 *([codec_text(data, candidate, row)] if coded else []),
-                *[fmt.human(m, row[m]) for m in metrics],
+                str(int(row["configurations"])),
+                *[
+                    fmt.accuracy_pm(float(row[m]), data.standard_error(float(row[m])))
+                    if m == "accuracy"
+                    else fmt.human(m, row[m])
+                    for m in metrics
+                ],
             ]
         )
     doc.table(
         [
-            "trial",
+            "found by",
             "network",
             "realised density",
             "cut",
             "exits @ threshold",
             *(["codec"] if coded else []),
+            "configurations",
             *metrics,
         ],
         rows,
     )
     rest = len(data.front) - len(shown)
     more = f" ({rest} more rows)" if rest > 0 else ""
+    configurations = int(data.front["configurations"].sum())
     doc.p(
-        f"{len(data.front)} feasible front trials{more}; ★ marks the recommended one. "
-        "All of them, with every knob and metric in SI units, are in ",
+        f"{fmt.plural(len(data.front), 'distinct point')} on the front "
+        f"({fmt.plural(configurations, 'configuration')}: those with the same metrics are "
+        f"one point, shown by the simplest){more}; ★ marks the recommended one. All of "
+        "them, with every knob and metric in SI units, are in ",
         Link("front.csv", "front.csv"),
         ".",
     )
+    _below_floor(data, doc)
     if coded:
         said, lossy_cuts = codec_usage(data)
         for line in said:
             doc.p(line)
         if lossy_cuts:
             doc.items(lossy_cuts)
+
+
+def found_cell(row: Any) -> str:
+    """Who found a front point, in a table cell: ``trial 12``, ``grid``, ``grid (spinn)``."""
+    trial = row.get("trial")
+    if row.get("source", "study") == "study" and trial is not None and trial == trial:
+        return f"trial {int(trial)}"
+    source = str(row.get("source", "grid"))
+    return "grid" if source == "grid" else f"grid ({source})"
+
+
+def _below_floor(data: ReportData, doc: Doc) -> None:
+    """The points under the learned floor that would otherwise be on the front, apart."""
+    decision = data.decision
+    if decision is None or not decision.below_floor:
+        return
+    doc.p(
+        f"Not on the front: {len(decision.below_floor)} points below the learned floor of "
+        + "; ".join(f.text() for f in decision.floors)
+        + ", which answer no better than always guessing the commonest label. They are "
+        "no candidates:"
+    )
+    rows = []
+    for point in decision.below_floor[:SHOWN]:
+        row = point.row
+        sends = float(row.get("bandwidth", 1.0)) > 0
+        rows.append(
+            [
+                point.config.label(data.exit_names, data.tasks, sends=sends),
+                str(len(point.configurations)),
+                *[fmt.human(m, row.get(m)) for m in data.names],
+            ]
+        )
+    doc.table(["configuration", "configurations", *data.names], rows)
 
 
 def codec_usage(data: ReportData) -> tuple[list[str], list[str]]:
@@ -91,7 +154,7 @@ def codec_usage(data: ReportData) -> tuple[list[str], list[str]]:
     if not data.spec.codecs or not len(data.front):
         return [], []
     counts: dict[str, int] = {}
-    lossy_trials: dict[tuple[str, str], dict[int, list[int]]] = {}
+    lossy_trials: dict[tuple[str, str], dict[int, list[str]]] = {}
     silent = 0
     for _, row in data.front.iterrows():
         candidate = Candidate.from_row(row)
@@ -105,7 +168,7 @@ def codec_usage(data: ReportData) -> tuple[list[str], list[str]]:
         if lossy(codec):
             network = vocab.network_label(*candidate.network)
             cuts = lossy_trials.setdefault((codec, network), {})
-            cuts.setdefault(candidate.split, []).append(int(row["trial"]))
+            cuts.setdefault(candidate.split, []).append(found_cell(row))
     used = ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
     said = [
         f"Codecs on the front ({len(data.front)} points; - in the codec column: nothing is "
@@ -147,11 +210,8 @@ def codec_usage(data: ReportData) -> tuple[list[str], list[str]]:
                     f"({fmt.ratio(info.ratio(codec)[j])}), accuracy "
                     f"{info.change(codec)[j]:+.1f} points"
                 )
-            listed = ", ".join(map(str, trials[:5])) + (", ..." if len(trials) > 5 else "")
-            items.append(
-                f"{codec} at cut {k} of {network}{where} "
-                f"(trial{'s' if len(trials) > 1 else ''} {listed})"
-            )
+            listed = ", ".join(trials[:5]) + (", ..." if len(trials) > 5 else "")
+            items.append(f"{codec} at cut {k} of {network}{where} ({listed})")
     return said, items
 
 

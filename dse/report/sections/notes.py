@@ -28,8 +28,9 @@ def warnings_about_the_numbers(data: ReportData) -> list[str]:
     n_test = data.dense.correct["test"].shape[-1]
     out.append(
         f"Accuracy is measured on {n_val} validation and {n_test} test samples: one "
-        f"sample is {100 / max(n_val, 1):.2g} points, so smaller differences are "
-        "noise."
+        f"sample is {100 / max(n_val, 1):.2g} points, and an accuracy near 90% carries a "
+        f"standard error of about {100 * data.standard_error(0.9):.1f} points; the answer "
+        "counts accuracies within one standard error of each other as tied."
     )
     trials = data.trials
     if len(trials) and "accuracy" in trials and float(trials["accuracy"].max()) >= 1.0:
@@ -108,33 +109,12 @@ def _exit_notes(data: ReportData) -> list[str]:
 
 
 def _knee_notes(data: ReportData) -> list[str]:
-    """What the knee gives up against the most accurate front trial, and whether the
-    ruler leaves the hypervolumes anything to say."""
+    """Whether the ruler leaves the hypervolumes anything to say, given the answer."""
     out: list[str] = []
     knee = data.recommended
     if knee is None:
         return out
-    names, front, ruler = data.names, data.front, data.ruler
-    if "accuracy" in names and len(front) > 1:
-        top = front.iloc[0]
-        if float(top["accuracy"]) > float(knee["accuracy"]):
-            i = names.index("accuracy")
-            lo, hi = ruler.lo[i], ruler.hi[i]
-            n_val = data.dense.correct["val"].shape[-1]
-            lost = float(top["accuracy"]) - float(knee["accuracy"])
-            others = ", ".join(
-                f"{m} {fmt.human(m, top[m])} -> {fmt.human(m, knee[m])}"
-                for m in names
-                if m != "accuracy"
-            )
-            out.append(
-                f"The knee gives up {100 * lost:.2g} points of validation accuracy "
-                f"({round(lost * n_val)} of {n_val} samples) against trial "
-                f"{int(top['trial'])}, the most accurate front trial, for {others}. "
-                f"The ruler scales accuracy over {fmt.percent(lo)} to "
-                f"{fmt.percent(hi)}, so such a loss weighs little; if it matters, "
-                "pick that trial from the front table."
-            )
+    names, ruler = data.names, data.ruler
     if data.grid_hypervolume > 0:
         alone = hypervolume(ruler.loss(knee[names].to_numpy(dtype=float)))
         share = alone / data.grid_hypervolume

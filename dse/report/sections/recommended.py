@@ -1,17 +1,18 @@
-"""The recommended configuration section: its knobs and every metric, validation and test."""
+"""The recommended configuration section: its knobs, who found it, its equivalent
+configurations, and every metric, validation and test."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 
 from dse import vocab
 from dse.report import fmt
 from dse.report.data import ReportData
 from dse.report.doc import Bold, Doc, Inline
-from dse.report.text import as_tuple, codec_text, cut_text, exits_of
+from dse.report.sections.summary import found
+from dse.report.text import as_tuple, codec_text, cut_text
 from dse.search import Candidate, exit_label
 
 #: The parts of the radio's energy a row may hold: (column, what it is spent on).
@@ -24,27 +25,38 @@ RADIO_PARTS = (
 
 
 def recommended(data: ReportData, doc: Doc) -> None:
-    """The knee's knobs, its metrics on both splits, and whether anything beats it."""
+    """The answer's knobs and its metrics on both splits."""
     doc.h(1, "Recommended configuration", "recommended")
-    row, candidate = data.recommended, data.configuration
+    row, candidate, decision = data.recommended, data.configuration, data.decision
     if row is None or candidate is None:
+        why = (
+            "No configuration learned"
+            if decision is not None and decision.reason.startswith("no configuration learned")
+            else "No trial is feasible"
+        )
         doc.p(
-            Bold("No trial is feasible"),
+            Bold(why),
             ", so nothing is recommended. Constraints: ",
             ", ".join(str(c) for c in data.spec.constraints) or "none",
             ".",
         )
         return
-    doc.p(
-        "The knee of the feasible front: the front trial closest to the ideal point "
-        f"when every objective is scaled to [0, 1] on the study's ruler "
-        f"({data.ruler_source})."
-    )
+    point = decision.recommended if decision is not None else None
+    if point is not None:
+        doc.p(
+            f"What the first section recommends ({point.found_by()}). "
+            + (
+                f"{len(point.configurations)} configurations score exactly these metrics; "
+                "this is the simplest of them (the fewest exits, the smallest cut)."
+                if len(point.configurations) > 1
+                else ""
+            )
+        )
     exits = [exit_label(data.exit_names, j) for j in candidate.exits]
     doc.table(
         ["knob", "value"],
         [
-            ["trial", str(int(row["trial"]))],
+            ["found by", found(row)],
             ["network", vocab.network_name(*candidate.network)],
             ["cut", cut_text(data, candidate.split)],
             ["exits used", ", ".join(exits) or "none"],
@@ -57,19 +69,6 @@ def recommended(data: ReportData, doc: Doc) -> None:
         ],
     )
     doc.table(["metric", "validation", "test"], _metric_rows(data, row, exits))
-    better = grid_better(data)
-    if better is not None:
-        dominant = Candidate.from_row(better)
-        values = ", ".join(
-            f"{m} {fmt.human(m, better[m])} (vs {fmt.human(m, row[m])})" for m in data.names
-        )
-        doc.p(
-            Bold("The exhaustive grid has better: "),
-            "the study did not find "
-            f"{vocab.network_name(*dominant.network)}, {cut_text(data, dominant.split)}, "
-            f"{exits_of(data, dominant)}, which dominates the recommendation: "
-            f"{values}. Run more trials, or deploy that candidate.",
-        )
     again = data.rescored
     if again is not None:
         drift = abs(again.accuracy - float(row["accuracy"])) + abs(
@@ -93,8 +92,13 @@ def _metric_rows(data: ReportData, row: pd.Series, exits: Sequence[str]) -> list
     def both(label: str, name: str) -> list[Inline]:
         return [label, fmt.human(name, row[name]), fmt.human(name, row[f"test_{name}"])]
 
+    se = data.standard_error(float(row["accuracy"]))
     rows: list[list[Inline]] = [
-        both("accuracy" + (", mean over the tasks" if data.tasks else ""), "accuracy"),
+        [
+            "accuracy" + (", mean over the tasks" if data.tasks else "") + " (± standard error)",
+            fmt.accuracy_pm(float(row["accuracy"]), se),
+            fmt.human("accuracy", row["test_accuracy"]),
+        ],
         *[
             [
                 f"· accuracy, {t}",
@@ -160,27 +164,3 @@ def _threshold_rows(data: ReportData, candidate: Candidate) -> list[list[Inline]
             ),
         ],
     ]
-
-
-def grid_better(data: ReportData) -> pd.Series | None:
-    """The feasible candidate of the study's own space closest to ideal among those
-    that dominate the recommendation (None if nothing does). The edgent right-sizing
-    points lie outside the space the sampler draws from, so they are not counted."""
-    if data.recommended is None:
-        return None
-    feasible = data.grid.feasible()
-    feasible = feasible[feasible.source == "space"]
-    if not len(feasible):
-        return None
-    names = data.names
-    sign = np.array([-1.0 if d == "maximize" else 1.0 for d in data.spec.directions])
-    grid_losses = feasible[names].to_numpy(dtype=float) * sign
-    mine = data.recommended[names].to_numpy(dtype=float) * sign
-    dominates = np.all(grid_losses <= mine + 1e-15, axis=1) & np.any(
-        grid_losses < mine - 1e-12 * np.abs(mine), axis=1
-    )
-    if not dominates.any():
-        return None
-    sub = feasible[dominates]
-    losses = data.ruler.loss(sub[names].to_numpy(dtype=float))
-    return sub.iloc[int(np.argmin(np.linalg.norm(losses, axis=1)))]

@@ -16,9 +16,10 @@ def reproduce(data: ReportData, doc: Doc) -> None:
         "\n".join(
             [
                 f"dse study run {shown}      # the study (resumes where it stopped)",
-                f"dse study grid {name}      # the exhaustive grid: the reference front",
-                f"dse compare {name}         # the baselines table",
-                f"dse verify {name}          # retrain the top front configurations alone",
+                f"dse study grid {shown}     # the exhaustive grid: the reference front",
+                f"dse compare {shown}        # the baselines table",
+                f"dse recommend {name}       # what to deploy, as the first section says",
+                f"dse verify {name}          # retrain the answer and the next points alone",
                 f"dse report {name}          # this report",
             ]
         )

@@ -13,11 +13,17 @@ def search(data: ReportData, doc: Doc) -> None:
     doc.h(1, "The search", "search")
     grid = data.grid
     on_front = int(grid.frame["pareto"].sum()) if "pareto" in grid.frame else 0
-    doc.p(
-        f"Sampler {data.spec.sampler} (seed {data.spec.seed}); the exhaustive grid "
-        f"scored {len(grid.frame)} candidates in {grid.seconds:.1f} s "
-        f"({len(grid.feasible())} feasible, {on_front} on its front)."
-    )
+    if not data.grid_scored:
+        doc.p(
+            f"Sampler {data.spec.sampler} (seed {data.spec.seed}). "
+            + (data.decision.grid_note if data.decision is not None else "")
+        )
+    else:
+        doc.p(
+            f"Sampler {data.spec.sampler} (seed {data.spec.seed}); the exhaustive grid "
+            f"scored {len(grid.frame)} candidates in {grid.seconds:.1f} s "
+            f"({len(grid.feasible())} feasible, {on_front} on its front)."
+        )
     study_hv, grid_hv = data.study_hypervolume, data.grid_hypervolume
     if grid_hv > 0:
         doc.p(

@@ -1,5 +1,5 @@
-"""The summary section: trial counts, the recommendation in one line, the share of the
-grid's hypervolume the study reached."""
+"""The summary section: trial counts, the front's distinct points, the recommendation in
+one line, the share of the grid's hypervolume the study reached."""
 
 from __future__ import annotations
 
@@ -16,28 +16,40 @@ from dse.search import Candidate
 
 
 def summary(data: ReportData, doc: Doc) -> None:
-    """Trials per state, the recommendation in one line, the hypervolume reached."""
+    """Trials per state, the front's points, the recommendation in one line, the
+    hypervolume reached."""
     doc.h(1, "Summary", "summary")
     complete = len(data.trials)
     feasible = int(data.trials["feasible"].sum()) if complete else 0
     states = ", ".join(f"{v} {k.lower()}" for k, v in sorted(data.states.items())) or "none"
+    configurations = int(data.front["configurations"].sum()) if len(data.front) else 0
+    decision = data.decision
+    below = len(decision.below_floor) if decision is not None else 0
     items: list[Inline | Sequence[Inline]] = [
         f"Trials: {states}; {feasible} of {complete} complete trials feasible; "
-        f"{len(data.front)} on the feasible Pareto front.",
+        f"{fmt.plural(len(data.front), 'distinct point')} on the feasible Pareto front "
+        f"({fmt.plural(configurations, 'configuration')})"
+        + (f"; {below} more below the learned floor" if below else "")
+        + ".",
     ]
     if data.recommended is None:
-        items.append(
-            [
-                Bold("No trial is feasible: there is no recommended configuration. "),
-                f"The exhaustive grid has {len(data.grid.feasible())} feasible "
-                f"candidates of {len(data.grid.frame)}; "
-                + (
-                    "the sampler missed them: run more trials."
-                    if len(data.grid.feasible())
-                    else "the constraints exclude the whole space: relax them."
-                ),
-            ]
-        )
+        if decision is not None and decision.reason.startswith("no configuration learned"):
+            items.append(
+                [Bold("No configuration learned: "), "there is no recommended configuration."]
+            )
+        else:
+            items.append(
+                [
+                    Bold("No trial is feasible: there is no recommended configuration. "),
+                    f"The exhaustive grid has {len(data.grid.feasible())} feasible "
+                    f"candidates of {len(data.grid.frame)}; "
+                    + (
+                        "the sampler missed them: run more trials."
+                        if len(data.grid.feasible())
+                        else "the constraints exclude the whole space: relax them."
+                    ),
+                ]
+            )
     else:
         items.append([Bold("Recommended: "), one_line(data, data.recommended)])
     study_hv, grid_hv = data.study_hypervolume, data.grid_hypervolume
@@ -48,6 +60,11 @@ def summary(data: ReportData, doc: Doc) -> None:
             f"hypervolume ({study_hv:.4f} of {grid_hv:.4f}, on the "
             f"{data.ruler_source} ruler)."
         )
+    elif not data.grid_scored:
+        items.append(
+            "The exhaustive grid was not scored (the space is too large), so there is no "
+            "hypervolume to compare with."
+        )
     else:
         items.append(
             "The exhaustive grid has no feasible candidate, so there is no "
@@ -56,19 +73,29 @@ def summary(data: ReportData, doc: Doc) -> None:
     doc.items(items)
 
 
+def found(row: pd.Series) -> str:
+    """Who found a point: ``trial 12``, or the exhaustive grid."""
+    trial = row.get("trial")
+    if trial is not None and trial == trial and row.get("source", "study") == "study":
+        return f"trial {int(trial)}"
+    source = row.get("source", "grid")
+    return "the exhaustive grid" + (f" ({source} baseline)" if source != "grid" else "")
+
+
 def one_line(data: ReportData, row: pd.Series) -> str:
-    """A trial in one line: its configuration and its main metrics."""
+    """A point in one line: who found it, its configuration and its main metrics."""
     candidate = Candidate.from_row(row)
     codec = (
         f", codec {candidate.codec}"
         if candidate.codec is not None and sends(data, candidate, row)
         else ""
     )
+    se = data.standard_error(float(row["accuracy"]))
     return (
-        f"trial {int(row['trial'])}: {vocab.network_name(*candidate.network)}, "
+        f"{found(row)}: {vocab.network_name(*candidate.network)}, "
         f"{cut_text(data, candidate.split)}"
         f"{codec}, {exits_of(data, candidate)}; accuracy "
-        f"{fmt.human('accuracy', row['accuracy'])}"
+        f"{fmt.accuracy_pm(float(row['accuracy']), se)}"
         f" (test {fmt.human('accuracy', row['test_accuracy'])})"
         + "".join(
             f"; {t} {fmt.human('accuracy', row.get(f'accuracy.{t}'))} (test "

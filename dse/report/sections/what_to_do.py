@@ -1,128 +1,117 @@
-"""The first section: what to deploy, why, what it gives up and what would change it."""
+"""The first section, read in ten seconds: what to deploy (one sentence), the alternatives a
+user would weigh (a small table, each decided by the same rule), why (the rule in one
+sentence), what lies under the learned floor, and what would change the answer."""
 
 from __future__ import annotations
 
 from dse import vocab
 from dse.report import fmt, plots
+from dse.report.answer import answer_sentence, below_floor_text, no_answer_sentence
 from dse.report.data import ReportData
 from dse.report.doc import Bold, Doc, Inline
-from dse.report.text import exits_of, sends
+from dse.search import Alternative, Point, alternatives, place
 
 
 def what_to_do(data: ReportData, doc: Doc) -> None:
-    """One paragraph: the recommendation, why, what it gives up, what would change it."""
+    """The answer, its alternatives, the rule, the points under the floor, what would
+    change it; or why nothing is recommended."""
     doc.h(1, "What to do", "recommendation")
-    explorer = data.explorer
-    row, candidate = data.recommended, data.configuration
-    if row is None or candidate is None:
-        feasible = len(data.grid.feasible())
-        doc.p(
-            Bold("Nothing to deploy yet: no trial is feasible. "),
-            f"The exhaustive grid has {feasible} feasible candidates of "
-            f"{len(data.grid.frame)} on {explorer.edge.name} -> {explorer.link.name} -> "
-            f"{explorer.server.name}; "
-            + (
-                "run more trials."
-                if feasible
-                else "the constraints ("
-                + ", ".join(str(c) for c in data.spec.constraints)
-                + ") exclude the whole space: relax them, or pick another device or "
-                "link (see the deployment map)."
-            )
-            + _map_sentence(data),
-        )
+    decision = data.decision
+    if decision is None or decision.recommended is None:
+        _nothing(data, doc)
         return
-    k = candidate.split
-    if k == 0:
-        where = (
-            f"run it all on the server ({explorer.server.name}): {explorer.edge.name} sends "
-            f"its input over {explorer.link.name} ({fmt.human('bandwidth', row['bandwidth'])})"
-        )
-    elif not sends(data, candidate, row):
-        where = (
-            f"run it all on {explorer.edge.name} ("
-            + (
-                "edge-only"
-                if k == data.last_cut
-                else "every sample is answered by an exit on the edge"
-            )
-            + ": nothing is sent)"
-        )
-    else:
-        where = (
-            f"split it at cut {k} (after {data.graph.cuts[k].after}): "
-            f"{explorer.edge.name} runs the first part and sends "
-            f"{fmt.human('bandwidth', row['bandwidth'])} per inference over "
-            f"{explorer.link.name} to {explorer.server.name}"
-        )
-    parts: list[Inline] = [
-        Bold(f"Deploy {vocab.network_name(*candidate.network)} with {exits_of(data, candidate)}"),
-        f" and {where}. ",
-        f"Expected per inference: accuracy {fmt.human('accuracy', row['accuracy'])} "
-        f"(test {fmt.human('accuracy', row['test_accuracy'])}), latency "
-        f"{fmt.human('latency_mean', row['latency_mean'])}, edge energy "
-        f"{fmt.human('edge_energy', row['edge_energy'])}. ",
-        f"Why: of the {len(data.front)} feasible front trials it is the closest to the "
-        "ideal point with every objective scaled to [0, 1] (the knee)" + _ends_text(data) + ". ",
-        "It gives up " + _gives_up(data) + ". ",
-        "What would change it: " + _would_change(data) + ".",
-    ]
-    doc.p(*parts)
-
-
-def _ends_text(data: ReportData) -> str:
-    """How the recommendation compares with the best edge-only and server-only
-    configurations on the study's own deployment (from the deployment sweep)."""
-    own = data.own_deployment()
-    if own is None:
-        return ""
-    out = []
-    mine = data.configuration.as_dict() if data.configuration is not None else None
-    for label, end in (("edge-only", own.edge_only), ("server-only", own.server_only)):
-        if end is None:
-            out.append(f"no {label} configuration is feasible")
-        elif end.knobs == mine:
-            out.append(f"it is itself the best {label} configuration")
-        else:
-            metrics = end.metrics
-            out.append(
-                f"the best {label} one has accuracy "
-                f"{fmt.human('accuracy', metrics['accuracy'])}"
-                f", latency {fmt.human('latency_mean', metrics['latency_mean'])} and edge "
-                f"energy {fmt.human('edge_energy', metrics['edge_energy'])}"
-            )
-    return "; " + "; ".join(out)
-
-
-def _gives_up(data: ReportData) -> str:
-    """Per objective, how far the recommendation is from the front's best on it."""
-    row, front = data.recommended, data.front
-    assert row is not None
-    out = []
-    for name, direction in data.spec.objectives.items():
-        if name not in front or not len(front):
-            continue
-        i = front[name].idxmax() if direction == "maximize" else front[name].idxmin()
-        best, mine = float(front.loc[i, name]), float(row[name])
-        trial = int(front.loc[i, "trial"])
-        words = vocab.metric(name).words
-        if direction == "maximize" and best > mine + 1e-12:
-            gap = (
-                f"{100 * (best - mine):.2g} points"
-                if vocab.metric(name).quantity == "%"
-                else fmt.human(name, best - mine)
-            )
-            out.append(f"{gap} of {words} (trial {trial} reaches {fmt.human(name, best)})")
-        elif direction == "minimize" and mine > best * (1 + 1e-9) + 1e-300:
-            ratio = mine / best if best > 0 else float("inf")
-            out.append(
-                f"{words}: {fmt.ratio(ratio)} that of trial {trial} ({fmt.human(name, best)})"
-            )
-    return (
-        "; ".join(out) + " (each the best of the feasible front on that objective)"
-        if out
-        else "nothing: no feasible trial does better on any objective"
+    head, rest = answer_sentence(decision, data.explorer, data.spec, tasks=data.tasks)
+    doc.p(Bold(head), rest)
+    rows = [_alternative_row(data, a) for a in alternatives(decision)]
+    doc.table(
+        [
+            "",
+            "configuration",
+            "runs",
+            "accuracy ± s.e.",
+            "test",
+            "latency",
+            "edge energy",
+            *[vocab.metric(m).words for m in _other_objectives(data)],
+            "found by",
+        ],
+        rows,
     )
+    why: list[Inline] = [Bold("Why: "), decision.rule]
+    if not data.grid_scored:
+        why.append(" " + decision.grid_note)
+    doc.p(*why)
+    below = below_floor_text(decision)
+    if below:
+        doc.p(below)
+    doc.p(Bold("What would change it: "), _would_change(data) + ".")
+
+
+def _nothing(data: ReportData, doc: Doc) -> None:
+    """No answer: nothing learned (every feasible point under the floor), or nothing
+    feasible anywhere the decision looked."""
+    decision = data.decision
+    explorer = data.explorer
+    if decision is not None and decision.reason.startswith("no configuration learned"):
+        head, rest = no_answer_sentence(decision, data.spec)
+        doc.p(Bold(head), rest)
+        below = below_floor_text(decision)
+        if below:
+            doc.p(below)
+        return
+    feasible = len(data.grid.feasible())
+    grid = (
+        f"The exhaustive grid has {feasible} feasible candidates of "
+        f"{len(data.grid.frame)} on {explorer.edge.name} -> {explorer.link.name} -> "
+        f"{explorer.server.name}; "
+        if data.grid_scored
+        else "The exhaustive grid was not scored (the space is too large); "
+    )
+    doc.p(
+        Bold("Nothing to deploy yet: no trial is feasible. "),
+        grid
+        + (
+            "run more trials."
+            if feasible
+            else "the constraints ("
+            + ", ".join(str(c) for c in data.spec.constraints)
+            + ") exclude the whole space: relax them, or pick another device or "
+            "link (see the deployment map)."
+        )
+        + _map_sentence(data),
+    )
+
+
+def _other_objectives(data: ReportData) -> list[str]:
+    return [m for m in data.names if m not in ("accuracy", "latency_mean", "edge_energy")]
+
+
+def found_text(point: Point) -> str:
+    """Who found a point, in a table cell: ``trial 12``, ``grid``, ``grid (edge-only)``."""
+    if point.source == "study":
+        return f"trial {point.trial}"
+    return "grid" if point.source == "grid" else f"grid ({point.source})"
+
+
+def _alternative_row(data: ReportData, alternative: Alternative) -> list[Inline]:
+    label = ", ".join(alternative.labels)
+    point = alternative.point
+    if point is None:
+        return [label, alternative.why, *[""] * (6 + len(_other_objectives(data)))]
+    row = point.row
+    sends = float(row.get("bandwidth", 1.0)) > 0
+    se = data.standard_error(float(row["accuracy"]))
+    return [
+        Bold(label) if "recommended" in alternative.labels else label,
+        point.config.label(data.exit_names, data.tasks, sends=sends),
+        place(point.config.split, float(row["bandwidth"])),
+        fmt.accuracy_pm(float(row["accuracy"]), se),
+        fmt.human("accuracy", row.get("test_accuracy")),
+        fmt.human("latency_mean", row["latency_mean"]),
+        fmt.human("edge_energy", row["edge_energy"]),
+        *[fmt.human(m, row.get(m)) for m in _other_objectives(data)],
+        found_text(point),
+    ]
 
 
 def _would_change(data: ReportData) -> str:
@@ -136,7 +125,7 @@ def _would_change(data: ReportData) -> str:
     binding = []
     grid_frame = data.grid.frame
     for constraint in data.spec.constraints:
-        if constraint.metric in grid_frame:
+        if constraint.metric in grid_frame and len(grid_frame):
             cut = int(sum(constraint.violation(v) > 0 for v in grid_frame[constraint.metric]))
             if cut:
                 binding.append(
@@ -169,7 +158,9 @@ def _uplink_sentence(info: plots.BandwidthInfo) -> str:
     ]
     if other:
         return (
-            "the uplink: with these exits the fastest is " + ", ".join(other) + " (bandwidth map)"
+            "the uplink: with this configuration the fastest place to run is "
+            + ", ".join(other)
+            + " (bandwidth map)"
         )
     return (
         f"not the uplink alone: {spans[0][0]} is fastest from "
@@ -187,8 +178,8 @@ def _map_sentence(data: ReportData) -> str:
     others = [r for r in sweep.results if r is not own and r.where != mine]
     wins = [r for r in sweep.results if r.split_wins]
     text = (
-        f" a split wins on {len(wins)} of the {len(sweep.results)} deployments of the "
-        "deployment map"
+        f" the answer is a split on {len(wins)} of the {len(sweep.results)} deployments of "
+        "the deployment map"
     )
     if not others and mine is not None:
         return (
