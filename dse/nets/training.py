@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from dse.costmodel import build_graph, pinned_threads
 from dse.errors import InputError
-from dse.nets import loop
+from dse.nets import exits, loop, recipes
 from dse.nets.build import build_network, example_input, realised_density
 from dse.nets.cache import Cache, key_of
 from dse.nets.data import DataSet
@@ -72,6 +72,18 @@ class TrainConfig:
     #: hierarchical: the module path of the exit whose loss trains the edge part (None:
     #: the exit nearest before the cut)
     exit: str | None = None
+    #: the learning-rate schedule (see dse.nets.recipes; None: "onecycle", or "plateau"
+    #: with epochs = "auto")
+    lr_schedule: str | None = None
+    #: augmentation of the training batches: "flip" and/or "crop" (see dse.nets.recipes)
+    augment: tuple[str, ...] = ()
+    #: the exits' loss weight over training: "constant" or "ramp" (SDN's)
+    exit_schedule: str = "constant"
+    #: self-distillation: each exit also learns the final output's softened answer, with
+    #: this weight (0: none)
+    distill: float = 0.0
+    #: split and hierarchical training: the edge part's own peak learning rate (None: lr)
+    edge_lr: float | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.epochs, str) and self.epochs != AUTO:
@@ -120,6 +132,7 @@ class TrainConfig:
                 "only hierarchical training has an exit that trains the edge part",
                 'set mode = "hierarchical" or remove exit',
             )
+        self._check_recipe()
         if self.mode != "central" and self.task_weighting == "uncertainty":
             raise InputError(
                 "training",
@@ -129,10 +142,67 @@ class TrainConfig:
                 'use fixed task_weights, or mode = "central"',
             )
 
+    def _check_recipe(self) -> None:
+        """The exit head, schedules, augmentation, distillation and edge learning rate."""
+        if self.head not in exits.HEADS:
+            raise InputError(
+                "training", "head", f"unknown exit head {self.head!r}", f"use one of {exits.HEADS}"
+            )
+        if self.lr_schedule is not None and self.lr_schedule not in recipes.LR_SCHEDULES:
+            raise InputError(
+                "training",
+                "lr_schedule",
+                f"unknown schedule {self.lr_schedule!r}",
+                f"use one of {', '.join(recipes.LR_SCHEDULES)}",
+            )
+        kinds = (self.augment,) if isinstance(self.augment, str) else tuple(self.augment)
+        object.__setattr__(self, "augment", tuple(sorted(set(kinds))))
+        bad = [a for a in self.augment if a not in recipes.AUGMENTS]
+        if bad:
+            raise InputError(
+                "training",
+                "augment",
+                f"unknown augmentation {bad[0]!r}",
+                f"use some of {', '.join(recipes.AUGMENTS)}",
+            )
+        if self.exit_schedule not in recipes.EXIT_SCHEDULES:
+            raise InputError(
+                "training",
+                "exit_schedule",
+                f"unknown {self.exit_schedule!r}",
+                f"use one of {', '.join(recipes.EXIT_SCHEDULES)}",
+            )
+        if not (self.distill >= 0 and math.isfinite(self.distill)):
+            raise InputError("training", "distill", f"{self.distill} must be a number >= 0")
+        central = {"exit_schedule": self.exit_schedule != "constant", "distill": self.distill > 0}
+        for name, used in central.items():
+            if used and self.mode != "central":
+                raise InputError(
+                    "training",
+                    name,
+                    f"applies to central training, not {self.mode}",
+                    'remove it, or set mode = "central"',
+                )
+        if self.edge_lr is not None:
+            if not self.edge_lr > 0:
+                raise InputError("training", "edge_lr", "must be > 0")
+            if self.mode == "central":
+                raise InputError(
+                    "training",
+                    "edge_lr",
+                    "only split and hierarchical training have an edge part of their own",
+                    'set mode = "split" or "hierarchical", or remove edge_lr',
+                )
+
     @property
     def auto(self) -> bool:
         """Whether training stops by itself (``epochs = "auto"``)."""
         return self.epochs == AUTO
+
+    @property
+    def lr_schedule_kind(self) -> str:
+        """The learning-rate schedule in use (the default one when none is given)."""
+        return self.lr_schedule or recipes.default_lr_schedule(self.auto)
 
     def key_fields(self) -> dict[str, Any]:
         """The fields that change the weights: the auto-only ones only with ``"auto"``, so
@@ -150,6 +220,26 @@ class TrainConfig:
             del d["mode"]  # a central network's key is what it always was
         if self.exit is None:
             del d["exit"]
+        # recipe fields at their defaults train exactly as before they existed
+        if self.lr_schedule_kind == recipes.default_lr_schedule(self.auto):
+            del d["lr_schedule"]
+        else:
+            d["lr_schedule"] = self.lr_schedule_kind
+        if self.augment:
+            d["augment"] = list(self.augment)
+        else:
+            del d["augment"]
+        if self.exit_schedule == "constant":
+            del d["exit_schedule"]
+        if self.distill > 0:
+            d["distill"] = {"weight": float(self.distill), "t": recipes.DISTILL_TEMPERATURE}
+        else:
+            del d["distill"]
+        if self.edge_lr is None:
+            del d["edge_lr"]
+        version = exits.HEAD_VERSIONS[self.head]
+        if version > 1:  # another architecture under an old name
+            d["head"] = f"{self.head} v{version}"
         return d
 
     def describe(self) -> str:
@@ -193,7 +283,9 @@ class NetworkSpec:
     model_options: Mapping[str, Any] = field(default_factory=dict)
     method: str = "predefined"
     density: float = 1.0
-    exits: tuple[str, ...] | None = None  # None: every exit site the model marks
+    #: None: every exit site the model marks; "auto": one after each drop of the spatial
+    #: size; else module paths (see dse.nets.sites)
+    exits: tuple[str, ...] | str | None = None
     train: TrainConfig = TrainConfig()
     #: several tasks on one backbone, one head each (None: the one ``task``)
     tasks: tuple[str, ...] | None = None
@@ -203,6 +295,15 @@ class NetworkSpec:
     cut: int | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.exits, str) and self.exits != AUTO:
+            raise InputError(
+                "exits",
+                "sites",
+                f"{self.exits!r} names no exits",
+                'give module paths, "auto", or none (every site the model marks)',
+            )
+        if self.exits is not None and not isinstance(self.exits, str):
+            object.__setattr__(self, "exits", tuple(self.exits))
         if self.train.mode == "central":
             object.__setattr__(self, "cut", None)
         elif self.cut is None or isinstance(self.cut, bool) or int(self.cut) < 0:
@@ -266,7 +367,13 @@ class NetworkSpec:
             ),
             "method": self.method if self.density < 1 else "dense",
             "density": float(self.density),
-            "exits": list(self.exits) if self.exits is not None else "all",
+            "exits": (
+                "all"
+                if self.exits is None
+                else self.exits
+                if isinstance(self.exits, str)
+                else list(self.exits)
+            ),
             "train": self.train.key_fields(),
             **({"cut": int(self.cut)} if self.cut is not None else {}),
         }
@@ -453,16 +560,23 @@ def _train(spec: NetworkSpec, *, progress: bool = True, server: bool = True) -> 
     torch.manual_seed(cfg.seed)
     uncertainty = cfg.task_weighting == "uncertainty"
     log_vars = torch.zeros(len(tasks), requires_grad=True) if uncertainty else None
-    plan = loop.schedule(net, cfg, log_vars, math.ceil(len(x) / cfg.batch_size))
-    step = _step(spec, net, plan.optimizer, log_vars, server=server)
+    parts = trainer_of(spec, net)
+    edge = parts.edge_parameters() if parts is not None else ()
+    plan = loop.schedule(net, cfg, log_vars, math.ceil(len(x) / cfg.batch_size), edge=edge)
+    now = {"exit_weight": cfg.exit_weight}  # the epoch's, under an exit schedule
+    step = _step(spec, net, plan.optimizer, log_vars, server=server, parts=parts, now=now)
+    augment_rng = torch.Generator().manual_seed(cfg.seed + recipes.AUGMENT_STREAM)
     history: list[dict[str, float]] = []
     first_loss: float | None = None  # the first batch's, what the untrained network costs
-    best = loop.Best(cfg.patience) if plan.plateau is not None else None
+    best = loop.Best(cfg.patience) if cfg.auto else None
     start = time.perf_counter()
     desc = f"train {spec.model} d={spec.density:g}"
     bar = tqdm(range(plan.epochs), desc=desc, disable=not progress, leave=False)
     try:
         for epoch in bar:
+            now["exit_weight"] = recipes.exit_weight(
+                cfg.exit_schedule, cfg.exit_weight, epoch, None if cfg.auto else plan.epochs
+            )
             loss, first_loss = loop.epoch(
                 net,
                 x,
@@ -473,17 +587,18 @@ def _train(spec: NetworkSpec, *, progress: bool = True, server: bool = True) -> 
                 order=order,
                 index=epoch,
                 first_loss=first_loss,
+                augment=cfg.augment,
+                augment_rng=augment_rng,
             )
             loop.check_diverged(net, epoch, loss, first_loss)
             val = loop.logits(net, data.val.x, len(tasks))
             row = _history_row(epoch, loss, loop.final_accuracy(val, val_y), tasks, log_vars)
             history.append(row)
             bar.set_postfix(loss=f"{loss:.3f}", val=f"{row['val_accuracy']:.3f}")
-            if best is None or plan.plateau is None:
-                continue
-            if best.stop(row["val_accuracy"], epoch, net, val):
+            if best is not None and best.stop(row["val_accuracy"], epoch, net, val):
                 break
-            plan.plateau.step(row["val_accuracy"])
+            if plan.plateau is not None:
+                plan.plateau.step(row["val_accuracy"])
     except loop.Diverged as exc:
         raise TrainingDiverged(spec, str(exc)) from None
     if best is not None:
@@ -512,10 +627,12 @@ def _step(
     log_vars: torch.Tensor | None,
     *,
     server: bool,
+    parts: SplitTrainer | None,
+    now: Mapping[str, float],
 ) -> loop.Step:
     """One step of ``spec``'s training: both parts' backwards in split and hierarchical
-    training (``server=False``: the edge part's alone), else the whole network's."""
-    parts = trainer_of(spec, net)
+    training (``parts``; ``server=False``: the edge part's alone), else the whole
+    network's, its exits weighing ``now["exit_weight"]``."""
     if parts is not None:  # two parts: the step runs both backwards
 
         def two_parts(x: torch.Tensor, ys: list[torch.Tensor]) -> float:
@@ -525,7 +642,9 @@ def _step(
         return two_parts
     cfg = spec.train
     weights = cfg.task_weights or (1.0,) * len(spec.task_names)
-    return lambda x, ys: loop.central_step(net, x, ys, cfg, weights, log_vars, opt)
+    return lambda x, ys: loop.central_step(
+        net, x, ys, cfg, weights, log_vars, opt, exit_weight=now["exit_weight"]
+    )
 
 
 def _history_row(
