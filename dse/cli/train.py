@@ -58,7 +58,12 @@ def _add_train(sub: Any) -> None:
         help="predefined | channels | nm (N:M: density 0.5 is 2:4)",
     )
     t.add_argument("--density", type=float, default=1.0, help="fraction of weights kept")
-    t.add_argument("--exits", default="all", help="all | none | comma-separated exit sites")
+    t.add_argument(
+        "--exits",
+        default="all",
+        help="all (the sites the model marks) | none | auto (one after each drop of the "
+        "spatial size) | comma-separated module paths (of an nn.Sequential: its indices, 2,6)",
+    )
     t.add_argument(
         "--tasks",
         default=None,
@@ -99,8 +104,54 @@ def _add_train(sub: Any) -> None:
         default=0,
         help="seed of the initial weights and the batch order (default 0)",
     )
+    _add_recipe(t)
     t.add_argument("--cache-dir", default=None, help="default: $DSE_CACHE or .dse-cache")
     t.set_defaults(func=cmd_train)
+
+
+def _add_recipe(t: Any) -> None:
+    """The exit head and the training recipe (see dse.nets.recipes); each default is the
+    spec's."""
+    from dse.nets import TrainConfig
+
+    d = TrainConfig()
+    t.add_argument(
+        "--head", default=d.head, help=f"exit head: linear | sdn | conv (default {d.head})"
+    )
+    t.add_argument(
+        "--lr-schedule",
+        default=None,
+        help="onecycle | cosine | step | plateau (default onecycle, plateau with --epochs auto)",
+    )
+    t.add_argument(
+        "--weight-decay",
+        type=float,
+        default=d.weight_decay,
+        help=f"AdamW's decoupled weight decay (default {d.weight_decay:g})",
+    )
+    t.add_argument(
+        "--augment",
+        default="",
+        help="comma-separated: flip, crop (only where a mirrored or shifted image keeps "
+        "its label; default none)",
+    )
+    t.add_argument(
+        "--exit-weight",
+        type=float,
+        default=d.exit_weight,
+        help=f"each exit's loss weight (default {d.exit_weight:g})",
+    )
+    t.add_argument(
+        "--exit-schedule",
+        default=d.exit_schedule,
+        help="constant | ramp (SDN: the exit weight grows over training; default constant)",
+    )
+    t.add_argument(
+        "--distill",
+        type=float,
+        default=0.0,
+        help="weight of each exit's distillation from the final output (default 0: none)",
+    )
 
 
 def _epochs(text: str) -> int | str:
@@ -171,9 +222,11 @@ def _network_spec(args: argparse.Namespace) -> Any:
             "command line", flag, "only used with --epochs auto", "pass --epochs auto, or drop it"
         )
     data = load_data_from(args)
-    exits: tuple[str, ...] | None = None
-    if args.exits not in (None, "all"):
-        exits = () if args.exits == "none" else tuple(args.exits.split(","))
+    exits: tuple[str, ...] | str | None = None
+    if args.exits == "auto":
+        exits = "auto"
+    elif args.exits not in (None, "all"):
+        exits = () if args.exits == "none" else tuple(e for e in args.exits.split(",") if e)
     tasks = (
         data.check_tasks(
             tuple(t for t in args.tasks.split(",") if t), where="command line", field="--tasks"
@@ -181,6 +234,25 @@ def _network_spec(args: argparse.Namespace) -> Any:
         if args.tasks
         else None
     )
+    try:
+        train = TrainConfig(
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            seed=args.seed,
+            head=args.head,
+            lr_schedule=args.lr_schedule,
+            weight_decay=args.weight_decay,
+            augment=tuple(a for a in args.augment.split(",") if a),
+            exit_weight=args.exit_weight,
+            exit_schedule=args.exit_schedule,
+            distill=args.distill,
+            **auto,
+        )
+    except InputError as exc:  # named as the option that set it
+        raise InputError(
+            "command line", "--" + exc.field.replace("_", "-"), exc.reason, exc.fix
+        ) from None
     return NetworkSpec(
         model=args.model,
         data=data,
@@ -188,9 +260,7 @@ def _network_spec(args: argparse.Namespace) -> Any:
         density=args.density,
         exits=exits,
         model_options={} if args.output is None else {"output": args.output},
-        train=TrainConfig(
-            epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed, **auto
-        ),
+        train=train,
         tasks=tasks,
     )
 

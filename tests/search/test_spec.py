@@ -350,6 +350,54 @@ BAD: list[tuple[str, str, str, tuple[str, ...]]] = [
         ("true or false",),
     ),
     ("bad-exits", _replace('exits = ["layers.1"]', "exits = 3"), "space.exits", ('"all", "none"',)),
+    (
+        "unknown-exit-head",
+        _replace("epochs = 1", 'epochs = 1\nhead = "attention"'),
+        "training.head",
+        ("attention", "sdn"),
+    ),
+    (
+        "unknown-lr-schedule",
+        _replace("epochs = 1", 'epochs = 1\nlr_schedule = "linear"'),
+        "training.lr_schedule",
+        ("linear", "cosine"),
+    ),
+    (
+        "augment-not-a-list",
+        _replace("epochs = 1", "epochs = 1\naugment = 3"),
+        "training.augment",
+        ("list",),
+    ),
+    (
+        "unknown-augmentation",
+        _replace("epochs = 1", 'epochs = 1\naugment = ["flip", "rotate"]'),
+        "training.augment",
+        ("rotate", "crop"),
+    ),
+    (
+        "unknown-exit-schedule",
+        _replace("epochs = 1", 'epochs = 1\nexit_schedule = "sudden"'),
+        "training.exit_schedule",
+        ("sudden", "ramp"),
+    ),
+    (
+        "negative-distillation",
+        _replace("epochs = 1", "epochs = 1\ndistill = -0.5"),
+        "training.distill",
+        ("outside",),
+    ),
+    (
+        "distillation-outside-central-training",
+        _replace("epochs = 1", 'epochs = 1\ndistill = 0.5\nmode = "split"'),
+        "training.distill",
+        ("central",),
+    ),
+    (
+        "edge-lr-in-central-training",
+        _replace("epochs = 1", "epochs = 1\nedge_lr = 0.001"),
+        "training.edge_lr",
+        ("split", "hierarchical"),
+    ),
 ]
 
 
@@ -458,3 +506,20 @@ def test_the_shipped_multitask_spec_names_three_tasks_and_a_per_task_constraint(
     assert spec.tasks == ("object_shape", "object_scale", "object_hue")
     assert [str(c) for c in spec.constraints][0] == "accuracy.object_scale >= 0.8"
     assert spec.policies == ("all", "per_task") and spec.task_thresholds
+
+
+def test_recipe_fields_and_auto_exits() -> None:
+    from dse.nets.training import TrainConfig
+
+    text = _replace(
+        "epochs = 1",
+        'epochs = "auto"\nhead = "sdn"\nlr_schedule = "cosine"\naugment = ["crop", "flip"]\n'
+        'exit_schedule = "ramp"\ndistill = 0.5\nweight_decay = 5e-4',
+    ).replace('exits = ["layers.1"]', 'exits = "auto"')
+    spec = parse_spec(text, where="recipe.toml")
+    assert spec.exits == "auto"
+    cfg = TrainConfig(**spec.training)
+    assert (cfg.head, cfg.lr_schedule_kind, cfg.augment) == ("sdn", "cosine", ("crop", "flip"))
+    assert (cfg.exit_schedule, cfg.distill, cfg.weight_decay) == ("ramp", 0.5, 5e-4)
+    one = parse_spec(_replace("epochs = 1", 'epochs = 1\naugment = "flip"'), where="one.toml")
+    assert TrainConfig(**one.training).augment == ("flip",)
