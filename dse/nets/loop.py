@@ -222,19 +222,34 @@ def final_accuracy(val: Sequence[torch.Tensor], labels: Sequence[torch.Tensor]) 
     ]
 
 
+def exits_accuracy(val: Sequence[torch.Tensor], labels: Sequence[torch.Tensor]) -> float:
+    """The exits' mean accuracy over exits and tasks (0 for a network without exits)."""
+    accs = [
+        (lg.argmax(-1) == y).float().mean().item()
+        for out, y in zip(val, labels, strict=True)
+        for lg in out[:-1]
+    ]
+    return sum(accs) / len(accs) if accs else 0.0
+
+
 class Best:
-    """The best validation epoch so far (``epochs = "auto"``): its accuracy, its number
-    (from 1), its weights and its validation logits; and whether patience ran out."""
+    """The best validation epoch so far (``epochs = "auto"``): its score (an accuracy, or a
+    tuple compared in order: the final accuracy, then the exits'), its number (from 1), its
+    weights and its validation logits; and whether patience ran out."""
 
     def __init__(self, patience: int) -> None:
         self.patience = patience
-        self.accuracy: float | None = None
+        self.accuracy: float | tuple[float, ...] | None = None
         self.epoch: int | None = None
         self.state: dict[str, torch.Tensor] = {}
         self.val: tuple[torch.Tensor, ...] = ()
 
     def stop(
-        self, accuracy: float, index: int, net: nn.Module, val: tuple[torch.Tensor, ...]
+        self,
+        accuracy: float | tuple[float, ...],
+        index: int,
+        net: nn.Module,
+        val: tuple[torch.Tensor, ...],
     ) -> bool:
         """Keep epoch ``index`` if it is better (validation only selects); True when
         ``patience`` epochs have passed without a better one."""

@@ -84,6 +84,10 @@ class TrainConfig:
     distill: float = 0.0
     #: split and hierarchical training: the edge part's own peak learning rate (None: lr)
     edge_lr: float | None = None
+    #: epochs = "auto": what the best epoch is. "final": the final classifier's validation
+    #: accuracy; "final+exits": that, ties broken by the exits' mean validation accuracy
+    #: (a final classifier at its ceiling stops nothing while its exits still learn)
+    select: str = "final+exits"
 
     def __post_init__(self) -> None:
         if isinstance(self.epochs, str) and self.epochs != AUTO:
@@ -165,6 +169,10 @@ class TrainConfig:
                 f"unknown augmentation {bad[0]!r}",
                 f"use some of {', '.join(recipes.AUGMENTS)}",
             )
+        if self.select not in SELECTS:
+            raise InputError(
+                "training", "select", f"unknown {self.select!r}", f"use one of {', '.join(SELECTS)}"
+            )
         if self.exit_schedule not in recipes.EXIT_SCHEDULES:
             raise InputError(
                 "training",
@@ -237,6 +245,8 @@ class TrainConfig:
             del d["distill"]
         if self.edge_lr is None:
             del d["edge_lr"]
+        if not self.auto or self.select == "final":
+            del d["select"]  # the last epoch is kept, or the rule of before
         version = exits.HEAD_VERSIONS[self.head]
         if version > 1:  # another architecture under an old name
             d["head"] = f"{self.head} v{version}"
@@ -252,6 +262,7 @@ class TrainConfig:
 
 
 WEIGHTINGS = ("fixed", "uncertainty")
+SELECTS = ("final", "final+exits")
 MODES = ("central", "split", "hierarchical")
 
 
@@ -593,9 +604,14 @@ def _train(spec: NetworkSpec, *, progress: bool = True, server: bool = True) -> 
             loop.check_diverged(net, epoch, loss, first_loss)
             val = loop.logits(net, data.val.x, len(tasks))
             row = _history_row(epoch, loss, loop.final_accuracy(val, val_y), tasks, log_vars)
+            if len(val[0]) > 1:  # the exits' mean, what breaks a tie of the final accuracy
+                row["val_exit_accuracy"] = loop.exits_accuracy(val, val_y)
             history.append(row)
             bar.set_postfix(loss=f"{loss:.3f}", val=f"{row['val_accuracy']:.3f}")
-            if best is not None and best.stop(row["val_accuracy"], epoch, net, val):
+            score: float | tuple[float, float] = row["val_accuracy"]
+            if cfg.select == "final+exits":
+                score = (row["val_accuracy"], row.get("val_exit_accuracy", 0.0))
+            if best is not None and best.stop(score, epoch, net, val):
                 break
             if plan.plateau is not None:
                 plan.plateau.step(row["val_accuracy"])

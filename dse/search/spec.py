@@ -79,6 +79,7 @@ _TRAINING = {
     "exit_schedule",
     "distill",
     "edge_lr",
+    "select",
 }
 _DEPLOYMENT = {"edge", "server", "link", "tail_energy", "stl"}
 _SPACE = {
@@ -593,7 +594,7 @@ def _check_recipe(c: _Check, training: dict[str, Any]) -> None:
     configuration: each problem one line naming its ``training.`` field."""
     from dse.nets import TrainConfig
 
-    for k in ("head", "lr_schedule", "exit_schedule"):
+    for k in ("head", "lr_schedule", "exit_schedule", "select"):
         if k in training:
             c.string(training[k], f"training.{k}")
     if "augment" in training:

@@ -184,6 +184,12 @@ def test_recipe_settings_at_their_defaults_keep_the_key() -> None:
     ]
     keys = {NetworkSpec("mlp", data, train=cfg).key for cfg in changed}
     assert len(keys) == len(changed) and base.key not in keys
+    # "auto" keeps the best epoch by the final accuracy, ties to the better exits; the rule
+    # of before is select = "final", with the key of before
+    assert auto.fields()["train"]["select"] == "final+exits"
+    old_auto = NetworkSpec("mlp", data, train=TrainConfig(epochs="auto", select="final"))
+    assert "select" not in old_auto.fields()["train"] and old_auto.key != auto.key
+    assert "select" not in base.fields()["train"]  # a number of epochs keeps the last one
     # the order of augmentations is no difference
     assert TrainConfig(augment=["flip", "crop"]).augment == ("crop", "flip")
     fields = TrainConfig(distill=0.5).key_fields()
@@ -204,6 +210,7 @@ def test_recipe_settings_at_their_defaults_keep_the_key() -> None:
         ({"edge_lr": 0.001}, "edge_lr"),
         ({"edge_lr": 0.0, "mode": "split"}, "edge_lr"),
         ({"head": "attention"}, "head"),
+        ({"select": "best"}, "select"),
     ],
 )
 def test_bad_recipe_settings_are_one_line_errors(kwargs: dict, field: str) -> None:

@@ -469,7 +469,7 @@ def test_bad_auto_settings_are_input_errors() -> None:
 def test_auto_stops_after_patience_and_keeps_the_best_validation_epoch(
     digits: DataSet, tmp_path: Path
 ) -> None:
-    cfg = TrainConfig(epochs="auto", patience=2, max_epochs=12)
+    cfg = TrainConfig(epochs="auto", patience=2, max_epochs=12, select="final")
     spec = spec_of(digits, train=cfg)
     cache = Cache(tmp_path)
     trained = train_network(spec, cache=cache, progress=False)
@@ -493,6 +493,19 @@ def test_auto_stops_after_patience_and_keeps_the_best_validation_epoch(
     # and the cache keeps which epoch was kept
     again = train_network(spec, cache=cache, progress=False)
     assert again.cached and again.epoch_kept == best and again.epochs_run == run
+
+
+def test_auto_breaks_a_tie_of_the_final_accuracy_by_the_exits(digits: DataSet) -> None:
+    """The default rule: the best epoch has the best final validation accuracy and, of
+    those, the best mean exit accuracy; patience counts from it."""
+    cfg = TrainConfig(epochs="auto", patience=3, max_epochs=14)
+    trained = train_network(spec_of(digits, density=1.0, train=cfg), progress=False)
+    scores = [(h["val_accuracy"], h["val_exit_accuracy"]) for h in trained.history]
+    best = scores.index(max(scores)) + 1
+    assert trained.epoch_kept == best
+    assert trained.epochs_run == min(cfg.max_epochs, best + cfg.patience)
+    val = trained.accuracy("val")
+    assert (val[-1], sum(val[:-1]) / 2) == pytest.approx(scores[best - 1], abs=1e-7)
 
 
 def test_auto_at_the_cap_says_so(digits: DataSet) -> None:
