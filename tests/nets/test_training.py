@@ -436,11 +436,17 @@ def test_an_undertrained_network_is_flagged_and_a_trained_one_is_not(digits: Dat
 
 def test_integer_epoch_keys_are_unchanged_and_auto_has_its_own() -> None:
     data = load_data("digits")
-    # the keys these specs had before "auto" existed
-    assert spec_of(data).key == ("7198d8c15cf1b31b4f356ff035660a546d3eaeb0b858218ac341d51bc66b1aa9")
-    assert NetworkSpec(model="mlp", data=data).key == (
+    # the keys these specs had before "auto" existed (their exit head, global average
+    # pooling + linear, was the default then)
+    linear = TrainConfig(epochs=2, head="linear")
+    assert spec_of(data, train=linear).key == (
+        "7198d8c15cf1b31b4f356ff035660a546d3eaeb0b858218ac341d51bc66b1aa9"
+    )
+    assert NetworkSpec(model="mlp", data=data, train=TrainConfig(head="linear")).key == (
         "5c29c8d5a9097ae508edd7e3611c5f34b24ccb0550be7abcb2f782f2f9a8aab7"
     )
+    # with today's default head (SDN's)
+    assert spec_of(data).key == ("81eda92a028186fb0690ba1f5978c3745a9211fc3cc515912d9160e569e95b3e")
     # patience and the cap do not touch an integer-epoch key
     assert spec_of(data, train=TrainConfig(epochs=2, patience=9, max_epochs=7)).key == (
         spec_of(data).key
