@@ -87,9 +87,13 @@ class TrainConfig:
     distill: float = 0.0
     #: split and hierarchical training: the edge part's own peak learning rate (None: lr)
     edge_lr: float | None = None
-    #: epochs = "auto": what the best epoch is. "final": the final classifier's validation
-    #: accuracy; "final+exits": that, ties broken by the exits' mean validation accuracy
-    #: (a final classifier at its ceiling stops nothing while its exits still learn)
+    #: epochs = "auto": which epoch is best and when patience counts. "final" (the rule of
+    #: before): the best final validation accuracy, patience counted from the first epoch.
+    #: "final+exits": that, ties broken by the exits' mean validation accuracy (a final
+    #: classifier at its ceiling stops nothing while its exits still learn), and neither
+    #: patience nor the plateau rule counts an epoch before the final classifier first
+    #: clears its learned floor (a network still at chance is not stopped, nor its
+    #: learning rate cut, while it has not started to learn)
     select: str = "final+exits"
 
     def __post_init__(self) -> None:
@@ -586,6 +590,11 @@ def _train(spec: NetworkSpec, *, progress: bool = True, server: bool = True) -> 
     history: list[dict[str, float]] = []
     first_loss: float | None = None  # the first batch's, what the untrained network costs
     best = loop.Best(cfg.patience) if cfg.auto else None
+    floors = [
+        learning_floor(chance_accuracy(y, data.classes[t]))
+        for t, y in zip(tasks, val_y, strict=True)
+    ]
+    learned = cfg.select == "final"  # the rule of before counts every epoch
     start = time.perf_counter()
     desc = f"train {spec.model} d={spec.density:g}"
     bar = tqdm(range(plan.epochs), desc=desc, disable=not progress, leave=False)
@@ -609,7 +618,9 @@ def _train(spec: NetworkSpec, *, progress: bool = True, server: bool = True) -> 
             )
             loop.check_diverged(net, epoch, loss, first_loss)
             val = loop.logits(net, data.val.x, len(tasks))
-            row = _history_row(epoch, loss, loop.final_accuracy(val, val_y), tasks, log_vars)
+            per_task = loop.final_accuracy(val, val_y)
+            row = _history_row(epoch, loss, per_task, tasks, log_vars)
+            learned = learned or all(a >= f - _TOL for a, f in zip(per_task, floors, strict=True))
             if len(val[0]) > 1:  # the exits' mean, what breaks a tie of the final accuracy
                 row["val_exit_accuracy"] = loop.exits_accuracy(val, val_y)
             history.append(row)
@@ -617,9 +628,9 @@ def _train(spec: NetworkSpec, *, progress: bool = True, server: bool = True) -> 
             score: float | tuple[float, float] = row["val_accuracy"]
             if cfg.select == "final+exits":
                 score = (row["val_accuracy"], row.get("val_exit_accuracy", 0.0))
-            if best is not None and best.stop(score, epoch, net, val):
+            if best is not None and best.stop(score, epoch, net, val) and learned:
                 break
-            if plan.plateau is not None:
+            if plan.plateau is not None and learned:
                 plan.plateau.step(row["val_accuracy"])
     except loop.Diverged as exc:
         raise TrainingDiverged(spec, str(exc)) from None

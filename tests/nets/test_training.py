@@ -514,6 +514,19 @@ def test_auto_breaks_a_tie_of_the_final_accuracy_by_the_exits(digits: DataSet) -
     assert (val[-1], sum(val[:-1]) / 2) == pytest.approx(scores[best - 1], abs=1e-7)
 
 
+def test_a_network_still_at_chance_is_not_stopped_by_patience(digits: DataSet) -> None:
+    """Under the default rule patience counts only once the final classifier clears its
+    learned floor: a network that has not started to learn (here a learning rate too
+    small to move it) trains to the cap; the rule of before stops it after patience."""
+    stuck = dict(epochs="auto", patience=2, max_epochs=5, lr=1e-9)
+    waits = train_network(spec_of(digits, train=TrainConfig(**stuck)), progress=False)
+    assert waits.epochs_run == 5 and waits.learning_problem() is not None
+    before = train_network(
+        spec_of(digits, train=TrainConfig(**stuck, select="final")), progress=False
+    )
+    assert before.epochs_run == 3 and before.epoch_kept == 1
+
+
 def test_auto_at_the_cap_says_so(digits: DataSet) -> None:
     cfg = TrainConfig(epochs="auto", patience=5, max_epochs=2)
     trained = train_network(spec_of(digits, train=cfg), progress=False)
