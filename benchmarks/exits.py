@@ -376,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
         default="data",
         help="comma-separated flip,crop, none, or data: what keeps each set's labels (default)",
     )
-    ap.add_argument("--exit-schedule", default="constant")
+    ap.add_argument("--exit-schedule", default=None, help="constant or ramp (default ramp)")
     ap.add_argument("--exit-weight", type=float, default=1.0)
     ap.add_argument("--distill", type=float, default=0.0)
     ap.add_argument("--cache-dir", default=os.environ.get("DSE_CACHE", ".dse-cache"))

@@ -143,8 +143,9 @@ def _add_recipe(t: Any) -> None:
     )
     t.add_argument(
         "--exit-schedule",
-        default=d.exit_schedule,
-        help="constant | ramp (SDN: the exit weight grows over training; default constant)",
+        default=None,
+        help="constant | ramp (SDN: the exit weight grows from 0.01 over training; the "
+        "default in central training)",
     )
     t.add_argument(
         "--distill",

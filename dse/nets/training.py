@@ -80,8 +80,10 @@ class TrainConfig:
     lr_schedule: str | None = None
     #: augmentation of the training batches: "flip" and/or "crop" (see dse.nets.recipes)
     augment: tuple[str, ...] = ()
-    #: the exits' loss weight over training: "constant" or "ramp" (SDN's)
-    exit_schedule: str = "constant"
+    #: the exits' loss weight over training: "constant" or "ramp" (SDN's; None: "ramp" in
+    #: central training, where heavy exit losses from the first step can hold a network at
+    #: chance for many epochs, "constant" in split and hierarchical training)
+    exit_schedule: str | None = None
     #: self-distillation: each exit also learns the final output's softened answer, with
     #: this weight (0: none)
     distill: float = 0.0
@@ -180,7 +182,7 @@ class TrainConfig:
             raise InputError(
                 "training", "select", f"unknown {self.select!r}", f"use one of {', '.join(SELECTS)}"
             )
-        if self.exit_schedule not in recipes.EXIT_SCHEDULES:
+        if self.exit_schedule is not None and self.exit_schedule not in recipes.EXIT_SCHEDULES:
             raise InputError(
                 "training",
                 "exit_schedule",
@@ -189,7 +191,7 @@ class TrainConfig:
             )
         if not (self.distill >= 0 and math.isfinite(self.distill)):
             raise InputError("training", "distill", f"{self.distill} must be a number >= 0")
-        central = {"exit_schedule": self.exit_schedule != "constant", "distill": self.distill > 0}
+        central = {"exit_schedule": self.exit_schedule == "ramp", "distill": self.distill > 0}
         for name, used in central.items():
             if used and self.mode != "central":
                 raise InputError(
@@ -213,6 +215,13 @@ class TrainConfig:
     def auto(self) -> bool:
         """Whether training stops by itself (``epochs = "auto"``)."""
         return self.epochs == AUTO
+
+    @property
+    def exit_schedule_kind(self) -> str:
+        """The exit-loss schedule in use: ``ramp`` in central training unless given."""
+        if self.exit_schedule is not None:
+            return self.exit_schedule
+        return "ramp" if self.mode == "central" else "constant"
 
     @property
     def lr_schedule_kind(self) -> str:
@@ -244,8 +253,10 @@ class TrainConfig:
             d["augment"] = list(self.augment)
         else:
             del d["augment"]
-        if self.exit_schedule == "constant":
-            del d["exit_schedule"]
+        if self.exit_schedule_kind == "constant":
+            del d["exit_schedule"]  # the exit weights of before
+        else:
+            d["exit_schedule"] = self.exit_schedule_kind
         if self.distill > 0:
             d["distill"] = {"weight": float(self.distill), "t": recipes.DISTILL_TEMPERATURE}
         else:
@@ -374,8 +385,10 @@ class NetworkSpec:
 
     def fields(self) -> dict[str, Any]:
         train = self.train.key_fields()
-        if self.exits == ():  # no exit, no head: the key a network without exits always had
+        if self.exits == ():  # no exit, no head, no exit loss: the key such a network had
             train["head"] = "linear"
+            train.pop("exit_schedule", None)
+            train.pop("distill", None)
         out = {
             "model": self.model,
             "model_options": dict(sorted(self.model_options.items())),
@@ -601,7 +614,7 @@ def _train(spec: NetworkSpec, *, progress: bool = True, server: bool = True) -> 
     try:
         for epoch in bar:
             now["exit_weight"] = recipes.exit_weight(
-                cfg.exit_schedule, cfg.exit_weight, epoch, None if cfg.auto else plan.epochs
+                cfg.exit_schedule_kind, cfg.exit_weight, epoch, None if cfg.auto else plan.epochs
             )
             loss, first_loss = loop.epoch(
                 net,

@@ -163,7 +163,7 @@ def test_recipe_settings_at_their_defaults_keep_the_key() -> None:
     same = [
         TrainConfig(epochs=2, lr_schedule="onecycle"),
         TrainConfig(epochs=2, augment=()),
-        TrainConfig(epochs=2, exit_schedule="constant"),
+        TrainConfig(epochs=2, exit_schedule="ramp"),  # the default in central training
         TrainConfig(epochs=2, distill=0.0),
     ]
     for cfg in same:
@@ -177,9 +177,9 @@ def test_recipe_settings_at_their_defaults_keep_the_key() -> None:
         TrainConfig(epochs=2, lr_schedule="plateau"),
         TrainConfig(epochs=2, augment=("flip",)),
         TrainConfig(epochs=2, augment=("crop", "flip")),
-        TrainConfig(epochs=2, exit_schedule="ramp"),
+        TrainConfig(epochs=2, exit_schedule="constant"),
         TrainConfig(epochs=2, distill=0.5),
-        TrainConfig(epochs=2, head="sdn"),
+        TrainConfig(epochs=2, head="linear"),
         TrainConfig(epochs=2, head="conv"),
     ]
     keys = {NetworkSpec("mlp", data, train=cfg).key for cfg in changed}
@@ -195,6 +195,12 @@ def test_recipe_settings_at_their_defaults_keep_the_key() -> None:
     fields = TrainConfig(distill=0.5).key_fields()
     assert fields["distill"] == {"weight": 0.5, "t": recipes.DISTILL_TEMPERATURE}
     assert TrainConfig(head="conv").key_fields()["head"] == "conv v2"  # InfoPro's, not before
+    # ramped exit weights by default in central training, constant where the network is
+    # trained in two parts (which refuse a ramp)
+    assert TrainConfig().exit_schedule_kind == "ramp"
+    assert TrainConfig(mode="split").exit_schedule_kind == "constant"
+    assert "exit_schedule" not in TrainConfig(mode="split").key_fields()
+    assert "exit_schedule" not in TrainConfig(exit_schedule="constant").key_fields()
 
 
 @pytest.mark.parametrize(
@@ -224,7 +230,6 @@ def test_a_ramped_distilled_augmented_training_runs_and_is_deterministic() -> No
     cfg = TrainConfig(
         epochs=2,
         head="sdn",
-        exit_schedule="ramp",
         distill=0.5,
         augment=("crop",),
         lr_schedule="cosine",
@@ -235,7 +240,8 @@ def test_a_ramped_distilled_augmented_training_runs_and_is_deterministic() -> No
     for k, v in a.state.items():
         assert torch.equal(v, b.state[k]), k
     plain = train_network(
-        NetworkSpec("vgg-s", data, train=TrainConfig(epochs=2, head="sdn")), progress=False
+        NetworkSpec("vgg-s", data, train=TrainConfig(epochs=2, exit_schedule="constant")),
+        progress=False,
     )
     assert any(not torch.equal(v, plain.state[k]) for k, v in a.state.items())
     assert len(a.accuracy("val")) == 3

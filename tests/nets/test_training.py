@@ -355,16 +355,21 @@ def test_only_a_sparse_network_outside_the_zoo_gets_the_classifier_key_field() -
 
 def test_channels_and_predefined_at_one_nominal_density_realise_different_ones() -> None:
     """mobilenet-s at 1/8: depthwise convolutions and the stem stay dense under predefined
-    sparsity, while channels thins them: the realised densities differ by about 1.5x."""
+    sparsity, while channels thins them: the realised densities differ by about 1.5x (with
+    linear exit heads; the heads stay dense and count, and SDN's, on a 4x4 grid, are 16
+    times wider)."""
     from dse.nets.data import load_data
     from dse.nets.training import NetworkSpec, realised_density
 
     data = load_data("shapes", size=32, n=100)
-    pre = realised_density(NetworkSpec(model="mobilenet-s", data=data, density=1 / 8))
+    linear = TrainConfig(head="linear")
+    pre = realised_density(NetworkSpec(model="mobilenet-s", data=data, density=1 / 8, train=linear))
     ch = realised_density(
-        NetworkSpec(model="mobilenet-s", data=data, density=1 / 8, method="channels")
+        NetworkSpec(model="mobilenet-s", data=data, density=1 / 8, method="channels", train=linear)
     )
     assert 0.2 < pre < 0.25 and 0.13 < ch < 0.16 and 1.4 < pre / ch < 1.6
+    sdn = realised_density(NetworkSpec(model="mobilenet-s", data=data, density=1 / 8))
+    assert pre < sdn < pre + 0.05  # the wider dense heads keep more of the weights
 
 
 # --------------------------------------------------------------------------- did it learn?
@@ -437,16 +442,16 @@ def test_an_undertrained_network_is_flagged_and_a_trained_one_is_not(digits: Dat
 def test_integer_epoch_keys_are_unchanged_and_auto_has_its_own() -> None:
     data = load_data("digits")
     # the keys these specs had before "auto" existed (their exit head, global average
-    # pooling + linear, was the default then)
-    linear = TrainConfig(epochs=2, head="linear")
-    assert spec_of(data, train=linear).key == (
+    # pooling + linear, and constant exit weights were the defaults then)
+    before = {"head": "linear", "exit_schedule": "constant"}
+    assert spec_of(data, train=TrainConfig(epochs=2, **before)).key == (
         "7198d8c15cf1b31b4f356ff035660a546d3eaeb0b858218ac341d51bc66b1aa9"
     )
-    assert NetworkSpec(model="mlp", data=data, train=TrainConfig(head="linear")).key == (
+    assert NetworkSpec(model="mlp", data=data, train=TrainConfig(**before)).key == (
         "5c29c8d5a9097ae508edd7e3611c5f34b24ccb0550be7abcb2f782f2f9a8aab7"
     )
-    # with today's default head (SDN's)
-    assert spec_of(data).key == ("81eda92a028186fb0690ba1f5978c3745a9211fc3cc515912d9160e569e95b3e")
+    # with today's defaults (SDN's head, its exit weights ramped)
+    assert spec_of(data).key == ("e95263ac2195afc27059d5e5781ffc188035748919f665a95dc756ed8b5c3da7")
     # patience and the cap do not touch an integer-epoch key
     assert spec_of(data, train=TrainConfig(epochs=2, patience=9, max_epochs=7)).key == (
         spec_of(data).key
