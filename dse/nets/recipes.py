@@ -16,10 +16,12 @@ them without knowing which were chosen, and a setting left at its default change
   images). Only where a mirrored or shifted image keeps its label: not for digits, not
   for a position or orientation task.
 - Exit-loss weights: ``constant`` (every exit weighs ``exit_weight`` from the start) or
-  ``ramp`` (SDN, Kaya et al., ICML'19: from 0.01 up to ``exit_weight``, linearly over the
-  epochs, or over :data:`AUTO_RAMP_EPOCHS` with ``"auto"``), so the early exits do not
-  pull the backbone's first features towards themselves before the final classifier has
-  shaped them.
+  ``ramp`` (as SDN, Kaya et al., ICML'19, ramps its internal classifiers' weights: from
+  0.01 up to ``exit_weight``, linearly, step by step, over the first half of the training
+  or, with ``"auto"``, over its first :data:`AUTO_RAMP_EPOCHS` epochs; SDN ramps over the
+  whole training, which would leave a short training's exits barely trained), so the
+  early exits do not pull the backbone's first features towards themselves before the
+  final classifier has shaped them.
 - Self-distillation (``distill`` > 0): each exit also learns the final classifier's
   softened output (temperature :data:`DISTILL_TEMPERATURE`, the final output detached),
   as in Phuong & Lampert (ICCV'19) and BYOT (Zhang et al., ICCV'19).
@@ -81,13 +83,20 @@ def lr_factor(kind: str, *, total: int, warm_up: int) -> Callable[[int], float]:
     raise ValueError(f"no per-step factor for {kind!r}")
 
 
-def exit_weight(schedule: str, weight: float, epoch: int, epochs: int | None) -> float:
-    """The exits' loss weight in epoch ``epoch`` (from 0) of ``epochs`` (None:
-    ``"auto"``, ramped over :data:`AUTO_RAMP_EPOCHS`)."""
+def ramp_steps(epochs: int | None, steps_per_epoch: int) -> int:
+    """The optimiser steps over which ``ramp`` reaches the exits' weight: half of
+    ``epochs`` epochs, or :data:`AUTO_RAMP_EPOCHS` epochs with ``"auto"`` (None)."""
+    if epochs is None:
+        return AUTO_RAMP_EPOCHS * steps_per_epoch
+    return max(1, epochs * steps_per_epoch // 2)
+
+
+def exit_weight(schedule: str, weight: float, step: int, span: int) -> float:
+    """The exits' loss weight at optimiser step ``step`` (from 0): ``weight``, or under
+    ``ramp`` from :data:`RAMP_START` up to it linearly over ``span`` steps, then held."""
     if schedule == "constant":
         return weight
-    span = max(1, (epochs if epochs is not None else AUTO_RAMP_EPOCHS + 1) - 1)
-    return RAMP_START + (weight - RAMP_START) * min(1.0, epoch / span)
+    return RAMP_START + (weight - RAMP_START) * min(1.0, step / max(1, span))
 
 
 def augment(x: torch.Tensor, kinds: Sequence[str], gen: torch.Generator) -> torch.Tensor:

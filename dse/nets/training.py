@@ -9,6 +9,7 @@ hierarchical training take their two-part step from ``hierarchical.py``).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -596,9 +597,10 @@ def _train(spec: NetworkSpec, *, progress: bool = True, server: bool = True) -> 
     log_vars = torch.zeros(len(tasks), requires_grad=True) if uncertainty else None
     parts = trainer_of(spec, net)
     edge = parts.edge_parameters() if parts is not None else ()
-    plan = loop.schedule(net, cfg, log_vars, math.ceil(len(x) / cfg.batch_size), edge=edge)
-    now = {"exit_weight": cfg.exit_weight}  # the epoch's, under an exit schedule
-    step = _step(spec, net, plan.optimizer, log_vars, server=server, parts=parts, now=now)
+    per_epoch = math.ceil(len(x) / cfg.batch_size)
+    plan = loop.schedule(net, cfg, log_vars, per_epoch, edge=edge)
+    span = recipes.ramp_steps(None if cfg.auto else plan.epochs, per_epoch)
+    step = _step(spec, net, plan.optimizer, log_vars, server=server, parts=parts, ramp=span)
     augment_rng = torch.Generator().manual_seed(cfg.seed + recipes.AUGMENT_STREAM)
     history: list[dict[str, float]] = []
     first_loss: float | None = None  # the first batch's, what the untrained network costs
@@ -613,9 +615,6 @@ def _train(spec: NetworkSpec, *, progress: bool = True, server: bool = True) -> 
     bar = tqdm(range(plan.epochs), desc=desc, disable=not progress, leave=False)
     try:
         for epoch in bar:
-            now["exit_weight"] = recipes.exit_weight(
-                cfg.exit_schedule_kind, cfg.exit_weight, epoch, None if cfg.auto else plan.epochs
-            )
             loss, first_loss = loop.epoch(
                 net,
                 x,
@@ -674,11 +673,12 @@ def _step(
     *,
     server: bool,
     parts: SplitTrainer | None,
-    now: Mapping[str, float],
+    ramp: int,
 ) -> loop.Step:
     """One step of ``spec``'s training: both parts' backwards in split and hierarchical
     training (``parts``; ``server=False``: the edge part's alone), else the whole
-    network's, its exits weighing ``now["exit_weight"]``."""
+    network's, its exits weighing what the exit schedule gives at that step (``ramp``:
+    the steps a ramp takes)."""
     if parts is not None:  # two parts: the step runs both backwards
 
         def two_parts(x: torch.Tensor, ys: list[torch.Tensor]) -> float:
@@ -688,9 +688,13 @@ def _step(
         return two_parts
     cfg = spec.train
     weights = cfg.task_weights or (1.0,) * len(spec.task_names)
-    return lambda x, ys: loop.central_step(
-        net, x, ys, cfg, weights, log_vars, opt, exit_weight=now["exit_weight"]
-    )
+    steps = itertools.count()
+
+    def central(x: torch.Tensor, ys: list[torch.Tensor]) -> float:
+        w = recipes.exit_weight(cfg.exit_schedule_kind, cfg.exit_weight, next(steps), ramp)
+        return loop.central_step(net, x, ys, cfg, weights, log_vars, opt, exit_weight=w)
+
+    return central
 
 
 def _history_row(

@@ -85,15 +85,14 @@ def test_the_edge_part_learns_at_its_own_rate() -> None:
 
 
 def test_constant_and_ramped_exit_weights() -> None:
-    assert [recipes.exit_weight("constant", 0.7, e, 10) for e in (0, 5, 9)] == [0.7] * 3
-    ramp = [recipes.exit_weight("ramp", 1.0, e, 5) for e in range(5)]
-    assert ramp[0] == pytest.approx(recipes.RAMP_START) and ramp[-1] == pytest.approx(1.0)
-    assert ramp == pytest.approx([0.01 + 0.99 * e / 4 for e in range(5)])
-    # "auto": reached after AUTO_RAMP_EPOCHS epochs, then held
-    n = recipes.AUTO_RAMP_EPOCHS
-    assert recipes.exit_weight("ramp", 2.0, n, None) == pytest.approx(2.0)
-    assert recipes.exit_weight("ramp", 2.0, 3 * n, None) == pytest.approx(2.0)
-    assert recipes.exit_weight("ramp", 2.0, n // 2, None) < 2.0
+    assert [recipes.exit_weight("constant", 0.7, i, 10) for i in (0, 5, 90)] == [0.7] * 3
+    ramp = [recipes.exit_weight("ramp", 1.0, i, 4) for i in range(7)]
+    assert ramp == pytest.approx([0.01 + 0.99 * min(i, 4) / 4 for i in range(7)])
+    assert ramp[0] == pytest.approx(recipes.RAMP_START) and ramp[4:] == pytest.approx([1.0] * 3)
+    # over half of a fixed training's steps; over AUTO_RAMP_EPOCHS epochs with "auto"
+    assert recipes.ramp_steps(10, 30) == 150 and recipes.ramp_steps(1, 7) == 3
+    assert recipes.ramp_steps(None, 30) == recipes.AUTO_RAMP_EPOCHS * 30
+    assert recipes.ramp_steps(1, 1) == 1
 
 
 def test_distillation_is_zero_on_agreement_and_does_not_move_the_teacher() -> None:
@@ -245,3 +244,25 @@ def test_a_ramped_distilled_augmented_training_runs_and_is_deterministic() -> No
     )
     assert any(not torch.equal(v, plain.state[k]) for k, v in a.state.items())
     assert len(a.accuracy("val")) == 3
+
+
+def test_the_training_ramps_the_exit_weight_step_by_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = load_data("digits", n=300)
+    seen: list[float] = []
+    central = loop.central_step
+
+    def record(*args: object, exit_weight: float, **kw: object) -> float:
+        seen.append(exit_weight)
+        return central(*args, exit_weight=exit_weight, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(loop, "central_step", record)
+    train_network(NetworkSpec("mlp", data, train=TrainConfig(epochs=2)), progress=False)
+    steps = len(seen)
+    half = steps // 2
+    assert seen[0] == pytest.approx(recipes.RAMP_START)
+    assert seen[:half] == pytest.approx([0.01 + 0.99 * i / half for i in range(half)])
+    assert seen[half:] == pytest.approx([1.0] * (steps - half))
+    seen.clear()
+    constant = TrainConfig(epochs=2, exit_schedule="constant", exit_weight=0.3)
+    train_network(NetworkSpec("mlp", data, train=constant), progress=False)
+    assert seen == pytest.approx([0.3] * steps)
