@@ -122,7 +122,7 @@ def resolve(
             "exits",
             "sites",
             f"unknown exit site(s) {unknown}",
-            f'this model allows {shown[:SHOWN]}{more} (module paths; or "auto")',
+            f'this model allows the module paths {shown[:SHOWN]}{more}, or "auto"',
         )
     order = {s.path: i for i, s in enumerate(sites.possible)}
     marked_order = {p: i for i, p in enumerate(marked)}

@@ -434,6 +434,7 @@ def test_exits_on_a_plain_sequential_by_index_and_auto(
     assert "exit after 2 " in capsys.readouterr().out
     assert main(["train", f"{file}:build", "--exits", "auto", "--json", str(out), *common]) == 0
     assert read(out)["exit_sites"] == ["2", "5"]
+    capsys.readouterr()
     assert main(["train", f"{file}:build", "--exits", "2,12", *common]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "['12']" in err and "'0', '1', '2'" in err
