@@ -75,8 +75,15 @@ MAX_ACCURACY_LOSS = 0.01  # one point
 def train(
     model: str, data: DataSet, mode: str, cut: int | None, args: argparse.Namespace, cache: Cache
 ) -> TrainedNetwork:
-    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, mode=mode)
-    spec = NetworkSpec(model=model, data=data, train=cfg, cut=cut)
+    cfg = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        mode=mode,
+        head=args.head,
+        edge_lr=args.edge_lr if mode != "central" else None,
+    )
+    spec = NetworkSpec(model=model, data=data, train=cfg, cut=cut, exits=_exits(args))
     t0 = time.perf_counter()
     trained = train_network(spec, cache=cache, progress=False)
     how = "cached" if trained.cached else f"trained in {time.perf_counter() - t0:.0f} s"
@@ -84,10 +91,19 @@ def train(
     return trained
 
 
+def _exits(args: argparse.Namespace) -> tuple[str, ...] | str | None:
+    """``--exits``: all (the model's marks), auto, or comma-separated module paths."""
+    if args.exits == "all":
+        return None
+    return args.exits if args.exits == "auto" else tuple(args.exits.split(","))
+
+
 def run_model(
     model: str, data: DataSet, args: argparse.Namespace, cache: Cache
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    net = build_network(NetworkSpec(model=model, data=data))
+    net = build_network(
+        NetworkSpec(model=model, data=data, exits=_exits(args), train=TrainConfig(head=args.head))
+    )
     graph = build_graph(net, example_input(data), name=model)
     exit_cuts = [e.position for e in graph.exits]
     central = train(model, data, "central", None, args, cache)
@@ -214,6 +230,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--server", default="a100")
     ap.add_argument("--cifar10", type=Path, help="a folder with CIFAR-10's binary batches")
     ap.add_argument("--models", default=",".join(MODELS))
+    ap.add_argument(
+        "--head",
+        default=TrainConfig().head,
+        help=f"exit head kind: linear, sdn or conv (default {TrainConfig().head})",
+    )
+    ap.add_argument(
+        "--edge-lr",
+        type=float,
+        default=None,
+        help="the edge part's own peak learning rate in split and hierarchical training "
+        "(default: the network's, 0.003)",
+    )
+    ap.add_argument(
+        "--exits",
+        default="all",
+        help="all (the sites the model marks), auto, or comma-separated module paths: each "
+        "one's cut is tried",
+    )
     ap.add_argument("--cache", default=os.environ.get("DSE_CACHE"))
     ap.add_argument(
         "--quick",
@@ -237,7 +271,9 @@ def main(argv: list[str] | None = None) -> int:
         data = load_data("shapes", n=args.n, size=args.size, seed=args.seed)
         what = f"shapes {args.size}x{args.size} ({len(data.train.x)} training images)"
     print(
-        f"{what}, task {data.task}; {args.epochs} epochs, batch {args.batch_size}; "
+        f"{what}, task {data.task}; {args.epochs} epochs, batch {args.batch_size}, exit head "
+        f"{args.head}, exits {args.exits}"
+        f"{'' if args.edge_lr is None else f', edge learning rate {args.edge_lr:g}'}; "
         f"edge {args.edge}, server {args.server}, links {', '.join(LINKS)}"
     )
     cache = Cache(args.cache)
@@ -261,7 +297,10 @@ def main(argv: list[str] | None = None) -> int:
                 model="vgg-s",
                 data=data,
                 cut=k["cut"],
-                train=TrainConfig(epochs=1, batch_size=args.batch_size, seed=args.seed, mode=mode),
+                exits=_exits(args),
+                train=TrainConfig(
+                    epochs=1, batch_size=args.batch_size, seed=args.seed, mode=mode, head=args.head
+                ),
             )
             print(train_loopback(spec, link="lte").text())
     quick = " (quick run: not the target)" if args.quick else ""

@@ -63,6 +63,7 @@ def spec_text(tasks: tuple[str, ...], args: argparse.Namespace, weighting: str =
     )
     if weighting != "fixed":
         epochs += f'\ntask_weighting = "{weighting}"'
+    epochs += recipe_text(args)
     return f"""
 name = "mtl-bench-{len(tasks)}"
 n_trials = 1
@@ -89,6 +90,19 @@ exits = "none"
 accuracy = "maximize"
 latency_mean = "minimize"
 """
+
+
+def recipe_text(args: argparse.Namespace) -> str:
+    """The ``[training]`` lines of the recipe options (none given: none, the settings of
+    before); both sides, MTL and STL, train with them."""
+    lines = ""
+    if args.augment:
+        lines += f"\naugment = {json.dumps(args.augment.split(','))}"
+    if args.weight_decay is not None:
+        lines += f"\nweight_decay = {args.weight_decay!r}"
+    if args.lr_schedule is not None:
+        lines += f'\nlr_schedule = "{args.lr_schedule}"'
+    return lines
 
 
 def run_case(tasks: tuple[str, ...], args: argparse.Namespace) -> dict[str, Any]:
@@ -235,6 +249,15 @@ def main(argv: list[str] | None = None) -> int:
         choices=("fixed", "uncertainty", "select"),
         help="the multi-task loss weights; select: train both, keep the one with "
         "the higher mean validation accuracy (default)",
+    )
+    ap.add_argument(
+        "--augment",
+        default="",
+        help="comma-separated flip,crop for both sides' training (default none)",
+    )
+    ap.add_argument("--weight-decay", type=float, default=None, help="default 1e-4")
+    ap.add_argument(
+        "--lr-schedule", default=None, help="cosine, step, plateau (default with auto epochs)"
     )
     ap.add_argument("--cache", default=os.environ.get("DSE_CACHE", ".dse-cache"))
     ap.add_argument(

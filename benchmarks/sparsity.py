@@ -24,14 +24,19 @@ removed before training, a smaller dense net) and several seeds are trained thro
   and whether the 4x claim holds (PASS/FAIL: the factor, and the test accuracy also within
   1 point of dense's).
 
-Each case's epochs were chosen on validation accuracy by ``--sweep-epochs`` (dense and
-1/8 predefined, seeds 0 and 1): the fewest epochs within 0.5 point of the best.
+Every network is trained as long as it needs: ``epochs = "auto"`` (until its validation
+accuracy has not improved for ``--patience`` epochs, at most ``--max-epochs``, the best
+epoch's weights kept), with weight decay 5e-4 and the augmentations that keep the case's
+labels (shapes: flips and crops; digits: crops of a pixel or two). ``--epochs case`` trains
+each case for the fixed number of epochs chosen on validation by ``--sweep-epochs`` (dense
+and 1/8 predefined, seeds 0 and 1: the fewest epochs within 0.5 point of the best), the
+recipe of before (no augmentation, weight decay 1e-4); ``--epochs N`` for N epochs.
 
 Networks are trained without exit heads by default (``--exits none``): the claim is about
 the network, and the paper's public code has none; ``--exits all`` adds the (dense) heads,
 which then count in storage and FLOPs.
 
-    python benchmarks/sparsity.py [--seeds 3] [--epochs N] [--quick] [--json FILE]
+    python benchmarks/sparsity.py [--seeds 3] [--epochs auto|case|N] [--quick] [--json FILE]
     python benchmarks/sparsity.py --sweep-epochs 10,20,30 [--cases mlp/digits]
 
 The full default run trains 3 x 27 networks (the dense one is shared by both methods) in
@@ -77,6 +82,7 @@ class Case:
     data: str
     data_options: dict[str, Any] = field(default_factory=dict)
     epochs: int = 20
+    augment: tuple[str, ...] = ()  # what keeps the labels (with the recipe, not "case")
 
     @property
     def label(self) -> str:
@@ -91,10 +97,26 @@ class Case:
 #   vgg-s/shapes  10: 89.11/85.44  20: 90.78/85.78  30: 90.89/87.56  40: 91.00/86.44  -> 30
 # (digits' validation split is 270 images: one image is 0.37 point.)
 CASES: tuple[Case, ...] = (
-    Case("mlp", "digits", {}, epochs=20),
-    Case("vgg-s", "digits", {"size": 16}, epochs=5),
-    Case("vgg-s", "shapes", {"size": 16, "n": 3000}, epochs=30),
+    Case("mlp", "digits", {}, epochs=20, augment=("crop",)),
+    Case("vgg-s", "digits", {"size": 16}, epochs=5, augment=("crop",)),
+    Case("vgg-s", "shapes", {"size": 16, "n": 3000}, epochs=30, augment=("crop", "flip")),
 )
+
+
+def train_config(case: Case, seed: int, epochs: int | str, args: argparse.Namespace) -> Any:
+    """How one network of ``case`` is trained: ``epochs`` a number (the settings of
+    before: no augmentation, weight decay 1e-4) or ``"auto"`` with the recipe."""
+    if epochs != "auto":
+        return TrainConfig(epochs=int(epochs), seed=seed)
+    return TrainConfig(
+        epochs="auto",
+        patience=args.patience,
+        max_epochs=args.max_epochs,
+        seed=seed,
+        weight_decay=args.weight_decay,
+        lr_schedule=args.lr_schedule,
+        augment=case.augment if args.augment == "data" else (),
+    )
 
 
 def measure(
@@ -104,9 +126,10 @@ def measure(
     density: Fraction,
     seed: int,
     *,
-    epochs: int,
+    epochs: int | str,
     exits: tuple[str, ...] | None,
     cache: Cache,
+    args: argparse.Namespace | None = None,
 ) -> dict[str, Any]:
     """Train (or load) one network and measure accuracy, params, FLOPs and storage."""
     spec = NetworkSpec(
@@ -115,7 +138,7 @@ def measure(
         method=method,
         density=float(density),
         exits=exits,
-        train=TrainConfig(epochs=epochs, seed=seed),
+        train=train_config(case, seed, epochs, args) if args else TrainConfig(epochs=int(epochs)),
     )
     trained = train_network(spec, cache=cache, progress=False)
     net = trained.network()
@@ -130,7 +153,8 @@ def measure(
         "density": float(density),
         "density_label": str(density),
         "seed": seed,
-        "epochs": epochs,
+        "epochs": trained.epochs_run,
+        "epoch_kept": trained.epoch_kept,
         "accuracy": acc[-1],
         "exit_accuracy": acc[:-1],
         "val_accuracy": trained.accuracy("val")[-1],
@@ -261,9 +285,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3, help="training seeds 0..N-1 (3)")
     parser.add_argument(
         "--epochs",
-        type=int,
-        default=None,
-        help="epochs for every case (default: per case, converged)",
+        default="auto",
+        help="auto (default: as long as each network needs, with the recipe), case (each "
+        "case's converged fixed epochs, the settings of before) or a number",
+    )
+    parser.add_argument("--patience", type=int, default=8, help="with auto (default 8)")
+    parser.add_argument("--max-epochs", type=int, default=100, help="with auto (default 100)")
+    parser.add_argument("--weight-decay", type=float, default=5e-4, help="with auto")
+    parser.add_argument("--lr-schedule", default=None, help="with auto (default plateau)")
+    parser.add_argument(
+        "--augment", choices=("data", "none"), default="data", help="with auto (default data)"
     )
     parser.add_argument(
         "--densities",
@@ -341,7 +372,11 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     for case in cases:
         data = load_data(case.data, **case.data_options)
-        epochs = args.epochs or case.epochs
+        epochs: int | str = (
+            case.epochs
+            if args.epochs == "case"
+            else (args.epochs if args.epochs == "auto" else int(args.epochs))
+        )
         rows: list[dict[str, Any]] = []
         t0 = time.perf_counter()
         trained = 0
@@ -349,14 +384,23 @@ def main(argv: list[str] | None = None) -> int:
             for density in densities:
                 for seed in seeds:
                     row = measure(
-                        case, data, method, density, seed, epochs=epochs, exits=exits, cache=cache
+                        case,
+                        data,
+                        method,
+                        density,
+                        seed,
+                        epochs=epochs,
+                        exits=exits,
+                        cache=cache,
+                        args=args,
                     )
                     trained += not row["cached"]
                     rows.append(row)
         all_rows += rows
         table, verdicts = summarise(rows)
+        ran = f"epochs run {min(r['epochs'] for r in rows)}-{max(r['epochs'] for r in rows)}"
         print(
-            f"\n== {case.label}: {epochs} epochs, seeds {seeds}, exits {args.exits}, "
+            f"\n== {case.label}: {epochs} epochs ({ran}), seeds {seeds}, exits {args.exits}, "
             f"test n={len(data.test)} (1 sample = {100 / len(data.test):.2f} pts); "
             f"{trained} trained, {len(rows) - trained} from cache, "
             f"{time.perf_counter() - t0:.0f} s"

@@ -58,7 +58,12 @@ def _add_train(sub: Any) -> None:
         help="predefined | channels | nm (N:M: density 0.5 is 2:4)",
     )
     t.add_argument("--density", type=float, default=1.0, help="fraction of weights kept")
-    t.add_argument("--exits", default="all", help="all | none | comma-separated exit sites")
+    t.add_argument(
+        "--exits",
+        default="all",
+        help="all (the sites the model marks) | none | auto (one after each drop of the "
+        "spatial size) | comma-separated module paths (of an nn.Sequential: its indices, 2,6)",
+    )
     t.add_argument(
         "--tasks",
         default=None,
@@ -119,8 +124,51 @@ def _add_train(sub: Any) -> None:
         default="auto",
         help="where to train: auto (a CUDA GPU when there is one, default), cpu or cuda",
     )
+    _add_recipe(t)
     t.add_argument("--cache-dir", default=None, help="default: $DSE_CACHE or .dse-cache")
     t.set_defaults(func=cmd_train)
+
+
+def _add_recipe(t: Any) -> None:
+    """The exit head and the training recipe (see dse.nets.recipes). An option left out
+    is None here and TrainConfig's default in the network (the parser imports no torch;
+    tests/cli/test_train_cli.py holds the defaults the help names to TrainConfig's)."""
+    t.add_argument("--head", default=None, help="exit head: linear | sdn | conv (default sdn)")
+    t.add_argument(
+        "--lr-schedule",
+        default=None,
+        help="onecycle | cosine | step | plateau (default onecycle, plateau with --epochs auto)",
+    )
+    t.add_argument(
+        "--weight-decay",
+        type=float,
+        default=None,
+        help="AdamW's decoupled weight decay (default 0.0001)",
+    )
+    t.add_argument(
+        "--augment",
+        default="",
+        help="comma-separated: flip, crop (only where a mirrored or shifted image keeps "
+        "its label; default none)",
+    )
+    t.add_argument(
+        "--exit-weight",
+        type=float,
+        default=None,
+        help="each exit's loss weight (default 1)",
+    )
+    t.add_argument(
+        "--exit-schedule",
+        default=None,
+        help="constant | ramp (SDN: the exit weight grows from 0.01 over training; the "
+        "default in central training)",
+    )
+    t.add_argument(
+        "--distill",
+        type=float,
+        default=0.0,
+        help="weight of each exit's distillation from the final output (default 0: none)",
+    )
 
 
 def _epochs(text: str) -> int | str:
@@ -191,9 +239,11 @@ def _network_spec(args: argparse.Namespace) -> Any:
             "command line", flag, "only used with --epochs auto", "pass --epochs auto, or drop it"
         )
     data = load_data_from(args)
-    exits: tuple[str, ...] | None = None
-    if args.exits not in (None, "all"):
-        exits = () if args.exits == "none" else tuple(args.exits.split(","))
+    exits: tuple[str, ...] | str | None = None
+    if args.exits == "auto":
+        exits = "auto"
+    elif args.exits not in (None, "all"):
+        exits = () if args.exits == "none" else tuple(e for e in args.exits.split(",") if e)
     tasks = (
         data.check_tasks(
             tuple(t for t in args.tasks.split(",") if t), where="command line", field="--tasks"
@@ -201,6 +251,28 @@ def _network_spec(args: argparse.Namespace) -> Any:
         if args.tasks
         else None
     )
+    # left out: TrainConfig's own default
+    named = {"head": args.head, "weight_decay": args.weight_decay, "exit_weight": args.exit_weight}
+    given = {k: v for k, v in named.items() if v is not None}
+    try:
+        train = TrainConfig(
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            seed=args.seed,
+            lr_schedule=args.lr_schedule,
+            augment=tuple(a for a in args.augment.split(",") if a),
+            exit_schedule=args.exit_schedule,
+            distill=args.distill,
+            backbone=args.backbone,
+            device=args.device,
+            **auto,
+            **given,
+        )
+    except InputError as exc:  # named as the option that set it
+        raise InputError(
+            "command line", "--" + exc.field.replace("_", "-"), exc.reason, exc.fix
+        ) from None
     return NetworkSpec(
         model=args.model,
         data=data,
@@ -208,15 +280,7 @@ def _network_spec(args: argparse.Namespace) -> Any:
         density=args.density,
         exits=exits,
         model_options={} if args.output is None else {"output": args.output},
-        train=TrainConfig(
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            seed=args.seed,
-            backbone=args.backbone,
-            device=args.device,
-            **auto,
-        ),
+        train=train,
         tasks=tasks,
         weights=args.weights,
     )

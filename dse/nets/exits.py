@@ -16,31 +16,80 @@ import torch.nn as nn
 
 from dse.costmodel import propagate_shapes, site_nodes, trace
 from dse.errors import InputError
+from dse.nets.sites import find_sites, resolve
 
-HEADS = ("linear", "conv")
+HEADS = ("linear", "conv", "sdn")
+#: Bumped when a head kind builds another architecture (the version enters the training key
+#: of a network with that head, so a cache never hands back the other one's weights).
+HEAD_VERSIONS = {"linear": 1, "conv": 2, "sdn": 1}
 CRITERIA = ("max_prob", "entropy")
+SDN_GRID = 4
+"""The SDN head's pooled grid: 4x4, as Kaya et al. reduce every internal classifier's input."""
+CONV_HIDDEN = 128
+"""The conv head's hidden linear width (InfoPro's feature dimension)."""
+
+
+class MixPool(nn.Module):
+    """SDN's feature reduction (Kaya et al., ICML'19): ``a * maxpool + (1 - a) * avgpool``
+    to a ``grid`` x ``grid`` map, the mix ``a`` learned (one scalar, starting at 0.5).
+
+    Where the map is already that small, it passes unchanged (SDN pools only maps of 4x4
+    and more). Unlike global average pooling it keeps where things are in the image.
+    """
+
+    def __init__(self, grid: int | tuple[int, int] = SDN_GRID) -> None:
+        super().__init__()
+        self.max = nn.AdaptiveMaxPool2d(grid)
+        self.avg = nn.AdaptiveAvgPool2d(grid)
+        self.alpha = nn.Parameter(torch.tensor(0.5))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.alpha * self.max(x) + (1 - self.alpha) * self.avg(x)
 
 
 def make_head(shape: Sequence[int], num_classes: int, kind: str = "linear") -> nn.Module:
     """A small exit head for a tensor of ``shape`` (N, C[, H, W]).
 
     ``linear``: global average pool + linear (a plain linear on 2-D features).
-    ``conv``: a 3x3 conv-BN-ReLU at the same width first, then pool + linear.
+    ``sdn``: SDN's internal classifier: :class:`MixPool` to a 4x4 grid, flatten, linear
+    (``16 C`` inputs; a map smaller than 4x4 is flattened as it is).
+    ``conv``: InfoPro's auxiliary head (Wang et al., ICLR'21): a 3x3 conv of stride 2 to
+    ``2 C`` channels, BN, ReLU, global average pool, then two linear layers
+    (:data:`CONV_HIDDEN` hidden, ReLU between).
+    Features without a spatial map (2-D) get one linear layer, whatever the kind.
     """
     if kind not in HEADS:
         raise InputError("exits", "head", f"unknown head {kind!r}", f"use one of {HEADS}")
     c = int(shape[1])
     if len(shape) == 2:
         return nn.Sequential(nn.Linear(c, num_classes))
-    layers: list[nn.Module] = []
+    if kind == "sdn":
+        h, w = int(shape[-2]), int(shape[-1])
+        if h <= SDN_GRID and w <= SDN_GRID:
+            return nn.Sequential(nn.Flatten(), nn.Linear(c * h * w, num_classes))
+        cells = min(h, SDN_GRID) * min(w, SDN_GRID)
+        return nn.Sequential(
+            MixPool((min(h, SDN_GRID), min(w, SDN_GRID))),
+            nn.Flatten(),
+            nn.Linear(c * cells, num_classes),
+        )
     if kind == "conv":
-        layers += [nn.Conv2d(c, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU()]
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes)]
-    return nn.Sequential(*layers)
+        width = 2 * c
+        return nn.Sequential(
+            nn.Conv2d(c, width, 3, stride=2, padding=1, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(width, CONV_HIDDEN),
+            nn.ReLU(),
+            nn.Linear(CONV_HIDDEN, num_classes),
+        )
+    return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes))
 
 
 def exit_sites(model: nn.Module) -> tuple[str, ...]:
-    """The module paths after which ``model`` allows an exit (empty if it marks none)."""
+    """The module paths after which ``model`` marks an exit (empty if it marks none)."""
     return tuple(getattr(model, "exit_sites", ()))
 
 
@@ -49,12 +98,14 @@ def attach_exits(
     example: torch.Tensor,
     *,
     num_classes: int | Sequence[int],
-    sites: Sequence[str] | None = None,
+    sites: Sequence[str] | str | None = None,
     head: str = "linear",
 ) -> fx.GraphModule:
-    """Return ``model`` traced, with an exit head per task after each of ``sites``
-    (default: all).
+    """Return ``model`` traced, with an exit head per task after each of ``sites``.
 
+    ``sites``: None is every site the model marks (``exit_sites``; none for a model that
+    marks none), ``"auto"`` one after each drop of the spatial size, else module paths
+    (any module that runs once and feeds the output: see :mod:`dse.nets.sites`).
     ``num_classes`` is one number (one task) or one per task, in the order of the model's
     outputs (``task_names``). The result's forward returns every exit's logits, task by
     task within an exit, then the final logits of every task: ``(exit_0, ..., final)``
@@ -64,17 +115,7 @@ def attach_exits(
     :func:`find_classifier` finds (then ``classifier_found`` is True).
     """
     classes = [int(num_classes)] if isinstance(num_classes, int) else [int(c) for c in num_classes]
-    allowed = exit_sites(model)
-    chosen = tuple(allowed if sites is None else sites)
-    unknown = [s for s in chosen if s not in allowed]
-    if unknown:
-        raise InputError(
-            "exits",
-            "sites",
-            f"unknown exit site(s) {unknown}",
-            f"this model allows {list(allowed)}",
-        )
-    chosen = tuple(s for s in allowed if s in chosen)  # execution order
+    marked = exit_sites(model)
     gm = trace(model, name=type(model).__name__)
     tasks = tuple(getattr(model, "task_names", ()))
     gm.task_names = tasks
@@ -86,11 +127,17 @@ def attach_exits(
         gm.classifier_found = classifier is None
         if classifier is None:
             classifier = find_classifier(gm)
+    if sites is None or (not isinstance(sites, str) and all(s in marked for s in sites)):
+        chosen = tuple(s for s in marked if sites is None or s in sites)  # execution order
+        if chosen:
+            propagate_shapes(gm, example)
+    else:  # module paths beyond the marked ones, or "auto"
+        propagate_shapes(gm, example)
+        chosen = resolve(find_sites(model, example, classifier=classifier, gm=gm), marked, sites)
     if not chosen:
         gm.exit_sites = ()
         gm.classifier_name = classifier
         return gm
-    propagate_shapes(gm, example)
     names = site_nodes(gm, chosen)
     by_name = {n.name: n for n in gm.graph.nodes}
     outputs = []

@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dse.nets import sparsity
+from dse.nets import recipes, sparsity
 
 if TYPE_CHECKING:
     from dse.nets.training import TrainConfig
@@ -42,7 +42,8 @@ class Diverged(Exception):
 
 @dataclass(frozen=True)
 class Schedule:
-    """AdamW, its learning-rate schedule and, with ``epochs = "auto"``, the plateau rule."""
+    """AdamW, its per-step learning-rate schedule and, for ``plateau``, the rule that cuts
+    the rate when the validation accuracy stalls (stepped once per epoch)."""
 
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.LRScheduler
@@ -56,17 +57,32 @@ class Schedule:
 
 
 def schedule(
-    net: nn.Module, cfg: TrainConfig, log_vars: torch.Tensor | None, steps_per_epoch: int
+    net: nn.Module,
+    cfg: TrainConfig,
+    log_vars: torch.Tensor | None,
+    steps_per_epoch: int,
+    *,
+    edge: Sequence[nn.Parameter] = (),
 ) -> Schedule:
     """AdamW over the network's parameters (and the learned task weights, undecayed) with
-    a one-cycle schedule over ``cfg.epochs``, or, with ``epochs = "auto"``, a one-epoch
-    linear warm-up and the rate cut by :data:`AUTO_LR_FACTOR` on a plateau."""
-    # a frozen backbone's weights take no gradient: only the rest is optimised
-    params: list[dict[str, Any]] = [{"params": [p for p in net.parameters() if p.requires_grad]}]
+    ``cfg``'s learning-rate schedule (:mod:`dse.nets.recipes`): one-cycle over
+    ``cfg.epochs`` by default, or, with ``epochs = "auto"``, a one-epoch linear warm-up and
+    the rate cut by :data:`AUTO_LR_FACTOR` on a plateau. ``edge``: the edge part's
+    weights, which learn at ``cfg.edge_lr`` when it is set (split and hierarchical
+    training). A frozen backbone's weights take no gradient: only the rest is optimised."""
+    learns = [p for p in net.parameters() if p.requires_grad]
+    mine = {id(p) for p in edge} if cfg.edge_lr is not None else set()
+    params: list[dict[str, Any]] = [
+        {"params": [p for p in learns if id(p) not in mine], "lr": cfg.lr}
+    ]
+    if mine:
+        params.append({"params": [p for p in learns if id(p) in mine], "lr": cfg.edge_lr})
     if log_vars is not None:  # the learned weights are not decayed
-        params.append({"params": [log_vars], "weight_decay": 0.0})
+        params.append({"params": [log_vars], "weight_decay": 0.0, "lr": cfg.lr})
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.auto:
+    epochs = int(cfg.max_epochs) if cfg.auto else int(cfg.epochs)
+    kind = cfg.lr_schedule_kind
+    if kind == "plateau":
         # no end is known: a one-epoch linear warm-up, then the rate cut on a plateau
         warm_up = torch.optim.lr_scheduler.LinearLR(
             opt, start_factor=0.1, total_iters=steps_per_epoch
@@ -74,12 +90,17 @@ def schedule(
         plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
             opt, mode="max", factor=AUTO_LR_FACTOR, patience=max(1, cfg.patience // 2) - 1
         )
-        return Schedule(opt, warm_up, plateau, cfg.max_epochs)
-    epochs = int(cfg.epochs)
-    one_cycle = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=cfg.lr, total_steps=epochs * steps_per_epoch, pct_start=0.15
-    )
-    return Schedule(opt, one_cycle, None, epochs)
+        return Schedule(opt, warm_up, plateau, epochs)
+    if kind == "onecycle":
+        one_cycle = torch.optim.lr_scheduler.OneCycleLR(
+            opt,
+            max_lr=[g["lr"] for g in opt.param_groups] if len(opt.param_groups) > 1 else cfg.lr,
+            total_steps=epochs * steps_per_epoch,
+            pct_start=0.15,
+        )
+        return Schedule(opt, one_cycle, None, epochs)
+    factor = recipes.lr_factor(kind, total=epochs * steps_per_epoch, warm_up=steps_per_epoch)
+    return Schedule(opt, torch.optim.lr_scheduler.LambdaLR(opt, factor), None, epochs)
 
 
 def central_step(
@@ -90,9 +111,16 @@ def central_step(
     weights: Sequence[float],
     log_vars: torch.Tensor | None,
     opt: torch.optim.Optimizer,
+    *,
+    exit_weight: float | None = None,
 ) -> float:
-    """Forward and backward of one batch of the whole network; returns its loss."""
+    """Forward and backward of one batch of the whole network; returns its loss.
+
+    Each exit's loss weighs ``exit_weight`` (default ``cfg.exit_weight``; a ramp passes
+    the epoch's) and, with ``cfg.distill`` > 0, adds that times its distillation from the
+    final output (:func:`dse.nets.recipes.distill_loss`)."""
     T = len(ys)
+    w_exit = cfg.exit_weight if exit_weight is None else exit_weight
     out = net(x)
     out = out if isinstance(out, tuple | list) else (out,)
     losses = []
@@ -101,7 +129,9 @@ def central_step(
         mine = out[t::T]
         task_loss = F.cross_entropy(mine[-1], target)
         for o in mine[:-1]:
-            task_loss = task_loss + cfg.exit_weight * F.cross_entropy(o, target)
+            task_loss = task_loss + w_exit * F.cross_entropy(o, target)
+            if cfg.distill > 0:
+                task_loss = task_loss + w_exit * cfg.distill * recipes.distill_loss(o, mine[-1])
         losses.append(task_loss)
     if log_vars is not None:
         loss = sum(torch.exp(-log_vars[t]) * losses[t] + 0.5 * log_vars[t] for t in range(T))
@@ -126,11 +156,14 @@ def epoch(
     index: int,
     first_loss: float | None,
     frozen: Sequence[nn.Module] = (),
+    augment: Sequence[str] = (),
+    augment_rng: torch.Generator | None = None,
 ) -> tuple[float, float | None]:
     """One pass over the training split in the order ``order`` draws, masks kept after
     every step: the epoch's mean loss and the first batch's loss of the whole training
     (what the untrained network costs). The ``frozen`` modules stay in eval mode (their
-    norms' statistics and dropout as at inference)."""
+    norms' statistics and dropout as at inference). ``augment``: what
+    :func:`dse.nets.recipes.augment` does to each batch, drawn from ``augment_rng``."""
     net.train()
     for m in frozen:
         m.eval()
@@ -138,7 +171,11 @@ def epoch(
     total = 0.0
     for i in range(0, len(x), batch_size):
         idx = perm[i : i + batch_size]
-        value = step(x[idx], [y[idx] for y in ys])
+        batch = x[idx]
+        if augment:
+            assert augment_rng is not None
+            batch = recipes.augment(batch, augment, augment_rng)
+        value = step(batch, [y[idx] for y in ys])
         sparsity.mask_gradients(net)
         plan.optimizer.step()
         sparsity.enforce_masks(net)
@@ -197,19 +234,34 @@ def final_accuracy(val: Sequence[torch.Tensor], labels: Sequence[torch.Tensor]) 
     ]
 
 
+def exits_accuracy(val: Sequence[torch.Tensor], labels: Sequence[torch.Tensor]) -> float:
+    """The exits' mean accuracy over exits and tasks (0 for a network without exits)."""
+    accs = [
+        (lg.argmax(-1) == y).float().mean().item()
+        for out, y in zip(val, labels, strict=True)
+        for lg in out[:-1]
+    ]
+    return sum(accs) / len(accs) if accs else 0.0
+
+
 class Best:
-    """The best validation epoch so far (``epochs = "auto"``): its accuracy, its number
-    (from 1), its weights and its validation logits; and whether patience ran out."""
+    """The best validation epoch so far (``epochs = "auto"``): its score (an accuracy, or a
+    tuple compared in order: the final accuracy, then the exits'), its number (from 1), its
+    weights and its validation logits; and whether patience ran out."""
 
     def __init__(self, patience: int) -> None:
         self.patience = patience
-        self.accuracy: float | None = None
+        self.accuracy: float | tuple[float, ...] | None = None
         self.epoch: int | None = None
         self.state: dict[str, torch.Tensor] = {}
         self.val: tuple[torch.Tensor, ...] = ()
 
     def stop(
-        self, accuracy: float, index: int, net: nn.Module, val: tuple[torch.Tensor, ...]
+        self,
+        accuracy: float | tuple[float, ...],
+        index: int,
+        net: nn.Module,
+        val: tuple[torch.Tensor, ...],
     ) -> bool:
         """Keep epoch ``index`` if it is better (validation only selects); True when
         ``patience`` epochs have passed without a better one."""

@@ -18,6 +18,7 @@ part of the key.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import os
@@ -33,7 +34,7 @@ from tqdm.auto import tqdm
 
 from dse.costmodel import build_graph, pinned_threads
 from dse.errors import InputError
-from dse.nets import loop
+from dse.nets import exits, loop, recipes
 from dse.nets.build import build_network, example_input, realised_density
 from dse.nets.cache import Cache, key_of
 from dse.nets.data import DataSet
@@ -66,7 +67,10 @@ class TrainConfig:
     lr: float = 3e-3
     weight_decay: float = 1e-4
     exit_weight: float = 1.0  # weight of each exit's loss; the final loss weighs 1
-    head: str = "linear"  # exit head kind, see exits.make_head
+    #: the exit heads' kind (see exits.make_head): SDN's, the one benchmarks/exits.py
+    #: chooses on validation ("linear", global average pooling + linear, was the default
+    #: before: a network that names it keeps its key)
+    head: str = "sdn"
     seed: int = 0
     patience: int = 5  # epochs="auto": epochs without a better validation accuracy to stop
     max_epochs: int = 100  # epochs="auto": the cap
@@ -88,6 +92,28 @@ class TrainConfig:
     #: where training runs: "auto" (a CUDA GPU when torch sees one, else the CPU), "cpu"
     #: or "cuda"; no part of the key (see :meth:`torch_device`)
     device: str = "auto"
+    #: the learning-rate schedule (see dse.nets.recipes; None: "onecycle", or "plateau"
+    #: with epochs = "auto")
+    lr_schedule: str | None = None
+    #: augmentation of the training batches: "flip" and/or "crop" (see dse.nets.recipes)
+    augment: tuple[str, ...] = ()
+    #: the exits' loss weight over training: "constant" or "ramp" (SDN's; None: "ramp" in
+    #: central training, where heavy exit losses from the first step can hold a network at
+    #: chance for many epochs, "constant" in split and hierarchical training)
+    exit_schedule: str | None = None
+    #: self-distillation: each exit also learns the final output's softened answer, with
+    #: this weight (0: none)
+    distill: float = 0.0
+    #: split and hierarchical training: the edge part's own peak learning rate (None: lr)
+    edge_lr: float | None = None
+    #: epochs = "auto": which epoch is best and when patience counts. "final" (the rule of
+    #: before): the best final validation accuracy, patience counted from the first epoch.
+    #: "final+exits": that, ties broken by the exits' mean validation accuracy (a final
+    #: classifier at its ceiling stops nothing while its exits still learn), and neither
+    #: patience nor the plateau rule counts an epoch before the final classifier first
+    #: clears its learned floor (a network still at chance is not stopped, nor its
+    #: learning rate cut, while it has not started to learn)
+    select: str = "final+exits"
 
     def __post_init__(self) -> None:
         if isinstance(self.epochs, str) and self.epochs != AUTO:
@@ -158,6 +184,7 @@ class TrainConfig:
                 "trains a backbone in two parts",
                 'use mode = "central", or backbone = "finetune"',
             )
+        self._check_recipe()
         if self.mode != "central" and self.task_weighting == "uncertainty":
             raise InputError(
                 "training",
@@ -167,10 +194,78 @@ class TrainConfig:
                 'use fixed task_weights, or mode = "central"',
             )
 
+    def _check_recipe(self) -> None:
+        """The exit head, schedules, augmentation, distillation and edge learning rate."""
+        if self.head not in exits.HEADS:
+            raise InputError(
+                "training", "head", f"unknown exit head {self.head!r}", f"use one of {exits.HEADS}"
+            )
+        if self.lr_schedule is not None and self.lr_schedule not in recipes.LR_SCHEDULES:
+            raise InputError(
+                "training",
+                "lr_schedule",
+                f"unknown schedule {self.lr_schedule!r}",
+                f"use one of {', '.join(recipes.LR_SCHEDULES)}",
+            )
+        kinds = (self.augment,) if isinstance(self.augment, str) else tuple(self.augment)
+        object.__setattr__(self, "augment", tuple(sorted(set(kinds))))
+        bad = [a for a in self.augment if a not in recipes.AUGMENTS]
+        if bad:
+            raise InputError(
+                "training",
+                "augment",
+                f"unknown augmentation {bad[0]!r}",
+                f"use some of {', '.join(recipes.AUGMENTS)}",
+            )
+        if self.select not in SELECTS:
+            raise InputError(
+                "training", "select", f"unknown {self.select!r}", f"use one of {', '.join(SELECTS)}"
+            )
+        if self.exit_schedule is not None and self.exit_schedule not in recipes.EXIT_SCHEDULES:
+            raise InputError(
+                "training",
+                "exit_schedule",
+                f"unknown {self.exit_schedule!r}",
+                f"use one of {', '.join(recipes.EXIT_SCHEDULES)}",
+            )
+        if not (self.distill >= 0 and math.isfinite(self.distill)):
+            raise InputError("training", "distill", f"{self.distill} must be a number >= 0")
+        central = {"exit_schedule": self.exit_schedule == "ramp", "distill": self.distill > 0}
+        for name, used in central.items():
+            if used and self.mode != "central":
+                raise InputError(
+                    "training",
+                    name,
+                    f"applies to central training, not {self.mode}",
+                    'remove it, or set mode = "central"',
+                )
+        if self.edge_lr is not None:
+            if not self.edge_lr > 0:
+                raise InputError("training", "edge_lr", "must be > 0")
+            if self.mode == "central":
+                raise InputError(
+                    "training",
+                    "edge_lr",
+                    "only split and hierarchical training have an edge part of their own",
+                    'set mode = "split" or "hierarchical", or remove edge_lr',
+                )
+
     @property
     def auto(self) -> bool:
         """Whether training stops by itself (``epochs = "auto"``)."""
         return self.epochs == AUTO
+
+    @property
+    def exit_schedule_kind(self) -> str:
+        """The exit-loss schedule in use: ``ramp`` in central training unless given."""
+        if self.exit_schedule is not None:
+            return self.exit_schedule
+        return "ramp" if self.mode == "central" else "constant"
+
+    @property
+    def lr_schedule_kind(self) -> str:
+        """The learning-rate schedule in use (the default one when none is given)."""
+        return self.lr_schedule or recipes.default_lr_schedule(self.auto)
 
     def key_fields(self) -> dict[str, Any]:
         """The fields that change the weights: the auto-only ones only with ``"auto"``, so
@@ -190,6 +285,30 @@ class TrainConfig:
             del d["exit"]
         del d["backbone"]  # NetworkSpec.fields: only with weights, resolved
         del d["device"]  # where it trains changes no key
+        # recipe fields at their defaults train exactly as before they existed
+        if self.lr_schedule_kind == recipes.default_lr_schedule(self.auto):
+            del d["lr_schedule"]
+        else:
+            d["lr_schedule"] = self.lr_schedule_kind
+        if self.augment:
+            d["augment"] = list(self.augment)
+        else:
+            del d["augment"]
+        if self.exit_schedule_kind == "constant":
+            del d["exit_schedule"]  # the exit weights of before
+        else:
+            d["exit_schedule"] = self.exit_schedule_kind
+        if self.distill > 0:
+            d["distill"] = {"weight": float(self.distill), "t": recipes.DISTILL_TEMPERATURE}
+        else:
+            del d["distill"]
+        if self.edge_lr is None:
+            del d["edge_lr"]
+        if not self.auto or self.select == "final":
+            del d["select"]  # the last epoch is kept, or the rule of before
+        version = exits.HEAD_VERSIONS[self.head]
+        if version > 1:  # another architecture under an old name
+            d["head"] = f"{self.head} v{version}"
         return d
 
     def torch_device(self) -> torch.device:
@@ -225,6 +344,7 @@ class TrainConfig:
 
 
 WEIGHTINGS = ("fixed", "uncertainty")
+SELECTS = ("final", "final+exits")
 MODES = ("central", "split", "hierarchical")
 BACKBONES = ("scratch", "finetune", "frozen")
 DEVICES = ("auto", "cpu", "cuda")
@@ -260,7 +380,9 @@ class NetworkSpec:
     model_options: Mapping[str, Any] = field(default_factory=dict)
     method: str = "predefined"
     density: float = 1.0
-    exits: tuple[str, ...] | None = None  # None: every exit site the model marks
+    #: None: every exit site the model marks; "auto": one after each drop of the spatial
+    #: size; else module paths (see dse.nets.sites)
+    exits: tuple[str, ...] | str | None = None
     train: TrainConfig = TrainConfig()
     #: several tasks on one backbone, one head each (None: the one ``task``)
     tasks: tuple[str, ...] | None = None
@@ -273,6 +395,15 @@ class NetworkSpec:
     weights: str | None = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.exits, str) and self.exits != AUTO:
+            raise InputError(
+                "exits",
+                "sites",
+                f"{self.exits!r} names no exits",
+                'give module paths, "auto", or none (every site the model marks)',
+            )
+        if self.exits is not None and not isinstance(self.exits, str):
+            object.__setattr__(self, "exits", tuple(self.exits))
         if self.train.mode == "central":
             object.__setattr__(self, "cut", None)
         elif self.cut is None or isinstance(self.cut, bool) or int(self.cut) < 0:
@@ -363,6 +494,11 @@ class NetworkSpec:
         return self.head.kind != "classifier"
 
     def fields(self) -> dict[str, Any]:
+        train = self.train.key_fields()
+        if self.exits == ():  # no exit, no head, no exit loss: the key such a network had
+            train["head"] = "linear"
+            train.pop("exit_schedule", None)
+            train.pop("distill", None)
         out = {
             "model": self.model,
             "model_options": dict(sorted(self.model_options.items())),
@@ -375,8 +511,14 @@ class NetworkSpec:
             ),
             "method": self.method if self.density < 1 else "dense",
             "density": float(self.density),
-            "exits": list(self.exits) if self.exits is not None else "all",
-            "train": self.train.key_fields(),
+            "exits": (
+                "all"
+                if self.exits is None
+                else self.exits
+                if isinstance(self.exits, str)
+                else list(self.exits)
+            ),
+            "train": train,
             **({"cut": int(self.cut)} if self.cut is not None else {}),
             **(
                 {"weights": weights_digest(self.weights), "backbone": self.backbone}
@@ -583,7 +725,6 @@ def _train(spec: NetworkSpec, *, progress: bool = True, server: bool = True) -> 
     device = cfg.torch_device()
     frozen = freeze_backbone(net) if spec.backbone == "frozen" else ()
     net.to(device)
-    x, ys = data.train.x, [data.train.y[t] for t in tasks]
     val_y = tuple(data.val.y[t] for t in tasks)
     order = torch.Generator().manual_seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -591,42 +732,9 @@ def _train(spec: NetworkSpec, *, progress: bool = True, server: bool = True) -> 
     best: loop.Best | None = None
     start = time.perf_counter()
     if any(p.requires_grad for p in net.parameters()):
-        uncertainty = cfg.task_weighting == "uncertainty"
-        log_vars = (
-            torch.zeros(len(tasks), requires_grad=True, device=device) if uncertainty else None
+        val, best = _epochs(
+            spec, net, history, order=order, frozen=frozen, server=server, progress=progress
         )
-        plan = loop.schedule(net, cfg, log_vars, math.ceil(len(x) / cfg.batch_size))
-        step = _on(device, _step(spec, net, plan.optimizer, log_vars, server=server))
-        first_loss: float | None = None  # the first batch's, what the untrained network costs
-        best = loop.Best(cfg.patience) if plan.plateau is not None else None
-        desc = f"train {spec.model} d={spec.density:g}"
-        bar = tqdm(range(plan.epochs), desc=desc, disable=not progress, leave=False)
-        try:
-            for epoch in bar:
-                loss, first_loss = loop.epoch(
-                    net,
-                    x,
-                    ys,
-                    batch_size=cfg.batch_size,
-                    step=step,
-                    plan=plan,
-                    order=order,
-                    index=epoch,
-                    first_loss=first_loss,
-                    frozen=frozen,
-                )
-                loop.check_diverged(net, epoch, loss, first_loss)
-                val = loop.logits(net, data.val.x, len(tasks), device=device)
-                row = _history_row(epoch, loss, loop.final_accuracy(val, val_y), tasks, log_vars)
-                history.append(row)
-                bar.set_postfix(loss=f"{loss:.3f}", val=f"{row['val_accuracy']:.3f}")
-                if best is None or plan.plateau is None:
-                    continue
-                if best.stop(row["val_accuracy"], epoch, net, val):
-                    break
-                plan.plateau.step(row["val_accuracy"])
-        except loop.Diverged as exc:
-            raise TrainingDiverged(spec, str(exc)) from None
     else:  # the user's network as it is, nothing attached that learns: no epoch to run
         val = loop.logits(net, data.val.x, len(tasks), device=device)
     if best is not None:
@@ -646,6 +754,80 @@ def _train(spec: NetworkSpec, *, progress: bool = True, server: bool = True) -> 
         cached=False,
         kept_epoch=best.epoch if best is not None else None,
     )
+
+
+def _epochs(
+    spec: NetworkSpec,
+    net: nn.Module,
+    history: list[dict[str, float]],
+    *,
+    order: torch.Generator,
+    frozen: Sequence[nn.Module],
+    server: bool,
+    progress: bool,
+) -> tuple[tuple[torch.Tensor, ...], loop.Best | None]:
+    """Run ``spec``'s epochs on ``net`` (each row of its history appended to ``history``),
+    each evaluated on validation, stopped early with ``epochs = "auto"``: the last
+    validation logits and, with ``auto``, the best epoch so far."""
+    data, cfg, tasks = spec.data, spec.train, spec.task_names
+    device = cfg.torch_device()
+    x, ys = data.train.x, [data.train.y[t] for t in tasks]
+    val_y = tuple(data.val.y[t] for t in tasks)
+    uncertainty = cfg.task_weighting == "uncertainty"
+    log_vars = torch.zeros(len(tasks), requires_grad=True, device=device) if uncertainty else None
+    parts = trainer_of(spec, net)
+    edge = parts.edge_parameters() if parts is not None else ()
+    per_epoch = math.ceil(len(x) / cfg.batch_size)
+    plan = loop.schedule(net, cfg, log_vars, per_epoch, edge=edge)
+    span = recipes.ramp_steps(None if cfg.auto else plan.epochs, per_epoch)
+    step = _step(spec, net, plan.optimizer, log_vars, server=server, parts=parts, ramp=span)
+    step = _on(device, step)
+    augment_rng = torch.Generator().manual_seed(cfg.seed + recipes.AUGMENT_STREAM)
+    first_loss: float | None = None  # the first batch's, what the untrained network costs
+    best = loop.Best(cfg.patience) if cfg.auto else None
+    floors = [
+        learning_floor(chance_accuracy(y, data.classes[t]))
+        for t, y in zip(tasks, val_y, strict=True)
+    ]
+    learned = cfg.select == "final"  # the rule of before counts every epoch
+    desc = f"train {spec.model} d={spec.density:g}"
+    bar = tqdm(range(plan.epochs), desc=desc, disable=not progress, leave=False)
+    val: tuple[torch.Tensor, ...] = ()
+    try:
+        for epoch in bar:
+            loss, first_loss = loop.epoch(
+                net,
+                x,
+                ys,
+                batch_size=cfg.batch_size,
+                step=step,
+                plan=plan,
+                order=order,
+                index=epoch,
+                first_loss=first_loss,
+                frozen=frozen,
+                augment=cfg.augment,
+                augment_rng=augment_rng,
+            )
+            loop.check_diverged(net, epoch, loss, first_loss)
+            val = loop.logits(net, data.val.x, len(tasks), device=device)
+            per_task = loop.final_accuracy(val, val_y)
+            row = _history_row(epoch, loss, per_task, tasks, log_vars)
+            learned = learned or all(a >= f - _TOL for a, f in zip(per_task, floors, strict=True))
+            if len(val[0]) > 1:  # the exits' mean, what breaks a tie of the final accuracy
+                row["val_exit_accuracy"] = loop.exits_accuracy(val, val_y)
+            history.append(row)
+            bar.set_postfix(loss=f"{loss:.3f}", val=f"{row['val_accuracy']:.3f}")
+            score: float | tuple[float, float] = row["val_accuracy"]
+            if cfg.select == "final+exits":
+                score = (row["val_accuracy"], row.get("val_exit_accuracy", 0.0))
+            if best is not None and best.stop(score, epoch, net, val) and learned:
+                break
+            if plan.plateau is not None and learned:
+                plan.plateau.step(row["val_accuracy"])
+    except loop.Diverged as exc:
+        raise TrainingDiverged(spec, str(exc)) from None
+    return val, best
 
 
 def freeze_backbone(net: nn.Module) -> tuple[nn.Module, ...]:
@@ -672,10 +854,13 @@ def _step(
     log_vars: torch.Tensor | None,
     *,
     server: bool,
+    parts: SplitTrainer | None,
+    ramp: int,
 ) -> loop.Step:
     """One step of ``spec``'s training: both parts' backwards in split and hierarchical
-    training (``server=False``: the edge part's alone), else the whole network's."""
-    parts = trainer_of(spec, net)
+    training (``parts``; ``server=False``: the edge part's alone), else the whole
+    network's, its exits weighing what the exit schedule gives at that step (``ramp``:
+    the steps a ramp takes)."""
     if parts is not None:  # two parts: the step runs both backwards
 
         def two_parts(x: torch.Tensor, ys: list[torch.Tensor]) -> float:
@@ -685,7 +870,13 @@ def _step(
         return two_parts
     cfg = spec.train
     weights = cfg.task_weights or (1.0,) * len(spec.task_names)
-    return lambda x, ys: loop.central_step(net, x, ys, cfg, weights, log_vars, opt)
+    steps = itertools.count()
+
+    def central(x: torch.Tensor, ys: list[torch.Tensor]) -> float:
+        w = recipes.exit_weight(cfg.exit_schedule_kind, cfg.exit_weight, next(steps), ramp)
+        return loop.central_step(net, x, ys, cfg, weights, log_vars, opt, exit_weight=w)
+
+    return central
 
 
 def _history_row(

@@ -161,7 +161,9 @@ def importances(
 
 def _with_every_knob(study: optuna.Study) -> optuna.Study:
     """``study`` itself when every complete trial has every parameter; else an in-memory
-    copy of its complete trials with each missing parameter at its canonical value."""
+    copy of its complete trials with each missing parameter at its canonical value (a
+    trial whose stored values are not all finite, as a foreign writer may leave, is left
+    out of the copy: fANOVA cannot read it)."""
     from optuna.distributions import CategoricalDistribution
 
     trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
@@ -173,6 +175,8 @@ def _with_every_knob(study: optuna.Study) -> optuna.Study:
         return study
     filled = []
     for t in trials:
+        if t.values is None or not all(math.isfinite(v) for v in t.values):
+            continue
         params, dists = dict(t.params), dict(t.distributions)
         for k, d in every.items():
             if k in params:

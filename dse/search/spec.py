@@ -11,7 +11,7 @@ import math
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +79,12 @@ _TRAINING = {
     "exit",
     "backbone",
     "device",
+    "lr_schedule",
+    "augment",
+    "exit_schedule",
+    "distill",
+    "edge_lr",
+    "select",
 }
 _DEPLOYMENT = {"edge", "server", "link", "tail_energy", "stl"}
 _SPACE = {
@@ -156,7 +162,7 @@ class StudySpec:
     tail_energy: bool
     densities: tuple[float, ...]
     methods: tuple[str, ...]
-    exits: tuple[str, ...] | None  # None: every site the model marks
+    exits: tuple[str, ...] | str | None  # None: every site the model marks; or "auto"
     thresholds: tuple[float, ...]
     criterion: str
     splits: str  # "all" | "clean"
@@ -331,6 +337,7 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
             raise c.fail("model.head.kind", exc.reason, exc.fix) from None
     training = _training(c, top.get("training", {}), tasks)
     spec_network.backbone(c, training, weights)
+    _check_recipe(c, training)  # last: the whole table as a training configuration
     edge, server, link, edge_profile, tail, stl = _deployment(c, top.get("deployment", {}), path)
 
     space = c.table(top.get("space", {}), "space", _SPACE)
@@ -569,18 +576,27 @@ def _exits(
 ) -> tuple[str, ...] | None:
     """``[space] exits``: None for every site the model marks, else the sites named."""
     exits_v = space.get("exits", "all")
-    exits: tuple[str, ...] | None
+    exits: tuple[str, ...] | str | None
     if exits_v == "all":
         exits = None
     elif exits_v == "none":
         exits = ()
+    elif exits_v == "auto":
+        exits = "auto"
     elif isinstance(exits_v, list) and all(isinstance(e, str) for e in exits_v):
         exits = tuple(exits_v)
     else:
         raise c.fail(
-            "space.exits", f"bad value {exits_v!r}", 'use "all", "none" or a list of exit sites'
+            "space.exits",
+            f"bad value {exits_v!r}",
+            'use "all", "none", "auto" (one after each drop of the spatial size) or a list '
+            "of module paths",
         )
-    if exits is not None and training.get("exit") is not None and training["exit"] not in exits:
+    if (
+        isinstance(exits, tuple)
+        and training.get("exit") is not None
+        and training["exit"] not in exits
+    ):
         raise c.fail(
             "training.exit",
             f"{training['exit']!r} is not one of the exits the "
@@ -646,6 +662,37 @@ def _codecs(c: _Check, space: Mapping[str, Any], where: str) -> tuple[str, ...]:
                 'add "fp32" to the list',
             )
     return codecs
+
+
+def _check_recipe(c: _Check, training: dict[str, Any]) -> None:
+    """The exit head and the recipe fields of ``[training]`` (schedules, augmentation,
+    distillation, the edge's learning rate), and the whole table as a training
+    configuration: each problem one line naming its ``training.`` field."""
+    from dse.nets import TrainConfig
+
+    for k in ("head", "lr_schedule", "exit_schedule", "select"):
+        if k in training:
+            c.string(training[k], f"training.{k}")
+    if "augment" in training:
+        a = training["augment"]
+        if isinstance(a, str):
+            a = [a]
+        if not isinstance(a, list) or not all(isinstance(x, str) for x in a):
+            raise c.fail(
+                "training.augment",
+                f"must be a list of augmentations, got {training['augment']!r}",
+                'e.g. augment = ["flip", "crop"]',
+            )
+        training["augment"] = a
+    if "distill" in training:
+        c.number(training["distill"], "training.distill", lo=0)
+    if "edge_lr" in training:
+        c.number(training["edge_lr"], "training.edge_lr", lo=0)
+    known = {f.name for f in fields(TrainConfig)}
+    try:
+        TrainConfig(**{k: v for k, v in training.items() if k in known})
+    except InputError as exc:
+        raise c.fail(f"training.{exc.field}", exc.reason, exc.fix) from None
 
 
 def _flat(c: _Check, table: Any, fld: str, tasks: tuple[str, ...]) -> Any:

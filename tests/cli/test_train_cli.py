@@ -120,6 +120,12 @@ def test_channels_method_is_smaller_and_dense(tmp_path: Path) -> None:
         (["--data", "no-such-data"], "unknown data set"),
         (["--n", "0"], "n: must be"),  # a given 0 is checked, not taken for "unset"
         (["--size", "0"], "size: must be"),
+        (["--head", "attention"], "--head: unknown exit head 'attention'"),
+        (["--lr-schedule", "linear"], "--lr-schedule: unknown schedule"),
+        (["--augment", "flip,rotate"], "--augment: unknown augmentation 'rotate'"),
+        (["--exit-schedule", "sudden"], "--exit-schedule: unknown"),
+        (["--distill", "-1"], "--distill:"),
+        (["--exits", "layers.9"], "unknown exit site(s) ['layers.9']"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(
@@ -393,3 +399,53 @@ def test_epochs_auto_says_which_epoch_it_kept(
     rc, out = train(tmp_path, "two", "--density", "0.25")
     assert read(out)["epochs_run"] == read(out)["epoch_kept"] == 2
     assert "trained in" in capsys.readouterr().out
+
+
+SEQUENTIAL_NET = """
+import torch.nn as nn
+
+
+def build(num_classes=10):
+    return nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Flatten(), nn.Linear(16 * 4 * 4, 32), nn.ReLU(), nn.Linear(32, num_classes),
+    )
+"""
+
+
+def test_exits_on_a_plain_sequential_by_index_and_auto(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A model that marks no exit site gets exits after any module (``--exits 2,6``: the
+    pooled map and the flattened features) or ``auto``; an unknown index names the ones
+    it has."""
+    file = tmp_path / "dse_test_train_sequential.py"
+    file.write_text(SEQUENTIAL_NET)
+    common = ["--epochs", "1", "--quiet", "--cache-dir", str(tmp_path / "cache"), "--size", "16"]
+    out = tmp_path / "seq.json"
+    argv = ["train", f"{file}:build", "--exits", "2,6", "--head", "sdn", "--json", str(out)]
+    assert main([*argv, *common]) == 0
+    info = read(out)
+    assert info["exit_sites"] == ["2", "6"] and len(info["exit_accuracy"]) == 2
+    assert "exit after 2 " in capsys.readouterr().out
+    assert main(["train", f"{file}:build", "--exits", "auto", "--json", str(out), *common]) == 0
+    assert read(out)["exit_sites"] == ["2", "5"]
+    capsys.readouterr()
+    assert main(["train", f"{file}:build", "--exits", "2,12", *common]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "['12']" in err and "'0', '1', '2'" in err
+
+
+def test_the_recipe_options_help_names_the_training_defaults() -> None:
+    """The parser imports no torch, so it cannot read TrainConfig's defaults: the help
+    names them, and this holds them equal."""
+    from dse.cli import build_parser
+    from dse.nets import TrainConfig
+
+    train = build_parser()._subparsers._group_actions[0].choices["train"]  # noqa: SLF001
+    helps = {a.dest: a.help for a in train._actions}  # noqa: SLF001
+    d = TrainConfig()
+    assert f"(default {d.head})" in helps["head"]
+    assert f"(default {d.weight_decay:g})" in helps["weight_decay"]
+    assert f"(default {d.exit_weight:g})" in helps["exit_weight"]

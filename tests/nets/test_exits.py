@@ -8,8 +8,18 @@ import pytest
 import torch
 import torch.nn as nn
 
+from dse.costmodel.graph import build_graph
 from dse.errors import InputError
-from dse.nets.exits import attach_exits, confidence, exit_sites, make_head
+from dse.nets.exits import (
+    CONV_HIDDEN,
+    HEADS,
+    SDN_GRID,
+    MixPool,
+    attach_exits,
+    confidence,
+    exit_sites,
+    make_head,
+)
 from dse.nets.models import default_input, load_model
 
 
@@ -77,7 +87,7 @@ def test_parameters_are_shared_not_copied() -> None:
         torch.testing.assert_close(gm(x)[-1], model(x))
 
 
-def test_conv_head_variant() -> None:
+def test_conv_head_is_infopros_shape() -> None:
     model = load_model("vgg-s").eval()
     x = torch.zeros(1, *default_input("vgg-s"))
     gm = attach_exits(model, x, num_classes=10, head="conv").eval()
@@ -89,19 +99,64 @@ def test_conv_head_variant() -> None:
         nn.AdaptiveAvgPool2d,
         nn.Flatten,
         nn.Linear,
+        nn.ReLU,
+        nn.Linear,
     ]
-    c = 16
-    assert sum(p.numel() for p in head.parameters()) == c * c * 9 + 2 * c + c * 10 + 10
+    assert head[0].stride == (2, 2) and head[0].out_channels == 32
+    c, w, hidden = 16, 32, CONV_HIDDEN
+    assert sum(p.numel() for p in head.parameters()) == (
+        c * w * 9 + 2 * w + w * hidden + hidden + hidden * 10 + 10
+    )
     out = gm(torch.zeros(2, *default_input("vgg-s")))
     assert [tuple(o.shape) for o in out] == [(2, 10)] * 3
     linear = attach_exits(model, x, num_classes=10).get_submodule("exit_heads.0")
     assert [type(m) for m in linear] == [nn.AdaptiveAvgPool2d, nn.Flatten, nn.Linear]
 
 
+def test_sdn_head_mixes_max_and_average_pooling_to_a_4x4_grid() -> None:
+    head = make_head((1, 8, 16, 16), 5, "sdn")
+    pool, flat, linear = head
+    assert isinstance(pool, MixPool) and isinstance(flat, nn.Flatten)
+    assert linear.in_features == 8 * SDN_GRID * SDN_GRID  # where things are is kept
+    assert pool.alpha.detach().item() == 0.5 and pool.alpha.requires_grad
+    x = torch.randn(2, 8, 16, 16)
+    blocks = x.reshape(2, 8, 4, 4, 4, 4)  # 4x4 cells of 4x4 pixels
+    expect = 0.5 * blocks.amax(dim=(3, 5)) + 0.5 * blocks.mean(dim=(3, 5))
+    torch.testing.assert_close(pool(x), expect)
+    with torch.no_grad():
+        pool.alpha.fill_(1.0)
+    torch.testing.assert_close(pool(x), blocks.amax(dim=(3, 5)))
+    # a map already at most 4x4 is flattened as it is
+    small = make_head((1, 8, 2, 2), 5, "sdn")
+    assert [type(m) for m in small] == [nn.Flatten, nn.Linear] and small[1].in_features == 32
+    # the mix gets a gradient: it is learned
+    fresh = make_head((1, 8, 16, 16), 5, "sdn")
+    fresh(x).square().sum().backward()
+    assert fresh[0].alpha.grad is not None and fresh[0].alpha.grad.abs().item() > 0
+
+
+def test_every_head_kind_is_costed_without_unknown_ops(caplog: pytest.LogCaptureFixture) -> None:
+    model = load_model("vgg-s").eval()
+    x = torch.zeros(1, *default_input("vgg-s"))
+    flops = {}
+    for kind in HEADS:
+        gm = attach_exits(model, x, num_classes=4, head=kind)
+        with caplog.at_level("WARNING"):
+            graph = build_graph(gm, x, name=kind)
+        assert not [r for r in caplog.records if "unknown" in r.getMessage().lower()]
+        head = graph.exit_nodes(0)
+        assert {n.kind for n in head} != {"other"}
+        flops[kind] = sum(n.flops for n in head)
+    # GAP + linear < SDN (pooled 4x4 grid) < a conv at half the resolution
+    assert flops["linear"] < flops["sdn"] < flops["conv"]
+
+
 def test_make_head_shapes_and_errors() -> None:
     flat = make_head((1, 32), 5)
     assert flat(torch.zeros(2, 32)).shape == (2, 5)
-    assert make_head((1, 8, 4, 4), 5, "conv")(torch.zeros(2, 8, 4, 4)).shape == (2, 5)
+    for kind in HEADS:
+        assert make_head((1, 8, 4, 4), 5, kind)(torch.zeros(2, 8, 4, 4)).shape == (2, 5)
+        assert make_head((1, 32), 5, kind)(torch.zeros(2, 32)).shape == (2, 5)
     with pytest.raises(InputError, match="unknown head"):
         make_head((1, 8, 4, 4), 5, "transformer")
 

@@ -197,23 +197,37 @@ def test_bad_task_specs_are_input_errors(shapes: DataSet) -> None:
 
 #: The keys of networks cached before tasks existed (computed at the commit before
 #: multi-task networks, with that commit's code): a single-task spec must keep them, or
-#: every cached network would be trained again.
+#: every cached network would be trained again. Their exit heads were global average
+#: pooling + linear and their exit losses weighed 1 from the start, the defaults then: a
+#: spec naming both keeps them.
 KEY_PLAIN = "5c29c8d5a9097ae508edd7e3611c5f34b24ccb0550be7abcb2f782f2f9a8aab7"
 KEY_SPARSE_NO_EXITS = "875cc02217d0fdb1af8202519f480285b2214f625ca57c4697bcc5be0d341366"
 KEY_SHAPES3D_TASK = "e589f39d3e964ce9049fb38d92525734190db672d6f4ada4ad1837e83f0d678d"
+#: The same networks with today's defaults (SDN's exit head, its exit weights ramped up):
+#: other networks, other keys.
+KEY_PLAIN_SDN = "d5c17160e5af9b2cde2658102daa842efc3c03ab48fd321faf73aa5dfe181f5c"
+KEY_SHAPES3D_TASK_SDN = "6fdfd45d39f9b68546165fec13226eb6b6bce4bd734204f83abd5a5db6093047"
 
 
 def test_single_task_keys_are_those_of_before_tasks(digits: DataSet, shapes: DataSet) -> None:
-    assert NetworkSpec("mlp", digits).key == KEY_PLAIN
+    linear = {"train": TrainConfig(head="linear", exit_schedule="constant")}
+    assert NetworkSpec("mlp", digits, **linear).key == KEY_PLAIN
     sparse = dict(method="predefined", density=0.25, exits=(), train=TrainConfig(epochs=2))
     assert NetworkSpec("mlp", digits, **sparse).key == KEY_SPARSE_NO_EXITS
-    assert NetworkSpec("vgg-s", shapes, task="object_hue").key == KEY_SHAPES3D_TASK
+    assert NetworkSpec("vgg-s", shapes, task="object_hue", **linear).key == KEY_SHAPES3D_TASK
     # naming the one task changes nothing either
-    assert NetworkSpec("mlp", digits, tasks=(digits.task,)).key == KEY_PLAIN
+    assert NetworkSpec("mlp", digits, tasks=(digits.task,), **linear).key == KEY_PLAIN
     assert NetworkSpec("mlp", digits, tasks=(digits.task,), **sparse).key == KEY_SPARSE_NO_EXITS
-    assert NetworkSpec("vgg-s", shapes, tasks=("object_hue",)).key == KEY_SHAPES3D_TASK
+    assert NetworkSpec("vgg-s", shapes, tasks=("object_hue",), **linear).key == KEY_SHAPES3D_TASK
+    # today's default head: the keys of its own, with or without the task named
+    assert NetworkSpec("mlp", digits).key == KEY_PLAIN_SDN
+    assert NetworkSpec("mlp", digits, tasks=(digits.task,)).key == KEY_PLAIN_SDN
+    assert NetworkSpec("vgg-s", shapes, tasks=("object_hue",)).key == KEY_SHAPES3D_TASK_SDN
+    # without exits there is no head: the key of before, whatever the head and exit losses
+    no_exits = dict(sparse, train=TrainConfig(epochs=2, head="conv", distill=0.5))
+    assert NetworkSpec("mlp", digits, **no_exits).key == KEY_SPARSE_NO_EXITS
     # an MLP head on one task is another network, and so is a second task
-    assert NetworkSpec("mlp", digits, head=HeadConfig("mlp")).key != KEY_PLAIN
+    assert NetworkSpec("mlp", digits, head=HeadConfig("mlp")).key != KEY_PLAIN_SDN
     two = NetworkSpec("vgg-s", shapes, tasks=("object_hue", "object_shape")).key
     assert two not in (
         KEY_SHAPES3D_TASK,

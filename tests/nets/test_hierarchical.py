@@ -133,3 +133,21 @@ def test_a_named_exit_past_the_cut_or_a_cut_outside_is_refused(digits) -> None: 
         with pytest.raises(InputError) as err:
             train_network(bad, progress=False)
         assert err.value.field == field and "\n" not in str(err.value)
+
+
+def test_the_edge_part_learns_at_its_own_rate(digits) -> None:  # noqa: ANN001
+    """``edge_lr`` moves only the edge part's rate: at the network's own rate it trains
+    bit for bit as without it; at a tenth, the edge's weights move less from where they
+    started, and its key is its own."""
+    cut = exit_cut(digits, 0)
+    plain = train_network(spec_of(digits, cut=cut), progress=False)
+    same = spec_of(digits, cut=cut, edge_lr=3e-3)
+    assert same.key != spec_of(digits, cut=cut).key
+    same_run = train_network(same, progress=False)
+    for k, v in plain.state.items():
+        assert torch.equal(v, same_run.state[k]), k
+    slow = train_network(spec_of(digits, cut=cut, edge_lr=3e-4), progress=False)
+    start = build_network(spec_of(digits, cut=cut)).state_dict()
+    for k in ("layers.0.0.weight", "exit_heads.0.0.weight"):
+        moved = (plain.state[k] - start[k]).abs().sum()
+        assert (slow.state[k] - start[k]).abs().sum() < moved / 3, k

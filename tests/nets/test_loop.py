@@ -26,6 +26,28 @@ def test_the_best_epoch_is_kept_and_patience_stops() -> None:
     assert torch.equal(best.state["weight"], torch.full((2, 2), 4.0))
 
 
+def test_a_tie_of_the_final_accuracy_goes_to_the_better_exits() -> None:
+    net = nn.Linear(2, 2)
+    best = loop.Best(patience=2)
+    val = (torch.zeros(1),)
+    scores = [(0.9, 0.5), (0.95, 0.4), (0.95, 0.6), (0.95, 0.6), (0.95, 0.55)]
+    stops = [best.stop(s, i, net, val) for i, s in enumerate(scores)]
+    # epoch 3 ties the final accuracy of epoch 2 with better exits: it is kept and patience
+    # starts again from it; epochs 4 (equal) and 5 (worse exits) run it out
+    assert stops == [False, False, False, False, True]
+    assert best.epoch == 3 and best.accuracy == (0.95, 0.6)
+
+
+def test_the_exits_mean_accuracy_over_exits_and_tasks() -> None:
+    y = torch.tensor([0, 1])
+    right, wrong = torch.tensor([[5.0, 0.0], [0.0, 5.0]]), torch.tensor([[0.0, 5.0], [5.0, 0.0]])
+    one_task = (torch.stack([right, wrong, right]),)  # 2 exits (1.0, 0.0), final
+    assert loop.exits_accuracy(one_task, (y,)) == 0.5
+    two_tasks = (torch.stack([right, right]), torch.stack([wrong, right]))
+    assert loop.exits_accuracy(two_tasks, (y, y)) == 0.5
+    assert loop.exits_accuracy((torch.stack([right]),), (y,)) == 0.0  # no exit
+
+
 def test_divergence_says_where() -> None:
     net = nn.Linear(2, 2)
     loop.check_diverged(net, 0, 5.0, 1.0)  # under 10 x max(first, 1): no error

@@ -353,16 +353,21 @@ def test_only_a_sparse_network_outside_the_zoo_gets_the_classifier_key_field() -
 
 def test_channels_and_predefined_at_one_nominal_density_realise_different_ones() -> None:
     """mobilenet-s at 1/8: depthwise convolutions and the stem stay dense under predefined
-    sparsity, while channels thins them: the realised densities differ by about 1.5x."""
+    sparsity, while channels thins them: the realised densities differ by about 1.5x (with
+    linear exit heads; the heads stay dense and count, and SDN's, on a 4x4 grid, are 16
+    times wider)."""
     from dse.nets.data import load_data
     from dse.nets.training import NetworkSpec, realised_density
 
     data = load_data("shapes", size=32, n=100)
-    pre = realised_density(NetworkSpec(model="mobilenet-s", data=data, density=1 / 8))
+    linear = TrainConfig(head="linear")
+    pre = realised_density(NetworkSpec(model="mobilenet-s", data=data, density=1 / 8, train=linear))
     ch = realised_density(
-        NetworkSpec(model="mobilenet-s", data=data, density=1 / 8, method="channels")
+        NetworkSpec(model="mobilenet-s", data=data, density=1 / 8, method="channels", train=linear)
     )
     assert 0.2 < pre < 0.25 and 0.13 < ch < 0.16 and 1.4 < pre / ch < 1.6
+    sdn = realised_density(NetworkSpec(model="mobilenet-s", data=data, density=1 / 8))
+    assert pre < sdn < pre + 0.05  # the wider dense heads keep more of the weights
 
 
 # --------------------------------------------------------------------------- did it learn?
@@ -434,11 +439,17 @@ def test_an_undertrained_network_is_flagged_and_a_trained_one_is_not(digits: Dat
 
 def test_integer_epoch_keys_are_unchanged_and_auto_has_its_own() -> None:
     data = load_data("digits")
-    # the keys these specs had before "auto" existed
-    assert spec_of(data).key == ("7198d8c15cf1b31b4f356ff035660a546d3eaeb0b858218ac341d51bc66b1aa9")
-    assert NetworkSpec(model="mlp", data=data).key == (
+    # the keys these specs had before "auto" existed (their exit head, global average
+    # pooling + linear, and constant exit weights were the defaults then)
+    before = {"head": "linear", "exit_schedule": "constant"}
+    assert spec_of(data, train=TrainConfig(epochs=2, **before)).key == (
+        "7198d8c15cf1b31b4f356ff035660a546d3eaeb0b858218ac341d51bc66b1aa9"
+    )
+    assert NetworkSpec(model="mlp", data=data, train=TrainConfig(**before)).key == (
         "5c29c8d5a9097ae508edd7e3611c5f34b24ccb0550be7abcb2f782f2f9a8aab7"
     )
+    # with today's defaults (SDN's head, its exit weights ramped)
+    assert spec_of(data).key == ("e95263ac2195afc27059d5e5781ffc188035748919f665a95dc756ed8b5c3da7")
     # patience and the cap do not touch an integer-epoch key
     assert spec_of(data, train=TrainConfig(epochs=2, patience=9, max_epochs=7)).key == (
         spec_of(data).key
@@ -467,7 +478,7 @@ def test_bad_auto_settings_are_input_errors() -> None:
 def test_auto_stops_after_patience_and_keeps_the_best_validation_epoch(
     digits: DataSet, tmp_path: Path
 ) -> None:
-    cfg = TrainConfig(epochs="auto", patience=2, max_epochs=12)
+    cfg = TrainConfig(epochs="auto", patience=2, max_epochs=12, select="final")
     spec = spec_of(digits, train=cfg)
     cache = Cache(tmp_path)
     trained = train_network(spec, cache=cache, progress=False)
@@ -491,6 +502,32 @@ def test_auto_stops_after_patience_and_keeps_the_best_validation_epoch(
     # and the cache keeps which epoch was kept
     again = train_network(spec, cache=cache, progress=False)
     assert again.cached and again.epoch_kept == best and again.epochs_run == run
+
+
+def test_auto_breaks_a_tie_of_the_final_accuracy_by_the_exits(digits: DataSet) -> None:
+    """The default rule: the best epoch has the best final validation accuracy and, of
+    those, the best mean exit accuracy; patience counts from it."""
+    cfg = TrainConfig(epochs="auto", patience=3, max_epochs=14)
+    trained = train_network(spec_of(digits, density=1.0, train=cfg), progress=False)
+    scores = [(h["val_accuracy"], h["val_exit_accuracy"]) for h in trained.history]
+    best = scores.index(max(scores)) + 1
+    assert trained.epoch_kept == best
+    assert trained.epochs_run == min(cfg.max_epochs, best + cfg.patience)
+    val = trained.accuracy("val")
+    assert (val[-1], sum(val[:-1]) / 2) == pytest.approx(scores[best - 1], abs=1e-7)
+
+
+def test_a_network_still_at_chance_is_not_stopped_by_patience(digits: DataSet) -> None:
+    """Under the default rule patience counts only once the final classifier clears its
+    learned floor: a network that has not started to learn (here a learning rate too
+    small to move it) trains to the cap; the rule of before stops it after patience."""
+    stuck = dict(epochs="auto", patience=2, max_epochs=5, lr=1e-9)
+    waits = train_network(spec_of(digits, train=TrainConfig(**stuck)), progress=False)
+    assert waits.epochs_run == 5 and waits.learning_problem() is not None
+    before = train_network(
+        spec_of(digits, train=TrainConfig(**stuck, select="final")), progress=False
+    )
+    assert before.epochs_run == 3 and before.epoch_kept == 1
 
 
 def test_auto_at_the_cap_says_so(digits: DataSet) -> None:

@@ -72,9 +72,9 @@ def test_a_frozen_backbone_answers_as_the_users_model(user: dict[str, Path]) -> 
     assert heads and set(trained.state) == set(saved) | heads
     untrained = replace(spec, train=replace(spec.train, epochs=1))
     first = train_network(untrained, progress=False)
-    assert not torch.equal(
-        first.state["exit_heads.0.2.weight"], trained.state["exit_heads.0.2.weight"]
-    )
+    # the exit head's weights (whatever its kind) moved between epoch 1 and epoch 5
+    moved = [k for k in heads if k.endswith("weight") and first.state[k].is_floating_point()]
+    assert moved and any(not torch.equal(first.state[k], trained.state[k]) for k in moved)
     assert trained.epochs_run == 5 and trained.accuracy("test")[1] > 0.5
 
 

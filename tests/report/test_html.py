@@ -166,8 +166,10 @@ def test_report_escapes_the_spec_and_shows_the_recommendation(feasible: Path) ->
     assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page
     md = (feasible.parent / "report.md").read_text()
     assert "Recommended configuration" in md and "No trial is feasible" not in md
-    for cmd in ("dse study run", "dse verify tiny", "dse report tiny", "dse compare tiny"):
+    for cmd in ("dse study run", "dse verify tiny", "dse report tiny", "dse recommend tiny"):
         assert cmd in md
+    # the commands that take a spec are given its file, not the study's name
+    assert re.search(r"dse compare \S*tiny\.toml", md) and "dse compare tiny " not in md
     assert "Not verified yet" in md  # and the command to do it, checked above
     # the objectives are described, and the recommended point's edge energy is broken into
     # every part it sums, the edge idling while it waits included

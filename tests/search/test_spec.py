@@ -319,6 +319,54 @@ BAD: list[tuple[str, str, str, tuple[str, ...]]] = [
         ("true or false",),
     ),
     ("bad-exits", _good(space={"exits": 3}), "space.exits", ('"all", "none"',)),
+    (
+        "unknown-exit-head",
+        _good(training={"head": "attention"}),
+        "training.head",
+        ("attention", "sdn"),
+    ),
+    (
+        "unknown-lr-schedule",
+        _good(training={"lr_schedule": "linear"}),
+        "training.lr_schedule",
+        ("linear", "cosine"),
+    ),
+    (
+        "augment-not-a-list",
+        _good(training={"augment": 3}),
+        "training.augment",
+        ("list",),
+    ),
+    (
+        "unknown-augmentation",
+        _good(training={"augment": ["flip", "rotate"]}),
+        "training.augment",
+        ("rotate", "crop"),
+    ),
+    (
+        "unknown-exit-schedule",
+        _good(training={"exit_schedule": "sudden"}),
+        "training.exit_schedule",
+        ("sudden", "ramp"),
+    ),
+    (
+        "negative-distillation",
+        _good(training={"distill": -0.5}),
+        "training.distill",
+        ("outside",),
+    ),
+    (
+        "distillation-outside-central-training",
+        _good(training={"distill": 0.5, "mode": "split"}),
+        "training.distill",
+        ("central",),
+    ),
+    (
+        "edge-lr-in-central-training",
+        _good(training={"edge_lr": 0.001}),
+        "training.edge_lr",
+        ("split", "hierarchical"),
+    ),
 ]
 
 
@@ -414,3 +462,27 @@ def test_the_shipped_multitask_spec_names_three_tasks_and_a_per_task_constraint(
     assert spec.tasks == ("object_shape", "object_scale", "object_hue")
     assert [str(c) for c in spec.constraints][0] == "accuracy.object_scale >= 0.8"
     assert spec.policies == ("all", "per_task") and spec.task_thresholds
+
+
+def test_recipe_fields_and_auto_exits() -> None:
+    from dse.nets.training import TrainConfig
+
+    text = _good(
+        training={
+            "epochs": "auto",
+            "head": "sdn",
+            "lr_schedule": "cosine",
+            "augment": ["crop", "flip"],
+            "exit_schedule": "ramp",
+            "distill": 0.5,
+            "weight_decay": 5e-4,
+        },
+        space={"exits": "auto"},
+    )
+    spec = parse_spec(text, where="recipe.toml")
+    assert spec.exits == "auto"
+    cfg = TrainConfig(**spec.training)
+    assert (cfg.head, cfg.lr_schedule_kind, cfg.augment) == ("sdn", "cosine", ("crop", "flip"))
+    assert (cfg.exit_schedule, cfg.distill, cfg.weight_decay) == ("ramp", 0.5, 5e-4)
+    one = parse_spec(_good(training={"augment": "flip"}), where="one.toml")
+    assert TrainConfig(**one.training).augment == ("flip",)
