@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from dse.costmodel import codec_seconds, transfer_time
+from dse.costmodel.costs import framing_rates
 from dse.errors import InputError
 from dse.nets import Cache, Codec
 from dse.search import Candidate, Explorer, parse_spec, run_study
@@ -154,6 +155,21 @@ def test_lossless_codecs_change_no_output_only_the_bytes(explorer: Explorer) -> 
     assert (fp32.accuracy, fp32.test_accuracy) == (plain.accuracy, plain.test_accuracy)
     header = fp32.bandwidth - plain.bandwidth
     assert 0 < header < 64  # the payload's header and checksum, nothing else
+
+
+def test_fp32_at_the_cut_pays_for_its_payload_s_packing_and_crc(explorer: Explorer) -> None:
+    plain = explorer.evaluate(Candidate("dense", 1.0, CUT, (), 0.5))
+    fp32 = explorer.evaluate(Candidate("dense", 1.0, CUT, (), 0.5, codec="fp32"))
+    t = explorer.scorer("dense", 1.0).table
+    pack = framing_rates(t.edge)
+    check = framing_rates(t.server)
+    assert fp32.edge_s - plain.edge_s == pytest.approx(
+        fp32.bandwidth / pack["pack"] + fp32.bandwidth / pack["crc32"]
+    )
+    assert fp32.server_s - plain.server_s == pytest.approx(
+        fp32.bandwidth / check["unpack"] + fp32.bandwidth / check["crc32"]
+    )
+    assert fp32.edge_s > plain.edge_s and fp32.compute_energy > plain.compute_energy
 
 
 def test_at_the_edge_only_cut_the_codec_decides_nothing(explorer: Explorer) -> None:
