@@ -35,6 +35,7 @@ from dse.costmodel import load_device, load_link
 from dse.nets import Cache
 from dse.search import COST_FIELDS, Explorer, batch, load_spec, run_sweep
 
+REPO = Path(__file__).resolve().parent.parent
 TARGET_S = 10.0
 #: Largest relative difference between batched and one-by-one scores that counts as equal.
 SAME = 1e-9
@@ -58,7 +59,7 @@ def verdict(*, combinations: int, total_s: float, max_rel_diff: float) -> list[C
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--spec", default="studies/quickstart.toml", help="the study spec")
+    ap.add_argument("--spec", default=str(REPO / "studies/quickstart.toml"), help="the study spec")
     ap.add_argument(
         "--edges",
         default="raspberry-pi-4,jetson-nano,snapdragon-855",
