@@ -159,10 +159,11 @@ def verdict(figures: Mapping[str, Any]) -> list[Check]:
             f"front's hypervolume (target >= {100 * MIN_HV_FRACTION:.0f}%)",
         )
     )
+    hv = figures.get("joint_search_hv")
     checks.append(
         judge(
             figures.get("joint_beats_baselines"),
-            f"the joint search's trials (hypervolume {figures.get('joint_search_hv', '-')}) "
+            f"the joint search's trials (hypervolume {'-' if hv is None else f'{hv:.4f}'}) "
             "beat every baseline's exhaustive front",
         )
     )
