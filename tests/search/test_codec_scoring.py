@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from dse.costmodel import codec_seconds, transfer_time
-from dse.costmodel.costs import framing_rates
 from dse.errors import InputError
 from dse.nets import Cache, Codec
 from dse.search import Candidate, Explorer, parse_spec, run_study
@@ -158,6 +157,8 @@ def test_lossless_codecs_change_no_output_only_the_bytes(explorer: Explorer) -> 
 
 
 def test_fp32_at_the_cut_pays_for_its_payload_s_packing_and_crc(explorer: Explorer) -> None:
+    from dse.costmodel.costs import framing_rates
+
     plain = explorer.evaluate(Candidate("dense", 1.0, CUT, (), 0.5))
     fp32 = explorer.evaluate(Candidate("dense", 1.0, CUT, (), 0.5, codec="fp32"))
     t = explorer.scorer("dense", 1.0).table
