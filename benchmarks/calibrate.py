@@ -4,8 +4,10 @@ Runs the calibration ``--runs`` times (every zoo network, ``--repeats`` timed pa
 ``--threads`` threads) and prints, per network, the median over runs of the error of the
 predicted edge-only latency against the measured forward pass: with the base profile
 (estimates), with the profile fitted on every network, and fitted on the other networks
-only (the error on an unseen network). No target is set; the figures say how far the
-per-kind roofline carries.
+only (the error on an unseen network). The figures say how far the per-kind roofline
+carries; the one target (:func:`verdict`) is that calibrating pays where it is meant to,
+on networks the fit did not see: their median |error| below the base profile's (exit 1
+when it is not).
 
     python benchmarks/calibrate.py [--base raspberry-pi-4] [--runs 3] [--json FILE]
 """
@@ -19,12 +21,26 @@ import sys
 from pathlib import Path
 
 import torch
+from verdict import Check, conclude, judge
 
 from dse.costmodel.calibrate import calibrate, machine
 from dse.costmodel.devices import load_device
 from dse.nets.models import default_input, load_model
 
 ZOO = ("mlp", "vgg-s", "resnet-s", "mobilenet-s")
+
+
+def verdict(summary: dict[str, float]) -> list[Check]:
+    """Calibration pays on unseen networks: the median over networks of |error| fitted on
+    the other networks (``unseen_error``) below that of the base profile (``base_error``)."""
+    unseen, base = summary["unseen_error"], summary["base_error"]
+    return [
+        judge(
+            unseen < base,
+            f"on networks the fit did not see, median |error| {100 * unseen:.0f}% against "
+            f"the base profile's {100 * base:.0f}% (target: lower)",
+        )
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
         print(f"wrote {args.json}")
-    return 0
+    return conclude(verdict(summary))
 
 
 if __name__ == "__main__":

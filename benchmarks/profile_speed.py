@@ -19,7 +19,7 @@ without batch norm.
 
     python benchmarks/profile_speed.py [--runs N] [--json FILE]
 
-Exit status 1 when a target fails.
+One PASS/FAIL line per target (:func:`verdict`); exit status 1 when a target fails.
 """
 
 from __future__ import annotations
@@ -32,10 +32,12 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn as nn
 from fvcore.nn import FlopCountAnalysis
+from verdict import Check, conclude, judge
 
 from dse.costmodel.graph import build_graph
 
@@ -226,6 +228,29 @@ def _rel(value: float, reference: float) -> float:
     return (value - reference) / reference
 
 
+def verdict(figures: dict[str, Any]) -> list[Check]:
+    """The targets on the figures ``main`` writes: the graph costs at most 1.5x a bare
+    fvcore count (``ratio``), and each published model's params and MACs are within 2%."""
+    ratio = figures["ratio"]
+    checks = [
+        judge(
+            ratio <= RATIO_TARGET,
+            f"ResNet-50 layer graph {ratio:.2f}x a bare fvcore count (target <= {RATIO_TARGET})",
+        )
+    ]
+    for row in figures["published"]:
+        dp = _rel(row["params"], row["published_params"])
+        dm = _rel(row["macs"], row["published_macs"])
+        checks.append(
+            judge(
+                max(abs(dp), abs(dm)) <= COUNT_TOLERANCE,
+                f"{row['model']}: params {dp:+.2%}, MACs {dm:+.2%} against the published "
+                f"figures (target within {COUNT_TOLERANCE:.0%})",
+            )
+        )
+    return checks
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="timed runs of each (default 5)")
@@ -236,19 +261,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("fvcore").setLevel(logging.ERROR)
     torch.manual_seed(0)
 
-    ok = True
     x = torch.zeros(1, 3, 224, 224)
     graph_s, fvcore_s = time_pair(resnet50(), x, args.runs)
     ratio = graph_s / fvcore_s
-    verdict = "PASS" if ratio <= RATIO_TARGET else "FAIL"
-    ok &= verdict == "PASS"
     print(
         f"ResNet-50 at 1x3x224x224, median of {args.runs} interleaved runs "
         f"(torch {torch.__version__}, {torch.get_num_threads()} threads)"
     )
     print(f"  graph_s  {graph_s:.3f}   (dse.costmodel.graph.build_graph)")
     print(f"  fvcore_s {fvcore_s:.3f}   (fvcore FlopCountAnalysis(model, x).total())")
-    print(f"  ratio    {ratio:.2f}    target <= {RATIO_TARGET}  {verdict}")
+    print(f"  ratio    {ratio:.2f}    target <= {RATIO_TARGET}")
     print()
     print(
         f"{'model':10s} {'params':>12s} {'published':>10s} {'diff':>7s}   "
@@ -258,11 +280,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name, pub_params, pub_macs in PUBLISHED:
         params, macs = counts(name)
         dp, dm = _rel(params, pub_params), _rel(macs, pub_macs)
-        verdict = "PASS" if max(abs(dp), abs(dm)) <= COUNT_TOLERANCE else "FAIL"
-        ok &= verdict == "PASS"
         print(
             f"{name:10s} {params:12,d} {pub_params / 1e6:9.1f}M {dp:+7.2%}   "
-            f"{macs:14,d} {pub_macs / 1e9:9.2f}G {dm:+7.2%}   {verdict}"
+            f"{macs:14,d} {pub_macs / 1e9:9.2f}G {dm:+7.2%}"
         )
         published.append(
             {
@@ -273,11 +293,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "published_macs": pub_macs,
             }
         )
+    data = {"graph_s": graph_s, "fvcore_s": fvcore_s, "ratio": ratio, "published": published}
     if args.json:
-        data = {"graph_s": graph_s, "fvcore_s": fvcore_s, "ratio": ratio, "published": published}
         Path(args.json).write_text(json.dumps(data, indent=2) + "\n")
         print(f"\nwrote {args.json}")
-    return 0 if ok else 1
+    print()
+    return conclude(verdict(data))
 
 
 if __name__ == "__main__":

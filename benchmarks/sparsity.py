@@ -32,6 +32,10 @@ each case for the fixed number of epochs chosen on validation by ``--sweep-epoch
 and 1/8 predefined, seeds 0 and 1: the fewest epochs within 0.5 point of the best), the
 recipe of before (no augmentation, weight decay 1e-4); ``--epochs N`` for N epochs.
 
+The verdict (:func:`verdict`): one PASS/FAIL line per case for the predefined method (the
+claim is about predefined sparsity; the channels method is the comparison, shown in the
+headline, not judged); exit 0 when the claim holds on every case, 1 when it fails on one.
+
 Networks are trained without exit heads by default (``--exits none``): the claim is about
 the network, and the paper's public code has none; ``--exits all`` adds the (dense) heads,
 which then count in storage and FLOPs.
@@ -60,6 +64,7 @@ from typing import Any
 
 import pandas as pd
 import torch
+from verdict import Check, conclude, judge, skipped
 
 from dse.costmodel.graph import build_graph
 from dse.nets import sparsity
@@ -72,6 +77,7 @@ TOLERANCE_POINTS = 1.0
 DENSITIES = ("1", "1/2", "1/4", "1/8", "1/16")
 QUICK_DENSITIES = ("1", "1/4", "1/16")
 METHODS = ("predefined", "channels")
+CLAIM_METHOD = "predefined"  # the method the paper's claim is about; channels compares
 
 
 @dataclass(frozen=True)
@@ -239,6 +245,29 @@ def summarise(rows: list[dict[str, Any]]) -> tuple[pd.DataFrame, list[dict[str, 
     return t, verdicts
 
 
+def verdict(headline: list[dict[str, Any]]) -> list[Check]:
+    """One check per case of the claim's method (``predefined``): the largest reduction
+    (the smaller of the storage and FLOP factors) with mean validation accuracy within 1
+    point of dense must reach 4x with the test accuracy also within 1 point. The rows are
+    :func:`summarise`'s verdicts with their ``case``; other methods are not judged."""
+    checks = []
+    for row in headline:
+        if row["method"] != CLAIM_METHOD:
+            continue
+        holds = row["reduction x"] >= CLAIM_FACTOR and row["Δ test"] >= -TOLERANCE_POINTS - 1e-9
+        checks.append(
+            judge(
+                holds,
+                f"{row['case']} {row['method']}: {row['reduction x']:.2f}x fewer stored bytes "
+                f"and FLOPs at density {row['best density']} (realised "
+                f"{row['realised']:.3f}), {row['Δ val']:+.2f} points validation, "
+                f"{row['Δ test']:+.2f} test against dense (claim: >= {CLAIM_FACTOR:g}x within "
+                f"{TOLERANCE_POINTS:g} point)",
+            )
+        )
+    return checks
+
+
 def sweep_epochs(
     case: Case,
     data: DataSet,
@@ -364,7 +393,8 @@ def main(argv: list[str] | None = None) -> int:
             sweep_epochs(
                 case, data, counts, seeds if args.seeds != 3 else [0, 1], exits=exits, cache=cache
             )
-        return 0
+        print()
+        return conclude([skipped("the 4x claim: --sweep-epochs only chooses the epochs")])
     pd.set_option("display.width", 200)
     pd.set_option("display.max_columns", 20)
     all_rows: list[dict[str, Any]] = []
@@ -420,7 +450,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         atomic_write_bytes(Path(args.json), (json.dumps(all_rows, indent=1) + "\n").encode())
         print(f"wrote {len(all_rows)} rows to {args.json}")
-    return 0
+    print()
+    return conclude(verdict(headline), note="quick run: not the target" if args.quick else "")
 
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@ per combination the seconds to cost and rank every candidate, its best configura
 whether a split wins. For scale, the first combination is scored again one candidate at a
 time with ``Scorer.score`` (what a study's grid does) and the two results compared.
 
-Target (PASS/FAIL): the combinations together take under 10 s (after set-up) and the
-batched scores equal the one-by-one scores.
+Target (PASS/FAIL, :func:`verdict`): the combinations together take under 10 s (after
+set-up) and the batched scores equal the one-by-one scores; exit 1 when either fails.
 
     python benchmarks/sweep.py [--spec FILE] [--edges A,B,C] [--links X,Y,Z]
                                [--cache DIR] [--train] [--json FILE]
@@ -29,17 +29,37 @@ import time
 from pathlib import Path
 
 import numpy as np
+from verdict import Check, conclude, judge
 
 from dse.costmodel import load_device, load_link
 from dse.nets import Cache
 from dse.search import COST_FIELDS, Explorer, batch, load_spec, run_sweep
 
+REPO = Path(__file__).resolve().parent.parent
 TARGET_S = 10.0
+#: Largest relative difference between batched and one-by-one scores that counts as equal.
+SAME = 1e-9
+
+
+def verdict(*, combinations: int, total_s: float, max_rel_diff: float) -> list[Check]:
+    """The sweep's targets: every combination scored in under 10 s in all, and the batched
+    costs equal to scoring one candidate at a time."""
+    return [
+        judge(
+            total_s < TARGET_S,
+            f"{combinations} combinations in {total_s:.2f} s (target < {TARGET_S:g} s)",
+        ),
+        judge(
+            max_rel_diff < SAME,
+            f"batched costs equal one-by-one scores: largest relative difference "
+            f"{max_rel_diff:.1e} (target < {SAME:g})",
+        ),
+    ]
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--spec", default="studies/quickstart.toml", help="the study spec")
+    ap.add_argument("--spec", default=str(REPO / "studies/quickstart.toml"), help="the study spec")
     ap.add_argument(
         "--edges",
         default="raspberry-pi-4,jetson-nano,snapdragon-855",
@@ -108,11 +128,8 @@ def main() -> int:
         f"{edges[0]} / {links[0]} one by one: {one_s:.2f} s; batched costs {batched_s:.3f} s "
         f"({one_s / max(batched_s, 1e-9):.0f}x); largest relative difference {worst:.1e}"
     )
-    ok = total < TARGET_S and worst < 1e-9
-    print(
-        f"{'PASS' if ok else 'FAIL'}: {len(sw.results)} combinations in {total:.2f} s "
-        f"(target < {TARGET_S:g} s), batched = one by one: {worst < 1e-9}"
-    )
+    checks = verdict(combinations=len(sw.results), total_s=total, max_rel_diff=worst)
+    ok = all(c.status == "PASS" for c in checks)
     if args.json:
         Path(args.json).write_text(
             json.dumps(
@@ -128,7 +145,7 @@ def main() -> int:
                 indent=2,
             )
         )
-    return 0 if ok else 1
+    return conclude(checks)
 
 
 if __name__ == "__main__":

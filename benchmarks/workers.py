@@ -16,7 +16,9 @@ many free cores as workers: where the machine has fewer, 4 workers also run a
 scoring-free objective (the same sampler and storage, one fixed result), which shows
 what bounds them: the cores (scoring), or the sampler and storage.
 
-Print the figures; ``--json FILE`` writes ``{"storage": {KIND: {"1": trials_per_s,
+Print the figures and one PASS/FAIL/SKIP line per target (:func:`verdict`): exit 0 when
+both hold, 1 when one fails, 3 when one could not be measured (no PostgreSQL here, or the
+worker counts left out). ``--json FILE`` writes ``{"storage": {KIND: {"1": trials_per_s,
 "2": ..., "4": ...}}, ...}``.
 """
 
@@ -31,13 +33,18 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+from verdict import Check, conclude, judge
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))  # the throwaway PostgreSQL server of the tests
+
+#: Scaling targets on PostgreSQL: workers -> least speed-up over one worker.
+TARGETS: tuple[tuple[str, float], ...] = (("2", 1.5), ("4", 2.5))
 
 
 def _worker(
@@ -180,6 +187,27 @@ def run_once(
     }
 
 
+def verdict(report: Mapping[str, Any]) -> list[Check]:
+    """The scaling targets, judged on ``report["storage"]["postgres"]`` (workers -> median
+    trials/s): W workers at least the target's multiple of one worker's rate. Without a
+    PostgreSQL run, or without the counts a target compares, that target is a SKIP: the
+    journal's figures say nothing about it."""
+    rates = report.get("storage", {}).get("postgres")
+    checks = []
+    for w, target in TARGETS:
+        text = f"{w} workers on PostgreSQL >= {target}x one worker's trials/s"
+        if not rates:
+            checks.append(judge(None, text, why_skipped="no PostgreSQL server here"))
+        elif w not in rates or "1" not in rates:
+            checks.append(judge(None, text, why_skipped=f"--workers left out 1 or {w}"))
+        else:
+            x = rates[w] / rates["1"]
+            checks.append(
+                judge(x >= target, f"{w} workers on PostgreSQL x{x:.2f} one (target >= {target})")
+            )
+    return checks
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--spec", default=str(REPO / "studies" / "quickstart.toml"))
@@ -209,7 +237,6 @@ def main(argv: list[str] | None = None) -> int:
         "trials_per_worker": args.trials,
         "repeats": args.repeats,
     }
-    failures: list[str] = []
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
         os.chdir(tmp)  # the journal studies land in tmp/studies
         url = args.postgres
@@ -244,21 +271,8 @@ def main(argv: list[str] | None = None) -> int:
             for w in med:
                 sp = splits[w]
                 parts = ", ".join(f"{k} {sp[k]:.0%}" for k in (*PARTS, "other"))
-                print(
-                    f"  {w} worker(s): {med[w]:7.1f} trials/s  x{med[w] / med['1']:.2f}   "
-                    f"time: {parts}"
-                )
-            if kind == "postgres":
-                for w, target in (("2", 1.5), ("4", 2.5)):
-                    if w in med:
-                        x = med[w] / med["1"]
-                        ok = x >= target
-                        print(
-                            f"{'PASS' if ok else 'FAIL'}: {w} workers on PostgreSQL "
-                            f"x{x:.2f} one (target >= {target})"
-                        )
-                        if not ok:
-                            failures.append(f"{w} workers x{x:.2f}")
+                speedup = f"x{med[w] / med['1']:.2f}" if "1" in med else ""
+                print(f"  {w} worker(s): {med[w]:7.1f} trials/s  {speedup:>5}   time: {parts}")
             if max(counts) > (os.cpu_count() or 1):
                 w = max(counts)
                 free = [
@@ -282,7 +296,8 @@ def main(argv: list[str] | None = None) -> int:
                 )
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2))
-    return 1 if failures else 0
+    print()
+    return conclude(verdict(report))
 
 
 if __name__ == "__main__":

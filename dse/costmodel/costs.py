@@ -59,9 +59,11 @@ cut sends nothing and costs nothing on the link.
 
 Coding the tensors at a cut (:func:`codec_seconds`): ``R`` float32 bytes become a body of
 ``R * CODEC_BODY_FRACTION[dtype]`` bytes (fp16/bf16 1/2, int8 1/4, int4 1/8), optionally
-compressed. The edge pays ``R / quantize + body / zstd`` (or ``/ zlib``), the server
-``body / unzstd + R / dequantize`` (throughputs: ``DeviceProfile.codec_rate``); fp32
-without a lossless coder costs nothing.
+compressed, framed into a ``P``-byte payload (header, body, CRC32). The edge pays
+``R / quantize + body / zstd`` (or ``/ zlib``) and the framing, ``P / pack + P / crc32``;
+the server ``P / crc32 + P / unpack + body / unzstd + R / dequantize`` (throughputs:
+``DeviceProfile.codec_rate``, and :func:`framing_rates`). fp32 without a lossless coder
+still packs and checksums its payload.
 """
 
 from __future__ import annotations
@@ -75,6 +77,7 @@ from dse.costmodel.devices import (
     UNFUSED_RUNTIMES,
     DeviceProfile,
     LinkProfile,
+    LOSSLESS_REFERENCE_Bps,
     check_runs_float,
     parse_nm,
 )
@@ -236,6 +239,32 @@ CODEC_BODY_FRACTION: dict[str, float] = {
     "int4": 0.125,
 }
 CODEC_LOSSLESS: tuple[str, ...] = ("zstd", "zlib")
+#: Bytes of memory traffic per payload byte to build a payload the way ``dse.nets.codecs``
+#: does: the body copied out of its tensor, the header joined in front, the CRC appended:
+#: three copies of the payload, each a read and a write.
+PACK_TRAFFIC = 6.0
+#: ... and to read one back: the body sliced out of the payload and cast into its array,
+#: two copies, each a read and a write.
+UNPACK_TRAFFIC = 4.0
+#: zlib's crc32 on one core of the lossless coders' reference machine (a Core i9-9900K @
+#: 5.0 GHz, ``devices.LOSSLESS_REFERENCE_Bps``): 2.1 GB/s measured on one core of an AMD
+#: EPYC VM @ 2.6 GHz (M: zlib 1.2.13 through Python's zlib.crc32, 64 KiB to 1 MiB buffers,
+#: best of 15 runs), x 5.0 / 2.6 for the clock at the same work per cycle (E): 4 GB/s.
+CRC32_REFERENCE_Bps = 4.0e9
+
+
+def framing_rates(device: DeviceProfile) -> dict[str, float]:
+    """Throughputs of framing a payload on ``device``, payload bytes per second: ``pack``
+    and ``unpack`` memory-bound (bandwidth / :data:`PACK_TRAFFIC`, / :data:`UNPACK_TRAFFIC`),
+    ``crc32`` on one core: :data:`CRC32_REFERENCE_Bps` scaled as the profile scales the
+    lossless coders' reference core, by its ``unzstd`` figure over the reference's
+    (decompression is level independent; a profile without one gets the default core)."""
+    core = device.codec_rate("unzstd") / LOSSLESS_REFERENCE_Bps["unzstd"]
+    return {
+        "pack": device.mem_bandwidth_Bps / PACK_TRAFFIC,
+        "unpack": device.mem_bandwidth_Bps / UNPACK_TRAFFIC,
+        "crc32": CRC32_REFERENCE_Bps * core,
+    }
 
 
 def codec_seconds(
@@ -250,15 +279,17 @@ def codec_seconds(
     """Seconds ``device`` takes to code (``direction="encode"``, the edge) or decode
     (``"decode"``, the server) one sample's tensors at a cut.
 
-    ``raw_bytes`` is their float32 size, ``coded_bytes`` the payload's length (the
-    throughputs are rated on the uncompressed side, so it enters no term; it is checked,
-    and kept in the signature so a caller passes what it measured). With body =
-    ``raw_bytes * CODEC_BODY_FRACTION[dtype]``::
+    ``raw_bytes`` is their float32 size, ``coded_bytes`` the payload's length (header,
+    body, CRC) as measured. With body = ``raw_bytes * CODEC_BODY_FRACTION[dtype]`` and the
+    framing throughputs of :func:`framing_rates`::
 
         encode = raw_bytes / quantize  + body / zstd     (or zlib; each term only if used)
-        decode = body / unzstd         + raw_bytes / dequantize
+                 + coded_bytes / pack  + coded_bytes / crc32
+        decode = coded_bytes / crc32   + coded_bytes / unpack
+                 + body / unzstd       + raw_bytes / dequantize
 
-    fp32 quantises nothing; without ``lossless`` nothing is compressed.
+    fp32 quantises nothing; without ``lossless`` nothing is compressed; every payload is
+    packed and checksummed.
     """
     if dtype not in CODEC_BODY_FRACTION:
         raise ValueError(f"unknown codec dtype {dtype!r}; one of {', '.join(CODEC_BODY_FRACTION)}")
@@ -272,7 +303,11 @@ def codec_seconds(
         if not (math.isfinite(value) and value >= 0):
             raise ValueError(f"{label} must be finite and >= 0, got {value!r}")
     body = raw_bytes * CODEC_BODY_FRACTION[dtype]
-    seconds = 0.0
+    framing = framing_rates(device)
+    seconds = (
+        coded_bytes / framing["crc32"]
+        + coded_bytes / framing["pack" if direction == "encode" else "unpack"]
+    )
     if dtype != "fp32":
         step = "quantize" if direction == "encode" else "dequantize"
         seconds += raw_bytes / device.codec_rate(step)

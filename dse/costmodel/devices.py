@@ -164,6 +164,33 @@ SOURCE_STATUS: Mapping[str, str] = MappingProxyType(
         "M": "measured by the profile's author (say how)",
     }
 )
+#: Fields of a link profile whose citation must rest on a source: a status other than E
+#: alone (an estimate may join a sourced rule, as ``D/E:`` does). The downlink decides how
+#: fast split training's gradient comes back, and cellular links are asymmetric (HSPA,
+#: LTE and 5G downlinks are several times their uplinks): a downlink assumed equal to the
+#: uplink made split training look twice as slow as it is on them.
+SOURCED_LINK_FIELDS: tuple[str, ...] = ("downlink",)
+
+
+def source_status(citation: str) -> frozenset[str]:
+    """The status letters a ``[sources]`` citation starts with: ``"D/U: ..."`` gives
+    {"D", "U"}; a citation without a status gives none."""
+    head, colon, _ = citation.partition(":")
+    if not colon:
+        return frozenset()
+    letters = [x.strip() for x in head.split("/")]
+    return frozenset(x for x in letters if x in SOURCE_STATUS)
+
+
+def unsourced_link_field(key: str, citation: str) -> str | None:
+    """Why a link's ``key`` (one of :data:`SOURCED_LINK_FIELDS`) with this citation is not
+    sourced, or None when it is."""
+    status = source_status(citation)
+    if key in SOURCED_LINK_FIELDS and status <= {"E"}:
+        return f"the {key} is an estimate (E:) with no source behind it"
+    return None
+
+
 #: Physical bounds of a profile's figures, in SI base units, by dotted field (a peak of
 #: any dtype under ``compute.peak_flops``): (low, high, unit, the devices that set them).
 #: They admit every shipped profile and every real device from a microcontroller (an 8-bit

@@ -21,11 +21,13 @@ from dse.costmodel.devices import (
     FORMAT_HINT,
     RADIO_POWER_MAX_W,
     RUNTIMES,
+    SOURCED_LINK_FIELDS,
     SPARSE_PATTERNS,
     DeviceProfile,
     LinkProfile,
     codec_rate_error,
     pattern_error,
+    unsourced_link_field,
 )
 from dse.costmodel.kinds import OP_KINDS
 from dse.costmodel.predictor import KernelPredictor, sha256
@@ -284,6 +286,17 @@ def parse_link(reader: Reader, data: dict[str, Any], path: Path) -> LinkProfile:
     rtt = reader.quantity(data, "", "rtt", "time", "nonnegative")
     radio = _radio(reader, reader.table(data, "", "radio"), uplink=uplink, downlink=downlink)
     sources = reader.sources(data, tables=())
+    for key in SOURCED_LINK_FIELDS:
+        why = unsourced_link_field(key, sources[key])
+        if why is not None:
+            raise reader.error(
+                f'sources."{key}"',
+                why,
+                "cite what it rests on: a measurement (M:), a paper or dataset (S: or D:), a "
+                "standard's rates (D/E: when applied to an estimated uplink); cellular "
+                "downlinks are several times their uplinks, and a link that is symmetric "
+                "says why",
+            )
     return LinkProfile(
         name=name,
         version=version,

@@ -6,31 +6,48 @@ training settings (each trained once and cached like every network). Both are sc
 dense, with no exit taken, at every cut. Each design is shown at its best cut (the lowest
 mean latency; with equal latencies, the fewest bytes), at MTL-Split's cut (the shared
 layers on the edge, the heads on the server; the single-task networks cut at the same
-layer), all on the edge, and all on the server. The single-task networks run side by
-side under ``[deployment] stl``:
+layer), all on the edge, and all on the server. The single-task side's best cuts are the
+combination of one cut per network with the lowest mean latency of them all together
+(then the fewest bytes), not each network's best alone.
 
-- ``sequential`` (default): their edge parts run one after another on the one device; each
-  sends as soon as its edge part is done, the link carries one transfer at a time, and the
-  server (far larger) runs the server parts as they arrive. Latency is when the last
-  answer is back.
-- ``parallel``: as if the device ran them all at once (as many cores as tasks): the latency
-  is the slowest network's. An optimistic bound.
+Several requests in flight are modelled as they run (:func:`run_together`): the edge parts
+run under ``[deployment] stl``, each request is sent as soon as its edge part is done, the
+link's airtime is shared (the uplink carries one request's bytes after another, first
+ready first, and the downlink likewise), while the round trips' waits overlap: a request
+does not wait for another's answer before it is sent. The server (far larger) runs the
+server parts as they arrive. Latency is when the last answer is back.
 
-Edge FLOPs, bytes sent, edge energy (each network's compute, its own radio exchange and its
-idle wait) and edge memory (every edge part resident at once) of the single-task side are
-sums over its networks. Accuracy is per task, on validation and test, of the final heads.
-At the same cut inside the shared layers the multi-task network computes and sends a T-th
-of what T single-task networks do by construction (one backbone instead of T): the
-comparison that tells something is each design at its own best cut, and the accuracy.
+- ``sequential`` (default): the edge parts run one after another on the one device.
+- ``parallel``: as if the device ran them all at once (as many cores as tasks): an
+  optimistic bound.
+
+Edge energy is that timeline's: every network's compute, every byte's airtime at the
+radio's sending and receiving power, the radio connected (neither sending nor receiving)
+from the first send to the last answer, its tail once after the last, and the edge's idle
+power while it has nothing to compute until the last answer. One request alone (the
+multi-task side) costs exactly what the scorer charges it. Edge FLOPs, bytes sent and edge
+memory (every edge part resident at once) of the single-task side are sums over its
+networks. Accuracy is per task, on validation and test, of the final heads. At the same
+cut inside the shared layers the multi-task network computes and sends a T-th of what T
+single-task networks do by construction (one backbone instead of T): the comparison that
+tells something is each design at its own best cut, and the accuracy.
+
+Each single-task network may be trained with several loss weightings
+(``stl_weightings``; the validation split keeps the best per task), so that the two sides
+get as many tries as the caller gave the multi-task network.
 """
 
 from __future__ import annotations
 
+import itertools
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
+from dse.costmodel import DeviceProfile, LinkProfile
 from dse.errors import InputError
 from dse.nets import NetworkSpec, train_network
 from dse.search.evaluate import Metrics, Scorer, make_scorer
@@ -38,6 +55,123 @@ from dse.search.explorer import Explorer
 from dse.search.space import Candidate
 
 SCHEDULES = ("sequential", "parallel")
+#: Cut combinations the single-task side's best cuts are searched over, at most; beyond it
+#: each network keeps only its fastest cuts alone (as many as the budget allows).
+MAX_COMBINATIONS = 100_000
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One network's part in answering one input (s, J): its edge compute, the airtime of
+    its request and of its answer, its server time, and the energies of those."""
+
+    edge_s: float
+    up_s: float  # uplink airtime of the cut's tensors; 0 when nothing is sent
+    down_s: float  # downlink airtime of the result
+    server_s: float
+    compute_j: float  # the edge computing (and coding the tensors)
+    up_j: float  # the radio sending
+    down_j: float  # the radio receiving
+    tail_j: float  # the radio's tail after an exchange (charged once, after the last)
+
+    @property
+    def sent(self) -> bool:
+        return self.up_s > 0
+
+    @classmethod
+    def of(cls, m: Metrics, link: LinkProfile) -> Exchange:
+        """The exchange of a candidate scored with no exit taken (one path)."""
+        up = 8.0 * m.bandwidth / link.uplink_bps if m.bandwidth > 0 else 0.0
+        down = max(0.0, m.transfer_s - up - link.rtt_s) if up > 0 else 0.0
+        return cls(
+            m.edge_s,
+            up,
+            down,
+            m.server_s,
+            m.compute_energy,
+            m.radio_up_energy,
+            m.radio_down_energy,
+            m.radio_tail_energy,
+        )
+
+
+@dataclass(frozen=True)
+class Together:
+    """Several exchanges answering one input together: when the last answer is back (s)
+    and the edge's energy (J) by part."""
+
+    latency: float
+    compute_j: float
+    up_j: float
+    down_j: float
+    wait_j: float  # the radio connected, neither sending nor receiving
+    tail_j: float
+    idle_j: float  # the edge idling, nothing left to compute
+
+    @property
+    def edge_energy(self) -> float:
+        return self.compute_j + self.up_j + self.down_j + self.wait_j + self.tail_j + self.idle_j
+
+
+def run_together(
+    exchanges: Sequence[Exchange], link: LinkProfile, edge: DeviceProfile, *, schedule: str
+) -> Together:
+    """The timeline of several requests for one input (see the module docstring): edge
+    parts one after another (``sequential``) or at once (``parallel``); each request sent
+    when its edge part is done, the uplink's airtime shared first ready first; half the
+    round trip to the server, which starts at once; the answers share the downlink in the
+    order they are ready, and arrive half a round trip later. One exchange alone takes
+    ``edge + up + rtt + server + down`` and costs what the scorer charges it."""
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, not {schedule!r}")
+    half = link.rtt_s / 2
+    ready, done = [], 0.0
+    for x in exchanges:
+        done = done + x.edge_s if schedule == "sequential" else x.edge_s
+        ready.append(done)
+    busy = max(ready, default=0.0)  # the edge computes until its last part is done
+    end = busy
+    up_free = down_free = 0.0
+    airtime: list[tuple[float, float]] = []
+    served = []
+    for i in sorted(range(len(exchanges)), key=lambda i: (ready[i], i)):
+        x = exchanges[i]
+        if not x.sent:
+            end = max(end, ready[i] + x.server_s)
+            continue
+        start = max(ready[i], up_free)
+        up_free = start + x.up_s
+        airtime.append((start, up_free))
+        served.append((up_free + half + x.server_s, i))
+    for at, i in sorted(served):
+        start = max(at, down_free)
+        down_free = start + exchanges[i].down_s
+        airtime.append((start, down_free))
+        end = max(end, down_free + half)
+    sent = [x for x in exchanges if x.sent]
+    wait = 0.0
+    if sent:
+        first = min(a for a, _ in airtime)
+        wait = (end - first) - _union(airtime)
+    return Together(
+        latency=end,
+        compute_j=sum(x.compute_j for x in exchanges),
+        up_j=sum(x.up_j for x in sent),
+        down_j=sum(x.down_j for x in sent),
+        wait_j=link.connected_power_w * wait,
+        tail_j=max((x.tail_j for x in sent), default=0.0),
+        idle_j=edge.idle_power_w * (end - busy),
+    )
+
+
+def _union(intervals: list[tuple[float, float]]) -> float:
+    """Total length covered by ``intervals`` (the radio busy sending or receiving)."""
+    total, reach = 0.0, -math.inf
+    for a, b in sorted(intervals):
+        if b > reach:
+            total += b - max(a, reach)
+            reach = b
+    return total
 
 
 @dataclass(frozen=True)
@@ -63,7 +197,9 @@ class TaskComparison:
     schedule: str
     designs: tuple[Design, ...]
     mtl_cuts: pd.DataFrame  # every cut of the multi-task network: flops, bytes, latency
-    stl_cuts: tuple[pd.DataFrame, ...]  # the same per single-task network
+    stl_cuts: tuple[pd.DataFrame, ...]  # the same per single-task network, each alone
+    #: per task, the loss weighting of the single-task network kept (on validation)
+    stl_weightings: tuple[str, ...] = ()
 
     def design(self, name: str) -> Design:
         return next(d for d in self.designs if d.name == name)
@@ -183,12 +319,71 @@ def _best(metrics: list[Metrics]) -> int:
     return min(range(len(metrics)), key=lambda i: (metrics[i].latency_mean, metrics[i].bandwidth))
 
 
-def single_task_spec(spec: NetworkSpec, task: str) -> NetworkSpec:
+def best_cuts(
+    options: Sequence[Sequence[Exchange]],
+    nbytes: Sequence[Sequence[float]],
+    link: LinkProfile,
+    edge: DeviceProfile,
+    *,
+    schedule: str,
+) -> list[int]:
+    """One cut per network (``options[n][k]``: network n's exchange at cut k) whose
+    requests together answer soonest (:func:`run_together`), then send the fewest bytes,
+    then the earlier cuts.
+
+    The timeline only grows with any part of any exchange, so a cut no better than another
+    of the same network in every part (edge, airtimes, server, bytes) is never needed:
+    the combinations of the others are all tried, up to :data:`MAX_COMBINATIONS`; beyond
+    it, each network keeps only its fastest cuts alone."""
+    choices = [_undominated(opts, b) for opts, b in zip(options, nbytes, strict=True)]
+    if math.prod(map(len, choices)) > MAX_COMBINATIONS:
+        per = max(2, int(MAX_COMBINATIONS ** (1 / len(choices))))
+        choices = [
+            sorted(sorted(c, key=lambda k, o=o: (_alone(o[k]), k))[:per])
+            for c, o in zip(choices, options, strict=True)
+        ]
+
+    def rank(picks: tuple[int, ...]) -> tuple[float, float, tuple[int, ...]]:
+        xs = [opts[k] for opts, k in zip(options, picks, strict=True)]
+        sent = sum(b[k] for b, k in zip(nbytes, picks, strict=True))
+        return run_together(xs, link, edge, schedule=schedule).latency, sent, picks
+
+    return list(min(itertools.product(*choices), key=rank))
+
+
+def _undominated(opts: Sequence[Exchange], nbytes: Sequence[float]) -> list[int]:
+    """The cuts no other cut of the same network beats or equals in every part (of equal
+    ones, the earliest stays)."""
+
+    def parts(k: int) -> tuple[float, ...]:
+        x = opts[k]
+        return (x.edge_s, x.up_s, x.down_s, x.server_s, nbytes[k])
+
+    keep: list[int] = []
+    for k in range(len(opts)):
+        mine = parts(k)
+        beaten = any(
+            all(a <= b for a, b in zip(parts(j), mine, strict=True)) and (parts(j) != mine or j < k)
+            for j in range(len(opts))
+            if j != k
+        )
+        if not beaten:
+            keep.append(k)
+    return keep
+
+
+def _alone(x: Exchange) -> float:
+    """One exchange's latency on its own (the rtt aside, equal for every cut that sends)."""
+    return x.edge_s + x.up_s + x.server_s + x.down_s
+
+
+def single_task_spec(spec: NetworkSpec, task: str, *, weighting: str = "fixed") -> NetworkSpec:
     """The single-task counterpart of a multi-task network: same backbone, head kind, exit
-    sites, training settings and seed; the task's own labels."""
+    sites, training settings and seed; the task's own labels, and the loss ``weighting``
+    ("fixed": the plain loss; "uncertainty": Kendall et al.'s learned weight, one here)."""
     train = spec.train
-    if train.task_weights is not None or train.task_weighting != "fixed":
-        train = replace(train, task_weights=None, task_weighting="fixed")
+    if train.task_weights is not None or train.task_weighting != weighting:
+        train = replace(train, task_weights=None, task_weighting=weighting)
     return NetworkSpec(
         model=spec.model,
         data=spec.data,
@@ -203,9 +398,18 @@ def single_task_spec(spec: NetworkSpec, task: str) -> NetworkSpec:
     )
 
 
-def compare_tasks(explorer: Explorer, *, schedule: str | None = None) -> TaskComparison:
+def compare_tasks(
+    explorer: Explorer,
+    *,
+    schedule: str | None = None,
+    stl_weightings: Sequence[str] | None = None,
+) -> TaskComparison:
     """Multi-task against single-task networks for ``explorer``'s spec (one with several
-    tasks); trains the single-task networks it needs (once, cached)."""
+    tasks); trains the single-task networks it needs (once, cached).
+
+    ``stl_weightings``: the loss weightings each single-task network is trained with, the
+    best on its validation accuracy kept (default: the plain loss, one try, as the spec's
+    multi-task network had one); give the ones the multi-task network was chosen among."""
     spec = explorer.spec
     tasks = explorer.tasks or ()
     if len(tasks) < 2:
@@ -228,28 +432,38 @@ def compare_tasks(explorer: Explorer, *, schedule: str | None = None) -> TaskCom
     cands = [Candidate("dense", 1.0, k, (), lo) for k in range(len(mtl.graph.cuts))]
     m_metrics, m_frame = _per_cut(mtl, cands)
     base = explorer.network_spec("dense", 1.0)
-    singles = []
+    weightings = tuple(stl_weightings or ("fixed",))
+    link, edge = explorer.link, explorer.edge
+    singles, kept = [], []
     for task in tasks:
-        trained = train_network(
-            single_task_spec(base, task), cache=explorer.cache, progress=explorer.progress
-        )
-        sc = make_scorer(
-            trained, explorer.edge, explorer.server, explorer.link, tail=spec.tail_energy
-        )
+        tries = [
+            train_network(
+                single_task_spec(base, task, weighting=w),
+                cache=explorer.cache,
+                progress=explorer.progress,
+            )
+            for w in weightings
+        ]
+        # the validation split chooses, the first weighting on a tie
+        i = max(range(len(tries)), key=lambda i: (tries[i].task_accuracy("val")[0], -i))
+        kept.append(weightings[i])
+        sc = make_scorer(tries[i], explorer.edge, explorer.server, link, tail=spec.tail_energy)
         sc_cands = [Candidate("dense", 1.0, k, (), lo) for k in range(len(sc.graph.cuts))]
         singles.append((sc, *_per_cut(sc, sc_cands)))
+    exchanges = [[Exchange.of(m, link) for m in s[1]] for s in singles]
 
     def mtl_design(name: str, i: int) -> Design:
         m = m_metrics[i]
+        alone = run_together([Exchange.of(m, link)], link, edge, schedule=schedule)
         return Design(
             name,
             "mtl",
             (cands[i].split,),
             float(m_frame.edge_flops[i]),
             m.bandwidth,
-            m.latency_mean,
-            m.latency_p95,
-            m.edge_energy,
+            alone.latency,
+            alone.latency,  # no exit is taken: every input takes the one path
+            alone.edge_energy,
             m.edge_memory,
             m.task_accuracy,
             m.test_task_accuracy,
@@ -257,17 +471,18 @@ def compare_tasks(explorer: Explorer, *, schedule: str | None = None) -> TaskCom
 
     def stl_design(name: str, picks: list[int]) -> Design:
         chosen = [(s[1][i], s[2], i) for s, i in zip(singles, picks, strict=True)]
-        lat = _schedule([(m.edge_s, m.transfer_s, m.server_s) for m, _, _ in chosen], schedule)
+        together = run_together(
+            [x[i] for x, i in zip(exchanges, picks, strict=True)], link, edge, schedule=schedule
+        )
         return Design(
             name,
             "stl",
             tuple(picks),
             float(sum(f.edge_flops[i] for _, f, i in chosen)),
-            # no exit is taken: every input takes the one path, so p95 is the mean
             float(sum(m.bandwidth for m, _, _ in chosen)),
-            lat,
-            lat,
-            float(sum(m.edge_energy for m, _, _ in chosen)),
+            together.latency,
+            together.latency,  # no exit is taken: every input takes the one path
+            together.edge_energy,
             float(sum(m.edge_memory for m, _, _ in chosen)),
             tuple(m.task_accuracy[0] for m, _, _ in chosen),
             tuple(m.test_task_accuracy[0] for m, _, _ in chosen),
@@ -275,9 +490,10 @@ def compare_tasks(explorer: Explorer, *, schedule: str | None = None) -> TaskCom
 
     last = [len(s[1]) - 1 for s in singles]
     shared = shared_cut(m_frame)
+    nbytes = [[m.bandwidth for m in s[1]] for s in singles]
     designs = (
         mtl_design("MTL, best cut", _best(m_metrics)),
-        stl_design("STL, best cuts", [_best(s[1]) for s in singles]),
+        stl_design("STL, best cuts", best_cuts(exchanges, nbytes, link, edge, schedule=schedule)),
         mtl_design(SHARED_MTL, shared),
         stl_design(SHARED_STL, [shared] * len(singles)),
         mtl_design("MTL, all on edge", len(m_metrics) - 1),
@@ -285,19 +501,11 @@ def compare_tasks(explorer: Explorer, *, schedule: str | None = None) -> TaskCom
         mtl_design("MTL, all on server", 0),
         stl_design("STL, all on server", [0] * len(singles)),
     )
-    return TaskComparison(tuple(tasks), schedule, designs, m_frame, tuple(s[2] for s in singles))
-
-
-def _schedule(parts: list[tuple[float, float, float]], schedule: str) -> float:
-    """Latency of several networks' (edge, transfer, server) seconds run side by side."""
-    if schedule == "parallel":
-        return max(e + x + s for e, x, s in parts)
-    edge_done = link_free = end = 0.0
-    for e, x, s in parts:
-        edge_done += e
-        if x > 0:
-            link_free = max(edge_done, link_free) + x
-            end = max(end, link_free + s)
-        else:
-            end = max(end, edge_done + s)
-    return end
+    return TaskComparison(
+        tuple(tasks),
+        schedule,
+        designs,
+        m_frame,
+        tuple(s[2] for s in singles),
+        stl_weightings=tuple(kept),
+    )

@@ -11,6 +11,12 @@ import pytest
 
 from dse.costmodel import CODEC_RATES, codec_seconds, default_codec_rate, list_devices
 from dse.costmodel.calibrate import measure_codecs
+from dse.costmodel.costs import (
+    PACK_TRAFFIC,
+    UNPACK_TRAFFIC,
+    CRC32_REFERENCE_Bps,
+    framing_rates,
+)
 from dse.costmodel.devices import load_device, validate_file
 from dse.errors import InputError
 
@@ -18,42 +24,70 @@ PI = Path(__file__).resolve().parents[2] / "profiles" / "devices" / "raspberry-p
 RATES = {"quantize": 1e9, "dequantize": 2e9, "zstd": 1e8, "unzstd": 4e8, "zlib": 1e7, "unzlib": 2e8}
 
 
+def framing(d, coded: float, direction: str) -> float:  # noqa: ANN001
+    """The payload's packing (or unpacking) and CRC32, by hand: memory bandwidth over the
+    copies' traffic, zlib's crc32 on the reference core scaled by the profile's unzstd."""
+    crc = CRC32_REFERENCE_Bps * d.codec_rate("unzstd") / 1660e6
+    copy = d.mem_bandwidth_Bps / (PACK_TRAFFIC if direction == "encode" else UNPACK_TRAFFIC)
+    return coded / crc + coded / copy
+
+
 def test_codec_seconds_closed_forms(make_device):
     d = make_device(codec_Bps=RATES)
     raw = 1e6  # 1 MB of float32
     for dtype, frac in (("fp16", 0.5), ("bf16", 0.5), ("int8", 0.25), ("int4", 0.125)):
+        coded = raw * frac + 40  # the body and a header
         enc = codec_seconds(
-            d, dtype=dtype, lossless=None, raw_bytes=raw, coded_bytes=1, direction="encode"
+            d, dtype=dtype, lossless=None, raw_bytes=raw, coded_bytes=coded, direction="encode"
         )
-        assert enc == pytest.approx(raw / 1e9)
+        assert enc == pytest.approx(raw / 1e9 + framing(d, coded, "encode"))
         assert codec_seconds(
-            d, dtype=dtype, lossless=None, raw_bytes=raw, coded_bytes=1, direction="decode"
-        ) == pytest.approx(raw / 2e9)
-        assert codec_seconds(
-            d, dtype=dtype, lossless="zstd", raw_bytes=raw, coded_bytes=1, direction="encode"
-        ) == pytest.approx(raw / 1e9 + raw * frac / 1e8)
-        assert codec_seconds(
-            d, dtype=dtype, lossless="zstd", raw_bytes=raw, coded_bytes=1, direction="decode"
-        ) == pytest.approx(raw * frac / 4e8 + raw / 2e9)
-        assert codec_seconds(
-            d, dtype=dtype, lossless="zlib", raw_bytes=raw, coded_bytes=1, direction="encode"
-        ) == pytest.approx(raw / 1e9 + raw * frac / 1e7)
-        assert codec_seconds(
-            d, dtype=dtype, lossless="zlib", raw_bytes=raw, coded_bytes=1, direction="decode"
-        ) == pytest.approx(raw * frac / 2e8 + raw / 2e9)
-    for direction in ("encode", "decode"):
-        assert (
-            codec_seconds(
-                d, dtype="fp32", lossless=None, raw_bytes=raw, coded_bytes=raw, direction=direction
-            )
-            == 0.0
-        )
+            d, dtype=dtype, lossless=None, raw_bytes=raw, coded_bytes=coded, direction="decode"
+        ) == pytest.approx(raw / 2e9 + framing(d, coded, "decode"))
+        small = coded / 3  # compressed
+        for lossless, rate, unrate in (("zstd", 1e8, 4e8), ("zlib", 1e7, 2e8)):
+            assert codec_seconds(
+                d,
+                dtype=dtype,
+                lossless=lossless,
+                raw_bytes=raw,
+                coded_bytes=small,
+                direction="encode",
+            ) == pytest.approx(raw / 1e9 + raw * frac / rate + framing(d, small, "encode"))
+            assert codec_seconds(
+                d,
+                dtype=dtype,
+                lossless=lossless,
+                raw_bytes=raw,
+                coded_bytes=small,
+                direction="decode",
+            ) == pytest.approx(raw * frac / unrate + raw / 2e9 + framing(d, small, "decode"))
     assert codec_seconds(
         d, dtype="fp32", lossless="zstd", raw_bytes=raw, coded_bytes=5e5, direction="encode"
-    ) == pytest.approx(raw / 1e8)
+    ) == pytest.approx(raw / 1e8 + framing(d, 5e5, "encode"))
     assert codec_seconds(
         d, dtype="fp32", lossless="zlib", raw_bytes=raw, coded_bytes=5e5, direction="decode"
-    ) == pytest.approx(raw / 2e8)
+    ) == pytest.approx(raw / 2e8 + framing(d, 5e5, "decode"))
+
+
+def test_fp32_pays_for_packing_and_checking_its_payload(make_device):
+    """Float32 quantises and compresses nothing, but its payload is still built (three
+    copies) and checksummed on the edge, checked and unpacked on the server: not 0 s."""
+    d = make_device(codec_Bps=RATES)
+    raw = 1e6
+    coded = raw + 33
+    for direction in ("encode", "decode"):
+        seconds = codec_seconds(
+            d, dtype="fp32", lossless=None, raw_bytes=raw, coded_bytes=coded, direction=direction
+        )
+        assert seconds == pytest.approx(framing(d, coded, direction)) and seconds > 0
+    # on a shipped profile: its own memory bandwidth and its own core (from unzstd)
+    pi = load_device("raspberry-pi-4")
+    rates = framing_rates(pi)
+    assert rates["pack"] == pytest.approx(5.6e9 / 6) and rates["unpack"] == pytest.approx(1.4e9)
+    assert rates["crc32"] == pytest.approx(4e9 * 298.8e6 / 1660e6)  # x 0.18: 720 MB/s
+    # a profile without [codec] figures gets the default core (0.15)
+    assert framing_rates(make_device())["crc32"] == pytest.approx(4e9 * 0.15)
 
 
 def test_codec_seconds_refuses_unknown_arguments(make_device):

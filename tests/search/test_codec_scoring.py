@@ -145,6 +145,23 @@ def test_lossless_codecs_change_no_output_only_the_bytes(explorer: Explorer) -> 
     assert 0 < header < 64  # the payload's header and checksum, nothing else
 
 
+def test_fp32_at_the_cut_pays_for_its_payload_s_packing_and_crc(explorer: Explorer) -> None:
+    from dse.costmodel.costs import framing_rates
+
+    plain = explorer.evaluate(Candidate("dense", 1.0, CUT, (), 0.5))
+    fp32 = explorer.evaluate(Candidate("dense", 1.0, CUT, (), 0.5, codec="fp32"))
+    t = explorer.scorer("dense", 1.0).table
+    pack = framing_rates(t.edge)
+    check = framing_rates(t.server)
+    assert fp32.edge_s - plain.edge_s == pytest.approx(
+        fp32.bandwidth / pack["pack"] + fp32.bandwidth / pack["crc32"]
+    )
+    assert fp32.server_s - plain.server_s == pytest.approx(
+        fp32.bandwidth / check["unpack"] + fp32.bandwidth / check["crc32"]
+    )
+    assert fp32.edge_s > plain.edge_s and fp32.compute_energy > plain.compute_energy
+
+
 def test_at_the_edge_only_cut_the_codec_decides_nothing(explorer: Explorer) -> None:
     last = len(explorer.reference_graph.cuts) - 1
     a = explorer.evaluate(Candidate("dense", 1.0, last, (), 0.5, codec="int8"))

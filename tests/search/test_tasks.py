@@ -11,7 +11,7 @@ from helpers import DROP, HUE, HUE_TASKS, merged, only, spec, spec_dict
 from dse.errors import InputError
 from dse.nets import Cache, train_network
 from dse.search import Candidate, Explorer, compare_tasks, parse_spec, single_task_spec
-from dse.search.tasks import SHARED_MTL, SHARED_STL, _schedule
+from dse.search.tasks import SHARED_MTL, SHARED_STL
 
 TASKS = HUE_TASKS
 
@@ -33,18 +33,6 @@ TASKS_DOC = spec_dict(
 def tasks_spec(stl: str = "sequential", **overrides: object) -> str:
     """TASKS_DOC, its single-task networks scheduled ``stl``, ``overrides`` merged in."""
     return spec(base=merged(TASKS_DOC, {"deployment": {"stl": stl}}), **overrides)
-
-
-def test_sequential_schedule_shares_the_device_and_the_link() -> None:
-    # (edge, transfer, server) per network
-    parts = [(1.0, 2.0, 0.5), (1.0, 2.0, 0.5)]
-    # edge parts back to back (done at 1 and 2); the second transfer waits for the link
-    # (free at 3), ends at 5; its server part ends at 5.5
-    assert _schedule(parts, "sequential") == pytest.approx(5.5)
-    assert _schedule(parts, "parallel") == pytest.approx(3.5)
-    # a network answered on the edge sends nothing and ends with its edge part
-    assert _schedule([(1.0, 0.0, 0.0), (3.0, 0.0, 0.0)], "sequential") == pytest.approx(4.0)
-    assert _schedule([(1.0, 0.0, 0.0), (3.0, 0.0, 0.0)], "parallel") == pytest.approx(3.0)
 
 
 def test_single_task_counterparts_share_backbone_head_and_training(shared_cache: Path) -> None:
