@@ -27,6 +27,7 @@ __all__, __getattr__ = exports(
         "list_data": "data",
         "Cache": "cache",
         "atomic_write_bytes": "cache",
+        "check_writable": "cache",
         "key_of": "cache",
         "NetworkSpec": "training",
         "TrainConfig": "training",
