@@ -40,7 +40,7 @@ from dse.search.explorer import Explorer
 from dse.search.frames import csv_text, flat_row
 from dse.search.pareto import Ruler, hypervolume, pareto_mask
 from dse.search.space import Candidate
-from dse.search.spec import StudySpec
+from dse.search.spec import StudySpec, check_grid_size
 from dse.search.storage import STUDIES_DIR
 
 BASELINES = ("edge-only", "server-only", "neurosurgeon", "edgent", "spinn", "auto-split", "joint")
@@ -108,6 +108,7 @@ class Grid:
 def run_grid(explorer: Explorer) -> Grid:
     """Score the whole discretised space (plus the edgent right-sizing points)."""
     spec = explorer.spec
+    check_grid_size(explorer.space.size(), where=spec.path or spec.name)
     start = time.perf_counter()
     cands = list(explorer.space.enumerate())
     rows = _rows(explorer, cands, "space")

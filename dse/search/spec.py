@@ -8,6 +8,7 @@ unknown models, data sets, profiles, metrics and samplers are rejected with
 from __future__ import annotations
 
 import math
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dse import vocab
-from dse.errors import InputError
+from dse.errors import InputError, echo
 
 if TYPE_CHECKING:
     from dse.costmodel import DeviceProfile
@@ -26,6 +27,10 @@ METRICS: dict[str, str] = {name: m.description for name, m in vocab.METRICS.item
 TRAINING_MODES = ("central", "split", "hierarchical")
 DIRECTIONS = ("minimize", "maximize")
 SAMPLERS = ("nsga2", "nsga3", "tpe", "gp", "random", "grid")
+#: Candidates a grid may hold (``dse study grid``, ``dse compare``, ``sampler = "grid"``):
+#: each is scored and kept in memory, so a grid of millions (``thresholds.step = 1e-6``)
+#: would exhaust it. ``DSE_GRID_LIMIT`` sets another limit.
+GRID_LIMIT = 200_000
 POLICIES = ("all", "per_task")
 TASK_METRIC = vocab.TASK_PREFIX  # accuracy.TASK: one task's accuracy
 METHODS = ("predefined", "channels", "nm")
@@ -350,6 +355,10 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
     constraints_t = with_capacity(tuple(constraints), edge_profile)
 
     sampler = c.string(top.get("sampler", "nsga2"), "sampler", SAMPLERS)
+    if sampler == "grid":  # the knobs known before the model is built: a lower bound
+        per_task = len(thresholds) ** (len(tasks) if task_thresholds and len(tasks) > 1 else 1)
+        grid = len(dens) * len(meths) * len(policies) * per_task * max(1, len(codecs))
+        check_grid_size(grid, where=where, field="sampler", at_least=True)
     seed = int(c.number(top.get("seed", 0), "seed", lo=0, integer=True))
     n_trials = int(c.number(top.get("n_trials", 200), "n_trials", lo=1, integer=True))
     storage = c.string(top.get("storage", "journal"), "storage")
@@ -385,6 +394,43 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
         stl=stl,
         codecs=codecs,
     )
+
+
+def grid_limit() -> int:
+    """The most candidates a grid may hold: ``DSE_GRID_LIMIT`` or :data:`GRID_LIMIT`."""
+    raw = os.environ.get("DSE_GRID_LIMIT", "")
+    if not raw:
+        return GRID_LIMIT
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise InputError(
+            "environment",
+            "DSE_GRID_LIMIT",
+            f"must be a whole number >= 1, got {echo(raw)}",
+            f"unset it for the default ({GRID_LIMIT:,})",
+        )
+    return value
+
+
+def check_grid_size(
+    size: int, *, where: str | Path, field: str = "space", at_least: bool = False
+) -> None:
+    """Refuse, in one line naming its size, a grid of more than :func:`grid_limit`
+    candidates (``at_least``: ``size`` is a lower bound, the knobs the model decides
+    not yet counted)."""
+    limit = grid_limit()
+    if size > limit:
+        raise InputError(
+            where,
+            field,
+            f"the grid has {'at least ' if at_least else ''}{size:,} candidates, over the "
+            f"limit of {limit:,} (each is scored and held in memory)",
+            "coarsen space.thresholds.step or drop knob values, use another sampler, or "
+            "raise DSE_GRID_LIMIT",
+        )
 
 
 def _model(c: _Check, model_t: Any) -> tuple[str, Any, dict[str, Any]]:
@@ -676,7 +722,7 @@ def _check_model(c: _Check, model: str, options: Mapping[str, Any]) -> None:
 
         load_model(model, **options)
     except InputError as exc:
-        raise c.fail("model.name", f"{model!r}: {exc.reason}", exc.fix) from None
+        raise c.fail("model.name", f"{echo(model)}: {exc.reason}", exc.fix) from None
 
 
 def _constraint(c: _Check, metric: str, rule: Any) -> Constraint:

@@ -33,7 +33,7 @@ from dse.search.evaluate import Batch, batch
 from dse.search.explorer import Explorer
 from dse.search.pareto import Ruler, knee, pareto_mask
 from dse.search.space import Candidate
-from dse.search.spec import Constraint, StudySpec, with_capacity
+from dse.search.spec import Constraint, StudySpec, check_grid_size, with_capacity
 
 SWEEP_VERSION = 1  # bump when a sweep file's fields change
 #: the metrics each chosen configuration keeps (besides the spec's objectives)
@@ -267,6 +267,7 @@ def run_sweep(
             f"a {mode} network depends on its cut, and a sweep scores one network per sparsity",
             'sweep the spec with mode = "central"',
         )
+    check_grid_size(ex.space.size(), where=where)
     missing = missing_networks(ex)
     if missing and not train:
         raise InputError(
