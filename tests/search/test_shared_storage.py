@@ -220,8 +220,11 @@ def test_the_others_read_the_entry_once_the_holder_finishes(storage: str, isolat
 def test_a_dead_workers_claim_expires_and_another_takes_the_key(
     storage: str, isolated: Path
 ) -> None:
+    """Killed on this host: its claim is dead at once, with no grace period (30 s here) to
+    wait out (a claim of another host's worker expires with its beats:
+    tests/search/test_worker_faults.py)."""
     optuna.create_study(study_name="claims", storage=storage_for("claims", storage))
-    env = _env(**FAST_BEAT)
+    env = _env(DSE_HEARTBEAT_S="1", DSE_GRACE_S="30")
     holder = _claimants(storage, isolated, 1, hold_s=60, finish=True, env=env)[0]
     deadline = time.time() + 30
     while not (isolated / "log").exists() and time.time() < deadline:
@@ -235,7 +238,7 @@ def test_a_dead_workers_claim_expires_and_another_takes_the_key(
     events = _log(isolated)
     assert [w for w, _ in events] == ["start", "start", "end"]
     took = events[1][1] - killed
-    assert 2.0 <= took <= 12.0  # after the grace period (3 s) since its last beat
+    assert took <= 10.0  # a poll and a settle, not the grace period since its last beat
 
 
 # --------------------------------------------------------------------------------------
