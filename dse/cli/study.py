@@ -29,7 +29,12 @@ def add_parser(sub: Any) -> None:
     r.add_argument(
         "--storage", required=True, help="the database, e.g. postgresql+psycopg://user@host/db"
     )
-    r.add_argument("--host", default="0.0.0.0", help="address to listen on (default: all)")
+    r.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (default: 127.0.0.1, this machine only: the proxy has "
+        "no authentication; give 0.0.0.0 to serve every network this machine is on)",
+    )
     r.add_argument("--port", type=int, default=13000, help="port to listen on")
     r.set_defaults(func=cmd_storage_serve)
 
@@ -279,6 +284,12 @@ def _print_status(info: dict[str, Any]) -> None:
         f"study {info['name']}: trials {trials}; {used} network(s) used by trials, "
         f"{trainings}{workers}"
     )
+    if info.get("trained_twice"):
+        per_worker = ", ".join(f"{w} {n}" for w, n in info["trainings_by_worker"].items())
+        print(
+            f"{info['trained_twice']} network(s) trained by more than one worker (each with a "
+            f"cache of its own?); trainings per worker: {per_worker}"
+        )
     coded = info.get("coded") or []
     if coded:
         passes = sum(v["evaluation_passes"] for v in coded)
