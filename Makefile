@@ -25,8 +25,10 @@ docs: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -m "not heavy"
 
+# what CI runs (.ci/run): the heavy tests too, and the property-based tests (tests/hostile)
+# search ten times longer than in the plain run
 test-all: $(STAMP)
-	$(BIN)/python -m pytest
+	DSE_FUZZ_EXAMPLES=250 $(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check dse tests benchmarks

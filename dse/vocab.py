@@ -24,6 +24,13 @@ class Metric:
     quantity: str
     better: str  # "max" or "min"
     description: str
+    #: the metric in a few words, for running text ("bytes sent"); its label where empty
+    short: str = ""
+
+    @property
+    def words(self) -> str:
+        """The metric in a few words for running text: :attr:`short`, else its label."""
+        return self.short or self.label
 
     @property
     def direction(self) -> str:
@@ -31,8 +38,20 @@ class Metric:
         return "maximize" if self.better == "max" else "minimize"
 
 
-def _m(name: str, label: str, quantity: str, better: str, description: str) -> Metric:
-    return Metric(name, label, quantity, better, description)
+def _m(
+    name: str, label: str, quantity: str, better: str, description: str, short: str = ""
+) -> Metric:
+    return Metric(name, label, quantity, better, description, short)
+
+
+#: Columns derived from the metrics (a cost's parts, a share of samples): the quantity a
+#: name's ending gives, and what it is. Longest ending first.
+DERIVED: tuple[tuple[str, str, str], ...] = (
+    ("_energy", "J", "a part of an energy, J"),
+    ("_rate", "%", "a share of the samples"),
+    ("_s", "s", "a time, s"),
+    ("_j", "J", "an energy, J"),
+)
 
 
 METRICS: dict[str, Metric] = {
@@ -52,6 +71,7 @@ METRICS: dict[str, Metric] = {
             "%",
             "max",
             "the lowest task's accuracy (with one task, the accuracy)",
+            "lowest task accuracy",
         ),
         _m(
             "latency_mean",
@@ -73,6 +93,7 @@ METRICS: dict[str, Metric] = {
             "B",
             "min",
             "expected bytes sent edge -> server per inference",
+            "bytes sent",
         ),
         _m(
             "edge_energy",
@@ -81,6 +102,7 @@ METRICS: dict[str, Metric] = {
             "min",
             "expected edge energy per inference: compute + radio + idle while waiting "
             "for the link and the server, J",
+            "edge energy",
         ),
         _m(
             "edge_memory",
@@ -96,6 +118,7 @@ METRICS: dict[str, Metric] = {
             "B",
             "min",
             "bytes to store the deployed network (edge and server parts)",
+            "storage",
         ),
         _m(
             "train_time",
@@ -136,8 +159,10 @@ def metric(name: str) -> Metric:
     """The :class:`Metric` for any metric name dse writes: one of :data:`METRICS`, a
     task's accuracy (``accuracy.TASK``), or either on the test split (``test_...``).
 
-    A name it does not know is a plain number labelled by its name, never an error: the
-    columns of a user's table may hold anything.
+    Columns derived from them are known by their name: ``bytes`` (bytes), a name ending
+    in ``_s`` (seconds), ``_j`` or ``_energy`` (joules) or ``_rate`` (a share, shown as a
+    percent); each is labelled by its name. A name it does not know is a plain number
+    labelled by its name, never an error: the columns of a user's table may hold anything.
     """
     test = name.startswith(TEST_PREFIX)
     base = name[len(TEST_PREFIX) :] if test else name
@@ -152,7 +177,13 @@ def metric(name: str) -> Metric:
             "max",
             f"fraction of validation samples classified right for task {task} "
             "(exit policy applied)",
+            f"accuracy of {task}",
         )
+    elif base == "bytes":
+        m = _m(base, base, "B", "min", "bytes")
+    elif any(base.endswith(end) for end, _, _ in DERIVED):
+        quantity, what = next((q, w) for end, q, w in DERIVED if base.endswith(end))
+        m = _m(base, base, quantity, "min", f"{base}: {what}")
     else:
         return _m(name, name, "", "min", name)
     if not test:
@@ -163,7 +194,7 @@ def metric(name: str) -> Metric:
     else:
         label = f"{label} (test)"
     description = m.description.replace("validation samples", "test samples")
-    return _m(name, label, m.quantity, m.better, description)
+    return _m(name, label, m.quantity, m.better, description, m.short and f"{m.short} (test)")
 
 
 def axis_label(name: str) -> str:

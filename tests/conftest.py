@@ -1,69 +1,42 @@
-"""Shared fixtures: device and link profiles built in code, with round numbers."""
+"""Shared fixtures: the toy device and link, the study folder (its own working folder, the
+session's training cache, one torch thread) and the session's PostgreSQL server. What they
+build lives in tests/helpers, imported as ``from helpers import ...`` (tests/ is on the
+path, see pyproject.toml)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from helpers.costs import toy_device, toy_link
+from helpers.folders import study_folder_at
 
-from dse.costmodel import pinned_threads
-from dse.costmodel.devices import DeviceProfile, LinkProfile
-
-
-def _device(**overrides: Any) -> DeviceProfile:
-    """1 GFLOP/s peak, conv at 50% and everything else at 25% of it, 100 MB/s memory,
-    100 us per layer, 2 W active, no sparse kernels; override any field by keyword."""
-    fields: dict[str, Any] = dict(
-        name="test-device",
-        version=1,
-        kind="edge",
-        description="made in a test",
-        source="tests/conftest.py",
-        path=None,
-        peak_flops={"fp32": 1e9},
-        dtype="fp32",
-        efficiency={"default": 0.25, "conv": 0.5},
-        sparse_efficiency={},
-        overhead_s=1e-4,
-        mem_bandwidth_Bps=1e8,
-        mem_capacity_bytes=1e9,
-        idle_power_w=1.0,
-        active_power_w=2.0,
-    )
-    fields.update(overrides)
-    return DeviceProfile(**fields)
+from dse.costmodel import DeviceProfile, LinkProfile, pinned_threads
 
 
-def _link(**overrides: Any) -> LinkProfile:
-    """8 Mbit/s (1 MB/s) up, 16 Mbit/s down, 20 ms RTT, radio 0.5 W/(Mbit/s) + 1 W, 3 J tail."""
-    fields: dict[str, Any] = dict(
-        name="test-link",
-        version=1,
-        description="made in a test",
-        source="tests/conftest.py",
-        path=None,
-        uplink_bps=8e6,
-        downlink_bps=16e6,
-        rtt_s=0.02,
-        alpha_w_per_mbps=0.5,
-        beta_w=1.0,
-        tail_energy_j=3.0,
-    )
-    fields.update(overrides)
-    return LinkProfile(**fields)
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """One intra-op thread for the whole session, in this process and in the processes
+    the tests start: the networks here are tiny, and a second thread only spins (it
+    doubled the CPU time of the graph and sparsity tests and, beside other work on the two
+    cores, their wall time too)."""
+    with pytest.MonkeyPatch.context() as mp, pinned_threads(1):
+        mp.setenv("OMP_NUM_THREADS", "1")
+        yield
 
 
 @pytest.fixture
 def make_device() -> Callable[..., DeviceProfile]:
-    return _device
+    """The toy device (helpers.costs.toy_device): any field overridden by keyword."""
+    return toy_device
 
 
 @pytest.fixture
 def make_link() -> Callable[..., LinkProfile]:
-    return _link
+    """The toy link (helpers.costs.toy_link): any field overridden by keyword."""
+    return toy_link
 
 
 @pytest.fixture(scope="session")
@@ -75,17 +48,33 @@ def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_cache: Path) -> Path:
-    """Run in a fresh folder (studies/, reports/ land there) with the shared cache."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DSE_CACHE", str(shared_cache))
-    return tmp_path
+def study_folder(tmp_path: Path, shared_cache: Path) -> Iterator[Path]:
+    """This test's own folder as the working folder (studies/, reports/ land there), the
+    session's training cache and one torch thread (helpers.folders)."""
+    with study_folder_at(tmp_path, shared_cache) as root:
+        yield root
+
+
+@pytest.fixture(scope="module")
+def module_study_folder(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, shared_cache: Path
+) -> Iterator[Path]:
+    """One folder for the tests of a module (a study that several of them read), set up
+    as :func:`study_folder`; a test that asks for ``study_folder`` too works in its own."""
+    name = request.module.__name__.rpartition(".")[2]
+    with study_folder_at(tmp_path_factory.mktemp(name), shared_cache) as root:
+        yield root
+
+
+@pytest.fixture
+def isolated(study_folder: Path) -> Path:
+    """The old name of :func:`study_folder`, for the test folders not yet moved to it."""
+    return study_folder
 
 
 @pytest.fixture(scope="module")
 def one_thread() -> Iterator[None]:
-    """Small nets train far faster on one thread when the 2 cores are shared (README):
-    ``pytestmark = pytest.mark.usefixtures("one_thread")`` in a module that trains."""
+    """The old name of :func:`one_torch_thread`'s pin, for modules that still ask for it."""
     with pinned_threads(1):
         yield
 

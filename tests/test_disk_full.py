@@ -9,19 +9,24 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import spec
 from limited import dse_limited, file_size_limit, snapshot
 from optuna.trial import TrialState
-from tiny_study import spec_text
 
 from dse.cli import main
 from dse.errors import InputError
 from dse.nets.cache import Cache, atomic_write_bytes, key_of
 from dse.search.explorer import Explorer
-from dse.search.spec import parse_spec
+from dse.search.spec import StudySpec, parse_spec
 from dse.search.storage import ENVIRONMENT_ATTR, budget_used
 from dse.search.study import load_study, run_study
 
 LIMIT = 100_000  # bytes a file may grow to: past a study's journal, short of a network
+
+
+def random_spec(name: str, n_trials: int, *, where: str) -> StudySpec:
+    """The tiny study with a random sampler, parsed."""
+    return parse_spec(spec(name, n_trials=n_trials, sampler="random"), where=where)
 
 
 def test_a_refused_cache_write_keeps_the_old_entry_and_no_temp_file(tmp_path: Path) -> None:
@@ -47,12 +52,12 @@ def test_a_refused_cache_write_keeps_the_old_entry_and_no_temp_file(tmp_path: Pa
 
 
 def test_a_refused_cache_write_in_a_study_stops_it_without_spending_the_budget(
-    isolated: Path, monkeypatch: pytest.MonkeyPatch
+    study_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The disk, not the candidate, failed: the trial is set aside (failed, retried, not
     counted) and the worker stops with the one line, instead of failing every trial."""
-    monkeypatch.setenv("DSE_CACHE", str(isolated / "cache"))  # the networks must train
-    spec = parse_spec(spec_text("full", n_trials=3, sampler="random"), where="full.toml")
+    monkeypatch.setenv("DSE_CACHE", str(study_folder / "cache"))  # the networks must train
+    spec = random_spec("full", 3, where="full.toml")
     with (
         file_size_limit(LIMIT),
         pytest.raises(InputError, match=r"\.dse: write: File too large; nothing was replaced"),
@@ -63,7 +68,9 @@ def test_a_refused_cache_write_in_a_study_stops_it_without_spending_the_budget(
     assert "File too large" in trials[0].system_attrs[ENVIRONMENT_ATTR]
     assert budget_used(trials) == 0
     assert not [
-        p for p in (isolated / "cache").rglob("*") if p.is_file() and not p.name.endswith(".lock")
+        p
+        for p in (study_folder / "cache").rglob("*")
+        if p.is_file() and not p.name.endswith(".lock")
     ]
     study = run_study(spec, progress=False, explorer=Explorer(spec, progress=False))
     assert sum(t.state == TrialState.COMPLETE for t in study.get_trials()) == 3
@@ -77,50 +84,54 @@ def one_line(stderr: str, *, where: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.heavy
-def test_a_full_disk_leaves_the_old_report_and_the_old_bundle(isolated: Path) -> None:
-    spec = parse_spec(spec_text("reported", n_trials=6, sampler="random"), where="reported.toml")
+def test_a_full_disk_leaves_the_old_report_and_the_old_bundle(study_folder: Path) -> None:
+    spec = random_spec("reported", 6, where="reported.toml")
     run_study(spec, progress=False, explorer=Explorer(spec, progress=False))
     assert main(["report", "reported", "--quiet"]) == 0
-    report = isolated / "reports" / "reported"
+    report = study_folder / "reports" / "reported"
     before = snapshot(report)
     largest = max(len(b) for b in before.values())
-    done = dse_limited(largest - 1, ["report", "reported", "--quiet"], cwd=isolated)
+    done = dse_limited(largest - 1, ["report", "reported", "--quiet"], cwd=study_folder)
     assert done.returncode == 2
     one_line(done.stderr, where="reports/reported: write:")
     assert snapshot(report) == before and not list(report.glob(".*"))
-    done = dse_limited(largest - 1, ["report", "reported", "--out", "new", "--quiet"], cwd=isolated)
-    assert done.returncode == 2 and not (isolated / "new").exists()  # as it was
+    done = dse_limited(
+        largest - 1, ["report", "reported", "--out", "new", "--quiet"], cwd=study_folder
+    )
+    assert done.returncode == 2 and not (study_folder / "new").exists()  # as it was
 
     complete = [
         t.number for t in load_study("reported")[0].get_trials() if t.state == TrialState.COMPLETE
     ]
     assert main(["export", "reported", "--trial", str(complete[0]), "--out", "b", "--quiet"]) == 0
-    before = snapshot(isolated / "b")
+    before = snapshot(study_folder / "b")
     largest = max(len(b) for b in before.values())
     done = dse_limited(
         largest - 1,
         ["export", "reported", "--trial", str(complete[-1]), "--out", "b", "--force", "--quiet"],
-        cwd=isolated,
+        cwd=study_folder,
     )
     assert done.returncode == 2
     one_line(done.stderr, where="b: write:")
-    assert snapshot(isolated / "b") == before and not list((isolated / "b").glob(".*"))
+    assert snapshot(study_folder / "b") == before and not list((study_folder / "b").glob(".*"))
     done = dse_limited(
         largest - 1,
         ["export", "reported", "--trial", str(complete[-1]), "--out", "new-b", "--quiet"],
-        cwd=isolated,
+        cwd=study_folder,
     )
-    assert done.returncode == 2 and not (isolated / "new-b").exists()
+    assert done.returncode == 2 and not (study_folder / "new-b").exists()
 
 
 @pytest.mark.slow
-def test_a_full_disk_under_the_journal_loses_nothing_and_the_study_resumes(isolated: Path) -> None:
-    spec = parse_spec(spec_text("journal", n_trials=4, sampler="random"), where="j.toml")
+def test_a_full_disk_under_the_journal_loses_nothing_and_the_study_resumes(
+    study_folder: Path,
+) -> None:
+    spec = random_spec("journal", 4, where="j.toml")
     run_study(spec, progress=False, explorer=Explorer(spec, progress=False))
-    journal = isolated / "studies" / "journal.journal"
+    journal = study_folder / "studies" / "journal.journal"
     before = journal.read_bytes()
     done = dse_limited(
-        len(before) + 3000, ["study", "resume", "journal", "--n-trials", "12"], cwd=isolated
+        len(before) + 3000, ["study", "resume", "journal", "--n-trials", "12"], cwd=study_folder
     )
     assert done.returncode == 2
     one_line(done.stderr, where="journal.journal: write:")

@@ -129,3 +129,47 @@ def test_top_level_help_is_plain_text():
     assert "edge device and a server" in text
     for markup in ("``", ":class:", ":func:", ":mod:"):
         assert markup not in text
+
+
+TESTS = Path(__file__).resolve().parent
+#: Test modules that still import the tests folder as a package (``from tests.x import``),
+#: to move to ``from helpers import ...``; none may be added.
+NOT_YET_CONVERTED = {"report/test_tasks_report.py", "report/test_codec_report.py"}
+
+
+def test_tests_import_what_they_share_one_way():
+    """Shared test code is imported as ``from helpers import ...`` (tests/ is on the path),
+    never through the tests folder as a package: two names would load it twice."""
+    bad = []
+    for path in sorted(TESTS.rglob("*.py")):
+        rel = path.relative_to(TESTS).as_posix()
+        if rel in NOT_YET_CONVERTED:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            modules = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            bad += [f"{rel}:{node.lineno}: {m}" for m in modules if m.split(".")[0] == "tests"]
+    assert bad == []
+
+
+def test_test_helpers_use_only_entry_points_of_dse():
+    """tests/helpers reach dse through its packages' ``__all__`` (or the ground floor and
+    the CLI's ``main``), so that modules moving inside a stage do not break them."""
+    exported = {s: set(importlib.import_module(f"dse.{s}").__all__) for s in STAGES}
+    bad = []
+    for path in sorted((TESTS / "helpers").rglob("*.py")):
+        for line, module, names in _imports(ast.parse(path.read_text(), str(path))):
+            parts = module.split(".")
+            stage = parts[1] if len(parts) > 1 else ""
+            if stage in STAGES:
+                ok = len(parts) == 2 and names and set(names) <= exported[stage]
+            else:
+                ok = RANK.get(stage) == 0 or (module == "dse.cli" and names == ["main"])
+            if not ok:
+                bad.append(f"{path.name}:{line}: {module} {names}")
+    assert bad == []

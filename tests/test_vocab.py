@@ -58,3 +58,38 @@ def test_an_unknown_column_is_a_plain_number_labelled_by_its_name():
 def test_network_label_and_name(method, density, label, name):
     assert vocab.network_label(method, density) == label
     assert vocab.network_name(method, density) == name
+
+
+@pytest.mark.parametrize(
+    "name,quantity",
+    [
+        ("edge_s", "s"),
+        ("transfer_s", "s"),
+        ("latency_s", "s"),
+        ("edge_energy_j", "J"),
+        ("radio_energy", "J"),
+        ("idle_energy", "J"),
+        ("exit_rate", "%"),
+        ("bytes", "B"),
+        ("test_server_s", "s"),
+    ],
+)
+def test_columns_derived_from_the_metrics_have_the_quantity_their_name_says(name, quantity):
+    m = vocab.metric(name)
+    assert m.quantity == quantity
+    assert m.label == (f"{name[5:]} (test)" if name.startswith("test_") else name)
+
+
+def test_a_task_named_like_a_derived_column_is_still_an_accuracy():
+    assert vocab.metric("accuracy.hue_s").quantity == "%"
+    assert vocab.metric("accuracy.hue_s").label == "accuracy, hue_s"
+
+
+def test_words_for_running_text():
+    assert vocab.metric("bandwidth").words == "bytes sent"
+    assert vocab.metric("edge_energy").words == "edge energy"
+    assert vocab.metric("latency_mean").words == "mean latency"  # its label
+    assert vocab.metric("accuracy_min").words == "lowest task accuracy"
+    assert vocab.metric("accuracy.shape").words == "accuracy of shape"
+    assert vocab.metric("accuracy").words == "accuracy"
+    assert vocab.metric("test_bandwidth").words == "bytes sent (test)"

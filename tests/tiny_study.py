@@ -1,10 +1,19 @@
-"""The tiny study the study-level tests share: the MLP on 8x8 digits, one epoch,
-densities 1 and 0.5. Keep its network settings fixed: every test module trains these
-networks once, into the session's shared cache (see conftest)."""
+"""The old names of the tiny study, for the test folders that still import them: new
+tests use the spec builder of :mod:`helpers.specs` (``from helpers import spec, HUE``)."""
 
 from __future__ import annotations
 
+import tomllib
+
+from helpers.specs import HUE, HUE_TASKS, only, spec
+from helpers.toml import toml_text
+
+__all__ = ["HUE_DATA", "HUE_TASKS", "OBJECTIVES", "spec_text"]
+
 OBJECTIVES = 'accuracy = "maximize"\nlatency_mean = "minimize"\nedge_energy = "minimize"\n'
+
+#: The tiny multi-task data (see helpers.specs.HUE) as a [data] table of TOML text.
+HUE_DATA = toml_text({"data": HUE})
 
 
 def spec_text(
@@ -18,39 +27,15 @@ def spec_text(
     epochs: int = 1,
     objectives: str = OBJECTIVES,
 ) -> str:
-    """A tiny study: the MLP on 8x8 digits, one epoch, densities 1 and 0.5."""
-    return f"""\
-name = "{name}"
-n_trials = {n_trials}
-sampler = "{sampler}"
-seed = {seed}
-[model]
-name = "mlp"
-[data]
-name = "digits"
-seed = 0
-[training]
-epochs = {epochs}
-seed = 0
-[space]
-densities = [1.0, 0.5]
-methods = {methods}
-thresholds = {{ low = 0.5, high = 1.0, step = 0.25 }}
-[objectives]
-{objectives}
-[constraints]
-{constraints}
-"""
-
-
-#: The tiny multi-task data the multi-task tests share (two hues of shapes3d, 300 images
-#: at 16x16): a [data] table to put in a spec's text.
-HUE_TASKS = ("wall_hue", "floor_hue")
-HUE_DATA = """\
-[data]
-name = "shapes3d"
-n = 300
-size = 16
-seed = 0
-tasks = ["wall_hue", "floor_hue"]
-"""
+    """The tiny study of helpers.specs; ``methods``, ``constraints`` and ``objectives``
+    given as TOML text, as before."""
+    return spec(
+        name,
+        n_trials=n_trials,
+        sampler=sampler,
+        seed=seed,
+        training={"epochs": epochs},
+        space={"methods": tomllib.loads(f"methods = {methods}")["methods"]},
+        objectives=only(tomllib.loads(objectives)),
+        constraints=only(tomllib.loads(constraints)),
+    )

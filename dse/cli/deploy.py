@@ -40,6 +40,7 @@ def add_parser(sub: Any) -> None:
         help="the address to listen on (default 127.0.0.1: this machine only)",
     )
     sv.add_argument("--port", type=int, default=0, help="0: any free port (printed)")
+    _add_limits(sv)
     sv.set_defaults(func=cmd_serve)
 
     rs = sub.add_parser(
@@ -104,6 +105,53 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_limits(sv: argparse.ArgumentParser) -> None:
+    """The server's bounds (dse.deploy.serve): each past its cap is refused with an error
+    reply, never buffered without end."""
+    from dse.deploy import limits as serve
+
+    mib = 1024 * 1024
+    sv.add_argument(
+        "--max-connections",
+        type=int,
+        default=serve.MAX_CONNECTIONS,
+        help=f"connections served at once; one more is refused (default {serve.MAX_CONNECTIONS})",
+    )
+    sv.add_argument(
+        "--max-payload",
+        type=int,
+        default=serve.MAX_PAYLOAD,
+        help=f"bytes one request may carry (default {serve.MAX_PAYLOAD // mib} MiB)",
+    )
+    sv.add_argument(
+        "--max-buffered",
+        type=int,
+        default=serve.MAX_BUFFERED,
+        help="payload bytes held at once over all connections, at least --max-payload "
+        f"(default {serve.MAX_BUFFERED // mib} MiB)",
+    )
+    sv.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=serve.IDLE_TIMEOUT_S,
+        help=f"seconds a connection may stay silent between requests "
+        f"(default {serve.IDLE_TIMEOUT_S:g})",
+    )
+    sv.add_argument(
+        "--frame-timeout",
+        type=float,
+        default=serve.FRAME_TIMEOUT_S,
+        help="seconds a request may take to arrive, beyond its payload at 1 Mbit/s "
+        f"(default {serve.FRAME_TIMEOUT_S:g})",
+    )
+    sv.add_argument(
+        "--backlog",
+        type=int,
+        default=serve.BACKLOG,
+        help=f"connections the kernel queues before they are accepted (default {serve.BACKLOG})",
+    )
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     """The bundle's server part as a TCP service until Ctrl-C or SIGTERM."""
     from dse.deploy import run_server
@@ -115,7 +163,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"{args.port} is not a port",
             "give 0..65535 (0: any free port)",
         )
-    run_server(args.dir, args.host, args.port)
+    run_server(
+        args.dir,
+        args.host,
+        args.port,
+        max_payload=args.max_payload,
+        max_connections=args.max_connections,
+        max_buffered=args.max_buffered,
+        idle_timeout=args.idle_timeout,
+        frame_timeout=args.frame_timeout,
+        backlog=args.backlog,
+    )
     # Stopped cleanly (connections closed, threads joined, "stopped" printed): leave now.
     # Tearing the interpreter down after torch ran on several threads may abort it
     # ("terminate called without an active exception") once the work is done.

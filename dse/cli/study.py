@@ -32,8 +32,8 @@ def add_parser(sub: Any) -> None:
     r.add_argument(
         "--host",
         default="127.0.0.1",
-        help="address to listen on (default: 127.0.0.1, this machine only: the proxy has "
-        "no authentication; give 0.0.0.0 to serve every network this machine is on)",
+        help="address to listen on (default 127.0.0.1: this machine only; the proxy has no "
+        "authentication, so open it to other machines only on a network you trust)",
     )
     r.add_argument("--port", type=int, default=13000, help="port to listen on")
     r.set_defaults(func=cmd_storage_serve)

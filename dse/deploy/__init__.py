@@ -28,6 +28,7 @@ __all__, __getattr__ = exports(
         "read_manifest": "bundle",
         "FORMAT": "bundle",
         "run_server": "serve",
+        "limits": "limits",
         "serve_bundle": "serve",
         "run_split": "runsplit",
         "SplitRun": "runsplit",

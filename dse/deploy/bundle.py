@@ -1,13 +1,23 @@
-"""A deployed bundle read back and run: the edge program, the payload, the server program.
+"""A deployed bundle read back and run: the edge programs, the payload, the server programs.
 
-A bundle is the folder ``dse export`` writes (``manifest.json``, ``edge.pt2``, ``server.pt2``
-unless the cut is edge-only, ``reference.npz``, and ``weights/sparse.dsew`` for a sparse
-network: its sparse layers compressed, the programs holding only placeholders for them).
-:func:`load_bundle` checks every file against the manifest's sha256, fills the sparse
-weights in, and gives a :class:`Bundle` whose :meth:`Bundle.edge` runs one sample up to the
-cut and packs the payload (the codec's byte packing and lossless coder run here, its
-numeric part in the program), and whose :meth:`Bundle.server` reads a payload and runs the
-rest.
+A bundle is the folder ``dse export`` writes: ``manifest.json``; each side's stage programs
+in the order they run (``programs`` in the manifest: ``edge.pt2``, then ``edge.1.pt2``, ...
+after each edge exit; ``server.pt2``, ``server.1.pt2``, ... unless the cut is edge-only; see
+:mod:`dse.deploy.programs` for what each takes and returns); ``reference.npz``; and
+``weights/sparse.dsew`` for a sparse network (its sparse layers compressed, the programs
+holding only placeholders for them). :func:`load_bundle` checks every file against the
+manifest's sha256, fills the sparse weights in, and gives a :class:`Bundle` whose
+:meth:`Bundle.edge` runs one sample up to the cut and packs the payload (the codec's byte
+packing and lossless coder run here, its numeric part in the programs), and whose
+:meth:`Bundle.server` reads a payload and runs the rest.
+
+Format 2 (this one) added the stage programs; a format-1 bundle (one program per side, its
+exits inside as ``torch.cond``) is read as a side of one stage.
+
+The sha256 in the manifest catches damage (a truncated copy, a flipped bit), not
+tampering: whoever can change a file can change the manifest too. Sign the folder, or
+trust where it came from. Files are read only inside the folder (a symbolic link out of
+it is refused), and nothing in a program is unpickled but plain tensors.
 """
 
 from __future__ import annotations
@@ -15,12 +25,15 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import math
 import os
+import pickle
+import re
 import time
 import warnings
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,10 +45,15 @@ import torch.nn as nn
 from dse.errors import InputError
 from dse.nets import Codec, PayloadError, Quantized, read_payload, sparsity
 
-FORMAT = 1
+FORMAT = 2  # what dse export writes
+READS = (1, 2)  # the formats this reader takes
 MANIFEST = "manifest.json"
-EDGE = "edge.pt2"
-SERVER = "server.pt2"
+EDGE = "edge.pt2"  # the edge's first program
+SERVER = "server.pt2"  # the server's first program
+#: a stage program's file name: ``edge.pt2``, ``edge.1.pt2``, ..., ``server.pt2``, ...
+PROGRAM_NAME = re.compile(r"(edge|server)(\.[1-9][0-9]*)?\.pt2")
+#: the deepest nesting of lists and tables a manifest may have (``dse export`` writes 4)
+MAX_DEPTH = 32
 REFERENCE = "reference.npz"
 SPARSE = "weights/sparse.dsew"
 #: where the exported modules keep the network's layers (state_dict keys start with it)
@@ -92,20 +110,30 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
             "missing: not a dse bundle folder",
             "give the folder `dse export ... --out DIR` wrote",
         )
+    outside(folder, MANIFEST, "manifest")
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(
             path, "manifest", f"unreadable JSON ({exc})", "export the bundle again"
         ) from None
+    except RecursionError:  # the decoder recurses once per level of nesting
+        manifest = None
+    if manifest is None or _deeper(manifest, MAX_DEPTH):
+        raise InputError(
+            path,
+            "manifest",
+            f"nested deeper than {MAX_DEPTH} levels: not a dse manifest",
+            "export the bundle again",
+        )
     if not isinstance(manifest, dict):
         raise InputError(path, "manifest", "not a JSON object", "export the bundle again")
     fmt = manifest.get("format")
-    if fmt != FORMAT:
+    if isinstance(fmt, bool) or fmt not in READS:
         raise InputError(
             path,
             "format",
-            f"bundle format {fmt!r}; this dse reads format {FORMAT}",
+            f"bundle format {fmt!r}; this dse reads formats {READS[0]} to {READS[-1]}",
             "export the bundle again with this dse",
         )
     need = ("tasks", "classes", "exits", "cut", "crossing", "codec", "files", "edge_only")
@@ -116,6 +144,31 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
     if why:
         raise InputError(path, why[0], why[1], "export the bundle again with dse export")
     return manifest
+
+
+def _deeper(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists and tables more than ``limit`` levels deep (found
+    without recursion)."""
+    todo = [(value, 0)]
+    while todo:
+        item, depth = todo.pop()
+        if isinstance(item, dict | list):
+            if depth >= limit:
+                return True
+            todo += [(v, depth + 1) for v in (item.values() if isinstance(item, dict) else item)]
+    return False
+
+
+def program_names(side: str, stages: int) -> list[str]:
+    """The file names of a side's ``stages`` programs, in run order."""
+    return [f"{side}{'' if i == 0 else f'.{i}'}.pt2" for i in range(stages)]
+
+
+def programs_of(manifest: dict[str, Any]) -> dict[str, list[str]]:
+    """Per side, its program files in run order (a format-1 bundle: one per side)."""
+    if manifest.get("format") == 1:
+        return {"edge": [EDGE], "server": [] if manifest.get("edge_only") else [SERVER]}
+    return {side: list(names) for side, names in manifest["programs"].items()}
 
 
 #: The most weights one sparse layer of a manifest may have (its dense skeleton is built
@@ -169,6 +222,22 @@ def _manifest_error(m: dict[str, Any]) -> tuple[str, str] | None:
         isinstance(files, dict) and all(_inside(k) and isinstance(v, str) for k, v in files.items())
     ):
         return "files", "not a table of file names inside the bundle and their sha256"
+    if m["format"] != 1:
+        programs = m.get("programs")
+        if not (
+            isinstance(programs, dict)
+            and set(programs) == {"edge", "server"}
+            and all(
+                isinstance(names, list) and names == program_names(side, len(names))
+                for side, names in programs.items()
+            )
+            and programs["edge"]
+            and (not programs["server"]) == m["edge_only"]
+        ):
+            return "programs", (
+                "not a table of the edge's and the server's program files "
+                "(edge.pt2, edge.1.pt2, ...; server.pt2, ... unless edge-only)"
+            )
     if sparse is not None:
         layers = sparse.get("layers") if isinstance(sparse, dict) else None
         if not (
@@ -199,19 +268,43 @@ def _manifest_error(m: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+def outside(folder: Path, name: str, field: str) -> Path:
+    """``folder / name``, refused (:class:`InputError`) where a symbolic link on the way
+    leads out of ``folder``: a bundle's files are its own."""
+    path = folder / name
+    try:
+        real = path.resolve()
+        root = folder.resolve()
+    except (OSError, RuntimeError) as exc:  # a loop of links
+        raise InputError(
+            path, field, f"cannot be resolved ({exc})", "copy the bundle folder again"
+        ) from None
+    if not real.is_relative_to(root):
+        raise InputError(
+            path,
+            field,
+            f"is a symbolic link out of the bundle (to {real})",
+            "copy the files themselves into the bundle (cp -rL), not links to them",
+        )
+    return path
+
+
 def check_files(folder: Path, manifest: dict[str, Any]) -> None:
-    """Every file the manifest lists exists and has its sha256."""
+    """Every file the manifest lists is inside the bundle, exists and has its sha256, and
+    every program it runs is listed."""
     files = manifest["files"]
-    if not isinstance(files, dict) or EDGE not in files:
+    programs = programs_of(manifest)
+    unlisted = [n for names in programs.values() for n in names if n not in files]
+    if not isinstance(files, dict) or unlisted:
         raise _bad(
             folder,
             MANIFEST,
             "files",
-            "no file list with the edge program",
+            f"does not list the program {unlisted[0] if unlisted else EDGE}",
             "export the bundle again",
         )
     for name, digest in files.items():
-        path = folder / name
+        path = outside(folder, name, "files")
         if not path.is_file():
             raise InputError(
                 path,
@@ -322,34 +415,114 @@ def load_program(path: Path, weights: dict[str, torch.Tensor]) -> nn.Module:
             f"holds a pickled object ({pickled[0]}) that loading would run",
             "export the bundle again with dse export",
         )
+    logged: list[BaseException] = []
     try:
-        with warnings.catch_warnings(), _weights_only():
+        with warnings.catch_warnings(), _weights_only(), _quiet_torch(logged):
             warnings.simplefilter("ignore")
             ep = torch.export.load(str(path))
+            for name, value in weights.items():
+                key = PREFIX + name
+                if key in ep.state_dict:
+                    ep.state_dict[key] = nn.Parameter(value, requires_grad=False)
+            return ep.module()
     except Exception as exc:  # noqa: BLE001 - any unreadable archive is bad input
         raise InputError(
-            path,
-            "program",
-            f"cannot load it ({type(exc).__name__}: {exc})",
-            "export the bundle again with this torch version",
+            path, "program", _load_failure(exc, logged), "export the bundle again with dse export"
         ) from None
-    for name, value in weights.items():
-        key = PREFIX + name
-        if key in ep.state_dict:
-            ep.state_dict[key] = nn.Parameter(value, requires_grad=False)
-    return ep.module()
+
+
+#: The loggers ``torch.export.load`` may write a traceback to before it raises.
+_TORCH_LOGGERS = ("torch.export", "torch._export")
+
+
+class _Swallow(logging.Filter):
+    """Drops every record, keeping the exceptions they carry."""
+
+    def __init__(self, into: list[BaseException]) -> None:
+        super().__init__()
+        self.into = into
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            self.into.append(record.exc_info[1])
+        return False
+
+
+@contextlib.contextmanager
+def _quiet_torch(into: list[BaseException]) -> Iterator[None]:
+    """Nothing torch's export loggers (and their children) log inside is shown: a refused
+    archive is one line, not a logged traceback first. The exceptions they logged are
+    put ``into`` the list (the reason the error names)."""
+    swallow = _Swallow(into)
+    names = [
+        n
+        for n in (*_TORCH_LOGGERS, *logging.root.manager.loggerDict)
+        if any(n == t or n.startswith(t + ".") for t in _TORCH_LOGGERS)
+    ]
+    loggers = [logging.getLogger(n) for n in dict.fromkeys(names)]
+    for lg in loggers:
+        lg.addFilter(swallow)
+    try:
+        yield
+    finally:
+        for lg in loggers:
+            lg.removeFilter(swallow)
+
+
+def _load_failure(exc: BaseException, logged: list[BaseException]) -> str:
+    """One short line for a program torch could not load: what the weights-only
+    unpickler refused, or the first error torch logged (its own error then only points at
+    that log)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    if isinstance(exc, pickle.UnpicklingError):
+        why = re.search(r"(?:WeightsUnpickler error|Unpickler error): ([^\n]*?)(?:\. |$)", text)
+        return (
+            "holds a pickle that weights-only loading refuses"
+            + (f" ({why.group(1)[:200]})" if why else "")
+            + ": it could run code"
+        )
+    cause = logged[0] if logged else exc
+    if cause is not exc:
+        text = re.sub(r"\x1b\[[0-9;]*m", "", str(cause))
+    line = next((ln for ln in text.splitlines() if ln.strip()), "")
+    return f"cannot load it ({type(cause).__name__}: {line[:300]})"
+
+
+class Chain:
+    """One side's stage programs, run in turn: the next runs only while the stage before
+    says the sample has not left (its ``done`` is false). See :mod:`dse.deploy.programs`
+    for the signatures."""
+
+    def __init__(self, programs: Sequence[Callable[..., Any]], tasks: int) -> None:
+        if not programs:
+            raise ValueError("a chain needs at least one program")
+        self.programs = list(programs)
+        self.tasks = tasks
+
+    def __call__(
+        self, first: tuple[torch.Tensor, ...], open_tasks: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
+        """``(answered, *logits, *rest)``: ``rest`` the last stage's payload (edge) or
+        nothing (server, or a sample that left at an exit)."""
+        out = tuple(self.programs[0](*first))
+        for program in self.programs[1:]:
+            done, answered, *rest = out
+            if bool(done):
+                return (answered, *rest[: self.tasks])
+            out = tuple(program(open_tasks, answered, *rest))
+        return out
 
 
 class Bundle:
     """A loaded bundle: :meth:`edge` for one sample, :meth:`server` for one payload."""
 
     def __init__(
-        self, folder: Path, manifest: dict[str, Any], edge: nn.Module, server: nn.Module | None
+        self, folder: Path, manifest: dict[str, Any], edge: Chain, server: Chain | None
     ) -> None:
         self.folder = folder
         self.manifest = manifest
-        self._edge = edge
-        self._server = server
+        self.edge_chain = edge
+        self.server_chain = server
         self.tasks: tuple[str, ...] = tuple(manifest["tasks"])
         self.codec = Codec.parse(manifest["codec"]) if manifest["codec"] else None
         self.shapes = [tuple(int(d) for d in c["shape"]) for c in manifest["crossing"]]
@@ -366,9 +539,9 @@ class Bundle:
                 f"{tuple(x.shape)}, the bundle takes {shape}",
                 "give one sample with the batch dimension 1",
             )
-        with torch.no_grad():
-            out = self._edge(x.to(torch.float32))
         t = len(self.tasks)
+        with torch.no_grad():
+            out = self.edge_chain((x.to(torch.float32),), torch.ones(t, dtype=torch.bool))
         answered = tuple(None if int(a) < 0 else int(a) for a in out[0])
         logits = tuple(
             None if a is None else lg for a, lg in zip(answered, out[1 : 1 + t], strict=True)
@@ -426,7 +599,7 @@ class Bundle:
     def server(self, payload: bytes, open_tasks: tuple[bool, ...] | None = None) -> ServerResult:
         """Decode a payload and run the server program; ``open_tasks``: which tasks are
         still unanswered (None: all)."""
-        if self._server is None:
+        if self.server_chain is None:
             raise InputError(
                 self.folder / MANIFEST,
                 "cut",
@@ -444,8 +617,9 @@ class Bundle:
                 "give one flag per task",
             )
         inputs = self.unpack(payload)
+        opened = torch.tensor(open_, dtype=torch.bool)
         with torch.no_grad():
-            out = self._server(torch.tensor(open_, dtype=torch.bool), *inputs)
+            out = self.server_chain((opened, *inputs), opened)
         answered = tuple(int(a) for a in out[0])
         logits = tuple(out[1 : 1 + t])
         return ServerResult(answered, logits, time.perf_counter() - start)
@@ -453,7 +627,14 @@ class Bundle:
     def reference(self) -> dict[str, np.ndarray]:
         """The arrays of ``reference.npz`` (the study's own answers on the test split),
         checked for the arrays and shapes a run compares with."""
-        path = self.folder / REFERENCE
+        if REFERENCE not in self.manifest["files"]:
+            raise InputError(
+                self.folder / MANIFEST,
+                "files",
+                f"does not list {REFERENCE}",
+                "export the bundle again with dse export",
+            )
+        path = outside(self.folder, REFERENCE, "files")
         try:
             with np.load(path, allow_pickle=False) as z:
                 ref = {k: z[k] for k in z.files}
@@ -489,6 +670,10 @@ def load_bundle(folder: str | Path) -> Bundle:
     manifest = read_manifest(folder)
     check_files(folder, manifest)
     weights = sparse_weights(folder, manifest)
-    edge = load_program(folder / EDGE, weights)
-    server = None if manifest["edge_only"] else load_program(folder / SERVER, weights)
-    return Bundle(folder, manifest, edge, server)
+    tasks = len(manifest["tasks"])
+    chains = {
+        side: Chain([load_program(folder / name, weights) for name in names], tasks)
+        for side, names in programs_of(manifest).items()
+        if names
+    }
+    return Bundle(folder, manifest, chains["edge"], chains.get("server"))

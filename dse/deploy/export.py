@@ -2,8 +2,10 @@
 
 The network is the one the study scored (from the training cache; trained, and said so,
 only if the cache lost it), traced as the layer graph traces it, and cut where the
-trial cuts it: :class:`~dse.deploy.programs.EdgeModule` and
-:class:`~dse.deploy.programs.ServerModule` become ``torch.export`` programs for batch 1.
+trial cuts it: each side's stages (:func:`~dse.deploy.programs.side_programs`, one per
+used exit and one to the cut or the end) become ``torch.export`` programs for batch 1,
+``edge.pt2``, ``edge.1.pt2``, ... and ``server.pt2``, ``server.1.pt2``, ..., listed in
+run order in the manifest's ``programs``.
 The codec's numeric part (int8/int4 affine quantisation, fp16/bf16 casts) is in the
 programs, the very :meth:`dse.nets.Codec.quantize` and :func:`dse.nets.dequantize` the
 study used (so ``"encoder": "program"``); the bytes are packed by the bundle's runtime.
@@ -40,7 +42,7 @@ import torch.nn as nn
 
 import dse
 import dse.deploy.bundle as B
-from dse.deploy.programs import EdgeModule, ServerModule, traced
+from dse.deploy.programs import run_all, side_programs, traced
 from dse.errors import InputError, write_refused
 from dse.nets import Cache, Codec, codec_outputs, sparsity
 from dse.search import Candidate, Explorer, front_frame, load_study, plain, record_of
@@ -188,19 +190,21 @@ def export_bundle(
     rule = dict(
         thresholds=thresholds, criterion=cand.criterion, policy=cand.policy, classes=classes
     )
-    edge_mod = EdgeModule(gm, graph, k, used, codec=codec, example=example, **rule).eval()
     files: dict[str, bytes] = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        edge_ep = _export(edge_mod, (example,), "edge", spec)
-        files[B.EDGE] = _saved(edge_ep, sparse)
-        if not edge_only:
-            server_mod = ServerModule(gm, graph, k, used, codec=codec, **rule).eval()
-            with torch.no_grad():
-                payload = edge_mod(example)[1 + len(tasks) :]
-            opened = torch.ones(len(tasks), dtype=torch.bool)
-            server_ep = _export(server_mod, (opened, *payload), "server", spec)
-            files[B.SERVER] = _saved(server_ep, sparse)
+    programs: dict[str, list[str]] = {"edge": [], "server": []}
+    opened = torch.ones(len(tasks), dtype=torch.bool)
+    first: tuple[torch.Tensor, ...] = (example,)
+    for side in ("edge",) if edge_only else ("edge", "server"):
+        stages = side_programs(gm, graph, k, used, side=side, codec=codec, **rule)
+        with torch.no_grad():  # each stage's example inputs: every stage run in turn
+            inputs, last = run_all(stages, first, opened)
+        names = B.program_names(side, len(stages))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for file, module, args in zip(names, stages, inputs, strict=True):
+                files[file] = _saved(_export(module, args, side, spec), sparse)
+        programs[side] = names
+        first = (opened, *last[1 + len(tasks) :])  # the server takes the edge's payload
     if sparse_blob is not None:
         files[B.SPARSE] = sparse_blob
     reference, check = _reference(scorer, cand, used, codec, x_test)
@@ -266,6 +270,7 @@ def export_bundle(
         "crossing": crossing,
         "codec": None if codec is None else codec.name,
         "encoder": "program",
+        "programs": programs,
         "exits": exits,
         "thresholds": list(thresholds),
         "criterion": cand.criterion,
@@ -314,8 +319,11 @@ def _write(out: Path, files: dict[str, bytes], manifest: dict[str, Any], force: 
                     out.rmdir()  # as it was: absent
             raise (write_refused(out, exc) or exc) from None
         if force:  # all written: the old bundle gives way (unlinks and renames only)
-            for name in (B.MANIFEST, B.EDGE, B.SERVER, B.REFERENCE):
+            for name in (B.MANIFEST, B.REFERENCE):
                 (out / name).unlink(missing_ok=True)
+            for old in out.iterdir():
+                if B.PROGRAM_NAME.fullmatch(old.name):
+                    old.unlink(missing_ok=True)
             shutil.rmtree(out / "weights", ignore_errors=True)
         for top in sorted({Path(n).parts[0] for n in files}):
             os.replace(stage / top, out / top)

@@ -1,22 +1,39 @@
-"""The two halves of a split network as modules ``torch.export`` turns into programs.
+"""The two halves of a split network as chains of straight-line modules that
+``torch.export`` turns into programs, one program per stage.
 
-:class:`EdgeModule` runs the backbone up to the cut, evaluating the used edge exits in
-order, and :class:`ServerModule` runs the rest from the (decoded) tensors at the cut,
-evaluating the server exits. Both decide who leaves as the study scored it
-(``dse.search.Scorer.decisions``): a task passes an exit when its confidence (the
-candidate's criterion, :func:`dse.nets.confidence`) reaches its threshold, compared in
-float64 like the scorer's numpy; policy ``all`` leaves where every (open) task passes,
-``per_task`` answers each task at its first passing exit and goes on until all are
-answered. Every exit is a ``torch.cond``: what comes after it is a branch, so the layers
-past an exit a sample leaves at never run.
+Each side is cut at its used exits into stages: the backbone segment up to an exit and
+that exit's heads, then the next segment, and so on; the last stage runs to the cut on the
+edge (the final heads too when the cut is edge-only) and to the end and the final heads on
+the server. A stage has no control flow: it evaluates its exit and says whether the sample
+leaves (``done``), and the host runs the next stage only when it does not
+(:class:`dse.deploy.bundle.Chain`), so the layers past the exit a sample leaves at never
+run. (One program per side with a ``torch.cond`` at every exit was the first lowering:
+torch traces a cond's branches with symbolic shapes, which some networks' layers cannot
+take - vgg-s with an exit before a cut in its last stage - and each cond cost seconds to
+export.)
 
-The state carried through the stages: ``answered`` (int64 ``[T]``: the index of the exit
-that answered each task among the used exits, -1 while open) and each task's logits
-(zeros until answered). The edge module returns ``(answered, *logits, *payload)`` where
-the payload is, per crossing tensor, the codec's :meth:`dse.nets.Codec.quantize` result
-(values, then scale and offset for int8/int4) or the raw float32 tensor (no codec); the
-server module takes ``(open_tasks, *payload)`` and returns ``(answered, *logits)``, the
-final heads' index being the number of used exits.
+Both sides decide who leaves as the study scored it (``dse.search.Scorer.decisions``): a
+task passes an exit when its confidence (the candidate's criterion,
+:func:`dse.nets.confidence`) reaches its threshold, compared in float64 like the scorer's
+numpy; policy ``all`` leaves where every (open) task passes, ``per_task`` answers each task
+at its first passing exit and goes on until all are answered.
+
+The state carried from stage to stage: ``open_tasks`` (bool ``[T]``: the tasks this side
+answers; every task on the edge), ``answered`` (int64 ``[T]``: the index of the exit that
+answered each task among the used exits, -1 while open; the final heads' index is the
+number of used exits), each task's logits (``[1, classes]``, zeros until answered) and
+``live``, the tensors later stages read. The signatures, for T tasks:
+
+- the edge's first stage takes ``(x)``, the server's first ``(open_tasks, *payload)``;
+- every later stage takes ``(open_tasks, answered, *logits, *live)``;
+- a stage that ends at an exit returns ``(done, answered, *logits, *live)``, ``done`` a
+  bool scalar: every open task is answered;
+- a side's last stage returns ``(answered, *logits, *payload)`` on the edge and
+  ``(answered, *logits)`` on the server.
+
+The payload is, per crossing tensor, the codec's :meth:`dse.nets.Codec.quantize` result
+(values, then scale and offset for int8/int4) or the raw float32 tensor (no codec). A side
+without exits is one program with the signature of a format-1 bundle's program.
 """
 
 from __future__ import annotations
@@ -61,21 +78,30 @@ class _Attr:
 class _Runner(nn.Module):
     """Executes named nodes of a traced network's fx graph on an environment.
 
-    The nodes are read once, here: ``torch.cond`` traces its branches with dynamo, which
-    does not trace into ``torch.fx`` itself, so the run only touches plain values."""
+    It holds only the layers and attributes those nodes use, at their paths in the network
+    (so a program's state_dict keys are ``runner.gm.<path>``): ``torch.export`` keeps every
+    parameter of the module it exports, used or not, and a stage's program should carry
+    its own weights only. The nodes are read once, here, so a run touches plain values."""
 
-    def __init__(self, gm: fx.GraphModule) -> None:
+    def __init__(self, gm: fx.GraphModule, names: Sequence[str]) -> None:
         super().__init__()
-        self.gm = gm
-        self._layers = dict(gm.named_modules())
+        by_name = {n.name: n for n in gm.graph.nodes}
         self.placeholder = next(n.name for n in gm.graph.nodes if n.op == "placeholder")
         self._plan: dict[str, tuple[str, Any, Any, Any]] = {}
-        for n in gm.graph.nodes:
+        modules: set[str] = set()
+        attrs: set[str] = set()
+        for name in names:
+            n = by_name[name]
             if n.op not in ("call_module", "call_function", "call_method"):
                 continue
             args = fx.node.map_arg(n.args, self._template)
             kwargs = fx.node.map_arg(n.kwargs, self._template)
             self._plan[n.name] = (n.op, n.target, args, kwargs)
+            if n.op == "call_module":
+                modules.add(str(n.target))
+            attrs |= {str(a.target) for a in n.all_input_nodes if a.op == "get_attr"}
+        self.gm = _holding(gm, modules, attrs)
+        self._layers = {path: gm.get_submodule(path) for path in modules}
 
     @staticmethod
     def _template(a: fx.Node) -> Any:
@@ -111,6 +137,57 @@ class _Runner(nn.Module):
         if isinstance(value, dict):
             return {k: self._fill(v, env) for k, v in value.items()}
         return value
+
+
+def _depth(path: str) -> int:
+    return path.count(".")
+
+
+def _within(path: str, placed: set[str]) -> bool:
+    """Whether ``path`` is one of ``placed`` or inside one."""
+    parts = path.split(".")
+    return any(".".join(parts[:i]) in placed for i in range(1, len(parts) + 1))
+
+
+def _parent(root: nn.Module, path: str) -> nn.Module:
+    """The module at dotted ``path`` under ``root``, created empty where missing."""
+    node = root
+    for part in path.split(".") if path else ():
+        if not hasattr(node, part):
+            node.add_module(part, nn.Module())
+        node = getattr(node, part)
+    return node
+
+
+def _holding(gm: fx.GraphModule, modules: set[str], attrs: set[str]) -> nn.Module:
+    """A module tree holding ``gm``'s submodules ``modules`` and attributes ``attrs`` (the
+    same objects, not copies) at their paths, and nothing else."""
+    root = nn.Module()
+    placed: set[str] = set()
+    for path in sorted(modules, key=_depth):
+        if _within(path, placed):
+            continue  # inside a module already held
+        owner, _, leaf = path.rpartition(".")
+        _parent(root, owner).add_module(leaf, gm.get_submodule(path))
+        placed.add(path)
+    for target in sorted(attrs, key=_depth):
+        owner_path, _, leaf = target.rpartition(".")
+        if owner_path and _within(owner_path, placed):
+            continue
+        owner = gm.get_submodule(owner_path) if owner_path else gm
+        value = getattr(owner, leaf)
+        parent = _parent(root, owner_path)
+        if isinstance(value, nn.Module):
+            parent.add_module(leaf, value)
+            placed.add(target)
+        elif isinstance(value, nn.Parameter):
+            parent.register_parameter(leaf, value)
+        elif leaf in owner._buffers:
+            persistent = leaf not in owner._non_persistent_buffers_set
+            parent.register_buffer(leaf, value, persistent=persistent)
+        else:  # a plain tensor attribute: a constant of the program
+            setattr(parent, leaf, value)
+    return root
 
 
 def traced(net: nn.Module) -> fx.GraphModule:
@@ -244,39 +321,38 @@ class _Decider(nn.Module):
         return answered, given, done
 
 
-class _Staged(nn.Module):
-    """Stages joined by ``torch.cond`` at every exit."""
+class _StageModule(nn.Module):
+    """One stage as a straight-line module (see the module docstring); the subclasses
+    give its inputs."""
 
     def __init__(
         self,
         gm: fx.GraphModule,
-        stages: list[Stage],
+        stage: Stage,
         decider: _Decider,
-        finish: Callable[[dict[str, Any]], list[torch.Tensor]],
-        templates: Callable[[], list[torch.Tensor]],
+        *,
+        final_index: int,
+        inputs: Sequence[str],
+        finish: Callable[[_Runner, dict[str, Any]], list[torch.Tensor]],
     ) -> None:
         super().__init__()
-        self.runner = _Runner(gm)
+        self.runner = _Runner(gm, [*stage.nodes, *stage.heads])
         self.decider = decider
-        self.stages = stages
-        self._finish = finish  # the final stage's extra outputs (the payload), from env
-        self._templates = templates  # zeros shaped like them, for a sample that left
+        self.stage = stage
+        self.final_index = final_index
+        self.inputs = tuple(inputs)  # the environment keys of the live tensors taken
+        self._finish = finish  # the last stage's extra outputs (the payload), from env
 
-    def staged(self, env: dict[str, Any], open_: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        answered, given = self.decider.initial()
-        return self._stage(0, env, open_, answered, given)
-
-    def _stage(
+    def body(
         self,
-        i: int,
         env: dict[str, Any],
         open_: torch.Tensor,
         answered: torch.Tensor,
         given: list[torch.Tensor],
     ) -> tuple[torch.Tensor, ...]:
-        s = self.stages[i]
+        s = self.stage
         self.runner.run(s.nodes, env)
-        if s.exit_index < 0:  # final stage
+        if s.exit_index < 0:  # the side's last stage
             if s.outputs:  # the final heads answer every task still open
                 waiting = open_ & (answered < 0)
                 answered = torch.where(
@@ -286,112 +362,30 @@ class _Staged(nn.Module):
                     torch.where(waiting[t], env[o].to(torch.float32), g)
                     for t, (o, g) in enumerate(zip(s.outputs, given, strict=True))
                 ]
-            # new tensors (a cond branch may not return its operands), and contiguous
-            # ones: both branches of a cond must agree on strides, and a convolution's
-            # output may come channels-last where the other branch's zeros do not
-            return (
-                answered.clone(),
-                *(g.clone() for g in given),
-                *(p.clone(memory_format=torch.contiguous_format) for p in self._finish(env)),
-            )
+            return (answered, *given, *self._finish(self.runner, env))
         self.runner.run(s.heads, env)
         answered, given, done = self.decider.decide(
             s.exit_index, [env[o] for o in s.outputs], answered, given, open_
         )
-        live = [env[name] for name in s.live]
-        tasks = len(given)
-
-        def leave(
-            answered: torch.Tensor, open_: torch.Tensor, *rest: torch.Tensor
-        ) -> tuple[torch.Tensor, ...]:
-            return (answered.clone(), *(g.clone() for g in rest[:tasks]), *self._templates())
-
-        def go(
-            answered: torch.Tensor, open_: torch.Tensor, *rest: torch.Tensor
-        ) -> tuple[torch.Tensor, ...]:
-            given = list(rest[:tasks])
-            env = dict(zip(s.live, rest[tasks:], strict=True))
-            return self._stage(i + 1, env, open_, answered, given)
-
-        return tuple(torch.cond(done, leave, go, (answered, open_, *given, *live)))
-
-    final_index: int = 0
+        return (done, answered, *given, *(env[name] for name in s.live))
 
 
-class EdgeModule(_Staged):
-    """The edge half: ``forward(x) -> (answered, *logits, *payload)`` (see the module
-    docstring)."""
-
-    def __init__(
-        self,
-        gm: fx.GraphModule,
-        graph: LayerGraph,
-        cut: int,
-        used: Sequence[int],
-        *,
-        codec: Codec | None,
-        thresholds: Sequence[float],
-        criterion: str,
-        policy: str,
-        classes: Sequence[int],
-        example: torch.Tensor,
-    ) -> None:
-        tasks = len(classes)
-        stages = plan_stages(gm, graph, cut, used, tasks, "edge")
-        self.crossing = tuple(graph.cuts[cut].tensors) if cut < len(graph.backbone) else ()
-        self.codec = codec
-        super().__init__(
-            gm, stages, _Decider(thresholds, criterion, policy, classes), self._payload, self._zeros
-        )
-        self.final_index = len(used)
-        with torch.no_grad():  # the payload's shapes and dtypes, for the leave branches
-            env = {self.runner.placeholder: example}
-            self.runner.run([n for s in stages for n in (*s.nodes, *s.heads)], env)
-            self._specs = [(tuple(t.shape), t.dtype) for t in self._payload(env)]
-
-    def _payload(self, env: dict[str, Any]) -> list[torch.Tensor]:
-        out: list[torch.Tensor] = []
-        for name in self.crossing:
-            x = env[self.runner.key(name)]
-            if self.codec is None:
-                out.append(x.to(torch.float32).clone())
-                continue
-            values, scale, lo = self.codec.quantize(x.to(torch.float32))
-            out += [values.clone()] if scale is None else [values, scale, lo]
-        return out
-
-    def _zeros(self) -> list[torch.Tensor]:
-        return [torch.zeros(shape, dtype=dtype) for shape, dtype in self._specs]
+class _EdgeEntry(_StageModule):
+    """The edge's first stage: ``forward(x)``."""
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         open_ = torch.ones(len(self.decider.classes), dtype=torch.bool)
-        return self.staged({self.runner.placeholder: x}, open_)
+        answered, given = self.decider.initial()
+        return self.body({self.runner.placeholder: x}, open_, answered, given)
 
 
-class ServerModule(_Staged):
-    """The server half: ``forward(open_tasks, *payload) -> (answered, *logits)``."""
+class _ServerEntry(_StageModule):
+    """The server's first stage: ``forward(open_tasks, *payload)``."""
 
-    def __init__(
-        self,
-        gm: fx.GraphModule,
-        graph: LayerGraph,
-        cut: int,
-        used: Sequence[int],
-        *,
-        codec: Codec | None,
-        thresholds: Sequence[float],
-        criterion: str,
-        policy: str,
-        classes: Sequence[int],
-    ) -> None:
-        tasks = len(classes)
-        stages = plan_stages(gm, graph, cut, used, tasks, "server")
-        super().__init__(
-            gm, stages, _Decider(thresholds, criterion, policy, classes), lambda env: [], list
-        )
-        self.crossing = tuple(graph.cuts[cut].tensors)
+    def __init__(self, *args: Any, codec: Codec | None, crossing: Sequence[str], **kw: Any):
+        super().__init__(*args, **kw)
         self.codec = codec
-        self.final_index = len(used)
+        self.crossing = tuple(crossing)
 
     def forward(self, open_tasks: torch.Tensor, *payload: torch.Tensor) -> tuple[torch.Tensor, ...]:
         # per crossing tensor: its codes, scale and offset (int8, int4), else its values
@@ -400,4 +394,100 @@ class ServerModule(_Staged):
             self.runner.key(name): dequantize(*payload[j * step : (j + 1) * step])
             for j, name in enumerate(self.crossing)
         }
-        return self.staged(env, open_tasks)
+        answered, given = self.decider.initial()
+        return self.body(env, open_tasks, answered, given)
+
+
+class _Next(_StageModule):
+    """A later stage: ``forward(open_tasks, answered, *logits, *live)``."""
+
+    def forward(
+        self, open_tasks: torch.Tensor, answered: torch.Tensor, *rest: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
+        tasks = len(self.decider.classes)
+        env = dict(zip(self.inputs, rest[tasks:], strict=True))
+        return self.body(env, open_tasks, answered, list(rest[:tasks]))
+
+
+def _payload(
+    codec: Codec | None, crossing: Sequence[str]
+) -> Callable[[_Runner, dict[str, Any]], list[torch.Tensor]]:
+    """The edge's last outputs: each crossing tensor, quantised by ``codec`` (or float32)."""
+
+    def finish(runner: _Runner, env: dict[str, Any]) -> list[torch.Tensor]:
+        out: list[torch.Tensor] = []
+        for name in crossing:
+            x = env[runner.key(name)].to(torch.float32)
+            if codec is None:
+                out.append(x)
+                continue
+            values, scale, lo = codec.quantize(x)
+            out += [values] if scale is None else [values, scale, lo]
+        return out
+
+    return finish
+
+
+def _nothing(runner: _Runner, env: dict[str, Any]) -> list[torch.Tensor]:
+    return []
+
+
+def side_programs(
+    gm: fx.GraphModule,
+    graph: LayerGraph,
+    cut: int,
+    used: Sequence[int],
+    *,
+    side: str,
+    codec: Codec | None,
+    thresholds: Sequence[float],
+    criterion: str,
+    policy: str,
+    classes: Sequence[int],
+) -> list[nn.Module]:
+    """The stage modules of one side (``"edge"`` or ``"server"``) of the network ``gm``
+    (its layer graph ``graph``) cut at ``cut`` with the exits ``used`` (indices into
+    ``graph.exits``, in execution order), in eval mode, in the order they run."""
+    if side not in ("edge", "server"):
+        raise ValueError(f"side must be 'edge' or 'server', got {side!r}")
+    stages = plan_stages(gm, graph, cut, used, len(classes), side)
+    decider = _Decider(thresholds, criterion, policy, classes)
+    crossing = tuple(graph.cuts[cut].tensors) if cut < len(graph.backbone) else ()
+    common: dict[str, Any] = dict(final_index=len(used))
+    out: list[nn.Module] = []
+    for i, stage in enumerate(stages):
+        last = i == len(stages) - 1
+        finish = (_payload(codec, crossing) if side == "edge" else _nothing) if last else _nothing
+        if i:
+            module: nn.Module = _Next(
+                gm, stage, decider, inputs=stages[i - 1].live, finish=finish, **common
+            )
+        elif side == "edge":
+            module = _EdgeEntry(gm, stage, decider, inputs=(), finish=finish, **common)
+        else:
+            module = _ServerEntry(
+                gm,
+                stage,
+                decider,
+                inputs=(),
+                finish=finish,
+                codec=codec,
+                crossing=crossing,
+                **common,
+            )
+        out.append(module.eval())
+    return out
+
+
+def run_all(
+    programs: Sequence[Callable[..., Any]], first: tuple[torch.Tensor, ...], open_: torch.Tensor
+) -> tuple[list[tuple[torch.Tensor, ...]], tuple[torch.Tensor, ...]]:
+    """Every stage of a side run in turn whatever its exit decides: the inputs each stage
+    took (examples to export it with) and the last stage's outputs."""
+    inputs = [first]
+    out = tuple(programs[0](*first))
+    for program in programs[1:]:
+        done, answered, *rest = out
+        inputs.append((open_, answered, *rest))
+        out = tuple(program(*inputs[-1]))
+    return inputs, out

@@ -13,8 +13,7 @@ from typing import NamedTuple
 import numpy as np
 
 from dse.report import plots
-from dse.report.html import candidate_of
-from dse.search import Explorer, load_study, study_ruler, trials_frame
+from dse.search import Candidate, Explorer, load_study, study_ruler, trials_frame
 
 
 class FrontSummary(NamedTuple):
@@ -78,46 +77,47 @@ def front_summary(
     """Summarise the feasible front of stored study ``name`` (its networks must be cached:
     they are loaded, never trained, unless the cache lacks them)."""
     study, spec = load_study(name, storage=storage)
-    ex = explorer or Explorer(spec, progress=False)
+    explorer = explorer or Explorer(spec, progress=False)
     names = list(spec.objectives)
-    df = trials_frame(study)
-    last = len(ex.reference_graph.cuts) - 1
-    if df.empty:
+    trials = trials_frame(study)
+    last = len(explorer.reference_graph.cuts) - 1
+    if trials.empty:
         return FrontSummary(name, 0, (), last, 0, None, ())
-    df = df.sort_values("trial").reset_index(drop=True)
+    trials = trials.sort_values("trial").reset_index(drop=True)
     ruler, _ = study_ruler(study, spec)
     info = plots.front_info(
-        df[names].to_numpy(dtype=float),
+        trials[names].to_numpy(dtype=float),
         names,
         spec.directions,
-        feasible=df["feasible"].to_numpy(dtype=bool),
-        trials=df["trial"].to_numpy(dtype=int),
+        feasible=trials["feasible"].to_numpy(dtype=bool),
+        trials=trials["trial"].to_numpy(dtype=int),
         ruler=ruler,
     )
-    front = df[info.on_front]
-    positions = np.array([x.position for x in ex.reference_graph.exits], dtype=int)
-    cands = [candidate_of(r) for _, r in front.iterrows()]
-    exit_points = sum(any(positions[j] <= c.split for j in c.exits) for c in cands)
+    front = trials[info.on_front]
+    positions = np.array([x.position for x in explorer.reference_graph.exits], dtype=int)
+    candidates = [Candidate.from_row(row) for _, row in front.iterrows()]
+    exit_points = sum(any(positions[j] <= c.split for j in c.exits) for c in candidates)
     regimes: tuple[tuple[str, float, float], ...] = ()
     knee = None
     if info.knee is not None:
-        row = df.iloc[info.knee]
+        row = trials.iloc[info.knee]
         knee = int(row["trial"])
-        rc = candidate_of(row)
-        sc = ex.scorer(rc.method, rc.density)
-        bw = plots.bandwidth_info(
-            sc.graph,
-            ex.edge,
-            ex.server,
-            ex.link,
-            cuts=ex.space.cuts,
-            score=lambda table, c: replace(sc, table=table).score(c).latency_mean,
-            candidate=rc,
+        candidate = Candidate.from_row(row)
+        scorer = explorer.scorer(candidate.method, candidate.density)
+        bandwidth = plots.bandwidth_info(
+            scorer.graph,
+            explorer.edge,
+            explorer.server,
+            explorer.link,
+            cuts=explorer.space.cuts,
+            score=lambda table, c: replace(scorer, table=table).score(c).latency_mean,
+            candidate=candidate,
             tail=spec.tail_energy,
         )
-        regimes = tuple(plots.regime_spans(bw))
+        regimes = tuple(plots.regime_spans(bandwidth))
     cuts = {
-        c.split if sent > 0 else last for c, sent in zip(cands, front["bandwidth"], strict=True)
+        c.split if sent > 0 else last
+        for c, sent in zip(candidates, front["bandwidth"], strict=True)
     }
     distinct = len(np.unique(front[names].to_numpy(dtype=float), axis=0))
     return FrontSummary(

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn as nn
-from tiny_nets import Residual
+from helpers.nets import Residual
 
 from dse.costmodel import costs as C
 from dse.costmodel.devices import DeviceProfile, LinkProfile

@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fvcore.nn import FlopCountAnalysis
-from tiny_nets import Residual
+from helpers.nets import Residual
 
 from dse.costmodel import graph as G
 from dse.costmodel import ops

@@ -5,18 +5,29 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
-from export_fixtures import make_study, walk
+from export_fixtures import (
+    CODEC_FORMS,
+    ZOO_CODECS,
+    ZOO_SAMPLES,
+    Walk,
+    make_study,
+    make_zoo_study,
+    walk,
+    zoo_trials,
+)
 
 from dse.cli import main
 from dse.deploy import FORMAT, export_bundle, load_bundle
+from dse.deploy.bundle import Chain
 from dse.errors import InputError
-from dse.nets import Codec, PayloadError
+from dse.nets import Codec, PayloadError, list_models
 from dse.search import Explorer, front_frame, load_study
 
 CONTRACT_KEYS = {
@@ -36,6 +47,7 @@ CONTRACT_KEYS = {
     "thresholds",
     "criterion",
     "policy",
+    "programs",
     "tasks",
     "classes",
     "predicted",
@@ -111,11 +123,16 @@ def test_lossy_codec_split_gives_the_studys_decisions_answers_and_bytes(
 ) -> None:
     done = export_bundle(coded, place / "b-int8", trial=0)
     m = done.manifest
-    assert CONTRACT_KEYS <= set(m) and m["format"] == FORMAT == 1
+    assert CONTRACT_KEYS <= set(m) and m["format"] == FORMAT == 2
     assert m["codec"] == "int8+zstd" and m["encoder"] == "program" and m["cut"] == 3
     assert [e["side"] for e in m["exits"]] == ["edge", "server"]
     assert m["crossing"] == [{"name": "layers_0_1", "shape": [1, 256], "dtype": "float32"}]
-    assert set(m["files"]) == {"edge.pt2", "server.pt2", "reference.npz"}
+    # a program per stage: to the edge exit, to the cut; to the server exit, to the end
+    assert m["programs"] == {
+        "edge": ["edge.pt2", "edge.1.pt2"],
+        "server": ["server.pt2", "server.1.pt2"],
+    }
+    assert set(m["files"]) == {*m["programs"]["edge"], *m["programs"]["server"], "reference.npz"}
     x = split_x(coded)
     bundle, ref, got = check_against_reference(place / "b-int8", x)
     # every path is taken: the edge exit, the server exit, the final head
@@ -162,11 +179,15 @@ def test_no_codec_sends_raw_float32_and_gives_the_whole_networks_logits(
     )
     mine = torch.cat([got.logits[0][i] for i in np.flatnonzero(final)]).numpy()
     np.testing.assert_allclose(mine, whole[final], atol=1e-5, rtol=0)
-    # the server program stops at its exit: the classifier is inside the cond's branch
-    ep = torch.export.load(str(place / "b-plain" / "server.pt2"))
-    top = [n for n in ep.graph.nodes if n.op == "call_function"]
-    assert sum("linear" in str(n.target) for n in top) == 2  # layers.1.0 and exit 1's head
-    assert any("cond" in str(n.target) for n in top)
+    # the server's first program stops at its exit, the classifier is in the second, and
+    # neither holds a branch: the host decides whether the second runs
+    linears = []
+    for name in ("server.pt2", "server.1.pt2"):
+        ep = torch.export.load(str(place / "b-plain" / name))
+        top = [n for n in ep.graph.nodes if n.op == "call_function"]
+        assert not any("cond" in str(n.target) for n in top)
+        linears.append(sum("linear" in str(n.target) for n in top))
+    assert linears == [2, 1]  # layers.1.0 and exit 1's head; the classifier
 
 
 def _layer(name: str, path: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -212,7 +233,10 @@ def test_a_sparse_network_is_stored_compressed_and_gives_the_same_outputs(
     def size(folder: Path, names: tuple[str, ...]) -> int:
         return sum((folder / n).stat().st_size for n in names)
 
-    programs = ("edge.pt2", "server.pt2")
+    programs = ("edge.pt2", "edge.1.pt2", "server.pt2", "server.1.pt2")
+    assert [*sparse.manifest["programs"]["edge"], *sparse.manifest["programs"]["server"]] == [
+        *programs
+    ]
     assert size(place / "b-sparse", programs) < 0.8 * size(place / "b-dense", programs)
     assert size(place / "b-sparse", (*programs, "weights/sparse.dsew")) < size(
         place / "b-dense", programs
@@ -257,6 +281,107 @@ def test_two_tasks_per_task_policy(place: Path) -> None:
     export_bundle("hues", place / "b-hues-all", trial=1)
     _, ref, _ = check_against_reference(place / "b-hues-all", x)
     assert (ref["answered"][0] == ref["answered"][1]).all()
+
+
+# ----------------------------------------------------------------------------- the zoo
+
+ZOO = list_models()
+
+
+def counted(chain: Chain) -> list[int]:
+    """Wrap each program of a bundle's chain to count its calls; the counts."""
+    calls = [0] * len(chain.programs)
+
+    def wrap(i: int, program: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: torch.Tensor) -> Any:
+            calls[i] += 1
+            return program(*args)
+
+        return run
+
+    chain.programs = [wrap(i, p) for i, p in enumerate(chain.programs)]
+    return calls
+
+
+def stages_run(got: Walk, n_edge: int, n_server: int, server: bool) -> tuple[list[int], list[int]]:
+    """Per stage, how many samples should run it: a sample runs a side's stages up to the
+    one whose exit answered its last open task there, never past it."""
+    edge = [0] * (n_edge + 1)
+    far = [0] * (n_server + 1)
+    for i in range(got.answered.shape[1]):
+        ans = got.answered[:, i]
+        last = int(ans.max())
+        on_edge = last < n_edge or not server  # every task answered at an edge exit
+        for s in range(min(last, n_edge) + 1 if on_edge else n_edge + 1):
+            edge[s] += 1
+        if not on_edge:
+            opened = ans[ans >= n_edge] - n_edge  # the server's tasks: its exits or final
+            for s in range(min(int(opened.max()), n_server) + 1):
+                far[s] += 1
+    return edge, far
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ZOO)
+def test_every_zoo_model_exports_with_exits_at_every_site(model: str, place: Path) -> None:
+    """Each exit alone at the cut, all of them split between edge and server, all on the
+    edge and the cut past them (vgg-s there: what one program with a torch.cond per exit
+    could not export), and all on an edge-only cut, through the model's codecs (between
+    the models, every one) and both policies: the bundle gives the study's decisions,
+    classes and payload bytes on every sample, runs no stage past the exit a sample leaves
+    at, and stores no weight twice."""
+    name, positions, trials = make_zoo_study(model)
+    x = split_x(name)[:ZOO_SAMPLES]
+    assert len(positions) == len(trials[0].exits) >= 2
+    early = final = sent = 0  # answers at an exit, at the final heads; samples sent
+    for i, t in enumerate(trials):
+        folder = place / f"{name}-{i}"
+        m = export_bundle(name, folder, trial=i).manifest
+        assert [e["position"] for e in m["exits"]] == [positions[j] for j in t.exits], t.what
+        n_edge = sum(1 for j in t.exits if positions[j] <= t.cut)
+        n_server = len(t.exits) - n_edge
+        assert len(m["programs"]["edge"]) == 1 + n_edge, t.what
+        assert len(m["programs"]["server"]) == (0 if m["edge_only"] else 1 + n_server), t.what
+        bundle = load_bundle(folder)
+        ref = bundle.reference()
+        edge_calls = counted(bundle.edge_chain)
+        server_calls = counted(bundle.server_chain) if bundle.server_chain else []
+        got = walk(bundle, x)
+        n = len(x)
+        early += int((got.answered < len(t.exits)).sum())
+        final += int((got.answered == len(t.exits)).sum())
+        sent += int((got.payload_bytes > 0).sum())
+        np.testing.assert_array_equal(got.answered, ref["answered"][:, :n], err_msg=t.what)
+        np.testing.assert_array_equal(got.predicted, ref["predicted"][:, :n], err_msg=t.what)
+        np.testing.assert_array_equal(got.payload_bytes, ref["payload_bytes"][:n], err_msg=t.what)
+        want_edge, want_server = stages_run(got, n_edge, n_server, not m["edge_only"])
+        assert edge_calls == want_edge, t.what
+        assert server_calls == (want_server if server_calls else []), t.what
+        stored: list[str] = []
+        for file in [*m["programs"]["edge"], *m["programs"]["server"]]:
+            stored += [k for k in torch.export.load(str(folder / file)).state_dict if "gm." in k]
+        assert len(stored) == len(set(stored)), f"{t.what}: a weight stored twice"
+        used_heads = {f"exit_heads.{j}." for j in t.exits}
+        assert not [
+            k for k in stored if "exit_heads." in k and not any(h in k for h in used_heads)
+        ], f"{t.what}: an unused exit's head is stored"
+    # the trials that send take the model's codecs, and both policies are taken
+    sending = {t.params["codec"] for t in trials if t.cut < trials[-1].cut}  # last: edge-only
+    assert set(ZOO_CODECS.get(model, ("int8",))) <= sending
+    assert {t.params["policy"] for t in trials} == {"all", "per_task"}
+    # and the walks took the exits and the final heads, and sent
+    assert early and final and sent, (early, final, sent)
+
+
+def test_the_zoo_takes_every_codec() -> None:
+    """Between the zoo's models, every codec form is exported (the per-channel ones where
+    the cut's tensors are feature maps), and a model takes each of its codecs."""
+    assert set(ZOO_CODECS) == set(ZOO)
+    assert {c for codecs in ZOO_CODECS.values() for c in codecs} | {"fp32"} == set(CODEC_FORMS)
+    assert not {"int8-ch", "int4-ch+zstd"} & set(ZOO_CODECS["mlp"])
+    for codecs in ZOO_CODECS.values():  # two exits: four trials send
+        trials = zoo_trials([2, 4], [1] * 7, [(0.5, 0.5)] * 2, codecs=codecs)
+        assert set(codecs) <= {t.params["codec"] for t in trials if t.cut < 6}
 
 
 # ----------------------------------------------------------------------------- bad input
@@ -328,9 +453,9 @@ def test_damaged_or_foreign_bundles_are_refused(plain: str, place: Path) -> None
             words = "missing"
         else:
             m = json.loads(path.read_text())
-            m["format"] = 2
+            m["format"] = 3
             path.write_text(json.dumps(m))
-            words = "format 2"
+            words = "format 3"
         with pytest.raises(InputError, match=words) as err:
             load_bundle(folder)
         assert name in str(err.value) and "\n" not in str(err.value)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from fake_bundle import FakeBundle, serving
+from helpers import HUE, assert_cli_refused, only, spec, study_folder_at, toml_text
 
 from dse.costmodel import LinkProfile
 from dse.deploy import runsplit as rs
@@ -143,17 +144,45 @@ def test_link_pacing_makes_transfer_at_least_the_links_time(
     client.close()
 
 
+class SteppedClock:
+    """A clock that moves ``step`` seconds at each reading and by what is slept: the
+    time an exchange takes is then known exactly, whatever the machine's load."""
+
+    def __init__(self, step: float) -> None:
+        self.now, self.step, self.slept = 0.0, step, []
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
 def test_pacing_sleeps_the_links_time_less_what_the_exchange_took(
     fake: tuple, make_link: Callable[..., LinkProfile]
 ) -> None:
     bundle, x, _, _ = fake
     link = make_link()  # 8 Mbit/s up, 16 down, 20 ms
-    slept: list[float] = []
-    m = rs.measure(bundle, x[:10], rs.in_process(bundle), link=link, sleep=slept.append)
+    clock = SteppedClock(0.003)  # each exchange takes 3 ms, 1 ms of it on the server
+    local = rs.in_process(bundle)
+
+    def ask(payload: bytes, open_tasks: tuple[bool, ...]) -> tuple:
+        got, logits, _, up, down = local(payload, open_tasks)
+        return got, logits, 0.001, up, down
+
+    m = rs.measure(bundle, x[:10], ask, link=link, sleep=clock.sleep, clock=clock)
+    slept = clock.slept
     sent = m.payload_bytes > 0
     target = 32 * 8 / 8e6 + 0.02 + 2 * 3 * 4 * 8 / 16e6  # payload up, rtt, 2x3 logits down
     assert len(slept) == np.count_nonzero(sent)
     assert all(target - 0.005 < s <= target for s in slept)
+    # exactly the link's time less the 2 ms the exchange took off the server
+    assert slept == pytest.approx([target - 0.002] * len(slept), abs=1e-12)
+    # and the transfer measured is the link's time, plus the reading after the sleep
+    assert m.transfer_s[sent] == pytest.approx(target + 0.003, abs=1e-12)
+    assert (m.server_s[sent] == 0.001).all() and (m.transfer_s[~sent] == 0).all()
 
 
 @pytest.mark.parametrize(
@@ -169,32 +198,26 @@ def test_pacing_sleeps_the_links_time_less_what_the_exchange_took(
 def test_bad_command_lines_exit_2_with_one_line(
     argv: list[str], words: str, capsys: pytest.CaptureFixture[str], tmp_path: object
 ) -> None:
-    from dse.cli import main
-
-    assert main(argv) == 2
-    out, err = capsys.readouterr()
-    assert err.count("\n") == 1 and err.startswith("dse: error: ") and words in err, err
-    assert out == ""
+    assert_cli_refused(argv, capsys, words=[words])
 
 
 # ---------------------------------------------------------------- a real exported bundle
+
+
+RUNSPLIT = spec("runsplit", n_trials=2)
 
 
 @pytest.fixture(scope="module")
 def real_bundle(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> Path:
     """A tiny study's trial exported: the digits MLP cut at 3 with exit 0 on the edge and
     exit 1 on the server at threshold 0.5 (some samples leave at each, most run on)."""
-    from tiny_study import spec_text
-
     from dse.deploy import export_bundle
     from dse.search.spec import parse_spec
     from dse.search.study import Explorer, create_study, run_study
 
     root = tmp_path_factory.mktemp("run-split")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv("DSE_CACHE", str(shared_cache))
-        spec = parse_spec(spec_text("runsplit", n_trials=2), where="runsplit.toml")
+    with study_folder_at(root, shared_cache):
+        spec = parse_spec(RUNSPLIT, where="runsplit.toml")
         explorer = Explorer(spec, progress=False)
         study, _ = create_study(spec, explorer=explorer)
         study.enqueue_trial(
@@ -414,32 +437,24 @@ def test_bad_inputs_exit_2_with_one_line(
         cases.append((["run-split", str(tmp_path / "empty")], "manifest.json"))
         cases.append((["serve", str(real_bundle.parent / "edge-only")], "edge-only"))
         for argv, words in cases:
-            rc, out, err = run_cli(argv, capsys)
-            assert rc == 2, (argv, out, err)
-            assert err.count("\n") == 1 and words in err, err
+            assert_cli_refused(argv, capsys, words=[words])
     assert "dse serve DIR" in run_cli(cases[2][0], capsys)[2]
+
+
+PER_TASK = spec("runsplit-tasks", n_trials=1, data=only(HUE), space={"policies": ["per_task"]})
 
 
 @pytest.fixture(scope="module")
 def per_task_bundle(tmp_path_factory: pytest.TempPathFactory, shared_cache: Path) -> Path:
     """Two tasks (the tiny hues) answered per task: exit 0 on the edge, exit 1 on the
     server; a sample whose first task left at the edge is sent for the other alone."""
-    from tiny_study import HUE_DATA, spec_text
-
     from dse.deploy import export_bundle
     from dse.search.spec import parse_spec
     from dse.search.study import Explorer, create_study, run_study
 
     root = tmp_path_factory.mktemp("run-split-tasks")
-    text = (
-        spec_text("runsplit-tasks", n_trials=1)
-        .replace('[data]\nname = "digits"\nseed = 0\n', HUE_DATA)
-        .replace("[space]\n", '[space]\npolicies = ["per_task"]\n')
-    )
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv("DSE_CACHE", str(shared_cache))
-        spec = parse_spec(text, where="runsplit-tasks.toml")
+    with study_folder_at(root, shared_cache):
+        spec = parse_spec(PER_TASK, where="runsplit-tasks.toml")
         explorer = Explorer(spec, progress=False)
         study, _ = create_study(spec, explorer=explorer)
         study.enqueue_trial(
@@ -494,9 +509,7 @@ def test_a_lossy_codec_bundle_passes_with_its_logits_check_skipped(
     from dse.deploy import export_bundle
 
     root = tmp_path_factory.mktemp("run-split-codec")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv("DSE_CACHE", str(shared_cache))
+    with study_folder_at(root, shared_cache):
         make_study(
             "runsplit-codec",
             [
@@ -523,29 +536,30 @@ def test_data_from_another_file(
     real_bundle: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     same = tmp_path / "same.toml"  # only a [data] table, equal to the study's
-    same.write_text('[data]\nname = "digits"\nseed = 0\n')
+    same.write_text(toml_text({"data": {"name": "digits", "seed": 0}}))
     rc, out, err = run_cli(
         ["run-split", str(real_bundle), "--data", str(same), "--limit", "30"], capsys
     )
     assert rc == 0 and "4 of 4" not in out and "5 of 5 checks passed" in out, out + err
     shuffled = tmp_path / "shuffled.toml"  # the same set split with another seed
-    shuffled.write_text('name = "x"\n[data]\nname = "digits"\nseed = 1\n')
+    shuffled.write_text(toml_text({"name": "x", "data": {"name": "digits", "seed": 1}}))
     rc, out, err = run_cli(
         ["run-split", str(real_bundle), "--data", str(shuffled), "--limit", "30"], capsys
     )
     assert rc == 1 and "FAIL  exit decisions" in out  # other samples: the checks see it
-    for text, words in (
+    for doc, words in (
         (
-            '[data]\nname = "digits"\nval_fraction = 0.3\ntest_fraction = 0.3\n',
+            {"data": {"name": "digits", "val_fraction": 0.3, "test_fraction": 0.3}},
             "samples, the bundle's reference",
         ),
-        ('[data]\nname = "digits"\nbogus = 1\n', "data.bogus: unknown key"),
-        ("[model]\nname = 'mlp'\n", "no [data] table"),
+        ({"data": {"name": "digits", "bogus": 1}}, "data.bogus: unknown key"),
+        ({"model": {"name": "mlp"}}, "no [data] table"),
     ):
         other = tmp_path / "other.toml"
-        other.write_text(text)
-        rc, out, err = run_cli(["run-split", str(real_bundle), "--data", str(other)], capsys)
-        assert rc == 2 and err.count("\n") == 1 and words in err, err
+        other.write_text(toml_text(doc))
+        assert_cli_refused(
+            ["run-split", str(real_bundle), "--data", str(other)], capsys, words=[words]
+        )
 
 
 @pytest.mark.slow

@@ -4,8 +4,11 @@ serving after each."""
 
 from __future__ import annotations
 
+import math
 import socket
 import struct
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -230,3 +233,243 @@ def test_a_served_process_prints_its_port_and_stops_cleanly_on_sigterm() -> None
     assert proc.returncode == 0, err
     assert "stopped: 1 requests answered, 0 refused" in out
     assert "Traceback" not in err
+
+
+# ----------------------------------------------------------------------------- limits
+
+
+def read_reply(sock: socket.socket) -> tuple[int, str]:
+    """One reply frame from ``sock``: (status, body as text)."""
+    head = sv.recv_exact(sock, sv.REPLY.size)
+    assert head is not None, "closed without a reply"
+    _, _, status, _, length = sv.REPLY.unpack(head)
+    body = sv.recv_exact(sock, length) if length else b""
+    assert body is not None
+    return status, body.decode("utf-8", "replace")
+
+
+def closed(sock: socket.socket) -> bool:
+    """Whether the server has closed ``sock`` (EOF, or a reset, within 5 s)."""
+    sock.settimeout(5)
+    try:
+        return sock.recv(1) == b""
+    except ConnectionResetError:
+        return True
+
+
+def eventually(check: object, seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_connections_past_the_cap_are_told_busy_and_closed(bundle: FakeBundle) -> None:
+    before = threading.active_count()
+    with serving(sv.make_server(bundle, "127.0.0.1", 0, max_connections=2)) as srv:
+        held = [connect(srv) for _ in range(2)]
+        for sock in held:  # both are served: each has its thread
+            good_request(bundle, srv, sock)
+        assert srv.connections == 2
+        for _ in range(6):  # every one past the cap: status 5, closed, no thread
+            with connect(srv) as extra:
+                status, reason = read_reply(extra)
+                assert status == sv.BUSY and "2 connections" in reason
+                assert closed(extra)
+        assert threading.active_count() <= before + 1 + 2  # the serving thread, 2 handlers
+        with sv.Client(*srv.address, 2) as client, pytest.raises(sv.ServerError) as err:
+            client.ask(payload_of(bundle))  # the client reads why, its request unread
+        assert err.value.status == sv.BUSY
+        held.pop().close()  # a slot frees when its connection ends
+        assert eventually(lambda: srv.connections == 1)
+        with connect(srv) as sock:
+            good_request(bundle, srv, sock)
+        for sock in held:
+            good_request(bundle, srv, sock)  # the held connections still served
+            sock.close()
+    assert srv.refused == 7 and srv.served == 4
+
+
+def test_a_request_past_the_buffered_bytes_is_told_busy(bundle: FakeBundle) -> None:
+    # payloads are 32 bytes: one fits in 40 buffered bytes, two do not
+    srv_ = sv.make_server(bundle, "127.0.0.1", 0, max_payload=32, max_buffered=40)
+    with serving(srv_) as srv:
+        payload = payload_of(bundle)
+        frame = sv.request_frame(payload, (True, True), 2)
+        with connect(srv) as slow, connect(srv) as other:
+            slow.sendall(frame[:20])  # the header and 4 of 32 bytes: 32 held
+            assert eventually(lambda: srv.buffered == 32)
+            other.sendall(frame)
+            status, reason = read_reply(other)
+            assert status == sv.BUSY and "32 of its 40 bytes" in reason
+            assert closed(other)
+            slow.sendall(frame[20:])  # the first request completes: answered
+            status, _ = read_reply(slow)
+            assert status == sv.OK
+        assert eventually(lambda: srv.buffered == 0)
+        with connect(srv) as sock:
+            good_request(bundle, srv, sock)
+    assert srv.refused == 1 and srv.served == 2
+
+
+def test_a_sender_that_trickles_is_timed_out(bundle: FakeBundle) -> None:
+    """One byte every 50 ms keeps every single read alive: the frame's deadline, not a
+    read's timeout, ends it."""
+    with serving(sv.make_server(bundle, "127.0.0.1", 0, frame_timeout=0.5)) as srv:
+        frame = sv.request_frame(payload_of(bundle), (True, True), 2)
+        with connect(srv) as sock:
+            stop = threading.Event()
+
+            def trickle() -> None:
+                for byte in frame:
+                    if stop.wait(0.05):
+                        return
+                    try:
+                        sock.sendall(bytes([byte]))
+                    except OSError:
+                        return
+
+            sender = threading.Thread(target=trickle, daemon=True)
+            start = time.monotonic()
+            sender.start()
+            try:
+                status, reason = read_reply(sock)
+                took = time.monotonic() - start
+            finally:
+                stop.set()
+                sender.join(5)
+            assert status == sv.TIMED_OUT and "too slow" in reason, reason
+            assert 0.4 < took < 2.0  # the whole frame would take 2.4 s
+            assert closed(sock)
+        with connect(srv) as sock:  # serving goes on
+            good_request(bundle, srv, sock)
+
+
+def test_a_stalled_header_is_timed_out(bundle: FakeBundle) -> None:
+    with serving(sv.make_server(bundle, "127.0.0.1", 0, frame_timeout=0.3)) as srv:
+        with connect(srv) as sock:
+            sock.sendall(b"DSEQ")  # 4 of 16 header bytes, then nothing
+            status, reason = read_reply(sock)
+            assert status == sv.TIMED_OUT and "4 of the frame's 16 bytes" in reason
+            assert closed(sock)
+
+
+def test_an_idle_connection_is_timed_out(bundle: FakeBundle) -> None:
+    with serving(sv.make_server(bundle, "127.0.0.1", 0, idle_timeout=0.3)) as srv:
+        with connect(srv) as sock:
+            good_request(bundle, srv, sock)  # the idle time runs between requests
+            start = time.monotonic()
+            status, reason = read_reply(sock)
+            assert status == sv.TIMED_OUT and "no request for 0.3 s" in reason
+            assert 0.25 < time.monotonic() - start < 3 and closed(sock)
+        with sv.Client(*srv.address, 2) as client:
+            assert client.ask(payload_of(bundle)).answered == (1, 1)
+    assert srv.refused == 1
+
+
+def test_an_oversize_frame_is_refused_unread_and_the_client_hears_why(
+    bundle: FakeBundle,
+) -> None:
+    with serving(sv.make_server(bundle, "127.0.0.1", 0, max_payload=1000)) as srv:
+        with sv.Client(*srv.address, 2) as client, pytest.raises(sv.ServerError) as err:
+            client.ask(b"\x00" * (16 << 20))  # 16 MiB announced and sent
+        assert err.value.status == sv.TOO_LARGE and "limit is 1000" in err.value.reason
+        assert srv.buffered == 0  # never held
+        with connect(srv) as sock:
+            good_request(bundle, srv, sock)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "words"),
+    [
+        ("max_connections", 0, "--max-connections"),
+        ("max_payload", -1, "--max-payload"),
+        ("max_buffered", 10, "--max-buffered"),  # below the largest payload
+        ("idle_timeout", 0, "--idle-timeout"),
+        ("frame_timeout", float("nan"), "--frame-timeout"),
+        ("backlog", True, "--backlog"),
+    ],
+)
+def test_a_limit_out_of_range_is_one_line(
+    bundle: FakeBundle, option: str, value: object, words: str, tmp_path: object
+) -> None:
+    with pytest.raises(InputError, match=words) as err:
+        sv.make_server(bundle, "127.0.0.1", 0, **{option: value})  # type: ignore[arg-type]
+    assert "\n" not in str(err.value)
+    with pytest.raises(InputError, match=words):  # checked before the bundle is read
+        sv.run_server(f"{tmp_path}/no-such-bundle", **{option: value})  # type: ignore[arg-type]
+
+
+def test_the_defaults_bound_the_server(bundle: FakeBundle) -> None:
+    srv = sv.make_server(bundle, "127.0.0.1", 0)
+    try:
+        lim = srv.limits
+        assert (lim.max_connections, lim.max_payload, lim.max_buffered) == (
+            sv.MAX_CONNECTIONS,
+            sv.MAX_PAYLOAD,
+            sv.MAX_BUFFERED,
+        )
+        assert lim.max_buffered < lim.max_connections * lim.max_payload  # a real bound
+        assert 0 < lim.idle_timeout < math.inf and 0 < lim.frame_timeout < math.inf
+        assert srv.request_queue_size == sv.BACKLOG >= 64
+    finally:
+        srv.server_close()
+
+
+SERVE_LIMITED = """\
+import sys
+sys.path.insert(0, sys.argv[1])
+from fake_bundle import FakeBundle
+from dse.deploy.serve import serve_bundle
+serve_bundle(FakeBundle(n_tasks=2), "fake-bundle", "127.0.0.1", 0, max_connections=1,
+             idle_timeout=0.5)
+sys.stdout.flush()
+import os
+os._exit(0)
+"""
+
+
+@pytest.mark.slow
+def test_serve_bundle_applies_its_limits() -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    here = Path(__file__).parent
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(here.parents[1]), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVE_LIMITED, str(here)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("serving fake-bundle on 127.0.0.1:"), line + proc.stderr.read()
+        port = int(line.strip().rsplit(":", 1)[1])
+        bundle = FakeBundle(n_tasks=2)
+        with sv.Client("127.0.0.1", port, 2) as first:
+            assert first.ask(payload_of(bundle)).answered == (1, 1)
+            with sv.Client("127.0.0.1", port, 2) as second, pytest.raises(sv.ServerError) as err:
+                second.ask(payload_of(bundle))
+            assert err.value.status == sv.BUSY
+            with pytest.raises(sv.ServerError) as err:  # idle past 0.5 s: closed
+                time.sleep(1.0)
+                first.ask(payload_of(bundle))
+            assert err.value.status == sv.TIMED_OUT
+        proc.send_signal(signal.SIGTERM)
+        out, err_text = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err_text
+    assert "stopped: 1 requests answered, 2 refused" in out

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers.fuzz import FUZZ
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,7 +20,6 @@ from dse.costmodel import build_graph
 from dse.costmodel.measure import CALL_NODE, CSV_COLUMNS, read_csv
 from dse.errors import InputError
 from dse.nets import default_input, load_model
-from tests.hostile.fuzz import FUZZ
 
 _SHAPE = (1, *default_input("mlp"))
 _GRAPH = build_graph(load_model("mlp"), torch.zeros(_SHAPE), name="mlp")

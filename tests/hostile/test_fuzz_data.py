@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.fuzz import FUZZ
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -17,7 +18,6 @@ from hypothesis.extra import numpy as hnp
 from dse.cli import main
 from dse.errors import InputError
 from dse.nets.data import DataSet, load_data
-from tests.hostile.fuzz import FUZZ
 
 NAMES = ["x", "y", "y_a", "y_b", "x_test", "y_test", "y_a_test", "y_", "z", "y_a_b"]
 DTYPES = [

@@ -10,6 +10,8 @@ from itertools import count
 from pathlib import Path
 
 import pytest
+from helpers import DEVICE, LINK, inline_text
+from helpers.fuzz import FUZZ, mutated, renumbered
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -23,8 +25,6 @@ from dse.costmodel.devices import (
     validate_file,
 )
 from dse.errors import InputError
-from tests.costmodel.test_devices import DEVICE, LINK
-from tests.hostile.fuzz import FUZZ, mutated, renumbered, toml_text
 
 _SHIPPED = [
     tomllib.loads((profiles_dir() / "devices" / f"{n}.toml").read_text()) for n in list_devices()
@@ -105,14 +105,14 @@ def test_any_text(text: str) -> None:
 @given(st.data())
 def test_a_valid_profile_with_fields_changed(data: st.DataObject) -> None:
     base = data.draw(st.sampled_from(BASES))
-    _load(toml_text(data.draw(mutated(base, KEYS))))
+    _load(inline_text(data.draw(mutated(base, KEYS))))
 
 
 @FUZZ
 @given(st.data())
 def test_a_valid_profile_with_figures_changed(data: st.DataObject) -> None:
     base = data.draw(st.sampled_from(BASES))
-    _load(toml_text(data.draw(renumbered(base, skip=("sources", "version")))))
+    _load(inline_text(data.draw(renumbered(base, skip=("sources", "version")))))
 
 
 @pytest.mark.parametrize("kind", ["devices", "links"])

@@ -7,29 +7,23 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from helpers import HUE, assert_cli_refused, inline_text, only, spec, spec_dict
+from helpers.fuzz import FUZZ, mutated, renumbered
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dse.cli import main
 from dse.errors import InputError
 from dse.search.spec import StudySpec, load_spec, parse_spec
-from tests.hostile.fuzz import FUZZ, mutated, renumbered, toml_text
-from tests.tiny_study import HUE_DATA, spec_text
 
-FULL = (
-    spec_text("fuzz", constraints='edge_memory = "<= 1e9"\nlatency_mean = "<= 0.5"')
-    + """
-[deployment]
-edge = "jetson-nano"
-server = "a100"
-link = "wifi"
-tail_energy = false
-"""
+FULL = spec_dict(
+    "fuzz",
+    constraints={"edge_memory": "<= 1e9", "latency_mean": "<= 0.5"},
+    deployment={"edge": "jetson-nano", "server": "a100", "link": "wifi", "tail_energy": False},
 )
-MULTI = spec_text("fuzz-tasks").replace('[data]\nname = "digits"\nseed = 0\n', HUE_DATA)
+MULTI = spec_dict("fuzz-tasks", data=only(HUE))
 BASES = [
-    tomllib.loads(FULL),
-    tomllib.loads(MULTI),
+    FULL,
+    MULTI,
     tomllib.loads(
         (Path(__file__).resolve().parents[2] / "studies" / "quickstart.toml").read_text()
     ),
@@ -101,13 +95,13 @@ def test_any_file(raw: bytes) -> None:
 @FUZZ
 @given(st.data())
 def test_a_valid_spec_with_fields_changed(data: st.DataObject) -> None:
-    _parse(toml_text(data.draw(mutated(data.draw(st.sampled_from(BASES)), KEYS))))
+    _parse(inline_text(data.draw(mutated(data.draw(st.sampled_from(BASES)), KEYS))))
 
 
 @FUZZ
 @given(st.data())
 def test_a_valid_spec_with_numbers_changed(data: st.DataObject) -> None:
-    _parse(toml_text(data.draw(renumbered(data.draw(st.sampled_from(BASES))))))
+    _parse(inline_text(data.draw(renumbered(data.draw(st.sampled_from(BASES))))))
 
 
 @pytest.mark.parametrize(
@@ -116,7 +110,7 @@ def test_a_valid_spec_with_numbers_changed(data: st.DataObject) -> None:
         b"\xff\xfe\x00binary",
         b'name = "../x"\n',
         b"[model\n",
-        FULL.replace('"jetson-nano"', '"nowhere"').encode(),
+        spec(base=FULL, deployment={"edge": "nowhere"}).encode(),
     ],
 )
 def test_through_the_cli_exit_2_in_one_line(
@@ -124,6 +118,4 @@ def test_through_the_cli_exit_2_in_one_line(
 ) -> None:
     path = tmp_path / "spec.toml"
     path.write_bytes(raw)
-    assert main(["study", "run", str(path), "--storage", "memory", "--quiet"]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("dse: error: ")
+    assert_cli_refused(["study", "run", str(path), "--storage", "memory", "--quiet"], capsys)

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
+from helpers import assert_cli_refused, assert_refused, spec
 
-from dse.cli import main
 from dse.errors import InputError
 from dse.search import check_study_name
 from dse.search.spec import parse_spec
-from tests.tiny_study import spec_text
 
 BAD = [
     "../evil",
@@ -36,10 +34,10 @@ GOOD = ["quickstart", "a", "A.b_c-1", "x" * 64, "1.0"]
 
 @pytest.mark.parametrize("name", BAD, ids=repr)
 def test_a_spec_with_an_unsafe_name_is_refused(name: str) -> None:
-    text = spec_text("placeholder").replace('"placeholder"', json.dumps(name), 1)
-    with pytest.raises(InputError) as info:
-        parse_spec(text, where="s.toml")
-    assert info.value.field == "name" and "not a plain name" in str(info.value)
+    text = spec(name)
+    assert_refused(
+        lambda: parse_spec(text, where="s.toml"), field="name", words=["not a plain name"]
+    )
 
 
 @pytest.mark.parametrize("name", BAD + [3, None], ids=repr)
@@ -52,7 +50,7 @@ def test_check_name_refuses(name: object) -> None:
 @pytest.mark.parametrize("name", GOOD)
 def test_check_name_accepts(name: str) -> None:
     assert check_study_name(name, where="w") == name
-    assert parse_spec(spec_text(name), where="s.toml").name == name
+    assert parse_spec(spec(name), where="s.toml").name == name
 
 
 @pytest.mark.parametrize(
@@ -67,9 +65,7 @@ def test_check_name_accepts(name: str) -> None:
     ],
 )
 def test_cli_refuses_an_unsafe_name_in_one_line(
-    argv: list[str], isolated: Path, capsys: pytest.CaptureFixture[str]
+    argv: list[str], study_folder: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "not a plain name" in err[0]
-    assert not any(isolated.iterdir()), "nothing may be written for a refused name"
+    assert_cli_refused(argv, capsys, words=["not a plain name"])
+    assert not any(study_folder.iterdir()), "nothing may be written for a refused name"

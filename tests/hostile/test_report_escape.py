@@ -10,8 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.fast_report import FAST
 
-from dse.report.html import Code, Doc, write_report
+from dse.report.doc import Code, Doc
+from dse.report.write import write_report
 from dse.search.explorer import Explorer
 from dse.search.spec import load_spec
 from dse.search.study import run_study
@@ -120,7 +122,7 @@ latency_mean = "minimize"
     path.write_text(text)
     spec = load_spec(path)
     run_study(spec, progress=False, explorer=Explorer(spec, progress=False))
-    index = write_report("hostile", progress=False)
+    index = write_report("hostile", progress=False, **FAST)
     page = index.read_text()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # shown, as text
     _check_page(page)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
+from helpers import spec
 from optuna.trial import TrialState
 
 from dse.cli import main
@@ -27,21 +28,15 @@ from dse.search.pareto import Ruler, hypervolume
 from dse.search.spec import parse_spec
 from dse.search.study import load_study, run_study
 from dse.search.study_status import status
-from tests.tiny_study import spec_text
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = pytest.mark.usefixtures("study_folder")
 
 OBJECTIVES = ("accuracy", "latency_mean", "edge_energy")
 
 
-@pytest.fixture(autouse=True)
-def _isolated(isolated: Path) -> None:
-    """Every test in its own folder, all sharing one training cache (see conftest)."""
-
-
 def _run(name: str, n_trials: int = 4) -> optuna.Study:
-    spec = parse_spec(spec_text(name, n_trials=n_trials, sampler="random"), where="t.toml")
-    return run_study(spec, progress=False, explorer=Explorer(spec, progress=False))
+    parsed = parse_spec(spec(name, n_trials=n_trials, sampler="random"), where="t.toml")
+    return run_study(parsed, progress=False, explorer=Explorer(parsed, progress=False))
 
 
 def _add(study: optuna.Study, like: optuna.trial.FrozenTrial, **metrics: float) -> int:

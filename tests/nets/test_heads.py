@@ -32,9 +32,6 @@ from dse.nets.training import (
 TASKS = ("object_shape", "object_scale", "wall_hue")  # 4, 8 and 10 classes
 
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
-
 @pytest.fixture(scope="module")
 def shapes() -> DataSet:
     return load_data("shapes3d", n=400, size=16)

@@ -11,8 +11,6 @@ from dse.nets import NetworkSpec, TrainConfig, build_network, example_input, loa
 from dse.nets.hierarchical import split_trainer
 from dse.nets.training import train_network
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 @pytest.fixture(scope="module")
 def digits():  # noqa: ANN201 - a DataSet

@@ -18,7 +18,7 @@ from dse.nets.cache import Cache
 from dse.nets.data import load_data
 from dse.nets.training import NetworkSpec, TrainConfig, train_network
 
-pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
+pytestmark = pytest.mark.slow
 
 #: Trains the tiny network into the cache at argv[1]. Each fsync of the cache's writes
 #: says "writing" and sleeps first, which widens the moment between a temp file written

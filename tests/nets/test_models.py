@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.fx as fx
 import torch.nn as nn
+from helpers.nets import USER_MODEL
 
 from dse.costmodel.graph import build_graph, site_nodes
 from dse.costmodel.shapes import trace
@@ -93,24 +94,6 @@ def test_unknown_model_lists_the_known_names() -> None:
     for name in ZOO:
         assert name in text
     assert "package.module:factory" in text
-
-
-USER_MODEL = '''
-import torch.nn as nn
-
-
-def build(in_channels=3, input_size=32, num_classes=10):
-    """Sized by its input, so it only works if the input shape reaches it."""
-    return nn.Sequential(
-        nn.Conv2d(in_channels, 4, 3, padding=1),
-        nn.ReLU(),
-        nn.Flatten(),
-        nn.Linear(4 * input_size * input_size, num_classes),
-    )
-
-
-NOT_A_MODEL = 3
-'''
 
 
 def test_user_model_from_a_file(tmp_path: Path) -> None:

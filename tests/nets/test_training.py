@@ -20,8 +20,6 @@ from dse.nets.cache import Cache
 from dse.nets.data import DataSet, load_data
 from dse.nets.training import NetworkSpec, TrainConfig, TrainedNetwork, build_network, train_network
 
-pytestmark = pytest.mark.usefixtures("one_thread")
-
 
 @pytest.fixture(scope="module")
 def digits() -> DataSet:

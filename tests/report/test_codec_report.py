@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-import torch
+from helpers.fast_report import FAST
 
 from dse.report import fmt, plots
-from dse.report.html import write_report
+from dse.report.write import write_report
 from tests.tiny_study import spec_text
 
 CODECS = ("fp32", "int8", "int4+zstd")
@@ -22,17 +22,18 @@ NAME = "codec-report"
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Any]]:
-    """A tiny study with three codecs, its report, and its explorer."""
+def study(
+    tmp_path_factory: pytest.TempPathFactory, shared_cache: Path, one_thread: None
+) -> Iterator[tuple[Path, Any]]:
+    """A tiny study with three codecs, its report, and its explorer (the session's
+    training cache; one thread)."""
     from dse.search.spec import parse_spec
     from dse.search.study import Explorer, run_study
 
     root = tmp_path_factory.mktemp("codec-report")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        mp.setenv("DSE_CACHE", str(root / "cache"))
+        mp.setenv("DSE_CACHE", str(shared_cache))
         (root / "studies").mkdir()
         text = spec_text(NAME, n_trials=12).replace(
             "[space]\n", '[space]\ncodecs = ["fp32", "int8", "int4+zstd"]\n'
@@ -42,9 +43,8 @@ def study(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Any]
         spec = parse_spec(text, where=str(path), path=path)
         explorer = Explorer(spec, progress=False)
         run_study(spec, explorer=explorer, progress=False)
-        index = write_report(NAME, progress=False)
+        index = write_report(NAME, progress=False, **FAST)
         yield index, explorer
-    torch.set_num_threads(threads)
 
 
 def _table(md: str, header: str) -> list[list[str]]:
@@ -103,7 +103,7 @@ def test_rate_accuracy_info_is_the_scorers_codec_views(study: tuple[Path, Any]) 
 def test_report_has_the_codec_figure_and_its_per_cut_table(study: tuple[Path, Any]) -> None:
     index, explorer = study
     out = index.parent
-    for ext in ("png", "svg"):
+    for ext in FAST["figure_formats"]:
         assert (out / "figures" / f"codecs.{ext}").is_file()
     md = (out / "report.md").read_text()
     page = index.read_text()
@@ -120,7 +120,7 @@ def test_report_has_the_codec_figure_and_its_per_cut_table(study: tuple[Path, An
     assert [int(r[0].split()[0]) for r in rows] == list(info.cuts)
     views = explorer.scorer("dense", 1.0).codec_views
     # the fastest codec per cut: the dense no-exit grid rows within 1 point of server-only
-    from dse.report.html import human
+    from dse.report.fmt import human
     from dse.search.baselines import compare, load_grid
 
     grid = load_grid(NAME)

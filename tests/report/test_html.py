@@ -6,12 +6,15 @@ import re
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
-import torch
+from helpers.fast_report import FAST
 
-from dse.report.html import Bold, Code, Doc, Link, human, write_report
+from dse.report.doc import Bold, Code, Doc, Link
+from dse.report.fmt import human
+from dse.report.write import write_report
 
 # --------------------------------------------------------------------------------------
 # the document model
@@ -43,6 +46,25 @@ def test_doc_escapes_text_in_html_and_markdown() -> None:
     assert "<b>" not in md and "\\<b\\>x\\</b\\>" in md
     assert "**bold** " in md  # no space inside the markers: CommonMark would not bold it
     assert "\\|" in md  # a pipe in a cell does not split the table
+
+
+def test_doc_shows_the_png_and_links_the_svg_only_where_it_was_written() -> None:
+    both, png = Doc("t"), Doc("t")
+    both.figure("figures/x", "cap")
+    png.figure("figures/x", "cap", formats=("png",))
+    assert "[SVG](figures/x.svg)" in both.markdown() and 'href="figures/x.svg"' in both.html()
+    assert "![cap](figures/x.png)" in png.markdown() and "*cap*" in png.markdown()
+    assert "svg" not in png.markdown().lower() and "svg" not in png.html().lower()
+    assert '<img src="figures/x.png" alt="cap">' in png.html()
+    svg = Doc("t")
+    svg.figure("figures/x", "cap", formats=("svg",))
+    assert "![cap](figures/x.svg)" in svg.markdown() and "[SVG]" not in svg.markdown()
+
+
+def test_write_report_refuses_figure_formats_it_cannot_write() -> None:
+    for formats in ((), ("png", "jpg")):
+        with pytest.raises(ValueError, match="give one or more of"):
+            write_report("no-such-study", figure_formats=formats)
 
 
 def test_human_units() -> None:
@@ -92,19 +114,20 @@ latency_mean = "minimize"
 
 
 @pytest.fixture(scope="module")
-def workdir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def workdir(
+    tmp_path_factory: pytest.TempPathFactory, shared_cache: Path, one_thread: None
+) -> Iterator[Path]:
+    """A folder of the module's own, with the session's training cache (tiny networks:
+    one thread each, threads only contend)."""
     root = tmp_path_factory.mktemp("report")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny networks: threads only contend
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        mp.setenv("DSE_CACHE", str(root / "cache"))
+        mp.setenv("DSE_CACHE", str(shared_cache))
         (root / "studies").mkdir()
         yield root
-    torch.set_num_threads(threads)
 
 
-def _study(workdir: Path, name: str, constraint: str) -> Path:
+def _study(workdir: Path, name: str, constraint: str, **report: Any) -> Path:
     from dse.search.spec import load_spec
     from dse.search.study import Explorer, run_study
 
@@ -112,17 +135,18 @@ def _study(workdir: Path, name: str, constraint: str) -> Path:
     path.write_text(SPEC.format(name=name, constraint=constraint))
     spec = load_spec(path)
     run_study(spec, explorer=Explorer(spec, progress=False), progress=False)
-    return write_report(name, progress=False)
+    return write_report(name, progress=False, **report)
 
 
 @pytest.fixture(scope="module")
 def feasible(workdir: Path) -> Path:
+    """The one report of the tests written as by default: every figure as PNG and SVG."""
     return _study(workdir, "tiny", 'edge_memory = "<= 1e9"')
 
 
 @pytest.fixture(scope="module")
 def infeasible(workdir: Path) -> Path:
-    return _study(workdir, "never", 'latency_mean = "<= 1e-9"')
+    return _study(workdir, "never", 'latency_mean = "<= 1e-9"', **FAST)
 
 
 class _Refs(HTMLParser):
@@ -234,6 +258,14 @@ def test_report_without_a_feasible_trial_says_so(infeasible: Path) -> None:
 
 
 @pytest.mark.slow
+def test_the_fast_mode_writes_each_figure_as_a_png_alone(infeasible: Path) -> None:
+    figures = infeasible.parent / "figures"
+    assert {p.suffix for p in figures.iterdir()} == {".png"}
+    html_refs, md_refs = _references(infeasible)
+    assert not [r for r in html_refs + md_refs if r.endswith(".svg")]
+
+
+@pytest.mark.slow
 def test_report_warns_at_the_top_when_the_reference_has_not_learned(
     workdir: Path, feasible: Path
 ) -> None:
@@ -248,7 +280,7 @@ def test_report_warns_at_the_top_when_the_reference_has_not_learned(
     )
     spec = load_spec(path)
     run_study(spec, n_trials=4, explorer=Explorer(spec, progress=False), progress=False)
-    md = (write_report("unlearned", progress=False).parent / "report.md").read_text()
+    md = (write_report("unlearned", progress=False, **FAST).parent / "report.md").read_text()
     warning = md.index("**Warning:** The reference network (mlp, dense, epoch ")
     assert warning < md.index("# Summary")
     line = md[warning:].splitlines()[0]

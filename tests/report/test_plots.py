@@ -15,7 +15,7 @@ import torch.nn as nn
 from dse.costmodel.costs import cost_table
 from dse.costmodel.devices import DeviceProfile, LinkProfile
 from dse.costmodel.graph import build_graph
-from dse.report import plots
+from dse.report import fmt, plots
 from dse.search.pareto import Ruler, hypervolume
 from dse.search.space import Candidate
 
@@ -74,6 +74,15 @@ def test_front_info_with_nothing_feasible_has_no_front_and_no_knee(tmp_path: Pat
     assert not info.on_front.any() and info.knee is None
     written = plots.render_front(info, tmp_path / "front")
     assert {p.suffix for p in written} == {".png", ".svg"} and all(p.exists() for p in written)
+
+
+def test_a_renderer_writes_the_formats_asked_for(tmp_path: Path) -> None:
+    info = plots.front_info(VALUES, ["accuracy", "latency_mean"], ["maximize", "minimize"])
+    written = plots.render_front(info, tmp_path / "a", formats=("png",), dpi=20)
+    assert written == [tmp_path / "a.png"] and not (tmp_path / "a.svg").exists()
+    assert plots.render_front(info, tmp_path / "b", formats=("svg",)) == [tmp_path / "b.svg"]
+    with pytest.raises(ValueError, match="give one or more of"):
+        plots.render_front(info, tmp_path / "c", formats=("jpg",))
 
 
 def test_front_info_merges_baselines_with_the_same_best_point() -> None:
@@ -302,9 +311,9 @@ def test_importance_info_keeps_failures_as_text(tmp_path: Path) -> None:
 
 
 def test_unit_for_picks_readable_units() -> None:
-    assert plots.unit_for("s", [0.0012, 0.02]) == ("ms", 1e-3)
-    assert plots.unit_for("B", [512, 40_000]) == ("kB", 1e3)
-    assert plots.unit_for("J", [3e-3]) == ("mJ", 1e-3)
-    assert plots.unit_for("s", [2e-7]) == ("µs", 1e-6)
+    assert fmt.unit_for("s", [0.0012, 0.02]) == ("ms", 1e-3)
+    assert fmt.unit_for("B", [512, 40_000]) == ("kB", 1e3)
+    assert fmt.unit_for("J", [3e-3]) == ("mJ", 1e-3)
+    assert fmt.unit_for("s", [2e-7]) == ("µs", 1e-6)
     label, div = plots.metric_axis("edge_energy", [0.004])
     assert label == "edge energy per inference (mJ)" and div == 1e-3

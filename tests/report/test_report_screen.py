@@ -11,12 +11,14 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from helpers.fast_report import FAST
 from tiny_study import spec_text
 
 from dse.cli import main
 from dse.costmodel import devices, list_devices, list_links, load_device
 from dse.errors import InputError
-from dse.report.html import shown_path, write_report
+from dse.report.text import shown_path
+from dse.report.write import write_report
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -77,7 +79,7 @@ def report(folder: Path) -> Path:
     )
     spec = load_spec(path)
     run_study(spec, explorer=Explorer(spec, progress=False), progress=False)
-    return write_report("screen", progress=False)
+    return write_report("screen", progress=False, **FAST)
 
 
 def _page(index: Path) -> _Page:
@@ -168,7 +170,7 @@ def test_report_reads_the_deployment_map_from_a_sweep_file(report: Path, folder:
         )
         == 0
     )
-    index = write_report("screen", folder / "from-file", progress=False, sweep="sweep.json")
+    index = write_report("screen", folder / "from-file", progress=False, sweep="sweep.json", **FAST)
     md = (index.parent / "report.md").read_text()
     section = md[md.index("## Deployment map") : md.index("## Training curves")]
     rows = [line for line in section.splitlines() if line.startswith("| ")][1:]
@@ -181,4 +183,4 @@ def test_report_reads_the_deployment_map_from_a_sweep_file(report: Path, folder:
     other["spec"] = "another"
     Path("other.json").write_text(json.dumps(other))
     with pytest.raises(InputError, match=re.escape("not of 'screen'")):
-        write_report("screen", folder / "refused", progress=False, sweep="other.json")
+        write_report("screen", folder / "refused", progress=False, sweep="other.json", **FAST)

@@ -9,7 +9,7 @@ import pytest
 
 from dse.report import FrontSummary, front_summary
 from dse.search import load_spec, run_study
-from dse.search.study import Explorer
+from dse.search.explorer import Explorer
 
 DEMO = Path(__file__).resolve().parents[2] / "studies" / "tiny-esp32.toml"
 

@@ -12,10 +12,13 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 import pytest
-import torch
+from helpers.fast_report import FAST
+from helpers.report_data import report_data
 
 from dse.report import fmt, plots
-from dse.report.html import _exits_text, candidate_of, human, write_report
+from dse.report.fmt import human
+from dse.report.text import exits_text
+from dse.report.write import write_report
 from dse.search.space import Candidate
 from tests.tiny_study import HUE_DATA, HUE_TASKS
 
@@ -55,21 +58,21 @@ accuracy_min = ">= 0"
 
 def test_knobs_text_names_each_tasks_threshold_and_the_policy_only_with_several_tasks() -> None:
     c = Candidate("dense", 1.0, 2, (0, 1), 0.5, "max_prob", "per_task", (0.5, 0.75))
-    assert _exits_text(c, ["e1", "e2"], short=True, tasks=TASKS) == (
+    assert exits_text(c, ["e1", "e2"], short=True, tasks=TASKS) == (
         "e1+e2 @ wall_hue 0.5, floor_hue 0.75; policy per_task"
     )
-    assert _exits_text(c, ["e1", "e2"], tasks=TASKS) == (
+    assert exits_text(c, ["e1", "e2"], tasks=TASKS) == (
         "exits e1+e2 at thresholds wall_hue 0.5, floor_hue 0.75 (policy per_task)"
     )
     one = Candidate("dense", 1.0, 2, (0,), 0.5)
-    assert _exits_text(one, ["e1"], short=True, tasks=TASKS) == (
+    assert exits_text(one, ["e1"], short=True, tasks=TASKS) == (
         "e1 @ wall_hue 0.5, floor_hue 0.5; policy all"
     )  # one threshold serves every task
-    assert _exits_text(one, ["e1"], short=True) == "e1 @ 0.5"  # one task: as before
-    assert _exits_text(Candidate("dense", 1.0, 2, (), 0.5), ["e1"], tasks=TASKS) == "no exit"
+    assert exits_text(one, ["e1"], short=True) == "e1 @ 0.5"  # one task: as before
+    assert exits_text(Candidate("dense", 1.0, 2, (), 0.5), ["e1"], tasks=TASKS) == "no exit"
 
 
-def test_candidate_of_reads_the_policy_and_thresholds_a_row_has() -> None:
+def test_a_rows_candidate_has_the_policy_and_thresholds_the_row_has() -> None:
     row = pd.Series(
         {
             "knob_method": "dense",
@@ -82,14 +85,14 @@ def test_candidate_of_reads_the_policy_and_thresholds_a_row_has() -> None:
             "knob_task_thresholds": (0.5, 1.0),
         }
     )
-    c = candidate_of(row)
+    c = Candidate.from_row(row)
     assert c.policy == "per_task" and c.task_thresholds == (0.5, 1.0)
     # a row without exits has no policy (NaN in a frame), a single-task row no column
-    assert candidate_of(row.drop(["knob_policy", "knob_task_thresholds"])) == Candidate(
+    assert Candidate.from_row(row.drop(["knob_policy", "knob_task_thresholds"])) == Candidate(
         "dense", 1.0, 3, (0,), 0.5, "max_prob"
     )
     row["knob_policy"], row["knob_task_thresholds"] = float("nan"), float("nan")
-    assert candidate_of(row).policy == "all" and candidate_of(row).task_thresholds == ()
+    assert Candidate.from_row(row).policy == "all" and Candidate.from_row(row).task_thresholds == ()
 
 
 def test_a_tasks_accuracy_reads_as_a_percentage() -> None:
@@ -162,25 +165,29 @@ def test_tasks_info_pairs_each_placement_and_renders(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """The report of a tiny two-task study, in a folder and cache of its own (so the
-    single-task networks are trained by the report itself)."""
+def report(
+    tmp_path_factory: pytest.TempPathFactory, shared_cache: Path, one_thread: None
+) -> Iterator[Path]:
+    """The report of a tiny two-task study, in a folder of its own with the session's
+    training cache, less the single-task networks: the report trains those itself."""
+    from dse.search import single_task_spec
     from dse.search.spec import load_spec
     from dse.search.study import Explorer, run_study
 
     root = tmp_path_factory.mktemp("mtl-report")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny networks: threads only contend
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(root)
-        mp.setenv("DSE_CACHE", str(root / "cache"))
+        mp.setenv("DSE_CACHE", str(shared_cache))
         (root / "studies").mkdir()
         path = root / "studies" / "mtl-report.toml"
         path.write_text(SPEC)
         spec = load_spec(path)
-        run_study(spec, explorer=Explorer(spec, progress=False), progress=False)
-        yield write_report("mtl-report", progress=False)
-    torch.set_num_threads(threads)
+        explorer = Explorer(spec, progress=False)
+        run_study(spec, explorer=explorer, progress=False)
+        base = explorer.network_spec("dense", 1.0)
+        for task in TASKS:  # another test may have trained them into the shared cache
+            explorer.cache.path(single_task_spec(base, task).key).unlink(missing_ok=True)
+        yield write_report("mtl-report", progress=False, **FAST)
 
 
 def _comparison(report: Path):  # type: ignore[no-untyped-def]
@@ -199,7 +206,7 @@ def test_report_of_several_tasks_has_the_section_columns_and_figure(report: Path
     page = report.read_text()
     assert f"## {SECTION}" in md and f'<h2 id="tasks">{SECTION}</h2>' in page
     assert f'<a href="#tasks">{SECTION}</a>' in page  # in the table of contents
-    for ext in ("png", "svg"):
+    for ext in FAST["figure_formats"]:
         assert (out / "figures" / f"tasks.{ext}").is_file()
     assert "](figures/tasks.png)" in md and 'src="figures/tasks.png"' in page
     section = md[md.index(f"## {SECTION}") : md.index("## Why this cut")]
@@ -268,27 +275,24 @@ def test_report_section_and_figure_show_the_comparisons_numbers(report: Path) ->
 
 @pytest.mark.slow
 def test_a_second_report_reads_the_single_task_networks_from_the_cache(report: Path) -> None:
-    again = write_report("mtl-report", progress=False)
+    again = write_report("mtl-report", progress=False, **FAST)
     md = (again.parent / "report.md").read_text()
     assert "all of them came from the cache this time" in md
 
 
 def _section_md(section: object, *, schedule: str = "sequential") -> str:
     """The section alone, laid out by the report from a given TasksSection."""
-    from dse.report.html import Doc, Figures, _Report
+    from dse.report.doc import Doc
+    from dse.report.sections import tasks
 
-    r = object.__new__(_Report)
-    r.tasks = TASKS
-    r.task_section = section
-    r.spec = SimpleNamespace(name="s")
-    r.fig = Figures(Path("unused"))
+    data = report_data(tasks=TASKS, task_comparison=section, spec=SimpleNamespace(name="s"))
     doc = Doc("t")
-    r._tasks_section(doc)
+    tasks(data, doc)
     return doc.markdown()
 
 
 def test_section_says_how_the_single_task_side_is_scheduled_and_when_it_failed() -> None:
-    from dse.report.html import TasksSection
+    from dse.report.data import TasksSection
     from dse.search.tasks import Design, TaskComparison
 
     def design(name: str, kind: str, cuts: tuple[int, ...]) -> Design:

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from tiny_study import spec_text as tiny_spec_text
+from helpers import spec
 
 from dse.nets.cache import Cache
 from dse.search.baselines import (
@@ -30,18 +30,17 @@ from dse.search.spec import StudySpec, parse_spec
 from dse.search.study import create_study, run_study
 
 
-def spec_text(name: str, *, constraints: str = "", n_trials: int = 60) -> str:
-    return tiny_spec_text(name, constraints=constraints, n_trials=n_trials)
+def grid_spec(name: str, **overrides: object) -> str:
+    """The tiny study, 60 trials."""
+    return spec(name, **{"n_trials": 60, **overrides})
 
 
-@pytest.fixture(autouse=True)
-def _isolated(isolated: Path) -> None:
-    """Every test in its own folder, all sharing one training cache (see conftest)."""
+pytestmark = pytest.mark.usefixtures("study_folder")
 
 
-@pytest.fixture(scope="module")
-def spec() -> StudySpec:
-    return parse_spec(spec_text("grid-tiny"), where="grid-tiny.toml")
+@pytest.fixture(scope="module", name="spec")
+def grid_tiny() -> StudySpec:
+    return parse_spec(grid_spec("grid-tiny"), where="grid-tiny.toml")
 
 
 @pytest.fixture(scope="module")
@@ -214,7 +213,7 @@ def test_a_baseline_that_beats_a_short_study_is_reported_as_winning(
 ) -> None:
     """Five server-only trials against Neurosurgeon's full sweep of cuts: Neurosurgeon's
     best cut is faster than sending the input over the link, and the comparison says so."""
-    short = parse_spec(spec_text("grid-short", n_trials=5), where="grid-short.toml")
+    short = parse_spec(grid_spec("grid-short", n_trials=5), where="grid-short.toml")
     ex = Explorer(short, cache=explorer.cache, progress=False)
     server_only = Candidate("dense", 1.0, 0, (), 0.5)
     trials = _study_rows(ex, short, [server_only] * 5)
@@ -235,7 +234,7 @@ def test_a_baseline_that_beats_a_short_study_is_reported_as_winning(
 
 
 def test_a_spec_with_threshold_0_holds_edgent_in_its_own_space(shared_cache: Path) -> None:
-    text = spec_text("grid-right-sized").replace("low = 0.5", "low = 0.0")
+    text = grid_spec("grid-right-sized", space={"thresholds": {"low": 0.0}})
     spec0 = parse_spec(text, where="grid-right-sized.toml")
     assert edgent_in_space(spec0)
     grid0 = run_grid(Explorer(spec0, cache=Cache(shared_cache), progress=False))
@@ -252,7 +251,7 @@ def test_compare_keeps_each_baseline_to_its_own_configurations_under_constraints
 ) -> None:
     """A memory bound that rules out the edge-only network leaves edge-only with nothing;
     it must not turn the deepest feasible cut into an 'edge-only' candidate."""
-    spec = parse_spec(spec_text("grid-bounded", constraints='edge_memory = "<= 1e5"'))
+    spec = parse_spec(grid_spec("grid-bounded", constraints={"edge_memory": "<= 1e5"}))
     explorer = Explorer(spec, cache=Cache(shared_cache), progress=False)
     grid = run_grid(explorer)
     assert not grid.frame.feasible.all() and grid.frame.feasible.any()

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import assert_refused, spec
 
 from dse.costmodel import load_device
-from dse.errors import InputError
 from dse.search.explorer import Explorer
 from dse.search.frames import front_frame, trials_frame
 from dse.search.spec import Constraint, parse_spec
@@ -17,50 +17,32 @@ from dse.search.study import create_study, run_study
 ESP32_S3_BYTES = 512 * 1024  # [memory].capacity of the shipped esp32-s3 profile
 
 
-def spec_text(
-    name: str, *, edge: str = "esp32-s3", constraints: str = "", n_trials: int = 24
+def cap_spec(
+    name: str, *, edge: str = "esp32-s3", constraints: dict[str, str] | None = None
 ) -> str:
     """The MLP on 8x8 digits, wide enough (1024 then 256 hidden units: ~1.3 MB of float32
     weights) that the whole network does not fit a 512 KiB microcontroller, while its
     first layer (~266 kB) does."""
-    return f"""\
-name = "{name}"
-n_trials = {n_trials}
-seed = 0
-[model]
-name = "mlp"
-options = {{ widths = [1024, 256] }}
-[data]
-name = "digits"
-seed = 0
-[training]
-epochs = 1
-seed = 0
-[deployment]
-edge = "{edge}"
-link = "wifi-mcu"
-[space]
-densities = [1.0]
-thresholds = {{ low = 0.5, high = 1.0, step = 0.25 }}
-[objectives]
-accuracy = "maximize"
-latency_mean = "minimize"
-edge_energy = "minimize"
-[constraints]
-{constraints}
-"""
+    return spec(
+        name,
+        n_trials=24,
+        model={"options": {"widths": [1024, 256]}},
+        deployment={"edge": edge, "link": "wifi-mcu"},
+        space={"densities": [1.0]},
+        constraints=constraints or {},
+    )
 
 
 def test_the_edge_capacity_is_a_constraint_unless_the_spec_binds_tighter() -> None:
-    spec = parse_spec(spec_text("cap"))
+    spec = parse_spec(cap_spec("cap"))
     assert load_device("esp32-s3").mem_capacity_bytes == ESP32_S3_BYTES
     assert spec.constraints == (
         Constraint("edge_memory", "<=", ESP32_S3_BYTES, origin="memory capacity of esp32-s3"),
     )
     assert str(spec.constraints[0]) == "edge_memory <= 524288 (memory capacity of esp32-s3)"
-    tighter = parse_spec(spec_text("cap", constraints='edge_memory = "<= 1e5"'))
+    tighter = parse_spec(cap_spec("cap", constraints={"edge_memory": "<= 1e5"}))
     assert tighter.constraints == (Constraint("edge_memory", "<=", 1e5),)
-    looser = parse_spec(spec_text("cap", constraints='edge_memory = "<= 1e7"'))
+    looser = parse_spec(cap_spec("cap", constraints={"edge_memory": "<= 1e7"}))
     assert looser.constraints == (
         Constraint("edge_memory", "<=", 1e7),
         Constraint("edge_memory", "<=", ESP32_S3_BYTES, origin="memory capacity of esp32-s3"),
@@ -68,15 +50,18 @@ def test_the_edge_capacity_is_a_constraint_unless_the_spec_binds_tighter() -> No
 
 
 def test_an_int8_only_edge_is_refused_by_the_spec() -> None:
-    with pytest.raises(InputError) as err:
-        parse_spec(spec_text("int8", edge="coral-dev-board-micro"), where="int8.toml")
-    assert err.value.where == "int8.toml" and err.value.field == "deployment.edge"
-    assert "int8 only" in err.value.reason
+    text = cap_spec("int8", edge="coral-dev-board-micro")
+    err = assert_refused(
+        lambda: parse_spec(text, where="int8.toml"), field="deployment.edge", where="int8.toml"
+    )
+    assert "int8 only" in err.reason
 
 
 @pytest.mark.slow
-def test_configurations_that_do_not_fit_the_microcontroller_are_infeasible(isolated: Path) -> None:
-    spec = parse_spec(spec_text("fits"))
+def test_configurations_that_do_not_fit_the_microcontroller_are_infeasible(
+    study_folder: Path,
+) -> None:
+    spec = parse_spec(cap_spec("fits"))
     explorer = Explorer(spec, progress=False)
     study, _ = create_study(spec, explorer=explorer)
     # edge-only (cut 6: the whole 1.3 MB network on the MCU) and the first layer alone

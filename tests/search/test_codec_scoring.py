@@ -7,46 +7,35 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import DROP, assert_refused, only, spec
 
 from dse.costmodel import codec_seconds, transfer_time
-from dse.errors import InputError
 from dse.nets import Cache, Codec
 from dse.search import Candidate, Explorer, parse_spec, run_study
 
-SPEC = """\
-name = "codec-tiny"
-n_trials = 12
-sampler = "random"
-seed = 0
-storage = "memory"
-[model]
-name = "mlp"
-[data]
-name = "digits"
-seed = 0
-[training]
-epochs = 1
-seed = 0
-[deployment]
-edge = "raspberry-pi-4"
-server = "a100"
-link = "3g"
-[space]
-densities = [1.0]
-exits = "none"
-codecs = {codecs}
-[objectives]
-accuracy = "maximize"
-latency_mean = "minimize"
-"""
-CODECS = '["fp32", "int8", "int4+zstd", "fp16+zlib"]'
+CODECS = ["fp32", "int8", "int4+zstd", "fp16+zlib"]
+
+
+def codec_spec(codecs: object = CODECS) -> str:
+    """The dense tiny MLP, no exits, on a Pi 4 over 3G, with ``codecs`` at the cut."""
+    return spec(
+        "codec-tiny",
+        n_trials=12,
+        sampler="random",
+        storage="memory",
+        deployment={"edge": "raspberry-pi-4", "server": "a100", "link": "3g"},
+        space=only({"densities": [1.0], "exits": "none", "codecs": codecs}),
+        objectives=only({"accuracy": "maximize", "latency_mean": "minimize"}),
+        constraints=DROP,
+    )
+
+
 CUT = 3  # after layers.0.1 (a ReLU): one 256-float tensor crosses
 
 
 @pytest.fixture(scope="module")
-def explorer(tmp_path_factory: pytest.TempPathFactory) -> Explorer:
-    cache = Cache(tmp_path_factory.mktemp("codec-cache"))
-    return Explorer(parse_spec(SPEC.format(codecs=CODECS)), cache=cache, progress=False)
+def explorer(shared_cache: Path) -> Explorer:
+    return Explorer(parse_spec(codec_spec()), cache=Cache(shared_cache), progress=False)
 
 
 def _cut_module(explorer: Explorer) -> str:
@@ -167,7 +156,7 @@ def test_at_the_edge_only_cut_the_codec_decides_nothing(explorer: Explorer) -> N
 
 
 def test_a_study_samples_the_codec_and_a_second_explorer_reads_the_cached_outputs(
-    explorer: Explorer, isolated: Path, monkeypatch: pytest.MonkeyPatch
+    explorer: Explorer, study_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from dse.search import record_of
 
@@ -188,7 +177,7 @@ def test_a_study_samples_the_codec_and_a_second_explorer_reads_the_cached_output
 def test_codec_cache_cost_is_recorded_when_a_study_builds_it(tmp_path: Path) -> None:
     from dse.search import create_study, status
 
-    spec = parse_spec(SPEC.format(codecs='["fp32", "int8"]'))
+    spec = parse_spec(codec_spec(["fp32", "int8"]))
     explorer = Explorer(spec, cache=Cache(tmp_path), progress=False)
     study, _ = create_study(spec, storage="memory", explorer=explorer)
     explorer.scorer("dense", 1.0)
@@ -203,20 +192,20 @@ def test_codec_cache_cost_is_recorded_when_a_study_builds_it(tmp_path: Path) -> 
 @pytest.mark.parametrize(
     "codecs, field, words",
     [
-        ('["int8"]', "space.codecs", "fp32"),
-        ('["fp32", "int3"]', "space.codecs", "int3"),
-        ('"int8"', "space.codecs", "list"),
+        (["int8"], "space.codecs", "fp32"),
+        (["fp32", "int3"], "space.codecs", "int3"),
+        ("int8", "space.codecs", "list"),
     ],
 )
-def test_bad_codec_lists_name_the_field(codecs: str, field: str, words: str) -> None:
-    with pytest.raises(InputError) as err:
-        parse_spec(SPEC.format(codecs=codecs), where="c.toml")
-    assert err.value.field == field and words in str(err.value)
-    assert str(err.value).startswith("c.toml: space.codecs: ")
+def test_bad_codec_lists_name_the_field(codecs: object, field: str, words: str) -> None:
+    text = codec_spec(codecs)
+    assert_refused(
+        lambda: parse_spec(text, where="c.toml"), field=field, where="c.toml", words=[words]
+    )
 
 
 def test_a_spec_without_codecs_has_no_codec_knob(tmp_path: Path) -> None:
-    text = SPEC.format(codecs="[]").replace("codecs = []\n", "")
+    text = codec_spec(DROP)
     explorer = Explorer(parse_spec(text), cache=Cache(tmp_path), progress=False)
     assert explorer.space.codecs == ()
     assert {c.codec for c in explorer.space.enumerate()} == {None}

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
-from tiny_study import spec_text
+from helpers import only, spec, toy_scorer, toy_table
 
 from dse.costmodel.costs import CostTable
 from dse.nets.cache import Cache
@@ -25,7 +24,7 @@ from dse.search.explorer import Explorer
 from dse.search.space import Candidate
 from dse.search.spec import parse_spec
 
-SPEC = spec_text("evaluate-tiny", objectives='accuracy = "maximize"\nlatency_mean = "minimize"\n')
+SPEC = spec("evaluate-tiny", objectives=only({"accuracy": "maximize", "latency_mean": "minimize"}))
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +32,7 @@ def explorer(shared_cache: Path) -> Explorer:
     return Explorer(parse_spec(SPEC), cache=Cache(shared_cache), progress=False)
 
 
-@pytest.fixture(autouse=True)
-def _isolated(isolated: Path) -> None:
-    """Every test in its own folder, all sharing one training cache (see conftest)."""
+pytestmark = pytest.mark.usefixtures("study_folder")
 
 
 # --------------------------------------------------------------------------------------
@@ -206,42 +203,6 @@ def test_memory_and_storage_count_the_heads_where_they_run(explorer: Explorer) -
 # --------------------------------------------------------------------------------------
 
 
-def _table(idle_w: float = 0.0, connected_w: float = 0.0) -> CostTable:
-    """Four backbone layers (cuts 0..4); exit 0 hangs at position 1, exit 1 at 3.
-
-    The edge draws ``idle_w`` while it waits for the link and the server (0: none); its
-    radio draws ``connected_w`` while it waits out the 5 s RTT and the server."""
-    edge_s = np.array([0.0, 1.0, 3.0, 6.0, 10.0])
-    return CostTable(
-        graph=None,
-        edge=SimpleNamespace(idle_power_w=idle_w),  # type: ignore[arg-type]
-        server=None,  # type: ignore[arg-type]
-        link=SimpleNamespace(connected_power_w=connected_w, rtt_s=5.0),  # type: ignore[arg-type]
-        edge_layer_s=np.diff(edge_s),
-        server_layer_s=np.array([0.1, 0.2, 0.3, 0.4]),
-        edge_layer_j=np.array([2.0, 4.0, 6.0, 8.0]),
-        edge_s=edge_s,
-        server_s=np.array([1.0, 0.9, 0.7, 0.4, 0.0]),
-        edge_compute_j=np.array([0.0, 2.0, 6.0, 12.0, 20.0]),
-        cut_bytes=np.array([100.0, 40.0, 60.0, 20.0, 0.0]),
-        transfer_s=np.array([50.0, 20.0, 30.0, 10.0, 0.0]),
-        radio_up_j=np.array([3.0, 2.5, 3.0, 1.5, 0.0]),
-        radio_down_j=np.array([0.5, 0.5, 0.5, 0.5, 0.0]),
-        radio_tail_j=np.array([1.5, 1.0, 1.0, 1.0, 0.0]),  # up + down + tail: 5, 4, 4.5, 3
-        edge_weight_bytes=np.array([0.0, 10.0, 30.0, 60.0, 100.0]),
-        edge_expand_bytes=np.zeros(5),
-        edge_peak_activation_bytes=np.array([0.0, 8.0, 8.0, 16.0, 16.0]),
-        exit_position=np.array([1, 3]),
-        exit_edge_s=np.array([0.5, 0.25]),
-        exit_server_s=np.array([0.05, 0.025]),
-        exit_edge_j=np.array([1.0, 0.5]),
-        exit_weight_bytes=np.array([7.0, 3.0]),
-        exit_expand_bytes=np.zeros(2),
-        exit_activation_bytes=np.array([4.0, 6.0]),  # below the backbone's peak
-        exit_alone_activation_bytes=np.array([3.0, 5.0]),
-    )
-
-
 def _scorer(
     val_conf: np.ndarray,
     test_conf: np.ndarray,
@@ -249,15 +210,9 @@ def _scorer(
     idle_w: float = 0.0,
     connected_w: float = 0.0,
 ) -> Scorer:
-    return Scorer(
-        trained=None,
-        graph=None,
-        table=_table(idle_w, connected_w),  # type: ignore[arg-type]
-        confidence={"val": {"max_prob": val_conf}, "test": {"max_prob": test_conf}},
-        correct={"val": correct, "test": correct},
-        storage_backbone=1000.0,
-        storage_exits=np.array([30.0, 20.0]),
-    )
+    """A scorer on the toy table (exits at positions 1 and 3)."""
+    table = toy_table(idle_w=idle_w, connected_w=connected_w)
+    return toy_scorer(table, val_conf, correct, test_conf=test_conf)
 
 
 def _ten_samples(idle_w: float = 0.0, connected_w: float = 0.0) -> Scorer:
@@ -344,18 +299,9 @@ def test_a_threshold_every_output_passes_deploys_like_threshold_zero() -> None:
 
 
 def test_a_heads_activations_count_when_they_exceed_the_backbones() -> None:
-    t = _table()
-    big = CostTable(**{**t.__dict__, "exit_activation_bytes": np.array([40.0, 6.0])})
-    conf = np.full((3, 10), 0.1)
-    sc = Scorer(
-        trained=None,
-        graph=None,
-        table=big,  # type: ignore[arg-type]
-        confidence={"val": {"max_prob": conf}, "test": {"max_prob": conf}},
-        correct={"val": np.ones((3, 10), bool), "test": np.ones((3, 10), bool)},
-        storage_backbone=1000.0,
-        storage_exits=np.array([30.0, 20.0]),
-    )
+    t = toy_table()
+    big = replace(t, exit_activation_bytes=np.array([40.0, 6.0]))
+    sc = toy_scorer(big, np.full((3, 10), 0.1), np.ones((3, 10), bool))
     # weights [:2] 30 + head 0's 7, activations max(backbone 8, head 0 running 40)
     assert sc.score(Candidate("dense", 1.0, 2, (0,), 0.8)).edge_memory == pytest.approx(77.0)
     assert sc.score(Candidate("dense", 1.0, 2, (), 0.8)).edge_memory == pytest.approx(38.0)
@@ -430,7 +376,7 @@ def test_hand_built_table_server_only_cut_with_a_server_exit() -> None:
 
 def test_hand_built_table_no_exit_is_the_plain_partition() -> None:
     m = _ten_samples().score(Candidate("dense", 1.0, 2, (), 0.8))
-    t = _table()
+    t = toy_table()
     assert m.exit_rates == (1.0,)
     assert m.latency_mean == m.latency_p95 == pytest.approx(t.total_s[2]) == 33.7
     assert m.bandwidth == 60.0 and m.accuracy == pytest.approx(0.2)

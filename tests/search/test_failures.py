@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import spec
 from optuna.trial import TrialState
-from tiny_study import spec_text
 
 from dse.nets import training as T
 from dse.search.explorer import Explorer
@@ -16,13 +16,13 @@ from dse.search.spec import parse_spec
 from dse.search.study import run_study
 from dse.search.study_status import status
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+DIVERGING = spec("diverging", n_trials=12, sampler="random")
 
 
 def test_a_diverging_training_is_a_failed_trial_and_the_study_goes_on(
-    isolated: Path, monkeypatch: pytest.MonkeyPatch
+    study_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("DSE_CACHE", str(isolated / "cache"))  # the sparse net must train
+    monkeypatch.setenv("DSE_CACHE", str(study_folder / "cache"))  # the sparse net must train
     real = T.build_network
     built: list[float] = []
 
@@ -35,7 +35,7 @@ def test_a_diverging_training_is_a_failed_trial_and_the_study_goes_on(
         return net
 
     monkeypatch.setattr(T, "build_network", build)
-    spec = parse_spec(spec_text("diverging", n_trials=12, sampler="random"), where="diverging.toml")
+    spec = parse_spec(DIVERGING, where="diverging.toml")
     study = run_study(spec, progress=False, explorer=Explorer(spec, progress=False))
     trials = study.get_trials()
     failed = [t for t in trials if t.state == TrialState.FAIL]
@@ -50,4 +50,4 @@ def test_a_diverging_training_is_a_failed_trial_and_the_study_goes_on(
         )
     assert built == [0.5]  # trained once: later trials fail with the same reason
     assert status(study, spec)["first_failure"] == failed[0].user_attrs["fail_reason"]
-    assert len(list((isolated / "cache").glob("*/*.dse"))) == 1  # the dense one alone
+    assert len(list((study_folder / "cache").glob("*/*.dse"))) == 1  # the dense one alone

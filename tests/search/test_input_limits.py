@@ -10,43 +10,43 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import assert_cli_refused, assert_refused, spec, write_spec
 from outage import dse_env
-from tiny_study import spec_text
 
-from dse.cli import main
-from dse.errors import InputError
 from dse.search.spec import GRID_LIMIT, parse_spec
 
-FINE = "thresholds = { low = 0.5, high = 1.0, step = 0.25 }"
 
-
-def _fine_thresholds(name: str, step: str, **kw: object) -> str:
-    return spec_text(name, **kw).replace(
-        FINE, f"thresholds = {{ low = 0.0, high = 1.0, step = {step} }}"
-    )  # type: ignore[arg-type]
+def _fine_thresholds(name: str, step: float, **kw: object) -> str:
+    """The tiny study with thresholds from 0 to 1 in steps of ``step``."""
+    return spec(name, space={"thresholds": {"low": 0.0, "high": 1.0, "step": step}}, **kw)
 
 
 def test_a_grid_sampler_over_a_million_thresholds_is_refused_naming_its_size() -> None:
-    text = _fine_thresholds("fine", "1e-6", sampler="grid")
+    text = _fine_thresholds("fine", 1e-6, sampler="grid")
     start = time.monotonic()
-    with pytest.raises(InputError) as caught:
-        parse_spec(text, where="fine.toml")
+    assert_refused(
+        lambda: parse_spec(text, where="fine.toml"),
+        field="sampler",
+        where="fine.toml",
+        words=[
+            "the grid has at least 2,000,002 candidates",
+            f"over the limit of {GRID_LIMIT:,}",
+            "thresholds.step",
+        ],
+    )
     assert time.monotonic() - start < 30
-    line = str(caught.value)
-    assert line.startswith("fine.toml: sampler: the grid has at least 2,000,002 candidates")
-    assert f"over the limit of {GRID_LIMIT:,}" in line and "thresholds.step" in line
-    parse_spec(_fine_thresholds("fine", "1e-6"), where="fine.toml")  # other samplers: fine
+    parse_spec(_fine_thresholds("fine", 1e-6), where="fine.toml")  # other samplers: fine
 
 
 @pytest.mark.slow
-def test_study_grid_of_a_space_past_the_limit_is_one_line(isolated: Path) -> None:
+def test_study_grid_of_a_space_past_the_limit_is_one_line(study_folder: Path) -> None:
     """``dse study grid`` counts the whole space (cuts and exits too) before scoring."""
-    spec = isolated / "wide.toml"
-    spec.write_text(_fine_thresholds("wide", "0.001"))
+    path = study_folder / "wide.toml"
+    path.write_text(_fine_thresholds("wide", 0.001))
     done = subprocess.run(
-        [sys.executable, "-m", "dse.cli", "study", "grid", str(spec), "--quiet"],
+        [sys.executable, "-m", "dse.cli", "study", "grid", str(path), "--quiet"],
         env=dse_env(DSE_GRID_LIMIT="5000"),
-        cwd=isolated,
+        cwd=study_folder,
         capture_output=True,
         text=True,
         timeout=300,
@@ -60,10 +60,11 @@ def test_study_grid_of_a_space_past_the_limit_is_one_line(isolated: Path) -> Non
 def test_a_huge_model_name_is_cut_in_the_error_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    name = "x" * 10_000_000
-    spec = tmp_path / "huge.toml"
-    spec.write_text(spec_text("huge").replace('name = "mlp"', f'name = "{name}"'))
-    assert main(["study", "run", str(spec), "--quiet"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and len(err) < 2000
-    assert "model.name" in err and "(10000002 characters)" in err and "known: mlp" in err
+    path = write_spec(tmp_path / "huge.toml", "huge", model={"name": "x" * 10_000_000})
+    line = assert_cli_refused(
+        ["study", "run", str(path), "--quiet"],
+        capsys,
+        where=path,
+        words=["model.name", "(10000002 characters)", "known: mlp"],
+    )
+    assert len(line) < 2000

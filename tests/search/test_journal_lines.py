@@ -13,12 +13,12 @@ from dse.search.storage import storage_for
 
 
 def test_a_half_line_left_by_a_killed_writer_is_cut_before_the_next_append(
-    isolated: Path, caplog: pytest.LogCaptureFixture
+    study_folder: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(study_name="half", storage=storage_for("half"))
     study.set_user_attr("before", 1)
-    journal = isolated / "studies" / "half.journal"
+    journal = study_folder / "studies" / "half.journal"
     whole = journal.read_bytes()
     with journal.open("ab") as f:  # what a process killed inside its write leaves
         f.write(b'{"op_code": 9, "study_id": 0, "us')

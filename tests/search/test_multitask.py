@@ -10,12 +10,11 @@ then a tiny study whose objectives name tasks stores the per-task accuracies.
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from helpers import DROP, HUE, HUE_TASKS, only, spec, toy_scorer, toy_table
 
-from dse.costmodel.costs import CostTable
 from dse.nets.cache import Cache
 from dse.search.evaluate import Scorer
 from dse.search.explorer import Explorer
@@ -23,40 +22,6 @@ from dse.search.frames import record_of
 from dse.search.space import Candidate
 from dse.search.spec import parse_spec
 from dse.search.study import run_study
-from tests.tiny_study import HUE_DATA, HUE_TASKS
-
-
-def _table() -> CostTable:
-    """Four backbone layers (cuts 0..4); exits 0, 1, 2 hang at positions 1, 2 and 3."""
-    edge_s = np.array([0.0, 1.0, 3.0, 6.0, 10.0])
-    return CostTable(
-        graph=None,
-        edge=SimpleNamespace(idle_power_w=0.0),  # type: ignore[arg-type]
-        server=None,  # type: ignore[arg-type]
-        link=SimpleNamespace(connected_power_w=0.0, rtt_s=5.0),  # type: ignore[arg-type]
-        edge_layer_s=np.diff(edge_s),
-        server_layer_s=np.array([0.1, 0.2, 0.3, 0.4]),
-        edge_layer_j=np.array([2.0, 4.0, 6.0, 8.0]),
-        edge_s=edge_s,
-        server_s=np.array([1.0, 0.9, 0.7, 0.4, 0.0]),
-        edge_compute_j=np.array([0.0, 2.0, 6.0, 12.0, 20.0]),
-        cut_bytes=np.array([100.0, 40.0, 60.0, 20.0, 0.0]),
-        transfer_s=np.array([50.0, 20.0, 30.0, 10.0, 0.0]),
-        radio_up_j=np.array([3.0, 2.5, 3.0, 1.5, 0.0]),
-        radio_down_j=np.array([0.5, 0.5, 0.5, 0.5, 0.0]),
-        radio_tail_j=np.array([1.5, 1.0, 1.0, 1.0, 0.0]),
-        edge_weight_bytes=np.array([0.0, 10.0, 30.0, 60.0, 100.0]),
-        edge_expand_bytes=np.zeros(5),
-        edge_peak_activation_bytes=np.array([0.0, 8.0, 8.0, 16.0, 16.0]),
-        exit_position=np.array([1, 2, 3]),
-        exit_edge_s=np.array([0.5, 0.25, 0.125]),
-        exit_server_s=np.array([0.05, 0.025, 0.0125]),
-        exit_edge_j=np.array([1.0, 0.5, 0.25]),
-        exit_weight_bytes=np.array([7.0, 3.0, 2.0]),
-        exit_expand_bytes=np.zeros(3),
-        exit_activation_bytes=np.array([4.0, 6.0, 2.0]),
-        exit_alone_activation_bytes=np.array([3.0, 5.0, 1.0]),
-    )
 
 
 def _scorer(
@@ -65,18 +30,10 @@ def _scorer(
     test_conf: np.ndarray | None = None,
     test_correct: np.ndarray | None = None,
 ) -> Scorer:
-    """A scorer on the hand-built table: arrays are [tasks, outputs (3 exits + final), N]."""
-    return Scorer(
-        trained=None,
-        graph=None,
-        table=_table(),  # type: ignore[arg-type]
-        confidence={
-            "val": {"max_prob": conf},
-            "test": {"max_prob": conf if test_conf is None else test_conf},
-        },
-        correct={"val": correct, "test": correct if test_correct is None else test_correct},
-        storage_backbone=1000.0,
-        storage_exits=np.array([30.0, 20.0, 10.0]),
+    """A scorer on the toy table with exits 0, 1, 2 at positions 1, 2 and 3: arrays are
+    [tasks, outputs (3 exits + final), N]."""
+    return toy_scorer(
+        toy_table((1, 2, 3)), conf, correct, test_conf=test_conf, test_correct=test_correct
     )
 
 
@@ -282,37 +239,30 @@ def test_per_task_policy_never_answers_a_task_at_an_exit_that_was_not_confident(
 
 TASKS = HUE_TASKS
 
-SPEC = (
-    """\
-name = "multitask-tiny"
-n_trials = 8
-sampler = "random"
-seed = 0
-[model]
-name = "mlp"
-"""
-    + HUE_DATA
-    + """\
-[training]
-epochs = 1
-seed = 0
-[space]
-densities = [1.0]
-thresholds = { low = 0.5, high = 1.0, step = 0.25 }
-policies = ["all", "per_task"]
-task_thresholds = true
-[objectives]
-accuracy.wall_hue = "maximize"
-accuracy.floor_hue = "maximize"
-latency_mean = "minimize"
-[constraints]
-accuracy_min = ">= 0"
-"""
+SPEC = spec(
+    "multitask-tiny",
+    n_trials=8,
+    sampler="random",
+    data=only(HUE),
+    space={
+        "densities": [1.0],
+        "methods": DROP,
+        "policies": ["all", "per_task"],
+        "task_thresholds": True,
+    },
+    objectives=only(
+        {
+            "accuracy.wall_hue": "maximize",
+            "accuracy.floor_hue": "maximize",
+            "latency_mean": "minimize",
+        }
+    ),
+    constraints={"accuracy_min": ">= 0"},
 )
 
 
 def test_a_study_over_two_tasks_stores_each_tasks_accuracy(
-    isolated: Path, shared_cache: Path
+    study_folder: Path, shared_cache: Path
 ) -> None:
     spec = parse_spec(SPEC)
     assert spec.tasks == TASKS

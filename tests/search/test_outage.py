@@ -12,11 +12,11 @@ from typing import Any
 
 import optuna
 import pytest
+from helpers import spec
 from optuna.storages import InMemoryStorage
 from optuna.trial import TrialState
 from outage import Proxy, dse_env, postgres, slow_dse
 from pg import new_database
-from tiny_study import spec_text
 
 from dse.errors import InputError
 from dse.search.storage import LOST_ATTR, storage_for
@@ -62,18 +62,18 @@ def _finish(workers: list[subprocess.Popen[str]]) -> list[str]:
 
 def _spec(folder: Path, name: str, n_trials: int) -> Path:
     path = folder / f"{name}.toml"
-    path.write_text(spec_text(name, n_trials=n_trials, sampler="random"))
+    path.write_text(spec(name, n_trials=n_trials, sampler="random"))
     return path
 
 
-def test_two_workers_ride_out_a_postgres_restart(isolated: Path, shared_cache: Path) -> None:
+def test_two_workers_ride_out_a_postgres_restart(study_folder: Path, shared_cache: Path) -> None:
     with postgres() as server:
         if server is None:
             pytest.skip("no PostgreSQL here (install Debian's postgresql)")
         db = new_database(server.url)
-        spec = _spec(isolated, "restarted", 24)
+        path = _spec(study_folder, "restarted", 24)
         env = dse_env(DSE_CACHE=str(shared_cache))
-        argv = ("study", "run", str(spec), "--storage", db, "--quiet")
+        argv = ("study", "run", str(path), "--storage", db, "--quiet")
         workers = [slow_dse(0.4, *argv, env=env) for _ in range(2)]
         _complete_soon("restarted", db, 4)
         server.restart(down_s=3.0)  # every connection cut, the server away for seconds
@@ -83,14 +83,14 @@ def test_two_workers_ride_out_a_postgres_restart(isolated: Path, shared_cache: P
 
 
 def test_two_workers_ride_out_a_restart_of_the_grpc_proxy(
-    isolated: Path, postgres: str, shared_cache: Path
+    study_folder: Path, postgres: str, shared_cache: Path
 ) -> None:
     env = dse_env(DSE_CACHE=str(shared_cache))
     proxy = Proxy(postgres, env)
     proxy.start()
     try:
-        spec = _spec(isolated, "proxied", 24)
-        argv = ("study", "run", str(spec), "--storage", proxy.url, "--quiet")
+        path = _spec(study_folder, "proxied", 24)
+        argv = ("study", "run", str(path), "--storage", proxy.url, "--quiet")
         workers = [slow_dse(0.4, *argv, env=env) for _ in range(2)]
         _complete_soon("proxied", postgres, 4)
         proxy.stop()
@@ -104,15 +104,15 @@ def test_two_workers_ride_out_a_restart_of_the_grpc_proxy(
 
 
 def test_an_outage_past_the_limit_is_one_line_and_its_trial_is_retried(
-    isolated: Path, postgres: str, shared_cache: Path
+    study_folder: Path, postgres: str, shared_cache: Path
 ) -> None:
     env = dse_env(DSE_CACHE=str(shared_cache), DSE_OUTAGE_S="3")
     proxy = Proxy(postgres, env)
     proxy.start()
     try:
-        spec = _spec(isolated, "gone", 4)
+        path = _spec(study_folder, "gone", 4)
         worker = slow_dse(
-            3.0, "study", "run", str(spec), "--storage", proxy.url, "--quiet", env=env
+            3.0, "study", "run", str(path), "--storage", proxy.url, "--quiet", env=env
         )
         _complete_soon("gone", postgres, 1, running=True)  # 3 s into a trial at most
         proxy.stop()  # for good

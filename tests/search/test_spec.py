@@ -6,8 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import DROP, assert_cli_refused, assert_refused, only, spec, spec_dict, write_spec
 
-from dse.cli import main
 from dse.costmodel.devices import list_devices, list_links
 from dse.errors import InputError
 from dse.nets.models import list_models
@@ -15,53 +15,36 @@ from dse.search.spec import Constraint, load_spec, parse_spec
 
 WHERE = "bad-spec.toml"
 
-GOOD = """\
-name = "tiny"
-description = "a spec written by a test"
-n_trials = 12
-sampler = "tpe"
-seed = 3
-
-[model]
-name = "mlp"
-
-[data]
-name = "digits"
-seed = 0
-
-[training]
-epochs = 1
-seed = 0
-
-[deployment]
-edge = "raspberry-pi-4"
-server = "a100"
-link = "wifi"
-tail_energy = false
-
-[space]
-densities = [0.25, 1.0, 0.5, 0.5]
-methods = ["predefined", "channels"]
-exits = ["layers.1"]
-thresholds = { low = 0.6, high = 0.9, step = 0.1 }
-criterion = "entropy"
-splits = "clean"
-
-[objectives]
-latency_mean = "minimize"
-accuracy = "maximize"
-edge_energy = "minimize"
-
-[constraints]
-edge_memory = "<= 4e6"
-accuracy = ">= 0.5"
-"""
+#: Every table of a spec, each key set to something other than its default.
+GOOD_DOC = spec_dict(
+    "tiny",
+    base={},
+    description="a spec written by a test",
+    n_trials=12,
+    sampler="tpe",
+    seed=3,
+    model={"name": "mlp"},
+    data={"name": "digits", "seed": 0},
+    training={"epochs": 1, "seed": 0},
+    deployment={"edge": "raspberry-pi-4", "server": "a100", "link": "wifi", "tail_energy": False},
+    space={
+        "densities": [0.25, 1.0, 0.5, 0.5],
+        "methods": ["predefined", "channels"],
+        "exits": ["layers.1"],
+        "thresholds": {"low": 0.6, "high": 0.9, "step": 0.1},
+        "criterion": "entropy",
+        "splits": "clean",
+    },
+    objectives={"latency_mean": "minimize", "accuracy": "maximize", "edge_energy": "minimize"},
+    constraints={"edge_memory": "<= 4e6", "accuracy": ">= 0.5"},
+)
+GOOD = spec(base=GOOD_DOC)
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DSE_CACHE", str(tmp_path / "cache"))
+def _folder(study_folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test in its own folder, with a cache of its own that must stay empty."""
+    monkeypatch.setenv("DSE_CACHE", str(study_folder / "cache"))
 
 
 def test_a_valid_spec_parses_with_thresholds_discretised_and_order_kept() -> None:
@@ -94,11 +77,13 @@ def test_a_valid_spec_parses_with_thresholds_discretised_and_order_kept() -> Non
     assert spec.text == GOOD and spec.storage == "journal"
 
 
+MINIMAL = spec(
+    "m", base={}, model="mlp", data={"name": "digits"}, objectives={"accuracy": "maximize"}
+)
+
+
 def test_defaults_fill_what_a_minimal_spec_leaves_out() -> None:
-    spec = parse_spec(
-        'name = "m"\nmodel = "mlp"\ndata = { name = "digits" }\n'
-        '[objectives]\naccuracy = "maximize"\n'
-    )
+    spec = parse_spec(MINIMAL)
     assert (spec.edge, spec.server, spec.link) == ("raspberry-pi-4", "a100", "lte")
     assert spec.densities == (1.0,) and spec.methods == ("predefined",)
     # no [constraints]: the edge's memory capacity (4 GiB on the default Pi 4) still binds
@@ -125,231 +110,215 @@ def test_a_profile_given_as_a_relative_toml_path_is_read_beside_the_spec(tmp_pat
     folder.mkdir()
     (folder / "my-link.toml").write_text((PROFILES_DIR / "links" / "wifi.toml").read_text())
     path = folder / "s.toml"
-    path.write_text(GOOD.replace('link = "wifi"', 'link = "my-link.toml"'))
+    write_spec(path, base=GOOD_DOC, deployment={"link": "my-link.toml"})
     spec = load_spec(path)
     assert spec.link == str(folder / "my-link.toml") and spec.path == path
 
 
-def _replace(old: str, new: str) -> str:
-    assert old in GOOD, old
-    return GOOD.replace(old, new, 1)
-
-
-def _drop_table(table: str) -> str:
-    """GOOD without ``[table]`` and its keys (up to the next blank line)."""
-    head, _, rest = GOOD.partition(f"[{table}]\n")
-    assert rest, table
-    _, _, tail = rest.partition("\n\n")
-    return head + tail
+def _good(**overrides: object) -> str:
+    """GOOD with ``overrides`` merged in (see helpers.specs)."""
+    return spec(base=GOOD_DOC, **overrides)
 
 
 BAD: list[tuple[str, str, str, tuple[str, ...]]] = [
     # id, spec text, the dotted field, words the message must contain
     (
         "epochs-neither-number-nor-auto",
-        _replace("epochs = 1", 'epochs = "many"'),
+        _good(training={"epochs": "many"}),
         "training.epochs",
         ("many", '"auto"'),
     ),
     (
         "patience-without-auto",
-        _replace("epochs = 1", "epochs = 1\npatience = 3"),
+        _good(training={"patience": 3}),
         "training.patience",
         ('only used with epochs = "auto"',),
     ),
     (
         "max-epochs-zero",
-        _replace("epochs = 1", 'epochs = "auto"\nmax_epochs = 0'),
+        _good(training={"epochs": "auto", "max_epochs": 0}),
         "training.max_epochs",
         ("outside",),
     ),
-    ("unknown-top-level-key", 'colour = "blue"\n' + GOOD, "colour", ("unknown key", "sampler")),
+    ("unknown-top-level-key", _good(colour="blue"), "colour", ("unknown key", "sampler")),
     (
         "unknown-key-in-a-table",
-        _replace("epochs = 1", "epochs = 1\nepoch = 2"),
+        _good(training={"epoch": 2}),
         "training.epoch",
         ("unknown key", "epochs"),
     ),
     (
         "unknown-key-in-space",
-        _replace('splits = "clean"', 'splits = "clean"\nsplit = 3'),
+        _good(space={"split": 3}),
         "space.split",
         ("unknown key",),
     ),
-    ("bad-toml", _replace('name = "tiny"', 'name = "tiny'), "<toml>", ("not valid TOML",)),
-    ("missing-name", _replace('name = "tiny"\n', ""), "name", ("missing",)),
-    ("missing-model", _drop_table("model"), "model", ("missing",)),
-    ("missing-data", _drop_table("data"), "data", ("missing",)),
-    ("missing-objectives", _drop_table("objectives"), "objectives", ("missing",)),
-    (
-        "empty-objectives",
-        _replace(
-            'latency_mean = "minimize"\naccuracy = "maximize"\nedge_energy = "minimize"\n', ""
-        ),
-        "objectives",
-        ("no objective",),
-    ),
+    # not TOML at all: a string never closed
+    ("bad-toml", 'name = "tiny\n' + GOOD, "<toml>", ("not valid TOML",)),
+    ("missing-name", _good(name=DROP), "name", ("missing",)),
+    ("missing-model", _good(model=DROP), "model", ("missing",)),
+    ("missing-data", _good(data=DROP), "data", ("missing",)),
+    ("missing-objectives", _good(objectives=DROP), "objectives", ("missing",)),
+    ("empty-objectives", _good(objectives=only({})), "objectives", ("no objective",)),
     (
         "unknown-model",
-        _replace('name = "mlp"', 'name = "no-such-net"'),
+        _good(model={"name": "no-such-net"}),
         "model.name",
         ("unknown model", "no-such-net", *list_models()),
     ),
     (
         "unknown-data",
-        _replace('name = "digits"', 'name = "no-such-data"'),
+        _good(data={"name": "no-such-data"}),
         "data.name",
         ("no-such-data", "digits"),
     ),
     (
         "unknown-edge-device",
-        _replace('edge = "raspberry-pi-4"', 'edge = "toaster"'),
+        _good(deployment={"edge": "toaster"}),
         "deployment.edge",
         ("toaster", *list_devices()),
     ),
     (
         "unknown-server-device",
-        _replace('server = "a100"', 'server = "abacus"'),
+        _good(deployment={"server": "abacus"}),
         "deployment.server",
         ("abacus",),
     ),
     (
         "unknown-link",
-        _replace('link = "wifi"', 'link = "carrier-pigeon"'),
+        _good(deployment={"link": "carrier-pigeon"}),
         "deployment.link",
         ("carrier-pigeon", *list_links()),
     ),
     (
         "unknown-metric-in-objectives",
-        _replace(
-            'edge_energy = "minimize"\n\n', 'edge_energy = "minimize"\nspeed = "maximize"\n\n'
-        ),
+        _good(objectives={"speed": "maximize"}),
         "objectives.speed",
         ("unknown key", "latency_p95"),
     ),
     (
         "unknown-metric-in-constraints",
-        _replace('accuracy = ">= 0.5"', 'fps = ">= 30"'),
+        _good(constraints={"accuracy": DROP, "fps": ">= 30"}),
         "constraints.fps",
         ("unknown key",),
     ),
     (
         "bad-direction",
-        _replace('accuracy = "maximize"', 'accuracy = "max"'),
+        _good(objectives={"accuracy": "max"}),
         "objectives.accuracy",
         ("'max'", "minimize, maximize"),
     ),
     (
         "unknown-sampler",
-        _replace('sampler = "tpe"', 'sampler = "annealing"'),
+        _good(sampler="annealing"),
         "sampler",
         ("'annealing'", "nsga2"),
     ),
     (
         "density-0",
-        _replace("densities = [0.25, 1.0, 0.5, 0.5]", "densities = [1.0, 0.0]"),
+        _good(space={"densities": [1.0, 0.0]}),
         "space.densities",
         ("density of 0",),
     ),
     (
         "density-above-1",
-        _replace("densities = [0.25, 1.0, 0.5, 0.5]", "densities = [1.5]"),
+        _good(space={"densities": [1.5]}),
         "space.densities",
         ("1.5", "outside"),
     ),
     (
         "densities-empty",
-        _replace("densities = [0.25, 1.0, 0.5, 0.5]", "densities = []"),
+        _good(space={"densities": []}),
         "space.densities",
         ("non-empty",),
     ),
     (
         "thresholds-high-below-low",
-        _replace("low = 0.6, high = 0.9", "low = 0.9, high = 0.6"),
+        _good(space={"thresholds": {"low": 0.9, "high": 0.6}}),
         "space.thresholds",
         ("high 0.6 < low 0.9",),
     ),
     (
         "thresholds-step-does-not-divide",
-        _replace("step = 0.1", "step = 0.25"),
+        _good(space={"thresholds": {"step": 0.25}}),
         "space.thresholds.step",
         ("not a multiple",),
     ),
     (
         "threshold-above-1",
-        _replace("high = 0.9", "high = 1.2"),
+        _good(space={"thresholds": {"high": 1.2}}),
         "space.thresholds.high",
         ("outside",),
     ),
     (
         "unknown-method",
-        _replace('"predefined", "channels"', '"predefined", "magnitude"'),
+        _good(space={"methods": ["predefined", "magnitude"]}),
         "space.methods",
         ("'magnitude'",),
     ),
     (
         "unknown-criterion",
-        _replace('criterion = "entropy"', 'criterion = "margin"'),
+        _good(space={"criterion": "margin"}),
         "space.criterion",
         ("'margin'", "max_prob"),
     ),
     (
         "accuracy-above-1",
-        _replace('accuracy = ">= 0.5"', 'accuracy = ">= 1.5"'),
+        _good(constraints={"accuracy": ">= 1.5"}),
         "constraints.accuracy",
         ("at most 1", "cannot hold"),
     ),
     (
         "negative-memory-bound",
-        _replace('edge_memory = "<= 4e6"', 'edge_memory = "<= -1"'),
+        _good(constraints={"edge_memory": "<= -1"}),
         "constraints.edge_memory",
         ("never negative", "cannot hold"),
     ),
     (
         "negative-accuracy-bound",
-        _replace('accuracy = ">= 0.5"', 'accuracy = "<= -0.1"'),
+        _good(constraints={"accuracy": "<= -0.1"}),
         "constraints.accuracy",
         ("never negative", "cannot hold"),
     ),
     (
         "constraint-without-operator",
-        _replace('edge_memory = "<= 4e6"', 'edge_memory = "4e6"'),
+        _good(constraints={"edge_memory": "4e6"}),
         "constraints.edge_memory",
         ("cannot read", "<= NUMBER"),
     ),
     (
         "constraint-strict-operator",
-        _replace('edge_memory = "<= 4e6"', 'edge_memory = "< 4e6"'),
+        _good(constraints={"edge_memory": "< 4e6"}),
         "constraints.edge_memory",
         ("cannot read",),
     ),
     (
         "constraint-malformed-number",
-        _replace('edge_memory = "<= 4e6"', 'edge_memory = "<= 4e"'),
+        _good(constraints={"edge_memory": "<= 4e"}),
         "constraints.edge_memory",
         ("4e",),
     ),
     (
         "constraint-not-a-string",
-        _replace('edge_memory = "<= 4e6"', "edge_memory = 4e6"),
+        _good(constraints={"edge_memory": 4e6}),
         "constraints.edge_memory",
         ("must be a string",),
     ),
-    ("epochs-zero", _replace("epochs = 1", "epochs = 0"), "training.epochs", ("outside",)),
+    ("epochs-zero", _good(training={"epochs": 0}), "training.epochs", ("outside",)),
     (
         "name-with-a-slash",
-        _replace('name = "tiny"', 'name = "../tiny"'),
+        _good(name="../tiny"),
         "name",
         ("not a plain name",),
     ),
-    ("n-trials-not-integer", _replace("n_trials = 12", "n_trials = 1.5"), "n_trials", ("integer",)),
+    ("n-trials-not-integer", _good(n_trials=1.5), "n_trials", ("integer",)),
     (
         "tail-energy-not-bool",
-        _replace("tail_energy = false", 'tail_energy = "no"'),
+        _good(deployment={"tail_energy": "no"}),
         "deployment.tail_energy",
         ("true or false",),
     ),
-    ("bad-exits", _replace('exits = ["layers.1"]', "exits = 3"), "space.exits", ('"all", "none"',)),
+    ("bad-exits", _good(space={"exits": 3}), "space.exits", ('"all", "none"',)),
 ]
 
 
@@ -357,29 +326,18 @@ BAD: list[tuple[str, str, str, tuple[str, ...]]] = [
 def test_bad_input_is_an_input_error_naming_file_and_field(
     text: str, fld: str, words: tuple[str, ...]
 ) -> None:
-    with pytest.raises(InputError) as info:
-        parse_spec(text, where=WHERE)
-    err = info.value
-    assert err.where == WHERE and err.field == fld
-    msg = str(err)
-    assert msg.startswith(f"{WHERE}: {fld}: ") and "\n" not in msg
-    for w in words:
-        assert w in msg, (w, msg)
+    assert_refused(lambda: parse_spec(text, where=WHERE), field=fld, where=WHERE, words=words)
 
 
 def test_an_unreadable_spec_file_is_an_input_error(tmp_path: Path) -> None:
-    with pytest.raises(InputError) as info:
-        load_spec(tmp_path / "nowhere.toml")
-    assert info.value.where == str(tmp_path / "nowhere.toml")
-    assert info.value.field == "<file>" and "cannot read" in str(info.value)
+    path = tmp_path / "nowhere.toml"
+    assert_refused(lambda: load_spec(path), field="<file>", where=path, words=("cannot read",))
 
 
 def test_load_spec_names_the_file_it_read(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
-    path.write_text(_replace('sampler = "tpe"', 'sampler = "annealing"'))
-    with pytest.raises(InputError) as info:
-        load_spec(path)
-    assert str(info.value).startswith(f"{path}: sampler: ")
+    path.write_text(_good(sampler="annealing"))
+    assert_refused(lambda: load_spec(path), field="sampler", where=path)
 
 
 @pytest.mark.parametrize("case", ["unknown-model", "accuracy-above-1", "bad-toml"])
@@ -389,12 +347,7 @@ def test_study_run_on_a_bad_spec_exits_2_with_one_line_and_writes_nothing(
     text = next(b[1] for b in BAD if b[0] == case)
     path = tmp_path / "bad.toml"
     path.write_text(text)
-    rc = main(["study", "run", str(path), "--quiet"])
-    out = capsys.readouterr()
-    assert rc == 2
-    lines = out.err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"dse: error: {path}: "), out.err
-    assert out.out == ""
+    assert_cli_refused(["study", "run", str(path), "--quiet"], capsys, where=path)
     # no study storage of any kind, nothing trained
     assert not any(tmp_path.glob("studies/*")) and not (tmp_path / "cache").exists()
 
@@ -427,7 +380,7 @@ def test_epochs_auto_with_its_patience_and_cap() -> None:
     from dse.nets.training import TrainConfig
 
     spec = parse_spec(
-        _replace("epochs = 1", 'epochs = "auto"\npatience = 3\nmax_epochs = 40'), where="auto.toml"
+        _good(training={"epochs": "auto", "patience": 3, "max_epochs": 40}), where="auto.toml"
     )
     assert spec.training == {"epochs": "auto", "patience": 3, "max_epochs": 40, "seed": 0}
     cfg = TrainConfig(**spec.training)
@@ -435,12 +388,15 @@ def test_epochs_auto_with_its_patience_and_cap() -> None:
 
 
 def test_nm_is_a_searchable_method_with_n_m_densities() -> None:
-    text = GOOD.replace('methods = ["predefined", "channels"]', 'methods = ["predefined", "nm"]')
+    text = _good(space={"methods": ["predefined", "nm"]})
     assert 'methods = ["predefined", "nm"]' in text
     spec = parse_spec(text, where=WHERE)
     assert spec.methods == ("predefined", "nm") and spec.densities == (1.0, 0.5, 0.25)
     with pytest.raises(InputError, match="no N:M density") as info:
-        parse_spec(text.replace("densities = [0.25, 1.0", "densities = [0.3, 1.0"), where=WHERE)
+        parse_spec(
+            _good(space={"methods": ["predefined", "nm"], "densities": [0.3, 1.0, 0.5, 0.5]}),
+            where=WHERE,
+        )
     assert info.value.field == "space.densities"
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from helpers import DROP, only, spec, spec_dict
 
 from dse.errors import InputError
 from dse.nets.cache import Cache
@@ -23,37 +24,25 @@ SHAPES3D_TASKS = (
 )
 
 
-def spec(
-    *,
-    data: str = 'tasks = ["wall_hue", "floor_hue"]',
-    model: str = "",
-    training: str = "",
-    space: str = "",
-    objectives: str = 'accuracy.wall_hue = "maximize"\nlatency_mean = "minimize"',
-    constraints: str = "",
-) -> str:
-    return f"""\
-name = "tasks"
-n_trials = 4
-[model]
-name = "mlp"
-{model}
-[data]
-name = "shapes3d"
-n = 300
-size = 16
-{data}
-[training]
-epochs = 1
-{training}
-[space]
-densities = [1.0]
-{space}
-[objectives]
-{objectives}
-[constraints]
-{constraints}
-"""
+#: The MLP on two hues of 300 shapes3d images at 16x16, one epoch, dense only.
+TASKS_DOC = spec_dict(
+    "tasks",
+    base={},
+    n_trials=4,
+    model={"name": "mlp"},
+    data={"name": "shapes3d", "n": 300, "size": 16, "tasks": ["wall_hue", "floor_hue"]},
+    training={"epochs": 1},
+    space={"densities": [1.0]},
+    objectives={"accuracy.wall_hue": "maximize", "latency_mean": "minimize"},
+    constraints={},
+)
+
+
+def tasks_spec(**overrides: object) -> str:
+    """TASKS_DOC with ``overrides`` merged in (``objectives`` replaces the table)."""
+    if "objectives" in overrides:
+        overrides["objectives"] = only(overrides["objectives"])  # type: ignore[arg-type]
+    return spec(base=TASKS_DOC, **overrides)
 
 
 def _error(text: str) -> InputError:
@@ -65,12 +54,12 @@ def _error(text: str) -> InputError:
 
 def test_a_spec_with_tasks_parses_as_written() -> None:
     s = parse_spec(
-        spec(
-            model='head = { kind = "mlp", hidden = 64, layers = 2, dropout = 0.1 }',
-            training="task_weights = { floor_hue = 1.0, wall_hue = 2.0 }",
-            space='policies = ["per_task", "all"]\ntask_thresholds = true',
-            objectives='accuracy.floor_hue = "maximize"\naccuracy_min = "maximize"',
-            constraints='accuracy.wall_hue = ">= 0.2"',
+        tasks_spec(
+            model={"head": {"kind": "mlp", "hidden": 64, "layers": 2, "dropout": 0.1}},
+            training={"task_weights": {"floor_hue": 1.0, "wall_hue": 2.0}},
+            space={"policies": ["per_task", "all"], "task_thresholds": True},
+            objectives={"accuracy.floor_hue": "maximize", "accuracy_min": "maximize"},
+            constraints={"accuracy.wall_hue": ">= 0.2"},
         ),
         where=WHERE,
     )
@@ -88,101 +77,80 @@ def test_a_spec_with_tasks_parses_as_written() -> None:
     )
 
 
+TWO = ["wall_hue", "floor_hue"]
+
+
 @pytest.mark.parametrize(
     ("data", "training", "field", "words"),
     [
-        ('tasks = ["wall_hue", "wall_hue"]', "", "data.tasks", "twice"),
-        ('task = "wall_hue"\ntasks = ["wall_hue", "floor_hue"]', "", "data.tasks", "not both"),
-        ("tasks = []", "", "data.tasks", "non-empty"),
-        ('tasks = "wall_hue"', "", "data.tasks", "list"),
+        ({"tasks": ["wall_hue", "wall_hue"]}, {}, "data.tasks", "twice"),
+        ({"task": "wall_hue", "tasks": TWO}, {}, "data.tasks", "not both"),
+        ({"tasks": []}, {}, "data.tasks", "non-empty"),
+        ({"tasks": "wall_hue"}, {}, "data.tasks", "list"),
+        ({}, {"task_weights": [1.0]}, "training.task_weights", "one weight per task"),
+        ({}, {"task_weights": [1.0, 2.0, 3.0]}, "training.task_weights", "one weight per task"),
+        ({}, {"task_weights": {"wall_hue": 1.0}}, "training.task_weights", "not every task"),
         (
-            'tasks = ["wall_hue", "floor_hue"]',
-            "task_weights = [1.0]",
-            "training.task_weights",
-            "one weight per task",
-        ),
-        (
-            'tasks = ["wall_hue", "floor_hue"]',
-            "task_weights = [1.0, 2.0, 3.0]",
-            "training.task_weights",
-            "one weight per task",
-        ),
-        (
-            'tasks = ["wall_hue", "floor_hue"]',
-            "task_weights = { wall_hue = 1.0 }",
-            "training.task_weights",
-            "not every task",
-        ),
-        (
-            'tasks = ["wall_hue", "floor_hue"]',
-            "task_weights = { wall_hue = 1.0, nope = 1.0 }",
+            {},
+            {"task_weights": {"wall_hue": 1.0, "nope": 1.0}},
             "training.task_weights",
             "nope",
         ),
+        ({}, {"task_weights": [1.0, -1.0]}, "training.task_weights", ""),
         (
-            'tasks = ["wall_hue", "floor_hue"]',
-            "task_weights = [1.0, -1.0]",
-            "training.task_weights",
-            "",
-        ),
-        (
-            'tasks = ["wall_hue", "floor_hue"]',
-            'task_weights = [1.0, 2.0]\ntask_weighting = "uncertainty"',
+            {},
+            {"task_weights": [1.0, 2.0], "task_weighting": "uncertainty"},
             "training.task_weights",
             "exclude",
         ),
-        (
-            'tasks = ["wall_hue", "floor_hue"]',
-            'task_weighting = "learned"',
-            "training.task_weighting",
-            "",
-        ),
+        ({}, {"task_weighting": "learned"}, "training.task_weighting", ""),
     ],
 )
 def test_bad_task_settings_name_their_field(
-    data: str, training: str, field: str, words: str
+    data: dict, training: dict, field: str, words: str
 ) -> None:
-    err = _error(spec(data=data, training=training, objectives='latency_mean = "minimize"'))
+    err = _error(tasks_spec(data=data, training=training, objectives={"latency_mean": "minimize"}))
     assert err.field == field
     assert words in str(err)
 
 
 def test_per_task_accuracy_of_a_task_the_spec_lacks_names_it_and_the_tasks() -> None:
-    err = _error(spec(objectives='accuracy.nope = "maximize"'))
+    err = _error(tasks_spec(objectives={"accuracy.nope": "maximize"}))
     assert err.field == "objectives.accuracy.nope"
     assert "wall_hue" in str(err) and "floor_hue" in str(err)
-    err = _error(spec(constraints='accuracy.nope = ">= 0.5"'))
+    err = _error(tasks_spec(constraints={"accuracy.nope": ">= 0.5"}))
     assert err.field == "constraints.accuracy.nope"
     # without [data] tasks there is no per-task accuracy to name
-    err = _error(spec(data="", objectives='accuracy.wall_hue = "maximize"'))
+    err = _error(tasks_spec(data={"tasks": DROP}, objectives={"accuracy.wall_hue": "maximize"}))
     assert err.field == "objectives.accuracy.wall_hue" and "[data] tasks" in str(err)
     # a per-task accuracy is a fraction like the accuracy
-    err = _error(spec(constraints='accuracy.wall_hue = ">= 1.5"'))
+    err = _error(tasks_spec(constraints={"accuracy.wall_hue": ">= 1.5"}))
     assert err.field == "constraints.accuracy.wall_hue"
 
 
 @pytest.mark.parametrize(
     ("model", "space", "field"),
     [
-        ('head = { kind = "mlp", width = 3 }', "", "model.head"),
-        ('head = "tower"', "", "model.head"),
-        ('head = { kind = "mlp", dropout = 1.5 }', "", "model.head"),
-        ("", 'policies = ["any"]', "space.policies"),
-        ("", "task_thresholds = 1", "space.task_thresholds"),
+        ({"head": {"kind": "mlp", "width": 3}}, {}, "model.head"),
+        ({"head": "tower"}, {}, "model.head"),
+        ({"head": {"kind": "mlp", "dropout": 1.5}}, {}, "model.head"),
+        ({}, {"policies": ["any"]}, "space.policies"),
+        ({}, {"task_thresholds": 1}, "space.task_thresholds"),
     ],
 )
-def test_bad_head_and_policy_settings_name_their_field(model: str, space: str, field: str) -> None:
-    assert _error(spec(model=model, space=space)).field == field
+def test_bad_head_and_policy_settings_name_their_field(
+    model: dict, space: dict, field: str
+) -> None:
+    assert _error(tasks_spec(model=model, space=space)).field == field
 
 
 def test_a_bad_stl_schedule_names_its_field() -> None:
-    text = spec().replace("[space]", '[deployment]\nstl = "interleaved"\n[space]')
-    assert _error(text).field == "deployment.stl"
+    assert _error(tasks_spec(deployment={"stl": "interleaved"})).field == "deployment.stl"
 
 
 def test_a_task_the_data_set_lacks_is_named_with_the_sets_tasks(tmp_path: Path) -> None:
     s = parse_spec(
-        spec(data='tasks = ["wall_hue", "nope"]', objectives='latency_mean = "minimize"'),
+        tasks_spec(data={"tasks": ["wall_hue", "nope"]}, objectives={"latency_mean": "minimize"}),
         where=WHERE,
     )
     with pytest.raises(InputError) as err:
@@ -194,16 +162,16 @@ def test_a_task_the_data_set_lacks_is_named_with_the_sets_tasks(tmp_path: Path) 
 
 
 def test_the_models_classifier_for_several_tasks_fails_at_parse_time() -> None:
-    err = _error(spec(model='head = "classifier"'))
+    err = _error(tasks_spec(model={"head": "classifier"}))
     assert err.field == "model.head.kind" and str(err).startswith(WHERE)
     assert "mlp" in str(err)
 
 
 def test_explorer_trains_with_the_specs_task_weights_and_head(tmp_path: Path) -> None:
     s = parse_spec(
-        spec(
-            model='head = { kind = "mlp", hidden = 16 }',
-            training="task_weights = { floor_hue = 1.0, wall_hue = 3.0 }",
+        tasks_spec(
+            model={"head": {"kind": "mlp", "hidden": 16}},
+            training={"task_weights": {"floor_hue": 1.0, "wall_hue": 3.0}},
         ),
         where=WHERE,
     )

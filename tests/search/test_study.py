@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pytest
+from helpers import spec, write_spec
 from optuna.trial import TrialState
 from other_worker import hold, hold_claim
-from tiny_study import spec_text
 
 from dse.cli import main
 from dse.errors import InputError
@@ -27,13 +27,12 @@ from dse.search.study_status import status
 from dse.search.verification import verify
 
 
-def make_spec(name: str, **kw: object) -> StudySpec:
-    return parse_spec(spec_text(name, **kw), where=f"{name}.toml")  # type: ignore[arg-type]
+def make_spec(name: str, **overrides: object) -> StudySpec:
+    """The tiny study named ``name`` (helpers.specs), parsed."""
+    return parse_spec(spec(name, **overrides), where=f"{name}.toml")
 
 
-@pytest.fixture(autouse=True)
-def _isolated(isolated: Path) -> None:
-    """Every test in its own folder, all sharing one training cache (see conftest)."""
+pytestmark = pytest.mark.usefixtures("study_folder")
 
 
 def explorer_for(spec: StudySpec) -> Explorer:
@@ -112,7 +111,7 @@ def test_same_spec_and_seed_give_identical_trials_and_front(
 
 
 def test_an_enqueued_candidate_stores_what_explorer_evaluate_gives() -> None:
-    spec = make_spec("enq", n_trials=1, constraints='edge_memory = "<= 1e5"')
+    spec = make_spec("enq", n_trials=1, constraints={"edge_memory": "<= 1e5"})
     explorer = explorer_for(spec)
     study, _ = create_study(spec, explorer=explorer)
     enqueue(study, 0.5, 4, (0,), 0.75)
@@ -141,7 +140,7 @@ def test_an_enqueued_candidate_stores_what_explorer_evaluate_gives() -> None:
 
 def test_one_training_per_distinct_network(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DSE_CACHE", str(tmp_path / "fresh-cache"))
-    spec = make_spec("train-once", methods='["predefined", "channels"]', n_trials=10)
+    spec = make_spec("train-once", space={"methods": ["predefined", "channels"]}, n_trials=10)
     explorer = explorer_for(spec)
     # densities [1, 0.5] x methods [predefined, channels]: the dense net is one, so three
     assert explorer.space.networks() == [("dense", 1.0), ("predefined", 0.5), ("channels", 0.5)]
@@ -166,7 +165,7 @@ def test_one_training_per_distinct_network(tmp_path: Path, monkeypatch: pytest.M
 
     # a second process (a fresh explorer) on the same cache trains nothing: its study
     # used three networks and ran no training
-    again = make_spec("train-again", methods='["predefined", "channels"]', n_trials=10)
+    again = make_spec("train-again", space={"methods": ["predefined", "channels"]}, n_trials=10)
     second = explorer_for(again)
     other, _ = create_study(again, explorer=second)
     for method in ("predefined", "channels"):
@@ -320,7 +319,7 @@ def test_a_worker_joining_a_finished_study_trains_nothing(tmp_path: Path) -> Non
 
 def test_a_memory_bound_keeps_edge_heavy_configs_off_the_front() -> None:
     bound = 1e5  # bytes: the dense net's cuts >= 4 hold ~200 KB on the edge
-    spec = make_spec("bounded", n_trials=40, constraints=f'edge_memory = "<= {bound:g}"')
+    spec = make_spec("bounded", n_trials=40, constraints={"edge_memory": f"<= {bound:g}"})
     explorer = explorer_for(spec)
     study, _ = create_study(spec, explorer=explorer)
     enqueue(study, 1.0, 6, (), 0.5)  # edge-only: fastest and most frugal, and too big
@@ -354,7 +353,7 @@ def test_a_memory_bound_keeps_edge_heavy_configs_off_the_front() -> None:
 def test_a_constraint_no_trial_meets_gives_an_empty_front(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    spec = make_spec("impossible", n_trials=8, constraints='latency_mean = "<= 1e-9"')
+    spec = make_spec("impossible", n_trials=8, constraints={"latency_mean": "<= 1e-9"})
     study = run_study(spec, progress=False, explorer=explorer_for(spec))
     assert len(trials_frame(study)) == 8 and not trials_frame(study).feasible.any()
     assert front_frame(study, spec).empty
@@ -411,7 +410,7 @@ def test_the_same_name_with_a_different_spec_is_refused(
     assert len(study.get_trials()) == 2 and stored.text == spec.text and stored.seed == 0
     # through the command line: exit 2, one line, the study untouched
     path = tmp_path / "clash.toml"
-    path.write_text(spec_text("clash", n_trials=4, epochs=2))
+    write_spec(path, "clash", n_trials=4, training={"epochs": 2})
     capsys.readouterr()
     assert main(["study", "run", str(path), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -492,8 +491,7 @@ def test_verify_retrains_distinct_networks_not_one_network_at_several_cuts(
 
 
 def test_an_unknown_data_task_names_the_field_and_the_tasks() -> None:
-    text = spec_text("badtask").replace('name = "digits"\n', 'name = "digits"\ntask = "odd"\n')
-    spec = parse_spec(text, where="badtask.toml")
+    spec = make_spec("badtask", data={"task": "odd"})
     with pytest.raises(InputError) as info:
         explorer_for(spec)
     err = info.value

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tiny_study import spec_text
+from helpers import DROP, edited, only, spec
 
 from dse.cli import main
 from dse.costmodel import DeviceProfile, LinkProfile, load_device, load_link
@@ -29,35 +29,21 @@ from dse.search.evaluate import TRAIN_FIELDS
 from dse.search.pareto import Ruler, pareto_mask
 from dse.search.sweep import missing_networks, place
 
-CODEC_SPEC = """\
-name = "sweep-codec"
-[model]
-name = "mlp"
-[data]
-name = "digits"
-seed = 0
-[training]
-epochs = 1
-seed = 0
-[space]
-densities = [1.0]
-thresholds = { low = 0.5, high = 1.0, step = 0.25 }
-codecs = ["fp32", "int8", "int4+zstd"]
-[objectives]
-accuracy = "maximize"
-latency_mean = "minimize"
-"""
+CODEC_SPEC = spec(
+    "sweep-codec",
+    space={"densities": [1.0], "codecs": ["fp32", "int8", "int4+zstd"]},
+    objectives=only({"accuracy": "maximize", "latency_mean": "minimize"}),
+    constraints=DROP,
+)
 
 
-@pytest.fixture(autouse=True)
-def _isolated(isolated: Path) -> None:
-    """Every test in its own folder, all sharing one training cache (see conftest)."""
+pytestmark = pytest.mark.usefixtures("study_folder")
 
 
-@pytest.fixture(scope="module")
-def spec() -> StudySpec:
+@pytest.fixture(scope="module", name="spec")
+def tiny_spec() -> StudySpec:
     return parse_spec(
-        spec_text("sweep-tiny", constraints='edge_memory = "<= 2e6"'), where="sweep-tiny.toml"
+        spec("sweep-tiny", constraints={"edge_memory": "<= 2e6"}), where="sweep-tiny.toml"
     )
 
 
@@ -192,8 +178,11 @@ def test_sweep_picks_each_deployments_knee(explorer: Explorer, spec: StudySpec) 
     assert again.as_dict() == json.loads(json.dumps(sw.as_dict()))
 
 
+UNTRAINED = spec("sweep-untrained")
+
+
 def test_sweep_names_networks_not_trained(shared_cache: Path, tmp_path: Path) -> None:
-    spec = parse_spec(spec_text("sweep-untrained"), where="s.toml")
+    spec = parse_spec(UNTRAINED, where="s.toml")
     ex = Explorer(spec, cache=Cache(tmp_path / "empty"), progress=False)
     assert missing_networks(ex) == ["dense", "predefined@0.5"]
     with pytest.raises(InputError) as err:
@@ -233,9 +222,12 @@ def test_sweep_cli_prints_each_deployment_and_writes_json(
     assert "--edge" in capsys.readouterr().err
 
 
+TRAIN = spec("sweep-train")
+
+
 @pytest.mark.slow
 def test_sweep_trains_missing_networks_only_when_asked(tmp_path: Path) -> None:
-    spec = parse_spec(spec_text("sweep-train"), where="s.toml")
+    spec = parse_spec(TRAIN, where="s.toml")
     ex = Explorer(spec, cache=Cache(tmp_path / "fresh"), progress=False)
     sw = run_sweep(spec, ["raspberry-pi-4"], ["wifi"], explorer=ex, train=True)
     assert sw.trained == ("dense", "predefined@0.5") and missing_networks(ex) == []
@@ -248,13 +240,10 @@ def test_each_edge_is_held_to_its_own_memory_not_the_specs_edges(explorer: Explo
     """A spec for a small edge carries that edge's capacity as a constraint; sweeping a
     larger edge holds its configurations to the larger edge's capacity instead."""
     board = Path(__file__).resolve().parents[2] / "profiles" / "devices" / "esp32-s3.toml"
-    Path("board.toml").write_text(
-        board.read_text()
-        .replace('name = "esp32-s3"', 'name = "small-board"')
-        .replace('capacity = "512 KiB"', 'capacity = "16 KiB"')
-    )
+    text = edited(board.read_text(), 'name = "esp32-s3"', 'name = "small-board"')
+    Path("board.toml").write_text(edited(text, 'capacity = "512 KiB"', 'capacity = "16 KiB"'))
     small = parse_spec(
-        spec_text("sweep-small") + '[deployment]\nedge = "board.toml"\n', where="sweep-small.toml"
+        spec("sweep-small", deployment={"edge": "board.toml"}), where="sweep-small.toml"
     )
     assert any(c.origin for c in small.constraints)  # the board's capacity, from the spec
     ex = Explorer(small, cache=explorer.cache, progress=False)
@@ -270,8 +259,10 @@ def test_each_edge_is_held_to_its_own_memory_not_the_specs_edges(explorer: Explo
     assert r.feasible == sum(m.edge_memory <= edge.mem_capacity_bytes for m in ms)
 
 
+HIERARCHICAL = spec("sweep-hier", training={"mode": "hierarchical"})
+
+
 def test_a_sweep_refuses_networks_that_depend_on_the_cut() -> None:
-    text = spec_text("sweep-hier").replace("[training]\n", '[training]\nmode = "hierarchical"\n')
-    spec = parse_spec(text, where="sweep-hier.toml")
+    spec = parse_spec(HIERARCHICAL, where="sweep-hier.toml")
     with pytest.raises(InputError, match="training.mode"):
         run_sweep(spec, ["raspberry-pi-4"], ["wifi"])

@@ -6,42 +6,33 @@ import json
 from pathlib import Path
 
 import pytest
+from helpers import DROP, HUE, HUE_TASKS, merged, only, spec, spec_dict
 
 from dse.errors import InputError
 from dse.nets import Cache, train_network
 from dse.search import Candidate, Explorer, compare_tasks, parse_spec, single_task_spec
 from dse.search.tasks import SHARED_MTL, SHARED_STL, _schedule
-from tests.tiny_study import HUE_DATA, HUE_TASKS
 
 TASKS = HUE_TASKS
 
-SPEC = (
-    """\
-name = "tasks-compare"
-n_trials = 4
-sampler = "random"
-storage = "memory"
-[model]
-name = "vgg-s"
-"""
-    + HUE_DATA
-    + """\
-[training]
-epochs = 1
-seed = 0
-[deployment]
-edge = "jetson-nano"
-server = "a100"
-link = "wifi"
-stl = "{stl}"
-[space]
-densities = [1.0]
-exits = "none"
-[objectives]
-accuracy_min = "maximize"
-latency_mean = "minimize"
-"""
+#: vgg-s on the two hues, dense, no exits, on a Jetson Nano over Wi-Fi.
+TASKS_DOC = spec_dict(
+    "tasks-compare",
+    n_trials=4,
+    sampler="random",
+    storage="memory",
+    model={"name": "vgg-s"},
+    data=only(HUE),
+    deployment={"edge": "jetson-nano", "server": "a100", "link": "wifi"},
+    space=only({"densities": [1.0], "exits": "none"}),
+    objectives=only({"accuracy_min": "maximize", "latency_mean": "minimize"}),
+    constraints=DROP,
 )
+
+
+def tasks_spec(stl: str = "sequential", **overrides: object) -> str:
+    """TASKS_DOC, its single-task networks scheduled ``stl``, ``overrides`` merged in."""
+    return spec(base=merged(TASKS_DOC, {"deployment": {"stl": stl}}), **overrides)
 
 
 def test_sequential_schedule_shares_the_device_and_the_link() -> None:
@@ -58,7 +49,7 @@ def test_sequential_schedule_shares_the_device_and_the_link() -> None:
 
 def test_single_task_counterparts_share_backbone_head_and_training(shared_cache: Path) -> None:
     explorer = Explorer(
-        parse_spec(SPEC.format(stl="sequential")), cache=Cache(shared_cache), progress=False
+        parse_spec(tasks_spec("sequential")), cache=Cache(shared_cache), progress=False
     )
     base = explorer.network_spec("dense", 1.0)
     for task in TASKS:
@@ -77,7 +68,7 @@ def test_single_task_counterparts_share_backbone_head_and_training(shared_cache:
 def test_compare_tasks_figures_come_from_the_networks_it_names(
     shared_cache: Path, stl: str
 ) -> None:
-    explorer = Explorer(parse_spec(SPEC.format(stl=stl)), cache=Cache(shared_cache), progress=False)
+    explorer = Explorer(parse_spec(tasks_spec(stl)), cache=Cache(shared_cache), progress=False)
     c = compare_tasks(explorer)
     assert c.tasks == TASKS and c.schedule == stl
     mtl, stl_same = c.design(SHARED_MTL), c.design(SHARED_STL)
@@ -128,12 +119,10 @@ def test_compare_tasks_figures_come_from_the_networks_it_names(
 
 def test_sequential_single_task_side_is_never_faster_than_parallel(shared_cache: Path) -> None:
     seq = compare_tasks(
-        Explorer(
-            parse_spec(SPEC.format(stl="sequential")), cache=Cache(shared_cache), progress=False
-        )
+        Explorer(parse_spec(tasks_spec("sequential")), cache=Cache(shared_cache), progress=False)
     )
     par = compare_tasks(
-        Explorer(parse_spec(SPEC.format(stl="parallel")), cache=Cache(shared_cache), progress=False)
+        Explorer(parse_spec(tasks_spec("parallel")), cache=Cache(shared_cache), progress=False)
     )
     for name in (SHARED_STL, "STL, all on server", "STL, all on edge"):
         assert seq.design(name).latency_mean >= par.design(name).latency_mean - 1e-12
@@ -142,10 +131,9 @@ def test_sequential_single_task_side_is_never_faster_than_parallel(shared_cache:
 
 
 def test_compare_tasks_needs_several_tasks(shared_cache: Path) -> None:
-    one = (
-        SPEC.format(stl="sequential")
-        .replace('tasks = ["wall_hue", "floor_hue"]', 'task = "wall_hue"')
-        .replace('accuracy_min = "maximize"', 'accuracy = "maximize"')
+    one = tasks_spec(
+        data={"tasks": DROP, "task": "wall_hue"},
+        objectives=only({"accuracy": "maximize", "latency_mean": "minimize"}),
     )
     explorer = Explorer(
         parse_spec(one, where="one.toml"), cache=Cache(shared_cache), progress=False
@@ -156,16 +144,16 @@ def test_compare_tasks_needs_several_tasks(shared_cache: Path) -> None:
 
 
 def test_dse_compare_prints_and_writes_the_multitask_comparison(
-    isolated: Path, capsys: pytest.CaptureFixture[str]
+    study_folder: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from dse.cli import main
 
-    (isolated / "spec.toml").write_text(SPEC.format(stl="sequential"))
+    (study_folder / "spec.toml").write_text(tasks_spec("sequential"))
     assert main(["compare", "spec.toml", "--quiet", "--json", "out.json"]) == 0
     out = capsys.readouterr().out
     assert "one backbone for wall_hue, floor_hue (MTL)" in out
     assert SHARED_MTL in out and "STL, best cuts" in out
-    doc = json.loads((isolated / "out.json").read_text())
+    doc = json.loads((study_folder / "out.json").read_text())
     assert doc["tasks"]["tasks"] == list(TASKS)
     assert [d["design"] for d in doc["tasks"]["designs"]][:2] == ["MTL, best cut", "STL, best cuts"]
 
@@ -173,7 +161,7 @@ def test_dse_compare_prints_and_writes_the_multitask_comparison(
 def test_verify_reports_each_tasks_test_accuracy_before_and_after(shared_cache: Path) -> None:
     from dse.search import run_study, verify
 
-    spec = parse_spec(SPEC.format(stl="sequential"))
+    spec = parse_spec(tasks_spec("sequential"))
     explorer = Explorer(spec, cache=Cache(shared_cache), progress=False)
     study = run_study(spec, storage="memory", progress=False, explorer=explorer)
     (r,) = verify(study, spec, top=1, progress=False, explorer=explorer)

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import pytest
+from helpers import assert_refused, only, spec, spec_dict
 
 from dse.errors import InputError
 from dse.nets import Cache
@@ -14,33 +15,27 @@ from dse.search.explorer import Explorer
 from dse.search.space import Candidate
 from dse.search.spec import METRICS, parse_spec
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+#: The MLP on 300 digits, one epoch in batches of 32, on a Jetson Nano over 3G.
+MODES = spec_dict(
+    "modes",
+    base={},
+    n_trials=4,
+    model={"name": "mlp"},
+    data={"name": "digits", "n": 300, "seed": 0},
+    training={"epochs": 1, "batch_size": 32},
+    deployment={"edge": "jetson-nano", "server": "a100", "link": "3g"},
+    space={},
+    objectives={"accuracy": "maximize", "train_time": "minimize"},
+)
 
 
-def text(training: str = "", objectives: str = 'train_time = "minimize"\n', space: str = "") -> str:
-    return f"""\
-name = "modes"
-n_trials = 4
-[model]
-name = "mlp"
-[data]
-name = "digits"
-n = 300
-seed = 0
-[training]
-epochs = 1
-batch_size = 32
-{training}
-[deployment]
-edge = "jetson-nano"
-server = "a100"
-link = "3g"
-[space]
-{space}
-[objectives]
-accuracy = "maximize"
-{objectives}
-"""
+def text(
+    training: dict | None = None, objectives: dict | None = None, space: dict | None = None
+) -> str:
+    """MODES with ``training`` and ``space`` merged in, and ``objectives`` (train_time by
+    default) after accuracy."""
+    objectives = {"accuracy": "maximize", **(objectives or {"train_time": "minimize"})}
+    return spec(base=MODES, training=training or {}, space=space or {}, objectives=only(objectives))
 
 
 def test_the_training_objectives_are_metrics() -> None:
@@ -48,8 +43,8 @@ def test_the_training_objectives_are_metrics() -> None:
         assert name in METRICS
     spec = parse_spec(
         text(
-            'mode = "hierarchical"\nexit = "layers.0"',
-            'train_time = "minimize"\ntrain_bytes = "minimize"\ntrain_edge_energy = "minimize"\n',
+            {"mode": "hierarchical", "exit": "layers.0"},
+            {"train_time": "minimize", "train_bytes": "minimize", "train_edge_energy": "minimize"},
         )
     )
     assert spec.training["mode"] == "hierarchical" and "train_bytes" in spec.objectives
@@ -58,23 +53,21 @@ def test_the_training_objectives_are_metrics() -> None:
 @pytest.mark.parametrize(
     ("training", "space", "field"),
     [
-        ('mode = "federated"', "", "training.mode"),
-        ("mode = 3", "", "training.mode"),
-        ('exit = "layers.0"', "", "training.exit"),
-        ('mode = "split"\nexit = "layers.0"', "", "training.exit"),
-        ('mode = "hierarchical"\nexit = "layers.1"', 'exits = ["layers.0"]', "training.exit"),
-        ('mode = "hierarchical"\ntask_weighting = "uncertainty"', "", "training.task_weighting"),
+        ({"mode": "federated"}, {}, "training.mode"),
+        ({"mode": 3}, {}, "training.mode"),
+        ({"exit": "layers.0"}, {}, "training.exit"),
+        ({"mode": "split", "exit": "layers.0"}, {}, "training.exit"),
+        ({"mode": "hierarchical", "exit": "layers.1"}, {"exits": ["layers.0"]}, "training.exit"),
+        ({"mode": "hierarchical", "task_weighting": "uncertainty"}, {}, "training.task_weighting"),
     ],
 )
-def test_bad_training_modes_are_one_line_errors(training: str, space: str, field: str) -> None:
-    with pytest.raises(InputError) as err:
-        parse_spec(text(training, space=space), where="s.toml")
-    assert err.value.field == field and "\n" not in str(err.value)
-    assert str(err.value).startswith("s.toml: " + field)
+def test_bad_training_modes_are_one_line_errors(training: dict, space: dict, field: str) -> None:
+    bad = text(training, space=space)
+    assert_refused(lambda: parse_spec(bad, where="s.toml"), field=field, where="s.toml")
 
 
 def test_an_exit_the_network_lacks_is_refused_by_the_explorer(tmp_path: Path) -> None:
-    spec = parse_spec(text('mode = "hierarchical"\nexit = "layers.7"'), where="s.toml")
+    spec = parse_spec(text({"mode": "hierarchical", "exit": "layers.7"}), where="s.toml")
     with pytest.raises(InputError) as err:
         Explorer(spec, cache=Cache(tmp_path), progress=False)
     assert err.value.field == "training.exit" and "\n" not in str(err.value)
@@ -82,7 +75,7 @@ def test_an_exit_the_network_lacks_is_refused_by_the_explorer(tmp_path: Path) ->
 
 @pytest.mark.slow
 def test_hierarchical_study_trains_one_network_per_cut(shared_cache: Path) -> None:
-    spec = parse_spec(text('mode = "hierarchical"', space='splits = "clean"'))
+    spec = parse_spec(text({"mode": "hierarchical"}, space={"splits": "clean"}))
     ex = Explorer(spec, cache=Cache(shared_cache), progress=False)
     central = Explorer(parse_spec(text()), cache=Cache(shared_cache), progress=False)
     g = ex.reference_graph

@@ -19,9 +19,9 @@ from pathlib import Path
 import optuna
 import pytest
 import torch
+from helpers import spec
 from optuna.trial import TrialState
 from outage import dse_env, slow_dse
-from tiny_study import spec_text
 
 from dse.cli import main
 from dse.errors import InputError
@@ -40,7 +40,7 @@ FAST_BEAT = {"DSE_HEARTBEAT_S": "1", "DSE_GRACE_S": "3"}
 
 def _spec(folder: Path, name: str, n_trials: int) -> Path:
     path = folder / f"{name}.toml"
-    path.write_text(spec_text(name, n_trials=n_trials, sampler="random"))
+    path.write_text(spec(name, n_trials=n_trials, sampler="random"))
     return path
 
 
@@ -81,15 +81,15 @@ def test_workers_in_other_folders_spelling_the_journal_otherwise_see_each_other(
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir(), b.mkdir()
     journal = a / "shared.journal"
-    spec = _spec(tmp_path, "folders", 4)
+    path = _spec(tmp_path, "folders", 4)
     env = dse_env(DSE_CACHE=str(shared_cache), DSE_HEARTBEAT_S="1", DSE_GRACE_S="60")
     first = slow_dse(
-        3.0, "study", "run", str(spec), "--storage", str(journal), "--quiet", env=env, cwd=a
+        3.0, "study", "run", str(path), "--storage", str(journal), "--quiet", env=env, cwd=a
     )
     _wait_running("folders", str(journal))
     second = slow_dse(
         0.0,
-        *("study", "run", str(spec), "--storage", "../a/shared.journal", "--quiet"),
+        *("study", "run", str(path), "--storage", "../a/shared.journal", "--quiet"),
         env=env,
         cwd=b,
     )
@@ -103,17 +103,17 @@ def test_workers_in_other_folders_spelling_the_journal_otherwise_see_each_other(
 
 @pytest.mark.slow
 def test_a_worker_paused_past_the_grace_period_drops_its_trial_and_goes_on(
-    isolated: Path, shared_cache: Path
+    study_folder: Path, shared_cache: Path
 ) -> None:
     """SIGSTOP for longer than the grace period: the other worker takes the trial over;
     resumed, the paused worker finds out at its next write, drops it and ends cleanly."""
-    spec = _spec(isolated, "paused", 3)
+    path = _spec(study_folder, "paused", 3)
     env = dse_env(DSE_CACHE=str(shared_cache), **FAST_BEAT)
-    paused = slow_dse(4.0, "study", "run", str(spec), "--quiet", env=env)
+    paused = slow_dse(4.0, "study", "run", str(path), "--quiet", env=env)
     _wait_running("paused", "journal")
     paused.send_signal(signal.SIGSTOP)
     try:
-        other = slow_dse(0.0, "study", "run", str(spec), "--quiet", env=env)
+        other = slow_dse(0.0, "study", "run", str(path), "--quiet", env=env)
         _ok(other)  # it waited for the paused trial, took it over, ran its retry
     finally:
         paused.send_signal(signal.SIGCONT)
@@ -127,12 +127,12 @@ def test_a_worker_paused_past_the_grace_period_drops_its_trial_and_goes_on(
 
 
 def test_a_trial_taken_over_before_its_first_suggestion_is_dropped(
-    isolated: Path, caplog: pytest.LogCaptureFixture
+    study_folder: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The write that finds out may be the sampler's first suggestion."""
-    spec = parse_spec(spec_text("taken", n_trials=2, sampler="random"), where="t.toml")
-    explorer = Explorer(spec, progress=False)
-    study, _ = create_study(spec, explorer=explorer)
+    parsed = parse_spec(spec("taken", n_trials=2, sampler="random"), where="t.toml")
+    explorer = Explorer(parsed, progress=False)
+    study, _ = create_study(parsed, explorer=explorer)
     with WorkerLife(study) as life:
         trial_id = next(life.trials(1))
         set_trial_failed(study, trial_id)  # another worker failed it meanwhile
@@ -188,23 +188,23 @@ def _open_together(url: str, folder: Path, n: int) -> list[subprocess.CompletedP
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["postgres", "sqlite"])
 def test_workers_started_together_on_a_new_database_all_start(
-    kind: str, isolated: Path, request: pytest.FixtureRequest
+    kind: str, study_folder: Path, request: pytest.FixtureRequest
 ) -> None:
     url = (
         str(request.getfixturevalue("postgres"))
         if kind == "postgres"
-        else f"sqlite:///{isolated / 'new.db'}"
+        else f"sqlite:///{study_folder / 'new.db'}"
     )
-    done = _open_together(url, isolated, 6)
+    done = _open_together(url, study_folder, 6)
     assert [p.returncode for p in done] == [0] * 6, [p.stderr for p in done]
     assert optuna.get_all_study_names(storage_for("together", url)) == []
 
 
 def test_a_database_that_refuses_is_not_blamed_on_the_url(
-    isolated: Path, capsys: pytest.CaptureFixture[str]
+    study_folder: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The URL reached a database that refused to set up the tables: the line says so."""
-    db = isolated / "ro.db"
+    db = study_folder / "ro.db"
     db.write_bytes(b"")
     os.chmod(db, 0o444)
     if os.access(db, os.W_OK):  # root writes anyway: a file that is no database instead
@@ -221,25 +221,25 @@ def test_a_database_that_refuses_is_not_blamed_on_the_url(
 
 
 def test_a_cache_under_a_file_is_one_line_before_any_trial(
-    isolated: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    study_folder: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (isolated / "file").write_text("not a folder")
-    monkeypatch.setenv("DSE_CACHE", str(isolated / "file" / "cache"))
-    spec = _spec(isolated, "nocache", 20)
-    assert main(["study", "run", str(spec), "--quiet"]) == 2
+    (study_folder / "file").write_text("not a folder")
+    monkeypatch.setenv("DSE_CACHE", str(study_folder / "file" / "cache"))
+    path = _spec(study_folder, "nocache", 20)
+    assert main(["study", "run", str(path), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "DSE_CACHE: cannot write there: Not a directory" in err
-    assert not (isolated / "studies" / "nocache.journal").exists()  # no budget spent
+    assert not (study_folder / "studies" / "nocache.journal").exists()  # no budget spent
     assert main(["train", "mlp", "--data", "digits", "--density", "0.5", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "Not a directory" in err and "Traceback" not in err
 
 
 def test_a_trial_the_machine_fails_does_not_count_and_stops_the_worker(
-    isolated: Path, monkeypatch: pytest.MonkeyPatch
+    study_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    spec = parse_spec(spec_text("denied", n_trials=6, sampler="random"), where="d.toml")
-    explorer = Explorer(spec, progress=False)
+    parsed = parse_spec(spec("denied", n_trials=6, sampler="random"), where="d.toml")
+    explorer = Explorer(parsed, progress=False)
     plain = explorer.evaluate
     calls = []
 
@@ -251,7 +251,7 @@ def test_a_trial_the_machine_fails_does_not_count_and_stops_the_worker(
 
     monkeypatch.setattr(explorer, "evaluate", third_is_denied)
     with pytest.raises(InputError, match="/cache/ab/ab.dse: environment: Permission denied"):
-        run_study(spec, progress=False, explorer=explorer)
+        run_study(parsed, progress=False, explorer=explorer)
     study, _ = load_study("denied")
     trials = study.get_trials()
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2 + [
@@ -260,7 +260,7 @@ def test_a_trial_the_machine_fails_does_not_count_and_stops_the_worker(
     ]
     assert budget_used(trials) == 2 and "fail_reason" not in trials[2].user_attrs
     assert trials[3].params == trials[2].params
-    study = run_study(spec, progress=False, explorer=Explorer(spec, progress=False))
+    study = run_study(parsed, progress=False, explorer=Explorer(parsed, progress=False))
     assert sum(t.state == TrialState.COMPLETE for t in study.get_trials()) == 6
 
 
@@ -270,7 +270,7 @@ def test_a_trial_the_machine_fails_does_not_count_and_stops_the_worker(
 
 
 def test_a_claim_of_another_hosts_worker_is_waited_out_for_the_grace_period(
-    isolated: Path, monkeypatch: pytest.MonkeyPatch
+    study_folder: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Its process cannot be seen from here: only its beats tell (the same host's dead
     claims end at once: tests/search/test_shared_storage.py)."""
@@ -293,15 +293,15 @@ def test_a_claim_of_another_hosts_worker_is_waited_out_for_the_grace_period(
 
 @pytest.mark.slow
 def test_status_counts_every_training_per_worker(
-    isolated: Path, tmp_path_factory: pytest.TempPathFactory
+    study_folder: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     """Two workers with caches of their own each train the study's two networks: four
     trainings, each network trained twice, and the status says so."""
-    spec = _spec(isolated, "twice", 4)
+    path = _spec(study_folder, "twice", 4)
     for n_trials, cache in ((4, "a"), (8, "b")):
         env = dse_env(DSE_CACHE=str(tmp_path_factory.mktemp(cache)))
         done = subprocess.run(
-            [sys.executable, "-m", "dse.cli", "study", "run", str(spec), "--quiet"]
+            [sys.executable, "-m", "dse.cli", "study", "run", str(path), "--quiet"]
             + ["--n-trials", str(n_trials)],
             env=env,
             capture_output=True,
@@ -310,7 +310,7 @@ def test_status_counts_every_training_per_worker(
         )
         assert done.returncode == 0, done.stderr
     assert main(["study", "status", "twice", "--json", "status.json"]) == 0
-    info = json.loads((isolated / "status.json").read_text())
+    info = json.loads((study_folder / "status.json").read_text())
     assert info["trainings_run"] == 4 and info["trained_twice"] == 2
     assert sorted(info["trainings_by_worker"].values()) == [2, 2]
 
@@ -328,8 +328,8 @@ def test_cache_entries_follow_the_umask(tmp_path: Path, umask: int) -> None:
     assert cache.get(key) is not None
 
 
-def test_a_study_without_workers_registers_nobody(isolated: Path) -> None:
+def test_a_study_without_workers_registers_nobody(study_folder: Path) -> None:
     """In memory nobody else can see the study: nothing is registered, nothing beats."""
-    spec = parse_spec(spec_text("private", n_trials=2, sampler="random"), where="p.toml")
-    study = run_study(spec, storage="memory", progress=False)
+    parsed = parse_spec(spec("private", n_trials=2, sampler="random"), where="p.toml")
+    study = run_study(parsed, storage="memory", progress=False)
     assert len(study.get_trials()) == 2 and registered(study) == {}

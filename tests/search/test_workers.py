@@ -52,7 +52,7 @@ def test_an_ended_process_is_a_dead_worker() -> None:
     assert worker_alive(f"{socket.gethostname()}-{p.pid}") is False
 
 
-def test_a_worker_sees_a_live_one_and_not_a_killed_one(isolated: Path) -> None:
+def test_a_worker_sees_a_live_one_and_not_a_killed_one(study_folder: Path) -> None:
     study = optuna.create_study(study_name="reg", storage=storage_for("reg"))
     other = hold("reg")
     try:
@@ -65,21 +65,21 @@ def test_a_worker_sees_a_live_one_and_not_a_killed_one(isolated: Path) -> None:
     assert len(registered(study)) == 1 and live_workers(study) == {}
 
 
-def test_the_registry_is_the_same_from_any_folder(isolated: Path) -> None:
+def test_the_registry_is_the_same_from_any_folder(study_folder: Path) -> None:
     """Liveness does not depend on the working folder or on how the storage is named."""
-    (isolated / "studies").mkdir()
-    path = isolated / "studies" / "reg.journal"
+    (study_folder / "studies").mkdir()
+    path = study_folder / "studies" / "reg.journal"
     study = optuna.create_study(study_name="reg", storage=storage_for("reg", str(path)))
     other = hold("reg")
     try:
-        elsewhere = isolated / "elsewhere"
+        elsewhere = study_folder / "elsewhere"
         elsewhere.mkdir()
         os.chdir(elsewhere)
         relative = os.path.relpath(path)
         seen = optuna.load_study(study_name="reg", storage=storage_for("reg", relative))
         assert [parse_worker(w)[1] for w in live_workers(seen)] == [other.pid]
     finally:
-        os.chdir(isolated)
+        os.chdir(study_folder)
         other.kill()
         other.wait(timeout=30)
     assert live_workers(study) == {}

@@ -1,5 +1,6 @@
-"""Hypothesis strategies the hostile-input tests share: any TOML value, a valid document
-with a few of its fields replaced, removed or added, and TOML text for any such document."""
+"""Hypothesis strategies the hostile-input tests share: any TOML value, and a valid document
+with a few of its fields replaced, removed or added (written as TOML by
+:func:`helpers.toml.inline_text`)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,14 @@ from typing import Any
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
-#: Moderate, deterministic and without a deadline: every loader here reads files. Set
+#: Examples per property in the plain run (``pytest``, ``make test``): a short search.
+#: ``make test-all`` (and so CI) sets DSE_FUZZ_EXAMPLES to search ten times longer.
+EXAMPLES = 25
+
+#: Deterministic and without a deadline: every loader here reads files. Set
 #: DSE_FUZZ_EXAMPLES (and DSE_FUZZ_RANDOM=1 for fresh draws) to search longer by hand.
 FUZZ = settings(
-    max_examples=int(os.environ.get("DSE_FUZZ_EXAMPLES", "60")),
+    max_examples=int(os.environ.get("DSE_FUZZ_EXAMPLES", str(EXAMPLES))),
     deadline=None,
     derandomize=os.environ.get("DSE_FUZZ_RANDOM") != "1",
     database=None,
@@ -90,36 +95,6 @@ value = st.recursive(
     ),
     max_leaves=6,
 )
-
-
-def _string(s: str) -> str:
-    """A TOML basic string: JSON's escapes, and DEL escaped too (TOML forbids it raw)."""
-    return json.dumps(s, ensure_ascii=False).replace("\x7f", "\\u007f")
-
-
-def _value(v: Any) -> str:
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, int):
-        return str(v)
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        if math.isinf(v):
-            return "inf" if v > 0 else "-inf"
-        return repr(v)
-    if isinstance(v, str):
-        return _string(v)
-    if isinstance(v, list):
-        return "[" + ", ".join(_value(x) for x in v) + "]"
-    if isinstance(v, dict):
-        return "{" + ", ".join(f"{_string(k)} = {_value(x)}" for k, x in v.items()) + "}"
-    raise TypeError(type(v))
-
-
-def toml_text(doc: dict[str, Any]) -> str:
-    """TOML for any document of TOML values (tables written inline)."""
-    return "".join(f"{_string(k)} = {_value(v)}\n" for k, v in doc.items())
 
 
 def _paths(doc: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
