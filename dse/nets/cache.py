@@ -73,28 +73,26 @@ def file_mode() -> int:
 
 
 def check_writable(folder: Path, *, field: str = "folder") -> None:
-    """Create ``folder`` if missing and write (and remove) a file in it; a folder that
-    cannot be (under a file, on a read-only or full disk, without permission) is the
-    one-line error naming it and ``field`` (what set it: ``DSE_CACHE``, ``--out``)."""
+    """The one-line error naming ``folder`` and ``field`` (what set it: ``DSE_CACHE``,
+    ``--out``) if files cannot be written there: it is a file, lies under a file, or its
+    nearest existing folder refuses a new file (read-only, full, no permission). Nothing
+    is created: a missing folder is judged by the folder it would be made in."""
+    fix = "point it at a folder dse may create and write (free some space if the disk is full)"
     if folder.exists() and not folder.is_dir():
-        raise InputError(
-            folder, field, "is a file, not a folder", "point it at a folder (created when missing)"
-        )
+        raise InputError(folder, field, "is a file, not a folder", fix)
+    probe = folder
+    while not probe.exists() and probe.parent != probe:  # also a path under a file
+        probe = probe.parent
+    if not probe.is_dir():
+        raise InputError(folder, field, f"cannot write there: {probe} is a file", fix)
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".dse-writable.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=probe, prefix=".dse-writable.", suffix=".tmp")
         os.close(fd)
         os.unlink(tmp)
     except OSError as exc:
-        problem = environment_error(exc)
-        if problem is None:
+        if environment_error(exc) is None:
             raise
-        raise InputError(
-            folder,
-            field,
-            f"cannot write there: {exc.strerror or exc}",
-            "point it at a folder dse may create and write (free some space if the disk is full)",
-        ) from None
+        raise InputError(folder, field, f"cannot write there: {exc.strerror or exc}", fix) from None
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:

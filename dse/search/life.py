@@ -129,12 +129,13 @@ class WorkerLife:
         except Exception as err:  # noqa: BLE001 - its beats stop; it will be seen as gone
             log.debug("could not record the end of worker %s: %s", self.worker, err)
 
-    def seed_offset(self, *, across_hosts: bool) -> int:
-        """This worker's offset of the sampler's seed: its index, and where workers of
-        several hosts may start at one instant with no lock between them, a hash of its
-        name too (two hosts' first workers must not draw the same points)."""
+    def seed_offset(self, *, unlocked: bool) -> int:
+        """This worker's offset of the sampler's seed: its index, and where workers may
+        register at one instant with no lock between them (``unlocked``: through a gRPC
+        proxy), so that two may take one index, a hash of its name too (two hosts' first
+        workers must not draw the same points)."""
         index = self.index or 0
-        return index + zlib.crc32(self.worker.encode()) % 100_000 if across_hosts else index
+        return index + zlib.crc32(self.worker.encode()) % 100_000 if unlocked else index
 
     def _record(self, **fields: Any) -> None:
         write_record(self.study, self.worker, {"index": self.index, "since": self._since, **fields})

@@ -407,8 +407,7 @@ def _advisory_lock(study: optuna.Study, storage: optuna.storages.BaseStorage) ->
         try:
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
         except BaseException:
-            conn.invalidate()
-            conn.close()
+            _drop(conn)
             raise
         return conn
 
@@ -419,10 +418,19 @@ def _advisory_lock(study: optuna.Study, storage: optuna.storages.BaseStorage) ->
         try:
             conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
             conn.commit()
+            conn.close()
         except Exception as exc:  # noqa: BLE001 - the connection went, and the lock with it
             log.debug("advisory unlock: %s", exc)
-        finally:
-            conn.close()
+            _drop(conn)
+
+
+def _drop(conn: Any) -> None:
+    """Throw away a connection that may be broken (its server restarted)."""
+    try:
+        conn.invalidate()
+        conn.close()
+    except Exception as exc:  # noqa: BLE001 - nothing more to do with it
+        log.debug("dropping a connection: %s", exc)
 
 
 # --------------------------------------------------------------------------------------

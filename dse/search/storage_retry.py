@@ -89,32 +89,46 @@ def _words_say_unreachable(text: str) -> bool:
 
 
 def unreachable(exc: BaseException) -> bool:
-    """Whether ``exc`` says the storage's server is out of reach (worth retrying)."""
-    seen = 0
-    while exc is not None and seen < 5:  # the error and what it was raised from
-        seen += 1
-        if isinstance(exc, ConnectionError | TimeoutError):
+    """Whether ``exc`` says the storage's server is out of reach (worth retrying): itself
+    or what it was raised from (Optuna wraps database errors in StorageInternalError)."""
+    for err in _chain(exc):
+        if isinstance(err, ConnectionError | TimeoutError):
             return True
-        code = getattr(exc, "code", None)
-        if callable(code) and type(exc).__module__.startswith("grpc"):
-            name = getattr(code(), "name", "")
-            if name in _GRPC_RETRY:
+        module = type(err).__module__
+        if module.startswith("grpc"):
+            return _grpc_unreachable(err)
+        if module.startswith("sqlalchemy"):
+            if getattr(err, "connection_invalidated", False):
                 return True
-            details = getattr(exc, "details", None)
-            text = details() if callable(details) else ""
-            return name in ("UNKNOWN", "INTERNAL") and _words_say_unreachable(str(text or ""))
-        if type(exc).__module__.startswith("sqlalchemy"):
-            if getattr(exc, "connection_invalidated", False):
+            names = {c.__name__ for c in type(err).__mro__}
+            if "PendingRollbackError" in names:  # the session of a connection that broke
                 return True
-            names = {c.__name__ for c in type(exc).__mro__}
             if names & {"OperationalError", "InterfaceError"}:
-                return _words_say_unreachable(str(exc))
+                return _words_say_unreachable(str(err))
             return False
-        if isinstance(exc, optuna.exceptions.StorageInternalError):
-            exc = exc.__cause__  # type: ignore[assignment]
-            continue
-        return False
+        if not isinstance(err, optuna.exceptions.StorageInternalError):
+            return False
     return False
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what it was raised from or while handling, innermost last (five at most)."""
+    out: list[BaseException] = []
+    err: BaseException | None = exc
+    while err is not None and len(out) < 5:
+        out.append(err)
+        err = err.__cause__ or err.__context__
+    return out
+
+
+def _grpc_unreachable(err: BaseException) -> bool:
+    code = getattr(err, "code", None)
+    name = getattr(code(), "name", "") if callable(code) else ""
+    if name in _GRPC_RETRY:
+        return True
+    details = getattr(err, "details", None)
+    text = details() if callable(details) else ""
+    return name in ("UNKNOWN", "INTERNAL") and _words_say_unreachable(str(text or ""))
 
 
 class StorageUnreachable(InputError):
@@ -215,8 +229,10 @@ def ride_out(call: Callable[[], Any], *, where: str, first: BaseException | None
 
 
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+    """The first line of the innermost error ``exc`` comes from (the driver's own words)."""
+    inner = _chain(exc)[-1]
+    text = str(inner).strip()
+    return f"{type(inner).__name__}: {text.splitlines()[0]}" if text else type(inner).__name__
 
 
 def _delegate(name: str) -> Callable[..., Any]:

@@ -218,7 +218,7 @@ def run_study(
     explorer.check_cache()  # before the study is created or joined
     study, explorer = create_study(spec, storage=storage, explorer=explorer, progress=progress)
     with WorkerLife(study, local=not shared_across_hosts(kind), index=worker) as life:
-        offset = life.seed_offset(across_hosts=worker is None and shared_across_hosts(kind))
+        offset = life.seed_offset(unlocked=worker is None and kind.startswith("grpc://"))
         if offset:  # parallel workers with one seed would all draw the same points
             study.sampler = make_sampler(spec, explorer.space, worker=offset)
         if not life.private:  # trainings are claimed in the study's storage, which every host sees

@@ -167,6 +167,16 @@ def _sqlalchemy_error(message: str) -> BaseException:
     return OperationalError("SELECT 1", {}, Exception(message))
 
 
+def _pending_rollback() -> BaseException:
+    """What a session whose connection broke raises at its next statement (Optuna's
+    fallback query after a failed one, in the same session)."""
+    from sqlalchemy.exc import PendingRollbackError
+
+    err = PendingRollbackError("Can't reconnect until invalid transaction is rolled back.")
+    err.__context__ = _sqlalchemy_error("server closed the connection unexpectedly")
+    return err
+
+
 @pytest.mark.parametrize(
     ("error", "retried"),
     [

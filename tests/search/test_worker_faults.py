@@ -7,6 +7,7 @@ umask."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -19,12 +20,13 @@ from pathlib import Path
 import optuna
 import pytest
 import torch
-from helpers import spec
+from helpers import assert_refused, spec
 from optuna.trial import TrialState
 from outage import dse_env, slow_dse
 
 from dse.cli import main
 from dse.errors import InputError
+from dse.nets import cache as cache_mod
 from dse.nets.cache import Cache, key_of
 from dse.search.claims import PREFIX, StorageClaims
 from dse.search.explorer import Explorer
@@ -228,11 +230,32 @@ def test_a_cache_under_a_file_is_one_line_before_any_trial(
     path = _spec(study_folder, "nocache", 20)
     assert main(["study", "run", str(path), "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "DSE_CACHE: cannot write there: Not a directory" in err
+    assert (
+        err.count("\n") == 1
+        and f"DSE_CACHE: cannot write there: {study_folder / 'file'} is a file" in err
+    )
     assert not (study_folder / "studies" / "nocache.journal").exists()  # no budget spent
     assert main(["train", "mlp", "--data", "digits", "--density", "0.5", "--quiet"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "Not a directory" in err and "Traceback" not in err
+    assert err.count("\n") == 1 and "is a file" in err and "Traceback" not in err
+
+
+def test_a_read_only_cache_is_refused_before_anything_is_trained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read-only disk (faked: as root, permissions do not stop a write)."""
+
+    def read_only(*a: object, **k: object) -> tuple[int, str]:
+        raise OSError(errno.EROFS, "Read-only file system", str(tmp_path))
+
+    monkeypatch.setattr(cache_mod.tempfile, "mkstemp", read_only)
+    assert_refused(
+        Cache(tmp_path / "cache").check_writable,
+        field="cache",
+        where=tmp_path / "cache",
+        words=["cannot write there: Read-only file system"],
+    )
+    assert not (tmp_path / "cache").exists()  # nothing created either
 
 
 def test_a_trial_the_machine_fails_does_not_count_and_stops_the_worker(
