@@ -124,8 +124,8 @@ class WorkerLife:
         self._stack.close()
         if self.private or isinstance(exc, StorageUnreachable):
             return  # nothing to write, or no way to write it
-        try:
-            self._record(beat=time.time(), ended=True)
+        try:  # not through an outage: a worker on its way out waits for nothing
+            self._record(once=True, beat=time.time(), ended=True)
         except Exception as err:  # noqa: BLE001 - its beats stop; it will be seen as gone
             log.debug("could not record the end of worker %s: %s", self.worker, err)
 
@@ -137,20 +137,26 @@ class WorkerLife:
         index = self.index or 0
         return index + zlib.crc32(self.worker.encode()) % 100_000 if unlocked else index
 
-    def _record(self, **fields: Any) -> None:
-        write_record(self.study, self.worker, {"index": self.index, "since": self._since, **fields})
+    def _record(self, *, once: bool = False, **fields: Any) -> None:
+        """Write this worker's record in the study (``once``: not retried through an
+        outage)."""
+        value = {"index": self.index, "since": self._since, **fields}
+        if once:
+            name = f"{RECORD_PREFIX}{self.worker}"
+            self._raw().set_study_system_attr(study_id_of(self.study), name, value)
+        else:
+            write_record(self.study, self.worker, value)
+
+    def _raw(self) -> Any:
+        """The study's storage without the retries through an outage."""
+        storage = storage_of(self.study)
+        return storage._backend if isinstance(storage, RetryingStorage) else storage
 
     def _beat(self) -> None:
         """One heartbeat: the worker's record, and the trial it runs. Not retried through
         an outage (the next beat replaces a lost one)."""
-        storage = storage_of(self.study)
-        raw = storage._backend if isinstance(storage, RetryingStorage) else storage
-        now = time.time()
-        raw.set_study_system_attr(
-            study_id_of(self.study),
-            f"{RECORD_PREFIX}{self.worker}",
-            {"index": self.index, "since": self._since, "beat": now},
-        )
+        storage, raw, now = storage_of(self.study), self._raw(), time.time()
+        self._record(once=True, beat=now)
         trial_id = self._trial_id
         if trial_id is None:
             return

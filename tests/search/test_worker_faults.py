@@ -14,6 +14,7 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import pytest
 import torch
 from helpers import assert_refused, spec
 from optuna.trial import TrialState
+from other_worker import hold_claim
 from outage import dse_env, slow_dse
 
 from dse.cli import main
@@ -336,6 +338,33 @@ def test_status_counts_every_training_per_worker(
     info = json.loads((study_folder / "status.json").read_text())
     assert info["trainings_run"] == 4 and info["trained_twice"] == 2
     assert sorted(info["trainings_by_worker"].values()) == [2, 2]
+
+
+def test_a_worker_that_would_wait_on_a_claim_trains_another_key_first(tmp_path: Path) -> None:
+    """The network a trial needs is in training elsewhere: this worker trains the one no
+    one has taken, then waits for the other's (here: takes it once the other gives up)."""
+    parsed = parse_spec(spec("busy", sampler="random"), where="b.toml")
+    cache = Cache(tmp_path / "fresh")
+    explorer = Explorer(parsed, cache=cache, progress=False)
+    networks = explorer.space.networks()
+    keys = [explorer.network_spec(m, d).key for m, d in networks]
+    other = hold_claim(cache.root, keys[0])  # another worker trains the first network
+
+    def give_up_once_the_rest_is_trained() -> None:
+        deadline = time.time() + 300
+        while not all(cache.path(k).exists() for k in keys[1:]) and time.time() < deadline:
+            time.sleep(0.05)
+        assert other.stdin is not None
+        other.stdin.close()  # it ends without storing the network
+
+    waiter = threading.Thread(target=give_up_once_the_rest_is_trained)
+    waiter.start()
+    try:
+        explorer.scorer(*networks[0])  # would wait on the other's claim
+    finally:
+        waiter.join()
+        other.wait(timeout=30)
+    assert list(explorer.trained_now) == [*keys[1:], keys[0]]  # the free ones first
 
 
 @pytest.mark.parametrize("umask", [0o002, 0o022, 0o077])
