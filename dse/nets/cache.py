@@ -77,7 +77,7 @@ def check_writable(folder: Path, *, field: str = "folder") -> None:
     ``--out``) if files cannot be written there: it is a file, lies under a file, or its
     nearest existing folder refuses a new file (read-only, full, no permission). Nothing
     is created: a missing folder is judged by the folder it would be made in."""
-    fix = "point it at a folder dse may create and write (free some space if the disk is full)"
+    fix = "point it at a folder dse may create and write; free some space if the disk is full"
     if folder.exists() and not folder.is_dir():
         raise InputError(folder, field, "is a file, not a folder", fix)
     probe = folder

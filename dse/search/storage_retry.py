@@ -205,7 +205,7 @@ def ride_out(call: Callable[[], Any], *, where: str, first: BaseException | None
     wait = FIRST_WAIT_S
     last: BaseException = first
     log.warning(
-        "%s: storage out of reach (%s); retrying for up to %g s", where, _one_line(first), limit
+        "%s: storage out of reach (%s); retrying for up to %g s", where, describe(first), limit
     )
     while time.monotonic() - began < limit:
         time.sleep(min(wait * random.uniform(0.75, 1.25), LONGEST_WAIT_S))
@@ -222,15 +222,20 @@ def ride_out(call: Callable[[], Any], *, where: str, first: BaseException | None
     raise StorageUnreachable(
         where,
         "storage",
-        f"out of reach for {limit:g} s ({_one_line(last)})",
-        "check that the database server (or `dse storage serve`) runs, then resume "
-        "the study; DSE_OUTAGE_S sets how long workers wait",
+        f"out of reach for {limit:g} s ({describe(last)})",
+        "check that the database server, or `dse storage serve`, runs, then resume the "
+        "study; DSE_OUTAGE_S sets how long workers wait",
     ) from None
 
 
-def _one_line(exc: BaseException) -> str:
-    """The first line of the innermost error ``exc`` comes from (the driver's own words)."""
+def describe(exc: BaseException) -> str:
+    """One line for a storage's error: the innermost error ``exc`` comes from, in the
+    driver's own words (a gRPC error: its status and details)."""
     inner = _chain(exc)[-1]
+    code, details = getattr(inner, "code", None), getattr(inner, "details", None)
+    if type(inner).__module__.startswith("grpc") and callable(code) and callable(details):
+        text = f"{getattr(code(), 'name', code())}: {details() or ''}".strip()
+        return f"gRPC {text.splitlines()[0]}"
     text = str(inner).strip()
     return f"{type(inner).__name__}: {text.splitlines()[0]}" if text else type(inner).__name__
 

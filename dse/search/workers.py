@@ -38,6 +38,7 @@ from dse.search.optuna_compat import (
     set_study_system_attr,
     study_system_attrs,
 )
+from dse.search.storage_retry import describe
 
 log = logging.getLogger(__name__)
 
@@ -176,9 +177,7 @@ def beating(every: float, beat: Callable[[], None]) -> Iterator[None]:
                 return
             except Exception as exc:  # the storage may be briefly unreachable
                 if not failing:
-                    log.warning(
-                        "heartbeat failed: %s", str(exc).splitlines()[0] if str(exc) else exc
-                    )
+                    log.warning("heartbeat failed: %s", describe(exc))
                 failing = True
             else:
                 failing = False
