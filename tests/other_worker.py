@@ -7,19 +7,24 @@ import sys
 from pathlib import Path
 
 HOLD = """
-import sys
-from pathlib import Path
-from dse.search.workers import Worker
-with Worker(Path(sys.argv[1])):
-    print("ready", flush=True)
-    sys.stdin.readline()
+import sys, time
+import optuna
+from dse.search.storage import storage_for
+from dse.search.workers import this_worker, write_record
+name, storage = sys.argv[1], sys.argv[2]
+study = optuna.load_study(study_name=name, storage=storage_for(name, storage))
+now = time.time()
+write_record(study, this_worker(), {"index": int(sys.argv[3]), "since": now, "beat": now})
+print("ready", flush=True)
+sys.stdin.readline()
 """
 
 
-def hold(folder: Path) -> subprocess.Popen[str]:
-    """Another process registered as a worker of ``folder`` until its stdin closes."""
+def hold(name: str, storage: str = "journal", *, index: int = 1) -> subprocess.Popen[str]:
+    """Another process registered as a live worker (of ``index``) of the existing study
+    ``name`` in ``storage`` until its stdin closes; killed, it is a dead one."""
     p = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(folder)],
+        [sys.executable, "-c", HOLD, name, storage, str(index)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from dse.cli import answer, deploy, profile, report, study, train
-from dse.errors import InputError, write_refused
+from dse.errors import InputError, environment_error
 
 __all__ = ["build_parser", "main"]
 
@@ -73,8 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into head and closed early
         sys.stderr.close()
         return 0
-    except OSError as exc:  # a write the disk refused where no writer said so itself
-        refused = write_refused(exc.filename or "a file", exc)
+    except OSError as exc:  # the machine refused (a full disk, a folder under a file, no
+        # permission) where no writer said so itself
+        refused = environment_error(exc)
         if refused is None:
             raise
         print(f"dse: error: {refused}", file=sys.stderr)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 from dse.cli import options
@@ -73,7 +74,9 @@ def add_parser(sub: Any) -> None:
 def cmd_export(args: argparse.Namespace) -> int:
     """Write one trial of a study as an edge and a server program (a bundle folder)."""
     from dse.deploy import export_bundle
+    from dse.nets import check_writable
 
+    check_writable(Path(args.out).resolve().parent, field="--out")  # before any work
     done = export_bundle(
         args.name,
         args.out,

@@ -78,8 +78,10 @@ def _add_sweep(sub: Any) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """``dse report NAME``: the study's HTML and Markdown report with its figures."""
+    from dse.nets import check_writable
     from dse.report import write_report
 
+    check_writable(Path(args.out) if args.out else Path("reports") / args.name, field="--out")
     index = write_report(
         args.name,
         Path(args.out) if args.out else None,
@@ -191,6 +193,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not spec_path.exists():
         raise InputError(spec_path, "<file>", "missing", "run `make demo` from the repository")
     name = spec_path.stem
+    from dse.nets import check_writable
+
+    check_writable(Path("reports") / name, field="reports")  # before the study, not after
     print(f"== dse demo: the {name} study ({DEMO_SPEC}) ==")
     steps = [
         ["study", "run", str(spec_path)],

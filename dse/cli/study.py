@@ -239,6 +239,7 @@ def _run_study(args: argparse.Namespace, spec: Any, command: list[str]) -> int:
         )
     explorer = Explorer(spec, progress=not args.quiet)
     explorer.train_config.torch_device()  # device = "cuda" without a GPU: refused before any trial
+    explorer.check_cache()  # a cache it cannot write: refused before the storage is opened
     if args.worker_index is None:
         print(opened(spec, args.storage, explorer), flush=True)
     study, rc = _with_helpers(
@@ -356,6 +357,12 @@ def print_status(info: dict[str, Any]) -> None:
         f"study {info['name']}: trials {trials}; {used} network(s) used by trials, "
         f"{trainings}{workers}"
     )
+    if info.get("trained_twice"):
+        per_worker = ", ".join(f"{w} {n}" for w, n in info["trainings_by_worker"].items())
+        print(
+            f"{info['trained_twice']} network(s) trained by more than one worker (each with a "
+            f"cache of its own?); trainings per worker: {per_worker}"
+        )
     coded = info.get("coded") or []
     if coded:
         passes = sum(v["evaluation_passes"] for v in coded)

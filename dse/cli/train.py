@@ -294,7 +294,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     from dse.report import fmt
 
     spec = _network_spec(args)
-    trained = train_network(spec, cache=Cache(args.cache_dir), progress=not args.quiet)
+    cache = Cache(args.cache_dir)
+    if not cache.path(spec.key).exists():  # to be trained and stored: the cache must take it
+        cache.check_writable()
+    trained = train_network(spec, cache=cache, progress=not args.quiet)
     info = network_summary(trained)
     took = fmt.seconds(trained.train_seconds)
     state = "loaded from cache" if trained.cached else f"trained in {took}"

@@ -29,6 +29,7 @@ __all__, __getattr__ = exports(
         "normalise": "data",
         "Cache": "cache",
         "atomic_write_bytes": "cache",
+        "check_writable": "cache",
         "key_of": "cache",
         "NetworkSpec": "training",
         "TrainConfig": "training",

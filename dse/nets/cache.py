@@ -22,6 +22,7 @@ import json
 import logging
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -31,7 +32,7 @@ from typing import Any, Protocol
 import torch
 
 from dse import locks
-from dse.errors import InputError, write_refused
+from dse.errors import InputError, environment_error, write_refused
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,53 @@ def key_of(fields: dict[str, Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+_umask_lock = threading.Lock()
+
+
+def file_mode() -> int:
+    """The mode a file created now gets by the process's umask (``0o666 & ~umask``): what
+    a plain ``open()`` gives, so that a cache shared between users reads as their other
+    files do. Read from /proc where it says so (Linux), else set and restored under a
+    lock (``os.umask`` has no read-only form)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    with _umask_lock:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return 0o666 & ~mask
+
+
+def check_writable(folder: Path, *, field: str = "folder") -> None:
+    """The one-line error naming ``folder`` and ``field`` (what set it: ``DSE_CACHE``,
+    ``--out``) if files cannot be written there: it is a file, lies under a file, or its
+    nearest existing folder refuses a new file (read-only, full, no permission). Nothing
+    is created: a missing folder is judged by the folder it would be made in."""
+    fix = "point it at a folder dse may create and write; free some space if the disk is full"
+    if folder.exists() and not folder.is_dir():
+        raise InputError(folder, field, "is a file, not a folder", fix)
+    probe = folder
+    while not probe.exists() and probe.parent != probe:  # also a path under a file
+        probe = probe.parent
+    if not probe.is_dir():
+        raise InputError(folder, field, f"cannot write there: {probe} is a file", fix)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=probe, prefix=".dse-writable.", suffix=".tmp")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        if environment_error(exc) is None:
+            raise
+        raise InputError(folder, field, f"cannot write there: {exc.strerror or exc}", fix) from None
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file and a rename (all or nothing).
+    """Write ``data`` to ``path`` via a temp file and a rename (all or nothing), with the
+    mode a plain ``open()`` would give it (:func:`file_mode`, not the temp file's 0600).
 
     A write the disk refuses (full, over a file-size limit or quota, read-only) is the
     one-line :class:`InputError`; the temp file is removed and ``path`` keeps what it held.
@@ -62,6 +108,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     except OSError as exc:
         raise (write_refused(path, exc) or exc) from None
     try:
+        os.fchmod(fd, file_mode())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -134,6 +181,11 @@ class Cache:
 
     def path(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.dse"
+
+    def check_writable(self) -> None:
+        """The one-line error if networks cannot be stored here (see
+        :func:`check_writable`), before any is trained."""
+        check_writable(self.root, field="DSE_CACHE" if self.root == default_root() else "cache")
 
     @contextmanager
     def claim(self, key: str) -> Iterator[None]:

@@ -38,6 +38,7 @@ import pandas as pd
 
 from dse.search.explorer import Explorer
 from dse.search.frames import csv_text, flat_row
+from dse.search.grid_limit import check_grid_size
 from dse.search.pareto import Ruler, hypervolume, pareto_mask
 from dse.search.space import Candidate
 from dse.search.spec import StudySpec
@@ -108,6 +109,7 @@ class Grid:
 def run_grid(explorer: Explorer) -> Grid:
     """Score the whole discretised space (plus the edgent right-sizing points)."""
     spec = explorer.spec
+    check_grid_size(explorer.space.size(), where=spec.path or spec.name)
     start = time.perf_counter()
     cands = list(explorer.space.enumerate())
     rows = _rows(explorer, cands, "space")

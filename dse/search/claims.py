@@ -9,8 +9,9 @@ writes its own, waits :data:`SETTLE_S` for any written at the same moment to be 
 and keeps the key only if its token is the smallest of the live claims (every contender
 reads the same set, so exactly one keeps it; the others withdraw and wait). The holder
 beats every heartbeat interval; a claim that has not beaten for the grace period is a
-dead worker's, and the key is claimed anew. Storages have no delete: a released claim
-stays, marked released.
+dead worker's, and the key is claimed anew. A claim of a worker of this host whose process
+is gone is dead at once (its file lock went with it), with no grace period to wait out.
+Storages have no delete: a released claim stays, marked released.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ from typing import Any
 import optuna
 
 from dse.search.optuna_compat import set_study_system_attr, study_system_attrs
-from dse.search.storage import POLL_S, beating, heartbeat_settings, this_worker
+from dse.search.storage import POLL_S
+from dse.search.workers import beating, heartbeat_settings, this_worker, worker_alive
 
 log = logging.getLogger(__name__)
 PREFIX = "dse:claim:"
@@ -57,6 +59,7 @@ class StorageClaims:
             and isinstance(v, dict)
             and not v.get("released")
             and now - float(v.get("beat", 0)) <= grace
+            and worker_alive(str(v.get("worker", ""))) is not False
         }
 
     def busy(self, key: str) -> bool:

@@ -40,7 +40,9 @@ from dse.search.spec import StudySpec
 from dse.vocab import network_label
 
 log = logging.getLogger(__name__)
-TRAINED_PREFIX = "trained:"  # study attribute per training the study ran: trained:<key>
+#: study attribute per training the study's workers ran: trained:<key>:<worker> (two
+#: workers that train one key, each for a cache of its own, are two trainings)
+TRAINED_PREFIX = "trained:"
 CODED_PREFIX = "coded:"  # study attribute per codec output cache the study built
 CODEC_OUTPUTS_VERSION = 2  # bump when dse.nets.split or the payload format changes what it computes
 
@@ -134,6 +136,7 @@ class Explorer:
         #: split or hierarchical training: each cut trains a network of its own
         self.split_training = self.train_config.mode != "central"
         self.default_cut: int | None = None
+        self._sharing = False  # training the free keys while another worker has one
         try:
             dense = build_network(self.network_spec("dense", 1.0, cut=0))
         except InputError as exc:
@@ -208,6 +211,7 @@ class Explorer:
             raise self.diverged[(*key, cut)].with_traceback(None)
         if (*key, cut) not in self._scorers:
             nspec = self.network_spec(*key, cut=cut)
+            self._train_others_while_busy(nspec.key)
             try:
                 trained = train_network(nspec, cache=self.cache, progress=self.progress)
             except TrainingDiverged as exc:
@@ -325,12 +329,38 @@ class Explorer:
         return out
 
     def _record_training(self, key: str, network: str, seconds: float) -> None:
-        """Write a training this process ran to the study (one attribute per key, so
-        parallel workers never overwrite each other's)."""
+        """Write a training this process ran to the study (one attribute per key and
+        worker, so parallel workers never overwrite each other's and a key trained twice
+        counts twice)."""
         if self.study is not None:
+            from dse.search.workers import this_worker
+
+            worker = this_worker()
             self.study.set_user_attr(
-                f"{TRAINED_PREFIX}{key}", {"network": network, "seconds": float(seconds)}
+                f"{TRAINED_PREFIX}{key}:{worker}",
+                {"network": network, "seconds": float(seconds), "worker": worker},
             )
+
+    def check_cache(self) -> None:
+        """Refuse, in one line, a training cache this study cannot write to (a folder under
+        a file, a read-only disk) while the study still has networks to train or codec
+        outputs to store: every trial would fail on it. A cache that already holds every
+        network of a study without codecs is only read, and may be read-only."""
+        keys = self.training_keys()
+        if self.codecs or not all(self.cache.path(k).exists() for k in keys):
+            self.cache.check_writable()
+
+    def _train_others_while_busy(self, key: str) -> None:
+        """If another worker is training ``key`` now, train the study's networks no one
+        has taken meanwhile (:meth:`train_free`) before waiting for it: a worker that would
+        wait idle on another's claim trains another key instead."""
+        if self._sharing or self.cache.path(key).exists() or not self.cache.busy(key):
+            return
+        self._sharing = True
+        try:
+            self.train_free()
+        finally:
+            self._sharing = False
 
     def train_free(self) -> int:
         """Train the space's networks that are neither cached nor in training elsewhere.

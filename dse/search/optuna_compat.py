@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import optuna
 from optuna import _hypervolume
-from optuna.storages import BaseStorage, InMemoryStorage, RDBStorage, _heartbeat
+from optuna.storages import BaseStorage, InMemoryStorage, JournalStorage, RDBStorage, _heartbeat
+from optuna.storages._cached_storage import _CachedStorage
 from optuna.study import _multi_objective
 from optuna.trial import FrozenTrial, TrialState
 
@@ -64,11 +65,34 @@ def trial_id_of(trial: optuna.Trial | FrozenTrial) -> int:
 
 
 def rdb_of(storage: BaseStorage) -> RDBStorage | None:
-    """The RDB storage under ``storage`` (a study wraps one in its cache,
-    ``optuna.storages._cached_storage._CachedStorage._backend``, since Optuna 2.0), or
-    None for any other storage."""
-    inner = getattr(storage, "_backend", storage)
-    return inner if isinstance(inner, RDBStorage) else None
+    """The RDB storage under ``storage``, or None for any other storage. A study wraps one
+    in Optuna's cache (``optuna.storages._cached_storage._CachedStorage._backend``, since
+    Optuna 2.0), which dse wraps in its retries (``RetryingStorage._backend``)."""
+    inner = storage
+    for _ in range(3):
+        if isinstance(inner, RDBStorage):
+            return inner
+        if not isinstance(inner, _CachedStorage) and type(inner).__name__ != "RetryingStorage":
+            return None
+        inner = inner._backend
+    return None
+
+
+def cached_rdb(rdb: RDBStorage) -> BaseStorage:
+    """``rdb`` in Optuna's in-process cache, as :func:`optuna.storages.get_storage` wraps an
+    RDB storage (``_CachedStorage``, since Optuna 2.0): a storage that wraps the RDB one
+    again would otherwise reach the database for every read."""
+    return _CachedStorage(rdb)
+
+
+def journal_file(storage: BaseStorage) -> str | None:
+    """The path of the file under a journal storage (None for any other storage):
+    ``JournalStorage._backend`` (since Optuna 3.1) and ``JournalFileBackend._file_path``
+    (since Optuna 4.0)."""
+    if not isinstance(storage, JournalStorage):
+        return None
+    path = getattr(storage._backend, "_file_path", None)
+    return str(path) if path is not None else None
 
 
 def in_memory(study: optuna.Study) -> bool:

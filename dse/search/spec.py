@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dse import vocab
-from dse.errors import InputError
+from dse.errors import InputError, echo
 from dse.search import spec_network
+from dse.search.grid_limit import check_grid_size
 
 if TYPE_CHECKING:
     from dse.costmodel import DeviceProfile
@@ -368,6 +369,10 @@ def parse_spec(text: str, *, where: str = "<spec>", path: Path | None = None) ->
     constraints_t = with_capacity(tuple(constraints), edge_profile)
 
     sampler = c.string(top.get("sampler", "nsga2"), "sampler", SAMPLERS)
+    if sampler == "grid":  # the knobs known before the model is built: a lower bound
+        per_task = len(thresholds) ** (len(tasks) if task_thresholds and len(tasks) > 1 else 1)
+        grid = len(dens) * len(meths) * len(policies) * per_task * max(1, len(codecs))
+        check_grid_size(grid, where=where, field="sampler", at_least=True)
     seed = int(c.number(top.get("seed", 0), "seed", lo=0, integer=True))
     n_trials = int(c.number(top.get("n_trials", 200), "n_trials", lo=1, integer=True))
     storage = c.string(top.get("storage", "journal"), "storage")
@@ -737,7 +742,7 @@ def _check_model(c: _Check, model: str, options: Mapping[str, Any]) -> None:
 
         load_model(model, **options)
     except InputError as exc:
-        raise c.fail("model.name", f"{model!r}: {exc.reason}", exc.fix) from None
+        raise c.fail("model.name", f"{echo(model)}: {exc.reason}", exc.fix) from None
 
 
 def _constraint(c: _Check, metric: str, rule: Any) -> Constraint:

@@ -1,19 +1,13 @@
-"""Where a study lives and how its workers share it: storages, the study lock, heartbeats,
-stale trials and their retries.
+"""Where a study lives: opening its storage, and the one lock its workers take in turn.
 
 One machine: Optuna's journal file (the default) or sqlite. Many machines: PostgreSQL
 (``postgresql+psycopg://user@host/db``), or Optuna's gRPC proxy in front of it
-(``grpc://host:port``, started by ``dse storage serve``).
+(``grpc://host:port``, started by ``dse storage serve``). A database server or a proxy is
+reached through :class:`~dse.search.storage_retry.RetryingStorage`, so a worker rides out
+its restart. Workers that open a new database together create its tables one at a time.
 
-Every trial a worker runs carries its worker (``host-pid``, system attribute
-``dse:worker``) and a heartbeat: Optuna's own where the storage keeps one (an RDB storage
-opened here, with ``heartbeat_interval`` and ``grace_period``), else the system attribute
-``dse:beat`` (seconds since the epoch). A RUNNING trial is stale, and is failed and
-retried (Optuna's :class:`~optuna.storages.RetryHeartbeatStaleTrialCallback`: the same
-parameters
-as a WAITING trial) when its worker is known dead (a worker of this host whose registry
-lock nobody holds) or when it has not beaten for the grace period. A trial lost that way
-does not count against the study's budget: its retry does.
+What a worker does with the study (registering, beating, judging others' trials, taking
+them over, counting the budget) is :mod:`dse.search.life`.
 """
 
 from __future__ import annotations
@@ -22,11 +16,10 @@ import hashlib
 import json
 import logging
 import os
-import socket
-import threading
+import random
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -39,20 +32,16 @@ from optuna.trial import FrozenTrial, TrialState
 from dse import locks
 from dse.errors import InputError, write_refused
 from dse.search.optuna_compat import (
-    UpdateFinishedTrialError,
-    get_trial,
-    heartbeat_enabled,
+    cached_rdb,
+    journal_file,
     rdb_of,
     retried_numbers,
     retry_callback,
-    set_trial_failed,
-    set_trial_system_attr,
-    stale_trial_ids,
     storage_of,
-    trial_id_of,
 )
 from dse.search.spec import check_study_name
-from dse.search.workers import study_file_lock
+from dse.search.storage_retry import RetryingStorage, ride_out, unreachable
+from dse.search.workers import heartbeat_settings
 
 log = logging.getLogger(__name__)
 STUDIES_DIR = Path("studies")
@@ -63,49 +52,21 @@ JOURNAL_GRACE_S = 30
 MAX_RETRY = 3
 #: Seconds a worker waits for a gRPC storage proxy to answer before giving up.
 GRPC_WAIT_S = 10
+#: Times a worker tries to open a new database whose tables another process is creating.
+SCHEMA_TRIES = 5
+#: Trial system attributes: the worker running it, its heartbeat where the storage keeps
+#: no heartbeat of its own (seconds since the epoch), why it was judged lost.
 WORKER_ATTR = "dse:worker"
 BEAT_ATTR = "dse:beat"
 LOST_ATTR = "dse:lost"
+#: Trial system attribute of a trial failed for a reason of the machine it ran on (a full
+#: or read-only disk), not of its candidate: it does not count against the budget.
+ENVIRONMENT_ATTR = "dse:environment"
 #: Seconds a worker waits before looking again at a claim another worker holds.
 POLL_S = 2.0
 #: Seconds a worker whose budget is spent waits before looking again at the trials others
 #: still run (the study's end waits this long at most for the last of them).
 WAIT_S = 0.25
-
-
-def heartbeat_settings() -> tuple[int, int]:
-    """(heartbeat interval, grace period) in whole seconds: ``DSE_HEARTBEAT_S`` (default
-    10) and ``DSE_GRACE_S`` (default 60, at least twice the interval)."""
-    values = []
-    for name, default in (("DSE_HEARTBEAT_S", 10), ("DSE_GRACE_S", 60)):
-        raw = os.environ.get(name, str(default))
-        try:
-            v = int(raw)
-        except ValueError:
-            v = 0
-        if v < 1:
-            raise InputError(
-                "environment",
-                name,
-                f"must be a whole number of seconds >= 1, got {raw!r}",
-                f"unset it for the default ({default})",
-            )
-        values.append(v)
-    every, grace = values
-    if grace < 2 * every:
-        raise InputError(
-            "environment",
-            "DSE_GRACE_S",
-            f"{grace} s is under twice the "
-            f"heartbeat interval ({every} s): live workers would look dead",
-            f"set DSE_GRACE_S >= {2 * every}",
-        )
-    return every, grace
-
-
-def this_worker() -> str:
-    """This process as a worker: ``host-pid``, as its registry lock file is named."""
-    return f"{socket.gethostname()}-{os.getpid()}"
 
 
 # --------------------------------------------------------------------------------------
@@ -209,10 +170,21 @@ def storage_for(name: str, kind: str = "journal") -> optuna.storages.BaseStorage
     )
 
 
-def open_rdb(url: str) -> optuna.storages.RDBStorage:
+def _shown(url: str) -> str:
+    """A database URL as messages show it: without its password."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - not a URL sqlalchemy reads: shown as given
+        return url
+
+
+def open_rdb(url: str) -> optuna.storages.BaseStorage:
     """An RDB storage at ``url`` with Optuna's heartbeat and retries, opened now so that a
     wrong URL, an unreachable server or a missing folder is a one-line error, not a
-    traceback at the first trial."""
+    traceback at the first trial; its calls ride out a restart of the server
+    (:class:`~dse.search.storage_retry.RetryingStorage`, around Optuna's cache)."""
     if url.startswith("sqlite:///"):
         folder = Path(url[len("sqlite:///") :]).parent
         if not folder.is_dir():
@@ -224,6 +196,44 @@ def open_rdb(url: str) -> optuna.storages.RDBStorage:
             )
     every, grace = heartbeat_settings()
     try:
+        rdb = _new_rdb(url, every, grace)
+    except Exception as exc:  # sqlalchemy's errors: a wrong driver, URL or server
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if _blames_the_address(exc):
+            raise InputError(
+                _shown(url),
+                "storage",
+                f"cannot open the storage: {reason}",
+                "check the URL (e.g. sqlite:///studies/x.db or "
+                "postgresql+psycopg://user@host/db) and that its server runs",
+            ) from None
+        raise InputError(
+            _shown(url),
+            "storage",
+            f"the database answered but refused to set up the study tables: {reason}",
+            "see the database server's log (a full disk, a user without CREATE rights)",
+        ) from None
+    return RetryingStorage(cached_rdb(rdb), where=_shown(url))
+
+
+def _blames_the_address(exc: BaseException) -> bool:
+    """Whether opening a database failed for its URL or its server being out of reach
+    (not for what the database did once reached)."""
+    names = {c.__name__ for c in type(exc).__mro__}
+    return bool(names & {"ArgumentError", "NoSuchModuleError", "ImportError"}) or unreachable(exc)
+
+
+def _new_rdb(url: str, every: int, grace: int) -> optuna.storages.RDBStorage:
+    """Optuna's RDB storage at ``url``, its tables created if the database has none.
+
+    Workers started together on a new database would each create the tables (and the
+    losers fail on PostgreSQL's catalogue, sqlite's "table already exists" or alembic's
+    version row): on PostgreSQL they take an advisory lock in turn around it; on any
+    database, a try that fails because another process created the tables meanwhile is
+    made again.
+    """
+
+    def make() -> optuna.storages.RDBStorage:
         with warnings.catch_warnings():  # the heartbeat is "experimental" since Optuna 2.8
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.RDBStorage(
@@ -232,19 +242,56 @@ def open_rdb(url: str) -> optuna.storages.RDBStorage:
                 grace_period=grace,
                 heartbeat_stale_trial_callback=retry_callback(MAX_RETRY),
             )
-    except Exception as exc:  # sqlalchemy's errors: a wrong driver, URL or server
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(
-            url,
-            "storage",
-            f"cannot open the storage: {reason}",
-            "check the URL (e.g. sqlite:///studies/x.db or "
-            "postgresql+psycopg://user@host/db) and that its server runs",
-        ) from None
+
+    for attempt in range(SCHEMA_TRIES):
+        try:
+            with _schema_lock(url):
+                return make()
+        except Exception as exc:
+            if attempt == SCHEMA_TRIES - 1 or not _created_meanwhile(exc):
+                raise
+            time.sleep(random.uniform(0.05, 0.3) * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def _created_meanwhile(exc: BaseException) -> bool:
+    """Whether creating the tables failed because another process was creating them."""
+    text = f"{type(exc).__name__} {exc} {exc.__cause__ or ''}".lower()
+    return any(
+        w in text
+        for w in ("already exists", "uniqueviolation", "unique constraint", "duplicate", "locked")
+    )
+
+
+#: PostgreSQL advisory lock key of creating dse's tables (any 64-bit number of dse's own).
+_SCHEMA_KEY = int.from_bytes(hashlib.sha256(b"dse:schema").digest()[:8], "big", signed=True)
+
+
+@contextmanager
+def _schema_lock(url: str) -> Iterator[None]:
+    """Hold a PostgreSQL advisory lock (server-wide) while the block creates the tables;
+    no lock for other databases."""
+    if not url.startswith("postgresql"):
+        yield
+        return
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    engine = sqlalchemy.create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": _SCHEMA_KEY})
+            try:
+                yield
+            finally:
+                conn.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": _SCHEMA_KEY})
+    finally:
+        engine.dispose()
 
 
 def _open_grpc(url: str) -> optuna.storages.BaseStorage:
-    """A client of Optuna's gRPC storage proxy at ``grpc://host:port``."""
+    """A client of Optuna's gRPC storage proxy at ``grpc://host:port``, its calls riding
+    out a restart of the proxy."""
     host, _, port = url[len("grpc://") :].rstrip("/").rpartition(":")
     if not host or not port.isdigit():
         raise InputError(
@@ -270,7 +317,7 @@ def _open_grpc(url: str) -> optuna.storages.BaseStorage:
             f"no storage proxy answers there: {reason}",
             "start one with `dse storage serve --storage URL` on that host",
         ) from None
-    return proxy
+    return RetryingStorage(proxy, where=url)
 
 
 def shared_across_hosts(kind: str) -> bool:
@@ -307,176 +354,112 @@ def _is_postgres(storage: optuna.storages.BaseStorage) -> bool:
     return inner is not None and inner.engine.dialect.name == "postgresql"
 
 
+def lock_file(study: optuna.Study) -> Path | None:
+    """The file whose lock the workers of ``study`` take in turn on this machine: beside
+    its journal or sqlite file (so that every worker of the file finds it, whatever folder
+    it runs in and however it names the file); None for a storage of no local file."""
+    storage = storage_of(study)
+    path = journal_file(storage)
+    if path is None:
+        rdb = rdb_of(storage)
+        if rdb is not None and rdb.engine.dialect.name == "sqlite" and rdb.engine.url.database:
+            path = rdb.engine.url.database
+    if path is None or path == ":memory:":
+        return None
+    return Path(os.path.abspath(path)).with_name(f"{Path(path).name}.{study.study_name}.dse-lock")
+
+
 @contextmanager
-def study_lock(study: optuna.Study, folder: Path | None) -> Iterator[None]:
+def study_lock(study: optuna.Study) -> Iterator[None]:
     """What must happen one worker at a time (judging trials stale, counting the trials
     and creating the next) runs inside: a PostgreSQL advisory lock for a study in
-    PostgreSQL (it holds across machines and ends with the holder's connection), else
-    the study's file lock in ``folder`` on this machine (None: no lock, a private
-    storage). Through a gRPC proxy there is no lock across machines: workers started at
-    the same instant may each start one trial past the budget."""
+    PostgreSQL (it holds across machines and ends with the holder's connection), else a
+    file lock beside the study's journal or sqlite file (:func:`lock_file`). In memory
+    there is no one to wait for; through a gRPC proxy there is no lock across machines:
+    workers started at the same instant may each start one trial past the budget."""
     storage = storage_of(study)
     if _is_postgres(storage):
-        from sqlalchemy import text
-
-        engine = rdb_of(storage).engine  # type: ignore[union-attr]
-        key = int.from_bytes(
-            hashlib.sha256(f"dse:{study.study_name}".encode()).digest()[:8], "big", signed=True
-        )
-        with engine.connect() as conn:
-            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
-            try:
-                yield
-            finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
-                conn.commit()
+        with _advisory_lock(study, storage):
+            yield
         return
-    if folder is None:
+    path = lock_file(study)
+    if path is None:
         yield
         return
-    with study_file_lock(folder):
+    with locks.exclusive(path):
         yield
-
-
-# --------------------------------------------------------------------------------------
-# heartbeats
-# --------------------------------------------------------------------------------------
 
 
 @contextmanager
-def beating(every: float, beat: Callable[[], None]) -> Iterator[None]:
-    """Call ``beat`` every ``every`` seconds, from a thread, while the block runs (the
-    caller has just beaten: a trial when it was taken, a claim when it was written). A
-    beat that fails is logged, not raised: a storage that hiccups for one beat does not
-    kill the work it watches (a grace period spans several beats)."""
-    stop = threading.Event()
+def _advisory_lock(study: optuna.Study, storage: optuna.storages.BaseStorage) -> Iterator[None]:
+    """The study's PostgreSQL advisory lock, taken through an outage of the server (a
+    connection lost while it is held has released it: its unlock is then moot)."""
+    from sqlalchemy import text
 
-    def run() -> None:
-        while not stop.wait(every):
-            try:
-                beat()
-            except Exception as exc:  # the storage may be briefly unreachable
-                log.warning("heartbeat failed: %s", exc)
+    engine = rdb_of(storage).engine  # type: ignore[union-attr]
+    key = int.from_bytes(
+        hashlib.sha256(f"dse:{study.study_name}".encode()).digest()[:8], "big", signed=True
+    )
+    where = storage.where if isinstance(storage, RetryingStorage) else "storage"
 
-    thread = threading.Thread(target=run, name="dse-heartbeat", daemon=True)
-    thread.start()
+    def take() -> Any:
+        conn = engine.connect()
+        try:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
+        except BaseException:
+            _drop(conn)
+            raise
+        return conn
+
+    conn = ride_out(take, where=where)
     try:
         yield
     finally:
-        stop.set()
-        thread.join()
+        try:
+            conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
+            conn.commit()
+            conn.close()
+        except Exception as exc:  # noqa: BLE001 - the connection went, and the lock with it
+            log.debug("advisory unlock: %s", exc)
+            _drop(conn)
 
 
-def trial_heartbeat(study: optuna.Study, trial_id: int) -> Callable[[], None]:
-    """One heartbeat of a trial: Optuna's where the storage keeps one, else its
-    ``dse:beat`` system attribute."""
-    storage = storage_of(study)
-    if heartbeat_enabled(storage):
-        return lambda: storage.record_heartbeat(trial_id)
-    return lambda: storage.set_trial_system_attr(trial_id, BEAT_ATTR, time.time())
-
-
-def assign_to_this_worker(study: optuna.Study, trial_id: int) -> None:
-    """Mark a trial as this worker's (before any other worker can judge it stale)."""
-    set_trial_system_attr(study, trial_id, WORKER_ATTR, this_worker())
-    trial_heartbeat(study, trial_id)()
-
-
-# --------------------------------------------------------------------------------------
-# stale trials
-# --------------------------------------------------------------------------------------
-
-
-def _last_beat(t: FrozenTrial) -> float:
-    beat = t.system_attrs.get(BEAT_ATTR)
-    if isinstance(beat, (int, float)):
-        return float(beat)
-    start = t.datetime_start
-    return start.timestamp() if start is not None else time.time()
-
-
-def fail_and_retry(study: optuna.Study, t: FrozenTrial, reason: str) -> bool:
-    """Fail ``t`` as lost (``reason``) and enqueue its retry; False if it had finished
-    meanwhile (another worker judged it first, or its own worker reported)."""
-    trial_id = trial_id_of(t)
+def _drop(conn: Any) -> None:
+    """Throw away a connection that may be broken (its server restarted)."""
     try:
-        set_trial_system_attr(study, trial_id, LOST_ATTR, reason)
-        if not set_trial_failed(study, trial_id):
-            return False
-    except UpdateFinishedTrialError:
-        return False
-    retry_callback(MAX_RETRY)(study, get_trial(study, trial_id))
-    return True
+        conn.invalidate()
+        conn.close()
+    except Exception as exc:  # noqa: BLE001 - nothing more to do with it
+        log.debug("dropping a connection: %s", exc)
 
 
-def fail_stale(study: optuna.Study, registry: Path | None, *, local: bool) -> int:
-    """Fail and retry the RUNNING trials whose workers are gone; how many.
-
-    A worker of this host is gone when nobody holds its lock in ``registry`` (known at
-    once). In a ``local`` storage (a file on this host), a trial whose worker is not
-    recorded (an older dse) is gone when no other worker of this host is alive. Any
-    worker is gone when its trial has not beaten for the grace period. Call it under
-    :func:`study_lock`, so that two workers never judge one trial together.
-    """
-    _, grace = heartbeat_settings()
-    lost = 0
-    optuna_beats = heartbeat_enabled(storage_of(study))
-    if optuna_beats:  # what Optuna's fail_stale_trials does, with a reason
-        for trial_id in stale_trial_ids(study):
-            t = get_trial(study, trial_id)
-            if fail_and_retry(
-                study,
-                t,
-                f"no heartbeat from its worker "
-                f"{t.system_attrs.get(WORKER_ATTR, '(unknown)')} for {grace} s",
-            ):
-                log.warning("trial %d lost: no heartbeat for %d s; retried", t.number, grace)
-                lost += 1
-    host = socket.gethostname()
-    now = time.time()
-    watched = registry is not None and locks.AVAILABLE
-    nobody_else = local and watched and not other_worker_alive(registry)
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker = t.system_attrs.get(WORKER_ATTR)
-        reason = None
-        if worker == this_worker():
-            continue
-        if (
-            isinstance(worker, str)
-            and worker.rpartition("-")[0] == host
-            and watched
-            and not locks.held_elsewhere(registry / f"{worker}.lock")
-        ):
-            reason = f"its worker {worker} ended without finishing it"
-        elif worker is None and nobody_else:
-            reason = "its worker ended without finishing it"
-        elif not optuna_beats and (silent := now - _last_beat(t)) > grace:
-            reason = f"no heartbeat from its worker {worker or '(unknown)'} for {silent:.0f} s"
-        if reason is not None and fail_and_retry(study, t, reason):
-            log.warning("trial %d lost: %s; retried", t.number, reason)
-            lost += 1
-    return lost
-
-
-def other_worker_alive(registry: Path) -> bool:
-    """Whether a worker other than this process is registered alive in ``registry``."""
-    mine = f"{this_worker()}.lock"
-    return any(p.name != mine and locks.held_elsewhere(p) for p in registry.glob("*.lock"))
+# --------------------------------------------------------------------------------------
+# a study's trials
+# --------------------------------------------------------------------------------------
 
 
 def budget_used(trials: list[FrozenTrial]) -> int:
     """How many of a study's ``trials`` count against its budget: running or finished,
-    but for a failed trial that was retried (its retry counts instead)."""
+    but for a failed trial that was retried (its retry counts instead) or that failed for
+    a reason of the machine it ran on (:data:`ENVIRONMENT_ATTR`)."""
     retried = {n for t in trials for n in retried_numbers(t)}
     return sum(
         1
         for t in trials
         if t.state in (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
-        or (t.state == TrialState.FAIL and t.number not in retried)
+        or (
+            t.state == TrialState.FAIL
+            and t.number not in retried
+            and ENVIRONMENT_ATTR not in t.system_attrs
+        )
     )
 
 
 def fail_reason(t: FrozenTrial) -> str:
     """Why a failed trial failed, as recorded."""
-    reason: Any = t.user_attrs.get("fail_reason") or t.system_attrs.get(LOST_ATTR)
+    reason: Any = (
+        t.user_attrs.get("fail_reason")
+        or t.system_attrs.get(LOST_ATTR)
+        or t.system_attrs.get(ENVIRONMENT_ATTR)
+    )
     return str(reason) if reason else "no reason recorded"

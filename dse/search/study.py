@@ -16,11 +16,8 @@ import json
 import logging
 import math
 import re
-import time
 import warnings
-import zlib
 from collections.abc import Callable
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -28,38 +25,23 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 from tqdm.auto import tqdm
 
-from dse.errors import InputError
+from dse.errors import InputError, environment_error
 from dse.search.claims import StorageClaims
 from dse.search.evaluate import Metrics
 from dse.search.explorer import CandidateFailed, Explorer
 from dse.search.frames import _non_finite, record_of
-from dse.search.optuna_compat import (
-    get_trial,
-    gp_sampler,
-    in_memory,
-    next_trial_id,
-    store_constraints,
-    tell_unless_finished,
-    trial_of,
-)
+from dse.search.grid_limit import check_grid_size
+from dse.search.life import WorkerLife
+from dse.search.optuna_compat import gp_sampler, store_constraints, trial_of
 from dse.search.space import Candidate, Space
 from dse.search.spec import StudySpec, parse_spec
 from dse.search.storage import (
     STUDIES_DIR,
-    WAIT_S,
-    assign_to_this_worker,
-    beating,
     budget_used,
-    fail_and_retry,
-    fail_stale,
     find_storage,
-    heartbeat_settings,
     shared_across_hosts,
     storage_for,
-    study_lock,
-    trial_heartbeat,
 )
-from dse.search.workers import Worker, registry_dir
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +91,9 @@ def make_sampler(spec: StudySpec, space: Space, *, worker: int = 0) -> optuna.sa
             return gp_sampler(**kw)
     if s == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.GridSampler(space.grid_params(), seed=seed)
+    grid = space.grid_params()  # Optuna's grid sampler lists every combination up front
+    check_grid_size(math.prod(len(v) for v in grid.values()), where=spec.path or spec.name)
+    return optuna.samplers.GridSampler(grid, seed=seed)
 
 
 # --------------------------------------------------------------------------------------
@@ -130,6 +114,8 @@ def objective_for(
         try:
             m = score(cand)
         except Exception as exc:  # a failing candidate is a failed trial
+            if environment_error(exc) is not None:
+                raise  # the machine's fault, not the candidate's (see WorkerLife.running)
             reason = f"{type(exc).__name__}: {exc}"
             trial.set_user_attr("fail_reason", reason)
             raise CandidateFailed(reason) from exc
@@ -229,44 +215,34 @@ def run_study(
     on_start: Callable[[], None] | None = None,
 ) -> optuna.Study:
     """Run the study until it has ``n_trials`` trials that count (resuming where it
-    stopped; see :func:`_run_trials`).
+    stopped; see :meth:`~dse.search.life.WorkerLife.trials`).
 
     Any number of processes, on any number of machines sharing the storage, may run one
     study at once; together they stop at ``n_trials``. ``worker`` is this process's index
-    among them (default: how many are alive already on this host; it offsets the
+    among them (default: the smallest no live worker of the study holds; it offsets the
     sampler's seed); ``on_start`` runs once this process is registered and the study is
-    ready (it starts the other workers of ``dse study run --workers``). In a storage
-    shared across machines, the seed is offset by a hash of this worker's host and
-    process as well: two hosts' first workers must not draw the same points.
+    ready (it starts the other workers of ``dse study run --workers``). Before the first
+    trial, the training cache is checked to be writable where the study has networks to
+    train (one line, not a budget of failed trials).
     """
     kind = storage or spec.storage
-    folder = registry_dir(STUDIES_DIR, spec.name, kind)
-    shared = kind != "memory"
-    with Worker(folder) as registered:
-        others = registered.others() if shared else []
-        index = len(others) if worker is None else worker
-        if worker is None and shared_across_hosts(kind):  # workers of other hosts are not seen here
-            index += zlib.crc32(registered.path.stem.encode()) % 100_000
-        study, explorer = create_study(
-            spec, storage=storage, explorer=explorer, progress=progress, worker=index
-        )
-        if shared:  # trainings are claimed in the study's storage, which every host sees
+    explorer = explorer or Explorer(spec, progress=progress)
+    explorer.check_cache()  # before the study is created or joined
+    study, explorer = create_study(spec, storage=storage, explorer=explorer, progress=progress)
+    with WorkerLife(study, local=not shared_across_hosts(kind), index=worker) as life:
+        offset = life.seed_offset(unlocked=worker is None and kind.startswith("grpc://"))
+        if offset:  # parallel workers with one seed would all draw the same points
+            study.sampler = make_sampler(spec, explorer.space, worker=offset)
+        if not life.private:  # trainings are claimed in the study's storage, which every host sees
             explorer.cache.claims = StorageClaims(study)
         if on_start is not None:
             on_start()
         target = n_trials if n_trials is not None else spec.n_trials
-        several = others or on_start is not None or index > 0
+        several = life.others or on_start is not None or offset > 0
         # share the trainings out first
         if several and budget_used(study.get_trials(deepcopy=False)) < target:
             explorer.train_free()
-        _run_trials(
-            study,
-            objective_for(explorer),
-            target,
-            folder if shared else None,
-            progress=progress,
-            local=not shared_across_hosts(kind),
-        )
+        _run_trials(study, objective_for(explorer), target, life, progress=progress)
     return study
 
 
@@ -274,78 +250,34 @@ def _run_trials(
     study: optuna.Study,
     objective: Callable[[optuna.Trial], list[float]],
     target: int,
-    folder: Path | None,
+    life: WorkerLife,
     *,
     progress: bool,
-    local: bool = True,
 ) -> None:
-    """Ask, score and tell trials until ``target`` trials count (:func:`budget_used`: running
-    or finished, a lost trial's retry in its place), all workers' together, and none is
-    running any more.
-
-    Counting, judging stale trials and creating the next happen one worker at a time
-    (:func:`study_lock`), so workers started together never overshoot; enqueued trials
-    (retries first) run first. While the budget is spent but other workers still run
-    trials, this one waits: if one of them dies, its trial is retried here. Every trial
-    created ends: a candidate that fails is a FAIL trial with its reason; an interruption
-    fails the trial, enqueues its retry and stops. ``local``: the storage is a file of
-    this host (see :func:`~dse.search.storage.fail_stale`).
-    """
-    every, _ = heartbeat_settings()
+    """Ask, score and tell the trials ``life`` hands this worker until ``target`` trials
+    count. Every trial created ends: a candidate that fails is a FAIL trial with its
+    reason; a trial another worker took over is dropped; an interruption fails the trial,
+    enqueues its retry and stops (see :class:`~dse.search.life.WorkerLife`)."""
     bar = tqdm(
         total=max(0, target - budget_used(study.get_trials(deepcopy=False))),
         disable=not progress,
         desc=study.study_name,
         leave=False,
     )
-    private = folder is None and in_memory(study)
-    judged = -float("inf")  # when stale trials were last looked for
     try:
-        while True:
-            with study_lock(study, folder):
-                # a trial cannot go stale faster than a heartbeat: look once per interval
-                if not private and time.monotonic() - judged >= every:
-                    fail_stale(study, folder, local=local)
-                    judged = time.monotonic()
-                trials = study.get_trials(deepcopy=False)
-                trial_id = None
-                if budget_used(trials) < target:
-                    trial_id = next_trial_id(study)
-                    if not private:
-                        assign_to_this_worker(study, trial_id)
-                elif not any(t.state == TrialState.RUNNING for t in trials):
-                    return
-            if trial_id is None:  # the others' last trials: wait, in case one is lost
-                time.sleep(WAIT_S)
-                continue
-            trial = trial_of(study, trial_id)  # the sampler's work, outside the lock
-            with beating(every, trial_heartbeat(study, trial_id)) if not private else nullcontext():
+        for trial_id in life.trials(target):
+            with life.running(trial_id):
+                trial = trial_of(study, trial_id)  # the sampler's work, outside the lock
                 try:
                     values = objective(trial)
                 except CandidateFailed as exc:
                     log.warning("trial %d failed: %s", trial.number, exc)
-                    _tell_or_warn(study, trial, state=TrialState.FAIL)
-                except BaseException:
-                    fail_and_retry(study, get_trial(study, trial_id), "interrupted")
-                    raise
+                    life.tell(trial, state=TrialState.FAIL)
                 else:
-                    _tell_or_warn(study, trial, values)
+                    life.tell(trial, values)
             bar.update()
     finally:
         bar.close()
-
-
-def _tell_or_warn(
-    study: optuna.Study,
-    trial: optuna.Trial,
-    values: list[float] | None = None,
-    *,
-    state: TrialState | None = None,
-) -> None:
-    """Tell ``trial``'s result, unless another worker judged it lost meanwhile (this
-    worker stalled past the grace period): then its retry stands for it."""
-    if not tell_unless_finished(study, trial, values, state=state):
-        log.warning("trial %d was judged lost while it ran; its retry replaces it", trial.number)
 
 
 def storage_place(spec: StudySpec, storage: str | None = None) -> tuple[str, str]:

@@ -15,8 +15,8 @@ from dse.search.decision import Decision
 from dse.search.explorer import CODED_PREFIX, TRAINED_PREFIX
 from dse.search.frames import study_hypervolume, study_ruler, trials_frame, unreadable_trials
 from dse.search.spec import StudySpec
-from dse.search.storage import STUDIES_DIR, WORKER_ATTR, fail_reason
-from dse.search.workers import live_workers, registry_dir
+from dse.search.storage import WORKER_ATTR, fail_reason
+from dse.search.workers import live_workers
 
 
 def status(
@@ -36,8 +36,11 @@ def status(
     ``networks_used`` counts the distinct networks (method, density) the complete trials
     were scored on; ``trainings_run`` counts the trainings this study's own processes ran
     (``dse study run``/``resume``/``grid``, ``dse compare``, ``dse verify``), as each wrote
-    them to the study. A network used but not trained by the study came from the cache,
+    them to the study, one per worker that trained a network (``trainings_by_worker``;
+    ``trained_twice``: the networks more than one worker trained, e.g. workers with caches
+    of their own). A network used but not trained by the study came from the cache,
     trained earlier by another study, ``dse train``, or a dse version that kept no record.
+    ``storage`` is no longer read: the workers are registered in the study itself.
     """
     counts = {s.name: 0 for s in TrialState}
     for t in study.get_trials(deepcopy=False):
@@ -46,10 +49,15 @@ def status(
     networks = set()
     if not df.empty:
         networks = set(zip(df.knob_method, df.knob_density, strict=True))
-    trained = sorted(
-        (v for k, v in study.user_attrs.items() if k.startswith(TRAINED_PREFIX)),
-        key=lambda v: v["network"],
-    )
+    records = {k: v for k, v in study.user_attrs.items() if k.startswith(TRAINED_PREFIX)}
+    trained = sorted(records.values(), key=lambda v: (v["network"], str(v.get("worker", ""))))
+    by_worker: dict[str, int] = {}
+    per_key: dict[str, int] = {}
+    for k, v in records.items():
+        worker = str(v.get("worker", "(not recorded)"))
+        by_worker[worker] = by_worker.get(worker, 0) + 1
+        key = k[len(TRAINED_PREFIX) :].split(":", 1)[0]
+        per_key[key] = per_key.get(key, 0) + 1
     ruler, source = study_ruler(study, spec)
     hv = study_hypervolume(study, spec, ruler)
     coded = [v for k, v in study.user_attrs.items() if k.startswith(CODED_PREFIX)]
@@ -64,12 +72,14 @@ def status(
         "networks": sorted(networks),
         "trainings_run": len(trained),
         "trained": trained,
+        "trainings_by_worker": dict(sorted(by_worker.items())),
+        "trained_twice": sum(1 for n in per_key.values() if n > 1),
         "training_seconds": float(sum(v["seconds"] for v in trained)),
         "hypervolume": hv,
         "ruler": source,
-        # this host's registered workers, and any host's workers with a trial running
+        # the live workers registered in the study, and any worker with a trial running
         "workers": len(
-            set(live_workers(registry_dir(STUDIES_DIR, spec.name, storage or spec.storage)))
+            set(live_workers(study))
             | {
                 t.system_attrs[WORKER_ATTR]
                 for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))

@@ -37,6 +37,7 @@ from dse.search.decision import Decision, Floor, Point, alternatives, decide, pl
 from dse.search.evaluate import Batch, batch
 from dse.search.explorer import Explorer
 from dse.search.frames import flat_row
+from dse.search.grid_limit import check_grid_size
 from dse.search.recommendation import task_floors, validation_size
 from dse.search.space import Candidate
 from dse.search.spec import Constraint, StudySpec, with_capacity
@@ -270,6 +271,7 @@ def run_sweep(
             f"a {mode} network depends on its cut, and a sweep scores one network per sparsity",
             'sweep the spec with mode = "central"',
         )
+    check_grid_size(ex.space.size(), where=where)
     missing = missing_networks(ex)
     if missing and not train:
         raise InputError(

@@ -53,6 +53,7 @@ from dse.nets import NetworkSpec, train_network
 from dse.search.evaluate import Metrics, Scorer, make_scorer
 from dse.search.explorer import Explorer
 from dse.search.space import Candidate
+from dse.search.spec import StudySpec
 
 SCHEDULES = ("sequential", "parallel")
 #: Cut combinations the single-task side's best cuts are searched over, at most; beyond it
@@ -398,20 +399,9 @@ def single_task_spec(spec: NetworkSpec, task: str, *, weighting: str = "fixed") 
     )
 
 
-def compare_tasks(
-    explorer: Explorer,
-    *,
-    schedule: str | None = None,
-    stl_weightings: Sequence[str] | None = None,
-) -> TaskComparison:
-    """Multi-task against single-task networks for ``explorer``'s spec (one with several
-    tasks); trains the single-task networks it needs (once, cached).
-
-    ``stl_weightings``: the loss weightings each single-task network is trained with, the
-    best on its validation accuracy kept (default: the plain loss, one try, as the spec's
-    multi-task network had one); give the ones the multi-task network was chosen among."""
-    spec = explorer.spec
-    tasks = explorer.tasks or ()
+def _checked_schedule(spec: StudySpec, tasks: Sequence[str], schedule: str | None) -> str:
+    """The single-task networks' schedule (``schedule`` or the spec's), refused in one line
+    when unknown, or when the spec has fewer than two tasks to compare."""
     if len(tasks) < 2:
         raise InputError(
             spec.path or spec.name,
@@ -427,13 +417,18 @@ def compare_tasks(
             f"unknown {schedule!r}",
             f"use one of {', '.join(SCHEDULES)}",
         )
-    lo = spec.thresholds[0]
-    mtl = explorer.scorer("dense", 1.0)
-    cands = [Candidate("dense", 1.0, k, (), lo) for k in range(len(mtl.graph.cuts))]
-    m_metrics, m_frame = _per_cut(mtl, cands)
-    base = explorer.network_spec("dense", 1.0)
-    weightings = tuple(stl_weightings or ("fixed",))
-    link, edge = explorer.link, explorer.edge
+    return schedule
+
+
+def _single_task_scorers(
+    explorer: Explorer,
+    base: NetworkSpec,
+    tasks: Sequence[str],
+    weightings: Sequence[str],
+    lo: float,
+) -> tuple[list[tuple[Scorer, list[Metrics], pd.DataFrame]], list[str]]:
+    """Per task, its single-task network (one per loss weighting, the best on validation
+    kept, the first on a tie) scored at every cut, and the weighting kept."""
     singles, kept = [], []
     for task in tasks:
         tries = [
@@ -444,12 +439,39 @@ def compare_tasks(
             )
             for w in weightings
         ]
-        # the validation split chooses, the first weighting on a tie
         i = max(range(len(tries)), key=lambda i: (tries[i].task_accuracy("val")[0], -i))
         kept.append(weightings[i])
-        sc = make_scorer(tries[i], explorer.edge, explorer.server, link, tail=spec.tail_energy)
+        sc = make_scorer(
+            tries[i], explorer.edge, explorer.server, explorer.link, tail=explorer.spec.tail_energy
+        )
         sc_cands = [Candidate("dense", 1.0, k, (), lo) for k in range(len(sc.graph.cuts))]
         singles.append((sc, *_per_cut(sc, sc_cands)))
+    return singles, kept
+
+
+def compare_tasks(
+    explorer: Explorer,
+    *,
+    schedule: str | None = None,
+    stl_weightings: Sequence[str] | None = None,
+) -> TaskComparison:
+    """Multi-task against single-task networks for ``explorer``'s spec (one with several
+    tasks); trains the single-task networks it needs (once, cached).
+
+    ``stl_weightings``: the loss weightings each single-task network is trained with, the
+    best on its validation accuracy kept (default: the plain loss, one try, as the spec's
+    multi-task network had one); give the ones the multi-task network was chosen among."""
+    spec = explorer.spec
+    tasks = explorer.tasks or ()
+    schedule = _checked_schedule(spec, tasks, schedule)
+    lo = spec.thresholds[0]
+    mtl = explorer.scorer("dense", 1.0)
+    cands = [Candidate("dense", 1.0, k, (), lo) for k in range(len(mtl.graph.cuts))]
+    m_metrics, m_frame = _per_cut(mtl, cands)
+    base = explorer.network_spec("dense", 1.0)
+    weightings = tuple(stl_weightings or ("fixed",))
+    link, edge = explorer.link, explorer.edge
+    singles, kept = _single_task_scorers(explorer, base, tasks, weightings, lo)
     exchanges = [[Exchange.of(m, link) for m in s[1]] for s in singles]
 
     def mtl_design(name: str, i: int) -> Design:

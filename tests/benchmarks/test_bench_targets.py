@@ -81,18 +81,37 @@ def test_sparsity_verdict_judges_the_claim_s_method_only() -> None:
 
 def test_workers_verdict_skips_without_postgres() -> None:
     workers = load_benchmark("workers")
-    journal_only = {"storage": {"journal": {"1": 60.4, "2": 56.6, "4": 45.4}}}
+    journal_only = {"part": "scoring", "storage": {"journal": {"1": 60.4, "2": 56.6, "4": 45.4}}}
     checks = workers.verdict(journal_only)
     assert statuses(checks) == ["SKIP", "SKIP"]
     assert "no PostgreSQL" in str(checks[0])
     assert verdict.exit_code(checks) == 3
-    pg = {"storage": {**journal_only["storage"], "postgres": {"1": 6.1, "2": 13.1, "4": 10.2}}}
+    pg = {
+        "part": "scoring",
+        "storage": {**journal_only["storage"], "postgres": {"1": 6.1, "2": 13.1, "4": 10.2}},
+    }
     assert statuses(workers.verdict(pg)) == ["PASS", "FAIL"]  # x2.14 >= 1.5, x1.66 < 2.5
     assert verdict.exit_code(workers.verdict(pg)) == 1
     pg["storage"]["postgres"]["4"] = 16.0
     assert verdict.exit_code(workers.verdict(pg)) == 0
-    no_four = {"storage": {"postgres": {"1": 6.1, "2": 13.1}}}
+    no_four = {"part": "scoring", "storage": {"postgres": {"1": 6.1, "2": 13.1}}}
     assert statuses(workers.verdict(no_four)) == ["PASS", "SKIP"]
+
+
+def test_workers_verdict_judges_the_cold_study() -> None:
+    workers = load_benchmark("workers")
+
+    def cold(one: float, two: float) -> dict:
+        return {"1": {"median_wall_s": one}, "2": {"median_wall_s": two}, "speedup": one / two}
+
+    # both parts: the cold study judged beside the scoring targets
+    both = {"part": "all", "storage": {"postgres": {"1": 6.1, "2": 13.1, "4": 16.0}}}
+    assert statuses(workers.verdict({**both, "cold": cold(120.0, 65.0)})) == ["PASS"] * 3
+    checks = workers.verdict({**both, "cold": cold(120.0, 80.0)})  # x1.50 < 1.7
+    assert statuses(checks) == ["PASS", "PASS", "FAIL"] and "x1.50" in str(checks[-1])
+    # the cold part alone, without PostgreSQL: one SKIP, nothing judged on the journal
+    alone = workers.verdict({"part": "cold"})
+    assert statuses(alone) == ["SKIP"] and verdict.exit_code(alone) == 3
 
 
 def test_profile_speed_verdict() -> None:

@@ -17,8 +17,8 @@ from other_worker import hold
 from dse.cli import main
 from dse.search import Explorer, recommend
 from dse.search.baselines import BASELINES, load_grid
-from dse.search.study import STUDIES_DIR, load_study
-from dse.search.workers import registry_dir
+from dse.search.study import load_study
+from dse.search.workers import registered
 
 STATUS_KEYS = {
     "name",
@@ -85,7 +85,7 @@ def test_study_run_status_and_front_in_every_format(
     assert 0 < info["hv_fraction_of_grid"] <= 1 + 1e-9
     assert "trials complete 20" in out
     assert info["workers"] == 0 and "worker" not in out
-    other = hold(registry_dir(STUDIES_DIR, "cli-front", "journal"))  # a run in progress
+    other = hold("cli-front")  # a run in progress
     try:
         out = run(capsys, "study", "status", "cli-front", "--json", "status.json", "--quiet")
     finally:
@@ -314,8 +314,8 @@ def test_study_run_with_workers_shares_the_study_with_helper_processes(
     assert theirs and ours  # both processes ran trials of the one study
     took = [(t.datetime_complete - t.datetime_start).total_seconds() for t in ours]
     assert all(s >= 0.25 for s in took)  # the slowed process's trials are the noted ones
-    folder = registry_dir(STUDIES_DIR, "cli-workers", "journal")
-    assert not list(folder.glob("*.lock"))  # every worker left cleanly
+    workers = registered(load_study("cli-workers")[0])  # this process (both runs), the helper
+    assert len(workers) == 2 and all(r["ended"] for r in workers.values())  # both left cleanly
 
 
 @pytest.mark.parametrize(

@@ -233,8 +233,11 @@ def test_the_others_read_the_entry_once_the_holder_finishes(
 def test_a_dead_workers_claim_expires_and_another_takes_the_key(
     storage: str, study_folder: Path
 ) -> None:
+    """Killed on this host: its claim is dead at once, with no grace period (60 s here) to
+    wait out (a claim of another host's worker expires with its beats:
+    tests/search/test_worker_faults.py)."""
     optuna.create_study(study_name="claims", storage=storage_for("claims", storage))
-    env = _env(**FAST_BEAT)
+    env = _env(DSE_HEARTBEAT_S="1", DSE_GRACE_S="60")
     holder = _claimants(storage, study_folder, 1, hold_s=60, finish=True, env=env)[0]
     deadline = time.time() + 30
     while not (study_folder / "log").exists() and time.time() < deadline:
@@ -248,10 +251,9 @@ def test_a_dead_workers_claim_expires_and_another_takes_the_key(
     events = _log(study_folder)
     assert [w for w, _ in events] == ["start", "start", "end"]
     took = events[1][1] - killed
-    # after the grace period (3 s) since its last beat (at most 1 s before the kill), and
-    # long before the default grace (60 s): the setting is what expired it, however busy
-    # the machine
-    assert 2.0 <= took <= 30.0
+    # a poll and a settle, long before the grace period (60 s) since its last beat, however
+    # busy the machine
+    assert took <= 30.0
 
 
 # --------------------------------------------------------------------------------------

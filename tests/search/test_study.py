@@ -25,7 +25,6 @@ from dse.search.storage import LOST_ATTR, STUDIES_DIR
 from dse.search.study import create_study, load_study, resume_study, run_study, stored_study
 from dse.search.study_status import status
 from dse.search.verification import verify
-from dse.search.workers import registry_dir
 
 
 def make_spec(name: str, **overrides: object) -> StudySpec:
@@ -42,7 +41,8 @@ def explorer_for(spec: StudySpec) -> Explorer:
 
 def run_beside_a_worker(spec: StudySpec, explorer: Explorer) -> optuna.Study:
     """``run_study`` while another process is registered as a worker of the study."""
-    other = hold(registry_dir(STUDIES_DIR, spec.name, "journal"))
+    create_study(spec, explorer=explorer)
+    other = hold(spec.name, index=0)
     try:
         return run_study(spec, progress=False, explorer=explorer)
     finally:
@@ -237,7 +237,7 @@ def test_a_live_workers_running_trial_survives_another_run() -> None:
     spec = make_spec("parallel", n_trials=4)
     study = run_study(spec, n_trials=2, progress=False, explorer=explorer_for(spec))
     busy = study.ask()  # the other worker's trial, in flight
-    other = hold(registry_dir(STUDIES_DIR, "parallel", "journal"))
+    other = hold("parallel")
     try:
         # the other worker finishes its trial a while later, as if nothing happened
         finish = threading.Timer(3.0, lambda: study.tell(busy, [0.5, 0.01, 1000.0]))

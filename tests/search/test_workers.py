@@ -1,55 +1,85 @@
-"""The worker registry: a held lock marks a live worker, a released one a dead worker."""
+"""The workers of a study: a worker's name (host, process id, start time), whether its
+process runs, and the registry in the study's own storage."""
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
+import optuna
 import pytest
 from other_worker import hold
 
-from dse.search.workers import Worker, registry_dir
+from dse.search.storage import storage_for
+from dse.search.workers import (
+    live_workers,
+    parse_worker,
+    process_start,
+    registered,
+    this_worker,
+    worker_alive,
+)
+
+LINUX = sys.platform.startswith("linux")
 
 
-def test_registry_dir_separates_studies_and_storages(tmp_path: Path) -> None:
-    a = registry_dir(tmp_path, "s", "journal")
-    assert a == registry_dir(tmp_path, "s", "journal")
-    assert a != registry_dir(tmp_path, "s", "sqlite")
-    assert a != registry_dir(tmp_path, "t", "journal")
-    assert a.parent == tmp_path / ".workers"
+def test_a_worker_is_named_by_host_process_and_start() -> None:
+    me = this_worker()
+    host, pid, start = parse_worker(me)
+    assert host == socket.gethostname() and pid == os.getpid()
+    if LINUX:
+        assert start is not None and start == process_start(os.getpid())
+    assert worker_alive(me) is True
+    # a name dse wrote before it recorded start times: the process id alone
+    assert worker_alive(f"{socket.gethostname()}-{os.getpid()}") is True
+    assert worker_alive(f"another-host-{os.getpid()}@x:1") is None  # only its beats tell
 
 
-def test_a_worker_sees_a_live_one_and_not_itself(tmp_path: Path) -> None:
-    folder = tmp_path / "w"
-    other = hold(folder)
+@pytest.mark.skipif(not LINUX, reason="start times come from /proc")
+def test_a_reused_process_id_is_not_the_worker_that_had_it() -> None:
+    host, pid, start = parse_worker(this_worker())
+    boot, _, ticks = str(start).partition(":")
+    assert worker_alive(f"{host}-{pid}@{boot}:{int(ticks) + 1}") is False  # another start
+    assert worker_alive(f"{host}-{pid}@00000000:{ticks}") is False  # before the last boot
+
+
+def test_an_ended_process_is_a_dead_worker() -> None:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    assert worker_alive(f"{socket.gethostname()}-{p.pid}") is False
+
+
+def test_a_worker_sees_a_live_one_and_not_a_killed_one(study_folder: Path) -> None:
+    study = optuna.create_study(study_name="reg", storage=storage_for("reg"))
+    other = hold("reg")
     try:
-        with Worker(folder) as me:
-            assert me.path.exists()
-            alive = me.others()
-            assert alive == [f"{me.path.stem.rsplit('-', 1)[0]}-{other.pid}"]
-        assert not me.path.exists()  # a clean exit removes its own file
+        alive = live_workers(study)
+        assert [parse_worker(w)[1] for w in alive] == [other.pid]
+        assert live_workers(study, besides=next(iter(alive))) == {}
     finally:
-        other.stdin.close()  # type: ignore[union-attr]
+        other.kill()  # no clean-up runs: its record stays, its process goes
         other.wait(timeout=30)
-    with Worker(folder) as me:  # the other ended cleanly: nothing left
-        assert me.others() == []
+    assert len(registered(study)) == 1 and live_workers(study) == {}
 
 
-def test_a_killed_worker_counts_as_dead_and_its_file_is_removed(tmp_path: Path) -> None:
-    folder = tmp_path / "w"
-    other = hold(folder)
-    left = next(folder.glob("*.lock"))
-    other.kill()  # no clean-up runs: the file stays, the lock goes with the process
-    other.wait(timeout=30)
-    assert left.exists()
-    with Worker(folder) as me:
-        assert me.others() == []
-    assert not left.exists()
-
-
-@pytest.mark.parametrize("enter_twice", [False, True])
-def test_registering_the_same_process_twice_is_harmless(tmp_path: Path, enter_twice: bool) -> None:
-    with Worker(tmp_path) as a:
-        if enter_twice:
-            with Worker(tmp_path) as b:
-                assert b.others() == [] and a.others() == []
-        assert a.others() == []
+def test_the_registry_is_the_same_from_any_folder(study_folder: Path) -> None:
+    """Liveness does not depend on the working folder or on how the storage is named."""
+    (study_folder / "studies").mkdir()
+    path = study_folder / "studies" / "reg.journal"
+    study = optuna.create_study(study_name="reg", storage=storage_for("reg", str(path)))
+    other = hold("reg")
+    try:
+        elsewhere = study_folder / "elsewhere"
+        elsewhere.mkdir()
+        os.chdir(elsewhere)
+        relative = os.path.relpath(path)
+        seen = optuna.load_study(study_name="reg", storage=storage_for("reg", relative))
+        assert [parse_worker(w)[1] for w in live_workers(seen)] == [other.pid]
+    finally:
+        os.chdir(study_folder)
+        other.kill()
+        other.wait(timeout=30)
+    assert live_workers(study) == {}
