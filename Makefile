@@ -34,8 +34,8 @@ test-all: $(STAMP)
 	DSE_FUZZ_EXAMPLES=250 $(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check dse tests benchmarks
-	$(BIN)/ruff format --check dse tests benchmarks
+	$(BIN)/ruff check dse tests benchmarks docs
+	$(BIN)/ruff format --check dse tests benchmarks docs
 
 clean:
 	rm -rf $(VENV) .dse-cache

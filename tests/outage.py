@@ -121,14 +121,19 @@ class Proxy:
 
 #: ``dse ARGV`` in a process whose every trial takes ``DELAY`` seconds longer (a worker
 #: with something to ride out or to be paused in): ``python -c SLOW DELAY ARGV...``.
+# the delay is the trial's (the study's objective), not every scoring: the grid a run
+# scores at its end for the answer stays as fast as it is
 SLOW = """
 import sys, time
-from dse.search.explorer import Explorer
-plain, delay = Explorer.evaluate, float(sys.argv[1])
-def slow(self, cand):
-    time.sleep(delay)
-    return plain(self, cand)
-Explorer.evaluate = slow
+import dse.search.study as study
+plain, delay = study.objective_for, float(sys.argv[1])
+def slow_objective_for(explorer, evaluate=None):
+    objective = plain(explorer, evaluate)
+    def slow(trial):
+        time.sleep(delay)
+        return objective(trial)
+    return slow
+study.objective_for = slow_objective_for
 from dse.cli import main
 sys.exit(main(sys.argv[2:]))
 """

@@ -61,8 +61,9 @@ _UNREACHABLE_WORDS = (
     "lost connection",
     "recovery mode",
 )
-#: gRPC status codes of a proxy out of reach (restarting, overloaded), by name.
-_GRPC_RETRY = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED")
+#: gRPC status codes of a proxy out of reach (restarting, overloaded), by name; a call in
+#: flight when the proxy stops ends CANCELLED
+_GRPC_RETRY = ("UNAVAILABLE", "DEADLINE_EXCEEDED", "RESOURCE_EXHAUSTED", "ABORTED", "CANCELLED")
 
 
 def outage_seconds() -> float:
@@ -131,6 +132,10 @@ def _grpc_unreachable(err: BaseException) -> bool:
     return name in ("UNKNOWN", "INTERNAL") and _words_say_unreachable(str(text or ""))
 
 
+#: Calls whose first argument is a study's id.
+_STUDY_CALLS = frozenset({"create_new_trial", "get_all_trials", "get_n_trials", "get_best_trial"})
+
+
 class StorageUnreachable(InputError):
     """The storage stayed out of reach for longer than the worker waits."""
 
@@ -146,20 +151,51 @@ class RetryingStorage(BaseStorage, BaseHeartbeat):
         #: time.monotonic() when the last outage ended (None: none yet), for liveness:
         #: no worker could beat while the storage was out of reach
         self.back_at: float | None = None
+        #: outages met so far (a proxy back from one may not know the trials of before)
+        self.outages = 0
+        #: the studies this storage was asked about (what a restarted proxy is made read)
+        self._study_ids: set[int] = set()
         self._lock = threading.Lock()
 
     def _call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         method: Callable[..., Any] = getattr(self._backend, name)
+        if name in _STUDY_CALLS and args and isinstance(args[0], int):
+            self._study_ids.add(args[0])
+        try:
+            return self._through_outages(method, args, kwargs)
+        except KeyError:
+            if not self._reintroduce(name, args):
+                raise
+            return self._through_outages(method, args, kwargs)
+
+    def _through_outages(
+        self, method: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
         try:
             return method(*args, **kwargs)
         except Exception as exc:
             if not unreachable(exc):
                 raise
             first = exc
+        self.outages += 1
         result = ride_out(lambda: method(*args, **kwargs), where=self.where, first=first)
         with self._lock:
             self.back_at = time.monotonic()
         return result
+
+    def _reintroduce(self, name: str, args: tuple[Any, ...]) -> bool:
+        """A gRPC proxy started again after an outage serves the database through a fresh
+        cache, which knows a trial only once it has read it: a write to a trial created
+        before the restart is refused as an unknown trial. Have the proxy read the trial's
+        study, then the write may be tried again (True); False where that cannot be the
+        cause (not a proxy, no outage yet, no trial id)."""
+        if not self.outages or type(self._backend).__name__ != "GrpcStorageProxy":
+            return False
+        if not (name.startswith("set_trial_") and args and isinstance(args[0], int)):
+            return False
+        for study_id in sorted(self._study_ids):  # a worker works on one study
+            self._through_outages(self._backend.get_all_trials, (study_id,), {"deepcopy": False})
+        return bool(self._study_ids)
 
     def get_heartbeat_interval(self) -> int | None:
         """The heartbeat interval of the storage underneath (None: it keeps none)."""
