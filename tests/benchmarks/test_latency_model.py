@@ -99,7 +99,9 @@ def test_the_old_unseen_set_is_refused_it_shares_its_layers(bench: ModuleType) -
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kernels", [100, 1000])  # --quick's and the full run's
+@pytest.mark.parametrize(  # --quick's and the full run's (9 s: make test-all runs it)
+    "kernels", [100, pytest.param(1000, marks=pytest.mark.heavy)]
+)
 def test_the_unseen_networks_share_no_layer_with_the_calibration(
     bench: ModuleType, kernels: int
 ) -> None:

@@ -319,7 +319,14 @@ def stages_run(got: Walk, n_edge: int, n_server: int, server: bool) -> tuple[lis
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ZOO)
+@pytest.mark.parametrize(
+    "model",
+    # the two largest take 10 to 16 s: make test-all (CI) runs them
+    [
+        pytest.param(m, marks=pytest.mark.heavy) if m in ("mobilenet-s", "resnet-s") else m
+        for m in ZOO
+    ],
+)
 def test_every_zoo_model_exports_with_exits_at_every_site(model: str, place: Path) -> None:
     """Each exit alone at the cut, all of them split between edge and server, all on the
     edge and the cut past them (vgg-s there: what one program with a torch.cond per exit

@@ -22,7 +22,7 @@ from dse.errors import InputError
 from dse.search.storage import LOST_ATTR, storage_for
 from dse.search.storage_retry import RetryingStorage, StorageUnreachable, unreachable
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]  # servers stopped and started, for seconds
 
 
 def _states(name: str, storage: str) -> dict[str, int]:

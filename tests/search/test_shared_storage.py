@@ -97,6 +97,7 @@ def _states(trials: list[optuna.trial.FrozenTrial]) -> dict[str, int]:
 
 
 @pytest.mark.slow
+@pytest.mark.heavy  # many processes, 9 to 12 s
 def test_workers_started_together_end_with_exactly_n_trials(
     storage_pg_first: str, study_folder: Path
 ) -> None:
@@ -206,6 +207,7 @@ def _log(folder: Path) -> list[tuple[str, float]]:
 
 
 @pytest.mark.slow
+@pytest.mark.heavy  # many processes, 9 to 12 s
 def test_a_key_is_claimed_by_one_worker_at_a_time(
     storage_pg_first: str, study_folder: Path
 ) -> None:
@@ -280,7 +282,8 @@ def _uninterrupted_metrics(name: str, storage: str, cache: Path) -> dict[int, di
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("seed", [0, pytest.param(1, marks=pytest.mark.heavy)])
+@pytest.mark.heavy  # many processes, 12 s each
+@pytest.mark.parametrize("seed", [0, 1])
 def test_a_worker_killed_at_a_random_moment_loses_nothing(
     storage_journal_first: str,
     study_folder: Path,

@@ -77,6 +77,7 @@ def _ok(p: subprocess.Popen[str]) -> str:
 
 
 @pytest.mark.slow
+@pytest.mark.heavy  # 9 to 14 s, processes waiting on each other
 def test_workers_in_other_folders_spelling_the_journal_otherwise_see_each_other(
     tmp_path: Path, shared_cache: Path
 ) -> None:
@@ -106,6 +107,7 @@ def test_workers_in_other_folders_spelling_the_journal_otherwise_see_each_other(
 
 
 @pytest.mark.slow
+@pytest.mark.heavy  # 9 to 14 s, processes waiting on each other
 def test_a_worker_paused_past_the_grace_period_drops_its_trial_and_goes_on(
     study_folder: Path, shared_cache: Path
 ) -> None:
@@ -317,6 +319,7 @@ def test_a_claim_of_another_hosts_worker_is_waited_out_for_the_grace_period(
 
 
 @pytest.mark.slow
+@pytest.mark.heavy  # 9 to 14 s, processes waiting on each other
 def test_status_counts_every_training_per_worker(
     study_folder: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
