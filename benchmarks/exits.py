@@ -53,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from verdict import Check, conclude, judge, skipped
 
 MODELS = ("vgg-s", "resnet-s", "mobilenet-s")
 HEADS = ("linear", "sdn", "conv")
@@ -274,59 +275,51 @@ def choose_head(cases: list[dict]) -> str | None:
     return max(by_head, key=score)
 
 
-def verdict(
-    cases: list[dict], *, default_head: str, chosen_head: str | None, quick: bool = False
-) -> list[str]:
-    """PASS/FAIL/SKIP lines of the targets (see the module docstring), from the figures."""
-    lines = []
-    if chosen_head is None:
-        lines.append("SKIP: the default head is the one chosen on validation (no case measured)")
-    else:
-        ok = chosen_head == default_head
-        lines.append(
-            f"{'PASS' if ok else 'FAIL'}: the default head ({default_head}) is the one chosen "
-            f"on validation ({chosen_head})"
+def verdict(cases: list[dict], *, default_head: str, chosen_head: str | None) -> list[Check]:
+    """One check per target (see the module docstring), from the figures."""
+    checks = [
+        judge(
+            None if chosen_head is None else chosen_head == default_head,
+            f"the default head ({default_head}) is the one chosen on validation "
+            f"({chosen_head or 'no case measured'})",
         )
+    ]
     mine = [c for c in cases if c["head"] == default_head]
     if not mine:
-        lines.append(f"SKIP: every exit above its floor (no case with the {default_head} head)")
+        checks.append(skipped(f"every exit above its floor (no case with the {default_head} head)"))
     for c in mine:
         low = [e for e in c["exits"] if e["val_accuracy"] < e["floor"] - _TOL]
         shown = ", ".join(
             f"{e['site']} {100 * e['val_accuracy']:.1f}% (floor {100 * e['floor']:.1f}%)"
             for e in c["exits"]
         )
-        lines.append(
-            f"{'FAIL' if low else 'PASS'}: {c['model']}/{c['data']}: every exit above its "
-            f"floor on validation: {shown or 'no exit'}"
+        checks.append(
+            judge(
+                not low,
+                f"{c['model']}/{c['data']}: every exit above its floor on validation: "
+                f"{shown or 'no exit'}",
+            )
         )
     for model, data in SAVING_CASES:
         got = [c for c in mine if (c["model"], c["data"]) == (model, data)]
         if not got:
-            lines.append(f"SKIP: {model}/{data} saves >= 40% of the edge-only FLOPs (not run)")
+            checks.append(skipped(f"{model}/{data} saves >= 40% of the edge-only FLOPs (not run)"))
             continue
         c = got[0]
         ok = (
             c["edge_flops_saved"] >= SAVING_TARGET - _TOL
             and c["test_accuracy_lost"] <= MAX_LOSS + _TOL
         )
-        lines.append(
-            f"{'PASS' if ok else 'FAIL'}: {model}/{data}: exits save "
-            f"{100 * c['edge_flops_saved']:.1f}% of the edge-only FLOPs on test at "
-            f"{100 * c['test_accuracy_lost']:+.2f} points of test accuracy lost (target >= "
-            f"{100 * SAVING_TARGET:.0f}% at <= {100 * MAX_LOSS:.0f} point; validation "
-            f"{100 * c['val_flops_saved']:.1f}%)"
+        checks.append(
+            judge(
+                ok,
+                f"{model}/{data}: exits save {100 * c['edge_flops_saved']:.1f}% of the "
+                f"edge-only FLOPs on test at {100 * c['test_accuracy_lost']:+.2f} points of "
+                f"test accuracy lost (target >= {100 * SAVING_TARGET:.0f}% at <= "
+                f"{100 * MAX_LOSS:.0f} point; validation {100 * c['val_flops_saved']:.1f}%)",
+            )
         )
-    if quick:
-        lines = [line.replace("PASS:", "PASS (quick run):", 1) for line in lines]
-    return lines
-
-
-def exit_code(lines: list[str]) -> int:
-    """1 on any FAIL, else 3 on any SKIP, else 0."""
-    if any(line.startswith("FAIL") for line in lines):
-        return 1
-    return 3 if any(line.startswith("SKIP") for line in lines) else 0
+    return checks
 
 
 def table(cases: list[dict]) -> str:
@@ -411,12 +404,11 @@ def main(argv: list[str] | None = None) -> int:
         if got:
             mean = sum(c["val_flops_saved"] for c in got) / len(got)
             print(f"head {h}: mean validation saving {100 * mean:.1f}% over {len(got)} case(s)")
-    lines = verdict(cases, default_head=default, chosen_head=chosen, quick=args.quick)
+    checks = verdict(cases, default_head=default, chosen_head=chosen)
+    lines = [str(c) for c in checks]
     print()
-    for line in lines:
-        print(line)
-    code = exit_code(lines)
-    print(f"OVERALL: {['PASS', 'FAIL', '', 'SKIP'][code]} ({time.perf_counter() - start:.0f} s)")
+    took = f"{time.perf_counter() - start:.0f} s"
+    code = conclude(checks, note=f"quick run: not the target; {took}" if args.quick else took)
     if args.json:
         doc = {
             "cases": cases,

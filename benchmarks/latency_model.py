@@ -45,6 +45,8 @@ import torch.nn as nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from verdict import Check, conclude, exit_code, judge, skipped  # noqa: E402
+
 from dse.costmodel import build_graph, cost_table, load_device, load_link  # noqa: E402
 from dse.costmodel.calibrate import machine, plan_predictor, spread_cuts  # noqa: E402
 from dse.costmodel.coverage import (  # noqa: E402
@@ -59,7 +61,6 @@ from dse.nets.zoo import MLP, VGG, MobileNet, ResNet  # noqa: E402
 
 TARGET = 0.90  # share of unseen cuts within +-10%
 ZOO = ("mlp", "vgg-s", "resnet-s", "mobilenet-s")
-PASS, FAIL, SKIP = 0, 1, 3
 
 
 def unseen_networks() -> list[tuple[str, nn.Module, torch.Tensor]]:
@@ -125,12 +126,12 @@ def stats(d: pd.DataFrame) -> dict[str, float]:
     }
 
 
-def verdict(figures: Mapping[str, Any]) -> tuple[list[str], int]:
-    """The benchmark's verdict lines and exit code from its figures (``run``'s result):
-    PASS (0) when >= :data:`TARGET` of the unseen cuts are within +-10% and none of their
-    layers was timed in calibration; SKIP (3) when the target is missed but the
-    measurement itself repeats within +-10% for fewer than :data:`TARGET` of the unseen
-    cuts (a machine too busy to judge it); FAIL (1) otherwise."""
+def verdict(figures: Mapping[str, Any]) -> list[Check]:
+    """The benchmark's one check from its figures (``run``'s result): PASS when >=
+    :data:`TARGET` of the unseen cuts are within +-10% and none of their layers was timed
+    in calibration; SKIP when the target is missed but the measurement itself repeats
+    within +-10% for fewer than :data:`TARGET` of the unseen cuts (a machine too busy to
+    judge it); FAIL otherwise."""
     u = figures["unseen"]
     share, repeat = u.get("within_10", 0.0), u.get("repeat_within_10", 0.0)
     shared = u.get("layers_seen_in_calibration", 0)
@@ -139,14 +140,12 @@ def verdict(figures: Mapping[str, Any]) -> tuple[list[str], int]:
         f"the measurement repeats within +-10% for {100 * repeat:.1f}% of them"
     )
     if shared:
-        return [f"FAIL: {shared} unseen layer(s) were timed in calibration; {text}"], FAIL
+        return [judge(False, f"{shared} unseen layer(s) were timed in calibration; {text}")]
     if u.get("n", 0) == 0:
-        return ["SKIP: no unseen cut was timed"], SKIP
-    if share >= TARGET:
-        return [f"PASS: {text}"], PASS
-    if repeat < TARGET:
-        return [f"SKIP: {text}: the machine is too busy to judge the target; rerun quiet"], SKIP
-    return [f"FAIL: {text}"], FAIL
+        return [skipped("no unseen cut was timed")]
+    if share < TARGET and repeat < TARGET:
+        return [skipped(f"{text}: the machine is too busy to judge the target; rerun quiet")]
+    return [judge(share >= TARGET, text)]
 
 
 def _network(name: str, model: nn.Module, x: torch.Tensor) -> dict[str, Any]:
@@ -327,15 +326,14 @@ def main(argv: list[str] | None = None) -> int:
     if "refused" in out:
         print(f"benchmarks/latency_model.py: {out['refused']}", file=sys.stderr)
         return 2
-    lines, code = verdict(out)
-    out["verdict"] = lines
-    out["pass"] = code == PASS
-    print()
-    print("\n".join(lines))
+    checks = verdict(out)
+    out["verdict"] = [str(c) for c in checks]
+    out["pass"] = exit_code(checks) == 0
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2, default=float))
         print(f"wrote {args.json}")
-    return code
+    print()
+    return conclude(checks)
 
 
 if __name__ == "__main__":

@@ -3,28 +3,22 @@ the head chosen on validation and the FLOPs a sample pays at the exit it leaves 
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import torch
+from benchmark_files import load_benchmark
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_exits", ROOT / "benchmarks" / "exits.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["bench_exits"] = module
-    spec.loader.exec_module(module)
-    return module
+bench = load_benchmark("exits")
+verdict = load_benchmark("verdict")
 
 
-bench = _bench()
+def lines_of(checks: list[Any]) -> list[str]:
+    return [str(c) for c in checks]
 
 
 def case(
@@ -63,10 +57,11 @@ def passing() -> list[dict[str, Any]]:
 
 
 def test_every_target_met_passes_with_exit_code_0() -> None:
-    lines = bench.verdict(passing(), default_head="sdn", chosen_head="sdn")
+    checks = bench.verdict(passing(), default_head="sdn", chosen_head="sdn")
+    lines = lines_of(checks)
     assert all(line.startswith("PASS") for line in lines), lines
     assert len(lines) == 1 + 2 + 2  # the head, the floors of 2 cases, 2 savings
-    assert bench.exit_code(lines) == 0
+    assert verdict.exit_code(checks) == 0
 
 
 @pytest.mark.parametrize(
@@ -81,24 +76,26 @@ def test_every_target_met_passes_with_exit_code_0() -> None:
 def test_each_missed_target_fails_with_exit_code_1(
     cases: list[dict[str, Any]], chosen: str, needle: str
 ) -> None:
-    lines = bench.verdict(cases, default_head="sdn", chosen_head=chosen)
+    checks = bench.verdict(cases, default_head="sdn", chosen_head=chosen)
+    lines = lines_of(checks)
     failed = [line for line in lines if line.startswith("FAIL")]
     assert len(failed) == 1 and needle.replace("-1.11", "+1.11") in failed[0], lines
-    assert bench.exit_code(lines) == 1
+    assert verdict.exit_code(checks) == 1
 
 
 def test_a_target_not_measured_is_skip_with_exit_code_3() -> None:
-    lines = bench.verdict([case()], default_head="sdn", chosen_head=None)
+    checks = bench.verdict([case()], default_head="sdn", chosen_head=None)
+    lines = lines_of(checks)
     assert [line.split(":")[0] for line in lines] == ["SKIP", "PASS", "PASS", "SKIP"]
     assert "resnet-s/shapes" in lines[-1]
-    assert bench.exit_code(lines) == 3
+    assert verdict.exit_code(checks) == 3
     # a FAIL beside a SKIP is still a failure
-    lines = bench.verdict([case(saved=0.1)], default_head="sdn", chosen_head=None)
-    assert bench.exit_code(lines) == 1
+    checks = bench.verdict([case(saved=0.1)], default_head="sdn", chosen_head=None)
+    assert verdict.exit_code(checks) == 1
     # no case with the default head: the floors and savings are not measured
-    lines = bench.verdict([case(head="linear")], default_head="sdn", chosen_head="linear")
-    assert bench.exit_code(lines) == 1  # the head chosen is not the default
-    assert sum(line.startswith("SKIP") for line in lines) == 3
+    checks = bench.verdict([case(head="linear")], default_head="sdn", chosen_head="linear")
+    assert verdict.exit_code(checks) == 1  # the head chosen is not the default
+    assert sum(line.startswith("SKIP") for line in lines_of(checks)) == 3
 
 
 def test_the_head_with_the_largest_mean_validation_saving_is_chosen() -> None:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 import torch
+from benchmark_files import load_benchmark
 
 from dse.costmodel.coverage import layer_configs
 from dse.costmodel.graph import build_graph
@@ -22,14 +21,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "latency_model_bench", ROOT / "benchmarks" / "latency_model.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("latency_model")
+
+
+verdict = load_benchmark("verdict")
 
 
 def figures(within_10: float, repeat_within_10: float, shared: int = 0, n: int = 40) -> Any:
@@ -59,8 +54,10 @@ def figures(within_10: float, repeat_within_10: float, shared: int = 0, n: int =
     ],
 )
 def test_verdict(bench: ModuleType, case: Any, expect: str, code: int) -> None:
-    lines, got = bench.verdict(case)
-    assert got == code and lines[0].startswith(expect[:4]) and expect in lines[0], lines
+    checks = bench.verdict(case)
+    lines = [str(c) for c in checks]
+    assert verdict.exit_code(checks) == code, lines
+    assert lines[0].startswith(expect[:4]) and expect in lines[0], lines
 
 
 def _configs(name: str, model: torch.nn.Module, x: torch.Tensor) -> dict[str, Any]:
