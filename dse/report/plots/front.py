@@ -273,7 +273,10 @@ def _best_points(ax: Any, info: FrontInfo, i: int, j: int, divs: list[float]) ->
             facecolors="none",
             edgecolors=colour,
             lw=1.6,
-            label=f"best of {label}",
+            # a baseline's restricted front decided by the answer's rule; edge-only and
+            # server-only baselines carry no exit, unlike the answer's edge-only alternative
+            label=f"baseline {label}'s pick"
+            + (" (no exit)" if first in ("edge-only", "server-only") else ""),
             zorder=6,
         )
     if info.star is not None:
