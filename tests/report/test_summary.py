@@ -49,8 +49,9 @@ def test_a_front_spans_the_space_only_with_every_property() -> None:
 def test_the_demo_studys_front_holds_the_cut_exits_and_no_guess(study_folder: Path) -> None:
     """The shipped demo spec, run whole (3 networks trained, 300 trials scored): its front
     holds server-only and a cut inside the network, exits on the edge and two bandwidth
-    regimes, and nothing under the learned floor. (Its edge-only points were exits below
-    chance; they are named apart now, not counted as the front reaching edge-only.)"""
+    regimes, and nothing under the learned floor: every exit of its three networks learns
+    (with linear exit heads and constant exit weights its stage-0 exit sat at 22.8%, below
+    chance, and was named apart from the front)."""
     spec = load_spec(DEMO)
     explorer = Explorer(spec, progress=False)
     study = run_study(spec, progress=False, explorer=explorer)
@@ -62,4 +63,4 @@ def test_the_demo_studys_front_holds_the_cut_exits_and_no_guess(study_folder: Pa
     assert s.points == len(decision.front) and s.below_floor == len(decision.below_floor)
     floor = decision.floors[0].floor
     assert all(p.metrics["accuracy"] >= floor for p in decision.front)
-    assert any(u.output == "exit stages.0" for u in decision.not_learned)
+    assert not decision.not_learned, decision.not_learned
