@@ -134,7 +134,7 @@ def sweep_row(r: Any, exit_names: tuple[str, ...]) -> dict[str, str]:
     """One deployment's line of the sweep table: its best configuration, its metrics, and
     the best edge-only and server-only configurations beside it."""
     from dse.report import fmt
-    from dse.search import exit_label
+    from dse.search import Candidate
 
     b = r.best
     if b is None:
@@ -145,14 +145,9 @@ def sweep_row(r: Any, exit_names: tuple[str, ...]) -> dict[str, str]:
         )
         best = f"{nothing} ({r.candidates} candidates)"
         return {"edge": r.edge, "link": r.link, "server": r.server, "best": best}
-    k = b.knobs
-    exits = "+".join(exit_label(exit_names, j) for j in k["exits"]) or "none"
-    config = (
-        f"{k['method']}@{k['density']:g} cut {k['split']} ({r.where}) exits {exits}"
-        + (f" tau {k['threshold']:g}" if k["exits"] else "")
-        # a codec decides nothing where nothing is sent (every sample answered on the edge)
-        + (f" codec {k['codec']}" if k.get("codec") and r.where != "edge-only" else "")
-    )
+    # the label every view gives (a codec decides nothing where nothing is sent)
+    cand = Candidate.from_row({f"knob_{k}": v for k, v in b.knobs.items()})
+    config = f"{cand.label(exit_names, sends=r.where != 'edge-only')} ({r.where})"
     return {
         "edge": r.edge,
         "link": r.link,

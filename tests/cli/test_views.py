@@ -57,7 +57,8 @@ def test_a_front_configuration_without_an_exit_shows_no_threshold() -> None:
 def _deployment(where: str, **knobs: Any) -> SimpleNamespace:
     metrics = {"accuracy": 0.9, "latency_mean": 0.012, "bandwidth": 0.0, "edge_energy": 0.003}
     best = SimpleNamespace(
-        knobs={"method": "dense", "density": 1.0, "split": 5, **knobs}, metrics=metrics
+        knobs={"method": "dense", "density": 1.0, "split": 5, "criterion": "max_prob", **knobs},
+        metrics=metrics,
     )
     return SimpleNamespace(
         edge="esp32-s3",
@@ -75,9 +76,10 @@ def _deployment(where: str, **knobs: Any) -> SimpleNamespace:
 def test_a_sweep_row_leaves_out_the_knobs_that_decide_nothing() -> None:
     names = ("stages.0", "stages.1")
     silent = sweep_row(_deployment("edge-only", exits=[1], threshold=0.9, codec="int8"), names)
-    assert silent["best"] == "dense@1 cut 5 (edge-only) exits stages.1 tau 0.9"
+    # the label every view gives, the codec left out where nothing is sent
+    assert silent["best"] == "dense, cut 5, exits stages.1 @ 0.9 (edge-only)"
     sent = sweep_row(_deployment("split", exits=[], threshold=0.9, codec="int8"), names)
-    assert sent["best"] == "dense@1 cut 5 (split) exits none codec int8"
+    assert sent["best"] == "dense, cut 5, no exit, codec int8 (split)"
     assert sent["split wins"] == "yes" and silent["split wins"] == "no"
     assert sent["best edge-only"] == "same" and sent["best server-only"] == "none feasible"
     assert sent["latency"] == "12 ms" and sent["accuracy"] == "90.0%"
