@@ -418,6 +418,7 @@ def cmd_study_grid(args: argparse.Namespace) -> int:
     from dse.report import fmt
     from dse.search import (
         Explorer,
+        check_grid_size,
         create_study,
         csv_text,
         ensure_grid,
@@ -430,6 +431,8 @@ def cmd_study_grid(args: argparse.Namespace) -> int:
 
     spec = load_spec(args.spec)
     explorer = Explorer(spec, progress=not args.quiet)
+    # a grid past the limit is refused before the study is created: nothing is stored
+    check_grid_size(explorer.space.size(), where=spec.path or spec.name)
     study, _ = create_study(spec, storage=args.storage, explorer=explorer)  # checks first
     grid = ensure_grid(study, explorer, rescore=True)
     if args.out:

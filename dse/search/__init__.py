@@ -51,6 +51,7 @@ __all__, __getattr__ = exports(
         "parse_spec": "spec",
         "check_study_name": "spec",
         "check_data_table": "spec",
+        "check_grid_size": "grid_limit",
         # a candidate and its score
         "Candidate": "space",
         "exit_label": "space",

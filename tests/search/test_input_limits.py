@@ -56,6 +56,8 @@ def test_study_grid_of_a_space_past_the_limit_is_one_line(study_folder: Path) ->
     lines = done.stderr.splitlines()
     assert len(lines) == 1 and "Traceback" not in done.stderr
     assert "the grid has " in lines[0] and "candidates, over the limit of 5,000" in lines[0]
+    # refused before the study was created: nothing is stored under its name
+    assert not (study_folder / "studies" / "wide.journal").exists()
 
 
 def test_a_huge_model_name_is_cut_in_the_error_line(
