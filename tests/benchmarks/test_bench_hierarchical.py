@@ -70,7 +70,9 @@ def test_the_time_split_accounts_for_the_whole_training(
         assert t["edge"] == 0 and t["waits"] == pytest.approx(link.rtt_s)
 
 
-def rows(hier_s: float, split_s: float, hier_acc: float, split_acc: float) -> list[dict]:
+def rows(
+    hier_s: float, split_s: float, hier_acc: float, split_acc: float, floor: float = 0.42
+) -> list[dict]:
     out = []
     for link in ("3g", "lte"):
         for mode, s, a, cut in (
@@ -86,6 +88,7 @@ def rows(hier_s: float, split_s: float, hier_acc: float, split_acc: float) -> li
                     "train_time_s": s,
                     "accuracy": a,
                     "exit_accuracy": a,
+                    "floor": floor,
                 }
             )
     return out
@@ -99,5 +102,12 @@ def test_verdict_on_the_target_link() -> None:
     assert [c.status for c in slow] == ["FAIL"] and verdict.exit_code(slow) == 1
     lost = hierarchical.verdict(rows(50.0, 100.0, 0.98, 0.998))  # 1.8 points lost
     assert [c.status for c in lost] == ["FAIL"]
+    # both at chance: hierarchical "gains" 6 points on a split training that learned
+    # nothing, which is no pass (resnet-s with an edge learning rate of 0.01 did this)
+    chance = hierarchical.verdict(rows(71.0, 100.0, 0.304, 0.244))
+    assert [c.status for c in chance] == ["FAIL"], chance
+    assert "at or under the learned floor of 42.0%: split 24.4%, hierarchical 30.4%" in str(
+        chance[0]
+    )
     lines = hierarchical.explain(rows(78.0, 100.0, 0.998, 0.998))
     assert len(lines) == 2 and "(target link)" in lines[0] and "time cut 22% < 25%" in lines[0]
