@@ -153,6 +153,26 @@ def _worker(
 PARTS = ("sampler", "storage", "scoring", "lock", "liveness")
 
 
+def _run_together(
+    procs: list[Any], ready: Any, go: Any, out: Any, *, timeout: float
+) -> tuple[list[dict[str, Any]], float]:
+    """Start the worker processes, wait until each is ready, let them go at once: what
+    each reported and the wall time from the start to the last one's report."""
+    for p in procs:
+        p.start()
+    for _ in procs:
+        ready.get(timeout=600)
+    start = time.perf_counter()
+    go.set()
+    results = [out.get(timeout=timeout) for _ in procs]
+    wall = time.perf_counter() - start
+    for p in procs:
+        p.join()
+        if p.exitcode != 0:
+            raise SystemExit(f"a worker failed (exit {p.exitcode})")
+    return results, wall
+
+
 def run_once(
     spec_path: str,
     storage: str,
@@ -175,18 +195,7 @@ def run_once(
         )
         for i in range(workers)
     ]
-    for p in procs:
-        p.start()
-    for _ in procs:
-        ready.get(timeout=600)
-    start = time.perf_counter()
-    go.set()
-    results = [out.get(timeout=1800) for _ in procs]
-    wall = time.perf_counter() - start
-    for p in procs:
-        p.join()
-        if p.exitcode != 0:
-            raise SystemExit(f"a worker failed (exit {p.exitcode})")
+    results, wall = _run_together(procs, ready, go, out, timeout=1800)
     busy = sum(r["wall"] for r in results)
     split = {k: sum(r[k] for r in results) / busy for k in PARTS}
     split["other"] = max(0.0, 1 - sum(split.values()))
@@ -300,18 +309,7 @@ def run_cold(spec_path: str, storage: str, workers: int, n_trials: int) -> dict[
             )
             for i in range(workers)
         ]
-        for p in procs:
-            p.start()
-        for _ in procs:
-            ready.get(timeout=600)
-        start = time.perf_counter()
-        go.set()
-        results = [out.get(timeout=3600) for _ in procs]
-        wall = time.perf_counter() - start
-        for p in procs:
-            p.join()
-            if p.exitcode != 0:
-                raise SystemExit(f"a cold worker failed (exit {p.exitcode})")
+        results, wall = _run_together(procs, ready, go, out, timeout=3600)
     study = optuna.load_study(study_name=name, storage=storage_for(name, storage))
     trained = [v for k, v in study.user_attrs.items() if k.startswith(TRAINED_PREFIX)]
     keys = [k[len(TRAINED_PREFIX) :].split(":", 1)[0] for k in study.user_attrs]
