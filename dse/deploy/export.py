@@ -37,6 +37,7 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,11 +149,7 @@ def export_bundle(
     """Export one trial of study ``name`` as a bundle in ``out`` (see the module
     docstring); :class:`InputError` for an unknown study, objective or trial, or an
     ``out`` that holds files (without ``force``)."""
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
-        raise InputError(
-            out, "--out", "exists and is not empty", "give --force to replace it, or another folder"
-        )
+    out = _checked_out(Path(out), force)
     study, spec, record, notes = choose_trial(name, trial=trial, best=best, storage=storage)
     cand = candidate_of(record)
     explorer = Explorer(spec, cache=cache or Cache(), progress=progress)
@@ -162,19 +159,7 @@ def export_bundle(
             "the network was not in the training cache: trained it again "
             "(same key and seed) for the export"
         )
-    rescored = scorer.score(cand).as_dict()
-    off = [
-        k
-        for k in RESCORED
-        if not math.isclose(
-            float(rescored[k]), float(record["metrics"][k]), rel_tol=1e-9, abs_tol=1e-12
-        )
-    ]
-    if off:
-        notes.append(
-            f"scoring the network again differs from the study's record in "
-            f"{', '.join(off)}: the network is not the one the study scored"
-        )
+    notes += _rescored_differs(scorer, cand, record)
     trained, graph = scorer.trained, scorer.graph
     k = cand.split
     n = len(graph.backbone)
@@ -201,14 +186,7 @@ def export_bundle(
     first: tuple[torch.Tensor, ...] = (example,)
     for side in ("edge",) if edge_only else ("edge", "server"):
         stages = side_programs(gm, graph, k, used, side=side, codec=codec, **rule)
-        with torch.no_grad():  # each stage's example inputs: every stage run in turn
-            inputs, last = run_all(stages, first, opened)
-        names = B.program_names(side, len(stages))
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for file, module, args in zip(names, stages, inputs, strict=True):
-                files[file] = _saved(_export(module, args, side, spec), sparse)
-        programs[side] = names
+        programs[side], last = _export_side(stages, side, first, opened, spec, sparse, files)
         first = (opened, *last[1 + len(tasks) :])  # the server takes the edge's payload
     if sparse_blob is not None:
         files[B.SPARSE] = sparse_blob
@@ -218,46 +196,9 @@ def export_bundle(
     np.savez(buf, **reference)
     files[B.REFERENCE] = buf.getvalue()
 
-    crossing = (
-        []
-        if edge_only
-        else [
-            {
-                "name": p,
-                "shape": [1, *explorer.data.input_shape]
-                if p == "input"
-                else list(graph.nodes[p].output_shape),
-                "dtype": "float32",
-            }
-            for p in graph.cuts[k].tensors
-        ]
-    )
-    exits = [
-        {
-            "name": explorer.exit_names[j] if j < len(explorer.exit_names) else graph.exits[j].site,
-            "index": j,
-            "site": graph.exits[j].site,
-            "position": graph.exits[j].position,
-            "side": "edge" if graph.exits[j].position <= k else "server",
-        }
-        for j in used
-    ]
-    metrics = record["metrics"]
-    predicted = {
-        "split": "test",
-        "latency_mean": metrics["test_latency_mean"],
-        "latency_p95": metrics["test_latency_p95"],
-        "bytes": metrics["test_bandwidth"],
-        "edge_energy": metrics["test_edge_energy"],
-        "accuracy": metrics["test_accuracy"],
-        "task_accuracy": dict(
-            zip(tasks, metrics.get("test_task_accuracy", [metrics["test_accuracy"]]), strict=False)
-        ),
-        "exit_rates": metrics["test_exit_rates"],
-        "payload_bytes_mean": float(reference["payload_bytes"].mean()),
-        #: the latency's parts and the rest are scored on validation only
-        "validation": metrics,
-    }
+    crossing = [] if edge_only else _crossing(graph, k, explorer.data.input_shape)
+    exits = _exit_entries(graph, used, k, explorer.exit_names)
+    predicted = _predicted(record["metrics"], tasks, reference)
     manifest: dict[str, Any] = {
         "dse_version": dse.__version__,
         "format": B.FORMAT,
@@ -268,11 +209,7 @@ def export_bundle(
         "candidate": record["knobs"],
         "model": spec.model,
         "input_shape": [1, *explorer.data.input_shape],
-        "normalisation": {
-            "pixels": "float32 in [0, 1], N x C x H x W",
-            "mean": list(explorer.data.mean),
-            "std": list(explorer.data.std),
-        },
+        "normalisation": _normalisation(explorer.data),
         "cut": k,
         "cut_after": graph.cuts[k].after,
         "edge_only": edge_only,
@@ -288,18 +225,129 @@ def export_bundle(
         "tasks": list(tasks),
         "classes": list(classes),
         "predicted": predicted,
-        "sparse": None
-        if sparse_blob is None
-        else {
-            "file": B.SPARSE,
-            "form": form,
-            "layers": [_layer_entry(name, m) for name, m in sparse.items()],
-        },
+        "sparse": None if sparse_blob is None else _sparse_entry(form, sparse),
         "notes": notes,
         "files": {},
     }
     _write(out, files, manifest, force)
     return Exported(out, manifest, tuple(notes))
+
+
+def _checked_out(out: Path, force: bool) -> Path:
+    """``out``, refused when it holds files and ``force`` is not given."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
+        raise InputError(
+            out, "--out", "exists and is not empty", "give --force to replace it, or another folder"
+        )
+    return out
+
+
+def _normalisation(data: Any) -> dict[str, Any]:
+    """What the bundle's input is: pixels in [0, 1], and the data set's mean and std."""
+    return {
+        "pixels": "float32 in [0, 1], N x C x H x W",
+        "mean": list(data.mean),
+        "std": list(data.std),
+    }
+
+
+def _sparse_entry(form: Any, sparse: Mapping[str, Any]) -> dict[str, Any]:
+    """The manifest's entry for the packed sparse weights."""
+    return {
+        "file": B.SPARSE,
+        "form": form,
+        "layers": [_layer_entry(name, m) for name, m in sparse.items()],
+    }
+
+
+def _rescored_differs(scorer: Any, cand: Any, record: Mapping[str, Any]) -> list[str]:
+    """A note when scoring the network again differs from the study's record (the network
+    in the cache is not the one the study scored); none when it agrees."""
+    rescored = scorer.score(cand).as_dict()
+    off = [
+        k
+        for k in RESCORED
+        if not math.isclose(
+            float(rescored[k]), float(record["metrics"][k]), rel_tol=1e-9, abs_tol=1e-12
+        )
+    ]
+    if not off:
+        return []
+    return [
+        f"scoring the network again differs from the study's record in "
+        f"{', '.join(off)}: the network is not the one the study scored"
+    ]
+
+
+def _export_side(
+    stages: Sequence[Any],
+    side: str,
+    first: tuple[torch.Tensor, ...],
+    opened: torch.Tensor,
+    spec: Any,
+    sparse: Mapping[str, Any],
+    files: dict[str, bytes],
+) -> tuple[list[str], tuple[torch.Tensor, ...]]:
+    """Export one side's stage programs into ``files``, each traced on the inputs the
+    stages before it give (every stage run in turn from ``first``): the programs' file
+    names and the last stage's outputs."""
+    with torch.no_grad():
+        inputs, last = run_all(stages, first, opened)
+    names = B.program_names(side, len(stages))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for file, module, args in zip(names, stages, inputs, strict=True):
+            files[file] = _saved(_export(module, args, side, spec), sparse)
+    return names, last
+
+
+def _crossing(graph: Any, k: int, input_shape: Sequence[int]) -> list[dict[str, Any]]:
+    """The tensors that cross the cut ``k``: name, shape of one sample, dtype."""
+    return [
+        {
+            "name": p,
+            "shape": [1, *input_shape] if p == "input" else list(graph.nodes[p].output_shape),
+            "dtype": "float32",
+        }
+        for p in graph.cuts[k].tensors
+    ]
+
+
+def _exit_entries(
+    graph: Any, used: Sequence[int], k: int, exit_names: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The used exits as the manifest lists them, with the side each runs on."""
+    return [
+        {
+            "name": exit_names[j] if j < len(exit_names) else graph.exits[j].site,
+            "index": j,
+            "site": graph.exits[j].site,
+            "position": graph.exits[j].position,
+            "side": "edge" if graph.exits[j].position <= k else "server",
+        }
+        for j in used
+    ]
+
+
+def _predicted(
+    metrics: Mapping[str, Any], tasks: Sequence[str], reference: Mapping[str, Any]
+) -> dict[str, Any]:
+    """What the study predicts for the bundle on the test split (the rest, validation)."""
+    return {
+        "split": "test",
+        "latency_mean": metrics["test_latency_mean"],
+        "latency_p95": metrics["test_latency_p95"],
+        "bytes": metrics["test_bandwidth"],
+        "edge_energy": metrics["test_edge_energy"],
+        "accuracy": metrics["test_accuracy"],
+        "task_accuracy": dict(
+            zip(tasks, metrics.get("test_task_accuracy", [metrics["test_accuracy"]]), strict=False)
+        ),
+        "exit_rates": metrics["test_exit_rates"],
+        "payload_bytes_mean": float(reference["payload_bytes"].mean()),
+        #: the latency's parts and the rest are scored on validation only
+        "validation": metrics,
+    }
 
 
 def _write(out: Path, files: dict[str, bytes], manifest: dict[str, Any], force: bool) -> None:
