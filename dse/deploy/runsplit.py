@@ -342,30 +342,16 @@ def evaluate(
         where = tuple(int(v) for v in bad[0])
         return f"{len(bad)} differ, first at {where}: measured {a[where]}, reference {b[where]}"
 
-    checks.append(
-        Check(
-            "exit decisions = reference answered",
-            bool(np.array_equal(m.answered, ref_answered)),
-            "exact, every sample and task",
-            first_diff(m.answered, ref_answered),
+    for what, got, ref, every in (
+        ("exit decisions = reference answered", m.answered, ref_answered, "sample and task"),
+        ("predicted classes = reference predicted", m.predicted, ref_predicted, "sample and task"),
+        ("payload bytes = reference payload_bytes", m.payload_bytes, ref_bytes, "sample"),
+    ):
+        checks.append(
+            Check(
+                what, bool(np.array_equal(got, ref)), f"exact, every {every}", first_diff(got, ref)
+            )
         )
-    )
-    checks.append(
-        Check(
-            "predicted classes = reference predicted",
-            bool(np.array_equal(m.predicted, ref_predicted)),
-            "exact, every sample and task",
-            first_diff(m.predicted, ref_predicted),
-        )
-    )
-    checks.append(
-        Check(
-            "payload bytes = reference payload_bytes",
-            bool(np.array_equal(m.payload_bytes, ref_bytes)),
-            "exact, every sample",
-            first_diff(m.payload_bytes, ref_bytes),
-        )
-    )
     for t, task in enumerate(tasks):
         y = np.asarray(labels[t])[:n]
         acc = float(np.count_nonzero(m.predicted[t] == y) / n)
@@ -384,54 +370,7 @@ def evaluate(
                 f"measured {acc:.6f}, predicted {want:.6f}",
             )
         )
-    if not lossless(man):
-        checks.append(
-            Check(
-                "final logits = whole network's",
-                True,
-                "not checked",
-                f"codec {man['codec']} is lossy (the server reads decoded "
-                "tensors; their classes are checked above)",
-                skipped=True,
-            )
-        )
-    else:
-        for t, task in enumerate(tasks):
-            key = f"whole_logits_{task}"
-            reached = sorted(m.final_logits[t])
-            if key not in reference:
-                checks.append(
-                    Check(
-                        f"final logits {task} = whole network's",
-                        False,
-                        f"abs <= {LOGITS_TOL:g}",
-                        f"reference.npz has no {key}",
-                    )
-                )
-                continue
-            whole = np.asarray(reference[key])
-            worst = max(
-                (float(np.abs(m.final_logits[t][i] - whole[i]).max()) for i in reached), default=0.0
-            )
-            if not reached:  # nothing to compare: not a pass
-                checks.append(
-                    Check(
-                        f"final logits {task} = whole network's",
-                        True,
-                        f"abs <= {LOGITS_TOL:g}",
-                        "no sample reached the final head",
-                        skipped=True,
-                    )
-                )
-                continue
-            checks.append(
-                Check(
-                    f"final logits {task} = whole network's",
-                    worst <= LOGITS_TOL,
-                    f"abs <= {LOGITS_TOL:g}",
-                    f"{len(reached)} samples reached the final head, max |diff| {worst:.3g}",
-                )
-            )
+    checks += _final_logits_checks(man, m, reference, tasks)
     rates = np.bincount(m.answered.max(axis=0), minlength=len(exits) + 1) / n
     if full:
         want_rates = _predicted(man, "exit_rates", None)
@@ -459,6 +398,64 @@ def evaluate(
         float(_predicted(man, "latency_p95")),
     )
     return figures, tuple(checks)
+
+
+def _final_logits_checks(
+    man: dict, m: Measured, reference: dict[str, np.ndarray], tasks: Sequence[str]
+) -> list[Check]:
+    """Per task, the final head's logits of every sample that reached it against the whole
+    network's (skipped for a lossy codec, whose server reads decoded tensors, or when no
+    sample reached the final head)."""
+    out: list[Check] = []
+    if not lossless(man):
+        out.append(
+            Check(
+                "final logits = whole network's",
+                True,
+                "not checked",
+                f"codec {man['codec']} is lossy (the server reads decoded "
+                "tensors; their classes are checked above)",
+                skipped=True,
+            )
+        )
+    else:
+        for t, task in enumerate(tasks):
+            key = f"whole_logits_{task}"
+            reached = sorted(m.final_logits[t])
+            if key not in reference:
+                out.append(
+                    Check(
+                        f"final logits {task} = whole network's",
+                        False,
+                        f"abs <= {LOGITS_TOL:g}",
+                        f"reference.npz has no {key}",
+                    )
+                )
+                continue
+            whole = np.asarray(reference[key])
+            worst = max(
+                (float(np.abs(m.final_logits[t][i] - whole[i]).max()) for i in reached), default=0.0
+            )
+            if not reached:  # nothing to compare: not a pass
+                out.append(
+                    Check(
+                        f"final logits {task} = whole network's",
+                        True,
+                        f"abs <= {LOGITS_TOL:g}",
+                        "no sample reached the final head",
+                        skipped=True,
+                    )
+                )
+                continue
+            out.append(
+                Check(
+                    f"final logits {task} = whole network's",
+                    worst <= LOGITS_TOL,
+                    f"abs <= {LOGITS_TOL:g}",
+                    f"{len(reached)} samples reached the final head, max |diff| {worst:.3g}",
+                )
+            )
+    return out
 
 
 # ----------------------------------------------------------------------------- inputs
