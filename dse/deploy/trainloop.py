@@ -226,6 +226,45 @@ def train_loopback(
             proc.terminate()
 
 
+def _optimise(opt: torch.optim.Optimizer | None) -> None:
+    if opt is not None:
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+
+def _round_trip(
+    sock: socket.socket,
+    frame: bytes,
+    sent: list[torch.Tensor],
+    loss: torch.Tensor | None,
+    opt: torch.optim.Optimizer | None,
+    link: LinkProfile,
+) -> tuple[int, float, float]:
+    """Split training's exchange for one batch: send ``frame``, read the gradients of the
+    tensors ``sent``, pace the exchange to the link (its airtime, round trip and the
+    server's seconds), then run the edge's backward and step. Returns the downlink bytes,
+    the airtime and the edge's backward seconds."""
+    t1 = time.perf_counter()
+    sock.sendall(frame)
+    _, head, _ = _read(sock)
+    gbody = _body(sock, head["bytes"])
+    grads = _unpack(head["shapes"], ["float32"] * len(head["shapes"]), gbody)
+    down = FRAME.size + len(gbody)
+    airtime = 8.0 * len(frame) / link.uplink_bps + 8.0 * down / link.downlink_bps
+    target = airtime + link.rtt_s + head["seconds"]
+    spent = time.perf_counter() - t1
+    if spent < target:
+        time.sleep(target - spent)
+    t2 = time.perf_counter()
+    roots = [(t, g) for t, g in zip(sent, grads, strict=True) if t.requires_grad]
+    if loss is not None:
+        roots.insert(0, (loss, None))
+    if roots:
+        torch.autograd.backward([r for r, _ in roots], [g for _, g in roots])
+    _optimise(opt)
+    return down, airtime, time.perf_counter() - t2
+
+
 def _edge(
     trainer: SplitTrainer,
     sock: socket.socket,
@@ -274,39 +313,16 @@ def _edge(
             if not split:
                 if loss is not None and loss.requires_grad:
                     loss.backward()
-                if opt is not None:
-                    opt.step()
-                    opt.zero_grad(set_to_none=True)
+                _optimise(opt)
                 edge_total += time.perf_counter() - t0
                 airtimes.append(8.0 * len(frame) / link.uplink_bps)
                 outbox.put(frame)
                 continue
             edge_total += time.perf_counter() - t0
-            t1 = time.perf_counter()
-            sock.sendall(frame)
-            kind, head, _ = _read(sock)
-            gbody = _body(sock, head["bytes"])
-            grads = _unpack(head["shapes"], ["float32"] * len(head["shapes"]), gbody)
-            down_bytes += FRAME.size + len(gbody)
-            airtime = (
-                8.0 * len(frame) / link.uplink_bps
-                + 8.0 * (FRAME.size + len(gbody)) / link.downlink_bps
-            )
+            down, airtime, backward_s = _round_trip(sock, frame, sent, loss, opt, link)
+            down_bytes += down
             airtimes.append(airtime)
-            target = airtime + link.rtt_s + head["seconds"]
-            spent = time.perf_counter() - t1
-            if spent < target:
-                time.sleep(target - spent)
-            t2 = time.perf_counter()
-            roots = [(t, g) for t, g in zip(sent, grads, strict=True) if t.requires_grad]
-            if loss is not None:
-                roots.insert(0, (loss, None))
-            if roots:
-                torch.autograd.backward([r for r, _ in roots], [g for _, g in roots])
-            if opt is not None:
-                opt.step()
-                opt.zero_grad(set_to_none=True)
-            edge_total += time.perf_counter() - t2
+            edge_total += backward_s
         if split:
             sock.sendall(_frame(END, {}))
         else:
