@@ -111,3 +111,21 @@ def test_verdict_on_the_target_link() -> None:
     )
     lines = hierarchical.explain(rows(78.0, 100.0, 0.998, 0.998))
     assert len(lines) == 2 and "(target link)" in lines[0] and "time cut 22% < 25%" in lines[0]
+
+
+def test_edge_rates_read_the_networks_own_and_numbers_and_refuse_the_rest() -> None:
+    assert hierarchical.edge_rates("net,0.0003") == [None, 0.0003]
+    assert hierarchical.edge_rates("0.001, net, 0.001") == [0.001, None]
+    with pytest.raises(ValueError, match="learning rate > 0"):
+        hierarchical.edge_rates("net,0")
+
+
+def test_the_rule_chooses_among_cuts_and_edge_rates_alike() -> None:
+    # (cut, rate index): the same training time at both rates of a cut
+    seconds = {(19, 0): 30.0, (19, 1): 30.0, (36, 0): 20.0, (36, 1): 20.0}
+    # the slower edge rate learns: it wins on validation, whatever its cut's time
+    val = {(19, 0): 0.53, (19, 1): 0.99, (36, 0): 0.68, (36, 1): 0.47}
+    assert hierarchical.choose_cut(val, seconds, 450) == (19, 1)
+    # a tie at one cut goes to the rate listed first
+    val = {(19, 0): 0.99, (19, 1): 0.99, (36, 0): 0.5, (36, 1): 0.5}
+    assert hierarchical.choose_cut(val, seconds, 450) == (19, 0)
