@@ -247,7 +247,7 @@ def run_model(
         for mode in TWO_PART:
             val = {k: t.accuracy("val")[-1] for k, t in trained[mode].items()}
             seconds = {
-                k: _cost(graph, args, link, mode, k, samples).time_s(t.epochs_run)
+                k: _cost(graph, args, link, mode, k[0], samples).time_s(t.epochs_run)
                 for k, t in trained[mode].items()
             }
             tries[mode] = choose_cut(val, seconds, n_val)
