@@ -2,10 +2,13 @@
 on networks whose layers it has timed (seen) and on networks it never saw (unseen).
 
 1. Calibration (``dse calibrate --runtime torch-export``, one thread): sampled kernels,
-   every layer of the zoo networks (mlp, vgg-s, resnet-s, mobilenet-s) alone, and the edge
-   part of their cuts as whole programs. Three predictors (fitted terms, extra trees,
-   terms with trees on their residuals) are judged on held-out zoo networks by the share
-   of their programs predicted within 10%, the target's own metric, and the best is kept.
+   every layer of the zoo networks (mlp, vgg-s, resnet-s, mobilenet-s) and of
+   ``--sampled`` networks drawn from their families (``dse.nets.variants``: other widths,
+   depths, expansions and input sizes; a draw that shares a layer configuration with an
+   unseen network is left out) alone, and the edge part of their cuts as whole programs.
+   Three predictors (fitted terms, extra trees, terms with trees on their residuals) are
+   judged on held-out networks by the share of their programs predicted within 10%, the
+   target's own metric, and the best is kept.
 2. Unseen networks: new widths, depths, expansions and input sizes (``unseen_networks``),
    none of whose layer configurations (kind, op, input and output shapes, kernel, stride,
    groups) the calibration timed, kernels included: an unseen set that shares one is
@@ -57,6 +60,7 @@ from dse.costmodel.coverage import (  # noqa: E402
 )
 from dse.costmodel.measure import edge_programs, pinned_threads, time_passes  # noqa: E402
 from dse.nets import default_input, load_model, sparsity  # noqa: E402
+from dse.nets.variants import sampled_networks  # noqa: E402
 from dse.nets.zoo import MLP, VGG, MobileNet, ResNet  # noqa: E402
 
 TARGET = 0.90  # share of unseen cuts within +-10%
@@ -80,6 +84,25 @@ def unseen_networks() -> list[tuple[str, nn.Module, torch.Tensor]]:
             torch.zeros(1, 3, 10, 10),
         ),
     ]
+
+
+def calibration_networks(
+    count: int, unseen: Sequence[Mapping[str, Any]], *, seed: int
+) -> list[dict[str, Any]]:
+    """``count`` sampled networks (``dse.nets.variants``) to calibrate on beside the zoo,
+    leaving out every draw that shares a layer configuration with an ``unseen`` network
+    (the unseen set stays unseen); draws go on until ``count`` are kept."""
+    taken = {c for u in unseen for c in u["configs"].values()}
+    kept: list[dict[str, Any]] = []
+    drawn = 0
+    while len(kept) < count and drawn < 20 * max(count, 1):
+        batch = sampled_networks(drawn + count, seed=seed)[drawn:]
+        drawn += count
+        for label, model, x in batch:
+            net = _network(label, model, x)
+            if len(kept) < count and not taken.intersection(net["configs"].values()):
+                kept.append(net)
+    return kept
 
 
 def sparse_copy(model: nn.Module, *, seed: int) -> nn.Module:
@@ -168,20 +191,22 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     print(machine())
     t0 = time.perf_counter()
     zoo = [_network(n, load_model(n), torch.zeros((1, *default_input(n)))) for n in ZOO]
+    unseen = [_network(*u) for u in unseen_networks()]
+    drawn = calibration_networks(args.sampled, unseen, seed=args.seed)
     plan = plan_predictor(
-        [(z["name"], z["model"], z["x"]) for z in zoo],
+        [(z["name"], z["model"], z["x"]) for z in zoo + drawn],
         runtime="torch-export",
         kernels=kernels,
         seed=args.seed,
         cuts=per_net,
     )
-    unseen = [_network(*u) for u in unseen_networks()]
     why = refusal(plan.configs, {u["name"]: u["configs"] for u in unseen})
     if why:
         return {"refused": why}
     base = load_device("raspberry-pi-4")
     edge = replace(base, name="this-machine", runtime="torch-export", sparse_efficiency={})
-    twins, timed = [], [(z, False) for z in zoo] + [(u, True) for u in unseen]
+    twins = []
+    timed = [(z, False) for z in zoo + drawn] + [(u, True) for u in unseen]
     for net, is_unseen in list(timed):
         sparse = _network(
             f"{net['name']} sparse", sparse_copy(net["model"], seed=args.seed), net["x"]
@@ -203,8 +228,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             calls[("cut", net["name"], k)] = call
     print(
         f"{len(calls)} programs built in {time.perf_counter() - t0:.0f} s: {kernels} sampled "
-        f"kernels, {len(ZOO)} zoo networks' layers and cuts, {len(timed) - len(zoo)} other "
-        f"networks' cuts; timing {rounds} interleaved rounds, twice...",
+        f"kernels, {len(ZOO)} zoo and {len(drawn)} sampled networks' layers and cuts, "
+        f"{len(timed) - len(zoo) - len(drawn)} other networks' cuts; timing {rounds} "
+        "interleaved rounds, twice...",
         flush=True,
     )
     t1 = time.perf_counter()
@@ -213,14 +239,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     print(f"timed in {time.perf_counter() - t1:.0f} s", flush=True)
     fitted = plan.fit(passes.pooled, seed=args.seed)
     print(
-        f"calibration: {fitted.kernels} kernels + {len(ZOO)} zoo networks "
+        f"calibration: {fitted.kernels} kernels + {len(ZOO)} zoo networks + {len(drawn)} "
+        "sampled networks "
         f"({sum(len(k) for _, _, k in plan.networks)} programs); per-call floor "
         f"{fitted.call_s * 1e6:.2f} us"
     )
     for method, s in fitted.scores.items():
         mark = "  <- chosen" if method == fitted.chosen else ""
         print(
-            f"  held-out zoo networks, {method:6s}: {100 * s['within_10']:.0f}% of programs "
+            f"  held-out networks, {method:6s}: {100 * s['within_10']:.0f}% of programs "
             f"within 10% ({100 * s['within_5']:.0f}% within 5%), MAPE {100 * s['mape']:.1f}%{mark}"
         )
     edge = replace(edge, predictor=fitted.predictor)
@@ -281,6 +308,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "calibration": {
             "kernels": fitted.kernels,
             "networks": list(ZOO),
+            "sampled_networks": [d["name"] for d in drawn],
             "programs": sum(len(k) for _, _, k in plan.networks),
             "call_s": fitted.call_s,
             "chosen": fitted.chosen,
@@ -320,6 +348,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--kernels", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=20)
+    ap.add_argument(
+        "--sampled",
+        type=int,
+        default=16,
+        help="networks drawn from the zoo's families to calibrate on beside the zoo (16)",
+    )
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args(argv)
     out = run(args)

@@ -400,6 +400,13 @@ def _add_calibrate(sub: Any) -> None:
         help="with --runtime: sampled kernel configurations to time",
     )
     cal.add_argument(
+        "--sampled",
+        type=int,
+        default=0,
+        help="with --runtime: networks drawn from the zoo's families (other widths, depths "
+        "and input sizes) timed beside --models, so the fit knows more programs (default 0)",
+    )
+    cal.add_argument(
         "--from-csv",
         default=None,
         help="fit the kernel predictor from a measurement CSV (dse profile "
@@ -445,6 +452,10 @@ def _check_calibrate(args: argparse.Namespace) -> tuple[Path, str, list[str]]:
     if args.kernels < 0:
         raise InputError(
             "--kernels", "kernels", f"must be >= 0, got {args.kernels}", "pass e.g. --kernels 150"
+        )
+    if args.sampled < 0:
+        raise InputError(
+            "--sampled", "sampled", f"must be >= 0, got {args.sampled}", "pass e.g. --sampled 16"
         )
     return out, name, names
 
@@ -686,12 +697,14 @@ def _fit_by_timing(args: argparse.Namespace) -> tuple[Any, str, str]:
     import torch
 
     from dse.costmodel import calibrate
-    from dse.nets import default_input, load_model
+    from dse.nets import default_input, load_model, sampled_networks
 
     names = [m.strip() for m in args.models.split(",") if m.strip()]
     models = [(n, load_model(n), torch.zeros((1, *default_input(n)))) for n in names]
+    models += sampled_networks(args.sampled, seed=args.seed)
+    drawn = f" and {args.sampled} sampled networks" if args.sampled else ""
     print(
-        f"timing {args.kernels} sampled kernels and every layer of {', '.join(names)} "
+        f"timing {args.kernels} sampled kernels and every layer of {', '.join(names)}{drawn} "
         f"as {args.runtime} programs ({args.repeats} interleaved rounds)...",
         flush=True,
     )
@@ -704,7 +717,7 @@ def _fit_by_timing(args: argparse.Namespace) -> tuple[Any, str, str]:
         seed=args.seed,
     )
     how = (
-        f"{args.kernels} sampled kernels and {', '.join(names)}, {args.threads or 1} "
+        f"{args.kernels} sampled kernels and {', '.join(names)}{drawn}, {args.threads or 1} "
         f"thread(s), p10 of {args.repeats} interleaved rounds"
     )
     return fitted, args.runtime, how

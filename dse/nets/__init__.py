@@ -9,7 +9,8 @@ Entry points: :func:`load_model` / :func:`list_models`; :func:`load_data` and
 :func:`attach_task_heads` (one head per task on a shared backbone); :class:`Codec` (how
 the tensors at a cut are coded: the payload's bytes, encode, decode); the modules
 ``sparsity`` and ``codecs``; :func:`split_trainer` -> :class:`SplitTrainer` (split and
-hierarchical training: the network trained as an edge part and a server part).
+hierarchical training: the network trained as an edge part and a server part);
+:func:`sampled_networks` (the zoo's families at drawn widths and sizes, to calibrate on).
 """
 
 from __future__ import annotations
@@ -65,5 +66,6 @@ __all__, __getattr__ = exports(
         "codecs": "codecs",
         "SplitTrainer": "hierarchical",
         "split_trainer": "hierarchical",
+        "sampled_networks": "variants",
     },
 )

@@ -105,3 +105,20 @@ def test_the_unseen_networks_share_no_layer_with_the_calibration(
     unseen = {name: _configs(name, m, x) for name, m, x in bench.unseen_networks()}
     assert bench.refusal(_calibration(kernels), unseen) is None
     assert sum(len(c) for c in unseen.values()) > 100
+
+
+def test_sampled_calibration_networks_leave_out_every_draw_an_unseen_network_shares(
+    bench: ModuleType,
+) -> None:
+    from dse.nets.variants import sampled_networks
+
+    drawn = sampled_networks(6, seed=0)
+    # an "unseen" set made of the second draw: that draw must be left out, and no kept
+    # network may share one of its layer configurations
+    unseen = [bench._network(*drawn[1])]
+    kept = bench.calibration_networks(4, unseen, seed=0)
+    names = [k["name"] for k in kept]
+    assert len(kept) == 4 and drawn[1][0] not in names
+    assert names[0] == drawn[0][0]
+    taken = set(unseen[0]["configs"].values())
+    assert all(not taken.intersection(k["configs"].values()) for k in kept)

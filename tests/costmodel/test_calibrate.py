@@ -170,6 +170,7 @@ def test_calibrate_writes_a_profile_that_loads_and_says_what_it_measured(
         (["--name", "bad name"], "not a profile name"),
         (["--repeats", "0"], ">= 1"),
         (["--threads", "0"], ">= 1"),
+        (["--sampled", "-1"], ">= 0"),
         (["--base", "no-such-device"], "no-such-device"),
     ],
 )
@@ -192,3 +193,25 @@ def test_calibrate_bad_input_is_exit_2(
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and words in err
     assert not (tmp_path / "x.toml").exists()
+
+
+@pytest.mark.heavy  # 10 s: make test-all runs it
+def test_calibrate_times_sampled_networks_beside_the_models(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--sampled N: N networks drawn from the zoo's families are timed with --models, and
+    the fit names them among its networks."""
+    import json
+
+    from dse.nets import sampled_networks
+
+    out = tmp_path / "dev.toml"
+    args = ["calibrate", "--base", "raspberry-pi-4", "--out", str(out), "--models", "mlp"]
+    args += ["--runtime", "eager", "--kernels", "20", "--sampled", "2", "--repeats", "2"]
+    args += ["--seed", "5", "--force"]
+    # exit 1 is allowed: a fit this small need not beat the base profile
+    assert main(args) in (0, 1)
+    assert "and 2 sampled networks" in capsys.readouterr().out
+    meta = json.loads((tmp_path / "dev.predictor.json").read_text())["meta"]
+    drawn = [label for label, _, _ in sampled_networks(2, seed=5)]
+    assert meta["networks"] == ["mlp", *drawn]
