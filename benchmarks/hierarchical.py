@@ -21,14 +21,15 @@ Both two-part modes get the same tries: each exit's cut at each edge learning ra
 ``--edge-lr`` (default only the network's own, 0.003). Training runs 16 epochs by default
 (one-cycle): at 8, resnet-s's edge part, trained on its stage-0 exit's loss alone, sat on
 a plateau for the first four epochs while the rate warmed up, and the server learned on
-features that kept moving (53% final validation accuracy at cut 19; split training 99.6%);
-at 16 epochs it reaches 99.6% (split 99.8%). A slower edge (``--edge-lr 0.0003``) helps at
-8 epochs (91%) and stays behind at 16 (98.9%). Each mode's try is chosen by one rule
-(:func:`choose_cut`), the project's own: the best final-classifier *validation*
-accuracy, tries within one standard error of it tie, and ties go to the cut that trains
-faster on the link at hand, then to the rate listed first. Split training's accuracy
-hardly depends on the cut (its gradients are central training's), so its ties are
-usually decided by time; before, split ran once at hierarchical's kept cut.
+features that kept moving (53% final validation accuracy at cut 19; central training
+99.8% in 8 epochs); at 16 epochs it reaches 99.6% (split 99.8%). A slower edge
+(``--edge-lr 0.0003``) helps at 8 epochs (91%) and stays behind at 16 (98.9%). Each
+mode's try is chosen by one rule (:func:`choose_cut`), the project's own: the best
+final-classifier *validation* accuracy, tries within one standard error of it tie, and
+ties go to the cut that trains faster on the link at hand, then to the rate listed
+first. Split training's accuracy hardly depends on the cut (its gradients are central
+training's), so its ties are usually decided by time; before, split ran once at
+hierarchical's kept cut.
 
 Per (model, link, mode) it prints the modelled training time per epoch and for the whole
 training, the edge energy, the bytes over the link (both ways), the *test* accuracy of the
