@@ -389,6 +389,7 @@ def test_compare_with_a_clashing_spec_keeps_the_stored_studys_grid(
     assert load_grid("cli-clash", load_study("cli-clash")[1]) is not None
 
 
+@pytest.mark.heavy  # 9 s, a study run: make test-all (CI) runs it
 def test_study_run_warns_when_the_reference_network_has_not_learned(
     tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:

@@ -321,9 +321,9 @@ def stages_run(got: Walk, n_edge: int, n_server: int, server: bool) -> tuple[lis
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "model",
-    # the two largest take 10 to 16 s: make test-all (CI) runs them
+    # the three largest take 7 to 16 s: make test-all (CI) runs them
     [
-        pytest.param(m, marks=pytest.mark.heavy) if m in ("mobilenet-s", "resnet-s") else m
+        pytest.param(m, marks=pytest.mark.heavy) if m in ("mobilenet-s", "resnet-s", "vgg-s") else m
         for m in ZOO
     ],
 )

@@ -80,6 +80,7 @@ def users_test_inputs(data: str) -> tuple[torch.Tensor, np.ndarray]:
     return pixels_to_input(x), y
 
 
+@pytest.mark.heavy  # 8 s each, every stage run: make test-all (CI) runs them
 @pytest.mark.parametrize("data", ["npz", "folder"])
 def test_a_users_network_goes_through_every_stage(
     brought: Path, data: str, capsys: pytest.CaptureFixture[str]

@@ -343,6 +343,7 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
+@pytest.mark.heavy  # 9 s, a proxy and two worker processes: make test-all (CI) runs it
 def test_workers_through_the_grpc_proxy(postgres: str, study_folder: Path) -> None:
     port = _free_port()
     env = _env()
