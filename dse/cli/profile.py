@@ -402,9 +402,10 @@ def _add_calibrate(sub: Any) -> None:
     cal.add_argument(
         "--sampled",
         type=int,
-        default=0,
+        default=16,
         help="with --runtime: networks drawn from the zoo's families (other widths, depths "
-        "and input sizes) timed beside --models, so the fit knows more programs (default 0)",
+        "and input sizes) timed beside --models, so the fit knows more programs (default "
+        "16; 0: the --models alone)",
     )
     cal.add_argument(
         "--from-csv",
