@@ -6,6 +6,7 @@ key. :mod:`dse.nets.training` trains by it."""
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -15,6 +16,15 @@ from dse.errors import InputError
 from dse.nets import exits, recipes
 
 AUTO = "auto"
+
+
+def _one_of(name: str, value: str, allowed: Sequence[str], what: str = "") -> None:
+    """Refuse a ``[training]`` field ``name`` whose ``value`` (called ``what``) is not one
+    of ``allowed``, naming the choices."""
+    if value not in allowed:
+        raise InputError(
+            "training", name, f"unknown {what}{value!r}", f"use one of {', '.join(allowed)}"
+        )
 
 
 @dataclass(frozen=True)
@@ -97,13 +107,7 @@ class TrainConfig:
                 raise InputError("training", name, "must be >= 1")
         if not self.lr > 0:
             raise InputError("training", "lr", "must be > 0")
-        if self.task_weighting not in WEIGHTINGS:
-            raise InputError(
-                "training",
-                "task_weighting",
-                f"unknown {self.task_weighting!r}",
-                f"use one of {', '.join(WEIGHTINGS)}",
-            )
+        _one_of("task_weighting", self.task_weighting, WEIGHTINGS)
         if self.task_weights is not None:
             object.__setattr__(self, "task_weights", tuple(float(w) for w in self.task_weights))
             if any(not (w >= 0 and math.isfinite(w)) for w in self.task_weights) or not any(
@@ -119,10 +123,7 @@ class TrainConfig:
                     'fixed weights and learned (task_weighting = "uncertainty") exclude each other',
                     "remove one of them",
                 )
-        if self.mode not in MODES:
-            raise InputError(
-                "training", "mode", f"unknown mode {self.mode!r}", f"use one of {', '.join(MODES)}"
-            )
+        _one_of("mode", self.mode, MODES, "mode ")
         if self.exit is not None and self.mode != "hierarchical":
             raise InputError(
                 "training",
@@ -130,20 +131,9 @@ class TrainConfig:
                 "only hierarchical training has an exit that trains the edge part",
                 'set mode = "hierarchical" or remove exit',
             )
-        if self.backbone is not None and self.backbone not in BACKBONES:
-            raise InputError(
-                "training",
-                "backbone",
-                f"unknown backbone {self.backbone!r}",
-                f"use one of {', '.join(BACKBONES)}",
-            )
-        if self.device not in DEVICES:
-            raise InputError(
-                "training",
-                "device",
-                f"unknown device {self.device!r}",
-                f"use one of {', '.join(DEVICES)}",
-            )
+        if self.backbone is not None:
+            _one_of("backbone", self.backbone, BACKBONES, "backbone ")
+        _one_of("device", self.device, DEVICES, "device ")
         if self.backbone == "frozen" and self.mode != "central":
             raise InputError(
                 "training",
@@ -164,17 +154,9 @@ class TrainConfig:
 
     def _check_recipe(self) -> None:
         """The exit head, schedules, augmentation, distillation and edge learning rate."""
-        if self.head not in exits.HEADS:
-            raise InputError(
-                "training", "head", f"unknown exit head {self.head!r}", f"use one of {exits.HEADS}"
-            )
-        if self.lr_schedule is not None and self.lr_schedule not in recipes.LR_SCHEDULES:
-            raise InputError(
-                "training",
-                "lr_schedule",
-                f"unknown schedule {self.lr_schedule!r}",
-                f"use one of {', '.join(recipes.LR_SCHEDULES)}",
-            )
+        _one_of("head", self.head, exits.HEADS, "exit head ")
+        if self.lr_schedule is not None:
+            _one_of("lr_schedule", self.lr_schedule, recipes.LR_SCHEDULES, "schedule ")
         kinds = (self.augment,) if isinstance(self.augment, str) else tuple(self.augment)
         object.__setattr__(self, "augment", tuple(sorted(set(kinds))))
         bad = [a for a in self.augment if a not in recipes.AUGMENTS]
@@ -185,17 +167,9 @@ class TrainConfig:
                 f"unknown augmentation {bad[0]!r}",
                 f"use some of {', '.join(recipes.AUGMENTS)}",
             )
-        if self.select not in SELECTS:
-            raise InputError(
-                "training", "select", f"unknown {self.select!r}", f"use one of {', '.join(SELECTS)}"
-            )
-        if self.exit_schedule is not None and self.exit_schedule not in recipes.EXIT_SCHEDULES:
-            raise InputError(
-                "training",
-                "exit_schedule",
-                f"unknown {self.exit_schedule!r}",
-                f"use one of {', '.join(recipes.EXIT_SCHEDULES)}",
-            )
+        _one_of("select", self.select, SELECTS)
+        if self.exit_schedule is not None:
+            _one_of("exit_schedule", self.exit_schedule, recipes.EXIT_SCHEDULES)
         if not (self.distill >= 0 and math.isfinite(self.distill)):
             raise InputError("training", "distill", f"{self.distill} must be a number >= 0")
         central = {"exit_schedule": self.exit_schedule == "ramp", "distill": self.distill > 0}
