@@ -263,18 +263,17 @@ def run_model(
                     "after": graph.cuts[cut].after,
                     "cut_bytes": graph.cuts[cut].bytes,
                     "exit": net.exit_sites[exit_cuts.index(cut)],
-                    "val_accuracy": {_try_label(k, rates): a for k, a in val.items()},
-                    "train_time_s": {_try_label(k, rates): t for k, t in seconds.items()},
+                    "val_accuracy": {_where(c, rates[i]): a for (c, i), a in val.items()},
+                    "train_time_s": {_where(c, rates[i]): t for (c, i), t in seconds.items()},
                 }
             )
-        # central trains everything on the server
-        tries["central"] = (tries["hierarchical"][0], -1)
-        for mode, net_of in (
-            ("central", central),
-            ("split", trained["split"][tries["split"]]),
-            ("hierarchical", trained["hierarchical"][tries["hierarchical"]]),
-        ):
-            cut, rate = tries[mode]
+        # each mode at its try; central trains everything on the server (its row shows
+        # hierarchical's cut)
+        runs = [("central", central, tries["hierarchical"][0], None)] + [
+            (mode, trained[mode][tries[mode]], tries[mode][0], rates[tries[mode][1]])
+            for mode in TWO_PART
+        ]
+        for mode, net_of, cut, edge_lr in runs:
             c = _cost(graph, args, link, mode, cut, samples)
             epochs = net_of.epochs_run
             test = net_of.accuracy("test")
@@ -284,7 +283,7 @@ def run_model(
                     "link": link_name,
                     "mode": mode,
                     "cut": cut,
-                    "edge_lr": None if rate < 0 else rates[rate],
+                    "edge_lr": edge_lr,
                     "epochs": epochs,
                     "epoch_s": c.epoch_s,
                     "train_time_s": c.time_s(epochs),
@@ -301,10 +300,14 @@ def run_model(
     return rows, kept
 
 
-def _try_label(key: tuple[int, int], rates: Sequence[float | None]) -> str:
-    """A try's name: its cut, and the edge's learning rate where one was set."""
-    cut, i = key
-    return f"cut {cut}" + ("" if rates[i] is None else f" edge lr {rates[i]:g}")
+def _where(cut: int, edge_lr: float | None) -> str:
+    """Where a mode trained: its cut, and the edge's learning rate where one was set."""
+    return f"cut {cut}" + ("" if edge_lr is None else f", edge lr {edge_lr:g}")
+
+
+def _at(r: Mapping[str, Any]) -> str:
+    """:func:`_where` of a row of the table or of the kept tries."""
+    return _where(r["cut"], r.get("edge_lr"))
 
 
 def _si(x: float, unit: str) -> str:
@@ -320,9 +323,8 @@ def print_kept(kept: Sequence[Mapping[str, Any]]) -> None:
             f"{c}: {100 * a:.1f}% / {_si(k['train_time_s'][c], 's')}"
             for c, a in k["val_accuracy"].items()
         )
-        rate = "" if k.get("edge_lr") is None else f", edge lr {k['edge_lr']:g}"
         print(
-            f"  {k['model']} over {k['link']}, {k['mode']}: cut {k['cut']}{rate} (after "
+            f"  {k['model']} over {k['link']}, {k['mode']}: {_at(k)} (after "
             f"{k['after']}, {k['cut_bytes']} B per sample; validation / training time "
             f"{per_try})"
         )
@@ -403,12 +405,6 @@ def explain(rows: Sequence[Mapping[str, Any]]) -> list[str]:
             f"({-100 * lost:+.1f} points): {verdict_text}"
         )
     return lines
-
-
-def _at(r: Mapping[str, Any]) -> str:
-    """Where a row's mode trained: its cut, and the edge's learning rate where set."""
-    rate = r.get("edge_lr")
-    return f"cut {r['cut']}" + ("" if rate is None else f", edge lr {rate:g}")
 
 
 def _less(cut: float) -> str:
