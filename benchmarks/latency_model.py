@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import itertools
 import json
 import math
 import sys
@@ -59,8 +60,7 @@ from dse.costmodel.coverage import (  # noqa: E402
     shared_layers,
 )
 from dse.costmodel.measure import edge_programs, pinned_threads, time_passes  # noqa: E402
-from dse.nets import default_input, load_model, sparsity  # noqa: E402
-from dse.nets.variants import sampled_networks  # noqa: E402
+from dse.nets import default_input, draw_networks, load_model, sparsity  # noqa: E402
 from dse.nets.zoo import MLP, VGG, MobileNet, ResNet  # noqa: E402
 
 TARGET = 0.90  # share of unseen cuts within +-10%
@@ -89,19 +89,17 @@ def unseen_networks() -> list[tuple[str, nn.Module, torch.Tensor]]:
 def calibration_networks(
     count: int, unseen: Sequence[Mapping[str, Any]], *, seed: int
 ) -> list[dict[str, Any]]:
-    """``count`` sampled networks (``dse.nets.variants``) to calibrate on beside the zoo,
-    leaving out every draw that shares a layer configuration with an ``unseen`` network
-    (the unseen set stays unseen); draws go on until ``count`` are kept."""
+    """``count`` networks drawn from the zoo's families (``dse.nets.variants``) to
+    calibrate on beside the zoo, leaving out every draw that shares a layer configuration
+    with an ``unseen`` network (the unseen set stays unseen); at most ``20 * count`` draws."""
     taken = {c for u in unseen for c in u["configs"].values()}
     kept: list[dict[str, Any]] = []
-    drawn = 0
-    while len(kept) < count and drawn < 20 * max(count, 1):
-        batch = sampled_networks(drawn + count, seed=seed)[drawn:]
-        drawn += count
-        for label, model, x in batch:
-            net = _network(label, model, x)
-            if len(kept) < count and not taken.intersection(net["configs"].values()):
-                kept.append(net)
+    for label, model, x in itertools.islice(draw_networks(seed=seed), 20 * count):
+        if len(kept) == count:
+            break
+        net = _network(label, model, x)
+        if not taken.intersection(net["configs"].values()):
+            kept.append(net)
     return kept
 
 

@@ -10,7 +10,8 @@ Entry points: :func:`load_model` / :func:`list_models`; :func:`load_data` and
 the tensors at a cut are coded: the payload's bytes, encode, decode); the modules
 ``sparsity`` and ``codecs``; :func:`split_trainer` -> :class:`SplitTrainer` (split and
 hierarchical training: the network trained as an edge part and a server part);
-:func:`sampled_networks` (the zoo's families at drawn widths and sizes, to calibrate on).
+:func:`sampled_networks` / :func:`draw_networks` (the zoo's families at drawn widths and
+sizes, to calibrate on).
 """
 
 from __future__ import annotations
@@ -67,5 +68,6 @@ __all__, __getattr__ = exports(
         "SplitTrainer": "hierarchical",
         "split_trainer": "hierarchical",
         "sampled_networks": "variants",
+        "draw_networks": "variants",
     },
 )

@@ -12,8 +12,10 @@ Every draw of one ``seed`` is the same.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
+from collections.abc import Iterator
 
 import torch
 import torch.nn as nn
@@ -59,19 +61,24 @@ def _draw(family: str, rng: random.Random) -> tuple[str, nn.Module, torch.Tensor
     return label, net, torch.zeros(1, c, side, side)
 
 
-def sampled_networks(count: int, *, seed: int = 0) -> list[tuple[str, nn.Module, torch.Tensor]]:
-    """``count`` networks (label, module in eval mode, example input), the families in
-    turn, widths, depths, expansions and sizes drawn with ``seed``; labels are unique."""
+def draw_networks(*, seed: int = 0) -> Iterator[tuple[str, nn.Module, torch.Tensor]]:
+    """Networks without end (label, module in eval mode, example input), the families in
+    turn, widths, depths, expansions and sizes drawn with ``seed``; labels are unique.
+    The weights are drawn from a generator of their own: torch's global one is left as
+    it was."""
     rng = random.Random(seed)
-    torch.manual_seed(seed)
-    out: list[tuple[str, nn.Module, torch.Tensor]] = []
     labels: set[str] = set()
     i = 0
-    while len(out) < count:
-        label, net, x = _draw(FAMILIES[i % len(FAMILIES)], rng)
-        i += 1
-        if label in labels:
-            continue
-        labels.add(label)
-        out.append((label, net.eval(), x))
-    return out
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        while True:
+            label, net, x = _draw(FAMILIES[i % len(FAMILIES)], rng)
+            i += 1
+            if label not in labels:
+                labels.add(label)
+                yield label, net.eval(), x
+
+
+def sampled_networks(count: int, *, seed: int = 0) -> list[tuple[str, nn.Module, torch.Tensor]]:
+    """The first ``count`` networks :func:`draw_networks` draws with ``seed``."""
+    return list(itertools.islice(draw_networks(seed=seed), count))

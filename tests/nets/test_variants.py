@@ -35,3 +35,11 @@ def test_draws_time_layers_the_zoo_does_not_have() -> None:
         new += len(configs - zoo)
         total += len(configs)
     assert new > 0.8 * total
+
+
+def test_drawing_leaves_torchs_global_random_numbers_as_they_were() -> None:
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    sampled_networks(2, seed=0)
+    assert torch.equal(torch.rand(3), expected)
