@@ -687,6 +687,7 @@ def _fit_from_csv(args: argparse.Namespace) -> tuple[Any, str, str]:
         runtime=str(table.runtime.iloc[0]),
         call_s=calibrate.call_floor_of(table),
         seed=args.seed,
+        threads=int(table.threads.iloc[0]),
     )
     how = f"from {args.from_csv}: {', '.join(sorted(set(table.device)))}"
     return fitted, str(table.runtime.iloc[0]), how

@@ -4,7 +4,10 @@ idea, fitted to whole programs too).
 A :class:`KernelPredictor` maps a graph node to its latency in seconds inside a program,
 one model per op kind (:func:`model_key`), and carries ``call_s``, what one program call
 costs beyond its layers: the edge part of a cut is predicted as ``call_s`` plus the sum of
-its nodes. Three methods, all plain data:
+its nodes. A kind whose ops run on kernels of different makers is split by the runtime's
+own dispatch: a convolution that PyTorch runs on its native im2col + GEMM kernel
+(``conv.native``, :func:`conv_path`) is not the convolution it runs on oneDNN (``conv``),
+and no size term tells the two apart. Three methods, all plain data:
 
 - ``terms``: a roofline with fitted terms, per kind,
   ``t = c0 + c1 * FLOPs + c2 * bytes + c3 * output elements + c4 * input elements``
@@ -49,8 +52,10 @@ if TYPE_CHECKING:  # annotations only: devices.py imports this module, and must 
     from dse.costmodel.graph import Node
 
 #: Version of the sidecar format this dse writes, and the versions it reads.
-FORMAT_VERSION = 2
-READABLE_VERSIONS: tuple[int, ...] = (1, 2)
+#: Version 3 split convolutions by their kernel (``conv.native``) and names the threads
+#: the predictor was fitted at (the split depends on them).
+FORMAT_VERSION = 3
+READABLE_VERSIONS: tuple[int, ...] = (1, 2, 3)
 METHODS: tuple[str, ...] = ("terms", "trees", "hybrid")
 
 
@@ -150,15 +155,57 @@ FEATURES: tuple[str, ...] = tuple(FEATURE_FUNCS)
 VANISHING_OPS = frozenset({"Identity", "Dropout", "Dropout1d", "Dropout2d", "dropout"})
 
 
-def model_key(node: Node) -> str | None:
+#: PyTorch's CPU convolution dispatch (``ConvParams::use_mkldnn`` in ATen's
+#: ``native/Convolution.cpp``): a float32 convolution of one image with a kernel of at
+#: most 3x3 and an input of at most this many elements runs on PyTorch's own im2col +
+#: GEMM kernel, because "for some case, native is faster"; larger ones run on oneDNN.
+NATIVE_CONV_MAX_INPUT = 20480
+
+
+def conv_path(node: Node, threads: int = 1) -> str:
+    """The kernel PyTorch's CPU dispatch runs a convolution ``node`` on, with ``threads``
+    intra-op threads: ``"native"`` (im2col + GEMM) or ``"onednn"``.
+
+    oneDNN takes every convolution of a batch of more than one, with a kernel larger
+    than 3x3, or with an input of more than :data:`NATIVE_CONV_MAX_INPUT` elements,
+    except a 1x1 stride-1 one on a single thread and a batch under 16 (native is faster
+    there); the rest run native. The two differ in efficiency by a factor of up to 1.5
+    at one size (a 3x3 convolution of 20 channels: 42 GFLOP/s at 32x32 natively, 30 at
+    36x36 on oneDNN, measured on an EPYC core), which no term of sizes can follow. The
+    kernel size is read as MACs per output element and input channel, so a grouped
+    (not depthwise) convolution reads as a smaller kernel; such layers are rare on the
+    edge, and the fit's samples have none."""
+    shape, out = node.input_shape, node.output_shape
+    if node.kind != "conv" or len(shape) != 4 or len(out) != 4:
+        return "onednn"
+    batch, c_in, h, w = shape
+    area = node.macs / max(math.prod(out) * c_in, 1)  # k * k
+    strided = out[2] < h or out[3] < w
+    if not strided and area <= 1 and batch < 16 and threads <= 1:
+        return "native"
+    onednn = batch > 1 or area > 9 or batch * c_in * h * w > NATIVE_CONV_MAX_INPUT
+    return "onednn" if onednn else "native"
+
+
+def model_key(node: Node, threads: int = 1) -> str | None:
     """The model a node is predicted by: its op kind, with max and average pooling apart
-    (``pool.max``, ``pool.avg``: same kind, kernels an order of magnitude apart); None for
-    an op that vanishes from a program (:data:`VANISHING_OPS`)."""
+    (``pool.max``, ``pool.avg``: same kind, kernels an order of magnitude apart) and
+    convolutions on PyTorch's native kernel apart from those on oneDNN (``conv.native``,
+    :func:`conv_path` with ``threads``); None for an op that vanishes from a program
+    (:data:`VANISHING_OPS`)."""
     if node.op in VANISHING_OPS:
         return None
     if node.kind == "pool":
         return "pool.max" if "max" in node.op.lower() else "pool.avg"
+    if node.kind == "conv" and conv_path(node, threads) == "native":
+        return "conv.native"
     return node.kind
+
+
+def base_key(key: str) -> str:
+    """The kind a split key falls back to where it has no model of its own
+    (``conv.native`` -> ``conv``; a predictor of an older format has only ``conv``)."""
+    return "conv" if key == "conv.native" else key
 
 
 def term_values(node: Node, names: Sequence[str] = TERMS) -> np.ndarray:
@@ -327,6 +374,7 @@ class KernelPredictor:
     call_s: float  # per-call floor of one program, s
     models: Mapping[str, KindModel] = field(hash=False)
     meta: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    threads: int = 1  # intra-op threads it was fitted at (the dispatch depends on them)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "models", MappingProxyType(dict(self.models)))
@@ -336,11 +384,20 @@ class KernelPredictor:
             raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
         if not (math.isfinite(self.call_s) and self.call_s >= 0):
             raise ValueError(f"call_s must be >= 0, got {self.call_s!r}")
+        if isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1:
+            raise ValueError(f"threads must be a count >= 1, got {self.threads!r}")
+
+    def model_of(self, node: Node) -> KindModel | None:
+        """The model that prices ``node``: its key's (:func:`model_key`), else its base
+        kind's (:func:`base_key`), else None."""
+        key = model_key(node, self.threads)
+        if key is None:
+            return None
+        return self.models.get(key) or self.models.get(base_key(key))
 
     def time_of(self, node: Node) -> float | None:
         """Predicted seconds of ``node`` inside a program, or None (no model)."""
-        key = model_key(node)
-        model = self.models.get(key) if key is not None else None
+        model = self.model_of(node)
         if model is None:
             return None
         cache: dict[Node, float] = self._cache  # type: ignore[attr-defined]
@@ -361,6 +418,7 @@ class KernelPredictor:
             "method": self.method,
             "runtime": self.runtime,
             "call_s": self.call_s,
+            "threads": self.threads,
             "meta": dict(self.meta),
             "kinds": {kind: m.plain() for kind, m in self.models.items()},
         }
@@ -391,12 +449,16 @@ class KernelPredictor:
         meta = data.get("meta", {})
         if not isinstance(meta, dict):
             raise ValueError("meta: not a table")
+        threads = data.get("threads", 1)  # formats 1 and 2: fitted at one thread
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+            raise ValueError(f"threads: {threads!r} is not a count >= 1")
         return cls(
             method=str(method),
             runtime=str(data.get("runtime")),
             call_s=_finite(data.get("call_s", 0.0), "call_s"),
             models=models,
             meta=meta,
+            threads=threads,
         )
 
 
@@ -441,8 +503,16 @@ class _Design:
 
     ALONE: tuple[str, ...] = ("one", "in_elems")
 
-    def __init__(self, kinds: Sequence[str], *, programs: bool, terms: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        kinds: Sequence[str],
+        *,
+        programs: bool,
+        terms: tuple[str, ...],
+        key: Callable[[Node], str | None],
+    ) -> None:
         self.kinds = list(kinds)
+        self.key = key
         self.terms = terms
         self.at = {k: i for i, k in enumerate(self.kinds)}
         self.programs = programs
@@ -453,7 +523,7 @@ class _Design:
 
     def node(self, node: Node, factor: float, *, alone: bool) -> np.ndarray:
         x = np.zeros(self.width)
-        key = model_key(node)
+        key = self.key(node)
         if key in self.at:
             i = self.at[key] * len(self.terms)
             x[i : i + len(self.terms)] = term_values(node, self.terms) * factor
@@ -477,7 +547,7 @@ class _Design:
 
     def alone(self, theta: np.ndarray, node: Node) -> float:
         """What ``node`` alone in a program pays beyond the same node among others, s."""
-        key = model_key(node)
+        key = self.key(node)
         if not self.programs or key not in self.at:
             return 0.0
         j = self.alone0 + self.at[key] * len(self.ALONE)
@@ -496,30 +566,46 @@ def fit_predictor(
     meta: Mapping[str, Any] | None = None,
     programs: Sequence[ProgramTime] = (),
     terms: Sequence[str] = TERMS,
+    threads: int = 1,
 ) -> KernelPredictor:
     """Fit one model per op kind with at least :data:`MIN_SAMPLES` kernels (scikit-learn).
 
     ``seconds``: each node's measured time as a kernel of its own, the per-call floor
     ``call_s`` out. ``programs``: whole programs' measured seconds; where given, the
     terms (``terms``, ``hybrid``) are fitted to them too and ``call_s`` becomes their
-    fitted intercept (module docstring); ``trees`` fits single kernels only.
+    fitted intercept (module docstring); ``trees`` fits single kernels only. ``threads``:
+    the intra-op threads everything was timed at (the dispatch's split,
+    :func:`model_key`); a split key with too few kernels is fitted with its base kind.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    by_kind: dict[str, list[int]] = {}
-    for i, n in enumerate(nodes):
-        key = model_key(n)
-        if seconds[i] > 0 and key is not None:
-            by_kind.setdefault(key, []).append(i)
+
+    def grouped(key: Callable[[Node], str | None]) -> dict[str, list[int]]:
+        out: dict[str, list[int]] = {}
+        for i, n in enumerate(nodes):
+            k = key(n)
+            if seconds[i] > 0 and k is not None:
+                out.setdefault(k, []).append(i)
+        return out
+
+    enough = {
+        k for k, idx in grouped(lambda n: model_key(n, threads)).items() if len(idx) >= MIN_SAMPLES
+    }
+
+    def key_of(n: Node) -> str | None:
+        k = model_key(n, threads)
+        return k if k is None or k in enough else base_key(k)
+
+    by_kind = grouped(key_of)
     kinds = sorted(k for k, idx in by_kind.items() if len(idx) >= MIN_SAMPLES)
     if method == "trees" or not kinds:
         models = {
             k: _trees_model(nodes, seconds, by_kind[k], k, trees=trees, seed=seed) for k in kinds
         }
-        return KernelPredictor(method, runtime, call_s, models, dict(meta or {}))
+        return KernelPredictor(method, runtime, call_s, models, dict(meta or {}), threads)
     single = [i for k in kinds for i in by_kind[k]]
     progs = [p for p in programs if p.seconds > 0]
-    design = _Design(kinds, programs=bool(progs), terms=tuple(terms))
+    design = _Design(kinds, programs=bool(progs), terms=tuple(terms), key=key_of)
     factor: dict[int, float] = {}  # id(node) -> the trees' factor (hybrid)
     tree_models: dict[str, tuple[Tree, ...]] = {}
     theta = np.zeros(design.width)
@@ -556,7 +642,7 @@ def fit_predictor(
         every = {id(n): n for n in [nodes[i] for i in single] + [n for p in progs for n in p.nodes]}
         factor = {}
         for n in every.values():  # each node once: a program repeats its prefix's nodes
-            key = model_key(n)
+            key = key_of(n)
             if key in tree_models:
                 x = features(n)
                 factor[id(n)] = math.exp(
@@ -570,7 +656,7 @@ def fit_predictor(
         else:
             models[k] = KindModel(k, "terms", len(by_kind[k]), coef, terms=design.terms)
     call = float(theta[design.call]) if progs else call_s
-    return KernelPredictor(method, runtime, call, models, dict(meta or {}))
+    return KernelPredictor(method, runtime, call, models, dict(meta or {}), threads)
 
 
 def _trees_model(

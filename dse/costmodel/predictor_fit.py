@@ -76,13 +76,14 @@ def fit_kernel_predictor(
     call_s: float,
     seed: int = 0,
     methods: Sequence[str] = ("terms", "trees", "hybrid"),
+    threads: int = 1,
 ) -> PredictorFit:
     """Fit each method on kernels + networks (their layers, and their programs where
-    timed); judge each on every network held out (fit on the kernels and the other
-    networks, predict every timed program of the held-out one, or every prefix of its
-    layers); keep the method with the larger share of cuts within 10% (then the lower
-    MAPE, then the simpler method, in ``methods``' order): the metric the predictor is held
-    to on networks it never saw."""
+    timed, all at ``threads`` intra-op threads); judge each on every network held out
+    (fit on the kernels and the other networks, predict every timed program of the
+    held-out one, or every prefix of its layers); keep the method with the larger share
+    of cuts within 10% (then the lower MAPE, then the simpler method, in ``methods``'
+    order): the metric the predictor is held to on networks it never saw."""
     import numpy as np
     import pandas as pd
 
@@ -100,6 +101,7 @@ def fit_kernel_predictor(
             seed=seed,
             programs=_programs(nets),
             meta=meta,
+            threads=threads,
         )
 
     rows = []
@@ -182,9 +184,11 @@ class PredictorPlan:
         *,
         seed: int = 0,
         methods: Sequence[str] = ("terms", "trees", "hybrid"),
+        threads: int = 1,
     ) -> PredictorFit:
-        """Fit and choose the predictor from the p10 of every call (``measure.Timing``):
-        kernels and layers less the empty program's p10, programs whole."""
+        """Fit and choose the predictor from the p10 of every call (``measure.Timing``),
+        timed at ``threads`` intra-op threads: kernels and layers less the empty
+        program's p10, programs whole."""
         floor = times[self.CALL].p10_s
         knodes = [n for _, n in self.kernels]
         ks = [max(0.0, times[key].p10_s - floor) for key, _ in self.kernels]
@@ -198,7 +202,14 @@ class PredictorPlan:
             for model, nodes, cuts in self.networks
         ]
         return fit_kernel_predictor(
-            knodes, ks, nets, runtime=self.runtime, call_s=floor, seed=seed, methods=methods
+            knodes,
+            ks,
+            nets,
+            runtime=self.runtime,
+            call_s=floor,
+            seed=seed,
+            methods=methods,
+            threads=threads,
         )
 
 
@@ -271,9 +282,9 @@ def calibrate_predictor(
     from dse.costmodel.measure import time_interleaved
 
     plan = plan_predictor(models, runtime=runtime, kernels=kernels, seed=seed)
-    with pinned_threads(threads):
+    with pinned_threads(threads) as used:
         times = time_interleaved(plan.calls, rounds=rounds, warmup=3, seed=seed)
-    return plan.fit(times, seed=seed)
+    return plan.fit(times, seed=seed, threads=used)
 
 
 def networks_from_table(

@@ -231,12 +231,18 @@ def test_programs_fit_what_programs_take_not_what_their_layers_take_alone(kernel
     assert sorted(errors)[len(errors) // 2] > 0.10
 
 
-def test_hybrid_trees_learn_an_efficiency_the_terms_cannot_express(kernel_nodes) -> None:  # type: ignore[no-untyped-def]
+def test_hybrid_trees_learn_an_efficiency_the_terms_cannot_express() -> None:  # type: ignore[no-untyped-def]
     """1x1 convolutions three times as fast per FLOP as larger kernels: no term says a
-    kernel's size, the hybrid's trees read it (log_kernel)."""
-    from dse.costmodel.predictor import _kernel_area
+    kernel's size, the hybrid's trees read it (log_kernel). The convolutions are those of
+    one dispatch path, so the split by kernel maker (model_key) does not say it either."""
+    from dse.costmodel.predictor import _kernel_area, model_key
 
-    convs = [n for n in kernel_nodes if n.kind == "conv"]
+    convs = []
+    for spec in sample_kernels(400, seed=1):
+        if spec.kind == "conv":
+            g = build_graph(*spec.build(), name=spec.label)
+            convs += [g.nodes[n] for n in g.backbone if model_key(g.nodes[n]) == "conv.native"]
+    assert sum(_kernel_area(n) <= 1 for n in convs) >= 10 <= sum(_kernel_area(n) > 1 for n in convs)
 
     def law(n) -> float:  # type: ignore[no-untyped-def]
         return 3e-6 + n.flops / (6e10 if _kernel_area(n) <= 1 else 2e10)
@@ -319,12 +325,13 @@ def test_a_predictor_file_of_the_first_format_still_loads(tmp_path: Path) -> Non
 @pytest.mark.parametrize(
     "edit, expect",
     [
-        (lambda d: d.update(version=3), "version: 3, this dse reads 1, 2"),
+        (lambda d: d.update(version=4), "version: 4, this dse reads 1, 2, 3"),
         (
             lambda d: d["kinds"]["conv"]["terms"].__setitem__(1, "flops_x"),
             "kinds.conv.terms: unknown 'flops_x'",
         ),
         (lambda d: d["kinds"]["conv"]["coef"].pop(), "kinds.conv.coef: expected 5 numbers"),
+        (lambda d: d.update(threads=0), "threads: 0 is not a count >= 1"),
         (
             lambda d: d["kinds"]["norm"]["trees"][0].__setitem__("left", [7, -1, -1]),
             "kinds.norm.trees: a child index outside the tree",
@@ -349,6 +356,98 @@ def test_a_broken_or_newer_predictor_file_is_refused_in_one_line(
         load_device(path)
     text = str(err.value)
     assert "\n" not in text and "predictor.file" in text and expect in text, text
+
+
+# ---- the runtime's convolution dispatch ---------------------------------------------
+
+
+def _conv_node(c: int, size: int, k: int, stride: int, batch: int = 1):  # type: ignore[no-untyped-def]
+    net = nn.Sequential(nn.Conv2d(c, c, k, stride, padding=k // 2)).eval()
+    x = torch.zeros(batch, c, size, size)
+    g = build_graph(net, x, name="conv")
+    return net, x, g.nodes[g.backbone[0]]
+
+
+@pytest.mark.parametrize(
+    "c, size, k, stride, batch, threads",
+    [
+        (20, 32, 3, 1, 1, 1),  # 20480 input elements: native
+        (20, 36, 3, 1, 1, 1),  # more: oneDNN
+        (21, 32, 3, 1, 1, 1),
+        (16, 8, 5, 1, 1, 1),  # a 5x5 kernel: oneDNN at any size
+        (4, 8, 3, 1, 2, 1),  # two images: oneDNN
+        (64, 48, 1, 1, 1, 1),  # 1x1 stride 1 on one thread: native at any size
+        (64, 48, 1, 1, 1, 2),  # ... on two threads: by size, oneDNN
+        (19, 48, 1, 2, 1, 1),  # 1x1 stride 2: by size
+        (16, 16, 1, 2, 1, 1),
+    ],
+)
+def test_conv_path_names_the_kernel_pytorch_runs(
+    c: int, size: int, k: int, stride: int, batch: int, threads: int
+) -> None:
+    """conv_path against the op the installed PyTorch dispatches to (its profiler)."""
+    from torch.profiler import profile
+
+    from dse.costmodel.measure import pinned_threads
+    from dse.costmodel.predictor import conv_path, model_key
+
+    net, x, node = _conv_node(c, size, k, stride, batch)
+    with pinned_threads(threads), torch.inference_mode(), profile() as prof:
+        net(x)
+    ran = {e.name for e in prof.events()}
+    expect = "onednn" if "aten::mkldnn_convolution" in ran else "native"
+    assert expect == "onednn" or "aten::_slow_conv2d_forward" in ran
+    assert conv_path(node, threads) == expect
+    assert model_key(node, threads) == ("conv" if expect == "onednn" else "conv.native")
+
+
+def test_convolutions_on_two_kernels_are_priced_apart(kernel_nodes) -> None:  # type: ignore[no-untyped-def]
+    """A device where PyTorch's native convolution runs at two thirds of oneDNN's speed
+    per FLOP: one model per kernel recovers both; one model for both could not."""
+    from dse.costmodel.predictor import conv_path
+
+    def law(n) -> float:  # type: ignore[no-untyped-def]
+        slow = n.kind == "conv" and conv_path(n) == "native"
+        return _law(n) * (1.5 if slow else 1.0)
+
+    times = [law(n) for n in kernel_nodes]
+    p = fit_predictor(kernel_nodes, times, method="terms", runtime="eager")
+    assert {"conv", "conv.native"} <= set(p.models)
+    convs = [n for n in kernel_nodes if n.kind == "conv"]
+    assert {conv_path(n) for n in convs} == {"native", "onednn"}
+    for n in convs:
+        assert p.time_of(n) == pytest.approx(law(n), rel=0.02)
+    # a network's convolutions of both kinds, none of them sampled
+    for c, size in ((20, 32), (20, 36), (24, 40)):
+        node = _conv_node(c, size, 3, 1)[2]
+        assert p.time_of(node) == pytest.approx(law(node), rel=0.02)
+
+
+def test_a_kernel_without_a_model_of_its_own_is_priced_by_its_kind(kernel_nodes) -> None:  # type: ignore[no-untyped-def]
+    """Too few native convolutions to fit: they are fitted, and priced, with the oneDNN
+    ones (as a predictor of the older formats prices every convolution)."""
+    from dse.costmodel.predictor import MIN_SAMPLES, conv_path
+
+    native = [n for n in kernel_nodes if n.kind == "conv" and conv_path(n) == "native"]
+    nodes = [n for n in kernel_nodes if n not in native] + native[: MIN_SAMPLES - 1]
+    p = fit_predictor(nodes, [_law(n) for n in nodes], method="terms", runtime="eager")
+    assert "conv" in p.models and "conv.native" not in p.models
+    for n in native:
+        assert p.time_of(n) == pytest.approx(_law(n), rel=0.02)
+
+
+def test_the_threads_a_predictor_was_fitted_at_travel_with_it(kernel_nodes) -> None:  # type: ignore[no-untyped-def]
+    from dse.costmodel.predictor import KernelPredictor
+
+    times = [_law(n) for n in kernel_nodes]
+    p = fit_predictor(kernel_nodes, times, method="terms", runtime="eager", threads=2)
+    back = KernelPredictor.from_json(p.to_json())
+    assert back.threads == 2 and p.threads == 2
+    # a 1x1 stride-1 convolution of 64 x 48 x 48 inputs runs on oneDNN at two threads
+    node = _conv_node(64, 48, 1, 1)[2]
+    assert back.model_of(node) is back.models["conv"]
+    one = KernelPredictor.from_json({**p.to_json(), "threads": 1})
+    assert one.model_of(node) is one.models["conv.native"]
 
 
 def test_sampled_kernels_reach_small_linears_depthwise_layers_stems_and_odd_widths() -> None:
