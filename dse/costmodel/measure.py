@@ -592,17 +592,11 @@ MAX_SAMPLE_ELEMENTS = 2**20
 def sample_kernels(n: int, *, seed: int = 0) -> list[KernelSpec]:
     """``n`` layer configurations, each kind getting its :data:`SAMPLE_SHARES` of them:
     channels half from :data:`SAMPLE_CHANNELS`, half any count from 4 to its largest
-    (log-uniform), sizes likewise (half from :data:`SAMPLE_SIZES`, half any from 2 to
-    its largest), kernels and strides (linears over :data:`SAMPLE_FEATURES`). Half the
-    convolutions are drawn as networks have them (a 3x3 or 1x1 kernel, stride 1 mostly,
-    input channels the output's, half, twice, or an expansion of 6 either way; a
-    stride-2 one mostly doubles the channels, as a stage's first layer and its shortcut
-    do), where one sample tells most about the layers a user brings; half of those get
-    an input large enough for PyTorch's CPU dispatch to run them on oneDNN rather than
-    its native kernel (``predictor.conv_path``), so both kernels are sampled where
-    networks have their layers. Every draw of one ``seed`` is the same."""
-    from dse.costmodel.predictor import NATIVE_CONV_MAX_INPUT
-
+    (log-uniform), sizes from :data:`SAMPLE_SIZES`, kernels and strides (linears over
+    :data:`SAMPLE_FEATURES`). Half the convolutions are drawn as networks have them (a
+    3x3 or 1x1 kernel, stride 1 mostly, input channels the output's, half, twice, or an
+    expansion of 6 either way), where one sample tells most about the layers a user
+    brings; every draw of one ``seed`` is the same."""
     rng = random.Random(seed)
     kinds = [k for k, _ in SAMPLE_SHARES]
     weights = [w for _, w in SAMPLE_SHARES]
@@ -614,40 +608,31 @@ def sample_kernels(n: int, *, seed: int = 0) -> list[KernelSpec]:
             return rng.choice(chans[1:])
         return int(round(math.exp(rng.uniform(math.log(4), math.log(chans[-1])))))
 
-    def size() -> int:  # half from the grid, half any size
-        if rng.random() < 0.5:
-            return rng.choice(sizes)
-        return int(round(math.exp(rng.uniform(math.log(2), math.log(sizes[-1])))))
-
     while len(out) < n:
         kind = rng.choices(kinds, weights)[0]
-        c, o, side = channels(), channels(), size()
+        c, o, size = channels(), channels(), rng.choice(sizes)
         if kind == "conv":
             k, s = rng.choice((1, 1, 3, 3, 3, 5)), rng.choice((1, 1, 2))
             if rng.random() < 0.5:  # as a stage of a network has them: 3x3 or 1x1, from
                 # as many channels as it puts out, half or twice as many, or an inverted
-                # residual's expansion or projection; stride 2 from half as many
+                # residual's expansion or projection
                 k, s = rng.choice((3, 3, 3, 1)), 1 if rng.random() < 0.8 else 2
-                ratios = (0.5, 0.5, 1.0) if s == 2 else (1.0, 1.0, 1.0, 0.5, 2.0, 1 / 6, 6.0)
-                c = max(4, round(o * rng.choice(ratios)))
-                least = math.isqrt(NATIVE_CONV_MAX_INPUT // c) + 1  # past it: oneDNN
-                if rng.random() < 0.5 and least <= sizes[-1]:
-                    side = rng.randint(least, max(least, min(sizes[-1], 2 * least)))
+                c = max(4, round(o * rng.choice((1.0, 1.0, 1.0, 0.5, 2.0, 1 / 6, 6.0))))
             if rng.random() < 0.2:  # a stem: 3 channels in at full resolution, 3x3
-                c, k, side = 3, 3, rng.choice(tuple(v for v in sizes if v >= 16))
-            spec = KernelSpec(kind, c, o, side, k, s)
+                c, k, size = 3, 3, rng.choice(tuple(v for v in sizes if v >= 16))
+            spec = KernelSpec(kind, c, o, size, k, s)
         elif kind == "depthwise_conv":
             k, s = rng.choice((3, 3, 3, 5)), rng.choice((1, 1, 2))
-            spec = KernelSpec(kind, c, c, side, k, s)
+            spec = KernelSpec(kind, c, c, size, k, s)
         elif kind == "linear":
             spec = KernelSpec(kind, rng.choice(SAMPLE_FEATURES), rng.choice(SAMPLE_FEATURES), 1)
         elif kind == "maxpool":  # windows that do not overlap: a node's sizes say its work
             k = rng.choice((2, 2, 3))
-            spec = KernelSpec(kind, c, c, max(side, 2 * k), k, k)
+            spec = KernelSpec(kind, c, c, max(size, 2 * k), k, k)
         elif kind == "activation":
-            spec = KernelSpec(kind, c, c, side, rng.choice((1, 2)))
+            spec = KernelSpec(kind, c, c, size, rng.choice((1, 2)))
         else:  # avgpool, norm, add, reshape: the input's shape decides
-            spec = KernelSpec(kind, c, c, side)
+            spec = KernelSpec(kind, c, c, size)
         if spec.macs > MAX_SAMPLE_MACS or spec.c_in * spec.size**2 > MAX_SAMPLE_ELEMENTS:
             continue
         out.append(spec)

@@ -14,7 +14,7 @@ from dse.costmodel.calibrate import fit_kernel_predictor, predictor_profile_file
 from dse.costmodel.costs import cost_table, layer_latency
 from dse.costmodel.devices import RUNTIMES, DeviceProfile, list_devices, load_device
 from dse.costmodel.graph import build_graph
-from dse.costmodel.measure import CSV_COLUMNS, SAMPLE_SIZES, KernelSpec, sample_kernels
+from dse.costmodel.measure import CSV_COLUMNS, KernelSpec, sample_kernels
 from dse.costmodel.predictor import KernelPredictor, fit_predictor, term_values
 from dse.errors import InputError
 
@@ -238,7 +238,7 @@ def test_hybrid_trees_learn_an_efficiency_the_terms_cannot_express() -> None:  #
     from dse.costmodel.predictor import _kernel_area, model_key
 
     convs = []
-    for spec in sample_kernels(600, seed=1):
+    for spec in sample_kernels(400, seed=1):
         if spec.kind == "conv":
             g = build_graph(*spec.build(), name=spec.label)
             convs += [g.nodes[n] for n in g.backbone if model_key(g.nodes[n]) == "conv.native"]
@@ -473,16 +473,6 @@ def test_sampled_kernels_reach_small_linears_depthwise_layers_stems_and_odd_widt
     # widths that fill no whole vector of 8 lanes
     convs = [s for s in specs if s.kind == "conv" and s.c_in > 3]
     assert sum(s.c_in % 8 != 0 for s in convs) >= len(convs) // 4
-    # 3x3 stride-1 convolutions on both of PyTorch's kernels: native up to 20480 input
-    # elements, oneDNN past them (conv_path), where networks' larger layers run
-    from dse.costmodel.predictor import NATIVE_CONV_MAX_INPUT
-
-    three = [s for s in convs if s.kernel == 3 and s.stride == 1]
-    onednn = [s for s in three if s.c_in * s.size**2 > NATIVE_CONV_MAX_INPUT]
-    assert len(onednn) >= 24 and len(three) - len(onednn) >= 24
-    # sizes off the grid, and stride-2 layers that double the channels (a stage's first)
-    assert sum(s.size not in SAMPLE_SIZES for s in specs) >= len(specs) // 5
-    assert sum(s.stride == 2 and abs(s.c_out - 2 * s.c_in) <= 1 for s in convs) >= 4
     # pooling windows that do not overlap: a node's sizes say their work
     assert all(s.kernel == s.stride for s in specs if s.kind == "maxpool")
     assert specs == sample_kernels(600, seed=0)
