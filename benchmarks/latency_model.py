@@ -349,8 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--sampled",
         type=int,
-        default=16,
-        help="networks drawn from the zoo's families to calibrate on beside the zoo (16)",
+        default=32,
+        help="networks drawn from the zoo's families to calibrate on beside the zoo (32)",
     )
     ap.add_argument("--json", help="write the figures here")
     args = ap.parse_args(argv)

@@ -449,7 +449,7 @@ class KernelPredictor:
         meta = data.get("meta", {})
         if not isinstance(meta, dict):
             raise ValueError("meta: not a table")
-        threads = data.get("threads", 1)  # formats 1 and 2: fitted at one thread
+        threads = data.get("threads", 1)  # formats 1 and 2 have one conv model: any count
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
             raise ValueError(f"threads: {threads!r} is not a count >= 1")
         return cls(
