@@ -554,6 +554,28 @@ class _Design:
         return float(np.dot(theta[j : j + len(self.ALONE)], term_values(node, self.ALONE)))
 
 
+def _fit_keys(
+    nodes: Sequence[Node], seconds: Sequence[float], threads: int
+) -> tuple[Callable[[Node], str | None], dict[str, list[int]]]:
+    """The key each node is fitted under (:func:`model_key` at ``threads``, a split key
+    with fewer than :data:`MIN_SAMPLES` timed kernels falling back to its
+    :func:`base_key`), and the indices of the timed nodes under each key."""
+    raw = [model_key(n, threads) for n in nodes]
+    counts: dict[str, int] = {}
+    for k, t in zip(raw, seconds, strict=True):
+        if k is not None and t > 0:
+            counts[k] = counts.get(k, 0) + 1
+
+    def fitted(k: str | None) -> str | None:
+        return k if k is None or counts.get(k, 0) >= MIN_SAMPLES else base_key(k)
+
+    by_kind: dict[str, list[int]] = {}
+    for i, (k, t) in enumerate(zip(raw, seconds, strict=True)):
+        if k is not None and t > 0:
+            by_kind.setdefault(str(fitted(k)), []).append(i)
+    return (lambda n: fitted(model_key(n, threads))), by_kind
+
+
 def fit_predictor(
     nodes: Sequence[Node],
     seconds: Sequence[float],
@@ -580,23 +602,7 @@ def fit_predictor(
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
 
-    def grouped(key: Callable[[Node], str | None]) -> dict[str, list[int]]:
-        out: dict[str, list[int]] = {}
-        for i, n in enumerate(nodes):
-            k = key(n)
-            if seconds[i] > 0 and k is not None:
-                out.setdefault(k, []).append(i)
-        return out
-
-    enough = {
-        k for k, idx in grouped(lambda n: model_key(n, threads)).items() if len(idx) >= MIN_SAMPLES
-    }
-
-    def key_of(n: Node) -> str | None:
-        k = model_key(n, threads)
-        return k if k is None or k in enough else base_key(k)
-
-    by_kind = grouped(key_of)
+    key_of, by_kind = _fit_keys(nodes, seconds, threads)
     kinds = sorted(k for k, idx in by_kind.items() if len(idx) >= MIN_SAMPLES)
     if method == "trees" or not kinds:
         models = {
