@@ -1,8 +1,13 @@
 """Timing layers, kernels and edge parts on this machine, and the measurement CSV.
 
 Timing (:func:`time_interleaved`): every program is run ``warmup`` times, then
-``rounds`` rounds in which each program runs once, in a freshly shuffled order per round,
-so that a busy spell of a shared machine hits every program alike. Per program the
+``rounds`` rounds in which each program runs twice in a row, in a freshly shuffled order
+per round, so that a busy spell of a shared machine hits every program alike. Only the
+second run of each pair is timed: a deployed program runs again and again, so what it pays
+is a run that follows its own. The first run restores what the other programs evicted:
+oneDNN's primitive cache (1024 entries by default: a calibration interleaves thousands of
+convolution shapes, and a program whose primitives were evicted pays for creating them
+again, 2-3x its time on a 2-core x86 VM) and the CPU caches. Per program the
 median and the 10th percentile (the uncontended time) are kept, with the spread
 (``(p90 - p10) / median``). Its callers pin the threads for the run (:func:`pinned_threads`).
 :func:`time_passes` times the same programs in two such passes, one after the other: how
@@ -128,6 +133,8 @@ def _runs(
             rng.shuffle(names)
             for n in names:
                 f = calls[n]
+                if r >= warmup:
+                    f()  # the timed run follows a run of its own (module docstring)
                 start = clock()
                 f()
                 if r >= warmup:

@@ -42,15 +42,17 @@ def test_two_passes_time_the_same_programs_and_say_how_far_the_second_moved(
     clock = SteppedClock()
     monkeypatch.setattr(time, "perf_counter", clock)
     rounds, warmup = 10, 3
+    # each timed run follows an untimed run of the same program: a pass runs every
+    # program warmup + 2 * rounds times (the second pass after one warm-up run).
     # "steady" takes 1 ms every time; "slower" takes 2 ms through the first pass (its
     # warm-up included) and 2.2 ms through the second (after its one warm-up run)
-    first = warmup + rounds
+    first = warmup + 2 * rounds
     calls = {
         "steady": clock.program([1e-3]),
         "slower": clock.program([2e-3] * (first + 1) + [2.2e-3]),
     }
     p = time_passes(calls, rounds=rounds, warmup=warmup, seed=0)
-    assert clock.runs == 2 * (first + rounds + 1)
+    assert clock.runs == 2 * (first + 1 + 2 * rounds)
     assert p.first["steady"].p10_s == pytest.approx(1e-3)
     assert p.first["steady"].runs == rounds and p.pooled["steady"].runs == 2 * rounds
     assert p.repeat_error("steady") == pytest.approx(0.0)
@@ -60,6 +62,28 @@ def test_two_passes_time_the_same_programs_and_say_how_far_the_second_moved(
     # the truth is the p10 of both passes' runs together
     assert p.pooled["slower"].p10_s == pytest.approx(2e-3)
     assert p.pooled["slower"].min_s == pytest.approx(2e-3)
+
+
+def test_a_timed_run_follows_a_run_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    # what a deployed program pays is a run after its own: a program that runs after
+    # another one pays 3 ms (its primitives and data evicted), after itself 1 ms
+    clock = SteppedClock()
+    monkeypatch.setattr(time, "perf_counter", clock)
+    last: list[str] = [""]
+
+    def program(name: str):  # type: ignore[no-untyped-def]
+        def run() -> None:
+            clock.now += 1e-3 if last[0] == name else 3e-3
+            last[0] = name
+
+        return run
+
+    calls = {n: program(n) for n in "abcd"}
+    p = time_passes(calls, rounds=8, warmup=2, seed=0)
+    for n in calls:
+        assert p.pooled[n].runs == 16
+        assert p.pooled[n].median_s == pytest.approx(1e-3)
+        assert p.pooled[n].p90_s == pytest.approx(1e-3)
 
 
 def test_time_passes_refuses_no_rounds() -> None:
