@@ -18,9 +18,10 @@ on networks whose layers it has timed (seen) and on networks it never saw (unsee
 3. Truth: the edge part of every cut (the backbone before the cut, returning the tensors
    that cross it) exported with torch.export and run as one program, one pinned thread;
    all programs (calibration's and the unseen networks') in two passes of shuffled
-   interleaved rounds after warm-up. The truth is the 10th percentile of both passes'
-   runs; the second pass's p10 against the first's is the measurement's own
-   repeatability, printed beside the predictor's error.
+   interleaved rounds after warm-up, each timed run following a run of its own (what a
+   deployed program pays: ``dse.costmodel.measure``). The truth is the 10th percentile
+   of both passes' runs; the second pass's p10 against the first's is the measurement's
+   own repeatability, printed beside the predictor's error.
 4. Prints the share of cuts within +-5%, +-10% and +-20%, MAPE, RMSE and the worst cases,
    seen and unseen apart. PASS when >= 90% of the unseen cuts are within +-10%; SKIP
    (exit 3) when not, and the measurement itself repeats within +-10% for fewer than 90%

@@ -578,19 +578,24 @@ SAMPLE_CHANNELS: tuple[int, ...] = (3, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 
 SAMPLE_SIZES: tuple[int, ...] = (2, 3, 4, 6, 7, 8, 12, 14, 16, 24, 28, 32, 48, 56, 64)
 SAMPLE_FEATURES: tuple[int, ...] = (10, 16, 32, 64, 100, 128, 192, 256, 512, 1024, 2048)
 #: Share of the samples each kind gets: convolutions most (a fifth of them 3-channel
-#: stems at full resolution), depthwise convolutions and linears (small ones included,
-#: down to the 10 outputs of a classifier) next, then the cheap layers between them.
+#: stems at full resolution, most of the rest drawn as a network's stages have them),
+#: depthwise convolutions and linears (small ones included, down to the 10 outputs of a
+#: classifier) next, then the cheap layers between them.
 SAMPLE_SHARES: tuple[tuple[str, float], ...] = (
-    ("conv", 0.28),
-    ("depthwise_conv", 0.15),
-    ("linear", 0.15),
-    ("norm", 0.08),
-    ("activation", 0.08),
-    ("add", 0.08),
-    ("maxpool", 0.06),
-    ("avgpool", 0.06),
-    ("reshape", 0.06),
+    ("conv", 0.40),
+    ("depthwise_conv", 0.13),
+    ("linear", 0.13),
+    ("norm", 0.07),
+    ("activation", 0.07),
+    ("add", 0.06),
+    ("maxpool", 0.05),
+    ("avgpool", 0.05),
+    ("reshape", 0.04),
 )
+#: The widest output and the sizes a convolution drawn as a network has it may have: every
+#: count and every size in these ranges (small edge networks' stages).
+STAGE_CHANNELS: tuple[int, int] = (4, 128)
+STAGE_SIZES: tuple[int, int] = (6, 64)
 #: The most MACs one sampled kernel may do, and the most elements its input may have.
 MAX_SAMPLE_MACS = 2e8
 MAX_SAMPLE_ELEMENTS = 2**20
@@ -600,10 +605,15 @@ def sample_kernels(n: int, *, seed: int = 0) -> list[KernelSpec]:
     """``n`` layer configurations, each kind getting its :data:`SAMPLE_SHARES` of them:
     channels half from :data:`SAMPLE_CHANNELS`, half any count from 4 to its largest
     (log-uniform), sizes from :data:`SAMPLE_SIZES`, kernels and strides (linears over
-    :data:`SAMPLE_FEATURES`). Half the convolutions are drawn as networks have them (a
-    3x3 or 1x1 kernel, stride 1 mostly, input channels the output's, half, twice, or an
-    expansion of 6 either way), where one sample tells most about the layers a user
-    brings; every draw of one ``seed`` is the same."""
+    :data:`SAMPLE_FEATURES`). Two thirds of the convolutions are drawn as networks have
+    them (a 3x3 or 1x1 kernel, stride 1 mostly, input channels the output's, half, twice,
+    or an expansion of 6 either way), where one sample tells most about the layers a user
+    brings: any output width and any size in :data:`STAGE_CHANNELS` and
+    :data:`STAGE_SIZES`, so that every width, its vector lanes part-filled or not, is
+    sampled on both kernels PyTorch runs a convolution on (the dispatch,
+    ``predictor.conv_path``, depends on the input's size: oneDNN pads channels to whole
+    vectors, and its time per FLOP at 20 channels is not that at 16 or 32). Every draw of
+    one ``seed`` is the same."""
     rng = random.Random(seed)
     kinds = [k for k, _ in SAMPLE_SHARES]
     weights = [w for _, w in SAMPLE_SHARES]
@@ -620,10 +630,11 @@ def sample_kernels(n: int, *, seed: int = 0) -> list[KernelSpec]:
         c, o, size = channels(), channels(), rng.choice(sizes)
         if kind == "conv":
             k, s = rng.choice((1, 1, 3, 3, 3, 5)), rng.choice((1, 1, 2))
-            if rng.random() < 0.5:  # as a stage of a network has them: 3x3 or 1x1, from
-                # as many channels as it puts out, half or twice as many, or an inverted
-                # residual's expansion or projection
+            if rng.random() < 2 / 3:  # as a stage of a network has them: 3x3 or 1x1,
+                # from as many channels as it puts out, half or twice as many, or an
+                # inverted residual's expansion or projection; any width, any size
                 k, s = rng.choice((3, 3, 3, 1)), 1 if rng.random() < 0.8 else 2
+                o, size = rng.randint(*STAGE_CHANNELS), rng.randint(*STAGE_SIZES)
                 c = max(4, round(o * rng.choice((1.0, 1.0, 1.0, 0.5, 2.0, 1 / 6, 6.0))))
             if rng.random() < 0.2:  # a stem: 3 channels in at full resolution, 3x3
                 c, k, size = 3, 3, rng.choice(tuple(v for v in sizes if v >= 16))

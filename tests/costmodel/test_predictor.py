@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -96,8 +97,8 @@ def _law(node) -> float:  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def kernel_nodes():  # type: ignore[no-untyped-def]
-    nodes = []
-    for spec in sample_kernels(160, seed=1):
+    nodes = []  # enough samples that every kind the zoo has gets a model of its own
+    for spec in sample_kernels(200, seed=1):
         module, x = spec.build()
         g = build_graph(module, x, name=spec.label)
         nodes += [g.nodes[n] for n in g.backbone]
@@ -212,7 +213,7 @@ def _prefixes(name: str, call_s: float):  # type: ignore[no-untyped-def]
 
 
 def test_programs_fit_what_programs_take_not_what_their_layers_take_alone(kernel_nodes) -> None:  # type: ignore[no-untyped-def]
-    from dse.costmodel.predictor import TERMS_V1
+    from dse.costmodel.predictor import TERMS_V1, model_key
 
     alone = [_alone(n) for n in kernel_nodes]
     programs = _prefixes("vgg-s", 4e-6) + _prefixes("mobilenet-s", 4e-6)
@@ -220,6 +221,10 @@ def test_programs_fit_what_programs_take_not_what_their_layers_take_alone(kernel
     with_programs = fit_predictor(
         kernel_nodes, alone, method="terms", runtime="eager", programs=programs, terms=TERMS_V1
     )
+    # every layer of the programs is priced by a model (an unmodelled one's time would
+    # have nowhere to go but the intercept); identities vanish from programs
+    layers = [n for p in programs for n in p.nodes if model_key(n) is not None]
+    assert all(with_programs.model_of(n) is not None for n in layers)
     assert with_programs.call_s == pytest.approx(4e-6, rel=0.05)
     errors = [abs(with_programs.program_s(p.nodes) / p.seconds - 1) for p in unseen]
     assert max(errors) < 0.02
@@ -232,17 +237,19 @@ def test_programs_fit_what_programs_take_not_what_their_layers_take_alone(kernel
 
 
 def test_hybrid_trees_learn_an_efficiency_the_terms_cannot_express() -> None:  # type: ignore[no-untyped-def]
-    """1x1 convolutions three times as fast per FLOP as larger kernels: no term says a
-    kernel's size, the hybrid's trees read it (log_kernel). The convolutions are those of
-    one dispatch path, so the split by kernel maker (model_key) does not say it either."""
+    """1x1 convolutions three times as fast per FLOP as 3x3 ones, as many of each: no term
+    says a kernel's size, the hybrid's trees read it (log_kernel). The convolutions are
+    those of one dispatch path, so the split by kernel maker (model_key) does not say it
+    either."""
     from dse.costmodel.predictor import _kernel_area, model_key
 
     convs = []
-    for spec in sample_kernels(400, seed=1):
-        if spec.kind == "conv":
-            g = build_graph(*spec.build(), name=spec.label)
-            convs += [g.nodes[n] for n in g.backbone if model_key(g.nodes[n]) == "conv.native"]
-    assert sum(_kernel_area(n) <= 1 for n in convs) >= 10 <= sum(_kernel_area(n) > 1 for n in convs)
+    for k, c, size in itertools.product(
+        (1, 3), (8, 12, 16, 20, 24, 32, 40, 48, 64), (6, 8, 12, 16)
+    ):
+        g = build_graph(*KernelSpec("conv", c, c, size, k, 1).build(), name="c")
+        convs += [g.nodes[n] for n in g.backbone if model_key(g.nodes[n]) == "conv.native"]
+    assert sum(_kernel_area(n) <= 1 for n in convs) == sum(_kernel_area(n) > 1 for n in convs) == 36
 
     def law(n) -> float:  # type: ignore[no-untyped-def]
         return 3e-6 + n.flops / (6e10 if _kernel_area(n) <= 1 else 2e10)
@@ -476,6 +483,26 @@ def test_sampled_kernels_reach_small_linears_depthwise_layers_stems_and_odd_widt
     # pooling windows that do not overlap: a node's sizes say their work
     assert all(s.kernel == s.stride for s in specs if s.kind == "maxpool")
     assert specs == sample_kernels(600, seed=0)
+
+
+def test_sampled_convolutions_reach_every_width_on_both_kernels() -> None:
+    # oneDNN pads channels to whole vectors and the native kernel does not: a width off
+    # the 16-lane grid costs what its neighbours on the grid do not, on each kernel, so
+    # 3x3 convolutions at such widths are sampled on both sides of the dispatch's limit
+    from dse.costmodel.predictor import NATIVE_CONV_MAX_INPUT
+
+    specs = sample_kernels(1000, seed=0)
+    off_grid = [
+        s
+        for s in specs
+        if s.kind == "conv" and (s.kernel, s.stride) == (3, 1) and s.c_in > 3
+        if s.c_out <= 64 and s.c_out % 16
+    ]
+    onednn = [s for s in off_grid if s.c_in * s.size**2 > NATIVE_CONV_MAX_INPUT]
+    native = [s for s in off_grid if s.c_in * s.size**2 <= NATIVE_CONV_MAX_INPUT]
+    for path in (onednn, native):
+        assert len(path) >= 25
+        assert len({s.c_out for s in path}) >= 20
 
 
 def test_held_out_networks_are_judged_on_their_programs(kernel_nodes) -> None:  # type: ignore[no-untyped-def]
