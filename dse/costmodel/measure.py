@@ -7,7 +7,7 @@ second run of each pair is timed: a deployed program runs again and again, so wh
 is a run that follows its own. The first run restores what the other programs evicted:
 oneDNN's primitive cache (1024 entries by default: a calibration interleaves thousands of
 convolution shapes, and a program whose primitives were evicted pays for creating them
-again, 2-3x its time on a 2-core x86 VM) and the CPU caches. Per program the
+again, about 3x its time on a 2-core x86 VM) and the CPU caches. Per program the
 median and the 10th percentile (the uncontended time) are kept, with the spread
 (``(p90 - p10) / median``). Its callers pin the threads for the run (:func:`pinned_threads`).
 :func:`time_passes` times the same programs in two such passes, one after the other: how
@@ -130,14 +130,15 @@ def _runs(
     clock = time.perf_counter
     with torch.inference_mode():
         for r in range(warmup + rounds):
+            timed = r >= warmup
             rng.shuffle(names)
             for n in names:
                 f = calls[n]
-                if r >= warmup:
+                if timed:
                     f()  # the timed run follows a run of its own (module docstring)
                 start = clock()
                 f()
-                if r >= warmup:
+                if timed:
                     runs[n].append(clock() - start)
     return runs
 
@@ -592,8 +593,8 @@ SAMPLE_SHARES: tuple[tuple[str, float], ...] = (
     ("avgpool", 0.05),
     ("reshape", 0.04),
 )
-#: The widest output and the sizes a convolution drawn as a network has it may have: every
-#: count and every size in these ranges (small edge networks' stages).
+#: The output widths and the sizes (both ends included) of a convolution drawn as a
+#: network's stages have it: every count and every size in these ranges is drawn.
 STAGE_CHANNELS: tuple[int, int] = (4, 128)
 STAGE_SIZES: tuple[int, int] = (6, 64)
 #: The most MACs one sampled kernel may do, and the most elements its input may have.
