@@ -488,21 +488,18 @@ def test_sampled_kernels_reach_small_linears_depthwise_layers_stems_and_odd_widt
 def test_sampled_convolutions_reach_every_width_on_both_kernels() -> None:
     # oneDNN pads channels to whole vectors and the native kernel does not: a width off
     # the 16-lane grid costs what its neighbours on the grid do not, on each kernel, so
-    # 3x3 convolutions at such widths are sampled on both sides of the dispatch's limit
-    from dse.costmodel.predictor import NATIVE_CONV_MAX_INPUT
+    # 3x3 convolutions at such widths are sampled on both sides of the dispatch
+    from dse.costmodel.predictor import conv_path
 
-    specs = sample_kernels(1000, seed=0)
-    off_grid = [
-        s
-        for s in specs
-        if s.kind == "conv" and (s.kernel, s.stride) == (3, 1) and s.c_in > 3
-        if s.c_out <= 64 and s.c_out % 16
-    ]
-    onednn = [s for s in off_grid if s.c_in * s.size**2 > NATIVE_CONV_MAX_INPUT]
-    native = [s for s in off_grid if s.c_in * s.size**2 <= NATIVE_CONV_MAX_INPUT]
-    for path in (onednn, native):
+    widths: dict[str, list[int]] = {"onednn": [], "native": []}
+    for spec in sample_kernels(1000, seed=0):
+        if spec.kind == "conv" and (spec.kernel, spec.stride) == (3, 1) and spec.c_in > 3:
+            if spec.c_out <= 64 and spec.c_out % 16:
+                g = build_graph(*spec.build(), name=spec.label)
+                widths[conv_path(g.nodes[g.backbone[0]])].append(spec.c_out)
+    for path in widths.values():
         assert len(path) >= 25
-        assert len({s.c_out for s in path}) >= 20
+        assert len(set(path)) >= 20
 
 
 def test_held_out_networks_are_judged_on_their_programs(kernel_nodes) -> None:  # type: ignore[no-untyped-def]
